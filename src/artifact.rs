@@ -1,0 +1,247 @@
+//! Artifacts: archives on the local disk (`.iar`, `.car`, lookups, libraries), with the facts that
+//! travel with them (kind, code, version, size, sha256, source instance).
+//!
+//! An [`Artifact`] is what an export produces, what the vault stores and fetches, and what an
+//! import consumes. Its file is a temporary file owned by the run (removed when the last clone is
+//! dropped) or a file the user pointed at.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What an archive contains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactKind {
+    /// An integration archive (`.iar`).
+    Integration,
+    /// An OIC 3 project archive (`.car`).
+    Project,
+    /// A lookup export (CSV).
+    Lookup,
+    /// A JavaScript library archive (`.jar`).
+    Library,
+    /// A package archive (`.par`).
+    Package,
+}
+
+impl ArtifactKind {
+    /// The lower-case name used in reports and scripts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::Integration => "integration",
+            ArtifactKind::Project => "project",
+            ArtifactKind::Lookup => "lookup",
+            ArtifactKind::Library => "library",
+            ArtifactKind::Package => "package",
+        }
+    }
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArtifactKind::Integration => "iar",
+            ArtifactKind::Project => "car",
+            ArtifactKind::Lookup => "csv",
+            ArtifactKind::Library => "jar",
+            ArtifactKind::Package => "par",
+        }
+    }
+    /// The backup folder of this kind inside a job (`Integrations`, `Projects`, ...).
+    pub fn folder(self) -> &'static str {
+        match self {
+            ArtifactKind::Integration => "Integrations",
+            ArtifactKind::Project => "Projects",
+            ArtifactKind::Lookup => "Lookups",
+            ArtifactKind::Library => "Libraries",
+            ArtifactKind::Package => "Packages",
+        }
+    }
+    /// Parses the lower-case name.
+    pub fn parse(s: &str) -> Option<ArtifactKind> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "integration" | "iar" => ArtifactKind::Integration,
+            "project" | "car" => ArtifactKind::Project,
+            "lookup" | "csv" => ArtifactKind::Lookup,
+            "library" | "jar" => ArtifactKind::Library,
+            "package" | "par" => ArtifactKind::Package,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The identity of an artifact: kind, code and version (empty for kinds without versions).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct ArtifactKey {
+    pub kind: ArtifactKind,
+    pub code: String,
+    pub version: String,
+}
+
+impl ArtifactKey {
+    pub fn new(kind: ArtifactKind, code: impl Into<String>, version: impl Into<String>) -> Self {
+        ArtifactKey { kind, code: code.into(), version: version.into() }
+    }
+    /// `CODE|VERSION`, or `CODE` when there is no version.
+    pub fn id(&self) -> String {
+        if self.version.is_empty() { self.code.clone() } else { format!("{}|{}", self.code, self.version) }
+    }
+}
+
+impl fmt::Display for ArtifactKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.id())
+    }
+}
+
+/// Keeps a file alive while any clone of an [`Artifact`] refers to it; removes temporary files
+/// when the last one goes.
+#[derive(Debug)]
+enum FileHold {
+    Temp(tempfile::TempPath),
+    Kept(PathBuf),
+}
+
+impl FileHold {
+    fn path(&self) -> &Path {
+        match self {
+            FileHold::Temp(t) => t,
+            FileHold::Kept(p) => p,
+        }
+    }
+}
+
+/// A local archive with its identity and checksum.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub key: ArtifactKey,
+    /// Size in bytes of the plaintext archive.
+    pub size: u64,
+    /// Lower-case hex sha256 of the plaintext archive.
+    pub sha256: String,
+    /// The instance it was exported from (profile name), or where it came from (`vault:JOB`).
+    pub source: String,
+    /// The status the artifact had on its source (for integrations: `ACTIVATED`, `CONFIGURED`...).
+    pub source_status: Option<String>,
+    /// RFC 3339 time of the export.
+    pub exported_at: String,
+    file: Arc<FileHold>,
+}
+
+impl Artifact {
+    /// An artifact backed by a temporary file that is deleted when the last clone is dropped.
+    pub fn from_temp(key: ArtifactKey, temp: tempfile::TempPath, size: u64, sha256: String, source: impl Into<String>) -> Self {
+        Artifact {
+            key,
+            size,
+            sha256,
+            source: source.into(),
+            source_status: None,
+            exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            file: Arc::new(FileHold::Temp(temp)),
+        }
+    }
+
+    /// An artifact backed by a file that is kept (a user's file, or a file in a file vault).
+    pub fn from_path(key: ArtifactKey, path: PathBuf, size: u64, sha256: String, source: impl Into<String>) -> Self {
+        Artifact {
+            key,
+            size,
+            sha256,
+            source: source.into(),
+            source_status: None,
+            exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            file: Arc::new(FileHold::Kept(path)),
+        }
+    }
+
+    /// The file holding the archive.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// The conventional file name: `CODE_VERSION.iar`, `CODE.car`, ...
+    pub fn file_name(&self) -> String {
+        if self.key.version.is_empty() {
+            format!("{}.{}", self.key.code, self.key.kind.extension())
+        } else {
+            format!("{}_{}.{}", self.key.code, self.key.version, self.key.kind.extension())
+        }
+    }
+
+    /// Re-reads the file and checks its size and sha256 against what the artifact says.
+    pub fn verify(&self) -> Result<(), IntegrityError> {
+        let (size, sha) = hash_file(self.path()).map_err(|e| IntegrityError::Unreadable {
+            path: self.path().display().to_string(),
+            reason: e.to_string(),
+        })?;
+        if size != self.size || sha != self.sha256 {
+            return Err(IntegrityError::Mismatch {
+                artifact: self.key.id(),
+                expected: self.sha256.clone(),
+                actual: sha,
+                expected_size: self.size,
+                actual_size: size,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// An archive does not match its recorded checksum.
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrityError {
+    #[error("{artifact}: checksum mismatch (expected sha256 {expected} and {expected_size} bytes, found {actual} and {actual_size} bytes)")]
+    Mismatch { artifact: String, expected: String, actual: String, expected_size: u64, actual_size: u64 },
+    #[error("cannot read {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+}
+
+/// Streams a file through sha256; returns its size and lower-case hex digest.
+pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut f = std::fs::File::open(path)?;
+    hash_reader(&mut f)
+}
+
+/// Streams a reader through sha256; returns the byte count and lower-case hex digest.
+pub fn hash_reader(r: &mut dyn Read) -> std::io::Result<(u64, String)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, hex::encode(h.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn verify_catches_a_flipped_byte() {
+        let mut t = tempfile::NamedTempFile::new().unwrap();
+        t.write_all(b"hello archive").unwrap();
+        let (size, sha) = hash_file(t.path()).unwrap();
+        let a = Artifact::from_temp(ArtifactKey::new(ArtifactKind::Integration, "A", "01.00.0000"), t.into_temp_path(), size, sha, "dev");
+        a.verify().unwrap();
+        assert_eq!(a.file_name(), "A_01.00.0000.iar");
+        std::fs::write(a.path(), b"hello archivE").unwrap();
+        assert!(matches!(a.verify(), Err(IntegrityError::Mismatch { .. })));
+    }
+}

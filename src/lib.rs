@@ -1,0 +1,24 @@
+//! # ferry
+//!
+//! ferry moves Oracle Integration Cloud (OIC) artifacts between instances. A Rust runtime exposes
+//! OIC, backup-vault, access and notification primitives to Rhai scripts ("recipes"), which run in
+//! batch (`ferry run`) or interactively (`ferry repl`).
+//!
+//! Layers, one folder each:
+//!
+//! * [`cli`]: the command line (clap), one file per subcommand; thin wrappers over the library.
+//! * [`script`]: the Rhai host: the one engine factory, module registration, error rendering, REPL.
+//! * [`oic`]: the OIC REST client (OAuth 2.0 client credentials, integrations, archives).
+//! * [`vault`]: backup vaults (`file://`, `sftp://`), the dated job tree and its manifest.
+//! * [`effect`]: the effect layer: every side effect goes through one executor that records it,
+//!   retries it and, in a dry run, describes it instead.
+//! * [`ledger`]: the run record and its reports.
+//! * [`sim`]: the OIC emulator, written from the API reference independently of [`oic`].
+//! * [`config`]: the configuration file and secret references.
+//! * [`artifact`]: local archives with their identity and checksum.
+
+pub mod artifact;
+pub mod config;
+pub mod oic;
+pub mod sim;
+pub mod vault;

@@ -1,0 +1,1 @@
+//! The OIC REST client (being written).

@@ -1,0 +1,1 @@
+//! The OIC emulator (being written).

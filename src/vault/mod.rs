@@ -1,0 +1,1 @@
+//! Backup vaults (being written).
