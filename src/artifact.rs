@@ -89,11 +89,19 @@ pub struct ArtifactKey {
 
 impl ArtifactKey {
     pub fn new(kind: ArtifactKind, code: impl Into<String>, version: impl Into<String>) -> Self {
-        ArtifactKey { kind, code: code.into(), version: version.into() }
+        ArtifactKey {
+            kind,
+            code: code.into(),
+            version: version.into(),
+        }
     }
     /// `CODE|VERSION`, or `CODE` when there is no version.
     pub fn id(&self) -> String {
-        if self.version.is_empty() { self.code.clone() } else { format!("{}|{}", self.code, self.version) }
+        if self.version.is_empty() {
+            self.code.clone()
+        } else {
+            format!("{}|{}", self.code, self.version)
+        }
     }
 }
 
@@ -139,7 +147,13 @@ pub struct Artifact {
 
 impl Artifact {
     /// An artifact backed by a temporary file that is deleted when the last clone is dropped.
-    pub fn from_temp(key: ArtifactKey, temp: tempfile::TempPath, size: u64, sha256: String, source: impl Into<String>) -> Self {
+    pub fn from_temp(
+        key: ArtifactKey,
+        temp: tempfile::TempPath,
+        size: u64,
+        sha256: String,
+        source: impl Into<String>,
+    ) -> Self {
         Artifact {
             key,
             size,
@@ -152,7 +166,13 @@ impl Artifact {
     }
 
     /// An artifact backed by a file that is kept (a user's file, or a file in a file vault).
-    pub fn from_path(key: ArtifactKey, path: PathBuf, size: u64, sha256: String, source: impl Into<String>) -> Self {
+    pub fn from_path(
+        key: ArtifactKey,
+        path: PathBuf,
+        size: u64,
+        sha256: String,
+        source: impl Into<String>,
+    ) -> Self {
         Artifact {
             key,
             size,
@@ -174,7 +194,12 @@ impl Artifact {
         if self.key.version.is_empty() {
             format!("{}.{}", self.key.code, self.key.kind.extension())
         } else {
-            format!("{}_{}.{}", self.key.code, self.key.version, self.key.kind.extension())
+            format!(
+                "{}_{}.{}",
+                self.key.code,
+                self.key.version,
+                self.key.kind.extension()
+            )
         }
     }
 
@@ -200,8 +225,16 @@ impl Artifact {
 /// An archive does not match its recorded checksum.
 #[derive(Debug, thiserror::Error)]
 pub enum IntegrityError {
-    #[error("{artifact}: checksum mismatch (expected sha256 {expected} and {expected_size} bytes, found {actual} and {actual_size} bytes)")]
-    Mismatch { artifact: String, expected: String, actual: String, expected_size: u64, actual_size: u64 },
+    #[error(
+        "{artifact}: checksum mismatch (expected sha256 {expected} and {expected_size} bytes, found {actual} and {actual_size} bytes)"
+    )]
+    Mismatch {
+        artifact: String,
+        expected: String,
+        actual: String,
+        expected_size: u64,
+        actual_size: u64,
+    },
     #[error("cannot read {path}: {reason}")]
     Unreadable { path: String, reason: String },
 }
@@ -238,7 +271,13 @@ mod tests {
         let mut t = tempfile::NamedTempFile::new().unwrap();
         t.write_all(b"hello archive").unwrap();
         let (size, sha) = hash_file(t.path()).unwrap();
-        let a = Artifact::from_temp(ArtifactKey::new(ArtifactKind::Integration, "A", "01.00.0000"), t.into_temp_path(), size, sha, "dev");
+        let a = Artifact::from_temp(
+            ArtifactKey::new(ArtifactKind::Integration, "A", "01.00.0000"),
+            t.into_temp_path(),
+            size,
+            sha,
+            "dev",
+        );
         a.verify().unwrap();
         assert_eq!(a.file_name(), "A_01.00.0000.iar");
         std::fs::write(a.path(), b"hello archivE").unwrap();

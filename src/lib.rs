@@ -19,6 +19,8 @@
 
 pub mod artifact;
 pub mod config;
+pub mod effect;
+pub mod ledger;
 pub mod oic;
 pub mod sim;
 pub mod vault;

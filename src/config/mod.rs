@@ -19,8 +19,14 @@ pub enum ConfigError {
     #[error("{file}: not valid TOML: {reason}")]
     Syntax { file: String, reason: String },
     #[error("{file}: `{key}`: {problem}")]
-    Key { file: String, key: String, problem: String },
-    #[error("no config file: pass --config FILE, set FERRY_CONFIG, create ./ferry.toml, or use --sandbox")]
+    Key {
+        file: String,
+        key: String,
+        problem: String,
+    },
+    #[error(
+        "no config file: pass --config FILE, set FERRY_CONFIG, create ./ferry.toml, or use --sandbox"
+    )]
     NotFound,
 }
 
@@ -44,7 +50,12 @@ impl Generation {
 #[derive(Clone, Debug)]
 pub enum Auth {
     /// OAuth 2.0 client credentials against the identity domain's token endpoint.
-    ClientCredentials { token_url: String, client_id: String, client_secret: Secret, scope: String },
+    ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: Secret,
+        scope: String,
+    },
     /// HTTP Basic (Gen2 only).
     Basic { username: String, password: Secret },
 }
@@ -119,19 +130,32 @@ impl Config {
     /// Loads one file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Read { file: file.clone(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Config::parse(&text, &file, &base)
     }
 
     /// Parses config text. `file` is only used in messages; `base` resolves relative paths.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax { file: file.to_string(), reason: e.message().to_string() + &line_of(text, e.span()) })?;
-        let mut p = Parser { file, base, secrets: vec![] };
-        let mut cfg = Config { file: file.to_string(), state_dir: PathBuf::from(".ferry"), ..Default::default() };
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    file: file.to_string(),
+                    reason: e.message().to_string() + &line_of(text, e.span()),
+                })?;
+        let mut p = Parser {
+            file,
+            base,
+            secrets: vec![],
+        };
+        let mut cfg = Config {
+            file: file.to_string(),
+            state_dir: PathBuf::from(".ferry"),
+            ..Default::default()
+        };
         for (k, v) in &table {
             match k.as_str() {
                 "instances" => {
@@ -152,7 +176,15 @@ impl Config {
                         }
                         let mut settings = vt.clone();
                         settings.remove("url");
-                        cfg.vaults.insert(name.clone(), VaultProfile { name: name.clone(), url, settings, base_dir: base.to_path_buf() });
+                        cfg.vaults.insert(
+                            name.clone(),
+                            VaultProfile {
+                                name: name.clone(),
+                                url,
+                                settings,
+                                base_dir: base.to_path_buf(),
+                            },
+                        );
                     }
                 }
                 "mail" => {
@@ -161,24 +193,50 @@ impl Config {
                         None => vec![],
                         Some(toml::Value::Array(a)) => a
                             .iter()
-                            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| p.err("mail.admins", "expected a list of e-mail addresses".into())))
+                            .map(|x| {
+                                x.as_str().map(str::to_string).ok_or_else(|| {
+                                    p.err(
+                                        "mail.admins",
+                                        "expected a list of e-mail addresses".into(),
+                                    )
+                                })
+                            })
                             .collect::<Result<_, _>>()?,
-                        Some(_) => return Err(p.err("mail.admins", "expected a list of e-mail addresses".into())),
+                        Some(_) => {
+                            return Err(
+                                p.err("mail.admins", "expected a list of e-mail addresses".into())
+                            );
+                        }
                     };
-                    cfg.mail = Some(MailProfile { settings: t.clone(), admins });
+                    cfg.mail = Some(MailProfile {
+                        settings: t.clone(),
+                        admins,
+                    });
                 }
                 "script" => {
                     let t = p.table(v, "script")?;
                     for (sk, sv) in t {
                         match sk.as_str() {
                             "lib_paths" => {
-                                let arr = sv.as_array().ok_or_else(|| p.err("script.lib_paths", "expected a list of folders".into()))?;
+                                let arr = sv.as_array().ok_or_else(|| {
+                                    p.err("script.lib_paths", "expected a list of folders".into())
+                                })?;
                                 for x in arr {
-                                    let s = x.as_str().ok_or_else(|| p.err("script.lib_paths", "expected a list of folders".into()))?;
+                                    let s = x.as_str().ok_or_else(|| {
+                                        p.err(
+                                            "script.lib_paths",
+                                            "expected a list of folders".into(),
+                                        )
+                                    })?;
                                     cfg.lib_paths.push(base.join(s));
                                 }
                             }
-                            other => return Err(p.err(&format!("script.{other}"), "unknown key (known: lib_paths)".into())),
+                            other => {
+                                return Err(p.err(
+                                    &format!("script.{other}"),
+                                    "unknown key (known: lib_paths)".into(),
+                                ));
+                            }
                         }
                     }
                 }
@@ -187,15 +245,25 @@ impl Config {
                     for (sk, sv) in t {
                         match sk.as_str() {
                             "dir" => {
-                                let s = sv.as_str().ok_or_else(|| p.err("run.dir", "expected a folder path".into()))?;
+                                let s = sv.as_str().ok_or_else(|| {
+                                    p.err("run.dir", "expected a folder path".into())
+                                })?;
                                 cfg.state_dir = base.join(s);
                             }
-                            other => return Err(p.err(&format!("run.{other}"), "unknown key (known: dir)".into())),
+                            other => {
+                                return Err(p.err(
+                                    &format!("run.{other}"),
+                                    "unknown key (known: dir)".into(),
+                                ));
+                            }
                         }
                     }
                 }
                 other => {
-                    return Err(p.err(other, "unknown section (known: instances, vaults, mail, script, run)".into()));
+                    return Err(p.err(
+                        other,
+                        "unknown section (known: instances, vaults, mail, script, run)".into(),
+                    ));
                 }
             }
         }
@@ -208,7 +276,10 @@ impl Config {
         self.instances.get(name).ok_or_else(|| ConfigError::Key {
             file: self.file.clone(),
             key: format!("instances.{name}"),
-            problem: format!("no such instance (configured: {})", join_names(self.instances.keys())),
+            problem: format!(
+                "no such instance (configured: {})",
+                join_names(self.instances.keys())
+            ),
         })
     }
 
@@ -217,7 +288,10 @@ impl Config {
         self.vaults.get(name).ok_or_else(|| ConfigError::Key {
             file: self.file.clone(),
             key: format!("vaults.{name}"),
-            problem: format!("no such vault (configured: {})", join_names(self.vaults.keys())),
+            problem: format!(
+                "no such vault (configured: {})",
+                join_names(self.vaults.keys())
+            ),
         })
     }
 
@@ -240,7 +314,11 @@ pub fn scrub(text: &str, secrets: &[Secret]) -> String {
 
 fn join_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let v: Vec<&str> = names.map(String::as_str).collect();
-    if v.is_empty() { "none".to_string() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
 }
 
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
@@ -261,30 +339,47 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, key: &str, problem: String) -> ConfigError {
-        ConfigError::Key { file: self.file.to_string(), key: key.to_string(), problem }
+        ConfigError::Key {
+            file: self.file.to_string(),
+            key: key.to_string(),
+            problem,
+        }
     }
 
     fn table<'v>(&self, v: &'v toml::Value, key: &str) -> Result<&'v toml::Table, ConfigError> {
-        v.as_table().ok_or_else(|| self.err(key, format!("expected a table, found a {}", v.type_str())))
+        v.as_table()
+            .ok_or_else(|| self.err(key, format!("expected a table, found a {}", v.type_str())))
     }
 
-    fn opt_str(&self, t: &toml::Table, key: &str, field: &str) -> Result<Option<String>, ConfigError> {
+    fn opt_str(
+        &self,
+        t: &toml::Table,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<String>, ConfigError> {
         match t.get(field) {
             None => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(self.err(&format!("{key}.{field}"), format!("expected a string, found a {}", v.type_str()))),
+            Some(v) => Err(self.err(
+                &format!("{key}.{field}"),
+                format!("expected a string, found a {}", v.type_str()),
+            )),
         }
     }
 
     fn req_str(&self, t: &toml::Table, key: &str, field: &str) -> Result<String, ConfigError> {
-        self.opt_str(t, key, field)?.ok_or_else(|| self.err(&format!("{key}.{field}"), "missing (required)".into()))
+        self.opt_str(t, key, field)?
+            .ok_or_else(|| self.err(&format!("{key}.{field}"), "missing (required)".into()))
     }
 
     fn secret(&mut self, t: &toml::Table, key: &str, field: &str) -> Result<Secret, ConfigError> {
         let raw = self.req_str(t, key, field)?;
         let full = format!("{key}.{field}");
-        let r = SecretRef::parse(&raw, Some(self.base)).map_err(|e| self.err(&full, e.to_string()))?;
-        let s = r.resolve().map_err(|e| self.err(&full, format!("{e} (from {})", r.describe())))?;
+        let r =
+            SecretRef::parse(&raw, Some(self.base)).map_err(|e| self.err(&full, e.to_string()))?;
+        let s = r
+            .resolve()
+            .map_err(|e| self.err(&full, format!("{e} (from {})", r.describe())))?;
         self.secrets.push(s.clone());
         Ok(s)
     }
@@ -292,9 +387,13 @@ impl Parser<'_> {
     fn url(&self, t: &toml::Table, key: &str, field: &str) -> Result<String, ConfigError> {
         let s = self.req_str(t, key, field)?;
         let full = format!("{key}.{field}");
-        let u = url::Url::parse(&s).map_err(|e| self.err(&full, format!("not a valid URL (`{s}`): {e}")))?;
+        let u = url::Url::parse(&s)
+            .map_err(|e| self.err(&full, format!("not a valid URL (`{s}`): {e}")))?;
         if u.scheme() != "https" && u.scheme() != "http" {
-            return Err(self.err(&full, format!("expected an http(s) URL, got scheme `{}`", u.scheme())));
+            return Err(self.err(
+                &full,
+                format!("expected an http(s) URL, got scheme `{}`", u.scheme()),
+            ));
         }
         if u.host_str().is_none() {
             return Err(self.err(&full, format!("the URL `{s}` has no host")));
@@ -306,12 +405,24 @@ impl Parser<'_> {
         let key = format!("instances.{name}");
         let t = self.table(v, &key)?;
         const KNOWN: &[&str] = &[
-            "base_url", "generation", "integration_instance", "integrationInstance", "token_url", "client_id",
-            "client_secret", "scope", "username", "password", "timeout_secs",
+            "base_url",
+            "generation",
+            "integration_instance",
+            "integrationInstance",
+            "token_url",
+            "client_id",
+            "client_secret",
+            "scope",
+            "username",
+            "password",
+            "timeout_secs",
         ];
         for k in t.keys() {
             if !KNOWN.contains(&k.as_str()) {
-                return Err(self.err(&format!("{key}.{k}"), format!("unknown key (known: {})", KNOWN.join(", "))));
+                return Err(self.err(
+                    &format!("{key}.{k}"),
+                    format!("unknown key (known: {})", KNOWN.join(", ")),
+                ));
             }
         }
         let base_url = self.url(t, &key, "base_url")?;
@@ -319,7 +430,12 @@ impl Parser<'_> {
             None => Generation::Gen3,
             Some(toml::Value::Integer(2)) => Generation::Gen2,
             Some(toml::Value::Integer(3)) => Generation::Gen3,
-            Some(v) => return Err(self.err(&format!("{key}.generation"), format!("expected 2 or 3, found {v}"))),
+            Some(v) => {
+                return Err(self.err(
+                    &format!("{key}.generation"),
+                    format!("expected 2 or 3, found {v}"),
+                ));
+            }
         };
         let ii = match self.opt_str(t, &key, "integration_instance")? {
             Some(s) => Some(s),
@@ -339,16 +455,31 @@ impl Parser<'_> {
             if generation == Generation::Gen3 {
                 return Err(self.err(&format!("{key}.username"), "basic authentication is refused by OIC 3; configure token_url, client_id, client_secret and scope".into()));
             }
-            Auth::Basic { username: self.req_str(t, &key, "username")?, password: self.secret(t, &key, "password")? }
+            Auth::Basic {
+                username: self.req_str(t, &key, "username")?,
+                password: self.secret(t, &key, "password")?,
+            }
         } else {
             return Err(self.err(&format!("{key}.client_id"), "missing (configure token_url, client_id, client_secret and scope, or username and password on Gen2)".into()));
         };
         let timeout_secs = match t.get("timeout_secs") {
             None => 120,
             Some(toml::Value::Integer(n)) if *n > 0 => *n as u64,
-            Some(v) => return Err(self.err(&format!("{key}.timeout_secs"), format!("expected a positive number of seconds, found {v}"))),
+            Some(v) => {
+                return Err(self.err(
+                    &format!("{key}.timeout_secs"),
+                    format!("expected a positive number of seconds, found {v}"),
+                ));
+            }
         };
-        Ok(InstanceProfile { name: name.to_string(), base_url, generation, integration_instance: ii, auth, timeout_secs })
+        Ok(InstanceProfile {
+            name: name.to_string(),
+            base_url,
+            generation,
+            integration_instance: ii,
+            auth,
+            timeout_secs,
+        })
     }
 }
 
@@ -376,21 +507,37 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
         )
         .unwrap();
         let i = c.instance("dev").unwrap();
-        assert_eq!(i.base_url, "https://design.integration.eu-frankfurt-1.ocp.oraclecloud.com");
+        assert_eq!(
+            i.base_url,
+            "https://design.integration.eu-frankfurt-1.ocp.oraclecloud.com"
+        );
         assert_eq!(i.generation, Generation::Gen3);
         assert_eq!(c.scrub("x inline-secret y"), "x *** y");
     }
 
     #[test]
     fn errors_name_file_and_key() {
-        let e = parse("[instances.dev]\ngeneration = 2\nusername='u'\npassword='pppp'\n").unwrap_err().to_string();
-        assert_eq!(e, "ferry.toml: `instances.dev.base_url`: missing (required)");
-        let e = parse("[instances.dev]\nbase_url = 'not a url'\n").unwrap_err().to_string();
-        assert!(e.starts_with("ferry.toml: `instances.dev.base_url`: not a valid URL"), "{e}");
+        let e = parse("[instances.dev]\ngeneration = 2\nusername='u'\npassword='pppp'\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "ferry.toml: `instances.dev.base_url`: missing (required)"
+        );
+        let e = parse("[instances.dev]\nbase_url = 'not a url'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("ferry.toml: `instances.dev.base_url`: not a valid URL"),
+            "{e}"
+        );
         let e = parse("[instances.dev]\nbase_url='https://h'\ngeneration=2\ntoken_url='https://t'\nclient_id='c'\nscope='s'\nclient_secret='env:FERRY_UNSET_X'\n")
             .unwrap_err()
             .to_string();
-        assert_eq!(e, "ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_UNSET_X` is not set (from env:FERRY_UNSET_X)");
+        assert_eq!(
+            e,
+            "ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_UNSET_X` is not set (from env:FERRY_UNSET_X)"
+        );
         let e = parse("[vaults.v]\nurl='s3://x'\n").unwrap_err().to_string();
         assert!(e.contains("`vaults.v.url`"), "{e}");
     }

@@ -1,0 +1,462 @@
+//! The effect layer: the one place every side effect goes through.
+//!
+//! Domain code (`oic`, `vault`, ...) performs one attempt of an operation and classifies its errors
+//! ([`Classify`]); the [`Executor`] decides everything else:
+//!
+//! * **records** each effect as a [`Step`](crate::ledger::Step) of the run (stage, artifact, target,
+//!   status, attempts, error with its root cause, sha256, start and end);
+//! * **retries** what is retryable (HTTP 429 and 5xx, dropped connections, timeouts) with
+//!   exponential backoff and full jitter, honouring `Retry-After`, within a number of attempts and
+//!   a time budget;
+//! * under `--dry-run`, **describes** the effect instead of performing it ([`Outcome::Planned`]);
+//! * stops waiting at once when the run is cancelled (Ctrl-C).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::artifact::{Artifact, ArtifactKey};
+use crate::ledger::{RunRecord, Stage, Step, StepError, StepStatus};
+
+/// What the executor needs to know about an error to decide on a retry and to record it.
+pub trait Classify: std::fmt::Display {
+    /// True for transient failures worth another attempt.
+    fn retryable(&self) -> bool;
+    /// The server's `Retry-After`, when it sent one.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+    /// The HTTP status, when the failure was an HTTP answer.
+    fn status(&self) -> Option<u16> {
+        None
+    }
+    /// A short machine-readable kind: `http`, `transport`, `timeout`, `integrity`, `vault`, ...
+    fn kind(&self) -> &'static str;
+}
+
+/// What the result of an effect says about itself for the record.
+pub trait EffectOutput {
+    /// The sha256 of the artifact the effect produced or consumed, if any.
+    fn sha256(&self) -> Option<String> {
+        None
+    }
+}
+
+impl EffectOutput for () {}
+impl EffectOutput for String {}
+impl EffectOutput for bool {}
+impl EffectOutput for Artifact {
+    fn sha256(&self) -> Option<String> {
+        Some(self.sha256.clone())
+    }
+}
+impl<T: EffectOutput> EffectOutput for Vec<T> {}
+
+/// One effect to perform: what, on which artifact, against which instance or vault.
+#[derive(Clone, Debug)]
+pub struct Effect {
+    pub stage: Stage,
+    pub key: ArtifactKey,
+    /// The instance or vault name.
+    pub target: String,
+    /// What will be done, in words ("import new", "replace", "activate").
+    pub action: String,
+    /// The checksum known before the effect runs (store, verify, import).
+    pub sha256: Option<String>,
+}
+
+impl Effect {
+    pub fn new(
+        stage: Stage,
+        key: ArtifactKey,
+        target: impl Into<String>,
+        action: impl Into<String>,
+    ) -> Effect {
+        Effect {
+            stage,
+            key,
+            target: target.into(),
+            action: action.into(),
+            sha256: None,
+        }
+    }
+    pub fn with_sha256(mut self, sha: Option<String>) -> Effect {
+        self.sha256 = sha;
+        self
+    }
+}
+
+/// How an effect ended, when it did not fail.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// Performed; here is its result.
+    Done(T),
+    /// Dry run: described, not performed.
+    Planned,
+    /// Not performed: nothing to do.
+    Skipped(String),
+}
+
+impl<T> Outcome<T> {
+    pub fn done(self) -> Option<T> {
+        match self {
+            Outcome::Done(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// An effect that failed after its retries (or was cancelled).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{stage} of {artifact} on {target} failed after {attempts} attempt(s): {}", error.message)]
+pub struct EffectError {
+    pub stage: Stage,
+    pub artifact: String,
+    pub target: String,
+    pub attempts: u32,
+    pub error: StepError,
+    /// True when the run was cancelled rather than the effect failing.
+    pub cancelled: bool,
+}
+
+/// Backoff settings.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubled each time.
+    pub base_delay: Duration,
+    /// Longest single delay.
+    pub max_delay: Duration,
+    /// No new attempt starts after this much time since the first one.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            budget: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `n + 1` (n >= 1): exponential with full jitter in [d/2, d], or the
+    /// server's `Retry-After` when longer.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << (attempt - 1).min(16));
+        let d = exp.min(self.max_delay);
+        let jittered = d.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+        match retry_after {
+            Some(ra) => ra.min(self.max_delay).max(jittered),
+            None => jittered,
+        }
+    }
+}
+
+/// The executor. Cheap to clone; shared by every primitive of a run.
+#[derive(Clone)]
+pub struct Executor {
+    record: Arc<RunRecord>,
+    dry_run: bool,
+    policy: RetryPolicy,
+    cancel: CancellationToken,
+}
+
+impl Executor {
+    pub fn new(
+        record: Arc<RunRecord>,
+        dry_run: bool,
+        policy: RetryPolicy,
+        cancel: CancellationToken,
+    ) -> Executor {
+        Executor {
+            record,
+            dry_run,
+            policy,
+            cancel,
+        }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    pub fn record(&self) -> &Arc<RunRecord> {
+        &self.record
+    }
+
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Records an effect that was decided without running anything (skipped, or failed before it
+    /// could start, e.g. a refused archive).
+    pub fn note(&self, eff: &Effect, status: StepStatus, error: Option<StepError>) {
+        let now = Utc::now();
+        self.record.push(Step {
+            seq: 0,
+            stage: eff.stage,
+            kind: eff.key.kind,
+            code: eff.key.code.clone(),
+            version: eff.key.version.clone(),
+            target: eff.target.clone(),
+            action: eff.action.clone(),
+            status,
+            attempts: 0,
+            error,
+            sha256: eff.sha256.clone(),
+            started: now,
+            ended: now,
+        });
+    }
+
+    /// Performs `f` as the effect `eff`: records it, retries it, or plans it in a dry run.
+    pub async fn run<T, E, F, Fut>(&self, eff: Effect, mut f: F) -> Result<Outcome<T>, EffectError>
+    where
+        T: EffectOutput,
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if self.dry_run {
+            self.note(&eff, StepStatus::Planned, None);
+            return Ok(Outcome::Planned);
+        }
+        let started = Utc::now();
+        let clock = Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(self.fail(&eff, started, attempts, cancelled_error(), true));
+            }
+            attempts += 1;
+            let res = tokio::select! {
+                r = f() => r,
+                _ = self.cancel.cancelled() => return Err(self.fail(&eff, started, attempts, cancelled_error(), true)),
+            };
+            match res {
+                Ok(v) => {
+                    let sha = v.sha256().or_else(|| eff.sha256.clone());
+                    self.record.push(Step {
+                        seq: 0,
+                        stage: eff.stage,
+                        kind: eff.key.kind,
+                        code: eff.key.code.clone(),
+                        version: eff.key.version.clone(),
+                        target: eff.target.clone(),
+                        action: eff.action.clone(),
+                        status: StepStatus::Ok,
+                        attempts,
+                        error: None,
+                        sha256: sha,
+                        started,
+                        ended: Utc::now(),
+                    });
+                    return Ok(Outcome::Done(v));
+                }
+                Err(e) => {
+                    let step_err = StepError {
+                        kind: e.kind().to_string(),
+                        status: e.status(),
+                        message: e.to_string(),
+                    };
+                    let can_retry = e.retryable() && attempts < self.policy.max_attempts;
+                    let delay = self.policy.delay(attempts, e.retry_after());
+                    if !can_retry || clock.elapsed() + delay > self.policy.budget {
+                        return Err(self.fail(&eff, started, attempts, step_err, false));
+                    }
+                    tracing::warn!(
+                        stage = %eff.stage, artifact = %eff.key.id(), target = %eff.target, attempt = attempts,
+                        "{}; retrying in {:.1}s", step_err.message, delay.as_secs_f64()
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.cancel.cancelled() => return Err(self.fail(&eff, started, attempts, cancelled_error(), true)),
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail(
+        &self,
+        eff: &Effect,
+        started: chrono::DateTime<Utc>,
+        attempts: u32,
+        error: StepError,
+        cancelled: bool,
+    ) -> EffectError {
+        let step = self.record.push(Step {
+            seq: 0,
+            stage: eff.stage,
+            kind: eff.key.kind,
+            code: eff.key.code.clone(),
+            version: eff.key.version.clone(),
+            target: eff.target.clone(),
+            action: eff.action.clone(),
+            status: StepStatus::Failed,
+            attempts,
+            error: Some(error),
+            sha256: eff.sha256.clone(),
+            started,
+            ended: Utc::now(),
+        });
+        EffectError {
+            stage: eff.stage,
+            artifact: eff.key.id(),
+            target: eff.target.clone(),
+            attempts,
+            error: step.error.unwrap_or_else(cancelled_error),
+            cancelled,
+        }
+    }
+}
+
+fn cancelled_error() -> StepError {
+    StepError {
+        kind: "cancelled".into(),
+        status: None,
+        message: "cancelled by the user".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::ArtifactKind;
+    use crate::ledger::RunInfo;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[derive(Debug)]
+    struct E(u16);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "HTTP {}", self.0)
+        }
+    }
+    impl Classify for E {
+        fn retryable(&self) -> bool {
+            self.0 == 429 || self.0 >= 500
+        }
+        fn status(&self) -> Option<u16> {
+            Some(self.0)
+        }
+        fn kind(&self) -> &'static str {
+            "http"
+        }
+    }
+
+    fn exec(dry: bool) -> Executor {
+        let info = RunInfo {
+            id: "t".into(),
+            recipe: "t".into(),
+            recipe_sha256: String::new(),
+            run_by: "t".into(),
+            started: Utc::now(),
+            ended: None,
+            dry_run: dry,
+            sandbox: false,
+            ferry_version: "0".into(),
+            outcome: None,
+            message: None,
+        };
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            budget: Duration::from_secs(5),
+        };
+        Executor::new(
+            Arc::new(RunRecord::in_memory(info)),
+            dry,
+            policy,
+            CancellationToken::new(),
+        )
+    }
+
+    fn eff() -> Effect {
+        Effect::new(
+            Stage::Import,
+            ArtifactKey::new(ArtifactKind::Integration, "A", "01.00.0000"),
+            "prod",
+            "import new",
+        )
+    }
+
+    #[tokio::test]
+    async fn retries_transient_then_succeeds() {
+        let x = exec(false);
+        let n = AtomicU32::new(0);
+        let r = x
+            .run(eff(), || async {
+                if n.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(E(503))
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap();
+        assert!(matches!(r, Outcome::Done(())));
+        let steps = x.record().steps();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].attempts, 3);
+        assert_eq!(steps[0].status, StepStatus::Ok);
+    }
+
+    #[tokio::test]
+    async fn does_not_retry_a_conflict_and_records_it() {
+        let x = exec(false);
+        let n = AtomicU32::new(0);
+        let err = x
+            .run(eff(), || async {
+                n.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(E(409))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(n.load(Ordering::SeqCst), 1);
+        assert_eq!(err.error.status, Some(409));
+        assert_eq!(x.record().steps()[0].status, StepStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts() {
+        let x = exec(false);
+        let err = x
+            .run(eff(), || async { Err::<(), _>(E(429)) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.attempts, 4);
+    }
+
+    #[tokio::test]
+    async fn dry_run_describes_without_calling() {
+        let x = exec(true);
+        let r = x
+            .run(eff(), || async {
+                panic!("must not run in a dry run") as Result<(), E>
+            })
+            .await
+            .unwrap();
+        assert!(matches!(r, Outcome::Planned));
+        assert_eq!(x.record().steps()[0].status, StepStatus::Planned);
+    }
+
+    #[test]
+    fn delay_honours_retry_after_and_caps() {
+        let p = RetryPolicy::default();
+        assert!(p.delay(1, Some(Duration::from_secs(7))) >= Duration::from_secs(7));
+        assert!(p.delay(30, None) <= Duration::from_secs(60));
+        assert!(p.delay(2, None) >= Duration::from_secs(1));
+    }
+}
