@@ -117,6 +117,8 @@ impl fmt::Display for ArtifactKey {
 enum FileHold {
     Temp(tempfile::TempPath),
     Kept(PathBuf),
+    /// A dry run's stand-in: the archive that an export would have produced.
+    None,
 }
 
 impl FileHold {
@@ -124,6 +126,7 @@ impl FileHold {
         match self {
             FileHold::Temp(t) => t,
             FileHold::Kept(p) => p,
+            FileHold::None => Path::new(""),
         }
     }
 }
@@ -182,6 +185,24 @@ impl Artifact {
             exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             file: Arc::new(FileHold::Kept(path)),
         }
+    }
+
+    /// A stand-in for the archive an effect would have produced in a dry run: no file, no checksum.
+    pub fn planned(key: ArtifactKey, source: impl Into<String>, source_status: Option<String>) -> Self {
+        Artifact {
+            key,
+            size: 0,
+            sha256: String::new(),
+            source: source.into(),
+            source_status,
+            exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            file: Arc::new(FileHold::None),
+        }
+    }
+
+    /// True for a dry run's stand-in.
+    pub fn is_planned(&self) -> bool {
+        matches!(*self.file, FileHold::None)
     }
 
     /// The file holding the archive.

@@ -18,9 +18,11 @@
 //! * [`artifact`]: local archives with their identity and checksum.
 
 pub mod artifact;
+pub mod cli;
 pub mod config;
 pub mod effect;
 pub mod ledger;
 pub mod oic;
+pub mod script;
 pub mod sim;
 pub mod vault;

@@ -11,6 +11,10 @@
 //! * under `--dry-run`, **describes** the effect instead of performing it ([`Outcome::Planned`]);
 //! * stops waiting at once when the run is cancelled (Ctrl-C).
 
+mod classify;
+
+pub use classify::Failure;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -220,7 +224,7 @@ impl Executor {
     }
 
     /// Performs `f` as the effect `eff`: records it, retries it, or plans it in a dry run.
-    pub async fn run<T, E, F, Fut>(&self, eff: Effect, mut f: F) -> Result<Outcome<T>, EffectError>
+    pub async fn run<T, E, F, Fut>(&self, eff: Effect, f: F) -> Result<Outcome<T>, EffectError>
     where
         T: EffectOutput,
         E: Classify,
@@ -231,6 +235,28 @@ impl Executor {
             self.note(&eff, StepStatus::Planned, None);
             return Ok(Outcome::Planned);
         }
+        self.attempt(eff, f).await.map(Outcome::Done)
+    }
+
+    /// Performs a read that is recorded as a step (fetching and verifying a backup, say): retried
+    /// like any effect, and performed in a dry run too, since reads change nothing.
+    pub async fn run_read<T, E, F, Fut>(&self, eff: Effect, f: F) -> Result<T, EffectError>
+    where
+        T: EffectOutput,
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.attempt(eff, f).await
+    }
+
+    async fn attempt<T, E, F, Fut>(&self, eff: Effect, mut f: F) -> Result<T, EffectError>
+    where
+        T: EffectOutput,
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let started = Utc::now();
         let clock = Instant::now();
         let mut attempts = 0u32;
@@ -261,7 +287,7 @@ impl Executor {
                         started,
                         ended: Utc::now(),
                     });
-                    return Ok(Outcome::Done(v));
+                    return Ok(v);
                 }
                 Err(e) => {
                     let step_err = StepError {
