@@ -23,7 +23,6 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 pub(crate) enum Body {
     Empty,
     /// `Content-Type: application/json`.
-    #[allow(dead_code)]
     Json(Value),
     /// `POST` + `X-HTTP-Method-Override: PATCH` + JSON.
     Patch(Value),

@@ -15,8 +15,11 @@
 
 pub mod archive;
 mod auth;
+mod connections;
 mod error;
 mod http;
+mod projects;
+mod resources;
 mod types;
 
 use std::sync::Arc;
@@ -24,7 +27,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub use connections::{Connection, ConnectionProperty, ConnectionTest, ConnectionUpdate};
 pub use error::OicError;
+pub use projects::{Acl, AclPrincipal, AclRole, Deployment, Project, ProjectExport};
+pub use resources::{IntegrationStats, Library, Lookup};
 pub use types::{
     ActivateOptions, ImportAction, ImportMode, ImportOutcome, Integration, IntegrationId,
     encode_segment,
@@ -151,6 +157,18 @@ impl OicClient {
 
     fn integration_path(id: &IntegrationId) -> String {
         format!("{API}/integrations/{}", id.path_segment())
+    }
+
+    /// `/integrations/{id}` or `/projects/{p}/integrations/{id}`.
+    pub(crate) fn ipath(project: Option<&str>, id: &IntegrationId) -> String {
+        match project {
+            Some(p) => format!(
+                "{API}/projects/{}/integrations/{}",
+                encode_segment(p),
+                id.path_segment()
+            ),
+            None => Self::integration_path(id),
+        }
     }
 
     // ---------------------------------------------------------------- integrations
@@ -298,6 +316,31 @@ impl OicClient {
         id: &IntegrationId,
         opts: &ActivateOptions,
     ) -> Result<String, OicError> {
+        self.activate_at(None, id, opts).await
+    }
+
+    /// The text of `GET /integrations/{id}/activationErrors` (messages joined with `; `).
+    pub async fn activation_errors(&self, id: &IntegrationId) -> Result<String, OicError> {
+        self.activation_errors_at(None, id).await
+    }
+
+    /// Deactivates (PATCH `{"status":"CONFIGURED"}`); 412 means it was not active: `Ok`.
+    pub async fn deactivate(&self, id: &IntegrationId) -> Result<(), OicError> {
+        self.deactivate_at(None, id).await
+    }
+
+    /// `GET /integrations/{id}/activationStatus` → `ACTIVATED`, `CONFIGURED`, ...
+    pub async fn activation_status(&self, id: &IntegrationId) -> Result<String, OicError> {
+        self.activation_status_at(None, id).await
+    }
+
+    /// The activation sequence at `/integrations/{id}` or `/projects/{p}/integrations/{id}`.
+    pub(crate) async fn activate_at(
+        &self,
+        project: Option<&str>,
+        id: &IntegrationId,
+        opts: &ActivateOptions,
+    ) -> Result<String, OicError> {
         let mut body = json!({"status": "ACTIVATED"});
         if let Some(t) = opts.tracing {
             body["tracingEnabledFlag"] = json!(t);
@@ -305,14 +348,14 @@ impl OicClient {
         if let Some(t) = opts.payload_tracing {
             body["payloadTracingEnabledFlag"] = json!(t);
         }
-        let mut call = Call::post(Self::integration_path(id)).body(Body::Patch(body));
+        let mut call = Call::post(Self::ipath(project, id)).body(Body::Patch(body));
         if opts.async_mode {
             call = call.query("enableAsyncActivationMode", "true");
         }
         let status = match self.json(call).await {
             Ok(v) => types::opt_s(&v, "status").unwrap_or_default(),
             Err(e) if e.is_status(412) => {
-                let st = self.activation_status(id).await?;
+                let st = self.activation_status_at(project, id).await?;
                 if st != "ACTIVATED" && st != "ACTIVATION_INPROGRESS" {
                     return Err(e);
                 }
@@ -322,7 +365,7 @@ impl OicClient {
         };
         let started = Instant::now();
         let mut status = if status.is_empty() {
-            self.activation_status(id).await?
+            self.activation_status_at(project, id).await?
         } else {
             status
         };
@@ -368,16 +411,20 @@ impl OicClient {
                     .max(Duration::from_millis(10)),
             )
             .await;
-            status = self.activation_status(id).await?;
+            status = self.activation_status_at(project, id).await?;
         }
     }
 
     /// The text of `GET /integrations/{id}/activationErrors` (messages joined with `; `).
-    pub async fn activation_errors(&self, id: &IntegrationId) -> Result<String, OicError> {
+    pub(crate) async fn activation_errors_at(
+        &self,
+        project: Option<&str>,
+        id: &IntegrationId,
+    ) -> Result<String, OicError> {
         let v = self
             .json(Call::get(format!(
                 "{}/activationErrors",
-                Self::integration_path(id)
+                Self::ipath(project, id)
             )))
             .await?;
         let items: Vec<String> = match v.get("items") {
@@ -404,10 +451,14 @@ impl OicClient {
     }
 
     /// Deactivates (PATCH `{"status":"CONFIGURED"}`); 412 means it was not active: `Ok`.
-    pub async fn deactivate(&self, id: &IntegrationId) -> Result<(), OicError> {
+    pub(crate) async fn deactivate_at(
+        &self,
+        project: Option<&str>,
+        id: &IntegrationId,
+    ) -> Result<(), OicError> {
         match self
             .empty(
-                Call::post(Self::integration_path(id))
+                Call::post(Self::ipath(project, id))
                     .body(Body::Patch(json!({"status": "CONFIGURED"}))),
             )
             .await
@@ -419,8 +470,12 @@ impl OicClient {
     }
 
     /// `GET /integrations/{id}/activationStatus` → `ACTIVATED`, `CONFIGURED`, ...
-    pub async fn activation_status(&self, id: &IntegrationId) -> Result<String, OicError> {
-        let call = Call::get(format!("{}/activationStatus", Self::integration_path(id)));
+    pub(crate) async fn activation_status_at(
+        &self,
+        project: Option<&str>,
+        id: &IntegrationId,
+    ) -> Result<String, OicError> {
+        let call = Call::get(format!("{}/activationStatus", Self::ipath(project, id)));
         let path = call.path.clone();
         let v = self.json(call).await?;
         types::opt_s(&v, "activationStatus")
