@@ -1,1 +1,503 @@
-//! The OIC emulator (being written).
+//! The OIC emulator: a local, faithful stand-in for Oracle Integration (Gen2 and OIC 3) over real HTTP.
+//!
+//! Written from `docs/oic-api.md` independently of [`crate::oic`]: it shares no model or wire types with the
+//! client. [`start`] binds real TCP listeners on loopback:
+//!
+//! * one **identity domain** listener (`/oauth2/v1/token`, client credentials with Basic client authentication);
+//! * one listener per **Gen2** instance (the host *is* the instance; Basic auth and bearer tokens);
+//! * one **OIC 3 design host** listener shared by all gen-3 instances, selected by `?integrationInstance=`
+//!   (bearer tokens only).
+//!
+//! Developer API paths live under `/ic/api/integration/v1/` (§1.2). Integration ids are `CODE|VERSION`, accepted
+//! with a raw `|` or `%7C`. JSON bodies are compact with camelCase names; errors have exactly the §1.6 shape
+//! `{"status":"HTTP 409 Conflict","title":"...","type":"https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.10"}`
+//! with `Content-Type: application/json`.
+//!
+//! # Choices
+//!
+//! For every behaviour the reference marks inferred (I) or unknown (?), the emulator does exactly this:
+//!
+//! * **Listeners / ports.** `port == 0`: every listener is ephemeral. Otherwise instance *i* (index in
+//!   [`SimConfig::instances`]) of gen 2 listens on `port + i`, the OIC 3 design host on `port + n` and the identity
+//!   domain on `port + n + 1` (`n` = number of instances).
+//! * **`integrationInstance`** (gen 3) is `<name>-sim-lo`. Missing → 400, unknown → 404. On the design host
+//!   credentials are checked *first* (401 for no/invalid/expired token or Basic auth), then the instance selector
+//!   (400/404), then the token scope (401 when the token was issued for another instance).
+//! * **401**: body in the §1.6 shape, header `WWW-Authenticate: Bearer`.
+//! * **Tokens**: JWT-looking opaque strings. The `scope` form field is required and must be the instance scope
+//!   `https://<32 upper hex>.integration.sim.ocp.oraclecloud.com:443/ic/api/` or
+//!   `https://<...>:443urn:opc:resource:consumer::all`; otherwise 400 `invalid_scope`. Client authentication by
+//!   Basic header, or `client_id`/`client_secret` form fields. Bad client → 401 `invalid_client`
+//!   (`WWW-Authenticate: Basic`); wrong `grant_type` → 400 `unsupported_grant_type`. `expires_in` = the current TTL.
+//! * **Paging**: `limit` default 100, values above 1000 clamped to 1000, `limit=0` or non-numbers → 400.
+//!   Envelope `{items, hasMore, limit, offset, totalResults, links}`; `totalResults` counts all matches (not just
+//!   the page).
+//! * **`q`**: `{key:'v'}` exact, case-sensitive; `{key:/re/}` unanchored case-insensitive regex; several
+//!   conditions separated by `,` are ANDed. Integration keys: `name`, `code`, `status`, `type`, `style`,
+//!   `version`, `pattern`. Unknown keys or bad syntax → 400.
+//! * **Default order** of lists: by code then version. `orderBy=name` (case-insensitive name, then version),
+//!   `orderBy=time` (last updated, newest first); other values → 400.
+//! * **Ids** without `|` → 404.
+//! * **`POST /integrations/{id}` without `X-HTTP-Method-Override: PATCH`** → 405 (a real `PATCH` is accepted too).
+//! * **Update body**: `status` `ACTIVATED`/`CONFIGURED` or absent (flags only). Other values → 400. Activation →
+//!   412 when already `ACTIVATED`/`ACTIVATION_INPROGRESS`, `INPROGRESS`, locked, or a connection is not
+//!   `CONFIGURED`. Deactivation → 412 unless `ACTIVATED`, `ACTIVATION_INPROGRESS` or `FAILEDACTIVATION`.
+//!   A flags-only update of an active integration → 412 "Failed to save integration configuration because it is
+//!   active or is in the process of being activated.". The 200 body is the GH-RCH activation body
+//!   (`{"apiDeploymentInprogress":false,...,"status":"..."}`).
+//! * **Async activation** (`enableAsyncActivationMode=true`): `ACTIVATION_INPROGRESS`, then `ACTIVATED` after
+//!   [`DEFAULT_ASYNC_ACTIVATION`] (see [`SimHandle::set_async_activation_delay`]).
+//! * **Minor-version rule**: activating `X|MM.mm.pppp` sets every other active version of `X` with the same
+//!   major `MM` to `CONFIGURED`.
+//! * **Import**: `POST` 204 with an empty body; `PUT` 200 with the integration resource; PUT of an ACTIVATED
+//!   (or activating) integration → 412, of a locked one → 423. A missing `file` part → 400. Imports keep the
+//!   uploaded bytes and export them unchanged. The imported integration is `CONFIGURED` when all its connections
+//!   are `CONFIGURED` on the instance, otherwise `INPROGRESS`; its lock is cleared; creator/creation date are kept
+//!   on PUT; `lastUpdatedBy` is the Basic-auth user or the OAuth client id.
+//! * **Connections/lookups in an imported IAR** are created when missing (connections as `INPROGRESS` drafts
+//!   without security properties); existing ones are never modified.
+//! * **Export**: `Content-Disposition: attachment; filename="CODE_VERSION.iar"`; locked or PREBUILT → 423.
+//! * **`.iar` layout** (§11.1): `icspackage/project/CODE_VERSION/{ics_project_attributes.properties,
+//!   PROJECT-INF/project.xml, PROJECT-INF/layout.json, resources/...}`, `icspackage/appinstances/<CONN>.xml`
+//!   (root `<applicationInstance xmlns="http://www.oracle.com/2014/03/ics/appinstance">`),
+//!   `icspackage/dvms/<LOOKUP>.dvm`, `icspackage/schedule/schedule.xml` for scheduled flows.
+//! * **Integrity hash** (`mod=`): see [`archive`]: SHA-256 over the sorted file entries (name, NUL, u64 BE length,
+//!   content; the properties file without its `mod=` line), first 16 bytes, standard base64. Mismatch, a
+//!   directory name that does not match `CODE_VERSION`, or a `project.xml` that disagrees → 400 whose title
+//!   contains `ICS-20099`. Not a zip / wrong layout → 400.
+//! * **Error type URLs** for codes outside RFC 2616 (423, 429): `...rfc2616-sec10.html#sec10.4`.
+//! * **Unknown paths** → 404 in the §1.6 shape; wrong method → 405 in the same shape.
+//! * **Seeds**: see [`Seed`]. Timestamps of seeded data are fixed (March 2026), so runs are reproducible.
+//! * **Credentials** are derived from [`SimConfig::seed`] and the instance name (stable across runs).
+
+pub mod archive;
+pub mod auth;
+pub mod error;
+pub mod integrations;
+pub mod query;
+pub mod seed;
+pub mod state;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
+
+use error::ApiError;
+use state::{Instance, InstanceData, InstanceIdent, Shared};
+
+/// Prefix of the developer API.
+pub const API: &str = "/ic/api/integration/v1";
+
+/// Default delay between `ACTIVATION_INPROGRESS` and `ACTIVATED` for async activations.
+pub const DEFAULT_ASYNC_ACTIVATION: Duration = Duration::from_millis(300);
+
+/// Emulator configuration.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Instances to emulate.
+    pub instances: Vec<SimInstanceSpec>,
+    /// Lifetime of issued access tokens (default 3600 s).
+    pub token_ttl: Duration,
+    /// Address to bind (default 127.0.0.1).
+    pub host: IpAddr,
+    /// Base port; 0 = ephemeral ports (see the module docs for the layout otherwise).
+    pub port: u16,
+    /// Random seed for generated data, credentials and faults.
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            instances: Vec::new(),
+            token_ttl: Duration::from_secs(3600),
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            seed: 42,
+        }
+    }
+}
+
+/// One emulated instance.
+#[derive(Debug, Clone)]
+pub struct SimInstanceSpec {
+    /// Instance name (`dev`, `prod`, ...).
+    pub name: String,
+    /// OIC generation: 2 or 3.
+    pub generation: u8,
+    /// Initial content.
+    pub seed: Seed,
+}
+
+/// Initial content of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seed {
+    /// Nothing.
+    Empty,
+    /// A realistic dev instance: 11 integrations over HR_/FIN_/SCM_ (activated, configured, a draft, a locked one,
+    /// a PREBUILT one, two versions of `HR_NEW_HIRE`, a scheduled `HR_PAYROLL_EXPORT`), six connections and the
+    /// lookup `COUNTRY_CODES`.
+    Sample,
+    /// A target (prod) instance: the `Sample` connection codes, configured, and no integrations.
+    TargetConnections,
+    /// `n` generated integrations.
+    Generated(usize),
+}
+
+/// Where everything listens (printed by `ferry sim`).
+#[derive(Serialize, Clone, Debug)]
+pub struct SimInfo {
+    /// Identity domain base URL (token endpoint at `/oauth2/v1/token`).
+    pub identity_url: String,
+    /// Instances.
+    pub instances: Vec<SimInstanceInfo>,
+}
+
+/// Connection details of one emulated instance.
+#[derive(Serialize, Clone, Debug)]
+pub struct SimInstanceInfo {
+    /// Instance name.
+    pub name: String,
+    /// 2 or 3.
+    pub generation: u8,
+    /// Developer API host, e.g. `http://127.0.0.1:PORT` (no trailing slash).
+    pub base_url: String,
+    /// `integrationInstance` query value (gen 3 only).
+    pub integration_instance: Option<String>,
+    /// `{identity_url}/oauth2/v1/token`.
+    pub token_url: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// OAuth scope of the developer API.
+    pub scope: String,
+    /// Basic-auth user (gen 2 only).
+    pub username: Option<String>,
+    /// Basic-auth password (gen 2 only).
+    pub password: Option<String>,
+}
+
+/// Which listener a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// The identity domain.
+    Identity,
+    /// The OIC 3 design host.
+    Design,
+    /// A Gen2 instance host (index into the instances).
+    Gen2(usize),
+}
+
+/// Per-listener handler state.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Shared emulator state.
+    pub shared: Arc<Shared>,
+    /// This listener.
+    pub kind: ListenerKind,
+    /// This listener's base URL.
+    pub base_url: String,
+}
+
+/// A running emulator. Dropping it stops the servers.
+#[derive(Debug)]
+pub struct SimHandle {
+    /// Where everything listens.
+    pub info: SimInfo,
+    shared: Arc<Shared>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl SimHandle {
+    /// Changes the lifetime of tokens issued from now on.
+    pub fn set_token_ttl(&self, ttl: Duration) {
+        self.shared
+            .token_ttl_ms
+            .store(ttl.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Changes the delay of async activations.
+    pub fn set_async_activation_delay(&self, d: Duration) {
+        self.shared
+            .async_activation_ms
+            .store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// State peek for tests: the status of integration `id` (`CODE|VERSION`) on instance `instance`.
+    pub fn integration_status(&self, instance: &str, id: &str) -> Option<String> {
+        let inst = self.shared.instance_by_name(instance)?;
+        let (code, version) = id.split_once('|')?;
+        let data = inst.lock();
+        data.integrations
+            .get(&(code.to_string(), version.to_string()))
+            .map(|i| i.status.as_str().to_string())
+    }
+
+    /// State peek for tests: the status of connection `code` on instance `instance`.
+    pub fn connection_status(&self, instance: &str, code: &str) -> Option<String> {
+        let inst = self.shared.instance_by_name(instance)?;
+        let data = inst.lock();
+        data.connections
+            .get(code)
+            .map(|c| c.status.as_str().to_string())
+    }
+
+    /// Info of one instance by name.
+    pub fn instance(&self, name: &str) -> Option<&SimInstanceInfo> {
+        self.info.instances.iter().find(|i| i.name == name)
+    }
+
+    /// Stops all servers.
+    pub async fn shutdown(self) {
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        for t in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            t.abort();
+        }
+    }
+}
+
+/// One JSON line describing the running emulator (for `ferry sim`).
+pub fn standalone_info_line(info: &SimInfo) -> String {
+    serde_json::to_string(info).unwrap_or_else(|_| "{}".to_string())
+}
+
+fn name_seed(seed: u64, name: &str) -> u64 {
+    let d = Sha256::digest(format!("{seed}:{name}").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
+}
+
+fn make_ident(spec: &SimInstanceSpec, seed: u64) -> InstanceIdent {
+    let mut rng = StdRng::seed_from_u64(name_seed(seed, &spec.name));
+    let mut hex = |n: usize, upper: bool| {
+        let s: String = (0..n)
+            .map(|_| {
+                let d = rng.random_range(0..16u32);
+                std::char::from_digit(d, 16).unwrap_or('0')
+            })
+            .collect();
+        if upper { s.to_uppercase() } else { s }
+    };
+    let audience_hex = hex(32, true);
+    let client_id = hex(32, false);
+    let client_secret = format!("idcscs-{}-{}", hex(8, false), hex(24, false));
+    let password = format!("Sim#{}", hex(12, false));
+    let audience = format!("https://{audience_hex}.integration.sim.ocp.oraclecloud.com:443");
+    let gen3 = spec.generation >= 3;
+    InstanceIdent {
+        name: spec.name.clone(),
+        generation: if gen3 { 3 } else { 2 },
+        integration_instance: gen3.then(|| format!("{}-sim-lo", spec.name)),
+        client_id,
+        client_secret,
+        scope: format!("{audience}/ic/api/"),
+        audience,
+        username: (!gen3).then(|| format!("svc-{}@example.com", spec.name)),
+        password: (!gen3).then_some(password),
+    }
+}
+
+fn seed_data(spec: &SimInstanceSpec, seed: u64) -> InstanceData {
+    let mut data = InstanceData::default();
+    match spec.seed {
+        Seed::Empty => {}
+        Seed::Sample => seed::sample(&mut data),
+        Seed::TargetConnections => seed::target_connections(&mut data),
+        Seed::Generated(n) => seed::generated(&mut data, n, name_seed(seed, &spec.name)),
+    }
+    data
+}
+
+async fn not_found_fallback() -> ApiError {
+    ApiError::not_found("The requested resource was not found.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "The HTTP method is not allowed on this resource.",
+    )
+}
+
+/// Routes of an OIC listener (Gen2 host or OIC 3 design host).
+fn oic_router(ctx: Ctx) -> Router {
+    use integrations as i;
+    Router::new()
+        .route(&format!("{API}/integrations"), get(i::list))
+        .route(
+            &format!("{API}/integrations/archive"),
+            post(i::import_new).put(i::import_replace),
+        )
+        .route(
+            &format!("{API}/integrations/{{id}}"),
+            get(i::get).post(i::update).patch(i::update),
+        )
+        .route(
+            &format!("{API}/integrations/{{id}}/archive"),
+            get(i::export),
+        )
+        .route(
+            &format!("{API}/integrations/{{id}}/activationStatus"),
+            get(i::activation_status),
+        )
+        .fallback(not_found_fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(ctx)
+}
+
+/// Routes of the identity-domain listener.
+fn identity_router(ctx: Ctx) -> Router {
+    Router::new()
+        .route("/oauth2/v1/token", post(auth::token))
+        .fallback(not_found_fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(ctx)
+}
+
+async fn bind(host: IpAddr, port: u16) -> anyhow::Result<(tokio::net::TcpListener, String)> {
+    let addr = SocketAddr::new(host, port);
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the emulator to {addr}"))?;
+    let local = l.local_addr().context("reading the listener address")?;
+    Ok((l, format!("http://{local}")))
+}
+
+fn serve(l: tokio::net::TcpListener, router: Router) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(l, router).await {
+            tracing::warn!("emulator listener stopped: {e}");
+        }
+    })
+}
+
+/// Starts the emulator: binds every listener and serves until [`SimHandle::shutdown`] or drop.
+pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
+    for spec in &cfg.instances {
+        anyhow::ensure!(
+            spec.generation == 2 || spec.generation == 3,
+            "instance '{}': generation must be 2 or 3",
+            spec.name
+        );
+    }
+    let mut names: Vec<&str> = cfg.instances.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    anyhow::ensure!(
+        names.len() == cfg.instances.len(),
+        "instance names must be unique"
+    );
+
+    let instances: Vec<Arc<Instance>> = cfg
+        .instances
+        .iter()
+        .map(|spec| {
+            Arc::new(Instance {
+                ident: make_ident(spec, cfg.seed),
+                data: Mutex::new(seed_data(spec, cfg.seed)),
+            })
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        instances,
+        tokens: Mutex::new(HashMap::new()),
+        token_ttl_ms: AtomicU64::new(cfg.token_ttl.as_millis() as u64),
+        async_activation_ms: AtomicU64::new(DEFAULT_ASYNC_ACTIVATION.as_millis() as u64),
+        token_counter: AtomicU64::new(1),
+        seed: cfg.seed,
+    });
+    let n = cfg.instances.len() as u16;
+    let port_at = |off: u16| {
+        if cfg.port == 0 {
+            0
+        } else {
+            cfg.port.saturating_add(off)
+        }
+    };
+    let mut tasks = Vec::new();
+
+    let (id_l, identity_url) = bind(cfg.host, port_at(n + 1)).await?;
+    let ctx = Ctx {
+        shared: shared.clone(),
+        kind: ListenerKind::Identity,
+        base_url: identity_url.clone(),
+    };
+    tasks.push(serve(id_l, identity_router(ctx)));
+
+    let mut design_url = None;
+    if cfg.instances.iter().any(|s| s.generation == 3) {
+        let (l, url) = bind(cfg.host, port_at(n)).await?;
+        let ctx = Ctx {
+            shared: shared.clone(),
+            kind: ListenerKind::Design,
+            base_url: url.clone(),
+        };
+        tasks.push(serve(l, oic_router(ctx)));
+        design_url = Some(url);
+    }
+
+    let mut infos = Vec::new();
+    for (idx, inst) in shared.instances.iter().enumerate() {
+        let id = &inst.ident;
+        let base_url = if id.generation == 2 {
+            let (l, url) = bind(cfg.host, port_at(idx as u16)).await?;
+            let ctx = Ctx {
+                shared: shared.clone(),
+                kind: ListenerKind::Gen2(idx),
+                base_url: url.clone(),
+            };
+            tasks.push(serve(l, oic_router(ctx)));
+            url
+        } else {
+            design_url.clone().unwrap_or_default()
+        };
+        infos.push(SimInstanceInfo {
+            name: id.name.clone(),
+            generation: id.generation,
+            base_url,
+            integration_instance: id.integration_instance.clone(),
+            token_url: format!("{identity_url}/oauth2/v1/token"),
+            client_id: id.client_id.clone(),
+            client_secret: id.client_secret.clone(),
+            scope: id.scope.clone(),
+            username: id.username.clone(),
+            password: id.password.clone(),
+        });
+    }
+    Ok(SimHandle {
+        info: SimInfo {
+            identity_url,
+            instances: infos,
+        },
+        shared,
+        tasks: Mutex::new(tasks),
+    })
+}

@@ -1,0 +1,557 @@
+//! Archive layouts (§11): building and validating `.iar` files.
+//!
+//! Integrity hash (`mod=` in `ics_project_attributes.properties`): SHA-256 over every file entry except directory
+//! entries, sorted by name; for each entry `name`, a 0 byte, the content length as a big-endian u64, then the
+//! content. The properties file takes part with its `mod=` line(s) removed. The first 16 bytes of the digest are
+//! written as standard base64.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read, Write};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use super::state::{Connection, Integration, Lookup, Property};
+
+/// Archive errors (answered as 400).
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// Not a zip file, or unreadable.
+    #[error("the archive is not a valid zip file: {0}")]
+    NotZip(String),
+    /// The layout is wrong.
+    #[error("invalid archive layout: {0}")]
+    Layout(String),
+    /// Integrity hash mismatch.
+    #[error(
+        "ICS-20099: Unable to retrieve integration from the archive. The archive was modified (integrity check failed)."
+    )]
+    Integrity,
+}
+
+/// Escapes text for XML element content / attributes.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Reverses [`xml_escape`].
+pub fn xml_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Text of the first `<tag>...</tag>` (namespace prefixes allowed) in `xml`.
+pub fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let re = regex::Regex::new(&format!(
+        r"(?s)<(?:\w+:)?{tag}(?:\s[^>]*)?>(.*?)</(?:\w+:)?{tag}>"
+    ))
+    .ok()?;
+    re.captures(xml).map(|c| xml_unescape(c[1].trim()))
+}
+
+/// All texts of `<tag>...</tag>` in `xml`.
+pub fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
+    match regex::Regex::new(&format!(
+        r"(?s)<(?:\w+:)?{tag}(?:\s[^>]*)?>(.*?)</(?:\w+:)?{tag}>"
+    )) {
+        Ok(re) => re
+            .captures_iter(xml)
+            .map(|c| xml_unescape(c[1].trim()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn is_props(name: &str) -> bool {
+    name.ends_with("/ics_project_attributes.properties")
+        || name.ends_with("/oic_project.properties")
+}
+
+fn strip_mod(content: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(content);
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("mod=") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// The integrity hash over the entries (see the module docs).
+pub fn integrity_hash(entries: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut h = Sha256::new();
+    for (name, content) in entries {
+        if name.ends_with('/') {
+            continue;
+        }
+        let stripped;
+        let content: &[u8] = if is_props(name) {
+            stripped = strip_mod(content);
+            &stripped
+        } else {
+            content
+        };
+        h.update(name.as_bytes());
+        h.update([0u8]);
+        h.update((content.len() as u64).to_be_bytes());
+        h.update(content);
+    }
+    let digest = h.finalize();
+    base64::engine::general_purpose::STANDARD.encode(&digest[..16])
+}
+
+/// Writes entries to a zip (deflate), adding `mod=` to the properties entry first.
+pub fn seal_and_zip(mut entries: BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, ArchiveError> {
+    let hash = integrity_hash(&entries);
+    for (name, content) in entries.iter_mut() {
+        if is_props(name) {
+            let mut c = strip_mod(content);
+            c.extend_from_slice(format!("mod={hash}\n").as_bytes());
+            *content = c;
+        }
+    }
+    write_zip(&entries)
+}
+
+/// Writes entries to a zip (deflate) as they are.
+pub fn write_zip(entries: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, ArchiveError> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default());
+    for (name, content) in entries {
+        w.start_file(name.as_str(), opts)
+            .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+        w.write_all(content)
+            .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+    }
+    let cur = w
+        .finish()
+        .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+    Ok(cur.into_inner())
+}
+
+/// Reads every file entry of a zip.
+pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+    let mut z = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for i in 0..z.len() {
+        let mut f = z
+            .by_index(i)
+            .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+        if f.is_dir() {
+            continue;
+        }
+        let name = f
+            .name()
+            .map_err(|e| ArchiveError::NotZip(e.to_string()))?
+            .to_string();
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)
+            .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+        out.insert(name, buf);
+    }
+    Ok(out)
+}
+
+/// Parses Java-properties text (`key=value` lines).
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            out.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// XML of a connection (`appinstances/<CODE>.xml`, `connections/<CODE>.xml`). Secrets are never written.
+pub fn connection_xml(c: &Connection) -> String {
+    let mut props = String::new();
+    for p in &c.connection_properties {
+        props.push_str(&format!(
+            "    <connectionProperty><name>{}</name><type>{}</type><value>{}</value></connectionProperty>\n",
+            xml_escape(&p.property_name),
+            xml_escape(&p.property_type),
+            xml_escape(p.property_value.as_deref().unwrap_or(""))
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<applicationInstance xmlns=\"http://www.oracle.com/2014/03/ics/appinstance\">\n  <instanceCode>{}</instanceCode>\n  <displayName>{}</displayName>\n  <applicationTypeRef>{}</applicationTypeRef>\n  <securityPolicy>{}</securityPolicy>\n  <connectionProperties>\n{}  </connectionProperties>\n  <status>{}</status>\n  <integrationRole>{}</integrationRole>\n</applicationInstance>\n",
+        xml_escape(&c.code),
+        xml_escape(&c.name),
+        xml_escape(&c.adapter),
+        xml_escape(&c.security_policy),
+        props,
+        c.status.as_str(),
+        xml_escape(&c.role)
+    )
+}
+
+/// A connection as described inside an archive.
+#[derive(Debug, Clone)]
+pub struct ArchivedConnection {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Adapter id.
+    pub adapter: String,
+    /// Security policy.
+    pub security_policy: String,
+    /// Role.
+    pub role: String,
+    /// Non-secret properties.
+    pub properties: Vec<Property>,
+}
+
+/// Parses a connection XML.
+pub fn parse_connection_xml(xml: &str, fallback_code: &str) -> ArchivedConnection {
+    let names = xml_texts(xml, "name");
+    let types = xml_texts(xml, "type");
+    let values = xml_texts(xml, "value");
+    let properties = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Property {
+            property_group: "CONNECTION_PROPS".into(),
+            property_name: n.clone(),
+            property_type: types.get(i).cloned().unwrap_or_else(|| "STRING".into()),
+            property_value: values.get(i).cloned(),
+        })
+        .collect();
+    ArchivedConnection {
+        code: xml_text(xml, "instanceCode").unwrap_or_else(|| fallback_code.to_string()),
+        name: xml_text(xml, "displayName").unwrap_or_else(|| fallback_code.to_string()),
+        adapter: xml_text(xml, "applicationTypeRef").unwrap_or_else(|| "rest".into()),
+        security_policy: xml_text(xml, "securityPolicy").unwrap_or_else(|| "NONE".into()),
+        role: xml_text(xml, "integrationRole").unwrap_or_else(|| "SOURCE_AND_TARGET".into()),
+        properties,
+    }
+}
+
+/// DVM XML of a lookup.
+pub fn lookup_dvm(l: &Lookup) -> String {
+    let mut cols = String::new();
+    for c in &l.columns {
+        cols.push_str(&format!("    <column name=\"{}\"/>\n", xml_escape(c)));
+    }
+    let mut rows = String::new();
+    for r in &l.rows {
+        rows.push_str("    <row>");
+        for cell in r {
+            rows.push_str(&format!("<cell>{}</cell>", xml_escape(cell)));
+        }
+        rows.push_str("</row>\n");
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<dvm name=\"{}\" xmlns=\"http://xmlns.oracle.com/dvm\">\n  <description>{}</description>\n  <columns>\n{}  </columns>\n  <rows>\n{}  </rows>\n</dvm>\n",
+        xml_escape(&l.name),
+        xml_escape(&l.description),
+        cols,
+        rows
+    )
+}
+
+/// Parses a DVM XML.
+pub fn parse_dvm(xml: &str, fallback_name: &str) -> Lookup {
+    let name = regex::Regex::new(r#"<dvm[^>]*\sname="([^"]*)""#)
+        .ok()
+        .and_then(|re| re.captures(xml).map(|c| xml_unescape(&c[1])))
+        .unwrap_or_else(|| fallback_name.to_string());
+    let columns = regex::Regex::new(r#"<column\s+name="([^"]*)""#)
+        .map(|re| re.captures_iter(xml).map(|c| xml_unescape(&c[1])).collect())
+        .unwrap_or_default();
+    let rows = xml_texts(xml, "row")
+        .iter()
+        .map(|r| xml_texts(r, "cell"))
+        .collect();
+    Lookup {
+        name,
+        description: xml_text(xml, "description").unwrap_or_default(),
+        columns,
+        rows,
+        last_updated: chrono::Utc::now(),
+    }
+}
+
+/// Deterministic filler text of `len` bytes (an XSL-looking resource).
+pub fn filler(seed: &str, len: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len as usize);
+    let mut h = Sha256::digest(seed.as_bytes());
+    while (out.len() as u64) < len {
+        let line = format!("<!-- {} -->\n", hex::encode(h));
+        out.extend_from_slice(line.as_bytes());
+        h = Sha256::digest(h);
+    }
+    out.truncate(len as usize);
+    out
+}
+
+/// The entries of an integration inside an archive, under `prefix` (e.g. `icspackage/project/X_01.00.0000/`).
+pub fn integration_entries(
+    i: &Integration,
+    prefix: &str,
+    padding: u64,
+    out: &mut BTreeMap<String, Vec<u8>>,
+) {
+    let props = format!(
+        "project_code={}\nproject_name={}\nproject_version={}\nproject_type={}\nproject_persisted_state={}\nproject_transient_state={}\nmodelType={}\nsmartTags=style:{}\nversion={}\nlastUpdatedICSVersion=25.06.0.0\noriginalICSVersion=24.10.0.0\n",
+        i.code,
+        i.name,
+        i.version,
+        i.project_type,
+        if i.status == super::state::IntStatus::InProgress {
+            "INPROGRESS"
+        } else {
+            "CONFIGURED"
+        },
+        if i.locked_by.is_some() {
+            "LOCKED"
+        } else {
+            "UNLOCKED"
+        },
+        i.pattern,
+        i.style.to_lowercase(),
+        i.version
+    );
+    out.insert(
+        format!("{prefix}ics_project_attributes.properties"),
+        props.into_bytes(),
+    );
+    let mut apps = String::new();
+    for (n, c) in i.connections.iter().enumerate() {
+        apps.push_str(&format!(
+            "    <ns2:application name=\"application_{}\">\n      <ns2:role>{}</ns2:role>\n      <ns2:adapter><ns2:type>rest</ns2:type><ns2:code>{}</ns2:code><ns2:name>{}</ns2:name></ns2:adapter>\n    </ns2:application>\n",
+            n + 1,
+            xml_escape(&c.role),
+            xml_escape(&c.code),
+            xml_escape(&c.code)
+        ));
+    }
+    let project_xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ns3:icsproject xmlns=\"http://www.oracle.com/2014/03/ics/project/definition\" xmlns:ns2=\"http://www.oracle.com/2014/03/ics/flow/definition\" xmlns:ns3=\"http://www.oracle.com/2014/03/ics/project\">\n  <projectCode>{}</projectCode>\n  <projectVersion>{}</projectVersion>\n  <projectName>{}</projectName>\n  <description>{}</description>\n  <pattern>{}</pattern>\n  <style>{}</style>\n  <ns2:icsflow>\n{}    <ns2:processor name=\"processor_1\"><ns2:type>transformer</ns2:type></ns2:processor>\n    <ns2:orchestration/>\n  </ns2:icsflow>\n</ns3:icsproject>\n",
+        xml_escape(&i.code),
+        xml_escape(&i.version),
+        xml_escape(&i.name),
+        xml_escape(&i.description),
+        xml_escape(&i.pattern),
+        xml_escape(&i.style),
+        apps
+    );
+    out.insert(
+        format!("{prefix}PROJECT-INF/project.xml"),
+        project_xml.into_bytes(),
+    );
+    out.insert(
+        format!("{prefix}PROJECT-INF/layout.json"),
+        format!("{{\"code\":\"{}\",\"nodes\":[]}}", i.code).into_bytes(),
+    );
+    let res_seed = format!("{}|{}", i.code, i.version);
+    let hash = hex::encode(&Sha256::digest(res_seed.as_bytes())[..8]);
+    out.insert(
+        format!("{prefix}resources/processor_1/resourcegroup_1/req_{hash}.xsl"),
+        filler(&res_seed, 512 + padding),
+    );
+    out.insert(
+        format!("{prefix}resources/processor_1/resourcegroup_1/expr.properties"),
+        b"expr=true\n".to_vec(),
+    );
+    for (n, c) in i.connections.iter().enumerate() {
+        out.insert(
+            format!(
+                "{prefix}resources/application_{}/resourcegroup_1/{}.properties",
+                n + 1,
+                c.code
+            ),
+            format!("connection={}\nrole={}\n", c.code, c.role).into_bytes(),
+        );
+    }
+}
+
+/// Builds the `.iar` of an integration (§11.1).
+pub fn build_iar(
+    i: &Integration,
+    conns: &[Connection],
+    lookups: &[Lookup],
+    padding: u64,
+) -> Result<Vec<u8>, ArchiveError> {
+    let mut entries = BTreeMap::new();
+    let prefix = format!("icspackage/project/{}_{}/", i.code, i.version);
+    integration_entries(i, &prefix, padding, &mut entries);
+    for c in conns {
+        entries.insert(
+            format!("icspackage/appinstances/{}.xml", c.code),
+            connection_xml(c).into_bytes(),
+        );
+    }
+    for l in lookups {
+        entries.insert(
+            format!("icspackage/dvms/{}.dvm", l.name),
+            lookup_dvm(l).into_bytes(),
+        );
+    }
+    if let Some(s) = &i.schedule {
+        entries.insert(
+            "icspackage/schedule/schedule.xml".into(),
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<schedule><expression>{}</expression></schedule>\n",
+                xml_escape(&s.expression)
+            )
+            .into_bytes(),
+        );
+    }
+    seal_and_zip(entries)
+}
+
+/// What an imported `.iar` contains.
+#[derive(Debug, Clone)]
+pub struct ParsedIar {
+    /// Code.
+    pub code: String,
+    /// Version.
+    pub version: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Project type.
+    pub project_type: String,
+    /// Pattern (`modelType`).
+    pub pattern: String,
+    /// Style.
+    pub style: String,
+    /// Connections.
+    pub connections: Vec<ArchivedConnection>,
+    /// Roles of the connections used by the flow (code → role).
+    pub connection_roles: Vec<(String, String)>,
+    /// Lookups.
+    pub lookups: Vec<Lookup>,
+    /// Schedule expression, when the archive has one.
+    pub schedule: Option<String>,
+}
+
+/// Validates and parses an `.iar` (§11.1 minimal validation).
+pub fn parse_iar(bytes: &[u8]) -> Result<ParsedIar, ArchiveError> {
+    let entries = read_zip(bytes)?;
+    let mut dirs: Vec<String> = entries
+        .keys()
+        .filter_map(|n| n.strip_prefix("icspackage/project/"))
+        .filter_map(|rest| rest.split_once('/').map(|(d, _)| d.to_string()))
+        .collect();
+    dirs.dedup();
+    let dir = match dirs.as_slice() {
+        [d] => d.clone(),
+        [] => {
+            return Err(ArchiveError::Layout(
+                "no icspackage/project/<CODE>_<VERSION>/ directory".into(),
+            ));
+        }
+        _ => {
+            return Err(ArchiveError::Layout(
+                "more than one icspackage/project/ directory".into(),
+            ));
+        }
+    };
+    let prefix = format!("icspackage/project/{dir}/");
+    let props_bytes = entries
+        .get(&format!("{prefix}ics_project_attributes.properties"))
+        .ok_or_else(|| ArchiveError::Layout("missing ics_project_attributes.properties".into()))?;
+    let props = parse_properties(&String::from_utf8_lossy(props_bytes));
+    let code = props
+        .get("project_code")
+        .cloned()
+        .ok_or_else(|| ArchiveError::Layout("missing project_code".into()))?;
+    let version = props
+        .get("project_version")
+        .cloned()
+        .ok_or_else(|| ArchiveError::Layout("missing project_version".into()))?;
+    let stored_mod = props
+        .get("mod")
+        .cloned()
+        .ok_or_else(|| ArchiveError::Layout("missing mod".into()))?;
+    if integrity_hash(&entries) != stored_mod {
+        return Err(ArchiveError::Integrity);
+    }
+    if dir != format!("{code}_{version}") {
+        return Err(ArchiveError::Integrity);
+    }
+    let project_xml = entries
+        .get(&format!("{prefix}PROJECT-INF/project.xml"))
+        .map(|b| String::from_utf8_lossy(b).to_string())
+        .ok_or_else(|| ArchiveError::Layout("missing PROJECT-INF/project.xml".into()))?;
+    if xml_text(&project_xml, "projectCode").as_deref() != Some(code.as_str())
+        || xml_text(&project_xml, "projectVersion").as_deref() != Some(version.as_str())
+    {
+        return Err(ArchiveError::Integrity);
+    }
+    let re_app =
+        regex::Regex::new(r"(?s)<(?:\w+:)?application\b[^>]*>(.*?)</(?:\w+:)?application>")
+            .map_err(|e| ArchiveError::Layout(e.to_string()))?;
+    let connection_roles = re_app
+        .captures_iter(&project_xml)
+        .filter_map(|c| {
+            let body = &c[1];
+            let role = xml_text(body, "role").unwrap_or_else(|| "SOURCE".into());
+            xml_text(body, "code").map(|code| (code, role))
+        })
+        .collect();
+    let mut connections = Vec::new();
+    let mut lookups = Vec::new();
+    let mut schedule = None;
+    for (name, content) in &entries {
+        let text = String::from_utf8_lossy(content);
+        if let Some(file) = name.strip_prefix("icspackage/appinstances/") {
+            let fallback = file.trim_end_matches(".xml");
+            connections.push(parse_connection_xml(&text, fallback));
+        } else if let Some(file) = name.strip_prefix("icspackage/dvms/") {
+            lookups.push(parse_dvm(&text, file.trim_end_matches(".dvm")));
+        } else if name.starts_with("icspackage/schedule/") {
+            schedule = xml_text(&text, "expression").or(Some(String::new()));
+        }
+    }
+    Ok(ParsedIar {
+        name: props
+            .get("project_name")
+            .cloned()
+            .unwrap_or_else(|| code.clone()),
+        description: xml_text(&project_xml, "description").unwrap_or_default(),
+        project_type: props
+            .get("project_type")
+            .cloned()
+            .unwrap_or_else(|| "DEVELOPED".into()),
+        pattern: props
+            .get("modelType")
+            .cloned()
+            .unwrap_or_else(|| "Orchestration".into()),
+        style: xml_text(&project_xml, "style").unwrap_or_else(|| "FREEFORM".into()),
+        code,
+        version,
+        connections,
+        connection_roles,
+        lookups,
+        schedule,
+    })
+}

@@ -1,0 +1,489 @@
+//! Seed data: the `Sample` dev instance, the `TargetConnections` prod instance, `Generated(n)`.
+
+use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::state::{
+    ArchiveSource, ConnRef, ConnStatus, Connection, InstanceData, IntStatus, Integration, Lookup,
+    Property, Schedule,
+};
+
+fn base_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 15, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+/// Connections of the sample dev instance: (code, name, adapter, role, policy).
+const SAMPLE_CONNECTIONS: &[(&str, &str, &str, &str, &str)] = &[
+    ("HR_REST", "HR REST Trigger", "rest", "SOURCE", "BASIC_AUTH"),
+    (
+        "ORACLE_HCM",
+        "Oracle HCM Cloud",
+        "hcm",
+        "TARGET",
+        "USERNAME_PASSWORD_TOKEN",
+    ),
+    (
+        "FIN_ERP",
+        "Oracle ERP Cloud",
+        "erp",
+        "SOURCE_AND_TARGET",
+        "USERNAME_PASSWORD_TOKEN",
+    ),
+    (
+        "FIN_ATP",
+        "Finance ATP",
+        "atpdatabase",
+        "TARGET",
+        "JDBC_OVER_SSL",
+    ),
+    (
+        "SFTP_OUT",
+        "Outbound SFTP",
+        "ftp",
+        "TARGET",
+        "FTP_PUBLIC_KEY_AUTHENTICATION",
+    ),
+    (
+        "SCM_REST",
+        "SCM REST API",
+        "rest",
+        "SOURCE_AND_TARGET",
+        "OAUTH_CLIENT_CREDENTIALS",
+    ),
+];
+
+fn connection(
+    code: &str,
+    name: &str,
+    adapter: &str,
+    role: &str,
+    policy: &str,
+    env: &str,
+    t: DateTime<Utc>,
+) -> Connection {
+    let host = format!(
+        "{}.{env}.example.com",
+        code.to_lowercase().replace('_', "-")
+    );
+    Connection {
+        code: code.into(),
+        name: name.into(),
+        description: format!("{name} ({env})"),
+        status: ConnStatus::Configured,
+        role: role.into(),
+        adapter: adapter.into(),
+        security_policy: policy.into(),
+        connection_properties: vec![Property {
+            property_group: "CONNECTION_PROPS".into(),
+            property_name: "connectionUrl".into(),
+            property_type: "URL".into(),
+            property_value: Some(format!("https://{host}")),
+        }],
+        security_properties: vec![
+            Property {
+                property_group: "CREDENTIALS".into(),
+                property_name: "username".into(),
+                property_type: "STRING".into(),
+                property_value: Some(format!("svc_{env}")),
+            },
+            Property {
+                property_group: "CREDENTIALS".into(),
+                property_name: "password".into(),
+                property_type: "PASSWORD".into(),
+                property_value: Some(format!("{env}-secret")),
+            },
+        ],
+        agent_group_id: None,
+        locked_by: None,
+        created: t,
+        created_by: "admin@example.com".into(),
+        last_updated: t,
+        last_updated_by: "admin@example.com".into(),
+    }
+}
+
+fn conn_role(code: &str) -> String {
+    SAMPLE_CONNECTIONS
+        .iter()
+        .find(|c| c.0 == code)
+        .map(|c| {
+            if c.3 == "SOURCE_AND_TARGET" {
+                "TARGET"
+            } else {
+                c.3
+            }
+        })
+        .unwrap_or("TARGET")
+        .to_string()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn integration(
+    code: &str,
+    version: &str,
+    name: &str,
+    status: IntStatus,
+    conns: &[&str],
+    who: &str,
+    t: DateTime<Utc>,
+    scheduled: bool,
+) -> Integration {
+    Integration {
+        code: code.into(),
+        version: version.into(),
+        name: name.into(),
+        description: format!("{name} integration"),
+        status,
+        pattern: if scheduled {
+            "Scheduled".into()
+        } else {
+            "Orchestration".into()
+        },
+        pattern_description: if scheduled {
+            "Scheduled Orchestration".into()
+        } else {
+            "App Driven Orchestration".into()
+        },
+        style: if scheduled {
+            "SCHEDULED".into()
+        } else {
+            "FREEFORM".into()
+        },
+        locked_by: None,
+        project_type: "DEVELOPED".into(),
+        tracing: false,
+        payload_tracing: false,
+        record_enabled: false,
+        schedule: scheduled.then(|| Schedule {
+            expression: "FREQ=DAILY;BYHOUR=2;BYMINUTE=0;".into(),
+            running: status == IntStatus::Activated,
+        }),
+        connections: conns
+            .iter()
+            .map(|c| ConnRef {
+                code: (*c).into(),
+                role: conn_role(c),
+            })
+            .collect(),
+        lookups: Vec::new(),
+        package_name: String::new(),
+        created: t - ChronoDuration::days(30),
+        created_by: who.into(),
+        last_updated: t,
+        last_updated_by: who.into(),
+        archive: ArchiveSource::Generated { padding: 0 },
+        activation_errors: Vec::new(),
+    }
+}
+
+fn add(data: &mut InstanceData, i: Integration) {
+    data.integrations
+        .insert((i.code.clone(), i.version.clone()), i);
+}
+
+/// The `Sample` dev instance.
+pub fn sample(data: &mut InstanceData) {
+    let t = base_time();
+    for (code, name, adapter, role, policy) in SAMPLE_CONNECTIONS {
+        data.connections.insert(
+            (*code).into(),
+            connection(code, name, adapter, role, policy, "dev", t),
+        );
+    }
+    data.lookups.insert(
+        "COUNTRY_CODES".into(),
+        Lookup {
+            name: "COUNTRY_CODES".into(),
+            description: "ISO country codes per system".into(),
+            columns: vec!["HCM".into(), "ERP".into()],
+            rows: vec![
+                vec!["DE".into(), "DEU".into()],
+                vec!["FR".into(), "FRA".into()],
+                vec!["US".into(), "USA".into()],
+            ],
+            last_updated: t,
+        },
+    );
+    let jane = "jane.doe@example.com";
+    let max = "max.mustermann@example.com";
+    let ana = "ana.silva@example.com";
+    let h = |n: i64| t + ChronoDuration::hours(n);
+    let mut sync = integration(
+        "HR_EMPLOYEE_SYNC",
+        "01.00.0000",
+        "HR Employee Sync",
+        IntStatus::Activated,
+        &["HR_REST", "ORACLE_HCM"],
+        jane,
+        h(1),
+        false,
+    );
+    sync.lookups = vec!["COUNTRY_CODES".into()];
+    add(data, sync);
+    add(
+        data,
+        integration(
+            "HR_NEW_HIRE",
+            "01.00.0000",
+            "HR New Hire",
+            IntStatus::Configured,
+            &["HR_REST", "ORACLE_HCM"],
+            jane,
+            h(2),
+            false,
+        ),
+    );
+    add(
+        data,
+        integration(
+            "HR_NEW_HIRE",
+            "01.01.0000",
+            "HR New Hire",
+            IntStatus::Activated,
+            &["HR_REST", "ORACLE_HCM"],
+            jane,
+            h(3),
+            false,
+        ),
+    );
+    add(
+        data,
+        integration(
+            "HR_PAYROLL_EXPORT",
+            "01.00.0000",
+            "HR Payroll Export",
+            IntStatus::Activated,
+            &["ORACLE_HCM", "SFTP_OUT"],
+            max,
+            h(4),
+            true,
+        ),
+    );
+    add(
+        data,
+        integration(
+            "HR_ABSENCE_FEED",
+            "01.00.0000",
+            "HR Absence Feed",
+            IntStatus::InProgress,
+            &["ORACLE_HCM"],
+            ana,
+            h(5),
+            false,
+        ),
+    );
+    add(
+        data,
+        integration(
+            "FIN_INVOICE_IMPORT",
+            "01.00.0000",
+            "FIN Invoice Import",
+            IntStatus::Activated,
+            &["FIN_ERP", "FIN_ATP"],
+            max,
+            h(6),
+            false,
+        ),
+    );
+    add(
+        data,
+        integration(
+            "FIN_GL_JOURNAL",
+            "02.00.0000",
+            "FIN GL Journal",
+            IntStatus::Configured,
+            &["FIN_ERP"],
+            max,
+            h(7),
+            false,
+        ),
+    );
+    let mut locked = integration(
+        "FIN_SUPPLIER_SYNC",
+        "01.00.0000",
+        "FIN Supplier Sync",
+        IntStatus::Configured,
+        &["FIN_ERP", "FIN_ATP"],
+        ana,
+        h(8),
+        false,
+    );
+    locked.locked_by = Some(ana.into());
+    add(data, locked);
+    add(
+        data,
+        integration(
+            "FIN_PAYMENT_STATUS",
+            "01.00.0000",
+            "FIN Payment Status",
+            IntStatus::Activated,
+            &["FIN_ERP", "FIN_ATP"],
+            ana,
+            h(9),
+            false,
+        ),
+    );
+    let mut prebuilt = integration(
+        "ORCL_ERP_ACCEL_SYNC",
+        "01.00.0000",
+        "Oracle ERP Accelerator Sync",
+        IntStatus::Configured,
+        &["FIN_ERP"],
+        "oracle@example.com",
+        h(10),
+        false,
+    );
+    prebuilt.project_type = "PREBUILT".into();
+    add(data, prebuilt);
+    add(
+        data,
+        integration(
+            "SCM_ORDER_NOTIFY",
+            "01.00.0000",
+            "SCM Order Notify",
+            IntStatus::Configured,
+            &["SCM_REST"],
+            jane,
+            h(11),
+            false,
+        ),
+    );
+}
+
+/// The `TargetConnections` prod instance: the sample connection codes, configured, no integrations.
+pub fn target_connections(data: &mut InstanceData) {
+    let t = base_time();
+    for (code, name, adapter, role, policy) in SAMPLE_CONNECTIONS {
+        data.connections.insert(
+            (*code).into(),
+            connection(code, name, adapter, role, policy, "prod", t),
+        );
+    }
+}
+
+const PREFIXES: &[&str] = &["HR", "FIN", "SCM", "CRM", "PROC", "INV", "PAY", "ERP"];
+const NOUNS: &[&str] = &[
+    "EMPLOYEE", "INVOICE", "ORDER", "SUPPLIER", "CUSTOMER", "PAYMENT", "JOURNAL", "ITEM",
+    "ABSENCE", "SHIPMENT", "CONTRACT", "RECEIPT", "ASSET", "BUDGET", "LEAD",
+];
+const VERBS: &[&str] = &[
+    "SYNC",
+    "IMPORT",
+    "EXPORT",
+    "NOTIFY",
+    "FEED",
+    "LOAD",
+    "REPLICATE",
+    "STATUS",
+];
+const PEOPLE: &[&str] = &[
+    "jane.doe@example.com",
+    "max.mustermann@example.com",
+    "ana.silva@example.com",
+    "li.wei@example.com",
+    "omar.haddad@example.com",
+];
+
+fn title_case(code: &str) -> String {
+    code.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_string() + &c.as_str().to_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `Generated(n)`: n integrations with realistic names, versions and statuses.
+pub fn generated(data: &mut InstanceData, n: usize, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let t = base_time();
+    for p in PREFIXES {
+        for (k, adapter) in [("REST", "rest"), ("DB", "atpdatabase")] {
+            let code = format!("{p}_{k}");
+            data.connections.insert(
+                code.clone(),
+                connection(
+                    &code,
+                    &title_case(&code),
+                    adapter,
+                    "SOURCE_AND_TARGET",
+                    "BASIC_AUTH",
+                    "dev",
+                    t,
+                ),
+            );
+        }
+    }
+    let mut count = 0usize;
+    let mut serial = 0usize;
+    while count < n {
+        serial += 1;
+        let p = PREFIXES[rng.random_range(0..PREFIXES.len())];
+        let noun = NOUNS[rng.random_range(0..NOUNS.len())];
+        let verb = VERBS[rng.random_range(0..VERBS.len())];
+        let code = if serial <= PREFIXES.len() * NOUNS.len() {
+            format!("{p}_{noun}_{verb}")
+        } else {
+            format!("{p}_{noun}_{verb}_{serial}")
+        };
+        if data.integrations.keys().any(|(c, _)| c == &code)
+            && serial <= PREFIXES.len() * NOUNS.len()
+        {
+            continue;
+        }
+        let versions = match rng.random_range(0..10) {
+            0 => vec!["01.00.0000", "01.01.0000"],
+            1 => vec!["01.00.0000", "02.00.0000"],
+            _ => vec!["01.00.0000"],
+        };
+        let who = PEOPLE[rng.random_range(0..PEOPLE.len())];
+        let conns = [format!("{p}_REST"), format!("{p}_DB")];
+        let conn_refs: Vec<&str> = conns.iter().map(String::as_str).collect();
+        let nv = versions.len();
+        for (vi, v) in versions.into_iter().enumerate() {
+            if count >= n {
+                break;
+            }
+            let latest = vi + 1 == nv;
+            let status = match rng.random_range(0..100) {
+                _ if !latest => IntStatus::Configured,
+                0..=54 => IntStatus::Activated,
+                55..=89 => IntStatus::Configured,
+                _ => IntStatus::InProgress,
+            };
+            let scheduled = verb == "EXPORT" || verb == "LOAD";
+            let when = t + ChronoDuration::minutes(rng.random_range(0..200_000));
+            let mut i = integration(
+                &code,
+                v,
+                &title_case(&code),
+                status,
+                &conn_refs,
+                who,
+                when,
+                scheduled,
+            );
+            i.connections = conns
+                .iter()
+                .enumerate()
+                .map(|(k, c)| ConnRef {
+                    code: c.clone(),
+                    role: if k == 0 {
+                        "SOURCE".into()
+                    } else {
+                        "TARGET".into()
+                    },
+                })
+                .collect();
+            add(data, i);
+            count += 1;
+        }
+    }
+}

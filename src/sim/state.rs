@@ -1,0 +1,339 @@
+//! The emulator's in-memory model: instances, integrations, connections, lookups, tokens.
+//!
+//! These types are the emulator's own; they are deliberately not shared with `crate::oic`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+/// Date format of OIC payloads: `yyyy-MM-dd'T'HH:mm:ss.SSS+0000`.
+pub fn oic_date(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+}
+
+/// Integration lifecycle state (§12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntStatus {
+    /// Incomplete draft.
+    InProgress,
+    /// Complete, not active.
+    Configured,
+    /// Async activation running.
+    ActivationInProgress,
+    /// Active.
+    Activated,
+    /// Activation failed.
+    FailedActivation,
+}
+
+impl IntStatus {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntStatus::InProgress => "INPROGRESS",
+            IntStatus::Configured => "CONFIGURED",
+            IntStatus::ActivationInProgress => "ACTIVATION_INPROGRESS",
+            IntStatus::Activated => "ACTIVATED",
+            IntStatus::FailedActivation => "FAILEDACTIVATION",
+        }
+    }
+}
+
+/// Connection state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnStatus {
+    /// Draft, created by an import without credentials.
+    InProgress,
+    /// Complete and tested.
+    Configured,
+}
+
+impl ConnStatus {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnStatus::InProgress => "INPROGRESS",
+            ConnStatus::Configured => "CONFIGURED",
+        }
+    }
+}
+
+/// A connection used by an integration.
+#[derive(Debug, Clone)]
+pub struct ConnRef {
+    /// Connection code.
+    pub code: String,
+    /// `SOURCE` / `TARGET`.
+    pub role: String,
+}
+
+/// Where the bytes of an integration export come from.
+#[derive(Debug, Clone)]
+pub enum ArchiveSource {
+    /// Generated from the model on every export (seeded data), with `padding` bytes of extra resource content.
+    Generated {
+        /// Extra bytes of generated resource content.
+        padding: u64,
+    },
+    /// The archive as it was imported (exported byte for byte).
+    Stored(Bytes),
+}
+
+/// Schedule state of a scheduled integration.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// iCal-like recurrence expression.
+    pub expression: String,
+    /// Whether the schedule runs.
+    pub running: bool,
+}
+
+/// An integration (`CODE|VERSION`).
+#[derive(Debug, Clone)]
+pub struct Integration {
+    /// Code.
+    pub code: String,
+    /// Version `MM.mm.pppp`.
+    pub version: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Lifecycle state.
+    pub status: IntStatus,
+    /// `Orchestration`, `Scheduled`, ...
+    pub pattern: String,
+    /// Pattern description.
+    pub pattern_description: String,
+    /// `FREEFORM`, `SCHEDULED`, ...
+    pub style: String,
+    /// Who holds the edit lock.
+    pub locked_by: Option<String>,
+    /// `DEVELOPED` / `PREBUILT` / `CUSTOM`.
+    pub project_type: String,
+    /// Tracing flags.
+    pub tracing: bool,
+    /// Payload tracing flag.
+    pub payload_tracing: bool,
+    /// Recording flag.
+    pub record_enabled: bool,
+    /// Schedule (scheduled integrations only).
+    pub schedule: Option<Schedule>,
+    /// Connections used.
+    pub connections: Vec<ConnRef>,
+    /// Lookups used.
+    pub lookups: Vec<String>,
+    /// Package name ("" when none).
+    pub package_name: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Creator e-mail.
+    pub created_by: String,
+    /// Last update time.
+    pub last_updated: DateTime<Utc>,
+    /// Last updater e-mail.
+    pub last_updated_by: String,
+    /// Export content.
+    pub archive: ArchiveSource,
+    /// Activation errors of the last failed activation.
+    pub activation_errors: Vec<(String, String)>,
+}
+
+impl Integration {
+    /// `CODE|VERSION`.
+    pub fn id(&self) -> String {
+        format!("{}|{}", self.code, self.version)
+    }
+    /// Major version component (`01` of `01.02.0000`).
+    pub fn major(&self) -> &str {
+        self.version.split('.').next().unwrap_or("")
+    }
+    /// Short version as in OIC messages (`1.0` for `01.00.0000`).
+    pub fn short_version(&self) -> String {
+        let mut parts = self.version.split('.');
+        let maj = parts
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(0);
+        let min = parts
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(0);
+        format!("{maj}.{min}")
+    }
+}
+
+/// A connection property (`connectionProperties[]` / `securityProperties[]`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Property {
+    /// Group.
+    #[serde(default)]
+    pub property_group: String,
+    /// Name.
+    pub property_name: String,
+    /// Type (`URL`, `STRING`, `PASSWORD`, ...).
+    #[serde(default)]
+    pub property_type: String,
+    /// Value (never returned for security properties).
+    #[serde(default)]
+    pub property_value: Option<String>,
+}
+
+/// A connection.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Code (= id).
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// State.
+    pub status: ConnStatus,
+    /// `SOURCE`, `TARGET`, `SOURCE_AND_TARGET`.
+    pub role: String,
+    /// Adapter id (`rest`, `atpdatabase`, ...).
+    pub adapter: String,
+    /// Security policy.
+    pub security_policy: String,
+    /// Connection properties.
+    pub connection_properties: Vec<Property>,
+    /// Security properties (values stored, never returned).
+    pub security_properties: Vec<Property>,
+    /// Agent group.
+    pub agent_group_id: Option<String>,
+    /// Who holds the edit lock.
+    pub locked_by: Option<String>,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Creator.
+    pub created_by: String,
+    /// Last update time.
+    pub last_updated: DateTime<Utc>,
+    /// Last updater.
+    pub last_updated_by: String,
+}
+
+/// A lookup (DVM).
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// Name (= id).
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Column (domain) names.
+    pub columns: Vec<String>,
+    /// Rows.
+    pub rows: Vec<Vec<String>>,
+    /// Last update time.
+    pub last_updated: DateTime<Utc>,
+}
+
+/// Static identity of an instance: names and credentials.
+#[derive(Debug, Clone)]
+pub struct InstanceIdent {
+    /// Name from the spec.
+    pub name: String,
+    /// 2 or 3.
+    pub generation: u8,
+    /// `integrationInstance` value (gen 3).
+    pub integration_instance: Option<String>,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// OAuth scope of the developer API.
+    pub scope: String,
+    /// Primary audience (`https://<HEX>.integration.sim.ocp.oraclecloud.com:443`).
+    pub audience: String,
+    /// Basic-auth user (gen 2).
+    pub username: Option<String>,
+    /// Basic-auth password (gen 2).
+    pub password: Option<String>,
+}
+
+/// Mutable content of one instance.
+#[derive(Debug, Default)]
+pub struct InstanceData {
+    /// Integrations by (code, version).
+    pub integrations: BTreeMap<(String, String), Integration>,
+    /// Connections by code.
+    pub connections: BTreeMap<String, Connection>,
+    /// Lookups by name.
+    pub lookups: BTreeMap<String, Lookup>,
+}
+
+/// One emulated OIC instance.
+#[derive(Debug)]
+pub struct Instance {
+    /// Identity and credentials.
+    pub ident: InstanceIdent,
+    /// Content.
+    pub data: Mutex<InstanceData>,
+}
+
+impl Instance {
+    /// Locks the content (a poisoned lock is recovered: the data is still usable).
+    pub fn lock(&self) -> MutexGuard<'_, InstanceData> {
+        self.data.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An issued access token.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    /// Granted scope.
+    pub scope: String,
+    /// Client it was issued to.
+    pub client_id: String,
+    /// Expiry.
+    pub expires: Instant,
+}
+
+/// State shared by all listeners.
+#[derive(Debug)]
+pub struct Shared {
+    /// Instances, in spec order.
+    pub instances: Vec<Arc<Instance>>,
+    /// Issued tokens.
+    pub tokens: Mutex<HashMap<String, TokenInfo>>,
+    /// Token lifetime in milliseconds.
+    pub token_ttl_ms: AtomicU64,
+    /// Delay of an async activation, in milliseconds.
+    pub async_activation_ms: AtomicU64,
+    /// Counter used to make tokens unique.
+    pub token_counter: AtomicU64,
+    /// Seed of the emulator.
+    pub seed: u64,
+}
+
+impl Shared {
+    /// Current token lifetime.
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_millis(self.token_ttl_ms.load(Ordering::Relaxed))
+    }
+    /// Locks the token table.
+    pub fn tokens(&self) -> MutexGuard<'_, HashMap<String, TokenInfo>> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// The OAuth clients of the identity domain.
+    pub fn clients(&self) -> Vec<super::auth::Client> {
+        self.instances
+            .iter()
+            .map(|i| super::auth::Client {
+                client_id: i.ident.client_id.clone(),
+                client_secret: i.ident.client_secret.clone(),
+                scopes: super::auth::instance_scopes(i).to_vec(),
+            })
+            .collect()
+    }
+    /// Instance by name.
+    pub fn instance_by_name(&self, name: &str) -> Option<&Arc<Instance>> {
+        self.instances.iter().find(|i| i.ident.name == name)
+    }
+}
