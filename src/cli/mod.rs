@@ -72,7 +72,7 @@ pub struct ScriptOpts {
     /// with embedded defaults: no configuration and no network needed.
     #[arg(long)]
     pub sandbox: bool,
-    /// A recipe variable, read in scripts with var("KEY"). Repeatable.
+    /// A recipe variable, read in scripts with param("KEY"). Repeatable.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
     /// A folder of shared .rhai modules for `import`. Repeatable; searched before $FERRY_PATH.

@@ -72,9 +72,12 @@ pub fn message_of(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorRuntime(v, _) => runtime_message(v),
         EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
         _ => {
-            let mut e = err.clone();
-            e.clear_position();
-            e.to_string()
+            let s = err.to_string();
+            // Drop Rhai's " (line x, position y)" suffix: the renderer shows the place itself.
+            match s.rfind(" (line ") {
+                Some(i) if s.ends_with(')') => s[..i].to_string(),
+                _ => s,
+            }
         }
     }
 }

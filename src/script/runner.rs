@@ -120,7 +120,10 @@ pub fn run_recipe(
     let mut error = error;
     for je in &job_errors {
         let line = format!("error: {je}\n");
-        error = Some(error.map(|e| e + &line).unwrap_or(line));
+        error = Some(match error {
+            Some(e) => format!("{e}{line}"),
+            None => line,
+        });
     }
     let steps_failed = record.steps().iter().any(|s| s.status == crate::ledger::StepStatus::Failed);
     let outcome_name = if outcome_name == "ok" && (steps_failed || !job_errors.is_empty()) { "failed" } else { outcome_name };

@@ -43,15 +43,15 @@ pub fn to_json(v: &Dynamic) -> Result<String, Box<EvalAltResult>> {
 
 pub fn register(e: &mut Engine, host: Arc<Host>) {
     let h = host.clone();
-    global("var", &["name: string", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`; an error when it is not set.\n\n# Example\n```rhai\nlet src = var(\"source\");\n```")
+    global("param", &["name: string", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`; an error when it is not set.\n\n# Example\n```rhai\nlet src = param(\"source\");\n```")
         .register_into_engine(e, move |name: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
             h.vars.get(name.as_str()).cloned().ok_or_else(|| errors::usage(format!("recipe variable `{name}` is not set (pass --var {name}=VALUE)")))
         });
     let h = host.clone();
-    global("var", &["name: string", "default: Dynamic", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set.\n\n# Example\n```rhai\nlet prefix = var(\"prefix\", \"HR_\");\n```")
+    global("param", &["name: string", "default: Dynamic", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set.\n\n# Example\n```rhai\nlet prefix = param(\"prefix\", \"HR_\");\n```")
         .register_into_engine(e, move |name: ImmutableString, default: Dynamic| -> Dynamic { h.vars.get(name.as_str()).cloned().unwrap_or(default) });
     let h = host.clone();
-    global("vars", &["Map"], "Every recipe variable given with `--var`, as a map.\n\n# Example\n```rhai\nprint(vars());\n```")
+    global("params", &["Map"], "Every recipe variable given with `--var`, as a map.\n\n# Example\n```rhai\nprint(params());\n```")
         .register_into_engine(e, move || -> rhai::Map { h.vars.clone() });
     global("now_utc", &["string"], "The current time, RFC 3339 in UTC (`2026-11-26T19:30:00Z`).\n\n# Example\n```rhai\nprint(now_utc());\n```")
         .register_into_engine(e, || -> String { chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
