@@ -176,6 +176,8 @@ fn integration(
         last_updated_by: who.into(),
         archive: ArchiveSource::Generated { padding: 0 },
         activation_errors: Vec::new(),
+        draft: status == IntStatus::InProgress,
+        project: None,
     }
 }
 
@@ -392,7 +394,7 @@ fn title_case(code: &str) -> String {
         .map(|w| {
             let mut c = w.chars();
             match c.next() {
-                Some(f) => f.to_string() + &c.as_str().to_lowercase(),
+                Some(f) => format!("{f}{}", c.as_str().to_lowercase()),
                 None => String::new(),
             }
         })
