@@ -188,7 +188,11 @@ impl Artifact {
     }
 
     /// A stand-in for the archive an effect would have produced in a dry run: no file, no checksum.
-    pub fn planned(key: ArtifactKey, source: impl Into<String>, source_status: Option<String>) -> Self {
+    pub fn planned(
+        key: ArtifactKey,
+        source: impl Into<String>,
+        source_status: Option<String>,
+    ) -> Self {
         Artifact {
             key,
             size: 0,

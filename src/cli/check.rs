@@ -43,10 +43,22 @@ pub fn exec(a: CheckArgs) -> u8 {
 /// checked or the rendered first error.
 pub fn check_text(name: &str, text: &str, libs: &[PathBuf]) -> Result<usize, String> {
     let rt = super::runtime().map_err(|e| format!("error: cannot start the runtime: {e}\n"))?;
-    let host = Arc::new(script::Host::new(Arc::default(), rt.handle().clone(), crate::effect::Executor::new(Arc::new(crate::ledger::RunRecord::in_memory(placeholder_info(name))), true, Default::default(), Default::default()), Output::buffer()));
+    let host = Arc::new(script::Host::new(
+        Arc::default(),
+        rt.handle().clone(),
+        crate::effect::Executor::new(
+            Arc::new(crate::ledger::RunRecord::in_memory(placeholder_info(name))),
+            true,
+            Default::default(),
+            Default::default(),
+        ),
+        Output::buffer(),
+    ));
     host.sources.add(name, text);
     let engine = script::build_engine(host.clone(), &EngineOptions::with_paths(libs, &[]));
-    let mut ast = engine.compile(text).map_err(|e| render::render(&EvalAltResult::from(e), name, &host.sources))?;
+    let mut ast = engine
+        .compile(text)
+        .map_err(|e| render::render(&EvalAltResult::from(e), name, &host.sources))?;
     ast.set_source(name);
     // Resolve every import so that errors in libraries surface now (the resolver compiles the
     // modules those import in turn).

@@ -26,9 +26,16 @@ pub struct DocsArgs {
 /// An engine for reading metadata: no configuration, nothing connected.
 pub fn offline_engine() -> Option<(tokio::runtime::Runtime, rhai::Engine)> {
     let rt = super::runtime().ok()?;
-    let record = Arc::new(crate::ledger::RunRecord::in_memory(super::check::placeholder_info("docs")));
+    let record = Arc::new(crate::ledger::RunRecord::in_memory(
+        super::check::placeholder_info("docs"),
+    ));
     let exec = crate::effect::Executor::new(record, true, Default::default(), Default::default());
-    let host = Arc::new(script::Host::new(Arc::default(), rt.handle().clone(), exec, Output::buffer()));
+    let host = Arc::new(script::Host::new(
+        Arc::default(),
+        rt.handle().clone(),
+        exec,
+        Output::buffer(),
+    ));
     let engine = script::build_engine(host, &EngineOptions::default());
     Some((rt, engine))
 }
@@ -45,7 +52,10 @@ pub fn exec(a: DocsArgs) -> u8 {
     let text = match a.format {
         Format::Text => docs::render_text(&groups, &entries),
         Format::Markdown => docs::render_markdown(&groups, &entries),
-        Format::Json => serde_json::to_string_pretty(&serde_json::json!({ "modules": groups, "entries": entries })).unwrap_or_default(),
+        Format::Json => serde_json::to_string_pretty(
+            &serde_json::json!({ "modules": groups, "entries": entries }),
+        )
+        .unwrap_or_default(),
     };
     print!("{text}");
     exit::OK

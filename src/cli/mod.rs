@@ -72,7 +72,7 @@ pub struct ScriptOpts {
     /// with embedded defaults: no configuration and no network needed.
     #[arg(long)]
     pub sandbox: bool,
-    /// A recipe variable, read in scripts with var("KEY"). Repeatable.
+    /// A recipe variable, read in scripts with param("KEY"). Repeatable.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
     /// A folder of shared .rhai modules for `import`. Repeatable; searched before $FERRY_PATH.
@@ -114,14 +114,23 @@ fn init_tracing(verbose: u8, quiet: bool) {
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},hyper=warn,reqwest=warn,h2=warn,rustls=warn,tower=warn"))
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},hyper=warn,reqwest=warn,h2=warn,rustls=warn,tower=warn"
+        ))
     });
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// The multi-thread runtime every command uses; scripts run on the main thread beside it.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("ferry-rt").build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ferry-rt")
+        .build()
 }
 
 /// Entry point of the binary.
@@ -129,7 +138,11 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }

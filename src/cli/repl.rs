@@ -45,8 +45,13 @@ pub fn exec(a: ReplArgs) -> u8 {
         match Config::discover(a.opts.config.as_deref()) {
             Ok(c) => c,
             Err(crate::config::ConfigError::NotFound) => {
-                eprintln!("note: no configuration found; only offline functions work (use --sandbox or --config)");
-                Config { state_dir: ".ferry".into(), ..Default::default() }
+                eprintln!(
+                    "note: no configuration found; only offline functions work (use --sandbox or --config)"
+                );
+                Config {
+                    state_dir: ".ferry".into(),
+                    ..Default::default()
+                }
             }
             Err(e) => {
                 super::eprint_error(&e.to_string());
@@ -74,14 +79,27 @@ pub fn exec(a: ReplArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let exec = Executor::new(record.clone(), a.dry_run, script::runner::default_retry(), CancellationToken::new());
-    let mut host = Host::new(Arc::new(config.clone()), rt.handle().clone(), exec, Output::stdout());
+    let exec = Executor::new(
+        record.clone(),
+        a.dry_run,
+        script::runner::default_retry(),
+        CancellationToken::new(),
+    );
+    let mut host = Host::new(
+        Arc::new(config.clone()),
+        rt.handle().clone(),
+        exec,
+        Output::stdout(),
+    );
     host.sandbox = a.opts.sandbox;
     for (k, v) in &a.opts.vars {
         host.vars.insert(k.as_str().into(), super::var_value(v));
     }
     let host = Arc::new(host);
-    let engine = script::build_engine(host.clone(), &EngineOptions::with_paths(&a.opts.libs, &config.lib_paths));
+    let engine = script::build_engine(
+        host.clone(),
+        &EngineOptions::with_paths(&a.opts.libs, &config.lib_paths),
+    );
     let session = repl::Session::new(host.clone(), engine);
     let res = repl::run_interactive(session);
     host.finish_jobs();

@@ -78,7 +78,11 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
         }
     };
     let name = a.recipe.display().to_string();
-    let out = if a.opts.json { Output::stderr() } else { Output::stdout() };
+    let out = if a.opts.json {
+        Output::stderr()
+    } else {
+        Output::stdout()
+    };
     let opts = RunOptions {
         dry_run: a.dry_run,
         sandbox: a.opts.sandbox,
@@ -88,7 +92,15 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
         retry: None,
     };
     let config = Arc::new(config);
-    let result = runner::run_recipe(&name, &text, config.clone(), rt.handle().clone(), cancel, out, &opts);
+    let result = runner::run_recipe(
+        &name,
+        &text,
+        config.clone(),
+        rt.handle().clone(),
+        cancel,
+        out,
+        &opts,
+    );
     if let Some(err) = &result.error {
         eprint!("{}", config.scrub(err));
     }

@@ -20,8 +20,16 @@ pub struct Sandbox {
 pub async fn start(state_dir: &Path) -> anyhow::Result<Sandbox> {
     let cfg = SimConfig {
         instances: vec![
-            SimInstanceSpec { name: "dev".into(), generation: 2, seed: Seed::Sample },
-            SimInstanceSpec { name: "prod".into(), generation: 3, seed: Seed::TargetConnections },
+            SimInstanceSpec {
+                name: "dev".into(),
+                generation: 2,
+                seed: Seed::Sample,
+            },
+            SimInstanceSpec {
+                name: "prod".into(),
+                generation: 3,
+                seed: Seed::TargetConnections,
+            },
         ],
         ..SimConfig::default()
     };
@@ -32,7 +40,11 @@ pub async fn start(state_dir: &Path) -> anyhow::Result<Sandbox> {
 
 /// A config for a running emulator: one instance profile per emulated instance, vault `backups`.
 pub fn config_for(info: &sim::SimInfo, state_dir: &Path) -> anyhow::Result<Config> {
-    let mut config = Config { file: "<sandbox>".into(), state_dir: state_dir.to_path_buf(), ..Default::default() };
+    let mut config = Config {
+        file: "<sandbox>".into(),
+        state_dir: state_dir.to_path_buf(),
+        ..Default::default()
+    };
     for i in &info.instances {
         let secret = Secret::new(i.client_secret.clone());
         config.secrets.push(secret.clone());
@@ -44,7 +56,11 @@ pub fn config_for(info: &sim::SimInfo, state_dir: &Path) -> anyhow::Result<Confi
             InstanceProfile {
                 name: i.name.clone(),
                 base_url: i.base_url.clone(),
-                generation: if i.generation == 2 { Generation::Gen2 } else { Generation::Gen3 },
+                generation: if i.generation == 2 {
+                    Generation::Gen2
+                } else {
+                    Generation::Gen3
+                },
                 integration_instance: i.integration_instance.clone(),
                 auth: Auth::ClientCredentials {
                     token_url: i.token_url.clone(),
@@ -60,7 +76,12 @@ pub fn config_for(info: &sim::SimInfo, state_dir: &Path) -> anyhow::Result<Confi
     std::fs::create_dir_all(&vault_dir)?;
     config.vaults.insert(
         "backups".into(),
-        VaultProfile { name: "backups".into(), url: format!("file://{}", vault_dir.display()), settings: toml::Table::new(), base_dir: state_dir.to_path_buf() },
+        VaultProfile {
+            name: "backups".into(),
+            url: format!("file://{}", vault_dir.display()),
+            settings: toml::Table::new(),
+            base_dir: state_dir.to_path_buf(),
+        },
     );
     Ok(config)
 }

@@ -47,24 +47,41 @@ fn parse_instance(s: &str, first: bool, n: Option<usize>) -> Result<(String, See
         Some("sample") => Seed::Sample,
         Some("target") => Seed::TargetConnections,
         Some("empty") => Seed::Empty,
-        Some(x) => Seed::Generated(x.parse().map_err(|_| format!("unknown seed `{x}` in `{s}` (sample, target, empty or a number)"))?),
+        Some(x) => Seed::Generated(x.parse().map_err(|_| {
+            format!("unknown seed `{x}` in `{s}` (sample, target, empty or a number)")
+        })?),
     };
     Ok((name.to_string(), seed))
 }
 
 pub fn exec(a: SimArgs) -> u8 {
-    let names = if a.instances.is_empty() { vec!["dev".to_string(), "prod".to_string()] } else { a.instances.clone() };
+    let names = if a.instances.is_empty() {
+        vec!["dev".to_string(), "prod".to_string()]
+    } else {
+        a.instances.clone()
+    };
     let mut specs = vec![];
     for (i, s) in names.iter().enumerate() {
         match parse_instance(s, i == 0, a.seed_integrations) {
-            Ok((name, seed)) => specs.push(SimInstanceSpec { name, generation: a.generation, seed }),
+            Ok((name, seed)) => specs.push(SimInstanceSpec {
+                name,
+                generation: a.generation,
+                seed,
+            }),
             Err(e) => {
                 super::eprint_error(&e);
                 return exit::USAGE;
             }
         }
     }
-    let cfg = SimConfig { instances: specs, token_ttl: Duration::from_secs(a.token_ttl), host: a.listen.ip(), port: a.listen.port(), seed: a.seed, ..SimConfig::default() };
+    let cfg = SimConfig {
+        instances: specs,
+        token_ttl: Duration::from_secs(a.token_ttl),
+        host: a.listen.ip(),
+        port: a.listen.port(),
+        seed: a.seed,
+        ..SimConfig::default()
+    };
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -81,7 +98,10 @@ pub fn exec(a: SimArgs) -> u8 {
             }
         };
         println!("{}", sim::standalone_info_line(&handle.info));
-        eprintln!("ferry sim: {} instance(s) ready; Ctrl-C to stop", handle.info.instances.len());
+        eprintln!(
+            "ferry sim: {} instance(s) ready; Ctrl-C to stop",
+            handle.info.instances.len()
+        );
         let _ = tokio::signal::ctrl_c().await;
         handle.shutdown().await;
         exit::OK

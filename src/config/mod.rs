@@ -144,7 +144,7 @@ impl Config {
             text.parse()
                 .map_err(|e: toml::de::Error| ConfigError::Syntax {
                     file: file.to_string(),
-                    reason: e.message().to_string() + &line_of(text, e.span()),
+                    reason: format!("{}{}", e.message(), line_of(text, e.span())),
                 })?;
         let mut p = Parser {
             file,

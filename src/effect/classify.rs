@@ -60,7 +60,14 @@ fn vault_retryable(e: &VaultError) -> bool {
         VaultError::Connect { .. } => true,
         VaultError::Store { kind, .. } => matches!(
             kind,
-            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::TimedOut | K::UnexpectedEof | K::Interrupted | K::ConnectionRefused | K::NotConnected
+            K::ConnectionReset
+                | K::ConnectionAborted
+                | K::BrokenPipe
+                | K::TimedOut
+                | K::UnexpectedEof
+                | K::Interrupted
+                | K::ConnectionRefused
+                | K::NotConnected
         ),
         _ => false,
     }

@@ -486,3 +486,5 @@ mod tests {
         assert!(p.delay(2, None) >= Duration::from_secs(1));
     }
 }
+
+impl EffectOutput for crate::oic::ImportOutcome {}

@@ -38,12 +38,26 @@ pub struct Group {
 fn clean_doc(v: &Value) -> String {
     let parts: Vec<String> = v
         .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     parts
         .join("\n")
         .lines()
-        .map(|l| l.trim_start().trim_start_matches("//!").trim_start_matches("///").strip_prefix(' ').unwrap_or_else(|| l.trim_start().trim_start_matches("//!").trim_start_matches("///")))
+        .map(|l| {
+            l.trim_start()
+                .trim_start_matches("//!")
+                .trim_start_matches("///")
+                .strip_prefix(' ')
+                .unwrap_or_else(|| {
+                    l.trim_start()
+                        .trim_start_matches("//!")
+                        .trim_start_matches("///")
+                })
+        })
         .collect::<Vec<_>>()
         .join("\n")
         .trim()
@@ -52,7 +66,10 @@ fn clean_doc(v: &Value) -> String {
 
 fn clean_type(t: &str) -> String {
     let t = t.trim().trim_start_matches("&mut ").trim();
-    if let Some(inner) = t.strip_prefix("Result<").and_then(|r| r.strip_suffix(", Box<EvalAltResult>>")) {
+    if let Some(inner) = t
+        .strip_prefix("Result<")
+        .and_then(|r| r.strip_suffix(", Box<EvalAltResult>>"))
+    {
         return clean_type(inner);
     }
     match t {
@@ -75,23 +92,40 @@ fn entry_from(group: &str, f: &Value) -> Option<Entry> {
             a.iter()
                 .map(|p| {
                     (
-                        p.get("name").and_then(|x| x.as_str()).unwrap_or("_").to_string(),
+                        p.get("name")
+                            .and_then(|x| x.as_str())
+                            .unwrap_or("_")
+                            .to_string(),
                         clean_type(p.get("type").and_then(|x| x.as_str()).unwrap_or("any")),
                     )
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let ret = f.get("returnType").and_then(|x| x.as_str()).map(clean_type).filter(|r| r != "()");
+    let ret = f
+        .get("returnType")
+        .and_then(|x| x.as_str())
+        .map(clean_type)
+        .filter(|r| r != "()");
     let doc = clean_doc(f.get("docComments").unwrap_or(&Value::Null));
     let arrow = ret.as_ref().map(|r| format!(" -> {r}")).unwrap_or_default();
     if let Some(prop) = name.strip_prefix("get$") {
         let ty = params.first().map(|p| p.1.clone()).unwrap_or_default();
-        return Some(Entry { group: ty.clone(), name: prop.to_string(), kind: EntryKind::Property, signature: format!("{ty}.{prop}{arrow}"), doc });
+        return Some(Entry {
+            group: ty.clone(),
+            name: prop.to_string(),
+            kind: EntryKind::Property,
+            signature: format!("{ty}.{prop}{arrow}"),
+            doc,
+        });
     }
     let first_ty = params.first().map(|p| p.1.clone()).unwrap_or_default();
     if group == "global" && HOST_TYPES.contains(&first_ty.as_str()) {
-        let rest: Vec<String> = params.iter().skip(1).map(|(n, t)| format!("{n}: {t}")).collect();
+        let rest: Vec<String> = params
+            .iter()
+            .skip(1)
+            .map(|(n, t)| format!("{n}: {t}"))
+            .collect();
         return Some(Entry {
             group: first_ty.clone(),
             name: name.clone(),
@@ -101,8 +135,18 @@ fn entry_from(group: &str, f: &Value) -> Option<Entry> {
         });
     }
     let all: Vec<String> = params.iter().map(|(n, t)| format!("{n}: {t}")).collect();
-    let prefix = if group == "global" { String::new() } else { format!("{group}::") };
-    Some(Entry { group: group.to_string(), name: name.clone(), kind: EntryKind::Function, signature: format!("{prefix}{name}({}){arrow}", all.join(", ")), doc })
+    let prefix = if group == "global" {
+        String::new()
+    } else {
+        format!("{group}::")
+    };
+    Some(Entry {
+        group: group.to_string(),
+        name: name.clone(),
+        kind: EntryKind::Function,
+        signature: format!("{prefix}{name}({}){arrow}", all.join(", ")),
+        doc,
+    })
 }
 
 /// Every documented item: native modules, global functions, methods and properties, then the
@@ -114,22 +158,50 @@ pub fn collect(engine: &Engine) -> (Vec<Group>, Vec<Entry>) {
     let mut entries = vec![];
     if let Some(mods) = v.get("modules").and_then(|m| m.as_object()) {
         for (mname, m) in mods {
-            groups.push(Group { name: mname.clone(), doc: clean_doc(&Value::Array(vec![m.get("doc").cloned().unwrap_or(Value::Null)])) });
-            for f in m.get("functions").and_then(|f| f.as_array()).into_iter().flatten() {
+            groups.push(Group {
+                name: mname.clone(),
+                doc: clean_doc(&Value::Array(vec![
+                    m.get("doc").cloned().unwrap_or(Value::Null),
+                ])),
+            });
+            for f in m
+                .get("functions")
+                .and_then(|f| f.as_array())
+                .into_iter()
+                .flatten()
+            {
                 entries.extend(entry_from(mname, f));
             }
         }
     }
-    for f in v.get("functions").and_then(|f| f.as_array()).into_iter().flatten() {
+    for f in v
+        .get("functions")
+        .and_then(|f| f.as_array())
+        .into_iter()
+        .flatten()
+    {
         entries.extend(entry_from("global", f));
     }
     for (mname, text) in super::resolver::STDLIB {
         let group = format!("stdlib:{mname}");
-        let module_doc: String = text.lines().take_while(|l| l.starts_with("//!")).map(|l| l.trim_start_matches("//!").trim()).collect::<Vec<_>>().join("\n");
-        groups.push(Group { name: group.clone(), doc: module_doc });
+        let module_doc: String = text
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .map(|l| l.trim_start_matches("//!").trim())
+            .collect::<Vec<_>>()
+            .join("\n");
+        groups.push(Group {
+            name: group.clone(),
+            doc: module_doc,
+        });
         if let Ok(ast) = engine.compile(text) {
             for f in ast.iter_functions() {
-                let doc = clean_doc(&Value::Array(f.comments.iter().map(|c| Value::String(c.to_string())).collect()));
+                let doc = clean_doc(&Value::Array(
+                    f.comments
+                        .iter()
+                        .map(|c| Value::String(c.to_string()))
+                        .collect(),
+                ));
                 entries.push(Entry {
                     group: group.clone(),
                     name: f.name.to_string(),
@@ -140,7 +212,22 @@ pub fn collect(engine: &Engine) -> (Vec<Group>, Vec<Entry>) {
             }
         }
     }
-    entries.sort_by(|a, b| (group_rank(&a.group), &a.group, &a.kind, &a.name, &a.signature).cmp(&(group_rank(&b.group), &b.group, &b.kind, &b.name, &b.signature)));
+    entries.sort_by(|a, b| {
+        (
+            group_rank(&a.group),
+            &a.group,
+            &a.kind,
+            &a.name,
+            &a.signature,
+        )
+            .cmp(&(
+                group_rank(&b.group),
+                &b.group,
+                &b.kind,
+                &b.name,
+                &b.signature,
+            ))
+    });
     (groups, entries)
 }
 
@@ -179,7 +266,9 @@ pub fn render_text(groups: &[Group], entries: &[Entry]) -> String {
 
 /// Markdown, for `docs/api.md`.
 pub fn render_markdown(groups: &[Group], entries: &[Entry]) -> String {
-    let mut out = String::from("# ferry script API\n\nGenerated by `ferry docs --format markdown`; do not edit by hand.\n");
+    let mut out = String::from(
+        "# ferry script API\n\nGenerated by `ferry docs --format markdown`; do not edit by hand.\n",
+    );
     let mut current = String::new();
     for e in entries {
         if e.group != current {

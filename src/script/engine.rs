@@ -26,7 +26,10 @@ impl EngineOptions {
             lib_paths.extend(std::env::split_paths(&p).filter(|p| !p.as_os_str().is_empty()));
         }
         lib_paths.extend(config_libs.iter().cloned());
-        EngineOptions { lib_paths, max_operations: 0 }
+        EngineOptions {
+            lib_paths,
+            max_operations: 0,
+        }
     }
 }
 
@@ -45,10 +48,16 @@ pub fn build_engine(host: Arc<Host>, opts: &EngineOptions) -> Engine {
 
     let out = host.out.clone();
     e.on_print(move |s| out.line(s));
-    e.on_debug(|s, src, pos| tracing::debug!(target: "script", src = src.unwrap_or("-"), %pos, "{s}"));
+    e.on_debug(
+        |s, src, pos| tracing::debug!(target: "script", src = src.unwrap_or("-"), %pos, "{s}"),
+    );
     let cancel = host.exec.cancel_token().clone();
     e.on_progress(move |ops| {
-        if ops % 512 == 0 && cancel.is_cancelled() { Some(Dynamic::from("cancelled by the user")) } else { None }
+        if ops % 512 == 0 && cancel.is_cancelled() {
+            Some(Dynamic::from("cancelled by the user"))
+        } else {
+            None
+        }
     });
     e.set_module_resolver(Resolver::new(opts.lib_paths.clone(), host.sources.clone()));
 

@@ -29,7 +29,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn instance(name: &str) -> Ctx {
-        Ctx { instance: Some(name.to_string()), ..Default::default() }
+        Ctx {
+            instance: Some(name.to_string()),
+            ..Default::default()
+        }
     }
     pub fn artifact(mut self, a: impl Into<String>) -> Ctx {
         self.artifact = Some(a.into());
@@ -46,10 +49,20 @@ fn opt(v: Option<String>) -> Dynamic {
 }
 
 /// Builds the error map and wraps it as a catchable runtime error.
-pub fn script_error(kind: &str, status: Option<u16>, message: impl Into<String>, ctx: Ctx) -> Box<EvalAltResult> {
+pub fn script_error(
+    kind: &str,
+    status: Option<u16>,
+    message: impl Into<String>,
+    ctx: Ctx,
+) -> Box<EvalAltResult> {
     let mut m = Map::new();
     m.insert("kind".into(), kind.into());
-    m.insert("status".into(), status.map(|s| Dynamic::from(s as i64)).unwrap_or(Dynamic::UNIT));
+    m.insert(
+        "status".into(),
+        status
+            .map(|s| Dynamic::from(s as i64))
+            .unwrap_or(Dynamic::UNIT),
+    );
     m.insert("message".into(), message.into().into());
     m.insert("artifact".into(), opt(ctx.artifact));
     m.insert("stage".into(), opt(ctx.stage));
@@ -76,7 +89,11 @@ pub fn from_effect(e: EffectError) -> Box<EvalAltResult> {
         &e.error.kind,
         e.error.status,
         e.error.message.clone(),
-        Ctx { artifact: Some(e.artifact.clone()), stage: Some(e.stage.as_str().to_string()), instance: Some(e.target.clone()) },
+        Ctx {
+            artifact: Some(e.artifact.clone()),
+            stage: Some(e.stage.as_str().to_string()),
+            instance: Some(e.target.clone()),
+        },
     )
 }
 
@@ -89,7 +106,10 @@ pub fn from_config(e: ConfigError) -> Box<EvalAltResult> {
 pub fn is_config_error(err: &EvalAltResult) -> bool {
     if let EvalAltResult::ErrorRuntime(v, _) = err.unwrap_inner() {
         if let Some(m) = v.read_lock::<Map>() {
-            return m.get("kind").map(|k| k.to_string() == "config").unwrap_or(false);
+            return m
+                .get("kind")
+                .map(|k| k.to_string() == "config")
+                .unwrap_or(false);
         }
     }
     false

@@ -27,7 +27,13 @@ pub struct Concurrency {
 
 impl Default for Concurrency {
     fn default() -> Self {
-        Concurrency { reads: 4, exports: 4, stores: 4, imports: 2, activations: 2 }
+        Concurrency {
+            reads: 4,
+            exports: 4,
+            stores: 4,
+            imports: 2,
+            activations: 2,
+        }
     }
 }
 
@@ -50,7 +56,12 @@ pub struct Host {
 }
 
 impl Host {
-    pub fn new(config: Arc<Config>, rt: tokio::runtime::Handle, exec: Executor, out: Output) -> Host {
+    pub fn new(
+        config: Arc<Config>,
+        rt: tokio::runtime::Handle,
+        exec: Executor,
+        out: Output,
+    ) -> Host {
         out.add_secrets(&config.secrets);
         Host {
             config,

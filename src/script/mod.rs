@@ -6,8 +6,8 @@
 //! bound on concurrency.
 
 pub mod api;
-pub mod engine;
 pub mod docs;
+pub mod engine;
 pub mod errors;
 pub mod host;
 pub mod output;

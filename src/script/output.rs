@@ -22,18 +22,30 @@ pub struct Output {
 
 impl Output {
     pub fn stdout() -> Output {
-        Output { sink: Sink::Stdout, secrets: Arc::default() }
+        Output {
+            sink: Sink::Stdout,
+            secrets: Arc::default(),
+        }
     }
     pub fn stderr() -> Output {
-        Output { sink: Sink::Stderr, secrets: Arc::default() }
+        Output {
+            sink: Sink::Stderr,
+            secrets: Arc::default(),
+        }
     }
     /// An output that keeps the lines; read them with [`Output::lines`].
     pub fn buffer() -> Output {
-        Output { sink: Sink::Buffer(Arc::default()), secrets: Arc::default() }
+        Output {
+            sink: Sink::Buffer(Arc::default()),
+            secrets: Arc::default(),
+        }
     }
     /// Adds secret values to scrub.
     pub fn add_secrets(&self, s: &[Secret]) {
-        self.secrets.lock().expect("secrets lock").extend_from_slice(s);
+        self.secrets
+            .lock()
+            .expect("secrets lock")
+            .extend_from_slice(s);
     }
     /// Writes one line.
     pub fn line(&self, text: &str) {

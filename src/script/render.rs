@@ -15,7 +15,10 @@ pub struct Sources {
 impl Sources {
     /// Remembers the text of a source.
     pub fn add(&self, name: &str, text: &str) {
-        self.inner.lock().expect("sources lock").insert(name.to_string(), Arc::from(text));
+        self.inner
+            .lock()
+            .expect("sources lock")
+            .insert(name.to_string(), Arc::from(text));
     }
     fn get(&self, name: &str) -> Option<Arc<str>> {
         self.inner.lock().expect("sources lock").get(name).cloned()
@@ -41,7 +44,12 @@ pub fn frames(err: &EvalAltResult, main_source: &str) -> (String, Vec<Frame>) {
     loop {
         match e {
             EvalAltResult::ErrorInFunctionCall(name, fn_source, inner, pos) => {
-                push(&mut frames, &current, *pos, format!("in call to function '{name}'"));
+                push(
+                    &mut frames,
+                    &current,
+                    *pos,
+                    format!("in call to function '{name}'"),
+                );
                 if !fn_source.is_empty() {
                     current = fn_source.clone();
                 }
@@ -62,7 +70,12 @@ pub fn frames(err: &EvalAltResult, main_source: &str) -> (String, Vec<Frame>) {
 
 fn push(frames: &mut Vec<Frame>, source: &str, pos: Position, context: String) {
     if let (Some(line), col) = (pos.line(), pos.position().unwrap_or(1)) {
-        frames.push(Frame { source: source.to_string(), line, column: col, context });
+        frames.push(Frame {
+            source: source.to_string(),
+            line,
+            column: col,
+            context,
+        });
     }
 }
 
@@ -72,9 +85,12 @@ pub fn message_of(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorRuntime(v, _) => runtime_message(v),
         EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
         _ => {
-            let mut e = err.clone();
-            e.clear_position();
-            e.to_string()
+            let s = err.to_string();
+            // Drop Rhai's " (line x, position y)" suffix: the renderer shows the place itself.
+            match s.rfind(" (line ") {
+                Some(i) if s.ends_with(')') => s[..i].to_string(),
+                _ => s,
+            }
         }
     }
 }
@@ -113,7 +129,10 @@ pub fn render(err: &EvalAltResult, main_source: &str, sources: &Sources) -> Stri
     if let Some(inner) = fr.last() {
         out.push_str(&quote(inner, sources));
         for f in fr.iter().rev().skip(1) {
-            out.push_str(&format!("  = {} at {}:{}:{}\n", f.context, f.source, f.line, f.column));
+            out.push_str(&format!(
+                "  = {} at {}:{}:{}\n",
+                f.context, f.source, f.line, f.column
+            ));
         }
     } else {
         out.push_str(&format!("  --> {main_source}\n"));
@@ -129,7 +148,11 @@ fn quote(f: &Frame, sources: &Sources) -> String {
             let num = f.line.to_string();
             let pad = " ".repeat(num.len());
             // Keep tabs so the caret lines up; every other character becomes a space.
-            let lead: String = line.chars().take(f.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            let lead: String = line
+                .chars()
+                .take(f.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
             out.push_str(&format!("{pad} |\n{num} | {line}\n{pad} | {lead}^\n"));
         }
     }

@@ -35,7 +35,9 @@ pub fn is_incomplete(engine: &Engine, input: &str) -> bool {
                     let lines = input.split('\n').count();
                     e.position().line().map(|l| l >= lines).unwrap_or(true)
                 }
-                P::BadInput(le) => le.to_string().contains("Open string") || le.to_string().contains("nterminated"),
+                P::BadInput(le) => {
+                    le.to_string().contains("Open string") || le.to_string().contains("nterminated")
+                }
                 _ => false,
             }
         }
@@ -44,7 +46,11 @@ pub fn is_incomplete(engine: &Engine, input: &str) -> bool {
 
 impl Validator for ReplHelper {
     fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        Ok(if is_incomplete(&self.engine, ctx.input()) { ValidationResult::Incomplete } else { ValidationResult::Valid(None) })
+        Ok(if is_incomplete(&self.engine, ctx.input()) {
+            ValidationResult::Incomplete
+        } else {
+            ValidationResult::Valid(None)
+        })
     }
 }
 
@@ -69,7 +75,13 @@ pub enum Entry {
 
 impl Session {
     pub fn new(host: Arc<Host>, engine: Engine) -> Session {
-        Session { host, engine, scope: Scope::new(), functions: AST::empty(), count: 0 }
+        Session {
+            host,
+            engine,
+            scope: Scope::new(),
+            functions: AST::empty(),
+            count: 0,
+        }
     }
 
     /// Evaluates one entry (a `:command` or script text).
@@ -89,15 +101,28 @@ impl Session {
                 a.set_source(name.as_str());
                 a
             }
-            Err(e) => return Entry::Error(render::render(&EvalAltResult::from(e), &name, &self.host.sources)),
+            Err(e) => {
+                return Entry::Error(render::render(
+                    &EvalAltResult::from(e),
+                    &name,
+                    &self.host.sources,
+                ));
+            }
         };
         // Imports do not outlive an evaluation: register `import "x" as y;` as a static module.
         let imports = imports_with_alias(&ast);
         let combined = self.functions.merge(&ast);
-        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &combined);
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &combined);
         self.functions = combined.clone_functions_only();
         for (path, alias) in imports {
-            if let Ok(m) = self.engine.module_resolver().resolve(&self.engine, Some(&name), &path, rhai::Position::NONE) {
+            if let Ok(m) = self.engine.module_resolver().resolve(
+                &self.engine,
+                Some(&name),
+                &path,
+                rhai::Position::NONE,
+            ) {
                 self.engine.register_static_module(alias.as_str(), m);
             }
         }
@@ -109,31 +134,59 @@ impl Session {
     }
 
     fn command(&mut self, cmd: &str) -> Entry {
-        let (word, arg) = cmd.split_once(' ').map(|(a, b)| (a, b.trim())).unwrap_or((cmd, ""));
+        let (word, arg) = cmd
+            .split_once(' ')
+            .map(|(a, b)| (a, b.trim()))
+            .unwrap_or((cmd, ""));
         match word {
             "quit" | "q" | "exit" => Entry::Quit,
             "vars" => {
                 let mut lines = vec![];
                 for (name, _const, value) in self.scope.iter_raw() {
-                    lines.push(format!("{name} = {}", super::api::display_value(value).lines().next().unwrap_or("")));
+                    lines.push(format!(
+                        "{name} = {}",
+                        super::api::display_value(value)
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                    ));
                 }
-                Entry::Value(Some(if lines.is_empty() { "(no variables)".into() } else { lines.join("\n") }))
+                Entry::Value(Some(if lines.is_empty() {
+                    "(no variables)".into()
+                } else {
+                    lines.join("\n")
+                }))
             }
             "help" => {
                 let (groups, entries) = super::docs::collect(&self.engine);
                 if arg.is_empty() {
-                    let mut s = String::from("Commands: :help [NAME], :vars, :load FILE, :quit (or Ctrl-D)\nModules and types:\n");
+                    let mut s = String::from(
+                        "Commands: :help [NAME], :vars, :load FILE, :quit (or Ctrl-D)\nModules and types:\n",
+                    );
                     for g in &groups {
-                        s.push_str(&format!("  {:<16} {}\n", g.name, g.doc.lines().next().unwrap_or("")));
+                        s.push_str(&format!(
+                            "  {:<16} {}\n",
+                            g.name,
+                            g.doc.lines().next().unwrap_or("")
+                        ));
                     }
                     s.push_str("Type :help NAME for a function, method or module (e.g. :help oic::instance, :help Instance).");
                     Entry::Value(Some(s))
                 } else {
-                    let found: Vec<_> = entries.iter().filter(|e| e.signature.contains(arg) || e.group == arg).collect();
+                    let found: Vec<_> = entries
+                        .iter()
+                        .filter(|e| e.signature.contains(arg) || e.group == arg)
+                        .collect();
                     if found.is_empty() {
                         Entry::Value(Some(format!("nothing documented matches `{arg}`")))
                     } else {
-                        Entry::Value(Some(found.iter().map(|e| format!("{}\n{}\n", e.signature, indent(&e.doc))).collect::<Vec<_>>().join("\n")))
+                        Entry::Value(Some(
+                            found
+                                .iter()
+                                .map(|e| format!("{}\n{}\n", e.signature, indent(&e.doc)))
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        ))
                     }
                 }
             }
@@ -147,7 +200,10 @@ impl Session {
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn imports_with_alias(ast: &AST) -> Vec<(String, String)> {
@@ -182,13 +238,19 @@ pub fn run_interactive(mut session: Session) -> rustyline::Result<()> {
         e.set_max_expr_depths(64, 32);
         Arc::new(e)
     };
-    let mut rl: rustyline::Editor<ReplHelper, rustyline::history::DefaultHistory> = rustyline::Editor::new()?;
-    rl.set_helper(Some(ReplHelper { engine: helper_engine }));
+    let mut rl: rustyline::Editor<ReplHelper, rustyline::history::DefaultHistory> =
+        rustyline::Editor::new()?;
+    rl.set_helper(Some(ReplHelper {
+        engine: helper_engine,
+    }));
     let hist = history_path();
     if let Some(h) = &hist {
         let _ = rl.load_history(h);
     }
-    println!("ferry {} REPL. :help for help, Ctrl-D to leave.", env!("CARGO_PKG_VERSION"));
+    println!(
+        "ferry {} REPL. :help for help, Ctrl-D to leave.",
+        env!("CARGO_PKG_VERSION")
+    );
     loop {
         match rl.readline("ferry> ") {
             Ok(line) => {

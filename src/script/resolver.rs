@@ -29,7 +29,11 @@ impl Resolver {
     /// `paths` are searched in order after the importing file's own folder; the embedded stdlib
     /// comes last.
     pub fn new(paths: Vec<PathBuf>, sources: Sources) -> Resolver {
-        Resolver { paths, sources, cache: Mutex::new(HashMap::new()) }
+        Resolver {
+            paths,
+            sources,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The search order, for `ferry docs` and the REPL.
@@ -41,7 +45,11 @@ impl Resolver {
     }
 
     fn locate(&self, source: Option<&str>, name: &str) -> Option<(String, String)> {
-        let file = if name.ends_with(".rhai") { name.to_string() } else { format!("{name}.rhai") };
+        let file = if name.ends_with(".rhai") {
+            name.to_string()
+        } else {
+            format!("{name}.rhai")
+        };
         let mut dirs: Vec<PathBuf> = vec![];
         if let Some(src) = source {
             if !src.starts_with("stdlib:") {
@@ -60,7 +68,10 @@ impl Resolver {
             }
         }
         let bare = name.trim_end_matches(".rhai");
-        STDLIB.iter().find(|(n, _)| *n == bare).map(|(n, text)| (format!("stdlib:{n}.rhai"), text.to_string()))
+        STDLIB
+            .iter()
+            .find(|(n, _)| *n == bare)
+            .map(|(n, text)| (format!("stdlib:{n}.rhai"), text.to_string()))
     }
 }
 
@@ -70,7 +81,13 @@ fn display(p: &Path) -> String {
 }
 
 impl ModuleResolver for Resolver {
-    fn resolve(&self, engine: &Engine, source: Option<&str>, path: &str, pos: Position) -> Result<Shared<Module>, Box<EvalAltResult>> {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let Some((shown, text)) = self.locate(source, path) else {
             return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
         };
@@ -78,14 +95,21 @@ impl ModuleResolver for Resolver {
             return Ok(m.clone());
         }
         self.sources.add(&shown, &text);
-        let mut ast = engine
-            .compile(&text)
-            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(shown.clone(), Box::new(EvalAltResult::from(e)), pos)))?;
+        let mut ast = engine.compile(&text).map_err(|e| {
+            Box::new(EvalAltResult::ErrorInModule(
+                shown.clone(),
+                Box::new(EvalAltResult::from(e)),
+                pos,
+            ))
+        })?;
         ast.set_source(shown.as_str());
         let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
             .map_err(|e| Box::new(EvalAltResult::ErrorInModule(shown.clone(), e, pos)))?;
         let m: Shared<Module> = module.into();
-        self.cache.lock().expect("module cache").insert(shown, m.clone());
+        self.cache
+            .lock()
+            .expect("module cache")
+            .insert(shown, m.clone());
         Ok(m)
     }
 }

@@ -39,7 +39,10 @@ pub struct RunResult {
 /// The retry policy: defaults, with the first delay from `$FERRY_RETRY_BASE_MS` when set.
 pub fn default_retry() -> RetryPolicy {
     let mut p = RetryPolicy::default();
-    if let Some(ms) = std::env::var("FERRY_RETRY_BASE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(ms) = std::env::var("FERRY_RETRY_BASE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         p.base_delay = std::time::Duration::from_millis(ms);
     }
     p
@@ -71,14 +74,26 @@ pub fn run_recipe(
     };
     let record = match RunRecord::create(&config.state_dir, info, config.secrets.clone()) {
         Ok(r) => Arc::new(r),
-        Err(e) => return RunResult { code: exit::USAGE, report: None, error: Some(format!("error: {e}\n")) },
+        Err(e) => {
+            return RunResult {
+                code: exit::USAGE,
+                report: None,
+                error: Some(format!("error: {e}\n")),
+            };
+        }
     };
-    let exec = Executor::new(record.clone(), opts.dry_run, opts.retry.clone().unwrap_or_else(default_retry), cancel.clone());
+    let exec = Executor::new(
+        record.clone(),
+        opts.dry_run,
+        opts.retry.clone().unwrap_or_else(default_retry),
+        cancel.clone(),
+    );
     let mut host = Host::new(config, rt, exec, out);
     host.progress = opts.progress;
     host.sandbox = opts.sandbox;
     for (k, v) in &opts.vars {
-        host.vars.insert(k.as_str().into(), crate::cli::var_value(v));
+        host.vars
+            .insert(k.as_str().into(), crate::cli::var_value(v));
     }
     let host = Arc::new(host);
     host.sources.add(name, text);
@@ -93,7 +108,11 @@ pub fn run_recipe(
             let err = EvalAltResult::from(e);
             let rendered = render::render(&err, name, &host.sources);
             record.finish("error", Some(render::message_of(&err)));
-            return RunResult { code: exit::USAGE, report: None, error: Some(rendered) };
+            return RunResult {
+                code: exit::USAGE,
+                report: None,
+                error: Some(rendered),
+            };
         }
     };
     let mut scope = Scope::new();
@@ -109,7 +128,12 @@ pub fn run_recipe(
             let rendered = render::render(&e, name, &host.sources);
             let message = render::message_of(inner);
             if matches!(inner, EvalAltResult::ErrorTerminated(..)) {
-                (exit::INTERRUPTED, Some(rendered), "interrupted", Some(message))
+                (
+                    exit::INTERRUPTED,
+                    Some(rendered),
+                    "interrupted",
+                    Some(message),
+                )
             } else if is_domain_error(inner) && !errors::is_config_error(&e) {
                 (exit::FAILED, Some(rendered), "failed", Some(message))
             } else {
@@ -120,13 +144,31 @@ pub fn run_recipe(
     let mut error = error;
     for je in &job_errors {
         let line = format!("error: {je}\n");
-        error = Some(error.map(|e| e + &line).unwrap_or(line));
+        error = Some(match error {
+            Some(e) => format!("{e}{line}"),
+            None => line,
+        });
     }
-    let steps_failed = record.steps().iter().any(|s| s.status == crate::ledger::StepStatus::Failed);
-    let outcome_name = if outcome_name == "ok" && (steps_failed || !job_errors.is_empty()) { "failed" } else { outcome_name };
+    let steps_failed = record
+        .steps()
+        .iter()
+        .any(|s| s.status == crate::ledger::StepStatus::Failed);
+    let outcome_name = if outcome_name == "ok" && (steps_failed || !job_errors.is_empty()) {
+        "failed"
+    } else {
+        outcome_name
+    };
     let report = record.finish(outcome_name, msg);
-    let code = if code == exit::OK && (report.summary.failed > 0 || !job_errors.is_empty()) { exit::FAILED } else { code };
-    RunResult { code, report: Some(report), error }
+    let code = if code == exit::OK && (report.summary.failed > 0 || !job_errors.is_empty()) {
+        exit::FAILED
+    } else {
+        code
+    };
+    RunResult {
+        code,
+        report: Some(report),
+        error,
+    }
 }
 
 /// Errors raised by ferry's domain primitives (maps with a `kind` other than `usage`/`config`).
@@ -144,5 +186,6 @@ fn is_domain_error(e: &EvalAltResult) -> bool {
 
 /// Reads a recipe file, with the error message ferry prints when it cannot.
 pub fn read_recipe(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read the recipe {}: {e}", path.display()))
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the recipe {}: {e}", path.display()))
 }

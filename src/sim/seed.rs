@@ -392,7 +392,7 @@ fn title_case(code: &str) -> String {
         .map(|w| {
             let mut c = w.chars();
             match c.next() {
-                Some(f) => f.to_string() + &c.as_str().to_lowercase(),
+                Some(f) => format!("{f}{}", c.as_str().to_lowercase()),
                 None => String::new(),
             }
         })

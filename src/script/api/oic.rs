@@ -12,7 +12,9 @@ use super::{getter, global, in_module, static_module};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 use crate::effect::{Effect, Failure, Outcome};
 use crate::ledger::{Stage, StepError, StepStatus};
-use crate::oic::{ActivateOptions, ImportAction, ImportMode, Integration, IntegrationId, OicClient};
+use crate::oic::{
+    ActivateOptions, ImportAction, ImportMode, Integration, IntegrationId, OicClient,
+};
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
 
@@ -32,17 +34,32 @@ impl Instance {
 /// Opens (or reuses) the client of a configured instance.
 pub fn instance(host: &Arc<Host>, name: &str) -> Result<Instance, Box<EvalAltResult>> {
     if let Some(c) = host.clients.lock().expect("clients lock").get(name) {
-        return Ok(Instance { host: host.clone(), client: c.clone() });
+        return Ok(Instance {
+            host: host.clone(),
+            client: c.clone(),
+        });
     }
     let profile = host.config.instance(name).map_err(errors::from_config)?;
-    let client = OicClient::new(profile).map_err(|e| errors::script_error("config", None, e.to_string(), Ctx::instance(name)))?;
-    host.clients.lock().expect("clients lock").insert(name.to_string(), client.clone());
-    Ok(Instance { host: host.clone(), client })
+    let client = OicClient::new(profile)
+        .map_err(|e| errors::script_error("config", None, e.to_string(), Ctx::instance(name)))?;
+    host.clients
+        .lock()
+        .expect("clients lock")
+        .insert(name.to_string(), client.clone());
+    Ok(Instance {
+        host: host.clone(),
+        client,
+    })
 }
 
 fn oic_err(e: crate::oic::OicError, ctx: Ctx) -> Box<EvalAltResult> {
     let f = Failure::from(e);
-    errors::script_error(crate::effect::Classify::kind(&f), crate::effect::Classify::status(&f), f.to_string(), ctx)
+    errors::script_error(
+        crate::effect::Classify::kind(&f),
+        crate::effect::Classify::status(&f),
+        f.to_string(),
+        ctx,
+    )
 }
 
 fn key_of(i: &Integration) -> ArtifactKey {
@@ -51,38 +68,82 @@ fn key_of(i: &Integration) -> ArtifactKey {
 
 /// Filters a list by a filter map: `status` (string or array), `code` (glob), `name` (glob, or
 /// `/regex/`), `project`, `updated_since` (date or time prefix), `latest` (bool).
-pub fn apply_filter(list: Vec<Integration>, f: &Map) -> Result<Vec<Integration>, Box<EvalAltResult>> {
-    const KNOWN: &[&str] = &["status", "code", "name", "project", "updated_since", "latest", "locked"];
+pub fn apply_filter(
+    list: Vec<Integration>,
+    f: &Map,
+) -> Result<Vec<Integration>, Box<EvalAltResult>> {
+    const KNOWN: &[&str] = &[
+        "status",
+        "code",
+        "name",
+        "project",
+        "updated_since",
+        "latest",
+        "locked",
+    ];
     for k in f.keys() {
         if !KNOWN.contains(&k.as_str()) {
-            return Err(errors::usage(format!("unknown filter `{k}` (known: {})", KNOWN.join(", "))));
+            return Err(errors::usage(format!(
+                "unknown filter `{k}` (known: {})",
+                KNOWN.join(", ")
+            )));
         }
     }
     let statuses: Option<Vec<String>> = f.get("status").map(|v| {
-        if let Some(a) = v.read_lock::<Array>() { a.iter().map(|x| x.to_string()).collect() } else { vec![v.to_string()] }
+        if let Some(a) = v.read_lock::<Array>() {
+            a.iter().map(|x| x.to_string()).collect()
+        } else {
+            vec![v.to_string()]
+        }
     });
     let code = f.get("code").map(|v| v.to_string());
     let name_re = match f.get("name").map(|v| v.to_string()) {
-        Some(n) if n.len() >= 2 && n.starts_with('/') && n.ends_with('/') => {
-            Some(regex::Regex::new(&n[1..n.len() - 1]).map_err(|e| errors::usage(format!("bad name regex {n}: {e}")))?)
-        }
+        Some(n) if n.len() >= 2 && n.starts_with('/') && n.ends_with('/') => Some(
+            regex::Regex::new(&n[1..n.len() - 1])
+                .map_err(|e| errors::usage(format!("bad name regex {n}: {e}")))?,
+        ),
         _ => None,
     };
-    let name_glob = f.get("name").map(|v| v.to_string()).filter(|_| name_re.is_none());
+    let name_glob = f
+        .get("name")
+        .map(|v| v.to_string())
+        .filter(|_| name_re.is_none());
     let project = f.get("project").map(|v| v.to_string());
     let since = f.get("updated_since").map(|v| v.to_string());
     let locked = f.get("locked").and_then(|v| v.as_bool().ok());
     let mut out: Vec<Integration> = list
         .into_iter()
-        .filter(|i| statuses.as_ref().is_none_or(|s| s.iter().any(|x| x == &i.status)))
-        .filter(|i| code.as_ref().is_none_or(|g| super::util::glob_match(g, &i.code)))
-        .filter(|i| name_glob.as_ref().is_none_or(|g| super::util::glob_match(g, &i.name)))
+        .filter(|i| {
+            statuses
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|x| x == &i.status))
+        })
+        .filter(|i| {
+            code.as_ref()
+                .is_none_or(|g| super::util::glob_match(g, &i.code))
+        })
+        .filter(|i| {
+            name_glob
+                .as_ref()
+                .is_none_or(|g| super::util::glob_match(g, &i.name))
+        })
         .filter(|i| name_re.as_ref().is_none_or(|r| r.is_match(&i.name)))
-        .filter(|i| project.as_ref().is_none_or(|p| i.project_code.as_deref() == Some(p.as_str())))
-        .filter(|i| since.as_ref().is_none_or(|s| i.last_updated.as_str() >= s.as_str()))
+        .filter(|i| {
+            project
+                .as_ref()
+                .is_none_or(|p| i.project_code.as_deref() == Some(p.as_str()))
+        })
+        .filter(|i| {
+            since
+                .as_ref()
+                .is_none_or(|s| i.last_updated.as_str() >= s.as_str())
+        })
         .filter(|i| locked.is_none_or(|l| i.locked == l))
         .collect();
-    if f.get("latest").and_then(|v| v.as_bool().ok()).unwrap_or(false) {
+    if f.get("latest")
+        .and_then(|v| v.as_bool().ok())
+        .unwrap_or(false)
+    {
         let mut best: BTreeMap<String, Integration> = BTreeMap::new();
         for i in out {
             match best.get(&i.code) {
@@ -104,10 +165,19 @@ fn as_integrations(items: &Dynamic) -> Result<Vec<Integration>, Box<EvalAltResul
     if let Some(a) = items.read_lock::<Array>() {
         return a
             .iter()
-            .map(|x| x.read_lock::<Integration>().map(|i| i.clone()).ok_or_else(|| errors::usage(format!("expected integrations, found a {}", x.type_name()))))
+            .map(|x| {
+                x.read_lock::<Integration>()
+                    .map(|i| i.clone())
+                    .ok_or_else(|| {
+                        errors::usage(format!("expected integrations, found a {}", x.type_name()))
+                    })
+            })
             .collect();
     }
-    Err(errors::usage(format!("expected an integration or an array of integrations, found a {}", items.type_name())))
+    Err(errors::usage(format!(
+        "expected an integration or an array of integrations, found a {}",
+        items.type_name()
+    )))
 }
 
 fn as_artifacts(items: &Dynamic) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
@@ -117,30 +187,47 @@ fn as_artifacts(items: &Dynamic) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
     if let Some(arr) = items.read_lock::<Array>() {
         return arr
             .iter()
-            .map(|x| x.read_lock::<Artifact>().map(|a| a.clone()).ok_or_else(|| errors::usage(format!("expected artifacts, found a {}", x.type_name()))))
+            .map(|x| {
+                x.read_lock::<Artifact>().map(|a| a.clone()).ok_or_else(|| {
+                    errors::usage(format!("expected artifacts, found a {}", x.type_name()))
+                })
+            })
             .collect();
     }
-    Err(errors::usage(format!("expected an artifact or an array of artifacts, found a {}", items.type_name())))
+    Err(errors::usage(format!(
+        "expected an artifact or an array of artifacts, found a {}",
+        items.type_name()
+    )))
 }
 
 fn opt_usize(o: &Map, k: &str, default: usize) -> Result<usize, Box<EvalAltResult>> {
     match o.get(k) {
         None => Ok(default),
-        Some(v) => v.as_int().ok().filter(|n| *n > 0).map(|n| n as usize).ok_or_else(|| errors::usage(format!("option `{k}` must be a positive integer"))),
+        Some(v) => v
+            .as_int()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| n as usize)
+            .ok_or_else(|| errors::usage(format!("option `{k}` must be a positive integer"))),
     }
 }
 
 fn opt_bool(o: &Map, k: &str, default: bool) -> Result<bool, Box<EvalAltResult>> {
     match o.get(k) {
         None => Ok(default),
-        Some(v) => v.as_bool().map_err(|_| errors::usage(format!("option `{k}` must be true or false"))),
+        Some(v) => v
+            .as_bool()
+            .map_err(|_| errors::usage(format!("option `{k}` must be true or false"))),
     }
 }
 
 fn check_keys(o: &Map, known: &[&str], what: &str) -> Result<(), Box<EvalAltResult>> {
     for k in o.keys() {
         if !known.contains(&k.as_str()) {
-            return Err(errors::usage(format!("unknown {what} option `{k}` (known: {})", known.join(", "))));
+            return Err(errors::usage(format!(
+                "unknown {what} option `{k}` (known: {})",
+                known.join(", ")
+            )));
         }
     }
     Ok(())
@@ -148,7 +235,11 @@ fn check_keys(o: &Map, known: &[&str], what: &str) -> Result<(), Box<EvalAltResu
 
 /// Exports integrations in parallel; returns the artifacts of those that succeeded (failures are
 /// recorded in the run and, with `stop_on_error`, raised).
-pub fn export(inst: &Instance, items: Vec<Integration>, opts: &Map) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
+pub fn export(
+    inst: &Instance,
+    items: Vec<Integration>,
+    opts: &Map,
+) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
     check_keys(opts, &["concurrency", "stop_on_error"], "export")?;
     let host = inst.host.clone();
     let conc = opt_usize(opts, "concurrency", host.concurrency.exports)?;
@@ -164,7 +255,11 @@ pub fn export(inst: &Instance, items: Vec<Integration>, opts: &Map) -> Result<Ve
             let _permit = sem.acquire_owned().await.ok();
             let id = IntegrationId::new(it.code.clone(), it.version.clone());
             let eff = Effect::new(Stage::Export, key_of(&it), client.name(), "export");
-            let r = exec.run(eff, || async { client.export_integration(&id).await.map_err(Failure::from) }).await;
+            let r = exec
+                .run(eff, || async {
+                    client.export_integration(&id).await.map_err(Failure::from)
+                })
+                .await;
             bar.inc(1);
             let status = Some(it.status.clone()).filter(|s| !s.is_empty());
             r.map(|o| match o {
@@ -204,8 +299,26 @@ enum ActivateWhen {
 }
 
 /// Imports artifacts (verified first), then activates per the options; one result map each.
-pub fn import(inst: &Instance, artifacts: Vec<Artifact>, opts: &Map) -> Result<Array, Box<EvalAltResult>> {
-    check_keys(opts, &["overwrite", "activate", "concurrency", "activation_concurrency", "async_activation", "activation_timeout", "stop_on_error", "tracing", "payload_tracing"], "import")?;
+pub fn import(
+    inst: &Instance,
+    artifacts: Vec<Artifact>,
+    opts: &Map,
+) -> Result<Array, Box<EvalAltResult>> {
+    check_keys(
+        opts,
+        &[
+            "overwrite",
+            "activate",
+            "concurrency",
+            "activation_concurrency",
+            "async_activation",
+            "activation_timeout",
+            "stop_on_error",
+            "tracing",
+            "payload_tracing",
+        ],
+        "import",
+    )?;
     let host = inst.host.clone();
     let overwrite = opt_bool(opts, "overwrite", false)?;
     let when = match opts.get("activate") {
@@ -218,7 +331,11 @@ pub fn import(inst: &Instance, artifacts: Vec<Artifact>, opts: &Map) -> Result<A
             }
         }
         Some(v) if v.to_string() == "keep" => ActivateWhen::Keep,
-        Some(v) => return Err(errors::usage(format!("option `activate` must be true, false or \"keep\", found {v}"))),
+        Some(v) => {
+            return Err(errors::usage(format!(
+                "option `activate` must be true, false or \"keep\", found {v}"
+            )));
+        }
     };
     let conc = opt_usize(opts, "concurrency", host.concurrency.imports)?;
     let aconc = opt_usize(opts, "activation_concurrency", host.concurrency.activations)?;
@@ -230,7 +347,11 @@ pub fn import(inst: &Instance, artifacts: Vec<Artifact>, opts: &Map) -> Result<A
         tracing: opts.get("tracing").and_then(|v| v.as_bool().ok()),
         payload_tracing: opts.get("payload_tracing").and_then(|v| v.as_bool().ok()),
     };
-    let mode = if overwrite { ImportMode::Overwrite } else { ImportMode::SkipExisting };
+    let mode = if overwrite {
+        ImportMode::Overwrite
+    } else {
+        ImportMode::SkipExisting
+    };
     let target = inst.name();
 
     // Phase 1: imports, each refused before it starts when its file does not match its checksum.
@@ -244,18 +365,40 @@ pub fn import(inst: &Instance, artifacts: Vec<Artifact>, opts: &Map) -> Result<A
         let target = target.clone();
         async move {
             let _permit = sem.acquire_owned().await.ok();
-            let action = if overwrite { "import (replace if present)" } else { "import (skip if present)" };
-            let eff = Effect::new(Stage::Import, a.key.clone(), target, action).with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+            let action = if overwrite {
+                "import (replace if present)"
+            } else {
+                "import (skip if present)"
+            };
+            let eff = Effect::new(Stage::Import, a.key.clone(), target, action)
+                .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
             let r = if a.is_planned() {
                 exec.note(&eff, StepStatus::Planned, None);
                 Ok(Outcome::Planned)
             } else if let Err(ie) = verify_blocking(&a).await {
                 // A corrupt archive is refused before anything is sent; it is not retried.
-                let err = StepError { kind: "integrity".into(), status: None, message: ie.to_string() };
+                let err = StepError {
+                    kind: "integrity".into(),
+                    status: None,
+                    message: ie.to_string(),
+                };
                 exec.note(&eff, StepStatus::Failed, Some(err.clone()));
-                Err(crate::effect::EffectError { stage: Stage::Import, artifact: a.key.id(), target: eff.target.clone(), attempts: 0, error: err, cancelled: false })
+                Err(crate::effect::EffectError {
+                    stage: Stage::Import,
+                    artifact: a.key.id(),
+                    target: eff.target.clone(),
+                    attempts: 0,
+                    error: err,
+                    cancelled: false,
+                })
             } else {
-                exec.run(eff, || async { client.import_integration(&a, mode).await.map_err(Failure::from) }).await
+                exec.run(eff, || async {
+                    client
+                        .import_integration(&a, mode)
+                        .await
+                        .map_err(Failure::from)
+                })
+                .await
             };
             bar.inc(1);
             (a, r)
@@ -271,7 +414,13 @@ pub fn import(inst: &Instance, artifacts: Vec<Artifact>, opts: &Map) -> Result<A
         match r {
             Ok(Outcome::Done(o)) => {
                 m.insert("action".into(), o.action.as_str().into());
-                m.insert("previous_status".into(), o.previous_status.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+                m.insert(
+                    "previous_status".into(),
+                    o.previous_status
+                        .clone()
+                        .map(Dynamic::from)
+                        .unwrap_or(Dynamic::UNIT),
+                );
                 let wanted = match when {
                     ActivateWhen::Always => true,
                     ActivateWhen::Never => false,
@@ -306,7 +455,13 @@ pub fn import(inst: &Instance, artifacts: Vec<Artifact>, opts: &Map) -> Result<A
                 m.insert("action".into(), "failed".into());
                 m.insert("stage".into(), "import".into());
                 m.insert("error".into(), e.error.message.clone().into());
-                m.insert("status_code".into(), e.error.status.map(|s| Dynamic::from(s as i64)).unwrap_or(Dynamic::UNIT));
+                m.insert(
+                    "status_code".into(),
+                    e.error
+                        .status
+                        .map(|s| Dynamic::from(s as i64))
+                        .unwrap_or(Dynamic::UNIT),
+                );
             }
         }
         results.push(m);
@@ -330,7 +485,11 @@ pub fn import(inst: &Instance, artifacts: Vec<Artifact>, opts: &Map) -> Result<A
                 None => "activate".to_string(),
             };
             let eff = Effect::new(Stage::Activate, a.key.clone(), target, why);
-            let r = exec.run(eff, || async { client.activate(&id, &act).await.map_err(Failure::from) }).await;
+            let r = exec
+                .run(eff, || async {
+                    client.activate(&id, &act).await.map_err(Failure::from)
+                })
+                .await;
             bar.inc(1);
             (idx, r)
         }
@@ -356,7 +515,13 @@ pub fn import(inst: &Instance, artifacts: Vec<Artifact>, opts: &Map) -> Result<A
                 }
                 m.insert("stage".into(), "activate".into());
                 m.insert("error".into(), e.error.message.clone().into());
-                m.insert("status_code".into(), e.error.status.map(|s| Dynamic::from(s as i64)).unwrap_or(Dynamic::UNIT));
+                m.insert(
+                    "status_code".into(),
+                    e.error
+                        .status
+                        .map(|s| Dynamic::from(s as i64))
+                        .unwrap_or(Dynamic::UNIT),
+                );
             }
         }
     }
@@ -367,7 +532,10 @@ async fn verify_blocking(a: &Artifact) -> Result<(), crate::artifact::IntegrityE
     let a2 = a.clone();
     match tokio::task::spawn_blocking(move || a2.verify()).await {
         Ok(r) => r,
-        Err(e) => Err(crate::artifact::IntegrityError::Unreadable { path: a.path().display().to_string(), reason: e.to_string() }),
+        Err(e) => Err(crate::artifact::IntegrityError::Unreadable {
+            path: a.path().display().to_string(),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -379,7 +547,13 @@ fn result_map(a: &Artifact) -> Map {
     m.insert("kind".into(), a.key.kind.as_str().into());
     m.insert("sha256".into(), a.sha256.clone().into());
     m.insert("source".into(), a.source.clone().into());
-    m.insert("source_status".into(), a.source_status.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    m.insert(
+        "source_status".into(),
+        a.source_status
+            .clone()
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT),
+    );
     m.insert("action".into(), Dynamic::UNIT);
     m.insert("status".into(), Dynamic::UNIT);
     m.insert("activated".into(), false.into());
@@ -392,7 +566,10 @@ fn id_from(v: &Dynamic) -> Result<IntegrationId, Box<EvalAltResult>> {
         return Ok(IntegrationId::new(i.code.clone(), i.version.clone()));
     }
     if let Some(a) = v.read_lock::<Artifact>() {
-        return Ok(IntegrationId::new(a.key.code.clone(), a.key.version.clone()));
+        return Ok(IntegrationId::new(
+            a.key.code.clone(),
+            a.key.version.clone(),
+        ));
     }
     let s = v.to_string();
     IntegrationId::parse(&s).map_err(|e| errors::usage(e.to_string()))
@@ -407,7 +584,11 @@ pub fn integration_text(i: &Integration) -> String {
         i.status,
         i.name,
         if i.locked { "  [locked]" } else { "" },
-        if i.schedule_defined { "  [scheduled]" } else { "" }
+        if i.schedule_defined {
+            "  [scheduled]"
+        } else {
+            ""
+        }
     )
 }
 
@@ -422,11 +603,33 @@ pub fn integration_map(i: &Integration) -> Map {
     m.insert("locked".into(), i.locked.into());
     m.insert("scheduled".into(), i.schedule_defined.into());
     m.insert("project_type".into(), i.project_type.clone().into());
-    m.insert("project".into(), i.project_code.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    m.insert(
+        "project".into(),
+        i.project_code
+            .clone()
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT),
+    );
     m.insert("last_updated".into(), i.last_updated.clone().into());
     m.insert("last_updated_by".into(), i.last_updated_by.clone().into());
-    m.insert("connections".into(), i.connections.iter().cloned().map(Dynamic::from).collect::<Array>().into());
-    m.insert("lookups".into(), i.lookups.iter().cloned().map(Dynamic::from).collect::<Array>().into());
+    m.insert(
+        "connections".into(),
+        i.connections
+            .iter()
+            .cloned()
+            .map(Dynamic::from)
+            .collect::<Array>()
+            .into(),
+    );
+    m.insert(
+        "lookups".into(),
+        i.lookups
+            .iter()
+            .cloned()
+            .map(Dynamic::from)
+            .collect::<Array>()
+            .into(),
+    );
     m
 }
 
@@ -440,7 +643,13 @@ pub fn artifact_map(a: &Artifact) -> Map {
     m.insert("size".into(), (a.size as i64).into());
     m.insert("sha256".into(), a.sha256.clone().into());
     m.insert("source".into(), a.source.clone().into());
-    m.insert("source_status".into(), a.source_status.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    m.insert(
+        "source_status".into(),
+        a.source_status
+            .clone()
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT),
+    );
     m
 }
 
@@ -450,22 +659,48 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     e.register_type_with_name::<Artifact>("Artifact");
 
     let h = host.clone();
-    static_module(e, "oic", "Oracle Integration instances: list, export, import and activate integrations.", move |m| {
-        let h1 = h.clone();
-        in_module("instance", &["name: string", "Instance"], "Connects to the instance profile `name` from the config file (`[instances.NAME]`).\nThe token is fetched on first use, cached, and renewed before it expires.\n\n# Example\n```rhai\nlet dev = oic::instance(\"dev\");\n```")
+    static_module(
+        e,
+        "oic",
+        "Oracle Integration instances: list, export, import and activate integrations.",
+        move |m| {
+            let h1 = h.clone();
+            in_module("instance", &["name: string", "Instance"], "Connects to the instance profile `name` from the config file (`[instances.NAME]`).\nThe token is fetched on first use, cached, and renewed before it expires.\n\n# Example\n```rhai\nlet dev = oic::instance(\"dev\");\n```")
             .set_into_module(m, move |name: ImmutableString| instance(&h1, &name));
-        let h2 = h.clone();
-        in_module("instances", &["Array"], "The names of the configured instance profiles.\n\n# Example\n```rhai\nprint(oic::instances());   // [\"dev\", \"prod\"]\n```")
+            let h2 = h.clone();
+            in_module("instances", &["Array"], "The names of the configured instance profiles.\n\n# Example\n```rhai\nprint(oic::instances());   // [\"dev\", \"prod\"]\n```")
             .set_into_module(m, move || -> Array { h2.config.instances.keys().cloned().map(Dynamic::from).collect() });
-    });
+        },
+    );
 
     // Instance
-    getter("name", &["inst: Instance", "string"], "The profile name of the instance.\n\n# Example\n```rhai\nprint(dev.name);\n```").register_into_engine(e, |i: &mut Instance| i.name());
+    getter(
+        "name",
+        &["inst: Instance", "string"],
+        "The profile name of the instance.\n\n# Example\n```rhai\nprint(dev.name);\n```",
+    )
+    .register_into_engine(e, |i: &mut Instance| i.name());
     getter("generation", &["inst: Instance", "int"], "2 for OIC Gen2, 3 for OIC 3.\n\n# Example\n```rhai\nif dev.generation == 3 { print(\"OIC 3\"); }\n```")
         .register_into_engine(e, |i: &mut Instance| i.client.generation().number());
-    getter("url", &["inst: Instance", "string"], "The instance's Developer API base URL.\n\n# Example\n```rhai\nprint(dev.url);\n```").register_into_engine(e, |i: &mut Instance| i.client.base_url().to_string());
-    global("to_string", &["inst: Instance", "string"], "`Instance(name, url)`.\n\n# Example\n```rhai\nprint(dev);\n```")
-        .register_into_engine(e, |i: &mut Instance| format!("Instance({}, OIC {}, {})", i.name(), i.client.generation().number(), i.client.base_url()));
+    getter(
+        "url",
+        &["inst: Instance", "string"],
+        "The instance's Developer API base URL.\n\n# Example\n```rhai\nprint(dev.url);\n```",
+    )
+    .register_into_engine(e, |i: &mut Instance| i.client.base_url().to_string());
+    global(
+        "to_string",
+        &["inst: Instance", "string"],
+        "`Instance(name, url)`.\n\n# Example\n```rhai\nprint(dev);\n```",
+    )
+    .register_into_engine(e, |i: &mut Instance| {
+        format!(
+            "Instance({}, OIC {}, {})",
+            i.name(),
+            i.client.generation().number(),
+            i.client.base_url()
+        )
+    });
     global("integrations", &["inst: Instance", "Array"], "Every integration of the instance (all pages of the list).\n\n# Example\n```rhai\nlet all = dev.integrations();\nlet hr = all.filter(|i| i.code.starts_with(\"HR_\"));\n```")
         .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
             let list = i.host.block_on(i.client.list_integrations(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
@@ -484,21 +719,21 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         .register_into_engine(e, |i: &mut Instance, id: ImmutableString| get_one(i, IntegrationId::parse(&id).map_err(|e| errors::usage(e.to_string()))?));
     global("integration", &["inst: Instance", "code: string", "version: string", "Integration"], "One integration by code and version; an error with `status` 404 when it does not exist.\n\n# Example\n```rhai\nlet i = dev.integration(\"HR_SYNC\", \"01.00.0000\");\n```")
         .register_into_engine(e, |i: &mut Instance, code: ImmutableString, version: ImmutableString| get_one(i, IntegrationId::new(code.to_string(), version.to_string())));
-    global("export", &["inst: Instance", "items: Dynamic", "Array"], "Exports integrations (one or an array) to local archives, in parallel, each streamed to disk while its sha256 is computed.\nReturns the artifacts that were exported; failures are recorded in the run (exit code 1) and the rest go on.\n\n# Example\n```rhai\nlet artifacts = dev.export(dev.integrations(#{ code: \"HR_*\" }));\n```")
+    global("export_archives", &["inst: Instance", "items: Dynamic", "Array"], "Exports integrations (one or an array) to local archives, in parallel, each streamed to disk while its sha256 is computed.\nReturns the artifacts that were exported; failures are recorded in the run (exit code 1) and the rest go on.\n\n# Example\n```rhai\nlet artifacts = dev.export_archives(dev.integrations(#{ code: \"HR_*\" }));\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> {
             Ok(export(i, as_integrations(&items)?, &Map::new())?.into_iter().map(Dynamic::from).collect())
         });
-    global("export", &["inst: Instance", "items: Dynamic", "options: Map", "Array"], "Exports integrations with options: `concurrency` (default 4), `stop_on_error` (default false: raise the first failure).\n\n# Example\n```rhai\nlet artifacts = dev.export(list, #{ concurrency: 8, stop_on_error: true });\n```")
+    global("export_archives", &["inst: Instance", "items: Dynamic", "options: Map", "Array"], "Exports integrations with options: `concurrency` (default 4), `stop_on_error` (default false: raise the first failure).\n\n# Example\n```rhai\nlet artifacts = dev.export_archives(list, #{ concurrency: 8, stop_on_error: true });\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Array, Box<EvalAltResult>> {
             Ok(export(i, as_integrations(&items)?, &o)?.into_iter().map(Dynamic::from).collect())
         });
     global(
-        "import",
+        "import_archives",
         &["inst: Instance", "artifacts: Dynamic", "options: Map", "Array"],
-        "Imports artifacts into the instance, each checked against its sha256 first (a corrupt archive is refused before it is sent).\nExisting integrations are replaced (deactivated first) with `overwrite: true`, else skipped.\nOptions: `overwrite` (false), `activate` (`\"keep\"`: what was active on the source; true; false), `concurrency` (2),\n`activation_concurrency` (2), `async_activation` (true), `activation_timeout` (seconds, 300), `tracing`, `payload_tracing`, `stop_on_error` (false).\nReturns one map per artifact: `id`, `code`, `version`, `action` (created, replaced, skipped, failed, planned), `status`, `activated`, `error`.\n\n# Example\n```rhai\nlet results = prod.import(job.artifacts(), #{ overwrite: true, activate: \"keep\" });\n```",
+        "Imports artifacts into the instance, each checked against its sha256 first (a corrupt archive is refused before it is sent).\nExisting integrations are replaced (deactivated first) with `overwrite: true`, else skipped.\nOptions: `overwrite` (false), `activate` (`\"keep\"`: what was active on the source; true; false), `concurrency` (2),\n`activation_concurrency` (2), `async_activation` (true), `activation_timeout` (seconds, 300), `tracing`, `payload_tracing`, `stop_on_error` (false).\nReturns one map per artifact: `id`, `code`, `version`, `action` (created, replaced, skipped, failed, planned), `status`, `activated`, `error`.\n\n# Example\n```rhai\nlet results = prod.import_archives(job.artifacts(), #{ overwrite: true, activate: \"keep\" });\n```",
     )
     .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Array, Box<EvalAltResult>> { import(i, as_artifacts(&items)?, &o) });
-    global("import", &["inst: Instance", "artifacts: Dynamic", "Array"], "Imports artifacts with the default options (no overwrite; activate what was active on the source).\n\n# Example\n```rhai\nlet results = prod.import(artifacts);\n```")
+    global("import_archives", &["inst: Instance", "artifacts: Dynamic", "Array"], "Imports artifacts with the default options (no overwrite; activate what was active on the source).\n\n# Example\n```rhai\nlet results = prod.import_archives(artifacts);\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { import(i, as_artifacts(&items)?, &Map::new()) });
     global("activate", &["inst: Instance", "item: Dynamic", "string"], "Activates an integration (an Integration, an Artifact or `\"CODE|VERSION\"`) and waits until it is active; returns the final status.\n\n# Example\n```rhai\nprod.activate(\"HR_SYNC|01.00.0000\");\n```")
         .register_into_engine(e, |i: &mut Instance, item: Dynamic| -> Result<String, Box<EvalAltResult>> {
@@ -524,49 +759,213 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     // Integration
     macro_rules! int_get {
         ($prop:literal, $ty:literal, $doc:literal, $f:expr) => {
-            getter($prop, &["i: Integration", $ty], concat!($doc, "\n\n# Example\n```rhai\nprint(i.", $prop, ");\n```")).register_into_engine(e, $f);
+            getter(
+                $prop,
+                &["i: Integration", $ty],
+                concat!($doc, "\n\n# Example\n```rhai\nprint(i.", $prop, ");\n```"),
+            )
+            .register_into_engine(e, $f);
         };
     }
-    int_get!("code", "string", "The integration code (`HR_SYNC`).", |i: &mut Integration| i.code.clone());
-    int_get!("version", "string", "The version, `MM.mm.pppp` (`01.00.0000`).", |i: &mut Integration| i.version.clone());
-    int_get!("id", "string", "`CODE|VERSION`.", |i: &mut Integration| format!("{}|{}", i.code, i.version));
-    int_get!("name", "string", "The display name.", |i: &mut Integration| i.name.clone());
-    int_get!("status", "string", "`CONFIGURED`, `ACTIVATED`, `ACTIVATION_INPROGRESS`, `FAILEDACTIVATION` or `INPROGRESS` (incomplete draft).", |i: &mut Integration| i.status.clone());
-    int_get!("locked", "bool", "True while someone edits it (OIC refuses to export it).", |i: &mut Integration| i.locked);
-    int_get!("scheduled", "bool", "True when a schedule is defined.", |i: &mut Integration| i.schedule_defined);
-    int_get!("project_type", "string", "`DEVELOPED`, `CUSTOM` or `PREBUILT` (accelerators cannot be exported).", |i: &mut Integration| i.project_type.clone());
-    int_get!("project", "Dynamic", "The OIC 3 project code, or `()` for a global integration.", |i: &mut Integration| i.project_code.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT));
-    int_get!("last_updated", "string", "When it was last changed (as OIC reports it).", |i: &mut Integration| i.last_updated.clone());
-    int_get!("last_updated_by", "string", "Who changed it last (an e-mail or user name): the owner notified about failures.", |i: &mut Integration| i.last_updated_by.clone());
-    int_get!("connections", "Array", "The codes of the connections it uses.", |i: &mut Integration| -> Array { i.connections.iter().cloned().map(Dynamic::from).collect() });
-    int_get!("lookups", "Array", "The names of the lookups it uses.", |i: &mut Integration| -> Array { i.lookups.iter().cloned().map(Dynamic::from).collect() });
-    global("to_string", &["i: Integration", "string"], "`CODE|VERSION  STATUS  Name`.\n\n# Example\n```rhai\nprint(i);\n```").register_into_engine(e, |i: &mut Integration| integration_text(i));
-    global("to_debug", &["i: Integration", "string"], "Same as `to_string`.\n\n# Example\n```rhai\ndebug(i);\n```").register_into_engine(e, |i: &mut Integration| integration_text(i));
-    global("to_map", &["i: Integration", "Map"], "The integration's fields as a map.\n\n# Example\n```rhai\nlet m = i.to_map();\n```").register_into_engine(e, |i: &mut Integration| integration_map(i));
-    global("to_json", &["i: Integration", "string"], "The integration's fields as JSON.\n\n# Example\n```rhai\nprint(i.to_json());\n```")
-        .register_into_engine(e, |i: &mut Integration| super::util::to_json(&Dynamic::from_map(integration_map(i))));
+    int_get!(
+        "code",
+        "string",
+        "The integration code (`HR_SYNC`).",
+        |i: &mut Integration| i.code.clone()
+    );
+    int_get!(
+        "version",
+        "string",
+        "The version, `MM.mm.pppp` (`01.00.0000`).",
+        |i: &mut Integration| i.version.clone()
+    );
+    int_get!(
+        "id",
+        "string",
+        "`CODE|VERSION`.",
+        |i: &mut Integration| format!("{}|{}", i.code, i.version)
+    );
+    int_get!(
+        "name",
+        "string",
+        "The display name.",
+        |i: &mut Integration| i.name.clone()
+    );
+    int_get!(
+        "status",
+        "string",
+        "`CONFIGURED`, `ACTIVATED`, `ACTIVATION_INPROGRESS`, `FAILEDACTIVATION` or `INPROGRESS` (incomplete draft).",
+        |i: &mut Integration| i.status.clone()
+    );
+    int_get!(
+        "locked",
+        "bool",
+        "True while someone edits it (OIC refuses to export it).",
+        |i: &mut Integration| i.locked
+    );
+    int_get!(
+        "scheduled",
+        "bool",
+        "True when a schedule is defined.",
+        |i: &mut Integration| i.schedule_defined
+    );
+    int_get!(
+        "project_type",
+        "string",
+        "`DEVELOPED`, `CUSTOM` or `PREBUILT` (accelerators cannot be exported).",
+        |i: &mut Integration| i.project_type.clone()
+    );
+    int_get!(
+        "project",
+        "Dynamic",
+        "The OIC 3 project code, or `()` for a global integration.",
+        |i: &mut Integration| i
+            .project_code
+            .clone()
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT)
+    );
+    int_get!(
+        "last_updated",
+        "string",
+        "When it was last changed (as OIC reports it).",
+        |i: &mut Integration| i.last_updated.clone()
+    );
+    int_get!(
+        "last_updated_by",
+        "string",
+        "Who changed it last (an e-mail or user name): the owner notified about failures.",
+        |i: &mut Integration| i.last_updated_by.clone()
+    );
+    int_get!(
+        "connections",
+        "Array",
+        "The codes of the connections it uses.",
+        |i: &mut Integration| -> Array {
+            i.connections.iter().cloned().map(Dynamic::from).collect()
+        }
+    );
+    int_get!(
+        "lookups",
+        "Array",
+        "The names of the lookups it uses.",
+        |i: &mut Integration| -> Array { i.lookups.iter().cloned().map(Dynamic::from).collect() }
+    );
+    global(
+        "to_string",
+        &["i: Integration", "string"],
+        "`CODE|VERSION  STATUS  Name`.\n\n# Example\n```rhai\nprint(i);\n```",
+    )
+    .register_into_engine(e, |i: &mut Integration| integration_text(i));
+    global(
+        "to_debug",
+        &["i: Integration", "string"],
+        "Same as `to_string`.\n\n# Example\n```rhai\ndebug(i);\n```",
+    )
+    .register_into_engine(e, |i: &mut Integration| integration_text(i));
+    global(
+        "to_map",
+        &["i: Integration", "Map"],
+        "The integration's fields as a map.\n\n# Example\n```rhai\nlet m = i.to_map();\n```",
+    )
+    .register_into_engine(e, |i: &mut Integration| integration_map(i));
+    global(
+        "to_json",
+        &["i: Integration", "string"],
+        "The integration's fields as JSON.\n\n# Example\n```rhai\nprint(i.to_json());\n```",
+    )
+    .register_into_engine(e, |i: &mut Integration| {
+        super::util::to_json(&Dynamic::from_map(integration_map(i)))
+    });
 
     // Artifact
     macro_rules! art_get {
         ($prop:literal, $ty:literal, $doc:literal, $f:expr) => {
-            getter($prop, &["a: Artifact", $ty], concat!($doc, "\n\n# Example\n```rhai\nprint(a.", $prop, ");\n```")).register_into_engine(e, $f);
+            getter(
+                $prop,
+                &["a: Artifact", $ty],
+                concat!($doc, "\n\n# Example\n```rhai\nprint(a.", $prop, ");\n```"),
+            )
+            .register_into_engine(e, $f);
         };
     }
-    art_get!("kind", "string", "`integration`, `project`, `lookup`, `library` or `package`.", |a: &mut Artifact| a.key.kind.as_str().to_string());
-    art_get!("code", "string", "The code of what the archive holds.", |a: &mut Artifact| a.key.code.clone());
-    art_get!("version", "string", "The version (empty for kinds without one).", |a: &mut Artifact| a.key.version.clone());
-    art_get!("id", "string", "`CODE|VERSION`.", |a: &mut Artifact| a.key.id());
-    art_get!("size", "int", "Size in bytes.", |a: &mut Artifact| a.size as i64);
-    art_get!("sha256", "string", "The sha256 of the archive (hex).", |a: &mut Artifact| a.sha256.clone());
-    art_get!("source", "string", "Where it came from: the instance it was exported from.", |a: &mut Artifact| a.source.clone());
-    art_get!("source_status", "Dynamic", "Its status on the source (`ACTIVATED`, ...), or `()`.", |a: &mut Artifact| a.source_status.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT));
-    art_get!("file_name", "string", "The conventional file name (`CODE_VERSION.iar`).", |a: &mut Artifact| a.file_name());
-    global("to_string", &["a: Artifact", "string"], "`kind CODE|VERSION (size bytes, sha256 prefix)`.\n\n# Example\n```rhai\nprint(a);\n```")
-        .register_into_engine(e, |a: &mut Artifact| artifact_text(a));
-    global("to_debug", &["a: Artifact", "string"], "Same as `to_string`.\n\n# Example\n```rhai\ndebug(a);\n```").register_into_engine(e, |a: &mut Artifact| artifact_text(a));
-    global("to_map", &["a: Artifact", "Map"], "The artifact's fields as a map.\n\n# Example\n```rhai\nlet m = a.to_map();\n```").register_into_engine(e, |a: &mut Artifact| artifact_map(a));
-    global("to_json", &["a: Artifact", "string"], "The artifact's fields as JSON.\n\n# Example\n```rhai\nprint(a.to_json());\n```")
-        .register_into_engine(e, |a: &mut Artifact| super::util::to_json(&Dynamic::from_map(artifact_map(a))));
+    art_get!(
+        "kind",
+        "string",
+        "`integration`, `project`, `lookup`, `library` or `package`.",
+        |a: &mut Artifact| a.key.kind.as_str().to_string()
+    );
+    art_get!(
+        "code",
+        "string",
+        "The code of what the archive holds.",
+        |a: &mut Artifact| a.key.code.clone()
+    );
+    art_get!(
+        "version",
+        "string",
+        "The version (empty for kinds without one).",
+        |a: &mut Artifact| a.key.version.clone()
+    );
+    art_get!("id", "string", "`CODE|VERSION`.", |a: &mut Artifact| a
+        .key
+        .id());
+    art_get!("size", "int", "Size in bytes.", |a: &mut Artifact| a.size
+        as i64);
+    art_get!(
+        "sha256",
+        "string",
+        "The sha256 of the archive (hex).",
+        |a: &mut Artifact| a.sha256.clone()
+    );
+    art_get!(
+        "source",
+        "string",
+        "Where it came from: the instance it was exported from.",
+        |a: &mut Artifact| a.source.clone()
+    );
+    art_get!(
+        "source_status",
+        "Dynamic",
+        "Its status on the source (`ACTIVATED`, ...), or `()`.",
+        |a: &mut Artifact| a
+            .source_status
+            .clone()
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT)
+    );
+    art_get!(
+        "file_name",
+        "string",
+        "The conventional file name (`CODE_VERSION.iar`).",
+        |a: &mut Artifact| a.file_name()
+    );
+    global(
+        "to_string",
+        &["a: Artifact", "string"],
+        "`kind CODE|VERSION (size bytes, sha256 prefix)`.\n\n# Example\n```rhai\nprint(a);\n```",
+    )
+    .register_into_engine(e, |a: &mut Artifact| artifact_text(a));
+    global(
+        "to_debug",
+        &["a: Artifact", "string"],
+        "Same as `to_string`.\n\n# Example\n```rhai\ndebug(a);\n```",
+    )
+    .register_into_engine(e, |a: &mut Artifact| artifact_text(a));
+    global(
+        "to_map",
+        &["a: Artifact", "Map"],
+        "The artifact's fields as a map.\n\n# Example\n```rhai\nlet m = a.to_map();\n```",
+    )
+    .register_into_engine(e, |a: &mut Artifact| artifact_map(a));
+    global(
+        "to_json",
+        &["a: Artifact", "string"],
+        "The artifact's fields as JSON.\n\n# Example\n```rhai\nprint(a.to_json());\n```",
+    )
+    .register_into_engine(e, |a: &mut Artifact| {
+        super::util::to_json(&Dynamic::from_map(artifact_map(a)))
+    });
     global("verify", &["a: Artifact", "bool"], "Re-reads the file and checks its size and sha256; raises an `integrity` error on a mismatch.\n\n# Example\n```rhai\na.verify();\n```")
         .register_into_engine(e, |a: &mut Artifact| -> Result<bool, Box<EvalAltResult>> {
             if a.is_planned() {
@@ -581,10 +980,27 @@ pub fn artifact_text(a: &Artifact) -> String {
     if a.is_planned() {
         return format!("{} {} (planned, from {})", a.key.kind, a.key.id(), a.source);
     }
-    format!("{} {} ({} bytes, sha256 {}…, from {})", a.key.kind, a.key.id(), a.size, &a.sha256[..a.sha256.len().min(12)], a.source)
+    format!(
+        "{} {} ({} bytes, sha256 {}…, from {})",
+        a.key.kind,
+        a.key.id(),
+        a.size,
+        &a.sha256[..a.sha256.len().min(12)],
+        a.source
+    )
 }
 
 fn get_one(i: &mut Instance, id: IntegrationId) -> Result<Integration, Box<EvalAltResult>> {
-    let r = i.host.block_on(i.client.get_integration(&id))?.map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(id.to_string())))?;
-    r.ok_or_else(|| errors::script_error("http", Some(404), format!("integration {id} does not exist on {}", i.name()), Ctx::instance(&i.name()).artifact(id.to_string())))
+    let r = i
+        .host
+        .block_on(i.client.get_integration(&id))?
+        .map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(id.to_string())))?;
+    r.ok_or_else(|| {
+        errors::script_error(
+            "http",
+            Some(404),
+            format!("integration {id} does not exist on {}", i.name()),
+            Ctx::instance(&i.name()).artifact(id.to_string()),
+        )
+    })
 }

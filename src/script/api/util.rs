@@ -37,21 +37,22 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 
 /// Converts a script value to JSON text.
 pub fn to_json(v: &Dynamic) -> Result<String, Box<EvalAltResult>> {
-    let j: serde_json::Value = rhai::serde::from_dynamic(v).map_err(|e| errors::usage(format!("cannot convert to JSON: {e}")))?;
+    let j: serde_json::Value = rhai::serde::from_dynamic(v)
+        .map_err(|e| errors::usage(format!("cannot convert to JSON: {e}")))?;
     Ok(serde_json::to_string(&j).unwrap_or_default())
 }
 
 pub fn register(e: &mut Engine, host: Arc<Host>) {
     let h = host.clone();
-    global("var", &["name: string", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`; an error when it is not set.\n\n# Example\n```rhai\nlet src = var(\"source\");\n```")
+    global("param", &["name: string", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`; an error when it is not set.\n\n# Example\n```rhai\nlet src = param(\"source\");\n```")
         .register_into_engine(e, move |name: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
             h.vars.get(name.as_str()).cloned().ok_or_else(|| errors::usage(format!("recipe variable `{name}` is not set (pass --var {name}=VALUE)")))
         });
     let h = host.clone();
-    global("var", &["name: string", "default: Dynamic", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set.\n\n# Example\n```rhai\nlet prefix = var(\"prefix\", \"HR_\");\n```")
+    global("param", &["name: string", "default: Dynamic", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set.\n\n# Example\n```rhai\nlet prefix = param(\"prefix\", \"HR_\");\n```")
         .register_into_engine(e, move |name: ImmutableString, default: Dynamic| -> Dynamic { h.vars.get(name.as_str()).cloned().unwrap_or(default) });
     let h = host.clone();
-    global("vars", &["Map"], "Every recipe variable given with `--var`, as a map.\n\n# Example\n```rhai\nprint(vars());\n```")
+    global("params", &["Map"], "Every recipe variable given with `--var`, as a map.\n\n# Example\n```rhai\nprint(params());\n```")
         .register_into_engine(e, move || -> rhai::Map { h.vars.clone() });
     global("now_utc", &["string"], "The current time, RFC 3339 in UTC (`2026-11-26T19:30:00Z`).\n\n# Example\n```rhai\nprint(now_utc());\n```")
         .register_into_engine(e, || -> String { chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
@@ -71,24 +72,39 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             let v: serde_json::Value = serde_json::from_str(&t).map_err(|err| errors::usage(format!("not valid JSON: {err}")))?;
             rhai::serde::to_dynamic(v)
         });
+    global("run_id", &["string"], "This run's id (`YYYYMMDD-HHMMSS-xxxx`), as shown by `ferry` at the end of a run and used for its folder in `.ferry/runs/`.\n\n# Example\n```rhai\nprint(run_id());\n```")
+        .register_into_engine(e, {
+            let h = host.clone();
+            move || -> String { h.exec.record().info().id }
+        });
     global("dry_run", &["bool"], "True when the run only describes its effects (`--dry-run`, `ferry plan`).\n\n# Example\n```rhai\nif dry_run() { print(\"nothing will change\"); }\n```")
         .register_into_engine(e, {
             let h = host.clone();
             move || -> bool { h.exec.dry_run() }
         });
 
-    static_module(e, "log", "Messages to the log (shown with -v; `print` is for the user's output).", |m| {
-        for (level, what) in [("error", "an error"), ("warn", "a warning"), ("info", "an information"), ("debug", "a debugging")] {
-            let lvl = level.to_string();
-            in_module(level, &["message: string"], &format!("Logs {what} message.\n\n# Example\n```rhai\nlog::{level}(\"exported 12 integrations\");\n```"))
+    static_module(
+        e,
+        "log",
+        "Messages to the log (shown with -v; `print` is for the user's output).",
+        |m| {
+            for (level, what) in [
+                ("error", "an error"),
+                ("warn", "a warning"),
+                ("info", "an information"),
+                ("debug", "a debugging"),
+            ] {
+                let lvl = level.to_string();
+                in_module(level, &["message: string"], &format!("Logs {what} message.\n\n# Example\n```rhai\nlog::{level}(\"exported 12 integrations\");\n```"))
                 .set_into_module(m, move |msg: ImmutableString| match lvl.as_str() {
                     "error" => tracing::error!(target: "script", "{msg}"),
                     "warn" => tracing::warn!(target: "script", "{msg}"),
                     "info" => tracing::info!(target: "script", "{msg}"),
                     _ => tracing::debug!(target: "script", "{msg}"),
                 });
-        }
-    });
+            }
+        },
+    );
 }
 
 #[cfg(test)]

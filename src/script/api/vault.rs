@@ -49,9 +49,14 @@ fn verr(e: VaultError, ctx: Ctx) -> Box<EvalAltResult> {
 impl JobState {
     /// Writes the manifest (once); later calls do nothing.
     pub fn finish(&self, host: &Host) -> Result<(), String> {
-        let Some(w) = self.writer.lock().expect("job writer lock").take() else { return Ok(()) };
-        let w = Arc::try_unwrap(w).map_err(|_| format!("job {}: still in use, manifest not written", self.path))?;
-        let r = host.rt.block_on(async move { tokio::task::spawn_blocking(move || w.finish()).await });
+        let Some(w) = self.writer.lock().expect("job writer lock").take() else {
+            return Ok(());
+        };
+        let w = Arc::try_unwrap(w)
+            .map_err(|_| format!("job {}: still in use, manifest not written", self.path))?;
+        let r = host
+            .rt
+            .block_on(async move { tokio::task::spawn_blocking(move || w.finish()).await });
         match r {
             Ok(Ok(_manifest)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
@@ -62,12 +67,20 @@ impl JobState {
 
 /// Opens a configured vault.
 pub fn open(host: &Arc<Host>, name: &str) -> Result<VaultH, Box<EvalAltResult>> {
-    let profile = host.config.vault(name).map_err(errors::from_config)?.clone();
+    let profile = host
+        .config
+        .vault(name)
+        .map_err(errors::from_config)?
+        .clone();
     let v = host
         .block_on(async move { tokio::task::spawn_blocking(move || Vault::open(&profile)).await })?
         .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(name)))?
         .map_err(|e| verr(e, Ctx::instance(name)))?;
-    Ok(VaultH { host: host.clone(), name: name.to_string(), vault: v })
+    Ok(VaultH {
+        host: host.clone(),
+        name: name.to_string(),
+        vault: v,
+    })
 }
 
 fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResult>> {
@@ -78,12 +91,23 @@ fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResul
         None
     } else {
         let info = host.exec.record().info();
-        let meta = JobMeta { ferry_version: info.ferry_version, recipe: info.recipe, run_by: info.run_by, sources: vec![], target: None, resume };
+        let meta = JobMeta {
+            ferry_version: info.ferry_version,
+            recipe: info.recipe,
+            run_by: info.run_by,
+            sources: vec![],
+            target: None,
+            resume,
+        };
         let vault = v.vault.clone();
         let n = name.to_string();
         let w = host
-            .block_on(async move { tokio::task::spawn_blocking(move || vault.create_job(&n, date, meta)).await })?
-            .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
+            .block_on(async move {
+                tokio::task::spawn_blocking(move || vault.create_job(&n, date, meta)).await
+            })?
+            .map_err(|e| {
+                errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name))
+            })?
             .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
         Some(Arc::new(w))
     };
@@ -118,7 +142,10 @@ fn open_existing(v: &VaultH, path: &str) -> Result<Job, Box<EvalAltResult>> {
         reader: Mutex::new(Some(Arc::new(reader))),
         planned: Mutex::new(vec![]),
     });
-    Ok(Job { host: v.host.clone(), state })
+    Ok(Job {
+        host: v.host.clone(),
+        state,
+    })
 }
 
 fn as_artifacts(items: &Dynamic) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
@@ -128,10 +155,17 @@ fn as_artifacts(items: &Dynamic) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
     if let Some(arr) = items.read_lock::<Array>() {
         return arr
             .iter()
-            .map(|x| x.read_lock::<Artifact>().map(|a| a.clone()).ok_or_else(|| errors::usage(format!("expected artifacts, found a {}", x.type_name()))))
+            .map(|x| {
+                x.read_lock::<Artifact>().map(|a| a.clone()).ok_or_else(|| {
+                    errors::usage(format!("expected artifacts, found a {}", x.type_name()))
+                })
+            })
             .collect();
     }
-    Err(errors::usage(format!("expected an artifact or an array of artifacts, found a {}", items.type_name())))
+    Err(errors::usage(format!(
+        "expected an artifact or an array of artifacts, found a {}",
+        items.type_name()
+    )))
 }
 
 /// Stores artifacts in the job, in parallel; returns those stored (or planned).
@@ -139,7 +173,15 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
     let host = job.host.clone();
     let writer = job.state.writer.lock().expect("job writer lock").clone();
     if writer.is_none() && !host.exec.dry_run() {
-        return Err(errors::script_error("vault", None, format!("job {} is finished; open a new job to store more", job.state.path), Ctx::instance(&job.state.vault_name)));
+        return Err(errors::script_error(
+            "vault",
+            None,
+            format!(
+                "job {} is finished; open a new job to store more",
+                job.state.path
+            ),
+            Ctx::instance(&job.state.vault_name),
+        ));
     }
     let sem = Arc::new(Semaphore::new(host.concurrency.stores));
     let bar = host.bar(items.len(), "store");
@@ -152,7 +194,13 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
         async move {
             let _permit = sem.acquire_owned().await.ok();
             let dest = format!("{}/{}/{}", st.path, a.key.kind.folder(), a.file_name());
-            let eff = Effect::new(Stage::Store, a.key.clone(), st.vault_name.clone(), format!("store {dest}")).with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+            let eff = Effect::new(
+                Stage::Store,
+                a.key.clone(),
+                st.vault_name.clone(),
+                format!("store {dest}"),
+            )
+            .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
             let r = if a.is_planned() {
                 exec.note(&eff, crate::ledger::StepStatus::Planned, None);
                 Ok(Outcome::Planned)
@@ -161,7 +209,9 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
                     let w = writer.clone();
                     let a2 = a.clone();
                     async move {
-                        let Some(w) = w else { return Err(Failure::Task("job is not open for writing".into())) };
+                        let Some(w) = w else {
+                            return Err(Failure::Task("job is not open for writing".into()));
+                        };
                         match tokio::task::spawn_blocking(move || w.store(&a2)).await {
                             Ok(Ok(_entry)) => Ok(()),
                             Ok(Err(e)) => Err(Failure::from(e)),
@@ -181,7 +231,11 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
     for (a, r) in results {
         match r {
             Ok(Outcome::Planned) => {
-                job.state.planned.lock().expect("planned lock").push(a.clone());
+                job.state
+                    .planned
+                    .lock()
+                    .expect("planned lock")
+                    .push(a.clone());
                 out.push(a);
             }
             Ok(_) => out.push(a),
@@ -196,13 +250,22 @@ fn reader_of(job: &Job) -> Result<Arc<JobReader>, Box<EvalAltResult>> {
     if let Some(r) = job.state.reader.lock().expect("job reader lock").clone() {
         return Ok(r);
     }
-    job.state.finish(&job.host).map_err(|m| errors::script_error("vault", None, m, Ctx::instance(&job.state.vault_name)))?;
+    job.state.finish(&job.host).map_err(|m| {
+        errors::script_error("vault", None, m, Ctx::instance(&job.state.vault_name))
+    })?;
     let vault = job.state.vault.clone();
     let p = job.state.path.clone();
     let r = job
         .host
         .block_on(async move { tokio::task::spawn_blocking(move || vault.open_job(&p)).await })?
-        .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&job.state.vault_name)))?
+        .map_err(|e| {
+            errors::script_error(
+                "internal",
+                None,
+                e.to_string(),
+                Ctx::instance(&job.state.vault_name),
+            )
+        })?
         .map_err(|e| verr(e, Ctx::instance(&job.state.vault_name)))?;
     let r = Arc::new(r);
     *job.state.reader.lock().expect("job reader lock") = Some(r.clone());
@@ -216,7 +279,16 @@ pub fn artifacts(job: &Job) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
     if host.exec.dry_run() && job.state.reader.lock().expect("job reader lock").is_none() {
         let planned = job.state.planned.lock().expect("planned lock").clone();
         for a in &planned {
-            host.exec.note(&Effect::new(Stage::Verify, a.key.clone(), job.state.vault_name.clone(), "fetch and verify"), crate::ledger::StepStatus::Planned, None);
+            host.exec.note(
+                &Effect::new(
+                    Stage::Verify,
+                    a.key.clone(),
+                    job.state.vault_name.clone(),
+                    "fetch and verify",
+                ),
+                crate::ledger::StepStatus::Planned,
+                None,
+            );
         }
         return Ok(planned);
     }
@@ -232,17 +304,25 @@ pub fn artifacts(job: &Job) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
         let vname = job.state.vault_name.clone();
         async move {
             let _permit = sem.acquire_owned().await.ok();
-            let eff = Effect::new(Stage::Verify, entry.key(), vname, format!("fetch and verify {}", entry.path)).with_sha256(Some(entry.sha256.clone()));
+            let eff = Effect::new(
+                Stage::Verify,
+                entry.key(),
+                vname,
+                format!("fetch and verify {}", entry.path),
+            )
+            .with_sha256(Some(entry.sha256.clone()));
             // Verifying is a read, so it also happens in a dry run.
             let r = exec
                 .run_read(eff, || {
                     let reader = reader.clone();
                     let entry = entry.clone();
                     async move {
-                        match tokio::task::spawn_blocking(move || reader.fetch(&entry).map(|mut a| {
-                            a.source = entry.source.clone();
-                            a
-                        }))
+                        match tokio::task::spawn_blocking(move || {
+                            reader.fetch(&entry).map(|mut a| {
+                                a.source = entry.source.clone();
+                                a
+                            })
+                        })
                         .await
                         {
                             Ok(Ok(a)) => Ok(a),
@@ -274,15 +354,37 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     e.register_type_with_name::<Job>("Job");
 
     let h = host.clone();
-    static_module(e, "vault", "Backup vaults: dated jobs of archives with a checksummed manifest, optionally encrypted.", move |m| {
-        let h1 = h.clone();
-        in_module("open", &["name: string", "Vault"], "Opens the vault `name` from the config file (`[vaults.NAME]`).\n\n# Example\n```rhai\nlet v = vault::open(\"backups\");\n```")
+    static_module(
+        e,
+        "vault",
+        "Backup vaults: dated jobs of archives with a checksummed manifest, optionally encrypted.",
+        move |m| {
+            let h1 = h.clone();
+            in_module("open", &["name: string", "Vault"], "Opens the vault `name` from the config file (`[vaults.NAME]`).\n\n# Example\n```rhai\nlet v = vault::open(\"backups\");\n```")
             .set_into_module(m, move |name: ImmutableString| open(&h1, &name));
-    });
+        },
+    );
 
-    getter("name", &["v: Vault", "string"], "The vault's profile name.\n\n# Example\n```rhai\nprint(v.name);\n```").register_into_engine(e, |v: &mut VaultH| v.name.clone());
-    getter("url", &["v: Vault", "string"], "Where the vault is (no secrets).\n\n# Example\n```rhai\nprint(v.url);\n```").register_into_engine(e, |v: &mut VaultH| v.vault.describe());
-    global("to_string", &["v: Vault", "string"], "`Vault(name, url)`.\n\n# Example\n```rhai\nprint(v);\n```").register_into_engine(e, |v: &mut VaultH| format!("Vault({}, {})", v.name, v.vault.describe()));
+    getter(
+        "name",
+        &["v: Vault", "string"],
+        "The vault's profile name.\n\n# Example\n```rhai\nprint(v.name);\n```",
+    )
+    .register_into_engine(e, |v: &mut VaultH| v.name.clone());
+    getter(
+        "url",
+        &["v: Vault", "string"],
+        "Where the vault is (no secrets).\n\n# Example\n```rhai\nprint(v.url);\n```",
+    )
+    .register_into_engine(e, |v: &mut VaultH| v.vault.describe());
+    global(
+        "to_string",
+        &["v: Vault", "string"],
+        "`Vault(name, url)`.\n\n# Example\n```rhai\nprint(v);\n```",
+    )
+    .register_into_engine(e, |v: &mut VaultH| {
+        format!("Vault({}, {})", v.name, v.vault.describe())
+    });
     global("new_job", &["v: Vault", "name: string", "Job"], "Starts a backup job `OIC_Backups/YYYY/MM/DD/<name>/` (today, UTC) and takes its lock.\nFails when another run holds the job or the job is already complete.\n\n# Example\n```rhai\nlet job = vault::open(\"backups\").new_job(\"dev-to-prod\");\n```")
         .register_into_engine(e, |v: &mut VaultH, name: ImmutableString| new_job(v, &name, false));
     global("resume_job", &["v: Vault", "name: string", "Job"], "Continues today's job `name` that an earlier run left unfinished (or starts it).\n\n# Example\n```rhai\nlet job = v.resume_job(\"dev-to-prod\");\n```")
@@ -300,10 +402,27 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             list.into_iter().map(|j| rhai::serde::to_dynamic(&j)).collect()
         });
 
-    getter("path", &["job: Job", "string"], "The job's folder in the vault.\n\n# Example\n```rhai\nprint(job.path);\n```").register_into_engine(e, |j: &mut Job| j.state.path.clone());
-    getter("name", &["job: Job", "string"], "The job's name.\n\n# Example\n```rhai\nprint(job.name);\n```").register_into_engine(e, |j: &mut Job| j.state.name.clone());
-    global("to_string", &["job: Job", "string"], "`Job(vault:path)`.\n\n# Example\n```rhai\nprint(job);\n```").register_into_engine(e, |j: &mut Job| format!("Job({}:{})", j.state.vault_name, j.state.path));
-    global("store", &["job: Job", "artifacts: Dynamic", "Array"], "Stores artifacts in the job (hashed, encrypted when the vault has recipients, written under a temporary name and renamed).\nReturns the artifacts stored; failures are recorded in the run.\n\n# Example\n```rhai\njob.store(dev.export(list));\n```")
+    getter(
+        "path",
+        &["job: Job", "string"],
+        "The job's folder in the vault.\n\n# Example\n```rhai\nprint(job.path);\n```",
+    )
+    .register_into_engine(e, |j: &mut Job| j.state.path.clone());
+    getter(
+        "name",
+        &["job: Job", "string"],
+        "The job's name.\n\n# Example\n```rhai\nprint(job.name);\n```",
+    )
+    .register_into_engine(e, |j: &mut Job| j.state.name.clone());
+    global(
+        "to_string",
+        &["job: Job", "string"],
+        "`Job(vault:path)`.\n\n# Example\n```rhai\nprint(job);\n```",
+    )
+    .register_into_engine(e, |j: &mut Job| {
+        format!("Job({}:{})", j.state.vault_name, j.state.path)
+    });
+    global("store", &["job: Job", "artifacts: Dynamic", "Array"], "Stores artifacts in the job (hashed, encrypted when the vault has recipients, written under a temporary name and renamed).\nReturns the artifacts stored; failures are recorded in the run.\n\n# Example\n```rhai\njob.store(dev.export_archives(list));\n```")
         .register_into_engine(e, |j: &mut Job, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { Ok(store(j, as_artifacts(&items)?)?.into_iter().map(Dynamic::from).collect()) });
     global("finish", &["job: Job"], "Writes the job's manifest.json (the mark of a complete job) and releases its lock. Runs at the end of a run if the recipe does not call it.\n\n# Example\n```rhai\njob.finish();\n```")
         .register_into_engine(e, |j: &mut Job| -> Result<(), Box<EvalAltResult>> { j.state.finish(&j.host).map_err(|m| errors::script_error("vault", None, m, Ctx::instance(&j.state.vault_name))) });
