@@ -355,7 +355,7 @@ fn rewrite_zip(
     let mut w = zip::ZipWriter::new(std::fs::File::create(dst).unwrap());
     for i in 0..z.len() {
         let mut f = z.by_index(i).unwrap();
-        let name = f.name().to_string();
+        let name = f.name().expect("entry name").to_string();
         let mut data = Vec::new();
         f.read_to_end(&mut data).unwrap();
         edit(&name, &mut data);
@@ -522,6 +522,12 @@ async fn short_lived_tokens_are_renewed_without_surfacing_401() {
             let n = t.await.expect("task").expect("no call failed");
             assert!(n > 20, "{n} calls");
         }
+        let fetched = c.token_fetches().await;
+        eprintln!("tokens fetched: {fetched}");
+        assert!(
+            (5..=12).contains(&fetched),
+            "{name}: renewed at half-life about every 0.5 s, got {fetched} tokens"
+        );
     }
     // tokens shorter than a second (expires_in 0): every call after expiry meets a 401, renews
     // once and repeats once; no 401 reaches the caller
@@ -538,6 +544,10 @@ async fn short_lived_tokens_are_renewed_without_surfacing_401() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(n >= 10);
+    // the client believed each token good for an hour (expires_in 0), so every renewal was a 401
+    let fetched = c.token_fetches().await;
+    eprintln!("tokens fetched: {fetched}");
+    assert!(fetched >= 3, "renewals after 401: {fetched}");
 }
 
 #[tokio::test]

@@ -150,6 +150,15 @@ impl OicClient {
         self.inner.generation
     }
 
+    /// How many access tokens this client (and its clones) obtained so far; 0 with Basic auth.
+    /// For diagnostics and tests of the renewal.
+    pub async fn token_fetches(&self) -> u64 {
+        match &self.inner.auth {
+            AuthKind::Token(ts) => ts.fetches().await,
+            AuthKind::Basic { .. } => 0,
+        }
+    }
+
     /// The Developer-API base URL.
     pub fn base_url(&self) -> &str {
         &self.inner.base
@@ -635,5 +644,27 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), "transport", "{e}");
         assert!(!e.to_string().contains("pw-secret"));
+    }
+}
+
+/// Compile-time check: the futures of the public API are `Send`, so callers can spawn them.
+#[cfg(test)]
+#[allow(dead_code)]
+mod send_check {
+    use super::*;
+    fn send<T: Send>(_: T) {}
+    fn all(c: OicClient, id: IntegrationId, a: Artifact, o: ActivateOptions, call: Call) {
+        send(async move {
+            let _ = c.attempt(&call, None).await;
+            let _ = c.list_integrations(None).await;
+            let _ = c.get_integration(&id).await;
+            let _ = c.export_integration(&id).await;
+            let _ = c.import_integration(&a, ImportMode::Overwrite).await;
+            let _ = c.activate(&id, &o).await;
+            let _ = c.list_connections(None, None).await;
+            let _ = c.export_project("P", &ProjectExport::default()).await;
+            let _ = c.import_project(&a, ImportMode::Overwrite).await;
+            let _ = c.import_library(&a, None, ImportMode::Overwrite).await;
+        });
     }
 }
