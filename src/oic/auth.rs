@@ -63,13 +63,16 @@ impl std::fmt::Display for TokenTransportError {
 
 impl std::error::Error for TokenTransportError {}
 
+/// The status and `Retry-After` of the token endpoint's last answer.
+type Seen = Arc<StdMutex<Option<(u16, Option<Duration>)>>>;
+
 /// The HTTP client handed to the oauth2 crate: reqwest with a timeout, recording the status and
 /// `Retry-After` of the answer for classification. A named type with a boxed `Send` future (a
 /// closure here would make every caller's future fail the `Send` check).
 struct TokenHttp {
     http: reqwest::Client,
     timeout: Duration,
-    seen: Arc<StdMutex<Option<(u16, Option<Duration>)>>>,
+    seen: Seen,
 }
 
 impl<'c> AsyncHttpClient<'c> for TokenHttp {
@@ -208,7 +211,7 @@ impl TokenSource {
 
     async fn fetch(&self) -> Result<(Secret, Duration), OicError> {
         // (status, retry-after) of the token endpoint's answer, for precise classification.
-        let seen: Arc<StdMutex<Option<(u16, Option<Duration>)>>> = Arc::new(StdMutex::new(None));
+        let seen: Seen = Arc::new(StdMutex::new(None));
         let caller = TokenHttp {
             http: self.http.clone(),
             timeout: self.timeout,
