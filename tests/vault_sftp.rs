@@ -58,7 +58,9 @@ macro_rules! need_env {
                         "TEST_SFTP_* is not set but CI is: start the test sshd with `bash .ci/services.sh && . /srv/ocitest/env`"
                     );
                 }
-                eprintln!(
+                // Written to the real stderr (not captured by the test harness), so it shows.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "SKIP {}: TEST_SFTP_* not set; run `bash .ci/services.sh && . /srv/ocitest/env` to test against a real sshd",
                     module_path!()
                 );
