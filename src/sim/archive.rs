@@ -238,17 +238,29 @@ pub fn integrity_hash(entries: &Entries) -> String {
     base64::engine::general_purpose::STANDARD.encode(&digest[..16])
 }
 
-/// Adds the `mod=` line (integrity hash) to the properties entry.
+/// Adds the `mod=` line (integrity hash) to the root properties entry: `project/oic_project.properties` in a
+/// `.car`, otherwise the `ics_project_attributes.properties` of an `.iar`.
 pub fn seal(entries: &mut Entries) {
     let hash = integrity_hash(entries);
-    for (name, content) in entries.iter_mut() {
-        if is_props(name) {
-            let mut c = strip_mod(content.bytes());
-            c.extend_from_slice(format!("mod={hash}\n").as_bytes());
-            *content = Content::Bytes(c);
-        }
+    let target = if entries.contains_key(CAR_PROPS) {
+        Some(CAR_PROPS.to_string())
+    } else {
+        entries
+            .keys()
+            .find(|n| n.ends_with("/ics_project_attributes.properties"))
+            .cloned()
+    };
+    if let Some(name) = target
+        && let Some(content) = entries.get_mut(&name)
+    {
+        let mut c = strip_mod(content.bytes());
+        c.extend_from_slice(format!("mod={hash}\n").as_bytes());
+        *content = Content::Bytes(c);
     }
 }
+
+/// The root properties entry of a `.car`.
+pub const CAR_PROPS: &str = "project/oic_project.properties";
 
 /// Writes entries into a zip writer (deflate).
 pub fn write_entries<W: Write + std::io::Seek>(

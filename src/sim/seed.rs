@@ -489,3 +489,87 @@ pub fn generated(data: &mut InstanceData, n: usize, seed: u64) {
         }
     }
 }
+
+/// Identity-domain seed: the people who appear as `lastUpdatedBy`, and a developers group.
+pub fn identity(ids: &mut super::scim::IdentityStore) {
+    ids.add_user("jane.doe@example.com", "Jane Doe");
+    ids.add_user("max.mustermann@example.com", "Max Mustermann");
+    ids.add_user("ana.silva@example.com", "Ana Silva");
+    ids.add_group(
+        "OIC-Developers",
+        &["jane.doe@example.com", "max.mustermann@example.com"],
+    );
+}
+
+/// A project for gen-3 `Sample` instances: `HR_ONBOARDING` with two integrations, two connections, a lookup
+/// and the deployment `HR-ONB-REL1`.
+pub fn sample_project(data: &mut InstanceData) {
+    use super::state::{Deployment, Project};
+    let t = base_time();
+    let who = "jane.doe@example.com";
+    let mut p = Project {
+        code: "HR_ONBOARDING".into(),
+        name: "HR Onboarding".into(),
+        description: "New-hire onboarding flows".into(),
+        project_type: "DEVELOPED".into(),
+        created: t,
+        created_by: who.into(),
+        updated: t,
+        updated_by: who.into(),
+        deployments: Default::default(),
+        acl: super::projects::default_acl(who),
+        data: InstanceData::default(),
+    };
+    for (code, name, adapter, role, policy) in SAMPLE_CONNECTIONS
+        .iter()
+        .filter(|c| c.0 == "HR_REST" || c.0 == "ORACLE_HCM")
+    {
+        p.data.connections.insert(
+            (*code).into(),
+            connection(code, name, adapter, role, policy, "dev", t),
+        );
+    }
+    let mut a = integration(
+        "ONB_CREATE_ACCOUNT",
+        "01.00.0000",
+        "Onboarding Create Account",
+        IntStatus::Activated,
+        &["HR_REST", "ORACLE_HCM"],
+        who,
+        t,
+        false,
+    );
+    a.project = Some(p.code.clone());
+    let mut b = integration(
+        "ONB_WELCOME_MAIL",
+        "01.00.0000",
+        "Onboarding Welcome Mail",
+        IntStatus::Configured,
+        &["HR_REST"],
+        who,
+        t,
+        false,
+    );
+    b.project = Some(p.code.clone());
+    let mut b2 = b.clone();
+    b2.version = "01.01.0000".into();
+    p.deployments.insert(
+        "HR-ONB-REL1".into(),
+        Deployment {
+            code: "HR-ONB-REL1".into(),
+            name: "HR-ONB-REL1".into(),
+            description: "release 1".into(),
+            integrations: vec![
+                (a.code.clone(), a.version.clone()),
+                (b.code.clone(), b.version.clone()),
+            ],
+            last_updated: t,
+        },
+    );
+    for i in [a, b, b2] {
+        p.data
+            .integrations
+            .insert((i.code.clone(), i.version.clone()), i);
+    }
+    data.projects.insert(p.code.clone(), p);
+}
