@@ -573,10 +573,20 @@ fn oic_router(ctx: Ctx) -> Router {
 
 /// Routes of the identity-domain listener.
 fn identity_router(ctx: Ctx) -> Router {
-    finish(
-        Router::new().route("/oauth2/v1/token", post(auth::token)),
-        ctx,
-    )
+    let r = Router::new()
+        .route("/oauth2/v1/token", post(auth::token))
+        .route(
+            "/admin/v1/{kind}",
+            get(scim::list).post(scim::create_dispatch),
+        )
+        .route(
+            "/admin/v1/{kind}/{id}",
+            get(scim::get_one)
+                .post(scim::search_dispatch)
+                .delete(scim::delete_dispatch)
+                .patch(scim::patch_dispatch),
+        );
+    finish(r, ctx)
 }
 
 async fn bind(host: IpAddr, port: u16) -> anyhow::Result<(tokio::net::TcpListener, String)> {
