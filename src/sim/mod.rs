@@ -78,6 +78,10 @@ pub mod error;
 pub mod extract;
 pub mod faults;
 pub mod integrations;
+pub mod libraries;
+pub mod lookups;
+pub mod monitoring;
+pub mod packages;
 pub mod projects;
 pub mod query;
 pub mod scim;
@@ -516,8 +520,75 @@ fn api_routes() -> Router<Ctx> {
             .route(
                 &format!("{base}/connections/{{id}}/attachments/{{prop}}"),
                 post(c::attachment),
+            )
+            .route(
+                &format!("{base}/lookups"),
+                get(lookups::list).post(lookups::create),
+            )
+            .route(
+                &format!("{base}/lookups/archive"),
+                post(lookups::import_new).put(lookups::import_replace),
+            )
+            .route(
+                &format!("{base}/lookups/{{id}}"),
+                get(lookups::get).delete(lookups::delete),
+            )
+            .route(
+                &format!("{base}/lookups/{{id}}/archive"),
+                get(lookups::export),
+            )
+            .route(&format!("{base}/libraries"), get(libraries::list))
+            .route(
+                &format!("{base}/libraries/archive"),
+                post(libraries::import),
+            )
+            .route(
+                &format!("{base}/libraries/{{id}}"),
+                get(libraries::get).delete(libraries::delete),
+            )
+            .route(
+                &format!("{base}/libraries/{{id}}/archive"),
+                get(libraries::export).post(libraries::replace),
+            )
+            .route(
+                &format!("{base}/libraries/{{id}}/metadata"),
+                get(libraries::metadata),
+            )
+            .route(
+                &format!("{base}/monitoring/integrations"),
+                get(monitoring::integrations),
+            )
+            .route(
+                &format!("{base}/monitoring/integrations/{{id}}"),
+                get(monitoring::integration),
+            )
+            .route(
+                &format!("{base}/monitoring/instances"),
+                get(monitoring::instances),
+            )
+            .route(
+                &format!("{base}/monitoring/instances/{{id}}"),
+                get(monitoring::instance),
+            )
+            .route(
+                &format!("{base}/monitoring/errors"),
+                get(monitoring::errors),
             );
     }
+    r = r
+        .route(&format!("{API}/packages"), get(packages::list))
+        .route(
+            &format!("{API}/packages/archive"),
+            post(packages::import_new).put(packages::import_replace),
+        )
+        .route(
+            &format!("{API}/packages/{{id}}"),
+            get(packages::get).delete(packages::delete),
+        )
+        .route(
+            &format!("{API}/packages/{{id}}/archive"),
+            get(packages::export),
+        );
     use projects as p;
     r.route(&format!("{API}/projects"), get(p::list).post(p::create))
         .route(&format!("{API}/projects/archive"), post(p::import))

@@ -353,6 +353,35 @@ pub fn sample(data: &mut InstanceData) {
             false,
         ),
     );
+    for code in ["FIN_INVOICE_IMPORT", "FIN_PAYMENT_STATUS"] {
+        if let Some(i) = data
+            .integrations
+            .get_mut(&(code.to_string(), "01.00.0000".to_string()))
+        {
+            i.package_name = "fin.payables".into();
+        }
+    }
+    data.packages.insert(
+        "fin.payables".into(),
+        super::state::Package {
+            name: "fin.payables".into(),
+            package_type: "DEVELOPED".into(),
+        },
+    );
+    let js = "function toIsoDate(d) {\n  return new Date(d).toISOString().substring(0, 10);\n}\n\nfunction addDays(d, n) {\n  var x = new Date(d);\n  x.setDate(x.getDate() + n);\n  return x.toISOString();\n}\n";
+    data.libraries.insert(
+        ("DATE_UTILS".into(), "01.00.0000".into()),
+        super::state::Library {
+            code: "DATE_UTILS".into(),
+            version: "01.00.0000".into(),
+            name: "Date Utils".into(),
+            description: "Date helpers".into(),
+            library_type: "API".into(),
+            archive: bytes::Bytes::from(super::libraries::make_jar("DATE_UTILS", js)),
+            functions: super::libraries::js_functions(js),
+            last_updated: t,
+        },
+    );
 }
 
 /// The `TargetConnections` prod instance: the sample connection codes, configured, no integrations.
