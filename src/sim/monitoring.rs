@@ -29,12 +29,12 @@ fn traffic(i: &Integration) -> (u64, u64, u64) {
     }
     let id = i.id();
     let received = 20 + h(&id, "rx") % 500;
-    let errors = if h(&id, "err") % 4 == 0 {
+    let errors = if h(&id, "err").is_multiple_of(4) {
         1 + h(&id, "n") % 5
     } else {
         0
     };
-    let aborted = if h(&id, "ab") % 10 == 0 { 1 } else { 0 };
+    let aborted = if h(&id, "ab").is_multiple_of(10) { 1 } else { 0 };
     (received, errors, aborted)
 }
 
