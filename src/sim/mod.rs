@@ -270,6 +270,13 @@ impl SimHandle {
             .map(|i| i.status.as_str().to_string())
     }
 
+    /// Sets the size of the generated resource content of a seeded integration (its export then weighs about
+    /// `bytes`; large ones are streamed, memory stays flat). Returns false when the integration is unknown or was
+    /// imported (imported archives are exported as uploaded).
+    pub fn set_archive_size(&self, instance: &str, id: &str, bytes: u64) -> bool {
+        self.shared.set_archive_size(instance, id, bytes)
+    }
+
     /// State peek for tests: the status of connection `code` on instance `instance`.
     pub fn connection_status(&self, instance: &str, code: &str) -> Option<String> {
         let inst = self.shared.instance_by_name(instance)?;
@@ -622,6 +629,7 @@ fn admin_routes() -> Router<Ctx> {
             get(faults::get_faults).post(faults::set_faults),
         )
         .route("/__sim/log", get(faults::get_log).delete(faults::clear_log))
+        .route("/__sim/archive_size", post(faults::set_archive_size))
 }
 
 fn finish(router: Router<Ctx>, ctx: Ctx) -> Router {

@@ -34,7 +34,11 @@ fn traffic(i: &Integration) -> (u64, u64, u64) {
     } else {
         0
     };
-    let aborted = if h(&id, "ab").is_multiple_of(10) { 1 } else { 0 };
+    let aborted = if h(&id, "ab").is_multiple_of(10) {
+        1
+    } else {
+        0
+    };
     (received, errors, aborted)
 }
 

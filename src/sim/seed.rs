@@ -454,6 +454,7 @@ pub fn generated(data: &mut InstanceData, n: usize, seed: u64) {
     }
     let mut count = 0usize;
     let mut serial = 0usize;
+    let mut used = std::collections::HashSet::new();
     while count < n {
         serial += 1;
         let p = PREFIXES[rng.random_range(0..PREFIXES.len())];
@@ -464,9 +465,7 @@ pub fn generated(data: &mut InstanceData, n: usize, seed: u64) {
         } else {
             format!("{p}_{noun}_{verb}_{serial}")
         };
-        if data.integrations.keys().any(|(c, _)| c == &code)
-            && serial <= PREFIXES.len() * NOUNS.len()
-        {
+        if !used.insert(code.clone()) {
             continue;
         }
         let versions = match rng.random_range(0..10) {
@@ -513,6 +512,14 @@ pub fn generated(data: &mut InstanceData, n: usize, seed: u64) {
                     },
                 })
                 .collect();
+            // Archive sizes: mostly tens of KB, some MB, a few tens of MB.
+            i.archive = ArchiveSource::Generated {
+                padding: match rng.random_range(0..100) {
+                    0 => rng.random_range(5_000_000..50_000_000),
+                    1..=19 => rng.random_range(50_000..2_000_000),
+                    _ => rng.random_range(1_000..50_000),
+                },
+            };
             add(data, i);
             count += 1;
         }

@@ -431,6 +431,26 @@ impl Shared {
     pub fn identity(&self) -> MutexGuard<'_, super::scim::IdentityStore> {
         self.identity.lock().unwrap_or_else(|e| e.into_inner())
     }
+    /// See `SimHandle::set_archive_size`.
+    pub fn set_archive_size(&self, instance: &str, id: &str, bytes: u64) -> bool {
+        let Some(inst) = self.instance_by_name(instance) else {
+            return false;
+        };
+        let Some((code, version)) = id.split_once('|') else {
+            return false;
+        };
+        let mut data = inst.lock();
+        match data
+            .integrations
+            .get_mut(&(code.to_string(), version.to_string()))
+        {
+            Some(i) if matches!(i.archive, ArchiveSource::Generated { .. }) => {
+                i.archive = ArchiveSource::Generated { padding: bytes };
+                true
+            }
+            _ => false,
+        }
+    }
     /// Instance by name.
     pub fn instance_by_name(&self, name: &str) -> Option<&Arc<Instance>> {
         self.instances.iter().find(|i| i.ident.name == name)
