@@ -107,7 +107,7 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
     if let Some(report) = &result.report {
         if a.opts.json {
             println!("{}", config.scrub(&report.to_json_pretty()));
-        } else if !quiet {
+        } else if !quiet && (!report.artifacts.is_empty() || result.error.is_none()) {
             let table = report.summary_table();
             println!("\n{}", config.scrub(&table));
             if let Some(dir) = report_dir(&config, &report.run.id) {

@@ -141,12 +141,12 @@ pub fn render(err: &EvalAltResult, main_source: &str, sources: &Sources) -> Stri
 }
 
 fn quote(f: &Frame, sources: &Sources) -> String {
-    let mut out = format!("  --> {}:{}:{}\n", f.source, f.line, f.column);
+    let num = f.line.to_string();
+    let pad = " ".repeat(num.len());
+    let mut out = format!("{pad}--> {}:{}:{}\n", f.source, f.line, f.column);
     if let Some(text) = sources.get(&f.source) {
         if let Some(line) = text.split('\n').nth(f.line - 1) {
             let line = line.trim_end_matches('\r');
-            let num = f.line.to_string();
-            let pad = " ".repeat(num.len());
             // Keep tabs so the caret lines up; every other character becomes a space.
             let lead: String = line
                 .chars()

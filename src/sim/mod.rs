@@ -72,11 +72,17 @@
 
 pub mod archive;
 pub mod auth;
+pub mod connections;
 pub mod error;
+pub mod extract;
+pub mod faults;
 pub mod integrations;
 pub mod query;
 pub mod seed;
 pub mod state;
+pub mod stream;
+
+pub use faults::{Faults, LogEntry};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -261,6 +267,29 @@ impl SimHandle {
         self.info.instances.iter().find(|i| i.name == name)
     }
 
+    /// Replaces the fault knobs (resets the fault RNG to the seed, so runs replay).
+    pub fn set_faults(&self, f: Faults) {
+        if let Some(s) = f.token_ttl_secs {
+            self.set_token_ttl(Duration::from_secs(s));
+        }
+        self.shared.faults.set(f);
+    }
+
+    /// The fault knobs in effect.
+    pub fn faults(&self) -> Faults {
+        self.shared.faults.get()
+    }
+
+    /// The request log (all listeners, in order).
+    pub fn request_log(&self) -> Vec<LogEntry> {
+        self.shared.faults.log()
+    }
+
+    /// Empties the request log.
+    pub fn clear_request_log(&self) {
+        self.shared.faults.clear_log();
+    }
+
     /// Stops all servers.
     pub async fn shutdown(self) {
         let tasks: Vec<JoinHandle<()>> =
@@ -346,40 +375,108 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Routes of an OIC listener (Gen2 host or OIC 3 design host).
-fn oic_router(ctx: Ctx) -> Router {
+/// Routes of the developer API, for the global space and (`/projects/{p}/...`) for projects.
+fn api_routes() -> Router<Ctx> {
+    use connections as c;
     use integrations as i;
+    let mut r = Router::new();
+    for base in [API.to_string(), format!("{API}/projects/{{p}}")] {
+        r = r
+            .route(&format!("{base}/integrations"), get(i::list))
+            .route(
+                &format!("{base}/integrations/archive"),
+                post(i::import_new).put(i::import_replace),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}"),
+                get(i::get)
+                    .post(i::update)
+                    .patch(i::update)
+                    .delete(i::delete),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/archive"),
+                get(i::export),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/activationStatus"),
+                get(i::activation_status),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/activationErrors"),
+                get(i::activation_errors),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule"),
+                get(i::schedule_get),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule/start"),
+                post(i::schedule_start),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule/stop"),
+                post(i::schedule_stop),
+            )
+            .route(
+                &format!("{base}/integrations/reactivate"),
+                post(i::reactivate),
+            )
+            .route(&format!("{base}/connections"), get(c::list))
+            .route(
+                &format!("{base}/connections/{{id}}"),
+                get(c::get)
+                    .post(c::update)
+                    .patch(c::update)
+                    .delete(c::delete),
+            )
+            .route(&format!("{base}/connections/{{id}}/test"), post(c::test))
+            .route(
+                &format!("{base}/connections/{{id}}/validate"),
+                post(c::validate),
+            )
+            .route(
+                &format!("{base}/connections/{{id}}/attachments/{{prop}}"),
+                post(c::attachment),
+            );
+    }
+    r
+}
+
+/// Emulator admin routes, present on every listener.
+fn admin_routes() -> Router<Ctx> {
     Router::new()
-        .route(&format!("{API}/integrations"), get(i::list))
         .route(
-            &format!("{API}/integrations/archive"),
-            post(i::import_new).put(i::import_replace),
+            "/__sim/faults",
+            get(faults::get_faults).post(faults::set_faults),
         )
-        .route(
-            &format!("{API}/integrations/{{id}}"),
-            get(i::get).post(i::update).patch(i::update),
-        )
-        .route(
-            &format!("{API}/integrations/{{id}}/archive"),
-            get(i::export),
-        )
-        .route(
-            &format!("{API}/integrations/{{id}}/activationStatus"),
-            get(i::activation_status),
-        )
+        .route("/__sim/log", get(faults::get_log).delete(faults::clear_log))
+}
+
+fn finish(router: Router<Ctx>, ctx: Ctx) -> Router {
+    router
+        .merge(admin_routes())
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            faults::layer,
+        ))
         .layer(DefaultBodyLimit::disable())
         .with_state(ctx)
 }
 
+/// Routes of an OIC listener (Gen2 host or OIC 3 design host).
+fn oic_router(ctx: Ctx) -> Router {
+    finish(api_routes(), ctx)
+}
+
 /// Routes of the identity-domain listener.
 fn identity_router(ctx: Ctx) -> Router {
-    Router::new()
-        .route("/oauth2/v1/token", post(auth::token))
-        .fallback(not_found_fallback)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(ctx)
+    finish(
+        Router::new().route("/oauth2/v1/token", post(auth::token)),
+        ctx,
+    )
 }
 
 async fn bind(host: IpAddr, port: u16) -> anyhow::Result<(tokio::net::TcpListener, String)> {
@@ -433,6 +530,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         async_activation_ms: AtomicU64::new(DEFAULT_ASYNC_ACTIVATION.as_millis() as u64),
         token_counter: AtomicU64::new(1),
         seed: cfg.seed,
+        faults: faults::FaultState::new(cfg.seed),
     });
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {

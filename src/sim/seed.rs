@@ -176,6 +176,8 @@ fn integration(
         last_updated_by: who.into(),
         archive: ArchiveSource::Generated { padding: 0 },
         activation_errors: Vec::new(),
+        draft: status == IntStatus::InProgress,
+        project: None,
     }
 }
 

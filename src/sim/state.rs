@@ -139,8 +139,12 @@ pub struct Integration {
     pub last_updated_by: String,
     /// Export content.
     pub archive: ArchiveSource,
-    /// Activation errors of the last failed activation.
+    /// Activation errors of the last failed activation (code, message).
     pub activation_errors: Vec<(String, String)>,
+    /// The flow itself is incomplete (an `INPROGRESS` draft regardless of its connections).
+    pub draft: bool,
+    /// Project the integration belongs to (OIC 3 project integrations).
+    pub project: Option<String>,
 }
 
 impl Integration {
@@ -257,8 +261,80 @@ pub struct InstanceIdent {
     pub password: Option<String>,
 }
 
-/// Mutable content of one instance.
-#[derive(Debug, Default)]
+/// A deployment (project "label").
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Integration versions (code, version).
+    pub integrations: Vec<(String, String)>,
+    /// Last update.
+    pub last_updated: DateTime<Utc>,
+}
+
+/// An OIC 3 project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Code (= id).
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `DEVELOPED` / `ACCELERATOR`.
+    pub project_type: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Creator.
+    pub created_by: String,
+    /// Last update time.
+    pub updated: DateTime<Utc>,
+    /// Last updater.
+    pub updated_by: String,
+    /// Deployments by code.
+    pub deployments: BTreeMap<String, Deployment>,
+    /// The ACL document (four role keys).
+    pub acl: serde_json::Value,
+    /// Project content (integrations, connections, lookups, libraries).
+    pub data: InstanceData,
+}
+
+/// A JavaScript library.
+#[derive(Debug, Clone)]
+pub struct Library {
+    /// Code.
+    pub code: String,
+    /// Version.
+    pub version: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `API`.
+    pub library_type: String,
+    /// The archive (`.jar`/`.js`) as uploaded or generated.
+    pub archive: Bytes,
+    /// Function names (metadata).
+    pub functions: Vec<String>,
+    /// Last update.
+    pub last_updated: DateTime<Utc>,
+}
+
+/// A package (Gen2 grouping of integrations).
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// Name (= id).
+    pub name: String,
+    /// `DEVELOPED` / `PREBUILT`.
+    pub package_type: String,
+}
+
+/// Mutable content of one instance (or of one project).
+#[derive(Debug, Default, Clone)]
 pub struct InstanceData {
     /// Integrations by (code, version).
     pub integrations: BTreeMap<(String, String), Integration>,
@@ -266,6 +342,12 @@ pub struct InstanceData {
     pub connections: BTreeMap<String, Connection>,
     /// Lookups by name.
     pub lookups: BTreeMap<String, Lookup>,
+    /// Libraries by (code, version).
+    pub libraries: BTreeMap<(String, String), Library>,
+    /// Packages by name.
+    pub packages: BTreeMap<String, Package>,
+    /// Projects by code (OIC 3; empty in projects themselves).
+    pub projects: BTreeMap<String, Project>,
 }
 
 /// One emulated OIC instance.
@@ -310,6 +392,8 @@ pub struct Shared {
     pub token_counter: AtomicU64,
     /// Seed of the emulator.
     pub seed: u64,
+    /// Fault knobs and the request log.
+    pub faults: super::faults::FaultState,
 }
 
 impl Shared {

@@ -26,6 +26,7 @@
 mod crypto;
 mod hashio;
 mod job;
+mod sftp;
 mod store;
 
 use std::io;
@@ -41,6 +42,7 @@ pub use job::{
     EntryCheck, EntryStatus, JobFilter, JobMeta, JobReader, JobSummary, JobWriter, Manifest,
     ManifestEntry, PruneReport, Retention, VerifyReport,
 };
+pub use sftp::{SftpConfig, SftpStore, fingerprint};
 pub use store::{DirEntry, FileStore, Store, StoreWriter};
 
 /// The top folder of every vault.
@@ -215,12 +217,7 @@ impl Vault {
                 })?;
                 Arc::new(FileStore::new(path)?)
             }
-            "sftp" => {
-                return Err(settings.err(
-                    "url",
-                    "sftp:// vaults are not available in this build yet".into(),
-                ));
-            }
+            "sftp" => Arc::new(SftpStore::connect(settings.sftp(&url)?)?),
             other => {
                 return Err(settings.err(
                     "url",
@@ -331,7 +328,6 @@ struct Settings<'a> {
     profile: &'a VaultProfile,
 }
 
-#[allow(dead_code)] // bool, u64, path: used by the sftp store
 impl Settings<'_> {
     fn err(&self, key: &str, problem: String) -> VaultError {
         VaultError::Config {
@@ -396,6 +392,21 @@ impl Settings<'_> {
             .resolve()
             .map_err(|e| self.err(key, format!("{e} (from {})", r.describe())))?;
         Ok(Some(s))
+    }
+
+    fn sftp(&self, url: &url::Url) -> Result<SftpConfig, VaultError> {
+        let mut c = sftp::config_from_url(url).map_err(|p| self.err("url", p))?;
+        c.identity_file = self.path("identity_file")?;
+        c.key_passphrase = self.secret("passphrase")?;
+        c.password = self.secret("password")?;
+        if let Some(k) = self.path("known_hosts")? {
+            c.known_hosts = k;
+        }
+        c.accept_unknown_host_keys = self.bool("accept_unknown_host_keys")?.unwrap_or(false);
+        if let Some(t) = self.u64("timeout_secs")? {
+            c.timeout = std::time::Duration::from_secs(t);
+        }
+        Ok(c)
     }
 
     fn encryption(&self) -> Result<Encryption, VaultError> {
