@@ -434,3 +434,25 @@ async fn connections_drafts_are_configured_then_the_integration_activates() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_slow_instance_is_a_retryable_timeout() {
+    let h = landscape().await;
+    let mut p = profile(h.instance("dev3").unwrap());
+    p.timeout_secs = 1;
+    let c = OicClient::new(&p).unwrap();
+    let nh = id("HR_NEW_HIRE|01.00.0000");
+    c.get_integration(&nh).await.expect("fast enough");
+    h.set_faults(Faults {
+        latency_ms: 2500,
+        path_regex: Some("/integrations".into()),
+        ..Faults::default()
+    });
+    let e = c.get_integration(&nh).await.unwrap_err();
+    assert_eq!(e.kind(), "timeout", "{e}");
+    assert!(e.is_retryable());
+    let e = c.export_integration(&nh).await.unwrap_err();
+    assert_eq!(e.kind(), "timeout", "{e}");
+    h.set_faults(Faults::default());
+    c.get_integration(&nh).await.expect("fast again");
+}
