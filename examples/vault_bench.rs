@@ -82,6 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.identity_file = Some(key.clone().into());
     cfg.known_hosts = kh.clone().into();
     let store = Arc::new(SftpStore::connect(cfg)?);
+    println!("ssh2 session: {}", store.negotiated()?);
     let id = age::x25519::Identity::generate();
     let vault = Vault::with_store(
         store.clone(),

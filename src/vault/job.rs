@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::describe_stream_error;
-use super::hashio::{HashingReader, HashingWriter, RefReader};
+use super::hashio::{HashingReader, HashingWriter, PipeWriter, RefReader};
 use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 
@@ -405,7 +405,7 @@ impl JobWriter {
             VaultError::store("write", st.describe(), &format!("{}/{rel}", self.path), &e)
         };
         let mut src = HashingReader::new(std::fs::File::open(a.path()).map_err(local)?);
-        let out = HashingWriter::new(st.create(tmp)?);
+        let out = HashingWriter::new(PipeWriter::new(st.create(tmp)?).map_err(local)?);
         let mut buf = vec![0u8; 256 * 1024];
         let out = if self.inner.encryption.is_encrypted() {
             let mut w = self.inner.encryption.wrap(out).map_err(write_err)?;
