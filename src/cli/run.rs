@@ -26,7 +26,11 @@ pub struct RunArgs {
 
 /// Stops the run on the first Ctrl-C; a second one removes the run's temporary files and exits
 /// at once with 130.
-pub fn install_ctrl_c(rt: &tokio::runtime::Runtime, cancel: CancellationToken, temp: Option<PathBuf>) {
+pub fn install_ctrl_c(
+    rt: &tokio::runtime::Runtime,
+    cancel: CancellationToken,
+    temp: Option<PathBuf>,
+) {
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\ninterrupted: stopping (Ctrl-C again to quit at once)");
@@ -47,7 +51,11 @@ pub fn run_temp_dir(state_dir: &std::path::Path) -> Option<PathBuf> {
     let base = state_dir.join("tmp");
     if let Ok(rd) = std::fs::read_dir(&base) {
         for e in rd.flatten() {
-            let stale = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+            let stale = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
             if stale {
                 let _ = std::fs::remove_dir_all(e.path());
             }
