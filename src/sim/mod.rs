@@ -82,6 +82,7 @@ pub mod libraries;
 pub mod lookups;
 pub mod monitoring;
 pub mod packages;
+pub mod persist;
 pub mod projects;
 pub mod query;
 pub mod scim;
@@ -130,6 +131,9 @@ pub struct SimConfig {
     pub port: u16,
     /// Random seed for generated data, credentials and faults.
     pub seed: u64,
+    /// Persist the emulator state in this directory (`ferry sim --state DIR`): loaded at start when present,
+    /// saved after every successful mutating request and on shutdown.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -140,6 +144,7 @@ impl Default for SimConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             seed: 42,
+            state_dir: None,
         }
     }
 }
@@ -374,8 +379,19 @@ impl SimHandle {
         self.shared.faults.clear_log();
     }
 
-    /// Stops all servers.
+    /// Saves the state now (no-op without `state_dir`).
+    pub fn save_state(&self) -> anyhow::Result<()> {
+        match &self.shared.state_dir {
+            Some(d) => persist::save(&self.shared, d),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops all servers (saving the state first when `state_dir` is set).
     pub async fn shutdown(self) {
+        if let Err(e) = self.save_state() {
+            tracing::warn!("emulator state not saved: {e:#}");
+        }
         let tasks: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for t in &tasks {
@@ -639,6 +655,10 @@ fn finish(router: Router<Ctx>, ctx: Ctx) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
+            persist::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
             faults::layer,
         ))
         .layer(DefaultBodyLimit::disable())
@@ -702,13 +722,20 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         "instance names must be unique"
     );
 
+    let mut snapshot = match &cfg.state_dir {
+        Some(d) => persist::load(d)?,
+        None => None,
+    };
     let instances: Vec<Arc<Instance>> = cfg
         .instances
         .iter()
         .map(|spec| {
+            let saved = snapshot
+                .as_mut()
+                .and_then(|s| s.instances.remove(&spec.name));
             Arc::new(Instance {
                 ident: make_ident(spec, cfg.seed),
-                data: Mutex::new(seed_data(spec, cfg.seed)),
+                data: Mutex::new(saved.unwrap_or_else(|| seed_data(spec, cfg.seed))),
             })
         })
         .collect();
@@ -732,6 +759,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         identity: Mutex::new(scim::IdentityStore::new(cfg.seed)),
         admin_client_id,
         admin_client_secret,
+        state_dir: cfg.state_dir.clone(),
     });
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {
@@ -798,7 +826,11 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
             idcs_app_name: app_name,
         });
     }
-    seed::identity(&mut shared.identity());
+    if let Some(snap) = snapshot.as_mut() {
+        *shared.identity() = std::mem::take(&mut snap.identity);
+    } else {
+        seed::identity(&mut shared.identity());
+    }
     Ok(SimHandle {
         info: SimInfo {
             identity_url,
