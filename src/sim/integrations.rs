@@ -716,12 +716,29 @@ pub fn activate(
     Ok(())
 }
 
-/// Finishes an async activation after `delay`.
+/// Marks an activation as failed (`FAILEDACTIVATION` with one activation error).
+pub fn fail_activation(i: &mut Integration) {
+    i.status = IntStatus::FailedActivation;
+    i.activation_errors = vec![(
+        "ICS-10556".to_string(),
+        format!(
+            "{} could not be activated: the endpoint of connection '{}' could not be deployed (injected fault).",
+            label(i),
+            i.connections
+                .first()
+                .map(|c| c.code.as_str())
+                .unwrap_or("-")
+        ),
+    )];
+}
+
+/// Finishes an async activation after `delay` (as `FAILEDACTIVATION` when `fail`).
 pub fn finish_async(
     inst: Arc<Instance>,
     project: Option<String>,
     key: (String, String),
     delay: Duration,
+    fail: bool,
 ) {
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
@@ -730,7 +747,11 @@ pub fn finish_async(
             && let Some(i) = data.integrations.get_mut(&key)
             && i.status == IntStatus::ActivationInProgress
         {
-            i.status = IntStatus::Activated;
+            if fail {
+                fail_activation(i);
+            } else {
+                i.status = IntStatus::Activated;
+            }
         }
     });
 }
@@ -822,13 +843,30 @@ pub async fn update(
     let async_mode = api.params.flag("enableAsyncActivationMode");
     let delay = Duration::from_millis(api.ctx.shared.async_activation_ms.load(Ordering::Relaxed));
     let project = api.project().map(str::to_string);
+    let key = split_id(api.id())?;
+    let fail = api
+        .ctx
+        .shared
+        .faults
+        .get()
+        .fail_activation
+        .iter()
+        .any(|f| f == api.id());
     let out = {
         let mut g = api.inst.lock();
         let data = space(&mut g, project.as_deref())?;
-        apply_update(data, api.id(), &body, async_mode, api.who())?
+        let mut out = apply_update(data, api.id(), &body, async_mode, api.who())?;
+        if fail
+            && out["status"] == "ACTIVATED"
+            && let Some(i) = data.integrations.get_mut(&key)
+        {
+            fail_activation(i);
+            out["status"] = json!(i.status.as_str());
+        }
+        out
     };
     if out["status"] == "ACTIVATION_INPROGRESS" {
-        finish_async(api.inst.clone(), project, split_id(api.id())?, delay);
+        finish_async(api.inst.clone(), project, key, delay, fail);
     }
     Ok(json_ok(&out))
 }

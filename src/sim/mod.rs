@@ -242,7 +242,6 @@ pub struct Ctx {
 }
 
 /// A running emulator. Dropping it stops the servers.
-#[derive(Debug)]
 pub struct SimHandle {
     /// Where everything listens.
     pub info: SimInfo,
@@ -400,6 +399,24 @@ impl SimHandle {
         for t in tasks {
             let _ = t.await;
         }
+    }
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No credentials: only where things listen.
+        f.debug_struct("SimHandle")
+            .field("identity_url", &self.info.identity_url)
+            .field(
+                "instances",
+                &self
+                    .info
+                    .instances
+                    .iter()
+                    .map(|i| (&i.name, &i.base_url))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
