@@ -21,7 +21,7 @@ fn cfg(dir: &std::path::Path) -> SimConfig {
 #[tokio::test]
 async fn state_survives_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (iar, prod_client) = {
+    let (iar, prod_client, big) = {
         let h = sim::start(cfg(dir.path())).await.expect("start");
         let dev = Oic::new(&h, "dev").await;
         let prod = Oic::new(&h, "prod").await;
@@ -46,13 +46,21 @@ async fn state_survives_restart() {
             .expect("send");
         assert_eq!(del.status(), StatusCode::OK);
         h.add_user("new.person@example.com", "New Person");
+        // A large import is spooled to disk; it must survive the restart too.
+        assert!(h.set_archive_size("dev", "SCM_ORDER_NOTIFY|01.00.0000", 12 * 1024 * 1024));
+        let big = dev.export("SCM_ORDER_NOTIFY|01.00.0000").await;
+        assert!(big.len() > 12 * 1024 * 1024);
+        assert_eq!(
+            prod.import(Method::POST, big.clone()).await.status(),
+            StatusCode::NO_CONTENT
+        );
         assert!(
             dir.path().join("state.json").exists(),
             "saved after a mutating request"
         );
         let client = h.instance("prod").expect("prod").client_id.clone();
         h.shutdown().await;
-        (iar, client)
+        (iar, client, big)
     };
     let h = sim::start(cfg(dir.path())).await.expect("restart");
     assert_eq!(
@@ -75,4 +83,8 @@ async fn state_survives_restart() {
     )
     .await;
     assert!(h.user_id("new.person@example.com").is_some());
+    assert!(
+        prod.export("SCM_ORDER_NOTIFY|01.00.0000").await == big,
+        "spooled archive restored"
+    );
 }

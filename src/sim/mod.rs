@@ -842,6 +842,20 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         "instance names must be unique"
     );
 
+    let (spool, spool_guard) = match &cfg.state_dir {
+        Some(d) => {
+            let s = d.join("spool");
+            std::fs::create_dir_all(&s).with_context(|| format!("creating {}", s.display()))?;
+            (s, None)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("ferry-sim-")
+                .tempdir()
+                .context("creating the emulator spool directory")?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
     let mut snapshot = match &cfg.state_dir {
         Some(d) => persist::load(d)?,
         None => None,
@@ -880,6 +894,8 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         admin_client_id,
         admin_client_secret,
         state_dir: cfg.state_dir.clone(),
+        spool,
+        spool_guard,
     });
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {

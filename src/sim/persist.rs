@@ -54,6 +54,47 @@ pub mod blob {
     }
 }
 
+/// Serde adapter storing a spooled archive file as a content-addressed blob (copied into `blobs/`, streamed).
+pub mod file_blob {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+    use sha2::{Digest, Sha256};
+
+    use super::BLOB_DIR;
+
+    /// Copies the file into the blob directory (once) and serializes its hash.
+    pub fn serialize<S: Serializer>(p: &PathBuf, s: S) -> Result<S::Ok, S::Error> {
+        let mut f = std::fs::File::open(p).map_err(serde::ser::Error::custom)?;
+        let mut h = Sha256::new();
+        std::io::copy(&mut f, &mut h).map_err(serde::ser::Error::custom)?;
+        let hash = hex::encode(h.finalize());
+        if let Some(dir) = BLOB_DIR.with(|d| d.borrow().clone()) {
+            let target = dir.join(&hash);
+            if !target.exists() && target != *p {
+                let tmp = dir.join(format!("{hash}.tmp"));
+                std::fs::copy(p, &tmp)
+                    .and_then(|_| std::fs::rename(&tmp, &target))
+                    .map_err(serde::ser::Error::custom)?;
+            }
+        }
+        s.serialize_str(&hash)
+    }
+
+    /// The blob path named by the hash.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        let hash = String::deserialize(d)?;
+        let dir = BLOB_DIR
+            .with(|d| d.borrow().clone())
+            .ok_or_else(|| serde::de::Error::custom("no blob directory"))?;
+        let p = dir.join(&hash);
+        if !p.exists() {
+            return Err(serde::de::Error::custom(format!("missing blob {hash}")));
+        }
+        Ok(p)
+    }
+}
+
 /// The snapshot file content.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Snapshot {

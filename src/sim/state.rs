@@ -81,6 +81,8 @@ pub enum ArchiveSource {
     },
     /// The archive as it was imported (exported byte for byte).
     Stored(#[serde(with = "super::persist::blob")] Bytes),
+    /// A large imported archive spooled to disk (exported byte for byte, streamed).
+    Spilled(#[serde(with = "super::persist::file_blob")] std::path::PathBuf),
 }
 
 /// Schedule state of a scheduled integration.
@@ -405,6 +407,10 @@ pub struct Shared {
     pub admin_client_secret: String,
     /// Where the state is persisted (`None`: in memory only).
     pub state_dir: Option<std::path::PathBuf>,
+    /// Directory for spooled uploads.
+    pub spool: std::path::PathBuf,
+    /// Owns the spool directory when it is temporary (removed on drop).
+    pub spool_guard: Option<tempfile::TempDir>,
 }
 
 impl Shared {
@@ -435,6 +441,12 @@ impl Shared {
     /// Locks the identity store.
     pub fn identity(&self) -> MutexGuard<'_, super::scim::IdentityStore> {
         self.identity.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// A fresh file name in the spool directory.
+    pub fn spool_path(&self) -> std::path::PathBuf {
+        let n = self.token_counter.fetch_add(1, Ordering::Relaxed);
+        self.spool
+            .join(format!("upload-{n}-{}.zip", std::process::id()))
     }
     /// See `SimHandle::set_archive_size`.
     pub fn set_archive_size(&self, instance: &str, id: &str, bytes: u64) -> bool {
