@@ -94,6 +94,11 @@ fn read_small(
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// Checks that a file is a readable zip archive (central directory only); returns its entry count.
+pub fn check_zip(path: &Path) -> Result<usize, OicError> {
+    Ok(open(path)?.len())
+}
+
 /// Reads code, version and name from an `.iar`
 /// (`icspackage/project/<CODE>_<VERSION>/ics_project_attributes.properties`) and checks that the
 /// folder name matches the properties.
@@ -403,6 +408,7 @@ mod tests {
                 .contains("missing")
         );
 
+        assert_eq!(check_zip(t.path()).unwrap(), 1);
         let e = inspect(Path::new("/nonexistent/x.iar")).unwrap_err();
         assert_eq!(e.kind(), "io");
     }
