@@ -553,7 +553,7 @@ fn connection_dropped_mid_upload_then_rerun_completes() {
     drop(job); // the run gives up
 
     // While the server is away, operations fail with a clear connection error.
-    let msg = v.list_jobs(&JobFilter::default()).unwrap_err().to_string();
+    let msg = v.list_jobs(JobFilter::default()).unwrap_err().to_string();
     assert!(msg.contains(&format!("127.0.0.1:{}", proxy.port)), "{msg}");
 
     // The server is back: the rerun continues the job and completes it.

@@ -238,28 +238,48 @@ pub fn integrity_hash(entries: &Entries) -> String {
     base64::engine::general_purpose::STANDARD.encode(&digest[..16])
 }
 
-/// Adds the `mod=` line (integrity hash) to the properties entry.
+/// Adds the `mod=` line (integrity hash) to the root properties entry: `project/oic_project.properties` in a
+/// `.car`, otherwise the `ics_project_attributes.properties` of an `.iar`.
 pub fn seal(entries: &mut Entries) {
     let hash = integrity_hash(entries);
-    for (name, content) in entries.iter_mut() {
-        if is_props(name) {
-            let mut c = strip_mod(content.bytes());
-            c.extend_from_slice(format!("mod={hash}\n").as_bytes());
-            *content = Content::Bytes(c);
-        }
+    let target = if entries.contains_key(CAR_PROPS) {
+        Some(CAR_PROPS.to_string())
+    } else {
+        entries
+            .keys()
+            .find(|n| n.ends_with("/ics_project_attributes.properties"))
+            .cloned()
+    };
+    if let Some(name) = target
+        && let Some(content) = entries.get_mut(&name)
+    {
+        let mut c = strip_mod(content.bytes());
+        c.extend_from_slice(format!("mod={hash}\n").as_bytes());
+        *content = Content::Bytes(c);
     }
 }
 
-/// Writes entries into a zip writer (deflate).
+/// The root properties entry of a `.car`.
+pub const CAR_PROPS: &str = "project/oic_project.properties";
+
+/// Generated filler entries above this size are stored, not deflated.
+pub const STORE_ABOVE: u64 = 1024 * 1024;
+
+/// Writes entries into a zip writer (deflate; large generated entries stored).
 pub fn write_entries<W: Write + std::io::Seek>(
     w: &mut zip::ZipWriter<W>,
     entries: &Entries,
 ) -> Result<(), ArchiveError> {
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .last_modified_time(zip::DateTime::default())
-        .large_file(entries.values().any(|c| c.len() >= u32::MAX as u64 / 2));
     for (name, content) in entries {
+        // Large generated resources are stored uncompressed so multi-GB archives stream at I/O speed.
+        let method = match content {
+            Content::Filler { len, .. } if *len > STORE_ABOVE => zip::CompressionMethod::Stored,
+            _ => zip::CompressionMethod::Deflated,
+        };
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(method)
+            .last_modified_time(zip::DateTime::default())
+            .large_file(content.len() >= u32::MAX as u64 / 2);
         w.start_file(name.as_str(), opts)
             .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
         std::io::copy(&mut content.reader(), w).map_err(|e| ArchiveError::NotZip(e.to_string()))?;

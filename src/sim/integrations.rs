@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 
 use super::archive::{self, ArchiveError, ParsedIar};
@@ -46,9 +46,26 @@ pub fn empty_ok() -> Response {
     StatusCode::OK.into_response()
 }
 
-/// Percent-encodes an id for use in a link (`|` → `%7C`).
+/// Characters escaped in ids inside links: controls, space, `|` and URL delimiters.
+const ID_ESCAPE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'|')
+    .add(b'/')
+    .add(b'?')
+    .add(b'#')
+    .add(b'%')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'&')
+    .add(b'+');
+
+/// Percent-encodes an id for use in a link (`HELLO_WORLD|01.00.0000` → `HELLO_WORLD%7C01.00.0000`).
 pub fn enc(id: &str) -> String {
-    utf8_percent_encode(id, NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(id, ID_ESCAPE).to_string()
 }
 
 /// Splits `CODE|VERSION` (404 when there is no `|`).

@@ -394,6 +394,12 @@ pub struct Shared {
     pub seed: u64,
     /// Fault knobs and the request log.
     pub faults: super::faults::FaultState,
+    /// Identity-domain content (SCIM).
+    pub identity: Mutex<super::scim::IdentityStore>,
+    /// Admin client id (scope `urn:opc:idm:__myscopes__`).
+    pub admin_client_id: String,
+    /// Admin client secret.
+    pub admin_client_secret: String,
 }
 
 impl Shared {
@@ -414,7 +420,36 @@ impl Shared {
                 client_secret: i.ident.client_secret.clone(),
                 scopes: super::auth::instance_scopes(i).to_vec(),
             })
+            .chain(std::iter::once(super::auth::Client {
+                client_id: self.admin_client_id.clone(),
+                client_secret: self.admin_client_secret.clone(),
+                scopes: vec![super::scim::ADMIN_SCOPE.to_string()],
+            }))
             .collect()
+    }
+    /// Locks the identity store.
+    pub fn identity(&self) -> MutexGuard<'_, super::scim::IdentityStore> {
+        self.identity.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// See `SimHandle::set_archive_size`.
+    pub fn set_archive_size(&self, instance: &str, id: &str, bytes: u64) -> bool {
+        let Some(inst) = self.instance_by_name(instance) else {
+            return false;
+        };
+        let Some((code, version)) = id.split_once('|') else {
+            return false;
+        };
+        let mut data = inst.lock();
+        match data
+            .integrations
+            .get_mut(&(code.to_string(), version.to_string()))
+        {
+            Some(i) if matches!(i.archive, ArchiveSource::Generated { .. }) => {
+                i.archive = ArchiveSource::Generated { padding: bytes };
+                true
+            }
+            _ => false,
+        }
     }
     /// Instance by name.
     pub fn instance_by_name(&self, name: &str) -> Option<&Arc<Instance>> {

@@ -33,10 +33,10 @@ pub fn diff(src: &Instance, dst: &Instance, opts: &Map) -> Result<Map, Box<EvalA
     }
     let host = src.host.clone();
     let mut a = host
-        .block_on(src.client.list_integrations(None))?
+        .read("list_integrations", || src.client.list_integrations(None))?
         .map_err(|e| oic_err(e, Ctx::instance(&src.name())))?;
     let mut b = host
-        .block_on(dst.client.list_integrations(None))?
+        .read("list_integrations", || dst.client.list_integrations(None))?
         .map_err(|e| oic_err(e, Ctx::instance(&dst.name())))?;
     if let Some(f) = opts
         .get("filter")
@@ -194,7 +194,7 @@ pub fn verify(inst: &Instance, expected: &Dynamic) -> Result<Map, Box<EvalAltRes
     }
     let list = inst
         .host
-        .block_on(inst.client.list_integrations(None))?
+        .read("list_integrations", || inst.client.list_integrations(None))?
         .map_err(|e| oic_err(e, Ctx::instance(&inst.name())))?;
     let have: BTreeMap<String, String> = list
         .into_iter()

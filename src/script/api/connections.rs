@@ -383,7 +383,9 @@ pub fn blocking(inst: &Instance, items: &Dynamic) -> Result<Array, Box<EvalAltRe
     }
     let conns = inst
         .host
-        .block_on(inst.client.list_connections(None, None))?
+        .read("list_connections", || {
+            inst.client.list_connections(None, None)
+        })?
         .map_err(|e| oic_err(e, Ctx::instance(&inst.name())))?;
     let status: BTreeMap<String, String> = conns
         .into_iter()
@@ -499,12 +501,12 @@ pub fn register(e: &mut Engine) {
 
     global("connections", &["inst: Instance", "Array"], "Every connection of the instance.\n\n# Example\n```rhai\nfor c in prod.connections() { print(c); }\n```")
         .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
-            let list = i.host.block_on(i.client.list_connections(None, None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
+            let list = i.host.read("list_connections", || i.client.list_connections(None, None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
             Ok(list.into_iter().map(Dynamic::from).collect())
         });
     global("connection", &["inst: Instance", "code: string", "Connection"], "One connection by code; an error with `status` 404 when it does not exist.\n\n# Example\n```rhai\nlet c = prod.connection(\"ERP_REST\");\n```")
         .register_into_engine(e, |i: &mut Instance, code: ImmutableString| -> Result<Connection, Box<EvalAltResult>> {
-            let c = i.host.block_on(i.client.get_connection(None, &code))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
+            let c = i.host.read("get_connection", || i.client.get_connection(None, &code))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
             c.ok_or_else(|| errors::script_error("http", Some(404), format!("connection {code} does not exist on {}", i.name()), Ctx::instance(&i.name())))
         });
     global(

@@ -928,7 +928,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     });
     global("integrations", &["inst: Instance", "Array"], "Every integration of the instance (all pages of the list).\n\n# Example\n```rhai\nlet all = dev.integrations();\nlet hr = all.filter(|i| i.code.starts_with(\"HR_\"));\n```")
         .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
-            let list = i.host.block_on(i.client.list_integrations(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
+            let list = i.host.read("list_integrations", || i.client.list_integrations(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
             Ok(list.into_iter().map(Dynamic::from).collect())
         });
     global(
@@ -937,7 +937,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         "The integrations matching a filter map: `status` (string or array), `code` (glob: `\"HR_*\"`), `name` (glob, or `\"/regex/\"`),\n`project`, `updated_since` (`\"2026-01-01\"`), `locked` (bool), `latest` (true: only the highest version of each code).\n\n# Example\n```rhai\nlet live = dev.integrations(#{ status: \"ACTIVATED\", code: \"HR_*\", latest: true });\n```",
     )
     .register_into_engine(e, |i: &mut Instance, f: Map| -> Result<Array, Box<EvalAltResult>> {
-        let list = i.host.block_on(i.client.list_integrations(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
+        let list = i.host.read("list_integrations", || i.client.list_integrations(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
         Ok(apply_filter(list, &f)?.into_iter().map(Dynamic::from).collect())
     });
     global("integration", &["inst: Instance", "id: string", "Integration"], "One integration by `\"CODE|VERSION\"`; an error with `status` 404 when it does not exist.\n\n# Example\n```rhai\nlet i = dev.integration(\"HR_SYNC|01.00.0000\");\n```")
@@ -977,7 +977,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     global("status", &["inst: Instance", "item: Dynamic", "string"], "The current status of an integration (`ACTIVATED`, `CONFIGURED`, ...), or `\"MISSING\"` when it does not exist.\n\n# Example\n```rhai\nif prod.status(\"HR_SYNC|01.00.0000\") != \"ACTIVATED\" { print(\"not live\"); }\n```")
         .register_into_engine(e, |i: &mut Instance, item: Dynamic| -> Result<String, Box<EvalAltResult>> {
             let id = id_from(&item)?;
-            let r = i.host.block_on(i.client.get_integration(&id))?.map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(id.to_string())))?;
+            let r = i.host.read("get_integration", || i.client.get_integration(&id))?.map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(id.to_string())))?;
             Ok(r.map(|x| x.status).unwrap_or_else(|| "MISSING".into()))
         });
 
@@ -1218,7 +1218,7 @@ pub fn artifact_text(a: &Artifact) -> String {
 fn get_one(i: &mut Instance, id: IntegrationId) -> Result<Integration, Box<EvalAltResult>> {
     let r = i
         .host
-        .block_on(i.client.get_integration(&id))?
+        .read("get_integration", || i.client.get_integration(&id))?
         .map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(id.to_string())))?;
     r.ok_or_else(|| {
         errors::script_error(

@@ -144,12 +144,12 @@ pub fn register(e: &mut Engine) {
 
     global("projects", &["inst: Instance", "Array"], "The instance's projects (OIC 3 only).\n\n# Example\n```rhai\nfor p in dev.projects() { print(p); }\n```")
         .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
-            let list = i.host.block_on(i.client.list_projects(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
+            let list = i.host.read("list_projects", || i.client.list_projects(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
             Ok(list.into_iter().map(Dynamic::from).collect())
         });
     global("project", &["inst: Instance", "code: string", "Project"], "One project by code (OIC 3); an error with `status` 404 when it does not exist.\n\n# Example\n```rhai\nlet p = dev.project(\"HR_CORE\");\nlet car = dev.export_archives(p, #{ label: p.deployments[0].code });\n```")
         .register_into_engine(e, |i: &mut Instance, code: ImmutableString| -> Result<Project, Box<EvalAltResult>> {
-            let p = i.host.block_on(i.client.get_project(&code))?.map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(code.to_string())))?;
+            let p = i.host.read("get_project", || i.client.get_project(&code))?.map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(code.to_string())))?;
             p.ok_or_else(|| errors::script_error("http", Some(404), format!("project {code} does not exist on {}", i.name()), Ctx::instance(&i.name()).artifact(code.to_string())))
         });
     global(
@@ -160,13 +160,13 @@ pub fn register(e: &mut Engine) {
     .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
         let list = i
             .host
-            .block_on(i.client.list_lookups(None))?
+            .read("list_lookups", || i.client.list_lookups(None))?
             .map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
         Ok(list.into_iter().map(Dynamic::from).collect())
     });
     global("libraries", &["inst: Instance", "Array"], "The instance's JavaScript libraries.\n\n# Example\n```rhai\nlet libs = dev.libraries();\n```")
         .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
-            let list = i.host.block_on(i.client.list_libraries(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
+            let list = i.host.read("list_libraries", || i.client.list_libraries(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
             Ok(list.into_iter().map(Dynamic::from).collect())
         });
 }
