@@ -377,7 +377,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             let vault = v.vault.clone();
             let list = v
                 .host
-                .block_on(async move { tokio::task::spawn_blocking(move || vault.list_jobs(&JobFilter::default())).await })?
+                .block_on(async move { tokio::task::spawn_blocking(move || vault.list_jobs(JobFilter::default())).await })?
                 .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
                 .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
             list.into_iter().map(|j| rhai::serde::to_dynamic(&j)).collect()
