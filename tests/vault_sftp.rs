@@ -394,6 +394,8 @@ struct ProxyState {
     stall: AtomicBool,
     /// Cut every connection once this many client->server bytes have passed (u64::MAX: never).
     cut_at: AtomicU64,
+    /// Whether a cut also refuses new connections.
+    down_on_cut: AtomicBool,
     /// Client->server bytes so far.
     up_bytes: AtomicU64,
     accepted: AtomicU64,
@@ -450,8 +452,10 @@ impl Proxy {
         }
     }
 
-    /// Cuts all connections after `n` more client->server bytes, and refuses new ones then.
-    fn cut_after(&self, n: u64) {
+    /// Cuts all connections after `n` more client->server bytes; with `go_down`, refuses new
+    /// ones then.
+    fn cut_after(&self, n: u64, go_down: bool) {
+        self.st.down_on_cut.store(go_down, Ordering::SeqCst);
         let now = self.st.up_bytes.load(Ordering::SeqCst);
         self.st.cut_at.store(now + n, Ordering::SeqCst);
     }
@@ -480,7 +484,10 @@ fn pump(
         if let Some(st) = &upstream {
             let total = st.up_bytes.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
             if total >= st.cut_at.load(Ordering::SeqCst) {
-                st.down.store(true, Ordering::SeqCst);
+                st.cut_at.store(u64::MAX, Ordering::SeqCst);
+                if st.down_on_cut.load(Ordering::SeqCst) {
+                    st.down.store(true, Ordering::SeqCst);
+                }
                 for s in st.streams.lock().unwrap().drain(..) {
                     let _ = s.shutdown(Shutdown::Both);
                 }
@@ -542,7 +549,7 @@ fn connection_dropped_mid_upload_then_rerun_completes() {
     );
     job.store(&a).unwrap();
 
-    proxy.cut_after(2 * 1024 * 1024);
+    proxy.cut_after(2 * 1024 * 1024, true);
     let t0 = Instant::now();
     let err = job.store(&b).unwrap_err();
     let msg = err.to_string();
@@ -556,6 +563,7 @@ fn connection_dropped_mid_upload_then_rerun_completes() {
         msg.contains("connection to the SFTP server lost"),
         "says why: {msg}"
     );
+    assert!(msg.contains("; retried once: SSH handshake with 127.0.0.1:"), "{msg}");
     assert!(proxy.st.down.load(Ordering::SeqCst));
 
     let jp = job.path().to_string();
@@ -713,4 +721,41 @@ fn io_timeout_when_the_server_hangs_mid_upload() {
         !files.contains(&"H_01.00.0000.iar".to_string()),
         "{files:?}"
     );
+}
+
+/// A connection dropped mid-upload while the server stays reachable: the store reconnects and
+/// the upload is sent once more, transparently.
+#[test]
+fn upload_retried_once_after_a_drop() {
+    let e = need_env!();
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start((e.host.clone(), e.port));
+    let root = format!("{}/{}", e.dir, unique("retry"));
+    let mut c = config(&e, &root);
+    c.host = "127.0.0.1".into();
+    c.port = proxy.port;
+    c.known_hosts = proxy_known_hosts(&e, tmp.path(), proxy.port);
+    let s = Arc::new(SftpStore::connect(c).unwrap());
+    let v = Vault::with_store(s.clone(), Encryption::None, Decryption::None);
+    let job = v
+        .create_job(
+            "retry",
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            JobMeta::default(),
+        )
+        .unwrap();
+    let big = artifact(
+        ArtifactKind::Integration,
+        "R",
+        "01.00.0000",
+        &bytes(6 * 1024 * 1024, 8),
+    );
+    proxy.cut_after(1024 * 1024, false);
+    let entry = job.store(&big).expect("retried after the drop");
+    assert_eq!(s.connections(), 2);
+    assert_eq!(entry.sha256, big.sha256);
+    let files = list_names(s.as_ref(), &format!("{}/Integrations", job.path()));
+    assert_eq!(files, vec!["R_01.00.0000.iar"], "no leftover temp file");
+    let m = job.finish().unwrap();
+    assert!(v.open_job(&m.path).unwrap().verify().unwrap().ok());
 }

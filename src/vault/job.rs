@@ -330,10 +330,22 @@ impl JobWriter {
         let final_path = format!("{}/{rel}", self.path);
         let st = &self.inner.store;
         st.create_dir_all(&dir)?;
-        let tmp = temp_name(&dir, &final_name);
-        let res = self.upload(a, &tmp, &rel);
-        let (size, sha, stored_size, stored_sha) = match res {
+        let mut tmp = temp_name(&dir, &final_name);
+        let (size, sha, stored_size, stored_sha) = match self.upload(a, &tmp, &rel) {
             Ok(v) => v,
+            Err(first) if first.is_connection_lost() => {
+                // The connection dropped mid-transfer: the store reconnects; send it once more.
+                let _ = st.remove(&tmp);
+                tracing::warn!(job = %self.path, artifact = %a.key, "{first}; retrying the upload once");
+                tmp = temp_name(&dir, &final_name);
+                match self.upload(a, &tmp, &rel) {
+                    Ok(v) => v,
+                    Err(second) => {
+                        let _ = st.remove(&tmp);
+                        return Err(first.with_retry_failure(&second));
+                    }
+                }
+            }
             Err(e) => {
                 let _ = st.remove(&tmp);
                 return Err(e);
