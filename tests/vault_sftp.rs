@@ -563,7 +563,10 @@ fn connection_dropped_mid_upload_then_rerun_completes() {
         msg.contains("connection to the SFTP server lost"),
         "says why: {msg}"
     );
-    assert!(msg.contains("; retried once: SSH handshake with 127.0.0.1:"), "{msg}");
+    assert!(
+        msg.contains("; retried once: SSH handshake with 127.0.0.1:"),
+        "{msg}"
+    );
     assert!(proxy.st.down.load(Ordering::SeqCst));
 
     let jp = job.path().to_string();

@@ -798,12 +798,6 @@ impl JobReader {
                 e.size, e.sha256, size, sha
             )));
         }
-        if let Sink::File(f) = sink {
-            f.sync_all().map_err(|err| VaultError::Local {
-                path: "temporary file".into(),
-                reason: err.to_string(),
-            })?;
-        }
         Ok((stored_size, plain_checked))
     }
 }
