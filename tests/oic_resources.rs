@@ -230,3 +230,60 @@ async fn monitoring_stats_after_a_migration() {
         assert_eq!(fresh.flow_status, "ACTIVATED");
     }
 }
+
+#[tokio::test]
+async fn packages_export_and_import() {
+    let h = landscape().await;
+    for (src, dst) in [("dev2", "new2"), ("dev3", "new3")] {
+        let s = client(&h, src);
+        let t = client(&h, dst);
+        let pkgs = s.list_packages(None).await.expect("list");
+        let p = pkgs
+            .iter()
+            .find(|p| p.name == "fin.payables")
+            .expect("seeded package");
+        assert!(!p.integrations.is_empty());
+        assert!(s.get_package("nope").await.unwrap().is_none());
+        let a = s.export_package("fin.payables").await.expect("export");
+        assert_eq!(a.key.kind, ArtifactKind::Package);
+        assert_eq!(a.file_name(), "fin.payables.par");
+        assert_eq!(
+            t.import_package(&a, ImportMode::Overwrite)
+                .await
+                .expect("create")
+                .action,
+            ImportAction::Created
+        );
+        let copy = t
+            .get_package("fin.payables")
+            .await
+            .unwrap()
+            .expect("imported");
+        assert_eq!(copy.integrations.len(), p.integrations.len());
+        // activate one on the target; the replace deactivates it first
+        let first = copy.integrations[0].integration_id().expect("id");
+        let opts = ActivateOptions {
+            async_mode: false,
+            timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(50),
+            tracing: None,
+            payload_tracing: None,
+        };
+        assert_eq!(t.activate(&first, &opts).await.unwrap(), "ACTIVATED");
+        assert_eq!(
+            t.import_package(&a, ImportMode::SkipExisting)
+                .await
+                .unwrap()
+                .action,
+            ImportAction::Skipped
+        );
+        assert_eq!(
+            t.import_package(&a, ImportMode::Overwrite)
+                .await
+                .expect("replace")
+                .action,
+            ImportAction::Replaced
+        );
+        assert_eq!(t.activation_status(&first).await.unwrap(), "CONFIGURED");
+    }
+}
