@@ -2,6 +2,7 @@
 //! registered with its parameter names and a doc comment (with an example), which feed
 //! `ferry docs` and the REPL's `:help`.
 
+pub mod ledger;
 pub mod oic;
 pub mod util;
 pub mod vault;
@@ -57,6 +58,7 @@ pub fn in_module(name: &str, params: &[&str], text: &str) -> FuncRegistration {
 pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     util::register(e, host.clone());
     oic::register(e, host.clone());
+    ledger::register(e, host.clone());
     vault::register(e, host);
 }
 

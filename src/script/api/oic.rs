@@ -255,11 +255,13 @@ pub fn export(
             let _permit = sem.acquire_owned().await.ok();
             let id = IntegrationId::new(it.code.clone(), it.version.clone());
             let eff = Effect::new(Stage::Export, key_of(&it), client.name(), "export");
+            // An export is a read: it also happens in a dry run, so a plan knows the checksums.
             let r = exec
-                .run(eff, || async {
+                .run_read_planned(eff, || async {
                     client.export_integration(&id).await.map_err(Failure::from)
                 })
-                .await;
+                .await
+                .map(Outcome::Done);
             bar.inc(1);
             let status = Some(it.status.clone()).filter(|s| !s.is_empty());
             r.map(|o| match o {
@@ -363,6 +365,7 @@ pub fn import(
         let client = inst.client.clone();
         let bar = bar.clone();
         let target = target.clone();
+        let host = host.clone();
         async move {
             let _permit = sem.acquire_owned().await.ok();
             let action = if overwrite {
@@ -392,13 +395,9 @@ pub fn import(
                     cancelled: false,
                 })
             } else {
-                exec.run(eff, || async {
-                    client
-                        .import_integration(&a, mode)
-                        .await
-                        .map_err(Failure::from)
-                })
-                .await
+                // Reads the target first: import new, replace, or skip when unchanged by checksum
+                // (and saves what a replace loses, for rollback).
+                super::ledger::import_integration(&host, &client, &a, mode, eff).await
             };
             bar.inc(1);
             (a, r)
@@ -408,7 +407,7 @@ pub fn import(
     bar.finish_and_clear();
 
     let mut results: Vec<Map> = vec![];
-    let mut to_activate: Vec<(usize, Artifact)> = vec![];
+    let mut to_activate: Vec<(usize, Artifact, bool)> = vec![];
     for (a, r) in imported {
         let mut m = result_map(&a);
         match r {
@@ -427,7 +426,7 @@ pub fn import(
                     ActivateWhen::Keep => a.source_status.as_deref() == Some("ACTIVATED"),
                 };
                 if wanted && o.action != ImportAction::Skipped {
-                    to_activate.push((results.len(), a.clone()));
+                    to_activate.push((results.len(), a.clone(), true));
                 }
             }
             Ok(Outcome::Planned) => {
@@ -438,11 +437,21 @@ pub fn import(
                     ActivateWhen::Keep => a.source_status.as_deref() == Some("ACTIVATED"),
                 };
                 if wanted {
-                    to_activate.push((results.len(), a.clone()));
+                    to_activate.push((results.len(), a.clone(), true));
                 }
             }
             Ok(Outcome::Skipped(why)) => {
                 m.insert("action".into(), "skipped".into());
+                // Already there (unchanged, or imported by the run being resumed): its
+                // activation still follows.
+                let wanted = match when {
+                    ActivateWhen::Always => true,
+                    ActivateWhen::Never => false,
+                    ActivateWhen::Keep => a.source_status.as_deref() == Some("ACTIVATED"),
+                };
+                if wanted && super::ledger::import_skip_continues(&why) {
+                    to_activate.push((results.len(), a.clone(), false));
+                }
                 m.insert("reason".into(), why.into());
             }
             Err(e) => {
@@ -470,7 +479,7 @@ pub fn import(
     // Phase 2: activations, bounded (OIC advises against many parallel activations).
     let sem = Arc::new(Semaphore::new(aconc));
     let bar = host.bar(to_activate.len(), "activate");
-    let futs = to_activate.into_iter().map(|(idx, a)| {
+    let futs = to_activate.into_iter().map(|(idx, a, fresh)| {
         let sem = sem.clone();
         let exec = host.exec.clone();
         let client = inst.client.clone();
@@ -484,12 +493,10 @@ pub fn import(
                 Some(s) => format!("activate (was {s} on {})", a.source),
                 None => "activate".to_string(),
             };
-            let eff = Effect::new(Stage::Activate, a.key.clone(), target, why);
-            let r = exec
-                .run(eff, || async {
-                    client.activate(&id, &act).await.map_err(Failure::from)
-                })
-                .await;
+            let eff = Effect::new(Stage::Activate, a.key.clone(), target, why)
+                .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+            let r =
+                super::ledger::activate_integration(&exec, &client, &id, &act, eff, fresh).await;
             bar.inc(1);
             (idx, r)
         }
