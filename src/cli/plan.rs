@@ -69,11 +69,22 @@ pub fn plan_lines(report: &Report) -> Vec<PlanLine> {
                 StepStatus::Failed => ("FAILED".to_string(), false),
                 StepStatus::Ok => continue,
             };
-            let reason = match (&s.error, &s.reason) {
+            let mut reason = match (&s.error, &s.reason) {
                 (Some(e), _) => e.message.clone(),
                 (None, Some(r)) => r.clone(),
                 (None, None) => String::new(),
             };
+            // "store PATH", "fetch and verify PATH": the path is the reason's business.
+            let mut action = action;
+            for verb in ["store ", "fetch and verify "] {
+                if let Some(rest) = action.strip_prefix(verb) {
+                    if reason.is_empty() {
+                        reason = rest.to_string();
+                    }
+                    action = verb.trim_end().to_string();
+                    break;
+                }
+            }
             out.push(PlanLine {
                 artifact: id.clone(),
                 kind: a.kind.as_str().to_string(),

@@ -151,11 +151,18 @@ pub async fn activate_integration(
     eff: Effect,
     fresh: bool,
 ) -> Result<Outcome<String>, EffectError> {
+    // "activate (was ACTIVATED on dev)" → action "activate", reason "was ACTIVATED on dev".
+    let why = eff
+        .action
+        .strip_prefix("activate (")
+        .and_then(|r| r.strip_suffix(')'))
+        .map(str::to_string)
+        .or_else(|| eff.reason.clone());
     let check = || async {
         if fresh {
             return Ok(Decision::Go {
                 action: "activate".into(),
-                reason: None,
+                reason: why.clone(),
             });
         }
         let st = client.activation_status(id).await.map_err(Failure::from)?;
