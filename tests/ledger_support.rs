@@ -244,5 +244,10 @@ pub fn run_dir(dir: &Path, id: &str) -> PathBuf {
     dir.join(".ferry").join("runs").join(id)
 }
 
+/// Every regular file under `dir`.
+pub fn support_files(dir: &Path) -> Vec<PathBuf> {
+    support::files_under(dir)
+}
+
 #[test]
 fn support_compiles() {}
