@@ -22,6 +22,10 @@ pub struct RunArgs {
     /// Reads still happen, so what is described is what would be done.
     #[arg(long)]
     pub dry_run: bool,
+    /// Resume a stopped run (its id, or `last` for the latest run of this recipe): the recipe
+    /// runs again and every effect that run completed with the same inputs is skipped.
+    #[arg(long, value_name = "RUN|last")]
+    pub resume: Option<String>,
 }
 
 /// Stops the run on the first Ctrl-C; a second one removes the run's temporary files and exits
@@ -122,6 +126,8 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
         vars: a.opts.vars.clone(),
         engine: EngineOptions::with_paths(&a.opts.libs, &config.lib_paths),
         retry: None,
+        resume: a.resume.clone(),
+        kind: None,
     };
     let config = Arc::new(config);
     let result = runner::run_recipe(
