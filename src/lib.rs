@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod effect;
 pub mod ledger;
+pub mod notify;
 pub mod oic;
 pub mod script;
 pub mod sim;

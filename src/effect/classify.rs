@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::Classify;
 use crate::artifact::IntegrityError;
+use crate::notify::NotifyError;
 use crate::oic::OicError;
 use crate::vault::VaultError;
 
@@ -17,6 +18,8 @@ pub enum Failure {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Integrity(#[from] IntegrityError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
     /// A blocking task could not finish (panicked or was cancelled).
     #[error("internal task failed: {0}")]
     Task(String),
@@ -28,6 +31,7 @@ impl Classify for Failure {
             Failure::Oic(e) => e.is_retryable(),
             Failure::Vault(e) => vault_retryable(e),
             Failure::Integrity(_) | Failure::Task(_) => false,
+            Failure::Notify(e) => e.is_retryable(),
         }
     }
     fn retry_after(&self) -> Option<Duration> {
@@ -39,6 +43,7 @@ impl Classify for Failure {
     fn status(&self) -> Option<u16> {
         match self {
             Failure::Oic(e) => e.status(),
+            Failure::Notify(e) => e.status(),
             _ => None,
         }
     }
@@ -48,6 +53,7 @@ impl Classify for Failure {
             Failure::Vault(_) => "vault",
             Failure::Integrity(_) => "integrity",
             Failure::Task(_) => "internal",
+            Failure::Notify(e) => e.kind(),
         }
     }
 }
