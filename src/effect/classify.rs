@@ -78,3 +78,18 @@ fn vault_retryable(e: &VaultError) -> bool {
         _ => false,
     }
 }
+
+impl Classify for OicError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        OicError::retry_after(self)
+    }
+    fn status(&self) -> Option<u16> {
+        OicError::status(self)
+    }
+    fn kind(&self) -> &'static str {
+        OicError::kind(self)
+    }
+}

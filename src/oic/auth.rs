@@ -4,13 +4,16 @@
 //! share the result. A renewal after a 401 is skipped when another task already renewed the
 //! token that failed.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse, Scope,
-    TokenResponse, TokenUrl,
+    AsyncHttpClient, ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, Scope, TokenResponse, TokenUrl,
 };
 
 use super::OicError;
@@ -59,6 +62,55 @@ impl std::fmt::Display for TokenTransportError {
 }
 
 impl std::error::Error for TokenTransportError {}
+
+/// The status and `Retry-After` of the token endpoint's last answer.
+type Seen = Arc<StdMutex<Option<(u16, Option<Duration>)>>>;
+
+/// The HTTP client handed to the oauth2 crate: reqwest with a timeout, recording the status and
+/// `Retry-After` of the answer for classification. A named type with a boxed `Send` future (a
+/// closure here would make every caller's future fail the `Send` check).
+struct TokenHttp {
+    http: reqwest::Client,
+    timeout: Duration,
+    seen: Seen,
+}
+
+impl<'c> AsyncHttpClient<'c> for TokenHttp {
+    type Error = TokenTransportError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<HttpResponse, TokenTransportError>> + Send + 'c>>;
+
+    fn call(&'c self, req: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let mut rq = reqwest::Request::try_from(req).map_err(|e| TokenTransportError {
+                message: format!("bad token request: {}", e.without_url()),
+                timeout: false,
+            })?;
+            *rq.timeout_mut() = Some(self.timeout);
+            let conv = |e: reqwest::Error| TokenTransportError {
+                timeout: e.is_timeout(),
+                message: super::http::describe(&e),
+            };
+            let resp = self.http.execute(rq).await.map_err(conv)?;
+            let status = resp.status();
+            let ra = super::http::retry_after(resp.headers());
+            if let Ok(mut g) = self.seen.lock() {
+                *g = Some((status.as_u16(), ra));
+            }
+            let mut builder = oauth2::http::Response::builder().status(status);
+            for (k, v) in resp.headers() {
+                builder = builder.header(k, v);
+            }
+            let body = resp.bytes().await.map_err(conv)?;
+            builder
+                .body(body.to_vec())
+                .map_err(|e| TokenTransportError {
+                    message: e.to_string(),
+                    timeout: false,
+                })
+        })
+    }
+}
 
 /// When to renew a token that lives `ttl`: 60 s before expiry, or at half-life for short tokens.
 pub(crate) fn refresh_after(ttl: Duration) -> Duration {
@@ -112,6 +164,11 @@ impl TokenSource {
         })
     }
 
+    /// How many tokens were obtained so far.
+    pub async fn fetches(&self) -> u64 {
+        self.state.lock().await.1
+    }
+
     /// The cached token, or a new one when it is missing or due for renewal.
     pub async fn current(&self) -> Result<Token, OicError> {
         let mut st = self.state.lock().await;
@@ -154,38 +211,11 @@ impl TokenSource {
 
     async fn fetch(&self) -> Result<(Secret, Duration), OicError> {
         // (status, retry-after) of the token endpoint's answer, for precise classification.
-        let seen: StdMutex<Option<(u16, Option<Duration>)>> = StdMutex::new(None);
-        let http = &self.http;
-        let timeout = self.timeout;
-        let seen_ref = &seen;
-        let caller = move |req: HttpRequest| async move {
-            let mut rq = reqwest::Request::try_from(req).map_err(|e| TokenTransportError {
-                message: format!("bad token request: {}", e.without_url()),
-                timeout: false,
-            })?;
-            *rq.timeout_mut() = Some(timeout);
-            let conv = |e: reqwest::Error| TokenTransportError {
-                timeout: e.is_timeout(),
-                message: super::http::describe(&e),
-            };
-            let resp = http.execute(rq).await.map_err(conv)?;
-            let status = resp.status();
-            let ra = super::http::retry_after(resp.headers());
-            if let Ok(mut g) = seen_ref.lock() {
-                *g = Some((status.as_u16(), ra));
-            }
-            let mut builder = oauth2::http::Response::builder().status(status);
-            for (k, v) in resp.headers() {
-                builder = builder.header(k, v);
-            }
-            let body = resp.bytes().await.map_err(conv)?;
-            builder
-                .body(body.to_vec())
-                .map_err(|e| TokenTransportError {
-                    message: e.to_string(),
-                    timeout: false,
-                })
-                .map(|r: HttpResponse| r)
+        let seen: Seen = Arc::new(StdMutex::new(None));
+        let caller = TokenHttp {
+            http: self.http.clone(),
+            timeout: self.timeout,
+            seen: seen.clone(),
         };
         let mut req = self.oauth.exchange_client_credentials();
         if !self.scope.trim().is_empty() {

@@ -15,12 +15,16 @@ use super::{OicClient, OicError};
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionProperty {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `propertyGroup` (`CONNECTION_PROPS`, `CREDENTIALS`...).
     pub property_group: Option<String>,
     #[serde(default)]
+    /// `propertyName` (adapter-specific, e.g. `connectionUrl`).
     pub property_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `propertyType` (`URL`, `STRING`, `PASSWORD`...).
     pub property_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `propertyValue` (never returned by OIC for secrets).
     pub property_value: Option<String>,
 }
 
@@ -68,7 +72,9 @@ impl fmt::Debug for ConnectionProperty {
 /// A connection as listed or fetched (missing fields default).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Connection {
+    /// The connection code.
     pub id: String,
+    /// The display name.
     pub name: String,
     /// `CONFIGURED`, `INPROGRESS` (draft), ...
     pub status: String,
@@ -76,8 +82,11 @@ pub struct Connection {
     pub role: String,
     /// `adapterType.name` (e.g. `rest`, `atpdatabase`).
     pub adapter: String,
+    /// `securityPolicy` (`BASIC_AUTH`, `OAUTH_CLIENT_CREDENTIALS`...).
     pub security_policy: String,
+    /// `lockedFlag`.
     pub locked: bool,
+    /// `connectionProperties[]`.
     pub connection_properties: Vec<ConnectionProperty>,
     /// The whole JSON object as received.
     pub raw: Value,
@@ -121,21 +130,27 @@ impl Connection {
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `connectionProperties`.
     pub connection_properties: Option<Vec<ConnectionProperty>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `securityPolicy`.
     pub security_policy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `securityProperties` (credentials).
     pub security_properties: Option<Vec<ConnectionProperty>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `agentGroupId` (connectivity agent group).
     pub agent_group_id: Option<String>,
 }
 
 /// The answer of `POST /connections/{id}/test`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionTest {
+    /// The connection code.
     pub id: String,
     /// `SUCCESS` or `FAILED`.
     pub status: String,
+    /// The message of the test.
     pub details: String,
 }
 

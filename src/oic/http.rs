@@ -195,7 +195,11 @@ impl OicClient {
         }
     }
 
-    async fn attempt(&self, call: &Call, auth: Option<&Secret>) -> Result<Response, OicError> {
+    pub(crate) async fn attempt(
+        &self,
+        call: &Call,
+        auth: Option<&Secret>,
+    ) -> Result<Response, OicError> {
         let url = self.url(call)?;
         let http = &self.inner.http;
         let mut rb = http.request(call.method.clone(), url);

@@ -150,6 +150,15 @@ impl OicClient {
         self.inner.generation
     }
 
+    /// How many access tokens this client (and its clones) obtained so far; 0 with Basic auth.
+    /// For diagnostics and tests of the renewal.
+    pub async fn token_fetches(&self) -> u64 {
+        match &self.inner.auth {
+            AuthKind::Token(ts) => ts.fetches().await,
+            AuthKind::Basic { .. } => 0,
+        }
+    }
+
     /// The Developer-API base URL.
     pub fn base_url(&self) -> &str {
         &self.inner.base
@@ -245,32 +254,10 @@ impl OicClient {
         a: &Artifact,
         mode: ImportMode,
     ) -> Result<ImportOutcome, OicError> {
-        if a.key.kind != ArtifactKind::Integration {
-            return Err(OicError::Archive {
-                artifact: a.key.to_string(),
-                message: "not an integration archive (import it with the matching kind)".into(),
-            });
-        }
-        let p = a.path().to_path_buf();
-        let info = tokio::task::spawn_blocking(move || archive::inspect(&p))
-            .await
-            .map_err(|e| OicError::Config(format!("archive inspection task failed: {e}")))??;
-        if info.code != a.key.code || info.version != a.key.version {
-            return Err(OicError::Archive {
-                artifact: a.key.to_string(),
-                message: format!("the file holds {} (archives cannot be renamed)", info.id()),
-            });
-        }
-        let id = IntegrationId::new(&a.key.code, &a.key.version);
-        let body = || Body::File {
-            path: a.path().to_path_buf(),
-            file_name: a.file_name(),
-            fields: vec![],
-        };
+        let id = self.checked_iar(a).await?;
         match self.get_integration(&id).await? {
             None => {
-                self.empty(Call::post(format!("{API}/integrations/archive")).body(body()))
-                    .await?;
+                self.create_integration_unchecked(a).await?;
                 Ok(ImportOutcome {
                     action: ImportAction::Created,
                     previous_status: None,
@@ -292,7 +279,7 @@ impl OicClient {
                 }
                 self.empty(
                     Call::new(reqwest::Method::PUT, format!("{API}/integrations/archive"))
-                        .body(body()),
+                        .body(Self::iar_body(a)),
                 )
                 .await?;
                 Ok(ImportOutcome {
@@ -301,6 +288,59 @@ impl OicClient {
                 })
             }
         }
+    }
+
+    /// `POST /integrations/archive` only (no existence check): 409 when it already exists.
+    pub async fn create_integration(&self, a: &Artifact) -> Result<(), OicError> {
+        self.checked_iar(a).await?;
+        self.create_integration_unchecked(a).await
+    }
+
+    async fn create_integration_unchecked(&self, a: &Artifact) -> Result<(), OicError> {
+        self.empty(Call::post(format!("{API}/integrations/archive")).body(Self::iar_body(a)))
+            .await
+            .map(|_| ())
+    }
+
+    /// `PUT /integrations/archive` only: 404 when it does not exist, 412 when it is active,
+    /// 423 when locked.
+    pub async fn replace_integration(&self, a: &Artifact) -> Result<(), OicError> {
+        self.checked_iar(a).await?;
+        self.empty(
+            Call::new(reqwest::Method::PUT, format!("{API}/integrations/archive"))
+                .body(Self::iar_body(a)),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    fn iar_body(a: &Artifact) -> Body {
+        Body::File {
+            path: a.path().to_path_buf(),
+            file_name: a.file_name(),
+            fields: vec![],
+        }
+    }
+
+    /// Checks that an artifact is an `.iar` whose content matches its key; returns its id.
+    async fn checked_iar(&self, a: &Artifact) -> Result<IntegrationId, OicError> {
+        if a.key.kind != ArtifactKind::Integration {
+            return Err(OicError::Archive {
+                artifact: a.key.to_string(),
+                message: "not an integration archive (import it with the matching kind)".into(),
+            });
+        }
+        let p = a.path().to_path_buf();
+        let info = tokio::task::spawn_blocking(move || archive::inspect(&p))
+            .await
+            .map_err(|e| OicError::Config(format!("archive inspection task failed: {e}")))??;
+        if info.code != a.key.code || info.version != a.key.version {
+            return Err(OicError::Archive {
+                artifact: a.key.to_string(),
+                message: format!("the file holds {} (archives cannot be renamed)", info.id()),
+            });
+        }
+        Ok(IntegrationId::new(&a.key.code, &a.key.version))
     }
 
     /// Activates (`POST` + PATCH override `{"status":"ACTIVATED"}`) and returns the final status.
@@ -604,5 +644,27 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), "transport", "{e}");
         assert!(!e.to_string().contains("pw-secret"));
+    }
+}
+
+/// Compile-time check: the futures of the public API are `Send`, so callers can spawn them.
+#[cfg(test)]
+#[allow(dead_code)]
+mod send_check {
+    use super::*;
+    fn send<T: Send>(_: T) {}
+    fn all(c: OicClient, id: IntegrationId, a: Artifact, o: ActivateOptions, call: Call) {
+        send(async move {
+            let _ = c.attempt(&call, None).await;
+            let _ = c.list_integrations(None).await;
+            let _ = c.get_integration(&id).await;
+            let _ = c.export_integration(&id).await;
+            let _ = c.import_integration(&a, ImportMode::Overwrite).await;
+            let _ = c.activate(&id, &o).await;
+            let _ = c.list_connections(None, None).await;
+            let _ = c.export_project("P", &ProjectExport::default()).await;
+            let _ = c.import_project(&a, ImportMode::Overwrite).await;
+            let _ = c.import_library(&a, None, ImportMode::Overwrite).await;
+        });
     }
 }

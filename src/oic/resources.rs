@@ -10,12 +10,17 @@ use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 /// A lookup (domain value map) as listed or fetched.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lookup {
+    /// The lookup name (its id).
     pub name: String,
+    /// The description.
     pub description: String,
     /// Column (domain) names.
     pub columns: Vec<String>,
+    /// `rowCount`.
     pub row_count: u64,
+    /// `status`.
     pub status: String,
+    /// `lockedFlag`.
     pub locked: bool,
     /// The whole JSON object as received.
     pub raw: Value,
@@ -50,11 +55,17 @@ impl Lookup {
 pub struct Library {
     /// `CODE|VERSION`.
     pub id: String,
+    /// The library code.
     pub code: String,
+    /// The library version.
     pub version: String,
+    /// `displayName`.
     pub display_name: String,
+    /// `libraryType` (`API`).
     pub library_type: String,
+    /// `status`.
     pub status: String,
+    /// `lockedFlag`.
     pub locked: bool,
     /// The whole JSON object as received.
     pub raw: Value,
@@ -97,13 +108,19 @@ impl Library {
 pub struct IntegrationStats {
     /// `CODE|VERSION` (from `id`, or `code`/`version`).
     pub id: String,
+    /// `noOfMsgsReceived`.
     pub received: u64,
+    /// `noOfMsgsProcessed`.
     pub processed: u64,
+    /// `noOfSuccess`.
     pub succeeded: u64,
+    /// `noOfErrors`.
     pub errors: u64,
+    /// `noOfAborted`.
     pub aborted: u64,
     /// `successRate` as sent (a percentage).
     pub success_rate: f64,
+    /// `flowStatus`.
     pub flow_status: String,
     /// The whole JSON object as received.
     pub raw: Value,

@@ -76,6 +76,110 @@ pub fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
     }
 }
 
+/// Content of an archive entry: bytes, or deterministic generated filler (streamed, never held in memory).
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// Literal bytes.
+    Bytes(Vec<u8>),
+    /// `len` bytes of [`Filler`] seeded with `seed`.
+    Filler {
+        /// Seed text.
+        seed: String,
+        /// Length in bytes.
+        len: u64,
+    },
+}
+
+impl Content {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::Filler { len, .. } => *len,
+        }
+    }
+    /// Whether the content is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The bytes (empty for filler).
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Content::Bytes(b) => b,
+            Content::Filler { .. } => &[],
+        }
+    }
+    /// A reader over the content.
+    pub fn reader(&self) -> Box<dyn Read + Send + '_> {
+        match self {
+            Content::Bytes(b) => Box::new(Cursor::new(b.as_slice())),
+            Content::Filler { seed, len } => Box::new(Filler::new(seed, *len)),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Content {
+    fn from(b: Vec<u8>) -> Self {
+        Content::Bytes(b)
+    }
+}
+
+/// Archive entries by name.
+pub type Entries = BTreeMap<String, Content>;
+
+/// Deterministic, fast, XML-comment-looking filler text (a `Read`er of exactly `len` bytes).
+#[derive(Debug)]
+pub struct Filler {
+    state: u64,
+    remaining: u64,
+    line: Vec<u8>,
+    pos: usize,
+}
+
+impl Filler {
+    /// Filler of `len` bytes for `seed`.
+    pub fn new(seed: &str, len: u64) -> Self {
+        let d = Sha256::digest(seed.as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&d[..8]);
+        Filler {
+            state: u64::from_le_bytes(b),
+            remaining: len,
+            line: Vec::new(),
+            pos: 0,
+        }
+    }
+    fn next_u64(&mut self) -> u64 {
+        // splitmix64
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Read for Filler {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() && self.remaining > 0 {
+            if self.pos >= self.line.len() {
+                let (a, b, c) = (self.next_u64(), self.next_u64(), self.next_u64());
+                self.line = format!("<!-- {a:016x} {b:016x} {c:016x} -->\n").into_bytes();
+                self.pos = 0;
+            }
+            let take = (self.line.len() - self.pos)
+                .min(buf.len() - n)
+                .min(self.remaining.min(usize::MAX as u64) as usize);
+            buf[n..n + take].copy_from_slice(&self.line[self.pos..self.pos + take]);
+            self.pos += take;
+            n += take;
+            self.remaining -= take as u64;
+        }
+        Ok(n)
+    }
+}
+
 fn is_props(name: &str) -> bool {
     name.ends_with("/ics_project_attributes.properties")
         || name.ends_with("/oic_project.properties")
@@ -94,62 +198,123 @@ fn strip_mod(content: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The integrity hash over the entries (see the module docs).
-pub fn integrity_hash(entries: &BTreeMap<String, Vec<u8>>) -> String {
+/// Feeds written bytes into a SHA-256.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The integrity hash over the entries (see the module docs). Filler entries are streamed through the hash.
+pub fn integrity_hash(entries: &Entries) -> String {
     let mut h = Sha256::new();
     for (name, content) in entries {
         if name.ends_with('/') {
             continue;
         }
-        let stripped;
-        let content: &[u8] = if is_props(name) {
-            stripped = strip_mod(content);
-            &stripped
-        } else {
-            content
-        };
         h.update(name.as_bytes());
         h.update([0u8]);
-        h.update((content.len() as u64).to_be_bytes());
-        h.update(content);
+        if is_props(name) {
+            let stripped = strip_mod(content.bytes());
+            h.update((stripped.len() as u64).to_be_bytes());
+            h.update(&stripped);
+        } else {
+            h.update(content.len().to_be_bytes());
+            match content {
+                Content::Bytes(b) => h.update(b),
+                Content::Filler { .. } => {
+                    let _ = std::io::copy(&mut content.reader(), &mut HashWriter(&mut h));
+                }
+            }
+        }
     }
     let digest = h.finalize();
     base64::engine::general_purpose::STANDARD.encode(&digest[..16])
 }
 
-/// Writes entries to a zip (deflate), adding `mod=` to the properties entry first.
-pub fn seal_and_zip(mut entries: BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, ArchiveError> {
-    let hash = integrity_hash(&entries);
-    for (name, content) in entries.iter_mut() {
-        if is_props(name) {
-            let mut c = strip_mod(content);
-            c.extend_from_slice(format!("mod={hash}\n").as_bytes());
-            *content = c;
-        }
+/// Adds the `mod=` line (integrity hash) to the root properties entry: `project/oic_project.properties` in a
+/// `.car`, otherwise the `ics_project_attributes.properties` of an `.iar`.
+pub fn seal(entries: &mut Entries) {
+    let hash = integrity_hash(entries);
+    let target = if entries.contains_key(CAR_PROPS) {
+        Some(CAR_PROPS.to_string())
+    } else {
+        entries
+            .keys()
+            .find(|n| n.ends_with("/ics_project_attributes.properties"))
+            .cloned()
+    };
+    if let Some(name) = target
+        && let Some(content) = entries.get_mut(&name)
+    {
+        let mut c = strip_mod(content.bytes());
+        c.extend_from_slice(format!("mod={hash}\n").as_bytes());
+        *content = Content::Bytes(c);
     }
+}
+
+/// The root properties entry of a `.car`.
+pub const CAR_PROPS: &str = "project/oic_project.properties";
+
+/// Generated filler entries above this size are stored, not deflated.
+pub const STORE_ABOVE: u64 = 1024 * 1024;
+
+/// Writes entries into a zip writer (deflate; large generated entries stored).
+pub fn write_entries<W: Write + std::io::Seek>(
+    w: &mut zip::ZipWriter<W>,
+    entries: &Entries,
+) -> Result<(), ArchiveError> {
+    for (name, content) in entries {
+        // Large generated resources are stored uncompressed so multi-GB archives stream at I/O speed.
+        let method = match content {
+            Content::Filler { len, .. } if *len > STORE_ABOVE => zip::CompressionMethod::Stored,
+            _ => zip::CompressionMethod::Deflated,
+        };
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(method)
+            .last_modified_time(zip::DateTime::default())
+            .large_file(content.len() >= u32::MAX as u64 / 2);
+        w.start_file(name.as_str(), opts)
+            .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+        std::io::copy(&mut content.reader(), w).map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Seals and writes entries to an in-memory zip.
+pub fn seal_and_zip(mut entries: Entries) -> Result<Vec<u8>, ArchiveError> {
+    seal(&mut entries);
     write_zip(&entries)
 }
 
-/// Writes entries to a zip (deflate) as they are.
-pub fn write_zip(entries: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, ArchiveError> {
+/// Writes entries to an in-memory zip as they are.
+pub fn write_zip(entries: &Entries) -> Result<Vec<u8>, ArchiveError> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .last_modified_time(zip::DateTime::default());
-    for (name, content) in entries {
-        w.start_file(name.as_str(), opts)
-            .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
-        w.write_all(content)
-            .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
-    }
+    write_entries(&mut w, entries)?;
     let cur = w
         .finish()
         .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
     Ok(cur.into_inner())
 }
 
+/// Seals and writes entries as a zip stream into `out` (no seeking; memory stays flat).
+pub fn seal_and_stream<W: Write>(mut entries: Entries, out: W) -> Result<(), ArchiveError> {
+    seal(&mut entries);
+    let mut w = zip::ZipWriter::new_stream(out);
+    write_entries(&mut w, &entries)?;
+    w.finish()
+        .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+    Ok(())
+}
+
 /// Reads every file entry of a zip.
-pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+pub fn read_zip(bytes: &[u8]) -> Result<Entries, ArchiveError> {
     let mut z = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
     let mut out = BTreeMap::new();
@@ -167,7 +332,7 @@ pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError>
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)
             .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
-        out.insert(name, buf);
+        out.insert(name, Content::Bytes(buf));
     }
     Ok(out)
 }
@@ -297,37 +462,15 @@ pub fn parse_dvm(xml: &str, fallback_name: &str) -> Lookup {
     }
 }
 
-/// Deterministic filler text of `len` bytes (an XSL-looking resource).
-pub fn filler(seed: &str, len: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len as usize);
-    let mut h = Sha256::digest(seed.as_bytes());
-    while (out.len() as u64) < len {
-        let line = format!("<!-- {} -->\n", hex::encode(h));
-        out.extend_from_slice(line.as_bytes());
-        h = Sha256::digest(h);
-    }
-    out.truncate(len as usize);
-    out
-}
-
 /// The entries of an integration inside an archive, under `prefix` (e.g. `icspackage/project/X_01.00.0000/`).
-pub fn integration_entries(
-    i: &Integration,
-    prefix: &str,
-    padding: u64,
-    out: &mut BTreeMap<String, Vec<u8>>,
-) {
+pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mut Entries) {
     let props = format!(
         "project_code={}\nproject_name={}\nproject_version={}\nproject_type={}\nproject_persisted_state={}\nproject_transient_state={}\nmodelType={}\nsmartTags=style:{}\nversion={}\nlastUpdatedICSVersion=25.06.0.0\noriginalICSVersion=24.10.0.0\n",
         i.code,
         i.name,
         i.version,
         i.project_type,
-        if i.status == super::state::IntStatus::InProgress {
-            "INPROGRESS"
-        } else {
-            "CONFIGURED"
-        },
+        if i.draft { "INPROGRESS" } else { "CONFIGURED" },
         if i.locked_by.is_some() {
             "LOCKED"
         } else {
@@ -339,7 +482,7 @@ pub fn integration_entries(
     );
     out.insert(
         format!("{prefix}ics_project_attributes.properties"),
-        props.into_bytes(),
+        props.into_bytes().into(),
     );
     let mut apps = String::new();
     for (n, c) in i.connections.iter().enumerate() {
@@ -363,21 +506,26 @@ pub fn integration_entries(
     );
     out.insert(
         format!("{prefix}PROJECT-INF/project.xml"),
-        project_xml.into_bytes(),
+        project_xml.into_bytes().into(),
     );
     out.insert(
         format!("{prefix}PROJECT-INF/layout.json"),
-        format!("{{\"code\":\"{}\",\"nodes\":[]}}", i.code).into_bytes(),
+        format!("{{\"code\":\"{}\",\"nodes\":[]}}", i.code)
+            .into_bytes()
+            .into(),
     );
     let res_seed = format!("{}|{}", i.code, i.version);
     let hash = hex::encode(&Sha256::digest(res_seed.as_bytes())[..8]);
     out.insert(
         format!("{prefix}resources/processor_1/resourcegroup_1/req_{hash}.xsl"),
-        filler(&res_seed, 512 + padding),
+        Content::Filler {
+            seed: res_seed.clone(),
+            len: 512 + padding,
+        },
     );
     out.insert(
         format!("{prefix}resources/processor_1/resourcegroup_1/expr.properties"),
-        b"expr=true\n".to_vec(),
+        b"expr=true\n".to_vec().into(),
     );
     for (n, c) in i.connections.iter().enumerate() {
         out.insert(
@@ -386,31 +534,43 @@ pub fn integration_entries(
                 n + 1,
                 c.code
             ),
-            format!("connection={}\nrole={}\n", c.code, c.role).into_bytes(),
+            format!("connection={}\nrole={}\n", c.code, c.role)
+                .into_bytes()
+                .into(),
         );
     }
 }
 
-/// Builds the `.iar` of an integration (§11.1).
+/// Builds the `.iar` of an integration (§11.1) in memory.
 pub fn build_iar(
     i: &Integration,
     conns: &[Connection],
     lookups: &[Lookup],
     padding: u64,
 ) -> Result<Vec<u8>, ArchiveError> {
+    seal_and_zip(iar_entries(i, conns, lookups, padding))
+}
+
+/// The (unsealed) entries of an integration's `.iar`.
+pub fn iar_entries(
+    i: &Integration,
+    conns: &[Connection],
+    lookups: &[Lookup],
+    padding: u64,
+) -> Entries {
     let mut entries = BTreeMap::new();
     let prefix = format!("icspackage/project/{}_{}/", i.code, i.version);
     integration_entries(i, &prefix, padding, &mut entries);
     for c in conns {
         entries.insert(
             format!("icspackage/appinstances/{}.xml", c.code),
-            connection_xml(c).into_bytes(),
+            connection_xml(c).into_bytes().into(),
         );
     }
     for l in lookups {
         entries.insert(
             format!("icspackage/dvms/{}.dvm", l.name),
-            lookup_dvm(l).into_bytes(),
+            lookup_dvm(l).into_bytes().into(),
         );
     }
     if let Some(s) = &i.schedule {
@@ -420,10 +580,10 @@ pub fn build_iar(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<schedule><expression>{}</expression></schedule>\n",
                 xml_escape(&s.expression)
             )
-            .into_bytes(),
+            .into_bytes().into(),
         );
     }
-    seal_and_zip(entries)
+    entries
 }
 
 /// What an imported `.iar` contains.
@@ -451,6 +611,8 @@ pub struct ParsedIar {
     pub lookups: Vec<Lookup>,
     /// Schedule expression, when the archive has one.
     pub schedule: Option<String>,
+    /// `project_persisted_state=INPROGRESS`: the flow itself is incomplete.
+    pub draft: bool,
 }
 
 /// Validates and parses an `.iar` (§11.1 minimal validation).
@@ -479,7 +641,7 @@ pub fn parse_iar(bytes: &[u8]) -> Result<ParsedIar, ArchiveError> {
     let props_bytes = entries
         .get(&format!("{prefix}ics_project_attributes.properties"))
         .ok_or_else(|| ArchiveError::Layout("missing ics_project_attributes.properties".into()))?;
-    let props = parse_properties(&String::from_utf8_lossy(props_bytes));
+    let props = parse_properties(&String::from_utf8_lossy(props_bytes.bytes()));
     let code = props
         .get("project_code")
         .cloned()
@@ -500,7 +662,7 @@ pub fn parse_iar(bytes: &[u8]) -> Result<ParsedIar, ArchiveError> {
     }
     let project_xml = entries
         .get(&format!("{prefix}PROJECT-INF/project.xml"))
-        .map(|b| String::from_utf8_lossy(b).to_string())
+        .map(|b| String::from_utf8_lossy(b.bytes()).to_string())
         .ok_or_else(|| ArchiveError::Layout("missing PROJECT-INF/project.xml".into()))?;
     if xml_text(&project_xml, "projectCode").as_deref() != Some(code.as_str())
         || xml_text(&project_xml, "projectVersion").as_deref() != Some(version.as_str())
@@ -522,7 +684,7 @@ pub fn parse_iar(bytes: &[u8]) -> Result<ParsedIar, ArchiveError> {
     let mut lookups = Vec::new();
     let mut schedule = None;
     for (name, content) in &entries {
-        let text = String::from_utf8_lossy(content);
+        let text = String::from_utf8_lossy(content.bytes());
         if let Some(file) = name.strip_prefix("icspackage/appinstances/") {
             let fallback = file.trim_end_matches(".xml");
             connections.push(parse_connection_xml(&text, fallback));
@@ -553,5 +715,6 @@ pub fn parse_iar(bytes: &[u8]) -> Result<ParsedIar, ArchiveError> {
         connection_roles,
         lookups,
         schedule,
+        draft: props.get("project_persisted_state").map(String::as_str) == Some("INPROGRESS"),
     })
 }

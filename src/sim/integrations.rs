@@ -1,28 +1,30 @@
-//! Integrations (§3): list, get, export, import (POST/PUT), activate/deactivate, activation status.
+//! Integrations (§3, and the project variants of §4.3): list, get, export, import (POST/PUT), update /
+//! activate / deactivate, activation status and errors, delete, schedule, re-activate batch.
+//!
+//! Every handler works on a "space": the instance's global integrations or a project's (`/projects/{p}/...`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::Multipart;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 
 use super::archive::{self, ArchiveError, ParsedIar};
-use super::auth::{Caller, authenticate};
 use super::error::{ApiError, ApiResult};
-use super::query::{Params, envelope, parse_q};
+use super::extract::{Api, space};
+use super::query::{envelope, parse_q};
 use super::state::{
     ArchiveSource, ConnRef, ConnStatus, Connection, Instance, InstanceData, IntStatus, Integration,
-    oic_date,
+    Schedule, oic_date,
 };
-use super::{API, Ctx};
 
 /// A JSON 200 response with `Content-Type: application/json`.
 pub fn json_ok(v: &Value) -> Response {
@@ -39,20 +41,40 @@ pub fn json_status(status: StatusCode, v: &Value) -> Response {
     r
 }
 
-/// Percent-encodes an id for use in a link (`|` → `%7C`).
-pub fn enc(id: &str) -> String {
-    utf8_percent_encode(id, NON_ALPHANUMERIC).to_string()
+/// An empty 200 response.
+pub fn empty_ok() -> Response {
+    StatusCode::OK.into_response()
 }
 
-/// Splits `CODE|VERSION`.
+/// Characters escaped in ids inside links: controls, space, `|` and URL delimiters.
+const ID_ESCAPE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'|')
+    .add(b'/')
+    .add(b'?')
+    .add(b'#')
+    .add(b'%')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'&')
+    .add(b'+');
+
+/// Percent-encodes an id for use in a link (`HELLO_WORLD|01.00.0000` → `HELLO_WORLD%7C01.00.0000`).
+pub fn enc(id: &str) -> String {
+    utf8_percent_encode(id, ID_ESCAPE).to_string()
+}
+
+/// Splits `CODE|VERSION` (404 when there is no `|`).
 pub fn split_id(id: &str) -> ApiResult<(String, String)> {
     match id.split_once('|') {
         Some((c, v)) if !c.is_empty() && !v.is_empty() => {
             Ok((c.trim().to_string(), v.trim().to_string()))
         }
-        _ => Err(ApiError::not_found(format!(
-            "Integration '{id}' not found."
-        ))),
+        _ => Err(not_found(id)),
     }
 }
 
@@ -65,10 +87,15 @@ fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("Integration '{id}' not found."))
 }
 
-/// The integration resource (§3.2).
-pub fn integration_json(base: &str, i: &Integration, data: &InstanceData, expand: &str) -> Value {
+/// Whether the status counts as active (for 412 rules).
+pub fn is_active(s: IntStatus) -> bool {
+    matches!(s, IntStatus::Activated | IntStatus::ActivationInProgress)
+}
+
+/// The integration resource (§3.2). `prefix` is `{base}{API}` or the project prefix.
+pub fn integration_json(prefix: &str, i: &Integration, data: &InstanceData, expand: &str) -> Value {
     let id = i.id();
-    let href = format!("{base}{API}/integrations/{}", enc(&id));
+    let href = format!("{prefix}/integrations/{}", enc(&id));
     let conn_json = |c: &ConnRef| {
         let conn = data.connections.get(&c.code);
         let status = conn.map(|c| c.status.as_str()).unwrap_or("INPROGRESS");
@@ -106,7 +133,8 @@ pub fn integration_json(base: &str, i: &Integration, data: &InstanceData, expand
         .iter()
         .map(|l| json!({ "name": l, "id": l }))
         .collect();
-    json!({
+    let runtime = prefix.split("/ic/api").next().unwrap_or(prefix);
+    let mut v = json!({
         "id": id,
         "code": i.code,
         "version": i.version,
@@ -128,7 +156,7 @@ pub fn integration_json(base: &str, i: &Integration, data: &InstanceData, expand
         "projectType": i.project_type,
         "compatible": true,
         "packageName": i.package_name,
-        "endPointURI": format!("{base}/ic/api/integration/v1/flows/rest/{}/{}/", i.code, i.short_version()),
+        "endPointURI": format!("{runtime}/ic/api/integration/v1/flows/rest/{}/{}/", i.code, i.short_version()),
         "endPoints": end_points,
         "dependencies": { "connections": deps, "lookups": lookups, "libraries": [], "certificates": [] },
         "created": oic_date(&i.created),
@@ -136,50 +164,25 @@ pub fn integration_json(base: &str, i: &Integration, data: &InstanceData, expand
         "lastUpdated": oic_date(&i.last_updated),
         "lastUpdatedBy": i.last_updated_by,
         "links": [ { "href": href, "rel": "self" }, { "href": href, "rel": "canonical" } ],
-    })
+    });
+    if let Some(p) = &i.project {
+        v["projectCode"] = json!(p);
+    }
+    v
 }
 
-/// Authenticated request context: instance, caller, parsed query.
-pub struct Req {
-    /// Selected instance.
-    pub inst: Arc<Instance>,
-    /// Caller.
-    pub caller: Caller,
-    /// Query parameters.
-    pub params: Params,
-}
+/// Query keys accepted by `q` on integration lists.
+pub const Q_KEYS: &[&str] = &[
+    "name", "code", "status", "type", "style", "version", "pattern",
+];
 
-/// Authenticates and parses the query.
-pub fn req(ctx: &Ctx, headers: &HeaderMap, raw: Option<String>) -> ApiResult<Req> {
-    let params = Params::parse(raw.as_deref());
-    let (inst, caller) = authenticate(ctx, headers, &params.0)?;
-    Ok(Req {
-        inst,
-        caller,
-        params,
-    })
-}
-
-fn sort_key_time(i: &Integration) -> std::cmp::Reverse<chrono::DateTime<Utc>> {
-    std::cmp::Reverse(i.last_updated)
-}
-
-/// `GET /integrations`.
-pub async fn list(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
-    let r = req(&ctx, &headers, raw)?;
-    let (offset, limit) = r.params.paging()?;
-    let conds = parse_q(
-        r.params.get("q"),
-        &[
-            "name", "code", "status", "type", "style", "version", "pattern",
-        ],
-    )?;
-    let expand = r.params.get("expand").unwrap_or("").to_string();
-    let data = r.inst.lock();
+/// `GET /integrations`, `GET /projects/{p}/integrations`.
+pub async fn list(api: Api) -> ApiResult<Response> {
+    let (offset, limit) = api.params.paging()?;
+    let conds = parse_q(api.params.get("q"), Q_KEYS)?;
+    let expand = api.params.get("expand").unwrap_or("").to_string();
+    let mut g = api.inst.lock();
+    let data = space(&mut g, api.project())?;
     let mut items: Vec<&Integration> = data
         .integrations
         .values()
@@ -196,7 +199,7 @@ pub async fn list(
             })
         })
         .collect();
-    match r.params.get("orderBy").unwrap_or("") {
+    match api.params.get("orderBy").unwrap_or("") {
         "" => {}
         "name" => items.sort_by(|a, b| {
             a.name
@@ -204,47 +207,59 @@ pub async fn list(
                 .cmp(&b.name.to_lowercase())
                 .then(a.version.cmp(&b.version))
         }),
-        "time" => items.sort_by_key(|i| sort_key_time(i)),
+        "time" => items.sort_by_key(|i| std::cmp::Reverse(i.last_updated)),
         o => {
             return Err(ApiError::bad_request(format!(
                 "Invalid orderBy '{o}'. Use name or time."
             )));
         }
     }
+    let prefix = api.prefix();
     let all: Vec<Value> = items
         .iter()
-        .map(|i| integration_json(&ctx.base_url, i, &data, &expand))
+        .map(|i| integration_json(&prefix, i, data, &expand))
         .collect();
     Ok(json_ok(&envelope(
         all,
         offset,
         limit,
-        &format!("{}{API}/integrations", ctx.base_url),
+        &format!("{prefix}/integrations"),
     )))
 }
 
 /// `GET /integrations/{id}`.
-pub async fn get(
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
-    let r = req(&ctx, &headers, raw)?;
-    let (code, version) = split_id(&id)?;
-    let expand = r.params.get("expand").unwrap_or("").to_string();
-    let data = r.inst.lock();
+pub async fn get(api: Api) -> ApiResult<Response> {
+    let (code, version) = split_id(api.id())?;
+    let expand = api.params.get("expand").unwrap_or("").to_string();
+    let mut g = api.inst.lock();
+    let data = space(&mut g, api.project())?;
     let i = data
         .integrations
         .get(&(code, version))
-        .ok_or_else(|| not_found(&id))?;
-    Ok(json_ok(&integration_json(&ctx.base_url, i, &data, &expand)))
+        .ok_or_else(|| not_found(api.id()))?;
+    Ok(json_ok(&integration_json(&api.prefix(), i, data, &expand)))
 }
 
-/// Builds the export bytes of an integration (checks 404/423).
-pub fn export_bytes(inst: &Instance, id: &str) -> ApiResult<(String, Bytes)> {
+/// The export content of an integration: stored bytes, or the inputs to generate them.
+pub enum ExportSource {
+    /// Bytes as imported.
+    Stored(Bytes),
+    /// Generate from the model.
+    Generated {
+        /// Integration snapshot.
+        integration: Box<Integration>,
+        /// Its connections.
+        connections: Vec<Connection>,
+        /// Its lookups.
+        lookups: Vec<super::state::Lookup>,
+        /// Extra resource bytes.
+        padding: u64,
+    },
+}
+
+/// Looks up what to export (404 / 423 checks).
+pub fn export_source(data: &InstanceData, id: &str) -> ApiResult<(String, ExportSource)> {
     let (code, version) = split_id(id)?;
-    let data = inst.lock();
     let i = data
         .integrations
         .get(&(code, version))
@@ -262,23 +277,38 @@ pub fn export_bytes(inst: &Instance, id: &str) -> ApiResult<(String, Bytes)> {
         )));
     }
     let file = format!("{}_{}.iar", i.code, i.version);
-    match &i.archive {
-        ArchiveSource::Stored(b) => Ok((file, b.clone())),
-        ArchiveSource::Generated { padding } => {
-            let conns: Vec<Connection> = i
+    let src = match &i.archive {
+        ArchiveSource::Stored(b) => ExportSource::Stored(b.clone()),
+        ArchiveSource::Generated { padding } => ExportSource::Generated {
+            integration: Box::new(i.clone()),
+            connections: i
                 .connections
                 .iter()
                 .filter_map(|c| data.connections.get(&c.code).cloned())
-                .collect();
-            let lookups: Vec<_> = i
+                .collect(),
+            lookups: i
                 .lookups
                 .iter()
                 .filter_map(|l| data.lookups.get(l).cloned())
-                .collect();
-            let bytes = archive::build_iar(i, &conns, &lookups, *padding)
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-            Ok((file, Bytes::from(bytes)))
-        }
+                .collect(),
+            padding: *padding,
+        },
+    };
+    Ok((file, src))
+}
+
+/// The bytes of an export source (in memory; see [`super::stream`] for large generated archives).
+pub fn export_source_bytes(src: ExportSource) -> ApiResult<Bytes> {
+    match src {
+        ExportSource::Stored(b) => Ok(b),
+        ExportSource::Generated {
+            integration,
+            connections,
+            lookups,
+            padding,
+        } => archive::build_iar(&integration, &connections, &lookups, padding)
+            .map(Bytes::from)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
 }
 
@@ -297,33 +327,43 @@ pub fn octet_stream(file: &str, body: Body) -> Response {
 }
 
 /// `GET /integrations/{id}/archive`.
-pub async fn export(
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
-    let r = req(&ctx, &headers, raw)?;
-    let (file, bytes) = export_bytes(&r.inst, &id)?;
-    Ok(octet_stream(&file, Body::from(bytes)))
+pub async fn export(api: Api) -> ApiResult<Response> {
+    let (file, src) = {
+        let mut g = api.inst.lock();
+        let data = space(&mut g, api.project())?;
+        export_source(data, api.id())?
+    };
+    let body = super::stream::export_body(src, &api.ctx.shared)?;
+    Ok(octet_stream(&file, body))
 }
 
 /// Reads the `file` part of a multipart upload (400 when missing).
 pub async fn multipart_file(mp: Result<Multipart, MultipartRejection>) -> ApiResult<Bytes> {
+    Ok(multipart_fields(mp).await?.0)
+}
+
+/// Reads a multipart upload: the `file` part (400 when missing) and the other text fields.
+pub async fn multipart_fields(
+    mp: Result<Multipart, MultipartRejection>,
+) -> ApiResult<(Bytes, Vec<(String, String)>)> {
     let Ok(mut mp) = mp else {
         return Err(ApiError::bad_request(
             "A multipart/form-data body with a 'file' part is required.",
         ));
     };
     let mut file = None;
+    let mut fields = Vec::new();
     loop {
         match mp.next_field().await {
             Ok(Some(f)) => {
-                if f.name() == Some("file") {
-                    let b = f.bytes().await.map_err(|e| {
-                        ApiError::bad_request(format!("Could not read the uploaded file: {e}"))
-                    })?;
+                let name = f.name().unwrap_or("").to_string();
+                let b = f.bytes().await.map_err(|e| {
+                    ApiError::bad_request(format!("Could not read the multipart body: {e}"))
+                })?;
+                if name == "file" {
                     file = Some(b);
+                } else {
+                    fields.push((name, String::from_utf8_lossy(&b).to_string()));
                 }
             }
             Ok(None) => break,
@@ -334,23 +374,26 @@ pub async fn multipart_file(mp: Result<Multipart, MultipartRejection>) -> ApiRes
             }
         }
     }
-    file.ok_or_else(|| ApiError::bad_request("The multipart part 'file' is missing."))
+    let file =
+        file.ok_or_else(|| ApiError::bad_request("The multipart part 'file' is missing."))?;
+    Ok((file, fields))
 }
 
-fn archive_error(e: ArchiveError) -> ApiError {
+/// Maps archive errors to 400.
+pub fn archive_error(e: ArchiveError) -> ApiError {
     ApiError::bad_request(e.to_string())
 }
 
 /// Creates connections and lookups from an archive when missing (existing ones are left untouched).
 pub fn merge_dependencies(data: &mut InstanceData, p: &ParsedIar, who: &str) {
     let now = Utc::now();
-    let role_of = |code: &str| {
-        p.connection_roles
-            .iter()
-            .find(|(c, _)| c == code)
-            .map(|(_, r)| r.clone())
-    };
     for c in &p.connections {
+        let role = p
+            .connection_roles
+            .iter()
+            .find(|(code, _)| code == &c.code)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| c.role.clone());
         data.connections
             .entry(c.code.clone())
             .or_insert_with(|| Connection {
@@ -358,10 +401,32 @@ pub fn merge_dependencies(data: &mut InstanceData, p: &ParsedIar, who: &str) {
                 name: c.name.clone(),
                 description: String::new(),
                 status: ConnStatus::InProgress,
-                role: role_of(&c.code).unwrap_or_else(|| c.role.clone()),
+                role,
                 adapter: c.adapter.clone(),
                 security_policy: c.security_policy.clone(),
                 connection_properties: c.properties.clone(),
+                security_properties: Vec::new(),
+                agent_group_id: None,
+                locked_by: None,
+                created: now,
+                created_by: who.to_string(),
+                last_updated: now,
+                last_updated_by: who.to_string(),
+            });
+    }
+    for (code, role) in &p.connection_roles {
+        // A flow references a connection that is not in appinstances/: create a bare draft.
+        data.connections
+            .entry(code.clone())
+            .or_insert_with(|| Connection {
+                code: code.clone(),
+                name: code.clone(),
+                description: String::new(),
+                status: ConnStatus::InProgress,
+                role: role.clone(),
+                adapter: "rest".into(),
+                security_policy: "NONE".into(),
+                connection_properties: Vec::new(),
                 security_properties: Vec::new(),
                 agent_group_id: None,
                 locked_by: None,
@@ -408,6 +473,23 @@ pub fn connections_ready(data: &InstanceData, refs: &[ConnRef]) -> bool {
     })
 }
 
+/// Moves non-draft `INPROGRESS` integrations whose connections are now all configured to `CONFIGURED`.
+pub fn refresh_statuses(data: &mut InstanceData) {
+    let ready: Vec<(String, String)> = data
+        .integrations
+        .iter()
+        .filter(|(_, i)| {
+            i.status == IntStatus::InProgress && !i.draft && connections_ready(data, &i.connections)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in ready {
+        if let Some(i) = data.integrations.get_mut(&k) {
+            i.status = IntStatus::Configured;
+        }
+    }
+}
+
 /// Builds the integration of an imported archive.
 pub fn integration_from_archive(
     data: &InstanceData,
@@ -415,10 +497,11 @@ pub fn integration_from_archive(
     bytes: Bytes,
     who: &str,
     previous: Option<&Integration>,
+    project: Option<&str>,
 ) -> Integration {
     let now = Utc::now();
     let refs = conn_refs(p);
-    let status = if connections_ready(data, &refs) {
+    let status = if !p.draft && connections_ready(data, &refs) {
         IntStatus::Configured
     } else {
         IntStatus::InProgress
@@ -441,7 +524,7 @@ pub fn integration_from_archive(
         tracing: previous.is_some_and(|i| i.tracing),
         payload_tracing: previous.is_some_and(|i| i.payload_tracing),
         record_enabled: false,
-        schedule: p.schedule.as_ref().map(|e| super::state::Schedule {
+        schedule: p.schedule.as_ref().map(|e| Schedule {
             expression: e.clone(),
             running: false,
         }),
@@ -456,20 +539,19 @@ pub fn integration_from_archive(
         last_updated_by: who.to_string(),
         archive: ArchiveSource::Stored(bytes),
         activation_errors: Vec::new(),
+        draft: p.draft,
+        project: project.map(str::to_string),
     }
 }
 
-/// `POST /integrations/archive` (new; 204, 409 when it exists).
-pub async fn import_new(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    mp: Result<Multipart, MultipartRejection>,
-) -> ApiResult<Response> {
-    let r = req(&ctx, &headers, raw)?;
-    let bytes = multipart_file(mp).await?;
-    let p = archive::parse_iar(&bytes).map_err(archive_error)?;
-    let mut data = r.inst.lock();
+/// Imports a parsed IAR as new into a space (409 when it exists).
+pub fn import_new_into(
+    data: &mut InstanceData,
+    p: &ParsedIar,
+    bytes: Bytes,
+    who: &str,
+    project: Option<&str>,
+) -> ApiResult<()> {
     let key = (p.code.clone(), p.version.clone());
     if let Some(existing) = data.integrations.get(&key) {
         return Err(ApiError::conflict(format!(
@@ -477,23 +559,36 @@ pub async fn import_new(
             label(existing)
         )));
     }
-    merge_dependencies(&mut data, &p, &r.caller.principal);
-    let i = integration_from_archive(&data, &p, bytes, &r.caller.principal, None);
+    merge_dependencies(data, p, who);
+    let i = integration_from_archive(data, p, bytes, who, None, project);
     data.integrations.insert(key, i);
+    Ok(())
+}
+
+/// `POST /integrations/archive` (new; 204, 409 when it exists).
+pub async fn import_new(
+    api: Api,
+    mp: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    let bytes = multipart_file(mp).await?;
+    let p = archive::parse_iar(&bytes).map_err(archive_error)?;
+    let mut g = api.inst.lock();
+    let project = api.project().map(str::to_string);
+    let data = space(&mut g, project.as_deref())?;
+    import_new_into(data, &p, bytes, api.who(), project.as_deref())?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `PUT /integrations/archive` (replace; 200, 404 missing, 412 active, 423 locked).
 pub async fn import_replace(
-    State(ctx): State<Ctx>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    api: Api,
     mp: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    let r = req(&ctx, &headers, raw)?;
     let bytes = multipart_file(mp).await?;
     let p = archive::parse_iar(&bytes).map_err(archive_error)?;
-    let mut data = r.inst.lock();
+    let mut g = api.inst.lock();
+    let project = api.project().map(str::to_string);
+    let data = space(&mut g, project.as_deref())?;
     let key = (p.code.clone(), p.version.clone());
     let Some(existing) = data.integrations.get(&key).cloned() else {
         return Err(ApiError::not_found(format!(
@@ -501,10 +596,7 @@ pub async fn import_replace(
             p.code, p.version
         )));
     };
-    if matches!(
-        existing.status,
-        IntStatus::Activated | IntStatus::ActivationInProgress
-    ) {
+    if is_active(existing.status) {
         return Err(ApiError::precondition(format!(
             "{} is active or is in the process of being activated. Deactivate it before replacing it.",
             label(&existing)
@@ -516,9 +608,16 @@ pub async fn import_replace(
             label(&existing)
         )));
     }
-    merge_dependencies(&mut data, &p, &r.caller.principal);
-    let i = integration_from_archive(&data, &p, bytes, &r.caller.principal, Some(&existing));
-    let body = integration_json(&ctx.base_url, &i, &data, "");
+    merge_dependencies(data, &p, api.who());
+    let i = integration_from_archive(
+        data,
+        &p,
+        bytes,
+        api.who(),
+        Some(&existing),
+        project.as_deref(),
+    );
+    let body = integration_json(&api.prefix(), &i, data, "");
     data.integrations.insert(key, i);
     Ok(json_ok(&body))
 }
@@ -533,8 +632,11 @@ struct UpdateBody {
     record_enabled_flag: Option<bool>,
 }
 
-/// Checks the method override header (`X-HTTP-Method-Override: PATCH`).
-pub fn require_patch_override(headers: &HeaderMap) -> ApiResult<()> {
+/// Checks the method override header (`X-HTTP-Method-Override: PATCH`); a real PATCH passes too.
+pub fn require_patch_override(method: &Method, headers: &HeaderMap) -> ApiResult<()> {
+    if method == Method::PATCH {
+        return Ok(());
+    }
     let ov = headers
         .get("x-http-method-override")
         .and_then(|v| v.to_str().ok())
@@ -565,88 +667,115 @@ fn activation_body(i: &Integration) -> Value {
     })
 }
 
-/// Applies a status / flag update to an integration (shared with projects).
+fn not_ready(i: &Integration) -> ApiError {
+    ApiError::precondition(format!(
+        "{} is either already active, activation in-progress or not ready for activation.",
+        label(i)
+    ))
+}
+
+/// Activates `key` in `data` (412 rules; minor-version rule). Returns whether the caller must finish an async
+/// activation.
+pub fn activate(
+    data: &mut InstanceData,
+    key: &(String, String),
+    async_mode: bool,
+    who: &str,
+) -> ApiResult<()> {
+    let ready = {
+        let i = data
+            .integrations
+            .get(key)
+            .ok_or_else(|| not_found(&format!("{}|{}", key.0, key.1)))?;
+        connections_ready(data, &i.connections)
+    };
+    let Some(i) = data.integrations.get_mut(key) else {
+        return Err(not_found(&format!("{}|{}", key.0, key.1)));
+    };
+    if is_active(i.status) || i.status == IntStatus::InProgress || !ready || i.locked_by.is_some() {
+        return Err(not_ready(i));
+    }
+    i.status = if async_mode {
+        IntStatus::ActivationInProgress
+    } else {
+        IntStatus::Activated
+    };
+    i.activation_errors.clear();
+    i.last_updated = Utc::now();
+    i.last_updated_by = who.to_string();
+    let (code, major, version) = (i.code.clone(), i.major().to_string(), i.version.clone());
+    for other in data.integrations.values_mut() {
+        if other.code == code
+            && other.version != version
+            && other.major() == major
+            && is_active(other.status)
+        {
+            other.status = IntStatus::Configured;
+        }
+    }
+    Ok(())
+}
+
+/// Finishes an async activation after `delay`.
+pub fn finish_async(
+    inst: Arc<Instance>,
+    project: Option<String>,
+    key: (String, String),
+    delay: Duration,
+) {
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let mut g = inst.lock();
+        if let Ok(data) = space(&mut g, project.as_deref())
+            && let Some(i) = data.integrations.get_mut(&key)
+            && i.status == IntStatus::ActivationInProgress
+        {
+            i.status = IntStatus::Activated;
+        }
+    });
+}
+
+/// Applies a status / flag update (§3.3) to integration `id` of a space.
 pub fn apply_update(
-    inst: &Arc<Instance>,
+    data: &mut InstanceData,
     id: &str,
     body: &[u8],
     async_mode: bool,
-    async_delay: Duration,
     who: &str,
 ) -> ApiResult<Value> {
     let upd: UpdateBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))?;
-    let (code, version) = split_id(id)?;
-    let key = (code, version);
-    let mut data = inst.lock();
-    let ready = {
-        let i = data.integrations.get(&key).ok_or_else(|| not_found(id))?;
-        connections_ready(&data, &i.connections)
-    };
-    let Some(i) = data.integrations.get_mut(&key) else {
+    let key = split_id(id)?;
+    if !data.integrations.contains_key(&key) {
         return Err(not_found(id));
+    }
+    let set_flags = |i: &mut Integration| {
+        if let Some(v) = upd.tracing_enabled_flag {
+            i.tracing = v;
+        }
+        if let Some(v) = upd.payload_tracing_enabled_flag {
+            i.payload_tracing = v;
+        }
+        if let Some(v) = upd.record_enabled_flag {
+            i.record_enabled = v;
+        }
     };
-    let active = matches!(
-        i.status,
-        IntStatus::Activated | IntStatus::ActivationInProgress
-    );
     match upd.status.as_deref() {
         Some("ACTIVATED") => {
-            if active || i.status == IntStatus::InProgress || !ready || i.locked_by.is_some() {
-                return Err(ApiError::precondition(format!(
-                    "{} is either already active, activation in-progress or not ready for activation.",
-                    label(i)
-                )));
-            }
-            if let Some(v) = upd.tracing_enabled_flag {
-                i.tracing = v;
-            }
-            if let Some(v) = upd.payload_tracing_enabled_flag {
-                i.payload_tracing = v;
-            }
-            if let Some(v) = upd.record_enabled_flag {
-                i.record_enabled = v;
-            }
-            i.status = if async_mode {
-                IntStatus::ActivationInProgress
-            } else {
-                IntStatus::Activated
-            };
-            i.activation_errors.clear();
-            i.last_updated = Utc::now();
-            i.last_updated_by = who.to_string();
-            let body = activation_body(i);
-            let (code, major, version) = (i.code.clone(), i.major().to_string(), i.version.clone());
-            // Minor-version rule: other versions of the same major are deactivated.
-            for other in data.integrations.values_mut() {
-                if other.code == code
-                    && other.version != version
-                    && other.major() == major
-                    && matches!(
-                        other.status,
-                        IntStatus::Activated | IntStatus::ActivationInProgress
-                    )
-                {
-                    other.status = IntStatus::Configured;
-                }
-            }
-            drop(data);
-            if async_mode {
-                let inst = inst.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(async_delay).await;
-                    let mut data = inst.lock();
-                    if let Some(i) = data.integrations.get_mut(&key)
-                        && i.status == IntStatus::ActivationInProgress
-                    {
-                        i.status = IntStatus::Activated;
-                    }
-                });
-            }
-            Ok(body)
+            activate(data, &key, async_mode, who)?;
+            let i = data
+                .integrations
+                .get_mut(&key)
+                .ok_or_else(|| not_found(id))?;
+            set_flags(i);
+            Ok(activation_body(i))
         }
         Some("CONFIGURED") => {
-            if !active && i.status != IntStatus::FailedActivation {
+            let i = data
+                .integrations
+                .get_mut(&key)
+                .ok_or_else(|| not_found(id))?;
+            if !is_active(i.status) && i.status != IntStatus::FailedActivation {
                 return Err(ApiError::precondition(format!(
                     "{} is not activated and cannot be deactivated.",
                     label(i)
@@ -658,26 +787,23 @@ pub fn apply_update(
             if let Some(s) = i.schedule.as_mut() {
                 s.running = false;
             }
+            set_flags(i);
             Ok(activation_body(i))
         }
         Some(other) => Err(ApiError::bad_request(format!(
             "Invalid status '{other}'. Use ACTIVATED or CONFIGURED."
         ))),
         None => {
-            if active {
+            let i = data
+                .integrations
+                .get_mut(&key)
+                .ok_or_else(|| not_found(id))?;
+            if is_active(i.status) {
                 return Err(ApiError::precondition(
                     "Failed to save integration configuration because it is active or is in the process of being activated.",
                 ));
             }
-            if let Some(v) = upd.tracing_enabled_flag {
-                i.tracing = v;
-            }
-            if let Some(v) = upd.payload_tracing_enabled_flag {
-                i.payload_tracing = v;
-            }
-            if let Some(v) = upd.record_enabled_flag {
-                i.record_enabled = v;
-            }
+            set_flags(i);
             i.last_updated = Utc::now();
             i.last_updated_by = who.to_string();
             Ok(activation_body(i))
@@ -687,42 +813,186 @@ pub fn apply_update(
 
 /// `POST /integrations/{id}` + `X-HTTP-Method-Override: PATCH` (also plain `PATCH`).
 pub async fn update(
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
-    method: axum::http::Method,
+    api: Api,
+    method: Method,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let r = req(&ctx, &headers, raw)?;
-    if method != axum::http::Method::PATCH {
-        require_patch_override(&headers)?;
+    require_patch_override(&method, &headers)?;
+    let async_mode = api.params.flag("enableAsyncActivationMode");
+    let delay = Duration::from_millis(api.ctx.shared.async_activation_ms.load(Ordering::Relaxed));
+    let project = api.project().map(str::to_string);
+    let out = {
+        let mut g = api.inst.lock();
+        let data = space(&mut g, project.as_deref())?;
+        apply_update(data, api.id(), &body, async_mode, api.who())?
+    };
+    if out["status"] == "ACTIVATION_INPROGRESS" {
+        finish_async(api.inst.clone(), project, split_id(api.id())?, delay);
     }
-    let delay = Duration::from_millis(ctx.shared.async_activation_ms.load(Ordering::Relaxed));
-    let body = apply_update(
-        &r.inst,
-        &id,
-        &body,
-        r.params.flag("enableAsyncActivationMode"),
-        delay,
-        &r.caller.principal,
-    )?;
-    Ok(json_ok(&body))
+    Ok(json_ok(&out))
+}
+
+/// Runs `f` on integration `{id}` of the request's space (404 when missing).
+fn with_integration<T>(
+    api: &Api,
+    f: impl FnOnce(&mut Integration) -> ApiResult<T>,
+) -> ApiResult<T> {
+    let key = split_id(api.id())?;
+    let mut g = api.inst.lock();
+    let data = space(&mut g, api.project())?;
+    let i = data
+        .integrations
+        .get_mut(&key)
+        .ok_or_else(|| not_found(api.id()))?;
+    f(i)
 }
 
 /// `GET /integrations/{id}/activationStatus`.
-pub async fn activation_status(
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
-    let r = req(&ctx, &headers, raw)?;
-    let (code, version) = split_id(&id)?;
-    let data = r.inst.lock();
+pub async fn activation_status(api: Api) -> ApiResult<Response> {
+    let s = with_integration(&api, |i| Ok(i.status.as_str()))?;
+    Ok(json_ok(&json!({ "activationStatus": s })))
+}
+
+/// `GET /integrations/{id}/activationErrors`: `{"items":[{"code","message"}]}` (empty unless FAILEDACTIVATION).
+pub async fn activation_errors(api: Api) -> ApiResult<Response> {
+    let items = with_integration(&api, |i| {
+        Ok(i.activation_errors
+            .iter()
+            .map(|(c, m)| json!({ "code": c, "message": m }))
+            .collect::<Vec<_>>())
+    })?;
+    Ok(json_ok(
+        &json!({ "items": items, "totalResults": items.len() }),
+    ))
+}
+
+/// `DELETE /integrations/{id}`: 200 (empty body); 412 active; 423 locked.
+pub async fn delete(api: Api) -> ApiResult<Response> {
+    let key = split_id(api.id())?;
+    let mut g = api.inst.lock();
+    let data = space(&mut g, api.project())?;
     let i = data
         .integrations
-        .get(&(code, version))
-        .ok_or_else(|| not_found(&id))?;
-    Ok(json_ok(&json!({ "activationStatus": i.status.as_str() })))
+        .get(&key)
+        .ok_or_else(|| not_found(api.id()))?;
+    if is_active(i.status) {
+        return Err(ApiError::precondition(format!(
+            "{} is active and cannot be deleted. Deactivate it first.",
+            label(i)
+        )));
+    }
+    if let Some(by) = &i.locked_by {
+        return Err(ApiError::locked(format!(
+            "{} is locked by {by} and cannot be deleted.",
+            label(i)
+        )));
+    }
+    data.integrations.remove(&key);
+    Ok(empty_ok())
+}
+
+fn schedule_json(i: &Integration, s: &Schedule) -> Value {
+    json!({
+        "id": i.id(),
+        "icalExpression": s.expression,
+        "frequency": s.expression.split(';').next().unwrap_or("").trim_start_matches("FREQ="),
+        "timezone": "UTC",
+        "state": if s.running { "STARTED" } else { "STOPPED" },
+        "scheduleDefinedFlag": true,
+    })
+}
+
+fn not_scheduled(i: &Integration) -> ApiError {
+    ApiError::precondition(format!("{} is not a scheduled integration.", label(i)))
+}
+
+/// `GET /integrations/{id}/schedule`.
+pub async fn schedule_get(api: Api) -> ApiResult<Response> {
+    let v = with_integration(&api, |i| {
+        let s = i.schedule.clone().ok_or_else(|| not_scheduled(i))?;
+        Ok(schedule_json(i, &s))
+    })?;
+    Ok(json_ok(&v))
+}
+
+/// `POST /integrations/{id}/schedule/start` (body ignored): 412 when not scheduled, not active or running.
+pub async fn schedule_start(api: Api) -> ApiResult<Response> {
+    let v = with_integration(&api, |i| {
+        let mut s = i.schedule.clone().ok_or_else(|| not_scheduled(i))?;
+        if i.status != IntStatus::Activated {
+            return Err(ApiError::precondition(format!(
+                "{} is not active; its schedule cannot be started.",
+                label(i)
+            )));
+        }
+        if s.running {
+            return Err(ApiError::precondition(format!(
+                "The schedule of {} is already running.",
+                label(i)
+            )));
+        }
+        s.running = true;
+        i.schedule = Some(s.clone());
+        Ok(schedule_json(i, &s))
+    })?;
+    Ok(json_ok(&v))
+}
+
+/// `POST /integrations/{id}/schedule/stop`: 412 when not scheduled or not running.
+pub async fn schedule_stop(api: Api) -> ApiResult<Response> {
+    let v = with_integration(&api, |i| {
+        let mut s = i.schedule.clone().ok_or_else(|| not_scheduled(i))?;
+        if !s.running {
+            return Err(ApiError::precondition(format!(
+                "The schedule of {} is not running.",
+                label(i)
+            )));
+        }
+        s.running = false;
+        i.schedule = Some(s.clone());
+        Ok(schedule_json(i, &s))
+    })?;
+    Ok(json_ok(&v))
+}
+
+/// `POST /integrations/reactivate` with a JSON array of ids: deactivates and activates each active one.
+/// 200 `{"items":[{"id","status","message"}]}`; per-id failures are reported in the items.
+pub async fn reactivate(api: Api, body: Bytes) -> ApiResult<Response> {
+    let ids: Vec<String> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "The body must be a JSON array of integration ids: {e}"
+        ))
+    })?;
+    let mut g = api.inst.lock();
+    let data = space(&mut g, api.project())?;
+    let mut items = Vec::new();
+    for id in ids {
+        let key = match split_id(&id) {
+            Ok(k) => k,
+            Err(e) => {
+                items.push(json!({ "id": id, "status": "FAILED", "message": e.title }));
+                continue;
+            }
+        };
+        let was_active = data
+            .integrations
+            .get(&key)
+            .map(|i| i.status == IntStatus::Activated);
+        let result = match was_active {
+            None => Err(not_found(&id)),
+            Some(true) => {
+                if let Some(i) = data.integrations.get_mut(&key) {
+                    i.status = IntStatus::Configured;
+                }
+                activate(data, &key, false, api.who())
+            }
+            Some(false) => activate(data, &key, false, api.who()),
+        };
+        match result {
+            Ok(()) => items.push(json!({ "id": id, "status": "ACTIVATED", "message": "" })),
+            Err(e) => items.push(json!({ "id": id, "status": "FAILED", "message": e.title })),
+        }
+    }
+    Ok(json_ok(&json!({ "items": items })))
 }

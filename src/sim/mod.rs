@@ -72,11 +72,24 @@
 
 pub mod archive;
 pub mod auth;
+pub mod car;
+pub mod connections;
 pub mod error;
+pub mod extract;
+pub mod faults;
 pub mod integrations;
+pub mod libraries;
+pub mod lookups;
+pub mod monitoring;
+pub mod packages;
+pub mod projects;
 pub mod query;
+pub mod scim;
 pub mod seed;
 pub mod state;
+pub mod stream;
+
+pub use faults::{Faults, LogEntry};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -164,6 +177,12 @@ pub struct SimInfo {
     pub identity_url: String,
     /// Instances.
     pub instances: Vec<SimInstanceInfo>,
+    /// Identity-domain admin client id (scope `urn:opc:idm:__myscopes__`; SCIM at `{identity_url}/admin/v1/`).
+    pub admin_client_id: String,
+    /// Identity-domain admin client secret.
+    pub admin_client_secret: String,
+    /// Scope of the admin client.
+    pub admin_scope: String,
 }
 
 /// Connection details of one emulated instance.
@@ -189,6 +208,10 @@ pub struct SimInstanceInfo {
     pub username: Option<String>,
     /// Basic-auth password (gen 2 only).
     pub password: Option<String>,
+    /// SCIM id of the instance's OIC application in the identity domain.
+    pub idcs_app_id: String,
+    /// Display name of that application (`OICINST_<instance>`).
+    pub idcs_app_name: String,
 }
 
 /// Which listener a request arrived on.
@@ -247,6 +270,13 @@ impl SimHandle {
             .map(|i| i.status.as_str().to_string())
     }
 
+    /// Sets the size of the generated resource content of a seeded integration (its export then weighs about
+    /// `bytes`; large ones are streamed, memory stays flat). Returns false when the integration is unknown or was
+    /// imported (imported archives are exported as uploaded).
+    pub fn set_archive_size(&self, instance: &str, id: &str, bytes: u64) -> bool {
+        self.shared.set_archive_size(instance, id, bytes)
+    }
+
     /// State peek for tests: the status of connection `code` on instance `instance`.
     pub fn connection_status(&self, instance: &str, code: &str) -> Option<String> {
         let inst = self.shared.instance_by_name(instance)?;
@@ -256,9 +286,92 @@ impl SimHandle {
             .map(|c| c.status.as_str().to_string())
     }
 
+    /// Adds an identity-domain user (id returned; an existing user with that e-mail is reused).
+    pub fn add_user(&self, email: &str, name: &str) -> String {
+        self.shared.identity().add_user(email, name)
+    }
+
+    /// Adds (or replaces the members of) an identity-domain group; members are e-mails (created when unknown).
+    pub fn add_group(&self, name: &str, members: &[&str]) -> String {
+        self.shared.identity().add_group(name, members)
+    }
+
+    /// The SCIM id of a user by e-mail.
+    pub fn user_id(&self, email: &str) -> Option<String> {
+        self.shared
+            .identity()
+            .users
+            .iter()
+            .find(|(_, u)| {
+                u["userName"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(email))
+            })
+            .map(|(id, _)| id.clone())
+    }
+
+    /// App-role display names granted to a user (directly or via groups) on an instance's OIC app.
+    pub fn granted_roles(&self, instance: &str, email: &str) -> Vec<String> {
+        let Some(app) = self.instance(instance).map(|i| i.idcs_app_id.clone()) else {
+            return Vec::new();
+        };
+        let Some(uid) = self.user_id(email) else {
+            return Vec::new();
+        };
+        let ids = self.shared.identity();
+        let groups: Vec<String> = ids
+            .groups
+            .iter()
+            .filter(|(_, g)| {
+                g["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|x| x["value"] == uid.as_str()))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut out: Vec<String> = ids
+            .grants
+            .values()
+            .filter(|g| g["app"]["value"] == app.as_str())
+            .filter(|g| {
+                let v = g["grantee"]["value"].as_str().unwrap_or("");
+                v == uid || groups.iter().any(|x| x == v)
+            })
+            .filter_map(|g| g["entitlement"]["attributeValue"].as_str())
+            .filter_map(|r| ids.app_roles.get(r))
+            .filter_map(|r| r["displayName"].as_str().map(str::to_string))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Info of one instance by name.
     pub fn instance(&self, name: &str) -> Option<&SimInstanceInfo> {
         self.info.instances.iter().find(|i| i.name == name)
+    }
+
+    /// Replaces the fault knobs (resets the fault RNG to the seed, so runs replay).
+    pub fn set_faults(&self, f: Faults) {
+        if let Some(s) = f.token_ttl_secs {
+            self.set_token_ttl(Duration::from_secs(s));
+        }
+        self.shared.faults.set(f);
+    }
+
+    /// The fault knobs in effect.
+    pub fn faults(&self) -> Faults {
+        self.shared.faults.get()
+    }
+
+    /// The request log (all listeners, in order).
+    pub fn request_log(&self) -> Vec<LogEntry> {
+        self.shared.faults.log()
+    }
+
+    /// Empties the request log.
+    pub fn clear_request_log(&self) {
+        self.shared.faults.clear_log();
     }
 
     /// Stops all servers.
@@ -328,7 +441,12 @@ fn seed_data(spec: &SimInstanceSpec, seed: u64) -> InstanceData {
     let mut data = InstanceData::default();
     match spec.seed {
         Seed::Empty => {}
-        Seed::Sample => seed::sample(&mut data),
+        Seed::Sample => {
+            seed::sample(&mut data);
+            if spec.generation >= 3 {
+                seed::sample_project(&mut data);
+            }
+        }
         Seed::TargetConnections => seed::target_connections(&mut data),
         Seed::Generated(n) => seed::generated(&mut data, n, name_seed(seed, &spec.name)),
     }
@@ -346,40 +464,208 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// Routes of an OIC listener (Gen2 host or OIC 3 design host).
-fn oic_router(ctx: Ctx) -> Router {
+/// Routes of the developer API, for the global space and (`/projects/{p}/...`) for projects.
+fn api_routes() -> Router<Ctx> {
+    use connections as c;
     use integrations as i;
+    let mut r = Router::new();
+    for base in [API.to_string(), format!("{API}/projects/{{p}}")] {
+        r = r
+            .route(&format!("{base}/integrations"), get(i::list))
+            .route(
+                &format!("{base}/integrations/archive"),
+                post(i::import_new).put(i::import_replace),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}"),
+                get(i::get)
+                    .post(i::update)
+                    .patch(i::update)
+                    .delete(i::delete),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/archive"),
+                get(i::export),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/activationStatus"),
+                get(i::activation_status),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/activationErrors"),
+                get(i::activation_errors),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule"),
+                get(i::schedule_get),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule/start"),
+                post(i::schedule_start),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule/stop"),
+                post(i::schedule_stop),
+            )
+            .route(
+                &format!("{base}/integrations/reactivate"),
+                post(i::reactivate),
+            )
+            .route(&format!("{base}/connections"), get(c::list))
+            .route(
+                &format!("{base}/connections/{{id}}"),
+                get(c::get)
+                    .post(c::update)
+                    .patch(c::update)
+                    .delete(c::delete),
+            )
+            .route(&format!("{base}/connections/{{id}}/test"), post(c::test))
+            .route(
+                &format!("{base}/connections/{{id}}/validate"),
+                post(c::validate),
+            )
+            .route(
+                &format!("{base}/connections/{{id}}/attachments/{{prop}}"),
+                post(c::attachment),
+            )
+            .route(
+                &format!("{base}/lookups"),
+                get(lookups::list).post(lookups::create),
+            )
+            .route(
+                &format!("{base}/lookups/archive"),
+                post(lookups::import_new).put(lookups::import_replace),
+            )
+            .route(
+                &format!("{base}/lookups/{{id}}"),
+                get(lookups::get).delete(lookups::delete),
+            )
+            .route(
+                &format!("{base}/lookups/{{id}}/archive"),
+                get(lookups::export),
+            )
+            .route(&format!("{base}/libraries"), get(libraries::list))
+            .route(
+                &format!("{base}/libraries/archive"),
+                post(libraries::import),
+            )
+            .route(
+                &format!("{base}/libraries/{{id}}"),
+                get(libraries::get).delete(libraries::delete),
+            )
+            .route(
+                &format!("{base}/libraries/{{id}}/archive"),
+                get(libraries::export).post(libraries::replace),
+            )
+            .route(
+                &format!("{base}/libraries/{{id}}/metadata"),
+                get(libraries::metadata),
+            )
+            .route(
+                &format!("{base}/monitoring/integrations"),
+                get(monitoring::integrations),
+            )
+            .route(
+                &format!("{base}/monitoring/integrations/{{id}}"),
+                get(monitoring::integration),
+            )
+            .route(
+                &format!("{base}/monitoring/instances"),
+                get(monitoring::instances),
+            )
+            .route(
+                &format!("{base}/monitoring/instances/{{id}}"),
+                get(monitoring::instance),
+            )
+            .route(
+                &format!("{base}/monitoring/errors"),
+                get(monitoring::errors),
+            );
+    }
+    r = r
+        .route(&format!("{API}/packages"), get(packages::list))
+        .route(
+            &format!("{API}/packages/archive"),
+            post(packages::import_new).put(packages::import_replace),
+        )
+        .route(
+            &format!("{API}/packages/{{id}}"),
+            get(packages::get).delete(packages::delete),
+        )
+        .route(
+            &format!("{API}/packages/{{id}}/archive"),
+            get(packages::export),
+        );
+    use projects as p;
+    r.route(&format!("{API}/projects"), get(p::list).post(p::create))
+        .route(&format!("{API}/projects/archive"), post(p::import))
+        .route(
+            &format!("{API}/projects/{{p}}"),
+            get(p::get).delete(p::delete),
+        )
+        .route(&format!("{API}/projects/{{p}}/archive"), post(p::export))
+        .route(
+            &format!("{API}/projects/{{p}}/acl"),
+            get(p::acl_get).put(p::acl_put),
+        )
+        .route(
+            &format!("{API}/projects/{{p}}/deployments"),
+            get(p::deployments_list).post(p::deployment_create),
+        )
+        .route(
+            &format!("{API}/projects/{{p}}/deployments/{{d}}"),
+            get(p::deployment_get)
+                .post(p::deployment_update)
+                .patch(p::deployment_update)
+                .delete(p::deployment_delete),
+        )
+}
+
+/// Emulator admin routes, present on every listener.
+fn admin_routes() -> Router<Ctx> {
     Router::new()
-        .route(&format!("{API}/integrations"), get(i::list))
         .route(
-            &format!("{API}/integrations/archive"),
-            post(i::import_new).put(i::import_replace),
+            "/__sim/faults",
+            get(faults::get_faults).post(faults::set_faults),
         )
-        .route(
-            &format!("{API}/integrations/{{id}}"),
-            get(i::get).post(i::update).patch(i::update),
-        )
-        .route(
-            &format!("{API}/integrations/{{id}}/archive"),
-            get(i::export),
-        )
-        .route(
-            &format!("{API}/integrations/{{id}}/activationStatus"),
-            get(i::activation_status),
-        )
+        .route("/__sim/log", get(faults::get_log).delete(faults::clear_log))
+        .route("/__sim/archive_size", post(faults::set_archive_size))
+}
+
+fn finish(router: Router<Ctx>, ctx: Ctx) -> Router {
+    router
+        .merge(admin_routes())
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            faults::layer,
+        ))
         .layer(DefaultBodyLimit::disable())
         .with_state(ctx)
 }
 
+/// Routes of an OIC listener (Gen2 host or OIC 3 design host).
+fn oic_router(ctx: Ctx) -> Router {
+    finish(api_routes(), ctx)
+}
+
 /// Routes of the identity-domain listener.
 fn identity_router(ctx: Ctx) -> Router {
-    Router::new()
+    let r = Router::new()
         .route("/oauth2/v1/token", post(auth::token))
-        .fallback(not_found_fallback)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(ctx)
+        .route(
+            "/admin/v1/{kind}",
+            get(scim::list).post(scim::create_dispatch),
+        )
+        .route(
+            "/admin/v1/{kind}/{id}",
+            get(scim::get_one)
+                .post(scim::search_dispatch)
+                .delete(scim::delete_dispatch)
+                .patch(scim::patch_dispatch),
+        );
+    finish(r, ctx)
 }
 
 async fn bind(host: IpAddr, port: u16) -> anyhow::Result<(tokio::net::TcpListener, String)> {
@@ -426,6 +712,15 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
             })
         })
         .collect();
+    let (admin_client_id, admin_client_secret) = {
+        let mut rng = StdRng::seed_from_u64(name_seed(cfg.seed, "__identity_admin__"));
+        let mut hex = |n: usize| -> String {
+            (0..n)
+                .map(|_| std::char::from_digit(rng.random_range(0..16u32), 16).unwrap_or('0'))
+                .collect()
+        };
+        (hex(32), format!("idcscs-{}-{}", hex(8), hex(24)))
+    };
     let shared = Arc::new(Shared {
         instances,
         tokens: Mutex::new(HashMap::new()),
@@ -433,6 +728,10 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         async_activation_ms: AtomicU64::new(DEFAULT_ASYNC_ACTIVATION.as_millis() as u64),
         token_counter: AtomicU64::new(1),
         seed: cfg.seed,
+        faults: faults::FaultState::new(cfg.seed),
+        identity: Mutex::new(scim::IdentityStore::new(cfg.seed)),
+        admin_client_id,
+        admin_client_secret,
     });
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {
@@ -467,6 +766,11 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
     let mut infos = Vec::new();
     for (idx, inst) in shared.instances.iter().enumerate() {
         let id = &inst.ident;
+        let app_name = format!(
+            "OICINST_{}",
+            id.integration_instance.as_deref().unwrap_or(&id.name)
+        );
+        let app_id = shared.identity().add_oic_app(&app_name, &id.audience);
         let base_url = if id.generation == 2 {
             let (l, url) = bind(cfg.host, port_at(idx as u16)).await?;
             let ctx = Ctx {
@@ -490,12 +794,18 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
             scope: id.scope.clone(),
             username: id.username.clone(),
             password: id.password.clone(),
+            idcs_app_id: app_id,
+            idcs_app_name: app_name,
         });
     }
+    seed::identity(&mut shared.identity());
     Ok(SimHandle {
         info: SimInfo {
             identity_url,
             instances: infos,
+            admin_client_id: shared.admin_client_id.clone(),
+            admin_client_secret: shared.admin_client_secret.clone(),
+            admin_scope: scim::ADMIN_SCOPE.to_string(),
         },
         shared,
         tasks: Mutex::new(tasks),

@@ -139,8 +139,12 @@ pub struct Integration {
     pub last_updated_by: String,
     /// Export content.
     pub archive: ArchiveSource,
-    /// Activation errors of the last failed activation.
+    /// Activation errors of the last failed activation (code, message).
     pub activation_errors: Vec<(String, String)>,
+    /// The flow itself is incomplete (an `INPROGRESS` draft regardless of its connections).
+    pub draft: bool,
+    /// Project the integration belongs to (OIC 3 project integrations).
+    pub project: Option<String>,
 }
 
 impl Integration {
@@ -257,8 +261,80 @@ pub struct InstanceIdent {
     pub password: Option<String>,
 }
 
-/// Mutable content of one instance.
-#[derive(Debug, Default)]
+/// A deployment (project "label").
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Integration versions (code, version).
+    pub integrations: Vec<(String, String)>,
+    /// Last update.
+    pub last_updated: DateTime<Utc>,
+}
+
+/// An OIC 3 project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Code (= id).
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `DEVELOPED` / `ACCELERATOR`.
+    pub project_type: String,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Creator.
+    pub created_by: String,
+    /// Last update time.
+    pub updated: DateTime<Utc>,
+    /// Last updater.
+    pub updated_by: String,
+    /// Deployments by code.
+    pub deployments: BTreeMap<String, Deployment>,
+    /// The ACL document (four role keys).
+    pub acl: serde_json::Value,
+    /// Project content (integrations, connections, lookups, libraries).
+    pub data: InstanceData,
+}
+
+/// A JavaScript library.
+#[derive(Debug, Clone)]
+pub struct Library {
+    /// Code.
+    pub code: String,
+    /// Version.
+    pub version: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `API`.
+    pub library_type: String,
+    /// The archive (`.jar`/`.js`) as uploaded or generated.
+    pub archive: Bytes,
+    /// Function names (metadata).
+    pub functions: Vec<String>,
+    /// Last update.
+    pub last_updated: DateTime<Utc>,
+}
+
+/// A package (Gen2 grouping of integrations).
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// Name (= id).
+    pub name: String,
+    /// `DEVELOPED` / `PREBUILT`.
+    pub package_type: String,
+}
+
+/// Mutable content of one instance (or of one project).
+#[derive(Debug, Default, Clone)]
 pub struct InstanceData {
     /// Integrations by (code, version).
     pub integrations: BTreeMap<(String, String), Integration>,
@@ -266,6 +342,12 @@ pub struct InstanceData {
     pub connections: BTreeMap<String, Connection>,
     /// Lookups by name.
     pub lookups: BTreeMap<String, Lookup>,
+    /// Libraries by (code, version).
+    pub libraries: BTreeMap<(String, String), Library>,
+    /// Packages by name.
+    pub packages: BTreeMap<String, Package>,
+    /// Projects by code (OIC 3; empty in projects themselves).
+    pub projects: BTreeMap<String, Project>,
 }
 
 /// One emulated OIC instance.
@@ -310,6 +392,14 @@ pub struct Shared {
     pub token_counter: AtomicU64,
     /// Seed of the emulator.
     pub seed: u64,
+    /// Fault knobs and the request log.
+    pub faults: super::faults::FaultState,
+    /// Identity-domain content (SCIM).
+    pub identity: Mutex<super::scim::IdentityStore>,
+    /// Admin client id (scope `urn:opc:idm:__myscopes__`).
+    pub admin_client_id: String,
+    /// Admin client secret.
+    pub admin_client_secret: String,
 }
 
 impl Shared {
@@ -330,7 +420,36 @@ impl Shared {
                 client_secret: i.ident.client_secret.clone(),
                 scopes: super::auth::instance_scopes(i).to_vec(),
             })
+            .chain(std::iter::once(super::auth::Client {
+                client_id: self.admin_client_id.clone(),
+                client_secret: self.admin_client_secret.clone(),
+                scopes: vec![super::scim::ADMIN_SCOPE.to_string()],
+            }))
             .collect()
+    }
+    /// Locks the identity store.
+    pub fn identity(&self) -> MutexGuard<'_, super::scim::IdentityStore> {
+        self.identity.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// See `SimHandle::set_archive_size`.
+    pub fn set_archive_size(&self, instance: &str, id: &str, bytes: u64) -> bool {
+        let Some(inst) = self.instance_by_name(instance) else {
+            return false;
+        };
+        let Some((code, version)) = id.split_once('|') else {
+            return false;
+        };
+        let mut data = inst.lock();
+        match data
+            .integrations
+            .get_mut(&(code.to_string(), version.to_string()))
+        {
+            Some(i) if matches!(i.archive, ArchiveSource::Generated { .. }) => {
+                i.archive = ArchiveSource::Generated { padding: bytes };
+                true
+            }
+            _ => false,
+        }
     }
     /// Instance by name.
     pub fn instance_by_name(&self, name: &str) -> Option<&Arc<Instance>> {

@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::describe_stream_error;
-use super::hashio::{HashingReader, HashingWriter, RefReader};
+use super::hashio::{HashingReader, HashingWriter, PipeWriter, RefReader};
 use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 
@@ -199,17 +199,28 @@ impl JobWriter {
             .filter(|e| e.name != LOCK)
             .collect();
         if !st.create_exclusive(&lock_path, &lock_json)? {
-            if !meta.resume {
-                let holder = match st
-                    .read_small(&lock_path)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok())
-                {
-                    Some(l) => format!(
-                        "pid {} on {}, run by `{}`, since {}",
-                        l.pid, l.host, l.run_by, l.started_at
-                    ),
-                    None => "unknown holder".into(),
+            let held = st
+                .read_small(&lock_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok());
+            let holder = match &held {
+                Some(l) => format!(
+                    "pid {} on {}, run by `{}`, since {}",
+                    l.pid, l.host, l.run_by, l.started_at
+                ),
+                None => "unknown holder".into(),
+            };
+            // A run on this machine that is still alive keeps its lock, even against resume.
+            let alive = held.as_ref().is_some_and(|l| {
+                l.host == lock.host
+                    && l.pid != lock.pid
+                    && std::path::Path::new(&format!("/proc/{}", l.pid)).exists()
+            });
+            if !meta.resume || alive {
+                let holder = if alive {
+                    format!("{holder}; that process is still running")
+                } else {
+                    holder
                 };
                 return Err(VaultError::Locked { job: path, holder });
             }
@@ -405,7 +416,7 @@ impl JobWriter {
             VaultError::store("write", st.describe(), &format!("{}/{rel}", self.path), &e)
         };
         let mut src = HashingReader::new(std::fs::File::open(a.path()).map_err(local)?);
-        let out = HashingWriter::new(st.create(tmp)?);
+        let out = HashingWriter::new(PipeWriter::new(st.create(tmp)?).map_err(local)?);
         let mut buf = vec![0u8; 256 * 1024];
         let out = if self.inner.encryption.is_encrypted() {
             let mut w = self.inner.encryption.wrap(out).map_err(write_err)?;
@@ -520,6 +531,9 @@ pub struct VerifyReport {
     pub entries: Vec<EntryCheck>,
     /// Stored bytes read.
     pub bytes_read: u64,
+    /// Files in the job's artifact folders that the manifest does not list (reported, not
+    /// counted as failures).
+    pub extra: Vec<String>,
 }
 
 impl VerifyReport {
@@ -637,6 +651,7 @@ impl JobReader {
             job: self.path.clone(),
             entries: vec![],
             bytes_read: 0,
+            extra: vec![],
         };
         for e in &self.manifest.entries {
             let status = match self.check(e, Sink::Discard) {
@@ -662,6 +677,27 @@ impl JobReader {
                 artifact: e.key().to_string(),
                 status,
             });
+        }
+        let listed: BTreeSet<&str> = self
+            .manifest
+            .entries
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect();
+        for d in self.inner.store.list(&self.path)? {
+            if !d.is_dir || d.name.starts_with('.') {
+                continue;
+            }
+            for f in self
+                .inner
+                .store
+                .list(&format!("{}/{}", self.path, d.name))?
+            {
+                let rel = format!("{}/{}", d.name, f.name);
+                if !listed.contains(rel.as_str()) {
+                    report.extra.push(rel);
+                }
+            }
         }
         Ok(report)
     }

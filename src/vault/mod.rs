@@ -9,6 +9,23 @@
 //!                             /.lock                    (while a run writes the job)
 //! ```
 //!
+//! Settings of a `[vaults.NAME]` profile (relative paths resolve against the config file's folder):
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `url` | `file:///abs/path`, or `sftp://user@host:port/abs/path` (`/~/rel` for a path relative to the login folder) |
+//! | `identity_file` | SFTP: private key file (OpenSSH or PEM; ed25519, RSA, ECDSA); default `~/.ssh/id_*` |
+//! | `passphrase` | SFTP: passphrase of the key, a secret ref (`env:VAR`, `file:PATH`) |
+//! | `password` | SFTP: password authentication, a secret ref |
+//! | `known_hosts` | SFTP: host keys file, default `~/.ssh/known_hosts` |
+//! | `accept_unknown_host_keys` | SFTP: accept a host not in known_hosts (logged); a changed key is always refused. Default false |
+//! | `timeout_secs` | SFTP: connect and I/O timeout, default 30 |
+//! | `recipients` | age X25519 public keys (`["age1..."]`): files are encrypted to them (`.age`) |
+//! | `passphrase_secret` | or: an age passphrase (scrypt), a secret ref |
+//! | `identity` | age identity file (`file:PATH`, or `env:VAR` holding the key), needed only to restore |
+//!
+//! Unknown keys are refused (a typo in `recipients` must not silently disable encryption).
+//!
 //! Every file is written under a temporary name (`.NAME.tmp-XXXX`) and renamed when complete, so
 //! no reader ever sees a partial file under a final name. Everything here is blocking; call it
 //! from `tokio::task::spawn_blocking` in async code.
@@ -26,6 +43,7 @@
 mod crypto;
 mod hashio;
 mod job;
+mod sftp;
 mod store;
 
 use std::io;
@@ -41,6 +59,7 @@ pub use job::{
     EntryCheck, EntryStatus, JobFilter, JobMeta, JobReader, JobSummary, JobWriter, Manifest,
     ManifestEntry, PruneReport, Retention, VerifyReport,
 };
+pub use sftp::{SftpConfig, SftpStore, fingerprint};
 pub use store::{DirEntry, FileStore, Store, StoreWriter};
 
 /// The top folder of every vault.
@@ -215,12 +234,7 @@ impl Vault {
                 })?;
                 Arc::new(FileStore::new(path)?)
             }
-            "sftp" => {
-                return Err(settings.err(
-                    "url",
-                    "sftp:// vaults are not available in this build yet".into(),
-                ));
-            }
+            "sftp" => Arc::new(SftpStore::connect(settings.sftp(&url)?)?),
             other => {
                 return Err(settings.err(
                     "url",
@@ -289,14 +303,14 @@ impl Vault {
     }
 
     /// Lists the jobs in the vault, oldest first.
-    pub fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummary>, VaultError> {
-        job::list_jobs(&self.inner, filter)
+    pub fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobSummary>, VaultError> {
+        job::list_jobs(&self.inner, &filter)
     }
 
     /// Deletes complete jobs the retention policy does not keep (or, with `dry_run`, only says
     /// which). Unfinished jobs are never deleted.
-    pub fn prune(&self, policy: &Retention, dry_run: bool) -> Result<PruneReport, VaultError> {
-        job::prune(&self.inner, policy, dry_run)
+    pub fn prune(&self, policy: Retention, dry_run: bool) -> Result<PruneReport, VaultError> {
+        job::prune(&self.inner, &policy, dry_run)
     }
 }
 
@@ -331,7 +345,6 @@ struct Settings<'a> {
     profile: &'a VaultProfile,
 }
 
-#[allow(dead_code)] // bool, u64, path: used by the sftp store
 impl Settings<'_> {
     fn err(&self, key: &str, problem: String) -> VaultError {
         VaultError::Config {
@@ -396,6 +409,21 @@ impl Settings<'_> {
             .resolve()
             .map_err(|e| self.err(key, format!("{e} (from {})", r.describe())))?;
         Ok(Some(s))
+    }
+
+    fn sftp(&self, url: &url::Url) -> Result<SftpConfig, VaultError> {
+        let mut c = sftp::config_from_url(url).map_err(|p| self.err("url", p))?;
+        c.identity_file = self.path("identity_file")?;
+        c.key_passphrase = self.secret("passphrase")?;
+        c.password = self.secret("password")?;
+        if let Some(k) = self.path("known_hosts")? {
+            c.known_hosts = k;
+        }
+        c.accept_unknown_host_keys = self.bool("accept_unknown_host_keys")?.unwrap_or(false);
+        if let Some(t) = self.u64("timeout_secs")? {
+            c.timeout = std::time::Duration::from_secs(t);
+        }
+        Ok(c)
     }
 
     fn encryption(&self) -> Result<Encryption, VaultError> {

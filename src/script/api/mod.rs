@@ -2,7 +2,11 @@
 //! registered with its parameter names and a doc comment (with an example), which feed
 //! `ferry docs` and the REPL's `:help`.
 
+pub mod bulk;
+pub mod compare;
+pub mod connections;
 pub mod oic;
+pub mod projects;
 pub mod util;
 pub mod vault;
 
@@ -57,6 +61,9 @@ pub fn in_module(name: &str, params: &[&str], text: &str) -> FuncRegistration {
 pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     util::register(e, host.clone());
     oic::register(e, host.clone());
+    connections::register(e);
+    projects::register(e);
+    compare::register(e, host.clone());
     vault::register(e, host);
 }
 

@@ -1,0 +1,332 @@
+//! Fault injection and the request log (on every listener: `POST/GET /__sim/faults`, `GET /__sim/log`).
+//!
+//! Faults are drawn from a seeded RNG (reset to the emulator seed whenever faults are set), so the same faults
+//! and the same request sequence give the same outcomes.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::{Ctx, ListenerKind};
+
+/// Fault knobs. All default to "no fault". JSON field names are the Rust names (snake_case).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Fixed latency added to every request (ms).
+    pub latency_ms: u64,
+    /// Random extra latency, uniform in `0..=jitter_ms` (ms).
+    pub jitter_ms: u64,
+    /// Share (0..1) of requests answered 429.
+    pub rate_429: f64,
+    /// `Retry-After` seconds sent with injected 429s (`None`: no header).
+    pub retry_after_secs: Option<u64>,
+    /// Share (0..1) of requests answered 500.
+    pub rate_500: f64,
+    /// Share (0..1) of requests answered 503.
+    pub rate_503: f64,
+    /// Maximum concurrent requests per instance; excess requests get 429.
+    pub max_concurrent: Option<usize>,
+    /// Archive downloads are cut after this many bytes (the connection is aborted).
+    pub drop_download_after: Option<u64>,
+    /// Scripted statuses for the next requests, in order (e.g. `[429, 503]`); `0` lets a request through.
+    pub script: Vec<u16>,
+    /// Only requests whose path matches this regex are affected (default: all, except `/__sim/`).
+    pub path_regex: Option<String>,
+    /// Only these instances are affected (default: all; the identity listener is `identity`).
+    pub instances: Option<Vec<String>>,
+    /// Sets the token lifetime (seconds) when present.
+    pub token_ttl_secs: Option<u64>,
+}
+
+/// One request of the request log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Milliseconds since the emulator started.
+    pub at_ms: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Path (percent-encoded as received).
+    pub path: String,
+    /// Query string (may be empty).
+    pub query: String,
+    /// Response status.
+    pub status: u16,
+    /// Time to the response head (ms).
+    pub duration_ms: u64,
+    /// Instance name (`identity` for the identity domain; `None` when unknown).
+    pub instance: Option<String>,
+    /// Whether the response was injected by a fault.
+    pub injected: bool,
+}
+
+/// Fault and log state of the emulator.
+#[derive(Debug)]
+pub struct FaultState {
+    faults: Mutex<Faults>,
+    script: Mutex<VecDeque<u16>>,
+    rng: Mutex<StdRng>,
+    seed: u64,
+    log: Mutex<Vec<LogEntry>>,
+    inflight: Mutex<HashMap<String, usize>>,
+    started: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl FaultState {
+    /// New state with no faults.
+    pub fn new(seed: u64) -> Self {
+        FaultState {
+            faults: Mutex::new(Faults::default()),
+            script: Mutex::new(VecDeque::new()),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            seed,
+            log: Mutex::new(Vec::new()),
+            inflight: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+        }
+    }
+    /// Current faults.
+    pub fn get(&self) -> Faults {
+        lock(&self.faults).clone()
+    }
+    /// Replaces the faults and resets the RNG and the script.
+    pub fn set(&self, f: Faults) {
+        *lock(&self.script) = f.script.iter().copied().collect();
+        *lock(&self.rng) = StdRng::seed_from_u64(self.seed);
+        *lock(&self.faults) = f;
+    }
+    /// The request log.
+    pub fn log(&self) -> Vec<LogEntry> {
+        lock(&self.log).clone()
+    }
+    /// Empties the request log.
+    pub fn clear_log(&self) {
+        lock(&self.log).clear();
+    }
+    fn push(&self, e: LogEntry) {
+        lock(&self.log).push(e);
+    }
+}
+
+/// Decrements the in-flight counter on drop.
+struct Inflight<'a> {
+    state: &'a FaultState,
+    key: String,
+}
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        let mut m = lock(&self.state.inflight);
+        if let Some(n) = m.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+fn instance_of(ctx: &Ctx, query: Option<&str>) -> Option<String> {
+    match ctx.kind {
+        ListenerKind::Identity => Some("identity".into()),
+        ListenerKind::Gen2(i) => ctx.shared.instances.get(i).map(|i| i.ident.name.clone()),
+        ListenerKind::Design => {
+            let ii: Option<String> = query.and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "integrationInstance")
+                    .map(|(_, v)| v.into_owned())
+            });
+            let ii = ii?;
+            ctx.shared
+                .instances
+                .iter()
+                .find(|i| i.ident.integration_instance.as_deref() == Some(ii.as_str()))
+                .map(|i| i.ident.name.clone())
+        }
+    }
+}
+
+fn injected(status: StatusCode, retry_after: Option<u64>) -> Response {
+    let title = match status.as_u16() {
+        429 => "Too many requests. Try again later.",
+        503 => "The service is temporarily unavailable (maintenance).",
+        _ => "Internal server error (injected).",
+    };
+    let mut e = ApiError::new(status, title);
+    if status == StatusCode::TOO_MANY_REQUESTS
+        && let Some(s) = retry_after
+    {
+        e = e.with_header(header::RETRY_AFTER, s.to_string());
+    }
+    e.into_response()
+}
+
+/// Middleware: request log, latency, injected statuses, concurrency cap.
+pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let method = req.method().to_string();
+    if path.starts_with("/__sim/") {
+        return next.run(req).await;
+    }
+    let state = &ctx.shared.faults;
+    let instance = instance_of(&ctx, req.uri().query());
+    let faults = state.get();
+    let applies = faults
+        .path_regex
+        .as_deref()
+        .is_none_or(|re| regex::Regex::new(re).is_ok_and(|re| re.is_match(&path)))
+        && faults.instances.as_ref().is_none_or(|list| {
+            instance
+                .as_ref()
+                .is_some_and(|i| list.iter().any(|x| x == i))
+        });
+    let mut forced: Option<StatusCode> = None;
+    let mut delay = Duration::ZERO;
+    if applies {
+        {
+            let mut rng = lock(&state.rng);
+            let jitter = if faults.jitter_ms > 0 {
+                rng.random_range(0..=faults.jitter_ms)
+            } else {
+                0
+            };
+            delay = Duration::from_millis(faults.latency_ms + jitter);
+            let roll: f64 = rng.random();
+            if roll < faults.rate_429 {
+                forced = Some(StatusCode::TOO_MANY_REQUESTS);
+            } else if roll < faults.rate_429 + faults.rate_500 {
+                forced = Some(StatusCode::INTERNAL_SERVER_ERROR);
+            } else if roll < faults.rate_429 + faults.rate_500 + faults.rate_503 {
+                forced = Some(StatusCode::SERVICE_UNAVAILABLE);
+            }
+        }
+        if let Some(code) = lock(&state.script).pop_front()
+            && code != 0
+        {
+            forced = StatusCode::from_u16(code).ok();
+        }
+    }
+    let key = instance.clone().unwrap_or_default();
+    let over_cap = {
+        let mut m = lock(&state.inflight);
+        let n = m.entry(key.clone()).or_insert(0);
+        *n += 1;
+        applies && faults.max_concurrent.is_some_and(|cap| *n > cap)
+    };
+    let _guard = Inflight { state, key };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let (resp, was_injected) = if over_cap {
+        (
+            injected(StatusCode::TOO_MANY_REQUESTS, faults.retry_after_secs),
+            true,
+        )
+    } else if let Some(code) = forced {
+        (injected(code, faults.retry_after_secs), true)
+    } else {
+        (next.run(req).await, false)
+    };
+    state.push(LogEntry {
+        at_ms: start.duration_since(state.started).as_millis() as u64,
+        method,
+        path,
+        query,
+        status: resp.status().as_u16(),
+        duration_ms: start.elapsed().as_millis() as u64,
+        instance,
+        injected: was_injected,
+    });
+    resp
+}
+
+/// `POST /__sim/faults` (JSON [`Faults`]; replaces all knobs) → 200 with the faults now in effect.
+pub async fn set_faults(State(ctx): State<Ctx>, body: Bytes) -> Response {
+    let f: Faults = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            return ApiError::bad_request(format!("Invalid faults JSON: {e}")).into_response();
+        }
+    };
+    if let Some(re) = &f.path_regex
+        && regex::Regex::new(re).is_err()
+    {
+        return ApiError::bad_request("Invalid path_regex.").into_response();
+    }
+    if let Some(s) = f.token_ttl_secs {
+        ctx.shared
+            .token_ttl_ms
+            .store(s.saturating_mul(1000), Ordering::Relaxed);
+    }
+    ctx.shared.faults.set(f.clone());
+    super::integrations::json_ok(&serde_json::to_value(&f).unwrap_or_default())
+}
+
+/// `GET /__sim/faults`.
+pub async fn get_faults(State(ctx): State<Ctx>) -> Response {
+    super::integrations::json_ok(&serde_json::to_value(ctx.shared.faults.get()).unwrap_or_default())
+}
+
+/// `GET /__sim/log`: the request log as JSON lines (`application/x-ndjson`).
+pub async fn get_log(State(ctx): State<Ctx>) -> Response {
+    let mut out = String::new();
+    for e in ctx.shared.faults.log() {
+        out.push_str(&serde_json::to_string(&e).unwrap_or_default());
+        out.push('\n');
+    }
+    let mut r = (StatusCode::OK, out).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/x-ndjson"),
+    );
+    r
+}
+
+/// `DELETE /__sim/log`: empties the log (204).
+pub async fn clear_log(State(ctx): State<Ctx>) -> Response {
+    ctx.shared.faults.clear_log();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Shared handle type used by the streaming module.
+pub type SharedFaults = Arc<super::state::Shared>;
+
+/// Body of `POST /__sim/archive_size`.
+#[derive(Debug, Deserialize)]
+struct ArchiveSize {
+    instance: String,
+    id: String,
+    bytes: u64,
+}
+
+/// `POST /__sim/archive_size` `{"instance","id","bytes"}`: 204; 404 when the integration is unknown or imported.
+pub async fn set_archive_size(State(ctx): State<Ctx>, body: Bytes) -> Response {
+    let a: ArchiveSize = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return ApiError::bad_request(format!("Invalid JSON: {e}")).into_response(),
+    };
+    if ctx.shared.set_archive_size(&a.instance, &a.id, a.bytes) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        ApiError::not_found(format!(
+            "No generated integration '{}' on '{}'.",
+            a.id, a.instance
+        ))
+        .into_response()
+    }
+}

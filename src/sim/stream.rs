@@ -1,0 +1,151 @@
+//! Archive download bodies: in memory for small archives, streamed for generated large ones (memory stays
+//! flat), optionally cut after N bytes (fault `drop_download_after`).
+
+use std::io::Write;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::archive;
+use super::error::ApiResult;
+use super::integrations::{ExportSource, export_source_bytes};
+use super::state::Shared;
+
+/// Generated archives with more padding than this are streamed instead of built in memory.
+pub const STREAM_THRESHOLD: u64 = 4 * 1024 * 1024;
+
+/// A `Write` that sends 64 KiB chunks into a channel (blocking; for `spawn_blocking`).
+struct ChanWriter {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChanWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl Write for ChanWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 64 * 1024 {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// Streams sealed entries as a zip body.
+pub fn stream_entries(entries: archive::Entries) -> Body {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChanWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(64 * 1024),
+        };
+        let res = archive::seal_and_stream(entries, &mut w).and_then(|_| {
+            w.flush()
+                .map_err(|e| archive::ArchiveError::NotZip(e.to_string()))
+        });
+        if let Err(e) = res {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    Body::from_stream(tokio_stream_from(rx))
+}
+
+fn tokio_stream_from(
+    mut rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Cuts a byte stream after `limit` bytes, then (after a short pause, so the bytes reach the client) fails,
+/// which makes the server abort the connection.
+pub fn truncate(
+    s: impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    limit: u64,
+) -> Body {
+    type Item = Result<Bytes, std::io::Error>;
+    let mut sent = 0u64;
+    let mut done = false;
+    let st = s.flat_map(move |item| -> futures::stream::BoxStream<'static, Item> {
+        if done {
+            return futures::stream::empty().boxed();
+        }
+        match item {
+            Ok(b) => {
+                let left = limit.saturating_sub(sent);
+                if (b.len() as u64) < left {
+                    sent += b.len() as u64;
+                    futures::stream::iter([Ok(b)]).boxed()
+                } else {
+                    done = true;
+                    let part = b.slice(..left as usize);
+                    futures::stream::iter([Ok(part)])
+                        .chain(futures::stream::once(async {
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            Err(std::io::Error::new(
+                                std::io::ErrorKind::ConnectionAborted,
+                                "injected fault: download dropped",
+                            ))
+                        }))
+                        .boxed()
+                }
+            }
+            Err(e) => futures::stream::iter([Err(e)]).boxed(),
+        }
+    });
+    Body::from_stream(st)
+}
+
+/// The body of an integration export, honouring the `drop_download_after` fault.
+pub fn export_body(src: ExportSource, shared: &Shared) -> ApiResult<Body> {
+    let drop_after = shared.faults.get().drop_download_after;
+    match src {
+        ExportSource::Generated {
+            integration,
+            connections,
+            lookups,
+            padding,
+        } if padding > STREAM_THRESHOLD => {
+            let entries = archive::iar_entries(&integration, &connections, &lookups, padding);
+            let body = stream_entries(entries);
+            Ok(match drop_after {
+                Some(n) => truncate(
+                    body.into_data_stream()
+                        .map(|r| r.map_err(std::io::Error::other)),
+                    n,
+                ),
+                None => body,
+            })
+        }
+        other => Ok(body_of(export_source_bytes(other)?, drop_after)),
+    }
+}
+
+/// A body over in-memory bytes, cut after `drop_after` bytes when set.
+pub fn body_of(bytes: Bytes, drop_after: Option<u64>) -> Body {
+    match drop_after {
+        Some(n) if (n as usize) < bytes.len() => {
+            let chunks: Vec<Result<Bytes, std::io::Error>> = bytes
+                .chunks(16 * 1024)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            truncate(futures::stream::iter(chunks), n)
+        }
+        _ => Body::from(bytes),
+    }
+}
