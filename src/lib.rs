@@ -24,6 +24,7 @@ pub mod effect;
 pub mod ledger;
 pub mod notify;
 pub mod oic;
+pub mod rbac;
 pub mod script;
 pub mod sim;
 pub mod vault;

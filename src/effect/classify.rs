@@ -7,6 +7,7 @@ use super::Classify;
 use crate::artifact::IntegrityError;
 use crate::notify::NotifyError;
 use crate::oic::OicError;
+use crate::rbac::RbacError;
 use crate::vault::VaultError;
 
 /// A failure of one attempt of an effect, from whichever domain performed it.
@@ -20,6 +21,8 @@ pub enum Failure {
     Integrity(#[from] IntegrityError),
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    #[error(transparent)]
+    Rbac(#[from] RbacError),
     /// A blocking task could not finish (panicked or was cancelled).
     #[error("internal task failed: {0}")]
     Task(String),
@@ -32,11 +35,13 @@ impl Classify for Failure {
             Failure::Vault(e) => vault_retryable(e),
             Failure::Integrity(_) | Failure::Task(_) => false,
             Failure::Notify(e) => e.is_retryable(),
+            Failure::Rbac(e) => e.is_retryable(),
         }
     }
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Failure::Oic(e) => e.retry_after(),
+            Failure::Rbac(e) => e.retry_after(),
             _ => None,
         }
     }
@@ -44,6 +49,7 @@ impl Classify for Failure {
         match self {
             Failure::Oic(e) => e.status(),
             Failure::Notify(e) => e.status(),
+            Failure::Rbac(e) => e.status(),
             _ => None,
         }
     }
@@ -54,6 +60,7 @@ impl Classify for Failure {
             Failure::Integrity(_) => "integrity",
             Failure::Task(_) => "internal",
             Failure::Notify(e) => e.kind(),
+            Failure::Rbac(e) => e.kind(),
         }
     }
 }
