@@ -52,7 +52,10 @@ pub async fn import_integration(
     let exec = host.exec.clone();
     let id = IntegrationId::new(&a.key.code, &a.key.version);
     let target = client.name().to_string();
+    // What the check decided, for the import that follows it.
+    let decided: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let check = || {
+        let decided = decided.clone();
         let client = client.clone();
         let id = id.clone();
         let a = a.clone();
@@ -69,17 +72,46 @@ pub async fn import_integration(
                         ))
                     })?;
             }
+            if let (Decision::Go { action, .. }, Ok(mut slot)) = (&d.decision, decided.lock()) {
+                *slot = Some(action.clone());
+            }
             Ok::<Decision, Failure>(d.decision)
         }
     };
-    let r = exec
-        .run_checked(eff.clone(), check, || async {
+    // A new archive is one POST (retried on its own); a replace is the documented sequence
+    // (stop the schedule, deactivate, PUT).
+    let import = || async {
+        let new = decided
+            .lock()
+            .map(|d| d.as_deref() == Some("import new"))
+            .unwrap_or(false);
+        if new {
+            match client.create_integration(a).await {
+                Ok(()) => Ok(ImportOutcome {
+                    action: crate::oic::ImportAction::Created,
+                    previous_status: None,
+                }),
+                // 409 after a retry: an earlier attempt may have been imported although its answer
+                // was lost. It counts as done only when the target holds this very archive.
+                Err(e) if e.is_status(409) => match client.export_integration(&id).await {
+                    Ok(cur) if !a.sha256.is_empty() && cur.sha256 == a.sha256 => {
+                        Ok(ImportOutcome {
+                            action: crate::oic::ImportAction::Created,
+                            previous_status: None,
+                        })
+                    }
+                    _ => Err(Failure::from(e)),
+                },
+                Err(e) => Err(Failure::from(e)),
+            }
+        } else {
             client
                 .import_integration(a, mode)
                 .await
                 .map_err(Failure::from)
-        })
-        .await;
+        }
+    };
+    let r = exec.run_checked(eff.clone(), check, import).await;
     if let Ok(Outcome::Done(_)) = &r {
         exec.touch(&eff);
     }
