@@ -234,7 +234,10 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
         *n += 1;
         applies && faults.max_concurrent.is_some_and(|cap| *n > cap)
     };
-    let _guard = Inflight { state, key: key.clone() };
+    let _guard = Inflight {
+        state,
+        key: key.clone(),
+    };
     let mutating = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS")
         && ctx.kind != ListenerKind::Identity;
     let write_key = format!("write:{key}");
@@ -246,7 +249,10 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
     } else {
         false
     };
-    let _write_guard = mutating.then(|| Inflight { state, key: write_key });
+    let _write_guard = mutating.then(|| Inflight {
+        state,
+        key: write_key,
+    });
     if write_conflict {
         forced = Some(StatusCode::CONFLICT);
     }
