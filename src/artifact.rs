@@ -27,6 +27,8 @@ pub enum ArtifactKind {
     Library,
     /// A package archive (`.par`).
     Package,
+    /// A connection (its configuration; never an archive).
+    Connection,
 }
 
 impl ArtifactKind {
@@ -38,6 +40,7 @@ impl ArtifactKind {
             ArtifactKind::Lookup => "lookup",
             ArtifactKind::Library => "library",
             ArtifactKind::Package => "package",
+            ArtifactKind::Connection => "connection",
         }
     }
     /// The file extension, without the dot.
@@ -48,6 +51,7 @@ impl ArtifactKind {
             ArtifactKind::Lookup => "csv",
             ArtifactKind::Library => "jar",
             ArtifactKind::Package => "par",
+            ArtifactKind::Connection => "json",
         }
     }
     /// The backup folder of this kind inside a job (`Integrations`, `Projects`, ...).
@@ -58,6 +62,7 @@ impl ArtifactKind {
             ArtifactKind::Lookup => "Lookups",
             ArtifactKind::Library => "Libraries",
             ArtifactKind::Package => "Packages",
+            ArtifactKind::Connection => "Connections",
         }
     }
     /// Parses the lower-case name.
@@ -68,6 +73,7 @@ impl ArtifactKind {
             "lookup" | "csv" => ArtifactKind::Lookup,
             "library" | "jar" => ArtifactKind::Library,
             "package" | "par" => ArtifactKind::Package,
+            "connection" => ArtifactKind::Connection,
             _ => return None,
         })
     }
@@ -89,11 +95,19 @@ pub struct ArtifactKey {
 
 impl ArtifactKey {
     pub fn new(kind: ArtifactKind, code: impl Into<String>, version: impl Into<String>) -> Self {
-        ArtifactKey { kind, code: code.into(), version: version.into() }
+        ArtifactKey {
+            kind,
+            code: code.into(),
+            version: version.into(),
+        }
     }
     /// `CODE|VERSION`, or `CODE` when there is no version.
     pub fn id(&self) -> String {
-        if self.version.is_empty() { self.code.clone() } else { format!("{}|{}", self.code, self.version) }
+        if self.version.is_empty() {
+            self.code.clone()
+        } else {
+            format!("{}|{}", self.code, self.version)
+        }
     }
 }
 
@@ -109,6 +123,8 @@ impl fmt::Display for ArtifactKey {
 enum FileHold {
     Temp(tempfile::TempPath),
     Kept(PathBuf),
+    /// A dry run's stand-in: the archive that an export would have produced.
+    None,
 }
 
 impl FileHold {
@@ -116,6 +132,7 @@ impl FileHold {
         match self {
             FileHold::Temp(t) => t,
             FileHold::Kept(p) => p,
+            FileHold::None => Path::new(""),
         }
     }
 }
@@ -139,7 +156,13 @@ pub struct Artifact {
 
 impl Artifact {
     /// An artifact backed by a temporary file that is deleted when the last clone is dropped.
-    pub fn from_temp(key: ArtifactKey, temp: tempfile::TempPath, size: u64, sha256: String, source: impl Into<String>) -> Self {
+    pub fn from_temp(
+        key: ArtifactKey,
+        temp: tempfile::TempPath,
+        size: u64,
+        sha256: String,
+        source: impl Into<String>,
+    ) -> Self {
         Artifact {
             key,
             size,
@@ -152,7 +175,13 @@ impl Artifact {
     }
 
     /// An artifact backed by a file that is kept (a user's file, or a file in a file vault).
-    pub fn from_path(key: ArtifactKey, path: PathBuf, size: u64, sha256: String, source: impl Into<String>) -> Self {
+    pub fn from_path(
+        key: ArtifactKey,
+        path: PathBuf,
+        size: u64,
+        sha256: String,
+        source: impl Into<String>,
+    ) -> Self {
         Artifact {
             key,
             size,
@@ -162,6 +191,28 @@ impl Artifact {
             exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             file: Arc::new(FileHold::Kept(path)),
         }
+    }
+
+    /// A stand-in for the archive an effect would have produced in a dry run: no file, no checksum.
+    pub fn planned(
+        key: ArtifactKey,
+        source: impl Into<String>,
+        source_status: Option<String>,
+    ) -> Self {
+        Artifact {
+            key,
+            size: 0,
+            sha256: String::new(),
+            source: source.into(),
+            source_status,
+            exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            file: Arc::new(FileHold::None),
+        }
+    }
+
+    /// True for a dry run's stand-in.
+    pub fn is_planned(&self) -> bool {
+        matches!(*self.file, FileHold::None)
     }
 
     /// The file holding the archive.
@@ -174,7 +225,12 @@ impl Artifact {
         if self.key.version.is_empty() {
             format!("{}.{}", self.key.code, self.key.kind.extension())
         } else {
-            format!("{}_{}.{}", self.key.code, self.key.version, self.key.kind.extension())
+            format!(
+                "{}_{}.{}",
+                self.key.code,
+                self.key.version,
+                self.key.kind.extension()
+            )
         }
     }
 
@@ -200,8 +256,16 @@ impl Artifact {
 /// An archive does not match its recorded checksum.
 #[derive(Debug, thiserror::Error)]
 pub enum IntegrityError {
-    #[error("{artifact}: checksum mismatch (expected sha256 {expected} and {expected_size} bytes, found {actual} and {actual_size} bytes)")]
-    Mismatch { artifact: String, expected: String, actual: String, expected_size: u64, actual_size: u64 },
+    #[error(
+        "{artifact}: checksum mismatch (expected sha256 {expected} and {expected_size} bytes, found {actual} and {actual_size} bytes)"
+    )]
+    Mismatch {
+        artifact: String,
+        expected: String,
+        actual: String,
+        expected_size: u64,
+        actual_size: u64,
+    },
     #[error("cannot read {path}: {reason}")]
     Unreadable { path: String, reason: String },
 }
@@ -238,7 +302,13 @@ mod tests {
         let mut t = tempfile::NamedTempFile::new().unwrap();
         t.write_all(b"hello archive").unwrap();
         let (size, sha) = hash_file(t.path()).unwrap();
-        let a = Artifact::from_temp(ArtifactKey::new(ArtifactKind::Integration, "A", "01.00.0000"), t.into_temp_path(), size, sha, "dev");
+        let a = Artifact::from_temp(
+            ArtifactKey::new(ArtifactKind::Integration, "A", "01.00.0000"),
+            t.into_temp_path(),
+            size,
+            sha,
+            "dev",
+        );
         a.verify().unwrap();
         assert_eq!(a.file_name(), "A_01.00.0000.iar");
         std::fs::write(a.path(), b"hello archivE").unwrap();

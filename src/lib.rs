@@ -18,7 +18,13 @@
 //! * [`artifact`]: local archives with their identity and checksum.
 
 pub mod artifact;
+pub mod cli;
 pub mod config;
+pub mod effect;
+pub mod ledger;
+pub mod notify;
 pub mod oic;
+pub mod rbac;
+pub mod script;
 pub mod sim;
 pub mod vault;

@@ -19,8 +19,14 @@ pub enum ConfigError {
     #[error("{file}: not valid TOML: {reason}")]
     Syntax { file: String, reason: String },
     #[error("{file}: `{key}`: {problem}")]
-    Key { file: String, key: String, problem: String },
-    #[error("no config file: pass --config FILE, set FERRY_CONFIG, create ./ferry.toml, or use --sandbox")]
+    Key {
+        file: String,
+        key: String,
+        problem: String,
+    },
+    #[error(
+        "no config file: pass --config FILE, set FERRY_CONFIG, create ./ferry.toml, or use --sandbox"
+    )]
     NotFound,
 }
 
@@ -44,7 +50,12 @@ impl Generation {
 #[derive(Clone, Debug)]
 pub enum Auth {
     /// OAuth 2.0 client credentials against the identity domain's token endpoint.
-    ClientCredentials { token_url: String, client_id: String, client_secret: Secret, scope: String },
+    ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: Secret,
+        scope: String,
+    },
     /// HTTP Basic (Gen2 only).
     Basic { username: String, password: Secret },
 }
@@ -80,6 +91,67 @@ pub struct VaultProfile {
 pub struct MailProfile {
     pub settings: toml::Table,
     pub admins: Vec<String>,
+    /// The parsed SMTP settings (absent when `host` is not set: webhook or outbox only).
+    pub smtp: Option<SmtpProfile>,
+    /// The sender (`from = "ferry <ferry@example.com>"`; default `ferry@localhost`).
+    pub from: Option<String>,
+    /// Write messages as `.eml` files into this folder instead of sending them (`outbox = "DIR"`).
+    pub outbox: Option<PathBuf>,
+    /// Webhook channel (`webhook = "URL"` or a secret reference, since such URLs carry tokens).
+    pub webhook: Option<WebhookProfile>,
+}
+
+/// How the SMTP connection is secured (`[mail] tls`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `starttls` (default; port 587): plain connection upgraded with STARTTLS, which is required.
+    StartTls,
+    /// `tls` (port 465): TLS from the first byte.
+    Implicit,
+    /// `none`: no encryption (only for a relay on loopback).
+    None,
+}
+
+/// The SMTP part of `[mail]`.
+#[derive(Clone, Debug)]
+pub struct SmtpProfile {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Connect, command and data timeout in seconds (`timeout_secs`, default 30).
+    pub timeout_secs: u64,
+    /// An extra PEM certificate to trust (`ca_file`), for a relay with a private certificate.
+    pub ca_file: Option<PathBuf>,
+    /// `accept_invalid_certs = true`: do not check the server's certificate (testing only).
+    pub accept_invalid_certs: bool,
+}
+
+/// The webhook part of `[mail]` (a JSON POST for chat tools).
+#[derive(Clone, Debug)]
+pub struct WebhookProfile {
+    pub url: Secret,
+    pub timeout_secs: u64,
+}
+
+/// One `[identity.NAME]` table: an identity domain and the administrator application ferry uses
+/// to grant OIC roles (SCIM). Not the OIC application: granting roles needs an admin app role.
+#[derive(Clone, Debug)]
+pub struct IdentityProfile {
+    pub name: String,
+    /// Identity domain URL (`https://idcs-<guid>.identity.oraclecloud.com`), no trailing slash.
+    pub url: String,
+    /// Token endpoint (default `<url>/oauth2/v1/token`).
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Default `urn:opc:idm:__myscopes__`.
+    pub scope: String,
+    /// OIC instance name -> the OIC application in this domain (its display name, e.g.
+    /// `OICINST_prod`, or its id) (`[identity.NAME.apps]`).
+    pub apps: BTreeMap<String, String>,
+    pub timeout_secs: u64,
 }
 
 /// The whole configuration.
@@ -90,6 +162,8 @@ pub struct Config {
     pub instances: BTreeMap<String, InstanceProfile>,
     pub vaults: BTreeMap<String, VaultProfile>,
     pub mail: Option<MailProfile>,
+    /// Identity domains (`[identity.NAME]`), for granting roles.
+    pub identities: BTreeMap<String, IdentityProfile>,
     /// Extra module folders for `import` (`[script] lib_paths`).
     pub lib_paths: Vec<PathBuf>,
     /// Where runs and reports are written (`[run] dir`, default `.ferry`).
@@ -119,19 +193,32 @@ impl Config {
     /// Loads one file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Read { file: file.clone(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Config::parse(&text, &file, &base)
     }
 
     /// Parses config text. `file` is only used in messages; `base` resolves relative paths.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Syntax { file: file.to_string(), reason: e.message().to_string() + &line_of(text, e.span()) })?;
-        let mut p = Parser { file, base, secrets: vec![] };
-        let mut cfg = Config { file: file.to_string(), state_dir: PathBuf::from(".ferry"), ..Default::default() };
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    file: file.to_string(),
+                    reason: format!("{}{}", e.message(), line_of(text, e.span())),
+                })?;
+        let mut p = Parser {
+            file,
+            base,
+            secrets: vec![],
+        };
+        let mut cfg = Config {
+            file: file.to_string(),
+            state_dir: PathBuf::from(".ferry"),
+            ..Default::default()
+        };
         for (k, v) in &table {
             match k.as_str() {
                 "instances" => {
@@ -152,33 +239,51 @@ impl Config {
                         }
                         let mut settings = vt.clone();
                         settings.remove("url");
-                        cfg.vaults.insert(name.clone(), VaultProfile { name: name.clone(), url, settings, base_dir: base.to_path_buf() });
+                        cfg.vaults.insert(
+                            name.clone(),
+                            VaultProfile {
+                                name: name.clone(),
+                                url,
+                                settings,
+                                base_dir: base.to_path_buf(),
+                            },
+                        );
                     }
                 }
                 "mail" => {
-                    let t = p.table(v, "mail")?;
-                    let admins = match t.get("admins") {
-                        None => vec![],
-                        Some(toml::Value::Array(a)) => a
-                            .iter()
-                            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| p.err("mail.admins", "expected a list of e-mail addresses".into())))
-                            .collect::<Result<_, _>>()?,
-                        Some(_) => return Err(p.err("mail.admins", "expected a list of e-mail addresses".into())),
-                    };
-                    cfg.mail = Some(MailProfile { settings: t.clone(), admins });
+                    cfg.mail = Some(p.mail(v)?);
+                }
+                "identity" => {
+                    let t = p.table(v, "identity")?;
+                    for (name, it) in t {
+                        let prof = p.identity(name, it)?;
+                        cfg.identities.insert(name.clone(), prof);
+                    }
                 }
                 "script" => {
                     let t = p.table(v, "script")?;
                     for (sk, sv) in t {
                         match sk.as_str() {
                             "lib_paths" => {
-                                let arr = sv.as_array().ok_or_else(|| p.err("script.lib_paths", "expected a list of folders".into()))?;
+                                let arr = sv.as_array().ok_or_else(|| {
+                                    p.err("script.lib_paths", "expected a list of folders".into())
+                                })?;
                                 for x in arr {
-                                    let s = x.as_str().ok_or_else(|| p.err("script.lib_paths", "expected a list of folders".into()))?;
+                                    let s = x.as_str().ok_or_else(|| {
+                                        p.err(
+                                            "script.lib_paths",
+                                            "expected a list of folders".into(),
+                                        )
+                                    })?;
                                     cfg.lib_paths.push(base.join(s));
                                 }
                             }
-                            other => return Err(p.err(&format!("script.{other}"), "unknown key (known: lib_paths)".into())),
+                            other => {
+                                return Err(p.err(
+                                    &format!("script.{other}"),
+                                    "unknown key (known: lib_paths)".into(),
+                                ));
+                            }
                         }
                     }
                 }
@@ -187,15 +292,26 @@ impl Config {
                     for (sk, sv) in t {
                         match sk.as_str() {
                             "dir" => {
-                                let s = sv.as_str().ok_or_else(|| p.err("run.dir", "expected a folder path".into()))?;
+                                let s = sv.as_str().ok_or_else(|| {
+                                    p.err("run.dir", "expected a folder path".into())
+                                })?;
                                 cfg.state_dir = base.join(s);
                             }
-                            other => return Err(p.err(&format!("run.{other}"), "unknown key (known: dir)".into())),
+                            other => {
+                                return Err(p.err(
+                                    &format!("run.{other}"),
+                                    "unknown key (known: dir)".into(),
+                                ));
+                            }
                         }
                     }
                 }
                 other => {
-                    return Err(p.err(other, "unknown section (known: instances, vaults, mail, script, run)".into()));
+                    return Err(p.err(
+                        other,
+                        "unknown section (known: instances, vaults, mail, identity, script, run)"
+                            .into(),
+                    ));
                 }
             }
         }
@@ -208,7 +324,10 @@ impl Config {
         self.instances.get(name).ok_or_else(|| ConfigError::Key {
             file: self.file.clone(),
             key: format!("instances.{name}"),
-            problem: format!("no such instance (configured: {})", join_names(self.instances.keys())),
+            problem: format!(
+                "no such instance (configured: {})",
+                join_names(self.instances.keys())
+            ),
         })
     }
 
@@ -217,8 +336,30 @@ impl Config {
         self.vaults.get(name).ok_or_else(|| ConfigError::Key {
             file: self.file.clone(),
             key: format!("vaults.{name}"),
-            problem: format!("no such vault (configured: {})", join_names(self.vaults.keys())),
+            problem: format!(
+                "no such vault (configured: {})",
+                join_names(self.vaults.keys())
+            ),
         })
+    }
+
+    /// The identity domain called `name`, or an error listing the known ones.
+    pub fn identity(&self, name: &str) -> Result<&IdentityProfile, ConfigError> {
+        self.identities.get(name).ok_or_else(|| ConfigError::Key {
+            file: self.file.clone(),
+            key: format!("identity.{name}"),
+            problem: format!(
+                "no such identity domain (configured: {})",
+                join_names(self.identities.keys())
+            ),
+        })
+    }
+
+    /// The identity domain that serves the OIC instance `instance` (whose `apps` names it).
+    pub fn identity_for_instance(&self, instance: &str) -> Option<&IdentityProfile> {
+        self.identities
+            .values()
+            .find(|i| i.apps.contains_key(instance))
     }
 
     /// Replaces every known secret value in `text` with `***`.
@@ -240,7 +381,11 @@ pub fn scrub(text: &str, secrets: &[Secret]) -> String {
 
 fn join_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let v: Vec<&str> = names.map(String::as_str).collect();
-    if v.is_empty() { "none".to_string() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
 }
 
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
@@ -261,30 +406,47 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, key: &str, problem: String) -> ConfigError {
-        ConfigError::Key { file: self.file.to_string(), key: key.to_string(), problem }
+        ConfigError::Key {
+            file: self.file.to_string(),
+            key: key.to_string(),
+            problem,
+        }
     }
 
     fn table<'v>(&self, v: &'v toml::Value, key: &str) -> Result<&'v toml::Table, ConfigError> {
-        v.as_table().ok_or_else(|| self.err(key, format!("expected a table, found a {}", v.type_str())))
+        v.as_table()
+            .ok_or_else(|| self.err(key, format!("expected a table, found a {}", v.type_str())))
     }
 
-    fn opt_str(&self, t: &toml::Table, key: &str, field: &str) -> Result<Option<String>, ConfigError> {
+    fn opt_str(
+        &self,
+        t: &toml::Table,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<String>, ConfigError> {
         match t.get(field) {
             None => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(self.err(&format!("{key}.{field}"), format!("expected a string, found a {}", v.type_str()))),
+            Some(v) => Err(self.err(
+                &format!("{key}.{field}"),
+                format!("expected a string, found a {}", v.type_str()),
+            )),
         }
     }
 
     fn req_str(&self, t: &toml::Table, key: &str, field: &str) -> Result<String, ConfigError> {
-        self.opt_str(t, key, field)?.ok_or_else(|| self.err(&format!("{key}.{field}"), "missing (required)".into()))
+        self.opt_str(t, key, field)?
+            .ok_or_else(|| self.err(&format!("{key}.{field}"), "missing (required)".into()))
     }
 
     fn secret(&mut self, t: &toml::Table, key: &str, field: &str) -> Result<Secret, ConfigError> {
         let raw = self.req_str(t, key, field)?;
         let full = format!("{key}.{field}");
-        let r = SecretRef::parse(&raw, Some(self.base)).map_err(|e| self.err(&full, e.to_string()))?;
-        let s = r.resolve().map_err(|e| self.err(&full, format!("{e} (from {})", r.describe())))?;
+        let r =
+            SecretRef::parse(&raw, Some(self.base)).map_err(|e| self.err(&full, e.to_string()))?;
+        let s = r
+            .resolve()
+            .map_err(|e| self.err(&full, format!("{e} (from {})", r.describe())))?;
         self.secrets.push(s.clone());
         Ok(s)
     }
@@ -292,9 +454,13 @@ impl Parser<'_> {
     fn url(&self, t: &toml::Table, key: &str, field: &str) -> Result<String, ConfigError> {
         let s = self.req_str(t, key, field)?;
         let full = format!("{key}.{field}");
-        let u = url::Url::parse(&s).map_err(|e| self.err(&full, format!("not a valid URL (`{s}`): {e}")))?;
+        let u = url::Url::parse(&s)
+            .map_err(|e| self.err(&full, format!("not a valid URL (`{s}`): {e}")))?;
         if u.scheme() != "https" && u.scheme() != "http" {
-            return Err(self.err(&full, format!("expected an http(s) URL, got scheme `{}`", u.scheme())));
+            return Err(self.err(
+                &full,
+                format!("expected an http(s) URL, got scheme `{}`", u.scheme()),
+            ));
         }
         if u.host_str().is_none() {
             return Err(self.err(&full, format!("the URL `{s}` has no host")));
@@ -302,16 +468,237 @@ impl Parser<'_> {
         Ok(s.trim_end_matches('/').to_string())
     }
 
+    fn known_keys(&self, t: &toml::Table, key: &str, known: &[&str]) -> Result<(), ConfigError> {
+        for k in t.keys() {
+            if !known.contains(&k.as_str()) {
+                return Err(self.err(
+                    &format!("{key}.{k}"),
+                    format!("unknown key (known: {})", known.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn positive(
+        &self,
+        t: &toml::Table,
+        key: &str,
+        field: &str,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        match t.get(field) {
+            None => Ok(default),
+            Some(toml::Value::Integer(n)) if *n > 0 => Ok(*n as u64),
+            Some(v) => Err(self.err(
+                &format!("{key}.{field}"),
+                format!("expected a positive number, found {v}"),
+            )),
+        }
+    }
+
+    /// `[mail]`: SMTP (`host`, `port`, `tls`, `username`, `password`, `timeout_secs`, `ca_file`,
+    /// `accept_invalid_certs`), `from`, `admins`, `outbox`, `webhook`, `webhook_timeout_secs`.
+    fn mail(&mut self, v: &toml::Value) -> Result<MailProfile, ConfigError> {
+        let t = self.table(v, "mail")?;
+        self.known_keys(
+            t,
+            "mail",
+            &[
+                "host",
+                "port",
+                "tls",
+                "username",
+                "password",
+                "timeout_secs",
+                "ca_file",
+                "accept_invalid_certs",
+                "from",
+                "admins",
+                "outbox",
+                "webhook",
+                "webhook_timeout_secs",
+            ],
+        )?;
+        let admins = match t.get("admins") {
+            None => vec![],
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .filter(|s| s.contains('@'))
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            self.err("mail.admins", "expected a list of e-mail addresses".into())
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(self.err("mail.admins", "expected a list of e-mail addresses".into()));
+            }
+        };
+        let smtp = match self.opt_str(t, "mail", "host")? {
+            None => None,
+            Some(host) => {
+                let tls = match self.opt_str(t, "mail", "tls")?.as_deref() {
+                    None | Some("starttls") => SmtpTls::StartTls,
+                    Some("tls") | Some("implicit") => SmtpTls::Implicit,
+                    Some("none") => SmtpTls::None,
+                    Some(o) => {
+                        return Err(self.err(
+                            "mail.tls",
+                            format!("expected `starttls`, `tls` or `none`, got `{o}`"),
+                        ));
+                    }
+                };
+                let port = match t.get("port") {
+                    None => match tls {
+                        SmtpTls::Implicit => 465,
+                        _ => 587,
+                    },
+                    Some(toml::Value::Integer(n)) if (1..=65535).contains(n) => *n as u16,
+                    Some(v) => {
+                        return Err(
+                            self.err("mail.port", format!("expected a port number, found {v}"))
+                        );
+                    }
+                };
+                let username = self.opt_str(t, "mail", "username")?;
+                let password = if t.contains_key("password") {
+                    Some(self.secret(t, "mail", "password")?)
+                } else {
+                    None
+                };
+                if username.is_some() != password.is_some() {
+                    return Err(self.err(
+                        "mail.password",
+                        "`username` and `password` go together".into(),
+                    ));
+                }
+                let accept_invalid_certs = match t.get("accept_invalid_certs") {
+                    None => false,
+                    Some(toml::Value::Boolean(b)) => *b,
+                    Some(v) => {
+                        return Err(self.err(
+                            "mail.accept_invalid_certs",
+                            format!("expected true or false, found {v}"),
+                        ));
+                    }
+                };
+                Some(SmtpProfile {
+                    host,
+                    port,
+                    tls,
+                    username,
+                    password,
+                    timeout_secs: self.positive(t, "mail", "timeout_secs", 30)?,
+                    ca_file: self
+                        .opt_str(t, "mail", "ca_file")?
+                        .map(|f| self.base.join(f)),
+                    accept_invalid_certs,
+                })
+            }
+        };
+        let webhook = if t.contains_key("webhook") {
+            let url = self.secret(t, "mail", "webhook")?;
+            let ok = url::Url::parse(url.expose())
+                .map(|u| (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some())
+                .unwrap_or(false);
+            if !ok {
+                return Err(self.err("mail.webhook", "expected an http(s) URL".into()));
+            }
+            Some(WebhookProfile {
+                url,
+                timeout_secs: self.positive(t, "mail", "webhook_timeout_secs", 30)?,
+            })
+        } else {
+            None
+        };
+        Ok(MailProfile {
+            settings: t.clone(),
+            admins,
+            smtp,
+            from: self.opt_str(t, "mail", "from")?,
+            outbox: self
+                .opt_str(t, "mail", "outbox")?
+                .map(|f| self.base.join(f)),
+            webhook,
+        })
+    }
+
+    /// `[identity.NAME]`: `url`, `client_id`, `client_secret`, optional `token_url`, `scope`,
+    /// `timeout_secs` and `[identity.NAME.apps]` (OIC instance name -> OIC app name or id).
+    fn identity(&mut self, name: &str, v: &toml::Value) -> Result<IdentityProfile, ConfigError> {
+        let key = format!("identity.{name}");
+        let t = self.table(v, &key)?;
+        self.known_keys(
+            t,
+            &key,
+            &[
+                "url",
+                "token_url",
+                "client_id",
+                "client_secret",
+                "scope",
+                "apps",
+                "timeout_secs",
+            ],
+        )?;
+        let url = self.url(t, &key, "url")?;
+        let token_url = if t.contains_key("token_url") {
+            self.url(t, &key, "token_url")?
+        } else {
+            format!("{url}/oauth2/v1/token")
+        };
+        let mut apps = BTreeMap::new();
+        if let Some(a) = t.get("apps") {
+            let at = self.table(a, &format!("{key}.apps"))?;
+            for (inst, app) in at {
+                let s = app.as_str().ok_or_else(|| {
+                    self.err(
+                        &format!("{key}.apps.{inst}"),
+                        "expected the OIC application's name or id".into(),
+                    )
+                })?;
+                apps.insert(inst.clone(), s.to_string());
+            }
+        }
+        Ok(IdentityProfile {
+            name: name.to_string(),
+            url,
+            token_url,
+            client_id: self.req_str(t, &key, "client_id")?,
+            client_secret: self.secret(t, &key, "client_secret")?,
+            scope: self
+                .opt_str(t, &key, "scope")?
+                .unwrap_or_else(|| "urn:opc:idm:__myscopes__".to_string()),
+            apps,
+            timeout_secs: self.positive(t, &key, "timeout_secs", 60)?,
+        })
+    }
+
     fn instance(&mut self, name: &str, v: &toml::Value) -> Result<InstanceProfile, ConfigError> {
         let key = format!("instances.{name}");
         let t = self.table(v, &key)?;
         const KNOWN: &[&str] = &[
-            "base_url", "generation", "integration_instance", "integrationInstance", "token_url", "client_id",
-            "client_secret", "scope", "username", "password", "timeout_secs",
+            "base_url",
+            "generation",
+            "integration_instance",
+            "integrationInstance",
+            "token_url",
+            "client_id",
+            "client_secret",
+            "scope",
+            "username",
+            "password",
+            "timeout_secs",
         ];
         for k in t.keys() {
             if !KNOWN.contains(&k.as_str()) {
-                return Err(self.err(&format!("{key}.{k}"), format!("unknown key (known: {})", KNOWN.join(", "))));
+                return Err(self.err(
+                    &format!("{key}.{k}"),
+                    format!("unknown key (known: {})", KNOWN.join(", ")),
+                ));
             }
         }
         let base_url = self.url(t, &key, "base_url")?;
@@ -319,7 +706,12 @@ impl Parser<'_> {
             None => Generation::Gen3,
             Some(toml::Value::Integer(2)) => Generation::Gen2,
             Some(toml::Value::Integer(3)) => Generation::Gen3,
-            Some(v) => return Err(self.err(&format!("{key}.generation"), format!("expected 2 or 3, found {v}"))),
+            Some(v) => {
+                return Err(self.err(
+                    &format!("{key}.generation"),
+                    format!("expected 2 or 3, found {v}"),
+                ));
+            }
         };
         let ii = match self.opt_str(t, &key, "integration_instance")? {
             Some(s) => Some(s),
@@ -339,16 +731,31 @@ impl Parser<'_> {
             if generation == Generation::Gen3 {
                 return Err(self.err(&format!("{key}.username"), "basic authentication is refused by OIC 3; configure token_url, client_id, client_secret and scope".into()));
             }
-            Auth::Basic { username: self.req_str(t, &key, "username")?, password: self.secret(t, &key, "password")? }
+            Auth::Basic {
+                username: self.req_str(t, &key, "username")?,
+                password: self.secret(t, &key, "password")?,
+            }
         } else {
             return Err(self.err(&format!("{key}.client_id"), "missing (configure token_url, client_id, client_secret and scope, or username and password on Gen2)".into()));
         };
         let timeout_secs = match t.get("timeout_secs") {
             None => 120,
             Some(toml::Value::Integer(n)) if *n > 0 => *n as u64,
-            Some(v) => return Err(self.err(&format!("{key}.timeout_secs"), format!("expected a positive number of seconds, found {v}"))),
+            Some(v) => {
+                return Err(self.err(
+                    &format!("{key}.timeout_secs"),
+                    format!("expected a positive number of seconds, found {v}"),
+                ));
+            }
         };
-        Ok(InstanceProfile { name: name.to_string(), base_url, generation, integration_instance: ii, auth, timeout_secs })
+        Ok(InstanceProfile {
+            name: name.to_string(),
+            base_url,
+            generation,
+            integration_instance: ii,
+            auth,
+            timeout_secs,
+        })
     }
 }
 
@@ -376,22 +783,107 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
         )
         .unwrap();
         let i = c.instance("dev").unwrap();
-        assert_eq!(i.base_url, "https://design.integration.eu-frankfurt-1.ocp.oraclecloud.com");
+        assert_eq!(
+            i.base_url,
+            "https://design.integration.eu-frankfurt-1.ocp.oraclecloud.com"
+        );
         assert_eq!(i.generation, Generation::Gen3);
         assert_eq!(c.scrub("x inline-secret y"), "x *** y");
     }
 
     #[test]
     fn errors_name_file_and_key() {
-        let e = parse("[instances.dev]\ngeneration = 2\nusername='u'\npassword='pppp'\n").unwrap_err().to_string();
-        assert_eq!(e, "ferry.toml: `instances.dev.base_url`: missing (required)");
-        let e = parse("[instances.dev]\nbase_url = 'not a url'\n").unwrap_err().to_string();
-        assert!(e.starts_with("ferry.toml: `instances.dev.base_url`: not a valid URL"), "{e}");
+        let e = parse("[instances.dev]\ngeneration = 2\nusername='u'\npassword='pppp'\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "ferry.toml: `instances.dev.base_url`: missing (required)"
+        );
+        let e = parse("[instances.dev]\nbase_url = 'not a url'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("ferry.toml: `instances.dev.base_url`: not a valid URL"),
+            "{e}"
+        );
         let e = parse("[instances.dev]\nbase_url='https://h'\ngeneration=2\ntoken_url='https://t'\nclient_id='c'\nscope='s'\nclient_secret='env:FERRY_UNSET_X'\n")
             .unwrap_err()
             .to_string();
-        assert_eq!(e, "ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_UNSET_X` is not set (from env:FERRY_UNSET_X)");
+        assert_eq!(
+            e,
+            "ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_UNSET_X` is not set (from env:FERRY_UNSET_X)"
+        );
         let e = parse("[vaults.v]\nurl='s3://x'\n").unwrap_err().to_string();
         assert!(e.contains("`vaults.v.url`"), "{e}");
+    }
+
+    #[test]
+    fn mail_and_identity_profiles() {
+        let c = parse(
+            r#"
+[mail]
+host = "smtp.example.com"
+username = "ferry"
+password = "mail-pass-xyz"
+from = "ferry <ferry@example.com>"
+admins = ["ops@example.com"]
+webhook = "https://hooks.example.com/T/secret-token"
+
+[identity.corp]
+url = "https://idcs-1.identity.oraclecloud.com/"
+client_id = "admin-app"
+client_secret = "idcs-secret-xyz"
+[identity.corp.apps]
+prod = "OICINST_prod"
+"#,
+        )
+        .unwrap();
+        let m = c.mail.as_ref().unwrap();
+        let s = m.smtp.as_ref().unwrap();
+        assert_eq!(
+            (s.port, s.tls, s.timeout_secs),
+            (587, SmtpTls::StartTls, 30)
+        );
+        assert_eq!(m.admins, ["ops@example.com"]);
+        assert_eq!(
+            m.webhook.as_ref().unwrap().url.expose(),
+            "https://hooks.example.com/T/secret-token"
+        );
+        let i = c.identity("corp").unwrap();
+        assert_eq!(
+            i.token_url,
+            "https://idcs-1.identity.oraclecloud.com/oauth2/v1/token"
+        );
+        assert_eq!(i.scope, "urn:opc:idm:__myscopes__");
+        assert_eq!(c.identity_for_instance("prod").unwrap().name, "corp");
+        assert!(c.identity_for_instance("dev").is_none());
+        assert_eq!(
+            c.scrub("mail-pass-xyz idcs-secret-xyz https://hooks.example.com/T/secret-token"),
+            "*** *** ***"
+        );
+        let e = parse("[mail]\nhost='h'\ntls='ssl'\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "ferry.toml: `mail.tls`: expected `starttls`, `tls` or `none`, got `ssl`"
+        );
+        let e = parse("[mail]\nhost='h'\nusername='u'\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "ferry.toml: `mail.password`: `username` and `password` go together"
+        );
+        let e = parse("[identity.x]\nurl='https://i'\nclient_id='c'\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "ferry.toml: `identity.x.client_secret`: missing (required)"
+        );
+        let e = c.identity("nope").unwrap_err().to_string();
+        assert!(e.contains("configured: corp"), "{e}");
     }
 }

@@ -121,18 +121,27 @@ mod tests {
 
     #[test]
     fn parses_refs() {
-        assert_eq!(SecretRef::parse("env:X", None).unwrap(), SecretRef::Env("X".into()));
+        assert_eq!(
+            SecretRef::parse("env:X", None).unwrap(),
+            SecretRef::Env("X".into())
+        );
         assert_eq!(
             SecretRef::parse("file:k.txt", Some(Path::new("/etc"))).unwrap(),
             SecretRef::File("/etc/k.txt".into())
         );
-        assert!(matches!(SecretRef::parse("lit", None).unwrap(), SecretRef::Inline(_)));
+        assert!(matches!(
+            SecretRef::parse("lit", None).unwrap(),
+            SecretRef::Inline(_)
+        ));
         assert_eq!(SecretRef::parse("env:", None), Err(SecretError::Empty));
     }
 
     #[test]
     fn unset_env_names_the_variable() {
         let r = SecretRef::Env("FERRY_SURELY_UNSET_VAR".into()).resolve();
-        assert_eq!(r, Err(SecretError::EnvUnset("FERRY_SURELY_UNSET_VAR".into())));
+        assert_eq!(
+            r,
+            Err(SecretError::EnvUnset("FERRY_SURELY_UNSET_VAR".into()))
+        );
     }
 }

@@ -1,1 +1,546 @@
-//! Backup vaults (being written).
+//! Backup vaults: an encrypted, verified copy of every artifact a migration moves.
+//!
+//! A vault is a folder tree on a [`Store`] (`file:///abs/path` or `sftp://user@host:port/path`):
+//!
+//! ```text
+//! OIC_Backups/YYYY/MM/DD/<job>/Integrations/CODE_VERSION.iar[.age]
+//!                             /Projects/CODE.car[.age]  /Lookups/  /Libraries/  /Packages/
+//!                             /manifest.json            (written last: the job is complete)
+//!                             /.lock                    (while a run writes the job)
+//! ```
+//!
+//! Settings of a `[vaults.NAME]` profile (relative paths resolve against the config file's folder):
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `url` | `file:///abs/path`, or `sftp://user@host:port/abs/path` (`/~/rel` for a path relative to the login folder) |
+//! | `identity_file` | SFTP: private key file (OpenSSH or PEM; ed25519, RSA, ECDSA); default `~/.ssh/id_*` |
+//! | `passphrase` | SFTP: passphrase of the key, a secret ref (`env:VAR`, `file:PATH`) |
+//! | `password` | SFTP: password authentication, a secret ref |
+//! | `known_hosts` | SFTP: host keys file, default `~/.ssh/known_hosts` |
+//! | `accept_unknown_host_keys` | SFTP: accept a host not in known_hosts (logged); a changed key is always refused. Default false |
+//! | `timeout_secs` | SFTP: connect and I/O timeout, default 30 |
+//! | `recipients` | age X25519 public keys (`["age1..."]`): files are encrypted to them (`.age`) |
+//! | `passphrase_secret` | or: an age passphrase (scrypt), a secret ref |
+//! | `identity` | age identity file (`file:PATH`, or `env:VAR` holding the key), needed only to restore |
+//!
+//! Unknown keys are refused (a typo in `recipients` must not silently disable encryption).
+//!
+//! Every file is written under a temporary name (`.NAME.tmp-XXXX`) and renamed when complete, so
+//! no reader ever sees a partial file under a final name. Everything here is blocking; call it
+//! from `tokio::task::spawn_blocking` in async code.
+//!
+//! ```no_run
+//! # fn demo(profile: &ferry::config::VaultProfile, a: &ferry::artifact::Artifact) -> Result<(), ferry::vault::VaultError> {
+//! use ferry::vault::{JobMeta, Vault};
+//! let vault = Vault::open(profile)?;
+//! let job = vault.create_job("dev-to-test", chrono::Utc::now().date_naive(), JobMeta::default())?;
+//! job.store(a)?;
+//! let manifest = job.finish()?;
+//! # Ok(()) }
+//! ```
+
+mod crypto;
+mod hashio;
+mod job;
+mod sftp;
+mod store;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::config::{SecretRef, VaultProfile};
+
+pub use crypto::{Decryption, Encryption};
+pub use job::{
+    EntryCheck, EntryStatus, JobFilter, JobMeta, JobReader, JobSummary, JobWriter, Manifest,
+    ManifestEntry, PruneReport, Retention, VerifyReport,
+};
+pub use sftp::{SftpConfig, SftpStore, fingerprint};
+pub use store::{DirEntry, FileStore, Store, StoreWriter};
+
+/// The top folder of every vault.
+pub const ROOT_FOLDER: &str = "OIC_Backups";
+/// The file that marks a job complete.
+pub const MANIFEST: &str = "manifest.json";
+/// The lock file held while a run writes a job.
+pub const LOCK: &str = ".lock";
+
+/// Everything that can go wrong with a vault. Messages name the vault, job, artifact or path
+/// involved, and never contain a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// A setting of the vault profile is missing or wrong.
+    #[error("vault setting `{key}`: {problem}")]
+    Config { key: String, problem: String },
+    /// A store operation failed.
+    #[error("{vault}: cannot {op} `{path}`: {reason}")]
+    Store {
+        op: &'static str,
+        vault: String,
+        path: String,
+        reason: String,
+        kind: io::ErrorKind,
+    },
+    /// The vault server could not be reached or the connection broke.
+    #[error("{vault}: {reason}")]
+    Connect { vault: String, reason: String },
+    /// The server's host key is unknown or changed.
+    #[error("{vault}: {message}")]
+    HostKey { vault: String, message: String },
+    /// Authentication was refused.
+    #[error("{vault}: authentication as `{user}` failed: {reason}")]
+    Auth {
+        vault: String,
+        user: String,
+        reason: String,
+    },
+    /// Another run holds the job's lock.
+    #[error(
+        "job {job} is locked by another run ({holder}); if that run died, continue the job with resume"
+    )]
+    Locked { job: String, holder: String },
+    /// The job exists and is complete.
+    #[error("job {job} is already complete (its manifest.json exists); choose another job name")]
+    Complete { job: String },
+    /// The job was started by an earlier run and never finished.
+    #[error("job {job} was left unfinished by an earlier run; continue it with resume")]
+    Unfinished { job: String },
+    /// The job has no manifest (not complete, or not a job).
+    #[error("job {job}: no manifest.json (the job is incomplete or does not exist)")]
+    NoManifest { job: String },
+    /// The manifest cannot be read.
+    #[error("job {job}: manifest.json is not valid: {reason}")]
+    BadManifest { job: String, reason: String },
+    /// A stored file does not match what the manifest (or the artifact) says.
+    #[error("job {job}: {artifact} ({path}): {problem}")]
+    Integrity {
+        job: String,
+        artifact: String,
+        path: String,
+        problem: String,
+    },
+    /// A file cannot be decrypted (wrong key, damaged file).
+    #[error("job {job}: {artifact} ({path}): {reason}")]
+    Decrypt {
+        job: String,
+        artifact: String,
+        path: String,
+        reason: String,
+    },
+    /// A name cannot be used as a file or folder name.
+    #[error("{what} `{name}` cannot be used in a vault path: {problem}")]
+    BadName {
+        what: &'static str,
+        name: String,
+        problem: &'static str,
+    },
+    /// A local file (the artifact, a temporary file) cannot be read or written.
+    #[error("local file {path}: {reason}")]
+    Local { path: String, reason: String },
+}
+
+impl VaultError {
+    pub(crate) fn store(
+        op: &'static str,
+        vault: impl Into<String>,
+        path: &str,
+        e: &io::Error,
+    ) -> VaultError {
+        VaultError::Store {
+            op,
+            vault: vault.into(),
+            path: path.to_string(),
+            reason: e.to_string(),
+            kind: e.kind(),
+        }
+    }
+
+    /// True when the connection to the store dropped during the operation.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Store {
+                kind: io::ErrorKind::ConnectionAborted,
+                ..
+            }
+        )
+    }
+
+    /// Adds why a retry failed to the message of the first error.
+    pub(crate) fn with_retry_failure(self, retry: &VaultError) -> VaultError {
+        match self {
+            VaultError::Store {
+                op,
+                vault,
+                path,
+                reason,
+                kind,
+            } => VaultError::Store {
+                op,
+                vault: vault.clone(),
+                path,
+                reason: format!(
+                    "{reason}; retried once: {}",
+                    retry.to_string().replace(&format!("{vault}: "), "")
+                ),
+                kind,
+            },
+            other => other,
+        }
+    }
+
+    /// True when the error says a file or folder does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Store {
+                kind: io::ErrorKind::NotFound,
+                ..
+            }
+        )
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) encryption: Encryption,
+    pub(crate) decryption: Decryption,
+}
+
+/// A backup vault: a store plus its encryption settings.
+#[derive(Clone)]
+pub struct Vault {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Vault({}, {:?})", self.describe(), self.inner.encryption)
+    }
+}
+
+/// The settings a vault profile may carry (besides `url`).
+pub const KNOWN_SETTINGS: &[&str] = &[
+    "identity_file",
+    "passphrase",
+    "password",
+    "known_hosts",
+    "accept_unknown_host_keys",
+    "timeout_secs",
+    "recipients",
+    "passphrase_secret",
+    "identity",
+];
+
+impl Vault {
+    /// Opens the vault a profile describes: parses the URL and settings, reads keys and secrets,
+    /// and connects (for `sftp://`).
+    pub fn open(profile: &VaultProfile) -> Result<Vault, VaultError> {
+        let s = &profile.settings;
+        for k in s.keys() {
+            if !KNOWN_SETTINGS.contains(&k.as_str()) {
+                return Err(VaultError::Config {
+                    key: format!("vaults.{}.{k}", profile.name),
+                    problem: format!(
+                        "unknown setting (known: url, {})",
+                        KNOWN_SETTINGS.join(", ")
+                    ),
+                });
+            }
+        }
+        let settings = Settings { profile };
+        let encryption = settings.encryption()?;
+        let decryption = settings.decryption()?;
+        let url = url::Url::parse(&profile.url).map_err(|e| {
+            settings.err("url", format!("not a valid URL (`{}`): {e}", profile.url))
+        })?;
+        let store: Arc<dyn Store> = match url.scheme() {
+            "file" => {
+                let path = url.to_file_path().map_err(|_| {
+                    settings.err(
+                        "url",
+                        format!("`{}` is not a local absolute path", profile.url),
+                    )
+                })?;
+                Arc::new(FileStore::new(path)?)
+            }
+            "sftp" => Arc::new(SftpStore::connect(settings.sftp(&url)?)?),
+            other => {
+                return Err(settings.err(
+                    "url",
+                    format!("unsupported scheme `{other}` (use file:// or sftp://)"),
+                ));
+            }
+        };
+        Ok(Vault::with_store(store, encryption, decryption))
+    }
+
+    /// A vault over any store (for tests and embedding).
+    pub fn with_store(
+        store: Arc<dyn Store>,
+        encryption: Encryption,
+        decryption: Decryption,
+    ) -> Vault {
+        Vault {
+            inner: Arc::new(Inner {
+                store,
+                encryption,
+                decryption,
+            }),
+        }
+    }
+
+    /// The vault's URL (no secrets) and encryption method.
+    pub fn describe(&self) -> String {
+        match self.inner.encryption {
+            Encryption::None => self.inner.store.describe(),
+            ref e => format!("{} ({})", self.inner.store.describe(), e.method()),
+        }
+    }
+
+    /// The store under the vault.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The path of a job: `OIC_Backups/YYYY/MM/DD/<name>`.
+    pub fn job_path(name: &str, date: NaiveDate) -> Result<String, VaultError> {
+        check_name("job name", name)?;
+        Ok(format!(
+            "{ROOT_FOLDER}/{:04}/{:02}/{:02}/{name}",
+            date.year(),
+            date.month(),
+            date.day()
+        ))
+    }
+
+    /// Starts writing a job: creates its folder and takes its lock. Fails when another run holds
+    /// the lock or the job is complete; a job left unfinished needs `meta.resume`.
+    pub fn create_job(
+        &self,
+        name: &str,
+        date: NaiveDate,
+        meta: JobMeta,
+    ) -> Result<JobWriter, VaultError> {
+        let path = Vault::job_path(name, date)?;
+        JobWriter::create(self.inner.clone(), path, name.to_string(), date, meta)
+    }
+
+    /// Opens a complete job for reading (`job_path` as returned by [`JobWriter::path`] or
+    /// [`JobSummary::path`]).
+    pub fn open_job(&self, job_path: &str) -> Result<JobReader, VaultError> {
+        JobReader::open(self.inner.clone(), job_path.trim_matches('/').to_string())
+    }
+
+    /// Lists the jobs in the vault, oldest first.
+    pub fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobSummary>, VaultError> {
+        job::list_jobs(&self.inner, &filter)
+    }
+
+    /// Deletes complete jobs the retention policy does not keep (or, with `dry_run`, only says
+    /// which). Unfinished jobs are never deleted.
+    pub fn prune(&self, policy: Retention, dry_run: bool) -> Result<PruneReport, VaultError> {
+        job::prune(&self.inner, &policy, dry_run)
+    }
+}
+
+/// Refuses names that would escape or confuse the folder layout.
+pub(crate) fn check_name(what: &'static str, name: &str) -> Result<(), VaultError> {
+    let bad = |problem| {
+        Err(VaultError::BadName {
+            what,
+            name: name.to_string(),
+            problem,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > 200 {
+        return bad("it is longer than 200 characters");
+    }
+    if name.starts_with('.') {
+        return bad("it starts with a dot");
+    }
+    if name.contains(['/', '\\']) {
+        return bad("it contains a slash");
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return bad("it contains a control character");
+    }
+    Ok(())
+}
+
+struct Settings<'a> {
+    profile: &'a VaultProfile,
+}
+
+impl Settings<'_> {
+    fn err(&self, key: &str, problem: String) -> VaultError {
+        VaultError::Config {
+            key: format!("vaults.{}.{key}", self.profile.name),
+            problem,
+        }
+    }
+
+    fn str(&self, key: &str) -> Result<Option<String>, VaultError> {
+        match self.profile.settings.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(self.err(key, format!("expected a string, found a {}", v.type_str()))),
+        }
+    }
+
+    fn bool(&self, key: &str) -> Result<Option<bool>, VaultError> {
+        match self.profile.settings.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.err(
+                key,
+                format!("expected true or false, found a {}", v.type_str()),
+            )),
+        }
+    }
+
+    fn u64(&self, key: &str) -> Result<Option<u64>, VaultError> {
+        match self.profile.settings.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(n)) if *n > 0 => Ok(Some(*n as u64)),
+            Some(v) => Err(self.err(key, format!("expected a positive number, found {v}"))),
+        }
+    }
+
+    fn path(&self, key: &str) -> Result<Option<PathBuf>, VaultError> {
+        Ok(self.str(key)?.map(|s| self.resolve_path(&s)))
+    }
+
+    fn resolve_path(&self, s: &str) -> PathBuf {
+        let p = if let Some(rest) = s.strip_prefix("~/") {
+            dirs::home_dir()
+                .map(|h| h.join(rest))
+                .unwrap_or_else(|| PathBuf::from(s))
+        } else {
+            PathBuf::from(s)
+        };
+        if p.is_relative() {
+            self.profile.base_dir.join(p)
+        } else {
+            p
+        }
+    }
+
+    fn secret(&self, key: &str) -> Result<Option<crate::config::Secret>, VaultError> {
+        let Some(raw) = self.str(key)? else {
+            return Ok(None);
+        };
+        let r = SecretRef::parse(&raw, Some(&self.profile.base_dir))
+            .map_err(|e| self.err(key, e.to_string()))?;
+        let s = r
+            .resolve()
+            .map_err(|e| self.err(key, format!("{e} (from {})", r.describe())))?;
+        Ok(Some(s))
+    }
+
+    fn sftp(&self, url: &url::Url) -> Result<SftpConfig, VaultError> {
+        let mut c = sftp::config_from_url(url).map_err(|p| self.err("url", p))?;
+        c.identity_file = self.path("identity_file")?;
+        c.key_passphrase = self.secret("passphrase")?;
+        c.password = self.secret("password")?;
+        if let Some(k) = self.path("known_hosts")? {
+            c.known_hosts = k;
+        }
+        c.accept_unknown_host_keys = self.bool("accept_unknown_host_keys")?.unwrap_or(false);
+        if let Some(t) = self.u64("timeout_secs")? {
+            c.timeout = std::time::Duration::from_secs(t);
+        }
+        Ok(c)
+    }
+
+    fn encryption(&self) -> Result<Encryption, VaultError> {
+        let recipients = match self.profile.settings.get("recipients") {
+            None => None,
+            Some(toml::Value::Array(a)) => {
+                let keys = a
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<String>>>()
+                    .ok_or_else(|| {
+                        self.err(
+                            "recipients",
+                            "expected a list of age public keys (\"age1...\")".into(),
+                        )
+                    })?;
+                Some(keys)
+            }
+            Some(toml::Value::String(s)) => Some(vec![s.clone()]),
+            Some(v) => {
+                return Err(self.err(
+                    "recipients",
+                    format!(
+                        "expected a list of age public keys, found a {}",
+                        v.type_str()
+                    ),
+                ));
+            }
+        };
+        let pass = self.secret("passphrase_secret")?;
+        match (recipients, pass) {
+            (Some(_), Some(_)) => Err(self.err(
+                "passphrase_secret",
+                "set either `recipients` or `passphrase_secret`, not both".into(),
+            )),
+            (Some(keys), None) => {
+                Encryption::recipients(&keys).map_err(|p| self.err("recipients", p))
+            }
+            (None, Some(p)) => {
+                if p.is_empty() {
+                    return Err(self.err("passphrase_secret", "the passphrase is empty".into()));
+                }
+                Ok(Encryption::Passphrase(p))
+            }
+            (None, None) => Ok(Encryption::None),
+        }
+    }
+
+    fn decryption(&self) -> Result<Decryption, VaultError> {
+        if let Some(raw) = self.str("identity")? {
+            // `file:PATH` (an age identity file), `env:VAR` (the identity text), or a path.
+            if let Some(p) = raw.strip_prefix("file:") {
+                return Decryption::identity_file(&self.resolve_path(p))
+                    .map_err(|e| self.err("identity", e));
+            }
+            if raw.starts_with("env:") {
+                let s = self.secret("identity")?.unwrap_or_default();
+                return Decryption::identity_text(s.expose()).map_err(|e| self.err("identity", e));
+            }
+            if raw.starts_with("AGE-SECRET-KEY-") {
+                return Err(self.err("identity", "write the age identity in a file and use `file:PATH` (or `env:VAR`), not inline".into()));
+            }
+            return Decryption::identity_file(&self.resolve_path(&raw))
+                .map_err(|e| self.err("identity", e));
+        }
+        if let Some(p) = self.secret("passphrase_secret")? {
+            return Ok(Decryption::Passphrase(p));
+        }
+        Ok(Decryption::None)
+    }
+}
+
+/// Resolves `~/` and relative paths the same way [`Vault::open`] does (for callers that show
+/// paths to users).
+pub fn resolve_setting_path(profile: &VaultProfile, s: &str) -> PathBuf {
+    Settings { profile }.resolve_path(s)
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Vault>();
+    is::<JobWriter>();
+    is::<JobReader>();
+    is::<FileStore>();
+}

@@ -1,0 +1,62 @@
+//! `ferry docs`: the reference of the script API.
+
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+
+use super::exit;
+use crate::script::{self, EngineOptions, Output, docs};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct DocsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Only entries whose signature contains this text (e.g. `oic::`, `Instance.`, `export`).
+    pub filter: Option<String>,
+}
+
+/// An engine for reading metadata: no configuration, nothing connected.
+pub fn offline_engine() -> Option<(tokio::runtime::Runtime, rhai::Engine)> {
+    let rt = super::runtime().ok()?;
+    let record = Arc::new(crate::ledger::RunRecord::in_memory(
+        super::check::placeholder_info("docs"),
+    ));
+    let exec = crate::effect::Executor::new(record, true, Default::default(), Default::default());
+    let host = Arc::new(script::Host::new(
+        Arc::default(),
+        rt.handle().clone(),
+        exec,
+        Output::buffer(),
+    ));
+    let engine = script::build_engine(host, &EngineOptions::default());
+    Some((rt, engine))
+}
+
+pub fn exec(a: DocsArgs) -> u8 {
+    let Some((_rt, engine)) = offline_engine() else {
+        super::eprint_error("cannot start the runtime");
+        return exit::USAGE;
+    };
+    let (groups, mut entries) = docs::collect(&engine);
+    if let Some(f) = &a.filter {
+        entries.retain(|e| e.signature.contains(f.as_str()) || e.group == *f);
+    }
+    let text = match a.format {
+        Format::Text => docs::render_text(&groups, &entries),
+        Format::Markdown => docs::render_markdown(&groups, &entries),
+        Format::Json => serde_json::to_string_pretty(
+            &serde_json::json!({ "modules": groups, "entries": entries }),
+        )
+        .unwrap_or_default(),
+    };
+    print!("{text}");
+    exit::OK
+}

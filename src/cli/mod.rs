@@ -1,0 +1,180 @@
+//! The command line: one file per subcommand, each a thin wrapper over the library.
+
+pub mod check;
+pub mod docs;
+pub mod errors;
+pub mod plan;
+pub mod repl;
+pub mod rollback;
+pub mod run;
+pub mod runs;
+pub mod sandbox;
+pub mod sim;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, as documented in `--help` and the README.
+pub mod exit {
+    /// Everything worked.
+    pub const OK: u8 = 0;
+    /// The recipe ran, but some artifact failed (or the run stopped on a domain error).
+    pub const FAILED: u8 = 1;
+    /// Usage, configuration or script error: nothing was attempted, or the script is wrong.
+    pub const USAGE: u8 = 2;
+    /// Interrupted (Ctrl-C).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    success
+  1    the recipe ran but some artifact failed (see the summary and the run's report.json)
+  2    usage, configuration or script error
+  130  interrupted (Ctrl-C)
+
+Configuration: --config FILE, else $FERRY_CONFIG, else ./ferry.toml. Secrets in it are references
+(env:VAR or file:PATH) and never printed. --sandbox needs no configuration at all.";
+
+/// ferry: move Oracle Integration Cloud artifacts between instances with scriptable recipes.
+#[derive(Parser, Debug)]
+#[command(name = "ferry", version, about, long_about = None, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// More logging (-v info, -vv debug, -vvv trace). Logs go to stderr.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a recipe.
+    Run(run::RunArgs),
+    /// Parse a recipe and its imports and report errors; performs nothing.
+    Check(check::CheckArgs),
+    /// Start the OIC emulator and print how to reach it (one JSON line).
+    Sim(sim::SimArgs),
+    /// Interactive session: explore instances and try recipe lines.
+    Repl(repl::ReplArgs),
+    /// The reference of every script-visible module, function, method and property.
+    Docs(docs::DocsArgs),
+    /// Describe what a recipe would do, without doing it (exit 0: no changes, 2: changes, 1: error).
+    Plan(plan::PlanArgs),
+    /// The runs in the ledger (`ferry runs show RUN` for one).
+    Runs(runs::RunsArgs),
+    /// The central error log: failed steps of every run.
+    Errors(errors::ErrorsArgs),
+    /// Put the targets of a run back as they were before it.
+    Rollback(rollback::RollbackArgs),
+}
+
+/// Options shared by the commands that run scripts.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ScriptOpts {
+    /// Configuration file (default: $FERRY_CONFIG, then ./ferry.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run against two emulated OIC instances (`dev`, seeded; `prod`, empty) and a local vault,
+    /// with embedded defaults: no configuration and no network needed.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// A recipe variable, read in scripts with param("KEY"). Repeatable.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// A folder of shared .rhai modules for `import`. Repeatable; searched before $FERRY_PATH.
+    #[arg(long = "lib", value_name = "DIR")]
+    pub libs: Vec<PathBuf>,
+    /// Print the run report as JSON on stdout (script output and the summary go to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+/// A recipe variable's value: integers and booleans are typed, everything else is a string.
+pub fn var_value(v: &str) -> rhai::Dynamic {
+    if let Ok(i) = v.parse::<i64>() {
+        return i.into();
+    }
+    match v {
+        "true" => true.into(),
+        "false" => false.into(),
+        _ => v.to_string().into(),
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = if quiet {
+        "error"
+    } else {
+        match verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},hyper=warn,reqwest=warn,h2=warn,rustls=warn,tower=warn"
+        ))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// The multi-thread runtime every command uses; scripts run on the main thread beside it.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ferry-rt")
+        .build()
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing(cli.verbose, cli.quiet);
+    let code = match cli.command {
+        Command::Run(a) => run::exec(a, cli.quiet),
+        Command::Check(a) => check::exec(a),
+        Command::Sim(a) => sim::exec(a),
+        Command::Repl(a) => repl::exec(a),
+        Command::Docs(a) => docs::exec(a),
+        Command::Plan(a) => plan::exec(a, cli.quiet),
+        Command::Runs(a) => runs::exec(a),
+        Command::Errors(a) => errors::exec(a),
+        Command::Rollback(a) => rollback::exec(a, cli.quiet),
+    };
+    ExitCode::from(code)
+}
+
+/// Prints an error to stderr in the one format ferry uses.
+pub fn eprint_error(msg: &str) {
+    eprintln!("error: {msg}");
+}

@@ -1,0 +1,169 @@
+//! `ferry run RECIPE`: run a recipe against the configured instances (or the sandbox).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::{ScriptOpts, exit, sandbox};
+use crate::config::Config;
+use crate::script::runner::{self, RunOptions};
+use crate::script::{EngineOptions, Output};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The recipe (.rhai) to run.
+    pub recipe: PathBuf,
+    #[command(flatten)]
+    pub opts: ScriptOpts,
+    /// Describe every effect (export, store, import, activate, ...) instead of performing it.
+    /// Reads still happen, so what is described is what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Resume a stopped run (its id, or `last` for the latest run of this recipe): the recipe
+    /// runs again and every effect that run completed with the same inputs is skipped.
+    #[arg(long, value_name = "RUN|last")]
+    pub resume: Option<String>,
+}
+
+/// Stops the run on the first Ctrl-C; a second one removes the run's temporary files and exits
+/// at once with 130.
+pub fn install_ctrl_c(
+    rt: &tokio::runtime::Runtime,
+    cancel: CancellationToken,
+    temp: Option<PathBuf>,
+) {
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping (Ctrl-C again to quit at once)");
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                if let Some(t) = &temp {
+                    let _ = std::fs::remove_dir_all(t);
+                }
+                std::process::exit(i32::from(exit::INTERRUPTED));
+            }
+        }
+    });
+}
+
+/// Archives are streamed to temporary files in `<state dir>/tmp/<pid>/`, removed when the run
+/// ends (also on error and Ctrl-C). Folders left by runs that were killed are removed here.
+pub fn run_temp_dir(state_dir: &std::path::Path) -> Option<PathBuf> {
+    let base = state_dir.join("tmp");
+    if let Ok(rd) = std::fs::read_dir(&base) {
+        for e in rd.flatten() {
+            let stale = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+            if stale {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = base.join(std::process::id().to_string());
+    std::fs::create_dir_all(&dir).ok()?;
+    let dir = std::path::absolute(&dir).ok()?;
+    tempfile::env::override_temp_dir(&dir).ok()?;
+    Some(dir)
+}
+
+pub fn exec(a: RunArgs, quiet: bool) -> u8 {
+    let text = match runner::read_recipe(&a.recipe) {
+        Ok(t) => t,
+        Err(e) => {
+            super::eprint_error(&e);
+            return exit::USAGE;
+        }
+    };
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            super::eprint_error(&format!("cannot start the runtime: {e}"));
+            return exit::USAGE;
+        }
+    };
+    let cancel = CancellationToken::new();
+
+    let mut _sandbox = None;
+    let config = if a.opts.sandbox {
+        match rt.block_on(sandbox::start(std::path::Path::new(".ferry"))) {
+            Ok(sb) => {
+                let c = sb.config.clone();
+                _sandbox = Some(sb);
+                c
+            }
+            Err(e) => {
+                super::eprint_error(&format!("cannot start the sandbox: {e:#}"));
+                return exit::USAGE;
+            }
+        }
+    } else {
+        match Config::discover(a.opts.config.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                super::eprint_error(&e.to_string());
+                return exit::USAGE;
+            }
+        }
+    };
+    let temp = run_temp_dir(&config.state_dir);
+    install_ctrl_c(&rt, cancel.clone(), temp.clone());
+    let name = a.recipe.display().to_string();
+    let out = if a.opts.json {
+        Output::stderr()
+    } else {
+        Output::stdout()
+    };
+    let opts = RunOptions {
+        dry_run: a.dry_run,
+        sandbox: a.opts.sandbox,
+        progress: !quiet && !a.opts.json && std::io::stderr().is_terminal(),
+        vars: a.opts.vars.clone(),
+        engine: EngineOptions::with_paths(&a.opts.libs, &config.lib_paths),
+        retry: None,
+        resume: a.resume.clone(),
+        kind: None,
+    };
+    let config = Arc::new(config);
+    let result = runner::run_recipe(
+        &name,
+        &text,
+        config.clone(),
+        rt.handle().clone(),
+        cancel,
+        out,
+        &opts,
+    );
+    if let Some(err) = &result.error {
+        eprint!("{}", config.scrub(err));
+    }
+    if let Some(report) = &result.report {
+        if a.opts.json {
+            println!("{}", config.scrub(&report.to_json_pretty()));
+        } else if !quiet && (!report.artifacts.is_empty() || result.error.is_none()) {
+            let table = report.summary_table();
+            println!("\n{}", config.scrub(&table));
+            if let Some(dir) = report_dir(&config, &report.run.id) {
+                println!("Run {} recorded in {}", report.run.id, dir);
+            }
+        }
+    }
+    if let Some(sb) = _sandbox.take() {
+        rt.block_on(sb.sim.shutdown());
+    }
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    if let Some(t) = temp {
+        let _ = std::fs::remove_dir_all(t);
+    }
+    result.code
+}
+
+fn report_dir(config: &Config, id: &str) -> Option<String> {
+    let d = config.state_dir.join("runs").join(id);
+    d.exists().then(|| d.display().to_string())
+}

@@ -1,0 +1,87 @@
+//! `--sandbox`: two emulated OIC instances in-process and a local vault, with embedded defaults.
+//!
+//! * `dev`: an OIC Gen2 instance seeded with sample integrations in several states;
+//! * `prod`: an OIC 3 instance with its connections configured and no integrations;
+//! * vault `backups`: `file://<working dir>/.ferry/sandbox/vault`;
+//! * mail goes to `.ferry/sandbox/outbox` as `.eml` files.
+
+use std::path::Path;
+
+use crate::config::{Auth, Config, Generation, InstanceProfile, Secret, VaultProfile};
+use crate::sim::{self, Seed, SimConfig, SimHandle, SimInstanceSpec};
+
+/// A running sandbox: the emulator and the config that points at it.
+pub struct Sandbox {
+    pub sim: SimHandle,
+    pub config: Config,
+}
+
+/// Starts the emulator and builds the config. `state_dir` is where runs, the vault and the outbox go.
+pub async fn start(state_dir: &Path) -> anyhow::Result<Sandbox> {
+    let cfg = SimConfig {
+        instances: vec![
+            SimInstanceSpec {
+                name: "dev".into(),
+                generation: 2,
+                seed: Seed::Sample,
+            },
+            SimInstanceSpec {
+                name: "prod".into(),
+                generation: 3,
+                seed: Seed::TargetConnections,
+            },
+        ],
+        ..SimConfig::default()
+    };
+    let sim = sim::start(cfg).await?;
+    let config = config_for(&sim.info, state_dir)?;
+    Ok(Sandbox { sim, config })
+}
+
+/// A config for a running emulator: one instance profile per emulated instance, vault `backups`.
+pub fn config_for(info: &sim::SimInfo, state_dir: &Path) -> anyhow::Result<Config> {
+    let mut config = Config {
+        file: "<sandbox>".into(),
+        state_dir: state_dir.to_path_buf(),
+        ..Default::default()
+    };
+    for i in &info.instances {
+        let secret = Secret::new(i.client_secret.clone());
+        config.secrets.push(secret.clone());
+        if let Some(p) = &i.password {
+            config.secrets.push(Secret::new(p.clone()));
+        }
+        config.instances.insert(
+            i.name.clone(),
+            InstanceProfile {
+                name: i.name.clone(),
+                base_url: i.base_url.clone(),
+                generation: if i.generation == 2 {
+                    Generation::Gen2
+                } else {
+                    Generation::Gen3
+                },
+                integration_instance: i.integration_instance.clone(),
+                auth: Auth::ClientCredentials {
+                    token_url: i.token_url.clone(),
+                    client_id: i.client_id.clone(),
+                    client_secret: secret,
+                    scope: i.scope.clone(),
+                },
+                timeout_secs: 60,
+            },
+        );
+    }
+    let vault_dir = std::path::absolute(state_dir.join("sandbox").join("vault"))?;
+    std::fs::create_dir_all(&vault_dir)?;
+    config.vaults.insert(
+        "backups".into(),
+        VaultProfile {
+            name: "backups".into(),
+            url: format!("file://{}", vault_dir.display()),
+            settings: toml::Table::new(),
+            base_dir: state_dir.to_path_buf(),
+        },
+    );
+    Ok(config)
+}

@@ -1,0 +1,706 @@
+//! The effect layer: the one place every side effect goes through.
+//!
+//! Domain code (`oic`, `vault`, ...) performs one attempt of an operation and classifies its errors
+//! ([`Classify`]); the [`Executor`] decides everything else:
+//!
+//! * **records** each effect as a [`Step`](crate::ledger::Step) of the run (stage, artifact, target,
+//!   status, attempts, error with its root cause, sha256, start and end);
+//! * **retries** what is retryable (HTTP 429 and 5xx, dropped connections, timeouts) with
+//!   exponential backoff and full jitter, honouring `Retry-After`, within a number of attempts and
+//!   a time budget;
+//! * under `--dry-run`, **describes** the effect instead of performing it ([`Outcome::Planned`]);
+//! * stops waiting at once when the run is cancelled (Ctrl-C).
+
+mod classify;
+mod resume;
+
+pub use classify::Failure;
+pub use resume::{Resume, ResumeIndex};
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
+use crate::ledger::{RunRecord, Stage, Step, StepError, StepStatus};
+
+/// What the executor needs to know about an error to decide on a retry and to record it.
+pub trait Classify: std::fmt::Display {
+    /// True for transient failures worth another attempt.
+    fn retryable(&self) -> bool;
+    /// The server's `Retry-After`, when it sent one.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+    /// The HTTP status, when the failure was an HTTP answer.
+    fn status(&self) -> Option<u16> {
+        None
+    }
+    /// A short machine-readable kind: `http`, `transport`, `timeout`, `integrity`, `vault`, ...
+    fn kind(&self) -> &'static str;
+}
+
+/// What the result of an effect says about itself for the record.
+pub trait EffectOutput {
+    /// The sha256 of the artifact the effect produced or consumed, if any.
+    fn sha256(&self) -> Option<String> {
+        None
+    }
+}
+
+impl EffectOutput for () {}
+impl EffectOutput for String {}
+impl EffectOutput for bool {}
+impl EffectOutput for Artifact {
+    fn sha256(&self) -> Option<String> {
+        Some(self.sha256.clone())
+    }
+}
+impl<T: EffectOutput> EffectOutput for Vec<T> {}
+
+/// One effect to perform: what, on which artifact, against which instance or vault.
+#[derive(Clone, Debug)]
+pub struct Effect {
+    pub stage: Stage,
+    pub key: ArtifactKey,
+    /// The instance or vault name.
+    pub target: String,
+    /// What will be done, in words ("import new", "replace", "activate").
+    pub action: String,
+    /// The checksum known before the effect runs (store, verify, import).
+    pub sha256: Option<String>,
+    /// Why it is done (shown by `ferry plan`).
+    pub reason: Option<String>,
+}
+
+impl Effect {
+    pub fn new(
+        stage: Stage,
+        key: ArtifactKey,
+        target: impl Into<String>,
+        action: impl Into<String>,
+    ) -> Effect {
+        Effect {
+            stage,
+            key,
+            target: target.into(),
+            action: action.into(),
+            sha256: None,
+            reason: None,
+        }
+    }
+    pub fn with_sha256(mut self, sha: Option<String>) -> Effect {
+        self.sha256 = sha;
+        self
+    }
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Effect {
+        self.reason = Some(reason.into());
+        self
+    }
+    fn step(&self, status: StepStatus, attempts: u32, error: Option<StepError>) -> Step {
+        let now = Utc::now();
+        Step {
+            seq: 0,
+            stage: self.stage,
+            kind: self.key.kind,
+            code: self.key.code.clone(),
+            version: self.key.version.clone(),
+            target: self.target.clone(),
+            action: self.action.clone(),
+            reason: self.reason.clone(),
+            status,
+            attempts,
+            error,
+            sha256: self.sha256.clone(),
+            started: now,
+            ended: now,
+        }
+    }
+}
+
+/// What a check made before an effect (a read of the target) decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Perform it, as this action ("import new", "replace") for this reason.
+    Go {
+        action: String,
+        reason: Option<String>,
+    },
+    /// Nothing to do, for this reason ("unchanged by checksum", "already active").
+    Skip(String),
+}
+
+impl Decision {
+    pub fn go(action: impl Into<String>, reason: impl Into<String>) -> Decision {
+        Decision::Go {
+            action: action.into(),
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// How an effect ended, when it did not fail.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// Performed; here is its result.
+    Done(T),
+    /// Dry run: described, not performed.
+    Planned,
+    /// Not performed: nothing to do.
+    Skipped(String),
+}
+
+impl<T> Outcome<T> {
+    pub fn done(self) -> Option<T> {
+        match self {
+            Outcome::Done(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// An effect that failed after its retries (or was cancelled).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{stage} of {artifact} on {target} failed after {attempts} attempt(s): {}", error.message)]
+pub struct EffectError {
+    pub stage: Stage,
+    pub artifact: String,
+    pub target: String,
+    pub attempts: u32,
+    pub error: StepError,
+    /// True when the run was cancelled rather than the effect failing.
+    pub cancelled: bool,
+}
+
+/// Backoff settings.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubled each time.
+    pub base_delay: Duration,
+    /// Longest single delay.
+    pub max_delay: Duration,
+    /// No new attempt starts after this much time since the first one.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            budget: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `n + 1` (n >= 1): exponential with jitter in [d/2, d], or the
+    /// server's `Retry-After` when longer (a server's wish is honoured up to two minutes; the
+    /// time budget still applies).
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << (attempt - 1).min(16));
+        let d = exp.min(self.max_delay);
+        let jittered = d.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+        match retry_after {
+            Some(ra) => ra.min(Duration::from_secs(120)).max(jittered),
+            None => jittered,
+        }
+    }
+}
+
+/// The executor. Cheap to clone; shared by every primitive of a run.
+#[derive(Clone)]
+pub struct Executor {
+    record: Arc<RunRecord>,
+    dry_run: bool,
+    policy: RetryPolicy,
+    cancel: CancellationToken,
+    resume: Option<Arc<Resume>>,
+    /// Artifacts this run changed on a target (imported, deleted): later effects on them are
+    /// never skipped as "done in the resumed run".
+    touched: Arc<Mutex<HashSet<(ArtifactKind, String, String, String)>>>,
+}
+
+impl Executor {
+    pub fn new(
+        record: Arc<RunRecord>,
+        dry_run: bool,
+        policy: RetryPolicy,
+        cancel: CancellationToken,
+    ) -> Executor {
+        Executor {
+            record,
+            dry_run,
+            policy,
+            cancel,
+            resume: None,
+            touched: Arc::default(),
+        }
+    }
+
+    /// Resumes a stopped run: target effects (import, activate, deactivate, delete, connection,
+    /// grant, notify) it completed with the same inputs are skipped, recorded as `skipped`
+    /// ("done in run X").
+    pub fn with_resume(mut self, resume: Option<Arc<Resume>>) -> Executor {
+        self.resume = resume;
+        self
+    }
+
+    /// The run being resumed, if any.
+    pub fn resume(&self) -> Option<&Arc<Resume>> {
+        self.resume.as_ref()
+    }
+
+    fn touch_key(eff: &Effect) -> (ArtifactKind, String, String, String) {
+        (
+            eff.key.kind,
+            eff.key.code.clone(),
+            eff.key.version.clone(),
+            eff.target.clone(),
+        )
+    }
+
+    /// Marks an artifact as changed on a target by this run.
+    pub fn touch(&self, eff: &Effect) {
+        self.touched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(Self::touch_key(eff));
+    }
+
+    /// The reason to skip `eff` because the resumed run already did it, if it did.
+    pub fn done_before(&self, eff: &Effect) -> Option<String> {
+        let r = self.resume.as_ref()?;
+        if self
+            .touched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&Self::touch_key(eff))
+        {
+            return None;
+        }
+        r.index.done(eff).then(|| format!("done in run {}", r.run))
+    }
+
+    /// Records `eff` as skipped for `reason`.
+    pub fn skip(&self, mut eff: Effect, reason: String) {
+        eff.reason = Some(reason);
+        self.record.push(eff.step(StepStatus::Skipped, 0, None));
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    pub fn record(&self) -> &Arc<RunRecord> {
+        &self.record
+    }
+
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Records an effect that was decided without running anything (skipped, or failed before it
+    /// could start, e.g. a refused archive).
+    pub fn note(&self, eff: &Effect, status: StepStatus, error: Option<StepError>) {
+        self.record.push(eff.step(status, 0, error));
+    }
+
+    /// Performs `f` as the effect `eff`: records it, retries it, or plans it in a dry run.
+    pub async fn run<T, E, F, Fut>(&self, eff: Effect, f: F) -> Result<Outcome<T>, EffectError>
+    where
+        T: EffectOutput,
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if let Some(why) = self.done_before(&eff) {
+            self.skip(eff, why.clone());
+            return Ok(Outcome::Skipped(why));
+        }
+        if self.dry_run {
+            self.note(&eff, StepStatus::Planned, None);
+            return Ok(Outcome::Planned);
+        }
+        self.attempt(eff, f).await.map(Outcome::Done)
+    }
+
+    /// Like [`Executor::run`], with a check first: `check` reads the target (in a dry run too, so
+    /// a plan says what would really happen) and decides whether the effect is needed and as
+    /// which action. A skip is recorded as `skipped` with its reason; a failed check is
+    /// recorded as a failure of the effect.
+    pub async fn run_checked<T, E, F, Fut, C, CFut>(
+        &self,
+        mut eff: Effect,
+        check: C,
+        f: F,
+    ) -> Result<Outcome<T>, EffectError>
+    where
+        T: EffectOutput,
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: FnMut() -> CFut,
+        CFut: Future<Output = Result<Decision, E>>,
+    {
+        if let Some(why) = self.done_before(&eff) {
+            self.skip(eff, why.clone());
+            return Ok(Outcome::Skipped(why));
+        }
+        let decision = self.retry(&eff, check).await?;
+        match decision {
+            Decision::Skip(why) => {
+                self.skip(eff, why.clone());
+                Ok(Outcome::Skipped(why))
+            }
+            Decision::Go { action, reason } => {
+                eff.action = action;
+                if reason.is_some() {
+                    eff.reason = reason;
+                }
+                if self.dry_run {
+                    self.note(&eff, StepStatus::Planned, None);
+                    return Ok(Outcome::Planned);
+                }
+                self.attempt(eff, f).await.map(Outcome::Done)
+            }
+        }
+    }
+
+    /// Performs a read that belongs to `eff` (a check before it), retried like an effect; only
+    /// a final failure is recorded, as a failure of `eff`.
+    async fn retry<T, E, F, Fut>(&self, eff: &Effect, mut f: F) -> Result<T, EffectError>
+    where
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let started = Utc::now();
+        let clock = Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(self.fail(eff, started, attempts, cancelled_error(), true));
+            }
+            attempts += 1;
+            let res = tokio::select! {
+                r = f() => r,
+                _ = self.cancel.cancelled() => return Err(self.fail(eff, started, attempts, cancelled_error(), true)),
+            };
+            match res {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let step_err = StepError {
+                        kind: e.kind().to_string(),
+                        status: e.status(),
+                        message: format!("checking the target: {e}"),
+                    };
+                    let can_retry = e.retryable() && attempts < self.policy.max_attempts;
+                    let delay = self.policy.delay(attempts, e.retry_after());
+                    if !can_retry || clock.elapsed() + delay > self.policy.budget {
+                        return Err(self.fail(eff, started, attempts, step_err, false));
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.cancel.cancelled() => return Err(self.fail(eff, started, attempts, cancelled_error(), true)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Performs a read as the effect `eff` even in a dry run (an export: it changes nothing, and
+    /// a plan needs its checksum), recorded as `planned` in a dry run and as done otherwise.
+    pub async fn run_read_planned<T, E, F, Fut>(&self, eff: Effect, f: F) -> Result<T, EffectError>
+    where
+        T: EffectOutput,
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if !self.dry_run {
+            return self.attempt(eff, f).await;
+        }
+        let v = self.retry(&eff, f).await?;
+        let mut e2 = eff;
+        if e2.sha256.is_none() {
+            e2.sha256 = v.sha256();
+        }
+        self.note(&e2, StepStatus::Planned, None);
+        Ok(v)
+    }
+
+    /// Performs a read that is recorded as a step (fetching and verifying a backup, say): retried
+    /// like any effect, and performed in a dry run too, since reads change nothing.
+    pub async fn run_read<T, E, F, Fut>(&self, eff: Effect, f: F) -> Result<T, EffectError>
+    where
+        T: EffectOutput,
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.attempt(eff, f).await
+    }
+
+    /// Retries a plain read (list, get) that is not recorded as a step: transient failures are
+    /// retried with the same policy as effects; the last error is returned as it is.
+    pub async fn read<T, E, F, Fut>(&self, what: &str, mut f: F) -> Result<T, E>
+    where
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let clock = Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let delay = self.policy.delay(attempts, e.retry_after());
+                    if !e.retryable()
+                        || attempts >= self.policy.max_attempts
+                        || clock.elapsed() + delay > self.policy.budget
+                        || self.cancel.is_cancelled()
+                    {
+                        return Err(e);
+                    }
+                    tracing::warn!(
+                        attempt = attempts,
+                        "{what}: {e}; retrying in {:.1}s",
+                        delay.as_secs_f64()
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.cancel.cancelled() => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt<T, E, F, Fut>(&self, eff: Effect, mut f: F) -> Result<T, EffectError>
+    where
+        T: EffectOutput,
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let started = Utc::now();
+        let clock = Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(self.fail(&eff, started, attempts, cancelled_error(), true));
+            }
+            attempts += 1;
+            let res = tokio::select! {
+                r = f() => r,
+                _ = self.cancel.cancelled() => return Err(self.fail(&eff, started, attempts, cancelled_error(), true)),
+            };
+            match res {
+                Ok(v) => {
+                    let sha = v.sha256().or_else(|| eff.sha256.clone());
+                    let mut step = eff.step(StepStatus::Ok, attempts, None);
+                    step.sha256 = sha;
+                    step.started = started;
+                    self.record.push(step);
+                    return Ok(v);
+                }
+                Err(e) => {
+                    let step_err = StepError {
+                        kind: e.kind().to_string(),
+                        status: e.status(),
+                        message: e.to_string(),
+                    };
+                    let can_retry = e.retryable() && attempts < self.policy.max_attempts;
+                    let delay = self.policy.delay(attempts, e.retry_after());
+                    if !can_retry || clock.elapsed() + delay > self.policy.budget {
+                        return Err(self.fail(&eff, started, attempts, step_err, false));
+                    }
+                    tracing::warn!(
+                        stage = %eff.stage, artifact = %eff.key.id(), target = %eff.target, attempt = attempts,
+                        "{}; retrying in {:.1}s", step_err.message, delay.as_secs_f64()
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.cancel.cancelled() => return Err(self.fail(&eff, started, attempts, cancelled_error(), true)),
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail(
+        &self,
+        eff: &Effect,
+        started: chrono::DateTime<Utc>,
+        attempts: u32,
+        error: StepError,
+        cancelled: bool,
+    ) -> EffectError {
+        let mut step = eff.step(StepStatus::Failed, attempts, Some(error));
+        step.started = started;
+        let step = self.record.push(step);
+        EffectError {
+            stage: eff.stage,
+            artifact: eff.key.id(),
+            target: eff.target.clone(),
+            attempts,
+            error: step.error.unwrap_or_else(cancelled_error),
+            cancelled,
+        }
+    }
+}
+
+fn cancelled_error() -> StepError {
+    StepError {
+        kind: "cancelled".into(),
+        status: None,
+        message: "cancelled by the user".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::ArtifactKind;
+    use crate::ledger::RunInfo;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[derive(Debug)]
+    struct E(u16);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "HTTP {}", self.0)
+        }
+    }
+    impl Classify for E {
+        fn retryable(&self) -> bool {
+            self.0 == 429 || self.0 >= 500
+        }
+        fn status(&self) -> Option<u16> {
+            Some(self.0)
+        }
+        fn kind(&self) -> &'static str {
+            "http"
+        }
+    }
+
+    fn exec(dry: bool) -> Executor {
+        let info = RunInfo {
+            id: "t".into(),
+            recipe: "t".into(),
+            recipe_sha256: String::new(),
+            run_by: "t".into(),
+            started: Utc::now(),
+            ended: None,
+            dry_run: dry,
+            sandbox: false,
+            ferry_version: "0".into(),
+            outcome: None,
+            message: None,
+        };
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            budget: Duration::from_secs(5),
+        };
+        Executor::new(
+            Arc::new(RunRecord::in_memory(info)),
+            dry,
+            policy,
+            CancellationToken::new(),
+        )
+    }
+
+    fn eff() -> Effect {
+        Effect::new(
+            Stage::Import,
+            ArtifactKey::new(ArtifactKind::Integration, "A", "01.00.0000"),
+            "prod",
+            "import new",
+        )
+    }
+
+    #[tokio::test]
+    async fn retries_transient_then_succeeds() {
+        let x = exec(false);
+        let n = AtomicU32::new(0);
+        let r = x
+            .run(eff(), || async {
+                if n.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(E(503))
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap();
+        assert!(matches!(r, Outcome::Done(())));
+        let steps = x.record().steps();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].attempts, 3);
+        assert_eq!(steps[0].status, StepStatus::Ok);
+    }
+
+    #[tokio::test]
+    async fn does_not_retry_a_conflict_and_records_it() {
+        let x = exec(false);
+        let n = AtomicU32::new(0);
+        let err = x
+            .run(eff(), || async {
+                n.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(E(409))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(n.load(Ordering::SeqCst), 1);
+        assert_eq!(err.error.status, Some(409));
+        assert_eq!(x.record().steps()[0].status, StepStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts() {
+        let x = exec(false);
+        let err = x
+            .run(eff(), || async { Err::<(), _>(E(429)) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.attempts, 4);
+    }
+
+    #[tokio::test]
+    async fn dry_run_describes_without_calling() {
+        let x = exec(true);
+        let r = x
+            .run(eff(), || async {
+                panic!("must not run in a dry run") as Result<(), E>
+            })
+            .await
+            .unwrap();
+        assert!(matches!(r, Outcome::Planned));
+        assert_eq!(x.record().steps()[0].status, StepStatus::Planned);
+    }
+
+    #[test]
+    fn delay_honours_retry_after_and_caps() {
+        let p = RetryPolicy::default();
+        assert!(p.delay(1, Some(Duration::from_secs(7))) >= Duration::from_secs(7));
+        assert!(p.delay(1, Some(Duration::from_secs(7200))) <= Duration::from_secs(120));
+        assert!(p.delay(30, None) <= Duration::from_secs(60));
+        assert!(p.delay(2, None) >= Duration::from_secs(1));
+    }
+}
+
+impl EffectOutput for crate::oic::ImportOutcome {}

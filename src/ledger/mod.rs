@@ -1,0 +1,348 @@
+//! The run record: every effect of a run as a step (artifact, stage, status, attempts, error,
+//! timings, sha256), appended to a journal on disk as it happens, and the reports built from it.
+//!
+//! Every run and step is written to the ledger database ([`Ledger`], `<state dir>/ledger.db`),
+//! one transaction per step, so a killed process loses nothing that completed. A run's folder
+//! `<state dir>/runs/<run id>/` receives, at the end, `report.json` (the same document `--json`
+//! prints) and `report.html` (one self-contained page).
+
+pub mod db;
+pub mod html;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::{ArtifactKey, ArtifactKind};
+
+pub use db::{
+    ErrorFilter, ErrorRow, JobRow, Ledger, RollbackEntry, RunExtra, RunRow, ledger_path,
+    stage_from_str,
+};
+pub use report::{Report, Summary};
+
+/// The stage of a migration a step belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Export,
+    Store,
+    Verify,
+    Import,
+    Activate,
+    Deactivate,
+    Delete,
+    Connection,
+    Grant,
+    Notify,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Export => "export",
+            Stage::Store => "store",
+            Stage::Verify => "verify",
+            Stage::Import => "import",
+            Stage::Activate => "activate",
+            Stage::Deactivate => "deactivate",
+            Stage::Delete => "delete",
+            Stage::Connection => "connection",
+            Stage::Grant => "grant",
+            Stage::Notify => "notify",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Done.
+    Ok,
+    /// Failed after its retries.
+    Failed,
+    /// Not done because there was nothing to do (already in the wanted state, or done in the run
+    /// being resumed).
+    Skipped,
+    /// Described instead of done (dry run).
+    Planned,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Planned => "planned",
+        }
+    }
+}
+
+/// A failure, with the root cause first.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StepError {
+    /// `http`, `transport`, `timeout`, `auth`, `archive`, `integrity`, `vault`, `io`, ...
+    pub kind: String,
+    /// HTTP status, when the failure was an HTTP answer.
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+/// One effect, as it happened.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Step {
+    pub seq: u64,
+    pub stage: Stage,
+    pub kind: ArtifactKind,
+    pub code: String,
+    pub version: String,
+    /// The instance or vault the effect was applied to.
+    pub target: String,
+    /// What was (or would be) done, in words: "import new", "replace", "activate (was ACTIVATED on dev)".
+    pub action: String,
+    /// Why: the reason of a skip ("unchanged by checksum", "done in run X") or of a planned
+    /// action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub status: StepStatus,
+    pub attempts: u32,
+    pub error: Option<StepError>,
+    pub sha256: Option<String>,
+    pub started: DateTime<Utc>,
+    pub ended: DateTime<Utc>,
+}
+
+impl Step {
+    pub fn key(&self) -> ArtifactKey {
+        ArtifactKey::new(self.kind, self.code.clone(), self.version.clone())
+    }
+    pub fn duration_ms(&self) -> i64 {
+        (self.ended - self.started).num_milliseconds()
+    }
+}
+
+/// Facts about a run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunInfo {
+    pub id: String,
+    pub recipe: String,
+    pub recipe_sha256: String,
+    pub run_by: String,
+    pub started: DateTime<Utc>,
+    pub ended: Option<DateTime<Utc>>,
+    pub dry_run: bool,
+    pub sandbox: bool,
+    pub ferry_version: String,
+    /// `ok`, `failed` (some artifact failed), `error` (the recipe stopped), `interrupted`.
+    pub outcome: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Errors of the ledger itself.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("cannot write the run record in {path}: {reason}")]
+    Write { path: String, reason: String },
+    #[error("no run `{0}` in the ledger (see `ferry runs`)")]
+    NoRun(String),
+}
+
+/// The record of one run: steps in memory, each written to the ledger database in its own
+/// transaction as it happens.
+pub struct RunRecord {
+    info: Mutex<RunInfo>,
+    extra: Mutex<RunExtra>,
+    steps: Mutex<Vec<Step>>,
+    dir: Option<PathBuf>,
+    db: Option<Mutex<Ledger>>,
+    jobs: Mutex<u64>,
+    secrets: Vec<crate::config::Secret>,
+}
+
+impl RunRecord {
+    /// A record that lives only in memory (tests, `ferry check`).
+    pub fn in_memory(info: RunInfo) -> RunRecord {
+        RunRecord {
+            info: Mutex::new(info),
+            extra: Mutex::new(RunExtra::default()),
+            steps: Mutex::new(vec![]),
+            dir: None,
+            db: None,
+            jobs: Mutex::new(0),
+            secrets: vec![],
+        }
+    }
+
+    /// A record in the ledger of `state_dir` (see [`ledger_path`]), with its folder
+    /// `<state_dir>/runs/<id>/` for the reports, created now.
+    pub fn create(
+        state_dir: &Path,
+        info: RunInfo,
+        secrets: Vec<crate::config::Secret>,
+    ) -> Result<RunRecord, LedgerError> {
+        RunRecord::create_with(state_dir, info, RunExtra::default(), secrets)
+    }
+
+    /// [`RunRecord::create`] with the run's kind, profiles and the run it resumes.
+    pub fn create_with(
+        state_dir: &Path,
+        info: RunInfo,
+        extra: RunExtra,
+        secrets: Vec<crate::config::Secret>,
+    ) -> Result<RunRecord, LedgerError> {
+        let dir = state_dir.join("runs").join(&info.id);
+        std::fs::create_dir_all(&dir).map_err(|e| LedgerError::Write {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let db = Ledger::open_in(state_dir)?;
+        db.insert_run(&info, &extra, Some(&dir))?;
+        Ok(RunRecord {
+            info: Mutex::new(info),
+            extra: Mutex::new(extra),
+            steps: Mutex::new(vec![]),
+            dir: Some(dir),
+            db: Some(Mutex::new(db)),
+            jobs: Mutex::new(0),
+            secrets,
+        })
+    }
+
+    /// New run id: `YYYYMMDD-HHMMSS-xxxx`.
+    pub fn new_id() -> String {
+        let now = Utc::now();
+        format!(
+            "{}-{:04x}",
+            now.format("%Y%m%d-%H%M%S"),
+            rand::random::<u16>()
+        )
+    }
+
+    pub fn info(&self) -> RunInfo {
+        self.info.lock().expect("run info lock").clone()
+    }
+
+    /// The run's kind, profiles and the run it resumes.
+    pub fn extra(&self) -> RunExtra {
+        self.extra.lock().expect("run extra lock").clone()
+    }
+
+    /// Sets the run's kind, profiles and the run it resumes.
+    pub fn set_extra(&self, extra: RunExtra) {
+        *self.extra.lock().expect("run extra lock") = extra.clone();
+        let id = self.info().id;
+        self.with_db(|db| db.update_extra(&id, &extra));
+    }
+
+    /// The run's folder, when it has one.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Runs `f` on the ledger database (when the record has one); errors are logged, never
+    /// raised: the run goes on even when its record cannot be written.
+    pub fn with_db<T>(&self, f: impl FnOnce(&mut Ledger) -> Result<T, LedgerError>) -> Option<T> {
+        let db = self.db.as_ref()?;
+        let mut g = db.lock().unwrap_or_else(|p| p.into_inner());
+        match f(&mut g) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!("{e}");
+                None
+            }
+        }
+    }
+
+    /// Appends a finished step (scrubbed of secrets) and writes it to the ledger.
+    pub fn push(&self, mut step: Step) -> Step {
+        if let Some(e) = step.error.as_mut() {
+            e.message = crate::config::scrub(&e.message, &self.secrets);
+        }
+        if let Some(r) = step.reason.as_mut() {
+            *r = crate::config::scrub(r, &self.secrets);
+        }
+        let mut steps = self.steps.lock().expect("steps lock");
+        step.seq = steps.len() as u64 + 1;
+        steps.push(step.clone());
+        let id = self.info().id;
+        // Written while the steps lock is held, so the database order is the record's order.
+        self.with_db(|db| db.insert_step(&id, &step));
+        step
+    }
+
+    pub fn steps(&self) -> Vec<Step> {
+        self.steps.lock().expect("steps lock").clone()
+    }
+
+    /// Records a vault job opened for writing; returns its sequence number in the run (1, 2...).
+    pub fn note_job(&self, vault: &str, name: &str, path: &str, date: chrono::NaiveDate) -> u64 {
+        let seq = {
+            let mut n = self.jobs.lock().expect("jobs lock");
+            *n += 1;
+            *n
+        };
+        let row = JobRow {
+            run: self.info().id,
+            seq,
+            vault: vault.to_string(),
+            name: name.to_string(),
+            path: path.to_string(),
+            date: date.to_string(),
+        };
+        self.with_db(|db| db.insert_job(&row));
+        seq
+    }
+
+    /// Records what a target held before this run changed it (the first record of an artifact
+    /// wins).
+    pub fn note_rollback(&self, e: &RollbackEntry) {
+        let id = self.info().id;
+        self.with_db(|db| db.insert_rollback(&id, e));
+    }
+
+    /// Marks the run finished and writes `report.json` and `report.html`; returns the report.
+    pub fn finish(&self, outcome: &str, message: Option<String>) -> Report {
+        {
+            let mut i = self.info.lock().expect("run info lock");
+            i.ended = Some(Utc::now());
+            i.outcome = Some(outcome.to_string());
+            i.message = message.map(|m| crate::config::scrub(&m, &self.secrets));
+        }
+        let info = self.info();
+        self.with_db(|db| db.finish_run(&info));
+        let mut report = Report::build(info, &self.steps());
+        report.extra = self.extra();
+        if let Some(dir) = &self.dir {
+            let json = crate::config::scrub(&report.to_json_pretty(), &self.secrets);
+            let html = crate::config::scrub(&report.to_html(), &self.secrets);
+            for (name, text) in [("report.json", json), ("report.html", html)] {
+                let tmp = dir.join(format!("{name}.tmp"));
+                if std::fs::write(&tmp, text)
+                    .and_then(|_| std::fs::rename(&tmp, dir.join(name)))
+                    .is_err()
+                {
+                    tracing::error!("cannot write {name} in {}", dir.display());
+                }
+            }
+        }
+        report
+    }
+}
+
+/// Who runs ferry: `$FERRY_USER`, `$USER`, or `unknown`.
+pub fn current_user() -> String {
+    std::env::var("FERRY_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".to_string())
+}

@@ -1,0 +1,323 @@
+//! Run reports: the JSON document (`report.json`, `--json`) and the summary table printed at the
+//! end of a run.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{RunExtra, RunInfo, Stage, Step, StepError, StepStatus};
+use crate::artifact::ArtifactKind;
+
+/// Counts of a run, per effect.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub exported: u64,
+    pub backed_up: u64,
+    pub verified: u64,
+    pub imported: u64,
+    pub activated: u64,
+    pub deactivated: u64,
+    pub planned: u64,
+    pub skipped: u64,
+    /// Artifacts with at least one failed stage.
+    pub failed: u64,
+    pub artifacts: u64,
+}
+
+/// One stage of one artifact in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageReport {
+    pub stage: Stage,
+    pub target: String,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub status: StepStatus,
+    pub attempts: u32,
+    pub duration_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+}
+
+/// One artifact in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ArtifactReport {
+    pub kind: ArtifactKind,
+    pub code: String,
+    pub version: String,
+    pub sha256: Option<String>,
+    pub stages: Vec<StageReport>,
+}
+
+impl ArtifactReport {
+    /// `ok`, `failed`, `planned` or `skipped`, from the stages.
+    pub fn outcome(&self) -> &'static str {
+        if self.stages.iter().any(|s| s.status == StepStatus::Failed) {
+            "failed"
+        } else if self.stages.iter().any(|s| s.status == StepStatus::Planned) {
+            "planned"
+        } else if self.stages.iter().all(|s| s.status == StepStatus::Skipped) {
+            "skipped"
+        } else {
+            "ok"
+        }
+    }
+}
+
+/// A failure, root cause first.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    pub artifact: String,
+    pub kind: ArtifactKind,
+    pub stage: Stage,
+    pub target: String,
+    pub error: StepError,
+}
+
+/// The report of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub run: RunInfo,
+    /// The run's kind (`run`, `plan`, `rollback`), profiles and the run it resumes.
+    #[serde(flatten)]
+    pub extra: RunExtra,
+    pub summary: Summary,
+    pub artifacts: Vec<ArtifactReport>,
+    pub failures: Vec<Failure>,
+}
+
+impl Report {
+    /// Builds the report from the run's steps.
+    pub fn build(run: RunInfo, steps: &[Step]) -> Report {
+        let mut by_key: BTreeMap<(ArtifactKind, String, String), ArtifactReport> = BTreeMap::new();
+        let mut order: Vec<(ArtifactKind, String, String)> = vec![];
+        let mut s = Summary::default();
+        let mut failures = vec![];
+        for st in steps {
+            let k = (st.kind, st.code.clone(), st.version.clone());
+            let entry = by_key.entry(k.clone()).or_insert_with(|| {
+                order.push(k.clone());
+                ArtifactReport {
+                    kind: st.kind,
+                    code: st.code.clone(),
+                    version: st.version.clone(),
+                    sha256: None,
+                    stages: vec![],
+                }
+            });
+            if entry.sha256.is_none() {
+                entry.sha256 = st.sha256.clone();
+            }
+            entry.stages.push(StageReport {
+                stage: st.stage,
+                target: st.target.clone(),
+                action: st.action.clone(),
+                reason: st.reason.clone(),
+                status: st.status,
+                attempts: st.attempts,
+                duration_ms: st.duration_ms(),
+                error: st.error.clone(),
+            });
+            match st.status {
+                StepStatus::Ok => match st.stage {
+                    Stage::Export => s.exported += 1,
+                    Stage::Store => s.backed_up += 1,
+                    Stage::Verify => s.verified += 1,
+                    Stage::Import => s.imported += 1,
+                    Stage::Activate => s.activated += 1,
+                    Stage::Deactivate => s.deactivated += 1,
+                    _ => {}
+                },
+                StepStatus::Planned => s.planned += 1,
+                StepStatus::Skipped => s.skipped += 1,
+                StepStatus::Failed => {
+                    if let Some(e) = &st.error {
+                        failures.push(Failure {
+                            artifact: st.key().id(),
+                            kind: st.kind,
+                            stage: st.stage,
+                            target: st.target.clone(),
+                            error: e.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        let artifacts: Vec<ArtifactReport> = order
+            .into_iter()
+            .filter_map(|k| by_key.remove(&k))
+            .collect();
+        s.failed = artifacts.iter().filter(|a| a.outcome() == "failed").count() as u64;
+        s.artifacts = artifacts.len() as u64;
+        Report {
+            run,
+            extra: RunExtra::default(),
+            summary: s,
+            artifacts,
+            failures,
+        }
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The table printed at the end of a run: one row per artifact, one column per stage.
+    pub fn summary_table(&self) -> String {
+        let stages: Vec<Stage> = {
+            let mut v: Vec<Stage> = self
+                .artifacts
+                .iter()
+                .flat_map(|a| a.stages.iter().map(|s| s.stage))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let mut header = vec!["ARTIFACT".to_string(), "KIND".to_string()];
+        header.extend(stages.iter().map(|s| s.as_str().to_uppercase()));
+        let mut rows = vec![header];
+        for a in &self.artifacts {
+            let id = if a.version.is_empty() {
+                a.code.clone()
+            } else {
+                format!("{}|{}", a.code, a.version)
+            };
+            let mut row = vec![id, a.kind.as_str().to_string()];
+            for st in &stages {
+                let cell: Vec<&str> = a
+                    .stages
+                    .iter()
+                    .filter(|s| s.stage == *st)
+                    .map(|s| s.status.as_str())
+                    .collect();
+                row.push(if cell.is_empty() {
+                    "-".to_string()
+                } else {
+                    cell.join(",")
+                });
+            }
+            rows.push(row);
+        }
+        let mut out = render_table(&rows);
+        let s = &self.summary;
+        out.push_str(&format!(
+            "\n{} artifact(s): {} exported, {} backed up, {} verified, {} imported, {} activated, {} failed{}\n",
+            s.artifacts,
+            s.exported,
+            s.backed_up,
+            s.verified,
+            s.imported,
+            s.activated,
+            s.failed,
+            if s.planned > 0 { format!(", {} planned (dry run)", s.planned) } else { String::new() }
+        ));
+        if !self.failures.is_empty() {
+            out.push_str("\nFailures (root cause first):\n");
+            for f in &self.failures {
+                let status = f
+                    .error
+                    .status
+                    .map(|c| format!(" HTTP {c}"))
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "  {} [{} on {}]{}: {}\n",
+                    f.artifact, f.stage, f.target, status, f.error.message
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Renders rows as a left-aligned table with two spaces between columns.
+pub fn render_table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; cols];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn step(stage: Stage, code: &str, status: StepStatus) -> Step {
+        Step {
+            seq: 0,
+            stage,
+            kind: ArtifactKind::Integration,
+            code: code.into(),
+            version: "01.00.0000".into(),
+            target: "prod".into(),
+            action: stage.as_str().into(),
+            reason: None,
+            status,
+            attempts: 1,
+            error: (status == StepStatus::Failed).then(|| StepError {
+                kind: "http".into(),
+                status: Some(412),
+                message: "draft connection".into(),
+            }),
+            sha256: Some("ab".into()),
+            started: Utc::now(),
+            ended: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn counts_and_failures() {
+        let info = RunInfo {
+            id: "r".into(),
+            recipe: "x.rhai".into(),
+            recipe_sha256: String::new(),
+            run_by: "me".into(),
+            started: Utc::now(),
+            ended: None,
+            dry_run: false,
+            sandbox: true,
+            ferry_version: "0".into(),
+            outcome: None,
+            message: None,
+        };
+        let steps = vec![
+            step(Stage::Export, "A", StepStatus::Ok),
+            step(Stage::Export, "B", StepStatus::Ok),
+            step(Stage::Import, "A", StepStatus::Ok),
+            step(Stage::Import, "B", StepStatus::Failed),
+        ];
+        let r = Report::build(info, &steps);
+        assert_eq!(r.summary.exported, 2);
+        assert_eq!(r.summary.imported, 1);
+        assert_eq!(r.summary.failed, 1);
+        assert_eq!(r.failures.len(), 1);
+        assert_eq!(r.failures[0].artifact, "B|01.00.0000");
+        let t = r.summary_table();
+        assert!(
+            t.contains("B|01.00.0000  integration  ok      failed"),
+            "{t}"
+        );
+        assert!(
+            t.contains("B|01.00.0000 [import on prod] HTTP 412: draft connection"),
+            "{t}"
+        );
+    }
+}

@@ -1,0 +1,511 @@
+//! The request machinery: URL building (`integrationInstance` on OIC 3), authentication headers,
+//! the single 401 renewal, timeouts, error classification and streamed archive transfers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{AuthKind, OicClient, OicError};
+use crate::config::{Generation, Secret};
+
+/// The Developer API prefix for integrations, projects, connections, lookups, libraries, monitoring.
+pub(crate) const API: &str = "/ic/api/integration/v1";
+
+/// Largest error body read for the title.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The body of a request, rebuilt for each attempt (the 401 retry re-sends it).
+pub(crate) enum Body {
+    Empty,
+    /// `Content-Type: application/json`.
+    Json(Value),
+    /// `POST` + `X-HTTP-Method-Override: PATCH` + JSON.
+    Patch(Value),
+    /// `multipart/form-data`: the file streamed as the `file` part, plus plain text fields.
+    File {
+        path: PathBuf,
+        file_name: String,
+        fields: Vec<(String, String)>,
+    },
+}
+
+/// One API call.
+pub(crate) struct Call {
+    pub method: Method,
+    /// Path below the host, already percent-encoded, starting with `/ic/api/`.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Body,
+    /// Archive download: no whole-request timeout, only the header and idle timeouts.
+    pub download: bool,
+}
+
+impl Call {
+    pub fn new(method: Method, path: impl Into<String>) -> Call {
+        Call {
+            method,
+            path: path.into(),
+            query: vec![],
+            body: Body::Empty,
+            download: false,
+        }
+    }
+    pub fn get(path: impl Into<String>) -> Call {
+        Call::new(Method::GET, path)
+    }
+    pub fn post(path: impl Into<String>) -> Call {
+        Call::new(Method::POST, path)
+    }
+    pub fn query(mut self, k: &str, v: impl Into<String>) -> Call {
+        self.query.push((k.to_string(), v.into()));
+        self
+    }
+    pub fn body(mut self, b: Body) -> Call {
+        self.body = b;
+        self
+    }
+    pub fn download(mut self) -> Call {
+        self.download = true;
+        self
+    }
+    /// The method name used in errors and logs (`PATCH` for an override).
+    pub fn label(&self) -> String {
+        match self.body {
+            Body::Patch(_) => "PATCH".to_string(),
+            _ => self.method.as_str().to_string(),
+        }
+    }
+}
+
+/// Describes a reqwest error without its URL: kind plus the chain of causes.
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "body transfer failed"
+    } else if e.is_request() {
+        "request failed"
+    } else {
+        "HTTP error"
+    };
+    let mut out = kind.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub(crate) fn retry_after(h: &HeaderMap) -> Option<Duration> {
+    let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(n) = v.parse::<u64>() {
+        return Some(Duration::from_secs(n));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = (when.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
+    Some(Duration::from_secs(secs as u64))
+}
+
+/// At most `n` characters, with `...` when cut; whitespace collapsed.
+pub(crate) fn truncate(s: &str, n: usize) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() <= n {
+        s
+    } else {
+        format!("{}...", s.chars().take(n).collect::<String>())
+    }
+}
+
+/// The human message of an error body: OIC's `title`, else other usual keys, else the text.
+pub(crate) fn error_title(status: StatusCode, body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        for k in ["title", "detail", "error_description", "message", "error"] {
+            if let Some(Value::String(s)) = v.get(k)
+                && !s.is_empty()
+            {
+                return truncate(s, 300);
+            }
+        }
+    }
+    let text = truncate(&String::from_utf8_lossy(body), 200);
+    if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    }
+}
+
+impl OicClient {
+    pub(crate) fn url(&self, call: &Call) -> Result<url::Url, OicError> {
+        let raw = format!("{}{}", self.inner.base, call.path);
+        let mut u = url::Url::parse(&raw).map_err(|e| {
+            OicError::Config(format!("{}: bad request URL `{raw}`: {e}", self.inner.name))
+        })?;
+        {
+            let mut q = u.query_pairs_mut();
+            for (k, v) in &call.query {
+                q.append_pair(k, v);
+            }
+            if self.inner.generation == Generation::Gen3
+                && let Some(ii) = &self.inner.integration_instance
+            {
+                q.append_pair("integrationInstance", ii);
+            }
+        }
+        if u.query() == Some("") {
+            u.set_query(None);
+        }
+        Ok(u)
+    }
+
+    fn transport(&self, call: &Call, e: reqwest::Error) -> OicError {
+        if e.is_timeout() {
+            OicError::Timeout {
+                instance: self.inner.name.clone(),
+                method: call.label(),
+                path: call.path.clone(),
+            }
+        } else {
+            OicError::Transport {
+                instance: self.inner.name.clone(),
+                method: call.label(),
+                path: call.path.clone(),
+                message: describe(&e),
+            }
+        }
+    }
+
+    pub(crate) fn timeout_err(&self, call: &Call) -> OicError {
+        OicError::Timeout {
+            instance: self.inner.name.clone(),
+            method: call.label(),
+            path: call.path.clone(),
+        }
+    }
+
+    pub(crate) async fn attempt(
+        &self,
+        call: &Call,
+        auth: Option<&Secret>,
+    ) -> Result<Response, OicError> {
+        let url = self.url(call)?;
+        let http = &self.inner.http;
+        let mut rb = http.request(call.method.clone(), url);
+        match &self.inner.auth {
+            AuthKind::Token(_) => {
+                if let Some(t) = auth {
+                    rb = rb.bearer_auth(t.expose());
+                }
+            }
+            AuthKind::Basic { user, password } => rb = rb.basic_auth(user, Some(password.expose())),
+        }
+        let mut whole = Some(self.inner.timeout);
+        match &call.body {
+            Body::Empty => {}
+            Body::Json(v) => {
+                rb = rb
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(v.to_string())
+            }
+            Body::Patch(v) => {
+                rb = rb
+                    .header("X-HTTP-Method-Override", "PATCH")
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(v.to_string())
+            }
+            Body::File {
+                path,
+                file_name,
+                fields,
+            } => {
+                let f = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| OicError::io(format!("cannot open {}", path.display()), e))?;
+                let size = f
+                    .metadata()
+                    .await
+                    .map_err(|e| OicError::io(format!("cannot read {}", path.display()), e))?
+                    .len();
+                let stream = tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024);
+                let part = reqwest::multipart::Part::stream_with_length(
+                    reqwest::Body::wrap_stream(stream),
+                    size,
+                )
+                .file_name(file_name.clone())
+                .mime_str("application/octet-stream")
+                .map_err(|e| OicError::Config(format!("multipart: {e}")))?;
+                let mut form = reqwest::multipart::Form::new();
+                for (k, v) in fields {
+                    form = form.text(k.clone(), v.clone());
+                }
+                form = form.part("file", part);
+                rb = rb.multipart(form);
+                // Uploads of large archives: the timeout plus one second per MiB.
+                whole = Some(self.inner.timeout + Duration::from_secs(size / (1024 * 1024)));
+            }
+        }
+        rb = rb.header(
+            ACCEPT,
+            if call.download {
+                "*/*"
+            } else {
+                "application/json"
+            },
+        );
+        if call.download {
+            whole = None;
+        }
+        if let Some(t) = whole {
+            rb = rb.timeout(t);
+        }
+        let send = rb.send();
+        let res = if call.download {
+            // headers within the timeout; the body is then guarded by the client's read timeout
+            match tokio::time::timeout(self.inner.timeout, send).await {
+                Ok(r) => r,
+                Err(_) => return Err(self.timeout_err(call)),
+            }
+        } else {
+            send.await
+        };
+        let resp = res.map_err(|e| self.transport(call, e))?;
+        tracing::debug!(instance = %self.inner.name, method = %call.label(), path = %call.path, status = resp.status().as_u16(), "OIC call");
+        Ok(resp)
+    }
+
+    /// Sends a call; a 401 with OAuth renews the token once and repeats the call once.
+    /// Returns the response for a 2xx status, an [`OicError::Http`] otherwise.
+    pub(crate) async fn execute(&self, call: &Call) -> Result<Response, OicError> {
+        let resp = match &self.inner.auth {
+            AuthKind::Token(ts) => {
+                let tok = ts.current().await?;
+                let resp = self.attempt(call, Some(&tok.value)).await?;
+                if resp.status() == StatusCode::UNAUTHORIZED {
+                    drop(resp);
+                    tracing::debug!(instance = %self.inner.name, path = %call.path, "401: renewing the token once");
+                    let tok = ts.renew(tok.serial).await?;
+                    self.attempt(call, Some(&tok.value)).await?
+                } else {
+                    resp
+                }
+            }
+            AuthKind::Basic { .. } => self.attempt(call, None).await?,
+        };
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(self.http_error(call, resp).await)
+        }
+    }
+
+    async fn http_error(&self, call: &Call, mut resp: Response) -> OicError {
+        let status = resp.status();
+        let ra = retry_after(resp.headers());
+        let mut body = Vec::new();
+        while body.len() < MAX_ERROR_BODY {
+            match resp.chunk().await {
+                Ok(Some(c)) => body.extend_from_slice(&c),
+                _ => break,
+            }
+        }
+        let mut title = error_title(status, &body);
+        if let AuthKind::Basic { password, .. } = &self.inner.auth {
+            title = crate::config::scrub(&title, std::slice::from_ref(password));
+        }
+        OicError::Http {
+            instance: self.inner.name.clone(),
+            method: call.label(),
+            path: call.path.clone(),
+            status: status.as_u16(),
+            title,
+            retry_after: ra,
+        }
+    }
+
+    /// Sends a call and parses the JSON answer (an empty body gives `null`).
+    pub(crate) async fn json(&self, call: Call) -> Result<Value, OicError> {
+        let resp = self.execute(&call).await?;
+        let bytes = resp.bytes().await.map_err(|e| self.transport(&call, e))?;
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| OicError::Protocol {
+            instance: self.inner.name.clone(),
+            method: call.label(),
+            path: call.path.clone(),
+            message: format!(
+                "not JSON ({e}): {}",
+                truncate(&String::from_utf8_lossy(&bytes), 120)
+            ),
+        })
+    }
+
+    /// Sends a call and discards the answer.
+    pub(crate) async fn empty(&self, call: Call) -> Result<u16, OicError> {
+        let resp = self.execute(&call).await?;
+        let status = resp.status().as_u16();
+        let _ = resp.bytes().await;
+        Ok(status)
+    }
+
+    /// Streams a download into a new temporary file while hashing it. Returns the file, its size
+    /// and its lower-case hex sha256. The file is removed if anything fails.
+    pub(crate) async fn download(
+        &self,
+        call: Call,
+    ) -> Result<(tempfile::TempPath, u64, String), OicError> {
+        let mut resp = self.execute(&call).await?;
+        let tmp = tempfile::Builder::new()
+            .prefix("ferry-")
+            .suffix(".part")
+            .tempfile()
+            .map_err(|e| OicError::io("cannot create a temporary file", e))?;
+        let (file, path) = tmp.into_parts();
+        let mut out = tokio::fs::File::from_std(file);
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        loop {
+            let chunk = match tokio::time::timeout(self.inner.timeout, resp.chunk()).await {
+                Err(_) => return Err(self.timeout_err(&call)),
+                Ok(Err(e)) => return Err(self.transport(&call, e)),
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(c))) => c,
+            };
+            h.update(&chunk);
+            n += chunk.len() as u64;
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| OicError::io(format!("cannot write {}", path.display()), e))?;
+        }
+        out.flush()
+            .await
+            .map_err(|e| OicError::io(format!("cannot write {}", path.display()), e))?;
+        out.sync_all()
+            .await
+            .map_err(|e| OicError::io(format!("cannot write {}", path.display()), e))?;
+        drop(out);
+        Ok((path, n, hex::encode(h.finalize())))
+    }
+
+    /// `GET` a collection and follow `hasMore` with `offset`/`limit`; returns all items.
+    pub(crate) async fn list_all(
+        &self,
+        path: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<Value>, OicError> {
+        const LIMIT: usize = 100;
+        const MAX_PAGES: usize = 10_000;
+        let mut out = Vec::new();
+        let mut offset = 0usize;
+        let mut prev_first: Option<Value> = None;
+        for _ in 0..MAX_PAGES {
+            let mut call = Call::get(path)
+                .query("offset", offset.to_string())
+                .query("limit", LIMIT.to_string());
+            for (k, v) in extra {
+                call = call.query(k, v.clone());
+            }
+            let label = call.label();
+            let v = self.json(call).await?;
+            let items = match v.get("items") {
+                Some(Value::Array(a)) => a.clone(),
+                None | Some(Value::Null) => vec![],
+                Some(_) => {
+                    return Err(OicError::Protocol {
+                        instance: self.inner.name.clone(),
+                        method: label,
+                        path: path.to_string(),
+                        message: "`items` is not a list".into(),
+                    });
+                }
+            };
+            let got = items.len();
+            // a server that ignores `offset` would send the same page forever
+            if offset > 0 && got > 0 && prev_first.as_ref() == items.first() {
+                return Err(OicError::Protocol {
+                    instance: self.inner.name.clone(),
+                    method: label,
+                    path: path.to_string(),
+                    message: format!(
+                        "the page at offset {offset} repeats the previous page (offset ignored?)"
+                    ),
+                });
+            }
+            prev_first = items.first().cloned();
+            out.extend(items);
+            let more = matches!(v.get("hasMore"), Some(Value::Bool(true)));
+            let total = v.get("totalResults").and_then(Value::as_u64);
+            if !more || total.is_some_and(|t| out.len() as u64 >= t) {
+                return Ok(out);
+            }
+            if got == 0 {
+                return Err(OicError::Protocol {
+                    instance: self.inner.name.clone(),
+                    method: label,
+                    path: path.to_string(),
+                    message: format!("hasMore is true but the page at offset {offset} is empty"),
+                });
+            }
+            offset += got;
+        }
+        Err(OicError::Protocol {
+            instance: self.inner.name.clone(),
+            method: "GET".into(),
+            path: path.to_string(),
+            message: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn titles() {
+        let b = br#"{"status":"HTTP 412 Precondition Failed","title":"Integration 'A | 1.0' is either already active","type":"x"}"#;
+        assert_eq!(
+            error_title(StatusCode::PRECONDITION_FAILED, b),
+            "Integration 'A | 1.0' is either already active"
+        );
+        assert_eq!(error_title(StatusCode::BAD_REQUEST, br#"{"error":"invalid_client","error_description":"Client authentication failed."}"#), "Client authentication failed.");
+        assert_eq!(error_title(StatusCode::NOT_FOUND, b""), "Not Found");
+        assert_eq!(
+            error_title(StatusCode::BAD_GATEWAY, b"<html>\n bad   gateway</html>"),
+            "<html> bad gateway</html>"
+        );
+        let long = "x".repeat(500);
+        assert_eq!(
+            error_title(StatusCode::INTERNAL_SERVER_ERROR, long.as_bytes()).len(),
+            203
+        );
+    }
+
+    #[test]
+    fn retry_after_header() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+}

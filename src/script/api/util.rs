@@ -1,0 +1,123 @@
+//! Global helpers: recipe variables, time, matching, JSON, logging.
+
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString};
+
+use super::{global, in_module, static_module};
+use crate::script::errors;
+use crate::script::host::Host;
+
+/// `*` matches any run of characters, `?` one character; the whole text must match.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0usize, 0usize, None::<usize>, 0usize);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// Converts a script value to JSON text.
+pub fn to_json(v: &Dynamic) -> Result<String, Box<EvalAltResult>> {
+    let j: serde_json::Value = rhai::serde::from_dynamic(v)
+        .map_err(|e| errors::usage(format!("cannot convert to JSON: {e}")))?;
+    Ok(serde_json::to_string(&j).unwrap_or_default())
+}
+
+pub fn register(e: &mut Engine, host: Arc<Host>) {
+    let h = host.clone();
+    global("param", &["name: string", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`; an error when it is not set.\n\n# Example\n```rhai\nlet src = param(\"source\");\n```")
+        .register_into_engine(e, move |name: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
+            h.vars.get(name.as_str()).cloned().ok_or_else(|| errors::usage(format!("recipe variable `{name}` is not set (pass --var {name}=VALUE)")))
+        });
+    let h = host.clone();
+    global("param", &["name: string", "default: Dynamic", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set.\n\n# Example\n```rhai\nlet prefix = param(\"prefix\", \"HR_\");\n```")
+        .register_into_engine(e, move |name: ImmutableString, default: Dynamic| -> Dynamic { h.vars.get(name.as_str()).cloned().unwrap_or(default) });
+    let h = host.clone();
+    global("params", &["Map"], "Every recipe variable given with `--var`, as a map.\n\n# Example\n```rhai\nprint(params());\n```")
+        .register_into_engine(e, move || -> rhai::Map { h.vars.clone() });
+    global("now_utc", &["string"], "The current time, RFC 3339 in UTC (`2026-11-26T19:30:00Z`).\n\n# Example\n```rhai\nprint(now_utc());\n```")
+        .register_into_engine(e, || -> String { chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
+    global("today", &["string"], "Today's date in UTC, `YYYY-MM-DD`.\n\n# Example\n```rhai\nlet job = `nightly-${today()}`;\n```")
+        .register_into_engine(e, || -> String { chrono::Utc::now().format("%Y-%m-%d").to_string() });
+    global("glob_match", &["pattern: string", "text: string", "bool"], "True when `text` matches the glob `pattern` (`*` any run, `?` one character).\n\n# Example\n```rhai\nglob_match(\"HR_*\", \"HR_SYNC\")   // true\n```")
+        .register_into_engine(e, |p: ImmutableString, t: ImmutableString| -> bool { glob_match(&p, &t) });
+    global("regex_match", &["pattern: string", "text: string", "bool"], "True when the regular expression `pattern` matches somewhere in `text`.\n\n# Example\n```rhai\nregex_match(\"^(HR|FIN)_\", \"FIN_GL\")   // true\n```")
+        .register_into_engine(e, |p: ImmutableString, t: ImmutableString| -> Result<bool, Box<EvalAltResult>> {
+            let re = regex::Regex::new(&p).map_err(|err| errors::usage(format!("bad regular expression `{p}`: {err}")))?;
+            Ok(re.is_match(&t))
+        });
+    global("to_json", &["value: Dynamic", "string"], "The value as compact JSON text.\n\n# Example\n```rhai\nprint(to_json(#{ a: 1 }));   // {\"a\":1}\n```")
+        .register_into_engine(e, |v: Dynamic| to_json(&v));
+    global("parse_json", &["text: string", "Dynamic"], "Parses JSON text into maps, arrays and values.\n\n# Example\n```rhai\nlet m = parse_json(`{\"a\": 1}`);\n```")
+        .register_into_engine(e, |t: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
+            let v: serde_json::Value = serde_json::from_str(&t).map_err(|err| errors::usage(format!("not valid JSON: {err}")))?;
+            rhai::serde::to_dynamic(v)
+        });
+    global("run_id", &["string"], "This run's id (`YYYYMMDD-HHMMSS-xxxx`), as shown by `ferry` at the end of a run and used for its folder in `.ferry/runs/`.\n\n# Example\n```rhai\nprint(run_id());\n```")
+        .register_into_engine(e, {
+            let h = host.clone();
+            move || -> String { h.exec.record().info().id }
+        });
+    global("dry_run", &["bool"], "True when the run only describes its effects (`--dry-run`, `ferry plan`).\n\n# Example\n```rhai\nif dry_run() { print(\"nothing will change\"); }\n```")
+        .register_into_engine(e, {
+            let h = host.clone();
+            move || -> bool { h.exec.dry_run() }
+        });
+
+    static_module(
+        e,
+        "log",
+        "Messages to the log (shown with -v; `print` is for the user's output).",
+        |m| {
+            for (level, what) in [
+                ("error", "an error"),
+                ("warn", "a warning"),
+                ("info", "an information"),
+                ("debug", "a debugging"),
+            ] {
+                let lvl = level.to_string();
+                in_module(level, &["message: string"], &format!("Logs {what} message.\n\n# Example\n```rhai\nlog::{level}(\"exported 12 integrations\");\n```"))
+                .set_into_module(m, move |msg: ImmutableString| match lvl.as_str() {
+                    "error" => tracing::error!(target: "script", "{msg}"),
+                    "warn" => tracing::warn!(target: "script", "{msg}"),
+                    "info" => tracing::info!(target: "script", "{msg}"),
+                    _ => tracing::debug!(target: "script", "{msg}"),
+                });
+            }
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("HR_*", "HR_SYNC"));
+        assert!(glob_match("*_LOAD", "FIN_INVOICE_LOAD"));
+        assert!(glob_match("A?C", "ABC"));
+        assert!(!glob_match("HR_*", "FIN_HR_X"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a*b", "acbx"));
+    }
+}

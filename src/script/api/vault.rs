@@ -1,0 +1,453 @@
+//! The `vault` module: backup jobs in a vault (`file://` or `sftp://`), stored, verified and
+//! fetched back.
+
+use std::sync::{Arc, Mutex};
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+
+use super::{getter, global, in_module, static_module};
+use crate::artifact::Artifact;
+use crate::effect::{Effect, Failure, Outcome};
+use crate::ledger::Stage;
+use crate::script::errors::{self, Ctx};
+use crate::script::host::Host;
+use crate::vault::{JobFilter, JobMeta, JobReader, JobWriter, Vault, VaultError};
+
+/// A vault from the config (script type `Vault`).
+#[derive(Clone)]
+pub struct VaultH {
+    pub host: Arc<Host>,
+    pub name: String,
+    pub vault: Vault,
+}
+
+/// The state of one job (script type `Job`).
+pub struct JobState {
+    pub vault_name: String,
+    pub vault: Vault,
+    pub name: String,
+    pub path: String,
+    writer: Mutex<Option<Arc<JobWriter>>>,
+    reader: Mutex<Option<Arc<JobReader>>>,
+    /// Dry run: what would have been stored.
+    planned: Mutex<Vec<Artifact>>,
+}
+
+/// Script handle on a job.
+#[derive(Clone)]
+pub struct Job {
+    pub host: Arc<Host>,
+    pub state: Arc<JobState>,
+}
+
+fn verr(e: VaultError, ctx: Ctx) -> Box<EvalAltResult> {
+    errors::script_error("vault", None, e.to_string(), ctx)
+}
+
+impl JobState {
+    /// Writes the manifest (once); later calls do nothing.
+    pub fn finish(&self, host: &Host) -> Result<(), String> {
+        let Some(w) = self.writer.lock().expect("job writer lock").take() else {
+            return Ok(());
+        };
+        let w = Arc::try_unwrap(w)
+            .map_err(|_| format!("job {}: still in use, manifest not written", self.path))?;
+        let r = host
+            .rt
+            .block_on(async move { tokio::task::spawn_blocking(move || w.finish()).await });
+        match r {
+            Ok(Ok(_manifest)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("job {}: {e}", self.path)),
+        }
+    }
+}
+
+/// Opens a configured vault.
+pub fn open(host: &Arc<Host>, name: &str) -> Result<VaultH, Box<EvalAltResult>> {
+    let profile = host
+        .config
+        .vault(name)
+        .map_err(errors::from_config)?
+        .clone();
+    let v = host
+        .block_on(async move { tokio::task::spawn_blocking(move || Vault::open(&profile)).await })?
+        .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(name)))?
+        .map_err(|e| verr(e, Ctx::instance(name)))?;
+    Ok(VaultH {
+        host: host.clone(),
+        name: name.to_string(),
+        vault: v,
+    })
+}
+
+fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResult>> {
+    let host = v.host.clone();
+    // A resumed run reopens the jobs of the run it resumes, in the same order.
+    let (name, date, resume) = super::ledger::job_for(&host, &v.name, name, resume);
+    let name = name.as_str();
+    let path = Vault::job_path(name, date).map_err(|e| verr(e, Ctx::instance(&v.name)))?;
+    let writer = if host.exec.dry_run() {
+        None
+    } else {
+        let info = host.exec.record().info();
+        let meta = JobMeta {
+            ferry_version: info.ferry_version,
+            recipe: info.recipe,
+            run_by: info.run_by,
+            sources: vec![],
+            target: None,
+            resume,
+        };
+        let vault = v.vault.clone();
+        let n = name.to_string();
+        let w = host
+            .block_on(async move {
+                tokio::task::spawn_blocking(move || vault.create_job(&n, date, meta)).await
+            })?
+            .map_err(|e| {
+                errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name))
+            })?;
+        let w = match w {
+            // The resumed run finished this job: read it back; stores skip what it holds.
+            Err(e) if resume && super::ledger::is_complete(&e) => {
+                let job = open_existing(v, &path)?;
+                host.jobs.lock().expect("jobs lock").push(job.state.clone());
+                return Ok(job);
+            }
+            w => w.map_err(|e| verr(e, Ctx::instance(&v.name)))?,
+        };
+        super::ledger::note_job(&host, &v.name, name, w.path(), date);
+        Some(Arc::new(w))
+    };
+    let state = Arc::new(JobState {
+        vault_name: v.name.clone(),
+        vault: v.vault.clone(),
+        name: name.to_string(),
+        path,
+        writer: Mutex::new(writer),
+        reader: Mutex::new(None),
+        planned: Mutex::new(vec![]),
+    });
+    host.jobs.lock().expect("jobs lock").push(state.clone());
+    Ok(Job { host, state })
+}
+
+fn open_existing(v: &VaultH, path: &str) -> Result<Job, Box<EvalAltResult>> {
+    let vault = v.vault.clone();
+    let p = path.to_string();
+    let reader = v
+        .host
+        .block_on(async move { tokio::task::spawn_blocking(move || vault.open_job(&p)).await })?
+        .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
+        .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
+    let name = reader.manifest().job.clone();
+    let state = Arc::new(JobState {
+        vault_name: v.name.clone(),
+        vault: v.vault.clone(),
+        name,
+        path: reader.path().to_string(),
+        writer: Mutex::new(None),
+        reader: Mutex::new(Some(Arc::new(reader))),
+        planned: Mutex::new(vec![]),
+    });
+    Ok(Job {
+        host: v.host.clone(),
+        state,
+    })
+}
+
+fn as_artifacts(items: &Dynamic) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
+    if let Some(a) = items.read_lock::<Artifact>() {
+        return Ok(vec![a.clone()]);
+    }
+    if let Some(arr) = items.read_lock::<Array>() {
+        return arr
+            .iter()
+            .map(|x| {
+                x.read_lock::<Artifact>().map(|a| a.clone()).ok_or_else(|| {
+                    errors::usage(format!("expected artifacts, found a {}", x.type_name()))
+                })
+            })
+            .collect();
+    }
+    Err(errors::usage(format!(
+        "expected an artifact or an array of artifacts, found a {}",
+        items.type_name()
+    )))
+}
+
+/// Stores artifacts in the job, in parallel; returns those stored (or planned).
+pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
+    let host = job.host.clone();
+    let writer = job.state.writer.lock().expect("job writer lock").clone();
+    let reader = job.state.reader.lock().expect("job reader lock").clone();
+    // What the job already holds (a resumed job): not stored again.
+    let held = match (&writer, &reader) {
+        (Some(w), _) => w.entries(),
+        (None, Some(r)) => r.manifest().entries.clone(),
+        _ => vec![],
+    };
+    let all_held = !items.is_empty()
+        && items
+            .iter()
+            .all(|a| super::ledger::already_stored(&host.exec, &held, a).is_some());
+    if writer.is_none() && !host.exec.dry_run() && !all_held {
+        return Err(errors::script_error(
+            "vault",
+            None,
+            format!(
+                "job {} is finished; open a new job to store more",
+                job.state.path
+            ),
+            Ctx::instance(&job.state.vault_name),
+        ));
+    }
+    let results = super::bulk::run_bulk(&host, "store", host.concurrency.stores, items, |a| {
+        let exec = host.exec.clone();
+        let writer = writer.clone();
+        let st = job.state.clone();
+        let held = &held;
+        async move {
+            let dest = format!("{}/{}/{}", st.path, a.key.kind.folder(), a.file_name());
+            let eff = Effect::new(
+                Stage::Store,
+                a.key.clone(),
+                st.vault_name.clone(),
+                format!("store {dest}"),
+            )
+            .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+            let r = if a.is_planned() {
+                exec.note(&eff, crate::ledger::StepStatus::Planned, None);
+                Ok(Outcome::Planned)
+            } else if let Some(why) = super::ledger::already_stored(&exec, &held, &a) {
+                exec.skip(eff, why.clone());
+                Ok(Outcome::Skipped(why))
+            } else {
+                exec.run(eff, || {
+                    let w = writer.clone();
+                    let a2 = a.clone();
+                    async move {
+                        let Some(w) = w else {
+                            return Err(Failure::Task("job is not open for writing".into()));
+                        };
+                        match tokio::task::spawn_blocking(move || w.store(&a2)).await {
+                            Ok(Ok(_entry)) => Ok(()),
+                            Ok(Err(e)) => Err(Failure::from(e)),
+                            Err(e) => Err(Failure::Task(e.to_string())),
+                        }
+                    }
+                })
+                .await
+            };
+            (a, r)
+        }
+    })?;
+    let mut out = vec![];
+    for (a, r) in results {
+        match r {
+            Ok(Outcome::Planned) => {
+                job.state
+                    .planned
+                    .lock()
+                    .expect("planned lock")
+                    .push(a.clone());
+                out.push(a);
+            }
+            Ok(_) => out.push(a),
+            Err(e) if e.cancelled => return Err(errors::cancelled()),
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+fn reader_of(job: &Job) -> Result<Arc<JobReader>, Box<EvalAltResult>> {
+    if let Some(r) = job.state.reader.lock().expect("job reader lock").clone() {
+        return Ok(r);
+    }
+    job.state.finish(&job.host).map_err(|m| {
+        errors::script_error("vault", None, m, Ctx::instance(&job.state.vault_name))
+    })?;
+    let vault = job.state.vault.clone();
+    let p = job.state.path.clone();
+    let r = job
+        .host
+        .block_on(async move { tokio::task::spawn_blocking(move || vault.open_job(&p)).await })?
+        .map_err(|e| {
+            errors::script_error(
+                "internal",
+                None,
+                e.to_string(),
+                Ctx::instance(&job.state.vault_name),
+            )
+        })?
+        .map_err(|e| verr(e, Ctx::instance(&job.state.vault_name)))?;
+    let r = Arc::new(r);
+    *job.state.reader.lock().expect("job reader lock") = Some(r.clone());
+    Ok(r)
+}
+
+/// Fetches every artifact of the job back, decrypted and verified against the manifest (one
+/// `verify` step each). Finishes the job first if it is still being written.
+pub fn artifacts(job: &Job) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
+    let host = job.host.clone();
+    if host.exec.dry_run() && job.state.reader.lock().expect("job reader lock").is_none() {
+        let planned = job.state.planned.lock().expect("planned lock").clone();
+        for a in &planned {
+            host.exec.note(
+                &Effect::new(
+                    Stage::Verify,
+                    a.key.clone(),
+                    job.state.vault_name.clone(),
+                    "fetch and verify",
+                ),
+                crate::ledger::StepStatus::Planned,
+                None,
+            );
+        }
+        return Ok(planned);
+    }
+    let reader = reader_of(job)?;
+    let entries = reader.manifest().entries.clone();
+    let results =
+        super::bulk::run_bulk(&host, "verify", host.concurrency.stores, entries, |entry| {
+            let exec = host.exec.clone();
+            let reader = reader.clone();
+            let vname = job.state.vault_name.clone();
+            async move {
+                let eff = Effect::new(
+                    Stage::Verify,
+                    entry.key(),
+                    vname,
+                    format!("fetch and verify {}", entry.path),
+                )
+                .with_sha256(Some(entry.sha256.clone()));
+                // Verifying is a read, so it also happens in a dry run.
+                exec.run_read(eff, || {
+                    let reader = reader.clone();
+                    let entry = entry.clone();
+                    async move {
+                        let fetched = tokio::task::spawn_blocking(move || {
+                            reader.fetch(&entry).map(|mut a| {
+                                a.source = entry.source.clone();
+                                a
+                            })
+                        })
+                        .await;
+                        match fetched {
+                            Ok(Ok(a)) => Ok(a),
+                            Ok(Err(e)) => Err(Failure::from(e)),
+                            Err(e) => Err(Failure::Task(e.to_string())),
+                        }
+                    }
+                })
+                .await
+            }
+        })?;
+    let mut out = vec![];
+    for r in results {
+        match r {
+            Ok(a) => out.push(a),
+            Err(e) if e.cancelled => return Err(errors::cancelled()),
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+pub fn register(e: &mut Engine, host: Arc<Host>) {
+    e.register_type_with_name::<VaultH>("Vault");
+    e.register_type_with_name::<Job>("Job");
+
+    let h = host.clone();
+    static_module(
+        e,
+        "vault",
+        "Backup vaults: dated jobs of archives with a checksummed manifest, optionally encrypted.",
+        move |m| {
+            let h1 = h.clone();
+            in_module("open", &["name: string", "Vault"], "Opens the vault `name` from the config file (`[vaults.NAME]`).\n\n# Example\n```rhai\nlet v = vault::open(\"backups\");\n```")
+            .set_into_module(m, move |name: ImmutableString| open(&h1, &name));
+        },
+    );
+
+    getter(
+        "name",
+        &["v: Vault", "string"],
+        "The vault's profile name.\n\n# Example\n```rhai\nprint(v.name);\n```",
+    )
+    .register_into_engine(e, |v: &mut VaultH| v.name.clone());
+    getter(
+        "url",
+        &["v: Vault", "string"],
+        "Where the vault is (no secrets).\n\n# Example\n```rhai\nprint(v.url);\n```",
+    )
+    .register_into_engine(e, |v: &mut VaultH| v.vault.describe());
+    global(
+        "to_string",
+        &["v: Vault", "string"],
+        "`Vault(name, url)`.\n\n# Example\n```rhai\nprint(v);\n```",
+    )
+    .register_into_engine(e, |v: &mut VaultH| {
+        format!("Vault({}, {})", v.name, v.vault.describe())
+    });
+    global("new_job", &["v: Vault", "name: string", "Job"], "Starts a backup job `OIC_Backups/YYYY/MM/DD/<name>/` (today, UTC) and takes its lock.\nFails when another run holds the job or the job is already complete.\n\n# Example\n```rhai\nlet job = vault::open(\"backups\").new_job(\"dev-to-prod\");\n```")
+        .register_into_engine(e, |v: &mut VaultH, name: ImmutableString| new_job(v, &name, false));
+    global("resume_job", &["v: Vault", "name: string", "Job"], "Continues today's job `name` that an earlier run left unfinished (or starts it).\n\n# Example\n```rhai\nlet job = v.resume_job(\"dev-to-prod\");\n```")
+        .register_into_engine(e, |v: &mut VaultH, name: ImmutableString| new_job(v, &name, true));
+    global("job", &["v: Vault", "path: string", "Job"], "Opens a complete job by its path (`OIC_Backups/2026/11/26/dev-to-prod`), to fetch or restore it.\n\n# Example\n```rhai\nlet job = v.job(\"OIC_Backups/2026/11/26/dev-to-prod\");\n```")
+        .register_into_engine(e, |v: &mut VaultH, path: ImmutableString| open_existing(v, &path));
+    global("jobs", &["v: Vault", "Array"], "The jobs in the vault, oldest first, as maps: `path`, `name`, `date`, `complete`, `locked`, `artifacts`, `total_size`.\n\n# Example\n```rhai\nfor j in v.jobs() { print(j.path); }\n```")
+        .register_into_engine(e, |v: &mut VaultH| -> Result<Array, Box<EvalAltResult>> {
+            let vault = v.vault.clone();
+            let list = v
+                .host
+                .block_on(async move { tokio::task::spawn_blocking(move || vault.list_jobs(JobFilter::default())).await })?
+                .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
+                .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
+            list.into_iter().map(|j| rhai::serde::to_dynamic(&j)).collect()
+        });
+
+    getter(
+        "path",
+        &["job: Job", "string"],
+        "The job's folder in the vault.\n\n# Example\n```rhai\nprint(job.path);\n```",
+    )
+    .register_into_engine(e, |j: &mut Job| j.state.path.clone());
+    getter(
+        "name",
+        &["job: Job", "string"],
+        "The job's name.\n\n# Example\n```rhai\nprint(job.name);\n```",
+    )
+    .register_into_engine(e, |j: &mut Job| j.state.name.clone());
+    global(
+        "to_string",
+        &["job: Job", "string"],
+        "`Job(vault:path)`.\n\n# Example\n```rhai\nprint(job);\n```",
+    )
+    .register_into_engine(e, |j: &mut Job| {
+        format!("Job({}:{})", j.state.vault_name, j.state.path)
+    });
+    global("store", &["job: Job", "artifacts: Dynamic", "Array"], "Stores artifacts in the job (hashed, encrypted when the vault has recipients, written under a temporary name and renamed).\nReturns the artifacts stored; failures are recorded in the run.\n\n# Example\n```rhai\njob.store(dev.export_archives(list));\n```")
+        .register_into_engine(e, |j: &mut Job, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { Ok(store(j, as_artifacts(&items)?)?.into_iter().map(Dynamic::from).collect()) });
+    global("finish", &["job: Job"], "Writes the job's manifest.json (the mark of a complete job) and releases its lock. Runs at the end of a run if the recipe does not call it.\n\n# Example\n```rhai\njob.finish();\n```")
+        .register_into_engine(e, |j: &mut Job| -> Result<(), Box<EvalAltResult>> { j.state.finish(&j.host).map_err(|m| errors::script_error("vault", None, m, Ctx::instance(&j.state.vault_name))) });
+    global("artifacts", &["job: Job", "Array"], "Fetches every artifact of the job back (decrypted) and verifies each against the manifest's size and sha256.\nFinishes the job first if it is still open.\n\n# Example\n```rhai\nlet verified = job.artifacts();\n```")
+        .register_into_engine(e, |j: &mut Job| -> Result<Array, Box<EvalAltResult>> { Ok(artifacts(j)?.into_iter().map(Dynamic::from).collect()) });
+    global("verify", &["job: Job", "Map"], "Reads every byte of every file of the job and checks it against the manifest.\nReturns `#{ ok, bytes_read, failures: [#{ artifact, path, status }] }`.\n\n# Example\n```rhai\nlet r = job.verify();\nif !r.ok { print(r.failures); }\n```")
+        .register_into_engine(e, |j: &mut Job| -> Result<Map, Box<EvalAltResult>> {
+            let reader = reader_of(j)?;
+            let rep = j
+                .host
+                .block_on(async move { tokio::task::spawn_blocking(move || reader.verify()).await })?
+                .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::default()))?
+                .map_err(|e| verr(e, Ctx::instance(&j.state.vault_name)))?;
+            let mut m = Map::new();
+            m.insert("ok".into(), rep.ok().into());
+            m.insert("bytes_read".into(), (rep.bytes_read as i64).into());
+            let fails: Array = rep.failures().iter().map(|f| rhai::serde::to_dynamic(f).unwrap_or(Dynamic::UNIT)).collect();
+            m.insert("failures".into(), fails.into());
+            Ok(m)
+        });
+}

@@ -1,0 +1,176 @@
+//! Streaming helpers: readers and writers that count and sha256 the bytes passing through.
+
+use std::io::{self, Read, Write};
+
+use sha2::{Digest, Sha256};
+
+/// A writer that hashes and counts every byte written through it.
+pub(crate) struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+    /// Returns the inner writer, the byte count and the hex digest.
+    pub(crate) fn into_parts(self) -> (W, u64, String) {
+        (self.inner, self.count, hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A reader that hashes and counts every byte read through it.
+pub(crate) struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+    /// Reads whatever is left (so the digest covers the whole stream), then returns the byte
+    /// count and hex digest.
+    pub(crate) fn finish(mut self) -> io::Result<(u64, String)> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let k = self.read(&mut buf)?;
+            if k == 0 {
+                break;
+            }
+        }
+        Ok((self.count, hex::encode(self.hasher.finalize())))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Shares one reader between an outer consumer and a later `finish` call.
+pub(crate) struct RefReader<'a, R>(pub(crate) &'a mut R);
+
+impl<R: Read> Read for RefReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+/// A writer that hands 1 MiB chunks to a thread which writes them to the store, so that
+/// hashing and encryption overlap with network or disk I/O. Memory is bounded (a few chunks).
+pub(crate) struct PipeWriter {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+    handle: Option<std::thread::JoinHandle<io::Result<Box<dyn super::StoreWriter>>>>,
+}
+
+const PIPE_CHUNK: usize = 1024 * 1024;
+
+impl PipeWriter {
+    pub(crate) fn new(mut inner: Box<dyn super::StoreWriter>) -> io::Result<PipeWriter> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+        let handle = std::thread::Builder::new()
+            .name("vault-upload".into())
+            .spawn(move || {
+                for chunk in rx {
+                    inner.write_all(&chunk)?;
+                }
+                Ok(inner)
+            })?;
+        Ok(PipeWriter {
+            tx: Some(tx),
+            buf: Vec::with_capacity(PIPE_CHUNK),
+            handle: Some(handle),
+        })
+    }
+
+    /// The writer thread's error (after it stopped early).
+    fn thread_error(&mut self) -> io::Error {
+        self.tx = None;
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(Err(e))) => e,
+            Some(Ok(Ok(_))) => io::Error::other("the upload thread stopped early"),
+            Some(Err(_)) => io::Error::other("the upload thread panicked"),
+            None => io::Error::other("the upload already failed"),
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
+        let sent = match &self.tx {
+            Some(tx) => tx.send(chunk).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(self.thread_error())
+        }
+    }
+
+    /// Sends what is buffered, waits for the thread, and finishes the store's writer.
+    pub(crate) fn finish(mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        self.tx = None;
+        let w = match self.handle.take().map(|h| h.join()) {
+            Some(Ok(r)) => r?,
+            Some(Err(_)) => return Err(io::Error::other("the upload thread panicked")),
+            None => return Err(io::Error::other("the upload already failed")),
+        };
+        w.finish()
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(PIPE_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= PIPE_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for PipeWriter {
+    fn drop(&mut self) {
+        // Abandoned: stop the thread (it drains and exits when the channel closes).
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

@@ -1,0 +1,1024 @@
+//! Jobs: writing a job (artifacts, then the manifest), reading it back, verifying, listing and
+//! pruning.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use super::crypto::describe_stream_error;
+use super::hashio::{HashingReader, HashingWriter, PipeWriter, RefReader};
+use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
+use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
+
+/// Where entries of an unfinished job are recorded, one small file each, until the manifest.
+const JOURNAL: &str = ".journal";
+/// The manifest format version.
+const FORMAT: u32 = 1;
+
+/// Facts about a run recorded in the job's manifest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobMeta {
+    /// The ferry version that wrote the job (defaults to this build's version).
+    pub ferry_version: String,
+    /// The recipe (script) that ran.
+    pub recipe: String,
+    /// Who ran it (user name, CI job...).
+    pub run_by: String,
+    /// The instances artifacts were exported from.
+    pub sources: Vec<String>,
+    /// The instance artifacts are moved to, if any.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Continue a job an earlier run left unfinished (takes over its lock).
+    #[serde(skip)]
+    pub resume: bool,
+}
+
+/// One stored artifact, as recorded in `manifest.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestEntry {
+    /// Artifact kind.
+    pub kind: ArtifactKind,
+    /// Artifact code (identifier).
+    pub code: String,
+    /// Empty for kinds without versions.
+    pub version: String,
+    /// The instance the artifact was exported from.
+    pub source: String,
+    /// Its status on the source (`ACTIVATED`...).
+    pub source_status: Option<String>,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// Plaintext sha256 (lower-case hex).
+    pub sha256: String,
+    /// Size of the stored file (the ciphertext when encrypted).
+    pub stored_size: u64,
+    /// sha256 of the stored file.
+    pub stored_sha256: String,
+    /// True when the stored file is age-encrypted (`.age` suffix).
+    pub encrypted: bool,
+    /// RFC 3339 time of the export.
+    pub exported_at: String,
+    /// Path of the stored file inside the job (`Integrations/CODE_VERSION.iar.age`).
+    pub path: String,
+}
+
+impl ManifestEntry {
+    /// The artifact's identity.
+    pub fn key(&self) -> ArtifactKey {
+        ArtifactKey::new(self.kind, self.code.clone(), self.version.clone())
+    }
+}
+
+/// Encryption facts recorded in the manifest (public keys only).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestEncryption {
+    /// `none`, `age-x25519` or `age-scrypt`.
+    pub method: String,
+    /// The X25519 public keys files were encrypted to.
+    pub recipients: Vec<String>,
+}
+
+/// A job's `manifest.json`: written last, it marks the job complete.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    /// Format version (1).
+    pub format: u32,
+    /// Job name.
+    pub job: String,
+    /// The job's date (its folder).
+    pub date: NaiveDate,
+    /// Path of the job in the vault (`OIC_Backups/2026/11/26/name`).
+    pub path: String,
+    /// The ferry version that wrote the job.
+    pub ferry_version: String,
+    /// The recipe that ran.
+    pub recipe: String,
+    /// Who ran it.
+    pub run_by: String,
+    /// The instances artifacts were exported from.
+    pub sources: Vec<String>,
+    /// The instance artifacts were moved to, if any.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// How the files are encrypted.
+    pub encryption: ManifestEncryption,
+    /// RFC 3339 time the job was created.
+    pub created_at: String,
+    /// RFC 3339 time the manifest was written.
+    pub finished_at: String,
+    /// The artifacts, sorted by path.
+    pub entries: Vec<ManifestEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LockInfo {
+    host: String,
+    pid: u32,
+    run_by: String,
+    started_at: String,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown-host".into())
+}
+
+fn temp_name(dir: &str, file: &str) -> String {
+    format!("{dir}/.{file}.tmp-{:016x}", rand::random::<u64>())
+}
+
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
+
+/// Writes `data` to `path` under a temporary name, then renames it.
+fn write_atomic(inner: &Inner, path: &str, data: &[u8]) -> Result<(), VaultError> {
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+    let tmp = temp_name(dir, file);
+    let res = inner
+        .store
+        .write_small(&tmp, data)
+        .and_then(|_| inner.store.rename(&tmp, path));
+    if res.is_err() {
+        let _ = inner.store.remove(&tmp);
+    }
+    res
+}
+
+/// A job being written. Share it between threads (`&JobWriter` or `Arc<JobWriter>`) to store
+/// artifacts in parallel; call [`JobWriter::finish`] once at the end. Dropping it without
+/// finishing leaves the job unfinished and locked (continue it with `JobMeta::resume`).
+pub struct JobWriter {
+    inner: Arc<Inner>,
+    path: String,
+    name: String,
+    date: NaiveDate,
+    meta: JobMeta,
+    created_at: String,
+    entries: Mutex<BTreeMap<String, ManifestEntry>>,
+}
+
+impl std::fmt::Debug for JobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JobWriter({})", self.path)
+    }
+}
+
+impl JobWriter {
+    pub(crate) fn create(
+        inner: Arc<Inner>,
+        path: String,
+        name: String,
+        date: NaiveDate,
+        mut meta: JobMeta,
+    ) -> Result<JobWriter, VaultError> {
+        if meta.ferry_version.is_empty() {
+            meta.ferry_version = env!("CARGO_PKG_VERSION").to_string();
+        }
+        let st = &inner.store;
+        st.create_dir_all(&path)?;
+        if st.stat(&format!("{path}/{MANIFEST}"))?.is_some() {
+            return Err(VaultError::Complete { job: path });
+        }
+        let lock = LockInfo {
+            host: hostname(),
+            pid: std::process::id(),
+            run_by: meta.run_by.clone(),
+            started_at: now(),
+        };
+        let lock_json = serde_json::to_vec_pretty(&lock).map_err(|e| VaultError::Local {
+            path: LOCK.into(),
+            reason: e.to_string(),
+        })?;
+        let lock_path = format!("{path}/{LOCK}");
+        let others: Vec<_> = st
+            .list(&path)?
+            .into_iter()
+            .filter(|e| e.name != LOCK)
+            .collect();
+        if !st.create_exclusive(&lock_path, &lock_json)? {
+            let held = st
+                .read_small(&lock_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok());
+            let holder = match &held {
+                Some(l) => format!(
+                    "pid {} on {}, run by `{}`, since {}",
+                    l.pid, l.host, l.run_by, l.started_at
+                ),
+                None => "unknown holder".into(),
+            };
+            // A run on this machine that is still alive keeps its lock, even against resume.
+            let alive = held.as_ref().is_some_and(|l| {
+                l.host == lock.host
+                    && l.pid != lock.pid
+                    && std::path::Path::new(&format!("/proc/{}", l.pid)).exists()
+            });
+            if !meta.resume || alive {
+                let holder = if alive {
+                    format!("{holder}; that process is still running")
+                } else {
+                    holder
+                };
+                return Err(VaultError::Locked { job: path, holder });
+            }
+            tracing::warn!(job = %path, "resuming an unfinished job: taking over its lock");
+            write_atomic(&inner, &lock_path, &lock_json)?;
+        } else if !others.is_empty() && !meta.resume {
+            // Files but no lock and no manifest: an earlier run stopped half-way.
+            let _ = st.remove(&lock_path);
+            return Err(VaultError::Unfinished { job: path });
+        }
+        let w = JobWriter {
+            inner,
+            path,
+            name,
+            date,
+            meta,
+            created_at: now(),
+            entries: Mutex::new(BTreeMap::new()),
+        };
+        if w.meta.resume {
+            w.recover()?;
+        }
+        Ok(w)
+    }
+
+    /// On resume: removes leftover temporary files and reloads the entries already stored.
+    fn recover(&self) -> Result<(), VaultError> {
+        let st = &self.inner.store;
+        for e in st.list(&self.path)? {
+            if e.is_dir && e.name != JOURNAL {
+                let dir = format!("{}/{}", self.path, e.name);
+                for f in st.list(&dir)? {
+                    if !f.is_dir && is_temp_name(&f.name) {
+                        st.remove(&format!("{dir}/{}", f.name))?;
+                    }
+                }
+            } else if !e.is_dir && is_temp_name(&e.name) {
+                st.remove(&format!("{}/{}", self.path, e.name))?;
+            }
+        }
+        let jdir = format!("{}/{JOURNAL}", self.path);
+        if st.stat(&jdir)?.is_none() {
+            return Ok(());
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        for f in st.list(&jdir)? {
+            let p = format!("{jdir}/{}", f.name);
+            if is_temp_name(&f.name) {
+                st.remove(&p)?;
+                continue;
+            }
+            let Ok(entry) = serde_json::from_slice::<ManifestEntry>(&st.read_small(&p)?) else {
+                continue;
+            };
+            // Keep it only when its file is there with the recorded size.
+            if st.stat(&format!("{}/{}", self.path, entry.path))? == Some(entry.stored_size) {
+                entries.insert(entry.path.clone(), entry);
+            }
+        }
+        Ok(())
+    }
+
+    /// The job's path in the vault (`OIC_Backups/YYYY/MM/DD/name`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The entries stored so far.
+    pub fn entries(&self) -> Vec<ManifestEntry> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Stores one artifact: streams its file through sha256, age encryption (when configured)
+    /// and a second sha256 to a temporary name in the job, then renames it to
+    /// `<Folder>/<file name>[.age]`. Fails (and leaves no file under the final name) when the
+    /// file does not match the artifact's recorded size and sha256.
+    pub fn store(&self, a: &Artifact) -> Result<ManifestEntry, VaultError> {
+        let file_name = a.file_name();
+        check_name("artifact file name", &file_name)?;
+        let enc = &self.inner.encryption;
+        let folder = a.key.kind.folder();
+        let final_name = if enc.is_encrypted() {
+            format!("{file_name}.age")
+        } else {
+            file_name
+        };
+        let rel = format!("{folder}/{final_name}");
+        let dir = format!("{}/{folder}", self.path);
+        let final_path = format!("{}/{rel}", self.path);
+        let st = &self.inner.store;
+        st.create_dir_all(&dir)?;
+        let mut tmp = temp_name(&dir, &final_name);
+        let (size, sha, stored_size, stored_sha) = match self.upload(a, &tmp, &rel) {
+            Ok(v) => v,
+            Err(first) if first.is_connection_lost() => {
+                // The connection dropped mid-transfer: the store reconnects; send it once more.
+                let _ = st.remove(&tmp);
+                tracing::warn!(job = %self.path, artifact = %a.key, "{first}; retrying the upload once");
+                tmp = temp_name(&dir, &final_name);
+                match self.upload(a, &tmp, &rel) {
+                    Ok(v) => v,
+                    Err(second) => {
+                        let _ = st.remove(&tmp);
+                        return Err(first.with_retry_failure(&second));
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = st.remove(&tmp);
+                return Err(e);
+            }
+        };
+        let integrity = |problem: String| VaultError::Integrity {
+            job: self.path.clone(),
+            artifact: a.key.to_string(),
+            path: rel.clone(),
+            problem,
+        };
+        if size != a.size || sha != a.sha256 {
+            let _ = st.remove(&tmp);
+            return Err(integrity(format!(
+                "the local file {} changed: expected {} bytes with sha256 {}, read {} bytes with sha256 {}",
+                a.path().display(),
+                a.size,
+                a.sha256,
+                size,
+                sha
+            )));
+        }
+        match st.stat(&tmp) {
+            Ok(Some(n)) if n == stored_size => {}
+            Ok(other) => {
+                let _ = st.remove(&tmp);
+                return Err(integrity(format!(
+                    "upload incomplete: wrote {stored_size} bytes, the store holds {}",
+                    other
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "no file".into())
+                )));
+            }
+            Err(e) => {
+                let _ = st.remove(&tmp);
+                return Err(e);
+            }
+        }
+        if let Err(e) = st.rename(&tmp, &final_path) {
+            let _ = st.remove(&tmp);
+            return Err(e);
+        }
+        let entry = ManifestEntry {
+            kind: a.key.kind,
+            code: a.key.code.clone(),
+            version: a.key.version.clone(),
+            source: a.source.clone(),
+            source_status: a.source_status.clone(),
+            size,
+            sha256: sha,
+            stored_size,
+            stored_sha256: stored_sha,
+            encrypted: enc.is_encrypted(),
+            exported_at: a.exported_at.clone(),
+            path: rel.clone(),
+        };
+        let journal = serde_json::to_vec_pretty(&entry).map_err(|e| VaultError::Local {
+            path: rel.clone(),
+            reason: e.to_string(),
+        })?;
+        let jdir = format!("{}/{JOURNAL}", self.path);
+        st.create_dir_all(&jdir)?;
+        write_atomic(
+            &self.inner,
+            &format!("{jdir}/{}", rel.replace('/', "__")),
+            &journal,
+        )?;
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(rel, entry.clone());
+        Ok(entry)
+    }
+
+    /// Streams the artifact to `tmp`; returns (plain size, plain sha, stored size, stored sha).
+    fn upload(
+        &self,
+        a: &Artifact,
+        tmp: &str,
+        rel: &str,
+    ) -> Result<(u64, String, u64, String), VaultError> {
+        let local = |e: io::Error| VaultError::Local {
+            path: a.path().display().to_string(),
+            reason: e.to_string(),
+        };
+        let st = &self.inner.store;
+        let write_err = |e: io::Error| {
+            VaultError::store("write", st.describe(), &format!("{}/{rel}", self.path), &e)
+        };
+        let mut src = HashingReader::new(std::fs::File::open(a.path()).map_err(local)?);
+        let out = HashingWriter::new(PipeWriter::new(st.create(tmp)?).map_err(local)?);
+        let mut buf = vec![0u8; 256 * 1024];
+        let out = if self.inner.encryption.is_encrypted() {
+            let mut w = self.inner.encryption.wrap(out).map_err(write_err)?;
+            copy(&mut src, &mut w, &mut buf, local, write_err)?;
+            w.finish().map_err(write_err)?
+        } else {
+            let mut w = out;
+            copy(&mut src, &mut w, &mut buf, local, write_err)?;
+            w
+        };
+        let (writer, stored_size, stored_sha) = out.into_parts();
+        writer.finish().map_err(write_err)?;
+        let (size, sha) = src.finish().map_err(local)?;
+        Ok((size, sha, stored_size, stored_sha))
+    }
+
+    /// Writes `manifest.json` (under a temporary name, then renamed: the job is now complete)
+    /// and releases the lock.
+    pub fn finish(self) -> Result<Manifest, VaultError> {
+        let entries: Vec<ManifestEntry> = self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let enc = &self.inner.encryption;
+        let m = Manifest {
+            format: FORMAT,
+            job: self.name.clone(),
+            date: self.date,
+            path: self.path.clone(),
+            ferry_version: self.meta.ferry_version.clone(),
+            recipe: self.meta.recipe.clone(),
+            run_by: self.meta.run_by.clone(),
+            sources: self.meta.sources.clone(),
+            target: self.meta.target.clone(),
+            encryption: ManifestEncryption {
+                method: enc.method(),
+                recipients: enc.public_keys(),
+            },
+            created_at: self.created_at.clone(),
+            finished_at: now(),
+            entries,
+        };
+        let json = serde_json::to_vec_pretty(&m).map_err(|e| VaultError::Local {
+            path: MANIFEST.into(),
+            reason: e.to_string(),
+        })?;
+        write_atomic(&self.inner, &format!("{}/{MANIFEST}", self.path), &json)?;
+        let st = &self.inner.store;
+        let jdir = format!("{}/{JOURNAL}", self.path);
+        if st.stat(&jdir)?.is_some()
+            && let Err(e) = st.remove_tree(&jdir)
+        {
+            tracing::warn!(job = %self.path, "cannot remove the job journal: {e}");
+        }
+        st.remove(&format!("{}/{LOCK}", self.path))?;
+        Ok(m)
+    }
+}
+
+fn copy(
+    src: &mut dyn Read,
+    dst: &mut dyn Write,
+    buf: &mut [u8],
+    read_err: impl Fn(io::Error) -> VaultError,
+    write_err: impl Fn(io::Error) -> VaultError,
+) -> Result<u64, VaultError> {
+    let mut n = 0u64;
+    loop {
+        let k = match src.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        dst.write_all(&buf[..k]).map_err(&write_err)?;
+        n += k as u64;
+    }
+}
+
+/// The outcome of checking one entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum EntryStatus {
+    /// Every byte read back and matched.
+    Ok,
+    /// Only the stored (encrypted) bytes could be checked: no identity to decrypt.
+    StoredOk,
+    /// Size or checksum differs, or decryption failed.
+    Mismatch { problem: String },
+    /// The file is not there.
+    Missing,
+    /// The file could not be read.
+    Unreadable { reason: String },
+}
+
+/// One entry's verification.
+#[derive(Clone, Debug, Serialize)]
+pub struct EntryCheck {
+    /// Path of the file inside the job.
+    pub path: String,
+    /// The artifact (`kind CODE|VERSION`).
+    pub artifact: String,
+    /// What was found.
+    #[serde(flatten)]
+    pub status: EntryStatus,
+}
+
+/// The result of [`JobReader::verify`].
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    /// The job's path.
+    pub job: String,
+    /// One check per manifest entry.
+    pub entries: Vec<EntryCheck>,
+    /// Stored bytes read.
+    pub bytes_read: u64,
+    /// Files in the job's artifact folders that the manifest does not list (reported, not
+    /// counted as failures).
+    pub extra: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when every entry is `Ok` or `StoredOk`.
+    pub fn ok(&self) -> bool {
+        self.entries
+            .iter()
+            .all(|e| matches!(e.status, EntryStatus::Ok | EntryStatus::StoredOk))
+    }
+    /// The entries that failed.
+    pub fn failures(&self) -> Vec<&EntryCheck> {
+        self.entries
+            .iter()
+            .filter(|e| !matches!(e.status, EntryStatus::Ok | EntryStatus::StoredOk))
+            .collect()
+    }
+}
+
+/// A complete job, opened for reading.
+pub struct JobReader {
+    inner: Arc<Inner>,
+    path: String,
+    manifest: Manifest,
+}
+
+impl std::fmt::Debug for JobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JobReader({})", self.path)
+    }
+}
+
+enum Sink<'a> {
+    Discard,
+    File(&'a mut std::fs::File),
+}
+
+impl JobReader {
+    pub(crate) fn open(inner: Arc<Inner>, path: String) -> Result<JobReader, VaultError> {
+        for part in path.split('/') {
+            if part == ".." || part == "." || part.is_empty() {
+                return Err(VaultError::BadName {
+                    what: "job path",
+                    name: path.clone(),
+                    problem: "it has an empty, `.` or `..` part",
+                });
+            }
+        }
+        let mp = format!("{path}/{MANIFEST}");
+        let bytes = match inner.store.read_small(&mp) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => return Err(VaultError::NoManifest { job: path }),
+            Err(e) => return Err(e),
+        };
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| VaultError::BadManifest {
+                job: path.clone(),
+                reason: e.to_string(),
+            })?;
+        for e in &manifest.entries {
+            if e.path
+                .split('/')
+                .any(|p| p == ".." || p == "." || p.is_empty())
+            {
+                return Err(VaultError::BadManifest {
+                    job: path,
+                    reason: format!("entry path `{}` is not inside the job", e.path),
+                });
+            }
+        }
+        Ok(JobReader {
+            inner,
+            path,
+            manifest,
+        })
+    }
+
+    /// The job's path in the vault.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The job's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Downloads one entry to a local temporary file, decrypting it, and checks the stored and
+    /// plaintext sizes and sha256 against the manifest. Returns nothing unless all match.
+    pub fn fetch(&self, entry: &ManifestEntry) -> Result<Artifact, VaultError> {
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".ferry-fetch-")
+            .tempfile()
+            .map_err(|e| VaultError::Local {
+                path: std::env::temp_dir().display().to_string(),
+                reason: e.to_string(),
+            })?;
+        self.check(entry, Sink::File(tmp.as_file_mut()))?;
+        let mut a = Artifact::from_temp(
+            entry.key(),
+            tmp.into_temp_path(),
+            entry.size,
+            entry.sha256.clone(),
+            format!("vault:{}", self.path),
+        );
+        a.source_status = entry.source_status.clone();
+        a.exported_at = entry.exported_at.clone();
+        Ok(a)
+    }
+
+    /// Reads back every byte of every file and checks it against the manifest (like
+    /// `restic check --read-data`). Encrypted files are decrypted when the vault has an
+    /// identity; otherwise only their stored bytes are checked.
+    pub fn verify(&self) -> Result<VerifyReport, VaultError> {
+        let mut report = VerifyReport {
+            job: self.path.clone(),
+            entries: vec![],
+            bytes_read: 0,
+            extra: vec![],
+        };
+        for e in &self.manifest.entries {
+            let status = match self.check(e, Sink::Discard) {
+                Ok(stored) => {
+                    report.bytes_read += stored.0;
+                    if stored.1 {
+                        EntryStatus::Ok
+                    } else {
+                        EntryStatus::StoredOk
+                    }
+                }
+                Err(VaultError::Integrity { problem, .. }) => EntryStatus::Mismatch { problem },
+                Err(VaultError::Decrypt { reason, .. }) => {
+                    EntryStatus::Mismatch { problem: reason }
+                }
+                Err(err) if err.is_not_found() => EntryStatus::Missing,
+                Err(err) => EntryStatus::Unreadable {
+                    reason: err.to_string(),
+                },
+            };
+            report.entries.push(EntryCheck {
+                path: e.path.clone(),
+                artifact: e.key().to_string(),
+                status,
+            });
+        }
+        let listed: BTreeSet<&str> = self
+            .manifest
+            .entries
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect();
+        for d in self.inner.store.list(&self.path)? {
+            if !d.is_dir || d.name.starts_with('.') {
+                continue;
+            }
+            for f in self
+                .inner
+                .store
+                .list(&format!("{}/{}", self.path, d.name))?
+            {
+                let rel = format!("{}/{}", d.name, f.name);
+                if !listed.contains(rel.as_str()) {
+                    report.extra.push(rel);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Streams one entry; returns (stored bytes read, plaintext checked).
+    fn check(&self, e: &ManifestEntry, mut sink: Sink<'_>) -> Result<(u64, bool), VaultError> {
+        let full = format!("{}/{}", self.path, e.path);
+        let st = &self.inner.store;
+        let integrity = |problem: String| VaultError::Integrity {
+            job: self.path.clone(),
+            artifact: e.key().to_string(),
+            path: e.path.clone(),
+            problem,
+        };
+        let read_err = |err: io::Error| VaultError::store("read", st.describe(), &full, &err);
+        let raw = st.open(&full)?;
+        let mut stored = HashingReader::new(raw);
+        let dec = &self.inner.decryption;
+        let mut plain_checked = true;
+        let plain = if !e.encrypted {
+            let mut plain = HashingReader::new(RefReader(&mut stored));
+            pump(&mut plain, &mut sink).map_err(|err| match err {
+                PumpError::Read(err) => read_err(err),
+                PumpError::Write(err) => VaultError::Local {
+                    path: "temporary file".into(),
+                    reason: err.to_string(),
+                },
+            })?;
+            Some(plain.finish().map_err(read_err)?)
+        } else if dec.is_none() && matches!(sink, Sink::Discard) {
+            plain_checked = false;
+            None
+        } else {
+            let decrypt_err = |reason: String| VaultError::Decrypt {
+                job: self.path.clone(),
+                artifact: e.key().to_string(),
+                path: e.path.clone(),
+                reason,
+            };
+            let r = dec.decrypt(RefReader(&mut stored)).map_err(decrypt_err)?;
+            let mut plain = HashingReader::new(r);
+            pump(&mut plain, &mut sink).map_err(|err| match err {
+                PumpError::Read(err)
+                    if err.kind() == io::ErrorKind::InvalidData
+                        || err.kind() == io::ErrorKind::UnexpectedEof =>
+                {
+                    decrypt_err(describe_stream_error(&err))
+                }
+                PumpError::Read(err) => read_err(err),
+                PumpError::Write(err) => VaultError::Local {
+                    path: "temporary file".into(),
+                    reason: err.to_string(),
+                },
+            })?;
+            Some(
+                plain
+                    .finish()
+                    .map_err(|err| decrypt_err(describe_stream_error(&err)))?,
+            )
+        };
+        let (stored_size, stored_sha) = stored.finish().map_err(read_err)?;
+        if stored_size != e.stored_size || stored_sha != e.stored_sha256 {
+            return Err(integrity(format!(
+                "the stored file differs from the manifest: expected {} bytes with sha256 {}, found {} bytes with sha256 {}",
+                e.stored_size, e.stored_sha256, stored_size, stored_sha
+            )));
+        }
+        if let Some((size, sha)) = plain
+            && (size != e.size || sha != e.sha256)
+        {
+            return Err(integrity(format!(
+                "the restored archive differs from the manifest: expected {} bytes with sha256 {}, found {} bytes with sha256 {}",
+                e.size, e.sha256, size, sha
+            )));
+        }
+        Ok((stored_size, plain_checked))
+    }
+}
+
+enum PumpError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+fn pump(src: &mut dyn Read, sink: &mut Sink<'_>) -> Result<(), PumpError> {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let k = match src.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(PumpError::Read(e)),
+        };
+        if let Sink::File(f) = sink {
+            f.write_all(&buf[..k]).map_err(PumpError::Write)?;
+        }
+    }
+}
+
+/// Which jobs [`super::Vault::list_jobs`] returns. Empty fields match everything.
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    /// Earliest job date (inclusive).
+    pub from: Option<NaiveDate>,
+    /// Latest job date (inclusive).
+    pub to: Option<NaiveDate>,
+    /// Only jobs whose name contains this text.
+    pub name: Option<String>,
+}
+
+/// A job found in the vault.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobSummary {
+    /// Path in the vault (`OIC_Backups/2026/11/26/name`), for [`super::Vault::open_job`].
+    pub path: String,
+    /// Job name.
+    pub name: String,
+    /// Job date.
+    pub date: NaiveDate,
+    /// True when its manifest exists.
+    pub complete: bool,
+    /// True while a run holds (or an interrupted run left) its lock.
+    pub locked: bool,
+    /// Number of artifacts (0 when incomplete).
+    pub artifacts: usize,
+    /// Plaintext bytes of all artifacts.
+    pub total_size: u64,
+    /// The recipe that wrote it (complete jobs).
+    pub recipe: Option<String>,
+    /// RFC 3339 creation time (complete jobs).
+    pub created_at: Option<String>,
+    /// RFC 3339 finish time (complete jobs).
+    pub finished_at: Option<String>,
+}
+
+fn numeric_dirs(inner: &Inner, path: &str, width: usize) -> Result<Vec<(u32, String)>, VaultError> {
+    let entries = match inner.store.list(path) {
+        Ok(v) => v,
+        Err(e) if e.is_not_found() => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.is_dir && e.name.len() == width && e.name.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| {
+            e.name
+                .parse::<u32>()
+                .ok()
+                .map(|n| (n, format!("{path}/{}", e.name)))
+        })
+        .collect())
+}
+
+pub(crate) fn list_jobs(inner: &Inner, filter: &JobFilter) -> Result<Vec<JobSummary>, VaultError> {
+    let mut out = vec![];
+    let from = filter.from.unwrap_or(NaiveDate::MIN);
+    let to = filter.to.unwrap_or(NaiveDate::MAX);
+    for (y, yp) in numeric_dirs(inner, ROOT_FOLDER, 4)? {
+        if (y as i32) < from.year() || (y as i32) > to.year() {
+            continue;
+        }
+        for (m, mp) in numeric_dirs(inner, &yp, 2)? {
+            for (d, dp) in numeric_dirs(inner, &mp, 2)? {
+                let Some(date) = NaiveDate::from_ymd_opt(y as i32, m, d) else {
+                    continue;
+                };
+                if date < from || date > to {
+                    continue;
+                }
+                for j in inner.store.list(&dp)? {
+                    if !j.is_dir || j.name.starts_with('.') {
+                        continue;
+                    }
+                    if let Some(n) = &filter.name
+                        && !j.name.contains(n.as_str())
+                    {
+                        continue;
+                    }
+                    let path = format!("{dp}/{}", j.name);
+                    let files = inner.store.list(&path)?;
+                    let locked = files.iter().any(|f| f.name == LOCK);
+                    let mut s = JobSummary {
+                        path: path.clone(),
+                        name: j.name.clone(),
+                        date,
+                        complete: false,
+                        locked,
+                        artifacts: 0,
+                        total_size: 0,
+                        recipe: None,
+                        created_at: None,
+                        finished_at: None,
+                    };
+                    if files.iter().any(|f| f.name == MANIFEST) {
+                        let bytes = inner.store.read_small(&format!("{path}/{MANIFEST}"))?;
+                        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+                            VaultError::BadManifest {
+                                job: path.clone(),
+                                reason: e.to_string(),
+                            }
+                        })?;
+                        s.complete = true;
+                        s.artifacts = m.entries.len();
+                        s.total_size = m.entries.iter().map(|e| e.size).sum();
+                        s.recipe = Some(m.recipe);
+                        s.created_at = Some(m.created_at);
+                        s.finished_at = Some(m.finished_at);
+                    }
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.date, &a.finished_at, &a.path).cmp(&(b.date, &b.finished_at, &b.path)));
+    Ok(out)
+}
+
+/// How many jobs [`super::Vault::prune`] keeps: the newest job of each of the last `daily`
+/// days, `weekly` ISO weeks and `monthly` months that have jobs (like `restic forget
+/// --keep-daily/--keep-weekly/--keep-monthly`). A job kept by any rule is kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Days to keep (the newest job of each).
+    pub daily: u32,
+    /// ISO weeks to keep (the newest job of each).
+    pub weekly: u32,
+    /// Months to keep (the newest job of each).
+    pub monthly: u32,
+}
+
+/// The result of a prune.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PruneReport {
+    /// True when nothing was deleted (dry run).
+    pub dry_run: bool,
+    /// Complete jobs kept, with the rules that kept them.
+    pub kept: Vec<(String, Vec<String>)>,
+    /// Complete jobs deleted (or that would be).
+    pub deleted: Vec<String>,
+    /// Unfinished jobs, never touched.
+    pub skipped_unfinished: Vec<String>,
+}
+
+pub(crate) fn prune(
+    inner: &Inner,
+    policy: &Retention,
+    dry_run: bool,
+) -> Result<PruneReport, VaultError> {
+    let mut jobs = list_jobs(inner, &JobFilter::default())?;
+    let mut report = PruneReport {
+        dry_run,
+        ..Default::default()
+    };
+    report.skipped_unfinished = jobs
+        .iter()
+        .filter(|j| !j.complete)
+        .map(|j| j.path.clone())
+        .collect();
+    jobs.retain(|j| j.complete);
+    // Newest first.
+    jobs.sort_by(|a, b| (b.date, &b.finished_at, &b.path).cmp(&(a.date, &a.finished_at, &a.path)));
+    let mut reasons: Vec<Vec<String>> = vec![vec![]; jobs.len()];
+    type Bucket = fn(NaiveDate) -> (i32, u32);
+    let rules: [(&str, u32, Bucket); 3] = [
+        ("daily", policy.daily, |d| (d.year(), d.ordinal())),
+        ("weekly", policy.weekly, |d| {
+            (d.iso_week().year(), d.iso_week().week())
+        }),
+        ("monthly", policy.monthly, |d| (d.year(), d.month())),
+    ];
+    for (rule, n, bucket) in rules {
+        let mut seen = BTreeSet::new();
+        for (i, j) in jobs.iter().enumerate() {
+            if seen.len() as u32 >= n {
+                break;
+            }
+            if seen.insert(bucket(j.date)) {
+                reasons[i].push(format!("{rule} {}", j.date));
+            }
+        }
+    }
+    for (j, why) in jobs.iter().zip(reasons) {
+        if why.is_empty() {
+            report.deleted.push(j.path.clone());
+        } else {
+            report.kept.push((j.path.clone(), why));
+        }
+    }
+    if !dry_run {
+        for p in &report.deleted {
+            // The manifest goes first, so a prune cut short leaves an unfinished job, never a
+            // "complete" one with files missing.
+            inner.store.remove(&format!("{p}/{MANIFEST}"))?;
+            inner.store.remove_tree(p)?;
+            tracing::info!(job = %p, "pruned");
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, starts the real services on loopback, and runs
+# the whole suite with `cargo test`.
+#
+#   tests/run.sh                 # everything
+#   tests/run.sh --test e2e_sandbox   # extra arguments go to `cargo test`
+#
+# Services (see .ci/services.sh): OpenSSH sshd on 127.0.0.1:2222 (SFTP vault tests) and an
+# aiosmtpd SMTP server with STARTTLS + AUTH on 127.0.0.1:2525 (notification tests). The OIC
+# emulator needs nothing: each test starts it in-process over real HTTP.
+# Needs root (or sudo) for apt-get and for sshd's chroot under /srv.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+need=()
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "tests/run.sh: installing ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+$SUDO bash .ci/services.sh
+# shellcheck disable=SC1091
+. /srv/ocitest/env
+trap '$SUDO kill $SSHD_PID $SMTP_PID 2>/dev/null || true' EXIT
+
+# Tests that need a service fail (rather than skip) when it is missing.
+export FERRY_REQUIRE_SERVICES=1
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+cargo test --locked "$@"

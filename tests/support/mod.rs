@@ -1,0 +1,139 @@
+//! Helpers shared by the integration tests: a temporary working folder, running the `ferry`
+//! binary, and talking to the emulator over plain HTTP (independently of ferry's client).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ferry::sim::SimInstanceInfo;
+use serde_json::Value;
+
+/// Runs the built `ferry` binary in `dir` with `args` and extra environment variables.
+pub fn ferry(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    c.current_dir(dir)
+        .args(args)
+        .env_remove("FERRY_CONFIG")
+        .env_remove("FERRY_PATH")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run ferry")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+/// A fresh temporary folder.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// Every regular file under `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A bearer token from the emulator's token endpoint (client credentials, Basic client auth).
+pub async fn token(i: &SimInstanceInfo) -> String {
+    let r = reqwest::Client::new()
+        .post(&i.token_url)
+        .basic_auth(&i.client_id, Some(&i.client_secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", i.scope.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(r.status(), 200, "token endpoint");
+    let v: Value = r.json().await.expect("token json");
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+fn with_instance(i: &SimInstanceInfo, url: String) -> String {
+    match &i.integration_instance {
+        Some(ii) => format!(
+            "{url}{}integrationInstance={ii}",
+            if url.contains('?') { '&' } else { '?' }
+        ),
+        None => url,
+    }
+}
+
+/// `GET /ic/api/integration/v1/integrations` (all pages) as JSON items.
+pub async fn list_integrations(i: &SimInstanceInfo) -> Vec<Value> {
+    let tok = token(i).await;
+    let mut items = vec![];
+    let mut offset = 0;
+    loop {
+        let url = with_instance(
+            i,
+            format!(
+                "{}/ic/api/integration/v1/integrations?limit=50&offset={offset}",
+                i.base_url
+            ),
+        );
+        let v: Value = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("list json");
+        let page = v["items"].as_array().cloned().unwrap_or_default();
+        offset += page.len();
+        items.extend(page);
+        if !v["hasMore"].as_bool().unwrap_or(false) {
+            break;
+        }
+    }
+    items
+}
+
+/// The bytes of `GET /integrations/{CODE%7CVERSION}/archive`.
+pub async fn export_bytes(i: &SimInstanceInfo, id: &str) -> Vec<u8> {
+    let tok = token(i).await;
+    let url = with_instance(
+        i,
+        format!(
+            "{}/ic/api/integration/v1/integrations/{}/archive",
+            i.base_url,
+            id.replace('|', "%7C")
+        ),
+    );
+    let r = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(r.status(), 200, "export {id}");
+    r.bytes().await.expect("bytes").to_vec()
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}

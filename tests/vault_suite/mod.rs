@@ -1,0 +1,798 @@
+//! The vault test suite, generic over a store factory: `tests/vault_file.rs` runs it on a
+//! `FileStore` in a temp dir, `tests/vault_sftp.rs` on an `SftpStore` against the loopback sshd.
+#![allow(dead_code)]
+
+use std::any::Any;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+use chrono::NaiveDate;
+use ferry::artifact::{Artifact, ArtifactKey, ArtifactKind, hash_file};
+use ferry::vault::{
+    Decryption, DirEntry, Encryption, EntryStatus, JobFilter, JobMeta, Retention, Store,
+    StoreWriter, Vault, VaultError,
+};
+
+/// A fresh, empty store, plus whatever keeps it alive (a temp dir).
+pub struct Fx {
+    pub store: Arc<dyn Store>,
+    pub _guard: Box<dyn Any>,
+}
+
+/// Makes a fresh store for one test.
+pub type Factory<'a> = &'a dyn Fn() -> Fx;
+
+/// Encryption variants for the suite.
+#[derive(Clone, Copy, Debug)]
+pub enum Crypt {
+    Plain,
+    X25519,
+    Passphrase,
+}
+
+/// A vault with the given encryption, plus an identity that can restore it.
+pub fn vault(store: Arc<dyn Store>, c: Crypt) -> Vault {
+    use age::secrecy::ExposeSecret;
+    match c {
+        Crypt::Plain => Vault::with_store(store, Encryption::None, Decryption::None),
+        Crypt::X25519 => {
+            let id = age::x25519::Identity::generate();
+            let other = age::x25519::Identity::generate();
+            let enc = Encryption::recipients(&[
+                id.to_public().to_string(),
+                other.to_public().to_string(),
+            ])
+            .unwrap();
+            let dec = Decryption::identity_text(id.to_string().expose_secret()).unwrap();
+            Vault::with_store(store, enc, dec)
+        }
+        Crypt::Passphrase => {
+            let p = ferry::config::Secret::new("correct horse battery staple");
+            Vault::with_store(
+                store,
+                Encryption::Passphrase(p.clone()),
+                Decryption::Passphrase(p),
+            )
+        }
+    }
+}
+
+/// An artifact backed by a temp file holding `data`.
+pub fn artifact(kind: ArtifactKind, code: &str, version: &str, data: &[u8]) -> Artifact {
+    let mut t = tempfile::NamedTempFile::new().unwrap();
+    t.write_all(data).unwrap();
+    t.flush().unwrap();
+    let (size, sha) = hash_file(t.path()).unwrap();
+    let mut a = Artifact::from_temp(
+        ArtifactKey::new(kind, code, version),
+        t.into_temp_path(),
+        size,
+        sha,
+        "dev",
+    );
+    a.source_status = Some("ACTIVATED".into());
+    a
+}
+
+/// Pseudo-random bytes (deterministic per seed).
+pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn sha(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+fn day(d: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
+}
+
+fn meta() -> JobMeta {
+    JobMeta {
+        recipe: "recipes/move.rhai".into(),
+        run_by: "tester".into(),
+        sources: vec!["dev".into()],
+        ..Default::default()
+    }
+}
+
+/// Store, finish, list, open, fetch; manifest checksums equal the stored files' checksums.
+pub fn round_trip(f: Factory, c: Crypt) {
+    let fx = f();
+    let v = vault(fx.store.clone(), c);
+    let big = bytes(3 * 1024 * 1024 + 17, 1);
+    let arts = vec![
+        artifact(ArtifactKind::Integration, "HELLO_WORLD", "01.00.0000", &big),
+        artifact(ArtifactKind::Project, "PROJ", "", b"project archive"),
+        artifact(ArtifactKind::Lookup, "COUNTRIES", "", b"a,b\n1,2\n"),
+        artifact(ArtifactKind::Library, "LIB", "", b""),
+    ];
+    let job = v
+        .create_job("dev-to-test", day("2026-11-26"), meta())
+        .unwrap();
+    assert_eq!(job.path(), "OIC_Backups/2026/11/26/dev-to-test");
+    // Store from several threads at once.
+    std::thread::scope(|s| {
+        for a in &arts {
+            let job = &job;
+            s.spawn(move || job.store(a).unwrap());
+        }
+    });
+    // No manifest until finish.
+    assert_eq!(
+        fx.store
+            .stat("OIC_Backups/2026/11/26/dev-to-test/manifest.json")
+            .unwrap(),
+        None
+    );
+    assert!(
+        v.open_job("OIC_Backups/2026/11/26/dev-to-test")
+            .unwrap_err()
+            .to_string()
+            .contains("no manifest.json")
+    );
+    let m = job.finish().unwrap();
+    let suffix = match c {
+        Crypt::Plain => "",
+        _ => ".age",
+    };
+    let paths: Vec<&str> = m.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            format!("Integrations/HELLO_WORLD_01.00.0000.iar{suffix}"),
+            format!("Libraries/LIB.jar{suffix}"),
+            format!("Lookups/COUNTRIES.csv{suffix}"),
+            format!("Projects/PROJ.car{suffix}"),
+        ]
+    );
+    assert_eq!(m.recipe, "recipes/move.rhai");
+    assert_eq!(m.run_by, "tester");
+    match c {
+        Crypt::Plain => assert_eq!(m.encryption.method, "none"),
+        Crypt::X25519 => {
+            assert_eq!(m.encryption.method, "age-x25519");
+            assert_eq!(m.encryption.recipients.len(), 2);
+            assert!(
+                m.encryption
+                    .recipients
+                    .iter()
+                    .all(|r| r.starts_with("age1"))
+            );
+        }
+        Crypt::Passphrase => {
+            assert_eq!(m.encryption.method, "age-scrypt");
+            assert!(m.encryption.recipients.is_empty());
+        }
+    }
+    // The lock and the journal are gone; no temp files anywhere in the job.
+    let job_dir = "OIC_Backups/2026/11/26/dev-to-test";
+    let top: Vec<String> = fx
+        .store
+        .list(job_dir)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(
+        top,
+        vec![
+            "Integrations",
+            "Libraries",
+            "Lookups",
+            "Projects",
+            "manifest.json"
+        ]
+    );
+    for e in &m.entries {
+        let stored = fx
+            .store
+            .read_small(&format!("{job_dir}/{}", e.path))
+            .unwrap();
+        assert_eq!(stored.len() as u64, e.stored_size);
+        assert_eq!(
+            sha(&stored),
+            e.stored_sha256,
+            "manifest sha256 == stored file sha256 for {}",
+            e.path
+        );
+        let a = arts.iter().find(|a| a.key.code == e.code).unwrap();
+        assert_eq!(e.sha256, a.sha256);
+        assert_eq!(e.size, a.size);
+        assert_eq!(e.source, "dev");
+        assert_eq!(e.source_status.as_deref(), Some("ACTIVATED"));
+        assert_eq!(e.encrypted, !matches!(c, Crypt::Plain));
+        if matches!(c, Crypt::Plain) {
+            assert_eq!(e.stored_sha256, e.sha256);
+        } else {
+            assert_ne!(e.stored_sha256, e.sha256);
+            assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+        }
+    }
+    // The manifest on the store is what finish returned.
+    let on_disk: serde_json::Value = serde_json::from_slice(
+        &fx.store
+            .read_small(&format!("{job_dir}/manifest.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(on_disk["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(on_disk["job"], "dev-to-test");
+
+    let jobs = v.list_jobs(JobFilter::default()).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert!(jobs[0].complete && !jobs[0].locked);
+    assert_eq!(jobs[0].artifacts, 4);
+    assert_eq!(jobs[0].total_size, arts.iter().map(|a| a.size).sum::<u64>());
+
+    let r = v.open_job(&jobs[0].path).unwrap();
+    assert_eq!(r.manifest(), &m);
+    for e in &r.manifest().entries {
+        let got = r.fetch(e).unwrap();
+        let a = arts.iter().find(|a| a.key.code == e.code).unwrap();
+        assert_eq!(
+            std::fs::read(got.path()).unwrap(),
+            std::fs::read(a.path()).unwrap()
+        );
+        assert_eq!(got.key, a.key);
+        assert_eq!(got.sha256, a.sha256);
+        assert_eq!(got.source, format!("vault:{job_dir}"));
+        got.verify().unwrap();
+    }
+    let rep = r.verify().unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    assert!(rep.entries.iter().all(|e| e.status == EntryStatus::Ok));
+    assert_eq!(
+        rep.bytes_read,
+        m.entries.iter().map(|e| e.stored_size).sum::<u64>()
+    );
+}
+
+/// Flipped byte, truncated file and missing file are reported by verify and refused by fetch.
+pub fn verify_catches_damage(f: Factory, c: Crypt) {
+    let fx = f();
+    let v = vault(fx.store.clone(), c);
+    let job = v.create_job("damage", day("2026-11-20"), meta()).unwrap();
+    let a1 = artifact(
+        ArtifactKind::Integration,
+        "A",
+        "01.00.0000",
+        &bytes(200_000, 2),
+    );
+    let a2 = artifact(
+        ArtifactKind::Integration,
+        "B",
+        "01.00.0000",
+        &bytes(100_000, 3),
+    );
+    let a3 = artifact(
+        ArtifactKind::Integration,
+        "C",
+        "01.00.0000",
+        &bytes(1000, 4),
+    );
+    let a4 = artifact(
+        ArtifactKind::Integration,
+        "D",
+        "01.00.0000",
+        &bytes(1000, 5),
+    );
+    for a in [&a1, &a2, &a3, &a4] {
+        job.store(a).unwrap();
+    }
+    let m = job.finish().unwrap();
+    let dir = &m.path;
+    let p = |i: usize| format!("{dir}/{}", m.entries[i].path);
+    // Flip one byte in the middle of A.
+    let mut d = fx.store.read_small(&p(0)).unwrap();
+    let mid = d.len() / 2;
+    d[mid] ^= 0x01;
+    fx.store.write_small(&p(0), &d).unwrap();
+    // Truncate B.
+    let d = fx.store.read_small(&p(1)).unwrap();
+    fx.store.write_small(&p(1), &d[..d.len() - 100]).unwrap();
+    // Remove C.
+    fx.store.remove(&p(2)).unwrap();
+
+    let r = v.open_job(dir).unwrap();
+    let rep = r.verify().unwrap();
+    assert!(!rep.ok());
+    let st: Vec<&EntryStatus> = rep.entries.iter().map(|e| &e.status).collect();
+    assert!(matches!(st[0], EntryStatus::Mismatch { .. }), "{:?}", st[0]);
+    assert!(matches!(st[1], EntryStatus::Mismatch { .. }), "{:?}", st[1]);
+    assert_eq!(st[2], &EntryStatus::Missing);
+    assert_eq!(st[3], &EntryStatus::Ok);
+    assert_eq!(rep.failures().len(), 3);
+    assert!(rep.extra.is_empty(), "{:?}", rep.extra);
+    // A file the manifest does not know is reported.
+    fx.store
+        .write_small(&format!("{dir}/Integrations/intruder.iar"), b"x")
+        .unwrap();
+    assert_eq!(
+        r.verify().unwrap().extra,
+        vec!["Integrations/intruder.iar".to_string()]
+    );
+
+    for i in 0..2 {
+        let e = r.fetch(&r.manifest().entries[i]).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(e, VaultError::Integrity { .. } | VaultError::Decrypt { .. }),
+            "{msg}"
+        );
+        assert!(msg.contains(&r.manifest().entries[i].path), "{msg}");
+        assert!(msg.contains("damage"), "names the job: {msg}");
+    }
+    let e = r.fetch(&r.manifest().entries[2]).unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    r.fetch(&r.manifest().entries[3]).unwrap();
+}
+
+/// A store wrapper that records every operation and checks, while a file is being written,
+/// that nothing exists under a final name yet.
+pub struct Recording {
+    pub inner: Arc<dyn Store>,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+struct RecWriter {
+    inner: Box<dyn StoreWriter>,
+    store: Arc<dyn Store>,
+    path: String,
+    log: Arc<Mutex<Vec<String>>>,
+    checked: bool,
+}
+
+impl Write for RecWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.checked {
+            // Mid-transfer: the final name must not exist.
+            let name = self.path.rsplit('/').next().unwrap();
+            let final_name = name
+                .trim_start_matches('.')
+                .split(".tmp-")
+                .next()
+                .unwrap()
+                .to_string();
+            let dir = self.path.rsplit_once('/').unwrap().0;
+            let exists = self
+                .store
+                .stat(&format!("{dir}/{final_name}"))
+                .unwrap()
+                .is_some();
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("mid-write {} final-exists={exists}", self.path));
+            self.checked = true;
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl StoreWriter for RecWriter {
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        self.inner.finish()
+    }
+}
+
+impl Store for Recording {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn create_dir_all(&self, path: &str) -> Result<(), VaultError> {
+        self.inner.create_dir_all(path)
+    }
+    fn create(&self, path: &str) -> Result<Box<dyn StoreWriter>, VaultError> {
+        self.log.lock().unwrap().push(format!("create {path}"));
+        let w = self.inner.create(path)?;
+        Ok(Box::new(RecWriter {
+            inner: w,
+            store: self.inner.clone(),
+            path: path.into(),
+            log: self.log.clone(),
+            checked: false,
+        }))
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), VaultError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("rename {from} -> {to}"));
+        self.inner.rename(from, to)
+    }
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, VaultError> {
+        self.inner.open(path)
+    }
+    fn list(&self, path: &str) -> Result<Vec<DirEntry>, VaultError> {
+        self.inner.list(path)
+    }
+    fn stat(&self, path: &str) -> Result<Option<u64>, VaultError> {
+        self.inner.stat(path)
+    }
+    fn remove(&self, path: &str) -> Result<(), VaultError> {
+        self.log.lock().unwrap().push(format!("remove {path}"));
+        self.inner.remove(path)
+    }
+    fn remove_dir(&self, path: &str) -> Result<(), VaultError> {
+        self.inner.remove_dir(path)
+    }
+    fn create_exclusive(&self, path: &str, contents: &[u8]) -> Result<bool, VaultError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("create-exclusive {path}"));
+        self.inner.create_exclusive(path, contents)
+    }
+}
+
+/// Every file is created under a temporary name and renamed; the manifest is renamed last,
+/// and the lock removed after it.
+pub fn temp_then_rename(f: Factory, c: Crypt) {
+    let fx = f();
+    let log = Arc::new(Mutex::new(vec![]));
+    let rec: Arc<dyn Store> = Arc::new(Recording {
+        inner: fx.store.clone(),
+        log: log.clone(),
+    });
+    let v = vault(rec, c);
+    let job = v.create_job("atomic", day("2026-11-26"), meta()).unwrap();
+    job.store(&artifact(
+        ArtifactKind::Integration,
+        "X",
+        "01.00.0000",
+        &bytes(600_000, 9),
+    ))
+    .unwrap();
+    job.store(&artifact(ArtifactKind::Project, "P", "", b"car"))
+        .unwrap();
+    job.finish().unwrap();
+    let log = log.lock().unwrap().clone();
+    let creates: Vec<&String> = log.iter().filter(|l| l.starts_with("create ")).collect();
+    assert!(creates.len() >= 3, "{log:#?}");
+    for c in &creates {
+        let name = c.rsplit('/').next().unwrap();
+        assert!(
+            name.starts_with('.') && name.contains(".tmp-"),
+            "file created under a final name: {c}\n{log:#?}"
+        );
+    }
+    assert!(
+        log.iter()
+            .filter(|l| l.starts_with("mid-write"))
+            .all(|l| l.ends_with("final-exists=false")),
+        "{log:#?}"
+    );
+    let renames: Vec<&String> = log.iter().filter(|l| l.starts_with("rename ")).collect();
+    let ext = if matches!(c, Crypt::Plain) {
+        ""
+    } else {
+        ".age"
+    };
+    assert!(
+        renames
+            .iter()
+            .any(|r| r.ends_with(&format!("/Integrations/X_01.00.0000.iar{ext}"))),
+        "{log:#?}"
+    );
+    assert!(
+        renames
+            .iter()
+            .any(|r| r.ends_with(&format!("/Projects/P.car{ext}"))),
+        "{log:#?}"
+    );
+    let manifest_at = log
+        .iter()
+        .position(|l| l.starts_with("rename ") && l.ends_with("/manifest.json"))
+        .expect("manifest renamed");
+    let last_artifact = log
+        .iter()
+        .rposition(|l| l.starts_with("rename ") && l.contains("/Projects/"))
+        .unwrap();
+    assert!(manifest_at > last_artifact, "{log:#?}");
+    let lock_removed = log
+        .iter()
+        .position(|l| l.starts_with("remove ") && l.ends_with("/.lock"))
+        .expect("lock removed");
+    assert!(lock_removed > manifest_at, "{log:#?}");
+    assert!(
+        log[0].starts_with("create-exclusive ") && log[0].ends_with("/atomic/.lock"),
+        "{log:#?}"
+    );
+}
+
+/// Two runs cannot write one job; a complete job is refused; resume continues an unfinished one.
+pub fn locking_and_resume(f: Factory, c: Crypt) {
+    let fx = f();
+    let v = vault(fx.store.clone(), c);
+    let d = day("2026-11-25");
+    let first = v.create_job("nightly", d, meta()).unwrap();
+    let e = v.create_job("nightly", d, meta()).unwrap_err();
+    assert!(matches!(e, VaultError::Locked { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("OIC_Backups/2026/11/25/nightly") && msg.contains("locked by another run"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())) && msg.contains("tester"),
+        "{msg}"
+    );
+    // A different job is fine meanwhile.
+    v.create_job("other", d, meta()).unwrap().finish().unwrap();
+
+    let a = artifact(ArtifactKind::Integration, "A", "01.00.0000", b"first");
+    first.store(&a).unwrap();
+    drop(first); // the run dies without finishing
+
+    let summaries = v
+        .list_jobs(JobFilter {
+            name: Some("nightly".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(summaries.len(), 1);
+    assert!(!summaries[0].complete && summaries[0].locked);
+    let e = v.create_job("nightly", d, meta()).unwrap_err();
+    assert!(matches!(e, VaultError::Locked { .. }), "{e}");
+
+    let resumed = v
+        .create_job(
+            "nightly",
+            d,
+            JobMeta {
+                resume: true,
+                ..meta()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        resumed.entries().len(),
+        1,
+        "the entry stored before the crash is kept"
+    );
+    let b = artifact(ArtifactKind::Integration, "B", "01.00.0000", b"second");
+    resumed.store(&b).unwrap();
+    let m = resumed.finish().unwrap();
+    assert_eq!(m.entries.len(), 2);
+    let r = v.open_job(&m.path).unwrap();
+    assert!(r.verify().unwrap().ok());
+
+    let e = v.create_job("nightly", d, meta()).unwrap_err();
+    assert!(matches!(e, VaultError::Complete { .. }), "{e}");
+    assert!(e.to_string().contains("already complete"), "{e}");
+    let e = v
+        .create_job(
+            "nightly",
+            d,
+            JobMeta {
+                resume: true,
+                ..meta()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, VaultError::Complete { .. }), "{e}");
+    // Bad names are refused.
+    assert!(matches!(
+        v.create_job("../x", d, meta()).unwrap_err(),
+        VaultError::BadName { .. }
+    ));
+    assert!(matches!(
+        v.create_job("", d, meta()).unwrap_err(),
+        VaultError::BadName { .. }
+    ));
+}
+
+/// An artifact whose local file changed after export is refused, with nothing left behind.
+pub fn refuses_changed_local_file(f: Factory, c: Crypt) {
+    let fx = f();
+    let v = vault(fx.store.clone(), c);
+    let job = v.create_job("changed", day("2026-11-26"), meta()).unwrap();
+    let a = artifact(ArtifactKind::Integration, "A", "01.00.0000", b"original");
+    std::fs::write(a.path(), b"tampered").unwrap();
+    let e = job.store(&a).unwrap_err();
+    assert!(matches!(e, VaultError::Integrity { .. }), "{e}");
+    assert!(e.to_string().contains("changed"), "{e}");
+    let files = fx
+        .store
+        .list(&format!("{}/Integrations", job.path()))
+        .unwrap();
+    assert!(files.is_empty(), "{files:?}");
+}
+
+/// list_jobs filters by date range and name.
+pub fn list_filters(f: Factory) {
+    let fx = f();
+    let v = vault(fx.store.clone(), Crypt::Plain);
+    for (name, d) in [
+        ("a-job", "2025-12-31"),
+        ("b-job", "2026-01-01"),
+        ("a-job", "2026-02-10"),
+        ("c", "2026-02-11"),
+    ] {
+        let j = v.create_job(name, day(d), meta()).unwrap();
+        j.store(&artifact(ArtifactKind::Lookup, "L", "", name.as_bytes()))
+            .unwrap();
+        j.finish().unwrap();
+    }
+    let all = v.list_jobs(JobFilter::default()).unwrap();
+    let got: Vec<String> = all
+        .iter()
+        .map(|j| format!("{} {}", j.date, j.name))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "2025-12-31 a-job",
+            "2026-01-01 b-job",
+            "2026-02-10 a-job",
+            "2026-02-11 c"
+        ]
+    );
+    let f1 = v
+        .list_jobs(JobFilter {
+            from: Some(day("2026-01-01")),
+            to: Some(day("2026-02-10")),
+            name: None,
+        })
+        .unwrap();
+    assert_eq!(
+        f1.iter().map(|j| j.path.as_str()).collect::<Vec<_>>(),
+        vec![
+            "OIC_Backups/2026/01/01/b-job",
+            "OIC_Backups/2026/02/10/a-job"
+        ]
+    );
+    let f2 = v
+        .list_jobs(JobFilter {
+            name: Some("a-".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(f2.len(), 2);
+    assert!(v.open_job("OIC_Backups/../etc").is_err());
+}
+
+/// Prune keeps exactly what the policy says.
+pub fn prune_policy(f: Factory) {
+    let fx = f();
+    let v = vault(fx.store.clone(), Crypt::Plain);
+    // Two jobs on 2026-11-26, one each on other days spanning weeks and months.
+    let dates = [
+        ("j1", "2026-09-15"),
+        ("j2", "2026-10-05"),
+        ("j3", "2026-10-30"),
+        ("j4", "2026-11-02"),
+        ("j5", "2026-11-16"),
+        ("j6", "2026-11-20"),
+        ("j7", "2026-11-24"),
+        ("j8", "2026-11-25"),
+        ("j9", "2026-11-26"),
+    ];
+    for (n, d) in dates {
+        let j = v.create_job(n, day(d), meta()).unwrap();
+        j.store(&artifact(ArtifactKind::Lookup, "L", "", n.as_bytes()))
+            .unwrap();
+        j.finish().unwrap();
+    }
+    // An unfinished job is never touched.
+    let unfinished = v.create_job("running", day("2026-01-01"), meta()).unwrap();
+    let policy = Retention {
+        daily: 3,
+        weekly: 2,
+        monthly: 3,
+    };
+    // daily 3: j9 (11-26), j8 (11-25), j7 (11-24)
+    // weekly 2: week of 11-23..29 -> j9; week of 11-16..22 -> j6
+    // monthly 3: Nov -> j9, Oct -> j3, Sep -> j1
+    let dry = v.prune(policy, true).unwrap();
+    let mut deleted: Vec<String> = dry
+        .deleted
+        .iter()
+        .map(|p| p.rsplit('/').next().unwrap().to_string())
+        .collect();
+    deleted.sort();
+    assert_eq!(deleted, vec!["j2", "j4", "j5"]);
+    let mut kept: Vec<String> = dry
+        .kept
+        .iter()
+        .map(|(p, _)| p.rsplit('/').next().unwrap().to_string())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, vec!["j1", "j3", "j6", "j7", "j8", "j9"]);
+    assert_eq!(
+        dry.skipped_unfinished,
+        vec!["OIC_Backups/2026/01/01/running".to_string()]
+    );
+    let j9 = dry.kept.iter().find(|(p, _)| p.ends_with("/j9")).unwrap();
+    assert_eq!(j9.1.len(), 3, "j9 is kept by all three rules: {:?}", j9.1);
+    assert_eq!(
+        v.list_jobs(JobFilter::default()).unwrap().len(),
+        10,
+        "dry run deletes nothing"
+    );
+
+    let real = v.prune(policy, false).unwrap();
+    assert_eq!(real.deleted, dry.deleted);
+    let left: Vec<String> = v
+        .list_jobs(JobFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|j| j.name)
+        .collect();
+    assert_eq!(left, vec!["running", "j1", "j3", "j6", "j7", "j8", "j9"]);
+    for p in &real.deleted {
+        assert_eq!(fx.store.stat(p).unwrap(), None, "{p} is gone");
+    }
+    drop(unfinished);
+    // A second prune deletes nothing more.
+    assert!(v.prune(policy, false).unwrap().deleted.is_empty());
+}
+
+/// A wrong age identity (or passphrase) is refused with a clear message, and nothing is returned.
+pub fn wrong_identity(f: Factory, c: Crypt) {
+    use age::secrecy::ExposeSecret;
+    let fx = f();
+    let v = vault(fx.store.clone(), c);
+    let job = v.create_job("secret", day("2026-11-26"), meta()).unwrap();
+    job.store(&artifact(
+        ArtifactKind::Integration,
+        "S",
+        "01.00.0000",
+        b"top secret archive",
+    ))
+    .unwrap();
+    let m = job.finish().unwrap();
+    let stored = fx
+        .store
+        .read_small(&format!("{}/{}", m.path, m.entries[0].path))
+        .unwrap();
+    assert!(
+        !stored.windows(10).any(|w| w == b"top secret"),
+        "stored bytes are encrypted"
+    );
+
+    let wrong = match c {
+        Crypt::X25519 => Decryption::identity_text(
+            age::x25519::Identity::generate()
+                .to_string()
+                .expose_secret(),
+        )
+        .unwrap(),
+        Crypt::Passphrase => Decryption::Passphrase(ferry::config::Secret::new("wrong passphrase")),
+        Crypt::Plain => panic!("wrong_identity needs encryption"),
+    };
+    let v2 = Vault::with_store(fx.store.clone(), Encryption::None, wrong);
+    let r = v2.open_job(&m.path).unwrap();
+    let e = r.fetch(&r.manifest().entries[0]).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, VaultError::Decrypt { .. }), "{msg}");
+    assert!(msg.contains("wrong"), "{msg}");
+    assert!(msg.contains("S_01.00.0000.iar.age"), "{msg}");
+    let rep = r.verify().unwrap();
+    assert!(
+        matches!(rep.entries[0].status, EntryStatus::Mismatch { .. }),
+        "{rep:?}"
+    );
+
+    // Without any identity, verify still checks the stored bytes; fetch is refused.
+    let v3 = Vault::with_store(fx.store.clone(), Encryption::None, Decryption::None);
+    let r = v3.open_job(&m.path).unwrap();
+    let rep = r.verify().unwrap();
+    assert_eq!(rep.entries[0].status, EntryStatus::StoredOk);
+    assert!(rep.ok());
+    let e = r.fetch(&r.manifest().entries[0]).unwrap_err();
+    assert!(e.to_string().contains("no age identity"), "{e}");
+}
