@@ -653,6 +653,13 @@ mod tests {
 mod send_check {
     use super::*;
     fn send<T: Send>(_: T) {}
+    fn shared<T: Send + Sync + 'static>() {}
+    fn client_is_shareable() {
+        shared::<OicClient>();
+        shared::<OicError>();
+        fn clone<T: Clone>() {}
+        clone::<OicClient>();
+    }
     fn all(c: OicClient, id: IntegrationId, a: Artifact, o: ActivateOptions, call: Call) {
         send(async move {
             let _ = c.attempt(&call, None).await;
