@@ -2,8 +2,12 @@
 
 pub mod check;
 pub mod docs;
+pub mod errors;
+pub mod plan;
 pub mod repl;
+pub mod rollback;
 pub mod run;
+pub mod runs;
 pub mod sandbox;
 pub mod sim;
 
@@ -60,6 +64,14 @@ pub enum Command {
     Repl(repl::ReplArgs),
     /// The reference of every script-visible module, function, method and property.
     Docs(docs::DocsArgs),
+    /// Describe what a recipe would do, without doing it (exit 0: no changes, 2: changes, 1: error).
+    Plan(plan::PlanArgs),
+    /// The runs in the ledger (`ferry runs show RUN` for one).
+    Runs(runs::RunsArgs),
+    /// The central error log: failed steps of every run.
+    Errors(errors::ErrorsArgs),
+    /// Put the targets of a run back as they were before it.
+    Rollback(rollback::RollbackArgs),
 }
 
 /// Options shared by the commands that run scripts.
@@ -154,6 +166,10 @@ pub fn main() -> ExitCode {
         Command::Sim(a) => sim::exec(a),
         Command::Repl(a) => repl::exec(a),
         Command::Docs(a) => docs::exec(a),
+        Command::Plan(a) => plan::exec(a, cli.quiet),
+        Command::Runs(a) => runs::exec(a),
+        Command::Errors(a) => errors::exec(a),
+        Command::Rollback(a) => rollback::exec(a, cli.quiet),
     };
     ExitCode::from(code)
 }

@@ -49,6 +49,8 @@ pub struct Faults {
     pub instances: Option<Vec<String>>,
     /// Sets the token lifetime (seconds) when present.
     pub token_ttl_secs: Option<u64>,
+    /// Integration ids (`CODE|VERSION`) whose activation fails (`FAILEDACTIVATION` + activation errors).
+    pub fail_activation: Vec<String>,
 }
 
 /// One request of the request log.

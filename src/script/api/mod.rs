@@ -5,6 +5,7 @@
 pub mod bulk;
 pub mod compare;
 pub mod connections;
+pub mod ledger;
 pub mod oic;
 pub mod projects;
 pub mod util;
@@ -64,6 +65,7 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     connections::register(e);
     projects::register(e);
     compare::register(e, host.clone());
+    ledger::register(e, host.clone());
     vault::register(e, host);
 }
 

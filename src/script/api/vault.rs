@@ -83,7 +83,9 @@ pub fn open(host: &Arc<Host>, name: &str) -> Result<VaultH, Box<EvalAltResult>> 
 
 fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResult>> {
     let host = v.host.clone();
-    let date = chrono::Utc::now().date_naive();
+    // A resumed run reopens the jobs of the run it resumes, in the same order.
+    let (name, date, resume) = super::ledger::job_for(&host, &v.name, name, resume);
+    let name = name.as_str();
     let path = Vault::job_path(name, date).map_err(|e| verr(e, Ctx::instance(&v.name)))?;
     let writer = if host.exec.dry_run() {
         None
@@ -105,8 +107,17 @@ fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResul
             })?
             .map_err(|e| {
                 errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name))
-            })?
-            .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
+            })?;
+        let w = match w {
+            // The resumed run finished this job: read it back; stores skip what it holds.
+            Err(e) if resume && super::ledger::is_complete(&e) => {
+                let job = open_existing(v, &path)?;
+                host.jobs.lock().expect("jobs lock").push(job.state.clone());
+                return Ok(job);
+            }
+            w => w.map_err(|e| verr(e, Ctx::instance(&v.name)))?,
+        };
+        super::ledger::note_job(&host, &v.name, name, w.path(), date);
         Some(Arc::new(w))
     };
     let state = Arc::new(JobState {
@@ -170,7 +181,18 @@ fn as_artifacts(items: &Dynamic) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
 pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
     let host = job.host.clone();
     let writer = job.state.writer.lock().expect("job writer lock").clone();
-    if writer.is_none() && !host.exec.dry_run() {
+    let reader = job.state.reader.lock().expect("job reader lock").clone();
+    // What the job already holds (a resumed job): not stored again.
+    let held = match (&writer, &reader) {
+        (Some(w), _) => w.entries(),
+        (None, Some(r)) => r.manifest().entries.clone(),
+        _ => vec![],
+    };
+    let all_held = !items.is_empty()
+        && items
+            .iter()
+            .all(|a| super::ledger::already_stored(&host.exec, &held, a).is_some());
+    if writer.is_none() && !host.exec.dry_run() && !all_held {
         return Err(errors::script_error(
             "vault",
             None,
@@ -185,6 +207,7 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
         let exec = host.exec.clone();
         let writer = writer.clone();
         let st = job.state.clone();
+        let held = &held;
         async move {
             let dest = format!("{}/{}/{}", st.path, a.key.kind.folder(), a.file_name());
             let eff = Effect::new(
@@ -197,6 +220,9 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
             let r = if a.is_planned() {
                 exec.note(&eff, crate::ledger::StepStatus::Planned, None);
                 Ok(Outcome::Planned)
+            } else if let Some(why) = super::ledger::already_stored(&exec, &held, &a) {
+                exec.skip(eff, why.clone());
+                Ok(Outcome::Skipped(why))
             } else {
                 exec.run(eff, || {
                     let w = writer.clone();
