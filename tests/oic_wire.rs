@@ -143,6 +143,16 @@ async fn gen3_calls_carry_integration_instance_and_encoded_ids() {
         && e.query.contains("offset=0")
         && e.query.contains("limit=100")));
 
+    // with a known status the export is one request
+    h.clear_request_log();
+    let b = c
+        .export_integration_with_status(&nh, Some("CONFIGURED"))
+        .await
+        .unwrap();
+    assert_eq!(b.source_status.as_deref(), Some("CONFIGURED"));
+    assert_eq!(b.sha256, a.sha256);
+    assert_eq!(api_log(&h, "dev3").len(), 1);
+
     // Gen2: no integrationInstance
     let c2 = client(&h, "dev2");
     h.clear_request_log();

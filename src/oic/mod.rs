@@ -210,10 +210,20 @@ impl OicClient {
     /// while hashed. The status is read first (`GET /integrations/{id}`) and recorded as
     /// `source_status`; the archive is checked to be an `.iar` of the same code and version.
     pub async fn export_integration(&self, id: &IntegrationId) -> Result<Artifact, OicError> {
-        let status = match self.json(Call::get(Self::integration_path(id))).await {
-            Ok(v) => Some(Integration::from_json(v).status).filter(|s| !s.is_empty()),
-            Err(e) => return Err(e),
-        };
+        let v = self.json(Call::get(Self::integration_path(id))).await?;
+        let status = Some(Integration::from_json(v).status).filter(|s| !s.is_empty());
+        self.export_integration_with_status(id, status.as_deref())
+            .await
+    }
+
+    /// [`OicClient::export_integration`] without the status read: `known_status` (for example
+    /// from a list just made) is recorded as `source_status`. One request instead of two.
+    pub async fn export_integration_with_status(
+        &self,
+        id: &IntegrationId,
+        known_status: Option<&str>,
+    ) -> Result<Artifact, OicError> {
+        let status = known_status.filter(|s| !s.is_empty()).map(str::to_string);
         let call = Call::get(format!("{}/archive", Self::integration_path(id))).download();
         let (temp, size, sha) = self.download(call).await?;
         let p = temp.to_path_buf();
