@@ -424,7 +424,7 @@ impl OicClient {
                 "ACTIVATED" => return Ok(status),
                 "FAILEDACTIVATION" => {
                     let message = self
-                        .activation_errors(id)
+                        .activation_errors_at(project, id)
                         .await
                         .unwrap_or_else(|e| format!("(activation errors unavailable: {e})"));
                     return Err(OicError::Activation {
