@@ -554,7 +554,10 @@ fn connection_dropped_mid_upload_then_rerun_completes() {
     let err = job.store(&b).unwrap_err();
     let msg = err.to_string();
     eprintln!("dropped upload: {msg}");
-    assert!(err.is_connection_lost(), "transient, for callers that retry: {err:?}");
+    assert!(
+        err.is_connection_lost(),
+        "transient, for callers that retry: {err:?}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(30), "fails promptly");
     assert!(
         msg.contains("Integrations/B_01.00.0000.iar.age"),
