@@ -90,10 +90,13 @@ impl<R: Read> Read for RefReader<'_, R> {
 pub(crate) struct PipeWriter {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     buf: Vec<u8>,
-    handle: Option<std::thread::JoinHandle<io::Result<HashingWriter<Box<dyn super::StoreWriter>>>>>,
+    handle: Option<std::thread::JoinHandle<io::Result<StoredSink>>>,
 }
 
 const PIPE_CHUNK: usize = 1024 * 1024;
+
+/// The store's writer, hashing what goes through.
+type StoredSink = HashingWriter<Box<dyn super::StoreWriter>>;
 
 impl PipeWriter {
     pub(crate) fn new(inner: Box<dyn super::StoreWriter>) -> io::Result<PipeWriter> {
