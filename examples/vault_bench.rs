@@ -216,6 +216,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     job.finish()?;
     let hwm_after_store = vm_hwm();
 
+    // The SFTP store alone (libssh2): the same bytes, no hashing, no encryption.
+    let t = Instant::now();
+    {
+        let mut w = store.create("raw.bin")?;
+        std::io::copy(&mut std::fs::File::open(&file)?, &mut w)?;
+        w.finish()?;
+        store.remove("raw.bin")?;
+    }
+    let raw_secs = t.elapsed().as_secs_f64();
+
     // OpenSSH sftp put of the same file.
     let batch = tmp.path().join("batch.txt");
     let remote = format!("{root}/openssh-put.bin");
@@ -264,6 +274,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  primitives: sha256 {:.0} MiB/s, age encryption {:.0} MiB/s",
         mb / sha_secs,
         mb / age_secs
+    );
+    println!(
+        "  SFTP store alone (libssh2, no hashing/encryption):     {mb:.0} MiB in {raw_secs:.2} s = {:.1} MiB/s",
+        mb / raw_secs
     );
     println!(
         "OpenSSH sftp put:                                         {mb:.0} MiB in {openssh_secs:.2} s = {:.1} MiB/s",
