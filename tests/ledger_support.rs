@@ -164,6 +164,7 @@ fn command(dir: &Path, args: &[&str]) -> Command {
         .env_remove("FERRY_PATH")
         .env_remove("FERRY_LEDGER")
         .env("FERRY_RETRY_BASE_MS", "5")
+        .env("FERRY_RESUME_GRACE_MS", "3000")
         .env("NO_COLOR", "1");
     c
 }

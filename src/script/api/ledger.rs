@@ -19,7 +19,9 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 use super::{in_module, static_module};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 use crate::effect::{Decision, Effect, EffectError, Executor, Failure, Outcome};
-use crate::ledger::{ErrorFilter, Ledger, RollbackEntry, Stage, StepStatus, stage_from_str};
+use crate::ledger::{
+    ErrorFilter, Intent, Ledger, RollbackEntry, Stage, StepStatus, stage_from_str,
+};
 use crate::oic::{ImportMode, ImportOutcome, IntegrationId, OicClient};
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
@@ -52,6 +54,9 @@ pub async fn import_integration(
     let exec = host.exec.clone();
     let id = IntegrationId::new(&a.key.code, &a.key.version);
     let target = client.name().to_string();
+    // The run being resumed sent this import and died before recording its end: the request
+    // may still land. Wait for it (up to a grace period) rather than import twice.
+    let pending = exec.resume().is_some_and(|r| r.index.pending(&eff));
     let check = || {
         let client = client.clone();
         let id = id.clone();
@@ -59,7 +64,16 @@ pub async fn import_integration(
         let host = host.clone();
         let target = target.clone();
         async move {
-            let d = target_check(&client, &a.key, &a.sha256, mode).await?;
+            let mut d = target_check(&client, &a.key, &a.sha256, mode).await?;
+            if pending {
+                let until = std::time::Instant::now() + resume_grace();
+                while matches!(d.decision, Decision::Go { .. })
+                    && std::time::Instant::now() < until
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    d = target_check(&client, &a.key, &a.sha256, mode).await?;
+                }
+            }
             if let (Decision::Go { .. }, false) = (&d.decision, host.exec.dry_run()) {
                 save_for_rollback(&host, &target, &a.key, d.previous_status, d.current)
                     .await
@@ -70,15 +84,52 @@ pub async fn import_integration(
             Ok::<Decision, Failure>(d.decision)
         }
     };
+    let intent = Intent {
+        stage: eff.stage,
+        kind: a.key.kind,
+        code: a.key.code.clone(),
+        version: a.key.version.clone(),
+        target: target.clone(),
+        sha256: eff.sha256.clone().unwrap_or_default(),
+    };
     let r = exec
         .run_checked(eff.clone(), check, || async {
-            client.import_integration(a, mode).await.map_err(Failure::from)
+            exec.record().note_intent(&intent);
+            match client.import_integration(a, mode).await {
+                // Created meanwhile (a request of a stopped run landing late): fine when it
+                // holds this very archive.
+                Err(e) if e.is_status(409) => {
+                    let d = target_check(client, &a.key, &a.sha256, mode).await?;
+                    match d.decision {
+                        Decision::Skip(why) if why.starts_with("unchanged by checksum") => {
+                            tracing::warn!(artifact = %a.key.id(), "{why}: an earlier request landed");
+                            Ok(ImportOutcome {
+                                action: crate::oic::ImportAction::Created,
+                                previous_status: None,
+                            })
+                        }
+                        _ => Err(Failure::from(e)),
+                    }
+                }
+                r => r.map_err(Failure::from),
+            }
         })
         .await;
     if let Ok(Outcome::Done(_)) = &r {
         exec.touch(&eff);
     }
     r
+}
+
+/// How long a resumed run waits for an import its predecessor sent but never saw answered:
+/// `$FERRY_RESUME_GRACE_MS`, default 20 s.
+pub fn resume_grace() -> std::time::Duration {
+    std::time::Duration::from_millis(
+        std::env::var("FERRY_RESUME_GRACE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000),
+    )
 }
 
 /// What a check of the target found.

@@ -114,6 +114,7 @@ fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResul
             // The resumed run finished this job: read it back; stores skip what it holds.
             Err(e) if resume && super::ledger::is_complete(&e) => {
                 let job = open_existing(v, &path)?;
+                super::ledger::note_job(&host, &v.name, name, &path, date);
                 host.jobs.lock().expect("jobs lock").push(job.state.clone());
                 return Ok(job);
             }
