@@ -202,6 +202,19 @@ pub async fn activate_integration(
     eff: Effect,
     fresh: bool,
 ) -> Result<Outcome<String>, EffectError> {
+    let record = exec.record().clone();
+    let dry = exec.dry_run();
+    let (ekey, etarget) = (eff.key.clone(), eff.target.clone());
+    let entry = |status: String| RollbackEntry {
+        kind: ekey.kind,
+        code: ekey.code.clone(),
+        version: ekey.version.clone(),
+        target: etarget.clone(),
+        existed: true,
+        previous_status: Some(status),
+        sha256: None,
+        location: None,
+    };
     // "activate (was ACTIVATED on dev)" → action "activate", reason "was ACTIVATED on dev".
     let why = eff
         .action
@@ -220,6 +233,10 @@ pub async fn activate_integration(
         Ok::<_, Failure>(if st == "ACTIVATED" {
             Decision::Skip("already active".into())
         } else {
+            // Its state before this run, for rollback (an import's record, made first, wins).
+            if !dry {
+                record.note_rollback(&entry(st.clone()));
+            }
             Decision::go("activate", format!("{st} on {}", client.name()))
         })
     };
@@ -542,6 +559,12 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
             out.push(Dynamic::from_map(outcome_map(e, r.map(|o| describe(&o)))));
             continue;
         }
+        if e.location.is_none() {
+            // Only its activation state changed: re-apply it.
+            let m = reapply_state(host, &exec, &client, &id, e, false)?;
+            out.push(Dynamic::from_map(m));
+            continue;
+        }
         // Re-import the saved archive (unless the target already holds it).
         let sha = e.sha256.clone().unwrap_or_default();
         let eff = Effect::new(Stage::Import, key.clone(), &e.target, "restore")
@@ -591,18 +614,40 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
         if let Ok(Outcome::Done(_)) = &r {
             exec.touch(&eff);
         }
-        let mut m = outcome_map(e, r.as_ref().map(describe).map_err(|x| x.clone()));
+        let m = outcome_map(e, r.as_ref().map(describe).map_err(|x| x.clone()));
         if r.is_err() {
             out.push(Dynamic::from_map(m));
             continue;
         }
-        // Re-apply the activation state it had.
+        let mut m2 = reapply_state(host, &exec, &client, &id, e, imported)?;
+        m2.insert("action".into(), m.get("action").cloned().unwrap_or(Dynamic::UNIT));
+        out.push(Dynamic::from_map(m2));
+    }
+    Ok(out)
+}
+
+/// Re-applies the activation state an integration had before the run; `imported`: it was just
+/// restored (a replace leaves it inactive).
+fn reapply_state(
+    host: &Arc<Host>,
+    exec: &Executor,
+    client: &OicClient,
+    id: &IntegrationId,
+    e: &RollbackEntry,
+    imported: bool,
+) -> Result<Map, Box<EvalAltResult>> {
+    let key = e.key();
+    let mut m = result(e, "-", None);
+    {
         let want_active = e.previous_status.as_deref() == Some("ACTIVATED");
         let ar = if want_active {
             let eff = Effect::new(Stage::Activate, key.clone(), &e.target, "activate")
                 .with_reason("it was ACTIVATED before the run");
-            let opts = crate::oic::ActivateOptions::default();
-            host.block_on(activate_integration(&exec, &client, &id, &opts, eff, imported))?
+            let opts = crate::oic::ActivateOptions {
+                poll_interval: std::time::Duration::from_millis(500),
+                ..Default::default()
+            };
+            host.block_on(activate_integration(exec, client, id, &opts, eff, imported))?
                 .map(|o| describe(&o))
         } else {
             let eff = Effect::new(Stage::Deactivate, key.clone(), &e.target, "deactivate");
@@ -612,7 +657,7 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
                     // A replace leaves it inactive.
                     return Ok(Decision::Skip("inactive after the restore".into()));
                 }
-                let st = client.activation_status(&id).await?;
+                let st = client.activation_status(id).await?;
                 Ok::<_, Failure>(if st == "ACTIVATED" {
                     Decision::go("deactivate", format!("it was {was} before the run"))
                 } else {
@@ -620,7 +665,7 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
                 })
             };
             host.block_on(exec.run_checked(eff, check, || async {
-                client.deactivate(&id).await.map_err(Failure::from)
+                client.deactivate(id).await.map_err(Failure::from)
             }))?
             .map(|o| describe(&o))
         };
@@ -633,9 +678,8 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
                 m.insert("error".into(), err.error.message.clone().into());
             }
         }
-        out.push(Dynamic::from_map(m));
     }
-    Ok(out)
+    Ok(m)
 }
 
 fn describe<T>(o: &Outcome<T>) -> String {
