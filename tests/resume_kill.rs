@@ -74,6 +74,7 @@ fn matches(e: &LogEntry, instance: &str, method: &Regex, path: &Regex) -> bool {
 #[test]
 fn a_killed_migration_resumes_to_the_same_state_without_double_imports() {
     let mut reached = 0;
+    let import_re = Regex::new(IMPORT_PATH).unwrap();
     for p in points() {
         let env = Env::start(Seed::TargetConnections);
         let recipe = env.recipe("migrate.rhai", MIGRATE);
@@ -117,7 +118,15 @@ fn a_killed_migration_resumes_to_the_same_state_without_double_imports() {
         if out.status.code() != Some(0) {
             for (i, e) in env.sim.request_log().iter().enumerate() {
                 if e.instance.as_deref() == Some("prod") {
-                    eprintln!("{}{} {} {} {} {}", if i >= killed_at { "R " } else { "K " }, e.at_ms, e.method, e.path, e.status, e.duration_ms);
+                    eprintln!(
+                        "{}{} {} {} {} {}",
+                        if i >= killed_at { "R " } else { "K " },
+                        e.at_ms,
+                        e.method,
+                        e.path,
+                        e.status,
+                        e.duration_ms
+                    );
                 }
             }
         }
@@ -155,12 +164,15 @@ fn a_killed_migration_resumes_to_the_same_state_without_double_imports() {
                 "CONFIGURED"
             };
             assert_eq!(status, want, "{} #{}: {id}", p.label, p.n);
-            assert_eq!(sha, &dev_state[id].1, "{} #{}: archive of {id}", p.label, p.n);
+            assert_eq!(
+                sha, &dev_state[id].1,
+                "{} #{}: archive of {id}",
+                p.label, p.n
+            );
         }
 
         // No artifact imported twice: one successful import request per artifact, over both
         // runs.
-        let import_re = Regex::new(IMPORT_PATH).unwrap();
         let imports = env
             .sim
             .request_log()
@@ -181,7 +193,7 @@ fn a_killed_migration_resumes_to_the_same_state_without_double_imports() {
         );
 
         // What the killed run finished is skipped by the resumed one, not redone.
-        let resumed = db.steps(&report["run"]["id"].as_str().unwrap()).unwrap();
+        let resumed = db.steps(report["run"]["id"].as_str().unwrap()).unwrap();
         let first_steps = db.steps(&first.info.id).unwrap();
         for s in first_steps
             .iter()
@@ -208,9 +220,11 @@ fn a_killed_migration_resumes_to_the_same_state_without_double_imports() {
         assert!(job_dir.join("manifest.json").exists());
         assert!(!job_dir.join(".lock").exists());
         let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(job_dir.join("manifest.json")).unwrap())
-                .unwrap();
-        assert_eq!(manifest["entries"].as_array().unwrap().len(), selected.len());
+            serde_json::from_slice(&std::fs::read(job_dir.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(
+            manifest["entries"].as_array().unwrap().len(),
+            selected.len()
+        );
     }
     assert!(reached >= 10);
 }

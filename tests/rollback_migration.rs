@@ -33,10 +33,8 @@ fn put_archive(env: &Env, id: &str, bytes: Vec<u8>) {
         if let Some(ii) = &i.integration_instance {
             url.push_str(&format!("?integrationInstance={ii}"));
         }
-        let part = reqwest::multipart::Part::bytes(bytes).file_name(format!(
-            "{}.iar",
-            id.replace('|', "_")
-        ));
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(format!("{}.iar", id.replace('|', "_")));
         let form = reqwest::multipart::Form::new().part("file", part);
         let r = reqwest::Client::new()
             .put(url)
@@ -91,7 +89,12 @@ fn rollback_restores_archives_and_activation_states() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let run = json_out(&out)["run"]["id"].as_str().unwrap().to_string();
     let migrated = env.state("prod");
-    for id in [replaced_active, replaced_inactive, replaced_was_active, missing] {
+    for id in [
+        replaced_active,
+        replaced_inactive,
+        replaced_was_active,
+        missing,
+    ] {
         assert_eq!(migrated[id].1, dev[id].1, "{id} now holds dev's archive");
     }
     assert_eq!(migrated[replaced_inactive].0, "ACTIVATED");
@@ -104,12 +107,24 @@ fn rollback_restores_archives_and_activation_states() {
     let db = Ledger::open(&env.path().join(".ferry/ledger.db")).unwrap();
     let saved = db.rollback_entries(&run).unwrap();
     let ids: Vec<String> = saved.iter().map(|e| e.key().id()).collect();
-    for id in [replaced_active, replaced_inactive, replaced_was_active, only_deactivated, missing] {
-        assert!(ids.contains(&id.to_string()), "{id} saved for rollback: {ids:?}");
+    for id in [
+        replaced_active,
+        replaced_inactive,
+        replaced_was_active,
+        only_deactivated,
+        missing,
+    ] {
+        assert!(
+            ids.contains(&id.to_string()),
+            "{id} saved for rollback: {ids:?}"
+        );
     }
     for e in &saved {
         if e.key().id() == replaced_active {
-            assert_eq!(e.sha256.as_deref(), Some(before[replaced_active].1.as_str()));
+            assert_eq!(
+                e.sha256.as_deref(),
+                Some(before[replaced_active].1.as_str())
+            );
             assert!(e.location.as_deref().unwrap().starts_with("vault:backups:"));
         }
         if e.key().id() == missing {

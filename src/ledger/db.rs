@@ -375,7 +375,11 @@ impl Ledger {
                 "UPDATE runs SET kind = ?2, profiles = ?3, resumes = ?4 WHERE id = ?1",
                 params![
                     run,
-                    if extra.kind.is_empty() { "run" } else { extra.kind.as_str() },
+                    if extra.kind.is_empty() {
+                        "run"
+                    } else {
+                        extra.kind.as_str()
+                    },
                     extra.profiles.join(","),
                     extra.resumes
                 ],
@@ -455,7 +459,9 @@ impl Ledger {
     pub fn intents(&self, run: &str) -> Result<Vec<Intent>, LedgerError> {
         let mut st = self
             .conn
-            .prepare("SELECT stage, kind, code, version, target, sha256 FROM intents WHERE run = ?1")
+            .prepare(
+                "SELECT stage, kind, code, version, target, sha256 FROM intents WHERE run = ?1",
+            )
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![run], |r| {
@@ -488,7 +494,9 @@ impl Ledger {
     pub fn jobs(&self, run: &str) -> Result<Vec<JobRow>, LedgerError> {
         let mut st = self
             .conn
-            .prepare("SELECT run, seq, vault, name, path, date FROM jobs WHERE run = ?1 ORDER BY seq")
+            .prepare(
+                "SELECT run, seq, vault, name, path, date FROM jobs WHERE run = ?1 ORDER BY seq",
+            )
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![run], |r| {

@@ -228,7 +228,7 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
             let r = if a.is_planned() {
                 exec.note(&eff, crate::ledger::StepStatus::Planned, None);
                 Ok(Outcome::Planned)
-            } else if let Some(why) = super::ledger::already_stored(&exec, &held, &a) {
+            } else if let Some(why) = super::ledger::already_stored(&exec, held, &a) {
                 exec.skip(eff, why.clone());
                 Ok(Outcome::Skipped(why))
             } else {
