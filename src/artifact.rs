@@ -27,6 +27,8 @@ pub enum ArtifactKind {
     Library,
     /// A package archive (`.par`).
     Package,
+    /// A connection (its configuration; never an archive).
+    Connection,
 }
 
 impl ArtifactKind {
@@ -38,6 +40,7 @@ impl ArtifactKind {
             ArtifactKind::Lookup => "lookup",
             ArtifactKind::Library => "library",
             ArtifactKind::Package => "package",
+            ArtifactKind::Connection => "connection",
         }
     }
     /// The file extension, without the dot.
@@ -48,6 +51,7 @@ impl ArtifactKind {
             ArtifactKind::Lookup => "csv",
             ArtifactKind::Library => "jar",
             ArtifactKind::Package => "par",
+            ArtifactKind::Connection => "json",
         }
     }
     /// The backup folder of this kind inside a job (`Integrations`, `Projects`, ...).
@@ -58,6 +62,7 @@ impl ArtifactKind {
             ArtifactKind::Lookup => "Lookups",
             ArtifactKind::Library => "Libraries",
             ArtifactKind::Package => "Packages",
+            ArtifactKind::Connection => "Connections",
         }
     }
     /// Parses the lower-case name.
@@ -68,6 +73,7 @@ impl ArtifactKind {
             "lookup" | "csv" => ArtifactKind::Lookup,
             "library" | "jar" => ArtifactKind::Library,
             "package" | "par" => ArtifactKind::Package,
+            "connection" => ArtifactKind::Connection,
             _ => return None,
         })
     }

@@ -22,7 +22,10 @@ fn syntax_error_is_rendered_with_a_caret() {
     for args in [&["run", "bad.rhai"][..], &["check", "bad.rhai"][..]] {
         let out = ferry(d.path(), args, &[]);
         assert_eq!(out.status.code(), Some(2));
-        assert_eq!(text(&out.stderr), "error: syntax error: Unexpected ';'\n --> bad.rhai:2:12\n  |\n2 | let b = a +;\n  |            ^\n");
+        assert_eq!(
+            text(&out.stderr),
+            "error: syntax error: Unexpected ';'\n --> bad.rhai:2:12\n  |\n2 | let b = a +;\n  |            ^\n"
+        );
     }
 }
 
@@ -30,18 +33,33 @@ fn syntax_error_is_rendered_with_a_caret() {
 fn unknown_function_is_rendered_with_a_caret() {
     let d = tempdir();
     write(d.path(), "ferry.toml", "");
-    write(d.path(), "unknown.rhai", "// calls something that does not exist\nlet x = 1;\nlet y = no_such_fn(x);\n");
+    write(
+        d.path(),
+        "unknown.rhai",
+        "// calls something that does not exist\nlet x = 1;\nlet y = no_such_fn(x);\n",
+    );
     let out = ferry(d.path(), &["run", "unknown.rhai"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(text(&out.stderr), "error: Function not found: no_such_fn (i64)\n --> unknown.rhai:3:9\n  |\n3 | let y = no_such_fn(x);\n  |         ^\n");
+    assert_eq!(
+        text(&out.stderr),
+        "error: Function not found: no_such_fn (i64)\n --> unknown.rhai:3:9\n  |\n3 | let y = no_such_fn(x);\n  |         ^\n"
+    );
 }
 
 #[test]
 fn error_inside_an_imported_module_shows_the_innermost_place_and_the_chain() {
     let d = tempdir();
     write(d.path(), "ferry.toml", "");
-    write(d.path(), "lib/util.rhai", "fn fails(n) {\n    let m = n * 2;\n    no_such_method(m)\n}\n");
-    write(d.path(), "main.rhai", "import \"util\" as util;\n\nfn run_it() {\n\tutil::fails(21)\n}\nrun_it();\n");
+    write(
+        d.path(),
+        "lib/util.rhai",
+        "fn fails(n) {\n    let m = n * 2;\n    no_such_method(m)\n}\n",
+    );
+    write(
+        d.path(),
+        "main.rhai",
+        "import \"util\" as util;\n\nfn run_it() {\n\tutil::fails(21)\n}\nrun_it();\n",
+    );
     let out = ferry(d.path(), &["run", "main.rhai", "--lib", "lib"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -93,23 +111,39 @@ fn config_error(toml: &str) -> (Option<i32>, String) {
 
 #[test]
 fn config_errors_name_the_file_and_the_key() {
-    let (code, err) = config_error("[instances.dev]\nbase_url = \"https://dev.example.com\"\ngeneration = 2\n");
+    let (code, err) =
+        config_error("[instances.dev]\nbase_url = \"https://dev.example.com\"\ngeneration = 2\n");
     assert_eq!(code, Some(2));
-    assert_eq!(err, "error: ferry.toml: `instances.dev.client_id`: missing (configure token_url, client_id, client_secret and scope, or username and password on Gen2)\n");
+    assert_eq!(
+        err,
+        "error: ferry.toml: `instances.dev.client_id`: missing (configure token_url, client_id, client_secret and scope, or username and password on Gen2)\n"
+    );
 
-    let (code, err) = config_error("[instances.dev]\nbase_url = \"ht!tp//bad\"\ngeneration = 2\ntoken_url=\"https://t\"\nclient_id=\"c\"\nclient_secret=\"x\"\nscope=\"s\"\n");
+    let (code, err) = config_error(
+        "[instances.dev]\nbase_url = \"ht!tp//bad\"\ngeneration = 2\ntoken_url=\"https://t\"\nclient_id=\"c\"\nclient_secret=\"x\"\nscope=\"s\"\n",
+    );
     assert_eq!(code, Some(2));
-    assert_eq!(err, "error: ferry.toml: `instances.dev.base_url`: not a valid URL (`ht!tp//bad`): relative URL without a base\n");
+    assert_eq!(
+        err,
+        "error: ferry.toml: `instances.dev.base_url`: not a valid URL (`ht!tp//bad`): relative URL without a base\n"
+    );
 
     let (code, err) = config_error(
         "[instances.dev]\nbase_url = \"https://dev.example.com\"\ngeneration = 3\nintegration_instance = \"dev-1\"\ntoken_url = \"https://idcs.example.com/oauth2/v1/token\"\nclient_id = \"cid\"\nclient_secret = \"env:FERRY_SURELY_UNSET_SECRET\"\nscope = \"https://AUD:443/ic/api/\"\n",
     );
     assert_eq!(code, Some(2));
-    assert_eq!(err, "error: ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_SURELY_UNSET_SECRET` is not set (from env:FERRY_SURELY_UNSET_SECRET)\n");
+    assert_eq!(
+        err,
+        "error: ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_SURELY_UNSET_SECRET` is not set (from env:FERRY_SURELY_UNSET_SECRET)\n"
+    );
 
-    let (code, err) = config_error("[instances.dev]\nbase_url = \"https://dev.example.com\"\ncolour = 3\n");
+    let (code, err) =
+        config_error("[instances.dev]\nbase_url = \"https://dev.example.com\"\ncolour = 3\n");
     assert_eq!(code, Some(2));
-    assert!(err.starts_with("error: ferry.toml: `instances.dev.colour`: unknown key"), "{err}");
+    assert!(
+        err.starts_with("error: ferry.toml: `instances.dev.colour`: unknown key"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -118,8 +152,16 @@ fn a_configured_secret_never_appears_in_output_or_files() {
     let sim = rt
         .block_on(ferry::sim::start(ferry::sim::SimConfig {
             instances: vec![
-                ferry::sim::SimInstanceSpec { name: "dev".into(), generation: 2, seed: ferry::sim::Seed::Sample },
-                ferry::sim::SimInstanceSpec { name: "prod".into(), generation: 3, seed: ferry::sim::Seed::TargetConnections },
+                ferry::sim::SimInstanceSpec {
+                    name: "dev".into(),
+                    generation: 2,
+                    seed: ferry::sim::Seed::Sample,
+                },
+                ferry::sim::SimInstanceSpec {
+                    name: "prod".into(),
+                    generation: 3,
+                    seed: ferry::sim::Seed::TargetConnections,
+                },
             ],
             ..Default::default()
         }))
@@ -127,7 +169,11 @@ fn a_configured_secret_never_appears_in_output_or_files() {
     let d = tempdir();
     let dev = sim.info.instances[0].clone();
     let prod = sim.info.instances[1].clone();
-    std::fs::write(d.path().join("prod.secret"), format!("{}\n", prod.client_secret)).unwrap();
+    std::fs::write(
+        d.path().join("prod.secret"),
+        format!("{}\n", prod.client_secret),
+    )
+    .unwrap();
     let toml = format!(
         "[instances.dev]\nbase_url = \"{}\"\ngeneration = 2\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"env:DEV_CLIENT_SECRET\"\nscope = \"{}\"\n\n\
          [instances.prod]\nbase_url = \"{}\"\ngeneration = 3\nintegration_instance = \"{}\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"file:prod.secret\"\nscope = \"{}\"\n\n\
@@ -153,7 +199,10 @@ fn a_configured_secret_never_appears_in_output_or_files() {
     let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/migrate.rhai");
     let env = [("DEV_CLIENT_SECRET", dev.client_secret.as_str())];
     let mut outputs = vec![];
-    for args in [vec!["-vvv", "run", recipe.to_str().unwrap(), "--json"], vec!["-vvv", "run", "leak.rhai"]] {
+    for args in [
+        vec!["-vvv", "run", recipe.to_str().unwrap(), "--json"],
+        vec!["-vvv", "run", "leak.rhai"],
+    ] {
         let out = ferry(d.path(), &args, &env);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         outputs.push(text(&out.stdout));
@@ -169,7 +218,11 @@ fn a_configured_secret_never_appears_in_output_or_files() {
         }
         for f in &files {
             let bytes = std::fs::read(f).unwrap();
-            assert!(!String::from_utf8_lossy(&bytes).contains(secret.as_str()), "secret in {}", f.display());
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(secret.as_str()),
+                "secret in {}",
+                f.display()
+            );
         }
     }
     rt.block_on(sim.shutdown());

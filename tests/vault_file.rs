@@ -171,3 +171,44 @@ fn open_from_profile() {
     let cfg = ferry::config::Config::parse(bad, "ferry.toml", dir.path()).unwrap();
     assert!(Vault::open(cfg.vault("main").unwrap()).is_err());
 }
+
+/// resume does not take over the lock of a run that is still alive on this machine.
+#[test]
+fn resume_refuses_a_live_lock_holder() {
+    let fx = file_store();
+    let v = vault_suite::vault(fx.store.clone(), Crypt::Plain);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let jp = Vault::job_path("busy", day).unwrap();
+    fx.store.create_dir_all(&jp).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    // A live process that is not us: our parent (cargo or the shell).
+    let ppid = std::os::unix::process::parent_id();
+    let lock = format!(
+        r#"{{"host":"{host}","pid":{ppid},"run_by":"someone","started_at":"2026-11-26T10:00:00Z"}}"#
+    );
+    fx.store
+        .write_small(&format!("{jp}/.lock"), lock.as_bytes())
+        .unwrap();
+    let meta = ferry::vault::JobMeta {
+        resume: true,
+        ..Default::default()
+    };
+    let e = v.create_job("busy", day, meta.clone()).unwrap_err();
+    assert!(matches!(e, ferry::vault::VaultError::Locked { .. }), "{e}");
+    assert!(
+        e.to_string().contains("still running") && e.to_string().contains("someone"),
+        "{e}"
+    );
+    // A dead holder (no such pid) is taken over.
+    let lock = format!(
+        r#"{{"host":"{host}","pid":999999999,"run_by":"someone","started_at":"2026-11-26T10:00:00Z"}}"#
+    );
+    fx.store
+        .write_small(&format!("{jp}/.lock"), lock.as_bytes())
+        .unwrap();
+    let job = v.create_job("busy", day, meta).unwrap();
+    job.finish().unwrap();
+}

@@ -148,7 +148,7 @@ pub fn run_script(
 ) -> Result<(RunResult, Config), String> {
     let rt = super::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let cancel = CancellationToken::new();
-    super::run::install_ctrl_c(&rt, cancel.clone());
+    super::run::install_ctrl_c(&rt, cancel.clone(), None);
     let (config, sb) = prepare(opts, &rt)?;
     let out = if opts.json || quiet {
         Output::stderr()

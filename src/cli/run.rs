@@ -28,17 +28,48 @@ pub struct RunArgs {
     pub resume: Option<String>,
 }
 
-/// Stops the run on the first Ctrl-C; a second one exits at once with 130.
-pub fn install_ctrl_c(rt: &tokio::runtime::Runtime, cancel: CancellationToken) {
+/// Stops the run on the first Ctrl-C; a second one removes the run's temporary files and exits
+/// at once with 130.
+pub fn install_ctrl_c(
+    rt: &tokio::runtime::Runtime,
+    cancel: CancellationToken,
+    temp: Option<PathBuf>,
+) {
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\ninterrupted: stopping (Ctrl-C again to quit at once)");
             cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
+                if let Some(t) = &temp {
+                    let _ = std::fs::remove_dir_all(t);
+                }
                 std::process::exit(i32::from(exit::INTERRUPTED));
             }
         }
     });
+}
+
+/// Archives are streamed to temporary files in `<state dir>/tmp/<pid>/`, removed when the run
+/// ends (also on error and Ctrl-C). Folders left by runs that were killed are removed here.
+pub fn run_temp_dir(state_dir: &std::path::Path) -> Option<PathBuf> {
+    let base = state_dir.join("tmp");
+    if let Ok(rd) = std::fs::read_dir(&base) {
+        for e in rd.flatten() {
+            let stale = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+            if stale {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = base.join(std::process::id().to_string());
+    std::fs::create_dir_all(&dir).ok()?;
+    let dir = std::path::absolute(&dir).ok()?;
+    tempfile::env::override_temp_dir(&dir).ok()?;
+    Some(dir)
 }
 
 pub fn exec(a: RunArgs, quiet: bool) -> u8 {
@@ -57,7 +88,6 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
         }
     };
     let cancel = CancellationToken::new();
-    install_ctrl_c(&rt, cancel.clone());
 
     let mut _sandbox = None;
     let config = if a.opts.sandbox {
@@ -81,6 +111,8 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
             }
         }
     };
+    let temp = run_temp_dir(&config.state_dir);
+    install_ctrl_c(&rt, cancel.clone(), temp.clone());
     let name = a.recipe.display().to_string();
     let out = if a.opts.json {
         Output::stderr()
@@ -125,6 +157,9 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
         rt.block_on(sb.sim.shutdown());
     }
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    if let Some(t) = temp {
+        let _ = std::fs::remove_dir_all(t);
+    }
     result.code
 }
 

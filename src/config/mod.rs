@@ -91,6 +91,67 @@ pub struct VaultProfile {
 pub struct MailProfile {
     pub settings: toml::Table,
     pub admins: Vec<String>,
+    /// The parsed SMTP settings (absent when `host` is not set: webhook or outbox only).
+    pub smtp: Option<SmtpProfile>,
+    /// The sender (`from = "ferry <ferry@example.com>"`; default `ferry@localhost`).
+    pub from: Option<String>,
+    /// Write messages as `.eml` files into this folder instead of sending them (`outbox = "DIR"`).
+    pub outbox: Option<PathBuf>,
+    /// Webhook channel (`webhook = "URL"` or a secret reference, since such URLs carry tokens).
+    pub webhook: Option<WebhookProfile>,
+}
+
+/// How the SMTP connection is secured (`[mail] tls`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `starttls` (default; port 587): plain connection upgraded with STARTTLS, which is required.
+    StartTls,
+    /// `tls` (port 465): TLS from the first byte.
+    Implicit,
+    /// `none`: no encryption (only for a relay on loopback).
+    None,
+}
+
+/// The SMTP part of `[mail]`.
+#[derive(Clone, Debug)]
+pub struct SmtpProfile {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Connect, command and data timeout in seconds (`timeout_secs`, default 30).
+    pub timeout_secs: u64,
+    /// An extra PEM certificate to trust (`ca_file`), for a relay with a private certificate.
+    pub ca_file: Option<PathBuf>,
+    /// `accept_invalid_certs = true`: do not check the server's certificate (testing only).
+    pub accept_invalid_certs: bool,
+}
+
+/// The webhook part of `[mail]` (a JSON POST for chat tools).
+#[derive(Clone, Debug)]
+pub struct WebhookProfile {
+    pub url: Secret,
+    pub timeout_secs: u64,
+}
+
+/// One `[identity.NAME]` table: an identity domain and the administrator application ferry uses
+/// to grant OIC roles (SCIM). Not the OIC application: granting roles needs an admin app role.
+#[derive(Clone, Debug)]
+pub struct IdentityProfile {
+    pub name: String,
+    /// Identity domain URL (`https://idcs-<guid>.identity.oraclecloud.com`), no trailing slash.
+    pub url: String,
+    /// Token endpoint (default `<url>/oauth2/v1/token`).
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Default `urn:opc:idm:__myscopes__`.
+    pub scope: String,
+    /// OIC instance name -> the OIC application in this domain (its display name, e.g.
+    /// `OICINST_prod`, or its id) (`[identity.NAME.apps]`).
+    pub apps: BTreeMap<String, String>,
+    pub timeout_secs: u64,
 }
 
 /// The whole configuration.
@@ -101,6 +162,8 @@ pub struct Config {
     pub instances: BTreeMap<String, InstanceProfile>,
     pub vaults: BTreeMap<String, VaultProfile>,
     pub mail: Option<MailProfile>,
+    /// Identity domains (`[identity.NAME]`), for granting roles.
+    pub identities: BTreeMap<String, IdentityProfile>,
     /// Extra module folders for `import` (`[script] lib_paths`).
     pub lib_paths: Vec<PathBuf>,
     /// Where runs and reports are written (`[run] dir`, default `.ferry`).
@@ -188,30 +251,14 @@ impl Config {
                     }
                 }
                 "mail" => {
-                    let t = p.table(v, "mail")?;
-                    let admins = match t.get("admins") {
-                        None => vec![],
-                        Some(toml::Value::Array(a)) => a
-                            .iter()
-                            .map(|x| {
-                                x.as_str().map(str::to_string).ok_or_else(|| {
-                                    p.err(
-                                        "mail.admins",
-                                        "expected a list of e-mail addresses".into(),
-                                    )
-                                })
-                            })
-                            .collect::<Result<_, _>>()?,
-                        Some(_) => {
-                            return Err(
-                                p.err("mail.admins", "expected a list of e-mail addresses".into())
-                            );
-                        }
-                    };
-                    cfg.mail = Some(MailProfile {
-                        settings: t.clone(),
-                        admins,
-                    });
+                    cfg.mail = Some(p.mail(v)?);
+                }
+                "identity" => {
+                    let t = p.table(v, "identity")?;
+                    for (name, it) in t {
+                        let prof = p.identity(name, it)?;
+                        cfg.identities.insert(name.clone(), prof);
+                    }
                 }
                 "script" => {
                     let t = p.table(v, "script")?;
@@ -262,7 +309,8 @@ impl Config {
                 other => {
                     return Err(p.err(
                         other,
-                        "unknown section (known: instances, vaults, mail, script, run)".into(),
+                        "unknown section (known: instances, vaults, mail, identity, script, run)"
+                            .into(),
                     ));
                 }
             }
@@ -293,6 +341,25 @@ impl Config {
                 join_names(self.vaults.keys())
             ),
         })
+    }
+
+    /// The identity domain called `name`, or an error listing the known ones.
+    pub fn identity(&self, name: &str) -> Result<&IdentityProfile, ConfigError> {
+        self.identities.get(name).ok_or_else(|| ConfigError::Key {
+            file: self.file.clone(),
+            key: format!("identity.{name}"),
+            problem: format!(
+                "no such identity domain (configured: {})",
+                join_names(self.identities.keys())
+            ),
+        })
+    }
+
+    /// The identity domain that serves the OIC instance `instance` (whose `apps` names it).
+    pub fn identity_for_instance(&self, instance: &str) -> Option<&IdentityProfile> {
+        self.identities
+            .values()
+            .find(|i| i.apps.contains_key(instance))
     }
 
     /// Replaces every known secret value in `text` with `***`.
@@ -399,6 +466,215 @@ impl Parser<'_> {
             return Err(self.err(&full, format!("the URL `{s}` has no host")));
         }
         Ok(s.trim_end_matches('/').to_string())
+    }
+
+    fn known_keys(&self, t: &toml::Table, key: &str, known: &[&str]) -> Result<(), ConfigError> {
+        for k in t.keys() {
+            if !known.contains(&k.as_str()) {
+                return Err(self.err(
+                    &format!("{key}.{k}"),
+                    format!("unknown key (known: {})", known.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn positive(
+        &self,
+        t: &toml::Table,
+        key: &str,
+        field: &str,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        match t.get(field) {
+            None => Ok(default),
+            Some(toml::Value::Integer(n)) if *n > 0 => Ok(*n as u64),
+            Some(v) => Err(self.err(
+                &format!("{key}.{field}"),
+                format!("expected a positive number, found {v}"),
+            )),
+        }
+    }
+
+    /// `[mail]`: SMTP (`host`, `port`, `tls`, `username`, `password`, `timeout_secs`, `ca_file`,
+    /// `accept_invalid_certs`), `from`, `admins`, `outbox`, `webhook`, `webhook_timeout_secs`.
+    fn mail(&mut self, v: &toml::Value) -> Result<MailProfile, ConfigError> {
+        let t = self.table(v, "mail")?;
+        self.known_keys(
+            t,
+            "mail",
+            &[
+                "host",
+                "port",
+                "tls",
+                "username",
+                "password",
+                "timeout_secs",
+                "ca_file",
+                "accept_invalid_certs",
+                "from",
+                "admins",
+                "outbox",
+                "webhook",
+                "webhook_timeout_secs",
+            ],
+        )?;
+        let admins = match t.get("admins") {
+            None => vec![],
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .filter(|s| s.contains('@'))
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            self.err("mail.admins", "expected a list of e-mail addresses".into())
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(self.err("mail.admins", "expected a list of e-mail addresses".into()));
+            }
+        };
+        let smtp = match self.opt_str(t, "mail", "host")? {
+            None => None,
+            Some(host) => {
+                let tls = match self.opt_str(t, "mail", "tls")?.as_deref() {
+                    None | Some("starttls") => SmtpTls::StartTls,
+                    Some("tls") | Some("implicit") => SmtpTls::Implicit,
+                    Some("none") => SmtpTls::None,
+                    Some(o) => {
+                        return Err(self.err(
+                            "mail.tls",
+                            format!("expected `starttls`, `tls` or `none`, got `{o}`"),
+                        ));
+                    }
+                };
+                let port = match t.get("port") {
+                    None => match tls {
+                        SmtpTls::Implicit => 465,
+                        _ => 587,
+                    },
+                    Some(toml::Value::Integer(n)) if (1..=65535).contains(n) => *n as u16,
+                    Some(v) => {
+                        return Err(
+                            self.err("mail.port", format!("expected a port number, found {v}"))
+                        );
+                    }
+                };
+                let username = self.opt_str(t, "mail", "username")?;
+                let password = if t.contains_key("password") {
+                    Some(self.secret(t, "mail", "password")?)
+                } else {
+                    None
+                };
+                if username.is_some() != password.is_some() {
+                    return Err(self.err(
+                        "mail.password",
+                        "`username` and `password` go together".into(),
+                    ));
+                }
+                let accept_invalid_certs = match t.get("accept_invalid_certs") {
+                    None => false,
+                    Some(toml::Value::Boolean(b)) => *b,
+                    Some(v) => {
+                        return Err(self.err(
+                            "mail.accept_invalid_certs",
+                            format!("expected true or false, found {v}"),
+                        ));
+                    }
+                };
+                Some(SmtpProfile {
+                    host,
+                    port,
+                    tls,
+                    username,
+                    password,
+                    timeout_secs: self.positive(t, "mail", "timeout_secs", 30)?,
+                    ca_file: self
+                        .opt_str(t, "mail", "ca_file")?
+                        .map(|f| self.base.join(f)),
+                    accept_invalid_certs,
+                })
+            }
+        };
+        let webhook = if t.contains_key("webhook") {
+            let url = self.secret(t, "mail", "webhook")?;
+            let ok = url::Url::parse(url.expose())
+                .map(|u| (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some())
+                .unwrap_or(false);
+            if !ok {
+                return Err(self.err("mail.webhook", "expected an http(s) URL".into()));
+            }
+            Some(WebhookProfile {
+                url,
+                timeout_secs: self.positive(t, "mail", "webhook_timeout_secs", 30)?,
+            })
+        } else {
+            None
+        };
+        Ok(MailProfile {
+            settings: t.clone(),
+            admins,
+            smtp,
+            from: self.opt_str(t, "mail", "from")?,
+            outbox: self
+                .opt_str(t, "mail", "outbox")?
+                .map(|f| self.base.join(f)),
+            webhook,
+        })
+    }
+
+    /// `[identity.NAME]`: `url`, `client_id`, `client_secret`, optional `token_url`, `scope`,
+    /// `timeout_secs` and `[identity.NAME.apps]` (OIC instance name -> OIC app name or id).
+    fn identity(&mut self, name: &str, v: &toml::Value) -> Result<IdentityProfile, ConfigError> {
+        let key = format!("identity.{name}");
+        let t = self.table(v, &key)?;
+        self.known_keys(
+            t,
+            &key,
+            &[
+                "url",
+                "token_url",
+                "client_id",
+                "client_secret",
+                "scope",
+                "apps",
+                "timeout_secs",
+            ],
+        )?;
+        let url = self.url(t, &key, "url")?;
+        let token_url = if t.contains_key("token_url") {
+            self.url(t, &key, "token_url")?
+        } else {
+            format!("{url}/oauth2/v1/token")
+        };
+        let mut apps = BTreeMap::new();
+        if let Some(a) = t.get("apps") {
+            let at = self.table(a, &format!("{key}.apps"))?;
+            for (inst, app) in at {
+                let s = app.as_str().ok_or_else(|| {
+                    self.err(
+                        &format!("{key}.apps.{inst}"),
+                        "expected the OIC application's name or id".into(),
+                    )
+                })?;
+                apps.insert(inst.clone(), s.to_string());
+            }
+        }
+        Ok(IdentityProfile {
+            name: name.to_string(),
+            url,
+            token_url,
+            client_id: self.req_str(t, &key, "client_id")?,
+            client_secret: self.secret(t, &key, "client_secret")?,
+            scope: self
+                .opt_str(t, &key, "scope")?
+                .unwrap_or_else(|| "urn:opc:idm:__myscopes__".to_string()),
+            apps,
+            timeout_secs: self.positive(t, &key, "timeout_secs", 60)?,
+        })
     }
 
     fn instance(&mut self, name: &str, v: &toml::Value) -> Result<InstanceProfile, ConfigError> {
@@ -540,5 +816,74 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
         );
         let e = parse("[vaults.v]\nurl='s3://x'\n").unwrap_err().to_string();
         assert!(e.contains("`vaults.v.url`"), "{e}");
+    }
+
+    #[test]
+    fn mail_and_identity_profiles() {
+        let c = parse(
+            r#"
+[mail]
+host = "smtp.example.com"
+username = "ferry"
+password = "mail-pass-xyz"
+from = "ferry <ferry@example.com>"
+admins = ["ops@example.com"]
+webhook = "https://hooks.example.com/T/secret-token"
+
+[identity.corp]
+url = "https://idcs-1.identity.oraclecloud.com/"
+client_id = "admin-app"
+client_secret = "idcs-secret-xyz"
+[identity.corp.apps]
+prod = "OICINST_prod"
+"#,
+        )
+        .unwrap();
+        let m = c.mail.as_ref().unwrap();
+        let s = m.smtp.as_ref().unwrap();
+        assert_eq!(
+            (s.port, s.tls, s.timeout_secs),
+            (587, SmtpTls::StartTls, 30)
+        );
+        assert_eq!(m.admins, ["ops@example.com"]);
+        assert_eq!(
+            m.webhook.as_ref().unwrap().url.expose(),
+            "https://hooks.example.com/T/secret-token"
+        );
+        let i = c.identity("corp").unwrap();
+        assert_eq!(
+            i.token_url,
+            "https://idcs-1.identity.oraclecloud.com/oauth2/v1/token"
+        );
+        assert_eq!(i.scope, "urn:opc:idm:__myscopes__");
+        assert_eq!(c.identity_for_instance("prod").unwrap().name, "corp");
+        assert!(c.identity_for_instance("dev").is_none());
+        assert_eq!(
+            c.scrub("mail-pass-xyz idcs-secret-xyz https://hooks.example.com/T/secret-token"),
+            "*** *** ***"
+        );
+        let e = parse("[mail]\nhost='h'\ntls='ssl'\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "ferry.toml: `mail.tls`: expected `starttls`, `tls` or `none`, got `ssl`"
+        );
+        let e = parse("[mail]\nhost='h'\nusername='u'\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "ferry.toml: `mail.password`: `username` and `password` go together"
+        );
+        let e = parse("[identity.x]\nurl='https://i'\nclient_id='c'\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "ferry.toml: `identity.x.client_secret`: missing (required)"
+        );
+        let e = c.identity("nope").unwrap_err().to_string();
+        assert!(e.contains("configured: corp"), "{e}");
     }
 }

@@ -202,8 +202,9 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The delay before attempt `n + 1` (n >= 1): exponential with full jitter in [d/2, d], or the
-    /// server's `Retry-After` when longer.
+    /// The delay before attempt `n + 1` (n >= 1): exponential with jitter in [d/2, d], or the
+    /// server's `Retry-After` when longer (a server's wish is honoured up to two minutes; the
+    /// time budget still applies).
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exp = self
             .base_delay
@@ -211,7 +212,7 @@ impl RetryPolicy {
         let d = exp.min(self.max_delay);
         let jittered = d.mul_f64(0.5 + rand::random::<f64>() * 0.5);
         match retry_after {
-            Some(ra) => ra.min(self.max_delay).max(jittered),
+            Some(ra) => ra.min(Duration::from_secs(120)).max(jittered),
             None => jittered,
         }
     }
@@ -454,6 +455,43 @@ impl Executor {
         self.attempt(eff, f).await
     }
 
+    /// Retries a plain read (list, get) that is not recorded as a step: transient failures are
+    /// retried with the same policy as effects; the last error is returned as it is.
+    pub async fn read<T, E, F, Fut>(&self, what: &str, mut f: F) -> Result<T, E>
+    where
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let clock = Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let delay = self.policy.delay(attempts, e.retry_after());
+                    if !e.retryable()
+                        || attempts >= self.policy.max_attempts
+                        || clock.elapsed() + delay > self.policy.budget
+                        || self.cancel.is_cancelled()
+                    {
+                        return Err(e);
+                    }
+                    tracing::warn!(
+                        attempt = attempts,
+                        "{what}: {e}; retrying in {:.1}s",
+                        delay.as_secs_f64()
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.cancel.cancelled() => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
     async fn attempt<T, E, F, Fut>(&self, eff: Effect, mut f: F) -> Result<T, EffectError>
     where
         T: EffectOutput,
@@ -663,6 +701,7 @@ mod tests {
     fn delay_honours_retry_after_and_caps() {
         let p = RetryPolicy::default();
         assert!(p.delay(1, Some(Duration::from_secs(7))) >= Duration::from_secs(7));
+        assert!(p.delay(1, Some(Duration::from_secs(7200))) <= Duration::from_secs(120));
         assert!(p.delay(30, None) <= Duration::from_secs(60));
         assert!(p.delay(2, None) >= Duration::from_secs(1));
     }

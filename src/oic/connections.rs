@@ -15,12 +15,16 @@ use super::{OicClient, OicError};
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionProperty {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `propertyGroup` (`CONNECTION_PROPS`, `CREDENTIALS`...).
     pub property_group: Option<String>,
     #[serde(default)]
+    /// `propertyName` (adapter-specific, e.g. `connectionUrl`).
     pub property_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `propertyType` (`URL`, `STRING`, `PASSWORD`...).
     pub property_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `propertyValue` (never returned by OIC for secrets).
     pub property_value: Option<String>,
 }
 
@@ -68,7 +72,9 @@ impl fmt::Debug for ConnectionProperty {
 /// A connection as listed or fetched (missing fields default).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Connection {
+    /// The connection code.
     pub id: String,
+    /// The display name.
     pub name: String,
     /// `CONFIGURED`, `INPROGRESS` (draft), ...
     pub status: String,
@@ -76,8 +82,11 @@ pub struct Connection {
     pub role: String,
     /// `adapterType.name` (e.g. `rest`, `atpdatabase`).
     pub adapter: String,
+    /// `securityPolicy` (`BASIC_AUTH`, `OAUTH_CLIENT_CREDENTIALS`...).
     pub security_policy: String,
+    /// `lockedFlag`.
     pub locked: bool,
+    /// `connectionProperties[]`.
     pub connection_properties: Vec<ConnectionProperty>,
     /// The whole JSON object as received.
     pub raw: Value,
@@ -121,21 +130,27 @@ impl Connection {
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `connectionProperties`.
     pub connection_properties: Option<Vec<ConnectionProperty>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `securityPolicy`.
     pub security_policy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `securityProperties` (credentials).
     pub security_properties: Option<Vec<ConnectionProperty>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `agentGroupId` (connectivity agent group).
     pub agent_group_id: Option<String>,
 }
 
 /// The answer of `POST /connections/{id}/test`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionTest {
+    /// The connection code.
     pub id: String,
     /// `SUCCESS` or `FAILED`.
     pub status: String,
+    /// The message of the test.
     pub details: String,
 }
 
@@ -205,6 +220,55 @@ impl OicClient {
             return Ok(Connection::from_json(v));
         }
         Ok(Connection::from_json(self.json(Call::get(path)).await?))
+    }
+
+    /// Validates a connection (`POST /connections/{id}/validate`) without changing its state.
+    pub async fn validate_connection(
+        &self,
+        project: Option<&str>,
+        id: &str,
+    ) -> Result<ConnectionTest, OicError> {
+        let v = self
+            .json(Call::post(format!(
+                "{}/{}/validate",
+                connections_base(project),
+                encode_segment(id)
+            )))
+            .await?;
+        Ok(ConnectionTest {
+            id: opt_s(&v, "id").unwrap_or_else(|| id.to_string()),
+            status: opt_s(&v, "status").unwrap_or_default(),
+            details: opt_s(&v, "details")
+                .or_else(|| opt_s(&v, "message"))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Uploads a file as the value of an attachment property (WSDL, keystore...):
+    /// `POST /connections/{id}/attachments/{property}`, multipart `file`, streamed.
+    pub async fn upload_connection_attachment(
+        &self,
+        project: Option<&str>,
+        id: &str,
+        property: &str,
+        file: &std::path::Path,
+    ) -> Result<(), OicError> {
+        let file_name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| property.to_string());
+        let call = Call::post(format!(
+            "{}/{}/attachments/{}",
+            connections_base(project),
+            encode_segment(id),
+            encode_segment(property)
+        ))
+        .body(Body::File {
+            path: file.to_path_buf(),
+            file_name,
+            fields: vec![],
+        });
+        self.empty(call).await.map(|_| ())
     }
 
     /// Tests a connection (`POST /connections/{id}/test`). A failed test with a 200 answer is

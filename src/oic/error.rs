@@ -28,27 +28,45 @@ pub enum OicError {
     /// The connection failed, was reset, or the body could not be read.
     #[error("{instance}: {method} {path}: transport error: {message}")]
     Transport {
+        /// The instance profile name.
         instance: String,
+        /// The HTTP method.
         method: String,
+        /// The request path, without the query string.
         path: String,
+        /// What failed (no URL, no secret).
         message: String,
     },
     /// No answer within the profile's timeout.
     #[error("{instance}: {method} {path}: timed out")]
     Timeout {
+        /// The instance profile name.
         instance: String,
+        /// The HTTP method.
         method: String,
+        /// The request path, without the query string.
         path: String,
     },
     /// The token endpoint refused the client credentials (`invalid_client`, `invalid_scope`...).
     #[error("{instance}: authentication failed: {message}")]
-    Auth { instance: String, message: String },
+    Auth {
+        /// The instance profile name.
+        instance: String,
+        /// The token endpoint's error (`invalid_client: ...`).
+        message: String,
+    },
     /// A file is not a valid archive, or it does not hold what it should.
     #[error("{artifact}: {message}")]
-    Archive { artifact: String, message: String },
+    Archive {
+        /// The archive (path or artifact key).
+        artifact: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// An activation ended in `FAILEDACTIVATION`, or did not finish in time.
     #[error("{instance}: {id}: activation {}: {message}", if *timed_out { "timed out" } else { "failed" })]
     Activation {
+        /// The instance profile name.
         instance: String,
         /// `CODE|VERSION`.
         id: String,
@@ -62,9 +80,13 @@ pub enum OicError {
     /// A success response whose body could not be understood.
     #[error("{instance}: {method} {path}: unexpected response: {message}")]
     Protocol {
+        /// The instance profile name.
         instance: String,
+        /// The HTTP method.
         method: String,
+        /// The request path, without the query string.
         path: String,
+        /// What was wrong with the body.
         message: String,
     },
     /// A local file operation failed.
@@ -73,6 +95,7 @@ pub enum OicError {
         /// What was being done, with the path.
         context: String,
         #[source]
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The profile or an argument is unusable (bad URL, bad id, basic auth on OIC 3...).

@@ -15,8 +15,11 @@ use crate::config::Generation;
 /// A project deployment ("label"): a named set of integration versions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deployment {
+    /// The deployment code (the export `label`).
     pub code: String,
+    /// The deployment name.
     pub name: String,
+    /// The integration versions it deploys.
     pub integrations: Vec<IntegrationId>,
 }
 
@@ -25,6 +28,7 @@ pub struct Deployment {
 pub struct Project {
     /// The project code (also its id in paths).
     pub code: String,
+    /// The display name.
     pub name: String,
     /// `DEVELOPED` or `ACCELERATOR`.
     pub project_type: String,
@@ -99,8 +103,10 @@ impl Default for ProjectExport {
 #[serde(rename_all = "camelCase")]
 pub struct AclPrincipal {
     #[serde(default)]
+    /// The principal id in the identity domain.
     pub id: String,
     #[serde(default)]
+    /// The display name.
     pub display_name: String,
     /// `user` or `group`.
     #[serde(default, rename = "type")]
@@ -115,8 +121,10 @@ pub struct AclPrincipal {
 #[serde(rename_all = "camelCase")]
 pub struct AclRole {
     #[serde(default)]
+    /// Everybody has this role.
     pub allow_all: bool,
     #[serde(default)]
+    /// The principals that have it (when not `allow_all`).
     pub allowed: Vec<AclPrincipal>,
 }
 
@@ -125,12 +133,16 @@ pub struct AclRole {
 #[serde(rename_all = "camelCase")]
 pub struct Acl {
     #[serde(default)]
+    /// Project administrators.
     pub administrators: AclRole,
     #[serde(default)]
+    /// Editors.
     pub editors: AclRole,
     #[serde(default)]
+    /// Viewers.
     pub viewers: AclRole,
     #[serde(default)]
+    /// Monitors.
     pub monitors: AclRole,
 }
 

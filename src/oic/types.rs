@@ -125,8 +125,11 @@ pub(crate) fn ids_of(v: &Value, path: &[&str], field: &str) -> Vec<String> {
 pub struct Integration {
     /// `CODE|VERSION`.
     pub id: String,
+    /// The integration code.
     pub code: String,
+    /// The version, `MM.mm.pppp`.
     pub version: String,
+    /// The display name.
     pub name: String,
     /// `CONFIGURED`, `ACTIVATED`, `ACTIVATION_INPROGRESS`, `FAILEDACTIVATION`, `INPROGRESS`.
     pub status: String,
@@ -136,7 +139,9 @@ pub struct Integration {
     pub project_type: String,
     /// `scheduleDefinedFlag`.
     pub schedule_defined: bool,
+    /// `lastUpdated` as sent.
     pub last_updated: String,
+    /// `lastUpdatedBy`.
     pub last_updated_by: String,
     /// Connection codes from `dependencies.connections[].id`.
     pub connections: Vec<String>,
@@ -232,6 +237,7 @@ impl ImportAction {
 /// The result of [`super::OicClient::import_integration`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportOutcome {
+    /// What was done.
     pub action: ImportAction,
     /// The status the target had before (None when it did not exist).
     pub previous_status: Option<String>,

@@ -90,6 +90,16 @@ impl Host {
         })
     }
 
+    /// Runs a read (a list or a get) with retries on transient failures, from the script thread.
+    pub fn read<T, E, F, Fut>(&self, what: &str, f: F) -> Result<Result<T, E>, Box<EvalAltResult>>
+    where
+        E: crate::effect::Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.block_on(self.exec.read(what, f))
+    }
+
     /// A progress bar for `len` items (hidden when bars are off).
     pub fn bar(&self, len: usize, label: &str) -> ProgressBar {
         if !self.progress || len < 2 {

@@ -49,6 +49,8 @@ pub struct Faults {
     pub instances: Option<Vec<String>>,
     /// Sets the token lifetime (seconds) when present.
     pub token_ttl_secs: Option<u64>,
+    /// Integration ids (`CODE|VERSION`) whose activation fails (`FAILEDACTIVATION` + activation errors).
+    pub fail_activation: Vec<String>,
 }
 
 /// One request of the request log.
@@ -305,3 +307,28 @@ pub async fn clear_log(State(ctx): State<Ctx>) -> Response {
 
 /// Shared handle type used by the streaming module.
 pub type SharedFaults = Arc<super::state::Shared>;
+
+/// Body of `POST /__sim/archive_size`.
+#[derive(Debug, Deserialize)]
+struct ArchiveSize {
+    instance: String,
+    id: String,
+    bytes: u64,
+}
+
+/// `POST /__sim/archive_size` `{"instance","id","bytes"}`: 204; 404 when the integration is unknown or imported.
+pub async fn set_archive_size(State(ctx): State<Ctx>, body: Bytes) -> Response {
+    let a: ArchiveSize = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return ApiError::bad_request(format!("Invalid JSON: {e}")).into_response(),
+    };
+    if ctx.shared.set_archive_size(&a.instance, &a.id, a.bytes) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        ApiError::not_found(format!(
+            "No generated integration '{}' on '{}'.",
+            a.id, a.instance
+        ))
+        .into_response()
+    }
+}

@@ -353,6 +353,35 @@ pub fn sample(data: &mut InstanceData) {
             false,
         ),
     );
+    for code in ["FIN_INVOICE_IMPORT", "FIN_PAYMENT_STATUS"] {
+        if let Some(i) = data
+            .integrations
+            .get_mut(&(code.to_string(), "01.00.0000".to_string()))
+        {
+            i.package_name = "fin.payables".into();
+        }
+    }
+    data.packages.insert(
+        "fin.payables".into(),
+        super::state::Package {
+            name: "fin.payables".into(),
+            package_type: "DEVELOPED".into(),
+        },
+    );
+    let js = "function toIsoDate(d) {\n  return new Date(d).toISOString().substring(0, 10);\n}\n\nfunction addDays(d, n) {\n  var x = new Date(d);\n  x.setDate(x.getDate() + n);\n  return x.toISOString();\n}\n";
+    data.libraries.insert(
+        ("DATE_UTILS".into(), "01.00.0000".into()),
+        super::state::Library {
+            code: "DATE_UTILS".into(),
+            version: "01.00.0000".into(),
+            name: "Date Utils".into(),
+            description: "Date helpers".into(),
+            library_type: "API".into(),
+            archive: bytes::Bytes::from(super::libraries::make_jar("DATE_UTILS", js)),
+            functions: super::libraries::js_functions(js),
+            last_updated: t,
+        },
+    );
 }
 
 /// The `TargetConnections` prod instance: the sample connection codes, configured, no integrations.
@@ -425,6 +454,7 @@ pub fn generated(data: &mut InstanceData, n: usize, seed: u64) {
     }
     let mut count = 0usize;
     let mut serial = 0usize;
+    let mut used = std::collections::HashSet::new();
     while count < n {
         serial += 1;
         let p = PREFIXES[rng.random_range(0..PREFIXES.len())];
@@ -435,9 +465,7 @@ pub fn generated(data: &mut InstanceData, n: usize, seed: u64) {
         } else {
             format!("{p}_{noun}_{verb}_{serial}")
         };
-        if data.integrations.keys().any(|(c, _)| c == &code)
-            && serial <= PREFIXES.len() * NOUNS.len()
-        {
+        if !used.insert(code.clone()) {
             continue;
         }
         let versions = match rng.random_range(0..10) {
@@ -484,8 +512,100 @@ pub fn generated(data: &mut InstanceData, n: usize, seed: u64) {
                     },
                 })
                 .collect();
+            // Archive sizes: mostly tens of KB, some MB, a few tens of MB.
+            i.archive = ArchiveSource::Generated {
+                padding: match rng.random_range(0..100) {
+                    0 => rng.random_range(5_000_000..50_000_000),
+                    1..=19 => rng.random_range(50_000..2_000_000),
+                    _ => rng.random_range(1_000..50_000),
+                },
+            };
             add(data, i);
             count += 1;
         }
     }
+}
+
+/// Identity-domain seed: the people who appear as `lastUpdatedBy`, and a developers group.
+pub fn identity(ids: &mut super::scim::IdentityStore) {
+    ids.add_user("jane.doe@example.com", "Jane Doe");
+    ids.add_user("max.mustermann@example.com", "Max Mustermann");
+    ids.add_user("ana.silva@example.com", "Ana Silva");
+    ids.add_group(
+        "OIC-Developers",
+        &["jane.doe@example.com", "max.mustermann@example.com"],
+    );
+}
+
+/// A project for gen-3 `Sample` instances: `HR_ONBOARDING` with two integrations, two connections, a lookup
+/// and the deployment `HR-ONB-REL1`.
+pub fn sample_project(data: &mut InstanceData) {
+    use super::state::{Deployment, Project};
+    let t = base_time();
+    let who = "jane.doe@example.com";
+    let mut p = Project {
+        code: "HR_ONBOARDING".into(),
+        name: "HR Onboarding".into(),
+        description: "New-hire onboarding flows".into(),
+        project_type: "DEVELOPED".into(),
+        created: t,
+        created_by: who.into(),
+        updated: t,
+        updated_by: who.into(),
+        deployments: Default::default(),
+        acl: super::projects::default_acl(who),
+        data: InstanceData::default(),
+    };
+    for (code, name, adapter, role, policy) in SAMPLE_CONNECTIONS
+        .iter()
+        .filter(|c| c.0 == "HR_REST" || c.0 == "ORACLE_HCM")
+    {
+        p.data.connections.insert(
+            (*code).into(),
+            connection(code, name, adapter, role, policy, "dev", t),
+        );
+    }
+    let mut a = integration(
+        "ONB_CREATE_ACCOUNT",
+        "01.00.0000",
+        "Onboarding Create Account",
+        IntStatus::Activated,
+        &["HR_REST", "ORACLE_HCM"],
+        who,
+        t,
+        false,
+    );
+    a.project = Some(p.code.clone());
+    let mut b = integration(
+        "ONB_WELCOME_MAIL",
+        "01.00.0000",
+        "Onboarding Welcome Mail",
+        IntStatus::Configured,
+        &["HR_REST"],
+        who,
+        t,
+        false,
+    );
+    b.project = Some(p.code.clone());
+    let mut b2 = b.clone();
+    b2.version = "01.01.0000".into();
+    p.deployments.insert(
+        "HR-ONB-REL1".into(),
+        Deployment {
+            code: "HR-ONB-REL1".into(),
+            name: "HR-ONB-REL1".into(),
+            description: "release 1".into(),
+            integrations: vec![
+                (a.code.clone(), a.version.clone()),
+                (b.code.clone(), b.version.clone()),
+            ],
+            last_updated: t,
+        },
+    );
+    for i in [a, b, b2] {
+        p.data
+            .integrations
+            .insert((i.code.clone(), i.version.clone()), i);
+    }
+    data.projects.insert(p.code.clone(), p);
 }

@@ -83,3 +83,94 @@ impl<R: Read> Read for RefReader<'_, R> {
         self.0.read(buf)
     }
 }
+
+/// A writer that hands 1 MiB chunks to a thread which writes them to the store, so that
+/// hashing and encryption overlap with network or disk I/O. Memory is bounded (a few chunks).
+pub(crate) struct PipeWriter {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+    handle: Option<std::thread::JoinHandle<io::Result<Box<dyn super::StoreWriter>>>>,
+}
+
+const PIPE_CHUNK: usize = 1024 * 1024;
+
+impl PipeWriter {
+    pub(crate) fn new(mut inner: Box<dyn super::StoreWriter>) -> io::Result<PipeWriter> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+        let handle = std::thread::Builder::new()
+            .name("vault-upload".into())
+            .spawn(move || {
+                for chunk in rx {
+                    inner.write_all(&chunk)?;
+                }
+                Ok(inner)
+            })?;
+        Ok(PipeWriter {
+            tx: Some(tx),
+            buf: Vec::with_capacity(PIPE_CHUNK),
+            handle: Some(handle),
+        })
+    }
+
+    /// The writer thread's error (after it stopped early).
+    fn thread_error(&mut self) -> io::Error {
+        self.tx = None;
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(Err(e))) => e,
+            Some(Ok(Ok(_))) => io::Error::other("the upload thread stopped early"),
+            Some(Err(_)) => io::Error::other("the upload thread panicked"),
+            None => io::Error::other("the upload already failed"),
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
+        let sent = match &self.tx {
+            Some(tx) => tx.send(chunk).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(self.thread_error())
+        }
+    }
+
+    /// Sends what is buffered, waits for the thread, and finishes the store's writer.
+    pub(crate) fn finish(mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        self.tx = None;
+        let w = match self.handle.take().map(|h| h.join()) {
+            Some(Ok(r)) => r?,
+            Some(Err(_)) => return Err(io::Error::other("the upload thread panicked")),
+            None => return Err(io::Error::other("the upload already failed")),
+        };
+        w.finish()
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(PIPE_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= PIPE_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for PipeWriter {
+    fn drop(&mut self) {
+        // Abandoned: stop the thread (it drains and exits when the channel closes).
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::describe_stream_error;
-use super::hashio::{HashingReader, HashingWriter, RefReader};
+use super::hashio::{HashingReader, HashingWriter, PipeWriter, RefReader};
 use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 
@@ -40,7 +40,9 @@ pub struct JobMeta {
 /// One stored artifact, as recorded in `manifest.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ManifestEntry {
+    /// Artifact kind.
     pub kind: ArtifactKind,
+    /// Artifact code (identifier).
     pub code: String,
     /// Empty for kinds without versions.
     pub version: String,
@@ -91,12 +93,18 @@ pub struct Manifest {
     pub date: NaiveDate,
     /// Path of the job in the vault (`OIC_Backups/2026/11/26/name`).
     pub path: String,
+    /// The ferry version that wrote the job.
     pub ferry_version: String,
+    /// The recipe that ran.
     pub recipe: String,
+    /// Who ran it.
     pub run_by: String,
+    /// The instances artifacts were exported from.
     pub sources: Vec<String>,
+    /// The instance artifacts were moved to, if any.
     #[serde(default)]
     pub target: Option<String>,
+    /// How the files are encrypted.
     pub encryption: ManifestEncryption,
     /// RFC 3339 time the job was created.
     pub created_at: String,
@@ -199,17 +207,28 @@ impl JobWriter {
             .filter(|e| e.name != LOCK)
             .collect();
         if !st.create_exclusive(&lock_path, &lock_json)? {
-            if !meta.resume {
-                let holder = match st
-                    .read_small(&lock_path)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok())
-                {
-                    Some(l) => format!(
-                        "pid {} on {}, run by `{}`, since {}",
-                        l.pid, l.host, l.run_by, l.started_at
-                    ),
-                    None => "unknown holder".into(),
+            let held = st
+                .read_small(&lock_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok());
+            let holder = match &held {
+                Some(l) => format!(
+                    "pid {} on {}, run by `{}`, since {}",
+                    l.pid, l.host, l.run_by, l.started_at
+                ),
+                None => "unknown holder".into(),
+            };
+            // A run on this machine that is still alive keeps its lock, even against resume.
+            let alive = held.as_ref().is_some_and(|l| {
+                l.host == lock.host
+                    && l.pid != lock.pid
+                    && std::path::Path::new(&format!("/proc/{}", l.pid)).exists()
+            });
+            if !meta.resume || alive {
+                let holder = if alive {
+                    format!("{holder}; that process is still running")
+                } else {
+                    holder
                 };
                 return Err(VaultError::Locked { job: path, holder });
             }
@@ -311,10 +330,22 @@ impl JobWriter {
         let final_path = format!("{}/{rel}", self.path);
         let st = &self.inner.store;
         st.create_dir_all(&dir)?;
-        let tmp = temp_name(&dir, &final_name);
-        let res = self.upload(a, &tmp, &rel);
-        let (size, sha, stored_size, stored_sha) = match res {
+        let mut tmp = temp_name(&dir, &final_name);
+        let (size, sha, stored_size, stored_sha) = match self.upload(a, &tmp, &rel) {
             Ok(v) => v,
+            Err(first) if first.is_connection_lost() => {
+                // The connection dropped mid-transfer: the store reconnects; send it once more.
+                let _ = st.remove(&tmp);
+                tracing::warn!(job = %self.path, artifact = %a.key, "{first}; retrying the upload once");
+                tmp = temp_name(&dir, &final_name);
+                match self.upload(a, &tmp, &rel) {
+                    Ok(v) => v,
+                    Err(second) => {
+                        let _ = st.remove(&tmp);
+                        return Err(first.with_retry_failure(&second));
+                    }
+                }
+            }
             Err(e) => {
                 let _ = st.remove(&tmp);
                 return Err(e);
@@ -405,7 +436,7 @@ impl JobWriter {
             VaultError::store("write", st.describe(), &format!("{}/{rel}", self.path), &e)
         };
         let mut src = HashingReader::new(std::fs::File::open(a.path()).map_err(local)?);
-        let out = HashingWriter::new(st.create(tmp)?);
+        let out = HashingWriter::new(PipeWriter::new(st.create(tmp)?).map_err(local)?);
         let mut buf = vec![0u8; 256 * 1024];
         let out = if self.inner.encryption.is_encrypted() {
             let mut w = self.inner.encryption.wrap(out).map_err(write_err)?;
@@ -507,8 +538,11 @@ pub enum EntryStatus {
 /// One entry's verification.
 #[derive(Clone, Debug, Serialize)]
 pub struct EntryCheck {
+    /// Path of the file inside the job.
     pub path: String,
+    /// The artifact (`kind CODE|VERSION`).
     pub artifact: String,
+    /// What was found.
     #[serde(flatten)]
     pub status: EntryStatus,
 }
@@ -516,10 +550,15 @@ pub struct EntryCheck {
 /// The result of [`JobReader::verify`].
 #[derive(Clone, Debug, Serialize)]
 pub struct VerifyReport {
+    /// The job's path.
     pub job: String,
+    /// One check per manifest entry.
     pub entries: Vec<EntryCheck>,
     /// Stored bytes read.
     pub bytes_read: u64,
+    /// Files in the job's artifact folders that the manifest does not list (reported, not
+    /// counted as failures).
+    pub extra: Vec<String>,
 }
 
 impl VerifyReport {
@@ -637,6 +676,7 @@ impl JobReader {
             job: self.path.clone(),
             entries: vec![],
             bytes_read: 0,
+            extra: vec![],
         };
         for e in &self.manifest.entries {
             let status = match self.check(e, Sink::Discard) {
@@ -662,6 +702,27 @@ impl JobReader {
                 artifact: e.key().to_string(),
                 status,
             });
+        }
+        let listed: BTreeSet<&str> = self
+            .manifest
+            .entries
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect();
+        for d in self.inner.store.list(&self.path)? {
+            if !d.is_dir || d.name.starts_with('.') {
+                continue;
+            }
+            for f in self
+                .inner
+                .store
+                .list(&format!("{}/{}", self.path, d.name))?
+            {
+                let rel = format!("{}/{}", d.name, f.name);
+                if !listed.contains(rel.as_str()) {
+                    report.extra.push(rel);
+                }
+            }
         }
         Ok(report)
     }
@@ -737,12 +798,6 @@ impl JobReader {
                 e.size, e.sha256, size, sha
             )));
         }
-        if let Sink::File(f) = sink {
-            f.sync_all().map_err(|err| VaultError::Local {
-                path: "temporary file".into(),
-                reason: err.to_string(),
-            })?;
-        }
         Ok((stored_size, plain_checked))
     }
 }
@@ -783,7 +838,9 @@ pub struct JobFilter {
 pub struct JobSummary {
     /// Path in the vault (`OIC_Backups/2026/11/26/name`), for [`super::Vault::open_job`].
     pub path: String,
+    /// Job name.
     pub name: String,
+    /// Job date.
     pub date: NaiveDate,
     /// True when its manifest exists.
     pub complete: bool,
@@ -793,8 +850,11 @@ pub struct JobSummary {
     pub artifacts: usize,
     /// Plaintext bytes of all artifacts.
     pub total_size: u64,
+    /// The recipe that wrote it (complete jobs).
     pub recipe: Option<String>,
+    /// RFC 3339 creation time (complete jobs).
     pub created_at: Option<String>,
+    /// RFC 3339 finish time (complete jobs).
     pub finished_at: Option<String>,
 }
 
@@ -885,8 +945,11 @@ pub(crate) fn list_jobs(inner: &Inner, filter: &JobFilter) -> Result<Vec<JobSumm
 /// --keep-daily/--keep-weekly/--keep-monthly`). A job kept by any rule is kept.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retention {
+    /// Days to keep (the newest job of each).
     pub daily: u32,
+    /// ISO weeks to keep (the newest job of each).
     pub weekly: u32,
+    /// Months to keep (the newest job of each).
     pub monthly: u32,
 }
 

@@ -9,6 +9,23 @@
 //!                             /.lock                    (while a run writes the job)
 //! ```
 //!
+//! Settings of a `[vaults.NAME]` profile (relative paths resolve against the config file's folder):
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `url` | `file:///abs/path`, or `sftp://user@host:port/abs/path` (`/~/rel` for a path relative to the login folder) |
+//! | `identity_file` | SFTP: private key file (OpenSSH or PEM; ed25519, RSA, ECDSA); default `~/.ssh/id_*` |
+//! | `passphrase` | SFTP: passphrase of the key, a secret ref (`env:VAR`, `file:PATH`) |
+//! | `password` | SFTP: password authentication, a secret ref |
+//! | `known_hosts` | SFTP: host keys file, default `~/.ssh/known_hosts` |
+//! | `accept_unknown_host_keys` | SFTP: accept a host not in known_hosts (logged); a changed key is always refused. Default false |
+//! | `timeout_secs` | SFTP: connect and I/O timeout, default 30 |
+//! | `recipients` | age X25519 public keys (`["age1..."]`): files are encrypted to them (`.age`) |
+//! | `passphrase_secret` | or: an age passphrase (scrypt), a secret ref |
+//! | `identity` | age identity file (`file:PATH`, or `env:VAR` holding the key), needed only to restore |
+//!
+//! Unknown keys are refused (a typo in `recipients` must not silently disable encryption).
+//!
 //! Every file is written under a temporary name (`.NAME.tmp-XXXX`) and renamed when complete, so
 //! no reader ever sees a partial file under a final name. Everything here is blocking; call it
 //! from `tokio::task::spawn_blocking` in async code.
@@ -139,6 +156,40 @@ impl VaultError {
             path: path.to_string(),
             reason: e.to_string(),
             kind: e.kind(),
+        }
+    }
+
+    /// True when the connection to the store dropped during the operation.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Store {
+                kind: io::ErrorKind::ConnectionAborted,
+                ..
+            }
+        )
+    }
+
+    /// Adds why a retry failed to the message of the first error.
+    pub(crate) fn with_retry_failure(self, retry: &VaultError) -> VaultError {
+        match self {
+            VaultError::Store {
+                op,
+                vault,
+                path,
+                reason,
+                kind,
+            } => VaultError::Store {
+                op,
+                vault: vault.clone(),
+                path,
+                reason: format!(
+                    "{reason}; retried once: {}",
+                    retry.to_string().replace(&format!("{vault}: "), "")
+                ),
+                kind,
+            },
+            other => other,
         }
     }
 
@@ -286,14 +337,14 @@ impl Vault {
     }
 
     /// Lists the jobs in the vault, oldest first.
-    pub fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobSummary>, VaultError> {
-        job::list_jobs(&self.inner, filter)
+    pub fn list_jobs(&self, filter: JobFilter) -> Result<Vec<JobSummary>, VaultError> {
+        job::list_jobs(&self.inner, &filter)
     }
 
     /// Deletes complete jobs the retention policy does not keep (or, with `dry_run`, only says
     /// which). Unfinished jobs are never deleted.
-    pub fn prune(&self, policy: &Retention, dry_run: bool) -> Result<PruneReport, VaultError> {
-        job::prune(&self.inner, policy, dry_run)
+    pub fn prune(&self, policy: Retention, dry_run: bool) -> Result<PruneReport, VaultError> {
+        job::prune(&self.inner, &policy, dry_run)
     }
 }
 

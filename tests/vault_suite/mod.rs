@@ -228,7 +228,7 @@ pub fn round_trip(f: Factory, c: Crypt) {
     assert_eq!(on_disk["entries"].as_array().unwrap().len(), 4);
     assert_eq!(on_disk["job"], "dev-to-test");
 
-    let jobs = v.list_jobs(&JobFilter::default()).unwrap();
+    let jobs = v.list_jobs(JobFilter::default()).unwrap();
     assert_eq!(jobs.len(), 1);
     assert!(jobs[0].complete && !jobs[0].locked);
     assert_eq!(jobs[0].artifacts, 4);
@@ -312,6 +312,15 @@ pub fn verify_catches_damage(f: Factory, c: Crypt) {
     assert_eq!(st[2], &EntryStatus::Missing);
     assert_eq!(st[3], &EntryStatus::Ok);
     assert_eq!(rep.failures().len(), 3);
+    assert!(rep.extra.is_empty(), "{:?}", rep.extra);
+    // A file the manifest does not know is reported.
+    fx.store
+        .write_small(&format!("{dir}/Integrations/intruder.iar"), b"x")
+        .unwrap();
+    assert_eq!(
+        r.verify().unwrap().extra,
+        vec!["Integrations/intruder.iar".to_string()]
+    );
 
     for i in 0..2 {
         let e = r.fetch(&r.manifest().entries[i]).unwrap_err();
@@ -529,7 +538,7 @@ pub fn locking_and_resume(f: Factory, c: Crypt) {
     drop(first); // the run dies without finishing
 
     let summaries = v
-        .list_jobs(&JobFilter {
+        .list_jobs(JobFilter {
             name: Some("nightly".into()),
             ..Default::default()
         })
@@ -618,7 +627,7 @@ pub fn list_filters(f: Factory) {
             .unwrap();
         j.finish().unwrap();
     }
-    let all = v.list_jobs(&JobFilter::default()).unwrap();
+    let all = v.list_jobs(JobFilter::default()).unwrap();
     let got: Vec<String> = all
         .iter()
         .map(|j| format!("{} {}", j.date, j.name))
@@ -633,7 +642,7 @@ pub fn list_filters(f: Factory) {
         ]
     );
     let f1 = v
-        .list_jobs(&JobFilter {
+        .list_jobs(JobFilter {
             from: Some(day("2026-01-01")),
             to: Some(day("2026-02-10")),
             name: None,
@@ -647,7 +656,7 @@ pub fn list_filters(f: Factory) {
         ]
     );
     let f2 = v
-        .list_jobs(&JobFilter {
+        .list_jobs(JobFilter {
             name: Some("a-".into()),
             ..Default::default()
         })
@@ -688,7 +697,7 @@ pub fn prune_policy(f: Factory) {
     // daily 3: j9 (11-26), j8 (11-25), j7 (11-24)
     // weekly 2: week of 11-23..29 -> j9; week of 11-16..22 -> j6
     // monthly 3: Nov -> j9, Oct -> j3, Sep -> j1
-    let dry = v.prune(&policy, true).unwrap();
+    let dry = v.prune(policy, true).unwrap();
     let mut deleted: Vec<String> = dry
         .deleted
         .iter()
@@ -710,15 +719,15 @@ pub fn prune_policy(f: Factory) {
     let j9 = dry.kept.iter().find(|(p, _)| p.ends_with("/j9")).unwrap();
     assert_eq!(j9.1.len(), 3, "j9 is kept by all three rules: {:?}", j9.1);
     assert_eq!(
-        v.list_jobs(&JobFilter::default()).unwrap().len(),
+        v.list_jobs(JobFilter::default()).unwrap().len(),
         10,
         "dry run deletes nothing"
     );
 
-    let real = v.prune(&policy, false).unwrap();
+    let real = v.prune(policy, false).unwrap();
     assert_eq!(real.deleted, dry.deleted);
     let left: Vec<String> = v
-        .list_jobs(&JobFilter::default())
+        .list_jobs(JobFilter::default())
         .unwrap()
         .into_iter()
         .map(|j| j.name)
@@ -729,7 +738,7 @@ pub fn prune_policy(f: Factory) {
     }
     drop(unfinished);
     // A second prune deletes nothing more.
-    assert!(v.prune(&policy, false).unwrap().deleted.is_empty());
+    assert!(v.prune(policy, false).unwrap().deleted.is_empty());
 }
 
 /// A wrong age identity (or passphrase) is refused with a clear message, and nothing is returned.

@@ -2,8 +2,12 @@
 //! registered with its parameter names and a doc comment (with an example), which feed
 //! `ferry docs` and the REPL's `:help`.
 
+pub mod bulk;
+pub mod compare;
+pub mod connections;
 pub mod ledger;
 pub mod oic;
+pub mod projects;
 pub mod util;
 pub mod vault;
 
@@ -58,6 +62,9 @@ pub fn in_module(name: &str, params: &[&str], text: &str) -> FuncRegistration {
 pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     util::register(e, host.clone());
     oic::register(e, host.clone());
+    connections::register(e);
+    projects::register(e);
+    compare::register(e, host.clone());
     ledger::register(e, host.clone());
     vault::register(e, host);
 }

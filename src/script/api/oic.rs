@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
-use tokio::sync::Semaphore;
 
 use super::{getter, global, in_module, static_module};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
@@ -52,7 +50,7 @@ pub fn instance(host: &Arc<Host>, name: &str) -> Result<Instance, Box<EvalAltRes
     })
 }
 
-fn oic_err(e: crate::oic::OicError, ctx: Ctx) -> Box<EvalAltResult> {
+pub fn oic_err(e: crate::oic::OicError, ctx: Ctx) -> Box<EvalAltResult> {
     let f = Failure::from(e);
     errors::script_error(
         crate::effect::Classify::kind(&f),
@@ -158,29 +156,79 @@ pub fn apply_filter(
     Ok(out)
 }
 
-fn as_integrations(items: &Dynamic) -> Result<Vec<Integration>, Box<EvalAltResult>> {
-    if let Some(i) = items.read_lock::<Integration>() {
-        return Ok(vec![i.clone()]);
+/// Something an instance can export.
+#[derive(Clone)]
+pub enum Exportable {
+    Integration(Integration),
+    Project(crate::oic::Project),
+    Lookup(crate::oic::Lookup),
+    Library(crate::oic::Library),
+}
+
+impl Exportable {
+    fn key(&self) -> ArtifactKey {
+        match self {
+            Exportable::Integration(i) => key_of(i),
+            Exportable::Project(p) => ArtifactKey::new(ArtifactKind::Project, p.code.clone(), ""),
+            Exportable::Lookup(l) => ArtifactKey::new(ArtifactKind::Lookup, l.name.clone(), ""),
+            Exportable::Library(l) => {
+                ArtifactKey::new(ArtifactKind::Library, l.code.clone(), l.version.clone())
+            }
+        }
+    }
+    fn status(&self) -> Option<String> {
+        let s = match self {
+            Exportable::Integration(i) => i.status.clone(),
+            Exportable::Project(p) => p.status.clone(),
+            Exportable::Lookup(l) => l.status.clone(),
+            Exportable::Library(l) => l.status.clone(),
+        };
+        Some(s).filter(|s| !s.is_empty())
+    }
+}
+
+fn one_exportable(x: &Dynamic) -> Option<Exportable> {
+    if let Some(i) = x.read_lock::<Integration>() {
+        return Some(Exportable::Integration(i.clone()));
+    }
+    if let Some(p) = x.read_lock::<crate::oic::Project>() {
+        return Some(Exportable::Project(p.clone()));
+    }
+    if let Some(l) = x.read_lock::<crate::oic::Lookup>() {
+        return Some(Exportable::Lookup(l.clone()));
+    }
+    if let Some(l) = x.read_lock::<crate::oic::Library>() {
+        return Some(Exportable::Library(l.clone()));
+    }
+    None
+}
+
+/// Integrations, projects, lookups or libraries (one, or an array of them).
+pub fn as_exportables(items: &Dynamic) -> Result<Vec<Exportable>, Box<EvalAltResult>> {
+    if let Some(e) = one_exportable(items) {
+        return Ok(vec![e]);
     }
     if let Some(a) = items.read_lock::<Array>() {
         return a
             .iter()
             .map(|x| {
-                x.read_lock::<Integration>()
-                    .map(|i| i.clone())
-                    .ok_or_else(|| {
-                        errors::usage(format!("expected integrations, found a {}", x.type_name()))
-                    })
+                one_exportable(x).ok_or_else(|| {
+                    errors::usage(format!(
+                        "expected integrations, projects, lookups or libraries, found a {}",
+                        x.type_name()
+                    ))
+                })
             })
             .collect();
     }
     Err(errors::usage(format!(
-        "expected an integration or an array of integrations, found a {}",
+        "expected an integration (or project, lookup, library) or an array of them, found a {}",
         items.type_name()
     )))
 }
 
-fn as_artifacts(items: &Dynamic) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
+/// Artifacts (one, or an array of them).
+pub fn as_artifacts(items: &Dynamic) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
     if let Some(a) = items.read_lock::<Artifact>() {
         return Ok(vec![a.clone()]);
     }
@@ -233,37 +281,63 @@ fn check_keys(o: &Map, known: &[&str], what: &str) -> Result<(), Box<EvalAltResu
     Ok(())
 }
 
-/// Exports integrations in parallel; returns the artifacts of those that succeeded (failures are
-/// recorded in the run and, with `stop_on_error`, raised).
+/// Exports in parallel; returns the artifacts of those that succeeded (failures are recorded in
+/// the run and, with `stop_on_error`, raised). Projects take the `label` option (a deployment).
 pub fn export(
     inst: &Instance,
-    items: Vec<Integration>,
+    items: Vec<Exportable>,
     opts: &Map,
 ) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
-    check_keys(opts, &["concurrency", "stop_on_error"], "export")?;
+    check_keys(opts, &["concurrency", "stop_on_error", "label"], "export")?;
     let host = inst.host.clone();
     let conc = opt_usize(opts, "concurrency", host.concurrency.exports)?;
     let stop = opt_bool(opts, "stop_on_error", false)?;
-    let sem = Arc::new(Semaphore::new(conc));
-    let bar = host.bar(items.len(), "export");
-    let futs = items.into_iter().map(|it| {
-        let sem = sem.clone();
+    let label = opts.get("label").map(|v| v.to_string());
+    let results = super::bulk::run_bulk(&host, "export", conc, items, |it| {
         let exec = host.exec.clone();
         let client = inst.client.clone();
-        let bar = bar.clone();
+        let label = label.clone();
         async move {
-            let _permit = sem.acquire_owned().await.ok();
-            let id = IntegrationId::new(it.code.clone(), it.version.clone());
-            let eff = Effect::new(Stage::Export, key_of(&it), client.name(), "export");
+            let key = it.key();
+            let status = it.status();
+            let action = match (&it, &label) {
+                (Exportable::Project(_), Some(l)) => format!("export (deployment {l})"),
+                _ => "export".to_string(),
+            };
+            let eff = Effect::new(Stage::Export, key.clone(), client.name(), action);
             // An export is a read: it also happens in a dry run, so a plan knows the checksums.
             let r = exec
                 .run_read_planned(eff, || async {
-                    client.export_integration(&id).await.map_err(Failure::from)
+                    match &it {
+                        Exportable::Integration(i) => {
+                            client
+                                .export_integration(&IntegrationId::new(
+                                    i.code.clone(),
+                                    i.version.clone(),
+                                ))
+                                .await
+                        }
+                        Exportable::Project(p) => {
+                            let o = crate::oic::ProjectExport {
+                                label: label.clone(),
+                                ..Default::default()
+                            };
+                            client.export_project(&p.code, &o).await
+                        }
+                        Exportable::Lookup(l) => client.export_lookup(&l.name).await,
+                        Exportable::Library(l) => {
+                            client
+                                .export_library(&IntegrationId::new(
+                                    l.code.clone(),
+                                    l.version.clone(),
+                                ))
+                                .await
+                        }
+                    }
+                    .map_err(Failure::from)
                 })
                 .await
                 .map(Outcome::Done);
-            bar.inc(1);
-            let status = Some(it.status.clone()).filter(|s| !s.is_empty());
             r.map(|o| match o {
                 Outcome::Done(mut a) => {
                     if a.source_status.is_none() {
@@ -271,13 +345,11 @@ pub fn export(
                     }
                     Some(a)
                 }
-                Outcome::Planned => Some(Artifact::planned(key_of(&it), client.name(), status)),
+                Outcome::Planned => Some(Artifact::planned(key, client.name(), status)),
                 Outcome::Skipped(_) => None,
             })
         }
-    });
-    let results = host.block_on(join_all(futs))?;
-    bar.finish_and_clear();
+    })?;
     let mut out = vec![];
     for r in results {
         match r {
@@ -300,7 +372,32 @@ enum ActivateWhen {
     Keep,
 }
 
-/// Imports artifacts (verified first), then activates per the options; one result map each.
+impl ActivateWhen {
+    fn wants(self, a: &Artifact) -> bool {
+        a.key.kind == ArtifactKind::Integration
+            && match self {
+                ActivateWhen::Always => true,
+                ActivateWhen::Never => false,
+                ActivateWhen::Keep => a.source_status.as_deref() == Some("ACTIVATED"),
+            }
+    }
+}
+
+/// The order kinds are imported in: what integrations use comes first.
+fn kind_rank(k: ArtifactKind) -> u8 {
+    match k {
+        ArtifactKind::Library => 0,
+        ArtifactKind::Lookup => 1,
+        ArtifactKind::Project => 2,
+        ArtifactKind::Package => 3,
+        ArtifactKind::Integration => 4,
+        ArtifactKind::Connection => 5,
+    }
+}
+
+/// Imports artifacts (each verified first) in dependency order — libraries, lookups, projects,
+/// then integrations —, configures connections when asked, then activates per the options; one
+/// result map per artifact.
 pub fn import(
     inst: &Instance,
     artifacts: Vec<Artifact>,
@@ -318,6 +415,7 @@ pub fn import(
             "stop_on_error",
             "tracing",
             "payload_tracing",
+            "connections",
         ],
         "import",
     )?;
@@ -349,6 +447,10 @@ pub fn import(
         tracing: opts.get("tracing").and_then(|v| v.as_bool().ok()),
         payload_tracing: opts.get("payload_tracing").and_then(|v| v.as_bool().ok()),
     };
+    let conn_specs = match opts.get("connections") {
+        Some(v) => Some(super::connections::specs_from_value(inst, v)?),
+        None => None,
+    };
     let mode = if overwrite {
         ImportMode::Overwrite
     } else {
@@ -356,59 +458,95 @@ pub fn import(
     };
     let target = inst.name();
 
-    // Phase 1: imports, each refused before it starts when its file does not match its checksum.
-    let sem = Arc::new(Semaphore::new(conc));
-    let bar = host.bar(artifacts.len(), "import");
-    let futs = artifacts.iter().cloned().map(|a| {
-        let sem = sem.clone();
-        let exec = host.exec.clone();
-        let client = inst.client.clone();
-        let bar = bar.clone();
-        let target = target.clone();
-        let host = host.clone();
-        async move {
-            let _permit = sem.acquire_owned().await.ok();
-            let action = if overwrite {
-                "import (replace if present)"
-            } else {
-                "import (skip if present)"
-            };
-            let eff = Effect::new(Stage::Import, a.key.clone(), target, action)
-                .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
-            let r = if a.is_planned() {
-                exec.note(&eff, StepStatus::Planned, None);
-                Ok(Outcome::Planned)
-            } else if let Err(ie) = verify_blocking(&a).await {
-                // A corrupt archive is refused before anything is sent; it is not retried.
-                let err = StepError {
-                    kind: "integrity".into(),
-                    status: None,
-                    message: ie.to_string(),
+    // Phase 1: imports by kind, in dependency order; each file is refused before it is sent when
+    // it does not match its checksum.
+    let mut ordered: Vec<(usize, Artifact)> = artifacts.into_iter().enumerate().collect();
+    ordered.sort_by_key(|(i, a)| (kind_rank(a.key.kind), *i));
+    let mut imported: Vec<(
+        usize,
+        Artifact,
+        Result<Outcome<crate::oic::ImportOutcome>, crate::effect::EffectError>,
+    )> = vec![];
+    let mut start = 0;
+    while start < ordered.len() {
+        let rank = kind_rank(ordered[start].1.key.kind);
+        let end = ordered[start..]
+            .iter()
+            .position(|(_, a)| kind_rank(a.key.kind) != rank)
+            .map(|p| start + p)
+            .unwrap_or(ordered.len());
+        let batch: Vec<(usize, Artifact)> = ordered[start..end].to_vec();
+        start = end;
+        let res = super::bulk::run_bulk(&host, "import", conc, batch, |(idx, a)| {
+            let exec = host.exec.clone();
+            let client = inst.client.clone();
+            let target = target.clone();
+            let host = host.clone();
+            async move {
+                let action = if overwrite {
+                    "import (replace if present)"
+                } else {
+                    "import (skip if present)"
                 };
-                exec.note(&eff, StepStatus::Failed, Some(err.clone()));
-                Err(crate::effect::EffectError {
-                    stage: Stage::Import,
-                    artifact: a.key.id(),
-                    target: eff.target.clone(),
-                    attempts: 0,
-                    error: err,
-                    cancelled: false,
-                })
-            } else {
-                // Reads the target first: import new, replace, or skip when unchanged by checksum
-                // (and saves what a replace loses, for rollback).
-                super::ledger::import_integration(&host, &client, &a, mode, eff).await
-            };
-            bar.inc(1);
-            (a, r)
+                let eff = Effect::new(Stage::Import, a.key.clone(), target, action)
+                    .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+                let r = if a.is_planned() {
+                    exec.note(&eff, StepStatus::Planned, None);
+                    Ok(Outcome::Planned)
+                } else if let Err(ie) = verify_blocking(&a).await {
+                    // A corrupt archive is refused before anything is sent; it is not retried.
+                    let err = StepError {
+                        kind: "integrity".into(),
+                        status: None,
+                        message: ie.to_string(),
+                    };
+                    exec.note(&eff, StepStatus::Failed, Some(err.clone()));
+                    Err(crate::effect::EffectError {
+                        stage: Stage::Import,
+                        artifact: a.key.id(),
+                        target: eff.target.clone(),
+                        attempts: 0,
+                        error: err,
+                        cancelled: false,
+                    })
+                } else {
+                    if a.key.kind == ArtifactKind::Integration {
+                        // Reads the target first: import new, replace, or skip when unchanged by
+                        // checksum (and saves what a replace loses, for rollback).
+                        let r = super::ledger::import_integration(&host, &client, &a, mode, eff).await;
+                        return (idx, a, r);
+                    }
+                    exec.run(eff, || async {
+                        match a.key.kind {
+                            ArtifactKind::Integration => client.import_integration(&a, mode).await,
+                            ArtifactKind::Project => client.import_project(&a, mode).await,
+                            ArtifactKind::Lookup => client.import_lookup(&a, mode).await,
+                            ArtifactKind::Library => client.import_library(&a, None, mode).await,
+                            ArtifactKind::Package | ArtifactKind::Connection => {
+                                Err(crate::oic::OicError::Config(format!(
+                                    "importing a {} archive is not supported",
+                                    a.key.kind
+                                )))
+                            }
+                        }
+                        .map_err(Failure::from)
+                    })
+                    .await
+                };
+                (idx, a, r)
+            }
+        })?;
+        let failed_now = res.iter().any(|(_, _, r)| r.is_err());
+        imported.extend(res);
+        if stop && failed_now {
+            break;
         }
-    });
-    let imported = host.block_on(join_all(futs))?;
-    bar.finish_and_clear();
+    }
+    imported.sort_by_key(|(idx, _, _)| *idx);
 
     let mut results: Vec<Map> = vec![];
     let mut to_activate: Vec<(usize, Artifact, bool)> = vec![];
-    for (a, r) in imported {
+    for (_, a, r) in imported {
         let mut m = result_map(&a);
         match r {
             Ok(Outcome::Done(o)) => {
@@ -420,23 +558,13 @@ pub fn import(
                         .map(Dynamic::from)
                         .unwrap_or(Dynamic::UNIT),
                 );
-                let wanted = match when {
-                    ActivateWhen::Always => true,
-                    ActivateWhen::Never => false,
-                    ActivateWhen::Keep => a.source_status.as_deref() == Some("ACTIVATED"),
-                };
-                if wanted && o.action != ImportAction::Skipped {
+                if when.wants(&a) && o.action != ImportAction::Skipped {
                     to_activate.push((results.len(), a.clone(), true));
                 }
             }
             Ok(Outcome::Planned) => {
                 m.insert("action".into(), "planned".into());
-                let wanted = match when {
-                    ActivateWhen::Always => true,
-                    ActivateWhen::Never => false,
-                    ActivateWhen::Keep => a.source_status.as_deref() == Some("ACTIVATED"),
-                };
-                if wanted {
+                if when.wants(&a) {
                     to_activate.push((results.len(), a.clone(), true));
                 }
             }
@@ -444,12 +572,7 @@ pub fn import(
                 m.insert("action".into(), "skipped".into());
                 // Already there (unchanged, or imported by the run being resumed): its
                 // activation still follows.
-                let wanted = match when {
-                    ActivateWhen::Always => true,
-                    ActivateWhen::Never => false,
-                    ActivateWhen::Keep => a.source_status.as_deref() == Some("ACTIVATED"),
-                };
-                if wanted && super::ledger::import_skip_continues(&why) {
+                if when.wants(&a) && super::ledger::import_skip_continues(&why) {
                     to_activate.push((results.len(), a.clone(), false));
                 }
                 m.insert("reason".into(), why.into());
@@ -461,33 +584,37 @@ pub fn import(
                 if stop {
                     return Err(errors::from_effect(e));
                 }
-                m.insert("action".into(), "failed".into());
-                m.insert("stage".into(), "import".into());
-                m.insert("error".into(), e.error.message.clone().into());
-                m.insert(
-                    "status_code".into(),
-                    e.error
-                        .status
-                        .map(|s| Dynamic::from(s as i64))
-                        .unwrap_or(Dynamic::UNIT),
-                );
+                fail_into(&mut m, "import", &e);
             }
         }
         results.push(m);
     }
 
-    // Phase 2: activations, bounded (OIC advises against many parallel activations).
-    let sem = Arc::new(Semaphore::new(aconc));
-    let bar = host.bar(to_activate.len(), "activate");
-    let futs = to_activate.into_iter().map(|(idx, a, fresh)| {
-        let sem = sem.clone();
+    // Phase 2: connections the integrations need, configured and tested before any activation.
+    if let Some(specs) = conn_specs {
+        let conn_results = super::connections::configure(inst, specs, true)?;
+        if stop {
+            if let Some(bad) = conn_results.iter().find(|r| {
+                r.read_lock::<Map>()
+                    .is_some_and(|m| m.get("error").is_some_and(|e| !e.is_unit()))
+            }) {
+                return Err(errors::script_error(
+                    "connection",
+                    None,
+                    bad.to_string(),
+                    Ctx::instance(&target).stage("connection"),
+                ));
+            }
+        }
+    }
+
+    // Phase 3: activations, bounded (OIC advises against many parallel activations).
+    let activated = super::bulk::run_bulk(&host, "activate", aconc, to_activate, |(idx, a, fresh)| {
         let exec = host.exec.clone();
         let client = inst.client.clone();
-        let bar = bar.clone();
         let act = act.clone();
         let target = target.clone();
         async move {
-            let _permit = sem.acquire_owned().await.ok();
             let id = IntegrationId::new(a.key.code.clone(), a.key.version.clone());
             let why = match a.source_status.as_deref() {
                 Some(s) => format!("activate (was {s} on {})", a.source),
@@ -495,14 +622,9 @@ pub fn import(
             };
             let eff = Effect::new(Stage::Activate, a.key.clone(), target, why)
                 .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
-            let r =
-                super::ledger::activate_integration(&exec, &client, &id, &act, eff, fresh).await;
-            bar.inc(1);
-            (idx, r)
+            (idx, super::ledger::activate_integration(&exec, &client, &id, &act, eff, fresh).await)
         }
-    });
-    let activated = host.block_on(join_all(futs))?;
-    bar.finish_and_clear();
+    })?;
     for (idx, r) in activated {
         let m = &mut results[idx];
         match r {
@@ -510,9 +632,7 @@ pub fn import(
                 m.insert("status".into(), status.into());
                 m.insert("activated".into(), true.into());
             }
-            Ok(_) => {
-                m.insert("activated".into(), false.into());
-            }
+            Ok(_) => {}
             Err(e) => {
                 if e.cancelled {
                     return Err(errors::cancelled());
@@ -520,19 +640,114 @@ pub fn import(
                 if stop {
                     return Err(errors::from_effect(e));
                 }
-                m.insert("stage".into(), "activate".into());
-                m.insert("error".into(), e.error.message.clone().into());
-                m.insert(
-                    "status_code".into(),
-                    e.error
-                        .status
-                        .map(|s| Dynamic::from(s as i64))
-                        .unwrap_or(Dynamic::UNIT),
-                );
+                fail_into(m, "activate", &e);
             }
         }
     }
     Ok(results.into_iter().map(Dynamic::from_map).collect())
+}
+
+fn fail_into(m: &mut Map, stage: &str, e: &crate::effect::EffectError) {
+    if stage == "import" {
+        m.insert("action".into(), "failed".into());
+    }
+    m.insert("stage".into(), stage.into());
+    m.insert("error".into(), e.error.message.clone().into());
+    m.insert(
+        "status_code".into(),
+        e.error
+            .status
+            .map(|s| Dynamic::from(s as i64))
+            .unwrap_or(Dynamic::UNIT),
+    );
+}
+
+/// Activates (or deactivates) integrations in parallel, bounded; one result map each.
+pub fn set_active(
+    inst: &Instance,
+    ids: Vec<IntegrationId>,
+    activate: bool,
+    opts: &Map,
+) -> Result<Array, Box<EvalAltResult>> {
+    check_keys(
+        opts,
+        &[
+            "concurrency",
+            "async_activation",
+            "activation_timeout",
+            "stop_on_error",
+        ],
+        "activate",
+    )?;
+    let host = inst.host.clone();
+    let conc = opt_usize(opts, "concurrency", host.concurrency.activations)?;
+    let stop = opt_bool(opts, "stop_on_error", false)?;
+    let act = ActivateOptions {
+        async_mode: opt_bool(opts, "async_activation", true)?,
+        timeout: Duration::from_secs(opt_usize(opts, "activation_timeout", 300)? as u64),
+        poll_interval: Duration::from_millis(500),
+        tracing: None,
+        payload_tracing: None,
+    };
+    let results = super::bulk::run_bulk(
+        &host,
+        if activate { "activate" } else { "deactivate" },
+        conc,
+        ids,
+        |id| {
+            let exec = host.exec.clone();
+            let client = inst.client.clone();
+            let act = act.clone();
+            async move {
+                let key = ArtifactKey::new(
+                    ArtifactKind::Integration,
+                    id.code.clone(),
+                    id.version.clone(),
+                );
+                let (stage, action) = if activate {
+                    (Stage::Activate, "activate")
+                } else {
+                    (Stage::Deactivate, "deactivate")
+                };
+                let r = exec
+                    .run(Effect::new(stage, key, client.name(), action), || async {
+                        if activate {
+                            client.activate(&id, &act).await
+                        } else {
+                            client
+                                .deactivate(&id)
+                                .await
+                                .map(|_| "CONFIGURED".to_string())
+                        }
+                        .map_err(Failure::from)
+                    })
+                    .await;
+                (id, r)
+            }
+        },
+    )?;
+    let mut out = Array::new();
+    for (id, r) in results {
+        let mut m = Map::new();
+        m.insert("id".into(), id.to_string().into());
+        m.insert("status".into(), Dynamic::UNIT);
+        m.insert("error".into(), Dynamic::UNIT);
+        match r {
+            Ok(Outcome::Done(s)) => {
+                m.insert("status".into(), s.into());
+            }
+            Ok(_) => {
+                m.insert("status".into(), "planned".into());
+            }
+            Err(e) if e.cancelled => return Err(errors::cancelled()),
+            Err(e) if stop => return Err(errors::from_effect(e)),
+            Err(e) => {
+                m.insert("error".into(), e.error.message.into());
+            }
+        }
+        out.push(m.into());
+    }
+    Ok(out)
 }
 
 async fn verify_blocking(a: &Artifact) -> Result<(), crate::artifact::IntegrityError> {
@@ -568,6 +783,13 @@ fn result_map(a: &Artifact) -> Map {
     m
 }
 
+fn ids_from(v: &Dynamic) -> Result<Vec<IntegrationId>, Box<EvalAltResult>> {
+    match v.read_lock::<Array>() {
+        Some(a) => a.iter().map(id_from).collect(),
+        None => Ok(vec![id_from(v)?]),
+    }
+}
+
 fn id_from(v: &Dynamic) -> Result<IntegrationId, Box<EvalAltResult>> {
     if let Some(i) = v.read_lock::<Integration>() {
         return Ok(IntegrationId::new(i.code.clone(), i.version.clone()));
@@ -577,6 +799,11 @@ fn id_from(v: &Dynamic) -> Result<IntegrationId, Box<EvalAltResult>> {
             a.key.code.clone(),
             a.key.version.clone(),
         ));
+    }
+    if let Some(m) = v.read_lock::<Map>() {
+        if let Some(id) = m.get("id") {
+            return IntegrationId::parse(&id.to_string()).map_err(|e| errors::usage(e.to_string()));
+        }
     }
     let s = v.to_string();
     IntegrationId::parse(&s).map_err(|e| errors::usage(e.to_string()))
@@ -710,7 +937,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     });
     global("integrations", &["inst: Instance", "Array"], "Every integration of the instance (all pages of the list).\n\n# Example\n```rhai\nlet all = dev.integrations();\nlet hr = all.filter(|i| i.code.starts_with(\"HR_\"));\n```")
         .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
-            let list = i.host.block_on(i.client.list_integrations(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
+            let list = i.host.read("list_integrations", || i.client.list_integrations(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
             Ok(list.into_iter().map(Dynamic::from).collect())
         });
     global(
@@ -719,48 +946,48 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         "The integrations matching a filter map: `status` (string or array), `code` (glob: `\"HR_*\"`), `name` (glob, or `\"/regex/\"`),\n`project`, `updated_since` (`\"2026-01-01\"`), `locked` (bool), `latest` (true: only the highest version of each code).\n\n# Example\n```rhai\nlet live = dev.integrations(#{ status: \"ACTIVATED\", code: \"HR_*\", latest: true });\n```",
     )
     .register_into_engine(e, |i: &mut Instance, f: Map| -> Result<Array, Box<EvalAltResult>> {
-        let list = i.host.block_on(i.client.list_integrations(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
+        let list = i.host.read("list_integrations", || i.client.list_integrations(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
         Ok(apply_filter(list, &f)?.into_iter().map(Dynamic::from).collect())
     });
     global("integration", &["inst: Instance", "id: string", "Integration"], "One integration by `\"CODE|VERSION\"`; an error with `status` 404 when it does not exist.\n\n# Example\n```rhai\nlet i = dev.integration(\"HR_SYNC|01.00.0000\");\n```")
         .register_into_engine(e, |i: &mut Instance, id: ImmutableString| get_one(i, IntegrationId::parse(&id).map_err(|e| errors::usage(e.to_string()))?));
     global("integration", &["inst: Instance", "code: string", "version: string", "Integration"], "One integration by code and version; an error with `status` 404 when it does not exist.\n\n# Example\n```rhai\nlet i = dev.integration(\"HR_SYNC\", \"01.00.0000\");\n```")
         .register_into_engine(e, |i: &mut Instance, code: ImmutableString, version: ImmutableString| get_one(i, IntegrationId::new(code.to_string(), version.to_string())));
-    global("export_archives", &["inst: Instance", "items: Dynamic", "Array"], "Exports integrations (one or an array) to local archives, in parallel, each streamed to disk while its sha256 is computed.\nReturns the artifacts that were exported; failures are recorded in the run (exit code 1) and the rest go on.\n\n# Example\n```rhai\nlet artifacts = dev.export_archives(dev.integrations(#{ code: \"HR_*\" }));\n```")
+    global("export_archives", &["inst: Instance", "items: Dynamic", "Array"], "Exports integrations, projects, lookups or libraries (one or an array) to local archives, in parallel, each streamed to disk while its sha256 is computed.\nReturns the artifacts that were exported; failures are recorded in the run (exit code 1) and the rest go on.\n\n# Example\n```rhai\nlet artifacts = dev.export_archives(dev.integrations(#{ code: \"HR_*\" }));\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> {
-            Ok(export(i, as_integrations(&items)?, &Map::new())?.into_iter().map(Dynamic::from).collect())
+            Ok(export(i, as_exportables(&items)?, &Map::new())?.into_iter().map(Dynamic::from).collect())
         });
-    global("export_archives", &["inst: Instance", "items: Dynamic", "options: Map", "Array"], "Exports integrations with options: `concurrency` (default 4), `stop_on_error` (default false: raise the first failure).\n\n# Example\n```rhai\nlet artifacts = dev.export_archives(list, #{ concurrency: 8, stop_on_error: true });\n```")
+    global("export_archives", &["inst: Instance", "items: Dynamic", "options: Map", "Array"], "Exports with options: `concurrency` (default 4), `stop_on_error` (default false: raise the first failure), `label` (for projects: the deployment whose integration versions go into the archive).\n\n# Example\n```rhai\nlet artifacts = dev.export_archives(list, #{ concurrency: 8, stop_on_error: true });\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Array, Box<EvalAltResult>> {
-            Ok(export(i, as_integrations(&items)?, &o)?.into_iter().map(Dynamic::from).collect())
+            Ok(export(i, as_exportables(&items)?, &o)?.into_iter().map(Dynamic::from).collect())
         });
     global(
         "import_archives",
         &["inst: Instance", "artifacts: Dynamic", "options: Map", "Array"],
-        "Imports artifacts into the instance, each checked against its sha256 first (a corrupt archive is refused before it is sent).\nExisting integrations are replaced (deactivated first) with `overwrite: true`, else skipped.\nOptions: `overwrite` (false), `activate` (`\"keep\"`: what was active on the source; true; false), `concurrency` (2),\n`activation_concurrency` (2), `async_activation` (true), `activation_timeout` (seconds, 300), `tracing`, `payload_tracing`, `stop_on_error` (false).\nReturns one map per artifact: `id`, `code`, `version`, `action` (created, replaced, skipped, failed, planned), `status`, `activated`, `error`.\n\n# Example\n```rhai\nlet results = prod.import_archives(job.artifacts(), #{ overwrite: true, activate: \"keep\" });\n```",
+        "Imports artifacts into the instance, each checked against its sha256 first (a corrupt archive is refused before it is sent),\nin dependency order: libraries, lookups, projects, then integrations; then configures `connections` if given; then activates.\nExisting items are replaced (integrations deactivated and their schedules stopped first) with `overwrite: true`, else skipped.\nOptions: `overwrite` (false), `activate` (`\"keep\"`: what was active on the source; true; false), `concurrency` (2),\n`activation_concurrency` (2), `async_activation` (true), `activation_timeout` (seconds, 300), `tracing`, `payload_tracing`,\n`connections` (a map or TOML file, as for `configure_connections`), `stop_on_error` (false).\nReturns one map per artifact: `id`, `code`, `version`, `action` (created, replaced, skipped, failed, planned), `status`, `activated`, `error`.\n\n# Example\n```rhai\nlet results = prod.import_archives(job.artifacts(), #{ overwrite: true, activate: \"keep\" });\n```",
     )
     .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Array, Box<EvalAltResult>> { import(i, as_artifacts(&items)?, &o) });
     global("import_archives", &["inst: Instance", "artifacts: Dynamic", "Array"], "Imports artifacts with the default options (no overwrite; activate what was active on the source).\n\n# Example\n```rhai\nlet results = prod.import_archives(artifacts);\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { import(i, as_artifacts(&items)?, &Map::new()) });
-    global("activate", &["inst: Instance", "item: Dynamic", "string"], "Activates an integration (an Integration, an Artifact or `\"CODE|VERSION\"`) and waits until it is active; returns the final status.\n\n# Example\n```rhai\nprod.activate(\"HR_SYNC|01.00.0000\");\n```")
-        .register_into_engine(e, |i: &mut Instance, item: Dynamic| -> Result<String, Box<EvalAltResult>> {
-            let id = id_from(&item)?;
-            let key = ArtifactKey::new(ArtifactKind::Integration, id.code.clone(), id.version.clone());
-            let client = i.client.clone();
-            let opts = ActivateOptions { async_mode: true, timeout: Duration::from_secs(300), poll_interval: Duration::from_millis(500), tracing: None, payload_tracing: None };
-            let r = i.host.block_on(i.host.exec.run(Effect::new(Stage::Activate, key, i.name(), "activate"), || async { client.activate(&id, &opts).await.map_err(Failure::from) }))?;
-            match r.map_err(errors::from_effect)? {
-                Outcome::Done(s) => Ok(s),
-                _ => Ok("planned".into()),
-            }
-        });
-    global("deactivate", &["inst: Instance", "item: Dynamic"], "Deactivates an integration (an Integration, an Artifact or `\"CODE|VERSION\"`); already inactive is fine.\n\n# Example\n```rhai\nprod.deactivate(\"HR_SYNC|01.00.0000\");\n```")
+    global("activate", &["inst: Instance", "items: Dynamic", "Array"], "Activates integrations (an Integration, Artifact or `\"CODE|VERSION\"`, or an array of them), in parallel (2 at a time),\nwaiting for each to be active. Returns `#{ id, status, error }` per item; failures are recorded and the rest go on.\n\n# Example\n```rhai\nprod.activate([\"HR_SYNC|01.00.0000\", \"FIN_GL|02.00.0000\"]);\n```")
+        .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { set_active(i, ids_from(&items)?, true, &Map::new()) });
+    global("activate", &["inst: Instance", "items: Dynamic", "options: Map", "Array"], "Activates with options: `concurrency` (2), `async_activation` (true), `activation_timeout` (seconds, 300), `stop_on_error` (false).\n\n# Example\n```rhai\nprod.activate(list, #{ concurrency: 1, stop_on_error: true });\n```")
+        .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Array, Box<EvalAltResult>> { set_active(i, ids_from(&items)?, true, &o) });
+    global("deactivate", &["inst: Instance", "items: Dynamic", "Array"], "Deactivates integrations (one or an array); already inactive is fine. Returns `#{ id, status, error }` per item.\n\n# Example\n```rhai\nprod.deactivate(\"HR_SYNC|01.00.0000\");\n```")
+        .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { set_active(i, ids_from(&items)?, false, &Map::new()) });
+    global("delete", &["inst: Instance", "item: Dynamic"], "Deletes an integration (Integration, Artifact or `\"CODE|VERSION\"`). OIC refuses an active (412) or locked (423) one: deactivate first.\n\n# Example\n```rhai\nprod.deactivate(\"OLD_FLOW|01.00.0000\");\nprod.delete(\"OLD_FLOW|01.00.0000\");\n```")
         .register_into_engine(e, |i: &mut Instance, item: Dynamic| -> Result<(), Box<EvalAltResult>> {
             let id = id_from(&item)?;
             let key = ArtifactKey::new(ArtifactKind::Integration, id.code.clone(), id.version.clone());
             let client = i.client.clone();
-            let r = i.host.block_on(i.host.exec.run(Effect::new(Stage::Deactivate, key, i.name(), "deactivate"), || async { client.deactivate(&id).await.map_err(Failure::from) }))?;
+            let r = i.host.block_on(i.host.exec.run(Effect::new(Stage::Delete, key, i.name(), "delete"), || async { client.delete_integration(&id).await.map_err(Failure::from) }))?;
             r.map(|_| ()).map_err(errors::from_effect)
+        });
+    global("status", &["inst: Instance", "item: Dynamic", "string"], "The current status of an integration (`ACTIVATED`, `CONFIGURED`, ...), or `\"MISSING\"` when it does not exist.\n\n# Example\n```rhai\nif prod.status(\"HR_SYNC|01.00.0000\") != \"ACTIVATED\" { print(\"not live\"); }\n```")
+        .register_into_engine(e, |i: &mut Instance, item: Dynamic| -> Result<String, Box<EvalAltResult>> {
+            let id = id_from(&item)?;
+            let r = i.host.read("get_integration", || i.client.get_integration(&id))?.map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(id.to_string())))?;
+            Ok(r.map(|x| x.status).unwrap_or_else(|| "MISSING".into()))
         });
 
     // Integration
@@ -1000,7 +1227,7 @@ pub fn artifact_text(a: &Artifact) -> String {
 fn get_one(i: &mut Instance, id: IntegrationId) -> Result<Integration, Box<EvalAltResult>> {
     let r = i
         .host
-        .block_on(i.client.get_integration(&id))?
+        .read("get_integration", || i.client.get_integration(&id))?
         .map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(id.to_string())))?;
     r.ok_or_else(|| {
         errors::script_error(

@@ -3,9 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use futures::future::join_all;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
-use tokio::sync::Semaphore;
 
 use super::{getter, global, in_module, static_module};
 use crate::artifact::Artifact;
@@ -206,17 +204,12 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
             Ctx::instance(&job.state.vault_name),
         ));
     }
-    let sem = Arc::new(Semaphore::new(host.concurrency.stores));
-    let bar = host.bar(items.len(), "store");
-    let futs = items.into_iter().map(|a| {
-        let sem = sem.clone();
+    let results = super::bulk::run_bulk(&host, "store", host.concurrency.stores, items, |a| {
         let exec = host.exec.clone();
         let writer = writer.clone();
-        let bar = bar.clone();
         let st = job.state.clone();
         let held = &held;
         async move {
-            let _permit = sem.acquire_owned().await.ok();
             let dest = format!("{}/{}/{}", st.path, a.key.kind.folder(), a.file_name());
             let eff = Effect::new(
                 Stage::Store,
@@ -248,12 +241,9 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
                 })
                 .await
             };
-            bar.inc(1);
             (a, r)
         }
-    });
-    let results = host.block_on(join_all(futs))?;
-    bar.finish_and_clear();
+    })?;
     let mut out = vec![];
     for (a, r) in results {
         match r {
@@ -321,50 +311,41 @@ pub fn artifacts(job: &Job) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
     }
     let reader = reader_of(job)?;
     let entries = reader.manifest().entries.clone();
-    let sem = Arc::new(Semaphore::new(host.concurrency.stores));
-    let bar = host.bar(entries.len(), "verify");
-    let futs = entries.into_iter().map(|entry| {
-        let sem = sem.clone();
-        let exec = host.exec.clone();
-        let reader = reader.clone();
-        let bar = bar.clone();
-        let vname = job.state.vault_name.clone();
-        async move {
-            let _permit = sem.acquire_owned().await.ok();
-            let eff = Effect::new(
-                Stage::Verify,
-                entry.key(),
-                vname,
-                format!("fetch and verify {}", entry.path),
-            )
-            .with_sha256(Some(entry.sha256.clone()));
-            // Verifying is a read, so it also happens in a dry run.
-            let r = exec
-                .run_read(eff, || {
+    let results =
+        super::bulk::run_bulk(&host, "verify", host.concurrency.stores, entries, |entry| {
+            let exec = host.exec.clone();
+            let reader = reader.clone();
+            let vname = job.state.vault_name.clone();
+            async move {
+                let eff = Effect::new(
+                    Stage::Verify,
+                    entry.key(),
+                    vname,
+                    format!("fetch and verify {}", entry.path),
+                )
+                .with_sha256(Some(entry.sha256.clone()));
+                // Verifying is a read, so it also happens in a dry run.
+                exec.run_read(eff, || {
                     let reader = reader.clone();
                     let entry = entry.clone();
                     async move {
-                        match tokio::task::spawn_blocking(move || {
+                        let fetched = tokio::task::spawn_blocking(move || {
                             reader.fetch(&entry).map(|mut a| {
                                 a.source = entry.source.clone();
                                 a
                             })
                         })
-                        .await
-                        {
+                        .await;
+                        match fetched {
                             Ok(Ok(a)) => Ok(a),
                             Ok(Err(e)) => Err(Failure::from(e)),
                             Err(e) => Err(Failure::Task(e.to_string())),
                         }
                     }
                 })
-                .await;
-            bar.inc(1);
-            r
-        }
-    });
-    let results = host.block_on(join_all(futs))?;
-    bar.finish_and_clear();
+                .await
+            }
+        })?;
     let mut out = vec![];
     for r in results {
         match r {
@@ -423,7 +404,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             let vault = v.vault.clone();
             let list = v
                 .host
-                .block_on(async move { tokio::task::spawn_blocking(move || vault.list_jobs(&JobFilter::default())).await })?
+                .block_on(async move { tokio::task::spawn_blocking(move || vault.list_jobs(JobFilter::default())).await })?
                 .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
                 .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
             list.into_iter().map(|j| rhai::serde::to_dynamic(&j)).collect()
