@@ -123,6 +123,7 @@ fn step(code: &str, stage: Stage, status: StepStatus, err: Option<(u16, &str)>) 
         version: "01.00.0000".into(),
         target: "prod".into(),
         action: stage.as_str().into(),
+        reason: None,
         status,
         attempts: 1,
         error: err.map(|(s, m)| StepError {

@@ -413,6 +413,7 @@ mod tests {
             version: "01.00.0000".into(),
             target: "prod".into(),
             action: stage.as_str().into(),
+            reason: None,
             status,
             attempts: 1,
             error: (status == StepStatus::Failed).then(|| StepError {
