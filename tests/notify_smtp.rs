@@ -123,6 +123,7 @@ fn step(code: &str, stage: Stage, status: StepStatus, err: Option<(u16, &str)>) 
         version: "01.00.0000".into(),
         target: "prod".into(),
         action: stage.as_str().into(),
+        reason: None,
         status,
         attempts: 1,
         error: err.map(|(s, m)| StepError {
@@ -131,7 +132,6 @@ fn step(code: &str, stage: Stage, status: StepStatus, err: Option<(u16, &str)>) 
             message: m.into(),
         }),
         sha256: None,
-        reason: None,
         started: Utc::now(),
         ended: Utc::now(),
     }

@@ -112,6 +112,7 @@ fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResul
             // The resumed run finished this job: read it back; stores skip what it holds.
             Err(e) if resume && super::ledger::is_complete(&e) => {
                 let job = open_existing(v, &path)?;
+                super::ledger::note_job(&host, &v.name, name, &path, date);
                 host.jobs.lock().expect("jobs lock").push(job.state.clone());
                 return Ok(job);
             }
@@ -220,7 +221,7 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
             let r = if a.is_planned() {
                 exec.note(&eff, crate::ledger::StepStatus::Planned, None);
                 Ok(Outcome::Planned)
-            } else if let Some(why) = super::ledger::already_stored(&exec, &held, &a) {
+            } else if let Some(why) = super::ledger::already_stored(&exec, held, &a) {
                 exec.skip(eff, why.clone());
                 Ok(Outcome::Skipped(why))
             } else {
