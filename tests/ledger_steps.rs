@@ -58,12 +58,16 @@ fn check_well_formed(html: &str) -> Result<(), String> {
         let mut a = attrs;
         while !a.trim().is_empty() {
             let t = a.trim_start();
-            let eq = t.find('=').ok_or(format!("attribute without value in <{tag}>"))?;
+            let eq = t
+                .find('=')
+                .ok_or(format!("attribute without value in <{tag}>"))?;
             let v = &t[eq + 1..];
             if !v.starts_with('"') {
                 return Err(format!("unquoted attribute in <{tag}>"));
             }
-            let close = v[1..].find('"').ok_or(format!("unterminated attribute in <{tag}>"))?;
+            let close = v[1..]
+                .find('"')
+                .ok_or(format!("unterminated attribute in <{tag}>"))?;
             a = &v[close + 2..];
         }
         if !VOID.contains(&name.as_str()) {
@@ -174,12 +178,25 @@ fn ledger_records_every_stage_of_a_run_with_failures() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["id"], run.as_str());
     assert_eq!(runs[0]["outcome"], "failed");
-    assert_eq!(runs[0]["failed_steps"].as_u64(), Some(failed_steps.len() as u64));
-    assert!(runs[0]["profiles"].as_array().unwrap().iter().any(|p| p == "prod"));
+    assert_eq!(
+        runs[0]["failed_steps"].as_u64(),
+        Some(failed_steps.len() as u64)
+    );
+    assert!(
+        runs[0]["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "prod")
+    );
     let show = json_out(&env.ferry(&["runs", "show", &run, "--json"]));
     assert_eq!(show["summary"], report["summary"]);
     let table = env.ferry(&["runs", "show", "last"]);
-    assert!(text(&table.stdout).contains(&run), "{}", text(&table.stdout));
+    assert!(
+        text(&table.stdout).contains(&run),
+        "{}",
+        text(&table.stdout)
+    );
 
     // report.json is what --json printed; report.html is well-formed and has every failure.
     let dir = run_dir(env.path(), &run);

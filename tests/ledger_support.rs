@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+#[allow(unused_imports)]
 pub use support::{export_bytes, list_integrations, sha256_hex, text, token};
 
 use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
@@ -99,7 +100,13 @@ impl Env {
     }
 
     /// A request to an instance of the emulator (`path` under `/ic/api/integration/v1`).
-    pub fn call(&self, inst: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> u16 {
+    pub fn call(
+        &self,
+        inst: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> u16 {
         let i = self.instance(inst);
         self.rt.block_on(async {
             let tok = token(&i).await;
@@ -112,9 +119,7 @@ impl Env {
             }
             let mut rb = reqwest::Client::new().request(method, url).bearer_auth(tok);
             if let Some(b) = body {
-                rb = rb
-                    .header("X-HTTP-Method-Override", "PATCH")
-                    .json(&b);
+                rb = rb.header("X-HTTP-Method-Override", "PATCH").json(&b);
             }
             rb.send().await.expect("request").status().as_u16()
         })

@@ -65,6 +65,7 @@ fn report() -> Report {
             message: "connection HR_DB is a draft".into(),
         }),
         sha256: None,
+        reason: None,
         started: Utc::now(),
         ended: Utc::now(),
     };

@@ -131,6 +131,7 @@ fn step(code: &str, stage: Stage, status: StepStatus, err: Option<(u16, &str)>) 
             message: m.into(),
         }),
         sha256: None,
+        reason: None,
         started: Utc::now(),
         ended: Utc::now(),
     }

@@ -107,7 +107,11 @@ fn plan_lists_exactly_what_the_run_then_does() {
     }
     let table = env.ferry(&["plan", &sync]);
     assert_eq!(table.status.code(), Some(0));
-    assert!(text(&table.stdout).contains("No changes"), "{}", text(&table.stdout));
+    assert!(
+        text(&table.stdout).contains("No changes"),
+        "{}",
+        text(&table.stdout)
+    );
 
     // One integration deactivated on prod: the plan activates it again, and only that.
     let (id, _) = selected.iter().find(|(_, s)| *s == "ACTIVATED").unwrap();
@@ -119,7 +123,12 @@ fn plan_lists_exactly_what_the_run_then_does() {
         .unwrap()
         .iter()
         .filter(|l| l["change"] == true)
-        .map(|l| (l["artifact"].as_str().unwrap().to_string(), l["action"].as_str().unwrap().to_string()))
+        .map(|l| {
+            (
+                l["artifact"].as_str().unwrap().to_string(),
+                l["action"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(changes, vec![(id.clone(), "activate".to_string())]);
     let out = env.ferry(&["run", &sync, "--json"]);

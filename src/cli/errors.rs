@@ -105,11 +105,15 @@ pub fn exec(a: ErrorsArgs) -> u8 {
         "ERROR (root cause first)".into(),
     ]];
     for r in &rows {
-        let e = r.step.error.clone().unwrap_or_else(|| crate::ledger::StepError {
-            kind: "unknown".into(),
-            status: None,
-            message: String::new(),
-        });
+        let e = r
+            .step
+            .error
+            .clone()
+            .unwrap_or_else(|| crate::ledger::StepError {
+                kind: "unknown".into(),
+                status: None,
+                message: String::new(),
+            });
         table.push(vec![
             r.step.started.format("%Y-%m-%d %H:%M:%S").to_string(),
             r.run.clone(),

@@ -162,7 +162,15 @@ pub fn run_script(
         ..run
     };
     let config_arc = Arc::new(config.clone());
-    let result = runner::run_recipe(name, text, config_arc, rt.handle().clone(), cancel, out, &run);
+    let result = runner::run_recipe(
+        name,
+        text,
+        config_arc,
+        rt.handle().clone(),
+        cancel,
+        out,
+        &run,
+    );
     if let Some(sb) = sb {
         rt.block_on(sb.sim.shutdown());
     }

@@ -52,19 +52,14 @@ pub fn exec(a: RollbackArgs, quiet: bool) -> u8 {
         kind: Some("rollback".into()),
         ..Default::default()
     };
-    let (result, config) = match super::plan::run_script(
-        &name,
-        &recipe_for(&run_id),
-        &a.opts,
-        run,
-        quiet,
-    ) {
-        Ok(r) => r,
-        Err(e) => {
-            super::eprint_error(&e);
-            return exit::USAGE;
-        }
-    };
+    let (result, config) =
+        match super::plan::run_script(&name, &recipe_for(&run_id), &a.opts, run, quiet) {
+            Ok(r) => r,
+            Err(e) => {
+                super::eprint_error(&e);
+                return exit::USAGE;
+            }
+        };
     if let Some(err) = &result.error {
         eprint!("{}", config.scrub(err));
     }

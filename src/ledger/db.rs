@@ -353,7 +353,11 @@ impl Ledger {
                 "UPDATE runs SET kind = ?2, profiles = ?3, resumes = ?4 WHERE id = ?1",
                 params![
                     run,
-                    if extra.kind.is_empty() { "run" } else { extra.kind.as_str() },
+                    if extra.kind.is_empty() {
+                        "run"
+                    } else {
+                        extra.kind.as_str()
+                    },
                     extra.profiles.join(","),
                     extra.resumes
                 ],
@@ -423,7 +427,9 @@ impl Ledger {
     pub fn jobs(&self, run: &str) -> Result<Vec<JobRow>, LedgerError> {
         let mut st = self
             .conn
-            .prepare("SELECT run, seq, vault, name, path, date FROM jobs WHERE run = ?1 ORDER BY seq")
+            .prepare(
+                "SELECT run, seq, vault, name, path, date FROM jobs WHERE run = ?1 ORDER BY seq",
+            )
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![run], |r| {

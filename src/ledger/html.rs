@@ -52,8 +52,7 @@ fn fmt_ms(ms: i64) -> String {
 }
 
 const TD: &str = "padding:4px 8px;border:1px solid #dadce0;vertical-align:top";
-const TH: &str =
-    "padding:4px 8px;border:1px solid #dadce0;background:#f8f9fa;text-align:left;vertical-align:top";
+const TH: &str = "padding:4px 8px;border:1px solid #dadce0;background:#f8f9fa;text-align:left;vertical-align:top";
 
 impl Report {
     /// The report as one self-contained HTML page.
@@ -93,8 +92,7 @@ impl Report {
             ("Run by", r.run_by.clone()),
             (
                 "Started",
-                r.started
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                r.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             ),
             ("Duration", duration),
             ("ferry", r.ferry_version.clone()),
@@ -181,7 +179,11 @@ impl Report {
                 "<tr><td style=\"{TD}\">{}</td><td style=\"{TD};text-align:right\">{}</td><td style=\"{TD};text-align:right{}\">{}</td><td style=\"{TD};text-align:right\">{}</td><td style=\"{TD};text-align:right\">{}</td></tr>",
                 stage.as_str(),
                 c[0],
-                if c[1] > 0 { ";color:#a50e0e;font-weight:bold" } else { "" },
+                if c[1] > 0 {
+                    ";color:#a50e0e;font-weight:bold"
+                } else {
+                    ""
+                },
                 c[1],
                 c[2],
                 c[3]

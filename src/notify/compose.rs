@@ -421,6 +421,7 @@ mod tests {
                 message: msg.into(),
             }),
             sha256: None,
+            reason: None,
             started: Utc::now(),
             ended: Utc::now(),
         }

@@ -99,21 +99,17 @@ pub fn run_recipe(
             .collect(),
         resumes: resume.as_ref().map(|r| r.run.clone()),
     };
-    let record = match RunRecord::create_with(
-        &config.state_dir,
-        info,
-        extra,
-        config.secrets.clone(),
-    ) {
-        Ok(r) => Arc::new(r),
-        Err(e) => {
-            return RunResult {
-                code: exit::USAGE,
-                report: None,
-                error: Some(format!("error: {e}\n")),
-            };
-        }
-    };
+    let record =
+        match RunRecord::create_with(&config.state_dir, info, extra, config.secrets.clone()) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                return RunResult {
+                    code: exit::USAGE,
+                    report: None,
+                    error: Some(format!("error: {e}\n")),
+                };
+            }
+        };
     let exec = Executor::new(
         record.clone(),
         opts.dry_run,

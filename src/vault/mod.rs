@@ -164,7 +164,10 @@ impl VaultError {
         matches!(
             self,
             VaultError::Store {
-                kind: io::ErrorKind::ConnectionAborted,
+                kind: io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::TimedOut,
                 ..
             }
         )

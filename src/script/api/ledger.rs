@@ -52,7 +52,10 @@ pub async fn import_integration(
     let exec = host.exec.clone();
     let id = IntegrationId::new(&a.key.code, &a.key.version);
     let target = client.name().to_string();
+    // What the check decided, for the import that follows it.
+    let decided: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let check = || {
+        let decided = decided.clone();
         let client = client.clone();
         let id = id.clone();
         let a = a.clone();
@@ -64,17 +67,51 @@ pub async fn import_integration(
                 save_for_rollback(&host, &target, &a.key, d.previous_status, d.current)
                     .await
                     .map_err(|e| {
-                        Failure::Task(format!("cannot save {id} for rollback before replacing it: {e}"))
+                        Failure::Task(format!(
+                            "cannot save {id} for rollback before replacing it: {e}"
+                        ))
                     })?;
+            }
+            if let (Decision::Go { action, .. }, Ok(mut slot)) = (&d.decision, decided.lock()) {
+                *slot = Some(action.clone());
             }
             Ok::<Decision, Failure>(d.decision)
         }
     };
-    let r = exec
-        .run_checked(eff.clone(), check, || async {
-            client.import_integration(a, mode).await.map_err(Failure::from)
-        })
-        .await;
+    // A new archive is one POST (retried on its own); a replace is the documented sequence
+    // (stop the schedule, deactivate, PUT).
+    let import = || async {
+        let new = decided
+            .lock()
+            .map(|d| d.as_deref() == Some("import new"))
+            .unwrap_or(false);
+        if new {
+            match client.create_integration(a).await {
+                Ok(()) => Ok(ImportOutcome {
+                    action: crate::oic::ImportAction::Created,
+                    previous_status: None,
+                }),
+                // 409 after a retry: an earlier attempt may have been imported although its answer
+                // was lost. It counts as done only when the target holds this very archive.
+                Err(e) if e.is_status(409) => match client.export_integration(&id).await {
+                    Ok(cur) if !a.sha256.is_empty() && cur.sha256 == a.sha256 => {
+                        Ok(ImportOutcome {
+                            action: crate::oic::ImportAction::Created,
+                            previous_status: None,
+                        })
+                    }
+                    _ => Err(Failure::from(e)),
+                },
+                Err(e) => Err(Failure::from(e)),
+            }
+        } else {
+            client
+                .import_integration(a, mode)
+                .await
+                .map_err(Failure::from)
+        }
+    };
+    let r = exec.run_checked(eff.clone(), check, import).await;
     if let Ok(Outcome::Done(_)) = &r {
         exec.touch(&eff);
     }
@@ -118,10 +155,7 @@ pub async fn target_check(
     }
     let current = client.export_integration(&id).await?;
     let decision = if !sha256.is_empty() && current.sha256 == sha256 {
-        Decision::Skip(format!(
-            "unchanged by checksum (sha256 {}…)",
-            short(sha256)
-        ))
+        Decision::Skip(format!("unchanged by checksum (sha256 {}…)", short(sha256)))
     } else {
         Decision::go(
             "replace",
@@ -130,7 +164,11 @@ pub async fn target_check(
                 client.name(),
                 short(&current.sha256),
                 cur.status,
-                if sha256.is_empty() { "?" } else { short(sha256) }
+                if sha256.is_empty() {
+                    "?"
+                } else {
+                    short(sha256)
+                }
             ),
         )
     };
@@ -233,19 +271,22 @@ async fn save_for_rollback(
     let run = record.info().id;
     let sink = sink_of(&run);
     // The job the recipe writes, if any (the latest one opened).
-    let job = host
-        .jobs
-        .lock()
-        .expect("jobs lock")
-        .last()
-        .map(|j| (j.vault_name.clone(), j.vault.clone(), j.name.clone(), j.path.clone()));
+    let job = host.jobs.lock().expect("jobs lock").last().map(|j| {
+        (
+            j.vault_name.clone(),
+            j.vault.clone(),
+            j.name.clone(),
+            j.path.clone(),
+        )
+    });
     let dir = record.dir().map(|d| d.join("rollback"));
     let a = cur.clone();
     let location = tokio::task::spawn_blocking(move || -> Result<String, String> {
         let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
         if s.writer.is_none() {
             if let Some((vname, vault, name, path)) = &job {
-                let date = date_of_job_path(path).unwrap_or_else(|| chrono::Utc::now().date_naive());
+                let date =
+                    date_of_job_path(path).unwrap_or_else(|| chrono::Utc::now().date_naive());
                 let info = record.info();
                 let meta = JobMeta {
                     ferry_version: info.ferry_version,
@@ -297,11 +338,7 @@ pub fn finish_rollback(run: &str) -> Result<(), String> {
         g.get_or_insert_with(HashMap::new).remove(run)
     };
     let Some(sink) = sink else { return Ok(()) };
-    let w = sink
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .writer
-        .take();
+    let w = sink.lock().unwrap_or_else(|p| p.into_inner()).writer.take();
     if let Some((_, w)) = w {
         let w = Arc::try_unwrap(w).map_err(|_| "rollback job still in use".to_string())?;
         w.finish().map_err(|e| e.to_string())?;
@@ -421,7 +458,13 @@ fn fetch_saved(config: &crate::config::Config, e: &RollbackEntry) -> Result<Arti
                 e.sha256.clone().unwrap_or_default()
             )));
         }
-        return Ok(Artifact::from_path(e.key(), path, size, sha, e.target.clone()));
+        return Ok(Artifact::from_path(
+            e.key(),
+            path,
+            size,
+            sha,
+            e.target.clone(),
+        ));
     }
     let rest = loc
         .strip_prefix("vault:")
@@ -551,8 +594,10 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
             let eff = Effect::new(Stage::Activate, key.clone(), &e.target, "activate")
                 .with_reason("it was ACTIVATED before the run");
             let opts = crate::oic::ActivateOptions::default();
-            host.block_on(activate_integration(&exec, &client, &id, &opts, eff, imported))?
-                .map(|o| describe(&o))
+            host.block_on(activate_integration(
+                &exec, &client, &id, &opts, eff, imported,
+            ))?
+            .map(|o| describe(&o))
         } else {
             let eff = Effect::new(Stage::Deactivate, key.clone(), &e.target, "deactivate");
             let was = e.previous_status.clone().unwrap_or_default();
@@ -603,10 +648,16 @@ fn result(e: &RollbackEntry, action: &str, error: Option<String>) -> Map {
     m.insert("existed".into(), e.existed.into());
     m.insert(
         "previous_status".into(),
-        e.previous_status.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+        e.previous_status
+            .clone()
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT),
     );
     m.insert("action".into(), action.into());
-    m.insert("error".into(), error.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    m.insert(
+        "error".into(),
+        error.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
     m
 }
 
@@ -628,9 +679,7 @@ fn run_map(db: &Ledger, id: &str) -> Result<Dynamic, Box<EvalAltResult>> {
         return Ok(Dynamic::UNIT);
     };
     let steps = db.steps(id).map_err(ledger_err)?;
-    let mut m = to_dyn(&row)?
-        .try_cast::<Map>()
-        .unwrap_or_default();
+    let mut m = to_dyn(&row)?.try_cast::<Map>().unwrap_or_default();
     m.insert("steps".into(), to_dyn(&steps)?);
     Ok(Dynamic::from_map(m))
 }
@@ -640,7 +689,10 @@ fn failed_of(db: &Ledger, id: &str) -> Result<Array, Box<EvalAltResult>> {
     // The artifacts whose last step of a stage failed.
     let mut last: BTreeMap<(String, String, String), &crate::ledger::Step> = BTreeMap::new();
     for s in &steps {
-        last.insert((s.key().id(), s.stage.as_str().to_string(), s.target.clone()), s);
+        last.insert(
+            (s.key().id(), s.stage.as_str().to_string(), s.target.clone()),
+            s,
+        );
     }
     let mut out = Array::new();
     for s in last.values().filter(|s| s.status == StepStatus::Failed) {
@@ -653,7 +705,11 @@ fn failed_of(db: &Ledger, id: &str) -> Result<Array, Box<EvalAltResult>> {
         m.insert("target".into(), s.target.clone().into());
         m.insert(
             "error".into(),
-            s.error.as_ref().map(|e| e.message.clone()).unwrap_or_default().into(),
+            s.error
+                .as_ref()
+                .map(|e| e.message.clone())
+                .unwrap_or_default()
+                .into(),
         );
         m.insert(
             "status".into(),
@@ -734,13 +790,16 @@ fn filter_from_map(f: &Map) -> Result<ErrorFilter, Box<EvalAltResult>> {
             "run" => out.run = Some(v.to_string()),
             "since" => {
                 out.since = Some(parse_since(&v.to_string()).ok_or_else(|| {
-                    errors::usage(format!("`since` must be a date or RFC 3339 time, found {v}"))
+                    errors::usage(format!(
+                        "`since` must be a date or RFC 3339 time, found {v}"
+                    ))
                 })?)
             }
             "stage" => {
-                out.stage = Some(stage_from_str(&v.to_string()).ok_or_else(|| {
-                    errors::usage(format!("unknown stage `{v}`"))
-                })?)
+                out.stage = Some(
+                    stage_from_str(&v.to_string())
+                        .ok_or_else(|| errors::usage(format!("unknown stage `{v}`")))?,
+                )
             }
             "limit" => out.limit = v.as_int().ok().map(|n| n.max(0) as u64),
             other => {

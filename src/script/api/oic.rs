@@ -391,7 +391,7 @@ fn kind_rank(k: ArtifactKind) -> u8 {
         ArtifactKind::Project => 2,
         ArtifactKind::Package => 3,
         ArtifactKind::Integration => 4,
-        ArtifactKind::Connection => 5,
+        ArtifactKind::Connection | ArtifactKind::Job => 5,
     }
 }
 
@@ -513,7 +513,8 @@ pub fn import(
                     if a.key.kind == ArtifactKind::Integration {
                         // Reads the target first: import new, replace, or skip when unchanged by
                         // checksum (and saves what a replace loses, for rollback).
-                        let r = super::ledger::import_integration(&host, &client, &a, mode, eff).await;
+                        let r =
+                            super::ledger::import_integration(&host, &client, &a, mode, eff).await;
                         return (idx, a, r);
                     }
                     exec.run(eff, || async {
@@ -522,12 +523,12 @@ pub fn import(
                             ArtifactKind::Project => client.import_project(&a, mode).await,
                             ArtifactKind::Lookup => client.import_lookup(&a, mode).await,
                             ArtifactKind::Library => client.import_library(&a, None, mode).await,
-                            ArtifactKind::Package | ArtifactKind::Connection => {
-                                Err(crate::oic::OicError::Config(format!(
-                                    "importing a {} archive is not supported",
-                                    a.key.kind
-                                )))
-                            }
+                            ArtifactKind::Package
+                            | ArtifactKind::Connection
+                            | ArtifactKind::Job => Err(crate::oic::OicError::Config(format!(
+                                "importing a {} archive is not supported",
+                                a.key.kind
+                            ))),
                         }
                         .map_err(Failure::from)
                     })
@@ -609,22 +610,27 @@ pub fn import(
     }
 
     // Phase 3: activations, bounded (OIC advises against many parallel activations).
-    let activated = super::bulk::run_bulk(&host, "activate", aconc, to_activate, |(idx, a, fresh)| {
-        let exec = host.exec.clone();
-        let client = inst.client.clone();
-        let act = act.clone();
-        let target = target.clone();
-        async move {
-            let id = IntegrationId::new(a.key.code.clone(), a.key.version.clone());
-            let why = match a.source_status.as_deref() {
-                Some(s) => format!("activate (was {s} on {})", a.source),
-                None => "activate".to_string(),
-            };
-            let eff = Effect::new(Stage::Activate, a.key.clone(), target, why)
-                .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
-            (idx, super::ledger::activate_integration(&exec, &client, &id, &act, eff, fresh).await)
-        }
-    })?;
+    let activated =
+        super::bulk::run_bulk(&host, "activate", aconc, to_activate, |(idx, a, fresh)| {
+            let exec = host.exec.clone();
+            let client = inst.client.clone();
+            let act = act.clone();
+            let target = target.clone();
+            async move {
+                let id = IntegrationId::new(a.key.code.clone(), a.key.version.clone());
+                let why = match a.source_status.as_deref() {
+                    Some(s) => format!("activate (was {s} on {})", a.source),
+                    None => "activate".to_string(),
+                };
+                let eff = Effect::new(Stage::Activate, a.key.clone(), target, why)
+                    .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+                (
+                    idx,
+                    super::ledger::activate_integration(&exec, &client, &id, &act, eff, fresh)
+                        .await,
+                )
+            }
+        })?;
     for (idx, r) in activated {
         let m = &mut results[idx];
         match r {
