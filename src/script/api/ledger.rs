@@ -332,8 +332,8 @@ async fn save_for_rollback(
     let a = cur.clone();
     let location = tokio::task::spawn_blocking(move || -> Result<String, String> {
         let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-        if s.writer.is_none() {
-            if let Some((vname, vault, name, path)) = &job {
+        if s.writer.is_none()
+            && let Some((vname, vault, name, path)) = &job {
                 let date =
                     date_of_job_path(path).unwrap_or_else(|| chrono::Utc::now().date_naive());
                 let info = record.info();
@@ -350,7 +350,6 @@ async fn save_for_rollback(
                     .map_err(|e| e.to_string())?;
                 s.writer = Some((vname.clone(), Arc::new(w)));
             }
-        }
         match &s.writer {
             Some((vname, w)) => {
                 w.store(&a).map_err(|e| e.to_string())?;
