@@ -179,9 +179,10 @@ impl Config {
             return Config::load(p);
         }
         if let Ok(p) = std::env::var("FERRY_CONFIG")
-            && !p.is_empty() {
-                return Config::load(Path::new(&p));
-            }
+            && !p.is_empty()
+        {
+            return Config::load(Path::new(&p));
+        }
         let local = Path::new("ferry.toml");
         if local.exists() {
             return Config::load(local);

@@ -211,10 +211,11 @@ fn imports_with_alias(ast: &AST) -> Vec<(String, String)> {
     ast.walk(&mut |nodes| {
         if nodes.len() <= 2
             && let Some(rhai::ASTNode::Stmt(rhai::Stmt::Import(x, _))) = nodes.last()
-                && let rhai::Expr::StringConstant(s, _) = &x.0
-                    && !x.1.name.is_empty() {
-                        v.push((s.to_string(), x.1.name.to_string()));
-                    }
+            && let rhai::Expr::StringConstant(s, _) = &x.0
+            && !x.1.name.is_empty()
+        {
+            v.push((s.to_string(), x.1.name.to_string()));
+        }
         true
     });
     v

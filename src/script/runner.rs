@@ -208,10 +208,11 @@ pub fn run_recipe(
 fn is_domain_error(e: &EvalAltResult) -> bool {
     if let EvalAltResult::ErrorRuntime(v, _) = e
         && let Some(m) = v.read_lock::<rhai::Map>()
-            && let Some(k) = m.get("kind") {
-                let k = k.to_string();
-                return k != "usage" && k != "config";
-            }
+        && let Some(k) = m.get("kind")
+    {
+        let k = k.to_string();
+        return k != "usage" && k != "config";
+    }
     false
 }
 

@@ -598,14 +598,15 @@ pub fn import(
             && let Some(bad) = conn_results.iter().find(|r| {
                 r.read_lock::<Map>()
                     .is_some_and(|m| m.get("error").is_some_and(|e| !e.is_unit()))
-            }) {
-                return Err(errors::script_error(
-                    "connection",
-                    None,
-                    bad.to_string(),
-                    Ctx::instance(&target).stage("connection"),
-                ));
-            }
+            })
+        {
+            return Err(errors::script_error(
+                "connection",
+                None,
+                bad.to_string(),
+                Ctx::instance(&target).stage("connection"),
+            ));
+        }
     }
 
     // Phase 3: activations, bounded (OIC advises against many parallel activations).
@@ -806,9 +807,10 @@ fn id_from(v: &Dynamic) -> Result<IntegrationId, Box<EvalAltResult>> {
         ));
     }
     if let Some(m) = v.read_lock::<Map>()
-        && let Some(id) = m.get("id") {
-            return IntegrationId::parse(&id.to_string()).map_err(|e| errors::usage(e.to_string()));
-        }
+        && let Some(id) = m.get("id")
+    {
+        return IntegrationId::parse(&id.to_string()).map_err(|e| errors::usage(e.to_string()));
+    }
     let s = v.to_string();
     IntegrationId::parse(&s).map_err(|e| errors::usage(e.to_string()))
 }
