@@ -232,3 +232,60 @@ fn configured_smtp_with_starttls_and_auth_delivers() {
     );
     assert!(!msg.contains(&v[3]), "no secret in the message");
 }
+
+#[test]
+fn webhook_from_the_config_gets_the_summary_and_chat_text() {
+    use std::sync::{Arc, Mutex};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let g = got.clone();
+    let addr = rt.block_on(async move {
+        let app = axum::Router::new().route(
+            "/hook/S3CRET-PATH",
+            axum::routing::post(move |b: axum::Json<serde_json::Value>| {
+                let g = g.clone();
+                async move {
+                    g.lock().unwrap().push(b.0);
+                    "ok"
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        addr
+    });
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("ferry.toml"),
+        "[mail]\nwebhook = \"env:FERRY_TEST_HOOK\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("r.rhai"),
+        "notify::webhook(\"migration started\");\nnotify::at_end(#{ mail: false, webhook: true });\n",
+    )
+    .unwrap();
+    let url = format!("http://{addr}/hook/S3CRET-PATH");
+    let out = ferry(dir.path(), &["run", "r.rhai"], &[("FERRY_TEST_HOOK", &url)]);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0]["text"], "migration started");
+    assert!(
+        got[1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[ferry] OK: r.rhai - 0 artifact(s) ok"),
+        "{got:?}"
+    );
+    assert_eq!(got[1]["outcome"], "ok");
+    let j = journal_of(dir.path());
+    assert!(
+        !j.contains("S3CRET-PATH")
+            && !stdout.contains("S3CRET-PATH")
+            && !stderr.contains("S3CRET-PATH")
+    );
+}

@@ -107,3 +107,25 @@ for r in rbac::grant(prod, [#{ user: "jane.doe@example.com", role: "ServiceDeplo
     // Nothing was granted, so the second plan still plans.
     assert!(stdout.contains("plan-again planned"), "{stdout}");
 }
+
+#[test]
+fn every_rbac_and_notify_function_has_a_compiling_example() {
+    let (_rt, engine) = ferry::cli::docs::offline_engine().expect("engine");
+    let (_, entries) = ferry::script::docs::collect(&engine);
+    let mine: Vec<_> = entries
+        .iter()
+        .filter(|e| e.group == "rbac" || e.group == "notify")
+        .collect();
+    assert!(mine.len() >= 14, "{}", mine.len());
+    for e in mine {
+        let start = e
+            .doc
+            .find("```rhai\n")
+            .unwrap_or_else(|| panic!("{} has no example", e.signature));
+        let rest = &e.doc[start + 8..];
+        let code = &rest[..rest.find("```").expect("closed example")];
+        if let Err(err) = engine.compile(code) {
+            panic!("{}: example does not compile: {err}\n{code}", e.signature);
+        }
+    }
+}

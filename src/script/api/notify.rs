@@ -372,7 +372,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             in_module("report", &["options: Map", "Array"], "Sends the report of the run so far: to the administrators (`to`, default `[mail] admins`) the whole run, and with `owners` to each owner only their artifacts.\nOptions: `to` (e-mails), `owners` (`true` for each integration's lastUpdatedBy, or a map code -> e-mail), `source` (an instance to read lastUpdatedBy from), `when` (`\"always\"` or `\"failure\"`), `mail` (default true), `webhook` (default: true when one is configured).\nReturns one map per message: `to`, `subject`, `status` (`sent`, `planned`, `failed`), `path` (outbox file), `error`.\n\n# Example\n```rhai\nnotify::report(#{ to: [\"ops@example.com\"], when: \"failure\" });\n```")
                 .set_into_module(m, move |o: Map| report_now(&h1, None, &o));
             let h2 = h.clone();
-            in_module("report", &["items: Dynamic", "options: Map", "Array"], "Like `notify::report(options)`; `items` (the integrations moved, or result maps with `code` and `owner`) tell who owns what for `owners: true`.\n\n# Example\n```rhai\nnotify::report(wanted, #{ owners: true, when: \"always\" });\n```")
+            in_module("report", &["items: Dynamic", "options: Map", "Array"], "Like `notify::report(options)`; `items` (the integrations moved, or result maps with `code` and `owner`) tell who owns what for `owners: true`.\n\n# Example\n```rhai\nlet wanted = oic::instance(\"dev\").integrations();\nnotify::report(wanted, #{ owners: true, when: \"always\" });\n```")
                 .set_into_module(m, move |items: Dynamic, o: Map| report_now(&h2, Some(&items), &o));
             let h3 = h.clone();
             in_module("at_end", &["options: Map"], "Sends the report when the run ends, with its final outcome, even when the recipe stops on an error. Same options as `notify::report`; `when: \"failure\"` sends only when something failed.\n\n# Example\n```rhai\nnotify::at_end(#{ when: \"failure\" });\n```")
@@ -385,7 +385,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
                     Ok(())
                 });
             let h4 = h.clone();
-            in_module("at_end", &["items: Dynamic", "options: Map"], "Like `notify::at_end(options)`, with the integrations whose lastUpdatedBy makes them owners.\n\n# Example\n```rhai\nnotify::at_end(wanted, #{ owners: true });\n```")
+            in_module("at_end", &["items: Dynamic", "options: Map"], "Like `notify::at_end(options)`, with the integrations whose lastUpdatedBy makes them owners.\n\n# Example\n```rhai\nlet wanted = oic::instance(\"dev\").integrations();\nnotify::at_end(wanted, #{ owners: true });\n```")
                 .set_into_module(m, move |items: Dynamic, o: Map| -> Result<(), Box<EvalAltResult>> {
                     let req = request(&h4, Some(&items), &o)?;
                     let id = h4.exec.record().info().id;
