@@ -57,6 +57,7 @@ fn report() -> Report {
         version: "01.00.0000".into(),
         target: "prod".into(),
         action: "import".into(),
+        reason: None,
         status,
         attempts: 1,
         error: (status == StepStatus::Failed).then(|| StepError {

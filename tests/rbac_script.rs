@@ -71,12 +71,14 @@ try { rbac::project_acl(prod, "NO_SUCH_PROJECT"); } catch (e) { print(`acl: ${e.
         failures[0]["artifact"],
         "user:ghost@example.com|ServiceViewer"
     );
-    let journal = std::fs::read_to_string(run.join("journal.jsonl")).unwrap();
-    assert_eq!(
-        journal.matches("\"stage\":\"grant\"").count(),
-        7,
-        "{journal}"
-    );
+    let grants = report["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["stages"].as_array().unwrap().clone())
+        .filter(|s| s["stage"] == "grant")
+        .count();
+    assert_eq!(grants, 7, "{report}");
 }
 
 #[test]

@@ -219,3 +219,56 @@ async fn order_expand_type_and_flags() {
     assert_eq!(i["tracingEnabledFlag"], true);
     assert_eq!(i["payloadTracingEnabledFlag"], true);
 }
+
+#[tokio::test]
+async fn injected_activation_failure() {
+    let h = start().await;
+    let dev = Oic::new(&h, "test3").await;
+    h.set_async_activation_delay(std::time::Duration::from_millis(100));
+    h.set_faults(ferry::sim::Faults {
+        fail_activation: vec!["SCM_ORDER_NOTIFY|01.00.0000".into()],
+        ..Default::default()
+    });
+    let p = "/integrations/SCM_ORDER_NOTIFY%7C01.00.0000";
+    let r = dev
+        .patch(
+            &format!("{p}?enableAsyncActivationMode=true"),
+            r#"{"status":"ACTIVATED"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut status = String::new();
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        status = dev.json(&format!("{p}/activationStatus")).await["activationStatus"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if status != "ACTIVATION_INPROGRESS" {
+            break;
+        }
+    }
+    assert_eq!(status, "FAILEDACTIVATION");
+    let errs = dev.json(&format!("{p}/activationErrors")).await;
+    assert!(
+        errs["items"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SCM_ORDER_NOTIFY"))
+    );
+    // Sync mode fails at once; after clearing the fault, activation works.
+    let r = dev.patch(p, r#"{"status":"ACTIVATED"}"#).await;
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["status"], "FAILEDACTIVATION");
+    h.set_faults(ferry::sim::Faults::default());
+    let v: Value = dev
+        .patch(p, r#"{"status":"ACTIVATED"}"#)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["status"], "ACTIVATED");
+    assert_eq!(
+        dev.json(&format!("{p}/activationErrors")).await["items"],
+        json!([])
+    );
+}

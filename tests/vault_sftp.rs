@@ -280,6 +280,14 @@ fn wrong_client_key_is_refused() {
         "{msg}"
     );
 
+    // A configured password is tried too (the test server refuses passwords) and never shown.
+    c.password = Some(ferry::config::Secret::new("pw-that-must-not-leak"));
+    let msg = SftpStore::connect(c.clone()).unwrap_err().to_string();
+    assert!(
+        msg.contains("password:") && !msg.contains("pw-that-must-not-leak"),
+        "{msg}"
+    );
+    c.password = None;
     c.identity_file = Some(tmp.path().join("missing_key"));
     let msg = SftpStore::connect(c).unwrap_err().to_string();
     assert!(msg.contains("does not exist"), "{msg}");
@@ -382,8 +390,12 @@ struct ProxyState {
     down: AtomicBool,
     /// Accept connections but never forward a byte.
     blackhole: AtomicBool,
+    /// Stop forwarding on open connections (keep them open): a server that hangs.
+    stall: AtomicBool,
     /// Cut every connection once this many client->server bytes have passed (u64::MAX: never).
     cut_at: AtomicU64,
+    /// Whether a cut also refuses new connections.
+    down_on_cut: AtomicBool,
     /// Client->server bytes so far.
     up_bytes: AtomicU64,
     accepted: AtomicU64,
@@ -424,10 +436,10 @@ impl Proxy {
                     v.push(client.try_clone().unwrap());
                     v.push(server.try_clone().unwrap());
                 }
-                let st = s2.clone();
+                let (st, st_a, st_b) = (s2.clone(), s2.clone(), s2.clone());
                 let (c1, s1) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || pump(c1, s1, Some(st)));
-                std::thread::spawn(move || pump(server, client, None));
+                std::thread::spawn(move || pump(c1, s1, Some(st), st_a));
+                std::thread::spawn(move || pump(server, client, None, st_b));
             }
         });
         Proxy { port, st }
@@ -440,8 +452,10 @@ impl Proxy {
         }
     }
 
-    /// Cuts all connections after `n` more client->server bytes, and refuses new ones then.
-    fn cut_after(&self, n: u64) {
+    /// Cuts all connections after `n` more client->server bytes; with `go_down`, refuses new
+    /// ones then.
+    fn cut_after(&self, n: u64, go_down: bool) {
+        self.st.down_on_cut.store(go_down, Ordering::SeqCst);
         let now = self.st.up_bytes.load(Ordering::SeqCst);
         self.st.cut_at.store(now + n, Ordering::SeqCst);
     }
@@ -452,17 +466,28 @@ impl Proxy {
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, upstream: Option<Arc<ProxyState>>) {
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    upstream: Option<Arc<ProxyState>>,
+    st_any: Arc<ProxyState>,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        while st_any.stall.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         if let Some(st) = &upstream {
             let total = st.up_bytes.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
             if total >= st.cut_at.load(Ordering::SeqCst) {
-                st.down.store(true, Ordering::SeqCst);
+                st.cut_at.store(u64::MAX, Ordering::SeqCst);
+                if st.down_on_cut.load(Ordering::SeqCst) {
+                    st.down.store(true, Ordering::SeqCst);
+                }
                 for s in st.streams.lock().unwrap().drain(..) {
                     let _ = s.shutdown(Shutdown::Both);
                 }
@@ -524,10 +549,15 @@ fn connection_dropped_mid_upload_then_rerun_completes() {
     );
     job.store(&a).unwrap();
 
-    proxy.cut_after(2 * 1024 * 1024);
+    proxy.cut_after(2 * 1024 * 1024, true);
     let t0 = Instant::now();
     let err = job.store(&b).unwrap_err();
     let msg = err.to_string();
+    eprintln!("dropped upload: {msg}");
+    assert!(
+        err.is_connection_lost(),
+        "transient, for callers that retry: {err:?}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(30), "fails promptly");
     assert!(
         msg.contains("Integrations/B_01.00.0000.iar.age"),
@@ -536,6 +566,10 @@ fn connection_dropped_mid_upload_then_rerun_completes() {
     assert!(
         msg.contains("connection to the SFTP server lost"),
         "says why: {msg}"
+    );
+    assert!(
+        msg.contains("; retried once: SSH handshake with 127.0.0.1:"),
+        "{msg}"
     );
     assert!(proxy.st.down.load(Ordering::SeqCst));
 
@@ -641,4 +675,95 @@ fn connect_timeout() {
         took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
         "{took:?}"
     );
+}
+
+/// A server that stops answering mid-transfer (connection open, nothing moves) hits the I/O
+/// timeout: a clear error, in bounded time, and no file under the final name.
+#[test]
+fn io_timeout_when_the_server_hangs_mid_upload() {
+    let e = need_env!();
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start((e.host.clone(), e.port));
+    let root = format!("{}/{}", e.dir, unique("stall"));
+    let mut c = config(&e, &root);
+    c.host = "127.0.0.1".into();
+    c.port = proxy.port;
+    c.known_hosts = proxy_known_hosts(&e, tmp.path(), proxy.port);
+    c.timeout = Duration::from_secs(2);
+    let s = Arc::new(SftpStore::connect(c).unwrap());
+    let v = Vault::with_store(s.clone(), Encryption::None, Decryption::None);
+    let job = v
+        .create_job(
+            "stall",
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            JobMeta::default(),
+        )
+        .unwrap();
+    let big = artifact(
+        ArtifactKind::Integration,
+        "H",
+        "01.00.0000",
+        &bytes(16 * 1024 * 1024, 5),
+    );
+    let p = proxy.st.clone();
+    let staller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        p.stall.store(true, Ordering::SeqCst);
+    });
+    let t0 = Instant::now();
+    let err = job.store(&big).unwrap_err();
+    let took = t0.elapsed();
+    staller.join().unwrap();
+    let msg = err.to_string();
+    eprintln!("stalled upload: {msg} (after {took:?})");
+    assert!(err.is_connection_lost(), "{err:?}");
+    assert!(msg.contains("Integrations/H_01.00.0000.iar"), "{msg}");
+    assert!(
+        took < Duration::from_secs(30),
+        "bounded by the timeout: {took:?}"
+    );
+    proxy.st.stall.store(false, Ordering::SeqCst);
+    let direct = SftpStore::connect(config(&e, &root)).unwrap();
+    let files = list_names(&direct, &format!("{}/Integrations", job.path()));
+    assert!(
+        !files.contains(&"H_01.00.0000.iar".to_string()),
+        "{files:?}"
+    );
+}
+
+/// A connection dropped mid-upload while the server stays reachable: the store reconnects and
+/// the upload is sent once more, transparently.
+#[test]
+fn upload_retried_once_after_a_drop() {
+    let e = need_env!();
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start((e.host.clone(), e.port));
+    let root = format!("{}/{}", e.dir, unique("retry"));
+    let mut c = config(&e, &root);
+    c.host = "127.0.0.1".into();
+    c.port = proxy.port;
+    c.known_hosts = proxy_known_hosts(&e, tmp.path(), proxy.port);
+    let s = Arc::new(SftpStore::connect(c).unwrap());
+    let v = Vault::with_store(s.clone(), Encryption::None, Decryption::None);
+    let job = v
+        .create_job(
+            "retry",
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            JobMeta::default(),
+        )
+        .unwrap();
+    let big = artifact(
+        ArtifactKind::Integration,
+        "R",
+        "01.00.0000",
+        &bytes(6 * 1024 * 1024, 8),
+    );
+    proxy.cut_after(1024 * 1024, false);
+    let entry = job.store(&big).expect("retried after the drop");
+    assert_eq!(s.connections(), 2);
+    assert_eq!(entry.sha256, big.sha256);
+    let files = list_names(s.as_ref(), &format!("{}/Integrations", job.path()));
+    assert_eq!(files, vec!["R_01.00.0000.iar"], "no leftover temp file");
+    let m = job.finish().unwrap();
+    assert!(v.open_job(&m.path).unwrap().verify().unwrap().ok());
 }

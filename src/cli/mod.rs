@@ -2,10 +2,15 @@
 
 pub mod check;
 pub mod docs;
+pub mod errors;
+pub mod plan;
 pub mod repl;
+pub mod rollback;
 pub mod run;
+pub mod runs;
 pub mod sandbox;
 pub mod sim;
+pub mod vault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,26 +65,36 @@ pub enum Command {
     Repl(repl::ReplArgs),
     /// The reference of every script-visible module, function, method and property.
     Docs(docs::DocsArgs),
+    /// Backup jobs: list, verify, restore, prune.
+    Vault(vault::VaultArgs),
+    /// Describe what a recipe would do, without doing it (exit 0: no changes, 2: changes, 1: error).
+    Plan(plan::PlanArgs),
+    /// The runs in the ledger (`ferry runs show RUN` for one).
+    Runs(runs::RunsArgs),
+    /// The central error log: failed steps of every run.
+    Errors(errors::ErrorsArgs),
+    /// Put the targets of a run back as they were before it.
+    Rollback(rollback::RollbackArgs),
 }
 
 /// Options shared by the commands that run scripts.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ScriptOpts {
     /// Configuration file (default: $FERRY_CONFIG, then ./ferry.toml).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Run against two emulated OIC instances (`dev`, seeded; `prod`, empty) and a local vault,
     /// with embedded defaults: no configuration and no network needed.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub sandbox: bool,
     /// A recipe variable, read in scripts with param("KEY"). Repeatable.
-    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var, global = true)]
     pub vars: Vec<(String, String)>,
     /// A folder of shared .rhai modules for `import`. Repeatable; searched before $FERRY_PATH.
-    #[arg(long = "lib", value_name = "DIR")]
+    #[arg(long = "lib", value_name = "DIR", global = true)]
     pub libs: Vec<PathBuf>,
     /// Print the run report as JSON on stdout (script output and the summary go to stderr).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
 }
 
@@ -154,6 +169,11 @@ pub fn main() -> ExitCode {
         Command::Sim(a) => sim::exec(a),
         Command::Repl(a) => repl::exec(a),
         Command::Docs(a) => docs::exec(a),
+        Command::Vault(a) => vault::exec(a, cli.quiet),
+        Command::Plan(a) => plan::exec(a, cli.quiet),
+        Command::Runs(a) => runs::exec(a),
+        Command::Errors(a) => errors::exec(a),
+        Command::Rollback(a) => rollback::exec(a, cli.quiet),
     };
     ExitCode::from(code)
 }

@@ -22,19 +22,54 @@ pub struct RunArgs {
     /// Reads still happen, so what is described is what would be done.
     #[arg(long)]
     pub dry_run: bool,
+    /// Resume a stopped run (its id, or `last` for the latest run of this recipe): the recipe
+    /// runs again and every effect that run completed with the same inputs is skipped.
+    #[arg(long, value_name = "RUN|last")]
+    pub resume: Option<String>,
 }
 
-/// Stops the run on the first Ctrl-C; a second one exits at once with 130.
-pub fn install_ctrl_c(rt: &tokio::runtime::Runtime, cancel: CancellationToken) {
+/// Stops the run on the first Ctrl-C; a second one removes the run's temporary files and exits
+/// at once with 130.
+pub fn install_ctrl_c(
+    rt: &tokio::runtime::Runtime,
+    cancel: CancellationToken,
+    temp: Option<PathBuf>,
+) {
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\ninterrupted: stopping (Ctrl-C again to quit at once)");
             cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
+                if let Some(t) = &temp {
+                    let _ = std::fs::remove_dir_all(t);
+                }
                 std::process::exit(i32::from(exit::INTERRUPTED));
             }
         }
     });
+}
+
+/// Archives are streamed to temporary files in `<state dir>/tmp/<pid>/`, removed when the run
+/// ends (also on error and Ctrl-C). Folders left by runs that were killed are removed here.
+pub fn run_temp_dir(state_dir: &std::path::Path) -> Option<PathBuf> {
+    let base = state_dir.join("tmp");
+    if let Ok(rd) = std::fs::read_dir(&base) {
+        for e in rd.flatten() {
+            let stale = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+            if stale {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = base.join(std::process::id().to_string());
+    std::fs::create_dir_all(&dir).ok()?;
+    let dir = std::path::absolute(&dir).ok()?;
+    tempfile::env::override_temp_dir(&dir).ok()?;
+    Some(dir)
 }
 
 pub fn exec(a: RunArgs, quiet: bool) -> u8 {
@@ -45,6 +80,51 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
             return exit::USAGE;
         }
     };
+    execute(
+        &a.recipe.display().to_string(),
+        &text,
+        &a.opts,
+        a.dry_run,
+        a.resume.clone(),
+        quiet,
+    )
+}
+
+/// The configuration: the sandbox's (started now, kept alive by the returned handle) or the
+/// config file's. Prints the error and gives the exit code when it cannot.
+pub fn load_config(
+    rt: &tokio::runtime::Runtime,
+    opts: &ScriptOpts,
+) -> Result<(Config, Option<sandbox::Sandbox>), u8> {
+    if opts.sandbox {
+        match rt.block_on(sandbox::start(std::path::Path::new(".ferry"))) {
+            Ok(sb) => Ok((sb.config.clone(), Some(sb))),
+            Err(e) => {
+                super::eprint_error(&format!("cannot start the sandbox: {e:#}"));
+                Err(exit::USAGE)
+            }
+        }
+    } else {
+        match Config::discover(opts.config.as_deref()) {
+            Ok(c) => Ok((c, None)),
+            Err(e) => {
+                super::eprint_error(&e.to_string());
+                Err(exit::USAGE)
+            }
+        }
+    }
+}
+
+/// Runs recipe text (shown as `name`) as `ferry run` does: config or sandbox, temporary files,
+/// Ctrl-C, the summary table or the JSON report, and the exit code.
+pub fn execute(
+    name: &str,
+    text: &str,
+    sopts: &ScriptOpts,
+    dry_run: bool,
+    resume: Option<String>,
+    quiet: bool,
+) -> u8 {
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -53,48 +133,31 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
         }
     };
     let cancel = CancellationToken::new();
-    install_ctrl_c(&rt, cancel.clone());
-
-    let mut _sandbox = None;
-    let config = if a.opts.sandbox {
-        match rt.block_on(sandbox::start(std::path::Path::new(".ferry"))) {
-            Ok(sb) => {
-                let c = sb.config.clone();
-                _sandbox = Some(sb);
-                c
-            }
-            Err(e) => {
-                super::eprint_error(&format!("cannot start the sandbox: {e:#}"));
-                return exit::USAGE;
-            }
-        }
-    } else {
-        match Config::discover(a.opts.config.as_deref()) {
-            Ok(c) => c,
-            Err(e) => {
-                super::eprint_error(&e.to_string());
-                return exit::USAGE;
-            }
-        }
+    let (config, mut sandbox) = match load_config(&rt, sopts) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    let name = a.recipe.display().to_string();
-    let out = if a.opts.json {
+    let temp = run_temp_dir(&config.state_dir);
+    install_ctrl_c(&rt, cancel.clone(), temp.clone());
+    let out = if sopts.json {
         Output::stderr()
     } else {
         Output::stdout()
     };
     let opts = RunOptions {
-        dry_run: a.dry_run,
-        sandbox: a.opts.sandbox,
-        progress: !quiet && !a.opts.json && std::io::stderr().is_terminal(),
-        vars: a.opts.vars.clone(),
-        engine: EngineOptions::with_paths(&a.opts.libs, &config.lib_paths),
+        dry_run,
+        sandbox: sopts.sandbox,
+        progress: !quiet && !sopts.json && std::io::stderr().is_terminal(),
+        vars: sopts.vars.clone(),
+        engine: EngineOptions::with_paths(&sopts.libs, &config.lib_paths),
         retry: None,
+        resume,
+        kind: None,
     };
     let config = Arc::new(config);
     let result = runner::run_recipe(
-        &name,
-        &text,
+        name,
+        text,
         config.clone(),
         rt.handle().clone(),
         cancel,
@@ -105,7 +168,7 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
         eprint!("{}", config.scrub(err));
     }
     if let Some(report) = &result.report {
-        if a.opts.json {
+        if sopts.json {
             println!("{}", config.scrub(&report.to_json_pretty()));
         } else if !quiet && (!report.artifacts.is_empty() || result.error.is_none()) {
             let table = report.summary_table();
@@ -115,10 +178,13 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
             }
         }
     }
-    if let Some(sb) = _sandbox.take() {
+    if let Some(sb) = sandbox.take() {
         rt.block_on(sb.sim.shutdown());
     }
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    if let Some(t) = temp {
+        let _ = std::fs::remove_dir_all(t);
+    }
     result.code
 }
 

@@ -12,17 +12,20 @@
 //! * stops waiting at once when the run is cancelled (Ctrl-C).
 
 mod classify;
+mod resume;
 
 pub use classify::Failure;
+pub use resume::{Resume, ResumeIndex};
 
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::artifact::{Artifact, ArtifactKey};
+use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 use crate::ledger::{RunRecord, Stage, Step, StepError, StepStatus};
 
 /// What the executor needs to know about an error to decide on a retry and to record it.
@@ -58,6 +61,7 @@ impl EffectOutput for Artifact {
     }
 }
 impl<T: EffectOutput> EffectOutput for Vec<T> {}
+impl EffectOutput for crate::oic::ImportOutcome {}
 
 /// One effect to perform: what, on which artifact, against which instance or vault.
 #[derive(Clone, Debug)]
@@ -70,6 +74,8 @@ pub struct Effect {
     pub action: String,
     /// The checksum known before the effect runs (store, verify, import).
     pub sha256: Option<String>,
+    /// Why it is done (shown by `ferry plan`).
+    pub reason: Option<String>,
 }
 
 impl Effect {
@@ -85,11 +91,56 @@ impl Effect {
             target: target.into(),
             action: action.into(),
             sha256: None,
+            reason: None,
         }
     }
     pub fn with_sha256(mut self, sha: Option<String>) -> Effect {
         self.sha256 = sha;
         self
+    }
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Effect {
+        self.reason = Some(reason.into());
+        self
+    }
+    fn step(&self, status: StepStatus, attempts: u32, error: Option<StepError>) -> Step {
+        let now = Utc::now();
+        Step {
+            seq: 0,
+            stage: self.stage,
+            kind: self.key.kind,
+            code: self.key.code.clone(),
+            version: self.key.version.clone(),
+            target: self.target.clone(),
+            action: self.action.clone(),
+            reason: self.reason.clone(),
+            status,
+            attempts,
+            error,
+            sha256: self.sha256.clone(),
+            started: now,
+            ended: now,
+        }
+    }
+}
+
+/// What a check made before an effect (a read of the target) decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Perform it, as this action ("import new", "replace") for this reason.
+    Go {
+        action: String,
+        reason: Option<String>,
+    },
+    /// Nothing to do, for this reason ("unchanged by checksum", "already active").
+    Skip(String),
+}
+
+impl Decision {
+    pub fn go(action: impl Into<String>, reason: impl Into<String>) -> Decision {
+        Decision::Go {
+            action: action.into(),
+            reason: Some(reason.into()),
+        }
     }
 }
 
@@ -167,6 +218,9 @@ impl RetryPolicy {
     }
 }
 
+/// An artifact on a target: kind, code, version, target.
+type TouchKey = (ArtifactKind, String, String, String);
+
 /// The executor. Cheap to clone; shared by every primitive of a run.
 #[derive(Clone)]
 pub struct Executor {
@@ -174,6 +228,10 @@ pub struct Executor {
     dry_run: bool,
     policy: RetryPolicy,
     cancel: CancellationToken,
+    resume: Option<Arc<Resume>>,
+    /// Artifacts this run changed on a target (imported, deleted): later effects on them are
+    /// never skipped as "done in the resumed run".
+    touched: Arc<Mutex<HashSet<TouchKey>>>,
 }
 
 impl Executor {
@@ -188,7 +246,59 @@ impl Executor {
             dry_run,
             policy,
             cancel,
+            resume: None,
+            touched: Arc::default(),
         }
+    }
+
+    /// Resumes a stopped run: target effects (import, activate, deactivate, delete, connection,
+    /// grant, notify) it completed with the same inputs are skipped, recorded as `skipped`
+    /// ("done in run X").
+    pub fn with_resume(mut self, resume: Option<Arc<Resume>>) -> Executor {
+        self.resume = resume;
+        self
+    }
+
+    /// The run being resumed, if any.
+    pub fn resume(&self) -> Option<&Arc<Resume>> {
+        self.resume.as_ref()
+    }
+
+    fn touch_key(eff: &Effect) -> TouchKey {
+        (
+            eff.key.kind,
+            eff.key.code.clone(),
+            eff.key.version.clone(),
+            eff.target.clone(),
+        )
+    }
+
+    /// Marks an artifact as changed on a target by this run.
+    pub fn touch(&self, eff: &Effect) {
+        self.touched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(Self::touch_key(eff));
+    }
+
+    /// The reason to skip `eff` because the resumed run already did it, if it did.
+    pub fn done_before(&self, eff: &Effect) -> Option<String> {
+        let r = self.resume.as_ref()?;
+        if self
+            .touched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&Self::touch_key(eff))
+        {
+            return None;
+        }
+        r.index.done(eff).then(|| format!("done in run {}", r.run))
+    }
+
+    /// Records `eff` as skipped for `reason`.
+    pub fn skip(&self, mut eff: Effect, reason: String) {
+        eff.reason = Some(reason);
+        self.record.push(eff.step(StepStatus::Skipped, 0, None));
     }
 
     pub fn dry_run(&self) -> bool {
@@ -206,22 +316,7 @@ impl Executor {
     /// Records an effect that was decided without running anything (skipped, or failed before it
     /// could start, e.g. a refused archive).
     pub fn note(&self, eff: &Effect, status: StepStatus, error: Option<StepError>) {
-        let now = Utc::now();
-        self.record.push(Step {
-            seq: 0,
-            stage: eff.stage,
-            kind: eff.key.kind,
-            code: eff.key.code.clone(),
-            version: eff.key.version.clone(),
-            target: eff.target.clone(),
-            action: eff.action.clone(),
-            status,
-            attempts: 0,
-            error,
-            sha256: eff.sha256.clone(),
-            started: now,
-            ended: now,
-        });
+        self.record.push(eff.step(status, 0, error));
     }
 
     /// Performs `f` as the effect `eff`: records it, retries it, or plans it in a dry run.
@@ -232,11 +327,120 @@ impl Executor {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        if let Some(why) = self.done_before(&eff) {
+            self.skip(eff, why.clone());
+            return Ok(Outcome::Skipped(why));
+        }
         if self.dry_run {
             self.note(&eff, StepStatus::Planned, None);
             return Ok(Outcome::Planned);
         }
         self.attempt(eff, f).await.map(Outcome::Done)
+    }
+
+    /// Like [`Executor::run`], with a check first: `check` reads the target (in a dry run too, so
+    /// a plan says what would really happen) and decides whether the effect is needed and as
+    /// which action. A skip is recorded as `skipped` with its reason; a failed check is
+    /// recorded as a failure of the effect.
+    pub async fn run_checked<T, E, F, Fut, C, CFut>(
+        &self,
+        mut eff: Effect,
+        check: C,
+        f: F,
+    ) -> Result<Outcome<T>, EffectError>
+    where
+        T: EffectOutput,
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: FnMut() -> CFut,
+        CFut: Future<Output = Result<Decision, E>>,
+    {
+        if let Some(why) = self.done_before(&eff) {
+            self.skip(eff, why.clone());
+            return Ok(Outcome::Skipped(why));
+        }
+        let decision = self.retry(&eff, check).await?;
+        match decision {
+            Decision::Skip(why) => {
+                self.skip(eff, why.clone());
+                Ok(Outcome::Skipped(why))
+            }
+            Decision::Go { action, reason } => {
+                eff.action = action;
+                if reason.is_some() {
+                    eff.reason = reason;
+                }
+                if self.dry_run {
+                    self.note(&eff, StepStatus::Planned, None);
+                    return Ok(Outcome::Planned);
+                }
+                self.attempt(eff, f).await.map(Outcome::Done)
+            }
+        }
+    }
+
+    /// Performs a read that belongs to `eff` (a check before it), retried like an effect; only
+    /// a final failure is recorded, as a failure of `eff`.
+    async fn retry<T, E, F, Fut>(&self, eff: &Effect, mut f: F) -> Result<T, EffectError>
+    where
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let started = Utc::now();
+        let clock = Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(self.fail(eff, started, attempts, cancelled_error(), true));
+            }
+            attempts += 1;
+            let res = tokio::select! {
+                r = f() => r,
+                _ = self.cancel.cancelled() => return Err(self.fail(eff, started, attempts, cancelled_error(), true)),
+            };
+            match res {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let step_err = StepError {
+                        kind: e.kind().to_string(),
+                        status: e.status(),
+                        message: format!("checking the target: {e}"),
+                    };
+                    let can_retry = e.retryable() && attempts < self.policy.max_attempts;
+                    let delay = self.policy.delay(attempts, e.retry_after());
+                    if !can_retry || clock.elapsed() + delay > self.policy.budget {
+                        return Err(self.fail(eff, started, attempts, step_err, false));
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.cancel.cancelled() => return Err(self.fail(eff, started, attempts, cancelled_error(), true)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Performs a read as the effect `eff` even in a dry run (an export: it changes nothing, and
+    /// a plan needs its checksum), recorded as `planned` in a dry run and as done otherwise.
+    pub async fn run_read_planned<T, E, F, Fut>(&self, eff: Effect, f: F) -> Result<T, EffectError>
+    where
+        T: EffectOutput,
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if !self.dry_run {
+            return self.attempt(eff, f).await;
+        }
+        let v = self.retry(&eff, f).await?;
+        let mut e2 = eff;
+        if e2.sha256.is_none() {
+            e2.sha256 = v.sha256();
+        }
+        self.note(&e2, StepStatus::Planned, None);
+        Ok(v)
     }
 
     /// Performs a read that is recorded as a step (fetching and verifying a backup, say): retried
@@ -310,21 +514,10 @@ impl Executor {
             match res {
                 Ok(v) => {
                     let sha = v.sha256().or_else(|| eff.sha256.clone());
-                    self.record.push(Step {
-                        seq: 0,
-                        stage: eff.stage,
-                        kind: eff.key.kind,
-                        code: eff.key.code.clone(),
-                        version: eff.key.version.clone(),
-                        target: eff.target.clone(),
-                        action: eff.action.clone(),
-                        status: StepStatus::Ok,
-                        attempts,
-                        error: None,
-                        sha256: sha,
-                        started,
-                        ended: Utc::now(),
-                    });
+                    let mut step = eff.step(StepStatus::Ok, attempts, None);
+                    step.sha256 = sha;
+                    step.started = started;
+                    self.record.push(step);
                     return Ok(v);
                 }
                 Err(e) => {
@@ -359,21 +552,9 @@ impl Executor {
         error: StepError,
         cancelled: bool,
     ) -> EffectError {
-        let step = self.record.push(Step {
-            seq: 0,
-            stage: eff.stage,
-            kind: eff.key.kind,
-            code: eff.key.code.clone(),
-            version: eff.key.version.clone(),
-            target: eff.target.clone(),
-            action: eff.action.clone(),
-            status: StepStatus::Failed,
-            attempts,
-            error: Some(error),
-            sha256: eff.sha256.clone(),
-            started,
-            ended: Utc::now(),
-        });
+        let mut step = eff.step(StepStatus::Failed, attempts, Some(error));
+        step.started = started;
+        let step = self.record.push(step);
         EffectError {
             stage: eff.stage,
             artifact: eff.key.id(),
@@ -525,5 +706,3 @@ mod tests {
         assert!(p.delay(2, None) >= Duration::from_secs(1));
     }
 }
-
-impl EffectOutput for crate::oic::ImportOutcome {}

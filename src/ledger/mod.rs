@@ -1,14 +1,15 @@
 //! The run record: every effect of a run as a step (artifact, stage, status, attempts, error,
 //! timings, sha256), appended to a journal on disk as it happens, and the reports built from it.
 //!
-//! A run lives in `<state dir>/runs/<run id>/`: `journal.jsonl` (one line per finished step,
-//! flushed as it is written, so a killed process loses nothing that completed) and, at the end,
-//! `report.json` (the same document `--json` prints).
+//! Every run and step is written to the ledger database ([`Ledger`], `<state dir>/ledger.db`),
+//! one transaction per step, so a killed process loses nothing that completed. A run's folder
+//! `<state dir>/runs/<run id>/` receives, at the end, `report.json` (the same document `--json`
+//! prints) and `report.html` (one self-contained page).
 
+pub mod db;
+pub mod html;
 pub mod report;
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -17,6 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::artifact::{ArtifactKey, ArtifactKind};
 
+pub use db::{
+    ErrorFilter, ErrorRow, Intent, JobRow, Ledger, RollbackEntry, RunExtra, RunRow, ledger_path,
+    stage_from_str,
+};
 pub use report::{Report, Summary};
 
 /// The stage of a migration a step belongs to.
@@ -106,6 +111,10 @@ pub struct Step {
     pub target: String,
     /// What was (or would be) done, in words: "import new", "replace", "activate (was ACTIVATED on dev)".
     pub action: String,
+    /// Why: the reason of a skip ("unchanged by checksum", "done in run X") or of a planned
+    /// action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub status: StepStatus,
     pub attempts: u32,
     pub error: Option<StepError>,
@@ -145,14 +154,19 @@ pub struct RunInfo {
 pub enum LedgerError {
     #[error("cannot write the run record in {path}: {reason}")]
     Write { path: String, reason: String },
+    #[error("no run `{0}` in the ledger (see `ferry runs`)")]
+    NoRun(String),
 }
 
-/// The record of one run: steps in memory, mirrored line by line to `journal.jsonl`.
+/// The record of one run: steps in memory, each written to the ledger database in its own
+/// transaction as it happens.
 pub struct RunRecord {
     info: Mutex<RunInfo>,
+    extra: Mutex<RunExtra>,
     steps: Mutex<Vec<Step>>,
     dir: Option<PathBuf>,
-    journal: Mutex<Option<File>>,
+    db: Option<Mutex<Ledger>>,
+    jobs: Mutex<u64>,
     secrets: Vec<crate::config::Secret>,
 }
 
@@ -161,39 +175,48 @@ impl RunRecord {
     pub fn in_memory(info: RunInfo) -> RunRecord {
         RunRecord {
             info: Mutex::new(info),
+            extra: Mutex::new(RunExtra::default()),
             steps: Mutex::new(vec![]),
             dir: None,
-            journal: Mutex::new(None),
+            db: None,
+            jobs: Mutex::new(0),
             secrets: vec![],
         }
     }
 
-    /// A record in `<state_dir>/runs/<id>/`, created now.
+    /// A record in the ledger of `state_dir` (see [`ledger_path`]), with its folder
+    /// `<state_dir>/runs/<id>/` for the reports, created now.
     pub fn create(
         state_dir: &Path,
         info: RunInfo,
         secrets: Vec<crate::config::Secret>,
     ) -> Result<RunRecord, LedgerError> {
+        RunRecord::create_with(state_dir, info, RunExtra::default(), secrets)
+    }
+
+    /// [`RunRecord::create`] with the run's kind, profiles and the run it resumes.
+    pub fn create_with(
+        state_dir: &Path,
+        info: RunInfo,
+        extra: RunExtra,
+        secrets: Vec<crate::config::Secret>,
+    ) -> Result<RunRecord, LedgerError> {
         let dir = state_dir.join("runs").join(&info.id);
-        let werr = |e: std::io::Error| LedgerError::Write {
+        std::fs::create_dir_all(&dir).map_err(|e| LedgerError::Write {
             path: dir.display().to_string(),
             reason: e.to_string(),
-        };
-        std::fs::create_dir_all(&dir).map_err(werr)?;
-        let journal = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("journal.jsonl"))
-            .map_err(werr)?;
-        let rec = RunRecord {
+        })?;
+        let db = Ledger::open_in(state_dir)?;
+        db.insert_run(&info, &extra, Some(&dir))?;
+        Ok(RunRecord {
             info: Mutex::new(info),
+            extra: Mutex::new(extra),
             steps: Mutex::new(vec![]),
             dir: Some(dir),
-            journal: Mutex::new(Some(journal)),
+            db: Some(Mutex::new(db)),
+            jobs: Mutex::new(0),
             secrets,
-        };
-        rec.write_line(&serde_json::json!({ "run": rec.info() }))?;
-        Ok(rec)
+        })
     }
 
     /// New run id: `YYYYMMDD-HHMMSS-xxxx`.
@@ -210,43 +233,51 @@ impl RunRecord {
         self.info.lock().expect("run info lock").clone()
     }
 
+    /// The run's kind, profiles and the run it resumes.
+    pub fn extra(&self) -> RunExtra {
+        self.extra.lock().expect("run extra lock").clone()
+    }
+
+    /// Sets the run's kind, profiles and the run it resumes.
+    pub fn set_extra(&self, extra: RunExtra) {
+        *self.extra.lock().expect("run extra lock") = extra.clone();
+        let id = self.info().id;
+        self.with_db(|db| db.update_extra(&id, &extra));
+    }
+
     /// The run's folder, when it has one.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
 
-    fn write_line(&self, v: &serde_json::Value) -> Result<(), LedgerError> {
-        let mut j = self.journal.lock().expect("journal lock");
-        if let Some(f) = j.as_mut() {
-            let line = crate::config::scrub(&v.to_string(), &self.secrets);
-            let werr = |e: std::io::Error| LedgerError::Write {
-                path: self
-                    .dir
-                    .as_ref()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default(),
-                reason: e.to_string(),
-            };
-            writeln!(f, "{line}").map_err(werr)?;
-            f.flush().map_err(werr)?;
-            f.sync_data().map_err(werr)?;
+    /// Runs `f` on the ledger database (when the record has one); errors are logged, never
+    /// raised: the run goes on even when its record cannot be written.
+    pub fn with_db<T>(&self, f: impl FnOnce(&mut Ledger) -> Result<T, LedgerError>) -> Option<T> {
+        let db = self.db.as_ref()?;
+        let mut g = db.lock().unwrap_or_else(|p| p.into_inner());
+        match f(&mut g) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!("{e}");
+                None
+            }
         }
-        Ok(())
     }
 
-    /// Appends a finished step (scrubbed of secrets) and journals it.
+    /// Appends a finished step (scrubbed of secrets) and writes it to the ledger.
     pub fn push(&self, mut step: Step) -> Step {
         if let Some(e) = step.error.as_mut() {
             e.message = crate::config::scrub(&e.message, &self.secrets);
         }
-        {
-            let mut steps = self.steps.lock().expect("steps lock");
-            step.seq = steps.len() as u64 + 1;
-            steps.push(step.clone());
+        if let Some(r) = step.reason.as_mut() {
+            *r = crate::config::scrub(r, &self.secrets);
         }
-        if let Err(e) = self.write_line(&serde_json::json!({ "step": step })) {
-            tracing::error!("{e}");
-        }
+        let mut steps = self.steps.lock().expect("steps lock");
+        step.seq = steps.len() as u64 + 1;
+        steps.push(step.clone());
+        let id = self.info().id;
+        // Written while the steps lock is held, so the database order is the record's order.
+        self.with_db(|db| db.insert_step(&id, &step));
         step
     }
 
@@ -254,7 +285,39 @@ impl RunRecord {
         self.steps.lock().expect("steps lock").clone()
     }
 
-    /// Marks the run finished and writes `report.json`; returns the report.
+    /// Records a vault job opened for writing; returns its sequence number in the run (1, 2...).
+    pub fn note_job(&self, vault: &str, name: &str, path: &str, date: chrono::NaiveDate) -> u64 {
+        let seq = {
+            let mut n = self.jobs.lock().expect("jobs lock");
+            *n += 1;
+            *n
+        };
+        let row = JobRow {
+            run: self.info().id,
+            seq,
+            vault: vault.to_string(),
+            name: name.to_string(),
+            path: path.to_string(),
+            date: date.to_string(),
+        };
+        self.with_db(|db| db.insert_job(&row));
+        seq
+    }
+
+    /// Records that an effect is about to be sent.
+    pub fn note_intent(&self, i: &Intent) {
+        let id = self.info().id;
+        self.with_db(|db| db.insert_intent(&id, i));
+    }
+
+    /// Records what a target held before this run changed it (the first record of an artifact
+    /// wins).
+    pub fn note_rollback(&self, e: &RollbackEntry) {
+        let id = self.info().id;
+        self.with_db(|db| db.insert_rollback(&id, e));
+    }
+
+    /// Marks the run finished and writes `report.json` and `report.html`; returns the report.
     pub fn finish(&self, outcome: &str, message: Option<String>) -> Report {
         {
             let mut i = self.info.lock().expect("run info lock");
@@ -262,16 +325,21 @@ impl RunRecord {
             i.outcome = Some(outcome.to_string());
             i.message = message.map(|m| crate::config::scrub(&m, &self.secrets));
         }
-        let report = Report::build(self.info(), &self.steps());
-        let _ = self.write_line(&serde_json::json!({ "end": self.info() }));
+        let info = self.info();
+        self.with_db(|db| db.finish_run(&info));
+        let mut report = Report::build(info, &self.steps());
+        report.extra = self.extra();
         if let Some(dir) = &self.dir {
-            let text = crate::config::scrub(&report.to_json_pretty(), &self.secrets);
-            let tmp = dir.join("report.json.tmp");
-            if std::fs::write(&tmp, text)
-                .and_then(|_| std::fs::rename(&tmp, dir.join("report.json")))
-                .is_err()
-            {
-                tracing::error!("cannot write report.json in {}", dir.display());
+            let json = crate::config::scrub(&report.to_json_pretty(), &self.secrets);
+            let html = crate::config::scrub(&report.to_html(), &self.secrets);
+            for (name, text) in [("report.json", json), ("report.html", html)] {
+                let tmp = dir.join(format!("{name}.tmp"));
+                if std::fs::write(&tmp, text)
+                    .and_then(|_| std::fs::rename(&tmp, dir.join(name)))
+                    .is_err()
+                {
+                    tracing::error!("cannot write {name} in {}", dir.display());
+                }
             }
         }
         report

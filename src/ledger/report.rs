@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{RunInfo, Stage, Step, StepError, StepStatus};
+use super::{RunExtra, RunInfo, Stage, Step, StepError, StepStatus};
 use crate::artifact::ArtifactKind;
 
 /// Counts of a run, per effect.
@@ -30,6 +30,8 @@ pub struct StageReport {
     pub stage: Stage,
     pub target: String,
     pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub status: StepStatus,
     pub attempts: u32,
     pub duration_ms: i64,
@@ -76,6 +78,9 @@ pub struct Failure {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub run: RunInfo,
+    /// The run's kind (`run`, `plan`, `rollback`), profiles and the run it resumes.
+    #[serde(flatten)]
+    pub extra: RunExtra,
     pub summary: Summary,
     pub artifacts: Vec<ArtifactReport>,
     pub failures: Vec<Failure>,
@@ -107,6 +112,7 @@ impl Report {
                 stage: st.stage,
                 target: st.target.clone(),
                 action: st.action.clone(),
+                reason: st.reason.clone(),
                 status: st.status,
                 attempts: st.attempts,
                 duration_ms: st.duration_ms(),
@@ -145,6 +151,7 @@ impl Report {
         s.artifacts = artifacts.len() as u64;
         Report {
             run,
+            extra: RunExtra::default(),
             summary: s,
             artifacts,
             failures,
@@ -262,6 +269,7 @@ mod tests {
             version: "01.00.0000".into(),
             target: "prod".into(),
             action: stage.as_str().into(),
+            reason: None,
             status,
             attempts: 1,
             error: (status == StepStatus::Failed).then(|| StepError {

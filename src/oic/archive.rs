@@ -94,6 +94,11 @@ fn read_small(
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// Checks that a file is a readable zip archive (central directory only); returns its entry count.
+pub fn check_zip(path: &Path) -> Result<usize, OicError> {
+    Ok(open(path)?.len())
+}
+
 /// Reads code, version and name from an `.iar`
 /// (`icspackage/project/<CODE>_<VERSION>/ics_project_attributes.properties`) and checks that the
 /// folder name matches the properties.
@@ -217,13 +222,16 @@ fn parse_yaml_top(text: &str) -> BTreeMap<String, String> {
         }
         if let Some((k, v)) = line.split_once(':') {
             let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|x| x.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
-                .unwrap_or(v);
-            out.entry(k.trim().to_string())
-                .or_insert_with(|| v.to_string());
+            let v = if v.starts_with('"') {
+                // a double-quoted YAML scalar is a JSON string in the plain cases
+                serde_json::from_str::<String>(v)
+                    .unwrap_or_else(|_| v.trim_matches('"').to_string())
+            } else if let Some(x) = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+                x.replace("''", "'")
+            } else {
+                v.to_string()
+            };
+            out.entry(k.trim().to_string()).or_insert(v);
         }
     }
     out
@@ -403,6 +411,7 @@ mod tests {
                 .contains("missing")
         );
 
+        assert_eq!(check_zip(t.path()).unwrap(), 1);
         let e = inspect(Path::new("/nonexistent/x.iar")).unwrap_err();
         assert_eq!(e.kind(), "io");
     }
@@ -412,13 +421,13 @@ mod tests {
         let t = build(&[
             (
                 "project/project.yaml",
-                "code: LAB_DEVOPS\nname: \"LAB DEVOPS\"\ntype: DEVELOPED\nassets:\n  code: nested\n",
+                "code: LAB_DEVOPS\nname: \"LAB \\u00c9 DEVOPS\"\ntype: DEVELOPED\nassets:\n  code: nested\n",
             ),
             ("project/integrations/HELLO_01.00.0000/info.json", "{}"),
         ]);
         let p = inspect_project(t.path()).unwrap();
         assert_eq!(p.code, "LAB_DEVOPS");
-        assert_eq!(p.name, "LAB DEVOPS");
+        assert_eq!(p.name, "LAB É DEVOPS");
         assert_eq!(p.integrations, vec!["HELLO_01.00.0000"]);
         let t = build(&[("icspackage/project/project.yaml", "code: 'P-1'\n")]);
         assert_eq!(inspect_project(t.path()).unwrap().code, "P-1");

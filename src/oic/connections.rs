@@ -222,6 +222,55 @@ impl OicClient {
         Ok(Connection::from_json(self.json(Call::get(path)).await?))
     }
 
+    /// Validates a connection (`POST /connections/{id}/validate`) without changing its state.
+    pub async fn validate_connection(
+        &self,
+        project: Option<&str>,
+        id: &str,
+    ) -> Result<ConnectionTest, OicError> {
+        let v = self
+            .json(Call::post(format!(
+                "{}/{}/validate",
+                connections_base(project),
+                encode_segment(id)
+            )))
+            .await?;
+        Ok(ConnectionTest {
+            id: opt_s(&v, "id").unwrap_or_else(|| id.to_string()),
+            status: opt_s(&v, "status").unwrap_or_default(),
+            details: opt_s(&v, "details")
+                .or_else(|| opt_s(&v, "message"))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Uploads a file as the value of an attachment property (WSDL, keystore...):
+    /// `POST /connections/{id}/attachments/{property}`, multipart `file`, streamed.
+    pub async fn upload_connection_attachment(
+        &self,
+        project: Option<&str>,
+        id: &str,
+        property: &str,
+        file: &std::path::Path,
+    ) -> Result<(), OicError> {
+        let file_name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| property.to_string());
+        let call = Call::post(format!(
+            "{}/{}/attachments/{}",
+            connections_base(project),
+            encode_segment(id),
+            encode_segment(property)
+        ))
+        .body(Body::File {
+            path: file.to_path_buf(),
+            file_name,
+            fields: vec![],
+        });
+        self.empty(call).await.map(|_| ())
+    }
+
     /// Tests a connection (`POST /connections/{id}/test`). A failed test with a 200 answer is
     /// returned as `status == "FAILED"`; 409 (not fully configured) and 412 (locked) are errors.
     pub async fn test_connection(

@@ -409,6 +409,7 @@ impl OicClient {
         const MAX_PAGES: usize = 10_000;
         let mut out = Vec::new();
         let mut offset = 0usize;
+        let mut prev_first: Option<Value> = None;
         for _ in 0..MAX_PAGES {
             let mut call = Call::get(path)
                 .query("offset", offset.to_string())
@@ -431,9 +432,22 @@ impl OicClient {
                 }
             };
             let got = items.len();
+            // a server that ignores `offset` would send the same page forever
+            if offset > 0 && got > 0 && prev_first.as_ref() == items.first() {
+                return Err(OicError::Protocol {
+                    instance: self.inner.name.clone(),
+                    method: label,
+                    path: path.to_string(),
+                    message: format!(
+                        "the page at offset {offset} repeats the previous page (offset ignored?)"
+                    ),
+                });
+            }
+            prev_first = items.first().cloned();
             out.extend(items);
             let more = matches!(v.get("hasMore"), Some(Value::Bool(true)));
-            if !more {
+            let total = v.get("totalResults").and_then(Value::as_u64);
+            if !more || total.is_some_and(|t| out.len() as u64 >= t) {
                 return Ok(out);
             }
             if got == 0 {

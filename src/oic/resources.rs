@@ -154,6 +154,46 @@ impl IntegrationStats {
     }
 }
 
+/// A package (Gen2 grouping of integrations) as listed or fetched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Package {
+    /// The package name (its id).
+    pub name: String,
+    /// `type` (`DEVELOPED`, `PREBUILT`...).
+    pub package_type: String,
+    /// The integrations it holds, with their status when sent.
+    pub integrations: Vec<super::Integration>,
+    /// The whole JSON object as received.
+    pub raw: Value,
+}
+
+impl Package {
+    /// Reads a package from its JSON object; never fails. Integrations may be objects or
+    /// `CODE|VERSION` strings.
+    pub fn from_json(v: Value) -> Package {
+        let integrations = match v.get("integrations") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| match x {
+                    Value::String(id) => {
+                        super::Integration::from_json(serde_json::json!({ "id": id }))
+                    }
+                    o => super::Integration::from_json(o.clone()),
+                })
+                .collect(),
+            _ => vec![],
+        };
+        Package {
+            name: opt_s(&v, "name")
+                .or_else(|| opt_s(&v, "id"))
+                .unwrap_or_default(),
+            package_type: opt_s(&v, "type").unwrap_or_default(),
+            integrations,
+            raw: v,
+        }
+    }
+}
+
 fn num(v: &Value, k: &str) -> u64 {
     match v.get(k) {
         Some(Value::Number(n)) => n
@@ -363,6 +403,123 @@ impl OicClient {
                 Ok(ImportOutcome {
                     action: ImportAction::Replaced,
                     previous_status: prev,
+                })
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------- packages
+
+    /// All packages, paged.
+    pub async fn list_packages(&self, q: Option<&str>) -> Result<Vec<Package>, OicError> {
+        let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
+        Ok(self
+            .list_all(&format!("{API}/packages"), &extra)
+            .await?
+            .into_iter()
+            .map(Package::from_json)
+            .collect())
+    }
+
+    /// One package; `None` on 404.
+    pub async fn get_package(&self, name: &str) -> Result<Option<Package>, OicError> {
+        match self
+            .json(Call::get(format!(
+                "{API}/packages/{}",
+                encode_segment(name)
+            )))
+            .await
+        {
+            Ok(v) => Ok(Some(Package::from_json(v))),
+            Err(e) if e.is_status(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Exports a package (`GET /packages/{name}/archive`, `.par`) to a temporary file and checks
+    /// that it is a zip archive.
+    pub async fn export_package(&self, name: &str) -> Result<Artifact, OicError> {
+        let call = Call::get(format!("{API}/packages/{}/archive", encode_segment(name))).download();
+        let (temp, size, sha) = self.download(call).await?;
+        let p = temp.to_path_buf();
+        let what = format!("package {name} exported from {}", self.name());
+        tokio::task::spawn_blocking(move || super::archive::check_zip(&p))
+            .await
+            .map_err(|e| OicError::Config(format!("archive inspection task failed: {e}")))?
+            .map_err(|e| match e {
+                OicError::Archive { message, .. } => OicError::Archive {
+                    artifact: what.clone(),
+                    message,
+                },
+                o => o,
+            })?;
+        Ok(Artifact::from_temp(
+            ArtifactKey::new(ArtifactKind::Package, name, ""),
+            temp,
+            size,
+            sha,
+            self.name(),
+        ))
+    }
+
+    /// Imports a `.par`: `GET /packages/{name}`; 404 → `POST /packages/archive`; exists →
+    /// [`ImportMode::Overwrite`] deactivates its active integrations (412 ignored) and
+    /// `PUT /packages/archive`; [`ImportMode::SkipExisting`] does nothing.
+    pub async fn import_package(
+        &self,
+        a: &Artifact,
+        mode: ImportMode,
+    ) -> Result<ImportOutcome, OicError> {
+        if a.key.kind != ArtifactKind::Package {
+            return Err(OicError::Archive {
+                artifact: a.key.to_string(),
+                message: "not a package archive".into(),
+            });
+        }
+        let p = a.path().to_path_buf();
+        tokio::task::spawn_blocking(move || super::archive::check_zip(&p))
+            .await
+            .map_err(|e| OicError::Config(format!("archive inspection task failed: {e}")))??;
+        let body = || Body::File {
+            path: a.path().to_path_buf(),
+            file_name: a.file_name(),
+            fields: vec![],
+        };
+        match self.get_package(&a.key.code).await? {
+            None => {
+                self.empty(Call::post(format!("{API}/packages/archive")).body(body()))
+                    .await?;
+                Ok(ImportOutcome {
+                    action: ImportAction::Created,
+                    previous_status: None,
+                })
+            }
+            Some(cur) => {
+                if mode == ImportMode::SkipExisting {
+                    return Ok(ImportOutcome {
+                        action: ImportAction::Skipped,
+                        previous_status: None,
+                    });
+                }
+                for i in &cur.integrations {
+                    if let Some(iid) = i.integration_id() {
+                        let status = if i.status.is_empty() {
+                            self.activation_status(&iid).await?
+                        } else {
+                            i.status.clone()
+                        };
+                        if status == "ACTIVATED" || status == "ACTIVATION_INPROGRESS" {
+                            self.deactivate(&iid).await?;
+                        }
+                    }
+                }
+                self.empty(
+                    Call::new(reqwest::Method::PUT, format!("{API}/packages/archive")).body(body()),
+                )
+                .await?;
+                Ok(ImportOutcome {
+                    action: ImportAction::Replaced,
+                    previous_status: None,
                 })
             }
         }

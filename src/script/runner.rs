@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::{EngineOptions, Host, Output, build_engine, errors, render};
 use crate::cli::exit;
 use crate::config::Config;
-use crate::effect::{Executor, RetryPolicy};
-use crate::ledger::{Report, RunInfo, RunRecord, current_user};
+use crate::effect::{Executor, Resume, RetryPolicy};
+use crate::ledger::{Report, RunExtra, RunInfo, RunRecord, current_user};
 
 /// How to run a recipe.
 #[derive(Clone, Debug, Default)]
@@ -25,6 +25,10 @@ pub struct RunOptions {
     pub engine: EngineOptions,
     /// Retry settings; `None` takes the defaults (or `$FERRY_RETRY_BASE_MS` for the first delay).
     pub retry: Option<RetryPolicy>,
+    /// Resume a stopped run: its id, or `last` (the latest run of this recipe).
+    pub resume: Option<String>,
+    /// The kind of run recorded in the ledger: `run` (default), `plan` or `rollback`.
+    pub kind: Option<String>,
 }
 
 /// The end of a run.
@@ -72,22 +76,47 @@ pub fn run_recipe(
         outcome: None,
         message: None,
     };
-    let record = match RunRecord::create(&config.state_dir, info, config.secrets.clone()) {
-        Ok(r) => Arc::new(r),
-        Err(e) => {
-            return RunResult {
-                code: exit::USAGE,
-                report: None,
-                error: Some(format!("error: {e}\n")),
-            };
-        }
+    let resume = match &opts.resume {
+        None => None,
+        Some(which) => match Resume::load(&config.state_dir, which, name) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                return RunResult {
+                    code: exit::USAGE,
+                    report: None,
+                    error: Some(format!("error: cannot resume: {e}\n")),
+                };
+            }
+        },
     };
+    let extra = RunExtra {
+        kind: opts.kind.clone().unwrap_or_else(|| "run".into()),
+        profiles: config
+            .instances
+            .keys()
+            .chain(config.vaults.keys())
+            .cloned()
+            .collect(),
+        resumes: resume.as_ref().map(|r| r.run.clone()),
+    };
+    let record =
+        match RunRecord::create_with(&config.state_dir, info, extra, config.secrets.clone()) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                return RunResult {
+                    code: exit::USAGE,
+                    report: None,
+                    error: Some(format!("error: {e}\n")),
+                };
+            }
+        };
     let exec = Executor::new(
         record.clone(),
         opts.dry_run,
         opts.retry.clone().unwrap_or_else(default_retry),
         cancel.clone(),
-    );
+    )
+    .with_resume(resume);
     let mut host = Host::new(config, rt, exec, out);
     host.progress = opts.progress;
     host.sandbox = opts.sandbox;
@@ -119,7 +148,11 @@ pub fn run_recipe(
     let outcome = engine.run_ast_with_scope(&mut scope, &ast);
     drop(scope);
     // Finish the vault jobs the recipe left open (their manifests are written last).
-    let job_errors = host.finish_jobs();
+    let mut job_errors = host.finish_jobs();
+    // The job holding what the run replaced (for `ferry rollback`).
+    if let Err(e) = super::api::ledger::finish_rollback(&record.info().id) {
+        job_errors.push(format!("rollback job: {e}"));
+    }
 
     let (code, error, outcome_name, msg) = match outcome {
         Ok(()) => (exit::OK, None, "ok", None),

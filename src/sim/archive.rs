@@ -617,9 +617,72 @@ pub struct ParsedIar {
 
 /// Validates and parses an `.iar` (§11.1 minimal validation).
 pub fn parse_iar(bytes: &[u8]) -> Result<ParsedIar, ArchiveError> {
-    let entries = read_zip(bytes)?;
-    let mut dirs: Vec<String> = entries
-        .keys()
+    parse_iar_reader(Cursor::new(bytes))
+}
+
+/// Whether an `.iar` entry is read into memory while scanning (metadata); others are only hashed.
+fn iar_metadata(name: &str) -> bool {
+    is_props(name)
+        || name.ends_with("/PROJECT-INF/project.xml")
+        || name.starts_with("icspackage/appinstances/")
+        || name.starts_with("icspackage/dvms/")
+        || name.starts_with("icspackage/schedule/")
+}
+
+/// Result of [`scan_zip`]: all file names (sorted), the kept entries, the integrity hash.
+pub type ZipScan = (Vec<String>, BTreeMap<String, Vec<u8>>, String);
+
+/// Scans a zip without holding it in memory: all file names, the integrity hash (streamed), and the contents of
+/// the entries selected by `keep`.
+pub fn scan_zip<R: Read + std::io::Seek>(
+    r: R,
+    keep: impl Fn(&str) -> bool,
+) -> Result<ZipScan, ArchiveError> {
+    let nz = |e: zip::result::ZipError| ArchiveError::NotZip(e.to_string());
+    let mut z = zip::ZipArchive::new(r).map_err(nz)?;
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for i in 0..z.len() {
+        let f = z.by_index(i).map_err(nz)?;
+        if f.is_dir() {
+            continue;
+        }
+        names.push((f.name().map_err(nz)?.to_string(), i));
+    }
+    names.sort();
+    let mut h = Sha256::new();
+    let mut small = BTreeMap::new();
+    for (name, idx) in &names {
+        let mut f = z.by_index(*idx).map_err(nz)?;
+        h.update(name.as_bytes());
+        h.update([0u8]);
+        if keep(name) || is_props(name) {
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)
+                .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+            let hashed = if is_props(name) {
+                strip_mod(&buf)
+            } else {
+                buf.clone()
+            };
+            h.update((hashed.len() as u64).to_be_bytes());
+            h.update(&hashed);
+            small.insert(name.clone(), buf);
+        } else {
+            h.update(f.size().to_be_bytes());
+            std::io::copy(&mut f, &mut HashWriter(&mut h))
+                .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+        }
+    }
+    let digest = h.finalize();
+    let hash = base64::engine::general_purpose::STANDARD.encode(&digest[..16]);
+    Ok((names.into_iter().map(|(n, _)| n).collect(), small, hash))
+}
+
+/// Validates and parses an `.iar` from any seekable reader (e.g. a spooled upload file), streaming large entries.
+pub fn parse_iar_reader<R: Read + std::io::Seek>(r: R) -> Result<ParsedIar, ArchiveError> {
+    let (names, entries, hash) = scan_zip(r, iar_metadata)?;
+    let mut dirs: Vec<String> = names
+        .iter()
         .filter_map(|n| n.strip_prefix("icspackage/project/"))
         .filter_map(|rest| rest.split_once('/').map(|(d, _)| d.to_string()))
         .collect();
@@ -641,7 +704,7 @@ pub fn parse_iar(bytes: &[u8]) -> Result<ParsedIar, ArchiveError> {
     let props_bytes = entries
         .get(&format!("{prefix}ics_project_attributes.properties"))
         .ok_or_else(|| ArchiveError::Layout("missing ics_project_attributes.properties".into()))?;
-    let props = parse_properties(&String::from_utf8_lossy(props_bytes.bytes()));
+    let props = parse_properties(&String::from_utf8_lossy(props_bytes));
     let code = props
         .get("project_code")
         .cloned()
@@ -654,7 +717,7 @@ pub fn parse_iar(bytes: &[u8]) -> Result<ParsedIar, ArchiveError> {
         .get("mod")
         .cloned()
         .ok_or_else(|| ArchiveError::Layout("missing mod".into()))?;
-    if integrity_hash(&entries) != stored_mod {
+    if hash != stored_mod {
         return Err(ArchiveError::Integrity);
     }
     if dir != format!("{code}_{version}") {
@@ -662,7 +725,7 @@ pub fn parse_iar(bytes: &[u8]) -> Result<ParsedIar, ArchiveError> {
     }
     let project_xml = entries
         .get(&format!("{prefix}PROJECT-INF/project.xml"))
-        .map(|b| String::from_utf8_lossy(b.bytes()).to_string())
+        .map(|b| String::from_utf8_lossy(b).to_string())
         .ok_or_else(|| ArchiveError::Layout("missing PROJECT-INF/project.xml".into()))?;
     if xml_text(&project_xml, "projectCode").as_deref() != Some(code.as_str())
         || xml_text(&project_xml, "projectVersion").as_deref() != Some(version.as_str())
@@ -684,7 +747,7 @@ pub fn parse_iar(bytes: &[u8]) -> Result<ParsedIar, ArchiveError> {
     let mut lookups = Vec::new();
     let mut schedule = None;
     for (name, content) in &entries {
-        let text = String::from_utf8_lossy(content.bytes());
+        let text = String::from_utf8_lossy(content);
         if let Some(file) = name.strip_prefix("icspackage/appinstances/") {
             let fallback = file.trim_end_matches(".xml");
             connections.push(parse_connection_xml(&text, fallback));

@@ -144,6 +144,9 @@ pub fn iar_entries_of(
 ) -> Result<Entries, ArchiveError> {
     match &i.archive {
         super::state::ArchiveSource::Stored(b) => archive::read_zip(b),
+        super::state::ArchiveSource::Spilled(p) => {
+            archive::read_zip(&std::fs::read(p).map_err(|e| ArchiveError::NotZip(e.to_string()))?)
+        }
         super::state::ArchiveSource::Generated { padding } => {
             Ok(archive::iar_entries(i, conns, lookups, *padding))
         }

@@ -244,6 +244,8 @@ pub async fn get(api: Api) -> ApiResult<Response> {
 pub enum ExportSource {
     /// Bytes as imported.
     Stored(Bytes),
+    /// A spooled upload on disk.
+    File(std::path::PathBuf),
     /// Generate from the model.
     Generated {
         /// Integration snapshot.
@@ -279,6 +281,7 @@ pub fn export_source(data: &InstanceData, id: &str) -> ApiResult<(String, Export
     let file = format!("{}_{}.iar", i.code, i.version);
     let src = match &i.archive {
         ArchiveSource::Stored(b) => ExportSource::Stored(b.clone()),
+        ArchiveSource::Spilled(p) => ExportSource::File(p.clone()),
         ArchiveSource::Generated { padding } => ExportSource::Generated {
             integration: Box::new(i.clone()),
             connections: i
@@ -301,6 +304,12 @@ pub fn export_source(data: &InstanceData, id: &str) -> ApiResult<(String, Export
 pub fn export_source_bytes(src: ExportSource) -> ApiResult<Bytes> {
     match src {
         ExportSource::Stored(b) => Ok(b),
+        ExportSource::File(p) => std::fs::read(&p).map(Bytes::from).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Reading the archive failed: {e}"),
+            )
+        }),
         ExportSource::Generated {
             integration,
             connections,
@@ -377,6 +386,95 @@ pub async fn multipart_fields(
     let file =
         file.ok_or_else(|| ApiError::bad_request("The multipart part 'file' is missing."))?;
     Ok((file, fields))
+}
+
+/// Uploads larger than this are spooled to disk instead of being held in memory.
+pub const SPILL_ABOVE: usize = 8 * 1024 * 1024;
+
+/// Reads the `file` part of an `.iar` upload, spooling large ones to disk, and validates it (parsing a spooled
+/// file streams it). Returns the parsed archive and where its bytes now live.
+pub async fn upload_iar(
+    mp: Result<Multipart, MultipartRejection>,
+    shared: &super::state::Shared,
+) -> ApiResult<(ParsedIar, ArchiveSource)> {
+    let Ok(mut mp) = mp else {
+        return Err(ApiError::bad_request(
+            "A multipart/form-data body with a 'file' part is required.",
+        ));
+    };
+    let read_err = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request(format!("Could not read the multipart body: {e}"))
+    };
+    let io_err = |e: std::io::Error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Spooling the upload failed: {e}"),
+        )
+    };
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                return Err(ApiError::bad_request(
+                    "The multipart part 'file' is missing.",
+                ));
+            }
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid multipart body: {e}"
+                )));
+            }
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let mut field = field;
+        let mut mem: Vec<u8> = Vec::new();
+        let mut spool: Option<(std::path::PathBuf, tokio::fs::File)> = None;
+        while let Some(chunk) = field.chunk().await.map_err(read_err)? {
+            use tokio::io::AsyncWriteExt;
+            match spool.as_mut() {
+                Some((_, f)) => f.write_all(&chunk).await.map_err(io_err)?,
+                None => {
+                    mem.extend_from_slice(&chunk);
+                    if mem.len() > SPILL_ABOVE {
+                        let path = shared.spool_path();
+                        let mut f = tokio::fs::File::create(&path).await.map_err(io_err)?;
+                        f.write_all(&mem).await.map_err(io_err)?;
+                        mem = Vec::new();
+                        spool = Some((path, f));
+                    }
+                }
+            }
+        }
+        return match spool {
+            None => {
+                let bytes = Bytes::from(mem);
+                let p = archive::parse_iar(&bytes).map_err(archive_error)?;
+                Ok((p, ArchiveSource::Stored(bytes)))
+            }
+            Some((path, mut f)) => {
+                use tokio::io::AsyncWriteExt;
+                f.flush().await.map_err(io_err)?;
+                drop(f);
+                let p2 = path.clone();
+                let parsed = tokio::task::spawn_blocking(move || {
+                    let f = std::fs::File::open(&p2)
+                        .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+                    archive::parse_iar_reader(std::io::BufReader::new(f))
+                })
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                match parsed {
+                    Ok(p) => Ok((p, ArchiveSource::Spilled(path))),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&path);
+                        Err(archive_error(e))
+                    }
+                }
+            }
+        };
+    }
 }
 
 /// Maps archive errors to 400.
@@ -494,7 +592,7 @@ pub fn refresh_statuses(data: &mut InstanceData) {
 pub fn integration_from_archive(
     data: &InstanceData,
     p: &ParsedIar,
-    bytes: Bytes,
+    archive: ArchiveSource,
     who: &str,
     previous: Option<&Integration>,
     project: Option<&str>,
@@ -537,7 +635,7 @@ pub fn integration_from_archive(
             .unwrap_or_else(|| who.to_string()),
         last_updated: now,
         last_updated_by: who.to_string(),
-        archive: ArchiveSource::Stored(bytes),
+        archive,
         activation_errors: Vec::new(),
         draft: p.draft,
         project: project.map(str::to_string),
@@ -548,7 +646,7 @@ pub fn integration_from_archive(
 pub fn import_new_into(
     data: &mut InstanceData,
     p: &ParsedIar,
-    bytes: Bytes,
+    archive: ArchiveSource,
     who: &str,
     project: Option<&str>,
 ) -> ApiResult<()> {
@@ -560,7 +658,7 @@ pub fn import_new_into(
         )));
     }
     merge_dependencies(data, p, who);
-    let i = integration_from_archive(data, p, bytes, who, None, project);
+    let i = integration_from_archive(data, p, archive, who, None, project);
     data.integrations.insert(key, i);
     Ok(())
 }
@@ -570,12 +668,11 @@ pub async fn import_new(
     api: Api,
     mp: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    let bytes = multipart_file(mp).await?;
-    let p = archive::parse_iar(&bytes).map_err(archive_error)?;
+    let (p, src) = upload_iar(mp, &api.ctx.shared).await?;
     let mut g = api.inst.lock();
     let project = api.project().map(str::to_string);
     let data = space(&mut g, project.as_deref())?;
-    import_new_into(data, &p, bytes, api.who(), project.as_deref())?;
+    import_new_into(data, &p, src, api.who(), project.as_deref())?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -584,8 +681,7 @@ pub async fn import_replace(
     api: Api,
     mp: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    let bytes = multipart_file(mp).await?;
-    let p = archive::parse_iar(&bytes).map_err(archive_error)?;
+    let (p, src) = upload_iar(mp, &api.ctx.shared).await?;
     let mut g = api.inst.lock();
     let project = api.project().map(str::to_string);
     let data = space(&mut g, project.as_deref())?;
@@ -612,7 +708,7 @@ pub async fn import_replace(
     let i = integration_from_archive(
         data,
         &p,
-        bytes,
+        src,
         api.who(),
         Some(&existing),
         project.as_deref(),
@@ -716,12 +812,29 @@ pub fn activate(
     Ok(())
 }
 
-/// Finishes an async activation after `delay`.
+/// Marks an activation as failed (`FAILEDACTIVATION` with one activation error).
+pub fn fail_activation(i: &mut Integration) {
+    i.status = IntStatus::FailedActivation;
+    i.activation_errors = vec![(
+        "ICS-10556".to_string(),
+        format!(
+            "{} could not be activated: the endpoint of connection '{}' could not be deployed (injected fault).",
+            label(i),
+            i.connections
+                .first()
+                .map(|c| c.code.as_str())
+                .unwrap_or("-")
+        ),
+    )];
+}
+
+/// Finishes an async activation after `delay` (as `FAILEDACTIVATION` when `fail`).
 pub fn finish_async(
     inst: Arc<Instance>,
     project: Option<String>,
     key: (String, String),
     delay: Duration,
+    fail: bool,
 ) {
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
@@ -730,7 +843,11 @@ pub fn finish_async(
             && let Some(i) = data.integrations.get_mut(&key)
             && i.status == IntStatus::ActivationInProgress
         {
-            i.status = IntStatus::Activated;
+            if fail {
+                fail_activation(i);
+            } else {
+                i.status = IntStatus::Activated;
+            }
         }
     });
 }
@@ -822,13 +939,30 @@ pub async fn update(
     let async_mode = api.params.flag("enableAsyncActivationMode");
     let delay = Duration::from_millis(api.ctx.shared.async_activation_ms.load(Ordering::Relaxed));
     let project = api.project().map(str::to_string);
+    let key = split_id(api.id())?;
+    let fail = api
+        .ctx
+        .shared
+        .faults
+        .get()
+        .fail_activation
+        .iter()
+        .any(|f| f == api.id());
     let out = {
         let mut g = api.inst.lock();
         let data = space(&mut g, project.as_deref())?;
-        apply_update(data, api.id(), &body, async_mode, api.who())?
+        let mut out = apply_update(data, api.id(), &body, async_mode, api.who())?;
+        if fail
+            && out["status"] == "ACTIVATED"
+            && let Some(i) = data.integrations.get_mut(&key)
+        {
+            fail_activation(i);
+            out["status"] = json!(i.status.as_str());
+        }
+        out
     };
     if out["status"] == "ACTIVATION_INPROGRESS" {
-        finish_async(api.inst.clone(), project, split_id(api.id())?, delay);
+        finish_async(api.inst.clone(), project, key, delay, fail);
     }
     Ok(json_ok(&out))
 }

@@ -3,72 +3,188 @@
 //! Written from `docs/oic-api.md` independently of [`crate::oic`]: it shares no model or wire types with the
 //! client. [`start`] binds real TCP listeners on loopback:
 //!
-//! * one **identity domain** listener (`/oauth2/v1/token`, client credentials with Basic client authentication);
+//! * one **identity domain** listener: `/oauth2/v1/token` (client credentials with Basic client
+//!   authentication) and SCIM `/admin/v1/{Users,Groups,Apps,AppRoles,Grants}` ([`scim`]);
 //! * one listener per **Gen2** instance (the host *is* the instance; Basic auth and bearer tokens);
 //! * one **OIC 3 design host** listener shared by all gen-3 instances, selected by `?integrationInstance=`
 //!   (bearer tokens only).
 //!
-//! Developer API paths live under `/ic/api/integration/v1/` (§1.2). Integration ids are `CODE|VERSION`, accepted
-//! with a raw `|` or `%7C`. JSON bodies are compact with camelCase names; errors have exactly the §1.6 shape
+//! Developer API paths live under `/ic/api/integration/v1/` (§1.2): integrations ([`integrations`]),
+//! connections ([`connections`]), lookups ([`lookups`]), libraries ([`libraries`]), packages ([`packages`]),
+//! monitoring ([`monitoring`]) and, on OIC 3, projects ([`projects`]) with the same sub-resources under
+//! `/projects/{p}/`. Integration ids are `CODE|VERSION`, accepted with a raw `|` or `%7C`. JSON bodies are compact
+//! with camelCase names; errors have exactly the §1.6 shape
 //! `{"status":"HTTP 409 Conflict","title":"...","type":"https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.10"}`
 //! with `Content-Type: application/json`.
 //!
+//! Every listener also serves the emulator's own admin routes (no auth): `GET/POST /__sim/faults`
+//! ([`Faults`] as JSON), `GET/DELETE /__sim/log` (request log as JSON lines) and `POST /__sim/archive_size`
+//! (`{"instance","id","bytes"}`).
+//!
 //! # Choices
 //!
-//! For every behaviour the reference marks inferred (I) or unknown (?), the emulator does exactly this:
+//! For every behaviour the reference marks inferred (I) or unknown (?), the emulator does exactly this.
 //!
+//! ## Hosts, auth, tokens
 //! * **Listeners / ports.** `port == 0`: every listener is ephemeral. Otherwise instance *i* (index in
 //!   [`SimConfig::instances`]) of gen 2 listens on `port + i`, the OIC 3 design host on `port + n` and the identity
 //!   domain on `port + n + 1` (`n` = number of instances).
-//! * **`integrationInstance`** (gen 3) is `<name>-sim-lo`. Missing → 400, unknown → 404. On the design host
-//!   credentials are checked *first* (401 for no/invalid/expired token or Basic auth), then the instance selector
-//!   (400/404), then the token scope (401 when the token was issued for another instance).
-//! * **401**: body in the §1.6 shape, header `WWW-Authenticate: Bearer`.
+//! * **`integrationInstance`** (gen 3) is `<name>-sim-lo`. Missing → 400, unknown → 404. Order of checks:
+//!   credentials first (401 for no/invalid/expired token, or Basic auth on the design host), then the instance
+//!   selector (400/404), then the token scope (401 when the token was issued for another instance).
+//! * **401** (§2.3): body in the §1.6 shape, header `WWW-Authenticate: Bearer`.
 //! * **Tokens**: JWT-looking opaque strings. The `scope` form field is required and must be the instance scope
 //!   `https://<32 upper hex>.integration.sim.ocp.oraclecloud.com:443/ic/api/` or
-//!   `https://<...>:443urn:opc:resource:consumer::all`; otherwise 400 `invalid_scope`. Client authentication by
-//!   Basic header, or `client_id`/`client_secret` form fields. Bad client → 401 `invalid_client`
-//!   (`WWW-Authenticate: Basic`); wrong `grant_type` → 400 `unsupported_grant_type`. `expires_in` = the current TTL.
+//!   `https://<...>:443urn:opc:resource:consumer::all` (the audience is the same form on Gen2); otherwise 400
+//!   `invalid_scope`. Client authentication by Basic header or `client_id`/`client_secret` form fields. Bad client
+//!   → 401 `invalid_client` (`WWW-Authenticate: Basic realm="idcs"`); other grant types → 400
+//!   `unsupported_grant_type`; missing grant type → 400 `invalid_request`. `expires_in` = the current TTL in
+//!   seconds. Each instance has its own client; a token works only on its instance.
+//! * **Credentials** (client ids, secrets, Gen2 user `svc-<name>@example.com` and password, audiences) are derived
+//!   from [`SimConfig::seed`] and the instance name, so they are stable across runs and restarts.
+//!
+//! ## Collections
 //! * **Paging**: `limit` default 100, values above 1000 clamped to 1000, `limit=0` or non-numbers → 400.
-//!   Envelope `{items, hasMore, limit, offset, totalResults, links}`; `totalResults` counts all matches (not just
-//!   the page).
-//! * **`q`**: `{key:'v'}` exact, case-sensitive; `{key:/re/}` unanchored case-insensitive regex; several
-//!   conditions separated by `,` are ANDed. Integration keys: `name`, `code`, `status`, `type`, `style`,
-//!   `version`, `pattern`. Unknown keys or bad syntax → 400.
-//! * **Default order** of lists: by code then version. `orderBy=name` (case-insensitive name, then version),
-//!   `orderBy=time` (last updated, newest first); other values → 400.
-//! * **Ids** without `|` → 404.
+//!   Envelope `{items, hasMore, limit, offset, totalResults, links}`; `totalResults` counts all matches.
+//! * **`q`**: `{key:'v'}` exact, case-sensitive; `{key:/re/}` unanchored case-insensitive regex; conditions
+//!   separated by `,` are ANDed. Keys: integrations `name code status type style version pattern`; connections
+//!   `name code status role type adapter`; projects `name code type`; lookups `name status`; libraries
+//!   `name code type`; packages `name type`; monitoring `timewindow code version status name primaryValue
+//!   startdate enddate minDuration`. Unknown keys or bad syntax → 400.
+//! * **Order**: default by code then version (integrations), by code (others). `orderBy=name`
+//!   (case-insensitive), `orderBy=time` (last updated, newest first), `orderBy=type` (connections: adapter);
+//!   other values → 400.
+//! * **`expand=connection`** adds `adapterType`/`securityPolicy` to the connections inside integrations;
+//!   **`expand=adapter`** adds adapter details to connections.
+//!
+//! ## Integrations
+//! * **Ids** without `|` → 404. Links use `%7C` (`HELLO_WORLD%7C01.00.0000`).
 //! * **`POST /integrations/{id}` without `X-HTTP-Method-Override: PATCH`** → 405 (a real `PATCH` is accepted too).
-//! * **Update body**: `status` `ACTIVATED`/`CONFIGURED` or absent (flags only). Other values → 400. Activation →
+//! * **Update body**: `status` `ACTIVATED`/`CONFIGURED` or absent (flags only); other values → 400. Activation →
 //!   412 when already `ACTIVATED`/`ACTIVATION_INPROGRESS`, `INPROGRESS`, locked, or a connection is not
-//!   `CONFIGURED`. Deactivation → 412 unless `ACTIVATED`, `ACTIVATION_INPROGRESS` or `FAILEDACTIVATION`.
-//!   A flags-only update of an active integration → 412 "Failed to save integration configuration because it is
-//!   active or is in the process of being activated.". The 200 body is the GH-RCH activation body
-//!   (`{"apiDeploymentInprogress":false,...,"status":"..."}`).
+//!   `CONFIGURED`. Deactivation → 412 unless `ACTIVATED`, `ACTIVATION_INPROGRESS` or `FAILEDACTIVATION`; it also
+//!   stops a running schedule. A flags-only update of an active integration → 412 "Failed to save integration
+//!   configuration because it is active or is in the process of being activated.". The 200 body is the GH-RCH
+//!   activation body (`{"apiDeploymentInprogress":false,...,"status":"..."}`).
 //! * **Async activation** (`enableAsyncActivationMode=true`): `ACTIVATION_INPROGRESS`, then `ACTIVATED` after
-//!   [`DEFAULT_ASYNC_ACTIVATION`] (see [`SimHandle::set_async_activation_delay`]).
+//!   [`DEFAULT_ASYNC_ACTIVATION`] ([`SimHandle::set_async_activation_delay`]). The fault `fail_activation` makes
+//!   listed ids end in `FAILEDACTIVATION` (sync: at once) with one `activationErrors` item.
 //! * **Minor-version rule**: activating `X|MM.mm.pppp` sets every other active version of `X` with the same
 //!   major `MM` to `CONFIGURED`.
-//! * **Import**: `POST` 204 with an empty body; `PUT` 200 with the integration resource; PUT of an ACTIVATED
-//!   (or activating) integration → 412, of a locked one → 423. A missing `file` part → 400. Imports keep the
-//!   uploaded bytes and export them unchanged. The imported integration is `CONFIGURED` when all its connections
-//!   are `CONFIGURED` on the instance, otherwise `INPROGRESS`; its lock is cleared; creator/creation date are kept
-//!   on PUT; `lastUpdatedBy` is the Basic-auth user or the OAuth client id.
-//! * **Connections/lookups in an imported IAR** are created when missing (connections as `INPROGRESS` drafts
-//!   without security properties); existing ones are never modified.
+//! * **Import**: `POST` → 204 (empty body); `PUT` → 200 with the integration resource; PUT of an ACTIVATED (or
+//!   activating) integration → 412, of a locked one → 423. Missing `file` part → 400; the form field `type` is
+//!   ignored. Imports keep the uploaded bytes and export them unchanged. The imported integration is
+//!   `CONFIGURED` when the archive is not a draft (`project_persisted_state`) and all its connections are
+//!   `CONFIGURED` on the instance, otherwise `INPROGRESS`; its lock is cleared; PUT keeps creator, creation date,
+//!   tracing flags and package; `lastUpdatedBy` is the Basic-auth user or the OAuth client id.
+//! * **Connections/lookups in an imported archive** are created when missing (connections as `INPROGRESS`
+//!   drafts without security properties); existing ones are never modified. When a connection later becomes
+//!   `CONFIGURED` (successful test), integrations that were `INPROGRESS` only because of it become `CONFIGURED`.
 //! * **Export**: `Content-Disposition: attachment; filename="CODE_VERSION.iar"`; locked or PREBUILT → 423.
+//!   `includeRecordingFlag` is ignored.
+//! * **Delete** → 200 with an empty body; ACTIVATED → 412, locked → 423.
+//! * **Schedule**: `GET .../schedule` → `{id, icalExpression, frequency, timezone:"UTC", state:"STARTED"|"STOPPED",
+//!   scheduleDefinedFlag}`; not scheduled → 412 (get/start/stop). `start` ignores its body and needs an
+//!   ACTIVATED integration with a stopped schedule (else 412); `stop` needs a running one (else 412).
+//! * **`activationErrors`** → `{"items":[{"code","message"}],"totalResults":n}` (empty unless FAILEDACTIVATION).
+//! * **`POST /integrations/reactivate`** (JSON array of ids) → 200 `{"items":[{"id","status":"ACTIVATED"|"FAILED",
+//!   "message"}]}`; a body that is not an array of strings → 400.
+//! * **Global vs project integrations (OIC 3)**: `GET /integrations` lists only global ones; project
+//!   integrations carry `projectCode` and live under `/projects/{p}/integrations`.
+//!
+//! ## Connections
+//! * Read fields: `id code name description status role adapterType{name,displayName,type} securityPolicy
+//!   connectionProperties securityProperties agentGroupId lockedFlag lockedBy usage usageActive
+//!   percentageComplete created createdBy lastUpdated lastUpdatedBy links`. `securityProperties` items carry
+//!   `propertyGroup/propertyName/propertyType` and `hasValue`, never the value.
+//! * **Update** honours only `connectionProperties`, `securityPolicy`, `securityProperties`, `agentGroupId`
+//!   (other members are ignored); properties are merged by `propertyName`; an update never changes `status`.
+//!   Locked → 412; bad JSON → 400; empty `securityPolicy` → 400.
+//! * **Test**: incomplete (no non-empty connection property, or policy other than `NONE` without a non-empty
+//!   security property) → 409; locked → 412. `FAILED` (200) when a connection property value contains
+//!   `.invalid` or a security property value is `invalid`; otherwise `SUCCESS` (200) and the connection becomes
+//!   `CONFIGURED`. `validate` answers the same without changing state.
+//! * **Attachments**: the uploaded file becomes the property value `<attachment N bytes>` (200, connection body).
+//! * **Delete** → 200; used by an integration → 412.
+//!
+//! ## Projects (OIC 3; on Gen2 every project route → 404)
+//! * `POST /projects` `{name, code?, description?}` → 201 (code derived from the name when absent); 409 exists.
+//! * **Export** body `{type, code, label?, name?, builtBy?}`: `code` must equal the path (else 400); unknown
+//!   `label` → 404; with `label` only that deployment's integration versions and the connections/lookups they use
+//!   are included, without it the whole project; a locked integration → 423. File name `CODE-LABEL.car` or
+//!   `CODE.car`.
+//! * **Import** → 200 with the project; connections arrive as drafts, integrations `INPROGRESS` until their
+//!   connections are configured; 409 when the project exists; there is no replace.
+//! * **Delete** → 200; any integration active or locked → 412.
+//! * **Deployments**: create → 201 (409 exists; 400 when an integration is not in the project); update by
+//!   PATCH override replaces the given members; delete → 200. Project `state.status` is always `DRAFT`.
+//! * **ACL**: principal `id` is the identity-domain (SCIM) user/group id; GET adds `idNotFound` per principal
+//!   (true when the id is not a user/group of the identity domain) and `createdBy/createdDate/updatedBy/
+//!   updatedDate`. PUT replaces the whole ACL (204); missing role keys become `{allowAll:false, allowed:[]}`;
+//!   wrong types → 400. New projects: the creator administers, everyone views and monitors.
+//! * **`.car` layout**: see [`car`] (`project/` root, `project.yaml` with JSON-scalar values, one integrity hash
+//!   in `project/oic_project.properties`).
+//!
+//! ## Lookups, libraries, packages, monitoring
+//! * Lookup CSV: `DVM,<name>,<description>`, then the column line, then rows (RFC 4180 quoting). Lookup status is
+//!   always `CONFIGURED`. JSON create → 201; delete in use → 412.
+//! * Libraries: import needs the multipart fields `code` and `version` (400 otherwise); `type` defaults to `API`;
+//!   `metadata` lists `function name(` declarations of the `.js` file(s). Delete → 200 (usage is not tracked).
+//! * Packages: `.par` = `package.json` + one `.iar` per integration. Import → 204 (409 when the package or one of
+//!   its integrations exists); PUT → 200 (404 missing; 412 when a contained integration is active or locked);
+//!   delete removes the package and its integrations (412 when one is active or locked).
+//! * Monitoring numbers are deterministic: seeded ACTIVATED integrations have traffic derived from a hash of
+//!   their id (some with errors); imported or inactive ones have none. `GET /monitoring/instances` lists up to 5
+//!   runs per integration; `timewindow` must be `1h 6h 1d 2d 3d RETENTIONPERIOD` (else 400).
+//!
+//! ## Identity domain (SCIM)
+//! * Needs a token of the admin client (`SimInfo::admin_client_id`, scope `urn:opc:idm:__myscopes__`): none or
+//!   expired → 401, another scope → 403. Responses are `application/scim+json`.
+//! * Each instance has an app `OICINST_<name>` (`<integrationInstance>` on OIC 3), `serviceTypeURN`
+//!   `INTEGRATIONCAUTO`, with the roles `ServiceAdministrator ServiceDeveloper ServiceViewer ServiceMonitor
+//!   ServiceDeployer ServiceUser ServiceInvoker ServiceEndUser`.
+//! * Filters: `attr op "value"` joined by `and`; ops `eq ne co sw ew` (case-insensitive) and `pr`; dotted paths
+//!   into arrays (`emails.value`). Bad filter → 400 `invalidFilter`. Paging `startIndex` (1-based), `count`
+//!   (default 50, max 1000); `POST /{kind}/.search` takes the same in a JSON body.
+//! * Grants: 201; already granted → 409 `uniqueness`; unknown grantee/app/role → 404; malformed → 400.
+//!   DELETE → 204 / 404. Groups accept `PATCH` add/remove of `members`. Users, groups and apps cannot be created
+//!   over HTTP (405); use [`SimHandle::add_user`] / [`SimHandle::add_group`].
+//!
+//! ## Archives, faults, persistence
 //! * **`.iar` layout** (§11.1): `icspackage/project/CODE_VERSION/{ics_project_attributes.properties,
 //!   PROJECT-INF/project.xml, PROJECT-INF/layout.json, resources/...}`, `icspackage/appinstances/<CONN>.xml`
 //!   (root `<applicationInstance xmlns="http://www.oracle.com/2014/03/ics/appinstance">`),
 //!   `icspackage/dvms/<LOOKUP>.dvm`, `icspackage/schedule/schedule.xml` for scheduled flows.
 //! * **Integrity hash** (`mod=`): see [`archive`]: SHA-256 over the sorted file entries (name, NUL, u64 BE length,
-//!   content; the properties file without its `mod=` line), first 16 bytes, standard base64. Mismatch, a
+//!   content; properties files without their `mod=` line), first 16 bytes, standard base64. A mismatch, a
 //!   directory name that does not match `CODE_VERSION`, or a `project.xml` that disagrees → 400 whose title
 //!   contains `ICS-20099`. Not a zip / wrong layout → 400.
-//! * **Error type URLs** for codes outside RFC 2616 (423, 429): `...rfc2616-sec10.html#sec10.4`.
-//! * **Unknown paths** → 404 in the §1.6 shape; wrong method → 405 in the same shape.
-//! * **Seeds**: see [`Seed`]. Timestamps of seeded data are fixed (March 2026), so runs are reproducible.
-//! * **Credentials** are derived from [`SimConfig::seed`] and the instance name (stable across runs).
+//! * **Large archives**: generated resources above 1 MiB are stored (not deflated) and archives with more than
+//!   4 MiB of generated content are streamed (memory stays flat); [`SimHandle::set_archive_size`]. Integration
+//!   uploads above 8 MiB are spooled to disk (a temporary directory, or `state_dir/spool`), validated by
+//!   streaming, and exported by streaming the file. `.car`, `.par`, lookup and library uploads are read into
+//!   memory.
+//! * **Error type URLs** for codes outside RFC 2616 (423, 429): `...rfc2616-sec10.html#sec10.4`. Unknown paths →
+//!   404, wrong methods → 405, both in the §1.6 shape.
+//! * **Faults** ([`Faults`]) apply to every listener except `/__sim/`: latency + jitter, shares of 429/500/503
+//!   drawn from an RNG reset to the seed whenever faults are set (replayable), a `script` of statuses for the next
+//!   requests, a per-instance cap of concurrent requests (excess → 429), `Retry-After` on injected 429s when
+//!   `retry_after_secs` is set, downloads cut after N bytes (the connection is aborted), `path_regex`/`instances`
+//!   scoping, token TTL, `fail_activation` ids, and `conflict_on_parallel_writes` (a POST/PUT/PATCH/DELETE that
+//!   overlaps another one on the same instance → 409, as OIC does for parallel imports/activations). Injected
+//!   errors use the §1.6 body.
+//! * **Service-instance jobs** (§7, [`jobs`]): POST → 202 with `{jobId, jobName, overallStatus:"IN_PROGRESS",
+//!   archiveFile, storageUrl, startTime, endTime}`; the job ends `COMPLETED` (or `FAILED` with `message`) after
+//!   [`jobs::JOB_DURATION`]; a second job on the same instance while one runs → 409; `storageInfo` with url, user
+//!   and password is required (400). Object Storage is emulated in memory, shared by all instances: an import on
+//!   any instance finds an earlier export by `storageUrl` + `archiveFile`. `importActivateMode` is
+//!   case-insensitive (`ImportOnly` default); without `importSecurityArtifacts` imported connections are drafts;
+//!   active integrations on the target are left untouched; `ImportActivate`/`ActivateOnly` activate what was
+//!   active in the source and is ready.
+//! * **Persistence** ([`SimConfig::state_dir`]): see [`persist`].
+//! * **Seeds**: see [`Seed`]. Timestamps of seeded data are fixed (2026), so runs are reproducible. `Sample` on a
+//!   gen-3 instance also has the project `HR_ONBOARDING` (deployment `HR-ONB-REL1`). The identity domain is seeded
+//!   with the people of the sample data and the group `OIC-Developers`.
 
 pub mod archive;
 pub mod auth;
@@ -78,10 +194,12 @@ pub mod error;
 pub mod extract;
 pub mod faults;
 pub mod integrations;
+pub mod jobs;
 pub mod libraries;
 pub mod lookups;
 pub mod monitoring;
 pub mod packages;
+pub mod persist;
 pub mod projects;
 pub mod query;
 pub mod scim;
@@ -130,6 +248,9 @@ pub struct SimConfig {
     pub port: u16,
     /// Random seed for generated data, credentials and faults.
     pub seed: u64,
+    /// Persist the emulator state in this directory (`ferry sim --state DIR`): loaded at start when present,
+    /// saved after every successful mutating request and on shutdown.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -140,6 +261,7 @@ impl Default for SimConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             seed: 42,
+            state_dir: None,
         }
     }
 }
@@ -237,7 +359,6 @@ pub struct Ctx {
 }
 
 /// A running emulator. Dropping it stops the servers.
-#[derive(Debug)]
 pub struct SimHandle {
     /// Where everything listens.
     pub info: SimInfo,
@@ -374,8 +495,19 @@ impl SimHandle {
         self.shared.faults.clear_log();
     }
 
-    /// Stops all servers.
+    /// Saves the state now (no-op without `state_dir`).
+    pub fn save_state(&self) -> anyhow::Result<()> {
+        match &self.shared.state_dir {
+            Some(d) => persist::save(&self.shared, d),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops all servers (saving the state first when `state_dir` is set).
     pub async fn shutdown(self) {
+        if let Err(e) = self.save_state() {
+            tracing::warn!("emulator state not saved: {e:#}");
+        }
         let tasks: Vec<JoinHandle<()>> =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for t in &tasks {
@@ -384,6 +516,24 @@ impl SimHandle {
         for t in tasks {
             let _ = t.await;
         }
+    }
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No credentials: only where things listen.
+        f.debug_struct("SimHandle")
+            .field("identity_url", &self.info.identity_url)
+            .field(
+                "instances",
+                &self
+                    .info
+                    .instances
+                    .iter()
+                    .map(|i| (&i.name, &i.base_url))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
@@ -596,6 +746,23 @@ fn api_routes() -> Router<Ctx> {
             &format!("{API}/packages/{{id}}/archive"),
             get(packages::export),
         );
+    r = r
+        .route(
+            "/ic/api/common/v1/exportServiceInstanceArchive",
+            post(jobs::export_start),
+        )
+        .route(
+            "/ic/api/common/v1/exportServiceInstanceArchive/{id}",
+            get(jobs::export_status),
+        )
+        .route(
+            "/ic/api/common/v1/importServiceInstanceArchive",
+            post(jobs::import_start),
+        )
+        .route(
+            "/ic/api/common/v1/importServiceInstanceArchive/{id}",
+            get(jobs::import_status),
+        );
     use projects as p;
     r.route(&format!("{API}/projects"), get(p::list).post(p::create))
         .route(&format!("{API}/projects/archive"), post(p::import))
@@ -637,6 +804,10 @@ fn finish(router: Router<Ctx>, ctx: Ctx) -> Router {
         .merge(admin_routes())
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            persist::layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
             faults::layer,
@@ -702,13 +873,34 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         "instance names must be unique"
     );
 
+    let (spool, spool_guard) = match &cfg.state_dir {
+        Some(d) => {
+            let s = d.join("spool");
+            std::fs::create_dir_all(&s).with_context(|| format!("creating {}", s.display()))?;
+            (s, None)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("ferry-sim-")
+                .tempdir()
+                .context("creating the emulator spool directory")?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let mut snapshot = match &cfg.state_dir {
+        Some(d) => persist::load(d)?,
+        None => None,
+    };
     let instances: Vec<Arc<Instance>> = cfg
         .instances
         .iter()
         .map(|spec| {
+            let saved = snapshot
+                .as_mut()
+                .and_then(|s| s.instances.remove(&spec.name));
             Arc::new(Instance {
                 ident: make_ident(spec, cfg.seed),
-                data: Mutex::new(seed_data(spec, cfg.seed)),
+                data: Mutex::new(saved.unwrap_or_else(|| seed_data(spec, cfg.seed))),
             })
         })
         .collect();
@@ -732,6 +924,10 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         identity: Mutex::new(scim::IdentityStore::new(cfg.seed)),
         admin_client_id,
         admin_client_secret,
+        state_dir: cfg.state_dir.clone(),
+        spool,
+        spool_guard,
+        jobs: jobs::JobStore::default(),
     });
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {
@@ -798,7 +994,11 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
             idcs_app_name: app_name,
         });
     }
-    seed::identity(&mut shared.identity());
+    if let Some(snap) = snapshot.as_mut() {
+        *shared.identity() = std::mem::take(&mut snap.identity);
+    } else {
+        seed::identity(&mut shared.identity());
+    }
     Ok(SimHandle {
         info: SimInfo {
             identity_url,

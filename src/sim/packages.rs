@@ -162,7 +162,14 @@ fn install(data: &mut InstanceData, par: &ParsedPar, who: &str, project: Option<
         merge_dependencies(data, p, who);
         let key = (p.code.clone(), p.version.clone());
         let prev = data.integrations.get(&key).cloned();
-        let mut i = integration_from_archive(data, p, b.clone(), who, prev.as_ref(), project);
+        let mut i = integration_from_archive(
+            data,
+            p,
+            super::state::ArchiveSource::Stored(b.clone()),
+            who,
+            prev.as_ref(),
+            project,
+        );
         i.package_name = par.name.clone();
         data.integrations.insert(key, i);
     }

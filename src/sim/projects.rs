@@ -366,7 +366,7 @@ pub async fn import(api: Api, mp: Result<Multipart, MultipartRejection>) -> ApiR
         let i = integration_from_archive(
             &p.data,
             pi,
-            Bytes::from(iar.clone()),
+            super::state::ArchiveSource::Stored(Bytes::from(iar.clone())),
             &who,
             None,
             Some(&parsed.code),

@@ -30,7 +30,7 @@ pub const OIC_ROLES: &[&str] = &[
 ];
 
 /// Identity-domain content. Resources are stored as their SCIM JSON.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct IdentityStore {
     /// Users by id.
     pub users: BTreeMap<String, Value>,

@@ -16,7 +16,7 @@ pub fn oic_date(t: &DateTime<Utc>) -> String {
 }
 
 /// Integration lifecycle state (§12).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum IntStatus {
     /// Incomplete draft.
     InProgress,
@@ -44,7 +44,7 @@ impl IntStatus {
 }
 
 /// Connection state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConnStatus {
     /// Draft, created by an import without credentials.
     InProgress,
@@ -63,7 +63,7 @@ impl ConnStatus {
 }
 
 /// A connection used by an integration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ConnRef {
     /// Connection code.
     pub code: String,
@@ -72,7 +72,7 @@ pub struct ConnRef {
 }
 
 /// Where the bytes of an integration export come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum ArchiveSource {
     /// Generated from the model on every export (seeded data), with `padding` bytes of extra resource content.
     Generated {
@@ -80,11 +80,13 @@ pub enum ArchiveSource {
         padding: u64,
     },
     /// The archive as it was imported (exported byte for byte).
-    Stored(Bytes),
+    Stored(#[serde(with = "super::persist::blob")] Bytes),
+    /// A large imported archive spooled to disk (exported byte for byte, streamed).
+    Spilled(#[serde(with = "super::persist::file_blob")] std::path::PathBuf),
 }
 
 /// Schedule state of a scheduled integration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Schedule {
     /// iCal-like recurrence expression.
     pub expression: String,
@@ -93,7 +95,7 @@ pub struct Schedule {
 }
 
 /// An integration (`CODE|VERSION`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Integration {
     /// Code.
     pub code: String,
@@ -189,7 +191,7 @@ pub struct Property {
 }
 
 /// A connection.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
     /// Code (= id).
     pub code: String,
@@ -224,7 +226,7 @@ pub struct Connection {
 }
 
 /// A lookup (DVM).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Lookup {
     /// Name (= id).
     pub name: String,
@@ -262,7 +264,7 @@ pub struct InstanceIdent {
 }
 
 /// A deployment (project "label").
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Deployment {
     /// Code.
     pub code: String,
@@ -277,7 +279,7 @@ pub struct Deployment {
 }
 
 /// An OIC 3 project.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Project {
     /// Code (= id).
     pub code: String,
@@ -304,7 +306,7 @@ pub struct Project {
 }
 
 /// A JavaScript library.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Library {
     /// Code.
     pub code: String,
@@ -317,6 +319,7 @@ pub struct Library {
     /// `API`.
     pub library_type: String,
     /// The archive (`.jar`/`.js`) as uploaded or generated.
+    #[serde(with = "super::persist::blob")]
     pub archive: Bytes,
     /// Function names (metadata).
     pub functions: Vec<String>,
@@ -325,7 +328,7 @@ pub struct Library {
 }
 
 /// A package (Gen2 grouping of integrations).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Package {
     /// Name (= id).
     pub name: String,
@@ -334,15 +337,17 @@ pub struct Package {
 }
 
 /// Mutable content of one instance (or of one project).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct InstanceData {
     /// Integrations by (code, version).
+    #[serde(with = "super::persist::tuple_map")]
     pub integrations: BTreeMap<(String, String), Integration>,
     /// Connections by code.
     pub connections: BTreeMap<String, Connection>,
     /// Lookups by name.
     pub lookups: BTreeMap<String, Lookup>,
     /// Libraries by (code, version).
+    #[serde(with = "super::persist::tuple_map")]
     pub libraries: BTreeMap<(String, String), Library>,
     /// Packages by name.
     pub packages: BTreeMap<String, Package>,
@@ -400,6 +405,14 @@ pub struct Shared {
     pub admin_client_id: String,
     /// Admin client secret.
     pub admin_client_secret: String,
+    /// Where the state is persisted (`None`: in memory only).
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Directory for spooled uploads.
+    pub spool: std::path::PathBuf,
+    /// Owns the spool directory when it is temporary (removed on drop).
+    pub spool_guard: Option<tempfile::TempDir>,
+    /// Service-instance export/import jobs and the emulated Object Storage.
+    pub jobs: super::jobs::JobStore,
 }
 
 impl Shared {
@@ -430,6 +443,12 @@ impl Shared {
     /// Locks the identity store.
     pub fn identity(&self) -> MutexGuard<'_, super::scim::IdentityStore> {
         self.identity.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// A fresh file name in the spool directory.
+    pub fn spool_path(&self) -> std::path::PathBuf {
+        let n = self.token_counter.fetch_add(1, Ordering::Relaxed);
+        self.spool
+            .join(format!("upload-{n}-{}.zip", std::process::id()))
     }
     /// See `SimHandle::set_archive_size`.
     pub fn set_archive_size(&self, instance: &str, id: &str, bytes: u64) -> bool {

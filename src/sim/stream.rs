@@ -132,6 +132,22 @@ pub fn export_body(src: ExportSource, shared: &Shared) -> ApiResult<Body> {
                 None => body,
             })
         }
+        ExportSource::File(path) => {
+            let file = std::fs::File::open(&path).map_err(|e| {
+                super::error::ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Reading the archive failed: {e}"),
+                )
+            })?;
+            let s = tokio_util::io::ReaderStream::with_capacity(
+                tokio::fs::File::from_std(file),
+                64 * 1024,
+            );
+            Ok(match drop_after {
+                Some(n) => truncate(s, n),
+                None => Body::from_stream(s),
+            })
+        }
         other => Ok(body_of(export_source_bytes(other)?, drop_after)),
     }
 }

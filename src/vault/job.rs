@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::describe_stream_error;
-use super::hashio::{HashingReader, HashingWriter, PipeWriter, RefReader};
+use super::hashio::{HashingReader, PipeWriter, PrefetchReader, RefReader};
 use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 
@@ -40,7 +40,9 @@ pub struct JobMeta {
 /// One stored artifact, as recorded in `manifest.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ManifestEntry {
+    /// Artifact kind.
     pub kind: ArtifactKind,
+    /// Artifact code (identifier).
     pub code: String,
     /// Empty for kinds without versions.
     pub version: String,
@@ -91,12 +93,18 @@ pub struct Manifest {
     pub date: NaiveDate,
     /// Path of the job in the vault (`OIC_Backups/2026/11/26/name`).
     pub path: String,
+    /// The ferry version that wrote the job.
     pub ferry_version: String,
+    /// The recipe that ran.
     pub recipe: String,
+    /// Who ran it.
     pub run_by: String,
+    /// The instances artifacts were exported from.
     pub sources: Vec<String>,
+    /// The instance artifacts were moved to, if any.
     #[serde(default)]
     pub target: Option<String>,
+    /// How the files are encrypted.
     pub encryption: ManifestEncryption,
     /// RFC 3339 time the job was created.
     pub created_at: String,
@@ -322,10 +330,22 @@ impl JobWriter {
         let final_path = format!("{}/{rel}", self.path);
         let st = &self.inner.store;
         st.create_dir_all(&dir)?;
-        let tmp = temp_name(&dir, &final_name);
-        let res = self.upload(a, &tmp, &rel);
-        let (size, sha, stored_size, stored_sha) = match res {
+        let mut tmp = temp_name(&dir, &final_name);
+        let (size, sha, stored_size, stored_sha) = match self.upload(a, &tmp, &rel) {
             Ok(v) => v,
+            Err(first) if first.is_connection_lost() => {
+                // The connection dropped mid-transfer: the store reconnects; send it once more.
+                let _ = st.remove(&tmp);
+                tracing::warn!(job = %self.path, artifact = %a.key, "{first}; retrying the upload once");
+                tmp = temp_name(&dir, &final_name);
+                match self.upload(a, &tmp, &rel) {
+                    Ok(v) => v,
+                    Err(second) => {
+                        let _ = st.remove(&tmp);
+                        return Err(first.with_retry_failure(&second));
+                    }
+                }
+            }
             Err(e) => {
                 let _ = st.remove(&tmp);
                 return Err(e);
@@ -415,8 +435,11 @@ impl JobWriter {
         let write_err = |e: io::Error| {
             VaultError::store("write", st.describe(), &format!("{}/{rel}", self.path), &e)
         };
-        let mut src = HashingReader::new(std::fs::File::open(a.path()).map_err(local)?);
-        let out = HashingWriter::new(PipeWriter::new(st.create(tmp)?).map_err(local)?);
+        // Three stages on three threads: read + sha256 (plaintext) | age encryption |
+        // sha256 (stored bytes) + store writes.
+        let mut src =
+            PrefetchReader::spawn(std::fs::File::open(a.path()).map_err(local)?).map_err(local)?;
+        let out = PipeWriter::new(st.create(tmp)?).map_err(local)?;
         let mut buf = vec![0u8; 256 * 1024];
         let out = if self.inner.encryption.is_encrypted() {
             let mut w = self.inner.encryption.wrap(out).map_err(write_err)?;
@@ -427,8 +450,7 @@ impl JobWriter {
             copy(&mut src, &mut w, &mut buf, local, write_err)?;
             w
         };
-        let (writer, stored_size, stored_sha) = out.into_parts();
-        writer.finish().map_err(write_err)?;
+        let (stored_size, stored_sha) = out.finish().map_err(write_err)?;
         let (size, sha) = src.finish().map_err(local)?;
         Ok((size, sha, stored_size, stored_sha))
     }
@@ -518,8 +540,11 @@ pub enum EntryStatus {
 /// One entry's verification.
 #[derive(Clone, Debug, Serialize)]
 pub struct EntryCheck {
+    /// Path of the file inside the job.
     pub path: String,
+    /// The artifact (`kind CODE|VERSION`).
     pub artifact: String,
+    /// What was found.
     #[serde(flatten)]
     pub status: EntryStatus,
 }
@@ -527,7 +552,9 @@ pub struct EntryCheck {
 /// The result of [`JobReader::verify`].
 #[derive(Clone, Debug, Serialize)]
 pub struct VerifyReport {
+    /// The job's path.
     pub job: String,
+    /// One check per manifest entry.
     pub entries: Vec<EntryCheck>,
     /// Stored bytes read.
     pub bytes_read: u64,
@@ -773,12 +800,6 @@ impl JobReader {
                 e.size, e.sha256, size, sha
             )));
         }
-        if let Sink::File(f) = sink {
-            f.sync_all().map_err(|err| VaultError::Local {
-                path: "temporary file".into(),
-                reason: err.to_string(),
-            })?;
-        }
         Ok((stored_size, plain_checked))
     }
 }
@@ -819,7 +840,9 @@ pub struct JobFilter {
 pub struct JobSummary {
     /// Path in the vault (`OIC_Backups/2026/11/26/name`), for [`super::Vault::open_job`].
     pub path: String,
+    /// Job name.
     pub name: String,
+    /// Job date.
     pub date: NaiveDate,
     /// True when its manifest exists.
     pub complete: bool,
@@ -829,8 +852,11 @@ pub struct JobSummary {
     pub artifacts: usize,
     /// Plaintext bytes of all artifacts.
     pub total_size: u64,
+    /// The recipe that wrote it (complete jobs).
     pub recipe: Option<String>,
+    /// RFC 3339 creation time (complete jobs).
     pub created_at: Option<String>,
+    /// RFC 3339 finish time (complete jobs).
     pub finished_at: Option<String>,
 }
 
@@ -921,8 +947,11 @@ pub(crate) fn list_jobs(inner: &Inner, filter: &JobFilter) -> Result<Vec<JobSumm
 /// --keep-daily/--keep-weekly/--keep-monthly`). A job kept by any rule is kept.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retention {
+    /// Days to keep (the newest job of each).
     pub daily: u32,
+    /// ISO weeks to keep (the newest job of each).
     pub weekly: u32,
+    /// Months to keep (the newest job of each).
     pub monthly: u32,
 }
 

@@ -159,6 +159,43 @@ impl VaultError {
         }
     }
 
+    /// True when the connection to the store dropped during the operation.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Store {
+                kind: io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::TimedOut,
+                ..
+            }
+        )
+    }
+
+    /// Adds why a retry failed to the message of the first error.
+    pub(crate) fn with_retry_failure(self, retry: &VaultError) -> VaultError {
+        match self {
+            VaultError::Store {
+                op,
+                vault,
+                path,
+                reason,
+                kind,
+            } => VaultError::Store {
+                op,
+                vault: vault.clone(),
+                path,
+                reason: format!(
+                    "{reason}; retried once: {}",
+                    retry.to_string().replace(&format!("{vault}: "), "")
+                ),
+                kind,
+            },
+            other => other,
+        }
+    }
+
     /// True when the error says a file or folder does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(

@@ -29,8 +29,11 @@ const CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-po
 /// How to reach and log in to an SFTP server.
 #[derive(Clone, Debug)]
 pub struct SftpConfig {
+    /// Server host name or address.
     pub host: String,
+    /// Server port (22).
     pub port: u16,
+    /// Login user.
     pub user: String,
     /// The vault's folder on the server (absolute, or relative to the login folder).
     pub root: String,
@@ -457,7 +460,12 @@ impl SftpStore {
         } else {
             e.message().to_string()
         };
-        let kind = io::Error::from(e).kind();
+        // Connection trouble is reported as such, so that callers can tell it is transient.
+        let kind = match e.code() {
+            ErrorCode::Session(-9) => io::ErrorKind::TimedOut,
+            _ if is_session_error(&e) => io::ErrorKind::ConnectionAborted,
+            _ => io::Error::from(e).kind(),
+        };
         VaultError::Store {
             op,
             vault: self.url.clone(),

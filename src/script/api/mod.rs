@@ -5,6 +5,7 @@
 pub mod bulk;
 pub mod compare;
 pub mod connections;
+pub mod ledger;
 pub mod notify;
 pub mod oic;
 pub mod projects;
@@ -66,6 +67,7 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     connections::register(e);
     projects::register(e);
     compare::register(e, host.clone());
+    ledger::register(e, host.clone());
     vault::register(e, host.clone());
     rbac::register(e, host.clone());
     notify::register(e, host);

@@ -305,8 +305,9 @@ pub fn export(
                 _ => "export".to_string(),
             };
             let eff = Effect::new(Stage::Export, key.clone(), client.name(), action);
+            // An export is a read: it also happens in a dry run, so a plan knows the checksums.
             let r = exec
-                .run(eff, || async {
+                .run_read_planned(eff, || async {
                     match &it {
                         Exportable::Integration(i) => {
                             client
@@ -335,7 +336,8 @@ pub fn export(
                     }
                     .map_err(Failure::from)
                 })
-                .await;
+                .await
+                .map(Outcome::Done);
             r.map(|o| match o {
                 Outcome::Done(mut a) => {
                     if a.source_status.is_none() {
@@ -389,7 +391,7 @@ fn kind_rank(k: ArtifactKind) -> u8 {
         ArtifactKind::Project => 2,
         ArtifactKind::Package => 3,
         ArtifactKind::Integration => 4,
-        ArtifactKind::Connection => 5,
+        ArtifactKind::Connection | ArtifactKind::Job => 5,
     }
 }
 
@@ -479,6 +481,7 @@ pub fn import(
             let exec = host.exec.clone();
             let client = inst.client.clone();
             let target = target.clone();
+            let host = host.clone();
             async move {
                 let action = if overwrite {
                     "import (replace if present)"
@@ -507,18 +510,25 @@ pub fn import(
                         cancelled: false,
                     })
                 } else {
+                    if a.key.kind == ArtifactKind::Integration {
+                        // Reads the target first: import new, replace, or skip when unchanged by
+                        // checksum (and saves what a replace loses, for rollback).
+                        let r =
+                            super::ledger::import_integration(&host, &client, &a, mode, eff).await;
+                        return (idx, a, r);
+                    }
                     exec.run(eff, || async {
                         match a.key.kind {
                             ArtifactKind::Integration => client.import_integration(&a, mode).await,
                             ArtifactKind::Project => client.import_project(&a, mode).await,
                             ArtifactKind::Lookup => client.import_lookup(&a, mode).await,
                             ArtifactKind::Library => client.import_library(&a, None, mode).await,
-                            ArtifactKind::Package | ArtifactKind::Connection => {
-                                Err(crate::oic::OicError::Config(format!(
-                                    "importing a {} archive is not supported",
-                                    a.key.kind
-                                )))
-                            }
+                            ArtifactKind::Package
+                            | ArtifactKind::Connection
+                            | ArtifactKind::Job => Err(crate::oic::OicError::Config(format!(
+                                "importing a {} archive is not supported",
+                                a.key.kind
+                            ))),
                         }
                         .map_err(Failure::from)
                     })
@@ -536,7 +546,7 @@ pub fn import(
     imported.sort_by_key(|(idx, _, _)| *idx);
 
     let mut results: Vec<Map> = vec![];
-    let mut to_activate: Vec<(usize, Artifact)> = vec![];
+    let mut to_activate: Vec<(usize, Artifact, bool)> = vec![];
     for (_, a, r) in imported {
         let mut m = result_map(&a);
         match r {
@@ -550,17 +560,22 @@ pub fn import(
                         .unwrap_or(Dynamic::UNIT),
                 );
                 if when.wants(&a) && o.action != ImportAction::Skipped {
-                    to_activate.push((results.len(), a.clone()));
+                    to_activate.push((results.len(), a.clone(), true));
                 }
             }
             Ok(Outcome::Planned) => {
                 m.insert("action".into(), "planned".into());
                 if when.wants(&a) {
-                    to_activate.push((results.len(), a.clone()));
+                    to_activate.push((results.len(), a.clone(), true));
                 }
             }
             Ok(Outcome::Skipped(why)) => {
                 m.insert("action".into(), "skipped".into());
+                // Already there (unchanged, or imported by the run being resumed): its
+                // activation still follows.
+                if when.wants(&a) && super::ledger::import_skip_continues(&why) {
+                    to_activate.push((results.len(), a.clone(), false));
+                }
                 m.insert("reason".into(), why.into());
             }
             Err(e) => {
@@ -595,27 +610,27 @@ pub fn import(
     }
 
     // Phase 3: activations, bounded (OIC advises against many parallel activations).
-    let activated = super::bulk::run_bulk(&host, "activate", aconc, to_activate, |(idx, a)| {
-        let exec = host.exec.clone();
-        let client = inst.client.clone();
-        let act = act.clone();
-        let target = target.clone();
-        async move {
-            let id = IntegrationId::new(a.key.code.clone(), a.key.version.clone());
-            let why = match a.source_status.as_deref() {
-                Some(s) => format!("activate (was {s} on {})", a.source),
-                None => "activate".to_string(),
-            };
-            let eff = Effect::new(Stage::Activate, a.key.clone(), target, why);
-            (
-                idx,
-                exec.run(eff, || async {
-                    client.activate(&id, &act).await.map_err(Failure::from)
-                })
-                .await,
-            )
-        }
-    })?;
+    let activated =
+        super::bulk::run_bulk(&host, "activate", aconc, to_activate, |(idx, a, fresh)| {
+            let exec = host.exec.clone();
+            let client = inst.client.clone();
+            let act = act.clone();
+            let target = target.clone();
+            async move {
+                let id = IntegrationId::new(a.key.code.clone(), a.key.version.clone());
+                let why = match a.source_status.as_deref() {
+                    Some(s) => format!("activate (was {s} on {})", a.source),
+                    None => "activate".to_string(),
+                };
+                let eff = Effect::new(Stage::Activate, a.key.clone(), target, why)
+                    .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+                (
+                    idx,
+                    super::ledger::activate_integration(&exec, &client, &id, &act, eff, fresh)
+                        .await,
+                )
+            }
+        })?;
     for (idx, r) in activated {
         let m = &mut results[idx];
         match r {

@@ -1,0 +1,206 @@
+//! `ferry runs` and `ferry runs show RUN`: the runs in the ledger.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::exit;
+use crate::config::Config;
+use crate::ledger::report::render_table;
+use crate::ledger::{Ledger, Report};
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: Option<RunsCommand>,
+    /// How many runs to list (newest first).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u64,
+    #[command(flatten)]
+    pub ledger: LedgerOpts,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// One run: its facts, each artifact's stages, and its failures.
+    Show {
+        /// The run id (or `last`).
+        run: String,
+        #[command(flatten)]
+        ledger: LedgerOpts,
+    },
+}
+
+/// Where the ledger is, and the output format.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LedgerOpts {
+    /// Configuration file, for its `[run] dir` (default: $FERRY_CONFIG, then ./ferry.toml; without
+    /// one, `.ferry`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The state folder: the config's `[run] dir` when a config is found, else `.ferry`. An explicit
+/// config that does not load is an error.
+pub fn state_dir(opts: &LedgerOpts) -> Result<PathBuf, String> {
+    match Config::discover(opts.config.as_deref()) {
+        Ok(c) => Ok(c.state_dir),
+        Err(e) if opts.config.is_some() => Err(e.to_string()),
+        Err(_) => Ok(PathBuf::from(".ferry")),
+    }
+}
+
+/// Opens the ledger, or explains that there is none.
+pub fn open(opts: &LedgerOpts) -> Result<Ledger, String> {
+    let dir = state_dir(opts)?;
+    match Ledger::open_existing(&dir) {
+        Ok(Some(l)) => Ok(l),
+        Ok(None) => Err(format!(
+            "no ledger in {} yet (it is created by the first `ferry run`)",
+            crate::ledger::ledger_path(&dir).display()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub fn exec(a: RunsArgs) -> u8 {
+    match a.command {
+        Some(RunsCommand::Show { run, ledger }) => show(&run, &ledger),
+        None => list(a.limit, &a.ledger),
+    }
+}
+
+fn list(limit: u64, opts: &LedgerOpts) -> u8 {
+    let db = match open(opts) {
+        Ok(d) => d,
+        Err(e) => {
+            super::eprint_error(&e);
+            return exit::USAGE;
+        }
+    };
+    let runs = match db.runs(limit) {
+        Ok(r) => r,
+        Err(e) => {
+            super::eprint_error(&e.to_string());
+            return exit::USAGE;
+        }
+    };
+    if opts.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).unwrap_or_else(|_| "[]".into())
+        );
+        return exit::OK;
+    }
+    let mut rows = vec![vec![
+        "RUN".to_string(),
+        "KIND".into(),
+        "RECIPE".into(),
+        "BY".into(),
+        "STARTED".into(),
+        "OUTCOME".into(),
+        "STEPS".into(),
+        "FAILED".into(),
+    ]];
+    for r in &runs {
+        let kind = match (&r.extra.resumes, r.info.dry_run) {
+            (Some(p), _) => format!("{} (resumes {p})", r.extra.kind),
+            (None, true) if r.extra.kind == "run" => "dry run".into(),
+            _ => r.extra.kind.clone(),
+        };
+        rows.push(vec![
+            r.info.id.clone(),
+            kind,
+            r.info.recipe.clone(),
+            r.info.run_by.clone(),
+            r.info.started.format("%Y-%m-%d %H:%M:%S").to_string(),
+            r.info
+                .outcome
+                .clone()
+                .unwrap_or_else(|| "unfinished".into()),
+            r.steps.to_string(),
+            r.failed_steps.to_string(),
+        ]);
+    }
+    print!("{}", render_table(&rows));
+    if runs.is_empty() {
+        println!("(no runs)");
+    }
+    exit::OK
+}
+
+fn show(run: &str, opts: &LedgerOpts) -> u8 {
+    let db = match open(opts) {
+        Ok(d) => d,
+        Err(e) => {
+            super::eprint_error(&e);
+            return exit::USAGE;
+        }
+    };
+    let row = if run == "last" {
+        db.last_run(None, None)
+    } else {
+        db.run(run)
+    };
+    let row = match row {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            super::eprint_error(&format!("no run `{run}` in the ledger (see `ferry runs`)"));
+            return exit::USAGE;
+        }
+        Err(e) => {
+            super::eprint_error(&e.to_string());
+            return exit::USAGE;
+        }
+    };
+    let steps = match db.steps(&row.info.id) {
+        Ok(s) => s,
+        Err(e) => {
+            super::eprint_error(&e.to_string());
+            return exit::USAGE;
+        }
+    };
+    let mut report = Report::build(row.info.clone(), &steps);
+    report.extra = row.extra.clone();
+    if opts.json {
+        println!("{}", report.to_json_pretty());
+        return exit::OK;
+    }
+    let i = &row.info;
+    println!("Run      {}", i.id);
+    println!("Kind     {}", row.extra.kind);
+    println!("Recipe   {} (sha256 {})", i.recipe, i.recipe_sha256);
+    println!("Run by   {}", i.run_by);
+    if !row.extra.profiles.is_empty() {
+        println!("Profiles {}", row.extra.profiles.join(", "));
+    }
+    if let Some(p) = &row.extra.resumes {
+        println!("Resumes  {p}");
+    }
+    println!(
+        "Started  {}",
+        i.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    println!(
+        "Ended    {}",
+        i.ended
+            .map(|e| e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "- (stopped before its end)".into())
+    );
+    println!(
+        "Outcome  {}{}",
+        i.outcome.clone().unwrap_or_else(|| "unfinished".into()),
+        i.message
+            .as_ref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    );
+    if let Some(d) = &row.dir {
+        println!("Folder   {d}");
+    }
+    println!("\n{}", report.summary_table());
+    exit::OK
+}
