@@ -71,14 +71,15 @@ try { rbac::project_acl(prod, "NO_SUCH_PROJECT"); } catch (e) { print(`acl: ${e.
         failures[0]["artifact"],
         "user:ghost@example.com|ServiceViewer"
     );
-    let grants = report["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|a| a["stages"].as_array().unwrap().clone())
-        .filter(|s| s["stage"] == "grant")
-        .count();
-    assert_eq!(grants, 7, "{report}");
+    // Every step, from the ledger (the report is written before end-of-run notifications).
+    let id = run.file_name().unwrap().to_string_lossy().to_string();
+    let shown = ferry(dir.path(), &["runs", "show", &id, "--json"], &[]);
+    let journal = serde_json::to_string(&serde_json::from_slice::<serde_json::Value>(&shown.stdout).unwrap()).unwrap();
+    assert_eq!(
+        journal.matches("\"stage\":\"grant\",\"status\"").count(),
+        7,
+        "{journal}"
+    );
 }
 
 #[test]

@@ -59,7 +59,7 @@ fn points() -> Vec<Point> {
         instance: "prod",
         method: "GET",
         path: r"/integrations/[^/]+$",
-        n: 12,
+        n: 5,
     });
     v
 }
