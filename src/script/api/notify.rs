@@ -264,7 +264,17 @@ pub fn send(host: &Host, info: RunInfo, req: &NotifyRequest) -> Vec<Delivery> {
     let mut out = vec![];
     if req.mail {
         let msgs: Vec<Message> = compose(&report, &req.to, req.owners.as_ref(), req.when);
-        if !msgs.is_empty() {
+        if !msgs.is_empty() && !host.sandbox && host.config.mail.is_none() {
+            // Nothing to send with: not a delivery failure but a setting left out, so nothing is
+            // recorded; the warning printed for the failed delivery says what to add.
+            out.push(Delivery {
+                to: req.to.clone(),
+                subject: subject(&report, &Scope::All),
+                status: crate::notify::DeliveryStatus::Failed,
+                path: None,
+                error: Some("no [mail] section in the config".into()),
+            });
+        } else if !msgs.is_empty() {
             match mailer(host) {
                 Ok(m) => {
                     let exec = host.exec.clone();
