@@ -220,9 +220,21 @@ fn ledger_records_every_stage_of_a_run_with_failures() {
         let id = s.key().id();
         assert!(failures_section.contains(&id), "report.html lacks {id}");
         let msg = ferry::ledger::html::escape(&e.message);
+        let cause = ferry::ledger::html::escape(&ferry::ledger::report::root_cause(&e.message));
+        let row = failures_section
+            .lines()
+            .find(|l| l.contains("class=\"failure\"") && l.contains(&id))
+            .unwrap_or_else(|| panic!("report.html has no failure row for {id}"));
+        let at_cause = row
+            .find(&cause)
+            .unwrap_or_else(|| panic!("report.html lacks the root cause of {id}: {cause}"));
         assert!(
-            failures_section.contains(&msg),
-            "report.html lacks the root cause of {id}: {msg}"
+            row.contains(&msg),
+            "report.html lacks the message of {id}: {msg}"
+        );
+        assert!(
+            at_cause < row.find(&id).unwrap(),
+            "the root cause comes first in the row of {id}"
         );
     }
 }

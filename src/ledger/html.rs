@@ -140,12 +140,21 @@ impl Report {
                     .status
                     .map(|c| format!("HTTP {c} "))
                     .unwrap_or_default();
+                let context = if f.root_cause == f.error.message.trim() {
+                    String::new()
+                } else {
+                    format!(
+                        "<br><span style=\"color:#5f6368;font-size:12px\">{}</span>",
+                        escape(&f.error.message)
+                    )
+                };
                 let _ = writeln!(
                     h,
-                    "<tr class=\"failure\"><td style=\"{TD};color:#a50e0e\"><b>{}{}</b>: {}</td><td style=\"{TD}\">{} {}</td><td style=\"{TD}\">{}</td><td style=\"{TD}\">{}</td></tr>",
+                    "<tr class=\"failure\"><td style=\"{TD}\"><span style=\"color:#a50e0e\"><b>{}{}</b>: {}</span>{}</td><td style=\"{TD}\">{} {}</td><td style=\"{TD}\">{}</td><td style=\"{TD}\">{}</td></tr>",
                     escape(&status),
                     escape(&f.error.kind),
-                    escape(&f.error.message),
+                    escape(&f.root_cause),
+                    context,
                     escape(f.kind.as_str()),
                     escape(&f.artifact),
                     escape(f.stage.as_str()),

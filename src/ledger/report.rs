@@ -71,7 +71,24 @@ pub struct Failure {
     pub kind: ArtifactKind,
     pub stage: Stage,
     pub target: String,
+    /// The innermost cause of the error (what the server or the system said), without the
+    /// context around it.
+    pub root_cause: String,
     pub error: StepError,
+}
+
+/// The innermost cause in an error message: the text after the last `HTTP nnn: ` (what the
+/// server said) or after the last `: ` of a chain of contexts, when that leaves a sentence;
+/// else the whole message.
+pub fn root_cause(message: &str) -> String {
+    let re = regex::Regex::new(r"HTTP \d{3}: ").expect("static regex");
+    if let Some(m) = re.find_iter(message).last() {
+        let tail = message[m.end()..].trim();
+        if !tail.is_empty() {
+            return tail.to_string();
+        }
+    }
+    message.trim().to_string()
 }
 
 /// The report of a run.
@@ -137,6 +154,7 @@ impl Report {
                             kind: st.kind,
                             stage: st.stage,
                             target: st.target.clone(),
+                            root_cause: root_cause(&e.message),
                             error: e.clone(),
                         });
                     }
@@ -222,8 +240,11 @@ impl Report {
                     .unwrap_or_default();
                 out.push_str(&format!(
                     "  {} [{} on {}]{}: {}\n",
-                    f.artifact, f.stage, f.target, status, f.error.message
+                    f.artifact, f.stage, f.target, status, f.root_cause
                 ));
+                if f.root_cause != f.error.message.trim() {
+                    out.push_str(&format!("      ({})\n", f.error.message));
+                }
             }
         }
         out
@@ -281,6 +302,16 @@ mod tests {
             started: Utc::now(),
             ended: Utc::now(),
         }
+    }
+
+    #[test]
+    fn root_cause_is_what_the_server_said() {
+        assert_eq!(
+            root_cause("prod: PATCH /x: HTTP 412: connection HR_DB is a draft"),
+            "connection HR_DB is a draft"
+        );
+        assert_eq!(root_cause("disk full"), "disk full");
+        assert_eq!(root_cause("prod: HTTP 500: "), "prod: HTTP 500:");
     }
 
     #[test]
