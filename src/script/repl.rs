@@ -152,11 +152,8 @@ pub fn is_incomplete(engine: &Engine, input: &str) -> bool {
             use rhai::ParseErrorType as P;
             match e.err_type() {
                 P::UnexpectedEOF => true,
-                P::MissingToken(t, _) if t == "}" || t == "]" || t == ")" => {
-                    // Only when the missing token is at the very end of the input.
-                    let lines = input.split('\n').count();
-                    e.position().line().map(|l| l >= lines).unwrap_or(true)
-                }
+                // A missing `}`, `]`, `)` or `;` right at the end: an open block, list or call.
+                P::MissingToken(..) => at_end(input, e.position()),
                 P::BadInput(le) => {
                     le.to_string().contains("Open string") || le.to_string().contains("nterminated")
                 }
@@ -164,6 +161,17 @@ pub fn is_incomplete(engine: &Engine, input: &str) -> bool {
             }
         }
     }
+}
+
+/// True when `pos` is at (or past) the end of `input`.
+fn at_end(input: &str, pos: rhai::Position) -> bool {
+    let trimmed = input.trim_end();
+    let lines: Vec<&str> = trimmed.split('\n').collect();
+    let (Some(line), col) = (pos.line(), pos.position().unwrap_or(0)) else {
+        return true;
+    };
+    line > lines.len()
+        || (line == lines.len() && col > lines.last().map(|l| l.chars().count()).unwrap_or(0))
 }
 
 impl Validator for ReplHelper {
