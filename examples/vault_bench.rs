@@ -38,6 +38,25 @@ fn vm_hwm() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// User + system CPU seconds of this process so far (from /proc/self/stat, 100 Hz ticks).
+fn process_cpu() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
+/// The 1-minute load average.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or("?")
+        .to_string()
+}
+
 fn write_data(path: &Path, mib: usize) -> std::io::Result<()> {
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -162,6 +181,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "bench",
     );
 
+    // Primitives alone, on the cached file: one sha256 pass, one age pass.
+    let t = Instant::now();
+    hash_file(&file)?;
+    let sha_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    {
+        let enc =
+            Encryption::recipients(&[id.to_public().to_string()]).map_err(|e| e.to_string())?;
+        let r = age::Encryptor::with_recipients(std::iter::once(
+            &id.to_public() as &dyn age::Recipient
+        ))?;
+        drop(enc);
+        let mut w = r.wrap_output(std::io::sink())?;
+        std::io::copy(&mut std::fs::File::open(&file)?, &mut w)?;
+        w.finish()?;
+    }
+    let age_secs = t.elapsed().as_secs_f64();
+
     // CPU side alone: sha256 + age + sha256 into a store that discards.
     let enc = Encryption::recipients(&[id.to_public().to_string()]).map_err(|e| e.to_string())?;
     let null = Vault::with_store(Arc::new(NullStore), enc, Decryption::None);
@@ -172,11 +209,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // ferry: sha256 + age + sha256 + SFTP (temp name, then rename).
     let job = vault.create_job("bench", chrono::Utc::now().date_naive(), JobMeta::default())?;
-    let t = Instant::now();
+    let (t, c0) = (Instant::now(), process_cpu());
     let entry = job.store(&art)?;
     let ferry_secs = t.elapsed().as_secs_f64();
+    let ferry_cpu = process_cpu() - c0;
     job.finish()?;
     let hwm_after_store = vm_hwm();
+
+    // The SFTP store alone (libssh2): the same bytes, no hashing, no encryption.
+    let t = Instant::now();
+    {
+        let mut w = store.create("raw.bin")?;
+        std::io::copy(&mut std::fs::File::open(&file)?, &mut w)?;
+        w.finish()?;
+        store.remove("raw.bin")?;
+    }
+    let raw_secs = t.elapsed().as_secs_f64();
 
     // OpenSSH sftp put of the same file.
     let batch = tmp.path().join("batch.txt");
@@ -223,8 +271,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         mb / cpu_secs
     );
     println!(
+        "  primitives: sha256 {:.0} MiB/s, age encryption {:.0} MiB/s",
+        mb / sha_secs,
+        mb / age_secs
+    );
+    println!(
+        "  SFTP store alone (libssh2, no hashing/encryption):     {mb:.0} MiB in {raw_secs:.2} s = {:.1} MiB/s",
+        mb / raw_secs
+    );
+    println!(
         "OpenSSH sftp put:                                         {mb:.0} MiB in {openssh_secs:.2} s = {:.1} MiB/s",
         mb / openssh_secs
+    );
+    println!(
+        "ferry store used {ferry_cpu:.2} s of CPU (all its threads; sshd not counted); load average {}",
+        load()
     );
     println!(
         "throughput ratio ferry / openssh: {:.2}",

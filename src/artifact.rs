@@ -29,6 +29,8 @@ pub enum ArtifactKind {
     Package,
     /// A connection (its configuration; never an archive).
     Connection,
+    /// A backup job in a vault (for retention and restore steps).
+    Job,
 }
 
 impl ArtifactKind {
@@ -41,6 +43,7 @@ impl ArtifactKind {
             ArtifactKind::Library => "library",
             ArtifactKind::Package => "package",
             ArtifactKind::Connection => "connection",
+            ArtifactKind::Job => "job",
         }
     }
     /// The file extension, without the dot.
@@ -52,6 +55,7 @@ impl ArtifactKind {
             ArtifactKind::Library => "jar",
             ArtifactKind::Package => "par",
             ArtifactKind::Connection => "json",
+            ArtifactKind::Job => "",
         }
     }
     /// The backup folder of this kind inside a job (`Integrations`, `Projects`, ...).
@@ -63,6 +67,7 @@ impl ArtifactKind {
             ArtifactKind::Library => "Libraries",
             ArtifactKind::Package => "Packages",
             ArtifactKind::Connection => "Connections",
+            ArtifactKind::Job => "",
         }
     }
     /// Parses the lower-case name.
@@ -74,6 +79,7 @@ impl ArtifactKind {
             "library" | "jar" => ArtifactKind::Library,
             "package" | "par" => ArtifactKind::Package,
             "connection" => ArtifactKind::Connection,
+            "job" => ArtifactKind::Job,
             _ => return None,
         })
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-pub use support::{export_bytes, list_integrations, sha256_hex, text, token};
+pub use support::{list_integrations, sha256_hex, text, token};
 
 use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
 use serde_json::Value;
@@ -168,6 +168,7 @@ fn command(dir: &Path, args: &[&str]) -> Command {
         .env_remove("FERRY_PATH")
         .env_remove("FERRY_LEDGER")
         .env("FERRY_RETRY_BASE_MS", "5")
+        .env("FERRY_RESUME_GRACE_MS", "3000")
         .env("NO_COLOR", "1");
     c
 }

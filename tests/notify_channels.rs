@@ -57,6 +57,7 @@ fn report() -> Report {
         version: "01.00.0000".into(),
         target: "prod".into(),
         action: "import".into(),
+        reason: None,
         status,
         attempts: 1,
         error: (status == StepStatus::Failed).then(|| StepError {
@@ -65,7 +66,6 @@ fn report() -> Report {
             message: "connection HR_DB is a draft".into(),
         }),
         sha256: None,
-        reason: None,
         started: Utc::now(),
         ended: Utc::now(),
     };

@@ -143,6 +143,16 @@ async fn gen3_calls_carry_integration_instance_and_encoded_ids() {
         && e.query.contains("offset=0")
         && e.query.contains("limit=100")));
 
+    // with a known status the export is one request
+    h.clear_request_log();
+    let b = c
+        .export_integration_with_status(&nh, Some("CONFIGURED"))
+        .await
+        .unwrap();
+    assert_eq!(b.source_status.as_deref(), Some("CONFIGURED"));
+    assert_eq!(b.sha256, a.sha256);
+    assert_eq!(api_log(&h, "dev3").len(), 1);
+
     // Gen2: no integrationInstance
     let c2 = client(&h, "dev2");
     h.clear_request_log();
@@ -455,4 +465,34 @@ async fn a_slow_instance_is_a_retryable_timeout() {
     assert_eq!(e.kind(), "timeout", "{e}");
     h.set_faults(Faults::default());
     c.get_integration(&nh).await.expect("fast again");
+}
+
+#[tokio::test]
+async fn concurrent_first_calls_share_one_token_request() {
+    let h = landscape().await;
+    let c = client(&h, "dev3");
+    h.clear_request_log();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            c.get_integration(&IntegrationId::new("HR_NEW_HIRE", "01.00.0000"))
+                .await
+                .map(|o| o.is_some())
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.expect("task").expect("call"));
+    }
+    let token_calls = h
+        .request_log()
+        .iter()
+        .filter(|e| e.path == "/oauth2/v1/token")
+        .count();
+    assert_eq!(
+        token_calls, 1,
+        "one token request for 20 concurrent callers"
+    );
+    assert_eq!(c.token_fetches().await, 1);
+    assert_eq!(api_log(&h, "dev3").len(), 20);
 }

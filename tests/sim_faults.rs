@@ -218,3 +218,42 @@ async fn download_dropped_part_way() {
     h.set_faults(Faults::default());
     assert_eq!(dev.export("HR_EMPLOYEE_SYNC|01.00.0000").await, full);
 }
+
+#[tokio::test]
+async fn parallel_writes_conflict() {
+    let h = start().await;
+    let dev = Oic::new(&h, "dev").await;
+    h.set_faults(Faults {
+        conflict_on_parallel_writes: true,
+        latency_ms: 200,
+        path_regex: Some("/integrations/".into()),
+        ..Faults::default()
+    });
+    let a = dev.patch(
+        "/integrations/SCM_ORDER_NOTIFY%7C01.00.0000",
+        r#"{"status":"ACTIVATED"}"#,
+    );
+    let b = dev.patch(
+        "/integrations/FIN_GL_JOURNAL%7C02.00.0000",
+        r#"{"status":"ACTIVATED"}"#,
+    );
+    let (ra, rb) = futures::join!(a, b);
+    let mut codes = [ra.status().as_u16(), rb.status().as_u16()];
+    codes.sort();
+    assert_eq!(codes, [200, 409]);
+    // Reads in parallel are fine; serial writes are fine.
+    let (x, y) = futures::join!(
+        dev.get("/integrations?limit=1"),
+        dev.get("/integrations?limit=1")
+    );
+    assert_eq!((x.status().as_u16(), y.status().as_u16()), (200, 200));
+    assert_eq!(
+        dev.patch(
+            "/integrations/HR_NEW_HIRE%7C01.01.0000",
+            r#"{"status":"CONFIGURED"}"#
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+}

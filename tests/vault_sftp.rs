@@ -554,6 +554,10 @@ fn connection_dropped_mid_upload_then_rerun_completes() {
     let err = job.store(&b).unwrap_err();
     let msg = err.to_string();
     eprintln!("dropped upload: {msg}");
+    assert!(
+        err.is_connection_lost(),
+        "transient, for callers that retry: {err:?}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(30), "fails promptly");
     assert!(
         msg.contains("Integrations/B_01.00.0000.iar.age"),
@@ -712,6 +716,7 @@ fn io_timeout_when_the_server_hangs_mid_upload() {
     staller.join().unwrap();
     let msg = err.to_string();
     eprintln!("stalled upload: {msg} (after {took:?})");
+    assert!(err.is_connection_lost(), "{err:?}");
     assert!(msg.contains("Integrations/H_01.00.0000.iar"), "{msg}");
     assert!(
         took < Duration::from_secs(30),

@@ -10,6 +10,7 @@ pub mod run;
 pub mod runs;
 pub mod sandbox;
 pub mod sim;
+pub mod vault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +65,8 @@ pub enum Command {
     Repl(repl::ReplArgs),
     /// The reference of every script-visible module, function, method and property.
     Docs(docs::DocsArgs),
+    /// Backup jobs: list, verify, restore, prune.
+    Vault(vault::VaultArgs),
     /// Describe what a recipe would do, without doing it (exit 0: no changes, 2: changes, 1: error).
     Plan(plan::PlanArgs),
     /// The runs in the ledger (`ferry runs show RUN` for one).
@@ -78,20 +81,20 @@ pub enum Command {
 #[derive(Args, Debug, Clone, Default)]
 pub struct ScriptOpts {
     /// Configuration file (default: $FERRY_CONFIG, then ./ferry.toml).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Run against two emulated OIC instances (`dev`, seeded; `prod`, empty) and a local vault,
     /// with embedded defaults: no configuration and no network needed.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub sandbox: bool,
     /// A recipe variable, read in scripts with param("KEY"). Repeatable.
-    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var, global = true)]
     pub vars: Vec<(String, String)>,
     /// A folder of shared .rhai modules for `import`. Repeatable; searched before $FERRY_PATH.
-    #[arg(long = "lib", value_name = "DIR")]
+    #[arg(long = "lib", value_name = "DIR", global = true)]
     pub libs: Vec<PathBuf>,
     /// Print the run report as JSON on stdout (script output and the summary go to stderr).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
 }
 
@@ -166,6 +169,7 @@ pub fn main() -> ExitCode {
         Command::Sim(a) => sim::exec(a),
         Command::Repl(a) => repl::exec(a),
         Command::Docs(a) => docs::exec(a),
+        Command::Vault(a) => vault::exec(a, cli.quiet),
         Command::Plan(a) => plan::exec(a, cli.quiet),
         Command::Runs(a) => runs::exec(a),
         Command::Errors(a) => errors::exec(a),

@@ -80,6 +80,51 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
             return exit::USAGE;
         }
     };
+    execute(
+        &a.recipe.display().to_string(),
+        &text,
+        &a.opts,
+        a.dry_run,
+        a.resume.clone(),
+        quiet,
+    )
+}
+
+/// The configuration: the sandbox's (started now, kept alive by the returned handle) or the
+/// config file's. Prints the error and gives the exit code when it cannot.
+pub fn load_config(
+    rt: &tokio::runtime::Runtime,
+    opts: &ScriptOpts,
+) -> Result<(Config, Option<sandbox::Sandbox>), u8> {
+    if opts.sandbox {
+        match rt.block_on(sandbox::start(std::path::Path::new(".ferry"))) {
+            Ok(sb) => Ok((sb.config.clone(), Some(sb))),
+            Err(e) => {
+                super::eprint_error(&format!("cannot start the sandbox: {e:#}"));
+                Err(exit::USAGE)
+            }
+        }
+    } else {
+        match Config::discover(opts.config.as_deref()) {
+            Ok(c) => Ok((c, None)),
+            Err(e) => {
+                super::eprint_error(&e.to_string());
+                Err(exit::USAGE)
+            }
+        }
+    }
+}
+
+/// Runs recipe text (shown as `name`) as `ferry run` does: config or sandbox, temporary files,
+/// Ctrl-C, the summary table or the JSON report, and the exit code.
+pub fn execute(
+    name: &str,
+    text: &str,
+    sopts: &ScriptOpts,
+    dry_run: bool,
+    resume: Option<String>,
+    quiet: bool,
+) -> u8 {
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -88,51 +133,31 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
         }
     };
     let cancel = CancellationToken::new();
-
-    let mut _sandbox = None;
-    let config = if a.opts.sandbox {
-        match rt.block_on(sandbox::start(std::path::Path::new(".ferry"))) {
-            Ok(sb) => {
-                let c = sb.config.clone();
-                _sandbox = Some(sb);
-                c
-            }
-            Err(e) => {
-                super::eprint_error(&format!("cannot start the sandbox: {e:#}"));
-                return exit::USAGE;
-            }
-        }
-    } else {
-        match Config::discover(a.opts.config.as_deref()) {
-            Ok(c) => c,
-            Err(e) => {
-                super::eprint_error(&e.to_string());
-                return exit::USAGE;
-            }
-        }
+    let (config, mut sandbox) = match load_config(&rt, sopts) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let temp = run_temp_dir(&config.state_dir);
     install_ctrl_c(&rt, cancel.clone(), temp.clone());
-    let name = a.recipe.display().to_string();
-    let out = if a.opts.json {
+    let out = if sopts.json {
         Output::stderr()
     } else {
         Output::stdout()
     };
     let opts = RunOptions {
-        dry_run: a.dry_run,
-        sandbox: a.opts.sandbox,
-        progress: !quiet && !a.opts.json && std::io::stderr().is_terminal(),
-        vars: a.opts.vars.clone(),
-        engine: EngineOptions::with_paths(&a.opts.libs, &config.lib_paths),
+        dry_run,
+        sandbox: sopts.sandbox,
+        progress: !quiet && !sopts.json && std::io::stderr().is_terminal(),
+        vars: sopts.vars.clone(),
+        engine: EngineOptions::with_paths(&sopts.libs, &config.lib_paths),
         retry: None,
-        resume: a.resume.clone(),
+        resume,
         kind: None,
     };
     let config = Arc::new(config);
     let result = runner::run_recipe(
-        &name,
-        &text,
+        name,
+        text,
         config.clone(),
         rt.handle().clone(),
         cancel,
@@ -143,7 +168,7 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
         eprint!("{}", config.scrub(err));
     }
     if let Some(report) = &result.report {
-        if a.opts.json {
+        if sopts.json {
             println!("{}", config.scrub(&report.to_json_pretty()));
         } else if !quiet && (!report.artifacts.is_empty() || result.error.is_none()) {
             let table = report.summary_table();
@@ -153,7 +178,7 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
             }
         }
     }
-    if let Some(sb) = _sandbox.take() {
+    if let Some(sb) = sandbox.take() {
         rt.block_on(sb.sim.shutdown());
     }
     rt.shutdown_timeout(std::time::Duration::from_secs(2));

@@ -61,6 +61,7 @@ impl EffectOutput for Artifact {
     }
 }
 impl<T: EffectOutput> EffectOutput for Vec<T> {}
+impl EffectOutput for crate::oic::ImportOutcome {}
 
 /// One effect to perform: what, on which artifact, against which instance or vault.
 #[derive(Clone, Debug)]
@@ -217,6 +218,9 @@ impl RetryPolicy {
     }
 }
 
+/// An artifact on a target: kind, code, version, target.
+type TouchKey = (ArtifactKind, String, String, String);
+
 /// The executor. Cheap to clone; shared by every primitive of a run.
 #[derive(Clone)]
 pub struct Executor {
@@ -227,7 +231,7 @@ pub struct Executor {
     resume: Option<Arc<Resume>>,
     /// Artifacts this run changed on a target (imported, deleted): later effects on them are
     /// never skipped as "done in the resumed run".
-    touched: Arc<Mutex<HashSet<(ArtifactKind, String, String, String)>>>,
+    touched: Arc<Mutex<HashSet<TouchKey>>>,
 }
 
 impl Executor {
@@ -260,7 +264,7 @@ impl Executor {
         self.resume.as_ref()
     }
 
-    fn touch_key(eff: &Effect) -> (ArtifactKind, String, String, String) {
+    fn touch_key(eff: &Effect) -> TouchKey {
         (
             eff.key.kind,
             eff.key.code.clone(),
@@ -702,5 +706,3 @@ mod tests {
         assert!(p.delay(2, None) >= Duration::from_secs(1));
     }
 }
-
-impl EffectOutput for crate::oic::ImportOutcome {}

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::Effect;
 use crate::artifact::ArtifactKind;
-use crate::ledger::{JobRow, Ledger, LedgerError, RunRow, Stage, Step, StepStatus};
+use crate::ledger::{Intent, JobRow, Ledger, LedgerError, RunRow, Stage, Step, StepStatus};
 
 /// Stages whose completed effects are skipped on resume: those that change a target. Exports
 /// and verifications are reads and run again; stores are skipped by the reopened vault job,
@@ -26,6 +26,8 @@ type DoneKey = (Stage, ArtifactKind, String, String, String, String);
 #[derive(Clone, Debug, Default)]
 pub struct ResumeIndex {
     done: HashSet<DoneKey>,
+    /// Effects that were sent but whose end was never recorded: their request may still land.
+    pending: HashSet<DoneKey>,
 }
 
 impl ResumeIndex {
@@ -53,7 +55,53 @@ impl ResumeIndex {
                 )
             })
             .collect();
-        ResumeIndex { done }
+        ResumeIndex {
+            done,
+            pending: HashSet::new(),
+        }
+    }
+
+    /// Adds the intents of the run: those without a recorded end are pending.
+    pub fn with_intents(mut self, intents: &[Intent], steps: &[Step]) -> ResumeIndex {
+        let ended: HashSet<DoneKey> = steps
+            .iter()
+            .map(|s| {
+                (
+                    s.stage,
+                    s.kind,
+                    s.code.clone(),
+                    s.version.clone(),
+                    s.target.clone(),
+                    s.sha256.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        for i in intents {
+            let k = (
+                i.stage,
+                i.kind,
+                i.code.clone(),
+                i.version.clone(),
+                i.target.clone(),
+                i.sha256.clone(),
+            );
+            if !ended.contains(&k) {
+                self.pending.insert(k);
+            }
+        }
+        self
+    }
+
+    /// True when the effect was sent by the resumed run and its end never recorded.
+    pub fn pending(&self, eff: &Effect) -> bool {
+        self.pending.contains(&(
+            eff.stage,
+            eff.key.kind,
+            eff.key.code.clone(),
+            eff.key.version.clone(),
+            eff.target.clone(),
+            eff.sha256.clone().unwrap_or_default(),
+        ))
     }
 
     /// True when the effect (same stage, artifact, target and input sha256) was completed.
@@ -109,8 +157,9 @@ impl Resume {
         };
         let id = row.info.id;
         let steps = db.steps(&id)?;
+        let intents = db.intents(&id)?;
         Ok(Resume {
-            index: ResumeIndex::from_steps(&steps),
+            index: ResumeIndex::from_steps(&steps).with_intents(&intents, &steps),
             jobs: db.jobs(&id)?,
             run: id,
         })

@@ -63,6 +63,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     date TEXT NOT NULL,
     PRIMARY KEY (run, seq)
 );
+CREATE TABLE IF NOT EXISTS intents (
+    run TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    code TEXT NOT NULL,
+    version TEXT NOT NULL,
+    target TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (run, stage, kind, code, version, target, sha256)
+);
 CREATE TABLE IF NOT EXISTS rollback (
     run TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -144,6 +155,17 @@ impl RollbackEntry {
     pub fn key(&self) -> ArtifactKey {
         ArtifactKey::new(self.kind, self.code.clone(), self.version.clone())
     }
+}
+
+/// An effect about to be sent (see [`Ledger::insert_intent`]).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, Hash)]
+pub struct Intent {
+    pub stage: Stage,
+    pub kind: ArtifactKind,
+    pub code: String,
+    pub version: String,
+    pub target: String,
+    pub sha256: String,
 }
 
 /// A filter for [`Ledger::errors`].
@@ -410,6 +432,51 @@ impl Ledger {
         .map_err(|e| db_err(&self.path, e))?;
         tx.commit().map_err(|e| db_err(&self.path, e))?;
         Ok(())
+    }
+
+    /// Records that an effect is about to be sent (an import): if the run dies before its step
+    /// is written, a resumed run knows a request may still be landing.
+    pub fn insert_intent(&self, run: &str, i: &Intent) -> Result<(), LedgerError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO intents (run, stage, kind, code, version, target, sha256, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    run,
+                    i.stage.as_str(),
+                    i.kind.as_str(),
+                    i.code,
+                    i.version,
+                    i.target,
+                    i.sha256,
+                    ts(&Utc::now())
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The intents of a run.
+    pub fn intents(&self, run: &str) -> Result<Vec<Intent>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT stage, kind, code, version, target, sha256 FROM intents WHERE run = ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![run], |r| {
+                let kind: String = r.get(1)?;
+                Ok(Intent {
+                    stage: parse_stage(&r.get::<_, String>(0)?),
+                    kind: ArtifactKind::parse(&kind).unwrap_or(ArtifactKind::Integration),
+                    code: r.get(2)?,
+                    version: r.get(3)?,
+                    target: r.get(4)?,
+                    sha256: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
     /// Records a vault job a run opened for writing.

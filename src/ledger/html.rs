@@ -74,10 +74,10 @@ impl Report {
             id = escape(&r.id),
             outcome = escape(&outcome),
         );
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<h1 style=\"font-size:20px;margin:0 0 8px 0\">ferry {kind} {id} \
-             <span style=\"{st};padding:2px 8px;border-radius:4px;font-size:16px\">{outcome}</span></h1>\n",
+             <span style=\"{st};padding:2px 8px;border-radius:4px;font-size:16px\">{outcome}</span></h1>",
             id = escape(&r.id),
             st = outcome_style(&outcome),
             outcome = escape(&outcome.to_uppercase()),

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::{ArtifactKey, ArtifactKind};
 
 pub use db::{
-    ErrorFilter, ErrorRow, JobRow, Ledger, RollbackEntry, RunExtra, RunRow, ledger_path,
+    ErrorFilter, ErrorRow, Intent, JobRow, Ledger, RollbackEntry, RunExtra, RunRow, ledger_path,
     stage_from_str,
 };
 pub use report::{Report, Summary};
@@ -302,6 +302,12 @@ impl RunRecord {
         };
         self.with_db(|db| db.insert_job(&row));
         seq
+    }
+
+    /// Records that an effect is about to be sent.
+    pub fn note_intent(&self, i: &Intent) {
+        let id = self.info().id;
+        self.with_db(|db| db.insert_intent(&id, i));
     }
 
     /// Records what a target held before this run changed it (the first record of an artifact

@@ -413,6 +413,7 @@ mod tests {
             version: "01.00.0000".into(),
             target: "prod".into(),
             action: stage.as_str().into(),
+            reason: None,
             status,
             attempts: 1,
             error: (status == StepStatus::Failed).then(|| StepError {
@@ -421,7 +422,6 @@ mod tests {
                 message: msg.into(),
             }),
             sha256: None,
-            reason: None,
             started: Utc::now(),
             ended: Utc::now(),
         }

@@ -210,10 +210,20 @@ impl OicClient {
     /// while hashed. The status is read first (`GET /integrations/{id}`) and recorded as
     /// `source_status`; the archive is checked to be an `.iar` of the same code and version.
     pub async fn export_integration(&self, id: &IntegrationId) -> Result<Artifact, OicError> {
-        let status = match self.json(Call::get(Self::integration_path(id))).await {
-            Ok(v) => Some(Integration::from_json(v).status).filter(|s| !s.is_empty()),
-            Err(e) => return Err(e),
-        };
+        let v = self.json(Call::get(Self::integration_path(id))).await?;
+        let status = Some(Integration::from_json(v).status).filter(|s| !s.is_empty());
+        self.export_integration_with_status(id, status.as_deref())
+            .await
+    }
+
+    /// [`OicClient::export_integration`] without the status read: `known_status` (for example
+    /// from a list just made) is recorded as `source_status`. One request instead of two.
+    pub async fn export_integration_with_status(
+        &self,
+        id: &IntegrationId,
+        known_status: Option<&str>,
+    ) -> Result<Artifact, OicError> {
+        let status = known_status.filter(|s| !s.is_empty()).map(str::to_string);
         let call = Call::get(format!("{}/archive", Self::integration_path(id))).download();
         let (temp, size, sha) = self.download(call).await?;
         let p = temp.to_path_buf();
@@ -414,7 +424,7 @@ impl OicClient {
                 "ACTIVATED" => return Ok(status),
                 "FAILEDACTIVATION" => {
                     let message = self
-                        .activation_errors(id)
+                        .activation_errors_at(project, id)
                         .await
                         .unwrap_or_else(|e| format!("(activation errors unavailable: {e})"));
                     return Err(OicError::Activation {
@@ -653,6 +663,13 @@ mod tests {
 mod send_check {
     use super::*;
     fn send<T: Send>(_: T) {}
+    fn shared<T: Send + Sync + 'static>() {}
+    fn client_is_shareable() {
+        shared::<OicClient>();
+        shared::<OicError>();
+        fn clone<T: Clone>() {}
+        clone::<OicClient>();
+    }
     fn all(c: OicClient, id: IntegrationId, a: Artifact, o: ActivateOptions, call: Call) {
         send(async move {
             let _ = c.attempt(&call, None).await;

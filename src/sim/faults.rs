@@ -51,6 +51,9 @@ pub struct Faults {
     pub token_ttl_secs: Option<u64>,
     /// Integration ids (`CODE|VERSION`) whose activation fails (`FAILEDACTIVATION` + activation errors).
     pub fail_activation: Vec<String>,
+    /// A mutating request (POST/PUT/PATCH/DELETE) that overlaps another one on the same instance gets 409,
+    /// as OIC does for parallel imports/activations.
+    pub conflict_on_parallel_writes: bool,
 }
 
 /// One request of the request log.
@@ -163,6 +166,7 @@ fn instance_of(ctx: &Ctx, query: Option<&str>) -> Option<String> {
 
 fn injected(status: StatusCode, retry_after: Option<u64>) -> Response {
     let title = match status.as_u16() {
+        409 => "Another operation is in progress on this instance. Try again later.",
         429 => "Too many requests. Try again later.",
         503 => "The service is temporarily unavailable (maintenance).",
         _ => "Internal server error (injected).",
@@ -230,7 +234,28 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
         *n += 1;
         applies && faults.max_concurrent.is_some_and(|cap| *n > cap)
     };
-    let _guard = Inflight { state, key };
+    let _guard = Inflight {
+        state,
+        key: key.clone(),
+    };
+    let mutating = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS")
+        && ctx.kind != ListenerKind::Identity;
+    let write_key = format!("write:{key}");
+    let write_conflict = if mutating {
+        let mut m = lock(&state.inflight);
+        let n = m.entry(write_key.clone()).or_insert(0);
+        *n += 1;
+        applies && faults.conflict_on_parallel_writes && *n > 1
+    } else {
+        false
+    };
+    let _write_guard = mutating.then(|| Inflight {
+        state,
+        key: write_key,
+    });
+    if write_conflict {
+        forced = Some(StatusCode::CONFLICT);
+    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

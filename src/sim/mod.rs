@@ -160,14 +160,27 @@
 //!   directory name that does not match `CODE_VERSION`, or a `project.xml` that disagrees → 400 whose title
 //!   contains `ICS-20099`. Not a zip / wrong layout → 400.
 //! * **Large archives**: generated resources above 1 MiB are stored (not deflated) and archives with more than
-//!   4 MiB of generated content are streamed (memory stays flat); [`SimHandle::set_archive_size`].
+//!   4 MiB of generated content are streamed (memory stays flat); [`SimHandle::set_archive_size`]. Integration
+//!   uploads above 8 MiB are spooled to disk (a temporary directory, or `state_dir/spool`), validated by
+//!   streaming, and exported by streaming the file. `.car`, `.par`, lookup and library uploads are read into
+//!   memory.
 //! * **Error type URLs** for codes outside RFC 2616 (423, 429): `...rfc2616-sec10.html#sec10.4`. Unknown paths →
 //!   404, wrong methods → 405, both in the §1.6 shape.
 //! * **Faults** ([`Faults`]) apply to every listener except `/__sim/`: latency + jitter, shares of 429/500/503
 //!   drawn from an RNG reset to the seed whenever faults are set (replayable), a `script` of statuses for the next
 //!   requests, a per-instance cap of concurrent requests (excess → 429), `Retry-After` on injected 429s when
 //!   `retry_after_secs` is set, downloads cut after N bytes (the connection is aborted), `path_regex`/`instances`
-//!   scoping, token TTL. Injected errors use the §1.6 body.
+//!   scoping, token TTL, `fail_activation` ids, and `conflict_on_parallel_writes` (a POST/PUT/PATCH/DELETE that
+//!   overlaps another one on the same instance → 409, as OIC does for parallel imports/activations). Injected
+//!   errors use the §1.6 body.
+//! * **Service-instance jobs** (§7, [`jobs`]): POST → 202 with `{jobId, jobName, overallStatus:"IN_PROGRESS",
+//!   archiveFile, storageUrl, startTime, endTime}`; the job ends `COMPLETED` (or `FAILED` with `message`) after
+//!   [`jobs::JOB_DURATION`]; a second job on the same instance while one runs → 409; `storageInfo` with url, user
+//!   and password is required (400). Object Storage is emulated in memory, shared by all instances: an import on
+//!   any instance finds an earlier export by `storageUrl` + `archiveFile`. `importActivateMode` is
+//!   case-insensitive (`ImportOnly` default); without `importSecurityArtifacts` imported connections are drafts;
+//!   active integrations on the target are left untouched; `ImportActivate`/`ActivateOnly` activate what was
+//!   active in the source and is ready.
 //! * **Persistence** ([`SimConfig::state_dir`]): see [`persist`].
 //! * **Seeds**: see [`Seed`]. Timestamps of seeded data are fixed (2026), so runs are reproducible. `Sample` on a
 //!   gen-3 instance also has the project `HR_ONBOARDING` (deployment `HR-ONB-REL1`). The identity domain is seeded
@@ -181,6 +194,7 @@ pub mod error;
 pub mod extract;
 pub mod faults;
 pub mod integrations;
+pub mod jobs;
 pub mod libraries;
 pub mod lookups;
 pub mod monitoring;
@@ -732,6 +746,23 @@ fn api_routes() -> Router<Ctx> {
             &format!("{API}/packages/{{id}}/archive"),
             get(packages::export),
         );
+    r = r
+        .route(
+            "/ic/api/common/v1/exportServiceInstanceArchive",
+            post(jobs::export_start),
+        )
+        .route(
+            "/ic/api/common/v1/exportServiceInstanceArchive/{id}",
+            get(jobs::export_status),
+        )
+        .route(
+            "/ic/api/common/v1/importServiceInstanceArchive",
+            post(jobs::import_start),
+        )
+        .route(
+            "/ic/api/common/v1/importServiceInstanceArchive/{id}",
+            get(jobs::import_status),
+        );
     use projects as p;
     r.route(&format!("{API}/projects"), get(p::list).post(p::create))
         .route(&format!("{API}/projects/archive"), post(p::import))
@@ -896,6 +927,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         state_dir: cfg.state_dir.clone(),
         spool,
         spool_guard,
+        jobs: jobs::JobStore::default(),
     });
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {

@@ -411,6 +411,8 @@ pub struct Shared {
     pub spool: std::path::PathBuf,
     /// Owns the spool directory when it is temporary (removed on drop).
     pub spool_guard: Option<tempfile::TempDir>,
+    /// Service-instance export/import jobs and the emulated Object Storage.
+    pub jobs: super::jobs::JobStore,
 }
 
 impl Shared {

@@ -84,19 +84,24 @@ impl<R: Read> Read for RefReader<'_, R> {
     }
 }
 
-/// A writer that hands 1 MiB chunks to a thread which writes them to the store, so that
-/// hashing and encryption overlap with network or disk I/O. Memory is bounded (a few chunks).
+/// A writer that hands 1 MiB chunks to a thread which hashes them (sha256 of the stored
+/// bytes) and writes them to the store, so that encryption overlaps with hashing and network or
+/// disk I/O. Memory is bounded (a few chunks).
 pub(crate) struct PipeWriter {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     buf: Vec<u8>,
-    handle: Option<std::thread::JoinHandle<io::Result<Box<dyn super::StoreWriter>>>>,
+    handle: Option<std::thread::JoinHandle<io::Result<StoredSink>>>,
 }
 
 const PIPE_CHUNK: usize = 1024 * 1024;
 
+/// The store's writer, hashing what goes through.
+type StoredSink = HashingWriter<Box<dyn super::StoreWriter>>;
+
 impl PipeWriter {
-    pub(crate) fn new(mut inner: Box<dyn super::StoreWriter>) -> io::Result<PipeWriter> {
+    pub(crate) fn new(inner: Box<dyn super::StoreWriter>) -> io::Result<PipeWriter> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+        let mut inner = HashingWriter::new(inner);
         let handle = std::thread::Builder::new()
             .name("vault-upload".into())
             .spawn(move || {
@@ -136,8 +141,9 @@ impl PipeWriter {
         }
     }
 
-    /// Sends what is buffered, waits for the thread, and finishes the store's writer.
-    pub(crate) fn finish(mut self) -> io::Result<()> {
+    /// Sends what is buffered, waits for the thread, finishes the store's writer; returns the
+    /// stored byte count and sha256.
+    pub(crate) fn finish(mut self) -> io::Result<(u64, String)> {
         if !self.buf.is_empty() {
             self.send()?;
         }
@@ -147,7 +153,9 @@ impl PipeWriter {
             Some(Err(_)) => return Err(io::Error::other("the upload thread panicked")),
             None => return Err(io::Error::other("the upload already failed")),
         };
-        w.finish()
+        let (w, n, sha) = w.into_parts();
+        w.finish()?;
+        Ok((n, sha))
     }
 }
 
@@ -169,6 +177,114 @@ impl Drop for PipeWriter {
     fn drop(&mut self) {
         // Abandoned: stop the thread (it drains and exits when the channel closes).
         self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A reader that reads a local file ahead on a thread, hashing it there (sha256 of the
+/// plaintext), so that reading and hashing overlap with encryption. Memory is bounded.
+pub(crate) struct PrefetchReader {
+    rx: Option<std::sync::mpsc::Receiver<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+    handle: Option<std::thread::JoinHandle<io::Result<(u64, String)>>>,
+    result: Option<(u64, String)>,
+}
+
+impl PrefetchReader {
+    pub(crate) fn spawn(mut file: std::fs::File) -> io::Result<PrefetchReader> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let handle = std::thread::Builder::new()
+            .name("vault-read".into())
+            .spawn(move || {
+                let mut h = Sha256::new();
+                let mut n = 0u64;
+                loop {
+                    let mut buf = vec![0u8; PIPE_CHUNK];
+                    let mut filled = 0;
+                    while filled < buf.len() {
+                        match file.read(&mut buf[filled..]) {
+                            Ok(0) => break,
+                            Ok(k) => filled += k,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    if filled == 0 {
+                        break;
+                    }
+                    buf.truncate(filled);
+                    h.update(&buf);
+                    n += filled as u64;
+                    if tx.send(buf).is_err() {
+                        // The consumer gave up.
+                        return Err(io::Error::other("reader abandoned"));
+                    }
+                }
+                Ok((n, hex::encode(h.finalize())))
+            })?;
+        Ok(PrefetchReader {
+            rx: Some(rx),
+            cur: Vec::new(),
+            pos: 0,
+            handle: Some(handle),
+            result: None,
+        })
+    }
+
+    fn join(&mut self) -> io::Result<(u64, String)> {
+        if let Some(r) = &self.result {
+            return Ok(r.clone());
+        }
+        self.rx = None;
+        let r = match self.handle.take().map(|h| h.join()) {
+            Some(Ok(r)) => r?,
+            Some(Err(_)) => return Err(io::Error::other("the read thread panicked")),
+            None => return Err(io::Error::other("the read already failed")),
+        };
+        self.result = Some(r.clone());
+        Ok(r)
+    }
+
+    /// Reads whatever is left, then returns the byte count and sha256 of the whole file.
+    pub(crate) fn finish(mut self) -> io::Result<(u64, String)> {
+        let mut sink = [0u8; 8192];
+        while self.read(&mut sink)? > 0 {}
+        self.join()
+    }
+}
+
+impl Read for PrefetchReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            let next = match &self.rx {
+                Some(rx) => rx.recv().ok(),
+                None => None,
+            };
+            match next {
+                Some(chunk) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                None => {
+                    // End of file, or the thread failed: its result says which.
+                    self.join()?;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Drop for PrefetchReader {
+    fn drop(&mut self) {
+        self.rx = None;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }

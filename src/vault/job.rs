@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::describe_stream_error;
-use super::hashio::{HashingReader, HashingWriter, PipeWriter, RefReader};
+use super::hashio::{HashingReader, PipeWriter, PrefetchReader, RefReader};
 use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 
@@ -435,8 +435,11 @@ impl JobWriter {
         let write_err = |e: io::Error| {
             VaultError::store("write", st.describe(), &format!("{}/{rel}", self.path), &e)
         };
-        let mut src = HashingReader::new(std::fs::File::open(a.path()).map_err(local)?);
-        let out = HashingWriter::new(PipeWriter::new(st.create(tmp)?).map_err(local)?);
+        // Three stages on three threads: read + sha256 (plaintext) | age encryption |
+        // sha256 (stored bytes) + store writes.
+        let mut src =
+            PrefetchReader::spawn(std::fs::File::open(a.path()).map_err(local)?).map_err(local)?;
+        let out = PipeWriter::new(st.create(tmp)?).map_err(local)?;
         let mut buf = vec![0u8; 256 * 1024];
         let out = if self.inner.encryption.is_encrypted() {
             let mut w = self.inner.encryption.wrap(out).map_err(write_err)?;
@@ -447,8 +450,7 @@ impl JobWriter {
             copy(&mut src, &mut w, &mut buf, local, write_err)?;
             w
         };
-        let (writer, stored_size, stored_sha) = out.into_parts();
-        writer.finish().map_err(write_err)?;
+        let (stored_size, stored_sha) = out.finish().map_err(write_err)?;
         let (size, sha) = src.finish().map_err(local)?;
         Ok((size, sha, stored_size, stored_sha))
     }

@@ -27,7 +27,11 @@
 //! Unknown keys are refused (a typo in `recipients` must not silently disable encryption).
 //!
 //! Every file is written under a temporary name (`.NAME.tmp-XXXX`) and renamed when complete, so
-//! no reader ever sees a partial file under a final name. Everything here is blocking; call it
+//! no reader ever sees a partial file under a final name. While a job is written, each stored entry
+//! is also recorded in `<job>/.journal/`; a run that dies leaves the job locked and unfinished,
+//! and a later run with `JobMeta::resume` takes the lock over (unless its holder is still alive
+//! on this machine), drops leftover temporary files, keeps the entries already stored and goes
+//! on. `finish` writes `manifest.json`, then removes the journal and the lock. Everything here is blocking; call it
 //! from `tokio::task::spawn_blocking` in async code.
 //!
 //! ```no_run
@@ -164,7 +168,10 @@ impl VaultError {
         matches!(
             self,
             VaultError::Store {
-                kind: io::ErrorKind::ConnectionAborted,
+                kind: io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::TimedOut,
                 ..
             }
         )

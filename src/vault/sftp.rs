@@ -460,7 +460,12 @@ impl SftpStore {
         } else {
             e.message().to_string()
         };
-        let kind = io::Error::from(e).kind();
+        // Connection trouble is reported as such, so that callers can tell it is transient.
+        let kind = match e.code() {
+            ErrorCode::Session(-9) => io::ErrorKind::TimedOut,
+            _ if is_session_error(&e) => io::ErrorKind::ConnectionAborted,
+            _ => io::Error::from(e).kind(),
+        };
         VaultError::Store {
             op,
             vault: self.url.clone(),

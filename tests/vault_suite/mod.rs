@@ -116,6 +116,12 @@ pub fn round_trip(f: Factory, c: Crypt) {
         artifact(ArtifactKind::Lookup, "COUNTRIES", "", b"a,b\n1,2\n"),
         artifact(ArtifactKind::Library, "LIB", "", b""),
     ];
+    assert!(
+        v.list_jobs(JobFilter::default()).unwrap().is_empty(),
+        "a fresh vault has no jobs"
+    );
+    let e = v.open_job("OIC_Backups/2026/11/26/nothing").unwrap_err();
+    assert!(matches!(e, VaultError::NoManifest { .. }), "{e}");
     let job = v
         .create_job("dev-to-test", day("2026-11-26"), meta())
         .unwrap();

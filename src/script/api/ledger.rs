@@ -19,7 +19,9 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 use super::{in_module, static_module};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 use crate::effect::{Decision, Effect, EffectError, Executor, Failure, Outcome};
-use crate::ledger::{ErrorFilter, Ledger, RollbackEntry, Stage, StepStatus, stage_from_str};
+use crate::ledger::{
+    ErrorFilter, Intent, Ledger, RollbackEntry, Stage, StepStatus, stage_from_str,
+};
 use crate::oic::{ImportMode, ImportOutcome, IntegrationId, OicClient};
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
@@ -52,14 +54,28 @@ pub async fn import_integration(
     let exec = host.exec.clone();
     let id = IntegrationId::new(&a.key.code, &a.key.version);
     let target = client.name().to_string();
+    // What the check decided, for the import that follows it.
+    let decided: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    // The run being resumed sent this import and died before recording its end: the request
+    // may still land. Wait for it (up to a grace period) rather than import twice.
+    let pending = exec.resume().is_some_and(|r| r.index.pending(&eff));
     let check = || {
+        let decided = decided.clone();
         let client = client.clone();
         let id = id.clone();
         let a = a.clone();
         let host = host.clone();
         let target = target.clone();
         async move {
-            let d = target_check(&client, &a.key, &a.sha256, mode).await?;
+            let mut d = target_check(&client, &a.key, &a.sha256, mode).await?;
+            if pending {
+                let until = std::time::Instant::now() + resume_grace();
+                while matches!(d.decision, Decision::Go { .. }) && std::time::Instant::now() < until
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    d = target_check(&client, &a.key, &a.sha256, mode).await?;
+                }
+            }
             if let (Decision::Go { .. }, false) = (&d.decision, host.exec.dry_run()) {
                 save_for_rollback(&host, &target, &a.key, d.previous_status, d.current)
                     .await
@@ -69,21 +85,69 @@ pub async fn import_integration(
                         ))
                     })?;
             }
+            if let (Decision::Go { action, .. }, Ok(mut slot)) = (&d.decision, decided.lock()) {
+                *slot = Some(action.clone());
+            }
             Ok::<Decision, Failure>(d.decision)
         }
     };
+    let intent = Intent {
+        stage: eff.stage,
+        kind: a.key.kind,
+        code: a.key.code.clone(),
+        version: a.key.version.clone(),
+        target: target.clone(),
+        sha256: eff.sha256.clone().unwrap_or_default(),
+    };
     let r = exec
         .run_checked(eff.clone(), check, || async {
-            client
-                .import_integration(a, mode)
-                .await
-                .map_err(Failure::from)
+            exec.record().note_intent(&intent);
+            // A new archive is one POST (retried on its own); a replace is the documented
+            // sequence (stop the schedule, deactivate, PUT).
+            let new = decided.lock().map(|d| d.as_deref() == Some("import new")).unwrap_or(false);
+            let sent = if new {
+                client.create_integration(a).await.map(|()| ImportOutcome {
+                    action: crate::oic::ImportAction::Created,
+                    previous_status: None,
+                })
+            } else {
+                client.import_integration(a, mode).await
+            };
+            match sent {
+                // Created meanwhile (a request of a stopped run landing late): fine when it
+                // holds this very archive.
+                Err(e) if e.is_status(409) => {
+                    let d = target_check(client, &a.key, &a.sha256, mode).await?;
+                    match d.decision {
+                        Decision::Skip(why) if why.starts_with("unchanged by checksum") => {
+                            tracing::warn!(artifact = %a.key.id(), "{why}: an earlier request landed");
+                            Ok(ImportOutcome {
+                                action: crate::oic::ImportAction::Created,
+                                previous_status: None,
+                            })
+                        }
+                        _ => Err(Failure::from(e)),
+                    }
+                }
+                r => r.map_err(Failure::from),
+            }
         })
         .await;
     if let Ok(Outcome::Done(_)) = &r {
         exec.touch(&eff);
     }
     r
+}
+
+/// How long a resumed run waits for an import its predecessor sent but never saw answered:
+/// `$FERRY_RESUME_GRACE_MS`, default 20 s.
+pub fn resume_grace() -> std::time::Duration {
+    std::time::Duration::from_millis(
+        std::env::var("FERRY_RESUME_GRACE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000),
+    )
 }
 
 /// What a check of the target found.
@@ -157,6 +221,19 @@ pub async fn activate_integration(
     eff: Effect,
     fresh: bool,
 ) -> Result<Outcome<String>, EffectError> {
+    let record = exec.record().clone();
+    let dry = exec.dry_run();
+    let (ekey, etarget) = (eff.key.clone(), eff.target.clone());
+    let entry = |status: String| RollbackEntry {
+        kind: ekey.kind,
+        code: ekey.code.clone(),
+        version: ekey.version.clone(),
+        target: etarget.clone(),
+        existed: true,
+        previous_status: Some(status),
+        sha256: None,
+        location: None,
+    };
     // "activate (was ACTIVATED on dev)" → action "activate", reason "was ACTIVATED on dev".
     let why = eff
         .action
@@ -175,6 +252,10 @@ pub async fn activate_integration(
         Ok::<_, Failure>(if st == "ACTIVATED" {
             Decision::Skip("already active".into())
         } else {
+            // Its state before this run, for rollback (an import's record, made first, wins).
+            if !dry {
+                record.note_rollback(&entry(st.clone()));
+            }
             Decision::go("activate", format!("{st} on {}", client.name()))
         })
     };
@@ -502,6 +583,12 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
             out.push(Dynamic::from_map(outcome_map(e, r.map(|o| describe(&o)))));
             continue;
         }
+        if e.location.is_none() {
+            // Only its activation state changed: re-apply it.
+            let m = reapply_state(host, &exec, &client, &id, e, false)?;
+            out.push(Dynamic::from_map(m));
+            continue;
+        }
         // Re-import the saved archive (unless the target already holds it).
         let sha = e.sha256.clone().unwrap_or_default();
         let eff = Effect::new(Stage::Import, key.clone(), &e.target, "restore")
@@ -551,21 +638,44 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
         if let Ok(Outcome::Done(_)) = &r {
             exec.touch(&eff);
         }
-        let mut m = outcome_map(e, r.as_ref().map(describe).map_err(|x| x.clone()));
+        let m = outcome_map(e, r.as_ref().map(describe).map_err(|x| x.clone()));
         if r.is_err() {
             out.push(Dynamic::from_map(m));
             continue;
         }
-        // Re-apply the activation state it had.
+        let mut m2 = reapply_state(host, &exec, &client, &id, e, imported)?;
+        m2.insert(
+            "action".into(),
+            m.get("action").cloned().unwrap_or(Dynamic::UNIT),
+        );
+        out.push(Dynamic::from_map(m2));
+    }
+    Ok(out)
+}
+
+/// Re-applies the activation state an integration had before the run; `imported`: it was just
+/// restored (a replace leaves it inactive).
+fn reapply_state(
+    host: &Arc<Host>,
+    exec: &Executor,
+    client: &OicClient,
+    id: &IntegrationId,
+    e: &RollbackEntry,
+    imported: bool,
+) -> Result<Map, Box<EvalAltResult>> {
+    let key = e.key();
+    let mut m = result(e, "-", None);
+    {
         let want_active = e.previous_status.as_deref() == Some("ACTIVATED");
         let ar = if want_active {
             let eff = Effect::new(Stage::Activate, key.clone(), &e.target, "activate")
                 .with_reason("it was ACTIVATED before the run");
-            let opts = crate::oic::ActivateOptions::default();
-            host.block_on(activate_integration(
-                &exec, &client, &id, &opts, eff, imported,
-            ))?
-            .map(|o| describe(&o))
+            let opts = crate::oic::ActivateOptions {
+                poll_interval: std::time::Duration::from_millis(500),
+                ..Default::default()
+            };
+            host.block_on(activate_integration(exec, client, id, &opts, eff, imported))?
+                .map(|o| describe(&o))
         } else {
             let eff = Effect::new(Stage::Deactivate, key.clone(), &e.target, "deactivate");
             let was = e.previous_status.clone().unwrap_or_default();
@@ -574,7 +684,7 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
                     // A replace leaves it inactive.
                     return Ok(Decision::Skip("inactive after the restore".into()));
                 }
-                let st = client.activation_status(&id).await?;
+                let st = client.activation_status(id).await?;
                 Ok::<_, Failure>(if st == "ACTIVATED" {
                     Decision::go("deactivate", format!("it was {was} before the run"))
                 } else {
@@ -582,7 +692,7 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
                 })
             };
             host.block_on(exec.run_checked(eff, check, || async {
-                client.deactivate(&id).await.map_err(Failure::from)
+                client.deactivate(id).await.map_err(Failure::from)
             }))?
             .map(|o| describe(&o))
         };
@@ -595,9 +705,8 @@ pub fn rollback(host: &Arc<Host>, run: &str) -> Result<Array, Box<EvalAltResult>
                 m.insert("error".into(), err.error.message.clone().into());
             }
         }
-        out.push(Dynamic::from_map(m));
     }
-    Ok(out)
+    Ok(m)
 }
 
 fn describe<T>(o: &Outcome<T>) -> String {

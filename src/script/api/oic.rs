@@ -391,7 +391,7 @@ fn kind_rank(k: ArtifactKind) -> u8 {
         ArtifactKind::Project => 2,
         ArtifactKind::Package => 3,
         ArtifactKind::Integration => 4,
-        ArtifactKind::Connection => 5,
+        ArtifactKind::Connection | ArtifactKind::Job => 5,
     }
 }
 
@@ -523,12 +523,12 @@ pub fn import(
                             ArtifactKind::Project => client.import_project(&a, mode).await,
                             ArtifactKind::Lookup => client.import_lookup(&a, mode).await,
                             ArtifactKind::Library => client.import_library(&a, None, mode).await,
-                            ArtifactKind::Package | ArtifactKind::Connection => {
-                                Err(crate::oic::OicError::Config(format!(
-                                    "importing a {} archive is not supported",
-                                    a.key.kind
-                                )))
-                            }
+                            ArtifactKind::Package
+                            | ArtifactKind::Connection
+                            | ArtifactKind::Job => Err(crate::oic::OicError::Config(format!(
+                                "importing a {} archive is not supported",
+                                a.key.kind
+                            ))),
                         }
                         .map_err(Failure::from)
                     })

@@ -11,7 +11,7 @@ use crate::effect::{Effect, Failure, Outcome};
 use crate::ledger::Stage;
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
-use crate::vault::{JobFilter, JobMeta, JobReader, JobWriter, Vault, VaultError};
+use crate::vault::{JobFilter, JobMeta, JobReader, JobWriter, Retention, Vault, VaultError};
 
 /// A vault from the config (script type `Vault`).
 #[derive(Clone)]
@@ -112,6 +112,7 @@ fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResul
             // The resumed run finished this job: read it back; stores skip what it holds.
             Err(e) if resume && super::ledger::is_complete(&e) => {
                 let job = open_existing(v, &path)?;
+                super::ledger::note_job(&host, &v.name, name, &path, date);
                 host.jobs.lock().expect("jobs lock").push(job.state.clone());
                 return Ok(job);
             }
@@ -220,7 +221,7 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
             let r = if a.is_planned() {
                 exec.note(&eff, crate::ledger::StepStatus::Planned, None);
                 Ok(Outcome::Planned)
-            } else if let Some(why) = super::ledger::already_stored(&exec, &held, &a) {
+            } else if let Some(why) = super::ledger::already_stored(&exec, held, &a) {
                 exec.skip(eff, why.clone());
                 Ok(Outcome::Skipped(why))
             } else {
@@ -409,6 +410,25 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             list.into_iter().map(|j| rhai::serde::to_dynamic(&j)).collect()
         });
 
+    global(
+        "prune",
+        &["v: Vault", "policy: Map", "Map"],
+        "Deletes the complete jobs a retention policy does not keep: `#{ daily: N, weekly: N, monthly: N }` keeps the newest job of each of the\nlast N days, ISO weeks and months that have jobs (a job kept by any rule is kept; unfinished jobs are never touched).\nIn a dry run nothing is deleted. Returns `#{ kept: [paths], deleted: [paths], skipped_unfinished: [paths], dry_run }`.\n\n# Example\n```rhai\nvault::open(\"backups\").prune(#{ daily: 7, weekly: 4, monthly: 12 });\n```",
+    )
+    .register_into_engine(e, |v: &mut VaultH, policy: Map| -> Result<Map, Box<EvalAltResult>> { prune(v, &policy) });
+    global(
+        "restore",
+        &["job: Job", "target: Instance", "Array"],
+        "Restores a backup job into an instance: fetches every archive (verified against the manifest; a tampered file or a wrong key is refused\nbefore anything is imported), imports them replacing what is there, and re-applies the activation states they had when backed up.\nReturns the import results (as `import_archives`).\n\n# Example\n```rhai\nlet job = vault::open(\"backups\").job(\"OIC_Backups/2026/11/26/dev-to-prod-101500-1a2b\");\njob.restore(oic::instance(\"prod\"));\n```",
+    )
+    .register_into_engine(e, |j: &mut Job, target: super::oic::Instance| -> Result<Array, Box<EvalAltResult>> { restore(j, &target, Map::new()) });
+    global(
+        "restore",
+        &["job: Job", "target: Instance", "options: Map", "Array"],
+        "Restores a backup job with import options (defaults `overwrite: true, activate: \"keep\"`; see `import_archives`).\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\n```",
+    )
+    .register_into_engine(e, |j: &mut Job, target: super::oic::Instance, opts: Map| -> Result<Array, Box<EvalAltResult>> { restore(j, &target, opts) });
+
     getter(
         "path",
         &["job: Job", "string"],
@@ -450,4 +470,112 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             m.insert("failures".into(), fails.into());
             Ok(m)
         });
+}
+
+/// Fetches (verified) and imports a job's archives, re-applying their activation states.
+fn restore(j: &Job, target: &super::oic::Instance, opts: Map) -> Result<Array, Box<EvalAltResult>> {
+    let arts = artifacts(j)?;
+    let mut o = Map::new();
+    o.insert("overwrite".into(), true.into());
+    o.insert("activate".into(), "keep".into());
+    for (k, v) in opts {
+        o.insert(k, v);
+    }
+    super::oic::import(target, arts, &o)
+}
+
+/// Prunes by retention; each deletion is one recorded `delete` step.
+fn prune(v: &VaultH, policy: &Map) -> Result<Map, Box<EvalAltResult>> {
+    for k in policy.keys() {
+        if !["daily", "weekly", "monthly"].contains(&k.as_str()) {
+            return Err(errors::usage(format!(
+                "prune: unknown key `{k}` (known: daily, weekly, monthly)"
+            )));
+        }
+    }
+    let num = |k: &str| -> Result<u32, Box<EvalAltResult>> {
+        match policy.get(k) {
+            None => Ok(0),
+            Some(x) => x
+                .as_int()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(|n| n as u32)
+                .ok_or_else(|| {
+                    errors::usage(format!(
+                        "prune: `{k}` must be the number of {k} jobs to keep"
+                    ))
+                }),
+        }
+    };
+    let r = Retention {
+        daily: num("daily")?,
+        weekly: num("weekly")?,
+        monthly: num("monthly")?,
+    };
+    if r.daily + r.weekly + r.monthly == 0 {
+        return Err(errors::usage(
+            "prune: a policy that keeps nothing would delete every job; give daily, weekly or monthly",
+        ));
+    }
+    let host = v.host.clone();
+    // The vault's own plan (nothing deleted yet), then each deletion as an effect.
+    let vault = v.vault.clone();
+    let plan = host
+        .block_on(async move { tokio::task::spawn_blocking(move || vault.prune(r, true)).await })?
+        .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
+        .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
+    let mut deleted = vec![];
+    for path in &plan.deleted {
+        let key =
+            crate::artifact::ArtifactKey::new(crate::artifact::ArtifactKind::Job, path.clone(), "");
+        let eff = Effect::new(Stage::Delete, key, v.name.clone(), "delete job (retention)");
+        let store = v.vault.store().clone();
+        let p = path.clone();
+        let r = host.block_on(host.exec.run(eff, || {
+            let store = store.clone();
+            let p = p.clone();
+            async move {
+                match tokio::task::spawn_blocking(move || store.remove_tree(&p)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(Failure::from(e)),
+                    Err(e) => Err(Failure::Task(e.to_string())),
+                }
+            }
+        }))?;
+        match r {
+            Ok(Outcome::Done(())) | Ok(Outcome::Planned) => deleted.push(path.clone()),
+            Ok(Outcome::Skipped(_)) => {}
+            Err(e) if e.cancelled => return Err(errors::cancelled()),
+            Err(_) => {}
+        }
+    }
+    let mut m = Map::new();
+    m.insert("dry_run".into(), host.exec.dry_run().into());
+    m.insert(
+        "kept".into(),
+        plan.kept
+            .iter()
+            .map(|(p, _)| Dynamic::from(p.clone()))
+            .collect::<Array>()
+            .into(),
+    );
+    m.insert(
+        "deleted".into(),
+        deleted
+            .into_iter()
+            .map(Dynamic::from)
+            .collect::<Array>()
+            .into(),
+    );
+    m.insert(
+        "skipped_unfinished".into(),
+        plan.skipped_unfinished
+            .iter()
+            .cloned()
+            .map(Dynamic::from)
+            .collect::<Array>()
+            .into(),
+    );
+    Ok(m)
 }

@@ -1,0 +1,249 @@
+//! `ferry vault`: backup jobs for people who are not writing a recipe — list, verify, restore
+//! and prune. Restore and prune run as recorded runs (planned with `--dry-run`, reported like
+//! any run); listing and verifying only read.
+
+use clap::{Args, Subcommand};
+
+use super::{ScriptOpts, exit};
+use crate::config::Config;
+use crate::ledger::report::render_table;
+use crate::vault::{EntryStatus, JobFilter, Vault};
+
+#[derive(Args, Debug)]
+pub struct VaultArgs {
+    #[command(subcommand)]
+    pub cmd: VaultCmd,
+    /// The vault (`[vaults.NAME]`); optional when only one is configured.
+    #[arg(long, global = true)]
+    pub vault: Option<String>,
+    #[command(flatten)]
+    pub opts: ScriptOpts,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VaultCmd {
+    /// List backup jobs, oldest first.
+    Jobs {
+        /// Only jobs on or after this date (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Only jobs on or before this date (YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Only jobs whose name contains this text.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Read every byte of a job back and check it against its manifest. Exit code 1 on any mismatch.
+    Verify {
+        /// The job's path (`OIC_Backups/YYYY/MM/DD/NAME`, as `ferry vault jobs` shows it).
+        job: String,
+    },
+    /// Restore a job into an instance: import every archive (verified first) and re-apply the
+    /// activation states they had when backed up.
+    Restore {
+        job: String,
+        /// The instance to restore into.
+        #[arg(long)]
+        to: String,
+        /// Describe what would be imported and activated, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete the complete jobs a retention policy does not keep.
+    Prune {
+        /// Keep the newest job of each of the last N days.
+        #[arg(long, default_value_t = 0)]
+        daily: u32,
+        /// Keep the newest job of each of the last N ISO weeks.
+        #[arg(long, default_value_t = 0)]
+        weekly: u32,
+        /// Keep the newest job of each of the last N months.
+        #[arg(long, default_value_t = 0)]
+        monthly: u32,
+        /// Say what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn pick_vault(config: &Config, name: Option<&str>) -> Result<String, String> {
+    match name {
+        Some(n) => config
+            .vault(n)
+            .map(|v| v.name.clone())
+            .map_err(|e| e.to_string()),
+        None => match config.vaults.len() {
+            1 => Ok(config.vaults.keys().next().cloned().unwrap_or_default()),
+            0 => Err(format!(
+                "{}: no vault configured (add a [vaults.NAME] table)",
+                config.file
+            )),
+            _ => Err(format!(
+                "several vaults are configured ({}); choose one with --vault",
+                config.vaults.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        },
+    }
+}
+
+fn rhai_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            super::eprint_error(&format!("cannot start the runtime: {e}"));
+            return exit::USAGE;
+        }
+    };
+    let (config, sandbox) = match super::run::load_config(&rt, &a.opts) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let vname = match pick_vault(&config, a.vault.as_deref()) {
+        Ok(v) => v,
+        Err(e) => {
+            super::eprint_error(&e);
+            return exit::USAGE;
+        }
+    };
+    let code = match a.cmd {
+        VaultCmd::Restore { job, to, dry_run } => {
+            drop(sandbox);
+            let text = format!(
+                "vault::open({}).job({}).restore(oic::instance({}));\n",
+                rhai_str(&vname),
+                rhai_str(&job),
+                rhai_str(&to)
+            );
+            return super::run::execute(
+                &format!("<ferry vault restore {job} --to {to}>"),
+                &text,
+                &a.opts,
+                dry_run,
+                None,
+                quiet,
+            );
+        }
+        VaultCmd::Prune {
+            daily,
+            weekly,
+            monthly,
+            dry_run,
+        } => {
+            drop(sandbox);
+            if daily + weekly + monthly == 0 {
+                super::eprint_error(
+                    "a policy that keeps nothing would delete every job; give --daily, --weekly or --monthly",
+                );
+                return exit::USAGE;
+            }
+            let text = format!(
+                "let r = vault::open({}).prune(#{{ daily: {daily}, weekly: {weekly}, monthly: {monthly} }});\nprint(`kept ${{r.kept.len()}}, deleted ${{r.deleted.len()}}, unfinished ${{r.skipped_unfinished.len()}}`);\nfor p in r.deleted {{ print(`  ${{if dry_run() {{ \"would delete\" }} else {{ \"deleted\" }}}} ${{p}}`); }}\n",
+                rhai_str(&vname)
+            );
+            return super::run::execute(
+                "<ferry vault prune>",
+                &text,
+                &a.opts,
+                dry_run,
+                None,
+                quiet,
+            );
+        }
+        VaultCmd::Jobs { from, to, name } => {
+            let profile = config.vaults[&vname].clone();
+            let filter = JobFilter { from, to, name };
+            match Vault::open(&profile).and_then(|v| v.list_jobs(filter)) {
+                Ok(jobs) => {
+                    if a.opts.json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&jobs).unwrap_or_default()
+                        );
+                    } else {
+                        let mut rows = vec![vec![
+                            "JOB".to_string(),
+                            "DATE".into(),
+                            "STATE".into(),
+                            "ARTIFACTS".into(),
+                            "SIZE".into(),
+                        ]];
+                        for j in &jobs {
+                            let state = if j.complete {
+                                "complete"
+                            } else if j.locked {
+                                "locked (running?)"
+                            } else {
+                                "unfinished"
+                            };
+                            rows.push(vec![
+                                j.path.clone(),
+                                j.date.to_string(),
+                                state.into(),
+                                j.artifacts.to_string(),
+                                j.total_size.to_string(),
+                            ]);
+                        }
+                        print!("{}", render_table(&rows));
+                        println!("{} job(s) in {}", jobs.len(), profile.url);
+                    }
+                    exit::OK
+                }
+                Err(e) => {
+                    super::eprint_error(&e.to_string());
+                    exit::FAILED
+                }
+            }
+        }
+        VaultCmd::Verify { job } => {
+            let profile = config.vaults[&vname].clone();
+            match Vault::open(&profile)
+                .and_then(|v| v.open_job(&job))
+                .and_then(|j| j.verify())
+            {
+                Ok(rep) => {
+                    if a.opts.json {
+                        println!("{}", serde_json::to_string_pretty(&rep).unwrap_or_default());
+                    } else {
+                        let mut rows =
+                            vec![vec!["ARTIFACT".to_string(), "FILE".into(), "RESULT".into()]];
+                        for e in &rep.entries {
+                            let r = match &e.status {
+                                EntryStatus::Ok => "ok".to_string(),
+                                EntryStatus::StoredOk => {
+                                    "stored bytes ok (no identity to decrypt)".to_string()
+                                }
+                                EntryStatus::Mismatch { problem } => format!("MISMATCH: {problem}"),
+                                EntryStatus::Missing => "MISSING".to_string(),
+                                EntryStatus::Unreadable { reason } => {
+                                    format!("UNREADABLE: {reason}")
+                                }
+                            };
+                            rows.push(vec![e.artifact.clone(), e.path.clone(), r]);
+                        }
+                        print!("{}", render_table(&rows));
+                        println!(
+                            "{} file(s), {} byte(s) read: {}",
+                            rep.entries.len(),
+                            rep.bytes_read,
+                            if rep.ok() { "all ok" } else { "PROBLEMS FOUND" }
+                        );
+                    }
+                    if rep.ok() { exit::OK } else { exit::FAILED }
+                }
+                Err(e) => {
+                    super::eprint_error(&e.to_string());
+                    exit::FAILED
+                }
+            }
+        }
+    };
+    if let Some(sb) = sandbox {
+        rt.block_on(sb.sim.shutdown());
+    }
+    code
+}

@@ -1,0 +1,149 @@
+//! `ferry vault jobs|verify|restore|prune` on the sandbox's file vault.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::*;
+
+fn recipe() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts/migrate.rhai")
+        .display()
+        .to_string()
+}
+
+fn jobs(dir: &Path) -> Vec<Value> {
+    let out = ferry(dir, &["vault", "jobs", "--sandbox", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn list_verify_restore_and_prune_jobs() {
+    let d = tempdir();
+    for _ in 0..2 {
+        let out = ferry(d.path(), &["run", &recipe(), "--sandbox", "-q"], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let list = jobs(d.path());
+    assert_eq!(list.len(), 2, "{list:?}");
+    let job = list[1]["path"].as_str().unwrap().to_string();
+    assert!(
+        list.iter()
+            .all(|j| j["complete"] == true && j["artifacts"].as_u64().unwrap() >= 4)
+    );
+
+    let out = ferry(d.path(), &["vault", "verify", &job, "--sandbox"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("all ok"));
+
+    // Restore into a fresh sandbox prod: every archive imported, activation states re-applied.
+    let out = ferry(
+        d.path(),
+        &[
+            "vault",
+            "restore",
+            &job,
+            "--to",
+            "prod",
+            "--sandbox",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = list[1]["artifacts"].as_u64().unwrap();
+    assert_eq!(rep["summary"]["verified"], n);
+    assert_eq!(rep["summary"]["imported"], n);
+    assert!(rep["summary"]["activated"].as_u64().unwrap() >= 1);
+
+    // A flipped byte: verify says so (exit 1), and restore refuses the file before importing it.
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            d.path()
+                .join(".ferry/sandbox/vault")
+                .join(&job)
+                .join("manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let victim = manifest["entries"][0]["path"].as_str().unwrap().to_string();
+    let victim_id = format!(
+        "{}|{}",
+        manifest["entries"][0]["code"].as_str().unwrap(),
+        manifest["entries"][0]["version"].as_str().unwrap()
+    );
+    let file = d
+        .path()
+        .join(".ferry/sandbox/vault")
+        .join(&job)
+        .join(&victim);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    let out = ferry(d.path(), &["vault", "verify", &job, "--sandbox"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("MISMATCH"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = ferry(
+        d.path(),
+        &[
+            "vault",
+            "restore",
+            &job,
+            "--to",
+            "prod",
+            "--sandbox",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rep["summary"]["imported"], n - 1, "the others are restored");
+    let f = rep["failures"].as_array().unwrap();
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["artifact"], victim_id.as_str());
+    assert_eq!(f[0]["stage"], "verify");
+
+    // Prune: both jobs are from today; keeping one day keeps the newest only.
+    let out = ferry(
+        d.path(),
+        &["vault", "prune", "--daily", "1", "--dry-run", "--sandbox"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("kept 1, deleted 1"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(jobs(d.path()).len(), 2, "a dry run deletes nothing");
+    let out = ferry(
+        d.path(),
+        &["vault", "prune", "--daily", "1", "--sandbox"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let left = jobs(d.path());
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["path"], list[1]["path"], "the newest job is kept");
+    let out = ferry(d.path(), &["vault", "prune", "--sandbox"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a policy that keeps nothing is refused"
+    );
+}
