@@ -134,9 +134,9 @@ fn tab_completion_from_metadata_profiles_and_codes() {
             // Methods of the value before the dot.
             ["mark"],
             ["send", "let dev = oic::instance(\"dev\");\r"],
-            ["send", "let all = dev.integ\t"],
+            ["send", "let all = dev.integrat\t"],
             ["expect", "dev\\.integration"],
-            ["send", "();\r"],
+            ["send", "s();\r"],
             // Integration codes, once a list was fetched.
             ["mark"],
             ["send", "all.filter(|i| i.code == \"HR_EMP\t"],

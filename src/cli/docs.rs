@@ -39,7 +39,8 @@ pub fn offline_engine() -> Option<(tokio::runtime::Runtime, rhai::Engine)> {
         exec,
         Output::buffer(),
     ));
-    let engine = script::build_engine(host, &EngineOptions::default());
+    let mut engine = script::build_engine(host, &EngineOptions::default());
+    super::test::register(&mut engine, None);
     Some((rt, engine))
 }
 

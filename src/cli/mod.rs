@@ -10,6 +10,7 @@ pub mod run;
 pub mod runs;
 pub mod sandbox;
 pub mod sim;
+pub mod test;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -75,6 +76,8 @@ pub enum Command {
     Errors(errors::ErrorsArgs),
     /// Put the targets of a run back as they were before it.
     Rollback(rollback::RollbackArgs),
+    /// Run every `*_test.rhai` in a folder against the sandbox and print `N passed, N failed`.
+    Test(test::TestArgs),
 }
 
 /// Options shared by the commands that run scripts.
@@ -174,6 +177,7 @@ pub fn main() -> ExitCode {
         Command::Runs(a) => runs::exec(a),
         Command::Errors(a) => errors::exec(a),
         Command::Rollback(a) => rollback::exec(a, cli.quiet),
+        Command::Test(a) => test::exec(a),
     };
     ExitCode::from(code)
 }

@@ -683,13 +683,24 @@ pub fn run_interactive(mut session: Session) -> rustyline::Result<()> {
     if let Some(h) = &hist {
         let _ = rl.load_history(h);
     }
-    // SIGINT only arrives while an entry runs (the prompt reads keys in raw mode).
+    // SIGINT only arrives while an entry runs (the prompt reads keys in raw mode). Register the
+    // handler now, before the first prompt: rustyline swaps the SIGINT action while it reads a
+    // line and puts back whatever was there before, so a handler installed during a read is lost.
     let flag = session.host.interrupt.clone();
-    session.host.rt.spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            flag.cancel();
-        }
+    let rt = session.host.rt.clone();
+    let sigint = rt.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
     });
+    match sigint {
+        Ok(mut sig) => {
+            rt.spawn(async move {
+                while sig.recv().await.is_some() {
+                    flag.cancel();
+                }
+            });
+        }
+        Err(e) => eprintln!("warning: Ctrl-C cannot cancel entries: {e}"),
+    }
     println!(
         "ferry {} REPL. :help for help, Ctrl-D to leave.",
         env!("CARGO_PKG_VERSION")

@@ -79,7 +79,7 @@ def main():
     def fail(msg):
         sys.stdout.write("---- transcript ----\n" + ANSI.sub("", out.decode("utf-8", "replace")))
         sys.stdout.write("\n---- since mark ----\n" + screen() + "\n---- end ----\n")
-        sys.stdout.write("STEP FAILED: " + msg + "\n")
+        sys.stdout.write("STEP FAILED: " + msg + " (exit status: %s)\n" % status)
         if status is None:
             os.kill(pid, signal.SIGKILL)
         sys.exit(1)
