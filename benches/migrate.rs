@@ -266,6 +266,7 @@ fn big_export(gib: u64) {
     );
     drop(a);
     let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn main() {

@@ -17,6 +17,12 @@
 //! * [`config`]: the configuration file and secret references.
 //! * [`artifact`]: local archives with their identity and checksum.
 
+// The Rhai host (`script::Host`, the `Engine`) lives on the script thread: Rhai is built without
+// its `sync` feature, so script values are not `Send`. `Arc` is used for shared ownership between
+// the closures registered with Rhai and the futures the script thread drives with `block_on`,
+// never to move a host to another thread.
+#![allow(clippy::arc_with_non_send_sync)]
+
 pub mod artifact;
 pub mod cli;
 pub mod config;

@@ -200,8 +200,12 @@ async fn the_client_never_retries_and_classifies_faults() {
             "{status}: exactly one request, no retry"
         );
     }
-    // a 503 in the middle of an import sequence stops it: nothing after the failed step
+    // a 503 in the middle of an import sequence stops it: nothing after the failed step. (The
+    // failing step is the deactivation, a small JSON body: an injected answer to a multipart
+    // upload may reach the client as a connection reset instead, since the server does not read
+    // the body it refuses; that is a transport error, retryable as well.)
     let a = c.export_integration(&nh).await.unwrap();
+    assert_eq!(c.activate(&nh, &sync_opts()).await.unwrap(), "ACTIVATED");
     h.set_faults(Faults {
         script: vec![0, 503],
         ..Faults::default()
@@ -211,16 +215,23 @@ async fn the_client_never_retries_and_classifies_faults() {
         .import_integration(&a, ImportMode::Overwrite)
         .await
         .unwrap_err();
-    assert_eq!(e.status(), Some(503));
+    assert_eq!(e.status(), Some(503), "{e}");
     let lines: Vec<String> = api_log(&h, "dev3").iter().map(line).collect();
     assert_eq!(
         lines,
         vec![
             "GET /ic/api/integration/v1/integrations/HR_NEW_HIRE%7C01.00.0000 200",
-            "PUT /ic/api/integration/v1/integrations/archive 503"
+            "POST /ic/api/integration/v1/integrations/HR_NEW_HIRE%7C01.00.0000 503"
         ]
     );
     h.set_faults(Faults::default());
+    // repeated by the caller, the sequence completes
+    let out = c
+        .import_integration(&a, ImportMode::Overwrite)
+        .await
+        .expect("second attempt");
+    assert_eq!(out.action, ImportAction::Replaced);
+    assert_eq!(out.previous_status.as_deref(), Some("ACTIVATED"));
 }
 
 #[tokio::test]

@@ -75,10 +75,10 @@ pub fn check_text(name: &str, text: &str, libs: &[PathBuf]) -> Result<usize, Str
 fn imports_of(ast: &rhai::AST) -> Vec<(String, rhai::Position)> {
     let mut v = vec![];
     ast.walk(&mut |nodes| {
-        if let Some(rhai::ASTNode::Stmt(rhai::Stmt::Import(x, pos))) = nodes.last() {
-            if let rhai::Expr::StringConstant(s, _) = &x.0 {
-                v.push((s.to_string(), *pos));
-            }
+        if let Some(rhai::ASTNode::Stmt(rhai::Stmt::Import(x, pos))) = nodes.last()
+            && let rhai::Expr::StringConstant(s, _) = &x.0
+        {
+            v.push((s.to_string(), *pos));
         }
         true
     });

@@ -178,10 +178,10 @@ impl Config {
         if let Some(p) = explicit {
             return Config::load(p);
         }
-        if let Ok(p) = std::env::var("FERRY_CONFIG") {
-            if !p.is_empty() {
-                return Config::load(Path::new(&p));
-            }
+        if let Ok(p) = std::env::var("FERRY_CONFIG")
+            && !p.is_empty()
+        {
+            return Config::load(Path::new(&p));
         }
         let local = Path::new("ferry.toml");
         if local.exists() {

@@ -446,8 +446,9 @@ impl OicClient {
             prev_first = items.first().cloned();
             out.extend(items);
             let more = matches!(v.get("hasMore"), Some(Value::Bool(true)));
-            let total = v.get("totalResults").and_then(Value::as_u64);
-            if !more || total.is_some_and(|t| out.len() as u64 >= t) {
+            // `hasMore` alone decides: whether `totalResults` counts the page or the whole
+            // collection is not documented
+            if !more {
                 return Ok(out);
             }
             if got == 0 {

@@ -11,7 +11,25 @@
 //!   ([`OicError::is_retryable`], [`OicError::status`]) for the effect layer, which retries, logs
 //!   and dry-runs. Decisions rely on status codes, never on error titles.
 //!
-//! [`OicClient`] is cheap to clone and safe to share between tasks.
+//! [`OicClient`] is cheap to clone and safe to share between tasks; concurrent first calls share
+//! one token request. A token response without `expires_in` (or with 0) is assumed to live an hour,
+//! and the 401 renewal covers an earlier expiry.
+//!
+//! Operations (global space unless noted; `project: Option<&str>` selects `/projects/{p}/...`):
+//!
+//! * integrations: [`OicClient::list_integrations`], [`OicClient::get_integration`],
+//!   [`OicClient::export_integration`], [`OicClient::import_integration`] (GET, then POST or
+//!   stop-schedule/deactivate/PUT), [`OicClient::create_integration`] (POST only),
+//!   [`OicClient::replace_integration`] (PUT only), [`OicClient::activate`] (sync or async with
+//!   polling), [`OicClient::deactivate`], [`OicClient::activation_status`],
+//!   [`OicClient::activation_errors`], [`OicClient::stop_schedule`], [`OicClient::delete_integration`];
+//! * connections: list, get, update (the four documented members), test, validate, attachments;
+//! * lookups, libraries and packages: list, get, export, import (create or replace);
+//! * OIC 3 projects: list, get, export `.car` (by deployment label or whole), import (replace =
+//!   deactivate + delete + import, the ACL kept), delete, ACL get/put, project integrations
+//!   (list, get, activate, deactivate, status);
+//! * monitoring: per-integration statistics and the summary list;
+//! * [`archive`]: code/version of an `.iar`, code of a `.car`, read without unpacking.
 
 pub mod archive;
 mod auth;

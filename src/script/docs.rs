@@ -256,10 +256,10 @@ pub fn render_text(groups: &[Group], entries: &[Entry]) -> String {
         if e.group != current {
             current = e.group.clone();
             out.push_str(&format!("\n== {current} ==\n"));
-            if let Some(g) = groups.iter().find(|g| g.name == current) {
-                if !g.doc.is_empty() {
-                    out.push_str(&format!("{}\n", g.doc));
-                }
+            if let Some(g) = groups.iter().find(|g| g.name == current)
+                && !g.doc.is_empty()
+            {
+                out.push_str(&format!("{}\n", g.doc));
             }
             out.push('\n');
         }
@@ -282,10 +282,10 @@ pub fn render_markdown(groups: &[Group], entries: &[Entry]) -> String {
         if e.group != current {
             current = e.group.clone();
             out.push_str(&format!("\n## `{current}`\n\n"));
-            if let Some(g) = groups.iter().find(|g| g.name == current) {
-                if !g.doc.is_empty() {
-                    out.push_str(&format!("{}\n\n", g.doc));
-                }
+            if let Some(g) = groups.iter().find(|g| g.name == current)
+                && !g.doc.is_empty()
+            {
+                out.push_str(&format!("{}\n\n", g.doc));
             }
         }
         out.push_str(&format!("### `{}`\n\n{}\n\n", e.signature, e.doc));

@@ -104,13 +104,13 @@ pub fn from_config(e: ConfigError) -> Box<EvalAltResult> {
 
 /// True when the error is a host error map of kind `config` (exit code 2).
 pub fn is_config_error(err: &EvalAltResult) -> bool {
-    if let EvalAltResult::ErrorRuntime(v, _) = err.unwrap_inner() {
-        if let Some(m) = v.read_lock::<Map>() {
-            return m
-                .get("kind")
-                .map(|k| k.to_string() == "config")
-                .unwrap_or(false);
-        }
+    if let EvalAltResult::ErrorRuntime(v, _) = err.unwrap_inner()
+        && let Some(m) = v.read_lock::<Map>()
+    {
+        return m
+            .get("kind")
+            .map(|k| k.to_string() == "config")
+            .unwrap_or(false);
     }
     false
 }

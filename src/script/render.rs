@@ -97,27 +97,27 @@ pub fn message_of(err: &EvalAltResult) -> String {
 
 /// A thrown value as text: a domain error map shows `[kind status] message (artifact, stage, instance)`.
 pub fn runtime_message(v: &rhai::Dynamic) -> String {
-    if let Some(m) = v.read_lock::<rhai::Map>() {
-        if let Some(msg) = m.get("message") {
-            let mut s = msg.to_string();
-            let mut ctx = vec![];
-            for k in ["artifact", "stage", "instance"] {
-                if let Some(x) = m.get(k) {
-                    if !x.is_unit() {
-                        ctx.push(format!("{k} {x}"));
-                    }
-                }
+    if let Some(m) = v.read_lock::<rhai::Map>()
+        && let Some(msg) = m.get("message")
+    {
+        let mut s = msg.to_string();
+        let mut ctx = vec![];
+        for k in ["artifact", "stage", "instance"] {
+            if let Some(x) = m.get(k)
+                && !x.is_unit()
+            {
+                ctx.push(format!("{k} {x}"));
             }
-            if let Some(st) = m.get("status") {
-                if !st.is_unit() {
-                    ctx.push(format!("status {st}"));
-                }
-            }
-            if !ctx.is_empty() {
-                s = format!("{s} ({})", ctx.join(", "));
-            }
-            return s;
         }
+        if let Some(st) = m.get("status")
+            && !st.is_unit()
+        {
+            ctx.push(format!("status {st}"));
+        }
+        if !ctx.is_empty() {
+            s = format!("{s} ({})", ctx.join(", "));
+        }
+        return s;
     }
     v.to_string()
 }
@@ -144,17 +144,17 @@ fn quote(f: &Frame, sources: &Sources) -> String {
     let num = f.line.to_string();
     let pad = " ".repeat(num.len());
     let mut out = format!("{pad}--> {}:{}:{}\n", f.source, f.line, f.column);
-    if let Some(text) = sources.get(&f.source) {
-        if let Some(line) = text.split('\n').nth(f.line - 1) {
-            let line = line.trim_end_matches('\r');
-            // Keep tabs so the caret lines up; every other character becomes a space.
-            let lead: String = line
-                .chars()
-                .take(f.column.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            out.push_str(&format!("{pad} |\n{num} | {line}\n{pad} | {lead}^\n"));
-        }
+    if let Some(text) = sources.get(&f.source)
+        && let Some(line) = text.split('\n').nth(f.line - 1)
+    {
+        let line = line.trim_end_matches('\r');
+        // Keep tabs so the caret lines up; every other character becomes a space.
+        let lead: String = line
+            .chars()
+            .take(f.column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        out.push_str(&format!("{pad} |\n{num} | {line}\n{pad} | {lead}^\n"));
     }
     out
 }

@@ -639,14 +639,12 @@ fn indent(s: &str) -> String {
 fn imports_with_alias(ast: &AST) -> Vec<(String, String)> {
     let mut v = vec![];
     ast.walk(&mut |nodes| {
-        if nodes.len() <= 2 {
-            if let Some(rhai::ASTNode::Stmt(rhai::Stmt::Import(x, _))) = nodes.last() {
-                if let rhai::Expr::StringConstant(s, _) = &x.0 {
-                    if !x.1.name.is_empty() {
-                        v.push((s.to_string(), x.1.name.to_string()));
-                    }
-                }
-            }
+        if nodes.len() <= 2
+            && let Some(rhai::ASTNode::Stmt(rhai::Stmt::Import(x, _))) = nodes.last()
+            && let rhai::Expr::StringConstant(s, _) = &x.0
+            && !x.1.name.is_empty()
+        {
+            v.push((s.to_string(), x.1.name.to_string()));
         }
         true
     });

@@ -53,20 +53,19 @@ impl Resolver {
             format!("{name}.rhai")
         };
         let mut dirs: Vec<PathBuf> = vec![];
-        if let Some(src) = source {
-            if !src.starts_with("stdlib:") {
-                if let Some(parent) = Path::new(src).parent() {
-                    dirs.push(parent.to_path_buf());
-                }
-            }
+        if let Some(src) = source
+            && !src.starts_with("stdlib:")
+            && let Some(parent) = Path::new(src).parent()
+        {
+            dirs.push(parent.to_path_buf());
         }
         dirs.extend(self.paths.iter().cloned());
         for d in dirs {
             let p = d.join(&file);
-            if p.is_file() {
-                if let Ok(text) = std::fs::read_to_string(&p) {
-                    return Some((display(&p), text));
-                }
+            if p.is_file()
+                && let Ok(text) = std::fs::read_to_string(&p)
+            {
+                return Some((display(&p), text));
             }
         }
         let bare = name.trim_end_matches(".rhai");

@@ -206,13 +206,12 @@ pub fn run_recipe(
 
 /// Errors raised by ferry's domain primitives (maps with a `kind` other than `usage`/`config`).
 fn is_domain_error(e: &EvalAltResult) -> bool {
-    if let EvalAltResult::ErrorRuntime(v, _) = e {
-        if let Some(m) = v.read_lock::<rhai::Map>() {
-            if let Some(k) = m.get("kind") {
-                let k = k.to_string();
-                return k != "usage" && k != "config";
-            }
-        }
+    if let EvalAltResult::ErrorRuntime(v, _) = e
+        && let Some(m) = v.read_lock::<rhai::Map>()
+        && let Some(k) = m.get("kind")
+    {
+        let k = k.to_string();
+        return k != "usage" && k != "config";
     }
     false
 }

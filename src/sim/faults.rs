@@ -77,6 +77,9 @@ pub struct LogEntry {
     pub injected: bool,
 }
 
+/// The request log keeps the most recent entries only.
+pub const MAX_LOG: usize = 200_000;
+
 /// Fault and log state of the emulator.
 #[derive(Debug)]
 pub struct FaultState {
@@ -125,7 +128,12 @@ impl FaultState {
         lock(&self.log).clear();
     }
     fn push(&self, e: LogEntry) {
-        lock(&self.log).push(e);
+        let mut log = lock(&self.log);
+        if log.len() >= MAX_LOG {
+            let drop = log.len() + 1 - MAX_LOG;
+            log.drain(..drop);
+        }
+        log.push(e);
     }
 }
 

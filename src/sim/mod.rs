@@ -18,7 +18,7 @@
 //! with `Content-Type: application/json`.
 //!
 //! Every listener also serves the emulator's own admin routes (no auth): `GET/POST /__sim/faults`
-//! ([`Faults`] as JSON), `GET/DELETE /__sim/log` (request log as JSON lines) and `POST /__sim/archive_size`
+//! ([`Faults`] as JSON), `GET/DELETE /__sim/log` (request log as JSON lines, the most recent 200 000 requests) and `POST /__sim/archive_size`
 //! (`{"instance","id","bytes"}`).
 //!
 //! # Choices

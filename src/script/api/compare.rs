@@ -78,10 +78,10 @@ pub fn diff(src: &Instance, dst: &Instance, opts: &Map) -> Result<Map, Box<EvalA
     };
     let (la, lb) = (latest(&a), latest(&b));
     for (code, va) in &la {
-        if let Some(vb) = lb.get(code) {
-            if va != vb {
-                push(code, "version", va.clone(), vb.clone());
-            }
+        if let Some(vb) = lb.get(code)
+            && va != vb
+        {
+            push(code, "version", va.clone(), vb.clone());
         }
     }
     let both: Vec<String> = ia.keys().filter(|k| ib.contains_key(*k)).cloned().collect();
@@ -206,14 +206,14 @@ pub fn verify(inst: &Instance, expected: &Dynamic) -> Result<Map, Box<EvalAltRes
         match have.get(id) {
             None => missing.push(id.clone()),
             Some(actual) => {
-                if let Some(s) = st {
-                    if s != actual {
-                        let mut m = Map::new();
-                        m.insert("id".into(), id.clone().into());
-                        m.insert("expected".into(), s.clone().into());
-                        m.insert("actual".into(), actual.clone().into());
-                        wrong.push(m.into());
-                    }
+                if let Some(s) = st
+                    && s != actual
+                {
+                    let mut m = Map::new();
+                    m.insert("id".into(), id.clone().into());
+                    m.insert("expected".into(), s.clone().into());
+                    m.insert("actual".into(), actual.clone().into());
+                    wrong.push(m.into());
                 }
             }
         }

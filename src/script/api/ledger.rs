@@ -332,24 +332,23 @@ async fn save_for_rollback(
     let a = cur.clone();
     let location = tokio::task::spawn_blocking(move || -> Result<String, String> {
         let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-        if s.writer.is_none() {
-            if let Some((vname, vault, name, path)) = &job {
-                let date =
-                    date_of_job_path(path).unwrap_or_else(|| chrono::Utc::now().date_naive());
-                let info = record.info();
-                let meta = JobMeta {
-                    ferry_version: info.ferry_version,
-                    recipe: info.recipe,
-                    run_by: info.run_by,
-                    sources: vec![],
-                    target: None,
-                    resume: true,
-                };
-                let w = vault
-                    .create_job(&format!("{name}-rollback"), date, meta)
-                    .map_err(|e| e.to_string())?;
-                s.writer = Some((vname.clone(), Arc::new(w)));
-            }
+        if s.writer.is_none()
+            && let Some((vname, vault, name, path)) = &job
+        {
+            let date = date_of_job_path(path).unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let info = record.info();
+            let meta = JobMeta {
+                ferry_version: info.ferry_version,
+                recipe: info.recipe,
+                run_by: info.run_by,
+                sources: vec![],
+                target: None,
+                resume: true,
+            };
+            let w = vault
+                .create_job(&format!("{name}-rollback"), date, meta)
+                .map_err(|e| e.to_string())?;
+            s.writer = Some((vname.clone(), Arc::new(w)));
         }
         match &s.writer {
             Some((vname, w)) => {

@@ -594,18 +594,18 @@ pub fn import(
     // Phase 2: connections the integrations need, configured and tested before any activation.
     if let Some(specs) = conn_specs {
         let conn_results = super::connections::configure(inst, specs, true)?;
-        if stop {
-            if let Some(bad) = conn_results.iter().find(|r| {
+        if stop
+            && let Some(bad) = conn_results.iter().find(|r| {
                 r.read_lock::<Map>()
                     .is_some_and(|m| m.get("error").is_some_and(|e| !e.is_unit()))
-            }) {
-                return Err(errors::script_error(
-                    "connection",
-                    None,
-                    bad.to_string(),
-                    Ctx::instance(&target).stage("connection"),
-                ));
-            }
+            })
+        {
+            return Err(errors::script_error(
+                "connection",
+                None,
+                bad.to_string(),
+                Ctx::instance(&target).stage("connection"),
+            ));
         }
     }
 
@@ -806,10 +806,10 @@ fn id_from(v: &Dynamic) -> Result<IntegrationId, Box<EvalAltResult>> {
             a.key.version.clone(),
         ));
     }
-    if let Some(m) = v.read_lock::<Map>() {
-        if let Some(id) = m.get("id") {
-            return IntegrationId::parse(&id.to_string()).map_err(|e| errors::usage(e.to_string()));
-        }
+    if let Some(m) = v.read_lock::<Map>()
+        && let Some(id) = m.get("id")
+    {
+        return IntegrationId::parse(&id.to_string()).map_err(|e| errors::usage(e.to_string()));
     }
     let s = v.to_string();
     IntegrationId::parse(&s).map_err(|e| errors::usage(e.to_string()))
