@@ -33,9 +33,15 @@ fn every_script_visible_function_has_a_doc_comment_and_an_example() {
             missing.push(e["signature"].as_str().unwrap_or("?").to_string());
         }
     }
-    assert!(missing.is_empty(), "without a doc comment or an example: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "without a doc comment or an example: {missing:#?}"
+    );
     // The same check in the library (what `ferry docs` renders).
-    let sigs: Vec<&str> = entries.iter().filter_map(|e| e["signature"].as_str()).collect();
+    let sigs: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["signature"].as_str())
+        .collect();
     for s in [
         "oic::instance(name: string) -> Instance",
         "Instance.export_archives(items: any) -> Array",
@@ -73,7 +79,10 @@ fn the_committed_reference_is_current() {
 fn text_filter_and_definitions() {
     let text = docs(&[]);
     assert!(text.contains("\n== oic ==\n"), "{text}");
-    assert!(text.contains("oic::instance(name: string) -> Instance\n    "), "{text}");
+    assert!(
+        text.contains("oic::instance(name: string) -> Instance\n    "),
+        "{text}"
+    );
     let only = docs(&["oic::"]);
     assert!(only.contains("oic::instance"), "{only}");
     assert!(!only.contains("vault::open"), "{only}");
@@ -87,7 +96,14 @@ fn text_filter_and_definitions() {
         .map(|p| std::fs::read_to_string(p).expect("read definition"))
         .collect();
     assert!(all.contains("module oic"), "{all}");
-    assert!(all.contains("fn instance(name: String) -> Instance") || all.contains("fn instance(name: string)"), "{all}");
-    assert!(all.contains("/// The value of a recipe variable"), "doc comments are kept: {all}");
+    assert!(
+        all.contains("fn instance(name: String) -> Instance")
+            || all.contains("fn instance(name: string)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("/// The value of a recipe variable"),
+        "doc comments are kept: {all}"
+    );
     assert!(all.contains("// fn select::latest(list);"), "{all}");
 }

@@ -20,7 +20,11 @@ fn ferry_test(args: &[&str]) -> (Option<i32>, String) {
         .expect("run ferry test");
     (
         out.status.code(),
-        format!("{}{}", support::text(&out.stdout), support::text(&out.stderr)),
+        format!(
+            "{}{}",
+            support::text(&out.stdout),
+            support::text(&out.stderr)
+        ),
     )
 }
 
@@ -30,10 +34,19 @@ fn passes_failures_fixtures_and_faults_are_counted() {
     assert_eq!(code, Some(1), "a failing test exits 1:\n{out}");
     // 1 pass + 1 fail in pass_fail_test, 1 fixture file, 2 fault tests; helper.rhai (not *_test.rhai) is ignored.
     assert!(out.contains("\n4 passed, 1 failed\n"), "{out}");
-    assert!(out.contains("PASS tests/scripts/ferry_test/pass_fail_test.rhai::test_passes"), "{out}");
-    assert!(out.contains("FAIL tests/scripts/ferry_test/pass_fail_test.rhai::test_fails"), "{out}");
+    assert!(
+        out.contains("PASS tests/scripts/ferry_test/pass_fail_test.rhai::test_passes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL tests/scripts/ferry_test/pass_fail_test.rhai::test_fails"),
+        "{out}"
+    );
     assert!(!out.contains("helper_is_not_a_test"), "{out}");
-    assert!(out.contains("PASS tests/scripts/ferry_test/sub/fixture_test.rhai\n"), "{out}");
+    assert!(
+        out.contains("PASS tests/scripts/ferry_test/sub/fixture_test.rhai\n"),
+        "{out}"
+    );
     assert!(out.contains("PASS tests/scripts/ferry_test/sub/faults_test.rhai::test_a_fault_reaches_the_script_then_clears"), "{out}");
     // The failure shows both values, the message and where it happened.
     assert!(out.contains("assert_eq failed: maps differ"), "{out}");
@@ -61,6 +74,9 @@ fn a_bad_fixture_line_fails_its_file_with_the_line() {
     std::fs::write(&f, "// fixture: instance x gen=9\nassert(true);\n").expect("write");
     let (code, out) = ferry_test(&[f.to_str().expect("utf-8 path")]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("line 1: fixture: unknown setting `gen=9`"), "{out}");
+    assert!(
+        out.contains("line 1: fixture: unknown setting `gen=9`"),
+        "{out}"
+    );
     assert!(Path::new(&f).exists());
 }

@@ -11,7 +11,9 @@ fn ferry_bin() -> String {
 }
 
 fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
 }
 
 /// `ferry run scripts/NAME --sandbox ARGS` in `dir`.
@@ -28,7 +30,11 @@ fn run(dir: &Path, name: &str, args: &[&str]) -> (Output, String) {
         .env("NO_COLOR", "1")
         .output()
         .expect("run ferry");
-    let text = format!("{}{}", support::text(&out.stdout), support::text(&out.stderr));
+    let text = format!(
+        "{}{}",
+        support::text(&out.stdout),
+        support::text(&out.stderr)
+    );
     (out, text)
 }
 
@@ -44,10 +50,23 @@ const RECIPES: &[&str] = &[
 fn every_recipe_starts_with_what_it_does_and_the_config_it_needs() {
     for r in RECIPES {
         let text = std::fs::read_to_string(script(r)).expect("read recipe");
-        let head: String = text.lines().take_while(|l| l.starts_with("//")).collect::<Vec<_>>().join("\n");
-        assert!(head.starts_with(&format!("// {r}: ")), "{r}: first line must say what it does:\n{head}");
-        assert!(head.contains("Config it needs"), "{r}: no `Config it needs` in the header:\n{head}");
-        assert!(head.contains("--sandbox"), "{r}: the header shows no sandbox command:\n{head}");
+        let head: String = text
+            .lines()
+            .take_while(|l| l.starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            head.starts_with(&format!("// {r}: ")),
+            "{r}: first line must say what it does:\n{head}"
+        );
+        assert!(
+            head.contains("Config it needs"),
+            "{r}: no `Config it needs` in the header:\n{head}"
+        );
+        assert!(
+            head.contains("--sandbox"),
+            "{r}: the header shows no sandbox command:\n{head}"
+        );
     }
 }
 
@@ -66,28 +85,55 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
     let (out, text) = run(dir.path(), "nightly-backup.rhai", &[]);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("Stored and verified 10 archive(s)"), "{text}");
-    assert!(text.contains("Retention: kept 1 job(s), deleted 0"), "{text}");
+    assert!(
+        text.contains("Retention: kept 1 job(s), deleted 0"),
+        "{text}"
+    );
     let vault = dir.path().join(".ferry/sandbox/vault");
     let files = support::files_under(&vault);
     let archives = files
         .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "iar" || e == "csv" || e == "jar" || e == "zip"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "iar" || e == "csv" || e == "jar" || e == "zip")
+        })
         .count();
     assert!(archives >= 10, "{files:?}");
 
     // A second backup on the same day: the daily rule keeps only the newest job of the day.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (out, text) = run(dir.path(), "nightly-backup.rhai", &["--var", "daily=1", "--var", "weekly=0", "--var", "monthly=0"]);
+    let (out, text) = run(
+        dir.path(),
+        "nightly-backup.rhai",
+        &[
+            "--var",
+            "daily=1",
+            "--var",
+            "weekly=0",
+            "--var",
+            "monthly=0",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Retention: kept 1 job(s), deleted 1"), "{text}");
+    assert!(
+        text.contains("Retention: kept 1 job(s), deleted 1"),
+        "{text}"
+    );
 
     // Restore the newest job into the (empty) prod instance: everything lands and is checked.
     let (out, text) = run(dir.path(), "restore.rhai", &["--var", "target=prod"]);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("10 item(s): 10 created, 0 replaced, 0 skipped, 0 failed"), "{text}");
+    assert!(
+        text.contains("10 item(s): 10 created, 0 replaced, 0 skipped, 0 failed"),
+        "{text}"
+    );
 
     // Only some codes.
-    let (out, text) = run(dir.path(), "restore.rhai", &["--var", "target=prod", "--var", "codes=HR_*"]);
+    let (out, text) = run(
+        dir.path(),
+        "restore.rhai",
+        &["--var", "target=prod", "--var", "codes=HR_*"],
+    );
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("Restoring 4 archive(s)"), "{text}");
 }
@@ -97,8 +143,14 @@ fn restore_without_a_backup_says_so() {
     let dir = support::tempdir();
     let (out, text) = run(dir.path(), "restore.rhai", &[]);
     assert_ne!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("no complete backup job in vault backups"), "{text}");
-    assert!(text.contains("restore.rhai:"), "the error names the recipe: {text}");
+    assert!(
+        text.contains("no complete backup job in vault backups"),
+        "{text}"
+    );
+    assert!(
+        text.contains("restore.rhai:"),
+        "the error names the recipe: {text}"
+    );
 }
 
 #[test]
@@ -106,9 +158,18 @@ fn promote_project_moves_the_project_at_its_label() {
     let dir = support::tempdir();
     let (out, text) = run(dir.path(), "promote-project.rhai", &[]);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Promoting HR_ONBOARDING at HR-ONB-REL1 (2 integration(s)) from uat to prod"), "{text}");
-    assert!(text.contains("HR_ONBOARDING|HR-ONB-REL1  created"), "{text}");
-    assert!(text.contains("HR_ONBOARDING on prod: 1 deployment(s)"), "{text}");
+    assert!(
+        text.contains("Promoting HR_ONBOARDING at HR-ONB-REL1 (2 integration(s)) from uat to prod"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HR_ONBOARDING|HR-ONB-REL1  created"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HR_ONBOARDING on prod: 1 deployment(s)"),
+        "{text}"
+    );
 
     let (out, text) = run(dir.path(), "promote-project.rhai", &["--var", "label=NOPE"]);
     assert_ne!(out.status.code(), Some(0), "{text}");
@@ -117,7 +178,10 @@ fn promote_project_moves_the_project_at_its_label() {
     // A Gen2 source is refused before anything is exported.
     let (out, text) = run(dir.path(), "promote-project.rhai", &["--var", "source=dev"]);
     assert_ne!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("projects exist only on OIC 3: dev is OIC 2"), "{text}");
+    assert!(
+        text.contains("projects exist only on OIC 3: dev is OIC 2"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -130,13 +194,24 @@ fn audit_reports_differences_and_can_fail_on_them() {
     assert!(text.contains("11 difference(s)"), "{text}");
     let (out, text) = run(dir.path(), "audit.rhai", &["--var", "fail_on_diff=true"]);
     assert_ne!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("dev and prod differ in 11 place(s)"), "{text}");
+    assert!(
+        text.contains("dev and prod differ in 11 place(s)"),
+        "{text}"
+    );
     // An instance against itself: nothing differs.
-    let (out, text) = run(dir.path(), "audit.rhai", &["--var", "target=dev", "--var", "fail_on_diff=true"]);
+    let (out, text) = run(
+        dir.path(),
+        "audit.rhai",
+        &["--var", "target=dev", "--var", "fail_on_diff=true"],
+    );
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("0 difference(s)"), "{text}");
     // dev and uat share the sample integrations, but uat's are OIC 3: same ids.
-    let (out, text) = run(dir.path(), "audit.rhai", &["--var", "target=uat", "--var", "code=HR_*"]);
+    let (out, text) = run(
+        dir.path(),
+        "audit.rhai",
+        &["--var", "target=uat", "--var", "code=HR_*"],
+    );
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("Missing on uat (0):"), "{text}");
 }

@@ -77,7 +77,10 @@ fn scope_multiline_tables_help_and_history() {
             // Imports persist across lines.
             ["mark"],
             ["send", "import \"naming\" as naming;\r"],
-            ["send", "naming::file(\"{code}_{version}.{ext}\", \"A\", \"01\", \"iar\")\r"],
+            [
+                "send",
+                "naming::file(\"{code}_{version}.{ext}\", \"A\", \"01\", \"iar\")\r"
+            ],
             ["expect", "A_01.iar"],
             // A list of integrations prints as a table.
             ["mark"],
@@ -93,7 +96,10 @@ fn scope_multiline_tables_help_and_history() {
             // Help on a function: signature, doc and example.
             ["mark"],
             ["send", ":help oic::instance\r"],
-            ["expect", "oic::instance\\(name: string\\) -> Instance.*# Example"],
+            [
+                "expect",
+                "oic::instance\\(name: string\\) -> Instance.*# Example"
+            ],
             ["mark"],
             ["send", ":vars\r"],
             ["expect", "x = 42"],
@@ -103,8 +109,15 @@ fn scope_multiline_tables_help_and_history() {
             ["expect", "<repl:\\d+>:1:9.*\\^"],
             // :plan describes instead of doing.
             ["mark"],
-            ["send", ":plan dev.activate(dev.integrations().filter(|i| i.status == \"CONFIGURED\"))\r"],
-            ["expect", "plan \\(\\d+ step\\(s\\), nothing was done\\)", 30],
+            [
+                "send",
+                ":plan dev.activate(dev.integrations().filter(|i| i.status == \"CONFIGURED\"))\r"
+            ],
+            [
+                "expect",
+                "plan \\(\\d+ step\\(s\\), nothing was done\\)",
+                30
+            ],
             ["send", "\u{4}"],
             ["exit", 0, 20]
         ]),
@@ -167,7 +180,10 @@ fn ctrl_c_cancels_a_slow_call_and_the_session_goes_on() {
             ["send", "let n = 7;\r"],
             ["mark"],
             ["send", "dev\r"],
-            ["expect", "Instance\\(dev, OIC 2, (http://127\\.0\\.0\\.1:\\d+)"],
+            [
+                "expect",
+                "Instance\\(dev, OIC 2, (http://127\\.0\\.0\\.1:\\d+)"
+            ],
             // Every emulator request now takes 20 s.
             ["post", "{1}/__sim/faults", "{\"latency_ms\": 20000}"],
             ["mark"],

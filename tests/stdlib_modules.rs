@@ -20,7 +20,12 @@ fn every_stdlib_module_passes_its_tests() {
         .output()
         .expect("run ferry test");
     let stdout = support::text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", support::text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        support::text(&out.stderr)
+    );
     let last = stdout.lines().last().unwrap_or_default();
     let passed: usize = last
         .split(' ')

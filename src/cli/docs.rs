@@ -52,11 +52,18 @@ pub fn exec(a: DocsArgs) -> u8 {
     if let Some(dir) = &a.definitions {
         return match docs::write_definitions(&engine, dir) {
             Ok(files) => {
-                println!("wrote {} definition files to {}", files.len(), dir.display());
+                println!(
+                    "wrote {} definition files to {}",
+                    files.len(),
+                    dir.display()
+                );
                 exit::OK
             }
             Err(e) => {
-                super::eprint_error(&format!("cannot write definitions to {}: {e}", dir.display()));
+                super::eprint_error(&format!(
+                    "cannot write definitions to {}: {e}",
+                    dir.display()
+                ));
                 exit::USAGE
             }
         };

@@ -144,9 +144,13 @@ pub fn register(e: &mut Engine, host: Option<Arc<Host>>) {
     global("assert_eq", &["actual: Dynamic", "expected: Dynamic", "message: string"], "Like `assert_eq(actual, expected)`, with a message saying what was compared.\n\n# Example\n```rhai\nassert_eq(job.artifacts().len(), 3, \"archives in the backup\");\n```")
         .register_into_engine(e, |a: Dynamic, b: Dynamic, m: ImmutableString| assert_eq(&a, &b, Some(m.as_str())));
     let h = host.clone();
-    static_module(e, "sandbox", "Fixtures for `ferry test` (each test file runs against its own emulator). Choose the instances with leading\n`// fixture: instance NAME gen=2|3 seed=sample|empty|target|generated:N` lines; inject faults with `sandbox::faults`.", move |m| {
-        let h1 = h.clone();
-        in_module("faults", &["instance: string", "faults: Map"], "Sets the emulator's faults for one instance (`latency_ms`, `jitter_ms`, `rate_429`, `retry_after_secs`, `rate_500`,\n`rate_503`, `max_concurrent`, ...; missing fields mean no fault). `#{}` clears them. Only in `ferry test`.\n\n# Example\n```rhai\nsandbox::faults(\"dev\", #{ rate_503: 0.3 });   // 30% of requests answer 503 (retried)\n```")
+    static_module(
+        e,
+        "sandbox",
+        "Fixtures for `ferry test` (each test file runs against its own emulator). Choose the instances with leading\n`// fixture: instance NAME gen=2|3 seed=sample|empty|target|generated:N` lines; inject faults with `sandbox::faults`.",
+        move |m| {
+            let h1 = h.clone();
+            in_module("faults", &["instance: string", "faults: Map"], "Sets the emulator's faults for one instance (`latency_ms`, `jitter_ms`, `rate_429`, `retry_after_secs`, `rate_500`,\n`rate_503`, `max_concurrent`, ...; missing fields mean no fault). `#{}` clears them. Only in `ferry test`.\n\n# Example\n```rhai\nsandbox::faults(\"dev\", #{ rate_503: 0.3 });   // 30% of requests answer 503 (retried)\n```")
             .set_into_module(m, move |name: ImmutableString, f: Map| -> Result<(), Box<EvalAltResult>> {
                 let Some(h) = &h1 else { return Err(fail("sandbox::faults works only in `ferry test`".into())) };
                 let Some(p) = h.config.instances.get(name.as_str()) else {
@@ -163,14 +167,15 @@ pub fn register(e: &mut Engine, host: Option<Arc<Host>>) {
                     Err(e) => Err(fail(format!("sandbox::faults: {e}"))),
                 }
             });
-        let h2 = h.clone();
-        in_module("instances", &["Array"], "The names of the sandbox's instances.\n\n# Example\n```rhai\nassert(sandbox::instances().contains(\"dev\"));\n```")
+            let h2 = h.clone();
+            in_module("instances", &["Array"], "The names of the sandbox's instances.\n\n# Example\n```rhai\nassert(sandbox::instances().contains(\"dev\"));\n```")
             .set_into_module(m, move || -> rhai::Array {
                 let mut v: Vec<String> = h2.as_ref().map(|h| h.config.instances.keys().cloned().collect()).unwrap_or_default();
                 v.sort();
                 v.into_iter().map(Dynamic::from).collect()
             });
-    });
+        },
+    );
 }
 
 fn assert_eq(a: &Dynamic, b: &Dynamic, msg: Option<&str>) -> Result<(), Box<EvalAltResult>> {

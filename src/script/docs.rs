@@ -319,13 +319,18 @@ pub fn names(entries: &[Entry]) -> Names {
     let mut n = Names::default();
     for e in entries {
         match e.kind {
-            EntryKind::Method | EntryKind::Property => {
-                n.members.entry(e.group.clone()).or_default().push(e.name.clone())
-            }
+            EntryKind::Method | EntryKind::Property => n
+                .members
+                .entry(e.group.clone())
+                .or_default()
+                .push(e.name.clone()),
             EntryKind::Function if e.group == "global" => n.globals.push(e.name.clone()),
             EntryKind::Function => {
                 let m = e.group.strip_prefix("stdlib:").unwrap_or(&e.group);
-                n.modules.entry(m.to_string()).or_default().push(e.name.clone())
+                n.modules
+                    .entry(m.to_string())
+                    .or_default()
+                    .push(e.name.clone())
             }
         }
     }
@@ -347,7 +352,9 @@ pub fn write_definitions(engine: &Engine, dir: &std::path::Path) -> std::io::Res
         .definitions()
         .include_standard_packages(false)
         .write_to_dir(dir)?;
-    let mut stdlib = String::from("module static;\n\n// The stdlib modules embedded in ferry: `import \"NAME\" as NAME;`\n");
+    let mut stdlib = String::from(
+        "module static;\n\n// The stdlib modules embedded in ferry: `import \"NAME\" as NAME;`\n",
+    );
     for (mname, text) in super::resolver::STDLIB {
         stdlib.push_str(&format!("\n// ---- import \"{mname}\" as {mname}; ----\n"));
         if let Ok(ast) = engine.compile(text) {
@@ -359,7 +366,11 @@ pub fn write_definitions(engine: &Engine, dir: &std::path::Path) -> std::io::Res
                     stdlib.push_str(c);
                     stdlib.push('\n');
                 }
-                stdlib.push_str(&format!("// fn {mname}::{}({});\n", f.name, f.params.join(", ")));
+                stdlib.push_str(&format!(
+                    "// fn {mname}::{}({});\n",
+                    f.name,
+                    f.params.join(", ")
+                ));
             }
         }
     }

@@ -66,10 +66,10 @@ impl CancelFlag {
 
     /// Re-arms the flag (a fresh token) when it was cancelled.
     pub fn reset(&self) {
-        if let Ok(mut t) = self.0.lock() {
-            if t.is_cancelled() {
-                *t = CancellationToken::new();
-            }
+        if let Ok(mut t) = self.0.lock()
+            && t.is_cancelled()
+        {
+            *t = CancellationToken::new();
         }
     }
 }

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
+use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::completion::Completer;
 use rustyline::{Helper, Highlighter, Hinter};
 
 use super::{EngineOptions, Host, render};
@@ -38,9 +38,7 @@ pub struct Completions {
     pub codes: BTreeSet<String>,
 }
 
-const COMMANDS: &[&str] = &[
-    ":help", ":vars", ":load", ":plan", ":json", ":quit",
-];
+const COMMANDS: &[&str] = &[":help", ":vars", ":load", ":plan", ":json", ":quit"];
 
 const KEYWORDS: &[&str] = &[
     "let", "const", "fn", "if", "else", "for", "in", "while", "loop", "return", "throw", "try",
@@ -309,7 +307,8 @@ impl Session {
                 if let Ok(mut n) = self.names.lock() {
                     n.modules.insert(alias.clone(), fns);
                 }
-                self.engine.register_static_module(alias.as_str(), m.clone());
+                self.engine
+                    .register_static_module(alias.as_str(), m.clone());
                 self.imported.retain(|(a, _)| *a != alias);
                 self.imported.push((alias, m));
             }
@@ -340,7 +339,10 @@ impl Session {
             .iter_raw()
             .map(|(name, _, v)| {
                 let ty = v.type_name();
-                (name.to_string(), ty.rsplit("::").next().unwrap_or(ty).to_string())
+                (
+                    name.to_string(),
+                    ty.rsplit("::").next().unwrap_or(ty).to_string(),
+                )
             })
             .collect();
         let mut codes = vec![];
@@ -452,7 +454,10 @@ impl Session {
             })
             .collect();
         let found: Vec<_> = if exact.is_empty() {
-            entries.iter().filter(|e| e.signature.contains(bare)).collect()
+            entries
+                .iter()
+                .filter(|e| e.signature.contains(bare))
+                .collect()
         } else {
             exact
         };
@@ -463,10 +468,9 @@ impl Session {
         if let Some(g) = groups
             .iter()
             .find(|g| g.name == bare || g.name == format!("stdlib:{bare}"))
+            && !g.doc.is_empty()
         {
-            if !g.doc.is_empty() {
-                out.push_str(&format!("{}\n\n", g.doc));
-            }
+            out.push_str(&format!("{}\n\n", g.doc));
         }
         out.push_str(
             &found
