@@ -86,8 +86,9 @@ pub struct ScriptOpts {
     /// Configuration file (default: $FERRY_CONFIG, then ./ferry.toml).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// Run against two emulated OIC instances (`dev`, seeded; `prod`, empty) and a local vault,
-    /// with embedded defaults: no configuration and no network needed.
+    /// Run against emulated OIC instances (`dev` Gen2, seeded; `prod` OIC 3, empty; `uat` OIC 3,
+    /// seeded with a project) and a local vault, with embedded defaults: no configuration and no
+    /// network needed.
     #[arg(long, global = true)]
     pub sandbox: bool,
     /// A recipe variable, read in scripts with param("KEY"). Repeatable.

@@ -1,4 +1,4 @@
-//! `--sandbox`: two emulated OIC instances in-process and a local vault, with embedded defaults.
+//! `--sandbox`: emulated OIC instances in-process and a local vault, with embedded defaults.
 //!
 //! * `dev`: an OIC Gen2 instance seeded with sample integrations in several states;
 //! * `prod`: an OIC 3 instance with its connections configured and no integrations;
