@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use crate::config::{Auth, Config, Generation, InstanceProfile, Secret, VaultProfile};
+use crate::config::{
+    Auth, Config, Generation, IdentityProfile, InstanceProfile, MailProfile, Secret, VaultProfile,
+};
 use crate::sim::{self, Seed, SimConfig, SimHandle, SimInstanceSpec};
 
 /// A running sandbox: the emulator and the config that points at it.
@@ -104,5 +106,34 @@ pub fn config_for(info: &sim::SimInfo, state_dir: &Path) -> anyhow::Result<Confi
             base_dir: state_dir.to_path_buf(),
         },
     );
+    // Access and notification: the emulator's identity domain with its admin client, and mail
+    // written to the outbox folder as .eml files.
+    let admin_secret = Secret::new(info.admin_client_secret.clone());
+    config.secrets.push(admin_secret.clone());
+    config.identities.insert(
+        "sandbox".into(),
+        IdentityProfile {
+            name: "sandbox".into(),
+            url: info.identity_url.clone(),
+            token_url: format!("{}/oauth2/v1/token", info.identity_url),
+            client_id: info.admin_client_id.clone(),
+            client_secret: admin_secret,
+            scope: info.admin_scope.clone(),
+            apps: info
+                .instances
+                .iter()
+                .map(|i| (i.name.clone(), i.idcs_app_name.clone()))
+                .collect(),
+            timeout_secs: 60,
+        },
+    );
+    config.mail = Some(MailProfile {
+        admins: vec!["ops@sandbox.local".into()],
+        from: Some("ferry <ferry@sandbox.local>".into()),
+        outbox: Some(std::path::absolute(
+            state_dir.join("sandbox").join("outbox"),
+        )?),
+        ..Default::default()
+    });
     Ok(config)
 }

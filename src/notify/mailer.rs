@@ -52,7 +52,8 @@ impl Mailer {
         }
     }
 
-    /// An SMTP mailer. STARTTLS is required when `tls = "starttls"` (a server that does not offer
+    /// An SMTP mailer; call it inside a Tokio runtime (the connection pool spawns a task), and
+    /// drop it there too. STARTTLS is required when `tls = "starttls"` (a server that does not offer
     /// it is refused rather than spoken to in clear).
     pub fn smtp(s: &SmtpProfile, from: &str) -> Result<Mailer, NotifyError> {
         let from: Mailbox = from

@@ -182,17 +182,25 @@ pub fn run_recipe(
             None => line,
         });
     }
-    let steps_failed = record
-        .steps()
-        .iter()
-        .any(|s| s.status == crate::ledger::StepStatus::Failed);
+    // Notification failures are recorded but never fail the run.
+    let counts = |s: &crate::ledger::Step| {
+        s.status == crate::ledger::StepStatus::Failed && s.stage != crate::ledger::Stage::Notify
+    };
+    let steps_failed = record.steps().iter().any(counts);
     let outcome_name = if outcome_name == "ok" && (steps_failed || !job_errors.is_empty()) {
         "failed"
     } else {
         outcome_name
     };
+    // End-of-run notifications (`notify::at_end`) see the outcome; they never change it.
+    super::api::notify::finish_run(&host, outcome_name, msg.as_deref());
     let report = record.finish(outcome_name, msg);
-    let code = if code == exit::OK && (report.summary.failed > 0 || !job_errors.is_empty()) {
+    let artifacts_failed = report.artifacts.iter().any(|a| {
+        a.stages.iter().any(|s| {
+            s.status == crate::ledger::StepStatus::Failed && s.stage != crate::ledger::Stage::Notify
+        })
+    });
+    let code = if code == exit::OK && (artifacts_failed || !job_errors.is_empty()) {
         exit::FAILED
     } else {
         code

@@ -6,8 +6,10 @@ pub mod bulk;
 pub mod compare;
 pub mod connections;
 pub mod ledger;
+pub mod notify;
 pub mod oic;
 pub mod projects;
+pub mod rbac;
 pub mod util;
 pub mod vault;
 
@@ -66,7 +68,9 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     projects::register(e);
     compare::register(e, host.clone());
     ledger::register(e, host.clone());
-    vault::register(e, host);
+    vault::register(e, host.clone());
+    rbac::register(e, host.clone());
+    notify::register(e, host);
 }
 
 /// Builds a static module with `f` and registers it under `name`.

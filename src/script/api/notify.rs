@@ -1,0 +1,432 @@
+//! The `notify` module: the run's report by e-mail (and webhook), now or at the end of the run.
+//!
+//! A notification never fails the run: a mail that cannot be sent is a failed `notify` step in
+//! the record and a warning line, and the recipe goes on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+
+use super::{in_module, static_module};
+use crate::ledger::{Report, RunInfo};
+use crate::notify::{
+    Delivery, Mailer, Message, Owners, Scope, Webhook, When, compose, deliver, post_webhook,
+    subject, webhook_payload,
+};
+use crate::oic::Integration;
+use crate::script::errors;
+use crate::script::host::Host;
+
+/// What a recipe asked for: recipients, owners, when, channels.
+#[derive(Clone, Debug)]
+pub struct NotifyRequest {
+    pub to: Vec<String>,
+    /// `None`: no owner messages; `Some`: explicit owners and/or `lastUpdatedBy`.
+    pub owners: Option<Owners>,
+    pub when: When,
+    pub mail: bool,
+    pub webhook: bool,
+}
+
+/// Requests registered with `notify::at_end`, by run id, sent by [`finish_run`].
+fn pending() -> &'static Mutex<HashMap<String, Vec<NotifyRequest>>> {
+    static P: OnceLock<Mutex<HashMap<String, Vec<NotifyRequest>>>> = OnceLock::new();
+    P.get_or_init(Default::default)
+}
+
+fn usage(m: impl Into<String>) -> Box<EvalAltResult> {
+    errors::usage(m)
+}
+
+fn strings(v: &Dynamic, what: &str) -> Result<Vec<String>, Box<EvalAltResult>> {
+    if v.is_string() {
+        return Ok(vec![v.to_string()]);
+    }
+    let Some(a) = v.read_lock::<Array>() else {
+        return Err(usage(format!(
+            "`{what}` must be an e-mail address or a list of them"
+        )));
+    };
+    a.iter()
+        .map(|x| {
+            if x.is_string() {
+                Ok(x.to_string())
+            } else {
+                Err(usage(format!(
+                    "`{what}` must be a list of e-mail addresses"
+                )))
+            }
+        })
+        .collect()
+}
+
+/// Owners from the items given to `notify::report(items, ...)`: Integration objects (their
+/// `lastUpdatedBy`) and maps with `code` and `owner` or `last_updated_by`.
+fn owners_from_items(items: &Dynamic) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut add = |v: &Dynamic| {
+        if let Some(i) = v.read_lock::<Integration>() {
+            if !i.last_updated_by.is_empty() {
+                out.insert(i.code.clone(), i.last_updated_by.clone());
+            }
+        } else if let Some(m) = v.read_lock::<Map>() {
+            let code = m.get("code").map(|c| c.to_string());
+            let who = m
+                .get("owner")
+                .or_else(|| m.get("last_updated_by"))
+                .filter(|w| w.is_string())
+                .map(|w| w.to_string());
+            if let (Some(c), Some(w)) = (code, who) {
+                out.insert(c, w);
+            }
+        }
+    };
+    if let Some(a) = items.read_lock::<Array>() {
+        a.iter().for_each(&mut add);
+    } else {
+        add(items);
+    }
+    out
+}
+
+/// Parses the options map of `notify::report` / `notify::at_end`.
+fn request(
+    host: &Host,
+    items: Option<&Dynamic>,
+    o: &Map,
+) -> Result<NotifyRequest, Box<EvalAltResult>> {
+    const KNOWN: &[&str] = &["to", "owners", "when", "mail", "webhook", "source"];
+    for k in o.keys() {
+        if !KNOWN.contains(&k.as_str()) {
+            return Err(usage(format!(
+                "unknown notify option `{k}` (known: {})",
+                KNOWN.join(", ")
+            )));
+        }
+    }
+    let admins = host
+        .config
+        .mail
+        .as_ref()
+        .map(|m| m.admins.clone())
+        .unwrap_or_default();
+    let to = match o.get("to") {
+        None => admins,
+        Some(v) => strings(v, "to")?,
+    };
+    let when = match o.get("when") {
+        None => When::Always,
+        Some(v) => When::parse(&v.to_string()).ok_or_else(|| {
+            usage(format!(
+                "`when` must be \"always\" or \"failure\", not `{v}`"
+            ))
+        })?,
+    };
+    let flag = |k: &str, d: bool| -> Result<bool, Box<EvalAltResult>> {
+        match o.get(k) {
+            None => Ok(d),
+            Some(v) => v
+                .as_bool()
+                .map_err(|_| usage(format!("`{k}` must be true or false"))),
+        }
+    };
+    let has_hook = host
+        .config
+        .mail
+        .as_ref()
+        .is_some_and(|m| m.webhook.is_some());
+    let mail = flag("mail", true)?;
+    let webhook = flag("webhook", has_hook)?;
+    if webhook && !has_hook {
+        return Err(errors::script_error(
+            "config",
+            None,
+            "no webhook configured: set `webhook = \"URL\"` (or a secret reference) in [mail]",
+            Default::default(),
+        ));
+    }
+    let mut last_updated_by = items.map(owners_from_items).unwrap_or_default();
+    if let Some(src) = o.get("source") {
+        let Some(inst) = src.read_lock::<super::oic::Instance>() else {
+            return Err(usage(
+                "`source` must be an instance (oic::instance(\"dev\"))",
+            ));
+        };
+        let client = inst.client.clone();
+        let list = host
+            .block_on(async move { client.list_integrations(None).await })?
+            .map_err(|e| super::oic::oic_err(e, errors::Ctx::instance(&inst.name())))?;
+        for i in list {
+            if !i.last_updated_by.is_empty() {
+                last_updated_by
+                    .entry(i.code.clone())
+                    .or_insert(i.last_updated_by);
+            }
+        }
+    }
+    let owners = match o.get("owners") {
+        None => None,
+        Some(v) if v.is_bool() => {
+            if v.as_bool().unwrap_or(false) {
+                Some(Owners {
+                    explicit: BTreeMap::new(),
+                    last_updated_by,
+                })
+            } else {
+                None
+            }
+        }
+        Some(v) => {
+            let Some(m) = v.read_lock::<Map>() else {
+                return Err(usage(
+                    "`owners` must be true (lastUpdatedBy) or a map of integration code to e-mail",
+                ));
+            };
+            let mut explicit = BTreeMap::new();
+            for (k, w) in m.iter() {
+                if !w.is_string() {
+                    return Err(usage(format!(
+                        "owners: `{k}` must map to an e-mail address"
+                    )));
+                }
+                explicit.insert(k.to_string(), w.to_string());
+            }
+            Some(Owners {
+                explicit,
+                last_updated_by,
+            })
+        }
+    };
+    if mail && to.is_empty() && owners.is_none() && !webhook {
+        return Err(usage(
+            "nobody to notify: give `to: [...]`, `owners: true`, or set `admins` in [mail]",
+        ));
+    }
+    Ok(NotifyRequest {
+        to,
+        owners,
+        when,
+        mail,
+        webhook,
+    })
+}
+
+/// The mailer of this run: the outbox in `--sandbox` or with `[mail] outbox`, else SMTP.
+fn mailer(host: &Host) -> Result<Mailer, String> {
+    // lettre's connection pool spawns a task when it is built: build it inside the runtime (it
+    // is dropped inside `block_on` too).
+    let _rt = host.rt.enter();
+    let profile = host.config.mail.clone().unwrap_or_default();
+    if host.sandbox && profile.outbox.is_none() {
+        let dir = host.config.state_dir.join("sandbox").join("outbox");
+        return Mailer::outbox(
+            &dir,
+            profile
+                .from
+                .as_deref()
+                .unwrap_or("ferry <ferry@sandbox.local>"),
+        )
+        .map_err(|e| e.to_string());
+    }
+    if host.config.mail.is_none() {
+        return Err("no [mail] section in the config".into());
+    }
+    Mailer::from_profile(&profile).map_err(|e| e.to_string())
+}
+
+fn delivery_map(d: &Delivery) -> Dynamic {
+    let mut m = Map::new();
+    m.insert(
+        "to".into(),
+        Dynamic::from(d.to.iter().cloned().map(Dynamic::from).collect::<Array>()),
+    );
+    m.insert("subject".into(), d.subject.clone().into());
+    m.insert("status".into(), d.status.as_str().into());
+    m.insert(
+        "path".into(),
+        d.path
+            .as_ref()
+            .map(|p| Dynamic::from(p.display().to_string()))
+            .unwrap_or(Dynamic::UNIT),
+    );
+    m.insert(
+        "error".into(),
+        d.error.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
+    );
+    Dynamic::from(m)
+}
+
+/// Sends the notifications of `req` for the run as it stands (`info` carries the outcome when
+/// called at the end). Never fails: problems are deliveries with status `failed`.
+pub fn send(host: &Host, info: RunInfo, req: &NotifyRequest) -> Vec<Delivery> {
+    let report = Report::build(info, &host.exec.record().steps());
+    let mut out = vec![];
+    if req.mail {
+        let msgs: Vec<Message> = compose(&report, &req.to, req.owners.as_ref(), req.when);
+        if !msgs.is_empty() {
+            match mailer(host) {
+                Ok(m) => {
+                    let exec = host.exec.clone();
+                    let res = host
+                        .block_on(async move { deliver(&exec, &m, &msgs).await })
+                        .unwrap_or_default();
+                    out.extend(res);
+                }
+                Err(e) => {
+                    let eff = crate::effect::Effect::new(
+                        crate::ledger::Stage::Notify,
+                        crate::notify::step_key("mail", "config"),
+                        "mail",
+                        "send the run report",
+                    );
+                    host.exec.note(
+                        &eff,
+                        crate::ledger::StepStatus::Failed,
+                        Some(crate::ledger::StepError {
+                            kind: "config".into(),
+                            status: None,
+                            message: e.clone(),
+                        }),
+                    );
+                    out.push(Delivery {
+                        to: req.to.clone(),
+                        subject: subject(&report, &Scope::All),
+                        status: crate::notify::DeliveryStatus::Failed,
+                        path: None,
+                        error: Some(e),
+                    });
+                }
+            }
+        }
+    }
+    if req.webhook
+        && (req.when == When::Always || crate::notify::has_failures(&report, &Scope::All))
+        && let Some(p) = host.config.mail.as_ref().and_then(|m| m.webhook.as_ref())
+    {
+        let s = subject(&report, &Scope::All);
+        match Webhook::from_profile(p) {
+            Ok(hook) => {
+                let exec = host.exec.clone();
+                let payload = webhook_payload(&report, &s);
+                if let Ok(d) =
+                    host.block_on(async move { post_webhook(&exec, &hook, &s, &payload).await })
+                {
+                    out.push(d);
+                }
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    for d in &out {
+        match (&d.status, &d.path, &d.error) {
+            (crate::notify::DeliveryStatus::Failed, _, Some(e)) => host.out.line(&format!(
+                "warning: notification to {} not sent: {e}",
+                d.to.join(", ")
+            )),
+            (_, Some(p), _) => host.out.line(&format!(
+                "mail to {} written to {}",
+                d.to.join(", "),
+                p.display()
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Sends what `notify::at_end` registered, with the run's outcome. Called by the runner before
+/// the run record is closed; never fails.
+pub fn finish_run(host: &Host, outcome: &str, message: Option<&str>) {
+    let mut info = host.exec.record().info();
+    let reqs = pending()
+        .lock()
+        .map(|mut p| p.remove(&info.id).unwrap_or_default())
+        .unwrap_or_default();
+    if reqs.is_empty() {
+        return;
+    }
+    info.outcome = Some(outcome.to_string());
+    info.message = message.map(str::to_string);
+    info.ended = Some(chrono::Utc::now());
+    for r in &reqs {
+        send(host, info.clone(), r);
+    }
+}
+
+fn report_now(host: &Host, items: Option<&Dynamic>, o: &Map) -> Result<Array, Box<EvalAltResult>> {
+    let req = request(host, items, o)?;
+    let info = host.exec.record().info();
+    Ok(send(host, info, &req).iter().map(delivery_map).collect())
+}
+
+/// Registers the module.
+pub fn register(e: &mut Engine, host: Arc<Host>) {
+    let h = host;
+    static_module(
+        e,
+        "notify",
+        "Notifications: the run's report by e-mail (SMTP, or .eml files in the outbox with --sandbox) and webhook.\nA notification never fails the run: failures are recorded as `notify` steps and printed as warnings.",
+        move |m| {
+            let h1 = h.clone();
+            in_module("report", &["options: Map", "Array"], "Sends the report of the run so far: to the administrators (`to`, default `[mail] admins`) the whole run, and with `owners` to each owner only their artifacts.\nOptions: `to` (e-mails), `owners` (`true` for each integration's lastUpdatedBy, or a map code -> e-mail), `source` (an instance to read lastUpdatedBy from), `when` (`\"always\"` or `\"failure\"`), `mail` (default true), `webhook` (default: true when one is configured).\nReturns one map per message: `to`, `subject`, `status` (`sent`, `planned`, `failed`), `path` (outbox file), `error`.\n\n# Example\n```rhai\nnotify::report(#{ to: [\"ops@example.com\"], when: \"failure\" });\n```")
+                .set_into_module(m, move |o: Map| report_now(&h1, None, &o));
+            let h2 = h.clone();
+            in_module("report", &["items: Dynamic", "options: Map", "Array"], "Like `notify::report(options)`; `items` (the integrations moved, or result maps with `code` and `owner`) tell who owns what for `owners: true`.\n\n# Example\n```rhai\nlet wanted = oic::instance(\"dev\").integrations();\nnotify::report(wanted, #{ owners: true, when: \"always\" });\n```")
+                .set_into_module(m, move |items: Dynamic, o: Map| report_now(&h2, Some(&items), &o));
+            let h3 = h.clone();
+            in_module("at_end", &["options: Map"], "Sends the report when the run ends, with its final outcome, even when the recipe stops on an error. Same options as `notify::report`; `when: \"failure\"` sends only when something failed.\n\n# Example\n```rhai\nnotify::at_end(#{ when: \"failure\" });\n```")
+                .set_into_module(m, move |o: Map| -> Result<(), Box<EvalAltResult>> {
+                    let req = request(&h3, None, &o)?;
+                    let id = h3.exec.record().info().id;
+                    if let Ok(mut p) = pending().lock() {
+                        p.entry(id).or_default().push(req);
+                    }
+                    Ok(())
+                });
+            let h4 = h.clone();
+            in_module("at_end", &["items: Dynamic", "options: Map"], "Like `notify::at_end(options)`, with the integrations whose lastUpdatedBy makes them owners.\n\n# Example\n```rhai\nlet wanted = oic::instance(\"dev\").integrations();\nnotify::at_end(wanted, #{ owners: true });\n```")
+                .set_into_module(m, move |items: Dynamic, o: Map| -> Result<(), Box<EvalAltResult>> {
+                    let req = request(&h4, Some(&items), &o)?;
+                    let id = h4.exec.record().info().id;
+                    if let Ok(mut p) = pending().lock() {
+                        p.entry(id).or_default().push(req);
+                    }
+                    Ok(())
+                });
+            let h5 = h.clone();
+            in_module("webhook", &["Map"], "Posts the run's summary (outcome, counts, failures with their root cause) as JSON to the webhook of `[mail] webhook`. Returns the delivery map.\n\n# Example\n```rhai\nnotify::webhook();\n```")
+                .set_into_module(m, move || -> Result<Dynamic, Box<EvalAltResult>> {
+                    let mut o = Map::new();
+                    o.insert("mail".into(), false.into());
+                    o.insert("webhook".into(), true.into());
+                    report_now(&h5, None, &o).map(|a| a.into_iter().next().unwrap_or(Dynamic::UNIT))
+                });
+            let h6 = h.clone();
+            in_module("webhook", &["text: string", "Map"], "Posts `#{ text }` as JSON to the webhook of `[mail] webhook` (a chat message). Returns the delivery map.\n\n# Example\n```rhai\nnotify::webhook(\"Migration to prod started\");\n```")
+                .set_into_module(m, move |text: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
+                    let Some(p) = h6.config.mail.as_ref().and_then(|m| m.webhook.clone()) else {
+                        return Err(errors::script_error("config", None, "no webhook configured: set `webhook = \"URL\"` in [mail]", Default::default()));
+                    };
+                    let hook = Webhook::from_profile(&p).map_err(|e| errors::script_error("config", None, e.to_string(), Default::default()))?;
+                    let exec = h6.exec.clone();
+                    let payload = serde_json::json!({ "text": text.as_str() });
+                    let t = text.to_string();
+                    let d = h6.block_on(async move { post_webhook(&exec, &hook, &t, &payload).await })?;
+                    Ok(delivery_map(&d))
+                });
+            let h7 = h.clone();
+            in_module("outbox", &["Dynamic"], "The folder mail is written to instead of being sent (`--sandbox` or `[mail] outbox`), or `()` when mail goes to an SMTP server.\n\n# Example\n```rhai\nprint(notify::outbox());\n```")
+                .set_into_module(m, move || -> Dynamic {
+                    let profile = h7.config.mail.clone().unwrap_or_default();
+                    let dir = match profile.outbox {
+                        Some(d) => Some(d),
+                        None if h7.sandbox => Some(h7.config.state_dir.join("sandbox").join("outbox")),
+                        None => None,
+                    };
+                    dir.map(|d| Dynamic::from(std::path::absolute(&d).unwrap_or(d).display().to_string()))
+                        .unwrap_or(Dynamic::UNIT)
+                });
+        },
+    );
+}
