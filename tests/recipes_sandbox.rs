@@ -156,8 +156,16 @@ fn restore_without_a_backup_says_so() {
 #[test]
 fn promote_project_moves_the_project_at_its_label() {
     let dir = support::tempdir();
-    let (out, text) = run(dir.path(), "promote-project.rhai", &[]);
+    std::fs::write(
+        dir.path().join("roles.csv"),
+        "env,principal,role,project\nprod,jane.doe@example.com,ServiceDeveloper\nprod,max.mustermann@example.com,Viewer,HR_ONBOARDING\ndev,ana.silva@example.com,ServiceViewer\n",
+    )
+    .expect("write roles.csv");
+    let (out, text) = run(dir.path(), "promote-project.rhai", &["--var", "roles=roles.csv"]);
     assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("ACL: 1 of 1 entries copied"), "{text}");
+    // Only the prod rows of the CSV are granted.
+    assert!(text.contains("Roles: 2 granted, 0 unchanged"), "{text}");
     assert!(
         text.contains("Promoting HR_ONBOARDING at HR-ONB-REL1 (2 integration(s)) from uat to prod"),
         "{text}"

@@ -200,6 +200,13 @@ fn ctrl_c_cancels_a_slow_call_and_the_session_goes_on() {
             ["mark"],
             ["send", "dev.integrations().len() > 0\r"],
             ["expect", "\ntrue\n", 30],
+            // A runaway loop stops too.
+            ["mark"],
+            ["send", "let k = 0; loop { k += 1; }\r"],
+            ["sleep", 0.5],
+            ["send", "\u{3}"],
+            ["expect", "error: Script terminated", 5],
+            ["expect", "ferry> ", 5],
             // Ctrl-C at the prompt only clears the line.
             ["send", "garbage\u{3}"],
             ["mark"],
