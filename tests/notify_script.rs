@@ -97,7 +97,11 @@ print(`outbox: ${notify::outbox()}`);
     }
     // Each message is a recorded notify step.
     let j = journal_of(dir.path());
-    assert_eq!(j.matches("\"stage\":\"notify\",\"status\"").count(), 3, "{j}");
+    assert_eq!(
+        j.matches("\"stage\":\"notify\",\"status\"").count(),
+        3,
+        "{j}"
+    );
 }
 
 #[test]
@@ -159,7 +163,11 @@ fn a_mail_server_that_is_down_does_not_fail_the_run() {
         "{stdout}"
     );
     let j = journal_of(dir.path());
-    assert_eq!(j.matches("\"stage\":\"notify\",\"status\"").count(), 2, "{j}");
+    assert_eq!(
+        j.matches("\"stage\":\"notify\",\"status\"").count(),
+        2,
+        "{j}"
+    );
     assert!(j.contains("\"status\":\"failed\""));
     assert!(j.contains("\"outcome\":\"ok\""), "{j}");
     for t in [&stdout, &stderr, &j] {

@@ -74,7 +74,9 @@ try { rbac::project_acl(prod, "NO_SUCH_PROJECT"); } catch (e) { print(`acl: ${e.
     // Every step, from the ledger (the report is written before end-of-run notifications).
     let id = run.file_name().unwrap().to_string_lossy().to_string();
     let shown = ferry(dir.path(), &["runs", "show", &id, "--json"], &[]);
-    let journal = serde_json::to_string(&serde_json::from_slice::<serde_json::Value>(&shown.stdout).unwrap()).unwrap();
+    let journal =
+        serde_json::to_string(&serde_json::from_slice::<serde_json::Value>(&shown.stdout).unwrap())
+            .unwrap();
     assert_eq!(
         journal.matches("\"stage\":\"grant\",\"status\"").count(),
         7,

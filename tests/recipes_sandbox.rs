@@ -128,6 +128,18 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
         "{text}"
     );
 
+    // A failing backup mails the report to the admins (the sandbox outbox).
+    let (out, text) = run(
+        dir.path(),
+        "nightly-backup.rhai",
+        &["--var", "instance=nowhere"],
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    let mails = support::files_under(&outbox);
+    assert_eq!(mails.len(), 1, "{text}");
+    let mail = std::fs::read_to_string(&mails[0]).expect("read mail");
+    assert!(mail.contains("ops@sandbox.local"), "{mail}");
+
     // Only some codes.
     let (out, text) = run(
         dir.path(),
@@ -161,7 +173,11 @@ fn promote_project_moves_the_project_at_its_label() {
         "env,principal,role,project\nprod,jane.doe@example.com,ServiceDeveloper\nprod,max.mustermann@example.com,Viewer,HR_ONBOARDING\ndev,ana.silva@example.com,ServiceViewer\n",
     )
     .expect("write roles.csv");
-    let (out, text) = run(dir.path(), "promote-project.rhai", &["--var", "roles=roles.csv"]);
+    let (out, text) = run(
+        dir.path(),
+        "promote-project.rhai",
+        &["--var", "roles=roles.csv"],
+    );
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("ACL: 1 of 1 entries copied"), "{text}");
     // Only the prod rows of the CSV are granted.
