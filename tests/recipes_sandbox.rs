@@ -89,6 +89,13 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
         text.contains("Retention: kept 1 job(s), deleted 0"),
         "{text}"
     );
+    // Nothing failed: no mail.
+    let outbox = dir.path().join(".ferry/sandbox/outbox");
+    assert!(
+        support::files_under(&outbox).is_empty(),
+        "{:?}",
+        support::files_under(&outbox)
+    );
     let vault = dir.path().join(".ferry/sandbox/vault");
     let files = support::files_under(&vault);
     let archives = files
