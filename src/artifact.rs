@@ -31,6 +31,10 @@ pub enum ArtifactKind {
     Connection,
     /// A backup job in a vault (for retention and restore steps).
     Job,
+    /// A role grant or project access change (`user:jane@example.com|ServiceDeveloper`).
+    Grant,
+    /// A notification (`mail:ops@example.com`, `webhook:...`).
+    Message,
 }
 
 impl ArtifactKind {
@@ -44,6 +48,8 @@ impl ArtifactKind {
             ArtifactKind::Package => "package",
             ArtifactKind::Connection => "connection",
             ArtifactKind::Job => "job",
+            ArtifactKind::Grant => "grant",
+            ArtifactKind::Message => "message",
         }
     }
     /// The file extension, without the dot.
@@ -55,7 +61,7 @@ impl ArtifactKind {
             ArtifactKind::Library => "jar",
             ArtifactKind::Package => "par",
             ArtifactKind::Connection => "json",
-            ArtifactKind::Job => "",
+            ArtifactKind::Job | ArtifactKind::Grant | ArtifactKind::Message => "",
         }
     }
     /// The backup folder of this kind inside a job (`Integrations`, `Projects`, ...).
@@ -67,7 +73,7 @@ impl ArtifactKind {
             ArtifactKind::Library => "Libraries",
             ArtifactKind::Package => "Packages",
             ArtifactKind::Connection => "Connections",
-            ArtifactKind::Job => "",
+            ArtifactKind::Job | ArtifactKind::Grant | ArtifactKind::Message => "",
         }
     }
     /// Parses the lower-case name.
@@ -80,6 +86,8 @@ impl ArtifactKind {
             "package" | "par" => ArtifactKind::Package,
             "connection" => ArtifactKind::Connection,
             "job" => ArtifactKind::Job,
+            "grant" => ArtifactKind::Grant,
+            "message" => ArtifactKind::Message,
             _ => return None,
         })
     }

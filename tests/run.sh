@@ -19,11 +19,17 @@ need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 command -v openssl >/dev/null || need+=(openssl)
+# The public-script compatibility tests drive the emulator with curl + jq (+ unzip) and Python requests.
+command -v curl >/dev/null || need+=(curl)
+command -v jq >/dev/null || need+=(jq)
+command -v unzip >/dev/null || need+=(unzip)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
 
 $SUDO bash .ci/services.sh
 # shellcheck disable=SC1091

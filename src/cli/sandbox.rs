@@ -4,7 +4,8 @@
 //! * `prod`: an OIC 3 instance with its connections configured and no integrations;
 //! * `uat`: an OIC 3 instance seeded like `dev`, plus the project `HR_ONBOARDING` (deployment
 //!   `HR-ONB-REL1`), for recipes that move OIC 3 projects;
-//! * vault `backups`: `file://<working dir>/.ferry/sandbox/vault`;
+//! * vault `backups`: `file://<working dir>/.ferry/sandbox/vault`, encrypted with an age key made
+//!   on first use (`.ferry/sandbox/vault.key`);
 //! * mail goes to `.ferry/sandbox/outbox` as `.eml` files.
 
 use std::path::Path;
@@ -18,6 +19,40 @@ use crate::sim::{self, Seed, SimConfig, SimHandle, SimInstanceSpec};
 pub struct Sandbox {
     pub sim: SimHandle,
     pub config: Config,
+}
+
+/// The sandbox vault encrypts with an age X25519 key made on first use: the public key is the
+/// vault's recipient, the private one (`.ferry/sandbox/vault.key`, mode 0600) restores.
+fn sandbox_encryption(state_dir: &Path) -> anyhow::Result<toml::Table> {
+    use age::secrecy::ExposeSecret;
+    let key = std::path::absolute(state_dir.join("sandbox").join("vault.key"))?;
+    let identity = match std::fs::read_to_string(&key) {
+        Ok(text) => text
+            .trim()
+            .parse::<age::x25519::Identity>()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?,
+        Err(_) => {
+            let id = age::x25519::Identity::generate();
+            std::fs::create_dir_all(key.parent().unwrap_or(state_dir))?;
+            std::fs::write(&key, format!("{}\n", id.to_string().expose_secret()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+            }
+            id
+        }
+    };
+    let mut t = toml::Table::new();
+    t.insert(
+        "recipients".into(),
+        toml::Value::Array(vec![toml::Value::String(identity.to_public().to_string())]),
+    );
+    t.insert(
+        "identity".into(),
+        toml::Value::String(format!("file:{}", key.display())),
+    );
+    Ok(t)
 }
 
 /// Starts the emulator and builds the config. `state_dir` is where runs, the vault and the outbox go.
@@ -102,7 +137,7 @@ pub fn config_for(info: &sim::SimInfo, state_dir: &Path) -> anyhow::Result<Confi
         VaultProfile {
             name: "backups".into(),
             url: format!("file://{}", vault_dir.display()),
-            settings: toml::Table::new(),
+            settings: sandbox_encryption(state_dir)?,
             base_dir: state_dir.to_path_buf(),
         },
     );

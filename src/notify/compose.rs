@@ -284,61 +284,49 @@ fn html_body(report: &Report, scope: &Scope) -> String {
     h
 }
 
-/// The HTML report of a run (or of the part in `scope`): run facts, every artifact with every
-/// stage (target, action, status, attempts, duration, error). Self-contained, no scripts.
-pub fn html_report(report: &Report, scope: &Scope) -> String {
-    let r = &report.run;
-    let mut h = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>ferry report</title>\n<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 6px;text-align:left}.failed{background:#fdd}.ok{background:#dfd}</style></head><body>\n",
-    );
-    h.push_str(&format!("<h1>ferry run {}</h1>\n<table>\n", esc(&r.id)));
-    for (k, v) in [
-        ("Recipe", r.recipe.clone()),
-        ("Run by", r.run_by.clone()),
-        ("Started", r.started.to_rfc3339()),
-        (
-            "Ended",
-            r.ended
-                .map(|e| e.to_rfc3339())
-                .unwrap_or_else(|| "-".into()),
-        ),
-        (
-            "Outcome",
-            r.outcome.clone().unwrap_or_else(|| "in progress".into()),
-        ),
-        ("Dry run", r.dry_run.to_string()),
-        ("ferry", r.ferry_version.clone()),
-    ] {
-        h.push_str(&format!("<tr><th>{k}</th><td>{}</td></tr>\n", esc(&v)));
-    }
-    h.push_str("</table>\n<h2>Artifacts</h2>\n<table>\n<tr><th>Artifact</th><th>Kind</th><th>Stage</th><th>Target</th><th>Action</th><th>Status</th><th>Attempts</th><th>ms</th><th>Error</th></tr>\n");
-    for a in listed(report).filter(|a| scope.covers(a)) {
-        for s in stages_of(a) {
-            let err = s
-                .error
-                .as_ref()
-                .map(|e| {
-                    let st = e.status.map(|c| format!("HTTP {c}: ")).unwrap_or_default();
-                    format!("{st}{}", e.message)
-                })
-                .unwrap_or_default();
-            h.push_str(&format!(
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                s.status.as_str(),
-                esc(&id_of(a)),
-                a.kind,
-                s.stage,
-                esc(&s.target),
-                esc(&s.action),
-                s.status.as_str(),
-                s.attempts,
-                s.duration_ms,
-                esc(&err)
-            ));
+/// The part of a report in `scope`, without the notification steps, with its counts redone.
+pub fn scoped(report: &Report, scope: &Scope) -> Report {
+    let mut r = report.clone();
+    r.artifacts = listed(report)
+        .filter(|a| scope.covers(a))
+        .map(|a| {
+            let mut a = a.clone();
+            a.stages.retain(|s| s.stage != Stage::Notify);
+            a
+        })
+        .collect();
+    let ids: BTreeSet<String> = r.artifacts.iter().map(id_of).collect();
+    r.failures
+        .retain(|f| f.stage != Stage::Notify && ids.contains(&f.artifact));
+    let mut s = crate::ledger::Summary::default();
+    for a in &r.artifacts {
+        for st in &a.stages {
+            match st.status {
+                StepStatus::Ok => match st.stage {
+                    Stage::Export => s.exported += 1,
+                    Stage::Store => s.backed_up += 1,
+                    Stage::Verify => s.verified += 1,
+                    Stage::Import => s.imported += 1,
+                    Stage::Activate => s.activated += 1,
+                    Stage::Deactivate => s.deactivated += 1,
+                    _ => {}
+                },
+                StepStatus::Planned => s.planned += 1,
+                StepStatus::Skipped => s.skipped += 1,
+                StepStatus::Failed => {}
+            }
         }
     }
-    h.push_str("</table>\n</body></html>\n");
-    h
+    s.failed = r.artifacts.iter().filter(|a| failed(a)).count() as u64;
+    s.artifacts = r.artifacts.len() as u64;
+    r.summary = s;
+    r
+}
+
+/// The HTML report of a run (or of the part in `scope`): the ledger's `report.html` page for
+/// that part of the run.
+pub fn html_report(report: &Report, scope: &Scope) -> String {
+    scoped(report, scope).to_html()
 }
 
 fn message(report: &Report, scope: &Scope, to: Vec<String>) -> Message {

@@ -149,10 +149,10 @@ pub struct Delivery {
 /// The key a notification step is recorded under in the run record.
 ///
 /// The ledger keys steps by artifact; a notification is not an artifact, so it is recorded under
-/// a pseudo-artifact named after the channel and the first recipient (`mail:ops@example.com`).
-/// The artifact kind is a placeholder until the ledger has a kind for non-artifact steps.
+/// a pseudo-artifact of kind `message`, named after the channel and the first recipient
+/// (`mail:ops@example.com`).
 pub fn step_key(channel: &str, first: &str) -> ArtifactKey {
-    ArtifactKey::new(ArtifactKind::Integration, format!("{channel}:{first}"), "")
+    ArtifactKey::new(ArtifactKind::Message, format!("{channel}:{first}"), "")
 }
 
 impl EffectOutput for Sent {}

@@ -182,10 +182,9 @@ impl AccessTarget<'_> {
 /// project for ACL changes.
 ///
 /// The ledger keys steps by artifact; a role grant is not an artifact, so it is recorded under a
-/// pseudo-artifact `user:jane@example.com|ServiceDeveloper`. The kind is a placeholder until the
-/// ledger has a kind for non-artifact steps.
+/// pseudo-artifact of kind `grant`: `user:jane@example.com|ServiceDeveloper`.
 pub fn step_key(p: &Principal, role: &str) -> ArtifactKey {
-    ArtifactKey::new(ArtifactKind::Integration, p.to_string(), role)
+    ArtifactKey::new(ArtifactKind::Grant, p.to_string(), role)
 }
 
 fn project_key(project: &str) -> ArtifactKey {

@@ -391,7 +391,10 @@ fn kind_rank(k: ArtifactKind) -> u8 {
         ArtifactKind::Project => 2,
         ArtifactKind::Package => 3,
         ArtifactKind::Integration => 4,
-        ArtifactKind::Connection | ArtifactKind::Job => 5,
+        ArtifactKind::Connection
+        | ArtifactKind::Job
+        | ArtifactKind::Grant
+        | ArtifactKind::Message => 5,
     }
 }
 
@@ -525,7 +528,9 @@ pub fn import(
                             ArtifactKind::Library => client.import_library(&a, None, mode).await,
                             ArtifactKind::Package
                             | ArtifactKind::Connection
-                            | ArtifactKind::Job => Err(crate::oic::OicError::Config(format!(
+                            | ArtifactKind::Job
+                            | ArtifactKind::Grant
+                            | ArtifactKind::Message => Err(crate::oic::OicError::Config(format!(
                                 "importing a {} archive is not supported",
                                 a.key.kind
                             ))),
