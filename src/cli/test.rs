@@ -310,6 +310,10 @@ pub fn run_file(
     }
     record.finish("ok", None);
     rt.block_on(sb.sim.shutdown());
+    // Secrets never print (printed lines are scrubbed by the output already).
+    for o in &mut outcomes {
+        o.error = o.error.as_deref().map(|e| config.scrub(e));
+    }
     outcomes
 }
 
