@@ -97,7 +97,7 @@ print("caught");
     let out = ferry(d.path(), &["run", "c.rhai", "--sandbox"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let s = text(&out.stdout);
-    assert!(s.contains("config: config: <sandbox>: `instances.nowhere`: no such instance (configured: dev, prod)"), "{s}");
+    assert!(s.contains("config: config: <sandbox>: `instances.nowhere`: no such instance (configured: dev, prod, uat)"), "{s}");
     assert!(s.contains("caught"));
 }
 

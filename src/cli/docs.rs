@@ -21,6 +21,9 @@ pub struct DocsArgs {
     pub format: Format,
     /// Only entries whose signature contains this text (e.g. `oic::`, `Instance.`, `export`).
     pub filter: Option<String>,
+    /// Write Rhai definition files (`*.d.rhai`) for editors into this folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub definitions: Option<std::path::PathBuf>,
 }
 
 /// An engine for reading metadata: no configuration, nothing connected.
@@ -36,7 +39,8 @@ pub fn offline_engine() -> Option<(tokio::runtime::Runtime, rhai::Engine)> {
         exec,
         Output::buffer(),
     ));
-    let engine = script::build_engine(host, &EngineOptions::default());
+    let mut engine = script::build_engine(host, &EngineOptions::default());
+    super::test::register(&mut engine, None);
     Some((rt, engine))
 }
 
@@ -45,6 +49,25 @@ pub fn exec(a: DocsArgs) -> u8 {
         super::eprint_error("cannot start the runtime");
         return exit::USAGE;
     };
+    if let Some(dir) = &a.definitions {
+        return match docs::write_definitions(&engine, dir) {
+            Ok(files) => {
+                println!(
+                    "wrote {} definition files to {}",
+                    files.len(),
+                    dir.display()
+                );
+                exit::OK
+            }
+            Err(e) => {
+                super::eprint_error(&format!(
+                    "cannot write definitions to {}: {e}",
+                    dir.display()
+                ));
+                exit::USAGE
+            }
+        };
+    }
     let (groups, mut entries) = docs::collect(&engine);
     if let Some(f) = &a.filter {
         entries.retain(|e| e.signature.contains(f.as_str()) || e.group == *f);

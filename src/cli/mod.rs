@@ -10,6 +10,7 @@ pub mod run;
 pub mod runs;
 pub mod sandbox;
 pub mod sim;
+pub mod test;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -75,6 +76,8 @@ pub enum Command {
     Errors(errors::ErrorsArgs),
     /// Put the targets of a run back as they were before it.
     Rollback(rollback::RollbackArgs),
+    /// Run every `*_test.rhai` in a folder against the sandbox and print `N passed, N failed`.
+    Test(test::TestArgs),
 }
 
 /// Options shared by the commands that run scripts.
@@ -83,8 +86,9 @@ pub struct ScriptOpts {
     /// Configuration file (default: $FERRY_CONFIG, then ./ferry.toml).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// Run against two emulated OIC instances (`dev`, seeded; `prod`, empty) and a local vault,
-    /// with embedded defaults: no configuration and no network needed.
+    /// Run against emulated OIC instances (`dev` Gen2, seeded; `prod` OIC 3, empty; `uat` OIC 3,
+    /// seeded with a project) and a local vault, with embedded defaults: no configuration and no
+    /// network needed.
     #[arg(long, global = true)]
     pub sandbox: bool,
     /// A recipe variable, read in scripts with param("KEY"). Repeatable.
@@ -174,6 +178,7 @@ pub fn main() -> ExitCode {
         Command::Runs(a) => runs::exec(a),
         Command::Errors(a) => errors::exec(a),
         Command::Rollback(a) => rollback::exec(a, cli.quiet),
+        Command::Test(a) => test::exec(a),
     };
     ExitCode::from(code)
 }

@@ -96,11 +96,10 @@ pub fn exec(a: ReplArgs) -> u8 {
         host.vars.insert(k.as_str().into(), super::var_value(v));
     }
     let host = Arc::new(host);
-    let engine = script::build_engine(
-        host.clone(),
-        &EngineOptions::with_paths(&a.opts.libs, &config.lib_paths),
-    );
-    let session = repl::Session::new(host.clone(), engine);
+    let opts = EngineOptions::with_paths(&a.opts.libs, &config.lib_paths);
+    let engine = script::build_engine(host.clone(), &opts);
+    let mut session = repl::Session::with_options(host.clone(), engine, opts);
+    session.json = a.opts.json;
     let res = repl::run_interactive(session);
     host.finish_jobs();
     record.finish("ok", None);

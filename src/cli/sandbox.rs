@@ -1,7 +1,9 @@
-//! `--sandbox`: two emulated OIC instances in-process and a local vault, with embedded defaults.
+//! `--sandbox`: emulated OIC instances in-process and a local vault, with embedded defaults.
 //!
 //! * `dev`: an OIC Gen2 instance seeded with sample integrations in several states;
 //! * `prod`: an OIC 3 instance with its connections configured and no integrations;
+//! * `uat`: an OIC 3 instance seeded like `dev`, plus the project `HR_ONBOARDING` (deployment
+//!   `HR-ONB-REL1`), for recipes that move OIC 3 projects;
 //! * vault `backups`: `file://<working dir>/.ferry/sandbox/vault`, encrypted with an age key made
 //!   on first use (`.ferry/sandbox/vault.key`);
 //! * mail goes to `.ferry/sandbox/outbox` as `.eml` files.
@@ -55,19 +57,38 @@ fn sandbox_encryption(state_dir: &Path) -> anyhow::Result<toml::Table> {
 
 /// Starts the emulator and builds the config. `state_dir` is where runs, the vault and the outbox go.
 pub async fn start(state_dir: &Path) -> anyhow::Result<Sandbox> {
+    start_with(state_dir, default_instances()).await
+}
+
+/// The sandbox's instances: `dev` (Gen2, sample), `prod` (OIC 3, connections only), `uat` (OIC 3,
+/// sample with a project).
+pub fn default_instances() -> Vec<SimInstanceSpec> {
+    vec![
+        SimInstanceSpec {
+            name: "dev".into(),
+            generation: 2,
+            seed: Seed::Sample,
+        },
+        SimInstanceSpec {
+            name: "prod".into(),
+            generation: 3,
+            seed: Seed::TargetConnections,
+        },
+        SimInstanceSpec {
+            name: "uat".into(),
+            generation: 3,
+            seed: Seed::Sample,
+        },
+    ]
+}
+
+/// Starts the emulator with these instances (`ferry test` fixtures choose them).
+pub async fn start_with(
+    state_dir: &Path,
+    instances: Vec<SimInstanceSpec>,
+) -> anyhow::Result<Sandbox> {
     let cfg = SimConfig {
-        instances: vec![
-            SimInstanceSpec {
-                name: "dev".into(),
-                generation: 2,
-                seed: Seed::Sample,
-            },
-            SimInstanceSpec {
-                name: "prod".into(),
-                generation: 3,
-                seed: Seed::TargetConnections,
-            },
-        ],
+        instances,
         ..SimConfig::default()
     };
     let sim = sim::start(cfg).await?;

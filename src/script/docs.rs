@@ -81,7 +81,12 @@ fn clean_type(t: &str) -> String {
     }
 }
 
-const HOST_TYPES: &[&str] = &["Instance", "Integration", "Artifact", "Vault", "Job"];
+/// Script types (the first parameter of their methods): a capitalised name that is not one of
+/// Rhai's own containers.
+fn is_host_type(t: &str) -> bool {
+    t.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && !matches!(t, "Array" | "Map" | "Blob" | "FnPtr")
+}
 
 fn entry_from(group: &str, f: &Value) -> Option<Entry> {
     let name = f.get("name")?.as_str()?.to_string();
@@ -120,7 +125,7 @@ fn entry_from(group: &str, f: &Value) -> Option<Entry> {
         });
     }
     let first_ty = params.first().map(|p| p.1.clone()).unwrap_or_default();
-    if group == "global" && HOST_TYPES.contains(&first_ty.as_str()) {
+    if group == "global" && is_host_type(&first_ty) {
         let rest: Vec<String> = params
             .iter()
             .skip(1)
@@ -196,6 +201,9 @@ pub fn collect(engine: &Engine) -> (Vec<Group>, Vec<Entry>) {
         });
         if let Ok(ast) = engine.compile(text) {
             for f in ast.iter_functions() {
+                if f.name.starts_with("anon$") || f.access == rhai::FnAccess::Private {
+                    continue;
+                }
                 let doc = clean_doc(&Value::Array(
                     f.comments
                         .iter()
@@ -235,7 +243,7 @@ fn group_rank(g: &str) -> u8 {
     match g {
         "global" => 0,
         g if g.starts_with("stdlib:") => 3,
-        g if HOST_TYPES.contains(&g) => 2,
+        g if is_host_type(g) => 2,
         _ => 1,
     }
 }
@@ -283,4 +291,94 @@ pub fn render_markdown(groups: &[Group], entries: &[Entry]) -> String {
         out.push_str(&format!("### `{}`\n\n{}\n\n", e.signature, e.doc));
     }
     out
+}
+
+/// The entries whose doc comment is missing or has no `# Example` block (a test keeps this empty).
+pub fn undocumented(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e.doc.trim().is_empty() || !e.doc.contains("# Example"))
+        .map(|e| e.signature.clone())
+        .collect()
+}
+
+/// Names to complete in the REPL: static modules with their functions, global functions, and
+/// the methods and properties of each script type.
+#[derive(Clone, Debug, Default)]
+pub struct Names {
+    /// `oic` -> `["instance", "instances"]`.
+    pub modules: std::collections::BTreeMap<String, Vec<String>>,
+    /// Global functions (`param`, `today`, ...).
+    pub globals: Vec<String>,
+    /// `Instance` -> `["export_archives", "integrations", "name", ...]`.
+    pub members: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Every completable name, from the same entries as the reference.
+pub fn names(entries: &[Entry]) -> Names {
+    let mut n = Names::default();
+    for e in entries {
+        match e.kind {
+            EntryKind::Method | EntryKind::Property => n
+                .members
+                .entry(e.group.clone())
+                .or_default()
+                .push(e.name.clone()),
+            EntryKind::Function if e.group == "global" => n.globals.push(e.name.clone()),
+            EntryKind::Function => {
+                let m = e.group.strip_prefix("stdlib:").unwrap_or(&e.group);
+                n.modules
+                    .entry(m.to_string())
+                    .or_default()
+                    .push(e.name.clone())
+            }
+        }
+    }
+    for v in n.modules.values_mut().chain(n.members.values_mut()) {
+        v.sort();
+        v.dedup();
+    }
+    n.globals.sort();
+    n.globals.dedup();
+    n
+}
+
+/// Writes Rhai definition files (`.d.rhai`) for editors (the Rhai LSP, VS Code) into `dir`: one
+/// for the global functions and one per static module, plus `stdlib.d.rhai` listing the embedded
+/// stdlib modules' functions with their doc comments.
+pub fn write_definitions(engine: &Engine, dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+    std::fs::create_dir_all(dir)?;
+    engine
+        .definitions()
+        .include_standard_packages(false)
+        .write_to_dir(dir)?;
+    let mut stdlib = String::from(
+        "module static;\n\n// The stdlib modules embedded in ferry: `import \"NAME\" as NAME;`\n",
+    );
+    for (mname, text) in super::resolver::STDLIB {
+        stdlib.push_str(&format!("\n// ---- import \"{mname}\" as {mname}; ----\n"));
+        if let Ok(ast) = engine.compile(text) {
+            for f in ast.iter_functions() {
+                if f.name.starts_with("anon$") || f.access == rhai::FnAccess::Private {
+                    continue;
+                }
+                for c in f.comments.iter() {
+                    stdlib.push_str(c);
+                    stdlib.push('\n');
+                }
+                stdlib.push_str(&format!(
+                    "// fn {mname}::{}({});\n",
+                    f.name,
+                    f.params.join(", ")
+                ));
+            }
+        }
+    }
+    std::fs::write(dir.join("stdlib.d.rhai"), stdlib)?;
+    let mut files: Vec<String> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    Ok(files)
 }

@@ -51,9 +51,9 @@ pub fn build_engine(host: Arc<Host>, opts: &EngineOptions) -> Engine {
     e.on_debug(
         |s, src, pos| tracing::debug!(target: "script", src = src.unwrap_or("-"), %pos, "{s}"),
     );
-    let cancel = host.exec.cancel_token().clone();
+    let weak = Arc::downgrade(&host);
     e.on_progress(move |ops| {
-        if ops % 512 == 0 && cancel.is_cancelled() {
+        if ops % 512 == 0 && weak.upgrade().is_some_and(|h| h.is_cancelled()) {
             Some(Dynamic::from("cancelled by the user"))
         } else {
             None

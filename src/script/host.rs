@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rhai::EvalAltResult;
+use tokio_util::sync::CancellationToken;
 
 use super::errors;
 use super::output::Output;
@@ -37,6 +38,42 @@ impl Default for Concurrency {
     }
 }
 
+/// A cancellation that can be re-armed: the REPL cancels the running entry on Ctrl-C, then
+/// resets the flag before the next entry (a `CancellationToken` itself cannot be reset).
+#[derive(Debug, Default)]
+pub struct CancelFlag(Mutex<CancellationToken>);
+
+impl CancelFlag {
+    /// A flag that is not cancelled.
+    pub fn new() -> CancelFlag {
+        CancelFlag::default()
+    }
+
+    /// The token for the current entry.
+    pub fn current(&self) -> CancellationToken {
+        self.0.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Cancels the current entry.
+    pub fn cancel(&self) {
+        self.current().cancel();
+    }
+
+    /// True when the current entry was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.current().is_cancelled()
+    }
+
+    /// Re-arms the flag (a fresh token) when it was cancelled.
+    pub fn reset(&self) {
+        if let Ok(mut t) = self.0.lock()
+            && t.is_cancelled()
+        {
+            *t = CancellationToken::new();
+        }
+    }
+}
+
 /// Shared state of a run.
 pub struct Host {
     pub config: Arc<Config>,
@@ -51,6 +88,9 @@ pub struct Host {
     pub concurrency: Concurrency,
     /// Where the sandbox outbox and vault live, when running with `--sandbox`.
     pub sandbox: bool,
+    /// Cancellation of the current REPL entry (in batch mode it is never cancelled; the
+    /// executor's token stops the whole run).
+    pub interrupt: Arc<CancelFlag>,
     pub(crate) clients: Mutex<HashMap<String, crate::oic::OicClient>>,
     pub(crate) jobs: Mutex<Vec<Arc<super::api::vault::JobState>>>,
 }
@@ -73,6 +113,7 @@ impl Host {
             sources: Sources::default(),
             concurrency: Concurrency::default(),
             sandbox: false,
+            interrupt: Arc::new(CancelFlag::new()),
             clients: Mutex::new(HashMap::new()),
             jobs: Mutex::new(vec![]),
         }
@@ -82,12 +123,19 @@ impl Host {
     /// error scripts cannot catch.
     pub fn block_on<F: Future>(&self, fut: F) -> Result<F::Output, Box<EvalAltResult>> {
         let cancel = self.exec.cancel_token().clone();
+        let entry = self.interrupt.current();
         self.rt.block_on(async move {
             tokio::select! {
                 r = fut => Ok(r),
                 _ = cancel.cancelled() => Err(errors::cancelled()),
+                _ = entry.cancelled() => Err(errors::cancelled()),
             }
         })
+    }
+
+    /// True when the run (Ctrl-C in batch mode) or the current REPL entry was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.exec.cancel_token().is_cancelled() || self.interrupt.is_cancelled()
     }
 
     /// Runs a read (a list or a get) with retries on transient failures, from the script thread.

@@ -16,6 +16,8 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("select", include_str!("../../stdlib/select.rhai")),
     ("naming", include_str!("../../stdlib/naming.rhai")),
     ("report", include_str!("../../stdlib/report.rhai")),
+    ("roles", include_str!("../../stdlib/roles.rhai")),
+    ("envs", include_str!("../../stdlib/envs.rhai")),
 ];
 
 /// The resolver.

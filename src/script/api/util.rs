@@ -72,6 +72,10 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             let v: serde_json::Value = serde_json::from_str(&t).map_err(|err| errors::usage(format!("not valid JSON: {err}")))?;
             rhai::serde::to_dynamic(v)
         });
+    global("read_text", &["path: string", "string"], "The text of a file (UTF-8), relative to the working folder: role maps, connection maps, templates.\n\n# Example\n```rhai\nlet csv = read_text(\"config/roles.csv\");\n```")
+        .register_into_engine(e, |p: ImmutableString| -> Result<String, Box<EvalAltResult>> {
+            std::fs::read_to_string(p.as_str()).map_err(|err| errors::usage(format!("cannot read {p}: {err}")))
+        });
     global("run_id", &["string"], "This run's id (`YYYYMMDD-HHMMSS-xxxx`), as shown by `ferry` at the end of a run and used for its folder in `.ferry/runs/`.\n\n# Example\n```rhai\nprint(run_id());\n```")
         .register_into_engine(e, {
             let h = host.clone();

@@ -1,0 +1,366 @@
+//! `ferry test DIR`: run every `*_test.rhai` in DIR against a fresh sandbox, offline, with
+//! `assert`, `assert_eq` and sandbox fixtures; print `N passed, N failed`.
+//!
+//! * A test file's top-level code is its setup. Each `fn test_*()` in it is one test, run after a
+//!   fresh evaluation of the setup; a file without `test_*` functions is one test.
+//! * Fixtures: each file gets its own emulator and state folder. Leading comment lines
+//!   `// fixture: instance NAME gen=2|3 seed=sample|empty|target|generated:N` replace the default
+//!   instances (`dev`, `prod`, `uat`); `sandbox::faults("dev", #{ rate_500: 0.3 })` injects
+//!   faults (the emulator's `Faults` fields) while the test runs, `sandbox::faults("dev", #{})`
+//!   clears them.
+//! * Exit code 0 when every test passed, 1 when one failed, 2 when none was found.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Scope};
+use tokio_util::sync::CancellationToken;
+
+use super::{exit, sandbox};
+use crate::effect::Executor;
+use crate::ledger::{RunInfo, RunRecord, current_user};
+use crate::script::api::{global, in_module, static_module};
+use crate::script::{self, EngineOptions, Host, Output, render};
+use crate::sim::{Seed, SimInstanceSpec};
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// A folder searched recursively for `*_test.rhai` files, or one test file.
+    pub dir: PathBuf,
+    /// A folder of shared .rhai modules for `import`. Repeatable; searched before $FERRY_PATH.
+    #[arg(long = "lib", value_name = "DIR")]
+    pub libs: Vec<PathBuf>,
+    /// Only tests whose file or function name contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+}
+
+/// The outcome of one test.
+#[derive(Debug)]
+pub struct TestOutcome {
+    /// `file::test_name` (or the file alone).
+    pub name: String,
+    /// The rendered error, when it failed.
+    pub error: Option<String>,
+    /// What the test printed.
+    pub output: Vec<String>,
+}
+
+/// Every `*_test.rhai` under `dir` (or `dir` itself when it is a file), sorted.
+pub fn find_tests(dir: &Path) -> Vec<PathBuf> {
+    if dir.is_file() {
+        return vec![dir.to_path_buf()];
+    }
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with("_test.rhai"))
+                {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The instances a test file asks for with `// fixture: instance ...` lines (None: the defaults).
+pub fn fixtures(text: &str) -> Result<Option<Vec<SimInstanceSpec>>, String> {
+    let mut specs = vec![];
+    for (n, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if !l.starts_with("//") {
+            if l.is_empty() {
+                continue;
+            }
+            break;
+        }
+        let Some(rest) = l
+            .trim_start_matches('/')
+            .trim_start_matches('!')
+            .trim()
+            .strip_prefix("fixture:")
+        else {
+            continue;
+        };
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let bad = |m: &str| format!("line {}: fixture: {m}", n + 1);
+        if words.first() != Some(&"instance") || words.len() < 2 {
+            return Err(bad("expected `instance NAME gen=2|3 seed=...`"));
+        }
+        let mut spec = SimInstanceSpec {
+            name: words[1].to_string(),
+            generation: 3,
+            seed: Seed::Sample,
+        };
+        for w in &words[2..] {
+            match w.split_once('=') {
+                Some(("gen", "2")) => spec.generation = 2,
+                Some(("gen", "3")) => spec.generation = 3,
+                Some(("seed", "sample")) => spec.seed = Seed::Sample,
+                Some(("seed", "empty")) => spec.seed = Seed::Empty,
+                Some(("seed", "target")) => spec.seed = Seed::TargetConnections,
+                Some(("seed", g)) if g.starts_with("generated:") => {
+                    let n = g["generated:".len()..]
+                        .parse::<usize>()
+                        .map_err(|_| bad(&format!("bad count in `{w}`")))?;
+                    spec.seed = Seed::Generated(n);
+                }
+                _ => return Err(bad(&format!("unknown setting `{w}`"))),
+            }
+        }
+        specs.push(spec);
+    }
+    Ok((!specs.is_empty()).then_some(specs))
+}
+
+fn fail(msg: String) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorRuntime(msg.into(), rhai::Position::NONE).into()
+}
+
+/// Registers `assert`, `assert_eq` and the `sandbox` module (fixtures). `host` is `None` for
+/// the reference (`ferry docs`), where nothing runs.
+pub fn register(e: &mut Engine, host: Option<Arc<Host>>) {
+    global("assert", &["condition: bool"], "Fails the test when `condition` is false (`ferry test`).\n\n# Example\n```rhai\nassert(dev.integrations().len() > 0);\n```")
+        .register_into_engine(e, |c: bool| -> Result<(), Box<EvalAltResult>> {
+            if c { Ok(()) } else { Err(fail("assertion failed".into())) }
+        });
+    global("assert", &["condition: bool", "message: string"], "Fails the test with `message` when `condition` is false (`ferry test`).\n\n# Example\n```rhai\nassert(results.all(|r| r.error == ()), \"every import worked\");\n```")
+        .register_into_engine(e, |c: bool, m: ImmutableString| -> Result<(), Box<EvalAltResult>> {
+            if c { Ok(()) } else { Err(fail(format!("assertion failed: {m}"))) }
+        });
+    global("assert_eq", &["actual: Dynamic", "expected: Dynamic"], "Fails the test when the two values differ (compared by type and value), showing both (`ferry test`).\n\n# Example\n```rhai\nassert_eq(select::by_prefix(list, \"HR_\").len(), 5);\n```")
+        .register_into_engine(e, |a: Dynamic, b: Dynamic| assert_eq(&a, &b, None));
+    global("assert_eq", &["actual: Dynamic", "expected: Dynamic", "message: string"], "Like `assert_eq(actual, expected)`, with a message saying what was compared.\n\n# Example\n```rhai\nassert_eq(job.artifacts().len(), 3, \"archives in the backup\");\n```")
+        .register_into_engine(e, |a: Dynamic, b: Dynamic, m: ImmutableString| assert_eq(&a, &b, Some(m.as_str())));
+    let h = host.clone();
+    static_module(
+        e,
+        "sandbox",
+        "Fixtures for `ferry test` (each test file runs against its own emulator). Choose the instances with leading\n`// fixture: instance NAME gen=2|3 seed=sample|empty|target|generated:N` lines; inject faults with `sandbox::faults`.",
+        move |m| {
+            let h1 = h.clone();
+            in_module("faults", &["instance: string", "faults: Map"], "Sets the emulator's faults for one instance (`latency_ms`, `jitter_ms`, `rate_429`, `retry_after_secs`, `rate_500`,\n`rate_503`, `max_concurrent`, ...; missing fields mean no fault). `#{}` clears them. Only in `ferry test`.\n\n# Example\n```rhai\nsandbox::faults(\"dev\", #{ rate_503: 0.3 });   // 30% of requests answer 503 (retried)\n```")
+            .set_into_module(m, move |name: ImmutableString, f: Map| -> Result<(), Box<EvalAltResult>> {
+                let Some(h) = &h1 else { return Err(fail("sandbox::faults works only in `ferry test`".into())) };
+                let Some(p) = h.config.instances.get(name.as_str()) else {
+                    return Err(fail(format!("sandbox::faults: no instance `{name}` in the sandbox")));
+                };
+                let body = script::api::util::to_json(&Dynamic::from_map(f))?;
+                let url = format!("{}/__sim/faults", p.base_url.trim_end_matches('/'));
+                let r = h.block_on(async move {
+                    reqwest::Client::new().post(&url).header("content-type", "application/json").body(body).send().await
+                })?;
+                match r {
+                    Ok(resp) if resp.status().is_success() => Ok(()),
+                    Ok(resp) => Err(fail(format!("sandbox::faults: the emulator answered {}", resp.status()))),
+                    Err(e) => Err(fail(format!("sandbox::faults: {e}"))),
+                }
+            });
+            let h2 = h.clone();
+            in_module("instances", &["Array"], "The names of the sandbox's instances.\n\n# Example\n```rhai\nassert(sandbox::instances().contains(\"dev\"));\n```")
+            .set_into_module(m, move || -> rhai::Array {
+                let mut v: Vec<String> = h2.as_ref().map(|h| h.config.instances.keys().cloned().collect()).unwrap_or_default();
+                v.sort();
+                v.into_iter().map(Dynamic::from).collect()
+            });
+        },
+    );
+}
+
+fn assert_eq(a: &Dynamic, b: &Dynamic, msg: Option<&str>) -> Result<(), Box<EvalAltResult>> {
+    let (l, r) = (format!("{a:?}"), format!("{b:?}"));
+    if l == r {
+        return Ok(());
+    }
+    let what = msg.map(|m| format!(": {m}")).unwrap_or_default();
+    Err(fail(format!(
+        "assert_eq failed{what}\n  actual:   {l}\n  expected: {r}"
+    )))
+}
+
+/// Runs one test file against its own sandbox in a temporary state folder.
+pub fn run_file(
+    rt: &tokio::runtime::Runtime,
+    path: &Path,
+    libs: &[PathBuf],
+    filter: Option<&str>,
+) -> Vec<TestOutcome> {
+    let shown = path.display().to_string();
+    let shown = shown.strip_prefix("./").unwrap_or(&shown).to_string();
+    let one = |error: String| {
+        vec![TestOutcome {
+            name: shown.clone(),
+            error: Some(error),
+            output: vec![],
+        }]
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return one(format!("error: cannot read {shown}: {e}\n")),
+    };
+    let specs = match fixtures(&text) {
+        Ok(s) => s.unwrap_or_else(sandbox::default_instances),
+        Err(e) => return one(format!("error: {shown}: {e}\n")),
+    };
+    let state = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return one(format!("error: cannot create a state folder: {e}\n")),
+    };
+    let sb = match rt.block_on(sandbox::start_with(state.path(), specs)) {
+        Ok(sb) => sb,
+        Err(e) => return one(format!("error: cannot start the sandbox: {e:#}\n")),
+    };
+    let config = Arc::new(sb.config.clone());
+    let info = RunInfo {
+        id: RunRecord::new_id(),
+        recipe: shown.clone(),
+        recipe_sha256: String::new(),
+        run_by: current_user(),
+        started: chrono::Utc::now(),
+        ended: None,
+        dry_run: false,
+        sandbox: true,
+        ferry_version: env!("CARGO_PKG_VERSION").to_string(),
+        outcome: None,
+        message: None,
+    };
+    let record = match RunRecord::create(&config.state_dir, info, config.secrets.clone()) {
+        Ok(r) => Arc::new(r),
+        Err(e) => return one(format!("error: {e}\n")),
+    };
+    let exec = Executor::new(
+        record.clone(),
+        false,
+        script::runner::default_retry(),
+        CancellationToken::new(),
+    );
+    let out = Output::buffer();
+    let mut host = Host::new(config.clone(), rt.handle().clone(), exec, out.clone());
+    host.sandbox = true;
+    let host = Arc::new(host);
+    host.sources.add(&shown, &text);
+    let mut engine = script::build_engine(host.clone(), &EngineOptions::with_paths(libs, &[]));
+    register(&mut engine, Some(host.clone()));
+
+    let mut outcomes = vec![];
+    match engine.compile(&text) {
+        Err(e) => {
+            outcomes.extend(one(render::render(
+                &EvalAltResult::from(e),
+                &shown,
+                &host.sources,
+            )));
+        }
+        Ok(mut ast) => {
+            ast.set_source(shown.as_str());
+            let tests: Vec<String> = ast
+                .iter_functions()
+                .filter(|f| f.name.starts_with("test_") && f.params.is_empty())
+                .map(|f| f.name.to_string())
+                .collect();
+            if tests.is_empty() {
+                if filter.is_none_or(|f| shown.contains(f)) {
+                    let r = engine.run_ast_with_scope(&mut Scope::new(), &ast);
+                    outcomes.push(TestOutcome {
+                        name: shown.clone(),
+                        error: r.err().map(|e| render::render(&e, &shown, &host.sources)),
+                        output: out.lines(),
+                    });
+                }
+            } else {
+                for t in tests {
+                    let name = format!("{shown}::{t}");
+                    if filter.is_some_and(|f| !name.contains(f)) {
+                        continue;
+                    }
+                    let before = out.lines().len();
+                    let r = engine.call_fn_with_options::<Dynamic>(
+                        CallFnOptions::new().eval_ast(true),
+                        &mut Scope::new(),
+                        &ast,
+                        &t,
+                        (),
+                    );
+                    outcomes.push(TestOutcome {
+                        name,
+                        error: r.err().map(|e| render::render(&e, &shown, &host.sources)),
+                        output: out.lines().split_off(before),
+                    });
+                }
+            }
+        }
+    }
+    for e in host.finish_jobs() {
+        outcomes.push(TestOutcome {
+            name: format!("{shown} (vault jobs)"),
+            error: Some(format!("error: {e}\n")),
+            output: vec![],
+        });
+    }
+    record.finish("ok", None);
+    rt.block_on(sb.sim.shutdown());
+    // Secrets never print (printed lines are scrubbed by the output already).
+    for o in &mut outcomes {
+        o.error = o.error.as_deref().map(|e| config.scrub(e));
+    }
+    outcomes
+}
+
+pub fn exec(a: TestArgs) -> u8 {
+    let files = find_tests(&a.dir);
+    if files.is_empty() {
+        super::eprint_error(&format!(
+            "no *_test.rhai files in {} (0 passed, 0 failed)",
+            a.dir.display()
+        ));
+        return exit::USAGE;
+    }
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            super::eprint_error(&format!("cannot start the runtime: {e}"));
+            return exit::USAGE;
+        }
+    };
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for f in &files {
+        for o in run_file(&rt, f, &a.libs, a.filter.as_deref()) {
+            match &o.error {
+                None => {
+                    passed += 1;
+                    println!("PASS {}", o.name);
+                }
+                Some(e) => {
+                    failed += 1;
+                    println!("FAIL {}", o.name);
+                    for l in &o.output {
+                        println!("  | {l}");
+                    }
+                    for l in e.lines() {
+                        println!("  {l}");
+                    }
+                }
+            }
+        }
+    }
+    println!("\n{passed} passed, {failed} failed");
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    if failed > 0 {
+        exit::FAILED
+    } else if passed == 0 {
+        exit::USAGE
+    } else {
+        exit::OK
+    }
+}
