@@ -309,12 +309,13 @@ pub fn export(
             let r = exec
                 .run_read_planned(eff, || async {
                     match &it {
+                        // The status is known from the list: one request, not two.
                         Exportable::Integration(i) => {
                             client
-                                .export_integration(&IntegrationId::new(
-                                    i.code.clone(),
-                                    i.version.clone(),
-                                ))
+                                .export_integration_with_status(
+                                    &IntegrationId::new(i.code.clone(), i.version.clone()),
+                                    Some(i.status.as_str()).filter(|s| !s.is_empty()),
+                                )
                                 .await
                         }
                         Exportable::Project(p) => {
