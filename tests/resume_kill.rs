@@ -53,13 +53,13 @@ fn points() -> Vec<Point> {
             n,
         });
     }
-    // The last status poll of the run.
+    // An activation status poll (async activations are polled).
     v.push(Point {
         label: "status read",
         instance: "prod",
         method: "GET",
-        path: r"/integrations/[^/]+$",
-        n: 5,
+        path: r"/activationStatus$",
+        n: 3,
     });
     v
 }

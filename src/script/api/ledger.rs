@@ -50,6 +50,7 @@ pub async fn import_integration(
     a: &Artifact,
     mode: ImportMode,
     eff: Effect,
+    listed_absent: bool,
 ) -> Result<Outcome<ImportOutcome>, EffectError> {
     let exec = host.exec.clone();
     let id = IntegrationId::new(&a.key.code, &a.key.version);
@@ -67,7 +68,17 @@ pub async fn import_integration(
         let host = host.clone();
         let target = target.clone();
         async move {
-            let mut d = target_check(&client, &a.key, &a.sha256, mode).await?;
+            // The target's list, read once before the imports, did not hold it: import new
+            // without a GET of its own (not when resuming: an earlier request may land late).
+            let mut d = if listed_absent && !pending {
+                TargetCheck {
+                    decision: Decision::go("import new", format!("not on {}", client.name())),
+                    previous_status: None,
+                    current: None,
+                }
+            } else {
+                target_check(&client, &a.key, &a.sha256, mode).await?
+            };
             if pending {
                 let until = std::time::Instant::now() + resume_grace();
                 while matches!(d.decision, Decision::Go { .. }) && std::time::Instant::now() < until

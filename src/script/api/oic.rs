@@ -462,6 +462,24 @@ pub fn import(
     };
     let target = inst.name();
 
+    // The target's integrations, listed once (a page per 100) so that each new import needs no
+    // GET of its own; `None` when the list cannot be read (each import then checks for itself).
+    let listed: Option<std::collections::HashSet<String>> = if artifacts
+        .iter()
+        .any(|a| a.key.kind == ArtifactKind::Integration && !a.is_planned())
+    {
+        host.read("list_integrations", || inst.client.list_integrations(None))?
+            .ok()
+            .map(|l| {
+                l.into_iter()
+                    .map(|i| format!("{}|{}", i.code, i.version))
+                    .collect()
+            })
+    } else {
+        None
+    };
+    let listed = Arc::new(listed);
+
     // Phase 1: imports by kind, in dependency order; each file is refused before it is sent when
     // it does not match its checksum.
     let mut ordered: Vec<(usize, Artifact)> = artifacts.into_iter().enumerate().collect();
@@ -486,6 +504,7 @@ pub fn import(
             let client = inst.client.clone();
             let target = target.clone();
             let host = host.clone();
+            let listed = listed.clone();
             async move {
                 let action = if overwrite {
                     "import (replace if present)"
@@ -517,8 +536,11 @@ pub fn import(
                     if a.key.kind == ArtifactKind::Integration {
                         // Reads the target first: import new, replace, or skip when unchanged by
                         // checksum (and saves what a replace loses, for rollback).
-                        let r =
-                            super::ledger::import_integration(&host, &client, &a, mode, eff).await;
+                        let absent = (*listed).as_ref().is_some_and(|l| !l.contains(&a.key.id()));
+                        let r = super::ledger::import_integration(
+                            &host, &client, &a, mode, eff, absent,
+                        )
+                        .await;
                         return (idx, a, r);
                     }
                     exec.run(eff, || async {
