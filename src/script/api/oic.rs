@@ -1119,32 +1119,15 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         "The names of the lookups it uses.",
         |i: &mut Integration| -> Array { i.lookups.iter().cloned().map(Dynamic::from).collect() }
     );
-    global(
-        "to_string",
-        &["i: Integration", "string"],
-        "`CODE|VERSION  STATUS  Name`.\n\n# Example\n```rhai\nprint(i);\n```",
-    )
-    .register_into_engine(e, |i: &mut Integration| integration_text(i));
-    global(
-        "to_debug",
-        &["i: Integration", "string"],
-        "Same as `to_string`.\n\n# Example\n```rhai\ndebug(i);\n```",
-    )
-    .register_into_engine(e, |i: &mut Integration| integration_text(i));
-    global(
-        "to_map",
-        &["i: Integration", "Map"],
-        "The integration's fields as a map.\n\n# Example\n```rhai\nlet m = i.to_map();\n```",
-    )
-    .register_into_engine(e, |i: &mut Integration| integration_map(i));
-    global(
-        "to_json",
-        &["i: Integration", "string"],
-        "The integration's fields as JSON.\n\n# Example\n```rhai\nprint(i.to_json());\n```",
-    )
-    .register_into_engine(e, |i: &mut Integration| {
-        super::util::to_json(&Dynamic::from_map(integration_map(i)))
-    });
+    register_views(
+        e,
+        "Integration",
+        "i",
+        "integration",
+        "`CODE|VERSION  STATUS  Name`.",
+        integration_text,
+        integration_map,
+    );
 
     // Artifact
     macro_rules! art_get {
@@ -1208,32 +1191,15 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         "The conventional file name (`CODE_VERSION.iar`).",
         |a: &mut Artifact| a.file_name()
     );
-    global(
-        "to_string",
-        &["a: Artifact", "string"],
-        "`kind CODE|VERSION (size bytes, sha256 prefix)`.\n\n# Example\n```rhai\nprint(a);\n```",
-    )
-    .register_into_engine(e, |a: &mut Artifact| artifact_text(a));
-    global(
-        "to_debug",
-        &["a: Artifact", "string"],
-        "Same as `to_string`.\n\n# Example\n```rhai\ndebug(a);\n```",
-    )
-    .register_into_engine(e, |a: &mut Artifact| artifact_text(a));
-    global(
-        "to_map",
-        &["a: Artifact", "Map"],
-        "The artifact's fields as a map.\n\n# Example\n```rhai\nlet m = a.to_map();\n```",
-    )
-    .register_into_engine(e, |a: &mut Artifact| artifact_map(a));
-    global(
-        "to_json",
-        &["a: Artifact", "string"],
-        "The artifact's fields as JSON.\n\n# Example\n```rhai\nprint(a.to_json());\n```",
-    )
-    .register_into_engine(e, |a: &mut Artifact| {
-        super::util::to_json(&Dynamic::from_map(artifact_map(a)))
-    });
+    register_views(
+        e,
+        "Artifact",
+        "a",
+        "artifact",
+        "`kind CODE|VERSION (size bytes, sha256 prefix)`.",
+        artifact_text,
+        artifact_map,
+    );
     global("verify", &["a: Artifact", "bool"], "Re-reads the file and checks its size and sha256; raises an `integrity` error on a mismatch.\n\n# Example\n```rhai\na.verify();\n```")
         .register_into_engine(e, |a: &mut Artifact| -> Result<bool, Box<EvalAltResult>> {
             if a.is_planned() {
@@ -1241,6 +1207,50 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             }
             a.verify().map(|_| true).map_err(|ie| errors::script_error("integrity", None, ie.to_string(), Ctx::default().artifact(a.key.id())))
         });
+}
+
+/// Registers the four views of a script type — `to_string`, `to_debug` (the same text), `to_map`
+/// and `to_json` (the map as JSON) — from its text and map functions.
+fn register_views<T: Clone + Send + Sync + 'static>(
+    e: &mut Engine,
+    ty: &str,
+    var: &str,
+    noun: &str,
+    text_doc: &str,
+    text: fn(&T) -> String,
+    map: fn(&T) -> Map,
+) {
+    let this = format!("{var}: {ty}");
+    global(
+        "to_string",
+        &[&this, "string"],
+        &format!("{text_doc}\n\n# Example\n```rhai\nprint({var});\n```"),
+    )
+    .register_into_engine(e, move |x: &mut T| text(x));
+    global(
+        "to_debug",
+        &[&this, "string"],
+        &format!("Same as `to_string`.\n\n# Example\n```rhai\ndebug({var});\n```"),
+    )
+    .register_into_engine(e, move |x: &mut T| text(x));
+    global(
+        "to_map",
+        &[&this, "Map"],
+        &format!(
+            "The {noun}'s fields as a map.\n\n# Example\n```rhai\nlet m = {var}.to_map();\n```"
+        ),
+    )
+    .register_into_engine(e, move |x: &mut T| map(x));
+    global(
+        "to_json",
+        &[&this, "string"],
+        &format!(
+            "The {noun}'s fields as JSON.\n\n# Example\n```rhai\nprint({var}.to_json());\n```"
+        ),
+    )
+    .register_into_engine(e, move |x: &mut T| {
+        super::util::to_json(&Dynamic::from_map(map(x)))
+    });
 }
 
 /// `kind CODE|VERSION (size, sha256 prefix)`.
