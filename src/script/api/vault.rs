@@ -158,26 +158,6 @@ fn open_existing(v: &VaultH, path: &str) -> Result<Job, Box<EvalAltResult>> {
     })
 }
 
-fn as_artifacts(items: &Dynamic) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
-    if let Some(a) = items.read_lock::<Artifact>() {
-        return Ok(vec![a.clone()]);
-    }
-    if let Some(arr) = items.read_lock::<Array>() {
-        return arr
-            .iter()
-            .map(|x| {
-                x.read_lock::<Artifact>().map(|a| a.clone()).ok_or_else(|| {
-                    errors::usage(format!("expected artifacts, found a {}", x.type_name()))
-                })
-            })
-            .collect();
-    }
-    Err(errors::usage(format!(
-        "expected an artifact or an array of artifacts, found a {}",
-        items.type_name()
-    )))
-}
-
 /// Stores artifacts in the job, in parallel; returns those stored (or planned).
 pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
     let host = job.host.clone();
@@ -450,7 +430,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         format!("Job({}:{})", j.state.vault_name, j.state.path)
     });
     global("store", &["job: Job", "artifacts: Dynamic", "Array"], "Stores artifacts in the job (hashed, encrypted when the vault has recipients, written under a temporary name and renamed).\nReturns the artifacts stored; failures are recorded in the run.\n\n# Example\n```rhai\njob.store(dev.export_archives(list));\n```")
-        .register_into_engine(e, |j: &mut Job, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { Ok(store(j, as_artifacts(&items)?)?.into_iter().map(Dynamic::from).collect()) });
+        .register_into_engine(e, |j: &mut Job, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { Ok(store(j, super::oic::as_artifacts(&items)?)?.into_iter().map(Dynamic::from).collect()) });
     global("finish", &["job: Job"], "Writes the job's manifest.json (the mark of a complete job) and releases its lock. Runs at the end of a run if the recipe does not call it.\n\n# Example\n```rhai\njob.finish();\n```")
         .register_into_engine(e, |j: &mut Job| -> Result<(), Box<EvalAltResult>> { j.state.finish(&j.host).map_err(|m| errors::script_error("vault", None, m, Ctx::instance(&j.state.vault_name))) });
     global("artifacts", &["job: Job", "Array"], "Fetches every artifact of the job back (decrypted) and verifies each against the manifest's size and sha256.\nFinishes the job first if it is still open.\n\n# Example\n```rhai\nlet verified = job.artifacts();\n```")
