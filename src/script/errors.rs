@@ -14,6 +14,7 @@
 //! so that `try { ... } catch (e) { if e.status == 409 { ... } }` works. Cancellation (Ctrl-C)
 //! is `ErrorTerminated`, which `try`/`catch` cannot swallow.
 
+use crate::script::api::OrUnit;
 use rhai::{Dynamic, EvalAltResult, Map, Position};
 
 use crate::config::ConfigError;
@@ -44,10 +45,6 @@ impl Ctx {
     }
 }
 
-fn opt(v: Option<String>) -> Dynamic {
-    v.map(Dynamic::from).unwrap_or(Dynamic::UNIT)
-}
-
 /// Builds the error map and wraps it as a catchable runtime error.
 pub fn script_error(
     kind: &str,
@@ -64,9 +61,9 @@ pub fn script_error(
             .unwrap_or(Dynamic::UNIT),
     );
     m.insert("message".into(), message.into().into());
-    m.insert("artifact".into(), opt(ctx.artifact));
-    m.insert("stage".into(), opt(ctx.stage));
-    m.insert("instance".into(), opt(ctx.instance));
+    m.insert("artifact".into(), ctx.artifact.or_unit());
+    m.insert("stage".into(), ctx.stage.or_unit());
+    m.insert("instance".into(), ctx.instance.or_unit());
     EvalAltResult::ErrorRuntime(m.into(), Position::NONE).into()
 }
 

@@ -1,6 +1,7 @@
 //! Connections: read them, configure them from a per-environment map (recipe map or TOML file,
 //! secrets as `env:`/`file:` references), test them, and find those that block activation.
 
+use crate::script::api::OrUnit;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -483,10 +484,7 @@ pub fn register(e: &mut Engine) {
                 .map(|p| {
                     (
                         p.property_name.as_str().into(),
-                        p.property_value
-                            .clone()
-                            .map(Dynamic::from)
-                            .unwrap_or(Dynamic::UNIT),
+                        p.property_value.clone().or_unit(),
                     )
                 })
                 .collect()

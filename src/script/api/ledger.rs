@@ -9,6 +9,7 @@
 //! * reopening the vault jobs of a resumed run ([`job_for`]) and skipping what they hold;
 //! * `ledger::rollback(run)`: putting a target back as it was before a run.
 
+use crate::script::api::OrUnit;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -735,16 +736,10 @@ fn result(e: &RollbackEntry, action: &str, error: Option<String>) -> Map {
     m.insert("existed".into(), e.existed.into());
     m.insert(
         "previous_status".into(),
-        e.previous_status
-            .clone()
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT),
+        e.previous_status.clone().or_unit(),
     );
     m.insert("action".into(), action.into());
-    m.insert(
-        "error".into(),
-        error.map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("error".into(), error.or_unit());
     m
 }
 

@@ -187,3 +187,14 @@ pub fn display_value(v: &rhai::Dynamic) -> String {
     }
     v.to_string()
 }
+
+/// How optional fields reach scripts: `Some(v)` as the value, `None` as `()`.
+pub trait OrUnit {
+    fn or_unit(self) -> rhai::Dynamic;
+}
+
+impl<T: rhai::Variant + Clone> OrUnit for Option<T> {
+    fn or_unit(self) -> rhai::Dynamic {
+        self.map(rhai::Dynamic::from).unwrap_or(rhai::Dynamic::UNIT)
+    }
+}

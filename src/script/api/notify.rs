@@ -3,6 +3,7 @@
 //! A notification never fails the run: a mail that cannot be sent is a failed `notify` step in
 //! the record and a warning line, and the recipe goes on.
 
+use crate::script::api::OrUnit;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -250,10 +251,7 @@ fn delivery_map(d: &Delivery) -> Dynamic {
             .map(|p| Dynamic::from(p.display().to_string()))
             .unwrap_or(Dynamic::UNIT),
     );
-    m.insert(
-        "error".into(),
-        d.error.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("error".into(), d.error.clone().or_unit());
     Dynamic::from(m)
 }
 

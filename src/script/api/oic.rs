@@ -1,5 +1,6 @@
 //! The `oic` module: instances, integrations and artifacts, export and import.
 
+use crate::script::api::OrUnit;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -582,10 +583,7 @@ pub fn import(
                 m.insert("action".into(), o.action.as_str().into());
                 m.insert(
                     "previous_status".into(),
-                    o.previous_status
-                        .clone()
-                        .map(Dynamic::from)
-                        .unwrap_or(Dynamic::UNIT),
+                    o.previous_status.clone().or_unit(),
                 );
                 if when.wants(&a) && o.action != ImportAction::Skipped {
                     to_activate.push((results.len(), a.clone(), true));
@@ -803,13 +801,7 @@ fn result_map(a: &Artifact) -> Map {
     m.insert("kind".into(), a.key.kind.as_str().into());
     m.insert("sha256".into(), a.sha256.clone().into());
     m.insert("source".into(), a.source.clone().into());
-    m.insert(
-        "source_status".into(),
-        a.source_status
-            .clone()
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("source_status".into(), a.source_status.clone().or_unit());
     m.insert("action".into(), Dynamic::UNIT);
     m.insert("status".into(), Dynamic::UNIT);
     m.insert("activated".into(), false.into());
@@ -871,13 +863,7 @@ pub fn integration_map(i: &Integration) -> Map {
     m.insert("locked".into(), i.locked.into());
     m.insert("scheduled".into(), i.schedule_defined.into());
     m.insert("project_type".into(), i.project_type.clone().into());
-    m.insert(
-        "project".into(),
-        i.project_code
-            .clone()
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("project".into(), i.project_code.clone().or_unit());
     m.insert("last_updated".into(), i.last_updated.clone().into());
     m.insert("last_updated_by".into(), i.last_updated_by.clone().into());
     m.insert(
@@ -911,13 +897,7 @@ pub fn artifact_map(a: &Artifact) -> Map {
     m.insert("size".into(), (a.size as i64).into());
     m.insert("sha256".into(), a.sha256.clone().into());
     m.insert("source".into(), a.source.clone().into());
-    m.insert(
-        "source_status".into(),
-        a.source_status
-            .clone()
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("source_status".into(), a.source_status.clone().or_unit());
     m
 }
 
@@ -1087,11 +1067,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         "project",
         "Dynamic",
         "The OIC 3 project code, or `()` for a global integration.",
-        |i: &mut Integration| i
-            .project_code
-            .clone()
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT)
+        |i: &mut Integration| i.project_code.clone().or_unit()
     );
     int_get!(
         "last_updated",
@@ -1179,11 +1155,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         "source_status",
         "Dynamic",
         "Its status on the source (`ACTIVATED`, ...), or `()`.",
-        |a: &mut Artifact| a
-            .source_status
-            .clone()
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT)
+        |a: &mut Artifact| a.source_status.clone().or_unit()
     );
     art_get!(
         "file_name",

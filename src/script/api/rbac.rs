@@ -1,6 +1,7 @@
 //! The `rbac` module: OIC roles for users and groups (identity-domain grants), and OIC 3 project
 //! access (project ACLs).
 
+use crate::script::api::OrUnit;
 use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
@@ -155,18 +156,9 @@ fn result_map(r: &GrantResult) -> Dynamic {
     m.insert("principal".into(), r.principal.name.clone().into());
     m.insert("type".into(), r.principal.kind.as_str().into());
     m.insert("role".into(), r.role.clone().into());
-    m.insert(
-        "project".into(),
-        r.project
-            .clone()
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("project".into(), r.project.clone().or_unit());
     m.insert("status".into(), r.status.as_str().into());
-    m.insert(
-        "reason".into(),
-        r.reason.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("reason".into(), r.reason.clone().or_unit());
     Dynamic::from(m)
 }
 
@@ -176,18 +168,9 @@ fn copy_row_map(r: &AclCopyRow) -> Dynamic {
     m.insert("type".into(), r.kind.as_str().into());
     m.insert("principal".into(), r.name.clone().into());
     m.insert("status".into(), r.status.as_str().into());
-    m.insert(
-        "reason".into(),
-        r.reason.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("reason".into(), r.reason.clone().or_unit());
     m.insert("source_id".into(), r.source_id.clone().into());
-    m.insert(
-        "target_id".into(),
-        r.target_id
-            .clone()
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT),
-    );
+    m.insert("target_id".into(), r.target_id.clone().or_unit());
     Dynamic::from(m)
 }
 
