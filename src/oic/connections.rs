@@ -175,13 +175,8 @@ impl OicClient {
         project: Option<&str>,
         q: Option<&str>,
     ) -> Result<Vec<Connection>, OicError> {
-        let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
-        Ok(self
-            .list_all(&connections_base(project), &extra)
-            .await?
-            .into_iter()
-            .map(Connection::from_json)
-            .collect())
+        self.list_as(&connections_base(project), q, Connection::from_json)
+            .await
     }
 
     /// One connection; `None` on 404.
@@ -190,18 +185,15 @@ impl OicClient {
         project: Option<&str>,
         id: &str,
     ) -> Result<Option<Connection>, OicError> {
-        match self
-            .json(Call::get(format!(
+        self.get_as(
+            Call::get(format!(
                 "{}/{}",
                 connections_base(project),
                 encode_segment(id)
-            )))
-            .await
-        {
-            Ok(v) => Ok(Some(Connection::from_json(v))),
-            Err(e) if e.is_status(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+            )),
+            Connection::from_json,
+        )
+        .await
     }
 
     /// Updates a connection (`POST /connections/{id}` + `X-HTTP-Method-Override: PATCH`).

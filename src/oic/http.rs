@@ -399,6 +399,36 @@ impl OicClient {
         Ok((path, n, hex::encode(h.finalize())))
     }
 
+    /// Every item of a collection (filtered by the OIC expression `q` when given), each read
+    /// with `from`.
+    pub(crate) async fn list_as<T>(
+        &self,
+        path: &str,
+        q: Option<&str>,
+        from: fn(Value) -> T,
+    ) -> Result<Vec<T>, OicError> {
+        let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
+        Ok(self
+            .list_all(path, &extra)
+            .await?
+            .into_iter()
+            .map(from)
+            .collect())
+    }
+
+    /// One resource read with `from`; `None` on 404.
+    pub(crate) async fn get_as<T>(
+        &self,
+        call: Call,
+        from: fn(Value) -> T,
+    ) -> Result<Option<T>, OicError> {
+        match self.json(call).await {
+            Ok(v) => Ok(Some(from(v))),
+            Err(e) if e.is_status(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET` a collection and follow `hasMore` with `offset`/`limit`; returns all items.
     pub(crate) async fn list_all(
         &self,

@@ -203,13 +203,8 @@ impl OicClient {
     /// All integrations (`GET /integrations`, paged with `offset`/`limit` while `hasMore`).
     /// `q` is an OIC filter such as `{status:'ACTIVATED'}`.
     pub async fn list_integrations(&self, q: Option<&str>) -> Result<Vec<Integration>, OicError> {
-        let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
-        Ok(self
-            .list_all(&format!("{API}/integrations"), &extra)
-            .await?
-            .into_iter()
-            .map(Integration::from_json)
-            .collect())
+        self.list_as(&format!("{API}/integrations"), q, Integration::from_json)
+            .await
     }
 
     /// One integration; `None` on 404.
@@ -217,11 +212,11 @@ impl OicClient {
         &self,
         id: &IntegrationId,
     ) -> Result<Option<Integration>, OicError> {
-        match self.json(Call::get(Self::integration_path(id))).await {
-            Ok(v) => Ok(Some(Integration::from_json(v))),
-            Err(e) if e.is_status(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_as(
+            Call::get(Self::integration_path(id)),
+            Integration::from_json,
+        )
+        .await
     }
 
     /// Exports an integration (`GET /integrations/{id}/archive`), streamed to a temporary file

@@ -165,23 +165,15 @@ impl OicClient {
     /// All projects, paged (OIC 3).
     pub async fn list_projects(&self, q: Option<&str>) -> Result<Vec<Project>, OicError> {
         self.require_gen3("listing projects")?;
-        let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
-        Ok(self
-            .list_all(&format!("{API}/projects"), &extra)
-            .await?
-            .into_iter()
-            .map(Project::from_json)
-            .collect())
+        self.list_as(&format!("{API}/projects"), q, Project::from_json)
+            .await
     }
 
     /// One project; `None` on 404 (OIC 3).
     pub async fn get_project(&self, code: &str) -> Result<Option<Project>, OicError> {
         self.require_gen3("reading a project")?;
-        match self.json(Call::get(project_path(code))).await {
-            Ok(v) => Ok(Some(Project::from_json(v))),
-            Err(e) if e.is_status(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_as(Call::get(project_path(code)), Project::from_json)
+            .await
     }
 
     /// Exports a project (`POST /projects/{code}/archive` with `{type, code, label}`), streamed
@@ -350,13 +342,12 @@ impl OicClient {
         q: Option<&str>,
     ) -> Result<Vec<Integration>, OicError> {
         self.require_gen3("listing project integrations")?;
-        let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
-        Ok(self
-            .list_all(&format!("{}/integrations", project_path(project)), &extra)
-            .await?
-            .into_iter()
-            .map(Integration::from_json)
-            .collect())
+        self.list_as(
+            &format!("{}/integrations", project_path(project)),
+            q,
+            Integration::from_json,
+        )
+        .await
     }
 
     /// One project integration; `None` on 404.
@@ -366,11 +357,11 @@ impl OicClient {
         id: &IntegrationId,
     ) -> Result<Option<Integration>, OicError> {
         self.require_gen3("reading a project integration")?;
-        match self.json(Call::get(Self::ipath(Some(project), id))).await {
-            Ok(v) => Ok(Some(Integration::from_json(v))),
-            Err(e) if e.is_status(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_as(
+            Call::get(Self::ipath(Some(project), id)),
+            Integration::from_json,
+        )
+        .await
     }
 
     /// [`OicClient::activate`] for an integration inside a project.

@@ -218,22 +218,14 @@ impl OicClient {
 
     /// All lookups, paged.
     pub async fn list_lookups(&self, q: Option<&str>) -> Result<Vec<Lookup>, OicError> {
-        let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
-        Ok(self
-            .list_all(&format!("{API}/lookups"), &extra)
-            .await?
-            .into_iter()
-            .map(Lookup::from_json)
-            .collect())
+        self.list_as(&format!("{API}/lookups"), q, Lookup::from_json)
+            .await
     }
 
     /// One lookup; `None` on 404.
     pub async fn get_lookup(&self, name: &str) -> Result<Option<Lookup>, OicError> {
-        match self.json(Call::get(lookup_path(name))).await {
-            Ok(v) => Ok(Some(Lookup::from_json(v))),
-            Err(e) if e.is_status(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_as(Call::get(lookup_path(name)), Lookup::from_json)
+            .await
     }
 
     /// Exports a lookup (`GET /lookups/{name}/archive`, CSV) to a temporary file.
@@ -307,22 +299,14 @@ impl OicClient {
 
     /// All JavaScript libraries, paged.
     pub async fn list_libraries(&self, q: Option<&str>) -> Result<Vec<Library>, OicError> {
-        let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
-        Ok(self
-            .list_all(&format!("{API}/libraries"), &extra)
-            .await?
-            .into_iter()
-            .map(Library::from_json)
-            .collect())
+        self.list_as(&format!("{API}/libraries"), q, Library::from_json)
+            .await
     }
 
     /// One library; `None` on 404.
     pub async fn get_library(&self, id: &IntegrationId) -> Result<Option<Library>, OicError> {
-        match self.json(Call::get(library_path(id))).await {
-            Ok(v) => Ok(Some(Library::from_json(v))),
-            Err(e) if e.is_status(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_as(Call::get(library_path(id)), Library::from_json)
+            .await
     }
 
     /// Exports a library (`GET /libraries/{id}/archive`, `.jar`) to a temporary file.
@@ -412,28 +396,17 @@ impl OicClient {
 
     /// All packages, paged.
     pub async fn list_packages(&self, q: Option<&str>) -> Result<Vec<Package>, OicError> {
-        let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
-        Ok(self
-            .list_all(&format!("{API}/packages"), &extra)
-            .await?
-            .into_iter()
-            .map(Package::from_json)
-            .collect())
+        self.list_as(&format!("{API}/packages"), q, Package::from_json)
+            .await
     }
 
     /// One package; `None` on 404.
     pub async fn get_package(&self, name: &str) -> Result<Option<Package>, OicError> {
-        match self
-            .json(Call::get(format!(
-                "{API}/packages/{}",
-                encode_segment(name)
-            )))
-            .await
-        {
-            Ok(v) => Ok(Some(Package::from_json(v))),
-            Err(e) if e.is_status(404) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_as(
+            Call::get(format!("{API}/packages/{}", encode_segment(name))),
+            Package::from_json,
+        )
+        .await
     }
 
     /// Exports a package (`GET /packages/{name}/archive`, `.par`) to a temporary file and checks
@@ -557,13 +530,12 @@ impl OicClient {
         &self,
         q: Option<&str>,
     ) -> Result<Vec<IntegrationStats>, OicError> {
-        let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
-        Ok(self
-            .list_all(&format!("{API}/monitoring/integrations"), &extra)
-            .await?
-            .into_iter()
-            .map(IntegrationStats::from_json)
-            .collect())
+        self.list_as(
+            &format!("{API}/monitoring/integrations"),
+            q,
+            IntegrationStats::from_json,
+        )
+        .await
     }
 }
 
