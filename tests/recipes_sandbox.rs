@@ -245,3 +245,52 @@ fn audit_reports_differences_and_can_fail_on_them() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("Missing on uat (0):"), "{text}");
 }
+
+#[test]
+fn a_recipe_exports_and_imports_a_package() {
+    let dir = support::tempdir();
+    let recipe = dir.path().join("packages.rhai");
+    std::fs::write(
+        &recipe,
+        r#"
+let dev = oic::instance("dev");
+let prod = oic::instance("prod");
+let p = dev.get_package("fin.payables");
+print(`package ${p.name}: ${p.integrations.len()} integration(s)`);
+let archives = dev.export_archives(dev.packages());
+print(`exported ${archives.len()}: ${archives[0].kind} ${archives[0].code}`);
+let r = prod.import_archives(archives, #{ activate: false });
+print(`imported ${r[0].kind} ${r[0].id}: ${r[0].action}`);
+print(`on prod: ${prod.packages().map(|x| x.name)}`);
+let again = prod.import_archives(archives, #{ activate: false });
+print(`again: ${again[0].action}`);
+try { prod.import_archives(archives, #{ overwite: true }); } catch (e) { print(`refused: ${e.message}`); }
+"#,
+    )
+    .expect("write recipe");
+    let out = std::process::Command::new(ferry_bin())
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&recipe)
+        .arg("--sandbox")
+        .env_remove("FERRY_CONFIG")
+        .env_remove("FERRY_PATH")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ferry");
+    let text = format!(
+        "{}{}",
+        support::text(&out.stdout),
+        support::text(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("package fin.payables: 2 integration(s)"), "{text}");
+    assert!(text.contains("exported 1: package fin.payables"), "{text}");
+    assert!(text.contains("imported package fin.payables: created"), "{text}");
+    assert!(text.contains("on prod: [\"fin.payables\"]"), "{text}");
+    assert!(text.contains("again: skipped"), "{text}");
+    assert!(
+        text.contains("refused: import_archives: unknown option `overwite`"),
+        "{text}"
+    );
+}

@@ -155,3 +155,115 @@ fn rollback_restores_archives_and_activation_states() {
     assert_eq!(again["summary"]["imported"], 0);
     assert_eq!(env.state("prod"), before);
 }
+
+/// `GET /projects/{code}` on `inst` as JSON (`Null` when missing).
+fn project_json(env: &Env, inst: &str, code: &str) -> serde_json::Value {
+    let i = env.instance(inst);
+    env.rt.block_on(async {
+        let tok = token(&i).await;
+        let url = format!(
+            "{}/ic/api/integration/v1/projects/{code}?integrationInstance={}",
+            i.base_url,
+            i.integration_instance.clone().unwrap_or_default()
+        );
+        let r = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(tok)
+            .send()
+            .await
+            .expect("get project");
+        if r.status().as_u16() == 404 {
+            return serde_json::Value::Null;
+        }
+        r.json().await.expect("project json")
+    })
+}
+
+fn deployment_codes(p: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = p
+        .pointer("/state/assets/labelsRs/items")
+        .and_then(|x| x.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_project_replaced_by_promote_project_is_rolled_back() {
+    // The sandbox's instances (uat holds the project HR_ONBOARDING), in this process, with a
+    // ferry.toml for them and their identity domain (promote-project copies the project's ACL).
+    let rt = ferry::cli::runtime().expect("runtime");
+    let sim = rt
+        .block_on(ferry::sim::start(ferry::sim::SimConfig {
+            instances: ferry::cli::sandbox::default_instances(),
+            ..ferry::sim::SimConfig::default()
+        }))
+        .expect("start the emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), &sim);
+    let info = &sim.info;
+    std::fs::write(dir.path().join("secrets/idcs.txt"), &info.admin_client_secret).unwrap();
+    let mut toml = std::fs::read_to_string(dir.path().join("ferry.toml")).unwrap();
+    toml.push_str(&format!(
+        "\n[identity.corp]\nurl = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"file:secrets/idcs.txt\"\nscope = \"{}\"\n[identity.corp.apps]\n",
+        info.identity_url, info.admin_client_id, info.admin_scope
+    ));
+    for i in &info.instances {
+        toml.push_str(&format!("{} = \"{}\"\n", i.name, i.idcs_app_name));
+    }
+    std::fs::write(dir.path().join("ferry.toml"), toml).unwrap();
+    let env = Env { rt, sim, dir };
+    let recipe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/promote-project.rhai");
+    let recipe = recipe.to_str().unwrap();
+
+    // First promotion: the project is new on prod.
+    let out = env.ferry(&["run", recipe, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING")), ["HR-ONB-REL1"]);
+
+    // prod drifts: a deployment of its own.
+    let i = env.instance("prod");
+    let code = env.rt.block_on(async {
+        let tok = token(&i).await;
+        let url = format!(
+            "{}/ic/api/integration/v1/projects/HR_ONBOARDING/deployments?integrationInstance={}",
+            i.base_url,
+            i.integration_instance.clone().unwrap_or_default()
+        );
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth(tok)
+            .json(&serde_json::json!({"code": "PROD-HOTFIX", "name": "prod hotfix", "integrations": []}))
+            .send()
+            .await
+            .expect("create deployment")
+            .status()
+            .as_u16()
+    });
+    assert!(code < 300, "create deployment: HTTP {code}");
+    let before = deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING"));
+    assert_eq!(before, ["HR-ONB-REL1", "PROD-HOTFIX"]);
+
+    // Second promotion replaces the project (its own deployment is lost)...
+    let out = env.ferry(&["run", recipe, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let run = json_out(&out)["run"]["id"].as_str().unwrap().to_string();
+    assert_eq!(deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING")), ["HR-ONB-REL1"]);
+    let db = Ledger::open(&env.path().join(".ferry/ledger.db")).unwrap();
+    let saved = db.rollback_entries(&run).unwrap();
+    let project = saved
+        .iter()
+        .find(|e| e.kind == ferry::artifact::ArtifactKind::Project)
+        .unwrap_or_else(|| panic!("the project saved for rollback: {saved:?}"));
+    assert!(project.existed && project.location.is_some(), "{project:?}");
+
+    // ... and `ferry rollback` puts prod's project back, its own deployment included.
+    let out = env.ferry(&["rollback", &run, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING")), before);
+}

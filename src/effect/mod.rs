@@ -199,6 +199,13 @@ impl RetryPolicy {
     }
 }
 
+/// Why [`Executor::retrying`] stopped without a value: the last error and the attempts made, or
+/// the run was cancelled (with the last error, if an attempt had failed).
+enum Stop<E> {
+    Failed(E, u32),
+    Cancelled(u32, Option<E>),
+}
+
 /// An artifact on a target: kind, code, version, target.
 type TouchKey = (ArtifactKind, String, String, String);
 
@@ -377,42 +384,65 @@ impl Executor {
 
     /// Performs a read that belongs to `eff` (a check before it), retried like an effect; only
     /// a final failure is recorded, as a failure of `eff`.
-    async fn retry<T, E, F, Fut>(&self, eff: &Effect, mut f: F) -> Result<T, EffectError>
+    async fn retry<T, E, F, Fut>(&self, eff: &Effect, f: F) -> Result<T, EffectError>
     where
         E: Classify,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
         let started = Utc::now();
+        let what = format!("checking {} on {}", eff.key.id(), eff.target);
+        match self.retrying(&what, f).await {
+            Ok((v, _)) => Ok(v),
+            Err(Stop::Failed(e, attempts)) => {
+                let step_err = StepError {
+                    kind: e.kind().to_string(),
+                    status: e.status(),
+                    message: format!("checking the target: {e}"),
+                };
+                Err(self.fail(eff, started, attempts, step_err, false))
+            }
+            Err(Stop::Cancelled(attempts, _)) => {
+                Err(self.fail(eff, started, attempts, cancelled_error(), true))
+            }
+        }
+    }
+
+    /// The one retry loop: calls `f` until it succeeds, fails with an error that is not
+    /// retryable, runs out of attempts or of the time budget, or the run is cancelled; waits
+    /// with the policy's backoff between attempts. Returns the value and the attempts made.
+    async fn retrying<T, E, F, Fut>(&self, what: &str, mut f: F) -> Result<(T, u32), Stop<E>>
+    where
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let clock = Instant::now();
         let mut attempts = 0u32;
         loop {
             if self.cancel.is_cancelled() {
-                return Err(self.fail(eff, started, attempts, cancelled_error(), true));
+                return Err(Stop::Cancelled(attempts, None));
             }
             attempts += 1;
             let res = tokio::select! {
                 r = f() => r,
-                _ = self.cancel.cancelled() => return Err(self.fail(eff, started, attempts, cancelled_error(), true)),
+                _ = self.cancel.cancelled() => return Err(Stop::Cancelled(attempts, None)),
             };
-            match res {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    let step_err = StepError {
-                        kind: e.kind().to_string(),
-                        status: e.status(),
-                        message: format!("checking the target: {e}"),
-                    };
-                    let can_retry = e.retryable() && attempts < self.policy.max_attempts;
-                    let delay = self.policy.delay(attempts, e.retry_after());
-                    if !can_retry || clock.elapsed() + delay > self.policy.budget {
-                        return Err(self.fail(eff, started, attempts, step_err, false));
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.cancel.cancelled() => return Err(self.fail(eff, started, attempts, cancelled_error(), true)),
-                    }
-                }
+            let e = match res {
+                Ok(v) => return Ok((v, attempts)),
+                Err(e) => e,
+            };
+            let delay = self.policy.delay(attempts, e.retry_after());
+            if !e.retryable()
+                || attempts >= self.policy.max_attempts
+                || clock.elapsed() + delay > self.policy.budget
+            {
+                return Err(Stop::Failed(e, attempts));
+            }
+            tracing::warn!(attempt = attempts, "{what}: {e}; retrying in {:.1}s", delay.as_secs_f64());
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.cancel.cancelled() => return Err(Stop::Cancelled(attempts, Some(e))),
             }
         }
     }
@@ -458,36 +488,15 @@ impl Executor {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let clock = Instant::now();
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            match f().await {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    let delay = self.policy.delay(attempts, e.retry_after());
-                    if !e.retryable()
-                        || attempts >= self.policy.max_attempts
-                        || clock.elapsed() + delay > self.policy.budget
-                        || self.cancel.is_cancelled()
-                    {
-                        return Err(e);
-                    }
-                    tracing::warn!(
-                        attempt = attempts,
-                        "{what}: {e}; retrying in {:.1}s",
-                        delay.as_secs_f64()
-                    );
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.cancel.cancelled() => return Err(e),
-                    }
-                }
-            }
+        match self.retrying(what, &mut f).await {
+            Ok((v, _)) => Ok(v),
+            Err(Stop::Failed(e, _)) | Err(Stop::Cancelled(_, Some(e))) => Err(e),
+            // Cancelled before an answer: one last attempt gives the caller an answer or an error.
+            Err(Stop::Cancelled(_, None)) => f().await,
         }
     }
 
-    async fn attempt<T, E, F, Fut>(&self, eff: Effect, mut f: F) -> Result<T, EffectError>
+    async fn attempt<T, E, F, Fut>(&self, eff: Effect, f: F) -> Result<T, EffectError>
     where
         T: EffectOutput,
         E: Classify,
@@ -495,46 +504,26 @@ impl Executor {
         Fut: Future<Output = Result<T, E>>,
     {
         let started = Utc::now();
-        let clock = Instant::now();
-        let mut attempts = 0u32;
-        loop {
-            if self.cancel.is_cancelled() {
-                return Err(self.fail(&eff, started, attempts, cancelled_error(), true));
+        let what = format!("{} of {} on {}", eff.stage, eff.key.id(), eff.target);
+        match self.retrying(&what, f).await {
+            Ok((v, attempts)) => {
+                let sha = v.sha256().or_else(|| eff.sha256.clone());
+                let mut step = eff.step(StepStatus::Ok, attempts, None);
+                step.sha256 = sha;
+                step.started = started;
+                self.record.push(step);
+                Ok(v)
             }
-            attempts += 1;
-            let res = tokio::select! {
-                r = f() => r,
-                _ = self.cancel.cancelled() => return Err(self.fail(&eff, started, attempts, cancelled_error(), true)),
-            };
-            match res {
-                Ok(v) => {
-                    let sha = v.sha256().or_else(|| eff.sha256.clone());
-                    let mut step = eff.step(StepStatus::Ok, attempts, None);
-                    step.sha256 = sha;
-                    step.started = started;
-                    self.record.push(step);
-                    return Ok(v);
-                }
-                Err(e) => {
-                    let step_err = StepError {
-                        kind: e.kind().to_string(),
-                        status: e.status(),
-                        message: e.to_string(),
-                    };
-                    let can_retry = e.retryable() && attempts < self.policy.max_attempts;
-                    let delay = self.policy.delay(attempts, e.retry_after());
-                    if !can_retry || clock.elapsed() + delay > self.policy.budget {
-                        return Err(self.fail(&eff, started, attempts, step_err, false));
-                    }
-                    tracing::warn!(
-                        stage = %eff.stage, artifact = %eff.key.id(), target = %eff.target, attempt = attempts,
-                        "{}; retrying in {:.1}s", step_err.message, delay.as_secs_f64()
-                    );
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.cancel.cancelled() => return Err(self.fail(&eff, started, attempts, cancelled_error(), true)),
-                    }
-                }
+            Err(Stop::Failed(e, attempts)) => {
+                let step_err = StepError {
+                    kind: e.kind().to_string(),
+                    status: e.status(),
+                    message: e.to_string(),
+                };
+                Err(self.fail(&eff, started, attempts, step_err, false))
+            }
+            Err(Stop::Cancelled(attempts, _)) => {
+                Err(self.fail(&eff, started, attempts, cancelled_error(), true))
             }
         }
     }

@@ -103,6 +103,11 @@ pub fn options<T: DeserializeOwned>(verb: &str, m: &Map) -> Result<T, Box<EvalAl
             EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
             other => other.to_string(),
         };
+        // serde's own words start at "unknown field", "invalid type"...: drop Rhai's prefix.
+        let msg = ["unknown field", "invalid type", "invalid value", "missing field"]
+            .iter()
+            .find_map(|w| msg.find(w).map(|i| msg[i..].to_string()))
+            .unwrap_or(msg);
         errors::usage(format!(
             "{verb}: {}",
             msg.replace("unknown field", "unknown option")
@@ -420,7 +425,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         .register_into_engine(e, |i: &mut Instance, id: ImmutableString| get_one(i, IntegrationId::parse(&id).map_err(|e| errors::usage(e.to_string()))?));
     global("integration", &["inst: Instance", "code: string", "version: string", "Integration"], "One integration by code and version; an error with `status` 404 when it does not exist.\n\n# Example\n```rhai\nlet i = dev.integration(\"HR_SYNC\", \"01.00.0000\");\n```")
         .register_into_engine(e, |i: &mut Instance, code: ImmutableString, version: ImmutableString| get_one(i, IntegrationId::new(code.to_string(), version.to_string())));
-    global("export_archives", &["inst: Instance", "items: Dynamic", "Array"], "Exports integrations, projects, lookups or libraries (one or an array) to local archives, in parallel, each streamed to disk while its sha256 is computed.\nReturns the artifacts that were exported; failures are recorded in the run (exit code 1) and the rest go on.\n\n# Example\n```rhai\nlet artifacts = dev.export_archives(dev.integrations(#{ code: \"HR_*\" }));\n```")
+    global("export_archives", &["inst: Instance", "items: Dynamic", "Array"], "Exports integrations, projects, lookups, libraries or packages (one or an array) to local archives, in parallel, each streamed to disk while its sha256 is computed.\nReturns the artifacts that were exported; failures are recorded in the run (exit code 1) and the rest go on.\n\n# Example\n```rhai\nlet artifacts = dev.export_archives(dev.integrations(#{ code: \"HR_*\" }));\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> {
             export(i, &items, &Map::new())
         });
@@ -431,16 +436,17 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     global(
         "import_archives",
         &["inst: Instance", "artifacts: Dynamic", "options: Map", "Array"],
-        "Imports artifacts into the instance, each checked against its sha256 first (a corrupt archive is refused before it is sent),\nin dependency order: libraries, lookups, projects, then integrations; then configures `connections` if given; then activates.\nExisting items are replaced (integrations deactivated and their schedules stopped first) with `overwrite: true`, else skipped.\nOptions: `overwrite` (false), `activate` (`\"keep\"`: what was active on the source; true; false), `concurrency` (2),\n`activation_concurrency` (2), `async_activation` (true), `activation_timeout` (seconds, 300), `tracing`, `payload_tracing`,\n`connections` (a map or TOML file, as for `configure_connections`), `stop_on_error` (false).\nReturns one map per artifact: `id`, `code`, `version`, `action` (created, replaced, skipped, failed, planned), `status`, `activated`, `error`.\n\n# Example\n```rhai\nlet results = prod.import_archives(job.artifacts(), #{ overwrite: true, activate: \"keep\" });\n```",
+        "Imports artifacts into the instance, each checked against its sha256 first (a corrupt archive is refused before it is sent),\nin dependency order: libraries, lookups, projects, packages, then integrations; then configures `connections` if given; then activates.\nExisting items are replaced with `overwrite: true` (integrations have their schedules stopped and are deactivated first, each a step of its own; what a replace loses is saved for `ferry rollback`), else skipped; an item whose archive the target already holds (same sha256) is skipped.\nOptions: `overwrite` (false), `activate` (`\"keep\"`: what was active on the source; true; false), `concurrency` (2),\n`activation_concurrency` (2), `async_activation` (true), `activation_timeout` (seconds, 300), `tracing`, `payload_tracing`,\n`connections` (a map or TOML file, as for `configure_connections`), `stop_on_error` (false).\nReturns one map per artifact: `id`, `kind`, `action` (created, replaced, skipped, failed, planned), `status` (the OIC status after the activation, or `()`), `error`, and `code`, `version`, `sha256`, `source`, `source_status`, `activated`, `previous_status`, `reason`, `stage`, `status_code`.
+Unknown option keys are refused.\n\n# Example\n```rhai\nlet results = prod.import_archives(job.artifacts(), #{ overwrite: true, activate: \"keep\" });\n```",
     )
     .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Array, Box<EvalAltResult>> { import(i, as_artifacts(&items)?, &o, "import_archives") });
     global("import_archives", &["inst: Instance", "artifacts: Dynamic", "Array"], "Imports artifacts with the default options (no overwrite; activate what was active on the source).\n\n# Example\n```rhai\nlet results = prod.import_archives(artifacts);\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { import(i, as_artifacts(&items)?, &Map::new(), "import_archives") });
-    global("activate", &["inst: Instance", "items: Dynamic", "Array"], "Activates integrations (an Integration, Artifact or `\"CODE|VERSION\"`, or an array of them), in parallel (2 at a time),\nwaiting for each to be active. Returns `#{ id, status, error }` per item; failures are recorded and the rest go on.\n\n# Example\n```rhai\nprod.activate([\"HR_SYNC|01.00.0000\", \"FIN_GL|02.00.0000\"]);\n```")
+    global("activate", &["inst: Instance", "items: Dynamic", "Array"], "Activates integrations (an Integration, Artifact or `\"CODE|VERSION\"`, or an array of them), in parallel (2 at a time),\nwaiting for each to be active. Returns `#{ id, kind, action, status, error }` per item (`action`: activated, planned, failed; `status`: the OIC status); failures are recorded and the rest go on.\n\n# Example\n```rhai\nprod.activate([\"HR_SYNC|01.00.0000\", \"FIN_GL|02.00.0000\"]);\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { set_active(i, &items, true, &Map::new()) });
     global("activate", &["inst: Instance", "items: Dynamic", "options: Map", "Array"], "Activates with options: `concurrency` (2), `async_activation` (true), `activation_timeout` (seconds, 300), `stop_on_error` (false).\n\n# Example\n```rhai\nprod.activate(list, #{ concurrency: 1, stop_on_error: true });\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Array, Box<EvalAltResult>> { set_active(i, &items, true, &o) });
-    global("deactivate", &["inst: Instance", "items: Dynamic", "Array"], "Deactivates integrations (one or an array); already inactive is fine. Returns `#{ id, status, error }` per item.\n\n# Example\n```rhai\nprod.deactivate(\"HR_SYNC|01.00.0000\");\n```")
+    global("deactivate", &["inst: Instance", "items: Dynamic", "Array"], "Deactivates integrations (one or an array); already inactive is fine. Returns `#{ id, kind, action, status, error }` per item (`action`: deactivated, planned, failed).\n\n# Example\n```rhai\nprod.deactivate(\"HR_SYNC|01.00.0000\");\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { set_active(i, &items, false, &Map::new()) });
     global("delete", &["inst: Instance", "item: Dynamic"], "Deletes an integration (Integration, Artifact or `\"CODE|VERSION\"`). OIC refuses an active (412) or locked (423) one: deactivate first.\n\n# Example\n```rhai\nprod.deactivate(\"OLD_FLOW|01.00.0000\");\nprod.delete(\"OLD_FLOW|01.00.0000\");\n```")
         .register_into_engine(e, |i: &mut Instance, item: Dynamic| -> Result<(), Box<EvalAltResult>> {

@@ -1,11 +1,11 @@
-//! OIC 3 projects (with their deployments), lookups and libraries: list them and pass them to
-//! `export_archives`.
+//! OIC 3 projects (with their deployments), lookups, libraries and packages: list them and pass
+//! them to `export_archives`; their archives go back with `import_archives`.
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::oic::{Instance, oic_err};
 use super::{getter, global};
-use crate::oic::{Library, Lookup, Project};
+use crate::oic::{Library, Lookup, Package, Project};
 use crate::script::errors::{self, Ctx};
 
 fn deployments(p: &Project) -> Array {
@@ -32,6 +32,7 @@ pub fn register(e: &mut Engine) {
     e.register_type_with_name::<Project>("Project");
     e.register_type_with_name::<Lookup>("Lookup");
     e.register_type_with_name::<Library>("Library");
+    register_packages(e);
 
     getter(
         "code",
@@ -168,5 +169,51 @@ pub fn register(e: &mut Engine) {
         .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
             let list = i.host.read("list_libraries", || i.client.list_libraries(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
             Ok(list.into_iter().map(Dynamic::from).collect())
+        });
+}
+
+/// The `Package` type (a Gen2 grouping of integrations) and `inst.packages()`, `inst.package(name)`.
+fn register_packages(e: &mut Engine) {
+    e.register_type_with_name::<Package>("Package");
+    getter(
+        "name",
+        &["p: Package", "string"],
+        "The package name (its id).\n\n# Example\n```rhai\nprint(p.name);\n```",
+    )
+    .register_into_engine(e, |p: &mut Package| p.name.clone());
+    getter(
+        "package_type",
+        &["p: Package", "string"],
+        "`DEVELOPED` or `PREBUILT`.\n\n# Example\n```rhai\nprint(p.package_type);\n```",
+    )
+    .register_into_engine(e, |p: &mut Package| p.package_type.clone());
+    getter(
+        "integrations",
+        &["p: Package", "Array"],
+        "The integrations it holds, as `\"CODE|VERSION\"`.\n\n# Example\n```rhai\nprint(p.integrations);\n```",
+    )
+    .register_into_engine(e, |p: &mut Package| -> Array {
+        p.integrations
+            .iter()
+            .map(|i| Dynamic::from(format!("{}|{}", i.code, i.version)))
+            .collect()
+    });
+    global(
+        "to_string",
+        &["p: Package", "string"],
+        "`NAME (n integrations)`.\n\n# Example\n```rhai\nprint(p);\n```",
+    )
+    .register_into_engine(e, |p: &mut Package| {
+        format!("{} ({} integrations)", p.name, p.integrations.len())
+    });
+    global("packages", &["inst: Instance", "Array"], "The instance's packages; each can be exported with `export_archives` and imported with `import_archives`.\n\n# Example\n```rhai\nlet pkgs = dev.packages();\nlet archives = dev.export_archives(pkgs);\n```")
+        .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
+            let list = i.host.read("list_packages", || i.client.list_packages(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
+            Ok(list.into_iter().map(Dynamic::from).collect())
+        });
+    global("get_package", &["inst: Instance", "name: string", "Package"], "One package by name (`package` is a reserved word in Rhai); an error with `status` 404 when it does not exist.\n\n# Example\n```rhai\nlet p = dev.get_package(\"fin.payables\");\nprod.import_archives(dev.export_archives(p), #{ activate: false });\n```")
+        .register_into_engine(e, |i: &mut Instance, name: ImmutableString| -> Result<Package, Box<EvalAltResult>> {
+            let p = i.host.read("get_package", || i.client.get_package(&name))?.map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(name.to_string())))?;
+            p.ok_or_else(|| errors::script_error("http", Some(404), format!("package {name} does not exist on {}", i.name()), Ctx::instance(&i.name()).artifact(name.to_string())))
         });
 }
