@@ -126,7 +126,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
         } => {
             drop(sandbox);
             let text = format!(
-                "vault::open({}).job({}).restore(oic::instance({}), #{{ accept_partial: {accept_partial} }});\n",
+                "vault::open({}).job({}).restore(oic::instance({}), #{{ overwrite: true, accept_partial: {accept_partial} }});\n",
                 rhai_str(&vname),
                 rhai_str(&job),
                 rhai_str(&to)
