@@ -58,6 +58,27 @@ pub enum Auth {
     },
     /// HTTP Basic (Gen2 only).
     Basic { username: String, password: Secret },
+    /// OAuth 2.0 JWT user assertion (`jwt_user`, `jwt_private_key`, `jwt_key_id`).
+    JwtUserAssertion(Box<JwtAssertion>),
+}
+
+/// The JWT user-assertion grant of an instance: ferry signs an assertion for `user` with the
+/// private key whose certificate is uploaded to the confidential application under `key_id`, and
+/// trades it for an access token.
+#[derive(Clone, Debug)]
+pub struct JwtAssertion {
+    pub token_url: String,
+    pub client_id: String,
+    /// Client authentication with the secret; without it, a client assertion signed with the same
+    /// key.
+    pub client_secret: Option<Secret>,
+    pub scope: String,
+    /// The identity-domain user the assertion names (`sub`).
+    pub user: String,
+    /// The RSA private key in PEM (`jwt_private_key`, a secret reference).
+    pub private_key: Secret,
+    /// The certificate alias in the confidential application (`kid`).
+    pub key_id: String,
 }
 
 /// One `[instances.NAME]` table.
@@ -677,6 +698,25 @@ impl Parser<'_> {
         })
     }
 
+    /// `jwt_user`, `jwt_private_key` and `jwt_key_id` beside `token_url`, `client_id` and `scope`
+    /// (`client_secret` optional).
+    fn jwt_assertion(&mut self, t: &toml::Table, key: &str) -> Result<Auth, ConfigError> {
+        let client_secret = if t.contains_key("client_secret") {
+            Some(self.secret(t, key, "client_secret")?)
+        } else {
+            None
+        };
+        Ok(Auth::JwtUserAssertion(Box::new(JwtAssertion {
+            token_url: self.url(t, key, "token_url")?,
+            client_id: self.req_str(t, key, "client_id")?,
+            client_secret,
+            scope: self.req_str(t, key, "scope")?,
+            user: self.req_str(t, key, "jwt_user")?,
+            private_key: self.secret(t, key, "jwt_private_key")?,
+            key_id: self.req_str(t, key, "jwt_key_id")?,
+        })))
+    }
+
     fn instance(&mut self, name: &str, v: &toml::Value) -> Result<InstanceProfile, ConfigError> {
         let key = format!("instances.{name}");
         let t = self.table(v, &key)?;
@@ -692,6 +732,9 @@ impl Parser<'_> {
             "username",
             "password",
             "timeout_secs",
+            "jwt_user",
+            "jwt_private_key",
+            "jwt_key_id",
         ];
         for k in t.keys() {
             if !KNOWN.contains(&k.as_str()) {
@@ -720,7 +763,9 @@ impl Parser<'_> {
         if generation == Generation::Gen3 && ii.as_deref().unwrap_or("").is_empty() {
             return Err(self.err(&format!("{key}.integration_instance"), "missing (required for generation 3: the service instance name from the OIC About box)".into()));
         }
-        let auth = if t.contains_key("client_id") || t.contains_key("token_url") {
+        let auth = if t.keys().any(|k| k.starts_with("jwt_")) {
+            self.jwt_assertion(t, &key)?
+        } else if t.contains_key("client_id") || t.contains_key("token_url") {
             Auth::ClientCredentials {
                 token_url: self.url(t, &key, "token_url")?,
                 client_id: self.req_str(t, &key, "client_id")?,
