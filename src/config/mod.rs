@@ -4,11 +4,13 @@
 //! (`env:VAR`, `file:PATH`) resolved when the config is loaded; their values are wrapped in
 //! [`Secret`] and never printed. Every error names the file, the key and what is wrong.
 
+pub mod ledger;
 pub mod secret;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use ledger::{LedgerConfig, PgLedger, ServeConfig, SslMode};
 pub use secret::{Secret, SecretError, SecretRef};
 
 /// A configuration error: the file, the dotted key, and what is wrong with it.
@@ -168,6 +170,10 @@ pub struct Config {
     pub lib_paths: Vec<PathBuf>,
     /// Where runs and reports are written (`[run] dir`, default `.ferry`).
     pub state_dir: PathBuf,
+    /// Where the run ledger lives (`[ledger]`; default: `<run dir>/ledger.db`).
+    pub ledger: LedgerConfig,
+    /// The dashboard of `ferry serve` (`[serve]`).
+    pub serve: ServeConfig,
     /// Every secret value loaded, so that output can be scrubbed as a last line of defence.
     pub secrets: Vec<Secret>,
 }
@@ -253,6 +259,8 @@ impl Config {
                 "mail" => {
                     cfg.mail = Some(p.mail(v)?);
                 }
+                "ledger" => cfg.ledger = ledger::parse_ledger(v, file, base, &mut p.secrets)?,
+                "serve" => cfg.serve = ledger::parse_serve(v, file, base, &mut p.secrets)?,
                 "identity" => {
                     let t = p.table(v, "identity")?;
                     for (name, it) in t {
@@ -309,7 +317,7 @@ impl Config {
                 other => {
                     return Err(p.err(
                         other,
-                        "unknown section (known: instances, vaults, mail, identity, script, run)"
+                        "unknown section (known: instances, vaults, mail, identity, script, run, ledger, serve)"
                             .into(),
                     ));
                 }
