@@ -69,9 +69,10 @@ pub struct ServeConfig {
     pub token: Option<Secret>,
 }
 
+/// `[ledger]` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LedgerToml {
+pub(super) struct RawLedger {
     url: Option<String>,
     password: Option<String>,
     sslmode: Option<SslMode>,
@@ -80,9 +81,10 @@ struct LedgerToml {
     timeout_secs: Option<u64>,
 }
 
+/// `[serve]` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ServeToml {
+pub(super) struct RawServe {
     listen: Option<String>,
     token: Option<String>,
 }
@@ -93,10 +95,6 @@ fn key_err(file: &str, key: &str, problem: impl Into<String>) -> ConfigError {
         key: key.to_string(),
         problem: problem.into(),
     }
-}
-
-fn de_err(file: &str, section: &str, e: toml::de::Error) -> ConfigError {
-    key_err(file, section, e.message().to_string())
 }
 
 /// Resolves a secret reference found at `key`, adding the value to `secrets`.
@@ -115,17 +113,13 @@ fn secret(
     Ok(s)
 }
 
-/// Parses `[ledger]`.
-pub fn parse_ledger(
-    v: &toml::Value,
+/// Checks `[ledger]` and resolves its password.
+pub(super) fn check_ledger(
+    t: RawLedger,
     file: &str,
     base: &Path,
     secrets: &mut Vec<Secret>,
 ) -> Result<LedgerConfig, ConfigError> {
-    let t: LedgerToml = v
-        .clone()
-        .try_into()
-        .map_err(|e| de_err(file, "ledger", e))?;
     let mut out = LedgerConfig {
         identity: t.identity.filter(|s| !s.trim().is_empty()),
         ..Default::default()
@@ -191,14 +185,13 @@ pub fn parse_ledger(
     Ok(out)
 }
 
-/// Parses `[serve]`.
-pub fn parse_serve(
-    v: &toml::Value,
+/// Checks `[serve]` and resolves its token.
+pub(super) fn check_serve(
+    t: RawServe,
     file: &str,
     base: &Path,
     secrets: &mut Vec<Secret>,
 ) -> Result<ServeConfig, ConfigError> {
-    let t: ServeToml = v.clone().try_into().map_err(|e| de_err(file, "serve", e))?;
     let token = match &t.token {
         Some(raw) => Some(secret(raw, file, "serve.token", base, secrets)?),
         None => None,
@@ -207,4 +200,48 @@ pub fn parse_serve(
         listen: t.listen,
         token,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn parse(s: &str) -> Result<Config, String> {
+        Config::parse(s, "ferry.toml", std::path::Path::new("/etc/ferry"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn ledger_and_serve_tables() {
+        let c = parse("[ledger]\nurl='postgres://w@db:5432/ferry'\npassword='file:pw.txt'\n")
+            .unwrap_err();
+        assert!(
+            c.contains("`ledger.password`") && c.contains("/etc/ferry/pw.txt"),
+            "{c}"
+        );
+        let e = parse("[ledger]\nurl='postgres://w:hunter2@db/ferry'\n").unwrap_err();
+        assert!(
+            e.contains("holds a password") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let e = parse("[ledger]\nurl='mysql://db/x'\n").unwrap_err();
+        assert!(e.contains("unknown scheme"), "{e}");
+        let e = parse("[ledger]\nurl='postgres://db/x'\nsslmode='maybe'\n").unwrap_err();
+        assert!(e.contains("ledger.sslmode"), "{e}");
+        let e = parse("[serve]\nport=1\n").unwrap_err();
+        assert!(e.contains("serve.port"), "{e}");
+        let c = parse("[ledger]\nurl='postgres://w@db/x'\nsslmode='require'\nidentity='ci'\n[serve]\nlisten='0.0.0.0:1'\n").unwrap();
+        let pg = c.ledger.postgres.unwrap();
+        assert_eq!(
+            (pg.url.as_str(), pg.sslmode),
+            ("postgres://w@db/x", super::SslMode::Require)
+        );
+        assert_eq!(c.ledger.identity.as_deref(), Some("ci"));
+        assert_eq!(c.serve.listen.as_deref(), Some("0.0.0.0:1"));
+        let c = parse("[ledger]\nurl='sqlite:l.db'\n").unwrap();
+        assert_eq!(
+            c.ledger.sqlite.unwrap(),
+            std::path::Path::new("/etc/ferry/l.db")
+        );
+    }
 }
