@@ -379,7 +379,13 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         },
     );
 
-    // Instance
+    register_instance(e);
+    register_integration(e);
+    register_artifact(e);
+}
+
+/// The `Instance` type: its properties, lists, export, import and activation.
+fn register_instance(e: &mut Engine) {
     getter(
         "name",
         &["inst: Instance", "string"],
@@ -463,7 +469,10 @@ Unknown option keys are refused.\n\n# Example\n```rhai\nlet results = prod.impor
             Ok(r.map(|x| x.status).unwrap_or_else(|| "MISSING".into()))
         });
 
-    // Integration
+}
+
+/// The `Integration` type: its properties and views.
+fn register_integration(e: &mut Engine) {
     macro_rules! int_get {
         ($prop:literal, $ty:literal, $doc:literal, $f:expr) => {
             getter(
@@ -564,7 +573,10 @@ Unknown option keys are refused.\n\n# Example\n```rhai\nlet results = prod.impor
         integration_map,
     );
 
-    // Artifact
+}
+
+/// The `Artifact` type: its properties, views and `verify`.
+fn register_artifact(e: &mut Engine) {
     macro_rules! art_get {
         ($prop:literal, $ty:literal, $doc:literal, $f:expr) => {
             getter(
