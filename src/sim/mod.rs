@@ -195,6 +195,7 @@ pub mod extract;
 pub mod faults;
 pub mod integrations;
 pub mod jobs;
+pub mod jwt;
 pub mod libraries;
 pub mod lookups;
 pub mod monitoring;
@@ -415,6 +416,21 @@ impl SimHandle {
     /// Adds (or replaces the members of) an identity-domain group; members are e-mails (created when unknown).
     pub fn add_group(&self, name: &str, members: &[&str]) -> String {
         self.shared.identity().add_group(name, members)
+    }
+
+    /// Uploads a certificate's public key (PEM) to the confidential application of `instance`'s
+    /// client under `alias`, so that JWT user and client assertions it signs are accepted.
+    pub fn register_jwt_key(
+        &self,
+        instance: &str,
+        alias: &str,
+        public_pem: &[u8],
+    ) -> Result<(), String> {
+        let client = self
+            .instance(instance)
+            .map(|i| i.client_id.clone())
+            .ok_or_else(|| format!("no emulated instance `{instance}`"))?;
+        self.shared.jwt_keys.register(&client, alias, public_pem)
     }
 
     /// The SCIM id of a user by e-mail.
@@ -928,6 +944,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         spool,
         spool_guard,
         jobs: jobs::JobStore::default(),
+        jwt_keys: Default::default(),
     });
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {

@@ -413,6 +413,8 @@ pub struct Shared {
     pub spool_guard: Option<tempfile::TempDir>,
     /// Service-instance export/import jobs and the emulated Object Storage.
     pub jobs: super::jobs::JobStore,
+    /// Certificates' public keys uploaded to the clients, for JWT assertions.
+    pub jwt_keys: super::jwt::JwtKeys,
 }
 
 impl Shared {
