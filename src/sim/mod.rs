@@ -203,10 +203,12 @@ pub mod packages;
 pub mod persist;
 pub mod projects;
 pub mod query;
+pub mod schedules;
 pub mod scim;
 pub mod seed;
 pub mod state;
 pub mod stream;
+pub mod wire;
 
 pub use faults::{Faults, LogEntry};
 
@@ -380,6 +382,15 @@ impl SimHandle {
         self.shared
             .async_activation_ms
             .store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Makes every started schedule produce one run per `tick` (instead of the period its definition names);
+    /// `None` goes back to the definitions.
+    pub fn set_schedule_tick(&self, tick: Option<Duration>) {
+        self.shared.schedule_tick_ms.store(
+            tick.map(|d| (d.as_millis() as u64).max(1)).unwrap_or(0),
+            Ordering::Relaxed,
+        );
     }
 
     /// State peek for tests: the status of integration `id` (`CODE|VERSION`) on instance `instance`.
@@ -663,15 +674,30 @@ fn api_routes() -> Router<Ctx> {
             )
             .route(
                 &format!("{base}/integrations/{{id}}/schedule"),
-                get(i::schedule_get),
+                get(schedules::get)
+                    .post(schedules::create)
+                    .put(schedules::replace)
+                    .delete(schedules::delete),
             )
             .route(
                 &format!("{base}/integrations/{{id}}/schedule/start"),
-                post(i::schedule_start),
+                post(schedules::start),
             )
             .route(
                 &format!("{base}/integrations/{{id}}/schedule/stop"),
-                post(i::schedule_stop),
+                post(schedules::stop),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule/pause"),
+                post(schedules::pause),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule/resume"),
+                post(schedules::resume),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule/jobs"),
+                post(schedules::run_now),
             )
             .route(
                 &format!("{base}/integrations/reactivate"),
@@ -778,7 +804,8 @@ fn api_routes() -> Router<Ctx> {
         .route(
             "/ic/api/common/v1/importServiceInstanceArchive/{id}",
             get(jobs::import_status),
-        );
+        )
+        .route("/ic/api/common/v1/serviceInstance/jobs", get(jobs::list));
     use projects as p;
     r.route(&format!("{API}/projects"), get(p::list).post(p::create))
         .route(&format!("{API}/projects/archive"), post(p::import))
@@ -828,6 +855,10 @@ fn finish(router: Router<Ctx>, ctx: Ctx) -> Router {
             ctx.clone(),
             faults::layer,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            wire::layer,
+        ))
         .layer(DefaultBodyLimit::disable())
         .with_state(ctx)
 }
@@ -865,6 +896,10 @@ async fn bind(host: IpAddr, port: u16) -> anyhow::Result<(tokio::net::TcpListene
 }
 
 fn serve(l: tokio::net::TcpListener, router: Router) -> JoinHandle<()> {
+    // The path is normalised before routing: a trailing `/` names the same resource.
+    let router = Router::new()
+        .fallback_service(router)
+        .layer(axum::middleware::map_request(wire::strip_trailing_slash));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(l, router).await {
             tracing::warn!("emulator listener stopped: {e}");
@@ -934,6 +969,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         tokens: Mutex::new(HashMap::new()),
         token_ttl_ms: AtomicU64::new(cfg.token_ttl.as_millis() as u64),
         async_activation_ms: AtomicU64::new(DEFAULT_ASYNC_ACTIVATION.as_millis() as u64),
+        schedule_tick_ms: AtomicU64::new(0),
         token_counter: AtomicU64::new(1),
         seed: cfg.seed,
         faults: faults::FaultState::new(cfg.seed),
