@@ -2,7 +2,8 @@
 # Starts the test services on loopback (see docs/test-services.md):
 #   - sshd on 127.0.0.1:$SFTP_PORT (default 2222), key-only user $SFTP_USER chrooted (internal-sftp)
 #     under $STATE/chroot, writable dir `upload`;
-#   - aiosmtpd (.ci/smtp_sink.py) on 127.0.0.1:$SMTP_PORT (default 2525), STARTTLS + AUTH required.
+#   - aiosmtpd (.ci/smtp_sink.py) on 127.0.0.1:$SMTP_PORT (default 2525), STARTTLS + AUTH required;
+#   - Garage (S3 API) on 127.0.0.1:3900, by .ci/garage.sh (built with cargo install the first time).
 # Writes $STATE/env (source it) exporting SSHD_PID, SMTP_PID, TEST_SFTP_* and TEST_SMTP_*.
 # Idempotent: stops the instances a previous run of this script started, then starts afresh.
 # Needs root and the Debian packages openssh-server and python3-aiosmtpd.
@@ -13,7 +14,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Stop what an earlier run started (only processes whose command line names our state dir).
 stop_previous() {
   local pid
-  for f in "$STATE/sshd.pid" "$STATE/smtp.pid"; do
+  for f in "$STATE/sshd.pid" "$STATE/smtp.pid" "$STATE/garage/garage.pid"; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
     if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$STATE"; then
@@ -79,3 +80,6 @@ export TEST_SMTP_HOST=127.0.0.1 TEST_SMTP_PORT=$SMTP_PORT TEST_SMTP_USER=alice T
 export TEST_SMTP_MAILDIR=$STATE/mail/Maildir TEST_SMTP_CA=$STATE/keys/smtp_cert.pem
 ENV
 echo "test services up: sshd pid $SSHD_PID on 127.0.0.1:$SFTP_PORT, smtp sink pid $SMTP_PID on 127.0.0.1:$SMTP_PORT; . $STATE/env"
+
+# The S3-compatible object store for the object-storage vault tests (appends to $STATE/env).
+STATE="$STATE" bash "$HERE/garage.sh"

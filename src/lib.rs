@@ -30,6 +30,7 @@ pub mod effect;
 pub mod ledger;
 pub mod notify;
 pub mod oic;
+pub mod ops;
 pub mod rbac;
 pub mod script;
 pub mod sim;

@@ -6,7 +6,8 @@
 #   tests/run.sh --test e2e_sandbox   # extra arguments go to `cargo test`
 #
 # Services (see .ci/services.sh): OpenSSH sshd on 127.0.0.1:2222 (SFTP vault tests) and an
-# aiosmtpd SMTP server with STARTTLS + AUTH on 127.0.0.1:2525 (notification tests). The OIC
+# aiosmtpd SMTP server with STARTTLS + AUTH on 127.0.0.1:2525 (notification tests), Garage's S3 API
+# on 127.0.0.1:3900 (object-storage vault tests; built from crates.io the first time). The OIC
 # emulator needs nothing: each test starts it in-process over real HTTP.
 # Needs root (or sudo) for apt-get and for sshd's chroot under /srv.
 set -euo pipefail
@@ -34,7 +35,7 @@ python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
 $SUDO bash .ci/services.sh
 # shellcheck disable=SC1091
 . /srv/ocitest/env
-trap '$SUDO kill $SSHD_PID $SMTP_PID 2>/dev/null || true' EXIT
+trap '$SUDO kill $SSHD_PID $SMTP_PID ${GARAGE_PID:-} 2>/dev/null || true' EXIT
 
 # Tests that need a service fail (rather than skip) when it is missing.
 export FERRY_REQUIRE_SERVICES=1

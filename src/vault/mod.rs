@@ -44,9 +44,11 @@
 //! # Ok(()) }
 //! ```
 
+mod content;
 mod crypto;
 mod hashio;
 mod job;
+mod s3;
 mod sftp;
 mod store;
 
@@ -58,11 +60,13 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::config::{SecretRef, VaultProfile};
 
+pub use content::content_hash;
 pub use crypto::{Decryption, Encryption};
 pub use job::{
     EntryCheck, EntryStatus, JobFilter, JobMeta, JobReader, JobSummary, JobWriter, Manifest,
     ManifestEntry, PruneReport, Retention, VerifyReport,
 };
+pub use s3::{S3Config, S3Store};
 pub use sftp::{SftpConfig, SftpStore, fingerprint};
 pub use store::{DirEntry, FileStore, Store, StoreWriter};
 

@@ -1,0 +1,2 @@
+//! ops: the migration verbs in plain Rust.
+pub mod vault_diff;
