@@ -8,6 +8,8 @@
 //!
 //! * [`cli`]: the command line (clap), one file per subcommand; thin wrappers over the library.
 //! * [`script`]: the Rhai host: the one engine factory, module registration, error rendering, REPL.
+//! * [`ops`]: the migration verbs as plain Rust functions with serde options and results, called
+//!   by the script bindings and the command line.
 //! * [`oic`]: the OIC REST client (OAuth 2.0 client credentials, integrations, archives).
 //! * [`vault`]: backup vaults (`file://`, `sftp://`), the dated job tree and its manifest.
 //! * [`effect`]: the effect layer: every side effect goes through one executor that records it,
