@@ -12,6 +12,7 @@ pub mod sandbox;
 pub mod sim;
 pub mod test;
 pub mod vault;
+pub mod vault_diff;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,8 @@ pub enum Command {
     Rollback(rollback::RollbackArgs),
     /// Run every `*_test.rhai` in a folder against the sandbox and print `N passed, N failed`.
     Test(test::TestArgs),
+    /// What changed on an instance since a backup job (artifacts, and inside changed archives).
+    Diff(vault_diff::DiffArgs),
 }
 
 /// Options shared by the commands that run scripts.
@@ -179,6 +182,7 @@ pub fn main() -> ExitCode {
         Command::Errors(a) => errors::exec(a),
         Command::Rollback(a) => rollback::exec(a, cli.quiet),
         Command::Test(a) => test::exec(a),
+        Command::Diff(a) => vault_diff::exec(a),
     };
     ExitCode::from(code)
 }

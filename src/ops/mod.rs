@@ -16,3 +16,4 @@
 //! `config`. Nothing here names `crate::script` or `crate::cli`.
 
 pub mod vault_diff;
+pub mod vault_restore;

@@ -31,6 +31,9 @@ pub enum DiffError {
     /// An archive could not be read.
     #[error("{artifact}: {reason}")]
     Archive { artifact: String, reason: String },
+    /// The instance refused an export.
+    #[error(transparent)]
+    Oic(#[from] crate::oic::OicError),
 }
 
 /// Options of a diff (`vault::diff(a, b, #{ details: false })`).
@@ -721,4 +724,73 @@ pub fn compare_files(
     let ea = read_zip(open(a)?, a_id.0, a_id.1)?;
     let eb = read_zip(open(b)?, b_id.0, b_id.1)?;
     Ok(compare_archives(&ea, &eb))
+}
+
+/// Exports, from an instance, every integration it has and each other artifact a backup job
+/// holds (lookups, libraries, projects), to compare the instance with the job. Up to four
+/// exports run at once.
+pub async fn export_instance(
+    client: &crate::oic::OicClient,
+    job: &[ManifestEntry],
+) -> Result<Exported, DiffError> {
+    use futures::StreamExt;
+    let mut keys: BTreeSet<Key> = client
+        .list_integrations(None)
+        .await?
+        .into_iter()
+        .map(|i| (ArtifactKind::Integration, i.code, i.version))
+        .collect();
+    keys.extend(
+        job.iter()
+            .filter(|e| e.kind != ArtifactKind::Integration)
+            .map(|e| (e.kind, e.code.clone(), e.version.clone())),
+    );
+    let results: Vec<Result<Option<Artifact>, crate::oic::OicError>> =
+        futures::stream::iter(keys)
+            .map(|(kind, code, version)| export_one(client, kind, code, version))
+            .buffer_unordered(4)
+            .collect()
+            .await;
+    let mut artifacts = vec![];
+    for r in results {
+        if let Some(a) = r? {
+            artifacts.push(a);
+        }
+    }
+    Ok(Exported {
+        label: format!("instance {}", client.name()),
+        artifacts,
+    })
+}
+
+/// One export; `None` when the instance does not have it (or cannot export that kind).
+async fn export_one(
+    client: &crate::oic::OicClient,
+    kind: ArtifactKind,
+    code: String,
+    version: String,
+) -> Result<Option<Artifact>, crate::oic::OicError> {
+    use crate::oic::{IntegrationId, OicError};
+    let id = IntegrationId::new(code.clone(), version.clone());
+    let r = match kind {
+        ArtifactKind::Integration => client.export_integration(&id).await,
+        ArtifactKind::Lookup => client.export_lookup(&code).await,
+        ArtifactKind::Library => client.export_library(&id).await,
+        ArtifactKind::Project => {
+            client
+                .export_project(&code, &crate::oic::ProjectExport::default())
+                .await
+        }
+        _ => return Ok(None),
+    };
+    match r {
+        Ok(a) => Ok(Some(a)),
+        // Not there, or not exportable (a draft, a locked or prebuilt integration).
+        Err(e) if e.status().is_some_and(|s| (400..500).contains(&s) && s != 401 && s != 403) => {
+            Ok(None)
+        }
+        // Projects on a Gen2 instance.
+        Err(OicError::Config(_)) if kind == ArtifactKind::Project => Ok(None),
+        Err(e) => Err(e),
+    }
 }
