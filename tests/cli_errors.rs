@@ -227,3 +227,61 @@ fn a_configured_secret_never_appears_in_output_or_files() {
     }
     rt.block_on(sim.shutdown());
 }
+
+#[test]
+fn plan_usage_errors_and_changes_exit_with_different_codes() {
+    let d = tempdir();
+    write(
+        d.path(),
+        "sync.rhai",
+        "let dev = oic::instance(\"dev\");\nlet wanted = dev.integrations(#{ latest: true }).filter(|i| i.status == \"ACTIVATED\");\noic::instance(\"prod\").import_archives(dev.export_archives(wanted), #{ overwrite: true });\n",
+    );
+    let usage = ferry(d.path(), &["plan", "--no-such-flag", "sync.rhai"], &[]);
+    assert_eq!(usage.status.code(), Some(1), "{}", text(&usage.stderr));
+    assert!(text(&usage.stderr).contains("--no-such-flag"));
+    // The same flag elsewhere stays a usage error (2).
+    let run = ferry(d.path(), &["run", "--no-such-flag", "sync.rhai"], &[]);
+    assert_eq!(run.status.code(), Some(2));
+    let changes = ferry(d.path(), &["plan", "--sandbox", "sync.rhai"], &[]);
+    assert_eq!(
+        changes.status.code(),
+        Some(2),
+        "{}{}",
+        text(&changes.stdout),
+        text(&changes.stderr)
+    );
+    assert!(text(&changes.stdout).contains("change(s) would be made"));
+    assert_ne!(usage.status.code(), changes.status.code());
+}
+
+#[test]
+fn recipe_variables_are_strings_unless_the_default_has_another_type() {
+    let d = tempdir();
+    write(d.path(), "ferry.toml", "");
+    write(
+        d.path(),
+        "vars.rhai",
+        "print(`${type_of(param(\"prefix\"))} ${param(\"prefix\")}`);\nprint(`${type_of(param(\"prefix\", \"x\"))} ${param(\"prefix\", \"x\")}`);\nprint(`${param(\"n\", 1) + 1} ${param(\"flag\", false)} ${param(\"list\", []).len()}`);\nprint(`${type_of(params().n)} ${param(\"unset\", 7)}`);\n",
+    );
+    let out = ferry(
+        d.path(),
+        &[
+            "run", "vars.rhai", "--var", "prefix=01", "--var", "n=41", "--var", "flag=true",
+            "--var", "list=[1,2]",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.starts_with("string 01\nstring 01\n42 true 2\nstring 7\n"),
+        "{s}"
+    );
+    let bad = ferry(d.path(), &["run", "vars.rhai", "--var", "prefix=01", "--var", "n=x"], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("recipe variable `n`: expected an integer (like its default), found `x`"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

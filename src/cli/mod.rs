@@ -1,8 +1,10 @@
 //! The command line: one file per subcommand, each a thin wrapper over the library.
 
 pub mod check;
+pub mod completions;
 pub mod docs;
 pub mod errors;
+pub mod init;
 pub mod plan;
 pub mod repl;
 pub mod rollback;
@@ -37,6 +39,8 @@ Exit codes:
   1    the recipe ran but some artifact failed (see the summary and the run's report.json)
   2    usage, configuration or script error
   130  interrupted (Ctrl-C)
+`ferry plan` follows terraform's -detailed-exitcode: 0 no changes, 2 changes, 1 any error
+(usage, configuration and script errors included), 130 interrupted.
 
 Configuration: --config FILE, else $FERRY_CONFIG, else ./ferry.toml. Secrets in it are references
 (env:VAR or file:PATH) and never printed. --sandbox needs no configuration at all.";
@@ -69,7 +73,8 @@ pub enum Command {
     Docs(docs::DocsArgs),
     /// Backup jobs: list, verify, restore, prune.
     Vault(vault::VaultArgs),
-    /// Describe what a recipe would do, without doing it (exit 0: no changes, 2: changes, 1: error).
+    /// Describe what a recipe would do, without doing it (exit 0: no changes, 2: changes, 1: any
+    /// error, usage errors included).
     Plan(plan::PlanArgs),
     /// The runs in the ledger (`ferry runs show RUN` for one).
     Runs(runs::RunsArgs),
@@ -79,6 +84,13 @@ pub enum Command {
     Rollback(rollback::RollbackArgs),
     /// Run every `*_test.rhai` in a folder against the sandbox and print `N passed, N failed`.
     Test(test::TestArgs),
+    /// Write a commented ferry.toml and a recipe folder with one recipe and its test.
+    Init(init::InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command with --dir.
+    #[command(alias = "manpage")]
+    Man(completions::ManArgs),
     /// What changed on an instance since a backup job (artifacts, and inside changed archives).
     Diff(vault_diff::DiffArgs),
 }
@@ -109,18 +121,6 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got `{s}`")),
-    }
-}
-
-/// A recipe variable's value: integers and booleans are typed, everything else is a string.
-pub fn var_value(v: &str) -> rhai::Dynamic {
-    if let Ok(i) = v.parse::<i64>() {
-        return i.into();
-    }
-    match v {
-        "true" => true.into(),
-        "false" => false.into(),
-        _ => v.to_string().into(),
     }
 }
 
@@ -155,15 +155,31 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// True when the command line (which did not parse) is a `ferry plan` one.
+pub fn is_plan<I, T>(args: I) -> bool
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::CommandFactory;
+    Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(args)
+        .is_ok_and(|m| m.subcommand_name() == Some("plan"))
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
+            let code = if !e.use_stderr() {
                 exit::OK
+            } else if is_plan(std::env::args_os()) {
+                // `ferry plan` keeps 2 for "changes": its usage errors are errors (1).
+                plan::code::ERROR
+            } else {
+                exit::USAGE
             };
             let _ = e.print();
             return ExitCode::from(code);
@@ -182,6 +198,9 @@ pub fn main() -> ExitCode {
         Command::Errors(a) => errors::exec(a),
         Command::Rollback(a) => rollback::exec(a, cli.quiet),
         Command::Test(a) => test::exec(a),
+        Command::Init(a) => init::exec(a),
+        Command::Completions(a) => completions::exec_completions(a),
+        Command::Man(a) => completions::exec_man(a),
         Command::Diff(a) => vault_diff::exec(a),
     };
     ExitCode::from(code)

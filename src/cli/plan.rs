@@ -2,7 +2,8 @@
 //! still happen, so the plan is real) and print what would be done: artifact, action, reason.
 //!
 //! Exit codes, as `terraform plan -detailed-exitcode`: 0 nothing would change, 2 something would,
-//! 1 the plan could not be made (script, config or read error).
+//! 1 the plan could not be made (usage, config, script or read error), 130 interrupted. Usage
+//! errors are 1 here (2 for the other commands) so that they never read as "changes".
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -205,6 +206,9 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
     let Some(report) = &result.report else {
         return code::ERROR;
     };
+    if result.code == super::exit::INTERRUPTED {
+        return result.code;
+    }
     let lines = plan_lines(report);
     let changes = lines.iter().any(|l| l.change);
     let failed = result.code != 0 || lines.iter().any(|l| l.action == "FAILED");

@@ -93,7 +93,7 @@ pub fn exec(a: ReplArgs) -> u8 {
     );
     host.sandbox = a.opts.sandbox;
     for (k, v) in &a.opts.vars {
-        host.vars.insert(k.as_str().into(), super::var_value(v));
+        host.vars.insert(k.as_str().into(), v.clone().into());
     }
     let host = Arc::new(host);
     let opts = EngineOptions::with_paths(&a.opts.libs, &config.lib_paths);

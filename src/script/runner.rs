@@ -121,8 +121,7 @@ pub fn run_recipe(
     host.progress = opts.progress;
     host.sandbox = opts.sandbox;
     for (k, v) in &opts.vars {
-        host.vars
-            .insert(k.as_str().into(), crate::cli::var_value(v));
+        host.vars.insert(k.as_str().into(), v.clone().into());
     }
     let host = Arc::new(host);
     host.sources.add(name, text);

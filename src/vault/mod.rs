@@ -13,13 +13,18 @@
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `url` | `file:///abs/path`, or `sftp://user@host:port/abs/path` (`/~/rel` for a path relative to the login folder) |
+//! | `url` | `file:///abs/path`, `sftp://user@host:port/abs/path` (`/~/rel` for a path relative to the login folder), or `s3://bucket/prefix` |
 //! | `identity_file` | SFTP: private key file (OpenSSH or PEM; ed25519, RSA, ECDSA); default `~/.ssh/id_*` |
 //! | `passphrase` | SFTP: passphrase of the key, a secret ref (`env:VAR`, `file:PATH`) |
 //! | `password` | SFTP: password authentication, a secret ref |
 //! | `known_hosts` | SFTP: host keys file, default `~/.ssh/known_hosts` |
 //! | `accept_unknown_host_keys` | SFTP: accept a host not in known_hosts (logged); a changed key is always refused. Default false |
-//! | `timeout_secs` | SFTP: connect and I/O timeout, default 30 |
+//! | `timeout_secs` | SFTP: connect and I/O timeout, default 30; S3: per request, default 120 |
+//! | `endpoint` | S3: service URL (OCI: `https://NAMESPACE.compat.objectstorage.REGION.oraclecloud.com`; none for AWS) |
+//! | `region` | S3: signing region, default `us-east-1` |
+//! | `path_style` | S3: `ENDPOINT/BUCKET/KEY` requests; default true with an `endpoint` |
+//! | `access_key_id`, `secret_access_key`, `session_token` | S3: credentials, secret refs (none: the AWS environment/instance role) |
+//! | `part_size_mb` | S3: multipart part size, default 8 (minimum 5) |
 //! | `recipients` | age X25519 public keys (`["age1..."]`): files are encrypted to them (`.age`) |
 //! | `passphrase_secret` | or: an age passphrase (scrypt), a secret ref |
 //! | `identity` | age identity file (`file:PATH`, or `env:VAR` holding the key), needed only to restore |
@@ -234,35 +239,10 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-/// The settings a vault profile may carry (besides `url`).
-pub const KNOWN_SETTINGS: &[&str] = &[
-    "identity_file",
-    "passphrase",
-    "password",
-    "known_hosts",
-    "accept_unknown_host_keys",
-    "timeout_secs",
-    "recipients",
-    "passphrase_secret",
-    "identity",
-];
-
 impl Vault {
     /// Opens the vault a profile describes: parses the URL and settings, reads keys and secrets,
     /// and connects (for `sftp://`).
     pub fn open(profile: &VaultProfile) -> Result<Vault, VaultError> {
-        let s = &profile.settings;
-        for k in s.keys() {
-            if !KNOWN_SETTINGS.contains(&k.as_str()) {
-                return Err(VaultError::Config {
-                    key: format!("vaults.{}.{k}", profile.name),
-                    problem: format!(
-                        "unknown setting (known: url, {})",
-                        KNOWN_SETTINGS.join(", ")
-                    ),
-                });
-            }
-        }
         let settings = Settings { profile };
         let encryption = settings.encryption()?;
         let decryption = settings.decryption()?;
@@ -280,10 +260,11 @@ impl Vault {
                 Arc::new(FileStore::new(path)?)
             }
             "sftp" => Arc::new(SftpStore::connect(settings.sftp(&url)?)?),
+            "s3" => Arc::new(S3Store::connect(settings.s3(&url)?)?),
             other => {
                 return Err(settings.err(
                     "url",
-                    format!("unsupported scheme `{other}` (use file:// or sftp://)"),
+                    format!("unsupported scheme `{other}` (use file://, sftp:// or s3://)"),
                 ));
             }
         };
@@ -398,35 +379,8 @@ impl Settings<'_> {
         }
     }
 
-    fn str(&self, key: &str) -> Result<Option<String>, VaultError> {
-        match self.profile.settings.get(key) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(self.err(key, format!("expected a string, found a {}", v.type_str()))),
-        }
-    }
-
-    fn bool(&self, key: &str) -> Result<Option<bool>, VaultError> {
-        match self.profile.settings.get(key) {
-            None => Ok(None),
-            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
-            Some(v) => Err(self.err(
-                key,
-                format!("expected true or false, found a {}", v.type_str()),
-            )),
-        }
-    }
-
-    fn u64(&self, key: &str) -> Result<Option<u64>, VaultError> {
-        match self.profile.settings.get(key) {
-            None => Ok(None),
-            Some(toml::Value::Integer(n)) if *n > 0 => Ok(Some(*n as u64)),
-            Some(v) => Err(self.err(key, format!("expected a positive number, found {v}"))),
-        }
-    }
-
-    fn path(&self, key: &str) -> Result<Option<PathBuf>, VaultError> {
-        Ok(self.str(key)?.map(|s| self.resolve_path(&s)))
+    fn path(&self, v: &Option<String>) -> Option<PathBuf> {
+        v.as_deref().map(|s| self.resolve_path(s))
     }
 
     fn resolve_path(&self, s: &str) -> PathBuf {
@@ -444,11 +398,15 @@ impl Settings<'_> {
         }
     }
 
-    fn secret(&self, key: &str) -> Result<Option<crate::config::Secret>, VaultError> {
-        let Some(raw) = self.str(key)? else {
+    fn secret(
+        &self,
+        v: &Option<String>,
+        key: &str,
+    ) -> Result<Option<crate::config::Secret>, VaultError> {
+        let Some(raw) = v else {
             return Ok(None);
         };
-        let r = SecretRef::parse(&raw, Some(&self.profile.base_dir))
+        let r = SecretRef::parse(raw, Some(&self.profile.base_dir))
             .map_err(|e| self.err(key, e.to_string()))?;
         let s = r
             .resolve()
@@ -458,47 +416,53 @@ impl Settings<'_> {
 
     fn sftp(&self, url: &url::Url) -> Result<SftpConfig, VaultError> {
         let mut c = sftp::config_from_url(url).map_err(|p| self.err("url", p))?;
-        c.identity_file = self.path("identity_file")?;
-        c.key_passphrase = self.secret("passphrase")?;
-        c.password = self.secret("password")?;
-        if let Some(k) = self.path("known_hosts")? {
+        let s = &self.profile.settings;
+        c.identity_file = self.path(&s.identity_file);
+        c.key_passphrase = self.secret(&s.passphrase, "passphrase")?;
+        c.password = self.secret(&s.password, "password")?;
+        if let Some(k) = self.path(&s.known_hosts) {
             c.known_hosts = k;
         }
-        c.accept_unknown_host_keys = self.bool("accept_unknown_host_keys")?.unwrap_or(false);
-        if let Some(t) = self.u64("timeout_secs")? {
+        c.accept_unknown_host_keys = s.accept_unknown_host_keys.unwrap_or(false);
+        match s.timeout_secs {
+            None => {}
+            Some(t) if t > 0 => c.timeout = std::time::Duration::from_secs(t as u64),
+            Some(t) => {
+                let problem = format!("expected a positive number, found {t}");
+                return Err(self.err("timeout_secs", problem));
+            }
+        }
+        Ok(c)
+    }
+
+    fn s3(&self, url: &url::Url) -> Result<S3Config, VaultError> {
+        let mut c = s3::config_from_url(url).map_err(|p| self.err("url", p))?;
+        let s = &self.profile.settings;
+        c.endpoint = s.endpoint.clone();
+        if let Some(r) = &s.region {
+            c.region = r.clone();
+        }
+        c.path_style = s.path_style.unwrap_or(c.endpoint.is_some());
+        c.access_key_id = self.secret(&s.access_key_id, "access_key_id")?;
+        c.secret_access_key = self.secret(&s.secret_access_key, "secret_access_key")?;
+        c.session_token = self.secret(&s.session_token, "session_token")?;
+        let positive = |key: &str, v: Option<i64>| match v {
+            Some(t) if t <= 0 => Err(self.err(key, format!("expected a positive number, found {t}"))),
+            v => Ok(v.map(|t| t as u64)),
+        };
+        if let Some(t) = positive("timeout_secs", s.timeout_secs)? {
             c.timeout = std::time::Duration::from_secs(t);
+        }
+        if let Some(mb) = positive("part_size_mb", s.part_size_mb)? {
+            c.part_size = (mb as usize).saturating_mul(1024 * 1024);
         }
         Ok(c)
     }
 
     fn encryption(&self) -> Result<Encryption, VaultError> {
-        let recipients = match self.profile.settings.get("recipients") {
-            None => None,
-            Some(toml::Value::Array(a)) => {
-                let keys = a
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_string))
-                    .collect::<Option<Vec<String>>>()
-                    .ok_or_else(|| {
-                        self.err(
-                            "recipients",
-                            "expected a list of age public keys (\"age1...\")".into(),
-                        )
-                    })?;
-                Some(keys)
-            }
-            Some(toml::Value::String(s)) => Some(vec![s.clone()]),
-            Some(v) => {
-                return Err(self.err(
-                    "recipients",
-                    format!(
-                        "expected a list of age public keys, found a {}",
-                        v.type_str()
-                    ),
-                ));
-            }
-        };
-        let pass = self.secret("passphrase_secret")?;
+        let s = &self.profile.settings;
+        let recipients = s.recipients.clone();
+        let pass = self.secret(&s.passphrase_secret, "passphrase_secret")?;
         match (recipients, pass) {
             (Some(_), Some(_)) => Err(self.err(
                 "passphrase_secret",
@@ -518,23 +482,24 @@ impl Settings<'_> {
     }
 
     fn decryption(&self) -> Result<Decryption, VaultError> {
-        if let Some(raw) = self.str("identity")? {
+        let s = &self.profile.settings;
+        if let Some(raw) = s.identity.as_deref() {
             // `file:PATH` (an age identity file), `env:VAR` (the identity text), or a path.
             if let Some(p) = raw.strip_prefix("file:") {
                 return Decryption::identity_file(&self.resolve_path(p))
                     .map_err(|e| self.err("identity", e));
             }
             if raw.starts_with("env:") {
-                let s = self.secret("identity")?.unwrap_or_default();
-                return Decryption::identity_text(s.expose()).map_err(|e| self.err("identity", e));
+                let id = self.secret(&s.identity, "identity")?.unwrap_or_default();
+                return Decryption::identity_text(id.expose()).map_err(|e| self.err("identity", e));
             }
             if raw.starts_with("AGE-SECRET-KEY-") {
                 return Err(self.err("identity", "write the age identity in a file and use `file:PATH` (or `env:VAR`), not inline".into()));
             }
-            return Decryption::identity_file(&self.resolve_path(&raw))
+            return Decryption::identity_file(&self.resolve_path(raw))
                 .map_err(|e| self.err("identity", e));
         }
-        if let Some(p) = self.secret("passphrase_secret")? {
+        if let Some(p) = self.secret(&s.passphrase_secret, "passphrase_secret")? {
             return Ok(Decryption::Passphrase(p));
         }
         Ok(Decryption::None)

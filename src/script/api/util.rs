@@ -42,15 +42,50 @@ pub fn to_json(v: &Dynamic) -> Result<String, Box<EvalAltResult>> {
     Ok(serde_json::to_string(&j).unwrap_or_default())
 }
 
+/// A recipe variable's text read as the type of `default`: a string unless the default is an
+/// integer, a decimal, a boolean, an array or a map.
+pub fn typed_like(name: &str, text: &str, default: &Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+    let bad = |what: &str| {
+        errors::usage(format!(
+            "recipe variable `{name}`: expected {what} (like its default), found `{text}`"
+        ))
+    };
+    if default.is_int() {
+        text.trim().parse::<i64>().map(Dynamic::from).map_err(|_| bad("an integer"))
+    } else if default.is_float() {
+        text.trim().parse::<f64>().map(Dynamic::from).map_err(|_| bad("a number"))
+    } else if default.is_bool() {
+        match text.trim() {
+            "true" => Ok(true.into()),
+            "false" => Ok(false.into()),
+            _ => Err(bad("true or false")),
+        }
+    } else if default.is_array() || default.is_map() {
+        let what = if default.is_array() { "a JSON array" } else { "a JSON object" };
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|_| bad(what))?;
+        if v.is_array() != default.is_array() || v.is_object() != default.is_map() {
+            return Err(bad(what));
+        }
+        rhai::serde::to_dynamic(v)
+    } else {
+        Ok(text.to_string().into())
+    }
+}
+
 pub fn register(e: &mut Engine, host: Arc<Host>) {
     let h = host.clone();
-    global("param", &["name: string", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`; an error when it is not set.\n\n# Example\n```rhai\nlet src = param(\"source\");\n```")
+    global("param", &["name: string", "string"], "The value of a recipe variable given with `--var NAME=VALUE`, as a string; an error when it is not set.\n\n# Example\n```rhai\nlet src = param(\"source\");\n```")
         .register_into_engine(e, move |name: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
             h.vars.get(name.as_str()).cloned().ok_or_else(|| errors::usage(format!("recipe variable `{name}` is not set (pass --var {name}=VALUE)")))
         });
     let h = host.clone();
-    global("param", &["name: string", "default: Dynamic", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set.\n\n# Example\n```rhai\nlet prefix = param(\"prefix\", \"HR_\");\n```")
-        .register_into_engine(e, move |name: ImmutableString, default: Dynamic| -> Dynamic { h.vars.get(name.as_str()).cloned().unwrap_or(default) });
+    global("param", &["name: string", "default: Dynamic", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set. The value is a string\n(`--var prefix=01` gives `\"01\"`) unless `default` has another type: then it is read as that type (an integer,\na decimal, `true`/`false`, or JSON for an array or a map), and a value that does not fit is an error.\n\n# Example\n```rhai\nlet prefix = param(\"prefix\", \"HR_\");\nlet daily = param(\"daily\", 7);   // --var daily=10 gives the integer 10\n```")
+        .register_into_engine(e, move |name: ImmutableString, default: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
+            match h.vars.get(name.as_str()) {
+                None => Ok(default),
+                Some(v) => typed_like(&name, &v.to_string(), &default),
+            }
+        });
     let h = host.clone();
     global("params", &["Map"], "Every recipe variable given with `--var`, as a map.\n\n# Example\n```rhai\nprint(params());\n```")
         .register_into_engine(e, move || -> rhai::Map { h.vars.clone() });
