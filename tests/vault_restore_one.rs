@@ -11,15 +11,24 @@ use support::*;
 fn restore_one_artifact_from_a_job() {
     let d = tempdir();
     let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/migrate.rhai");
-    let out = ferry(d.path(), &["run", &recipe.display().to_string(), "--sandbox", "-q"], &[]);
+    let out = ferry(
+        d.path(),
+        &["run", &recipe.display().to_string(), "--sandbox", "-q"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = ferry(d.path(), &["vault", "jobs", "--sandbox", "--json"], &[]);
     let jobs: Value = serde_json::from_slice(&out.stdout).unwrap();
     let job = jobs[0]["path"].as_str().unwrap().to_string();
     assert!(jobs[0]["artifacts"].as_u64().unwrap() >= 2, "{jobs:#}");
     let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(d.path().join(".ferry/sandbox/vault").join(&job).join("manifest.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            d.path()
+                .join(".ferry/sandbox/vault")
+                .join(&job)
+                .join("manifest.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let e = manifest["entries"]
@@ -29,11 +38,25 @@ fn restore_one_artifact_from_a_job() {
         .find(|e| e["kind"] == "integration")
         .expect("an integration in the job")
         .clone();
-    let id = format!("{}|{}", e["code"].as_str().unwrap(), e["version"].as_str().unwrap());
+    let id = format!(
+        "{}|{}",
+        e["code"].as_str().unwrap(),
+        e["version"].as_str().unwrap()
+    );
 
     let out = ferry(
         d.path(),
-        &["vault", "restore", &job, "--only", &id, "--to", "prod", "--sandbox", "--json"],
+        &[
+            "vault",
+            "restore",
+            &job,
+            "--only",
+            &id,
+            "--to",
+            "prod",
+            "--sandbox",
+            "--json",
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -46,10 +69,22 @@ fn restore_one_artifact_from_a_job() {
     // Something the job does not hold is refused, naming what it holds.
     let out = ferry(
         d.path(),
-        &["vault", "restore", &job, "--only", "NO_SUCH|01.00.0000", "--to", "prod", "--sandbox"],
+        &[
+            "vault",
+            "restore",
+            &job,
+            "--only",
+            "NO_SUCH|01.00.0000",
+            "--to",
+            "prod",
+            "--sandbox",
+        ],
         &[],
     );
     assert_ne!(out.status.code(), Some(0));
     let err = text(&out.stderr);
-    assert!(err.contains("NO_SUCH|01.00.0000") && err.contains(&id), "{err}");
+    assert!(
+        err.contains("NO_SUCH|01.00.0000") && err.contains(&id),
+        "{err}"
+    );
 }

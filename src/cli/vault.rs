@@ -139,7 +139,10 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
             let opts = if only.is_empty() {
                 String::new()
             } else {
-                format!(", #{{ only: {} }}", serde_json::to_string(&only).unwrap_or_default())
+                format!(
+                    ", #{{ only: {} }}",
+                    serde_json::to_string(&only).unwrap_or_default()
+                )
             };
             let text = format!(
                 "vault::open({}).job({}).restore(oic::instance({}){opts});\n",

@@ -103,7 +103,9 @@ fn diff_instance(
     let usage = |m: String| (exit::USAGE, m);
     let failed = |m: String| (exit::FAILED, m);
     let vname = super::vault::pick_vault(config, a.vault.as_deref()).map_err(usage)?;
-    let profile = config.instance(&a.instance).map_err(|e| usage(e.to_string()))?;
+    let profile = config
+        .instance(&a.instance)
+        .map_err(|e| usage(e.to_string()))?;
     let client = crate::oic::OicClient::new(profile).map_err(|e| usage(e.to_string()))?;
     let job = Vault::open(&config.vaults[&vname])
         .and_then(|v| v.open_job(&a.job))

@@ -218,7 +218,10 @@ impl Check<'_> {
         }
         for (name, v) in raw.vaults {
             let key = format!("vaults.{name}.url");
-            if !["file://", "sftp://", "s3://"].iter().any(|s| v.url.starts_with(s)) {
+            if !["file://", "sftp://", "s3://"]
+                .iter()
+                .any(|s| v.url.starts_with(s))
+            {
                 let url = &v.url;
                 return Err(self.err(
                     &key,

@@ -345,7 +345,8 @@ impl RunRecord {
         let Ok(rd) = std::fs::read_dir(dir.join("sections")) else {
             return html;
         };
-        let mut files: Vec<std::path::PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        let mut files: Vec<std::path::PathBuf> =
+            rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
         let extra: String = files
             .iter()

@@ -230,8 +230,10 @@ pub fn diff(
     to: &dyn DiffSide,
     opts: &DiffOptions,
 ) -> Result<VaultDiff, DiffError> {
-    let old: BTreeMap<Key, ArtifactRef> = from.artifacts().into_iter().map(|a| (key(&a), a)).collect();
-    let new: BTreeMap<Key, ArtifactRef> = to.artifacts().into_iter().map(|a| (key(&a), a)).collect();
+    let old: BTreeMap<Key, ArtifactRef> =
+        from.artifacts().into_iter().map(|a| (key(&a), a)).collect();
+    let new: BTreeMap<Key, ArtifactRef> =
+        to.artifacts().into_iter().map(|a| (key(&a), a)).collect();
     let mut out = VaultDiff {
         from: from.label(),
         to: to.label(),
@@ -273,7 +275,11 @@ fn pair_new_versions(out: &mut VaultDiff, pairs: &mut Vec<(ArtifactRef, Artifact
     let mut removed = vec![];
     for r in std::mem::take(&mut out.removed) {
         let single = count(&out.added, &r) == 1 && !r.version.is_empty();
-        match out.added.iter().position(|x| x.kind == r.kind && x.code == r.code) {
+        match out
+            .added
+            .iter()
+            .position(|x| x.kind == r.kind && x.code == r.code)
+        {
             Some(i) if single => pairs.push((r, out.added.remove(i))),
             _ => removed.push(r),
         }
@@ -299,7 +305,10 @@ fn same_content(
     // Fetch both and compare entries (zip metadata ignored).
     let (fa, fb) = (from.fetch(a)?, to.fetch(b)?);
     let (ea, eb) = (read_entries(&fa)?, read_entries(&fb)?);
-    Ok(ea.iter().map(|(k, v)| (k, &v.sha)).eq(eb.iter().map(|(k, v)| (k, &v.sha))))
+    Ok(ea
+        .iter()
+        .map(|(k, v)| (k, &v.sha))
+        .eq(eb.iter().map(|(k, v)| (k, &v.sha))))
 }
 
 fn change(
@@ -388,7 +397,9 @@ fn read_zip(
                 keep.extend_from_slice(&buf[..n]);
             }
         }
-        let text = (size <= MAX_TEXT).then(|| String::from_utf8(keep).ok()).flatten();
+        let text = (size <= MAX_TEXT)
+            .then(|| String::from_utf8(keep).ok())
+            .flatten();
         out.insert(
             path,
             Entry {
@@ -543,9 +554,14 @@ fn endpoints(entries: &BTreeMap<String, Entry>) -> BTreeSet<String> {
 }
 
 fn is_namespace(u: &str) -> bool {
-    ["xmlns.oracle.com", "www.oracle.com/20", "www.w3.org", "schemas.xmlsoap.org"]
-        .iter()
-        .any(|n| u.contains(n))
+    [
+        "xmlns.oracle.com",
+        "www.oracle.com/20",
+        "www.w3.org",
+        "schemas.xmlsoap.org",
+    ]
+    .iter()
+    .any(|n| u.contains(n))
 }
 
 fn fmt_ref(a: &ArtifactRef) -> String {
@@ -652,7 +668,11 @@ impl VaultDiff {
                 "<tr><td style=\"{TD}\">{}</td><td style=\"{TD}\">{}</td><td style=\"{TD};font-family:monospace\">{}</td></tr>",
                 escape(sign),
                 escape(&what),
-                detail.iter().map(|d| escape(d)).collect::<Vec<_>>().join("<br>")
+                detail
+                    .iter()
+                    .map(|d| escape(d))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
             );
         };
         for a in &self.added {
@@ -745,12 +765,11 @@ pub async fn export_instance(
             .filter(|e| e.kind != ArtifactKind::Integration)
             .map(|e| (e.kind, e.code.clone(), e.version.clone())),
     );
-    let results: Vec<Result<Option<Artifact>, crate::oic::OicError>> =
-        futures::stream::iter(keys)
-            .map(|(kind, code, version)| export_one(client, kind, code, version))
-            .buffer_unordered(4)
-            .collect()
-            .await;
+    let results: Vec<Result<Option<Artifact>, crate::oic::OicError>> = futures::stream::iter(keys)
+        .map(|(kind, code, version)| export_one(client, kind, code, version))
+        .buffer_unordered(4)
+        .collect()
+        .await;
     let mut artifacts = vec![];
     for r in results {
         if let Some(a) = r? {
@@ -786,7 +805,10 @@ async fn export_one(
     match r {
         Ok(a) => Ok(Some(a)),
         // Not there, or not exportable (a draft, a locked or prebuilt integration).
-        Err(e) if e.status().is_some_and(|s| (400..500).contains(&s) && s != 401 && s != 403) => {
+        Err(e)
+            if e.status()
+                .is_some_and(|s| (400..500).contains(&s) && s != 401 && s != 403) =>
+        {
             Ok(None)
         }
         // Projects on a Gen2 instance.

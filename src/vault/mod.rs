@@ -447,7 +447,9 @@ impl Settings<'_> {
         c.secret_access_key = self.secret(&s.secret_access_key, "secret_access_key")?;
         c.session_token = self.secret(&s.session_token, "session_token")?;
         let positive = |key: &str, v: Option<i64>| match v {
-            Some(t) if t <= 0 => Err(self.err(key, format!("expected a positive number, found {t}"))),
+            Some(t) if t <= 0 => {
+                Err(self.err(key, format!("expected a positive number, found {t}")))
+            }
             v => Ok(v.map(|t| t as u64)),
         };
         if let Some(t) = positive("timeout_secs", s.timeout_secs)? {

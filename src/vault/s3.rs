@@ -540,7 +540,9 @@ impl StoreWriter for S3Writer {
         let rest = Bytes::from(std::mem::take(&mut self.buf));
         if self.upload.is_none() {
             let (c, k) = (self.client.clone(), self.key.clone());
-            let h = self.rt.spawn(async move { c.put(&k, PutPayload::from(rest)).await });
+            let h = self
+                .rt
+                .spawn(async move { c.put(&k, PutPayload::from(rest)).await });
             return match futures::executor::block_on(h) {
                 Ok(r) => r.map(|_| ()).map_err(io_error),
                 Err(e) => Err(io::Error::other(format!("request task failed: {e}"))),

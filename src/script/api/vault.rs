@@ -281,7 +281,12 @@ fn artifacts_only(job: &Job, only: Option<&[String]>) -> Result<Vec<Artifact>, B
     if host.exec.dry_run() && job.state.reader.lock().expect("job reader lock").is_none() {
         let mut planned = job.state.planned.lock().expect("planned lock").clone();
         if let Some(sel) = only {
-            planned.retain(|a| sel.iter().any(|s| s.eq_ignore_ascii_case(&a.key.code) || s.eq_ignore_ascii_case(&format!("{}|{}", a.key.code, a.key.version))));
+            planned.retain(|a| {
+                sel.iter().any(|s| {
+                    s.eq_ignore_ascii_case(&a.key.code)
+                        || s.eq_ignore_ascii_case(&format!("{}|{}", a.key.code, a.key.version))
+                })
+            });
         }
         for a in &planned {
             host.exec.note(
@@ -469,7 +474,11 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
 }
 
 /// Fetches (verified) and imports a job's archives, re-applying their activation states.
-fn restore(j: &Job, target: &super::oic::Instance, mut opts: Map) -> Result<Array, Box<EvalAltResult>> {
+fn restore(
+    j: &Job,
+    target: &super::oic::Instance,
+    mut opts: Map,
+) -> Result<Array, Box<EvalAltResult>> {
     let only: Option<Vec<String>> = match opts.remove("only") {
         None => None,
         Some(v) => Some(rhai::serde::from_dynamic(&v).map_err(|_| {
