@@ -18,7 +18,7 @@ mod webhook;
 
 pub use compose::{Owners, Scope, When, compose, has_failures, html_report, subject};
 pub use mailer::{Mailer, Sent};
-pub use webhook::{Webhook, webhook_payload};
+pub use webhook::{Webhook, neutralize, sanitize, webhook_payload};
 
 use crate::artifact::{ArtifactKey, ArtifactKind};
 use crate::effect::{Effect, EffectOutput, Executor, Outcome};
@@ -61,6 +61,20 @@ pub enum NotifyError {
         timeout: bool,
     },
 }
+
+impl crate::effect::Classify for NotifyError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+    fn status(&self) -> Option<u16> {
+        NotifyError::status(self)
+    }
+    fn kind(&self) -> &'static str {
+        NotifyError::kind(self)
+    }
+}
+
+crate::into_failure!(NotifyError);
 
 impl NotifyError {
     /// True for failures worth another attempt.
@@ -183,7 +197,7 @@ pub async fn deliver(exec: &Executor, mailer: &Mailer, messages: &[Message]) -> 
         let (status, path, error) = match r {
             Ok(Outcome::Done(sent)) => (DeliveryStatus::Sent, sent.path, None),
             Ok(Outcome::Planned) => (DeliveryStatus::Planned, None, None),
-            Ok(Outcome::Skipped(why)) => (DeliveryStatus::Planned, None, Some(why)),
+            Ok(Outcome::Skipped(why)) => (DeliveryStatus::Planned, None, Some(why.to_string())),
             Err(e) => {
                 tracing::warn!("{e}");
                 (DeliveryStatus::Failed, None, Some(e.error.message))

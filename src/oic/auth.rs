@@ -21,6 +21,9 @@ use crate::config::Secret;
 
 /// Lifetime assumed when the token response has no `expires_in`.
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// The longest lifetime believed: a server number larger than this (up to 2^64 s, which would
+/// overflow `Instant`) is taken as this.
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 type Oauth =
     BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
@@ -46,6 +49,8 @@ pub(crate) struct TokenSource {
     http: reqwest::Client,
     timeout: Duration,
     state: tokio::sync::Mutex<(Option<Cached>, u64)>,
+    /// The JWT user-assertion grant instead of client credentials (see [`super::jwt`]).
+    jwt: Option<super::jwt::UserAssertion>,
 }
 
 /// The transport error handed back through the oauth2 crate (no URL, no secrets).
@@ -141,6 +146,8 @@ impl TokenSource {
                 "{instance}: token_url `{token_url}` is not a valid URL: {e}"
             ))
         })?;
+        // The client authenticates with HTTP Basic: that form is scrubbed too.
+        crate::config::secret::register_basic(client_id, secret.expose());
         let oauth = BasicClient::new(ClientId::new(client_id.to_string()))
             .set_client_secret(ClientSecret::new(secret.expose().to_string()))
             .set_token_uri(tu);
@@ -161,7 +168,46 @@ impl TokenSource {
             http,
             timeout,
             state: tokio::sync::Mutex::new((None, 0)),
+            jwt: None,
         })
+    }
+
+    /// Uses the JWT user-assertion grant instead of client credentials.
+    pub fn with_user_assertion(mut self, a: super::jwt::UserAssertion) -> TokenSource {
+        self.jwt = Some(a);
+        self
+    }
+
+    async fn fetch_jwt(
+        &self,
+        j: &super::jwt::UserAssertion,
+    ) -> Result<(Secret, Duration), OicError> {
+        use super::jwt::FetchError as F;
+        let (instance, method, path) = (
+            self.instance.clone(),
+            "POST".to_string(),
+            self.token_path.clone(),
+        );
+        match j.fetch(&self.http, &self.scope, self.timeout).await {
+            Ok((token, ttl)) => Ok((token, ttl.unwrap_or(DEFAULT_TTL))),
+            Err(F::Sign(m)) => Err(OicError::Config(format!("{instance}: {m}"))),
+            Err(F::Timeout) => Err(OicError::Timeout {
+                instance,
+                method,
+                path,
+            }),
+            Err(F::Transport(message)) => Err(OicError::Transport {
+                instance,
+                method,
+                path,
+                message,
+            }),
+            Err(F::Answer {
+                status,
+                message,
+                retry_after,
+            }) => Err(self.classify(Some(status), message, retry_after)),
+        }
     }
 
     /// How many tokens were obtained so far.
@@ -203,13 +249,18 @@ impl TokenSource {
         };
         st.0 = Some(Cached {
             token: token.clone(),
-            refresh_at: started + refresh_after(ttl),
+            refresh_at: started
+                .checked_add(refresh_after(ttl))
+                .unwrap_or_else(Instant::now),
         });
         tracing::debug!(instance = %self.instance, ttl_secs = ttl.as_secs_f64(), "obtained an access token");
         Ok(token)
     }
 
     async fn fetch(&self) -> Result<(Secret, Duration), OicError> {
+        if let Some(j) = &self.jwt {
+            return self.fetch_jwt(j).await;
+        }
         // (status, retry-after) of the token endpoint's answer, for precise classification.
         let seen: Seen = Arc::new(StdMutex::new(None));
         let caller = TokenHttp {
@@ -231,7 +282,8 @@ impl TokenSource {
                 let ttl = t
                     .expires_in()
                     .filter(|d| !d.is_zero())
-                    .unwrap_or(DEFAULT_TTL);
+                    .unwrap_or(DEFAULT_TTL)
+                    .min(MAX_TTL);
                 Ok((Secret::new(t.access_token().secret().clone()), ttl))
             }
             Err(E::Request(e)) => {
@@ -278,6 +330,8 @@ impl TokenSource {
         message: String,
         retry_after: Option<Duration>,
     ) -> OicError {
+        // The endpoint may echo the client secret or the Basic credentials.
+        let message = crate::config::scrub(&message, &[]);
         match status {
             Some(s) if s == 429 || s >= 500 => OicError::Http {
                 instance: self.instance.clone(),

@@ -36,6 +36,7 @@ mod auth;
 mod connections;
 mod error;
 mod http;
+mod jwt;
 mod projects;
 mod resources;
 mod types;
@@ -127,12 +128,24 @@ impl OicClient {
                 scope,
                 timeout,
             )?)),
+            Auth::JwtUserAssertion(j) => AuthKind::Token(Box::new(
+                auth::TokenSource::new(
+                    &name,
+                    &j.token_url,
+                    &j.client_id,
+                    &Secret::default(),
+                    &j.scope,
+                    timeout,
+                )?
+                .with_user_assertion(jwt::UserAssertion::new(&name, j)?),
+            )),
             Auth::Basic { username, password } => {
                 if profile.generation == Generation::Gen3 {
                     return Err(OicError::Config(format!(
                         "{name}: OIC 3 refuses basic authentication; configure OAuth client credentials"
                     )));
                 }
+                crate::config::secret::register_basic(username, password.expose());
                 AuthKind::Basic {
                     user: username.clone(),
                     password: password.clone(),

@@ -15,5 +15,16 @@
 //! Dependencies point one way: `cli` -> `script` -> `ops` -> domains -> `effect`, `ledger`,
 //! `config`. Nothing here names `crate::script` or `crate::cli`.
 
+pub mod activate;
+pub mod ctx;
+pub mod error;
+pub mod export;
+pub mod import;
+pub mod kinds;
+pub mod rollback;
+pub mod select;
 pub mod vault_diff;
 pub mod vault_restore;
+
+pub use ctx::{Bounds, Ctx, RollbackSink};
+pub use error::OpsError;

@@ -147,7 +147,12 @@ pub fn run_recipe(
     let outcome = engine.run_ast_with_scope(&mut scope, &ast);
     drop(scope);
     // Finish the vault jobs the recipe left open (their manifests are written last).
-    let mut job_errors = host.finish_jobs();
+    let stopped = matches!(&outcome, Err(e) if matches!(e.unwrap_inner(), EvalAltResult::ErrorTerminated(..)));
+    let mut job_errors = if stopped {
+        host.leave_jobs_unfinished()
+    } else {
+        host.finish_jobs()
+    };
     // The job holding what the run replaced (for `ferry rollback`).
     if let Err(e) = super::api::ledger::finish_rollback(&record.info().id) {
         job_errors.push(format!("rollback job: {e}"));
