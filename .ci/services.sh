@@ -4,6 +4,7 @@
 #     under $STATE/chroot, writable dir `upload`;
 #   - aiosmtpd (.ci/smtp_sink.py) on 127.0.0.1:$SMTP_PORT (default 2525), STARTTLS + AUTH required;
 #   - PostgreSQL (.ci/pg.sh) on 127.0.0.1:$PG_PORT (default 5433), TLS + SCRAM, writer/viewer roles;
+#   - Garage (S3 API) on 127.0.0.1:3900, by .ci/garage.sh (built with cargo install the first time).
 # Writes $STATE/env (source it) exporting SSHD_PID, SMTP_PID, TEST_SFTP_* and TEST_SMTP_*.
 # Idempotent: stops the instances a previous run of this script started, then starts afresh.
 # Needs root and the Debian packages openssh-server, python3-aiosmtpd and postgresql.
@@ -85,3 +86,5 @@ ENV
 STATE="$STATE" bash "$HERE/pg.sh"
 echo "test services up: sshd pid $SSHD_PID on 127.0.0.1:$SFTP_PORT, smtp sink pid $SMTP_PID on 127.0.0.1:$SMTP_PORT; . $STATE/env"
 
+# The S3-compatible object store for the object-storage vault tests (appends to $STATE/env).
+STATE="$STATE" bash "$HERE/garage.sh"

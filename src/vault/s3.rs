@@ -156,14 +156,17 @@ fn builder(cfg: &S3Config) -> AmazonS3Builder {
     } else {
         AmazonS3Builder::from_env()
     };
+    // Client options replace the builder's, so `allow_http` goes here rather than on the builder.
+    let mut client = ClientOptions::new()
+        .with_timeout(cfg.timeout)
+        .with_connect_timeout(cfg.timeout.min(Duration::from_secs(15)));
     b = b
         .with_bucket_name(&cfg.bucket)
         .with_region(&cfg.region)
         .with_virtual_hosted_style_request(!cfg.path_style);
     if let Some(e) = &cfg.endpoint {
-        b = b
-            .with_endpoint(e.trim_end_matches('/'))
-            .with_allow_http(e.starts_with("http://"));
+        b = b.with_endpoint(e.trim_end_matches('/'));
+        client = client.with_allow_http(e.starts_with("http://"));
     }
     if let Some(k) = &cfg.access_key_id {
         b = b.with_access_key_id(k.expose());
@@ -179,11 +182,7 @@ fn builder(cfg: &S3Config) -> AmazonS3Builder {
         retry_timeout: cfg.timeout,
         ..Default::default()
     };
-    b.with_retry(retry).with_client_options(
-        ClientOptions::new()
-            .with_timeout(cfg.timeout)
-            .with_connect_timeout(cfg.timeout.min(Duration::from_secs(15))),
-    )
+    b.with_retry(retry).with_client_options(client)
 }
 
 impl S3Store {
