@@ -30,6 +30,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Interrupted (Ctrl-C).
     pub const INTERRUPTED: u8 = 130;
+    /// Stopped by SIGTERM (resumable like an interrupt).
+    pub const TERMINATED: u8 = 143;
 }
 
 const AFTER_HELP: &str = "\
@@ -139,7 +141,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::config::secret::ScrubbedStderr)
         .with_target(false)
         .try_init();
 }

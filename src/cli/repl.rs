@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{ScriptOpts, exit, sandbox};
 use crate::config::Config;
 use crate::effect::Executor;
-use crate::ledger::{RunInfo, RunRecord, current_user};
+use crate::ledger::{RunInfo, RunRecord};
 use crate::script::{self, EngineOptions, Host, Output, repl};
 
 #[derive(Args, Debug)]
@@ -63,7 +63,7 @@ pub fn exec(a: ReplArgs) -> u8 {
         id: RunRecord::new_id(),
         recipe: "<repl>".into(),
         recipe_sha256: String::new(),
-        run_by: current_user(),
+        run_by: crate::ledger::run_by(&config),
         started: chrono::Utc::now(),
         ended: None,
         dry_run: a.dry_run,
@@ -72,7 +72,7 @@ pub fn exec(a: ReplArgs) -> u8 {
         outcome: None,
         message: None,
     };
-    let record = match RunRecord::create(&config.state_dir, info, config.secrets.clone()) {
+    let record = match RunRecord::for_config(&config, info, Default::default()) {
         Ok(r) => Arc::new(r),
         Err(e) => {
             super::eprint_error(&e.to_string());

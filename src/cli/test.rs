@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{exit, sandbox};
 use crate::effect::Executor;
-use crate::ledger::{RunInfo, RunRecord, current_user};
+use crate::ledger::{RunInfo, RunRecord};
 use crate::script::api::{global, in_module, static_module};
 use crate::script::{self, EngineOptions, Host, Output, render};
 use crate::sim::{Seed, SimInstanceSpec};
@@ -226,7 +226,7 @@ pub fn run_file(
         id: RunRecord::new_id(),
         recipe: shown.clone(),
         recipe_sha256: String::new(),
-        run_by: current_user(),
+        run_by: crate::ledger::run_by(&config),
         started: chrono::Utc::now(),
         ended: None,
         dry_run: false,
@@ -235,7 +235,7 @@ pub fn run_file(
         outcome: None,
         message: None,
     };
-    let record = match RunRecord::create(&config.state_dir, info, config.secrets.clone()) {
+    let record = match RunRecord::for_config(&config, info, Default::default()) {
         Ok(r) => Arc::new(r),
         Err(e) => return one(format!("error: {e}\n")),
     };

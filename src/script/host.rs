@@ -163,6 +163,16 @@ impl Host {
         pb
     }
 
+    /// Leaves every vault job still open unfinished (no manifest, lock kept): a run that was
+    /// stopped (Ctrl-C, SIGTERM) is continued with `--resume`, never finalised half-way.
+    pub fn leave_jobs_unfinished(&self) -> Vec<String> {
+        let jobs: Vec<_> = self.jobs.lock().expect("jobs lock").drain(..).collect();
+        for j in jobs {
+            tracing::info!(job = %j.path, "run stopped: the job stays unfinished; continue it with --resume");
+        }
+        vec![]
+    }
+
     /// Finishes every vault job still open (writes their manifests). Called at the end of a run.
     pub fn finish_jobs(&self) -> Vec<String> {
         let jobs: Vec<_> = self.jobs.lock().expect("jobs lock").drain(..).collect();

@@ -50,6 +50,7 @@ impl Output {
     /// Writes one line.
     pub fn line(&self, text: &str) {
         let text = crate::config::scrub(text, &self.secrets.lock().expect("secrets lock"));
+        let text = crate::ledger::report::escape_controls(&text);
         match &self.sink {
             Sink::Stdout => {
                 let mut o = std::io::stdout().lock();

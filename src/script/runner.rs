@@ -12,7 +12,7 @@ use super::{EngineOptions, Host, Output, build_engine, errors, render};
 use crate::cli::exit;
 use crate::config::Config;
 use crate::effect::{Executor, Resume, RetryPolicy};
-use crate::ledger::{Report, RunExtra, RunInfo, RunRecord, current_user};
+use crate::ledger::{LedgerLocation, Report, RunExtra, RunInfo, RunRecord};
 
 /// How to run a recipe.
 #[derive(Clone, Debug, Default)]
@@ -67,7 +67,7 @@ pub fn run_recipe(
         id: RunRecord::new_id(),
         recipe: name.to_string(),
         recipe_sha256: hex::encode(Sha256::digest(text.as_bytes())),
-        run_by: current_user(),
+        run_by: crate::ledger::run_by(&config),
         started: chrono::Utc::now(),
         ended: None,
         dry_run: opts.dry_run,
@@ -78,7 +78,7 @@ pub fn run_recipe(
     };
     let resume = match &opts.resume {
         None => None,
-        Some(which) => match Resume::load(&config.state_dir, which, name) {
+        Some(which) => match Resume::load(&LedgerLocation::for_config(&config), which, name) {
             Ok(r) => Some(Arc::new(r)),
             Err(e) => {
                 return RunResult {
@@ -99,17 +99,16 @@ pub fn run_recipe(
             .collect(),
         resumes: resume.as_ref().map(|r| r.run.clone()),
     };
-    let record =
-        match RunRecord::create_with(&config.state_dir, info, extra, config.secrets.clone()) {
-            Ok(r) => Arc::new(r),
-            Err(e) => {
-                return RunResult {
-                    code: exit::USAGE,
-                    report: None,
-                    error: Some(format!("error: {e}\n")),
-                };
-            }
-        };
+    let record = match RunRecord::for_config(&config, info, extra) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            return RunResult {
+                code: exit::USAGE,
+                report: None,
+                error: Some(format!("error: {e}\n")),
+            };
+        }
+    };
     let exec = Executor::new(
         record.clone(),
         opts.dry_run,
@@ -147,7 +146,12 @@ pub fn run_recipe(
     let outcome = engine.run_ast_with_scope(&mut scope, &ast);
     drop(scope);
     // Finish the vault jobs the recipe left open (their manifests are written last).
-    let mut job_errors = host.finish_jobs();
+    let stopped = matches!(&outcome, Err(e) if matches!(e.unwrap_inner(), EvalAltResult::ErrorTerminated(..)));
+    let mut job_errors = if stopped {
+        host.leave_jobs_unfinished()
+    } else {
+        host.finish_jobs()
+    };
     // The job holding what the run replaced (for `ferry rollback`).
     if let Err(e) = super::api::ledger::finish_rollback(&record.info().id) {
         job_errors.push(format!("rollback job: {e}"));

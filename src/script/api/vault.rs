@@ -11,7 +11,9 @@ use crate::effect::{Effect, Failure, Outcome};
 use crate::ledger::Stage;
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
-use crate::vault::{JobFilter, JobMeta, JobReader, JobWriter, Retention, Vault, VaultError};
+use crate::vault::{
+    JobFilter, JobMeta, JobReader, JobStatus, JobWriter, MissingEntry, Retention, Vault, VaultError,
+};
 
 /// A vault from the config (script type `Vault`).
 #[derive(Clone)]
@@ -31,6 +33,8 @@ pub struct JobState {
     reader: Mutex<Option<Arc<JobReader>>>,
     /// Dry run: what would have been stored.
     planned: Mutex<Vec<Artifact>>,
+    /// Once finished (or opened finished): complete or partial, and what is missing.
+    finished: Mutex<Option<(JobStatus, Vec<MissingEntry>)>>,
 }
 
 /// Script handle on a job.
@@ -45,22 +49,67 @@ fn verr(e: VaultError, ctx: Ctx) -> Box<EvalAltResult> {
 }
 
 impl JobState {
-    /// Writes the manifest (once); later calls do nothing.
+    /// Writes the manifest (once); later calls do nothing. Artifacts whose export failed in
+    /// this run are recorded as missing: the job is then `partial`, and says so.
     pub fn finish(&self, host: &Host) -> Result<(), String> {
         let Some(w) = self.writer.lock().expect("job writer lock").take() else {
             return Ok(());
         };
         let w = Arc::try_unwrap(w)
             .map_err(|_| format!("job {}: still in use, manifest not written", self.path))?;
+        for (key, reason) in failed_exports(host) {
+            w.note_missing(key, reason);
+        }
         let r = host
             .rt
             .block_on(async move { tokio::task::spawn_blocking(move || w.finish()).await });
-        match r {
-            Ok(Ok(_manifest)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(format!("job {}: {e}", self.path)),
+        let m = match r {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(e) => return Err(format!("job {}: {e}", self.path)),
+        };
+        if m.status == JobStatus::Partial {
+            host.out.line(&partial_line(&self.path, &m.missing));
+        }
+        *self.finished.lock().expect("job status lock") = Some((m.status, m.missing));
+        Ok(())
+    }
+
+    /// `open` (still being written), `complete` or `partial`.
+    fn status(&self) -> &'static str {
+        match &*self.finished.lock().expect("job status lock") {
+            Some((s, _)) => s.as_str(),
+            None => "open",
         }
     }
+}
+
+/// The plain statement of a partial job: how many artifacts are missing, and which.
+fn partial_line(path: &str, missing: &[MissingEntry]) -> String {
+    let names: Vec<String> = missing.iter().map(|m| m.key().to_string()).collect();
+    format!(
+        "job {path} is PARTIAL: {} selected artifact(s) missing: {}",
+        missing.len(),
+        names.join(", ")
+    )
+}
+
+/// The artifacts whose export failed in this run and did not succeed later.
+fn failed_exports(host: &Host) -> Vec<(crate::artifact::ArtifactKey, String)> {
+    use crate::ledger::StepStatus;
+    let mut last = std::collections::BTreeMap::new();
+    for st in host.exec.record().steps() {
+        if st.stage == Stage::Export {
+            last.insert(st.key(), st);
+        }
+    }
+    last.into_iter()
+        .filter(|(_, st)| st.status == StepStatus::Failed)
+        .map(|(k, st)| {
+            let why = st.error.map(|e| e.message).unwrap_or_default();
+            (k, format!("export failed: {why}"))
+        })
+        .collect()
 }
 
 /// Opens a configured vault.
@@ -129,6 +178,7 @@ fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResul
         writer: Mutex::new(writer),
         reader: Mutex::new(None),
         planned: Mutex::new(vec![]),
+        finished: Mutex::new(None),
     });
     host.jobs.lock().expect("jobs lock").push(state.clone());
     Ok(Job { host, state })
@@ -143,6 +193,7 @@ fn open_existing(v: &VaultH, path: &str) -> Result<Job, Box<EvalAltResult>> {
         .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
         .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
     let name = reader.manifest().job.clone();
+    let finished = Some((reader.manifest().status, reader.manifest().missing.clone()));
     let state = Arc::new(JobState {
         vault_name: v.name.clone(),
         vault: v.vault.clone(),
@@ -151,6 +202,7 @@ fn open_existing(v: &VaultH, path: &str) -> Result<Job, Box<EvalAltResult>> {
         writer: Mutex::new(None),
         reader: Mutex::new(Some(Arc::new(reader))),
         planned: Mutex::new(vec![]),
+        finished: Mutex::new(finished),
     });
     Ok(Job {
         host: v.host.clone(),
@@ -405,7 +457,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     global(
         "restore",
         &["job: Job", "target: Instance", "options: Map", "Array"],
-        "Restores a backup job with import options (the options and defaults of `import_archives`: `overwrite: false, activate: \"keep\"`).\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\n```",
+        "Restores a backup job with import options (the options and defaults of `import_archives`: `overwrite: false, activate: \"keep\"`).\nA partial job is refused unless `accept_partial: true`.\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\n```",
     )
     .register_into_engine(e, |j: &mut Job, target: super::oic::Instance, opts: Map| -> Result<Array, Box<EvalAltResult>> { restore(j, &target, opts) });
 
@@ -415,6 +467,23 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         "The job's folder in the vault.\n\n# Example\n```rhai\nprint(job.path);\n```",
     )
     .register_into_engine(e, |j: &mut Job| j.state.path.clone());
+    getter(
+        "status",
+        &["job: Job", "string"],
+        "`open` while the job is written, then `complete` (every selected artifact stored and checked) or `partial`\n(some missing: see `missing`).\n\n# Example\n```rhai\nif job.status != \"complete\" { print(`backup ${job.status}: ${job.missing}`); }\n```",
+    )
+    .register_into_engine(e, |j: &mut Job| j.state.status().to_string());
+    getter(
+        "missing",
+        &["job: Job", "Array"],
+        "The selected artifacts a finished job does not hold, as `\"CODE|VERSION\"` strings (empty when complete or open).\n\n# Example\n```rhai\nfor m in job.missing { print(`missing ${m}`); }\n```",
+    )
+    .register_into_engine(e, |j: &mut Job| -> Array {
+        match &*j.state.finished.lock().expect("job status lock") {
+            Some((_, m)) => m.iter().map(|m| Dynamic::from(m.key().id())).collect(),
+            None => Array::new(),
+        }
+    });
     getter(
         "name",
         &["job: Job", "string"],
@@ -453,8 +522,31 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
 }
 
 /// Fetches (verified) and imports a job's archives with the options and defaults of
-/// `import_archives`, re-applying their activation states.
-fn restore(j: &Job, target: &super::oic::Instance, opts: Map) -> Result<Array, Box<EvalAltResult>> {
+/// `import_archives`, re-applying their activation states. A partial job is refused unless `accept_partial: true`.
+fn restore(
+    j: &Job,
+    target: &super::oic::Instance,
+    mut opts: Map,
+) -> Result<Array, Box<EvalAltResult>> {
+    let accept = match opts.remove("accept_partial") {
+        None => false,
+        Some(v) => v
+            .as_bool()
+            .map_err(|_| errors::usage("restore: `accept_partial` must be true or false"))?,
+    };
+    if let Some((JobStatus::Partial, missing)) = &*j.state.finished.lock().expect("job status lock")
+        && !accept
+    {
+        return Err(errors::script_error(
+            "vault",
+            None,
+            format!(
+                "{}; restore what it holds with `accept_partial: true` (ferry vault restore --accept-partial)",
+                partial_line(&j.state.path, missing)
+            ),
+            Ctx::instance(&j.state.vault_name),
+        ));
+    }
     let arts = artifacts(j)?;
     super::oic::import(target, arts, &opts, "restore")
 }
@@ -543,6 +635,19 @@ fn prune(v: &VaultH, policy: &Map) -> Result<Map, Box<EvalAltResult>> {
             .collect::<Array>()
             .into(),
     );
+    for (k, v) in [
+        ("skipped_partial", &plan.skipped_partial),
+        ("skipped_damaged", &plan.skipped_damaged),
+    ] {
+        m.insert(
+            k.into(),
+            v.iter()
+                .cloned()
+                .map(Dynamic::from)
+                .collect::<Array>()
+                .into(),
+        );
+    }
     m.insert(
         "skipped_unfinished".into(),
         plan.skipped_unfinished
