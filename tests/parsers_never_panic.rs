@@ -96,7 +96,6 @@ proptest! {
     fn role_maps(text in "\\PC{0,300}", csv in "([a-z@.:]{0,12}(,[A-Za-z ]{0,12}){0,3}\n){0,6}") {
         let _ = RoleMap::parse_csv(&text, "roles.csv");
         let _ = RoleMap::parse_csv(&csv, "roles.csv");
-        let _ = RoleMap::parse_toml(&text, "roles.toml");
     }
 
     #[test]

@@ -115,7 +115,9 @@ fn check_base_url(name: &str, u: &url::Url) -> Result<(), OicError> {
         None => false,
     };
     if u.scheme() == "http" && !loopback {
-        tracing::warn!("{name}: base_url {shown} is plain http: tokens and archives travel unencrypted");
+        tracing::warn!(
+            "{name}: base_url {shown} is plain http: tokens and archives travel unencrypted"
+        );
     }
     Ok(())
 }
