@@ -35,6 +35,8 @@ pub struct PlanArgs {
     pub recipe: PathBuf,
     #[command(flatten)]
     pub opts: ScriptOpts,
+    #[command(flatten)]
+    pub ci: super::ci::CiOpts,
 }
 
 /// One line of a plan.
@@ -203,6 +205,7 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
     if let Some(err) = &result.error {
         eprint!("{}", config.scrub(err));
     }
+    let ci_failed = !super::ci::emit(&a.ci, "plan", &name, &result, &config);
     let Some(report) = &result.report else {
         return code::ERROR;
     };
@@ -211,7 +214,7 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
     }
     let lines = plan_lines(report);
     let changes = lines.iter().any(|l| l.change);
-    let failed = result.code != 0 || lines.iter().any(|l| l.action == "FAILED");
+    let failed = ci_failed || result.code != 0 || lines.iter().any(|l| l.action == "FAILED");
     if a.opts.json {
         let doc = serde_json::json!({
             "run": report.run.id,
