@@ -35,5 +35,6 @@ pub mod oic;
 pub mod ops;
 pub mod rbac;
 pub mod script;
+pub mod serve;
 pub mod sim;
 pub mod vault;

@@ -12,6 +12,7 @@ pub mod rollback;
 pub mod run;
 pub mod runs;
 pub mod sandbox;
+pub mod serve;
 pub mod sim;
 pub mod test;
 pub mod vault;
@@ -85,6 +86,8 @@ pub enum Command {
     Errors(errors::ErrorsArgs),
     /// Put the targets of a run back as they were before it.
     Rollback(rollback::RollbackArgs),
+    /// A read-only web dashboard over the ledger: runs (live), stages, errors, backup jobs.
+    Serve(serve::ServeArgs),
     /// Run every `*_test.rhai` in a folder against the sandbox and print `N passed, N failed`.
     Test(test::TestArgs),
     /// Write a commented ferry.toml and a recipe folder with one recipe and its test.
@@ -200,6 +203,7 @@ pub fn main() -> ExitCode {
         Command::Runs(a) => runs::exec(a),
         Command::Errors(a) => errors::exec(a),
         Command::Rollback(a) => rollback::exec(a, cli.quiet),
+        Command::Serve(a) => serve::exec(a),
         Command::Test(a) => test::exec(a),
         Command::Init(a) => init::exec(a),
         Command::Completions(a) => completions::exec_completions(a),
