@@ -23,6 +23,8 @@ pub mod import;
 pub mod kinds;
 pub mod rollback;
 pub mod select;
+pub mod vault_diff;
+pub mod vault_restore;
 
 pub use ctx::{Bounds, Ctx, RollbackSink};
 pub use error::OpsError;
