@@ -14,3 +14,8 @@
 //!
 //! Dependencies point one way: `cli` -> `script` -> `ops` -> domains -> `effect`, `ledger`,
 //! `config`. Nothing here names `crate::script` or `crate::cli`.
+
+pub mod job;
+pub mod notify;
+pub mod plan;
+pub mod run;

@@ -10,7 +10,7 @@
 //! * `ledger::rollback(run)`: putting a target back as it was before a run.
 
 use crate::script::api::OrUnit;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -26,7 +26,7 @@ use crate::ledger::{
 use crate::oic::{ImportMode, ImportOutcome, IntegrationId, OicClient};
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
-use crate::vault::{JobMeta, JobWriter, Vault, VaultError};
+use crate::vault::{Vault, VaultError};
 
 // ------------------------------------------------------------------------------ import check
 
@@ -81,7 +81,7 @@ pub async fn import_integration(
                 target_check(&client, &a.key, &a.sha256, mode).await?
             };
             if pending {
-                let until = std::time::Instant::now() + resume_grace();
+                let until = std::time::Instant::now() + host.run.opts.resume_grace;
                 while matches!(d.decision, Decision::Go { .. }) && std::time::Instant::now() < until
                 {
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -149,17 +149,6 @@ pub async fn import_integration(
         exec.touch(&eff);
     }
     r
-}
-
-/// How long a resumed run waits for an import its predecessor sent but never saw answered:
-/// `$FERRY_RESUME_GRACE_MS`, default 20 s.
-pub fn resume_grace() -> std::time::Duration {
-    std::time::Duration::from_millis(
-        std::env::var("FERRY_RESUME_GRACE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(20_000),
-    )
 }
 
 /// What a check of the target found.
@@ -279,35 +268,6 @@ pub async fn activate_integration(
 
 // ------------------------------------------------------------------------------ rollback store
 
-/// Where a run saves the archives it replaces: a sibling vault job `<job>-rollback` of the job
-/// the recipe opened (same vault, same day, encrypted the same way), or the run's folder when the
-/// recipe opened no job.
-struct RollbackSink {
-    writer: Option<(String, Arc<JobWriter>)>,
-}
-
-static SINKS: Mutex<Option<HashMap<String, Arc<Mutex<RollbackSink>>>>> = Mutex::new(None);
-
-fn sink_of(run: &str) -> Arc<Mutex<RollbackSink>> {
-    let mut g = SINKS.lock().unwrap_or_else(|p| p.into_inner());
-    g.get_or_insert_with(HashMap::new)
-        .entry(run.to_string())
-        .or_insert_with(|| Arc::new(Mutex::new(RollbackSink { writer: None })))
-        .clone()
-}
-
-fn date_of_job_path(path: &str) -> Option<NaiveDate> {
-    let parts: Vec<&str> = path.split('/').collect();
-    if parts.len() < 5 {
-        return None;
-    }
-    NaiveDate::from_ymd_opt(
-        parts[1].parse().ok()?,
-        parts[2].parse().ok()?,
-        parts[3].parse().ok()?,
-    )
-}
-
 async fn save_for_rollback(
     host: &Arc<Host>,
     target: &str,
@@ -329,53 +289,10 @@ async fn save_for_rollback(
         });
         return Ok(());
     };
-    let run = record.info().id;
-    let sink = sink_of(&run);
-    // The job the recipe writes, if any (the latest one opened).
-    let job = host.jobs.lock().expect("jobs lock").last().map(|j| {
-        (
-            j.vault_name.clone(),
-            j.vault.clone(),
-            j.name.clone(),
-            j.path.clone(),
-        )
-    });
-    let dir = record.dir().map(|d| d.join("rollback"));
+    // In the rollback job beside the recipe's latest job, or in the run's folder.
+    let run = host.run.clone();
     let a = cur.clone();
-    let location = tokio::task::spawn_blocking(move || -> Result<String, String> {
-        let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-        if s.writer.is_none()
-            && let Some((vname, vault, name, path)) = &job
-        {
-            let date = date_of_job_path(path).unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let info = record.info();
-            let meta = JobMeta {
-                ferry_version: info.ferry_version,
-                recipe: info.recipe,
-                run_by: info.run_by,
-                sources: vec![],
-                target: None,
-                resume: true,
-            };
-            let w = vault
-                .create_job(&format!("{name}-rollback"), date, meta)
-                .map_err(|e| e.to_string())?;
-            s.writer = Some((vname.clone(), Arc::new(w)));
-        }
-        match &s.writer {
-            Some((vname, w)) => {
-                w.store(&a).map_err(|e| e.to_string())?;
-                Ok(format!("vault:{vname}:{}", w.path()))
-            }
-            None => {
-                let dir = dir.ok_or("the run has no folder")?;
-                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                let p = dir.join(a.file_name());
-                std::fs::copy(a.path(), &p).map_err(|e| e.to_string())?;
-                Ok(format!("file:{}", p.display()))
-            }
-        }
-    })
+    let location = tokio::task::spawn_blocking(move || run.keep_for_rollback(&a))
     .await
     .map_err(|e| e.to_string())??;
     host.exec.record().note_rollback(&RollbackEntry {
@@ -388,21 +305,6 @@ async fn save_for_rollback(
         sha256: Some(cur.sha256.clone()),
         location: Some(location),
     });
-    Ok(())
-}
-
-/// Finishes the rollback job of a run (writes its manifest). Called at the end of a run.
-pub fn finish_rollback(run: &str) -> Result<(), String> {
-    let sink = {
-        let mut g = SINKS.lock().unwrap_or_else(|p| p.into_inner());
-        g.get_or_insert_with(HashMap::new).remove(run)
-    };
-    let Some(sink) = sink else { return Ok(()) };
-    let w = sink.lock().unwrap_or_else(|p| p.into_inner()).writer.take();
-    if let Some((_, w)) = w {
-        let w = Arc::try_unwrap(w).map_err(|_| "rollback job still in use".to_string())?;
-        w.finish().map_err(|e| e.to_string())?;
-    }
     Ok(())
 }
 
@@ -421,14 +323,7 @@ pub fn job_for(
     let Some(r) = host.exec.resume() else {
         return (name.to_string(), today, resume);
     };
-    let n = host
-        .jobs
-        .lock()
-        .expect("jobs lock")
-        .iter()
-        .filter(|j| j.vault_name == vault)
-        .count()
-        + 1;
+    let n = host.run.jobs_in(vault) + 1;
     match r.job(vault, n) {
         Some(j) => {
             let date = j.date.parse::<NaiveDate>().unwrap_or(today);

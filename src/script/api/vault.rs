@@ -11,7 +11,8 @@ use crate::effect::{Effect, Failure, Outcome};
 use crate::ledger::Stage;
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
-use crate::vault::{JobFilter, JobMeta, JobReader, JobWriter, Retention, Vault, VaultError};
+use crate::ops::job::JobState;
+use crate::vault::{JobFilter, JobMeta, JobReader, Retention, Vault, VaultError};
 
 /// A vault from the config (script type `Vault`).
 #[derive(Clone)]
@@ -19,18 +20,6 @@ pub struct VaultH {
     pub host: Arc<Host>,
     pub name: String,
     pub vault: Vault,
-}
-
-/// The state of one job (script type `Job`).
-pub struct JobState {
-    pub vault_name: String,
-    pub vault: Vault,
-    pub name: String,
-    pub path: String,
-    writer: Mutex<Option<Arc<JobWriter>>>,
-    reader: Mutex<Option<Arc<JobReader>>>,
-    /// Dry run: what would have been stored.
-    planned: Mutex<Vec<Artifact>>,
 }
 
 /// Script handle on a job.
@@ -42,25 +31,6 @@ pub struct Job {
 
 fn verr(e: VaultError, ctx: Ctx) -> Box<EvalAltResult> {
     errors::script_error("vault", None, e.to_string(), ctx)
-}
-
-impl JobState {
-    /// Writes the manifest (once); later calls do nothing.
-    pub fn finish(&self, host: &Host) -> Result<(), String> {
-        let Some(w) = self.writer.lock().expect("job writer lock").take() else {
-            return Ok(());
-        };
-        let w = Arc::try_unwrap(w)
-            .map_err(|_| format!("job {}: still in use, manifest not written", self.path))?;
-        let r = host
-            .rt
-            .block_on(async move { tokio::task::spawn_blocking(move || w.finish()).await });
-        match r {
-            Ok(Ok(_manifest)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(format!("job {}: {e}", self.path)),
-        }
-    }
 }
 
 /// Opens a configured vault.
@@ -113,7 +83,7 @@ fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResul
             Err(e) if resume && super::ledger::is_complete(&e) => {
                 let job = open_existing(v, &path)?;
                 super::ledger::note_job(&host, &v.name, name, &path, date);
-                host.jobs.lock().expect("jobs lock").push(job.state.clone());
+                host.run.add_job(job.state.clone());
                 return Ok(job);
             }
             w => w.map_err(|e| verr(e, Ctx::instance(&v.name)))?,
@@ -121,16 +91,8 @@ fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResul
         super::ledger::note_job(&host, &v.name, name, w.path(), date);
         Some(Arc::new(w))
     };
-    let state = Arc::new(JobState {
-        vault_name: v.name.clone(),
-        vault: v.vault.clone(),
-        name: name.to_string(),
-        path,
-        writer: Mutex::new(writer),
-        reader: Mutex::new(None),
-        planned: Mutex::new(vec![]),
-    });
-    host.jobs.lock().expect("jobs lock").push(state.clone());
+    let state = Arc::new(JobState::new(&v.name, v.vault.clone(), name, &path, writer));
+    host.run.add_job(state.clone());
     Ok(Job { host, state })
 }
 
@@ -243,13 +205,21 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
     Ok(out)
 }
 
+/// Writes the job's manifest (once).
+fn finish(job: &Job) -> Result<(), Box<EvalAltResult>> {
+    let st = job.state.clone();
+    job.host
+        .block_on(async move { tokio::task::spawn_blocking(move || st.finish()).await })?
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|m| errors::script_error("vault", None, m, Ctx::instance(&job.state.vault_name)))
+}
+
 fn reader_of(job: &Job) -> Result<Arc<JobReader>, Box<EvalAltResult>> {
     if let Some(r) = job.state.reader.lock().expect("job reader lock").clone() {
         return Ok(r);
     }
-    job.state.finish(&job.host).map_err(|m| {
-        errors::script_error("vault", None, m, Ctx::instance(&job.state.vault_name))
-    })?;
+    finish(job)?;
     let vault = job.state.vault.clone();
     let p = job.state.path.clone();
     let r = job
@@ -432,7 +402,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     global("store", &["job: Job", "artifacts: Dynamic", "Array"], "Stores artifacts in the job (hashed, encrypted when the vault has recipients, written under a temporary name and renamed).\nReturns the artifacts stored; failures are recorded in the run.\n\n# Example\n```rhai\njob.store(dev.export_archives(list));\n```")
         .register_into_engine(e, |j: &mut Job, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { Ok(store(j, super::oic::as_artifacts(&items)?)?.into_iter().map(Dynamic::from).collect()) });
     global("finish", &["job: Job"], "Writes the job's manifest.json (the mark of a complete job) and releases its lock. Runs at the end of a run if the recipe does not call it.\n\n# Example\n```rhai\njob.finish();\n```")
-        .register_into_engine(e, |j: &mut Job| -> Result<(), Box<EvalAltResult>> { j.state.finish(&j.host).map_err(|m| errors::script_error("vault", None, m, Ctx::instance(&j.state.vault_name))) });
+        .register_into_engine(e, |j: &mut Job| -> Result<(), Box<EvalAltResult>> { finish(j) });
     global("artifacts", &["job: Job", "Array"], "Fetches every artifact of the job back (decrypted) and verifies each against the manifest's size and sha256.\nFinishes the job first if it is still open.\n\n# Example\n```rhai\nlet verified = job.artifacts();\n```")
         .register_into_engine(e, |j: &mut Job| -> Result<Array, Box<EvalAltResult>> { Ok(artifacts(j)?.into_iter().map(Dynamic::from).collect()) });
     global("verify", &["job: Job", "Map"], "Reads every byte of every file of the job and checks it against the manifest.\nReturns `#{ ok, bytes_read, failures: [#{ artifact, path, status }] }`.\n\n# Example\n```rhai\nlet r = job.verify();\nif !r.ok { print(r.failures); }\n```")
