@@ -1,8 +1,10 @@
 //! The command line: one file per subcommand, each a thin wrapper over the library.
 
 pub mod check;
+pub mod completions;
 pub mod docs;
 pub mod errors;
+pub mod init;
 pub mod plan;
 pub mod repl;
 pub mod rollback;
@@ -77,6 +79,13 @@ pub enum Command {
     Rollback(rollback::RollbackArgs),
     /// Run every `*_test.rhai` in a folder against the sandbox and print `N passed, N failed`.
     Test(test::TestArgs),
+    /// Write a commented ferry.toml and a recipe folder with one recipe and its test.
+    Init(init::InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command with --dir.
+    #[command(alias = "manpage")]
+    Man(completions::ManArgs),
 }
 
 /// Options shared by the commands that run scripts.
@@ -182,6 +191,9 @@ pub fn main() -> ExitCode {
         Command::Errors(a) => errors::exec(a),
         Command::Rollback(a) => rollback::exec(a, cli.quiet),
         Command::Test(a) => test::exec(a),
+        Command::Init(a) => init::exec(a),
+        Command::Completions(a) => completions::exec_completions(a),
+        Command::Man(a) => completions::exec_man(a),
     };
     ExitCode::from(code)
 }
