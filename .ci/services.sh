@@ -2,10 +2,11 @@
 # Starts the test services on loopback (see docs/test-services.md):
 #   - sshd on 127.0.0.1:$SFTP_PORT (default 2222), key-only user $SFTP_USER chrooted (internal-sftp)
 #     under $STATE/chroot, writable dir `upload`;
-#   - aiosmtpd (.ci/smtp_sink.py) on 127.0.0.1:$SMTP_PORT (default 2525), STARTTLS + AUTH required.
+#   - aiosmtpd (.ci/smtp_sink.py) on 127.0.0.1:$SMTP_PORT (default 2525), STARTTLS + AUTH required;
+#   - PostgreSQL (.ci/pg.sh) on 127.0.0.1:$PG_PORT (default 5433), TLS + SCRAM, writer/viewer roles.
 # Writes $STATE/env (source it) exporting SSHD_PID, SMTP_PID, TEST_SFTP_* and TEST_SMTP_*.
 # Idempotent: stops the instances a previous run of this script started, then starts afresh.
-# Needs root and the Debian packages openssh-server and python3-aiosmtpd.
+# Needs root and the Debian packages openssh-server, python3-aiosmtpd and postgresql.
 set -euo pipefail
 STATE=${STATE:-/srv/ocitest}; SFTP_PORT=${SFTP_PORT:-2222}; SMTP_PORT=${SMTP_PORT:-2525}; SFTP_USER=${SFTP_USER:-sftptest}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -13,6 +14,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Stop what an earlier run started (only processes whose command line names our state dir).
 stop_previous() {
   local pid
+  if [ -f "$STATE/pg/data/postmaster.pid" ]; then
+    su postgres -s /bin/sh -c "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl -D $STATE/pg/data stop -m fast -w" >/dev/null 2>&1 || true
+  fi
   for f in "$STATE/sshd.pid" "$STATE/smtp.pid"; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
@@ -78,4 +82,5 @@ export TEST_SFTP_RSA_KEY=$STATE/keys/client_rsa TEST_SFTP_RSA_PASSPHRASE=rsa-key
 export TEST_SMTP_HOST=127.0.0.1 TEST_SMTP_PORT=$SMTP_PORT TEST_SMTP_USER=alice TEST_SMTP_PASS=s3cret
 export TEST_SMTP_MAILDIR=$STATE/mail/Maildir TEST_SMTP_CA=$STATE/keys/smtp_cert.pem
 ENV
+STATE="$STATE" bash "$HERE/pg.sh"
 echo "test services up: sshd pid $SSHD_PID on 127.0.0.1:$SFTP_PORT, smtp sink pid $SMTP_PID on 127.0.0.1:$SMTP_PORT; . $STATE/env"

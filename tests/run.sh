@@ -5,8 +5,10 @@
 #   tests/run.sh                 # everything
 #   tests/run.sh --test e2e_sandbox   # extra arguments go to `cargo test`
 #
-# Services (see .ci/services.sh): OpenSSH sshd on 127.0.0.1:2222 (SFTP vault tests) and an
-# aiosmtpd SMTP server with STARTTLS + AUTH on 127.0.0.1:2525 (notification tests). The OIC
+# Services (see .ci/services.sh): OpenSSH sshd on 127.0.0.1:2222 (SFTP vault tests), an
+# aiosmtpd SMTP server with STARTTLS + AUTH on 127.0.0.1:2525 (notification tests) and
+# PostgreSQL on 127.0.0.1:5433 (ledger tests, .ci/pg.sh). Headless Chromium + chromedriver
+# drive the dashboard (`ferry serve`) in the browser tests. The OIC
 # emulator needs nothing: each test starts it in-process over real HTTP.
 # Needs root (or sudo) for apt-get and for sshd's chroot under /srv.
 set -euo pipefail
@@ -19,6 +21,11 @@ need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 command -v openssl >/dev/null || need+=(openssl)
+# The ledger tests on PostgreSQL (a private cluster, .ci/pg.sh).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# The dashboard's browser tests drive headless Chromium through chromedriver.
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 # The public-script compatibility tests drive the emulator with curl + jq (+ unzip) and Python requests.
 command -v curl >/dev/null || need+=(curl)
 command -v jq >/dev/null || need+=(jq)
@@ -38,7 +45,7 @@ python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
 $SUDO bash .ci/services.sh
 # shellcheck disable=SC1091
 . /srv/ocitest/env
-trap '$SUDO kill $SSHD_PID $SMTP_PID 2>/dev/null || true' EXIT
+trap '$SUDO kill $SSHD_PID $SMTP_PID $PG_PID 2>/dev/null || true' EXIT
 
 # Tests that need a service fail (rather than skip) when it is missing.
 export FERRY_REQUIRE_SERVICES=1

@@ -77,6 +77,7 @@ pub fn exec(a: ErrorsArgs) -> u8 {
         since,
         stage,
         limit: Some(a.limit),
+        ..Default::default()
     };
     let rows = match db.errors(&filter) {
         Ok(r) => r,

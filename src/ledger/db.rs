@@ -6,88 +6,14 @@
 //! killed process loses at most the step it was writing.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::store::{LedgerStore, Row, SqliteStore, Stmt, Val};
 use super::{LedgerError, RunInfo, Stage, Step, StepError, StepStatus};
 use crate::artifact::{ArtifactKey, ArtifactKind};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL DEFAULT 'run',
-    recipe TEXT NOT NULL,
-    recipe_sha256 TEXT NOT NULL,
-    run_by TEXT NOT NULL,
-    profiles TEXT NOT NULL DEFAULT '',
-    started TEXT NOT NULL,
-    ended TEXT,
-    dry_run INTEGER NOT NULL,
-    sandbox INTEGER NOT NULL,
-    ferry_version TEXT NOT NULL,
-    outcome TEXT,
-    message TEXT,
-    resumes TEXT,
-    dir TEXT
-);
-CREATE TABLE IF NOT EXISTS steps (
-    run TEXT NOT NULL REFERENCES runs(id),
-    seq INTEGER NOT NULL,
-    stage TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    code TEXT NOT NULL,
-    version TEXT NOT NULL,
-    target TEXT NOT NULL,
-    action TEXT NOT NULL,
-    reason TEXT,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    error_kind TEXT,
-    error_status INTEGER,
-    error_message TEXT,
-    sha256 TEXT,
-    started TEXT NOT NULL,
-    ended TEXT NOT NULL,
-    PRIMARY KEY (run, seq)
-);
-CREATE INDEX IF NOT EXISTS steps_status ON steps(status, stage);
-CREATE TABLE IF NOT EXISTS jobs (
-    run TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    vault TEXT NOT NULL,
-    name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    date TEXT NOT NULL,
-    PRIMARY KEY (run, seq)
-);
-CREATE TABLE IF NOT EXISTS intents (
-    run TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    code TEXT NOT NULL,
-    version TEXT NOT NULL,
-    target TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    at TEXT NOT NULL,
-    PRIMARY KEY (run, stage, kind, code, version, target, sha256)
-);
-CREATE TABLE IF NOT EXISTS rollback (
-    run TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    code TEXT NOT NULL,
-    version TEXT NOT NULL,
-    target TEXT NOT NULL,
-    existed INTEGER NOT NULL,
-    previous_status TEXT,
-    sha256 TEXT,
-    location TEXT,
-    PRIMARY KEY (run, kind, code, version, target)
-);
-";
 
 /// The ledger database path for a state folder: `$FERRY_LEDGER` when set, else
 /// `<state_dir>/ledger.db`.
@@ -118,6 +44,12 @@ pub struct RunRow {
     pub extra: RunExtra,
     /// The run's folder (reports).
     pub dir: Option<String>,
+    /// The machine the run ran on.
+    pub host: Option<String>,
+    /// How many artifacts the run planned to move, when it said (for progress).
+    pub expected: Option<u64>,
+    /// When the run last wrote a step (a running run whose heartbeat stops has died).
+    pub updated: Option<DateTime<Utc>>,
     pub steps: u64,
     pub failed_steps: u64,
 }
@@ -174,7 +106,13 @@ pub struct ErrorFilter {
     pub run: Option<String>,
     /// Only steps that started at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Only steps that started before this time.
+    pub until: Option<DateTime<Utc>>,
     pub stage: Option<Stage>,
+    /// Only steps on this instance (or vault).
+    pub target: Option<String>,
+    /// Only steps of artifacts whose code contains this text.
+    pub code: Option<String>,
     pub limit: Option<u64>,
 }
 
@@ -187,22 +125,43 @@ pub struct ErrorRow {
     pub step: Step,
 }
 
-fn db_err(path: &Path, e: impl std::fmt::Display) -> LedgerError {
-    LedgerError::Write {
-        path: path.display().to_string(),
-        reason: e.to_string(),
+/// Where a ledger lives.
+#[derive(Clone, Debug)]
+pub enum LedgerLocation {
+    /// The embedded default: one SQLite file.
+    Sqlite(PathBuf),
+}
+
+impl LedgerLocation {
+    /// The location for a state folder: its SQLite file (see [`ledger_path`]).
+    pub fn in_state_dir(state_dir: &Path) -> LedgerLocation {
+        LedgerLocation::Sqlite(ledger_path(state_dir))
+    }
+
+    /// Whether a ledger may already be there (a database server always may).
+    pub fn exists(&self) -> bool {
+        match self {
+            LedgerLocation::Sqlite(p) => p.exists(),
+        }
+    }
+
+    /// For messages: the file, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            LedgerLocation::Sqlite(p) => p.display().to_string(),
+        }
     }
 }
 
-/// An open ledger database.
+/// An open ledger: every query goes through its [`LedgerStore`].
 pub struct Ledger {
-    conn: Connection,
-    path: PathBuf,
+    store: Mutex<Box<dyn LedgerStore>>,
+    location: String,
 }
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Ledger({})", self.path.display())
+        write!(f, "Ledger({})", self.location)
     }
 }
 
@@ -224,92 +183,216 @@ fn parse_status(s: &str) -> StepStatus {
     serde_json::from_value(serde_json::Value::String(s.to_string())).unwrap_or(StepStatus::Failed)
 }
 
+fn parse_kind(s: &str) -> ArtifactKind {
+    ArtifactKind::parse(s).unwrap_or(ArtifactKind::Integration)
+}
+
 /// Parses a stage name (`export`, `import`, ...).
 pub fn stage_from_str(s: &str) -> Option<Stage> {
     serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase())).ok()
 }
 
-const STEP_COLS: &str = "seq, stage, kind, code, version, target, action, reason, status, attempts, error_kind, error_status, error_message, sha256, started, ended";
+/// The machine ferry runs on.
+pub fn host_name() -> String {
+    whoami::fallible::hostname().unwrap_or_else(|_| "unknown-host".to_string())
+}
 
-fn step_from_row(r: &rusqlite::Row<'_>, off: usize) -> rusqlite::Result<Step> {
-    let kind: String = r.get(off + 2)?;
-    let err_kind: Option<String> = r.get(off + 10)?;
-    let err_status: Option<i64> = r.get(off + 11)?;
-    let err_msg: Option<String> = r.get(off + 12)?;
+const STEP_COLS: [&str; 16] = [
+    "seq",
+    "stage",
+    "kind",
+    "code",
+    "version",
+    "target",
+    "action",
+    "reason",
+    "status",
+    "attempts",
+    "error_kind",
+    "error_status",
+    "error_message",
+    "sha256",
+    "started",
+    "ended",
+];
+
+const RUN_INSERT_COLS: [&str; 17] = [
+    "id",
+    "kind",
+    "recipe",
+    "recipe_sha256",
+    "run_by",
+    "profiles",
+    "started",
+    "ended",
+    "dry_run",
+    "sandbox",
+    "ferry_version",
+    "outcome",
+    "message",
+    "resumes",
+    "dir",
+    "host",
+    "updated",
+];
+
+/// `INSERT INTO table (cols) VALUES (?1, ...) ON CONFLICT (keys) DO UPDATE SET` every other
+/// column: the same statement in SQLite and PostgreSQL.
+fn upsert(table: &str, cols: &[&str], keys: &[&str]) -> String {
+    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    let sets: Vec<String> = cols
+        .iter()
+        .filter(|c| !keys.contains(c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        cols.join(", "),
+        marks.join(", "),
+        keys.join(", "),
+        sets.join(", ")
+    )
+}
+
+fn step_cols(prefix: &str) -> String {
+    STEP_COLS
+        .iter()
+        .map(|c| format!("{prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn step_from_row(r: &Row, off: usize) -> Result<Step, String> {
+    let err_kind = r.opt_text(off + 10)?;
     Ok(Step {
-        seq: r.get::<_, i64>(off)? as u64,
-        stage: parse_stage(&r.get::<_, String>(off + 1)?),
-        kind: ArtifactKind::parse(&kind).unwrap_or(ArtifactKind::Integration),
-        code: r.get(off + 3)?,
-        version: r.get(off + 4)?,
-        target: r.get(off + 5)?,
-        action: r.get(off + 6)?,
-        reason: r.get(off + 7)?,
-        status: parse_status(&r.get::<_, String>(off + 8)?),
-        attempts: r.get::<_, i64>(off + 9)? as u32,
-        error: err_kind.map(|k| StepError {
-            kind: k,
-            status: err_status.map(|s| s as u16),
-            message: err_msg.unwrap_or_default(),
-        }),
-        sha256: r.get(off + 13)?,
-        started: parse_ts(&r.get::<_, String>(off + 14)?),
-        ended: parse_ts(&r.get::<_, String>(off + 15)?),
+        seq: r.int(off)? as u64,
+        stage: parse_stage(&r.text(off + 1)?),
+        kind: parse_kind(&r.text(off + 2)?),
+        code: r.text(off + 3)?,
+        version: r.text(off + 4)?,
+        target: r.text(off + 5)?,
+        action: r.text(off + 6)?,
+        reason: r.opt_text(off + 7)?,
+        status: parse_status(&r.text(off + 8)?),
+        attempts: r.int(off + 9)? as u32,
+        error: match err_kind {
+            Some(kind) => Some(StepError {
+                kind,
+                status: r.opt_int(off + 11)?.map(|s| s as u16),
+                message: r.opt_text(off + 12)?.unwrap_or_default(),
+            }),
+            None => None,
+        },
+        sha256: r.opt_text(off + 13)?,
+        started: parse_ts(&r.text(off + 14)?),
+        ended: parse_ts(&r.text(off + 15)?),
     })
 }
 
-const RUN_COLS: &str = "id, recipe, recipe_sha256, run_by, started, ended, dry_run, sandbox, ferry_version, outcome, message, kind, profiles, resumes, dir, (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id), (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id AND s.status = 'failed')";
+const RUN_COLS: &str = "id, recipe, recipe_sha256, run_by, started, ended, dry_run, sandbox, ferry_version, outcome, message, kind, profiles, resumes, dir, host, expected, updated, (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id), (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id AND s.status = 'failed')";
 
-fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
-    let ended: Option<String> = r.get(5)?;
-    let profiles: String = r.get(12)?;
+fn run_from_row(r: &Row) -> Result<RunRow, String> {
+    let profiles = r.text(12)?;
     Ok(RunRow {
         info: RunInfo {
-            id: r.get(0)?,
-            recipe: r.get(1)?,
-            recipe_sha256: r.get(2)?,
-            run_by: r.get(3)?,
-            started: parse_ts(&r.get::<_, String>(4)?),
-            ended: ended.as_deref().map(parse_ts),
-            dry_run: r.get::<_, i64>(6)? != 0,
-            sandbox: r.get::<_, i64>(7)? != 0,
-            ferry_version: r.get(8)?,
-            outcome: r.get(9)?,
-            message: r.get(10)?,
+            id: r.text(0)?,
+            recipe: r.text(1)?,
+            recipe_sha256: r.text(2)?,
+            run_by: r.text(3)?,
+            started: parse_ts(&r.text(4)?),
+            ended: r.opt_text(5)?.as_deref().map(parse_ts),
+            dry_run: r.int(6)? != 0,
+            sandbox: r.int(7)? != 0,
+            ferry_version: r.text(8)?,
+            outcome: r.opt_text(9)?,
+            message: r.opt_text(10)?,
         },
         extra: RunExtra {
-            kind: r.get(11)?,
+            kind: r.text(11)?,
             profiles: profiles
                 .split(',')
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect(),
-            resumes: r.get(13)?,
+            resumes: r.opt_text(13)?,
         },
-        dir: r.get(14)?,
-        steps: r.get::<_, i64>(15)? as u64,
-        failed_steps: r.get::<_, i64>(16)? as u64,
+        dir: r.opt_text(14)?,
+        host: r.opt_text(15)?,
+        expected: r.opt_int(16)?.map(|n| n as u64),
+        updated: r.opt_text(17)?.as_deref().map(parse_ts),
+        steps: r.int(18)? as u64,
+        failed_steps: r.int(19)? as u64,
     })
 }
 
+fn job_from_row(r: &Row) -> Result<JobRow, String> {
+    Ok(JobRow {
+        run: r.text(0)?,
+        seq: r.int(1)? as u64,
+        vault: r.text(2)?,
+        name: r.text(3)?,
+        path: r.text(4)?,
+        date: r.text(5)?,
+    })
+}
+
+fn rollback_from_row(r: &Row) -> Result<RollbackEntry, String> {
+    Ok(RollbackEntry {
+        kind: parse_kind(&r.text(0)?),
+        code: r.text(1)?,
+        version: r.text(2)?,
+        target: r.text(3)?,
+        existed: r.int(4)? != 0,
+        previous_status: r.opt_text(5)?,
+        sha256: r.opt_text(6)?,
+        location: r.opt_text(7)?,
+    })
+}
+
+fn intent_from_row(r: &Row) -> Result<Intent, String> {
+    Ok(Intent {
+        stage: parse_stage(&r.text(0)?),
+        kind: parse_kind(&r.text(1)?),
+        code: r.text(2)?,
+        version: r.text(3)?,
+        target: r.text(4)?,
+        sha256: r.text(5)?,
+    })
+}
+
+fn kind_or_run(extra: &RunExtra) -> &str {
+    if extra.kind.is_empty() {
+        "run"
+    } else {
+        extra.kind.as_str()
+    }
+}
+
 impl Ledger {
-    /// Opens (creating when needed) the ledger at `path`, in WAL mode.
+    /// Opens (creating when needed, migrating to the current schema) the SQLite ledger at
+    /// `path`, in WAL mode.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| db_err(path, e))?;
+        Ledger::open_at(&LedgerLocation::Sqlite(path.to_path_buf()))
+    }
+
+    /// Opens the ledger at a location, bringing its schema up to date.
+    pub fn open_at(loc: &LedgerLocation) -> Result<Ledger, LedgerError> {
+        let err = |reason: String| LedgerError::Write {
+            path: loc.describe(),
+            reason,
+        };
+        let store: Box<dyn LedgerStore> = match loc {
+            LedgerLocation::Sqlite(p) => Box::new(SqliteStore::open(p).map_err(err)?),
+        };
+        Ok(Ledger::with_store(store))
+    }
+
+    /// A ledger over a store.
+    pub fn with_store(store: Box<dyn LedgerStore>) -> Ledger {
+        Ledger {
+            location: store.location(),
+            store: Mutex::new(store),
         }
-        let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(|e| db_err(path, e))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| db_err(path, e))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| db_err(path, e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
-        Ok(Ledger {
-            conn,
-            path: path.to_path_buf(),
-        })
     }
 
     /// Opens the ledger of a state folder (see [`ledger_path`]).
@@ -319,20 +402,58 @@ impl Ledger {
 
     /// Opens an existing ledger read-write; `None` when there is none yet.
     pub fn open_existing(state_dir: &Path) -> Result<Option<Ledger>, LedgerError> {
-        let p = ledger_path(state_dir);
-        if !p.exists() {
+        Ledger::open_existing_at(&LedgerLocation::in_state_dir(state_dir))
+    }
+
+    /// Opens the ledger at a location when there is one (a database server always has one).
+    pub fn open_existing_at(loc: &LedgerLocation) -> Result<Option<Ledger>, LedgerError> {
+        if !loc.exists() {
             return Ok(None);
         }
-        Ledger::open(&p).map(Some)
+        Ledger::open_at(loc).map(Some)
     }
 
-    /// The database file.
+    /// The database file, or the URL without its password.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The database file (the location, as a path).
     pub fn path(&self) -> &Path {
-        &self.path
+        Path::new(&self.location)
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> LedgerError {
-        db_err(&self.path, e)
+    /// The schema version of the database.
+    pub fn schema_version(&self) -> Result<i64, LedgerError> {
+        let mut g = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        g.schema_version().map_err(|e| self.err(e))
+    }
+
+    fn err(&self, reason: String) -> LedgerError {
+        LedgerError::Write {
+            path: self.location.clone(),
+            reason,
+        }
+    }
+
+    fn exec(&self, stmts: &[Stmt]) -> Result<Vec<u64>, LedgerError> {
+        let mut g = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        g.batch(stmts).map_err(|e| self.err(e))
+    }
+
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: &[Val],
+        map: impl Fn(&Row) -> Result<T, String>,
+    ) -> Result<Vec<T>, LedgerError> {
+        let rows = {
+            let mut g = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            g.query(sql, params).map_err(|e| self.err(e))?
+        };
+        rows.iter()
+            .map(|r| map(r).map_err(|e| self.err(e)))
+            .collect()
     }
 
     /// Records the start of a run.
@@ -342,248 +463,212 @@ impl Ledger {
         extra: &RunExtra,
         dir: Option<&Path>,
     ) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO runs (id, kind, recipe, recipe_sha256, run_by, profiles, started, ended, dry_run, sandbox, ferry_version, outcome, message, resumes, dir)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                params![
-                    info.id,
-                    if extra.kind.is_empty() { "run" } else { extra.kind.as_str() },
-                    info.recipe,
-                    info.recipe_sha256,
-                    info.run_by,
-                    extra.profiles.join(","),
-                    ts(&info.started),
-                    info.ended.as_ref().map(ts),
-                    info.dry_run as i64,
-                    info.sandbox as i64,
-                    info.ferry_version,
-                    info.outcome,
-                    info.message,
-                    extra.resumes,
-                    dir.map(|d| d.display().to_string()),
-                ],
-            )
-            .map_err(|e| self.err(e))?;
+        let params: Vec<Val> = vec![
+            (&info.id).into(),
+            kind_or_run(extra).into(),
+            (&info.recipe).into(),
+            (&info.recipe_sha256).into(),
+            (&info.run_by).into(),
+            extra.profiles.join(",").into(),
+            ts(&info.started).into(),
+            info.ended.as_ref().map(ts).into(),
+            info.dry_run.into(),
+            info.sandbox.into(),
+            (&info.ferry_version).into(),
+            info.outcome.as_ref().into(),
+            info.message.as_ref().into(),
+            extra.resumes.as_ref().into(),
+            dir.map(|d| d.display().to_string()).into(),
+            host_name().into(),
+            ts(&Utc::now()).into(),
+        ];
+        self.exec(&[(upsert("runs", &RUN_INSERT_COLS, &["id"]), params)])?;
         Ok(())
     }
 
     /// Updates a run's kind, profiles and the run it resumes.
     pub fn update_extra(&self, run: &str, extra: &RunExtra) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET kind = ?2, profiles = ?3, resumes = ?4 WHERE id = ?1",
-                params![
-                    run,
-                    if extra.kind.is_empty() {
-                        "run"
-                    } else {
-                        extra.kind.as_str()
-                    },
-                    extra.profiles.join(","),
-                    extra.resumes
-                ],
-            )
-            .map_err(|e| self.err(e))?;
+        self.exec(&[(
+            "UPDATE runs SET kind = ?2, profiles = ?3, resumes = ?4 WHERE id = ?1".into(),
+            vec![
+                run.into(),
+                kind_or_run(extra).into(),
+                extra.profiles.join(",").into(),
+                extra.resumes.as_ref().into(),
+            ],
+        )])?;
+        Ok(())
+    }
+
+    /// Records how many artifacts a run plans to move (its progress is its steps against this).
+    pub fn set_expected(&self, run: &str, expected: u64) -> Result<(), LedgerError> {
+        self.exec(&[(
+            "UPDATE runs SET expected = ?2 WHERE id = ?1".into(),
+            vec![run.into(), (expected as i64).into()],
+        )])?;
         Ok(())
     }
 
     /// Records the end of a run.
     pub fn finish_run(&self, info: &RunInfo) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "UPDATE runs SET ended = ?2, outcome = ?3, message = ?4 WHERE id = ?1",
-                params![
-                    info.id,
-                    info.ended.as_ref().map(ts),
-                    info.outcome,
-                    info.message
-                ],
-            )
-            .map_err(|e| self.err(e))?;
+        self.exec(&[(
+            "UPDATE runs SET ended = ?2, outcome = ?3, message = ?4, updated = ?5 WHERE id = ?1"
+                .into(),
+            vec![
+                (&info.id).into(),
+                info.ended.as_ref().map(ts).into(),
+                info.outcome.as_ref().into(),
+                info.message.as_ref().into(),
+                ts(&Utc::now()).into(),
+            ],
+        )])?;
         Ok(())
     }
 
-    /// Appends a step, in its own transaction.
+    /// Appends a step and beats the run's heartbeat, in one transaction.
     pub fn insert_step(&mut self, run: &str, s: &Step) -> Result<(), LedgerError> {
-        let tx = self.conn.transaction().map_err(|e| db_err(&self.path, e))?;
-        tx.execute(
-            &format!("INSERT OR REPLACE INTO steps (run, {STEP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
-            params![
-                run,
-                s.seq as i64,
-                s.stage.as_str(),
-                s.kind.as_str(),
-                s.code,
-                s.version,
-                s.target,
-                s.action,
-                s.reason,
-                s.status.as_str(),
-                s.attempts as i64,
-                s.error.as_ref().map(|e| e.kind.clone()),
-                s.error.as_ref().and_then(|e| e.status).map(|c| c as i64),
-                s.error.as_ref().map(|e| e.message.clone()),
-                s.sha256,
-                ts(&s.started),
-                ts(&s.ended),
-            ],
-        )
-        .map_err(|e| db_err(&self.path, e))?;
-        tx.commit().map_err(|e| db_err(&self.path, e))?;
+        let mut cols = vec!["run"];
+        cols.extend(STEP_COLS);
+        let params: Vec<Val> = vec![
+            run.into(),
+            (s.seq as i64).into(),
+            s.stage.as_str().into(),
+            s.kind.as_str().into(),
+            (&s.code).into(),
+            (&s.version).into(),
+            (&s.target).into(),
+            (&s.action).into(),
+            s.reason.as_ref().into(),
+            s.status.as_str().into(),
+            (s.attempts as i64).into(),
+            s.error.as_ref().map(|e| e.kind.clone()).into(),
+            s.error.as_ref().and_then(|e| e.status).map(|c| c as i64).into(),
+            s.error.as_ref().map(|e| e.message.clone()).into(),
+            s.sha256.as_ref().into(),
+            ts(&s.started).into(),
+            ts(&s.ended).into(),
+        ];
+        self.exec(&[
+            (upsert("steps", &cols, &["run", "seq"]), params),
+            (
+                "UPDATE runs SET updated = ?2 WHERE id = ?1".into(),
+                vec![run.into(), ts(&Utc::now()).into()],
+            ),
+        ])?;
         Ok(())
     }
 
     /// Records that an effect is about to be sent (an import): if the run dies before its step
     /// is written, a resumed run knows a request may still be landing.
     pub fn insert_intent(&self, run: &str, i: &Intent) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO intents (run, stage, kind, code, version, target, sha256, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    run,
-                    i.stage.as_str(),
-                    i.kind.as_str(),
-                    i.code,
-                    i.version,
-                    i.target,
-                    i.sha256,
-                    ts(&Utc::now())
-                ],
-            )
-            .map_err(|e| self.err(e))?;
+        self.exec(&[(
+            "INSERT INTO intents (run, stage, kind, code, version, target, sha256, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING".into(),
+            vec![
+                run.into(),
+                i.stage.as_str().into(),
+                i.kind.as_str().into(),
+                (&i.code).into(),
+                (&i.version).into(),
+                (&i.target).into(),
+                (&i.sha256).into(),
+                ts(&Utc::now()).into(),
+            ],
+        )])?;
         Ok(())
     }
 
     /// The intents of a run.
     pub fn intents(&self, run: &str) -> Result<Vec<Intent>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT stage, kind, code, version, target, sha256 FROM intents WHERE run = ?1",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![run], |r| {
-                let kind: String = r.get(1)?;
-                Ok(Intent {
-                    stage: parse_stage(&r.get::<_, String>(0)?),
-                    kind: ArtifactKind::parse(&kind).unwrap_or(ArtifactKind::Integration),
-                    code: r.get(2)?,
-                    version: r.get(3)?,
-                    target: r.get(4)?,
-                    sha256: r.get(5)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT stage, kind, code, version, target, sha256 FROM intents WHERE run = ?1",
+            &[run.into()],
+            intent_from_row,
+        )
     }
 
     /// Records a vault job a run opened for writing.
     pub fn insert_job(&self, j: &JobRow) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO jobs (run, seq, vault, name, path, date) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![j.run, j.seq as i64, j.vault, j.name, j.path, j.date],
-            )
-            .map_err(|e| self.err(e))?;
+        let cols = ["run", "seq", "vault", "name", "path", "date"];
+        self.exec(&[(
+            upsert("jobs", &cols, &["run", "seq"]),
+            vec![
+                (&j.run).into(),
+                (j.seq as i64).into(),
+                (&j.vault).into(),
+                (&j.name).into(),
+                (&j.path).into(),
+                (&j.date).into(),
+            ],
+        )])?;
         Ok(())
     }
 
     /// The vault jobs a run opened, in order.
     pub fn jobs(&self, run: &str) -> Result<Vec<JobRow>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT run, seq, vault, name, path, date FROM jobs WHERE run = ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![run], |r| {
-                Ok(JobRow {
-                    run: r.get(0)?,
-                    seq: r.get::<_, i64>(1)? as u64,
-                    vault: r.get(2)?,
-                    name: r.get(3)?,
-                    path: r.get(4)?,
-                    date: r.get(5)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT run, seq, vault, name, path, date FROM jobs WHERE run = ?1 ORDER BY seq",
+            &[run.into()],
+            job_from_row,
+        )
+    }
+
+    /// The vault jobs of every run, newest first (at most `limit`).
+    pub fn all_jobs(&self, limit: u64) -> Result<Vec<JobRow>, LedgerError> {
+        self.rows(
+            "SELECT run, seq, vault, name, path, date FROM jobs ORDER BY date DESC, run DESC, seq DESC LIMIT ?1",
+            &[(limit as i64).into()],
+            job_from_row,
+        )
     }
 
     /// Records what a target held before the run changed it. The first record of an artifact in
     /// a run wins (a resumed run keeps what the first attempt saw).
     pub fn insert_rollback(&self, run: &str, e: &RollbackEntry) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO rollback (run, seq, kind, code, version, target, existed, previous_status, sha256, location)
-                 VALUES (?1, (SELECT COUNT(*) + 1 FROM rollback WHERE run = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    run,
-                    e.kind.as_str(),
-                    e.code,
-                    e.version,
-                    e.target,
-                    e.existed as i64,
-                    e.previous_status,
-                    e.sha256,
-                    e.location
-                ],
-            )
-            .map_err(|e| self.err(e))?;
+        self.exec(&[(
+            "INSERT INTO rollback (run, seq, kind, code, version, target, existed, previous_status, sha256, location)
+             VALUES (?1, (SELECT COUNT(*) + 1 FROM rollback WHERE run = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT DO NOTHING".into(),
+            vec![
+                run.into(),
+                e.kind.as_str().into(),
+                (&e.code).into(),
+                (&e.version).into(),
+                (&e.target).into(),
+                e.existed.into(),
+                e.previous_status.as_ref().into(),
+                e.sha256.as_ref().into(),
+                e.location.as_ref().into(),
+            ],
+        )])?;
         Ok(())
     }
 
     /// What a run saved for rollback, in the order it was saved.
     pub fn rollback_entries(&self, run: &str) -> Result<Vec<RollbackEntry>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT kind, code, version, target, existed, previous_status, sha256, location FROM rollback WHERE run = ?1 ORDER BY seq")
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![run], |r| {
-                let kind: String = r.get(0)?;
-                Ok(RollbackEntry {
-                    kind: ArtifactKind::parse(&kind).unwrap_or(ArtifactKind::Integration),
-                    code: r.get(1)?,
-                    version: r.get(2)?,
-                    target: r.get(3)?,
-                    existed: r.get::<_, i64>(4)? != 0,
-                    previous_status: r.get(5)?,
-                    sha256: r.get(6)?,
-                    location: r.get(7)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        self.rows(
+            "SELECT kind, code, version, target, existed, previous_status, sha256, location FROM rollback WHERE run = ?1 ORDER BY seq",
+            &[run.into()],
+            rollback_from_row,
+        )
     }
 
     /// The most recent runs first (at most `limit`).
     pub fn runs(&self, limit: u64) -> Result<Vec<RunRow>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {RUN_COLS} FROM runs ORDER BY started DESC, id DESC LIMIT ?1"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![limit as i64], run_from_row)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        self.rows(
+            &format!("SELECT {RUN_COLS} FROM runs ORDER BY started DESC, id DESC LIMIT ?1"),
+            &[(limit as i64).into()],
+            run_from_row,
+        )
     }
 
     /// One run.
     pub fn run(&self, id: &str) -> Result<Option<RunRow>, LedgerError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"),
-                params![id],
-                run_from_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        let mut rows = self.rows(
+            &format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"),
+            &[id.into()],
+            run_from_row,
+        )?;
+        Ok(rows.pop())
     }
 
     /// The latest run (not a plan) of a recipe (any recipe when `None`), other than `except`.
@@ -592,64 +677,75 @@ impl Ledger {
         recipe: Option<&str>,
         except: Option<&str>,
     ) -> Result<Option<RunRow>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {RUN_COLS} FROM runs WHERE kind = 'run' AND dry_run = 0 AND (?1 IS NULL OR recipe = ?1) AND (?2 IS NULL OR id != ?2) ORDER BY started DESC, id DESC LIMIT 1"
-            ))
-            .map_err(|e| self.err(e))?;
-        st.query_row(params![recipe, except], run_from_row)
-            .optional()
-            .map_err(|e| self.err(e))
+        let mut rows = self.rows(
+            &format!(
+                "SELECT {RUN_COLS} FROM runs WHERE kind = 'run' AND dry_run = 0
+                 AND (CAST(?1 AS TEXT) IS NULL OR recipe = ?1) AND (CAST(?2 AS TEXT) IS NULL OR id <> ?2)
+                 ORDER BY started DESC, id DESC LIMIT 1"
+            ),
+            &[recipe.into(), except.into()],
+            run_from_row,
+        )?;
+        Ok(rows.pop())
     }
 
     /// The steps of a run, in order.
     pub fn steps(&self, run: &str) -> Result<Vec<Step>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {STEP_COLS} FROM steps WHERE run = ?1 ORDER BY seq"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![run], |r| step_from_row(r, 0))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        self.rows(
+            &format!(
+                "SELECT {} FROM steps WHERE run = ?1 ORDER BY seq",
+                step_cols("")
+            ),
+            &[run.into()],
+            |r| step_from_row(r, 0),
+        )
     }
 
     /// Failed steps, newest first.
     pub fn errors(&self, f: &ErrorFilter) -> Result<Vec<ErrorRow>, LedgerError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT steps.run, runs.recipe, {} FROM steps JOIN runs ON runs.id = steps.run
-                 WHERE steps.status = 'failed' AND (?1 IS NULL OR steps.run = ?1)
-                   AND (?2 IS NULL OR steps.started >= ?2) AND (?3 IS NULL OR steps.stage = ?3)
-                 ORDER BY steps.started DESC, steps.seq DESC LIMIT ?4",
-                STEP_COLS
-                    .split(", ")
-                    .map(|c| format!("steps.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(
-                params![
-                    f.run,
-                    f.since.as_ref().map(ts),
-                    f.stage.map(|s| s.as_str()),
-                    f.limit.map(|l| l as i64).unwrap_or(-1)
-                ],
-                |r| {
-                    Ok(ErrorRow {
-                        run: r.get(0)?,
-                        recipe: r.get(1)?,
-                        step: step_from_row(r, 2)?,
-                    })
-                },
-            )
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        let sql = format!(
+            "SELECT steps.run, runs.recipe, {} FROM steps JOIN runs ON runs.id = steps.run
+             WHERE steps.status = 'failed'
+               AND (CAST(?1 AS TEXT) IS NULL OR steps.run = ?1)
+               AND (CAST(?2 AS TEXT) IS NULL OR steps.started >= ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR steps.started < ?3)
+               AND (CAST(?4 AS TEXT) IS NULL OR steps.stage = ?4)
+               AND (CAST(?5 AS TEXT) IS NULL OR steps.target = ?5)
+               AND (CAST(?6 AS TEXT) IS NULL OR LOWER(steps.code) LIKE LOWER(?6) ESCAPE '\\')
+             ORDER BY steps.started DESC, steps.seq DESC LIMIT ?7",
+            step_cols("steps.")
+        );
+        let like = f.code.as_ref().map(|c| format!("%{}%", escape_like(c)));
+        self.rows(
+            &sql,
+            &[
+                f.run.as_ref().into(),
+                f.since.as_ref().map(ts).into(),
+                f.until.as_ref().map(ts).into(),
+                f.stage.map(|s| s.as_str()).into(),
+                f.target.as_ref().into(),
+                like.into(),
+                (f.limit.map(|l| l.min(i64::MAX as u64)).unwrap_or(i64::MAX as u64) as i64).into(),
+            ],
+            |r| {
+                Ok(ErrorRow {
+                    run: r.text(0)?,
+                    recipe: r.text(1)?,
+                    step: step_from_row(r, 2)?,
+                })
+            },
+        )
     }
+}
+
+/// Escapes `\`, `%` and `_` for a `LIKE ... ESCAPE '\'` pattern.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -9,6 +9,7 @@
 pub mod db;
 pub mod html;
 pub mod report;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -19,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::{ArtifactKey, ArtifactKind};
 
 pub use db::{
-    ErrorFilter, ErrorRow, Intent, JobRow, Ledger, RollbackEntry, RunExtra, RunRow, ledger_path,
-    stage_from_str,
+    ErrorFilter, ErrorRow, Intent, JobRow, Ledger, LedgerLocation, RollbackEntry, RunExtra, RunRow,
+    host_name, ledger_path, stage_from_str,
 };
 pub use report::{Report, Summary};
 
@@ -285,6 +286,12 @@ impl RunRecord {
         self.steps.lock().expect("steps lock").clone()
     }
 
+    /// Records how many artifacts the run plans to move (the dashboard shows its progress).
+    pub fn set_expected(&self, expected: u64) {
+        let id = self.info().id;
+        self.with_db(|db| db.set_expected(&id, expected));
+    }
+
     /// Records a vault job opened for writing; returns its sequence number in the run (1, 2...).
     pub fn note_job(&self, vault: &str, name: &str, path: &str, date: chrono::NaiveDate) -> u64 {
         let seq = {
@@ -346,9 +353,12 @@ impl RunRecord {
     }
 }
 
-/// Who runs ferry: `$FERRY_USER`, `$USER`, or `unknown`.
+/// Who runs ferry: `$FERRY_USER`, else the operating-system user (`$USER`, else the account
+/// of the process, as the password database names it).
 pub fn current_user() -> String {
     std::env::var("FERRY_USER")
         .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".to_string())
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(whoami::username)
 }
