@@ -12,6 +12,7 @@ use std::path::Path;
 
 use crate::config::{
     Auth, Config, Generation, IdentityProfile, InstanceProfile, MailProfile, Secret, VaultProfile,
+    VaultSettings,
 };
 use crate::sim::{self, Seed, SimConfig, SimHandle, SimInstanceSpec};
 
@@ -23,7 +24,7 @@ pub struct Sandbox {
 
 /// The sandbox vault encrypts with an age X25519 key made on first use: the public key is the
 /// vault's recipient, the private one (`.ferry/sandbox/vault.key`, mode 0600) restores.
-fn sandbox_encryption(state_dir: &Path) -> anyhow::Result<toml::Table> {
+fn sandbox_encryption(state_dir: &Path, url: String) -> anyhow::Result<VaultSettings> {
     use age::secrecy::ExposeSecret;
     let key = std::path::absolute(state_dir.join("sandbox").join("vault.key"))?;
     let identity = match std::fs::read_to_string(&key) {
@@ -43,16 +44,12 @@ fn sandbox_encryption(state_dir: &Path) -> anyhow::Result<toml::Table> {
             id
         }
     };
-    let mut t = toml::Table::new();
-    t.insert(
-        "recipients".into(),
-        toml::Value::Array(vec![toml::Value::String(identity.to_public().to_string())]),
-    );
-    t.insert(
-        "identity".into(),
-        toml::Value::String(format!("file:{}", key.display())),
-    );
-    Ok(t)
+    Ok(VaultSettings {
+        url,
+        recipients: Some(vec![identity.to_public().to_string()]),
+        identity: Some(format!("file:{}", key.display())),
+        ..Default::default()
+    })
 }
 
 /// Starts the emulator and builds the config. `state_dir` is where runs, the vault and the outbox go.
@@ -132,12 +129,13 @@ pub fn config_for(info: &sim::SimInfo, state_dir: &Path) -> anyhow::Result<Confi
     }
     let vault_dir = std::path::absolute(state_dir.join("sandbox").join("vault"))?;
     std::fs::create_dir_all(&vault_dir)?;
+    let url = format!("file://{}", vault_dir.display());
     config.vaults.insert(
         "backups".into(),
         VaultProfile {
             name: "backups".into(),
-            url: format!("file://{}", vault_dir.display()),
-            settings: sandbox_encryption(state_dir)?,
+            url: url.clone(),
+            settings: sandbox_encryption(state_dir, url)?,
             base_dir: state_dir.to_path_buf(),
         },
     );

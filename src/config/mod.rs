@@ -4,6 +4,7 @@
 //! (`env:VAR`, `file:PATH`) resolved when the config is loaded; their values are wrapped in
 //! [`Secret`] and never printed. Every error names the file, the key and what is wrong.
 
+mod raw;
 pub mod secret;
 
 use std::collections::BTreeMap;
@@ -80,16 +81,58 @@ pub struct VaultProfile {
     pub name: String,
     /// `file:///abs/path` or `sftp://user@host:port/path`.
     pub url: String,
-    /// Every other key of the table, for the store and encryption settings.
-    pub settings: toml::Table,
+    /// The whole table, for the store and encryption settings.
+    pub settings: VaultSettings,
     /// Where the config file lives (relative paths in settings are resolved against it).
     pub base_dir: PathBuf,
+}
+
+/// The settings of one `[vaults.NAME]` table. Secret references (`passphrase`, `password`,
+/// `passphrase_secret`, `identity`) are kept as written and resolved when the vault is opened, so
+/// a machine that only backs up needs no restore key.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    /// `file:///abs/path` or `sftp://user@host:port/path`.
+    pub url: String,
+    /// SFTP private key (ed25519 or RSA); `~/` and relative paths are resolved.
+    pub identity_file: Option<String>,
+    /// The SFTP key's passphrase (a secret reference).
+    pub passphrase: Option<String>,
+    /// SFTP password (a secret reference).
+    pub password: Option<String>,
+    /// OpenSSH known_hosts file (default `~/.ssh/known_hosts`).
+    pub known_hosts: Option<String>,
+    /// Accept a host key that known_hosts does not list (testing only).
+    pub accept_unknown_host_keys: Option<bool>,
+    /// Connect and I/O timeout in seconds.
+    pub timeout_secs: Option<i64>,
+    /// age public keys to encrypt to (a list, or one key as a string).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub recipients: Option<Vec<String>>,
+    /// Encrypt with a passphrase instead (a secret reference).
+    pub passphrase_secret: Option<String>,
+    /// The age identity that decrypts (`file:PATH`, `env:VAR` or a path).
+    pub identity: Option<String>,
+}
+
+/// A string or a list of strings, read as a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged, expecting = "a list of age public keys (\"age1...\")")]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(Some(match serde::Deserialize::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    }))
 }
 
 /// The `[mail]` table.
 #[derive(Clone, Debug, Default)]
 pub struct MailProfile {
-    pub settings: toml::Table,
     pub admins: Vec<String>,
     /// The parsed SMTP settings (absent when `host` is not set: webhook or outbox only).
     pub smtp: Option<SmtpProfile>,
@@ -203,120 +246,13 @@ impl Config {
 
     /// Parses config text. `file` is only used in messages; `base` resolves relative paths.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
-        let table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    file: file.to_string(),
-                    reason: format!("{}{}", e.message(), line_of(text, e.span())),
-                })?;
-        let mut p = Parser {
+        let raw = raw::read(text, file)?;
+        raw::Check {
             file,
             base,
             secrets: vec![],
-        };
-        let mut cfg = Config {
-            file: file.to_string(),
-            state_dir: PathBuf::from(".ferry"),
-            ..Default::default()
-        };
-        for (k, v) in &table {
-            match k.as_str() {
-                "instances" => {
-                    let t = p.table(v, "instances")?;
-                    for (name, inst) in t {
-                        let prof = p.instance(name, inst)?;
-                        cfg.instances.insert(name.clone(), prof);
-                    }
-                }
-                "vaults" => {
-                    let t = p.table(v, "vaults")?;
-                    for (name, vt) in t {
-                        let key = format!("vaults.{name}");
-                        let vt = p.table(vt, &key)?;
-                        let url = p.req_str(vt, &key, "url")?;
-                        if !(url.starts_with("file://") || url.starts_with("sftp://")) {
-                            return Err(p.err(&format!("{key}.url"), format!("expected a `file:///path` or `sftp://user@host:port/path` URL, got `{url}`")));
-                        }
-                        let mut settings = vt.clone();
-                        settings.remove("url");
-                        cfg.vaults.insert(
-                            name.clone(),
-                            VaultProfile {
-                                name: name.clone(),
-                                url,
-                                settings,
-                                base_dir: base.to_path_buf(),
-                            },
-                        );
-                    }
-                }
-                "mail" => {
-                    cfg.mail = Some(p.mail(v)?);
-                }
-                "identity" => {
-                    let t = p.table(v, "identity")?;
-                    for (name, it) in t {
-                        let prof = p.identity(name, it)?;
-                        cfg.identities.insert(name.clone(), prof);
-                    }
-                }
-                "script" => {
-                    let t = p.table(v, "script")?;
-                    for (sk, sv) in t {
-                        match sk.as_str() {
-                            "lib_paths" => {
-                                let arr = sv.as_array().ok_or_else(|| {
-                                    p.err("script.lib_paths", "expected a list of folders".into())
-                                })?;
-                                for x in arr {
-                                    let s = x.as_str().ok_or_else(|| {
-                                        p.err(
-                                            "script.lib_paths",
-                                            "expected a list of folders".into(),
-                                        )
-                                    })?;
-                                    cfg.lib_paths.push(base.join(s));
-                                }
-                            }
-                            other => {
-                                return Err(p.err(
-                                    &format!("script.{other}"),
-                                    "unknown key (known: lib_paths)".into(),
-                                ));
-                            }
-                        }
-                    }
-                }
-                "run" => {
-                    let t = p.table(v, "run")?;
-                    for (sk, sv) in t {
-                        match sk.as_str() {
-                            "dir" => {
-                                let s = sv.as_str().ok_or_else(|| {
-                                    p.err("run.dir", "expected a folder path".into())
-                                })?;
-                                cfg.state_dir = base.join(s);
-                            }
-                            other => {
-                                return Err(p.err(
-                                    &format!("run.{other}"),
-                                    "unknown key (known: dir)".into(),
-                                ));
-                            }
-                        }
-                    }
-                }
-                other => {
-                    return Err(p.err(
-                        other,
-                        "unknown section (known: instances, vaults, mail, identity, script, run)"
-                            .into(),
-                    ));
-                }
-            }
         }
-        cfg.secrets = p.secrets;
-        Ok(cfg)
+        .config(raw)
     }
 
     /// The profile called `name`, or an error listing the known ones.
@@ -388,377 +324,6 @@ fn join_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
-fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    match span {
-        Some(r) => {
-            let line = text[..r.start.min(text.len())].matches('\n').count() + 1;
-            format!(" (line {line})")
-        }
-        None => String::new(),
-    }
-}
-
-struct Parser<'a> {
-    file: &'a str,
-    base: &'a Path,
-    secrets: Vec<Secret>,
-}
-
-impl Parser<'_> {
-    fn err(&self, key: &str, problem: String) -> ConfigError {
-        ConfigError::Key {
-            file: self.file.to_string(),
-            key: key.to_string(),
-            problem,
-        }
-    }
-
-    fn table<'v>(&self, v: &'v toml::Value, key: &str) -> Result<&'v toml::Table, ConfigError> {
-        v.as_table()
-            .ok_or_else(|| self.err(key, format!("expected a table, found a {}", v.type_str())))
-    }
-
-    fn opt_str(
-        &self,
-        t: &toml::Table,
-        key: &str,
-        field: &str,
-    ) -> Result<Option<String>, ConfigError> {
-        match t.get(field) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(self.err(
-                &format!("{key}.{field}"),
-                format!("expected a string, found a {}", v.type_str()),
-            )),
-        }
-    }
-
-    fn req_str(&self, t: &toml::Table, key: &str, field: &str) -> Result<String, ConfigError> {
-        self.opt_str(t, key, field)?
-            .ok_or_else(|| self.err(&format!("{key}.{field}"), "missing (required)".into()))
-    }
-
-    fn secret(&mut self, t: &toml::Table, key: &str, field: &str) -> Result<Secret, ConfigError> {
-        let raw = self.req_str(t, key, field)?;
-        let full = format!("{key}.{field}");
-        let r =
-            SecretRef::parse(&raw, Some(self.base)).map_err(|e| self.err(&full, e.to_string()))?;
-        let s = r
-            .resolve()
-            .map_err(|e| self.err(&full, format!("{e} (from {})", r.describe())))?;
-        self.secrets.push(s.clone());
-        Ok(s)
-    }
-
-    fn url(&self, t: &toml::Table, key: &str, field: &str) -> Result<String, ConfigError> {
-        let s = self.req_str(t, key, field)?;
-        let full = format!("{key}.{field}");
-        let u = url::Url::parse(&s)
-            .map_err(|e| self.err(&full, format!("not a valid URL (`{s}`): {e}")))?;
-        if u.scheme() != "https" && u.scheme() != "http" {
-            return Err(self.err(
-                &full,
-                format!("expected an http(s) URL, got scheme `{}`", u.scheme()),
-            ));
-        }
-        if u.host_str().is_none() {
-            return Err(self.err(&full, format!("the URL `{s}` has no host")));
-        }
-        Ok(s.trim_end_matches('/').to_string())
-    }
-
-    fn known_keys(&self, t: &toml::Table, key: &str, known: &[&str]) -> Result<(), ConfigError> {
-        for k in t.keys() {
-            if !known.contains(&k.as_str()) {
-                return Err(self.err(
-                    &format!("{key}.{k}"),
-                    format!("unknown key (known: {})", known.join(", ")),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn positive(
-        &self,
-        t: &toml::Table,
-        key: &str,
-        field: &str,
-        default: u64,
-    ) -> Result<u64, ConfigError> {
-        match t.get(field) {
-            None => Ok(default),
-            Some(toml::Value::Integer(n)) if *n > 0 => Ok(*n as u64),
-            Some(v) => Err(self.err(
-                &format!("{key}.{field}"),
-                format!("expected a positive number, found {v}"),
-            )),
-        }
-    }
-
-    /// `[mail]`: SMTP (`host`, `port`, `tls`, `username`, `password`, `timeout_secs`, `ca_file`,
-    /// `accept_invalid_certs`), `from`, `admins`, `outbox`, `webhook`, `webhook_timeout_secs`.
-    fn mail(&mut self, v: &toml::Value) -> Result<MailProfile, ConfigError> {
-        let t = self.table(v, "mail")?;
-        self.known_keys(
-            t,
-            "mail",
-            &[
-                "host",
-                "port",
-                "tls",
-                "username",
-                "password",
-                "timeout_secs",
-                "ca_file",
-                "accept_invalid_certs",
-                "from",
-                "admins",
-                "outbox",
-                "webhook",
-                "webhook_timeout_secs",
-            ],
-        )?;
-        let admins = match t.get("admins") {
-            None => vec![],
-            Some(toml::Value::Array(a)) => a
-                .iter()
-                .map(|x| {
-                    x.as_str()
-                        .filter(|s| s.contains('@'))
-                        .map(str::to_string)
-                        .ok_or_else(|| {
-                            self.err("mail.admins", "expected a list of e-mail addresses".into())
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(self.err("mail.admins", "expected a list of e-mail addresses".into()));
-            }
-        };
-        let smtp = match self.opt_str(t, "mail", "host")? {
-            None => None,
-            Some(host) => {
-                let tls = match self.opt_str(t, "mail", "tls")?.as_deref() {
-                    None | Some("starttls") => SmtpTls::StartTls,
-                    Some("tls") | Some("implicit") => SmtpTls::Implicit,
-                    Some("none") => SmtpTls::None,
-                    Some(o) => {
-                        return Err(self.err(
-                            "mail.tls",
-                            format!("expected `starttls`, `tls` or `none`, got `{o}`"),
-                        ));
-                    }
-                };
-                let port = match t.get("port") {
-                    None => match tls {
-                        SmtpTls::Implicit => 465,
-                        _ => 587,
-                    },
-                    Some(toml::Value::Integer(n)) if (1..=65535).contains(n) => *n as u16,
-                    Some(v) => {
-                        return Err(
-                            self.err("mail.port", format!("expected a port number, found {v}"))
-                        );
-                    }
-                };
-                let username = self.opt_str(t, "mail", "username")?;
-                let password = if t.contains_key("password") {
-                    Some(self.secret(t, "mail", "password")?)
-                } else {
-                    None
-                };
-                if username.is_some() != password.is_some() {
-                    return Err(self.err(
-                        "mail.password",
-                        "`username` and `password` go together".into(),
-                    ));
-                }
-                let accept_invalid_certs = match t.get("accept_invalid_certs") {
-                    None => false,
-                    Some(toml::Value::Boolean(b)) => *b,
-                    Some(v) => {
-                        return Err(self.err(
-                            "mail.accept_invalid_certs",
-                            format!("expected true or false, found {v}"),
-                        ));
-                    }
-                };
-                Some(SmtpProfile {
-                    host,
-                    port,
-                    tls,
-                    username,
-                    password,
-                    timeout_secs: self.positive(t, "mail", "timeout_secs", 30)?,
-                    ca_file: self
-                        .opt_str(t, "mail", "ca_file")?
-                        .map(|f| self.base.join(f)),
-                    accept_invalid_certs,
-                })
-            }
-        };
-        let webhook = if t.contains_key("webhook") {
-            let url = self.secret(t, "mail", "webhook")?;
-            let ok = url::Url::parse(url.expose())
-                .map(|u| (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some())
-                .unwrap_or(false);
-            if !ok {
-                return Err(self.err("mail.webhook", "expected an http(s) URL".into()));
-            }
-            Some(WebhookProfile {
-                url,
-                timeout_secs: self.positive(t, "mail", "webhook_timeout_secs", 30)?,
-            })
-        } else {
-            None
-        };
-        Ok(MailProfile {
-            settings: t.clone(),
-            admins,
-            smtp,
-            from: self.opt_str(t, "mail", "from")?,
-            outbox: self
-                .opt_str(t, "mail", "outbox")?
-                .map(|f| self.base.join(f)),
-            webhook,
-        })
-    }
-
-    /// `[identity.NAME]`: `url`, `client_id`, `client_secret`, optional `token_url`, `scope`,
-    /// `timeout_secs` and `[identity.NAME.apps]` (OIC instance name -> OIC app name or id).
-    fn identity(&mut self, name: &str, v: &toml::Value) -> Result<IdentityProfile, ConfigError> {
-        let key = format!("identity.{name}");
-        let t = self.table(v, &key)?;
-        self.known_keys(
-            t,
-            &key,
-            &[
-                "url",
-                "token_url",
-                "client_id",
-                "client_secret",
-                "scope",
-                "apps",
-                "timeout_secs",
-            ],
-        )?;
-        let url = self.url(t, &key, "url")?;
-        let token_url = if t.contains_key("token_url") {
-            self.url(t, &key, "token_url")?
-        } else {
-            format!("{url}/oauth2/v1/token")
-        };
-        let mut apps = BTreeMap::new();
-        if let Some(a) = t.get("apps") {
-            let at = self.table(a, &format!("{key}.apps"))?;
-            for (inst, app) in at {
-                let s = app.as_str().ok_or_else(|| {
-                    self.err(
-                        &format!("{key}.apps.{inst}"),
-                        "expected the OIC application's name or id".into(),
-                    )
-                })?;
-                apps.insert(inst.clone(), s.to_string());
-            }
-        }
-        Ok(IdentityProfile {
-            name: name.to_string(),
-            url,
-            token_url,
-            client_id: self.req_str(t, &key, "client_id")?,
-            client_secret: self.secret(t, &key, "client_secret")?,
-            scope: self
-                .opt_str(t, &key, "scope")?
-                .unwrap_or_else(|| "urn:opc:idm:__myscopes__".to_string()),
-            apps,
-            timeout_secs: self.positive(t, &key, "timeout_secs", 60)?,
-        })
-    }
-
-    fn instance(&mut self, name: &str, v: &toml::Value) -> Result<InstanceProfile, ConfigError> {
-        let key = format!("instances.{name}");
-        let t = self.table(v, &key)?;
-        const KNOWN: &[&str] = &[
-            "base_url",
-            "generation",
-            "integration_instance",
-            "integrationInstance",
-            "token_url",
-            "client_id",
-            "client_secret",
-            "scope",
-            "username",
-            "password",
-            "timeout_secs",
-        ];
-        for k in t.keys() {
-            if !KNOWN.contains(&k.as_str()) {
-                return Err(self.err(
-                    &format!("{key}.{k}"),
-                    format!("unknown key (known: {})", KNOWN.join(", ")),
-                ));
-            }
-        }
-        let base_url = self.url(t, &key, "base_url")?;
-        let generation = match t.get("generation") {
-            None => Generation::Gen3,
-            Some(toml::Value::Integer(2)) => Generation::Gen2,
-            Some(toml::Value::Integer(3)) => Generation::Gen3,
-            Some(v) => {
-                return Err(self.err(
-                    &format!("{key}.generation"),
-                    format!("expected 2 or 3, found {v}"),
-                ));
-            }
-        };
-        let ii = match self.opt_str(t, &key, "integration_instance")? {
-            Some(s) => Some(s),
-            None => self.opt_str(t, &key, "integrationInstance")?,
-        };
-        if generation == Generation::Gen3 && ii.as_deref().unwrap_or("").is_empty() {
-            return Err(self.err(&format!("{key}.integration_instance"), "missing (required for generation 3: the service instance name from the OIC About box)".into()));
-        }
-        let auth = if t.contains_key("client_id") || t.contains_key("token_url") {
-            Auth::ClientCredentials {
-                token_url: self.url(t, &key, "token_url")?,
-                client_id: self.req_str(t, &key, "client_id")?,
-                client_secret: self.secret(t, &key, "client_secret")?,
-                scope: self.req_str(t, &key, "scope")?,
-            }
-        } else if t.contains_key("username") {
-            if generation == Generation::Gen3 {
-                return Err(self.err(&format!("{key}.username"), "basic authentication is refused by OIC 3; configure token_url, client_id, client_secret and scope".into()));
-            }
-            Auth::Basic {
-                username: self.req_str(t, &key, "username")?,
-                password: self.secret(t, &key, "password")?,
-            }
-        } else {
-            return Err(self.err(&format!("{key}.client_id"), "missing (configure token_url, client_id, client_secret and scope, or username and password on Gen2)".into()));
-        };
-        let timeout_secs = match t.get("timeout_secs") {
-            None => 120,
-            Some(toml::Value::Integer(n)) if *n > 0 => *n as u64,
-            Some(v) => {
-                return Err(self.err(
-                    &format!("{key}.timeout_secs"),
-                    format!("expected a positive number of seconds, found {v}"),
-                ));
-            }
-        };
-        Ok(InstanceProfile {
-            name: name.to_string(),
-            base_url,
-            generation,
-            integration_instance: ii,
-            auth,
-            timeout_secs,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -798,7 +363,7 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
             .to_string();
         assert_eq!(
             e,
-            "ferry.toml: `instances.dev.base_url`: missing (required)"
+            "ferry.toml: `instances.dev.base_url`: missing (required) (line 1)"
         );
         let e = parse("[instances.dev]\nbase_url = 'not a url'\n")
             .unwrap_err()
@@ -816,6 +381,51 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
         );
         let e = parse("[vaults.v]\nurl='s3://x'\n").unwrap_err().to_string();
         assert!(e.contains("`vaults.v.url`"), "{e}");
+    }
+
+    #[test]
+    fn serde_errors_read_like_ferrys() {
+        let e = |s: &str| parse(s).unwrap_err().to_string();
+        assert_eq!(
+            e("[instances.dev]\nbase_url='https://h'\ncolour='red'\n"),
+            "ferry.toml: `instances.dev.colour`: unknown key (known: base_url, generation, integrationInstance, integration_instance, token_url, client_id, client_secret, scope, username, password, timeout_secs) (line 3)"
+        );
+        assert!(
+            e("[colours]\nx=1\n").starts_with("ferry.toml: `colours`: unknown section (known: instances, vaults, mail, identity, script, run)"),
+            "{}",
+            e("[colours]\nx=1\n")
+        );
+        let t = e("[mail]\nport='x'\n");
+        assert!(
+            t.starts_with("ferry.toml: `mail.port`: expected i64, found string"),
+            "{t}"
+        );
+        let t = e("[vaults.v]\nurl='file:///x'\nrecipient=['a']\n");
+        assert!(
+            t.starts_with(
+                "ferry.toml: `vaults.v.recipient`: unknown key (known: url, identity_file"
+            ),
+            "{t}"
+        );
+        let t = e("[vaults.v]\nurl='file:///x'\nrecipients=1\n");
+        assert!(
+            t.contains("`vaults.v.recipients`: a list of age public keys"),
+            "{t}"
+        );
+        let t = e(
+            "[identity.x]\nurl='https://i'\nclient_id='c'\nclient_secret='s'\n[identity.x.apps]\nprod=1\n",
+        );
+        assert!(
+            t.starts_with(
+                "ferry.toml: `identity.x.apps.prod`: expected a string, found integer `1`"
+            ),
+            "{t}"
+        );
+        let c = parse("[vaults.v]\nurl='file:///x'\nrecipients='age1x'\n").unwrap();
+        assert_eq!(
+            c.vault("v").unwrap().settings.recipients,
+            Some(vec!["age1x".into()])
+        );
     }
 
     #[test]
@@ -881,7 +491,7 @@ prod = "OICINST_prod"
             .to_string();
         assert_eq!(
             e,
-            "ferry.toml: `identity.x.client_secret`: missing (required)"
+            "ferry.toml: `identity.x.client_secret`: missing (required) (line 1)"
         );
         let e = c.identity("nope").unwrap_err().to_string();
         assert!(e.contains("configured: corp"), "{e}");

@@ -230,35 +230,10 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-/// The settings a vault profile may carry (besides `url`).
-pub const KNOWN_SETTINGS: &[&str] = &[
-    "identity_file",
-    "passphrase",
-    "password",
-    "known_hosts",
-    "accept_unknown_host_keys",
-    "timeout_secs",
-    "recipients",
-    "passphrase_secret",
-    "identity",
-];
-
 impl Vault {
     /// Opens the vault a profile describes: parses the URL and settings, reads keys and secrets,
     /// and connects (for `sftp://`).
     pub fn open(profile: &VaultProfile) -> Result<Vault, VaultError> {
-        let s = &profile.settings;
-        for k in s.keys() {
-            if !KNOWN_SETTINGS.contains(&k.as_str()) {
-                return Err(VaultError::Config {
-                    key: format!("vaults.{}.{k}", profile.name),
-                    problem: format!(
-                        "unknown setting (known: url, {})",
-                        KNOWN_SETTINGS.join(", ")
-                    ),
-                });
-            }
-        }
         let settings = Settings { profile };
         let encryption = settings.encryption()?;
         let decryption = settings.decryption()?;
@@ -394,35 +369,8 @@ impl Settings<'_> {
         }
     }
 
-    fn str(&self, key: &str) -> Result<Option<String>, VaultError> {
-        match self.profile.settings.get(key) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(self.err(key, format!("expected a string, found a {}", v.type_str()))),
-        }
-    }
-
-    fn bool(&self, key: &str) -> Result<Option<bool>, VaultError> {
-        match self.profile.settings.get(key) {
-            None => Ok(None),
-            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
-            Some(v) => Err(self.err(
-                key,
-                format!("expected true or false, found a {}", v.type_str()),
-            )),
-        }
-    }
-
-    fn u64(&self, key: &str) -> Result<Option<u64>, VaultError> {
-        match self.profile.settings.get(key) {
-            None => Ok(None),
-            Some(toml::Value::Integer(n)) if *n > 0 => Ok(Some(*n as u64)),
-            Some(v) => Err(self.err(key, format!("expected a positive number, found {v}"))),
-        }
-    }
-
-    fn path(&self, key: &str) -> Result<Option<PathBuf>, VaultError> {
-        Ok(self.str(key)?.map(|s| self.resolve_path(&s)))
+    fn path(&self, v: &Option<String>) -> Option<PathBuf> {
+        v.as_deref().map(|s| self.resolve_path(s))
     }
 
     fn resolve_path(&self, s: &str) -> PathBuf {
@@ -440,11 +388,15 @@ impl Settings<'_> {
         }
     }
 
-    fn secret(&self, key: &str) -> Result<Option<crate::config::Secret>, VaultError> {
-        let Some(raw) = self.str(key)? else {
+    fn secret(
+        &self,
+        v: &Option<String>,
+        key: &str,
+    ) -> Result<Option<crate::config::Secret>, VaultError> {
+        let Some(raw) = v else {
             return Ok(None);
         };
-        let r = SecretRef::parse(&raw, Some(&self.profile.base_dir))
+        let r = SecretRef::parse(raw, Some(&self.profile.base_dir))
             .map_err(|e| self.err(key, e.to_string()))?;
         let s = r
             .resolve()
@@ -454,47 +406,29 @@ impl Settings<'_> {
 
     fn sftp(&self, url: &url::Url) -> Result<SftpConfig, VaultError> {
         let mut c = sftp::config_from_url(url).map_err(|p| self.err("url", p))?;
-        c.identity_file = self.path("identity_file")?;
-        c.key_passphrase = self.secret("passphrase")?;
-        c.password = self.secret("password")?;
-        if let Some(k) = self.path("known_hosts")? {
+        let s = &self.profile.settings;
+        c.identity_file = self.path(&s.identity_file);
+        c.key_passphrase = self.secret(&s.passphrase, "passphrase")?;
+        c.password = self.secret(&s.password, "password")?;
+        if let Some(k) = self.path(&s.known_hosts) {
             c.known_hosts = k;
         }
-        c.accept_unknown_host_keys = self.bool("accept_unknown_host_keys")?.unwrap_or(false);
-        if let Some(t) = self.u64("timeout_secs")? {
-            c.timeout = std::time::Duration::from_secs(t);
+        c.accept_unknown_host_keys = s.accept_unknown_host_keys.unwrap_or(false);
+        match s.timeout_secs {
+            None => {}
+            Some(t) if t > 0 => c.timeout = std::time::Duration::from_secs(t as u64),
+            Some(t) => {
+                let problem = format!("expected a positive number, found {t}");
+                return Err(self.err("timeout_secs", problem));
+            }
         }
         Ok(c)
     }
 
     fn encryption(&self) -> Result<Encryption, VaultError> {
-        let recipients = match self.profile.settings.get("recipients") {
-            None => None,
-            Some(toml::Value::Array(a)) => {
-                let keys = a
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_string))
-                    .collect::<Option<Vec<String>>>()
-                    .ok_or_else(|| {
-                        self.err(
-                            "recipients",
-                            "expected a list of age public keys (\"age1...\")".into(),
-                        )
-                    })?;
-                Some(keys)
-            }
-            Some(toml::Value::String(s)) => Some(vec![s.clone()]),
-            Some(v) => {
-                return Err(self.err(
-                    "recipients",
-                    format!(
-                        "expected a list of age public keys, found a {}",
-                        v.type_str()
-                    ),
-                ));
-            }
-        };
-        let pass = self.secret("passphrase_secret")?;
+        let s = &self.profile.settings;
+        let recipients = s.recipients.clone();
+        let pass = self.secret(&s.passphrase_secret, "passphrase_secret")?;
         match (recipients, pass) {
             (Some(_), Some(_)) => Err(self.err(
                 "passphrase_secret",
@@ -514,23 +448,24 @@ impl Settings<'_> {
     }
 
     fn decryption(&self) -> Result<Decryption, VaultError> {
-        if let Some(raw) = self.str("identity")? {
+        let s = &self.profile.settings;
+        if let Some(raw) = s.identity.as_deref() {
             // `file:PATH` (an age identity file), `env:VAR` (the identity text), or a path.
             if let Some(p) = raw.strip_prefix("file:") {
                 return Decryption::identity_file(&self.resolve_path(p))
                     .map_err(|e| self.err("identity", e));
             }
             if raw.starts_with("env:") {
-                let s = self.secret("identity")?.unwrap_or_default();
-                return Decryption::identity_text(s.expose()).map_err(|e| self.err("identity", e));
+                let id = self.secret(&s.identity, "identity")?.unwrap_or_default();
+                return Decryption::identity_text(id.expose()).map_err(|e| self.err("identity", e));
             }
             if raw.starts_with("AGE-SECRET-KEY-") {
                 return Err(self.err("identity", "write the age identity in a file and use `file:PATH` (or `env:VAR`), not inline".into()));
             }
-            return Decryption::identity_file(&self.resolve_path(&raw))
+            return Decryption::identity_file(&self.resolve_path(raw))
                 .map_err(|e| self.err("identity", e));
         }
-        if let Some(p) = self.secret("passphrase_secret")? {
+        if let Some(p) = self.secret(&s.passphrase_secret, "passphrase_secret")? {
             return Ok(Decryption::Passphrase(p));
         }
         Ok(Decryption::None)

@@ -1,0 +1,409 @@
+//! The config file as serde reads it (every table refuses unknown keys), and the checks that turn
+//! it into the profiles of [`super::Config`]. Every error names the dotted key it is about.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{
+    Auth, Config, ConfigError, Generation, IdentityProfile, InstanceProfile, MailProfile, Secret,
+    SecretRef, SmtpProfile, SmtpTls, VaultProfile, VaultSettings, WebhookProfile,
+};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    instances: BTreeMap<String, RawInstance>,
+    #[serde(default)]
+    vaults: BTreeMap<String, VaultSettings>,
+    mail: Option<RawMail>,
+    #[serde(default)]
+    identity: BTreeMap<String, RawIdentity>,
+    script: Option<RawScript>,
+    run: Option<RawRun>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    base_url: String,
+    generation: Option<i64>,
+    #[serde(alias = "integrationInstance")]
+    integration_instance: Option<String>,
+    token_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scope: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    timeout_secs: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMail {
+    host: Option<String>,
+    port: Option<i64>,
+    tls: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    timeout_secs: Option<i64>,
+    ca_file: Option<String>,
+    #[serde(default)]
+    accept_invalid_certs: bool,
+    from: Option<String>,
+    #[serde(default)]
+    admins: Vec<String>,
+    outbox: Option<String>,
+    webhook: Option<String>,
+    webhook_timeout_secs: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    url: String,
+    token_url: Option<String>,
+    client_id: String,
+    client_secret: String,
+    scope: Option<String>,
+    #[serde(default)]
+    apps: BTreeMap<String, String>,
+    timeout_secs: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScript {
+    #[serde(default)]
+    lib_paths: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    dir: Option<String>,
+}
+
+/// Reads config text into the raw tables; errors name the dotted key.
+pub(super) fn read(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
+    let de = toml::de::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
+        file: file.to_string(),
+        reason: format!("{}{}", e.message(), line_of(text, e.span())),
+    })?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let (key, problem) = key_problem(&path, e.inner().message());
+        ConfigError::Key {
+            file: file.to_string(),
+            key,
+            problem: format!("{problem}{}", line_of(text, e.inner().span())),
+        }
+    })
+}
+
+/// Turns serde's messages into ferry's: the key a missing or unknown field would have, and what
+/// is wrong in ferry's words.
+pub(super) fn key_problem(path: &str, msg: &str) -> (String, String) {
+    let join = |field: &str| match path {
+        "" | "." => field.to_string(),
+        p => format!("{p}.{field}"),
+    };
+    let quoted = |rest: &str| rest.split('`').nth(1).unwrap_or("").to_string();
+    if let Some(rest) = msg.strip_prefix("missing field ") {
+        return (join(&quoted(rest)), "missing (required)".into());
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        let field = quoted(rest);
+        let known: Vec<&str> = rest
+            .split_once("expected")
+            .map(|(_, k)| k.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        // The path names the unknown key itself; its parent is the table it sits in.
+        let key = if path.ends_with(&format!(".{field}")) || path == field {
+            path.to_string()
+        } else {
+            join(&field)
+        };
+        let what = if key.contains('.') { "key" } else { "section" };
+        return (key, format!("unknown {what} (known: {})", known.join(", ")));
+    }
+    let problem = msg
+        .strip_prefix("invalid type: ")
+        .map(|r| match r.split_once(", expected ") {
+            Some((found, want)) => format!("expected {want}, found {found}"),
+            None => r.to_string(),
+        })
+        .unwrap_or_else(|| msg.to_string());
+    (path.to_string(), problem)
+}
+
+fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(r) => {
+            let line = text[..r.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}
+
+/// Checks the raw tables and resolves secrets: the semantic half of loading.
+pub(super) struct Check<'a> {
+    pub file: &'a str,
+    pub base: &'a Path,
+    pub secrets: Vec<Secret>,
+}
+
+impl Check<'_> {
+    fn err(&self, key: &str, problem: impl Into<String>) -> ConfigError {
+        ConfigError::Key {
+            file: self.file.to_string(),
+            key: key.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    fn required(&self, v: Option<String>, key: &str) -> Result<String, ConfigError> {
+        v.ok_or_else(|| self.err(key, "missing (required)"))
+    }
+
+    fn secret(&mut self, raw: Option<String>, key: &str) -> Result<Secret, ConfigError> {
+        let raw = self.required(raw, key)?;
+        let r =
+            SecretRef::parse(&raw, Some(self.base)).map_err(|e| self.err(key, e.to_string()))?;
+        let s = r
+            .resolve()
+            .map_err(|e| self.err(key, format!("{e} (from {})", r.describe())))?;
+        self.secrets.push(s.clone());
+        Ok(s)
+    }
+
+    fn url(&self, s: &str, key: &str) -> Result<String, ConfigError> {
+        let u = url::Url::parse(s)
+            .map_err(|e| self.err(key, format!("not a valid URL (`{s}`): {e}")))?;
+        if u.scheme() != "https" && u.scheme() != "http" {
+            let scheme = u.scheme();
+            return Err(self.err(
+                key,
+                format!("expected an http(s) URL, got scheme `{scheme}`"),
+            ));
+        }
+        if u.host_str().is_none() {
+            return Err(self.err(key, format!("the URL `{s}` has no host")));
+        }
+        Ok(s.trim_end_matches('/').to_string())
+    }
+
+    fn positive(&self, v: Option<i64>, default: u64, key: &str) -> Result<u64, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(n) if n > 0 => Ok(n as u64),
+            Some(n) => Err(self.err(key, format!("expected a positive number, found {n}"))),
+        }
+    }
+
+    /// The whole file, in the order the tables are described in the README.
+    pub(super) fn config(&mut self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mut cfg = Config {
+            file: self.file.to_string(),
+            state_dir: PathBuf::from(".ferry"),
+            ..Default::default()
+        };
+        for (name, inst) in raw.instances {
+            let prof = self.instance(&name, inst)?;
+            cfg.instances.insert(name, prof);
+        }
+        for (name, v) in raw.vaults {
+            let key = format!("vaults.{name}.url");
+            if !(v.url.starts_with("file://") || v.url.starts_with("sftp://")) {
+                let url = &v.url;
+                return Err(self.err(
+                    &key,
+                    format!(
+                        "expected a `file:///path` or `sftp://user@host:port/path` URL, got `{url}`"
+                    ),
+                ));
+            }
+            let prof = VaultProfile {
+                name: name.clone(),
+                url: v.url.clone(),
+                settings: v,
+                base_dir: self.base.to_path_buf(),
+            };
+            cfg.vaults.insert(name, prof);
+        }
+        if let Some(m) = raw.mail {
+            cfg.mail = Some(self.mail(m)?);
+        }
+        for (name, it) in raw.identity {
+            let prof = self.identity(&name, it)?;
+            cfg.identities.insert(name, prof);
+        }
+        if let Some(s) = raw.script {
+            cfg.lib_paths = s.lib_paths.iter().map(|p| self.base.join(p)).collect();
+        }
+        if let Some(dir) = raw.run.and_then(|r| r.dir) {
+            cfg.state_dir = self.base.join(dir);
+        }
+        cfg.secrets = std::mem::take(&mut self.secrets);
+        Ok(cfg)
+    }
+
+    fn instance(&mut self, name: &str, t: RawInstance) -> Result<InstanceProfile, ConfigError> {
+        let key = format!("instances.{name}");
+        let base_url = self.url(&t.base_url, &format!("{key}.base_url"))?;
+        let generation = match t.generation {
+            None | Some(3) => Generation::Gen3,
+            Some(2) => Generation::Gen2,
+            Some(v) => {
+                return Err(self.err(
+                    &format!("{key}.generation"),
+                    format!("expected 2 or 3, found {v}"),
+                ));
+            }
+        };
+        let ii = t.integration_instance;
+        if generation == Generation::Gen3 && ii.as_deref().unwrap_or("").is_empty() {
+            return Err(self.err(&format!("{key}.integration_instance"), "missing (required for generation 3: the service instance name from the OIC About box)"));
+        }
+        let auth = if t.client_id.is_some() || t.token_url.is_some() {
+            let token_url = self.required(t.token_url, &format!("{key}.token_url"))?;
+            Auth::ClientCredentials {
+                token_url: self.url(&token_url, &format!("{key}.token_url"))?,
+                client_id: self.required(t.client_id, &format!("{key}.client_id"))?,
+                client_secret: self.secret(t.client_secret, &format!("{key}.client_secret"))?,
+                scope: self.required(t.scope, &format!("{key}.scope"))?,
+            }
+        } else if let Some(username) = t.username {
+            if generation == Generation::Gen3 {
+                return Err(self.err(&format!("{key}.username"), "basic authentication is refused by OIC 3; configure token_url, client_id, client_secret and scope"));
+            }
+            Auth::Basic {
+                username,
+                password: self.secret(t.password, &format!("{key}.password"))?,
+            }
+        } else {
+            return Err(self.err(&format!("{key}.client_id"), "missing (configure token_url, client_id, client_secret and scope, or username and password on Gen2)"));
+        };
+        let timeout_secs = match t.timeout_secs {
+            None => 120,
+            Some(n) if n > 0 => n as u64,
+            Some(v) => {
+                return Err(self.err(
+                    &format!("{key}.timeout_secs"),
+                    format!("expected a positive number of seconds, found {v}"),
+                ));
+            }
+        };
+        Ok(InstanceProfile {
+            name: name.to_string(),
+            base_url,
+            generation,
+            integration_instance: ii,
+            auth,
+            timeout_secs,
+        })
+    }
+
+    /// `[mail]`: SMTP settings (when `host` is set), sender, admins, outbox and webhook.
+    fn mail(&mut self, t: RawMail) -> Result<MailProfile, ConfigError> {
+        if let Some(a) = t.admins.iter().find(|a| !a.contains('@')) {
+            return Err(self.err(
+                "mail.admins",
+                format!("expected a list of e-mail addresses, found `{a}`"),
+            ));
+        }
+        let webhook = match t.webhook.clone() {
+            None => None,
+            Some(raw) => {
+                let url = self.secret(Some(raw), "mail.webhook")?;
+                let ok = url::Url::parse(url.expose())
+                    .map(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some())
+                    .unwrap_or(false);
+                if !ok {
+                    return Err(self.err("mail.webhook", "expected an http(s) URL"));
+                }
+                let timeout = t.webhook_timeout_secs;
+                Some(WebhookProfile {
+                    url,
+                    timeout_secs: self.positive(timeout, 30, "mail.webhook_timeout_secs")?,
+                })
+            }
+        };
+        Ok(MailProfile {
+            admins: t.admins.clone(),
+            from: t.from.clone(),
+            outbox: t.outbox.as_ref().map(|f| self.base.join(f)),
+            webhook,
+            smtp: self.smtp(t)?,
+        })
+    }
+
+    /// The SMTP half of `[mail]`: absent when `host` is not set (webhook or outbox only).
+    fn smtp(&mut self, t: RawMail) -> Result<Option<SmtpProfile>, ConfigError> {
+        let Some(host) = t.host else {
+            return Ok(None);
+        };
+        let tls = match t.tls.as_deref() {
+            None | Some("starttls") => SmtpTls::StartTls,
+            Some("tls") | Some("implicit") => SmtpTls::Implicit,
+            Some("none") => SmtpTls::None,
+            Some(o) => {
+                return Err(self.err(
+                    "mail.tls",
+                    format!("expected `starttls`, `tls` or `none`, got `{o}`"),
+                ));
+            }
+        };
+        let port = match t.port {
+            None if tls == SmtpTls::Implicit => 465,
+            None => 587,
+            Some(n) if (1..=65535).contains(&n) => n as u16,
+            Some(v) => {
+                return Err(self.err("mail.port", format!("expected a port number, found {v}")));
+            }
+        };
+        if t.username.is_some() != t.password.is_some() {
+            return Err(self.err("mail.password", "`username` and `password` go together"));
+        }
+        let password = match t.password {
+            Some(p) => Some(self.secret(Some(p), "mail.password")?),
+            None => None,
+        };
+        Ok(Some(SmtpProfile {
+            host,
+            port,
+            tls,
+            username: t.username,
+            password,
+            timeout_secs: self.positive(t.timeout_secs, 30, "mail.timeout_secs")?,
+            ca_file: t.ca_file.map(|f| self.base.join(f)),
+            accept_invalid_certs: t.accept_invalid_certs,
+        }))
+    }
+
+    /// `[identity.NAME]`: the identity domain and its administrator application.
+    fn identity(&mut self, name: &str, t: RawIdentity) -> Result<IdentityProfile, ConfigError> {
+        let key = format!("identity.{name}");
+        let url = self.url(&t.url, &format!("{key}.url"))?;
+        let token_url = match t.token_url {
+            Some(u) => self.url(&u, &format!("{key}.token_url"))?,
+            None => format!("{url}/oauth2/v1/token"),
+        };
+        Ok(IdentityProfile {
+            name: name.to_string(),
+            url,
+            token_url,
+            client_id: t.client_id,
+            client_secret: self.secret(Some(t.client_secret), &format!("{key}.client_secret"))?,
+            scope: t
+                .scope
+                .unwrap_or_else(|| "urn:opc:idm:__myscopes__".to_string()),
+            apps: t.apps,
+            timeout_secs: self.positive(t.timeout_secs, 60, &format!("{key}.timeout_secs"))?,
+        })
+    }
+}
