@@ -114,7 +114,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
         VaultCmd::Restore { job, to, dry_run } => {
             drop(sandbox);
             let text = format!(
-                "vault::open({}).job({}).restore(oic::instance({}));\n",
+                "vault::open({}).job({}).restore(oic::instance({}), #{{ overwrite: true }});\n",
                 rhai_str(&vname),
                 rhai_str(&job),
                 rhai_str(&to)

@@ -12,9 +12,11 @@
 //! * stops waiting at once when the run is cancelled (Ctrl-C).
 
 mod classify;
+mod decision;
 mod resume;
 
 pub use classify::Failure;
+pub use decision::{Action, Decision, SkipReason};
 pub use resume::{Resume, ResumeIndex};
 
 use std::collections::HashSet;
@@ -123,27 +125,6 @@ impl Effect {
     }
 }
 
-/// What a check made before an effect (a read of the target) decided.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// Perform it, as this action ("import new", "replace") for this reason.
-    Go {
-        action: String,
-        reason: Option<String>,
-    },
-    /// Nothing to do, for this reason ("unchanged by checksum", "already active").
-    Skip(String),
-}
-
-impl Decision {
-    pub fn go(action: impl Into<String>, reason: impl Into<String>) -> Decision {
-        Decision::Go {
-            action: action.into(),
-            reason: Some(reason.into()),
-        }
-    }
-}
-
 /// How an effect ended, when it did not fail.
 #[derive(Debug)]
 pub enum Outcome<T> {
@@ -152,7 +133,7 @@ pub enum Outcome<T> {
     /// Dry run: described, not performed.
     Planned,
     /// Not performed: nothing to do.
-    Skipped(String),
+    Skipped(SkipReason),
 }
 
 impl<T> Outcome<T> {
@@ -282,7 +263,7 @@ impl Executor {
     }
 
     /// The reason to skip `eff` because the resumed run already did it, if it did.
-    pub fn done_before(&self, eff: &Effect) -> Option<String> {
+    pub fn done_before(&self, eff: &Effect) -> Option<SkipReason> {
         let r = self.resume.as_ref()?;
         if self
             .touched
@@ -292,12 +273,14 @@ impl Executor {
         {
             return None;
         }
-        r.index.done(eff).then(|| format!("done in run {}", r.run))
+        r.index
+            .done(eff)
+            .then(|| SkipReason::DoneInRun { run: r.run.clone() })
     }
 
     /// Records `eff` as skipped for `reason`.
-    pub fn skip(&self, mut eff: Effect, reason: String) {
-        eff.reason = Some(reason);
+    pub fn skip(&self, mut eff: Effect, reason: SkipReason) {
+        eff.reason = Some(reason.to_string());
         self.record.push(eff.step(StepStatus::Skipped, 0, None));
     }
 
@@ -367,7 +350,7 @@ impl Executor {
                 Ok(Outcome::Skipped(why))
             }
             Decision::Go { action, reason } => {
-                eff.action = action;
+                eff.action = action.to_string();
                 if reason.is_some() {
                     eff.reason = reason;
                 }
@@ -378,6 +361,18 @@ impl Executor {
                 self.attempt(eff, f).await.map(Outcome::Done)
             }
         }
+    }
+
+    /// Runs the check before `eff` (a read of the target), retried like an effect; a final
+    /// failure is recorded as a failure of `eff`. For effects whose decision leads to several
+    /// steps (a replace: stop the schedule, deactivate, replace), each then run on its own.
+    pub async fn check<T, E, F, Fut>(&self, eff: &Effect, f: F) -> Result<T, EffectError>
+    where
+        E: Classify,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.retry(eff, f).await
     }
 
     /// Performs a read that belongs to `eff` (a check before it), retried like an effect; only

@@ -42,7 +42,7 @@ impl ResumeIndex {
                     || (s.status == StepStatus::Skipped
                         && s.reason
                             .as_deref()
-                            .is_some_and(|r| r.starts_with("done in run ")))
+                            .is_some_and(super::SkipReason::recorded_done_in_run))
             })
             .map(|s| {
                 (

@@ -183,7 +183,7 @@ pub async fn deliver(exec: &Executor, mailer: &Mailer, messages: &[Message]) -> 
         let (status, path, error) = match r {
             Ok(Outcome::Done(sent)) => (DeliveryStatus::Sent, sent.path, None),
             Ok(Outcome::Planned) => (DeliveryStatus::Planned, None, None),
-            Ok(Outcome::Skipped(why)) => (DeliveryStatus::Planned, None, Some(why)),
+            Ok(Outcome::Skipped(why)) => (DeliveryStatus::Planned, None, Some(why.to_string())),
             Err(e) => {
                 tracing::warn!("{e}");
                 (DeliveryStatus::Failed, None, Some(e.error.message))

@@ -498,6 +498,32 @@ impl OicClient {
         }
     }
 
+    // ------------------------------------------------------------------ deletes
+
+    /// `DELETE /lookups/{name}` (412 while an active integration uses it).
+    pub async fn delete_lookup(&self, name: &str) -> Result<(), OicError> {
+        self.empty(Call::new(reqwest::Method::DELETE, lookup_path(name)))
+            .await
+            .map(|_| ())
+    }
+
+    /// `DELETE /libraries/{id}` (412 while an active integration uses it).
+    pub async fn delete_library(&self, id: &IntegrationId) -> Result<(), OicError> {
+        self.empty(Call::new(reqwest::Method::DELETE, library_path(id)))
+            .await
+            .map(|_| ())
+    }
+
+    /// `DELETE /packages/{name}` (412 while one of its integrations is active).
+    pub async fn delete_package(&self, name: &str) -> Result<(), OicError> {
+        self.empty(Call::new(
+            reqwest::Method::DELETE,
+            format!("{API}/packages/{}", encode_segment(name)),
+        ))
+        .await
+        .map(|_| ())
+    }
+
     // --------------------------------------------------------------- monitoring
 
     /// `GET /monitoring/integrations/{id}?q={timewindow:'<window>'}` (`1h`, `6h`, `1d`, `2d`,

@@ -15,7 +15,18 @@
 //! Dependencies point one way: `cli` -> `script` -> `ops` -> domains -> `effect`, `ledger`,
 //! `config`. Nothing here names `crate::script` or `crate::cli`.
 
+pub mod activate;
+pub mod ctx;
+pub mod error;
+pub mod export;
+pub mod import;
 pub mod job;
+pub mod kinds;
 pub mod notify;
 pub mod plan;
+pub mod rollback;
 pub mod run;
+pub mod select;
+
+pub use ctx::{Bounds, Ctx, RollbackSink};
+pub use error::OpsError;

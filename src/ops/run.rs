@@ -404,6 +404,12 @@ impl Run {
     }
 }
 
+impl super::RollbackSink for Run {
+    fn save(&self, a: &Artifact) -> Result<String, String> {
+        self.keep_for_rollback(a)
+    }
+}
+
 /// The guard for the error path: a run dropped before [`Run::finish`] is finished as an error,
 /// so its jobs get their manifests and its record is closed.
 impl Drop for Run {

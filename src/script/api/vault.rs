@@ -369,13 +369,13 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     global(
         "restore",
         &["job: Job", "target: Instance", "Array"],
-        "Restores a backup job into an instance: fetches every archive (verified against the manifest; a tampered file or a wrong key is refused\nbefore anything is imported), imports them replacing what is there, and re-applies the activation states they had when backed up.\nReturns the import results (as `import_archives`).\n\n# Example\n```rhai\nlet job = vault::open(\"backups\").job(\"OIC_Backups/2026/11/26/dev-to-prod-101500-1a2b\");\njob.restore(oic::instance(\"prod\"));\n```",
+        "Restores a backup job into an instance: fetches every archive (verified against the manifest; a tampered file or a wrong key is refused\nbefore anything is imported), imports them, and re-applies the activation states they had when backed up.\nThe defaults are those of `import_archives`: what the target already holds is left alone (pass `overwrite: true` to replace it).\nReturns the import results (as `import_archives`).\n\n# Example\n```rhai\nlet job = vault::open(\"backups\").job(\"OIC_Backups/2026/11/26/dev-to-prod-101500-1a2b\");\njob.restore(oic::instance(\"prod\"), #{ overwrite: true });\n```",
     )
     .register_into_engine(e, |j: &mut Job, target: super::oic::Instance| -> Result<Array, Box<EvalAltResult>> { restore(j, &target, Map::new()) });
     global(
         "restore",
         &["job: Job", "target: Instance", "options: Map", "Array"],
-        "Restores a backup job with import options (defaults `overwrite: true, activate: \"keep\"`; see `import_archives`).\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\n```",
+        "Restores a backup job with import options (the options and defaults of `import_archives`: `overwrite: false, activate: \"keep\"`).\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\n```",
     )
     .register_into_engine(e, |j: &mut Job, target: super::oic::Instance, opts: Map| -> Result<Array, Box<EvalAltResult>> { restore(j, &target, opts) });
 
@@ -422,16 +422,11 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         });
 }
 
-/// Fetches (verified) and imports a job's archives, re-applying their activation states.
+/// Fetches (verified) and imports a job's archives with the options and defaults of
+/// `import_archives`, re-applying their activation states.
 fn restore(j: &Job, target: &super::oic::Instance, opts: Map) -> Result<Array, Box<EvalAltResult>> {
     let arts = artifacts(j)?;
-    let mut o = Map::new();
-    o.insert("overwrite".into(), true.into());
-    o.insert("activate".into(), "keep".into());
-    for (k, v) in opts {
-        o.insert(k, v);
-    }
-    super::oic::import(target, arts, &o)
+    super::oic::import(target, arts, &opts, "restore")
 }
 
 /// Prunes by retention; each deletion is one recorded `delete` step.

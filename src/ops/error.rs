@@ -1,0 +1,63 @@
+//! The one error type of the `ops` layer.
+
+use crate::effect::EffectError;
+use crate::oic::OicError;
+
+/// Why a verb failed as a whole (a failure of one item is in that item's result instead, unless
+/// the options ask to stop on the first error).
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// Bad options or arguments.
+    #[error("{0}")]
+    Usage(String),
+    /// The run (Ctrl-C) was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// An effect failed after its retries.
+    #[error(transparent)]
+    Effect(Box<EffectError>),
+    /// A read of an instance failed (after its retries); `at` names the instance.
+    #[error("{at}: {source}")]
+    Oic {
+        at: String,
+        #[source]
+        source: Box<OicError>,
+    },
+    /// The configuration does not hold what the verb needs.
+    #[error(transparent)]
+    Config(Box<crate::config::ConfigError>),
+    /// The ledger could not be read.
+    #[error("{0}")]
+    Ledger(String),
+}
+
+impl OpsError {
+    /// An OIC read error on instance `at`.
+    pub fn oic(at: &str, source: OicError) -> OpsError {
+        OpsError::Oic {
+            at: at.to_string(),
+            source: Box::new(source),
+        }
+    }
+
+    /// An effect error, or [`OpsError::Cancelled`] when the run was cancelled.
+    pub fn effect(e: EffectError) -> OpsError {
+        if e.cancelled {
+            OpsError::Cancelled
+        } else {
+            OpsError::Effect(Box::new(e))
+        }
+    }
+}
+
+impl From<EffectError> for OpsError {
+    fn from(e: EffectError) -> OpsError {
+        OpsError::effect(e)
+    }
+}
+
+impl From<crate::config::ConfigError> for OpsError {
+    fn from(e: crate::config::ConfigError) -> OpsError {
+        OpsError::Config(Box::new(e))
+    }
+}

@@ -1,0 +1,138 @@
+//! `export`: integrations, projects, lookups, libraries and packages to local archives, in
+//! parallel, each streamed to disk while its sha256 is computed. An export is a read: it also
+//! happens in a dry run, so a plan knows the checksums.
+
+use serde::Deserialize;
+
+use super::OpsError;
+use super::ctx::{Ctx, fan_out};
+use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
+use crate::effect::{Effect, Failure};
+use crate::ledger::Stage;
+use crate::oic::{
+    Integration, IntegrationId, Library, Lookup, OicClient, Package, Project, ProjectExport,
+};
+
+/// Something an instance can export.
+#[derive(Clone, Debug)]
+pub enum Exportable {
+    Integration(Integration),
+    Project(Project),
+    Lookup(Lookup),
+    Library(Library),
+    Package(Package),
+}
+
+impl Exportable {
+    /// The key of its archive.
+    pub fn key(&self) -> ArtifactKey {
+        match self {
+            Exportable::Integration(i) => {
+                ArtifactKey::new(ArtifactKind::Integration, &i.code, &i.version)
+            }
+            Exportable::Project(p) => ArtifactKey::new(ArtifactKind::Project, &p.code, ""),
+            Exportable::Lookup(l) => ArtifactKey::new(ArtifactKind::Lookup, &l.name, ""),
+            Exportable::Library(l) => ArtifactKey::new(ArtifactKind::Library, &l.code, &l.version),
+            Exportable::Package(p) => ArtifactKey::new(ArtifactKind::Package, &p.name, ""),
+        }
+    }
+
+    /// Its status on the source, when it has one.
+    pub fn status(&self) -> Option<String> {
+        let s = match self {
+            Exportable::Integration(i) => i.status.clone(),
+            Exportable::Project(p) => p.status.clone(),
+            Exportable::Lookup(l) => l.status.clone(),
+            Exportable::Library(l) => l.status.clone(),
+            Exportable::Package(_) => String::new(),
+        };
+        Some(s).filter(|s| !s.is_empty())
+    }
+
+    async fn export(&self, client: &OicClient, label: Option<&str>) -> Result<Artifact, Failure> {
+        match self {
+            // The status is known from the list: one request, not two.
+            Exportable::Integration(i) => {
+                client
+                    .export_integration_with_status(
+                        &IntegrationId::new(&i.code, &i.version),
+                        Some(i.status.as_str()).filter(|s| !s.is_empty()),
+                    )
+                    .await
+            }
+            Exportable::Project(p) => {
+                let o = ProjectExport {
+                    label: label.map(str::to_string),
+                    ..Default::default()
+                };
+                client.export_project(&p.code, &o).await
+            }
+            Exportable::Lookup(l) => client.export_lookup(&l.name).await,
+            Exportable::Library(l) => {
+                client
+                    .export_library(&IntegrationId::new(&l.code, &l.version))
+                    .await
+            }
+            Exportable::Package(p) => client.export_package(&p.name).await,
+        }
+        .map_err(Failure::from)
+    }
+}
+
+/// Options of `export_archives`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportOptions {
+    /// Exports at a time (default: the run's bound, 4).
+    pub concurrency: Option<usize>,
+    /// Raise the first failure instead of recording it and going on.
+    pub stop_on_error: bool,
+    /// For projects: the deployment whose integration versions go into the archive.
+    pub label: Option<String>,
+}
+
+/// Exports in parallel; returns the artifacts of those that succeeded (failures are recorded in
+/// the run and, with `stop_on_error`, raised). In a dry run the exports happen too.
+pub async fn export(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    items: Vec<Exportable>,
+    o: &ExportOptions,
+) -> Result<Vec<Artifact>, OpsError> {
+    let conc = o.concurrency.unwrap_or(ctx.bounds().exports);
+    let label = o.label.as_deref();
+    let results = fan_out(
+        ctx.bar(items.len(), "export"),
+        conc,
+        items,
+        |it| async move {
+            let key = it.key();
+            let action = match (&it, label) {
+                (Exportable::Project(_), Some(l)) => format!("export (deployment {l})"),
+                _ => "export".to_string(),
+            };
+            let eff = Effect::new(Stage::Export, key, client.name(), action);
+            let r = ctx
+                .exec()
+                .run_read_planned(eff, || it.export(client, label))
+                .await;
+            r.map(|mut a| {
+                if a.source_status.is_none() {
+                    a.source_status = it.status();
+                }
+                a
+            })
+        },
+    )
+    .await;
+    let mut out = vec![];
+    for r in results {
+        match r {
+            Ok(a) => out.push(a),
+            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}

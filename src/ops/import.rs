@@ -1,0 +1,680 @@
+//! `import`: archives into an instance, each verified against its sha256 first, in dependency
+//! order (libraries, lookups, projects, packages, then integrations), each after a check of the
+//! target (import new, replace, or skip when unchanged by checksum or when overwrite is off),
+//! what a replace loses saved for rollback first; then the activations.
+//!
+//! A replace is recorded as its steps: stopping the schedule and deactivating (when the target
+//! needs it) are effects of their own before the replace, so a plan, a resume and the ledger see
+//! each of them.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::OpsError;
+use super::activate::{self, ActivateWhen};
+use super::ctx::{Ctx, fan_out};
+use super::kinds::{KindOps, TargetState, import_rank, ops_for};
+use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
+use crate::effect::{Action, Decision, Effect, EffectError, Failure, Outcome, SkipReason};
+use crate::ledger::{Intent, RollbackEntry, Stage, StepError, StepStatus};
+use crate::oic::{ActivateOptions, ImportAction, ImportMode, ImportOutcome, OicClient};
+
+/// Options of `import_archives` (and of a restore, which uses the same defaults).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportOptions {
+    /// Replace what the target holds (true) or leave it alone (false).
+    pub overwrite: bool,
+    /// When to activate integrations after the import.
+    pub activate: ActivateWhen,
+    /// Imports at a time (default: the run's bound, 2).
+    pub concurrency: Option<usize>,
+    /// Activations at a time (default: the run's bound, 2).
+    pub activation_concurrency: Option<usize>,
+    /// Activate in OIC's asynchronous mode and poll.
+    pub async_activation: bool,
+    /// Seconds to wait for an activation.
+    pub activation_timeout: u64,
+    /// Raise the first failure instead of recording it and going on.
+    pub stop_on_error: bool,
+    pub tracing: Option<bool>,
+    pub payload_tracing: Option<bool>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            overwrite: false,
+            activate: ActivateWhen::Keep,
+            concurrency: None,
+            activation_concurrency: None,
+            async_activation: true,
+            activation_timeout: 300,
+            stop_on_error: false,
+            tracing: None,
+            payload_tracing: None,
+        }
+    }
+}
+
+impl ImportOptions {
+    fn activation(&self) -> ActivateOptions {
+        ActivateOptions {
+            async_mode: self.async_activation,
+            timeout: Duration::from_secs(self.activation_timeout),
+            poll_interval: Duration::from_millis(500),
+            tracing: self.tracing,
+            payload_tracing: self.payload_tracing,
+        }
+    }
+}
+
+/// What happened to one item of a bulk verb.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemAction {
+    Created,
+    Replaced,
+    Skipped,
+    Planned,
+    Failed,
+    Activated,
+    Deactivated,
+    Deleted,
+    Restored,
+}
+
+impl std::fmt::Display for ItemAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        f.write_str(&s)
+    }
+}
+
+/// The result of importing one artifact: `id`, `kind`, `action`, `status` (the OIC status after
+/// the activation, or `()`), `error`, and what else there is to know about it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportResult {
+    pub id: String,
+    pub kind: String,
+    pub action: Option<ItemAction>,
+    /// The OIC status after the activation (`ACTIVATED`), when one was made.
+    pub status: Option<String>,
+    pub error: Option<String>,
+    pub code: String,
+    pub version: String,
+    pub sha256: String,
+    pub source: String,
+    pub source_status: Option<String>,
+    pub activated: bool,
+    /// Its status on the target before the import, when it was there.
+    pub previous_status: Option<String>,
+    /// Why it was skipped.
+    pub reason: Option<String>,
+    /// The stage that failed (`import` or `activate`).
+    pub stage: Option<String>,
+    /// The HTTP status of the failure, if it was one.
+    pub status_code: Option<u16>,
+}
+
+impl ImportResult {
+    fn of(a: &Artifact) -> ImportResult {
+        ImportResult {
+            id: a.key.id(),
+            kind: a.key.kind.as_str().into(),
+            action: None,
+            status: None,
+            error: None,
+            code: a.key.code.clone(),
+            version: a.key.version.clone(),
+            sha256: a.sha256.clone(),
+            source: a.source.clone(),
+            source_status: a.source_status.clone(),
+            activated: false,
+            previous_status: None,
+            reason: None,
+            stage: None,
+            status_code: None,
+        }
+    }
+
+    fn fail(&mut self, stage: Stage, e: &EffectError) {
+        if stage == Stage::Import {
+            self.action = Some(ItemAction::Failed);
+        }
+        self.stage = Some(stage.as_str().into());
+        self.error = Some(e.error.message.clone());
+        self.status_code = e.error.status;
+    }
+}
+
+/// The imports done, with the activations that follow them (see [`activate_imported`]).
+pub struct Imported {
+    pub results: Vec<ImportResult>,
+    /// (index in `results`, artifact, imported by this run).
+    activations: Vec<(usize, Artifact, bool)>,
+}
+
+/// Imports and activates (no connections in between; see [`import`] and
+/// [`activate_imported`] for that).
+pub async fn import_archives(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    artifacts: Vec<Artifact>,
+    o: &ImportOptions,
+) -> Result<Vec<ImportResult>, OpsError> {
+    let imported = import(ctx, client, artifacts, o).await?;
+    activate_imported(ctx, client, imported, o).await
+}
+
+/// Phase 1: the imports by kind, in dependency order.
+pub async fn import(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    artifacts: Vec<Artifact>,
+    o: &ImportOptions,
+) -> Result<Imported, OpsError> {
+    let mode = if o.overwrite {
+        ImportMode::Overwrite
+    } else {
+        ImportMode::SkipExisting
+    };
+    let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    let listed = Arc::new(listed_integrations(ctx, client, &artifacts).await);
+    let mut ordered: Vec<(usize, Artifact)> = artifacts.into_iter().enumerate().collect();
+    ordered.sort_by_key(|(i, a)| (import_rank(a.key.kind), *i));
+    let mut done: Vec<(usize, Artifact, Result<Outcome<ImportOutcome>, EffectError>)> = vec![];
+    let mut rest = ordered.as_slice();
+    while let Some((_, first)) = rest.first() {
+        let rank = import_rank(first.key.kind);
+        let n = rest
+            .iter()
+            .position(|(_, a)| import_rank(a.key.kind) != rank)
+            .unwrap_or(rest.len());
+        let (batch, after) = rest.split_at(n);
+        rest = after;
+        let res = fan_out(
+            ctx.bar(batch.len(), "import"),
+            conc,
+            batch.to_vec(),
+            |(i, a)| {
+                let listed = listed.clone();
+                async move {
+                    let absent = (*listed).as_ref().is_some_and(|l| !l.contains(&a.key.id()));
+                    let r = import_one(ctx, client, &a, mode, absent).await;
+                    (i, a, r)
+                }
+            },
+        )
+        .await;
+        let failed = res.iter().any(|(_, _, r)| r.is_err());
+        done.extend(res);
+        if o.stop_on_error && failed {
+            break;
+        }
+    }
+    done.sort_by_key(|(i, _, _)| *i);
+    gather(done, o)
+}
+
+/// The target's integrations, listed once (a page per 100) so that a new import needs no GET of
+/// its own; `None` when the list cannot be read (each import then checks for itself).
+async fn listed_integrations(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    artifacts: &[Artifact],
+) -> Option<HashSet<String>> {
+    if !artifacts
+        .iter()
+        .any(|a| a.key.kind == ArtifactKind::Integration && !a.is_planned())
+    {
+        return None;
+    }
+    let l = ctx
+        .exec()
+        .read("list_integrations", || client.list_integrations(None))
+        .await
+        .ok()?;
+    Some(
+        l.into_iter()
+            .map(|i| format!("{}|{}", i.code, i.version))
+            .collect(),
+    )
+}
+
+/// The results of phase 1 and the activations that follow.
+fn gather(
+    done: Vec<(usize, Artifact, Result<Outcome<ImportOutcome>, EffectError>)>,
+    o: &ImportOptions,
+) -> Result<Imported, OpsError> {
+    let mut results = vec![];
+    let mut activations = vec![];
+    for (_, a, r) in done {
+        let mut m = ImportResult::of(&a);
+        let idx = results.len();
+        match r {
+            Ok(Outcome::Done(out)) => {
+                m.action = Some(match out.action {
+                    ImportAction::Created => ItemAction::Created,
+                    ImportAction::Replaced => ItemAction::Replaced,
+                    ImportAction::Skipped => ItemAction::Skipped,
+                });
+                m.previous_status = out.previous_status;
+                if o.activate.wants(&a) && out.action != ImportAction::Skipped {
+                    activations.push((idx, a.clone(), true));
+                }
+            }
+            Ok(Outcome::Planned) => {
+                m.action = Some(ItemAction::Planned);
+                if o.activate.wants(&a) {
+                    activations.push((idx, a.clone(), true));
+                }
+            }
+            Ok(Outcome::Skipped(why)) => {
+                m.action = Some(ItemAction::Skipped);
+                // Already there as wanted: its activation still follows.
+                if o.activate.wants(&a) && why.import_continues() {
+                    activations.push((idx, a.clone(), false));
+                }
+                m.reason = Some(why.to_string());
+            }
+            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+            Err(e) => m.fail(Stage::Import, &e),
+        }
+        results.push(m);
+    }
+    Ok(Imported {
+        results,
+        activations,
+    })
+}
+
+/// Phase 2: the activations, bounded (OIC advises against many parallel activations).
+pub async fn activate_imported(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    imported: Imported,
+    o: &ImportOptions,
+) -> Result<Vec<ImportResult>, OpsError> {
+    let Imported {
+        mut results,
+        activations,
+    } = imported;
+    let conc = o.activation_concurrency.unwrap_or(ctx.bounds().activations);
+    let act = o.activation();
+    let target = client.name().to_string();
+    let done = fan_out(
+        ctx.bar(activations.len(), "activate"),
+        conc,
+        activations,
+        |(idx, a, fresh)| {
+            let act = act.clone();
+            let target = target.clone();
+            async move {
+                let reason = a
+                    .source_status
+                    .as_deref()
+                    .map(|s| format!("was {s} on {}", a.source));
+                let eff = Effect::new(
+                    Stage::Activate,
+                    a.key.clone(),
+                    target,
+                    Action::Activate.to_string(),
+                )
+                .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+                let eff = match reason {
+                    Some(r) => eff.with_reason(r),
+                    None => eff,
+                };
+                (
+                    idx,
+                    activate::activate_one(ctx.exec(), client, &act, eff, fresh).await,
+                )
+            }
+        },
+    )
+    .await;
+    for (idx, r) in done {
+        let m = &mut results[idx];
+        match r {
+            Ok(Outcome::Done(status)) => {
+                m.status = Some(status);
+                m.activated = true;
+            }
+            Ok(_) => {}
+            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+            Err(e) => m.fail(Stage::Activate, &e),
+        }
+    }
+    Ok(results)
+}
+
+/// What a check of the target found.
+pub struct TargetCheck {
+    pub decision: Decision,
+    /// What the target holds, when it holds it.
+    pub state: Option<TargetState>,
+    /// The target's current archive (exported to compare checksums), when it was exported.
+    pub current: Option<Artifact>,
+}
+
+impl TargetCheck {
+    fn absent(target: &str) -> TargetCheck {
+        TargetCheck {
+            decision: Decision::go(Action::ImportNew, format!("not on {target}")),
+            state: None,
+            current: None,
+        }
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// Reads the target to decide how an archive of `key` with `sha256` would be imported.
+pub async fn target_check(
+    kops: &dyn KindOps,
+    client: &OicClient,
+    key: &ArtifactKey,
+    sha256: &str,
+    mode: ImportMode,
+) -> Result<TargetCheck, Failure> {
+    let Some(st) = kops.state(client, key).await? else {
+        return Ok(TargetCheck::absent(client.name()));
+    };
+    if mode == ImportMode::SkipExisting {
+        return Ok(TargetCheck {
+            decision: Decision::Skip(SkipReason::Present {
+                target: client.name().to_string(),
+                status: st.status.clone(),
+            }),
+            state: Some(st),
+            current: None,
+        });
+    }
+    let current = kops.export_current(client, key).await?;
+    let decision = if !sha256.is_empty() && current.sha256 == sha256 {
+        Decision::Skip(SkipReason::Unchanged {
+            sha256: sha256.to_string(),
+        })
+    } else {
+        let has = if sha256.is_empty() {
+            "?"
+        } else {
+            short(sha256)
+        };
+        Decision::go(
+            Action::Replace,
+            format!(
+                "{} holds sha256 {}… ({}), the archive has {has}…",
+                client.name(),
+                short(&current.sha256),
+                st.status,
+            ),
+        )
+    };
+    Ok(TargetCheck {
+        decision,
+        state: Some(st),
+        current: Some(current),
+    })
+}
+
+/// Imports one archive as its effects: the check (also in a dry run), then the steps a replace
+/// needs, then the import; `listed_absent`: the target's list did not hold it.
+pub async fn import_one(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    a: &Artifact,
+    mode: ImportMode,
+    listed_absent: bool,
+) -> Result<Outcome<ImportOutcome>, EffectError> {
+    let exec = ctx.exec();
+    let action = match mode {
+        ImportMode::Overwrite => "import (replace if present)",
+        ImportMode::SkipExisting => "import (skip if present)",
+    };
+    let mut eff = Effect::new(Stage::Import, a.key.clone(), client.name(), action)
+        .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+    if a.is_planned() {
+        exec.note(&eff, StepStatus::Planned, None);
+        return Ok(Outcome::Planned);
+    }
+    let Some(kops) = ops_for(a.key.kind) else {
+        let msg = format!("importing a {} archive is not supported", a.key.kind);
+        return Err(failed_effect(exec, &eff, "config", msg));
+    };
+    if let Err(ie) = verify_blocking(a).await {
+        // A corrupt archive is refused before anything is sent; it is not retried.
+        return Err(failed_effect(exec, &eff, "integrity", ie.to_string()));
+    }
+    if let Some(why) = exec.done_before(&eff) {
+        exec.skip(eff, why.clone());
+        return Ok(Outcome::Skipped(why));
+    }
+    let d = exec
+        .check(&eff, || {
+            decide(ctx, kops, client, a, mode, &eff, listed_absent)
+        })
+        .await?;
+    let (action, reason) = match d.decision {
+        Decision::Skip(why) => {
+            exec.skip(eff, why.clone());
+            return Ok(Outcome::Skipped(why));
+        }
+        Decision::Go { action, reason } => (action, reason),
+    };
+    eff.action = action.to_string();
+    if reason.is_some() {
+        eff.reason = reason;
+    }
+    let previous_status = d
+        .state
+        .as_ref()
+        .map(|s| s.status.clone())
+        .filter(|s| !s.is_empty());
+    let created = action == Action::ImportNew;
+    let r = apply(ctx, kops, client, a, eff, created, d.state.as_ref()).await?;
+    Ok(match r {
+        Outcome::Done(()) => Outcome::Done(ImportOutcome {
+            action: if created {
+                ImportAction::Created
+            } else {
+                ImportAction::Replaced
+            },
+            previous_status,
+        }),
+        Outcome::Planned => Outcome::Planned,
+        Outcome::Skipped(w) => Outcome::Skipped(w),
+    })
+}
+
+/// Performs a decided import as its effects: for a replace, the steps the target needs first
+/// (stop the schedule, deactivate), each an effect of its own; then the create or the replace
+/// (`eff`). Used by import and by rollback's restore.
+pub async fn apply(
+    ctx: &dyn Ctx,
+    kops: &dyn KindOps,
+    client: &OicClient,
+    a: &Artifact,
+    eff: Effect,
+    created: bool,
+    state: Option<&TargetState>,
+) -> Result<Outcome<()>, EffectError> {
+    let exec = ctx.exec();
+    // Changed by this run from here on: what follows is never skipped as done before.
+    exec.touch(&eff);
+    if !created {
+        for step in kops.before_replace(state.unwrap_or(&TargetState::default())) {
+            let s = Effect::new(
+                Stage::Deactivate,
+                a.key.clone(),
+                client.name(),
+                step.to_string(),
+            )
+            .with_reason(format!("before the replace on {}", client.name()));
+            exec.run(s, || kops.step(client, &a.key, &step)).await?;
+        }
+    }
+    exec.record().note_intent(&Intent {
+        stage: eff.stage,
+        kind: a.key.kind,
+        code: a.key.code.clone(),
+        version: a.key.version.clone(),
+        target: client.name().to_string(),
+        sha256: eff.sha256.clone().unwrap_or_default(),
+    });
+    exec.run(eff, || send(kops, client, a, created)).await
+}
+
+/// The check before an import: reads the target (unless its list showed it absent), waits for
+/// an import the resumed run sent and never saw answered, and saves what a replace would lose.
+async fn decide(
+    ctx: &dyn Ctx,
+    kops: &dyn KindOps,
+    client: &OicClient,
+    a: &Artifact,
+    mode: ImportMode,
+    eff: &Effect,
+    listed_absent: bool,
+) -> Result<TargetCheck, Failure> {
+    let exec = ctx.exec();
+    // The run being resumed sent this import and died before recording its end: the request
+    // may still land. Wait for it (up to a grace period) rather than import twice.
+    let pending = exec.resume().is_some_and(|r| r.index.pending(eff));
+    let mut d = if listed_absent && !pending {
+        TargetCheck::absent(client.name())
+    } else {
+        target_check(kops, client, &a.key, &a.sha256, mode).await?
+    };
+    if pending {
+        let until = std::time::Instant::now() + ctx.resume_grace();
+        while matches!(d.decision, Decision::Go { .. }) && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            d = target_check(kops, client, &a.key, &a.sha256, mode).await?;
+        }
+    }
+    if matches!(d.decision, Decision::Go { .. }) && !exec.dry_run() {
+        save_for_rollback(ctx, client.name(), &a.key, &d)
+            .await
+            .map_err(|e| {
+                Failure::Task(format!(
+                    "cannot save {} for rollback before replacing it: {e}",
+                    a.key.id()
+                ))
+            })?;
+    }
+    Ok(d)
+}
+
+/// Sends the archive: a create, or the replace itself. A create answered 409 (a request of a
+/// stopped run landing late) is fine when the target now holds this very archive.
+async fn send(
+    kops: &dyn KindOps,
+    client: &OicClient,
+    a: &Artifact,
+    created: bool,
+) -> Result<(), Failure> {
+    if !created {
+        return kops.replace(client, a).await.map_err(Failure::from);
+    }
+    match kops.create(client, a).await {
+        Err(e) if e.is_status(409) => {
+            let d = target_check(kops, client, &a.key, &a.sha256, ImportMode::Overwrite).await?;
+            match d.decision {
+                Decision::Skip(why @ SkipReason::Unchanged { .. }) => {
+                    tracing::warn!(artifact = %a.key.id(), "{why}: an earlier request landed");
+                    Ok(())
+                }
+                _ => Err(Failure::from(e)),
+            }
+        }
+        r => r.map_err(Failure::from),
+    }
+}
+
+/// Records what a replace or an import new changes, for rollback: the archive the target holds
+/// (saved through the run's rollback sink) and its status, or that it was absent.
+async fn save_for_rollback(
+    ctx: &dyn Ctx,
+    target: &str,
+    key: &ArtifactKey,
+    d: &TargetCheck,
+) -> Result<(), String> {
+    let record = ctx.exec().record().clone();
+    let mut entry = RollbackEntry {
+        kind: key.kind,
+        code: key.code.clone(),
+        version: key.version.clone(),
+        target: target.to_string(),
+        existed: d.state.is_some(),
+        previous_status: d
+            .state
+            .as_ref()
+            .map(|s| s.status.clone())
+            .filter(|s| !s.is_empty()),
+        sha256: None,
+        location: None,
+    };
+    if let Some(cur) = d.current.clone() {
+        let sink = ctx.rollback_sink();
+        let sha = cur.sha256.clone();
+        let location = tokio::task::spawn_blocking(move || sink.save(&cur))
+            .await
+            .map_err(|e| e.to_string())??;
+        entry.sha256 = Some(sha);
+        entry.location = Some(location);
+    }
+    record.note_rollback(&entry);
+    Ok(())
+}
+
+/// Checks an archive against its size and sha256 off the runtime.
+pub async fn verify_blocking(a: &Artifact) -> Result<(), crate::artifact::IntegrityError> {
+    let a2 = a.clone();
+    match tokio::task::spawn_blocking(move || a2.verify()).await {
+        Ok(r) => r,
+        Err(e) => Err(crate::artifact::IntegrityError::Unreadable {
+            path: a.path().display().to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// A step error as recorded.
+pub fn step_error(kind: &str, message: String) -> StepError {
+    StepError {
+        kind: kind.into(),
+        status: None,
+        message,
+    }
+}
+
+/// Records `eff` as failed before it could start (a refused archive, an unsupported kind) and
+/// returns the error; it is not retried.
+pub fn failed_effect(
+    exec: &crate::effect::Executor,
+    eff: &Effect,
+    kind: &str,
+    message: String,
+) -> EffectError {
+    let err = step_error(kind, message);
+    exec.note(eff, StepStatus::Failed, Some(err.clone()));
+    EffectError {
+        stage: eff.stage,
+        artifact: eff.key.id(),
+        target: eff.target.clone(),
+        attempts: 0,
+        error: err,
+        cancelled: false,
+    }
+}

@@ -1,0 +1,322 @@
+//! `rollback`: puts the targets of a run back as they were before it, for every kind an import
+//! can replace: re-imports the archives it replaced (saved in the run's rollback job or folder),
+//! re-applies the activation states integrations had, and deletes what it added. Every step is
+//! an effect (planned in a dry run).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::OpsError;
+use super::activate::{activate_one, deactivate_one};
+use super::ctx::Ctx;
+use super::import::{apply, target_check};
+use super::kinds::{KindOps, ops_for};
+use crate::artifact::{Artifact, ArtifactKind};
+use crate::config::Config;
+use crate::effect::{Action, Decision, Effect, EffectError, Failure, Outcome, SkipReason};
+use crate::ledger::{Ledger, RollbackEntry, Stage, StepStatus};
+use crate::oic::{ImportMode, OicClient};
+use crate::vault::Vault;
+
+/// What rollback did to one artifact.
+#[derive(Clone, Debug, Serialize)]
+pub struct RollbackResult {
+    pub id: String,
+    pub kind: String,
+    /// `done`, `planned`, `skipped: <why>`, `failed`, `unsupported`, `-` (nothing but its state).
+    pub action: String,
+    pub error: Option<String>,
+    pub target: String,
+    /// False when the run had added it (rollback deletes it).
+    pub existed: bool,
+    pub previous_status: Option<String>,
+    /// What was done to its activation state (integrations).
+    pub activation: Option<String>,
+}
+
+impl RollbackResult {
+    fn of(e: &RollbackEntry, action: &str, error: Option<String>) -> RollbackResult {
+        RollbackResult {
+            id: e.key().id(),
+            kind: e.kind.as_str().into(),
+            action: action.into(),
+            error,
+            target: e.target.clone(),
+            existed: e.existed,
+            previous_status: e.previous_status.clone(),
+            activation: None,
+        }
+    }
+
+    fn outcome<T>(e: &RollbackEntry, r: &Result<Outcome<T>, EffectError>) -> RollbackResult {
+        match r {
+            Ok(o) => RollbackResult::of(e, &describe(o), None),
+            Err(err) => RollbackResult::of(e, "failed", Some(err.error.message.clone())),
+        }
+    }
+}
+
+fn describe<T>(o: &Outcome<T>) -> String {
+    match o {
+        Outcome::Done(_) => "done".into(),
+        Outcome::Planned => "planned".into(),
+        Outcome::Skipped(why) => format!("skipped: {why}"),
+    }
+}
+
+fn ledger_err(e: impl std::fmt::Display) -> OpsError {
+    OpsError::Ledger(e.to_string())
+}
+
+/// The rollback entries of a run and of the runs it resumed (the earliest record of an artifact
+/// wins: it is what the target held before the first attempt).
+pub fn entries(db: &Ledger, run: &str) -> Result<Vec<RollbackEntry>, OpsError> {
+    let mut chain = vec![];
+    let mut cur = Some(run.to_string());
+    while let Some(id) = cur {
+        if chain.contains(&id) || chain.len() > 100 {
+            break;
+        }
+        let row = db
+            .run(&id)
+            .map_err(ledger_err)?
+            .ok_or_else(|| ledger_err(format!("no run `{id}` in the ledger (see `ferry runs`)")))?;
+        cur = row.extra.resumes.clone();
+        chain.push(id);
+    }
+    chain.reverse();
+    let mut seen = HashSet::new();
+    let mut out = vec![];
+    for id in chain {
+        for e in db.rollback_entries(&id).map_err(ledger_err)? {
+            if seen.insert((e.key(), e.target.clone())) {
+                out.push(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Puts the targets of run `run` back as they were before it. One result per artifact.
+pub async fn rollback(ctx: &dyn Ctx, run: &str) -> Result<Vec<RollbackResult>, OpsError> {
+    let list = {
+        let db = Ledger::open_in(&ctx.config().state_dir).map_err(ledger_err)?;
+        entries(&db, run)?
+    };
+    let mut out = vec![];
+    for e in list.iter().rev() {
+        let Some(kops) = ops_for(e.kind) else {
+            let why = format!("{} cannot be rolled back", e.kind);
+            out.push(RollbackResult::of(e, "unsupported", Some(why)));
+            continue;
+        };
+        let client = ctx.client(&e.target)?;
+        let r = if !e.existed {
+            remove(ctx, kops, &client, e, run).await
+        } else if e.location.is_none() {
+            // Only its activation state changed: re-apply it.
+            reapply_state(ctx, &client, RollbackResult::of(e, "-", None), e, false).await
+        } else {
+            restore(ctx, kops, &client, e).await
+        };
+        if ctx.exec().cancel_token().is_cancelled() {
+            return Err(OpsError::Cancelled);
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Deletes what the run added.
+async fn remove(
+    ctx: &dyn Ctx,
+    kops: &dyn KindOps,
+    client: &OicClient,
+    e: &RollbackEntry,
+    run: &str,
+) -> RollbackResult {
+    let key = e.key();
+    let eff = Effect::new(
+        Stage::Delete,
+        key.clone(),
+        &e.target,
+        Action::Delete.to_string(),
+    )
+    .with_reason(format!("added by run {run}"));
+    let check = || async {
+        Ok::<_, Failure>(match kops.state(client, &key).await? {
+            None => Decision::Skip(SkipReason::NotOn {
+                target: client.name().to_string(),
+            }),
+            Some(_) => Decision::go(Action::Delete, format!("added by run {run}")),
+        })
+    };
+    let r = ctx
+        .exec()
+        .run_checked(eff, check, || async {
+            kops.delete(client, &key).await.map_err(Failure::from)
+        })
+        .await;
+    RollbackResult::outcome(e, &r)
+}
+
+/// Re-imports the saved archive (unless the target already holds it), then re-applies the
+/// activation state of an integration.
+async fn restore(
+    ctx: &dyn Ctx,
+    kops: &dyn KindOps,
+    client: &OicClient,
+    e: &RollbackEntry,
+) -> RollbackResult {
+    let exec = ctx.exec();
+    let key = e.key();
+    let sha = e.sha256.clone().unwrap_or_default();
+    let mut eff =
+        Effect::new(Stage::Import, key.clone(), &e.target, "restore").with_sha256(e.sha256.clone());
+    let r: Result<Outcome<()>, EffectError> = async {
+        if let Some(why) = exec.done_before(&eff) {
+            exec.skip(eff, why.clone());
+            return Ok(Outcome::Skipped(why));
+        }
+        let d = exec
+            .check(&eff, || {
+                target_check(kops, client, &key, &sha, ImportMode::Overwrite)
+            })
+            .await?;
+        let (new, reason) = match d.decision {
+            Decision::Skip(why) => {
+                exec.skip(eff, why.clone());
+                return Ok(Outcome::Skipped(why));
+            }
+            Decision::Go { action, reason } => (action == Action::ImportNew, reason),
+        };
+        eff.action = Action::Restore { new }.to_string();
+        eff.reason = reason;
+        if exec.dry_run() {
+            exec.note(&eff, StepStatus::Planned, None);
+            return Ok(Outcome::Planned);
+        }
+        let (config, entry) = (ctx.config().clone(), e.clone());
+        let fetched = tokio::task::spawn_blocking(move || fetch_saved(&config, &entry))
+            .await
+            .map_err(|x| Failure::Task(x.to_string()))
+            .and_then(|r| r);
+        let a = match fetched {
+            Ok(a) => a,
+            Err(f) => {
+                let msg = f.to_string();
+                return Err(super::import::failed_effect(exec, &eff, "vault", msg));
+            }
+        };
+        apply(ctx, kops, client, &a, eff, new, d.state.as_ref()).await
+    }
+    .await;
+    let imported = matches!(r, Ok(Outcome::Done(_)) | Ok(Outcome::Planned));
+    let res = RollbackResult::outcome(e, &r);
+    if r.is_err() || e.kind != ArtifactKind::Integration {
+        return res;
+    }
+    reapply_state(ctx, client, res, e, imported).await
+}
+
+/// Re-applies the activation state an integration had before the run; `imported`: it was just
+/// restored (a replace leaves it inactive).
+async fn reapply_state(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    mut res: RollbackResult,
+    e: &RollbackEntry,
+    imported: bool,
+) -> RollbackResult {
+    if e.kind != ArtifactKind::Integration {
+        return res;
+    }
+    let key = e.key();
+    let exec = ctx.exec();
+    let ar = if e.previous_status.as_deref() == Some("ACTIVATED") {
+        let eff = Effect::new(
+            Stage::Activate,
+            key,
+            &e.target,
+            Action::Activate.to_string(),
+        )
+        .with_reason("it was ACTIVATED before the run");
+        let opts = crate::oic::ActivateOptions {
+            poll_interval: std::time::Duration::from_millis(500),
+            ..Default::default()
+        };
+        activate_one(exec, client, &opts, eff, imported)
+            .await
+            .map(|o| describe(&o))
+    } else {
+        let eff = Effect::new(
+            Stage::Deactivate,
+            key,
+            &e.target,
+            Action::Deactivate.to_string(),
+        );
+        let was = e.previous_status.clone().unwrap_or_default();
+        deactivate_one(exec, client, eff, &was, imported)
+            .await
+            .map(|o| describe(&o))
+    };
+    match ar {
+        Ok(s) => res.activation = Some(s),
+        Err(err) => {
+            res.activation = Some("failed".into());
+            res.error = Some(err.error.message);
+        }
+    }
+    res
+}
+
+/// Reads back an archive saved for rollback (`file:<path>` or `vault:<vault>:<job>`), checked
+/// against the sha256 recorded with it.
+pub fn fetch_saved(config: &Config, e: &RollbackEntry) -> Result<Artifact, Failure> {
+    let loc = e
+        .location
+        .clone()
+        .ok_or_else(|| Failure::Task("no archive was saved".into()))?;
+    if let Some(p) = loc.strip_prefix("file:") {
+        let path = PathBuf::from(p);
+        let (size, sha) = crate::artifact::hash_file(&path)
+            .map_err(|x| Failure::Task(format!("cannot read {}: {x}", path.display())))?;
+        if e.sha256.as_deref().is_some_and(|s| s != sha) {
+            return Err(Failure::Task(format!(
+                "the saved archive {} changed: sha256 {sha}, expected {}",
+                path.display(),
+                e.sha256.clone().unwrap_or_default()
+            )));
+        }
+        return Ok(Artifact::from_path(
+            e.key(),
+            path,
+            size,
+            sha,
+            e.target.clone(),
+        ));
+    }
+    let rest = loc
+        .strip_prefix("vault:")
+        .ok_or_else(|| Failure::Task(format!("unknown rollback location `{loc}`")))?;
+    let (vname, job) = rest
+        .split_once(':')
+        .ok_or_else(|| Failure::Task(format!("bad rollback location `{loc}`")))?;
+    let profile = config
+        .vault(vname)
+        .map_err(|x| Failure::Task(x.to_string()))?
+        .clone();
+    let reader = Vault::open(&profile)?.open_job(job)?;
+    let entry = reader
+        .manifest()
+        .entries
+        .iter()
+        .find(|m| m.key() == e.key() && e.sha256.as_deref().is_none_or(|s| s == m.sha256))
+        .cloned()
+        .ok_or_else(|| {
+            Failure::Task(format!("{} is not in the rollback job {job}", e.key().id()))
+        })?;
+    Ok(reader.fetch(&entry)?)
+}

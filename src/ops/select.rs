@@ -1,0 +1,119 @@
+//! `select`: the integrations of a list that match a filter (status, code and name globs or a
+//! name regex, project, update time, lock, latest version per code).
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use super::OpsError;
+use crate::oic::Integration;
+
+/// One value or a list of them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn contains(&self, s: &str) -> bool {
+        match self {
+            OneOrMany::One(x) => x == s,
+            OneOrMany::Many(v) => v.iter().any(|x| x == s),
+        }
+    }
+}
+
+/// A filter over integrations. Every field that is set must match.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Filter {
+    /// A status or a list of them.
+    pub status: Option<OneOrMany>,
+    /// A glob over the code (`HR_*`).
+    pub code: Option<String>,
+    /// A glob over the name, or `/regex/`.
+    pub name: Option<String>,
+    /// The OIC 3 project code.
+    pub project: Option<String>,
+    /// A date or time prefix: updated at or after it.
+    pub updated_since: Option<String>,
+    /// Only the highest version of each code.
+    pub latest: bool,
+    pub locked: Option<bool>,
+}
+
+/// A glob (`*` any run of characters, `?` one) as an anchored regex.
+pub fn glob(pattern: &str) -> Regex {
+    let mut re = String::from("^");
+    for c in pattern.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    // An escaped pattern always compiles; the fallback matches nothing.
+    Regex::new(&re).unwrap_or_else(|_| Regex::new("[^\\s\\S]").expect("constant regex"))
+}
+
+/// The name matcher: `/regex/` or a glob.
+fn name_matcher(n: &str) -> Result<Regex, OpsError> {
+    if n.len() >= 2 && n.starts_with('/') && n.ends_with('/') {
+        return Regex::new(&n[1..n.len() - 1])
+            .map_err(|e| OpsError::Usage(format!("bad name regex {n}: {e}")));
+    }
+    Ok(glob(n))
+}
+
+/// The integrations of `list` that match `f`.
+pub fn select(list: Vec<Integration>, f: &Filter) -> Result<Vec<Integration>, OpsError> {
+    let code = f.code.as_deref().map(glob);
+    let name = f.name.as_deref().map(name_matcher).transpose()?;
+    let out: Vec<Integration> = list
+        .into_iter()
+        .filter(|i| f.status.as_ref().is_none_or(|s| s.contains(&i.status)))
+        .filter(|i| code.as_ref().is_none_or(|g| g.is_match(&i.code)))
+        .filter(|i| name.as_ref().is_none_or(|r| r.is_match(&i.name)))
+        .filter(|i| {
+            f.project
+                .as_ref()
+                .is_none_or(|p| i.project_code.as_deref() == Some(p.as_str()))
+        })
+        .filter(|i| {
+            f.updated_since
+                .as_ref()
+                .is_none_or(|s| i.last_updated.as_str() >= s.as_str())
+        })
+        .filter(|i| f.locked.is_none_or(|l| i.locked == l))
+        .collect();
+    if !f.latest {
+        return Ok(out);
+    }
+    let mut best: BTreeMap<String, Integration> = BTreeMap::new();
+    for i in out {
+        match best.get(&i.code) {
+            Some(b) if b.version >= i.version => {}
+            _ => {
+                best.insert(i.code.clone(), i);
+            }
+        }
+    }
+    Ok(best.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_are_anchored_and_escape_the_rest() {
+        assert!(glob("HR_*").is_match("HR_SYNC"));
+        assert!(!glob("HR_*").is_match("XHR_SYNC"));
+        assert!(glob("A?C").is_match("ABC"));
+        assert!(!glob("A.C").is_match("ABC"));
+    }
+}
