@@ -266,8 +266,16 @@ fn recipe_variables_are_strings_unless_the_default_has_another_type() {
     let out = ferry(
         d.path(),
         &[
-            "run", "vars.rhai", "--var", "prefix=01", "--var", "n=41", "--var", "flag=true",
-            "--var", "list=[1,2]",
+            "run",
+            "vars.rhai",
+            "--var",
+            "prefix=01",
+            "--var",
+            "n=41",
+            "--var",
+            "flag=true",
+            "--var",
+            "list=[1,2]",
         ],
         &[],
     );
@@ -277,10 +285,15 @@ fn recipe_variables_are_strings_unless_the_default_has_another_type() {
         s.starts_with("string 01\nstring 01\n42 true 2\nstring 7\n"),
         "{s}"
     );
-    let bad = ferry(d.path(), &["run", "vars.rhai", "--var", "prefix=01", "--var", "n=x"], &[]);
+    let bad = ferry(
+        d.path(),
+        &["run", "vars.rhai", "--var", "prefix=01", "--var", "n=x"],
+        &[],
+    );
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        text(&bad.stderr).contains("recipe variable `n`: expected an integer (like its default), found `x`"),
+        text(&bad.stderr)
+            .contains("recipe variable `n`: expected an integer (like its default), found `x`"),
         "{}",
         text(&bad.stderr)
     );

@@ -36,7 +36,9 @@ fn user_version(p: &Path) -> i64 {
 fn strict_tables(p: &Path) -> Vec<String> {
     let c = Connection::open(p).unwrap();
     let mut st = c
-        .prepare("SELECT name FROM pragma_table_list WHERE strict = 1 AND schema = 'main' ORDER BY name")
+        .prepare(
+            "SELECT name FROM pragma_table_list WHERE strict = 1 AND schema = 'main' ORDER BY name",
+        )
         .unwrap();
     st.query_map([], |r| r.get(0))
         .unwrap()
@@ -63,9 +65,14 @@ fn new_ledger_is_at_the_latest_version_with_strict_tables() {
             [],
         )
         .unwrap_err();
-    assert!(e.to_string().contains("cannot store TEXT value in INTEGER column"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("cannot store TEXT value in INTEGER column"),
+        "{e}"
+    );
     // And so is a status no step can have.
-    db.insert_run(&info("r1"), &RunExtra::default(), None).unwrap();
+    db.insert_run(&info("r1"), &RunExtra::default(), None)
+        .unwrap();
     let e = c
         .execute(
             "INSERT INTO steps (run, seq, stage, kind, code, version, target, action, status, attempts, started, ended) VALUES ('r1', 1, 'export', 'integration', 'A', '01', 'dev', 'export', 'great', 1, 't', 't')",

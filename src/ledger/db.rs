@@ -542,7 +542,11 @@ impl Ledger {
             s.status.as_str().into(),
             (s.attempts as i64).into(),
             s.error.as_ref().map(|e| e.kind.clone()).into(),
-            s.error.as_ref().and_then(|e| e.status).map(|c| c as i64).into(),
+            s.error
+                .as_ref()
+                .and_then(|e| e.status)
+                .map(|c| c as i64)
+                .into(),
             s.error.as_ref().map(|e| e.message.clone()).into(),
             s.sha256.as_ref().into(),
             ts(&s.started).into(),
@@ -725,7 +729,10 @@ impl Ledger {
                 f.stage.map(|s| s.as_str()).into(),
                 f.target.as_ref().into(),
                 like.into(),
-                (f.limit.map(|l| l.min(i64::MAX as u64)).unwrap_or(i64::MAX as u64) as i64).into(),
+                (f.limit
+                    .map(|l| l.min(i64::MAX as u64))
+                    .unwrap_or(i64::MAX as u64) as i64)
+                    .into(),
             ],
             |r| {
                 Ok(ErrorRow {

@@ -77,7 +77,9 @@ impl Row {
         match self.at(i)? {
             Val::Null => Ok(None),
             Val::Int(n) => Ok(Some(*n)),
-            Val::Text(s) => Err(format!("column {i}: text {s:?} where an integer was expected")),
+            Val::Text(s) => Err(format!(
+                "column {i}: text {s:?} where an integer was expected"
+            )),
         }
     }
     pub fn int(&self, i: usize) -> Result<i64, String> {
@@ -356,8 +358,10 @@ fn adopt_legacy(c: &Connection) -> Result<(), String> {
             .filter(|col| new_cols.contains(col))
             .collect();
         let list = common.join(", ");
-        c.execute_batch(&format!("INSERT INTO {t} ({list}) SELECT {list} FROM {old}"))
-            .map_err(|e| format!("cannot bring the ledger's {t} rows to the typed schema: {e}"))?;
+        c.execute_batch(&format!(
+            "INSERT INTO {t} ({list}) SELECT {list} FROM {old}"
+        ))
+        .map_err(|e| format!("cannot bring the ledger's {t} rows to the typed schema: {e}"))?;
     }
     // Steps before runs: the old steps refer to the old runs.
     for t in TABLES.iter().rev() {

@@ -62,6 +62,20 @@ pub enum NotifyError {
     },
 }
 
+impl crate::effect::Classify for NotifyError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+    fn status(&self) -> Option<u16> {
+        NotifyError::status(self)
+    }
+    fn kind(&self) -> &'static str {
+        NotifyError::kind(self)
+    }
+}
+
+crate::into_failure!(NotifyError);
+
 impl NotifyError {
     /// True for failures worth another attempt.
     pub fn is_retryable(&self) -> bool {

@@ -103,6 +103,23 @@ pub enum OicError {
     Config(String),
 }
 
+impl crate::effect::Classify for OicError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        OicError::retry_after(self)
+    }
+    fn status(&self) -> Option<u16> {
+        OicError::status(self)
+    }
+    fn kind(&self) -> &'static str {
+        OicError::kind(self)
+    }
+}
+
+crate::into_failure!(OicError);
+
 impl OicError {
     /// The HTTP status, for [`OicError::Http`].
     pub fn status(&self) -> Option<u16> {

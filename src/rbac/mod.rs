@@ -90,6 +90,23 @@ pub enum RbacError {
     Usage(String),
 }
 
+impl crate::effect::Classify for RbacError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        RbacError::retry_after(self)
+    }
+    fn status(&self) -> Option<u16> {
+        RbacError::status(self)
+    }
+    fn kind(&self) -> &'static str {
+        RbacError::kind(self)
+    }
+}
+
+crate::into_failure!(RbacError);
+
 impl RbacError {
     /// True for failures worth another attempt (429, 5xx, transport).
     pub fn is_retryable(&self) -> bool {

@@ -147,6 +147,34 @@ pub enum VaultError {
     Local { path: String, reason: String },
 }
 
+/// Vault failures worth another attempt: a dropped or refused connection, and store I/O that
+/// failed for a transient reason.
+impl crate::effect::Classify for VaultError {
+    fn retryable(&self) -> bool {
+        use std::io::ErrorKind as K;
+        match self {
+            VaultError::Connect { .. } => true,
+            VaultError::Store { kind, .. } => matches!(
+                kind,
+                K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::BrokenPipe
+                    | K::TimedOut
+                    | K::UnexpectedEof
+                    | K::Interrupted
+                    | K::ConnectionRefused
+                    | K::NotConnected
+            ),
+            _ => false,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        "vault"
+    }
+}
+
+crate::into_failure!(VaultError);
+
 impl VaultError {
     pub(crate) fn store(
         op: &'static str,

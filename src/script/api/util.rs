@@ -44,16 +44,26 @@ pub fn to_json(v: &Dynamic) -> Result<String, Box<EvalAltResult>> {
 
 /// A recipe variable's text read as the type of `default`: a string unless the default is an
 /// integer, a decimal, a boolean, an array or a map.
-pub fn typed_like(name: &str, text: &str, default: &Dynamic) -> Result<Dynamic, Box<EvalAltResult>> {
+pub fn typed_like(
+    name: &str,
+    text: &str,
+    default: &Dynamic,
+) -> Result<Dynamic, Box<EvalAltResult>> {
     let bad = |what: &str| {
         errors::usage(format!(
             "recipe variable `{name}`: expected {what} (like its default), found `{text}`"
         ))
     };
     if default.is_int() {
-        text.trim().parse::<i64>().map(Dynamic::from).map_err(|_| bad("an integer"))
+        text.trim()
+            .parse::<i64>()
+            .map(Dynamic::from)
+            .map_err(|_| bad("an integer"))
     } else if default.is_float() {
-        text.trim().parse::<f64>().map(Dynamic::from).map_err(|_| bad("a number"))
+        text.trim()
+            .parse::<f64>()
+            .map(Dynamic::from)
+            .map_err(|_| bad("a number"))
     } else if default.is_bool() {
         match text.trim() {
             "true" => Ok(true.into()),
@@ -61,7 +71,11 @@ pub fn typed_like(name: &str, text: &str, default: &Dynamic) -> Result<Dynamic, 
             _ => Err(bad("true or false")),
         }
     } else if default.is_array() || default.is_map() {
-        let what = if default.is_array() { "a JSON array" } else { "a JSON object" };
+        let what = if default.is_array() {
+            "a JSON array"
+        } else {
+            "a JSON object"
+        };
         let v: serde_json::Value = serde_json::from_str(text).map_err(|_| bad(what))?;
         if v.is_array() != default.is_array() || v.is_object() != default.is_map() {
             return Err(bad(what));
