@@ -48,7 +48,11 @@ async fn lookups_csv_roundtrip() {
         .send()
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::OK);
+    // Recorded: 204 with the lookup's Location and an empty body.
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let loc = r.headers()["location"].to_str().expect("location").to_string();
+    assert!(loc.contains("/lookups/"), "{loc}");
+    assert!(r.bytes().await.expect("body").is_empty());
     let r = prod
         .req(Method::POST, "/lookups/archive")
         .multipart(file_form(b"garbage".to_vec(), "c.csv"))

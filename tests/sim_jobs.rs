@@ -68,7 +68,7 @@ async fn export_then_import_activate() {
     .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let job: Value = r.json().await.expect("json");
-    assert_eq!(job["overallStatus"], "IN_PROGRESS");
+    assert_eq!(job["status"], "IN_PROGRESS");
     // A second job while one runs → 409.
     let r = post(
         &dev,
@@ -84,7 +84,7 @@ async fn export_then_import_activate() {
     )
     .await;
     assert_eq!(done["overallStatus"], "COMPLETED");
-    let file = done["archiveFile"].as_str().expect("file").to_string();
+    let file = done["archiveName"].as_str().expect("file").to_string();
     // Import into another instance (gen 3) with ImportActivate.
     let r = post(
         &tgt,

@@ -63,7 +63,7 @@ async fn schedule_start_stop_get() {
     let dev = Oic::new(&h, "dev").await;
     let p = "/integrations/HR_PAYROLL_EXPORT%7C01.00.0000";
     let s = dev.json(&format!("{p}/schedule")).await;
-    assert_eq!(s["state"], "STARTED");
+    assert_eq!(s["state"], "ACTIVE");
     assert!(
         s["icalExpression"]
             .as_str()
@@ -79,7 +79,7 @@ async fn schedule_start_stop_get() {
     )
     .await;
     assert_eq!(post("start").await.expect("send").status(), StatusCode::OK);
-    assert_eq!(dev.json(&format!("{p}/schedule")).await["state"], "STARTED");
+    assert_eq!(dev.json(&format!("{p}/schedule")).await["state"], "ACTIVE");
     // Not scheduled → 412; unknown → 404.
     let r = dev
         .req(
@@ -104,7 +104,7 @@ async fn schedule_start_stop_get() {
         dev.patch(p, r#"{"status":"CONFIGURED"}"#).await.status(),
         StatusCode::OK
     );
-    assert_eq!(dev.json(&format!("{p}/schedule")).await["state"], "STOPPED");
+    assert_eq!(dev.json(&format!("{p}/schedule")).await["state"], "CANCELLED");
     assert_error(
         post("start").await.expect("send"),
         412,

@@ -74,7 +74,10 @@ async fn state_survives_restart() {
         .json("/integrations/FIN_INVOICE_IMPORT%7C01.00.0000")
         .await;
     assert_eq!(got["status"], "ACTIVATED");
-    assert_eq!(prod.export("FIN_INVOICE_IMPORT|01.00.0000").await, iar);
+    assert_eq!(
+        content(&prod.export("FIN_INVOICE_IMPORT|01.00.0000").await),
+        content(&iar)
+    );
     assert_error(
         dev.get("/integrations/HR_NEW_HIRE%7C01.00.0000").await,
         404,

@@ -323,7 +323,10 @@ async fn create_deployments_and_iar_into_project() {
         .expect("send");
     assert_error(r, 400, "Bad Request", "sec10.4.1").await;
     assert_eq!(
-        prod.json("/projects/FIN_FLOWS/deployments").await["totalResults"],
+        prod.json("/projects/FIN_FLOWS/deployments").await["items"]
+            .as_array()
+            .expect("items")
+            .len(),
         1
     );
     assert_eq!(
@@ -347,7 +350,7 @@ async fn create_deployments_and_iar_into_project() {
             .await
             .expect("send")
             .status(),
-        StatusCode::OK
+        StatusCode::NO_CONTENT
     );
     assert_error(
         prod.get("/projects/FIN_FLOWS/deployments/REL1").await,

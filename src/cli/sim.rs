@@ -31,6 +31,35 @@ pub struct SimArgs {
     /// Seed for the emulator's random choices (generated data, injected faults).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Upload a certificate's public key (PEM) to INSTANCE's confidential application under ALIAS,
+    /// so that JWT user and client assertions signed with its private key are accepted.
+    /// Repeatable.
+    #[arg(long = "jwt-key", value_name = "INSTANCE:ALIAS=FILE")]
+    pub jwt_keys: Vec<String>,
+    /// Add an identity-domain user (by e-mail), e.g. the subject of JWT user assertions.
+    /// Repeatable.
+    #[arg(long = "user", value_name = "EMAIL")]
+    pub users: Vec<String>,
+}
+
+/// Registers `--jwt-key` keys and `--user` users on a running emulator.
+fn register_identities(handle: &sim::SimHandle, a: &SimArgs) -> Result<(), String> {
+    for spec in &a.jwt_keys {
+        let parsed = spec
+            .split_once('=')
+            .and_then(|(l, file)| l.split_once(':').map(|(i, alias)| (i, alias, file)));
+        let Some((instance, alias, file)) = parsed else {
+            return Err(format!("--jwt-key `{spec}`: expected INSTANCE:ALIAS=FILE"));
+        };
+        let pem = std::fs::read(file).map_err(|e| format!("--jwt-key: cannot read {file}: {e}"))?;
+        handle
+            .register_jwt_key(instance, alias, &pem)
+            .map_err(|e| format!("--jwt-key `{spec}`: {e}"))?;
+    }
+    for u in &a.users {
+        handle.add_user(u, u.split('@').next().unwrap_or(u));
+    }
+    Ok(())
 }
 
 fn parse_instance(s: &str, first: bool, n: Option<usize>) -> Result<(String, Seed), String> {
@@ -97,6 +126,11 @@ pub fn exec(a: SimArgs) -> u8 {
                 return exit::USAGE;
             }
         };
+        if let Err(e) = register_identities(&handle, &a) {
+            super::eprint_error(&e);
+            handle.shutdown().await;
+            return exit::USAGE;
+        }
         println!("{}", sim::standalone_info_line(&handle.info));
         eprintln!(
             "ferry sim: {} instance(s) ready; Ctrl-C to stop",

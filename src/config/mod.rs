@@ -59,6 +59,27 @@ pub enum Auth {
     },
     /// HTTP Basic (Gen2 only).
     Basic { username: String, password: Secret },
+    /// OAuth 2.0 JWT user assertion (`jwt_user`, `jwt_private_key`, `jwt_key_id`).
+    JwtUserAssertion(Box<JwtAssertion>),
+}
+
+/// The JWT user-assertion grant of an instance: ferry signs an assertion for `user` with the
+/// private key whose certificate is uploaded to the confidential application under `key_id`, and
+/// trades it for an access token.
+#[derive(Clone, Debug)]
+pub struct JwtAssertion {
+    pub token_url: String,
+    pub client_id: String,
+    /// Client authentication with the secret; without it, a client assertion signed with the same
+    /// key.
+    pub client_secret: Option<Secret>,
+    pub scope: String,
+    /// The identity-domain user the assertion names (`sub`).
+    pub user: String,
+    /// The RSA private key in PEM (`jwt_private_key`, a secret reference).
+    pub private_key: Secret,
+    /// The certificate alias in the confidential application (`kid`).
+    pub key_id: String,
 }
 
 /// One `[instances.NAME]` table.
@@ -384,11 +405,37 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
     }
 
     #[test]
+    fn jwt_user_assertion_keys() {
+        let base = "[instances.p]\nbase_url='https://h'\nintegration_instance='i'\ntoken_url='https://t'\nclient_id='c'\nscope='s'\njwt_user='u@example.com'\njwt_private_key='PEM'\n";
+        let e = parse(base).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "ferry.toml: `instances.p.jwt_key_id`: missing (required)"
+        );
+        let c = parse(&format!("{base}jwt_key_id='alias'\n")).unwrap();
+        match &c.instance("p").unwrap().auth {
+            Auth::JwtUserAssertion(j) => {
+                assert_eq!(
+                    (j.user.as_str(), j.key_id.as_str()),
+                    ("u@example.com", "alias")
+                );
+                assert!(j.client_secret.is_none());
+                assert_eq!(
+                    format!("{j:?}").matches("PEM").count(),
+                    0,
+                    "the key is never printed"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn serde_errors_read_like_ferrys() {
         let e = |s: &str| parse(s).unwrap_err().to_string();
         assert_eq!(
             e("[instances.dev]\nbase_url='https://h'\ncolour='red'\n"),
-            "ferry.toml: `instances.dev.colour`: unknown key (known: base_url, generation, integrationInstance, integration_instance, token_url, client_id, client_secret, scope, username, password, timeout_secs) (line 3)"
+            "ferry.toml: `instances.dev.colour`: unknown key (known: base_url, generation, integrationInstance, integration_instance, token_url, client_id, client_secret, scope, username, password, timeout_secs, jwt_user, jwt_private_key, jwt_key_id) (line 3)"
         );
         assert!(
             e("[colours]\nx=1\n").starts_with("ferry.toml: `colours`: unknown section (known: instances, vaults, mail, identity, script, run)"),

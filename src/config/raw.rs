@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{
-    Auth, Config, ConfigError, Generation, IdentityProfile, InstanceProfile, MailProfile, Secret,
-    SecretRef, SmtpProfile, SmtpTls, VaultProfile, VaultSettings, WebhookProfile,
+    Auth, Config, ConfigError, Generation, IdentityProfile, InstanceProfile, JwtAssertion,
+    MailProfile, Secret, SecretRef, SmtpProfile, SmtpTls, VaultProfile, VaultSettings,
+    WebhookProfile,
 };
 
 #[derive(Deserialize, Default)]
@@ -39,6 +40,20 @@ struct RawInstance {
     username: Option<String>,
     password: Option<String>,
     timeout_secs: Option<i64>,
+    jwt_user: Option<String>,
+    jwt_private_key: Option<String>,
+    jwt_key_id: Option<String>,
+}
+
+/// The keys of an instance the JWT user-assertion grant uses.
+struct RawJwt {
+    token_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scope: Option<String>,
+    jwt_user: Option<String>,
+    jwt_private_key: Option<String>,
+    jwt_key_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -269,7 +284,19 @@ impl Check<'_> {
         if generation == Generation::Gen3 && ii.as_deref().unwrap_or("").is_empty() {
             return Err(self.err(&format!("{key}.integration_instance"), "missing (required for generation 3: the service instance name from the OIC About box)"));
         }
-        let auth = if t.client_id.is_some() || t.token_url.is_some() {
+        let jwt = t.jwt_user.is_some() || t.jwt_private_key.is_some() || t.jwt_key_id.is_some();
+        let auth = if jwt {
+            let j = RawJwt {
+                token_url: t.token_url,
+                client_id: t.client_id,
+                client_secret: t.client_secret,
+                scope: t.scope,
+                jwt_user: t.jwt_user,
+                jwt_private_key: t.jwt_private_key,
+                jwt_key_id: t.jwt_key_id,
+            };
+            self.jwt_assertion(j, &key)?
+        } else if t.client_id.is_some() || t.token_url.is_some() {
             let token_url = self.required(t.token_url, &format!("{key}.token_url"))?;
             Auth::ClientCredentials {
                 token_url: self.url(&token_url, &format!("{key}.token_url"))?,
@@ -306,6 +333,25 @@ impl Check<'_> {
             auth,
             timeout_secs,
         })
+    }
+
+    /// `jwt_user`, `jwt_private_key` and `jwt_key_id` beside `token_url`, `client_id` and `scope`
+    /// (`client_secret` optional: without it the client authenticates with a client assertion).
+    fn jwt_assertion(&mut self, t: RawJwt, key: &str) -> Result<Auth, ConfigError> {
+        let token_url = self.required(t.token_url, &format!("{key}.token_url"))?;
+        let client_secret = match t.client_secret {
+            Some(s) => Some(self.secret(Some(s), &format!("{key}.client_secret"))?),
+            None => None,
+        };
+        Ok(Auth::JwtUserAssertion(Box::new(JwtAssertion {
+            token_url: self.url(&token_url, &format!("{key}.token_url"))?,
+            client_id: self.required(t.client_id, &format!("{key}.client_id"))?,
+            client_secret,
+            scope: self.required(t.scope, &format!("{key}.scope"))?,
+            user: self.required(t.jwt_user, &format!("{key}.jwt_user"))?,
+            private_key: self.secret(t.jwt_private_key, &format!("{key}.jwt_private_key"))?,
+            key_id: self.required(t.jwt_key_id, &format!("{key}.jwt_key_id"))?,
+        })))
     }
 
     /// `[mail]`: SMTP settings (when `host` is set), sender, admins, outbox and webhook.

@@ -46,6 +46,8 @@ pub(crate) struct TokenSource {
     http: reqwest::Client,
     timeout: Duration,
     state: tokio::sync::Mutex<(Option<Cached>, u64)>,
+    /// The JWT user-assertion grant instead of client credentials (see [`super::jwt`]).
+    jwt: Option<super::jwt::UserAssertion>,
 }
 
 /// The transport error handed back through the oauth2 crate (no URL, no secrets).
@@ -161,7 +163,46 @@ impl TokenSource {
             http,
             timeout,
             state: tokio::sync::Mutex::new((None, 0)),
+            jwt: None,
         })
+    }
+
+    /// Uses the JWT user-assertion grant instead of client credentials.
+    pub fn with_user_assertion(mut self, a: super::jwt::UserAssertion) -> TokenSource {
+        self.jwt = Some(a);
+        self
+    }
+
+    async fn fetch_jwt(
+        &self,
+        j: &super::jwt::UserAssertion,
+    ) -> Result<(Secret, Duration), OicError> {
+        use super::jwt::FetchError as F;
+        let (instance, method, path) = (
+            self.instance.clone(),
+            "POST".to_string(),
+            self.token_path.clone(),
+        );
+        match j.fetch(&self.http, &self.scope, self.timeout).await {
+            Ok((token, ttl)) => Ok((token, ttl.unwrap_or(DEFAULT_TTL))),
+            Err(F::Sign(m)) => Err(OicError::Config(format!("{instance}: {m}"))),
+            Err(F::Timeout) => Err(OicError::Timeout {
+                instance,
+                method,
+                path,
+            }),
+            Err(F::Transport(message)) => Err(OicError::Transport {
+                instance,
+                method,
+                path,
+                message,
+            }),
+            Err(F::Answer {
+                status,
+                message,
+                retry_after,
+            }) => Err(self.classify(Some(status), message, retry_after)),
+        }
     }
 
     /// How many tokens were obtained so far.
@@ -210,6 +251,9 @@ impl TokenSource {
     }
 
     async fn fetch(&self) -> Result<(Secret, Duration), OicError> {
+        if let Some(j) = &self.jwt {
+            return self.fetch_jwt(j).await;
+        }
         // (status, retry-after) of the token endpoint's answer, for precise classification.
         let seen: Seen = Arc::new(StdMutex::new(None));
         let caller = TokenHttp {

@@ -36,6 +36,7 @@ mod auth;
 mod connections;
 mod error;
 mod http;
+mod jwt;
 mod projects;
 mod resources;
 mod types;
@@ -127,6 +128,17 @@ impl OicClient {
                 scope,
                 timeout,
             )?)),
+            Auth::JwtUserAssertion(j) => AuthKind::Token(Box::new(
+                auth::TokenSource::new(
+                    &name,
+                    &j.token_url,
+                    &j.client_id,
+                    &Secret::default(),
+                    &j.scope,
+                    timeout,
+                )?
+                .with_user_assertion(jwt::UserAssertion::new(&name, j)?),
+            )),
             Auth::Basic { username, password } => {
                 if profile.generation == Generation::Gen3 {
                     return Err(OicError::Config(format!(

@@ -11,7 +11,7 @@ use std::io::{Cursor, Read, Write};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::state::{Connection, Integration, Lookup, Property};
+use super::state::{Connection, Integration, Lookup, Property, Schedule};
 
 /// Archive errors (answered as 400).
 #[derive(Debug, thiserror::Error)]
@@ -185,11 +185,14 @@ fn is_props(name: &str) -> bool {
         || name.ends_with("/oic_project.properties")
 }
 
+/// The properties content without its `mod=` line and without comment lines (`#…`, `!…`: the export time
+/// stamp is a comment, so it does not take part in the integrity hash).
 fn strip_mod(content: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(content);
     let mut out = String::new();
     for line in text.lines() {
-        if line.trim_start().starts_with("mod=") {
+        let t = line.trim_start();
+        if t.starts_with("mod=") || t.starts_with('#') || t.starts_with('!') {
             continue;
         }
         out.push_str(line);
@@ -253,9 +256,14 @@ pub fn seal(entries: &mut Entries) {
     if let Some(name) = target
         && let Some(content) = entries.get_mut(&name)
     {
-        let mut c = strip_mod(content.bytes());
-        c.extend_from_slice(format!("mod={hash}\n").as_bytes());
-        *content = Content::Bytes(c);
+        let text = String::from_utf8_lossy(content.bytes()).to_string();
+        let mut c: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("mod="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        c.push_str(&format!("mod={hash}\n"));
+        *content = Content::Bytes(c.into_bytes());
     }
 }
 
@@ -278,13 +286,86 @@ pub fn write_entries<W: Write + std::io::Seek>(
         };
         let opts = zip::write::SimpleFileOptions::default()
             .compression_method(method)
-            .last_modified_time(zip::DateTime::default())
+            .last_modified_time(zip_now())
             .large_file(content.len() >= u32::MAX as u64 / 2);
         w.start_file(name.as_str(), opts)
             .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
         std::io::copy(&mut content.reader(), w).map_err(|e| ArchiveError::NotZip(e.to_string()))?;
     }
     Ok(())
+}
+
+/// Whether exports carry their export time (real OIC: yes; see [`set_stamped_exports`]).
+static STAMPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every export carry its export time (zip entry times and a comment line in the properties files), so
+/// two exports of the same integration are never byte-identical, as with real OIC. Off: exports are
+/// reproducible (generated ones byte for byte, imported ones exactly as uploaded).
+pub fn set_stamped_exports(on: bool) {
+    STAMPED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// See [`set_stamped_exports`].
+pub fn stamped_exports() -> bool {
+    STAMPED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The export time as a zip entry time (entries carry the time of the export, as real exports do).
+pub fn zip_now() -> zip::DateTime {
+    use chrono::{Datelike, Timelike};
+    if !stamped_exports() {
+        return zip::DateTime::default();
+    }
+    let t = chrono::Utc::now();
+    zip::DateTime::from_date_and_time(
+        t.year().clamp(1980, 2107) as u16,
+        t.month() as u8,
+        t.day() as u8,
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second() as u8,
+    )
+    .unwrap_or_default()
+}
+
+/// The comment line that starts a properties file of an export: the export time (ns), so two exports of the
+/// same content are never byte-identical (comments are outside the integrity hash).
+pub fn export_stamp() -> String {
+    if !stamped_exports() {
+        return String::new();
+    }
+    let t = chrono::Utc::now();
+    format!("#{}\n", t.format("%a %b %d %H:%M:%S%.9f UTC %Y"))
+}
+
+/// Replaces (or adds) the time stamp comment at the top of every properties file.
+pub fn restamp(entries: &mut Entries) {
+    if !stamped_exports() {
+        return;
+    }
+    for (name, content) in entries.iter_mut() {
+        if !is_props(name) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(content.bytes()).to_string();
+        let mut lines = text.lines().peekable();
+        if lines.peek().is_some_and(|l| l.starts_with('#')) {
+            lines.next();
+        }
+        let mut out = export_stamp();
+        for l in lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+        *content = Content::Bytes(out.into_bytes());
+    }
+}
+
+/// Re-packs an archive for export: its time stamps are refreshed (content and integrity hash unchanged).
+pub fn restamp_zip(bytes: &[u8]) -> Result<Vec<u8>, ArchiveError> {
+    let mut entries = read_zip(bytes)?;
+    restamp(&mut entries);
+    write_zip(&entries)
 }
 
 /// Seals and writes entries to an in-memory zip.
@@ -464,7 +545,7 @@ pub fn parse_dvm(xml: &str, fallback_name: &str) -> Lookup {
 
 /// The entries of an integration inside an archive, under `prefix` (e.g. `icspackage/project/X_01.00.0000/`).
 pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mut Entries) {
-    let props = format!(
+    let body = format!(
         "project_code={}\nproject_name={}\nproject_version={}\nproject_type={}\nproject_persisted_state={}\nproject_transient_state={}\nmodelType={}\nsmartTags=style:{}\nversion={}\nlastUpdatedICSVersion=25.06.0.0\noriginalICSVersion=24.10.0.0\n",
         i.code,
         i.name,
@@ -480,6 +561,7 @@ pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mu
         i.style.to_lowercase(),
         i.version
     );
+    let props = export_stamp() + body.as_str();
     out.insert(
         format!("{prefix}ics_project_attributes.properties"),
         props.into_bytes().into(),
@@ -513,6 +595,32 @@ pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mu
         format!("{{\"code\":\"{}\",\"nodes\":[]}}", i.code)
             .into_bytes()
             .into(),
+    );
+    // Newer exports carry these too (recorded .car; LENS).
+    out.insert(
+        format!("{prefix}PROJECT-INF/layout3.json"),
+        format!("{{\"code\":\"{}\",\"version\":3,\"nodes\":[]}}", i.code)
+            .into_bytes()
+            .into(),
+    );
+    out.insert(
+        format!("{prefix}PROJECT-INF/analysis.json"),
+        format!(
+            "{{\"code\":\"{}\",\"version\":\"{}\",\"connections\":[{}]}}",
+            i.code,
+            i.version,
+            i.connections
+                .iter()
+                .map(|c| format!("\"{}\"", c.code))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+        .into_bytes()
+        .into(),
+    );
+    out.insert(
+        format!("{prefix}PROJECT-INF/project_messages.json"),
+        b"{\"messages\":[]}".to_vec().into(),
     );
     let res_seed = format!("{}|{}", i.code, i.version);
     let hash = hex::encode(&Sha256::digest(res_seed.as_bytes())[..8]);
@@ -576,14 +684,49 @@ pub fn iar_entries(
     if let Some(s) = &i.schedule {
         entries.insert(
             "icspackage/schedule/schedule.xml".into(),
-            format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<schedule><expression>{}</expression></schedule>\n",
-                xml_escape(&s.expression)
-            )
-            .into_bytes().into(),
+            schedule_xml(s).into_bytes().into(),
         );
     }
     entries
+}
+
+/// The schedule definition file of an archive (`icspackage/schedule/schedule.xml`); its state is not in it.
+pub fn schedule_xml(s: &Schedule) -> String {
+    let opt = |tag: &str, v: &Option<String>| match v {
+        Some(v) => format!("  <{tag}>{}</{tag}>\n", xml_escape(v)),
+        None => String::new(),
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<schedule>\n  <name>{}</name>\n{}{}{}{}  <scheduleTZ>{}</scheduleTZ>\n{}</schedule>\n",
+        xml_escape(&s.name),
+        opt("expression", &s.ical),
+        opt("frequency", &s.frequency),
+        opt("startDate", &s.start_date),
+        opt("endDate", &s.end_date),
+        xml_escape(&s.tz),
+        opt("scheduleTZDisplayName", &s.tz_display),
+    )
+}
+
+/// Reads a schedule definition file back (a stopped schedule; `CANCELLED`).
+pub fn parse_schedule_xml(xml: &str) -> Schedule {
+    let now = chrono::Utc::now();
+    let mut s = Schedule::ical(
+        &xml_text(xml, "name").unwrap_or_default(),
+        "",
+        "",
+        now,
+    );
+    s.ical = xml_text(xml, "expression");
+    s.frequency = xml_text(xml, "frequency");
+    if s.ical.is_none() && s.frequency.is_none() {
+        s.ical = Some(String::new());
+    }
+    s.start_date = xml_text(xml, "startDate");
+    s.end_date = xml_text(xml, "endDate");
+    s.tz = xml_text(xml, "scheduleTZ").unwrap_or_else(|| "UTC".into());
+    s.tz_display = xml_text(xml, "scheduleTZDisplayName");
+    s
 }
 
 /// What an imported `.iar` contains.
@@ -609,8 +752,8 @@ pub struct ParsedIar {
     pub connection_roles: Vec<(String, String)>,
     /// Lookups.
     pub lookups: Vec<Lookup>,
-    /// Schedule expression, when the archive has one.
-    pub schedule: Option<String>,
+    /// Schedule definition, when the archive has one (stopped).
+    pub schedule: Option<Schedule>,
     /// `project_persisted_state=INPROGRESS`: the flow itself is incomplete.
     pub draft: bool,
 }
@@ -754,7 +897,7 @@ pub fn parse_iar_reader<R: Read + std::io::Seek>(r: R) -> Result<ParsedIar, Arch
         } else if let Some(file) = name.strip_prefix("icspackage/dvms/") {
             lookups.push(parse_dvm(&text, file.trim_end_matches(".dvm")));
         } else if name.starts_with("icspackage/schedule/") {
-            schedule = xml_text(&text, "expression").or(Some(String::new()));
+            schedule = Some(parse_schedule_xml(&text));
         }
     }
     Ok(ParsedIar {

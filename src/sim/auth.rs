@@ -84,22 +84,31 @@ fn new_token(shared: &Shared, client_id: &str, scope: &str) -> String {
     format!("{header}.{payload}.{}", b64.encode(sig))
 }
 
-/// `POST /oauth2/v1/token`: client credentials with Basic (or form) client authentication.
+/// `POST /oauth2/v1/token`: client credentials or a JWT user assertion (`jwt-bearer`), with Basic,
+/// form or client-assertion client authentication (see [`super::jwt`]).
 pub async fn token(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let creds = basic_credentials(&headers)
-        .or_else(|| Some((field("client_id")?, field("client_secret")?)));
-    let Some((id, secret)) = creds else {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "Client authentication failed.",
-        );
-    };
     let shared = &ctx.shared;
-    let client = shared.clients().into_iter().find(|c| c.client_id == id);
-    let Some(client) = client.filter(|c| c.client_secret == secret) else {
+    let client =
+        if field("client_assertion_type").as_deref() == Some(super::jwt::CLIENT_ASSERTION_TYPE) {
+            // Client authentication by a signed client assertion instead of the secret.
+            let jwt = field("client_assertion").unwrap_or_default();
+            match super::jwt::client_from_assertion(shared, field("client_id").as_deref(), &jwt) {
+                Ok(id) => shared.clients().into_iter().find(|c| c.client_id == id),
+                Err(r) => return oauth_error(StatusCode::UNAUTHORIZED, r.error, &r.description),
+            }
+        } else {
+            let creds = basic_credentials(&headers)
+                .or_else(|| Some((field("client_id")?, field("client_secret")?)));
+            creds.and_then(|(id, secret)| {
+                shared
+                    .clients()
+                    .into_iter()
+                    .find(|c| c.client_id == id && c.client_secret == secret)
+            })
+        };
+    let Some(client) = client else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -108,6 +117,12 @@ pub async fn token(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> R
     };
     match field("grant_type").as_deref() {
         Some("client_credentials") => {}
+        Some(super::jwt::JWT_BEARER) => {
+            let jwt = field("assertion").unwrap_or_default();
+            if let Err(r) = super::jwt::user_from_assertion(shared, &client.client_id, &jwt) {
+                return oauth_error(StatusCode::BAD_REQUEST, r.error, &r.description);
+            }
+        }
         Some(_) => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,

@@ -170,9 +170,13 @@ pub fn car_entries(
     );
     e.insert(
         CAR_PROPS.into(),
-        format!("project_code={}\nproject_revision=0\n", p.code)
-            .into_bytes()
-            .into(),
+        format!(
+            "{}project_code={}\nproject_revision=0\n",
+            archive::export_stamp(),
+            p.code
+        )
+        .into_bytes()
+        .into(),
     );
     e.insert(
         "project/rpa.zip".into(),
@@ -206,6 +210,7 @@ pub fn car_entries(
             if let Some(rest) = name.strip_prefix(&from) {
                 e.insert(format!("{to}{rest}"), content);
             } else if let Some(rest) = name.strip_prefix("icspackage/schedule/") {
+                // (the integration's stamp is refreshed below with `restamp`)
                 e.insert(format!("{to}schedule/{rest}"), content);
             }
         }
@@ -222,6 +227,7 @@ pub fn car_entries(
             info.to_string().into_bytes().into(),
         );
     }
+    archive::restamp(&mut e);
     Ok(e)
 }
 

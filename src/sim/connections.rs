@@ -47,55 +47,138 @@ fn usage(data: &InstanceData, code: &str) -> (usize, usize) {
     (total, active)
 }
 
-/// The connection resource (secret values are never returned).
+/// The mask OIC returns for the value of a `PASSWORD` property (recorded).
+pub const MASK: &str = "*****";
+
+/// Whether a property holds a secret (its value is masked on read).
+pub fn is_secret(p: &Property) -> bool {
+    p.property_type.eq_ignore_ascii_case("PASSWORD")
+}
+
+/// A display name for a property name (`connectionUrl` → `Connection Url`).
+fn display_name(name: &str) -> String {
+    let mut out = String::new();
+    for (n, ch) in name.chars().enumerate() {
+        if n == 0 {
+            out.extend(ch.to_uppercase());
+        } else if ch.is_uppercase() {
+            out.push(' ');
+            out.push(ch);
+        } else if ch == '.' || ch == '_' {
+            out.push(' ');
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// A property in the recorded shape; `value` adds `propertyValue` (masked for secrets).
+fn property_json(p: &Property, value: bool) -> Value {
+    let mut v = json!({
+        "displayName": display_name(&p.property_name),
+        "hasAttachment": p.property_type == "ATTACHMENT",
+        "hiddenFlag": false,
+        "propertyGroup": p.property_group,
+        "propertyName": p.property_name,
+        "propertyType": p.property_type,
+        "requiredFlag": true,
+    });
+    if value && let Some(val) = p.property_value.as_deref().filter(|v| !v.is_empty()) {
+        v["propertyValue"] = json!(if is_secret(p) { MASK } else { val });
+    }
+    v
+}
+
+/// The policies the adapter offers (`securityPolicyInfo[]`): the connection's own policy with its properties,
+/// and basic authentication (property descriptors only, no values).
+fn security_policy_info(c: &Connection) -> Value {
+    let scope = if c.role == "SOURCE_AND_TARGET" {
+        "SOURCE_AND_TARGET"
+    } else if c.role == "SOURCE" {
+        "SOURCE"
+    } else {
+        "TARGET"
+    };
+    let mut policies = vec![json!({
+        "scope": scope,
+        "securityPolicy": c.security_policy,
+        "securityProperties": c.security_properties.iter().map(|p| property_json(p, false)).collect::<Vec<_>>(),
+    })];
+    if c.security_policy != "BASIC_AUTH" {
+        let basic = [("username", "STRING"), ("password", "PASSWORD")].map(|(n, t)| Property {
+            property_group: "CREDENTIALS".into(),
+            property_name: n.into(),
+            property_type: t.into(),
+            property_value: None,
+        });
+        policies.push(json!({
+            "scope": scope,
+            "securityPolicy": "BASIC_AUTH",
+            "securityProperties": basic.iter().map(|p| property_json(p, false)).collect::<Vec<_>>(),
+        }));
+    }
+    json!(policies)
+}
+
+/// The connection resource as recorded: plain property values, `*****` for `PASSWORD` properties,
+/// `securityPolicyInfo[]`, `testStatus`, `agentRequired`, ... (`lockedBy`/`lockedDate` only when locked,
+/// `description` only when set).
 pub fn connection_json(prefix: &str, c: &Connection, data: &InstanceData, expand: &str) -> Value {
     let href = format!("{prefix}/connections/{}", enc(&c.code));
     let (used, used_active) = usage(data, &c.code);
-    let security: Vec<Value> = c
-        .security_properties
-        .iter()
-        .map(|p| {
-            json!({
-                "propertyGroup": p.property_group,
-                "propertyName": p.property_name,
-                "propertyType": p.property_type,
-                "hasValue": p.property_value.as_deref().is_some_and(|v| !v.is_empty()),
-            })
-        })
-        .collect();
     let mut adapter = json!({
-        "name": c.adapter,
         "displayName": adapter_display(&c.adapter),
+        "links": [],
+        "name": c.adapter,
         "type": "PREINSTALLED",
     });
     if expand.contains("adapter") {
         adapter["version"] = json!("1.0");
         adapter["vendor"] = json!("Oracle");
-        adapter["links"] = json!([]);
     }
-    json!({
-        "id": c.code,
-        "code": c.code,
-        "name": c.name,
-        "description": c.description,
-        "status": c.status.as_str(),
-        "role": c.role,
+    let mut v = json!({
         "adapterType": adapter,
-        "securityPolicy": c.security_policy,
-        "connectionProperties": c.connection_properties,
-        "securityProperties": security,
-        "agentGroupId": c.agent_group_id,
-        "lockedFlag": c.locked_by.is_some(),
-        "lockedBy": c.locked_by,
-        "usage": used,
-        "usageActive": used_active,
-        "percentageComplete": if c.status == ConnStatus::Configured { 100 } else if complete(c) { 80 } else { 0 },
+        "agentRequired": c.agent_group_id.is_some(),
+        "agentSupported": true,
+        "connectionProperties": c.connection_properties.iter().map(|p| property_json(p, true)).collect::<Vec<_>>(),
         "created": oic_date(&c.created),
         "createdBy": c.created_by,
+        "hasOverride": false,
+        "id": c.code,
+        "keywords": "",
+        "lastRefreshedDate": oic_date(&c.last_updated),
         "lastUpdated": oic_date(&c.last_updated),
         "lastUpdatedBy": c.last_updated_by,
         "links": [ { "href": href, "rel": "self" }, { "href": href, "rel": "canonical" } ],
-    })
+        "lockedFlag": c.locked_by.is_some(),
+        "metadataDownloadState": "COMPLETE",
+        "metadataDownloadSupportedFlag": true,
+        "name": c.name,
+        "percentageComplete": if c.status == ConnStatus::Configured { 100 } else if complete(c) { 80 } else { 0 },
+        "privateEndpoint": false,
+        "privateEndpointSupported": true,
+        "refreshedStatus": "COMPLETE",
+        "role": c.role,
+        "securityPolicy": c.security_policy,
+        "securityPolicyInfo": security_policy_info(c),
+        "securityProperties": c.security_properties.iter().map(|p| property_json(p, true)).collect::<Vec<_>>(),
+        "status": c.status.as_str(),
+        "testStatus": false,
+        "usage": used,
+        "usageActive": used_active,
+    });
+    if !c.description.is_empty() {
+        v["description"] = json!(c.description);
+    }
+    if let Some(by) = &c.locked_by {
+        v["lockedBy"] = json!(by);
+        v["lockedDate"] = json!(oic_date(&c.last_updated));
+    }
+    if let Some(a) = &c.agent_group_id {
+        v["agentGroupId"] = json!(a);
+    }
+    v
 }
 
 fn adapter_display(a: &str) -> String {
@@ -178,14 +261,31 @@ struct UpdateBody {
     agent_group_id: Option<String>,
 }
 
+/// Merges properties by `propertyName`. A property written back as read keeps its stored value: an absent
+/// `propertyValue` or the mask `*****` never replaces a stored value, so a GET body sent back unchanged keeps
+/// the credentials.
 fn merge(into: &mut Vec<Property>, from: Vec<Property>, default_group: &str) {
     for mut p in from {
         if p.property_group.is_empty() {
             p.property_group = default_group.to_string();
         }
+        let keep = p.property_value.is_none() || p.property_value.as_deref() == Some(MASK);
         match into.iter_mut().find(|q| q.property_name == p.property_name) {
-            Some(q) => *q = p,
-            None => into.push(p),
+            Some(q) => {
+                if keep {
+                    p.property_value = q.property_value.clone();
+                }
+                if p.property_type.is_empty() {
+                    p.property_type = q.property_type.clone();
+                }
+                *q = p;
+            }
+            None => {
+                if p.property_value.as_deref() == Some(MASK) {
+                    p.property_value = None;
+                }
+                into.push(p);
+            }
         }
     }
 }
@@ -230,12 +330,19 @@ pub async fn update(
     c.last_updated = Utc::now();
     c.last_updated_by = api.who().to_string();
     let snapshot = c.clone();
-    Ok(json_ok(&connection_json(
-        &api.prefix(),
-        &snapshot,
-        data,
-        "",
-    )))
+    // Recorded answer of an update: `application/json`, `securityPolicyInfo: []` and no value for secrets.
+    let mut v = connection_json(&api.prefix(), &snapshot, data, "");
+    v["securityPolicyInfo"] = json!([]);
+    if let Some(ps) = v["securityProperties"].as_array_mut() {
+        for p in ps {
+            if p["propertyType"] == "PASSWORD"
+                && let Some(m) = p.as_object_mut()
+            {
+                m.remove("propertyValue");
+            }
+        }
+    }
+    Ok(super::wire::plain_json(json_ok(&v)))
 }
 
 /// Whether a test of a complete connection fails: a connection property value containing `.invalid`

@@ -74,6 +74,15 @@ impl Api {
             None => format!("{}{API}", self.ctx.base_url),
         }
     }
+    /// `?integrationInstance=<name>` on the OIC 3 design host (where every link needs it), "" on Gen2.
+    pub fn instance_query(&self) -> String {
+        match &self.inst.ident.integration_instance {
+            Some(ii) if matches!(self.ctx.kind, super::ListenerKind::Design) => {
+                format!("?integrationInstance={ii}")
+            }
+            _ => String::new(),
+        }
+    }
     /// Who is calling (for `lastUpdatedBy`).
     pub fn who(&self) -> &str {
         &self.caller.principal

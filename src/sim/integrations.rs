@@ -23,7 +23,7 @@ use super::extract::{Api, space};
 use super::query::{envelope, parse_q};
 use super::state::{
     ArchiveSource, ConnRef, ConnStatus, Connection, Instance, InstanceData, IntStatus, Integration,
-    Schedule, oic_date,
+    ScheduleState, oic_date,
 };
 
 /// A JSON 200 response with `Content-Type: application/json`.
@@ -89,43 +89,191 @@ fn not_found(id: &str) -> ApiError {
 
 /// Whether the status counts as active (for 412 rules).
 pub fn is_active(s: IntStatus) -> bool {
-    matches!(s, IntStatus::Activated | IntStatus::ActivationInProgress)
+    matches!(
+        s,
+        IntStatus::Activated | IntStatus::ActivationInProgress | IntStatus::DeactivationInProgress
+    )
 }
 
-/// The integration resource (§3.2). `prefix` is `{base}{API}` or the project prefix.
+/// The `connection` object of an integration's `endPoints[]` (recorded key set).
+fn endpoint_connection(prefix: &str, code: &str) -> Value {
+    let href = format!("{prefix}/connections/{}", enc(code));
+    json!({
+        "agentRequired": false,
+        "agentSupported": false,
+        "id": code,
+        "links": [ { "href": href, "rel": "self" }, { "href": href, "rel": "canonical" } ],
+        "privateEndpoint": false,
+        "privateEndpointSupported": false,
+        "testStatus": false,
+    })
+}
+
+/// The adapter of a connection used by `i` (`rest` when unknown).
+fn adapter_of<'a>(data: &'a InstanceData, code: &str) -> &'a str {
+    data.connections
+        .get(code)
+        .map(|c| c.adapter.as_str())
+        .unwrap_or("rest")
+}
+
+/// Whether the integration is triggered by a REST connection (it then has a runtime endpoint).
+fn rest_triggered(i: &Integration, data: &InstanceData) -> bool {
+    i.pattern != "Scheduled"
+        && i.connections
+            .iter()
+            .any(|c| c.role.starts_with("SOURCE") && adapter_of(data, &c.code) == "rest")
+}
+
+/// `smartTags` as recorded: `app:<adapter>, app:<adapter>,style:<style>`.
+fn smart_tags(i: &Integration, data: &InstanceData) -> String {
+    let apps: Vec<String> = i
+        .connections
+        .iter()
+        .map(|c| format!("app:{}", adapter_of(data, &c.code)))
+        .collect();
+    let style = if i.pattern == "Scheduled" {
+        "style:scheduled orchestration"
+    } else {
+        "style:app driven orchestration"
+    };
+    if apps.is_empty() {
+        style.to_string()
+    } else {
+        format!("{},{style}", apps.join(", "))
+    }
+}
+
+/// The three `trackingVariables` of an integration (the recorded shape; the first is the primary one).
+fn tracking_variables(i: &Integration, data: &InstanceData) -> Value {
+    let (name, xpath) = if i.pattern == "Scheduled" {
+        ("start Time".to_string(), "/schedule/startTime".to_string())
+    } else if rest_triggered(i, data) {
+        ("id".to_string(), "/execute/QueryParameters/id".to_string())
+    } else {
+        ("tracking_var_1".to_string(), String::new())
+    };
+    let var = |n: usize, name: &str, xpath: &str| {
+        json!({
+            "role": format!("tracking_var_{n}"),
+            "primary": n == 1,
+            "name": name,
+            "xpath": xpath,
+            "messageContextRef": { "property": [], "refUri": "messagecontext_1" },
+            "property": [],
+            "output": {
+                "messageContextRef": { "property": [], "refUri": format!("messagecontext_{}", 2 * n) },
+                "name": format!("output_{}", 2 * n + 1),
+            },
+        })
+    };
+    json!([
+        var(1, &name, &xpath),
+        var(2, "tracking_var_2", ""),
+        var(3, "tracking_var_3", "")
+    ])
+}
+
+/// The integration resource as recorded on OIC 3 (list items; [`integration_get_json`] adds the GET-only keys).
+/// `prefix` is `{base}{API}` or the project prefix. Keys without a value (`description`, `lockedBy`,
+/// `packageName`, `endPointURI`) are absent, as recorded.
 pub fn integration_json(prefix: &str, i: &Integration, data: &InstanceData, expand: &str) -> Value {
     let id = i.id();
     let href = format!("{prefix}/integrations/{}", enc(&id));
-    let conn_json = |c: &ConnRef| {
-        let conn = data.connections.get(&c.code);
-        let status = conn.map(|c| c.status.as_str()).unwrap_or("INPROGRESS");
-        let name = conn
-            .map(|c| c.name.clone())
-            .unwrap_or_else(|| c.code.clone());
-        let mut v = json!({ "id": c.code, "name": name, "status": status, "role": c.role });
-        if expand.contains("connection")
-            && let Some(conn) = conn
-        {
-            v["adapterType"] = json!({ "name": conn.adapter, "displayName": conn.adapter.to_uppercase(), "type": "PREINSTALLED" });
-            v["securityPolicy"] = json!(conn.security_policy);
-        }
-        v
-    };
     let end_points: Vec<Value> = i
         .connections
         .iter()
-        .map(|c| json!({ "name": c.code, "role": c.role, "connection": conn_json(c) }))
+        .map(|c| {
+            let mut conn = endpoint_connection(prefix, &c.code);
+            if expand.contains("connection")
+                && let Some(full) = data.connections.get(&c.code)
+            {
+                conn["adapterType"] = json!({ "name": full.adapter, "displayName": full.adapter.to_uppercase(), "type": "PREINSTALLED" });
+                conn["securityPolicy"] = json!(full.security_policy);
+                conn["status"] = json!(full.status.as_str());
+                conn["name"] = json!(full.name);
+            }
+            json!({ "connection": conn, "name": c.code, "role": c.role })
+        })
         .collect();
+    let prebuilt = i.project_type != "DEVELOPED";
+    let mut v = json!({
+        "code": i.code,
+        "compatible": true,
+        "created": oic_date(&i.created),
+        "createdBy": i.created_by,
+        "endPoints": end_points,
+        "id": id,
+        "isCloneAllowed": prebuilt,
+        "isViewAllowed": prebuilt,
+        "keywords": "",
+        "lastUpdated": oic_date(&i.last_updated),
+        "lastUpdatedBy": i.last_updated_by,
+        "links": [ { "href": href, "rel": "self" }, { "href": href, "rel": "canonical" } ],
+        "lockedFlag": i.locked_by.is_some(),
+        "name": i.name,
+        "pattern": i.pattern,
+        "patternDescription": i.pattern_description,
+        "payloadTracingEnabledFlag": i.payload_tracing,
+        "percentageComplete": if i.status == IntStatus::InProgress { 60 } else { 100 },
+        "projectType": i.project_type,
+        "recordEnabledFlag": i.record_enabled,
+        "scheduleApplicableFlag": i.pattern == "Scheduled",
+        "scheduleDefinedFlag": i.schedule.is_some(),
+        "scope": "Private",
+        "smartTags": smart_tags(i, data),
+        "status": i.status.as_str(),
+        "style": i.style,
+        "styleDescription": "Orchestration",
+        "tempCopyExists": false,
+        "totalEndPoints": 0,
+        "tracingEnabledFlag": i.tracing,
+        "trackingVariables": tracking_variables(i, data),
+        "version": i.version,
+    });
+    if !i.description.is_empty() {
+        v["description"] = json!(i.description);
+    }
+    if let Some(by) = &i.locked_by {
+        v["lockedBy"] = json!(by);
+        v["lockedDate"] = json!(oic_date(&i.last_updated));
+    }
+    if !i.package_name.is_empty() {
+        v["packageName"] = json!(i.package_name);
+    }
+    if i.pattern == "Scheduled" {
+        v["endPointURI"] = json!(format!("{href}/schedule/jobs"));
+    } else if rest_triggered(i, data) {
+        let runtime = prefix.split("/ic/api").next().unwrap_or(prefix);
+        v["endPointURI"] = json!(format!(
+            "{runtime}/ic/api/integration/v1/flows/rest/{}/{}/metadata",
+            i.code,
+            i.short_version()
+        ));
+    }
+    if let Some(p) = &i.project {
+        v["projectCode"] = json!(p);
+    }
+    v
+}
+
+/// `GET /integrations/{id}`: the list item plus `activationStatus` and `dependencies` (documented; the
+/// recordings hold no single-integration GET).
+pub fn integration_get_json(prefix: &str, i: &Integration, data: &InstanceData, expand: &str) -> Value {
+    let mut v = integration_json(prefix, i, data, expand);
     let deps: Vec<Value> = i
         .connections
         .iter()
         .map(|c| {
-            let status = data
-                .connections
-                .get(&c.code)
-                .map(|c| c.status.as_str())
-                .unwrap_or("INPROGRESS");
-            json!({ "id": c.code, "status": status, "role": c.role })
+            let conn = data.connections.get(&c.code);
+            json!({
+                "id": c.code,
+                "name": conn.map(|c| c.name.clone()).unwrap_or_else(|| c.code.clone()),
+                "role": c.role,
+                "status": conn.map(|c| c.status.as_str()).unwrap_or("INPROGRESS"),
+                "type": adapter_of(data, &c.code),
+                "usage": data.integrations.values().filter(|o| o.connections.iter().any(|x| x.code == c.code)).count(),
+            })
         })
         .collect();
     let lookups: Vec<Value> = i
@@ -133,41 +281,9 @@ pub fn integration_json(prefix: &str, i: &Integration, data: &InstanceData, expa
         .iter()
         .map(|l| json!({ "name": l, "id": l }))
         .collect();
-    let runtime = prefix.split("/ic/api").next().unwrap_or(prefix);
-    let mut v = json!({
-        "id": id,
-        "code": i.code,
-        "version": i.version,
-        "name": i.name,
-        "description": i.description,
-        "status": i.status.as_str(),
-        "pattern": i.pattern,
-        "patternDescription": i.pattern_description,
-        "style": i.style,
-        "styleDescription": i.pattern_description,
-        "lockedFlag": i.locked_by.is_some(),
-        "lockedBy": i.locked_by,
-        "tracingEnabledFlag": i.tracing,
-        "payloadTracingEnabledFlag": i.payload_tracing,
-        "recordEnabledFlag": i.record_enabled,
-        "scheduleApplicableFlag": i.schedule.is_some(),
-        "scheduleDefinedFlag": i.schedule.is_some(),
-        "percentageComplete": if i.status == IntStatus::InProgress { 60 } else { 100 },
-        "projectType": i.project_type,
-        "compatible": true,
-        "packageName": i.package_name,
-        "endPointURI": format!("{runtime}/ic/api/integration/v1/flows/rest/{}/{}/", i.code, i.short_version()),
-        "endPoints": end_points,
-        "dependencies": { "connections": deps, "lookups": lookups, "libraries": [], "certificates": [] },
-        "created": oic_date(&i.created),
-        "createdBy": i.created_by,
-        "lastUpdated": oic_date(&i.last_updated),
-        "lastUpdatedBy": i.last_updated_by,
-        "links": [ { "href": href, "rel": "self" }, { "href": href, "rel": "canonical" } ],
-    });
-    if let Some(p) = &i.project {
-        v["projectCode"] = json!(p);
-    }
+    v["activationStatus"] = json!(i.status.as_str());
+    v["dependencies"] =
+        json!({ "connections": deps, "lookups": lookups, "libraries": [], "certificates": [] });
     v
 }
 
@@ -237,7 +353,7 @@ pub async fn get(api: Api) -> ApiResult<Response> {
         .integrations
         .get(&(code, version))
         .ok_or_else(|| not_found(api.id()))?;
-    Ok(json_ok(&integration_json(&api.prefix(), i, data, &expand)))
+    Ok(json_ok(&integration_get_json(&api.prefix(), i, data, &expand)))
 }
 
 /// The export content of an integration: stored bytes, or the inputs to generate them.
@@ -303,6 +419,10 @@ pub fn export_source(data: &InstanceData, id: &str) -> ApiResult<(String, Export
 /// The bytes of an export source (in memory; see [`super::stream`] for large generated archives).
 pub fn export_source_bytes(src: ExportSource) -> ApiResult<Bytes> {
     match src {
+        // Re-packed with fresh time stamps, as every real export is made anew (content unchanged).
+        ExportSource::Stored(b) if archive::stamped_exports() => {
+            Ok(archive::restamp_zip(&b).map(Bytes::from).unwrap_or(b))
+        }
         ExportSource::Stored(b) => Ok(b),
         ExportSource::File(p) => std::fs::read(&p).map(Bytes::from).map_err(|e| {
             ApiError::new(
@@ -329,7 +449,7 @@ pub fn octet_stream(file: &str, body: Body) -> Response {
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/octet-stream"),
     );
-    if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+    if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename={file}")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r
@@ -611,21 +731,31 @@ pub fn integration_from_archive(
         description: p.description.clone(),
         status,
         pattern: p.pattern.clone(),
-        pattern_description: if p.pattern == "Scheduled" {
-            "Scheduled Orchestration".into()
-        } else {
-            "App Driven Orchestration".into()
-        },
-        style: p.style.clone(),
+        pattern_description: p.pattern.clone(),
+        style: if p.style.is_empty() { "FREEFORM".into() } else { p.style.clone() },
         locked_by: None,
         project_type: p.project_type.clone(),
         tracing: previous.is_some_and(|i| i.tracing),
         payload_tracing: previous.is_some_and(|i| i.payload_tracing),
         record_enabled: false,
-        schedule: p.schedule.as_ref().map(|e| Schedule {
-            expression: e.clone(),
-            running: false,
-        }),
+        // An imported schedule is stopped (CANCELLED); a replace without one keeps the previous definition.
+        schedule: p
+            .schedule
+            .clone()
+            .map(|mut s| {
+                s.created = now;
+                s.created_by = who.to_string();
+                s.updated = now;
+                s.updated_by = who.to_string();
+                s
+            })
+            .or_else(|| previous.and_then(|i| i.schedule.clone()))
+            .map(|mut s| {
+                s.state = ScheduleState::Cancelled;
+                s.active_since = None;
+                s
+            }),
+        runs: previous.map(|i| i.runs.clone()).unwrap_or_default(),
         connections: refs,
         lookups: p.lookups.iter().map(|l| l.name.clone()).collect(),
         package_name: previous.map(|i| i.package_name.clone()).unwrap_or_default(),
@@ -673,7 +803,18 @@ pub async fn import_new(
     let project = api.project().map(str::to_string);
     let data = space(&mut g, project.as_deref())?;
     import_new_into(data, &p, src, api.who(), project.as_deref())?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    // Documented: "the Location header provides the URI for the newly created integration".
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let loc = format!(
+        "{}/integrations/{}{}",
+        api.prefix(),
+        enc(&format!("{}|{}", p.code, p.version)),
+        api.instance_query()
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&loc) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
 }
 
 /// `PUT /integrations/archive` (replace; 200, 404 missing, 412 active, 423 locked).
@@ -713,7 +854,7 @@ pub async fn import_replace(
         Some(&existing),
         project.as_deref(),
     );
-    let body = integration_json(&api.prefix(), &i, data, "");
+    let body = integration_get_json(&api.prefix(), &i, data, "");
     data.integrations.insert(key, i);
     Ok(json_ok(&body))
 }
@@ -751,15 +892,14 @@ pub fn require_patch_override(method: &Method, headers: &HeaderMap) -> ApiResult
 fn activation_body(i: &Integration) -> Value {
     json!({
         "apiDeploymentInprogress": false,
-        "compatible": true,
+        "compatible": false,
         "links": [],
         "lockedFlag": i.locked_by.is_some(),
-        "scheduleApplicableFlag": i.schedule.is_some(),
+        "scheduleApplicableFlag": i.pattern == "Scheduled",
         "scheduleDefinedFlag": i.schedule.is_some(),
-        "softDeactivated": false,
         "status": i.status.as_str(),
         "tempCopyExists": false,
-        "totalEndPoints": i.connections.len(),
+        "totalEndPoints": 0,
     })
 }
 
@@ -828,7 +968,7 @@ pub fn fail_activation(i: &mut Integration) {
     )];
 }
 
-/// Finishes an async activation after `delay` (as `FAILEDACTIVATION` when `fail`).
+/// Finishes an async activation (as `FAILEDACTIVATION` when `fail`) or deactivation after `delay`.
 pub fn finish_async(
     inst: Arc<Instance>,
     project: Option<String>,
@@ -841,12 +981,15 @@ pub fn finish_async(
         let mut g = inst.lock();
         if let Ok(data) = space(&mut g, project.as_deref())
             && let Some(i) = data.integrations.get_mut(&key)
-            && i.status == IntStatus::ActivationInProgress
         {
-            if fail {
-                fail_activation(i);
-            } else {
-                i.status = IntStatus::Activated;
+            if i.status == IntStatus::ActivationInProgress {
+                if fail {
+                    fail_activation(i);
+                } else {
+                    i.status = IntStatus::Activated;
+                }
+            } else if i.status == IntStatus::DeactivationInProgress {
+                i.status = IntStatus::Configured;
             }
         }
     });
@@ -859,6 +1002,7 @@ pub fn apply_update(
     body: &[u8],
     async_mode: bool,
     who: &str,
+    tick: Option<Duration>,
 ) -> ApiResult<Value> {
     let upd: UpdateBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))?;
@@ -892,18 +1036,23 @@ pub fn apply_update(
                 .integrations
                 .get_mut(&key)
                 .ok_or_else(|| not_found(id))?;
-            if !is_active(i.status) && i.status != IntStatus::FailedActivation {
+            if !matches!(
+                i.status,
+                IntStatus::Activated | IntStatus::ActivationInProgress | IntStatus::FailedActivation
+            ) {
                 return Err(ApiError::precondition(format!(
                     "{} is not activated and cannot be deactivated.",
                     label(i)
                 )));
             }
-            i.status = IntStatus::Configured;
+            i.status = if async_mode {
+                IntStatus::DeactivationInProgress
+            } else {
+                IntStatus::Configured
+            };
             i.last_updated = Utc::now();
             i.last_updated_by = who.to_string();
-            if let Some(s) = i.schedule.as_mut() {
-                s.running = false;
-            }
+            super::schedules::stop_running(i, tick);
             set_flags(i);
             Ok(activation_body(i))
         }
@@ -951,7 +1100,8 @@ pub async fn update(
     let out = {
         let mut g = api.inst.lock();
         let data = space(&mut g, project.as_deref())?;
-        let mut out = apply_update(data, api.id(), &body, async_mode, api.who())?;
+        let tick = super::schedules::tick(&api.ctx.shared);
+        let mut out = apply_update(data, api.id(), &body, async_mode, api.who(), tick)?;
         if fail
             && out["status"] == "ACTIVATED"
             && let Some(i) = data.integrations.get_mut(&key)
@@ -961,7 +1111,7 @@ pub async fn update(
         }
         out
     };
-    if out["status"] == "ACTIVATION_INPROGRESS" {
+    if out["status"] == "ACTIVATION_INPROGRESS" || out["status"] == "DEACTIVATION_INPROGRESS" {
         finish_async(api.inst.clone(), project, key, delay, fail);
     }
     Ok(json_ok(&out))
@@ -1024,70 +1174,6 @@ pub async fn delete(api: Api) -> ApiResult<Response> {
     }
     data.integrations.remove(&key);
     Ok(empty_ok())
-}
-
-fn schedule_json(i: &Integration, s: &Schedule) -> Value {
-    json!({
-        "id": i.id(),
-        "icalExpression": s.expression,
-        "frequency": s.expression.split(';').next().unwrap_or("").trim_start_matches("FREQ="),
-        "timezone": "UTC",
-        "state": if s.running { "STARTED" } else { "STOPPED" },
-        "scheduleDefinedFlag": true,
-    })
-}
-
-fn not_scheduled(i: &Integration) -> ApiError {
-    ApiError::precondition(format!("{} is not a scheduled integration.", label(i)))
-}
-
-/// `GET /integrations/{id}/schedule`.
-pub async fn schedule_get(api: Api) -> ApiResult<Response> {
-    let v = with_integration(&api, |i| {
-        let s = i.schedule.clone().ok_or_else(|| not_scheduled(i))?;
-        Ok(schedule_json(i, &s))
-    })?;
-    Ok(json_ok(&v))
-}
-
-/// `POST /integrations/{id}/schedule/start` (body ignored): 412 when not scheduled, not active or running.
-pub async fn schedule_start(api: Api) -> ApiResult<Response> {
-    let v = with_integration(&api, |i| {
-        let mut s = i.schedule.clone().ok_or_else(|| not_scheduled(i))?;
-        if i.status != IntStatus::Activated {
-            return Err(ApiError::precondition(format!(
-                "{} is not active; its schedule cannot be started.",
-                label(i)
-            )));
-        }
-        if s.running {
-            return Err(ApiError::precondition(format!(
-                "The schedule of {} is already running.",
-                label(i)
-            )));
-        }
-        s.running = true;
-        i.schedule = Some(s.clone());
-        Ok(schedule_json(i, &s))
-    })?;
-    Ok(json_ok(&v))
-}
-
-/// `POST /integrations/{id}/schedule/stop`: 412 when not scheduled or not running.
-pub async fn schedule_stop(api: Api) -> ApiResult<Response> {
-    let v = with_integration(&api, |i| {
-        let mut s = i.schedule.clone().ok_or_else(|| not_scheduled(i))?;
-        if !s.running {
-            return Err(ApiError::precondition(format!(
-                "The schedule of {} is not running.",
-                label(i)
-            )));
-        }
-        s.running = false;
-        i.schedule = Some(s.clone());
-        Ok(schedule_json(i, &s))
-    })?;
-    Ok(json_ok(&v))
 }
 
 /// `POST /integrations/reactivate` with a JSON array of ids: deactivates and activates each active one.

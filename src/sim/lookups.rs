@@ -239,7 +239,7 @@ pub async fn import_new(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `PUT /lookups/archive`: 200; 404 missing.
+/// `PUT /lookups/archive`: 204 with `Location` (the lookup; recorded); 404 missing.
 pub async fn import_replace(
     api: Api,
     mp: Result<Multipart, MultipartRejection>,
@@ -250,9 +250,18 @@ pub async fn import_replace(
     if !data.lookups.contains_key(&l.name) {
         return Err(not_found(&l.name));
     }
-    let out = lookup_json(&api.prefix(), &l, data, true);
+    let loc = format!(
+        "{}/lookups/{}{}",
+        api.prefix(),
+        enc(&l.name),
+        api.instance_query()
+    );
     data.lookups.insert(l.name.clone(), l);
-    Ok(json_ok(&out))
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&loc) {
+        r.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    Ok(r)
 }
 
 /// `POST /lookups` `{"name","description","columns":[...],"rows":[{"rowData":[...]}]}`: 201; 409.

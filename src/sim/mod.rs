@@ -195,6 +195,7 @@ pub mod extract;
 pub mod faults;
 pub mod integrations;
 pub mod jobs;
+pub mod jwt;
 pub mod libraries;
 pub mod lookups;
 pub mod monitoring;
@@ -202,10 +203,12 @@ pub mod packages;
 pub mod persist;
 pub mod projects;
 pub mod query;
+pub mod schedules;
 pub mod scim;
 pub mod seed;
 pub mod state;
 pub mod stream;
+pub mod wire;
 
 pub use faults::{Faults, LogEntry};
 
@@ -381,6 +384,15 @@ impl SimHandle {
             .store(d.as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Makes every started schedule produce one run per `tick` (instead of the period its definition names);
+    /// `None` goes back to the definitions.
+    pub fn set_schedule_tick(&self, tick: Option<Duration>) {
+        self.shared.schedule_tick_ms.store(
+            tick.map(|d| (d.as_millis() as u64).max(1)).unwrap_or(0),
+            Ordering::Relaxed,
+        );
+    }
+
     /// State peek for tests: the status of integration `id` (`CODE|VERSION`) on instance `instance`.
     pub fn integration_status(&self, instance: &str, id: &str) -> Option<String> {
         let inst = self.shared.instance_by_name(instance)?;
@@ -415,6 +427,21 @@ impl SimHandle {
     /// Adds (or replaces the members of) an identity-domain group; members are e-mails (created when unknown).
     pub fn add_group(&self, name: &str, members: &[&str]) -> String {
         self.shared.identity().add_group(name, members)
+    }
+
+    /// Uploads a certificate's public key (PEM) to the confidential application of `instance`'s
+    /// client under `alias`, so that JWT user and client assertions it signs are accepted.
+    pub fn register_jwt_key(
+        &self,
+        instance: &str,
+        alias: &str,
+        public_pem: &[u8],
+    ) -> Result<(), String> {
+        let client = self
+            .instance(instance)
+            .map(|i| i.client_id.clone())
+            .ok_or_else(|| format!("no emulated instance `{instance}`"))?;
+        self.shared.jwt_keys.register(&client, alias, public_pem)
     }
 
     /// The SCIM id of a user by e-mail.
@@ -647,15 +674,30 @@ fn api_routes() -> Router<Ctx> {
             )
             .route(
                 &format!("{base}/integrations/{{id}}/schedule"),
-                get(i::schedule_get),
+                get(schedules::get)
+                    .post(schedules::create)
+                    .put(schedules::replace)
+                    .delete(schedules::delete),
             )
             .route(
                 &format!("{base}/integrations/{{id}}/schedule/start"),
-                post(i::schedule_start),
+                post(schedules::start),
             )
             .route(
                 &format!("{base}/integrations/{{id}}/schedule/stop"),
-                post(i::schedule_stop),
+                post(schedules::stop),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule/pause"),
+                post(schedules::pause),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule/resume"),
+                post(schedules::resume),
+            )
+            .route(
+                &format!("{base}/integrations/{{id}}/schedule/jobs"),
+                post(schedules::run_now),
             )
             .route(
                 &format!("{base}/integrations/reactivate"),
@@ -762,7 +804,8 @@ fn api_routes() -> Router<Ctx> {
         .route(
             "/ic/api/common/v1/importServiceInstanceArchive/{id}",
             get(jobs::import_status),
-        );
+        )
+        .route("/ic/api/common/v1/serviceInstance/jobs", get(jobs::list));
     use projects as p;
     r.route(&format!("{API}/projects"), get(p::list).post(p::create))
         .route(&format!("{API}/projects/archive"), post(p::import))
@@ -812,6 +855,10 @@ fn finish(router: Router<Ctx>, ctx: Ctx) -> Router {
             ctx.clone(),
             faults::layer,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            wire::layer,
+        ))
         .layer(DefaultBodyLimit::disable())
         .with_state(ctx)
 }
@@ -849,6 +896,10 @@ async fn bind(host: IpAddr, port: u16) -> anyhow::Result<(tokio::net::TcpListene
 }
 
 fn serve(l: tokio::net::TcpListener, router: Router) -> JoinHandle<()> {
+    // The path is normalised before routing: a trailing `/` names the same resource.
+    let router = Router::new()
+        .fallback_service(router)
+        .layer(axum::middleware::map_request(wire::strip_trailing_slash));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(l, router).await {
             tracing::warn!("emulator listener stopped: {e}");
@@ -918,6 +969,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         tokens: Mutex::new(HashMap::new()),
         token_ttl_ms: AtomicU64::new(cfg.token_ttl.as_millis() as u64),
         async_activation_ms: AtomicU64::new(DEFAULT_ASYNC_ACTIVATION.as_millis() as u64),
+        schedule_tick_ms: AtomicU64::new(0),
         token_counter: AtomicU64::new(1),
         seed: cfg.seed,
         faults: faults::FaultState::new(cfg.seed),
@@ -928,6 +980,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         spool,
         spool_guard,
         jobs: jobs::JobStore::default(),
+        jwt_keys: Default::default(),
     });
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {

@@ -23,6 +23,10 @@ fn h(id: &str, salt: &str) -> u64 {
 
 /// (received, errors, aborted) of an integration.
 fn traffic(i: &Integration) -> (u64, u64, u64) {
+    if i.pattern == "Scheduled" {
+        // Scheduled integrations run only when their schedule fires or on "run now".
+        return (i.runs.len() as u64, 0, 0);
+    }
     let seeded = matches!(i.archive, ArchiveSource::Generated { .. });
     if !seeded || i.status != IntStatus::Activated {
         return (0, 0, 0);
@@ -95,8 +99,10 @@ fn check_window(api: &Api) -> ApiResult<()> {
 pub async fn integration(api: Api) -> ApiResult<Response> {
     check_window(&api)?;
     let key = split_id(api.id())?;
+    let tick = super::schedules::tick(&api.ctx.shared);
     let mut g = api.inst.lock();
     let data = space(&mut g, api.project())?;
+    super::schedules::materialize_all(data, tick);
     let i = data
         .integrations
         .get(&key)
@@ -122,8 +128,10 @@ pub async fn integrations(api: Api) -> ApiResult<Response> {
             "minDuration",
         ],
     )?;
+    let tick = super::schedules::tick(&api.ctx.shared);
     let mut g = api.inst.lock();
     let data = space(&mut g, api.project())?;
+    super::schedules::materialize_all(data, tick);
     let prefix = api.prefix();
     let all = data
         .integrations
@@ -147,8 +155,33 @@ pub async fn integrations(api: Api) -> ApiResult<Response> {
     )))
 }
 
+/// The runs of a scheduled integration (produced by its schedule or "run now"), newest first.
+fn scheduled_runs(i: &Integration) -> Vec<Value> {
+    i.runs
+        .iter()
+        .rev()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "integrationId": i.code,
+                "integrationName": i.name,
+                "integrationVersion": i.version,
+                "status": "COMPLETED",
+                "creationDate": oic_date(&r.at),
+                "lastTrackedTime": oic_date(&r.at),
+                "primaryValue": if r.scheduled { "SCHEDULE" } else { "RUN_NOW" },
+                "errorMessage": Value::Null,
+                "recoverable": false,
+            })
+        })
+        .collect()
+}
+
 /// The instances (runs) of an integration: up to 5 recent ones, the erroneous ones `FAILED`.
 fn runs(i: &Integration) -> Vec<Value> {
+    if i.pattern == "Scheduled" {
+        return scheduled_runs(i);
+    }
     let (rx, err, ab) = traffic(i);
     let n = rx.min(5);
     (0..n)
@@ -193,8 +226,10 @@ fn all_runs(api: &Api) -> ApiResult<Vec<Value>> {
         ],
     )?;
     check_window(api)?;
+    let tick = super::schedules::tick(&api.ctx.shared);
     let mut g = api.inst.lock();
     let data = space(&mut g, api.project())?;
+    super::schedules::materialize_all(data, tick);
     Ok(data
         .integrations
         .values()

@@ -152,6 +152,9 @@ fn settle(data: &mut InstanceData) {
         if i.status == IntStatus::ActivationInProgress {
             i.status = IntStatus::Activated;
         }
+        if i.status == IntStatus::DeactivationInProgress {
+            i.status = IntStatus::Configured;
+        }
     }
     for p in data.projects.values_mut() {
         settle(&mut p.data);

@@ -79,8 +79,9 @@ pub fn project_json(prefix_api: &str, p: &Project) -> Value {
         "id": p.code,
         "links": [ { "href": href, "rel": "self" }, { "href": href, "rel": "canonical" } ],
         "mcpEnabled": false,
+        "keyword": "",
         "name": p.name,
-        "origin": {},
+        "origin": { "type": p.project_type },
         "simplifiedMode": false,
         "smartTags": tags,
         "state": {
@@ -89,6 +90,8 @@ pub fn project_json(prefix_api: &str, p: &Project) -> Value {
             "latest": { "by": p.updated_by, "date": oic_date(&p.updated) },
             "projectRevisionId": 0,
             "serviceInstanceId": 0,
+            "locked": false,
+            "lockStatus": "UNLOCKED",
             "status": "DRAFT",
             "updated": { "by": p.updated_by, "date": oic_date(&p.updated) },
         },
@@ -521,22 +524,59 @@ fn check_members(p: &Project, d: &Deployment) -> ApiResult<()> {
     Ok(())
 }
 
-/// `GET /projects/{p}/deployments`.
+/// A deployment as the REST API shows it (recorded): `code`, `integrations[]` with code, name, status,
+/// type and version, `lastUpdated`, `name` (`description` only when set).
+fn rest_deployment_json(p: &Project, d: &Deployment) -> Value {
+    let integrations: Vec<Value> = d
+        .integrations
+        .iter()
+        .map(|(c, v)| {
+            let i = p.data.integrations.get(&(c.clone(), v.clone()));
+            json!({
+                "code": c,
+                "name": i.map(|i| i.name.clone()).unwrap_or_else(|| c.clone()),
+                "status": i.map(|i| i.status.as_str()).unwrap_or("CONFIGURED"),
+                "type": i.map(|i| i.project_type.clone()).unwrap_or_else(|| "DEVELOPED".into()),
+                "version": v,
+            })
+        })
+        .collect();
+    let mut v = json!({
+        "code": d.code,
+        "integrations": integrations,
+        "lastUpdated": oic_date(&d.last_updated),
+        "name": d.name,
+    });
+    if !d.description.is_empty() {
+        v["description"] = json!(d.description);
+    }
+    v
+}
+
+/// The answer of a deployment create/update (recorded): `code`, `description`, `lastUpdated`, `name`.
+fn deployment_written(d: &Deployment) -> Value {
+    json!({
+        "code": d.code,
+        "description": d.description,
+        "lastUpdated": oic_date(&d.last_updated),
+        "name": d.name,
+    })
+}
+
+/// `GET /projects/{p}/deployments`: `{"items":[...]}` (recorded; no paging envelope).
 pub async fn deployments_list(api: Api) -> ApiResult<Response> {
     gen3_only(&api)?;
-    let (offset, limit) = api.params.paging()?;
     let g = api.inst.lock();
     let p = g
         .projects
         .get(api.param("p"))
         .ok_or_else(|| not_found(api.param("p")))?;
-    let all = p.deployments.values().map(car::deployment_json).collect();
-    Ok(json_ok(&envelope(
-        all,
-        offset,
-        limit,
-        &format!("{}/projects/{}/deployments", api_prefix(&api), enc(&p.code)),
-    )))
+    let items: Vec<Value> = p
+        .deployments
+        .values()
+        .map(|d| rest_deployment_json(p, d))
+        .collect();
+    Ok(json_ok(&json!({ "items": items })))
 }
 
 /// `POST /projects/{p}/deployments`: 201; 409 exists; 400 unknown integration.
@@ -557,7 +597,7 @@ pub async fn deployment_create(api: Api, body: Bytes) -> ApiResult<Response> {
         )));
     }
     check_members(p, &d)?;
-    let out = car::deployment_json(&d);
+    let out = deployment_written(&d);
     p.deployments.insert(d.code.clone(), d);
     Ok(json_status(StatusCode::CREATED, &out))
 }
@@ -573,7 +613,7 @@ pub async fn deployment_get(api: Api) -> ApiResult<Response> {
     let d = p.deployments.get(api.param("d")).ok_or_else(|| {
         ApiError::not_found(format!("Deployment '{}' not found.", api.param("d")))
     })?;
-    Ok(json_ok(&car::deployment_json(d)))
+    Ok(json_ok(&rest_deployment_json(p, d)))
 }
 
 /// `POST /projects/{p}/deployments/{d}` + `X-HTTP-Method-Override: PATCH`: replaces name/description/members.
@@ -607,12 +647,12 @@ pub async fn deployment_update(
         d.name = old.name;
     }
     check_members(p, &d)?;
-    let out = car::deployment_json(&d);
+    let out = deployment_written(&d);
     p.deployments.insert(dcode, d);
-    Ok(json_ok(&out))
+    Ok(super::wire::plain_json(json_ok(&out)))
 }
 
-/// `DELETE /projects/{p}/deployments/{d}`: 200.
+/// `DELETE /projects/{p}/deployments/{d}`: 204 (recorded).
 pub async fn deployment_delete(api: Api) -> ApiResult<Response> {
     gen3_only(&api)?;
     let mut g = api.inst.lock();
@@ -623,5 +663,5 @@ pub async fn deployment_delete(api: Api) -> ApiResult<Response> {
     p.deployments.remove(api.param("d")).ok_or_else(|| {
         ApiError::not_found(format!("Deployment '{}' not found.", api.param("d")))
     })?;
-    Ok(empty_ok())
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

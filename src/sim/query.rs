@@ -163,7 +163,8 @@ pub fn parse_q(q: Option<&str>, allowed: &[&str]) -> Result<Vec<Cond>, ApiError>
     Ok(out)
 }
 
-/// Builds a collection envelope from the full filtered list.
+/// Builds a collection envelope from the full filtered list, as recorded:
+/// `{"hasMore", "items", "limit", "links":[self, canonical], "totalResults"}` (no `offset`).
 pub fn envelope(all: Vec<Value>, offset: usize, limit: usize, self_href: &str) -> Value {
     let total = all.len();
     let items: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
@@ -172,8 +173,7 @@ pub fn envelope(all: Vec<Value>, offset: usize, limit: usize, self_href: &str) -
         "items": items,
         "hasMore": has_more,
         "limit": limit,
-        "offset": offset,
         "totalResults": total,
-        "links": [ { "href": self_href, "rel": "self" } ],
+        "links": [ { "href": self_href, "rel": "self" }, { "href": self_href, "rel": "canonical" } ],
     })
 }

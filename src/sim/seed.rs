@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 
 use super::state::{
     ArchiveSource, ConnRef, ConnStatus, Connection, InstanceData, IntStatus, Integration, Lookup,
-    Property, Schedule,
+    Property, Schedule, ScheduleState,
 };
 
 fn base_time() -> DateTime<Utc> {
@@ -143,24 +143,29 @@ fn integration(
             "Orchestration".into()
         },
         pattern_description: if scheduled {
-            "Scheduled Orchestration".into()
+            "Scheduled".into()
         } else {
-            "App Driven Orchestration".into()
+            "Orchestration".into()
         },
-        style: if scheduled {
-            "SCHEDULED".into()
-        } else {
-            "FREEFORM".into()
-        },
+        style: "FREEFORM".into(),
         locked_by: None,
         project_type: "DEVELOPED".into(),
         tracing: false,
         payload_tracing: false,
         record_enabled: false,
-        schedule: scheduled.then(|| Schedule {
-            expression: "FREQ=DAILY;BYHOUR=2;BYMINUTE=0;".into(),
-            running: status == IntStatus::Activated,
+        schedule: scheduled.then(|| {
+            let mut s = Schedule::ical(
+                &format!("Schedule2{}_{}", code, version.replace('.', "_")),
+                "FREQ=DAILY;BYHOUR=2;BYMINUTE=0;",
+                who,
+                t - ChronoDuration::days(30),
+            );
+            if status == IntStatus::Activated {
+                s.state = ScheduleState::Active;
+            }
+            s
         }),
+        runs: Vec::new(),
         connections: conns
             .iter()
             .map(|c| ConnRef {

@@ -24,6 +24,8 @@ pub enum IntStatus {
     Configured,
     /// Async activation running.
     ActivationInProgress,
+    /// Async deactivation running.
+    DeactivationInProgress,
     /// Active.
     Activated,
     /// Activation failed.
@@ -37,6 +39,7 @@ impl IntStatus {
             IntStatus::InProgress => "INPROGRESS",
             IntStatus::Configured => "CONFIGURED",
             IntStatus::ActivationInProgress => "ACTIVATION_INPROGRESS",
+            IntStatus::DeactivationInProgress => "DEACTIVATION_INPROGRESS",
             IntStatus::Activated => "ACTIVATED",
             IntStatus::FailedActivation => "FAILEDACTIVATION",
         }
@@ -85,13 +88,89 @@ pub enum ArchiveSource {
     Spilled(#[serde(with = "super::persist::file_blob")] std::path::PathBuf),
 }
 
-/// Schedule state of a scheduled integration.
+/// State of a schedule, as the recorded 412 messages name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ScheduleState {
+    /// Started: runs are produced.
+    Active,
+    /// Stopped (the state of a new or imported schedule).
+    Cancelled,
+    /// Paused.
+    Hold,
+}
+
+impl ScheduleState {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleState::Active => "ACTIVE",
+            ScheduleState::Cancelled => "CANCELLED",
+            ScheduleState::Hold => "HOLD",
+        }
+    }
+}
+
+/// The schedule of a scheduled integration: its definition (as written by `POST/PUT …/schedule`) and state.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Schedule {
-    /// iCal-like recurrence expression.
-    pub expression: String,
-    /// Whether the schedule runs.
-    pub running: bool,
+    /// Schedule name.
+    pub name: String,
+    /// The `frequency` object of a basic schedule (`{"frequencyType":"DAILY","interval":1}`), as JSON text.
+    pub frequency: Option<String>,
+    /// The iCal expression of an iCal schedule (`FREQ=DAILY;BYHOUR=12;BYMINUTE=20;`).
+    pub ical: Option<String>,
+    /// `startDate` as written (`2/14/2025|0:0:0`).
+    pub start_date: Option<String>,
+    /// `endDate` as written.
+    pub end_date: Option<String>,
+    /// `scheduleTZ`.
+    pub tz: String,
+    /// `scheduleTZDisplayName`.
+    pub tz_display: Option<String>,
+    /// State.
+    pub state: ScheduleState,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Creator.
+    pub created_by: String,
+    /// Last change of the definition.
+    pub updated: DateTime<Utc>,
+    /// Who changed it last.
+    pub updated_by: String,
+    /// Start of the current `ACTIVE` period (runs are counted from here).
+    pub active_since: Option<DateTime<Utc>>,
+}
+
+impl Schedule {
+    /// A stopped schedule with an iCal definition.
+    pub fn ical(name: &str, expression: &str, who: &str, t: DateTime<Utc>) -> Schedule {
+        Schedule {
+            name: name.to_string(),
+            frequency: None,
+            ical: Some(expression.to_string()),
+            start_date: None,
+            end_date: None,
+            tz: "UTC".into(),
+            tz_display: None,
+            state: ScheduleState::Cancelled,
+            created: t,
+            created_by: who.to_string(),
+            updated: t,
+            updated_by: who.to_string(),
+            active_since: None,
+        }
+    }
+}
+
+/// One run of an integration produced by its schedule or by "run now".
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Run {
+    /// Instance id (22 characters, as recorded: `KbDMUOnwEe-V0IkQaNnLzg`).
+    pub id: String,
+    /// When it ran.
+    pub at: DateTime<Utc>,
+    /// `true` for a scheduled run, `false` for "run now".
+    pub scheduled: bool,
 }
 
 /// An integration (`CODE|VERSION`).
@@ -123,8 +202,11 @@ pub struct Integration {
     pub payload_tracing: bool,
     /// Recording flag.
     pub record_enabled: bool,
-    /// Schedule (scheduled integrations only).
+    /// Schedule (scheduled integrations only; `None` when not defined).
     pub schedule: Option<Schedule>,
+    /// Runs produced by the schedule or by "run now" (the most recent ones).
+    #[serde(default)]
+    pub runs: Vec<Run>,
     /// Connections used.
     pub connections: Vec<ConnRef>,
     /// Lookups used.
@@ -393,6 +475,8 @@ pub struct Shared {
     pub token_ttl_ms: AtomicU64,
     /// Delay of an async activation, in milliseconds.
     pub async_activation_ms: AtomicU64,
+    /// Period of every schedule in milliseconds (0: the period its definition names).
+    pub schedule_tick_ms: AtomicU64,
     /// Counter used to make tokens unique.
     pub token_counter: AtomicU64,
     /// Seed of the emulator.
@@ -413,6 +497,8 @@ pub struct Shared {
     pub spool_guard: Option<tempfile::TempDir>,
     /// Service-instance export/import jobs and the emulated Object Storage.
     pub jobs: super::jobs::JobStore,
+    /// Certificates' public keys uploaded to the clients, for JWT assertions.
+    pub jwt_keys: super::jwt::JwtKeys,
 }
 
 impl Shared {

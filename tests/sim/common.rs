@@ -158,6 +158,26 @@ pub fn zip_entries(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> 
     out
 }
 
+/// The entries of an archive without the export time stamp (the comment line that starts each
+/// `.properties` file): two exports of the same content compare equal with this.
+pub fn content(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    zip_entries(bytes)
+        .into_iter()
+        .map(|(n, c)| {
+            if n.ends_with(".properties") {
+                let text = String::from_utf8_lossy(&c)
+                    .lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>();
+                (n, text.into_bytes())
+            } else {
+                (n, c)
+            }
+        })
+        .collect()
+}
+
 pub fn rezip(entries: &std::collections::BTreeMap<String, Vec<u8>>) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for (n, c) in entries {

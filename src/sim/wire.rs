@@ -1,0 +1,203 @@
+//! HTTP details of OIC 3 answers, as recorded (docs/oic-fidelity.md "HTTP"): a trailing `/` on any path,
+//! the common response headers, the `Content-Type` of each kind of answer, and gzip when the caller asks.
+//!
+//! * Paths: a trailing `/` is removed before routing (`…/integrations/CODE|VERSION/` is the same resource).
+//! * Every OIC answer carries `opc-request-id: /<32 hex>/<32 hex>`, `Expires: Wed, 31 Dec 1969 23:59:59 GMT`,
+//!   `Cache-Control: no-cache, no-store, must-revalidate`, `Pragma: no-cache`, `X-Content-Type-Options: nosniff`
+//!   and `Strict-Transport-Security`; answers of the OIC 3 design host also `oic-virtualservice: true`.
+//! * `Content-Type`: 2xx JSON answers of `/ic/api/integration/v1` say `application/json;charset=utf-8` unless the
+//!   handler marked them [`PlainJson`] (the recordings show plain `application/json` for a few of them); errors
+//!   and every `/ic/api/common/v1` answer say `application/json`; empty answers (204, empty 200) and binaries
+//!   say `application/octet-stream`.
+//! * `Accept-Encoding: gzip` → 2xx JSON answers are gzip-compressed (`Content-Encoding: gzip`).
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::{Body, HttpBody as _};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+
+use super::{Ctx, ListenerKind};
+
+/// Response extension: keep `Content-Type: application/json` without a charset (as recorded for this answer).
+#[derive(Debug, Clone, Copy)]
+pub struct PlainJson;
+
+/// Marks a response as [`PlainJson`].
+pub fn plain_json(mut r: Response) -> Response {
+    r.extensions_mut().insert(PlainJson);
+    r
+}
+
+/// Removes a trailing `/` from the request path (not from `/` itself) before routing.
+pub async fn strip_trailing_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(p) = pq.parse() {
+            parts.path_and_query = Some(p);
+            if let Ok(u) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = u;
+            }
+        }
+    }
+    req
+}
+
+static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// A request id in the recorded form `/<32 upper hex>/<32 upper hex>`.
+pub fn request_id() -> String {
+    let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let d = Sha256::digest(format!("{n}:{}:{:?}", std::process::id(), std::time::SystemTime::now()));
+    let h = hex::encode_upper(d);
+    format!("/{}/{}", &h[..32], &h[32..64])
+}
+
+/// Adds `?integrationInstance=<ii>` to every developer-API URL (`href`, `endPointURI`) of this host in a JSON
+/// document that does not carry one yet (runtime flow URLs excepted).
+pub fn add_instance(v: &mut serde_json::Value, base_url: &str, ii: &str) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if (k == "href" || k == "endPointURI")
+                    && let serde_json::Value::String(s) = x
+                {
+                    if s.starts_with(base_url)
+                        && s.contains("/ic/api/")
+                        && !s.contains("/flows/")
+                        && !s.contains("integrationInstance=")
+                    {
+                        s.push(if s.contains('?') { '&' } else { '?' });
+                        s.push_str("integrationInstance=");
+                        s.push_str(ii);
+                    }
+                } else {
+                    add_instance(x, base_url, ii);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for x in a {
+                add_instance(x, base_url, ii);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Largest JSON answer that is gzip-compressed (bigger ones go out as they are).
+const GZIP_MAX: usize = 64 * 1024 * 1024;
+
+/// The response layer of the OIC listeners (see the module docs).
+pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+    if matches!(ctx.kind, ListenerKind::Identity) {
+        return next.run(req).await;
+    }
+    let path = req.uri().path().to_string();
+    if path.starts_with("/__sim/") {
+        return next.run(req).await;
+    }
+    // OIC 3: links carry `?integrationInstance=`, so they work when followed.
+    let instance = if matches!(ctx.kind, ListenerKind::Design) && path.starts_with(super::API) {
+        req.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "integrationInstance")
+                .map(|(_, v)| v.into_owned())
+        })
+    } else {
+        None
+    };
+    let gzip = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let mut resp = next.run(req).await;
+    let status = resp.status();
+    let plain = resp.extensions().get::<PlainJson>().is_some();
+    let h = resp.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &str| {
+        if !h.contains_key(k)
+            && let Ok(v) = HeaderValue::from_str(v)
+        {
+            h.insert(k, v);
+        }
+    };
+    set(h, "opc-request-id", &request_id());
+    if matches!(ctx.kind, ListenerKind::Design) {
+        set(h, "oic-virtualservice", "true");
+    }
+    set(h, "expires", "Wed, 31 Dec 1969 23:59:59 GMT");
+    set(h, "strict-transport-security", "max-age=15768000; includeSubDomains");
+    set(h, "cache-control", "no-cache, no-store, must-revalidate");
+    set(h, "pragma", "no-cache");
+    set(h, "x-content-type-options", "nosniff");
+    let ct = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let empty = resp.body().size_hint().exact() == Some(0);
+    let h = resp.headers_mut();
+    if status == StatusCode::NO_CONTENT || (status.is_success() && empty && ct.is_empty()) {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        return resp;
+    }
+    let json = ct.starts_with("application/json");
+    if json
+        && status.is_success()
+        && !plain
+        && ct == "application/json"
+        && path.starts_with(super::API)
+    {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=utf-8"),
+        );
+    }
+    let rewrite = instance.is_some() && json && status.is_success();
+    if (rewrite || gzip) && json && status.is_success() && !h.contains_key(header::CONTENT_ENCODING) {
+        let (mut parts, body) = resp.into_parts();
+        let mut bytes = match axum::body::to_bytes(body, GZIP_MAX).await {
+            Ok(b) => b,
+            Err(_) => return Response::from_parts(parts, Body::empty()),
+        };
+        if let Some(ii) = instance.as_deref()
+            && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            add_instance(&mut v, &ctx.base_url, ii);
+            bytes = axum::body::Bytes::from(v.to_string());
+        }
+        if !gzip {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return Response::from_parts(parts, Body::from(bytes));
+        }
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let zipped = enc.write_all(&bytes).and_then(|_| enc.finish());
+        return match zipped {
+            Ok(z) => {
+                parts
+                    .headers
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                parts.headers.remove(header::CONTENT_LENGTH);
+                Response::from_parts(parts, Body::from(z))
+            }
+            Err(_) => Response::from_parts(parts, Body::from(bytes)),
+        };
+    }
+    resp
+}
