@@ -21,6 +21,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Interrupted (Ctrl-C).
     pub const INTERRUPTED: u8 = 130;
+    /// Stopped by SIGTERM (resumable like an interrupt).
+    pub const TERMINATED: u8 = 143;
 }
 
 /// How much to say.
@@ -146,6 +148,7 @@ impl Shell {
 
     /// One line of script output (`print`).
     pub fn line(&self, text: &str) {
+        let text = &crate::ledger::report::escape_controls(text);
         if !self.push(text) {
             self.write(matches!(self.sink, Sink::Stderr), &format!("{text}\n"));
         }

@@ -72,6 +72,16 @@ fn prune_policy() {
 }
 
 #[test]
+fn partial_jobs() {
+    vault_suite::partial_jobs(&file_store);
+}
+
+#[test]
+fn damaged_manifest() {
+    vault_suite::damaged_manifest(&file_store);
+}
+
+#[test]
 fn wrong_identity_x25519() {
     vault_suite::wrong_identity(&file_store, Crypt::X25519);
 }

@@ -125,6 +125,8 @@ suite!(
 );
 suite!(list_filters, list_filters);
 suite!(prune_policy, prune_policy);
+suite!(partial_jobs, partial_jobs);
+suite!(damaged_manifest, damaged_manifest);
 suite!(wrong_identity_x25519, wrong_identity, Crypt::X25519);
 suite!(wrong_identity_passphrase, wrong_identity, Crypt::Passphrase);
 
@@ -766,4 +768,43 @@ fn upload_retried_once_after_a_drop() {
     assert_eq!(files, vec!["R_01.00.0000.iar"], "no leftover temp file");
     let m = job.finish().unwrap();
     assert!(v.open_job(&m.path).unwrap().verify().unwrap().ok());
+}
+
+/// Issue 13, finding 8: a key marked `@revoked` is refused even where a plain line for the host
+/// holds the same key (as `ssh` does); `@cert-authority` lines are said to be unused.
+#[test]
+fn revoked_host_key_is_refused() {
+    let e = need_env!();
+    let tmp = tempfile::tempdir().unwrap();
+    let (ktype, kb64) = server_key(&e);
+    let plain = format!("[{}]:{} {ktype} {kb64}", e.host, e.port);
+    let kh = write_known_hosts(tmp.path(), &format!("@revoked * {ktype} {kb64}\n{plain}"));
+    let mut c = config(&e, &e.dir);
+    c.known_hosts = kh.clone();
+    c.accept_unknown_host_keys = true;
+    let err = SftpStore::connect(c.clone()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, VaultError::HostKey { .. }), "{msg}");
+    assert!(msg.contains("REVOKED"), "{msg}");
+    assert!(msg.contains(&openssh_fingerprint(&e)), "{msg}");
+    // OpenSSH agrees: it refuses the same file.
+    let ssh = std::process::Command::new("ssh-keygen")
+        .args(["-F", &format!("[{}]:{}", e.host, e.port), "-f"])
+        .arg(&kh)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ssh.stdout).contains(&kb64));
+
+    // Without the @revoked line the plain line is accepted.
+    std::fs::write(&kh, format!("{plain}\n")).unwrap();
+    c.accept_unknown_host_keys = false;
+    SftpStore::connect(c.clone()).expect("the plain line is accepted");
+
+    // Only a @cert-authority line for the host: refused, and the message says why.
+    std::fs::write(&kh, format!("@cert-authority * {ktype} {kb64}\n")).unwrap();
+    let msg = SftpStore::connect(c).unwrap_err().to_string();
+    assert!(
+        msg.contains("unknown host key") && msg.contains("@cert-authority"),
+        "{msg}"
+    );
 }

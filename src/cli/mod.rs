@@ -135,7 +135,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::config::secret::ScrubbedStderr)
         .with_target(false)
         .try_init();
 }

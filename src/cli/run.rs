@@ -27,13 +27,34 @@ pub struct RunArgs {
     pub resume: Option<String>,
 }
 
-/// Stops the run on the first Ctrl-C; a second one removes the run's temporary files and exits
-/// at once with 130.
+/// Set when SIGTERM stopped the run (its exit code is then 143, not 130).
+static TERMINATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops the run on the first Ctrl-C (or SIGTERM); a second one removes the run's temporary files
+/// and exits at once with 130 (143).
 pub fn install_ctrl_c(
     rt: &tokio::runtime::Runtime,
     cancel: CancellationToken,
     temp: Option<PathBuf>,
 ) {
+    let (c2, t2) = (cancel.clone(), temp.clone());
+    rt.spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        if term.recv().await.is_some() {
+            eprintln!("\nterminated: stopping (the run stays resumable with --resume last)");
+            TERMINATED.store(true, std::sync::atomic::Ordering::SeqCst);
+            c2.cancel();
+            if term.recv().await.is_some() {
+                if let Some(t) = &t2 {
+                    let _ = std::fs::remove_dir_all(t);
+                }
+                std::process::exit(i32::from(exit::TERMINATED));
+            }
+        }
+    });
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\ninterrupted: stopping (Ctrl-C again to quit at once)");
@@ -157,6 +178,9 @@ pub fn execute(
         rt.block_on(sb.sim.shutdown());
     }
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    if result.code == exit::INTERRUPTED && TERMINATED.load(std::sync::atomic::Ordering::SeqCst) {
+        return exit::TERMINATED;
+    }
     result.code
 }
 

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use super::{ScriptOpts, exit};
 use crate::config::Config;
 use crate::ledger::report::render_table;
-use crate::vault::{EntryStatus, JobFilter, Vault};
+use crate::vault::{EntryStatus, JobCondition, JobFilter, JobStatus, Vault, VerifyReport};
 
 #[derive(Args, Debug)]
 pub struct VaultArgs {
@@ -34,10 +34,14 @@ pub enum VaultCmd {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Read every byte of a job back and check it against its manifest. Exit code 1 on any mismatch.
+    /// Read every byte of a job back and check it against its manifest. Exit code 1 on any
+    /// mismatch, and for a partial job unless `--accept-partial`.
     Verify {
         /// The job's path (`OIC_Backups/YYYY/MM/DD/NAME`, as `ferry vault jobs` shows it).
         job: String,
+        /// A partial job whose files all check out exits 0.
+        #[arg(long)]
+        accept_partial: bool,
     },
     /// Restore a job into an instance: import every archive (verified first) and re-apply the
     /// activation states they had when backed up.
@@ -49,6 +53,9 @@ pub enum VaultCmd {
         /// Describe what would be imported and activated, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Restore what a partial job holds (refused otherwise).
+        #[arg(long)]
+        accept_partial: bool,
     },
     /// Delete the complete jobs a retention policy does not keep.
     Prune {
@@ -111,10 +118,15 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
         }
     };
     let code = match a.cmd {
-        VaultCmd::Restore { job, to, dry_run } => {
+        VaultCmd::Restore {
+            job,
+            to,
+            dry_run,
+            accept_partial,
+        } => {
             drop(sandbox);
             let text = format!(
-                "vault::open({}).job({}).restore(oic::instance({}), #{{ overwrite: true }});\n",
+                "vault::open({}).job({}).restore(oic::instance({}), #{{ overwrite: true, accept_partial: {accept_partial} }});\n",
                 rhai_str(&vname),
                 rhai_str(&job),
                 rhai_str(&to)
@@ -142,7 +154,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                 return exit::USAGE;
             }
             let text = format!(
-                "let r = vault::open({}).prune(#{{ daily: {daily}, weekly: {weekly}, monthly: {monthly} }});\nprint(`kept ${{r.kept.len()}}, deleted ${{r.deleted.len()}}, unfinished ${{r.skipped_unfinished.len()}}`);\nfor p in r.deleted {{ print(`  ${{if dry_run() {{ \"would delete\" }} else {{ \"deleted\" }}}} ${{p}}`); }}\n",
+                "let r = vault::open({}).prune(#{{ daily: {daily}, weekly: {weekly}, monthly: {monthly} }});\nprint(`kept ${{r.kept.len()}}, deleted ${{r.deleted.len()}}, unfinished ${{r.skipped_unfinished.len()}}, partial ${{r.skipped_partial.len()}}, damaged ${{r.skipped_damaged.len()}}`);\nfor p in r.skipped_damaged {{ print(`  DAMAGED manifest, left alone: ${{p}}`); }}\nfor p in r.deleted {{ print(`  ${{if dry_run() {{ \"would delete\" }} else {{ \"deleted\" }}}} ${{p}}`); }}\n",
                 rhai_str(&vname)
             );
             return super::run::execute(
@@ -173,17 +185,21 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                             "SIZE".into(),
                         ]];
                         for j in &jobs {
-                            let state = if j.complete {
-                                "complete"
-                            } else if j.locked {
-                                "locked (running?)"
-                            } else {
-                                "unfinished"
+                            let state = match j.status {
+                                JobCondition::Unfinished if j.locked => {
+                                    "locked (running?)".to_string()
+                                }
+                                JobCondition::Partial => format!("PARTIAL ({} missing)", j.missing),
+                                JobCondition::Damaged => format!(
+                                    "DAMAGED: {}",
+                                    j.problem.as_deref().unwrap_or("bad manifest")
+                                ),
+                                s => s.as_str().to_string(),
                             };
                             rows.push(vec![
                                 j.path.clone(),
                                 j.date.to_string(),
-                                state.into(),
+                                state,
                                 j.artifacts.to_string(),
                                 j.total_size.to_string(),
                             ]);
@@ -199,41 +215,26 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                 }
             }
         }
-        VaultCmd::Verify { job } => {
+        VaultCmd::Verify {
+            job,
+            accept_partial,
+        } => {
             let profile = config.vaults[&vname].clone();
             match Vault::open(&profile)
                 .and_then(|v| v.open_job(&job))
-                .and_then(|j| j.verify())
+                .and_then(|j| Ok((j.verify()?, j.manifest().clone())))
             {
-                Ok(rep) => {
-                    if a.opts.json {
-                        println!("{}", serde_json::to_string_pretty(&rep).unwrap_or_default());
-                    } else {
-                        let mut rows =
-                            vec![vec!["ARTIFACT".to_string(), "FILE".into(), "RESULT".into()]];
-                        for e in &rep.entries {
-                            let r = match &e.status {
-                                EntryStatus::Ok => "ok".to_string(),
-                                EntryStatus::StoredOk => {
-                                    "stored bytes ok (no identity to decrypt)".to_string()
-                                }
-                                EntryStatus::Mismatch { problem } => format!("MISMATCH: {problem}"),
-                                EntryStatus::Missing => "MISSING".to_string(),
-                                EntryStatus::Unreadable { reason } => {
-                                    format!("UNREADABLE: {reason}")
-                                }
-                            };
-                            rows.push(vec![e.artifact.clone(), e.path.clone(), r]);
-                        }
-                        print!("{}", render_table(&rows));
-                        println!(
-                            "{} file(s), {} byte(s) read: {}",
-                            rep.entries.len(),
-                            rep.bytes_read,
-                            if rep.ok() { "all ok" } else { "PROBLEMS FOUND" }
-                        );
+                Ok((rep, m)) => {
+                    print_verify(&rep, a.opts.json);
+                    let partial = m.status == JobStatus::Partial;
+                    if partial {
+                        println!("{}", partial_statement(&m));
                     }
-                    if rep.ok() { exit::OK } else { exit::FAILED }
+                    if rep.ok() && (!partial || accept_partial) {
+                        exit::OK
+                    } else {
+                        exit::FAILED
+                    }
                 }
                 Err(e) => {
                     super::eprint_error(&e.to_string());
@@ -246,4 +247,42 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
         rt.block_on(sb.sim.shutdown());
     }
     code
+}
+
+fn print_verify(rep: &VerifyReport, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rep).unwrap_or_default());
+        return;
+    }
+    let mut rows = vec![vec!["ARTIFACT".to_string(), "FILE".into(), "RESULT".into()]];
+    for e in &rep.entries {
+        let r = match &e.status {
+            EntryStatus::Ok => "ok".to_string(),
+            EntryStatus::StoredOk => "stored bytes ok (no identity to decrypt)".to_string(),
+            EntryStatus::Mismatch { problem } => format!("MISMATCH: {problem}"),
+            EntryStatus::Missing => "MISSING".to_string(),
+            EntryStatus::Unreadable { reason } => format!("UNREADABLE: {reason}"),
+        };
+        rows.push(vec![e.artifact.clone(), e.path.clone(), r]);
+    }
+    print!("{}", render_table(&rows));
+    println!(
+        "{} file(s), {} byte(s) read: {}",
+        rep.entries.len(),
+        rep.bytes_read,
+        if rep.ok() { "all ok" } else { "PROBLEMS FOUND" }
+    );
+}
+
+/// What a partial job lacks, said plainly.
+fn partial_statement(m: &crate::vault::Manifest) -> String {
+    let mut s = format!(
+        "job {} is PARTIAL: {} selected artifact(s) missing",
+        m.path,
+        m.missing.len()
+    );
+    for x in &m.missing {
+        s.push_str(&format!("\n  missing {}: {}", x.key(), x.reason));
+    }
+    s
 }

@@ -325,15 +325,10 @@ impl Config {
     }
 }
 
-/// Replaces every secret value (of 4 characters or more) in `text` with `***`.
+/// Replaces every secret value in `text` with `***`, in every form the process has registered
+/// (URL-encoded, base64, Basic credentials, tokens; short ones as whole words).
 pub fn scrub(text: &str, secrets: &[Secret]) -> String {
-    let mut out = text.to_string();
-    for s in secrets {
-        if s.expose().len() >= 4 && out.contains(s.expose()) {
-            out = out.replace(s.expose(), "***");
-        }
-    }
-    out
+    secret::scrub(text, secrets)
 }
 
 fn join_names<'a>(names: impl Iterator<Item = &'a String>) -> String {

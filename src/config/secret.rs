@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps a value.
+    /// Wraps a value, and registers it (in every form it travels) with the process's scrubber:
+    /// no output of this process shows it afterwards.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let v = value.into();
+        register(&v);
+        Secret(v)
     }
     /// The value itself. Only for the code that sends it to its service.
     pub fn expose(&self) -> &str {
@@ -33,6 +36,153 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
+    }
+}
+
+// ------------------------------------------------------------------------------ scrubbing
+
+/// Secrets shorter than this are replaced only where they stand as a word of their own (a
+/// one-letter password must not blank out every `a` of a report).
+const SHORT: usize = 4;
+/// The largest secret file read (a secret is a line, a key; not a disk image).
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Every form of every secret this process knows: the value, its URL encodings, its base64
+/// (alone and in `user:password` pairs registered with [`register_basic`]). Longest first.
+static FORMS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+fn add_form(forms: &mut Vec<String>, f: String) {
+    if !f.is_empty() && !forms.contains(&f) {
+        forms.push(f);
+    }
+}
+
+fn with_forms(f: impl FnOnce(&mut Vec<String>)) {
+    let mut g = FORMS.write().unwrap_or_else(|p| p.into_inner());
+    f(&mut g);
+    g.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+}
+
+fn encodings(v: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let url = utf8_percent_encode(v, NON_ALPHANUMERIC).to_string();
+    let form: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+    let mut out = vec![v.to_string(), url, form];
+    if v.len() >= SHORT {
+        out.push(b64.encode(v));
+        out.push(b64.encode(v).trim_end_matches('=').to_string());
+    }
+    out
+}
+
+/// Registers a secret value (and its URL-encoded and base64 forms) with the scrubber. Tokens
+/// ferry obtains are registered when obtained ([`Secret::new`] does it).
+pub fn register(value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    with_forms(|forms| {
+        for f in encodings(value) {
+            add_form(forms, f);
+        }
+    });
+}
+
+/// Registers the HTTP Basic credentials `user:password` as they travel: base64 of the pair,
+/// also with both halves URL-encoded (RFC 6749 client authentication).
+pub fn register_basic(user: &str, password: &str) {
+    use base64::Engine as _;
+    if password.is_empty() {
+        return;
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let enc = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    register(password);
+    with_forms(|forms| {
+        for pair in [
+            format!("{user}:{password}"),
+            format!("{}:{}", enc(user), enc(password)),
+        ] {
+            add_form(forms, b64.encode(&pair));
+            add_form(forms, b64.encode(&pair).trim_end_matches('=').to_string());
+        }
+    });
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Replaces `form` in `text`: anywhere, or as a whole word when it is short.
+fn replace_form(text: &str, form: &str) -> String {
+    if form.chars().count() >= SHORT {
+        return text.replace(form, "***");
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(form) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + form.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(is_word) || after.is_some_and(is_word) {
+            out.push_str(form);
+        } else {
+            out.push_str("***");
+        }
+        rest = &rest[i + form.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Replaces every registered secret form, and every value of `extra`, with `***`.
+pub fn scrub(text: &str, extra: &[Secret]) -> String {
+    let mut out = text.to_string();
+    for s in extra {
+        if !s.0.is_empty() && out.contains(&s.0) {
+            out = replace_form(&out, &s.0);
+        }
+    }
+    let forms = FORMS.read().unwrap_or_else(|p| p.into_inner());
+    for f in forms.iter() {
+        if out.contains(f.as_str()) {
+            out = replace_form(&out, f);
+        }
+    }
+    out
+}
+
+/// A `tracing` writer to stderr that scrubs every event (logs of every level, retry warnings).
+#[derive(Clone, Copy, Default)]
+pub struct ScrubbedStderr;
+
+/// One event's bytes, scrubbed and written to stderr when dropped.
+pub struct ScrubbedLine(Vec<u8>);
+
+impl std::io::Write for ScrubbedLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbedLine {
+    fn drop(&mut self) {
+        use std::io::Write as _;
+        let text = scrub(&String::from_utf8_lossy(&self.0), &[]);
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ScrubbedStderr {
+    type Writer = ScrubbedLine;
+    fn make_writer(&'a self) -> ScrubbedLine {
+        ScrubbedLine(Vec::with_capacity(256))
     }
 }
 
@@ -89,12 +239,9 @@ impl SecretRef {
             SecretRef::Env(v) => std::env::var(v)
                 .map(Secret::new)
                 .map_err(|_| SecretError::EnvUnset(v.clone())),
-            SecretRef::File(p) => std::fs::read_to_string(p)
-                .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
-                .map_err(|e| SecretError::File {
-                    path: p.display().to_string(),
-                    reason: e.kind().to_string(),
-                }),
+            SecretRef::File(p) => {
+                read_secret_file(p).map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
+            }
             SecretRef::Inline(s) => Ok(s.clone()),
         }
     }
@@ -109,9 +256,63 @@ impl SecretRef {
     }
 }
 
+/// Reads a secret file of at most [`MAX_SECRET_FILE`] bytes.
+fn read_secret_file(p: &Path) -> Result<String, SecretError> {
+    use std::io::Read as _;
+    let err = |reason: String| SecretError::File {
+        path: p.display().to_string(),
+        reason,
+    };
+    let f = std::fs::File::open(p).map_err(|e| err(e.kind().to_string()))?;
+    let mut buf = Vec::new();
+    f.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| err(e.kind().to_string()))?;
+    if buf.len() as u64 > MAX_SECRET_FILE {
+        return Err(err(format!(
+            "larger than {} KiB: not a secret",
+            MAX_SECRET_FILE / 1024
+        )));
+    }
+    String::from_utf8(buf).map_err(|_| err("not UTF-8 text".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubs_every_form() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let _s = Secret::new("p@ss w/rd+9");
+        register_basic("svc-user", "p@ss w/rd+9");
+        let _t = Secret::new("ab");
+        let text = format!(
+            "lit p@ss w/rd+9 url p%40ss%20w%2Frd%2B9 form p%40ss+w%2Frd%2B9 basic {} b64 {} short ab, cab",
+            b64.encode("svc-user:p@ss w/rd+9"),
+            b64.encode("p@ss w/rd+9"),
+        );
+        let out = scrub(&text, &[]);
+        assert!(!out.contains("p@ss"), "{out}");
+        assert!(!out.contains("%40ss"), "{out}");
+        assert!(!out.contains(&b64.encode("svc-user:p@ss w/rd+9")), "{out}");
+        assert!(!out.contains(&b64.encode("p@ss w/rd+9")), "{out}");
+        assert!(out.contains("short ***,"), "{out}");
+        assert!(
+            out.contains("cab"),
+            "a short secret inside a word stays: {out}"
+        );
+    }
+
+    #[test]
+    fn secret_files_are_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("big");
+        std::fs::write(&p, vec![b'x'; (MAX_SECRET_FILE + 1) as usize]).unwrap();
+        let e = SecretRef::File(p).resolve().unwrap_err();
+        assert!(e.to_string().contains("not a secret"), "{e}");
+    }
 
     #[test]
     fn secret_never_prints() {

@@ -229,7 +229,7 @@ impl Report {
                     .as_deref()
                     .map(|s| format!(
                         "<br><span style=\"font-family:monospace;font-size:11px;color:#5f6368\">sha256 {}</span>",
-                        escape(&s[..s.len().min(16)])
+                        escape(&s.chars().take(16).collect::<String>())
                     ))
                     .unwrap_or_default(),
                 escape(a.kind.as_str()),

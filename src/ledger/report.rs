@@ -251,8 +251,31 @@ impl Report {
     }
 }
 
-/// Renders rows as a left-aligned table with two spaces between columns.
+/// Shows control characters (terminal escapes from server text) as `\u{1b}`; newlines and tabs
+/// stay.
+pub fn escape_controls(s: &str) -> String {
+    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Renders rows as a left-aligned table with two spaces between columns (control characters
+/// escaped).
 pub fn render_table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape_controls(c)).collect())
+        .collect();
+    let rows = &rows;
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
     for r in rows {

@@ -144,16 +144,18 @@ impl Mailer {
         if m.to.is_empty() {
             return Err(settings("a message without recipients"));
         }
+        // Every secret form the process knows is scrubbed from what leaves in a mail.
+        let scrub = |t: &str| crate::config::scrub(t, &[]);
         let mut b = lettre::Message::builder()
             .from(self.from.clone())
-            .subject(m.subject.clone());
+            .subject(scrub(&m.subject));
         for to in &m.to {
             let mb: Mailbox = to
                 .parse()
                 .map_err(|e| settings(format!("recipient `{to}`: {e}")))?;
             b = b.to(mb);
         }
-        let alt = MultiPart::alternative_plain_html(m.text.clone(), m.html.clone());
+        let alt = MultiPart::alternative_plain_html(scrub(&m.text), scrub(&m.html));
         let body = if m.attachments.is_empty() {
             alt
         } else {
@@ -162,8 +164,12 @@ impl Mailer {
                 let ct = ContentType::parse(&a.content_type).map_err(|e| {
                     settings(format!("attachment {}: content type: {e}", a.filename))
                 })?;
-                let part: SinglePart = lettre::message::Attachment::new(a.filename.clone())
-                    .body(a.content.clone(), ct);
+                let content = match String::from_utf8(a.content.clone()) {
+                    Ok(t) => scrub(&t).into_bytes(),
+                    Err(_) => a.content.clone(),
+                };
+                let part: SinglePart =
+                    lettre::message::Attachment::new(a.filename.clone()).body(content, ct);
                 mixed = mixed.singlepart(part);
             }
             mixed

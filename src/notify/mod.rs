@@ -18,7 +18,7 @@ mod webhook;
 
 pub use compose::{Owners, Scope, When, compose, has_failures, html_report, subject};
 pub use mailer::{Mailer, Sent};
-pub use webhook::{Webhook, webhook_payload};
+pub use webhook::{Webhook, neutralize, sanitize, webhook_payload};
 
 use crate::artifact::{ArtifactKey, ArtifactKind};
 use crate::effect::{Effect, EffectOutput, Executor, Outcome};

@@ -47,12 +47,15 @@ impl Webhook {
         &self.host
     }
 
-    /// Posts `payload` as JSON (one attempt). Success is any 2xx.
+    /// Posts `payload` as JSON (one attempt). Success is any 2xx. Every string in it is
+    /// [`sanitize`]d first: secrets scrubbed, chat mentions neutralised, control characters
+    /// escaped.
     pub async fn post(&self, payload: &serde_json::Value) -> Result<(), NotifyError> {
+        let payload = sanitize(payload);
         let resp = self
             .client
             .post(self.url.expose())
-            .json(payload)
+            .json(&payload)
             .send()
             .await
             .map_err(|e| NotifyError::WebhookTransport {
@@ -71,12 +74,79 @@ impl Webhook {
         if status.is_success() {
             return Ok(());
         }
-        let body = resp.text().await.unwrap_or_default();
+        // At most 4 KiB of the answer is read.
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while body.len() < 4096 {
+            match resp.chunk().await {
+                Ok(Some(c)) => body.extend_from_slice(&c),
+                _ => break,
+            }
+        }
+        let body = crate::config::scrub(&String::from_utf8_lossy(&body), &[]);
         Err(NotifyError::WebhookStatus {
             host: self.host.clone(),
             status: status.as_u16(),
             body: body.chars().take(200).collect(),
         })
+    }
+}
+
+/// Makes a text safe for a chat channel: secrets scrubbed; `<!channel>`, `<@U1>`, `<at>`...
+/// lose their angle brackets (escaped as Slack asks: `&lt;` `&gt;`, `&amp;`); `@here`,
+/// `@channel`, `@everyone` get a zero-width space after the `@`; control characters other than
+/// newline and tab are shown as `\u{..}`.
+pub fn neutralize(text: &str) -> String {
+    let text = crate::config::scrub(text, &[]);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    for m in ["here", "channel", "everyone", "all", "room"] {
+        for at in ["@", "\u{FF20}"] {
+            out = break_mention(&out, at, m);
+        }
+    }
+    out
+}
+
+/// Puts a zero-width space between `at` and `word` wherever they meet (ASCII case-insensitive).
+fn break_mention(text: &str, at: &str, word: &str) -> String {
+    let from = format!("{at}{word}");
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains(&from) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut last = 0;
+    for (i, _) in lower.match_indices(&from) {
+        out.push_str(&text[last..i + at.len()]);
+        out.push('\u{200B}');
+        last = i + at.len();
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// Every string of a JSON value (keys included) [`neutralize`]d.
+pub fn sanitize(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(neutralize(s)),
+        Value::Array(a) => Value::Array(a.iter().map(sanitize).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (neutralize(k), sanitize(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

@@ -21,6 +21,9 @@ use crate::config::Secret;
 
 /// Lifetime assumed when the token response has no `expires_in`.
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// The longest lifetime believed: a server number larger than this (up to 2^64 s, which would
+/// overflow `Instant`) is taken as this.
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 type Oauth =
     BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
@@ -143,6 +146,8 @@ impl TokenSource {
                 "{instance}: token_url `{token_url}` is not a valid URL: {e}"
             ))
         })?;
+        // The client authenticates with HTTP Basic: that form is scrubbed too.
+        crate::config::secret::register_basic(client_id, secret.expose());
         let oauth = BasicClient::new(ClientId::new(client_id.to_string()))
             .set_client_secret(ClientSecret::new(secret.expose().to_string()))
             .set_token_uri(tu);
@@ -244,7 +249,9 @@ impl TokenSource {
         };
         st.0 = Some(Cached {
             token: token.clone(),
-            refresh_at: started + refresh_after(ttl),
+            refresh_at: started
+                .checked_add(refresh_after(ttl))
+                .unwrap_or_else(Instant::now),
         });
         tracing::debug!(instance = %self.instance, ttl_secs = ttl.as_secs_f64(), "obtained an access token");
         Ok(token)
@@ -275,7 +282,8 @@ impl TokenSource {
                 let ttl = t
                     .expires_in()
                     .filter(|d| !d.is_zero())
-                    .unwrap_or(DEFAULT_TTL);
+                    .unwrap_or(DEFAULT_TTL)
+                    .min(MAX_TTL);
                 Ok((Secret::new(t.access_token().secret().clone()), ttl))
             }
             Err(E::Request(e)) => {
@@ -322,6 +330,8 @@ impl TokenSource {
         message: String,
         retry_after: Option<Duration>,
     ) -> OicError {
+        // The endpoint may echo the client secret or the Basic credentials.
+        let message = crate::config::scrub(&message, &[]);
         match status {
             Some(s) if s == 429 || s >= 500 => OicError::Http {
                 instance: self.instance.clone(),

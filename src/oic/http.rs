@@ -18,6 +18,44 @@ pub(crate) const API: &str = "/ic/api/integration/v1";
 
 /// Largest error body read for the title.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Default cap on a JSON answer (`FERRY_MAX_JSON_MIB` changes it): an OIC page of 100 items is
+/// well under 1 MiB.
+const DEFAULT_MAX_JSON_MIB: u64 = 32;
+/// A download that receives fewer than this many bytes in a stall window has stalled.
+const STALL_MIN_BYTES: u64 = 1024;
+
+/// The limits on reading answers; from the environment so an operator can widen them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadLimits {
+    /// Largest JSON answer, in bytes.
+    pub max_json: u64,
+    /// A download stalls when less than 1 KiB arrives in this window.
+    pub stall: Duration,
+    /// No download takes longer than this.
+    pub deadline: Duration,
+}
+
+impl ReadLimits {
+    /// `FERRY_MAX_JSON_MIB` (32), `FERRY_DOWNLOAD_STALL_SECS` (the request timeout, at most 60),
+    /// `FERRY_DOWNLOAD_DEADLINE_SECS` (3600).
+    pub fn from_env(timeout: Duration) -> ReadLimits {
+        let num = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|n| *n > 0)
+        };
+        ReadLimits {
+            max_json: num("FERRY_MAX_JSON_MIB")
+                .unwrap_or(DEFAULT_MAX_JSON_MIB)
+                .saturating_mul(1024 * 1024),
+            stall: num("FERRY_DOWNLOAD_STALL_SECS")
+                .map(Duration::from_secs)
+                .unwrap_or_else(|| timeout.min(Duration::from_secs(60))),
+            deadline: Duration::from_secs(num("FERRY_DOWNLOAD_DEADLINE_SECS").unwrap_or(3600)),
+        }
+    }
+}
 
 /// The body of a request, rebuilt for each attempt (the 401 retry re-sends it).
 pub(crate) enum Body {
@@ -118,9 +156,11 @@ pub(crate) fn retry_after(h: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs as u64))
 }
 
-/// At most `n` characters, with `...` when cut; whitespace collapsed.
+/// At most `n` characters, with `...` when cut; whitespace collapsed, control characters shown
+/// as `\u{..}` (server text never drives a terminal).
 pub(crate) fn truncate(s: &str, n: usize) -> String {
     let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let s = crate::ledger::report::escape_controls(&s);
     if s.chars().count() <= n {
         s
     } else {
@@ -184,6 +224,16 @@ impl OicClient {
                 path: call.path.clone(),
                 message: describe(&e),
             }
+        }
+    }
+
+    /// A download that is too slow: a transport error (retried like a dropped connection).
+    fn slow(&self, call: &Call, message: String) -> OicError {
+        OicError::Transport {
+            instance: self.inner.name.clone(),
+            method: call.label(),
+            path: call.path.clone(),
+            message,
         }
     }
 
@@ -320,10 +370,8 @@ impl OicClient {
                 _ => break,
             }
         }
-        let mut title = error_title(status, &body);
-        if let AuthKind::Basic { password, .. } = &self.inner.auth {
-            title = crate::config::scrub(&title, std::slice::from_ref(password));
-        }
+        // An error body may echo the credentials (any form): scrubbed here, at the source.
+        let title = crate::config::scrub(&error_title(status, &body), &[]);
         OicError::Http {
             instance: self.inner.name.clone(),
             method: call.label(),
@@ -334,10 +382,35 @@ impl OicClient {
         }
     }
 
+    /// Reads a JSON answer of at most `max_json` bytes (a larger one is refused, unread).
+    async fn bounded_body(&self, call: &Call, mut resp: Response) -> Result<Vec<u8>, OicError> {
+        let max = ReadLimits::from_env(self.inner.timeout).max_json;
+        let too_big = || OicError::Protocol {
+            instance: self.inner.name.clone(),
+            method: call.label(),
+            path: call.path.clone(),
+            message: format!(
+                "the answer is larger than {} MiB (FERRY_MAX_JSON_MIB raises the limit)",
+                max / (1024 * 1024)
+            ),
+        };
+        if resp.content_length().is_some_and(|n| n > max) {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(c) = resp.chunk().await.map_err(|e| self.transport(call, e))? {
+            if (body.len() + c.len()) as u64 > max {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&c);
+        }
+        Ok(body)
+    }
+
     /// Sends a call and parses the JSON answer (an empty body gives `null`).
     pub(crate) async fn json(&self, call: Call) -> Result<Value, OicError> {
         let resp = self.execute(&call).await?;
-        let bytes = resp.bytes().await.map_err(|e| self.transport(&call, e))?;
+        let bytes = self.bounded_body(&call, resp).await?;
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(Value::Null);
         }
@@ -376,13 +449,46 @@ impl OicClient {
         let mut out = tokio::fs::File::from_std(file);
         let mut h = Sha256::new();
         let mut n = 0u64;
+        let lim = ReadLimits::from_env(self.inner.timeout);
+        let started = tokio::time::Instant::now();
+        let deadline = started + lim.deadline;
+        // (start of the current stall window, bytes received in it)
+        let mut window = (started, 0u64);
         loop {
-            let chunk = match tokio::time::timeout(self.inner.timeout, resp.chunk()).await {
-                Err(_) => return Err(self.timeout_err(&call)),
+            let window_end = (window.0 + lim.stall).min(deadline);
+            let chunk = match tokio::time::timeout_at(window_end, resp.chunk()).await {
+                Err(_) => None,
                 Ok(Err(e)) => return Err(self.transport(&call, e)),
                 Ok(Ok(None)) => break,
-                Ok(Ok(Some(c))) => c,
+                Ok(Ok(Some(c))) => Some(c),
             };
+            let now = tokio::time::Instant::now();
+            if let Some(c) = &chunk {
+                window.1 += c.len() as u64;
+            }
+            if now >= deadline {
+                return Err(self.slow(
+                    &call,
+                    format!(
+                        "download not done after {} s (FERRY_DOWNLOAD_DEADLINE_SECS)",
+                        lim.deadline.as_secs()
+                    ),
+                ));
+            }
+            if now >= window.0 + lim.stall {
+                if window.1 < STALL_MIN_BYTES {
+                    return Err(self.slow(
+                        &call,
+                        format!(
+                            "download stalled: {} byte(s) in {} s (FERRY_DOWNLOAD_STALL_SECS)",
+                            window.1,
+                            lim.stall.as_secs()
+                        ),
+                    ));
+                }
+                window = (now, 0);
+            }
+            let Some(chunk) = chunk else { continue };
             h.update(&chunk);
             n += chunk.len() as u64;
             out.write_all(&chunk)

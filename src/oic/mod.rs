@@ -145,6 +145,7 @@ impl OicClient {
                         "{name}: OIC 3 refuses basic authentication; configure OAuth client credentials"
                     )));
                 }
+                crate::config::secret::register_basic(username, password.expose());
                 AuthKind::Basic {
                     user: username.clone(),
                     password: password.clone(),

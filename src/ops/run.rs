@@ -347,7 +347,7 @@ impl Run {
             let report = Report::build(self.record().info(), &self.record().steps());
             return Finished { outcome, report, errors: vec![] };
         }
-        let errors = self.finish_jobs();
+        let errors = self.finish_jobs(outcome == RunOutcome::Interrupted);
         let failed_steps = self.record().steps().iter().any(|s| {
             s.status == StepStatus::Failed && s.stage != Stage::Notify
         });
@@ -365,10 +365,19 @@ impl Run {
         Finished { outcome, report, errors }
     }
 
-    /// Writes the manifests of the jobs left open and of the rollback job.
-    fn finish_jobs(&self) -> Vec<String> {
+    /// Writes the manifests of the jobs left open and of the rollback job. A stopped run
+    /// (Ctrl-C, SIGTERM) leaves its jobs unfinished (no manifest, lock kept): it is continued
+    /// with `--resume`, never finalised half-way.
+    fn finish_jobs(&self, stopped: bool) -> Vec<String> {
         let jobs: Vec<_> = lock(&self.jobs).drain(..).collect();
-        let mut errors: Vec<String> = jobs.iter().filter_map(|j| j.finish().err()).collect();
+        let mut errors = vec![];
+        for j in jobs {
+            if stopped {
+                tracing::info!(job = %j.path, "run stopped: the job stays unfinished; continue it with --resume");
+            } else if let Err(e) = j.finish(self.record(), &self.shell) {
+                errors.push(e);
+            }
+        }
         if let Some((_, w)) = lock(&self.rollback).take() {
             match Arc::try_unwrap(w) {
                 Ok(w) => {

@@ -79,6 +79,7 @@ impl IdentityClient {
                 message: e.to_string(),
                 timeout: false,
             })?;
+        crate::config::secret::register_basic(&p.client_id, p.client_secret.expose());
         Ok(IdentityClient {
             http,
             name: p.name.clone(),
@@ -142,7 +143,9 @@ impl IdentityClient {
                 message: "the token response has no access_token".into(),
             })?
             .to_string();
-        let ttl = body["expires_in"].as_u64().unwrap_or(3600);
+        crate::config::secret::register(&tok);
+        // A server number is capped at a day: 2^63 s would overflow `Instant`.
+        let ttl = body["expires_in"].as_u64().unwrap_or(3600).min(24 * 3600);
         let exp = Instant::now() + Duration::from_secs(ttl.saturating_sub(60).max(1));
         *t = Some((tok.clone(), exp));
         Ok(tok)

@@ -82,7 +82,48 @@ pub struct ManifestEncryption {
     pub recipients: Vec<String>,
 }
 
-/// A job's `manifest.json`: written last, it marks the job complete.
+/// Whether a finished job holds everything it was meant to hold.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Every selected artifact was stored and checked.
+    #[default]
+    Complete,
+    /// Some selected artifacts are missing (listed in `missing`): a failed export or store.
+    Partial,
+}
+
+impl JobStatus {
+    /// `complete` or `partial`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Complete => "complete",
+            JobStatus::Partial => "partial",
+        }
+    }
+}
+
+/// A selected artifact that a job does not hold, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MissingEntry {
+    /// Artifact kind.
+    pub kind: ArtifactKind,
+    /// Artifact code.
+    pub code: String,
+    /// Empty for kinds without versions.
+    pub version: String,
+    /// Why it is missing (the export or store error).
+    pub reason: String,
+}
+
+impl MissingEntry {
+    /// The artifact's identity.
+    pub fn key(&self) -> ArtifactKey {
+        ArtifactKey::new(self.kind, self.code.clone(), self.version.clone())
+    }
+}
+
+/// A job's `manifest.json`: written last, it marks the job finished, `complete` or `partial`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
     /// Format version (1).
@@ -112,6 +153,65 @@ pub struct Manifest {
     pub finished_at: String,
     /// The artifacts, sorted by path.
     pub entries: Vec<ManifestEntry>,
+    /// `complete`, or `partial` when `missing` is not empty (manifests without it are complete).
+    #[serde(default)]
+    pub status: JobStatus,
+    /// The selected artifacts the job does not hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<MissingEntry>,
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Manifest {
+    /// Parses and validates a `manifest.json`.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Checks what a reader relies on: paths inside the job, checksums of 64 hex digits, names
+    /// without control characters.
+    pub fn validate(&self) -> Result<(), String> {
+        if (self.status == JobStatus::Complete) != self.missing.is_empty() {
+            return Err(format!(
+                "status `{}` contradicts its {} missing artifact(s)",
+                self.status.as_str(),
+                self.missing.len()
+            ));
+        }
+        for e in &self.entries {
+            if e.path
+                .split('/')
+                .any(|p| p == ".." || p == "." || p.is_empty())
+            {
+                return Err(format!(
+                    "entry path `{}` is not inside the job",
+                    e.path.escape_debug()
+                ));
+            }
+            for (what, v) in [("sha256", &e.sha256), ("stored_sha256", &e.stored_sha256)] {
+                if !is_sha256(v) {
+                    return Err(format!(
+                        "entry `{}`: {what} `{}` is not 64 hex digits",
+                        e.path.escape_debug(),
+                        v.escape_debug()
+                    ));
+                }
+            }
+            let texts = [&e.code, &e.version, &e.source, &e.path];
+            if texts.iter().any(|t| t.chars().any(char::is_control)) {
+                return Err(format!(
+                    "entry `{}` has a control character in a name",
+                    e.path.escape_debug()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -155,6 +255,15 @@ fn write_atomic(inner: &Inner, path: &str, data: &[u8]) -> Result<(), VaultError
     res
 }
 
+/// The job's manifest: `None` when there is none, `Some(Err(why))` when it is damaged.
+fn read_manifest(inner: &Inner, job: &str) -> Result<Option<Result<Manifest, String>>, VaultError> {
+    match inner.store.read_small(&format!("{job}/{MANIFEST}")) {
+        Ok(b) => Ok(Some(Manifest::parse(&b))),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// A job being written. Share it between threads (`&JobWriter` or `Arc<JobWriter>`) to store
 /// artifacts in parallel; call [`JobWriter::finish`] once at the end. Dropping it without
 /// finishing leaves the job unfinished and locked (continue it with `JobMeta::resume`).
@@ -166,6 +275,8 @@ pub struct JobWriter {
     meta: JobMeta,
     created_at: String,
     entries: Mutex<BTreeMap<String, ManifestEntry>>,
+    /// Selected artifacts not stored (yet), with the reason: a failed store or export.
+    failed: Mutex<BTreeMap<ArtifactKey, String>>,
 }
 
 impl std::fmt::Debug for JobWriter {
@@ -187,9 +298,15 @@ impl JobWriter {
         }
         let st = &inner.store;
         st.create_dir_all(&path)?;
-        if st.stat(&format!("{path}/{MANIFEST}"))?.is_some() {
-            return Err(VaultError::Complete { job: path });
-        }
+        let partial = match read_manifest(&inner, &path)? {
+            None => false,
+            Some(Ok(m)) if m.status == JobStatus::Partial && meta.resume => true,
+            Some(Ok(m)) if m.status == JobStatus::Partial => {
+                return Err(VaultError::Partial { job: path });
+            }
+            Some(Ok(_)) => return Err(VaultError::Complete { job: path }),
+            Some(Err(reason)) => return Err(VaultError::BadManifest { job: path, reason }),
+        };
         let lock = LockInfo {
             host: hostname(),
             pid: std::process::id(),
@@ -234,7 +351,7 @@ impl JobWriter {
             }
             tracing::warn!(job = %path, "resuming an unfinished job: taking over its lock");
             write_atomic(&inner, &lock_path, &lock_json)?;
-        } else if !others.is_empty() && !meta.resume {
+        } else if !others.is_empty() && !meta.resume && !partial {
             // Files but no lock and no manifest: an earlier run stopped half-way.
             let _ = st.remove(&lock_path);
             return Err(VaultError::Unfinished { job: path });
@@ -247,6 +364,7 @@ impl JobWriter {
             meta,
             created_at: now(),
             entries: Mutex::new(BTreeMap::new()),
+            failed: Mutex::new(BTreeMap::new()),
         };
         if w.meta.resume {
             w.recover()?;
@@ -269,11 +387,19 @@ impl JobWriter {
                 st.remove(&format!("{}/{}", self.path, e.name))?;
             }
         }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        // A partial job being continued: what its manifest lists and is still there.
+        if let Some(Ok(m)) = read_manifest(&self.inner, &self.path)? {
+            for entry in m.entries {
+                if st.stat(&format!("{}/{}", self.path, entry.path))? == Some(entry.stored_size) {
+                    entries.insert(entry.path.clone(), entry);
+                }
+            }
+        }
         let jdir = format!("{}/{JOURNAL}", self.path);
         if st.stat(&jdir)?.is_none() {
             return Ok(());
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         for f in st.list(&jdir)? {
             let p = format!("{jdir}/{}", f.name);
             if is_temp_name(&f.name) {
@@ -315,7 +441,29 @@ impl JobWriter {
     /// and a second sha256 to a temporary name in the job, then renames it to
     /// `<Folder>/<file name>[.age]`. Fails (and leaves no file under the final name) when the
     /// file does not match the artifact's recorded size and sha256.
+    /// A failed store is remembered: the job then finishes `partial` unless a later store of the
+    /// same artifact succeeds.
     pub fn store(&self, a: &Artifact) -> Result<ManifestEntry, VaultError> {
+        let r = self.store_file(a);
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        match &r {
+            Ok(_) => failed.remove(&a.key),
+            Err(e) => failed.insert(a.key.clone(), format!("store failed: {e}")),
+        };
+        r
+    }
+
+    /// Records a selected artifact that never reached the job (its export failed): the job
+    /// finishes `partial` unless it is stored later.
+    pub fn note_missing(&self, key: ArtifactKey, reason: String) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_insert(reason);
+    }
+
+    fn store_file(&self, a: &Artifact) -> Result<ManifestEntry, VaultError> {
         let file_name = a.file_name();
         check_name("artifact file name", &file_name)?;
         let enc = &self.inner.encryption;
@@ -455,8 +603,9 @@ impl JobWriter {
         Ok((size, sha, stored_size, stored_sha))
     }
 
-    /// Writes `manifest.json` (under a temporary name, then renamed: the job is now complete)
-    /// and releases the lock.
+    /// Writes `manifest.json` (under a temporary name, then renamed: the job is now finished)
+    /// and releases the lock. The job is `complete` when no selected artifact is missing,
+    /// otherwise `partial`, its manifest listing what is missing and why.
     pub fn finish(self) -> Result<Manifest, VaultError> {
         let entries: Vec<ManifestEntry> = self
             .entries
@@ -464,6 +613,20 @@ impl JobWriter {
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
+            .collect();
+        let stored: BTreeSet<ArtifactKey> = entries.iter().map(ManifestEntry::key).collect();
+        let missing: Vec<MissingEntry> = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(k, _)| !stored.contains(*k))
+            .map(|(k, reason)| MissingEntry {
+                kind: k.kind,
+                code: k.code.clone(),
+                version: k.version.clone(),
+                reason: reason.clone(),
+            })
             .collect();
         let enc = &self.inner.encryption;
         let m = Manifest {
@@ -483,6 +646,12 @@ impl JobWriter {
             created_at: self.created_at.clone(),
             finished_at: now(),
             entries,
+            status: if missing.is_empty() {
+                JobStatus::Complete
+            } else {
+                JobStatus::Partial
+            },
+            missing,
         };
         let json = serde_json::to_vec_pretty(&m).map_err(|e| VaultError::Local {
             path: MANIFEST.into(),
@@ -614,22 +783,10 @@ impl JobReader {
             Err(e) if e.is_not_found() => return Err(VaultError::NoManifest { job: path }),
             Err(e) => return Err(e),
         };
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| VaultError::BadManifest {
-                job: path.clone(),
-                reason: e.to_string(),
-            })?;
-        for e in &manifest.entries {
-            if e.path
-                .split('/')
-                .any(|p| p == ".." || p == "." || p.is_empty())
-            {
-                return Err(VaultError::BadManifest {
-                    job: path,
-                    reason: format!("entry path `{}` is not inside the job", e.path),
-                });
-            }
-        }
+        let manifest = Manifest::parse(&bytes).map_err(|reason| VaultError::BadManifest {
+            job: path.clone(),
+            reason,
+        })?;
         Ok(JobReader {
             inner,
             path,
@@ -835,6 +992,32 @@ pub struct JobFilter {
     pub name: Option<String>,
 }
 
+/// What a listed job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobCondition {
+    /// Finished with every selected artifact.
+    Complete,
+    /// Finished with some selected artifacts missing.
+    Partial,
+    /// No manifest: being written, or stopped (continue it with resume).
+    Unfinished,
+    /// The manifest cannot be read or is not valid.
+    Damaged,
+}
+
+impl JobCondition {
+    /// The word shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobCondition::Complete => "complete",
+            JobCondition::Partial => "PARTIAL",
+            JobCondition::Unfinished => "unfinished",
+            JobCondition::Damaged => "DAMAGED",
+        }
+    }
+}
+
 /// A job found in the vault.
 #[derive(Clone, Debug, Serialize)]
 pub struct JobSummary {
@@ -844,8 +1027,15 @@ pub struct JobSummary {
     pub name: String,
     /// Job date.
     pub date: NaiveDate,
-    /// True when its manifest exists.
+    /// True when its manifest exists and says the job is complete.
     pub complete: bool,
+    /// `complete`, `partial`, `unfinished` (no manifest) or `damaged` (unreadable manifest).
+    pub status: JobCondition,
+    /// Selected artifacts a partial job does not hold.
+    pub missing: usize,
+    /// Why the manifest of a damaged job cannot be used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     /// True while a run holds (or an interrupted run left) its lock.
     pub locked: bool,
     /// Number of artifacts (0 when incomplete).
@@ -878,6 +1068,59 @@ fn numeric_dirs(inner: &Inner, path: &str, width: usize) -> Result<Vec<(u32, Str
         .collect())
 }
 
+/// One job's summary; a damaged manifest is reported, not an error.
+fn summarize(
+    inner: &Inner,
+    path: String,
+    name: &str,
+    date: NaiveDate,
+) -> Result<JobSummary, VaultError> {
+    let files = inner.store.list(&path)?;
+    let mut s = JobSummary {
+        path,
+        name: name.to_string(),
+        date,
+        complete: false,
+        status: JobCondition::Unfinished,
+        missing: 0,
+        problem: None,
+        locked: files.iter().any(|f| f.name == LOCK),
+        artifacts: 0,
+        total_size: 0,
+        recipe: None,
+        created_at: None,
+        finished_at: None,
+    };
+    if !files.iter().any(|f| f.name == MANIFEST) {
+        return Ok(s);
+    }
+    match read_manifest(inner, &s.path) {
+        Ok(Some(Ok(m))) => {
+            s.complete = m.status == JobStatus::Complete;
+            s.status = match m.status {
+                JobStatus::Complete => JobCondition::Complete,
+                JobStatus::Partial => JobCondition::Partial,
+            };
+            s.missing = m.missing.len();
+            s.artifacts = m.entries.len();
+            s.total_size = m.entries.iter().map(|e| e.size).sum();
+            s.recipe = Some(m.recipe);
+            s.created_at = Some(m.created_at);
+            s.finished_at = Some(m.finished_at);
+        }
+        Ok(None) => {}
+        Ok(Some(Err(reason))) => {
+            s.status = JobCondition::Damaged;
+            s.problem = Some(reason);
+        }
+        Err(e) => {
+            s.status = JobCondition::Damaged;
+            s.problem = Some(e.to_string());
+        }
+    }
+    Ok(s)
+}
+
 pub(crate) fn list_jobs(inner: &Inner, filter: &JobFilter) -> Result<Vec<JobSummary>, VaultError> {
     let mut out = vec![];
     let from = filter.from.unwrap_or(NaiveDate::MIN);
@@ -903,37 +1146,7 @@ pub(crate) fn list_jobs(inner: &Inner, filter: &JobFilter) -> Result<Vec<JobSumm
                     {
                         continue;
                     }
-                    let path = format!("{dp}/{}", j.name);
-                    let files = inner.store.list(&path)?;
-                    let locked = files.iter().any(|f| f.name == LOCK);
-                    let mut s = JobSummary {
-                        path: path.clone(),
-                        name: j.name.clone(),
-                        date,
-                        complete: false,
-                        locked,
-                        artifacts: 0,
-                        total_size: 0,
-                        recipe: None,
-                        created_at: None,
-                        finished_at: None,
-                    };
-                    if files.iter().any(|f| f.name == MANIFEST) {
-                        let bytes = inner.store.read_small(&format!("{path}/{MANIFEST}"))?;
-                        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-                            VaultError::BadManifest {
-                                job: path.clone(),
-                                reason: e.to_string(),
-                            }
-                        })?;
-                        s.complete = true;
-                        s.artifacts = m.entries.len();
-                        s.total_size = m.entries.iter().map(|e| e.size).sum();
-                        s.recipe = Some(m.recipe);
-                        s.created_at = Some(m.created_at);
-                        s.finished_at = Some(m.finished_at);
-                    }
-                    out.push(s);
+                    out.push(summarize(inner, format!("{dp}/{}", j.name), &j.name, date)?);
                 }
             }
         }
@@ -966,6 +1179,10 @@ pub struct PruneReport {
     pub deleted: Vec<String>,
     /// Unfinished jobs, never touched.
     pub skipped_unfinished: Vec<String>,
+    /// Partial jobs: never counted as a day's (week's, month's) backup, never deleted here.
+    pub skipped_partial: Vec<String>,
+    /// Jobs whose manifest is damaged, never touched.
+    pub skipped_damaged: Vec<String>,
 }
 
 pub(crate) fn prune(
@@ -978,12 +1195,16 @@ pub(crate) fn prune(
         dry_run,
         ..Default::default()
     };
-    report.skipped_unfinished = jobs
-        .iter()
-        .filter(|j| !j.complete)
-        .map(|j| j.path.clone())
-        .collect();
-    jobs.retain(|j| j.complete);
+    let paths = |c: JobCondition| -> Vec<String> {
+        jobs.iter()
+            .filter(|j| j.status == c)
+            .map(|j| j.path.clone())
+            .collect()
+    };
+    report.skipped_unfinished = paths(JobCondition::Unfinished);
+    report.skipped_partial = paths(JobCondition::Partial);
+    report.skipped_damaged = paths(JobCondition::Damaged);
+    jobs.retain(|j| j.status == JobCondition::Complete);
     // Newest first.
     jobs.sort_by(|a, b| (b.date, &b.finished_at, &b.path).cmp(&(a.date, &a.finished_at, &a.path)));
     let mut reasons: Vec<Vec<String>> = vec![vec![]; jobs.len()];
@@ -1005,6 +1226,12 @@ pub(crate) fn prune(
                 reasons[i].push(format!("{rule} {}", j.date));
             }
         }
+    }
+    // The newest complete job is never deleted, whatever the policy.
+    if let Some(r) = reasons.first_mut()
+        && r.is_empty()
+    {
+        r.push("the last complete job".into());
     }
     for (j, why) in jobs.iter().zip(reasons) {
         if why.is_empty() {

@@ -5,7 +5,8 @@
 //! ```text
 //! OIC_Backups/YYYY/MM/DD/<job>/Integrations/CODE_VERSION.iar[.age]
 //!                             /Projects/CODE.car[.age]  /Lookups/  /Libraries/  /Packages/
-//!                             /manifest.json            (written last: the job is complete)
+//!                             /manifest.json            (written last: the job is finished,
+//!                                                        `complete`, or `partial` with what is missing)
 //!                             /.lock                    (while a run writes the job)
 //! ```
 //!
@@ -60,8 +61,8 @@ use crate::config::{SecretRef, VaultProfile};
 
 pub use crypto::{Decryption, Encryption};
 pub use job::{
-    EntryCheck, EntryStatus, JobFilter, JobMeta, JobReader, JobSummary, JobWriter, Manifest,
-    ManifestEntry, PruneReport, Retention, VerifyReport,
+    EntryCheck, EntryStatus, JobCondition, JobFilter, JobMeta, JobReader, JobStatus, JobSummary,
+    JobWriter, Manifest, ManifestEntry, MissingEntry, PruneReport, Retention, VerifyReport,
 };
 pub use sftp::{SftpConfig, SftpStore, fingerprint};
 pub use store::{DirEntry, FileStore, Store, StoreWriter};
@@ -110,6 +111,11 @@ pub enum VaultError {
     /// The job exists and is complete.
     #[error("job {job} is already complete (its manifest.json exists); choose another job name")]
     Complete { job: String },
+    /// The job finished with artifacts missing.
+    #[error(
+        "job {job} is partial (some selected artifacts are missing); continue it with resume, or choose another job name"
+    )]
+    Partial { job: String },
     /// The job was started by an earlier run and never finished.
     #[error("job {job} was left unfinished by an earlier run; continue it with resume")]
     Unfinished { job: String },
@@ -352,7 +358,8 @@ impl Vault {
     }
 
     /// Deletes complete jobs the retention policy does not keep (or, with `dry_run`, only says
-    /// which). Unfinished jobs are never deleted.
+    /// which). Unfinished, partial and damaged jobs are never deleted nor counted, and the newest
+    /// complete job is always kept.
     pub fn prune(&self, policy: Retention, dry_run: bool) -> Result<PruneReport, VaultError> {
         job::prune(&self.inner, &policy, dry_run)
     }

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -291,12 +291,22 @@ impl SftpStore {
             .known_hosts()
             .map_err(|e| self.connect_err(format!("cannot check host keys: {e}")))?;
         let file_exists = cfg.known_hosts.exists();
+        let mut marked = Marked::default();
         if file_exists {
-            kh.read_file(&cfg.known_hosts, KnownHostFileKind::OpenSSH)
-                .map_err(|e| VaultError::HostKey {
-                    vault: self.url.clone(),
-                    message: format!("cannot read known_hosts file {kh_path}: {}", e.message()),
-                })?;
+            let text = read_known_hosts(&cfg.known_hosts).map_err(|m| VaultError::HostKey {
+                vault: self.url.clone(),
+                message: format!("cannot read known_hosts file {kh_path}: {m}"),
+            })?;
+            marked = load_known_hosts(&mut kh, &text);
+        }
+        let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+        if marked.revoked.contains(&b64) {
+            return Err(VaultError::HostKey {
+                vault: self.url.clone(),
+                message: format!(
+                    "REVOKED HOST KEY: the server presents {tname} {fp}, which {kh_path} marks @revoked; refusing to connect"
+                ),
+            });
         }
         let trust = format!(
             "If this is the right server (compare the fingerprint with `ssh-keygen -lf` on the server's host key), add this line to {kh_path}:\n  {line}\nor run: ssh-keyscan -p {} {} >> {kh_path}",
@@ -315,12 +325,17 @@ impl SftpStore {
             CheckResult::NotFound => Err(VaultError::HostKey {
                 vault: self.url.clone(),
                 message: format!(
-                    "unknown host key: {} is not in {kh_path}{}; the server presents {tname} {fp}. {trust}",
+                    "unknown host key: {} is not in {kh_path}{}{}; the server presents {tname} {fp}. {trust}",
                     cfg.host_pattern(),
                     if file_exists {
                         ""
                     } else {
                         " (the file does not exist)"
+                    },
+                    if marked.cert_authorities > 0 {
+                        " (its @cert-authority lines are not used: ferry checks plain host keys only, not host certificates)"
+                    } else {
+                        ""
                     },
                 ),
             }),
@@ -794,6 +809,65 @@ impl Store for SftpStore {
         f.close().map_err(|e| self.err("write", path, e))?;
         Ok(true)
     }
+}
+
+/// What the marker lines of a known_hosts file say (libssh2 does not read markers).
+#[derive(Default, Debug)]
+struct Marked {
+    /// Base64 key blobs of `@revoked` lines: never accepted, for any host.
+    revoked: Vec<String>,
+    /// How many `@cert-authority` lines there are (not used; said when a host is unknown).
+    cert_authorities: usize,
+}
+
+/// The largest known_hosts file read.
+const MAX_KNOWN_HOSTS: u64 = 16 * 1024 * 1024;
+
+fn read_known_hosts(p: &Path) -> Result<String, String> {
+    let f = std::fs::File::open(p).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    f.take(MAX_KNOWN_HOSTS + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() as u64 > MAX_KNOWN_HOSTS {
+        return Err("larger than 16 MiB".into());
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Feeds the plain lines of a known_hosts file to libssh2, as OpenSSH reads them: comments and
+/// blank lines skipped, a line libssh2 cannot parse skipped, `@revoked` and `@cert-authority`
+/// lines kept apart (libssh2 would take the marker for a host name).
+fn load_known_hosts(kh: &mut ssh2::KnownHosts, text: &str) -> Marked {
+    let mut m = Marked::default();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let mut words = t.split_whitespace();
+        match words.next() {
+            Some(w) if w.eq_ignore_ascii_case("@revoked") => {
+                // @revoked HOSTS KEYTYPE BASE64 [comment]
+                if let Some(b64) = words.nth(2) {
+                    m.revoked.push(b64.to_string());
+                }
+            }
+            Some(w) if w.eq_ignore_ascii_case("@cert-authority") => m.cert_authorities += 1,
+            Some(w) if w.starts_with('@') => {
+                tracing::warn!("known_hosts: unknown marker {w}: line ignored");
+            }
+            _ => {
+                if let Err(e) = kh.read_str(t, KnownHostFileKind::OpenSSH) {
+                    tracing::warn!(
+                        "known_hosts: a line libssh2 cannot read is ignored: {}",
+                        e.message()
+                    );
+                }
+            }
+        }
+    }
+    m
 }
 
 /// Builds an [`SftpConfig`] from `sftp://user@host:port/path`.

@@ -802,3 +802,140 @@ pub fn wrong_identity(f: Factory, c: Crypt) {
     let e = r.fetch(&r.manifest().entries[0]).unwrap_err();
     assert!(e.to_string().contains("no age identity"), "{e}");
 }
+
+/// Issue 13, finding 1: a job that misses selected artifacts (a failed store, a failed export)
+/// finishes `partial`, lists what is missing, never stands for its day in retention, and is
+/// continued to `complete` with resume.
+pub fn partial_jobs(f: Factory) {
+    use ferry::vault::{JobCondition, JobStatus};
+    let fx = f();
+    let v = vault(fx.store.clone(), Crypt::Plain);
+    let d = day("2026-11-26");
+    let full = v.create_job("a-full-0100", d, meta()).unwrap();
+    for code in ["A", "B", "C"] {
+        full.store(&artifact(ArtifactKind::Lookup, code, "", code.as_bytes()))
+            .unwrap();
+    }
+    let m = full.finish().unwrap();
+    assert_eq!(m.status, JobStatus::Complete);
+    assert!(m.missing.is_empty());
+
+    // The 09:00 rerun: A stored, B's store fails, C's export failed.
+    let rerun = v.create_job("b-rerun-0900", d, meta()).unwrap();
+    rerun
+        .store(&artifact(ArtifactKind::Lookup, "A", "", b"A"))
+        .unwrap();
+    let b = artifact(ArtifactKind::Lookup, "B", "", b"B");
+    std::fs::write(b.path(), b"tampered").unwrap();
+    rerun.store(&b).unwrap_err();
+    rerun.note_missing(
+        ArtifactKey::new(ArtifactKind::Lookup, "C", ""),
+        "export failed: HTTP 500".into(),
+    );
+    let m = rerun.finish().unwrap();
+    assert_eq!(m.status, JobStatus::Partial);
+    let missing: Vec<String> = m.missing.iter().map(|x| x.code.clone()).collect();
+    assert_eq!(missing, vec!["B", "C"]);
+    assert!(
+        m.missing[0].reason.contains("store failed"),
+        "{:?}",
+        m.missing
+    );
+
+    let list = v.list_jobs(JobFilter::default()).unwrap();
+    let p = list.iter().find(|j| j.name == "b-rerun-0900").unwrap();
+    assert_eq!(p.status, JobCondition::Partial);
+    assert!(!p.complete);
+    assert_eq!(p.missing, 2);
+    let r = v.open_job(&p.path).unwrap();
+    assert_eq!(r.manifest().status, JobStatus::Partial);
+
+    // Retention keeps the complete job of the day, whatever the partial rerun.
+    let pr = v
+        .prune(
+            Retention {
+                daily: 1,
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+    assert!(pr.deleted.is_empty(), "{pr:?}");
+    assert_eq!(pr.kept.len(), 1);
+    assert!(pr.kept[0].0.ends_with("a-full-0100"), "{pr:?}");
+    assert_eq!(pr.skipped_partial, vec![p.path.clone()]);
+
+    // A partial job is not reopened by accident; resume continues it.
+    let e = v.create_job("b-rerun-0900", d, meta()).unwrap_err();
+    assert!(matches!(e, VaultError::Partial { .. }), "{e}");
+    let mut m2 = meta();
+    m2.resume = true;
+    let again = v.create_job("b-rerun-0900", d, m2).unwrap();
+    assert_eq!(
+        again.entries().len(),
+        1,
+        "A is kept from the partial manifest"
+    );
+    for code in ["B", "C"] {
+        again
+            .store(&artifact(ArtifactKind::Lookup, code, "", code.as_bytes()))
+            .unwrap();
+    }
+    let m = again.finish().unwrap();
+    assert_eq!(m.status, JobStatus::Complete);
+    assert_eq!(m.entries.len(), 3);
+}
+
+/// Issue 13, finding 10 (and 3): a damaged manifest is reported for its job; listing and pruning
+/// go on for the others; a non-ASCII or short sha256 is refused, never a panic.
+pub fn damaged_manifest(f: Factory) {
+    use ferry::vault::JobCondition;
+    let fx = f();
+    let v = vault(fx.store.clone(), Crypt::Plain);
+    let d = day("2026-11-26");
+    let mut paths = vec![];
+    for n in ["good", "garbage", "bad-sha"] {
+        let j = v.create_job(n, d, meta()).unwrap();
+        j.store(&artifact(ArtifactKind::Lookup, "L", "", n.as_bytes()))
+            .unwrap();
+        paths.push(j.path().to_string());
+        j.finish().unwrap();
+    }
+    fx.store
+        .write_small(&format!("{}/manifest.json", paths[1]), b"{ not json")
+        .unwrap();
+    let mp = format!("{}/manifest.json", paths[2]);
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&fx.store.read_small(&mp).unwrap()).unwrap();
+    m["entries"][0]["sha256"] = "é".repeat(32).into();
+    fx.store
+        .write_small(&mp, &serde_json::to_vec(&m).unwrap())
+        .unwrap();
+
+    let list = v.list_jobs(JobFilter::default()).unwrap();
+    assert_eq!(list.len(), 3);
+    let by = |n: &str| list.iter().find(|j| j.name == n).unwrap();
+    assert_eq!(by("good").status, JobCondition::Complete);
+    for n in ["garbage", "bad-sha"] {
+        assert_eq!(by(n).status, JobCondition::Damaged, "{n}");
+        assert!(by(n).problem.is_some());
+        let e = v.open_job(&by(n).path).unwrap_err();
+        assert!(matches!(e, VaultError::BadManifest { .. }), "{e}");
+    }
+    assert!(
+        by("bad-sha").problem.as_deref().unwrap().contains("64 hex"),
+        "{:?}",
+        by("bad-sha").problem
+    );
+    let pr = v
+        .prune(
+            Retention {
+                daily: 1,
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+    assert_eq!(pr.skipped_damaged.len(), 2, "{pr:?}");
+    assert_eq!(pr.kept.len(), 1);
+}

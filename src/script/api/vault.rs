@@ -11,8 +11,8 @@ use crate::effect::{Effect, Failure, Outcome};
 use crate::ledger::Stage;
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
-use crate::ops::job::JobState;
-use crate::vault::{JobFilter, JobMeta, JobReader, Retention, Vault, VaultError};
+use crate::ops::job::{JobState, partial_line};
+use crate::vault::{JobFilter, JobMeta, JobReader, JobStatus, Retention, Vault, VaultError};
 
 /// A vault from the config (script type `Vault`).
 #[derive(Clone)]
@@ -105,6 +105,7 @@ fn open_existing(v: &VaultH, path: &str) -> Result<Job, Box<EvalAltResult>> {
         .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
         .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
     let name = reader.manifest().job.clone();
+    let finished = Some((reader.manifest().status, reader.manifest().missing.clone()));
     let state = Arc::new(JobState {
         vault_name: v.name.clone(),
         vault: v.vault.clone(),
@@ -113,6 +114,7 @@ fn open_existing(v: &VaultH, path: &str) -> Result<Job, Box<EvalAltResult>> {
         writer: Mutex::new(None),
         reader: Mutex::new(Some(Arc::new(reader))),
         planned: Mutex::new(vec![]),
+        finished: Mutex::new(finished),
     });
     Ok(Job {
         host: v.host.clone(),
@@ -207,9 +209,15 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
 
 /// Writes the job's manifest (once).
 fn finish(job: &Job) -> Result<(), Box<EvalAltResult>> {
-    let st = job.state.clone();
+    let st = (job.state.clone(), job.host.run.clone());
     job.host
-        .block_on(async move { tokio::task::spawn_blocking(move || st.finish()).await })?
+        .block_on(async move {
+            tokio::task::spawn_blocking(move || {
+                let run = &st.1;
+                st.0.finish(run.record(), &run.shell)
+            })
+            .await
+        })?
         .map_err(|e| e.to_string())
         .and_then(|r| r)
         .map_err(|m| errors::script_error("vault", None, m, Ctx::instance(&job.state.vault_name)))
@@ -375,7 +383,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     global(
         "restore",
         &["job: Job", "target: Instance", "options: Map", "Array"],
-        "Restores a backup job with import options (the options and defaults of `import_archives`: `overwrite: false, activate: \"keep\"`).\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\n```",
+        "Restores a backup job with import options (the options and defaults of `import_archives`: `overwrite: false, activate: \"keep\"`).\nA partial job is refused unless `accept_partial: true`.\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\n```",
     )
     .register_into_engine(e, |j: &mut Job, target: super::oic::Instance, opts: Map| -> Result<Array, Box<EvalAltResult>> { restore(j, &target, opts) });
 
@@ -385,6 +393,23 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         "The job's folder in the vault.\n\n# Example\n```rhai\nprint(job.path);\n```",
     )
     .register_into_engine(e, |j: &mut Job| j.state.path.clone());
+    getter(
+        "status",
+        &["job: Job", "string"],
+        "`open` while the job is written, then `complete` (every selected artifact stored and checked) or `partial`\n(some missing: see `missing`).\n\n# Example\n```rhai\nif job.status != \"complete\" { print(`backup ${job.status}: ${job.missing}`); }\n```",
+    )
+    .register_into_engine(e, |j: &mut Job| j.state.status().to_string());
+    getter(
+        "missing",
+        &["job: Job", "Array"],
+        "The selected artifacts a finished job does not hold, as `\"CODE|VERSION\"` strings (empty when complete or open).\n\n# Example\n```rhai\nfor m in job.missing { print(`missing ${m}`); }\n```",
+    )
+    .register_into_engine(e, |j: &mut Job| -> Array {
+        match &*j.state.finished.lock().expect("job status lock") {
+            Some((_, m)) => m.iter().map(|m| Dynamic::from(m.key().id())).collect(),
+            None => Array::new(),
+        }
+    });
     getter(
         "name",
         &["job: Job", "string"],
@@ -423,8 +448,31 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
 }
 
 /// Fetches (verified) and imports a job's archives with the options and defaults of
-/// `import_archives`, re-applying their activation states.
-fn restore(j: &Job, target: &super::oic::Instance, opts: Map) -> Result<Array, Box<EvalAltResult>> {
+/// `import_archives`, re-applying their activation states. A partial job is refused unless `accept_partial: true`.
+fn restore(
+    j: &Job,
+    target: &super::oic::Instance,
+    mut opts: Map,
+) -> Result<Array, Box<EvalAltResult>> {
+    let accept = match opts.remove("accept_partial") {
+        None => false,
+        Some(v) => v
+            .as_bool()
+            .map_err(|_| errors::usage("restore: `accept_partial` must be true or false"))?,
+    };
+    if let Some((JobStatus::Partial, missing)) = &*j.state.finished.lock().expect("job status lock")
+        && !accept
+    {
+        return Err(errors::script_error(
+            "vault",
+            None,
+            format!(
+                "{}; restore what it holds with `accept_partial: true` (ferry vault restore --accept-partial)",
+                partial_line(&j.state.path, missing)
+            ),
+            Ctx::instance(&j.state.vault_name),
+        ));
+    }
     let arts = artifacts(j)?;
     super::oic::import(target, arts, &opts, "restore")
 }
@@ -513,6 +561,19 @@ fn prune(v: &VaultH, policy: &Map) -> Result<Map, Box<EvalAltResult>> {
             .collect::<Array>()
             .into(),
     );
+    for (k, v) in [
+        ("skipped_partial", &plan.skipped_partial),
+        ("skipped_damaged", &plan.skipped_damaged),
+    ] {
+        m.insert(
+            k.into(),
+            v.iter()
+                .cloned()
+                .map(Dynamic::from)
+                .collect::<Array>()
+                .into(),
+        );
+    }
     m.insert(
         "skipped_unfinished".into(),
         plan.skipped_unfinished
