@@ -53,14 +53,25 @@ pub fn state_dir(opts: &LedgerOpts) -> Result<PathBuf, String> {
     }
 }
 
+/// Where the ledger is: the config's `[ledger]` (a shared PostgreSQL database or a SQLite
+/// file), else `<run dir>/ledger.db`; without a config, `.ferry/ledger.db`.
+pub fn location(opts: &LedgerOpts) -> Result<crate::ledger::LedgerLocation, String> {
+    use crate::ledger::LedgerLocation;
+    match Config::discover(opts.config.as_deref()) {
+        Ok(c) => Ok(LedgerLocation::for_config(&c)),
+        Err(e) if opts.config.is_some() => Err(e.to_string()),
+        Err(_) => Ok(LedgerLocation::in_state_dir(&PathBuf::from(".ferry"))),
+    }
+}
+
 /// Opens the ledger, or explains that there is none.
 pub fn open(opts: &LedgerOpts) -> Result<Ledger, String> {
-    let dir = state_dir(opts)?;
-    match Ledger::open_existing(&dir) {
+    let loc = location(opts)?;
+    match Ledger::open_existing_at(&loc) {
         Ok(Some(l)) => Ok(l),
         Ok(None) => Err(format!(
             "no ledger in {} yet (it is created by the first `ferry run`)",
-            crate::ledger::ledger_path(&dir).display()
+            loc.describe()
         )),
         Err(e) => Err(e.to_string()),
     }

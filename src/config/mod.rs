@@ -4,12 +4,14 @@
 //! (`env:VAR`, `file:PATH`) resolved when the config is loaded; their values are wrapped in
 //! [`Secret`] and never printed. Every error names the file, the key and what is wrong.
 
+pub mod ledger;
 mod raw;
 pub mod secret;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use ledger::{LedgerConfig, PgLedger, ServeConfig, SslMode};
 pub use secret::{Secret, SecretError, SecretRef};
 
 /// A configuration error: the file, the dotted key, and what is wrong with it.
@@ -232,6 +234,10 @@ pub struct Config {
     pub lib_paths: Vec<PathBuf>,
     /// Where runs and reports are written (`[run] dir`, default `.ferry`).
     pub state_dir: PathBuf,
+    /// Where the run ledger lives (`[ledger]`; default: `<run dir>/ledger.db`).
+    pub ledger: LedgerConfig,
+    /// The dashboard of `ferry serve` (`[serve]`).
+    pub serve: ServeConfig,
     /// Every secret value loaded, so that output can be scrubbed as a last line of defence.
     pub secrets: Vec<Secret>,
 }
@@ -433,7 +439,7 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
             "ferry.toml: `instances.dev.colour`: unknown key (known: base_url, generation, integrationInstance, integration_instance, token_url, client_id, client_secret, scope, username, password, timeout_secs, jwt_user, jwt_private_key, jwt_key_id) (line 3)"
         );
         assert!(
-            e("[colours]\nx=1\n").starts_with("ferry.toml: `colours`: unknown section (known: instances, vaults, mail, identity, script, run)"),
+            e("[colours]\nx=1\n").starts_with("ferry.toml: `colours`: unknown section (known: instances, vaults, mail, identity, script, run, ledger, serve)"),
             "{}",
             e("[colours]\nx=1\n")
         );

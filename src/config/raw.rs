@@ -24,6 +24,8 @@ pub(super) struct RawConfig {
     identity: BTreeMap<String, RawIdentity>,
     script: Option<RawScript>,
     run: Option<RawRun>,
+    ledger: Option<super::ledger::RawLedger>,
+    serve: Option<super::ledger::RawServe>,
 }
 
 #[derive(Deserialize)]
@@ -262,6 +264,12 @@ impl Check<'_> {
         }
         if let Some(dir) = raw.run.and_then(|r| r.dir) {
             cfg.state_dir = self.base.join(dir);
+        }
+        if let Some(l) = raw.ledger {
+            cfg.ledger = super::ledger::check_ledger(l, self.file, self.base, &mut self.secrets)?;
+        }
+        if let Some(s) = raw.serve {
+            cfg.serve = super::ledger::check_serve(s, self.file, self.base, &mut self.secrets)?;
         }
         cfg.secrets = std::mem::take(&mut self.secrets);
         Ok(cfg)

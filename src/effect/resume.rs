@@ -1,11 +1,12 @@
 //! Resuming a stopped run: what it already did, so the new run does not do it again.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use super::Effect;
 use crate::artifact::ArtifactKind;
-use crate::ledger::{Intent, JobRow, Ledger, LedgerError, RunRow, Stage, Step, StepStatus};
+use crate::ledger::{
+    Intent, JobRow, Ledger, LedgerError, LedgerLocation, RunRow, Stage, Step, StepStatus,
+};
 
 /// Stages whose completed effects are skipped on resume: those that change a target. Exports
 /// and verifications are reads and run again; stores are skipped by the reopened vault job,
@@ -137,10 +138,10 @@ pub struct Resume {
 }
 
 impl Resume {
-    /// Loads run `which` (`last`: the latest real run of `recipe`) from the ledger of
-    /// `state_dir`.
-    pub fn load(state_dir: &Path, which: &str, recipe: &str) -> Result<Resume, LedgerError> {
-        let Some(db) = Ledger::open_existing(state_dir)? else {
+    /// Loads run `which` (`last`: the latest real run of `recipe`) from the ledger at `loc`
+    /// (possibly another machine's run, in a shared PostgreSQL ledger).
+    pub fn load(loc: &LedgerLocation, which: &str, recipe: &str) -> Result<Resume, LedgerError> {
+        let Some(db) = Ledger::open_existing_at(loc)? else {
             return Err(LedgerError::NoRun(which.to_string()));
         };
         let row: Option<RunRow> = if which == "last" {

@@ -130,9 +130,21 @@ pub struct ErrorRow {
 pub enum LedgerLocation {
     /// The embedded default: one SQLite file.
     Sqlite(PathBuf),
+    /// A shared PostgreSQL database.
+    Postgres(crate::config::PgLedger),
 }
 
 impl LedgerLocation {
+    /// The location a configuration names: its `[ledger]`, else `<run dir>/ledger.db` (or
+    /// `$FERRY_LEDGER`).
+    pub fn for_config(c: &crate::config::Config) -> LedgerLocation {
+        match (&c.ledger.postgres, &c.ledger.sqlite) {
+            (Some(pg), _) => LedgerLocation::Postgres(pg.clone()),
+            (None, Some(p)) => LedgerLocation::Sqlite(p.clone()),
+            (None, None) => LedgerLocation::in_state_dir(&c.state_dir),
+        }
+    }
+
     /// The location for a state folder: its SQLite file (see [`ledger_path`]).
     pub fn in_state_dir(state_dir: &Path) -> LedgerLocation {
         LedgerLocation::Sqlite(ledger_path(state_dir))
@@ -142,6 +154,7 @@ impl LedgerLocation {
     pub fn exists(&self) -> bool {
         match self {
             LedgerLocation::Sqlite(p) => p.exists(),
+            LedgerLocation::Postgres(_) => true,
         }
     }
 
@@ -149,6 +162,7 @@ impl LedgerLocation {
     pub fn describe(&self) -> String {
         match self {
             LedgerLocation::Sqlite(p) => p.display().to_string(),
+            LedgerLocation::Postgres(pg) => pg.url.clone(),
         }
     }
 }
@@ -194,7 +208,7 @@ pub fn stage_from_str(s: &str) -> Option<Stage> {
 
 /// The machine ferry runs on.
 pub fn host_name() -> String {
-    whoami::fallible::hostname().unwrap_or_else(|_| "unknown-host".to_string())
+    whoami::hostname().unwrap_or_else(|_| "unknown-host".to_string())
 }
 
 const STEP_COLS: [&str; 16] = [
@@ -383,6 +397,7 @@ impl Ledger {
         };
         let store: Box<dyn LedgerStore> = match loc {
             LedgerLocation::Sqlite(p) => Box::new(SqliteStore::open(p).map_err(err)?),
+            LedgerLocation::Postgres(pg) => Box::new(super::pg::PgStore::open(pg).map_err(err)?),
         };
         Ok(Ledger::with_store(store))
     }

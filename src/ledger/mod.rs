@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod html;
+pub mod pg;
 pub mod report;
 pub mod store;
 
@@ -192,12 +193,31 @@ impl RunRecord {
         info: RunInfo,
         secrets: Vec<crate::config::Secret>,
     ) -> Result<RunRecord, LedgerError> {
-        RunRecord::create_with(state_dir, info, RunExtra::default(), secrets)
+        let loc = LedgerLocation::in_state_dir(state_dir);
+        RunRecord::create_with(state_dir, &loc, info, RunExtra::default(), secrets)
     }
 
-    /// [`RunRecord::create`] with the run's kind, profiles and the run it resumes.
+    /// A record in the ledger a configuration names (see [`LedgerLocation::for_config`]), with
+    /// its folder `<run dir>/runs/<id>/` for the reports.
+    pub fn for_config(
+        config: &crate::config::Config,
+        info: RunInfo,
+        extra: RunExtra,
+    ) -> Result<RunRecord, LedgerError> {
+        RunRecord::create_with(
+            &config.state_dir,
+            &LedgerLocation::for_config(config),
+            info,
+            extra,
+            config.secrets.clone(),
+        )
+    }
+
+    /// [`RunRecord::create`] in the ledger at `loc`, with the run's kind, profiles and the run
+    /// it resumes.
     pub fn create_with(
         state_dir: &Path,
+        loc: &LedgerLocation,
         info: RunInfo,
         extra: RunExtra,
         secrets: Vec<crate::config::Secret>,
@@ -207,8 +227,10 @@ impl RunRecord {
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
-        let db = Ledger::open_in(state_dir)?;
-        db.insert_run(&info, &extra, Some(&dir))?;
+        let db = Ledger::open_at(loc)?;
+        // The ledger may be shared by machines: it records the folder as an absolute path.
+        let abs = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+        db.insert_run(&info, &extra, Some(&abs))?;
         Ok(RunRecord {
             info: Mutex::new(info),
             extra: Mutex::new(extra),
@@ -353,6 +375,11 @@ impl RunRecord {
     }
 }
 
+/// Who a run is recorded as: the configured `[ledger] identity`, else [`current_user`].
+pub fn run_by(config: &crate::config::Config) -> String {
+    config.ledger.identity.clone().unwrap_or_else(current_user)
+}
+
 /// Who runs ferry: `$FERRY_USER`, else the operating-system user (`$USER`, else the account
 /// of the process, as the password database names it).
 pub fn current_user() -> String {
@@ -360,5 +387,5 @@ pub fn current_user() -> String {
         .or_else(|_| std::env::var("USER"))
         .ok()
         .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(whoami::username)
+        .unwrap_or_else(|| whoami::username().unwrap_or_else(|_| "unknown".to_string()))
 }

@@ -22,7 +22,7 @@ use super::notify::{self, NotifyRequest};
 use crate::artifact::Artifact;
 use crate::config::Config;
 use crate::effect::{Executor, Resume, RetryPolicy};
-use crate::ledger::{Report, RunExtra, RunInfo, RunRecord, Stage, StepStatus, current_user};
+use crate::ledger::{LedgerLocation, Report, RunExtra, RunInfo, RunRecord, Stage, StepStatus};
 use crate::shell::Shell;
 use crate::vault::{JobMeta, JobWriter};
 
@@ -147,7 +147,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The facts of a run that starts now.
-pub fn run_info(recipe: &str, text: &str, opts: &RunOptions) -> RunInfo {
+pub fn run_info(config: &Config, recipe: &str, text: &str, opts: &RunOptions) -> RunInfo {
     RunInfo {
         id: if opts.in_memory {
             opts.kind.as_str().to_string()
@@ -156,7 +156,7 @@ pub fn run_info(recipe: &str, text: &str, opts: &RunOptions) -> RunInfo {
         },
         recipe: recipe.to_string(),
         recipe_sha256: hex::encode(Sha256::digest(text.as_bytes())),
-        run_by: current_user(),
+        run_by: crate::ledger::run_by(config),
         started: chrono::Utc::now(),
         ended: None,
         dry_run: opts.dry_run,
@@ -180,11 +180,11 @@ impl Run {
         opts: RunOptions,
     ) -> Result<Arc<Run>, StartError> {
         shell.add_secrets(&config.secrets);
-        let info = run_info(recipe, text, &opts);
+        let info = run_info(&config, recipe, text, &opts);
         let resume = match &opts.resume {
             None => None,
             Some(which) => Some(Arc::new(
-                Resume::load(&config.state_dir, which, recipe)
+                Resume::load(&LedgerLocation::for_config(&config), which, recipe)
                     .map_err(|e| StartError::Resume(e.to_string()))?,
             )),
         };
@@ -201,7 +201,7 @@ impl Run {
                     .collect(),
                 resumes: resume.as_ref().map(|r| r.run.clone()),
             };
-            RunRecord::create_with(&config.state_dir, info, extra, config.secrets.clone())
+            RunRecord::for_config(&config, info, extra)
                 .map_err(|e| StartError::Record(e.to_string()))?
         };
         let exec = Executor::new(Arc::new(record), opts.dry_run, opts.retry.clone(), cancel)
@@ -239,7 +239,7 @@ impl Run {
             in_memory: true,
             ..Default::default()
         };
-        let record = RunRecord::in_memory(run_info(kind.as_str(), "", &opts));
+        let record = RunRecord::in_memory(run_info(&config, kind.as_str(), "", &opts));
         let exec = Executor::new(
             Arc::new(record),
             true,

@@ -85,7 +85,7 @@ fn ledger_err(e: impl std::fmt::Display) -> Box<EvalAltResult> {
 }
 
 fn open_ledger(host: &Host) -> Result<Ledger, Box<EvalAltResult>> {
-    Ledger::open_in(&host.config.state_dir).map_err(ledger_err)
+    Ledger::open_at(&crate::ledger::LedgerLocation::for_config(&host.config)).map_err(ledger_err)
 }
 
 // ------------------------------------------------------------------------------ script module
