@@ -58,7 +58,8 @@ pub fn exec(a: ReplArgs) -> u8 {
             }
         }
     };
-    let shell = super::shell(false, false);
+    // No progress bars: they would fight the line editor for the terminal.
+    let shell = crate::shell::Shell::stdout();
     let opts = crate::script::runner::RunOptions {
         dry_run: a.dry_run,
         kind: RunKind::Repl,
