@@ -190,3 +190,32 @@ fn a_stopped_run_leaves_its_job_resumable() {
         );
     }
 }
+
+/// Finding 11: what ferry writes (ledger, reports, temporary files, the file vault's jobs) is
+/// private: files 0600, folders 0700.
+#[test]
+fn files_ferry_writes_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::start(Seed::Empty);
+    let recipe = env.recipe("backup.rhai", BACKUP);
+    let out = env.ferry(&["run", &recipe]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut seen = 0;
+    let mut stack = vec![
+        env.path().join(".ferry"),
+        env.path().join("vault/OIC_Backups"),
+    ];
+    while let Some(p) = stack.pop() {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        if p.is_dir() {
+            assert_eq!(mode, 0o700, "{}", p.display());
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                stack.push(e.path());
+            }
+        } else {
+            assert_eq!(mode, 0o600, "{}", p.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 5, "ledger, reports and archives checked ({seen})");
+}

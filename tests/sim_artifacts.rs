@@ -50,7 +50,10 @@ async fn lookups_csv_roundtrip() {
         .expect("send");
     // Recorded: 204 with the lookup's Location and an empty body.
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let loc = r.headers()["location"].to_str().expect("location").to_string();
+    let loc = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
     assert!(loc.contains("/lookups/"), "{loc}");
     assert!(r.bytes().await.expect("body").is_empty());
     let r = prod

@@ -17,7 +17,10 @@ async fn list_paging_and_envelope() {
     let all = dev.json("/integrations").await;
     assert_eq!(all["totalResults"], 11);
     assert_eq!(all["limit"], 100);
-    assert!(all.get("offset").is_none(), "recorded envelope has no offset");
+    assert!(
+        all.get("offset").is_none(),
+        "recorded envelope has no offset"
+    );
     assert_eq!(all["hasMore"], false);
     assert_eq!(all["items"].as_array().expect("items").len(), 11);
     // Page through with limit 4.

@@ -104,7 +104,10 @@ async fn schedule_start_stop_get() {
         dev.patch(p, r#"{"status":"CONFIGURED"}"#).await.status(),
         StatusCode::OK
     );
-    assert_eq!(dev.json(&format!("{p}/schedule")).await["state"], "CANCELLED");
+    assert_eq!(
+        dev.json(&format!("{p}/schedule")).await["state"],
+        "CANCELLED"
+    );
     assert_error(
         post("start").await.expect("send"),
         412,

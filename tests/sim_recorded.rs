@@ -178,7 +178,9 @@ async fn integrations_have_the_recorded_keys_links_and_envelope() {
             .expect("uri")
             .ends_with("/ic/api/integration/v1/flows/rest/HR_EMPLOYEE_SYNC/1.0/metadata")
     );
-    let sched = t3.json("/integrations/HR_PAYROLL_EXPORT%7C01.00.0000").await;
+    let sched = t3
+        .json("/integrations/HR_PAYROLL_EXPORT%7C01.00.0000")
+        .await;
     assert_eq!(sched["pattern"], "Scheduled");
     assert_eq!(sched["scheduleApplicableFlag"], true);
     assert!(
@@ -189,7 +191,10 @@ async fn integrations_have_the_recorded_keys_links_and_envelope() {
                 "/integrations/HR_PAYROLL_EXPORT%7C01.00.0000/schedule/jobs?integrationInstance={ii}"
             ))
     );
-    assert_eq!(sched["trackingVariables"][0]["xpath"], "/schedule/startTime");
+    assert_eq!(
+        sched["trackingVariables"][0]["xpath"],
+        "/schedule/startTime"
+    );
     // GET adds activationStatus and dependencies.
     assert_eq!(rest["activationStatus"], rest["status"]);
     let dep = &rest["dependencies"]["connections"][0];
@@ -198,7 +203,9 @@ async fn integrations_have_the_recorded_keys_links_and_envelope() {
     }
     // A locked one has lockedBy and lockedDate.
     let dev = Oic::new(&h, "dev").await;
-    let locked = dev.json("/integrations/FIN_SUPPLIER_SYNC%7C01.00.0000").await;
+    let locked = dev
+        .json("/integrations/FIN_SUPPLIER_SYNC%7C01.00.0000")
+        .await;
     assert_eq!(locked["lockedFlag"], true);
     assert!(locked["lockedBy"].is_string() && locked["lockedDate"].is_string());
     // Gen2 links are the instance host without a selector.
@@ -257,7 +264,10 @@ async fn connections_mask_passwords_and_keep_credentials_written_back() {
         .expect("username");
     assert!(user["propertyValue"].as_str().is_some_and(|v| v != "*****"));
     let info = c["securityPolicyInfo"].as_array().expect("info");
-    assert!(info.iter().any(|p| p["securityPolicy"] == c["securityPolicy"]));
+    assert!(
+        info.iter()
+            .any(|p| p["securityPolicy"] == c["securityPolicy"])
+    );
     assert!(
         info.iter()
             .flat_map(|p| p["securityProperties"].as_array().expect("props"))
@@ -299,10 +309,7 @@ async fn connections_mask_passwords_and_keep_credentials_written_back() {
 
 async fn runs_of(o: &Oic, code: &str) -> Vec<Value> {
     let q = format!("/monitoring/instances?limit=1000&q=%7Bcode%3A%27{code}%27%7D");
-    o.json(&q).await["items"]
-        .as_array()
-        .expect("items")
-        .clone()
+    o.json(&q).await["items"].as_array().expect("items").clone()
 }
 
 #[tokio::test]
@@ -334,7 +341,9 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     let title = assert_error(r, 409, "Conflict", "sec10.4.10").await;
     assert_eq!(title, "Schedule already exists.");
     // Start while started → 412 naming the states.
-    let r = post(format!("{p}/start?async=true"), Some(json!({}))).await.expect("send");
+    let r = post(format!("{p}/start?async=true"), Some(json!({})))
+        .await
+        .expect("send");
     let title = assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
     assert_eq!(
         title,
@@ -351,7 +360,9 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     }
     assert!(n >= 2, "a started schedule produces runs ({n})");
     // Stop (async): 202, Location, recorded body.
-    let r = post(format!("{p}/stop?async=true"), Some(json!({}))).await.expect("send");
+    let r = post(format!("{p}/stop?async=true"), Some(json!({})))
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(r.headers()["content-type"], "application/json");
     let loc = r.headers()["location"].to_str().expect("loc").to_string();
@@ -383,7 +394,9 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     let stopped = runs_of(&t3, "HR_PAYROLL_EXPORT").await.len();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(runs_of(&t3, "HR_PAYROLL_EXPORT").await.len(), stopped);
-    let r = post(format!("{p}/stop?async=true"), Some(json!({}))).await.expect("send");
+    let r = post(format!("{p}/stop?async=true"), Some(json!({})))
+        .await
+        .expect("send");
     let title = assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
     assert_eq!(
         title,
@@ -404,7 +417,10 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
         .to_string();
     assert_eq!(id.len(), 22);
     let loc = r.headers()["location"].to_str().expect("loc").to_string();
-    assert!(loc.contains(&format!("/monitoring/instances/{id}")), "{loc}");
+    assert!(
+        loc.contains(&format!("/monitoring/instances/{id}")),
+        "{loc}"
+    );
     assert!(r.bytes().await.expect("body").is_empty());
     let inst: Value = t3
         .http
@@ -429,7 +445,8 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     let title = assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
     assert_eq!(title, "Schedule is not defined for this integration.");
     assert_eq!(
-        t3.json("/integrations/HR_PAYROLL_EXPORT%7C01.00.0000").await["scheduleDefinedFlag"],
+        t3.json("/integrations/HR_PAYROLL_EXPORT%7C01.00.0000")
+            .await["scheduleDefinedFlag"],
         false
     );
     // Create with a frequency: 200, plain application/json, recorded keys.
@@ -466,12 +483,23 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
         .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
     let g = t3.json(p).await;
-    assert_eq!(g["icalExpression"], "FREQ=MONTHLY;BYDAY=MO,TUE;BYHOUR=12,14;BYMINUTE=20;");
+    assert_eq!(
+        g["icalExpression"],
+        "FREQ=MONTHLY;BYDAY=MO,TUE;BYHOUR=12,14;BYMINUTE=20;"
+    );
     assert!(g.get("frequency").is_none());
     // Start (async): 202, recorded body with empty id/instanceId; pause → HOLD; resume → ACTIVE.
-    let r = post(format!("{p}/start?async=true"), Some(json!({"parameters":[]}))).await.expect("send");
+    let r = post(
+        format!("{p}/start?async=true"),
+        Some(json!({"parameters":[]})),
+    )
+    .await
+    .expect("send");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    assert_eq!(r.headers()["content-type"], "application/json;charset=utf-8");
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/json;charset=utf-8"
+    );
     assert!(r.headers().contains_key("location"));
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["id"], "");
@@ -479,12 +507,18 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     assert_eq!(body["links"][2]["mediaType"], "GET");
     assert_eq!(t3.json(p).await["state"], "ACTIVE");
     assert_eq!(
-        post(format!("{p}/pause"), None).await.expect("send").status(),
+        post(format!("{p}/pause"), None)
+            .await
+            .expect("send")
+            .status(),
         StatusCode::OK
     );
     assert_eq!(t3.json(p).await["state"], "HOLD");
     assert_eq!(
-        post(format!("{p}/resume"), None).await.expect("send").status(),
+        post(format!("{p}/resume"), None)
+            .await
+            .expect("send")
+            .status(),
         StatusCode::OK
     );
     assert_eq!(t3.json(p).await["state"], "ACTIVE");
@@ -524,7 +558,11 @@ async fn the_schedule_definition_travels_in_the_archive_and_arrives_stopped() {
     let p = "/integrations/HR_PAYROLL_EXPORT%7C01.00.0000/schedule";
     let s = prod.json(p).await;
     assert_eq!(s["state"], "CANCELLED");
-    assert!(s["icalExpression"].as_str().is_some_and(|e| e.starts_with("FREQ=DAILY")));
+    assert!(
+        s["icalExpression"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("FREQ=DAILY"))
+    );
 }
 
 #[tokio::test]
@@ -541,7 +579,10 @@ async fn async_deactivation_passes_through_deactivation_inprogress() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.headers()["content-type"], "application/json;charset=utf-8");
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/json;charset=utf-8"
+    );
     let body: Value = r.json().await.expect("json");
     assert_eq!(
         keys(&body),
@@ -657,12 +698,24 @@ async fn instance_archive_jobs_answer_as_recorded() {
     let uuid_re = regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC$").expect("re");
     let mut st = Value::Null;
     for _ in 0..100 {
-        let r = common(&t3, Method::GET, &format!("/exportServiceInstanceArchive/{jobid}"), None).await;
+        let r = common(
+            &t3,
+            Method::GET,
+            &format!("/exportServiceInstanceArchive/{jobid}"),
+            None,
+        )
+        .await;
         assert_eq!(r.headers()["content-type"], "application/json");
         let raw = r.text().await.expect("text");
-        assert!(raw.starts_with("{\"jobType\":\"EXPORT\",\"description\":\"Export x\",\"startTime\""), "{raw}");
+        assert!(
+            raw.starts_with("{\"jobType\":\"EXPORT\",\"description\":\"Export x\",\"startTime\""),
+            "{raw}"
+        );
         st = serde_json::from_str(&raw).expect("json");
-        assert!(uuid_re.is_match(st["startTime"].as_str().expect("t")), "{st}");
+        assert!(
+            uuid_re.is_match(st["startTime"].as_str().expect("t")),
+            "{st}"
+        );
         if st["overallStatus"] != "IN_PROGRESS" {
             break;
         }
@@ -691,11 +744,16 @@ async fn instance_archive_jobs_answer_as_recorded() {
     assert_eq!(keys(&v), set(&["jobId", "status"]));
     let mut st = Value::Null;
     for _ in 0..100 {
-        st = common(&prod, Method::GET, &format!("/importServiceInstanceArchive/{ijob}"), None)
-            .await
-            .json()
-            .await
-            .expect("json");
+        st = common(
+            &prod,
+            Method::GET,
+            &format!("/importServiceInstanceArchive/{ijob}"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
         if st["overallStatus"] != "IN_PROGRESS" {
             break;
         }
@@ -705,10 +763,19 @@ async fn instance_archive_jobs_answer_as_recorded() {
     assert_eq!(st["jobType"], "IMPORT");
     assert!(st.get("archiveName").is_none(), "no archiveName on imports");
     // The jobs list: its own envelope and time format.
-    let r = common(&t3, Method::GET, "/serviceInstance/jobs?offset=0&limit=20", None).await;
+    let r = common(
+        &t3,
+        Method::GET,
+        "/serviceInstance/jobs?offset=0&limit=20",
+        None,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let raw = r.text().await.expect("text");
-    assert!(raw.starts_with("{\"hasMore\":false,\"totalResults\":1,\"items\":[{\"jobType\":\"EXPORT\""), "{raw}");
+    assert!(
+        raw.starts_with("{\"hasMore\":false,\"totalResults\":1,\"items\":[{\"jobType\":\"EXPORT\""),
+        "{raw}"
+    );
     let l: Value = serde_json::from_str(&raw).expect("json");
     let t = l["items"][0]["startTime"].as_str().expect("t");
     assert!(
@@ -746,7 +813,10 @@ async fn projects_and_deployments_answer_as_recorded() {
         .expect("send");
     assert_eq!(r.status(), StatusCode::CREATED);
     let c: Value = r.json().await.expect("json");
-    assert_eq!(keys(&c), set(&["code", "description", "lastUpdated", "name"]));
+    assert_eq!(
+        keys(&c),
+        set(&["code", "description", "lastUpdated", "name"])
+    );
     let r = t3
         .patch(
             "/projects/HR_ONBOARDING/deployments/100000002",
@@ -756,7 +826,10 @@ async fn projects_and_deployments_answer_as_recorded() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/json");
     let r = t3
-        .req(Method::DELETE, "/projects/HR_ONBOARDING/deployments/100000002")
+        .req(
+            Method::DELETE,
+            "/projects/HR_ONBOARDING/deployments/100000002",
+        )
         .send()
         .await
         .expect("send");

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each a thin wrapper over the library.
 
 pub mod check;
+pub mod ci;
 pub mod completions;
 pub mod docs;
 pub mod errors;

@@ -34,6 +34,8 @@ pub struct PlanArgs {
     pub recipe: PathBuf,
     #[command(flatten)]
     pub opts: ScriptOpts,
+    #[command(flatten)]
+    pub ci: super::ci::CiOpts,
 }
 
 /// Runs `text` as `name` with the options of `opts` (and `run` for what the command sets) on
@@ -87,7 +89,7 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
     };
     // Script output on stderr under --json or -q: stdout carries the plan.
     let shell = super::shell(quiet, a.opts.json || quiet);
-    let (result, _config) = match run_script(&name, &text, &a.opts, run, &shell) {
+    let (result, config) = match run_script(&name, &text, &a.opts, run, &shell) {
         Ok(r) => r,
         Err(e) => {
             if !e.is_empty() {
@@ -99,6 +101,7 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
     if let Some(err) = &result.error {
         shell.eprint(err);
     }
+    let ci_failed = !super::ci::emit(&a.ci, "plan", &name, &result, &config);
     let Some(report) = &result.report else {
         return code::ERROR;
     };
@@ -107,7 +110,7 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
     }
     let lines = plan_lines(report);
     let changes = lines.iter().any(|l| l.change);
-    let failed = result.code != 0 || lines.iter().any(|l| l.action == "FAILED");
+    let failed = ci_failed || result.code != 0 || lines.iter().any(|l| l.action == "FAILED");
     if a.opts.json {
         let doc = serde_json::json!({
             "run": report.run.id,

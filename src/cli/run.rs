@@ -25,6 +25,8 @@ pub struct RunArgs {
     /// runs again and every effect that run completed with the same inputs is skipped.
     #[arg(long, value_name = "RUN|last")]
     pub resume: Option<String>,
+    #[command(flatten)]
+    pub ci: super::ci::CiOpts,
 }
 
 /// Set when SIGTERM stopped the run (its exit code is then 143, not 130).
@@ -85,13 +87,14 @@ pub fn exec(a: RunArgs, quiet: bool) -> u8 {
             return exit::USAGE;
         }
     };
-    execute(
+    execute_ci(
         &a.recipe.display().to_string(),
         &text,
         &a.opts,
         a.dry_run,
         a.resume.clone(),
         quiet,
+        &a.ci,
     )
 }
 
@@ -129,6 +132,20 @@ pub fn execute(
     dry_run: bool,
     resume: Option<String>,
     quiet: bool,
+) -> u8 {
+    let ci = super::ci::CiOpts::default();
+    execute_ci(name, text, sopts, dry_run, resume, quiet, &ci)
+}
+
+/// [`execute`] with CI output (`--junit`, GitHub Actions annotations).
+pub fn execute_ci(
+    name: &str,
+    text: &str,
+    sopts: &ScriptOpts,
+    dry_run: bool,
+    resume: Option<String>,
+    quiet: bool,
+    ci: &super::ci::CiOpts,
 ) -> u8 {
     let rt = match super::runtime() {
         Ok(rt) => rt,
@@ -174,10 +191,14 @@ pub fn execute(
             }
         }
     }
+    let ci_failed = !super::ci::emit(ci, "run", name, &result, &config);
     if let Some(sb) = sandbox.take() {
         rt.block_on(sb.sim.shutdown());
     }
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    if ci_failed && result.code == exit::OK {
+        return exit::FAILED;
+    }
     if result.code == exit::INTERRUPTED && TERMINATED.load(std::sync::atomic::Ordering::SeqCst) {
         return exit::TERMINATED;
     }

@@ -55,24 +55,18 @@ pub fn find_tests(dir: &Path) -> Vec<PathBuf> {
     if dir.is_file() {
         return vec![dir.to_path_buf()];
     }
-    let mut out = vec![];
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        if let Ok(rd) = std::fs::read_dir(&d) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.ends_with("_test.rhai"))
-                {
-                    out.push(p);
-                }
-            }
-        }
-    }
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with("_test.rhai"))
+        })
+        .map(walkdir::DirEntry::into_path)
+        .collect();
     out.sort();
     out
 }

@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Attachment, Message};
+// The report's HTML escaper, so mail and report.html escape alike.
+use crate::ledger::html::escape as esc;
 use crate::ledger::report::ArtifactReport;
 use crate::ledger::{Report, Stage, StepStatus};
 
@@ -212,22 +214,6 @@ fn text_body(report: &Report, scope: &Scope) -> String {
     }
     t.push_str("\nThe full report is attached (HTML).\n");
     t
-}
-
-/// Escapes text for HTML.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 fn html_body(report: &Report, scope: &Scope) -> String {

@@ -90,6 +90,38 @@ impl std::fmt::Debug for OicClient {
     }
 }
 
+/// Refuses a `base_url` with a password, a query or a fragment (ferry builds every path and
+/// query itself; credentials in a URL leak into logs); warns on plain `http://` to another host.
+fn check_base_url(name: &str, u: &url::Url) -> Result<(), OicError> {
+    let shown = format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default());
+    let bad = |what: &str| {
+        Err(OicError::Config(format!(
+            "{name}: base_url ({shown}...) must not carry {what}"
+        )))
+    };
+    if u.password().is_some() || !u.username().is_empty() {
+        return bad("a user or password (use the credential settings)");
+    }
+    if u.query().is_some() {
+        return bad("a query (`?...`)");
+    }
+    if u.fragment().is_some() {
+        return bad("a fragment (`#...`)");
+    }
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
+    };
+    if u.scheme() == "http" && !loopback {
+        tracing::warn!(
+            "{name}: base_url {shown} is plain http: tokens and archives travel unencrypted"
+        );
+    }
+    Ok(())
+}
+
 impl OicClient {
     /// Builds a client from a profile. Checks the URLs and the generation/auth combination; does
     /// not contact the instance (the first call fetches the token).
@@ -104,6 +136,7 @@ impl OicClient {
                 "{name}: base_url `{base}` must be an http(s) URL with a host"
             )));
         }
+        check_base_url(&name, &u)?;
         let ii = profile
             .integration_instance
             .clone()

@@ -1,5 +1,5 @@
-//! Role names and role maps: who gets which OIC role (or project role), from a Rhai map, a CSV
-//! file or a TOML file.
+//! Role names and role maps: who gets which OIC role (or project role), from a Rhai map or a CSV
+//! file.
 
 use std::path::Path;
 
@@ -160,26 +160,24 @@ impl RoleMap {
         Ok(())
     }
 
-    /// Reads a `.csv` or `.toml` file.
+    /// Reads a `.csv` file (the one file format of role maps).
     pub fn load(path: &Path) -> Result<RoleMap, RbacError> {
         let shown = path.display().to_string();
+        let is_csv = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        if !is_csv {
+            return Err(RbacError::RoleMap {
+                origin: shown,
+                message: "expected a .csv file (`user or group, role[, project]`)".into(),
+            });
+        }
         let text = std::fs::read_to_string(path).map_err(|e| RbacError::RoleMap {
             origin: shown.clone(),
             message: format!("cannot read: {e}"),
         })?;
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("csv") => RoleMap::parse_csv(&text, &shown),
-            Some("toml") => RoleMap::parse_toml(&text, &shown),
-            _ => Err(RbacError::RoleMap {
-                origin: shown,
-                message: "expected a .csv or .toml file".into(),
-            }),
-        }
+        RoleMap::parse_csv(&text, &shown)
     }
 
     /// CSV: `user or group, role[, project]`, one per line; a header line (`...,role,...`),
@@ -187,162 +185,38 @@ impl RoleMap {
     /// name is a group. Several roles may be given in one field separated by `;`.
     pub fn parse_csv(text: &str, source: &str) -> Result<RoleMap, RbacError> {
         let mut m = RoleMap::default();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .comment(Some(b'#'))
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        for (i, rec) in rdr.records().enumerate() {
+            let rec = rec.map_err(|e| RbacError::RoleMap {
+                origin: source.into(),
+                message: e.to_string(),
+            })?;
+            let line = rec.position().map_or(i as u64 + 1, |p| p.line());
+            let at = format!("{source}:{line}");
+            if i == 0 && rec.get(1).is_some_and(|c| c.eq_ignore_ascii_case("role")) {
                 continue;
             }
-            let cols = split_csv(line);
-            let at = format!("{source}:{}", n + 1);
-            if n == 0
-                && cols
-                    .get(1)
-                    .is_some_and(|c| c.trim().eq_ignore_ascii_case("role"))
-            {
-                continue;
-            }
-            if cols.len() < 2 || cols.len() > 3 {
+            if !(2..=3).contains(&rec.len()) {
                 return Err(RbacError::RoleMap {
                     origin: at,
                     message: format!(
                         "expected `user or group, role[, project]`, found {} field(s)",
-                        cols.len()
+                        rec.len()
                     ),
                 });
             }
-            let p = Principal::parse(&cols[0]);
-            for role in cols[1].split(';').map(str::trim).filter(|r| !r.is_empty()) {
-                m.push(p.clone(), role, cols.get(2).map(String::as_str), &at)?;
+            let p = Principal::parse(&rec[0]);
+            for role in rec[1].split(';').map(str::trim).filter(|r| !r.is_empty()) {
+                m.push(p.clone(), role, rec.get(2), &at)?;
             }
         }
         Ok(m)
     }
-
-    /// TOML: `[[grant]]` tables with `user` or `group`, `role` or `roles`, optional `project`;
-    /// and/or `[users]` / `[groups]` tables mapping a name to a role or a list of roles.
-    pub fn parse_toml(text: &str, source: &str) -> Result<RoleMap, RbacError> {
-        let err = |m: String| RbacError::RoleMap {
-            origin: source.into(),
-            message: m,
-        };
-        let t: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| err(e.message().to_string()))?;
-        let mut m = RoleMap::default();
-        let roles_of = |v: &toml::Value, key: &str| -> Result<Vec<String>, RbacError> {
-            match v {
-                toml::Value::String(s) => Ok(vec![s.clone()]),
-                toml::Value::Array(a) => a
-                    .iter()
-                    .map(|x| {
-                        x.as_str()
-                            .map(str::to_string)
-                            .ok_or_else(|| err(format!("`{key}`: expected role names")))
-                    })
-                    .collect(),
-                _ => Err(err(format!("`{key}`: expected a role or a list of roles"))),
-            }
-        };
-        for (k, v) in &t {
-            match k.as_str() {
-                "grant" | "grants" => {
-                    let arr = v
-                        .as_array()
-                        .ok_or_else(|| err(format!("`{k}`: expected [[{k}]] tables")))?;
-                    for (i, g) in arr.iter().enumerate() {
-                        let key = format!("{k}[{i}]");
-                        let g = g
-                            .as_table()
-                            .ok_or_else(|| err(format!("`{key}`: expected a table")))?;
-                        let p = match (g.get("user"), g.get("group")) {
-                            (Some(toml::Value::String(u)), None) => Principal {
-                                kind: PrincipalKind::User,
-                                name: u.clone(),
-                            },
-                            (None, Some(toml::Value::String(gr))) => Principal {
-                                kind: PrincipalKind::Group,
-                                name: gr.clone(),
-                            },
-                            _ => {
-                                return Err(err(format!(
-                                    "`{key}`: expected one of `user = \"e-mail\"` or `group = \"name\"`"
-                                )));
-                            }
-                        };
-                        let roles = match (g.get("role"), g.get("roles")) {
-                            (Some(r), None) | (None, Some(r)) => roles_of(r, &key)?,
-                            _ => return Err(err(format!("`{key}`: expected `role` or `roles`"))),
-                        };
-                        let project = match g.get("project") {
-                            None => None,
-                            Some(toml::Value::String(s)) => Some(s.as_str()),
-                            Some(_) => {
-                                return Err(err(format!(
-                                    "`{key}.project`: expected a project code"
-                                )));
-                            }
-                        };
-                        for r in roles {
-                            m.push(p.clone(), &r, project, &format!("{source}: {key}"))?;
-                        }
-                    }
-                }
-                "users" | "groups" => {
-                    let kind = if k == "users" {
-                        PrincipalKind::User
-                    } else {
-                        PrincipalKind::Group
-                    };
-                    let tt = v
-                        .as_table()
-                        .ok_or_else(|| err(format!("`{k}`: expected a table")))?;
-                    for (name, r) in tt {
-                        for role in roles_of(r, &format!("{k}.{name}"))? {
-                            m.push(
-                                Principal {
-                                    kind,
-                                    name: name.clone(),
-                                },
-                                &role,
-                                None,
-                                &format!("{source}: {k}.{name}"),
-                            )?;
-                        }
-                    }
-                }
-                other => {
-                    return Err(err(format!(
-                        "unknown key `{other}` (known: [[grant]], [users], [groups])"
-                    )));
-                }
-            }
-        }
-        Ok(m)
-    }
-}
-
-/// Splits one CSV line (double quotes protect commas; `""` is a quote).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = vec![];
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                out.push(cur.trim().to_string());
-                cur.clear();
-            }
-            c => cur.push(c),
-        }
-    }
-    out.push(cur.trim().to_string());
-    out
 }
 
 #[cfg(test)]
@@ -402,45 +276,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("r.csv:1"), "{e}");
-    }
-
-    #[test]
-    fn toml_forms() {
-        let m = RoleMap::parse_toml(
-            r#"
-[[grant]]
-user = "jane@example.com"
-roles = ["ServiceDeveloper", "Service Monitor"]
-
-[[grant]]
-group = "OIC-Developers"
-role = "editor"
-project = "ORDERS"
-
-[users]
-"max@example.com" = "ServiceViewer"
-
-[groups]
-"OIC-Ops" = ["ServiceAdministrator"]
-"#,
-            "roles.toml",
-        )
-        .unwrap();
-        let got: Vec<String> = m
-            .entries
-            .iter()
-            .map(|e| format!("{} {} {:?}", e.principal, e.role, e.project))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                "user:jane@example.com ServiceDeveloper None",
-                "user:jane@example.com ServiceMonitor None",
-                "group:OIC-Developers editors Some(\"ORDERS\")",
-                "group:OIC-Ops ServiceAdministrator None",
-                "user:max@example.com ServiceViewer None",
-            ]
-        );
-        assert!(RoleMap::parse_toml("[[grant]]\nrole='x'\n", "r.toml").is_err());
     }
 }

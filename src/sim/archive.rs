@@ -711,12 +711,7 @@ pub fn schedule_xml(s: &Schedule) -> String {
 /// Reads a schedule definition file back (a stopped schedule; `CANCELLED`).
 pub fn parse_schedule_xml(xml: &str) -> Schedule {
     let now = chrono::Utc::now();
-    let mut s = Schedule::ical(
-        &xml_text(xml, "name").unwrap_or_default(),
-        "",
-        "",
-        now,
-    );
+    let mut s = Schedule::ical(&xml_text(xml, "name").unwrap_or_default(), "", "", now);
     s.ical = xml_text(xml, "expression");
     s.frequency = xml_text(xml, "frequency");
     if s.ical.is_none() && s.frequency.is_none() {

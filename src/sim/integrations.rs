@@ -259,7 +259,12 @@ pub fn integration_json(prefix: &str, i: &Integration, data: &InstanceData, expa
 
 /// `GET /integrations/{id}`: the list item plus `activationStatus` and `dependencies` (documented; the
 /// recordings hold no single-integration GET).
-pub fn integration_get_json(prefix: &str, i: &Integration, data: &InstanceData, expand: &str) -> Value {
+pub fn integration_get_json(
+    prefix: &str,
+    i: &Integration,
+    data: &InstanceData,
+    expand: &str,
+) -> Value {
     let mut v = integration_json(prefix, i, data, expand);
     let deps: Vec<Value> = i
         .connections
@@ -353,7 +358,12 @@ pub async fn get(api: Api) -> ApiResult<Response> {
         .integrations
         .get(&(code, version))
         .ok_or_else(|| not_found(api.id()))?;
-    Ok(json_ok(&integration_get_json(&api.prefix(), i, data, &expand)))
+    Ok(json_ok(&integration_get_json(
+        &api.prefix(),
+        i,
+        data,
+        &expand,
+    )))
 }
 
 /// The export content of an integration: stored bytes, or the inputs to generate them.
@@ -732,7 +742,11 @@ pub fn integration_from_archive(
         status,
         pattern: p.pattern.clone(),
         pattern_description: p.pattern.clone(),
-        style: if p.style.is_empty() { "FREEFORM".into() } else { p.style.clone() },
+        style: if p.style.is_empty() {
+            "FREEFORM".into()
+        } else {
+            p.style.clone()
+        },
         locked_by: None,
         project_type: p.project_type.clone(),
         tracing: previous.is_some_and(|i| i.tracing),
@@ -1038,7 +1052,9 @@ pub fn apply_update(
                 .ok_or_else(|| not_found(id))?;
             if !matches!(
                 i.status,
-                IntStatus::Activated | IntStatus::ActivationInProgress | IntStatus::FailedActivation
+                IntStatus::Activated
+                    | IntStatus::ActivationInProgress
+                    | IntStatus::FailedActivation
             ) {
                 return Err(ApiError::precondition(format!(
                     "{} is not activated and cannot be deactivated.",

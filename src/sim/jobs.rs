@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use sha2::Digest as _;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sha2::Digest as _;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::Api;
@@ -264,7 +264,11 @@ fn begin(
         resources: 0,
     };
     let mut job = job;
-    (job.security, job.start_schedules, job.import_schedule_params) = flags;
+    (
+        job.security,
+        job.start_schedules,
+        job.import_schedule_params,
+    ) = flags;
     jobs.insert(job.id.clone(), job.clone());
     Ok(job)
 }
@@ -290,7 +294,14 @@ pub async fn export_start(api: Api, body: Bytes) -> ApiResult<Response> {
     // Recorded: the archive is named after the job (`archiveName` = `jobName`).
     let file = s.name.clone();
     let security = v["exportSecurityArtifacts"].as_bool().unwrap_or(false);
-    let job = begin(&api, JobKind::Export, s, file, None, (security, false, false))?;
+    let job = begin(
+        &api,
+        JobKind::Export,
+        s,
+        file,
+        None,
+        (security, false, false),
+    )?;
     let snapshot = api.inst.lock().clone();
     let count = resource_count(&snapshot);
     let shared = api.ctx.shared.clone();

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Api, space};
 use super::integrations::{enc, json_status, label, split_id};
-use super::state::{Integration, IntStatus, Run, Schedule, ScheduleState, Shared, oic_date};
+use super::state::{IntStatus, Integration, Run, Schedule, ScheduleState, Shared, oic_date};
 use super::wire::plain_json;
 
 /// Most recent runs kept per integration.
@@ -42,7 +42,10 @@ pub fn period(s: &Schedule) -> Duration {
     let (unit, interval) = if let Some(f) = &s.frequency {
         let v: Value = serde_json::from_str(f).unwrap_or(Value::Null);
         (
-            v["frequencyType"].as_str().unwrap_or("DAILY").to_uppercase(),
+            v["frequencyType"]
+                .as_str()
+                .unwrap_or("DAILY")
+                .to_uppercase(),
             v["interval"].as_u64().unwrap_or(1),
         )
     } else {
@@ -53,9 +56,7 @@ pub fn period(s: &Schedule) -> Duration {
         };
         (
             part("FREQ=").unwrap_or_else(|| "DAILY".into()),
-            part("INTERVAL=")
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1),
+            part("INTERVAL=").and_then(|n| n.parse().ok()).unwrap_or(1),
         )
     };
     let unit_secs: u64 = match unit.as_str() {
@@ -71,7 +72,11 @@ pub fn period(s: &Schedule) -> Duration {
 
 /// A run id in the recorded form (22 characters of URL-safe base64).
 pub fn run_id(i: &Integration, at: &DateTime<Utc>, n: usize) -> String {
-    let d = Sha256::digest(format!("{}|{}|{n}", i.id(), at.timestamp_nanos_opt().unwrap_or(0)));
+    let d = Sha256::digest(format!(
+        "{}|{}|{n}",
+        i.id(),
+        at.timestamp_nanos_opt().unwrap_or(0)
+    ));
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d[..16])
 }
 
@@ -209,28 +214,38 @@ fn parse_definition(body: &[u8]) -> ApiResult<Definition> {
     let d: Definition = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("Invalid schedule definition: {e}")))?;
     let freq = d.frequency.as_ref().is_some_and(|f| !f.is_null());
-    let ical = d.ical_expression.as_deref().is_some_and(|e| !e.trim().is_empty());
+    let ical = d
+        .ical_expression
+        .as_deref()
+        .is_some_and(|e| !e.trim().is_empty());
     if freq == ical {
         return Err(ApiError::bad_request(
             "A schedule needs either a frequency or an icalExpression.",
         ));
     }
-    if freq && !d.frequency.as_ref().is_some_and(|f| f["frequencyType"].is_string()) {
-        return Err(ApiError::bad_request("frequency.frequencyType is required."));
+    if freq
+        && !d
+            .frequency
+            .as_ref()
+            .is_some_and(|f| f["frequencyType"].is_string())
+    {
+        return Err(ApiError::bad_request(
+            "frequency.frequencyType is required.",
+        ));
     }
     Ok(d)
 }
 
 fn apply(s: &mut Schedule, d: Definition, default_name: String) {
     s.name = d.name.filter(|n| !n.is_empty()).unwrap_or(default_name);
-    s.frequency = d
-        .frequency
-        .filter(|f| !f.is_null())
-        .map(|f| f.to_string());
+    s.frequency = d.frequency.filter(|f| !f.is_null()).map(|f| f.to_string());
     s.ical = d.ical_expression.filter(|e| !e.trim().is_empty());
     s.start_date = d.start_date.filter(|x| !x.is_empty());
     s.end_date = d.end_date.filter(|x| !x.is_empty());
-    s.tz = d.schedule_tz.filter(|x| !x.is_empty()).unwrap_or_else(|| "UTC".into());
+    s.tz = d
+        .schedule_tz
+        .filter(|x| !x.is_empty())
+        .unwrap_or_else(|| "UTC".into());
     s.tz_display = d.schedule_tz_display_name.filter(|x| !x.is_empty());
 }
 
@@ -243,9 +258,10 @@ fn with_scheduled<T>(
     let tick = tick(&api.ctx.shared);
     let mut g = api.inst.lock();
     let data = space(&mut g, api.project())?;
-    let i = data.integrations.get_mut(&key).ok_or_else(|| {
-        ApiError::not_found(format!("Integration '{}' not found.", api.id()))
-    })?;
+    let i = data
+        .integrations
+        .get_mut(&key)
+        .ok_or_else(|| ApiError::not_found(format!("Integration '{}' not found.", api.id())))?;
     if i.pattern != "Scheduled" {
         return Err(ApiError::precondition(format!(
             "{} is not a scheduled integration.",
@@ -344,7 +360,9 @@ fn action_links(api: &Api, i: &Integration, done: &str) -> Value {
         ("stop", "Stop Schedule"),
     ] {
         if action != done {
-            links.push(json!({ "href": format!("{base}/{action}{q}"), "method": "POST", "rel": rel }));
+            links.push(
+                json!({ "href": format!("{base}/{action}{q}"), "method": "POST", "rel": rel }),
+            );
         }
     }
     json!(links)

@@ -59,7 +59,11 @@ static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(1);
 /// A request id in the recorded form `/<32 upper hex>/<32 upper hex>`.
 pub fn request_id() -> String {
     let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let d = Sha256::digest(format!("{n}:{}:{:?}", std::process::id(), std::time::SystemTime::now()));
+    let d = Sha256::digest(format!(
+        "{n}:{}:{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    ));
     let h = hex::encode_upper(d);
     format!("/{}/{}", &h[..32], &h[32..64])
 }
@@ -139,7 +143,11 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
         set(h, "oic-virtualservice", "true");
     }
     set(h, "expires", "Wed, 31 Dec 1969 23:59:59 GMT");
-    set(h, "strict-transport-security", "max-age=15768000; includeSubDomains");
+    set(
+        h,
+        "strict-transport-security",
+        "max-age=15768000; includeSubDomains",
+    );
     set(h, "cache-control", "no-cache, no-store, must-revalidate");
     set(h, "pragma", "no-cache");
     set(h, "x-content-type-options", "nosniff");
@@ -170,7 +178,8 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
         );
     }
     let rewrite = instance.is_some() && json && status.is_success();
-    if (rewrite || gzip) && json && status.is_success() && !h.contains_key(header::CONTENT_ENCODING) {
+    if (rewrite || gzip) && json && status.is_success() && !h.contains_key(header::CONTENT_ENCODING)
+    {
         let (mut parts, body) = resp.into_parts();
         let mut bytes = match axum::body::to_bytes(body, GZIP_MAX).await {
             Ok(b) => b,

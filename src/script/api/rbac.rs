@@ -72,7 +72,7 @@ fn text(v: &Dynamic) -> Option<String> {
     v.is_string().then(|| v.to_string())
 }
 
-/// Turns the script's roles argument into a role map: a path (`.csv`/`.toml`), a map
+/// Turns the script's roles argument into a role map: a path (`.csv`), a map
 /// (`"e-mail or group" => role or [roles]`), or an array of maps (`user`/`group`, `role`/`roles`,
 /// `project`).
 pub fn role_map(v: &Dynamic) -> Result<RoleMap, Box<EvalAltResult>> {
@@ -268,12 +268,12 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
         "Access: OIC roles (ServiceDeveloper, ServiceViewer, ...) for users and groups through the identity domain, and OIC 3 project access (project ACLs).\nThe identity domain needs its own administrator application in the config: [identity.NAME] with url, client_id, client_secret and [identity.NAME.apps] (instance -> OIC application).",
         move |m| {
             let h1 = h.clone();
-            in_module("grant", &["target: Dynamic", "roles: Dynamic", "Array"], "Grants roles on an instance (or an identity domain). `roles` is a map (`\"jane@example.com\": \"ServiceDeveloper\"`, `\"group:OIC-Developers\": [\"ServiceViewer\", \"ServiceMonitor\"]`), an array of maps (`user` or `group`, `role` or `roles`, optional `project` for project access), or the path of a .csv/.toml file.\nRole names may be spaced (`\"Service Developer\"`). A role already held is `unchanged`. Returns one map per user/group and role: `principal`, `type`, `role`, `project`, `status` (`granted`, `unchanged`, `planned`, `failed`), `reason`.\n\n# Example\n```rhai\nlet prod = oic::instance(\"prod\");\nlet r = rbac::grant(prod, #{ \"jane.doe@example.com\": \"Service Developer\", \"group:OIC-Developers\": \"ServiceViewer\" });\nfor x in r { if x.status == \"failed\" { print(`${x.principal}: ${x.reason}`); } }\n```")
+            in_module("grant", &["target: Dynamic", "roles: Dynamic", "Array"], "Grants roles on an instance (or an identity domain). `roles` is a map (`\"jane@example.com\": \"ServiceDeveloper\"`, `\"group:OIC-Developers\": [\"ServiceViewer\", \"ServiceMonitor\"]`), an array of maps (`user` or `group`, `role` or `roles`, optional `project` for project access), or the path of a .csv file (`user or group, role, project`).\nRole names may be spaced (`\"Service Developer\"`). A role already held is `unchanged`. Returns one map per user/group and role: `principal`, `type`, `role`, `project`, `status` (`granted`, `unchanged`, `planned`, `failed`), `reason`.\n\n# Example\n```rhai\nlet prod = oic::instance(\"prod\");\nlet r = rbac::grant(prod, #{ \"jane.doe@example.com\": \"Service Developer\", \"group:OIC-Developers\": \"ServiceViewer\" });\nfor x in r { if x.status == \"failed\" { print(`${x.principal}: ${x.reason}`); } }\n```")
                 .set_into_module(m, move |t: Dynamic, r: Dynamic| apply(&h1, &t, &r, true));
             let h2 = h.clone();
             in_module("revoke", &["target: Dynamic", "roles: Dynamic", "Array"], "Revokes roles (same arguments as `rbac::grant`); a role not held is `unchanged`, a revoked one `revoked`.\n\n# Example\n```rhai\nrbac::revoke(oic::instance(\"prod\"), #{ \"leaver@example.com\": [\"ServiceDeveloper\", \"ServiceViewer\"] });\n```")
                 .set_into_module(m, move |t: Dynamic, r: Dynamic| apply(&h2, &t, &r, false));
-            in_module("load_roles", &["path: string", "Array"], "Reads a role map from a .csv (`user or group, role, project`) or .toml file (`[[grant]]` tables with `user`/`group`, `role`/`roles`, `project`), checking every role name. Returns it as an array of maps, ready for `rbac::grant` (and for `filter`).\n\n# Example\n```rhai\nlet team = rbac::load_roles(\"roles/team-a.csv\");\nrbac::grant(oic::instance(\"prod\"), team);\n```")
+            in_module("load_roles", &["path: string", "Array"], "Reads a role map from a .csv file (`user or group, role[, project]` per line, several roles separated by `;`), checking every role name. Returns it as an array of maps, ready for `rbac::grant` (and for `filter`).\n\n# Example\n```rhai\nlet team = rbac::load_roles(\"roles/team-a.csv\");\nrbac::grant(oic::instance(\"prod\"), team);\n```")
                 .set_into_module(m, |path: ImmutableString| -> Result<Array, Box<EvalAltResult>> {
                     let rm = RoleMap::load(std::path::Path::new(path.as_str())).map_err(rbac_err)?;
                     Ok(rm.entries.iter().map(|e| {
