@@ -3,7 +3,8 @@
 #   - sshd on 127.0.0.1:$SFTP_PORT (default 2222), key-only user $SFTP_USER chrooted (internal-sftp)
 #     under $STATE/chroot, writable dir `upload`;
 #   - aiosmtpd (.ci/smtp_sink.py) on 127.0.0.1:$SMTP_PORT (default 2525), STARTTLS + AUTH required;
-#   - PostgreSQL (.ci/pg.sh) on 127.0.0.1:$PG_PORT (default 5433), TLS + SCRAM, writer/viewer roles.
+#   - PostgreSQL (.ci/pg.sh) on 127.0.0.1:$PG_PORT (default 5433), TLS + SCRAM, writer/viewer roles;
+#   - Garage (S3 API) on 127.0.0.1:3900, by .ci/garage.sh (built with cargo install the first time).
 # Writes $STATE/env (source it) exporting SSHD_PID, SMTP_PID, TEST_SFTP_* and TEST_SMTP_*.
 # Idempotent: stops the instances a previous run of this script started, then starts afresh.
 # Needs root and the Debian packages openssh-server, python3-aiosmtpd and postgresql.
@@ -17,7 +18,7 @@ stop_previous() {
   if [ -f "$STATE/pg/data/postmaster.pid" ]; then
     su postgres -s /bin/sh -c "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl -D $STATE/pg/data stop -m fast -w" >/dev/null 2>&1 || true
   fi
-  for f in "$STATE/sshd.pid" "$STATE/smtp.pid"; do
+  for f in "$STATE/sshd.pid" "$STATE/smtp.pid" "$STATE/garage/garage.pid"; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
     if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$STATE"; then
@@ -84,3 +85,6 @@ export TEST_SMTP_MAILDIR=$STATE/mail/Maildir TEST_SMTP_CA=$STATE/keys/smtp_cert.
 ENV
 STATE="$STATE" bash "$HERE/pg.sh"
 echo "test services up: sshd pid $SSHD_PID on 127.0.0.1:$SFTP_PORT, smtp sink pid $SMTP_PID on 127.0.0.1:$SMTP_PORT; . $STATE/env"
+
+# The S3-compatible object store for the object-storage vault tests (appends to $STATE/env).
+STATE="$STATE" bash "$HERE/garage.sh"

@@ -6,9 +6,10 @@
 #   tests/run.sh --test e2e_sandbox   # extra arguments go to `cargo test`
 #
 # Services (see .ci/services.sh): OpenSSH sshd on 127.0.0.1:2222 (SFTP vault tests), an
-# aiosmtpd SMTP server with STARTTLS + AUTH on 127.0.0.1:2525 (notification tests) and
-# PostgreSQL on 127.0.0.1:5433 (ledger tests, .ci/pg.sh). Headless Chromium + chromedriver
-# drive the dashboard (`ferry serve`) in the browser tests. The OIC
+# aiosmtpd SMTP server with STARTTLS + AUTH on 127.0.0.1:2525 (notification tests),
+# PostgreSQL on 127.0.0.1:5433 (ledger tests, .ci/pg.sh) and Garage's S3 API on 127.0.0.1:3900
+# (object-storage vault tests, .ci/garage.sh; built from crates.io the first time). Headless
+# Chromium + chromedriver drive the dashboard (`ferry serve`) in the browser tests. The OIC
 # emulator needs nothing: each test starts it in-process over real HTTP.
 # Needs root (or sudo) for apt-get and for sshd's chroot under /srv.
 set -euo pipefail
@@ -58,7 +59,7 @@ export FERRY_JUNIT_XSD="$PWD/$xsd_dir/jenkins-junit.xsd"
 $SUDO bash .ci/services.sh
 # shellcheck disable=SC1091
 . /srv/ocitest/env
-trap '$SUDO kill $SSHD_PID $SMTP_PID $PG_PID 2>/dev/null || true' EXIT
+trap '$SUDO kill $SSHD_PID $SMTP_PID $PG_PID ${GARAGE_PID:-} 2>/dev/null || true' EXIT
 
 # Tests that need a service fail (rather than skip) when it is missing.
 export FERRY_REQUIRE_SERVICES=1

@@ -15,6 +15,7 @@ pub mod sandbox;
 pub mod sim;
 pub mod test;
 pub mod vault;
+pub mod vault_diff;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,8 @@ pub enum Command {
     /// Print the man page (roff) on stdout, or write one page per command with --dir.
     #[command(alias = "manpage")]
     Man(completions::ManArgs),
+    /// What changed on an instance since a backup job (artifacts, and inside changed archives).
+    Diff(vault_diff::DiffArgs),
 }
 
 /// Options shared by the commands that run scripts.
@@ -195,6 +198,7 @@ pub fn main() -> ExitCode {
         Command::Init(a) => init::exec(a),
         Command::Completions(a) => completions::exec_completions(a),
         Command::Man(a) => completions::exec_man(a),
+        Command::Diff(a) => vault_diff::exec(a),
     };
     ExitCode::from(code)
 }

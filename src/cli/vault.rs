@@ -56,6 +56,24 @@ pub enum VaultCmd {
         /// Restore what a partial job holds (refused otherwise).
         #[arg(long)]
         accept_partial: bool,
+        /// Restore only this artifact: `CODE|VERSION`, or `CODE` (every version of it in the
+        /// job). Repeatable.
+        #[arg(long, value_name = "CODE|VERSION")]
+        only: Vec<String>,
+    },
+    /// What changed between two backup jobs: artifacts added, removed and changed, and inside a
+    /// changed archive its connections, endpoints and files (mappings...) entry by entry.
+    Diff {
+        /// The older job (`OIC_Backups/YYYY/MM/DD/NAME`).
+        from: String,
+        /// The newer job.
+        to: String,
+        /// Also write the differences as a self-contained HTML page.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+        /// Only say which artifacts changed; do not open the archives.
+        #[arg(long)]
+        brief: bool,
     },
     /// Delete the complete jobs a retention policy does not keep.
     Prune {
@@ -74,7 +92,7 @@ pub enum VaultCmd {
     },
 }
 
-fn pick_vault(config: &Config, name: Option<&str>) -> Result<String, String> {
+pub(super) fn pick_vault(config: &Config, name: Option<&str>) -> Result<String, String> {
     match name {
         Some(n) => config
             .vault(n)
@@ -123,10 +141,19 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
             to,
             dry_run,
             accept_partial,
+            only,
         } => {
             drop(sandbox);
+            let opts = if only.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", only: {}",
+                    serde_json::to_string(&only).unwrap_or_default()
+                )
+            };
             let text = format!(
-                "vault::open({}).job({}).restore(oic::instance({}), #{{ overwrite: true, accept_partial: {accept_partial} }});\n",
+                "vault::open({}).job({}).restore(oic::instance({}), #{{ overwrite: true, accept_partial: {accept_partial}{opts} }});\n",
                 rhai_str(&vname),
                 rhai_str(&job),
                 rhai_str(&to)
@@ -166,6 +193,19 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                 quiet,
             );
         }
+        VaultCmd::Diff {
+            from,
+            to,
+            html,
+            brief,
+        } => super::vault_diff::exec_jobs(
+            &config,
+            &vname,
+            (&from, &to),
+            a.opts.json,
+            html.as_deref(),
+            brief,
+        ),
         VaultCmd::Jobs { from, to, name } => {
             let profile = config.vaults[&vname].clone();
             let filter = JobFilter { from, to, name };

@@ -116,7 +116,7 @@ pub struct VaultProfile {
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultSettings {
-    /// `file:///abs/path` or `sftp://user@host:port/path`.
+    /// `file:///abs/path`, `sftp://user@host:port/path` or `s3://bucket/prefix`.
     pub url: String,
     /// SFTP private key (ed25519 or RSA); `~/` and relative paths are resolved.
     pub identity_file: Option<String>,
@@ -137,6 +137,22 @@ pub struct VaultSettings {
     pub passphrase_secret: Option<String>,
     /// The age identity that decrypts (`file:PATH`, `env:VAR` or a path).
     pub identity: Option<String>,
+    /// S3: the service endpoint (`https://NAMESPACE.compat.objectstorage.REGION.oraclecloud.com`
+    /// for OCI; none for AWS S3).
+    pub endpoint: Option<String>,
+    /// S3: the signing region (`us-east-1`, `eu-frankfurt-1`...); default `us-east-1`.
+    pub region: Option<String>,
+    /// S3: path-style requests (`ENDPOINT/BUCKET/KEY`); default true with an `endpoint`, false
+    /// on AWS.
+    pub path_style: Option<bool>,
+    /// S3: access key id (a secret reference).
+    pub access_key_id: Option<String>,
+    /// S3: secret access key (a secret reference).
+    pub secret_access_key: Option<String>,
+    /// S3: session token for temporary credentials (a secret reference).
+    pub session_token: Option<String>,
+    /// S3: multipart part size in MiB (at least 5, default 8).
+    pub part_size_mb: Option<i64>,
 }
 
 /// A string or a list of strings, read as a list.
@@ -401,7 +417,7 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
             e,
             "ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_UNSET_X` is not set (from env:FERRY_UNSET_X)"
         );
-        let e = parse("[vaults.v]\nurl='s3://x'\n").unwrap_err().to_string();
+        let e = parse("[vaults.v]\nurl='ftp://x'\n").unwrap_err().to_string();
         assert!(e.contains("`vaults.v.url`"), "{e}");
     }
 

@@ -235,12 +235,15 @@ impl Check<'_> {
         }
         for (name, v) in raw.vaults {
             let key = format!("vaults.{name}.url");
-            if !(v.url.starts_with("file://") || v.url.starts_with("sftp://")) {
+            if !["file://", "sftp://", "s3://"]
+                .iter()
+                .any(|s| v.url.starts_with(s))
+            {
                 let url = &v.url;
                 return Err(self.err(
                     &key,
                     format!(
-                        "expected a `file:///path` or `sftp://user@host:port/path` URL, got `{url}`"
+                        "expected a `file:///path`, `sftp://user@host:port/path` or `s3://bucket/prefix` URL, got `{url}`"
                     ),
                 ));
             }

@@ -346,6 +346,40 @@ impl RunRecord {
         self.with_db(|db| db.insert_rollback(&id, e));
     }
 
+    /// Adds an HTML fragment (a heading and tables, e.g. a backup diff) to the run's report.html.
+    /// Kept in the run folder under `sections/` until the report is written; a run without a
+    /// folder has no report.html and keeps nothing.
+    pub fn add_report_section(&self, html: &str) {
+        let Some(dir) = &self.dir else { return };
+        let sections = dir.join("sections");
+        let n = std::fs::read_dir(&sections).map(|d| d.count()).unwrap_or(0);
+        let text = crate::config::scrub(html, &self.secrets);
+        if std::fs::create_dir_all(&sections)
+            .and_then(|_| std::fs::write(sections.join(format!("{n:04}.html")), text))
+            .is_err()
+        {
+            tracing::error!("cannot write a report section in {}", dir.display());
+        }
+    }
+
+    /// report.html with the sections added during the run, in order, before its end.
+    fn html_with_sections(dir: &Path, html: String) -> String {
+        let Ok(rd) = std::fs::read_dir(dir.join("sections")) else {
+            return html;
+        };
+        let mut files: Vec<std::path::PathBuf> =
+            rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        let extra: String = files
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect();
+        match html.rfind("</body>") {
+            Some(i) => format!("{}{extra}{}", &html[..i], &html[i..]),
+            None => format!("{html}{extra}"),
+        }
+    }
+
     /// Marks the run finished and writes `report.json` and `report.html`; returns the report.
     pub fn finish(&self, outcome: &str, message: Option<String>) -> Report {
         {
@@ -360,7 +394,8 @@ impl RunRecord {
         report.extra = self.extra();
         if let Some(dir) = &self.dir {
             let json = crate::config::scrub(&report.to_json_pretty(), &self.secrets);
-            let html = crate::config::scrub(&report.to_html(), &self.secrets);
+            let html = Self::html_with_sections(dir, report.to_html());
+            let html = crate::config::scrub(&html, &self.secrets);
             for (name, text) in [("report.json", json), ("report.html", html)] {
                 let tmp = dir.join(format!("{name}.tmp"));
                 if std::fs::write(&tmp, text)

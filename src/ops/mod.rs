@@ -27,6 +27,8 @@ pub mod plan;
 pub mod rollback;
 pub mod run;
 pub mod select;
+pub mod vault_diff;
+pub mod vault_restore;
 
 pub use ctx::{Bounds, Ctx, RollbackSink};
 pub use error::OpsError;

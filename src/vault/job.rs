@@ -54,6 +54,10 @@ pub struct ManifestEntry {
     pub size: u64,
     /// Plaintext sha256 (lower-case hex).
     pub sha256: String,
+    /// The content hash (zip entry names and contents, zip metadata ignored; see
+    /// [`super::content_hash`]): equal for two exports of unchanged content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_sha256: Option<String>,
     /// Size of the stored file (the ciphertext when encrypted).
     pub stored_size: u64,
     /// sha256 of the stored file.
@@ -536,6 +540,7 @@ impl JobWriter {
             let _ = st.remove(&tmp);
             return Err(e);
         }
+        let content_sha256 = super::content_hash(a.path(), &sha).ok();
         let entry = ManifestEntry {
             kind: a.key.kind,
             code: a.key.code.clone(),
@@ -544,6 +549,7 @@ impl JobWriter {
             source_status: a.source_status.clone(),
             size,
             sha256: sha,
+            content_sha256,
             stored_size,
             stored_sha256: stored_sha,
             encrypted: enc.is_encrypted(),

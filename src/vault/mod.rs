@@ -14,13 +14,18 @@
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `url` | `file:///abs/path`, or `sftp://user@host:port/abs/path` (`/~/rel` for a path relative to the login folder) |
+//! | `url` | `file:///abs/path`, `sftp://user@host:port/abs/path` (`/~/rel` for a path relative to the login folder), or `s3://bucket/prefix` |
 //! | `identity_file` | SFTP: private key file (OpenSSH or PEM; ed25519, RSA, ECDSA); default `~/.ssh/id_*` |
 //! | `passphrase` | SFTP: passphrase of the key, a secret ref (`env:VAR`, `file:PATH`) |
 //! | `password` | SFTP: password authentication, a secret ref |
 //! | `known_hosts` | SFTP: host keys file, default `~/.ssh/known_hosts` |
 //! | `accept_unknown_host_keys` | SFTP: accept a host not in known_hosts (logged); a changed key is always refused. Default false |
-//! | `timeout_secs` | SFTP: connect and I/O timeout, default 30 |
+//! | `timeout_secs` | SFTP: connect and I/O timeout, default 30; S3: per request, default 120 |
+//! | `endpoint` | S3: service URL (OCI: `https://NAMESPACE.compat.objectstorage.REGION.oraclecloud.com`; none for AWS) |
+//! | `region` | S3: signing region, default `us-east-1` |
+//! | `path_style` | S3: `ENDPOINT/BUCKET/KEY` requests; default true with an `endpoint` |
+//! | `access_key_id`, `secret_access_key`, `session_token` | S3: credentials, secret refs (none: the AWS environment/instance role) |
+//! | `part_size_mb` | S3: multipart part size, default 8 (minimum 5) |
 //! | `recipients` | age X25519 public keys (`["age1..."]`): files are encrypted to them (`.age`) |
 //! | `passphrase_secret` | or: an age passphrase (scrypt), a secret ref |
 //! | `identity` | age identity file (`file:PATH`, or `env:VAR` holding the key), needed only to restore |
@@ -45,9 +50,11 @@
 //! # Ok(()) }
 //! ```
 
+mod content;
 mod crypto;
 mod hashio;
 mod job;
+mod s3;
 mod sftp;
 mod store;
 
@@ -59,11 +66,13 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::config::{SecretRef, VaultProfile};
 
+pub use content::content_hash;
 pub use crypto::{Decryption, Encryption};
 pub use job::{
     EntryCheck, EntryStatus, JobCondition, JobFilter, JobMeta, JobReader, JobStatus, JobSummary,
     JobWriter, Manifest, ManifestEntry, MissingEntry, PruneReport, Retention, VerifyReport,
 };
+pub use s3::{S3Config, S3Store};
 pub use sftp::{SftpConfig, SftpStore, fingerprint};
 pub use store::{DirEntry, FileStore, Store, StoreWriter};
 
@@ -285,10 +294,11 @@ impl Vault {
                 Arc::new(FileStore::new(path)?)
             }
             "sftp" => Arc::new(SftpStore::connect(settings.sftp(&url)?)?),
+            "s3" => Arc::new(S3Store::connect(settings.s3(&url)?)?),
             other => {
                 return Err(settings.err(
                     "url",
-                    format!("unsupported scheme `{other}` (use file:// or sftp://)"),
+                    format!("unsupported scheme `{other}` (use file://, sftp:// or s3://)"),
                 ));
             }
         };
@@ -456,6 +466,32 @@ impl Settings<'_> {
                 let problem = format!("expected a positive number, found {t}");
                 return Err(self.err("timeout_secs", problem));
             }
+        }
+        Ok(c)
+    }
+
+    fn s3(&self, url: &url::Url) -> Result<S3Config, VaultError> {
+        let mut c = s3::config_from_url(url).map_err(|p| self.err("url", p))?;
+        let s = &self.profile.settings;
+        c.endpoint = s.endpoint.clone();
+        if let Some(r) = &s.region {
+            c.region = r.clone();
+        }
+        c.path_style = s.path_style.unwrap_or(c.endpoint.is_some());
+        c.access_key_id = self.secret(&s.access_key_id, "access_key_id")?;
+        c.secret_access_key = self.secret(&s.secret_access_key, "secret_access_key")?;
+        c.session_token = self.secret(&s.session_token, "session_token")?;
+        let positive = |key: &str, v: Option<i64>| match v {
+            Some(t) if t <= 0 => {
+                Err(self.err(key, format!("expected a positive number, found {t}")))
+            }
+            v => Ok(v.map(|t| t as u64)),
+        };
+        if let Some(t) = positive("timeout_secs", s.timeout_secs)? {
+            c.timeout = std::time::Duration::from_secs(t);
+        }
+        if let Some(mb) = positive("part_size_mb", s.part_size_mb)? {
+            c.part_size = (mb as usize).saturating_mul(1024 * 1024);
         }
         Ok(c)
     }

@@ -12,6 +12,7 @@ pub mod projects;
 pub mod rbac;
 pub mod util;
 pub mod vault;
+pub mod vault_diff;
 
 use std::sync::Arc;
 

@@ -223,7 +223,7 @@ fn finish(job: &Job) -> Result<(), Box<EvalAltResult>> {
         .map_err(|m| errors::script_error("vault", None, m, Ctx::instance(&job.state.vault_name)))
 }
 
-fn reader_of(job: &Job) -> Result<Arc<JobReader>, Box<EvalAltResult>> {
+pub(super) fn reader_of(job: &Job) -> Result<Arc<JobReader>, Box<EvalAltResult>> {
     if let Some(r) = job.state.reader.lock().expect("job reader lock").clone() {
         return Ok(r);
     }
@@ -250,9 +250,22 @@ fn reader_of(job: &Job) -> Result<Arc<JobReader>, Box<EvalAltResult>> {
 /// Fetches every artifact of the job back, decrypted and verified against the manifest (one
 /// `verify` step each). Finishes the job first if it is still being written.
 pub fn artifacts(job: &Job) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
+    artifacts_only(job, None)
+}
+
+/// [`artifacts`], only for the entries `only` selects (`CODE|VERSION` or `CODE`).
+fn artifacts_only(job: &Job, only: Option<&[String]>) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
     let host = job.host.clone();
     if host.exec.dry_run() && job.state.reader.lock().expect("job reader lock").is_none() {
-        let planned = job.state.planned.lock().expect("planned lock").clone();
+        let mut planned = job.state.planned.lock().expect("planned lock").clone();
+        if let Some(sel) = only {
+            planned.retain(|a| {
+                sel.iter().any(|s| {
+                    s.eq_ignore_ascii_case(&a.key.code)
+                        || s.eq_ignore_ascii_case(&format!("{}|{}", a.key.code, a.key.version))
+                })
+            });
+        }
         for a in &planned {
             host.exec.note(
                 &Effect::new(
@@ -268,7 +281,11 @@ pub fn artifacts(job: &Job) -> Result<Vec<Artifact>, Box<EvalAltResult>> {
         return Ok(planned);
     }
     let reader = reader_of(job)?;
-    let entries = reader.manifest().entries.clone();
+    let entries = match only {
+        None => reader.manifest().entries.clone(),
+        Some(sel) => crate::ops::vault_restore::select(&reader.manifest().entries, sel)
+            .map_err(|m| errors::usage(format!("job {}: {m}", job.state.path)))?,
+    };
     let results =
         super::bulk::run_bulk(&host, "verify", host.concurrency.stores, entries, |entry| {
             let exec = host.exec.clone();
@@ -328,6 +345,10 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             let h1 = h.clone();
             in_module("open", &["name: string", "Vault"], "Opens the vault `name` from the config file (`[vaults.NAME]`).\n\n# Example\n```rhai\nlet v = vault::open(\"backups\");\n```")
             .set_into_module(m, move |name: ImmutableString| open(&h1, &name));
+            in_module("diff", &["from: Job", "to: Job", "Map"], "What changed between two backup jobs: `#{ from, to, added, removed, changed, unchanged }`. Each changed artifact says\nwhat changed inside its archive: `contents.connections_added/removed`, `endpoints_added/removed` and `entries` (every file added,\nremoved or changed, with its kind: `mapping`, `connection`, `endpoint`, `lookup`...). The diff is also added to the run's report.html.\n\n# Example\n```rhai\nlet v = vault::open(\"backups\");\nlet d = vault::diff(v.job(\"OIC_Backups/2026/11/25/nightly\"), v.job(\"OIC_Backups/2026/11/26/nightly\"));\nfor c in d.changed { print(c.code); }\n```")
+            .set_into_module(m, |a: Job, b: Job| super::vault_diff::diff(&a, &b, &Dynamic::UNIT));
+            in_module("diff", &["from: Job", "to: Job", "options: Map", "Map"], "`vault::diff` with options: `#{ details: false }` only lists the artifacts that changed, without opening archives.\n\n# Example\n```rhai\nlet d = vault::diff(a, b, #{ details: false });\n```")
+            .set_into_module(m, |a: Job, b: Job, o: rhai::Map| super::vault_diff::diff(&a, &b, &Dynamic::from(o)));
         },
     );
 
@@ -383,7 +404,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     global(
         "restore",
         &["job: Job", "target: Instance", "options: Map", "Array"],
-        "Restores a backup job with import options (the options and defaults of `import_archives`: `overwrite: false, activate: \"keep\"`).\nA partial job is refused unless `accept_partial: true`.\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\n```",
+        "Restores a backup job with import options (the options and defaults of `import_archives`: `overwrite: false, activate: \"keep\"`).\nA partial job is refused unless `accept_partial: true`.\n`only: [\"CODE|VERSION\", \"CODE\"]` restores just those artifacts (each fetched and verified; the integration's schedule travels in its archive).\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\njob.restore(prod, #{ overwrite: true, only: [\"ORDERS|01.00.0002\"] });\n```",
     )
     .register_into_engine(e, |j: &mut Job, target: super::oic::Instance, opts: Map| -> Result<Array, Box<EvalAltResult>> { restore(j, &target, opts) });
 
@@ -448,12 +469,19 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
 }
 
 /// Fetches (verified) and imports a job's archives with the options and defaults of
-/// `import_archives`, re-applying their activation states. A partial job is refused unless `accept_partial: true`.
+/// `import_archives`, re-applying their activation states. A partial job is refused unless `accept_partial: true`. `only`
+/// restores just the artifacts it names.
 fn restore(
     j: &Job,
     target: &super::oic::Instance,
     mut opts: Map,
 ) -> Result<Array, Box<EvalAltResult>> {
+    let only: Option<Vec<String>> = match opts.remove("only") {
+        None => None,
+        Some(v) => Some(rhai::serde::from_dynamic(&v).map_err(|_| {
+            errors::usage("restore: `only` is a list of \"CODE|VERSION\" or \"CODE\" strings")
+        })?),
+    };
     let accept = match opts.remove("accept_partial") {
         None => false,
         Some(v) => v
@@ -473,7 +501,7 @@ fn restore(
             Ctx::instance(&j.state.vault_name),
         ));
     }
-    let arts = artifacts(j)?;
+    let arts = artifacts_only(j, only.as_deref())?;
     super::oic::import(target, arts, &opts, "restore")
 }
 
