@@ -16,6 +16,8 @@
 //!   retries it and, in a dry run, describes it instead.
 //! * [`ledger`]: the run record and its reports.
 //! * [`sim`]: the OIC emulator, written from the API reference independently of [`oic`].
+//! * [`shell`]: the one output (cargo's model): verbosity, `--json`, progress bars, warnings,
+//!   secret scrubbing, exit codes.
 //! * [`config`]: the configuration file and secret references.
 //! * [`artifact`]: local archives with their identity and checksum.
 
@@ -36,5 +38,6 @@ pub mod ops;
 pub mod rbac;
 pub mod script;
 pub mod serve;
+pub mod shell;
 pub mod sim;
 pub mod vault;

@@ -80,3 +80,21 @@ fn a_bad_fixture_line_fails_its_file_with_the_line() {
     );
     assert!(Path::new(&f).exists());
 }
+
+#[test]
+fn notify_at_end_sends_when_a_test_file_ends() {
+    let dir = support::tempdir();
+    let file = dir.path().join("notify_test.rhai");
+    std::fs::write(
+        &file,
+        "fn test_asks_for_a_mail_at_end() {\n    notify::at_end(#{ to: [\"ops@example.com\"] });\n}\n",
+    )
+    .unwrap();
+    let (code, out) = ferry_test(&[file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\n1 passed, 0 failed\n"), "{out}");
+    assert!(
+        out.contains("  at end: mail to ops@example.com written to "),
+        "{out}"
+    );
+}

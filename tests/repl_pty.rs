@@ -252,3 +252,29 @@ fn secrets_never_print() {
     assert!(!t.contains(secret), "a secret was printed:\n{t}");
     assert!(t.contains("***"), "{t}");
 }
+
+#[test]
+fn notify_at_end_sends_when_the_session_ends() {
+    let dir = support::tempdir();
+    let t = drive(
+        dir.path(),
+        &["--sandbox"],
+        json!([
+            ["expect", "ferry> "],
+            ["mark"],
+            ["send", "notify::at_end(#{ to: [\"ops@example.com\"] });\r"],
+            ["expect", "ferry> "],
+            ["send", "\u{4}"],
+            ["expect", "mail to ops@example.com written to", 20],
+            ["exit", 0, 20]
+        ]),
+    );
+    let outbox = dir.path().join(".ferry/sandbox/outbox");
+    let mails: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap_or_else(|e| panic!("no outbox {}: {e}\n{t}", outbox.display()))
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert_eq!(mails.len(), 1, "{t}");
+    assert!(mails[0].contains("ops@example.com"), "{}", mails[0]);
+}

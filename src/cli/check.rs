@@ -7,6 +7,7 @@ use clap::Args;
 use rhai::EvalAltResult;
 
 use super::exit;
+use crate::ops::run::{Run, RunKind};
 use crate::script::{self, EngineOptions, Output, render};
 
 #[derive(Args, Debug)]
@@ -43,17 +44,13 @@ pub fn exec(a: CheckArgs) -> u8 {
 /// checked or the rendered first error.
 pub fn check_text(name: &str, text: &str, libs: &[PathBuf]) -> Result<usize, String> {
     let rt = super::runtime().map_err(|e| format!("error: cannot start the runtime: {e}\n"))?;
-    let host = Arc::new(script::Host::new(
+    let run = Run::offline(
         Arc::default(),
         rt.handle().clone(),
-        crate::effect::Executor::new(
-            Arc::new(crate::ledger::RunRecord::in_memory(placeholder_info(name))),
-            true,
-            Default::default(),
-            Default::default(),
-        ),
         Output::buffer(),
-    ));
+        RunKind::Plan,
+    );
+    let host = Arc::new(script::Host::new(run));
     host.sources.add(name, text);
     let engine = script::build_engine(host.clone(), &EngineOptions::with_paths(libs, &[]));
     let mut ast = engine
@@ -83,21 +80,4 @@ fn imports_of(ast: &rhai::AST) -> Vec<(String, rhai::Position)> {
         true
     });
     v
-}
-
-/// Run facts for a record that is never written.
-pub fn placeholder_info(name: &str) -> crate::ledger::RunInfo {
-    crate::ledger::RunInfo {
-        id: "check".into(),
-        recipe: name.to_string(),
-        recipe_sha256: String::new(),
-        run_by: crate::ledger::current_user(),
-        started: chrono::Utc::now(),
-        ended: None,
-        dry_run: true,
-        sandbox: false,
-        ferry_version: env!("CARGO_PKG_VERSION").to_string(),
-        outcome: None,
-        message: None,
-    }
 }

@@ -29,16 +29,13 @@ pub struct DocsArgs {
 /// An engine for reading metadata: no configuration, nothing connected.
 pub fn offline_engine() -> Option<(tokio::runtime::Runtime, rhai::Engine)> {
     let rt = super::runtime().ok()?;
-    let record = Arc::new(crate::ledger::RunRecord::in_memory(
-        super::check::placeholder_info("docs"),
-    ));
-    let exec = crate::effect::Executor::new(record, true, Default::default(), Default::default());
-    let host = Arc::new(script::Host::new(
+    let run = crate::ops::run::Run::offline(
         Arc::default(),
         rt.handle().clone(),
-        exec,
         Output::buffer(),
-    ));
+        crate::ops::run::RunKind::Plan,
+    );
+    let host = Arc::new(script::Host::new(run));
     let mut engine = script::build_engine(host, &EngineOptions::default());
     super::test::register(&mut engine, None);
     Some((rt, engine))

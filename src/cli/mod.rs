@@ -24,18 +24,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 /// Exit codes, as documented in `--help` and the README.
-pub mod exit {
-    /// Everything worked.
-    pub const OK: u8 = 0;
-    /// The recipe ran, but some artifact failed (or the run stopped on a domain error).
-    pub const FAILED: u8 = 1;
-    /// Usage, configuration or script error: nothing was attempted, or the script is wrong.
-    pub const USAGE: u8 = 2;
-    /// Interrupted (Ctrl-C).
-    pub const INTERRUPTED: u8 = 130;
-    /// Stopped by SIGTERM (resumable like an interrupt).
-    pub const TERMINATED: u8 = 143;
-}
+pub use crate::shell::exit;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -45,6 +34,11 @@ Exit codes:
   130  interrupted (Ctrl-C)
 `ferry plan` follows terraform's -detailed-exitcode: 0 no changes, 2 changes, 1 any error
 (usage, configuration and script errors included), 130 interrupted.
+
+Environment: FERRY_CONFIG (the config file), FERRY_PATH (module folders, colon-separated),
+FERRY_LOG (log filter, as RUST_LOG), FERRY_USER (the user recorded in the ledger),
+FERRY_LEDGER (the ledger database), FERRY_RETRY_BASE_MS (first retry delay, default 1000),
+FERRY_RESUME_GRACE_MS (how long --resume waits for an import a killed run sent, default 20000).
 
 Configuration: --config FILE, else $FERRY_CONFIG, else ./ferry.toml. Secrets in it are references
 (env:VAR or file:PATH) and never printed. --sandbox needs no configuration at all.";
@@ -211,6 +205,42 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => vault_diff::exec(a),
     };
     ExitCode::from(code)
+}
+
+/// The shell of a command that runs scripts (`-q`, `--json`).
+pub fn shell(quiet: bool, json: bool) -> crate::shell::Shell {
+    let v = if quiet {
+        crate::shell::Verbosity::Quiet
+    } else {
+        crate::shell::Verbosity::Normal
+    };
+    crate::shell::Shell::for_command(v, json)
+}
+
+/// The run settings the environment may change (documented in `--help`): the first retry delay
+/// and the resume grace period, read here once and passed down in the options.
+pub fn run_options(
+    opts: &ScriptOpts,
+    config: &crate::config::Config,
+) -> crate::script::runner::RunOptions {
+    let ms = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(std::time::Duration::from_millis)
+    };
+    let retry = ms("FERRY_RETRY_BASE_MS").map(|d| crate::effect::RetryPolicy {
+        base_delay: d,
+        ..Default::default()
+    });
+    crate::script::runner::RunOptions {
+        sandbox: opts.sandbox,
+        vars: opts.vars.clone(),
+        engine: crate::script::EngineOptions::with_paths(&opts.libs, &config.lib_paths),
+        retry,
+        resume_grace: ms("FERRY_RESUME_GRACE_MS"),
+        ..Default::default()
+    }
 }
 
 /// Prints an error to stderr in the one format ferry uses.

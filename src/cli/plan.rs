@@ -9,15 +9,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::{ScriptOpts, sandbox};
+use super::ScriptOpts;
 use crate::config::Config;
-use crate::ledger::report::render_table;
-use crate::ledger::{Report, Stage, StepStatus};
+pub use crate::ops::plan::{PlanLine, plan_lines, plan_table};
+use crate::ops::run::RunKind;
 use crate::script::runner::{self, RunOptions, RunResult};
-use crate::script::{EngineOptions, Output};
+use crate::shell::Shell;
 
 /// Exit codes of `ferry plan`.
 pub mod code {
@@ -39,139 +38,32 @@ pub struct PlanArgs {
     pub ci: super::ci::CiOpts,
 }
 
-/// One line of a plan.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct PlanLine {
-    pub artifact: String,
-    pub kind: String,
-    pub stage: Stage,
-    pub target: String,
-    /// `export`, `store`, `import new`, `replace`, `skip`, `activate`, ...
-    pub action: String,
-    pub reason: String,
-    /// True when it would change something (not a read, not a skip).
-    pub change: bool,
-}
-
-/// The plan of a report: one line per planned, skipped or failed step.
-pub fn plan_lines(report: &Report) -> Vec<PlanLine> {
-    let mut out = vec![];
-    for a in &report.artifacts {
-        let id = if a.version.is_empty() {
-            a.code.clone()
-        } else {
-            format!("{}|{}", a.code, a.version)
-        };
-        for s in &a.stages {
-            let (action, change) = match s.status {
-                StepStatus::Planned => (
-                    s.action.clone(),
-                    !matches!(s.stage, Stage::Export | Stage::Verify),
-                ),
-                StepStatus::Skipped => ("skip".to_string(), false),
-                StepStatus::Failed => ("FAILED".to_string(), false),
-                StepStatus::Ok => continue,
-            };
-            let mut reason = match (&s.error, &s.reason) {
-                (Some(e), _) => e.message.clone(),
-                (None, Some(r)) => r.clone(),
-                (None, None) => String::new(),
-            };
-            // "store PATH", "fetch and verify PATH": the path is the reason's business.
-            let mut action = action;
-            for verb in ["store ", "fetch and verify "] {
-                if let Some(rest) = action.strip_prefix(verb) {
-                    if reason.is_empty() {
-                        reason = rest.to_string();
-                    }
-                    action = verb.trim_end().to_string();
-                    break;
-                }
-            }
-            out.push(PlanLine {
-                artifact: id.clone(),
-                kind: a.kind.as_str().to_string(),
-                stage: s.stage,
-                target: s.target.clone(),
-                action,
-                reason,
-                change,
-            });
-        }
-    }
-    out
-}
-
-/// The plan as a table.
-pub fn plan_table(lines: &[PlanLine]) -> String {
-    let mut rows = vec![vec![
-        "ARTIFACT".to_string(),
-        "KIND".into(),
-        "TARGET".into(),
-        "ACTION".into(),
-        "REASON".into(),
-    ]];
-    for l in lines {
-        rows.push(vec![
-            l.artifact.clone(),
-            l.kind.clone(),
-            l.target.clone(),
-            l.action.clone(),
-            l.reason.clone(),
-        ]);
-    }
-    render_table(&rows)
-}
-
-/// Loads the config (or starts the sandbox) for a command that runs scripts.
-pub fn prepare(
-    opts: &ScriptOpts,
-    rt: &tokio::runtime::Runtime,
-) -> Result<(Config, Option<sandbox::Sandbox>), String> {
-    if opts.sandbox {
-        let sb = rt
-            .block_on(sandbox::start(std::path::Path::new(".ferry")))
-            .map_err(|e| format!("cannot start the sandbox: {e:#}"))?;
-        let c = sb.config.clone();
-        Ok((c, Some(sb)))
-    } else {
-        Config::discover(opts.config.as_deref())
-            .map(|c| (c, None))
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// Runs `text` as `name` with the options of `opts`.
+/// Runs `text` as `name` with the options of `opts` (and `run` for what the command sets) on
+/// `shell`; gives the result and the config.
 pub fn run_script(
     name: &str,
     text: &str,
     opts: &ScriptOpts,
     run: RunOptions,
-    quiet: bool,
+    shell: &Shell,
 ) -> Result<(RunResult, Config), String> {
     let rt = super::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let cancel = CancellationToken::new();
     super::run::install_ctrl_c(&rt, cancel.clone(), None);
-    let (config, sb) = prepare(opts, &rt)?;
-    let out = if opts.json || quiet {
-        Output::stderr()
-    } else {
-        Output::stdout()
-    };
+    let (config, sb) = super::run::load_config(&rt, opts).map_err(|_| String::new())?;
+    shell.add_secrets(&config.secrets);
     let run = RunOptions {
-        sandbox: opts.sandbox,
-        vars: opts.vars.clone(),
-        engine: EngineOptions::with_paths(&opts.libs, &config.lib_paths),
-        ..run
+        dry_run: run.dry_run,
+        kind: run.kind,
+        ..super::run_options(opts, &config)
     };
-    let config_arc = Arc::new(config.clone());
     let result = runner::run_recipe(
         name,
         text,
-        config_arc,
+        Arc::new(config.clone()),
         rt.handle().clone(),
         cancel,
-        out,
+        shell.clone(),
         &run,
     );
     if let Some(sb) = sb {
@@ -192,18 +84,22 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
     let name = a.recipe.display().to_string();
     let run = RunOptions {
         dry_run: true,
-        kind: Some("plan".into()),
+        kind: RunKind::Plan,
         ..Default::default()
     };
-    let (result, config) = match run_script(&name, &text, &a.opts, run, quiet) {
+    // Script output on stderr under --json or -q: stdout carries the plan.
+    let shell = super::shell(quiet, a.opts.json || quiet);
+    let (result, config) = match run_script(&name, &text, &a.opts, run, &shell) {
         Ok(r) => r,
         Err(e) => {
-            super::eprint_error(&e);
+            if !e.is_empty() {
+                shell.error(&e);
+            }
             return code::ERROR;
         }
     };
     if let Some(err) = &result.error {
-        eprint!("{}", config.scrub(err));
+        shell.eprint(err);
     }
     let ci_failed = !super::ci::emit(&a.ci, "plan", &name, &result, &config);
     let Some(report) = &result.report else {
@@ -223,19 +119,16 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
             "failed": failed,
             "plan": lines,
         });
-        println!(
-            "{}",
-            config.scrub(&serde_json::to_string_pretty(&doc).unwrap_or_default())
-        );
+        shell.report(&serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
-        println!("{}", config.scrub(&plan_table(&lines)));
+        shell.report(&plan_table(&lines));
         let n = lines.iter().filter(|l| l.change).count();
         if failed {
-            println!("The plan is incomplete: some reads failed (see above).");
+            shell.report("The plan is incomplete: some reads failed (see above).");
         } else if changes {
-            println!("{n} change(s) would be made.");
+            shell.report(&format!("{n} change(s) would be made."));
         } else {
-            println!("No changes: the targets are up to date.");
+            shell.report("No changes: the targets are up to date.");
         }
     }
     if failed {

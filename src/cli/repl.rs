@@ -7,9 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ScriptOpts, exit, sandbox};
 use crate::config::Config;
-use crate::effect::Executor;
-use crate::ledger::{RunInfo, RunRecord};
-use crate::script::{self, EngineOptions, Host, Output, repl};
+use crate::ops::run::{RunKind, RunOutcome};
+use crate::script::{self, repl, runner};
 
 #[derive(Args, Debug)]
 pub struct ReplArgs {
@@ -59,50 +58,37 @@ pub fn exec(a: ReplArgs) -> u8 {
             }
         }
     };
-    let info = RunInfo {
-        id: RunRecord::new_id(),
-        recipe: "<repl>".into(),
-        recipe_sha256: String::new(),
-        run_by: crate::ledger::run_by(&config),
-        started: chrono::Utc::now(),
-        ended: None,
+    // No progress bars: they would fight the line editor for the terminal.
+    let shell = crate::shell::Shell::stdout();
+    let opts = crate::script::runner::RunOptions {
         dry_run: a.dry_run,
-        sandbox: a.opts.sandbox,
-        ferry_version: env!("CARGO_PKG_VERSION").to_string(),
-        outcome: None,
-        message: None,
+        kind: RunKind::Repl,
+        ..super::run_options(&a.opts, &config)
     };
-    let record = match RunRecord::for_config(&config, info, Default::default()) {
-        Ok(r) => Arc::new(r),
+    let host = match runner::start(
+        "<repl>",
+        "",
+        Arc::new(config),
+        rt.handle().clone(),
+        CancellationToken::new(),
+        shell.clone(),
+        &opts,
+    ) {
+        Ok(h) => h,
         Err(e) => {
-            super::eprint_error(&e.to_string());
+            shell.eprint(&e);
             return exit::USAGE;
         }
     };
-    let exec = Executor::new(
-        record.clone(),
-        a.dry_run,
-        script::runner::default_retry(),
-        CancellationToken::new(),
-    );
-    let mut host = Host::new(
-        Arc::new(config.clone()),
-        rt.handle().clone(),
-        exec,
-        Output::stdout(),
-    );
-    host.sandbox = a.opts.sandbox;
-    for (k, v) in &a.opts.vars {
-        host.vars.insert(k.as_str().into(), v.clone().into());
-    }
-    let host = Arc::new(host);
-    let opts = EngineOptions::with_paths(&a.opts.libs, &config.lib_paths);
-    let engine = script::build_engine(host.clone(), &opts);
-    let mut session = repl::Session::with_options(host.clone(), engine, opts);
+    let engine = script::build_engine(host.clone(), &opts.engine);
+    let mut session = repl::Session::with_options(host.clone(), engine, opts.engine.clone());
     session.json = a.opts.json;
     let res = repl::run_interactive(session);
-    host.finish_jobs();
-    record.finish("ok", None);
+    // The session's end is the run's: open jobs finished, `notify::at_end` sent.
+    let done = host.run.finish(RunOutcome::Ok, None);
+    for e in &done.errors {
+        shell.error(e);
+    }
     if let Some(sb) = _sandbox.take() {
         rt.block_on(sb.sim.shutdown());
     }

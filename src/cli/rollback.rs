@@ -49,11 +49,12 @@ pub fn exec(a: RollbackArgs, quiet: bool) -> u8 {
     let name = format!("rollback {run_id}");
     let run = RunOptions {
         dry_run: a.dry_run,
-        kind: Some("rollback".into()),
+        kind: crate::ops::run::RunKind::Rollback,
         ..Default::default()
     };
+    let shell = super::shell(quiet, a.opts.json || quiet);
     let (result, config) =
-        match super::plan::run_script(&name, &recipe_for(&run_id), &a.opts, run, quiet) {
+        match super::plan::run_script(&name, &recipe_for(&run_id), &a.opts, run, &shell) {
             Ok(r) => r,
             Err(e) => {
                 super::eprint_error(&e);

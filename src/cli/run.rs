@@ -1,6 +1,5 @@
 //! `ferry run RECIPE`: run a recipe against the configured instances (or the sandbox).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{ScriptOpts, exit, sandbox};
 use crate::config::Config;
 use crate::script::runner::{self, RunOptions};
-use crate::script::{EngineOptions, Output};
+
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -72,27 +71,12 @@ pub fn install_ctrl_c(
     });
 }
 
-/// Archives are streamed to temporary files in `<state dir>/tmp/<pid>/`, removed when the run
-/// ends (also on error and Ctrl-C). Folders left by runs that were killed are removed here.
-pub fn run_temp_dir(state_dir: &std::path::Path) -> Option<PathBuf> {
-    let base = state_dir.join("tmp");
-    if let Ok(rd) = std::fs::read_dir(&base) {
-        for e in rd.flatten() {
-            let stale = e
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-                .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
-            if stale {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
-    let dir = base.join(std::process::id().to_string());
-    std::fs::create_dir_all(&dir).ok()?;
-    let dir = std::path::absolute(&dir).ok()?;
-    tempfile::env::override_temp_dir(&dir).ok()?;
-    Some(dir)
+/// The folder a run of this process streams archives to (created and removed by the run).
+pub fn temp_path(config: &Config) -> PathBuf {
+    config
+        .state_dir
+        .join("tmp")
+        .join(std::process::id().to_string())
 }
 
 pub fn exec(a: RunArgs, quiet: bool) -> u8 {
@@ -175,22 +159,14 @@ pub fn execute_ci(
         Ok(x) => x,
         Err(code) => return code,
     };
-    let temp = run_temp_dir(&config.state_dir);
-    install_ctrl_c(&rt, cancel.clone(), temp.clone());
-    let out = if sopts.json {
-        Output::stderr()
-    } else {
-        Output::stdout()
-    };
+    install_ctrl_c(&rt, cancel.clone(), Some(temp_path(&config)));
+    let shell = super::shell(quiet, sopts.json);
+    shell.add_secrets(&config.secrets);
     let opts = RunOptions {
         dry_run,
-        sandbox: sopts.sandbox,
-        progress: !quiet && !sopts.json && std::io::stderr().is_terminal(),
-        vars: sopts.vars.clone(),
-        engine: EngineOptions::with_paths(&sopts.libs, &config.lib_paths),
-        retry: None,
         resume,
-        kind: None,
+        temp_dir: true,
+        ..super::run_options(sopts, &config)
     };
     let config = Arc::new(config);
     let result = runner::run_recipe(
@@ -199,20 +175,19 @@ pub fn execute_ci(
         config.clone(),
         rt.handle().clone(),
         cancel,
-        out,
+        shell.clone(),
         &opts,
     );
     if let Some(err) = &result.error {
-        eprint!("{}", config.scrub(err));
+        shell.eprint(err);
     }
     if let Some(report) = &result.report {
         if sopts.json {
-            println!("{}", config.scrub(&report.to_json_pretty()));
-        } else if !quiet && (!report.artifacts.is_empty() || result.error.is_none()) {
-            let table = report.summary_table();
-            println!("\n{}", config.scrub(&table));
+            shell.report(&report.to_json_pretty());
+        } else if !report.artifacts.is_empty() || result.error.is_none() {
+            shell.note(&format!("\n{}", report.summary_table()));
             if let Some(dir) = report_dir(&config, &report.run.id) {
-                println!("Run {} recorded in {}", report.run.id, dir);
+                shell.note(&format!("Run {} recorded in {}", report.run.id, dir));
             }
         }
     }
@@ -221,9 +196,6 @@ pub fn execute_ci(
         rt.block_on(sb.sim.shutdown());
     }
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    if let Some(t) = temp {
-        let _ = std::fs::remove_dir_all(t);
-    }
     if ci_failed && result.code == exit::OK {
         return exit::FAILED;
     }

@@ -18,9 +18,9 @@ use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Map, 
 use tokio_util::sync::CancellationToken;
 
 use super::{exit, sandbox};
-use crate::effect::Executor;
-use crate::ledger::{RunInfo, RunRecord};
+use crate::ops::run::{RunKind, RunOutcome};
 use crate::script::api::{global, in_module, static_module};
+use crate::script::runner::{self, RunOptions};
 use crate::script::{self, EngineOptions, Host, Output, render};
 use crate::sim::{Seed, SimInstanceSpec};
 
@@ -45,6 +45,9 @@ pub struct TestOutcome {
     pub error: Option<String>,
     /// What the test printed.
     pub output: Vec<String>,
+    /// What the end of the file's run printed (the file's last test carries it): the
+    /// notifications `notify::at_end` sent.
+    pub after: Vec<String>,
 }
 
 /// Every `*_test.rhai` under `dir` (or `dir` itself when it is a file), sorted.
@@ -197,6 +200,7 @@ pub fn run_file(
             name: shown.clone(),
             error: Some(error),
             output: vec![],
+            after: vec![],
         }]
     };
     let text = match std::fs::read_to_string(path) {
@@ -216,35 +220,26 @@ pub fn run_file(
         Err(e) => return one(format!("error: cannot start the sandbox: {e:#}\n")),
     };
     let config = Arc::new(sb.config.clone());
-    let info = RunInfo {
-        id: RunRecord::new_id(),
-        recipe: shown.clone(),
-        recipe_sha256: String::new(),
-        run_by: crate::ledger::run_by(&config),
-        started: chrono::Utc::now(),
-        ended: None,
-        dry_run: false,
-        sandbox: true,
-        ferry_version: env!("CARGO_PKG_VERSION").to_string(),
-        outcome: None,
-        message: None,
-    };
-    let record = match RunRecord::for_config(&config, info, Default::default()) {
-        Ok(r) => Arc::new(r),
-        Err(e) => return one(format!("error: {e}\n")),
-    };
-    let exec = Executor::new(
-        record.clone(),
-        false,
-        script::runner::default_retry(),
-        CancellationToken::new(),
-    );
     let out = Output::buffer();
-    let mut host = Host::new(config.clone(), rt.handle().clone(), exec, out.clone());
-    host.sandbox = true;
-    let host = Arc::new(host);
-    host.sources.add(&shown, &text);
-    let mut engine = script::build_engine(host.clone(), &EngineOptions::with_paths(libs, &[]));
+    let opts = RunOptions {
+        sandbox: true,
+        kind: RunKind::Test,
+        engine: EngineOptions::with_paths(libs, &[]),
+        ..Default::default()
+    };
+    let host = match runner::start(
+        &shown,
+        &text,
+        config.clone(),
+        rt.handle().clone(),
+        CancellationToken::new(),
+        out.clone(),
+        &opts,
+    ) {
+        Ok(h) => h,
+        Err(e) => return one(e),
+    };
+    let mut engine = script::build_engine(host.clone(), &opts.engine);
     register(&mut engine, Some(host.clone()));
 
     let mut outcomes = vec![];
@@ -270,6 +265,7 @@ pub fn run_file(
                         name: shown.clone(),
                         error: r.err().map(|e| render::render(&e, &shown, &host.sources)),
                         output: out.lines(),
+                        after: vec![],
                     });
                 }
             } else {
@@ -290,19 +286,34 @@ pub fn run_file(
                         name,
                         error: r.err().map(|e| render::render(&e, &shown, &host.sources)),
                         output: out.lines().split_off(before),
+                        after: vec![],
                     });
                 }
             }
         }
     }
-    for e in host.finish_jobs() {
+    // The file's end is its run's: open jobs finished, `notify::at_end` sent with the outcome.
+    let outcome = if outcomes.iter().any(|o| o.error.is_some()) {
+        RunOutcome::Failed
+    } else {
+        RunOutcome::Ok
+    };
+    let before = out.lines().len();
+    let done = host.run.finish(outcome, None);
+    for e in done.errors {
         outcomes.push(TestOutcome {
             name: format!("{shown} (vault jobs)"),
             error: Some(format!("error: {e}\n")),
             output: vec![],
+            after: vec![],
         });
     }
-    record.finish("ok", None);
+    let at_end = out.lines().split_off(before);
+    if !at_end.is_empty()
+        && let Some(last) = outcomes.last_mut()
+    {
+        last.after = at_end;
+    }
     rt.block_on(sb.sim.shutdown());
     // Secrets never print (printed lines are scrubbed by the output already).
     for o in &mut outcomes {
@@ -345,6 +356,9 @@ pub fn exec(a: TestArgs) -> u8 {
                         println!("  {l}");
                     }
                 }
+            }
+            for l in &o.after {
+                println!("  at end: {l}");
             }
         }
     }

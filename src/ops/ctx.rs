@@ -55,6 +55,11 @@ pub trait Ctx {
     }
     /// Where replaced archives are saved for rollback.
     fn rollback_sink(&self) -> Arc<dyn RollbackSink>;
+    /// How long a resumed run waits for an import its predecessor sent but never saw answered
+    /// (the run's `RunOptions::resume_grace`).
+    fn resume_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(20)
+    }
     /// Default bounds on parallel work.
     fn bounds(&self) -> Bounds {
         Bounds::default()

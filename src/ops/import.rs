@@ -429,17 +429,6 @@ pub async fn target_check(
     })
 }
 
-/// How long a resumed run waits for an import its predecessor sent but never saw answered:
-/// `$FERRY_RESUME_GRACE_MS`, default 20 s.
-pub fn resume_grace() -> Duration {
-    Duration::from_millis(
-        std::env::var("FERRY_RESUME_GRACE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(20_000),
-    )
-}
-
 /// Imports one archive as its effects: the check (also in a dry run), then the steps a replace
 /// needs, then the import; `listed_absent`: the target's list did not hold it.
 pub async fn import_one(
@@ -568,7 +557,7 @@ async fn decide(
         target_check(kops, client, &a.key, &a.sha256, mode).await?
     };
     if pending {
-        let until = std::time::Instant::now() + resume_grace();
+        let until = std::time::Instant::now() + ctx.resume_grace();
         while matches!(d.decision, Decision::Go { .. }) && std::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(200)).await;
             d = target_check(kops, client, &a.key, &a.sha256, mode).await?;

@@ -1,19 +1,20 @@
-//! The host: what native functions share during a run (config, runtime, effect executor, output,
-//! open connections and jobs). Script-visible handles carry an `Arc<Host>`.
+//! The host: what native functions share during a run (the [`Run`], the runtime, recipe variables,
+//! sources, open connections). Script-visible handles carry an `Arc<Host>`.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rhai::EvalAltResult;
 use tokio_util::sync::CancellationToken;
 
 use super::errors;
-use super::output::Output;
 use super::render::Sources;
 use crate::config::Config;
 use crate::effect::Executor;
+use crate::ops::run::Run;
+use crate::shell::Shell;
 
 /// Default bounds on parallel work, per kind of operation (reads and exports more parallel than
 /// imports and activations, as the OIC reference advises).
@@ -74,49 +75,52 @@ impl CancelFlag {
     }
 }
 
-/// Shared state of a run.
+/// What native functions share during a run: the run itself ([`Run`]: record, executor, jobs,
+/// rollback and notifications), with what only the script side needs.
 pub struct Host {
+    /// The run (owns the record, the executor, open jobs, the rollback job, `at_end` requests).
+    pub run: Arc<Run>,
+    /// The run's config, executor and shell (the same as `run`'s, at hand).
     pub config: Arc<Config>,
     pub rt: tokio::runtime::Handle,
     pub exec: Executor,
-    pub out: Output,
-    /// `--var KEY=VALUE` pairs.
+    pub out: Shell,
+    /// `--var KEY=VALUE` pairs (values are strings).
     pub vars: rhai::Map,
-    /// Draw progress bars (a terminal, not `--json`, not `-q`).
-    pub progress: bool,
     pub sources: Sources,
     pub concurrency: Concurrency,
-    /// Where the sandbox outbox and vault live, when running with `--sandbox`.
+    /// Running against the sandbox.
     pub sandbox: bool,
     /// Cancellation of the current REPL entry (in batch mode it is never cancelled; the
     /// executor's token stops the whole run).
     pub interrupt: Arc<CancelFlag>,
     pub(crate) clients: Mutex<HashMap<String, crate::oic::OicClient>>,
-    pub(crate) jobs: Mutex<Vec<Arc<super::api::vault::JobState>>>,
 }
 
 impl Host {
-    pub fn new(
-        config: Arc<Config>,
-        rt: tokio::runtime::Handle,
-        exec: Executor,
-        out: Output,
-    ) -> Host {
-        out.add_secrets(&config.secrets);
+    /// The host of a run.
+    pub fn new(run: Arc<Run>) -> Host {
         Host {
-            config,
-            rt,
-            exec,
-            out,
+            config: run.config.clone(),
+            rt: run.rt.clone(),
+            exec: run.exec.clone(),
+            out: run.shell.clone(),
+            sandbox: run.opts.sandbox,
+            run,
             vars: rhai::Map::new(),
-            progress: false,
             sources: Sources::default(),
             concurrency: Concurrency::default(),
-            sandbox: false,
             interrupt: Arc::new(CancelFlag::new()),
             clients: Mutex::new(HashMap::new()),
-            jobs: Mutex::new(vec![]),
         }
+    }
+
+    /// With `--var` pairs (kept as strings; `param` types them after its default).
+    pub fn with_vars(mut self, vars: &[(String, String)]) -> Host {
+        for (k, v) in vars {
+            self.vars.insert(k.as_str().into(), v.clone().into());
+        }
+        self
     }
 
     /// Runs a future to completion from the script thread, giving up at once on Ctrl-C with an
@@ -148,40 +152,8 @@ impl Host {
         self.block_on(self.exec.read(what, f))
     }
 
-    /// A progress bar for `len` items (hidden when bars are off).
+    /// A progress bar for `len` items, in the shell's one set of bars (hidden when bars are off).
     pub fn bar(&self, len: usize, label: &str) -> ProgressBar {
-        if !self.progress || len < 2 {
-            return ProgressBar::hidden();
-        }
-        let pb = ProgressBar::new(len as u64);
-        pb.set_style(
-            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        pb.set_prefix(label.to_string());
-        pb
-    }
-
-    /// Leaves every vault job still open unfinished (no manifest, lock kept): a run that was
-    /// stopped (Ctrl-C, SIGTERM) is continued with `--resume`, never finalised half-way.
-    pub fn leave_jobs_unfinished(&self) -> Vec<String> {
-        let jobs: Vec<_> = self.jobs.lock().expect("jobs lock").drain(..).collect();
-        for j in jobs {
-            tracing::info!(job = %j.path, "run stopped: the job stays unfinished; continue it with --resume");
-        }
-        vec![]
-    }
-
-    /// Finishes every vault job still open (writes their manifests). Called at the end of a run.
-    pub fn finish_jobs(&self) -> Vec<String> {
-        let jobs: Vec<_> = self.jobs.lock().expect("jobs lock").drain(..).collect();
-        let mut errs = vec![];
-        for j in jobs {
-            if let Err(e) = j.finish(self) {
-                errs.push(e);
-            }
-        }
-        errs
+        self.out.bar(len, label)
     }
 }

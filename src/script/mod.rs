@@ -10,7 +10,6 @@ pub mod docs;
 pub mod engine;
 pub mod errors;
 pub mod host;
-pub mod output;
 pub mod render;
 pub mod repl;
 pub mod resolver;
@@ -18,4 +17,4 @@ pub mod runner;
 
 pub use engine::{EngineOptions, build_engine};
 pub use host::Host;
-pub use output::Output;
+pub use crate::shell::Shell as Output;

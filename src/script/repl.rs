@@ -13,6 +13,7 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Helper, Highlighter, Hinter};
 
 use super::{EngineOptions, Host, render};
+use crate::ops::run::RunOutcome;
 
 /// The REPL's line helper: multi-line input decided by the parser, and tab completion.
 #[derive(Helper, Hinter, Highlighter)]
@@ -486,21 +487,13 @@ impl Session {
     /// functions) and describes the effects it would have; nothing is changed, and the session's
     /// own variables are left as they were.
     pub fn plan(&mut self, text: &str) -> Entry {
-        let record = Arc::new(crate::ledger::RunRecord::in_memory(
-            crate::cli::check::placeholder_info("<repl plan>"),
-        ));
-        let exec = crate::effect::Executor::new(
-            record.clone(),
-            true,
-            Default::default(),
-            Default::default(),
-        );
-        let mut host = Host::new(
+        let run = crate::ops::run::Run::offline(
             self.host.config.clone(),
             self.host.rt.clone(),
-            exec,
             self.host.out.clone(),
+            crate::ops::run::RunKind::Plan,
         );
+        let mut host = Host::new(run);
         host.vars = self.host.vars.clone();
         host.sandbox = self.host.sandbox;
         host.interrupt = self.host.interrupt.clone();
@@ -536,16 +529,15 @@ impl Session {
         };
         let combined = self.functions.merge(&ast);
         let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &combined);
-        host.finish_jobs();
-        let report = record.finish("planned", None);
-        let lines = crate::cli::plan::plan_lines(&report);
+        let report = host.run.finish(RunOutcome::Planned, None).report;
+        let lines = crate::ops::plan::plan_lines(&report);
         let mut out = if lines.is_empty() {
             "plan: no effects".to_string()
         } else {
             format!(
                 "plan ({} step(s), nothing was done):\n{}",
                 lines.len(),
-                crate::cli::plan::plan_table(&lines).trim_end()
+                crate::ops::plan::plan_table(&lines).trim_end()
             )
         };
         if let Err(e) = result {

@@ -1,55 +1,86 @@
-//! Running a recipe from start to end: compile, run on the calling thread, finish open vault
-//! jobs, close the run record, and decide the exit code. Used by `ferry run` and the tests.
+//! Running a recipe from start to end on one [`Run`]: compile, run on the calling thread, finish
+//! the run (jobs, rollback job, `at_end` notifications, record) and decide the exit code. Used by
+//! `ferry run`, `plan`, `rollback`, `vault restore`/`prune` and the tests.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use rhai::{EvalAltResult, Scope};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{EngineOptions, Host, Output, build_engine, errors, render};
-use crate::cli::exit;
 use crate::config::Config;
-use crate::effect::{Executor, Resume, RetryPolicy};
-use crate::ledger::{LedgerLocation, Report, RunExtra, RunInfo, RunRecord};
+use crate::effect::RetryPolicy;
+use crate::ledger::{Report, Stage, StepStatus};
+use crate::ops::run::{Run, RunKind, RunOutcome};
+use crate::shell::exit;
 
 /// How to run a recipe.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub dry_run: bool,
     pub sandbox: bool,
-    /// Draw progress bars.
-    pub progress: bool,
     pub vars: Vec<(String, String)>,
     pub engine: EngineOptions,
-    /// Retry settings; `None` takes the defaults (or `$FERRY_RETRY_BASE_MS` for the first delay).
+    /// Retry settings; `None` takes the defaults.
     pub retry: Option<RetryPolicy>,
+    /// How long a resumed run waits for an import its predecessor sent; `None`: 20 s.
+    pub resume_grace: Option<std::time::Duration>,
     /// Resume a stopped run: its id, or `last` (the latest run of this recipe).
     pub resume: Option<String>,
-    /// The kind of run recorded in the ledger: `run` (default), `plan` or `rollback`.
-    pub kind: Option<String>,
+    /// The kind of run recorded in the ledger.
+    pub kind: RunKind,
+    /// Stream archives to a temporary folder of the run's own, removed when it ends.
+    pub temp_dir: bool,
+}
+
+impl RunOptions {
+    /// The options of the [`Run`].
+    pub fn run_options(&self) -> crate::ops::run::RunOptions {
+        let mut o = crate::ops::run::RunOptions {
+            kind: self.kind,
+            dry_run: self.dry_run,
+            sandbox: self.sandbox,
+            resume: self.resume.clone(),
+            temp_dir: self.temp_dir,
+            ..Default::default()
+        };
+        if let Some(r) = &self.retry {
+            o.retry = r.clone();
+        }
+        if let Some(g) = self.resume_grace {
+            o.resume_grace = g;
+        }
+        o
+    }
 }
 
 /// The end of a run.
 pub struct RunResult {
     pub code: u8,
-    /// The report (absent when the recipe did not compile or the run could not start).
+    /// The report (absent when the run could not start).
     pub report: Option<Report>,
     /// A rendered script error, when the recipe stopped on one.
     pub error: Option<String>,
 }
 
-/// The retry policy: defaults, with the first delay from `$FERRY_RETRY_BASE_MS` when set.
-pub fn default_retry() -> RetryPolicy {
-    let mut p = RetryPolicy::default();
-    if let Some(ms) = std::env::var("FERRY_RETRY_BASE_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        p.base_delay = std::time::Duration::from_millis(ms);
-    }
-    p
+/// Starts a run of `text` (shown as `name`), builds its host with the recipe variables, and
+/// hands both to `f`; the run is finished by the caller ([`Run::finish`]) or, on an early
+/// return, by its drop guard.
+pub fn start(
+    name: &str,
+    text: &str,
+    config: Arc<Config>,
+    rt: tokio::runtime::Handle,
+    cancel: CancellationToken,
+    out: Output,
+    opts: &RunOptions,
+) -> Result<Arc<Host>, String> {
+    let run = Run::start(config, rt, cancel, out, name, text, opts.run_options())
+        .map_err(|e| format!("error: {e}\n"))?;
+    let host = Host::new(run).with_vars(&opts.vars);
+    host.sources.add(name, text);
+    Ok(Arc::new(host))
 }
 
 /// Compiles and runs `text` (shown as `name`) with `config`. The script runs on this thread; the
@@ -63,154 +94,75 @@ pub fn run_recipe(
     out: Output,
     opts: &RunOptions,
 ) -> RunResult {
-    let info = RunInfo {
-        id: RunRecord::new_id(),
-        recipe: name.to_string(),
-        recipe_sha256: hex::encode(Sha256::digest(text.as_bytes())),
-        run_by: crate::ledger::run_by(&config),
-        started: chrono::Utc::now(),
-        ended: None,
-        dry_run: opts.dry_run,
-        sandbox: opts.sandbox,
-        ferry_version: env!("CARGO_PKG_VERSION").to_string(),
-        outcome: None,
-        message: None,
-    };
-    let resume = match &opts.resume {
-        None => None,
-        Some(which) => match Resume::load(&LedgerLocation::for_config(&config), which, name) {
-            Ok(r) => Some(Arc::new(r)),
-            Err(e) => {
-                return RunResult {
-                    code: exit::USAGE,
-                    report: None,
-                    error: Some(format!("error: cannot resume: {e}\n")),
-                };
-            }
-        },
-    };
-    let extra = RunExtra {
-        kind: opts.kind.clone().unwrap_or_else(|| "run".into()),
-        profiles: config
-            .instances
-            .keys()
-            .chain(config.vaults.keys())
-            .cloned()
-            .collect(),
-        resumes: resume.as_ref().map(|r| r.run.clone()),
-    };
-    let record = match RunRecord::for_config(&config, info, extra) {
-        Ok(r) => Arc::new(r),
-        Err(e) => {
+    let host = match start(name, text, config, rt, cancel, out, opts) {
+        Ok(h) => h,
+        Err(error) => {
             return RunResult {
                 code: exit::USAGE,
                 report: None,
-                error: Some(format!("error: {e}\n")),
+                error: Some(error),
             };
         }
     };
-    let exec = Executor::new(
-        record.clone(),
-        opts.dry_run,
-        opts.retry.clone().unwrap_or_else(default_retry),
-        cancel.clone(),
-    )
-    .with_resume(resume);
-    let mut host = Host::new(config, rt, exec, out);
-    host.progress = opts.progress;
-    host.sandbox = opts.sandbox;
-    for (k, v) in &opts.vars {
-        host.vars.insert(k.as_str().into(), v.clone().into());
-    }
-    let host = Arc::new(host);
-    host.sources.add(name, text);
     let engine = build_engine(host.clone(), &opts.engine);
-
-    let ast = match engine.compile(text) {
+    let outcome = match engine.compile(text) {
         Ok(mut ast) => {
             ast.set_source(name);
-            ast
+            let mut scope = Scope::new();
+            engine.run_ast_with_scope(&mut scope, &ast)
         }
-        Err(e) => {
-            let err = EvalAltResult::from(e);
-            let rendered = render::render(&err, name, &host.sources);
-            record.finish("error", Some(render::message_of(&err)));
-            return RunResult {
-                code: exit::USAGE,
-                report: None,
-                error: Some(rendered),
-            };
-        }
+        Err(e) => Err(EvalAltResult::from(e).into()),
     };
-    let mut scope = Scope::new();
-    let outcome = engine.run_ast_with_scope(&mut scope, &ast);
-    drop(scope);
-    // Finish the vault jobs the recipe left open (their manifests are written last).
-    let stopped = matches!(&outcome, Err(e) if matches!(e.unwrap_inner(), EvalAltResult::ErrorTerminated(..)));
-    let mut job_errors = if stopped {
-        host.leave_jobs_unfinished()
-    } else {
-        host.finish_jobs()
-    };
-    // The job holding what the run replaced (for `ferry rollback`).
-    if let Err(e) = super::api::ledger::finish_rollback(&record.info().id) {
-        job_errors.push(format!("rollback job: {e}"));
-    }
+    drop(engine);
+    end(&host, name, outcome)
+}
 
-    let (code, error, outcome_name, msg) = match outcome {
-        Ok(()) => (exit::OK, None, "ok", None),
-        Err(e) => {
-            let inner = e.unwrap_inner();
-            let rendered = render::render(&e, name, &host.sources);
-            let message = render::message_of(inner);
-            if matches!(inner, EvalAltResult::ErrorTerminated(..)) {
-                (
-                    exit::INTERRUPTED,
-                    Some(rendered),
-                    "interrupted",
-                    Some(message),
-                )
-            } else if is_domain_error(inner) && !errors::is_config_error(&e) {
-                (exit::FAILED, Some(rendered), "failed", Some(message))
-            } else {
-                (exit::USAGE, Some(rendered), "error", Some(message))
-            }
-        }
+/// How a script ended: the exit code, the run's outcome, the rendered error and its message.
+pub fn classify(
+    host: &Host,
+    name: &str,
+    r: Result<(), Box<EvalAltResult>>,
+) -> (u8, RunOutcome, Option<(String, String)>) {
+    let Err(e) = r else {
+        return (exit::OK, RunOutcome::Ok, None);
     };
-    let mut error = error;
-    for je in &job_errors {
-        let line = format!("error: {je}\n");
-        error = Some(match error {
-            Some(e) => format!("{e}{line}"),
-            None => line,
-        });
-    }
-    // Notification failures are recorded but never fail the run.
-    let counts = |s: &crate::ledger::Step| {
-        s.status == crate::ledger::StepStatus::Failed && s.stage != crate::ledger::Stage::Notify
-    };
-    let steps_failed = record.steps().iter().any(counts);
-    let outcome_name = if outcome_name == "ok" && (steps_failed || !job_errors.is_empty()) {
-        "failed"
+    let inner = e.unwrap_inner();
+    let rendered = render::render(&e, name, &host.sources);
+    let message = render::message_of(inner);
+    let (code, outcome) = if matches!(inner, EvalAltResult::ErrorTerminated(..)) {
+        (exit::INTERRUPTED, RunOutcome::Interrupted)
+    } else if is_domain_error(inner) && !errors::is_config_error(&e) {
+        (exit::FAILED, RunOutcome::Failed)
     } else {
-        outcome_name
+        (exit::USAGE, RunOutcome::Error)
     };
-    // End-of-run notifications (`notify::at_end`) see the outcome; they never change it.
-    super::api::notify::finish_run(&host, outcome_name, msg.as_deref());
-    let report = record.finish(outcome_name, msg);
-    let artifacts_failed = report.artifacts.iter().any(|a| {
-        a.stages.iter().any(|s| {
-            s.status == crate::ledger::StepStatus::Failed && s.stage != crate::ledger::Stage::Notify
-        })
+    (code, outcome, Some((rendered, message)))
+}
+
+/// Finishes the run of `host` after its script ended with `r`.
+pub fn end(host: &Host, name: &str, r: Result<(), Box<EvalAltResult>>) -> RunResult {
+    let (code, outcome, err) = classify(host, name, r);
+    let (mut error, message) = match err {
+        Some((rendered, message)) => (Some(rendered), Some(message)),
+        None => (None, None),
+    };
+    let done = host.run.finish(outcome, message);
+    for je in &done.errors {
+        error.get_or_insert_with(String::new).push_str(&format!("error: {je}\n"));
+    }
+    let artifacts_failed = done.report.artifacts.iter().any(|a| {
+        a.stages
+            .iter()
+            .any(|s| s.status == StepStatus::Failed && s.stage != Stage::Notify)
     });
-    let code = if code == exit::OK && (artifacts_failed || !job_errors.is_empty()) {
+    let code = if code == exit::OK && (artifacts_failed || !done.errors.is_empty()) {
         exit::FAILED
     } else {
         code
     };
     RunResult {
         code,
-        report: Some(report),
+        report: Some(done.report),
         error,
     }
 }

@@ -6,9 +6,8 @@
 //! * reopening the vault jobs of a resumed run ([`job_for`]) and skipping what they hold;
 //! * `ledger::rollback(run)`, a binding of [`crate::ops::rollback`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
@@ -19,117 +18,15 @@ use crate::effect::{Executor, SkipReason};
 use crate::ledger::{ErrorFilter, Ledger, StepStatus, stage_from_str};
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
-use crate::vault::{JobMeta, JobWriter, Vault, VaultError};
+use crate::vault::VaultError;
 
 // ------------------------------------------------------------------------------ rollback store
 
-/// Where a run saves the archives it replaces: a sibling vault job `<job>-rollback` of the job
-/// the recipe opened (same vault, same day, encrypted the same way), or the run's folder when the
-/// recipe opened no job.
-struct SinkState {
-    writer: Option<(String, Arc<JobWriter>)>,
-}
-
-static SINKS: Mutex<Option<HashMap<String, Arc<Mutex<SinkState>>>>> = Mutex::new(None);
-
-fn sink_of(run: &str) -> Arc<Mutex<SinkState>> {
-    let mut g = SINKS.lock().unwrap_or_else(|p| p.into_inner());
-    g.get_or_insert_with(HashMap::new)
-        .entry(run.to_string())
-        .or_insert_with(|| Arc::new(Mutex::new(SinkState { writer: None })))
-        .clone()
-}
-
-fn date_of_job_path(path: &str) -> Option<NaiveDate> {
-    let parts: Vec<&str> = path.split('/').collect();
-    if parts.len() < 5 {
-        return None;
-    }
-    NaiveDate::from_ymd_opt(
-        parts[1].parse().ok()?,
-        parts[2].parse().ok()?,
-        parts[3].parse().ok()?,
-    )
-}
-
-/// The rollback sink of the host's run: the job the recipe writes (the latest one opened) gets a
-/// sibling `<job>-rollback`; without one, the run's folder.
-struct HostSink {
-    sink: Arc<Mutex<SinkState>>,
-    job: Option<(String, Vault, String, String)>,
-    dir: Option<PathBuf>,
-    record: Arc<crate::ledger::RunRecord>,
-}
-
-impl crate::ops::RollbackSink for HostSink {
-    fn save(&self, a: &Artifact) -> Result<String, String> {
-        let mut s = self.sink.lock().unwrap_or_else(|p| p.into_inner());
-        if s.writer.is_none()
-            && let Some((vname, vault, name, path)) = &self.job
-        {
-            let date = date_of_job_path(path).unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let info = self.record.info();
-            let meta = JobMeta {
-                ferry_version: info.ferry_version,
-                recipe: info.recipe,
-                run_by: info.run_by,
-                sources: vec![],
-                target: None,
-                resume: true,
-            };
-            let w = vault
-                .create_job(&format!("{name}-rollback"), date, meta)
-                .map_err(|e| e.to_string())?;
-            s.writer = Some((vname.clone(), Arc::new(w)));
-        }
-        match &s.writer {
-            Some((vname, w)) => {
-                w.store(a).map_err(|e| e.to_string())?;
-                Ok(format!("vault:{vname}:{}", w.path()))
-            }
-            None => {
-                let dir = self.dir.clone().ok_or("the run has no folder")?;
-                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                let p = dir.join(a.file_name());
-                std::fs::copy(a.path(), &p).map_err(|e| e.to_string())?;
-                Ok(format!("file:{}", p.display()))
-            }
-        }
-    }
-}
-
-/// Where the host's run saves what a replace loses.
+/// Where the host's run saves what a replace loses: the run itself (a sibling vault job
+/// `<job>-rollback` of the latest job the recipe opened, or the run's folder), see
+/// [`crate::ops::run::Run::keep_for_rollback`].
 pub fn sink_for(host: &Host) -> Arc<dyn crate::ops::RollbackSink> {
-    let record = host.exec.record().clone();
-    let job = host.jobs.lock().expect("jobs lock").last().map(|j| {
-        (
-            j.vault_name.clone(),
-            j.vault.clone(),
-            j.name.clone(),
-            j.path.clone(),
-        )
-    });
-    Arc::new(HostSink {
-        sink: sink_of(&record.info().id),
-        job,
-        dir: record.dir().map(|d| d.join("rollback")),
-        record,
-    })
-}
-
-/// Finishes the rollback job of a run (writes its manifest). Called at the end of a run.
-pub fn finish_rollback(run: &str) -> Result<(), String> {
-    let sink = {
-        let mut g = SINKS.lock().unwrap_or_else(|p| p.into_inner());
-        g.get_or_insert_with(HashMap::new).remove(run)
-    };
-    let Some(sink) = sink else { return Ok(()) };
-    let w = sink.lock().unwrap_or_else(|p| p.into_inner()).writer.take();
-    if let Some((_, w)) = w {
-        let w = Arc::try_unwrap(w).map_err(|_| "rollback job still in use".to_string())?;
-        w.finish().map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    host.run.clone()
 }
 
 // ------------------------------------------------------------------------------ resume: jobs
@@ -147,14 +44,7 @@ pub fn job_for(
     let Some(r) = host.exec.resume() else {
         return (name.to_string(), today, resume);
     };
-    let n = host
-        .jobs
-        .lock()
-        .expect("jobs lock")
-        .iter()
-        .filter(|j| j.vault_name == vault)
-        .count()
-        + 1;
+    let n = host.run.jobs_in(vault) + 1;
     match r.job(vault, n) {
         Some(j) => {
             let date = j.date.parse::<NaiveDate>().unwrap_or(today);

@@ -4,37 +4,17 @@
 //! the record and a warning line, and the recipe goes on.
 
 use crate::script::api::OrUnit;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::{in_module, static_module};
-use crate::ledger::{Report, RunInfo};
-use crate::notify::{
-    Delivery, Mailer, Message, Owners, Scope, Webhook, When, compose, deliver, post_webhook,
-    subject, webhook_payload,
-};
+use crate::notify::{Delivery, Owners, Webhook, When, post_webhook};
+use crate::ops::{self, notify::NotifyRequest};
 use crate::oic::Integration;
 use crate::script::errors;
 use crate::script::host::Host;
-
-/// What a recipe asked for: recipients, owners, when, channels.
-#[derive(Clone, Debug)]
-pub struct NotifyRequest {
-    pub to: Vec<String>,
-    /// `None`: no owner messages; `Some`: explicit owners and/or `lastUpdatedBy`.
-    pub owners: Option<Owners>,
-    pub when: When,
-    pub mail: bool,
-    pub webhook: bool,
-}
-
-/// Requests registered with `notify::at_end`, by run id, sent by [`finish_run`].
-fn pending() -> &'static Mutex<HashMap<String, Vec<NotifyRequest>>> {
-    static P: OnceLock<Mutex<HashMap<String, Vec<NotifyRequest>>>> = OnceLock::new();
-    P.get_or_init(Default::default)
-}
 
 fn usage(m: impl Into<String>) -> Box<EvalAltResult> {
     errors::usage(m)
@@ -213,29 +193,6 @@ fn request(
     })
 }
 
-/// The mailer of this run: the outbox in `--sandbox` or with `[mail] outbox`, else SMTP.
-fn mailer(host: &Host) -> Result<Mailer, String> {
-    // lettre's connection pool spawns a task when it is built: build it inside the runtime (it
-    // is dropped inside `block_on` too).
-    let _rt = host.rt.enter();
-    let profile = host.config.mail.clone().unwrap_or_default();
-    if host.sandbox && profile.outbox.is_none() {
-        let dir = host.config.state_dir.join("sandbox").join("outbox");
-        return Mailer::outbox(
-            &dir,
-            profile
-                .from
-                .as_deref()
-                .unwrap_or("ferry <ferry@sandbox.local>"),
-        )
-        .map_err(|e| e.to_string());
-    }
-    if host.config.mail.is_none() {
-        return Err("no [mail] section in the config".into());
-    }
-    Mailer::from_profile(&profile).map_err(|e| e.to_string())
-}
-
 fn delivery_map(d: &Delivery) -> Dynamic {
     let mut m = Map::new();
     m.insert(
@@ -255,117 +212,11 @@ fn delivery_map(d: &Delivery) -> Dynamic {
     Dynamic::from(m)
 }
 
-/// Sends the notifications of `req` for the run as it stands (`info` carries the outcome when
-/// called at the end). Never fails: problems are deliveries with status `failed`.
-pub fn send(host: &Host, info: RunInfo, req: &NotifyRequest) -> Vec<Delivery> {
-    let report = Report::build(info, &host.exec.record().steps());
-    let mut out = vec![];
-    if req.mail {
-        let msgs: Vec<Message> = compose(&report, &req.to, req.owners.as_ref(), req.when);
-        if !msgs.is_empty() && !host.sandbox && host.config.mail.is_none() {
-            // Nothing to send with: not a delivery failure but a setting left out, so nothing is
-            // recorded; the warning printed for the failed delivery says what to add.
-            out.push(Delivery {
-                to: req.to.clone(),
-                subject: subject(&report, &Scope::All),
-                status: crate::notify::DeliveryStatus::Failed,
-                path: None,
-                error: Some("no [mail] section in the config".into()),
-            });
-        } else if !msgs.is_empty() {
-            match mailer(host) {
-                Ok(m) => {
-                    let exec = host.exec.clone();
-                    let res = host
-                        .block_on(async move { deliver(&exec, &m, &msgs).await })
-                        .unwrap_or_default();
-                    out.extend(res);
-                }
-                Err(e) => {
-                    let eff = crate::effect::Effect::new(
-                        crate::ledger::Stage::Notify,
-                        crate::notify::step_key("mail", "config"),
-                        "mail",
-                        "send the run report",
-                    );
-                    host.exec.note(
-                        &eff,
-                        crate::ledger::StepStatus::Failed,
-                        Some(crate::ledger::StepError {
-                            kind: "config".into(),
-                            status: None,
-                            message: e.clone(),
-                        }),
-                    );
-                    out.push(Delivery {
-                        to: req.to.clone(),
-                        subject: subject(&report, &Scope::All),
-                        status: crate::notify::DeliveryStatus::Failed,
-                        path: None,
-                        error: Some(e),
-                    });
-                }
-            }
-        }
-    }
-    if req.webhook
-        && (req.when == When::Always || crate::notify::has_failures(&report, &Scope::All))
-        && let Some(p) = host.config.mail.as_ref().and_then(|m| m.webhook.as_ref())
-    {
-        let s = subject(&report, &Scope::All);
-        match Webhook::from_profile(p) {
-            Ok(hook) => {
-                let exec = host.exec.clone();
-                let payload = webhook_payload(&report, &s);
-                if let Ok(d) =
-                    host.block_on(async move { post_webhook(&exec, &hook, &s, &payload).await })
-                {
-                    out.push(d);
-                }
-            }
-            Err(e) => tracing::warn!("{e}"),
-        }
-    }
-    for d in &out {
-        match (&d.status, &d.path, &d.error) {
-            (crate::notify::DeliveryStatus::Failed, _, Some(e)) => host.out.line(&format!(
-                "warning: notification to {} not sent: {e}",
-                d.to.join(", ")
-            )),
-            (_, Some(p), _) => host.out.line(&format!(
-                "mail to {} written to {}",
-                d.to.join(", "),
-                p.display()
-            )),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Sends what `notify::at_end` registered, with the run's outcome. Called by the runner before
-/// the run record is closed; never fails.
-pub fn finish_run(host: &Host, outcome: &str, message: Option<&str>) {
-    let mut info = host.exec.record().info();
-    let reqs = pending()
-        .lock()
-        .map(|mut p| p.remove(&info.id).unwrap_or_default())
-        .unwrap_or_default();
-    if reqs.is_empty() {
-        return;
-    }
-    info.outcome = Some(outcome.to_string());
-    info.message = message.map(str::to_string);
-    info.ended = Some(chrono::Utc::now());
-    for r in &reqs {
-        send(host, info.clone(), r);
-    }
-}
-
 fn report_now(host: &Host, items: Option<&Dynamic>, o: &Map) -> Result<Array, Box<EvalAltResult>> {
     let req = request(host, items, o)?;
     let info = host.exec.record().info();
-    Ok(send(host, info, &req).iter().map(delivery_map).collect())
+    let deliveries = host.block_on(ops::notify::send(&host.run, info, &req))?;
+    Ok(deliveries.iter().map(delivery_map).collect())
 }
 
 /// Registers the module.
@@ -386,20 +237,14 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             in_module("at_end", &["options: Map"], "Sends the report when the run ends, with its final outcome, even when the recipe stops on an error. Same options as `notify::report`; `when: \"failure\"` sends only when something failed.\n\n# Example\n```rhai\nnotify::at_end(#{ when: \"failure\" });\n```")
                 .set_into_module(m, move |o: Map| -> Result<(), Box<EvalAltResult>> {
                     let req = request(&h3, None, &o)?;
-                    let id = h3.exec.record().info().id;
-                    if let Ok(mut p) = pending().lock() {
-                        p.entry(id).or_default().push(req);
-                    }
+                    h3.run.notify_at_end(req);
                     Ok(())
                 });
             let h4 = h.clone();
             in_module("at_end", &["items: Dynamic", "options: Map"], "Like `notify::at_end(options)`, with the integrations whose lastUpdatedBy makes them owners.\n\n# Example\n```rhai\nlet wanted = oic::instance(\"dev\").integrations();\nnotify::at_end(wanted, #{ owners: true });\n```")
                 .set_into_module(m, move |items: Dynamic, o: Map| -> Result<(), Box<EvalAltResult>> {
                     let req = request(&h4, Some(&items), &o)?;
-                    let id = h4.exec.record().info().id;
-                    if let Ok(mut p) = pending().lock() {
-                        p.entry(id).or_default().push(req);
-                    }
+                    h4.run.notify_at_end(req);
                     Ok(())
                 });
             let h5 = h.clone();

@@ -55,6 +55,9 @@ impl crate::ops::Ctx for Host {
     fn rollback_sink(&self) -> Arc<dyn crate::ops::RollbackSink> {
         super::ledger::sink_for(self)
     }
+    fn resume_grace(&self) -> std::time::Duration {
+        self.run.opts.resume_grace
+    }
     fn bounds(&self) -> crate::ops::Bounds {
         crate::ops::Bounds {
             exports: self.concurrency.exports,

@@ -11,9 +11,8 @@ use crate::effect::{Effect, Failure, Outcome};
 use crate::ledger::Stage;
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
-use crate::vault::{
-    JobFilter, JobMeta, JobReader, JobStatus, JobWriter, MissingEntry, Retention, Vault, VaultError,
-};
+use crate::ops::job::{JobState, partial_line};
+use crate::vault::{JobFilter, JobMeta, JobReader, JobStatus, Retention, Vault, VaultError};
 
 /// A vault from the config (script type `Vault`).
 #[derive(Clone)]
@@ -21,20 +20,6 @@ pub struct VaultH {
     pub host: Arc<Host>,
     pub name: String,
     pub vault: Vault,
-}
-
-/// The state of one job (script type `Job`).
-pub struct JobState {
-    pub vault_name: String,
-    pub vault: Vault,
-    pub name: String,
-    pub path: String,
-    writer: Mutex<Option<Arc<JobWriter>>>,
-    reader: Mutex<Option<Arc<JobReader>>>,
-    /// Dry run: what would have been stored.
-    planned: Mutex<Vec<Artifact>>,
-    /// Once finished (or opened finished): complete or partial, and what is missing.
-    finished: Mutex<Option<(JobStatus, Vec<MissingEntry>)>>,
 }
 
 /// Script handle on a job.
@@ -46,70 +31,6 @@ pub struct Job {
 
 fn verr(e: VaultError, ctx: Ctx) -> Box<EvalAltResult> {
     errors::script_error("vault", None, e.to_string(), ctx)
-}
-
-impl JobState {
-    /// Writes the manifest (once); later calls do nothing. Artifacts whose export failed in
-    /// this run are recorded as missing: the job is then `partial`, and says so.
-    pub fn finish(&self, host: &Host) -> Result<(), String> {
-        let Some(w) = self.writer.lock().expect("job writer lock").take() else {
-            return Ok(());
-        };
-        let w = Arc::try_unwrap(w)
-            .map_err(|_| format!("job {}: still in use, manifest not written", self.path))?;
-        for (key, reason) in failed_exports(host) {
-            w.note_missing(key, reason);
-        }
-        let r = host
-            .rt
-            .block_on(async move { tokio::task::spawn_blocking(move || w.finish()).await });
-        let m = match r {
-            Ok(Ok(m)) => m,
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(e) => return Err(format!("job {}: {e}", self.path)),
-        };
-        if m.status == JobStatus::Partial {
-            host.out.line(&partial_line(&self.path, &m.missing));
-        }
-        *self.finished.lock().expect("job status lock") = Some((m.status, m.missing));
-        Ok(())
-    }
-
-    /// `open` (still being written), `complete` or `partial`.
-    fn status(&self) -> &'static str {
-        match &*self.finished.lock().expect("job status lock") {
-            Some((s, _)) => s.as_str(),
-            None => "open",
-        }
-    }
-}
-
-/// The plain statement of a partial job: how many artifacts are missing, and which.
-fn partial_line(path: &str, missing: &[MissingEntry]) -> String {
-    let names: Vec<String> = missing.iter().map(|m| m.key().to_string()).collect();
-    format!(
-        "job {path} is PARTIAL: {} selected artifact(s) missing: {}",
-        missing.len(),
-        names.join(", ")
-    )
-}
-
-/// The artifacts whose export failed in this run and did not succeed later.
-fn failed_exports(host: &Host) -> Vec<(crate::artifact::ArtifactKey, String)> {
-    use crate::ledger::StepStatus;
-    let mut last = std::collections::BTreeMap::new();
-    for st in host.exec.record().steps() {
-        if st.stage == Stage::Export {
-            last.insert(st.key(), st);
-        }
-    }
-    last.into_iter()
-        .filter(|(_, st)| st.status == StepStatus::Failed)
-        .map(|(k, st)| {
-            let why = st.error.map(|e| e.message).unwrap_or_default();
-            (k, format!("export failed: {why}"))
-        })
-        .collect()
 }
 
 /// Opens a configured vault.
@@ -162,7 +83,7 @@ fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResul
             Err(e) if resume && super::ledger::is_complete(&e) => {
                 let job = open_existing(v, &path)?;
                 super::ledger::note_job(&host, &v.name, name, &path, date);
-                host.jobs.lock().expect("jobs lock").push(job.state.clone());
+                host.run.add_job(job.state.clone());
                 return Ok(job);
             }
             w => w.map_err(|e| verr(e, Ctx::instance(&v.name)))?,
@@ -170,17 +91,8 @@ fn new_job(v: &VaultH, name: &str, resume: bool) -> Result<Job, Box<EvalAltResul
         super::ledger::note_job(&host, &v.name, name, w.path(), date);
         Some(Arc::new(w))
     };
-    let state = Arc::new(JobState {
-        vault_name: v.name.clone(),
-        vault: v.vault.clone(),
-        name: name.to_string(),
-        path,
-        writer: Mutex::new(writer),
-        reader: Mutex::new(None),
-        planned: Mutex::new(vec![]),
-        finished: Mutex::new(None),
-    });
-    host.jobs.lock().expect("jobs lock").push(state.clone());
+    let state = Arc::new(JobState::new(&v.name, v.vault.clone(), name, &path, writer));
+    host.run.add_job(state.clone());
     Ok(Job { host, state })
 }
 
@@ -295,13 +207,27 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
     Ok(out)
 }
 
+/// Writes the job's manifest (once).
+fn finish(job: &Job) -> Result<(), Box<EvalAltResult>> {
+    let st = (job.state.clone(), job.host.run.clone());
+    job.host
+        .block_on(async move {
+            tokio::task::spawn_blocking(move || {
+                let run = &st.1;
+                st.0.finish(run.record(), &run.shell)
+            })
+            .await
+        })?
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|m| errors::script_error("vault", None, m, Ctx::instance(&job.state.vault_name)))
+}
+
 pub(super) fn reader_of(job: &Job) -> Result<Arc<JobReader>, Box<EvalAltResult>> {
     if let Some(r) = job.state.reader.lock().expect("job reader lock").clone() {
         return Ok(r);
     }
-    job.state.finish(&job.host).map_err(|m| {
-        errors::script_error("vault", None, m, Ctx::instance(&job.state.vault_name))
-    })?;
+    finish(job)?;
     let vault = job.state.vault.clone();
     let p = job.state.path.clone();
     let r = job
@@ -522,7 +448,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     global("store", &["job: Job", "artifacts: Dynamic", "Array"], "Stores artifacts in the job (hashed, encrypted when the vault has recipients, written under a temporary name and renamed).\nReturns the artifacts stored; failures are recorded in the run.\n\n# Example\n```rhai\njob.store(dev.export_archives(list));\n```")
         .register_into_engine(e, |j: &mut Job, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { Ok(store(j, super::oic::as_artifacts(&items)?)?.into_iter().map(Dynamic::from).collect()) });
     global("finish", &["job: Job"], "Writes the job's manifest.json (the mark of a complete job) and releases its lock. Runs at the end of a run if the recipe does not call it.\n\n# Example\n```rhai\njob.finish();\n```")
-        .register_into_engine(e, |j: &mut Job| -> Result<(), Box<EvalAltResult>> { j.state.finish(&j.host).map_err(|m| errors::script_error("vault", None, m, Ctx::instance(&j.state.vault_name))) });
+        .register_into_engine(e, |j: &mut Job| -> Result<(), Box<EvalAltResult>> { finish(j) });
     global("artifacts", &["job: Job", "Array"], "Fetches every artifact of the job back (decrypted) and verifies each against the manifest's size and sha256.\nFinishes the job first if it is still open.\n\n# Example\n```rhai\nlet verified = job.artifacts();\n```")
         .register_into_engine(e, |j: &mut Job| -> Result<Array, Box<EvalAltResult>> { Ok(artifacts(j)?.into_iter().map(Dynamic::from).collect()) });
     global("verify", &["job: Job", "Map"], "Reads every byte of every file of the job and checks it against the manifest.\nReturns `#{ ok, bytes_read, failures: [#{ artifact, path, status }] }`.\n\n# Example\n```rhai\nlet r = job.verify();\nif !r.ok { print(r.failures); }\n```")
