@@ -85,7 +85,11 @@ impl Shell {
     /// The shell of a command: script output on stdout, or on stderr under `--json` (stdout then
     /// carries only the JSON document); progress bars on a terminal unless `-q` or `--json`.
     pub fn for_command(verbosity: Verbosity, json: bool) -> Shell {
-        let mut s = if json { Shell::stderr() } else { Shell::stdout() };
+        let mut s = if json {
+            Shell::stderr()
+        } else {
+            Shell::stdout()
+        };
         s.verbosity = verbosity;
         s.json = json;
         if verbosity != Verbosity::Quiet && !json && std::io::stderr().is_terminal() {
@@ -104,7 +108,10 @@ impl Shell {
 
     /// `text` with every secret value replaced.
     pub fn scrub(&self, text: &str) -> String {
-        crate::config::scrub(text, &self.secrets.lock().unwrap_or_else(|p| p.into_inner()))
+        crate::config::scrub(
+            text,
+            &self.secrets.lock().unwrap_or_else(|p| p.into_inner()),
+        )
     }
 
     pub fn verbosity(&self) -> Verbosity {

@@ -284,9 +284,15 @@ try { prod.import_archives(archives, #{ overwite: true }); } catch (e) { print(`
         support::text(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("package fin.payables: 2 integration(s)"), "{text}");
+    assert!(
+        text.contains("package fin.payables: 2 integration(s)"),
+        "{text}"
+    );
     assert!(text.contains("exported 1: package fin.payables"), "{text}");
-    assert!(text.contains("imported package fin.payables: created"), "{text}");
+    assert!(
+        text.contains("imported package fin.payables: created"),
+        "{text}"
+    );
     assert!(text.contains("on prod: [\"fin.payables\"]"), "{text}");
     assert!(text.contains("again: skipped"), "{text}");
     assert!(

@@ -207,7 +207,11 @@ fn a_project_replaced_by_promote_project_is_rolled_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_config(dir.path(), &sim);
     let info = &sim.info;
-    std::fs::write(dir.path().join("secrets/idcs.txt"), &info.admin_client_secret).unwrap();
+    std::fs::write(
+        dir.path().join("secrets/idcs.txt"),
+        &info.admin_client_secret,
+    )
+    .unwrap();
     let mut toml = std::fs::read_to_string(dir.path().join("ferry.toml")).unwrap();
     toml.push_str(&format!(
         "\n[identity.corp]\nurl = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"file:secrets/idcs.txt\"\nscope = \"{}\"\n[identity.corp.apps]\n",
@@ -218,13 +222,17 @@ fn a_project_replaced_by_promote_project_is_rolled_back() {
     }
     std::fs::write(dir.path().join("ferry.toml"), toml).unwrap();
     let env = Env { rt, sim, dir };
-    let recipe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/promote-project.rhai");
+    let recipe =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/promote-project.rhai");
     let recipe = recipe.to_str().unwrap();
 
     // First promotion: the project is new on prod.
     let out = env.ferry(&["run", recipe, "--json"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
-    assert_eq!(deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING")), ["HR-ONB-REL1"]);
+    assert_eq!(
+        deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING")),
+        ["HR-ONB-REL1"]
+    );
 
     // prod drifts: a deployment of its own.
     let i = env.instance("prod");
@@ -253,7 +261,10 @@ fn a_project_replaced_by_promote_project_is_rolled_back() {
     let out = env.ferry(&["run", recipe, "--json"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let run = json_out(&out)["run"]["id"].as_str().unwrap().to_string();
-    assert_eq!(deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING")), ["HR-ONB-REL1"]);
+    assert_eq!(
+        deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING")),
+        ["HR-ONB-REL1"]
+    );
     let db = Ledger::open(&env.path().join(".ferry/ledger.db")).unwrap();
     let saved = db.rollback_entries(&run).unwrap();
     let project = saved
@@ -265,5 +276,8 @@ fn a_project_replaced_by_promote_project_is_rolled_back() {
     // ... and `ferry rollback` puts prod's project back, its own deployment included.
     let out = env.ferry(&["rollback", &run, "--json"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
-    assert_eq!(deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING")), before);
+    assert_eq!(
+        deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING")),
+        before
+    );
 }

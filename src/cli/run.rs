@@ -10,7 +10,6 @@ use super::{ScriptOpts, exit, sandbox};
 use crate::config::Config;
 use crate::script::runner::{self, RunOptions};
 
-
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// The recipe (.rhai) to run.

@@ -417,7 +417,9 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
             e,
             "ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_UNSET_X` is not set (from env:FERRY_UNSET_X)"
         );
-        let e = parse("[vaults.v]\nurl='ftp://x'\n").unwrap_err().to_string();
+        let e = parse("[vaults.v]\nurl='ftp://x'\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`vaults.v.url`"), "{e}");
     }
 

@@ -439,7 +439,11 @@ impl Executor {
             {
                 return Err(Stop::Failed(e, attempts));
             }
-            tracing::warn!(attempt = attempts, "{what}: {e}; retrying in {:.1}s", delay.as_secs_f64());
+            tracing::warn!(
+                attempt = attempts,
+                "{what}: {e}; retrying in {:.1}s",
+                delay.as_secs_f64()
+            );
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.cancel.cancelled() => return Err(Stop::Cancelled(attempts, Some(e))),

@@ -58,7 +58,11 @@ async fn send_mail(run: &Run, report: &Report, req: &NotifyRequest) -> Vec<Deliv
     if !run.opts.sandbox && run.config.mail.is_none() {
         // Nothing to send with: not a delivery failure but a setting left out, so nothing is
         // recorded; the warning printed for the failed delivery says what to add.
-        return vec![failed(req, report, "no [mail] section in the config".into())];
+        return vec![failed(
+            req,
+            report,
+            "no [mail] section in the config".into(),
+        )];
     }
     match mailer(run) {
         Ok(m) => deliver(&run.exec, &m, &msgs).await,

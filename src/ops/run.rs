@@ -307,7 +307,8 @@ impl Run {
         if sink.is_none()
             && let Some(job) = self.last_job()
         {
-            let date = date_of_job_path(&job.path).unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let date =
+                date_of_job_path(&job.path).unwrap_or_else(|| chrono::Utc::now().date_naive());
             let info = self.record().info();
             let meta = JobMeta {
                 ferry_version: info.ferry_version,
@@ -329,7 +330,11 @@ impl Run {
                 Ok(format!("vault:{vname}:{}", w.path()))
             }
             None => {
-                let dir = self.record().dir().ok_or("the run has no folder")?.join("rollback");
+                let dir = self
+                    .record()
+                    .dir()
+                    .ok_or("the run has no folder")?
+                    .join("rollback");
                 std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
                 let p = dir.join(a.file_name());
                 std::fs::copy(a.path(), &p).map_err(|e| e.to_string())?;
@@ -345,12 +350,18 @@ impl Run {
     pub fn finish(&self, outcome: RunOutcome, message: Option<String>) -> Finished {
         if self.finished.swap(true, Ordering::SeqCst) {
             let report = Report::build(self.record().info(), &self.record().steps());
-            return Finished { outcome, report, errors: vec![] };
+            return Finished {
+                outcome,
+                report,
+                errors: vec![],
+            };
         }
         let errors = self.finish_jobs(outcome == RunOutcome::Interrupted);
-        let failed_steps = self.record().steps().iter().any(|s| {
-            s.status == StepStatus::Failed && s.stage != Stage::Notify
-        });
+        let failed_steps = self
+            .record()
+            .steps()
+            .iter()
+            .any(|s| s.status == StepStatus::Failed && s.stage != Stage::Notify);
         let outcome = match outcome {
             RunOutcome::Ok | RunOutcome::Planned if failed_steps || !errors.is_empty() => {
                 RunOutcome::Failed
@@ -362,7 +373,11 @@ impl Run {
         if let Some(t) = &self.temp {
             let _ = std::fs::remove_dir_all(t);
         }
-        Finished { outcome, report, errors }
+        Finished {
+            outcome,
+            report,
+            errors,
+        }
     }
 
     /// Writes the manifests of the jobs left open and of the rollback job. A stopped run
@@ -405,7 +420,8 @@ impl Run {
             let send = notify::send(self, info.clone(), r);
             if tokio::runtime::Handle::try_current().is_ok() {
                 // Inside the runtime (a drop on a worker): the notification cannot be awaited.
-                self.shell.warn("end-of-run notification not sent: the run ended inside the runtime");
+                self.shell
+                    .warn("end-of-run notification not sent: the run ended inside the runtime");
             } else {
                 self.rt.block_on(send);
             }

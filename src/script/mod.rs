@@ -15,6 +15,6 @@ pub mod repl;
 pub mod resolver;
 pub mod runner;
 
+pub use crate::shell::Shell as Output;
 pub use engine::{EngineOptions, build_engine};
 pub use host::Host;
-pub use crate::shell::Shell as Output;

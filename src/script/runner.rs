@@ -148,7 +148,9 @@ pub fn end(host: &Host, name: &str, r: Result<(), Box<EvalAltResult>>) -> RunRes
     };
     let done = host.run.finish(outcome, message);
     for je in &done.errors {
-        error.get_or_insert_with(String::new).push_str(&format!("error: {je}\n"));
+        error
+            .get_or_insert_with(String::new)
+            .push_str(&format!("error: {je}\n"));
     }
     let artifacts_failed = done.report.artifacts.iter().any(|a| {
         a.stages

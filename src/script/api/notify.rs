@@ -11,8 +11,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::{in_module, static_module};
 use crate::notify::{Delivery, Owners, Webhook, When, post_webhook};
-use crate::ops::{self, notify::NotifyRequest};
 use crate::oic::Integration;
+use crate::ops::{self, notify::NotifyRequest};
 use crate::script::errors;
 use crate::script::host::Host;
 

@@ -107,10 +107,15 @@ pub fn options<T: DeserializeOwned>(verb: &str, m: &Map) -> Result<T, Box<EvalAl
             other => other.to_string(),
         };
         // serde's own words start at "unknown field", "invalid type"...: drop Rhai's prefix.
-        let msg = ["unknown field", "invalid type", "invalid value", "missing field"]
-            .iter()
-            .find_map(|w| msg.find(w).map(|i| msg[i..].to_string()))
-            .unwrap_or(msg);
+        let msg = [
+            "unknown field",
+            "invalid type",
+            "invalid value",
+            "missing field",
+        ]
+        .iter()
+        .find_map(|w| msg.find(w).map(|i| msg[i..].to_string()))
+        .unwrap_or(msg);
         errors::usage(format!(
             "{verb}: {}",
             msg.replace("unknown field", "unknown option")
@@ -471,7 +476,6 @@ Unknown option keys are refused.\n\n# Example\n```rhai\nlet results = prod.impor
             let r = i.host.read("get_integration", || i.client.get_integration(&id))?.map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(id.to_string())))?;
             Ok(r.map(|x| x.status).unwrap_or_else(|| "MISSING".into()))
         });
-
 }
 
 /// The `Integration` type: its properties and views.
@@ -575,7 +579,6 @@ fn register_integration(e: &mut Engine) {
         integration_text,
         integration_map,
     );
-
 }
 
 /// The `Artifact` type: its properties, views and `verify`.

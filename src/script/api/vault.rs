@@ -9,9 +9,9 @@ use super::{getter, global, in_module, static_module};
 use crate::artifact::Artifact;
 use crate::effect::{Effect, Failure, Outcome};
 use crate::ledger::Stage;
+use crate::ops::job::{JobState, partial_line};
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
-use crate::ops::job::{JobState, partial_line};
 use crate::vault::{JobFilter, JobMeta, JobReader, JobStatus, Retention, Vault, VaultError};
 
 /// A vault from the config (script type `Vault`).
