@@ -37,6 +37,7 @@ mod connections;
 mod error;
 mod http;
 mod jwt;
+mod limit;
 mod projects;
 mod resources;
 mod types;
@@ -48,6 +49,12 @@ use serde_json::{Value, json};
 
 pub use connections::{Connection, ConnectionProperty, ConnectionTest, ConnectionUpdate};
 pub use error::OicError;
+pub use limit::{Lane, LimitStats, Limiter};
+
+/// The highest window of the adaptive limiter.
+pub const fn limit_max() -> usize {
+    limit::MAX_LIMIT
+}
 pub use projects::{Acl, AclPrincipal, AclRole, Deployment, Project, ProjectExport};
 pub use resources::{IntegrationStats, Library, Lookup, Package};
 pub use types::{
@@ -72,6 +79,8 @@ pub(crate) struct Inner {
     auth: AuthKind,
     http: reqwest::Client,
     timeout: Duration,
+    /// Adaptive concurrency of the requests to this instance.
+    limiter: Limiter,
 }
 
 /// A client for one OIC instance (one profile). Clone is cheap (an `Arc`); `Send + Sync`.
@@ -200,8 +209,14 @@ impl OicClient {
                 auth,
                 http,
                 timeout,
+                limiter: Limiter::new(),
             }),
         })
+    }
+
+    /// The adaptive concurrency limiter of this instance (shared by the client's clones).
+    pub fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
     }
 
     /// The profile name.
