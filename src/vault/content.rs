@@ -15,12 +15,18 @@ const MAX_ENTRIES: usize = 1_000_000;
 /// The content hash of a local file (lower-case hex); `plain_sha256` is returned for a file that
 /// is not a zip archive.
 pub fn content_hash(path: &Path, plain_sha256: &str) -> io::Result<String> {
+    Ok(zip_content_hash(path)?.unwrap_or_else(|| plain_sha256.to_string()))
+}
+
+/// The content hash of a zip archive; `None` when the file is not one (its content hash is then
+/// its plain sha256). Needs no plain sha256, so it can run while the file is being stored.
+pub(crate) fn zip_content_hash(path: &Path) -> io::Result<Option<String>> {
     let f = std::fs::File::open(path)?;
     let Ok(mut z) = zip::ZipArchive::new(io::BufReader::new(f)) else {
-        return Ok(plain_sha256.to_string());
+        return Ok(None);
     };
     if z.len() > MAX_ENTRIES {
-        return Ok(plain_sha256.to_string());
+        return Ok(None);
     }
     let mut names: Vec<(String, usize)> = Vec::with_capacity(z.len());
     for i in 0..z.len() {
@@ -45,5 +51,5 @@ pub fn content_hash(path: &Path, plain_sha256: &str) -> io::Result<String> {
             h.update(&buf[..n]);
         }
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(Some(hex::encode(h.finalize())))
 }

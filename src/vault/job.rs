@@ -483,6 +483,14 @@ impl JobWriter {
         let st = &self.inner.store;
         st.create_dir_all(&dir)?;
         let mut tmp = temp_name(&dir, &final_name);
+        // The content hash (unzip + sha256) runs on its own thread while the file is uploaded.
+        let content = {
+            let path = a.path().to_path_buf();
+            std::thread::Builder::new()
+                .name("vault-content-hash".into())
+                .spawn(move || super::content::zip_content_hash(&path))
+                .ok()
+        };
         let (size, sha, stored_size, stored_sha) = match self.upload(a, &tmp, &rel) {
             Ok(v) => v,
             Err(first) if first.is_connection_lost() => {
@@ -540,7 +548,11 @@ impl JobWriter {
             let _ = st.remove(&tmp);
             return Err(e);
         }
-        let content_sha256 = super::content_hash(a.path(), &sha).ok();
+        let content_sha256 = match content.map(|h| h.join()) {
+            Some(Ok(Ok(h))) => Some(h.unwrap_or_else(|| sha.clone())),
+            Some(Ok(Err(_))) => None,
+            _ => super::content_hash(a.path(), &sha).ok(),
+        };
         let entry = ManifestEntry {
             kind: a.key.kind,
             code: a.key.code.clone(),
