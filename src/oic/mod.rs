@@ -29,13 +29,15 @@
 //!   deactivate + delete + import, the ACL kept), delete, ACL get/put, project integrations
 //!   (list, get, activate, deactivate, status);
 //! * monitoring: per-integration statistics and the summary list;
-//! * [`archive`]: code/version of an `.iar`, code of a `.car`, read without unpacking.
+//! * [`archive`]: code/version of an `.iar`, code of a `.car`, read without unpacking;
+//! * [`instance_archive`]: OIC's own whole-instance export/import jobs (`/ic/api/common/v1`).
 
 pub mod archive;
 mod auth;
 mod connections;
 mod error;
 mod http;
+pub mod instance_archive;
 mod jwt;
 mod projects;
 mod resources;
