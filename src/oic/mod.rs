@@ -23,6 +23,10 @@
 //!   [`OicClient::replace_integration`] (PUT only), [`OicClient::activate`] (sync or async with
 //!   polling), [`OicClient::deactivate`], [`OicClient::activation_status`],
 //!   [`OicClient::activation_errors`], [`OicClient::stop_schedule`], [`OicClient::delete_integration`];
+//! * schedules (status codes: `src/oic/schedules.rs`): [`OicClient::get_schedule`] (definition + state),
+//!   [`OicClient::schedule_state`], [`OicClient::start_schedule`], [`OicClient::stop_schedule`],
+//!   and at a global or project path (`*_at(project, id)`): get, state, create, update, put
+//!   (create or replace), delete, start, stop, pause, resume, set state, run now;
 //! * connections: list, get, update (the four documented members), test, validate, attachments;
 //! * lookups, libraries and packages: list, get, export, import (create or replace);
 //! * OIC 3 projects: list, get, export `.car` (by deployment label or whole), import (replace =
@@ -41,6 +45,7 @@ pub mod instance_archive;
 mod jwt;
 mod projects;
 mod resources;
+mod schedules;
 mod types;
 
 use std::sync::Arc;
@@ -52,6 +57,7 @@ pub use connections::{Connection, ConnectionProperty, ConnectionTest, Connection
 pub use error::OicError;
 pub use projects::{Acl, AclPrincipal, AclRole, Deployment, Project, ProjectExport};
 pub use resources::{IntegrationStats, Library, Lookup, Package};
+pub use schedules::{Schedule, ScheduleDefinition, ScheduleRun, ScheduleState};
 pub use types::{
     ActivateOptions, ImportAction, ImportMode, ImportOutcome, Integration, IntegrationId,
     encode_segment,
