@@ -49,7 +49,7 @@ use serde_json::{Value, json};
 pub use connections::{Connection, ConnectionProperty, ConnectionTest, ConnectionUpdate};
 pub use error::OicError;
 pub use projects::{Acl, AclPrincipal, AclRole, Deployment, Project, ProjectExport};
-pub use resources::{IntegrationStats, Library, Lookup, Package};
+pub use resources::{InstanceCounts, IntegrationStats, Library, Lookup, Package};
 pub use types::{
     ActivateOptions, ImportAction, ImportMode, ImportOutcome, Integration, IntegrationId,
     encode_segment,
