@@ -22,6 +22,7 @@ pub mod cutover;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod instance_archive;
 pub mod job;
 pub mod kinds;
 pub mod notify;

@@ -384,6 +384,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             let h2 = h.clone();
             in_module("instances", &["Array"], "The names of the configured instance profiles.\n\n# Example\n```rhai\nprint(oic::instances());   // [\"dev\", \"prod\"]\n```")
             .set_into_module(m, move || -> Array { h2.config.instances.keys().cloned().map(Dynamic::from).collect() });
+            super::instance::register_in_oic(m);
         },
     );
 
