@@ -9,7 +9,7 @@
 mod ledger_support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use ferry::config::{PgLedger, Secret, SslMode};
@@ -411,30 +411,24 @@ fn a_run_killed_in_one_folder_resumes_from_another() {
 
     // Runner A: killed right after its second import request.
     let mut child = env.spawn(&["run", &recipe]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let imports = env
-            .sim
-            .request_log()
-            .iter()
+    // Woken by the emulator as each request is logged (no polling).
+    let reached = env.sim.wait_for_requests(Duration::from_secs(60), |log| {
+        log.iter()
             .filter(|e| {
                 e.instance.as_deref() == Some("prod")
                     && e.path.ends_with("/integrations/archive")
                     && !e.injected
             })
-            .count();
-        if imports >= 2 {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before its second import"
-        );
-        assert!(Instant::now() < deadline, "timed out");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+            .count()
+            >= 2
+    });
+    assert!(reached, "timed out before the second import");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before its second import"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
 
     // Runner B: another folder (same config, secrets beside it), another process.
     let b = tempfile::tempdir().unwrap();
