@@ -27,6 +27,7 @@ pub mod job;
 pub mod kinds;
 pub mod notify;
 pub mod plan;
+pub mod planfile;
 pub mod rollback;
 pub mod run;
 pub mod select;

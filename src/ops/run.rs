@@ -93,6 +93,8 @@ pub struct RunOptions {
     pub in_memory: bool,
     /// Stream archives to `<state dir>/tmp/<pid>/`, removed when the run ends.
     pub temp_dir: bool,
+    /// Record the run's effects for a plan file, or admit only a plan's effects.
+    pub plan: Option<Arc<crate::effect::PlanGuard>>,
 }
 
 impl Default for RunOptions {
@@ -106,6 +108,7 @@ impl Default for RunOptions {
             resume_grace: Duration::from_secs(20),
             in_memory: false,
             temp_dir: false,
+            plan: None,
         }
     }
 }
@@ -207,7 +210,8 @@ impl Run {
                 .map_err(|e| StartError::Record(e.to_string()))?
         };
         let exec = Executor::new(Arc::new(record), opts.dry_run, opts.retry.clone(), cancel)
-            .with_resume(resume);
+            .with_resume(resume)
+            .with_plan(opts.plan.clone());
         let temp = if opts.temp_dir {
             temp_dir(&config.state_dir)
         } else {
