@@ -16,7 +16,9 @@
 //! `config`. Nothing here names `crate::script` or `crate::cli`.
 
 pub mod activate;
+pub mod connections;
 pub mod ctx;
+pub mod cutover;
 pub mod error;
 pub mod export;
 pub mod import;
