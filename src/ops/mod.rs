@@ -20,6 +20,7 @@ pub mod ctx;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod instance_archive;
 pub mod job;
 pub mod kinds;
 pub mod notify;

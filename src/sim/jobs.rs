@@ -369,8 +369,13 @@ fn apply_import(
         for (k, p) in &src.packages {
             data.packages.insert(k.clone(), p.clone());
         }
+        // The clone drops access policies: an imported project's ACL is the default one of a
+        // new project created by the importer (Oracle: users, roles and access policies are not
+        // part of the instance archive).
         for (k, p) in &src.projects {
-            data.projects.insert(k.clone(), p.clone());
+            let mut p = p.clone();
+            p.acl = super::projects::default_acl(who);
+            data.projects.insert(k.clone(), p);
         }
         for (k, i) in &src.integrations {
             if data

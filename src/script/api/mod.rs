@@ -5,6 +5,7 @@
 pub mod bulk;
 pub mod compare;
 pub mod connections;
+pub mod instance;
 pub mod ledger;
 pub mod notify;
 pub mod oic;
