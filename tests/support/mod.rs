@@ -4,10 +4,9 @@
 
 pub mod dashboard;
 pub mod pg;
+pub mod vaults;
 
 use std::path::{Path, PathBuf};
-
-pub mod vaults;
 use std::process::{Command, Output};
 
 use ferry::sim::SimInstanceInfo;
