@@ -60,6 +60,18 @@ pub fn content_hash(path: &Path, plain_sha256: &str) -> io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+impl crate::effect::EffectOutput for crate::artifact::Artifact {
+    fn sha256(&self) -> Option<String> {
+        Some(self.sha256.clone())
+    }
+    fn content_digest(&self) -> Option<String> {
+        if self.is_planned() {
+            return None;
+        }
+        content_hash(self.path(), &self.sha256).ok()
+    }
+}
+
 /// A properties file without its comment lines: lines whose first non-blank character is `#`
 /// or `!`, unless they continue the previous line (which ended with an odd number of `\`).
 fn without_comments(raw: &[u8]) -> Vec<u8> {
