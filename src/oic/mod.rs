@@ -23,6 +23,10 @@
 //!   [`OicClient::replace_integration`] (PUT only), [`OicClient::activate`] (sync or async with
 //!   polling), [`OicClient::deactivate`], [`OicClient::activation_status`],
 //!   [`OicClient::activation_errors`], [`OicClient::stop_schedule`], [`OicClient::delete_integration`];
+//! * schedules (status codes: `src/oic/schedules.rs`): [`OicClient::get_schedule`] (definition + state),
+//!   [`OicClient::schedule_state`], [`OicClient::start_schedule`], [`OicClient::stop_schedule`],
+//!   and at a global or project path (`*_at(project, id)`): get, state, create, update, put
+//!   (create or replace), delete, start, stop, pause, resume, set state, run now;
 //! * connections: list, get, update (the four documented members), test, validate, attachments;
 //! * lookups, libraries and packages: list, get, export, import (create or replace);
 //! * OIC 3 projects: list, get, export `.car` (by deployment label or whole), import (replace =
@@ -39,8 +43,10 @@ mod error;
 mod http;
 pub mod instance_archive;
 mod jwt;
+mod limit;
 mod projects;
 mod resources;
+mod schedules;
 mod types;
 
 use std::sync::Arc;
@@ -50,8 +56,15 @@ use serde_json::{Value, json};
 
 pub use connections::{Connection, ConnectionProperty, ConnectionTest, ConnectionUpdate};
 pub use error::OicError;
+pub use limit::{Lane, LimitStats, Limiter};
+
+/// The highest window of the adaptive limiter.
+pub const fn limit_max() -> usize {
+    limit::MAX_LIMIT
+}
 pub use projects::{Acl, AclPrincipal, AclRole, Deployment, Project, ProjectExport};
 pub use resources::{IntegrationStats, Library, Lookup, Package};
+pub use schedules::{Schedule, ScheduleDefinition, ScheduleRun, ScheduleState};
 pub use types::{
     ActivateOptions, ImportAction, ImportMode, ImportOutcome, Integration, IntegrationId,
     encode_segment,
@@ -74,6 +87,8 @@ pub(crate) struct Inner {
     auth: AuthKind,
     http: reqwest::Client,
     timeout: Duration,
+    /// Adaptive concurrency of the requests to this instance.
+    limiter: Limiter,
 }
 
 /// A client for one OIC instance (one profile). Clone is cheap (an `Arc`); `Send + Sync`.
@@ -202,8 +217,14 @@ impl OicClient {
                 auth,
                 http,
                 timeout,
+                limiter: Limiter::new(),
             }),
         })
+    }
+
+    /// The adaptive concurrency limiter of this instance (shared by the client's clones).
+    pub fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
     }
 
     /// The profile name.

@@ -139,6 +139,8 @@ pub struct Integration {
     pub project_type: String,
     /// `scheduleDefinedFlag`.
     pub schedule_defined: bool,
+    /// `scheduleApplicableFlag`: a scheduled integration (one that can have a schedule).
+    pub schedule_applicable: bool,
     /// `lastUpdated` as sent.
     pub last_updated: String,
     /// `lastUpdatedBy`.
@@ -181,6 +183,8 @@ impl Integration {
             locked: b(&v, "lockedFlag"),
             project_type,
             schedule_defined: b(&v, "scheduleDefinedFlag"),
+            schedule_applicable: b(&v, "scheduleApplicableFlag")
+                || s(&v, "pattern").eq_ignore_ascii_case("Scheduled"),
             last_updated: s(&v, "lastUpdated"),
             last_updated_by: s(&v, "lastUpdatedBy"),
             connections: ids_of(&v, &["dependencies", "connections"], "id"),
