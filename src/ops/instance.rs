@@ -142,7 +142,7 @@ impl Rule {
             && self
                 .code
                 .as_deref()
-                .is_none_or(|g| glob(g).is_match(&it.code))
+                .is_none_or(|g| glob(g).matches(&it.code))
             && self
                 .status
                 .as_ref()
