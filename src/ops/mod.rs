@@ -17,7 +17,9 @@
 
 pub mod activate;
 pub mod compare;
+pub mod connections;
 pub mod ctx;
+pub mod cutover;
 pub mod error;
 pub mod export;
 pub mod import;
@@ -27,6 +29,7 @@ pub mod job;
 pub mod kinds;
 pub mod notify;
 pub mod plan;
+pub mod planfile;
 pub mod rollback;
 pub mod run;
 pub mod select;
