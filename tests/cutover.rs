@@ -273,7 +273,11 @@ fn run_chain(env: &Env, options: &str) -> (std::process::Output, String) {
 fn a_callee_is_activated_before_its_caller() {
     let env = Env::start(Seed::TargetConnections);
     env.sim.clear_request_log();
-    let (out, stdout) = run_chain(&env, r#"{"activate": true, "smoke": {"window_secs": 0}}"#);
+    let (out, stdout) = run_chain(
+        &env,
+        r#"{"activate": true, "smoke": {"window_secs": 0,
+            "calls": [{"path": "/ic/api/integration/v1/flows/rest/FIN_PAYMENT_STATUS/1.0/status", "body": {"id": 7}}]}}"#,
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -281,6 +285,13 @@ fn a_callee_is_activated_before_its_caller() {
         text(&out.stderr)
     );
     assert!(stdout.contains("outcome=completed"), "{stdout}");
+    // The smoke check's test call reached the REST trigger once the integrations were active.
+    let log = env.sim.request_log();
+    let call = log
+        .iter()
+        .position(|e| e.path == "/ic/api/integration/v1/flows/rest/FIN_PAYMENT_STATUS/1.0/status")
+        .expect("the test call");
+    assert_eq!(log[call].status, 200);
     let order = activations(&env, "prod");
     let pos = |id: &str| {
         order
@@ -580,4 +591,44 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn a_stopped_cutover_resumes_where_it_stopped() {
+    let env = Env::start(Seed::TargetConnections);
+    env.sim.set_faults(Faults {
+        fail_connection_tests: vec!["SCM_REST".into()],
+        ..Faults::default()
+    });
+    let (out, stdout) = run_chain(&env, r#"{"activate": true, "smoke": {"window_secs": 0}}"#);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("outcome=connections_failed"), "{stdout}");
+    // The connection is fixed; the resumed run skips the imports it already made and goes on.
+    env.sim.set_faults(Faults::default());
+    env.sim.clear_request_log();
+    let recipe = env.recipe("cutover.rhai", CHAIN);
+    let out = env.ferry(&[
+        "run",
+        &recipe,
+        "--resume",
+        "last",
+        "--var",
+        r#"options={"activate": true, "smoke": {"window_secs": 0}}"#,
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("outcome=completed"), "{stdout}");
+    let imports = env
+        .sim
+        .request_log()
+        .iter()
+        .filter(|e| e.path.ends_with("/integrations/archive") && e.method != "GET")
+        .count();
+    assert_eq!(imports, 0, "no import sent again");
+    assert_eq!(activations(&env, "prod").len(), 3, "{stdout}");
 }
