@@ -34,6 +34,7 @@ pub mod rollback;
 pub mod run;
 pub mod select;
 pub mod vault_diff;
+pub mod vault_prune;
 pub mod vault_restore;
 
 pub use ctx::{Bounds, Ctx, RollbackSink};
