@@ -16,12 +16,16 @@ pub struct RollbackArgs {
     /// Describe what would be restored instead of doing it.
     #[arg(long)]
     pub dry_run: bool,
+    /// Undo the run's changes even where a later run changed the same artifacts since (without
+    /// it, such a rollback is refused and names that run).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The recipe a rollback runs.
-pub fn recipe_for(run: &str) -> String {
+pub fn recipe_for(run: &str, force: bool) -> String {
     format!(
-        "// Rollback of run {run}\nlet results = ledger::rollback({});\nfor r in results {{ if r.error != () {{ print(`  FAILED ${{r.id}}: ${{r.error}}`); }} }}\n",
+        "// Rollback of run {run}\nlet results = ledger::rollback({}, #{{ force: {force} }});\nfor r in results {{ if r.error != () {{ print(`  FAILED ${{r.id}}: ${{r.error}}`); }} }}\n",
         serde_json::Value::String(run.to_string())
     )
 }
@@ -54,7 +58,7 @@ pub fn exec(a: RollbackArgs, quiet: bool) -> u8 {
     };
     let shell = super::shell(quiet, a.opts.json || quiet);
     let (result, config) =
-        match super::plan::run_script(&name, &recipe_for(&run_id), &a.opts, run, &shell) {
+        match super::plan::run_script(&name, &recipe_for(&run_id, a.force), &a.opts, run, &shell) {
             Ok(r) => r,
             Err(e) => {
                 super::eprint_error(&e);

@@ -533,7 +533,13 @@ pub async fn apply(
         target: client.name().to_string(),
         sha256: eff.sha256.clone().unwrap_or_default(),
     });
-    exec.run(eff, || send(kops, client, a, created)).await
+    let record = exec.record().clone();
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    exec.run(eff, || {
+        let first = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
+        send(kops, client, a, created, &record, first)
+    })
+    .await
 }
 
 /// The check before an import: reads the target (unless its list showed it absent), waits for
@@ -578,11 +584,16 @@ async fn decide(
 
 /// Sends the archive: a create, or the replace itself. A create answered 409 (a request of a
 /// stopped run landing late) is fine when the target now holds this very archive.
+/// On the first attempt, that create is another run's, not this run's change: its rollback
+/// record is withdrawn, so rolling this run back leaves it alone (a resumed run keeps the record
+/// of the attempt that sent it; a retry's 409 is this run's own earlier attempt).
 async fn send(
     kops: &dyn KindOps,
     client: &OicClient,
     a: &Artifact,
     created: bool,
+    record: &crate::ledger::RunRecord,
+    first: bool,
 ) -> Result<(), Failure> {
     if !created {
         return kops.replace(client, a).await.map_err(Failure::from);
@@ -593,6 +604,9 @@ async fn send(
             match d.decision {
                 Decision::Skip(why @ SkipReason::Unchanged { .. }) => {
                     tracing::warn!(artifact = %a.key.id(), "{why}: an earlier request landed");
+                    if first {
+                        record.forget_rollback(&a.key, client.name());
+                    }
                     Ok(())
                 }
                 _ => Err(Failure::from(e)),
