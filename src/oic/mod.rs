@@ -63,7 +63,7 @@ pub const fn limit_max() -> usize {
     limit::MAX_LIMIT
 }
 pub use projects::{Acl, AclPrincipal, AclRole, Deployment, Project, ProjectExport};
-pub use resources::{IntegrationStats, Library, Lookup, Package};
+pub use resources::{InstanceCounts, IntegrationStats, Library, Lookup, Package};
 pub use schedules::{Schedule, ScheduleDefinition, ScheduleRun, ScheduleState};
 pub use types::{
     ActivateOptions, ImportAction, ImportMode, ImportOutcome, Integration, IntegrationId,

@@ -57,6 +57,45 @@ pub struct Faults {
     /// A mutating request (POST/PUT/PATCH/DELETE) that overlaps another one on the same instance gets 409,
     /// as OIC does for parallel imports/activations.
     pub conflict_on_parallel_writes: bool,
+    /// Connection codes whose test (`POST …/connections/{id}/test`) fails: 200 with `status: FAILED` and an
+    /// OIC-like message in `details`.
+    pub fail_connection_tests: Vec<String>,
+    /// Traffic of integrations once activated, per rule (the first rule whose glob matches `CODE|VERSION` or
+    /// `CODE` applies): instances received at each activation and through the REST trigger, and their error rate.
+    pub traffic: Vec<TrafficRule>,
+}
+
+/// Traffic of the integrations a glob matches ([`Faults::traffic`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrafficRule {
+    /// Glob (`*`, `?`) over `CODE|VERSION` or `CODE`.
+    pub integration: String,
+    /// Instances received right after each successful activation (messages waiting for it).
+    pub instances: u64,
+    /// Share (0..1) of its instances that fail (`FAILED` in monitoring; the REST trigger answers 500).
+    pub error_rate: f64,
+}
+
+impl Faults {
+    /// The traffic rule of integration `code|version`, if any.
+    pub fn traffic_for(&self, code: &str, version: &str) -> Option<&TrafficRule> {
+        let id = format!("{code}|{version}");
+        self.traffic
+            .iter()
+            .find(|r| glob_match(&r.integration, &id) || glob_match(&r.integration, code))
+    }
+}
+
+/// `*` and `?` glob over the whole text.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let re = format!(
+        "^{}$",
+        regex::escape(pattern)
+            .replace(r"\*", ".*")
+            .replace(r"\?", ".")
+    );
+    regex::Regex::new(&re).is_ok_and(|r| r.is_match(text))
 }
 
 /// One request of the request log.

@@ -222,7 +222,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -796,6 +796,14 @@ fn api_routes() -> Router<Ctx> {
             );
     }
     r = r
+        .route(
+            &format!("{API}/flows/rest/{{code}}/{{ver}}"),
+            any(monitoring::trigger),
+        )
+        .route(
+            &format!("{API}/flows/rest/{{code}}/{{ver}}/{{*rest}}"),
+            any(monitoring::trigger),
+        )
         .route(&format!("{API}/packages"), get(packages::list))
         .route(
             &format!("{API}/packages/archive"),
