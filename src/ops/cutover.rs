@@ -674,7 +674,8 @@ async fn finish(
     rep.cause = Some(cause.clone());
     if roll_back && !ctx.exec().dry_run() {
         run.seal_rollback_job().map_err(OpsError::Usage)?;
-        rep.rollback = rollback(ctx, &run.id()).await?;
+        rep.rollback =
+            rollback(ctx, &run.id(), &super::rollback::RollbackOptions::default()).await?;
         let failed = rep.rollback.iter().filter(|r| r.error.is_some()).count();
         run.shell.line(&format!(
             "cutover rolled back: {} artifact(s) put back{}",
