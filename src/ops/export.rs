@@ -100,6 +100,10 @@ pub async fn export(
     o: &ExportOptions,
 ) -> Result<Vec<Artifact>, OpsError> {
     let conc = o.concurrency.unwrap_or(ctx.bounds().exports);
+    // The selection is known: the run's progress counts against it.
+    ctx.exec()
+        .record()
+        .expect(Stage::Export, items.len() as u64);
     let label = o.label.as_deref();
     let results = fan_out_adaptive(
         ctx.bar(items.len(), "export"),

@@ -186,6 +186,10 @@ pub async fn import(
         ImportMode::SkipExisting
     };
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    // A restore's selection (a migration's was counted by its exports).
+    ctx.exec()
+        .record()
+        .expect(Stage::Import, artifacts.len() as u64);
     let listed = Arc::new(listed_integrations(ctx, client, &artifacts).await);
     let mut ordered: Vec<(usize, Artifact)> = artifacts.into_iter().enumerate().collect();
     ordered.sort_by_key(|(i, a)| (import_rank(a.key.kind), *i));
