@@ -44,6 +44,7 @@ const RECIPES: &[&str] = &[
     "restore.rhai",
     "promote-project.rhai",
     "audit.rhai",
+    "cutover.rhai",
 ];
 
 #[test]
@@ -68,6 +69,18 @@ fn every_recipe_starts_with_what_it_does_and_the_config_it_needs() {
             "{r}: the header shows no sandbox command:\n{head}"
         );
     }
+}
+
+#[test]
+fn cutover_runs_in_the_sandbox() {
+    let dir = support::tempdir();
+    let (out, text) = run(dir.path(), "cutover.rhai", &["--var", "window=0"]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("cutover into prod: completed"), "{text}");
+    assert!(
+        text.contains("activation order (callees first): [\"FIN_PAYMENT_STATUS|01.00.0000\""),
+        "{text}"
+    );
 }
 
 #[test]
