@@ -44,6 +44,7 @@ const RECIPES: &[&str] = &[
     "restore.rhai",
     "promote-project.rhai",
     "audit.rhai",
+    "instance-migrate.rhai",
     "cutover.rhai",
 ];
 
@@ -312,4 +313,22 @@ try { prod.import_archives(archives, #{ overwite: true }); } catch (e) { print(`
         text.contains("refused: import_archives: unknown option `overwite`"),
         "{text}"
     );
+}
+
+#[test]
+fn instance_migrate_moves_a_gen2_instance_to_oic3_in_the_sandbox() {
+    let dir = support::tempdir();
+    let (out, text) = run(
+        dir.path(),
+        "instance-migrate.rhai",
+        &["--var", "exclude=[\"SCM_*\"]"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Moved from dev to prod:"), "{text}");
+    assert!(
+        text.contains("integration:SCM_ORDER_NOTIFY|01.00.0000: exclude rule 1"),
+        "{text}"
+    );
+    assert!(text.contains("DROPS   role grants"), "{text}");
+    assert!(text.contains("Diff after the run:"), "{text}");
 }

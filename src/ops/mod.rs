@@ -16,12 +16,14 @@
 //! `config`. Nothing here names `crate::script` or `crate::cli`.
 
 pub mod activate;
+pub mod compare;
 pub mod connections;
 pub mod ctx;
 pub mod cutover;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod instance;
 pub mod instance_archive;
 pub mod job;
 pub mod kinds;
@@ -32,6 +34,7 @@ pub mod rollback;
 pub mod run;
 pub mod select;
 pub mod vault_diff;
+pub mod vault_prune;
 pub mod vault_restore;
 
 pub use ctx::{Bounds, Ctx, RollbackSink};
