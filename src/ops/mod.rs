@@ -27,6 +27,7 @@ pub mod notify;
 pub mod plan;
 pub mod rollback;
 pub mod run;
+pub mod schedules;
 pub mod select;
 pub mod vault_diff;
 pub mod vault_restore;
