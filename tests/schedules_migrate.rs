@@ -89,11 +89,17 @@ fn a_migration_carries_schedules_and_a_rollback_puts_the_targets_back() {
     }));
     env.rt.block_on(async {
         dev.put_schedule_at(None, &pay, &dev_def).await.unwrap();
-        assert_eq!(dev.start_schedule(&pay).await.unwrap(), ScheduleState::Active);
+        assert_eq!(
+            dev.start_schedule(&pay).await.unwrap(),
+            ScheduleState::Active
+        );
         prod.put_schedule_at(None, &pay, &prod_def).await.unwrap();
     });
     let source = schedules(&env, "dev");
-    assert!(!source.is_empty(), "the sample set has scheduled integrations");
+    assert!(
+        !source.is_empty(),
+        "the sample set has scheduled integrations"
+    );
     let before = schedule_of(&env, "prod", &pay).expect("prod has a schedule");
     assert_eq!(before.definition, prod_def);
     assert_eq!(before.state, Some(ScheduleState::Active));
@@ -113,14 +119,19 @@ fn a_migration_carries_schedules_and_a_rollback_puts_the_targets_back() {
     for want in ["export schedule", "put schedule", "start schedule"] {
         assert!(acts.iter().any(|a| a == want), "{want} planned: {acts:?}");
     }
-    assert_eq!(schedule_of(&env, "prod", &pay).as_ref(), Some(&before), "a plan changes nothing");
+    assert_eq!(
+        schedule_of(&env, "prod", &pay).as_ref(),
+        Some(&before),
+        "a plan changes nothing"
+    );
 
     // The migration.
     let out = env.ferry(&["run", &recipe, "--json", "--var", "job=with-schedules"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let run = json_out(&out)["run"]["id"].as_str().unwrap().to_string();
     for (id, s) in &source {
-        let t = schedule_of(&env, "prod", id).unwrap_or_else(|| panic!("{id}: no schedule on prod"));
+        let t =
+            schedule_of(&env, "prod", id).unwrap_or_else(|| panic!("{id}: no schedule on prod"));
         assert_eq!(t.definition, s.definition, "{id}: same definition");
         assert_eq!(t.state, s.state, "{id}: same state");
     }
@@ -143,8 +154,13 @@ fn a_migration_carries_schedules_and_a_rollback_puts_the_targets_back() {
         .find(|e| e["path"] == "Schedules/HR_PAYROLL_EXPORT_01.00.0000.json")
         .unwrap_or_else(|| panic!("schedule listed: {m}"));
     assert_eq!(e["kind"], "schedule");
-    let file = std::fs::read(mpath.parent().unwrap().join("Schedules/HR_PAYROLL_EXPORT_01.00.0000.json"))
-        .expect("the schedule file");
+    let file = std::fs::read(
+        mpath
+            .parent()
+            .unwrap()
+            .join("Schedules/HR_PAYROLL_EXPORT_01.00.0000.json"),
+    )
+    .expect("the schedule file");
     assert_eq!(e["sha256"].as_str().unwrap(), sha256_hex(&file));
     let saved: Value = serde_json::from_slice(&file).unwrap();
     assert_eq!(saved["state"], "ACTIVE");
@@ -161,9 +177,21 @@ fn a_migration_carries_schedules_and_a_rollback_puts_the_targets_back() {
 
     // A restore from the job puts dev's schedule back, started.
     let out = env.ferry(&[
-        "vault", "restore", &job_path, "--to", "prod", "--only", "HR_PAYROLL_EXPORT|01.00.0000",
+        "vault",
+        "restore",
+        &job_path,
+        "--to",
+        "prod",
+        "--only",
+        "HR_PAYROLL_EXPORT|01.00.0000",
     ]);
-    assert_eq!(out.status.code(), Some(0), "stdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let restored = schedule_of(&env, "prod", &pay).unwrap();
     assert_eq!(restored.definition, dev_def);
     assert_eq!(restored.state, Some(ScheduleState::Active));
@@ -174,7 +202,8 @@ fn schedules_skip_leaves_the_target_alone_and_unknown_modes_are_refused() {
     let env = Env::start(Seed::Sample);
     let pay = IntegrationId::parse("HR_PAYROLL_EXPORT|01.00.0000").unwrap();
     let prod = client(&env, "prod");
-    env.rt.block_on(async { prod.stop_schedule(&pay).await.unwrap() });
+    env.rt
+        .block_on(async { prod.stop_schedule(&pay).await.unwrap() });
     let recipe = |mode: &str| {
         format!(
             r#"

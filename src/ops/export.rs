@@ -145,7 +145,10 @@ pub async fn export(
     }
     let exported: Vec<Integration> = scheduled
         .into_iter()
-        .filter(|i| out.iter().any(|a| a.key == Exportable::Integration(i.clone()).key()))
+        .filter(|i| {
+            out.iter()
+                .any(|a| a.key == Exportable::Integration(i.clone()).key())
+        })
         .collect();
     for r in super::schedules::export(ctx, client, exported, conc).await {
         match r {

@@ -102,7 +102,11 @@ impl SavedSchedule {
     /// Reads a saved schedule (bounded: a schedule file is a few hundred bytes).
     pub fn read(a: &Artifact) -> Result<SavedSchedule, String> {
         if a.size > 1024 * 1024 {
-            return Err(format!("{}: {} bytes is not a schedule", a.key.id(), a.size));
+            return Err(format!(
+                "{}: {} bytes is not a schedule",
+                a.key.id(),
+                a.size
+            ));
         }
         let bytes = std::fs::read(a.path()).map_err(|e| format!("{}: {e}", a.key.id()))?;
         let s: SavedSchedule = serde_json::from_slice(&bytes)
@@ -186,6 +190,21 @@ pub async fn export(
         .collect()
 }
 
+/// The schedule of one integration as a `schedule` artifact (the file a backup job holds);
+/// `None` when it has none.
+pub async fn export_one(
+    client: &OicClient,
+    id: &IntegrationId,
+) -> Result<Option<Artifact>, OicError> {
+    match client.get_schedule(id).await? {
+        None => Ok(None),
+        Some(s) => SavedSchedule::of(id, &s)
+            .to_artifact(client.name())
+            .map(Some)
+            .map_err(|e| OicError::Config(format!("schedule of {id}: {e}"))),
+    }
+}
+
 // ------------------------------------------------------------------------------------ import
 
 /// Saves the target's schedule of `key` (an integration) for rollback before a run changes it:
@@ -265,7 +284,9 @@ pub async fn apply(
                         && r.version == a.key.version
                 });
                 let left = match (mode, integration) {
-                    (SchedulesMode::Skip, _) => Some("the import options say `schedules: \"skip\"`"),
+                    (SchedulesMode::Skip, _) => {
+                        Some("the import options say `schedules: \"skip\"`")
+                    }
                     (_, Some(r)) if r.action == Some(ItemAction::Failed) => {
                         Some("its integration was not imported")
                     }
@@ -290,7 +311,17 @@ pub async fn apply(
                         Some(ItemAction::Created | ItemAction::Replaced | ItemAction::Planned)
                     )
                 });
-                match apply_one(ctx, client, &a, mode, imported, &mut m).await {
+                // Its activation failed: the schedule cannot be started (that failure is the
+                // integration's, recorded once).
+                let inactive = integration.is_some_and(|r| {
+                    r.error.is_some() && r.stage.as_deref() == Some(Stage::Activate.as_str())
+                });
+                let how = How {
+                    mode,
+                    imported,
+                    inactive,
+                };
+                match apply_one(ctx, client, &a, how, &mut m).await {
                     Ok(()) => Ok(m),
                     Err(e) if e.cancelled => Err(OpsError::Cancelled),
                     Err(e) if stop_on_error => Err(OpsError::effect(e)),
@@ -309,15 +340,29 @@ pub async fn apply(
     done.into_iter().collect()
 }
 
+/// How one schedule is applied.
+#[derive(Clone, Copy)]
+struct How {
+    mode: SchedulesMode,
+    /// Its integration was imported (or planned) by this run.
+    imported: bool,
+    /// Its integration's activation failed.
+    inactive: bool,
+}
+
 /// One schedule: its definition, then (with `keep`) its state.
 async fn apply_one(
     ctx: &dyn Ctx,
     client: &OicClient,
     a: &Artifact,
-    mode: SchedulesMode,
-    imported: bool,
+    how: How,
     m: &mut ImportResult,
 ) -> Result<(), EffectError> {
+    let How {
+        mode,
+        imported,
+        inactive,
+    } = how;
     let exec = ctx.exec();
     let eff = Effect::new(
         Stage::Import,
@@ -356,6 +401,20 @@ async fn apply_one(
     let Some(want) = want else {
         return Ok(());
     };
+    if inactive && !want.is_stopped() {
+        let eff = Effect::new(
+            Stage::Activate,
+            skey(&a.key),
+            client.name(),
+            Action::StartSchedule.to_string(),
+        );
+        let why = SkipReason::ScheduleLeft {
+            why: "its integration did not activate".into(),
+        };
+        exec.skip(eff, why.clone());
+        m.reason = Some(why.to_string());
+        return Ok(());
+    }
     set_state(ctx, client, a, &id, &target, want, imported, planned_put, m).await
 }
 
