@@ -4,7 +4,7 @@
 
 mod ledger_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferry::sim::{Faults, Seed};
 use ledger_support::*;
@@ -167,17 +167,13 @@ fn a_stopped_run_leaves_its_job_resumable() {
         let selected = expected_selection(&dev);
         let recipe = env.recipe("backup.rhai", BACKUP);
         let mut child = env.spawn(&["run", &recipe]);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !env
-            .sim
-            .request_log()
-            .iter()
-            .any(|e| e.path.ends_with("/archive") && e.status == 200)
-        {
-            assert!(Instant::now() < deadline, "{sig}: no export seen");
-            assert!(child.try_wait().unwrap().is_none(), "{sig}: ended early");
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        // Woken by the emulator as each request is logged (no polling).
+        let seen = env.sim.wait_for_requests(Duration::from_secs(60), |log| {
+            log.iter()
+                .any(|e| e.path.ends_with("/archive") && e.status == 200)
+        });
+        assert!(seen, "{sig}: no export seen");
+        assert!(child.try_wait().unwrap().is_none(), "{sig}: ended early");
         signal(child.id(), sig);
         let st = child.wait().expect("wait");
         assert_eq!(st.code(), Some(code), "{sig}");

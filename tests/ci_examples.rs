@@ -119,6 +119,19 @@ fn the_checker_refuses_a_wrong_flag() {
     assert!(ferry::cli::Cli::try_parse_from(&good[0]).is_ok());
 }
 
+/// The plan writes a plan file (`-o FILE`) and the apply performs that file: the same name.
+fn plan_file_is_applied(cmds: &[Vec<String>]) {
+    let plan = cmds.iter().find(|c| c[1] == "plan").expect("a plan");
+    let i = plan.iter().position(|a| a == "-o").expect("plan -o FILE");
+    let file = std::path::Path::new(&plan[i + 1]).file_name().unwrap();
+    let apply = cmds.iter().find(|c| c[1] == "apply").expect("an apply");
+    assert_eq!(
+        std::path::Path::new(&apply[2]).file_name().unwrap(),
+        file,
+        "{apply:?}"
+    );
+}
+
 #[test]
 fn github_actions_plans_waits_for_approval_applies_and_backs_up_nightly() {
     let d = &docs("github-actions.yml")[0];
@@ -138,9 +151,10 @@ fn github_actions_plans_waits_for_approval_applies_and_backs_up_nightly() {
     );
     let cmds = ferry_commands("github-actions.yml");
     let verbs: Vec<&str> = cmds.iter().map(|c| c[1].as_str()).collect();
-    for v in ["test", "plan", "run", "runs"] {
+    for v in ["test", "plan", "apply", "run", "runs"] {
         assert!(verbs.contains(&v), "{v} in {verbs:?}");
     }
+    plan_file_is_applied(&cmds);
     assert!(
         cmds.iter()
             .filter(|c| c.contains(&"--junit".to_string()))
@@ -163,9 +177,12 @@ fn gitlab_ci_plans_waits_for_a_manual_apply_and_backs_up_on_schedule() {
     assert!(nightly.contains("schedule"), "{nightly}");
     let cmds = ferry_commands("gitlab-ci.yml");
     let verbs: Vec<&str> = cmds.iter().map(|c| c[1].as_str()).collect();
-    for v in ["test", "plan", "run", "errors"] {
+    for v in ["test", "plan", "apply", "run", "errors"] {
         assert!(verbs.contains(&v), "{v} in {verbs:?}");
     }
+    plan_file_is_applied(&cmds);
+    let kept = d["plan"]["artifacts"]["paths"].as_sequence().unwrap();
+    assert!(kept.iter().any(|p| p.as_str() == Some("plan.json")));
 }
 
 #[test]

@@ -9,98 +9,18 @@
 mod ledger_support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use ferry::config::{PgLedger, Secret, SslMode};
+use ferry::config::{Secret, SslMode};
 use ferry::ledger::store::latest_version;
 use ferry::ledger::{
     ErrorFilter, Intent, JobRow, Ledger, LedgerLocation, RollbackEntry, RunExtra, RunInfo, Stage,
     Step, StepError, StepStatus,
 };
 use ferry::sim::Seed;
+use ledger_support::support::pg::{Pg, pg};
 use ledger_support::*;
-
-struct Pg {
-    host: String,
-    port: String,
-    writer: (String, String),
-    viewer: (String, String),
-    ca: String,
-}
-
-fn pg() -> Option<Pg> {
-    let v = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
-    match (
-        v("TEST_PG_HOST"),
-        v("TEST_PG_PORT"),
-        v("TEST_PG_WRITER_PASSWORD"),
-    ) {
-        (Some(host), Some(port), Some(wp)) => Some(Pg {
-            host,
-            port,
-            writer: (v("TEST_PG_WRITER").unwrap_or("ferry_writer".into()), wp),
-            viewer: (
-                v("TEST_PG_VIEWER").unwrap_or("ferry_viewer".into()),
-                v("TEST_PG_VIEWER_PASSWORD").unwrap_or_default(),
-            ),
-            ca: v("TEST_PG_CA").unwrap_or_default(),
-        }),
-        _ => {
-            assert!(
-                std::env::var("FERRY_ALLOW_SKIP").as_deref() == Ok("1"),
-                "TEST_PG_* is not set: start PostgreSQL with `bash .ci/pg.sh && . /srv/ocitest/env` (or set FERRY_ALLOW_SKIP=1)"
-            );
-            eprintln!("SKIP: TEST_PG_* is not set (FERRY_ALLOW_SKIP=1)");
-            None
-        }
-    }
-}
-
-impl Pg {
-    fn ledger(&self, db: &str, role: &(String, String), sslmode: SslMode) -> PgLedger {
-        PgLedger {
-            url: format!("postgres://{}@{}:{}/{db}", role.0, self.host, self.port),
-            password: Some(Secret::new(role.1.clone())),
-            sslmode,
-            ca_file: Some(self.ca.clone().into()),
-            timeout_secs: 20,
-        }
-    }
-
-    fn client(&self, db: &str) -> postgres::Client {
-        postgres::Config::new()
-            .host(&self.host)
-            .port(self.port.parse().unwrap())
-            .user(&self.writer.0)
-            .password(&self.writer.1)
-            .dbname(db)
-            .connect(postgres::NoTls)
-            .expect("connect as the writer")
-    }
-
-    /// A new database owned by the writer, with the README's grants for the viewer.
-    fn fresh_db(&self) -> String {
-        let name = format!("ferry_t_{:08x}", rand::random::<u32>());
-        self.client("ferry")
-            .batch_execute(&format!("CREATE DATABASE {name} OWNER {}", self.writer.0))
-            .unwrap();
-        self.client(&name)
-            .batch_execute(&format!(
-                "GRANT CONNECT ON DATABASE {name} TO {v};
-                 GRANT USAGE ON SCHEMA public TO {v};
-                 ALTER DEFAULT PRIVILEGES FOR ROLE {w} IN SCHEMA public GRANT SELECT ON TABLES TO {v};",
-                v = self.viewer.0,
-                w = self.writer.0
-            ))
-            .unwrap();
-        name
-    }
-
-    fn writer_at(&self, db: &str) -> LedgerLocation {
-        LedgerLocation::Postgres(self.ledger(db, &self.writer, SslMode::Require))
-    }
-}
 
 fn at(s: i64) -> chrono::DateTime<Utc> {
     Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap()
@@ -411,30 +331,24 @@ fn a_run_killed_in_one_folder_resumes_from_another() {
 
     // Runner A: killed right after its second import request.
     let mut child = env.spawn(&["run", &recipe]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let imports = env
-            .sim
-            .request_log()
-            .iter()
+    // Woken by the emulator as each request is logged (no polling).
+    let reached = env.sim.wait_for_requests(Duration::from_secs(60), |log| {
+        log.iter()
             .filter(|e| {
                 e.instance.as_deref() == Some("prod")
                     && e.path.ends_with("/integrations/archive")
                     && !e.injected
             })
-            .count();
-        if imports >= 2 {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before its second import"
-        );
-        assert!(Instant::now() < deadline, "timed out");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+            .count()
+            >= 2
+    });
+    assert!(reached, "timed out before the second import");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before its second import"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
 
     // Runner B: another folder (same config, secrets beside it), another process.
     let b = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 #[path = "support/mod.rs"]
-mod support;
+pub mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,104 +2,12 @@
 //! a failed artifact's root cause (escaped), the error filter, backup jobs, and the event stream
 //! reports a running run's progress as it moves.
 
-use chrono::Utc;
-use ferry::config::{PgLedger, Secret, SslMode};
-use ferry::ledger::{
-    JobRow, Ledger, LedgerLocation, RunExtra, RunInfo, Stage, Step, StepError, StepStatus,
-};
+mod support;
 
-fn info(id: &str) -> RunInfo {
-    RunInfo {
-        id: id.into(),
-        recipe: "migrate.rhai".into(),
-        recipe_sha256: "s".into(),
-        run_by: "alice".into(),
-        started: Utc::now(),
-        ended: None,
-        dry_run: false,
-        sandbox: false,
-        ferry_version: "0".into(),
-        outcome: None,
-        message: None,
-    }
-}
-
-fn step(seq: u64, stage: Stage, code: &str, target: &str, err: Option<&str>) -> Step {
-    Step {
-        seq,
-        stage,
-        kind: ferry::artifact::ArtifactKind::Integration,
-        code: code.into(),
-        version: "01.00.0000".into(),
-        target: target.into(),
-        action: "x".into(),
-        reason: None,
-        status: if err.is_some() {
-            StepStatus::Failed
-        } else {
-            StepStatus::Ok
-        },
-        attempts: 1,
-        error: err.map(|m| StepError {
-            kind: "http".into(),
-            status: Some(409),
-            message: m.into(),
-        }),
-        sha256: None,
-        started: Utc::now(),
-        ended: Utc::now(),
-    }
-}
-
-fn seed(db: &mut Ledger) {
-    db.insert_run(&info("run-live"), &RunExtra::default(), None)
-        .unwrap();
-    db.set_expected("run-live", 10).unwrap();
-    db.insert_step("run-live", &step(1, Stage::Export, "ORDERS", "dev", None))
-        .unwrap();
-    db.insert_run(&info("run-failed"), &RunExtra::default(), None)
-        .unwrap();
-    db.insert_step(
-        "run-failed",
-        &step(1, Stage::Export, "BILLING", "dev", None),
-    )
-    .unwrap();
-    db.insert_step(
-        "run-failed",
-        &step(
-            2,
-            Stage::Import,
-            "BILLING",
-            "prod",
-            Some("connection <script>alert(1)</script> missing"),
-        ),
-    )
-    .unwrap();
-    db.insert_step(
-        "run-failed",
-        &step(
-            3,
-            Stage::Activate,
-            "PAYROLL",
-            "prod",
-            Some("activation refused"),
-        ),
-    )
-    .unwrap();
-    db.insert_job(&JobRow {
-        run: "run-failed".into(),
-        seq: 1,
-        vault: "backups".into(),
-        name: "nightly".into(),
-        path: "2026/nightly-1".into(),
-        date: "2026-11-30".into(),
-    })
-    .unwrap();
-    let mut done = info("run-failed");
-    done.ended = Some(Utc::now());
-    done.outcome = Some("failed".into());
-    db.finish_run(&done).unwrap();
-}
+use ferry::config::{Secret, SslMode};
+use ferry::ledger::{Ledger, LedgerLocation, Stage};
+use support::dashboard::{seed, step};
+use support::pg::pg;
 
 async fn check(loc: LedgerLocation) {
     let mut writer = Ledger::open_at(&loc).unwrap();
@@ -221,42 +129,16 @@ async fn dashboard_over_sqlite() {
 
 #[tokio::test]
 async fn dashboard_over_postgres() {
-    let v = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
-    let (Some(host), Some(port), Some(pw)) = (
-        v("TEST_PG_HOST"),
-        v("TEST_PG_PORT"),
-        v("TEST_PG_WRITER_PASSWORD"),
-    ) else {
-        assert!(
-            std::env::var("FERRY_ALLOW_SKIP").as_deref() == Ok("1"),
-            "TEST_PG_* is not set: `bash .ci/pg.sh && . /srv/ocitest/env` (or FERRY_ALLOW_SKIP=1)"
-        );
-        eprintln!("SKIP: TEST_PG_* is not set");
-        return;
-    };
-    let user = v("TEST_PG_WRITER").unwrap_or("ferry_writer".into());
-    let name = format!("ferry_s_{:08x}", rand::random::<u32>());
-    let (h, p, u, w) = (host.clone(), port.clone(), user.clone(), pw.clone());
-    let n = name.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Config::new()
-            .host(&h)
-            .port(p.parse().unwrap())
-            .user(&u)
-            .password(&w)
-            .dbname("ferry")
-            .connect(postgres::NoTls)
-            .unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {n}")).unwrap();
-    })
-    .await
-    .unwrap();
-    check(LedgerLocation::Postgres(PgLedger {
-        url: format!("postgres://{user}@{host}:{port}/{name}"),
-        password: Some(Secret::new(pw)),
-        sslmode: SslMode::Disable,
-        ca_file: None,
-        timeout_secs: 20,
-    }))
+    let Some(pg) = pg() else { return };
+    let pg = std::sync::Arc::new(pg);
+    let p = pg.clone();
+    let name = tokio::task::spawn_blocking(move || p.fresh_db())
+        .await
+        .unwrap();
+    check(LedgerLocation::Postgres(pg.ledger(
+        &name,
+        &pg.writer,
+        SslMode::Disable,
+    )))
     .await;
 }

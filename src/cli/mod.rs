@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a thin wrapper over the library.
 
+pub mod apply;
 pub mod check;
 pub mod ci;
 pub mod completions;
@@ -33,7 +34,8 @@ Exit codes:
   2    usage, configuration or script error
   130  interrupted (Ctrl-C)
 `ferry plan` follows terraform's -detailed-exitcode: 0 no changes, 2 changes, 1 any error
-(usage, configuration and script errors included), 130 interrupted.
+(usage, configuration and script errors included), 130 interrupted. `ferry apply PLAN` (a plan
+file from `ferry plan -o PLAN`): 0 applied, 1 refused (stale or edited plan) or failed, 130.
 
 Environment: FERRY_CONFIG (the config file), FERRY_PATH (module folders, colon-separated),
 FERRY_LOG (log filter, as RUST_LOG), FERRY_USER (the user recorded in the ledger),
@@ -74,6 +76,10 @@ pub enum Command {
     /// Describe what a recipe would do, without doing it (exit 0: no changes, 2: changes, 1: any
     /// error, usage errors included).
     Plan(plan::PlanArgs),
+    /// Perform exactly the effects of a plan file (`ferry plan RECIPE -o FILE`); refuse, naming
+    /// what changed, when the targets or the archives differ from the plan (exit 0 applied, 1
+    /// refused or failed).
+    Apply(apply::ApplyArgs),
     /// The runs in the ledger (`ferry runs show RUN` for one).
     Runs(runs::RunsArgs),
     /// The central error log: failed steps of every run.
@@ -155,7 +161,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// True when the command line (which did not parse) is a `ferry plan` one.
+/// True when the command line (which did not parse) is a `ferry plan` or `ferry apply` one.
 pub fn is_plan<I, T>(args: I) -> bool
 where
     I: IntoIterator<Item = T>,
@@ -165,7 +171,7 @@ where
     Cli::command()
         .ignore_errors(true)
         .try_get_matches_from(args)
-        .is_ok_and(|m| m.subcommand_name() == Some("plan"))
+        .is_ok_and(|m| matches!(m.subcommand_name(), Some("plan" | "apply")))
 }
 
 /// Entry point of the binary.
@@ -194,6 +200,7 @@ pub fn main() -> ExitCode {
         Command::Docs(a) => docs::exec(a),
         Command::Vault(a) => vault::exec(a, cli.quiet),
         Command::Plan(a) => plan::exec(a, cli.quiet),
+        Command::Apply(a) => apply::exec(a, cli.quiet),
         Command::Runs(a) => runs::exec(a),
         Command::Errors(a) => errors::exec(a),
         Command::Rollback(a) => rollback::exec(a, cli.quiet),

@@ -1,6 +1,10 @@
 //! `ferry plan RECIPE`: run the recipe with every effect described instead of performed (reads
 //! still happen, so the plan is real) and print what would be done: artifact, action, reason.
 //!
+//! With `-o FILE` the plan is also written as a plan file (the effects, the archives' content
+//! digests, the targets' state, the recipe and its variables) for `ferry apply FILE`, which
+//! performs exactly those effects or refuses.
+//!
 //! Exit codes, as `terraform plan -detailed-exitcode`: 0 nothing would change, 2 something would,
 //! 1 the plan could not be made (usage, config, script or read error), 130 interrupted. Usage
 //! errors are 1 here (2 for the other commands) so that they never read as "changes".
@@ -13,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ScriptOpts;
 use crate::config::Config;
+use crate::effect::PlanGuard;
 pub use crate::ops::plan::{PlanLine, plan_lines, plan_table};
 use crate::ops::run::RunKind;
 use crate::script::runner::{self, RunOptions, RunResult};
@@ -36,6 +41,10 @@ pub struct PlanArgs {
     pub opts: ScriptOpts,
     #[command(flatten)]
     pub ci: super::ci::CiOpts,
+    /// Also write the plan to FILE for `ferry apply FILE`: the effects, the archives' content
+    /// digests and the targets' state it assumed.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// Runs `text` as `name` with the options of `opts` (and `run` for what the command sets) on
@@ -47,6 +56,19 @@ pub fn run_script(
     run: RunOptions,
     shell: &Shell,
 ) -> Result<(RunResult, Config), String> {
+    run_script_then(name, text, opts, run, shell, |_, _, _| ()).map(|(r, c, ())| (r, c))
+}
+
+/// [`run_script`], then `after` with the runtime, the config and the result, while the sandbox
+/// (if any) still runs.
+pub fn run_script_then<T>(
+    name: &str,
+    text: &str,
+    opts: &ScriptOpts,
+    run: RunOptions,
+    shell: &Shell,
+    after: impl FnOnce(&tokio::runtime::Runtime, &Config, &RunResult) -> T,
+) -> Result<(RunResult, Config, T), String> {
     let rt = super::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let cancel = CancellationToken::new();
     super::run::install_ctrl_c(&rt, cancel.clone(), None);
@@ -55,6 +77,7 @@ pub fn run_script(
     let run = RunOptions {
         dry_run: run.dry_run,
         kind: run.kind,
+        plan: run.plan,
         ..super::run_options(opts, &config)
     };
     let result = runner::run_recipe(
@@ -66,11 +89,12 @@ pub fn run_script(
         shell.clone(),
         &run,
     );
+    let t = after(&rt, &config, &result);
     if let Some(sb) = sb {
         rt.block_on(sb.sim.shutdown());
     }
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    Ok((result, config))
+    Ok((result, config, t))
 }
 
 pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
@@ -82,15 +106,43 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
         }
     };
     let name = a.recipe.display().to_string();
+    let guard = a.out.as_ref().map(|_| Arc::new(PlanGuard::recording()));
     let run = RunOptions {
         dry_run: true,
         kind: RunKind::Plan,
+        plan: guard.clone(),
         ..Default::default()
     };
     // Script output on stderr under --json or -q: stdout carries the plan.
     let shell = super::shell(quiet, a.opts.json || quiet);
-    let (result, config) = match run_script(&name, &text, &a.opts, run, &shell) {
-        Ok(r) => r,
+    let recipe = super::apply::plan_recipe(&name, &text, &a.opts);
+    let made = run_script_then(
+        &name,
+        &text,
+        &a.opts,
+        run,
+        &shell,
+        |rt, config, result| match (&guard, &result.report) {
+            (Some(g), Some(report)) if result.code == 0 && report.failures.is_empty() => Some(
+                super::apply::plan_file(rt, config, g, &report.run.id, recipe, &[]),
+            ),
+            _ => None,
+        },
+    );
+    let (result, config) = match made {
+        Ok((result, config, file)) => {
+            if let (Some(out), Some(file)) = (&a.out, file) {
+                let written = file.and_then(|f| {
+                    f.write(out)
+                        .map_err(|e| format!("cannot write the plan {}: {e}", out.display()))
+                });
+                if let Err(e) = written {
+                    shell.error(&e);
+                    return code::ERROR;
+                }
+            }
+            (result, config)
+        }
         Err(e) => {
             if !e.is_empty() {
                 shell.error(&e);
@@ -129,6 +181,13 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
             shell.report(&format!("{n} change(s) would be made."));
         } else {
             shell.report("No changes: the targets are up to date.");
+        }
+        if let (Some(out), false) = (&a.out, failed) {
+            shell.note(&format!(
+                "Plan written to {}; `ferry apply {}` performs exactly these effects.",
+                out.display(),
+                out.display()
+            ));
         }
     }
     if failed {

@@ -204,7 +204,7 @@ pub fn execute_ci(
     result.code
 }
 
-fn report_dir(config: &Config, id: &str) -> Option<String> {
+pub(crate) fn report_dir(config: &Config, id: &str) -> Option<String> {
     let d = config.state_dir.join("runs").join(id);
     d.exists().then(|| d.display().to_string())
 }

@@ -13,10 +13,12 @@
 
 mod classify;
 mod decision;
+mod plan_guard;
 mod resume;
 
 pub use classify::Failure;
 pub use decision::{Action, Decision, SkipReason};
+pub use plan_guard::{PlanGuard, PlannedArchive, PlannedEffect};
 pub use resume::{Resume, ResumeIndex};
 
 use std::collections::HashSet;
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
+use crate::artifact::{ArtifactKey, ArtifactKind};
 use crate::ledger::{RunRecord, Stage, Step, StepError, StepStatus};
 
 /// What the executor needs to know about an error to decide on a retry and to record it.
@@ -52,6 +54,11 @@ pub trait EffectOutput {
     fn sha256(&self) -> Option<String> {
         None
     }
+    /// The content digest of the archive (equal for two exports of unchanged content), asked
+    /// only while a plan is recorded or applied.
+    fn content_digest(&self) -> Option<String> {
+        None
+    }
 }
 
 impl EffectOutput for () {}
@@ -62,11 +69,6 @@ impl<T: EffectOutput> EffectOutput for Option<T> {
 }
 impl EffectOutput for String {}
 impl EffectOutput for bool {}
-impl EffectOutput for Artifact {
-    fn sha256(&self) -> Option<String> {
-        Some(self.sha256.clone())
-    }
-}
 impl<T: EffectOutput> EffectOutput for Vec<T> {}
 impl EffectOutput for crate::oic::ImportOutcome {}
 impl EffectOutput for crate::oic::ScheduleState {}
@@ -226,6 +228,8 @@ pub struct Executor {
     /// Artifacts this run changed on a target (imported, deleted): later effects on them are
     /// never skipped as "done in the resumed run".
     touched: Arc<Mutex<HashSet<TouchKey>>>,
+    /// Recording a plan (`ferry plan -o`) or held to one (`ferry apply`).
+    plan: Option<Arc<PlanGuard>>,
 }
 
 impl Executor {
@@ -242,7 +246,19 @@ impl Executor {
             cancel,
             resume: None,
             touched: Arc::default(),
+            plan: None,
         }
+    }
+
+    /// Records the effects of a dry run for a plan file, or admits only a plan's effects.
+    pub fn with_plan(mut self, plan: Option<Arc<PlanGuard>>) -> Executor {
+        self.plan = plan;
+        self
+    }
+
+    /// The plan guard, if any.
+    pub fn plan(&self) -> Option<&Arc<PlanGuard>> {
+        self.plan.as_ref()
     }
 
     /// Resumes a stopped run: target effects (import, activate, deactivate, delete, connection,
@@ -312,6 +328,11 @@ impl Executor {
     /// Records an effect that was decided without running anything (skipped, or failed before it
     /// could start, e.g. a refused archive).
     pub fn note(&self, eff: &Effect, status: StepStatus, error: Option<StepError>) {
+        if status == StepStatus::Planned
+            && let Some(g) = &self.plan
+        {
+            g.described(eff);
+        }
         self.record.push(eff.step(status, 0, error));
     }
 
@@ -470,6 +491,11 @@ impl Executor {
             return self.attempt(eff, f).await;
         }
         let v = self.retry(&eff, f).await?;
+        if let (Some(g), Stage::Export) = (&self.plan, eff.stage)
+            && let Err(m) = g.exported(&eff, v.sha256(), v.content_digest())
+        {
+            return Err(self.refuse(&eff, m));
+        }
         let mut e2 = eff;
         if e2.sha256.is_none() {
             e2.sha256 = v.sha256();
@@ -513,10 +539,20 @@ impl Executor {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        if let Some(g) = &self.plan
+            && let Err(m) = g.admit(&eff)
+        {
+            return Err(self.refuse(&eff, m));
+        }
         let started = Utc::now();
         let what = format!("{} of {} on {}", eff.stage, eff.key.id(), eff.target);
         match self.retrying(&what, f).await {
             Ok((v, attempts)) => {
+                if let (Some(g), Stage::Export) = (&self.plan, eff.stage)
+                    && let Err(m) = g.exported(&eff, v.sha256(), v.content_digest())
+                {
+                    return Err(self.refuse(&eff, m));
+                }
                 let sha = v.sha256().or_else(|| eff.sha256.clone());
                 let mut step = eff.step(StepStatus::Ok, attempts, None);
                 step.sha256 = sha;
@@ -536,6 +572,16 @@ impl Executor {
                 Err(self.fail(&eff, started, attempts, cancelled_error(), true))
             }
         }
+    }
+
+    /// Records `eff` as failed without an attempt: the plan being applied does not allow it.
+    fn refuse(&self, eff: &Effect, message: String) -> EffectError {
+        let error = StepError {
+            kind: "plan".into(),
+            status: None,
+            message,
+        };
+        self.fail(eff, Utc::now(), 0, error, false)
     }
 
     fn fail(

@@ -183,22 +183,58 @@ fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn parse_ts(s: &str) -> DateTime<Utc> {
+/// Why a stored row could not be read.
+#[derive(Debug)]
+enum RowError {
+    /// The store's own complaint (a missing column, a wrong type).
+    Store(String),
+    /// A value that is not one ferry writes: never replaced by a default.
+    Bad {
+        column: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+impl From<String> for RowError {
+    fn from(s: String) -> RowError {
+        RowError::Store(s)
+    }
+}
+
+fn bad(column: &'static str, value: &str, expected: &'static str) -> RowError {
+    RowError::Bad {
+        column,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+fn parse_ts(column: &'static str, s: &str) -> Result<DateTime<Utc>, RowError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
+        .map_err(|_| bad(column, s, "an RFC 3339 time"))
 }
 
-fn parse_stage(s: &str) -> Stage {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).unwrap_or(Stage::Export)
+fn parse_opt_ts(
+    column: &'static str,
+    s: Option<String>,
+) -> Result<Option<DateTime<Utc>>, RowError> {
+    s.as_deref().map(|s| parse_ts(column, s)).transpose()
 }
 
-fn parse_status(s: &str) -> StepStatus {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).unwrap_or(StepStatus::Failed)
+fn parse_stage(column: &'static str, s: &str) -> Result<Stage, RowError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| bad(column, s, "a stage"))
 }
 
-fn parse_kind(s: &str) -> ArtifactKind {
-    ArtifactKind::parse(s).unwrap_or(ArtifactKind::Integration)
+fn parse_status(column: &'static str, s: &str) -> Result<StepStatus, RowError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| bad(column, s, "a step status"))
+}
+
+fn parse_kind(column: &'static str, s: &str) -> Result<ArtifactKind, RowError> {
+    ArtifactKind::parse(s).ok_or_else(|| bad(column, s, "an artifact kind"))
 }
 
 /// Parses a stage name (`export`, `import`, ...).
@@ -276,18 +312,18 @@ fn step_cols(prefix: &str) -> String {
         .join(", ")
 }
 
-fn step_from_row(r: &Row, off: usize) -> Result<Step, String> {
+fn step_from_row(r: &Row, off: usize) -> Result<Step, RowError> {
     let err_kind = r.opt_text(off + 10)?;
     Ok(Step {
         seq: r.int(off)? as u64,
-        stage: parse_stage(&r.text(off + 1)?),
-        kind: parse_kind(&r.text(off + 2)?),
+        stage: parse_stage("stage", &r.text(off + 1)?)?,
+        kind: parse_kind("kind", &r.text(off + 2)?)?,
         code: r.text(off + 3)?,
         version: r.text(off + 4)?,
         target: r.text(off + 5)?,
         action: r.text(off + 6)?,
         reason: r.opt_text(off + 7)?,
-        status: parse_status(&r.text(off + 8)?),
+        status: parse_status("status", &r.text(off + 8)?)?,
         attempts: r.int(off + 9)? as u32,
         error: match err_kind {
             Some(kind) => Some(StepError {
@@ -298,14 +334,14 @@ fn step_from_row(r: &Row, off: usize) -> Result<Step, String> {
             None => None,
         },
         sha256: r.opt_text(off + 13)?,
-        started: parse_ts(&r.text(off + 14)?),
-        ended: parse_ts(&r.text(off + 15)?),
+        started: parse_ts("started", &r.text(off + 14)?)?,
+        ended: parse_ts("ended", &r.text(off + 15)?)?,
     })
 }
 
 const RUN_COLS: &str = "id, recipe, recipe_sha256, run_by, started, ended, dry_run, sandbox, ferry_version, outcome, message, kind, profiles, resumes, dir, host, expected, updated, (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id), (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id AND s.status = 'failed')";
 
-fn run_from_row(r: &Row) -> Result<RunRow, String> {
+fn run_from_row(r: &Row) -> Result<RunRow, RowError> {
     let profiles = r.text(12)?;
     Ok(RunRow {
         info: RunInfo {
@@ -313,8 +349,8 @@ fn run_from_row(r: &Row) -> Result<RunRow, String> {
             recipe: r.text(1)?,
             recipe_sha256: r.text(2)?,
             run_by: r.text(3)?,
-            started: parse_ts(&r.text(4)?),
-            ended: r.opt_text(5)?.as_deref().map(parse_ts),
+            started: parse_ts("started", &r.text(4)?)?,
+            ended: parse_opt_ts("ended", r.opt_text(5)?)?,
             dry_run: r.int(6)? != 0,
             sandbox: r.int(7)? != 0,
             ferry_version: r.text(8)?,
@@ -333,13 +369,13 @@ fn run_from_row(r: &Row) -> Result<RunRow, String> {
         dir: r.opt_text(14)?,
         host: r.opt_text(15)?,
         expected: r.opt_int(16)?.map(|n| n as u64),
-        updated: r.opt_text(17)?.as_deref().map(parse_ts),
+        updated: parse_opt_ts("updated", r.opt_text(17)?)?,
         steps: r.int(18)? as u64,
         failed_steps: r.int(19)? as u64,
     })
 }
 
-fn job_from_row(r: &Row) -> Result<JobRow, String> {
+fn job_from_row(r: &Row) -> Result<JobRow, RowError> {
     Ok(JobRow {
         run: r.text(0)?,
         seq: r.int(1)? as u64,
@@ -350,9 +386,9 @@ fn job_from_row(r: &Row) -> Result<JobRow, String> {
     })
 }
 
-fn rollback_from_row(r: &Row) -> Result<RollbackEntry, String> {
+fn rollback_from_row(r: &Row) -> Result<RollbackEntry, RowError> {
     Ok(RollbackEntry {
-        kind: parse_kind(&r.text(0)?),
+        kind: parse_kind("kind", &r.text(0)?)?,
         code: r.text(1)?,
         version: r.text(2)?,
         target: r.text(3)?,
@@ -363,10 +399,10 @@ fn rollback_from_row(r: &Row) -> Result<RollbackEntry, String> {
     })
 }
 
-fn intent_from_row(r: &Row) -> Result<Intent, String> {
+fn intent_from_row(r: &Row) -> Result<Intent, RowError> {
     Ok(Intent {
-        stage: parse_stage(&r.text(0)?),
-        kind: parse_kind(&r.text(1)?),
+        stage: parse_stage("stage", &r.text(0)?)?,
+        kind: parse_kind("kind", &r.text(1)?)?,
         code: r.text(2)?,
         version: r.text(3)?,
         target: r.text(4)?,
@@ -458,16 +494,34 @@ impl Ledger {
 
     fn rows<T>(
         &self,
+        table: &'static str,
         sql: &str,
         params: &[Val],
-        map: impl Fn(&Row) -> Result<T, String>,
+        map: impl Fn(&Row) -> Result<T, RowError>,
     ) -> Result<Vec<T>, LedgerError> {
         let rows = {
             let mut g = self.store.lock().unwrap_or_else(|p| p.into_inner());
             g.query(sql, params).map_err(|e| self.err(e))?
         };
         rows.iter()
-            .map(|r| map(r).map_err(|e| self.err(e)))
+            .enumerate()
+            .map(|(i, r)| {
+                map(r).map_err(|e| match e {
+                    RowError::Store(e) => self.err(e),
+                    RowError::Bad {
+                        column,
+                        value,
+                        expected,
+                    } => LedgerError::BadRow {
+                        path: self.location.clone(),
+                        table,
+                        row: row_name(i, r),
+                        column,
+                        value,
+                        expected,
+                    },
+                })
+            })
             .collect()
     }
 
@@ -599,6 +653,7 @@ impl Ledger {
     /// The intents of a run.
     pub fn intents(&self, run: &str) -> Result<Vec<Intent>, LedgerError> {
         self.rows(
+            "intents",
             "SELECT stage, kind, code, version, target, sha256 FROM intents WHERE run = ?1",
             &[run.into()],
             intent_from_row,
@@ -625,6 +680,7 @@ impl Ledger {
     /// The vault jobs a run opened, in order.
     pub fn jobs(&self, run: &str) -> Result<Vec<JobRow>, LedgerError> {
         self.rows(
+            "jobs",
             "SELECT run, seq, vault, name, path, date FROM jobs WHERE run = ?1 ORDER BY seq",
             &[run.into()],
             job_from_row,
@@ -634,6 +690,7 @@ impl Ledger {
     /// The vault jobs of every run, newest first (at most `limit`).
     pub fn all_jobs(&self, limit: u64) -> Result<Vec<JobRow>, LedgerError> {
         self.rows(
+            "jobs",
             "SELECT run, seq, vault, name, path, date FROM jobs ORDER BY date DESC, run DESC, seq DESC LIMIT ?1",
             &[(limit as i64).into()],
             job_from_row,
@@ -665,6 +722,7 @@ impl Ledger {
     /// What a run saved for rollback, in the order it was saved.
     pub fn rollback_entries(&self, run: &str) -> Result<Vec<RollbackEntry>, LedgerError> {
         self.rows(
+            "rollback",
             "SELECT kind, code, version, target, existed, previous_status, sha256, location FROM rollback WHERE run = ?1 ORDER BY seq",
             &[run.into()],
             rollback_from_row,
@@ -674,6 +732,7 @@ impl Ledger {
     /// The most recent runs first (at most `limit`).
     pub fn runs(&self, limit: u64) -> Result<Vec<RunRow>, LedgerError> {
         self.rows(
+            "runs",
             &format!("SELECT {RUN_COLS} FROM runs ORDER BY started DESC, id DESC LIMIT ?1"),
             &[(limit as i64).into()],
             run_from_row,
@@ -683,6 +742,7 @@ impl Ledger {
     /// One run.
     pub fn run(&self, id: &str) -> Result<Option<RunRow>, LedgerError> {
         let mut rows = self.rows(
+            "runs",
             &format!("SELECT {RUN_COLS} FROM runs WHERE id = ?1"),
             &[id.into()],
             run_from_row,
@@ -697,6 +757,7 @@ impl Ledger {
         except: Option<&str>,
     ) -> Result<Option<RunRow>, LedgerError> {
         let mut rows = self.rows(
+            "runs",
             &format!(
                 "SELECT {RUN_COLS} FROM runs WHERE kind = 'run' AND dry_run = 0
                  AND (CAST(?1 AS TEXT) IS NULL OR recipe = ?1) AND (CAST(?2 AS TEXT) IS NULL OR id <> ?2)
@@ -711,6 +772,7 @@ impl Ledger {
     /// The steps of a run, in order.
     pub fn steps(&self, run: &str) -> Result<Vec<Step>, LedgerError> {
         self.rows(
+            "steps",
             &format!(
                 "SELECT {} FROM steps WHERE run = ?1 ORDER BY seq",
                 step_cols("")
@@ -736,6 +798,7 @@ impl Ledger {
         );
         let like = f.code.as_ref().map(|c| format!("%{}%", escape_like(c)));
         self.rows(
+            "steps",
             &sql,
             &[
                 f.run.as_ref().into(),
@@ -760,6 +823,16 @@ impl Ledger {
     }
 }
 
+/// Names a row of a query for messages: its place and its first column (a run id or a seq).
+fn row_name(i: usize, r: &Row) -> String {
+    let first = match r.0.first() {
+        Some(Val::Text(s)) => format!(" ({s})"),
+        Some(Val::Int(n)) => format!(" ({n})"),
+        _ => String::new(),
+    };
+    format!("{}{first}", i + 1)
+}
+
 /// Escapes `\`, `%` and `_` for a `LIKE ... ESCAPE '\'` pattern.
 fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -770,4 +843,99 @@ fn escape_like(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger_with_one_step(dir: &Path) -> Ledger {
+        let mut db = Ledger::open(&dir.join("ledger.db")).unwrap();
+        let now = Utc::now();
+        let info = RunInfo {
+            id: "r1".into(),
+            recipe: "m.rhai".into(),
+            recipe_sha256: "x".into(),
+            run_by: "me".into(),
+            started: now,
+            ended: None,
+            dry_run: false,
+            sandbox: false,
+            ferry_version: "0".into(),
+            outcome: None,
+            message: None,
+        };
+        db.insert_run(&info, &RunExtra::default(), None).unwrap();
+        let step = Step {
+            seq: 7,
+            stage: Stage::Import,
+            kind: ArtifactKind::Lookup,
+            code: "L".into(),
+            version: "01.00.0000".into(),
+            target: "prod".into(),
+            action: "import new".into(),
+            reason: None,
+            status: StepStatus::Ok,
+            attempts: 1,
+            error: None,
+            sha256: None,
+            started: now,
+            ended: now,
+        };
+        db.insert_step("r1", &step).unwrap();
+        db
+    }
+
+    fn poke(dir: &Path, sql: &str) {
+        // A damaged or foreign-written file: the CHECK constraints do not hold there either.
+        let c = rusqlite::Connection::open(dir.join("ledger.db")).unwrap();
+        c.execute_batch("PRAGMA ignore_check_constraints = ON")
+            .unwrap();
+        c.execute(sql, []).unwrap();
+    }
+
+    /// Issue 11: a value ferry never writes is an error naming table, row and column, not a
+    /// silent `export`, `failed`, `integration` or 1970.
+    #[test]
+    fn unknown_stored_values_are_typed_errors_naming_row_and_column() {
+        let cases = [
+            ("UPDATE steps SET stage = 'teleport'", "stage", "teleport"),
+            ("UPDATE steps SET status = 'maybe'", "status", "maybe"),
+            ("UPDATE steps SET kind = 'spaceship'", "kind", "spaceship"),
+            (
+                "UPDATE steps SET started = 'yesterday'",
+                "started",
+                "yesterday",
+            ),
+        ];
+        for (sql, column, value) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let db = ledger_with_one_step(dir.path());
+            assert_eq!(db.steps("r1").unwrap()[0].stage, Stage::Import);
+            poke(dir.path(), sql);
+            match db.steps("r1") {
+                Err(LedgerError::BadRow {
+                    table,
+                    row,
+                    column: c,
+                    value: v,
+                    ..
+                }) => {
+                    assert_eq!((table, c, v.as_str()), ("steps", column, value));
+                    assert_eq!(row, "1 (7)", "the row is named by place and seq");
+                }
+                other => panic!("{sql}: expected BadRow, got {other:?}"),
+            }
+            let msg = db.steps("r1").unwrap_err().to_string();
+            assert!(msg.contains(&format!("column `{column}`")), "{msg}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = ledger_with_one_step(dir.path());
+        poke(dir.path(), "UPDATE runs SET ended = 'soon'");
+        let msg = db.run("r1").unwrap_err().to_string();
+        assert!(
+            msg.contains("table `runs`, row 1 (r1), column `ended`"),
+            "{msg}"
+        );
+    }
 }

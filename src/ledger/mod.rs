@@ -158,6 +158,18 @@ pub enum LedgerError {
     Write { path: String, reason: String },
     #[error("no run `{0}` in the ledger (see `ferry runs`)")]
     NoRun(String),
+    /// A stored value that is not one ferry writes (never read as a default).
+    #[error(
+        "the ledger {path} is damaged: table `{table}`, row {row}, column `{column}`: `{value}` is not {expected}"
+    )]
+    BadRow {
+        path: String,
+        table: &'static str,
+        row: String,
+        column: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 /// The record of one run: steps in memory, each written to the ledger database in its own

@@ -181,6 +181,80 @@ pub fn inspect(path: &Path) -> Result<ArchiveInfo, OicError> {
     })
 }
 
+/// How an integration invokes another one (read from its archive).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum InvokeKind {
+    /// Through the local integration adapter (a co-located integration, by code and version).
+    Local,
+    /// Through its REST endpoint (`/flows/rest/CODE/M.m/`), by code and major.minor version.
+    Rest,
+}
+
+/// An integration an archive invokes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Invocation {
+    /// Code of the integration called.
+    pub code: String,
+    /// `MM.mm.pppp` for a local call; `MM.mm` (major.minor) read from a REST path.
+    pub version: String,
+    pub kind: InvokeKind,
+}
+
+/// Most `.jca` entries read from one archive.
+const MAX_JCA: usize = 500;
+
+/// The integrations an `.iar` invokes: each invoke's `.jca` under `resources/` names them, as the
+/// local integration adapter's `integrationCode`/`integrationVersion` properties, or as a
+/// `RelativeURI` (or any URL) under `/ic/api/integration/v1/flows/rest/[project/P/]CODE/M.m/`.
+/// Calls to itself are left out; each callee is listed once.
+pub fn invocations(path: &Path) -> Result<Vec<Invocation>, OicError> {
+    let info = inspect(path)?;
+    let mut z = open(path)?;
+    let names = names(path, &z)?;
+    let prop = |xml: &str, name: &str| -> Option<String> {
+        regex::Regex::new(&format!(r#"name\s*=\s*"{name}"\s+value\s*=\s*"([^"]*)""#))
+            .ok()?
+            .captures(xml)
+            .map(|c| c[1].trim().to_string())
+    };
+    let rest = regex::Regex::new(
+        r"/ic/api/integration/v1/flows/rest/(?:project/[^/]+/)?([A-Za-z0-9_\-]+)/(\d+)\.(\d+)",
+    )
+    .map_err(|e| err(path, e.to_string()))?;
+    let mut out: Vec<Invocation> = vec![];
+    for n in names
+        .iter()
+        .filter(|n| n.starts_with("icspackage/project/") && n.ends_with(".jca"))
+        .take(MAX_JCA)
+    {
+        let xml = read_small(path, &mut z, n)?;
+        let found = if let Some(code) = prop(&xml, "integrationCode") {
+            Some(Invocation {
+                code,
+                version: prop(&xml, "integrationVersion").unwrap_or_default(),
+                kind: InvokeKind::Local,
+            })
+        } else {
+            rest.captures(&xml).map(|c| Invocation {
+                code: c[1].to_string(),
+                version: format!(
+                    "{:02}.{:02}",
+                    c[2].parse::<u32>().unwrap_or(0),
+                    c[3].parse::<u32>().unwrap_or(0)
+                ),
+                kind: InvokeKind::Rest,
+            })
+        };
+        if let Some(i) = found
+            && i.code != info.code
+            && !out.contains(&i)
+        {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
 /// Reads the project code and name from a `.car` (`project/project.yaml`, or
 /// `icspackage/project/project.yaml` in one observed variant).
 pub fn inspect_project(path: &Path) -> Result<ProjectArchiveInfo, OicError> {

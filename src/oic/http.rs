@@ -10,6 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::limit::{Lane, Signal};
 use super::{AuthKind, OicClient, OicError};
 use crate::config::{Generation, Secret};
 
@@ -335,10 +336,50 @@ impl OicClient {
         Ok(resp)
     }
 
-    /// Sends a call; a 401 with OAuth renews the token once and repeats the call once.
-    /// Returns the response for a 2xx status, an [`OicError::Http`] otherwise.
+    /// Sends a call within the instance's adaptive concurrency limit; a 401 with OAuth renews
+    /// the token once and repeats the call once; a write answered 409 while other writes were in
+    /// flight (OIC refuses parallel imports) is sent again, at most 3 times, after the write
+    /// window was cut. Returns the response for a 2xx status, an [`OicError::Http`] otherwise.
     pub(crate) async fn execute(&self, call: &Call) -> Result<Response, OicError> {
-        let resp = match &self.inner.auth {
+        let lane = match (&call.method, &call.body) {
+            (_, Body::Patch(_)) => Lane::Writes,
+            (m, _) if m == Method::GET || m == Method::HEAD => Lane::Reads,
+            _ => Lane::Writes,
+        };
+        let limiter = &self.inner.limiter;
+        let mut conflicts = 0;
+        loop {
+            let permit = limiter.acquire(lane).await;
+            let r = self.execute_once(call).await;
+            let (signal, ra) = match &r {
+                Ok(resp) => match resp.status().as_u16() {
+                    429 | 503 => (Signal::Overload, retry_after(resp.headers())),
+                    409 if lane == Lane::Writes && limiter.writes_in_flight() > 1 => {
+                        (Signal::Conflict, None)
+                    }
+                    _ => (Signal::Ok, None),
+                },
+                Err(OicError::Timeout { .. }) => (Signal::Overload, None),
+                Err(_) => (Signal::Ignore, None),
+            };
+            permit.finish(signal, ra);
+            if signal == Signal::Conflict && conflicts < 3 {
+                conflicts += 1;
+                tracing::debug!(instance = %self.inner.name, path = %call.path, "409 on a parallel write: sent again");
+                continue;
+            }
+            let resp = r?;
+            return if resp.status().is_success() {
+                Ok(resp)
+            } else {
+                Err(self.http_error(call, resp).await)
+            };
+        }
+    }
+
+    /// One send, with the single 401 renewal.
+    async fn execute_once(&self, call: &Call) -> Result<Response, OicError> {
+        Ok(match &self.inner.auth {
             AuthKind::Token(ts) => {
                 let tok = ts.current().await?;
                 let resp = self.attempt(call, Some(&tok.value)).await?;
@@ -352,12 +393,7 @@ impl OicClient {
                 }
             }
             AuthKind::Basic { .. } => self.attempt(call, None).await?,
-        };
-        if resp.status().is_success() {
-            Ok(resp)
-        } else {
-            Err(self.http_error(call, resp).await)
-        }
+        })
     }
 
     async fn http_error(&self, call: &Call, mut resp: Response) -> OicError {
@@ -495,10 +531,9 @@ impl OicClient {
                 .await
                 .map_err(|e| OicError::io(format!("cannot write {}", path.display()), e))?;
         }
+        // No fsync: the file is a temporary copy (a crash loses it and a resumed run exports
+        // again); what must survive a crash is fsynced where it is kept (the vault).
         out.flush()
-            .await
-            .map_err(|e| OicError::io(format!("cannot write {}", path.display()), e))?;
-        out.sync_all()
             .await
             .map_err(|e| OicError::io(format!("cannot write {}", path.display()), e))?;
         drop(out);

@@ -43,6 +43,7 @@ mod error;
 mod http;
 pub mod instance_archive;
 mod jwt;
+mod limit;
 mod projects;
 mod resources;
 mod schedules;
@@ -55,8 +56,14 @@ use serde_json::{Value, json};
 
 pub use connections::{Connection, ConnectionProperty, ConnectionTest, ConnectionUpdate};
 pub use error::OicError;
+pub use limit::{Lane, LimitStats, Limiter};
+
+/// The highest window of the adaptive limiter.
+pub const fn limit_max() -> usize {
+    limit::MAX_LIMIT
+}
 pub use projects::{Acl, AclPrincipal, AclRole, Deployment, Project, ProjectExport};
-pub use resources::{IntegrationStats, Library, Lookup, Package};
+pub use resources::{InstanceCounts, IntegrationStats, Library, Lookup, Package};
 pub use schedules::{Schedule, ScheduleDefinition, ScheduleRun, ScheduleState};
 pub use types::{
     ActivateOptions, ImportAction, ImportMode, ImportOutcome, Integration, IntegrationId,
@@ -80,6 +87,8 @@ pub(crate) struct Inner {
     auth: AuthKind,
     http: reqwest::Client,
     timeout: Duration,
+    /// Adaptive concurrency of the requests to this instance.
+    limiter: Limiter,
 }
 
 /// A client for one OIC instance (one profile). Clone is cheap (an `Arc`); `Send + Sync`.
@@ -208,8 +217,14 @@ impl OicClient {
                 auth,
                 http,
                 timeout,
+                limiter: Limiter::new(),
             }),
         })
+    }
+
+    /// The adaptive concurrency limiter of this instance (shared by the client's clones).
+    pub fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
     }
 
     /// The profile name.

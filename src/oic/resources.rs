@@ -154,6 +154,28 @@ impl IntegrationStats {
     }
 }
 
+/// The instances of an integration in a period, by status (`GET /monitoring/instances`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceCounts {
+    pub total: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub aborted: u64,
+    /// Any other status (`IN_PROGRESS`, `RECOVERING`, ...).
+    pub in_progress: u64,
+}
+
+impl InstanceCounts {
+    /// Failed and aborted instances over all of them (0 when there were none).
+    pub fn error_rate(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            (self.failed + self.aborted) as f64 / self.total as f64
+        }
+    }
+}
+
 /// A package (Gen2 grouping of integrations) as listed or fetched.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Package {
@@ -549,6 +571,61 @@ impl OicClient {
             Err(e) if e.is_status(404) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The instances of integration `id` created since `since`, counted by status:
+    /// `GET /monitoring/instances?q={code:'C', version:'V', startdate:'yyyy-MM-dd HH:mm:ss'}` (the date
+    /// in UTC, as Oracle's reference documents `startdate`), every page.
+    pub async fn instance_counts_since(
+        &self,
+        id: &IntegrationId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<InstanceCounts, OicError> {
+        let q = format!(
+            "{{code:'{}', version:'{}', startdate:'{}'}}",
+            id.code,
+            id.version,
+            since.format("%Y-%m-%d %H:%M:%S")
+        );
+        let statuses = self
+            .list_as(&format!("{API}/monitoring/instances"), Some(&q), |v| {
+                s(&v, "status")
+            })
+            .await?;
+        let mut c = InstanceCounts::default();
+        for st in statuses {
+            c.total += 1;
+            match st.to_ascii_uppercase().as_str() {
+                "COMPLETED" => c.completed += 1,
+                "FAILED" => c.failed += 1,
+                "ABORTED" => c.aborted += 1,
+                _ => c.in_progress += 1,
+            }
+        }
+        Ok(c)
+    }
+
+    /// Calls a REST trigger (`path`: below the host, e.g.
+    /// `/ic/api/integration/v1/flows/rest/HELLO/1.0/ping`) with `method` and an optional JSON body;
+    /// the answer's JSON (`null` when empty). A 4xx/5xx answer is an error.
+    pub async fn call_rest_trigger(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, OicError> {
+        let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| OicError::Config(format!("`{method}` is not an HTTP method")))?;
+        if !path.starts_with('/') {
+            return Err(OicError::Config(format!(
+                "a REST trigger path starts with `/`: `{path}`"
+            )));
+        }
+        let mut call = Call::new(m, path.to_string());
+        if let Some(b) = body {
+            call = call.body(Body::Json(b));
+        }
+        self.json(call).await
     }
 
     /// `GET /monitoring/integrations` (paged) with an optional `q`, e.g. `{timewindow:'1d'}`.

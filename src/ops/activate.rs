@@ -6,14 +6,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::OpsError;
-use super::ctx::{Ctx, fan_out};
+use super::ctx::{Ctx, fan_out_adaptive};
 use super::import::ItemAction;
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 use crate::effect::{
     Action, Decision, Effect, EffectError, Executor, Failure, Outcome, SkipReason,
 };
 use crate::ledger::{RollbackEntry, Stage};
-use crate::oic::{ActivateOptions, IntegrationId, OicClient};
+use crate::oic::{ActivateOptions, IntegrationId, Lane, OicClient};
 
 /// When to activate after an import: `true`, `false`, or `"keep"` (what was active on the
 /// source).
@@ -63,7 +63,7 @@ impl ActivateWhen {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ActivateOpts {
-    /// Activations at a time (default: the run's bound, 2).
+    /// Hard cap on activations at a time (default: adaptive, see `oic::Limiter`).
     pub concurrency: Option<usize>,
     pub async_activation: bool,
     /// Seconds to wait for an activation.
@@ -110,29 +110,36 @@ pub async fn set_active(
         payload_tracing: None,
     };
     let label = if activate { "activate" } else { "deactivate" };
-    let results = fan_out(ctx.bar(ids.len(), label), conc, ids, |id| {
-        let act = act.clone();
-        async move {
-            let key = ArtifactKey::new(ArtifactKind::Integration, &id.code, &id.version);
-            let r = if activate {
-                let eff = Effect::new(Stage::Activate, key, client.name(), "activate");
-                ctx.exec()
-                    .run(eff, || async {
-                        client.activate(&id, &act).await.map_err(Failure::from)
-                    })
-                    .await
-            } else {
-                let eff = Effect::new(Stage::Deactivate, key, client.name(), "deactivate");
-                ctx.exec()
-                    .run(eff, || async {
-                        client.deactivate(&id).await.map_err(Failure::from)?;
-                        Ok::<_, Failure>("CONFIGURED".to_string())
-                    })
-                    .await
-            };
-            (id, r)
-        }
-    })
+    let results = fan_out_adaptive(
+        ctx.bar(ids.len(), label),
+        conc,
+        client,
+        Lane::Writes,
+        ids,
+        |id| {
+            let act = act.clone();
+            async move {
+                let key = ArtifactKey::new(ArtifactKind::Integration, &id.code, &id.version);
+                let r = if activate {
+                    let eff = Effect::new(Stage::Activate, key, client.name(), "activate");
+                    ctx.exec()
+                        .run(eff, || async {
+                            client.activate(&id, &act).await.map_err(Failure::from)
+                        })
+                        .await
+                } else {
+                    let eff = Effect::new(Stage::Deactivate, key, client.name(), "deactivate");
+                    ctx.exec()
+                        .run(eff, || async {
+                            client.deactivate(&id).await.map_err(Failure::from)?;
+                            Ok::<_, Failure>("CONFIGURED".to_string())
+                        })
+                        .await
+                };
+                (id, r)
+            }
+        },
+    )
     .await;
     let done = if activate {
         ItemAction::Activated

@@ -14,10 +14,12 @@ use super::OpsError;
 use crate::artifact::Artifact;
 use crate::config::Config;
 use crate::effect::Executor;
-use crate::oic::OicClient;
+use crate::oic::{Lane, Limiter, OicClient};
 
-/// Default bounds on parallel work, per kind of operation (exports more parallel than imports
-/// and activations, as the OIC reference advises).
+/// Default ceilings on the fan-out of bulk work, per kind of operation, when the verb is given no
+/// `concurrency`: the instance's adaptive limiter ([`crate::oic::Limiter`]) then decides how many
+/// requests are in flight, below these. A `concurrency` given to a verb replaces them and so is a
+/// hard cap.
 #[derive(Clone, Debug)]
 pub struct Bounds {
     pub exports: usize,
@@ -28,12 +30,15 @@ pub struct Bounds {
 impl Default for Bounds {
     fn default() -> Self {
         Bounds {
-            exports: 4,
-            imports: 2,
-            activations: 2,
+            exports: ADAPTIVE,
+            imports: ADAPTIVE,
+            activations: ADAPTIVE,
         }
     }
 }
+
+/// The fan-out ceiling of a verb given no `concurrency` (the adaptive limiter's highest window).
+pub const ADAPTIVE: usize = crate::oic::limit_max();
 
 /// Where a run saves an archive a replace is about to lose (blocking; called off the runtime).
 pub trait RollbackSink: Send + Sync {
@@ -78,6 +83,48 @@ where
     F: Fn(I) -> Fut,
     Fut: Future<Output = R>,
 {
+    fan_out_shown(bar, concurrency, None, items, f).await
+}
+
+/// [`fan_out`] whose progress bar shows the current window of `client`'s adaptive limiter in
+/// `lane` (`limit N`).
+pub async fn fan_out_adaptive<I, R, Fut, F>(
+    bar: ProgressBar,
+    concurrency: usize,
+    client: &OicClient,
+    lane: Lane,
+    items: Vec<I>,
+    f: F,
+) -> Vec<R>
+where
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = R>,
+{
+    fan_out_shown(bar, concurrency, Some((client.limiter(), lane)), items, f).await
+}
+
+async fn fan_out_shown<I, R, Fut, F>(
+    bar: ProgressBar,
+    concurrency: usize,
+    limit: Option<(&Limiter, Lane)>,
+    items: Vec<I>,
+    f: F,
+) -> Vec<R>
+where
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = R>,
+{
+    let show = |bar: &ProgressBar| {
+        if let Some((l, lane)) = limit {
+            let s = l.stats();
+            let n = match lane {
+                Lane::Reads => s.reads,
+                Lane::Writes => s.writes,
+            };
+            bar.set_message(format!("limit {}", n.min(concurrency.max(1))));
+        }
+    };
+    show(&bar);
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
     let futs = items.into_iter().map(|item| {
         let sem = sem.clone();
@@ -87,6 +134,7 @@ where
             let _permit = sem.acquire_owned().await.ok();
             let r = fut.await;
             bar.inc(1);
+            show(&bar);
             r
         }
     });

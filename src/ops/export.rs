@@ -5,12 +5,12 @@
 use serde::Deserialize;
 
 use super::OpsError;
-use super::ctx::{Ctx, fan_out};
+use super::ctx::{Ctx, fan_out_adaptive};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 use crate::effect::{Effect, Failure};
 use crate::ledger::Stage;
 use crate::oic::{
-    Integration, IntegrationId, Library, Lookup, OicClient, Package, Project, ProjectExport,
+    Integration, IntegrationId, Lane, Library, Lookup, OicClient, Package, Project, ProjectExport,
 };
 
 /// Something an instance can export.
@@ -83,7 +83,7 @@ impl Exportable {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExportOptions {
-    /// Exports at a time (default: the run's bound, 4).
+    /// Hard cap on exports at a time (default: adaptive, see `oic::Limiter`).
     pub concurrency: Option<usize>,
     /// Raise the first failure instead of recording it and going on.
     pub stop_on_error: bool,
@@ -110,9 +110,11 @@ pub async fn export(
             _ => None,
         })
         .collect();
-    let results = fan_out(
+    let results = fan_out_adaptive(
         ctx.bar(items.len(), "export"),
         conc,
+        client,
+        Lane::Reads,
         items,
         |it| async move {
             let key = it.key();

@@ -15,13 +15,13 @@ use serde::{Deserialize, Serialize};
 
 use super::OpsError;
 use super::activate::{self, ActivateWhen};
-use super::ctx::{Ctx, fan_out};
+use super::ctx::{Ctx, fan_out_adaptive};
 use super::kinds::{KindOps, TargetState, import_rank, ops_for};
 use super::schedules::SchedulesMode;
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 use crate::effect::{Action, Decision, Effect, EffectError, Failure, Outcome, SkipReason};
 use crate::ledger::{Intent, RollbackEntry, Stage, StepError, StepStatus};
-use crate::oic::{ActivateOptions, ImportAction, ImportMode, ImportOutcome, OicClient};
+use crate::oic::{ActivateOptions, ImportAction, ImportMode, ImportOutcome, Lane, OicClient};
 
 /// Options of `import_archives` (and of a restore, which uses the same defaults).
 #[derive(Clone, Debug, Deserialize)]
@@ -31,9 +31,9 @@ pub struct ImportOptions {
     pub overwrite: bool,
     /// When to activate integrations after the import.
     pub activate: ActivateWhen,
-    /// Imports at a time (default: the run's bound, 2).
+    /// Hard cap on imports at a time (default: adaptive, see `oic::Limiter`).
     pub concurrency: Option<usize>,
-    /// Activations at a time (default: the run's bound, 2).
+    /// Hard cap on activations at a time (default: adaptive, see `oic::Limiter`).
     pub activation_concurrency: Option<usize>,
     /// Activate in OIC's asynchronous mode and poll.
     pub async_activation: bool,
@@ -209,9 +209,11 @@ pub async fn import(
             .unwrap_or(rest.len());
         let (batch, after) = rest.split_at(n);
         rest = after;
-        let res = fan_out(
+        let res = fan_out_adaptive(
             ctx.bar(batch.len(), "import"),
             conc,
+            client,
+            Lane::Writes,
             batch.to_vec(),
             |(i, a)| {
                 let listed = listed.clone();
@@ -324,9 +326,11 @@ pub async fn activate_imported(
     let conc = o.activation_concurrency.unwrap_or(ctx.bounds().activations);
     let act = o.activation();
     let target = client.name().to_string();
-    let done = fan_out(
+    let done = fan_out_adaptive(
         ctx.bar(activations.len(), "activate"),
         conc,
+        client,
+        Lane::Writes,
         activations,
         |(idx, a, fresh)| {
             let act = act.clone();

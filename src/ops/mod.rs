@@ -16,7 +16,9 @@
 //! `config`. Nothing here names `crate::script` or `crate::cli`.
 
 pub mod activate;
+pub mod connections;
 pub mod ctx;
+pub mod cutover;
 pub mod error;
 pub mod export;
 pub mod import;
@@ -25,6 +27,7 @@ pub mod job;
 pub mod kinds;
 pub mod notify;
 pub mod plan;
+pub mod planfile;
 pub mod rollback;
 pub mod run;
 pub mod schedules;

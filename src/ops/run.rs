@@ -93,6 +93,8 @@ pub struct RunOptions {
     pub in_memory: bool,
     /// Stream archives to `<state dir>/tmp/<pid>/`, removed when the run ends.
     pub temp_dir: bool,
+    /// Record the run's effects for a plan file, or admit only a plan's effects.
+    pub plan: Option<Arc<crate::effect::PlanGuard>>,
 }
 
 impl Default for RunOptions {
@@ -106,6 +108,7 @@ impl Default for RunOptions {
             resume_grace: Duration::from_secs(20),
             in_memory: false,
             temp_dir: false,
+            plan: None,
         }
     }
 }
@@ -137,6 +140,8 @@ pub struct Run {
     jobs: Mutex<Vec<Arc<JobState>>>,
     /// The job holding what the run replaced: `(vault, writer)`.
     rollback: Mutex<Option<(String, Arc<JobWriter>)>>,
+    /// The rollback job was sealed ([`Run::seal_rollback_job`]): later saves go to the run folder.
+    rollback_sealed: Mutex<bool>,
     at_end: Mutex<Vec<NotifyRequest>>,
     temp: Option<PathBuf>,
     finished: AtomicBool,
@@ -205,7 +210,8 @@ impl Run {
                 .map_err(|e| StartError::Record(e.to_string()))?
         };
         let exec = Executor::new(Arc::new(record), opts.dry_run, opts.retry.clone(), cancel)
-            .with_resume(resume);
+            .with_resume(resume)
+            .with_plan(opts.plan.clone());
         let temp = if opts.temp_dir {
             temp_dir(&config.state_dir)
         } else {
@@ -219,6 +225,7 @@ impl Run {
             opts,
             jobs: Mutex::default(),
             rollback: Mutex::default(),
+            rollback_sealed: Mutex::default(),
             at_end: Mutex::default(),
             temp,
             finished: AtomicBool::new(false),
@@ -254,6 +261,7 @@ impl Run {
             opts,
             jobs: Mutex::default(),
             rollback: Mutex::default(),
+            rollback_sealed: Mutex::default(),
             at_end: Mutex::default(),
             temp: None,
             finished: AtomicBool::new(false),
@@ -305,6 +313,7 @@ impl Run {
     pub fn keep_for_rollback(&self, a: &Artifact) -> Result<String, String> {
         let mut sink = lock(&self.rollback);
         if sink.is_none()
+            && !*lock(&self.rollback_sealed)
             && let Some(job) = self.last_job()
         {
             let date =
@@ -341,6 +350,18 @@ impl Run {
                 Ok(format!("file:{}", p.display()))
             }
         }
+    }
+
+    /// Writes the manifest of the rollback job now (so that an in-run rollback, a cutover's,
+    /// can read its archives back). A later replace in the same run saves into the run's folder.
+    pub fn seal_rollback_job(&self) -> Result<(), String> {
+        let taken = lock(&self.rollback).take();
+        if let Some((_, w)) = taken {
+            let w = Arc::try_unwrap(w).map_err(|_| "rollback job: still in use".to_string())?;
+            w.finish().map_err(|e| format!("rollback job: {e}"))?;
+            *lock(&self.rollback_sealed) = true;
+        }
+        Ok(())
     }
 
     /// Ends the run: finishes the jobs left open and the rollback job, decides the final outcome

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 use serde::Deserialize;
+use wildmatch::WildMatch;
 
 use super::OpsError;
 use crate::oic::Integration;
@@ -45,28 +46,34 @@ pub struct Filter {
     pub locked: Option<bool>,
 }
 
-/// A glob (`*` any run of characters, `?` one) as an anchored regex.
-pub fn glob(pattern: &str) -> Regex {
-    let mut re = String::from("^");
-    for c in pattern.chars() {
-        match c {
-            '*' => re.push_str(".*"),
-            '?' => re.push('.'),
-            c => re.push_str(&regex::escape(&c.to_string())),
+/// A glob (`*` any run of characters, `?` one), anchored at both ends.
+pub fn glob(pattern: &str) -> WildMatch {
+    WildMatch::new(pattern)
+}
+
+/// How a name is matched: `/regex/` or a glob.
+enum NameMatcher {
+    Glob(WildMatch),
+    Regex(Regex),
+}
+
+impl NameMatcher {
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            NameMatcher::Glob(g) => g.matches(s),
+            NameMatcher::Regex(r) => r.is_match(s),
         }
     }
-    re.push('$');
-    // An escaped pattern always compiles; the fallback matches nothing.
-    Regex::new(&re).unwrap_or_else(|_| Regex::new("[^\\s\\S]").expect("constant regex"))
 }
 
 /// The name matcher: `/regex/` or a glob.
-fn name_matcher(n: &str) -> Result<Regex, OpsError> {
+fn name_matcher(n: &str) -> Result<NameMatcher, OpsError> {
     if n.len() >= 2 && n.starts_with('/') && n.ends_with('/') {
         return Regex::new(&n[1..n.len() - 1])
+            .map(NameMatcher::Regex)
             .map_err(|e| OpsError::Usage(format!("bad name regex {n}: {e}")));
     }
-    Ok(glob(n))
+    Ok(NameMatcher::Glob(glob(n)))
 }
 
 /// The integrations of `list` that match `f`.
@@ -76,7 +83,7 @@ pub fn select(list: Vec<Integration>, f: &Filter) -> Result<Vec<Integration>, Op
     let out: Vec<Integration> = list
         .into_iter()
         .filter(|i| f.status.as_ref().is_none_or(|s| s.contains(&i.status)))
-        .filter(|i| code.as_ref().is_none_or(|g| g.is_match(&i.code)))
+        .filter(|i| code.as_ref().is_none_or(|g| g.matches(&i.code)))
         .filter(|i| name.as_ref().is_none_or(|r| r.is_match(&i.name)))
         .filter(|i| {
             f.project
@@ -111,9 +118,12 @@ mod tests {
 
     #[test]
     fn globs_are_anchored_and_escape_the_rest() {
-        assert!(glob("HR_*").is_match("HR_SYNC"));
-        assert!(!glob("HR_*").is_match("XHR_SYNC"));
-        assert!(glob("A?C").is_match("ABC"));
-        assert!(!glob("A.C").is_match("ABC"));
+        assert!(glob("HR_*").matches("HR_SYNC"));
+        assert!(!glob("HR_*").matches("XHR_SYNC"));
+        assert!(glob("A?C").matches("ABC"));
+        assert!(!glob("A.C").matches("ABC"));
+        assert!(glob("a[b]*").matches("a[b]c"), "brackets are literal");
+        // `*` is any run of characters, line breaks included (the regex `.*` was not).
+        assert!(glob("HR_*").matches("HR_A\nB"));
     }
 }

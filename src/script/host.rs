@@ -31,10 +31,11 @@ impl Default for Concurrency {
     fn default() -> Self {
         Concurrency {
             reads: 4,
-            exports: 4,
+            // bulk OIC calls: fan-out ceilings; the instance's adaptive limiter decides below
+            exports: crate::ops::ctx::ADAPTIVE,
             stores: 4,
-            imports: 2,
-            activations: 2,
+            imports: crate::ops::ctx::ADAPTIVE,
+            activations: crate::ops::ctx::ADAPTIVE,
         }
     }
 }

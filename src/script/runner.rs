@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub kind: RunKind,
     /// Stream archives to a temporary folder of the run's own, removed when it ends.
     pub temp_dir: bool,
+    /// Record the run's effects for a plan file, or admit only a plan's effects.
+    pub plan: Option<Arc<crate::effect::PlanGuard>>,
 }
 
 impl RunOptions {
@@ -43,6 +45,7 @@ impl RunOptions {
             sandbox: self.sandbox,
             resume: self.resume.clone(),
             temp_dir: self.temp_dir,
+            plan: self.plan.clone(),
             ..Default::default()
         };
         if let Some(r) = &self.retry {

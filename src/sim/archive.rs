@@ -11,7 +11,7 @@ use std::io::{Cursor, Read, Write};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::state::{Connection, Integration, Lookup, Property, Schedule};
+use super::state::{Connection, Integration, Invoke, InvokeVia, Lookup, Property, Schedule};
 
 /// Archive errors (answered as 400).
 #[derive(Debug, thiserror::Error)]
@@ -576,6 +576,43 @@ pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mu
             xml_escape(&c.code)
         ));
     }
+    // Invocations of other integrations: an application (the local integration adapter, or the REST
+    // connection the call goes through) and the call's `.jca` under its resources.
+    let mut call_files: Vec<(String, String)> = Vec::new();
+    let mut next_app = i.connections.len();
+    for (j, call) in i.calls.iter().enumerate() {
+        let (app, jca) = match &call.via {
+            InvokeVia::Local => {
+                next_app += 1;
+                apps.push_str(&format!(
+                    "    <ns2:application name=\"application_{next_app}\">\n      <ns2:role>TARGET</ns2:role>\n      <ns2:adapter><ns2:type>{LOCAL_ADAPTER}</ns2:type><ns2:code>{LOCAL_CONNECTION}</ns2:code><ns2:name>Local Integration</ns2:name></ns2:adapter>\n    </ns2:application>\n"
+                ));
+                (next_app, local_invoke_jca(call))
+            }
+            InvokeVia::Rest { connection } => {
+                let app = match i.connections.iter().position(|c| &c.code == connection) {
+                    Some(k) => k + 1,
+                    None => {
+                        next_app += 1;
+                        apps.push_str(&format!(
+                            "    <ns2:application name=\"application_{next_app}\">\n      <ns2:role>TARGET</ns2:role>\n      <ns2:adapter><ns2:type>rest</ns2:type><ns2:code>{c}</ns2:code><ns2:name>{c}</ns2:name></ns2:adapter>\n    </ns2:application>\n",
+                            c = xml_escape(connection)
+                        ));
+                        next_app
+                    }
+                };
+                (app, rest_invoke_jca(call, connection))
+            }
+        };
+        call_files.push((
+            format!(
+                "{prefix}resources/application_{app}/resourcegroup_{}/{}_REQUEST.jca",
+                j + 2,
+                call.code
+            ),
+            jca,
+        ));
+    }
     let project_xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ns3:icsproject xmlns=\"http://www.oracle.com/2014/03/ics/project/definition\" xmlns:ns2=\"http://www.oracle.com/2014/03/ics/flow/definition\" xmlns:ns3=\"http://www.oracle.com/2014/03/ics/project\">\n  <projectCode>{}</projectCode>\n  <projectVersion>{}</projectVersion>\n  <projectName>{}</projectName>\n  <description>{}</description>\n  <pattern>{}</pattern>\n  <style>{}</style>\n  <ns2:icsflow>\n{}    <ns2:processor name=\"processor_1\"><ns2:type>transformer</ns2:type></ns2:processor>\n    <ns2:orchestration/>\n  </ns2:icsflow>\n</ns3:icsproject>\n",
         xml_escape(&i.code),
@@ -647,6 +684,37 @@ pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mu
                 .into(),
         );
     }
+    for (name, jca) in call_files {
+        out.insert(name, jca.into_bytes().into());
+    }
+}
+
+/// Adapter type of the local integration adapter in `project.xml` (a system adapter: no connection
+/// properties, no security policy, never in `appinstances/`).
+pub const LOCAL_ADAPTER: &str = "integration";
+/// Code of the preseeded connection of the local integration adapter.
+pub const LOCAL_CONNECTION: &str = "OIC_LOCAL_INTEGRATION";
+
+/// The `.jca` of a call through the local integration adapter: the integration it invokes by code and version.
+pub fn local_invoke_jca(call: &Invoke) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<adapter-config name=\"Call{code}\" adapter=\"{LOCAL_ADAPTER}\" xmlns=\"http://platform.integration.oracle/blocks/adapter/fw/metadata\">\n  <connection-factory location=\"{LOCAL_CONNECTION}\"/>\n  <endpoint-interaction operation=\"execute\">\n    <interaction-spec className=\"oracle.cloud.connector.localintegration.LocalIntegrationInteractionSpec\">\n      <property name=\"integrationCode\" value=\"{code}\"/>\n      <property name=\"integrationVersion\" value=\"{version}\"/>\n    </interaction-spec>\n  </endpoint-interaction>\n</adapter-config>\n",
+        code = xml_escape(&call.code),
+        version = xml_escape(&call.version),
+    )
+}
+
+/// The `.jca` of a call through a REST connection to another integration's REST endpoint (its
+/// `RelativeURI` is the runtime path `/ic/api/integration/v1/flows/rest/CODE/1.0/...`).
+pub fn rest_invoke_jca(call: &Invoke, connection: &str) -> String {
+    let mut v = call.version.split('.');
+    let major: u32 = v.next().and_then(|x| x.parse().ok()).unwrap_or(1);
+    let minor: u32 = v.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<adapter-config name=\"Call{code}\" adapter=\"rest\" xmlns=\"http://platform.integration.oracle/blocks/adapter/fw/metadata\">\n  <connection-factory location=\"{conn}\"/>\n  <endpoint-interaction operation=\"execute\">\n    <interaction-spec className=\"oracle.cloud.connector.rest.RestEndpointInteractionSpec\">\n      <property name=\"RelativeURI\" value=\"/ic/api/integration/v1/flows/rest/{code}/{major}.{minor}/\"/>\n      <property name=\"Method\" value=\"POST\"/>\n    </interaction-spec>\n  </endpoint-interaction>\n</adapter-config>\n",
+        code = xml_escape(&call.code),
+        conn = xml_escape(connection),
+    )
 }
 
 /// Builds the `.iar` of an integration (§11.1) in memory.
@@ -751,6 +819,44 @@ pub struct ParsedIar {
     pub schedule: Option<Schedule>,
     /// `project_persisted_state=INPROGRESS`: the flow itself is incomplete.
     pub draft: bool,
+    /// Integrations it invokes (from its `.jca` files).
+    pub calls: Vec<Invoke>,
+}
+
+/// Reads the integration a `.jca` invokes: `integrationCode`/`integrationVersion` of the local
+/// adapter, or a `RelativeURI` under `/flows/rest/CODE/M.m/` (version `0M.0m.0000`).
+pub fn parse_invoke_jca(xml: &str) -> Option<Invoke> {
+    let prop = |name: &str| {
+        regex::Regex::new(&format!(r#"name="{name}"\s+value="([^"]*)""#))
+            .ok()?
+            .captures(xml)
+            .map(|c| xml_unescape(&c[1]))
+    };
+    if let Some(code) = prop("integrationCode") {
+        return Some(Invoke {
+            code,
+            version: prop("integrationVersion").unwrap_or_else(|| "01.00.0000".into()),
+            via: InvokeVia::Local,
+        });
+    }
+    let uri = prop("RelativeURI")?;
+    let c = regex::Regex::new(r"/flows/rest/(?:project/[^/]+/)?([A-Za-z0-9_\-]+)/(\d+)\.(\d+)")
+        .ok()?
+        .captures(&uri)?;
+    let connection = regex::Regex::new(r#"<connection-factory\s+location="([^"]*)""#)
+        .ok()?
+        .captures(xml)
+        .map(|m| xml_unescape(&m[1]))
+        .unwrap_or_default();
+    Some(Invoke {
+        code: c[1].to_string(),
+        version: format!(
+            "{:02}.{:02}.0000",
+            c[2].parse::<u32>().unwrap_or(1),
+            c[3].parse::<u32>().unwrap_or(0)
+        ),
+        via: InvokeVia::Rest { connection },
+    })
 }
 
 /// Validates and parses an `.iar` (§11.1 minimal validation).
@@ -765,6 +871,7 @@ fn iar_metadata(name: &str) -> bool {
         || name.starts_with("icspackage/appinstances/")
         || name.starts_with("icspackage/dvms/")
         || name.starts_with("icspackage/schedule/")
+        || name.ends_with(".jca")
 }
 
 /// Result of [`scan_zip`]: all file names (sorted), the kept entries, the integrity hash.
@@ -873,13 +980,20 @@ pub fn parse_iar_reader<R: Read + std::io::Seek>(r: R) -> Result<ParsedIar, Arch
     let re_app =
         regex::Regex::new(r"(?s)<(?:\w+:)?application\b[^>]*>(.*?)</(?:\w+:)?application>")
             .map_err(|e| ArchiveError::Layout(e.to_string()))?;
+    // The local integration adapter is a system adapter, not a connection of the flow.
     let connection_roles = re_app
         .captures_iter(&project_xml)
+        .filter(|c| xml_text(&c[1], "type").as_deref() != Some(LOCAL_ADAPTER))
         .filter_map(|c| {
             let body = &c[1];
             let role = xml_text(body, "role").unwrap_or_else(|| "SOURCE".into());
             xml_text(body, "code").map(|code| (code, role))
         })
+        .collect();
+    let calls = entries
+        .iter()
+        .filter(|(n, _)| n.starts_with(&prefix) && n.ends_with(".jca"))
+        .filter_map(|(_, b)| parse_invoke_jca(&String::from_utf8_lossy(b)))
         .collect();
     let mut connections = Vec::new();
     let mut lookups = Vec::new();
@@ -917,5 +1031,6 @@ pub fn parse_iar_reader<R: Read + std::io::Seek>(r: R) -> Result<ParsedIar, Arch
         lookups,
         schedule,
         draft: props.get("project_persisted_state").map(String::as_str) == Some("INPROGRESS"),
+        calls,
     })
 }

@@ -367,6 +367,19 @@ fn test_fails(c: &Connection) -> Option<String> {
     None
 }
 
+/// The message of a test failed on demand ([`super::faults::Faults::fail_connection_tests`]): what OIC says
+/// when the endpoint refuses the connection.
+fn injected_test_failure(c: &Connection) -> String {
+    let url = c
+        .connection_properties
+        .iter()
+        .find_map(|p| p.property_value.clone())
+        .unwrap_or_else(|| c.code.clone());
+    format!(
+        "CASDK-0005: A connector specific exception was raised by the application. Unable to establish a connection with {url}: java.net.ConnectException: Connection refused."
+    )
+}
+
 /// `POST /connections/{id}/test`: 200 `{"details","id","status":"SUCCESS"|"FAILED"}`; 409 when incomplete;
 /// 412 locked. Success makes the connection `CONFIGURED` (and integrations waiting only for it, too).
 pub async fn test(api: Api) -> ApiResult<Response> {
@@ -389,7 +402,15 @@ pub async fn test(api: Api) -> ApiResult<Response> {
         )));
     }
     let code = c.code.clone();
-    let body = match test_fails(c) {
+    let injected = api
+        .ctx
+        .shared
+        .faults
+        .get()
+        .fail_connection_tests
+        .contains(&code)
+        .then(|| injected_test_failure(c));
+    let body = match injected.or_else(|| test_fails(c)) {
         Some(msg) => {
             json!({ "details": format!("Test of {code} connection failed. {msg}"), "id": code, "status": "FAILED" })
         }

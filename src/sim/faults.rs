@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -41,6 +41,9 @@ pub struct Faults {
     pub max_concurrent: Option<usize>,
     /// Archive downloads are cut after this many bytes (the connection is aborted).
     pub drop_download_after: Option<u64>,
+    /// Integration archive downloads trickle after this many bytes: one byte a second, never
+    /// ending (a stalled peer).
+    pub trickle_download_after: Option<u64>,
     /// Scripted statuses for the next requests, in order (e.g. `[429, 503]`); `0` lets a request through.
     pub script: Vec<u16>,
     /// Only requests whose path matches this regex are affected (default: all, except `/__sim/`).
@@ -54,6 +57,45 @@ pub struct Faults {
     /// A mutating request (POST/PUT/PATCH/DELETE) that overlaps another one on the same instance gets 409,
     /// as OIC does for parallel imports/activations.
     pub conflict_on_parallel_writes: bool,
+    /// Connection codes whose test (`POST …/connections/{id}/test`) fails: 200 with `status: FAILED` and an
+    /// OIC-like message in `details`.
+    pub fail_connection_tests: Vec<String>,
+    /// Traffic of integrations once activated, per rule (the first rule whose glob matches `CODE|VERSION` or
+    /// `CODE` applies): instances received at each activation and through the REST trigger, and their error rate.
+    pub traffic: Vec<TrafficRule>,
+}
+
+/// Traffic of the integrations a glob matches ([`Faults::traffic`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrafficRule {
+    /// Glob (`*`, `?`) over `CODE|VERSION` or `CODE`.
+    pub integration: String,
+    /// Instances received right after each successful activation (messages waiting for it).
+    pub instances: u64,
+    /// Share (0..1) of its instances that fail (`FAILED` in monitoring; the REST trigger answers 500).
+    pub error_rate: f64,
+}
+
+impl Faults {
+    /// The traffic rule of integration `code|version`, if any.
+    pub fn traffic_for(&self, code: &str, version: &str) -> Option<&TrafficRule> {
+        let id = format!("{code}|{version}");
+        self.traffic
+            .iter()
+            .find(|r| glob_match(&r.integration, &id) || glob_match(&r.integration, code))
+    }
+}
+
+/// `*` and `?` glob over the whole text.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let re = format!(
+        "^{}$",
+        regex::escape(pattern)
+            .replace(r"\*", ".*")
+            .replace(r"\?", ".")
+    );
+    regex::Regex::new(&re).is_ok_and(|r| r.is_match(text))
 }
 
 /// One request of the request log.
@@ -88,8 +130,24 @@ pub struct FaultState {
     rng: Mutex<StdRng>,
     seed: u64,
     log: Mutex<Vec<LogEntry>>,
+    /// Signalled whenever an entry is logged (see [`FaultState::wait_log`]).
+    logged: Condvar,
+    hooks: Hooks,
     inflight: Mutex<HashMap<String, usize>>,
     started: Instant,
+}
+
+/// Called with every logged request, as it is logged (before its response leaves).
+pub type RequestHook = Arc<dyn Fn(&LogEntry) + Send + Sync>;
+
+/// The request hooks (no `Debug` of their own).
+#[derive(Default)]
+struct Hooks(Mutex<Vec<RequestHook>>);
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hooks({})", lock(&self.0).len())
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,6 +163,8 @@ impl FaultState {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             seed,
             log: Mutex::new(Vec::new()),
+            logged: Condvar::new(),
+            hooks: Hooks::default(),
             inflight: Mutex::new(HashMap::new()),
             started: Instant::now(),
         }
@@ -127,13 +187,47 @@ impl FaultState {
     pub fn clear_log(&self) {
         lock(&self.log).clear();
     }
+    /// Blocks until `pred` holds over the log (checked at once and after every logged request)
+    /// or `timeout` passes; returns whether it held. For tests that wait on events, not sleeps.
+    pub fn wait_log(&self, timeout: Duration, mut pred: impl FnMut(&[LogEntry]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut log = lock(&self.log);
+        loop {
+            if pred(&log) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            log = self
+                .logged
+                .wait_timeout(log, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+    /// Adds a hook called with every request as it is logged, before its response is sent.
+    pub fn on_request(&self, hook: RequestHook) {
+        lock(&self.hooks.0).push(hook);
+    }
+    /// Removes every request hook.
+    pub fn clear_hooks(&self) {
+        lock(&self.hooks.0).clear();
+    }
     fn push(&self, e: LogEntry) {
+        let hooks: Vec<RequestHook> = lock(&self.hooks.0).clone();
+        for h in &hooks {
+            h(&e);
+        }
         let mut log = lock(&self.log);
         if log.len() >= MAX_LOG {
             let drop = log.len() + 1 - MAX_LOG;
             log.drain(..drop);
         }
         log.push(e);
+        drop(log);
+        self.logged.notify_all();
     }
 }
 

@@ -783,6 +783,7 @@ pub fn integration_from_archive(
         activation_errors: Vec::new(),
         draft: p.draft,
         project: project.map(str::to_string),
+        calls: p.calls.clone(),
     }
 }
 
@@ -982,13 +983,15 @@ pub fn fail_activation(i: &mut Integration) {
     )];
 }
 
-/// Finishes an async activation (as `FAILEDACTIVATION` when `fail`) or deactivation after `delay`.
+/// Finishes an async activation (as `FAILEDACTIVATION` when `fail`; with `traffic` instances once active) or
+/// deactivation after `delay`.
 pub fn finish_async(
     inst: Arc<Instance>,
     project: Option<String>,
     key: (String, String),
     delay: Duration,
     fail: bool,
+    traffic: Option<(u64, f64)>,
 ) {
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
@@ -1001,6 +1004,9 @@ pub fn finish_async(
                     fail_activation(i);
                 } else {
                     i.status = IntStatus::Activated;
+                    if let Some((n, rate)) = traffic {
+                        super::monitoring::add_instances(i, n, rate, Utc::now());
+                    }
                 }
             } else if i.status == IntStatus::DeactivationInProgress {
                 i.status = IntStatus::Configured;
@@ -1105,30 +1111,30 @@ pub async fn update(
     let delay = Duration::from_millis(api.ctx.shared.async_activation_ms.load(Ordering::Relaxed));
     let project = api.project().map(str::to_string);
     let key = split_id(api.id())?;
-    let fail = api
-        .ctx
-        .shared
-        .faults
-        .get()
-        .fail_activation
-        .iter()
-        .any(|f| f == api.id());
+    let faults = api.ctx.shared.faults.get();
+    let fail = faults.fail_activation.iter().any(|f| f == api.id());
+    let traffic = faults
+        .traffic_for(&key.0, &key.1)
+        .map(|r| (r.instances, r.error_rate));
     let out = {
         let mut g = api.inst.lock();
         let data = space(&mut g, project.as_deref())?;
         let tick = super::schedules::tick(&api.ctx.shared);
         let mut out = apply_update(data, api.id(), &body, async_mode, api.who(), tick)?;
-        if fail
-            && out["status"] == "ACTIVATED"
+        if out["status"] == "ACTIVATED"
             && let Some(i) = data.integrations.get_mut(&key)
         {
-            fail_activation(i);
-            out["status"] = json!(i.status.as_str());
+            if fail {
+                fail_activation(i);
+                out["status"] = json!(i.status.as_str());
+            } else if let Some((n, rate)) = traffic {
+                super::monitoring::add_instances(i, n, rate, Utc::now());
+            }
         }
         out
     };
     if out["status"] == "ACTIVATION_INPROGRESS" || out["status"] == "DEACTIVATION_INPROGRESS" {
-        finish_async(api.inst.clone(), project, key, delay, fail);
+        finish_async(api.inst.clone(), project, key, delay, fail, traffic);
     }
     Ok(json_ok(&out))
 }

@@ -222,7 +222,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -517,6 +517,27 @@ impl SimHandle {
         self.shared.faults.log()
     }
 
+    /// Blocks until `pred` holds over the request log (checked at once and after every logged
+    /// request) or `timeout` passes; returns whether it held.
+    pub fn wait_for_requests(
+        &self,
+        timeout: Duration,
+        pred: impl FnMut(&[LogEntry]) -> bool,
+    ) -> bool {
+        self.shared.faults.wait_log(timeout, pred)
+    }
+
+    /// Calls `hook` with every request as it is logged: after the emulator handled it, before
+    /// its response is sent (a test can stop a client exactly there).
+    pub fn on_request(&self, hook: impl Fn(&LogEntry) + Send + Sync + 'static) {
+        self.shared.faults.on_request(std::sync::Arc::new(hook));
+    }
+
+    /// Removes the hooks set with [`SimHandle::on_request`].
+    pub fn clear_request_hooks(&self) {
+        self.shared.faults.clear_hooks();
+    }
+
     /// Empties the request log.
     pub fn clear_request_log(&self) {
         self.shared.faults.clear_log();
@@ -775,6 +796,14 @@ fn api_routes() -> Router<Ctx> {
             );
     }
     r = r
+        .route(
+            &format!("{API}/flows/rest/{{code}}/{{ver}}"),
+            any(monitoring::trigger),
+        )
+        .route(
+            &format!("{API}/flows/rest/{{code}}/{{ver}}/{{*rest}}"),
+            any(monitoring::trigger),
+        )
         .route(&format!("{API}/packages"), get(packages::list))
         .route(
             &format!("{API}/packages/archive"),

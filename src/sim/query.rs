@@ -74,6 +74,13 @@ impl Cond {
             Cond::Exact(k, _) | Cond::Regex(k, _) => k,
         }
     }
+    /// The value of an exact condition.
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            Cond::Exact(_, v) => Some(v),
+            Cond::Regex(..) => None,
+        }
+    }
     /// Whether a field value matches.
     pub fn matches(&self, value: &str) -> bool {
         match self {

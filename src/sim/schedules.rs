@@ -86,6 +86,7 @@ fn push_run(i: &mut Integration, at: DateTime<Utc>, scheduled: bool) -> String {
         id: id.clone(),
         at,
         scheduled,
+        failed: false,
     });
     if i.runs.len() > MAX_RUNS {
         let extra = i.runs.len() - MAX_RUNS;

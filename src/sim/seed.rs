@@ -5,8 +5,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::state::{
-    ArchiveSource, ConnRef, ConnStatus, Connection, InstanceData, IntStatus, Integration, Lookup,
-    Property, Schedule, ScheduleState,
+    ArchiveSource, ConnRef, ConnStatus, Connection, InstanceData, IntStatus, Integration, Invoke,
+    InvokeVia, Lookup, Property, Schedule, ScheduleState,
 };
 
 fn base_time() -> DateTime<Utc> {
@@ -183,6 +183,7 @@ fn integration(
         activation_errors: Vec::new(),
         draft: status == IntStatus::InProgress,
         project: None,
+        calls: Vec::new(),
     }
 }
 
@@ -358,6 +359,41 @@ pub fn sample(data: &mut InstanceData) {
             false,
         ),
     );
+    // Who calls whom: HR_EMPLOYEE_SYNC and FIN_INVOICE_IMPORT invoke a co-located integration through the
+    // local integration adapter; SCM_ORDER_NOTIFY calls FIN_INVOICE_IMPORT's REST endpoint through SCM_REST.
+    for (caller, code, version, via) in [
+        (
+            "HR_EMPLOYEE_SYNC",
+            "HR_NEW_HIRE",
+            "01.01.0000",
+            InvokeVia::Local,
+        ),
+        (
+            "FIN_INVOICE_IMPORT",
+            "FIN_PAYMENT_STATUS",
+            "01.00.0000",
+            InvokeVia::Local,
+        ),
+        (
+            "SCM_ORDER_NOTIFY",
+            "FIN_INVOICE_IMPORT",
+            "01.00.0000",
+            InvokeVia::Rest {
+                connection: "SCM_REST".into(),
+            },
+        ),
+    ] {
+        if let Some(i) = data
+            .integrations
+            .get_mut(&(caller.to_string(), "01.00.0000".to_string()))
+        {
+            i.calls.push(Invoke {
+                code: code.into(),
+                version: version.into(),
+                via,
+            });
+        }
+    }
     for code in ["FIN_INVOICE_IMPORT", "FIN_PAYMENT_STATUS"] {
         if let Some(i) = data
             .integrations
@@ -527,6 +563,56 @@ pub fn generated(data: &mut InstanceData, n: usize, seed: u64) {
             };
             add(data, i);
             count += 1;
+        }
+    }
+    generated_calls(data, seed);
+}
+
+/// Calls between generated integrations (drawn from a hash, not the generator's RNG, so the rest of the
+/// generated data does not change): about one integration code in five invokes one of the same prefix that sorts
+/// before it (version `01.00.0000`), through the local adapter or through `<PREFIX>_REST`. Calls only go to earlier
+/// codes, so the call graph has no cycle.
+fn generated_calls(data: &mut InstanceData, seed: u64) {
+    use sha2::{Digest, Sha256};
+    let h = |s: &str| {
+        let d = Sha256::digest(format!("{seed}:calls:{s}").as_bytes());
+        u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    };
+    let mut seen: Vec<String> = Vec::new();
+    let mut calls: Vec<((String, String), Invoke)> = Vec::new();
+    for ((code, version), _) in data.integrations.iter() {
+        if seen.last() == Some(code) {
+            continue;
+        }
+        let prefix = code.split('_').next().unwrap_or("").to_string();
+        let x = h(code);
+        let earlier: Vec<&String> = seen
+            .iter()
+            .filter(|c| c.split('_').next() == Some(prefix.as_str()))
+            .collect();
+        if x % 5 == 0 && !earlier.is_empty() {
+            let callee = earlier[(x / 5) as usize % earlier.len()].clone();
+            let via = if (x / 7) % 2 == 0 {
+                InvokeVia::Local
+            } else {
+                InvokeVia::Rest {
+                    connection: format!("{prefix}_REST"),
+                }
+            };
+            calls.push((
+                (code.clone(), version.clone()),
+                Invoke {
+                    code: callee,
+                    version: "01.00.0000".into(),
+                    via,
+                },
+            ));
+        }
+        seen.push(code.clone());
+    }
+    for (key, call) in calls {
+        if let Some(i) = data.integrations.get_mut(&key) {
+            i.calls.push(call);
         }
     }
 }

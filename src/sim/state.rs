@@ -171,6 +171,32 @@ pub struct Run {
     pub at: DateTime<Utc>,
     /// `true` for a scheduled run, `false` for "run now".
     pub scheduled: bool,
+    /// The run failed (`FAILED` in monitoring): injected traffic ([`super::faults::TrafficRule`]).
+    #[serde(default)]
+    pub failed: bool,
+}
+
+/// How an integration invokes another one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum InvokeVia {
+    /// Through the local integration adapter (a co-located integration).
+    Local,
+    /// Through its REST endpoint (`/ic/api/integration/v1/flows/rest/CODE/1.0/...`) with this connection.
+    Rest {
+        /// The REST connection the call goes through.
+        connection: String,
+    },
+}
+
+/// An integration this one invokes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Invoke {
+    /// Code of the integration called.
+    pub code: String,
+    /// Its version (`01.00.0000`).
+    pub version: String,
+    /// How.
+    pub via: InvokeVia,
 }
 
 /// An integration (`CODE|VERSION`).
@@ -229,6 +255,9 @@ pub struct Integration {
     pub draft: bool,
     /// Project the integration belongs to (OIC 3 project integrations).
     pub project: Option<String>,
+    /// Integrations this one invokes (written into its archive; see [`super::archive::integration_entries`]).
+    #[serde(default)]
+    pub calls: Vec<Invoke>,
 }
 
 impl Integration {

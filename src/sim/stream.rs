@@ -111,9 +111,55 @@ pub fn truncate(
     Body::from_stream(st)
 }
 
-/// The body of an integration export, honouring the `drop_download_after` fault.
+/// Passes the first `after` bytes of a stream, then one byte a second, never ending.
+pub fn trickle(
+    s: impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    after: u64,
+) -> Body {
+    let mut sent = 0u64;
+    let st = s.flat_map(
+        move |item| -> futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>> {
+            match item {
+                Ok(b) => {
+                    let left = after.saturating_sub(sent);
+                    if (b.len() as u64) <= left {
+                        sent += b.len() as u64;
+                        return futures::stream::iter([Ok(b)]).boxed();
+                    }
+                    sent = after;
+                    let head = b.slice(..left as usize);
+                    let tail = b.slice(left as usize..);
+                    let slow = futures::stream::unfold(tail, |rest| async move {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        let byte = rest.slice(..rest.len().min(1));
+                        Some((Ok(byte), rest))
+                    });
+                    futures::stream::iter([Ok(head)]).chain(slow).boxed()
+                }
+                Err(e) => futures::stream::iter([Err(e)]).boxed(),
+            }
+        },
+    );
+    Body::from_stream(st)
+}
+
+/// The body of an integration export, honouring the `drop_download_after` and
+/// `trickle_download_after` faults.
 pub fn export_body(src: ExportSource, shared: &Shared) -> ApiResult<Body> {
-    let drop_after = shared.faults.get().drop_download_after;
+    let faults = shared.faults.get();
+    if let Some(n) = faults.trickle_download_after {
+        let bytes = match src {
+            ExportSource::Generated { .. } | ExportSource::File(_) => {
+                return Err(super::error::ApiError::new(
+                    axum::http::StatusCode::NOT_IMPLEMENTED,
+                    "trickle_download_after applies to in-memory archives only",
+                ));
+            }
+            other => export_source_bytes(other)?,
+        };
+        return Ok(trickle(futures::stream::iter([Ok(bytes)]), n));
+    }
+    let drop_after = faults.drop_download_after;
     match src {
         ExportSource::Generated {
             integration,

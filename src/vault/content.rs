@@ -47,3 +47,15 @@ pub fn content_hash(path: &Path, plain_sha256: &str) -> io::Result<String> {
     }
     Ok(hex::encode(h.finalize()))
 }
+
+impl crate::effect::EffectOutput for crate::artifact::Artifact {
+    fn sha256(&self) -> Option<String> {
+        Some(self.sha256.clone())
+    }
+    fn content_digest(&self) -> Option<String> {
+        if self.is_planned() {
+            return None;
+        }
+        content_hash(self.path(), &self.sha256).ok()
+    }
+}

@@ -2,6 +2,9 @@
 //! binary, and talking to the emulator over plain HTTP (independently of ferry's client).
 #![allow(dead_code)]
 
+pub mod dashboard;
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

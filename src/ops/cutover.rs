@@ -1,0 +1,849 @@
+//! `cutover`: a release into a protected instance (PROD) that tests, activates in call order,
+//! smoke-checks and rolls itself back.
+//!
+//! 1. Import everything **inactive** (libraries and lookups first, then integrations); every
+//!    replaced archive and previous state is saved for rollback by the import.
+//! 2. Configure the connections per environment, then **test every connection the selection
+//!    uses** (read from the archives). One failing test stops the cutover before any activation,
+//!    with each failing connection and OIC's message.
+//! 3. **Activate in dependency order**: integrations ordered by who calls whom (read from the
+//!    archives: a local invoke or a call to another integration's REST endpoint), callee first.
+//!    The states the target's other versions of those codes had are recorded for rollback first.
+//! 4. **Smoke check** for a window: per activated integration, its instances since its
+//!    activation and their error rate (monitoring API); optional test calls to REST triggers.
+//! 5. When an activation or the smoke check fails, **roll the whole cutover back** (the run's
+//!    rollback entries: previous archives from the rollback job, activation states, added
+//!    integrations removed), then **notify** with the cause.
+//!
+//! Every step is an effect of the run's executor: `ferry plan` lists the sequence, `--resume`
+//! continues it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::OpsError;
+use super::activate::{ActivateWhen, activate_one};
+use super::connections::{ConnectionSpec, build_update};
+use super::ctx::Ctx;
+use super::import::{ImportOptions, ImportResult, ItemAction, import};
+use super::notify::{NotifyRequest, send};
+use super::rollback::{RollbackResult, rollback};
+use super::run::Run;
+use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
+use crate::effect::{Effect, Failure};
+use crate::ledger::{RollbackEntry, Stage, StepError, StepStatus};
+use crate::notify::When;
+use crate::oic::archive::{InvokeKind, inspect, invocations};
+use crate::oic::{ActivateOptions, IntegrationId, OicClient};
+
+/// Options of `cutover` (unknown keys refused).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CutoverOpts {
+    /// Which integrations to activate: `"keep"` (what was active on the source, default),
+    /// `true` (all), `false` (none: import, configure and test only).
+    pub activate: ActivateWhen,
+    /// Seconds to wait for one activation.
+    pub activation_timeout: u64,
+    /// The smoke check after the activations.
+    pub smoke: SmokeOpts,
+    /// Roll back by itself when an activation or the smoke check fails (default true).
+    pub rollback: bool,
+    /// Who is told about a stop or a rollback (default: the `[mail] admins`).
+    pub notify: Vec<String>,
+}
+
+impl Default for CutoverOpts {
+    fn default() -> Self {
+        CutoverOpts {
+            activate: ActivateWhen::Keep,
+            activation_timeout: 300,
+            smoke: SmokeOpts::default(),
+            rollback: true,
+            notify: vec![],
+        }
+    }
+}
+
+/// The smoke check: a window, its polls and the thresholds.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmokeOpts {
+    /// Seconds to watch the activated integrations (0: one look right after the activations).
+    pub window_secs: u64,
+    /// Seconds between two looks at monitoring.
+    pub poll_secs: u64,
+    /// Highest error rate (failed and aborted instances over all of them, 0..1) an integration
+    /// may show; above it the cutover is rolled back at once.
+    pub max_error_rate: f64,
+    /// Fewest instances each activated integration must have received by the end of the window.
+    pub min_instances: u64,
+    /// Test calls to REST triggers, made once right after the activations.
+    pub calls: Vec<SmokeCall>,
+}
+
+impl Default for SmokeOpts {
+    fn default() -> Self {
+        SmokeOpts {
+            window_secs: 300,
+            poll_secs: 30,
+            max_error_rate: 0.0,
+            min_instances: 0,
+            calls: vec![],
+        }
+    }
+}
+
+/// A test call to a REST trigger.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeCall {
+    /// The path below the host (`/ic/api/integration/v1/flows/rest/HELLO/1.0/ping`).
+    pub path: String,
+    /// The HTTP method (default `POST`).
+    #[serde(default = "post")]
+    pub method: String,
+    /// A JSON body.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+/// How a cutover ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CutoverOutcome {
+    /// Everything imported, tested, activated and the smoke check passed.
+    Completed,
+    /// Described only (dry run / `ferry plan`).
+    Planned,
+    /// An import failed: stopped before any activation.
+    ImportFailed,
+    /// A connection failed its test: stopped before any activation.
+    ConnectionsFailed,
+    /// An activation or the smoke check failed and the cutover was rolled back.
+    RolledBack,
+    /// An activation or the smoke check failed; rollback was off.
+    Failed,
+}
+
+/// A connection that failed its test, with OIC's message.
+#[derive(Clone, Debug, Serialize)]
+pub struct FailedConnection {
+    pub connection: String,
+    pub message: String,
+}
+
+/// The smoke figures of one integration.
+#[derive(Clone, Debug, Serialize)]
+pub struct SmokeResult {
+    pub id: String,
+    pub instances: u64,
+    pub failed: u64,
+    pub error_rate: f64,
+    pub ok: bool,
+}
+
+/// What a cutover did.
+#[derive(Clone, Debug, Serialize)]
+pub struct CutoverReport {
+    pub outcome: CutoverOutcome,
+    /// Why it stopped or was rolled back.
+    pub cause: Option<String>,
+    pub imported: Vec<ImportResult>,
+    /// Connections tested (codes).
+    pub tested: Vec<String>,
+    pub failed_connections: Vec<FailedConnection>,
+    /// `CODE|VERSION` in the order they were activated (callees first).
+    pub activated: Vec<String>,
+    /// The activation order decided (each level after the one it calls).
+    pub order: Vec<String>,
+    pub smoke: Vec<SmokeResult>,
+    pub rollback: Vec<RollbackResult>,
+}
+
+/// Time for the smoke window: the system clock in runs, a clock the test drives in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// The system clock (`tokio::time::sleep`).
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+    fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep(d))
+    }
+}
+
+fn key_of(id: &str) -> ArtifactKey {
+    let (c, v) = id.split_once('|').unwrap_or((id, ""));
+    ArtifactKey::new(ArtifactKind::Integration, c, v)
+}
+
+fn conn_key(code: &str) -> ArtifactKey {
+    ArtifactKey::new(ArtifactKind::Connection, code, "")
+}
+
+/// The activation order of `ids` (`CODE|VERSION`) from their calls: callees before callers, in
+/// levels (each integration after every selected integration it calls). A call names a version
+/// (`MM.mm.pppp`, local invoke) or a major.minor (`MM.mm`, REST endpoint); one to an integration
+/// outside the selection does not order anything. A cycle is an error naming its members.
+pub fn activation_order(
+    ids: &[String],
+    calls: &HashMap<String, Vec<(String, String)>>,
+) -> Result<Vec<String>, String> {
+    let set: BTreeSet<&String> = ids.iter().collect();
+    let resolve = |code: &str, ver: &str| -> Vec<String> {
+        ids.iter()
+            .filter(|id| {
+                let (c, v) = id.split_once('|').unwrap_or((id, ""));
+                c == code && (ver.is_empty() || v == ver || v.starts_with(&format!("{ver}.")))
+            })
+            .cloned()
+            .collect()
+    };
+    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for id in ids {
+        let mut d = BTreeSet::new();
+        for (code, ver) in calls.get(id).into_iter().flatten() {
+            d.extend(resolve(code, ver).into_iter().filter(|x| x != id));
+        }
+        deps.insert(id.clone(), d);
+    }
+    let mut out: Vec<String> = vec![];
+    let mut left: Vec<String> = ids.to_vec();
+    while !left.is_empty() {
+        let ready: Vec<String> = left
+            .iter()
+            .filter(|id| {
+                deps[*id]
+                    .iter()
+                    .all(|d| out.contains(d) || !set.contains(d))
+            })
+            .cloned()
+            .collect();
+        if ready.is_empty() {
+            return Err(format!(
+                "the integrations call each other in a cycle: {}",
+                left.join(", ")
+            ));
+        }
+        left.retain(|x| !ready.contains(x));
+        out.extend(ready);
+    }
+    Ok(out)
+}
+
+/// A smoke verdict of one look at an integration.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    Ok,
+    /// Failed at once (error rate above the threshold, a failed test call).
+    Fail(String),
+}
+
+/// Watches for `window` (one look every `poll`, at least one): `look` returns the verdict of
+/// every integration; the first failure ends the window at once. At the end, `last` decides
+/// (minimum instances). Time comes from `clock`.
+pub async fn smoke_window<F, Fut>(
+    clock: &dyn Clock,
+    window: Duration,
+    poll: Duration,
+    mut look: F,
+) -> Result<u32, String>
+where
+    F: FnMut(bool) -> Fut,
+    Fut: Future<Output = Verdict>,
+{
+    let start = clock.now();
+    let end = start + chrono::Duration::from_std(window).unwrap_or_default();
+    let mut looks = 0u32;
+    loop {
+        let now = clock.now();
+        let last = now >= end;
+        looks += 1;
+        if let Verdict::Fail(why) = look(last).await {
+            return Err(why);
+        }
+        if last {
+            return Ok(looks);
+        }
+        let left = (end - now).to_std().unwrap_or_default();
+        clock
+            .sleep(poll.max(Duration::from_millis(1)).min(left))
+            .await;
+    }
+}
+
+/// Runs a cutover of `artifacts` into instance `target`. See the module docs.
+pub async fn cutover(
+    ctx: &dyn Ctx,
+    run: &Run,
+    target: &str,
+    artifacts: Vec<Artifact>,
+    connections: BTreeMap<String, ConnectionSpec>,
+    o: &CutoverOpts,
+    clock: &dyn Clock,
+) -> Result<CutoverReport, OpsError> {
+    let client = ctx.client(target)?;
+    let exec = ctx.exec();
+    let dry = exec.dry_run();
+    let mut rep = CutoverReport {
+        outcome: CutoverOutcome::Completed,
+        cause: None,
+        imported: vec![],
+        tested: vec![],
+        failed_connections: vec![],
+        activated: vec![],
+        order: vec![],
+        smoke: vec![],
+        rollback: vec![],
+    };
+
+    // What the archives say: connections used and calls made, per integration.
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut calls: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut wanted: Vec<String> = vec![];
+    for a in artifacts
+        .iter()
+        .filter(|a| a.key.kind == ArtifactKind::Integration && !a.is_planned())
+    {
+        let path = a.path().to_path_buf();
+        let (info, inv) = tokio::task::spawn_blocking(move || (inspect(&path), invocations(&path)))
+            .await
+            .map_err(|e| OpsError::Usage(e.to_string()))?;
+        let info = info.map_err(|e| OpsError::oic(target, e))?;
+        used.extend(info.connections);
+        let inv = inv.map_err(|e| OpsError::oic(target, e))?;
+        calls.insert(
+            a.key.id(),
+            inv.into_iter()
+                .map(|i| {
+                    let v = match i.kind {
+                        InvokeKind::Local | InvokeKind::Rest => i.version,
+                    };
+                    (i.code, v)
+                })
+                .collect(),
+        );
+        if o.activate.wants(a) {
+            wanted.push(a.key.id());
+        }
+    }
+    let order = activation_order(&wanted, &calls).map_err(OpsError::Usage)?;
+    rep.order = order.clone();
+
+    // 1. Import everything inactive.
+    let iopts = ImportOptions {
+        overwrite: true,
+        activate: ActivateWhen::Never,
+        ..ImportOptions::default()
+    };
+    let imported = import(ctx, &client, artifacts, &iopts).await?;
+    rep.imported = imported.results;
+    if let Some(f) = rep
+        .imported
+        .iter()
+        .find(|r| r.action == Some(ItemAction::Failed))
+    {
+        let cause = format!(
+            "import of {} failed: {}",
+            f.id,
+            f.error.clone().unwrap_or_default()
+        );
+        return finish(ctx, run, rep, CutoverOutcome::ImportFailed, cause, o, false).await;
+    }
+
+    // 2. Connections: configure, then test every one the selection uses.
+    for (code, spec) in &connections {
+        let current = exec
+            .read("get_connection", || client.get_connection(None, code))
+            .await
+            .map_err(|e| OpsError::oic(target, e))?;
+        let (update, secrets) = build_update(current.as_ref(), spec).map_err(OpsError::Usage)?;
+        run.shell.add_secrets(&secrets);
+        let eff = Effect::new(
+            Stage::Connection,
+            conn_key(code),
+            target,
+            "update connection",
+        )
+        .with_reason("per-environment settings of the cutover");
+        exec.run(eff, || async {
+            client
+                .update_connection(None, code, &update)
+                .await
+                .map(|_| ())
+                .map_err(Failure::from)
+        })
+        .await
+        .map_err(OpsError::effect)?;
+    }
+    for code in &used {
+        rep.tested.push(code.clone());
+        let eff = Effect::new(Stage::Connection, conn_key(code), target, "test connection")
+            .with_reason("used by the cutover; tested before any activation");
+        let r = exec
+            .run(eff.clone(), || async {
+                let t = client
+                    .test_connection(None, code)
+                    .await
+                    .map_err(Failure::from)?;
+                if t.ok() {
+                    Ok(t)
+                } else {
+                    Err(Failure::Task(t.details.clone()))
+                }
+            })
+            .await;
+        if let Err(e) = r {
+            if e.cancelled {
+                return Err(OpsError::Cancelled);
+            }
+            rep.failed_connections.push(FailedConnection {
+                connection: code.clone(),
+                message: e.error.message.clone(),
+            });
+        }
+    }
+    if !rep.failed_connections.is_empty() {
+        let cause = format!(
+            "{} connection(s) failed their test, nothing was activated: {}",
+            rep.failed_connections.len(),
+            rep.failed_connections
+                .iter()
+                .map(|f| format!("{} ({})", f.connection, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        return finish(
+            ctx,
+            run,
+            rep,
+            CutoverOutcome::ConnectionsFailed,
+            cause,
+            o,
+            false,
+        )
+        .await;
+    }
+
+    // 3. Activations, callees first. First the states of the target's other versions of these
+    //    codes (an activation deactivates the other minor versions), for rollback.
+    if !dry {
+        let codes: BTreeSet<&str> = order
+            .iter()
+            .map(|id| id.split_once('|').map(|x| x.0).unwrap_or(id))
+            .collect();
+        let listed = exec
+            .read("list_integrations", || client.list_integrations(None))
+            .await
+            .map_err(|e| OpsError::oic(target, e))?;
+        for i in listed.iter().filter(|i| {
+            codes.contains(i.code.as_str()) && !order.contains(&format!("{}|{}", i.code, i.version))
+        }) {
+            exec.record().note_rollback(&RollbackEntry {
+                kind: ArtifactKind::Integration,
+                code: i.code.clone(),
+                version: i.version.clone(),
+                target: target.to_string(),
+                existed: true,
+                previous_status: Some(i.status.clone()),
+                sha256: None,
+                location: None,
+            });
+        }
+    }
+    let aopts = ActivateOptions {
+        async_mode: true,
+        timeout: Duration::from_secs(o.activation_timeout),
+        poll_interval: Duration::from_millis(500),
+        tracing: None,
+        payload_tracing: None,
+    };
+    let mut since: Vec<(String, DateTime<Utc>)> = vec![];
+    for id in &order {
+        let at = clock.now();
+        let eff = Effect::new(Stage::Activate, key_of(id), target, "activate").with_reason(
+            match calls.get(id).map(|c| c.len()).unwrap_or(0) {
+                0 => "cutover".to_string(),
+                n => format!("cutover, after the {n} integration(s) it calls"),
+            },
+        );
+        match activate_one(exec, &client, &aopts, eff, true).await {
+            Ok(_) => {
+                rep.activated.push(id.clone());
+                since.push((id.clone(), at));
+            }
+            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+            Err(e) => {
+                let cause = format!("activation of {id} failed: {}", e.error.message);
+                return finish(ctx, run, rep, fail_outcome(o), cause, o, o.rollback).await;
+            }
+        }
+    }
+    if dry {
+        let eff = Effect::new(
+            Stage::Verify,
+            ArtifactKey::new(ArtifactKind::Integration, "smoke check", ""),
+            target,
+            format!(
+                "smoke check {} integration(s) for {} s (error rate ≤ {})",
+                order.len(),
+                o.smoke.window_secs,
+                o.smoke.max_error_rate
+            ),
+        );
+        exec.note(&eff, StepStatus::Planned, None);
+        rep.outcome = CutoverOutcome::Planned;
+        return Ok(rep);
+    }
+
+    // 4. Smoke check.
+    match smoke(ctx, &client, target, &since, &o.smoke, clock).await {
+        Ok(results) => rep.smoke = results,
+        Err((results, cause)) => {
+            rep.smoke = results;
+            return finish(ctx, run, rep, fail_outcome(o), cause, o, o.rollback).await;
+        }
+    }
+    Ok(rep)
+}
+
+fn fail_outcome(o: &CutoverOpts) -> CutoverOutcome {
+    if o.rollback {
+        CutoverOutcome::RolledBack
+    } else {
+        CutoverOutcome::Failed
+    }
+}
+
+type SmokeFailure = (Vec<SmokeResult>, String);
+
+/// The smoke check of the activated integrations (`since`: each one's activation time); one
+/// `verify` step per integration with its figures.
+async fn smoke(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    target: &str,
+    since: &[(String, DateTime<Utc>)],
+    s: &SmokeOpts,
+    clock: &dyn Clock,
+) -> Result<Vec<SmokeResult>, SmokeFailure> {
+    let exec = ctx.exec();
+    for c in &s.calls {
+        let eff = Effect::new(
+            Stage::Verify,
+            ArtifactKey::new(ArtifactKind::Integration, &c.path, ""),
+            target,
+            format!("test call {} {}", c.method, c.path),
+        );
+        if let Err(e) = exec
+            .run(eff, || async {
+                client
+                    .call_rest_trigger(&c.method, &c.path, c.body.clone())
+                    .await
+                    .map(|_| ())
+                    .map_err(Failure::from)
+            })
+            .await
+        {
+            return Err((
+                vec![],
+                format!(
+                    "smoke check: test call {} {} failed: {}",
+                    c.method, c.path, e.error.message
+                ),
+            ));
+        }
+    }
+    let figures: std::sync::Mutex<BTreeMap<String, SmokeResult>> = Default::default();
+    let verdict = smoke_window(
+        clock,
+        Duration::from_secs(s.window_secs),
+        Duration::from_secs(s.poll_secs),
+        |last| {
+            let figures = &figures;
+            async move {
+                for (id, at) in since {
+                    let iid = IntegrationId::parse(id).unwrap_or_else(|_| IntegrationId::new(id, ""));
+                    let c = match exec
+                        .read("monitoring", || client.instance_counts_since(&iid, *at))
+                        .await
+                    {
+                        Ok(c) => c,
+                        Err(e) => return Verdict::Fail(format!("smoke check of {id}: {e}")),
+                    };
+                    let rate = c.error_rate();
+                    let mut r = SmokeResult {
+                        id: id.clone(),
+                        instances: c.total,
+                        failed: c.failed + c.aborted,
+                        error_rate: rate,
+                        ok: true,
+                    };
+                    let verdict = if c.total > 0 && rate > s.max_error_rate {
+                        Verdict::Fail(format!(
+                            "smoke check: {id} failed {} of {} instance(s) since its activation ({:.0} % > {:.0} %)",
+                            r.failed,
+                            c.total,
+                            rate * 100.0,
+                            s.max_error_rate * 100.0
+                        ))
+                    } else if last && c.total < s.min_instances {
+                        Verdict::Fail(format!(
+                            "smoke check: {id} received {} instance(s) in {} s, fewer than {}",
+                            c.total, s.window_secs, s.min_instances
+                        ))
+                    } else {
+                        Verdict::Ok
+                    };
+                    r.ok = verdict == Verdict::Ok;
+                    figures
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id.clone(), r);
+                    if verdict != Verdict::Ok {
+                        return verdict;
+                    }
+                }
+                Verdict::Ok
+            }
+        },
+    )
+    .await;
+    let results: Vec<SmokeResult> = figures
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_values()
+        .collect();
+    for r in &results {
+        let eff =
+            Effect::new(Stage::Verify, key_of(&r.id), target, "smoke check").with_reason(format!(
+                "{} instance(s), {} failed, error rate {:.2}",
+                r.instances, r.failed, r.error_rate
+            ));
+        let err = (!r.ok).then(|| StepError {
+            kind: "smoke".into(),
+            status: None,
+            message: verdict.clone().err().unwrap_or_default(),
+        });
+        exec.note(
+            &eff,
+            if r.ok {
+                StepStatus::Ok
+            } else {
+                StepStatus::Failed
+            },
+            err,
+        );
+    }
+    match verdict {
+        Ok(_) => Ok(results),
+        Err(why) => Err((results, why)),
+    }
+}
+
+/// Ends a cutover that did not go through: rolls it back when asked (the run's rollback
+/// entries, the rollback job sealed first so its archives can be read back), then tells the
+/// people with the cause.
+async fn finish(
+    ctx: &dyn Ctx,
+    run: &Run,
+    mut rep: CutoverReport,
+    outcome: CutoverOutcome,
+    cause: String,
+    o: &CutoverOpts,
+    roll_back: bool,
+) -> Result<CutoverReport, OpsError> {
+    run.shell.line(&format!("cutover stopped: {cause}"));
+    rep.outcome = outcome;
+    rep.cause = Some(cause.clone());
+    if roll_back && !ctx.exec().dry_run() {
+        run.seal_rollback_job().map_err(OpsError::Usage)?;
+        rep.rollback = rollback(ctx, &run.id()).await?;
+        let failed = rep.rollback.iter().filter(|r| r.error.is_some()).count();
+        run.shell.line(&format!(
+            "cutover rolled back: {} artifact(s) put back{}",
+            rep.rollback.len(),
+            if failed > 0 {
+                format!(", {failed} FAILED")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let mut info = run.record().info();
+    info.outcome = Some("failed".into());
+    info.message = Some(match rep.outcome {
+        CutoverOutcome::RolledBack => format!("cutover rolled back: {cause}"),
+        _ => format!("cutover stopped: {cause}"),
+    });
+    info.ended = Some(Utc::now());
+    let to = if o.notify.is_empty() {
+        run.config
+            .mail
+            .as_ref()
+            .map(|m| m.admins.clone())
+            .unwrap_or_default()
+    } else {
+        o.notify.clone()
+    };
+    if !to.is_empty() {
+        let req = NotifyRequest {
+            to,
+            owners: None,
+            when: When::Always,
+            mail: true,
+            webhook: true,
+        };
+        send(run, info, &req).await;
+    }
+    Ok(rep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn calls(v: &[(&str, &[(&str, &str)])]) -> HashMap<String, Vec<(String, String)>> {
+        v.iter()
+            .map(|(id, c)| {
+                (
+                    id.to_string(),
+                    c.iter()
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn callees_come_before_their_callers() {
+        let ids: Vec<String> = [
+            "SCM|01.00.0000",
+            "FIN|01.00.0000",
+            "PAY|01.00.0000",
+            "X|02.00.0000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let c = calls(&[
+            ("SCM|01.00.0000", &[("FIN", "01.00")]),
+            (
+                "FIN|01.00.0000",
+                &[("PAY", "01.00.0000"), ("OUTSIDE", "01.00")],
+            ),
+        ]);
+        let o = activation_order(&ids, &c).unwrap();
+        let pos = |x: &str| o.iter().position(|y| y == x).unwrap();
+        assert!(pos("PAY|01.00.0000") < pos("FIN|01.00.0000"));
+        assert!(pos("FIN|01.00.0000") < pos("SCM|01.00.0000"));
+        assert_eq!(o.len(), 4);
+        let cyc = calls(&[
+            ("SCM|01.00.0000", &[("FIN", "")]),
+            ("FIN|01.00.0000", &[("SCM", "")]),
+        ]);
+        let e = activation_order(&ids, &cyc).unwrap_err();
+        assert!(
+            e.contains("cycle") && e.contains("SCM") && e.contains("FIN"),
+            "{e}"
+        );
+    }
+
+    /// A clock the test drives: `sleep` moves it forward at once.
+    struct Manual(Mutex<DateTime<Utc>>);
+    impl Clock for Manual {
+        fn now(&self) -> DateTime<Utc> {
+            *self.0.lock().unwrap()
+        }
+        fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+            *self.0.lock().unwrap() += chrono::Duration::from_std(d).unwrap();
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test]
+    async fn the_window_is_watched_to_its_end_and_a_failure_ends_it_at_once() {
+        let clock = Manual(Mutex::new(Utc::now()));
+        let start = clock.now();
+        let looks = smoke_window(
+            &clock,
+            Duration::from_secs(300),
+            Duration::from_secs(30),
+            |_| async { Verdict::Ok },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            looks, 11,
+            "one look every 30 s over 300 s, the last at the end"
+        );
+        assert_eq!((clock.now() - start).num_seconds(), 300);
+        let mut n = 0;
+        let e = smoke_window(
+            &clock,
+            Duration::from_secs(300),
+            Duration::from_secs(30),
+            |_| {
+                n += 1;
+                let k = n;
+                async move {
+                    if k == 3 {
+                        Verdict::Fail("errors".into())
+                    } else {
+                        Verdict::Ok
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!((e.as_str(), n), ("errors", 3));
+        let last_only = smoke_window(
+            &clock,
+            Duration::ZERO,
+            Duration::from_secs(30),
+            |last| async move {
+                if last {
+                    Verdict::Ok
+                } else {
+                    Verdict::Fail("not last".into())
+                }
+            },
+        )
+        .await;
+        assert_eq!(last_only, Ok(1));
+    }
+
+    #[test]
+    fn options_refuse_unknown_keys() {
+        let e =
+            serde_json::from_value::<CutoverOpts>(serde_json::json!({"smoke": {"windw_secs": 3}}))
+                .unwrap_err();
+        assert!(e.to_string().contains("unknown field `windw_secs`"), "{e}");
+        let o: CutoverOpts = serde_json::from_value(serde_json::json!({
+            "smoke": {"window_secs": 0, "max_error_rate": 0.1, "calls": [{"path": "/x"}]},
+            "activate": true
+        }))
+        .unwrap();
+        assert_eq!(o.smoke.calls[0].method, "POST");
+        assert!(o.rollback);
+    }
+}
