@@ -24,6 +24,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::OpsError;
+use super::activate::ActivateWhen;
 use super::ctx::{Ctx, fan_out};
 use super::import::{ImportResult, ItemAction, failed_effect, verify_blocking};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
@@ -268,74 +269,77 @@ pub async fn apply(
     o: &super::import::ImportOptions,
     results: &[ImportResult],
 ) -> Result<Vec<ImportResult>, OpsError> {
-    let (mode, overwrite, stop_on_error) = (o.schedules, o.overwrite, o.stop_on_error);
+    let (mode, overwrite, stop_on_error, activate) =
+        (o.schedules, o.overwrite, o.stop_on_error, o.activate);
     let results = Arc::new(results.to_vec());
-    let done = fan_out(
-        ctx.bar(schedules.len(), "schedules"),
-        ctx.bounds().activations,
-        schedules,
-        |a| {
-            let results = results.clone();
-            async move {
-                let mut m = ImportResult::of(&a);
-                let integration = results.iter().find(|r| {
-                    r.kind == ArtifactKind::Integration.as_str()
-                        && r.code == a.key.code
-                        && r.version == a.key.version
-                });
-                let left = match (mode, integration) {
-                    (SchedulesMode::Skip, _) => {
-                        Some("the import options say `schedules: \"skip\"`")
-                    }
-                    (_, Some(r)) if r.action == Some(ItemAction::Failed) => {
-                        Some("its integration was not imported")
-                    }
-                    (_, Some(r)) if r.action == Some(ItemAction::Skipped) && !overwrite => {
-                        Some("its integration is left as it is (overwrite is off)")
-                    }
-                    _ => None,
-                };
-                if let Some(why) = left {
-                    let reason = SkipReason::ScheduleLeft { why: why.into() };
-                    let eff = Effect::new(Stage::Import, skey(&a.key), client.name(), "schedule");
-                    ctx.exec().skip(eff, reason.clone());
-                    m.action = Some(ItemAction::Skipped);
-                    m.reason = Some(reason.to_string());
-                    return Ok(m);
+    // One at a time: schedules are few, and OIC may refuse parallel writes (409).
+    let done = fan_out(ctx.bar(schedules.len(), "schedules"), 1, schedules, |a| {
+        let results = results.clone();
+        async move {
+            let mut m = ImportResult::of(&a);
+            let integration = results.iter().find(|r| {
+                r.kind == ArtifactKind::Integration.as_str()
+                    && r.code == a.key.code
+                    && r.version == a.key.version
+            });
+            let left = match (mode, integration) {
+                (SchedulesMode::Skip, _) => Some("the import options say `schedules: \"skip\"`"),
+                (_, Some(r)) if r.action == Some(ItemAction::Failed) => {
+                    Some("its integration was not imported")
                 }
-                // Imported by this run (or planned): the import brought the archive's schedule, if
-                // it carries one, stopped (OIC imports schedules stopped; a replace stops them).
-                let imported = integration.is_some_and(|r| {
-                    matches!(
-                        r.action,
-                        Some(ItemAction::Created | ItemAction::Replaced | ItemAction::Planned)
-                    )
-                });
-                // Its activation failed: the schedule cannot be started (that failure is the
-                // integration's, recorded once).
-                let inactive = integration.is_some_and(|r| {
-                    r.error.is_some() && r.stage.as_deref() == Some(Stage::Activate.as_str())
-                });
-                let how = How {
-                    mode,
-                    imported,
-                    inactive,
+                (_, Some(r)) if r.action == Some(ItemAction::Skipped) && !overwrite => {
+                    Some("its integration is left as it is (overwrite is off)")
+                }
+                _ => None,
+            };
+            if let Some(why) = left {
+                let reason = SkipReason::ScheduleLeft { why: why.into() };
+                let eff = Effect::new(Stage::Import, skey(&a.key), client.name(), "schedule");
+                ctx.exec().skip(eff, reason.clone());
+                m.action = Some(ItemAction::Skipped);
+                m.reason = Some(reason.to_string());
+                return Ok(m);
+            }
+            // Imported by this run (or planned): the import brought the archive's schedule, if
+            // it carries one, stopped (OIC imports schedules stopped; a replace stops them).
+            let imported = integration.is_some_and(|r| {
+                matches!(
+                    r.action,
+                    Some(ItemAction::Created | ItemAction::Replaced | ItemAction::Planned)
+                )
+            });
+            // Its activation failed, or this run imported it and leaves it inactive: the
+            // schedule cannot be started (an activation failure is the integration's,
+            // recorded once).
+            let inactive = integration.is_some_and(|r| {
+                let failed =
+                    r.error.is_some() && r.stage.as_deref() == Some(Stage::Activate.as_str());
+                let activated = match activate {
+                    ActivateWhen::Always => true,
+                    ActivateWhen::Never => false,
+                    ActivateWhen::Keep => r.source_status.as_deref() == Some("ACTIVATED"),
                 };
-                match apply_one(ctx, client, &a, how, &mut m).await {
-                    Ok(()) => Ok(m),
-                    Err(e) if e.cancelled => Err(OpsError::Cancelled),
-                    Err(e) if stop_on_error => Err(OpsError::effect(e)),
-                    Err(e) => {
-                        m.action = Some(ItemAction::Failed);
-                        m.stage = Some(e.stage.as_str().into());
-                        m.error = Some(e.error.message.clone());
-                        m.status_code = e.error.status;
-                        Ok(m)
-                    }
+                failed || (imported && !activated)
+            });
+            let how = How {
+                mode,
+                imported,
+                inactive,
+            };
+            match apply_one(ctx, client, &a, how, &mut m).await {
+                Ok(()) => Ok(m),
+                Err(e) if e.cancelled => Err(OpsError::Cancelled),
+                Err(e) if stop_on_error => Err(OpsError::effect(e)),
+                Err(e) => {
+                    m.action = Some(ItemAction::Failed);
+                    m.stage = Some(e.stage.as_str().into());
+                    m.error = Some(e.error.message.clone());
+                    m.status_code = e.error.status;
+                    Ok(m)
                 }
             }
-        },
-    )
+        }
+    })
     .await;
     done.into_iter().collect()
 }
@@ -409,7 +413,7 @@ async fn apply_one(
             Action::StartSchedule.to_string(),
         );
         let why = SkipReason::ScheduleLeft {
-            why: "its integration did not activate".into(),
+            why: format!("its integration is not active on {target}"),
         };
         exec.skip(eff, why.clone());
         m.reason = Some(why.to_string());
