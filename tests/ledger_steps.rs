@@ -214,6 +214,29 @@ fn ledger_records_every_stage_of_a_run_with_failures() {
         !html.contains("src=") && !html.contains("<link") && !html.contains("url("),
         "report.html must be self-contained"
     );
+    // Who ran it, from which instance to which, into which backup job.
+    let run_by = report["run"]["run_by"].as_str().unwrap();
+    assert!(!run_by.is_empty() && run_by != "unknown", "{run_by}");
+    assert_eq!(fact(&html, "Run by"), run_by);
+    assert_eq!(fact(&html, "From"), "dev");
+    assert_eq!(fact(&html, "To"), "prod");
+    assert_eq!(report["from"], serde_json::json!(["dev"]));
+    assert_eq!(report["to"], serde_json::json!(["prod"]));
+    let job = &report["backup_jobs"][0];
+    assert_eq!(job["name"], "ledger-test");
+    assert_eq!(job["vault"], "backups");
+    assert_eq!(
+        fact(&html, "Backup jobs"),
+        format!(
+            "ledger-test (vault backups): {}",
+            job["path"].as_str().unwrap()
+        )
+    );
+    // The run said how many it selected: the dashboard's progress counts against it.
+    let row = db.run(&run).unwrap().expect("the run's row");
+    assert_eq!(row.expected, Some(selected.len() as u64));
+    assert!(row.artifacts >= selected.len() as u64, "{row:?}");
+
     let failures_section = &html[html.find("id=\"failures\"").expect("failures table")..];
     for s in &failed_steps {
         let e = s.error.as_ref().unwrap();
@@ -237,6 +260,17 @@ fn ledger_records_every_stage_of_a_run_with_failures() {
             "the root cause comes first in the row of {id}"
         );
     }
+}
+
+/// The text of the fact `key` in report.html's facts table (one row a line).
+fn fact(html: &str, key: &str) -> String {
+    let line = html
+        .lines()
+        .find(|l| l.contains(&format!(">{key}</th>")))
+        .unwrap_or_else(|| panic!("report.html has no fact `{key}`"));
+    let td = &line[line.find("<td").unwrap()..];
+    let text = &td[td.find('>').unwrap() + 1..td.find("</td>").unwrap()];
+    text.replace("&amp;", "&")
 }
 
 #[test]

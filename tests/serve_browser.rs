@@ -219,6 +219,11 @@ async fn typed(c: &Client, css: &str, text: &str) {
         .unwrap();
 }
 
+/// The export of the run's `n`th artifact.
+fn exported(n: u64) -> ferry::ledger::Step {
+    step(n, Stage::Export, &format!("INT_{n}"), "dev", None)
+}
+
 /// The page fits the screen's width: nothing to scroll sideways but inside the tables' frames.
 async fn fits_width(c: &Client, what: &str) {
     let v = js(
@@ -252,7 +257,7 @@ async fn the_dashboard_in_a_real_browser() {
     c.goto(&format!("{base}/?token={TOKEN}")).await.unwrap();
     until(
         &c,
-        "//span[@id='t-run-live'][contains(., 'running: 1 steps of about 10')]",
+        "//span[@id='t-run-live'][contains(., 'running: 1 of 10 artifacts (1 steps)')]",
     )
     .await;
     assert_eq!(
@@ -264,26 +269,23 @@ async fn the_dashboard_in_a_real_browser() {
 
     // The run advances: the same page (not reloaded) shows it through the event stream.
     for s in 2..=4 {
-        writer
-            .insert_step("run-live", &step(s, Stage::Import, "ORDERS", "prod", None))
-            .unwrap();
+        writer.insert_step("run-live", &exported(s)).unwrap();
     }
     until(
         &c,
-        "//span[@id='t-run-live'][contains(., 'running: 4 steps of about 10')]",
+        "//span[@id='t-run-live'][contains(., 'running: 4 of 10 artifacts (4 steps)')]",
     )
     .await;
     for s in 5..=7 {
-        writer
-            .insert_step(
-                "run-live",
-                &step(s, Stage::Activate, "ORDERS", "prod", None),
-            )
-            .unwrap();
+        writer.insert_step("run-live", &exported(s)).unwrap();
     }
+    // A later stage of an artifact already counted moves the steps, not the artifacts.
+    writer
+        .insert_step("run-live", &step(8, Stage::Import, "ORDERS", "prod", None))
+        .unwrap();
     until(
         &c,
-        "//span[@id='t-run-live'][contains(., 'running: 7 steps of about 10')]",
+        "//span[@id='t-run-live'][contains(., 'running: 7 of 10 artifacts (8 steps)')]",
     )
     .await;
     let v = js(
@@ -327,6 +329,26 @@ async fn the_dashboard_in_a_real_browser() {
     until(&c, "//td[contains(., '2026/nightly-1')]").await;
     until(&c, "//td[contains(., 'alice')]").await;
     shot(&c, "dashboard-run-failed-root-cause.png").await;
+
+    // Its report: who ran it, from which instance to which, into which backup job.
+    c.find(Locator::LinkText("The run's report"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for (k, v) in [
+        ("Run by", "alice"),
+        ("From", "dev"),
+        ("To", "prod"),
+        ("Backup jobs", "nightly (vault backups): 2026/nightly-1"),
+    ] {
+        until(&c, &format!("//table[@id='facts']//tr[th='{k}'][td='{v}']")).await;
+    }
+    let cause = until(&c, "//table[@id='failures']//tr[@class='failure'][1]/td[1]").await;
+    assert!(cause.text().await.unwrap().contains(HOSTILE_CAUSE));
+    shot(&c, "dashboard-run-report.png").await;
+    c.back().await.unwrap();
 
     // The error log: both failures, then the filter narrows them.
     c.find(Locator::LinkText("Errors"))
@@ -384,7 +406,11 @@ async fn the_dashboard_in_a_real_browser() {
     // A phone: the same pages fit 390 px; the tables scroll inside their frames.
     let p = browser(&driver_url, true).await;
     p.goto(&format!("{base}/?token={TOKEN}")).await.unwrap();
-    until(&p, "//span[@id='t-run-live'][contains(., 'of about 10')]").await;
+    until(
+        &p,
+        "//span[@id='t-run-live'][contains(., 'of 10 artifacts')]",
+    )
+    .await;
     assert_eq!(js(&p, "return window.innerWidth;").await, 390.0);
     fits_width(&p, "the runs page").await;
     shot(&p, "dashboard-phone-runs.png").await;

@@ -2,36 +2,16 @@
 
 mod support;
 
-use std::path::Path;
-
 use serde_json::Value;
 use support::*;
-
-fn recipe() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts/migrate.rhai")
-        .display()
-        .to_string()
-}
-
-fn jobs(dir: &Path) -> Vec<Value> {
-    let out = ferry(dir, &["vault", "jobs", "--sandbox", "--json"], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    serde_json::from_slice::<Value>(&out.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
 
 #[test]
 fn list_verify_restore_and_prune_jobs() {
     let d = tempdir();
     for _ in 0..2 {
-        let out = ferry(d.path(), &["run", &recipe(), "--sandbox", "-q"], &[]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        sandbox_migrate(d.path());
     }
-    let list = jobs(d.path());
+    let list = sandbox_jobs(d.path());
     assert_eq!(list.len(), 2, "{list:?}");
     let job = list[1]["path"].as_str().unwrap().to_string();
     assert!(
@@ -65,27 +45,14 @@ fn list_verify_restore_and_prune_jobs() {
     assert!(rep["summary"]["activated"].as_u64().unwrap() >= 1);
 
     // A flipped byte: verify says so (exit 1), and restore refuses the file before importing it.
-    let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            d.path()
-                .join(".ferry/sandbox/vault")
-                .join(&job)
-                .join("manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let manifest = sandbox_manifest(d.path(), &job);
     let victim = manifest["entries"][0]["path"].as_str().unwrap().to_string();
     let victim_id = format!(
         "{}|{}",
         manifest["entries"][0]["code"].as_str().unwrap(),
         manifest["entries"][0]["version"].as_str().unwrap()
     );
-    let file = d
-        .path()
-        .join(".ferry/sandbox/vault")
-        .join(&job)
-        .join(&victim);
+    let file = sandbox_vault(d.path()).join(&job).join(&victim);
     let mut bytes = std::fs::read(&file).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
@@ -130,14 +97,14 @@ fn list_verify_restore_and_prune_jobs() {
         "{}",
         text(&out.stdout)
     );
-    assert_eq!(jobs(d.path()).len(), 2, "a dry run deletes nothing");
+    assert_eq!(sandbox_jobs(d.path()).len(), 2, "a dry run deletes nothing");
     let out = ferry(
         d.path(),
         &["vault", "prune", "--daily", "1", "--sandbox"],
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let left = jobs(d.path());
+    let left = sandbox_jobs(d.path());
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["path"], list[1]["path"], "the newest job is kept");
     let out = ferry(d.path(), &["vault", "prune", "--sandbox"], &[]);

@@ -218,3 +218,22 @@ fn resume_refuses_a_live_lock_holder() {
     let job = v.create_job("busy", day, meta).unwrap();
     job.finish().unwrap();
 }
+
+#[test]
+fn shared_content_plain() {
+    vault_suite::shared_content(&file_store, Crypt::Plain, ferry::vault::ShareVia::Hardlink);
+}
+
+#[test]
+fn shared_content_x25519() {
+    vault_suite::shared_content(&file_store, Crypt::X25519, ferry::vault::ShareVia::Hardlink);
+}
+
+#[test]
+fn shared_content_passphrase() {
+    vault_suite::shared_content(
+        &file_store,
+        Crypt::Passphrase,
+        ferry::vault::ShareVia::Hardlink,
+    );
+}

@@ -2,35 +2,17 @@
 
 mod support;
 
-use std::path::Path;
-
 use serde_json::Value;
 use support::*;
 
 #[test]
 fn restore_one_artifact_from_a_job() {
     let d = tempdir();
-    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/migrate.rhai");
-    let out = ferry(
-        d.path(),
-        &["run", &recipe.display().to_string(), "--sandbox", "-q"],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = ferry(d.path(), &["vault", "jobs", "--sandbox", "--json"], &[]);
-    let jobs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    sandbox_migrate(d.path());
+    let jobs = sandbox_jobs(d.path());
     let job = jobs[0]["path"].as_str().unwrap().to_string();
-    assert!(jobs[0]["artifacts"].as_u64().unwrap() >= 2, "{jobs:#}");
-    let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            d.path()
-                .join(".ferry/sandbox/vault")
-                .join(&job)
-                .join("manifest.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    assert!(jobs[0]["artifacts"].as_u64().unwrap() >= 2, "{jobs:#?}");
+    let manifest = sandbox_manifest(d.path(), &job);
     let e = manifest["entries"]
         .as_array()
         .unwrap()

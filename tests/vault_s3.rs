@@ -4,6 +4,7 @@
 //!
 //! Without TEST_S3_ENDPOINT the tests fail, unless FERRY_ALLOW_SKIP=1 (then they print SKIP).
 
+mod support;
 mod vault_suite;
 
 use std::io::Write;
@@ -11,67 +12,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry::config::Secret;
-use ferry::vault::{S3Config, S3Store, Store};
+use ferry::vault::{S3Store, Store};
+use support::vaults::{S3Env, s3_config as config, unique};
 use vault_suite::{Crypt, Fx, bytes};
 
-#[derive(Clone, Debug)]
-struct Env {
-    endpoint: String,
-    bucket: String,
-    key_id: String,
-    secret: String,
-    region: String,
-}
+type Env = S3Env;
 
-fn env() -> Option<Env> {
-    let v = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
-    Some(Env {
-        endpoint: v("TEST_S3_ENDPOINT")?,
-        bucket: v("TEST_S3_BUCKET")?,
-        key_id: v("TEST_S3_KEY_ID")?,
-        secret: v("TEST_S3_SECRET")?,
-        region: v("TEST_S3_REGION").unwrap_or_else(|| "garage".into()),
-    })
-}
-
-/// The env, or: a loud SKIP with FERRY_ALLOW_SKIP=1 (outside CI), a failure otherwise.
+/// Garage's settings, or: a failure, or (FERRY_ALLOW_SKIP=1 outside CI) a SKIP and return.
 macro_rules! need_env {
     () => {
-        match env() {
+        match support::vaults::s3_env(module_path!()) {
             Some(e) => e,
-            None => {
-                let allow = std::env::var_os("FERRY_ALLOW_SKIP").is_some_and(|v| v == "1")
-                    && std::env::var_os("CI").is_none()
-                    && std::env::var_os("FERRY_REQUIRE_SERVICES").is_none();
-                if !allow {
-                    panic!(
-                        "TEST_S3_* is not set: start Garage with `bash .ci/garage.sh && . /srv/ocitest/env` (or set FERRY_ALLOW_SKIP=1 to skip)"
-                    );
-                }
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIP {}: TEST_S3_* not set; run `bash .ci/garage.sh && . /srv/ocitest/env` to test against a real S3 server",
-                    module_path!()
-                );
-                return;
-            }
+            None => return,
         }
     };
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
-}
-
-fn config(e: &Env, prefix: &str) -> S3Config {
-    let mut c = S3Config::new(e.bucket.clone(), prefix.to_string());
-    c.endpoint = Some(e.endpoint.clone());
-    c.region = e.region.clone();
-    c.path_style = true;
-    c.access_key_id = Some(Secret::new(e.key_id.clone()));
-    c.secret_access_key = Some(Secret::new(e.secret.clone()));
-    c.timeout = Duration::from_secs(30);
-    c
 }
 
 fn s3_store(e: &Env) -> Fx {
@@ -219,4 +173,34 @@ fn wrong_secret_is_refused_without_leaking_it() {
     let t = std::time::Instant::now();
     assert!(S3Store::connect(cfg).is_err());
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+}
+
+#[test]
+fn shared_content_plain() {
+    let e = need_env!();
+    vault_suite::shared_content(
+        &|| s3_store(&e),
+        Crypt::Plain,
+        ferry::vault::ShareVia::Reference,
+    );
+}
+
+#[test]
+fn shared_content_x25519() {
+    let e = need_env!();
+    vault_suite::shared_content(
+        &|| s3_store(&e),
+        Crypt::X25519,
+        ferry::vault::ShareVia::Reference,
+    );
+}
+
+#[test]
+fn shared_content_passphrase() {
+    let e = need_env!();
+    vault_suite::shared_content(
+        &|| s3_store(&e),
+        Crypt::Passphrase,
+        ferry::vault::ShareVia::Reference,
+    );
 }

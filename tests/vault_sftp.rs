@@ -2,8 +2,10 @@
 //! plus SFTP specifics: host key checks, authentication, timeouts, dropped connections (through
 //! a small loopback TCP proxy in front of the real sshd that the test can cut).
 //!
-//! Without TEST_SFTP_HOST: fails when `CI` is set, otherwise prints a SKIP line and passes.
+//! Without TEST_SFTP_HOST the tests fail, unless FERRY_ALLOW_SKIP=1 (then they print SKIP; see
+//! `tests/support/vaults.rs`).
 
+mod support;
 mod vault_suite;
 
 use std::io::{Read, Write};
@@ -15,72 +17,21 @@ use std::time::{Duration, Instant};
 
 use ferry::artifact::ArtifactKind;
 use ferry::vault::{
-    Decryption, Encryption, JobFilter, JobMeta, SftpConfig, SftpStore, Store, Vault, VaultError,
+    Decryption, Encryption, JobFilter, JobMeta, SftpStore, Store, Vault, VaultError,
 };
+use support::vaults::{SftpEnv, sftp_config as config, unique};
 use vault_suite::{Crypt, Fx, artifact, bytes};
 
-#[derive(Clone, Debug)]
-struct Env {
-    host: String,
-    port: u16,
-    user: String,
-    dir: String,
-    key: PathBuf,
-    known_hosts: PathBuf,
-    rsa_key: Option<PathBuf>,
-    rsa_passphrase: Option<String>,
-}
+type Env = SftpEnv;
 
-fn env() -> Option<Env> {
-    let v = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
-    Some(Env {
-        host: v("TEST_SFTP_HOST")?,
-        port: v("TEST_SFTP_PORT")?
-            .parse()
-            .expect("TEST_SFTP_PORT is a port number"),
-        user: v("TEST_SFTP_USER")?,
-        dir: v("TEST_SFTP_DIR")?,
-        key: v("TEST_SFTP_KEY")?.into(),
-        known_hosts: v("TEST_SFTP_KNOWN_HOSTS")?.into(),
-        rsa_key: v("TEST_SFTP_RSA_KEY").map(PathBuf::from),
-        rsa_passphrase: v("TEST_SFTP_RSA_PASSPHRASE"),
-    })
-}
-
-/// The env, or: panic under CI, loud SKIP otherwise.
+/// The sshd settings, or: a failure, or (FERRY_ALLOW_SKIP=1 outside CI) a SKIP and return.
 macro_rules! need_env {
     () => {
-        match env() {
+        match support::vaults::sftp_env(module_path!()) {
             Some(e) => e,
-            None => {
-                if std::env::var_os("CI").is_some() {
-                    panic!(
-                        "TEST_SFTP_* is not set but CI is: start the test sshd with `bash .ci/services.sh && . /srv/ocitest/env`"
-                    );
-                }
-                // Written to the real stderr (not captured by the test harness), so it shows.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIP {}: TEST_SFTP_* not set; run `bash .ci/services.sh && . /srv/ocitest/env` to test against a real sshd",
-                    module_path!()
-                );
-                return;
-            }
+            None => return,
         }
     };
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff)
-}
-
-fn config(e: &Env, root: &str) -> SftpConfig {
-    let mut c = SftpConfig::new(e.host.clone(), e.user.clone(), root.to_string());
-    c.port = e.port;
-    c.identity_file = Some(e.key.clone());
-    c.known_hosts = e.known_hosts.clone();
-    c.timeout = Duration::from_secs(10);
-    c
 }
 
 fn sftp_store(e: &Env) -> Fx {
@@ -806,5 +757,35 @@ fn revoked_host_key_is_refused() {
     assert!(
         msg.contains("unknown host key") && msg.contains("@cert-authority"),
         "{msg}"
+    );
+}
+
+#[test]
+fn shared_content_plain() {
+    let e = need_env!();
+    vault_suite::shared_content(
+        &|| sftp_store(&e),
+        Crypt::Plain,
+        ferry::vault::ShareVia::Reference,
+    );
+}
+
+#[test]
+fn shared_content_x25519() {
+    let e = need_env!();
+    vault_suite::shared_content(
+        &|| sftp_store(&e),
+        Crypt::X25519,
+        ferry::vault::ShareVia::Reference,
+    );
+}
+
+#[test]
+fn shared_content_passphrase() {
+    let e = need_env!();
+    vault_suite::shared_content(
+        &|| sftp_store(&e),
+        Crypt::Passphrase,
+        ferry::vault::ShareVia::Reference,
     );
 }

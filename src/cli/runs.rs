@@ -176,6 +176,7 @@ fn show(run: &str, opts: &LedgerOpts) -> u8 {
     };
     let mut report = Report::build(row.info.clone(), &steps);
     report.extra = row.extra.clone();
+    report.backup_jobs = db.jobs(&row.info.id).unwrap_or_default();
     if opts.json {
         println!("{}", report.to_json_pretty());
         return exit::OK;

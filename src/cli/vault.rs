@@ -181,7 +181,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                 return exit::USAGE;
             }
             let text = format!(
-                "let r = vault::open({}).prune(#{{ daily: {daily}, weekly: {weekly}, monthly: {monthly} }});\nprint(`kept ${{r.kept.len()}}, deleted ${{r.deleted.len()}}, unfinished ${{r.skipped_unfinished.len()}}, partial ${{r.skipped_partial.len()}}, damaged ${{r.skipped_damaged.len()}}`);\nfor p in r.skipped_damaged {{ print(`  DAMAGED manifest, left alone: ${{p}}`); }}\nfor p in r.deleted {{ print(`  ${{if dry_run() {{ \"would delete\" }} else {{ \"deleted\" }}}} ${{p}}`); }}\n",
+                "let r = vault::open({}).prune(#{{ daily: {daily}, weekly: {weekly}, monthly: {monthly} }});\nprint(`kept ${{r.kept.len()}}, deleted ${{r.deleted.len()}}, unfinished ${{r.skipped_unfinished.len()}}, partial ${{r.skipped_partial.len()}}, damaged ${{r.skipped_damaged.len()}}`);\nif r.kept_shared.len() > 0 {{ print(`  kept ${{r.kept_shared.len()}} file(s) of deleted jobs that newer jobs share`); }}\nfor p in r.skipped_damaged {{ print(`  DAMAGED manifest, left alone: ${{p}}`); }}\nfor p in r.deleted {{ print(`  ${{if dry_run() {{ \"would delete\" }} else {{ \"deleted\" }}}} ${{p}}`); }}\n",
                 rhai_str(&vname)
             );
             return super::run::execute(

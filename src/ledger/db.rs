@@ -52,6 +52,8 @@ pub struct RunRow {
     pub updated: Option<DateTime<Utc>>,
     pub steps: u64,
     pub failed_steps: u64,
+    /// How many artifacts the run has worked on so far (a step of any stage but `notify`).
+    pub artifacts: u64,
 }
 
 /// A vault job a run opened for writing (used to reopen it on resume).
@@ -339,7 +341,7 @@ fn step_from_row(r: &Row, off: usize) -> Result<Step, RowError> {
     })
 }
 
-const RUN_COLS: &str = "id, recipe, recipe_sha256, run_by, started, ended, dry_run, sandbox, ferry_version, outcome, message, kind, profiles, resumes, dir, host, expected, updated, (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id), (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id AND s.status = 'failed')";
+const RUN_COLS: &str = "id, recipe, recipe_sha256, run_by, started, ended, dry_run, sandbox, ferry_version, outcome, message, kind, profiles, resumes, dir, host, expected, updated, (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id), (SELECT COUNT(*) FROM steps s WHERE s.run = runs.id AND s.status = 'failed'), (SELECT COUNT(DISTINCT s.kind || '|' || s.code || '|' || s.version) FROM steps s WHERE s.run = runs.id AND s.stage <> 'notify')";
 
 fn run_from_row(r: &Row) -> Result<RunRow, RowError> {
     let profiles = r.text(12)?;
@@ -372,6 +374,7 @@ fn run_from_row(r: &Row) -> Result<RunRow, RowError> {
         updated: parse_opt_ts("updated", r.opt_text(17)?)?,
         steps: r.int(18)? as u64,
         failed_steps: r.int(19)? as u64,
+        artifacts: r.int(20)? as u64,
     })
 }
 

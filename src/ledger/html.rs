@@ -1,28 +1,24 @@
 //! `report.html`: one self-contained page (no scripts, no external resources, inline styles so
-//! mail clients keep them) with the outcome, counts per stage, the artifacts with each stage's
-//! status and duration, and the failures with their root cause first.
+//! mail clients keep them) with the outcome, who ran it, from which instance to which and into
+//! which backup jobs, counts per stage, the artifacts with each stage's status and duration, and
+//! the failures with their root cause first. Rendered with maud (as `ferry serve`'s pages), which
+//! escapes every value it inserts.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::report::Report;
 use super::{Stage, StepStatus};
 
-/// Escapes text for HTML element content and attribute values.
+/// Escapes text for HTML element content and attribute values, as maud does for the pages (for
+/// fragments written by hand, e.g. report sections).
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html! { (s) }.into_string()
 }
+
+/// A line break between table rows, so each row of the page is one line of its source.
+const NL: PreEscaped<&str> = PreEscaped("\n");
 
 fn status_style(s: StepStatus) -> &'static str {
     match s {
@@ -54,49 +50,43 @@ fn fmt_ms(ms: i64) -> String {
 const TD: &str = "padding:4px 8px;border:1px solid #dadce0;vertical-align:top";
 const TH: &str = "padding:4px 8px;border:1px solid #dadce0;background:#f8f9fa;text-align:left;vertical-align:top";
 
+fn fmt_ms_or_dash(ms: Option<i64>) -> String {
+    ms.map(fmt_ms).unwrap_or_else(|| "-".into())
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+const H2: &str = "font-size:17px;margin:16px 0 8px 0";
+const TABLE: &str = "border-collapse:collapse;margin:0 0 16px 0";
+
 impl Report {
-    /// The report as one self-contained HTML page.
-    pub fn to_html(&self) -> String {
+    fn facts(&self) -> Markup {
         let r = &self.run;
-        let outcome = r.outcome.clone().unwrap_or_else(|| "unfinished".into());
-        let kind = if self.extra.kind.is_empty() {
-            "run"
-        } else {
-            self.extra.kind.as_str()
-        };
-        let mut h = String::new();
-        let _ = write!(
-            h,
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <title>ferry {kind} {id}: {outcome}</title>\n</head>\n\
-             <body style=\"font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#202124;margin:16px\">\n",
-            id = escape(&r.id),
-            outcome = escape(&outcome),
-        );
-        let _ = writeln!(
-            h,
-            "<h1 style=\"font-size:20px;margin:0 0 8px 0\">ferry {kind} {id} \
-             <span style=\"{st};padding:2px 8px;border-radius:4px;font-size:16px\">{outcome}</span></h1>",
-            id = escape(&r.id),
-            st = outcome_style(&outcome),
-            outcome = escape(&outcome.to_uppercase()),
-        );
-        // Facts.
-        let duration = r
-            .ended
-            .map(|e| fmt_ms((e - r.started).num_milliseconds()))
-            .unwrap_or_else(|| "-".into());
+        let duration = fmt_ms_or_dash(r.ended.map(|e| (e - r.started).num_milliseconds()));
+        let started = r.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut facts: Vec<(&str, String)> = vec![
             ("Recipe", r.recipe.clone()),
             ("Run by", r.run_by.clone()),
-            (
-                "Started",
-                r.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            ),
+            ("From", list_or_none(&self.from)),
+            ("To", list_or_none(&self.to)),
+        ];
+        let jobs: Vec<String> = self
+            .backup_jobs
+            .iter()
+            .map(|j| format!("{} (vault {}): {}", j.name, j.vault, j.path))
+            .collect();
+        facts.push(("Backup jobs", list_or_none(&jobs)));
+        facts.extend([
+            ("Started", started),
             ("Duration", duration),
             ("ferry", r.ferry_version.clone()),
-        ];
+        ]);
         if !self.extra.profiles.is_empty() {
             facts.push(("Profiles", self.extra.profiles.join(", ")));
         }
@@ -109,62 +99,123 @@ impl Report {
         if let Some(m) = &r.message {
             facts.push(("Stopped on", m.clone()));
         }
-        h.push_str("<table style=\"border-collapse:collapse;margin:8px 0 16px 0\">\n");
-        for (k, v) in facts {
-            let _ = writeln!(
-                h,
-                "<tr><th style=\"{TH}\">{}</th><td style=\"{TD}\">{}</td></tr>",
-                escape(k),
-                escape(&v)
-            );
-        }
-        h.push_str("</table>\n");
-
-        // Failures first: they are what the reader needs.
-        let _ = writeln!(
-            h,
-            "<h2 style=\"font-size:17px;margin:16px 0 8px 0\">Failures ({})</h2>",
-            self.failures.len()
-        );
-        if self.failures.is_empty() {
-            h.push_str("<p style=\"margin:0 0 16px 0\">None.</p>\n");
-        } else {
-            let _ = writeln!(
-                h,
-                "<table id=\"failures\" style=\"border-collapse:collapse;margin:0 0 16px 0\">\n\
-                 <tr><th style=\"{TH}\">Root cause</th><th style=\"{TH}\">Artifact</th><th style=\"{TH}\">Stage</th><th style=\"{TH}\">Target</th></tr>"
-            );
-            for f in &self.failures {
-                let status = f
-                    .error
-                    .status
-                    .map(|c| format!("HTTP {c} "))
-                    .unwrap_or_default();
-                let context = if f.root_cause == f.error.message.trim() {
-                    String::new()
-                } else {
-                    format!(
-                        "<br><span style=\"color:#5f6368;font-size:12px\">{}</span>",
-                        escape(&f.error.message)
-                    )
-                };
-                let _ = writeln!(
-                    h,
-                    "<tr class=\"failure\"><td style=\"{TD}\"><span style=\"color:#a50e0e\"><b>{}{}</b>: {}</span>{}</td><td style=\"{TD}\">{} {}</td><td style=\"{TD}\">{}</td><td style=\"{TD}\">{}</td></tr>",
-                    escape(&status),
-                    escape(&f.error.kind),
-                    escape(&f.root_cause),
-                    context,
-                    escape(f.kind.as_str()),
-                    escape(&f.artifact),
-                    escape(f.stage.as_str()),
-                    escape(&f.target)
-                );
+        html! {
+            table id="facts" style="border-collapse:collapse;margin:8px 0 16px 0" {
+                (NL)
+                @for (k, v) in &facts {
+                    tr { th style=(TH) { (k) } td style=(TD) { (v) } } (NL)
+                }
             }
-            h.push_str("</table>\n");
         }
+    }
 
-        // Counts per stage.
+    fn failures_html(&self) -> Markup {
+        html! {
+            h2 style=(H2) { "Failures (" (self.failures.len()) ")" } (NL)
+            @if self.failures.is_empty() {
+                p style="margin:0 0 16px 0" { "None." }
+            } @else {
+                table id="failures" style=(TABLE) {
+                    (NL)
+                    tr { th style=(TH) { "Root cause" } th style=(TH) { "Artifact" } th style=(TH) { "Stage" } th style=(TH) { "Target" } } (NL)
+                    @for f in &self.failures {
+                        tr class="failure" {
+                            td style=(TD) {
+                                span style="color:#a50e0e" {
+                                    b { @if let Some(c) = f.error.status { "HTTP " (c) " " } (f.error.kind) } ": " (f.root_cause)
+                                }
+                                @if f.root_cause != f.error.message.trim() {
+                                    br; span style="color:#5f6368;font-size:12px" { (f.error.message) }
+                                }
+                            }
+                            td style=(TD) { (f.kind.as_str()) " " (f.artifact) }
+                            td style=(TD) { (f.stage.as_str()) }
+                            td style=(TD) { (f.target) }
+                        } (NL)
+                    }
+                }
+            }
+            (NL)
+        }
+    }
+
+    fn counts_html(counts: &BTreeMap<Stage, [u64; 4]>) -> Markup {
+        let right = format!("{TD};text-align:right");
+        let bad = format!("{TD};text-align:right;color:#a50e0e;font-weight:bold");
+        html! {
+            h2 style=(H2) { "Counts per stage" } (NL)
+            table id="counts" style=(TABLE) {
+                (NL)
+                tr { th style=(TH) { "Stage" } th style=(TH) { "ok" } th style=(TH) { "failed" } th style=(TH) { "skipped" } th style=(TH) { "planned" } } (NL)
+                @for (stage, c) in counts {
+                    tr {
+                        td style=(TD) { (stage.as_str()) }
+                        td style=(right) { (c[0]) }
+                        td style=(if c[1] > 0 { &bad } else { &right }) { (c[1]) }
+                        td style=(right) { (c[2]) }
+                        td style=(right) { (c[3]) }
+                    } (NL)
+                }
+            }
+            (NL)
+        }
+    }
+
+    fn artifacts_html(&self, stages: &[Stage]) -> Markup {
+        html! {
+            h2 style=(H2) { "Artifacts (" (self.artifacts.len()) ")" } (NL)
+            table id="artifacts" style=(TABLE) {
+                (NL)
+                tr { th style=(TH) { "Artifact" } th style=(TH) { "Kind" } th style=(TH) { "Outcome" }
+                     @for s in stages { th style=(TH) { (s.as_str()) } } } (NL)
+                @for a in &self.artifacts {
+                    tr {
+                        td style=(TD) {
+                            b { @if a.version.is_empty() { (a.code) } @else { (a.code) "|" (a.version) } }
+                            @if let Some(sha) = &a.sha256 {
+                                br; span style="font-family:monospace;font-size:11px;color:#5f6368" {
+                                    "sha256 " (sha.chars().take(16).collect::<String>())
+                                }
+                            }
+                        }
+                        td style=(TD) { (a.kind.as_str()) }
+                        td style=(TD) { (a.outcome()) }
+                        @for st in stages {
+                            @let cells: Vec<_> = a.stages.iter().filter(|s| s.stage == *st).collect();
+                            @if cells.is_empty() {
+                                td style=(format!("{TD};color:#9aa0a6")) { "-" }
+                            } @else {
+                                td style=(TD) {
+                                    @for (i, s) in cells.iter().enumerate() {
+                                        @if i > 0 { br; }
+                                        @let title = match (&s.reason, &s.error) {
+                                            (_, Some(e)) => e.message.as_str(),
+                                            (Some(r), None) => r.as_str(),
+                                            _ => s.action.as_str(),
+                                        };
+                                        span title=(title) style=(format!("{};padding:1px 4px;border-radius:3px", status_style(s.status))) { (s.status.as_str()) }
+                                        " " span style="color:#5f6368;font-size:12px" { (fmt_ms(s.duration_ms)) }
+                                    }
+                                }
+                            }
+                        }
+                    } (NL)
+                }
+            }
+            (NL)
+        }
+    }
+
+    /// The report as one self-contained HTML page.
+    pub fn to_html(&self) -> String {
+        let r = &self.run;
+        let outcome = r.outcome.clone().unwrap_or_else(|| "unfinished".into());
+        let kind = if self.extra.kind.is_empty() {
+            "run"
+        } else {
+            self.extra.kind.as_str()
+        };
+        // Counts per stage: ok, failed, skipped, planned.
         let mut counts: BTreeMap<Stage, [u64; 4]> = BTreeMap::new();
         for a in &self.artifacts {
             for s in &a.stages {
@@ -177,110 +228,46 @@ impl Report {
                 }] += 1;
             }
         }
-        h.push_str("<h2 style=\"font-size:17px;margin:16px 0 8px 0\">Counts per stage</h2>\n");
-        let _ = writeln!(
-            h,
-            "<table id=\"counts\" style=\"border-collapse:collapse;margin:0 0 16px 0\">\n<tr><th style=\"{TH}\">Stage</th><th style=\"{TH}\">ok</th><th style=\"{TH}\">failed</th><th style=\"{TH}\">skipped</th><th style=\"{TH}\">planned</th></tr>"
-        );
-        for (stage, c) in &counts {
-            let _ = writeln!(
-                h,
-                "<tr><td style=\"{TD}\">{}</td><td style=\"{TD};text-align:right\">{}</td><td style=\"{TD};text-align:right{}\">{}</td><td style=\"{TD};text-align:right\">{}</td><td style=\"{TD};text-align:right\">{}</td></tr>",
-                stage.as_str(),
-                c[0],
-                if c[1] > 0 {
-                    ";color:#a50e0e;font-weight:bold"
-                } else {
-                    ""
-                },
-                c[1],
-                c[2],
-                c[3]
-            );
-        }
-        h.push_str("</table>\n");
-
-        // Artifacts × stages.
         let stages: Vec<Stage> = counts.keys().copied().collect();
-        let _ = writeln!(
-            h,
-            "<h2 style=\"font-size:17px;margin:16px 0 8px 0\">Artifacts ({})</h2>",
-            self.artifacts.len()
-        );
-        let _ = write!(
-            h,
-            "<table id=\"artifacts\" style=\"border-collapse:collapse;margin:0 0 16px 0\">\n<tr><th style=\"{TH}\">Artifact</th><th style=\"{TH}\">Kind</th><th style=\"{TH}\">Outcome</th>"
-        );
-        for s in &stages {
-            let _ = write!(h, "<th style=\"{TH}\">{}</th>", s.as_str());
-        }
-        h.push_str("</tr>\n");
-        for a in &self.artifacts {
-            let id = if a.version.is_empty() {
-                a.code.clone()
-            } else {
-                format!("{}|{}", a.code, a.version)
-            };
-            let _ = write!(
-                h,
-                "<tr><td style=\"{TD}\"><b>{}</b>{}</td><td style=\"{TD}\">{}</td><td style=\"{TD}\">{}</td>",
-                escape(&id),
-                a.sha256
-                    .as_deref()
-                    .map(|s| format!(
-                        "<br><span style=\"font-family:monospace;font-size:11px;color:#5f6368\">sha256 {}</span>",
-                        escape(&s.chars().take(16).collect::<String>())
-                    ))
-                    .unwrap_or_default(),
-                escape(a.kind.as_str()),
-                escape(a.outcome())
-            );
-            for st in &stages {
-                let cells: Vec<String> = a
-                    .stages
-                    .iter()
-                    .filter(|s| s.stage == *st)
-                    .map(|s| {
-                        let title = match (&s.reason, &s.error) {
-                            (_, Some(e)) => e.message.clone(),
-                            (Some(r), None) => r.clone(),
-                            _ => s.action.clone(),
-                        };
-                        format!(
-                            "<span title=\"{}\" style=\"{};padding:1px 4px;border-radius:3px\">{}</span> <span style=\"color:#5f6368;font-size:12px\">{}</span>",
-                            escape(&title),
-                            status_style(s.status),
-                            s.status.as_str(),
-                            fmt_ms(s.duration_ms)
-                        )
-                    })
-                    .collect();
-                if cells.is_empty() {
-                    let _ = write!(h, "<td style=\"{TD};color:#9aa0a6\">-</td>");
-                } else {
-                    let _ = write!(h, "<td style=\"{TD}\">{}</td>", cells.join("<br>"));
-                }
-            }
-            h.push_str("</tr>\n");
-        }
-        h.push_str("</table>\n");
         let s = &self.summary;
-        let _ = writeln!(
-            h,
-            "<p style=\"color:#5f6368;font-size:12px\">{} artifact(s): {} exported, {} backed up, {} verified, {} imported, {} activated, {} skipped, {} planned, {} failed. Generated by ferry {}.</p>",
-            s.artifacts,
-            s.exported,
-            s.backed_up,
-            s.verified,
-            s.imported,
-            s.activated,
-            s.skipped,
-            s.planned,
-            s.failed,
-            escape(&r.ferry_version)
-        );
-        h.push_str("</body>\n</html>\n");
-        h
+        html! {
+            (DOCTYPE) (NL)
+            html lang="en" {
+                (NL)
+                head {
+                    (NL)
+                    meta charset="utf-8"; (NL)
+                    meta name="viewport" content="width=device-width, initial-scale=1"; (NL)
+                    title { "ferry " (kind) " " (r.id) ": " (outcome) } (NL)
+                }
+                (NL)
+                body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#202124;margin:16px" {
+                    (NL)
+                    h1 style="font-size:20px;margin:0 0 8px 0" {
+                        "ferry " (kind) " " (r.id) " "
+                        span style=(format!("{};padding:2px 8px;border-radius:4px;font-size:16px", outcome_style(&outcome))) {
+                            (outcome.to_uppercase())
+                        }
+                    }
+                    (NL)
+                    (self.facts()) (NL)
+                    // Failures first: they are what the reader needs.
+                    (self.failures_html())
+                    (Self::counts_html(&counts))
+                    (self.artifacts_html(&stages))
+                    p style="color:#5f6368;font-size:12px" {
+                        (s.artifacts) " artifact(s): " (s.exported) " exported, " (s.backed_up) " backed up, "
+                        (s.verified) " verified, " (s.imported) " imported, " (s.activated) " activated, "
+                        (s.skipped) " skipped, " (s.planned) " planned, " (s.failed) " failed. Generated by ferry "
+                        (r.ferry_version) "."
+                    }
+                    (NL)
+                }
+                (NL)
+            }
+            (NL)
+        }
+        .into_string()
     }
 }
 
@@ -291,8 +278,8 @@ mod tests {
     #[test]
     fn escapes_markup() {
         assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+            escape("<a href=\"x\">&"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;"
         );
     }
 }

@@ -180,7 +180,9 @@ pub struct RunRecord {
     steps: Mutex<Vec<Step>>,
     dir: Option<PathBuf>,
     db: Option<Mutex<Ledger>>,
-    jobs: Mutex<u64>,
+    jobs: Mutex<Vec<JobRow>>,
+    /// The stage that declared how many artifacts the run moves, and how many.
+    expected: Mutex<Option<(Stage, u64)>>,
     secrets: Vec<crate::config::Secret>,
 }
 
@@ -193,7 +195,8 @@ impl RunRecord {
             steps: Mutex::new(vec![]),
             dir: None,
             db: None,
-            jobs: Mutex::new(0),
+            jobs: Mutex::new(vec![]),
+            expected: Mutex::new(None),
             secrets: vec![],
         }
     }
@@ -249,7 +252,8 @@ impl RunRecord {
             steps: Mutex::new(vec![]),
             dir: Some(dir),
             db: Some(Mutex::new(db)),
-            jobs: Mutex::new(0),
+            jobs: Mutex::new(vec![]),
+            expected: Mutex::new(None),
             secrets,
         })
     }
@@ -326,23 +330,54 @@ impl RunRecord {
         self.with_db(|db| db.set_expected(&id, expected));
     }
 
+    /// Called by a verb that starts on its selection of `n` artifacts: the first stage to say so
+    /// (the exports of a migration, the imports of a restore) sets the run's expected total, and
+    /// later calls of that stage (another batch) add to it; other stages change nothing.
+    pub fn expect(&self, stage: Stage, n: u64) {
+        let total = {
+            let mut e = self.expected.lock().unwrap_or_else(|p| p.into_inner());
+            let total = match e.as_mut() {
+                None => n,
+                Some((s, total)) if *s == stage => *total + n,
+                Some(_) => return,
+            };
+            *e = Some((stage, total));
+            total
+        };
+        self.set_expected(total);
+    }
+
+    /// The backup jobs the run opened for writing, in order.
+    pub fn jobs(&self) -> Vec<JobRow> {
+        self.jobs.lock().expect("jobs lock").clone()
+    }
+
+    /// The run's report as it stands, with `info` (which carries the outcome at the end): the
+    /// steps, the run's kind and profiles, the backup jobs.
+    pub fn report_with(&self, info: RunInfo) -> Report {
+        let mut report = Report::build(info, &self.steps());
+        report.extra = self.extra();
+        report.backup_jobs = self.jobs();
+        report
+    }
+
     /// Records a vault job opened for writing; returns its sequence number in the run (1, 2...).
     pub fn note_job(&self, vault: &str, name: &str, path: &str, date: chrono::NaiveDate) -> u64 {
-        let seq = {
-            let mut n = self.jobs.lock().expect("jobs lock");
-            *n += 1;
-            *n
-        };
-        let row = JobRow {
-            run: self.info().id,
-            seq,
-            vault: vault.to_string(),
-            name: name.to_string(),
-            path: path.to_string(),
-            date: date.to_string(),
+        let row = {
+            let mut jobs = self.jobs.lock().expect("jobs lock");
+            let row = JobRow {
+                run: self.info().id,
+                seq: jobs.len() as u64 + 1,
+                vault: vault.to_string(),
+                name: name.to_string(),
+                path: path.to_string(),
+                date: date.to_string(),
+            };
+            jobs.push(row.clone());
+            row
         };
         self.with_db(|db| db.insert_job(&row));
-        seq
+        row.seq
     }
 
     /// Records that an effect is about to be sent.
@@ -402,8 +437,7 @@ impl RunRecord {
         }
         let info = self.info();
         self.with_db(|db| db.finish_run(&info));
-        let mut report = Report::build(info, &self.steps());
-        report.extra = self.extra();
+        let report = self.report_with(info);
         if let Some(dir) = &self.dir {
             let json = crate::config::scrub(&report.to_json_pretty(), &self.secrets);
             let html = Self::html_with_sections(dir, report.to_html());
@@ -428,11 +462,71 @@ pub fn run_by(config: &crate::config::Config) -> String {
 }
 
 /// Who runs ferry: `$FERRY_USER`, else the operating-system user (`$USER`, else the account
-/// of the process, as the password database names it).
+/// of the process, as the password database names it, else its user id as `uid 1000`: a
+/// container's user may have no name, but a run is never recorded as by "unknown").
 pub fn current_user() -> String {
     std::env::var("FERRY_USER")
         .or_else(|_| std::env::var("USER"))
         .ok()
         .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| whoami::username().unwrap_or_else(|_| "unknown".to_string()))
+        .or_else(|| whoami::username().ok().filter(|u| !u.trim().is_empty()))
+        .unwrap_or_else(uid_name)
+}
+
+#[cfg(unix)]
+fn uid_name() -> String {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    format!("uid {}", unsafe { libc::getuid() })
+}
+
+#[cfg(not(unix))]
+fn uid_name() -> String {
+    std::env::var("USERNAME").unwrap_or_else(|_| "the account of this process".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_stage_to_count_its_selection_sets_the_expected_total() {
+        let d = tempfile::tempdir().unwrap();
+        let info = RunInfo {
+            id: "r1".into(),
+            recipe: "m.rhai".into(),
+            recipe_sha256: String::new(),
+            run_by: current_user(),
+            started: Utc::now(),
+            ended: None,
+            dry_run: false,
+            sandbox: false,
+            ferry_version: "0".into(),
+            outcome: None,
+            message: None,
+        };
+        let loc = LedgerLocation::in_state_dir(d.path());
+        let rec =
+            RunRecord::create_with(d.path(), &loc, info, RunExtra::default(), vec![]).unwrap();
+        let expected = || {
+            Ledger::open_at(&loc)
+                .unwrap()
+                .run("r1")
+                .unwrap()
+                .unwrap()
+                .expected
+        };
+        assert_eq!(expected(), None);
+        rec.expect(Stage::Export, 3);
+        rec.expect(Stage::Import, 3);
+        assert_eq!(
+            expected(),
+            Some(3),
+            "the imports of the exports count nothing more"
+        );
+        rec.expect(Stage::Export, 2);
+        assert_eq!(expected(), Some(5), "a second batch of exports adds");
+        let run_by = current_user();
+        assert!(!run_by.trim().is_empty() && run_by != "unknown", "{run_by}");
+        assert!(uid_name().starts_with("uid "));
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{RunExtra, RunInfo, Stage, Step, StepError, StepStatus};
+use super::{JobRow, RunExtra, RunInfo, Stage, Step, StepError, StepStatus};
 use crate::artifact::ArtifactKind;
 
 /// Counts of a run, per effect.
@@ -91,6 +91,18 @@ pub fn root_cause(message: &str) -> String {
     message.trim().to_string()
 }
 
+/// The instances the steps of `stages` worked on, sorted, once each.
+pub fn targets(steps: &[Step], stages: &[Stage]) -> Vec<String> {
+    let mut v: Vec<String> = steps
+        .iter()
+        .filter(|s| stages.contains(&s.stage))
+        .map(|s| s.target.clone())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// The report of a run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -98,6 +110,12 @@ pub struct Report {
     /// The run's kind (`run`, `plan`, `rollback`), profiles and the run it resumes.
     #[serde(flatten)]
     pub extra: RunExtra,
+    /// The instances the run exported from.
+    pub from: Vec<String>,
+    /// The instances it imported into, activated or deactivated on.
+    pub to: Vec<String>,
+    /// The backup jobs it wrote (vault, job name, path).
+    pub backup_jobs: Vec<JobRow>,
     pub summary: Summary,
     pub artifacts: Vec<ArtifactReport>,
     pub failures: Vec<Failure>,
@@ -170,6 +188,9 @@ impl Report {
         Report {
             run,
             extra: RunExtra::default(),
+            from: targets(steps, &[Stage::Export]),
+            to: targets(steps, &[Stage::Import, Stage::Activate, Stage::Deactivate]),
+            backup_jobs: vec![],
             summary: s,
             artifacts,
             failures,

@@ -2,14 +2,14 @@
 //! with the failed artifacts first (stage and root cause), then what succeeded; a text and an
 //! HTML part; the HTML report attached.
 //!
-//! The HTML report is generated here ([`html_report`]); when the ledger produces its own
-//! `report.html`, swap the body of that one function.
+//! The HTML parts are rendered with maud (as report.html and `ferry serve`), which escapes every
+//! value it inserts; the attached report is the ledger's `report.html` ([`html_report`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Attachment, Message};
-// The report's HTML escaper, so mail and report.html escape alike.
-use crate::ledger::html::escape as esc;
+use maud::{DOCTYPE, PreEscaped, html};
+
 use crate::ledger::report::ArtifactReport;
 use crate::ledger::{Report, Stage, StepStatus};
 
@@ -221,53 +221,50 @@ fn html_body(report: &Report, scope: &Scope) -> String {
     let arts: Vec<&ArtifactReport> = listed(report).filter(|a| scope.covers(a)).collect();
     let (bad, good): (Vec<&ArtifactReport>, Vec<&ArtifactReport>) =
         arts.iter().partition(|a| failed(a));
-    let mut h = String::from("<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n");
-    h.push_str(&format!(
-        "<p>ferry run <b>{}</b> of <code>{}</code> by {}: <b>{}</b>{}</p>\n",
-        esc(&r.id),
-        esc(&r.recipe),
-        esc(&r.run_by),
-        esc(r.outcome.as_deref().unwrap_or("in progress")),
-        if r.dry_run { " (dry run)" } else { "" }
-    ));
-    if let (Scope::All, Some(m)) = (scope, &r.message) {
-        h.push_str(&format!("<p>Stopped on: {}</p>\n", esc(m)));
-    }
-    if !bad.is_empty() {
-        h.push_str(&format!(
-            "<h3>Failed ({})</h3>\n<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\n<tr><th>Artifact</th><th>Kind</th><th>Stage</th><th>Root cause</th></tr>\n",
-            bad.len()
-        ));
-        for a in &bad {
-            for (where_, why) in failure_lines(a) {
-                h.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                    esc(&id_of(a)),
-                    a.kind,
-                    esc(&where_),
-                    esc(&why)
-                ));
+    // Rows on lines of their own keep the mail's source readable (and its lines short).
+    let nl = PreEscaped("\n");
+    html! {
+        (DOCTYPE) (nl)
+        html { body style="font-family:sans-serif" {
+            (nl)
+            p {
+                "ferry run " b { (r.id) } " of " code { (r.recipe) } " by " (r.run_by) ": "
+                b { (r.outcome.as_deref().unwrap_or("in progress")) }
+                @if r.dry_run { " (dry run)" }
             }
-        }
-        h.push_str("</table>\n");
+            (nl)
+            @if let (Scope::All, Some(m)) = (scope, &r.message) {
+                p { "Stopped on: " (m) } (nl)
+            }
+            @if !bad.is_empty() {
+                h3 { "Failed (" (bad.len()) ")" } (nl)
+                table border="1" cellpadding="4" cellspacing="0" {
+                    (nl)
+                    tr { th { "Artifact" } th { "Kind" } th { "Stage" } th { "Root cause" } } (nl)
+                    @for a in &bad {
+                        @for (where_, why) in failure_lines(a) {
+                            tr { td { (id_of(a)) } td { (a.kind) } td { (where_) } td { (why) } } (nl)
+                        }
+                    }
+                }
+                (nl)
+            }
+            @if !good.is_empty() {
+                h3 { "Succeeded (" (good.len()) ")" } (nl)
+                table border="1" cellpadding="4" cellspacing="0" {
+                    (nl)
+                    tr { th { "Artifact" } th { "Kind" } th { "Stages" } } (nl)
+                    @for a in &good {
+                        tr { td { (id_of(a)) } td { (a.kind) } td { (status_cell(a)) } } (nl)
+                    }
+                }
+                (nl)
+            }
+            p { "The full report is attached." } (nl)
+        } }
+        (nl)
     }
-    if !good.is_empty() {
-        h.push_str(&format!(
-            "<h3>Succeeded ({})</h3>\n<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\n<tr><th>Artifact</th><th>Kind</th><th>Stages</th></tr>\n",
-            good.len()
-        ));
-        for a in &good {
-            h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                esc(&id_of(a)),
-                a.kind,
-                esc(&status_cell(a))
-            ));
-        }
-        h.push_str("</table>\n");
-    }
-    h.push_str("<p>The full report is attached.</p>\n</body></html>\n");
-    h
+    .into_string()
 }
 
 /// The part of a report in `scope`, without the notification steps, with its counts redone.

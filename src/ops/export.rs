@@ -102,6 +102,10 @@ pub async fn export(
     o: &ExportOptions,
 ) -> Result<Vec<Artifact>, OpsError> {
     let conc = o.concurrency.unwrap_or(ctx.bounds().exports);
+    // The selection is known: the run's progress counts against it.
+    ctx.exec()
+        .record()
+        .expect(Stage::Export, items.len() as u64);
     let label = o.label.as_deref();
     let scheduled: Vec<Integration> = items
         .iter()

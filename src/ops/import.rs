@@ -193,6 +193,10 @@ pub async fn import(
         ImportMode::SkipExisting
     };
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    // A restore's selection (a migration's was counted by its exports).
+    ctx.exec()
+        .record()
+        .expect(Stage::Import, artifacts.len() as u64);
     let (schedules, artifacts): (Vec<Artifact>, Vec<Artifact>) = artifacts
         .into_iter()
         .partition(|a| a.key.kind == ArtifactKind::Schedule);

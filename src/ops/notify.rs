@@ -88,7 +88,7 @@ async fn send_mail(run: &Run, report: &Report, req: &NotifyRequest) -> Vec<Deliv
 /// called at the end). Never fails: problems are deliveries with status `failed`, and each
 /// delivery is told on the run's shell.
 pub async fn send(run: &Run, info: RunInfo, req: &NotifyRequest) -> Vec<Delivery> {
-    let report = Report::build(info, &run.exec.record().steps());
+    let report = run.exec.record().report_with(info);
     let mut out = vec![];
     if req.mail {
         out.extend(send_mail(run, &report, req).await);

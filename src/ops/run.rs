@@ -370,7 +370,7 @@ impl Run {
     /// later calls (and the drop guard) do nothing but return the record's report.
     pub fn finish(&self, outcome: RunOutcome, message: Option<String>) -> Finished {
         if self.finished.swap(true, Ordering::SeqCst) {
-            let report = Report::build(self.record().info(), &self.record().steps());
+            let report = self.record().report_with(self.record().info());
             return Finished {
                 outcome,
                 report,

@@ -22,7 +22,7 @@ use futures::Stream;
 use sha2::{Digest, Sha256};
 
 use crate::config::Secret;
-use crate::ledger::{Ledger, LedgerError, LedgerLocation};
+use crate::ledger::{JobRow, Ledger, LedgerError, LedgerLocation, RunRow, Step};
 
 pub use pages::ErrorQuery;
 
@@ -148,8 +148,11 @@ async fn runs_page(State(st): State<St>) -> Response {
     }
 }
 
-async fn run_page(State(st): State<St>, Path(id): Path<String>) -> Response {
-    let got = read(&st, move |l| {
+/// A run with its steps and backup jobs, or `None` when the ledger has no such run.
+type RunData = Option<(RunRow, Vec<Step>, Vec<JobRow>)>;
+
+async fn run_data(st: &St, id: String) -> Result<RunData, Response> {
+    read(st, move |l| {
         let Some(run) = l.run(&id)? else {
             return Ok(None);
         };
@@ -157,8 +160,11 @@ async fn run_page(State(st): State<St>, Path(id): Path<String>) -> Response {
         let jobs = l.jobs(&id)?;
         Ok(Some((run, steps, jobs)))
     })
-    .await;
-    match got {
+    .await
+}
+
+async fn run_page(State(st): State<St>, Path(id): Path<String>) -> Response {
+    match run_data(&st, id).await {
         Ok(Some((run, steps, jobs))) => Html(pages::run(&run, &steps, &jobs)).into_response(),
         Ok(None) => not_found(),
         Err(r) => r,
@@ -173,21 +179,13 @@ fn not_found() -> Response {
         .into_response()
 }
 
+/// The run's report.html, as the run wrote it (less the sections only its folder holds).
 async fn report_page(State(st): State<St>, Path(id): Path<String>) -> Response {
-    let got = read(&st, move |l| {
-        let Some(run) = l.run(&id)? else {
-            return Ok(None);
-        };
-        let steps = l.steps(&id)?;
-        let jobs = l.jobs(&id)?;
-        Ok(Some((run, steps, jobs)))
-    })
-    .await;
-    match got {
+    match run_data(&st, id).await {
         Ok(Some((run, steps, jobs))) => {
-            let mut report = crate::ledger::Report::build(run.info.clone(), &steps);
-            report.extra = run.extra.clone();
-            let _ = jobs;
+            let mut report = crate::ledger::Report::build(run.info, &steps);
+            report.extra = run.extra;
+            report.backup_jobs = jobs;
             Html(report.to_html()).into_response()
         }
         Ok(None) => not_found(),

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 
+use crate::ledger::report::targets;
 use crate::ledger::{ErrorFilter, ErrorRow, JobRow, RunRow, Stage, Step, StepStatus};
 
 const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0;padding:0 .8rem 2rem;color:#202124}
@@ -22,7 +23,7 @@ form label{display:flex;flex-direction:column;font-size:.8rem}progress{width:8re
 
 /// Updates the progress of running runs from `/events`.
 const LIVE_JS: &str = "new EventSource('/events').addEventListener('progress',function(e){
-JSON.parse(e.data).forEach(function(r){var p=document.getElementById('p-'+r.id);if(p){p.value=r.steps;if(r.expected)p.max=r.expected;}
+JSON.parse(e.data).forEach(function(r){var p=document.getElementById('p-'+r.id);if(p){if(r.expected)p.max=Math.max(r.expected,r.artifacts);p.value=r.artifacts;}
 var t=document.getElementById('t-'+r.id);if(t){t.textContent=r.text;}});});";
 
 fn layout(title: &str, live: bool, body: Markup) -> String {
@@ -76,27 +77,35 @@ fn progress_text(r: &RunRow) -> String {
         (Some(_), Some(o)) => o.clone(),
         (Some(_), None) => "ended".to_string(),
     };
+    let failed = match r.failed_steps {
+        0 => String::new(),
+        n => format!(", {n} failed"),
+    };
     match r.expected {
         Some(n) => format!(
-            "{state}: {} steps of about {n}, {} failed",
-            r.steps, r.failed_steps
+            "{state}: {} of {n} artifacts ({} steps{failed})",
+            r.artifacts, r.steps
         ),
-        None => format!("{state}: {} steps, {} failed", r.steps, r.failed_steps),
+        None => format!(
+            "{state}: {} artifacts ({} steps{failed})",
+            r.artifacts, r.steps
+        ),
     }
 }
 
 /// A run's progress, as the event stream sends it.
 pub fn progress_json(r: &RunRow) -> serde_json::Value {
     serde_json::json!({
-        "id": r.info.id, "steps": r.steps, "failed": r.failed_steps,
+        "id": r.info.id, "artifacts": r.artifacts, "steps": r.steps, "failed": r.failed_steps,
         "expected": r.expected, "text": progress_text(r),
     })
 }
 
+/// A bar of the artifacts worked on against those selected (when the run said how many).
 fn progress(r: &RunRow) -> Markup {
-    let max = r.expected.unwrap_or(r.steps.max(1)).max(r.steps);
+    let max = r.expected.unwrap_or(r.artifacts.max(1)).max(r.artifacts);
     html! {
-        progress id=(format!("p-{}", r.info.id)) value=(r.steps) max=(max) {}
+        progress id=(format!("p-{}", r.info.id)) value=(r.artifacts) max=(max) {}
         " " span id=(format!("t-{}", r.info.id)) { (progress_text(r)) }
     }
 }
@@ -125,37 +134,20 @@ pub fn runs(runs: &[RunRow]) -> String {
     )
 }
 
-/// Where a run moved artifacts: the instances it exported from, imported into, and the vaults.
-fn route(steps: &[Step]) -> (Vec<String>, Vec<String>) {
-    let pick = |stages: &[Stage]| {
-        let mut v: Vec<String> = steps
-            .iter()
-            .filter(|s| stages.contains(&s.stage))
-            .map(|s| s.target.clone())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    (
-        pick(&[Stage::Export]),
-        pick(&[Stage::Import, Stage::Activate]),
-    )
-}
-
 fn status_class(s: StepStatus) -> &'static str {
     s.as_str()
 }
 
 fn facts(r: &RunRow, steps: &[Step], jobs: &[JobRow]) -> Markup {
-    let (from, to) = route(steps);
+    let from = targets(steps, &[Stage::Export]);
+    let to = targets(steps, &[Stage::Import, Stage::Activate, Stage::Deactivate]);
     html! {
         table {
             tr { th { "Run by" } td { (r.info.run_by) } }
             tr { th { "Host" } td { (r.host.as_deref().unwrap_or("")) } }
             tr { th { "From" } td { (from.join(", ")) } }
             tr { th { "To" } td { (to.join(", ")) } }
-            tr { th { "Backup jobs" } td { @for j in jobs { (j.vault) ": " (j.path) br; } } }
+            tr { th { "Backup jobs" } td { @for j in jobs { (j.name) " (vault " (j.vault) "): " (j.path) br; } } }
             tr { th { "Started" } td { (when(&r.info.started)) } }
             tr { th { "Progress" } td { (progress(r)) } }
             @if let Some(m) = &r.info.message { tr { th { "Message" } td { (m) } } }

@@ -14,9 +14,13 @@ use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 
 /// Where entries of an unfinished job are recorded, one small file each, until the manifest.
-const JOURNAL: &str = ".journal";
-/// The manifest format version.
-const FORMAT: u32 = 1;
+pub(crate) const JOURNAL: &str = ".journal";
+/// The manifest format version written: 2 adds `shared` to entries (bytes shared with an earlier
+/// job). Format 1 manifests read as before (no entry shares bytes).
+const FORMAT: u32 = 2;
+/// A job folder whose job was pruned but that still holds files newer jobs share (see
+/// [`super::shared`]): not a job any more; the next prune removes it once nothing uses them.
+pub(crate) const PRUNED: &str = ".pruned";
 
 /// Facts about a run recorded in the job's manifest.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -37,8 +41,30 @@ pub struct JobMeta {
     pub resume: bool,
 }
 
+/// How an entry shares its stored bytes with an earlier job (its content was unchanged).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ShareVia {
+    /// The entry's own file is a hard link to `file` (file vaults): the job folder is complete.
+    Hardlink,
+    /// The bytes live only in `file`, another job's file (SFTP and S3 vaults: see
+    /// [`super::shared`] for why). Prune keeps `file` while any job refers to it.
+    Reference,
+}
+
+/// Where an entry's bytes came from when they are shared with an earlier job.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SharedBytes {
+    /// Hard link or reference.
+    pub via: ShareVia,
+    /// The vault path of the earlier file (`OIC_Backups/2026/11/29/nightly/Integrations/X_01.iar.age`).
+    pub file: String,
+}
+
 /// One stored artifact, as recorded in `manifest.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct ManifestEntry {
     /// Artifact kind.
     pub kind: ArtifactKind,
@@ -68,6 +94,11 @@ pub struct ManifestEntry {
     pub exported_at: String,
     /// Path of the stored file inside the job (`Integrations/CODE_VERSION.iar.age`).
     pub path: String,
+    /// Set when the content was unchanged since an earlier job and its bytes are shared rather
+    /// than written again; size and checksums are then those of the shared bytes (the earlier
+    /// export, whose content equals this one's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedBytes>,
 }
 
 impl ManifestEntry {
@@ -75,10 +106,23 @@ impl ManifestEntry {
     pub fn key(&self) -> ArtifactKey {
         ArtifactKey::new(self.kind, self.code.clone(), self.version.clone())
     }
+
+    /// The vault path of the file holding the entry's bytes: the referenced file for a
+    /// reference, otherwise `<job_path>/<path>`.
+    pub fn stored_at(&self, job_path: &str) -> String {
+        match &self.shared {
+            Some(SharedBytes {
+                via: ShareVia::Reference,
+                file,
+            }) => file.clone(),
+            _ => format!("{job_path}/{}", self.path),
+        }
+    }
 }
 
 /// Encryption facts recorded in the manifest (public keys only).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct ManifestEncryption {
     /// `none`, `age-x25519` or `age-scrypt`.
     pub method: String,
@@ -109,6 +153,7 @@ impl JobStatus {
 
 /// A selected artifact that a job does not hold, and why.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct MissingEntry {
     /// Artifact kind.
     pub kind: ArtifactKind,
@@ -128,9 +173,11 @@ impl MissingEntry {
 }
 
 /// A job's `manifest.json`: written last, it marks the job finished, `complete` or `partial`.
+/// Unknown keys are refused; `format` says which version wrote it (1 and 2 are read).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Format version (1).
+    /// Format version (2; 1 for manifests written before shared content).
     pub format: u32,
     /// Job name.
     pub job: String,
@@ -180,6 +227,12 @@ impl Manifest {
     /// Checks what a reader relies on: paths inside the job, checksums of 64 hex digits, names
     /// without control characters.
     pub fn validate(&self) -> Result<(), String> {
+        if self.format == 0 || self.format > FORMAT {
+            return Err(format!(
+                "format {} is not known to this ferry (it reads formats 1 to {FORMAT}); a newer ferry wrote it",
+                self.format
+            ));
+        }
         if (self.status == JobStatus::Complete) != self.missing.is_empty() {
             return Err(format!(
                 "status `{}` contradicts its {} missing artifact(s)",
@@ -203,6 +256,28 @@ impl Manifest {
                         "entry `{}`: {what} `{}` is not 64 hex digits",
                         e.path.escape_debug(),
                         v.escape_debug()
+                    ));
+                }
+            }
+            if let Some(sh) = &e.shared {
+                if self.format < 2 {
+                    return Err(format!(
+                        "entry `{}` shares bytes, which format {} cannot say",
+                        e.path.escape_debug(),
+                        self.format
+                    ));
+                }
+                let parts: Vec<&str> = sh.file.split('/').collect();
+                if parts.first() != Some(&ROOT_FOLDER)
+                    || parts.len() < 7
+                    || parts.iter().any(|p| {
+                        p.is_empty() || *p == "." || *p == ".." || p.chars().any(char::is_control)
+                    })
+                {
+                    return Err(format!(
+                        "entry `{}`: shared file `{}` is not a file of a job of this vault",
+                        e.path.escape_debug(),
+                        sh.file.escape_debug()
                     ));
                 }
             }
@@ -260,7 +335,10 @@ fn write_atomic(inner: &Inner, path: &str, data: &[u8]) -> Result<(), VaultError
 }
 
 /// The job's manifest: `None` when there is none, `Some(Err(why))` when it is damaged.
-fn read_manifest(inner: &Inner, job: &str) -> Result<Option<Result<Manifest, String>>, VaultError> {
+pub(crate) fn read_manifest(
+    inner: &Inner,
+    job: &str,
+) -> Result<Option<Result<Manifest, String>>, VaultError> {
     match inner.store.read_small(&format!("{job}/{MANIFEST}")) {
         Ok(b) => Ok(Some(Manifest::parse(&b))),
         Err(e) if e.is_not_found() => Ok(None),
@@ -281,6 +359,8 @@ pub struct JobWriter {
     entries: Mutex<BTreeMap<String, ManifestEntry>>,
     /// Selected artifacts not stored (yet), with the reason: a failed store or export.
     failed: Mutex<BTreeMap<ArtifactKey, String>>,
+    /// What earlier jobs hold, by content (read at the first store).
+    index: std::sync::OnceLock<super::shared::SharedIndex>,
 }
 
 impl std::fmt::Debug for JobWriter {
@@ -369,6 +449,7 @@ impl JobWriter {
             created_at: now(),
             entries: Mutex::new(BTreeMap::new()),
             failed: Mutex::new(BTreeMap::new()),
+            index: std::sync::OnceLock::new(),
         };
         if w.meta.resume {
             w.recover()?;
@@ -395,7 +476,7 @@ impl JobWriter {
         // A partial job being continued: what its manifest lists and is still there.
         if let Some(Ok(m)) = read_manifest(&self.inner, &self.path)? {
             for entry in m.entries {
-                if st.stat(&format!("{}/{}", self.path, entry.path))? == Some(entry.stored_size) {
+                if st.stat(&entry.stored_at(&self.path))? == Some(entry.stored_size) {
                     entries.insert(entry.path.clone(), entry);
                 }
             }
@@ -414,7 +495,7 @@ impl JobWriter {
                 continue;
             };
             // Keep it only when its file is there with the recorded size.
-            if st.stat(&format!("{}/{}", self.path, entry.path))? == Some(entry.stored_size) {
+            if st.stat(&entry.stored_at(&self.path))? == Some(entry.stored_size) {
                 entries.insert(entry.path.clone(), entry);
             }
         }
@@ -482,6 +563,12 @@ impl JobWriter {
         let final_path = format!("{}/{rel}", self.path);
         let st = &self.inner.store;
         st.create_dir_all(&dir)?;
+        let content_sha256 = super::content_hash(a.path(), &a.sha256).ok();
+        if let Some(c) = &content_sha256
+            && let Some(entry) = self.share(a, c, &rel, &dir, &final_name)?
+        {
+            return self.record(entry);
+        }
         let mut tmp = temp_name(&dir, &final_name);
         let (size, sha, stored_size, stored_sha) = match self.upload(a, &tmp, &rel) {
             Ok(v) => v,
@@ -540,7 +627,6 @@ impl JobWriter {
             let _ = st.remove(&tmp);
             return Err(e);
         }
-        let content_sha256 = super::content_hash(a.path(), &sha).ok();
         let entry = ManifestEntry {
             kind: a.key.kind,
             code: a.key.code.clone(),
@@ -555,7 +641,81 @@ impl JobWriter {
             encrypted: enc.is_encrypted(),
             exported_at: a.exported_at.clone(),
             path: rel.clone(),
+            shared: None,
         };
+        self.record(entry)
+    }
+
+    /// Stores nothing new when an earlier job holds the same content, with the same encryption:
+    /// hard-links its file where the store can, else records a reference to it. `None` when
+    /// nothing can be shared (the artifact is then written as usual).
+    fn share(
+        &self,
+        a: &Artifact,
+        content: &str,
+        rel: &str,
+        dir: &str,
+        final_name: &str,
+    ) -> Result<Option<ManifestEntry>, VaultError> {
+        let index = self
+            .index
+            .get_or_init(|| super::shared::SharedIndex::build(&self.inner, self.date, &self.path));
+        let Some(earlier) = index.find(&self.inner, a.key.kind, content) else {
+            return Ok(None);
+        };
+        // The local file must still be what was exported (as for an upload).
+        let (size, sha) = crate::artifact::hash_file(a.path()).map_err(|e| VaultError::Local {
+            path: a.path().display().to_string(),
+            reason: e.to_string(),
+        })?;
+        if size != a.size || sha != a.sha256 {
+            return Ok(None);
+        }
+        let st = &self.inner.store;
+        if st.stat(&earlier.file)? != Some(earlier.entry.stored_size) {
+            return Ok(None);
+        }
+        let final_path = format!("{}/{rel}", self.path);
+        let tmp = temp_name(dir, final_name);
+        let via = if st.hard_link(&earlier.file, &tmp)? {
+            if let Err(e) = st.rename(&tmp, &final_path) {
+                let _ = st.remove(&tmp);
+                return Err(e);
+            }
+            ShareVia::Hardlink
+        } else {
+            // A file an earlier run of this job left under the final name would be stale.
+            if self.meta.resume && st.stat(&final_path)?.is_some() {
+                st.remove(&final_path)?;
+            }
+            ShareVia::Reference
+        };
+        let e = &earlier.entry;
+        Ok(Some(ManifestEntry {
+            kind: a.key.kind,
+            code: a.key.code.clone(),
+            version: a.key.version.clone(),
+            source: a.source.clone(),
+            source_status: a.source_status.clone(),
+            size: e.size,
+            sha256: e.sha256.clone(),
+            content_sha256: Some(content.to_string()),
+            stored_size: e.stored_size,
+            stored_sha256: e.stored_sha256.clone(),
+            encrypted: e.encrypted,
+            exported_at: a.exported_at.clone(),
+            path: rel.to_string(),
+            shared: Some(SharedBytes {
+                via,
+                file: earlier.file.clone(),
+            }),
+        }))
+    }
+
+    /// Journals a stored entry and adds it to the job.
+    fn record(&self, entry: ManifestEntry) -> Result<ManifestEntry, VaultError> {
+        let rel = entry.path.clone();
+        let st = &self.inner.store;
         let journal = serde_json::to_vec_pretty(&entry).map_err(|e| VaultError::Local {
             path: rel.clone(),
             reason: e.to_string(),
@@ -894,7 +1054,7 @@ impl JobReader {
 
     /// Streams one entry; returns (stored bytes read, plaintext checked).
     fn check(&self, e: &ManifestEntry, mut sink: Sink<'_>) -> Result<(u64, bool), VaultError> {
-        let full = format!("{}/{}", self.path, e.path);
+        let full = e.stored_at(&self.path);
         let st = &self.inner.store;
         let integrity = |problem: String| VaultError::Integrity {
             job: self.path.clone(),
@@ -1080,8 +1240,11 @@ fn summarize(
     path: String,
     name: &str,
     date: NaiveDate,
-) -> Result<JobSummary, VaultError> {
+) -> Result<Option<JobSummary>, VaultError> {
     let files = inner.store.list(&path)?;
+    if files.iter().any(|f| f.name == PRUNED) {
+        return Ok(None);
+    }
     let mut s = JobSummary {
         path,
         name: name.to_string(),
@@ -1098,7 +1261,7 @@ fn summarize(
         finished_at: None,
     };
     if !files.iter().any(|f| f.name == MANIFEST) {
-        return Ok(s);
+        return Ok(Some(s));
     }
     match read_manifest(inner, &s.path) {
         Ok(Some(Ok(m))) => {
@@ -1124,11 +1287,23 @@ fn summarize(
             s.problem = Some(e.to_string());
         }
     }
-    Ok(s)
+    Ok(Some(s))
 }
 
 pub(crate) fn list_jobs(inner: &Inner, filter: &JobFilter) -> Result<Vec<JobSummary>, VaultError> {
+    Ok(list_all(inner, filter)?.0)
+}
+
+/// Folders of pruned jobs kept for the files newer jobs share, with their dates.
+type PrunedFolders = Vec<(String, NaiveDate)>;
+
+/// The jobs, and the folders of pruned jobs kept for the files newer jobs share.
+fn list_all(
+    inner: &Inner,
+    filter: &JobFilter,
+) -> Result<(Vec<JobSummary>, PrunedFolders), VaultError> {
     let mut out = vec![];
+    let mut pruned = vec![];
     let from = filter.from.unwrap_or(NaiveDate::MIN);
     let to = filter.to.unwrap_or(NaiveDate::MAX);
     for (y, yp) in numeric_dirs(inner, ROOT_FOLDER, 4)? {
@@ -1152,13 +1327,17 @@ pub(crate) fn list_jobs(inner: &Inner, filter: &JobFilter) -> Result<Vec<JobSumm
                     {
                         continue;
                     }
-                    out.push(summarize(inner, format!("{dp}/{}", j.name), &j.name, date)?);
+                    let path = format!("{dp}/{}", j.name);
+                    match summarize(inner, path.clone(), &j.name, date)? {
+                        Some(s) => out.push(s),
+                        None => pruned.push((path, date)),
+                    }
                 }
             }
         }
     }
     out.sort_by(|a, b| (a.date, &a.finished_at, &a.path).cmp(&(b.date, &b.finished_at, &b.path)));
-    Ok(out)
+    Ok((out, pruned))
 }
 
 /// How many jobs [`super::Vault::prune`] keeps: the newest job of each of the last `daily`
@@ -1189,6 +1368,15 @@ pub struct PruneReport {
     pub skipped_partial: Vec<String>,
     /// Jobs whose manifest is damaged, never touched.
     pub skipped_damaged: Vec<String>,
+    /// Files of deleted jobs kept because jobs that stay share them (unchanged content stored
+    /// once); their folders are removed by a later prune, once no job uses them.
+    pub kept_shared: Vec<String>,
+    /// Files the jobs staying refer to: never deleted.
+    #[serde(skip)]
+    pub(crate) in_use: BTreeSet<String>,
+    /// Folders of jobs pruned earlier that still held shared files.
+    #[serde(skip)]
+    pub(crate) pruned_folders: Vec<String>,
 }
 
 pub(crate) fn prune(
@@ -1196,7 +1384,8 @@ pub(crate) fn prune(
     policy: &Retention,
     dry_run: bool,
 ) -> Result<PruneReport, VaultError> {
-    let mut jobs = list_jobs(inner, &JobFilter::default())?;
+    let (mut jobs, pruned) = list_all(inner, &JobFilter::default())?;
+    let all = jobs.clone();
     let mut report = PruneReport {
         dry_run,
         ..Default::default()
@@ -1246,14 +1435,134 @@ pub(crate) fn prune(
             report.kept.push((j.path.clone(), why));
         }
     }
+    if report.deleted.is_empty() && pruned.is_empty() {
+        return Ok(report);
+    }
+    // Files that the jobs staying refer to (shared content) are never deleted. References go
+    // to jobs of the same day or earlier, so only jobs from the oldest deleted day on can refer.
+    let deleting: BTreeSet<&String> = report.deleted.iter().collect();
+    let oldest = all
+        .iter()
+        .filter(|j| deleting.contains(&j.path))
+        .map(|j| j.date)
+        .chain(pruned.iter().map(|p| p.1))
+        .min()
+        .unwrap_or(NaiveDate::MIN);
+    let mut in_use = BTreeSet::new();
+    for j in all
+        .iter()
+        .filter(|j| j.date >= oldest && !deleting.contains(&j.path))
+    {
+        in_use.extend(super::shared::references_of(inner, &j.path)?);
+    }
+    report.in_use = in_use;
+    report.pruned_folders = pruned.into_iter().map(|p| p.0).collect();
+    for p in report.deleted.iter().chain(&report.pruned_folders) {
+        let kept = super::shared::delete_job(inner, p, &report.in_use, true)?;
+        report.kept_shared.extend(kept);
+    }
     if !dry_run {
         for p in &report.deleted {
-            // The manifest goes first, so a prune cut short leaves an unfinished job, never a
-            // "complete" one with files missing.
-            inner.store.remove(&format!("{p}/{MANIFEST}"))?;
-            inner.store.remove_tree(p)?;
-            tracing::info!(job = %p, "pruned");
+            delete_pruned(inner, &report, p)?;
         }
+        sweep_pruned(inner, &report)?;
     }
     Ok(report)
+}
+
+/// Deletes one job a prune plan chose, keeping the files jobs that stay still share.
+pub(crate) fn delete_pruned(
+    inner: &Inner,
+    plan: &PruneReport,
+    job: &str,
+) -> Result<Vec<String>, VaultError> {
+    if !plan.deleted.iter().any(|d| d == job) {
+        return Err(VaultError::BadName {
+            what: "job to prune",
+            name: job.to_string(),
+            problem: "the prune plan does not delete it",
+        });
+    }
+    let kept = super::shared::delete_job(inner, job, &plan.in_use, false)?;
+    tracing::info!(job = %job, kept_shared = kept.len(), "pruned");
+    Ok(kept)
+}
+
+/// Removes the folders of jobs pruned earlier whose files no job shares any more.
+pub(crate) fn sweep_pruned(inner: &Inner, plan: &PruneReport) -> Result<(), VaultError> {
+    for p in &plan.pruned_folders {
+        if super::shared::delete_job(inner, p, &plan.in_use, false)?.is_empty() {
+            tracing::info!(folder = %p, "removed the folder of a pruned job: no job shares its files any more");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    fn manifest_json(format: u32, extra_entry: &str, extra_top: &str) -> String {
+        format!(
+            r#"{{"format":{format},"job":"n","date":"2026-11-26","path":"OIC_Backups/2026/11/26/n",
+"ferry_version":"0.1.0","recipe":"r","run_by":"me","sources":["dev"],
+"encryption":{{"method":"none","recipients":[]}},"created_at":"t","finished_at":"t"{extra_top},
+"entries":[{{"kind":"integration","code":"A","version":"01.00.0000","source":"dev",
+"source_status":null,"size":1,"sha256":"{SHA}","stored_size":1,"stored_sha256":"{SHA}",
+"encrypted":false,"exported_at":"t","path":"Integrations/A_01.00.0000.iar"{extra_entry}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn format_1_manifests_still_read() {
+        let m = Manifest::parse(manifest_json(1, "", "").as_bytes()).unwrap();
+        assert_eq!(m.format, 1);
+        assert_eq!(m.entries[0].shared, None);
+        assert_eq!(
+            m.entries[0].stored_at(&m.path),
+            "OIC_Backups/2026/11/26/n/Integrations/A_01.00.0000.iar"
+        );
+    }
+
+    #[test]
+    fn shared_entries_say_where_their_bytes_live() {
+        let r = r#","shared":{"via":"reference","file":"OIC_Backups/2026/11/25/n/Integrations/A_01.00.0000.iar"}"#;
+        let m = Manifest::parse(manifest_json(2, r, "").as_bytes()).unwrap();
+        assert_eq!(
+            m.entries[0].stored_at(&m.path),
+            "OIC_Backups/2026/11/25/n/Integrations/A_01.00.0000.iar"
+        );
+        let h = r#","shared":{"via":"hardlink","file":"OIC_Backups/2026/11/25/n/Integrations/A_01.00.0000.iar"}"#;
+        let m = Manifest::parse(manifest_json(2, h, "").as_bytes()).unwrap();
+        assert_eq!(
+            m.entries[0].stored_at(&m.path),
+            "OIC_Backups/2026/11/26/n/Integrations/A_01.00.0000.iar",
+            "a hard link is the job's own file"
+        );
+        // Refused: a reference out of the vault's jobs, one in a format-1 manifest, unknown
+        // keys anywhere, a format from the future.
+        let out = r#","shared":{"via":"reference","file":"OIC_Backups/../../etc/passwd"}"#;
+        for (json, why) in [
+            (manifest_json(2, out, ""), "not a file of a job"),
+            (manifest_json(1, r, ""), "format 1 cannot"),
+            (
+                manifest_json(2, r#","colour":"red""#, ""),
+                "unknown field `colour`",
+            ),
+            (
+                manifest_json(2, "", r#","colour":"red""#),
+                "unknown field `colour`",
+            ),
+            (
+                manifest_json(2, r#","shared":{"via":"reference","file":"x","why":1}"#, ""),
+                "unknown field `why`",
+            ),
+            (manifest_json(3, "", ""), "format 3 is not known"),
+        ] {
+            let e = Manifest::parse(json.as_bytes()).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
 }

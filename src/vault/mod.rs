@@ -32,6 +32,9 @@
 //!
 //! Unknown keys are refused (a typo in `recipients` must not silently disable encryption).
 //!
+//! An archive whose content is unchanged since one of the newest jobs is not written again: a
+//! hard link on file://, a reference in the manifest on SFTP and S3 (see [`shared`]).
+//!
 //! Every file is written under a temporary name (`.NAME.tmp-XXXX`) and renamed when complete, so
 //! no reader ever sees a partial file under a final name. While a job is written, each stored entry
 //! is also recorded in `<job>/.journal/`; a run that dies leaves the job locked and unfinished,
@@ -56,6 +59,7 @@ mod hashio;
 mod job;
 mod s3;
 mod sftp;
+pub mod shared;
 mod store;
 
 use std::io;
@@ -70,7 +74,8 @@ pub use content::content_hash;
 pub use crypto::{Decryption, Encryption};
 pub use job::{
     EntryCheck, EntryStatus, JobCondition, JobFilter, JobMeta, JobReader, JobStatus, JobSummary,
-    JobWriter, Manifest, ManifestEntry, MissingEntry, PruneReport, Retention, VerifyReport,
+    JobWriter, Manifest, ManifestEntry, MissingEntry, PruneReport, Retention, ShareVia,
+    SharedBytes, VerifyReport,
 };
 pub use s3::{S3Config, S3Store};
 pub use sftp::{SftpConfig, SftpStore, fingerprint};
@@ -372,6 +377,18 @@ impl Vault {
     /// complete job is always kept.
     pub fn prune(&self, policy: Retention, dry_run: bool) -> Result<PruneReport, VaultError> {
         job::prune(&self.inner, &policy, dry_run)
+    }
+
+    /// Deletes one job of a prune plan (from `prune(policy, true)`), keeping the files that jobs
+    /// staying still share (see [`shared`]); returns those kept.
+    pub fn delete_pruned(&self, plan: &PruneReport, job: &str) -> Result<Vec<String>, VaultError> {
+        job::delete_pruned(&self.inner, plan, job)
+    }
+
+    /// After the deletions of a prune plan: removes the folders of jobs pruned earlier whose
+    /// shared files no job uses any more.
+    pub fn sweep_pruned(&self, plan: &PruneReport) -> Result<(), VaultError> {
+        job::sweep_pruned(&self.inner, plan)
     }
 }
 

@@ -51,6 +51,14 @@ pub trait Store: Send + Sync {
     /// (and changes nothing) when the file exists.
     fn create_exclusive(&self, path: &str, contents: &[u8]) -> Result<bool, VaultError>;
 
+    /// Makes `to` another name of the existing file `from` (a hard link: no bytes are copied).
+    /// Returns `false`, changing nothing, when the back end cannot (the caller then records a
+    /// reference to `from` instead). Back ends without hard links keep this default.
+    fn hard_link(&self, from: &str, to: &str) -> Result<bool, VaultError> {
+        let _ = (from, to);
+        Ok(false)
+    }
+
     /// Reads a small file entirely.
     fn read_small(&self, path: &str) -> Result<Vec<u8>, VaultError> {
         let mut r = self.open(path)?;
@@ -231,5 +239,25 @@ impl Store for FileStore {
             .and_then(|_| f.sync_all())
             .map_err(|e| self.err("write", path, &e))?;
         Ok(true)
+    }
+
+    fn hard_link(&self, from: &str, to: &str) -> Result<bool, VaultError> {
+        match fs::hard_link(self.full(from), self.full(to)) {
+            Ok(()) => Ok(true),
+            // A file system without hard links (or a vault spread over several): fall back.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Unsupported
+                        | io::ErrorKind::CrossesDevices
+                        | io::ErrorKind::PermissionDenied
+                        | io::ErrorKind::TooManyLinks
+                ) =>
+            {
+                tracing::debug!("hard link {from} -> {to} refused ({e}); recording a reference");
+                Ok(false)
+            }
+            Err(e) => Err(self.err("link", &format!("{from} -> {to}"), &e)),
+        }
     }
 }

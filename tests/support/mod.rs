@@ -4,6 +4,7 @@
 
 pub mod dashboard;
 pub mod pg;
+pub mod vaults;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -139,4 +140,45 @@ pub async fn export_bytes(i: &SimInstanceInfo, id: &str) -> Vec<u8> {
 pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
+}
+
+/// `scripts/<name>` of this repository.
+pub fn script(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs `scripts/migrate.rhai --sandbox -q` in `dir` (one backup job in the sandbox's file vault).
+pub fn sandbox_migrate(dir: &Path) {
+    let out = ferry(
+        dir,
+        &["run", &script("migrate.rhai"), "--sandbox", "-q"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// `ferry vault jobs --sandbox --json` in `dir`.
+pub fn sandbox_jobs(dir: &Path) -> Vec<Value> {
+    let out = ferry(dir, &["vault", "jobs", "--sandbox", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout)
+        .expect("vault jobs --json")
+        .as_array()
+        .expect("a list of jobs")
+        .clone()
+}
+
+/// The sandbox file vault's folder in `dir`.
+pub fn sandbox_vault(dir: &Path) -> PathBuf {
+    dir.join(".ferry/sandbox/vault")
+}
+
+/// The manifest of a job of the sandbox vault.
+pub fn sandbox_manifest(dir: &Path, job: &str) -> Value {
+    let p = sandbox_vault(dir).join(job).join("manifest.json");
+    serde_json::from_str(&std::fs::read_to_string(&p).expect("manifest.json")).expect("json")
 }

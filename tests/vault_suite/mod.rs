@@ -939,3 +939,351 @@ pub fn damaged_manifest(f: Factory) {
     assert_eq!(pr.skipped_damaged.len(), 2, "{pr:?}");
     assert_eq!(pr.kept.len(), 1);
 }
+
+/// Counts the bytes written to a store (files created and exclusive creates); hard links are
+/// passed through, so a file store keeps linking.
+pub struct Counting {
+    pub inner: Arc<dyn Store>,
+    pub written: Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct CountWriter {
+    inner: Box<dyn StoreWriter>,
+    written: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Write for CountWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl StoreWriter for CountWriter {
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        self.inner.finish()
+    }
+}
+
+impl Counting {
+    pub fn new(inner: Arc<dyn Store>) -> Counting {
+        Counting {
+            inner,
+            written: Arc::default(),
+        }
+    }
+    /// Bytes written since the last call.
+    pub fn take(&self) -> u64 {
+        self.written.swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Store for Counting {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn create_dir_all(&self, path: &str) -> Result<(), VaultError> {
+        self.inner.create_dir_all(path)
+    }
+    fn create(&self, path: &str) -> Result<Box<dyn StoreWriter>, VaultError> {
+        Ok(Box::new(CountWriter {
+            inner: self.inner.create(path)?,
+            written: self.written.clone(),
+        }))
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), VaultError> {
+        self.inner.rename(from, to)
+    }
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, VaultError> {
+        self.inner.open(path)
+    }
+    fn list(&self, path: &str) -> Result<Vec<DirEntry>, VaultError> {
+        self.inner.list(path)
+    }
+    fn stat(&self, path: &str) -> Result<Option<u64>, VaultError> {
+        self.inner.stat(path)
+    }
+    fn remove(&self, path: &str) -> Result<(), VaultError> {
+        self.inner.remove(path)
+    }
+    fn remove_dir(&self, path: &str) -> Result<(), VaultError> {
+        self.inner.remove_dir(path)
+    }
+    fn create_exclusive(&self, path: &str, contents: &[u8]) -> Result<bool, VaultError> {
+        self.written
+            .fetch_add(contents.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.inner.create_exclusive(path, contents)
+    }
+    fn hard_link(&self, from: &str, to: &str) -> Result<bool, VaultError> {
+        self.inner.hard_link(from, to)
+    }
+}
+
+/// A zip archive as OIC exports it: `stamp` changes the entry times and the `#` comment line of
+/// the properties file (as two exports of unchanged content differ), `body` the content.
+pub fn export_zip(code: &str, body: &[u8], stamp: u8) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let t = zip::DateTime::from_date_and_time(2026, 11, 26, 10, stamp % 60, 0).unwrap();
+    let o = zip::write::SimpleFileOptions::default()
+        .last_modified_time(t)
+        .compression_method(zip::CompressionMethod::Stored);
+    let p = format!("icspackage/project/{code}_01.00.0000/");
+    w.start_file(format!("{p}ics_project_attributes.properties"), o)
+        .unwrap();
+    write!(
+        w,
+        "#Mon Nov 30 10:{stamp:02}:00.{stamp}12345 UTC 2026\nproject_code={code}\n"
+    )
+    .unwrap();
+    w.start_file(format!("{p}resources/body.bin"), o).unwrap();
+    w.write_all(body).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// Content-addressed jobs: nights whose archives did not change (new export stamps, same
+/// content) write no archive bytes; encrypted content is reused, not encrypted again; every job
+/// reads, verifies and resumes on its own; prune keeps what later jobs share and removes it
+/// once nothing does. `via`: how the store shares (hard link on file://, reference elsewhere).
+pub fn shared_content(f: Factory, c: Crypt, via: ferry::vault::ShareVia) {
+    use ferry::vault::ShareVia;
+    let fx = f();
+    let counting = Arc::new(Counting::new(fx.store.clone()));
+    let store: Arc<dyn Store> = counting.clone();
+    let v = vault(store.clone(), c);
+    let big = bytes(2 * 1024 * 1024, 7);
+    let a = |stamp| {
+        artifact(
+            ArtifactKind::Integration,
+            "ORDERS",
+            "01.00.0000",
+            &export_zip("ORDERS", &big, stamp),
+        )
+    };
+    let b = |body: &[u8], stamp| {
+        artifact(
+            ArtifactKind::Integration,
+            "BILLING",
+            "01.00.0000",
+            &export_zip("BILLING", body, stamp),
+        )
+    };
+    let lookup = || artifact(ArtifactKind::Lookup, "COUNTRIES", "", b"a,b\n1,2\n");
+    let night = |name: &str, d: &str, arts: &[ferry::artifact::Artifact]| {
+        let j = v.create_job(name, day(d), meta()).unwrap();
+        for x in arts {
+            j.store(x).unwrap();
+        }
+        j.finish().unwrap()
+    };
+    // Night 1 writes everything.
+    let a1 = a(1);
+    let m1 = night(
+        "n1",
+        "2026-11-25",
+        &[a1.clone(), b(b"billing v1", 1), lookup()],
+    );
+    let first = counting.take();
+    assert!(first > big.len() as u64, "{first}");
+    assert!(m1.entries.iter().all(|e| e.shared.is_none()));
+    let entry = |m: &ferry::vault::Manifest, code: &str| {
+        m.entries.iter().find(|e| e.code == code).unwrap().clone()
+    };
+    let j1 = "OIC_Backups/2026/11/25/n1";
+
+    // Night 2: ORDERS exported again (other bytes, same content), BILLING changed.
+    let a2 = a(2);
+    assert_ne!(a2.sha256, a1.sha256, "the exports differ byte for byte");
+    let m2 = night("n2", "2026-11-26", &[a2, b(b"billing v2", 2), lookup()]);
+    let second = counting.take();
+    for code in ["ORDERS", "COUNTRIES"] {
+        let (e1, e2) = (entry(&m1, code), entry(&m2, code));
+        let sh = e2
+            .shared
+            .clone()
+            .unwrap_or_else(|| panic!("{code} is shared"));
+        assert_eq!(sh.via, via);
+        assert_eq!(sh.file, format!("{j1}/{}", e1.path));
+        assert_eq!(e2.content_sha256, e1.content_sha256);
+        // Encrypted once: the earlier ciphertext is reused, so the checksums are the earlier ones.
+        assert_eq!(
+            (
+                e2.stored_sha256.as_str(),
+                e2.sha256.as_str(),
+                e2.stored_size
+            ),
+            (
+                e1.stored_sha256.as_str(),
+                e1.sha256.as_str(),
+                e1.stored_size
+            )
+        );
+        let own = fx
+            .store
+            .stat(&format!("OIC_Backups/2026/11/26/n2/{}", e2.path))
+            .unwrap();
+        match via {
+            ShareVia::Hardlink => assert_eq!(own, Some(e1.stored_size), "a hard link in the job"),
+            ShareVia::Reference => assert_eq!(own, None, "a reference: no file in the job"),
+        }
+    }
+    assert!(
+        entry(&m2, "BILLING").shared.is_none(),
+        "changed content is written"
+    );
+    assert!(
+        second < big.len() as u64 / 10,
+        "night 2 wrote {second} bytes, night 1 {first}"
+    );
+    // Night 2 restores on its own: the earlier export's bytes come back.
+    let r2 = v.open_job("OIC_Backups/2026/11/26/n2").unwrap();
+    assert!(r2.verify().unwrap().ok());
+    let got = r2.fetch(&entry(&m2, "ORDERS")).unwrap();
+    assert_eq!(
+        std::fs::read(got.path()).unwrap(),
+        std::fs::read(a1.path()).unwrap()
+    );
+
+    // Night 3, unchanged, interrupted after ORDERS and resumed: shares ORDERS with n1 (not
+    // through n2) and BILLING with n2, writes under 1 % of night 1.
+    let j3 = v.create_job("n3", day("2026-11-27"), meta()).unwrap();
+    j3.store(&a(3)).unwrap();
+    drop(j3);
+    let resume = JobMeta {
+        resume: true,
+        ..meta()
+    };
+    let j3 = v.create_job("n3", day("2026-11-27"), resume).unwrap();
+    assert_eq!(
+        j3.entries().len(),
+        1,
+        "the shared entry survives the resume"
+    );
+    j3.store(&b(b"billing v2", 3)).unwrap();
+    let m3 = j3.finish().unwrap();
+    let third = counting.take();
+    assert!(
+        third * 100 < first,
+        "an unchanged night wrote {third} bytes, night 1 {first}"
+    );
+    // A reference names the file holding the bytes (n1's), never another reference.
+    let holder = match via {
+        ShareVia::Reference => j1,
+        ShareVia::Hardlink => "OIC_Backups/2026/11/26/n2",
+    };
+    assert_eq!(
+        entry(&m3, "ORDERS").shared.unwrap().file,
+        format!("{holder}/{}", entry(&m1, "ORDERS").path)
+    );
+    assert_eq!(
+        entry(&m3, "BILLING").shared.unwrap().file,
+        format!("OIC_Backups/2026/11/26/n2/{}", entry(&m2, "BILLING").path)
+    );
+
+    // Other keys cannot read the earlier ciphertext: the content is written again.
+    if !matches!(c, Crypt::Plain) {
+        let other = match c {
+            Crypt::Passphrase => {
+                let p = ferry::config::Secret::new("another passphrase");
+                Vault::with_store(
+                    store.clone(),
+                    Encryption::Passphrase(p.clone()),
+                    Decryption::Passphrase(p),
+                )
+            }
+            _ => vault(store.clone(), c),
+        };
+        let j = other
+            .create_job("rekeyed", day("2026-11-27"), meta())
+            .unwrap();
+        j.store(&a(4)).unwrap();
+        let m = j.finish().unwrap();
+        assert!(m.entries[0].shared.is_none(), "{:?}", m.entries[0]);
+        counting.take();
+        fx.store
+            .remove_tree("OIC_Backups/2026/11/27/rekeyed")
+            .unwrap();
+    }
+
+    // Prune keeping one day: n1 and n2 go, but the files n3 refers to stay, and n3 restores.
+    let plan = v
+        .prune(
+            Retention {
+                daily: 1,
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+    assert_eq!(plan.deleted.len(), 2, "{plan:?}");
+    let r3 = v.open_job("OIC_Backups/2026/11/27/n3").unwrap();
+    let rep = r3.verify().unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    for e in &r3.manifest().entries {
+        r3.fetch(e).unwrap().verify().unwrap();
+    }
+    let names: Vec<String> = v
+        .list_jobs(JobFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|j| j.name)
+        .collect();
+    assert_eq!(names, vec!["n3"], "pruned jobs are not listed");
+    let lookup1 = format!("{j1}/{}", entry(&m1, "COUNTRIES").path);
+    assert_eq!(fx.store.stat(&lookup1).unwrap(), None, "unshared files go");
+    match via {
+        ShareVia::Reference => {
+            let mut kept = plan.kept_shared.clone();
+            kept.sort();
+            assert_eq!(
+                kept,
+                vec![
+                    format!("{j1}/{}", entry(&m1, "ORDERS").path),
+                    format!("OIC_Backups/2026/11/26/n2/{}", entry(&m2, "BILLING").path),
+                ]
+            );
+        }
+        ShareVia::Hardlink => {
+            assert!(plan.kept_shared.is_empty(), "hard links need nothing kept");
+            assert_eq!(fx.store.stat(j1).unwrap(), None);
+        }
+    }
+
+    // Night 4 changes ORDERS and drops BILLING; pruning n3 leaves nothing of n1..n3.
+    let m4 = night(
+        "n4",
+        "2026-11-28",
+        &[artifact(
+            ArtifactKind::Integration,
+            "ORDERS",
+            "01.00.0000",
+            &export_zip("ORDERS", b"rewritten", 4),
+        )],
+    );
+    assert!(m4.entries[0].shared.is_none());
+    let plan = v
+        .prune(
+            Retention {
+                daily: 1,
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+    assert!(plan.kept_shared.is_empty(), "{plan:?}");
+    for d in ["25/n1", "26/n2", "27/n3"] {
+        let p = format!("OIC_Backups/2026/11/{d}");
+        assert_eq!(fx.store.stat(&p).unwrap(), None, "{p} is gone");
+    }
+    assert!(
+        v.open_job("OIC_Backups/2026/11/28/n4")
+            .unwrap()
+            .verify()
+            .unwrap()
+            .ok()
+    );
+}

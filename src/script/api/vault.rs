@@ -392,7 +392,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     global(
         "prune",
         &["v: Vault", "policy: Map", "Map"],
-        "Deletes the complete jobs a retention policy does not keep: `#{ daily: N, weekly: N, monthly: N }` keeps the newest job of each of the\nlast N days, ISO weeks and months that have jobs (a job kept by any rule is kept; unfinished jobs are never touched).\nIn a dry run nothing is deleted. Returns `#{ kept: [paths], deleted: [paths], skipped_unfinished: [paths], dry_run }`.\n\n# Example\n```rhai\nvault::open(\"backups\").prune(#{ daily: 7, weekly: 4, monthly: 12 });\n```",
+        "Deletes the complete jobs a retention policy does not keep: `#{ daily: N, weekly: N, monthly: N }` keeps the newest job of each of the\nlast N days, ISO weeks and months that have jobs (a job kept by any rule is kept; unfinished jobs are never touched).\nFiles of a deleted job that a job staying still shares (unchanged content stored once) are kept until no job uses them.\nIn a dry run nothing is deleted. Returns `#{ kept: [paths], deleted: [paths], skipped_unfinished: [paths], skipped_partial: [paths], skipped_damaged: [paths], kept_shared: [file paths], dry_run }`.\n\n# Example\n```rhai\nvault::open(\"backups\").prune(#{ daily: 7, weekly: 4, monthly: 12 });\n```",
     )
     .register_into_engine(e, |v: &mut VaultH, policy: Map| -> Result<Map, Box<EvalAltResult>> { prune(v, &policy) });
     global(
@@ -551,14 +551,15 @@ fn prune(v: &VaultH, policy: &Map) -> Result<Map, Box<EvalAltResult>> {
         let key =
             crate::artifact::ArtifactKey::new(crate::artifact::ArtifactKind::Job, path.clone(), "");
         let eff = Effect::new(Stage::Delete, key, v.name.clone(), "delete job (retention)");
-        let store = v.vault.store().clone();
+        let (vault, plan) = (v.vault.clone(), plan.clone());
         let p = path.clone();
         let r = host.block_on(host.exec.run(eff, || {
-            let store = store.clone();
+            let (vault, plan) = (vault.clone(), plan.clone());
             let p = p.clone();
             async move {
-                match tokio::task::spawn_blocking(move || store.remove_tree(&p)).await {
-                    Ok(Ok(())) => Ok(()),
+                // Files that jobs staying share stay (see vault::shared).
+                match tokio::task::spawn_blocking(move || vault.delete_pruned(&plan, &p)).await {
+                    Ok(Ok(_)) => Ok(()),
                     Ok(Err(e)) => Err(Failure::from(e)),
                     Err(e) => Err(Failure::Task(e.to_string())),
                 }
@@ -570,6 +571,14 @@ fn prune(v: &VaultH, policy: &Map) -> Result<Map, Box<EvalAltResult>> {
             Err(e) if e.cancelled => return Err(errors::cancelled()),
             Err(_) => {}
         }
+    }
+    if !host.exec.dry_run() {
+        let (vault, plan2) = (v.vault.clone(), plan.clone());
+        host.block_on(async move {
+            tokio::task::spawn_blocking(move || vault.sweep_pruned(&plan2)).await
+        })?
+        .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
+        .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
     }
     let mut m = Map::new();
     m.insert("dry_run".into(), host.exec.dry_run().into());
@@ -592,6 +601,7 @@ fn prune(v: &VaultH, policy: &Map) -> Result<Map, Box<EvalAltResult>> {
     for (k, v) in [
         ("skipped_partial", &plan.skipped_partial),
         ("skipped_damaged", &plan.skipped_damaged),
+        ("kept_shared", &plan.kept_shared),
     ] {
         m.insert(
             k.into(),
