@@ -166,10 +166,13 @@ fn instance_archive_clones_everything_but_access() {
         r#"let r = oic::instance_archive(oic::instance("dev"), oic::instance("prod"), #{{ {STORAGE}, poll_seconds: 0.1 }});
 print(to_json(r));"#
     ));
-    assert_eq!(r["export"]["status"], "COMPLETED", "{r}");
-    assert_eq!(r["import"]["status"], "COMPLETED", "{r}");
-    assert!(r["export"]["resources"].as_u64().unwrap_or(0) > 10, "{r}");
-    assert_eq!(r["export"]["archive"], r["export"]["job_name"]);
+    assert_eq!(r["export_job"]["status"], "COMPLETED", "{r}");
+    assert_eq!(r["import_job"]["status"], "COMPLETED", "{r}");
+    assert!(
+        r["export_job"]["resources"].as_u64().unwrap_or(0) > 10,
+        "{r}"
+    );
+    assert_eq!(r["export_job"]["archive"], r["export_job"]["job_name"]);
     // Every global integration version arrived.
     assert_eq!(env.ids("prod"), env.ids("dev"));
     // The project arrived, without dev's access policy.
@@ -217,4 +220,119 @@ fn instance_archive_refuses_bad_options_and_reports_a_failed_job() {
     let err = r.error.unwrap_or_default();
     assert!(err.contains("FAILED") && err.contains("not found"), "{err}");
     assert!(!err.contains("tok-2718281828"));
+}
+
+/// The recipe lines that give every sample connection a credential on the target.
+const CONNECTIONS: &str = r#"let conns = #{};
+for c in ["HR_REST", "ORACLE_HCM", "FIN_ERP", "FIN_ATP", "SFTP_OUT", "SCM_REST"] {
+    conns[c] = #{ security: #{ password: "env:FERRY_TEST_CONN_SECRET" } };
+}"#;
+
+#[test]
+fn whole_instance_migration_leaves_only_the_excluded_in_the_diff() {
+    unsafe { std::env::set_var("FERRY_TEST_CONN_SECRET", "conn-secret-161803") };
+    let env = Env::start(Seed::Sample, Seed::Empty);
+    // dev's project has its own access policy and dev's OIC app its role grants.
+    let lead = env.sim.add_user("ops.lead@example.com", "Ops Lead");
+    let group = env
+        .sim
+        .add_group("Integration-Team", &["ana.silva@example.com"]);
+    env.put_json(
+        "dev",
+        "/projects/HR_ONBOARDING/acl",
+        &serde_json::json!({
+            "administrators": {"allowAll": false, "allowed": [{"id": lead, "displayName": "Ops Lead", "type": "user"}]},
+            "editors": {"allowAll": false, "allowed": [{"id": group, "displayName": "Integration-Team", "type": "group"}]},
+            "viewers": {"allowAll": true, "allowed": []},
+            "monitors": {"allowAll": true, "allowed": []},
+        }),
+    );
+    let (r, lines) = env.run(
+        r#"rbac::grant(oic::instance("dev"), #{ "ops.lead@example.com": "ServiceDeveloper", "group:Integration-Team": ["ServiceViewer", "ServiceMonitor"] });"#,
+    );
+    assert_eq!(r.code, 0, "{:?} {lines:?}", r.error);
+    assert!(
+        env.sim
+            .granted_roles("prod", "ops.lead@example.com")
+            .is_empty()
+    );
+
+    let r = env.run_json(&format!(
+        r#"{CONNECTIONS}
+let dev = oic::instance("dev");
+let prod = oic::instance("prod");
+let r = oic::migrate_instance(dev, prod, #{{
+    exclude: [#{{ code: "SCM_*" }}, #{{ kind: "lookup", code: "COUNTRY_*" }}],
+    connections: conns,
+    async_activation: false,
+}});
+let d = dev.diff(prod, #{{ all: true }});
+print(to_json(#{{ report: r, diff: d }}));"#
+    ));
+    let report = &r["report"];
+    let diff = &r["diff"];
+    assert_eq!(report["failed"], 0, "{report:#}");
+    let excluded: Vec<String> = report["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    // The rules worked: the SCM integrations and the lookup were left out, with reasons...
+    assert!(
+        excluded.iter().any(|e| e.starts_with("integration:SCM_")),
+        "{excluded:?}"
+    );
+    assert!(excluded.contains(&"lookup:COUNTRY_CODES".to_string()));
+    // ...and the diff of the two instances shows nothing else.
+    for k in ["missing", "extra"] {
+        for id in diff[k].as_array().unwrap() {
+            let id = id.as_str().unwrap();
+            assert!(
+                excluded.iter().any(|e| e == id),
+                "{k} {id} was not excluded\n{diff:#}\nexcluded {excluded:?}"
+            );
+        }
+    }
+    for d in diff["different"].as_array().unwrap() {
+        let id = d["id"].as_str().unwrap();
+        assert!(
+            excluded.iter().any(|e| e == id),
+            "different {d} was not excluded\n{diff:#}\n{}",
+            report["imports"]
+        );
+    }
+    assert!(diff["same"].as_u64().unwrap() > 15, "{diff:#}");
+    assert!(
+        !diff["missing"].as_array().unwrap().is_empty(),
+        "the excluded things must show in the diff: {diff:#}"
+    );
+    // Role grants moved to prod's OIC application.
+    let roles = env.sim.granted_roles("prod", "ops.lead@example.com");
+    assert!(roles.iter().any(|r| r == "ServiceDeveloper"), "{roles:?}");
+    // The report says what each path carries.
+    let carried = |k: &str, item: &str| {
+        report[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["item"] == item)
+            .map(|c| c["carried"].as_bool().unwrap())
+    };
+    assert_eq!(carried("coverage", "role grants"), Some(true));
+    assert_eq!(carried("archive_coverage", "role grants"), Some(false));
+    assert_eq!(carried("coverage", "certificates"), Some(false));
+    assert!(!r.to_string().contains("conn-secret-161803"));
+}
+
+#[test]
+fn migrate_instance_refuses_unknown_rule_keys() {
+    let env = Env::start(Seed::Sample, Seed::Empty);
+    let (r, _) = env.run(
+        r#"oic::migrate_instance(oic::instance("dev"), oic::instance("prod"), #{ exclude: [#{ kode: "X" }] });"#,
+    );
+    assert_ne!(r.code, 0);
+    let err = r.error.unwrap_or_default();
+    assert!(err.contains("kode"), "{err}");
+    assert!(env.ids("prod").is_empty(), "nothing moved");
 }

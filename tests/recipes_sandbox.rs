@@ -44,6 +44,8 @@ const RECIPES: &[&str] = &[
     "restore.rhai",
     "promote-project.rhai",
     "audit.rhai",
+    "instance-migrate.rhai",
+    "cutover.rhai",
 ];
 
 #[test]
@@ -68,6 +70,18 @@ fn every_recipe_starts_with_what_it_does_and_the_config_it_needs() {
             "{r}: the header shows no sandbox command:\n{head}"
         );
     }
+}
+
+#[test]
+fn cutover_runs_in_the_sandbox() {
+    let dir = support::tempdir();
+    let (out, text) = run(dir.path(), "cutover.rhai", &["--var", "window=0"]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("cutover into prod: completed"), "{text}");
+    assert!(
+        text.contains("activation order (callees first): [\"FIN_PAYMENT_STATUS|01.00.0000\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -306,4 +320,22 @@ try { prod.import_archives(archives, #{ overwite: true }); } catch (e) { print(`
         text.contains("refused: import_archives: unknown option `overwite`"),
         "{text}"
     );
+}
+
+#[test]
+fn instance_migrate_moves_a_gen2_instance_to_oic3_in_the_sandbox() {
+    let dir = support::tempdir();
+    let (out, text) = run(
+        dir.path(),
+        "instance-migrate.rhai",
+        &["--var", "exclude=[\"SCM_*\"]"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Moved from dev to prod:"), "{text}");
+    assert!(
+        text.contains("integration:SCM_ORDER_NOTIFY|01.00.0000: exclude rule 1"),
+        "{text}"
+    );
+    assert!(text.contains("DROPS   role grants"), "{text}");
+    assert!(text.contains("Diff after the run:"), "{text}");
 }

@@ -2,7 +2,8 @@
 //! Chromium through chromedriver (WebDriver, `fantoccini`). A running run's progress moves on the
 //! page while steps land (server-sent events, no reload), a failed artifact's root cause shows
 //! (hostile markup as text), the error log's filter narrows the rows, and the pages fit a phone's
-//! width. Screenshots go to `target/screenshots/*.png`.
+//! width. Over SQLite and over PostgreSQL (the dashboard reading as the read-only viewer role).
+//! Screenshots go to `target/screenshots/dashboard-<backend>-*.png`.
 //!
 //! Needs `chromium` and `chromedriver` (Debian: chromium, chromium-driver; `tests/run.sh` installs
 //! them): without them the test fails, unless FERRY_ALLOW_SKIP=1 (then it says SKIP).
@@ -117,14 +118,12 @@ fn chromedriver() -> (Proc, String) {
     (p, format!("http://127.0.0.1:{port}"))
 }
 
-/// `ferry serve` over the SQLite ledger at `db`, from a working folder `dir` with its config.
-fn ferry_serve(dir: &Path, db: &Path) -> (Proc, String) {
+/// `ferry serve` over the ledger of `ledger_toml` (a `[ledger]` table), from a working folder
+/// `dir` with its config.
+fn ferry_serve(dir: &Path, ledger_toml: &str) -> (Proc, String) {
     std::fs::write(
         dir.join("ferry.toml"),
-        format!(
-            "[ledger]\nurl = \"sqlite:{}\"\n\n[serve]\ntoken = \"env:FERRY_TEST_SERVE_TOKEN\"\n",
-            db.display()
-        ),
+        format!("{ledger_toml}\n[serve]\ntoken = \"env:FERRY_TEST_SERVE_TOKEN\"\n"),
     )
     .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
@@ -175,10 +174,11 @@ fn shots_dir() -> PathBuf {
     d
 }
 
-async fn shot(c: &Client, name: &str) {
+/// Saves `target/screenshots/dashboard-<backend>-<name>`.
+async fn shot(c: &Client, backend: &str, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    std::fs::write(shots_dir().join(name), png).unwrap();
+    std::fs::write(shots_dir().join(format!("dashboard-{backend}-{name}")), png).unwrap();
 }
 
 /// Waits until the element at XPath `xpath` is on the page.
@@ -236,15 +236,43 @@ async fn fits_width(c: &Client, what: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_in_a_real_browser() {
+async fn the_dashboard_in_a_real_browser_over_sqlite() {
     if !browser_present() {
         return;
     }
     let dir = support::tempdir();
     let db = dir.path().join("central.db");
-    let mut writer = Ledger::open_at(&LedgerLocation::Sqlite(db.clone())).unwrap();
+    let writer = Ledger::open_at(&LedgerLocation::Sqlite(db.clone())).unwrap();
+    let toml = format!("[ledger]\nurl = \"sqlite:{}\"\n", db.display());
+    check("sqlite", dir.path(), writer, &toml).await;
+}
+
+/// The shared ledger on PostgreSQL, the dashboard reading it as the read-only viewer role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_a_real_browser_over_postgres() {
+    if !browser_present() {
+        return;
+    }
+    let Some(pg) = support::pg::pg() else { return };
+    let pg = std::sync::Arc::new(pg);
+    let p = pg.clone();
+    let name = tokio::task::spawn_blocking(move || p.fresh_db())
+        .await
+        .unwrap();
+    let writer = Ledger::open_at(&pg.writer_at(&name)).unwrap();
+    let dir = support::tempdir();
+    std::fs::write(dir.path().join("viewer.pw"), &pg.viewer.1).unwrap();
+    let toml = format!(
+        "[ledger]\nurl = \"postgres://{}@{}:{}/{name}\"\npassword = \"file:viewer.pw\"\nsslmode = \"require\"\nca_file = \"{}\"\n",
+        pg.viewer.0, pg.host, pg.port, pg.ca
+    );
+    check("postgres", dir.path(), writer, &toml).await;
+}
+
+/// Seeds the ledger through `writer`, serves it with `ferry serve` and checks what a person sees.
+async fn check(backend: &str, dir: &Path, mut writer: Ledger, ledger_toml: &str) {
     seed(&mut writer);
-    let (_serve, base) = ferry_serve(dir.path(), &db);
+    let (_serve, base) = ferry_serve(dir, ledger_toml);
     let (_driver, driver_url) = chromedriver();
     let c = browser(&driver_url, false).await;
 
@@ -265,7 +293,7 @@ async fn the_dashboard_in_a_real_browser() {
         1.0
     );
     js(&c, "window.ferryNotReloaded = true; return null;").await;
-    shot(&c, "dashboard-runs-progress-1.png").await;
+    shot(&c, backend, "runs-progress-1.png").await;
 
     // The run advances: the same page (not reloaded) shows it through the event stream.
     for s in 2..=4 {
@@ -297,7 +325,7 @@ async fn the_dashboard_in_a_real_browser() {
         v[0] == 7.0 && v[1] == 10.0 && v[2] == true,
         "progress moved without a reload: {v}"
     );
-    shot(&c, "dashboard-runs-progress-7.png").await;
+    shot(&c, backend, "runs-progress-7.png").await;
 
     // The failed run: its root cause first, hostile markup shown as text, its backup job.
     c.find(Locator::LinkText("run-failed"))
@@ -328,7 +356,7 @@ async fn the_dashboard_in_a_real_browser() {
     );
     until(&c, "//td[contains(., '2026/nightly-1')]").await;
     until(&c, "//td[contains(., 'alice')]").await;
-    shot(&c, "dashboard-run-failed-root-cause.png").await;
+    shot(&c, backend, "run-failed-root-cause.png").await;
 
     // Its report: who ran it, from which instance to which, into which backup job.
     c.find(Locator::LinkText("The run's report"))
@@ -347,7 +375,7 @@ async fn the_dashboard_in_a_real_browser() {
     }
     let cause = until(&c, "//table[@id='failures']//tr[@class='failure'][1]/td[1]").await;
     assert!(cause.text().await.unwrap().contains(HOSTILE_CAUSE));
-    shot(&c, "dashboard-run-report.png").await;
+    shot(&c, backend, "run-report.png").await;
     c.back().await.unwrap();
 
     // The error log: both failures, then the filter narrows them.
@@ -383,7 +411,7 @@ async fn the_dashboard_in_a_real_browser() {
         "activate",
         "the filter keeps its choice"
     );
-    shot(&c, "dashboard-errors-filter-stage.png").await;
+    shot(&c, backend, "errors-filter-stage.png").await;
     click(&c, "select[name=stage] option[value='']").await;
     typed(&c, "input[name=artifact]", "bill").await;
     typed(&c, "input[name=instance]", "prod").await;
@@ -400,7 +428,7 @@ async fn the_dashboard_in_a_real_browser() {
         rows.contains(HOSTILE_CAUSE) && !rows.contains("PAYROLL"),
         "{rows}"
     );
-    shot(&c, "dashboard-errors-filter-artifact.png").await;
+    shot(&c, backend, "errors-filter-artifact.png").await;
     c.close().await.unwrap();
 
     // A phone: the same pages fit 390 px; the tables scroll inside their frames.
@@ -413,16 +441,16 @@ async fn the_dashboard_in_a_real_browser() {
     .await;
     assert_eq!(js(&p, "return window.innerWidth;").await, 390.0);
     fits_width(&p, "the runs page").await;
-    shot(&p, "dashboard-phone-runs.png").await;
+    shot(&p, backend, "phone-runs.png").await;
     p.goto(&format!("{base}/runs/run-failed")).await.unwrap();
     until(&p, "//ul[@id='failures']/li[1]/span[@class='cause']").await;
     fits_width(&p, "a run's page").await;
-    shot(&p, "dashboard-phone-run-failed.png").await;
+    shot(&p, backend, "phone-run-failed.png").await;
     p.goto(&format!("{base}/errors?stage=import"))
         .await
         .unwrap();
     until(&p, "//p[@id='count'][normalize-space(.)='1 failed steps']").await;
     fits_width(&p, "the error log").await;
-    shot(&p, "dashboard-phone-errors.png").await;
+    shot(&p, backend, "phone-errors.png").await;
     p.close().await.unwrap();
 }

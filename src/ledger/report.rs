@@ -289,31 +289,25 @@ pub fn escape_controls(s: &str) -> String {
         .collect()
 }
 
-/// Renders rows as a left-aligned table with two spaces between columns (control characters
-/// escaped).
+/// Renders rows as a left-aligned table with two spaces between columns, no borders, the first
+/// row as given (a header when the caller puts one there), control characters escaped. The one
+/// table renderer of the command line (`ferry runs`, `errors`, `vault jobs`, plans, summaries):
+/// comfy-table lays it out (display widths, so wide characters line up).
 pub fn render_table(rows: &[Vec<String>]) -> String {
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| escape_controls(c)).collect())
-        .collect();
-    let rows = &rows;
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0usize; cols];
+    use comfy_table::{ContentArrangement, Table, presets::NOTHING};
+    let mut t = Table::new();
+    t.load_style(NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled);
     for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
+        // One line per row: a newline inside a cell would start a row of its own.
+        t.add_row(r.iter().map(|c| escape_controls(c).replace('\n', " ")));
+    }
+    let n = t.column_count();
+    for (i, col) in t.column_iter_mut().enumerate() {
+        col.set_padding((0, if i + 1 == n { 0 } else { 2 }));
     }
     let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
+    for line in t.lines() {
         out.push_str(line.trim_end());
         out.push('\n');
     }
@@ -346,6 +340,20 @@ mod tests {
             started: Utc::now(),
             ended: Utc::now(),
         }
+    }
+
+    #[test]
+    fn tables_align_columns_two_spaces_apart() {
+        let rows = vec![
+            vec!["RUN".to_string(), "BY".into(), "OUTCOME".into()],
+            vec!["20261130-1".into(), "ana".into(), "ok".into()],
+            vec!["r2".into(), "bo\u{1b}[31m".into()],
+        ];
+        assert_eq!(
+            render_table(&rows),
+            "RUN         BY            OUTCOME\n20261130-1  ana           ok\nr2          bo\\u{1b}[31m\n"
+        );
+        assert_eq!(render_table(&[]), "");
     }
 
     #[test]

@@ -162,6 +162,29 @@ fn failure_lines(a: &ArtifactReport) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Where the run moved artifacts: `From dev to prod, backup jobs: nightly (vault backups): PATH`.
+fn route(report: &Report) -> Option<String> {
+    let mut parts = vec![];
+    if !report.from.is_empty() {
+        parts.push(format!("from {}", report.from.join(", ")));
+    }
+    if !report.to.is_empty() {
+        parts.push(format!("to {}", report.to.join(", ")));
+    }
+    let jobs: Vec<String> = report
+        .backup_jobs
+        .iter()
+        .map(|j| format!("{} (vault {}): {}", j.name, j.vault, j.path))
+        .collect();
+    if !jobs.is_empty() {
+        parts.push(format!("backup jobs: {}", jobs.join(", ")));
+    }
+    let s = parts.join(", ");
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+}
+
 fn text_body(report: &Report, scope: &Scope) -> String {
     let r = &report.run;
     let arts: Vec<&ArtifactReport> = listed(report).filter(|a| scope.covers(a)).collect();
@@ -183,6 +206,9 @@ fn text_body(report: &Report, scope: &Scope) -> String {
             .map(|e| format!(", ended {}", e.format("%Y-%m-%d %H:%M:%S UTC")))
             .unwrap_or_default()
     ));
+    if let Some(route) = route(report) {
+        t.push_str(&format!("{route}\n"));
+    }
     if let (Scope::All, Some(m)) = (scope, &r.message) {
         t.push_str(&format!("Stopped on: {m}\n"));
     }
@@ -233,6 +259,7 @@ fn html_body(report: &Report, scope: &Scope) -> String {
                 @if r.dry_run { " (dry run)" }
             }
             (nl)
+            @if let Some(route) = route(report) { p { (route) } (nl) }
             @if let (Scope::All, Some(m)) = (scope, &r.message) {
                 p { "Stopped on: " (m) } (nl)
             }
@@ -448,6 +475,29 @@ mod tests {
         assert!(m[0].html.contains("connection &lt;X&gt; is a draft"));
         assert!(!m[0].html.contains("<X>"));
         assert_eq!(m[0].attachments.len(), 1);
+        assert!(m[0].text.contains("\nTo prod\n"), "{}", m[0].text);
+        let mut r = r;
+        r.from = vec!["dev".into()];
+        r.backup_jobs = vec![crate::ledger::JobRow {
+            run: "R1".into(),
+            seq: 1,
+            vault: "backups".into(),
+            name: "nightly".into(),
+            path: "2026/<n>".into(),
+            date: "2026-11-30".into(),
+        }];
+        let m = compose(&r, &["ops@example.com".into()], None, When::Always);
+        let route = "From dev, to prod, backup jobs: nightly (vault backups): 2026/";
+        assert!(
+            m[0].text.contains(&format!("{route}<n>\n")),
+            "{}",
+            m[0].text
+        );
+        assert!(
+            m[0].html.contains(&format!("<p>{route}&lt;n&gt;</p>")),
+            "{}",
+            m[0].html
+        );
     }
 
     #[test]

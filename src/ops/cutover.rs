@@ -35,11 +35,11 @@ use super::notify::{NotifyRequest, send};
 use super::rollback::{RollbackResult, rollback};
 use super::run::Run;
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
-use crate::effect::{Effect, Failure};
+use crate::effect::{Action, Decision, Effect, Failure, Outcome, SkipReason};
 use crate::ledger::{RollbackEntry, Stage, StepError, StepStatus};
 use crate::notify::When;
 use crate::oic::archive::{InvokeKind, inspect, invocations};
-use crate::oic::{ActivateOptions, IntegrationId, OicClient};
+use crate::oic::{ActivateOptions, IntegrationId, OicClient, ScheduleState};
 
 /// Options of `cutover` (unknown keys refused).
 #[derive(Clone, Debug, Deserialize)]
@@ -52,6 +52,9 @@ pub struct CutoverOpts {
     pub activation_timeout: u64,
     /// The smoke check after the activations.
     pub smoke: SmokeOpts,
+    /// Start the schedule of every activated integration that has one, after all the
+    /// activations (default true).
+    pub start_schedules: bool,
     /// Roll back by itself when an activation or the smoke check fails (default true).
     pub rollback: bool,
     /// Who is told about a stop or a rollback (default: the `[mail] admins`).
@@ -64,6 +67,7 @@ impl Default for CutoverOpts {
             activate: ActivateWhen::Keep,
             activation_timeout: 300,
             smoke: SmokeOpts::default(),
+            start_schedules: true,
             rollback: true,
             notify: vec![],
         }
@@ -155,6 +159,8 @@ pub struct SmokeResult {
 /// What a cutover did.
 #[derive(Clone, Debug, Serialize)]
 pub struct CutoverReport {
+    /// The instance cut over.
+    pub target: String,
     pub outcome: CutoverOutcome,
     /// Why it stopped or was rolled back.
     pub cause: Option<String>,
@@ -164,6 +170,10 @@ pub struct CutoverReport {
     pub failed_connections: Vec<FailedConnection>,
     /// `CODE|VERSION` in the order they were activated (callees first).
     pub activated: Vec<String>,
+    /// `CODE|VERSION` whose schedule was started.
+    pub schedules_started: Vec<String>,
+    /// Schedules put back by the rollback: `CODE|VERSION` and the state set.
+    pub schedules_restored: Vec<(String, String)>,
     /// The activation order decided (each level after the one it calls).
     pub order: Vec<String>,
     pub smoke: Vec<SmokeResult>,
@@ -185,6 +195,24 @@ impl Clock for SystemClock {
     }
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(tokio::time::sleep(d))
+    }
+}
+
+/// A connection test that OIC answered `FAILED`: its message, as OIC wrote it.
+struct TestFailed(String);
+
+impl std::fmt::Display for TestFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl crate::effect::Classify for TestFailed {
+    fn retryable(&self) -> bool {
+        false
+    }
+    fn kind(&self) -> &'static str {
+        "connection_test"
     }
 }
 
@@ -302,12 +330,15 @@ pub async fn cutover(
     let exec = ctx.exec();
     let dry = exec.dry_run();
     let mut rep = CutoverReport {
+        target: target.to_string(),
         outcome: CutoverOutcome::Completed,
         cause: None,
         imported: vec![],
         tested: vec![],
         failed_connections: vec![],
         activated: vec![],
+        schedules_started: vec![],
+        schedules_restored: vec![],
         order: vec![],
         smoke: vec![],
         rollback: vec![],
@@ -346,6 +377,21 @@ pub async fn cutover(
     let order = activation_order(&wanted, &calls).map_err(OpsError::Usage)?;
     rep.order = order.clone();
 
+    // The schedules the target runs for these codes, before anything changes (put back by a
+    // rollback).
+    let codes: BTreeSet<String> = artifacts
+        .iter()
+        .filter(|a| a.key.kind == ArtifactKind::Integration)
+        .map(|a| a.key.code.clone())
+        .collect();
+    let schedules_before = if dry {
+        vec![]
+    } else {
+        schedule_states(exec, &client, &codes)
+            .await
+            .map_err(|e| OpsError::oic(target, e))?
+    };
+
     // 1. Import everything inactive.
     let iopts = ImportOptions {
         overwrite: true,
@@ -364,7 +410,19 @@ pub async fn cutover(
             f.id,
             f.error.clone().unwrap_or_default()
         );
-        return finish(ctx, run, rep, CutoverOutcome::ImportFailed, cause, o, false).await;
+        return finish(
+            ctx,
+            run,
+            rep,
+            Stop {
+                outcome: CutoverOutcome::ImportFailed,
+                cause,
+                roll_back: false,
+            },
+            o,
+            &schedules_before,
+        )
+        .await;
     }
 
     // 2. Connections: configure, then test every one the selection uses.
@@ -405,7 +463,7 @@ pub async fn cutover(
                 if t.ok() {
                     Ok(t)
                 } else {
-                    Err(Failure::Task(t.details.clone()))
+                    Err(Failure::new(TestFailed(t.details.clone())))
                 }
             })
             .await;
@@ -433,10 +491,13 @@ pub async fn cutover(
             ctx,
             run,
             rep,
-            CutoverOutcome::ConnectionsFailed,
-            cause,
+            Stop {
+                outcome: CutoverOutcome::ConnectionsFailed,
+                cause,
+                roll_back: false,
+            },
             o,
-            false,
+            &schedules_before,
         )
         .await;
     }
@@ -491,7 +552,71 @@ pub async fn cutover(
             Err(e) if e.cancelled => return Err(OpsError::Cancelled),
             Err(e) => {
                 let cause = format!("activation of {id} failed: {}", e.error.message);
-                return finish(ctx, run, rep, fail_outcome(o), cause, o, o.rollback).await;
+                return finish(
+                    ctx,
+                    run,
+                    rep,
+                    Stop {
+                        outcome: fail_outcome(o),
+                        cause,
+                        roll_back: o.rollback,
+                    },
+                    o,
+                    &schedules_before,
+                )
+                .await;
+            }
+        }
+    }
+    // Then the schedules of the activated integrations.
+    if o.start_schedules {
+        let scheduled: BTreeSet<String> = if dry {
+            BTreeSet::new()
+        } else {
+            exec.read("list_integrations", || client.list_integrations(None))
+                .await
+                .map_err(|e| OpsError::oic(target, e))?
+                .into_iter()
+                .filter(|i| i.schedule_defined)
+                .map(|i| format!("{}|{}", i.code, i.version))
+                .collect()
+        };
+        for id in rep.activated.clone() {
+            if !scheduled.contains(&id) {
+                continue;
+            }
+            let eff = Effect::new(Stage::Activate, key_of(&id), target, "start schedule")
+                .with_reason("cutover: schedules after the integrations");
+            let iid = IntegrationId::new(&key_of(&id).code, &key_of(&id).version);
+            match exec
+                .run(eff, || async {
+                    client
+                        .start_schedule(&iid)
+                        .await
+                        .map(|s| s.as_str().to_string())
+                        .map_err(Failure::from)
+                })
+                .await
+            {
+                Ok(_) => rep.schedules_started.push(id),
+                Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+                Err(e) => {
+                    let cause =
+                        format!("starting the schedule of {id} failed: {}", e.error.message);
+                    return finish(
+                        ctx,
+                        run,
+                        rep,
+                        Stop {
+                            outcome: fail_outcome(o),
+                            cause,
+                            roll_back: o.rollback,
+                        },
+                        o,
+                        &schedules_before,
+                    )
+                    .await;
+                }
             }
         }
     }
@@ -517,10 +642,102 @@ pub async fn cutover(
         Ok(results) => rep.smoke = results,
         Err((results, cause)) => {
             rep.smoke = results;
-            return finish(ctx, run, rep, fail_outcome(o), cause, o, o.rollback).await;
+            return finish(
+                ctx,
+                run,
+                rep,
+                Stop {
+                    outcome: fail_outcome(o),
+                    cause,
+                    roll_back: o.rollback,
+                },
+                o,
+                &schedules_before,
+            )
+            .await;
         }
     }
     Ok(rep)
+}
+
+/// The schedule state of every integration of the target with one of `codes` and a schedule.
+async fn schedule_states(
+    exec: &crate::effect::Executor,
+    client: &OicClient,
+    codes: &BTreeSet<String>,
+) -> Result<Vec<(String, ScheduleState)>, crate::oic::OicError> {
+    let listed = exec
+        .read("list_integrations", || client.list_integrations(None))
+        .await?;
+    let mut out = vec![];
+    for i in listed
+        .into_iter()
+        .filter(|i| i.schedule_defined && codes.contains(&i.code))
+    {
+        let iid = IntegrationId::new(&i.code, &i.version);
+        if let Some(st) = exec
+            .read("schedule_state", || client.schedule_state(&iid))
+            .await?
+        {
+            out.push((format!("{}|{}", i.code, i.version), st));
+        }
+    }
+    Ok(out)
+}
+
+/// Puts back the schedule states read before the cutover (after the rollback put back the
+/// integrations): one effect per schedule whose state differs now.
+async fn restore_schedules(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    before: &[(String, ScheduleState)],
+) -> Result<Vec<(String, String)>, OpsError> {
+    let exec = ctx.exec();
+    let mut out = vec![];
+    for (id, want) in before {
+        let key = key_of(id);
+        let iid = IntegrationId::new(&key.code, &key.version);
+        let action = if want.is_started() {
+            "start schedule"
+        } else {
+            "stop schedule"
+        };
+        let eff = Effect::new(Stage::Activate, key, client.name(), action)
+            .with_reason(format!("it was {} before the cutover", want.as_str()));
+        let check = || async {
+            let now = client.schedule_state(&iid).await.map_err(Failure::from)?;
+            Ok::<_, Failure>(match now {
+                Some(n) if n.is_started() == want.is_started() => {
+                    Decision::Skip(SkipReason::AlreadyIn {
+                        status: n.as_str().to_string(),
+                    })
+                }
+                None => Decision::Skip(SkipReason::NotOn {
+                    target: client.name().to_string(),
+                }),
+                Some(n) => Decision::go(
+                    Action::Other(action.into()),
+                    format!("{} now, {} before the cutover", n.as_str(), want.as_str()),
+                ),
+            })
+        };
+        let r = exec
+            .run_checked(eff, check, || async {
+                client
+                    .set_schedule_state_at(None, &iid, want)
+                    .await
+                    .map(|_| ())
+                    .map_err(Failure::from)
+            })
+            .await;
+        match r {
+            Ok(Outcome::Done(())) => out.push((id.clone(), want.as_str().to_string())),
+            Ok(_) => {}
+            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+            Err(e) => out.push((id.clone(), format!("failed: {}", e.error.message))),
+        }
+    }
+    Ok(out)
 }
 
 fn fail_outcome(o: &CutoverOpts) -> CutoverOutcome {
@@ -657,6 +874,13 @@ async fn smoke(
     }
 }
 
+/// Why a cutover stops, and whether it is rolled back.
+struct Stop {
+    outcome: CutoverOutcome,
+    cause: String,
+    roll_back: bool,
+}
+
 /// Ends a cutover that did not go through: rolls it back when asked (the run's rollback
 /// entries, the rollback job sealed first so its archives can be read back), then tells the
 /// people with the cause.
@@ -664,17 +888,23 @@ async fn finish(
     ctx: &dyn Ctx,
     run: &Run,
     mut rep: CutoverReport,
-    outcome: CutoverOutcome,
-    cause: String,
+    stop: Stop,
     o: &CutoverOpts,
-    roll_back: bool,
+    schedules_before: &[(String, ScheduleState)],
 ) -> Result<CutoverReport, OpsError> {
+    let Stop {
+        outcome,
+        cause,
+        roll_back,
+    } = stop;
     run.shell.line(&format!("cutover stopped: {cause}"));
     rep.outcome = outcome;
     rep.cause = Some(cause.clone());
     if roll_back && !ctx.exec().dry_run() {
         run.seal_rollback_job().map_err(OpsError::Usage)?;
         rep.rollback = rollback(ctx, &run.id()).await?;
+        rep.schedules_restored =
+            restore_schedules(ctx, &ctx.client(&rep.target)?, schedules_before).await?;
         let failed = rep.rollback.iter().filter(|r| r.error.is_some()).count();
         run.shell.line(&format!(
             "cutover rolled back: {} artifact(s) put back{}",

@@ -213,9 +213,10 @@ pub struct JobSummary {
 pub struct CloneReport {
     pub source: String,
     pub target: String,
-    /// The export job (absent when the options named an `archive` to import).
-    pub export: Option<JobSummary>,
-    pub import: JobSummary,
+    /// The export job (absent when the options named an `archive` to import). Not `export`:
+    /// that is a keyword of Rhai.
+    pub export_job: Option<JobSummary>,
+    pub import_job: JobSummary,
     pub coverage: Vec<Coverage>,
 }
 
@@ -470,8 +471,8 @@ pub async fn clone_instance(
     Ok(CloneReport {
         source: source.name().to_string(),
         target: target.name().to_string(),
-        export,
-        import,
+        export_job: export,
+        import_job: import,
         coverage: coverage(o.security, o.mode, o.start_schedules),
     })
 }

@@ -16,12 +16,14 @@
 //! `config`. Nothing here names `crate::script` or `crate::cli`.
 
 pub mod activate;
+pub mod compare;
 pub mod connections;
 pub mod ctx;
 pub mod cutover;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod instance;
 pub mod instance_archive;
 pub mod job;
 pub mod kinds;

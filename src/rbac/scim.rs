@@ -417,6 +417,25 @@ impl IdentityClient {
             .map(str::to_string))
     }
 
+    /// Every app-role grant of `app_id`: (grantee kind, grantee id, app role id) each.
+    pub async fn list_grants(
+        &self,
+        app_id: &str,
+    ) -> Result<Vec<(PrincipalKind, String, String)>, RbacError> {
+        let found = self
+            .list("Grants", &format!("app.value eq {}", q(app_id)))
+            .await?;
+        Ok(found
+            .iter()
+            .filter_map(|g| {
+                let kind = PrincipalKind::parse(g["grantee"]["type"].as_str()?)?;
+                let id = g["grantee"]["value"].as_str()?.to_string();
+                let role = g["entitlement"]["attributeValue"].as_str()?.to_string();
+                Some((kind, id, role))
+            })
+            .collect())
+    }
+
     /// Grants an app role (`POST /Grants`); 409 (already granted) is [`GrantOutcome::Unchanged`].
     pub async fn grant(
         &self,

@@ -214,6 +214,35 @@ pub fn export(inst: &Instance, items: &Dynamic, opts: &Map) -> Result<Array, Box
     Ok(r.map_err(ops_err)?.into_iter().map(Dynamic::from).collect())
 }
 
+/// `cutover`: options in (the `connections` key read as for `configure_connections`), the
+/// cutover of [`crate::ops::cutover`], its report out.
+pub fn cutover(
+    inst: &Instance,
+    artifacts: Vec<Artifact>,
+    opts: &Map,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let mut opts = opts.clone();
+    let conns = match opts.remove("connections") {
+        Some(v) => super::connections::specs_from_value(inst, &v)?,
+        None => Default::default(),
+    };
+    let o: crate::ops::cutover::CutoverOpts = options("cutover", &opts)?;
+    let host = &*inst.host;
+    let clock = crate::ops::cutover::SystemClock;
+    let r = host
+        .block_on(crate::ops::cutover::cutover(
+            host,
+            &host.run,
+            &inst.name(),
+            artifacts,
+            conns,
+            &o,
+            &clock,
+        ))?
+        .map_err(ops_err)?;
+    rhai::serde::to_dynamic(&r)
+}
+
 /// `import_archives` (and a job's restore, with `defaults`): the imports, then the connections
 /// when the options name them, then the activations. See [`crate::ops::import`].
 pub fn import(
@@ -455,6 +484,12 @@ fn register_instance(e: &mut Engine) {
 Unknown option keys are refused.\n\n# Example\n```rhai\nlet results = prod.import_archives(job.artifacts(), #{ overwrite: true, activate: \"keep\" });\n```",
     )
     .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Array, Box<EvalAltResult>> { import(i, as_artifacts(&items)?, &o, "import_archives") });
+    global(
+        "cutover",
+        &["inst: Instance", "artifacts: Dynamic", "options: Map", "Map"],
+        "Releases artifacts into this (protected) instance and watches them, rolling everything back by itself when they misbehave:\n1. imports everything inactive (libraries and lookups first; replaced archives saved for rollback);\n2. configures `connections` (a map or TOML file, as for `configure_connections`) and tests every connection the integrations use; one failing test stops the cutover before any activation (`outcome: \"connections_failed\"`, `failed_connections` with OIC's message);\n3. activates callees before their callers (who calls whom is read from the archives: local invokes and calls to REST endpoints), then starts their schedules;\n4. smoke-checks each activated integration for `smoke.window_secs`: its instances since its activation and their error rate (monitoring), optional test calls to REST triggers;\n5. when an activation or the smoke check fails, rolls the whole cutover back (previous versions, activation states, schedules) and mails the cause to `notify` (default: the `[mail] admins`).\nOptions: `activate` (`\"keep\"`: what was active on the source; true; false), `activation_timeout` (300), `start_schedules` (true), `rollback` (true), `notify` (e-mails), `connections`,\n`smoke: #{ window_secs (300), poll_secs (30), max_error_rate (0.0), min_instances (0), calls: [#{ path, method (\"POST\"), body }] }`. Unknown keys are refused.\nReturns `#{ target, outcome, cause, imported, tested, failed_connections, activated, order, schedules_started, schedules_restored, smoke, rollback }`; `outcome` is `completed`, `planned`, `import_failed`, `connections_failed`, `rolled_back` or `failed`. Every step is a recorded effect: `ferry plan` shows the sequence, `--resume` continues it.\n\n# Example\n```rhai\nlet r = prod.cutover(job.artifacts(), #{\n    connections: \"connections/prod.toml\",\n    smoke: #{ window_secs: 600, max_error_rate: 0.05 },\n});\nif r.outcome != \"completed\" { throw r.cause; }\n```",
+    )
+    .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Dynamic, Box<EvalAltResult>> { cutover(i, as_artifacts(&items)?, &o) });
     global("import_archives", &["inst: Instance", "artifacts: Dynamic", "Array"], "Imports artifacts with the default options (no overwrite; activate what was active on the source).\n\n# Example\n```rhai\nlet results = prod.import_archives(artifacts);\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { import(i, as_artifacts(&items)?, &Map::new(), "import_archives") });
     global("activate", &["inst: Instance", "items: Dynamic", "Array"], "Activates integrations (an Integration, Artifact or `\"CODE|VERSION\"`, or an array of them), in parallel (2 at a time),\nwaiting for each to be active. Returns `#{ id, kind, action, status, error }` per item (`action`: activated, planned, failed; `status`: the OIC status); failures are recorded and the rest go on.\n\n# Example\n```rhai\nprod.activate([\"HR_SYNC|01.00.0000\", \"FIN_GL|02.00.0000\"]);\n```")

@@ -1,0 +1,345 @@
+//! Comparing instances: `diff` (what is missing, extra or different on a target compared with a
+//! source: integrations, or with `all` everything an instance holds) and `verify` (that an
+//! expected set of integrations landed with the expected statuses).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::OpsError;
+use super::ctx::{Ctx, fan_out};
+use super::select::{Filter, select};
+use crate::oic::{Acl, Integration, IntegrationId, OicClient, OicError};
+
+/// Options of `diff` (unknown keys refused).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiffOptions {
+    /// Only the integrations that match this filter.
+    pub filter: Option<Filter>,
+    /// Export both sides of every common integration and compare the archives' sha256.
+    pub checksums: bool,
+    /// Everything the instances hold: projects and their ACLs, connections (status, security
+    /// policy, non-secret properties), lookups, libraries, packages; ids get a kind prefix
+    /// (`integration:CODE|VERSION`, `connection:CODE`, `acl:PROJECT`, ...).
+    pub all: bool,
+}
+
+/// One difference of a thing both sides hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub id: String,
+    /// `version`, `status`, `checksum`, `security_policy`, `property:NAME`, `columns`, `rows`,
+    /// `ROLE` (ACLs).
+    pub field: String,
+    pub source: String,
+    pub target: String,
+}
+
+/// The result of `diff`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InstanceDiff {
+    pub source: String,
+    pub target: String,
+    /// On the source only.
+    pub missing: Vec<String>,
+    /// On the target only.
+    pub extra: Vec<String>,
+    pub different: Vec<Difference>,
+    /// Things on both sides without a difference.
+    pub same: usize,
+}
+
+impl InstanceDiff {
+    /// True when both sides hold the same.
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.extra.is_empty() && self.different.is_empty()
+    }
+}
+
+/// What one side holds: id -> (field -> value).
+type Facts = BTreeMap<String, BTreeMap<String, String>>;
+
+async fn read<T, F, Fut>(ctx: &dyn Ctx, c: &OicClient, what: &str, f: F) -> Result<T, OpsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, OicError>>,
+{
+    ctx.exec()
+        .read(what, f)
+        .await
+        .map_err(|e| OpsError::oic(c.name(), e))
+}
+
+fn acl_facts(acl: &Acl) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for (role, r) in [
+        ("administrators", &acl.administrators),
+        ("editors", &acl.editors),
+        ("viewers", &acl.viewers),
+        ("monitors", &acl.monitors),
+    ] {
+        let mut who: Vec<String> = r
+            .allowed
+            .iter()
+            .map(|p| format!("{}:{}", p.kind, p.display_name))
+            .collect();
+        who.sort();
+        m.insert(
+            role.to_string(),
+            format!("allowAll={} [{}]", r.allow_all, who.join(", ")),
+        );
+    }
+    m
+}
+
+fn conn_facts(c: &crate::oic::Connection) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert("status".into(), c.status.clone());
+    m.insert("security_policy".into(), c.security_policy.clone());
+    for p in &c.connection_properties {
+        let secret = p
+            .property_group
+            .as_deref()
+            .is_some_and(|g| g.eq_ignore_ascii_case("CREDENTIALS"));
+        if let Some(v) = &p.property_value
+            && !secret
+        {
+            m.insert(format!("property:{}", p.property_name), v.clone());
+        }
+    }
+    m
+}
+
+/// Everything but the integrations, as facts.
+async fn other_facts(ctx: &dyn Ctx, c: &OicClient) -> Result<Facts, OpsError> {
+    let mut f = Facts::new();
+    if c.generation().number() >= 3 {
+        for p in read(ctx, c, "list_projects", || c.list_projects(None)).await? {
+            f.insert(format!("project:{}", p.code), BTreeMap::new());
+            let acl = read(ctx, c, "get_project_acl", || c.get_project_acl(&p.code)).await?;
+            f.insert(format!("acl:{}", p.code), acl_facts(&acl));
+            for conn in read(ctx, c, "list_connections", || {
+                c.list_connections(Some(&p.code), None)
+            })
+            .await?
+            {
+                f.insert(
+                    format!("connection:{}/{}", p.code, conn.id),
+                    conn_facts(&conn),
+                );
+            }
+        }
+    }
+    for conn in read(ctx, c, "list_connections", || {
+        c.list_connections(None, None)
+    })
+    .await?
+    {
+        f.insert(format!("connection:{}", conn.id), conn_facts(&conn));
+    }
+    for l in read(ctx, c, "list_lookups", || c.list_lookups(None)).await? {
+        let mut m = BTreeMap::new();
+        m.insert("columns".into(), l.columns.join(","));
+        m.insert("rows".into(), l.row_count.to_string());
+        f.insert(format!("lookup:{}", l.name), m);
+    }
+    for l in read(ctx, c, "list_libraries", || c.list_libraries(None)).await? {
+        f.insert(format!("library:{}|{}", l.code, l.version), BTreeMap::new());
+    }
+    for p in read(ctx, c, "list_packages", || c.list_packages(None)).await? {
+        f.insert(format!("package:{}", p.name), BTreeMap::new());
+    }
+    Ok(f)
+}
+
+/// Compares `src` with `dst` (see [`DiffOptions`]).
+pub async fn diff(
+    ctx: &dyn Ctx,
+    src: &OicClient,
+    dst: &OicClient,
+    o: &DiffOptions,
+) -> Result<InstanceDiff, OpsError> {
+    let mut a = read(ctx, src, "list_integrations", || {
+        src.list_integrations(None)
+    })
+    .await?;
+    let mut b = read(ctx, dst, "list_integrations", || {
+        dst.list_integrations(None)
+    })
+    .await?;
+    if let Some(f) = &o.filter {
+        a = select(a, f)?;
+        b = select(b, f)?;
+    }
+    let prefix = if o.all { "integration:" } else { "" };
+    let facts = |l: &[Integration]| -> Facts {
+        l.iter()
+            .map(|i| {
+                let mut m = BTreeMap::new();
+                m.insert("status".to_string(), i.status.clone());
+                (format!("{prefix}{}|{}", i.code, i.version), m)
+            })
+            .collect()
+    };
+    let (mut fa, mut fb) = (facts(&a), facts(&b));
+    let mut out = InstanceDiff {
+        source: src.name().to_string(),
+        target: dst.name().to_string(),
+        ..Default::default()
+    };
+    if !o.all {
+        // The highest version of each code, when the two sides differ.
+        let latest = |l: &[Integration]| -> BTreeMap<String, String> {
+            let mut m: BTreeMap<String, String> = BTreeMap::new();
+            for i in l {
+                let e = m.entry(i.code.clone()).or_default();
+                if *e < i.version {
+                    *e = i.version.clone();
+                }
+            }
+            m
+        };
+        let (la, lb) = (latest(&a), latest(&b));
+        for (code, va) in &la {
+            if let Some(vb) = lb.get(code)
+                && va != vb
+            {
+                out.different.push(Difference {
+                    id: code.clone(),
+                    field: "version".into(),
+                    source: va.clone(),
+                    target: vb.clone(),
+                });
+            }
+        }
+    } else {
+        fa.extend(other_facts(ctx, src).await?);
+        fb.extend(other_facts(ctx, dst).await?);
+    }
+    let both: Vec<String> = fa.keys().filter(|k| fb.contains_key(*k)).cloned().collect();
+    out.missing = fa
+        .keys()
+        .filter(|k| !fb.contains_key(*k))
+        .cloned()
+        .collect();
+    out.extra = fb
+        .keys()
+        .filter(|k| !fa.contains_key(*k))
+        .cloned()
+        .collect();
+    let mut differs: BTreeSet<String> = BTreeSet::new();
+    for id in &both {
+        let (x, y) = (&fa[id], &fb[id]);
+        let fields: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+        for field in fields {
+            let (s, t) = (
+                x.get(field).cloned().unwrap_or_default(),
+                y.get(field).cloned().unwrap_or_default(),
+            );
+            if s != t {
+                differs.insert(id.clone());
+                out.different.push(Difference {
+                    id: id.clone(),
+                    field: field.clone(),
+                    source: s,
+                    target: t,
+                });
+            }
+        }
+    }
+    if o.checksums {
+        let common: Vec<String> = both
+            .iter()
+            .filter_map(|id| id.strip_prefix(prefix))
+            .filter(|id| !id.contains(':'))
+            .map(str::to_string)
+            .collect();
+        let pairs = fan_out(
+            ctx.bar(common.len(), "compare"),
+            ctx.bounds().exports,
+            common,
+            |id| async move {
+                let iid = IntegrationId::parse(&id).map_err(|e| OpsError::oic(src.name(), e))?;
+                let x = read(ctx, src, "export", || src.export_integration(&iid)).await?;
+                let y = read(ctx, dst, "export", || dst.export_integration(&iid)).await?;
+                Ok::<_, OpsError>((id, x.sha256, y.sha256))
+            },
+        )
+        .await;
+        for p in pairs {
+            let (id, x, y) = p?;
+            if x != y {
+                differs.insert(format!("{prefix}{id}"));
+                out.different.push(Difference {
+                    id: format!("{prefix}{id}"),
+                    field: "checksum".into(),
+                    source: x,
+                    target: y,
+                });
+            }
+        }
+    }
+    out.same = both.len() - differs.len();
+    Ok(out)
+}
+
+/// What `verify` expects: id -> status (None: existence only).
+pub type Expected = BTreeMap<String, Option<String>>;
+
+/// One integration whose status is not the expected one.
+#[derive(Clone, Debug, Serialize)]
+pub struct WrongStatus {
+    pub id: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// The result of `verify`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verified {
+    pub ok: bool,
+    pub checked: usize,
+    pub missing: Vec<String>,
+    pub wrong_status: Vec<WrongStatus>,
+}
+
+/// Checks that every expected `CODE|VERSION` is on the instance with the expected status.
+pub async fn verify(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    want: &Expected,
+) -> Result<Verified, OpsError> {
+    let list = read(ctx, client, "list_integrations", || {
+        client.list_integrations(None)
+    })
+    .await?;
+    let have: BTreeMap<String, String> = list
+        .into_iter()
+        .map(|i| (format!("{}|{}", i.code, i.version), i.status))
+        .collect();
+    let mut missing = vec![];
+    let mut wrong = vec![];
+    for (id, st) in want {
+        match have.get(id) {
+            None => missing.push(id.clone()),
+            Some(actual) => {
+                if let Some(s) = st
+                    && s != actual
+                {
+                    wrong.push(WrongStatus {
+                        id: id.clone(),
+                        expected: s.clone(),
+                        actual: actual.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(Verified {
+        ok: missing.is_empty() && wrong.is_empty(),
+        checked: want.len(),
+        missing,
+        wrong_status: wrong,
+    })
+}

@@ -1,0 +1,1022 @@
+//! `migrate_instance`: everything an instance holds, moved by ferry's per-artifact path, in
+//! dependency order: libraries, lookups, projects, packages and integrations (exported and
+//! imported, each checked against the target), then the connections they use (properties copied
+//! from the source, credentials and overrides per environment, each tested), then the
+//! activations, then project ACLs and role grants in the identity domain.
+//!
+//! What moves is chosen by include/exclude rules (kind, code glob, status, project, updated
+//! since); everything left out is listed with its reason, so a diff of source and target after
+//! the run is empty except for it. Every change is an effect of the run: a resumed run skips
+//! what its predecessor did, an import whose archive is already on the target is skipped by
+//! checksum, and `--dry-run` plans it all. The report says what this path carries and drops
+//! ([`coverage`]), next to OIC's own instance archive ([`super::instance_archive::coverage`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::OpsError;
+use super::activate::ActivateWhen;
+use super::ctx::{Ctx, fan_out};
+use super::export::{ExportOptions, Exportable, export};
+use super::import::{ImportOptions, ImportResult, activate_imported, import};
+use super::instance_archive::Coverage;
+use super::select::{OneOrMany, glob};
+use crate::artifact::{ArtifactKey, ArtifactKind};
+use crate::config::SecretRef;
+use crate::effect::{Effect, Failure, Outcome};
+use crate::ledger::Stage;
+use crate::oic::{Connection, ConnectionProperty, ConnectionUpdate, OicClient};
+use crate::rbac::{AccessTarget, IdentityClient, Principal, RoleMap};
+
+/// The kinds of things an instance holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    Integration,
+    Project,
+    Connection,
+    Lookup,
+    Library,
+    Package,
+    /// A role grant of the instance's OIC application (code `user:EMAIL` or `group:NAME`,
+    /// version the role).
+    Grant,
+    /// A project's access control list (code: the project).
+    Acl,
+}
+
+impl ItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Integration => "integration",
+            ItemKind::Project => "project",
+            ItemKind::Connection => "connection",
+            ItemKind::Lookup => "lookup",
+            ItemKind::Library => "library",
+            ItemKind::Package => "package",
+            ItemKind::Grant => "grant",
+            ItemKind::Acl => "acl",
+        }
+    }
+}
+
+/// One kind or several.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Kinds {
+    One(ItemKind),
+    Many(Vec<ItemKind>),
+}
+
+impl Kinds {
+    fn contains(&self, k: ItemKind) -> bool {
+        match self {
+            Kinds::One(x) => *x == k,
+            Kinds::Many(v) => v.contains(&k),
+        }
+    }
+}
+
+fn one_of(o: &OneOrMany, s: &str) -> bool {
+    match o {
+        OneOrMany::One(x) => x == s,
+        OneOrMany::Many(v) => v.iter().any(|x| x == s),
+    }
+}
+
+/// A rule: every field that is set must match. `code` is a glob over the code (the name of a
+/// lookup or package, `user:EMAIL`/`group:NAME` for a grant).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rule {
+    pub kind: Option<Kinds>,
+    pub code: Option<String>,
+    pub status: Option<OneOrMany>,
+    /// The OIC 3 project an integration belongs to (or the project itself).
+    pub project: Option<String>,
+    /// A date or time prefix: updated at or after it.
+    pub updated_since: Option<String>,
+}
+
+/// One thing the instance holds, as rules see it.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub kind: ItemKind,
+    pub code: String,
+    pub version: String,
+    pub status: Option<String>,
+    pub project: Option<String>,
+    pub updated: Option<String>,
+}
+
+impl Item {
+    fn new(kind: ItemKind, code: &str, version: &str) -> Item {
+        Item {
+            kind,
+            code: code.to_string(),
+            version: version.to_string(),
+            status: None,
+            project: None,
+            updated: None,
+        }
+    }
+    /// `kind:CODE` or `kind:CODE|VERSION` (`connection:PROJECT/CODE` for a project's connection).
+    pub fn id(&self) -> String {
+        if self.kind == ItemKind::Connection
+            && let Some(p) = &self.project
+        {
+            return format!("connection:{p}/{}", self.code);
+        }
+        if self.version.is_empty() {
+            format!("{}:{}", self.kind.as_str(), self.code)
+        } else {
+            format!("{}:{}|{}", self.kind.as_str(), self.code, self.version)
+        }
+    }
+}
+
+impl Rule {
+    fn matches(&self, it: &Item) -> bool {
+        self.kind.as_ref().is_none_or(|k| k.contains(it.kind))
+            && self
+                .code
+                .as_deref()
+                .is_none_or(|g| glob(g).matches(&it.code))
+            && self
+                .status
+                .as_ref()
+                .is_none_or(|s| it.status.as_deref().is_some_and(|x| one_of(s, x)))
+            && self
+                .project
+                .as_deref()
+                .is_none_or(|p| it.project.as_deref() == Some(p))
+            && self
+                .updated_since
+                .as_deref()
+                .is_none_or(|s| it.updated.as_deref().is_some_and(|u| u >= s))
+    }
+}
+
+/// Which integration versions move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Versions {
+    /// Every version.
+    All,
+    /// The highest version of each code.
+    Latest,
+}
+
+/// Per-environment settings of one connection on the target (unknown keys refused). Security
+/// values may be `env:VAR` / `file:PATH` references, resolved when sent.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionSettings {
+    pub properties: BTreeMap<String, String>,
+    pub security_policy: Option<String>,
+    pub security: BTreeMap<String, String>,
+    pub agent_group: Option<String>,
+}
+
+/// Options of `migrate_instance` (unknown keys refused).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MigrateOptions {
+    /// When not empty, only what matches one of these moves.
+    pub include: Vec<Rule>,
+    /// What matches one of these stays.
+    pub exclude: Vec<Rule>,
+    /// `"all"` (default) or `"latest"` integration versions.
+    pub versions: Versions,
+    /// Replace what differs on the target (default true; unchanged archives are skipped).
+    pub overwrite: bool,
+    /// When to activate: `"keep"` (what was active on the source; default), `true`, `false`.
+    pub activate: ActivateWhen,
+    /// Per-environment connection settings, by connection code.
+    pub connections: BTreeMap<String, ConnectionSettings>,
+    /// Copy the source's (non-secret) connection properties and security policy (default true).
+    pub copy_connection_properties: bool,
+    /// Test every connection configured (default true).
+    pub test_connections: bool,
+    /// Copy project ACLs (default true; needs an identity domain for both instances).
+    pub acls: bool,
+    /// Copy the role grants of the source's OIC application (default true; same).
+    pub grants: bool,
+    /// Exports and imports at a time.
+    pub concurrency: Option<usize>,
+    pub activation_concurrency: Option<usize>,
+    pub async_activation: bool,
+    pub activation_timeout: u64,
+    pub stop_on_error: bool,
+}
+
+impl Default for MigrateOptions {
+    fn default() -> Self {
+        MigrateOptions {
+            include: vec![],
+            exclude: vec![],
+            versions: Versions::All,
+            overwrite: true,
+            activate: ActivateWhen::Keep,
+            connections: BTreeMap::new(),
+            copy_connection_properties: true,
+            test_connections: true,
+            acls: true,
+            grants: true,
+            concurrency: None,
+            activation_concurrency: None,
+            async_activation: true,
+            activation_timeout: 300,
+            stop_on_error: false,
+        }
+    }
+}
+
+/// Something that did not move, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Excluded {
+    pub id: String,
+    pub reason: String,
+}
+
+/// What happened to one connection.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionResult {
+    pub connection: String,
+    pub project: Option<String>,
+    pub updated: bool,
+    /// `SUCCESS`, `FAILED`, or `()` when not tested.
+    pub test: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What happened to one grant or ACL principal.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccessResult {
+    /// `grant` or `acl`.
+    pub kind: String,
+    /// `user:EMAIL` / `group:NAME`.
+    pub principal: String,
+    pub role: String,
+    pub project: Option<String>,
+    /// `granted`, `unchanged`, `planned`, `failed`.
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// The report of a whole-instance migration.
+#[derive(Clone, Debug, Serialize)]
+pub struct MigrationReport {
+    pub source: String,
+    pub target: String,
+    /// Selected items per kind.
+    pub selected: BTreeMap<String, usize>,
+    pub excluded: Vec<Excluded>,
+    pub imports: Vec<ImportResult>,
+    /// Activations of integrations that came in packages.
+    pub activations: Vec<super::activate::ActivationResult>,
+    pub connections: Vec<ConnectionResult>,
+    pub access: Vec<AccessResult>,
+    /// Failures in all (imports, activations, connections, access).
+    pub failed: usize,
+    /// What this path carries and drops.
+    pub coverage: Vec<Coverage>,
+    /// What OIC's instance archive would carry and drop, for comparison.
+    pub archive_coverage: Vec<Coverage>,
+}
+
+fn cov(item: &str, carried: bool, note: &str) -> Coverage {
+    Coverage {
+        item: item.into(),
+        carried,
+        note: note.into(),
+    }
+}
+
+/// What ferry's per-artifact path carries and drops.
+pub fn coverage(identity: bool) -> Vec<Coverage> {
+    vec![
+        cov(
+            "integrations",
+            true,
+            "every version or the latest (`versions`), by include/exclude rules; locked and prebuilt ones are listed as excluded (OIC refuses to export them)",
+        ),
+        cov("projects", true, "as .car archives with their deployments"),
+        cov(
+            "connections",
+            true,
+            "properties and security policy copied from the source, per-environment settings and credentials from `connections` (OIC never returns credentials); each tested; a connection reaches the target with an integration or project that uses it (OIC has no API to create one)",
+        ),
+        cov("lookups", true, "all selected"),
+        cov("libraries", true, "all selected"),
+        cov(
+            "packages",
+            true,
+            "with their integrations (not exported twice)",
+        ),
+        cov(
+            "schedules",
+            true,
+            "definitions travel in the integration archives (stopped, as OIC imports them)",
+        ),
+        cov(
+            "certificates",
+            false,
+            "dropped: OIC's certificate API does not give private keys back; upload them on the target",
+        ),
+        cov(
+            "role grants",
+            identity,
+            if identity {
+                "copied in the identity domain, principals mapped by e-mail or group name"
+            } else {
+                "dropped: no identity domain configured for both instances"
+            },
+        ),
+        cov(
+            "project ACLs",
+            identity,
+            if identity {
+                "copied, principals mapped by e-mail or group name"
+            } else {
+                "dropped: no identity domain configured for both instances"
+            },
+        ),
+        cov(
+            "selection",
+            true,
+            "include/exclude rules (kind, code glob, status, project, updated since); everything left out is listed",
+        ),
+    ]
+}
+
+/// The selection: what matches the rules, and what does not with its reason.
+struct Selection {
+    chosen: BTreeSet<String>,
+    excluded: Vec<Excluded>,
+}
+
+fn select(items: &[Item], o: &MigrateOptions) -> Selection {
+    let mut chosen = BTreeSet::new();
+    let mut excluded = vec![];
+    for it in items {
+        let why = if !o.include.is_empty() && !o.include.iter().any(|r| r.matches(it)) {
+            Some("matches no include rule".to_string())
+        } else {
+            o.exclude
+                .iter()
+                .position(|r| r.matches(it))
+                .map(|n| format!("exclude rule {}", n + 1))
+        };
+        match why {
+            Some(reason) => excluded.push(Excluded {
+                id: it.id(),
+                reason,
+            }),
+            None => {
+                chosen.insert(it.id());
+            }
+        }
+    }
+    Selection { chosen, excluded }
+}
+
+/// The source's inventory: what it holds, as exportables and as items for the rules.
+struct Inventory {
+    items: Vec<Item>,
+    exportables: Vec<(Item, Exportable)>,
+    connections: Vec<(Item, Option<String>, Connection)>,
+    /// Integrations that cannot be exported, with the reason.
+    refused: Vec<Excluded>,
+    /// The integrations each package carries: (package, id, status on the source).
+    packaged: Vec<(String, crate::oic::IntegrationId, String)>,
+}
+
+async fn read<T, F, Fut>(ctx: &dyn Ctx, at: &str, what: &str, f: F) -> Result<T, OpsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::oic::OicError>>,
+{
+    ctx.exec()
+        .read(what, f)
+        .await
+        .map_err(|e| OpsError::oic(at, e))
+}
+
+async fn inventory(
+    ctx: &dyn Ctx,
+    src: &OicClient,
+    o: &MigrateOptions,
+) -> Result<Inventory, OpsError> {
+    let at = src.name();
+    let mut inv = Inventory {
+        items: vec![],
+        exportables: vec![],
+        connections: vec![],
+        refused: vec![],
+        packaged: vec![],
+    };
+    let projects = if src.generation().number() >= 3 {
+        read(ctx, at, "list_projects", || src.list_projects(None)).await?
+    } else {
+        vec![]
+    };
+    let packages = read(ctx, at, "list_packages", || src.list_packages(None)).await?;
+    let mut ints = read(ctx, at, "list_integrations", || src.list_integrations(None)).await?;
+    let status: BTreeMap<String, String> = ints
+        .iter()
+        .map(|i| (format!("{}|{}", i.code, i.version), i.status.clone()))
+        .collect();
+    for p in &packages {
+        for i in &p.integrations {
+            let id = format!("{}|{}", i.code, i.version);
+            let st = status.get(&id).cloned().unwrap_or_else(|| i.status.clone());
+            inv.packaged.push((
+                p.name.clone(),
+                crate::oic::IntegrationId::new(&i.code, &i.version),
+                st,
+            ));
+        }
+    }
+    let in_package: BTreeSet<String> = inv
+        .packaged
+        .iter()
+        .map(|(_, id, _)| id.to_string())
+        .collect();
+    if o.versions == Versions::Latest {
+        ints = super::select::select(
+            ints,
+            &super::select::Filter {
+                latest: true,
+                ..Default::default()
+            },
+        )?;
+    }
+    for i in ints {
+        let mut it = Item::new(ItemKind::Integration, &i.code, &i.version);
+        it.status = Some(i.status.clone());
+        it.project = i.project_code.clone();
+        it.updated = Some(i.last_updated.clone());
+        if i.locked || i.project_type == "PREBUILT" {
+            inv.refused.push(Excluded {
+                id: it.id(),
+                reason: if i.locked {
+                    "locked: OIC refuses to export it".into()
+                } else {
+                    "prebuilt: OIC refuses to export it".into()
+                },
+            });
+            continue;
+        }
+        inv.items.push(it.clone());
+        if !in_package.contains(&format!("{}|{}", i.code, i.version)) {
+            inv.exportables.push((it, Exportable::Integration(i)));
+        }
+    }
+    for p in packages {
+        let it = Item::new(ItemKind::Package, &p.name, "");
+        inv.items.push(it.clone());
+        inv.exportables.push((it, Exportable::Package(p)));
+    }
+    for p in projects {
+        let mut it = Item::new(ItemKind::Project, &p.code, "");
+        it.status = Some(p.status.clone()).filter(|s| !s.is_empty());
+        it.project = Some(p.code.clone());
+        inv.items.push(it.clone());
+        let conns = read(ctx, at, "list_connections", || {
+            src.list_connections(Some(&p.code), None)
+        })
+        .await?;
+        for c in conns {
+            let mut ci = Item::new(ItemKind::Connection, &c.id, "");
+            ci.status = Some(c.status.clone());
+            ci.project = Some(p.code.clone());
+            inv.connections.push((ci, Some(p.code.clone()), c));
+        }
+        let mut acl = Item::new(ItemKind::Acl, &p.code, "");
+        acl.project = Some(p.code.clone());
+        inv.items.push(acl);
+        inv.exportables.push((it, Exportable::Project(p)));
+    }
+    for l in read(ctx, at, "list_lookups", || src.list_lookups(None)).await? {
+        let mut it = Item::new(ItemKind::Lookup, &l.name, "");
+        it.status = Some(l.status.clone()).filter(|s| !s.is_empty());
+        inv.items.push(it.clone());
+        inv.exportables.push((it, Exportable::Lookup(l)));
+    }
+    for l in read(ctx, at, "list_libraries", || src.list_libraries(None)).await? {
+        let mut it = Item::new(ItemKind::Library, &l.code, &l.version);
+        it.status = Some(l.status.clone()).filter(|s| !s.is_empty());
+        inv.items.push(it.clone());
+        inv.exportables.push((it, Exportable::Library(l)));
+    }
+    for c in read(ctx, at, "list_connections", || {
+        src.list_connections(None, None)
+    })
+    .await?
+    {
+        let mut it = Item::new(ItemKind::Connection, &c.id, "");
+        it.status = Some(c.status.clone());
+        inv.connections.push((it, None, c));
+    }
+    for (it, _, _) in &inv.connections {
+        inv.items.push(it.clone());
+    }
+    Ok(inv)
+}
+
+fn secretish(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["password", "secret", "key", "token", "passphrase"]
+        .iter()
+        .any(|s| n.contains(s))
+}
+
+/// The update for one connection: the source's non-secret properties (when copied), then the
+/// per-environment settings over them; security values resolved now.
+fn connection_update(
+    src: &Connection,
+    settings: Option<&ConnectionSettings>,
+    copy: bool,
+) -> Result<Option<ConnectionUpdate>, String> {
+    let mut props: BTreeMap<String, ConnectionProperty> = BTreeMap::new();
+    let mut policy = None;
+    if copy {
+        for p in &src.connection_properties {
+            let secret = p
+                .property_group
+                .as_deref()
+                .is_some_and(|g| g.eq_ignore_ascii_case("CREDENTIALS"))
+                || secretish(&p.property_name);
+            if p.property_value.as_deref().is_some_and(|v| !v.is_empty()) && !secret {
+                props.insert(p.property_name.clone(), p.clone());
+            }
+        }
+        policy = Some(src.security_policy.clone()).filter(|s| !s.is_empty());
+    }
+    let mut sec = vec![];
+    let mut agent = None;
+    if let Some(s) = settings {
+        for (k, v) in &s.properties {
+            let (group, ty) = match src
+                .connection_properties
+                .iter()
+                .find(|p| &p.property_name == k)
+            {
+                Some(p) => (
+                    p.property_group
+                        .clone()
+                        .unwrap_or_else(|| "CONNECTION_PROPS".into()),
+                    p.property_type.clone().unwrap_or_else(|| "STRING".into()),
+                ),
+                None => (
+                    "CONNECTION_PROPS".to_string(),
+                    if k.to_ascii_lowercase().ends_with("url") {
+                        "URL".into()
+                    } else {
+                        "STRING".into()
+                    },
+                ),
+            };
+            props.insert(
+                k.clone(),
+                ConnectionProperty::new(&group, k, &ty, v.clone()),
+            );
+        }
+        if s.security_policy.is_some() {
+            policy = s.security_policy.clone();
+        }
+        for (k, v) in &s.security {
+            let r = SecretRef::parse(v, None).map_err(|e| format!("security `{k}`: {e}"))?;
+            let value = r
+                .resolve()
+                .map_err(|e| format!("security `{k}`: {e} (from {})", r.describe()))?;
+            let ty = if secretish(k) { "PASSWORD" } else { "STRING" };
+            sec.push(ConnectionProperty::new(
+                "CREDENTIALS",
+                k,
+                ty,
+                value.expose().to_string(),
+            ));
+        }
+        agent = s.agent_group.clone();
+    }
+    if props.is_empty() && policy.is_none() && sec.is_empty() && agent.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(ConnectionUpdate {
+        connection_properties: (!props.is_empty()).then(|| props.into_values().collect()),
+        security_policy: policy,
+        security_properties: (!sec.is_empty()).then_some(sec),
+        agent_group_id: agent,
+    }))
+}
+
+/// Configures (and tests) one connection on the target.
+async fn configure_one(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    project: Option<String>,
+    src_conn: Connection,
+    o: &MigrateOptions,
+) -> ConnectionResult {
+    let code = src_conn.id.clone();
+    let mut r = ConnectionResult {
+        connection: code.clone(),
+        project: project.clone(),
+        updated: false,
+        test: None,
+        error: None,
+    };
+    let p = project.as_deref();
+    let key = ArtifactKey::new(
+        ArtifactKind::Connection,
+        match p {
+            Some(p) => format!("{p}/{code}"),
+            None => code.clone(),
+        },
+        "",
+    );
+    let exists = ctx
+        .exec()
+        .read("get_connection", || dst.get_connection(p, &code))
+        .await;
+    match exists {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            r.error = Some(format!(
+                "not on {}: no migrated integration or project uses it (OIC has no API to create a connection)",
+                dst.name()
+            ));
+            return r;
+        }
+        Err(e) => {
+            r.error = Some(e.to_string());
+            return r;
+        }
+    }
+    let update = match connection_update(
+        &src_conn,
+        o.connections.get(&code),
+        o.copy_connection_properties,
+    ) {
+        Ok(u) => u,
+        Err(m) => {
+            let eff = Effect::new(Stage::Connection, key, dst.name(), "update connection");
+            ctx.exec().note(
+                &eff,
+                crate::ledger::StepStatus::Failed,
+                Some(super::import::step_error("config", m.clone())),
+            );
+            r.error = Some(m);
+            return r;
+        }
+    };
+    if let Some(u) = update {
+        let eff = Effect::new(
+            Stage::Connection,
+            key.clone(),
+            dst.name(),
+            "update connection",
+        );
+        match ctx
+            .exec()
+            .run(eff, || async {
+                dst.update_connection(p, &code, &u)
+                    .await
+                    .map(|_| ())
+                    .map_err(Failure::from)
+            })
+            .await
+        {
+            Ok(Outcome::Done(())) => r.updated = true,
+            Ok(_) => {}
+            Err(e) => {
+                r.error = Some(e.error.message);
+                return r;
+            }
+        }
+    }
+    // A connection that is a draft on the source stays one: it is not tested.
+    if o.test_connections && src_conn.status == "CONFIGURED" {
+        let eff = Effect::new(Stage::Connection, key, dst.name(), "test connection");
+        match ctx
+            .exec()
+            .run(eff, || async {
+                dst.test_connection(p, &code).await.map_err(Failure::from)
+            })
+            .await
+        {
+            Ok(Outcome::Done(t)) => {
+                if !t.ok() {
+                    r.error = Some(format!("test failed: {}", t.details));
+                }
+                r.test = Some(t.status);
+            }
+            Ok(_) => {}
+            Err(e) => r.error = Some(e.error.message),
+        }
+    }
+    r
+}
+
+/// The identity domains and OIC applications of both instances, when configured.
+struct Access {
+    src: IdentityClient,
+    src_app: String,
+    dst: IdentityClient,
+    dst_app: String,
+}
+
+fn access(ctx: &dyn Ctx, src: &str, dst: &str) -> Option<Access> {
+    let cfg = ctx.config();
+    let sp = cfg.identity_for_instance(src)?;
+    let dp = cfg.identity_for_instance(dst)?;
+    Some(Access {
+        src: IdentityClient::new(sp).ok()?,
+        src_app: sp.apps.get(src).cloned().unwrap_or_default(),
+        dst: IdentityClient::new(dp).ok()?,
+        dst_app: dp.apps.get(dst).cloned().unwrap_or_default(),
+    })
+}
+
+/// The role grants of the source's OIC application, as a role map (principals by e-mail or
+/// group name), with the items the rules see.
+async fn source_grants(ctx: &dyn Ctx, a: &Access) -> Result<Vec<(Item, Principal)>, String> {
+    let exec = ctx.exec();
+    let app = exec
+        .read("find_app", || a.src.find_app(&a.src_app))
+        .await
+        .map_err(|e| e.to_string())?;
+    let role_name: BTreeMap<&str, &str> = app
+        .roles
+        .iter()
+        .map(|(n, id)| (id.as_str(), n.as_str()))
+        .collect();
+    let grants = exec
+        .read("list_grants", || a.src.list_grants(&app.id))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = vec![];
+    for (kind, id, role_id) in grants {
+        let Some(role) = role_name.get(role_id.as_str()) else {
+            continue;
+        };
+        let who = exec
+            .read("by_id", || a.src.by_id(kind, &id))
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(who) = who else { continue };
+        let name = match kind {
+            crate::rbac::PrincipalKind::User => who.email.clone().unwrap_or(who.name.clone()),
+            crate::rbac::PrincipalKind::Group => who.name.clone(),
+        };
+        let p = Principal { kind, name };
+        let it = Item::new(ItemKind::Grant, &p.to_string(), role);
+        out.push((it, p));
+    }
+    Ok(out)
+}
+
+/// Moves everything `src` holds to `dst` (see the module docs).
+pub async fn migrate_instance(
+    ctx: &dyn Ctx,
+    src: &OicClient,
+    dst: &OicClient,
+    o: &MigrateOptions,
+) -> Result<MigrationReport, OpsError> {
+    let inv = inventory(ctx, src, o).await?;
+    let acc = access(ctx, src.name(), dst.name());
+    let mut items = inv.items.clone();
+    let grants = match (&acc, o.grants) {
+        (Some(a), true) => source_grants(ctx, a)
+            .await
+            .map_err(|m| OpsError::Usage(format!("reading the grants of {}: {m}", src.name())))?,
+        _ => vec![],
+    };
+    items.extend(grants.iter().map(|(i, _)| i.clone()));
+    let sel = select(&items, o);
+    let mut excluded = inv.refused.clone();
+    excluded.extend(sel.excluded.iter().cloned());
+    let mut selected: BTreeMap<String, usize> = BTreeMap::new();
+    for it in &items {
+        if sel.chosen.contains(&it.id()) {
+            *selected.entry(it.kind.as_str().to_string()).or_default() += 1;
+        }
+    }
+
+    // 1. Export what is selected (a read: also in a dry run).
+    let wanted: Vec<Exportable> = inv
+        .exportables
+        .iter()
+        .filter(|(it, _)| sel.chosen.contains(&it.id()))
+        .map(|(_, e)| e.clone())
+        .collect();
+    let eo = ExportOptions {
+        concurrency: o.concurrency,
+        stop_on_error: o.stop_on_error,
+        label: None,
+    };
+    let artifacts = export(ctx, src, wanted, &eo).await?;
+
+    // 2. Import in dependency order (libraries, lookups, projects, packages, integrations).
+    let io = ImportOptions {
+        overwrite: o.overwrite,
+        activate: o.activate,
+        concurrency: o.concurrency,
+        activation_concurrency: o.activation_concurrency,
+        async_activation: o.async_activation,
+        activation_timeout: o.activation_timeout,
+        stop_on_error: o.stop_on_error,
+        tracing: None,
+        payload_tracing: None,
+        schedules: Default::default(),
+    };
+    let imported = import(ctx, dst, artifacts, &io).await?;
+
+    // 3. Connections, configured and tested before any activation.
+    let conns: Vec<(Option<String>, Connection)> = inv
+        .connections
+        .iter()
+        .filter(|(it, _, _)| sel.chosen.contains(&it.id()))
+        .filter(|(_, p, _)| {
+            p.as_ref()
+                .is_none_or(|p| sel.chosen.contains(&format!("project:{p}")))
+        })
+        .map(|(_, p, c)| (p.clone(), c.clone()))
+        .collect();
+    let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    let connections = fan_out(
+        ctx.bar(conns.len(), "connections"),
+        conc,
+        conns,
+        |(p, c)| configure_one(ctx, dst, p, c, o),
+    )
+    .await;
+    if o.stop_on_error
+        && let Some(bad) = connections.iter().find(|c| c.error.is_some())
+    {
+        return Err(OpsError::Usage(format!(
+            "connection {} on {}: {}",
+            bad.connection,
+            dst.name(),
+            bad.error.clone().unwrap_or_default()
+        )));
+    }
+
+    // 4. Activations: the imported integrations, then those that came in packages.
+    let imports = activate_imported(ctx, dst, imported, &io).await?;
+    let packaged: Vec<crate::oic::IntegrationId> = inv
+        .packaged
+        .iter()
+        .filter(|(p, _, _)| sel.chosen.contains(&format!("package:{p}")))
+        .filter(|(_, _, st)| match o.activate {
+            ActivateWhen::Always => true,
+            ActivateWhen::Never => false,
+            ActivateWhen::Keep => st == "ACTIVATED",
+        })
+        .map(|(_, id, _)| id.clone())
+        .collect();
+    let activations = super::activate::set_active(
+        ctx,
+        dst,
+        packaged,
+        true,
+        &super::activate::ActivateOpts {
+            concurrency: o.activation_concurrency,
+            async_activation: o.async_activation,
+            activation_timeout: o.activation_timeout,
+            stop_on_error: o.stop_on_error,
+        },
+    )
+    .await?;
+
+    // 5. Access: project ACLs, then role grants.
+    let mut access_rows = vec![];
+    if let Some(a) = &acc {
+        if o.acls && dst.generation().number() >= 3 {
+            for it in items.iter().filter(|i| i.kind == ItemKind::Acl) {
+                if !sel.chosen.contains(&it.id())
+                    || !sel.chosen.contains(&format!("project:{}", it.code))
+                {
+                    continue;
+                }
+                match crate::rbac::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code)
+                    .await
+                {
+                    Ok(rows) => access_rows.extend(rows.into_iter().map(|r| AccessResult {
+                        kind: "acl".into(),
+                        principal: format!("{}:{}", r.kind.as_str(), r.name),
+                        role: r.role,
+                        project: Some(it.code.clone()),
+                        status: r.status.as_str().into(),
+                        reason: r.reason,
+                    })),
+                    Err(e) => access_rows.push(AccessResult {
+                        kind: "acl".into(),
+                        principal: String::new(),
+                        role: String::new(),
+                        project: Some(it.code.clone()),
+                        status: "failed".into(),
+                        reason: Some(e.to_string()),
+                    }),
+                }
+            }
+        }
+        let mut map = RoleMap::default();
+        for (it, p) in &grants {
+            if sel.chosen.contains(&it.id()) {
+                let _ = map.push(p.clone(), &it.version, None, "source grants");
+            }
+        }
+        if !map.entries.is_empty() {
+            let target = AccessTarget {
+                identity: &a.dst,
+                app: a.dst_app.clone(),
+                oic: Some(dst),
+            };
+            for r in crate::rbac::grant(ctx.exec(), &target, &map).await {
+                access_rows.push(AccessResult {
+                    kind: "grant".into(),
+                    principal: r.principal.to_string(),
+                    role: r.role,
+                    project: r.project,
+                    status: r.status.as_str().into(),
+                    reason: r.reason,
+                });
+            }
+        }
+    }
+    let failed = imports.iter().filter(|r| r.error.is_some()).count()
+        + activations.iter().filter(|r| r.error.is_some()).count()
+        + connections.iter().filter(|c| c.error.is_some()).count()
+        + access_rows.iter().filter(|a| a.status == "failed").count();
+    Ok(MigrationReport {
+        source: src.name().to_string(),
+        target: dst.name().to_string(),
+        selected,
+        excluded,
+        imports,
+        activations,
+        connections,
+        access: access_rows,
+        failed,
+        coverage: coverage(acc.is_some()),
+        archive_coverage: super::instance_archive::coverage(
+            true,
+            super::instance_archive::ModeOpt::ImportOnly,
+            false,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn it(kind: ItemKind, code: &str, status: &str) -> Item {
+        let mut i = Item::new(kind, code, "");
+        i.status = Some(status.into());
+        i
+    }
+
+    #[test]
+    fn include_then_exclude_with_reasons() {
+        let items = vec![
+            it(ItemKind::Integration, "HR_A", "ACTIVATED"),
+            it(ItemKind::Integration, "FIN_B", "CONFIGURED"),
+            it(ItemKind::Lookup, "HR_CODES", "CONFIGURED"),
+        ];
+        let o: MigrateOptions = serde_json::from_value(serde_json::json!({
+            "include": [{"code": "HR_*"}],
+            "exclude": [{"kind": "lookup"}],
+        }))
+        .unwrap();
+        let s = select(&items, &o);
+        assert_eq!(
+            s.chosen.iter().cloned().collect::<Vec<_>>(),
+            vec!["integration:HR_A"]
+        );
+        assert_eq!(s.excluded.len(), 2);
+        assert!(s.excluded.iter().any(|e| e.reason == "exclude rule 1"));
+        assert!(
+            s.excluded
+                .iter()
+                .any(|e| e.reason == "matches no include rule")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = serde_json::from_value::<MigrateOptions>(
+            serde_json::json!({"exclude": [{"kode": "X"}]}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("kode"), "{e}");
+        assert!(
+            serde_json::from_value::<MigrateOptions>(serde_json::json!({"verions": "all"}))
+                .is_err()
+        );
+    }
+}
