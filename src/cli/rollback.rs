@@ -4,8 +4,12 @@
 
 use clap::Args;
 
-use super::{ScriptOpts, exit};
+use super::ScriptOpts;
+use super::error::CliError;
+use crate::ops::plan::{plan_lines, plan_table};
+use crate::ops::run::RunKind;
 use crate::script::runner::RunOptions;
+use crate::shell::Shell;
 
 #[derive(Args, Debug)]
 pub struct RollbackArgs {
@@ -18,65 +22,66 @@ pub struct RollbackArgs {
     pub dry_run: bool,
 }
 
-/// The recipe a rollback runs.
-pub fn recipe_for(run: &str) -> String {
-    format!(
-        "// Rollback of run {run}\nlet results = ledger::rollback({});\nfor r in results {{ if r.error != () {{ print(`  FAILED ${{r.id}}: ${{r.error}}`); }} }}\n",
-        serde_json::Value::String(run.to_string())
-    )
+pub fn exec(a: RollbackArgs, quiet: bool) -> u8 {
+    let shell = super::shell(quiet, a.opts.json || quiet);
+    match rollback(&a, &shell) {
+        Ok(code) => code,
+        Err(e) => e.report(&shell),
+    }
 }
 
-pub fn exec(a: RollbackArgs, quiet: bool) -> u8 {
-    let run_id = if a.run == "last" {
-        let lo = super::runs::LedgerOpts {
-            config: a.opts.config.clone(),
-            json: false,
-        };
-        match super::runs::open(&lo).and_then(|db| {
-            db.last_run(None, None)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "no run in the ledger yet".to_string())
-        }) {
-            Ok(r) => r.info.id,
-            Err(e) => {
-                super::eprint_error(&e);
-                return exit::USAGE;
-            }
-        }
-    } else {
-        a.run.clone()
+/// The run `last` names, or `run` itself.
+fn run_id(a: &RollbackArgs) -> Result<String, CliError> {
+    if a.run != "last" {
+        return Ok(a.run.clone());
+    }
+    let lo = super::runs::LedgerOpts {
+        config: a.opts.config.clone(),
+        json: false,
     };
+    let db = super::runs::open(&lo).map_err(CliError::Ledger)?;
+    db.last_run(None, None)
+        .map_err(|e| CliError::Ledger(e.to_string()))?
+        .map(|r| r.info.id)
+        .ok_or_else(|| CliError::Ledger("no run in the ledger yet".into()))
+}
+
+fn rollback(a: &RollbackArgs, shell: &Shell) -> Result<u8, CliError> {
+    let run_id = run_id(a)?;
     let name = format!("rollback {run_id}");
     let run = RunOptions {
         dry_run: a.dry_run,
-        kind: crate::ops::run::RunKind::Rollback,
+        kind: RunKind::Rollback,
         ..Default::default()
     };
-    let shell = super::shell(quiet, a.opts.json || quiet);
-    let (result, config) =
-        match super::plan::run_script(&name, &recipe_for(&run_id), &a.opts, run, &shell) {
-            Ok(r) => r,
-            Err(e) => {
-                super::eprint_error(&e);
-                return exit::USAGE;
+    let (result, _config) = super::session::run_ops(&name, &a.opts, run, shell, |host| {
+        let results = host
+            .run
+            .rt
+            .block_on(crate::ops::rollback::rollback(&**host, &run_id))?;
+        for r in &results {
+            if let Some(e) = &r.error {
+                host.run.shell.line(&format!("  FAILED {}: {e}", r.id));
             }
-        };
+        }
+        Ok(())
+    })?;
     if let Some(err) = &result.error {
-        eprint!("{}", config.scrub(err));
+        shell.eprint(err);
     }
     if let Some(report) = &result.report {
         if a.opts.json {
-            println!("{}", config.scrub(&report.to_json_pretty()));
-        } else if !quiet {
-            println!("\n{}", config.scrub(&report.summary_table()));
+            shell.report(&report.to_json_pretty());
+        } else {
+            shell.note(&format!("\n{}", report.summary_table()));
             if a.dry_run {
-                println!(
-                    "{}",
-                    config.scrub(&super::plan::plan_table(&super::plan::plan_lines(report)))
-                );
+                shell.note(&plan_table(&plan_lines(report)));
             }
-            println!("Rollback of {run_id} recorded as run {}", report.run.id);
+            shell.note(&format!(
+                "Rollback of {run_id} recorded as run {}",
+                report.run.id
+            ));
         }
     }
-    result.code
+    Ok(result.code)
 }

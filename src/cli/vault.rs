@@ -4,9 +4,18 @@
 
 use clap::{Args, Subcommand};
 
+use std::sync::Arc;
+
+use super::error::CliError;
 use super::{ScriptOpts, exit};
 use crate::config::Config;
 use crate::ledger::report::render_table;
+use crate::ops::OpsError;
+use crate::ops::import::ImportOptions;
+use crate::ops::vault_prune::{PruneOptions, prune};
+use crate::ops::vault_restore::RestoreOptions;
+use crate::script::Host;
+use crate::script::runner::RunOptions;
 use crate::vault::{EntryStatus, JobCondition, JobFilter, JobStatus, Vault, VerifyReport};
 
 #[derive(Args, Debug)]
@@ -112,17 +121,45 @@ pub(super) fn pick_vault(config: &Config, name: Option<&str>) -> Result<String, 
     }
 }
 
-fn rhai_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
+/// Runs `f` as the run `name` (recorded and reported as `ferry run` reports a recipe's run):
+/// the summary table, or the JSON report under `--json`; the run's exit code.
+fn ops_command(
+    name: &str,
+    opts: &ScriptOpts,
+    dry_run: bool,
+    quiet: bool,
+    f: impl FnOnce(&Arc<Host>) -> Result<(), OpsError>,
+) -> u8 {
+    let shell = super::shell(quiet, opts.json);
+    let run = RunOptions {
+        dry_run,
+        ..Default::default()
+    };
+    let (result, config) = match super::session::run_ops(name, opts, run, &shell, f) {
+        Ok(r) => r,
+        Err(e) => return e.report(&shell),
+    };
+    if let Some(err) = &result.error {
+        shell.eprint(err);
+    }
+    if let Some(report) = &result.report {
+        if opts.json {
+            shell.report(&report.to_json_pretty());
+        } else if !report.artifacts.is_empty() || result.error.is_none() {
+            shell.note(&format!("\n{}", report.summary_table()));
+            if let Some(dir) = super::run::report_dir(&config, &report.run.id) {
+                shell.note(&format!("Run {} recorded in {}", report.run.id, dir));
+            }
+        }
+    }
+    result.code
 }
 
 pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
+    let shell = super::shell(quiet, a.opts.json);
     let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            super::eprint_error(&format!("cannot start the runtime: {e}"));
-            return exit::USAGE;
-        }
+        Err(e) => return CliError::from(e).report(&shell),
     };
     let (config, sandbox) = match super::run::load_config(&rt, &a.opts) {
         Ok(x) => x,
@@ -130,10 +167,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
     };
     let vname = match pick_vault(&config, a.vault.as_deref()) {
         Ok(v) => v,
-        Err(e) => {
-            super::eprint_error(&e);
-            return exit::USAGE;
-        }
+        Err(e) => return CliError::Usage(e).report(&shell),
     };
     let code = match a.cmd {
         VaultCmd::Restore {
@@ -144,27 +178,33 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
             only,
         } => {
             drop(sandbox);
-            let opts = if only.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ", only: {}",
-                    serde_json::to_string(&only).unwrap_or_default()
-                )
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            let o = RestoreOptions {
+                only,
+                accept_partial,
+                import: ImportOptions {
+                    overwrite: true,
+                    ..Default::default()
+                },
             };
-            let text = format!(
-                "vault::open({}).job({}).restore(oic::instance({}), #{{ overwrite: true, accept_partial: {accept_partial}{opts} }});\n",
-                rhai_str(&vname),
-                rhai_str(&job),
-                rhai_str(&to)
-            );
-            return super::run::execute(
+            return ops_command(
                 &format!("<ferry vault restore {job} --to {to}>"),
-                &text,
                 &a.opts,
                 dry_run,
-                None,
                 quiet,
+                |host| {
+                    let results = host.run.rt.block_on(crate::ops::vault_restore::restore(
+                        &**host, &vname, &job, &to, &o,
+                    ))?;
+                    for r in results.iter().filter(|r| r.error.is_some()) {
+                        host.run.shell.line(&format!(
+                            "  FAILED {}: {}",
+                            r.id,
+                            r.error.as_deref().unwrap_or_default()
+                        ));
+                    }
+                    Ok(())
+                },
             );
         }
         VaultCmd::Prune {
@@ -174,24 +214,52 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
             dry_run,
         } => {
             drop(sandbox);
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
             if daily + weekly + monthly == 0 {
-                super::eprint_error(
-                    "a policy that keeps nothing would delete every job; give --daily, --weekly or --monthly",
+                let e = CliError::Usage(
+                    "a policy that keeps nothing would delete every job; give --daily, --weekly or --monthly".into(),
                 );
-                return exit::USAGE;
+                return e.report(&shell);
             }
-            let text = format!(
-                "let r = vault::open({}).prune(#{{ daily: {daily}, weekly: {weekly}, monthly: {monthly} }});\nprint(`kept ${{r.kept.len()}}, deleted ${{r.deleted.len()}}, unfinished ${{r.skipped_unfinished.len()}}, partial ${{r.skipped_partial.len()}}, damaged ${{r.skipped_damaged.len()}}`);\nif r.kept_shared.len() > 0 {{ print(`  kept ${{r.kept_shared.len()}} file(s) of deleted jobs that newer jobs share`); }}\nfor p in r.skipped_damaged {{ print(`  DAMAGED manifest, left alone: ${{p}}`); }}\nfor p in r.deleted {{ print(`  ${{if dry_run() {{ \"would delete\" }} else {{ \"deleted\" }}}} ${{p}}`); }}\n",
-                rhai_str(&vname)
-            );
-            return super::run::execute(
-                "<ferry vault prune>",
-                &text,
-                &a.opts,
-                dry_run,
-                None,
-                quiet,
-            );
+            let policy = PruneOptions {
+                daily,
+                weekly,
+                monthly,
+            };
+            return ops_command("<ferry vault prune>", &a.opts, dry_run, quiet, |host| {
+                let profile = host.config.vault(&vname)?.clone();
+                let vault = Vault::open(&profile).map_err(|e| OpsError::Vault {
+                    at: vname.clone(),
+                    message: e.to_string(),
+                })?;
+                let r = host
+                    .run
+                    .rt
+                    .block_on(prune(&host.exec, &vname, &vault, &policy))?;
+                let out = &host.run.shell;
+                out.line(&format!(
+                    "kept {}, deleted {}, unfinished {}, partial {}, damaged {}",
+                    r.kept.len(),
+                    r.deleted.len(),
+                    r.skipped_unfinished.len(),
+                    r.skipped_partial.len(),
+                    r.skipped_damaged.len()
+                ));
+                if !r.kept_shared.is_empty() {
+                    out.line(&format!(
+                        "  kept {} file(s) of deleted jobs that newer jobs share",
+                        r.kept_shared.len()
+                    ));
+                }
+                for p in &r.skipped_damaged {
+                    out.line(&format!("  DAMAGED manifest, left alone: {p}"));
+                }
+                let verb = if r.dry_run { "would delete" } else { "deleted" };
+                for p in &r.deleted {
+                    out.line(&format!("  {verb} {p}"));
+                }
+                Ok(())
+            });
         }
         VaultCmd::Diff {
             from,
@@ -212,10 +280,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
             match Vault::open(&profile).and_then(|v| v.list_jobs(filter)) {
                 Ok(jobs) => {
                     if a.opts.json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&jobs).unwrap_or_default()
-                        );
+                        shell.report(&serde_json::to_string_pretty(&jobs).unwrap_or_default());
                     } else {
                         let mut rows = vec![vec![
                             "JOB".to_string(),
@@ -244,13 +309,17 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                                 j.total_size.to_string(),
                             ]);
                         }
-                        print!("{}", render_table(&rows));
-                        println!("{} job(s) in {}", jobs.len(), profile.url);
+                        shell.report(&format!(
+                            "{}{} job(s) in {}",
+                            render_table(&rows),
+                            jobs.len(),
+                            profile.url
+                        ));
                     }
                     exit::OK
                 }
                 Err(e) => {
-                    super::eprint_error(&e.to_string());
+                    shell.error(&e.to_string());
                     exit::FAILED
                 }
             }
@@ -265,10 +334,10 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                 .and_then(|j| Ok((j.verify()?, j.manifest().clone())))
             {
                 Ok((rep, m)) => {
-                    print_verify(&rep, a.opts.json);
+                    print_verify(&shell, &rep, a.opts.json);
                     let partial = m.status == JobStatus::Partial;
                     if partial {
-                        println!("{}", partial_statement(&m));
+                        shell.report(&partial_statement(&m));
                     }
                     if rep.ok() && (!partial || accept_partial) {
                         exit::OK
@@ -277,7 +346,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                     }
                 }
                 Err(e) => {
-                    super::eprint_error(&e.to_string());
+                    shell.error(&e.to_string());
                     exit::FAILED
                 }
             }
@@ -289,9 +358,9 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
     code
 }
 
-fn print_verify(rep: &VerifyReport, json: bool) {
+fn print_verify(shell: &crate::shell::Shell, rep: &VerifyReport, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(rep).unwrap_or_default());
+        shell.report(&serde_json::to_string_pretty(rep).unwrap_or_default());
         return;
     }
     let mut rows = vec![vec!["ARTIFACT".to_string(), "FILE".into(), "RESULT".into()]];
@@ -305,13 +374,13 @@ fn print_verify(rep: &VerifyReport, json: bool) {
         };
         rows.push(vec![e.artifact.clone(), e.path.clone(), r]);
     }
-    print!("{}", render_table(&rows));
-    println!(
-        "{} file(s), {} byte(s) read: {}",
+    shell.report(&format!(
+        "{}{} file(s), {} byte(s) read: {}",
+        render_table(&rows),
         rep.entries.len(),
         rep.bytes_read,
         if rep.ok() { "all ok" } else { "PROBLEMS FOUND" }
-    );
+    ));
 }
 
 /// What a partial job lacks, said plainly.

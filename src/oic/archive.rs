@@ -28,6 +28,8 @@ pub struct ArchiveInfo {
     pub lookups: Vec<String>,
     /// Number of zip entries.
     pub entries: usize,
+    /// It carries a schedule definition (`icspackage/schedule/`).
+    pub scheduled: bool,
 }
 
 impl ArchiveInfo {
@@ -178,6 +180,7 @@ pub fn inspect(path: &Path) -> Result<ArchiveInfo, OicError> {
         connections: connections.into_iter().collect(),
         lookups: lookups.into_iter().collect(),
         entries: names.len(),
+        scheduled: names.iter().any(|n| n.starts_with("icspackage/schedule/")),
     })
 }
 

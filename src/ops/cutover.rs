@@ -348,6 +348,7 @@ pub async fn cutover(
     let mut used: BTreeSet<String> = BTreeSet::new();
     let mut calls: HashMap<String, Vec<(String, String)>> = HashMap::new();
     let mut wanted: Vec<String> = vec![];
+    let mut with_schedule: BTreeSet<String> = BTreeSet::new();
     for a in artifacts
         .iter()
         .filter(|a| a.key.kind == ArtifactKind::Integration && !a.is_planned())
@@ -357,6 +358,9 @@ pub async fn cutover(
             .await
             .map_err(|e| OpsError::Usage(e.to_string()))?;
         let info = info.map_err(|e| OpsError::oic(target, e))?;
+        if info.scheduled {
+            with_schedule.insert(a.key.id());
+        }
         used.extend(info.connections);
         let inv = inv.map_err(|e| OpsError::oic(target, e))?;
         calls.insert(
@@ -570,8 +574,9 @@ pub async fn cutover(
     }
     // Then the schedules of the activated integrations.
     if o.start_schedules {
+        // What the archives carry, and (in a run) what the target says it holds.
         let scheduled: BTreeSet<String> = if dry {
-            BTreeSet::new()
+            with_schedule.clone()
         } else {
             exec.read("list_integrations", || client.list_integrations(None))
                 .await

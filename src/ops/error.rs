@@ -29,6 +29,9 @@ pub enum OpsError {
     /// The ledger could not be read.
     #[error("{0}")]
     Ledger(String),
+    /// A vault could not be opened, read or changed; `at` names the vault.
+    #[error("vault {at}: {message}")]
+    Vault { at: String, message: String },
 }
 
 impl OpsError {

@@ -35,6 +35,7 @@ pub mod run;
 pub mod schedules;
 pub mod select;
 pub mod vault_diff;
+pub mod vault_prune;
 pub mod vault_restore;
 
 pub use ctx::{Bounds, Ctx, RollbackSink};

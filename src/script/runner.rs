@@ -145,10 +145,63 @@ pub fn classify(
 /// Finishes the run of `host` after its script ended with `r`.
 pub fn end(host: &Host, name: &str, r: Result<(), Box<EvalAltResult>>) -> RunResult {
     let (code, outcome, err) = classify(host, name, r);
-    let (mut error, message) = match err {
+    let (error, message) = match err {
         Some((rendered, message)) => (Some(rendered), Some(message)),
         None => (None, None),
     };
+    finish(host, code, outcome, error, message)
+}
+
+/// Runs `f`, a command's work written in Rust (calls into [`crate::ops`], no script), as the run
+/// `name`: recorded, finished and reported like a recipe's run. An error of `f` ends the run as
+/// a script error would: usage and configuration errors exit 2, cancellation 130, the others 1.
+pub fn run_ops(
+    name: &str,
+    config: Arc<Config>,
+    rt: tokio::runtime::Handle,
+    cancel: CancellationToken,
+    out: Output,
+    opts: &RunOptions,
+    f: impl FnOnce(&Arc<Host>) -> Result<(), crate::ops::OpsError>,
+) -> RunResult {
+    use crate::ops::OpsError;
+    let host = match start(name, "", config, rt, cancel, out, opts) {
+        Ok(h) => h,
+        Err(error) => {
+            return RunResult {
+                code: exit::USAGE,
+                report: None,
+                error: Some(error),
+            };
+        }
+    };
+    let (code, outcome, message) = match f(&host) {
+        Ok(()) => (exit::OK, RunOutcome::Ok, None),
+        Err(OpsError::Cancelled) => (
+            exit::INTERRUPTED,
+            RunOutcome::Interrupted,
+            Some("cancelled".to_string()),
+        ),
+        Err(e @ (OpsError::Usage(_) | OpsError::Config(_))) => {
+            (exit::USAGE, RunOutcome::Error, Some(e.to_string()))
+        }
+        Err(e) => (exit::FAILED, RunOutcome::Failed, Some(e.to_string())),
+    };
+    let error = message
+        .as_ref()
+        .filter(|_| code != exit::INTERRUPTED)
+        .map(|m| format!("error: {}\n", host.run.shell.scrub(m)));
+    finish(&host, code, outcome, error, message)
+}
+
+/// Finishes the run of `host`: end-of-run duties, the report and the exit code.
+fn finish(
+    host: &Host,
+    code: u8,
+    outcome: RunOutcome,
+    mut error: Option<String>,
+    message: Option<String>,
+) -> RunResult {
     let done = host.run.finish(outcome, message);
     for je in &done.errors {
         error

@@ -78,7 +78,7 @@ pub use job::{
     SharedBytes, VerifyReport,
 };
 pub use s3::{S3Config, S3Store};
-pub use sftp::{SftpConfig, SftpStore, fingerprint};
+pub use sftp::{SFTP_SESSIONS, SftpConfig, SftpStore, fingerprint};
 pub use store::{DirEntry, FileStore, Store, StoreWriter};
 
 /// The top folder of every vault.

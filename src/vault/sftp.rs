@@ -128,11 +128,16 @@ impl Conn {
     }
 }
 
+/// Most SSH connections (each with its SFTP session) a store opens at once: parallel stores of
+/// many small archives each wait for their own round trips, so they go over several sessions.
+pub const SFTP_SESSIONS: usize = 4;
+
 /// A vault on an SFTP server.
 pub struct SftpStore {
     cfg: SftpConfig,
     url: String,
-    conn: Mutex<Option<Arc<Conn>>>,
+    /// Live connections, at most [`SFTP_SESSIONS`]; opened on demand when all are busy.
+    conn: Mutex<Vec<Arc<Conn>>>,
     dirs: Mutex<HashSet<String>>,
     connects: AtomicU64,
 }
@@ -179,7 +184,7 @@ impl SftpStore {
         let s = SftpStore {
             cfg,
             url,
-            conn: Mutex::new(None),
+            conn: Mutex::new(Vec::new()),
             dirs: Mutex::new(HashSet::new()),
             connects: AtomicU64::new(0),
         };
@@ -204,7 +209,7 @@ impl SftpStore {
         ))
     }
 
-    /// How many connections were opened so far (1 + reconnects).
+    /// How many connections were opened so far (1 + reconnects + parallel sessions).
     pub fn connections(&self) -> u64 {
         self.connects.load(Ordering::Relaxed)
     }
@@ -415,33 +420,51 @@ impl SftpStore {
         Err(auth_err(tried.join("; ")))
     }
 
-    /// The live connection, connecting (again) when there is none, it died, or a keepalive
-    /// after an idle spell fails.
+    /// A connection for one operation: an idle live one (after an idle spell, checked with a
+    /// keepalive round trip), else a new one while fewer than [`SFTP_SESSIONS`] are open, else
+    /// the least busy (libssh2 serialises the operations of one session).
     fn conn(&self) -> Result<Arc<Conn>, VaultError> {
-        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = slot.as_ref()
-            && !c.dead.load(Ordering::Relaxed)
-        {
-            // After an idle spell, a cheap round trip both keeps the connection alive and
-            // finds out whether it still is.
-            if c.idle() < self.cfg.keepalive || c.sftp.realpath(std::path::Path::new(".")).is_ok() {
-                c.touch();
-                return Ok(c.clone());
+        loop {
+            let mut pool = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            pool.retain(|c| !c.dead.load(Ordering::Relaxed));
+            // only the pool holds an idle connection
+            let idle = pool.iter().position(|c| Arc::strong_count(c) == 1);
+            if let Some(i) = idle {
+                let c = pool[i].clone();
+                // After an idle spell, a cheap round trip both keeps the connection alive and
+                // finds out whether it still is.
+                if c.idle() < self.cfg.keepalive
+                    || c.sftp.realpath(std::path::Path::new(".")).is_ok()
+                {
+                    c.touch();
+                    return Ok(c);
+                }
+                tracing::warn!(vault = %self.url, "the connection was dropped while idle; reconnecting");
+                c.dead.store(true, Ordering::Relaxed);
+                pool.remove(i);
+                continue;
             }
-            tracing::warn!(vault = %self.url, "the connection was dropped while idle; reconnecting");
+            if pool.len() < SFTP_SESSIONS {
+                drop(pool);
+                let c = Arc::new(self.open_connection()?);
+                let mut pool = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+                pool.push(c.clone());
+                return Ok(c);
+            }
+            let c = pool
+                .iter()
+                .min_by_key(|c| Arc::strong_count(c))
+                .cloned()
+                .expect("a full pool");
+            c.touch();
+            return Ok(c);
         }
-        *slot = None;
-        let c = Arc::new(self.open_connection()?);
-        *slot = Some(c.clone());
-        Ok(c)
     }
 
     fn mark_dead(&self, c: &Conn) {
         c.dead.store(true, Ordering::Relaxed);
-        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_some_and(|s| s.id == c.id) {
-            *slot = None;
-        }
+        let mut pool = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        pool.retain(|s| s.id != c.id);
     }
 
     /// Runs `f` on the connection; after a connection error, reconnects once and runs it again.

@@ -95,6 +95,9 @@ pub fn ops_err(e: OpsError) -> Box<EvalAltResult> {
         OpsError::Oic { at, source } => oic_err(*source, Ctx::instance(&at)),
         OpsError::Config(c) => errors::from_config(*c),
         OpsError::Ledger(m) => errors::script_error("ledger", None, m, Ctx::default()),
+        OpsError::Vault { at, message } => {
+            errors::script_error("vault", None, message, Ctx::instance(&at))
+        }
     }
 }
 

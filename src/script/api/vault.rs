@@ -12,7 +12,7 @@ use crate::ledger::Stage;
 use crate::ops::job::{JobState, partial_line};
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
-use crate::vault::{JobFilter, JobMeta, JobReader, JobStatus, Retention, Vault, VaultError};
+use crate::vault::{JobFilter, JobMeta, JobReader, JobStatus, Vault, VaultError};
 
 /// A vault from the config (script type `Vault`).
 #[derive(Clone)]
@@ -505,121 +505,17 @@ fn restore(
     super::oic::import(target, arts, &opts, "restore")
 }
 
-/// Prunes by retention; each deletion is one recorded `delete` step.
+/// Prunes by retention; each deletion is one recorded `delete` step (see
+/// [`crate::ops::vault_prune`]).
 fn prune(v: &VaultH, policy: &Map) -> Result<Map, Box<EvalAltResult>> {
-    for k in policy.keys() {
-        if !["daily", "weekly", "monthly"].contains(&k.as_str()) {
-            return Err(errors::usage(format!(
-                "prune: unknown key `{k}` (known: daily, weekly, monthly)"
-            )));
-        }
-    }
-    let num = |k: &str| -> Result<u32, Box<EvalAltResult>> {
-        match policy.get(k) {
-            None => Ok(0),
-            Some(x) => x
-                .as_int()
-                .ok()
-                .filter(|n| *n >= 0)
-                .map(|n| n as u32)
-                .ok_or_else(|| {
-                    errors::usage(format!(
-                        "prune: `{k}` must be the number of {k} jobs to keep"
-                    ))
-                }),
-        }
-    };
-    let r = Retention {
-        daily: num("daily")?,
-        weekly: num("weekly")?,
-        monthly: num("monthly")?,
-    };
-    if r.daily + r.weekly + r.monthly == 0 {
-        return Err(errors::usage(
-            "prune: a policy that keeps nothing would delete every job; give daily, weekly or monthly",
-        ));
-    }
-    let host = v.host.clone();
-    // The vault's own plan (nothing deleted yet), then each deletion as an effect.
-    let vault = v.vault.clone();
-    let plan = host
-        .block_on(async move { tokio::task::spawn_blocking(move || vault.prune(r, true)).await })?
-        .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
-        .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
-    let mut deleted = vec![];
-    for path in &plan.deleted {
-        let key =
-            crate::artifact::ArtifactKey::new(crate::artifact::ArtifactKind::Job, path.clone(), "");
-        let eff = Effect::new(Stage::Delete, key, v.name.clone(), "delete job (retention)");
-        let (vault, plan) = (v.vault.clone(), plan.clone());
-        let p = path.clone();
-        let r = host.block_on(host.exec.run(eff, || {
-            let (vault, plan) = (vault.clone(), plan.clone());
-            let p = p.clone();
-            async move {
-                // Files that jobs staying share stay (see vault::shared).
-                match tokio::task::spawn_blocking(move || vault.delete_pruned(&plan, &p)).await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) => Err(Failure::from(e)),
-                    Err(e) => Err(Failure::Task(e.to_string())),
-                }
-            }
-        }))?;
-        match r {
-            Ok(Outcome::Done(())) | Ok(Outcome::Planned) => deleted.push(path.clone()),
-            Ok(Outcome::Skipped(_)) => {}
-            Err(e) if e.cancelled => return Err(errors::cancelled()),
-            Err(_) => {}
-        }
-    }
-    if !host.exec.dry_run() {
-        let (vault, plan2) = (v.vault.clone(), plan.clone());
-        host.block_on(async move {
-            tokio::task::spawn_blocking(move || vault.sweep_pruned(&plan2)).await
-        })?
-        .map_err(|e| errors::script_error("internal", None, e.to_string(), Ctx::instance(&v.name)))?
-        .map_err(|e| verr(e, Ctx::instance(&v.name)))?;
-    }
-    let mut m = Map::new();
-    m.insert("dry_run".into(), host.exec.dry_run().into());
-    m.insert(
-        "kept".into(),
-        plan.kept
-            .iter()
-            .map(|(p, _)| Dynamic::from(p.clone()))
-            .collect::<Array>()
-            .into(),
-    );
-    m.insert(
-        "deleted".into(),
-        deleted
-            .into_iter()
-            .map(Dynamic::from)
-            .collect::<Array>()
-            .into(),
-    );
-    for (k, v) in [
-        ("skipped_partial", &plan.skipped_partial),
-        ("skipped_damaged", &plan.skipped_damaged),
-        ("kept_shared", &plan.kept_shared),
-    ] {
-        m.insert(
-            k.into(),
-            v.iter()
-                .cloned()
-                .map(Dynamic::from)
-                .collect::<Array>()
-                .into(),
-        );
-    }
-    m.insert(
-        "skipped_unfinished".into(),
-        plan.skipped_unfinished
-            .iter()
-            .cloned()
-            .map(Dynamic::from)
-            .collect::<Array>()
-            .into(),
-    );
-    Ok(m)
+    let o: crate::ops::vault_prune::PruneOptions = super::oic::options("prune", policy)?;
+    let host = &v.host;
+    let r = host
+        .block_on(crate::ops::vault_prune::prune(
+            &host.exec, &v.name, &v.vault, &o,
+        ))?
+        .map_err(super::oic::ops_err)?;
+    rhai::serde::to_dynamic(&r)?
+        .try_cast::<Map>()
+        .ok_or_else(|| errors::usage("prune: the result is not a map"))
 }
