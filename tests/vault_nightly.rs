@@ -172,8 +172,8 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
             let job = words.next().unwrap().to_string();
             let m = vault.open_job(&job).unwrap().manifest().clone();
             assert_eq!(m.entries.len(), count);
-            // Bytes this night added: its files (a reference has none); on file://, files
-            // whose inode an earlier night already had are hard links, not new bytes.
+            // Bytes this night wrote: its files (a reference has none; on file://, files whose
+            // inode an earlier night already had are hard links, not new bytes)...
             let bytes = if kind == "file" {
                 let root = profile.url.trim_start_matches("file://");
                 let mut sum = 0;
@@ -190,6 +190,14 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
                     .map(|f| f.1)
                     .sum()
             };
+            // Plus what was written and removed when the job finished: one journal file per
+            // entry (the entry's compact JSON) and the lock.
+            let journal: u64 = m
+                .entries
+                .iter()
+                .map(|e| serde_json::to_vec(e).unwrap().len() as u64)
+                .sum();
+            let bytes = bytes + journal + 256;
             let shared = m.entries.iter().filter(|e| e.shared.is_some()).count();
             eprintln!(
                 "  {kind:<4} night {night}: {count} archives in {:>6.2} s, {:>11} bytes written, {shared} shared",
