@@ -246,7 +246,18 @@ pub async fn rollback(
         }
     }
     let mut out = vec![];
-    for e in list.iter().rev() {
+    // Schedules last: an integration's restore (a replace) stops its schedule.
+    let (schedules, others): (Vec<&RollbackEntry>, Vec<&RollbackEntry>) = list
+        .iter()
+        .rev()
+        .partition(|e| e.kind == ArtifactKind::Schedule);
+    for e in others.into_iter().chain(schedules) {
+        if e.kind == ArtifactKind::Schedule {
+            let client = ctx.client(&e.target)?;
+            let (action, error) = super::schedules::rollback_one(ctx, &client, e).await;
+            out.push(RollbackResult::of(e, &action, error));
+            continue;
+        }
         let Some(kops) = ops_for(e.kind) else {
             let why = format!("{} cannot be rolled back", e.kind);
             out.push(RollbackResult::of(e, "unsupported", Some(why)));
