@@ -53,7 +53,7 @@ pub enum VaultCmd {
         accept_partial: bool,
     },
     /// Restore a job into an instance: import every archive (verified first) and re-apply the
-    /// activation states they had when backed up.
+    /// activation states and schedules they had when backed up.
     Restore {
         job: String,
         /// The instance to restore into.

@@ -196,7 +196,15 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             let h6 = h.clone();
             in_module("rollback", &["run: string", "Array"], "Puts the targets of a run back as they were before it: re-imports the archives it replaced (saved in the job's rollback job),\nre-applies their activation states, and deletes what it added. Planned in a dry run. One result map per artifact.\n\n# Example\n```rhai\nlet results = ledger::rollback(\"20261126-142501-a3f0\");\n```")
                 .set_into_module(m, move |run: ImmutableString| -> Result<Array, Box<EvalAltResult>> {
-                    let r = h6.block_on(crate::ops::rollback::rollback(&*h6, &run))?;
+                    let opts = crate::ops::rollback::RollbackOptions::default();
+                    let r = h6.block_on(crate::ops::rollback::rollback(&*h6, &run, &opts))?;
+                    super::oic::results(r.map_err(super::oic::ops_err)?)
+                });
+            let h7 = h.clone();
+            in_module("rollback", &["run: string", "options: Map", "Array"], "`ledger::rollback(run)` with options: `force` (default false) undoes the run's changes even where a later run\nchanged the same artifact since (without it, such a rollback is refused before any change and names that run).\n\n# Example\n```rhai\nlet results = ledger::rollback(\"20261126-142501-a3f0\", #{ force: true });\n```")
+                .set_into_module(m, move |run: ImmutableString, o: Map| -> Result<Array, Box<EvalAltResult>> {
+                    let opts: crate::ops::rollback::RollbackOptions = super::oic::options("rollback", &o)?;
+                    let r = h7.block_on(crate::ops::rollback::rollback(&*h7, &run, &opts))?;
                     super::oic::results(r.map_err(super::oic::ops_err)?)
                 });
         },
