@@ -159,9 +159,7 @@ pub async fn export(
         .collect();
     // Artifacts of their own: the run's expected total grows by them.
     if !with.is_empty() {
-        ctx.exec()
-            .record()
-            .expect(Stage::Export, with.len() as u64);
+        ctx.exec().record().expect(Stage::Export, with.len() as u64);
     }
     let res = fan_out(
         ctx.bar(with.len(), "schedules"),
