@@ -104,6 +104,7 @@ fn second_night_of_unchanged_integrations() {
     eprintln!(
         "{n} integrations of {kb} KiB, emulator latency {latency} ms (at most 16 concurrent requests), vault encrypted to an age X25519 key"
     );
+    let mut missed = vec![];
     for kind in kinds.split(',').map(str::trim).filter(|k| !k.is_empty()) {
         let settings = match kind {
             "file" => format!(
@@ -219,10 +220,14 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
         );
         assert_eq!(one.shared, 0);
         assert_eq!(two.shared, two.entries, "every unchanged archive is shared");
-        assert!(pct < 1.0, "{pct} %");
-        if std::env::var_os("NIGHTLY_ASSERT_SPEEDUP").is_some() {
-            assert!(speedup >= 5.0, "{speedup}x");
+        if pct >= 1.0 {
+            missed.push(format!("{kind}: {pct:.3} % of the first night's bytes"));
+        }
+        if std::env::var_os("NIGHTLY_ASSERT_SPEEDUP").is_some() && speedup < 5.0 {
+            missed.push(format!("{kind}: only {speedup:.1}x faster"));
         }
     }
     rt.block_on(sim.shutdown());
+    // The targets are checked after every vault kind has been measured.
+    assert!(missed.is_empty(), "targets missed: {missed:?}");
 }
