@@ -35,6 +35,9 @@ pub enum ArtifactKind {
     Grant,
     /// A notification (`mail:ops@example.com`, `webhook:...`).
     Message,
+    /// The schedule of a scheduled integration (definition + state), saved beside its archive as
+    /// `Schedules/CODE_VERSION.json` (see `ops::schedules`).
+    Schedule,
 }
 
 impl ArtifactKind {
@@ -50,6 +53,7 @@ impl ArtifactKind {
             ArtifactKind::Job => "job",
             ArtifactKind::Grant => "grant",
             ArtifactKind::Message => "message",
+            ArtifactKind::Schedule => "schedule",
         }
     }
     /// The file extension, without the dot.
@@ -60,7 +64,7 @@ impl ArtifactKind {
             ArtifactKind::Lookup => "csv",
             ArtifactKind::Library => "jar",
             ArtifactKind::Package => "par",
-            ArtifactKind::Connection => "json",
+            ArtifactKind::Connection | ArtifactKind::Schedule => "json",
             ArtifactKind::Job | ArtifactKind::Grant | ArtifactKind::Message => "",
         }
     }
@@ -73,6 +77,7 @@ impl ArtifactKind {
             ArtifactKind::Library => "Libraries",
             ArtifactKind::Package => "Packages",
             ArtifactKind::Connection => "Connections",
+            ArtifactKind::Schedule => "Schedules",
             ArtifactKind::Job | ArtifactKind::Grant | ArtifactKind::Message => "",
         }
     }
@@ -88,6 +93,7 @@ impl ArtifactKind {
             "job" => ArtifactKind::Job,
             "grant" => ArtifactKind::Grant,
             "message" => ArtifactKind::Message,
+            "schedule" => ArtifactKind::Schedule,
             _ => return None,
         })
     }

@@ -115,7 +115,7 @@ fn max_overlap(log: &[LogEntry]) -> usize {
 const EXPORT: &str = r#"
 let dev = oic::instance("dev");
 let wanted = dev.integrations(#{ latest: true }).filter(|i| i.status != "INPROGRESS" && !i.locked && i.project_type != "PREBUILT");
-let arts = dev.export_archives(wanted, OPTS);
+let arts = dev.export_archives(wanted, OPTS).filter(|a| a.kind == "integration");
 print(`exported ${arts.len()} of ${wanted.len()}`);
 "#;
 

@@ -116,7 +116,7 @@ fn config_errors_name_the_file_and_the_key() {
     assert_eq!(code, Some(2));
     assert_eq!(
         err,
-        "error: ferry.toml: `instances.dev.client_id`: missing (configure token_url, client_id, client_secret and scope, or username and password on Gen2)\n"
+        "error: ferry.toml: `instances.dev.client_id`: missing (configure token_url, client_id, client_secret and scope, or username and password on Gen2) (line 1)\n"
     );
 
     let (code, err) = config_error(
@@ -125,7 +125,7 @@ fn config_errors_name_the_file_and_the_key() {
     assert_eq!(code, Some(2));
     assert_eq!(
         err,
-        "error: ferry.toml: `instances.dev.base_url`: not a valid URL (`ht!tp//bad`): relative URL without a base\n"
+        "error: ferry.toml: `instances.dev.base_url`: not a valid URL (`ht!tp//bad`): relative URL without a base (line 2)\n"
     );
 
     let (code, err) = config_error(
@@ -134,7 +134,7 @@ fn config_errors_name_the_file_and_the_key() {
     assert_eq!(code, Some(2));
     assert_eq!(
         err,
-        "error: ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_SURELY_UNSET_SECRET` is not set (from env:FERRY_SURELY_UNSET_SECRET)\n"
+        "error: ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_SURELY_UNSET_SECRET` is not set (from env:FERRY_SURELY_UNSET_SECRET) (line 7)\n"
     );
 
     let (code, err) =

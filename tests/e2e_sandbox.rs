@@ -82,6 +82,23 @@ fn sandbox_migration_lands_exactly_the_selection() {
         rt.block_on(list_integrations(&prod)).is_empty(),
         "prod starts empty"
     );
+    // Scheduled integrations of the selection: each also gives a schedule artifact (exported,
+    // stored, verified, put on prod, and started where it runs on dev: the sample's schedules
+    // run where their integration is active).
+    let scheduled: Vec<&Value> = dev_list
+        .iter()
+        .filter(|i| i["scheduleDefinedFlag"] == true)
+        .filter(|i| expected.contains_key(i["id"].as_str().unwrap()))
+        .collect();
+    assert!(
+        !scheduled.is_empty(),
+        "the sample selection has a scheduled integration"
+    );
+    let started = scheduled
+        .iter()
+        .filter(|i| i["status"] == "ACTIVATED")
+        .count();
+    let sched = scheduled.len();
 
     let out = Output::buffer();
     let res = run_recipe(
@@ -104,13 +121,13 @@ fn sandbox_migration_lands_exactly_the_selection() {
         out.lines()
     );
     let report = res.report.unwrap();
-    assert_eq!(report.summary.exported as usize, expected.len());
-    assert_eq!(report.summary.backed_up as usize, expected.len());
-    assert_eq!(report.summary.verified as usize, expected.len());
-    assert_eq!(report.summary.imported as usize, expected.len());
+    assert_eq!(report.summary.exported as usize, expected.len() + sched);
+    assert_eq!(report.summary.backed_up as usize, expected.len() + sched);
+    assert_eq!(report.summary.verified as usize, expected.len() + sched);
+    assert_eq!(report.summary.imported as usize, expected.len() + sched);
     assert_eq!(
         report.summary.activated as usize,
-        expected.values().filter(|s| *s == "ACTIVATED").count()
+        expected.values().filter(|s| *s == "ACTIVATED").count() + started
     );
     assert_eq!(report.summary.failed, 0);
 
@@ -155,8 +172,21 @@ fn sandbox_migration_lands_exactly_the_selection() {
         "dated tree: {}",
         job_dir.display()
     );
-    let entries = m["entries"].as_array().unwrap();
+    let (schedules, entries): (Vec<&Value>, Vec<&Value>) = m["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .partition(|e| e["kind"] == "schedule");
     assert_eq!(entries.len(), expected.len());
+    assert_eq!(schedules.len(), sched);
+    for s in &schedules {
+        let want = format!(
+            "Schedules/{}_{}.json.age",
+            s["code"].as_str().unwrap(),
+            s["version"].as_str().unwrap()
+        );
+        assert_eq!(s["path"], want.as_str());
+    }
     for e in entries {
         let id = format!(
             "{}|{}",
@@ -196,7 +226,7 @@ fn sandbox_migration_lands_exactly_the_selection() {
     let on_disk: Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
             .unwrap();
-    assert_eq!(on_disk["summary"]["imported"], expected.len());
+    assert_eq!(on_disk["summary"]["imported"], expected.len() + sched);
     rt.block_on(sb.sim.shutdown());
 }
 

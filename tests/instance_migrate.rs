@@ -336,3 +336,69 @@ fn migrate_instance_refuses_unknown_rule_keys() {
     assert!(err.contains("kode"), "{err}");
     assert!(env.ids("prod").is_empty(), "nothing moved");
 }
+
+/// The figure of issue 18: a 1,000-integration instance (emulator, 50 ms latency per request, at
+/// most 16 concurrent requests per instance, the excess answered 429) moved end to end by
+/// `migrate_instance`, against the floor of its requests (requests x 50 ms / 16, as in
+/// `benches/migrate.rs`). Slow (a minute or more): run it with
+/// `cargo test --test instance_migrate -- --ignored thousand --nocapture`
+/// (`FERRY_FIGURE_N` changes the size).
+#[test]
+#[ignore]
+fn thousand_integrations_move_end_to_end_near_the_floor() {
+    let n: usize = std::env::var("FERRY_FIGURE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let env = Env::start(Seed::Generated(n), Seed::Generated(0));
+    // Latency-bound: small archives, as in the benchmark.
+    for id in env.ids("dev") {
+        env.sim.set_archive_size("dev", &id, 20_000);
+    }
+    env.sim.set_faults(sim::Faults {
+        latency_ms: 50,
+        max_concurrent: Some(16),
+        instances: Some(vec!["dev".into(), "prod".into()]),
+        ..Default::default()
+    });
+    env.sim.clear_request_log();
+    let started = std::time::Instant::now();
+    let r = env.run_json(
+        r#"let r = oic::migrate_instance(oic::instance("dev"), oic::instance("prod"), #{
+    concurrency: 16, activation_concurrency: 16, async_activation: false,
+});
+print(to_json(#{ failed: r.failed, imports: r.imports.len(), selected: r.selected, excluded: r.excluded.len() }));"#,
+    );
+    let wall = started.elapsed();
+    let log = env.sim.request_log();
+    let requests = log
+        .iter()
+        .filter(|e| {
+            e.instance
+                .as_deref()
+                .is_some_and(|i| i == "dev" || i == "prod")
+                && !e.injected
+        })
+        .count();
+    let throttled = log.iter().filter(|e| e.injected).count();
+    if std::env::var("FERRY_FIGURE_LOG").is_ok() {
+        for e in &log {
+            eprintln!(
+                "{} {} {} {} {}",
+                e.at_ms, e.duration_ms, e.method, e.path, e.status
+            );
+        }
+    }
+    let floor = Duration::from_millis(50) * requests as u32 / 16;
+    eprintln!(
+        "figure: {n} integrations: {requests} requests, floor {:.2}s (x 50 ms / 16), took {:.2}s = {:.2}x the floor; {throttled} answered 429; {r}",
+        floor.as_secs_f64(),
+        wall.as_secs_f64(),
+        wall.as_secs_f64() / floor.as_secs_f64()
+    );
+    assert_eq!(r["failed"], 0, "{r}");
+    assert!(
+        r["imports"].as_u64().unwrap_or(0) as usize >= n * 9 / 10,
+        "{r}"
+    );
+}

@@ -94,10 +94,18 @@ fn apply_performs_exactly_the_plan_and_only_once() {
     let planned = plan_effects(&plan);
     let dev = env.rt.block_on(list_integrations(&env.instance("dev")));
     let selected = expected_selection(&dev);
-    // Each selected integration: stored, imported new, activated when active on dev.
+    // Each selected integration: stored, imported new, activated when active on dev; a scheduled
+    // one also has its schedule put on prod, and started when it runs on dev (the sample's
+    // schedules run where their integration is active).
     for (id, status) in &selected {
         let mine: Vec<_> = planned.keys().filter(|k| k.1 == *id).collect();
-        let want = if status == "ACTIVATED" { 3 } else { 2 };
+        let mut want = if status == "ACTIVATED" { 3 } else { 2 };
+        if dev
+            .iter()
+            .any(|i| i["id"] == id.as_str() && i["scheduleDefinedFlag"] == true)
+        {
+            want += if status == "ACTIVATED" { 2 } else { 1 };
+        }
         assert_eq!(mine.len(), want, "{id}: {mine:?}");
     }
     // Every archive the plan exported has its content digest; every target was absent.
@@ -119,11 +127,31 @@ fn apply_performs_exactly_the_plan_and_only_once() {
         "the run performed exactly the plan"
     );
     // The emulator saw exactly one import per planned import and one activation per planned
-    // activation, and no other change.
+    // activation, the schedule writes of the planned schedule steps, and no other change.
     let sent = changes_sent(&env);
-    let imports = planned.keys().filter(|k| k.0 == "import").count();
-    let activations = planned.keys().filter(|k| k.0 == "activate").count();
-    let (imp, rest): (Vec<_>, Vec<_>) = sent.iter().partition(|r| r.ends_with("/archive"));
+    let schedule_step = |k: &(String, String, String, String)| k.3.ends_with(" schedule");
+    let imports = planned
+        .keys()
+        .filter(|k| k.0 == "import" && !schedule_step(k))
+        .count();
+    let activations = planned
+        .keys()
+        .filter(|k| k.0 == "activate" && !schedule_step(k))
+        .count();
+    let (sched, sent): (Vec<&String>, Vec<&String>) =
+        sent.iter().partition(|r| r.contains("/schedule"));
+    let sched_steps = planned.keys().filter(|k| schedule_step(k)).count();
+    assert!(!sched.is_empty() && sched_steps > 0, "{sched:#?}");
+    for r in &sched {
+        assert!(
+            planned
+                .keys()
+                .any(|k| schedule_step(k) && r.contains(&k.1.replace('|', "%7C"))),
+            "a schedule change the plan does not have: {r}"
+        );
+    }
+    let (imp, rest): (Vec<&String>, Vec<&String>) =
+        sent.iter().copied().partition(|r| r.ends_with("/archive"));
     assert_eq!(imp.len(), imports, "{sent:#?}");
     assert_eq!(rest.len(), activations, "{sent:#?}");
     for r in &rest {

@@ -71,6 +71,23 @@ fn plan_lists_exactly_what_the_run_then_does() {
         if status == "ACTIVATED" {
             want.push("activate");
         }
+        // A scheduled integration's schedule travels beside it, put back after the activation
+        // and started where it runs on dev (the sample's schedules run where their integration
+        // is active).
+        if dev
+            .iter()
+            .any(|i| i["id"] == id.as_str() && i["scheduleDefinedFlag"] == true)
+        {
+            want.extend([
+                "export schedule",
+                "store",
+                "fetch and verify",
+                "put schedule",
+            ]);
+            if status == "ACTIVATED" {
+                want.push("start schedule");
+            }
+        }
         assert_eq!(acts, want, "plan of {id}");
     }
 
@@ -101,7 +118,10 @@ fn plan_lists_exactly_what_the_run_then_does() {
         assert_eq!(l["action"], "skip", "{l}");
         let reason = l["reason"].as_str().unwrap();
         assert!(
-            reason.starts_with("unchanged by checksum") || reason == "already active",
+            reason.starts_with("unchanged by checksum")
+                || reason == "already active"
+                || reason == "same schedule on prod"
+                || reason == "already ACTIVE",
             "{l}"
         );
     }

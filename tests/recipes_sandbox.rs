@@ -112,13 +112,20 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
     );
     let vault = dir.path().join(".ferry/sandbox/vault");
     let files = support::files_under(&vault);
-    // One file per archive (encrypted with the sandbox vault's age key) beside the manifest.
+    // One file per archive (encrypted with the sandbox vault's age key) beside the manifest,
+    // and the scheduled integration's schedule.
     let archives = files
         .iter()
         .filter(|p| p.to_string_lossy().contains("/nightly-dev-"))
         .filter(|p| p.file_name().is_some_and(|n| n != "manifest.json"))
         .count();
-    assert_eq!(archives, 10, "{files:?}");
+    assert_eq!(archives, 11, "{files:?}");
+    assert!(
+        files.iter().any(|p| p
+            .to_string_lossy()
+            .ends_with("/Schedules/HR_PAYROLL_EXPORT_01.00.0000.json.age")),
+        "{files:?}"
+    );
 
     // A second backup on the same day: the daily rule keeps only the newest job of the day.
     std::thread::sleep(std::time::Duration::from_millis(1100));

@@ -26,7 +26,12 @@ fn variant(env: &Env, id: &str) -> Vec<u8> {
 
 /// Replaces `id` on prod with `bytes` (`PUT /integrations/archive`).
 fn put_archive(env: &Env, id: &str, bytes: Vec<u8>) {
-    let i = env.instance("prod");
+    put_archive_on(env, "prod", id, bytes)
+}
+
+/// Replaces `id` on `inst` with `bytes`.
+fn put_archive_on(env: &Env, inst: &str, id: &str, bytes: Vec<u8>) {
+    let i = env.instance(inst);
     let code = env.rt.block_on(async {
         let tok = token(&i).await;
         let mut url = format!("{}/ic/api/integration/v1/integrations/archive", i.base_url);
@@ -46,7 +51,7 @@ fn put_archive(env: &Env, id: &str, bytes: Vec<u8>) {
         let code = r.status().as_u16();
         (code, r.text().await.unwrap_or_default())
     });
-    assert!(code.0 < 300, "replace {id} on prod: HTTP {code:?}");
+    assert!(code.0 < 300, "replace {id} on {inst}: HTTP {code:?}");
 }
 
 #[test]
@@ -279,5 +284,133 @@ fn a_project_replaced_by_promote_project_is_rolled_back() {
     assert_eq!(
         deployment_codes(&project_json(&env, "prod", "HR_ONBOARDING")),
         before
+    );
+}
+
+/// Finding 7: run A adds dev's integrations to prod, run B then replaces one of them with a
+/// newer archive. Rolling back A must not delete B's change behind its back: it refuses and names
+/// B (unless --force); once B is rolled back, A's rollback removes exactly what A added.
+#[test]
+fn rollback_refuses_to_undo_a_later_runs_change() {
+    let env = Env::start(Seed::TargetConnections);
+    let recipe = env.recipe("migrate.rhai", MIGRATE);
+    let before = env.state("prod");
+
+    let out = env.ferry(&["run", &recipe, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let run_a = json_out(&out)["run"]["id"].as_str().unwrap().to_string();
+    let after_a = env.state("prod");
+    assert!(after_a.len() >= 3, "{after_a:?}");
+
+    // dev moves on; run B brings the newer SCM_ORDER_NOTIFY over.
+    let id = "SCM_ORDER_NOTIFY|01.00.0000";
+    assert_eq!(env.state("dev")[id].0, "CONFIGURED");
+    put_archive_on(&env, "dev", id, variant(&env, id));
+    let out = env.ferry(&["run", &recipe, "--var", "prefix=SCM_ORDER", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let run_b = json_out(&out)["run"]["id"].as_str().unwrap().to_string();
+    let after_b = env.state("prod");
+    assert_ne!(after_b[id].1, after_a[id].1, "B replaced {id}");
+
+    // Rolling back A would delete B's archive: refused, naming B, nothing changed.
+    let out = env.ferry(&["rollback", &run_a]);
+    assert_ne!(out.status.code(), Some(0), "stdout: {}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains(&run_b), "names the later run: {err}");
+    assert!(err.contains(id) && err.contains("--force"), "{err}");
+    assert_eq!(env.state("prod"), after_b);
+
+    // --force goes ahead (planned here, so nothing changes).
+    let out = env.ferry(&["rollback", &run_a, "--force", "--dry-run", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(env.state("prod"), after_b);
+
+    // B's rollback puts A's archive back; then A's rollback removes what A added, and only that.
+    let out = env.ferry(&["rollback", &run_b, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(env.state("prod"), after_a);
+    let out = env.ferry(&["rollback", &run_a, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(env.state("prod"), before);
+}
+
+/// Finding 7: two runs import the same new integration into prod at the same time (their imports
+/// overlap: one is answered 409 because the other landed first). Only the run whose import
+/// created it records it as created: rolling back the other leaves it in place.
+#[test]
+fn only_the_run_that_created_an_artifact_rolls_it_back() {
+    let env = Env::start(Seed::TargetConnections);
+    let recipe = env.recipe("migrate.rhai", MIGRATE);
+    let id = "SCM_ORDER_NOTIFY|01.00.0000";
+    // Imports on prod take 3 s, so the two runs' creates overlap.
+    env.sim.set_faults(ferry::sim::Faults {
+        latency_ms: 3000,
+        path_regex: Some("/integrations/archive$".into()),
+        instances: Some(vec!["prod".into()]),
+        ..Default::default()
+    });
+    let args = [
+        "run",
+        recipe.as_str(),
+        "--var",
+        "prefix=SCM_ORDER",
+        "--json",
+    ];
+    let a = env.spawn(&args);
+    let b = env.spawn(&args);
+    for mut c in [a, b] {
+        assert_eq!(c.wait().unwrap().code(), Some(0));
+    }
+    env.sim.set_faults(ferry::sim::Faults::default());
+    let conflicts = env
+        .sim
+        .request_log()
+        .iter()
+        .filter(|e| {
+            e.instance.as_deref() == Some("prod")
+                && e.method == "POST"
+                && e.path.ends_with("/integrations/archive")
+                && e.status == 409
+        })
+        .count();
+    assert_eq!(conflicts, 1, "the two creates overlapped");
+    assert!(env.state("prod").contains_key(id));
+
+    let db = Ledger::open(&env.path().join(".ferry/ledger.db")).unwrap();
+    let runs: Vec<String> = db
+        .runs(10)
+        .unwrap()
+        .iter()
+        .map(|r| r.info.id.clone())
+        .collect();
+    assert_eq!(runs.len(), 2);
+    let created: Vec<&String> = runs
+        .iter()
+        .filter(|r| {
+            db.rollback_entries(r)
+                .unwrap()
+                .iter()
+                .any(|e| e.key().id() == id && !e.existed)
+        })
+        .collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "exactly one run created {id}: {created:?}"
+    );
+    let creator = created[0].clone();
+    let other = runs.iter().find(|r| **r != creator).unwrap().clone();
+
+    let out = env.ferry(&["rollback", &other, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(
+        env.state("prod").contains_key(id),
+        "the other run's rollback left it"
+    );
+    let out = env.ferry(&["rollback", &creator, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(
+        !env.state("prod").contains_key(id),
+        "its creator's rollback removed it"
     );
 }

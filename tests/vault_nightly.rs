@@ -104,6 +104,7 @@ fn second_night_of_unchanged_integrations() {
     eprintln!(
         "{n} integrations of {kb} KiB, emulator latency {latency} ms (at most 16 concurrent requests), vault encrypted to an age X25519 key"
     );
+    let mut missed = vec![];
     for kind in kinds.split(',').map(str::trim).filter(|k| !k.is_empty()) {
         let settings = match kind {
             "file" => format!(
@@ -171,9 +172,15 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
             assert_eq!(words.next(), Some("complete"), "{line}");
             let job = words.next().unwrap().to_string();
             let m = vault.open_job(&job).unwrap().manifest().clone();
-            assert_eq!(m.entries.len(), count);
-            // Bytes this night added: its files (a reference has none); on file://, files
-            // whose inode an earlier night already had are hard links, not new bytes.
+            // Scheduled integrations also store their schedule (`Schedules/*.json`).
+            let archives: Vec<_> = m
+                .entries
+                .iter()
+                .filter(|e| e.kind == ferry::artifact::ArtifactKind::Integration)
+                .collect();
+            assert_eq!(archives.len(), count);
+            // Bytes this night wrote: its files (a reference has none; on file://, files whose
+            // inode an earlier night already had are hard links, not new bytes)...
             let bytes = if kind == "file" {
                 let root = profile.url.trim_start_matches("file://");
                 let mut sum = 0;
@@ -190,7 +197,15 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
                     .map(|f| f.1)
                     .sum()
             };
-            let shared = m.entries.iter().filter(|e| e.shared.is_some()).count();
+            // Plus what was written and removed when the job finished: one journal file per
+            // entry (the entry's compact JSON) and the lock.
+            let journal: u64 = m
+                .entries
+                .iter()
+                .map(|e| serde_json::to_vec(e).unwrap().len() as u64)
+                .sum();
+            let bytes = bytes + journal + 256;
+            let shared = archives.iter().filter(|e| e.shared.is_some()).count();
             eprintln!(
                 "  {kind:<4} night {night}: {count} archives in {:>6.2} s, {:>11} bytes written, {shared} shared",
                 wall.as_secs_f64(),
@@ -211,10 +226,14 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
         );
         assert_eq!(one.shared, 0);
         assert_eq!(two.shared, two.entries, "every unchanged archive is shared");
-        assert!(pct < 1.0, "{pct} %");
-        if std::env::var_os("NIGHTLY_ASSERT_SPEEDUP").is_some() {
-            assert!(speedup >= 5.0, "{speedup}x");
+        if pct >= 1.0 {
+            missed.push(format!("{kind}: {pct:.3} % of the first night's bytes"));
+        }
+        if std::env::var_os("NIGHTLY_ASSERT_SPEEDUP").is_some() && speedup < 5.0 {
+            missed.push(format!("{kind}: only {speedup:.1}x faster"));
         }
     }
     rt.block_on(sim.shutdown());
+    // The targets are checked after every vault kind has been measured.
+    assert!(missed.is_empty(), "targets missed: {missed:?}");
 }

@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::error::CliError;
 use super::exit;
 use super::runs::{LedgerOpts, open};
 use crate::ledger::report::render_table;
@@ -27,49 +28,43 @@ pub struct ErrorsArgs {
 }
 
 pub fn exec(a: ErrorsArgs) -> u8 {
+    let shell = super::shell(false, a.ledger.json);
+    match errors(&a) {
+        Ok(out) => {
+            shell.report(&out);
+            exit::OK
+        }
+        Err(e) => e.report(&shell),
+    }
+}
+
+/// The failures as a table (or JSON), for the shell to print.
+fn errors(a: &ErrorsArgs) -> Result<String, CliError> {
     let since = match &a.since {
         None => None,
-        Some(s) => match crate::script::api::ledger::parse_since(s) {
-            Some(t) => Some(t),
-            None => {
-                super::eprint_error(&format!(
-                    "--since: expected a date (2026-11-01) or an RFC 3339 time, found `{s}`"
-                ));
-                return exit::USAGE;
-            }
-        },
+        Some(s) => Some(crate::script::api::ledger::parse_since(s).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--since: expected a date (2026-11-01) or an RFC 3339 time, found `{s}`"
+            ))
+        })?),
     };
     let stage = match &a.stage {
         None => None,
-        Some(s) => match stage_from_str(s) {
-            Some(st) => Some(st),
-            None => {
-                super::eprint_error(&format!(
-                    "--stage: unknown stage `{s}` (export, store, verify, import, activate, deactivate, delete, connection, grant, notify)"
-                ));
-                return exit::USAGE;
-            }
-        },
+        Some(s) => Some(stage_from_str(s).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--stage: unknown stage `{s}` (export, store, verify, import, activate, deactivate, delete, connection, grant, notify)"
+            ))
+        })?),
     };
-    let db = match open(&a.ledger) {
-        Ok(d) => d,
-        Err(e) => {
-            super::eprint_error(&e);
-            return exit::USAGE;
-        }
-    };
+    let db = open(&a.ledger).map_err(CliError::Ledger)?;
     let run = match a.run.as_deref() {
-        Some("last") => match db.last_run(None, None) {
-            Ok(Some(r)) => Some(r.info.id),
-            Ok(None) => {
-                super::eprint_error("no run in the ledger yet");
-                return exit::USAGE;
-            }
-            Err(e) => {
-                super::eprint_error(&e.to_string());
-                return exit::USAGE;
-            }
-        },
+        Some("last") => Some(
+            db.last_run(None, None)
+                .map_err(|e| CliError::Ledger(e.to_string()))?
+                .ok_or_else(|| CliError::Ledger("no run in the ledger yet".into()))?
+                .info
+                .id,
+        ),
         other => other.map(str::to_string),
     };
     let filter = ErrorFilter {
@@ -79,23 +74,14 @@ pub fn exec(a: ErrorsArgs) -> u8 {
         limit: Some(a.limit),
         ..Default::default()
     };
-    let rows = match db.errors(&filter) {
-        Ok(r) => r,
-        Err(e) => {
-            super::eprint_error(&e.to_string());
-            return exit::USAGE;
-        }
-    };
+    let rows = db
+        .errors(&filter)
+        .map_err(|e| CliError::Ledger(e.to_string()))?;
     if a.ledger.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
-        );
-        return exit::OK;
+        return Ok(serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into()));
     }
     if rows.is_empty() {
-        println!("No failures.");
-        return exit::OK;
+        return Ok("No failures.".into());
     }
     let mut table = vec![vec![
         "WHEN".to_string(),
@@ -129,7 +115,5 @@ pub fn exec(a: ErrorsArgs) -> u8 {
             ),
         ]);
     }
-    print!("{}", render_table(&table));
-    println!("{} failure(s)", rows.len());
-    exit::OK
+    Ok(format!("{}{} failure(s)", render_table(&table), rows.len()))
 }

@@ -20,6 +20,10 @@ pub struct RollbackArgs {
     /// Describe what would be restored instead of doing it.
     #[arg(long)]
     pub dry_run: bool,
+    /// Undo the run's changes even where a later run changed the same artifacts since (without
+    /// it, such a rollback is refused and names that run).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn exec(a: RollbackArgs, quiet: bool) -> u8 {
@@ -55,10 +59,11 @@ fn rollback(a: &RollbackArgs, shell: &Shell) -> Result<u8, CliError> {
         ..Default::default()
     };
     let (result, _config) = super::session::run_ops(&name, &a.opts, run, shell, |host| {
-        let results = host
-            .run
-            .rt
-            .block_on(crate::ops::rollback::rollback(&**host, &run_id))?;
+        let results = host.run.rt.block_on(crate::ops::rollback::rollback(
+            &**host,
+            &run_id,
+            &crate::ops::rollback::RollbackOptions { force: a.force },
+        ))?;
         for r in &results {
             if let Some(e) = &r.error {
                 host.run.shell.line(&format!("  FAILED {}: {e}", r.id));

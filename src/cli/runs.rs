@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use std::fmt::Write;
+
+use super::error::CliError;
 use super::exit;
 use crate::config::Config;
 use crate::ledger::report::render_table;
@@ -78,33 +81,34 @@ pub fn open(opts: &LedgerOpts) -> Result<Ledger, String> {
 }
 
 pub fn exec(a: RunsArgs) -> u8 {
-    match a.command {
-        Some(RunsCommand::Show { run, ledger }) => show(&run, &ledger),
-        None => list(a.limit, &a.ledger),
+    let (r, json) = match &a.command {
+        Some(RunsCommand::Show { run, ledger }) => (show(run, ledger), ledger.json),
+        None => (list(a.limit, &a.ledger), a.ledger.json),
+    };
+    let shell = super::shell(false, json);
+    match r {
+        Ok(out) => {
+            shell.report(&out);
+            exit::OK
+        }
+        Err(e) => e.report(&shell),
     }
 }
 
-fn list(limit: u64, opts: &LedgerOpts) -> u8 {
-    let db = match open(opts) {
-        Ok(d) => d,
-        Err(e) => {
-            super::eprint_error(&e);
-            return exit::USAGE;
-        }
-    };
-    let runs = match db.runs(limit) {
-        Ok(r) => r,
-        Err(e) => {
-            super::eprint_error(&e.to_string());
-            return exit::USAGE;
-        }
-    };
+/// The runs as a table (or JSON), for the shell to print.
+fn list(limit: u64, opts: &LedgerOpts) -> Result<String, CliError> {
+    let mut out = String::new();
+    let db = open(opts).map_err(CliError::Ledger)?;
+    let runs = db
+        .runs(limit)
+        .map_err(|e| CliError::Ledger(e.to_string()))?;
     if opts.json {
-        println!(
+        let _ = writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&runs).unwrap_or_else(|_| "[]".into())
         );
-        return exit::OK;
+        return Ok(out);
     }
     let mut rows = vec![vec![
         "RUN".to_string(),
@@ -136,73 +140,62 @@ fn list(limit: u64, opts: &LedgerOpts) -> u8 {
             r.failed_steps.to_string(),
         ]);
     }
-    print!("{}", render_table(&rows));
+    let _ = write!(out, "{}", render_table(&rows));
     if runs.is_empty() {
-        println!("(no runs)");
+        let _ = writeln!(out, "(no runs)");
     }
-    exit::OK
+    Ok(out)
 }
 
-fn show(run: &str, opts: &LedgerOpts) -> u8 {
-    let db = match open(opts) {
-        Ok(d) => d,
-        Err(e) => {
-            super::eprint_error(&e);
-            return exit::USAGE;
-        }
-    };
+/// One run's facts and summary (or its JSON report), for the shell to print.
+fn show(run: &str, opts: &LedgerOpts) -> Result<String, CliError> {
+    let mut out = String::new();
+    let db = open(opts).map_err(CliError::Ledger)?;
     let row = if run == "last" {
         db.last_run(None, None)
     } else {
         db.run(run)
     };
-    let row = match row {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            super::eprint_error(&format!("no run `{run}` in the ledger (see `ferry runs`)"));
-            return exit::USAGE;
-        }
-        Err(e) => {
-            super::eprint_error(&e.to_string());
-            return exit::USAGE;
-        }
-    };
-    let steps = match db.steps(&row.info.id) {
-        Ok(s) => s,
-        Err(e) => {
-            super::eprint_error(&e.to_string());
-            return exit::USAGE;
-        }
-    };
+    let row = row
+        .map_err(|e| CliError::Ledger(e.to_string()))?
+        .ok_or_else(|| {
+            CliError::Ledger(format!("no run `{run}` in the ledger (see `ferry runs`)"))
+        })?;
+    let steps = db
+        .steps(&row.info.id)
+        .map_err(|e| CliError::Ledger(e.to_string()))?;
     let mut report = Report::build(row.info.clone(), &steps);
     report.extra = row.extra.clone();
     report.backup_jobs = db.jobs(&row.info.id).unwrap_or_default();
     if opts.json {
-        println!("{}", report.to_json_pretty());
-        return exit::OK;
+        let _ = writeln!(out, "{}", report.to_json_pretty());
+        return Ok(out);
     }
     let i = &row.info;
-    println!("Run      {}", i.id);
-    println!("Kind     {}", row.extra.kind);
-    println!("Recipe   {} (sha256 {})", i.recipe, i.recipe_sha256);
-    println!("Run by   {}", i.run_by);
+    let _ = writeln!(out, "Run      {}", i.id);
+    let _ = writeln!(out, "Kind     {}", row.extra.kind);
+    let _ = writeln!(out, "Recipe   {} (sha256 {})", i.recipe, i.recipe_sha256);
+    let _ = writeln!(out, "Run by   {}", i.run_by);
     if !row.extra.profiles.is_empty() {
-        println!("Profiles {}", row.extra.profiles.join(", "));
+        let _ = writeln!(out, "Profiles {}", row.extra.profiles.join(", "));
     }
     if let Some(p) = &row.extra.resumes {
-        println!("Resumes  {p}");
+        let _ = writeln!(out, "Resumes  {p}");
     }
-    println!(
+    let _ = writeln!(
+        out,
         "Started  {}",
         i.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
-    println!(
+    let _ = writeln!(
+        out,
         "Ended    {}",
         i.ended
             .map(|e| e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or_else(|| "- (stopped before its end)".into())
     );
-    println!(
+    let _ = writeln!(
+        out,
         "Outcome  {}{}",
         i.outcome.clone().unwrap_or_else(|| "unfinished".into()),
         i.message
@@ -211,8 +204,8 @@ fn show(run: &str, opts: &LedgerOpts) -> u8 {
             .unwrap_or_default()
     );
     if let Some(d) = &row.dir {
-        println!("Folder   {d}");
+        let _ = writeln!(out, "Folder   {d}");
     }
-    println!("\n{}", report.summary_table());
-    exit::OK
+    let _ = writeln!(out, "\n{}", report.summary_table());
+    Ok(out)
 }

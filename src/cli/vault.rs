@@ -53,7 +53,7 @@ pub enum VaultCmd {
         accept_partial: bool,
     },
     /// Restore a job into an instance: import every archive (verified first) and re-apply the
-    /// activation states they had when backed up.
+    /// activation states and schedules they had when backed up.
     Restore {
         job: String,
         /// The instance to restore into.
@@ -156,12 +156,10 @@ fn ops_command(
 }
 
 pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
+    let shell = super::shell(quiet, a.opts.json);
     let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            super::eprint_error(&format!("cannot start the runtime: {e}"));
-            return exit::USAGE;
-        }
+        Err(e) => return CliError::from(e).report(&shell),
     };
     let (config, sandbox) = match super::run::load_config(&rt, &a.opts) {
         Ok(x) => x,
@@ -169,10 +167,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
     };
     let vname = match pick_vault(&config, a.vault.as_deref()) {
         Ok(v) => v,
-        Err(e) => {
-            super::eprint_error(&e);
-            return exit::USAGE;
-        }
+        Err(e) => return CliError::Usage(e).report(&shell),
     };
     let code = match a.cmd {
         VaultCmd::Restore {
@@ -224,7 +219,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                 let e = CliError::Usage(
                     "a policy that keeps nothing would delete every job; give --daily, --weekly or --monthly".into(),
                 );
-                return e.report(&super::shell(quiet, a.opts.json));
+                return e.report(&shell);
             }
             let policy = PruneOptions {
                 daily,
@@ -285,10 +280,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
             match Vault::open(&profile).and_then(|v| v.list_jobs(filter)) {
                 Ok(jobs) => {
                     if a.opts.json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&jobs).unwrap_or_default()
-                        );
+                        shell.report(&serde_json::to_string_pretty(&jobs).unwrap_or_default());
                     } else {
                         let mut rows = vec![vec![
                             "JOB".to_string(),
@@ -317,13 +309,17 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                                 j.total_size.to_string(),
                             ]);
                         }
-                        print!("{}", render_table(&rows));
-                        println!("{} job(s) in {}", jobs.len(), profile.url);
+                        shell.report(&format!(
+                            "{}{} job(s) in {}",
+                            render_table(&rows),
+                            jobs.len(),
+                            profile.url
+                        ));
                     }
                     exit::OK
                 }
                 Err(e) => {
-                    super::eprint_error(&e.to_string());
+                    shell.error(&e.to_string());
                     exit::FAILED
                 }
             }
@@ -338,10 +334,10 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                 .and_then(|j| Ok((j.verify()?, j.manifest().clone())))
             {
                 Ok((rep, m)) => {
-                    print_verify(&rep, a.opts.json);
+                    print_verify(&shell, &rep, a.opts.json);
                     let partial = m.status == JobStatus::Partial;
                     if partial {
-                        println!("{}", partial_statement(&m));
+                        shell.report(&partial_statement(&m));
                     }
                     if rep.ok() && (!partial || accept_partial) {
                         exit::OK
@@ -350,7 +346,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                     }
                 }
                 Err(e) => {
-                    super::eprint_error(&e.to_string());
+                    shell.error(&e.to_string());
                     exit::FAILED
                 }
             }
@@ -362,9 +358,9 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
     code
 }
 
-fn print_verify(rep: &VerifyReport, json: bool) {
+fn print_verify(shell: &crate::shell::Shell, rep: &VerifyReport, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(rep).unwrap_or_default());
+        shell.report(&serde_json::to_string_pretty(rep).unwrap_or_default());
         return;
     }
     let mut rows = vec![vec!["ARTIFACT".to_string(), "FILE".into(), "RESULT".into()]];
@@ -378,13 +374,13 @@ fn print_verify(rep: &VerifyReport, json: bool) {
         };
         rows.push(vec![e.artifact.clone(), e.path.clone(), r]);
     }
-    print!("{}", render_table(&rows));
-    println!(
-        "{} file(s), {} byte(s) read: {}",
+    shell.report(&format!(
+        "{}{} file(s), {} byte(s) read: {}",
+        render_table(&rows),
         rep.entries.len(),
         rep.bytes_read,
         if rep.ok() { "all ok" } else { "PROBLEMS FOUND" }
-    );
+    ));
 }
 
 /// What a partial job lacks, said plainly.

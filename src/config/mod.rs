@@ -294,8 +294,24 @@ impl Config {
             file,
             base,
             secrets: vec![],
+            text,
         }
         .config(raw)
+    }
+
+    /// An error about `key` of this config, naming the file and the key's line (read from the
+    /// file when it can be); for settings checked outside this module (vault settings).
+    pub fn key_error(&self, key: &str, problem: &str) -> ConfigError {
+        let line = std::fs::read_to_string(&self.file)
+            .ok()
+            .and_then(|t| raw::key_line(&t, key))
+            .map(|n| format!(" (line {n})"))
+            .unwrap_or_default();
+        ConfigError::Key {
+            file: self.file.clone(),
+            key: key.to_string(),
+            problem: format!("{problem}{line}"),
+        }
     }
 
     /// The profile called `name`, or an error listing the known ones.
@@ -415,7 +431,7 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
             .to_string();
         assert_eq!(
             e,
-            "ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_UNSET_X` is not set (from env:FERRY_UNSET_X)"
+            "ferry.toml: `instances.dev.client_secret`: environment variable `FERRY_UNSET_X` is not set (from env:FERRY_UNSET_X) (line 7)"
         );
         let e = parse("[vaults.v]\nurl='ftp://x'\n")
             .unwrap_err()
@@ -429,7 +445,7 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
         let e = parse(base).unwrap_err().to_string();
         assert_eq!(
             e,
-            "ferry.toml: `instances.p.jwt_key_id`: missing (required)"
+            "ferry.toml: `instances.p.jwt_key_id`: missing (required) (line 1)"
         );
         let c = parse(&format!("{base}jwt_key_id='alias'\n")).unwrap();
         match &c.instance("p").unwrap().auth {
@@ -543,14 +559,14 @@ prod = "OICINST_prod"
             .to_string();
         assert_eq!(
             e,
-            "ferry.toml: `mail.tls`: expected `starttls`, `tls` or `none`, got `ssl`"
+            "ferry.toml: `mail.tls`: expected `starttls`, `tls` or `none`, got `ssl` (line 3)"
         );
         let e = parse("[mail]\nhost='h'\nusername='u'\n")
             .unwrap_err()
             .to_string();
         assert_eq!(
             e,
-            "ferry.toml: `mail.password`: `username` and `password` go together"
+            "ferry.toml: `mail.password`: `username` and `password` go together (line 1)"
         );
         let e = parse("[identity.x]\nurl='https://i'\nclient_id='c'\n")
             .unwrap_err()

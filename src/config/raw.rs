@@ -172,15 +172,85 @@ pub(super) struct Check<'a> {
     pub file: &'a str,
     pub base: &'a Path,
     pub secrets: Vec<Secret>,
+    /// The file's text (to name the line of a key in messages).
+    pub text: &'a str,
+}
+
+/// The line of a dotted key (`vaults.backups.url`) in config text: the line of its `KEY =`
+/// in its table, else of the table's header; `None` when neither is found.
+pub(super) fn key_line(text: &str, key: &str) -> Option<usize> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let header_of = |line: &str| -> Option<String> {
+        let t = line.trim();
+        let inner = t.strip_prefix('[')?.split(']').next()?;
+        Some(
+            inner
+                .split('.')
+                .map(|p| p.trim().trim_matches('"').trim_matches('\''))
+                .collect::<Vec<_>>()
+                .join("."),
+        )
+    };
+    let assigns = |line: &str, field: &str| {
+        line.trim_start()
+            .strip_prefix(field)
+            .is_some_and(|r| r.trim_start().starts_with('='))
+    };
+    // The longest table that is a prefix of the key, then the field in it.
+    for split in (0..parts.len()).rev() {
+        let table = parts[..split].join(".");
+        let field = parts[split..].join(".");
+        let mut in_table = table.is_empty();
+        let mut header = None;
+        for (i, line) in text.lines().enumerate() {
+            if let Some(h) = header_of(line) {
+                in_table = h == table;
+                if in_table {
+                    header = Some(i + 1);
+                }
+                continue;
+            }
+            if in_table && assigns(line, &field) {
+                return Some(i + 1);
+            }
+        }
+        if header.is_some() {
+            return header;
+        }
+    }
+    None
+}
+
+/// A host that is this machine (traffic to it never leaves it).
+fn loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Check<'_> {
     fn err(&self, key: &str, problem: impl Into<String>) -> ConfigError {
+        let mut problem = problem.into();
+        if !problem.contains("(line ")
+            && let Some(n) = key_line(self.text, key)
+        {
+            problem.push_str(&format!(" (line {n})"));
+        }
         ConfigError::Key {
             file: self.file.to_string(),
             key: key.to_string(),
-            problem: problem.into(),
+            problem,
         }
+    }
+
+    /// Warns (at load, before anything is sent) about a setting that sends credentials in the
+    /// clear.
+    fn warn_cleartext(&self, key: &str, what: &str) {
+        let line = key_line(self.text, key)
+            .map(|n| format!(" (line {n})"))
+            .unwrap_or_default();
+        tracing::warn!("{}: `{key}`: {what}{line}", self.file);
     }
 
     fn required(&self, v: Option<String>, key: &str) -> Result<String, ConfigError> {
@@ -208,8 +278,34 @@ impl Check<'_> {
                 format!("expected an http(s) URL, got scheme `{scheme}`"),
             ));
         }
-        if u.host_str().is_none() {
+        let Some(host) = u.host_str() else {
             return Err(self.err(key, format!("the URL `{s}` has no host")));
+        };
+        // Credentials belong in their own keys (secret references), never in a URL that is
+        // printed, logged and recorded; a query or fragment would be lost or misread when ferry
+        // appends API paths.
+        if !u.username().is_empty() || u.password().is_some() {
+            return Err(self.err(
+                key,
+                "the URL holds a user name or password: put credentials in their own keys (secret references)",
+            ));
+        }
+        if u.query().is_some() {
+            return Err(self.err(key, "the URL has a query (`?...`): give the base URL only"));
+        }
+        if u.fragment().is_some() {
+            return Err(self.err(
+                key,
+                "the URL has a fragment (`#...`): give the base URL only",
+            ));
+        }
+        if u.scheme() == "http" && !loopback(host) {
+            self.warn_cleartext(
+                key,
+                &format!(
+                    "plain http:// to {host}: tokens and archives travel unencrypted; use https://"
+                ),
+            );
         }
         Ok(s.trim_end_matches('/').to_string())
     }
@@ -383,6 +479,15 @@ impl Check<'_> {
                 if !ok {
                     return Err(self.err("mail.webhook", "expected an http(s) URL"));
                 }
+                if let Ok(u) = url::Url::parse(url.expose())
+                    && u.scheme() == "http"
+                    && !loopback(u.host_str().unwrap_or(""))
+                {
+                    self.warn_cleartext(
+                        "mail.webhook",
+                        "plain http:// to a host other than this machine: reports travel unencrypted; use https://",
+                    );
+                }
                 let timeout = t.webhook_timeout_secs;
                 Some(WebhookProfile {
                     url,
@@ -390,6 +495,21 @@ impl Check<'_> {
                 })
             }
         };
+        if let Some(from) = &t.from
+            && let Err(e) = from.parse::<lettre::message::Mailbox>()
+        {
+            return Err(self.err(
+                "mail.from",
+                format!("not an e-mail address (`{from}`): {e}"),
+            ));
+        }
+        if let Some(a) = t
+            .admins
+            .iter()
+            .find(|a| a.parse::<lettre::message::Mailbox>().is_err())
+        {
+            return Err(self.err("mail.admins", format!("`{a}` is not an e-mail address")));
+        }
         Ok(MailProfile {
             admins: t.admins.clone(),
             from: t.from.clone(),
@@ -423,6 +543,12 @@ impl Check<'_> {
                 return Err(self.err("mail.port", format!("expected a port number, found {v}")));
             }
         };
+        if tls == SmtpTls::None && !loopback(&host) {
+            self.warn_cleartext(
+                "mail.tls",
+                &format!("SMTP without TLS to {host}: the login and the reports travel unencrypted; use `starttls` or `tls`"),
+            );
+        }
         if t.username.is_some() != t.password.is_some() {
             return Err(self.err("mail.password", "`username` and `password` go together"));
         }

@@ -32,6 +32,11 @@ pub enum SkipReason {
     NotOn { target: String },
     /// A restore (a replace) left it inactive, as wanted.
     InactiveAfterRestore,
+    /// The target's schedule already has this definition (or state).
+    SameSchedule { target: String },
+    /// The import options leave schedules alone (`schedules: "skip"`), or its integration was
+    /// not imported.
+    ScheduleLeft { why: String },
     /// Any other reason, in words.
     Other(String),
 }
@@ -83,6 +88,8 @@ impl fmt::Display for SkipReason {
             SkipReason::AlreadyIn { status } => write!(f, "already {status}"),
             SkipReason::NotOn { target } => write!(f, "not on {target}"),
             SkipReason::InactiveAfterRestore => write!(f, "inactive after the restore"),
+            SkipReason::SameSchedule { target } => write!(f, "same schedule on {target}"),
+            SkipReason::ScheduleLeft { why } => write!(f, "schedule left as it is: {why}"),
             SkipReason::Other(s) => f.write_str(s),
         }
     }
@@ -107,6 +114,15 @@ pub enum Action {
     },
     /// Stop the schedule of an integration (a step of a replace).
     StopSchedule,
+    /// Create the schedule of an integration, or replace its definition (`POST`, on 409 `PUT
+    /// …/schedule`).
+    PutSchedule,
+    /// Start (or resume) a schedule.
+    StartSchedule,
+    /// Start and pause a schedule (`HOLD`).
+    PauseSchedule,
+    /// Stop and delete a schedule (rollback of one the run created).
+    DeleteSchedule,
     Activate,
     Deactivate,
     Delete,
@@ -122,6 +138,10 @@ impl fmt::Display for Action {
             Action::Restore { new: true } => f.write_str("import new (restore)"),
             Action::Restore { new: false } => f.write_str("replace (restore)"),
             Action::StopSchedule => f.write_str("stop schedule"),
+            Action::PutSchedule => f.write_str("put schedule"),
+            Action::StartSchedule => f.write_str("start schedule"),
+            Action::PauseSchedule => f.write_str("pause schedule"),
+            Action::DeleteSchedule => f.write_str("delete schedule"),
             Action::Activate => f.write_str("activate"),
             Action::Deactivate => f.write_str("deactivate"),
             Action::Delete => f.write_str("delete"),

@@ -62,10 +62,16 @@ pub trait EffectOutput {
 }
 
 impl EffectOutput for () {}
+impl<T: EffectOutput> EffectOutput for Option<T> {
+    fn sha256(&self) -> Option<String> {
+        self.as_ref().and_then(EffectOutput::sha256)
+    }
+}
 impl EffectOutput for String {}
 impl EffectOutput for bool {}
 impl<T: EffectOutput> EffectOutput for Vec<T> {}
 impl EffectOutput for crate::oic::ImportOutcome {}
+impl EffectOutput for crate::oic::ScheduleState {}
 
 /// One effect to perform: what, on which artifact, against which instance or vault.
 #[derive(Clone, Debug)]

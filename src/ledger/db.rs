@@ -722,6 +722,53 @@ impl Ledger {
         Ok(())
     }
 
+    /// Removes a run's rollback record of one artifact on one target (see
+    /// [`super::RunRecord::forget_rollback`]).
+    pub fn delete_rollback(
+        &self,
+        run: &str,
+        key: &ArtifactKey,
+        target: &str,
+    ) -> Result<(), LedgerError> {
+        self.exec(&[(
+            "DELETE FROM rollback WHERE run = ?1 AND kind = ?2 AND code = ?3 AND version = ?4 AND target = ?5"
+                .into(),
+            vec![
+                run.into(),
+                key.kind.as_str().into(),
+                (&key.code).into(),
+                (&key.version).into(),
+                target.into(),
+            ],
+        )])?;
+        Ok(())
+    }
+
+    /// The real runs (not plans, dry runs or rollbacks) that started after `after` and recorded
+    /// a change of `key` on `target` for rollback, newest first: `(run id, started)`.
+    pub fn later_changes(
+        &self,
+        key: &ArtifactKey,
+        target: &str,
+        after: &DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, LedgerError> {
+        self.rows(
+            "rollback",
+            "SELECT DISTINCT rollback.run, runs.started FROM rollback JOIN runs ON runs.id = rollback.run
+             WHERE rollback.kind = ?1 AND rollback.code = ?2 AND rollback.version = ?3 AND rollback.target = ?4
+               AND runs.kind = 'run' AND runs.dry_run = 0 AND runs.started > ?5
+             ORDER BY runs.started DESC",
+            &[
+                key.kind.as_str().into(),
+                (&key.code).into(),
+                (&key.version).into(),
+                target.into(),
+                ts(after).into(),
+            ],
+            |r| Ok((r.text(0)?, parse_ts("started", &r.text(1)?)?)),
+        )
+    }
+
     /// What a run saved for rollback, in the order it was saved.
     pub fn rollback_entries(&self, run: &str) -> Result<Vec<RollbackEntry>, LedgerError> {
         self.rows(

@@ -393,6 +393,14 @@ impl RunRecord {
         self.with_db(|db| db.insert_rollback(&id, e));
     }
 
+    /// Withdraws this run's rollback record of `key` on `target`: the change it announced was
+    /// made by someone else (another run's import landed first), so rolling this run back must
+    /// not undo it.
+    pub fn forget_rollback(&self, key: &ArtifactKey, target: &str) {
+        let id = self.info().id;
+        self.with_db(|db| db.delete_rollback(&id, key, target));
+    }
+
     /// Adds an HTML fragment (a heading and tables, e.g. a backup diff) to the run's report.html.
     /// Kept in the run folder under `sections/` until the report is written; a run without a
     /// folder has no report.html and keeps nothing.

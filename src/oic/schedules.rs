@@ -348,8 +348,9 @@ impl OicClient {
         .map(|_| ())
     }
 
-    /// Creates the schedule, or replaces its definition when one exists (409 on create → PUT).
-    /// Returns true when it was created.
+    /// Creates the schedule, or replaces its definition when one exists (409 on create → PUT;
+    /// a PUT answered 412, none defined after all, creates once more). Returns true when it
+    /// was created.
     pub async fn put_schedule_at(
         &self,
         project: Option<&str>,
@@ -358,10 +359,14 @@ impl OicClient {
     ) -> Result<bool, OicError> {
         match self.create_schedule_at(project, id, def).await {
             Ok(()) => Ok(true),
-            Err(e) if e.is_status(409) => {
-                self.update_schedule_at(project, id, def).await?;
-                Ok(false)
-            }
+            Err(e) if e.is_status(409) => match self.update_schedule_at(project, id, def).await {
+                Ok(()) => Ok(false),
+                Err(u) if u.is_status(412) => {
+                    self.create_schedule_at(project, id, def).await?;
+                    Ok(true)
+                }
+                Err(u) => Err(u),
+            },
             Err(e) => Err(e),
         }
     }

@@ -907,7 +907,8 @@ async fn finish(
     rep.cause = Some(cause.clone());
     if roll_back && !ctx.exec().dry_run() {
         run.seal_rollback_job().map_err(OpsError::Usage)?;
-        rep.rollback = rollback(ctx, &run.id()).await?;
+        rep.rollback =
+            rollback(ctx, &run.id(), &super::rollback::RollbackOptions::default()).await?;
         rep.schedules_restored =
             restore_schedules(ctx, &ctx.client(&rep.target)?, schedules_before).await?;
         let failed = rep.rollback.iter().filter(|r| r.error.is_some()).count();

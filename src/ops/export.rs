@@ -92,7 +92,9 @@ pub struct ExportOptions {
 }
 
 /// Exports in parallel; returns the artifacts of those that succeeded (failures are recorded in
-/// the run and, with `stop_on_error`, raised). In a dry run the exports happen too.
+/// the run and, with `stop_on_error`, raised). In a dry run the exports happen too. An exported
+/// integration with a schedule also gives its schedule (an artifact of kind `schedule`, see
+/// [`super::schedules`]).
 pub async fn export(
     ctx: &dyn Ctx,
     client: &OicClient,
@@ -105,6 +107,13 @@ pub async fn export(
         .record()
         .expect(Stage::Export, items.len() as u64);
     let label = o.label.as_deref();
+    let scheduled: Vec<Integration> = items
+        .iter()
+        .filter_map(|it| match it {
+            Exportable::Integration(i) if i.schedule_defined => Some(i.clone()),
+            _ => None,
+        })
+        .collect();
     let results = fan_out_adaptive(
         ctx.bar(items.len(), "export"),
         conc,
@@ -133,6 +142,21 @@ pub async fn export(
     .await;
     let mut out = vec![];
     for r in results {
+        match r {
+            Ok(a) => out.push(a),
+            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+            Err(_) => {}
+        }
+    }
+    let exported: Vec<Integration> = scheduled
+        .into_iter()
+        .filter(|i| {
+            out.iter()
+                .any(|a| a.key == Exportable::Integration(i.clone()).key())
+        })
+        .collect();
+    for r in super::schedules::export(ctx, client, exported, conc).await {
         match r {
             Ok(a) => out.push(a),
             Err(e) if e.cancelled => return Err(OpsError::Cancelled),

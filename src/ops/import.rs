@@ -17,6 +17,7 @@ use super::OpsError;
 use super::activate::{self, ActivateWhen};
 use super::ctx::{Ctx, fan_out_adaptive};
 use super::kinds::{KindOps, TargetState, import_rank, ops_for};
+use super::schedules::SchedulesMode;
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 use crate::effect::{Action, Decision, Effect, EffectError, Failure, Outcome, SkipReason};
 use crate::ledger::{Intent, RollbackEntry, Stage, StepError, StepStatus};
@@ -42,6 +43,9 @@ pub struct ImportOptions {
     pub stop_on_error: bool,
     pub tracing: Option<bool>,
     pub payload_tracing: Option<bool>,
+    /// What to do with the schedules that travel with the integrations (`keep`, `create`,
+    /// `skip`); applied after the activations (see [`super::schedules`]).
+    pub schedules: SchedulesMode,
 }
 
 impl Default for ImportOptions {
@@ -56,6 +60,7 @@ impl Default for ImportOptions {
             stop_on_error: false,
             tracing: None,
             payload_tracing: None,
+            schedules: SchedulesMode::Keep,
         }
     }
 }
@@ -124,7 +129,7 @@ pub struct ImportResult {
 }
 
 impl ImportResult {
-    fn of(a: &Artifact) -> ImportResult {
+    pub(crate) fn of(a: &Artifact) -> ImportResult {
         ImportResult {
             id: a.key.id(),
             kind: a.key.kind.as_str().into(),
@@ -159,6 +164,8 @@ pub struct Imported {
     pub results: Vec<ImportResult>,
     /// (index in `results`, artifact, imported by this run).
     activations: Vec<(usize, Artifact, bool)>,
+    /// The schedules, put on the target after the activations.
+    schedules: Vec<Artifact>,
 }
 
 /// Imports and activates (no connections in between; see [`import`] and
@@ -190,6 +197,9 @@ pub async fn import(
     ctx.exec()
         .record()
         .expect(Stage::Import, artifacts.len() as u64);
+    let (schedules, artifacts): (Vec<Artifact>, Vec<Artifact>) = artifacts
+        .into_iter()
+        .partition(|a| a.key.kind == ArtifactKind::Schedule);
     let listed = Arc::new(listed_integrations(ctx, client, &artifacts).await);
     let mut ordered: Vec<(usize, Artifact)> = artifacts.into_iter().enumerate().collect();
     ordered.sort_by_key(|(i, a)| (import_rank(a.key.kind), *i));
@@ -226,7 +236,9 @@ pub async fn import(
         }
     }
     done.sort_by_key(|(i, _, _)| *i);
-    gather(done, o)
+    let mut imported = gather(done, o)?;
+    imported.schedules = schedules;
+    Ok(imported)
 }
 
 /// The target's integrations, listed once (a page per 100) so that a new import needs no GET of
@@ -299,6 +311,7 @@ fn gather(
     Ok(Imported {
         results,
         activations,
+        schedules: vec![],
     })
 }
 
@@ -312,6 +325,7 @@ pub async fn activate_imported(
     let Imported {
         mut results,
         activations,
+        schedules,
     } = imported;
     let conc = o.activation_concurrency.unwrap_or(ctx.bounds().activations);
     let act = o.activation();
@@ -361,6 +375,10 @@ pub async fn activate_imported(
             Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
             Err(e) => m.fail(Stage::Activate, &e),
         }
+    }
+    if !schedules.is_empty() {
+        let s = super::schedules::apply(ctx, client, schedules, o, &results).await?;
+        results.extend(s);
     }
     Ok(results)
 }
@@ -541,7 +559,13 @@ pub async fn apply(
         target: client.name().to_string(),
         sha256: eff.sha256.clone().unwrap_or_default(),
     });
-    exec.run(eff, || send(kops, client, a, created)).await
+    let record = exec.record().clone();
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    exec.run(eff, || {
+        let first = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
+        send(kops, client, a, created, &record, first)
+    })
+    .await
 }
 
 /// The check before an import: reads the target (unless its list showed it absent), waits for
@@ -580,17 +604,28 @@ async fn decide(
                     a.key.id()
                 ))
             })?;
+        // A replace stops the integration's schedule: save it as it is now.
+        if d.state.as_ref().is_some_and(|s| s.scheduled) {
+            super::schedules::save_before_replace(ctx, client, &a.key)
+                .await
+                .map_err(Failure::Task)?;
+        }
     }
     Ok(d)
 }
 
 /// Sends the archive: a create, or the replace itself. A create answered 409 (a request of a
 /// stopped run landing late) is fine when the target now holds this very archive.
+/// On the first attempt, that create is another run's, not this run's change: its rollback
+/// record is withdrawn, so rolling this run back leaves it alone (a resumed run keeps the record
+/// of the attempt that sent it; a retry's 409 is this run's own earlier attempt).
 async fn send(
     kops: &dyn KindOps,
     client: &OicClient,
     a: &Artifact,
     created: bool,
+    record: &crate::ledger::RunRecord,
+    first: bool,
 ) -> Result<(), Failure> {
     if !created {
         return kops.replace(client, a).await.map_err(Failure::from);
@@ -601,6 +636,9 @@ async fn send(
             match d.decision {
                 Decision::Skip(why @ SkipReason::Unchanged { .. }) => {
                     tracing::warn!(artifact = %a.key.id(), "{why}: an earlier request landed");
+                    if first {
+                        record.forget_rollback(&a.key, client.name());
+                    }
                     Ok(())
                 }
                 _ => Err(Failure::from(e)),

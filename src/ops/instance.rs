@@ -831,6 +831,7 @@ pub async fn migrate_instance(
         stop_on_error: o.stop_on_error,
         tracing: None,
         payload_tracing: None,
+        schedules: Default::default(),
     };
     let imported = import(ctx, dst, artifacts, &io).await?;
 

@@ -66,7 +66,8 @@ pub fn ops_for(kind: ArtifactKind) -> Option<&'static dyn KindOps> {
         ArtifactKind::Connection
         | ArtifactKind::Job
         | ArtifactKind::Grant
-        | ArtifactKind::Message => None,
+        | ArtifactKind::Message
+        | ArtifactKind::Schedule => None,
     }
 }
 
@@ -78,10 +79,12 @@ pub fn import_rank(k: ArtifactKind) -> u8 {
         ArtifactKind::Project => 2,
         ArtifactKind::Package => 3,
         ArtifactKind::Integration => 4,
+        // After the integrations (and their activations: see `ops::schedules`).
+        ArtifactKind::Schedule => 5,
         ArtifactKind::Connection
         | ArtifactKind::Job
         | ArtifactKind::Grant
-        | ArtifactKind::Message => 5,
+        | ArtifactKind::Message => 6,
     }
 }
 

@@ -32,6 +32,7 @@ pub mod plan;
 pub mod planfile;
 pub mod rollback;
 pub mod run;
+pub mod schedules;
 pub mod select;
 pub mod vault_diff;
 pub mod vault_prune;

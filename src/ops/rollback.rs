@@ -99,14 +99,165 @@ pub fn entries(db: &Ledger, run: &str) -> Result<Vec<RollbackEntry>, OpsError> {
     Ok(out)
 }
 
-/// Puts the targets of run `run` back as they were before it. One result per artifact.
-pub async fn rollback(ctx: &dyn Ctx, run: &str) -> Result<Vec<RollbackResult>, OpsError> {
-    let list = {
-        let db = Ledger::open_in(&ctx.config().state_dir).map_err(ledger_err)?;
-        entries(&db, run)?
-    };
+/// Options of [`rollback`].
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RollbackOptions {
+    /// Undo the run's changes even where a later run changed the same artifact since.
+    pub force: bool,
+}
+
+/// A change of the run that a later run changed again: rolling it back would undo that run.
+#[derive(Clone, Debug)]
+struct Conflict {
+    id: String,
+    target: String,
+    later_run: String,
+}
+
+/// The runs of a resume chain, oldest first (`run` last).
+fn chain(db: &Ledger, run: &str) -> Result<Vec<crate::ledger::RunRow>, OpsError> {
+    let mut out: Vec<crate::ledger::RunRow> = vec![];
+    let mut cur = Some(run.to_string());
+    while let Some(id) = cur {
+        if out.iter().any(|r| r.info.id == id) || out.len() > 100 {
+            break;
+        }
+        let row = db
+            .run(&id)
+            .map_err(ledger_err)?
+            .ok_or_else(|| ledger_err(format!("no run `{id}` in the ledger (see `ferry runs`)")))?;
+        cur = row.extra.resumes.clone();
+        out.push(row);
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// The changes of the run that later runs changed again and that still stand. An archive the
+/// run imported is checked on the target: when the target holds what the run left (or what was
+/// there before it), the later change was undone and rolling back is safe.
+async fn conflicts(
+    ctx: &dyn Ctx,
+    db_entries: &[(RollbackEntry, Vec<String>, Option<String>)],
+) -> Result<Vec<Conflict>, OpsError> {
     let mut out = vec![];
-    for e in list.iter().rev() {
+    for (e, later, imported) in db_entries {
+        let Some(latest) = later.first() else {
+            continue;
+        };
+        let conflict = match (imported, ops_for(e.kind)) {
+            (Some(left), Some(kops)) => {
+                let client = ctx.client(&e.target)?;
+                let key = e.key();
+                let on_target = match kops.state(&client, &key).await {
+                    Ok(None) => None,
+                    Ok(Some(_)) => Some(
+                        kops.export_current(&client, &key)
+                            .await
+                            .map_err(|x| OpsError::oic(&e.target, x))?
+                            .sha256,
+                    ),
+                    Err(x) => return Err(OpsError::oic(&e.target, x)),
+                };
+                match on_target {
+                    // Gone: nothing of the later run left to undo.
+                    None => false,
+                    Some(sha) => sha != *left && Some(&sha) != e.sha256.as_ref(),
+                }
+            }
+            // Only its activation state was changed by the run: any later change stands.
+            _ => true,
+        };
+        if conflict {
+            out.push(Conflict {
+                id: e.key().id(),
+                target: e.target.clone(),
+                later_run: latest.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Puts the targets of run `run` back as they were before it. One result per artifact. Refuses
+/// (before any change) when a later run changed one of the same artifacts since, naming it,
+/// unless `opts.force`.
+pub async fn rollback(
+    ctx: &dyn Ctx,
+    run: &str,
+    opts: &RollbackOptions,
+) -> Result<Vec<RollbackResult>, OpsError> {
+    let (list, checks) = {
+        let db = Ledger::open_in(&ctx.config().state_dir).map_err(ledger_err)?;
+        let runs = chain(&db, run)?;
+        let ids: Vec<String> = runs.iter().map(|r| r.info.id.clone()).collect();
+        let first = runs.first().map(|r| r.info.started).unwrap_or_default();
+        let list = entries(&db, run)?;
+        // What each artifact holds after the run: the sha256 of its last import done.
+        let mut imported: std::collections::HashMap<
+            (crate::artifact::ArtifactKey, String),
+            String,
+        > = Default::default();
+        for id in &ids {
+            for s in db.steps(id).map_err(ledger_err)? {
+                if s.stage == Stage::Import
+                    && s.status == StepStatus::Ok
+                    && let Some(sha) = &s.sha256
+                {
+                    imported.insert((s.key(), s.target.clone()), sha.clone());
+                }
+            }
+        }
+        let mut checks = vec![];
+        for e in &list {
+            let later: Vec<String> = db
+                .later_changes(&e.key(), &e.target, &first)
+                .map_err(ledger_err)?
+                .into_iter()
+                .map(|(id, _)| id)
+                .filter(|id| !ids.contains(id))
+                .collect();
+            let left = imported.get(&(e.key(), e.target.clone())).cloned();
+            checks.push((e.clone(), later, left));
+        }
+        (list, checks)
+    };
+    if !opts.force {
+        let found = conflicts(ctx, &checks).await?;
+        if !found.is_empty() {
+            let lines: Vec<String> = found
+                .iter()
+                .map(|c| {
+                    format!(
+                        "  {} on {}: changed by the later run {}",
+                        c.id, c.target, c.later_run
+                    )
+                })
+                .collect();
+            let mut runs: Vec<&str> = found.iter().map(|c| c.later_run.as_str()).collect();
+            runs.sort();
+            runs.dedup();
+            return Err(OpsError::Usage(format!(
+                "rollback of run {run} refused: it would undo what a later run changed since:\n{}\nRoll back {} first, or use --force to undo them anyway.",
+                lines.join("\n"),
+                runs.join(", ")
+            )));
+        }
+    }
+    let mut out = vec![];
+    // Schedules last: an integration's restore (a replace) stops its schedule.
+    let (schedules, others): (Vec<&RollbackEntry>, Vec<&RollbackEntry>) = list
+        .iter()
+        .rev()
+        .partition(|e| e.kind == ArtifactKind::Schedule);
+    for e in others.into_iter().chain(schedules) {
+        if e.kind == ArtifactKind::Schedule {
+            let client = ctx.client(&e.target)?;
+            let (action, error) = super::schedules::rollback_one(ctx, &client, e).await;
+            out.push(RollbackResult::of(e, &action, error));
+            continue;
+        }
         let Some(kops) = ops_for(e.kind) else {
             let why = format!("{} cannot be rolled back", e.kind);
             out.push(RollbackResult::of(e, "unsupported", Some(why)));

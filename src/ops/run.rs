@@ -120,6 +120,9 @@ pub enum StartError {
     Resume(String),
     #[error("{0}")]
     Record(String),
+    /// A setting of the config that cannot work (checked before the first effect).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// What [`Run::finish`] leaves.
@@ -185,6 +188,19 @@ impl Run {
         opts: RunOptions,
     ) -> Result<Arc<Run>, StartError> {
         shell.add_secrets(&config.secrets);
+        // The whole config is checked before anything happens: vault settings (and the secrets
+        // they reference) too, not only when a recipe opens the vault.
+        for v in config.vaults.values() {
+            if let Err(e) = crate::vault::Vault::check(v) {
+                let msg = match e {
+                    crate::vault::VaultError::Config { key, problem } => {
+                        config.key_error(&key, &problem).to_string()
+                    }
+                    other => format!("{}: {other}", config.file),
+                };
+                return Err(StartError::Config(msg));
+            }
+        }
         let info = run_info(&config, recipe, text, &opts);
         let resume = match &opts.resume {
             None => None,

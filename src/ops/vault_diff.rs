@@ -800,6 +800,11 @@ async fn export_one(
                 .export_project(&code, &crate::oic::ProjectExport::default())
                 .await
         }
+        ArtifactKind::Schedule => match super::schedules::export_one(client, &id).await {
+            Ok(Some(a)) => Ok(a),
+            Ok(None) => return Ok(None),
+            Err(e) => Err(e),
+        },
         _ => return Ok(None),
     };
     match r {

@@ -218,26 +218,14 @@ fn step_error(e: &RbacError) -> StepError {
     }
 }
 
-/// A read with up to three attempts on transient failures (lookups are not recorded as steps).
-async fn read<T, F, Fut>(mut f: F) -> Result<T, RbacError>
+/// A lookup in the identity domain (not recorded as a step), retried on transient failures by
+/// the executor's one retry loop ([`Executor::read`]), with the run's policy and cancellation.
+async fn read<T, F, Fut>(exec: &Executor, f: F) -> Result<T, RbacError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RbacError>>,
 {
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match f().await {
-            Err(e) if e.is_retryable() && attempt < 3 => {
-                let d = e
-                    .retry_after()
-                    .unwrap_or(Duration::from_millis(200 * u64::from(attempt)))
-                    .min(Duration::from_secs(10));
-                tokio::time::sleep(d).await;
-            }
-            r => return r,
-        }
-    }
+    exec.read("identity domain lookup", f).await
 }
 
 fn result(e: &RoleEntry, status: GrantStatus, reason: Option<String>) -> GrantResult {
@@ -250,8 +238,12 @@ fn result(e: &RoleEntry, status: GrantStatus, reason: Option<String>) -> GrantRe
     }
 }
 
-async fn resolve(idp: &IdentityClient, p: &Principal) -> Result<Identity, RbacError> {
-    read(|| idp.find(p.kind, &p.name))
+async fn resolve(
+    exec: &Executor,
+    idp: &IdentityClient,
+    p: &Principal,
+) -> Result<Identity, RbacError> {
+    read(exec, || idp.find(p.kind, &p.name))
         .await?
         .ok_or_else(|| RbacError::NotFound {
             domain: idp.name().to_string(),
@@ -305,7 +297,7 @@ async fn apply_app_roles(
     let where_ = target.label();
     let verb = if add { "grant" } else { "revoke" };
     // The application and its roles, once.
-    let app = match read(|| idp.find_app(&target.app)).await {
+    let app = match read(exec, || idp.find_app(&target.app)).await {
         Ok(a) => a,
         Err(e) => {
             return rows
@@ -342,14 +334,14 @@ async fn apply_app_roles(
             }));
             continue;
         };
-        let who = match resolve(idp, &r.principal).await {
+        let who = match resolve(exec, idp, &r.principal).await {
             Ok(w) => w,
             Err(e) => {
                 out.push(fail(e));
                 continue;
             }
         };
-        let existing = match read(|| idp.find_grant(&who.id, &app.id, &role_id)).await {
+        let existing = match read(exec, || idp.find_grant(&who.id, &app.id, &role_id)).await {
             Ok(g) => g,
             Err(e) => {
                 out.push(fail(e));
@@ -471,7 +463,7 @@ async fn apply_project(
     let mut out: Vec<Option<GrantResult>> = vec![None; rows.len()];
     let mut changed: Vec<(usize, String)> = vec![];
     for (i, r) in rows.iter().enumerate() {
-        let who = match resolve(target.identity, &r.principal).await {
+        let who = match resolve(exec, target.identity, &r.principal).await {
             Ok(w) => w,
             Err(e) => {
                 let eff = Effect::new(
@@ -612,7 +604,7 @@ pub async fn copy_acl(
             // The name to match by: from the source domain when we can ask it.
             let mut name = p.display_name.clone();
             if let Some(sidp) = src_idp
-                && let Ok(Some(who)) = read(|| sidp.by_id(kind, &p.id)).await
+                && let Ok(Some(who)) = read(exec, || sidp.by_id(kind, &p.id)).await
             {
                 name = match kind {
                     PrincipalKind::User => who.email.clone().unwrap_or(who.name.clone()),
@@ -622,7 +614,7 @@ pub async fn copy_acl(
             if name.is_empty() {
                 name = p.id.clone();
             }
-            let found = read(|| dst_idp.find(kind, &name)).await;
+            let found = read(exec, || dst_idp.find(kind, &name)).await;
             let mut row = AclCopyRow {
                 role: role.to_string(),
                 kind,

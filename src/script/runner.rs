@@ -111,8 +111,14 @@ pub fn run_recipe(
     let outcome = match engine.compile(text) {
         Ok(mut ast) => {
             ast.set_source(name);
-            let mut scope = Scope::new();
-            engine.run_ast_with_scope(&mut scope, &ast)
+            // Every `--var` the recipe reads is checked before its first effect.
+            match crate::script::api::util::check_params(&ast, &host.vars) {
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let mut scope = Scope::new();
+                    engine.run_ast_with_scope(&mut scope, &ast)
+                }
+            }
         }
         Err(e) => Err(EvalAltResult::from(e).into()),
     };

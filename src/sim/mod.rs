@@ -134,7 +134,12 @@
 //!   its integrations exists); PUT → 200 (404 missing; 412 when a contained integration is active or locked);
 //!   delete removes the package and its integrations (412 when one is active or locked).
 //! * Monitoring numbers are deterministic: seeded ACTIVATED integrations have traffic derived from a hash of
-//!   their id (some with errors); imported or inactive ones have none. `GET /monitoring/instances` lists up to 5
+//!   their id (some with errors); imported or inactive ones have none, unless the fault `traffic` gives them
+//!   instances at each activation with an error rate (and the REST trigger `…/flows/rest/CODE/1.0/…` records
+//!   one per call). `GET /monitoring/instances` filters on `startdate`/`enddate` (UTC). The fault
+//!   `fail_connection_tests` makes connection tests answer `FAILED` with an OIC-like message.
+//! * Integrations call one another ([`state::Invoke`]): written into their archives as a local-adapter or REST
+//!   `.jca` (see `docs/oic-fidelity.md`). `GET /monitoring/instances` lists up to 5
 //!   runs per integration; `timewindow` must be `1h 6h 1d 2d 3d RETENTIONPERIOD` (else 400).
 //!
 //! ## Identity domain (SCIM)

@@ -310,6 +310,50 @@ impl Vault {
         Ok(Vault::with_store(store, encryption, decryption))
     }
 
+    /// Checks a profile without connecting: its URL and settings, and that every secret it
+    /// references for writing (key passphrase, password, encryption passphrase, S3 keys) can be
+    /// read. The restore identity is checked only for its form: a machine that only backs up
+    /// needs no restore key. Run before a run's first effect.
+    pub fn check(profile: &VaultProfile) -> Result<(), VaultError> {
+        let settings = Settings { profile };
+        settings.encryption()?;
+        if let Some(raw) = profile.settings.identity.as_deref()
+            && raw.starts_with("AGE-SECRET-KEY-")
+        {
+            return Err(settings.err(
+                "identity",
+                "write the age identity in a file and use `file:PATH` (or `env:VAR`), not inline"
+                    .into(),
+            ));
+        }
+        let url = url::Url::parse(&profile.url).map_err(|e| {
+            settings.err("url", format!("not a valid URL (`{}`): {e}", profile.url))
+        })?;
+        match url.scheme() {
+            "file" => {
+                url.to_file_path().map_err(|_| {
+                    settings.err(
+                        "url",
+                        format!("`{}` is not a local absolute path", profile.url),
+                    )
+                })?;
+            }
+            "sftp" => {
+                settings.sftp(&url)?;
+            }
+            "s3" => {
+                settings.s3(&url)?;
+            }
+            other => {
+                return Err(settings.err(
+                    "url",
+                    format!("unsupported scheme `{other}` (use file://, sftp:// or s3://)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A vault over any store (for tests and embedding).
     pub fn with_store(
         store: Arc<dyn Store>,

@@ -38,6 +38,17 @@ fn expected(x: &Dynamic) -> Result<Expected, Box<EvalAltResult>> {
         None => vec![x.clone()],
     };
     for x in items {
+        // Schedules travel beside their integrations; `verify` checks the integrations.
+        if x.read_lock::<Artifact>()
+            .is_some_and(|a| a.key.kind == crate::artifact::ArtifactKind::Schedule)
+            || x.read_lock::<Map>().is_some_and(|m| {
+                m.get("kind").is_some_and(|k| {
+                    k.to_string() == crate::artifact::ArtifactKind::Schedule.as_str()
+                })
+            })
+        {
+            continue;
+        }
         if let Some(a) = x.read_lock::<Artifact>() {
             let st = match a.source_status.as_deref() {
                 Some("ACTIVATED") => Some("ACTIVATED".to_string()),

@@ -70,9 +70,17 @@ pub fn already_stored(
     entries: &[crate::vault::ManifestEntry],
     a: &Artifact,
 ) -> Option<SkipReason> {
+    // An entry sharing an earlier job's bytes records that export's sha256: it is the same
+    // artifact when the content is the same.
+    let same_content = |e: &crate::vault::ManifestEntry| {
+        e.shared.is_some()
+            && e.content_sha256.is_some()
+            && !a.is_planned()
+            && crate::vault::content_hash(a.path(), &a.sha256).ok() == e.content_sha256
+    };
     entries
         .iter()
-        .any(|e| e.key() == a.key && e.sha256 == a.sha256)
+        .any(|e| e.key() == a.key && (e.sha256 == a.sha256 || same_content(e)))
         .then(|| SkipReason::InJob {
             run: exec.resume().map(|r| r.run.clone()),
         })
@@ -188,7 +196,15 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             let h6 = h.clone();
             in_module("rollback", &["run: string", "Array"], "Puts the targets of a run back as they were before it: re-imports the archives it replaced (saved in the job's rollback job),\nre-applies their activation states, and deletes what it added. Planned in a dry run. One result map per artifact.\n\n# Example\n```rhai\nlet results = ledger::rollback(\"20261126-142501-a3f0\");\n```")
                 .set_into_module(m, move |run: ImmutableString| -> Result<Array, Box<EvalAltResult>> {
-                    let r = h6.block_on(crate::ops::rollback::rollback(&*h6, &run))?;
+                    let opts = crate::ops::rollback::RollbackOptions::default();
+                    let r = h6.block_on(crate::ops::rollback::rollback(&*h6, &run, &opts))?;
+                    super::oic::results(r.map_err(super::oic::ops_err)?)
+                });
+            let h7 = h.clone();
+            in_module("rollback", &["run: string", "options: Map", "Array"], "`ledger::rollback(run)` with options: `force` (default false) undoes the run's changes even where a later run\nchanged the same artifact since (without it, such a rollback is refused before any change and names that run).\n\n# Example\n```rhai\nlet results = ledger::rollback(\"20261126-142501-a3f0\", #{ force: true });\n```")
+                .set_into_module(m, move |run: ImmutableString, o: Map| -> Result<Array, Box<EvalAltResult>> {
+                    let opts: crate::ops::rollback::RollbackOptions = super::oic::options("rollback", &o)?;
+                    let r = h7.block_on(crate::ops::rollback::rollback(&*h7, &run, &opts))?;
                     super::oic::results(r.map_err(super::oic::ops_err)?)
                 });
         },

@@ -64,6 +64,54 @@ pub fn typed_like(
     }
 }
 
+/// Checks every `--var` a recipe reads with `param(NAME, DEFAULT)` against the type of its
+/// default, before the recipe runs (so a bad value stops the run before its first effect, not
+/// where the recipe reaches the `param` call). Returns the first bad one, at its `param` call.
+pub fn check_params(ast: &rhai::AST, vars: &rhai::Map) -> Result<(), Box<EvalAltResult>> {
+    use rhai::{ASTNode, Expr};
+    let mut found: Option<Box<EvalAltResult>> = None;
+    ast.walk(&mut |path: &[ASTNode]| {
+        let Some(ASTNode::Expr(Expr::FnCall(call, pos))) = path.last() else {
+            return true;
+        };
+        if call.name != "param" || call.args.len() != 2 || !call.namespace.is_empty() {
+            return true;
+        }
+        let Expr::StringConstant(name, _) = &call.args[0] else {
+            return true;
+        };
+        let Some(text) = vars.get(name.as_str()) else {
+            return true;
+        };
+        // The default's type, from its expression (a map or array literal need not be
+        // constant).
+        let like: Dynamic = match &call.args[1] {
+            Expr::Map(..) => Dynamic::from_map(rhai::Map::new()),
+            Expr::Array(..) => Dynamic::from_array(rhai::Array::new()),
+            Expr::IntegerConstant(..) => Dynamic::from(0_i64),
+            Expr::FloatConstant(..) => Dynamic::from(0.0_f64),
+            Expr::BoolConstant(..) => Dynamic::from(false),
+            Expr::DynamicConstant(d, _) => (**d).clone(),
+            _ => return true,
+        };
+        if let Err(mut e) = typed_like(name, &text.to_string(), &like) {
+            let line = pos
+                .line()
+                .map(|l| format!(" (`param` at line {l})"))
+                .unwrap_or_default();
+            e = errors::usage(format!("{}{line}", crate::script::render::message_of(&e)));
+            e.set_position(*pos);
+            found = Some(e);
+            return false;
+        }
+        true
+    });
+    match found {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 pub fn register(e: &mut Engine, host: Arc<Host>) {
     let h = host.clone();
     global("param", &["name: string", "string"], "The value of a recipe variable given with `--var NAME=VALUE`, as a string; an error when it is not set.\n\n# Example\n```rhai\nlet src = param(\"source\");\n```")

@@ -404,7 +404,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     global(
         "restore",
         &["job: Job", "target: Instance", "options: Map", "Array"],
-        "Restores a backup job with import options (the options and defaults of `import_archives`: `overwrite: false, activate: \"keep\"`).\nA partial job is refused unless `accept_partial: true`.\n`only: [\"CODE|VERSION\", \"CODE\"]` restores just those artifacts (each fetched and verified; the integration's schedule travels in its archive).\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\njob.restore(prod, #{ overwrite: true, only: [\"ORDERS|01.00.0002\"] });\n```",
+        "Restores a backup job with import options (the options and defaults of `import_archives`: `overwrite: false, activate: \"keep\"`).\nA partial job is refused unless `accept_partial: true`.\n`only: [\"CODE|VERSION\", \"CODE\"]` restores just those artifacts (each fetched and verified; the integration's schedule comes with it, `Schedules/CODE_VERSION.json`, put back as the `schedules` option says).\n\n# Example\n```rhai\njob.restore(prod, #{ activate: false });\njob.restore(prod, #{ overwrite: true, only: [\"ORDERS|01.00.0002\"] });\n```",
     )
     .register_into_engine(e, |j: &mut Job, target: super::oic::Instance, opts: Map| -> Result<Array, Box<EvalAltResult>> { restore(j, &target, opts) });
 
