@@ -234,8 +234,17 @@ fn ledger_records_every_stage_of_a_run_with_failures() {
     );
     // The run said how many it selected: the dashboard's progress counts against it.
     let row = db.run(&run).unwrap().expect("the run's row");
-    assert_eq!(row.expected, Some(selected.len() as u64));
-    assert!(row.artifacts >= selected.len() as u64, "{row:?}");
+    // The export stage counts every artifact it selected: the integrations and, beside each
+    // scheduled one, its schedule (`Schedules/CODE_VERSION.json`).
+    let schedules = steps
+        .iter()
+        .filter(|s| s.kind == ferry::artifact::ArtifactKind::Schedule && s.stage == Stage::Export)
+        .map(|s| s.key().id())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let expected = (selected.len() + schedules) as u64;
+    assert_eq!(row.expected, Some(expected), "{schedules} schedule(s) exported");
+    assert!(row.artifacts >= expected, "{row:?}");
 
     let failures_section = &html[html.find("id=\"failures\"").expect("failures table")..];
     for s in &failed_steps {
