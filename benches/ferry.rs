@@ -356,7 +356,7 @@ const EXPORT: &str = r#"
 let dev = oic::instance("dev");
 let list = dev.integrations().filter(|i| i.status != "INPROGRESS");
 let arts = dev.export_archives(list);
-print(`${list.len()} ${arts.len()}`);
+print(`${list.len()} ${arts.filter(|a| a.kind != "schedule").len()}`);
 "#;
 
 fn migrate_recipe(c: u64) -> String {
@@ -374,7 +374,7 @@ let res = prod.import_archives(verified, #{{ overwrite: true, activate: "keep", 
 let errs = res.filter(|r| r.error != ());
 if errs.len() > 0 {{ print(`first error: ${{errs[0].error}}`); }}
 print(`activation errors ${{errs.filter(|r| r.action != "failed").len()}}`);
-print(`${{list.len()}} ${{res.filter(|r| r.action != "failed").len()}}`);
+print(`${{list.len()}} ${{res.filter(|r| r.action != "failed" && r.kind != "schedule").len()}}`);
 "#
     )
 }
@@ -386,7 +386,7 @@ let arts = dev.export_archives(list);
 let job = vault::open("backups").new_job("rss");
 job.store(arts);
 job.finish();
-print(`${list.len()} ${arts.len()}`);
+print(`${list.len()} ${arts.filter(|a| a.kind != "schedule").len()}`);
 "#;
 
 /// "listed exported" from the recipe's last line.
