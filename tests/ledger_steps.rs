@@ -243,7 +243,11 @@ fn ledger_records_every_stage_of_a_run_with_failures() {
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     let expected = (selected.len() + schedules) as u64;
-    assert_eq!(row.expected, Some(expected), "{schedules} schedule(s) exported");
+    assert_eq!(
+        row.expected,
+        Some(expected),
+        "{schedules} schedule(s) exported"
+    );
     assert!(row.artifacts >= expected, "{row:?}");
 
     let failures_section = &html[html.find("id=\"failures\"").expect("failures table")..];
