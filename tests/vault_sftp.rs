@@ -789,3 +789,110 @@ fn shared_content_passphrase() {
         ferry::vault::ShareVia::Reference,
     );
 }
+
+/// Many small archives stored from several threads at once go through the pipelined whole-file
+/// path (several sessions): every one is there under its final name, no temporary file or
+/// journal is left, and the job verifies (decrypting each archive).
+#[test]
+fn many_small_archives_in_parallel() {
+    let e = need_env!();
+    let root = format!("{}/{}", e.dir, unique("many"));
+    let s = Arc::new(SftpStore::connect(config(&e, &root)).unwrap());
+    let id = age::x25519::Identity::generate();
+    let enc = Encryption::recipients(&[id.to_public().to_string()]).unwrap();
+    let dec = {
+        use age::secrecy::ExposeSecret;
+        Decryption::identity_text(id.to_string().expose_secret()).unwrap()
+    };
+    let v = Vault::with_store(s.clone(), enc, dec);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let job = v.create_job("many", day, JobMeta::default()).unwrap();
+    let arts: Vec<_> = (0..40)
+        .map(|i| {
+            artifact(
+                ArtifactKind::Integration,
+                &format!("S{i:02}"),
+                "01.00.0000",
+                &bytes(20_000 + i * 1000, i as u64),
+            )
+        })
+        .collect();
+    let next = AtomicU64::new(0);
+    std::thread::scope(|sc| {
+        for _ in 0..ferry::vault::SFTP_SESSIONS {
+            sc.spawn(|| {
+                while let Some(a) = arts.get(next.fetch_add(1, Ordering::SeqCst) as usize) {
+                    job.store(a).unwrap();
+                }
+            });
+        }
+    });
+    assert!(
+        s.connections() >= 2,
+        "several sessions: {}",
+        s.connections()
+    );
+    let m = job.finish().unwrap();
+    assert_eq!(m.entries.len(), 40);
+    let mut want: Vec<String> = (0..40)
+        .map(|i| format!("S{i:02}_01.00.0000.iar.age"))
+        .collect();
+    want.sort();
+    assert_eq!(
+        list_names(s.as_ref(), &format!("{}/Integrations", m.path)),
+        want
+    );
+    assert_eq!(s.stat(&format!("{}/.journal", m.path)).unwrap(), None);
+    let r = v.open_job(&m.path).unwrap();
+    let rep = r.verify().unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    let got = r.fetch(&m.entries[7]).unwrap();
+    assert_eq!(got.sha256, m.entries[7].sha256);
+}
+
+/// A pipelined batch the server refuses part of: the files before the refused one are complete,
+/// the refused one and those after it are under neither name, and the error names the file.
+#[test]
+fn put_whole_refused_midway() {
+    use ferry::vault::WholeFile;
+    let e = need_env!();
+    let root = format!("{}/{}", e.dir, unique("whole"));
+    let s = SftpStore::connect(config(&e, &root)).unwrap();
+    s.create_dir_all("d").unwrap();
+    let f =
+        |tmp: &'static str, path: &'static str, data: &'static [u8]| WholeFile { tmp, path, data };
+    s.put_whole(&[f("d/.a.tmp-1", "d/a", b"first")]).unwrap();
+    let err = s
+        .put_whole(&[
+            f("d/.b.tmp-1", "d/b", b"second"),
+            f("missing/.c.tmp-1", "missing/c", b"third"),
+            f("d/.e.tmp-1", "d/e", b"fourth"),
+        ])
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("missing/c") && msg.contains("open"), "{msg}");
+    assert!(!err.is_connection_lost(), "{err:?}");
+    assert_eq!(list_names(&s, "d"), vec!["a", "b"]);
+    assert_eq!(s.read_small("d/b").unwrap(), b"second");
+    // rename over an existing file replaces it
+    s.put_whole(&[f("d/.a.tmp-2", "d/a", b"replaced")]).unwrap();
+    assert_eq!(s.read_small("d/a").unwrap(), b"replaced");
+    // a tree of more files than one pipelined batch of removals
+    s.create_dir_all("t/sub").unwrap();
+    let names: Vec<(String, String)> = (0..600)
+        .map(|i| (format!("t/.f{i}.tmp-1"), format!("t/f{i}")))
+        .collect();
+    let files: Vec<WholeFile<'_>> = names
+        .iter()
+        .map(|(t, p)| WholeFile {
+            tmp: t,
+            path: p,
+            data: b"x",
+        })
+        .collect();
+    s.put_whole(&files).unwrap();
+    s.write_small("t/sub/g", b"y").unwrap();
+    assert_eq!(s.list("t").unwrap().len(), 601);
+    s.remove_tree("t").unwrap();
+    assert_eq!(s.stat("t").unwrap(), None);
+}

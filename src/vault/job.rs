@@ -10,8 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use super::crypto::describe_stream_error;
 use super::hashio::{HashingReader, PipeWriter, PrefetchReader, RefReader};
+use super::store::WholeFile;
 use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
+
+/// Archives up to this size are stored whole from memory ([`JobWriter`]'s small path): read,
+/// checked, encrypted and journalled locally, then written with the journal entry in one
+/// [`super::Store::put_whole`] batch (pipelined over SFTP). Larger ones stream.
+const WHOLE_MAX: u64 = 1024 * 1024;
 
 /// Where entries of an unfinished job are recorded, one small file each, until the manifest.
 pub(crate) const JOURNAL: &str = ".journal";
@@ -569,6 +575,17 @@ impl JobWriter {
         {
             return self.record(entry);
         }
+        if a.size <= WHOLE_MAX {
+            let r = self.store_whole(a, &dir, &final_name, &rel, content_sha256.clone());
+            return match r {
+                Err(first) if first.is_connection_lost() => {
+                    tracing::warn!(job = %self.path, artifact = %a.key, "{first}; retrying the upload once");
+                    self.store_whole(a, &dir, &final_name, &rel, content_sha256)
+                        .map_err(|second| first.with_retry_failure(&second))
+                }
+                r => r,
+            };
+        }
         let mut tmp = temp_name(&dir, &final_name);
         let (size, sha, stored_size, stored_sha) = match self.upload(a, &tmp, &rel) {
             Ok(v) => v,
@@ -644,6 +661,100 @@ impl JobWriter {
             shared: None,
         };
         self.record(entry)
+    }
+
+    /// The small path of [`JobWriter::store`]: the archive is read, checked against the
+    /// artifact's size and sha256, encrypted and hashed in memory, and its journal entry made,
+    /// before anything is sent; then both files go in one batch (each under a temporary name,
+    /// then renamed), so that the stored bytes are the ones hashed.
+    fn store_whole(
+        &self,
+        a: &Artifact,
+        dir: &str,
+        final_name: &str,
+        rel: &str,
+        content_sha256: Option<String>,
+    ) -> Result<ManifestEntry, VaultError> {
+        use sha2::{Digest, Sha256};
+        let local = |e: io::Error| VaultError::Local {
+            path: a.path().display().to_string(),
+            reason: e.to_string(),
+        };
+        let enc = &self.inner.encryption;
+        let mut plain = Vec::with_capacity(a.size as usize);
+        std::fs::File::open(a.path())
+            .and_then(|f| f.take(WHOLE_MAX + 1).read_to_end(&mut plain))
+            .map_err(local)?;
+        let (size, sha) = (plain.len() as u64, hex::encode(Sha256::digest(&plain)));
+        if size != a.size || sha != a.sha256 {
+            return Err(VaultError::Integrity {
+                job: self.path.clone(),
+                artifact: a.key.to_string(),
+                path: rel.to_string(),
+                problem: format!(
+                    "the local file {} changed: expected {} bytes with sha256 {}, read {} bytes with sha256 {}",
+                    a.path().display(),
+                    a.size,
+                    a.sha256,
+                    size,
+                    sha
+                ),
+            });
+        }
+        let st = &self.inner.store;
+        let final_path = format!("{}/{rel}", self.path);
+        let write_err = |e: io::Error| VaultError::store("write", st.describe(), &final_path, &e);
+        let stored = if enc.is_encrypted() {
+            let mut w = enc
+                .wrap(Vec::with_capacity(plain.len() + 1024))
+                .map_err(write_err)?;
+            w.write_all(&plain).map_err(write_err)?;
+            w.finish().map_err(write_err)?
+        } else {
+            plain
+        };
+        let entry = ManifestEntry {
+            kind: a.key.kind,
+            code: a.key.code.clone(),
+            version: a.key.version.clone(),
+            source: a.source.clone(),
+            source_status: a.source_status.clone(),
+            size,
+            sha256: sha,
+            content_sha256,
+            stored_size: stored.len() as u64,
+            stored_sha256: hex::encode(Sha256::digest(&stored)),
+            encrypted: enc.is_encrypted(),
+            exported_at: a.exported_at.clone(),
+            path: rel.to_string(),
+            shared: None,
+        };
+        let journal = serde_json::to_vec(&entry).map_err(|e| VaultError::Local {
+            path: rel.to_string(),
+            reason: e.to_string(),
+        })?;
+        let jdir = format!("{}/{JOURNAL}", self.path);
+        st.create_dir_all(&jdir)?;
+        let jname = rel.replace('/', "__");
+        let (jpath, jtmp) = (format!("{jdir}/{jname}"), temp_name(&jdir, &jname));
+        let tmp = temp_name(dir, final_name);
+        st.put_whole(&[
+            WholeFile {
+                tmp: &tmp,
+                path: &final_path,
+                data: &stored,
+            },
+            WholeFile {
+                tmp: &jtmp,
+                path: &jpath,
+                data: &journal,
+            },
+        ])?;
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(rel.to_string(), entry.clone());
+        Ok(entry)
     }
 
     /// Stores nothing new when an earlier job holds the same content, with the same encryption:

@@ -59,6 +59,7 @@ mod hashio;
 mod job;
 mod s3;
 mod sftp;
+mod sftp_pipe;
 pub mod shared;
 mod store;
 
@@ -79,7 +80,7 @@ pub use job::{
 };
 pub use s3::{S3Config, S3Store};
 pub use sftp::{SFTP_SESSIONS, SftpConfig, SftpStore, fingerprint};
-pub use store::{DirEntry, FileStore, Store, StoreWriter};
+pub use store::{DirEntry, FileStore, Store, StoreWriter, WholeFile};
 
 /// The top folder of every vault.
 pub const ROOT_FOLDER: &str = "OIC_Backups";

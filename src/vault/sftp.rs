@@ -6,7 +6,7 @@
 //! operation after an idle spell, and one reconnect after a dropped connection.
 
 use std::collections::HashSet;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,7 +20,8 @@ use ssh2::{
 };
 
 use super::VaultError;
-use super::store::{DirEntry, Store, StoreWriter};
+use super::sftp_pipe::{PipeError, PipeSftp};
+use super::store::{DirEntry, Store, StoreWriter, WholeFile};
 use crate::config::Secret;
 
 /// Cipher preference: hardware-accelerated AES-GCM first, then the usual OpenSSH defaults.
@@ -101,6 +102,8 @@ impl SftpConfig {
 struct Conn {
     sess: Session,
     sftp: Sftp,
+    /// A second SFTP channel for pipelined whole-file writes, started on first use.
+    pipe: Mutex<Option<PipeSftp>>,
     dead: AtomicBool,
     /// Milliseconds since `born` of the last use.
     last_used: AtomicU64,
@@ -145,6 +148,19 @@ pub struct SftpStore {
 impl std::fmt::Debug for SftpStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SftpStore({})", self.url)
+    }
+}
+
+/// How opening a connection failed.
+enum Handshake {
+    /// The server closed the connection during the banner exchange: worth trying again.
+    Closed(String),
+    Failed(VaultError),
+}
+
+impl From<VaultError> for Handshake {
+    fn from(e: VaultError) -> Self {
+        Handshake::Failed(e)
     }
 }
 
@@ -221,7 +237,26 @@ impl SftpStore {
         }
     }
 
+    /// A new connection, logged in, with SFTP started. A server that closes the connection
+    /// during the banner exchange (OpenSSH does so at random beyond `MaxStartups` unauthenticated
+    /// connections, e.g. while many clients connect at once) is tried twice more after a pause.
     fn open_connection(&self) -> Result<Conn, VaultError> {
+        let mut attempt = 0;
+        loop {
+            match self.try_connection() {
+                Err(Handshake::Closed(m)) if attempt < 2 => {
+                    attempt += 1;
+                    tracing::debug!(vault = %self.url, "{m}; connecting again");
+                    std::thread::sleep(Duration::from_millis(100 + 200 * attempt));
+                }
+                Err(Handshake::Closed(m)) => return Err(self.connect_err(m)),
+                Err(Handshake::Failed(e)) => return Err(e),
+                Ok(c) => return Ok(c),
+            }
+        }
+    }
+
+    fn try_connection(&self) -> Result<Conn, Handshake> {
         let cfg = &self.cfg;
         let hp = format!("{}:{}", cfg.host, cfg.port);
         let addrs: Vec<_> = (cfg.host.as_str(), cfg.port)
@@ -257,7 +292,12 @@ impl SftpStore {
         }
         sess.set_timeout(cfg.timeout.as_millis().min(u32::MAX as u128) as u32);
         sess.handshake().map_err(|e| {
-            self.connect_err(format!("SSH handshake with {hp} failed: {}", e.message()))
+            let m = format!("SSH handshake with {hp} failed: {}", e.message());
+            match e.code() {
+                // the server closed or reset the connection (not a timeout, not a refusal)
+                ErrorCode::Session(-2 | -7 | -13 | -43) => Handshake::Closed(m),
+                _ => Handshake::Failed(self.connect_err(m)),
+            }
         })?;
         self.check_host_key(&sess)?;
         self.authenticate(&sess)?;
@@ -269,6 +309,7 @@ impl SftpStore {
         let c = Conn {
             sess,
             sftp,
+            pipe: Mutex::new(None),
             dead: AtomicBool::new(false),
             last_used: AtomicU64::new(0),
             born: Instant::now(),
@@ -492,6 +533,30 @@ impl SftpStore {
         }
     }
 
+    /// One pipelined batch on `c`'s second channel (started when missing); the channel is
+    /// dropped after a failure of the channel itself. `Ok(None)`: the server cannot rename over
+    /// an existing file, so the batch must go step by step.
+    fn put_pipelined(
+        &self,
+        c: &Conn,
+        batch: &[(String, String, &[u8])],
+    ) -> Result<Option<()>, PipeError> {
+        let mut pipe = c.pipe.lock().unwrap_or_else(|p| p.into_inner());
+        if pipe.is_none() {
+            *pipe = Some(PipeSftp::start(&c.sess)?);
+        }
+        let p = pipe.as_mut().expect("started");
+        if !p.renames_over() {
+            return Ok(None);
+        }
+        let r = p.put_whole(batch);
+        if matches!(r, Err(PipeError::Io(_))) {
+            *pipe = None;
+        }
+        c.touch();
+        r.map(Some)
+    }
+
     fn err(&self, op: &'static str, path: &str, e: ssh2::Error) -> VaultError {
         let reason = if is_session_error(&e) {
             format!("connection to the SFTP server lost: {}", e.message())
@@ -566,8 +631,18 @@ fn lost(conn: &Conn, e: io::Error) -> io::Error {
     }
 }
 
+/// Bytes of a file in flight (sent, not yet acknowledged) while writing: libssh2 turns every
+/// byte of the buffer given to one `write` call beyond those already sent into WRITE requests
+/// (of about 30 kB) sent at once, and returns when the first are acknowledged; handing it the
+/// unacknowledged bytes again plus new ones keeps this many requests outstanding all along,
+/// instead of draining the pipeline at the end of every buffer.
+const IN_FLIGHT: usize = 4 * 1024 * 1024;
+
 struct SftpWriter {
-    file: Option<BufWriter<ssh2::File>>,
+    file: Option<ssh2::File>,
+    /// `pending[start..]`: bytes not yet acknowledged by the server (sent or not).
+    pending: Vec<u8>,
+    start: usize,
     conn: Arc<Conn>,
 }
 
@@ -575,38 +650,50 @@ impl SftpWriter {
     fn lost(&self, e: io::Error) -> io::Error {
         lost(&self.conn, e)
     }
+
+    /// Hands the unacknowledged bytes to libssh2 until fewer than `keep` are left.
+    fn push(&mut self, keep: usize) -> io::Result<()> {
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("file already closed"))?;
+        while self.pending.len() - self.start > keep {
+            match f.write(&self.pending[self.start..]) {
+                Ok(0) => return Err(self.lost(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.start += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.lost(e)),
+            }
+        }
+        if self.start > 0 && (self.start >= IN_FLIGHT || self.start == self.pending.len()) {
+            self.pending.drain(..self.start);
+            self.start = 0;
+        }
+        Ok(())
+    }
 }
 
 impl Write for SftpWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let f = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("file already closed"))?;
-        match f.write(buf) {
-            Ok(n) => Ok(n),
-            Err(e) => Err(self.lost(e)),
+        if self.file.is_none() {
+            return Err(io::Error::other("file already closed"));
         }
+        self.pending.extend_from_slice(buf);
+        self.push(IN_FLIGHT)?;
+        Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        let f = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("file already closed"))?;
-        f.flush().map_err(|e| self.lost(e))
+        self.push(0)
     }
 }
 
 impl StoreWriter for SftpWriter {
     fn finish(mut self: Box<Self>) -> io::Result<()> {
-        let f = self
+        self.push(0)?;
+        let mut f = self
             .file
             .take()
             .ok_or_else(|| io::Error::other("file already closed"))?;
-        let mut f = match f.into_inner() {
-            Ok(f) => f,
-            Err(e) => return Err(self.lost(e.into_error())),
-        };
         // fsync@openssh.com where the server has it; ignore "unsupported".
         if let Err(e) = f.fsync()
             && is_session_error(&e)
@@ -723,7 +810,9 @@ impl Store for SftpStore {
             Err(e) => return Err(self.err("create", path, e)),
         };
         Ok(Box::new(SftpWriter {
-            file: Some(BufWriter::with_capacity(1024 * 1024, file)),
+            file: Some(file),
+            pending: Vec::with_capacity(2 * IN_FLIGHT),
+            start: 0,
             conn,
         }))
     }
@@ -804,6 +893,125 @@ impl Store for SftpStore {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|d| !(d == &full || d.starts_with(&format!("{full}/"))));
         Ok(())
+    }
+
+    /// The files of the tree are removed with pipelined requests (a round trip for hundreds of
+    /// files instead of one each), then its folders, deepest first.
+    fn remove_tree(&self, path: &str) -> Result<(), VaultError> {
+        let (mut files, mut dirs) = (Vec::new(), vec![path.trim_end_matches('/').to_string()]);
+        let mut i = 0;
+        while i < dirs.len() {
+            let d = dirs[i].clone();
+            for e in self.list(&d)? {
+                let p = format!("{d}/{}", e.name);
+                if e.is_dir {
+                    dirs.push(p);
+                } else {
+                    files.push(p);
+                }
+            }
+            i += 1;
+        }
+        for batch in files.chunks(super::sftp_pipe::REMOVE_BATCH) {
+            let full: Vec<String> = batch
+                .iter()
+                .map(|f| self.full(f).to_string_lossy().into_owned())
+                .collect();
+            let c = self.conn()?;
+            let r = {
+                let mut pipe = c.pipe.lock().unwrap_or_else(|p| p.into_inner());
+                let r = match pipe.as_mut() {
+                    Some(p) => p.remove_files(&full),
+                    None => PipeSftp::start(&c.sess)
+                        .map_err(PipeError::Io)
+                        .and_then(|p| pipe.insert(p).remove_files(&full)),
+                };
+                if matches!(r, Err(PipeError::Io(_))) {
+                    *pipe = None;
+                }
+                r
+            };
+            match r {
+                Ok(()) => {}
+                Err(PipeError::Refused { .. }) | Err(PipeError::Io(_)) => {
+                    // one at a time, for the precise error (and the reconnect of `run`)
+                    for f in batch {
+                        if self.stat(f)?.is_some() {
+                            self.remove(f)?;
+                        }
+                    }
+                }
+            }
+        }
+        for d in dirs.iter().rev() {
+            self.remove_dir(d)?;
+        }
+        Ok(())
+    }
+
+    /// Pipelined: all OPENs of the batch, then all WRITE, fsync, CLOSE and RENAME requests
+    /// (two round trips for the batch instead of five per file). After a refused request, the
+    /// failed file and the ones after it are removed under both names.
+    fn put_whole(&self, files: &[WholeFile<'_>]) -> Result<(), VaultError> {
+        let batch: Vec<(String, String, &[u8])> = files
+            .iter()
+            .map(|f| {
+                (
+                    self.full(f.tmp).to_string_lossy().into_owned(),
+                    self.full(f.path).to_string_lossy().into_owned(),
+                    f.data,
+                )
+            })
+            .collect();
+        let first = files.first().map(|f| f.path).unwrap_or("");
+        let mut retried = false;
+        loop {
+            let c = self.conn()?;
+            match self.put_pipelined(&c, &batch) {
+                Ok(Some(())) => return Ok(()),
+                Ok(None) => return super::store::put_each(self, files),
+                Err(PipeError::Refused {
+                    index,
+                    op,
+                    code,
+                    message,
+                }) => {
+                    for f in &files[index..] {
+                        let _ = self.remove(f.tmp);
+                        let _ = self.remove(f.path);
+                    }
+                    let kind = match code {
+                        2 => io::ErrorKind::NotFound,
+                        3 => io::ErrorKind::PermissionDenied,
+                        6 | 7 => io::ErrorKind::ConnectionAborted,
+                        8 => io::ErrorKind::Unsupported,
+                        _ => io::ErrorKind::Other,
+                    };
+                    return Err(VaultError::Store {
+                        op: "write",
+                        vault: self.url.clone(),
+                        path: files[index].path.to_string(),
+                        reason: format!(
+                            "the server refused the {op} (SFTP status {code}: {message})"
+                        ),
+                        kind,
+                    });
+                }
+                Err(PipeError::Io(e)) => {
+                    let e = lost(&c, e);
+                    let gone = e.kind() == io::ErrorKind::ConnectionAborted;
+                    if gone {
+                        self.mark_dead(&c);
+                        if !retried {
+                            retried = true;
+                            tracing::warn!(vault = %self.url, "connection lost while writing {first} ({e}); reconnecting once");
+                            continue;
+                        }
+                    }
+                    return Err(VaultError::store("write", self.url.clone(), first, &e));
+                }
+            }
+        }
     }
 
     fn create_exclusive(&self, path: &str, contents: &[u8]) -> Result<bool, VaultError> {

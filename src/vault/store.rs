@@ -7,6 +7,18 @@ use std::path::{Path, PathBuf};
 
 use super::VaultError;
 
+/// A small file to write whole ([`Store::put_whole`]): `data` under the temporary name `tmp`,
+/// then renamed to `path`.
+#[derive(Clone, Copy, Debug)]
+pub struct WholeFile<'a> {
+    /// The temporary name, in the same folder as `path`.
+    pub tmp: &'a str,
+    /// The final name.
+    pub path: &'a str,
+    /// The whole contents.
+    pub data: &'a [u8],
+}
+
 /// One entry of a directory listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirEntry {
@@ -78,6 +90,14 @@ pub trait Store: Send + Sync {
             .map_err(|e| VaultError::store("write", self.describe(), path, &e))
     }
 
+    /// Writes small files whole, in order: each under its temporary name `tmp` (made durable
+    /// where the back end can), then renamed over its final name `path`. Stops at the first
+    /// failure; then the failed file is under neither name. Back ends where each step costs a
+    /// round trip override this to pipeline the batch (SFTP).
+    fn put_whole(&self, files: &[WholeFile<'_>]) -> Result<(), VaultError> {
+        put_each(self, files)
+    }
+
     /// Removes a folder and everything below it.
     fn remove_tree(&self, path: &str) -> Result<(), VaultError> {
         for e in self.list(path)? {
@@ -90,6 +110,23 @@ pub trait Store: Send + Sync {
         }
         self.remove_dir(path)
     }
+}
+
+/// [`Store::put_whole`] one step at a time: write, rename, next file.
+pub(crate) fn put_each<S: Store + ?Sized>(
+    store: &S,
+    files: &[WholeFile<'_>],
+) -> Result<(), VaultError> {
+    for f in files {
+        let r = store
+            .write_small(f.tmp, f.data)
+            .and_then(|_| store.rename(f.tmp, f.path));
+        if r.is_err() {
+            let _ = store.remove(f.tmp);
+            return r;
+        }
+    }
+    Ok(())
 }
 
 /// A vault on the local disk (`file:///abs/path`).
