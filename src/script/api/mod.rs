@@ -73,7 +73,7 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     ledger::register(e, host.clone());
     vault::register(e, host.clone());
     rbac::register(e);
-    notify::register(e, host);
+    notify::register(e);
 }
 
 /// The host of the engine a plugin-module function is called from: [`register_all`] sets it as
