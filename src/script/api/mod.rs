@@ -70,7 +70,7 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     connections::register(e);
     projects::register(e);
     compare::register(e, host.clone());
-    ledger::register(e, host.clone());
+    ledger::register(e);
     vault::register(e, host.clone());
     rbac::register(e);
     notify::register(e);
