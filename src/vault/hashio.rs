@@ -84,9 +84,9 @@ impl<R: Read> Read for RefReader<'_, R> {
     }
 }
 
-/// A writer that hands 1 MiB chunks to a thread which hashes them (sha256 of the stored
-/// bytes) and writes them to the store, so that encryption overlaps with hashing and network or
-/// disk I/O. Memory is bounded (a few chunks).
+/// A writer that hands 1 MiB chunks to a thread which writes them to the store, so that
+/// encryption and hashing overlap with network or disk I/O (the store's writer, libssh2's
+/// copies and SSH encryption, is a stage of its own). Memory is bounded (a few chunks).
 pub(crate) struct PipeWriter {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     buf: Vec<u8>,
@@ -95,13 +95,13 @@ pub(crate) struct PipeWriter {
 
 const PIPE_CHUNK: usize = 1024 * 1024;
 
-/// The store's writer, hashing what goes through.
-type StoredSink = HashingWriter<Box<dyn super::StoreWriter>>;
+/// The store's writer.
+type StoredSink = Box<dyn super::StoreWriter>;
 
 impl PipeWriter {
     pub(crate) fn new(inner: Box<dyn super::StoreWriter>) -> io::Result<PipeWriter> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
-        let mut inner = HashingWriter::new(inner);
+        let mut inner = inner;
         let handle = std::thread::Builder::new()
             .name("vault-upload".into())
             .spawn(move || {
@@ -141,9 +141,8 @@ impl PipeWriter {
         }
     }
 
-    /// Sends what is buffered, waits for the thread, finishes the store's writer; returns the
-    /// stored byte count and sha256.
-    pub(crate) fn finish(mut self) -> io::Result<(u64, String)> {
+    /// Sends what is buffered, waits for the thread, finishes the store's writer.
+    pub(crate) fn finish(mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             self.send()?;
         }
@@ -153,14 +152,18 @@ impl PipeWriter {
             Some(Err(_)) => return Err(io::Error::other("the upload thread panicked")),
             None => return Err(io::Error::other("the upload already failed")),
         };
-        let (w, n, sha) = w.into_parts();
-        w.finish()?;
-        Ok((n, sha))
+        w.finish()
     }
 }
 
 impl Write for PipeWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.is_empty() && data.len() >= PIPE_CHUNK {
+            // a whole chunk: one copy, straight into the channel
+            self.buf.extend_from_slice(data);
+            self.send()?;
+            return Ok(data.len());
+        }
         let n = data.len().min(PIPE_CHUNK - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
         if self.buf.len() >= PIPE_CHUNK {
@@ -246,6 +249,26 @@ impl PrefetchReader {
         };
         self.result = Some(r.clone());
         Ok(r)
+    }
+
+    /// The next chunk of the file as read ahead (no copy); `None` at the end.
+    pub(crate) fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if self.pos < self.cur.len() {
+            let rest = std::mem::take(&mut self.cur).split_off(self.pos);
+            self.pos = 0;
+            return Ok(Some(rest));
+        }
+        let next = match &self.rx {
+            Some(rx) => rx.recv().ok(),
+            None => None,
+        };
+        match next {
+            Some(chunk) => Ok(Some(chunk)),
+            None => {
+                self.join()?;
+                Ok(None)
+            }
+        }
     }
 
     /// Reads whatever is left, then returns the byte count and sha256 of the whole file.

@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::describe_stream_error;
-use super::hashio::{HashingReader, PipeWriter, PrefetchReader, RefReader};
+use super::hashio::{HashingReader, HashingWriter, PipeWriter, PrefetchReader, RefReader};
 use super::store::WholeFile;
 use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
@@ -863,22 +863,23 @@ impl JobWriter {
         let write_err = |e: io::Error| {
             VaultError::store("write", st.describe(), &format!("{}/{rel}", self.path), &e)
         };
-        // Three stages on three threads: read + sha256 (plaintext) | age encryption |
-        // sha256 (stored bytes) + store writes.
+        // Three stages on three threads: read + sha256 (plaintext) | age encryption + sha256
+        // (stored bytes) | store writes (for SFTP: libssh2's copies and SSH encryption). Chunks
+        // of 1 MiB are handed over, not copied.
         let mut src =
             PrefetchReader::spawn(std::fs::File::open(a.path()).map_err(local)?).map_err(local)?;
-        let out = PipeWriter::new(st.create(tmp)?).map_err(local)?;
-        let mut buf = vec![0u8; 256 * 1024];
+        let out = HashingWriter::new(PipeWriter::new(st.create(tmp)?).map_err(local)?);
         let out = if self.inner.encryption.is_encrypted() {
             let mut w = self.inner.encryption.wrap(out).map_err(write_err)?;
-            copy(&mut src, &mut w, &mut buf, local, write_err)?;
+            copy_chunks(&mut src, &mut w, local, write_err)?;
             w.finish().map_err(write_err)?
         } else {
             let mut w = out;
-            copy(&mut src, &mut w, &mut buf, local, write_err)?;
+            copy_chunks(&mut src, &mut w, local, write_err)?;
             w
         };
-        let (stored_size, stored_sha) = out.finish().map_err(write_err)?;
+        let (pipe, stored_size, stored_sha) = out.into_parts();
+        pipe.finish().map_err(write_err)?;
         let (size, sha) = src.finish().map_err(local)?;
         Ok((size, sha, stored_size, stored_sha))
     }
@@ -950,24 +951,19 @@ impl JobWriter {
     }
 }
 
-fn copy(
-    src: &mut dyn Read,
+/// Every chunk the reader read ahead, written to `dst` (no intermediate buffer).
+fn copy_chunks(
+    src: &mut PrefetchReader,
     dst: &mut dyn Write,
-    buf: &mut [u8],
     read_err: impl Fn(io::Error) -> VaultError,
     write_err: impl Fn(io::Error) -> VaultError,
 ) -> Result<u64, VaultError> {
     let mut n = 0u64;
-    loop {
-        let k = match src.read(buf) {
-            Ok(0) => return Ok(n),
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_err(e)),
-        };
-        dst.write_all(&buf[..k]).map_err(&write_err)?;
-        n += k as u64;
+    while let Some(chunk) = src.next_chunk().map_err(&read_err)? {
+        dst.write_all(&chunk).map_err(&write_err)?;
+        n += chunk.len() as u64;
     }
+    Ok(n)
 }
 
 /// The outcome of checking one entry.

@@ -665,7 +665,12 @@ impl SftpWriter {
                 Err(e) => return Err(self.lost(e)),
             }
         }
-        if self.start > 0 && (self.start >= IN_FLIGHT || self.start == self.pending.len()) {
+        // Acknowledged bytes are dropped when none is left, or (moving what is left to the
+        // front, at most IN_FLIGHT bytes) once twice that much was acknowledged.
+        if self.start == self.pending.len() {
+            self.pending.clear();
+            self.start = 0;
+        } else if self.start >= 2 * IN_FLIGHT {
             self.pending.drain(..self.start);
             self.start = 0;
         }
@@ -811,7 +816,7 @@ impl Store for SftpStore {
         };
         Ok(Box::new(SftpWriter {
             file: Some(file),
-            pending: Vec::with_capacity(2 * IN_FLIGHT),
+            pending: Vec::with_capacity(3 * IN_FLIGHT + 1024 * 1024),
             start: 0,
             conn,
         }))
