@@ -21,11 +21,12 @@ pub use super::connections::ConnectionResult;
 use super::connections::{ConnectionSpec, update_and_test, update_from_source};
 use super::ctx::{Ctx, fan_out};
 use super::export::{ExportOptions, Exportable, export};
+use super::grant::AccessTarget;
 use super::import::{ImportOptions, ImportResult, activate_imported, import};
 use super::instance_archive::Coverage;
 use super::select::{OneOrMany, glob};
 use crate::oic::{Connection, OicClient};
-use crate::rbac::{AccessTarget, IdentityClient, Principal, RoleMap};
+use crate::rbac::{IdentityClient, Principal, RoleMap};
 
 /// The kinds of things an instance holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -725,7 +726,7 @@ pub async fn migrate_instance(
                 {
                     continue;
                 }
-                match crate::rbac::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code)
+                match super::grant::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code)
                     .await
                 {
                     Ok(rows) => access_rows.extend(rows.into_iter().map(|r| AccessResult {
@@ -759,7 +760,7 @@ pub async fn migrate_instance(
                 app: a.dst_app.clone(),
                 oic: Some(dst),
             };
-            for r in crate::rbac::grant(ctx.exec(), &target, &map).await {
+            for r in super::grant::grant(ctx.exec(), &target, &map).await {
                 access_rows.push(AccessResult {
                     kind: "grant".into(),
                     principal: r.principal.to_string(),

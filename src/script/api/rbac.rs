@@ -8,12 +8,11 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::oic::Instance;
 use super::{in_module, static_module};
-use crate::effect::{Effect, Failure, Outcome};
-use crate::ledger::Stage;
+use crate::effect::Failure;
 use crate::oic::Acl;
+use crate::ops::grant::{self as ops_grant, AccessTarget};
 use crate::rbac::{
-    self, AccessTarget, AclCopyRow, GrantResult, IdentityClient, Principal, PrincipalKind,
-    RbacError, RoleMap,
+    self, AclCopyRow, GrantResult, IdentityClient, Principal, PrincipalKind, RbacError, RoleMap,
 };
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
@@ -243,9 +242,9 @@ fn apply(
             oic: oic.as_ref(),
         };
         if add {
-            rbac::grant(&exec, &t, &map).await
+            ops_grant::grant(&exec, &t, &map).await
         } else {
-            rbac::revoke(&exec, &t, &map).await
+            ops_grant::revoke(&exec, &t, &map).await
         }
     })?;
     summary_line(
@@ -299,7 +298,7 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
                     let p = project.to_string();
                     let (sc, dc) = (src.client.clone(), dst.client.clone());
                     let rows = h4
-                        .block_on(async move { rbac::copy_acl(&exec, &sc, src_idp.as_ref(), &dc, &dst_idp, &p).await })?
+                        .block_on(async move { ops_grant::copy_acl(&exec, &sc, src_idp.as_ref(), &dc, &dst_idp, &p).await })?
                         .map_err(|f| errors::script_error(crate::effect::Classify::kind(&f), crate::effect::Classify::status(&f), f.to_string(), Ctx::instance(&dst.name()).artifact(project.as_str()).stage("grant")))?;
                     let missing = rows.iter().filter(|r| r.target_id.is_none()).count();
                     h4.out.line(&format!("rbac::copy_acl {project}: {} principal(s) copied from {} to {}, {missing} not found in the target domain", rows.len() - missing, src.name(), dst.name()));
@@ -311,34 +310,19 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
             let h5 = h.clone();
             in_module("project_acl", &["inst: Instance", "project: string", "Map"], "The access list of an OIC 3 project: `administrators`, `editors`, `viewers`, `monitors`, each `#{ allowAll, allowed: [#{ id, displayName, type, idNotFound }] }`.\n\n# Example\n```rhai\nlet acl = rbac::project_acl(oic::instance(\"prod\"), \"HR_ONBOARDING\");\nprint(acl.editors.allowed.map(|p| p.displayName));\n```")
                 .set_into_module(m, move |inst: Instance, project: ImmutableString| -> Result<Map, Box<EvalAltResult>> {
-                    let c = inst.client.clone();
-                    let p = project.to_string();
-                    let acl = h5.block_on(async move { c.get_project_acl(&p).await })?
-                        .map_err(|e| super::oic::oic_err(e, Ctx::instance(&inst.name()).artifact(project.as_str())))?;
-                    let mut v = serde_json::to_value(&acl).unwrap_or_default();
-                    // Keep idNotFound, which the client does not send back.
-                    for role in rbac::PROJECT_ROLES {
-                        if let (Some(list), Some(r)) = (v[role]["allowed"].as_array_mut(), rbac::acl_role(&acl, role)) {
-                            for (j, pv) in list.iter_mut().enumerate() {
-                                pv["idNotFound"] = serde_json::json!(r.allowed.get(j).is_some_and(|x| x.id_not_found));
-                            }
-                        }
-                    }
+                    let (c, exec, p) = (inst.client.clone(), h5.exec.clone(), project.to_string());
+                    let acl = h5.block_on(async move { ops_grant::project_acl(&exec, &c, &p).await })?
+                        .map_err(|f| errors::script_error(crate::effect::Classify::kind(&f), crate::effect::Classify::status(&f), f.to_string(), Ctx::instance(&inst.name()).artifact(project.as_str())))?;
+                    let v = ops_grant::acl_json(&acl);
                     rhai::serde::to_dynamic(v)?.try_cast::<Map>().ok_or_else(|| errors::usage("ACL is not a map"))
                 });
             let h6 = h.clone();
             in_module("set_project_acl", &["inst: Instance", "project: string", "acl: Map"], "Replaces the access list of an OIC 3 project (a map like the one `rbac::project_acl` returns; the ids are identity-domain ids). Recorded as a `grant` step; planned in a dry run.\n\n# Example\n```rhai\nlet prod = oic::instance(\"prod\");\nlet acl = rbac::project_acl(prod, \"HR_ONBOARDING\");\nacl.viewers.allowAll = true;\nrbac::set_project_acl(prod, \"HR_ONBOARDING\", acl);\n```")
                 .set_into_module(m, move |inst: Instance, project: ImmutableString, acl: Map| -> Result<(), Box<EvalAltResult>> {
                     let acl: Acl = rhai::serde::from_dynamic(&Dynamic::from(acl)).map_err(|e| errors::usage(format!("not an ACL: {e}")))?;
-                    let c = inst.client.clone();
-                    let exec = h6.exec.clone();
-                    let p = project.to_string();
-                    let eff = Effect::new(Stage::Grant, crate::artifact::ArtifactKey::new(crate::artifact::ArtifactKind::Project, p.clone(), ""), inst.name(), "set ACL");
-                    let r = h6.block_on(async move { exec.run(eff, || async { c.put_project_acl(&p, &acl).await.map_err(Failure::from) }).await })?;
-                    match r {
-                        Ok(Outcome::Done(())) | Ok(_) => Ok(()),
-                        Err(e) => Err(errors::from_effect(e)),
-                    }
+                    let (c, exec, p) = (inst.client.clone(), h6.exec.clone(), project.to_string());
+                    let r = h6.block_on(async move { ops_grant::set_project_acl(&exec, &c, &p, &acl).await })?;
+                    r.map_err(errors::from_effect)
                 });
         },
     );
