@@ -1,6 +1,8 @@
 //! The OIC emulator (`ferry sim`) over real HTTP, and ferry's OIC client and script bindings
-//! against it: conformance, faults, projects, schedules, the wire format, identity (SCIM, JWT).
-//! Nothing outside the test process is needed (the compatibility scripts use curl, jq, python3).
+//! against it: artifacts, faults, projects, schedules, the wire format, identity (SCIM, JWT).
+//! Nothing outside the test process is needed. Apart, in their own binaries: `conformance`
+//! (stamped exports, a process-wide switch), `oic_large` and `sim_scale` (they measure the
+//! process's memory).
 //!
 //! One test binary with a module per area (as cargo's own `tests/testsuite`): run one area with
 //! `cargo test --test emulator MODULE::`.
@@ -11,7 +13,6 @@ mod support;
 mod adaptive_concurrency;
 mod jwt_auth;
 mod oic_client;
-mod oic_large;
 mod oic_projects;
 mod oic_resources;
 mod oic_schedules;
@@ -19,7 +20,6 @@ mod oic_script;
 mod oic_wire;
 mod rbac_identity;
 mod sim_artifacts;
-mod sim_conformance;
 mod sim_connections;
 mod sim_faults;
 mod sim_generated;
@@ -28,6 +28,4 @@ mod sim_lifecycle;
 mod sim_persist;
 mod sim_projects;
 mod sim_recorded;
-mod sim_scale;
 mod sim_scim;
-mod sim_scripts;

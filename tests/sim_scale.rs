@@ -1,6 +1,8 @@
 //! Emulator large archives: streamed with flat memory (alone in this binary so RSS is meaningful).
 
-use crate::support::sim as common;
+mod support;
+
+use support::sim as common;
 
 use std::io::Write;
 
