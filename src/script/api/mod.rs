@@ -70,10 +70,10 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     connections::register(e);
     projects::register(e);
     compare::register(e, host.clone());
-    ledger::register(e, host.clone());
+    ledger::register(e);
     vault::register(e, host.clone());
     rbac::register(e);
-    notify::register(e, host);
+    notify::register(e);
 }
 
 /// The host of the engine a plugin-module function is called from: [`register_all`] sets it as
