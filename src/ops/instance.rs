@@ -17,17 +17,15 @@ use serde::{Deserialize, Serialize};
 
 use super::OpsError;
 use super::activate::ActivateWhen;
+pub use super::connections::ConnectionResult;
+use super::connections::{ConnectionSpec, update_and_test, update_from_source};
 use super::ctx::{Ctx, fan_out};
 use super::export::{ExportOptions, Exportable, export};
 use super::grant::AccessTarget;
 use super::import::{ImportOptions, ImportResult, activate_imported, import};
 use super::instance_archive::Coverage;
 use super::select::{OneOrMany, glob};
-use crate::artifact::{ArtifactKey, ArtifactKind};
-use crate::config::SecretRef;
-use crate::effect::{Effect, Failure, Outcome};
-use crate::ledger::Stage;
-use crate::oic::{Connection, ConnectionProperty, ConnectionUpdate, OicClient};
+use crate::oic::{Connection, OicClient};
 use crate::rbac::{IdentityClient, Principal, RoleMap};
 
 /// The kinds of things an instance holds.
@@ -45,6 +43,9 @@ pub enum ItemKind {
     Grant,
     /// A project's access control list (code: the project).
     Acl,
+    /// A certificate uploaded to the instance (code: its alias). Listed and reported, never
+    /// carried: OIC's API gives no certificate file or private key back.
+    Certificate,
 }
 
 impl ItemKind {
@@ -58,6 +59,7 @@ impl ItemKind {
             ItemKind::Package => "package",
             ItemKind::Grant => "grant",
             ItemKind::Acl => "acl",
+            ItemKind::Certificate => "certificate",
         }
     }
 }
@@ -169,17 +171,6 @@ pub enum Versions {
     Latest,
 }
 
-/// Per-environment settings of one connection on the target (unknown keys refused). Security
-/// values may be `env:VAR` / `file:PATH` references, resolved when sent.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConnectionSettings {
-    pub properties: BTreeMap<String, String>,
-    pub security_policy: Option<String>,
-    pub security: BTreeMap<String, String>,
-    pub agent_group: Option<String>,
-}
-
 /// Options of `migrate_instance` (unknown keys refused).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -195,7 +186,7 @@ pub struct MigrateOptions {
     /// When to activate: `"keep"` (what was active on the source; default), `true`, `false`.
     pub activate: ActivateWhen,
     /// Per-environment connection settings, by connection code.
-    pub connections: BTreeMap<String, ConnectionSettings>,
+    pub connections: BTreeMap<String, ConnectionSpec>,
     /// Copy the source's (non-secret) connection properties and security policy (default true).
     pub copy_connection_properties: bool,
     /// Test every connection configured (default true).
@@ -241,17 +232,6 @@ pub struct Excluded {
     pub reason: String,
 }
 
-/// What happened to one connection.
-#[derive(Clone, Debug, Serialize)]
-pub struct ConnectionResult {
-    pub connection: String,
-    pub project: Option<String>,
-    pub updated: bool,
-    /// `SUCCESS`, `FAILED`, or `()` when not tested.
-    pub test: Option<String>,
-    pub error: Option<String>,
-}
-
 /// What happened to one grant or ACL principal.
 #[derive(Clone, Debug, Serialize)]
 pub struct AccessResult {
@@ -264,6 +244,27 @@ pub struct AccessResult {
     /// `granted`, `unchanged`, `planned`, `failed`.
     pub status: String,
     pub reason: Option<String>,
+}
+
+/// A certificate of the source: listed, not carried (OIC's API gives no certificate file or
+/// private key back), with what the operator has to do.
+#[derive(Clone, Debug, Serialize)]
+pub struct CertificateLine {
+    /// `certificate:NAME`.
+    pub id: String,
+    /// OIC's id: `installedType|type|category|name`.
+    pub oic_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub cert_type: String,
+    pub category: String,
+    pub expires: Option<String>,
+    /// Always false (kept so a report reads plainly).
+    pub carried: bool,
+    /// Whether the target already has a certificate with the same id (not compared: its file
+    /// cannot be read).
+    pub on_target: bool,
+    pub reason: String,
 }
 
 /// The report of a whole-instance migration.
@@ -279,6 +280,8 @@ pub struct MigrationReport {
     pub activations: Vec<super::activate::ActivationResult>,
     pub connections: Vec<ConnectionResult>,
     pub access: Vec<AccessResult>,
+    /// The source's uploaded certificates the rules select: listed, not carried.
+    pub certificates: Vec<CertificateLine>,
     /// Failures in all (imports, activations, connections, access).
     pub failed: usize,
     /// What this path carries and drops.
@@ -324,7 +327,7 @@ pub fn coverage(identity: bool) -> Vec<Coverage> {
         cov(
             "certificates",
             false,
-            "dropped: OIC's certificate API does not give private keys back; upload them on the target",
+            "listed, not carried: OIC's REST API lists certificates and takes uploads, but gives no certificate file back (nor any private key); each uploaded certificate the rules select is in the report (`certificates`) to upload on the target",
         ),
         cov(
             "role grants",
@@ -392,6 +395,8 @@ struct Inventory {
     refused: Vec<Excluded>,
     /// The integrations each package carries: (package, id, status on the source).
     packaged: Vec<(String, crate::oic::IntegrationId, String)>,
+    /// The certificates uploaded to the source (those shipped with OIC are on every instance).
+    certificates: Vec<(Item, crate::oic::Certificate)>,
 }
 
 async fn read<T, F, Fut>(ctx: &dyn Ctx, at: &str, what: &str, f: F) -> Result<T, OpsError>
@@ -417,6 +422,7 @@ async fn inventory(
         connections: vec![],
         refused: vec![],
         packaged: vec![],
+        certificates: vec![],
     };
     let projects = if src.generation().number() >= 3 {
         read(ctx, at, "list_projects", || src.list_projects(None)).await?
@@ -524,97 +530,74 @@ async fn inventory(
     for (it, _, _) in &inv.connections {
         inv.items.push(it.clone());
     }
+    for c in certificates(ctx, src).await? {
+        if !c.is_user() {
+            continue;
+        }
+        let mut it = Item::new(ItemKind::Certificate, &c.name, "");
+        it.status = Some(c.status.clone()).filter(|s| !s.is_empty());
+        it.updated = c.last_updated.clone();
+        inv.items.push(it.clone());
+        inv.certificates.push((it, c));
+    }
     Ok(inv)
 }
 
-fn secretish(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    ["password", "secret", "key", "token", "passphrase"]
+/// The certificates of an instance (metadata only); none when the instance has no such API
+/// (404).
+async fn certificates(
+    ctx: &dyn Ctx,
+    c: &OicClient,
+) -> Result<Vec<crate::oic::Certificate>, OpsError> {
+    match ctx
+        .exec()
+        .read("list_certificates", || c.list_certificates())
+        .await
+    {
+        Err(e) if e.is_status(404) => Ok(vec![]),
+        r => r.map_err(|e| OpsError::oic(c.name(), e)),
+    }
+}
+
+/// The report lines of the selected certificates: none is carried, each says what to do.
+fn certificate_lines(
+    chosen: &[&crate::oic::Certificate],
+    on_target: &BTreeSet<String>,
+    target: &str,
+) -> Vec<CertificateLine> {
+    chosen
         .iter()
-        .any(|s| n.contains(s))
-}
-
-/// The update for one connection: the source's non-secret properties (when copied), then the
-/// per-environment settings over them; security values resolved now.
-fn connection_update(
-    src: &Connection,
-    settings: Option<&ConnectionSettings>,
-    copy: bool,
-) -> Result<Option<ConnectionUpdate>, String> {
-    let mut props: BTreeMap<String, ConnectionProperty> = BTreeMap::new();
-    let mut policy = None;
-    if copy {
-        for p in &src.connection_properties {
-            let secret = p
-                .property_group
-                .as_deref()
-                .is_some_and(|g| g.eq_ignore_ascii_case("CREDENTIALS"))
-                || secretish(&p.property_name);
-            if p.property_value.as_deref().is_some_and(|v| !v.is_empty()) && !secret {
-                props.insert(p.property_name.clone(), p.clone());
-            }
-        }
-        policy = Some(src.security_policy.clone()).filter(|s| !s.is_empty());
-    }
-    let mut sec = vec![];
-    let mut agent = None;
-    if let Some(s) = settings {
-        for (k, v) in &s.properties {
-            let (group, ty) = match src
-                .connection_properties
-                .iter()
-                .find(|p| &p.property_name == k)
-            {
-                Some(p) => (
-                    p.property_group
-                        .clone()
-                        .unwrap_or_else(|| "CONNECTION_PROPS".into()),
-                    p.property_type.clone().unwrap_or_else(|| "STRING".into()),
-                ),
-                None => (
-                    "CONNECTION_PROPS".to_string(),
-                    if k.to_ascii_lowercase().ends_with("url") {
-                        "URL".into()
-                    } else {
-                        "STRING".into()
-                    },
-                ),
+        .map(|c| {
+            let there = on_target.contains(&c.id);
+            let what = if c.has_private_key() {
+                "OIC gives neither its file nor its private key back"
+            } else {
+                "OIC gives no certificate file back"
             };
-            props.insert(
-                k.clone(),
-                ConnectionProperty::new(&group, k, &ty, v.clone()),
-            );
-        }
-        if s.security_policy.is_some() {
-            policy = s.security_policy.clone();
-        }
-        for (k, v) in &s.security {
-            let r = SecretRef::parse(v, None).map_err(|e| format!("security `{k}`: {e}"))?;
-            let value = r
-                .resolve()
-                .map_err(|e| format!("security `{k}`: {e} (from {})", r.describe()))?;
-            let ty = if secretish(k) { "PASSWORD" } else { "STRING" };
-            sec.push(ConnectionProperty::new(
-                "CREDENTIALS",
-                k,
-                ty,
-                value.expose().to_string(),
-            ));
-        }
-        agent = s.agent_group.clone();
-    }
-    if props.is_empty() && policy.is_none() && sec.is_empty() && agent.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(ConnectionUpdate {
-        connection_properties: (!props.is_empty()).then(|| props.into_values().collect()),
-        security_policy: policy,
-        security_properties: (!sec.is_empty()).then_some(sec),
-        agent_group_id: agent,
-    }))
+            let reason = if there {
+                format!("not carried ({what}); {target} has one with the same id (not compared)")
+            } else if c.has_private_key() {
+                format!("not carried ({what}): upload it on {target} with its key and passwords")
+            } else {
+                format!("not carried ({what}): upload it on {target}")
+            };
+            CertificateLine {
+                id: format!("certificate:{}", c.name),
+                oic_id: c.id.clone(),
+                name: c.name.clone(),
+                cert_type: c.cert_type.clone(),
+                category: c.category.clone(),
+                expires: c.expires.clone(),
+                carried: false,
+                on_target: there,
+                reason,
+            }
+        })
+        .collect()
 }
 
-/// Configures (and tests) one connection on the target.
+/// Configures (and tests) one connection on the target: the source's properties and security
+/// policy, the per-environment settings over them (see [`update_from_source`]).
 async fn configure_one(
     ctx: &dyn Ctx,
     dst: &OicClient,
@@ -623,103 +606,35 @@ async fn configure_one(
     o: &MigrateOptions,
 ) -> ConnectionResult {
     let code = src_conn.id.clone();
-    let mut r = ConnectionResult {
-        connection: code.clone(),
-        project: project.clone(),
-        updated: false,
-        test: None,
-        error: None,
-    };
     let p = project.as_deref();
-    let key = ArtifactKey::new(
-        ArtifactKind::Connection,
-        match p {
-            Some(p) => format!("{p}/{code}"),
-            None => code.clone(),
-        },
-        "",
-    );
     let exists = ctx
         .exec()
         .read("get_connection", || dst.get_connection(p, &code))
         .await;
-    match exists {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            r.error = Some(format!(
-                "not on {}: no migrated integration or project uses it (OIC has no API to create a connection)",
-                dst.name()
-            ));
-            return r;
-        }
-        Err(e) => {
-            r.error = Some(e.to_string());
-            return r;
-        }
+    let missing = match exists {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(format!(
+            "not on {}: no migrated integration or project uses it (OIC has no API to create a connection)",
+            dst.name()
+        )),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(error) = missing {
+        return ConnectionResult {
+            connection: code,
+            project,
+            error: Some(error),
+            ..Default::default()
+        };
     }
-    let update = match connection_update(
+    let update = update_from_source(
         &src_conn,
         o.connections.get(&code),
         o.copy_connection_properties,
-    ) {
-        Ok(u) => u,
-        Err(m) => {
-            let eff = Effect::new(Stage::Connection, key, dst.name(), "update connection");
-            ctx.exec().note(
-                &eff,
-                crate::ledger::StepStatus::Failed,
-                Some(super::import::step_error("config", m.clone())),
-            );
-            r.error = Some(m);
-            return r;
-        }
-    };
-    if let Some(u) = update {
-        let eff = Effect::new(
-            Stage::Connection,
-            key.clone(),
-            dst.name(),
-            "update connection",
-        );
-        match ctx
-            .exec()
-            .run(eff, || async {
-                dst.update_connection(p, &code, &u)
-                    .await
-                    .map(|_| ())
-                    .map_err(Failure::from)
-            })
-            .await
-        {
-            Ok(Outcome::Done(())) => r.updated = true,
-            Ok(_) => {}
-            Err(e) => {
-                r.error = Some(e.error.message);
-                return r;
-            }
-        }
-    }
+    );
     // A connection that is a draft on the source stays one: it is not tested.
-    if o.test_connections && src_conn.status == "CONFIGURED" {
-        let eff = Effect::new(Stage::Connection, key, dst.name(), "test connection");
-        match ctx
-            .exec()
-            .run(eff, || async {
-                dst.test_connection(p, &code).await.map_err(Failure::from)
-            })
-            .await
-        {
-            Ok(Outcome::Done(t)) => {
-                if !t.ok() {
-                    r.error = Some(format!("test failed: {}", t.details));
-                }
-                r.test = Some(t.status);
-            }
-            Ok(_) => {}
-            Err(e) => r.error = Some(e.error.message),
-        }
-    }
-    r
+    let test = o.test_connections && src_conn.status == "CONFIGURED";
+    update_and_test(ctx, dst, p, &code, update, test).await
 }
 
 /// The identity domains and OIC applications of both instances, when configured.
@@ -801,7 +716,8 @@ pub async fn migrate_instance(
     let mut excluded = inv.refused.clone();
     excluded.extend(sel.excluded.iter().cloned());
     let mut selected: BTreeMap<String, usize> = BTreeMap::new();
-    for it in &items {
+    // Certificates are listed, not carried: not counted as moved.
+    for it in items.iter().filter(|i| i.kind != ItemKind::Certificate) {
         if sel.chosen.contains(&it.id()) {
             *selected.entry(it.kind.as_str().to_string()).or_default() += 1;
         }
@@ -833,6 +749,7 @@ pub async fn migrate_instance(
         tracing: None,
         payload_tracing: None,
         schedules: Default::default(),
+        connections: None,
     };
     let imported = import(ctx, dst, artifacts, &io).await?;
 
@@ -949,6 +866,23 @@ pub async fn migrate_instance(
             }
         }
     }
+    // 6. Certificates: listed with what to do (the target's, to say which it has already).
+    let chosen: Vec<&crate::oic::Certificate> = inv
+        .certificates
+        .iter()
+        .filter(|(it, _)| sel.chosen.contains(&it.id()))
+        .map(|(_, c)| c)
+        .collect();
+    let on_target: BTreeSet<String> = if chosen.is_empty() {
+        BTreeSet::new()
+    } else {
+        certificates(ctx, dst)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    let certificate_rows = certificate_lines(&chosen, &on_target, dst.name());
     let failed = imports.iter().filter(|r| r.error.is_some()).count()
         + activations.iter().filter(|r| r.error.is_some()).count()
         + connections.iter().filter(|c| c.error.is_some()).count()
@@ -962,6 +896,7 @@ pub async fn migrate_instance(
         activations,
         connections,
         access: access_rows,
+        certificates: certificate_rows,
         failed,
         coverage: coverage(acc.is_some()),
         archive_coverage: super::instance_archive::coverage(
