@@ -658,9 +658,15 @@ fn io_timeout_when_the_server_hangs_mid_upload() {
         "01.00.0000",
         &bytes(16 * 1024 * 1024, 5),
     );
+    // Stalls once the upload is under way (1 MiB of it went through), not after a fixed delay:
+    // on a loaded machine the steps before the upload can take longer than any delay, and a
+    // stall there is a different failure (a lost connection that cannot be re-opened).
     let p = proxy.st.clone();
+    let from = p.up_bytes.load(Ordering::SeqCst);
     let staller = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(150));
+        while p.up_bytes.load(Ordering::SeqCst) < from + 1024 * 1024 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         p.stall.store(true, Ordering::SeqCst);
     });
     let t0 = Instant::now();
