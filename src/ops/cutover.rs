@@ -528,6 +528,8 @@ pub async fn cutover(
                 existed: true,
                 previous_status: Some(i.status.clone()),
                 sha256: None,
+                content_sha256: None,
+                imported_content_sha256: None,
                 location: None,
             });
         }
