@@ -461,6 +461,18 @@ async fn reapply_state(
     res
 }
 
+/// True when the manifest entry `m` holds the archive saved for `e`: the same bytes, or the
+/// same content (a vault job shares an earlier job's bytes of the same content, so its entry
+/// carries that export's sha256).
+fn saved_as(e: &RollbackEntry, m: &crate::vault::ManifestEntry) -> bool {
+    match (&e.sha256, &e.content_sha256, &m.content_sha256) {
+        (None, _, _) => true,
+        (Some(s), _, _) if *s == m.sha256 => true,
+        (_, Some(c), Some(mc)) => c == mc,
+        _ => false,
+    }
+}
+
 /// Reads back an archive saved for rollback (`file:<path>` or `vault:<vault>:<job>`), checked
 /// against the sha256 recorded with it.
 pub fn fetch_saved(config: &Config, e: &RollbackEntry) -> Result<Artifact, Failure> {
@@ -502,7 +514,7 @@ pub fn fetch_saved(config: &Config, e: &RollbackEntry) -> Result<Artifact, Failu
         .manifest()
         .entries
         .iter()
-        .find(|m| m.key() == e.key() && e.sha256.as_deref().is_none_or(|s| s == m.sha256))
+        .find(|m| m.key() == e.key() && saved_as(e, m))
         .cloned()
         .ok_or_else(|| {
             Failure::Task(format!("{} is not in the rollback job {job}", e.key().id()))
