@@ -292,7 +292,7 @@ print(`unchanged ${again.filter(|r| r.action == "skipped" && r.reason.starts_wit
 let arts2 = dev.export_archives(dev.integrations(#{ code: "HR_*", latest: true, status: "ACTIVATED" }));
 let differ = 0;
 for a in arts2.filter(|a| a.kind == "integration") {
-    if arts.filter(|b| b.id == a.id && b.sha256 != a.sha256).len() == 1 { differ += 1; }
+    if arts.filter(|b| b.kind == "integration" && b.id == a.id && b.sha256 != a.sha256).len() == 1 { differ += 1; }
 }
 print(`bytes differ ${differ}`);
 let third = prod.import_archives(arts2, #{ overwrite: true }).filter(|r| r.kind == "integration");
