@@ -1,8 +1,8 @@
 //! The chaos suite: the migration recipe (`scripts/migrate.rhai`: export, store in a backup job,
 //! import, activate) under an unlucky day, then resumed with `--resume last`:
 //!
-//! * the ferry process killed (SIGKILL, SIGINT, SIGTERM) at 21 points across export, store,
-//!   import and activation, each chosen from the emulator's request log as it is written (the
+//! * the ferry process killed (SIGKILL, SIGINT, SIGTERM) at 27 points across export, store,
+//!   import, activation and schedules, each chosen from the emulator's request log as it is written (the
 //!   emulator's request hook sends the signal, so a point is exact and nothing polls);
 //! * the emulator answering 429/500/503 storms;
 //! * archive downloads dropped mid-body, and trickling (one byte a second: the stall timeout);
@@ -11,10 +11,10 @@
 //! After each: no partial file under a final name in the vault, no job marked complete that is
 //! not, the resumed run completes, the target holds exactly the selected set (dev's archives,
 //! active where they were active on dev) and each artifact was imported once (the emulator's
-//! request log).
-//!
-//! Schedules: the migrate recipe does not migrate schedules yet (a schedule migration verb is
-//! being added in `src/ops`); its kill points belong here once it lands.
+//! request log). Schedules (the recipe carries them with `schedules: "keep"`): after a stop
+//! in their export, create, replace or start and the resume, each of dev's schedules is on prod
+//! with dev's definition and state, written once and started once (the request log), and listed
+//! in the complete job.
 
 mod ledger_support;
 
@@ -472,6 +472,178 @@ fn killed_during_activation() {
         2,
     );
     eprintln!("chaos: activation: {n} points in {:?}", t.elapsed());
+}
+
+/// A schedule's path (`…/integrations/{id}/schedule`).
+const SCHEDULE_PATH: &str = r"/integrations/[^/]+/schedule$";
+
+/// The schedules of an instance, read over its REST API: integration id → the definition and
+/// state (the fields a migration carries; timestamps and authors differ by nature).
+fn schedules(env: &Env, name: &str) -> BTreeMap<String, Value> {
+    let i = env.instance(name);
+    env.rt.block_on(async {
+        let tok = token(&i).await;
+        let mut out = BTreeMap::new();
+        for it in list_integrations(&i).await {
+            let id = it["id"].as_str().expect("id").to_string();
+            let mut url = format!(
+                "{}/ic/api/integration/v1/integrations/{}/schedule",
+                i.base_url,
+                id.replace('|', "%7C")
+            );
+            if let Some(ii) = &i.integration_instance {
+                url.push_str(&format!("?integrationInstance={ii}"));
+            }
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(&tok)
+                .send()
+                .await
+                .expect("read a schedule");
+            match r.status().as_u16() {
+                // Not a scheduled integration, or none defined.
+                412 => continue,
+                200 => {}
+                s => panic!("{name}: schedule of {id}: HTTP {s}"),
+            }
+            let v: Value = r.json().await.expect("schedule json");
+            let keep = [
+                "name",
+                "frequency",
+                "icalExpression",
+                "startDate",
+                "endDate",
+                "scheduleTZ",
+                "state",
+            ];
+            let picked: serde_json::Map<String, Value> = keep
+                .iter()
+                .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
+                .collect();
+            out.insert(id, Value::Object(picked));
+        }
+        out
+    })
+}
+
+/// Successful (not injected) requests on prod whose method and path match, per integration id
+/// (`CODE|VERSION`, read from the path).
+fn prod_writes(env: &Env, method: &str, path: &str) -> BTreeMap<String, usize> {
+    let (method, path) = (
+        Regex::new(&format!("^({method})$")).unwrap(),
+        Regex::new(path).unwrap(),
+    );
+    let id = Regex::new(r"/integrations/([^/]+)/").unwrap();
+    let mut out = BTreeMap::new();
+    for e in env.sim.request_log() {
+        if e.instance.as_deref() == Some("prod")
+            && method.is_match(&e.method)
+            && path.is_match(&e.path)
+            && e.status < 300
+            && !e.injected
+        {
+            let i = id.captures(&e.path).expect("an integration path")[1]
+                .replace("%7C", "|")
+                .replace("%7c", "|");
+            *out.entry(i).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// Prod's schedules are dev's (definition and state), none written twice, each dev runs started
+/// once, and each is listed in the complete job.
+fn check_schedules(env: &Env, vault: &Path, dev: &BTreeMap<String, Value>, what: &str) {
+    assert!(!dev.is_empty(), "dev has scheduled integrations");
+    assert_eq!(
+        &schedules(env, "prod"),
+        dev,
+        "{what}: prod's schedules are dev's (definition and state)"
+    );
+    // The import brings the archive's definition (stopped); the put replaces it once, or not
+    // at all when a stop came between the import and the put (the resume finds it the same).
+    let written = prod_writes(env, "POST|PUT", SCHEDULE_PATH);
+    assert!(
+        written.keys().all(|k| dev.contains_key(k)) && written.values().all(|n| *n == 1),
+        "{what}: each schedule written at most once: {written:?}"
+    );
+    let started = prod_writes(env, "POST", r"/schedule/(start|resume)$");
+    let want_started: BTreeMap<String, usize> = dev
+        .iter()
+        .filter(|(_, s)| s["state"] == "ACTIVE")
+        .map(|(k, _)| (k.clone(), 1))
+        .collect();
+    assert!(!want_started.is_empty(), "dev runs a schedule");
+    assert_eq!(started, want_started, "{what}: each schedule started once");
+    let list = jobs(env);
+    let m = manifest(vault, list[0]["path"].as_str().unwrap());
+    let mut listed: Vec<String> = m["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "schedule")
+        .map(|e| {
+            format!(
+                "{}|{}",
+                e["code"].as_str().unwrap(),
+                e["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        dev.keys().cloned().collect::<Vec<_>>(),
+        "{what}: the job lists each schedule"
+    );
+}
+
+/// Schedules: a stop while dev's schedule is exported, while prod's is created (the import
+/// brought it stopped: the create is answered 409) and replaced, while its state is read before
+/// the start, while it is started and while its state settles; the resumed run writes and
+/// starts each once. (prod's GETs of the schedule: the put's check, the start's check, the
+/// start's read of the state, the poll after it.)
+#[test]
+fn killed_during_schedules() {
+    let t = Instant::now();
+    let points = [
+        point("export schedule", "dev", "GET", SCHEDULE_PATH, 1),
+        point("create schedule", "prod", "POST", SCHEDULE_PATH, 1),
+        point("replace schedule", "prod", "PUT", SCHEDULE_PATH, 1),
+        point("read before start", "prod", "GET", SCHEDULE_PATH, 3),
+        point("start schedule", "prod", "POST", r"/schedule/start$", 1),
+        point("state after start", "prod", "GET", SCHEDULE_PATH, 4),
+    ];
+    let sigs = [Sig::Kill, Sig::Int, Sig::Term];
+    for (i, p) in points.iter().enumerate() {
+        let sig = sigs[i % 3];
+        let env = Env::start(Seed::TargetConnections);
+        let recipe = env.recipe("migrate.rhai", MIGRATE);
+        let vault = env.path().join("vault");
+        let want = wanted(&env);
+        let dev = schedules(&env, "dev");
+        let what = format!("{} #{} ({sig:?})", p.label, p.n);
+        eprintln!("chaos: {what}");
+        let stopped = run_until(&env, &recipe, p, sig, want.len());
+        assert_ne!(
+            stopped,
+            Ending::NotReached,
+            "{what}: the run ended before that point"
+        );
+        check_vault_after_stop(&env, &vault, &want, &what);
+        if stopped == Ending::Completed {
+            eprintln!("chaos: {what}: the run completed its last effect and ended");
+            check_end_state(&env, &vault, &want, &what);
+        } else {
+            resume_and_check(&env, &recipe, &vault, &want, &what, &[]);
+        }
+        check_schedules(&env, &vault, &dev, &what);
+    }
+    eprintln!(
+        "chaos: schedules: {} points in {:?}",
+        points.len(),
+        t.elapsed()
+    );
 }
 
 /// 429/500/503 storms on every instance and the identity domain: the run completes, each

@@ -627,3 +627,139 @@ fn a_stopped_cutover_resumes_where_it_stopped() {
     assert_eq!(imports, 0, "no import sent again");
     assert_eq!(activations(&env, "prod").len(), 3, "{stdout}");
 }
+
+/// prod's schedule of `id` over the REST API: the definition fields and the state.
+fn schedule_of(env: &Env, id: &str) -> serde_json::Value {
+    let i = env.instance("prod");
+    env.rt.block_on(async {
+        let tok = token(&i).await;
+        let url = format!(
+            "{}/ic/api/integration/v1/integrations/{}/schedule?integrationInstance={}",
+            i.base_url,
+            id.replace('|', "%7C"),
+            i.integration_instance.clone().unwrap_or_default()
+        );
+        let r = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(tok)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status().as_u16(), 200, "prod has a schedule for {id}");
+        let v: serde_json::Value = r.json().await.expect("json");
+        let keep = [
+            "name",
+            "frequency",
+            "icalExpression",
+            "startDate",
+            "endDate",
+            "scheduleTZ",
+            "state",
+        ];
+        serde_json::Value::Object(
+            keep.iter()
+                .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
+                .collect(),
+        )
+    })
+}
+
+/// A cutover that completes changes prod's schedules (it starts them; a replace brings the
+/// archive's definition); `ferry rollback RUN` afterwards puts back each one's definition and
+/// state, read over the REST API before and after. Two cases: prod already holds dev's very
+/// archive with its schedule stopped (no import: only the cutover's start changes it), and prod
+/// holds an older archive with a schedule of its own, paused (replaced, then started).
+#[test]
+fn rollback_of_a_completed_cutover_puts_the_schedules_back() {
+    let pay = "HR_PAYROLL_EXPORT|01.00.0000";
+    let start = format!("/integrations/{}/schedule/start", pay.replace('|', "%7C"));
+    for case in [
+        "same archive, stopped",
+        "older archive, own schedule, paused",
+    ] {
+        let env = Env::start(Seed::TargetConnections);
+        if case.starts_with("same") {
+            let dev = env
+                .rt
+                .block_on(try_export(&env.instance("dev"), pay))
+                .expect("export from dev");
+            post_archive(&env, pay, dev);
+            env.set_status("prod", pay, "ACTIVATED");
+        } else {
+            post_archive(&env, pay, previous_version(&env, pay));
+            env.set_status("prod", pay, "ACTIVATED");
+            // prod's own definition (`call` sends bodies as PATCH overrides: a PUT of its own).
+            let i = env.instance("prod");
+            let code = env.rt.block_on(async {
+                let tok = token(&i).await;
+                reqwest::Client::new()
+                    .put(format!(
+                        "{}/ic/api/integration/v1/integrations/{}/schedule?integrationInstance={}",
+                        i.base_url,
+                        pay.replace('|', "%7C"),
+                        i.integration_instance.clone().unwrap_or_default()
+                    ))
+                    .bearer_auth(tok)
+                    .json(&serde_json::json!({
+                        "icalExpression": "FREQ=HOURLY;INTERVAL=3;",
+                        "name": "prod-every-3h",
+                        "scheduleTZ": "UTC"
+                    }))
+                    .send()
+                    .await
+                    .expect("put")
+                    .status()
+                    .as_u16()
+            });
+            assert!(code < 300, "{case}: prod's own schedule: HTTP {code}");
+            let code = env.call("prod", reqwest::Method::POST, &start, None);
+            assert!(code < 300, "{case}: start: HTTP {code}");
+            let pause = start.replace("/start", "/pause");
+            let code = env.call("prod", reqwest::Method::POST, &pause, None);
+            assert!(code < 300, "{case}: pause: HTTP {code}");
+        }
+        let before = schedule_of(&env, pay);
+        let state_before = env.state("prod");
+        assert_ne!(before["state"], "ACTIVE", "{case}: {before}");
+
+        let recipe = env.recipe("cutover.rhai", CHAIN);
+        let out = env.ferry(&[
+            "run",
+            &recipe,
+            "--json",
+            "--var",
+            &format!("codes={}", pay.split('|').next().unwrap()),
+            "--var",
+            r#"options={"activate": true, "smoke": {"window_secs": 0}}"#,
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{case}: {stderr}");
+        assert!(stderr.contains("outcome=completed"), "{case}: {stderr}");
+        let run = ledger_support::json_out(&out)["run"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let during = schedule_of(&env, pay);
+        assert_eq!(during["state"], "ACTIVE", "{case}: the cutover started it");
+        assert_ne!(during, before, "{case}: the cutover changed the schedule");
+
+        let out = env.ferry(&["rollback", &run, "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{case}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert_eq!(
+            schedule_of(&env, pay),
+            before,
+            "{case}: the definition and state prod had before the cutover"
+        );
+        assert_eq!(
+            env.state("prod"),
+            state_before,
+            "{case}: the integration as before"
+        );
+    }
+}

@@ -12,9 +12,8 @@ use ferry::config::{IdentityProfile, Secret};
 use ferry::effect::{Executor, RetryPolicy};
 use ferry::ledger::{RunInfo, RunRecord, Stage, StepStatus};
 use ferry::oic::{Acl, AclPrincipal, OicClient};
-use ferry::rbac::{
-    self, AccessTarget, GrantStatus, IdentityClient, Principal, PrincipalKind, RoleMap,
-};
+use ferry::ops::grant::{self as ops_grant, AccessTarget};
+use ferry::rbac::{self, GrantStatus, IdentityClient, Principal, PrincipalKind, RoleMap};
 use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceSpec};
 use tokio_util::sync::CancellationToken;
 
@@ -107,7 +106,7 @@ async fn grants_by_email_and_group_are_idempotent_and_unknown_users_fail() {
 
     // Dry run: lookups happen, nothing is granted.
     let x = exec(true);
-    let plan = rbac::grant(&x, &target, &map).await;
+    let plan = ops_grant::grant(&x, &target, &map).await;
     assert_eq!(
         statuses(&plan),
         [
@@ -120,7 +119,7 @@ async fn grants_by_email_and_group_are_idempotent_and_unknown_users_fail() {
     assert!(h.granted_roles("prod", "jane.doe@example.com").is_empty());
 
     let x = exec(false);
-    let r = rbac::grant(&x, &target, &map).await;
+    let r = ops_grant::grant(&x, &target, &map).await;
     assert_eq!(
         statuses(&r),
         [
@@ -151,7 +150,7 @@ async fn grants_by_email_and_group_are_idempotent_and_unknown_users_fail() {
 
     // Again: unchanged, not failed.
     let x = exec(false);
-    let again = rbac::grant(&x, &target, &map).await;
+    let again = ops_grant::grant(&x, &target, &map).await;
     assert_eq!(
         statuses(&again)[..3],
         [
@@ -188,13 +187,13 @@ async fn grants_by_email_and_group_are_idempotent_and_unknown_users_fail() {
         "t",
     )
     .unwrap();
-    let r = rbac::revoke(&exec(false), &target, &one).await;
+    let r = ops_grant::revoke(&exec(false), &target, &one).await;
     assert_eq!(r[0].status, GrantStatus::Revoked);
     assert_eq!(
         h.granted_roles("prod", "jane.doe@example.com"),
         ["ServiceDeveloper", "ServiceViewer"]
     );
-    let r = rbac::revoke(&exec(false), &target, &one).await;
+    let r = ops_grant::revoke(&exec(false), &target, &one).await;
     assert_eq!(r[0].status, GrantStatus::Unchanged);
 }
 
@@ -208,7 +207,7 @@ async fn a_missing_app_or_bad_credentials_fail_every_row_with_the_reason() {
         app: "OICINST_nosuch".into(),
         oic: None,
     };
-    let r = rbac::grant(&exec(false), &target, &map).await;
+    let r = ops_grant::grant(&exec(false), &target, &map).await;
     assert_eq!(r[0].status, GrantStatus::Failed);
     assert_eq!(
         r[0].reason.as_deref(),
@@ -233,7 +232,7 @@ async fn a_missing_app_or_bad_credentials_fail_every_row_with_the_reason() {
         oic: None,
     };
     let x = exec(false);
-    let r = rbac::grant(&x, &target, &map).await;
+    let r = ops_grant::grant(&x, &target, &map).await;
     assert_eq!(r[0].status, GrantStatus::Failed);
     let why = r[0].reason.clone().unwrap();
     assert!(why.contains("HTTP 403"), "{why}");
@@ -260,7 +259,7 @@ ghost@example.com,viewers,HR_ONBOARDING
     )
     .unwrap();
     let x = exec(false);
-    let r = rbac::grant(&x, &target, &map).await;
+    let r = ops_grant::grant(&x, &target, &map).await;
     assert_eq!(
         statuses(&r),
         [
@@ -295,7 +294,7 @@ ghost@example.com,viewers,HR_ONBOARDING
             .contains("add user:ana.silva@example.com to editors")
     );
     // Idempotent.
-    let again = rbac::grant(&exec(false), &target, &map).await;
+    let again = ops_grant::grant(&exec(false), &target, &map).await;
     assert_eq!(again[0].status, GrantStatus::Unchanged);
     assert_eq!(again[1].status, GrantStatus::Unchanged);
     assert_eq!(again[2].status, GrantStatus::Failed);
@@ -308,7 +307,7 @@ ghost@example.com,viewers,HR_ONBOARDING
         "t",
     )
     .unwrap();
-    let r = rbac::revoke(&exec(false), &target, &m).await;
+    let r = ops_grant::revoke(&exec(false), &target, &m).await;
     assert_eq!(r[0].status, GrantStatus::Revoked);
     let acl = prod.get_project_acl("HR_ONBOARDING").await.unwrap();
     assert!(acl.monitors.allowed.is_empty());
@@ -357,7 +356,7 @@ async fn copy_acl_maps_principals_between_identity_domains_and_reports_the_missi
     let sidp = identity(&a, "src");
     let didp = identity(&b, "dst");
     let x = exec(false);
-    let rows = rbac::copy_acl(&x, &src, Some(&sidp), &dst, &didp, "HR_ONBOARDING")
+    let rows = ops_grant::copy_acl(&x, &src, Some(&sidp), &dst, &didp, "HR_ONBOARDING")
         .await
         .unwrap();
     let got: Vec<String> = rows
@@ -408,7 +407,7 @@ async fn copy_acl_maps_principals_between_identity_domains_and_reports_the_missi
 
     // Copying again changes nothing.
     let x = exec(false);
-    let rows = rbac::copy_acl(&x, &src, Some(&sidp), &dst, &didp, "HR_ONBOARDING")
+    let rows = ops_grant::copy_acl(&x, &src, Some(&sidp), &dst, &didp, "HR_ONBOARDING")
         .await
         .unwrap();
     assert_eq!(rows[0].status, GrantStatus::Unchanged);
@@ -425,7 +424,7 @@ async fn copy_acl_maps_principals_between_identity_domains_and_reports_the_missi
         .allowed
         .push(principal("stale-id", "Jane Doe", "user"));
     src.put_project_acl("HR_ONBOARDING", &b2).await.unwrap();
-    let rows = rbac::copy_acl(&exec(false), &src, None, &dst, &didp, "HR_ONBOARDING")
+    let rows = ops_grant::copy_acl(&exec(false), &src, None, &dst, &didp, "HR_ONBOARDING")
         .await
         .unwrap();
     assert_eq!(rows[0].target_id.as_deref(), Some(jane_b.as_str()));

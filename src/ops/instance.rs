@@ -19,6 +19,7 @@ use super::OpsError;
 use super::activate::ActivateWhen;
 use super::ctx::{Ctx, fan_out};
 use super::export::{ExportOptions, Exportable, export};
+use super::grant::AccessTarget;
 use super::import::{ImportOptions, ImportResult, activate_imported, import};
 use super::instance_archive::Coverage;
 use super::select::{OneOrMany, glob};
@@ -27,7 +28,7 @@ use crate::config::SecretRef;
 use crate::effect::{Effect, Failure, Outcome};
 use crate::ledger::Stage;
 use crate::oic::{Connection, ConnectionProperty, ConnectionUpdate, OicClient};
-use crate::rbac::{AccessTarget, IdentityClient, Principal, RoleMap};
+use crate::rbac::{IdentityClient, Principal, RoleMap};
 
 /// The kinds of things an instance holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -902,7 +903,7 @@ pub async fn migrate_instance(
                 {
                     continue;
                 }
-                match crate::rbac::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code)
+                match super::grant::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code)
                     .await
                 {
                     Ok(rows) => access_rows.extend(rows.into_iter().map(|r| AccessResult {
@@ -936,7 +937,7 @@ pub async fn migrate_instance(
                 app: a.dst_app.clone(),
                 oic: Some(dst),
             };
-            for r in crate::rbac::grant(ctx.exec(), &target, &map).await {
+            for r in super::grant::grant(ctx.exec(), &target, &map).await {
                 access_rows.push(AccessResult {
                     kind: "grant".into(),
                     principal: r.principal.to_string(),
