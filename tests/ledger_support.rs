@@ -258,4 +258,3 @@ pub fn support_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn support_compiles() {}
-

@@ -647,7 +647,12 @@ async fn async_deactivation_passes_through_deactivation_inprogress() {
         "DEACTIVATION_INPROGRESS"
     );
     h.advance_clock(Duration::from_secs(30));
-    let status = wait_status(&t3, &format!("{id}/activationStatus"), "DEACTIVATION_INPROGRESS").await;
+    let status = wait_status(
+        &t3,
+        &format!("{id}/activationStatus"),
+        "DEACTIVATION_INPROGRESS",
+    )
+    .await;
     assert_eq!(status, "CONFIGURED");
     assert_eq!(
         t3.import(Method::PUT, iar).await.status(),

@@ -204,9 +204,10 @@ impl DiffSide for Exported {
             .collect()
     }
     fn content_hash(&self, a: &ArtifactRef) -> Option<String> {
-        let x = self.artifacts.iter().find(|x| {
-            x.key.kind == a.kind && x.key.code == a.code && x.key.version == a.version
-        })?;
+        let x = self
+            .artifacts
+            .iter()
+            .find(|x| x.key.kind == a.kind && x.key.code == a.code && x.key.version == a.version)?;
         crate::vault::content_hash(x.path(), &x.sha256).ok()
     }
     fn fetch(&self, a: &ArtifactRef) -> Result<Artifact, DiffError> {
