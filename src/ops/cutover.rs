@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::OpsError;
 use super::activate::{ActivateWhen, activate_one};
-use super::connections::{ConnectionSpec, build_update};
+use super::connections::{Connections, build_update};
 use super::ctx::Ctx;
 use super::import::{ImportOptions, ImportResult, ItemAction, import};
 use super::notify::{NotifyRequest, send};
@@ -61,6 +61,9 @@ pub struct CutoverOpts {
     pub rollback: bool,
     /// Who is told about a stop or a rollback (default: the `[mail] admins`).
     pub notify: Vec<String>,
+    /// Per-environment connection settings, configured before the tests (a map, or a TOML
+    /// file, as for `configure_connections`).
+    pub connections: Connections,
 }
 
 impl Default for CutoverOpts {
@@ -72,6 +75,7 @@ impl Default for CutoverOpts {
             start_schedules: true,
             rollback: true,
             notify: vec![],
+            connections: Connections::default(),
         }
     }
 }
@@ -324,11 +328,11 @@ pub async fn cutover(
     run: &Run,
     target: &str,
     artifacts: Vec<Artifact>,
-    connections: BTreeMap<String, ConnectionSpec>,
     o: &CutoverOpts,
     clock: &dyn Clock,
 ) -> Result<CutoverReport, OpsError> {
     let client = ctx.client(target)?;
+    let connections = o.connections.for_instance(target)?;
     let exec = ctx.exec();
     let dry = exec.dry_run();
     let mut rep = CutoverReport {
@@ -434,7 +438,7 @@ pub async fn cutover(
             .await
             .map_err(|e| OpsError::oic(target, e))?;
         let (update, secrets) = build_update(current.as_ref(), spec).map_err(OpsError::Usage)?;
-        run.shell.add_secrets(&secrets);
+        ctx.shell().add_secrets(&secrets);
         let eff = Effect::new(
             Stage::Connection,
             conn_key(code),
