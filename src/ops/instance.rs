@@ -660,117 +660,19 @@ pub async fn migrate_instance(
     let imported = import(ctx, dst, artifacts, &io).await?;
 
     // 3. Connections, configured and tested before any activation.
-    let conns: Vec<(Option<String>, Connection)> = inv
-        .connections
-        .iter()
-        .filter(|(it, _, _)| sel.chosen.contains(&it.id()))
-        .filter(|(_, p, _)| {
-            p.as_ref()
-                .is_none_or(|p| sel.chosen.contains(&format!("project:{p}")))
-        })
-        .map(|(_, p, c)| (p.clone(), c.clone()))
-        .collect();
-    let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
-    let connections = fan_out(
-        ctx.bar(conns.len(), "connections"),
-        conc,
-        conns,
-        |(p, c)| configure_one(ctx, dst, p, c, o),
-    )
-    .await;
-    if o.stop_on_error
-        && let Some(bad) = connections.iter().find(|c| c.error.is_some())
-    {
-        return Err(OpsError::Usage(format!(
-            "connection {} on {}: {}",
-            bad.connection,
-            dst.name(),
-            bad.error.clone().unwrap_or_default()
-        )));
-    }
+    let connections = migrate_connections(ctx, dst, &inv, &sel, o).await?;
 
     // 4. Activations: the imported integrations, then those that came in packages.
     let imports = activate_imported(ctx, dst, imported, &io).await?;
-    let packaged: Vec<crate::oic::IntegrationId> = inv
-        .packaged
-        .iter()
-        .filter(|(p, _, _)| sel.chosen.contains(&format!("package:{p}")))
-        .filter(|(_, _, st)| match o.activate {
-            ActivateWhen::Always => true,
-            ActivateWhen::Never => false,
-            ActivateWhen::Keep => st == "ACTIVATED",
-        })
-        .map(|(_, id, _)| id.clone())
-        .collect();
-    let activations = super::activate::set_active(
-        ctx,
-        dst,
-        packaged,
-        true,
-        &super::activate::ActivateOpts {
-            concurrency: o.activation_concurrency,
-            async_activation: o.async_activation,
-            activation_timeout: o.activation_timeout,
-            stop_on_error: o.stop_on_error,
-        },
-    )
-    .await?;
+    let activations = activate_packaged(ctx, dst, &inv, &sel, o).await?;
 
     // 5. Access: project ACLs, then role grants.
     let mut access_rows = vec![];
     if let Some(a) = &acc {
         if o.acls && dst.generation().number() >= 3 {
-            for it in items.iter().filter(|i| i.kind == ItemKind::Acl) {
-                if !sel.chosen.contains(&it.id())
-                    || !sel.chosen.contains(&format!("project:{}", it.code))
-                {
-                    continue;
-                }
-                match super::grant::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code)
-                    .await
-                {
-                    Ok(rows) => access_rows.extend(rows.into_iter().map(|r| AccessResult {
-                        kind: "acl".into(),
-                        principal: format!("{}:{}", r.kind.as_str(), r.name),
-                        role: r.role,
-                        project: Some(it.code.clone()),
-                        status: r.status.as_str().into(),
-                        reason: r.reason,
-                    })),
-                    Err(e) => access_rows.push(AccessResult {
-                        kind: "acl".into(),
-                        principal: String::new(),
-                        role: String::new(),
-                        project: Some(it.code.clone()),
-                        status: "failed".into(),
-                        reason: Some(e.to_string()),
-                    }),
-                }
-            }
+            access_rows = copy_acls(ctx, src, dst, a, &items, &sel).await;
         }
-        let mut map = RoleMap::default();
-        for (it, p) in &grants {
-            if sel.chosen.contains(&it.id()) {
-                let _ = map.push(p.clone(), &it.version, None, "source grants");
-            }
-        }
-        if !map.entries.is_empty() {
-            let target = AccessTarget {
-                identity: &a.dst,
-                app: a.dst_app.clone(),
-                oic: Some(dst),
-            };
-            for r in super::grant::grant(ctx.exec(), &target, &map).await {
-                access_rows.push(AccessResult {
-                    kind: "grant".into(),
-                    principal: r.principal.to_string(),
-                    role: r.role,
-                    project: r.project,
-                    status: r.status.as_str().into(),
-                    reason: r.reason,
-                });
-            }
-        }
+        access_rows.extend(apply_grants(ctx, dst, a, &grants, &sel).await);
     }
     let failed = imports.iter().filter(|r| r.error.is_some()).count()
         + activations.iter().filter(|r| r.error.is_some()).count()
@@ -793,6 +695,156 @@ pub async fn migrate_instance(
             false,
         ),
     })
+}
+
+/// Step 3 of [`migrate_instance`]: the selected connections (a project's only with its project),
+/// configured and tested on the target; with `stop_on_error` the first failure stops.
+async fn migrate_connections(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    inv: &Inventory,
+    sel: &Selection,
+    o: &MigrateOptions,
+) -> Result<Vec<ConnectionResult>, OpsError> {
+    let conns: Vec<(Option<String>, Connection)> = inv
+        .connections
+        .iter()
+        .filter(|(it, _, _)| sel.chosen.contains(&it.id()))
+        .filter(|(_, p, _)| {
+            p.as_ref()
+                .is_none_or(|p| sel.chosen.contains(&format!("project:{p}")))
+        })
+        .map(|(_, p, c)| (p.clone(), c.clone()))
+        .collect();
+    let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    let connections = fan_out(
+        ctx.bar(conns.len(), "connections"),
+        conc,
+        conns,
+        |(p, c)| configure_one(ctx, dst, p, c, o),
+    )
+    .await;
+    if o.stop_on_error
+        && let Some(bad) = connections.iter().find(|c| c.error.is_some())
+    {
+        return Err(OpsError::Connection {
+            at: dst.name().to_string(),
+            message: format!(
+                "connection {} on {}: {}",
+                bad.connection,
+                dst.name(),
+                bad.error.clone().unwrap_or_default()
+            ),
+        });
+    }
+    Ok(connections)
+}
+
+/// Step 4 of [`migrate_instance`], second part: the integrations that came in selected packages,
+/// activated as the options say.
+async fn activate_packaged(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    inv: &Inventory,
+    sel: &Selection,
+    o: &MigrateOptions,
+) -> Result<Vec<super::activate::ActivationResult>, OpsError> {
+    let packaged: Vec<crate::oic::IntegrationId> = inv
+        .packaged
+        .iter()
+        .filter(|(p, _, _)| sel.chosen.contains(&format!("package:{p}")))
+        .filter(|(_, _, st)| match o.activate {
+            ActivateWhen::Always => true,
+            ActivateWhen::Never => false,
+            ActivateWhen::Keep => st == "ACTIVATED",
+        })
+        .map(|(_, id, _)| id.clone())
+        .collect();
+    super::activate::set_active(
+        ctx,
+        dst,
+        packaged,
+        true,
+        &super::activate::ActivateOpts {
+            concurrency: o.activation_concurrency,
+            async_activation: o.async_activation,
+            activation_timeout: o.activation_timeout,
+            stop_on_error: o.stop_on_error,
+        },
+    )
+    .await
+}
+
+/// The selected projects' ACLs copied to the target (each principal a row).
+async fn copy_acls(
+    ctx: &dyn Ctx,
+    src: &OicClient,
+    dst: &OicClient,
+    a: &Access,
+    items: &[Item],
+    sel: &Selection,
+) -> Vec<AccessResult> {
+    let mut rows = vec![];
+    for it in items.iter().filter(|i| i.kind == ItemKind::Acl) {
+        if !sel.chosen.contains(&it.id()) || !sel.chosen.contains(&format!("project:{}", it.code)) {
+            continue;
+        }
+        match super::grant::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code).await {
+            Ok(acl) => rows.extend(acl.into_iter().map(|r| AccessResult {
+                kind: "acl".into(),
+                principal: format!("{}:{}", r.kind.as_str(), r.name),
+                role: r.role,
+                project: Some(it.code.clone()),
+                status: r.status.as_str().into(),
+                reason: r.reason,
+            })),
+            Err(e) => rows.push(AccessResult {
+                kind: "acl".into(),
+                principal: String::new(),
+                role: String::new(),
+                project: Some(it.code.clone()),
+                status: "failed".into(),
+                reason: Some(e.to_string()),
+            }),
+        }
+    }
+    rows
+}
+
+/// The selected role grants of the source applied to the target's OIC application.
+async fn apply_grants(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    a: &Access,
+    grants: &[(Item, Principal)],
+    sel: &Selection,
+) -> Vec<AccessResult> {
+    let mut map = RoleMap::default();
+    for (it, p) in grants {
+        if sel.chosen.contains(&it.id()) {
+            let _ = map.push(p.clone(), &it.version, None, "source grants");
+        }
+    }
+    if map.entries.is_empty() {
+        return vec![];
+    }
+    let target = AccessTarget {
+        identity: &a.dst,
+        app: a.dst_app.clone(),
+        oic: Some(dst),
+    };
+    super::grant::grant(ctx.exec(), &target, &map)
+        .await
+        .into_iter()
+        .map(|r| AccessResult {
+            kind: "grant".into(),
+            principal: r.principal.to_string(),
+            role: r.role,
+            project: r.project,
+            status: r.status.as_str().into(),
+            reason: r.reason,
+        })
+        .collect()
 }
 
 #[cfg(test)]
