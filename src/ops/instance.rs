@@ -431,25 +431,7 @@ async fn inventory(
         )?;
     }
     for i in ints {
-        let mut it = Item::new(ItemKind::Integration, &i.code, &i.version);
-        it.status = Some(i.status.clone());
-        it.project = i.project_code.clone();
-        it.updated = Some(i.last_updated.clone());
-        if i.locked || i.project_type == "PREBUILT" {
-            inv.refused.push(Excluded {
-                id: it.id(),
-                reason: if i.locked {
-                    "locked: OIC refuses to export it".into()
-                } else {
-                    "prebuilt: OIC refuses to export it".into()
-                },
-            });
-            continue;
-        }
-        inv.items.push(it.clone());
-        if !in_package.contains(&format!("{}|{}", i.code, i.version)) {
-            inv.exportables.push((it, Exportable::Integration(i)));
-        }
+        inv.add_integration(i, &in_package);
     }
     for p in packages {
         let it = Item::new(ItemKind::Package, &p.name, "");
@@ -457,24 +439,7 @@ async fn inventory(
         inv.exportables.push((it, Exportable::Package(p)));
     }
     for p in projects {
-        let mut it = Item::new(ItemKind::Project, &p.code, "");
-        it.status = Some(p.status.clone()).filter(|s| !s.is_empty());
-        it.project = Some(p.code.clone());
-        inv.items.push(it.clone());
-        let conns = read(ctx, at, "list_connections", || {
-            src.list_connections(Some(&p.code), None)
-        })
-        .await?;
-        for c in conns {
-            let mut ci = Item::new(ItemKind::Connection, &c.id, "");
-            ci.status = Some(c.status.clone());
-            ci.project = Some(p.code.clone());
-            inv.connections.push((ci, Some(p.code.clone()), c));
-        }
-        let mut acl = Item::new(ItemKind::Acl, &p.code, "");
-        acl.project = Some(p.code.clone());
-        inv.items.push(acl);
-        inv.exportables.push((it, Exportable::Project(p)));
+        inv.add_project(ctx, src, p).await?;
     }
     for l in read(ctx, at, "list_lookups", || src.list_lookups(None)).await? {
         let mut it = Item::new(ItemKind::Lookup, &l.name, "");
@@ -501,6 +466,60 @@ async fn inventory(
         inv.items.push(it.clone());
     }
     Ok(inv)
+}
+
+impl Inventory {
+    /// An integration of the source: refused (locked, prebuilt), or an item, exported unless a
+    /// package carries it.
+    fn add_integration(&mut self, i: crate::oic::Integration, in_package: &BTreeSet<String>) {
+        let mut it = Item::new(ItemKind::Integration, &i.code, &i.version);
+        it.status = Some(i.status.clone());
+        it.project = i.project_code.clone();
+        it.updated = Some(i.last_updated.clone());
+        if i.locked || i.project_type == "PREBUILT" {
+            self.refused.push(Excluded {
+                id: it.id(),
+                reason: if i.locked {
+                    "locked: OIC refuses to export it".into()
+                } else {
+                    "prebuilt: OIC refuses to export it".into()
+                },
+            });
+            return;
+        }
+        self.items.push(it.clone());
+        if !in_package.contains(&format!("{}|{}", i.code, i.version)) {
+            self.exportables.push((it, Exportable::Integration(i)));
+        }
+    }
+
+    /// A project of the source, its connections and its ACL.
+    async fn add_project(
+        &mut self,
+        ctx: &dyn Ctx,
+        src: &OicClient,
+        p: crate::oic::Project,
+    ) -> Result<(), OpsError> {
+        let mut it = Item::new(ItemKind::Project, &p.code, "");
+        it.status = Some(p.status.clone()).filter(|s| !s.is_empty());
+        it.project = Some(p.code.clone());
+        self.items.push(it.clone());
+        let conns = read(ctx, src.name(), "list_connections", || {
+            src.list_connections(Some(&p.code), None)
+        })
+        .await?;
+        for c in conns {
+            let mut ci = Item::new(ItemKind::Connection, &c.id, "");
+            ci.status = Some(c.status.clone());
+            ci.project = Some(p.code.clone());
+            self.connections.push((ci, Some(p.code.clone()), c));
+        }
+        let mut acl = Item::new(ItemKind::Acl, &p.code, "");
+        acl.project = Some(p.code.clone());
+        self.items.push(acl);
+        self.exportables.push((it, Exportable::Project(p)));
+        Ok(())
+    }
 }
 
 /// Configures (and tests) one connection on the target: the source's properties and security
