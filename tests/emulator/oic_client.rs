@@ -2,34 +2,27 @@
 //! loopback. No mocks: every call goes through reqwest, the token endpoint and the emulator's
 //! routing.
 
+use crate::support::emulator::*;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry::artifact::{Artifact, ArtifactKey, ArtifactKind, hash_file};
-use ferry::config::{Auth, Generation, InstanceProfile, Secret};
+use ferry::config::{Auth, InstanceProfile, Secret};
 use ferry::oic::{
     ActivateOptions, ImportAction, ImportMode, IntegrationId, OicClient, OicError, archive,
 };
-use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
-
-fn spec(name: &str, generation: u8, seed: Seed) -> SimInstanceSpec {
-    SimInstanceSpec {
-        name: name.into(),
-        generation,
-        seed,
-    }
-}
+use ferry::sim::{Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
 
 async fn start(instances: Vec<SimInstanceSpec>, token_ttl: Duration) -> SimHandle {
-    sim::start(SimConfig {
+    start_with(SimConfig {
         instances,
         token_ttl,
         ..SimConfig::default()
     })
     .await
-    .expect("emulator starts")
 }
 
 /// The four-instance landscape: dev2/prod2 (Gen2), dev3/prod3 (OIC 3).
@@ -46,27 +39,6 @@ async fn landscape() -> SimHandle {
     .await
 }
 
-/// An OAuth profile for an emulated instance.
-fn profile(i: &SimInstanceInfo) -> InstanceProfile {
-    InstanceProfile {
-        name: i.name.clone(),
-        base_url: i.base_url.clone(),
-        generation: if i.generation == 2 {
-            Generation::Gen2
-        } else {
-            Generation::Gen3
-        },
-        integration_instance: i.integration_instance.clone(),
-        auth: Auth::ClientCredentials {
-            token_url: i.token_url.clone(),
-            client_id: i.client_id.clone(),
-            client_secret: Secret::new(i.client_secret.clone()),
-            scope: i.scope.clone(),
-        },
-        timeout_secs: 30,
-    }
-}
-
 /// A Basic-auth profile (Gen2 only).
 fn basic_profile(i: &SimInstanceInfo) -> InstanceProfile {
     let mut p = profile(i);
@@ -75,31 +47,6 @@ fn basic_profile(i: &SimInstanceInfo) -> InstanceProfile {
         password: Secret::new(i.password.clone().expect("gen2 password")),
     };
     p
-}
-
-fn client(h: &SimHandle, name: &str) -> OicClient {
-    OicClient::new(&profile(h.instance(name).expect("instance"))).expect("client")
-}
-
-fn id(s: &str) -> IntegrationId {
-    IntegrationId::parse(s).expect("id")
-}
-
-fn sync_opts() -> ActivateOptions {
-    ActivateOptions {
-        async_mode: false,
-        timeout: Duration::from_secs(10),
-        poll_interval: Duration::from_millis(50),
-        tracing: None,
-        payload_tracing: None,
-    }
-}
-
-fn async_opts() -> ActivateOptions {
-    ActivateOptions {
-        async_mode: true,
-        ..sync_opts()
-    }
 }
 
 #[tokio::test]
@@ -250,7 +197,9 @@ async fn import_round_trip(h: &SimHandle, src: &OicClient, dst: &OicClient) {
     assert_eq!(out.previous_status.as_deref(), Some("CONFIGURED"));
 
     assert_eq!(
-        dst.activate(&hid, &sync_opts()).await.expect("activate"),
+        dst.activate(&hid, &sync_activation())
+            .await
+            .expect("activate"),
         "ACTIVATED"
     );
     assert_eq!(
@@ -374,13 +323,15 @@ async fn activation_sync_async_and_idempotent() {
         // sync: HR_NEW_HIRE|01.00.0000 is CONFIGURED
         let nh = id("HR_NEW_HIRE|01.00.0000");
         assert_eq!(
-            c.activate(&nh, &sync_opts()).await.expect("sync activate"),
+            c.activate(&nh, &sync_activation())
+                .await
+                .expect("sync activate"),
             "ACTIVATED"
         );
         assert_eq!(c.activation_status(&nh).await.unwrap(), "ACTIVATED");
         // activating again: 412 from OIC, answered by reading the status
         assert_eq!(
-            c.activate(&nh, &sync_opts()).await.expect("repeat"),
+            c.activate(&nh, &sync_activation()).await.expect("repeat"),
             "ACTIVATED"
         );
         c.deactivate(&nh).await.expect("deactivate");
@@ -399,7 +350,7 @@ async fn activation_sync_async_and_idempotent() {
                 &ActivateOptions {
                     tracing: Some(true),
                     payload_tracing: Some(false),
-                    ..async_opts()
+                    ..async_activation()
                 },
             )
             .await
@@ -423,7 +374,7 @@ async fn activation_sync_async_and_idempotent() {
                 &sc,
                 &ActivateOptions {
                     timeout: Duration::from_millis(300),
-                    ..async_opts()
+                    ..async_activation()
                 },
             )
             .await
@@ -442,14 +393,14 @@ async fn activation_sync_async_and_idempotent() {
 
         // an incomplete draft: 412, not retryable
         let e = c
-            .activate(&id("HR_ABSENCE_FEED|01.00.0000"), &sync_opts())
+            .activate(&id("HR_ABSENCE_FEED|01.00.0000"), &sync_activation())
             .await
             .unwrap_err();
         assert_eq!(e.status(), Some(412), "{e}");
         assert!(!e.is_retryable());
         // missing: 404
         let e = c
-            .activate(&id("NOPE|01.00.0000"), &sync_opts())
+            .activate(&id("NOPE|01.00.0000"), &sync_activation())
             .await
             .unwrap_err();
         assert_eq!(e.status(), Some(404), "{e}");
