@@ -266,6 +266,98 @@ print(to_json(#{{ report: r, diff: d }}));"#
     assert!(!r.to_string().contains("conn-secret-161803"));
 }
 
+/// Certificates: OIC's API lists them but gives no certificate file (nor private key) back, so
+/// `migrate_instance` lists the source's uploaded ones the rules select, carries none, and says
+/// for each what to upload on the target; the rules apply to them; those shipped with OIC are
+/// not listed; only metadata is read.
+#[test]
+fn certificates_are_listed_with_what_to_do_and_never_carried() {
+    let env = Env::start(Seed::Sample, Seed::Empty);
+    // The emulator lists dev's certificates (metadata only), and one by its composite id.
+    let list = env.get("dev", "/certificates?orderBy=name");
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "SYSTEM|X509|TRUST|DigiCertGlobalRootG2",
+            "USER|X509|TRUST|FIN_ERP_CA",
+            "USER|X509|IDENTITY|HR_MTLS_CLIENT",
+            "USER|PGP|PUBLIC|SFTP_OUT_PGP"
+        ]
+    );
+    let one = env.get(
+        "dev",
+        "/certificates/USER%7CX509%7CIDENTITY%7CHR_MTLS_CLIENT",
+    );
+    assert_eq!(one["category"], "IDENTITY");
+    assert!(one.get("keystorePassword").is_none() && one.get("content").is_none());
+    let pgp = env.get("dev", "/certificates?q=%7Btype%3A%27PGP%27%7D");
+    assert_eq!(pgp["items"].as_array().unwrap().len(), 1, "{pgp}");
+
+    let r = env.run_json(
+        r#"let r = oic::migrate_instance(oic::instance("dev"), oic::instance("prod"), #{
+    include: [#{ kind: "certificate" }],
+    exclude: [#{ kind: "certificate", code: "SFTP_*" }],
+});
+print(to_json(r));"#,
+    );
+    assert_eq!(r["failed"], 0, "{r:#}");
+    let lines = r["certificates"].as_array().unwrap();
+    let names: Vec<&str> = lines.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["FIN_ERP_CA", "HR_MTLS_CLIENT"], "{r:#}");
+    for c in lines {
+        assert_eq!(c["carried"], false, "{c}");
+        assert_eq!(c["on_target"], false, "{c}");
+        assert!(
+            c["reason"].as_str().unwrap().contains("upload it on prod"),
+            "{c}"
+        );
+    }
+    assert!(
+        lines[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("nor its private key back"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[1]["oic_id"], "USER|X509|IDENTITY|HR_MTLS_CLIENT");
+    // The exclude rule left the PGP key out, with its reason; the one shipped with OIC is not
+    // listed; nothing is counted as moved.
+    let excluded = r["excluded"].as_array().unwrap();
+    assert!(
+        excluded
+            .iter()
+            .any(|e| e["id"] == "certificate:SFTP_OUT_PGP" && e["reason"] == "exclude rule 1"),
+        "{excluded:?}"
+    );
+    assert!(!r.to_string().contains("DigiCertGlobalRootG2"), "{r:#}");
+    assert!(r["selected"].get("certificate").is_none(), "{r:#}");
+    let cov = r["coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["item"] == "certificates")
+        .unwrap()
+        .clone();
+    assert_eq!(cov["carried"], false);
+    assert!(
+        cov["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("listed, not carried"),
+        "{cov}"
+    );
+    // Nothing reached prod.
+    let prod = env.get("prod", "/certificates");
+    assert_eq!(prod["items"].as_array().unwrap().len(), 0, "{prod}");
+}
+
 #[test]
 fn migrate_instance_refuses_unknown_rule_keys() {
     let env = start(Seed::Sample, Seed::Empty);

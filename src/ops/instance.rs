@@ -43,6 +43,9 @@ pub enum ItemKind {
     Grant,
     /// A project's access control list (code: the project).
     Acl,
+    /// A certificate uploaded to the instance (code: its alias). Listed and reported, never
+    /// carried: OIC's API gives no certificate file or private key back.
+    Certificate,
 }
 
 impl ItemKind {
@@ -56,6 +59,7 @@ impl ItemKind {
             ItemKind::Package => "package",
             ItemKind::Grant => "grant",
             ItemKind::Acl => "acl",
+            ItemKind::Certificate => "certificate",
         }
     }
 }
@@ -242,6 +246,27 @@ pub struct AccessResult {
     pub reason: Option<String>,
 }
 
+/// A certificate of the source: listed, not carried (OIC's API gives no certificate file or
+/// private key back), with what the operator has to do.
+#[derive(Clone, Debug, Serialize)]
+pub struct CertificateLine {
+    /// `certificate:NAME`.
+    pub id: String,
+    /// OIC's id: `installedType|type|category|name`.
+    pub oic_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub cert_type: String,
+    pub category: String,
+    pub expires: Option<String>,
+    /// Always false (kept so a report reads plainly).
+    pub carried: bool,
+    /// Whether the target already has a certificate with the same id (not compared: its file
+    /// cannot be read).
+    pub on_target: bool,
+    pub reason: String,
+}
+
 /// The report of a whole-instance migration.
 #[derive(Clone, Debug, Serialize)]
 pub struct MigrationReport {
@@ -255,6 +280,8 @@ pub struct MigrationReport {
     pub activations: Vec<super::activate::ActivationResult>,
     pub connections: Vec<ConnectionResult>,
     pub access: Vec<AccessResult>,
+    /// The source's uploaded certificates the rules select: listed, not carried.
+    pub certificates: Vec<CertificateLine>,
     /// Failures in all (imports, activations, connections, access).
     pub failed: usize,
     /// What this path carries and drops.
@@ -300,7 +327,7 @@ pub fn coverage(identity: bool) -> Vec<Coverage> {
         cov(
             "certificates",
             false,
-            "dropped: OIC's certificate API does not give private keys back; upload them on the target",
+            "listed, not carried: OIC's REST API lists certificates and takes uploads, but gives no certificate file back (nor any private key); each uploaded certificate the rules select is in the report (`certificates`) to upload on the target",
         ),
         cov(
             "role grants",
@@ -368,6 +395,8 @@ struct Inventory {
     refused: Vec<Excluded>,
     /// The integrations each package carries: (package, id, status on the source).
     packaged: Vec<(String, crate::oic::IntegrationId, String)>,
+    /// The certificates uploaded to the source (those shipped with OIC are on every instance).
+    certificates: Vec<(Item, crate::oic::Certificate)>,
 }
 
 async fn read<T, F, Fut>(ctx: &dyn Ctx, at: &str, what: &str, f: F) -> Result<T, OpsError>
@@ -393,6 +422,7 @@ async fn inventory(
         connections: vec![],
         refused: vec![],
         packaged: vec![],
+        certificates: vec![],
     };
     let projects = if src.generation().number() >= 3 {
         read(ctx, at, "list_projects", || src.list_projects(None)).await?
@@ -500,7 +530,70 @@ async fn inventory(
     for (it, _, _) in &inv.connections {
         inv.items.push(it.clone());
     }
+    for c in certificates(ctx, src).await? {
+        if !c.is_user() {
+            continue;
+        }
+        let mut it = Item::new(ItemKind::Certificate, &c.name, "");
+        it.status = Some(c.status.clone()).filter(|s| !s.is_empty());
+        it.updated = c.last_updated.clone();
+        inv.items.push(it.clone());
+        inv.certificates.push((it, c));
+    }
     Ok(inv)
+}
+
+/// The certificates of an instance (metadata only); none when the instance has no such API
+/// (404).
+async fn certificates(
+    ctx: &dyn Ctx,
+    c: &OicClient,
+) -> Result<Vec<crate::oic::Certificate>, OpsError> {
+    match ctx
+        .exec()
+        .read("list_certificates", || c.list_certificates())
+        .await
+    {
+        Err(e) if e.is_status(404) => Ok(vec![]),
+        r => r.map_err(|e| OpsError::oic(c.name(), e)),
+    }
+}
+
+/// The report lines of the selected certificates: none is carried, each says what to do.
+fn certificate_lines(
+    chosen: &[&crate::oic::Certificate],
+    on_target: &BTreeSet<String>,
+    target: &str,
+) -> Vec<CertificateLine> {
+    chosen
+        .iter()
+        .map(|c| {
+            let there = on_target.contains(&c.id);
+            let what = if c.has_private_key() {
+                "OIC gives neither its file nor its private key back"
+            } else {
+                "OIC gives no certificate file back"
+            };
+            let reason = if there {
+                format!("not carried ({what}); {target} has one with the same id (not compared)")
+            } else if c.has_private_key() {
+                format!("not carried ({what}): upload it on {target} with its key and passwords")
+            } else {
+                format!("not carried ({what}): upload it on {target}")
+            };
+            CertificateLine {
+                id: format!("certificate:{}", c.name),
+                oic_id: c.id.clone(),
+                name: c.name.clone(),
+                cert_type: c.cert_type.clone(),
+                category: c.category.clone(),
+                expires: c.expires.clone(),
+                carried: false,
+                on_target: there,
+                reason,
+            }
+        })
+        .collect()
 }
 
 /// Configures (and tests) one connection on the target: the source's properties and security
@@ -623,7 +716,8 @@ pub async fn migrate_instance(
     let mut excluded = inv.refused.clone();
     excluded.extend(sel.excluded.iter().cloned());
     let mut selected: BTreeMap<String, usize> = BTreeMap::new();
-    for it in &items {
+    // Certificates are listed, not carried: not counted as moved.
+    for it in items.iter().filter(|i| i.kind != ItemKind::Certificate) {
         if sel.chosen.contains(&it.id()) {
             *selected.entry(it.kind.as_str().to_string()).or_default() += 1;
         }
@@ -772,6 +866,23 @@ pub async fn migrate_instance(
             }
         }
     }
+    // 6. Certificates: listed with what to do (the target's, to say which it has already).
+    let chosen: Vec<&crate::oic::Certificate> = inv
+        .certificates
+        .iter()
+        .filter(|(it, _)| sel.chosen.contains(&it.id()))
+        .map(|(_, c)| c)
+        .collect();
+    let on_target: BTreeSet<String> = if chosen.is_empty() {
+        BTreeSet::new()
+    } else {
+        certificates(ctx, dst)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    let certificate_rows = certificate_lines(&chosen, &on_target, dst.name());
     let failed = imports.iter().filter(|r| r.error.is_some()).count()
         + activations.iter().filter(|r| r.error.is_some()).count()
         + connections.iter().filter(|c| c.error.is_some()).count()
@@ -785,6 +896,7 @@ pub async fn migrate_instance(
         activations,
         connections,
         access: access_rows,
+        certificates: certificate_rows,
         failed,
         coverage: coverage(acc.is_some()),
         archive_coverage: super::instance_archive::coverage(

@@ -194,6 +194,7 @@
 pub mod archive;
 pub mod auth;
 pub mod car;
+pub mod certificates;
 pub mod connections;
 pub mod error;
 pub mod extract;
@@ -808,6 +809,11 @@ fn api_routes() -> Router<Ctx> {
         .route(
             &format!("{API}/flows/rest/{{code}}/{{ver}}/{{*rest}}"),
             any(monitoring::trigger),
+        )
+        .route(&format!("{API}/certificates"), get(certificates::list))
+        .route(
+            &format!("{API}/certificates/{{id}}"),
+            get(certificates::get),
         )
         .route(&format!("{API}/packages"), get(packages::list))
         .route(

@@ -65,7 +65,7 @@ pub fn in_module(name: &str, params: &[&str], text: &str) -> FuncRegistration {
 /// Registers every module.
 pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     e.set_default_tag(rhai::Dynamic::from(host.clone()));
-    util::register(e, host.clone());
+    util::register(e);
     oic::register(e, host.clone());
     connections::register(e);
     projects::register(e);
