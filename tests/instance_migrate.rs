@@ -272,7 +272,7 @@ print(to_json(#{{ report: r, diff: d }}));"#
 /// not listed; only metadata is read.
 #[test]
 fn certificates_are_listed_with_what_to_do_and_never_carried() {
-    let env = Env::start(Seed::Sample, Seed::Empty);
+    let env = start(Seed::Sample, Seed::Empty);
     // The emulator lists dev's certificates (metadata only), and one by its composite id.
     let list = env.get("dev", "/certificates?orderBy=name");
     let ids: Vec<&str> = list["items"]

@@ -480,7 +480,7 @@ async fn short_lived_tokens_are_renewed_without_surfacing_401() {
         eprintln!("tokens fetched: {fetched} in {secs:.1} s");
         // Renewed at half-life: about two tokens a second (a 3.5 s run: 5 to 12), never one per
         // call (more than 80 calls) and never fewer than one per lifetime.
-        let (least, most) = (secs.floor() as u32, (secs * 2.0).ceil() as u32 + 5);
+        let (least, most) = (secs.floor() as u64, (secs * 2.0).ceil() as u64 + 5);
         assert!(
             (least..=most).contains(&fetched),
             "{name}: renewed at half-life about every 0.5 s, got {fetched} tokens in {secs:.1} s"
