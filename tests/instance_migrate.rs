@@ -263,7 +263,15 @@ print(to_json(#{{ report: r, diff: d }}));"#
     assert_eq!(carried("coverage", "role grants"), Some(true));
     assert_eq!(carried("archive_coverage", "role grants"), Some(false));
     assert_eq!(carried("coverage", "certificates"), Some(false));
+    assert_eq!(carried("coverage", "schedules"), Some(true));
     assert!(!r.to_string().contains("conn-secret-161803"));
+    // Schedules: definition and state as on dev (started there, started here).
+    let sched = "/integrations/HR_PAYROLL_EXPORT%7C01.00.0000/schedule";
+    let (a, b) = (env.get("dev", sched), env.get("prod", sched));
+    assert_eq!(a["state"], "ACTIVE", "{a}");
+    for k in ["state", "icalExpression", "name", "scheduleTZ"] {
+        assert_eq!(a[k], b[k], "schedule {k}: dev {a} prod {b}");
+    }
 }
 
 /// Certificates: OIC's API lists them but gives no certificate file (nor private key) back, so

@@ -322,7 +322,7 @@ pub fn coverage(identity: bool) -> Vec<Coverage> {
         cov(
             "schedules",
             true,
-            "definitions travel in the integration archives (stopped, as OIC imports them)",
+            "definition and state: each scheduled integration's schedule is exported beside its archive and put on the target, started, paused or stopped as on the source, after the activations",
         ),
         cov(
             "certificates",
