@@ -3,79 +3,31 @@
 //! target and that every artifact was imported exactly once.
 
 use crate::support;
+use crate::support::emulator::{World, retry, spec};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferry::cli::sandbox::config_for;
-use ferry::effect::RetryPolicy;
 use ferry::ledger::StepStatus;
 use ferry::script::Output;
-use ferry::script::runner::{RunOptions, RunResult, run_recipe};
-use ferry::sim::{self, Faults, Seed, SimConfig, SimHandle, SimInstanceSpec};
+use ferry::script::runner::{RunOptions, run_recipe};
+use ferry::sim::{Faults, Seed, SimConfig};
 use support::*;
 
-struct World {
-    rt: tokio::runtime::Runtime,
-    sim: Option<SimHandle>,
-    dir: tempfile::TempDir,
-}
-
 fn world(dev: Seed, prod: Seed, prod_gen: u8) -> World {
-    let rt = ferry::cli::runtime().unwrap();
-    let sim = rt
-        .block_on(sim::start(SimConfig {
-            instances: vec![
-                SimInstanceSpec {
-                    name: "dev".into(),
-                    generation: 2,
-                    seed: dev,
-                },
-                SimInstanceSpec {
-                    name: "prod".into(),
-                    generation: prod_gen,
-                    seed: prod,
-                },
-            ],
+    World::start(
+        SimConfig {
+            instances: vec![spec("dev", 2, dev), spec("prod", prod_gen, prod)],
             seed: 7,
             ..Default::default()
-        }))
-        .unwrap();
-    World {
-        rt,
-        sim: Some(sim),
-        dir: tempdir(),
-    }
+        },
+        retry(12, 5, 40, 60),
+    )
 }
 
 impl World {
-    fn sim(&self) -> &SimHandle {
-        self.sim.as_ref().unwrap()
-    }
-    fn run(&self, recipe: &str) -> (RunResult, Vec<String>) {
-        let cfg = config_for(&self.sim().info, &self.dir.path().join(".ferry")).unwrap();
-        let out = Output::buffer();
-        let opts = RunOptions {
-            retry: Some(RetryPolicy {
-                max_attempts: 12,
-                base_delay: Duration::from_millis(5),
-                max_delay: Duration::from_millis(40),
-                budget: Duration::from_secs(60),
-            }),
-            ..Default::default()
-        };
-        let r = run_recipe(
-            "test.rhai",
-            recipe,
-            Arc::new(cfg),
-            self.rt.handle().clone(),
-            Default::default(),
-            out.clone(),
-            &opts,
-        );
-        (r, out.lines())
-    }
     fn prod_state(&self) -> BTreeMap<String, String> {
         let prod = self.sim().instance("prod").unwrap().clone();
         self.rt
@@ -101,14 +53,6 @@ impl World {
                     && e.status < 300
             })
             .count()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(s) = self.sim.take() {
-            self.rt.block_on(s.shutdown());
-        }
     }
 }
 

@@ -254,6 +254,3 @@ pub fn run_dir(dir: &Path, id: &str) -> PathBuf {
 pub fn support_files(dir: &Path) -> Vec<PathBuf> {
     support::files_under(dir)
 }
-
-#[test]
-fn support_compiles() {}

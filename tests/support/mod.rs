@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dashboard;
+pub mod emulator;
 pub mod ledger;
 pub mod pg;
 pub mod sim;
