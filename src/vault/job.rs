@@ -743,11 +743,16 @@ impl JobWriter {
                 tmp: &tmp,
                 path: &final_path,
                 data: &stored,
+                durable: true,
             },
+            // A journal entry lost in a crash only means the archive is stored again on resume
+            // (an entry counts only when its file has the recorded size), so it is not synced:
+            // a server's fsync costs about as much as a round trip.
             WholeFile {
                 tmp: &jtmp,
                 path: &jpath,
                 data: &journal,
+                durable: false,
             },
         ])?;
         self.entries

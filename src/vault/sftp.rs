@@ -539,7 +539,7 @@ impl SftpStore {
     fn put_pipelined(
         &self,
         c: &Conn,
-        batch: &[(String, String, &[u8])],
+        batch: &[(String, String, &[u8], bool)],
     ) -> Result<Option<()>, PipeError> {
         let mut pipe = c.pipe.lock().unwrap_or_else(|p| p.into_inner());
         if pipe.is_none() {
@@ -958,13 +958,14 @@ impl Store for SftpStore {
     /// (two round trips for the batch instead of five per file). After a refused request, the
     /// failed file and the ones after it are removed under both names.
     fn put_whole(&self, files: &[WholeFile<'_>]) -> Result<(), VaultError> {
-        let batch: Vec<(String, String, &[u8])> = files
+        let batch: Vec<(String, String, &[u8], bool)> = files
             .iter()
             .map(|f| {
                 (
                     self.full(f.tmp).to_string_lossy().into_owned(),
                     self.full(f.path).to_string_lossy().into_owned(),
                     f.data,
+                    f.durable,
                 )
             })
             .collect();

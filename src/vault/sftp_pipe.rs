@@ -262,11 +262,14 @@ impl PipeSftp {
         }
     }
 
-    /// Writes each file `(tmp, path, data)` under its temporary name (made durable with
-    /// `fsync@openssh.com` where the server has it), closes it and renames it to its final name,
+    /// Writes each file `(tmp, path, data, durable)` under its temporary name (made durable
+    /// with `fsync@openssh.com` where the server has it and `durable` asks for it), closes it and renames it to its final name,
     /// in order. Two round trips for the whole batch. On a refusal, the files before the first
     /// file refused are complete; that one and those after it may be left under either name.
-    pub(crate) fn put_whole(&mut self, files: &[(String, String, &[u8])]) -> Result<(), PipeError> {
+    pub(crate) fn put_whole(
+        &mut self,
+        files: &[(String, String, &[u8], bool)],
+    ) -> Result<(), PipeError> {
         // 1. every OPEN
         let mut pending = HashMap::new();
         for (i, f) in files.iter().enumerate() {
@@ -304,7 +307,7 @@ impl PipeSftp {
                     pending.insert(id, (i, Op::Write));
                     off += chunk.len();
                 }
-                if self.fsync {
+                if self.fsync && f.3 {
                     let id = self.id();
                     let mut b = vec![FXP_EXTENDED];
                     put_u32(&mut b, id);

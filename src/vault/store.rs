@@ -17,6 +17,9 @@ pub struct WholeFile<'a> {
     pub path: &'a str,
     /// The whole contents.
     pub data: &'a [u8],
+    /// Made durable before the rename (fsync where the back end has it). A file whose loss in a
+    /// crash costs nothing but work (a journal entry: the archive is stored again) can skip it.
+    pub durable: bool,
 }
 
 /// One entry of a directory listing.

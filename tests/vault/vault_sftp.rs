@@ -805,8 +805,12 @@ fn put_whole_refused_midway() {
     let root = format!("{}/{}", e.dir, unique("whole"));
     let s = SftpStore::connect(config(&e, &root)).unwrap();
     s.create_dir_all("d").unwrap();
-    let f =
-        |tmp: &'static str, path: &'static str, data: &'static [u8]| WholeFile { tmp, path, data };
+    let f = |tmp: &'static str, path: &'static str, data: &'static [u8]| WholeFile {
+        tmp,
+        path,
+        data,
+        durable: true,
+    };
     s.put_whole(&[f("d/.a.tmp-1", "d/a", b"first")]).unwrap();
     let err = s
         .put_whole(&[
@@ -834,6 +838,7 @@ fn put_whole_refused_midway() {
             tmp: t,
             path: p,
             data: b"x",
+            durable: false,
         })
         .collect();
     s.put_whole(&files).unwrap();
