@@ -252,3 +252,32 @@ fn retry_after_holds_back_every_request_of_the_instance() {
     let after = log.iter().filter(|e| e.at_ms >= answered + 950).count();
     assert!(after >= 3, "{after}");
 }
+
+#[test]
+fn list_pages_after_the_first_are_asked_for_in_parallel() {
+    // 650 integrations: 7 pages of 100; `totalResults` of the first says how many follow
+    let w = world(650);
+    w.sim().set_faults(Faults {
+        latency_ms: 100,
+        ..Default::default()
+    });
+    let (r, lines) =
+        w.run("let l = oic::instance(\"dev\").integrations(); print(`listed ${l.len()}`);");
+    assert_eq!(r.code, 0, "{lines:?} {:?}", r.error);
+    assert!(lines.iter().any(|l| l == "listed 650"), "{lines:?}");
+    let pages: Vec<LogEntry> = w
+        .sim()
+        .request_log()
+        .into_iter()
+        .filter(|e| {
+            e.instance.as_deref() == Some("dev")
+                && e.method == "GET"
+                && e.path.ends_with("/integrations")
+        })
+        .collect();
+    // each page once, the first alone, the six others together
+    assert_eq!(pages.len(), 7, "{pages:?}");
+    assert_eq!(max_overlap(&pages[..1]), 1);
+    let peak = max_overlap(&pages);
+    assert!(peak >= 4, "at most {peak} pages in flight");
+}
