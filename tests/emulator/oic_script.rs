@@ -232,6 +232,15 @@ print(`without overwrite: ${kept.filter(|r| r.action == "skipped").len()} skippe
 let again = prod.import_archives(arts, #{ overwrite: true }).filter(|r| r.kind == "integration");
 print(`replaced ${again.filter(|r| r.action == "replaced" && r.status == "ACTIVATED").len()}`);
 print(`unchanged ${again.filter(|r| r.action == "skipped" && r.reason.starts_with("unchanged by checksum")).len()}`);
+// A new export of the same integrations: other bytes (export time stamps), the same content.
+let arts2 = dev.export_archives(dev.integrations(#{ code: "HR_*", latest: true, status: "ACTIVATED" }));
+let differ = 0;
+for a in arts2.filter(|a| a.kind == "integration") {
+    if arts.filter(|b| b.kind == "integration" && b.id == a.id && b.sha256 != a.sha256).len() == 1 { differ += 1; }
+}
+print(`bytes differ ${differ}`);
+let third = prod.import_archives(arts2, #{ overwrite: true }).filter(|r| r.kind == "integration");
+print(`still unchanged ${third.filter(|r| r.action == "skipped" && r.reason.starts_with("unchanged by checksum")).len()}`);
 try { prod.import_archives(arts, #{ overwirte: true }); } catch (e) { print(`usage: ${e.kind}`); }
 "#,
     );
@@ -254,6 +263,14 @@ try { prod.import_archives(arts, #{ overwirte: true }); } catch (e) { print(`usa
     assert!(
         out.contains(&format!("unchanged {}", k - 2)),
         "the others are skipped by checksum: {out:?}"
+    );
+    assert!(
+        out.contains(&format!("bytes differ {k}")),
+        "two exports are never byte-identical: {out:?}"
+    );
+    assert!(
+        out.contains(&format!("still unchanged {k}")),
+        "a new export of unchanged content is skipped (content digest): {out:?}"
     );
     assert!(out.contains(&"usage: usage".to_string()), "{out:?}");
     assert_eq!(

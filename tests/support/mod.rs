@@ -145,6 +145,16 @@ pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(b))
 }
 
+/// The content digest of archive bytes (entry names and contents, export time stamps left out;
+/// see `ferry::vault::content_hash`): what "the same archive" means, as two exports of the same
+/// content differ byte for byte, on real OIC and on the emulator.
+#[allow(dead_code)]
+pub fn content_digest(bytes: &[u8]) -> String {
+    let f = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(f.path(), bytes).expect("write archive");
+    ferry::vault::content_hash(f.path(), &sha256_hex(bytes)).expect("content digest")
+}
+
 /// `scripts/<name>` of this repository.
 pub fn script(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
