@@ -17,7 +17,8 @@ use crate::oic::{Acl, Integration, IntegrationId, OicClient, OicError};
 pub struct DiffOptions {
     /// Only the integrations that match this filter.
     pub filter: Option<Filter>,
-    /// Export both sides of every common integration and compare the archives' sha256.
+    /// Export both sides of every common integration and compare the archives' content digests
+    /// (`vault::content_hash`: entry names and contents, export time stamps left out).
     pub checksums: bool,
     /// Everything the instances hold: projects and their ACLs, connections (status, security
     /// policy, non-secret properties), lookups, libraries, packages; ids get a kind prefix
@@ -272,7 +273,7 @@ fn field_differences(
     differs
 }
 
-/// The integrations on both sides (ids with `prefix`) whose exported archives differ (field
+/// The integrations on both sides (ids with `prefix`) whose exported archives differ in content (field
 /// `checksum`); each side exported once, a read.
 async fn checksum_differences(
     ctx: &dyn Ctx,
@@ -295,7 +296,14 @@ async fn checksum_differences(
             let iid = IntegrationId::parse(&id).map_err(|e| OpsError::oic(src.name(), e))?;
             let x = read(ctx, src, "export", || src.export_integration(&iid)).await?;
             let y = read(ctx, dst, "export", || dst.export_integration(&iid)).await?;
-            Ok::<_, OpsError>((id, x.sha256, y.sha256))
+            // By content: two exports of the same content differ byte for byte.
+            let dx = super::import::content_digest(&x)
+                .await
+                .unwrap_or_else(|_| x.sha256.clone());
+            let dy = super::import::content_digest(&y)
+                .await
+                .unwrap_or_else(|_| y.sha256.clone());
+            Ok::<_, OpsError>((id, dx, dy))
         },
     )
     .await;

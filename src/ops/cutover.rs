@@ -633,6 +633,8 @@ impl Steps<'_> {
                 existed: true,
                 previous_status: Some(i.status.clone()),
                 sha256: None,
+                content_sha256: None,
+                imported_content_sha256: None,
                 location: None,
             });
         }

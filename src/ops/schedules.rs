@@ -232,6 +232,8 @@ pub async fn save_previous(
         existed: cur.is_some(),
         previous_status: cur.and_then(|s| s.state.as_ref()).map(|s| s.to_string()),
         sha256: None,
+        content_sha256: None,
+        imported_content_sha256: None,
         location: None,
     };
     if let Some(s) = cur {

@@ -1157,8 +1157,9 @@ pub fn fail_activation(i: &mut Integration) {
 }
 
 /// Finishes an async activation (as `FAILEDACTIVATION` when `fail`; with `traffic` instances once active) or
-/// deactivation after `delay`.
+/// deactivation after `delay` of the emulator's clock.
 pub fn finish_async(
+    shared: Arc<super::state::Shared>,
     inst: Arc<Instance>,
     project: Option<String>,
     key: (String, String),
@@ -1167,7 +1168,8 @@ pub fn finish_async(
     traffic: Option<(u64, f64)>,
 ) {
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+        // On the emulator's clock: a test advances it rather than waiting.
+        shared.clock.sleep(delay).await;
         let mut g = inst.lock();
         if let Ok(data) = space(&mut g, project.as_deref())
             && let Some(i) = data.integrations.get_mut(&key)
@@ -1195,7 +1197,7 @@ pub fn apply_update(
     body: &[u8],
     async_mode: bool,
     who: &str,
-    tick: Option<Duration>,
+    tick: super::schedules::Tick,
 ) -> ApiResult<Value> {
     let upd: UpdateBody = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))?;
@@ -1307,7 +1309,15 @@ pub async fn update(
         out
     };
     if out["status"] == "ACTIVATION_INPROGRESS" || out["status"] == "DEACTIVATION_INPROGRESS" {
-        finish_async(api.inst.clone(), project, key, delay, fail, traffic);
+        finish_async(
+            api.ctx.shared.clone(),
+            api.inst.clone(),
+            project,
+            key,
+            delay,
+            fail,
+            traffic,
+        );
     }
     Ok(json_ok(&out))
 }

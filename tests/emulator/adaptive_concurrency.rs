@@ -5,78 +5,25 @@
 //! `Retry-After`. Everything is read from the emulator's request log once the run has ended (no
 //! sleeps in the test; the emulator's latency only makes requests overlap).
 
-use crate::support;
+use crate::support::emulator::{World, retry, spec};
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use ferry::cli::sandbox::config_for;
-use ferry::effect::RetryPolicy;
-use ferry::script::Output;
-use ferry::script::runner::{RunOptions, RunResult, run_recipe};
-use ferry::sim::{self, Faults, LogEntry, Seed, SimConfig, SimHandle, SimInstanceSpec};
-use support::*;
-
-struct World {
-    rt: tokio::runtime::Runtime,
-    sim: Option<SimHandle>,
-    dir: tempfile::TempDir,
-}
+use ferry::sim::{Faults, LogEntry, Seed, SimConfig};
 
 fn world(n: usize) -> World {
-    let rt = ferry::cli::runtime().unwrap();
-    let sim = rt
-        .block_on(sim::start(SimConfig {
+    World::start(
+        SimConfig {
             instances: vec![
-                SimInstanceSpec {
-                    name: "dev".into(),
-                    generation: 2,
-                    seed: Seed::Generated(n),
-                },
-                SimInstanceSpec {
-                    name: "prod".into(),
-                    generation: 2,
-                    seed: Seed::Generated(0),
-                },
+                spec("dev", 2, Seed::Generated(n)),
+                spec("prod", 2, Seed::Generated(0)),
             ],
             seed: 11,
             ..Default::default()
-        }))
-        .unwrap();
-    World {
-        rt,
-        sim: Some(sim),
-        dir: tempdir(),
-    }
+        },
+        retry(20, 20, 200, 120),
+    )
 }
 
 impl World {
-    fn sim(&self) -> &SimHandle {
-        self.sim.as_ref().unwrap()
-    }
-    fn run(&self, recipe: &str) -> (RunResult, Vec<String>) {
-        let cfg = config_for(&self.sim().info, &self.dir.path().join(".ferry")).unwrap();
-        let out = Output::buffer();
-        let opts = RunOptions {
-            retry: Some(RetryPolicy {
-                max_attempts: 20,
-                base_delay: Duration::from_millis(20),
-                max_delay: Duration::from_millis(200),
-                budget: Duration::from_secs(120),
-            }),
-            ..Default::default()
-        };
-        let r = run_recipe(
-            "test.rhai",
-            recipe,
-            Arc::new(cfg),
-            self.rt.handle().clone(),
-            Default::default(),
-            out.clone(),
-            &opts,
-        );
-        (r, out.lines())
-    }
     /// The log entries of archive exports on dev.
     fn exports(&self) -> Vec<LogEntry> {
         self.sim()
@@ -84,14 +31,6 @@ impl World {
             .into_iter()
             .filter(|e| e.instance.as_deref() == Some("dev") && e.path.ends_with("/archive"))
             .collect()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(s) = self.sim.take() {
-            self.rt.block_on(s.shutdown());
-        }
     }
 }
 

@@ -3,72 +3,21 @@
 //! with injectable error rates, a REST trigger), and the cutover itself against the emulator over
 //! HTTP.
 
+use crate::support::emulator::{self, client, id, spec, sync_activation};
 use crate::support::ledger as ledger_support;
 
-use std::time::Duration;
-
-use ferry::config::{Auth, Generation, InstanceProfile, Secret};
+use ferry::oic::ImportMode;
 use ferry::oic::archive::{self, InvokeKind};
-use ferry::oic::{ActivateOptions, ImportMode, IntegrationId, OicClient};
 use ferry::sim::faults::TrafficRule;
-use ferry::sim::{self, Faults, Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
+use ferry::sim::{Faults, Seed, SimHandle};
 
+/// dev (gen 2, Sample) and prod (OIC 3, target connections).
 async fn start() -> SimHandle {
-    sim::start(SimConfig {
-        instances: vec![
-            SimInstanceSpec {
-                name: "dev".into(),
-                generation: 2,
-                seed: Seed::Sample,
-            },
-            SimInstanceSpec {
-                name: "prod".into(),
-                generation: 3,
-                seed: Seed::TargetConnections,
-            },
-        ],
-        ..SimConfig::default()
-    })
+    emulator::start(vec![
+        spec("dev", 2, Seed::Sample),
+        spec("prod", 3, Seed::TargetConnections),
+    ])
     .await
-    .expect("emulator starts")
-}
-
-fn profile(i: &SimInstanceInfo) -> InstanceProfile {
-    InstanceProfile {
-        name: i.name.clone(),
-        base_url: i.base_url.clone(),
-        generation: if i.generation == 2 {
-            Generation::Gen2
-        } else {
-            Generation::Gen3
-        },
-        integration_instance: i.integration_instance.clone(),
-        auth: Auth::ClientCredentials {
-            token_url: i.token_url.clone(),
-            client_id: i.client_id.clone(),
-            client_secret: Secret::new(i.client_secret.clone()),
-            scope: i.scope.clone(),
-        },
-        timeout_secs: 30,
-    }
-}
-
-fn client(h: &SimHandle, name: &str) -> OicClient {
-    OicClient::new(&profile(h.instance(name).expect("instance"))).expect("client")
-}
-
-fn id(s: &str) -> IntegrationId {
-    IntegrationId::parse(s).expect("id")
-}
-
-fn sync_activation() -> ActivateOptions {
-    ActivateOptions {
-        async_mode: false,
-        timeout: Duration::from_secs(10),
-        poll_interval: Duration::from_millis(20),
-        tracing: None,
-        payload_tracing: None,
-    }
 }
 
 #[tokio::test]
@@ -381,43 +330,12 @@ fn a_connection_failing_its_test_stops_the_cutover_before_any_activation() {
 /// dev's archive of `id` with one more file in it, sealed again: the version prod runs before
 /// the cutover.
 fn previous_version(env: &Env, id: &str) -> Vec<u8> {
-    use ferry::sim::archive as sa;
-    let bytes = env
-        .rt
-        .block_on(try_export(&env.instance("dev"), id))
-        .expect("export from dev");
-    let mut entries = sa::read_zip(&bytes).expect("read the archive");
-    entries.insert(
-        "icspackage/prod-note.txt".into(),
-        sa::Content::Bytes(b"what prod ran before the cutover".to_vec()),
-    );
-    sa::seal_and_zip(entries).expect("seal")
+    env.edited_archive(id, "what prod ran before the cutover")
 }
 
 /// Imports `bytes` on prod (`POST /integrations/archive`).
 fn post_archive(env: &Env, id: &str, bytes: Vec<u8>) {
-    let i = env.instance("prod");
-    let code = env.rt.block_on(async {
-        let tok = token(&i).await;
-        let url = format!(
-            "{}/ic/api/integration/v1/integrations/archive?integrationInstance={}",
-            i.base_url,
-            i.integration_instance.clone().unwrap_or_default()
-        );
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(format!("{}.iar", id.replace('|', "_")));
-        let form = reqwest::multipart::Form::new().part("file", part);
-        reqwest::Client::new()
-            .post(url)
-            .bearer_auth(tok)
-            .multipart(form)
-            .send()
-            .await
-            .expect("post")
-            .status()
-            .as_u16()
-    });
-    assert!(code < 300, "import {id} on prod: HTTP {code}");
+    env.upload_archive("prod", reqwest::Method::POST, id, bytes)
 }
 
 fn schedule_state(env: &Env, id: &str) -> String {
