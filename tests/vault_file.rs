@@ -237,3 +237,13 @@ fn shared_content_passphrase() {
         ferry::vault::ShareVia::Hardlink,
     );
 }
+
+#[test]
+fn carried_by_listing_plain() {
+    vault_suite::carried_by_listing(&file_store, Crypt::Plain, ferry::vault::ShareVia::Hardlink);
+}
+
+#[test]
+fn carried_by_listing_x25519() {
+    vault_suite::carried_by_listing(&file_store, Crypt::X25519, ferry::vault::ShareVia::Hardlink);
+}

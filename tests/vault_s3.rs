@@ -204,3 +204,23 @@ fn shared_content_passphrase() {
         ferry::vault::ShareVia::Reference,
     );
 }
+
+#[test]
+fn carried_by_listing_plain() {
+    let e = need_env!();
+    vault_suite::carried_by_listing(
+        &|| s3_store(&e),
+        Crypt::Plain,
+        ferry::vault::ShareVia::Reference,
+    );
+}
+
+#[test]
+fn carried_by_listing_x25519() {
+    let e = need_env!();
+    vault_suite::carried_by_listing(
+        &|| s3_store(&e),
+        Crypt::X25519,
+        ferry::vault::ShareVia::Reference,
+    );
+}

@@ -207,6 +207,46 @@ pub fn store(job: &Job, items: Vec<Artifact>) -> Result<Vec<Artifact>, Box<EvalA
     Ok(out)
 }
 
+/// `job.backup(instance, items, options)`: carries what the source lists unchanged since the
+/// newest complete job, exports and stores the rest; see [`crate::ops::backup`].
+fn backup(
+    job: &Job,
+    inst: &super::oic::Instance,
+    items: &Dynamic,
+    opts: &Map,
+) -> Result<Map, Box<EvalAltResult>> {
+    let o: crate::ops::backup::BackupOptions = super::oic::options("backup", opts)?;
+    let items = super::oic::as_exportables(items)?;
+    let writer = job.state.writer.lock().expect("job writer lock").clone();
+    let host = &*inst.host;
+    let c = host
+        .block_on(crate::ops::backup::carry_unchanged(
+            host,
+            &inst.client,
+            &job.state.vault_name,
+            writer,
+            items,
+            &o,
+        ))?
+        .map_err(super::oic::ops_err)?;
+    let mut arts = host
+        .block_on(crate::ops::export::export(
+            host,
+            &inst.client,
+            c.to_export,
+            &o.export(),
+        ))?
+        .map_err(super::oic::ops_err)?;
+    let exported = arts.len();
+    arts.extend(c.schedules);
+    let stored = store(job, arts)?;
+    let mut m = Map::new();
+    m.insert("carried".into(), (c.carried as i64).into());
+    m.insert("exported".into(), (exported as i64).into());
+    m.insert("stored".into(), (stored.len() as i64).into());
+    Ok(m)
+}
+
 /// Writes the job's manifest (once).
 fn finish(job: &Job) -> Result<(), Box<EvalAltResult>> {
     let st = (job.state.clone(), job.host.run.clone());
@@ -447,6 +487,10 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     });
     global("store", &["job: Job", "artifacts: Dynamic", "Array"], "Stores artifacts in the job (hashed, encrypted when the vault has recipients, written under a temporary name and renamed).\nReturns the artifacts stored; failures are recorded in the run.\n\n# Example\n```rhai\njob.store(dev.export_archives(list));\n```")
         .register_into_engine(e, |j: &mut Job, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { Ok(store(j, super::oic::as_artifacts(&items)?)?.into_iter().map(Dynamic::from).collect()) });
+    global("backup", &["job: Job", "inst: Instance", "items: Dynamic", "Map"], "A nightly backup of `items` (integrations, projects, lookups, libraries, packages) from `inst` into the job, that does not export\nwhat did not change: an integration the instance lists with the same `lastUpdated` and status as the newest complete job of the vault\nrecorded (from the same instance, with the same encryption, its file still there) is carried over from that job (a hard link on\nfile vaults, a reference in the manifest on SFTP and S3) without an export; everything else, and everything in doubt, is exported\nand stored (unchanged content is still stored once). Schedules are read again. Returns `#{ carried, exported, stored }`.\n\n# Example\n```rhai\nlet job = vault::open(\"backups\").new_job(\"nightly\");\nlet r = job.backup(dev, dev.integrations());\njob.finish();\nprint(`${r.carried} unchanged, ${r.exported} exported`);\n```")
+        .register_into_engine(e, |j: &mut Job, inst: super::oic::Instance, items: Dynamic| -> Result<Map, Box<EvalAltResult>> { backup(j, &inst, &items, &Map::new()) });
+    global("backup", &["job: Job", "inst: Instance", "items: Dynamic", "options: Map", "Map"], "`backup` with options: `concurrency`, `stop_on_error`, `label` (as `export_archives`), `incremental` (default true;\n`false` exports everything), `verify_unchanged` (default false; `true` reads each earlier file back and checks its sha256\nbefore carrying it, instead of checking its size).\n\n# Example\n```rhai\njob.backup(dev, dev.integrations(), #{ concurrency: 8, verify_unchanged: true });\n```")
+        .register_into_engine(e, |j: &mut Job, inst: super::oic::Instance, items: Dynamic, o: Map| -> Result<Map, Box<EvalAltResult>> { backup(j, &inst, &items, &o) });
     global("finish", &["job: Job"], "Writes the job's manifest.json (the mark of a complete job) and releases its lock. Runs at the end of a run if the recipe does not call it.\n\n# Example\n```rhai\njob.finish();\n```")
         .register_into_engine(e, |j: &mut Job| -> Result<(), Box<EvalAltResult>> { finish(j) });
     global("artifacts", &["job: Job", "Array"], "Fetches every artifact of the job back (decrypted) and verifies each against the manifest's size and sha256.\nFinishes the job first if it is still open.\n\n# Example\n```rhai\nlet verified = job.artifacts();\n```")
