@@ -366,11 +366,14 @@ let dev = oic::instance("dev");
 let prod = oic::instance("prod");
 let list = dev.integrations().filter(|i| i.status != "INPROGRESS");
 let arts = dev.export_archives(list, #{{ concurrency: {c} }});
+// the target's connections configured as a deployment would (else activations are refused, 412)
+let conns = #{{}};
+for c in dev.connections() {{ conns[c.id] = #{{ properties: #{{ connectionUrl: `https://${{c.id}}.example.com` }}, security: #{{ username: "svc", password: "secret" }} }}; }}
 let job = vault::open("backups").new_job("bench");
 job.store(arts);
 let verified = job.artifacts();
 job.finish();
-let res = prod.import_archives(verified, #{{ overwrite: true, activate: "keep", async_activation: false, concurrency: {c}, activation_concurrency: {c} }});
+let res = prod.import_archives(verified, #{{ overwrite: true, activate: "keep", async_activation: false, concurrency: {c}, activation_concurrency: {c}, connections: conns }});
 let errs = res.filter(|r| r.error != ());
 if errs.len() > 0 {{ print(`first error: ${{errs[0].error}}`); }}
 print(`activation errors ${{errs.filter(|r| r.action != "failed").len()}}`);
@@ -487,10 +490,8 @@ fn migrate_row(ferry: &Path, rt: &Arc<tokio::runtime::Runtime>, n: usize) -> Row
     let (m, sim_cpu) = sim.run(ferry, dir.path(), &migrate_recipe(c));
     fill(&mut row, &m, sim_cpu);
     let (listed, moved) = counts(&m);
-    // ferry exits 1 when an artifact failed: generated integrations whose connections are not
-    // configured on the target fail to activate (the emulator's data, not ferry); every import
-    // must succeed
-    if moved != listed || listed == 0 {
+    // the recipe configures the target's connections, so every import and activation succeeds
+    if !m.ok || moved != listed || listed == 0 {
         failed(&mut row, &m);
         return row;
     }
@@ -507,7 +508,7 @@ fn migrate_row(ferry: &Path, rt: &Arc<tokio::runtime::Runtime>, n: usize) -> Row
         .trim()
         .to_string();
     row.measured = format!(
-        "{:.2} s (floor {floor:.2} s; {act_err} activations refused by the emulator)",
+        "{:.2} s (floor {floor:.2} s; {act_err} activation errors)",
         m.wall
     );
     row.ratio = Some(m.wall / floor);

@@ -18,6 +18,7 @@
 //! * [`sim`]: the OIC emulator, written from the API reference independently of [`oic`].
 //! * [`shell`]: the one output (cargo's model): verbosity, `--json`, progress bars, warnings,
 //!   secret scrubbing, exit codes.
+//! * [`net`]: HTTP helpers and the one OAuth 2.0 token source (OIC and identity-domain clients).
 //! * [`config`]: the configuration file and secret references.
 //! * [`artifact`]: local archives with their identity and checksum.
 
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod effect;
 pub mod ledger;
+pub mod net;
 pub mod notify;
 pub mod oic;
 pub mod ops;

@@ -3,7 +3,7 @@
 # the whole suite with `cargo test`.
 #
 #   tests/run.sh                 # everything
-#   tests/run.sh --test e2e_sandbox   # extra arguments go to `cargo test`
+#   tests/run.sh --test cli e2e_sandbox::   # extra arguments go to `cargo test`
 #
 # Services (see .ci/services.sh): OpenSSH sshd on 127.0.0.1:2222 (SFTP vault tests), an
 # aiosmtpd SMTP server with STARTTLS + AUTH on 127.0.0.1:2525 (notification tests),

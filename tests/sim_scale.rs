@@ -1,7 +1,8 @@
 //! Emulator large archives: streamed with flat memory (alone in this binary so RSS is meaningful).
 
-#[path = "sim/common.rs"]
-mod common;
+mod support;
+
+use support::sim as common;
 
 use std::io::Write;
 

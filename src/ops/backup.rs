@@ -21,6 +21,8 @@ use crate::ledger::{Stage, StepStatus};
 use crate::oic::{Integration, OicClient};
 use crate::vault::{JobWriter, Listing, ManifestEntry, Matched};
 
+use super::job::JobState;
+
 /// Vault lookups (a stat each) at a time.
 const CARRY_CONCURRENCY: usize = 16;
 /// Carried entries journaled together.
@@ -256,5 +258,38 @@ pub async fn carry_unchanged(
         to_export,
         schedules,
         carried: kept.len(),
+    })
+}
+
+/// What `job.backup` did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct BackupReport {
+    /// Integrations carried over without an export (listed unchanged).
+    pub carried: usize,
+    /// Archives exported (schedules of exported integrations included).
+    pub exported: usize,
+    /// Artifacts stored by this call (exported archives and every schedule read).
+    pub stored: usize,
+}
+
+/// `job.backup(instance, items, options)`: carries what `client` lists unchanged since the
+/// newest complete job ([`carry_unchanged`]), exports the rest and stores it with the schedules.
+pub async fn backup(
+    ctx: &dyn Ctx,
+    job: &Arc<JobState>,
+    client: &OicClient,
+    items: Vec<Exportable>,
+    o: &BackupOptions,
+) -> Result<BackupReport, OpsError> {
+    let writer = job.writer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let c = carry_unchanged(ctx, client, &job.vault_name, writer, items, o).await?;
+    let mut arts = super::export::export(ctx, client, c.to_export, &o.export()).await?;
+    let exported = arts.len();
+    arts.extend(c.schedules);
+    let stored = super::job::store(ctx, job, arts).await?;
+    Ok(BackupReport {
+        carried: c.carried,
+        exported,
+        stored: stored.len(),
     })
 }

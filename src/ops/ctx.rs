@@ -25,6 +25,8 @@ pub struct Bounds {
     pub exports: usize,
     pub imports: usize,
     pub activations: usize,
+    /// Vault writes and reads at a time (a vault has no adaptive limiter).
+    pub stores: usize,
 }
 
 impl Default for Bounds {
@@ -33,6 +35,7 @@ impl Default for Bounds {
             exports: ADAPTIVE,
             imports: ADAPTIVE,
             activations: ADAPTIVE,
+            stores: 4,
         }
     }
 }
@@ -58,6 +61,8 @@ pub trait Ctx {
     fn bar(&self, _len: usize, _label: &str) -> ProgressBar {
         ProgressBar::hidden()
     }
+    /// Where the run's output goes (secrets met on the way are added to its scrub list).
+    fn shell(&self) -> &crate::shell::Shell;
     /// Where replaced archives are saved for rollback.
     fn rollback_sink(&self) -> Arc<dyn RollbackSink>;
     /// How long a resumed run waits for an import its predecessor sent but never saw answered

@@ -13,7 +13,9 @@
 //!    activation and their error rate (monitoring API); optional test calls to REST triggers.
 //! 5. When an activation or the smoke check fails, **roll the whole cutover back** (the run's
 //!    rollback entries: previous archives from the rollback job, activation states, added
-//!    integrations removed), then **notify** with the cause.
+//!    integrations removed, schedules), then **notify** with the cause. The schedules the target
+//!    had for the selection's codes (definition and state) are saved and recorded before the
+//!    first change, so `ferry rollback RUN` of a cutover that completed puts them back too.
 //!
 //! Every step is an effect of the run's executor: `ferry plan` lists the sequence, `--resume`
 //! continues it.
@@ -28,18 +30,18 @@ use serde::{Deserialize, Serialize};
 
 use super::OpsError;
 use super::activate::{ActivateWhen, activate_one};
-use super::connections::{ConnectionSpec, build_update};
+use super::connections::{Connections, build_update};
 use super::ctx::Ctx;
 use super::import::{ImportOptions, ImportResult, ItemAction, import};
 use super::notify::{NotifyRequest, send};
 use super::rollback::{RollbackResult, rollback};
 use super::run::Run;
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
-use crate::effect::{Action, Decision, Effect, Failure, Outcome, SkipReason};
+use crate::effect::{Effect, Failure};
 use crate::ledger::{RollbackEntry, Stage, StepError, StepStatus};
 use crate::notify::When;
 use crate::oic::archive::{InvokeKind, inspect, invocations};
-use crate::oic::{ActivateOptions, IntegrationId, OicClient, ScheduleState};
+use crate::oic::{ActivateOptions, IntegrationId, OicClient};
 
 /// Options of `cutover` (unknown keys refused).
 #[derive(Clone, Debug, Deserialize)]
@@ -59,6 +61,9 @@ pub struct CutoverOpts {
     pub rollback: bool,
     /// Who is told about a stop or a rollback (default: the `[mail] admins`).
     pub notify: Vec<String>,
+    /// Per-environment connection settings, configured before the tests (a map, or a TOML
+    /// file, as for `configure_connections`).
+    pub connections: Connections,
 }
 
 impl Default for CutoverOpts {
@@ -70,6 +75,7 @@ impl Default for CutoverOpts {
             start_schedules: true,
             rollback: true,
             notify: vec![],
+            connections: Connections::default(),
         }
     }
 }
@@ -322,11 +328,11 @@ pub async fn cutover(
     run: &Run,
     target: &str,
     artifacts: Vec<Artifact>,
-    connections: BTreeMap<String, ConnectionSpec>,
     o: &CutoverOpts,
     clock: &dyn Clock,
 ) -> Result<CutoverReport, OpsError> {
     let client = ctx.client(target)?;
+    let connections = o.connections.for_instance(target)?;
     let exec = ctx.exec();
     let dry = exec.dry_run();
     let mut rep = CutoverReport {
@@ -381,20 +387,17 @@ pub async fn cutover(
     let order = activation_order(&wanted, &calls).map_err(OpsError::Usage)?;
     rep.order = order.clone();
 
-    // The schedules the target runs for these codes, before anything changes (put back by a
-    // rollback).
+    // The schedules the target has for these codes, before anything changes: each one's
+    // definition and state is saved in the run's rollback job and recorded, so the run's
+    // rollback (its own, or a later `ferry rollback RUN`) puts them back.
     let codes: BTreeSet<String> = artifacts
         .iter()
         .filter(|a| a.key.kind == ArtifactKind::Integration)
         .map(|a| a.key.code.clone())
         .collect();
-    let schedules_before = if dry {
-        vec![]
-    } else {
-        schedule_states(exec, &client, &codes)
-            .await
-            .map_err(|e| OpsError::oic(target, e))?
-    };
+    if !dry {
+        save_schedules(ctx, &client, &codes).await?;
+    }
 
     // 1. Import everything inactive.
     let iopts = ImportOptions {
@@ -424,7 +427,6 @@ pub async fn cutover(
                 roll_back: false,
             },
             o,
-            &schedules_before,
         )
         .await;
     }
@@ -436,7 +438,7 @@ pub async fn cutover(
             .await
             .map_err(|e| OpsError::oic(target, e))?;
         let (update, secrets) = build_update(current.as_ref(), spec).map_err(OpsError::Usage)?;
-        run.shell.add_secrets(&secrets);
+        ctx.shell().add_secrets(&secrets);
         let eff = Effect::new(
             Stage::Connection,
             conn_key(code),
@@ -501,7 +503,6 @@ pub async fn cutover(
                 roll_back: false,
             },
             o,
-            &schedules_before,
         )
         .await;
     }
@@ -566,7 +567,6 @@ pub async fn cutover(
                         roll_back: o.rollback,
                     },
                     o,
-                    &schedules_before,
                 )
                 .await;
             }
@@ -618,7 +618,6 @@ pub async fn cutover(
                             roll_back: o.rollback,
                         },
                         o,
-                        &schedules_before,
                     )
                     .await;
                 }
@@ -657,7 +656,6 @@ pub async fn cutover(
                     roll_back: o.rollback,
                 },
                 o,
-                &schedules_before,
             )
             .await;
         }
@@ -665,84 +663,44 @@ pub async fn cutover(
     Ok(rep)
 }
 
-/// The schedule state of every integration of the target with one of `codes` and a schedule.
-async fn schedule_states(
-    exec: &crate::effect::Executor,
+/// Saves for rollback the schedule (definition and state) of every integration of the target
+/// with one of `codes` and a schedule, before the cutover changes any: the import replaces
+/// (stopping them), the activations deactivate other versions (stopping theirs), the cutover
+/// starts them. The earliest record of a run wins, so the import's own record of a replaced
+/// integration's schedule, later, keeps this one; a resumed cutover's records lose to the
+/// first attempt's.
+async fn save_schedules(
+    ctx: &dyn Ctx,
     client: &OicClient,
     codes: &BTreeSet<String>,
-) -> Result<Vec<(String, ScheduleState)>, crate::oic::OicError> {
+) -> Result<(), OpsError> {
+    let exec = ctx.exec();
+    let target = client.name().to_string();
     let listed = exec
         .read("list_integrations", || client.list_integrations(None))
-        .await?;
-    let mut out = vec![];
+        .await
+        .map_err(|e| OpsError::oic(&target, e))?;
     for i in listed
         .into_iter()
         .filter(|i| i.schedule_defined && codes.contains(&i.code))
     {
         let iid = IntegrationId::new(&i.code, &i.version);
-        if let Some(st) = exec
-            .read("schedule_state", || client.schedule_state(&iid))
-            .await?
-        {
-            out.push((format!("{}|{}", i.code, i.version), st));
+        let cur = exec
+            .read("get_schedule", || client.get_schedule(&iid))
+            .await
+            .map_err(|e| OpsError::oic(&target, e))?;
+        if let Some(s) = cur {
+            let key = ArtifactKey::new(ArtifactKind::Integration, &i.code, &i.version);
+            super::schedules::save_previous(ctx, client, &key, Some(&s))
+                .await
+                .map_err(|e| {
+                    OpsError::Usage(format!(
+                        "cannot save the schedule of {iid} on {target} for rollback: {e}"
+                    ))
+                })?;
         }
     }
-    Ok(out)
-}
-
-/// Puts back the schedule states read before the cutover (after the rollback put back the
-/// integrations): one effect per schedule whose state differs now.
-async fn restore_schedules(
-    ctx: &dyn Ctx,
-    client: &OicClient,
-    before: &[(String, ScheduleState)],
-) -> Result<Vec<(String, String)>, OpsError> {
-    let exec = ctx.exec();
-    let mut out = vec![];
-    for (id, want) in before {
-        let key = key_of(id);
-        let iid = IntegrationId::new(&key.code, &key.version);
-        let action = if want.is_started() {
-            "start schedule"
-        } else {
-            "stop schedule"
-        };
-        let eff = Effect::new(Stage::Activate, key, client.name(), action)
-            .with_reason(format!("it was {} before the cutover", want.as_str()));
-        let check = || async {
-            let now = client.schedule_state(&iid).await.map_err(Failure::from)?;
-            Ok::<_, Failure>(match now {
-                Some(n) if n.is_started() == want.is_started() => {
-                    Decision::Skip(SkipReason::AlreadyIn {
-                        status: n.as_str().to_string(),
-                    })
-                }
-                None => Decision::Skip(SkipReason::NotOn {
-                    target: client.name().to_string(),
-                }),
-                Some(n) => Decision::go(
-                    Action::Other(action.into()),
-                    format!("{} now, {} before the cutover", n.as_str(), want.as_str()),
-                ),
-            })
-        };
-        let r = exec
-            .run_checked(eff, check, || async {
-                client
-                    .set_schedule_state_at(None, &iid, want)
-                    .await
-                    .map(|_| ())
-                    .map_err(Failure::from)
-            })
-            .await;
-        match r {
-            Ok(Outcome::Done(())) => out.push((id.clone(), want.as_str().to_string())),
-            Ok(_) => {}
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) => out.push((id.clone(), format!("failed: {}", e.error.message))),
-        }
-    }
-    Ok(out)
+    Ok(())
 }
 
 fn fail_outcome(o: &CutoverOpts) -> CutoverOutcome {
@@ -895,7 +853,6 @@ async fn finish(
     mut rep: CutoverReport,
     stop: Stop,
     o: &CutoverOpts,
-    schedules_before: &[(String, ScheduleState)],
 ) -> Result<CutoverReport, OpsError> {
     let Stop {
         outcome,
@@ -909,8 +866,22 @@ async fn finish(
         run.seal_rollback_job().map_err(OpsError::Usage)?;
         rep.rollback =
             rollback(ctx, &run.id(), &super::rollback::RollbackOptions::default()).await?;
-        rep.schedules_restored =
-            restore_schedules(ctx, &ctx.client(&rep.target)?, schedules_before).await?;
+        // The schedules come back with the run's other changes (saved before the cutover).
+        rep.schedules_restored = rep
+            .rollback
+            .iter()
+            .filter(|r| r.kind == ArtifactKind::Schedule.as_str())
+            .filter_map(|r| match (&r.error, r.action.as_str()) {
+                (Some(e), _) => Some((r.id.clone(), format!("failed: {e}"))),
+                (None, "done") => Some((
+                    r.id.clone(),
+                    r.previous_status
+                        .clone()
+                        .unwrap_or_else(|| "restored".into()),
+                )),
+                _ => None,
+            })
+            .collect();
         let failed = rep.rollback.iter().filter(|r| r.error.is_some()).count();
         run.shell.line(&format!(
             "cutover rolled back: {} artifact(s) put back{}",

@@ -29,6 +29,10 @@ pub enum OpsError {
     /// The ledger could not be read.
     #[error("{0}")]
     Ledger(String),
+    /// A connection could not be configured or failed its test (with `stop_on_error`); `at`
+    /// names the instance.
+    #[error("{at}: {message}")]
+    Connection { at: String, message: String },
     /// A vault could not be opened, read or changed; `at` names the vault.
     #[error("vault {at}: {message}")]
     Vault { at: String, message: String },

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::OpsError;
 use super::activate::{self, ActivateWhen};
+use super::connections::Connections;
 use super::ctx::{Ctx, fan_out_adaptive};
 use super::kinds::{KindOps, TargetState, import_rank, ops_for};
 use super::schedules::SchedulesMode;
@@ -46,6 +47,9 @@ pub struct ImportOptions {
     /// What to do with the schedules that travel with the integrations (`keep`, `create`,
     /// `skip`); applied after the activations (see [`super::schedules`]).
     pub schedules: SchedulesMode,
+    /// Connections to configure and test after the imports, before any activation (a map, or
+    /// a TOML file; see [`super::connections`]).
+    pub connections: Option<Connections>,
 }
 
 impl Default for ImportOptions {
@@ -61,6 +65,7 @@ impl Default for ImportOptions {
             tracing: None,
             payload_tracing: None,
             schedules: SchedulesMode::Keep,
+            connections: None,
         }
     }
 }
@@ -168,15 +173,35 @@ pub struct Imported {
     schedules: Vec<Artifact>,
 }
 
-/// Imports and activates (no connections in between; see [`import`] and
-/// [`activate_imported`] for that).
+/// Imports ([`import`]), configures and tests the `connections` the options name (before any
+/// activation; with `stop_on_error` a failing one stops here), then activates
+/// ([`activate_imported`]).
 pub async fn import_archives(
     ctx: &dyn Ctx,
     client: &OicClient,
     artifacts: Vec<Artifact>,
     o: &ImportOptions,
 ) -> Result<Vec<ImportResult>, OpsError> {
+    let specs = match &o.connections {
+        Some(c) => Some(c.for_instance(client.name())?),
+        None => None,
+    };
     let imported = import(ctx, client, artifacts, o).await?;
+    if let Some(specs) = specs {
+        let conns = super::connections::configure(ctx, client, specs, true).await;
+        if o.stop_on_error
+            && let Some(bad) = conns.iter().find(|r| r.error.is_some())
+        {
+            return Err(OpsError::Connection {
+                at: client.name().to_string(),
+                message: format!(
+                    "connection {}: {}",
+                    bad.connection,
+                    bad.error.as_deref().unwrap_or_default()
+                ),
+            });
+        }
+    }
     activate_imported(ctx, client, imported, o).await
 }
 

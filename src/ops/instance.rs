@@ -17,17 +17,16 @@ use serde::{Deserialize, Serialize};
 
 use super::OpsError;
 use super::activate::ActivateWhen;
+pub use super::connections::ConnectionResult;
+use super::connections::{ConnectionSpec, update_and_test, update_from_source};
 use super::ctx::{Ctx, fan_out};
 use super::export::{ExportOptions, Exportable, export};
+use super::grant::AccessTarget;
 use super::import::{ImportOptions, ImportResult, activate_imported, import};
 use super::instance_archive::Coverage;
 use super::select::{OneOrMany, glob};
-use crate::artifact::{ArtifactKey, ArtifactKind};
-use crate::config::SecretRef;
-use crate::effect::{Effect, Failure, Outcome};
-use crate::ledger::Stage;
-use crate::oic::{Connection, ConnectionProperty, ConnectionUpdate, OicClient};
-use crate::rbac::{AccessTarget, IdentityClient, Principal, RoleMap};
+use crate::oic::{Connection, OicClient};
+use crate::rbac::{IdentityClient, Principal, RoleMap};
 
 /// The kinds of things an instance holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -168,17 +167,6 @@ pub enum Versions {
     Latest,
 }
 
-/// Per-environment settings of one connection on the target (unknown keys refused). Security
-/// values may be `env:VAR` / `file:PATH` references, resolved when sent.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConnectionSettings {
-    pub properties: BTreeMap<String, String>,
-    pub security_policy: Option<String>,
-    pub security: BTreeMap<String, String>,
-    pub agent_group: Option<String>,
-}
-
 /// Options of `migrate_instance` (unknown keys refused).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -194,7 +182,7 @@ pub struct MigrateOptions {
     /// When to activate: `"keep"` (what was active on the source; default), `true`, `false`.
     pub activate: ActivateWhen,
     /// Per-environment connection settings, by connection code.
-    pub connections: BTreeMap<String, ConnectionSettings>,
+    pub connections: BTreeMap<String, ConnectionSpec>,
     /// Copy the source's (non-secret) connection properties and security policy (default true).
     pub copy_connection_properties: bool,
     /// Test every connection configured (default true).
@@ -238,17 +226,6 @@ impl Default for MigrateOptions {
 pub struct Excluded {
     pub id: String,
     pub reason: String,
-}
-
-/// What happened to one connection.
-#[derive(Clone, Debug, Serialize)]
-pub struct ConnectionResult {
-    pub connection: String,
-    pub project: Option<String>,
-    pub updated: bool,
-    /// `SUCCESS`, `FAILED`, or `()` when not tested.
-    pub test: Option<String>,
-    pub error: Option<String>,
 }
 
 /// What happened to one grant or ACL principal.
@@ -526,94 +503,8 @@ async fn inventory(
     Ok(inv)
 }
 
-fn secretish(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    ["password", "secret", "key", "token", "passphrase"]
-        .iter()
-        .any(|s| n.contains(s))
-}
-
-/// The update for one connection: the source's non-secret properties (when copied), then the
-/// per-environment settings over them; security values resolved now.
-fn connection_update(
-    src: &Connection,
-    settings: Option<&ConnectionSettings>,
-    copy: bool,
-) -> Result<Option<ConnectionUpdate>, String> {
-    let mut props: BTreeMap<String, ConnectionProperty> = BTreeMap::new();
-    let mut policy = None;
-    if copy {
-        for p in &src.connection_properties {
-            let secret = p
-                .property_group
-                .as_deref()
-                .is_some_and(|g| g.eq_ignore_ascii_case("CREDENTIALS"))
-                || secretish(&p.property_name);
-            if p.property_value.as_deref().is_some_and(|v| !v.is_empty()) && !secret {
-                props.insert(p.property_name.clone(), p.clone());
-            }
-        }
-        policy = Some(src.security_policy.clone()).filter(|s| !s.is_empty());
-    }
-    let mut sec = vec![];
-    let mut agent = None;
-    if let Some(s) = settings {
-        for (k, v) in &s.properties {
-            let (group, ty) = match src
-                .connection_properties
-                .iter()
-                .find(|p| &p.property_name == k)
-            {
-                Some(p) => (
-                    p.property_group
-                        .clone()
-                        .unwrap_or_else(|| "CONNECTION_PROPS".into()),
-                    p.property_type.clone().unwrap_or_else(|| "STRING".into()),
-                ),
-                None => (
-                    "CONNECTION_PROPS".to_string(),
-                    if k.to_ascii_lowercase().ends_with("url") {
-                        "URL".into()
-                    } else {
-                        "STRING".into()
-                    },
-                ),
-            };
-            props.insert(
-                k.clone(),
-                ConnectionProperty::new(&group, k, &ty, v.clone()),
-            );
-        }
-        if s.security_policy.is_some() {
-            policy = s.security_policy.clone();
-        }
-        for (k, v) in &s.security {
-            let r = SecretRef::parse(v, None).map_err(|e| format!("security `{k}`: {e}"))?;
-            let value = r
-                .resolve()
-                .map_err(|e| format!("security `{k}`: {e} (from {})", r.describe()))?;
-            let ty = if secretish(k) { "PASSWORD" } else { "STRING" };
-            sec.push(ConnectionProperty::new(
-                "CREDENTIALS",
-                k,
-                ty,
-                value.expose().to_string(),
-            ));
-        }
-        agent = s.agent_group.clone();
-    }
-    if props.is_empty() && policy.is_none() && sec.is_empty() && agent.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(ConnectionUpdate {
-        connection_properties: (!props.is_empty()).then(|| props.into_values().collect()),
-        security_policy: policy,
-        security_properties: (!sec.is_empty()).then_some(sec),
-        agent_group_id: agent,
-    }))
-}
-
-/// Configures (and tests) one connection on the target.
+/// Configures (and tests) one connection on the target: the source's properties and security
+/// policy, the per-environment settings over them (see [`update_from_source`]).
 async fn configure_one(
     ctx: &dyn Ctx,
     dst: &OicClient,
@@ -622,103 +513,35 @@ async fn configure_one(
     o: &MigrateOptions,
 ) -> ConnectionResult {
     let code = src_conn.id.clone();
-    let mut r = ConnectionResult {
-        connection: code.clone(),
-        project: project.clone(),
-        updated: false,
-        test: None,
-        error: None,
-    };
     let p = project.as_deref();
-    let key = ArtifactKey::new(
-        ArtifactKind::Connection,
-        match p {
-            Some(p) => format!("{p}/{code}"),
-            None => code.clone(),
-        },
-        "",
-    );
     let exists = ctx
         .exec()
         .read("get_connection", || dst.get_connection(p, &code))
         .await;
-    match exists {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            r.error = Some(format!(
-                "not on {}: no migrated integration or project uses it (OIC has no API to create a connection)",
-                dst.name()
-            ));
-            return r;
-        }
-        Err(e) => {
-            r.error = Some(e.to_string());
-            return r;
-        }
+    let missing = match exists {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(format!(
+            "not on {}: no migrated integration or project uses it (OIC has no API to create a connection)",
+            dst.name()
+        )),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(error) = missing {
+        return ConnectionResult {
+            connection: code,
+            project,
+            error: Some(error),
+            ..Default::default()
+        };
     }
-    let update = match connection_update(
+    let update = update_from_source(
         &src_conn,
         o.connections.get(&code),
         o.copy_connection_properties,
-    ) {
-        Ok(u) => u,
-        Err(m) => {
-            let eff = Effect::new(Stage::Connection, key, dst.name(), "update connection");
-            ctx.exec().note(
-                &eff,
-                crate::ledger::StepStatus::Failed,
-                Some(super::import::step_error("config", m.clone())),
-            );
-            r.error = Some(m);
-            return r;
-        }
-    };
-    if let Some(u) = update {
-        let eff = Effect::new(
-            Stage::Connection,
-            key.clone(),
-            dst.name(),
-            "update connection",
-        );
-        match ctx
-            .exec()
-            .run(eff, || async {
-                dst.update_connection(p, &code, &u)
-                    .await
-                    .map(|_| ())
-                    .map_err(Failure::from)
-            })
-            .await
-        {
-            Ok(Outcome::Done(())) => r.updated = true,
-            Ok(_) => {}
-            Err(e) => {
-                r.error = Some(e.error.message);
-                return r;
-            }
-        }
-    }
+    );
     // A connection that is a draft on the source stays one: it is not tested.
-    if o.test_connections && src_conn.status == "CONFIGURED" {
-        let eff = Effect::new(Stage::Connection, key, dst.name(), "test connection");
-        match ctx
-            .exec()
-            .run(eff, || async {
-                dst.test_connection(p, &code).await.map_err(Failure::from)
-            })
-            .await
-        {
-            Ok(Outcome::Done(t)) => {
-                if !t.ok() {
-                    r.error = Some(format!("test failed: {}", t.details));
-                }
-                r.test = Some(t.status);
-            }
-            Ok(_) => {}
-            Err(e) => r.error = Some(e.error.message),
-        }
-    }
-    r
+    let test = o.test_connections && src_conn.status == "CONFIGURED";
+    update_and_test(ctx, dst, p, &code, update, test).await
 }
 
 /// The identity domains and OIC applications of both instances, when configured.
@@ -832,6 +655,7 @@ pub async fn migrate_instance(
         tracing: None,
         payload_tracing: None,
         schedules: Default::default(),
+        connections: None,
     };
     let imported = import(ctx, dst, artifacts, &io).await?;
 
@@ -902,7 +726,7 @@ pub async fn migrate_instance(
                 {
                     continue;
                 }
-                match crate::rbac::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code)
+                match super::grant::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code)
                     .await
                 {
                     Ok(rows) => access_rows.extend(rows.into_iter().map(|r| AccessResult {
@@ -936,7 +760,7 @@ pub async fn migrate_instance(
                 app: a.dst_app.clone(),
                 oic: Some(dst),
             };
-            for r in crate::rbac::grant(ctx.exec(), &target, &map).await {
+            for r in super::grant::grant(ctx.exec(), &target, &map).await {
                 access_rows.push(AccessResult {
                     kind: "grant".into(),
                     principal: r.principal.to_string(),

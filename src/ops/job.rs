@@ -7,10 +7,18 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use chrono::NaiveDate;
+
+use super::ctx::fan_out;
+use super::run::Run;
+use super::{Ctx, OpsError};
 use crate::artifact::{Artifact, ArtifactKey};
+use crate::effect::{Effect, Executor, Failure, Outcome, SkipReason};
 use crate::ledger::{RunRecord, Stage, StepStatus};
 use crate::shell::Shell;
-use crate::vault::{JobReader, JobStatus, JobWriter, MissingEntry, Vault};
+use crate::vault::{
+    JobMeta, JobReader, JobStatus, JobWriter, ManifestEntry, MissingEntry, Vault, VaultError,
+};
 
 /// The state of one job of a run (the script type `Job` holds an `Arc` of it).
 pub struct JobState {
@@ -46,6 +54,62 @@ impl JobState {
             reader: Mutex::new(None),
             planned: Mutex::new(vec![]),
             finished: Mutex::new(None),
+        }
+    }
+
+    /// The state of a finished job read back (a job opened by its path, or one a resumed run
+    /// finished before).
+    pub fn opened(vault_name: &str, vault: Vault, reader: JobReader) -> JobState {
+        let m = reader.manifest();
+        let finished = Some((m.status, m.missing.clone()));
+        JobState {
+            vault_name: vault_name.to_string(),
+            vault,
+            name: m.job.clone(),
+            path: reader.path().to_string(),
+            writer: Mutex::new(None),
+            reader: Mutex::new(Some(Arc::new(reader))),
+            planned: Mutex::new(vec![]),
+            finished: Mutex::new(finished),
+        }
+    }
+
+    /// The job read back: finishes it first when it is still being written. Blocking: call it
+    /// from the script thread or `spawn_blocking`.
+    pub fn reader(&self, record: &RunRecord, shell: &Shell) -> Result<Arc<JobReader>, OpsError> {
+        let err = |m: String| OpsError::Vault {
+            at: self.vault_name.clone(),
+            message: m,
+        };
+        if let Some(r) = self
+            .reader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(r);
+        }
+        self.finish(record, shell).map_err(err)?;
+        let r = Arc::new(
+            self.vault
+                .open_job(&self.path)
+                .map_err(|e| err(e.to_string()))?,
+        );
+        *self.reader.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
+        Ok(r)
+    }
+
+    /// Refuses a partial job unless `accept_partial`.
+    pub fn check_partial(&self, accept_partial: bool) -> Result<(), OpsError> {
+        match &*self.finished.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((JobStatus::Partial, missing)) if !accept_partial => Err(OpsError::Vault {
+                at: self.vault_name.clone(),
+                message: format!(
+                    "{}; restore what it holds with `accept_partial: true` (ferry vault restore --accept-partial)",
+                    partial_line(&self.path, missing)
+                ),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -103,4 +167,202 @@ fn failed_exports(record: &RunRecord) -> Vec<(ArtifactKey, String)> {
             (k, format!("export failed: {why}"))
         })
         .collect()
+}
+
+fn vault_err(at: &str, e: impl std::fmt::Display) -> OpsError {
+    OpsError::Vault {
+        at: at.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// The job a `new_job(name)` opens: in a resumed run, the `n`-th job the resumed run opened in
+/// the same vault (same name and day, continued), else `name` today. Returns (name, date,
+/// resume).
+fn job_for(
+    exec: &Executor,
+    run: &Run,
+    vault: &str,
+    name: &str,
+    resume: bool,
+) -> (String, NaiveDate, bool) {
+    let today = chrono::Utc::now().date_naive();
+    let Some(r) = exec.resume() else {
+        return (name.to_string(), today, resume);
+    };
+    match r.job(vault, run.jobs_in(vault) + 1) {
+        Some(j) => {
+            let date = j.date.parse::<NaiveDate>().unwrap_or(today);
+            (j.name.clone(), date, true)
+        }
+        None => (name.to_string(), today, resume),
+    }
+}
+
+/// Starts (or, with `resume`, continues) today's job `name` in `vault` and adds it to the run.
+/// A resumed run reopens the jobs of the run it resumes, in the same order; one it finished is
+/// read back, and stores skip what it holds. In a dry run nothing is written.
+pub async fn new_job(
+    ctx: &dyn Ctx,
+    run: &Run,
+    vault_name: &str,
+    vault: &Vault,
+    name: &str,
+    resume: bool,
+) -> Result<Arc<JobState>, OpsError> {
+    let exec = ctx.exec();
+    let (name, date, resume) = job_for(exec, run, vault_name, name, resume);
+    let path = Vault::job_path(&name, date).map_err(|e| vault_err(vault_name, e))?;
+    let writer = if exec.dry_run() {
+        None
+    } else {
+        let info = exec.record().info();
+        let meta = JobMeta {
+            ferry_version: info.ferry_version,
+            recipe: info.recipe,
+            run_by: info.run_by,
+            sources: vec![],
+            target: None,
+            resume,
+        };
+        let (v, n) = (vault.clone(), name.clone());
+        let w = tokio::task::spawn_blocking(move || v.create_job(&n, date, meta))
+            .await
+            .map_err(|e| vault_err(vault_name, e))?;
+        let w = match w {
+            // The resumed run finished this job: read it back.
+            Err(VaultError::Complete { .. }) if resume => {
+                let job =
+                    Arc::new(super::vault_restore::open_job_in(vault_name, vault, &path).await?);
+                exec.record().note_job(vault_name, &name, &path, date);
+                run.add_job(job.clone());
+                return Ok(job);
+            }
+            w => w.map_err(|e| vault_err(vault_name, e))?,
+        };
+        exec.record().note_job(vault_name, &name, w.path(), date);
+        Some(Arc::new(w))
+    };
+    let state = Arc::new(JobState::new(
+        vault_name,
+        vault.clone(),
+        &name,
+        &path,
+        writer,
+    ));
+    run.add_job(state.clone());
+    Ok(state)
+}
+
+/// The reason to skip storing `a` because the job already holds it with the same checksum.
+fn already_stored(exec: &Executor, entries: &[ManifestEntry], a: &Artifact) -> Option<SkipReason> {
+    // An entry sharing an earlier job's bytes records that export's sha256: it is the same
+    // artifact when the content is the same.
+    let same_content = |e: &ManifestEntry| {
+        e.shared.is_some()
+            && e.content_sha256.is_some()
+            && !a.is_planned()
+            && crate::vault::content_hash(a.path(), &a.sha256).ok() == e.content_sha256
+    };
+    entries
+        .iter()
+        .any(|e| e.key() == a.key && (e.sha256 == a.sha256 || same_content(e)))
+        .then(|| SkipReason::InJob {
+            run: exec.resume().map(|r| r.run.clone()),
+        })
+}
+
+/// Stores artifacts in the job, in parallel (one `store` step each; what the job already holds
+/// is skipped); returns those stored, skipped or planned. A failure is recorded and the rest go
+/// on.
+pub async fn store(
+    ctx: &dyn Ctx,
+    job: &Arc<JobState>,
+    items: Vec<Artifact>,
+) -> Result<Vec<Artifact>, OpsError> {
+    let exec = ctx.exec();
+    let writer = job.writer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let reader = job.reader.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // What the job already holds (a resumed job): not stored again.
+    let held = match (&writer, &reader) {
+        (Some(w), _) => w.entries(),
+        (None, Some(r)) => r.manifest().entries.clone(),
+        _ => vec![],
+    };
+    let all_held = !items.is_empty()
+        && items
+            .iter()
+            .all(|a| already_stored(exec, &held, a).is_some());
+    if writer.is_none() && !exec.dry_run() && !all_held {
+        return Err(vault_err(
+            &job.vault_name,
+            format!("job {} is finished; open a new job to store more", job.path),
+        ));
+    }
+    let bar = ctx.bar(items.len(), "store");
+    let results = fan_out(bar, ctx.bounds().stores, items, |a| {
+        let held = &held;
+        let writer = writer.clone();
+        async move {
+            let r = store_one(exec, job, writer, held, &a).await;
+            (a, r)
+        }
+    })
+    .await;
+    let mut out = vec![];
+    for (a, r) in results {
+        match r {
+            Ok(Outcome::Planned) => {
+                job.planned
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(a.clone());
+                out.push(a);
+            }
+            Ok(_) => out.push(a),
+            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// One `store` step: planned, skipped (the job holds it) or written.
+async fn store_one(
+    exec: &Executor,
+    job: &JobState,
+    writer: Option<Arc<JobWriter>>,
+    held: &[ManifestEntry],
+    a: &Artifact,
+) -> Result<Outcome<()>, crate::effect::EffectError> {
+    let dest = format!("{}/{}/{}", job.path, a.key.kind.folder(), a.file_name());
+    let eff = Effect::new(
+        Stage::Store,
+        a.key.clone(),
+        job.vault_name.clone(),
+        format!("store {dest}"),
+    )
+    .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+    if a.is_planned() {
+        exec.note(&eff, StepStatus::Planned, None);
+        return Ok(Outcome::Planned);
+    }
+    if let Some(why) = already_stored(exec, held, a) {
+        exec.skip(eff, why.clone());
+        return Ok(Outcome::Skipped(why));
+    }
+    exec.run(eff, || {
+        let (w, a) = (writer.clone(), a.clone());
+        async move {
+            let Some(w) = w else {
+                return Err(Failure::Task("job is not open for writing".into()));
+            };
+            match tokio::task::spawn_blocking(move || w.store(&a)).await {
+                Ok(Ok(_entry)) => Ok(()),
+                Ok(Err(e)) => Err(Failure::from(e)),
+                Err(e) => Err(Failure::Task(e.to_string())),
+            }
+        }
+    })
+    .await
 }

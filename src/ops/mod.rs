@@ -23,6 +23,7 @@ pub mod ctx;
 pub mod cutover;
 pub mod error;
 pub mod export;
+pub mod grant;
 pub mod import;
 pub mod instance;
 pub mod instance_archive;

@@ -4,12 +4,18 @@
 
 use std::sync::Arc;
 
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+
 use super::ctx::fan_out;
 use super::import::{ImportOptions, ImportResult, import_archives};
+use super::job::JobState;
 use super::{Ctx, OpsError};
+use crate::artifact::Artifact;
 use crate::effect::{Effect, Failure};
-use crate::ledger::Stage;
-use crate::vault::{JobStatus, ManifestEntry, Vault};
+use crate::ledger::{Stage, StepStatus};
+use crate::oic::OicClient;
+use crate::vault::{JobReader, ManifestEntry, Vault};
 
 /// The entries `only` selects: each item is `CODE|VERSION` (that version), or `CODE` (every
 /// entry with that code: an integration's versions in the job, a lookup, a project...). Codes
@@ -66,7 +72,8 @@ fn held(entries: &[ManifestEntry]) -> String {
     s
 }
 
-/// Options of a restore from the command line (`ferry vault restore`).
+/// Options of a restore (`job.restore(target, options)`, `ferry vault restore`): the selection,
+/// and the import options (with their defaults) in the same map. Unknown keys are refused.
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
     /// `CODE|VERSION` or `CODE` items; empty: the whole job.
@@ -77,6 +84,34 @@ pub struct RestoreOptions {
     pub import: ImportOptions,
 }
 
+impl<'de> Deserialize<'de> for RestoreOptions {
+    /// `only` and `accept_partial` are taken out; the rest is read as [`ImportOptions`] (serde's
+    /// `flatten` cannot refuse unknown keys).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut m = serde_json::Map::deserialize(d)?;
+        let mut take = |k: &str| m.remove(k).filter(|v| !v.is_null());
+        let only = match take("only") {
+            Some(v) => serde_json::from_value(v).map_err(|_| {
+                D::Error::custom("`only` is a list of \"CODE|VERSION\" or \"CODE\" strings")
+            })?,
+            None => vec![],
+        };
+        let accept_partial = match take("accept_partial") {
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| D::Error::custom("`accept_partial` must be true or false"))?,
+            None => false,
+        };
+        let import =
+            ImportOptions::deserialize(serde_json::Value::Object(m)).map_err(D::Error::custom)?;
+        Ok(RestoreOptions {
+            only,
+            accept_partial,
+            import,
+        })
+    }
+}
+
 fn vault_err(at: &str, e: impl std::fmt::Display) -> OpsError {
     OpsError::Vault {
         at: at.to_string(),
@@ -84,10 +119,31 @@ fn vault_err(at: &str, e: impl std::fmt::Display) -> OpsError {
     }
 }
 
-/// Restores job `job_path` of vault `vault_name` into instance `target`: fetches every selected
-/// archive (each verified against the manifest, one `verify` step; a tampered file or a wrong
-/// key is refused before anything is imported), then imports them and re-applies their
-/// activation states. A partial job is refused unless `accept_partial`.
+/// Opens the configured vault `name`.
+pub async fn open_vault(ctx: &dyn Ctx, name: &str) -> Result<Vault, OpsError> {
+    let profile = ctx.config().vault(name)?.clone();
+    tokio::task::spawn_blocking(move || Vault::open(&profile))
+        .await
+        .map_err(|e| vault_err(name, e))?
+        .map_err(|e| vault_err(name, e))
+}
+
+/// Opens job `job_path` of `vault` (named `vault_name`), finished, to read it back.
+pub async fn open_job_in(
+    vault_name: &str,
+    vault: &Vault,
+    job_path: &str,
+) -> Result<JobState, OpsError> {
+    let (v, p) = (vault.clone(), job_path.to_string());
+    let reader = tokio::task::spawn_blocking(move || v.open_job(&p))
+        .await
+        .map_err(|e| vault_err(vault_name, e))?
+        .map_err(|e| vault_err(vault_name, e))?;
+    Ok(JobState::opened(vault_name, vault.clone(), reader))
+}
+
+/// Restores job `job_path` of vault `vault_name` into instance `target` (`ferry vault restore`):
+/// see [`restore_job`].
 pub async fn restore(
     ctx: &dyn Ctx,
     vault_name: &str,
@@ -95,37 +151,98 @@ pub async fn restore(
     target: &str,
     o: &RestoreOptions,
 ) -> Result<Vec<ImportResult>, OpsError> {
-    let profile = ctx.config().vault(vault_name)?.clone();
-    let vault = tokio::task::spawn_blocking(move || Vault::open(&profile))
-        .await
-        .map_err(|e| vault_err(vault_name, e))?
-        .map_err(|e| vault_err(vault_name, e))?;
-    let p = job_path.to_string();
-    let reader = tokio::task::spawn_blocking(move || vault.open_job(&p))
-        .await
-        .map_err(|e| vault_err(vault_name, e))?
-        .map_err(|e| vault_err(vault_name, e))?;
-    let reader = Arc::new(reader);
-    let m = reader.manifest();
-    if m.status == JobStatus::Partial && !o.accept_partial {
-        return Err(vault_err(
-            vault_name,
-            format!(
-                "{}; restore what it holds with --accept-partial",
-                super::job::partial_line(reader.path(), &m.missing)
-            ),
-        ));
-    }
-    let entries = if o.only.is_empty() {
-        m.entries.clone()
-    } else {
-        select(&m.entries, &o.only)
-            .map_err(|e| OpsError::Usage(format!("job {}: {e}", reader.path())))?
-    };
+    let vault = open_vault(ctx, vault_name).await?;
+    let job = Arc::new(open_job_in(vault_name, &vault, job_path).await?);
     let client = ctx.client(target)?;
+    restore_job(ctx, &job, &client, o).await
+}
+
+/// Restores a job into the instance of `client`: fetches every selected archive (each verified
+/// against the manifest, one `verify` step; a tampered file or a wrong key is refused before
+/// anything is imported), then imports them and re-applies their activation states (the
+/// options of `import_archives`). A partial job is refused unless `accept_partial`.
+pub async fn restore_job(
+    ctx: &dyn Ctx,
+    job: &Arc<JobState>,
+    client: &OicClient,
+    o: &RestoreOptions,
+) -> Result<Vec<ImportResult>, OpsError> {
+    job.check_partial(o.accept_partial)?;
+    let arts = job_artifacts(ctx, job, &o.only).await?;
+    // A job this run just finished may have turned out partial.
+    job.check_partial(o.accept_partial)?;
+    import_archives(ctx, client, arts, &o.import).await
+}
+
+/// The artifacts of a job fetched back, decrypted and verified against the manifest (one
+/// `verify` step each); `only` selects (`CODE|VERSION` or `CODE`; empty: all). A job still being
+/// written is finished first. In a dry run, a job that was only planned gives back the
+/// artifacts it would hold (each a planned `verify` step).
+pub async fn job_artifacts(
+    ctx: &dyn Ctx,
+    job: &Arc<JobState>,
+    only: &[String],
+) -> Result<Vec<Artifact>, OpsError> {
+    let exec = ctx.exec();
+    let no_reader = job
+        .reader
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_none();
+    if exec.dry_run() && no_reader {
+        return Ok(planned_artifacts(ctx, job, only));
+    }
+    let (j, record, shell) = (job.clone(), exec.record().clone(), ctx.shell().clone());
+    let reader = tokio::task::spawn_blocking(move || j.reader(&record, &shell))
+        .await
+        .map_err(|e| vault_err(&job.vault_name, e))??;
+    let entries = if only.is_empty() {
+        reader.manifest().entries.clone()
+    } else {
+        select(&reader.manifest().entries, only)
+            .map_err(|e| OpsError::Usage(format!("job {}: {e}", job.path)))?
+    };
+    fetch_verified(ctx, &job.vault_name, reader, entries).await
+}
+
+/// What a planned job would give back, each a planned `verify` step.
+fn planned_artifacts(ctx: &dyn Ctx, job: &JobState, only: &[String]) -> Vec<Artifact> {
+    let mut planned = job
+        .planned
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if !only.is_empty() {
+        planned.retain(|a| {
+            only.iter().any(|s| {
+                s.eq_ignore_ascii_case(&a.key.code)
+                    || s.eq_ignore_ascii_case(&format!("{}|{}", a.key.code, a.key.version))
+            })
+        });
+    }
+    for a in &planned {
+        let eff = Effect::new(
+            Stage::Verify,
+            a.key.clone(),
+            job.vault_name.clone(),
+            "fetch and verify",
+        );
+        ctx.exec().note(&eff, StepStatus::Planned, None);
+    }
+    planned
+}
+
+/// Fetches `entries` from a job, each verified against the manifest (one `verify` step each, a
+/// read, so it also happens in a dry run). A failure is recorded and the rest go on.
+pub async fn fetch_verified(
+    ctx: &dyn Ctx,
+    vault_name: &str,
+    reader: Arc<JobReader>,
+    entries: Vec<ManifestEntry>,
+) -> Result<Vec<Artifact>, OpsError> {
     let fetched = fan_out(
         ctx.bar(entries.len(), "verify"),
-        ctx.bounds().exports,
+        ctx.bounds().stores,
         entries,
         |entry| {
             let reader = reader.clone();
@@ -169,5 +286,5 @@ pub async fn restore(
             Err(_) => {}
         }
     }
-    import_archives(ctx, &client, arts, &o.import).await
+    Ok(arts)
 }

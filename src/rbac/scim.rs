@@ -2,16 +2,18 @@
 //! e-mail, groups by name, the OIC application and its app roles, grants.
 //!
 //! Authentication: OAuth 2.0 client credentials of an administrator application (not the OIC
-//! one), scope `urn:opc:idm:__myscopes__`, client authentication with HTTP Basic. The token is
+//! one), scope `urn:opc:idm:__myscopes__`, client authentication with HTTP Basic, through the
+//! token source the OIC client uses too ([`crate::net::oauth`]): the token is a [`Secret`],
 //! cached and renewed a minute before it expires, or once after a 401.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{PrincipalKind, RbacError};
 use crate::config::{IdentityProfile, Secret};
+use crate::net::oauth::{ClientCredentials, TokenCache, TokenError};
 
 /// A user or group found in the identity domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,11 +51,8 @@ pub struct IdentityClient {
     http: reqwest::Client,
     name: String,
     base: String,
-    token_url: String,
-    client_id: String,
-    secret: Secret,
-    scope: String,
-    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    tokens: ClientCredentials,
+    cache: TokenCache,
 }
 
 fn enc(s: &str) -> String {
@@ -79,16 +78,24 @@ impl IdentityClient {
                 message: e.to_string(),
                 timeout: false,
             })?;
-        crate::config::secret::register_basic(&p.client_id, p.client_secret.expose());
+        let timeout = Duration::from_secs(p.timeout_secs);
+        let tokens = ClientCredentials::new(
+            &p.token_url,
+            &p.client_id,
+            &p.client_secret,
+            &p.scope,
+            timeout,
+        )
+        .map_err(|e| match e {
+            TokenError::Config(m) => RbacError::Usage(format!("identity domain {}: {m}", p.name)),
+            other => RbacError::Usage(format!("identity domain {}: {other:?}", p.name)),
+        })?;
         Ok(IdentityClient {
             http,
             name: p.name.clone(),
             base: p.url.trim_end_matches('/').to_string(),
-            token_url: p.token_url.clone(),
-            client_id: p.client_id.clone(),
-            secret: p.client_secret.clone(),
-            scope: p.scope.clone(),
-            token: tokio::sync::Mutex::new(None),
+            tokens,
+            cache: TokenCache::new(),
         })
     }
 
@@ -97,58 +104,45 @@ impl IdentityClient {
         &self.name
     }
 
-    async fn token(&self, renew: bool) -> Result<String, RbacError> {
-        let mut t = self.token.lock().await;
-        if !renew
-            && let Some((tok, exp)) = t.as_ref()
-            && *exp > Instant::now()
-        {
-            return Ok(tok.clone());
-        }
-        let resp = self
-            .http
-            .post(&self.token_url)
-            .basic_auth(&self.client_id, Some(self.secret.expose()))
-            .form(&[("grant_type", "client_credentials"), ("scope", &self.scope)])
-            .send()
-            .await
-            .map_err(|e| self.transport("POST", "/oauth2/v1/token", &e))?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            let why = body["error_description"]
-                .as_str()
-                .or(body["error"].as_str())
-                .unwrap_or("refused")
-                .to_string();
-            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                return Err(RbacError::Http {
-                    domain: self.name.clone(),
-                    method: "POST".into(),
-                    path: "/oauth2/v1/token".into(),
-                    status: status.as_u16(),
-                    detail: why,
-                    retry_after: None,
-                });
+    /// A token request, its failures as [`RbacError`]s (429 and 5xx retryable, other refusals
+    /// authentication failures).
+    async fn fetch_token(&self) -> Result<(Secret, Duration), RbacError> {
+        let path = self.tokens.token_path().to_string();
+        let transport = |message: String, timeout: bool| RbacError::Transport {
+            domain: self.name.clone(),
+            method: "POST".into(),
+            path: path.clone(),
+            message,
+            timeout,
+        };
+        self.tokens.fetch().await.map_err(|e| match e {
+            TokenError::Timeout => transport("timed out".into(), true),
+            TokenError::Transport(m) => transport(m, false),
+            TokenError::Config(m) => {
+                RbacError::Usage(format!("identity domain {}: {m}", self.name))
             }
-            return Err(RbacError::Auth {
+            TokenError::Refused {
+                status: Some(status),
+                message,
+                retry_after,
+            } if status == 429 || status >= 500 => RbacError::Http {
                 domain: self.name.clone(),
-                message: format!("HTTP {}: {why}", status.as_u16()),
-            });
-        }
-        let tok = body["access_token"]
-            .as_str()
-            .ok_or_else(|| RbacError::Auth {
+                method: "POST".into(),
+                path: path.clone(),
+                status,
+                detail: message,
+                retry_after,
+            },
+            TokenError::Refused {
+                status, message, ..
+            } => RbacError::Auth {
                 domain: self.name.clone(),
-                message: "the token response has no access_token".into(),
-            })?
-            .to_string();
-        crate::config::secret::register(&tok);
-        // A server number is capped at a day: 2^63 s would overflow `Instant`.
-        let ttl = body["expires_in"].as_u64().unwrap_or(3600).min(24 * 3600);
-        let exp = Instant::now() + Duration::from_secs(ttl.saturating_sub(60).max(1));
-        *t = Some((tok.clone(), exp));
-        Ok(tok)
+                message: match status {
+                    Some(s) => format!("HTTP {s}: {message}"),
+                    None => message,
+                },
+            },
+        })
     }
 
     fn transport(&self, method: &str, path: &str, e: &reqwest::Error) -> RbacError {
@@ -178,13 +172,13 @@ impl IdentityClient {
     ) -> Result<(u16, Value), RbacError> {
         let url = format!("{}/admin/v1{path}", self.base);
         let shown = path.split('?').next().unwrap_or(path).to_string();
+        let mut tok = self.cache.current(|| self.fetch_token()).await?;
         let mut renewed = false;
         loop {
-            let tok = self.token(renewed).await?;
             let mut rb = self
                 .http
                 .request(method.clone(), &url)
-                .bearer_auth(&tok)
+                .bearer_auth(tok.value.expose())
                 .header("Accept", "application/scim+json, application/json");
             if let Some(b) = body {
                 rb = rb
@@ -198,14 +192,10 @@ impl IdentityClient {
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;
+                tok = self.cache.renew(tok.serial, || self.fetch_token()).await?;
                 continue;
             }
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = crate::net::retry_after(resp.headers());
             let text = resp
                 .text()
                 .await

@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod dashboard;
+pub mod ledger;
 pub mod pg;
+pub mod sim;
 pub mod vaults;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
-use super::{in_module, static_module};
+use rhai::plugin::*;
+
+use super::{host_of, register_plugin};
 use crate::artifact::Artifact;
 use crate::effect::{Executor, SkipReason};
 use crate::ledger::{ErrorFilter, Ledger, StepStatus, stage_from_str};
@@ -152,63 +154,137 @@ fn failed_of(db: &Ledger, id: &str) -> Result<Array, Box<EvalAltResult>> {
     Ok(out)
 }
 
+fn rollback(h: &Host, run: &str, o: Option<&Map>) -> Result<Array, Box<EvalAltResult>> {
+    let opts: crate::ops::rollback::RollbackOptions = match o {
+        Some(o) => super::oic::options("rollback", o)?,
+        None => Default::default(),
+    };
+    let r = h.block_on(crate::ops::rollback::rollback(h, run, &opts))?;
+    super::oic::results(r.map_err(super::oic::ops_err)?)
+}
+
+/// The run ledger: every run and step, the central error log; and rollback of a run.
+#[export_module]
+mod ledger_api {
+    use super::*;
+
+    /// The 50 most recent runs, newest first, as maps: `id`, `recipe`, `run_by`, `started`, `ended`, `outcome`, `kind`, `steps`, `failed_steps`, ...
+    ///
+    /// # Example
+    /// ```rhai
+    /// for r in ledger::runs() { print(`${r.id} ${r.outcome}`); }
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn runs(ctx: NativeCallContext) -> Result<Array, Box<EvalAltResult>> {
+        let db = open_ledger(&*host_of(&ctx)?)?;
+        db.runs(50)
+            .map_err(ledger_err)?
+            .iter()
+            .map(to_dyn)
+            .collect()
+    }
+
+    /// One run with its `steps` (each: `stage`, `kind`, `code`, `version`, `target`, `action`, `status`, `attempts`, `error`, `sha256`...), or `()`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let r = ledger::run("20261126-142501-a3f0");
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn run(ctx: NativeCallContext, id: ImmutableString) -> Result<Dynamic, Box<EvalAltResult>> {
+        run_map(&open_ledger(&*host_of(&ctx)?)?, &id)
+    }
+
+    /// The latest earlier real run (not a dry run) of this recipe, with its steps, or `()`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let last = ledger::last_run();
+    /// if last != () { print(last.outcome); }
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn last_run(ctx: NativeCallContext) -> Result<Dynamic, Box<EvalAltResult>> {
+        let h = host_of(&ctx)?;
+        let db = open_ledger(&h)?;
+        let info = h.exec.record().info();
+        match db
+            .last_run(Some(&info.recipe), Some(&info.id))
+            .map_err(ledger_err)?
+        {
+            Some(r) => run_map(&db, &r.info.id),
+            None => Ok(Dynamic::UNIT),
+        }
+    }
+
+    /// What failed in a run and did not succeed later in it: one map per artifact and stage (`id`, `kind`, `code`, `version`, `stage`, `target`, `error`, `status`).
+    ///
+    /// # Example
+    /// ```rhai
+    /// // Retry what failed in the last run.
+    /// let last = ledger::last_run();
+    /// let codes = ledger::failed(last.id).map(|f| f.code);
+    /// let again = dev.integrations().filter(|i| codes.contains(i.code));
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn failed(
+        ctx: NativeCallContext,
+        run: ImmutableString,
+    ) -> Result<Array, Box<EvalAltResult>> {
+        failed_of(&open_ledger(&*host_of(&ctx)?)?, &run)
+    }
+
+    /// Failed steps of every run, newest first. Filter keys: `run`, `since` (`"2026-11-01"` or RFC 3339), `stage` (`"import"`...), `limit`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// for e in ledger::errors(#{ stage: "import", since: "2026-11-01" }) { print(e.error.message); }
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn errors(ctx: NativeCallContext, filter: Map) -> Result<Array, Box<EvalAltResult>> {
+        let filter = filter_from_map(&filter)?;
+        let db = open_ledger(&*host_of(&ctx)?)?;
+        db.errors(&filter)
+            .map_err(ledger_err)?
+            .iter()
+            .map(to_dyn)
+            .collect()
+    }
+
+    /// Puts the targets of a run back as they were before it: re-imports the archives it replaced (saved in the job's rollback job),
+    /// re-applies their activation states, and deletes what it added. Planned in a dry run. One result map per artifact.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let results = ledger::rollback("20261126-142501-a3f0");
+    /// ```
+    #[rhai_fn(name = "rollback", volatile, return_raw)]
+    pub fn rollback(
+        ctx: NativeCallContext,
+        run: ImmutableString,
+    ) -> Result<Array, Box<EvalAltResult>> {
+        super::rollback(&*host_of(&ctx)?, &run, None)
+    }
+
+    /// `ledger::rollback(run)` with options: `force` (default false) undoes the run's changes even where a later run
+    /// changed the same artifact since (without it, such a rollback is refused before any change and names that run).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let results = ledger::rollback("20261126-142501-a3f0", #{ force: true });
+    /// ```
+    #[rhai_fn(name = "rollback", volatile, return_raw)]
+    pub fn rollback_with(
+        ctx: NativeCallContext,
+        run: ImmutableString,
+        options: Map,
+    ) -> Result<Array, Box<EvalAltResult>> {
+        super::rollback(&*host_of(&ctx)?, &run, Some(&options))
+    }
+}
+
 /// Registers the `ledger` module.
-pub fn register(e: &mut Engine, host: Arc<Host>) {
-    let h = host.clone();
-    static_module(
-        e,
-        "ledger",
-        "The run ledger: every run and step, the central error log; and rollback of a run.",
-        move |m| {
-            let h1 = h.clone();
-            in_module("runs", &["Array"], "The 50 most recent runs, newest first, as maps: `id`, `recipe`, `run_by`, `started`, `ended`, `outcome`, `kind`, `steps`, `failed_steps`, ...\n\n# Example\n```rhai\nfor r in ledger::runs() { print(`${r.id} ${r.outcome}`); }\n```")
-                .set_into_module(m, move || -> Result<Array, Box<EvalAltResult>> {
-                    let db = open_ledger(&h1)?;
-                    db.runs(50).map_err(ledger_err)?.iter().map(to_dyn).collect()
-                });
-            let h2 = h.clone();
-            in_module("run", &["id: string", "Map"], "One run with its `steps` (each: `stage`, `kind`, `code`, `version`, `target`, `action`, `status`, `attempts`, `error`, `sha256`...), or `()`.\n\n# Example\n```rhai\nlet r = ledger::run(\"20261126-142501-a3f0\");\n```")
-                .set_into_module(m, move |id: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
-                    run_map(&open_ledger(&h2)?, &id)
-                });
-            let h3 = h.clone();
-            in_module("last_run", &["Dynamic"], "The latest earlier real run (not a dry run) of this recipe, with its steps, or `()`.\n\n# Example\n```rhai\nlet last = ledger::last_run();\nif last != () { print(last.outcome); }\n```")
-                .set_into_module(m, move || -> Result<Dynamic, Box<EvalAltResult>> {
-                    let db = open_ledger(&h3)?;
-                    let info = h3.exec.record().info();
-                    match db.last_run(Some(&info.recipe), Some(&info.id)).map_err(ledger_err)? {
-                        Some(r) => run_map(&db, &r.info.id),
-                        None => Ok(Dynamic::UNIT),
-                    }
-                });
-            let h4 = h.clone();
-            in_module("failed", &["run: string", "Array"], "What failed in a run and did not succeed later in it: one map per artifact and stage (`id`, `kind`, `code`, `version`, `stage`, `target`, `error`, `status`).\n\n# Example\n```rhai\n// Retry what failed in the last run.\nlet last = ledger::last_run();\nlet codes = ledger::failed(last.id).map(|f| f.code);\nlet again = dev.integrations().filter(|i| codes.contains(i.code));\n```")
-                .set_into_module(m, move |run: ImmutableString| -> Result<Array, Box<EvalAltResult>> {
-                    failed_of(&open_ledger(&h4)?, &run)
-                });
-            let h5 = h.clone();
-            in_module("errors", &["filter: Map", "Array"], "Failed steps of every run, newest first. Filter keys: `run`, `since` (`\"2026-11-01\"` or RFC 3339), `stage` (`\"import\"`...), `limit`.\n\n# Example\n```rhai\nfor e in ledger::errors(#{ stage: \"import\", since: \"2026-11-01\" }) { print(e.error.message); }\n```")
-                .set_into_module(m, move |f: Map| -> Result<Array, Box<EvalAltResult>> {
-                    let filter = filter_from_map(&f)?;
-                    let db = open_ledger(&h5)?;
-                    db.errors(&filter).map_err(ledger_err)?.iter().map(to_dyn).collect()
-                });
-            let h6 = h.clone();
-            in_module("rollback", &["run: string", "Array"], "Puts the targets of a run back as they were before it: re-imports the archives it replaced (saved in the job's rollback job),\nre-applies their activation states, and deletes what it added. Planned in a dry run. One result map per artifact.\n\n# Example\n```rhai\nlet results = ledger::rollback(\"20261126-142501-a3f0\");\n```")
-                .set_into_module(m, move |run: ImmutableString| -> Result<Array, Box<EvalAltResult>> {
-                    let opts = crate::ops::rollback::RollbackOptions::default();
-                    let r = h6.block_on(crate::ops::rollback::rollback(&*h6, &run, &opts))?;
-                    super::oic::results(r.map_err(super::oic::ops_err)?)
-                });
-            let h7 = h.clone();
-            in_module("rollback", &["run: string", "options: Map", "Array"], "`ledger::rollback(run)` with options: `force` (default false) undoes the run's changes even where a later run\nchanged the same artifact since (without it, such a rollback is refused before any change and names that run).\n\n# Example\n```rhai\nlet results = ledger::rollback(\"20261126-142501-a3f0\", #{ force: true });\n```")
-                .set_into_module(m, move |run: ImmutableString, o: Map| -> Result<Array, Box<EvalAltResult>> {
-                    let opts: crate::ops::rollback::RollbackOptions = super::oic::options("rollback", &o)?;
-                    let r = h7.block_on(crate::ops::rollback::rollback(&*h7, &run, &opts))?;
-                    super::oic::results(r.map_err(super::oic::ops_err)?)
-                });
-        },
-    );
+pub fn register(e: &mut Engine) {
+    register_plugin(e, "ledger", exported_module!(ledger_api));
 }
 
 /// Parses a `since` value: a date (`2026-11-01`) or an RFC 3339 time.

@@ -64,15 +64,31 @@ pub fn in_module(name: &str, params: &[&str], text: &str) -> FuncRegistration {
 
 /// Registers every module.
 pub fn register_all(e: &mut Engine, host: Arc<Host>) {
-    util::register(e, host.clone());
+    e.set_default_tag(rhai::Dynamic::from(host.clone()));
+    util::register(e);
     oic::register(e, host.clone());
     connections::register(e);
     projects::register(e);
     compare::register(e, host.clone());
-    ledger::register(e, host.clone());
+    ledger::register(e);
     vault::register(e, host.clone());
-    rbac::register(e, host.clone());
-    notify::register(e, host);
+    rbac::register(e);
+    notify::register(e);
+}
+
+/// The host of the engine a plugin-module function is called from: [`register_all`] sets it as
+/// the engine's default tag (plugin functions cannot capture it as closures do).
+pub fn host_of(ctx: &rhai::NativeCallContext) -> Result<Arc<Host>, Box<rhai::EvalAltResult>> {
+    ctx.tag()
+        .and_then(|t| t.read_lock::<Arc<Host>>().map(|h| h.clone()))
+        .ok_or_else(|| crate::script::errors::usage("this engine has no ferry host"))
+}
+
+/// Registers a plugin module (`#[export_module]`: the doc comments of the `mod` item and of its
+/// functions, and the functions' real parameter and return types, feed `ferry docs`) under
+/// `name`.
+pub fn register_plugin(e: &mut Engine, name: &str, m: Module) {
+    e.register_static_module(name, m.into());
 }
 
 /// Builds a static module with `f` and registers it under `name`.

@@ -5,11 +5,12 @@
 
 use crate::script::api::OrUnit;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
-use super::{in_module, static_module};
+use rhai::plugin::*;
+
+use super::{host_of, register_plugin};
 use crate::notify::{Delivery, Owners, Webhook, When, post_webhook};
 use crate::oic::Integration;
 use crate::ops::{self, notify::NotifyRequest};
@@ -219,67 +220,143 @@ fn report_now(host: &Host, items: Option<&Dynamic>, o: &Map) -> Result<Array, Bo
     Ok(deliveries.iter().map(delivery_map).collect())
 }
 
+fn report_at_end(host: &Host, items: Option<&Dynamic>, o: &Map) -> Result<(), Box<EvalAltResult>> {
+    let req = request(host, items, o)?;
+    host.run.notify_at_end(req);
+    Ok(())
+}
+
+fn webhook_text(h: &Host, text: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+    let config = |m: String| errors::script_error("config", None, m, Default::default());
+    let Some(p) = h.config.mail.as_ref().and_then(|m| m.webhook.clone()) else {
+        return Err(config(
+            "no webhook configured: set `webhook = \"URL\"` in [mail]".into(),
+        ));
+    };
+    let hook = Webhook::from_profile(&p).map_err(|e| config(e.to_string()))?;
+    let exec = h.exec.clone();
+    let payload = serde_json::json!({ "text": text });
+    let t = text.to_string();
+    let d = h.block_on(async move { post_webhook(&exec, &hook, &t, &payload).await })?;
+    Ok(delivery_map(&d))
+}
+
+fn outbox(h: &Host) -> Dynamic {
+    let profile = h.config.mail.clone().unwrap_or_default();
+    let dir = match profile.outbox {
+        Some(d) => Some(d),
+        None if h.sandbox => Some(h.config.state_dir.join("sandbox").join("outbox")),
+        None => None,
+    };
+    dir.map(|d| Dynamic::from(std::path::absolute(&d).unwrap_or(d).display().to_string()))
+        .unwrap_or(Dynamic::UNIT)
+}
+
+/// Notifications: the run's report by e-mail (SMTP, or .eml files in the outbox with --sandbox) and webhook.
+/// A notification never fails the run: failures are recorded as `notify` steps and printed as warnings.
+#[export_module]
+mod notify_api {
+    use super::*;
+
+    /// Sends the report of the run so far: to the administrators (`to`, default `[mail] admins`) the whole run, and with `owners` to each owner only their artifacts.
+    /// Options: `to` (e-mails), `owners` (`true` for each integration's lastUpdatedBy, or a map code -> e-mail), `source` (an instance to read lastUpdatedBy from), `when` (`"always"` or `"failure"`), `mail` (default true), `webhook` (default: true when one is configured).
+    /// Returns one map per message: `to`, `subject`, `status` (`sent`, `planned`, `failed`), `path` (outbox file), `error`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// notify::report(#{ to: ["ops@example.com"], when: "failure" });
+    /// ```
+    #[rhai_fn(name = "report", volatile, return_raw)]
+    pub fn report(ctx: NativeCallContext, options: Map) -> Result<Array, Box<EvalAltResult>> {
+        report_now(&*host_of(&ctx)?, None, &options)
+    }
+
+    /// Like `notify::report(options)`; `items` (the integrations moved, or result maps with `code` and `owner`) tell who owns what for `owners: true`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let wanted = oic::instance("dev").integrations();
+    /// notify::report(wanted, #{ owners: true, when: "always" });
+    /// ```
+    #[rhai_fn(name = "report", volatile, return_raw)]
+    pub fn report_items(
+        ctx: NativeCallContext,
+        items: Dynamic,
+        options: Map,
+    ) -> Result<Array, Box<EvalAltResult>> {
+        report_now(&*host_of(&ctx)?, Some(&items), &options)
+    }
+
+    /// Sends the report when the run ends, with its final outcome, even when the recipe stops on an error. Same options as `notify::report`; `when: "failure"` sends only when something failed.
+    ///
+    /// # Example
+    /// ```rhai
+    /// notify::at_end(#{ when: "failure" });
+    /// ```
+    #[rhai_fn(name = "at_end", volatile, return_raw)]
+    pub fn at_end(ctx: NativeCallContext, options: Map) -> Result<(), Box<EvalAltResult>> {
+        report_at_end(&*host_of(&ctx)?, None, &options)
+    }
+
+    /// Like `notify::at_end(options)`, with the integrations whose lastUpdatedBy makes them owners.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let wanted = oic::instance("dev").integrations();
+    /// notify::at_end(wanted, #{ owners: true });
+    /// ```
+    #[rhai_fn(name = "at_end", volatile, return_raw)]
+    pub fn at_end_items(
+        ctx: NativeCallContext,
+        items: Dynamic,
+        options: Map,
+    ) -> Result<(), Box<EvalAltResult>> {
+        report_at_end(&*host_of(&ctx)?, Some(&items), &options)
+    }
+
+    /// Posts the run's summary (outcome, counts, failures with their root cause) as JSON to the webhook of `[mail] webhook`. Returns the delivery map.
+    ///
+    /// # Example
+    /// ```rhai
+    /// notify::webhook();
+    /// ```
+    #[rhai_fn(name = "webhook", volatile, return_raw)]
+    pub fn webhook(ctx: NativeCallContext) -> Result<Map, Box<EvalAltResult>> {
+        let mut o = Map::new();
+        o.insert("mail".into(), false.into());
+        o.insert("webhook".into(), true.into());
+        let first = report_now(&*host_of(&ctx)?, None, &o)?.into_iter().next();
+        Ok(first.and_then(|d| d.try_cast::<Map>()).unwrap_or_default())
+    }
+
+    /// Posts `#{ text }` as JSON to the webhook of `[mail] webhook` (a chat message). Returns the delivery map.
+    ///
+    /// # Example
+    /// ```rhai
+    /// notify::webhook("Migration to prod started");
+    /// ```
+    #[rhai_fn(name = "webhook", volatile, return_raw)]
+    pub fn webhook_message(
+        ctx: NativeCallContext,
+        text: ImmutableString,
+    ) -> Result<Map, Box<EvalAltResult>> {
+        let d = webhook_text(&*host_of(&ctx)?, &text)?;
+        Ok(d.try_cast::<Map>().unwrap_or_default())
+    }
+
+    /// The folder mail is written to instead of being sent (`--sandbox` or `[mail] outbox`), or `()` when mail goes to an SMTP server.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(notify::outbox());
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn outbox(ctx: NativeCallContext) -> Result<Dynamic, Box<EvalAltResult>> {
+        Ok(super::outbox(&*host_of(&ctx)?))
+    }
+}
+
 /// Registers the module.
-pub fn register(e: &mut Engine, host: Arc<Host>) {
-    let h = host;
-    static_module(
-        e,
-        "notify",
-        "Notifications: the run's report by e-mail (SMTP, or .eml files in the outbox with --sandbox) and webhook.\nA notification never fails the run: failures are recorded as `notify` steps and printed as warnings.",
-        move |m| {
-            let h1 = h.clone();
-            in_module("report", &["options: Map", "Array"], "Sends the report of the run so far: to the administrators (`to`, default `[mail] admins`) the whole run, and with `owners` to each owner only their artifacts.\nOptions: `to` (e-mails), `owners` (`true` for each integration's lastUpdatedBy, or a map code -> e-mail), `source` (an instance to read lastUpdatedBy from), `when` (`\"always\"` or `\"failure\"`), `mail` (default true), `webhook` (default: true when one is configured).\nReturns one map per message: `to`, `subject`, `status` (`sent`, `planned`, `failed`), `path` (outbox file), `error`.\n\n# Example\n```rhai\nnotify::report(#{ to: [\"ops@example.com\"], when: \"failure\" });\n```")
-                .set_into_module(m, move |o: Map| report_now(&h1, None, &o));
-            let h2 = h.clone();
-            in_module("report", &["items: Dynamic", "options: Map", "Array"], "Like `notify::report(options)`; `items` (the integrations moved, or result maps with `code` and `owner`) tell who owns what for `owners: true`.\n\n# Example\n```rhai\nlet wanted = oic::instance(\"dev\").integrations();\nnotify::report(wanted, #{ owners: true, when: \"always\" });\n```")
-                .set_into_module(m, move |items: Dynamic, o: Map| report_now(&h2, Some(&items), &o));
-            let h3 = h.clone();
-            in_module("at_end", &["options: Map"], "Sends the report when the run ends, with its final outcome, even when the recipe stops on an error. Same options as `notify::report`; `when: \"failure\"` sends only when something failed.\n\n# Example\n```rhai\nnotify::at_end(#{ when: \"failure\" });\n```")
-                .set_into_module(m, move |o: Map| -> Result<(), Box<EvalAltResult>> {
-                    let req = request(&h3, None, &o)?;
-                    h3.run.notify_at_end(req);
-                    Ok(())
-                });
-            let h4 = h.clone();
-            in_module("at_end", &["items: Dynamic", "options: Map"], "Like `notify::at_end(options)`, with the integrations whose lastUpdatedBy makes them owners.\n\n# Example\n```rhai\nlet wanted = oic::instance(\"dev\").integrations();\nnotify::at_end(wanted, #{ owners: true });\n```")
-                .set_into_module(m, move |items: Dynamic, o: Map| -> Result<(), Box<EvalAltResult>> {
-                    let req = request(&h4, Some(&items), &o)?;
-                    h4.run.notify_at_end(req);
-                    Ok(())
-                });
-            let h5 = h.clone();
-            in_module("webhook", &["Map"], "Posts the run's summary (outcome, counts, failures with their root cause) as JSON to the webhook of `[mail] webhook`. Returns the delivery map.\n\n# Example\n```rhai\nnotify::webhook();\n```")
-                .set_into_module(m, move || -> Result<Dynamic, Box<EvalAltResult>> {
-                    let mut o = Map::new();
-                    o.insert("mail".into(), false.into());
-                    o.insert("webhook".into(), true.into());
-                    report_now(&h5, None, &o).map(|a| a.into_iter().next().unwrap_or(Dynamic::UNIT))
-                });
-            let h6 = h.clone();
-            in_module("webhook", &["text: string", "Map"], "Posts `#{ text }` as JSON to the webhook of `[mail] webhook` (a chat message). Returns the delivery map.\n\n# Example\n```rhai\nnotify::webhook(\"Migration to prod started\");\n```")
-                .set_into_module(m, move |text: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
-                    let Some(p) = h6.config.mail.as_ref().and_then(|m| m.webhook.clone()) else {
-                        return Err(errors::script_error("config", None, "no webhook configured: set `webhook = \"URL\"` in [mail]", Default::default()));
-                    };
-                    let hook = Webhook::from_profile(&p).map_err(|e| errors::script_error("config", None, e.to_string(), Default::default()))?;
-                    let exec = h6.exec.clone();
-                    let payload = serde_json::json!({ "text": text.as_str() });
-                    let t = text.to_string();
-                    let d = h6.block_on(async move { post_webhook(&exec, &hook, &t, &payload).await })?;
-                    Ok(delivery_map(&d))
-                });
-            let h7 = h.clone();
-            in_module("outbox", &["Dynamic"], "The folder mail is written to instead of being sent (`--sandbox` or `[mail] outbox`), or `()` when mail goes to an SMTP server.\n\n# Example\n```rhai\nprint(notify::outbox());\n```")
-                .set_into_module(m, move || -> Dynamic {
-                    let profile = h7.config.mail.clone().unwrap_or_default();
-                    let dir = match profile.outbox {
-                        Some(d) => Some(d),
-                        None if h7.sandbox => Some(h7.config.state_dir.join("sandbox").join("outbox")),
-                        None => None,
-                    };
-                    dir.map(|d| Dynamic::from(std::path::absolute(&d).unwrap_or(d).display().to_string()))
-                        .unwrap_or(Dynamic::UNIT)
-                });
-        },
-    );
+pub fn register(e: &mut Engine) {
+    register_plugin(e, "notify", exported_module!(notify_api));
 }

@@ -52,6 +52,9 @@ impl crate::ops::Ctx for Host {
     fn bar(&self, len: usize, label: &str) -> indicatif::ProgressBar {
         Host::bar(self, len, label)
     }
+    fn shell(&self) -> &crate::shell::Shell {
+        &self.out
+    }
     fn rollback_sink(&self) -> Arc<dyn crate::ops::RollbackSink> {
         super::ledger::sink_for(self)
     }
@@ -63,6 +66,7 @@ impl crate::ops::Ctx for Host {
             exports: self.concurrency.exports,
             imports: self.concurrency.imports,
             activations: self.concurrency.activations,
+            stores: self.concurrency.stores,
         }
     }
 }
@@ -95,6 +99,12 @@ pub fn ops_err(e: OpsError) -> Box<EvalAltResult> {
         OpsError::Oic { at, source } => oic_err(*source, Ctx::instance(&at)),
         OpsError::Config(c) => errors::from_config(*c),
         OpsError::Ledger(m) => errors::script_error("ledger", None, m, Ctx::default()),
+        OpsError::Connection { at, message } => errors::script_error(
+            "connection",
+            None,
+            message,
+            Ctx::instance(&at).stage("connection"),
+        ),
         OpsError::Vault { at, message } => {
             errors::script_error("vault", None, message, Ctx::instance(&at))
         }
@@ -217,19 +227,13 @@ pub fn export(inst: &Instance, items: &Dynamic, opts: &Map) -> Result<Array, Box
     Ok(r.map_err(ops_err)?.into_iter().map(Dynamic::from).collect())
 }
 
-/// `cutover`: options in (the `connections` key read as for `configure_connections`), the
-/// cutover of [`crate::ops::cutover`], its report out.
+/// `cutover`: see [`crate::ops::cutover`].
 pub fn cutover(
     inst: &Instance,
-    artifacts: Vec<Artifact>,
+    items: &Dynamic,
     opts: &Map,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let mut opts = opts.clone();
-    let conns = match opts.remove("connections") {
-        Some(v) => super::connections::specs_from_value(inst, &v)?,
-        None => Default::default(),
-    };
-    let o: crate::ops::cutover::CutoverOpts = options("cutover", &opts)?;
+    let o: crate::ops::cutover::CutoverOpts = options("cutover", opts)?;
     let host = &*inst.host;
     let clock = crate::ops::cutover::SystemClock;
     let r = host
@@ -237,8 +241,7 @@ pub fn cutover(
             host,
             &host.run,
             &inst.name(),
-            artifacts,
-            conns,
+            as_artifacts(items)?,
             &o,
             &clock,
         ))?
@@ -246,44 +249,15 @@ pub fn cutover(
     rhai::serde::to_dynamic(&r)
 }
 
-/// `import_archives` (and a job's restore, with `defaults`): the imports, then the connections
-/// when the options name them, then the activations. See [`crate::ops::import`].
-pub fn import(
-    inst: &Instance,
-    artifacts: Vec<Artifact>,
-    opts: &Map,
-    verb: &str,
-) -> Result<Array, Box<EvalAltResult>> {
-    let mut opts = opts.clone();
-    let conns = opts.remove("connections");
-    let o: ImportOptions = options(verb, &opts)?;
-    let conn_specs = match conns {
-        Some(v) => Some(super::connections::specs_from_value(inst, &v)?),
-        None => None,
-    };
+/// `import_archives`: see [`crate::ops::import::import_archives`].
+pub fn import(inst: &Instance, items: &Dynamic, opts: &Map) -> Result<Array, Box<EvalAltResult>> {
+    let o: ImportOptions = options("import_archives", opts)?;
     let (host, client) = (&*inst.host, &inst.client);
-    let imported = host
-        .block_on(crate::ops::import::import(host, client, artifacts, &o))?
-        .map_err(ops_err)?;
-    // Connections the integrations need, configured and tested before any activation.
-    if let Some(specs) = conn_specs {
-        let conn_results = super::connections::configure(inst, specs, true)?;
-        if o.stop_on_error
-            && let Some(bad) = conn_results.iter().find(|r| {
-                r.read_lock::<Map>()
-                    .is_some_and(|m| m.get("error").is_some_and(|e| !e.is_unit()))
-            })
-        {
-            return Err(errors::script_error(
-                "connection",
-                None,
-                bad.to_string(),
-                Ctx::instance(&inst.name()).stage("connection"),
-            ));
-        }
-    }
-    let r = host.block_on(crate::ops::import::activate_imported(
-        host, client, imported, &o,
+    let r = host.block_on(crate::ops::import::import_archives(
+        host,
+        client,
+        as_artifacts(items)?,
+        &o,
     ))?;
     results(r.map_err(ops_err)?)
 }
@@ -486,15 +460,15 @@ fn register_instance(e: &mut Engine) {
         "Imports artifacts into the instance, each checked against its sha256 first (a corrupt archive is refused before it is sent),\nin dependency order: libraries, lookups, projects, packages, then integrations; then configures `connections` if given; then activates.\nExisting items are replaced with `overwrite: true` (integrations have their schedules stopped and are deactivated first, each a step of its own; what a replace loses is saved for `ferry rollback`), else skipped; an item whose archive the target already holds (same sha256) is skipped.\nOptions: `overwrite` (false), `activate` (`\"keep\"`: what was active on the source; true; false), `concurrency` (a hard cap; default adaptive),\n`activation_concurrency` (a hard cap; default adaptive), `async_activation` (true), `activation_timeout` (seconds, 300), `tracing`, `payload_tracing`,\n`connections` (a map or TOML file, as for `configure_connections`), `stop_on_error` (false),\n`schedules` (`\"keep\"`: after the activations, create or replace each schedule artifact's schedule and start, pause or stop it as it was on the source; `\"create\"`: the definition only; `\"skip\"`: leave schedules alone; each change is a step, saved for `ferry rollback`).\nReturns one map per artifact: `id`, `kind`, `action` (created, replaced, skipped, failed, planned), `status` (the OIC status after the activation, or `()`), `error`, and `code`, `version`, `sha256`, `source`, `source_status`, `activated`, `previous_status`, `reason`, `stage`, `status_code`.
 Unknown option keys are refused.\n\n# Example\n```rhai\nlet results = prod.import_archives(job.artifacts(), #{ overwrite: true, activate: \"keep\" });\n```",
     )
-    .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Array, Box<EvalAltResult>> { import(i, as_artifacts(&items)?, &o, "import_archives") });
+    .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Array, Box<EvalAltResult>> { import(i, &items, &o) });
     global(
         "cutover",
         &["inst: Instance", "artifacts: Dynamic", "options: Map", "Map"],
         "Releases artifacts into this (protected) instance and watches them, rolling everything back by itself when they misbehave:\n1. imports everything inactive (libraries and lookups first; replaced archives saved for rollback);\n2. configures `connections` (a map or TOML file, as for `configure_connections`) and tests every connection the integrations use; one failing test stops the cutover before any activation (`outcome: \"connections_failed\"`, `failed_connections` with OIC's message);\n3. activates callees before their callers (who calls whom is read from the archives: local invokes and calls to REST endpoints), then starts their schedules;\n4. smoke-checks each activated integration for `smoke.window_secs`: its instances since its activation and their error rate (monitoring), optional test calls to REST triggers;\n5. when an activation or the smoke check fails, rolls the whole cutover back (previous versions, activation states, schedules) and mails the cause to `notify` (default: the `[mail] admins`).\nOptions: `activate` (`\"keep\"`: what was active on the source; true; false), `activation_timeout` (300), `start_schedules` (true), `rollback` (true), `notify` (e-mails), `connections`,\n`smoke: #{ window_secs (300), poll_secs (30), max_error_rate (0.0), min_instances (0), calls: [#{ path, method (\"POST\"), body }] }`. Unknown keys are refused.\nReturns `#{ target, outcome, cause, imported, tested, failed_connections, activated, order, schedules_started, schedules_restored, smoke, rollback }`; `outcome` is `completed`, `planned`, `import_failed`, `connections_failed`, `rolled_back` or `failed`. Every step is a recorded effect: `ferry plan` shows the sequence, `--resume` continues it.\n\n# Example\n```rhai\nlet r = prod.cutover(job.artifacts(), #{\n    connections: \"connections/prod.toml\",\n    smoke: #{ window_secs: 600, max_error_rate: 0.05 },\n});\nif r.outcome != \"completed\" { throw r.cause; }\n```",
     )
-    .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Dynamic, Box<EvalAltResult>> { cutover(i, as_artifacts(&items)?, &o) });
+    .register_into_engine(e, |i: &mut Instance, items: Dynamic, o: Map| -> Result<Dynamic, Box<EvalAltResult>> { cutover(i, &items, &o) });
     global("import_archives", &["inst: Instance", "artifacts: Dynamic", "Array"], "Imports artifacts with the default options (no overwrite; activate what was active on the source).\n\n# Example\n```rhai\nlet results = prod.import_archives(artifacts);\n```")
-        .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { import(i, as_artifacts(&items)?, &Map::new(), "import_archives") });
+        .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { import(i, &items, &Map::new()) });
     global("activate", &["inst: Instance", "items: Dynamic", "Array"], "Activates integrations (an Integration, Artifact or `\"CODE|VERSION\"`, or an array of them), in parallel (2 at a time),\nwaiting for each to be active. Returns `#{ id, kind, action, status, error }` per item (`action`: activated, planned, failed; `status`: the OIC status); failures are recorded and the rest go on.\n\n# Example\n```rhai\nprod.activate([\"HR_SYNC|01.00.0000\", \"FIN_GL|02.00.0000\"]);\n```")
         .register_into_engine(e, |i: &mut Instance, items: Dynamic| -> Result<Array, Box<EvalAltResult>> { set_active(i, &items, true, &Map::new()) });
     global("activate", &["inst: Instance", "items: Dynamic", "options: Map", "Array"], "Activates with options: `concurrency` (a hard cap; default adaptive), `async_activation` (true), `activation_timeout` (seconds, 300), `stop_on_error` (false).\n\n# Example\n```rhai\nprod.activate(list, #{ concurrency: 1, stop_on_error: true });\n```")

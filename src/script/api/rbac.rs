@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
+use rhai::plugin::*;
+
 use super::oic::Instance;
-use super::{in_module, static_module};
-use crate::effect::{Effect, Failure, Outcome};
-use crate::ledger::Stage;
+use super::{host_of, register_plugin};
+use crate::effect::Failure;
 use crate::oic::Acl;
+use crate::ops::grant::{self as ops_grant, AccessTarget};
 use crate::rbac::{
-    self, AccessTarget, AclCopyRow, GrantResult, IdentityClient, Principal, PrincipalKind,
-    RbacError, RoleMap,
+    self, AclCopyRow, GrantResult, IdentityClient, Principal, PrincipalKind, RbacError, RoleMap,
 };
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
@@ -243,9 +244,9 @@ fn apply(
             oic: oic.as_ref(),
         };
         if add {
-            rbac::grant(&exec, &t, &map).await
+            ops_grant::grant(&exec, &t, &map).await
         } else {
-            rbac::revoke(&exec, &t, &map).await
+            ops_grant::revoke(&exec, &t, &map).await
         }
     })?;
     summary_line(
@@ -257,89 +258,230 @@ fn apply(
     Ok(rows.iter().map(result_map).collect())
 }
 
+fn load_roles(path: &str) -> Result<Array, Box<EvalAltResult>> {
+    let rm = RoleMap::load(std::path::Path::new(path)).map_err(rbac_err)?;
+    Ok(rm
+        .entries
+        .iter()
+        .map(|e| {
+            let mut m = Map::new();
+            m.insert(
+                e.principal.kind.as_str().into(),
+                e.principal.name.clone().into(),
+            );
+            m.insert("role".into(), e.role.clone().into());
+            if let Some(p) = &e.project {
+                m.insert("project".into(), p.clone().into());
+            }
+            Dynamic::from(m)
+        })
+        .collect())
+}
+
+fn copy_acl(
+    h: &Arc<Host>,
+    src: &Instance,
+    dst: &Instance,
+    project: &str,
+) -> Result<Array, Box<EvalAltResult>> {
+    let src_idp = h
+        .config
+        .identity_for_instance(&src.name())
+        .map(IdentityClient::new)
+        .transpose()
+        .map_err(rbac_err)?;
+    let (dst_idp, _) = for_instance(h, &dst.name())?;
+    let exec = h.exec.clone();
+    let p = project.to_string();
+    let (sc, dc) = (src.client.clone(), dst.client.clone());
+    let rows = h
+        .block_on(async move {
+            ops_grant::copy_acl(&exec, &sc, src_idp.as_ref(), &dc, &dst_idp, &p).await
+        })?
+        .map_err(|f| {
+            failure(
+                f,
+                Ctx::instance(&dst.name()).artifact(project).stage("grant"),
+            )
+        })?;
+    let missing = rows.iter().filter(|r| r.target_id.is_none()).count();
+    h.out.line(&format!(
+        "rbac::copy_acl {project}: {} principal(s) copied from {} to {}, {missing} not found in the target domain",
+        rows.len() - missing,
+        src.name(),
+        dst.name()
+    ));
+    for r in rows.iter().filter(|r| r.target_id.is_none()) {
+        h.out.line(&format!(
+            "  NOT COPIED {}:{} ({}): {}",
+            r.kind.as_str(),
+            r.name,
+            r.role,
+            r.reason.as_deref().unwrap_or("")
+        ));
+    }
+    Ok(rows.iter().map(copy_row_map).collect())
+}
+
+fn failure(f: Failure, ctx: Ctx) -> Box<EvalAltResult> {
+    use crate::effect::Classify;
+    errors::script_error(Classify::kind(&f), Classify::status(&f), f.to_string(), ctx)
+}
+
+fn project_acl(h: &Arc<Host>, inst: &Instance, project: &str) -> Result<Map, Box<EvalAltResult>> {
+    let (c, exec, p) = (inst.client.clone(), h.exec.clone(), project.to_string());
+    let acl = h
+        .block_on(async move { ops_grant::project_acl(&exec, &c, &p).await })?
+        .map_err(|f| failure(f, Ctx::instance(&inst.name()).artifact(project)))?;
+    rhai::serde::to_dynamic(ops_grant::acl_json(&acl))?
+        .try_cast::<Map>()
+        .ok_or_else(|| errors::usage("ACL is not a map"))
+}
+
+fn set_project_acl(
+    h: &Arc<Host>,
+    inst: &Instance,
+    project: &str,
+    acl: Map,
+) -> Result<(), Box<EvalAltResult>> {
+    let acl: Acl = rhai::serde::from_dynamic(&Dynamic::from(acl))
+        .map_err(|e| errors::usage(format!("not an ACL: {e}")))?;
+    let (c, exec, p) = (inst.client.clone(), h.exec.clone(), project.to_string());
+    h.block_on(async move { ops_grant::set_project_acl(&exec, &c, &p, &acl).await })?
+        .map_err(errors::from_effect)
+}
+
+/// Access: OIC roles (ServiceDeveloper, ServiceViewer, ...) for users and groups through the identity domain, and OIC 3 project access (project ACLs).
+/// The identity domain needs its own administrator application in the config: [identity.NAME] with url, client_id, client_secret and [identity.NAME.apps] (instance -> OIC application).
+#[export_module]
+mod rbac_api {
+    use super::*;
+
+    /// Grants roles on an instance (or an identity domain). `roles` is a map (`"jane@example.com": "ServiceDeveloper"`, `"group:OIC-Developers": ["ServiceViewer", "ServiceMonitor"]`), an array of maps (`user` or `group`, `role` or `roles`, optional `project` for project access), or the path of a .csv file (`user or group, role, project`).
+    /// Role names may be spaced (`"Service Developer"`). A role already held is `unchanged`. Returns one map per user/group and role: `principal`, `type`, `role`, `project`, `status` (`granted`, `unchanged`, `planned`, `failed`), `reason`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let prod = oic::instance("prod");
+    /// let r = rbac::grant(prod, #{ "jane.doe@example.com": "Service Developer", "group:OIC-Developers": "ServiceViewer" });
+    /// for x in r { if x.status == "failed" { print(`${x.principal}: ${x.reason}`); } }
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn grant(
+        ctx: NativeCallContext,
+        target: Dynamic,
+        roles: Dynamic,
+    ) -> Result<Array, Box<EvalAltResult>> {
+        apply(&host_of(&ctx)?, &target, &roles, true)
+    }
+
+    /// Revokes roles (same arguments as `rbac::grant`); a role not held is `unchanged`, a revoked one `revoked`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// rbac::revoke(oic::instance("prod"), #{ "leaver@example.com": ["ServiceDeveloper", "ServiceViewer"] });
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn revoke(
+        ctx: NativeCallContext,
+        target: Dynamic,
+        roles: Dynamic,
+    ) -> Result<Array, Box<EvalAltResult>> {
+        apply(&host_of(&ctx)?, &target, &roles, false)
+    }
+
+    /// Reads a role map from a .csv file (`user or group, role[, project]` per line, several roles separated by `;`), checking every role name. Returns it as an array of maps, ready for `rbac::grant` (and for `filter`).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let team = rbac::load_roles("roles/team-a.csv");
+    /// rbac::grant(oic::instance("prod"), team);
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn load_roles(path: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
+        super::load_roles(&path)
+    }
+
+    /// The identity domain `[identity.NAME]` with the OIC application `app` (its display name, e.g. `OICINST_prod`, or its id), for granting roles without an instance.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let idp = rbac::identity("corp", "OICINST_prod");
+    /// rbac::grant(idp, #{ "jane.doe@example.com": "ServiceViewer" });
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn identity(
+        ctx: NativeCallContext,
+        name: ImmutableString,
+        app: ImmutableString,
+    ) -> Result<IdentityDomain, Box<EvalAltResult>> {
+        host_of(&ctx)?
+            .config
+            .identity(&name)
+            .map_err(errors::from_config)?;
+        Ok(IdentityDomain {
+            name: name.to_string(),
+            app: Some(app.to_string()),
+        })
+    }
+
+    /// Copies the access list of `project` from `source` to `target` (OIC 3): principals are mapped by e-mail (users) and name (groups) into the target's identity domain. Principals missing there are reported (`failed`, with the reason) and recorded, not dropped silently.
+    /// Returns one map per principal and role: `role`, `type`, `principal`, `status` (`granted`, `unchanged`, `planned`, `failed`), `reason`, `source_id`, `target_id`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let rows = rbac::copy_acl(oic::instance("dev"), oic::instance("prod"), "HR_ONBOARDING");
+    /// for r in rows.filter(|r| r.status == "failed") { print(`not copied: ${r.principal} (${r.role})`); }
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn copy_acl(
+        ctx: NativeCallContext,
+        source: Instance,
+        target: Instance,
+        project: ImmutableString,
+    ) -> Result<Array, Box<EvalAltResult>> {
+        super::copy_acl(&host_of(&ctx)?, &source, &target, &project)
+    }
+
+    /// The access list of an OIC 3 project: `administrators`, `editors`, `viewers`, `monitors`, each `#{ allowAll, allowed: [#{ id, displayName, type, idNotFound }] }`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let acl = rbac::project_acl(oic::instance("prod"), "HR_ONBOARDING");
+    /// print(acl.editors.allowed.map(|p| p.displayName));
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn project_acl(
+        ctx: NativeCallContext,
+        inst: Instance,
+        project: ImmutableString,
+    ) -> Result<Map, Box<EvalAltResult>> {
+        super::project_acl(&host_of(&ctx)?, &inst, &project)
+    }
+
+    /// Replaces the access list of an OIC 3 project (a map like the one `rbac::project_acl` returns; the ids are identity-domain ids). Recorded as a `grant` step; planned in a dry run.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let prod = oic::instance("prod");
+    /// let acl = rbac::project_acl(prod, "HR_ONBOARDING");
+    /// acl.viewers.allowAll = true;
+    /// rbac::set_project_acl(prod, "HR_ONBOARDING", acl);
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn set_project_acl(
+        ctx: NativeCallContext,
+        inst: Instance,
+        project: ImmutableString,
+        acl: Map,
+    ) -> Result<(), Box<EvalAltResult>> {
+        super::set_project_acl(&host_of(&ctx)?, &inst, &project, acl)
+    }
+}
+
 /// Registers the module.
-pub fn register(e: &mut Engine, host: Arc<Host>) {
+pub fn register(e: &mut Engine) {
     e.register_type_with_name::<IdentityDomain>("IdentityDomain");
     e.register_type_with_name::<RoleMap>("RoleMap");
-    let h = host;
-    static_module(
-        e,
-        "rbac",
-        "Access: OIC roles (ServiceDeveloper, ServiceViewer, ...) for users and groups through the identity domain, and OIC 3 project access (project ACLs).\nThe identity domain needs its own administrator application in the config: [identity.NAME] with url, client_id, client_secret and [identity.NAME.apps] (instance -> OIC application).",
-        move |m| {
-            let h1 = h.clone();
-            in_module("grant", &["target: Dynamic", "roles: Dynamic", "Array"], "Grants roles on an instance (or an identity domain). `roles` is a map (`\"jane@example.com\": \"ServiceDeveloper\"`, `\"group:OIC-Developers\": [\"ServiceViewer\", \"ServiceMonitor\"]`), an array of maps (`user` or `group`, `role` or `roles`, optional `project` for project access), or the path of a .csv file (`user or group, role, project`).\nRole names may be spaced (`\"Service Developer\"`). A role already held is `unchanged`. Returns one map per user/group and role: `principal`, `type`, `role`, `project`, `status` (`granted`, `unchanged`, `planned`, `failed`), `reason`.\n\n# Example\n```rhai\nlet prod = oic::instance(\"prod\");\nlet r = rbac::grant(prod, #{ \"jane.doe@example.com\": \"Service Developer\", \"group:OIC-Developers\": \"ServiceViewer\" });\nfor x in r { if x.status == \"failed\" { print(`${x.principal}: ${x.reason}`); } }\n```")
-                .set_into_module(m, move |t: Dynamic, r: Dynamic| apply(&h1, &t, &r, true));
-            let h2 = h.clone();
-            in_module("revoke", &["target: Dynamic", "roles: Dynamic", "Array"], "Revokes roles (same arguments as `rbac::grant`); a role not held is `unchanged`, a revoked one `revoked`.\n\n# Example\n```rhai\nrbac::revoke(oic::instance(\"prod\"), #{ \"leaver@example.com\": [\"ServiceDeveloper\", \"ServiceViewer\"] });\n```")
-                .set_into_module(m, move |t: Dynamic, r: Dynamic| apply(&h2, &t, &r, false));
-            in_module("load_roles", &["path: string", "Array"], "Reads a role map from a .csv file (`user or group, role[, project]` per line, several roles separated by `;`), checking every role name. Returns it as an array of maps, ready for `rbac::grant` (and for `filter`).\n\n# Example\n```rhai\nlet team = rbac::load_roles(\"roles/team-a.csv\");\nrbac::grant(oic::instance(\"prod\"), team);\n```")
-                .set_into_module(m, |path: ImmutableString| -> Result<Array, Box<EvalAltResult>> {
-                    let rm = RoleMap::load(std::path::Path::new(path.as_str())).map_err(rbac_err)?;
-                    Ok(rm.entries.iter().map(|e| {
-                        let mut m = Map::new();
-                        m.insert(e.principal.kind.as_str().into(), e.principal.name.clone().into());
-                        m.insert("role".into(), e.role.clone().into());
-                        if let Some(p) = &e.project { m.insert("project".into(), p.clone().into()); }
-                        Dynamic::from(m)
-                    }).collect())
-                });
-            let h3 = h.clone();
-            in_module("identity", &["name: string", "app: string", "IdentityDomain"], "The identity domain `[identity.NAME]` with the OIC application `app` (its display name, e.g. `OICINST_prod`, or its id), for granting roles without an instance.\n\n# Example\n```rhai\nlet idp = rbac::identity(\"corp\", \"OICINST_prod\");\nrbac::grant(idp, #{ \"jane.doe@example.com\": \"ServiceViewer\" });\n```")
-                .set_into_module(m, move |name: ImmutableString, app: ImmutableString| -> Result<IdentityDomain, Box<EvalAltResult>> {
-                    h3.config.identity(&name).map_err(errors::from_config)?;
-                    Ok(IdentityDomain { name: name.to_string(), app: Some(app.to_string()) })
-                });
-            let h4 = h.clone();
-            in_module("copy_acl", &["source: Instance", "target: Instance", "project: string", "Array"], "Copies the access list of `project` from `source` to `target` (OIC 3): principals are mapped by e-mail (users) and name (groups) into the target's identity domain. Principals missing there are reported (`failed`, with the reason) and recorded, not dropped silently.\nReturns one map per principal and role: `role`, `type`, `principal`, `status` (`granted`, `unchanged`, `planned`, `failed`), `reason`, `source_id`, `target_id`.\n\n# Example\n```rhai\nlet rows = rbac::copy_acl(oic::instance(\"dev\"), oic::instance(\"prod\"), \"HR_ONBOARDING\");\nfor r in rows.filter(|r| r.status == \"failed\") { print(`not copied: ${r.principal} (${r.role})`); }\n```")
-                .set_into_module(m, move |src: Instance, dst: Instance, project: ImmutableString| -> Result<Array, Box<EvalAltResult>> {
-                    let src_idp = h4.config.identity_for_instance(&src.name()).map(IdentityClient::new).transpose().map_err(rbac_err)?;
-                    let (dst_idp, _) = for_instance(&h4, &dst.name())?;
-                    let exec = h4.exec.clone();
-                    let p = project.to_string();
-                    let (sc, dc) = (src.client.clone(), dst.client.clone());
-                    let rows = h4
-                        .block_on(async move { rbac::copy_acl(&exec, &sc, src_idp.as_ref(), &dc, &dst_idp, &p).await })?
-                        .map_err(|f| errors::script_error(crate::effect::Classify::kind(&f), crate::effect::Classify::status(&f), f.to_string(), Ctx::instance(&dst.name()).artifact(project.as_str()).stage("grant")))?;
-                    let missing = rows.iter().filter(|r| r.target_id.is_none()).count();
-                    h4.out.line(&format!("rbac::copy_acl {project}: {} principal(s) copied from {} to {}, {missing} not found in the target domain", rows.len() - missing, src.name(), dst.name()));
-                    for r in rows.iter().filter(|r| r.target_id.is_none()) {
-                        h4.out.line(&format!("  NOT COPIED {}:{} ({}): {}", r.kind.as_str(), r.name, r.role, r.reason.as_deref().unwrap_or("")));
-                    }
-                    Ok(rows.iter().map(copy_row_map).collect())
-                });
-            let h5 = h.clone();
-            in_module("project_acl", &["inst: Instance", "project: string", "Map"], "The access list of an OIC 3 project: `administrators`, `editors`, `viewers`, `monitors`, each `#{ allowAll, allowed: [#{ id, displayName, type, idNotFound }] }`.\n\n# Example\n```rhai\nlet acl = rbac::project_acl(oic::instance(\"prod\"), \"HR_ONBOARDING\");\nprint(acl.editors.allowed.map(|p| p.displayName));\n```")
-                .set_into_module(m, move |inst: Instance, project: ImmutableString| -> Result<Map, Box<EvalAltResult>> {
-                    let c = inst.client.clone();
-                    let p = project.to_string();
-                    let acl = h5.block_on(async move { c.get_project_acl(&p).await })?
-                        .map_err(|e| super::oic::oic_err(e, Ctx::instance(&inst.name()).artifact(project.as_str())))?;
-                    let mut v = serde_json::to_value(&acl).unwrap_or_default();
-                    // Keep idNotFound, which the client does not send back.
-                    for role in rbac::PROJECT_ROLES {
-                        if let (Some(list), Some(r)) = (v[role]["allowed"].as_array_mut(), rbac::acl_role(&acl, role)) {
-                            for (j, pv) in list.iter_mut().enumerate() {
-                                pv["idNotFound"] = serde_json::json!(r.allowed.get(j).is_some_and(|x| x.id_not_found));
-                            }
-                        }
-                    }
-                    rhai::serde::to_dynamic(v)?.try_cast::<Map>().ok_or_else(|| errors::usage("ACL is not a map"))
-                });
-            let h6 = h.clone();
-            in_module("set_project_acl", &["inst: Instance", "project: string", "acl: Map"], "Replaces the access list of an OIC 3 project (a map like the one `rbac::project_acl` returns; the ids are identity-domain ids). Recorded as a `grant` step; planned in a dry run.\n\n# Example\n```rhai\nlet prod = oic::instance(\"prod\");\nlet acl = rbac::project_acl(prod, \"HR_ONBOARDING\");\nacl.viewers.allowAll = true;\nrbac::set_project_acl(prod, \"HR_ONBOARDING\", acl);\n```")
-                .set_into_module(m, move |inst: Instance, project: ImmutableString, acl: Map| -> Result<(), Box<EvalAltResult>> {
-                    let acl: Acl = rhai::serde::from_dynamic(&Dynamic::from(acl)).map_err(|e| errors::usage(format!("not an ACL: {e}")))?;
-                    let c = inst.client.clone();
-                    let exec = h6.exec.clone();
-                    let p = project.to_string();
-                    let eff = Effect::new(Stage::Grant, crate::artifact::ArtifactKey::new(crate::artifact::ArtifactKind::Project, p.clone(), ""), inst.name(), "set ACL");
-                    let r = h6.block_on(async move { exec.run(eff, || async { c.put_project_acl(&p, &acl).await.map_err(Failure::from) }).await })?;
-                    match r {
-                        Ok(Outcome::Done(())) | Ok(_) => Ok(()),
-                        Err(e) => Err(errors::from_effect(e)),
-                    }
-                });
-        },
-    );
+    register_plugin(e, "rbac", exported_module!(rbac_api));
 }

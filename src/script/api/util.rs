@@ -1,12 +1,10 @@
 //! Global helpers: recipe variables, time, matching, JSON, logging.
 
-use std::sync::Arc;
+use rhai::plugin::*;
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
-use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString};
-
-use super::{global, in_module, static_module};
+use super::{host_of, register_plugin};
 use crate::script::errors;
-use crate::script::host::Host;
 
 /// `*` matches any run of characters, `?` one character; the whole text must match.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
@@ -112,78 +110,225 @@ pub fn check_params(ast: &rhai::AST, vars: &rhai::Map) -> Result<(), Box<EvalAlt
     }
 }
 
-pub fn register(e: &mut Engine, host: Arc<Host>) {
-    let h = host.clone();
-    global("param", &["name: string", "string"], "The value of a recipe variable given with `--var NAME=VALUE`, as a string; an error when it is not set.\n\n# Example\n```rhai\nlet src = param(\"source\");\n```")
-        .register_into_engine(e, move |name: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
-            h.vars.get(name.as_str()).cloned().ok_or_else(|| errors::usage(format!("recipe variable `{name}` is not set (pass --var {name}=VALUE)")))
-        });
-    let h = host.clone();
-    global("param", &["name: string", "default: Dynamic", "Dynamic"], "The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set. The value is a string\n(`--var prefix=01` gives `\"01\"`) unless `default` has another type: then it is read as that type (an integer,\na decimal, `true`/`false`, or JSON for an array or a map), and a value that does not fit is an error.\n\n# Example\n```rhai\nlet prefix = param(\"prefix\", \"HR_\");\nlet daily = param(\"daily\", 7);   // --var daily=10 gives the integer 10\n```")
-        .register_into_engine(e, move |name: ImmutableString, default: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
-            match h.vars.get(name.as_str()) {
-                None => Ok(default),
-                Some(v) => typed_like(&name, &v.to_string(), &default),
-            }
-        });
-    let h = host.clone();
-    global("params", &["Map"], "Every recipe variable given with `--var`, as a map.\n\n# Example\n```rhai\nprint(params());\n```")
-        .register_into_engine(e, move || -> rhai::Map { h.vars.clone() });
-    global("now_utc", &["string"], "The current time, RFC 3339 in UTC (`2026-11-26T19:30:00Z`).\n\n# Example\n```rhai\nprint(now_utc());\n```")
-        .register_into_engine(e, || -> String { chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true) });
-    global("today", &["string"], "Today's date in UTC, `YYYY-MM-DD`.\n\n# Example\n```rhai\nlet job = `nightly-${today()}`;\n```")
-        .register_into_engine(e, || -> String { chrono::Utc::now().format("%Y-%m-%d").to_string() });
-    global("glob_match", &["pattern: string", "text: string", "bool"], "True when `text` matches the glob `pattern` (`*` any run, `?` one character).\n\n# Example\n```rhai\nglob_match(\"HR_*\", \"HR_SYNC\")   // true\n```")
-        .register_into_engine(e, |p: ImmutableString, t: ImmutableString| -> bool { glob_match(&p, &t) });
-    global("regex_match", &["pattern: string", "text: string", "bool"], "True when the regular expression `pattern` matches somewhere in `text`.\n\n# Example\n```rhai\nregex_match(\"^(HR|FIN)_\", \"FIN_GL\")   // true\n```")
-        .register_into_engine(e, |p: ImmutableString, t: ImmutableString| -> Result<bool, Box<EvalAltResult>> {
-            let re = regex::Regex::new(&p).map_err(|err| errors::usage(format!("bad regular expression `{p}`: {err}")))?;
-            Ok(re.is_match(&t))
-        });
-    global("to_json", &["value: Dynamic", "string"], "The value as compact JSON text.\n\n# Example\n```rhai\nprint(to_json(#{ a: 1 }));   // {\"a\":1}\n```")
-        .register_into_engine(e, |v: Dynamic| to_json(&v));
-    global("parse_json", &["text: string", "Dynamic"], "Parses JSON text into maps, arrays and values.\n\n# Example\n```rhai\nlet m = parse_json(`{\"a\": 1}`);\n```")
-        .register_into_engine(e, |t: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
-            let v: serde_json::Value = serde_json::from_str(&t).map_err(|err| errors::usage(format!("not valid JSON: {err}")))?;
-            rhai::serde::to_dynamic(v)
-        });
-    global("read_text", &["path: string", "string"], "The text of a file (UTF-8), relative to the working folder: role maps, connection maps, templates.\n\n# Example\n```rhai\nlet csv = read_text(\"config/roles.csv\");\n```")
-        .register_into_engine(e, |p: ImmutableString| -> Result<String, Box<EvalAltResult>> {
-            std::fs::read_to_string(p.as_str()).map_err(|err| errors::usage(format!("cannot read {p}: {err}")))
-        });
-    global("run_id", &["string"], "This run's id (`YYYYMMDD-HHMMSS-xxxx`), as shown by `ferry` at the end of a run and used for its folder in `.ferry/runs/`.\n\n# Example\n```rhai\nprint(run_id());\n```")
-        .register_into_engine(e, {
-            let h = host.clone();
-            move || -> String { h.exec.record().info().id }
-        });
-    global("dry_run", &["bool"], "True when the run only describes its effects (`--dry-run`, `ferry plan`).\n\n# Example\n```rhai\nif dry_run() { print(\"nothing will change\"); }\n```")
-        .register_into_engine(e, {
-            let h = host.clone();
-            move || -> bool { h.exec.dry_run() }
-        });
+/// Global helpers: recipe variables, time, matching, JSON, files, the run.
+#[export_module]
+mod util_api {
+    use super::*;
 
-    static_module(
-        e,
-        "log",
-        "Messages to the log (shown with -v; `print` is for the user's output).",
-        |m| {
-            for (level, what) in [
-                ("error", "an error"),
-                ("warn", "a warning"),
-                ("info", "an information"),
-                ("debug", "a debugging"),
-            ] {
-                let lvl = level.to_string();
-                in_module(level, &["message: string"], &format!("Logs {what} message.\n\n# Example\n```rhai\nlog::{level}(\"exported 12 integrations\");\n```"))
-                .set_into_module(m, move |msg: ImmutableString| match lvl.as_str() {
-                    "error" => tracing::error!(target: "script", "{msg}"),
-                    "warn" => tracing::warn!(target: "script", "{msg}"),
-                    "info" => tracing::info!(target: "script", "{msg}"),
-                    _ => tracing::debug!(target: "script", "{msg}"),
-                });
-            }
-        },
-    );
+    /// The value of a recipe variable given with `--var NAME=VALUE`, as a string; an error when it is not set.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let src = param("source");
+    /// ```
+    #[rhai_fn(name = "param", volatile, return_raw)]
+    pub fn param(
+        ctx: NativeCallContext,
+        name: ImmutableString,
+    ) -> Result<String, Box<EvalAltResult>> {
+        host_of(&ctx)?
+            .vars
+            .get(name.as_str())
+            .map(|v| v.to_string())
+            .ok_or_else(|| {
+                errors::usage(format!(
+                    "recipe variable `{name}` is not set (pass --var {name}=VALUE)"
+                ))
+            })
+    }
+
+    /// The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set. The value is a string
+    /// (`--var prefix=01` gives `"01"`) unless `default` has another type: then it is read as that type (an integer,
+    /// a decimal, `true`/`false`, or JSON for an array or a map), and a value that does not fit is an error.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let prefix = param("prefix", "HR_");
+    /// let daily = param("daily", 7);   // --var daily=10 gives the integer 10
+    /// ```
+    #[rhai_fn(name = "param", volatile, return_raw)]
+    pub fn param_or(
+        ctx: NativeCallContext,
+        name: ImmutableString,
+        default: Dynamic,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        match host_of(&ctx)?.vars.get(name.as_str()) {
+            None => Ok(default),
+            Some(v) => typed_like(&name, &v.to_string(), &default),
+        }
+    }
+
+    /// Every recipe variable given with `--var`, as a map.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(params());
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn params(ctx: NativeCallContext) -> Result<Map, Box<EvalAltResult>> {
+        Ok(host_of(&ctx)?.vars.clone())
+    }
+
+    /// The current time, RFC 3339 in UTC (`2026-11-26T19:30:00Z`).
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(now_utc());
+    /// ```
+    #[rhai_fn(volatile)]
+    pub fn now_utc() -> String {
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
+    /// Today's date in UTC, `YYYY-MM-DD`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let job = `nightly-${today()}`;
+    /// ```
+    #[rhai_fn(volatile)]
+    pub fn today() -> String {
+        chrono::Utc::now().format("%Y-%m-%d").to_string()
+    }
+
+    /// True when `text` matches the glob `pattern` (`*` any run, `?` one character).
+    ///
+    /// # Example
+    /// ```rhai
+    /// glob_match("HR_*", "HR_SYNC")   // true
+    /// ```
+    #[rhai_fn(name = "glob_match", volatile)]
+    pub fn glob(pattern: ImmutableString, text: ImmutableString) -> bool {
+        glob_match(&pattern, &text)
+    }
+
+    /// True when the regular expression `pattern` matches somewhere in `text`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// regex_match("^(HR|FIN)_", "FIN_GL")   // true
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn regex_match(
+        pattern: ImmutableString,
+        text: ImmutableString,
+    ) -> Result<bool, Box<EvalAltResult>> {
+        let re = regex::Regex::new(&pattern)
+            .map_err(|err| errors::usage(format!("bad regular expression `{pattern}`: {err}")))?;
+        Ok(re.is_match(&text))
+    }
+
+    /// The value as compact JSON text.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(to_json(#{ a: 1 }));   // {"a":1}
+    /// ```
+    #[rhai_fn(name = "to_json", volatile, return_raw)]
+    pub fn json_text(value: Dynamic) -> Result<String, Box<EvalAltResult>> {
+        to_json(&value)
+    }
+
+    /// Parses JSON text into maps, arrays and values.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let m = parse_json(`{"a": 1}`);
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn parse_json(text: ImmutableString) -> Result<Dynamic, Box<EvalAltResult>> {
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|err| errors::usage(format!("not valid JSON: {err}")))?;
+        rhai::serde::to_dynamic(v)
+    }
+
+    /// The text of a file (UTF-8), relative to the working folder: role maps, connection maps, templates.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let csv = read_text("config/roles.csv");
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn read_text(path: ImmutableString) -> Result<String, Box<EvalAltResult>> {
+        std::fs::read_to_string(path.as_str())
+            .map_err(|err| errors::usage(format!("cannot read {path}: {err}")))
+    }
+
+    /// This run's id (`YYYYMMDD-HHMMSS-xxxx`), as shown by `ferry` at the end of a run and used for its folder in `.ferry/runs/`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(run_id());
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn run_id(ctx: NativeCallContext) -> Result<String, Box<EvalAltResult>> {
+        Ok(host_of(&ctx)?.exec.record().info().id)
+    }
+
+    /// True when the run only describes its effects (`--dry-run`, `ferry plan`).
+    ///
+    /// # Example
+    /// ```rhai
+    /// if dry_run() { print("nothing will change"); }
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn dry_run(ctx: NativeCallContext) -> Result<bool, Box<EvalAltResult>> {
+        Ok(host_of(&ctx)?.exec.dry_run())
+    }
+}
+
+/// Messages to the log (shown with -v; `print` is for the user's output).
+#[export_module]
+mod log_api {
+    /// Logs an error message.
+    ///
+    /// # Example
+    /// ```rhai
+    /// log::error("exported 12 integrations");
+    /// ```
+    #[rhai_fn(volatile)]
+    pub fn error(message: ImmutableString) {
+        tracing::error!(target: "script", "{message}");
+    }
+
+    /// Logs a warning message.
+    ///
+    /// # Example
+    /// ```rhai
+    /// log::warn("exported 12 integrations");
+    /// ```
+    #[rhai_fn(volatile)]
+    pub fn warn(message: ImmutableString) {
+        tracing::warn!(target: "script", "{message}");
+    }
+
+    /// Logs an information message.
+    ///
+    /// # Example
+    /// ```rhai
+    /// log::info("exported 12 integrations");
+    /// ```
+    #[rhai_fn(volatile)]
+    pub fn info(message: ImmutableString) {
+        tracing::info!(target: "script", "{message}");
+    }
+
+    /// Logs a debugging message.
+    ///
+    /// # Example
+    /// ```rhai
+    /// log::debug("exported 12 integrations");
+    /// ```
+    #[rhai_fn(volatile)]
+    pub fn debug(message: ImmutableString) {
+        tracing::debug!(target: "script", "{message}");
+    }
+}
+
+/// Registers the global helpers and the `log` module.
+pub fn register(e: &mut Engine) {
+    e.register_global_module(exported_module!(util_api).into());
+    register_plugin(e, "log", exported_module!(log_api));
 }
 
 #[cfg(test)]

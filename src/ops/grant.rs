@@ -1,0 +1,289 @@
+//! `grant`, `revoke`, `copy_acl`, `project_acl`, `set_project_acl`: access on an instance. OIC
+//! roles are granted in the identity domain ([`crate::rbac`]); project roles go through the
+//! project's ACL, which this module reads and writes with the OIC client and hands to rbac as
+//! data ([`ProjectAcl`]). Every write is an effect (stage `grant`); every read goes through the
+//! executor's retry loop.
+
+use std::collections::BTreeMap;
+
+use crate::effect::{Effect, Executor, Failure, Outcome};
+use crate::ledger::{Stage, StepError, StepStatus};
+use crate::oic::{Acl, AclPrincipal, AclRole, OicClient};
+use crate::rbac::acl::{self, AclCopyRow, AclMember, AclRoleList, ProjectAcl, project_key};
+use crate::rbac::{GrantResult, GrantStatus, IdentityClient, RoleEntry, RoleMap};
+
+/// Where roles are granted: an identity domain and the OIC application of one instance, plus
+/// the instance's client for project ACLs (OIC 3).
+pub struct AccessTarget<'a> {
+    pub identity: &'a IdentityClient,
+    /// The OIC application's display name (`OICINST_prod`) or id.
+    pub app: String,
+    /// The instance (for project ACLs and the record), when there is one.
+    pub oic: Option<&'a OicClient>,
+}
+
+impl AccessTarget<'_> {
+    fn label(&self) -> String {
+        match self.oic {
+            Some(c) => c.name().to_string(),
+            None => format!("{} ({})", self.identity.name(), self.app),
+        }
+    }
+}
+
+impl From<AclPrincipal> for AclMember {
+    fn from(p: AclPrincipal) -> AclMember {
+        AclMember {
+            id: p.id,
+            display_name: p.display_name,
+            kind: p.kind,
+            id_not_found: p.id_not_found,
+        }
+    }
+}
+
+impl From<AclMember> for AclPrincipal {
+    fn from(p: AclMember) -> AclPrincipal {
+        AclPrincipal {
+            id: p.id,
+            display_name: p.display_name,
+            kind: p.kind,
+            id_not_found: p.id_not_found,
+        }
+    }
+}
+
+impl From<AclRole> for AclRoleList {
+    fn from(r: AclRole) -> AclRoleList {
+        AclRoleList {
+            allow_all: r.allow_all,
+            allowed: r.allowed.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<AclRoleList> for AclRole {
+    fn from(r: AclRoleList) -> AclRole {
+        AclRole {
+            allow_all: r.allow_all,
+            allowed: r.allowed.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<Acl> for ProjectAcl {
+    fn from(a: Acl) -> ProjectAcl {
+        ProjectAcl {
+            administrators: a.administrators.into(),
+            editors: a.editors.into(),
+            viewers: a.viewers.into(),
+            monitors: a.monitors.into(),
+        }
+    }
+}
+
+impl From<ProjectAcl> for Acl {
+    fn from(a: ProjectAcl) -> Acl {
+        Acl {
+            administrators: a.administrators.into(),
+            editors: a.editors.into(),
+            viewers: a.viewers.into(),
+            monitors: a.monitors.into(),
+        }
+    }
+}
+
+/// Reads the ACL of `project` (retried by the executor).
+pub async fn project_acl(exec: &Executor, oic: &OicClient, project: &str) -> Result<Acl, Failure> {
+    Ok(exec
+        .read("reading a project ACL", || oic.get_project_acl(project))
+        .await?)
+}
+
+/// Replaces the ACL of `project`: one `grant` step, planned in a dry run.
+pub async fn set_project_acl(
+    exec: &Executor,
+    oic: &OicClient,
+    project: &str,
+    acl: &Acl,
+) -> Result<(), crate::effect::EffectError> {
+    let eff = Effect::new(Stage::Grant, project_key(project), oic.name(), "set ACL");
+    exec.run(eff, || async {
+        oic.put_project_acl(project, acl)
+            .await
+            .map_err(Failure::from)
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Grants every entry of `map` on `target`: OIC roles through SCIM grants, project roles through
+/// the projects' ACLs. Never fails as a whole: each entry has its result (and its step).
+pub async fn grant(exec: &Executor, target: &AccessTarget<'_>, map: &RoleMap) -> Vec<GrantResult> {
+    apply(exec, target, map, true).await
+}
+
+/// Revokes every entry of `map` on `target` (a role not held is `unchanged`).
+pub async fn revoke(exec: &Executor, target: &AccessTarget<'_>, map: &RoleMap) -> Vec<GrantResult> {
+    apply(exec, target, map, false).await
+}
+
+async fn apply(
+    exec: &Executor,
+    target: &AccessTarget<'_>,
+    map: &RoleMap,
+    add: bool,
+) -> Vec<GrantResult> {
+    let mut out = vec![];
+    let (app_rows, project_rows): (Vec<&RoleEntry>, Vec<&RoleEntry>) =
+        map.entries.iter().partition(|e| e.project.is_none());
+    let label = target.label();
+    if !app_rows.is_empty() {
+        let idp = target.identity;
+        out.extend(
+            crate::rbac::grant_app_roles(exec, idp, &target.app, &label, &app_rows, add).await,
+        );
+    }
+    let mut by_project: BTreeMap<String, Vec<&RoleEntry>> = BTreeMap::new();
+    for e in project_rows {
+        by_project
+            .entry(e.project.clone().unwrap_or_default())
+            .or_default()
+            .push(e);
+    }
+    for (project, rows) in by_project {
+        out.extend(apply_project(exec, target, &project, &rows, add).await);
+    }
+    out
+}
+
+/// The project roles of `rows` through the ACL of `project`: read, edited by rbac, written back
+/// once (one step) when anything changed.
+async fn apply_project(
+    exec: &Executor,
+    target: &AccessTarget<'_>,
+    project: &str,
+    rows: &[&RoleEntry],
+    add: bool,
+) -> Vec<GrantResult> {
+    let where_ = target.label();
+    let fail_all = |message: String, kind: &str| -> Vec<GrantResult> {
+        let eff = Effect::new(Stage::Grant, project_key(project), &where_, "update ACL");
+        let err = StepError {
+            kind: kind.into(),
+            status: None,
+            message: message.clone(),
+        };
+        exec.note(&eff, StepStatus::Failed, Some(err));
+        rows.iter()
+            .map(|r| crate::rbac::result(r, GrantStatus::Failed, Some(message.clone())))
+            .collect()
+    };
+    let Some(oic) = target.oic else {
+        return fail_all(
+            format!("project {project}: project access needs an OIC 3 instance as the target"),
+            "usage",
+        );
+    };
+    let mut acl: ProjectAcl = match exec
+        .read("reading a project ACL", || oic.get_project_acl(project))
+        .await
+    {
+        Ok(a) => a.into(),
+        Err(e) => return fail_all(e.to_string(), e.kind()),
+    };
+    let plan =
+        acl::plan_project(exec, target.identity, &where_, project, &mut acl, rows, add).await;
+    if plan.changed.is_empty() {
+        return plan.finish(rows, GrantStatus::Unchanged, None);
+    }
+    let eff = Effect::new(Stage::Grant, project_key(project), &where_, plan.action());
+    let acl: Acl = acl.into();
+    let res = exec
+        .run(eff, || async {
+            oic.put_project_acl(project, &acl)
+                .await
+                .map_err(Failure::from)
+        })
+        .await;
+    let (status, reason) = match res {
+        Ok(Outcome::Done(())) if add => (GrantStatus::Granted, None),
+        Ok(Outcome::Done(())) => (GrantStatus::Revoked, None),
+        Ok(_) => (GrantStatus::Planned, None),
+        Err(e) => (GrantStatus::Failed, Some(e.error.message)),
+    };
+    plan.finish(rows, status, reason)
+}
+
+/// Copies the ACL of `project` from `src` to `dst`: `allowAll` as on the source, each principal
+/// mapped by e-mail (users) or name (groups) into the target domain (see
+/// [`acl::map_acl`]). Principals that do not exist in the target domain are reported (failed
+/// rows and failed steps), and the rest is copied in one write, or none when the target's ACL is
+/// already the same.
+pub async fn copy_acl(
+    exec: &Executor,
+    src: &OicClient,
+    src_idp: Option<&IdentityClient>,
+    dst: &OicClient,
+    dst_idp: &IdentityClient,
+    project: &str,
+) -> Result<Vec<AclCopyRow>, Failure> {
+    let src_acl: ProjectAcl = project_acl(exec, src, project).await?.into();
+    let current: ProjectAcl = project_acl(exec, dst, project).await?.into();
+    let (new_acl, mut rows) =
+        acl::map_acl(exec, &src_acl, src_idp, dst_idp, dst.name(), project).await;
+    let unmapped = rows.iter().filter(|r| r.target_id.is_none()).count();
+    let (status, reason) = if current.same_as(&new_acl) {
+        let action = format!("copy ACL from {}", src.name());
+        let eff = Effect::new(Stage::Grant, project_key(project), dst.name(), action);
+        exec.note(&eff, StepStatus::Skipped, None);
+        let why = "the target ACL is already the same".to_string();
+        (GrantStatus::Unchanged, Some(why))
+    } else {
+        let missing = if unmapped > 0 {
+            format!(", {unmapped} not found in the target domain")
+        } else {
+            String::new()
+        };
+        let action = format!(
+            "copy ACL from {}: {} principal(s){missing}",
+            src.name(),
+            rows.len() - unmapped
+        );
+        let eff = Effect::new(Stage::Grant, project_key(project), dst.name(), action);
+        let new_acl: Acl = new_acl.into();
+        let res = exec
+            .run(eff, || async {
+                dst.put_project_acl(project, &new_acl)
+                    .await
+                    .map_err(Failure::from)
+            })
+            .await;
+        match res {
+            Ok(Outcome::Done(())) => (GrantStatus::Granted, None),
+            Ok(_) => (GrantStatus::Planned, None),
+            Err(e) => (GrantStatus::Failed, Some(e.error.message)),
+        }
+    };
+    for r in rows.iter_mut().filter(|r| r.target_id.is_some()) {
+        r.status = status;
+        r.reason = reason.clone();
+    }
+    Ok(rows)
+}
+
+/// An ACL as scripts see it: the OIC JSON shape, with `idNotFound` kept (the client does not send
+/// it back, so it is not serialised).
+pub fn acl_json(a: &Acl) -> serde_json::Value {
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    let acl = ProjectAcl::from(a.clone());
+    for role in acl::PROJECT_ROLES {
+        if let (Some(list), Some(r)) = (v[role]["allowed"].as_array_mut(), acl.role(role)) {
+            for (j, pv) in list.iter_mut().enumerate() {
+                let gone = r.allowed.get(j).is_some_and(|x| x.id_not_found);
+                pv["idNotFound"] = serde_json::json!(gone);
+            }
+        }
+    }
+    v
+}

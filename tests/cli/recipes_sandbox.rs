@@ -1,0 +1,347 @@
+//! The recipes in scripts/: each one runs in `--sandbox`, and each starts with a comment that says
+//! what it does and which configuration it needs.
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn ferry_bin() -> String {
+    std::env::var("FERRY_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ferry").to_string())
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
+}
+
+/// `ferry run scripts/NAME --sandbox ARGS` in `dir`.
+fn run(dir: &Path, name: &str, args: &[&str]) -> (Output, String) {
+    let out = std::process::Command::new(ferry_bin())
+        .current_dir(dir)
+        .arg("run")
+        .arg(script(name))
+        .arg("--sandbox")
+        .args(args)
+        .env_remove("FERRY_CONFIG")
+        .env_remove("FERRY_PATH")
+        .env("FERRY_RETRY_BASE_MS", "1")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ferry");
+    let text = format!(
+        "{}{}",
+        support::text(&out.stdout),
+        support::text(&out.stderr)
+    );
+    (out, text)
+}
+
+const RECIPES: &[&str] = &[
+    "migrate.rhai",
+    "nightly-backup.rhai",
+    "restore.rhai",
+    "promote-project.rhai",
+    "audit.rhai",
+    "instance-migrate.rhai",
+    "cutover.rhai",
+];
+
+#[test]
+fn every_recipe_starts_with_what_it_does_and_the_config_it_needs() {
+    for r in RECIPES {
+        let text = std::fs::read_to_string(script(r)).expect("read recipe");
+        let head: String = text
+            .lines()
+            .take_while(|l| l.starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            head.starts_with(&format!("// {r}: ")),
+            "{r}: first line must say what it does:\n{head}"
+        );
+        assert!(
+            head.contains("Config it needs"),
+            "{r}: no `Config it needs` in the header:\n{head}"
+        );
+        assert!(
+            head.contains("--sandbox"),
+            "{r}: the header shows no sandbox command:\n{head}"
+        );
+    }
+}
+
+#[test]
+fn cutover_runs_in_the_sandbox() {
+    let dir = support::tempdir();
+    let (out, text) = run(dir.path(), "cutover.rhai", &["--var", "window=0"]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("cutover into prod: completed"), "{text}");
+    assert!(
+        text.contains("activation order (callees first): [\"FIN_PAYMENT_STATUS|01.00.0000\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn migrate_runs_in_the_sandbox() {
+    let dir = support::tempdir();
+    let (out, text) = run(dir.path(), "migrate.rhai", &[]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Backed up and verified"), "{text}");
+}
+
+#[test]
+fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
+    let dir = support::tempdir();
+    // The sample `dev` has 11 integrations, 8 of them exportable, plus one lookup and one library.
+    let (out, text) = run(dir.path(), "nightly-backup.rhai", &[]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Stored and verified 10 archive(s)"), "{text}");
+    assert!(
+        text.contains("Retention: kept 1 job(s), deleted 0"),
+        "{text}"
+    );
+    // Nothing failed: no mail.
+    let outbox = dir.path().join(".ferry/sandbox/outbox");
+    assert!(
+        support::files_under(&outbox).is_empty(),
+        "{:?}",
+        support::files_under(&outbox)
+    );
+    let vault = dir.path().join(".ferry/sandbox/vault");
+    let files = support::files_under(&vault);
+    // One file per archive (encrypted with the sandbox vault's age key) beside the manifest,
+    // and the scheduled integration's schedule.
+    let archives = files
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("/nightly-dev-"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "manifest.json"))
+        .count();
+    assert_eq!(archives, 11, "{files:?}");
+    assert!(
+        files.iter().any(|p| p
+            .to_string_lossy()
+            .ends_with("/Schedules/HR_PAYROLL_EXPORT_01.00.0000.json.age")),
+        "{files:?}"
+    );
+
+    // A second backup on the same day: the daily rule keeps only the newest job of the day.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (out, text) = run(
+        dir.path(),
+        "nightly-backup.rhai",
+        &[
+            "--var",
+            "daily=1",
+            "--var",
+            "weekly=0",
+            "--var",
+            "monthly=0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // Each sandbox run starts its emulator on another port: another instance as far as the
+    // backup can tell, so nothing is carried over from the first job; all is exported again.
+    assert!(
+        text.contains("0 integration(s) unchanged since the last complete backup (not exported)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Retention: kept 1 job(s), deleted 1"),
+        "{text}"
+    );
+
+    // Restore the newest job into the (empty) prod instance: everything lands and is checked.
+    let (out, text) = run(dir.path(), "restore.rhai", &["--var", "target=prod"]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("10 item(s): 10 created, 0 replaced, 0 skipped, 0 failed"),
+        "{text}"
+    );
+
+    // A failing backup mails the report to the admins (the sandbox outbox).
+    let (out, text) = run(
+        dir.path(),
+        "nightly-backup.rhai",
+        &["--var", "instance=nowhere"],
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    let mails = support::files_under(&outbox);
+    assert_eq!(mails.len(), 1, "{text}");
+    let mail = std::fs::read_to_string(&mails[0]).expect("read mail");
+    assert!(mail.contains("ops@sandbox.local"), "{mail}");
+
+    // Only some codes.
+    let (out, text) = run(
+        dir.path(),
+        "restore.rhai",
+        &["--var", "target=prod", "--var", "codes=HR_*"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Restoring 4 archive(s)"), "{text}");
+}
+
+#[test]
+fn restore_without_a_backup_says_so() {
+    let dir = support::tempdir();
+    let (out, text) = run(dir.path(), "restore.rhai", &[]);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("no complete backup job in vault backups"),
+        "{text}"
+    );
+    assert!(
+        text.contains("restore.rhai:"),
+        "the error names the recipe: {text}"
+    );
+}
+
+#[test]
+fn promote_project_moves_the_project_at_its_label() {
+    let dir = support::tempdir();
+    std::fs::write(
+        dir.path().join("roles.csv"),
+        "env,principal,role,project\nprod,jane.doe@example.com,ServiceDeveloper\nprod,max.mustermann@example.com,Viewer,HR_ONBOARDING\ndev,ana.silva@example.com,ServiceViewer\n",
+    )
+    .expect("write roles.csv");
+    let (out, text) = run(
+        dir.path(),
+        "promote-project.rhai",
+        &["--var", "roles=roles.csv"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("ACL: 1 of 1 entries copied"), "{text}");
+    // Only the prod rows of the CSV are granted.
+    assert!(text.contains("Roles: 2 granted, 0 unchanged"), "{text}");
+    assert!(
+        text.contains("Promoting HR_ONBOARDING at HR-ONB-REL1 (2 integration(s)) from uat to prod"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HR_ONBOARDING|HR-ONB-REL1  created"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HR_ONBOARDING on prod: 1 deployment(s)"),
+        "{text}"
+    );
+
+    let (out, text) = run(dir.path(), "promote-project.rhai", &["--var", "label=NOPE"]);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("has no deployment NOPE"), "{text}");
+
+    // A Gen2 source is refused before anything is exported.
+    let (out, text) = run(dir.path(), "promote-project.rhai", &["--var", "source=dev"]);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("projects exist only on OIC 3: dev is OIC 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn audit_reports_differences_and_can_fail_on_them() {
+    let dir = support::tempdir();
+    // prod has no integrations: all 11 of dev are missing there.
+    let (out, text) = run(dir.path(), "audit.rhai", &[]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Missing on prod (11):"), "{text}");
+    assert!(text.contains("11 difference(s)"), "{text}");
+    let (out, text) = run(dir.path(), "audit.rhai", &["--var", "fail_on_diff=true"]);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("dev and prod differ in 11 place(s)"),
+        "{text}"
+    );
+    // An instance against itself: nothing differs.
+    let (out, text) = run(
+        dir.path(),
+        "audit.rhai",
+        &["--var", "target=dev", "--var", "fail_on_diff=true"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 difference(s)"), "{text}");
+    // dev and uat share the sample integrations, but uat's are OIC 3: same ids.
+    let (out, text) = run(
+        dir.path(),
+        "audit.rhai",
+        &["--var", "target=uat", "--var", "code=HR_*"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Missing on uat (0):"), "{text}");
+}
+
+#[test]
+fn a_recipe_exports_and_imports_a_package() {
+    let dir = support::tempdir();
+    let recipe = dir.path().join("packages.rhai");
+    std::fs::write(
+        &recipe,
+        r#"
+let dev = oic::instance("dev");
+let prod = oic::instance("prod");
+let p = dev.get_package("fin.payables");
+print(`package ${p.name}: ${p.integrations.len()} integration(s)`);
+let archives = dev.export_archives(dev.packages());
+print(`exported ${archives.len()}: ${archives[0].kind} ${archives[0].code}`);
+let r = prod.import_archives(archives, #{ activate: false });
+print(`imported ${r[0].kind} ${r[0].id}: ${r[0].action}`);
+print(`on prod: ${prod.packages().map(|x| x.name)}`);
+let again = prod.import_archives(archives, #{ activate: false });
+print(`again: ${again[0].action}`);
+try { prod.import_archives(archives, #{ overwite: true }); } catch (e) { print(`refused: ${e.message}`); }
+"#,
+    )
+    .expect("write recipe");
+    let out = std::process::Command::new(ferry_bin())
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&recipe)
+        .arg("--sandbox")
+        .env_remove("FERRY_CONFIG")
+        .env_remove("FERRY_PATH")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ferry");
+    let text = format!(
+        "{}{}",
+        support::text(&out.stdout),
+        support::text(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("package fin.payables: 2 integration(s)"),
+        "{text}"
+    );
+    assert!(text.contains("exported 1: package fin.payables"), "{text}");
+    assert!(
+        text.contains("imported package fin.payables: created"),
+        "{text}"
+    );
+    assert!(text.contains("on prod: [\"fin.payables\"]"), "{text}");
+    assert!(text.contains("again: skipped"), "{text}");
+    assert!(
+        text.contains("refused: import_archives: unknown option `overwite`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn instance_migrate_moves_a_gen2_instance_to_oic3_in_the_sandbox() {
+    let dir = support::tempdir();
+    let (out, text) = run(
+        dir.path(),
+        "instance-migrate.rhai",
+        &["--var", "exclude=[\"SCM_*\"]"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Moved from dev to prod:"), "{text}");
+    assert!(
+        text.contains("integration:SCM_ORDER_NOTIFY|01.00.0000: exclude rule 1"),
+        "{text}"
+    );
+    assert!(text.contains("DROPS   role grants"), "{text}");
+    assert!(text.contains("Diff after the run:"), "{text}");
+}

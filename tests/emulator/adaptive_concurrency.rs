@@ -1,0 +1,254 @@
+//! Adaptive concurrency against the emulator over HTTP: with no `concurrency` given, ferry's
+//! per-instance limiter grows past the old fixed bound when nothing pushes back, backs off when
+//! the instance answers 429 beyond its (unknown) concurrency cap, keeps a given `concurrency` as a
+//! hard cap, re-sends writes answered 409 for running in parallel, and holds back after a
+//! `Retry-After`. Everything is read from the emulator's request log once the run has ended (no
+//! sleeps in the test; the emulator's latency only makes requests overlap).
+
+use crate::support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry::cli::sandbox::config_for;
+use ferry::effect::RetryPolicy;
+use ferry::script::Output;
+use ferry::script::runner::{RunOptions, RunResult, run_recipe};
+use ferry::sim::{self, Faults, LogEntry, Seed, SimConfig, SimHandle, SimInstanceSpec};
+use support::*;
+
+struct World {
+    rt: tokio::runtime::Runtime,
+    sim: Option<SimHandle>,
+    dir: tempfile::TempDir,
+}
+
+fn world(n: usize) -> World {
+    let rt = ferry::cli::runtime().unwrap();
+    let sim = rt
+        .block_on(sim::start(SimConfig {
+            instances: vec![
+                SimInstanceSpec {
+                    name: "dev".into(),
+                    generation: 2,
+                    seed: Seed::Generated(n),
+                },
+                SimInstanceSpec {
+                    name: "prod".into(),
+                    generation: 2,
+                    seed: Seed::Generated(0),
+                },
+            ],
+            seed: 11,
+            ..Default::default()
+        }))
+        .unwrap();
+    World {
+        rt,
+        sim: Some(sim),
+        dir: tempdir(),
+    }
+}
+
+impl World {
+    fn sim(&self) -> &SimHandle {
+        self.sim.as_ref().unwrap()
+    }
+    fn run(&self, recipe: &str) -> (RunResult, Vec<String>) {
+        let cfg = config_for(&self.sim().info, &self.dir.path().join(".ferry")).unwrap();
+        let out = Output::buffer();
+        let opts = RunOptions {
+            retry: Some(RetryPolicy {
+                max_attempts: 20,
+                base_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(200),
+                budget: Duration::from_secs(120),
+            }),
+            ..Default::default()
+        };
+        let r = run_recipe(
+            "test.rhai",
+            recipe,
+            Arc::new(cfg),
+            self.rt.handle().clone(),
+            Default::default(),
+            out.clone(),
+            &opts,
+        );
+        (r, out.lines())
+    }
+    /// The log entries of archive exports on dev.
+    fn exports(&self) -> Vec<LogEntry> {
+        self.sim()
+            .request_log()
+            .into_iter()
+            .filter(|e| e.instance.as_deref() == Some("dev") && e.path.ends_with("/archive"))
+            .collect()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(s) = self.sim.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
+}
+
+/// The most requests of `log` in flight at once (from start times and durations, ms).
+fn max_overlap(log: &[LogEntry]) -> usize {
+    let mut ev: Vec<(u64, i32)> = vec![];
+    for e in log {
+        ev.push((e.at_ms, 1));
+        ev.push((e.at_ms + e.duration_ms.max(1), -1));
+    }
+    // at the same millisecond, ends before starts
+    ev.sort();
+    let (mut n, mut max) = (0i32, 0i32);
+    for (_, d) in ev {
+        n += d;
+        max = max.max(n);
+    }
+    max as usize
+}
+
+const EXPORT: &str = r#"
+let dev = oic::instance("dev");
+let wanted = dev.integrations(#{ latest: true }).filter(|i| i.status != "INPROGRESS" && !i.locked && i.project_type != "PREBUILT");
+let arts = dev.export_archives(wanted, OPTS).filter(|a| a.kind == "integration");
+print(`exported ${arts.len()} of ${wanted.len()}`);
+"#;
+
+fn exported(lines: &[String]) -> (usize, usize) {
+    let l = lines
+        .iter()
+        .find(|l| l.starts_with("exported "))
+        .unwrap_or_else(|| panic!("no count in {lines:?}"));
+    let w: Vec<&str> = l.split_whitespace().collect();
+    (w[1].parse().unwrap(), w[3].parse().unwrap())
+}
+
+#[test]
+fn grows_past_the_old_fixed_bound_without_429s() {
+    let w = world(150);
+    w.sim().set_faults(Faults {
+        latency_ms: 100,
+        ..Default::default()
+    });
+    let (r, lines) = w.run(&EXPORT.replace("OPTS", "#{}"));
+    assert_eq!(r.code, 0, "{lines:?} {:?}", r.error);
+    let (got, wanted) = exported(&lines);
+    assert_eq!(got, wanted);
+    assert!(wanted >= 100, "{wanted}");
+    let log = w.exports();
+    assert!(log.iter().all(|e| e.status == 200));
+    let peak = max_overlap(&log);
+    // the old fixed bound was 4; slow start doubles the window every round trip
+    assert!(peak >= 16, "at most {peak} exports in flight");
+}
+
+#[test]
+fn backs_off_under_429s_at_an_unknown_cap() {
+    let w = world(150);
+    w.sim().set_faults(Faults {
+        latency_ms: 30,
+        max_concurrent: Some(4),
+        instances: Some(vec!["dev".into()]),
+        ..Default::default()
+    });
+    let (r, lines) = w.run(&EXPORT.replace("OPTS", "#{}"));
+    assert_eq!(r.code, 0, "{lines:?} {:?}", r.error);
+    let (got, wanted) = exported(&lines);
+    assert_eq!(got, wanted, "every export succeeds in the end");
+    let log = w.exports();
+    let n429 = log.iter().filter(|e| e.status == 429).count();
+    let ok = log.iter().filter(|e| e.status == 200).count();
+    assert_eq!(ok, wanted);
+    // a fixed fan-out of 64 would have most requests refused; the limiter settles at the cap
+    assert!(
+        n429 * 10 < log.len(),
+        "{n429} of {} export requests answered 429",
+        log.len()
+    );
+    assert!(
+        n429 >= 1,
+        "the cap was never reached: the limiter did not grow"
+    );
+}
+
+#[test]
+fn a_given_concurrency_is_a_hard_cap() {
+    let w = world(60);
+    w.sim().set_faults(Faults {
+        latency_ms: 30,
+        ..Default::default()
+    });
+    let (r, lines) = w.run(&EXPORT.replace("OPTS", "#{ concurrency: 3 }"));
+    assert_eq!(r.code, 0, "{lines:?} {:?}", r.error);
+    let (got, wanted) = exported(&lines);
+    assert_eq!(got, wanted);
+    let log = w.exports();
+    assert!(log.len() >= 20, "{}", log.len());
+    let peak = max_overlap(&log);
+    assert!(peak <= 3, "{peak} exports in flight with concurrency 3");
+    assert!(peak >= 2, "{peak}");
+}
+
+#[test]
+fn parallel_imports_refused_with_409_are_sent_again() {
+    let w = world(30);
+    w.sim().set_faults(Faults {
+        latency_ms: 20,
+        conflict_on_parallel_writes: true,
+        instances: Some(vec!["prod".into()]),
+        ..Default::default()
+    });
+    let recipe = r#"
+let dev = oic::instance("dev");
+let prod = oic::instance("prod");
+let wanted = dev.integrations(#{ latest: true }).filter(|i| i.status != "INPROGRESS" && !i.locked && i.project_type != "PREBUILT");
+let arts = dev.export_archives(wanted, #{});
+let res = prod.import_archives(arts, #{ activate: false });
+let failed = res.filter(|r| r.action == "failed");
+print(`imported ${res.len() - failed.len()} failed ${failed.len()}`);
+"#;
+    let (r, lines) = w.run(recipe);
+    assert_eq!(r.code, 0, "{lines:?} {:?}", r.error);
+    assert!(lines.iter().any(|l| l.ends_with(" failed 0")), "{lines:?}");
+    let log = w.sim().request_log();
+    let conflicts = log
+        .iter()
+        .filter(|e| e.instance.as_deref() == Some("prod") && e.status == 409)
+        .count();
+    // the write window starts at 2, so the first parallel imports meet 409s and are sent again
+    assert!(conflicts >= 1, "no parallel write was tried");
+}
+
+#[test]
+fn retry_after_holds_back_every_request_of_the_instance() {
+    let w = world(60);
+    w.sim().set_faults(Faults {
+        latency_ms: 20,
+        retry_after_secs: Some(1),
+        script: vec![0, 0, 0, 0, 0, 429],
+        instances: Some(vec!["dev".into()]),
+        path_regex: Some("/archive$".into()),
+        ..Default::default()
+    });
+    let (r, lines) = w.run(&EXPORT.replace("OPTS", "#{ concurrency: 3 }"));
+    assert_eq!(r.code, 0, "{lines:?} {:?}", r.error);
+    let log = w.exports();
+    let refused = log.iter().find(|e| e.status == 429).expect("a 429");
+    let answered = refused.at_ms + refused.duration_ms;
+    // requests sent after the client saw the 429 (a few ms of slack) wait out the Retry-After,
+    // not only the refused one: none starts within the second
+    let early: Vec<u64> = log
+        .iter()
+        .filter(|e| e.at_ms > answered + 10)
+        .map(|e| e.at_ms - answered)
+        .filter(|d| *d < 950)
+        .collect();
+    assert!(early.is_empty(), "requests {early:?} ms after the 429");
+    let after = log.iter().filter(|e| e.at_ms >= answered + 950).count();
+    assert!(after >= 3, "{after}");
+}

@@ -1,0 +1,276 @@
+//! Emulator integration lifecycle: delete, schedule, activation errors, reactivate, orderBy, expand, type.
+
+use crate::support::sim as common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[tokio::test]
+async fn delete_rules() {
+    let h = start().await;
+    let dev = Oic::new(&h, "dev").await;
+    let del = |p: &str| dev.req(Method::DELETE, p).send();
+    assert_error(
+        del("/integrations/HR_EMPLOYEE_SYNC%7C01.00.0000")
+            .await
+            .expect("send"),
+        412,
+        "Precondition Failed",
+        "sec10.4.13",
+    )
+    .await;
+    assert_error(
+        del("/integrations/FIN_SUPPLIER_SYNC%7C01.00.0000")
+            .await
+            .expect("send"),
+        423,
+        "Locked",
+        "sec10.4",
+    )
+    .await;
+    assert_error(
+        del("/integrations/NOPE%7C01.00.0000").await.expect("send"),
+        404,
+        "Not Found",
+        "sec10.4.5",
+    )
+    .await;
+    assert_eq!(
+        del("/integrations/HR_NEW_HIRE|01.00.0000")
+            .await
+            .expect("send")
+            .status(),
+        StatusCode::OK
+    );
+    assert_error(
+        dev.get("/integrations/HR_NEW_HIRE%7C01.00.0000").await,
+        404,
+        "Not Found",
+        "sec10.4.5",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn schedule_start_stop_get() {
+    let h = start().await;
+    let dev = Oic::new(&h, "dev").await;
+    let p = "/integrations/HR_PAYROLL_EXPORT%7C01.00.0000";
+    let s = dev.json(&format!("{p}/schedule")).await;
+    assert_eq!(s["state"], "ACTIVE");
+    assert!(
+        s["icalExpression"]
+            .as_str()
+            .is_some_and(|e| e.contains("FREQ=DAILY"))
+    );
+    let post = |x: &str| dev.req(Method::POST, &format!("{p}/schedule/{x}")).send();
+    assert_eq!(post("stop").await.expect("send").status(), StatusCode::OK);
+    assert_error(
+        post("stop").await.expect("send"),
+        412,
+        "Precondition Failed",
+        "sec10.4.13",
+    )
+    .await;
+    assert_eq!(post("start").await.expect("send").status(), StatusCode::OK);
+    assert_eq!(dev.json(&format!("{p}/schedule")).await["state"], "ACTIVE");
+    // Not scheduled → 412; unknown → 404.
+    let r = dev
+        .req(
+            Method::POST,
+            "/integrations/HR_EMPLOYEE_SYNC%7C01.00.0000/schedule/stop",
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
+    let r = dev
+        .req(
+            Method::POST,
+            "/integrations/NOPE%7C01.00.0000/schedule/stop",
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_error(r, 404, "Not Found", "sec10.4.5").await;
+    // Deactivation stops the schedule; start needs an active integration.
+    assert_eq!(
+        dev.patch(p, r#"{"status":"CONFIGURED"}"#).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        dev.json(&format!("{p}/schedule")).await["state"],
+        "CANCELLED"
+    );
+    assert_error(
+        post("start").await.expect("send"),
+        412,
+        "Precondition Failed",
+        "sec10.4.13",
+    )
+    .await;
+    // The integration resource flags it.
+    let i = dev.json(p).await;
+    assert_eq!(i["scheduleDefinedFlag"], true);
+}
+
+#[tokio::test]
+async fn activation_errors_and_reactivate() {
+    let h = start().await;
+    let dev = Oic::new(&h, "dev").await;
+    let v = dev
+        .json("/integrations/HR_EMPLOYEE_SYNC%7C01.00.0000/activationErrors")
+        .await;
+    assert_eq!(v["items"], json!([]));
+    assert_error(
+        dev.get("/integrations/NOPE%7C01.00.0000/activationErrors")
+            .await,
+        404,
+        "Not Found",
+        "sec10.4.5",
+    )
+    .await;
+    let r = dev
+        .req(Method::POST, "/integrations/reactivate")
+        .json(&json!([
+            "HR_EMPLOYEE_SYNC|01.00.0000",
+            "HR_ABSENCE_FEED|01.00.0000",
+            "NOPE|01.00.0000"
+        ]))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["items"][0]["status"], "ACTIVATED");
+    assert_eq!(v["items"][1]["status"], "FAILED");
+    assert_eq!(v["items"][2]["status"], "FAILED");
+    assert_eq!(
+        dev.json("/integrations/HR_EMPLOYEE_SYNC%7C01.00.0000")
+            .await["status"],
+        "ACTIVATED"
+    );
+    let r = dev
+        .req(Method::POST, "/integrations/reactivate")
+        .json(&json!({"x":1}))
+        .send()
+        .await
+        .expect("send");
+    assert_error(r, 400, "Bad Request", "sec10.4.1").await;
+}
+
+#[tokio::test]
+async fn order_expand_type_and_flags() {
+    let h = start().await;
+    let dev = Oic::new(&h, "dev").await;
+    let by_name = dev.json("/integrations?orderBy=name").await;
+    let names: Vec<String> = by_name["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["name"].as_str().unwrap_or("").to_lowercase())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    let by_time = dev.json("/integrations?orderBy=time").await;
+    let times: Vec<String> = by_time["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["lastUpdated"].as_str().unwrap_or("").to_string())
+        .collect();
+    let mut desc = times.clone();
+    desc.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, desc);
+    assert_error(
+        dev.get("/integrations?orderBy=size").await,
+        400,
+        "Bad Request",
+        "sec10.4.1",
+    )
+    .await;
+    let pre = dev
+        .json(&format!("/integrations?q={}", enc("{type:'PREBUILT'}")))
+        .await;
+    assert_eq!(pre["totalResults"], 1);
+    assert_eq!(pre["items"][0]["projectType"], "PREBUILT");
+    let x = dev
+        .json("/integrations/HR_EMPLOYEE_SYNC%7C01.00.0000?expand=connection")
+        .await;
+    assert_eq!(
+        x["endPoints"][0]["connection"]["adapterType"]["name"],
+        "rest"
+    );
+    // Tracing flags on an inactive integration.
+    let r = dev
+        .patch(
+            "/integrations/SCM_ORDER_NOTIFY%7C01.00.0000",
+            r#"{"tracingEnabledFlag":true,"payloadTracingEnabledFlag":true}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let i = dev
+        .json("/integrations/SCM_ORDER_NOTIFY%7C01.00.0000")
+        .await;
+    assert_eq!(i["tracingEnabledFlag"], true);
+    assert_eq!(i["payloadTracingEnabledFlag"], true);
+}
+
+#[tokio::test]
+async fn injected_activation_failure() {
+    let h = start().await;
+    let dev = Oic::new(&h, "test3").await;
+    h.set_async_activation_delay(std::time::Duration::from_millis(100));
+    h.set_faults(ferry::sim::Faults {
+        fail_activation: vec!["SCM_ORDER_NOTIFY|01.00.0000".into()],
+        ..Default::default()
+    });
+    let p = "/integrations/SCM_ORDER_NOTIFY%7C01.00.0000";
+    let r = dev
+        .patch(
+            &format!("{p}?enableAsyncActivationMode=true"),
+            r#"{"status":"ACTIVATED"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut status = String::new();
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        status = dev.json(&format!("{p}/activationStatus")).await["activationStatus"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if status != "ACTIVATION_INPROGRESS" {
+            break;
+        }
+    }
+    assert_eq!(status, "FAILEDACTIVATION");
+    let errs = dev.json(&format!("{p}/activationErrors")).await;
+    assert!(
+        errs["items"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SCM_ORDER_NOTIFY"))
+    );
+    // Sync mode fails at once; after clearing the fault, activation works.
+    let r = dev.patch(p, r#"{"status":"ACTIVATED"}"#).await;
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["status"], "FAILEDACTIVATION");
+    h.set_faults(ferry::sim::Faults::default());
+    let v: Value = dev
+        .patch(p, r#"{"status":"ACTIVATED"}"#)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["status"], "ACTIVATED");
+    assert_eq!(
+        dev.json(&format!("{p}/activationErrors")).await["items"],
+        json!([])
+    );
+}
