@@ -423,6 +423,190 @@ fn echoed_credentials_never_leave_ferry() {
     }
 }
 
+/// Finding 4 (token endpoint): a token endpoint that answers 503 echoing the client secret (raw,
+/// URL-encoded) and the Basic header it was sent: the retry warnings at the default level, the
+/// final error, the ledger and the reports hold none of it.
+#[test]
+fn a_token_endpoint_echoing_the_client_secret_leaks_nothing() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let secret = "t0ken-end/point secret+9";
+    let srv = rt.block_on(hostile(move |r| {
+        if r.path.starts_with("/oauth2/") {
+            let enc: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+            return json(
+                503,
+                serde_json::json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": format!(
+                        "busy; got {} and client_secret={enc} ({secret})",
+                        r.header("authorization")
+                    )
+                }),
+            );
+        }
+        empty_list()
+    }));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(d.join("cs.txt"), secret).unwrap();
+    std::fs::write(
+        d.join("ferry.toml"),
+        format!(
+            "[instances.oauth]\nbase_url = \"{u}\"\ngeneration = 2\ntoken_url = \"{u}/oauth2/v1/token\"\nclient_id = \"evil-client\"\n\
+             client_secret = \"file:cs.txt\"\nscope = \"urn:x\"\ntimeout_secs = 5\n",
+            u = srv.url
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("t.rhai"),
+        "oic::instance(\"oauth\").integrations();\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .current_dir(d)
+        .args(["run", "t.rhai"])
+        .env_remove("FERRY_CONFIG")
+        .env("FERRY_RETRY_BASE_MS", "5")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ferry");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        format!("{stdout}{stderr}").contains("busy"),
+        "the error itself is shown: {stdout}\n{stderr}"
+    );
+    let tries = srv
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path.starts_with("/oauth2/"))
+        .count();
+    assert!(tries >= 2, "the token request was retried ({tries})");
+    let mut files = String::new();
+    let mut stack = vec![d.join(".ferry")];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push_str(&String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    use base64::Engine as _;
+    let enc: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let forbidden = [
+        secret.to_string(),
+        enc.clone(),
+        base64::engine::general_purpose::STANDARD.encode(format!("evil-client:{enc}")),
+        base64::engine::general_purpose::STANDARD.encode(format!("evil-client:{secret}")),
+    ];
+    for f in &forbidden {
+        for (what, text) in [("stdout", &stdout), ("stderr", &stderr), ("files", &files)] {
+            assert!(
+                !text.contains(f.as_str()),
+                "{f:?} leaked to {what}:\n{text}"
+            );
+        }
+    }
+}
+
+/// Finding 6 (terminal side): an integration name and an error body holding terminal escapes
+/// (CSI colour, an OSC title sequence ended by BEL, a carriage return) are shown escaped by
+/// the recipe's print, the run's warnings and summary, `ferry errors` and `ferry runs show`:
+/// no raw control character reaches the terminal.
+#[test]
+fn server_text_reaches_the_terminal_escaped() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let evil = "EVIL\u{1b}[31mRED\u{1b}]0;owned\u{7}\rX";
+    let srv = rt.block_on(hostile(move |r| {
+        let path = r.path.split('?').next().unwrap_or_default();
+        if path.ends_with("/archive") {
+            return json(
+                500,
+                serde_json::json!({ "title": format!("export broke: {evil}") }),
+            );
+        }
+        if path.ends_with("/integrations") {
+            return json(
+                200,
+                serde_json::json!({"items": [{
+                    "id": "EVIL|01.00.0000", "code": "EVIL", "version": "01.00.0000",
+                    "name": evil, "status": "CONFIGURED", "lastUpdated": "2026-01-01T00:00:00.000+0000"
+                }], "totalResults": 1, "hasMore": false}),
+            );
+        }
+        empty_list()
+    }));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(d.join("pw.txt"), "pw-ctl-77\n").unwrap();
+    std::fs::write(
+        d.join("ferry.toml"),
+        format!(
+            "[instances.evil]\nbase_url = \"{}\"\ngeneration = 2\nusername = \"svc\"\npassword = \"file:pw.txt\"\ntimeout_secs = 5\n",
+            srv.url
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("ctl.rhai"),
+        "let s = oic::instance(\"evil\");\nlet l = s.integrations();\nprint(`found ${l[0].name}`);\n\
+         s.export_archives(l);\n",
+    )
+    .unwrap();
+    let ferry = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .current_dir(d)
+            .args(args)
+            .env_remove("FERRY_CONFIG")
+            .env_remove("FERRY_LEDGER")
+            .env("FERRY_RETRY_BASE_MS", "5")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run ferry");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let raw = |t: &str| t.chars().any(|c| matches!(c, '\u{1b}' | '\u{7}' | '\r'));
+    let (code, stdout, stderr) = ferry(&["run", "ctl.rhai"]);
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("found EVIL"),
+        "the name is shown: {stdout}\n{stderr}"
+    );
+    assert!(
+        format!("{stdout}{stderr}").contains("export broke"),
+        "the error is shown: {stdout}\n{stderr}"
+    );
+    for (what, t) in [("run stdout", &stdout), ("run stderr", &stderr)] {
+        assert!(!raw(t), "{what} holds a raw control character: {t:?}");
+    }
+    let (code, errors, stderr) = ferry(&["errors"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(errors.contains("export broke"), "{errors}");
+    assert!(!raw(&errors), "ferry errors: {errors:?}");
+    let (code, runs, _) = ferry(&["runs", "--json"]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&runs).expect("runs json");
+    let id = v[0]["id"]
+        .as_str()
+        .or_else(|| v[0]["run"]["id"].as_str())
+        .unwrap_or_else(|| panic!("a run id: {v}"))
+        .to_string();
+    let (code, show, stderr) = ferry(&["runs", "show", &id]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(show.contains("export broke"), "{show}");
+    assert!(!raw(&show), "ferry runs show: {show:?}");
+}
+
 /// Finding 9: a `base_url` with a password, a query or a fragment is refused, without echoing
 /// the password.
 #[test]

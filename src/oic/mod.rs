@@ -29,6 +29,8 @@
 //!   (create or replace), delete, start, stop, pause, resume, set state, run now;
 //! * connections: list, get, update (the four documented members), test, validate, attachments;
 //! * lookups, libraries and packages: list, get, export, import (create or replace);
+//! * certificates: [`OicClient::list_certificates`] (metadata only: OIC gives no certificate
+//!   file or private key back, see `src/oic/certificates.rs`);
 //! * OIC 3 projects: list, get, export `.car` (by deployment label or whole), import (replace =
 //!   deactivate + delete + import, the ACL kept), delete, ACL get/put, project integrations
 //!   (list, get, activate, deactivate, status);
@@ -38,6 +40,7 @@
 
 pub mod archive;
 mod auth;
+mod certificates;
 mod connections;
 mod error;
 mod http;
@@ -54,6 +57,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub use certificates::Certificate;
 pub use connections::{Connection, ConnectionProperty, ConnectionTest, ConnectionUpdate};
 pub use error::OicError;
 pub use limit::{Lane, LimitStats, Limiter};

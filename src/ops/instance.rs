@@ -43,6 +43,9 @@ pub enum ItemKind {
     Grant,
     /// A project's access control list (code: the project).
     Acl,
+    /// A certificate uploaded to the instance (code: its alias). Listed and reported, never
+    /// carried: OIC's API gives no certificate file or private key back.
+    Certificate,
 }
 
 impl ItemKind {
@@ -56,6 +59,7 @@ impl ItemKind {
             ItemKind::Package => "package",
             ItemKind::Grant => "grant",
             ItemKind::Acl => "acl",
+            ItemKind::Certificate => "certificate",
         }
     }
 }
@@ -242,6 +246,27 @@ pub struct AccessResult {
     pub reason: Option<String>,
 }
 
+/// A certificate of the source: listed, not carried (OIC's API gives no certificate file or
+/// private key back), with what the operator has to do.
+#[derive(Clone, Debug, Serialize)]
+pub struct CertificateLine {
+    /// `certificate:NAME`.
+    pub id: String,
+    /// OIC's id: `installedType|type|category|name`.
+    pub oic_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub cert_type: String,
+    pub category: String,
+    pub expires: Option<String>,
+    /// Always false (kept so a report reads plainly).
+    pub carried: bool,
+    /// Whether the target already has a certificate with the same id (not compared: its file
+    /// cannot be read).
+    pub on_target: bool,
+    pub reason: String,
+}
+
 /// The report of a whole-instance migration.
 #[derive(Clone, Debug, Serialize)]
 pub struct MigrationReport {
@@ -255,6 +280,8 @@ pub struct MigrationReport {
     pub activations: Vec<super::activate::ActivationResult>,
     pub connections: Vec<ConnectionResult>,
     pub access: Vec<AccessResult>,
+    /// The source's uploaded certificates the rules select: listed, not carried.
+    pub certificates: Vec<CertificateLine>,
     /// Failures in all (imports, activations, connections, access).
     pub failed: usize,
     /// What this path carries and drops.
@@ -295,12 +322,12 @@ pub fn coverage(identity: bool) -> Vec<Coverage> {
         cov(
             "schedules",
             true,
-            "definitions travel in the integration archives (stopped, as OIC imports them)",
+            "definition and state: each scheduled integration's schedule is exported beside its archive and put on the target, started, paused or stopped as on the source, after the activations",
         ),
         cov(
             "certificates",
             false,
-            "dropped: OIC's certificate API does not give private keys back; upload them on the target",
+            "listed, not carried: OIC's REST API lists certificates and takes uploads, but gives no certificate file back (nor any private key); each uploaded certificate the rules select is in the report (`certificates`) to upload on the target",
         ),
         cov(
             "role grants",
@@ -368,6 +395,8 @@ struct Inventory {
     refused: Vec<Excluded>,
     /// The integrations each package carries: (package, id, status on the source).
     packaged: Vec<(String, crate::oic::IntegrationId, String)>,
+    /// The certificates uploaded to the source (those shipped with OIC are on every instance).
+    certificates: Vec<(Item, crate::oic::Certificate)>,
 }
 
 async fn read<T, F, Fut>(ctx: &dyn Ctx, at: &str, what: &str, f: F) -> Result<T, OpsError>
@@ -393,6 +422,7 @@ async fn inventory(
         connections: vec![],
         refused: vec![],
         packaged: vec![],
+        certificates: vec![],
     };
     let projects = if src.generation().number() >= 3 {
         read(ctx, at, "list_projects", || src.list_projects(None)).await?
@@ -431,25 +461,7 @@ async fn inventory(
         )?;
     }
     for i in ints {
-        let mut it = Item::new(ItemKind::Integration, &i.code, &i.version);
-        it.status = Some(i.status.clone());
-        it.project = i.project_code.clone();
-        it.updated = Some(i.last_updated.clone());
-        if i.locked || i.project_type == "PREBUILT" {
-            inv.refused.push(Excluded {
-                id: it.id(),
-                reason: if i.locked {
-                    "locked: OIC refuses to export it".into()
-                } else {
-                    "prebuilt: OIC refuses to export it".into()
-                },
-            });
-            continue;
-        }
-        inv.items.push(it.clone());
-        if !in_package.contains(&format!("{}|{}", i.code, i.version)) {
-            inv.exportables.push((it, Exportable::Integration(i)));
-        }
+        inv.add_integration(i, &in_package);
     }
     for p in packages {
         let it = Item::new(ItemKind::Package, &p.name, "");
@@ -457,24 +469,7 @@ async fn inventory(
         inv.exportables.push((it, Exportable::Package(p)));
     }
     for p in projects {
-        let mut it = Item::new(ItemKind::Project, &p.code, "");
-        it.status = Some(p.status.clone()).filter(|s| !s.is_empty());
-        it.project = Some(p.code.clone());
-        inv.items.push(it.clone());
-        let conns = read(ctx, at, "list_connections", || {
-            src.list_connections(Some(&p.code), None)
-        })
-        .await?;
-        for c in conns {
-            let mut ci = Item::new(ItemKind::Connection, &c.id, "");
-            ci.status = Some(c.status.clone());
-            ci.project = Some(p.code.clone());
-            inv.connections.push((ci, Some(p.code.clone()), c));
-        }
-        let mut acl = Item::new(ItemKind::Acl, &p.code, "");
-        acl.project = Some(p.code.clone());
-        inv.items.push(acl);
-        inv.exportables.push((it, Exportable::Project(p)));
+        inv.add_project(ctx, src, p).await?;
     }
     for l in read(ctx, at, "list_lookups", || src.list_lookups(None)).await? {
         let mut it = Item::new(ItemKind::Lookup, &l.name, "");
@@ -500,7 +495,124 @@ async fn inventory(
     for (it, _, _) in &inv.connections {
         inv.items.push(it.clone());
     }
+    for c in certificates(ctx, src).await? {
+        if !c.is_user() {
+            continue;
+        }
+        let mut it = Item::new(ItemKind::Certificate, &c.name, "");
+        it.status = Some(c.status.clone()).filter(|s| !s.is_empty());
+        it.updated = c.last_updated.clone();
+        inv.items.push(it.clone());
+        inv.certificates.push((it, c));
+    }
     Ok(inv)
+}
+
+impl Inventory {
+    /// An integration of the source: refused (locked, prebuilt), or an item, exported unless a
+    /// package carries it.
+    fn add_integration(&mut self, i: crate::oic::Integration, in_package: &BTreeSet<String>) {
+        let mut it = Item::new(ItemKind::Integration, &i.code, &i.version);
+        it.status = Some(i.status.clone());
+        it.project = i.project_code.clone();
+        it.updated = Some(i.last_updated.clone());
+        if i.locked || i.project_type == "PREBUILT" {
+            self.refused.push(Excluded {
+                id: it.id(),
+                reason: if i.locked {
+                    "locked: OIC refuses to export it".into()
+                } else {
+                    "prebuilt: OIC refuses to export it".into()
+                },
+            });
+            return;
+        }
+        self.items.push(it.clone());
+        if !in_package.contains(&format!("{}|{}", i.code, i.version)) {
+            self.exportables.push((it, Exportable::Integration(i)));
+        }
+    }
+
+    /// A project of the source, its connections and its ACL.
+    async fn add_project(
+        &mut self,
+        ctx: &dyn Ctx,
+        src: &OicClient,
+        p: crate::oic::Project,
+    ) -> Result<(), OpsError> {
+        let mut it = Item::new(ItemKind::Project, &p.code, "");
+        it.status = Some(p.status.clone()).filter(|s| !s.is_empty());
+        it.project = Some(p.code.clone());
+        self.items.push(it.clone());
+        let conns = read(ctx, src.name(), "list_connections", || {
+            src.list_connections(Some(&p.code), None)
+        })
+        .await?;
+        for c in conns {
+            let mut ci = Item::new(ItemKind::Connection, &c.id, "");
+            ci.status = Some(c.status.clone());
+            ci.project = Some(p.code.clone());
+            self.connections.push((ci, Some(p.code.clone()), c));
+        }
+        let mut acl = Item::new(ItemKind::Acl, &p.code, "");
+        acl.project = Some(p.code.clone());
+        self.items.push(acl);
+        self.exportables.push((it, Exportable::Project(p)));
+        Ok(())
+    }
+}
+
+/// The certificates of an instance (metadata only); none when the instance has no such API
+/// (404).
+async fn certificates(
+    ctx: &dyn Ctx,
+    c: &OicClient,
+) -> Result<Vec<crate::oic::Certificate>, OpsError> {
+    match ctx
+        .exec()
+        .read("list_certificates", || c.list_certificates())
+        .await
+    {
+        Err(e) if e.is_status(404) => Ok(vec![]),
+        r => r.map_err(|e| OpsError::oic(c.name(), e)),
+    }
+}
+
+/// The report lines of the selected certificates: none is carried, each says what to do.
+fn certificate_lines(
+    chosen: &[&crate::oic::Certificate],
+    on_target: &BTreeSet<String>,
+    target: &str,
+) -> Vec<CertificateLine> {
+    chosen
+        .iter()
+        .map(|c| {
+            let there = on_target.contains(&c.id);
+            let what = if c.has_private_key() {
+                "OIC gives neither its file nor its private key back"
+            } else {
+                "OIC gives no certificate file back"
+            };
+            let reason = if there {
+                format!("not carried ({what}); {target} has one with the same id (not compared)")
+            } else if c.has_private_key() {
+                format!("not carried ({what}): upload it on {target} with its key and passwords")
+            } else {
+                format!("not carried ({what}): upload it on {target}")
+            };
+            CertificateLine {
+                id: format!("certificate:{}", c.name),
+                oic_id: c.id.clone(),
+                name: c.name.clone(),
+                cert_type: c.cert_type.clone(),
+                category: c.category.clone(),
+                expires: c.expires.clone(),
+                carried: false,
+                on_target: there,
+                reason,
+            }
+        })
+        .collect()
 }
 
 /// Configures (and tests) one connection on the target: the source's properties and security
@@ -623,7 +735,8 @@ pub async fn migrate_instance(
     let mut excluded = inv.refused.clone();
     excluded.extend(sel.excluded.iter().cloned());
     let mut selected: BTreeMap<String, usize> = BTreeMap::new();
-    for it in &items {
+    // Certificates are listed, not carried: not counted as moved.
+    for it in items.iter().filter(|i| i.kind != ItemKind::Certificate) {
         if sel.chosen.contains(&it.id()) {
             *selected.entry(it.kind.as_str().to_string()).or_default() += 1;
         }
@@ -660,6 +773,81 @@ pub async fn migrate_instance(
     let imported = import(ctx, dst, artifacts, &io).await?;
 
     // 3. Connections, configured and tested before any activation.
+    let connections = migrate_connections(ctx, dst, &inv, &sel, o).await?;
+
+    // 4. Activations: the imported integrations, then those that came in packages.
+    let imports = activate_imported(ctx, dst, imported, &io).await?;
+    let activations = activate_packaged(ctx, dst, &inv, &sel, o).await?;
+
+    // 5. Access: project ACLs, then role grants.
+    let mut access_rows = vec![];
+    if let Some(a) = &acc {
+        if o.acls && dst.generation().number() >= 3 {
+            access_rows = copy_acls(ctx, src, dst, a, &items, &sel).await;
+        }
+        access_rows.extend(apply_grants(ctx, dst, a, &grants, &sel).await);
+    }
+    // 6. Certificates: listed with what to do.
+    let certificate_rows = certificate_report(ctx, dst, &inv, &sel).await?;
+    let failed = imports.iter().filter(|r| r.error.is_some()).count()
+        + activations.iter().filter(|r| r.error.is_some()).count()
+        + connections.iter().filter(|c| c.error.is_some()).count()
+        + access_rows.iter().filter(|a| a.status == "failed").count();
+    Ok(MigrationReport {
+        source: src.name().to_string(),
+        target: dst.name().to_string(),
+        selected,
+        excluded,
+        imports,
+        activations,
+        connections,
+        access: access_rows,
+        certificates: certificate_rows,
+        failed,
+        coverage: coverage(acc.is_some()),
+        archive_coverage: super::instance_archive::coverage(
+            true,
+            super::instance_archive::ModeOpt::ImportOnly,
+            false,
+        ),
+    })
+}
+
+/// Step 6 of [`migrate_instance`]: the selected certificates, each with what to do (the
+/// target's are read to say which it has already).
+async fn certificate_report(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    inv: &Inventory,
+    sel: &Selection,
+) -> Result<Vec<CertificateLine>, OpsError> {
+    let chosen: Vec<&crate::oic::Certificate> = inv
+        .certificates
+        .iter()
+        .filter(|(it, _)| sel.chosen.contains(&it.id()))
+        .map(|(_, c)| c)
+        .collect();
+    let on_target: BTreeSet<String> = if chosen.is_empty() {
+        BTreeSet::new()
+    } else {
+        certificates(ctx, dst)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    Ok(certificate_lines(&chosen, &on_target, dst.name()))
+}
+
+/// Step 3 of [`migrate_instance`]: the selected connections (a project's only with its project),
+/// configured and tested on the target; with `stop_on_error` the first failure stops.
+async fn migrate_connections(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    inv: &Inventory,
+    sel: &Selection,
+    o: &MigrateOptions,
+) -> Result<Vec<ConnectionResult>, OpsError> {
     let conns: Vec<(Option<String>, Connection)> = inv
         .connections
         .iter()
@@ -681,16 +869,28 @@ pub async fn migrate_instance(
     if o.stop_on_error
         && let Some(bad) = connections.iter().find(|c| c.error.is_some())
     {
-        return Err(OpsError::Usage(format!(
-            "connection {} on {}: {}",
-            bad.connection,
-            dst.name(),
-            bad.error.clone().unwrap_or_default()
-        )));
+        return Err(OpsError::Connection {
+            at: dst.name().to_string(),
+            message: format!(
+                "connection {} on {}: {}",
+                bad.connection,
+                dst.name(),
+                bad.error.clone().unwrap_or_default()
+            ),
+        });
     }
+    Ok(connections)
+}
 
-    // 4. Activations: the imported integrations, then those that came in packages.
-    let imports = activate_imported(ctx, dst, imported, &io).await?;
+/// Step 4 of [`migrate_instance`], second part: the integrations that came in selected packages,
+/// activated as the options say.
+async fn activate_packaged(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    inv: &Inventory,
+    sel: &Selection,
+    o: &MigrateOptions,
+) -> Result<Vec<super::activate::ActivationResult>, OpsError> {
     let packaged: Vec<crate::oic::IntegrationId> = inv
         .packaged
         .iter()
@@ -702,7 +902,7 @@ pub async fn migrate_instance(
         })
         .map(|(_, id, _)| id.clone())
         .collect();
-    let activations = super::activate::set_active(
+    super::activate::set_active(
         ctx,
         dst,
         packaged,
@@ -714,85 +914,79 @@ pub async fn migrate_instance(
             stop_on_error: o.stop_on_error,
         },
     )
-    .await?;
+    .await
+}
 
-    // 5. Access: project ACLs, then role grants.
-    let mut access_rows = vec![];
-    if let Some(a) = &acc {
-        if o.acls && dst.generation().number() >= 3 {
-            for it in items.iter().filter(|i| i.kind == ItemKind::Acl) {
-                if !sel.chosen.contains(&it.id())
-                    || !sel.chosen.contains(&format!("project:{}", it.code))
-                {
-                    continue;
-                }
-                match super::grant::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code)
-                    .await
-                {
-                    Ok(rows) => access_rows.extend(rows.into_iter().map(|r| AccessResult {
-                        kind: "acl".into(),
-                        principal: format!("{}:{}", r.kind.as_str(), r.name),
-                        role: r.role,
-                        project: Some(it.code.clone()),
-                        status: r.status.as_str().into(),
-                        reason: r.reason,
-                    })),
-                    Err(e) => access_rows.push(AccessResult {
-                        kind: "acl".into(),
-                        principal: String::new(),
-                        role: String::new(),
-                        project: Some(it.code.clone()),
-                        status: "failed".into(),
-                        reason: Some(e.to_string()),
-                    }),
-                }
-            }
+/// The selected projects' ACLs copied to the target (each principal a row).
+async fn copy_acls(
+    ctx: &dyn Ctx,
+    src: &OicClient,
+    dst: &OicClient,
+    a: &Access,
+    items: &[Item],
+    sel: &Selection,
+) -> Vec<AccessResult> {
+    let mut rows = vec![];
+    for it in items.iter().filter(|i| i.kind == ItemKind::Acl) {
+        if !sel.chosen.contains(&it.id()) || !sel.chosen.contains(&format!("project:{}", it.code)) {
+            continue;
         }
-        let mut map = RoleMap::default();
-        for (it, p) in &grants {
-            if sel.chosen.contains(&it.id()) {
-                let _ = map.push(p.clone(), &it.version, None, "source grants");
-            }
-        }
-        if !map.entries.is_empty() {
-            let target = AccessTarget {
-                identity: &a.dst,
-                app: a.dst_app.clone(),
-                oic: Some(dst),
-            };
-            for r in super::grant::grant(ctx.exec(), &target, &map).await {
-                access_rows.push(AccessResult {
-                    kind: "grant".into(),
-                    principal: r.principal.to_string(),
-                    role: r.role,
-                    project: r.project,
-                    status: r.status.as_str().into(),
-                    reason: r.reason,
-                });
-            }
+        match super::grant::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code).await {
+            Ok(acl) => rows.extend(acl.into_iter().map(|r| AccessResult {
+                kind: "acl".into(),
+                principal: format!("{}:{}", r.kind.as_str(), r.name),
+                role: r.role,
+                project: Some(it.code.clone()),
+                status: r.status.as_str().into(),
+                reason: r.reason,
+            })),
+            Err(e) => rows.push(AccessResult {
+                kind: "acl".into(),
+                principal: String::new(),
+                role: String::new(),
+                project: Some(it.code.clone()),
+                status: "failed".into(),
+                reason: Some(e.to_string()),
+            }),
         }
     }
-    let failed = imports.iter().filter(|r| r.error.is_some()).count()
-        + activations.iter().filter(|r| r.error.is_some()).count()
-        + connections.iter().filter(|c| c.error.is_some()).count()
-        + access_rows.iter().filter(|a| a.status == "failed").count();
-    Ok(MigrationReport {
-        source: src.name().to_string(),
-        target: dst.name().to_string(),
-        selected,
-        excluded,
-        imports,
-        activations,
-        connections,
-        access: access_rows,
-        failed,
-        coverage: coverage(acc.is_some()),
-        archive_coverage: super::instance_archive::coverage(
-            true,
-            super::instance_archive::ModeOpt::ImportOnly,
-            false,
-        ),
-    })
+    rows
+}
+
+/// The selected role grants of the source applied to the target's OIC application.
+async fn apply_grants(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    a: &Access,
+    grants: &[(Item, Principal)],
+    sel: &Selection,
+) -> Vec<AccessResult> {
+    let mut map = RoleMap::default();
+    for (it, p) in grants {
+        if sel.chosen.contains(&it.id()) {
+            let _ = map.push(p.clone(), &it.version, None, "source grants");
+        }
+    }
+    if map.entries.is_empty() {
+        return vec![];
+    }
+    let target = AccessTarget {
+        identity: &a.dst,
+        app: a.dst_app.clone(),
+        oic: Some(dst),
+    };
+    super::grant::grant(ctx.exec(), &target, &map)
+        .await
+        .into_iter()
+        .map(|r| AccessResult {
+            kind: "grant".into(),
+            principal: r.principal.to_string(),
+            role: r.role,
+            project: r.project,
+            status: r.status.as_str().into(),
+            reason: r.reason,
+        })
+        .collect()
 }
 
 #[cfg(test)]

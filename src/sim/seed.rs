@@ -5,8 +5,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::state::{
-    ArchiveSource, ConnRef, ConnStatus, Connection, InstanceData, IntStatus, Integration, Invoke,
-    InvokeVia, Lookup, Property, Schedule, ScheduleState,
+    ArchiveSource, Certificate, ConnRef, ConnStatus, Connection, InstanceData, IntStatus,
+    Integration, Invoke, InvokeVia, Lookup, Property, Schedule, ScheduleState,
 };
 
 fn base_time() -> DateTime<Utc> {
@@ -193,8 +193,65 @@ fn add(data: &mut InstanceData, i: Integration) {
 }
 
 /// The `Sample` dev instance.
+/// The certificates of the sample instance: three uploaded (an X509 trust certificate, an X509
+/// identity certificate with its private key, a PGP public key) and one shipped with OIC.
+fn sample_certificates(data: &mut InstanceData, t: DateTime<Utc>) {
+    for (name, ty, cat, installed, desc, who, years) in [
+        (
+            "FIN_ERP_CA",
+            "X509",
+            "TRUST",
+            "USER",
+            "CA of the FIN ERP endpoints",
+            "max.mustermann@example.com",
+            2,
+        ),
+        (
+            "HR_MTLS_CLIENT",
+            "X509",
+            "IDENTITY",
+            "USER",
+            "Client certificate and key for mTLS to HCM",
+            "jane.doe@example.com",
+            1,
+        ),
+        (
+            "SFTP_OUT_PGP",
+            "PGP",
+            "PUBLIC",
+            "USER",
+            "Payroll partner's PGP key for SFTP_OUT",
+            "max.mustermann@example.com",
+            3,
+        ),
+        (
+            "DigiCertGlobalRootG2",
+            "X509",
+            "TRUST",
+            "SYSTEM",
+            "",
+            "oracle@example.com",
+            12,
+        ),
+    ] {
+        let c = Certificate {
+            name: name.into(),
+            cert_type: ty.into(),
+            category: cat.into(),
+            installed_type: installed.into(),
+            description: desc.into(),
+            issued: t - ChronoDuration::days(60),
+            expires: t + ChronoDuration::days(365 * years),
+            created_by: who.into(),
+            last_updated: t - ChronoDuration::days(60),
+        };
+        data.certificates.insert(c.id(), c);
+    }
+}
+
 pub fn sample(data: &mut InstanceData) {
     let t = base_time();
+    sample_certificates(data, t);
     for (code, name, adapter, role, policy) in SAMPLE_CONNECTIONS {
         data.connections.insert(
             (*code).into(),

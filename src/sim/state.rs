@@ -351,6 +351,40 @@ pub struct Lookup {
     pub last_updated: DateTime<Utc>,
 }
 
+/// A certificate of the instance: what OIC shows of it. The file and any private key stay on
+/// the instance (the documented API gives neither back), so the emulator keeps neither.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Certificate {
+    /// Alias.
+    pub name: String,
+    /// `X509`, `PGP`, `SAML`, `SIGNKEY`, `DIGITALSIGNATURE`.
+    pub cert_type: String,
+    /// `TRUST`/`IDENTITY` (X509), `PUBLIC`/`PRIVATE` (PGP, SIGNKEY), `OWSM` (SAML).
+    pub category: String,
+    /// `USER` (uploaded) or `SYSTEM`.
+    pub installed_type: String,
+    /// Description.
+    pub description: String,
+    /// Issued.
+    pub issued: DateTime<Utc>,
+    /// Expires.
+    pub expires: DateTime<Utc>,
+    /// Who uploaded it.
+    pub created_by: String,
+    /// Last update time.
+    pub last_updated: DateTime<Utc>,
+}
+
+impl Certificate {
+    /// OIC's composite id: `installedType|type|category|name`.
+    pub fn id(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.installed_type, self.cert_type, self.category, self.name
+        )
+    }
+}
+
 /// Static identity of an instance: names and credentials.
 #[derive(Debug, Clone)]
 pub struct InstanceIdent {
@@ -464,6 +498,9 @@ pub struct InstanceData {
     pub packages: BTreeMap<String, Package>,
     /// Projects by code (OIC 3; empty in projects themselves).
     pub projects: BTreeMap<String, Project>,
+    /// Certificates by composite id (instance-wide; empty in projects).
+    #[serde(default)]
+    pub certificates: BTreeMap<String, Certificate>,
 }
 
 /// One emulated OIC instance.
@@ -528,6 +565,8 @@ pub struct Shared {
     pub jobs: super::jobs::JobStore,
     /// Certificates' public keys uploaded to the clients, for JWT assertions.
     pub jwt_keys: super::jwt::JwtKeys,
+    /// The clock of everything timed (schedule runs, asynchronous (de)activations, archive jobs).
+    pub clock: super::clock::SimClock,
 }
 
 impl Shared {

@@ -107,3 +107,30 @@ fn text_filter_and_definitions() {
     );
     assert!(all.contains("// fn select::latest(list);"), "{all}");
 }
+
+/// Every `# Example` of the reference parses as Rhai (compiled with the language's own rules:
+/// the functions it calls are checked by the doc test above, not here), so an example with a
+/// typo or a stray placeholder fails the build of the docs.
+#[test]
+fn every_example_in_the_reference_compiles() {
+    let v: Value = serde_json::from_str(&docs(&["--format", "json"])).expect("docs json");
+    let engine = rhai::Engine::new();
+    let mut examples = 0;
+    let mut bad = vec![];
+    for e in v["entries"].as_array().expect("entries") {
+        let doc = e["doc"].as_str().unwrap_or_default();
+        for block in doc.split("```rhai").skip(1) {
+            let code = block.split("```").next().unwrap_or_default();
+            examples += 1;
+            if let Err(err) = engine.compile(code) {
+                bad.push(format!("{}: {err}\n{code}", e["signature"]));
+            }
+        }
+    }
+    assert!(examples > 100, "only {examples} examples");
+    assert!(
+        bad.is_empty(),
+        "examples that do not compile:\n{}",
+        bad.join("\n")
+    );
+}

@@ -313,14 +313,15 @@ mod log_api {
         tracing::info!(target: "script", "{message}");
     }
 
-    /// Logs a debugging message.
+    /// Logs a debugging message (shown with -vv). `debug` is a reserved word in Rhai, so this one
+    /// is called `verbose`.
     ///
     /// # Example
     /// ```rhai
-    /// log::debug("exported 12 integrations");
+    /// log::verbose("exported 12 integrations");
     /// ```
     #[rhai_fn(volatile)]
-    pub fn debug(message: ImmutableString) {
+    pub fn verbose(message: ImmutableString) {
         tracing::debug!(target: "script", "{message}");
     }
 }
