@@ -809,6 +809,7 @@ impl JobWriter {
             stored_sha256: hex::encode(Sha256::digest(&stored)),
             encrypted: enc.is_encrypted(),
             exported_at: a.exported_at.clone(),
+            source_updated: self.listed(a),
             path: rel.to_string(),
             shared: None,
         };
