@@ -343,10 +343,19 @@ impl Run {
                 target: None,
                 resume: true,
             };
-            let w = job
-                .vault
-                .create_job(&format!("{}-rollback", job.name), date, meta)
-                .map_err(|e| e.to_string())?;
+            // A stopped run of this resume chain finished `<job>-rollback` with what it had
+            // saved (each archive's rollback record names its job): continue in a sibling.
+            let mut n = 1;
+            let w = loop {
+                let name = match n {
+                    1 => format!("{}-rollback", job.name),
+                    n => format!("{}-rollback-{n}", job.name),
+                };
+                match job.vault.create_job(&name, date, meta.clone()) {
+                    Err(crate::vault::VaultError::Complete { .. }) if n < 100 => n += 1,
+                    r => break r.map_err(|e| e.to_string())?,
+                }
+            };
             *sink = Some((job.vault_name.clone(), Arc::new(w)));
         }
         match &*sink {
@@ -421,8 +430,11 @@ impl Run {
     /// (Ctrl-C, SIGTERM) leaves its jobs unfinished (no manifest, lock kept): it is continued
     /// with `--resume`, never finalised half-way.
     fn finish_jobs(&self, stopped: bool) -> Vec<String> {
-        let jobs: Vec<_> = lock(&self.jobs).drain(..).collect();
         let mut errors = vec![];
+        if !stopped && lock(&self.rollback).is_none() && !*lock(&self.rollback_sealed) {
+            self.finish_left_rollback_jobs();
+        }
+        let jobs: Vec<_> = lock(&self.jobs).drain(..).collect();
         for j in jobs {
             if stopped {
                 tracing::info!(job = %j.path, "run stopped: the job stays unfinished; continue it with --resume");
@@ -441,6 +453,50 @@ impl Run {
             }
         }
         errors
+    }
+
+    /// A killed run of this resume chain may have left `<job>-rollback[-N]` unfinished (no
+    /// manifest) with archives it saved; when the resumed run saves none, nothing would finish
+    /// it and `ferry rollback` could not read them. The run that goes through finishes them.
+    fn finish_left_rollback_jobs(&self) {
+        let Some(job) = self.last_job() else { return };
+        let prefix = format!("{}-rollback", job.name);
+        let filter = crate::vault::JobFilter {
+            name: Some(prefix.clone()),
+            ..Default::default()
+        };
+        let Ok(found) = job.vault.list_jobs(filter) else {
+            return;
+        };
+        let info = self.record().info();
+        for j in found.into_iter().filter(|j| {
+            j.status == crate::vault::JobCondition::Unfinished
+                && (j.name == prefix
+                    || j.name
+                        .strip_prefix(&format!("{prefix}-"))
+                        .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())))
+        }) {
+            let meta = JobMeta {
+                ferry_version: info.ferry_version.clone(),
+                recipe: info.recipe.clone(),
+                run_by: info.run_by.clone(),
+                sources: vec![],
+                target: None,
+                resume: true,
+            };
+            let r = job
+                .vault
+                .create_job(&j.name, j.date, meta)
+                .map_err(|e| e.to_string())
+                .and_then(|w| w.finish().map(|_| ()).map_err(|e| e.to_string()));
+            if let Err(e) = r {
+                // The run itself went through: say it, without failing it.
+                self.shell.warn(&format!(
+                    "rollback job {} left unfinished by an earlier attempt: {e}",
+                    j.path
+                ));
+            }
+        }
     }
 
     /// Sends what `notify::at_end` registered, with the run's outcome; never fails.

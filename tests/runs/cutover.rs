@@ -380,7 +380,7 @@ fn a_connection_failing_its_test_stops_the_cutover_before_any_activation() {
 
 /// dev's archive of `id` with one more file in it, sealed again: the version prod runs before
 /// the cutover.
-fn previous_version(env: &Env, id: &str) -> Vec<u8> {
+pub(crate) fn previous_version(env: &Env, id: &str) -> Vec<u8> {
     use ferry::sim::archive as sa;
     let bytes = env
         .rt
@@ -395,7 +395,7 @@ fn previous_version(env: &Env, id: &str) -> Vec<u8> {
 }
 
 /// Imports `bytes` on prod (`POST /integrations/archive`).
-fn post_archive(env: &Env, id: &str, bytes: Vec<u8>) {
+pub(crate) fn post_archive(env: &Env, id: &str, bytes: Vec<u8>) {
     let i = env.instance("prod");
     let code = env.rt.block_on(async {
         let tok = token(&i).await;
