@@ -431,7 +431,12 @@ impl Run {
     /// with `--resume`, never finalised half-way.
     fn finish_jobs(&self, stopped: bool) -> Vec<String> {
         let mut errors = vec![];
-        if !stopped && lock(&self.rollback).is_none() && !*lock(&self.rollback_sealed) {
+        // Only a resumed run can continue what a killed attempt left.
+        if !stopped
+            && self.record().extra().resumes.is_some()
+            && lock(&self.rollback).is_none()
+            && !*lock(&self.rollback_sealed)
+        {
             self.finish_left_rollback_jobs();
         }
         let jobs: Vec<_> = lock(&self.jobs).drain(..).collect();
