@@ -15,8 +15,9 @@
 //!
 //! Environment: `BENCH_N` (integrations, default 1000), `BENCH_BIG_N` (memory row, default
 //! 10000), `BENCH_MIB` (big archive, default 1024), `BENCH_FILES` (small archives, default 1000),
-//! `BENCH_ONLY` (comma-separated row keys: export16, export4, migrate, rss, sim, sftp_big,
-//! sftp_small), `BENCH_FERRY` (another ferry binary).
+//! `BENCH_ONLY` (comma-separated row keys: export16, export4, migrate, rss, rss_big, sim,
+//! sftp_big, sftp_small), `BENCH_FERRY` (another ferry binary), `BENCH_LOG` (a directory: the
+//! emulator's request log of each latency row, for a timeline of requests in flight).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -152,6 +153,11 @@ impl Sim {
         );
     }
     fn log(&self) -> Vec<Value> {
+        self.log_as("")
+    }
+    /// The request log; with `BENCH_LOG=DIR`, also written to `DIR/<row>.jsonl` (one request a
+    /// line: `at_ms`, `duration_ms`, method, path, status) for a timeline of the row.
+    fn log_as(&self, row: &str) -> Vec<Value> {
         let text = self
             .rt
             .block_on(async {
@@ -163,6 +169,12 @@ impl Sim {
                     .await
             })
             .unwrap();
+        if let Ok(dir) = std::env::var("BENCH_LOG")
+            && !row.is_empty()
+        {
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(Path::new(&dir).join(format!("{row}.jsonl")), &text);
+        }
         text.lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
@@ -460,7 +472,7 @@ fn export_row(ferry: &Path, rt: &Arc<tokio::runtime::Runtime>, n: usize, cap: u6
         failed(&mut row, &m);
         return row;
     }
-    let (ok, n429) = requests(&sim.log(), &["dev"]);
+    let (ok, n429) = requests(&sim.log_as(&format!("export{cap}")), &["dev"]);
     let floor = ok as f64 * LATENCY_MS as f64 / 1000.0 / cap as f64;
     let ratio = m.wall / floor;
     let share = n429 as f64 / (ok + n429) as f64;
@@ -495,7 +507,7 @@ fn migrate_row(ferry: &Path, rt: &Arc<tokio::runtime::Runtime>, n: usize) -> Row
         failed(&mut row, &m);
         return row;
     }
-    let (ok, n429) = requests(&sim.log(), &["dev", "prod"]);
+    let (ok, n429) = requests(&sim.log_as("migrate"), &["dev", "prod"]);
     let floor = ok as f64 * LATENCY_MS as f64 / 1000.0 / c as f64;
     if let Some(l) = m.stdout.lines().find(|l| l.starts_with("first error")) {
         eprintln!("    {l}");

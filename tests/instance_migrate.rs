@@ -4,75 +4,26 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ferry::cli::sandbox::config_for;
-use ferry::effect::RetryPolicy;
-use ferry::script::Output;
-use ferry::script::runner::{RunOptions, RunResult, run_recipe};
-use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceSpec};
+use ferry::sim::{self, Seed, SimConfig};
 use serde_json::Value;
 
-struct Env {
-    rt: tokio::runtime::Runtime,
-    sim: SimHandle,
-    dir: tempfile::TempDir,
+use support::emulator::{World as Env, retry, spec};
+
+/// dev and prod (both OIC 3) with the given seeds.
+fn start(src: Seed, dst: Seed) -> Env {
+    Env::start(
+        SimConfig {
+            instances: vec![spec("dev", 3, src), spec("prod", 3, dst)],
+            seed: 42,
+            ..Default::default()
+        },
+        retry(20, 20, 500, 600),
+    )
 }
 
 impl Env {
-    fn start(src: Seed, dst: Seed) -> Env {
-        let rt = ferry::cli::runtime().expect("runtime");
-        let sim = rt
-            .block_on(sim::start(SimConfig {
-                instances: vec![
-                    SimInstanceSpec {
-                        name: "dev".into(),
-                        generation: 3,
-                        seed: src,
-                    },
-                    SimInstanceSpec {
-                        name: "prod".into(),
-                        generation: 3,
-                        seed: dst,
-                    },
-                ],
-                seed: 42,
-                ..Default::default()
-            }))
-            .expect("start the emulator");
-        Env {
-            rt,
-            sim,
-            dir: support::tempdir(),
-        }
-    }
-
-    /// Runs `recipe`; returns the result and the printed lines.
-    fn run(&self, recipe: &str) -> (RunResult, Vec<String>) {
-        let cfg = config_for(&self.sim.info, &self.dir.path().join(".ferry")).expect("config");
-        let out = Output::buffer();
-        let opts = RunOptions {
-            retry: Some(RetryPolicy {
-                max_attempts: 20,
-                base_delay: Duration::from_millis(20),
-                max_delay: Duration::from_millis(500),
-                budget: Duration::from_secs(600),
-            }),
-            ..Default::default()
-        };
-        let r = run_recipe(
-            "test.rhai",
-            recipe,
-            Arc::new(cfg),
-            self.rt.handle().clone(),
-            Default::default(),
-            out.clone(),
-            &opts,
-        );
-        (r, out.lines())
-    }
-
     /// The JSON a recipe printed last.
     fn run_json(&self, recipe: &str) -> Value {
         let (r, lines) = self.run(recipe);
@@ -81,19 +32,9 @@ impl Env {
         serde_json::from_str(last.expect("a JSON line")).expect("JSON")
     }
 
-    fn info(&self, name: &str) -> sim::SimInstanceInfo {
-        self.sim
-            .info
-            .instances
-            .iter()
-            .find(|i| i.name == name)
-            .cloned()
-            .expect("instance")
-    }
-
     /// `GET {API}{path}` on `inst` as JSON.
     fn get(&self, inst: &str, path: &str) -> Value {
-        let i = self.info(inst);
+        let i = self.instance(inst);
         self.rt.block_on(async {
             let tok = support::token(&i).await;
             let sep = if path.contains('?') { '&' } else { '?' };
@@ -114,7 +55,7 @@ impl Env {
     }
 
     fn put_json(&self, inst: &str, path: &str, body: &Value) {
-        let i = self.info(inst);
+        let i = self.instance(inst);
         self.rt.block_on(async {
             let tok = support::token(&i).await;
             let url = format!(
@@ -134,7 +75,7 @@ impl Env {
     }
 
     fn ids(&self, inst: &str) -> Vec<String> {
-        let i = self.info(inst);
+        let i = self.instance(inst);
         let mut v: Vec<String> = self
             .rt
             .block_on(support::list_integrations(&i))
@@ -152,7 +93,7 @@ const STORAGE: &str = r#"storage: #{ url: "https://swiftobjectstorage.sim.oracle
 fn instance_archive_clones_everything_but_access() {
     // SAFETY: set before any thread of this test reads the environment.
     unsafe { std::env::set_var("FERRY_TEST_STORAGE_TOKEN", "tok-3141592653") };
-    let env = Env::start(Seed::Sample, Seed::Empty);
+    let env = start(Seed::Sample, Seed::Empty);
     // dev's project grants a developer group access; the clone must not carry it.
     let acl = env.get("dev", "/projects/HR_ONBOARDING/acl");
     let mut custom = acl.clone();
@@ -194,7 +135,7 @@ print(to_json(r));"#
 
 #[test]
 fn instance_archive_refuses_bad_options_and_reports_a_failed_job() {
-    let env = Env::start(Seed::Sample, Seed::Empty);
+    let env = start(Seed::Sample, Seed::Empty);
     let (r, _) = env.run(r#"oic::instance_archive(oic::instance("dev"), oic::instance("prod"), #{ storage_url: "x" });"#);
     assert_ne!(r.code, 0);
     assert!(
@@ -231,11 +172,11 @@ for c in ["HR_REST", "ORACLE_HCM", "FIN_ERP", "FIN_ATP", "SFTP_OUT", "SCM_REST"]
 #[test]
 fn whole_instance_migration_leaves_only_the_excluded_in_the_diff() {
     unsafe { std::env::set_var("FERRY_TEST_CONN_SECRET", "conn-secret-161803") };
-    let env = Env::start(Seed::Sample, Seed::Empty);
+    let env = start(Seed::Sample, Seed::Empty);
     // dev's project has its own access policy and dev's OIC app its role grants.
-    let lead = env.sim.add_user("ops.lead@example.com", "Ops Lead");
+    let lead = env.sim().add_user("ops.lead@example.com", "Ops Lead");
     let group = env
-        .sim
+        .sim()
         .add_group("Integration-Team", &["ana.silva@example.com"]);
     env.put_json(
         "dev",
@@ -252,7 +193,7 @@ fn whole_instance_migration_leaves_only_the_excluded_in_the_diff() {
     );
     assert_eq!(r.code, 0, "{:?} {lines:?}", r.error);
     assert!(
-        env.sim
+        env.sim()
             .granted_roles("prod", "ops.lead@example.com")
             .is_empty()
     );
@@ -308,7 +249,7 @@ print(to_json(#{{ report: r, diff: d }}));"#
         "the excluded things must show in the diff: {diff:#}"
     );
     // Role grants moved to prod's OIC application.
-    let roles = env.sim.granted_roles("prod", "ops.lead@example.com");
+    let roles = env.sim().granted_roles("prod", "ops.lead@example.com");
     assert!(roles.iter().any(|r| r == "ServiceDeveloper"), "{roles:?}");
     // The report says what each path carries.
     let carried = |k: &str, item: &str| {
@@ -339,7 +280,7 @@ print(to_json(#{{ report: r, diff: d }}));"#
 /// not listed; only metadata is read.
 #[test]
 fn certificates_are_listed_with_what_to_do_and_never_carried() {
-    let env = Env::start(Seed::Sample, Seed::Empty);
+    let env = start(Seed::Sample, Seed::Empty);
     // The emulator lists dev's certificates (metadata only), and one by its composite id.
     let list = env.get("dev", "/certificates?orderBy=name");
     let ids: Vec<&str> = list["items"]
@@ -427,7 +368,7 @@ print(to_json(r));"#,
 
 #[test]
 fn migrate_instance_refuses_unknown_rule_keys() {
-    let env = Env::start(Seed::Sample, Seed::Empty);
+    let env = start(Seed::Sample, Seed::Empty);
     let (r, _) = env.run(
         r#"oic::migrate_instance(oic::instance("dev"), oic::instance("prod"), #{ exclude: [#{ kode: "X" }] });"#,
     );
@@ -450,18 +391,18 @@ fn thousand_integrations_move_end_to_end_near_the_floor() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let env = Env::start(Seed::Generated(n), Seed::Generated(0));
+    let env = start(Seed::Generated(n), Seed::Generated(0));
     // Latency-bound: small archives, as in the benchmark.
     for id in env.ids("dev") {
-        env.sim.set_archive_size("dev", &id, 20_000);
+        env.sim().set_archive_size("dev", &id, 20_000);
     }
-    env.sim.set_faults(sim::Faults {
+    env.sim().set_faults(sim::Faults {
         latency_ms: 50,
         max_concurrent: Some(16),
         instances: Some(vec!["dev".into(), "prod".into()]),
         ..Default::default()
     });
-    env.sim.clear_request_log();
+    env.sim().clear_request_log();
     let started = std::time::Instant::now();
     let r = env.run_json(
         r#"let r = oic::migrate_instance(oic::instance("dev"), oic::instance("prod"), #{
@@ -470,7 +411,7 @@ fn thousand_integrations_move_end_to_end_near_the_floor() {
 print(to_json(#{ failed: r.failed, imports: r.imports.len(), selected: r.selected, excluded: r.excluded.len() }));"#,
     );
     let wall = started.elapsed();
-    let log = env.sim.request_log();
+    let log = env.sim().request_log();
     let requests = log
         .iter()
         .filter(|e| {

@@ -17,7 +17,8 @@ fn short(sha: &str) -> &str {
 pub enum SkipReason {
     /// The run being resumed performed it with the same inputs.
     DoneInRun { run: String },
-    /// The target already holds an archive with this sha256.
+    /// The target already holds an archive of this content: `sha256` is the content digest
+    /// (`vault::content_hash`), as two exports of the same content differ byte for byte.
     Unchanged { sha256: String },
     /// It exists on the target (with this status) and overwrite is off.
     Present { target: String, status: String },
@@ -73,7 +74,11 @@ impl fmt::Display for SkipReason {
         match self {
             SkipReason::DoneInRun { run } => write!(f, "{DONE_IN_RUN}{run}"),
             SkipReason::Unchanged { sha256 } => {
-                write!(f, "unchanged by checksum (sha256 {}…)", short(sha256))
+                write!(
+                    f,
+                    "unchanged by checksum (content sha256 {}…)",
+                    short(sha256)
+                )
             }
             SkipReason::Present { target, status } => {
                 write!(f, "present on {target} ({status}); overwrite is off")

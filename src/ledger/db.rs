@@ -81,6 +81,11 @@ pub struct RollbackEntry {
     pub previous_status: Option<String>,
     /// The sha256 of its archive before the run.
     pub sha256: Option<String>,
+    /// The content digest of its archive before the run (see `vault::content_hash`): what a
+    /// later check compares, as two exports of the same content differ byte for byte.
+    pub content_sha256: Option<String>,
+    /// The content digest of the archive the run imported in its place.
+    pub imported_content_sha256: Option<String>,
     /// Where the archive was saved: `vault:<vault>:<job path>` or a local file path.
     pub location: Option<String>,
 }
@@ -399,6 +404,8 @@ fn rollback_from_row(r: &Row) -> Result<RollbackEntry, RowError> {
         previous_status: r.opt_text(5)?,
         sha256: r.opt_text(6)?,
         location: r.opt_text(7)?,
+        content_sha256: r.opt_text(8)?,
+        imported_content_sha256: r.opt_text(9)?,
     })
 }
 
@@ -704,8 +711,8 @@ impl Ledger {
     /// a run wins (a resumed run keeps what the first attempt saw).
     pub fn insert_rollback(&self, run: &str, e: &RollbackEntry) -> Result<(), LedgerError> {
         self.exec(&[(
-            "INSERT INTO rollback (run, seq, kind, code, version, target, existed, previous_status, sha256, location)
-             VALUES (?1, (SELECT COUNT(*) + 1 FROM rollback WHERE run = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO rollback (run, seq, kind, code, version, target, existed, previous_status, sha256, location, content_sha256, imported_content_sha256)
+             VALUES (?1, (SELECT COUNT(*) + 1 FROM rollback WHERE run = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT DO NOTHING".into(),
             vec![
                 run.into(),
@@ -717,6 +724,8 @@ impl Ledger {
                 e.previous_status.as_ref().into(),
                 e.sha256.as_ref().into(),
                 e.location.as_ref().into(),
+                e.content_sha256.as_ref().into(),
+                e.imported_content_sha256.as_ref().into(),
             ],
         )])?;
         Ok(())
@@ -773,7 +782,7 @@ impl Ledger {
     pub fn rollback_entries(&self, run: &str) -> Result<Vec<RollbackEntry>, LedgerError> {
         self.rows(
             "rollback",
-            "SELECT kind, code, version, target, existed, previous_status, sha256, location FROM rollback WHERE run = ?1 ORDER BY seq",
+            "SELECT kind, code, version, target, existed, previous_status, sha256, location, content_sha256, imported_content_sha256 FROM rollback WHERE run = ?1 ORDER BY seq",
             &[run.into()],
             rollback_from_row,
         )

@@ -219,6 +219,11 @@ CREATE INDEX runs_started ON runs(started);
 CREATE INDEX steps_started ON steps(started)
 ";
 
+const V3: &str = "
+ALTER TABLE rollback ADD COLUMN content_sha256 TEXT;
+ALTER TABLE rollback ADD COLUMN imported_content_sha256 TEXT
+";
+
 /// The ledger's schema, in order. Never edit a released migration: add the next one.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -230,6 +235,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "runs.host, runs.expected (planned artifacts), runs.updated (heartbeat)",
         sql: V2,
+    },
+    Migration {
+        version: 3,
+        name: "rollback.content_sha256, rollback.imported_content_sha256 (content digests)",
+        sql: V3,
     },
 ];
 

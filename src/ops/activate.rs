@@ -207,6 +207,8 @@ pub async fn activate_one(
                 existed: true,
                 previous_status: Some(st.clone()),
                 sha256: None,
+                content_sha256: None,
+                imported_content_sha256: None,
                 location: None,
             });
         }

@@ -17,7 +17,8 @@ use crate::oic::{Acl, Integration, IntegrationId, OicClient, OicError};
 pub struct DiffOptions {
     /// Only the integrations that match this filter.
     pub filter: Option<Filter>,
-    /// Export both sides of every common integration and compare the archives' sha256.
+    /// Export both sides of every common integration and compare the archives' content digests
+    /// (`vault::content_hash`: entry names and contents, export time stamps left out).
     pub checksums: bool,
     /// Everything the instances hold: projects and their ACLs, connections (status, security
     /// policy, non-secret properties), lookups, libraries, packages; ids get a kind prefix
@@ -189,30 +190,7 @@ pub async fn diff(
         ..Default::default()
     };
     if !o.all {
-        // The highest version of each code, when the two sides differ.
-        let latest = |l: &[Integration]| -> BTreeMap<String, String> {
-            let mut m: BTreeMap<String, String> = BTreeMap::new();
-            for i in l {
-                let e = m.entry(i.code.clone()).or_default();
-                if *e < i.version {
-                    *e = i.version.clone();
-                }
-            }
-            m
-        };
-        let (la, lb) = (latest(&a), latest(&b));
-        for (code, va) in &la {
-            if let Some(vb) = lb.get(code)
-                && va != vb
-            {
-                out.different.push(Difference {
-                    id: code.clone(),
-                    field: "version".into(),
-                    source: va.clone(),
-                    target: vb.clone(),
-                });
-            }
-        }
+        out.different = version_differences(&a, &b);
     } else {
         fa.extend(other_facts(ctx, src).await?);
         fb.extend(other_facts(ctx, dst).await?);
@@ -228,8 +206,52 @@ pub async fn diff(
         .filter(|k| !fa.contains_key(*k))
         .cloned()
         .collect();
+    let mut differs = field_differences(&fa, &fb, &both, &mut out.different);
+    if o.checksums {
+        for d in checksum_differences(ctx, src, dst, &both, prefix).await? {
+            differs.insert(d.id.clone());
+            out.different.push(d);
+        }
+    }
+    out.same = both.len() - differs.len();
+    Ok(out)
+}
+
+/// The highest version of each code on both sides, where they differ (field `version`).
+fn version_differences(a: &[Integration], b: &[Integration]) -> Vec<Difference> {
+    let latest = |l: &[Integration]| -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, String> = BTreeMap::new();
+        for i in l {
+            let e = m.entry(i.code.clone()).or_default();
+            if *e < i.version {
+                *e = i.version.clone();
+            }
+        }
+        m
+    };
+    let (la, lb) = (latest(a), latest(b));
+    la.iter()
+        .filter_map(|(code, va)| {
+            let vb = lb.get(code).filter(|vb| *vb != va)?;
+            Some(Difference {
+                id: code.clone(),
+                field: "version".into(),
+                source: va.clone(),
+                target: vb.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The facts that differ for the ids on both sides, pushed to `out`; returns those ids.
+fn field_differences(
+    fa: &Facts,
+    fb: &Facts,
+    both: &[String],
+    out: &mut Vec<Difference>,
+) -> BTreeSet<String> {
     let mut differs: BTreeSet<String> = BTreeSet::new();
-    for id in &both {
+    for id in both {
         let (x, y) = (&fa[id], &fb[id]);
         let fields: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
         for field in fields {
@@ -239,7 +261,7 @@ pub async fn diff(
             );
             if s != t {
                 differs.insert(id.clone());
-                out.different.push(Difference {
+                out.push(Difference {
                     id: id.clone(),
                     field: field.clone(),
                     source: s,
@@ -248,39 +270,55 @@ pub async fn diff(
             }
         }
     }
-    if o.checksums {
-        let common: Vec<String> = both
-            .iter()
-            .filter_map(|id| id.strip_prefix(prefix))
-            .filter(|id| !id.contains(':'))
-            .map(str::to_string)
-            .collect();
-        let pairs = fan_out(
-            ctx.bar(common.len(), "compare"),
-            ctx.bounds().exports,
-            common,
-            |id| async move {
-                let iid = IntegrationId::parse(&id).map_err(|e| OpsError::oic(src.name(), e))?;
-                let x = read(ctx, src, "export", || src.export_integration(&iid)).await?;
-                let y = read(ctx, dst, "export", || dst.export_integration(&iid)).await?;
-                Ok::<_, OpsError>((id, x.sha256, y.sha256))
-            },
-        )
-        .await;
-        for p in pairs {
-            let (id, x, y) = p?;
-            if x != y {
-                differs.insert(format!("{prefix}{id}"));
-                out.different.push(Difference {
-                    id: format!("{prefix}{id}"),
-                    field: "checksum".into(),
-                    source: x,
-                    target: y,
-                });
-            }
+    differs
+}
+
+/// The integrations on both sides (ids with `prefix`) whose exported archives differ in content (field
+/// `checksum`); each side exported once, a read.
+async fn checksum_differences(
+    ctx: &dyn Ctx,
+    src: &OicClient,
+    dst: &OicClient,
+    both: &[String],
+    prefix: &str,
+) -> Result<Vec<Difference>, OpsError> {
+    let common: Vec<String> = both
+        .iter()
+        .filter_map(|id| id.strip_prefix(prefix))
+        .filter(|id| !id.contains(':'))
+        .map(str::to_string)
+        .collect();
+    let pairs = fan_out(
+        ctx.bar(common.len(), "compare"),
+        ctx.bounds().exports,
+        common,
+        |id| async move {
+            let iid = IntegrationId::parse(&id).map_err(|e| OpsError::oic(src.name(), e))?;
+            let x = read(ctx, src, "export", || src.export_integration(&iid)).await?;
+            let y = read(ctx, dst, "export", || dst.export_integration(&iid)).await?;
+            // By content: two exports of the same content differ byte for byte.
+            let dx = super::import::content_digest(&x)
+                .await
+                .unwrap_or_else(|_| x.sha256.clone());
+            let dy = super::import::content_digest(&y)
+                .await
+                .unwrap_or_else(|_| y.sha256.clone());
+            Ok::<_, OpsError>((id, dx, dy))
+        },
+    )
+    .await;
+    let mut out = vec![];
+    for p in pairs {
+        let (id, x, y) = p?;
+        if x != y {
+            out.push(Difference {
+                id: format!("{prefix}{id}"),
+                field: "checksum".into(),
+                source: x,
+                target: y,
+            });
         }
     }
-    out.same = both.len() - differs.len();
     Ok(out)
 }
 

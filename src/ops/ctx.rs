@@ -6,9 +6,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::future::join_all;
+use futures::StreamExt;
 use indicatif::ProgressBar;
-use tokio::sync::Semaphore;
 
 use super::OpsError;
 use crate::artifact::Artifact;
@@ -130,20 +129,23 @@ where
         }
     };
     show(&bar);
-    let sem = Arc::new(Semaphore::new(concurrency.max(1)));
-    let futs = items.into_iter().map(|item| {
-        let sem = sem.clone();
-        let bar = bar.clone();
-        let fut = f(item);
-        async move {
-            let _permit = sem.acquire_owned().await.ok();
-            let r = fut.await;
-            bar.inc(1);
-            show(&bar);
-            r
-        }
-    });
-    let out = join_all(futs).await;
+    // Futures are made as places free up, not all at once: memory stays that of `concurrency`
+    // requests in flight whatever the number of items (an export's future is kilobytes).
+    let mut out: Vec<(usize, R)> = futures::stream::iter(items.into_iter().enumerate())
+        .map(|(i, item)| {
+            let bar = bar.clone();
+            let fut = f(item);
+            async move {
+                let r = fut.await;
+                bar.inc(1);
+                show(&bar);
+                (i, r)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    out.sort_by_key(|(i, _)| *i);
     bar.finish_and_clear();
-    out
+    out.into_iter().map(|(_, r)| r).collect()
 }

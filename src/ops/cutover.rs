@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::OpsError;
 use super::activate::{ActivateWhen, activate_one};
-use super::connections::{Connections, build_update};
+use super::connections::{ConnectionSpec, Connections, build_update};
 use super::ctx::Ctx;
 use super::import::{ImportOptions, ImportResult, ItemAction, import};
 use super::notify::{NotifyRequest, send};
@@ -322,6 +322,55 @@ where
     }
 }
 
+/// What the archives of a cutover say: the connections the integrations use, who calls whom,
+/// which to activate and which carry a schedule.
+#[derive(Default)]
+struct ArchivePlan {
+    used: BTreeSet<String>,
+    calls: HashMap<String, Vec<(String, String)>>,
+    wanted: Vec<String>,
+    with_schedule: BTreeSet<String>,
+}
+
+/// Reads the integration archives among `artifacts` (see [`ArchivePlan`]).
+async fn read_archives(
+    artifacts: &[Artifact],
+    o: &CutoverOpts,
+    target: &str,
+) -> Result<ArchivePlan, OpsError> {
+    let mut plan = ArchivePlan::default();
+    for a in artifacts
+        .iter()
+        .filter(|a| a.key.kind == ArtifactKind::Integration && !a.is_planned())
+    {
+        let path = a.path().to_path_buf();
+        let (info, inv) = tokio::task::spawn_blocking(move || (inspect(&path), invocations(&path)))
+            .await
+            .map_err(|e| OpsError::Usage(e.to_string()))?;
+        let info = info.map_err(|e| OpsError::oic(target, e))?;
+        if info.scheduled {
+            plan.with_schedule.insert(a.key.id());
+        }
+        plan.used.extend(info.connections);
+        let inv = inv.map_err(|e| OpsError::oic(target, e))?;
+        plan.calls.insert(
+            a.key.id(),
+            inv.into_iter()
+                .map(|i| {
+                    let v = match i.kind {
+                        InvokeKind::Local | InvokeKind::Rest => i.version,
+                    };
+                    (i.code, v)
+                })
+                .collect(),
+        );
+        if o.activate.wants(a) {
+            plan.wanted.push(a.key.id());
+        }
+    }
+    Ok(plan)
+}
+
 /// Runs a cutover of `artifacts` into instance `target`. See the module docs.
 pub async fn cutover(
     ctx: &dyn Ctx,
@@ -333,8 +382,6 @@ pub async fn cutover(
 ) -> Result<CutoverReport, OpsError> {
     let client = ctx.client(target)?;
     let connections = o.connections.for_instance(target)?;
-    let exec = ctx.exec();
-    let dry = exec.dry_run();
     let mut rep = CutoverReport {
         target: target.to_string(),
         outcome: CutoverOutcome::Completed,
@@ -349,43 +396,8 @@ pub async fn cutover(
         smoke: vec![],
         rollback: vec![],
     };
-
-    // What the archives say: connections used and calls made, per integration.
-    let mut used: BTreeSet<String> = BTreeSet::new();
-    let mut calls: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    let mut wanted: Vec<String> = vec![];
-    let mut with_schedule: BTreeSet<String> = BTreeSet::new();
-    for a in artifacts
-        .iter()
-        .filter(|a| a.key.kind == ArtifactKind::Integration && !a.is_planned())
-    {
-        let path = a.path().to_path_buf();
-        let (info, inv) = tokio::task::spawn_blocking(move || (inspect(&path), invocations(&path)))
-            .await
-            .map_err(|e| OpsError::Usage(e.to_string()))?;
-        let info = info.map_err(|e| OpsError::oic(target, e))?;
-        if info.scheduled {
-            with_schedule.insert(a.key.id());
-        }
-        used.extend(info.connections);
-        let inv = inv.map_err(|e| OpsError::oic(target, e))?;
-        calls.insert(
-            a.key.id(),
-            inv.into_iter()
-                .map(|i| {
-                    let v = match i.kind {
-                        InvokeKind::Local | InvokeKind::Rest => i.version,
-                    };
-                    (i.code, v)
-                })
-                .collect(),
-        );
-        if o.activate.wants(a) {
-            wanted.push(a.key.id());
-        }
-    }
-    let order = activation_order(&wanted, &calls).map_err(OpsError::Usage)?;
-    rep.order = order.clone();
+    let plan = read_archives(&artifacts, o, target).await?;
+    rep.order = activation_order(&plan.wanted, &plan.calls).map_err(OpsError::Usage)?;
 
     // The schedules the target has for these codes, before anything changes: each one's
     // definition and state is saved in the run's rollback job and recorded, so the run's
@@ -395,95 +407,193 @@ pub async fn cutover(
         .filter(|a| a.key.kind == ArtifactKind::Integration)
         .map(|a| a.key.code.clone())
         .collect();
-    if !dry {
+    if !ctx.exec().dry_run() {
         save_schedules(ctx, &client, &codes).await?;
     }
-
-    // 1. Import everything inactive.
-    let iopts = ImportOptions {
-        overwrite: true,
-        activate: ActivateWhen::Never,
-        ..ImportOptions::default()
+    let steps = Steps {
+        ctx,
+        client: &client,
+        target,
+        o,
+        clock,
     };
-    let imported = import(ctx, &client, artifacts, &iopts).await?;
-    rep.imported = imported.results;
-    if let Some(f) = rep
-        .imported
-        .iter()
-        .find(|r| r.action == Some(ItemAction::Failed))
-    {
-        let cause = format!(
-            "import of {} failed: {}",
-            f.id,
-            f.error.clone().unwrap_or_default()
-        );
-        return finish(
-            ctx,
-            run,
-            rep,
-            Stop {
-                outcome: CutoverOutcome::ImportFailed,
-                cause,
-                roll_back: false,
-            },
-            o,
-        )
-        .await;
+    match steps.go(artifacts, &connections, &plan, &mut rep).await? {
+        Some(stop) => finish(ctx, run, rep, stop, o).await,
+        None => Ok(rep),
     }
+}
 
-    // 2. Connections: configure, then test every one the selection uses.
-    for (code, spec) in &connections {
-        let current = exec
-            .read("get_connection", || client.get_connection(None, code))
-            .await
-            .map_err(|e| OpsError::oic(target, e))?;
-        let (update, secrets) = build_update(current.as_ref(), spec).map_err(OpsError::Usage)?;
-        ctx.shell().add_secrets(&secrets);
-        let eff = Effect::new(
-            Stage::Connection,
-            conn_key(code),
-            target,
-            "update connection",
-        )
-        .with_reason("per-environment settings of the cutover");
-        exec.run(eff, || async {
-            client
-                .update_connection(None, code, &update)
-                .await
-                .map(|_| ())
-                .map_err(Failure::from)
-        })
-        .await
-        .map_err(OpsError::effect)?;
-    }
-    for code in &used {
-        rep.tested.push(code.clone());
-        let eff = Effect::new(Stage::Connection, conn_key(code), target, "test connection")
-            .with_reason("used by the cutover; tested before any activation");
-        let r = exec
-            .run(eff.clone(), || async {
-                let t = client
-                    .test_connection(None, code)
-                    .await
-                    .map_err(Failure::from)?;
-                if t.ok() {
-                    Ok(t)
-                } else {
-                    Err(Failure::new(TestFailed(t.details.clone())))
-                }
-            })
-            .await;
-        if let Err(e) = r {
-            if e.cancelled {
-                return Err(OpsError::Cancelled);
-            }
-            rep.failed_connections.push(FailedConnection {
-                connection: code.clone(),
-                message: e.error.message.clone(),
-            });
+/// The steps of a cutover, each stopping it (`Some(Stop)`) or letting it go on.
+struct Steps<'a> {
+    ctx: &'a dyn Ctx,
+    client: &'a OicClient,
+    target: &'a str,
+    o: &'a CutoverOpts,
+    clock: &'a dyn Clock,
+}
+
+impl Steps<'_> {
+    /// A failure after the imports: rolled back when the options say so.
+    fn failed(&self, cause: String) -> Stop {
+        Stop {
+            outcome: fail_outcome(self.o),
+            cause,
+            roll_back: self.o.rollback,
         }
     }
-    if !rep.failed_connections.is_empty() {
+
+    /// Steps 1 to 4, in order, up to the first that stops.
+    async fn go(
+        &self,
+        artifacts: Vec<Artifact>,
+        connections: &BTreeMap<String, ConnectionSpec>,
+        plan: &ArchivePlan,
+        rep: &mut CutoverReport,
+    ) -> Result<Option<Stop>, OpsError> {
+        if let Some(stop) = self.import_inactive(artifacts, rep).await? {
+            return Ok(Some(stop));
+        }
+        self.configure(connections).await?;
+        if let Some(stop) = self.test_connections(&plan.used, rep).await? {
+            return Ok(Some(stop));
+        }
+        let since = match self.activate(plan, rep).await? {
+            Ok(since) => since,
+            Err(stop) => return Ok(Some(stop)),
+        };
+        if self.o.start_schedules
+            && let Some(stop) = self.start_schedules(plan, rep).await?
+        {
+            return Ok(Some(stop));
+        }
+        if self.ctx.exec().dry_run() {
+            self.plan_smoke(rep);
+            return Ok(None);
+        }
+        // 4. Smoke check.
+        let smoked = smoke(
+            self.ctx,
+            self.client,
+            self.target,
+            &since,
+            &self.o.smoke,
+            self.clock,
+        );
+        match smoked.await {
+            Ok(results) => rep.smoke = results,
+            Err((results, cause)) => {
+                rep.smoke = results;
+                return Ok(Some(self.failed(cause)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// 1. Imports everything inactive.
+    async fn import_inactive(
+        &self,
+        artifacts: Vec<Artifact>,
+        rep: &mut CutoverReport,
+    ) -> Result<Option<Stop>, OpsError> {
+        let iopts = ImportOptions {
+            overwrite: true,
+            activate: ActivateWhen::Never,
+            ..ImportOptions::default()
+        };
+        let imported = import(self.ctx, self.client, artifacts, &iopts).await?;
+        rep.imported = imported.results;
+        Ok(rep
+            .imported
+            .iter()
+            .find(|r| r.action == Some(ItemAction::Failed))
+            .map(|f| Stop {
+                outcome: CutoverOutcome::ImportFailed,
+                cause: format!(
+                    "import of {} failed: {}",
+                    f.id,
+                    f.error.clone().unwrap_or_default()
+                ),
+                roll_back: false,
+            }))
+    }
+
+    /// 2a. The per-environment settings of the connections.
+    async fn configure(
+        &self,
+        connections: &BTreeMap<String, ConnectionSpec>,
+    ) -> Result<(), OpsError> {
+        let (exec, client, target) = (self.ctx.exec(), self.client, self.target);
+        for (code, spec) in connections {
+            let current = exec
+                .read("get_connection", || client.get_connection(None, code))
+                .await
+                .map_err(|e| OpsError::oic(target, e))?;
+            let (update, secrets) =
+                build_update(current.as_ref(), spec).map_err(OpsError::Usage)?;
+            self.ctx.shell().add_secrets(&secrets);
+            let eff = Effect::new(
+                Stage::Connection,
+                conn_key(code),
+                target,
+                "update connection",
+            )
+            .with_reason("per-environment settings of the cutover");
+            exec.run(eff, || async {
+                client
+                    .update_connection(None, code, &update)
+                    .await
+                    .map(|_| ())
+                    .map_err(Failure::from)
+            })
+            .await
+            .map_err(OpsError::effect)?;
+        }
+        Ok(())
+    }
+
+    /// 2b. Tests every connection the selection uses; one failing stops the cutover before any
+    /// activation.
+    async fn test_connections(
+        &self,
+        used: &BTreeSet<String>,
+        rep: &mut CutoverReport,
+    ) -> Result<Option<Stop>, OpsError> {
+        let (exec, client) = (self.ctx.exec(), self.client);
+        for code in used {
+            rep.tested.push(code.clone());
+            let eff = Effect::new(
+                Stage::Connection,
+                conn_key(code),
+                self.target,
+                "test connection",
+            )
+            .with_reason("used by the cutover; tested before any activation");
+            let r = exec
+                .run(eff.clone(), || async {
+                    let t = client
+                        .test_connection(None, code)
+                        .await
+                        .map_err(Failure::from)?;
+                    if t.ok() {
+                        Ok(t)
+                    } else {
+                        Err(Failure::new(TestFailed(t.details.clone())))
+                    }
+                })
+                .await;
+            if let Err(e) = r {
+                if e.cancelled {
+                    return Err(OpsError::Cancelled);
+                }
+                rep.failed_connections.push(FailedConnection {
+                    connection: code.clone(),
+                    message: e.error.message.clone(),
+                });
+            }
+        }
+        if rep.failed_connections.is_empty() {
+            return Ok(None);
+        }
         let cause = format!(
             "{} connection(s) failed their test, nothing was activated: {}",
             rep.failed_connections.len(),
@@ -493,23 +603,17 @@ pub async fn cutover(
                 .collect::<Vec<_>>()
                 .join("; ")
         );
-        return finish(
-            ctx,
-            run,
-            rep,
-            Stop {
-                outcome: CutoverOutcome::ConnectionsFailed,
-                cause,
-                roll_back: false,
-            },
-            o,
-        )
-        .await;
+        Ok(Some(Stop {
+            outcome: CutoverOutcome::ConnectionsFailed,
+            cause,
+            roll_back: false,
+        }))
     }
 
-    // 3. Activations, callees first. First the states of the target's other versions of these
-    //    codes (an activation deactivates the other minor versions), for rollback.
-    if !dry {
+    /// Records, for rollback, the states of the target's other versions of the codes about to
+    /// be activated (an activation deactivates the other minor versions).
+    async fn note_other_versions(&self, order: &[String]) -> Result<(), OpsError> {
+        let (exec, client) = (self.ctx.exec(), self.client);
         let codes: BTreeSet<&str> = order
             .iter()
             .map(|id| id.split_once('|').map(|x| x.0).unwrap_or(id))
@@ -517,7 +621,7 @@ pub async fn cutover(
         let listed = exec
             .read("list_integrations", || client.list_integrations(None))
             .await
-            .map_err(|e| OpsError::oic(target, e))?;
+            .map_err(|e| OpsError::oic(self.target, e))?;
         for i in listed.iter().filter(|i| {
             codes.contains(i.code.as_str()) && !order.contains(&format!("{}|{}", i.code, i.version))
         }) {
@@ -525,62 +629,73 @@ pub async fn cutover(
                 kind: ArtifactKind::Integration,
                 code: i.code.clone(),
                 version: i.version.clone(),
-                target: target.to_string(),
+                target: self.target.to_string(),
                 existed: true,
                 previous_status: Some(i.status.clone()),
                 sha256: None,
+                content_sha256: None,
+                imported_content_sha256: None,
                 location: None,
             });
         }
+        Ok(())
     }
-    let aopts = ActivateOptions {
-        async_mode: true,
-        timeout: Duration::from_secs(o.activation_timeout),
-        poll_interval: Duration::from_millis(500),
-        tracing: None,
-        payload_tracing: None,
-    };
-    let mut since: Vec<(String, DateTime<Utc>)> = vec![];
-    for id in &order {
-        let at = clock.now();
-        let eff = Effect::new(Stage::Activate, key_of(id), target, "activate").with_reason(
-            match calls.get(id).map(|c| c.len()).unwrap_or(0) {
+
+    /// 3. Activates in the order decided, callees first; returns when each was activated.
+    async fn activate(
+        &self,
+        plan: &ArchivePlan,
+        rep: &mut CutoverReport,
+    ) -> Result<Result<Vec<(String, DateTime<Utc>)>, Stop>, OpsError> {
+        let exec = self.ctx.exec();
+        if !exec.dry_run() {
+            self.note_other_versions(&rep.order).await?;
+        }
+        let aopts = ActivateOptions {
+            async_mode: true,
+            timeout: Duration::from_secs(self.o.activation_timeout),
+            poll_interval: Duration::from_millis(500),
+            tracing: None,
+            payload_tracing: None,
+        };
+        let mut since: Vec<(String, DateTime<Utc>)> = vec![];
+        for id in rep.order.clone() {
+            let at = self.clock.now();
+            let why = match plan.calls.get(&id).map(|c| c.len()).unwrap_or(0) {
                 0 => "cutover".to_string(),
                 n => format!("cutover, after the {n} integration(s) it calls"),
-            },
-        );
-        match activate_one(exec, &client, &aopts, eff, true).await {
-            Ok(_) => {
-                rep.activated.push(id.clone());
-                since.push((id.clone(), at));
-            }
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) => {
-                let cause = format!("activation of {id} failed: {}", e.error.message);
-                return finish(
-                    ctx,
-                    run,
-                    rep,
-                    Stop {
-                        outcome: fail_outcome(o),
-                        cause,
-                        roll_back: o.rollback,
-                    },
-                    o,
-                )
-                .await;
+            };
+            let eff =
+                Effect::new(Stage::Activate, key_of(&id), self.target, "activate").with_reason(why);
+            match activate_one(exec, self.client, &aopts, eff, true).await {
+                Ok(_) => {
+                    rep.activated.push(id.clone());
+                    since.push((id, at));
+                }
+                Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+                Err(e) => {
+                    let cause = format!("activation of {id} failed: {}", e.error.message);
+                    return Ok(Err(self.failed(cause)));
+                }
             }
         }
+        Ok(Ok(since))
     }
-    // Then the schedules of the activated integrations.
-    if o.start_schedules {
+
+    /// Starts the schedules of the activated integrations, after all the activations.
+    async fn start_schedules(
+        &self,
+        plan: &ArchivePlan,
+        rep: &mut CutoverReport,
+    ) -> Result<Option<Stop>, OpsError> {
+        let (exec, client) = (self.ctx.exec(), self.client);
         // What the archives carry, and (in a run) what the target says it holds.
-        let scheduled: BTreeSet<String> = if dry {
-            with_schedule.clone()
+        let scheduled: BTreeSet<String> = if exec.dry_run() {
+            plan.with_schedule.clone()
         } else {
             exec.read("list_integrations", || client.list_integrations(None))
                 .await
-                .map_err(|e| OpsError::oic(target, e))?
+                .map_err(|e| OpsError::oic(self.target, e))?
                 .into_iter()
                 .filter(|i| i.schedule_defined)
                 .map(|i| format!("{}|{}", i.code, i.version))
@@ -590,77 +705,45 @@ pub async fn cutover(
             if !scheduled.contains(&id) {
                 continue;
             }
-            let eff = Effect::new(Stage::Activate, key_of(&id), target, "start schedule")
+            let eff = Effect::new(Stage::Activate, key_of(&id), self.target, "start schedule")
                 .with_reason("cutover: schedules after the integrations");
             let iid = IntegrationId::new(&key_of(&id).code, &key_of(&id).version);
-            match exec
-                .run(eff, || async {
-                    client
-                        .start_schedule(&iid)
-                        .await
-                        .map(|s| s.as_str().to_string())
-                        .map_err(Failure::from)
-                })
-                .await
-            {
+            let start = || async {
+                client
+                    .start_schedule(&iid)
+                    .await
+                    .map(|s| s.as_str().to_string())
+                    .map_err(Failure::from)
+            };
+            match exec.run(eff, start).await {
                 Ok(_) => rep.schedules_started.push(id),
                 Err(e) if e.cancelled => return Err(OpsError::Cancelled),
                 Err(e) => {
                     let cause =
                         format!("starting the schedule of {id} failed: {}", e.error.message);
-                    return finish(
-                        ctx,
-                        run,
-                        rep,
-                        Stop {
-                            outcome: fail_outcome(o),
-                            cause,
-                            roll_back: o.rollback,
-                        },
-                        o,
-                    )
-                    .await;
+                    return Ok(Some(self.failed(cause)));
                 }
             }
         }
+        Ok(None)
     }
-    if dry {
+
+    /// A dry run: the smoke check, planned.
+    fn plan_smoke(&self, rep: &mut CutoverReport) {
         let eff = Effect::new(
             Stage::Verify,
             ArtifactKey::new(ArtifactKind::Integration, "smoke check", ""),
-            target,
+            self.target,
             format!(
                 "smoke check {} integration(s) for {} s (error rate ≤ {})",
-                order.len(),
-                o.smoke.window_secs,
-                o.smoke.max_error_rate
+                rep.order.len(),
+                self.o.smoke.window_secs,
+                self.o.smoke.max_error_rate
             ),
         );
-        exec.note(&eff, StepStatus::Planned, None);
+        self.ctx.exec().note(&eff, StepStatus::Planned, None);
         rep.outcome = CutoverOutcome::Planned;
-        return Ok(rep);
     }
-
-    // 4. Smoke check.
-    match smoke(ctx, &client, target, &since, &o.smoke, clock).await {
-        Ok(results) => rep.smoke = results,
-        Err((results, cause)) => {
-            rep.smoke = results;
-            return finish(
-                ctx,
-                run,
-                rep,
-                Stop {
-                    outcome: fail_outcome(o),
-                    cause,
-                    roll_back: o.rollback,
-                },
-                o,
-            )
-            .await;
-        }
-    }
-    Ok(rep)
 }
 
 /// Saves for rollback the schedule (definition and state) of every integration of the target
@@ -724,32 +807,9 @@ async fn smoke(
     clock: &dyn Clock,
 ) -> Result<Vec<SmokeResult>, SmokeFailure> {
     let exec = ctx.exec();
-    for c in &s.calls {
-        let eff = Effect::new(
-            Stage::Verify,
-            ArtifactKey::new(ArtifactKind::Integration, &c.path, ""),
-            target,
-            format!("test call {} {}", c.method, c.path),
-        );
-        if let Err(e) = exec
-            .run(eff, || async {
-                client
-                    .call_rest_trigger(&c.method, &c.path, c.body.clone())
-                    .await
-                    .map(|_| ())
-                    .map_err(Failure::from)
-            })
-            .await
-        {
-            return Err((
-                vec![],
-                format!(
-                    "smoke check: test call {} {} failed: {}",
-                    c.method, c.path, e.error.message
-                ),
-            ));
-        }
-    }
+    test_calls(exec, client, target, &s.calls)
+        .await
+        .map_err(|why| (vec![], why))?;
     let figures: std::sync::Mutex<BTreeMap<String, SmokeResult>> = Default::default();
     let verdict = smoke_window(
         clock,
@@ -759,7 +819,8 @@ async fn smoke(
             let figures = &figures;
             async move {
                 for (id, at) in since {
-                    let iid = IntegrationId::parse(id).unwrap_or_else(|_| IntegrationId::new(id, ""));
+                    let iid =
+                        IntegrationId::parse(id).unwrap_or_else(|_| IntegrationId::new(id, ""));
                     let c = match exec
                         .read("monitoring", || client.instance_counts_since(&iid, *at))
                         .await
@@ -767,31 +828,7 @@ async fn smoke(
                         Ok(c) => c,
                         Err(e) => return Verdict::Fail(format!("smoke check of {id}: {e}")),
                     };
-                    let rate = c.error_rate();
-                    let mut r = SmokeResult {
-                        id: id.clone(),
-                        instances: c.total,
-                        failed: c.failed + c.aborted,
-                        error_rate: rate,
-                        ok: true,
-                    };
-                    let verdict = if c.total > 0 && rate > s.max_error_rate {
-                        Verdict::Fail(format!(
-                            "smoke check: {id} failed {} of {} instance(s) since its activation ({:.0} % > {:.0} %)",
-                            r.failed,
-                            c.total,
-                            rate * 100.0,
-                            s.max_error_rate * 100.0
-                        ))
-                    } else if last && c.total < s.min_instances {
-                        Verdict::Fail(format!(
-                            "smoke check: {id} received {} instance(s) in {} s, fewer than {}",
-                            c.total, s.window_secs, s.min_instances
-                        ))
-                    } else {
-                        Verdict::Ok
-                    };
-                    r.ok = verdict == Verdict::Ok;
+                    let (r, verdict) = judge(id, &c, s, last);
                     figures
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -810,7 +847,90 @@ async fn smoke(
         .unwrap_or_else(|p| p.into_inner())
         .into_values()
         .collect();
-    for r in &results {
+    record_smoke(exec, target, &results, verdict.as_ref().err());
+    match verdict {
+        Ok(_) => Ok(results),
+        Err(why) => Err((results, why)),
+    }
+}
+
+/// The smoke check's test calls to REST triggers; the first that fails stops it.
+async fn test_calls(
+    exec: &crate::effect::Executor,
+    client: &OicClient,
+    target: &str,
+    calls: &[SmokeCall],
+) -> Result<(), String> {
+    for c in calls {
+        let eff = Effect::new(
+            Stage::Verify,
+            ArtifactKey::new(ArtifactKind::Integration, &c.path, ""),
+            target,
+            format!("test call {} {}", c.method, c.path),
+        );
+        if let Err(e) = exec
+            .run(eff, || async {
+                client
+                    .call_rest_trigger(&c.method, &c.path, c.body.clone())
+                    .await
+                    .map(|_| ())
+                    .map_err(Failure::from)
+            })
+            .await
+        {
+            return Err(format!(
+                "smoke check: test call {} {} failed: {}",
+                c.method, c.path, e.error.message
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The figures of integration `id` since its activation, and the verdict on them (`last`: the
+/// window's last look, when too few instances fail it).
+fn judge(
+    id: &str,
+    c: &crate::oic::InstanceCounts,
+    s: &SmokeOpts,
+    last: bool,
+) -> (SmokeResult, Verdict) {
+    let rate = c.error_rate();
+    let mut r = SmokeResult {
+        id: id.to_string(),
+        instances: c.total,
+        failed: c.failed + c.aborted,
+        error_rate: rate,
+        ok: true,
+    };
+    let verdict = if c.total > 0 && rate > s.max_error_rate {
+        Verdict::Fail(format!(
+            "smoke check: {id} failed {} of {} instance(s) since its activation ({:.0} % > {:.0} %)",
+            r.failed,
+            c.total,
+            rate * 100.0,
+            s.max_error_rate * 100.0
+        ))
+    } else if last && c.total < s.min_instances {
+        Verdict::Fail(format!(
+            "smoke check: {id} received {} instance(s) in {} s, fewer than {}",
+            c.total, s.window_secs, s.min_instances
+        ))
+    } else {
+        Verdict::Ok
+    };
+    r.ok = verdict == Verdict::Ok;
+    (r, verdict)
+}
+
+/// One `smoke check` step per integration, with its figures; failed where the check failed.
+fn record_smoke(
+    exec: &crate::effect::Executor,
+    target: &str,
+    results: &[SmokeResult],
+    why: Option<&String>,
+) {
+    for r in results {
         let eff =
             Effect::new(Stage::Verify, key_of(&r.id), target, "smoke check").with_reason(format!(
                 "{} instance(s), {} failed, error rate {:.2}",
@@ -819,7 +939,7 @@ async fn smoke(
         let err = (!r.ok).then(|| StepError {
             kind: "smoke".into(),
             status: None,
-            message: verdict.clone().err().unwrap_or_default(),
+            message: why.cloned().unwrap_or_default(),
         });
         exec.note(
             &eff,
@@ -830,10 +950,6 @@ async fn smoke(
             },
             err,
         );
-    }
-    match verdict {
-        Ok(_) => Ok(results),
-        Err(why) => Err((results, why)),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `import`: archives into an instance, each verified against its sha256 first, in dependency
 //! order (libraries, lookups, projects, packages, then integrations), each after a check of the
-//! target (import new, replace, or skip when unchanged by checksum or when overwrite is off),
+//! target (import new, replace, or skip when its content is unchanged or when overwrite is off),
 //! what a replace loses saved for rollback first; then the activations.
 //!
 //! A replace is recorded as its steps: stopping the schedule and deactivating (when the target
@@ -413,8 +413,12 @@ pub struct TargetCheck {
     pub decision: Decision,
     /// What the target holds, when it holds it.
     pub state: Option<TargetState>,
-    /// The target's current archive (exported to compare checksums), when it was exported.
+    /// The target's current archive (exported to compare contents), when it was exported.
     pub current: Option<Artifact>,
+    /// The content digest of `current` (see [`crate::vault::content_hash`]).
+    pub current_digest: Option<String>,
+    /// The content digest of the archive the import brings, when it was computed.
+    pub incoming_digest: Option<String>,
 }
 
 impl TargetCheck {
@@ -423,6 +427,8 @@ impl TargetCheck {
             decision: Decision::go(Action::ImportNew, format!("not on {target}")),
             state: None,
             current: None,
+            current_digest: None,
+            incoming_digest: None,
         }
     }
 }
@@ -431,12 +437,42 @@ fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
-/// Reads the target to decide how an archive of `key` with `sha256` would be imported.
+/// What an import brings, as [`target_check`] compares it with what the target holds: by content
+/// digest, never by bytes (two exports of the same content differ byte for byte, as real OIC
+/// stamps each export; see [`crate::vault::content_hash`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Incoming<'a> {
+    /// An archive at hand; its digest is computed only when the target holds the artifact.
+    Archive(&'a Artifact),
+    /// An archive known by what was recorded of it (a rollback entry): its sha256 and, when it
+    /// was recorded, its content digest (without it, only identical bytes count as unchanged).
+    Recorded {
+        sha256: &'a str,
+        content: Option<&'a str>,
+    },
+}
+
+/// The content digest of a local archive, off the runtime (its sha256 when it is not a zip).
+pub async fn content_digest(a: &Artifact) -> Result<String, Failure> {
+    let a2 = a.clone();
+    tokio::task::spawn_blocking(move || crate::vault::content_hash(a2.path(), &a2.sha256))
+        .await
+        .map_err(|e| Failure::Task(e.to_string()))?
+        .map_err(|e| {
+            Failure::Task(format!(
+                "cannot read the archive {}: {e}",
+                a.path().display()
+            ))
+        })
+}
+
+/// Reads the target to decide how an archive of `key` would be imported: skipped when the
+/// target holds the same content (compared by content digest), else replaced or imported new.
 pub async fn target_check(
     kops: &dyn KindOps,
     client: &OicClient,
     key: &ArtifactKey,
-    sha256: &str,
+    incoming: Incoming<'_>,
     mode: ImportMode,
 ) -> Result<TargetCheck, Failure> {
     let Some(st) = kops.state(client, key).await? else {
@@ -450,25 +486,44 @@ pub async fn target_check(
             }),
             state: Some(st),
             current: None,
+            current_digest: None,
+            incoming_digest: None,
         });
     }
     let current = kops.export_current(client, key).await?;
-    let decision = if !sha256.is_empty() && current.sha256 == sha256 {
+    let current_digest = content_digest(&current).await?;
+    let (want, unchanged) = match incoming {
+        Incoming::Archive(a) => {
+            let d = content_digest(a).await?;
+            let same = d == current_digest;
+            (Some(d), same)
+        }
+        Incoming::Recorded {
+            content: Some(c), ..
+        } => (Some(c.to_string()), c == current_digest),
+        Incoming::Recorded {
+            sha256,
+            content: None,
+        } => (None, !sha256.is_empty() && sha256 == current.sha256),
+    };
+    let decision = if unchanged {
         Decision::Skip(SkipReason::Unchanged {
-            sha256: sha256.to_string(),
+            sha256: want.clone().unwrap_or_else(|| current_digest.clone()),
         })
     } else {
-        let has = if sha256.is_empty() {
-            "?"
-        } else {
-            short(sha256)
+        let has = match (&want, incoming) {
+            (Some(d), _) => format!("content {}", short(d)),
+            (None, Incoming::Recorded { sha256, .. }) if !sha256.is_empty() => {
+                format!("sha256 {}", short(sha256))
+            }
+            _ => "?".to_string(),
         };
         Decision::go(
             Action::Replace,
             format!(
-                "{} holds sha256 {}… ({}), the archive has {has}…",
+                "{} holds content {}… ({}), the archive has {has}…",
                 client.name(),
-                short(&current.sha256),
+                short(&current_digest),
                 st.status,
             ),
         )
@@ -477,6 +532,8 @@ pub async fn target_check(
         decision,
         state: Some(st),
         current: Some(current),
+        current_digest: Some(current_digest),
+        incoming_digest: want,
     })
 }
 
@@ -611,17 +668,17 @@ async fn decide(
     let mut d = if listed_absent && !pending {
         TargetCheck::absent(client.name())
     } else {
-        target_check(kops, client, &a.key, &a.sha256, mode).await?
+        target_check(kops, client, &a.key, Incoming::Archive(a), mode).await?
     };
     if pending {
         let until = std::time::Instant::now() + ctx.resume_grace();
         while matches!(d.decision, Decision::Go { .. }) && std::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            d = target_check(kops, client, &a.key, &a.sha256, mode).await?;
+            d = target_check(kops, client, &a.key, Incoming::Archive(a), mode).await?;
         }
     }
     if matches!(d.decision, Decision::Go { .. }) && !exec.dry_run() {
-        save_for_rollback(ctx, client.name(), &a.key, &d)
+        save_for_rollback(ctx, client.name(), a, &d)
             .await
             .map_err(|e| {
                 Failure::Task(format!(
@@ -657,7 +714,14 @@ async fn send(
     }
     match kops.create(client, a).await {
         Err(e) if e.is_status(409) => {
-            let d = target_check(kops, client, &a.key, &a.sha256, ImportMode::Overwrite).await?;
+            let d = target_check(
+                kops,
+                client,
+                &a.key,
+                Incoming::Archive(a),
+                ImportMode::Overwrite,
+            )
+            .await?;
             match d.decision {
                 Decision::Skip(why @ SkipReason::Unchanged { .. }) => {
                     tracing::warn!(artifact = %a.key.id(), "{why}: an earlier request landed");
@@ -674,13 +738,19 @@ async fn send(
 }
 
 /// Records what a replace or an import new changes, for rollback: the archive the target holds
-/// (saved through the run's rollback sink) and its status, or that it was absent.
+/// (saved through the run's rollback sink) and its status, or that it was absent, with the
+/// content digests of what it held and of what the import brings (`a`).
 async fn save_for_rollback(
     ctx: &dyn Ctx,
     target: &str,
-    key: &ArtifactKey,
+    a: &Artifact,
     d: &TargetCheck,
 ) -> Result<(), String> {
+    let key = &a.key;
+    let imported = match &d.incoming_digest {
+        Some(c) => c.clone(),
+        None => content_digest(a).await.map_err(|e| e.to_string())?,
+    };
     let record = ctx.exec().record().clone();
     let mut entry = RollbackEntry {
         kind: key.kind,
@@ -694,6 +764,8 @@ async fn save_for_rollback(
             .map(|s| s.status.clone())
             .filter(|s| !s.is_empty()),
         sha256: None,
+        content_sha256: d.current_digest.clone(),
+        imported_content_sha256: Some(imported),
         location: None,
     };
     if let Some(cur) = d.current.clone() {

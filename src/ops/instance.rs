@@ -461,25 +461,7 @@ async fn inventory(
         )?;
     }
     for i in ints {
-        let mut it = Item::new(ItemKind::Integration, &i.code, &i.version);
-        it.status = Some(i.status.clone());
-        it.project = i.project_code.clone();
-        it.updated = Some(i.last_updated.clone());
-        if i.locked || i.project_type == "PREBUILT" {
-            inv.refused.push(Excluded {
-                id: it.id(),
-                reason: if i.locked {
-                    "locked: OIC refuses to export it".into()
-                } else {
-                    "prebuilt: OIC refuses to export it".into()
-                },
-            });
-            continue;
-        }
-        inv.items.push(it.clone());
-        if !in_package.contains(&format!("{}|{}", i.code, i.version)) {
-            inv.exportables.push((it, Exportable::Integration(i)));
-        }
+        inv.add_integration(i, &in_package);
     }
     for p in packages {
         let it = Item::new(ItemKind::Package, &p.name, "");
@@ -487,24 +469,7 @@ async fn inventory(
         inv.exportables.push((it, Exportable::Package(p)));
     }
     for p in projects {
-        let mut it = Item::new(ItemKind::Project, &p.code, "");
-        it.status = Some(p.status.clone()).filter(|s| !s.is_empty());
-        it.project = Some(p.code.clone());
-        inv.items.push(it.clone());
-        let conns = read(ctx, at, "list_connections", || {
-            src.list_connections(Some(&p.code), None)
-        })
-        .await?;
-        for c in conns {
-            let mut ci = Item::new(ItemKind::Connection, &c.id, "");
-            ci.status = Some(c.status.clone());
-            ci.project = Some(p.code.clone());
-            inv.connections.push((ci, Some(p.code.clone()), c));
-        }
-        let mut acl = Item::new(ItemKind::Acl, &p.code, "");
-        acl.project = Some(p.code.clone());
-        inv.items.push(acl);
-        inv.exportables.push((it, Exportable::Project(p)));
+        inv.add_project(ctx, src, p).await?;
     }
     for l in read(ctx, at, "list_lookups", || src.list_lookups(None)).await? {
         let mut it = Item::new(ItemKind::Lookup, &l.name, "");
@@ -541,6 +506,60 @@ async fn inventory(
         inv.certificates.push((it, c));
     }
     Ok(inv)
+}
+
+impl Inventory {
+    /// An integration of the source: refused (locked, prebuilt), or an item, exported unless a
+    /// package carries it.
+    fn add_integration(&mut self, i: crate::oic::Integration, in_package: &BTreeSet<String>) {
+        let mut it = Item::new(ItemKind::Integration, &i.code, &i.version);
+        it.status = Some(i.status.clone());
+        it.project = i.project_code.clone();
+        it.updated = Some(i.last_updated.clone());
+        if i.locked || i.project_type == "PREBUILT" {
+            self.refused.push(Excluded {
+                id: it.id(),
+                reason: if i.locked {
+                    "locked: OIC refuses to export it".into()
+                } else {
+                    "prebuilt: OIC refuses to export it".into()
+                },
+            });
+            return;
+        }
+        self.items.push(it.clone());
+        if !in_package.contains(&format!("{}|{}", i.code, i.version)) {
+            self.exportables.push((it, Exportable::Integration(i)));
+        }
+    }
+
+    /// A project of the source, its connections and its ACL.
+    async fn add_project(
+        &mut self,
+        ctx: &dyn Ctx,
+        src: &OicClient,
+        p: crate::oic::Project,
+    ) -> Result<(), OpsError> {
+        let mut it = Item::new(ItemKind::Project, &p.code, "");
+        it.status = Some(p.status.clone()).filter(|s| !s.is_empty());
+        it.project = Some(p.code.clone());
+        self.items.push(it.clone());
+        let conns = read(ctx, src.name(), "list_connections", || {
+            src.list_connections(Some(&p.code), None)
+        })
+        .await?;
+        for c in conns {
+            let mut ci = Item::new(ItemKind::Connection, &c.id, "");
+            ci.status = Some(c.status.clone());
+            ci.project = Some(p.code.clone());
+            self.connections.push((ci, Some(p.code.clone()), c));
+        }
+        let mut acl = Item::new(ItemKind::Acl, &p.code, "");
+        acl.project = Some(p.code.clone());
+        self.items.push(acl);
+        self.exportables.push((it, Exportable::Project(p)));
+        Ok(())
+    }
 }
 
 /// The certificates of an instance (metadata only); none when the instance has no such API
@@ -754,135 +773,22 @@ pub async fn migrate_instance(
     let imported = import(ctx, dst, artifacts, &io).await?;
 
     // 3. Connections, configured and tested before any activation.
-    let conns: Vec<(Option<String>, Connection)> = inv
-        .connections
-        .iter()
-        .filter(|(it, _, _)| sel.chosen.contains(&it.id()))
-        .filter(|(_, p, _)| {
-            p.as_ref()
-                .is_none_or(|p| sel.chosen.contains(&format!("project:{p}")))
-        })
-        .map(|(_, p, c)| (p.clone(), c.clone()))
-        .collect();
-    let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
-    let connections = fan_out(
-        ctx.bar(conns.len(), "connections"),
-        conc,
-        conns,
-        |(p, c)| configure_one(ctx, dst, p, c, o),
-    )
-    .await;
-    if o.stop_on_error
-        && let Some(bad) = connections.iter().find(|c| c.error.is_some())
-    {
-        return Err(OpsError::Usage(format!(
-            "connection {} on {}: {}",
-            bad.connection,
-            dst.name(),
-            bad.error.clone().unwrap_or_default()
-        )));
-    }
+    let connections = migrate_connections(ctx, dst, &inv, &sel, o).await?;
 
     // 4. Activations: the imported integrations, then those that came in packages.
     let imports = activate_imported(ctx, dst, imported, &io).await?;
-    let packaged: Vec<crate::oic::IntegrationId> = inv
-        .packaged
-        .iter()
-        .filter(|(p, _, _)| sel.chosen.contains(&format!("package:{p}")))
-        .filter(|(_, _, st)| match o.activate {
-            ActivateWhen::Always => true,
-            ActivateWhen::Never => false,
-            ActivateWhen::Keep => st == "ACTIVATED",
-        })
-        .map(|(_, id, _)| id.clone())
-        .collect();
-    let activations = super::activate::set_active(
-        ctx,
-        dst,
-        packaged,
-        true,
-        &super::activate::ActivateOpts {
-            concurrency: o.activation_concurrency,
-            async_activation: o.async_activation,
-            activation_timeout: o.activation_timeout,
-            stop_on_error: o.stop_on_error,
-        },
-    )
-    .await?;
+    let activations = activate_packaged(ctx, dst, &inv, &sel, o).await?;
 
     // 5. Access: project ACLs, then role grants.
     let mut access_rows = vec![];
     if let Some(a) = &acc {
         if o.acls && dst.generation().number() >= 3 {
-            for it in items.iter().filter(|i| i.kind == ItemKind::Acl) {
-                if !sel.chosen.contains(&it.id())
-                    || !sel.chosen.contains(&format!("project:{}", it.code))
-                {
-                    continue;
-                }
-                match super::grant::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code)
-                    .await
-                {
-                    Ok(rows) => access_rows.extend(rows.into_iter().map(|r| AccessResult {
-                        kind: "acl".into(),
-                        principal: format!("{}:{}", r.kind.as_str(), r.name),
-                        role: r.role,
-                        project: Some(it.code.clone()),
-                        status: r.status.as_str().into(),
-                        reason: r.reason,
-                    })),
-                    Err(e) => access_rows.push(AccessResult {
-                        kind: "acl".into(),
-                        principal: String::new(),
-                        role: String::new(),
-                        project: Some(it.code.clone()),
-                        status: "failed".into(),
-                        reason: Some(e.to_string()),
-                    }),
-                }
-            }
+            access_rows = copy_acls(ctx, src, dst, a, &items, &sel).await;
         }
-        let mut map = RoleMap::default();
-        for (it, p) in &grants {
-            if sel.chosen.contains(&it.id()) {
-                let _ = map.push(p.clone(), &it.version, None, "source grants");
-            }
-        }
-        if !map.entries.is_empty() {
-            let target = AccessTarget {
-                identity: &a.dst,
-                app: a.dst_app.clone(),
-                oic: Some(dst),
-            };
-            for r in super::grant::grant(ctx.exec(), &target, &map).await {
-                access_rows.push(AccessResult {
-                    kind: "grant".into(),
-                    principal: r.principal.to_string(),
-                    role: r.role,
-                    project: r.project,
-                    status: r.status.as_str().into(),
-                    reason: r.reason,
-                });
-            }
-        }
+        access_rows.extend(apply_grants(ctx, dst, a, &grants, &sel).await);
     }
-    // 6. Certificates: listed with what to do (the target's, to say which it has already).
-    let chosen: Vec<&crate::oic::Certificate> = inv
-        .certificates
-        .iter()
-        .filter(|(it, _)| sel.chosen.contains(&it.id()))
-        .map(|(_, c)| c)
-        .collect();
-    let on_target: BTreeSet<String> = if chosen.is_empty() {
-        BTreeSet::new()
-    } else {
-        certificates(ctx, dst)
-            .await?
-            .into_iter()
-            .map(|c| c.id)
-            .collect()
-    };
-    let certificate_rows = certificate_lines(&chosen, &on_target, dst.name());
+    // 6. Certificates: listed with what to do.
+    let certificate_rows = certificate_report(ctx, dst, &inv, &sel).await?;
     let failed = imports.iter().filter(|r| r.error.is_some()).count()
         + activations.iter().filter(|r| r.error.is_some()).count()
         + connections.iter().filter(|c| c.error.is_some()).count()
@@ -905,6 +811,182 @@ pub async fn migrate_instance(
             false,
         ),
     })
+}
+
+/// Step 6 of [`migrate_instance`]: the selected certificates, each with what to do (the
+/// target's are read to say which it has already).
+async fn certificate_report(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    inv: &Inventory,
+    sel: &Selection,
+) -> Result<Vec<CertificateLine>, OpsError> {
+    let chosen: Vec<&crate::oic::Certificate> = inv
+        .certificates
+        .iter()
+        .filter(|(it, _)| sel.chosen.contains(&it.id()))
+        .map(|(_, c)| c)
+        .collect();
+    let on_target: BTreeSet<String> = if chosen.is_empty() {
+        BTreeSet::new()
+    } else {
+        certificates(ctx, dst)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    Ok(certificate_lines(&chosen, &on_target, dst.name()))
+}
+
+/// Step 3 of [`migrate_instance`]: the selected connections (a project's only with its project),
+/// configured and tested on the target; with `stop_on_error` the first failure stops.
+async fn migrate_connections(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    inv: &Inventory,
+    sel: &Selection,
+    o: &MigrateOptions,
+) -> Result<Vec<ConnectionResult>, OpsError> {
+    let conns: Vec<(Option<String>, Connection)> = inv
+        .connections
+        .iter()
+        .filter(|(it, _, _)| sel.chosen.contains(&it.id()))
+        .filter(|(_, p, _)| {
+            p.as_ref()
+                .is_none_or(|p| sel.chosen.contains(&format!("project:{p}")))
+        })
+        .map(|(_, p, c)| (p.clone(), c.clone()))
+        .collect();
+    let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    let connections = fan_out(
+        ctx.bar(conns.len(), "connections"),
+        conc,
+        conns,
+        |(p, c)| configure_one(ctx, dst, p, c, o),
+    )
+    .await;
+    if o.stop_on_error
+        && let Some(bad) = connections.iter().find(|c| c.error.is_some())
+    {
+        return Err(OpsError::Connection {
+            at: dst.name().to_string(),
+            message: format!(
+                "connection {} on {}: {}",
+                bad.connection,
+                dst.name(),
+                bad.error.clone().unwrap_or_default()
+            ),
+        });
+    }
+    Ok(connections)
+}
+
+/// Step 4 of [`migrate_instance`], second part: the integrations that came in selected packages,
+/// activated as the options say.
+async fn activate_packaged(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    inv: &Inventory,
+    sel: &Selection,
+    o: &MigrateOptions,
+) -> Result<Vec<super::activate::ActivationResult>, OpsError> {
+    let packaged: Vec<crate::oic::IntegrationId> = inv
+        .packaged
+        .iter()
+        .filter(|(p, _, _)| sel.chosen.contains(&format!("package:{p}")))
+        .filter(|(_, _, st)| match o.activate {
+            ActivateWhen::Always => true,
+            ActivateWhen::Never => false,
+            ActivateWhen::Keep => st == "ACTIVATED",
+        })
+        .map(|(_, id, _)| id.clone())
+        .collect();
+    super::activate::set_active(
+        ctx,
+        dst,
+        packaged,
+        true,
+        &super::activate::ActivateOpts {
+            concurrency: o.activation_concurrency,
+            async_activation: o.async_activation,
+            activation_timeout: o.activation_timeout,
+            stop_on_error: o.stop_on_error,
+        },
+    )
+    .await
+}
+
+/// The selected projects' ACLs copied to the target (each principal a row).
+async fn copy_acls(
+    ctx: &dyn Ctx,
+    src: &OicClient,
+    dst: &OicClient,
+    a: &Access,
+    items: &[Item],
+    sel: &Selection,
+) -> Vec<AccessResult> {
+    let mut rows = vec![];
+    for it in items.iter().filter(|i| i.kind == ItemKind::Acl) {
+        if !sel.chosen.contains(&it.id()) || !sel.chosen.contains(&format!("project:{}", it.code)) {
+            continue;
+        }
+        match super::grant::copy_acl(ctx.exec(), src, Some(&a.src), dst, &a.dst, &it.code).await {
+            Ok(acl) => rows.extend(acl.into_iter().map(|r| AccessResult {
+                kind: "acl".into(),
+                principal: format!("{}:{}", r.kind.as_str(), r.name),
+                role: r.role,
+                project: Some(it.code.clone()),
+                status: r.status.as_str().into(),
+                reason: r.reason,
+            })),
+            Err(e) => rows.push(AccessResult {
+                kind: "acl".into(),
+                principal: String::new(),
+                role: String::new(),
+                project: Some(it.code.clone()),
+                status: "failed".into(),
+                reason: Some(e.to_string()),
+            }),
+        }
+    }
+    rows
+}
+
+/// The selected role grants of the source applied to the target's OIC application.
+async fn apply_grants(
+    ctx: &dyn Ctx,
+    dst: &OicClient,
+    a: &Access,
+    grants: &[(Item, Principal)],
+    sel: &Selection,
+) -> Vec<AccessResult> {
+    let mut map = RoleMap::default();
+    for (it, p) in grants {
+        if sel.chosen.contains(&it.id()) {
+            let _ = map.push(p.clone(), &it.version, None, "source grants");
+        }
+    }
+    if map.entries.is_empty() {
+        return vec![];
+    }
+    let target = AccessTarget {
+        identity: &a.dst,
+        app: a.dst_app.clone(),
+        oic: Some(dst),
+    };
+    super::grant::grant(ctx.exec(), &target, &map)
+        .await
+        .into_iter()
+        .map(|r| AccessResult {
+            kind: "grant".into(),
+            principal: r.principal.to_string(),
+            role: r.role,
+            project: r.project,
+            status: r.status.as_str().into(),
+            reason: r.reason,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::OpsError;
 use super::activate::{activate_one, deactivate_one};
 use super::ctx::Ctx;
-use super::import::{apply, target_check};
+use super::import::{Incoming, apply, content_digest, target_check};
 use super::kinds::{KindOps, ops_for};
 use crate::artifact::{Artifact, ArtifactKind};
 use crate::config::Config;
@@ -135,35 +135,46 @@ fn chain(db: &Ledger, run: &str) -> Result<Vec<crate::ledger::RunRow>, OpsError>
 }
 
 /// The changes of the run that later runs changed again and that still stand. An archive the
-/// run imported is checked on the target: when the target holds what the run left (or what was
-/// there before it), the later change was undone and rolling back is safe.
+/// run imported is checked on the target by content digest: when the target holds what the run
+/// left (or what was there before it), the later change was undone and rolling back is safe.
+/// `left`: the content digests the run's imports brought (for entries recorded without them,
+/// the sha256 of its last import done, which only identical bytes match).
 async fn conflicts(
     ctx: &dyn Ctx,
-    db_entries: &[(RollbackEntry, Vec<String>, Option<String>)],
+    db_entries: &[(RollbackEntry, Vec<String>, Vec<String>)],
 ) -> Result<Vec<Conflict>, OpsError> {
     let mut out = vec![];
-    for (e, later, imported) in db_entries {
+    for (e, later, left) in db_entries {
         let Some(latest) = later.first() else {
             continue;
         };
-        let conflict = match (imported, ops_for(e.kind)) {
-            (Some(left), Some(kops)) => {
+        let conflict = match (left.is_empty(), ops_for(e.kind)) {
+            (false, Some(kops)) => {
                 let client = ctx.client(&e.target)?;
                 let key = e.key();
                 let on_target = match kops.state(&client, &key).await {
                     Ok(None) => None,
-                    Ok(Some(_)) => Some(
-                        kops.export_current(&client, &key)
+                    Ok(Some(_)) => {
+                        let cur = kops
+                            .export_current(&client, &key)
                             .await
-                            .map_err(|x| OpsError::oic(&e.target, x))?
-                            .sha256,
-                    ),
+                            .map_err(|x| OpsError::oic(&e.target, x))?;
+                        // Unreadable as a zip: only identical bytes match (a conflict is
+                        // reported rather than a later change undone).
+                        let digest = content_digest(&cur).await.ok();
+                        Some((cur.sha256, digest))
+                    }
                     Err(x) => return Err(OpsError::oic(&e.target, x)),
                 };
                 match on_target {
                     // Gone: nothing of the later run left to undo.
                     None => false,
-                    Some(sha) => sha != *left && Some(&sha) != e.sha256.as_ref(),
+                    Some((sha, digest)) => {
+                        let known = |x: &String| *x == sha || Some(x) == digest.as_ref();
+                        !left.iter().any(known)
+                            && !e.sha256.iter().any(known)
+                            && !e.content_sha256.iter().any(known)
+                    }
                 }
             }
             // Only its activation state was changed by the run: any later change stands.
@@ -209,6 +220,22 @@ pub async fn rollback(
                 }
             }
         }
+        // What the run's imports brought, by content digest (every record of the chain: a
+        // resumed run may have imported again).
+        let mut imported_content: std::collections::HashMap<
+            (crate::artifact::ArtifactKey, String),
+            Vec<String>,
+        > = Default::default();
+        for id in &ids {
+            for e in db.rollback_entries(id).map_err(ledger_err)? {
+                if let Some(c) = e.imported_content_sha256.clone() {
+                    imported_content
+                        .entry((e.key(), e.target.clone()))
+                        .or_default()
+                        .push(c);
+                }
+            }
+        }
         let mut checks = vec![];
         for e in &list {
             let later: Vec<String> = db
@@ -218,7 +245,14 @@ pub async fn rollback(
                 .map(|(id, _)| id)
                 .filter(|id| !ids.contains(id))
                 .collect();
-            let left = imported.get(&(e.key(), e.target.clone())).cloned();
+            let k = (e.key(), e.target.clone());
+            let left: Vec<String> = imported_content
+                .get(&k)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .chain(imported.get(&k).cloned())
+                .collect();
             checks.push((e.clone(), later, left));
         }
         (list, checks)
@@ -324,6 +358,10 @@ async fn restore(
     let exec = ctx.exec();
     let key = e.key();
     let sha = e.sha256.clone().unwrap_or_default();
+    let incoming = Incoming::Recorded {
+        sha256: &sha,
+        content: e.content_sha256.as_deref(),
+    };
     let mut eff =
         Effect::new(Stage::Import, key.clone(), &e.target, "restore").with_sha256(e.sha256.clone());
     let r: Result<Outcome<()>, EffectError> = async {
@@ -333,7 +371,7 @@ async fn restore(
         }
         let d = exec
             .check(&eff, || {
-                target_check(kops, client, &key, &sha, ImportMode::Overwrite)
+                target_check(kops, client, &key, incoming, ImportMode::Overwrite)
             })
             .await?;
         let (new, reason) = match d.decision {
@@ -423,6 +461,18 @@ async fn reapply_state(
     res
 }
 
+/// True when the manifest entry `m` holds the archive saved for `e`: the same bytes, or the
+/// same content (a vault job shares an earlier job's bytes of the same content, so its entry
+/// carries that export's sha256).
+fn saved_as(e: &RollbackEntry, m: &crate::vault::ManifestEntry) -> bool {
+    match (&e.sha256, &e.content_sha256, &m.content_sha256) {
+        (None, _, _) => true,
+        (Some(s), _, _) if *s == m.sha256 => true,
+        (_, Some(c), Some(mc)) => c == mc,
+        _ => false,
+    }
+}
+
 /// Reads back an archive saved for rollback (`file:<path>` or `vault:<vault>:<job>`), checked
 /// against the sha256 recorded with it.
 pub fn fetch_saved(config: &Config, e: &RollbackEntry) -> Result<Artifact, Failure> {
@@ -464,7 +514,7 @@ pub fn fetch_saved(config: &Config, e: &RollbackEntry) -> Result<Artifact, Failu
         .manifest()
         .entries
         .iter()
-        .find(|m| m.key() == e.key() && e.sha256.as_deref().is_none_or(|s| s == m.sha256))
+        .find(|m| m.key() == e.key() && saved_as(e, m))
         .cloned()
         .ok_or_else(|| {
             Failure::Task(format!("{} is not in the rollback job {job}", e.key().id()))

@@ -232,6 +232,8 @@ pub async fn save_previous(
         existed: cur.is_some(),
         previous_status: cur.and_then(|s| s.state.as_ref()).map(|s| s.to_string()),
         sha256: None,
+        content_sha256: None,
+        imported_content_sha256: None,
         location: None,
     };
     if let Some(s) = cur {
@@ -594,37 +596,9 @@ async fn rollback_inner(
     let id = iid(&key);
     let target = client.name().to_string();
     if !e.existed {
-        // The run gave it a schedule: stop and delete it (nothing to do when the integration
-        // itself was removed by the rollback).
-        let eff = Effect::new(
-            Stage::Delete,
-            key.clone(),
-            &e.target,
-            Action::DeleteSchedule.to_string(),
-        );
-        let check = || async {
-            Ok::<_, Failure>(match current(client, &id).await.map_err(Failure::from)? {
-                None => Decision::Skip(SkipReason::NotOn {
-                    target: target.clone(),
-                }),
-                Some(_) => Decision::go(Action::DeleteSchedule, "created by the run"),
-            })
-        };
-        return exec
-            .run_checked(eff, check, || async {
-                client
-                    .stop_schedule_at(None, &id)
-                    .await
-                    .map_err(Failure::from)?;
-                client
-                    .delete_schedule_at(None, &id)
-                    .await
-                    .map(|_| ())
-                    .map_err(Failure::from)
-            })
-            .await;
+        return delete_added(exec, client, e).await;
     }
-    let mut eff = Effect::new(Stage::Import, key.clone(), &e.target, "restore schedule")
+    let eff = Effect::new(Stage::Import, key.clone(), &e.target, "restore schedule")
         .with_sha256(e.sha256.clone());
     let saved = {
         let (config, entry) = (ctx.config().clone(), e.clone());
@@ -665,6 +639,63 @@ async fn rollback_inner(
     let Some(want) = saved.state.clone() else {
         return Ok(put);
     };
+    let st = restore_state(exec, client, eff, &put, want).await?;
+    Ok(match (put, st) {
+        (Outcome::Skipped(_), Outcome::Skipped(why)) => Outcome::Skipped(why),
+        (Outcome::Planned, _) | (_, Outcome::Planned) => Outcome::Planned,
+        _ => Outcome::Done(()),
+    })
+}
+
+/// The rollback of a schedule the run gave an integration: stop and delete it (nothing to do
+/// when the integration itself was removed by the rollback).
+async fn delete_added(
+    exec: &crate::effect::Executor,
+    client: &OicClient,
+    e: &RollbackEntry,
+) -> Result<Outcome<()>, EffectError> {
+    let key = e.key();
+    let id = iid(&key);
+    let target = client.name().to_string();
+    // The run gave it a schedule: stop and delete it (nothing to do when the integration
+    // itself was removed by the rollback).
+    let eff = Effect::new(
+        Stage::Delete,
+        key.clone(),
+        &e.target,
+        Action::DeleteSchedule.to_string(),
+    );
+    let check = || async {
+        Ok::<_, Failure>(match current(client, &id).await.map_err(Failure::from)? {
+            None => Decision::Skip(SkipReason::NotOn {
+                target: target.clone(),
+            }),
+            Some(_) => Decision::go(Action::DeleteSchedule, "created by the run"),
+        })
+    };
+    exec.run_checked(eff, check, || async {
+        client
+            .stop_schedule_at(None, &id)
+            .await
+            .map_err(Failure::from)?;
+        client
+            .delete_schedule_at(None, &id)
+            .await
+            .map(|_| ())
+            .map_err(Failure::from)
+    })
+    .await
+}
+
+/// Puts the schedule back in state `want` (one step; skipped when it is already in it).
+async fn restore_state(
+    exec: &crate::effect::Executor,
+    client: &OicClient,
+    mut eff: Effect,
+    put: &Outcome<()>,
+    want: ScheduleState,
+) -> Result<Outcome<()>, EffectError> {
+    let id = iid(&eff.key);
     let stage = if want.is_stopped() {
         Stage::Deactivate
     } else {
@@ -694,20 +725,14 @@ async fn rollback_inner(
             ),
         })
     };
-    let st = exec
-        .run_checked(eff, check, || async {
-            client
-                .set_schedule_state_at(None, &id, &want)
-                .await
-                .map(|_| ())
-                .map_err(Failure::from)
-        })
-        .await?;
-    Ok(match (put, st) {
-        (Outcome::Skipped(_), Outcome::Skipped(why)) => Outcome::Skipped(why),
-        (Outcome::Planned, _) | (_, Outcome::Planned) => Outcome::Planned,
-        _ => Outcome::Done(()),
+    exec.run_checked(eff, check, || async {
+        client
+            .set_schedule_state_at(None, &id, &want)
+            .await
+            .map(|_| ())
+            .map_err(Failure::from)
     })
+    .await
 }
 
 #[cfg(test)]

@@ -203,8 +203,12 @@ impl DiffSide for Exported {
             })
             .collect()
     }
-    fn content_hash(&self, _a: &ArtifactRef) -> Option<String> {
-        None
+    fn content_hash(&self, a: &ArtifactRef) -> Option<String> {
+        let x = self
+            .artifacts
+            .iter()
+            .find(|x| x.key.kind == a.kind && x.key.code == a.code && x.key.version == a.version)?;
+        crate::vault::content_hash(x.path(), &x.sha256).ok()
     }
     fn fetch(&self, a: &ArtifactRef) -> Result<Artifact, DiffError> {
         self.artifacts
@@ -302,13 +306,15 @@ fn same_content(
     if a.version != b.version {
         return Ok(false);
     }
-    // Fetch both and compare entries (zip metadata ignored).
+    // Fetch both and compare their content hashes (zip metadata and export stamps ignored).
     let (fa, fb) = (from.fetch(a)?, to.fetch(b)?);
-    let (ea, eb) = (read_entries(&fa)?, read_entries(&fb)?);
-    Ok(ea
-        .iter()
-        .map(|(k, v)| (k, &v.sha))
-        .eq(eb.iter().map(|(k, v)| (k, &v.sha))))
+    let hash = |f: &Artifact| {
+        crate::vault::content_hash(f.path(), &f.sha256).map_err(|e| DiffError::Archive {
+            artifact: f.key.to_string(),
+            reason: e.to_string(),
+        })
+    };
+    Ok(hash(&fa)? == hash(&fb)?)
 }
 
 fn change(

@@ -270,82 +270,104 @@ pub async fn grant_app_roles(
             where_,
             format!("{verb} {} on {}", r.role, app.display_name),
         );
-        let fail = |e: RbacError| {
-            exec.note(&eff, StepStatus::Failed, Some(step_error(&e)));
-            result(r, GrantStatus::Failed, Some(e.to_string()))
-        };
-        let Some(role_id) = app.roles.get(&r.role).cloned() else {
-            out.push(fail(RbacError::NotFound {
-                domain: idp.name().to_string(),
-                what: format!("app role `{}` of {}", r.role, app.display_name),
-            }));
-            continue;
-        };
-        let who = match resolve(exec, idp, &r.principal).await {
-            Ok(w) => w,
+        let res = match app_role_state(exec, idp, &app, r).await {
+            Ok((who, role_id, existing)) => {
+                let one = AppRoleGrant {
+                    exec,
+                    idp,
+                    app: &app,
+                    who: &who,
+                    role_id: &role_id,
+                    eff: &eff,
+                };
+                if add {
+                    one.grant(r, existing.is_some()).await
+                } else {
+                    one.revoke(r, existing).await
+                }
+            }
             Err(e) => {
-                out.push(fail(e));
-                continue;
+                exec.note(&eff, StepStatus::Failed, Some(step_error(&e)));
+                result(r, GrantStatus::Failed, Some(e.to_string()))
             }
         };
-        let existing = match read(exec, || idp.find_grant(&who.id, &app.id, &role_id)).await {
-            Ok(g) => g,
-            Err(e) => {
-                out.push(fail(e));
-                continue;
-            }
-        };
-        if add {
-            if existing.is_some() {
-                exec.note(&eff, StepStatus::Skipped, None);
-                out.push(result(
-                    r,
-                    GrantStatus::Unchanged,
-                    Some("already granted".into()),
-                ));
-                continue;
-            }
-            let res = exec
-                .run(eff.clone(), || async {
-                    idp.grant(&who, &app.id, &role_id)
-                        .await
-                        .map_err(Failure::from)
-                })
-                .await;
-            out.push(match res {
-                Ok(Outcome::Done(GrantOutcome::Granted(_))) => {
-                    result(r, GrantStatus::Granted, None)
-                }
-                Ok(Outcome::Done(GrantOutcome::Unchanged)) => {
-                    result(r, GrantStatus::Unchanged, Some("already granted".into()))
-                }
-                Ok(_) => result(r, GrantStatus::Planned, None),
-                Err(e) => result(r, GrantStatus::Failed, Some(e.error.message)),
-            });
-        } else {
-            let Some(gid) = existing else {
-                exec.note(&eff, StepStatus::Skipped, None);
-                out.push(result(
-                    r,
-                    GrantStatus::Unchanged,
-                    Some("not granted".into()),
-                ));
-                continue;
-            };
-            let res = exec
-                .run(eff.clone(), || async {
-                    idp.delete_grant(&gid).await.map_err(Failure::from)
-                })
-                .await;
-            out.push(match res {
-                Ok(Outcome::Done(true)) => result(r, GrantStatus::Revoked, None),
-                Ok(Outcome::Done(false)) => {
-                    result(r, GrantStatus::Unchanged, Some("not granted".into()))
-                }
-                Ok(_) => result(r, GrantStatus::Planned, None),
-                Err(e) => result(r, GrantStatus::Failed, Some(e.error.message)),
-            });
-        }
+        out.push(res);
     }
     out
+}
+
+/// What a row of OIC roles meets in the domain: the principal, the app role's id and the grant
+/// it already has (its id), if any.
+async fn app_role_state(
+    exec: &Executor,
+    idp: &IdentityClient,
+    app: &OicApp,
+    r: &RoleEntry,
+) -> Result<(Identity, String, Option<String>), RbacError> {
+    let Some(role_id) = app.roles.get(&r.role).cloned() else {
+        return Err(RbacError::NotFound {
+            domain: idp.name().to_string(),
+            what: format!("app role `{}` of {}", r.role, app.display_name),
+        });
+    };
+    let who = resolve(exec, idp, &r.principal).await?;
+    let existing = read(exec, || idp.find_grant(&who.id, &app.id, &role_id)).await?;
+    Ok((who, role_id, existing))
+}
+
+/// One app role for one principal, as the effect `eff`.
+struct AppRoleGrant<'a> {
+    exec: &'a Executor,
+    idp: &'a IdentityClient,
+    app: &'a OicApp,
+    who: &'a Identity,
+    role_id: &'a str,
+    eff: &'a Effect,
+}
+
+impl AppRoleGrant<'_> {
+    async fn grant(&self, r: &RoleEntry, held: bool) -> GrantResult {
+        let already = || Some("already granted".to_string());
+        if held {
+            self.exec.note(self.eff, StepStatus::Skipped, None);
+            return result(r, GrantStatus::Unchanged, already());
+        }
+        let res = self
+            .exec
+            .run(self.eff.clone(), || async {
+                self.idp
+                    .grant(self.who, &self.app.id, self.role_id)
+                    .await
+                    .map_err(Failure::from)
+            })
+            .await;
+        match res {
+            Ok(Outcome::Done(GrantOutcome::Granted(_))) => result(r, GrantStatus::Granted, None),
+            Ok(Outcome::Done(GrantOutcome::Unchanged)) => {
+                result(r, GrantStatus::Unchanged, already())
+            }
+            Ok(_) => result(r, GrantStatus::Planned, None),
+            Err(e) => result(r, GrantStatus::Failed, Some(e.error.message)),
+        }
+    }
+
+    async fn revoke(&self, r: &RoleEntry, existing: Option<String>) -> GrantResult {
+        let not_granted = || Some("not granted".to_string());
+        let Some(gid) = existing else {
+            self.exec.note(self.eff, StepStatus::Skipped, None);
+            return result(r, GrantStatus::Unchanged, not_granted());
+        };
+        let res = self
+            .exec
+            .run(self.eff.clone(), || async {
+                self.idp.delete_grant(&gid).await.map_err(Failure::from)
+            })
+            .await;
+        match res {
+            Ok(Outcome::Done(true)) => result(r, GrantStatus::Revoked, None),
+            Ok(Outcome::Done(false)) => result(r, GrantStatus::Unchanged, not_granted()),
+            Ok(_) => result(r, GrantStatus::Planned, None),
+            Err(e) => result(r, GrantStatus::Failed, Some(e.error.message)),
+        }
+    }
 }

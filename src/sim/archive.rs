@@ -295,12 +295,15 @@ pub fn write_entries<W: Write + std::io::Seek>(
     Ok(())
 }
 
-/// Whether exports carry their export time (real OIC: yes; see [`set_stamped_exports`]).
-static STAMPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether exports carry their export time (real OIC: yes, and so the emulator by default; see
+/// [`set_stamped_exports`]).
+static STAMPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Makes every export carry its export time (zip entry times and a comment line in the properties files), so
-/// two exports of the same integration are never byte-identical, as with real OIC. Off: exports are
-/// reproducible (generated ones byte for byte, imported ones exactly as uploaded).
+/// On (the default): every export carries its export time (zip entry times and a comment line in
+/// the properties files), so two exports of the same integration are never byte-identical, as
+/// with real OIC; ferry compares archives by content digest (`vault::content_hash`). Off (for a
+/// test that needs reproducible bytes): generated exports are byte for byte the same, imported
+/// ones exactly as uploaded. Process-wide.
 pub fn set_stamped_exports(on: bool) {
     STAMPED.store(on, std::sync::atomic::Ordering::Relaxed);
 }

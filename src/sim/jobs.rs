@@ -310,7 +310,7 @@ pub async fn export_start(api: Api, body: Bytes) -> ApiResult<Response> {
         format!("{}/{}", job.storage_url, job.archive_file),
     );
     tokio::spawn(async move {
-        tokio::time::sleep(JOB_DURATION).await;
+        shared.clock.sleep(JOB_DURATION).await;
         lock(&shared.jobs.bucket).insert(key, snapshot);
         finish(&shared, &id, Ok(count));
     });
@@ -461,7 +461,7 @@ pub async fn import_start(api: Api, body: Bytes) -> ApiResult<Response> {
         format!("{}/{}", job.storage_url, job.archive_file),
     );
     tokio::spawn(async move {
-        tokio::time::sleep(JOB_DURATION).await;
+        shared.clock.sleep(JOB_DURATION).await;
         let src = lock(&shared.jobs.bucket).get(&key).cloned();
         let result = match src {
             Some(src) => {

@@ -195,6 +195,7 @@ pub mod archive;
 pub mod auth;
 pub mod car;
 pub mod certificates;
+pub mod clock;
 pub mod connections;
 pub mod error;
 pub mod extract;
@@ -388,6 +389,18 @@ impl SimHandle {
         self.shared
             .async_activation_ms
             .store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Moves the emulator's clock forward by `d` (see [`clock`]): a started schedule has produced the runs
+    /// of the periods passed when monitoring is next read, and asynchronous activations, deactivations and
+    /// instance archive jobs due by then end at once. Tests advance time with this instead of sleeping.
+    pub fn advance_clock(&self, d: Duration) {
+        self.shared.clock.advance(d);
+    }
+
+    /// The emulator's current time (wall time plus what [`SimHandle::advance_clock`] added).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.clock.now()
     }
 
     /// Makes every started schedule produce one run per `tick` (instead of the period its definition names);
@@ -1021,6 +1034,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         spool_guard,
         jobs: jobs::JobStore::default(),
         jwt_keys: Default::default(),
+        clock: Default::default(),
     });
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {

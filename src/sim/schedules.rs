@@ -3,9 +3,9 @@
 //! status codes, bodies and 409/412 messages (docs/oic-fidelity.md "Schedules").
 //!
 //! A schedule is `CANCELLED` (stopped; new and imported schedules), `ACTIVE` (started) or `HOLD` (paused). While
-//! `ACTIVE` it produces one run per period (the period its definition names, or [`tick`] when the emulator
-//! is told one); runs are materialised lazily when monitoring is read, so a stopped schedule never produces
-//! any. "Run now" produces one run at once, whatever the schedule state.
+//! `ACTIVE` it produces one run per period (the period its definition names, or the forced one, see [`tick`])
+//! of the emulator's clock ([`super::clock`]); runs are materialised lazily when monitoring is read, so a
+//! stopped schedule never produces any. "Run now" produces one run at once, whatever the schedule state.
 
 use std::time::Duration;
 
@@ -26,14 +26,26 @@ use super::wire::plain_json;
 /// Most recent runs kept per integration.
 pub const MAX_RUNS: usize = 100;
 
-/// The period forced on every schedule (`SimHandle::set_schedule_tick`), if any.
-pub fn tick(shared: &Shared) -> Option<Duration> {
-    match shared
+/// When schedules are looked at: the emulator's clock ([`super::clock`]) and the period forced on every
+/// schedule (`SimHandle::set_schedule_tick`), if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Tick {
+    pub now: DateTime<Utc>,
+    pub period: Option<Duration>,
+}
+
+/// The [`Tick`] of a request.
+pub fn tick(shared: &Shared) -> Tick {
+    let period = match shared
         .schedule_tick_ms
         .load(std::sync::atomic::Ordering::Relaxed)
     {
         0 => None,
         ms => Some(Duration::from_millis(ms)),
+    };
+    Tick {
+        now: shared.clock.now(),
+        period,
     }
 }
 
@@ -96,7 +108,8 @@ fn push_run(i: &mut Integration, at: DateTime<Utc>, scheduled: bool) -> String {
 }
 
 /// Adds the runs an `ACTIVE` schedule produced up to `now`.
-pub fn materialize(i: &mut Integration, now: DateTime<Utc>, tick: Option<Duration>) {
+pub fn materialize(i: &mut Integration, tick: Tick) {
+    let now = tick.now;
     let Some(s) = &i.schedule else { return };
     if s.state != ScheduleState::Active {
         return;
@@ -108,7 +121,7 @@ pub fn materialize(i: &mut Integration, now: DateTime<Utc>, tick: Option<Duratio
         }
         return;
     };
-    let p = tick.unwrap_or_else(|| period(s));
+    let p = tick.period.unwrap_or_else(|| period(s));
     let Ok(step) = chrono::Duration::from_std(p.max(Duration::from_millis(1))) else {
         return;
     };
@@ -130,16 +143,15 @@ pub fn materialize(i: &mut Integration, now: DateTime<Utc>, tick: Option<Duratio
 }
 
 /// Materialises the runs of every integration of a space.
-pub fn materialize_all(data: &mut super::state::InstanceData, tick: Option<Duration>) {
-    let now = Utc::now();
+pub fn materialize_all(data: &mut super::state::InstanceData, tick: Tick) {
     for i in data.integrations.values_mut() {
-        materialize(i, now, tick);
+        materialize(i, tick);
     }
 }
 
 /// Stops a started or paused schedule (deactivation does this): its runs so far are kept.
-pub fn stop_running(i: &mut Integration, tick: Option<Duration>) {
-    materialize(i, Utc::now(), tick);
+pub fn stop_running(i: &mut Integration, tick: Tick) {
+    materialize(i, tick);
     if let Some(s) = i.schedule.as_mut() {
         s.state = ScheduleState::Cancelled;
         s.active_since = None;
@@ -253,7 +265,7 @@ fn apply(s: &mut Schedule, d: Definition, default_name: String) {
 /// Runs `f` on the request's integration (404 when missing; 412 when it is not a scheduled integration).
 fn with_scheduled<T>(
     api: &Api,
-    f: impl FnOnce(&mut Integration, Option<Duration>) -> ApiResult<T>,
+    f: impl FnOnce(&mut Integration, Tick) -> ApiResult<T>,
 ) -> ApiResult<T> {
     let key = split_id(api.id())?;
     let tick = tick(&api.ctx.shared);
@@ -275,7 +287,7 @@ fn with_scheduled<T>(
 /// `GET …/schedule`: 200 with the schedule and its `state`; 412 when none is defined.
 pub async fn get(api: Api) -> ApiResult<Response> {
     let v = with_scheduled(&api, |i, tick| {
-        materialize(i, Utc::now(), tick);
+        materialize(i, tick);
         let s = i.schedule.as_ref().ok_or_else(not_defined)?;
         Ok(schedule_json(&api, s, true))
     })?;
@@ -285,11 +297,11 @@ pub async fn get(api: Api) -> ApiResult<Response> {
 /// `POST …/schedule`: 200 (as recorded, `application/json`) with the new, stopped schedule; 409 when one exists.
 pub async fn create(api: Api, body: Bytes) -> ApiResult<Response> {
     let d = parse_definition(&body)?;
-    let v = with_scheduled(&api, |i, _| {
+    let v = with_scheduled(&api, |i, tick| {
         if i.schedule.is_some() {
             return Err(ApiError::conflict("Schedule already exists."));
         }
-        let now = Utc::now();
+        let now = tick.now;
         let mut s = Schedule::ical("", "", api.who(), now);
         apply(
             &mut s,
@@ -307,11 +319,11 @@ pub async fn create(api: Api, body: Bytes) -> ApiResult<Response> {
 pub async fn replace(api: Api, body: Bytes) -> ApiResult<Response> {
     let d = parse_definition(&body)?;
     let v = with_scheduled(&api, |i, tick| {
-        materialize(i, Utc::now(), tick);
+        materialize(i, tick);
         let default = format!("Schedule2{}_{}", i.code, i.version.replace('.', "_"));
         let s = i.schedule.as_mut().ok_or_else(not_defined)?;
         apply(s, d, default);
-        s.updated = Utc::now();
+        s.updated = tick.now;
         s.updated_by = api.who().to_string();
         Ok(schedule_json(&api, s, false))
     })?;
@@ -418,11 +430,11 @@ fn transition(
                 label(i)
             )));
         }
-        materialize(i, Utc::now(), tick);
+        materialize(i, tick);
         let links = action_links(api, i, action);
         if let Some(s) = i.schedule.as_mut() {
             s.state = to;
-            s.active_since = (to == ScheduleState::Active).then(Utc::now);
+            s.active_since = (to == ScheduleState::Active).then_some(tick.now);
         }
         Ok(links)
     })
@@ -494,8 +506,8 @@ pub async fn run_now(api: Api, body: Bytes) -> ApiResult<Response> {
                 label(i)
             )));
         }
-        materialize(i, Utc::now(), tick);
-        Ok(push_run(i, Utc::now(), false))
+        materialize(i, tick);
+        Ok(push_run(i, tick.now, false))
     })?;
     let mut r = StatusCode::NO_CONTENT.into_response();
     let loc = format!(

@@ -565,6 +565,8 @@ pub struct Shared {
     pub jobs: super::jobs::JobStore,
     /// Certificates' public keys uploaded to the clients, for JWT assertions.
     pub jwt_keys: super::jwt::JwtKeys,
+    /// The clock of everything timed (schedule runs, asynchronous (de)activations, archive jobs).
+    pub clock: super::clock::SimClock,
 }
 
 impl Shared {

@@ -2,10 +2,12 @@
 //! (Python requests) run against the emulator. Without curl/jq/python3+requests the tests are skipped, except
 //! when `CI` is set, where they fail.
 
+use crate::support::emulator::{self, spec};
+
 use std::path::Path;
 use std::process::Command;
 
-use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceSpec};
+use ferry::sim::{Seed, SimHandle};
 
 fn have(cmd: &str, args: &[&str]) -> bool {
     Command::new(cmd)
@@ -25,24 +27,13 @@ fn require(ok: bool, what: &str) -> bool {
     ok
 }
 
+/// dev (gen 2, Sample) and prod (OIC 3, target connections).
 async fn start() -> SimHandle {
-    sim::start(SimConfig {
-        instances: vec![
-            SimInstanceSpec {
-                name: "dev".into(),
-                generation: 2,
-                seed: Seed::Sample,
-            },
-            SimInstanceSpec {
-                name: "prod".into(),
-                generation: 3,
-                seed: Seed::TargetConnections,
-            },
-        ],
-        ..SimConfig::default()
-    })
+    emulator::start(vec![
+        spec("dev", 2, Seed::Sample),
+        spec("prod", 3, Seed::TargetConnections),
+    ])
     .await
-    .expect("emulator starts")
 }
 
 fn env(h: &SimHandle, work: &Path) -> Vec<(String, String)> {

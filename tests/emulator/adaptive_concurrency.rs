@@ -5,78 +5,25 @@
 //! `Retry-After`. Everything is read from the emulator's request log once the run has ended (no
 //! sleeps in the test; the emulator's latency only makes requests overlap).
 
-use crate::support;
+use crate::support::emulator::{World, retry, spec};
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use ferry::cli::sandbox::config_for;
-use ferry::effect::RetryPolicy;
-use ferry::script::Output;
-use ferry::script::runner::{RunOptions, RunResult, run_recipe};
-use ferry::sim::{self, Faults, LogEntry, Seed, SimConfig, SimHandle, SimInstanceSpec};
-use support::*;
-
-struct World {
-    rt: tokio::runtime::Runtime,
-    sim: Option<SimHandle>,
-    dir: tempfile::TempDir,
-}
+use ferry::sim::{Faults, LogEntry, Seed, SimConfig};
 
 fn world(n: usize) -> World {
-    let rt = ferry::cli::runtime().unwrap();
-    let sim = rt
-        .block_on(sim::start(SimConfig {
+    World::start(
+        SimConfig {
             instances: vec![
-                SimInstanceSpec {
-                    name: "dev".into(),
-                    generation: 2,
-                    seed: Seed::Generated(n),
-                },
-                SimInstanceSpec {
-                    name: "prod".into(),
-                    generation: 2,
-                    seed: Seed::Generated(0),
-                },
+                spec("dev", 2, Seed::Generated(n)),
+                spec("prod", 2, Seed::Generated(0)),
             ],
             seed: 11,
             ..Default::default()
-        }))
-        .unwrap();
-    World {
-        rt,
-        sim: Some(sim),
-        dir: tempdir(),
-    }
+        },
+        retry(20, 20, 200, 120),
+    )
 }
 
 impl World {
-    fn sim(&self) -> &SimHandle {
-        self.sim.as_ref().unwrap()
-    }
-    fn run(&self, recipe: &str) -> (RunResult, Vec<String>) {
-        let cfg = config_for(&self.sim().info, &self.dir.path().join(".ferry")).unwrap();
-        let out = Output::buffer();
-        let opts = RunOptions {
-            retry: Some(RetryPolicy {
-                max_attempts: 20,
-                base_delay: Duration::from_millis(20),
-                max_delay: Duration::from_millis(200),
-                budget: Duration::from_secs(120),
-            }),
-            ..Default::default()
-        };
-        let r = run_recipe(
-            "test.rhai",
-            recipe,
-            Arc::new(cfg),
-            self.rt.handle().clone(),
-            Default::default(),
-            out.clone(),
-            &opts,
-        );
-        (r, out.lines())
-    }
     /// The log entries of archive exports on dev.
     fn exports(&self) -> Vec<LogEntry> {
         self.sim()
@@ -84,14 +31,6 @@ impl World {
             .into_iter()
             .filter(|e| e.instance.as_deref() == Some("dev") && e.path.ends_with("/archive"))
             .collect()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(s) = self.sim.take() {
-            self.rt.block_on(s.shutdown());
-        }
     }
 }
 
@@ -251,4 +190,33 @@ fn retry_after_holds_back_every_request_of_the_instance() {
     assert!(early.is_empty(), "requests {early:?} ms after the 429");
     let after = log.iter().filter(|e| e.at_ms >= answered + 950).count();
     assert!(after >= 3, "{after}");
+}
+
+#[test]
+fn list_pages_after_the_first_are_asked_for_in_parallel() {
+    // 650 integrations: 7 pages of 100; `totalResults` of the first says how many follow
+    let w = world(650);
+    w.sim().set_faults(Faults {
+        latency_ms: 100,
+        ..Default::default()
+    });
+    let (r, lines) =
+        w.run("let l = oic::instance(\"dev\").integrations(); print(`listed ${l.len()}`);");
+    assert_eq!(r.code, 0, "{lines:?} {:?}", r.error);
+    assert!(lines.iter().any(|l| l == "listed 650"), "{lines:?}");
+    let pages: Vec<LogEntry> = w
+        .sim()
+        .request_log()
+        .into_iter()
+        .filter(|e| {
+            e.instance.as_deref() == Some("dev")
+                && e.method == "GET"
+                && e.path.ends_with("/integrations")
+        })
+        .collect();
+    // each page once, the first alone, the six others together
+    assert_eq!(pages.len(), 7, "{pages:?}");
+    assert_eq!(max_overlap(&pages[..1]), 1);
+    let peak = max_overlap(&pages);
+    assert!(peak >= 4, "at most {peak} pages in flight");
 }

@@ -1,68 +1,19 @@
 //! OIC 3 projects through the OIC client (export `.car`, import, ACL, project integrations),
 //! against the real emulator over HTTP.
 
-use std::time::Duration;
+use crate::support::emulator::*;
 
 use ferry::artifact::{ArtifactKind, hash_file};
-use ferry::config::{Auth, Generation, InstanceProfile, Secret};
-use ferry::oic::{
-    ActivateOptions, ImportAction, ImportMode, IntegrationId, OicClient, ProjectExport, archive,
-};
-use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
-
-fn spec(name: &str, generation: u8, seed: Seed) -> SimInstanceSpec {
-    SimInstanceSpec {
-        name: name.into(),
-        generation,
-        seed,
-    }
-}
+use ferry::oic::{ImportAction, ImportMode, IntegrationId, ProjectExport, archive};
+use ferry::sim::{Seed, SimHandle};
 
 async fn landscape() -> SimHandle {
-    sim::start(SimConfig {
-        instances: vec![
-            spec("dev3", 3, Seed::Sample),
-            spec("prod3", 3, Seed::TargetConnections),
-            spec("dev2", 2, Seed::Sample),
-        ],
-        ..SimConfig::default()
-    })
+    start(vec![
+        spec("dev3", 3, Seed::Sample),
+        spec("prod3", 3, Seed::TargetConnections),
+        spec("dev2", 2, Seed::Sample),
+    ])
     .await
-    .expect("emulator starts")
-}
-
-fn profile(i: &SimInstanceInfo) -> InstanceProfile {
-    InstanceProfile {
-        name: i.name.clone(),
-        base_url: i.base_url.clone(),
-        generation: if i.generation == 2 {
-            Generation::Gen2
-        } else {
-            Generation::Gen3
-        },
-        integration_instance: i.integration_instance.clone(),
-        auth: Auth::ClientCredentials {
-            token_url: i.token_url.clone(),
-            client_id: i.client_id.clone(),
-            client_secret: Secret::new(i.client_secret.clone()),
-            scope: i.scope.clone(),
-        },
-        timeout_secs: 30,
-    }
-}
-
-fn client(h: &SimHandle, name: &str) -> OicClient {
-    OicClient::new(&profile(h.instance(name).expect("instance"))).expect("client")
-}
-
-fn opts() -> ActivateOptions {
-    ActivateOptions {
-        async_mode: true,
-        timeout: Duration::from_secs(10),
-        poll_interval: Duration::from_millis(50),
-        tracing: None,
-        payload_tracing: None,
-    }
 }
 
 const P: &str = "HR_ONBOARDING";
@@ -217,7 +168,7 @@ async fn project_integrations_activate_and_replace_deactivates() {
     let wm = IntegrationId::new("ONB_WELCOME_MAIL", "01.00.0000");
     assert!(dev.get_project_integration(P, &wm).await.unwrap().is_some());
     assert_eq!(
-        dev.activate_in_project(P, &wm, &opts())
+        dev.activate_in_project(P, &wm, &async_activation())
             .await
             .expect("activate"),
         "ACTIVATED"

@@ -1,60 +1,21 @@
 //! Lookups, libraries and monitoring through the OIC client, against the real emulator over HTTP.
 
+use crate::support::emulator::*;
+
 use std::time::Duration;
 
 use ferry::artifact::{ArtifactKind, hash_file};
-use ferry::config::{Auth, Generation, InstanceProfile, Secret};
-use ferry::oic::{ActivateOptions, ImportAction, ImportMode, IntegrationId, OicClient};
-use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
-
-fn spec(name: &str, generation: u8, seed: Seed) -> SimInstanceSpec {
-    SimInstanceSpec {
-        name: name.into(),
-        generation,
-        seed,
-    }
-}
+use ferry::oic::{ActivateOptions, ImportAction, ImportMode};
+use ferry::sim::{Seed, SimHandle};
 
 async fn landscape() -> SimHandle {
-    sim::start(SimConfig {
-        instances: vec![
-            spec("dev2", 2, Seed::Sample),
-            spec("dev3", 3, Seed::Sample),
-            spec("new2", 2, Seed::TargetConnections),
-            spec("new3", 3, Seed::TargetConnections),
-        ],
-        ..SimConfig::default()
-    })
+    start(vec![
+        spec("dev2", 2, Seed::Sample),
+        spec("dev3", 3, Seed::Sample),
+        spec("new2", 2, Seed::TargetConnections),
+        spec("new3", 3, Seed::TargetConnections),
+    ])
     .await
-    .expect("emulator starts")
-}
-
-fn profile(i: &SimInstanceInfo) -> InstanceProfile {
-    InstanceProfile {
-        name: i.name.clone(),
-        base_url: i.base_url.clone(),
-        generation: if i.generation == 2 {
-            Generation::Gen2
-        } else {
-            Generation::Gen3
-        },
-        integration_instance: i.integration_instance.clone(),
-        auth: Auth::ClientCredentials {
-            token_url: i.token_url.clone(),
-            client_id: i.client_id.clone(),
-            client_secret: Secret::new(i.client_secret.clone()),
-            scope: i.scope.clone(),
-        },
-        timeout_secs: 30,
-    }
-}
-
-fn client(h: &SimHandle, name: &str) -> OicClient {
-    OicClient::new(&profile(h.instance(name).expect("instance"))).expect("client")
-}
-
-fn id(s: &str) -> IntegrationId {
-    IntegrationId::parse(s).expect("id")
 }
 
 #[tokio::test]

@@ -2,57 +2,18 @@
 //! (definition + state), create, update, put, delete, start, stop, pause, resume, run now, with
 //! the recorded status codes (409/412) turned into idempotent results.
 
-use ferry::config::{Auth, Generation, InstanceProfile, Secret};
-use ferry::oic::{IntegrationId, OicClient, ScheduleDefinition, ScheduleState};
-use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
+use crate::support::emulator::*;
+
+use ferry::oic::{OicClient, ScheduleDefinition, ScheduleState};
+use ferry::sim::{Seed, SimHandle};
 use serde_json::json;
 
 async fn landscape() -> SimHandle {
-    sim::start(SimConfig {
-        instances: vec![
-            SimInstanceSpec {
-                name: "dev2".into(),
-                generation: 2,
-                seed: Seed::Sample,
-            },
-            SimInstanceSpec {
-                name: "dev3".into(),
-                generation: 3,
-                seed: Seed::Sample,
-            },
-        ],
-        ..SimConfig::default()
-    })
+    start(vec![
+        spec("dev2", 2, Seed::Sample),
+        spec("dev3", 3, Seed::Sample),
+    ])
     .await
-    .expect("emulator starts")
-}
-
-fn profile(i: &SimInstanceInfo) -> InstanceProfile {
-    InstanceProfile {
-        name: i.name.clone(),
-        base_url: i.base_url.clone(),
-        generation: if i.generation == 2 {
-            Generation::Gen2
-        } else {
-            Generation::Gen3
-        },
-        integration_instance: i.integration_instance.clone(),
-        auth: Auth::ClientCredentials {
-            token_url: i.token_url.clone(),
-            client_id: i.client_id.clone(),
-            client_secret: Secret::new(i.client_secret.clone()),
-            scope: i.scope.clone(),
-        },
-        timeout_secs: 30,
-    }
-}
-
-fn client(h: &SimHandle, name: &str) -> OicClient {
-    OicClient::new(&profile(h.instance(name).expect("instance"))).expect("client")
-}
-
-fn id(s: &str) -> IntegrationId {
-    IntegrationId::parse(s).expect("id")
 }
 
 async fn lifecycle(c: &OicClient) {

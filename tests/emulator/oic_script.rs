@@ -3,79 +3,31 @@
 //! target and that every artifact was imported exactly once.
 
 use crate::support;
+use crate::support::emulator::{World, retry, spec};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferry::cli::sandbox::config_for;
-use ferry::effect::RetryPolicy;
 use ferry::ledger::StepStatus;
 use ferry::script::Output;
-use ferry::script::runner::{RunOptions, RunResult, run_recipe};
-use ferry::sim::{self, Faults, Seed, SimConfig, SimHandle, SimInstanceSpec};
+use ferry::script::runner::{RunOptions, run_recipe};
+use ferry::sim::{Faults, Seed, SimConfig};
 use support::*;
 
-struct World {
-    rt: tokio::runtime::Runtime,
-    sim: Option<SimHandle>,
-    dir: tempfile::TempDir,
-}
-
 fn world(dev: Seed, prod: Seed, prod_gen: u8) -> World {
-    let rt = ferry::cli::runtime().unwrap();
-    let sim = rt
-        .block_on(sim::start(SimConfig {
-            instances: vec![
-                SimInstanceSpec {
-                    name: "dev".into(),
-                    generation: 2,
-                    seed: dev,
-                },
-                SimInstanceSpec {
-                    name: "prod".into(),
-                    generation: prod_gen,
-                    seed: prod,
-                },
-            ],
+    World::start(
+        SimConfig {
+            instances: vec![spec("dev", 2, dev), spec("prod", prod_gen, prod)],
             seed: 7,
             ..Default::default()
-        }))
-        .unwrap();
-    World {
-        rt,
-        sim: Some(sim),
-        dir: tempdir(),
-    }
+        },
+        retry(12, 5, 40, 60),
+    )
 }
 
 impl World {
-    fn sim(&self) -> &SimHandle {
-        self.sim.as_ref().unwrap()
-    }
-    fn run(&self, recipe: &str) -> (RunResult, Vec<String>) {
-        let cfg = config_for(&self.sim().info, &self.dir.path().join(".ferry")).unwrap();
-        let out = Output::buffer();
-        let opts = RunOptions {
-            retry: Some(RetryPolicy {
-                max_attempts: 12,
-                base_delay: Duration::from_millis(5),
-                max_delay: Duration::from_millis(40),
-                budget: Duration::from_secs(60),
-            }),
-            ..Default::default()
-        };
-        let r = run_recipe(
-            "test.rhai",
-            recipe,
-            Arc::new(cfg),
-            self.rt.handle().clone(),
-            Default::default(),
-            out.clone(),
-            &opts,
-        );
-        (r, out.lines())
-    }
     fn prod_state(&self) -> BTreeMap<String, String> {
         let prod = self.sim().instance("prod").unwrap().clone();
         self.rt
@@ -101,14 +53,6 @@ impl World {
                     && e.status < 300
             })
             .count()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(s) = self.sim.take() {
-            self.rt.block_on(s.shutdown());
-        }
     }
 }
 
@@ -288,6 +232,15 @@ print(`without overwrite: ${kept.filter(|r| r.action == "skipped").len()} skippe
 let again = prod.import_archives(arts, #{ overwrite: true }).filter(|r| r.kind == "integration");
 print(`replaced ${again.filter(|r| r.action == "replaced" && r.status == "ACTIVATED").len()}`);
 print(`unchanged ${again.filter(|r| r.action == "skipped" && r.reason.starts_with("unchanged by checksum")).len()}`);
+// A new export of the same integrations: other bytes (export time stamps), the same content.
+let arts2 = dev.export_archives(dev.integrations(#{ code: "HR_*", latest: true, status: "ACTIVATED" }));
+let differ = 0;
+for a in arts2.filter(|a| a.kind == "integration") {
+    if arts.filter(|b| b.kind == "integration" && b.id == a.id && b.sha256 != a.sha256).len() == 1 { differ += 1; }
+}
+print(`bytes differ ${differ}`);
+let third = prod.import_archives(arts2, #{ overwrite: true }).filter(|r| r.kind == "integration");
+print(`still unchanged ${third.filter(|r| r.action == "skipped" && r.reason.starts_with("unchanged by checksum")).len()}`);
 try { prod.import_archives(arts, #{ overwirte: true }); } catch (e) { print(`usage: ${e.kind}`); }
 "#,
     );
@@ -310,6 +263,14 @@ try { prod.import_archives(arts, #{ overwirte: true }); } catch (e) { print(`usa
     assert!(
         out.contains(&format!("unchanged {}", k - 2)),
         "the others are skipped by checksum: {out:?}"
+    );
+    assert!(
+        out.contains(&format!("bytes differ {k}")),
+        "two exports are never byte-identical: {out:?}"
+    );
+    assert!(
+        out.contains(&format!("still unchanged {k}")),
+        "a new export of unchanged content is skipped (content digest): {out:?}"
     );
     assert!(out.contains(&"usage: usage".to_string()), "{out:?}");
     assert_eq!(

@@ -2,8 +2,6 @@
 
 use crate::support::sim as common;
 
-use std::time::Duration;
-
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -31,8 +29,11 @@ async fn post(o: &Oic, path: &str, body: &Value) -> reqwest::Response {
     rb.send().await.expect("send")
 }
 
-async fn wait(o: &Oic, kind: &str, id: &str) -> Value {
-    for _ in 0..60 {
+/// The job's status once it ended: the emulator's clock is moved past the job's duration, so it ends
+/// as soon as its task runs (the loop only yields to it, bounded; no time passes).
+async fn wait(h: &ferry::sim::SimHandle, o: &Oic, kind: &str, id: &str) -> Value {
+    h.advance_clock(ferry::sim::jobs::JOB_DURATION);
+    for _ in 0..1000 {
         let mut url = format!("{}{COMMON}/{kind}/{id}", o.info.base_url);
         if let Some(ii) = &o.info.integration_instance {
             url.push_str(&format!("?integrationInstance={ii}"));
@@ -49,7 +50,7 @@ async fn wait(o: &Oic, kind: &str, id: &str) -> Value {
         if v["overallStatus"] != "IN_PROGRESS" {
             return v;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::task::yield_now().await;
     }
     panic!("job {id} did not finish");
 }
@@ -77,6 +78,7 @@ async fn export_then_import_activate() {
     .await;
     assert_error(r, 409, "Conflict", "sec10.4.10").await;
     let done = wait(
+        &h,
         &dev,
         "exportServiceInstanceArchive",
         job["jobId"].as_str().expect("id"),
@@ -95,6 +97,7 @@ async fn export_then_import_activate() {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let job: Value = r.json().await.expect("json");
     let done = wait(
+        &h,
         &tgt,
         "importServiceInstanceArchive",
         job["jobId"].as_str().expect("id"),
@@ -119,6 +122,7 @@ async fn export_then_import_activate() {
     .await;
     let job: Value = r.json().await.expect("json");
     let done = wait(
+        &h,
         &tgt,
         "importServiceInstanceArchive",
         job["jobId"].as_str().expect("id"),

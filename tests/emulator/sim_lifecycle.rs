@@ -226,7 +226,8 @@ async fn order_expand_type_and_flags() {
 async fn injected_activation_failure() {
     let h = start().await;
     let dev = Oic::new(&h, "test3").await;
-    h.set_async_activation_delay(std::time::Duration::from_millis(100));
+    // Long on the wall clock: the test's advance of the emulator's clock ends it.
+    h.set_async_activation_delay(std::time::Duration::from_secs(60));
     h.set_faults(ferry::sim::Faults {
         fail_activation: vec!["SCM_ORDER_NOTIFY|01.00.0000".into()],
         ..Default::default()
@@ -239,9 +240,14 @@ async fn injected_activation_failure() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        dev.json(&format!("{p}/activationStatus")).await["activationStatus"],
+        "ACTIVATION_INPROGRESS"
+    );
+    h.advance_clock(std::time::Duration::from_secs(60));
+    // It ends as soon as the emulator's task runs: the loop only yields to it (bounded).
     let mut status = String::new();
-    for _ in 0..40 {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    for _ in 0..1000 {
         status = dev.json(&format!("{p}/activationStatus")).await["activationStatus"]
             .as_str()
             .unwrap_or_default()
@@ -249,6 +255,7 @@ async fn injected_activation_failure() {
         if status != "ACTIVATION_INPROGRESS" {
             break;
         }
+        tokio::task::yield_now().await;
     }
     assert_eq!(status, "FAILEDACTIVATION");
     let errs = dev.json(&format!("{p}/activationErrors")).await;

@@ -305,6 +305,23 @@ async fn connections_mask_passwords_and_keep_credentials_written_back() {
     assert_eq!(test["status"], "FAILED", "{test}");
 }
 
+/// The `activationStatus` at `path` once it is no longer `from`. The clock was advanced past the
+/// delay: the emulator's background task ends it as soon as it runs (no time passes here; the
+/// loop only yields to that task, bounded).
+async fn wait_status(o: &Oic, path: &str, from: &str) -> String {
+    for _ in 0..1000 {
+        let s = o.json(path).await["activationStatus"]
+            .as_str()
+            .expect("status")
+            .to_string();
+        if s != from {
+            return s;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{path} still {from}");
+}
+
 async fn runs_of(o: &Oic, code: &str) -> Vec<Value> {
     let q = format!("/monitoring/instances?limit=1000&q=%7Bcode%3A%27{code}%27%7D");
     o.json(&q).await["items"].as_array().expect("items").clone()
@@ -313,10 +330,10 @@ async fn runs_of(o: &Oic, code: &str) -> Vec<Value> {
 #[tokio::test]
 async fn schedules_answer_as_recorded_and_run_only_while_started() {
     let h = start().await;
-    h.set_schedule_tick(Some(Duration::from_millis(40)));
     let t3 = Oic::new(&h, "test3").await;
     let ii = t3.info.integration_instance.clone().expect("gen3");
     let p = "/integrations/HR_PAYROLL_EXPORT%7C01.00.0000/schedule";
+    const DAY: Duration = Duration::from_secs(86_400);
     let post = |path: String, body: Option<Value>| {
         let rb = t3.req(Method::POST, &path);
         let rb = match body {
@@ -347,16 +364,12 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
         title,
         "Schedule is in ACTIVE state. It can be started only when in CANCELLED state."
     );
-    // Runs appear while it is started.
-    let mut n = 0;
-    for _ in 0..200 {
-        n = runs_of(&t3, "HR_PAYROLL_EXPORT").await.len();
-        if n >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(n >= 2, "a started schedule produces runs ({n})");
+    // Runs appear while it is started: one per period of its definition (daily) on the emulator's
+    // clock, which the test moves forward (the wall time the test takes is far below a day).
+    let before = runs_of(&t3, "HR_PAYROLL_EXPORT").await.len();
+    h.advance_clock(DAY * 2);
+    let n = runs_of(&t3, "HR_PAYROLL_EXPORT").await.len();
+    assert_eq!(n, before + 2, "a started daily schedule runs once a day");
     // Stop (async): 202, Location, recorded body.
     let r = post(format!("{p}/stop?async=true"), Some(json!({})))
         .await
@@ -390,7 +403,8 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     );
     // No runs while stopped.
     let stopped = runs_of(&t3, "HR_PAYROLL_EXPORT").await.len();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(stopped, n, "none since");
+    h.advance_clock(DAY * 3);
     assert_eq!(runs_of(&t3, "HR_PAYROLL_EXPORT").await.len(), stopped);
     let r = post(format!("{p}/stop?async=true"), Some(json!({})))
         .await
@@ -566,7 +580,8 @@ async fn the_schedule_definition_travels_in_the_archive_and_arrives_stopped() {
 #[tokio::test]
 async fn async_deactivation_passes_through_deactivation_inprogress() {
     let h = start().await;
-    h.set_async_activation_delay(Duration::from_millis(3000));
+    // Long on the wall clock: only the test's advances end it.
+    h.set_async_activation_delay(Duration::from_secs(60));
     let t3 = Oic::new(&h, "test3").await;
     let id = "/integrations/HR_EMPLOYEE_SYNC%7C01.00.0000";
     let iar = t3.export("HR_EMPLOYEE_SYNC|01.00.0000").await;
@@ -624,17 +639,19 @@ async fn async_deactivation_passes_through_deactivation_inprogress() {
         "sec10.4.13",
     )
     .await;
-    let mut status = String::new();
-    for _ in 0..400 {
-        status = t3.json(&format!("{id}/activationStatus")).await["activationStatus"]
-            .as_str()
-            .expect("status")
-            .to_string();
-        if status != "DEACTIVATION_INPROGRESS" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Still in progress until the delay has passed on the emulator's clock, then CONFIGURED.
+    h.advance_clock(Duration::from_secs(30));
+    assert_eq!(
+        t3.json(&format!("{id}/activationStatus")).await["activationStatus"],
+        "DEACTIVATION_INPROGRESS"
+    );
+    h.advance_clock(Duration::from_secs(30));
+    let status = wait_status(
+        &t3,
+        &format!("{id}/activationStatus"),
+        "DEACTIVATION_INPROGRESS",
+    )
+    .await;
     assert_eq!(status, "CONFIGURED");
     assert_eq!(
         t3.import(Method::PUT, iar).await.status(),
@@ -694,8 +711,11 @@ async fn instance_archive_jobs_answer_as_recorded() {
     assert_eq!(jobid.len(), 36, "a UUID");
     // Status: recorded key order and time format.
     let uuid_re = regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC$").expect("re");
+    // The job takes JOB_DURATION on the emulator's clock: moved past it, it ends as soon as its
+    // task runs (the loop yields to it, bounded; no time passes).
+    h.advance_clock(ferry::sim::jobs::JOB_DURATION);
     let mut st = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..1000 {
         let r = common(
             &t3,
             Method::GET,
@@ -717,7 +737,7 @@ async fn instance_archive_jobs_answer_as_recorded() {
         if st["overallStatus"] != "IN_PROGRESS" {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::task::yield_now().await;
     }
     assert_eq!(st["overallStatus"], "COMPLETED");
     assert_eq!(st["archiveName"], "export_x_metadata_1");
@@ -740,8 +760,9 @@ async fn instance_archive_jobs_answer_as_recorded() {
     let ijob = r.headers()["jobid"].to_str().expect("jobid").to_string();
     let v: Value = r.json().await.expect("json");
     assert_eq!(keys(&v), set(&["jobId", "status"]));
+    h.advance_clock(ferry::sim::jobs::JOB_DURATION);
     let mut st = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..1000 {
         st = common(
             &prod,
             Method::GET,
@@ -755,7 +776,7 @@ async fn instance_archive_jobs_answer_as_recorded() {
         if st["overallStatus"] != "IN_PROGRESS" {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::task::yield_now().await;
     }
     assert_eq!(st["overallStatus"], "COMPLETED");
     assert_eq!(st["jobType"], "IMPORT");

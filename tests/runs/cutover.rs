@@ -3,72 +3,21 @@
 //! with injectable error rates, a REST trigger), and the cutover itself against the emulator over
 //! HTTP.
 
+use crate::support::emulator::{self, client, id, spec, sync_activation};
 use crate::support::ledger as ledger_support;
 
-use std::time::Duration;
-
-use ferry::config::{Auth, Generation, InstanceProfile, Secret};
+use ferry::oic::ImportMode;
 use ferry::oic::archive::{self, InvokeKind};
-use ferry::oic::{ActivateOptions, ImportMode, IntegrationId, OicClient};
 use ferry::sim::faults::TrafficRule;
-use ferry::sim::{self, Faults, Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
+use ferry::sim::{Faults, Seed, SimHandle};
 
+/// dev (gen 2, Sample) and prod (OIC 3, target connections).
 async fn start() -> SimHandle {
-    sim::start(SimConfig {
-        instances: vec![
-            SimInstanceSpec {
-                name: "dev".into(),
-                generation: 2,
-                seed: Seed::Sample,
-            },
-            SimInstanceSpec {
-                name: "prod".into(),
-                generation: 3,
-                seed: Seed::TargetConnections,
-            },
-        ],
-        ..SimConfig::default()
-    })
+    emulator::start(vec![
+        spec("dev", 2, Seed::Sample),
+        spec("prod", 3, Seed::TargetConnections),
+    ])
     .await
-    .expect("emulator starts")
-}
-
-fn profile(i: &SimInstanceInfo) -> InstanceProfile {
-    InstanceProfile {
-        name: i.name.clone(),
-        base_url: i.base_url.clone(),
-        generation: if i.generation == 2 {
-            Generation::Gen2
-        } else {
-            Generation::Gen3
-        },
-        integration_instance: i.integration_instance.clone(),
-        auth: Auth::ClientCredentials {
-            token_url: i.token_url.clone(),
-            client_id: i.client_id.clone(),
-            client_secret: Secret::new(i.client_secret.clone()),
-            scope: i.scope.clone(),
-        },
-        timeout_secs: 30,
-    }
-}
-
-fn client(h: &SimHandle, name: &str) -> OicClient {
-    OicClient::new(&profile(h.instance(name).expect("instance"))).expect("client")
-}
-
-fn id(s: &str) -> IntegrationId {
-    IntegrationId::parse(s).expect("id")
-}
-
-fn sync_activation() -> ActivateOptions {
-    ActivateOptions {
-        async_mode: false,
-        timeout: Duration::from_secs(10),
-        poll_interval: Duration::from_millis(20),
-        tracing: None,
-        payload_tracing: None,
-    }
 }
 
 #[tokio::test]

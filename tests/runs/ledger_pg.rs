@@ -118,6 +118,8 @@ fn exercise(mut db: Ledger) -> String {
         existed: true,
         previous_status: Some("ACTIVATED".into()),
         sha256: None,
+        content_sha256: Some("c0ffee".into()),
+        imported_content_sha256: Some("beef".into()),
         location: Some("vault:backups:2026/nightly".into()),
     };
     db.insert_rollback("r1", &rb).unwrap();

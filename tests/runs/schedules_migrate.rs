@@ -5,34 +5,16 @@
 //! `ferry rollback` puts the target's previous schedule and state back; a restore from the job
 //! puts the source's schedule back again.
 
+use crate::support::emulator::client_for;
 use crate::support::ledger as ledger_support;
 
-use ferry::config::{Auth, Generation, InstanceProfile, Secret};
 use ferry::oic::{IntegrationId, OicClient, Schedule, ScheduleDefinition, ScheduleState};
 use ferry::sim::Seed;
 use ledger_support::*;
 use serde_json::{Value, json};
 
 fn client(env: &Env, name: &str) -> OicClient {
-    let i = env.instance(name);
-    OicClient::new(&InstanceProfile {
-        name: i.name.clone(),
-        base_url: i.base_url.clone(),
-        generation: if i.generation == 2 {
-            Generation::Gen2
-        } else {
-            Generation::Gen3
-        },
-        integration_instance: i.integration_instance.clone(),
-        auth: Auth::ClientCredentials {
-            token_url: i.token_url.clone(),
-            client_id: i.client_id.clone(),
-            client_secret: Secret::new(i.client_secret.clone()),
-            scope: i.scope.clone(),
-        },
-        timeout_secs: 30,
-    })
-    .expect("client")
+    client_for(&env.instance(name))
 }
 
 /// Every schedule of an instance: id → schedule (read over REST).

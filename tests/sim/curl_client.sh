@@ -25,7 +25,9 @@ check 200 "$code" "gen2 export with %7C"
 # Two exports carry their own time stamps (never byte-identical) but the same files.
 cmp -s "$WORK/sync.iar" "$WORK/sync2.iar" && fail "two exports are byte-identical"
 [ "$(unzip -Z1 "$WORK/sync.iar" | sort)" = "$(unzip -Z1 "$WORK/sync2.iar" | sort)" ] || fail "raw | and %7C exports differ"
-unzip -l "$WORK/sync.iar" | grep -q "icspackage/project/HR_EMPLOYEE_SYNC_01.00.0000/ics_project_attributes.properties" \
+# (the listing is read whole: `grep -q` stopping early would kill unzip with SIGPIPE under pipefail)
+listing=$(unzip -l "$WORK/sync.iar")
+grep -q "icspackage/project/HR_EMPLOYEE_SYNC_01.00.0000/ics_project_attributes.properties" <<<"$listing" \
   || fail "iar layout"
 echo "ok - iar layout"
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dashboard;
+pub mod emulator;
 pub mod ledger;
 pub mod pg;
 pub mod sim;
@@ -142,6 +143,16 @@ pub async fn export_bytes(i: &SimInstanceInfo, id: &str) -> Vec<u8> {
 pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
+}
+
+/// The content digest of archive bytes (entry names and contents, export time stamps left out;
+/// see `ferry::vault::content_hash`): what "the same archive" means, as two exports of the same
+/// content differ byte for byte, on real OIC and on the emulator.
+#[allow(dead_code)]
+pub fn content_digest(bytes: &[u8]) -> String {
+    let f = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(f.path(), bytes).expect("write archive");
+    ferry::vault::content_hash(f.path(), &sha256_hex(bytes)).expect("content digest")
 }
 
 /// `scripts/<name>` of this repository.

@@ -16,79 +16,17 @@ fn file_store() -> Fx {
     }
 }
 
-#[test]
-fn round_trip_plain() {
-    vault_suite::round_trip(&file_store, Crypt::Plain);
-}
+vault_suite::instantiate!(file_store, ferry::vault::ShareVia::Hardlink);
 
+// Cheap on files: the combinations the suite does not instantiate.
 #[test]
-fn round_trip_x25519() {
-    vault_suite::round_trip(&file_store, Crypt::X25519);
-}
-
-#[test]
-fn round_trip_passphrase() {
-    vault_suite::round_trip(&file_store, Crypt::Passphrase);
-}
-
-#[test]
-fn verify_catches_damage_plain() {
-    vault_suite::verify_catches_damage(&file_store, Crypt::Plain);
-}
-
-#[test]
-fn verify_catches_damage_x25519() {
-    vault_suite::verify_catches_damage(&file_store, Crypt::X25519);
-}
-
-#[test]
-fn temp_then_rename_plain() {
-    vault_suite::temp_then_rename(&file_store, Crypt::Plain);
-}
-
-#[test]
-fn temp_then_rename_x25519() {
-    vault_suite::temp_then_rename(&file_store, Crypt::X25519);
-}
-
-#[test]
-fn locking_and_resume() {
+fn locking_and_resume_plain() {
     vault_suite::locking_and_resume(&file_store, Crypt::Plain);
 }
 
 #[test]
-fn refuses_changed_local_file() {
+fn refuses_changed_local_file_x25519() {
     vault_suite::refuses_changed_local_file(&file_store, Crypt::X25519);
-}
-
-#[test]
-fn list_filters() {
-    vault_suite::list_filters(&file_store);
-}
-
-#[test]
-fn prune_policy() {
-    vault_suite::prune_policy(&file_store);
-}
-
-#[test]
-fn partial_jobs() {
-    vault_suite::partial_jobs(&file_store);
-}
-
-#[test]
-fn damaged_manifest() {
-    vault_suite::damaged_manifest(&file_store);
-}
-
-#[test]
-fn wrong_identity_x25519() {
-    vault_suite::wrong_identity(&file_store, Crypt::X25519);
-}
-
-#[test]
-fn wrong_identity_passphrase() {
-    vault_suite::wrong_identity(&file_store, Crypt::Passphrase);
 }
 
 /// `Vault::open` from a profile: file URL, encryption settings, relative identity path.
@@ -217,23 +155,4 @@ fn resume_refuses_a_live_lock_holder() {
         .unwrap();
     let job = v.create_job("busy", day, meta).unwrap();
     job.finish().unwrap();
-}
-
-#[test]
-fn shared_content_plain() {
-    vault_suite::shared_content(&file_store, Crypt::Plain, ferry::vault::ShareVia::Hardlink);
-}
-
-#[test]
-fn shared_content_x25519() {
-    vault_suite::shared_content(&file_store, Crypt::X25519, ferry::vault::ShareVia::Hardlink);
-}
-
-#[test]
-fn shared_content_passphrase() {
-    vault_suite::shared_content(
-        &file_store,
-        Crypt::Passphrase,
-        ferry::vault::ShareVia::Hardlink,
-    );
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use ferry::config::Secret;
 use ferry::vault::{S3Store, Store};
 use support::vaults::{S3Env, s3_config as config, unique};
-use vault_suite::{Crypt, Fx, bytes};
+use vault_suite::{Fx, bytes};
 
 type Env = S3Env;
 
@@ -37,41 +37,13 @@ fn s3_store(e: &Env) -> Fx {
     }
 }
 
-macro_rules! suite {
-    ($name:ident, $f:ident $(, $c:expr)?) => {
-        #[test]
-        fn $name() {
-            let e = need_env!();
-            vault_suite::$f(&|| s3_store(&e) $(, $c)?);
-        }
-    };
-}
-
-suite!(round_trip_plain, round_trip, Crypt::Plain);
-suite!(round_trip_x25519, round_trip, Crypt::X25519);
-suite!(round_trip_passphrase, round_trip, Crypt::Passphrase);
-suite!(
-    verify_catches_damage_plain,
-    verify_catches_damage,
-    Crypt::Plain
+vault_suite::instantiate!(
+    {
+        let e = need_env!();
+        move || s3_store(&e)
+    },
+    ferry::vault::ShareVia::Reference
 );
-suite!(
-    verify_catches_damage_x25519,
-    verify_catches_damage,
-    Crypt::X25519
-);
-suite!(temp_then_rename_plain, temp_then_rename, Crypt::Plain);
-suite!(temp_then_rename_x25519, temp_then_rename, Crypt::X25519);
-suite!(locking_and_resume, locking_and_resume, Crypt::X25519);
-suite!(
-    refuses_changed_local_file,
-    refuses_changed_local_file,
-    Crypt::Plain
-);
-suite!(list_filters, list_filters);
-suite!(prune_policy, prune_policy);
-suite!(wrong_identity_x25519, wrong_identity, Crypt::X25519);
-suite!(wrong_identity_passphrase, wrong_identity, Crypt::Passphrase);
 
 /// The object's ETag as the server reports it (multipart ETags end in `-PARTS`).
 fn etag(e: &Env, prefix: &str, key: &str) -> String {
@@ -173,34 +145,4 @@ fn wrong_secret_is_refused_without_leaking_it() {
     let t = std::time::Instant::now();
     assert!(S3Store::connect(cfg).is_err());
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
-}
-
-#[test]
-fn shared_content_plain() {
-    let e = need_env!();
-    vault_suite::shared_content(
-        &|| s3_store(&e),
-        Crypt::Plain,
-        ferry::vault::ShareVia::Reference,
-    );
-}
-
-#[test]
-fn shared_content_x25519() {
-    let e = need_env!();
-    vault_suite::shared_content(
-        &|| s3_store(&e),
-        Crypt::X25519,
-        ferry::vault::ShareVia::Reference,
-    );
-}
-
-#[test]
-fn shared_content_passphrase() {
-    let e = need_env!();
-    vault_suite::shared_content(
-        &|| s3_store(&e),
-        Crypt::Passphrase,
-        ferry::vault::ShareVia::Reference,
-    );
 }

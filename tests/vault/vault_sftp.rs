@@ -20,7 +20,7 @@ use ferry::vault::{
     Decryption, Encryption, JobFilter, JobMeta, SftpStore, Store, Vault, VaultError,
 };
 use support::vaults::{SftpEnv, sftp_config as config, unique};
-use vault_suite::{Crypt, Fx, artifact, bytes};
+use vault_suite::{Fx, artifact, bytes};
 
 type Env = SftpEnv;
 
@@ -43,43 +43,13 @@ fn sftp_store(e: &Env) -> Fx {
     }
 }
 
-macro_rules! suite {
-    ($name:ident, $f:ident $(, $c:expr)?) => {
-        #[test]
-        fn $name() {
-            let e = need_env!();
-            vault_suite::$f(&|| sftp_store(&e) $(, $c)?);
-        }
-    };
-}
-
-suite!(round_trip_plain, round_trip, Crypt::Plain);
-suite!(round_trip_x25519, round_trip, Crypt::X25519);
-suite!(round_trip_passphrase, round_trip, Crypt::Passphrase);
-suite!(
-    verify_catches_damage_plain,
-    verify_catches_damage,
-    Crypt::Plain
+vault_suite::instantiate!(
+    {
+        let e = need_env!();
+        move || sftp_store(&e)
+    },
+    ferry::vault::ShareVia::Reference
 );
-suite!(
-    verify_catches_damage_x25519,
-    verify_catches_damage,
-    Crypt::X25519
-);
-suite!(temp_then_rename_plain, temp_then_rename, Crypt::Plain);
-suite!(temp_then_rename_x25519, temp_then_rename, Crypt::X25519);
-suite!(locking_and_resume, locking_and_resume, Crypt::X25519);
-suite!(
-    refuses_changed_local_file,
-    refuses_changed_local_file,
-    Crypt::Plain
-);
-suite!(list_filters, list_filters);
-suite!(prune_policy, prune_policy);
-suite!(partial_jobs, partial_jobs);
-suite!(damaged_manifest, damaged_manifest);
-suite!(wrong_identity_x25519, wrong_identity, Crypt::X25519);
-suite!(wrong_identity_passphrase, wrong_identity, Crypt::Passphrase);
 
 /// The server's key line from the test known_hosts: (key type, base64 blob).
 fn server_key(e: &Env) -> (String, String) {
@@ -757,35 +727,5 @@ fn revoked_host_key_is_refused() {
     assert!(
         msg.contains("unknown host key") && msg.contains("@cert-authority"),
         "{msg}"
-    );
-}
-
-#[test]
-fn shared_content_plain() {
-    let e = need_env!();
-    vault_suite::shared_content(
-        &|| sftp_store(&e),
-        Crypt::Plain,
-        ferry::vault::ShareVia::Reference,
-    );
-}
-
-#[test]
-fn shared_content_x25519() {
-    let e = need_env!();
-    vault_suite::shared_content(
-        &|| sftp_store(&e),
-        Crypt::X25519,
-        ferry::vault::ShareVia::Reference,
-    );
-}
-
-#[test]
-fn shared_content_passphrase() {
-    let e = need_env!();
-    vault_suite::shared_content(
-        &|| sftp_store(&e),
-        Crypt::Passphrase,
-        ferry::vault::ShareVia::Reference,
     );
 }

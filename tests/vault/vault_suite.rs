@@ -1,5 +1,6 @@
-//! The vault test suite, generic over a store factory: `tests/vault_file.rs` runs it on a
-//! `FileStore` in a temp dir, `tests/vault_sftp.rs` on an `SftpStore` against the loopback sshd.
+//! The vault test suite, generic over a store factory, instantiated whole by [`instantiate!`] for
+//! every store: `vault_file` (a `FileStore` in a temp dir), `vault_sftp` (an `SftpStore` against
+//! the loopback sshd) and `vault_s3` (an `S3Store` against Garage).
 #![allow(dead_code)]
 
 use std::any::Any;
@@ -21,6 +22,48 @@ pub struct Fx {
 
 /// Makes a fresh store for one test.
 pub type Factory<'a> = &'a dyn Fn() -> Fx;
+
+/// Instantiates the whole suite, one `#[test]` per case, in the calling module. `$make` is
+/// evaluated at the start of each test and gives the store factory (a `Fn() -> Fx`); it may
+/// `return` from the test (a service missing under `FERRY_ALLOW_SKIP=1`). `$via`: how the store
+/// shares unchanged content between jobs (`ShareVia`).
+macro_rules! instantiate {
+    ($make:expr, $via:expr) => {
+        $crate::vault_suite::instantiate!(@case $make, round_trip_plain, round_trip, Plain);
+        $crate::vault_suite::instantiate!(@case $make, round_trip_x25519, round_trip, X25519);
+        $crate::vault_suite::instantiate!(@case $make, round_trip_passphrase, round_trip, Passphrase);
+        $crate::vault_suite::instantiate!(@case $make, verify_catches_damage_plain, verify_catches_damage, Plain);
+        $crate::vault_suite::instantiate!(@case $make, verify_catches_damage_x25519, verify_catches_damage, X25519);
+        $crate::vault_suite::instantiate!(@case $make, temp_then_rename_plain, temp_then_rename, Plain);
+        $crate::vault_suite::instantiate!(@case $make, temp_then_rename_x25519, temp_then_rename, X25519);
+        $crate::vault_suite::instantiate!(@case $make, locking_and_resume, locking_and_resume, X25519);
+        $crate::vault_suite::instantiate!(@case $make, refuses_changed_local_file, refuses_changed_local_file, Plain);
+        $crate::vault_suite::instantiate!(@case $make, list_filters, list_filters);
+        $crate::vault_suite::instantiate!(@case $make, prune_policy, prune_policy);
+        $crate::vault_suite::instantiate!(@case $make, partial_jobs, partial_jobs);
+        $crate::vault_suite::instantiate!(@case $make, damaged_manifest, damaged_manifest);
+        $crate::vault_suite::instantiate!(@case $make, wrong_identity_x25519, wrong_identity, X25519);
+        $crate::vault_suite::instantiate!(@case $make, wrong_identity_passphrase, wrong_identity, Passphrase);
+        $crate::vault_suite::instantiate!(@shared $make, shared_content_plain, Plain, $via);
+        $crate::vault_suite::instantiate!(@shared $make, shared_content_x25519, X25519, $via);
+        $crate::vault_suite::instantiate!(@shared $make, shared_content_passphrase, Passphrase, $via);
+    };
+    (@case $make:expr, $name:ident, $f:ident $(, $c:ident)?) => {
+        #[test]
+        fn $name() {
+            let make = $make;
+            $crate::vault_suite::$f(&make $(, $crate::vault_suite::Crypt::$c)?);
+        }
+    };
+    (@shared $make:expr, $name:ident, $c:ident, $via:expr) => {
+        #[test]
+        fn $name() {
+            let make = $make;
+            $crate::vault_suite::shared_content(&make, $crate::vault_suite::Crypt::$c, $via);
+        }
+    };
+}
+pub(crate) use instantiate;
 
 /// Encryption variants for the suite.
 #[derive(Clone, Copy, Debug)]

@@ -16,31 +16,10 @@ use crate::oic::Integration;
 use crate::ops::{self, notify::NotifyRequest};
 use crate::script::errors;
 use crate::script::host::Host;
+use serde::Deserialize;
 
 fn usage(m: impl Into<String>) -> Box<EvalAltResult> {
     errors::usage(m)
-}
-
-fn strings(v: &Dynamic, what: &str) -> Result<Vec<String>, Box<EvalAltResult>> {
-    if v.is_string() {
-        return Ok(vec![v.to_string()]);
-    }
-    let Some(a) = v.read_lock::<Array>() else {
-        return Err(usage(format!(
-            "`{what}` must be an e-mail address or a list of them"
-        )));
-    };
-    a.iter()
-        .map(|x| {
-            if x.is_string() {
-                Ok(x.to_string())
-            } else {
-                Err(usage(format!(
-                    "`{what}` must be a list of e-mail addresses"
-                )))
-            }
-        })
-        .collect()
 }
 
 /// Owners from the items given to `notify::report(items, ...)`: Integration objects (their
@@ -72,54 +51,95 @@ fn owners_from_items(items: &Dynamic) -> BTreeMap<String, String> {
     out
 }
 
+/// The options of `notify::report` / `notify::at_end` (unknown keys refused). `source`, an
+/// Instance, is taken out of the map before: serde cannot read a script object.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct NotifyOptions {
+    /// E-mails; default `[mail] admins`.
+    to: Option<Recipients>,
+    owners: Option<OwnersOption>,
+    /// `always` (default) or `failure`.
+    when: Option<String>,
+    mail: Option<bool>,
+    /// Default: true when a webhook is configured.
+    webhook: Option<bool>,
+}
+
+/// An e-mail address or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "`to`: an e-mail address or a list of them")]
+enum Recipients {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `owners: true` (each integration's lastUpdatedBy) or a map of integration code to e-mail.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "`owners`: true (lastUpdatedBy) or a map of integration code to e-mail"
+)]
+enum OwnersOption {
+    LastUpdatedBy(bool),
+    Explicit(BTreeMap<String, String>),
+}
+
+/// Adds the lastUpdatedBy of every integration of `source` (an instance) that `owners` does not
+/// know yet.
+fn source_owners(
+    host: &Host,
+    source: &Dynamic,
+    owners: &mut BTreeMap<String, String>,
+) -> Result<(), Box<EvalAltResult>> {
+    let Some(inst) = source.read_lock::<super::oic::Instance>() else {
+        return Err(usage(
+            "`source` must be an instance (oic::instance(\"dev\"))",
+        ));
+    };
+    let client = inst.client.clone();
+    let list = host
+        .block_on(async move { client.list_integrations(None).await })?
+        .map_err(|e| super::oic::oic_err(e, errors::Ctx::instance(&inst.name())))?;
+    for i in list.into_iter().filter(|i| !i.last_updated_by.is_empty()) {
+        owners.entry(i.code.clone()).or_insert(i.last_updated_by);
+    }
+    Ok(())
+}
+
 /// Parses the options map of `notify::report` / `notify::at_end`.
 fn request(
     host: &Host,
     items: Option<&Dynamic>,
     o: &Map,
 ) -> Result<NotifyRequest, Box<EvalAltResult>> {
-    const KNOWN: &[&str] = &["to", "owners", "when", "mail", "webhook", "source"];
-    for k in o.keys() {
-        if !KNOWN.contains(&k.as_str()) {
-            return Err(usage(format!(
-                "unknown notify option `{k}` (known: {})",
-                KNOWN.join(", ")
-            )));
-        }
-    }
-    let admins = host
-        .config
-        .mail
-        .as_ref()
-        .map(|m| m.admins.clone())
-        .unwrap_or_default();
-    let to = match o.get("to") {
-        None => admins,
-        Some(v) => strings(v, "to")?,
+    let mut o = o.clone();
+    let source = o.remove("source");
+    let opts: NotifyOptions = super::oic::options("notify", &o).map_err(|e| {
+        // Rhai calls a serde message a syntax error; `source` was taken out before serde saw it.
+        let m = crate::script::render::message_of(&e);
+        usage(
+            m.replace("Syntax error: ", "")
+                .replace("`webhook`", "`webhook`, `source`"),
+        )
+    })?;
+    let mail_cfg = host.config.mail.as_ref();
+    let to = match opts.to {
+        None => mail_cfg.map(|m| m.admins.clone()).unwrap_or_default(),
+        Some(Recipients::One(x)) => vec![x],
+        Some(Recipients::Many(v)) => v,
     };
-    let when = match o.get("when") {
+    let when = match opts.when {
         None => When::Always,
-        Some(v) => When::parse(&v.to_string()).ok_or_else(|| {
+        Some(v) => When::parse(&v).ok_or_else(|| {
             usage(format!(
                 "`when` must be \"always\" or \"failure\", not `{v}`"
             ))
         })?,
     };
-    let flag = |k: &str, d: bool| -> Result<bool, Box<EvalAltResult>> {
-        match o.get(k) {
-            None => Ok(d),
-            Some(v) => v
-                .as_bool()
-                .map_err(|_| usage(format!("`{k}` must be true or false"))),
-        }
-    };
-    let has_hook = host
-        .config
-        .mail
-        .as_ref()
-        .is_some_and(|m| m.webhook.is_some());
-    let mail = flag("mail", true)?;
-    let webhook = flag("webhook", has_hook)?;
+    let has_hook = mail_cfg.is_some_and(|m| m.webhook.is_some());
+    let mail = opts.mail.unwrap_or(true);
+    let webhook = opts.webhook.unwrap_or(has_hook);
     if webhook && !has_hook {
         return Err(errors::script_error(
             "config",
@@ -129,57 +149,18 @@ fn request(
         ));
     }
     let mut last_updated_by = items.map(owners_from_items).unwrap_or_default();
-    if let Some(src) = o.get("source") {
-        let Some(inst) = src.read_lock::<super::oic::Instance>() else {
-            return Err(usage(
-                "`source` must be an instance (oic::instance(\"dev\"))",
-            ));
-        };
-        let client = inst.client.clone();
-        let list = host
-            .block_on(async move { client.list_integrations(None).await })?
-            .map_err(|e| super::oic::oic_err(e, errors::Ctx::instance(&inst.name())))?;
-        for i in list {
-            if !i.last_updated_by.is_empty() {
-                last_updated_by
-                    .entry(i.code.clone())
-                    .or_insert(i.last_updated_by);
-            }
-        }
+    if let Some(src) = &source {
+        source_owners(host, src, &mut last_updated_by)?;
     }
-    let owners = match o.get("owners") {
-        None => None,
-        Some(v) if v.is_bool() => {
-            if v.as_bool().unwrap_or(false) {
-                Some(Owners {
-                    explicit: BTreeMap::new(),
-                    last_updated_by,
-                })
-            } else {
-                None
-            }
-        }
-        Some(v) => {
-            let Some(m) = v.read_lock::<Map>() else {
-                return Err(usage(
-                    "`owners` must be true (lastUpdatedBy) or a map of integration code to e-mail",
-                ));
-            };
-            let mut explicit = BTreeMap::new();
-            for (k, w) in m.iter() {
-                if !w.is_string() {
-                    return Err(usage(format!(
-                        "owners: `{k}` must map to an e-mail address"
-                    )));
-                }
-                explicit.insert(k.to_string(), w.to_string());
-            }
-            Some(Owners {
-                explicit,
-                last_updated_by,
-            })
-        }
-    };
+    let owners = match opts.owners {
+        None | Some(OwnersOption::LastUpdatedBy(false)) => None,
+        Some(OwnersOption::LastUpdatedBy(true)) => Some(BTreeMap::new()),
+        Some(OwnersOption::Explicit(m)) => Some(m),
+    }
+    .map(|explicit| Owners {
+        explicit,
+        last_updated_by,
+    });
     if mail && to.is_empty() && owners.is_none() && !webhook {
         return Err(usage(
             "nobody to notify: give `to: [...]`, `owners: true`, or set `admins` in [mail]",
