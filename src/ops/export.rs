@@ -149,11 +149,17 @@ pub async fn export(
             Err(_) => {}
         }
     }
+    // a set, not a scan of `out` per scheduled integration (that cloned the integration for
+    // every artifact: seconds of CPU at 1,000 artifacts)
+    let keys: std::collections::HashSet<&ArtifactKey> = out.iter().map(|a| &a.key).collect();
     let exported: Vec<Integration> = scheduled
         .into_iter()
         .filter(|i| {
-            out.iter()
-                .any(|a| a.key == Exportable::Integration(i.clone()).key())
+            keys.contains(&ArtifactKey::new(
+                ArtifactKind::Integration,
+                &i.code,
+                &i.version,
+            ))
         })
         .collect();
     for r in super::schedules::export(ctx, client, exported, conc).await {

@@ -254,13 +254,14 @@ pub async fn new_job(
     Ok(state)
 }
 
-/// The reason to skip storing `a` because the job already holds it with the same checksum.
+/// The reason to skip storing `a` because the job already holds it (the same bytes or the same
+/// content digest).
 fn already_stored(exec: &Executor, entries: &[ManifestEntry], a: &Artifact) -> Option<SkipReason> {
-    // An entry sharing an earlier job's bytes records that export's sha256: it is the same
-    // artifact when the content is the same.
+    // Two exports of the same content differ byte for byte (as on real OIC), and an entry
+    // sharing an earlier job's bytes records that export's sha256: it is the same artifact when
+    // the content is the same.
     let same_content = |e: &ManifestEntry| {
-        e.shared.is_some()
-            && e.content_sha256.is_some()
+        e.content_sha256.is_some()
             && !a.is_planned()
             && crate::vault::content_hash(a.path(), &a.sha256).ok() == e.content_sha256
     };

@@ -330,43 +330,12 @@ fn a_connection_failing_its_test_stops_the_cutover_before_any_activation() {
 /// dev's archive of `id` with one more file in it, sealed again: the version prod runs before
 /// the cutover.
 pub(crate) fn previous_version(env: &Env, id: &str) -> Vec<u8> {
-    use ferry::sim::archive as sa;
-    let bytes = env
-        .rt
-        .block_on(try_export(&env.instance("dev"), id))
-        .expect("export from dev");
-    let mut entries = sa::read_zip(&bytes).expect("read the archive");
-    entries.insert(
-        "icspackage/prod-note.txt".into(),
-        sa::Content::Bytes(b"what prod ran before the cutover".to_vec()),
-    );
-    sa::seal_and_zip(entries).expect("seal")
+    env.edited_archive(id, "what prod ran before the cutover")
 }
 
 /// Imports `bytes` on prod (`POST /integrations/archive`).
 pub(crate) fn post_archive(env: &Env, id: &str, bytes: Vec<u8>) {
-    let i = env.instance("prod");
-    let code = env.rt.block_on(async {
-        let tok = token(&i).await;
-        let url = format!(
-            "{}/ic/api/integration/v1/integrations/archive?integrationInstance={}",
-            i.base_url,
-            i.integration_instance.clone().unwrap_or_default()
-        );
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(format!("{}.iar", id.replace('|', "_")));
-        let form = reqwest::multipart::Form::new().part("file", part);
-        reqwest::Client::new()
-            .post(url)
-            .bearer_auth(tok)
-            .multipart(form)
-            .send()
-            .await
-            .expect("post")
-            .status()
-            .as_u16()
-    });
-    assert!(code < 300, "import {id} on prod: HTTP {code}");
+    env.upload_archive("prod", reqwest::Method::POST, id, bytes)
 }
 
 fn schedule_state(env: &Env, id: &str) -> String {

@@ -11,17 +11,7 @@ use ledger_support::*;
 /// dev's archive of `id` with one more file in it, sealed again (a different archive of the same
 /// integration, as a later edit on prod would make).
 fn variant(env: &Env, id: &str) -> Vec<u8> {
-    use ferry::sim::archive;
-    let bytes = env
-        .rt
-        .block_on(try_export(&env.instance("dev"), id))
-        .expect("export from dev");
-    let mut entries = archive::read_zip(&bytes).expect("read the archive");
-    entries.insert(
-        "icspackage/prod-note.txt".into(),
-        archive::Content::Bytes(b"the prod variant".to_vec()),
-    );
-    archive::seal_and_zip(entries).expect("seal")
+    env.edited_archive(id, "the prod variant")
 }
 
 /// Replaces `id` on prod with `bytes` (`PUT /integrations/archive`).
@@ -31,27 +21,7 @@ fn put_archive(env: &Env, id: &str, bytes: Vec<u8>) {
 
 /// Replaces `id` on `inst` with `bytes`.
 fn put_archive_on(env: &Env, inst: &str, id: &str, bytes: Vec<u8>) {
-    let i = env.instance(inst);
-    let code = env.rt.block_on(async {
-        let tok = token(&i).await;
-        let mut url = format!("{}/ic/api/integration/v1/integrations/archive", i.base_url);
-        if let Some(ii) = &i.integration_instance {
-            url.push_str(&format!("?integrationInstance={ii}"));
-        }
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(format!("{}.iar", id.replace('|', "_")));
-        let form = reqwest::multipart::Form::new().part("file", part);
-        let r = reqwest::Client::new()
-            .put(url)
-            .bearer_auth(tok)
-            .multipart(form)
-            .send()
-            .await
-            .expect("put");
-        let code = r.status().as_u16();
-        (code, r.text().await.unwrap_or_default())
-    });
-    assert!(code.0 < 300, "replace {id} on {inst}: HTTP {code:?}");
+    env.upload_archive(inst, reqwest::Method::PUT, id, bytes)
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 #[allow(unused_imports)]
 pub use support::{content_digest, list_integrations, sha256_hex, text, token};
 
-use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
+use ferry::sim::{Seed, SimHandle, SimInstanceInfo};
 use serde_json::Value;
 
 /// An emulator (dev and prod) and a working folder with a `ferry.toml` for it.
@@ -25,23 +25,10 @@ impl Env {
     /// dev: Gen2 seeded with the sample integrations; prod: OIC 3 with `prod_seed`.
     pub fn start(prod_seed: Seed) -> Env {
         let rt = ferry::cli::runtime().expect("runtime");
-        let sim = rt
-            .block_on(sim::start(SimConfig {
-                instances: vec![
-                    SimInstanceSpec {
-                        name: "dev".into(),
-                        generation: 2,
-                        seed: Seed::Sample,
-                    },
-                    SimInstanceSpec {
-                        name: "prod".into(),
-                        generation: 3,
-                        seed: prod_seed,
-                    },
-                ],
-                ..SimConfig::default()
-            }))
-            .expect("start the emulator");
+        let sim = rt.block_on(super::emulator::start(vec![
+            super::sim::spec("dev", 2, Seed::Sample),
+            super::sim::spec("prod", 3, prod_seed),
+        ]));
         let dir = tempfile::tempdir().expect("tempdir");
         write_config(dir.path(), &sim);
         Env { rt, sim, dir }
@@ -134,6 +121,50 @@ impl Env {
             Some(serde_json::json!({ "status": status })),
         );
         assert!(code < 300, "set {id} to {status} on {inst}: HTTP {code}");
+    }
+}
+
+impl Env {
+    /// dev's archive of `id` with one more file (`icspackage/prod-note.txt` holding `note`),
+    /// sealed again: another archive of the same integration, as a later edit would make.
+    pub fn edited_archive(&self, id: &str, note: &str) -> Vec<u8> {
+        use ferry::sim::archive;
+        let bytes = self
+            .rt
+            .block_on(try_export(&self.instance("dev"), id))
+            .expect("export from dev");
+        let mut entries = archive::read_zip(&bytes).expect("read the archive");
+        entries.insert(
+            "icspackage/prod-note.txt".into(),
+            archive::Content::Bytes(note.as_bytes().to_vec()),
+        );
+        archive::seal_and_zip(entries).expect("seal")
+    }
+
+    /// Uploads `bytes` as `id`'s archive on `inst`: `POST` imports, `PUT` replaces.
+    pub fn upload_archive(&self, inst: &str, method: reqwest::Method, id: &str, bytes: Vec<u8>) {
+        let i = self.instance(inst);
+        let what = format!("{method} {id} on {inst}");
+        let (code, body) = self.rt.block_on(async {
+            let tok = token(&i).await;
+            let mut url = format!("{}/ic/api/integration/v1/integrations/archive", i.base_url);
+            if let Some(ii) = &i.integration_instance {
+                url.push_str(&format!("?integrationInstance={ii}"));
+            }
+            let part = reqwest::multipart::Part::bytes(bytes)
+                .file_name(format!("{}.iar", id.replace('|', "_")));
+            let form = reqwest::multipart::Form::new().part("file", part);
+            let r = reqwest::Client::new()
+                .request(method, url)
+                .bearer_auth(tok)
+                .multipart(form)
+                .send()
+                .await
+                .expect("upload");
+            let code = r.status().as_u16();
+            (code, r.text().await.unwrap_or_default())
+        });
+        assert!(code < 300, "{what}: HTTP {code} {body}");
     }
 }
 

@@ -118,92 +118,103 @@ pub fn display_value(v: &rhai::Dynamic) -> String {
             i.client.base_url()
         );
     }
-    if let Some(arr) = v.read_lock::<rhai::Array>() {
-        if !arr.is_empty() && arr.iter().all(|x| x.is::<Integration>()) {
-            let mut rows = vec![vec![
-                "ID".to_string(),
-                "STATUS".into(),
-                "NAME".into(),
-                "UPDATED BY".into(),
-            ]];
-            for x in arr.iter() {
-                if let Some(i) = x.read_lock::<Integration>() {
-                    rows.push(vec![
-                        format!("{}|{}", i.code, i.version),
-                        i.status.clone(),
-                        i.name.clone(),
-                        i.last_updated_by.clone(),
-                    ]);
-                }
-            }
-            return format!(
-                "{}({} integrations)",
-                crate::ledger::report::render_table(&rows),
-                arr.len()
-            );
-        }
-        if !arr.is_empty() && arr.iter().all(|x| x.is::<Artifact>()) {
-            let mut rows = vec![vec![
-                "KIND".to_string(),
-                "ID".into(),
-                "SIZE".into(),
-                "SHA256".into(),
-                "SOURCE".into(),
-            ]];
-            for x in arr.iter() {
-                if let Some(a) = x.read_lock::<Artifact>() {
-                    rows.push(vec![
-                        a.key.kind.to_string(),
-                        a.key.id(),
-                        a.size.to_string(),
-                        a.sha256.chars().take(16).collect(),
-                        a.source.clone(),
-                    ]);
-                }
-            }
-            return format!(
-                "{}({} artifacts)",
-                crate::ledger::report::render_table(&rows),
-                arr.len()
-            );
-        }
-        if !arr.is_empty() && arr.iter().all(|x| x.is_map()) {
-            // Result maps: a table over the keys of the first map.
-            let keys: Vec<String> = arr[0]
-                .read_lock::<rhai::Map>()
-                .map(|m| m.keys().map(|k| k.to_string()).collect())
-                .unwrap_or_default();
-            if !keys.is_empty() && keys.len() <= 12 {
-                let mut rows = vec![keys.iter().map(|k| k.to_uppercase()).collect::<Vec<_>>()];
-                for x in arr.iter() {
-                    if let Some(m) = x.read_lock::<rhai::Map>() {
-                        rows.push(
-                            keys.iter()
-                                .map(|k| {
-                                    m.get(k.as_str())
-                                        .map(|v| {
-                                            if v.is_unit() {
-                                                "-".to_string()
-                                            } else {
-                                                v.to_string()
-                                            }
-                                        })
-                                        .unwrap_or_default()
-                                })
-                                .collect(),
-                        );
-                    }
-                }
-                return crate::ledger::report::render_table(&rows)
-                    .trim_end()
-                    .to_string();
-            }
+    if let Some(arr) = v.read_lock::<rhai::Array>()
+        && !arr.is_empty()
+    {
+        let table = if arr.iter().all(|x| x.is::<Integration>()) {
+            Some(integration_table(&arr))
+        } else if arr.iter().all(|x| x.is::<Artifact>()) {
+            Some(artifact_table(&arr))
+        } else if arr.iter().all(|x| x.is_map()) {
+            map_table(&arr)
+        } else {
+            None
+        };
+        if let Some(t) = table {
+            return t;
         }
     }
     if v.is_string() {
         return format!("{:?}", v.to_string());
     }
     v.to_string()
+}
+
+fn integration_table(arr: &rhai::Array) -> String {
+    let mut rows = vec![vec![
+        "ID".to_string(),
+        "STATUS".into(),
+        "NAME".into(),
+        "UPDATED BY".into(),
+    ]];
+    for x in arr.iter() {
+        if let Some(i) = x.read_lock::<crate::oic::Integration>() {
+            rows.push(vec![
+                format!("{}|{}", i.code, i.version),
+                i.status.clone(),
+                i.name.clone(),
+                i.last_updated_by.clone(),
+            ]);
+        }
+    }
+    format!(
+        "{}({} integrations)",
+        crate::ledger::report::render_table(&rows),
+        arr.len()
+    )
+}
+
+fn artifact_table(arr: &rhai::Array) -> String {
+    let mut rows = vec![vec![
+        "KIND".to_string(),
+        "ID".into(),
+        "SIZE".into(),
+        "SHA256".into(),
+        "SOURCE".into(),
+    ]];
+    for x in arr.iter() {
+        if let Some(a) = x.read_lock::<crate::artifact::Artifact>() {
+            rows.push(vec![
+                a.key.kind.to_string(),
+                a.key.id(),
+                a.size.to_string(),
+                a.sha256.chars().take(16).collect(),
+                a.source.clone(),
+            ]);
+        }
+    }
+    format!(
+        "{}({} artifacts)",
+        crate::ledger::report::render_table(&rows),
+        arr.len()
+    )
+}
+
+/// Result maps: a table over the keys of the first map (at most 12 columns).
+fn map_table(arr: &rhai::Array) -> Option<String> {
+    let keys: Vec<String> = arr[0]
+        .read_lock::<rhai::Map>()
+        .map(|m| m.keys().map(|k| k.to_string()).collect())
+        .unwrap_or_default();
+    if keys.is_empty() || keys.len() > 12 {
+        return None;
+    }
+    let cell = |m: &rhai::Map, k: &str| match m.get(k) {
+        Some(v) if v.is_unit() => "-".to_string(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    let mut rows = vec![keys.iter().map(|k| k.to_uppercase()).collect::<Vec<_>>()];
+    for x in arr.iter() {
+        if let Some(m) = x.read_lock::<rhai::Map>() {
+            rows.push(keys.iter().map(|k| cell(&m, k)).collect());
+        }
+    }
+    Some(
+        crate::ledger::report::render_table(&rows)
+            .trim_end()
+            .to_string(),
+    )
 }
 
 /// How optional fields reach scripts: `Some(v)` as the value, `None` as `()`.
