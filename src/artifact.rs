@@ -171,7 +171,29 @@ pub struct Artifact {
     pub source_status: Option<String>,
     /// RFC 3339 time of the export.
     pub exported_at: String,
+    /// What the source's list said of it just before the export (integrations): a later
+    /// backup compares it to decide that the integration is unchanged without exporting it.
+    pub listed: Option<Listed>,
     file: Arc<FileHold>,
+}
+
+/// The conventional file name of an artifact: `CODE_VERSION.iar`, `CODE.car`, ...
+pub fn file_name_of(key: &ArtifactKey) -> String {
+    if key.version.is_empty() {
+        format!("{}.{}", key.code, key.kind.extension())
+    } else {
+        format!("{}_{}.{}", key.code, key.version, key.kind.extension())
+    }
+}
+
+/// What an instance's list said of an artifact when it was exported: its `lastUpdated`, and
+/// which instance answered (its API URL, with the OIC 3 `integrationInstance`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// `lastUpdated` as listed.
+    pub updated: String,
+    /// The instance's identity (`https://host?integrationInstance=name`).
+    pub instance: String,
 }
 
 impl Artifact {
@@ -190,6 +212,7 @@ impl Artifact {
             source: source.into(),
             source_status: None,
             exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            listed: None,
             file: Arc::new(FileHold::Temp(temp)),
         }
     }
@@ -209,6 +232,7 @@ impl Artifact {
             source: source.into(),
             source_status: None,
             exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            listed: None,
             file: Arc::new(FileHold::Kept(path)),
         }
     }
@@ -226,6 +250,7 @@ impl Artifact {
             source: source.into(),
             source_status,
             exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            listed: None,
             file: Arc::new(FileHold::None),
         }
     }
@@ -242,16 +267,7 @@ impl Artifact {
 
     /// The conventional file name: `CODE_VERSION.iar`, `CODE.car`, ...
     pub fn file_name(&self) -> String {
-        if self.key.version.is_empty() {
-            format!("{}.{}", self.key.code, self.key.kind.extension())
-        } else {
-            format!(
-                "{}_{}.{}",
-                self.key.code,
-                self.key.version,
-                self.key.kind.extension()
-            )
-        }
+        file_name_of(&self.key)
     }
 
     /// Re-reads the file and checks its size and sha256 against what the artifact says.

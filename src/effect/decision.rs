@@ -38,6 +38,9 @@ pub enum SkipReason {
     /// The import options leave schedules alone (`schedules: "skip"`), or its integration was
     /// not imported.
     ScheduleLeft { why: String },
+    /// Not exported: the source lists it as the earlier complete backup recorded it (same
+    /// `lastUpdated` and status), so the backup job shares that backup's `file`.
+    UnchangedSince { file: String, updated: String },
     /// Any other reason, in words.
     Other(String),
 }
@@ -95,6 +98,10 @@ impl fmt::Display for SkipReason {
             SkipReason::InactiveAfterRestore => write!(f, "inactive after the restore"),
             SkipReason::SameSchedule { target } => write!(f, "same schedule on {target}"),
             SkipReason::ScheduleLeft { why } => write!(f, "schedule left as it is: {why}"),
+            SkipReason::UnchangedSince { file, updated } => write!(
+                f,
+                "unchanged since the backup in {file} (lastUpdated {updated}); not exported"
+            ),
             SkipReason::Other(s) => f.write_str(s),
         }
     }

@@ -255,6 +255,15 @@ impl OicClient {
         &self.inner.base
     }
 
+    /// Which instance this client talks to: the base URL, with `?integrationInstance=NAME` on
+    /// OIC 3 (no credentials). Two profiles with the same identity are the same instance.
+    pub fn identity(&self) -> String {
+        match &self.inner.integration_instance {
+            Some(ii) => format!("{}?integrationInstance={ii}", self.inner.base),
+            None => self.inner.base.clone(),
+        }
+    }
+
     fn integration_path(id: &IntegrationId) -> String {
         format!("{API}/integrations/{}", id.path_segment())
     }

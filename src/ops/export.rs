@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::OpsError;
 use super::ctx::{Ctx, fan_out_adaptive};
-use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
+use crate::artifact::{Artifact, ArtifactKey, ArtifactKind, Listed};
 use crate::effect::{Effect, Failure};
 use crate::ledger::Stage;
 use crate::oic::{
@@ -134,6 +134,15 @@ pub async fn export(
             r.map(|mut a| {
                 if a.source_status.is_none() {
                     a.source_status = it.status();
+                }
+                // What the list said before the export: a later backup compares it.
+                if let Exportable::Integration(i) = &it
+                    && !i.last_updated.is_empty()
+                {
+                    a.listed = Some(Listed {
+                        updated: i.last_updated.clone(),
+                        instance: client.identity(),
+                    });
                 }
                 a
             })

@@ -176,6 +176,19 @@ fn vault_err(at: &str, e: impl std::fmt::Display) -> OpsError {
     }
 }
 
+/// The metadata of a job the run of `record` writes.
+pub fn job_meta(record: &RunRecord, resume: bool) -> JobMeta {
+    let info = record.info();
+    JobMeta {
+        ferry_version: info.ferry_version,
+        recipe: info.recipe,
+        run_by: info.run_by,
+        sources: vec![],
+        target: None,
+        resume,
+    }
+}
+
 /// The job a `new_job(name)` opens: in a resumed run, the `n`-th job the resumed run opened in
 /// the same vault (same name and day, continued), else `name` today. Returns (name, date,
 /// resume).
@@ -216,15 +229,7 @@ pub async fn new_job(
     let writer = if exec.dry_run() {
         None
     } else {
-        let info = exec.record().info();
-        let meta = JobMeta {
-            ferry_version: info.ferry_version,
-            recipe: info.recipe,
-            run_by: info.run_by,
-            sources: vec![],
-            target: None,
-            resume,
-        };
+        let meta = job_meta(exec.record(), resume);
         let (v, n) = (vault.clone(), name.clone());
         let w = tokio::task::spawn_blocking(move || v.create_job(&n, date, meta))
             .await

@@ -16,6 +16,7 @@
 //! `config`. Nothing here names `crate::script` or `crate::cli`.
 
 pub mod activate;
+pub mod backup;
 pub mod compare;
 pub mod connections;
 pub mod ctx;

@@ -73,24 +73,10 @@ fn ledger_err(e: impl std::fmt::Display) -> OpsError {
 /// The rollback entries of a run and of the runs it resumed (the earliest record of an artifact
 /// wins: it is what the target held before the first attempt).
 pub fn entries(db: &Ledger, run: &str) -> Result<Vec<RollbackEntry>, OpsError> {
-    let mut chain = vec![];
-    let mut cur = Some(run.to_string());
-    while let Some(id) = cur {
-        if chain.contains(&id) || chain.len() > 100 {
-            break;
-        }
-        let row = db
-            .run(&id)
-            .map_err(ledger_err)?
-            .ok_or_else(|| ledger_err(format!("no run `{id}` in the ledger (see `ferry runs`)")))?;
-        cur = row.extra.resumes.clone();
-        chain.push(id);
-    }
-    chain.reverse();
     let mut seen = HashSet::new();
     let mut out = vec![];
-    for id in chain {
-        for e in db.rollback_entries(&id).map_err(ledger_err)? {
+    for row in chain(db, run)? {
+        for e in db.rollback_entries(&row.info.id).map_err(ledger_err)? {
             if seen.insert((e.key(), e.target.clone())) {
                 out.push(e);
             }

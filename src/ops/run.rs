@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::effect::{Executor, Resume, RetryPolicy};
 use crate::ledger::{LedgerLocation, Report, RunExtra, RunInfo, RunRecord, Stage, StepStatus};
 use crate::shell::Shell;
-use crate::vault::{JobMeta, JobWriter};
+use crate::vault::JobWriter;
 
 /// The kind of run, as the ledger records it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -233,7 +233,19 @@ impl Run {
         } else {
             None
         };
-        Ok(Arc::new(Run {
+        Ok(Run::new(config, rt, exec, shell, opts, temp))
+    }
+
+    /// A run with nothing done yet.
+    fn new(
+        config: Arc<Config>,
+        rt: tokio::runtime::Handle,
+        exec: Executor,
+        shell: Shell,
+        opts: RunOptions,
+        temp: Option<PathBuf>,
+    ) -> Arc<Run> {
+        Arc::new(Run {
             config,
             rt,
             exec,
@@ -245,7 +257,7 @@ impl Run {
             at_end: Mutex::default(),
             temp,
             finished: AtomicBool::new(false),
-        }))
+        })
     }
 
     /// A run that records nothing and performs nothing (a dry run kept in memory): for reading
@@ -269,19 +281,7 @@ impl Run {
             opts.retry.clone(),
             CancellationToken::new(),
         );
-        Arc::new(Run {
-            config,
-            rt,
-            exec,
-            shell,
-            opts,
-            jobs: Mutex::default(),
-            rollback: Mutex::default(),
-            rollback_sealed: Mutex::default(),
-            at_end: Mutex::default(),
-            temp: None,
-            finished: AtomicBool::new(false),
-        })
+        Run::new(config, rt, exec, shell, opts, None)
     }
 
     /// The run's record.
@@ -334,15 +334,7 @@ impl Run {
         {
             let date =
                 date_of_job_path(&job.path).unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let info = self.record().info();
-            let meta = JobMeta {
-                ferry_version: info.ferry_version,
-                recipe: info.recipe,
-                run_by: info.run_by,
-                sources: vec![],
-                target: None,
-                resume: true,
-            };
+            let meta = super::job::job_meta(self.record(), true);
             // A stopped run of this resume chain finished `<job>-rollback` with what it had
             // saved (each archive's rollback record names its job): continue in a sibling.
             let mut n = 1;
@@ -473,7 +465,6 @@ impl Run {
         let Ok(found) = job.vault.list_jobs(filter) else {
             return;
         };
-        let info = self.record().info();
         for j in found.into_iter().filter(|j| {
             j.status == crate::vault::JobCondition::Unfinished
                 && (j.name == prefix
@@ -481,14 +472,7 @@ impl Run {
                         .strip_prefix(&format!("{prefix}-"))
                         .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())))
         }) {
-            let meta = JobMeta {
-                ferry_version: info.ferry_version.clone(),
-                recipe: info.recipe.clone(),
-                run_by: info.run_by.clone(),
-                sources: vec![],
-                target: None,
-                resume: true,
-            };
+            let meta = super::job::job_meta(self.record(), true);
             let r = job
                 .vault
                 .create_job(&j.name, j.date, meta)

@@ -16,8 +16,10 @@ use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
 /// Where entries of an unfinished job are recorded, one small file each, until the manifest.
 pub(crate) const JOURNAL: &str = ".journal";
 /// The manifest format version written: 2 adds `shared` to entries (bytes shared with an earlier
-/// job). Format 1 manifests read as before (no entry shares bytes).
-const FORMAT: u32 = 2;
+/// job); 3 adds what the source listed (`source_updated`, `source_instances`) and entries carried
+/// over unchanged without an export (`shared.matched = "listing"`). Formats 1 and 2 read as
+/// before.
+const FORMAT: u32 = 3;
 /// A job folder whose job was pruned but that still holds files newer jobs share (see
 /// [`super::shared`]): not a job any more; the next prune removes it once nothing uses them.
 pub(crate) const PRUNED: &str = ".pruned";
@@ -52,6 +54,24 @@ pub enum ShareVia {
     Reference,
 }
 
+/// How an entry was found unchanged since an earlier job.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Matched {
+    /// This run exported it, and its content hash equals the earlier entry's.
+    #[default]
+    Content,
+    /// Not exported: the source listed it with the same `lastUpdated` and status as the earlier
+    /// complete job recorded, on the same instance; the content hash is the earlier entry's.
+    Listing,
+}
+
+impl Matched {
+    fn is_content(&self) -> bool {
+        *self == Matched::Content
+    }
+}
+
 /// Where an entry's bytes came from when they are shared with an earlier job.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +80,9 @@ pub struct SharedBytes {
     pub via: ShareVia,
     /// The vault path of the earlier file (`OIC_Backups/2026/11/29/nightly/Integrations/X_01.iar.age`).
     pub file: String,
+    /// How it was found unchanged (`content` when absent).
+    #[serde(default, skip_serializing_if = "Matched::is_content")]
+    pub matched: Matched,
 }
 
 /// One stored artifact, as recorded in `manifest.json`.
@@ -94,6 +117,9 @@ pub struct ManifestEntry {
     pub exported_at: String,
     /// Path of the stored file inside the job (`Integrations/CODE_VERSION.iar.age`).
     pub path: String,
+    /// The `lastUpdated` the source listed just before the export (integrations; format 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_updated: Option<String>,
     /// Set when the content was unchanged since an earlier job and its bytes are shared rather
     /// than written again; size and checksums are then those of the shared bytes (the earlier
     /// export, whose content equals this one's).
@@ -114,6 +140,7 @@ impl ManifestEntry {
             Some(SharedBytes {
                 via: ShareVia::Reference,
                 file,
+                ..
             }) => file.clone(),
             _ => format!("{job_path}/{}", self.path),
         }
@@ -196,6 +223,10 @@ pub struct Manifest {
     /// The instance artifacts were moved to, if any.
     #[serde(default)]
     pub target: Option<String>,
+    /// Which instance each source name stood for (its API URL; format 3): an entry is carried
+    /// over unchanged only from a job whose source was the same instance.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_instances: BTreeMap<String, String>,
     /// How the files are encrypted.
     pub encryption: ManifestEncryption,
     /// RFC 3339 time the job was created.
@@ -217,6 +248,29 @@ fn is_sha256(s: &str) -> bool {
 }
 
 impl Manifest {
+    /// The `manifest.json` bytes: indented, with one entry per line (compact: a nightly job of
+    /// thousands of unchanged entries writes little besides its manifest).
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let head = Manifest {
+            entries: vec![],
+            ..self.clone()
+        };
+        let pretty = String::from_utf8(serde_json::to_vec_pretty(&head)?).unwrap_or_default();
+        let mut list = String::from("[");
+        for (i, e) in self.entries.iter().enumerate() {
+            list.push_str(if i == 0 { "\n    " } else { ",\n    " });
+            list.push_str(&serde_json::to_string(e)?);
+        }
+        list.push_str(if self.entries.is_empty() {
+            "]"
+        } else {
+            "\n  ]"
+        });
+        Ok(pretty
+            .replacen("\"entries\": []", &format!("\"entries\": {list}"), 1)
+            .into_bytes())
+    }
+
     /// Parses and validates a `manifest.json`.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
         let m: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
@@ -293,6 +347,30 @@ impl Manifest {
     }
 }
 
+/// The journal of entries carried over unchanged, one file per batch: only the earlier files
+/// they refer to (what prune must keep while the job is unfinished). A resumed job does not
+/// reload them: it carries them again (a stat each).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CarriedJournal {
+    references: Vec<String>,
+}
+
+/// An integration as the source lists it, for [`JobWriter::carry`].
+#[derive(Clone, Copy, Debug)]
+pub struct Listing<'a> {
+    /// Its identity.
+    pub key: &'a ArtifactKey,
+    /// The source's profile name.
+    pub source: &'a str,
+    /// The source's identity ([`crate::oic::OicClient::identity`]).
+    pub instance: &'a str,
+    /// The listed status.
+    pub status: Option<&'a str>,
+    /// The listed `lastUpdated`.
+    pub updated: &'a str,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct LockInfo {
     host: String,
@@ -361,6 +439,8 @@ pub struct JobWriter {
     failed: Mutex<BTreeMap<ArtifactKey, String>>,
     /// What earlier jobs hold, by content (read at the first store).
     index: std::sync::OnceLock<super::shared::SharedIndex>,
+    /// The instance each source name stands for (from the artifacts stored).
+    sources: Mutex<BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for JobWriter {
@@ -450,6 +530,7 @@ impl JobWriter {
             entries: Mutex::new(BTreeMap::new()),
             failed: Mutex::new(BTreeMap::new()),
             index: std::sync::OnceLock::new(),
+            sources: Mutex::new(BTreeMap::new()),
         };
         if w.meta.resume {
             w.recover()?;
@@ -491,6 +572,7 @@ impl JobWriter {
                 st.remove(&p)?;
                 continue;
             }
+            // Carried entries' journals (`carried-*.json`) are not entries: carried again.
             let Ok(entry) = serde_json::from_slice::<ManifestEntry>(&st.read_small(&p)?) else {
                 continue;
             };
@@ -641,6 +723,7 @@ impl JobWriter {
             encrypted: enc.is_encrypted(),
             exported_at: a.exported_at.clone(),
             path: rel.clone(),
+            source_updated: self.listed(a),
             shared: None,
         };
         self.record(entry)
@@ -657,9 +740,7 @@ impl JobWriter {
         dir: &str,
         final_name: &str,
     ) -> Result<Option<ManifestEntry>, VaultError> {
-        let index = self
-            .index
-            .get_or_init(|| super::shared::SharedIndex::build(&self.inner, self.date, &self.path));
+        let index = self.index();
         let Some(earlier) = index.find(&self.inner, a.key.kind, content) else {
             return Ok(None);
         };
@@ -707,11 +788,175 @@ impl JobWriter {
             encrypted: e.encrypted,
             exported_at: a.exported_at.clone(),
             path: rel.to_string(),
+            source_updated: self.listed(a),
             shared: Some(SharedBytes {
                 via,
                 file: earlier.file.clone(),
+                matched: Matched::Content,
             }),
         }))
+    }
+
+    /// The `lastUpdated` listed for an artifact, noting which instance its source is.
+    fn listed(&self, a: &Artifact) -> Option<String> {
+        let l = a.listed.as_ref()?;
+        self.note_source(&a.source, &l.instance);
+        Some(l.updated.clone())
+    }
+
+    /// Records which instance the source name `source` stands for in this job (the manifest's
+    /// `source_instances`).
+    pub fn note_source(&self, source: &str, instance: &str) {
+        self.sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(source.to_string(), instance.to_string());
+    }
+
+    /// Carries an integration over from an earlier complete job without exporting it, when the
+    /// source lists it exactly as that job recorded it: same instance, same `lastUpdated`, same
+    /// status, same encryption; and the earlier bytes are still there with their size (a stat;
+    /// with `deep`, every byte is read back and checked against the stored sha256). Hard-links
+    /// the earlier file where the store can, else records a reference. Returns the entry (not yet
+    /// in the job: pass it to [`JobWriter::record_carried`]), or `None` when in any doubt (the
+    /// caller then exports it).
+    pub fn carry(
+        &self,
+        item: &Listing<'_>,
+        deep: bool,
+    ) -> Result<Option<ManifestEntry>, VaultError> {
+        if item.updated.is_empty() {
+            return Ok(None);
+        }
+        let index = self.index();
+        let Some(earlier) = index.find_listed(&self.inner, item.key, item.source) else {
+            return Ok(None);
+        };
+        let e = &earlier.entry;
+        if earlier.instance.as_deref() != Some(item.instance)
+            || e.source_updated.as_deref() != Some(item.updated)
+            || e.source_status.as_deref() != item.status
+            || e.content_sha256.is_none()
+        {
+            return Ok(None);
+        }
+        let st = &self.inner.store;
+        if st.stat(&earlier.file)? != Some(e.stored_size) {
+            return Ok(None);
+        }
+        if deep && !self.reads_back(&earlier.file, e.stored_size, &e.stored_sha256)? {
+            tracing::warn!(job = %self.path, file = %earlier.file, "an earlier file differs from its manifest: exporting again");
+            return Ok(None);
+        }
+        let folder = item.key.kind.folder();
+        let file_name = crate::artifact::file_name_of(item.key);
+        check_name("artifact file name", &file_name)?;
+        let final_name = if e.encrypted {
+            format!("{file_name}.age")
+        } else {
+            file_name
+        };
+        let rel = format!("{folder}/{final_name}");
+        let dir = format!("{}/{folder}", self.path);
+        let final_path = format!("{}/{rel}", self.path);
+        let tmp = temp_name(&dir, &final_name);
+        st.create_dir_all(&dir)?;
+        let via = if st.hard_link(&earlier.file, &tmp)? {
+            if let Err(e) = st.rename(&tmp, &final_path) {
+                let _ = st.remove(&tmp);
+                return Err(e);
+            }
+            ShareVia::Hardlink
+        } else {
+            if self.meta.resume && st.stat(&final_path)?.is_some() {
+                st.remove(&final_path)?;
+            }
+            ShareVia::Reference
+        };
+        self.note_source(item.source, item.instance);
+        Ok(Some(ManifestEntry {
+            kind: item.key.kind,
+            code: item.key.code.clone(),
+            version: item.key.version.clone(),
+            source: item.source.to_string(),
+            source_status: item.status.map(str::to_string),
+            size: e.size,
+            sha256: e.sha256.clone(),
+            content_sha256: e.content_sha256.clone(),
+            stored_size: e.stored_size,
+            stored_sha256: e.stored_sha256.clone(),
+            encrypted: e.encrypted,
+            exported_at: e.exported_at.clone(),
+            path: rel,
+            source_updated: Some(item.updated.to_string()),
+            shared: Some(SharedBytes {
+                via,
+                file: earlier.file.clone(),
+                matched: Matched::Listing,
+            }),
+        }))
+    }
+
+    /// Reads a stored file back: true when its size and sha256 are as recorded.
+    fn reads_back(&self, file: &str, size: u64, sha: &str) -> Result<bool, VaultError> {
+        let st = &self.inner.store;
+        let mut r = HashingReader::new(st.open(file)?);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(VaultError::store("read", st.describe(), file, &e)),
+            }
+        }
+        let (n, got) = r
+            .finish()
+            .map_err(|e| VaultError::store("read", st.describe(), file, &e))?;
+        Ok(n == size && got == sha)
+    }
+
+    /// Adds carried entries to the job. The earlier files they refer to (SFTP, S3) are
+    /// journaled first, together in one small file, so that a prune keeps them while the job is
+    /// unfinished; hard links need no journal (an unchanged night writes little).
+    pub fn record_carried(&self, batch: Vec<ManifestEntry>) -> Result<(), VaultError> {
+        let references: Vec<String> = batch
+            .iter()
+            .filter_map(|e| match &e.shared {
+                Some(SharedBytes {
+                    via: ShareVia::Reference,
+                    file,
+                    ..
+                }) => Some(file.clone()),
+                _ => None,
+            })
+            .collect();
+        if !references.is_empty() {
+            let st = &self.inner.store;
+            let journal = serde_json::to_vec(&CarriedJournal { references }).map_err(|e| {
+                VaultError::Local {
+                    path: JOURNAL.into(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let jdir = format!("{}/{JOURNAL}", self.path);
+            st.create_dir_all(&jdir)?;
+            write_atomic(
+                &self.inner,
+                &format!("{jdir}/carried-{:016x}.json", rand::random::<u64>()),
+                &journal,
+            )?;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        for e in batch {
+            entries.insert(e.path.clone(), e);
+        }
+        Ok(())
+    }
+
+    fn index(&self) -> &super::shared::SharedIndex {
+        self.index
+            .get_or_init(|| super::shared::SharedIndex::build(&self.inner, self.date, &self.path))
     }
 
     /// Journals a stored entry and adds it to the job.
@@ -808,6 +1053,11 @@ impl JobWriter {
             run_by: self.meta.run_by.clone(),
             sources: self.meta.sources.clone(),
             target: self.meta.target.clone(),
+            source_instances: self
+                .sources
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             encryption: ManifestEncryption {
                 method: enc.method(),
                 recipients: enc.public_keys(),
@@ -822,7 +1072,7 @@ impl JobWriter {
             },
             missing,
         };
-        let json = serde_json::to_vec_pretty(&m).map_err(|e| VaultError::Local {
+        let json = m.to_json().map_err(|e| VaultError::Local {
             path: MANIFEST.into(),
             reason: e.to_string(),
         })?;
@@ -1519,6 +1769,49 @@ mod tests {
     }
 
     #[test]
+    fn manifests_are_written_one_entry_a_line_and_read_back() {
+        let listed = r#","source_updated":"2026-11-29T10:00:00.000+0000","shared":{"via":"reference","file":"OIC_Backups/2026/11/25/n/Integrations/A_01.00.0000.iar","matched":"listing"}"#;
+        let m = Manifest::parse(
+            manifest_json(
+                3,
+                listed,
+                r#","source_instances":{"dev":"https://oic.example.com"}"#,
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            m.entries[0].shared.as_ref().unwrap().matched,
+            Matched::Listing
+        );
+        let mut two = m.clone();
+        two.entries.push(m.entries[0].clone());
+        let json = String::from_utf8(two.to_json().unwrap()).unwrap();
+        assert_eq!(Manifest::parse(json.as_bytes()).unwrap(), two);
+        let lines: Vec<&str> = json.lines().collect();
+        assert!(lines.contains(&"  \"format\": 3,"), "{json}");
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("    {\"kind\""))
+                .count(),
+            2,
+            "{json}"
+        );
+        // Content matches are the default and not written.
+        let mut c = m.clone();
+        c.entries[0].shared.as_mut().unwrap().matched = Matched::Content;
+        let json = String::from_utf8(c.to_json().unwrap()).unwrap();
+        assert!(!json.contains("matched"), "{json}");
+        let empty = Manifest {
+            entries: vec![],
+            ..m.clone()
+        };
+        let json = empty.to_json().unwrap();
+        assert_eq!(Manifest::parse(&json).unwrap(), empty);
+    }
+
+    #[test]
     fn format_1_manifests_still_read() {
         let m = Manifest::parse(manifest_json(1, "", "").as_bytes()).unwrap();
         assert_eq!(m.format, 1);
@@ -1562,7 +1855,7 @@ mod tests {
                 manifest_json(2, r#","shared":{"via":"reference","file":"x","why":1}"#, ""),
                 "unknown field `why`",
             ),
-            (manifest_json(3, "", ""), "format 3 is not known"),
+            (manifest_json(4, "", ""), "format 4 is not known"),
         ] {
             let e = Manifest::parse(json.as_bytes()).unwrap_err();
             assert!(e.contains(why), "{e}");

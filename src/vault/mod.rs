@@ -74,8 +74,8 @@ pub use content::content_hash;
 pub use crypto::{Decryption, Encryption};
 pub use job::{
     EntryCheck, EntryStatus, JobCondition, JobFilter, JobMeta, JobReader, JobStatus, JobSummary,
-    JobWriter, Manifest, ManifestEntry, MissingEntry, PruneReport, Retention, ShareVia,
-    SharedBytes, VerifyReport,
+    JobWriter, Listing, Manifest, ManifestEntry, Matched, MissingEntry, PruneReport, Retention,
+    ShareVia, SharedBytes, VerifyReport,
 };
 pub use s3::{S3Config, S3Store};
 pub use sftp::{SFTP_SESSIONS, SftpConfig, SftpStore, fingerprint};

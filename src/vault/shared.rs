@@ -34,9 +34,9 @@ use std::sync::Mutex;
 
 use chrono::{Datelike, NaiveDate};
 
-use super::job::{JOURNAL, ManifestEntry, PRUNED, read_manifest};
+use super::job::{JOURNAL, JobStatus, ManifestEntry, PRUNED, read_manifest};
 use super::{Decryption, Encryption, Inner, ROOT_FOLDER, VaultError};
-use crate::artifact::ArtifactKind;
+use crate::artifact::{ArtifactKey, ArtifactKind};
 
 /// Earlier jobs looked at for unchanged content, newest first.
 const RECENT_JOBS: usize = 7;
@@ -49,12 +49,16 @@ pub(crate) struct Earlier {
     pub job: String,
     /// The vault path of the file holding its bytes.
     pub file: String,
+    /// The instance the entry's source name stood for in that job (format 3 manifests).
+    pub instance: Option<String>,
 }
 
 /// What the newest earlier jobs hold, by (kind, content hash).
 #[derive(Default)]
 pub(crate) struct SharedIndex {
     by_content: HashMap<(ArtifactKind, String), Earlier>,
+    /// The newest entry of each artifact (by source name and key) in complete jobs.
+    by_key: HashMap<(String, ArtifactKey), Earlier>,
     /// Passphrase vaults: whether our passphrase opens each earlier job's files.
     passphrase_opens: Mutex<HashMap<String, bool>>,
 }
@@ -83,6 +87,7 @@ impl SharedIndex {
             if m.encryption.method != method || theirs != keys {
                 continue;
             }
+            let complete = m.status == JobStatus::Complete;
             for e in m.entries {
                 let Some(c) = e.content_sha256.clone() else {
                     continue;
@@ -90,13 +95,18 @@ impl SharedIndex {
                 if e.encrypted != inner.encryption.is_encrypted() {
                     continue;
                 }
-                idx.by_content
-                    .entry((e.kind, c))
-                    .or_insert_with(|| Earlier {
-                        file: e.stored_at(&job),
-                        job: job.clone(),
-                        entry: e,
-                    });
+                let earlier = || Earlier {
+                    file: e.stored_at(&job),
+                    job: job.clone(),
+                    instance: m.source_instances.get(&e.source).cloned(),
+                    entry: e.clone(),
+                };
+                if complete && e.source_updated.is_some() {
+                    idx.by_key
+                        .entry((e.source.clone(), e.key()))
+                        .or_insert_with(earlier);
+                }
+                idx.by_content.entry((e.kind, c)).or_insert_with(earlier);
             }
         }
         tracing::debug!(job = %own, entries = idx.by_content.len(), "content of earlier jobs indexed");
@@ -111,6 +121,24 @@ impl SharedIndex {
         content: &str,
     ) -> Option<&Earlier> {
         let e = self.by_content.get(&(kind, content.to_string()))?;
+        self.usable(inner, e).then_some(e)
+    }
+
+    /// The newest entry of `key` from `source` in a complete earlier job that this vault's keys
+    /// can share, if any.
+    pub(crate) fn find_listed(
+        &self,
+        inner: &Inner,
+        key: &ArtifactKey,
+        source: &str,
+    ) -> Option<&Earlier> {
+        let e = self.by_key.get(&(source.to_string(), key.clone()))?;
+        self.usable(inner, e).then_some(e)
+    }
+
+    /// Passphrase vaults: whether our passphrase opens the earlier job's files (checked once per
+    /// job). Key vaults: always (the recipients were compared when the index was built).
+    fn usable(&self, inner: &Inner, e: &Earlier) -> bool {
         if let Encryption::Passphrase(p) = &inner.encryption {
             let mut opens = self
                 .passphrase_opens
@@ -124,11 +152,9 @@ impl SharedIndex {
                     .ok()
                     .is_some_and(|r| d.decrypt(r).is_ok())
             });
-            if !ok {
-                return None;
-            }
+            return ok;
         }
-        Some(e)
+        true
     }
 }
 
@@ -209,6 +235,11 @@ fn references_in(json: &[u8], out: &mut BTreeSet<String>) {
             out.insert(f.to_string());
         }
     };
+    // A journal of carried entries lists only the files they refer to.
+    if let Some(files) = v["references"].as_array() {
+        out.extend(files.iter().filter_map(|f| f.as_str()).map(str::to_string));
+        return;
+    }
     match v["entries"].as_array() {
         Some(entries) => entries.iter().for_each(&mut one),
         None => one(&v),
@@ -332,9 +363,14 @@ mod tests {
             &mut out,
         );
         references_in(b"not json", &mut out);
+        references_in(
+            br#"{"references":["OIC_Backups/2026/11/27/n/Integrations/C.iar"]}"#,
+            &mut out,
+        );
         assert_eq!(
             out.into_iter().collect::<Vec<_>>(),
             vec![
+                "OIC_Backups/2026/11/27/n/Integrations/C.iar".to_string(),
                 "OIC_Backups/2026/11/28/n/Integrations/B.iar".to_string(),
                 "OIC_Backups/2026/11/29/n/Integrations/A.iar".to_string()
             ]

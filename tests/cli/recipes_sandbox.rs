@@ -142,6 +142,12 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{text}");
+    // Each sandbox run starts its emulator on another port: another instance as far as the
+    // backup can tell, so nothing is carried over from the first job; all is exported again.
+    assert!(
+        text.contains("0 integration(s) unchanged since the last complete backup (not exported)"),
+        "{text}"
+    );
     assert!(
         text.contains("Retention: kept 1 job(s), deleted 1"),
         "{text}"

@@ -24,7 +24,7 @@ use ferry::effect::RetryPolicy;
 use ferry::script::Output;
 use ferry::script::runner::{RunOptions, run_recipe};
 use ferry::sim::{self, Faults, Seed, SimConfig, SimInstanceSpec};
-use ferry::vault::{Store, Vault};
+use ferry::vault::{Matched, ShareVia, Store, Vault};
 
 fn env_or(k: &str, d: u64) -> u64 {
     std::env::var(k)
@@ -55,6 +55,8 @@ struct Night {
     /// Bytes the night added to the vault.
     bytes: u64,
     shared: usize,
+    /// Integrations carried over without an export (their listing was unchanged).
+    carried: usize,
     entries: usize,
 }
 
@@ -78,6 +80,9 @@ fn second_night_of_unchanged_integrations() {
         }))
         .unwrap();
     let dir = support::tempdir();
+    if std::env::var_os("NIGHTLY_KEEP").is_some() {
+        eprintln!("vaults kept in {}", dir.path().display());
+    }
     let mut cfg = config_for(&sim.info, &dir.path().join(".ferry")).unwrap();
     let ids: Vec<String> = {
         let dev = cfg.instances["dev"].clone();
@@ -139,9 +144,9 @@ fn second_night_of_unchanged_integrations() {
 let dev = oic::instance("dev");
 let list = dev.integrations().filter(|i| i.status != "INPROGRESS" && !i.locked && i.project_type != "PREBUILT");
 let job = vault::open("nightly").new_job("night-{night}");
-job.store(dev.export_archives(list, #{{ concurrency: 16 }}));
+let r = job.backup(dev, list, #{{ concurrency: 16 }});
 job.finish();
-print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
+print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
 "#
             );
             let out = Output::buffer();
@@ -171,6 +176,7 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
             let count: usize = words.next().unwrap().parse().unwrap();
             assert_eq!(words.next(), Some("complete"), "{line}");
             let job = words.next().unwrap().to_string();
+            let carried_by_listing: usize = words.next().unwrap().parse().unwrap();
             let m = vault.open_job(&job).unwrap().manifest().clone();
             // Scheduled integrations also store their schedule (`Schedules/*.json`).
             let archives: Vec<_> = m
@@ -197,17 +203,28 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
                     .map(|f| f.1)
                     .sum()
             };
-            // Plus what was written and removed when the job finished: one journal file per
-            // entry (the entry's compact JSON) and the lock.
-            let journal: u64 = m
-                .entries
-                .iter()
-                .map(|e| serde_json::to_vec(e).unwrap().len() as u64)
-                .sum();
+            // Plus what was written and removed when the job finished: the lock, one journal
+            // file per stored entry (the entry's compact JSON), and for the entries carried over
+            // unchanged one journal file per 256 listing the files they refer to (hard links
+            // need none).
+            let mut journal = 0u64;
+            let mut carried = 0u64;
+            for e in &m.entries {
+                match &e.shared {
+                    Some(s) if s.matched == Matched::Listing => {
+                        carried += 1;
+                        if s.via == ShareVia::Reference {
+                            journal += s.file.len() as u64 + 3;
+                        }
+                    }
+                    _ => journal += serde_json::to_vec(e).unwrap().len() as u64,
+                }
+            }
+            let journal = journal + carried.div_ceil(256) * 32;
             let bytes = bytes + journal + 256;
             let shared = archives.iter().filter(|e| e.shared.is_some()).count();
             eprintln!(
-                "  {kind:<4} night {night}: {count} archives in {:>6.2} s, {:>11} bytes written, {shared} shared",
+                "  {kind:<4} night {night}: {count} archives in {:>6.2} s, {:>11} bytes written, {shared} shared, {carried_by_listing} not exported",
                 wall.as_secs_f64(),
                 bytes
             );
@@ -215,6 +232,7 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
                 wall,
                 bytes,
                 shared,
+                carried: carried_by_listing,
                 entries: count,
             });
         }
@@ -225,6 +243,11 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
             "  {kind:<4} second night: {pct:.3} % of the first night's bytes, {speedup:.1}x faster"
         );
         assert_eq!(one.shared, 0);
+        assert_eq!(one.carried, 0);
+        assert_eq!(
+            two.carried, two.entries,
+            "no unchanged integration is exported again"
+        );
         assert_eq!(two.shared, two.entries, "every unchanged archive is shared");
         if pct >= 1.0 {
             missed.push(format!("{kind}: {pct:.3} % of the first night's bytes"));
@@ -234,6 +257,132 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}}`);
         }
     }
     rt.block_on(sim.shutdown());
+    if std::env::var_os("NIGHTLY_KEEP").is_some() {
+        std::mem::forget(dir);
+    }
     // The targets are checked after every vault kind has been measured.
     assert!(missed.is_empty(), "targets missed: {missed:?}");
+}
+
+/// Runs a recipe against `cfg`; its printed lines.
+fn run(
+    rt: &tokio::runtime::Runtime,
+    cfg: &Arc<ferry::config::Config>,
+    recipe: &str,
+) -> Vec<String> {
+    let out = Output::buffer();
+    let r = run_recipe(
+        "nightly.rhai",
+        recipe,
+        cfg.clone(),
+        rt.handle().clone(),
+        Default::default(),
+        out.clone(),
+        &RunOptions::default(),
+    );
+    assert_eq!(r.code, 0, "{:?}\n{:?}", r.error, out.lines());
+    out.lines()
+}
+
+/// `job.backup`: what the instance lists as the newest complete job recorded is carried over
+/// without an export; a changed listing (here a deactivation: new `lastUpdated` and status) is
+/// exported; `incremental: false` exports everything; every job verifies on its own.
+#[test]
+fn backup_exports_only_what_the_listing_says_changed() {
+    ferry::sim::archive::set_stamped_exports(true);
+    let rt = ferry::cli::runtime().unwrap();
+    let sim = rt
+        .block_on(sim::start(SimConfig {
+            instances: vec![SimInstanceSpec {
+                name: "dev".into(),
+                generation: 3,
+                seed: Seed::Generated(16),
+            }],
+            ..Default::default()
+        }))
+        .unwrap();
+    let dir = support::tempdir();
+    let mut cfg = config_for(&sim.info, &dir.path().join(".ferry")).unwrap();
+    let toml = format!(
+        "[vaults.nightly]\nurl = \"file://{}\"\n",
+        dir.path().join("vault").display()
+    );
+    let parsed = ferry::config::Config::parse(&toml, "ferry.toml", dir.path()).unwrap();
+    cfg.vaults
+        .insert("nightly".into(), parsed.vault("nightly").unwrap().clone());
+    let cfg = Arc::new(cfg);
+    let night = |name: &str, opts: &str| {
+        let lines = run(
+            &rt,
+            &cfg,
+            &format!(
+                r#"
+let dev = oic::instance("dev");
+let list = dev.integrations().filter(|i| i.status != "INPROGRESS" && !i.locked && i.project_type != "PREBUILT");
+let job = vault::open("nightly").new_job("{name}");
+let r = job.backup(dev, list, {opts});
+job.finish();
+let v = job.verify();
+print(`${{list.len()}} ${{r.carried}} ${{r.exported}} ${{job.status}} ${{v.ok}}`);
+"#
+            ),
+        );
+        let w: Vec<String> = lines
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(w[3..], ["complete", "true"], "{lines:?}");
+        let n = |i: usize| w[i].parse::<usize>().unwrap();
+        (n(0), n(1), n(2))
+    };
+    let (n, carried, exported) = night("n1", "#{}");
+    assert!(n >= 8, "{n}");
+    assert_eq!(carried, 0, "nothing to carry from on the first night");
+    assert!(exported >= n, "{exported} < {n}");
+    let (_, carried, _) = night("n2", "#{}");
+    assert_eq!(carried, n, "an unchanged night exports no integration");
+    // Deactivate one active integration: its lastUpdated and status change.
+    let changed = run(
+        &rt,
+        &cfg,
+        r#"
+let dev = oic::instance("dev");
+let a = dev.integrations().filter(|i| i.status == "ACTIVATED" && !i.locked)[0];
+dev.deactivate(a.id);
+print(a.id);
+"#,
+    );
+    let changed = changed.last().unwrap().clone();
+    let (n3, carried, _) = night("n3", "#{}");
+    assert_eq!(carried, n3 - 1, "only {changed} is exported again");
+    let m = Vault::open(cfg.vault("nightly").unwrap())
+        .unwrap()
+        .list_jobs(Default::default())
+        .unwrap();
+    let last = m.iter().find(|j| j.name == "n3").unwrap().path.clone();
+    let vault = Vault::open(cfg.vault("nightly").unwrap()).unwrap();
+    let m3 = vault.open_job(&last).unwrap().manifest().clone();
+    let (code, version) = changed.split_once('|').unwrap();
+    let e = m3
+        .entries
+        .iter()
+        .find(|e| {
+            e.code == code
+                && e.version == version
+                && e.kind == ferry::artifact::ArtifactKind::Integration
+        })
+        .unwrap();
+    assert_eq!(e.source_status.as_deref(), Some("CONFIGURED"));
+    assert_ne!(
+        e.shared.as_ref().map(|s| s.matched),
+        Some(Matched::Listing),
+        "{e:?}"
+    );
+    // Forced: everything exported (and still stored once, by content).
+    let (_, carried, exported) = night("n4", "#{ incremental: false }");
+    assert_eq!(carried, 0);
+    assert!(exported >= n3);
+    rt.block_on(sim.shutdown());
 }

@@ -47,6 +47,8 @@ macro_rules! instantiate {
         $crate::vault_suite::instantiate!(@shared $make, shared_content_plain, Plain, $via);
         $crate::vault_suite::instantiate!(@shared $make, shared_content_x25519, X25519, $via);
         $crate::vault_suite::instantiate!(@shared $make, shared_content_passphrase, Passphrase, $via);
+        $crate::vault_suite::instantiate!(@listing $make, carried_by_listing_plain, Plain, $via);
+        $crate::vault_suite::instantiate!(@listing $make, carried_by_listing_x25519, X25519, $via);
     };
     (@case $make:expr, $name:ident, $f:ident $(, $c:ident)?) => {
         #[test]
@@ -60,6 +62,13 @@ macro_rules! instantiate {
         fn $name() {
             let make = $make;
             $crate::vault_suite::shared_content(&make, $crate::vault_suite::Crypt::$c, $via);
+        }
+    };
+    (@listing $make:expr, $name:ident, $c:ident, $via:expr) => {
+        #[test]
+        fn $name() {
+            let make = $make;
+            $crate::vault_suite::carried_by_listing(&make, $crate::vault_suite::Crypt::$c, $via);
         }
     };
 }
@@ -1328,5 +1337,176 @@ pub fn shared_content(f: Factory, c: Crypt, via: ferry::vault::ShareVia) {
             .verify()
             .unwrap()
             .ok()
+    );
+}
+
+/// Carried over by listing: an integration the source lists as the newest complete job recorded
+/// it (same instance, `lastUpdated`, status, encryption; earlier file there with its size) is
+/// carried without an export; any doubt gives `None` (the caller exports). The carried job
+/// verifies and restores on its own, and prune keeps what it refers to.
+pub fn carried_by_listing(f: Factory, c: Crypt, via: ferry::vault::ShareVia) {
+    use ferry::artifact::Listed;
+    use ferry::vault::{Listing, Matched, ShareVia};
+    let fx = f();
+    let counting = Arc::new(Counting::new(fx.store.clone()));
+    let store: Arc<dyn Store> = counting.clone();
+    let v = vault(store.clone(), c);
+    let oic = "https://oic.example.com?integrationInstance=dev";
+    let listed = |code: &str, body: &[u8], updated: &str| {
+        let mut a = artifact(
+            ArtifactKind::Integration,
+            code,
+            "01.00.0000",
+            &export_zip(code, body, 1),
+        );
+        a.listed = Some(Listed {
+            updated: updated.into(),
+            instance: oic.into(),
+        });
+        a
+    };
+    let big = bytes(512 * 1024, 11);
+    let orders = listed("ORDERS", &big, "2026-11-20T10:00:00.000+0000");
+    let billing = listed("BILLING", b"billing", "2026-11-21T10:00:00.000+0000");
+    let j1 = v.create_job("n1", day("2026-11-25"), meta()).unwrap();
+    j1.store(&orders).unwrap();
+    j1.store(&billing).unwrap();
+    let m1 = j1.finish().unwrap();
+    assert_eq!(
+        m1.source_instances.get("dev").map(String::as_str),
+        Some(oic)
+    );
+    assert_eq!(
+        m1.entries[1].source_updated.as_deref(),
+        Some("2026-11-20T10:00:00.000+0000")
+    );
+    let first = counting.take();
+
+    let key = |code: &str| ArtifactKey::new(ArtifactKind::Integration, code, "01.00.0000");
+    let (ko, kb) = (key("ORDERS"), key("BILLING"));
+    let at =
+        |k: &ArtifactKey, updated: &'static str, status: &'static str, instance: &'static str| {
+            // A Listing borrows; leak the key for the test's brevity.
+            let k: &'static ArtifactKey = Box::leak(Box::new(k.clone()));
+            Listing {
+                key: k,
+                source: "dev",
+                instance,
+                status: Some(status),
+                updated,
+            }
+        };
+    let same = "2026-11-20T10:00:00.000+0000";
+    let j2 = v.create_job("n2", day("2026-11-26"), meta()).unwrap();
+    // Any doubt: exported.
+    let doubts = [
+        at(&ko, "2026-11-26T09:00:00.000+0000", "ACTIVATED", oic),
+        at(&ko, same, "CONFIGURED", oic),
+        at(&ko, same, "ACTIVATED", "https://other.example.com"),
+        at(&ko, "", "ACTIVATED", oic),
+        at(&key("NEVER_SEEN"), same, "ACTIVATED", oic),
+    ];
+    for l in &doubts {
+        assert!(j2.carry(l, false).unwrap().is_none(), "{l:?}");
+    }
+    let e = j2
+        .carry(&at(&ko, same, "ACTIVATED", oic), false)
+        .unwrap()
+        .unwrap();
+    let sh = e.shared.clone().unwrap();
+    assert_eq!((sh.via, sh.matched), (via, Matched::Listing));
+    assert_eq!(
+        sh.file,
+        format!("OIC_Backups/2026/11/25/n1/{}", m1.entries[1].path)
+    );
+    assert_eq!(e.content_sha256, m1.entries[1].content_sha256);
+    assert_eq!(e.sha256, orders.sha256);
+    // Deep: every byte read back; same answer.
+    let deep = j2
+        .carry(
+            &at(&kb, "2026-11-21T10:00:00.000+0000", "ACTIVATED", oic),
+            true,
+        )
+        .unwrap()
+        .unwrap();
+    j2.record_carried(vec![e, deep]).unwrap();
+    let m2 = j2.finish().unwrap();
+    assert_eq!(m2.entries.len(), 2);
+    let second = counting.take();
+    assert!(
+        second * 100 < first,
+        "a carried night wrote {second} bytes, night 1 {first}"
+    );
+    let r2 = v.open_job("OIC_Backups/2026/11/26/n2").unwrap();
+    assert!(r2.verify().unwrap().ok());
+    let got = r2.fetch(&m2.entries[1]).unwrap();
+    assert_eq!(
+        std::fs::read(got.path()).unwrap(),
+        std::fs::read(orders.path()).unwrap()
+    );
+
+    // A later night carries from n2 (the newest complete job); the bytes are still n1's file
+    // on a reference store (a reference never points at a reference).
+    let j3 = v.create_job("n3", day("2026-11-27"), meta()).unwrap();
+    let e3 = j3
+        .carry(&at(&ko, same, "ACTIVATED", oic), false)
+        .unwrap()
+        .unwrap();
+    let holder = match via {
+        ShareVia::Reference => "OIC_Backups/2026/11/25/n1",
+        ShareVia::Hardlink => "OIC_Backups/2026/11/26/n2",
+    };
+    assert_eq!(
+        e3.shared.unwrap().file,
+        format!("{holder}/{}", m1.entries[1].path)
+    );
+    drop(j3);
+    fx.store.remove_tree("OIC_Backups/2026/11/27/n3").unwrap();
+
+    // The earlier bytes damaged (same size, other bytes): a stat does not see it, a deep check
+    // does, and verify of the job that refers to them reports it.
+    let victim = format!("OIC_Backups/2026/11/25/n1/{}", m1.entries[0].path);
+    let mut bad = Vec::new();
+    fx.store
+        .open(&victim)
+        .unwrap()
+        .read_to_end(&mut bad)
+        .unwrap();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    if via == ShareVia::Hardlink {
+        // A hard link shares the inode: damage n2's copy through its own name too.
+        fx.store.remove(&victim).unwrap();
+    }
+    fx.store.write_small(&victim, &bad).unwrap();
+    let j4 = v.create_job("n4", day("2026-11-28"), meta()).unwrap();
+    let billing_at = at(&kb, "2026-11-21T10:00:00.000+0000", "ACTIVATED", oic);
+    if via == ShareVia::Reference {
+        assert!(
+            j4.carry(&billing_at, true).unwrap().is_none(),
+            "a deep check reads the damage"
+        );
+    }
+    // The earlier file gone: exported.
+    fx.store.remove(&victim).unwrap();
+    if via == ShareVia::Reference {
+        assert!(
+            j4.carry(&billing_at, false).unwrap().is_none(),
+            "a missing file is exported"
+        );
+    }
+    drop(j4);
+
+    // A partial job is never carried from.
+    let v2 = vault(f().store, c);
+    let j = v2.create_job("p", day("2026-11-25"), meta()).unwrap();
+    j.store(&orders).unwrap();
+    j.note_missing(kb.clone(), "export failed: test".into());
+    assert_eq!(j.finish().unwrap().status, ferry::vault::JobStatus::Partial);
+    let j = v2.create_job("after", day("2026-11-26"), meta()).unwrap();
+    assert!(
+        j.carry(&at(&ko, same, "ACTIVATED", oic), false)
+            .unwrap()
+            .is_none()
     );
 }

@@ -3,7 +3,8 @@
 //! * reading the run ledger from recipes (`ledger::runs()`, `ledger::last_run()`,
 //!   `ledger::failed(run)`, `ledger::errors(filter)`);
 //! * the rollback sink of a recipe's run ([`sink_for`]): where replaced archives are saved;
-//! * reopening the vault jobs of a resumed run ([`job_for`]) and skipping what they hold;
+//! * (reopening the vault jobs of a resumed run, and skipping what they hold, is
+//!   [`crate::ops::job::new_job`]'s);
 //! * `ledger::rollback(run)`, a binding of [`crate::ops::rollback`].
 
 use std::collections::BTreeMap;
@@ -15,12 +16,9 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 use rhai::plugin::*;
 
 use super::{host_of, register_plugin};
-use crate::artifact::Artifact;
-use crate::effect::{Executor, SkipReason};
 use crate::ledger::{ErrorFilter, Ledger, StepStatus, stage_from_str};
 use crate::script::errors::{self, Ctx};
 use crate::script::host::Host;
-use crate::vault::VaultError;
 
 // ------------------------------------------------------------------------------ rollback store
 
@@ -29,64 +27,6 @@ use crate::vault::VaultError;
 /// [`crate::ops::run::Run::keep_for_rollback`].
 pub fn sink_for(host: &Host) -> Arc<dyn crate::ops::RollbackSink> {
     host.run.clone()
-}
-
-// ------------------------------------------------------------------------------ resume: jobs
-
-/// The job a `new_job(name)` call opens: in a resumed run, the `n`-th job the resumed run
-/// opened in the same vault (same name and day, continued with `resume`), else `name` today.
-/// Returns (name, date, resume).
-pub fn job_for(
-    host: &Arc<Host>,
-    vault: &str,
-    name: &str,
-    resume: bool,
-) -> (String, NaiveDate, bool) {
-    let today = chrono::Utc::now().date_naive();
-    let Some(r) = host.exec.resume() else {
-        return (name.to_string(), today, resume);
-    };
-    let n = host.run.jobs_in(vault) + 1;
-    match r.job(vault, n) {
-        Some(j) => {
-            let date = j.date.parse::<NaiveDate>().unwrap_or(today);
-            (j.name.clone(), date, true)
-        }
-        None => (name.to_string(), today, resume),
-    }
-}
-
-/// Records a job opened for writing in the ledger.
-pub fn note_job(host: &Arc<Host>, vault: &str, name: &str, path: &str, date: NaiveDate) {
-    host.exec.record().note_job(vault, name, path, date);
-}
-
-/// True when a vault error says the job is complete (a resumed run's job that was finished).
-pub fn is_complete(e: &VaultError) -> bool {
-    matches!(e, VaultError::Complete { .. })
-}
-
-/// The reason to skip storing `a` because the job already holds it (the same bytes or the same
-/// content digest).
-pub fn already_stored(
-    exec: &Executor,
-    entries: &[crate::vault::ManifestEntry],
-    a: &Artifact,
-) -> Option<SkipReason> {
-    // Two exports of the same content differ byte for byte (as on real OIC), and an entry
-    // sharing an earlier job's bytes records that export's sha256: it is the same artifact when
-    // the content is the same.
-    let same_content = |e: &crate::vault::ManifestEntry| {
-        e.content_sha256.is_some()
-            && !a.is_planned()
-            && crate::vault::content_hash(a.path(), &a.sha256).ok() == e.content_sha256
-    };
-    entries
-        .iter()
-        .any(|e| e.key() == a.key && (e.sha256 == a.sha256 || same_content(e)))
-        .then(|| SkipReason::InJob {
-            run: exec.resume().map(|r| r.run.clone()),
-        })
 }
 
 // ------------------------------------------------------------------------------ rollback

@@ -2,7 +2,6 @@
 //! registered with its parameter names and a doc comment (with an example), which feed
 //! `ferry docs` and the REPL's `:help`.
 
-pub mod bulk;
 pub mod compare;
 pub mod connections;
 pub mod instance;

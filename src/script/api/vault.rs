@@ -177,6 +177,10 @@ pub fn register(e: &mut Engine, host: Arc<Host>) {
     });
     global("store", &["job: Job", "artifacts: Dynamic", "Array"], "Stores artifacts in the job (hashed, encrypted when the vault has recipients, written under a temporary name and renamed).\nReturns the artifacts stored; failures are recorded in the run.\n\n# Example\n```rhai\njob.store(dev.export_archives(list));\n```")
         .register_into_engine(e, |j: &mut Job, items: Dynamic| store(j, &items));
+    global("backup", &["job: Job", "inst: Instance", "items: Dynamic", "Map"], "A nightly backup of `items` (integrations, projects, lookups, libraries, packages) from `inst` into the job, that does not export\nwhat did not change: an integration the instance lists with the same `lastUpdated` and status as the newest complete job of the vault\nrecorded (from the same instance, with the same encryption, its file still there) is carried over from that job (a hard link on\nfile vaults, a reference in the manifest on SFTP and S3) without an export; everything else, and everything in doubt, is exported\nand stored (unchanged content is still stored once). Schedules are read again. Returns `#{ carried, exported, stored }`.\n\n# Example\n```rhai\nlet job = vault::open(\"backups\").new_job(\"nightly\");\nlet r = job.backup(dev, dev.integrations());\njob.finish();\nprint(`${r.carried} unchanged, ${r.exported} exported`);\n```")
+        .register_into_engine(e, |j: &mut Job, inst: Instance, items: Dynamic| backup(j, &inst, &items, &Map::new()));
+    global("backup", &["job: Job", "inst: Instance", "items: Dynamic", "options: Map", "Map"], "`backup` with options: `concurrency`, `stop_on_error`, `label` (as `export_archives`), `incremental` (default true;\n`false` exports everything), `verify_unchanged` (default false; `true` reads each earlier file back and checks its sha256\nbefore carrying it, instead of checking its size).\n\n# Example\n```rhai\njob.backup(dev, dev.integrations(), #{ concurrency: 8, verify_unchanged: true });\n```")
+        .register_into_engine(e, |j: &mut Job, inst: Instance, items: Dynamic, o: Map| backup(j, &inst, &items, &o));
     global("finish", &["job: Job"], "Writes the job's manifest.json (the mark of a complete job) and releases its lock. Runs at the end of a run if the recipe does not call it.\n\n# Example\n```rhai\njob.finish();\n```")
         .register_into_engine(e, |j: &mut Job| -> Result<(), Box<EvalAltResult>> {
             let run = &j.host.run;
@@ -219,6 +223,26 @@ fn store(j: &Job, items: &Dynamic) -> Result<Array, Box<EvalAltResult>> {
     let host = &*j.host;
     let r = host.block_on(job::store(host, &j.state, as_artifacts(items)?))?;
     Ok(r.map_err(ops_err)?.into_iter().map(Dynamic::from).collect())
+}
+
+/// `job.backup(instance, items, options)`: see [`crate::ops::backup`].
+fn backup(
+    j: &Job,
+    inst: &Instance,
+    items: &Dynamic,
+    opts: &Map,
+) -> Result<Map, Box<EvalAltResult>> {
+    let o: crate::ops::backup::BackupOptions = options("backup", opts)?;
+    let items = super::oic::as_exportables(items)?;
+    let host = &*j.host;
+    let r = host.block_on(crate::ops::backup::backup(
+        host,
+        &j.state,
+        &inst.client,
+        items,
+        &o,
+    ))?;
+    Ok(rhai::serde::to_dynamic(r.map_err(ops_err)?)?.cast::<Map>())
 }
 
 /// `job.artifacts()`: see [`vault_restore::job_artifacts`].
