@@ -335,10 +335,19 @@ impl Run {
             let date =
                 date_of_job_path(&job.path).unwrap_or_else(|| chrono::Utc::now().date_naive());
             let meta = super::job::job_meta(self.record(), true);
-            let w = job
-                .vault
-                .create_job(&format!("{}-rollback", job.name), date, meta)
-                .map_err(|e| e.to_string())?;
+            // A stopped run of this resume chain finished `<job>-rollback` with what it had
+            // saved (each archive's rollback record names its job): continue in a sibling.
+            let mut n = 1;
+            let w = loop {
+                let name = match n {
+                    1 => format!("{}-rollback", job.name),
+                    n => format!("{}-rollback-{n}", job.name),
+                };
+                match job.vault.create_job(&name, date, meta.clone()) {
+                    Err(crate::vault::VaultError::Complete { .. }) if n < 100 => n += 1,
+                    r => break r.map_err(|e| e.to_string())?,
+                }
+            };
             *sink = Some((job.vault_name.clone(), Arc::new(w)));
         }
         match &*sink {
@@ -413,8 +422,16 @@ impl Run {
     /// (Ctrl-C, SIGTERM) leaves its jobs unfinished (no manifest, lock kept): it is continued
     /// with `--resume`, never finalised half-way.
     fn finish_jobs(&self, stopped: bool) -> Vec<String> {
-        let jobs: Vec<_> = lock(&self.jobs).drain(..).collect();
         let mut errors = vec![];
+        // Only a resumed run can continue what a killed attempt left.
+        if !stopped
+            && self.record().extra().resumes.is_some()
+            && lock(&self.rollback).is_none()
+            && !*lock(&self.rollback_sealed)
+        {
+            self.finish_left_rollback_jobs();
+        }
+        let jobs: Vec<_> = lock(&self.jobs).drain(..).collect();
         for j in jobs {
             if stopped {
                 tracing::info!(job = %j.path, "run stopped: the job stays unfinished; continue it with --resume");
@@ -433,6 +450,42 @@ impl Run {
             }
         }
         errors
+    }
+
+    /// A killed run of this resume chain may have left `<job>-rollback[-N]` unfinished (no
+    /// manifest) with archives it saved; when the resumed run saves none, nothing would finish
+    /// it and `ferry rollback` could not read them. The run that goes through finishes them.
+    fn finish_left_rollback_jobs(&self) {
+        let Some(job) = self.last_job() else { return };
+        let prefix = format!("{}-rollback", job.name);
+        let filter = crate::vault::JobFilter {
+            name: Some(prefix.clone()),
+            ..Default::default()
+        };
+        let Ok(found) = job.vault.list_jobs(filter) else {
+            return;
+        };
+        for j in found.into_iter().filter(|j| {
+            j.status == crate::vault::JobCondition::Unfinished
+                && (j.name == prefix
+                    || j.name
+                        .strip_prefix(&format!("{prefix}-"))
+                        .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())))
+        }) {
+            let meta = super::job::job_meta(self.record(), true);
+            let r = job
+                .vault
+                .create_job(&j.name, j.date, meta)
+                .map_err(|e| e.to_string())
+                .and_then(|w| w.finish().map(|_| ()).map_err(|e| e.to_string()));
+            if let Err(e) = r {
+                // The run itself went through: say it, without failing it.
+                self.shell.warn(&format!(
+                    "rollback job {} left unfinished by an earlier attempt: {e}",
+                    j.path
+                ));
+            }
+        }
     }
 
     /// Sends what `notify::at_end` registered, with the run's outcome; never fails.

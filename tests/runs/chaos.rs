@@ -1,7 +1,7 @@
 //! The chaos suite: the migration recipe (`scripts/migrate.rhai`: export, store in a backup job,
 //! import, activate) under an unlucky day, then resumed with `--resume last`:
 //!
-//! * the ferry process killed (SIGKILL, SIGINT, SIGTERM) at 27 points across export, store,
+//! * the ferry process killed (SIGKILL, SIGINT, SIGTERM) at 30 points across export, store,
 //!   import, activation and schedules, each chosen from the emulator's request log as it is written (the
 //!   emulator's request hook sends the signal, so a point is exact and nothing polls);
 //! * the emulator answering 429/500/503 storms;
@@ -220,11 +220,25 @@ fn check_vault_after_stop(
     check_jobs(env, vault, want, what);
 }
 
-/// Every archive under a final name in the vault is whole (one of dev's archives).
+thread_local! {
+    /// Whole archives other than dev's that this test's vault may hold (prod's previous
+    /// archives, saved in the run's rollback job).
+    static ALSO_WHOLE: std::cell::RefCell<BTreeSet<String>> = Default::default();
+}
+
+/// Every archive under a final name in the vault is whole (one of dev's archives, or one this
+/// test set in [`ALSO_WHOLE`]).
 fn check_files(vault: &Path, want: &BTreeMap<String, (String, String)>, what: &str) {
-    let shas: BTreeSet<&str> = want.values().map(|(_, s)| s.as_str()).collect();
+    let also = ALSO_WHOLE.with(|a| a.borrow().clone());
+    let shas: BTreeSet<&str> = want
+        .values()
+        .map(|(_, s)| s.as_str())
+        .chain(also.iter().map(String::as_str))
+        .collect();
     for f in files(vault) {
-        if is_temp(&f) || f.extension().is_none_or(|x| x != "iar") {
+        // A job's `.journal` holds its manifest entries (JSON, named after the files).
+        let journal = f.components().any(|c| c.as_os_str() == ".journal");
+        if journal || is_temp(&f) || f.extension().is_none_or(|x| x != "iar") {
             continue;
         }
         // By content: each export of dev's archive has other bytes (export time stamps); a
@@ -257,6 +271,8 @@ fn check_jobs(env: &Env, vault: &Path, want: &BTreeMap<String, (String, String)>
     }
 }
 
+/// The backup jobs of the vault (a run that replaces archives also has `…-rollback[-N]` jobs with
+/// what it replaced: not the selection, left out here).
 fn jobs(env: &Env) -> Vec<Value> {
     let out = command(env, &["vault", "jobs", "--json"], &[])
         .output()
@@ -266,7 +282,10 @@ fn jobs(env: &Env) -> Vec<Value> {
         .unwrap()
         .as_array()
         .unwrap()
-        .clone()
+        .iter()
+        .filter(|j| !j["name"].as_str().unwrap_or("").contains("-rollback"))
+        .cloned()
+        .collect()
 }
 
 fn manifest(vault: &Path, job: &str) -> Value {
@@ -378,18 +397,23 @@ fn check_end_state(env: &Env, vault: &Path, want: &BTreeMap<String, (String, Str
 /// One kill point: a fresh emulator and folder, the run stopped there, the checks, the resume.
 fn kill_and_resume(p: &Point, sig: Sig) {
     let env = Env::start(Seed::TargetConnections);
+    stop_and_resume(&env, p, sig);
+}
+
+/// The run stopped at `p` with `sig` in `env`, the checks, the resume.
+fn stop_and_resume(env: &Env, p: &Point, sig: Sig) {
     let recipe = env.recipe("migrate.rhai", MIGRATE);
     let vault = env.path().join("vault");
-    let want = wanted(&env);
+    let want = wanted(env);
     let what = format!("{} #{} ({sig:?})", p.label, p.n);
     eprintln!("chaos: {what}");
-    let stopped = run_until(&env, &recipe, p, sig, want.len());
+    let stopped = run_until(env, &recipe, p, sig, want.len());
     assert_ne!(
         stopped,
         Ending::NotReached,
         "{what}: the run ended before that point"
     );
-    check_vault_after_stop(&env, &vault, &want, &what);
+    check_vault_after_stop(env, &vault, &want, &what);
     if !matches!(sig, Sig::Kill) {
         let tmp = files(&env.path().join(".ferry/tmp"));
         assert!(
@@ -399,9 +423,9 @@ fn kill_and_resume(p: &Point, sig: Sig) {
     }
     if stopped == Ending::Completed {
         eprintln!("chaos: {what}: the run completed its last effect and ended");
-        check_end_state(&env, &vault, &want, &what);
+        check_end_state(env, &vault, &want, &what);
     } else {
-        resume_and_check(&env, &recipe, &vault, &want, &what, &[]);
+        resume_and_check(env, &recipe, &vault, &want, &what, &[]);
     }
 }
 
@@ -618,29 +642,94 @@ fn killed_during_schedules() {
     for (i, p) in points.iter().enumerate() {
         let sig = sigs[i % 3];
         let env = Env::start(Seed::TargetConnections);
-        let recipe = env.recipe("migrate.rhai", MIGRATE);
-        let vault = env.path().join("vault");
-        let want = wanted(&env);
         let dev = schedules(&env, "dev");
+        stop_and_resume(&env, p, sig);
         let what = format!("{} #{} ({sig:?})", p.label, p.n);
-        eprintln!("chaos: {what}");
-        let stopped = run_until(&env, &recipe, p, sig, want.len());
-        assert_ne!(
-            stopped,
-            Ending::NotReached,
-            "{what}: the run ended before that point"
-        );
-        check_vault_after_stop(&env, &vault, &want, &what);
-        if stopped == Ending::Completed {
-            eprintln!("chaos: {what}: the run completed its last effect and ended");
-            check_end_state(&env, &vault, &want, &what);
-        } else {
-            resume_and_check(&env, &recipe, &vault, &want, &what, &[]);
-        }
-        check_schedules(&env, &vault, &dev, &what);
+        check_schedules(&env, &env.path().join("vault"), &dev, &what);
     }
     eprintln!(
         "chaos: schedules: {} points in {:?}",
+        points.len(),
+        t.elapsed()
+    );
+}
+
+/// Schedules replaced: prod already runs an older archive of the scheduled integration, its
+/// schedule started. The migration stops that schedule, replaces the archive, activates it, puts
+/// dev's schedule and starts it. A stop while the old schedule is being stopped, while the
+/// archive is replaced, and while the new schedule is started: the resumed run replaces the
+/// archive once and starts the schedule once, as on dev.
+#[test]
+fn killed_during_schedule_replace() {
+    use super::cutover::{post_archive, previous_version};
+    let t = Instant::now();
+    let pay = "HR_PAYROLL_EXPORT|01.00.0000";
+    let points = [
+        point(
+            "stop the old schedule",
+            "prod",
+            "POST",
+            r"/schedule/stop$",
+            1,
+        ),
+        point(
+            "replace the scheduled archive",
+            "prod",
+            "PUT",
+            IMPORT_PATH,
+            1,
+        ),
+        point(
+            "start after the replace",
+            "prod",
+            "POST",
+            r"/schedule/start$",
+            1,
+        ),
+    ];
+    let sigs = [Sig::Term, Sig::Kill, Sig::Int];
+    for (i, p) in points.iter().enumerate() {
+        let sig = sigs[i % 3];
+        let env = Env::start(Seed::TargetConnections);
+        post_archive(&env, pay, previous_version(&env, pay));
+        env.set_status("prod", pay, "ACTIVATED");
+        let start = format!("/integrations/{}/schedule/start", pay.replace('|', "%7C"));
+        let code = env.call("prod", reqwest::Method::POST, &start, None);
+        assert!(code < 300, "start prod's schedule: HTTP {code}");
+        assert_eq!(schedules(&env, "prod")[pay]["state"], "ACTIVE");
+        // prod's archive goes whole into the run's rollback job.
+        let previous = env.state("prod")[pay].1.clone();
+        ALSO_WHOLE.with(|a| a.borrow_mut().insert(previous));
+        let (prod_before, sched_before) = (env.state("prod"), schedules(&env, "prod"));
+        // Count from here: the run's imports, writes and starts only.
+        env.sim.clear_request_log();
+        let dev = schedules(&env, "dev");
+        stop_and_resume(&env, p, sig);
+        let what = format!("{} #{} ({sig:?})", p.label, p.n);
+        check_schedules(&env, &env.path().join("vault"), &dev, &what);
+        // The stopped and resumed run rolls back as one: prod's archive, its state and its
+        // started schedule come back (from the rollback jobs of both attempts).
+        let out = command(&env, &["rollback", "last"], &[]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{what}: rollback: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert_eq!(
+            env.state("prod"),
+            prod_before,
+            "{what}: prod as before the run"
+        );
+        assert_eq!(
+            schedules(&env, "prod"),
+            sched_before,
+            "{what}: prod's schedule as before the run"
+        );
+    }
+    eprintln!(
+        "chaos: schedule replace: {} points in {:?}",
         points.len(),
         t.elapsed()
     );

@@ -329,12 +329,12 @@ fn a_connection_failing_its_test_stops_the_cutover_before_any_activation() {
 
 /// dev's archive of `id` with one more file in it, sealed again: the version prod runs before
 /// the cutover.
-fn previous_version(env: &Env, id: &str) -> Vec<u8> {
+pub(crate) fn previous_version(env: &Env, id: &str) -> Vec<u8> {
     env.edited_archive(id, "what prod ran before the cutover")
 }
 
 /// Imports `bytes` on prod (`POST /integrations/archive`).
-fn post_archive(env: &Env, id: &str, bytes: Vec<u8>) {
+pub(crate) fn post_archive(env: &Env, id: &str, bytes: Vec<u8>) {
     env.upload_archive("prod", reqwest::Method::POST, id, bytes)
 }
 
