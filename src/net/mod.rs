@@ -55,3 +55,70 @@ pub fn truncate(s: &str, n: usize) -> String {
         format!("{}...", s.chars().take(n).collect::<String>())
     }
 }
+
+/// Why [`read_capped`] stopped.
+#[derive(Debug)]
+pub enum CappedRead {
+    /// The body is larger than the cap (it was not read further).
+    TooBig(u64),
+    /// The connection failed while reading.
+    Transport(reqwest::Error),
+}
+
+/// Reads a response body of at most `max` bytes. A server that announces or sends more is
+/// refused instead of being read into memory: no answer from a server is read unbounded.
+pub async fn read_capped(mut resp: reqwest::Response, max: u64) -> Result<Vec<u8>, CappedRead> {
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(CappedRead::TooBig(max));
+    }
+    let mut body = Vec::new();
+    while let Some(c) = resp.chunk().await.map_err(CappedRead::Transport)? {
+        if (body.len() + c.len()) as u64 > max {
+            return Err(CappedRead::TooBig(max));
+        }
+        body.extend_from_slice(&c);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serves one answer with `head` and then `body_len` bytes, on loopback.
+    async fn serve(head: &'static str, body_len: usize) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(&vec![b'x'; body_len]).await;
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_cap_is_refused_whether_announced_or_not() {
+        let announced = serve("HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n", 4096).await;
+        let resp = reqwest::get(announced).await.unwrap();
+        assert!(matches!(
+            read_capped(resp, 1024).await,
+            Err(CappedRead::TooBig(1024))
+        ));
+
+        // No length given: the read stops once the cap is passed.
+        let unannounced = serve("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n", 4096).await;
+        let resp = reqwest::get(unannounced).await.unwrap();
+        assert!(matches!(
+            read_capped(resp, 1024).await,
+            Err(CappedRead::TooBig(1024))
+        ));
+
+        let small = serve("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n", 10).await;
+        let resp = reqwest::get(small).await.unwrap();
+        assert_eq!(read_capped(resp, 1024).await.unwrap().len(), 10);
+    }
+}

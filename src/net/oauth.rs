@@ -84,6 +84,9 @@ impl std::error::Error for TokenTransportError {}
 /// The status and `Retry-After` of the token endpoint's last answer.
 type Seen = Arc<StdMutex<Option<(u16, Option<Duration>)>>>;
 
+/// The largest token endpoint answer read (a token response is a few KiB).
+const MAX_TOKEN_BODY: u64 = 1 << 20;
+
 /// The HTTP client handed to the oauth2 crate: reqwest with a timeout, recording the status and
 /// `Retry-After` of the answer for classification. A named type with a boxed `Send` future (a
 /// closure here would make every caller's future fail the `Send` check).
@@ -119,7 +122,15 @@ impl<'c> AsyncHttpClient<'c> for TokenHttp {
             for (k, v) in resp.headers() {
                 builder = builder.header(k, v);
             }
-            let body = resp.bytes().await.map_err(conv)?;
+            let body = super::read_capped(resp, MAX_TOKEN_BODY)
+                .await
+                .map_err(|e| match e {
+                    super::CappedRead::Transport(e) => conv(e),
+                    super::CappedRead::TooBig(max) => TokenTransportError {
+                        message: format!("the token endpoint's answer is larger than {max} bytes"),
+                        timeout: false,
+                    },
+                })?;
             builder
                 .body(body.to_vec())
                 .map_err(|e| TokenTransportError {

@@ -15,6 +15,9 @@ use super::{PrincipalKind, RbacError};
 use crate::config::{IdentityProfile, Secret};
 use crate::net::oauth::{ClientCredentials, TokenCache, TokenError};
 
+/// The largest SCIM answer read (a page of users with their groups is far smaller).
+const MAX_SCIM_BODY: u64 = 32 << 20;
+
 /// A user or group found in the identity domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -196,10 +199,21 @@ impl IdentityClient {
                 continue;
             }
             let retry_after = crate::net::retry_after(resp.headers());
-            let text = resp
-                .text()
+            let body = crate::net::read_capped(resp, MAX_SCIM_BODY)
                 .await
-                .map_err(|e| self.transport(method.as_str(), &shown, &e))?;
+                .map_err(|e| match e {
+                    crate::net::CappedRead::Transport(e) => {
+                        self.transport(method.as_str(), &shown, &e)
+                    }
+                    crate::net::CappedRead::TooBig(max) => RbacError::Transport {
+                        domain: self.name.clone(),
+                        method: method.as_str().into(),
+                        path: shown.clone(),
+                        message: format!("the answer is larger than {} MiB", max >> 20),
+                        timeout: false,
+                    },
+                })?;
+            let text = String::from_utf8_lossy(&body).into_owned();
             let v: Value = if text.trim().is_empty() {
                 Value::Null
             } else {
