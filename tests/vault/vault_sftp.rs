@@ -317,6 +317,8 @@ struct ProxyState {
     stall: AtomicBool,
     /// Cut every connection once this many client->server bytes have passed (u64::MAX: never).
     cut_at: AtomicU64,
+    /// Stall (as `stall`) once this many client->server bytes have passed (u64::MAX: never).
+    stall_at: AtomicU64,
     /// Whether a cut also refuses new connections.
     down_on_cut: AtomicBool,
     /// Client->server bytes so far.
@@ -336,6 +338,7 @@ impl Proxy {
         let port = l.local_addr().unwrap().port();
         let st = Arc::new(ProxyState {
             cut_at: AtomicU64::new(u64::MAX),
+            stall_at: AtomicU64::new(u64::MAX),
             ..Default::default()
         });
         let s2 = st.clone();
@@ -383,6 +386,13 @@ impl Proxy {
         self.st.cut_at.store(now + n, Ordering::SeqCst);
     }
 
+    /// Stalls every connection after `n` more client->server bytes (the pump sets `stall` when
+    /// they have passed, so the test needs no thread watching the count).
+    fn stall_after(&self, n: u64) {
+        let now = self.st.up_bytes.load(Ordering::SeqCst);
+        self.st.stall_at.store(now + n, Ordering::SeqCst);
+    }
+
     fn restore(&self) {
         self.st.cut_at.store(u64::MAX, Ordering::SeqCst);
         self.st.down.store(false, Ordering::SeqCst);
@@ -406,6 +416,10 @@ fn pump(
         }
         if let Some(st) = &upstream {
             let total = st.up_bytes.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+            if total >= st.stall_at.load(Ordering::SeqCst) {
+                st.stall_at.store(u64::MAX, Ordering::SeqCst);
+                st.stall.store(true, Ordering::SeqCst);
+            }
             if total >= st.cut_at.load(Ordering::SeqCst) {
                 st.cut_at.store(u64::MAX, Ordering::SeqCst);
                 if st.down_on_cut.load(Ordering::SeqCst) {
@@ -631,18 +645,10 @@ fn io_timeout_when_the_server_hangs_mid_upload() {
     // Stalls once the upload is under way (1 MiB of it went through), not after a fixed delay:
     // on a loaded machine the steps before the upload can take longer than any delay, and a
     // stall there is a different failure (a lost connection that cannot be re-opened).
-    let p = proxy.st.clone();
-    let from = p.up_bytes.load(Ordering::SeqCst);
-    let staller = std::thread::spawn(move || {
-        while p.up_bytes.load(Ordering::SeqCst) < from + 1024 * 1024 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        p.stall.store(true, Ordering::SeqCst);
-    });
+    proxy.stall_after(1024 * 1024);
     let t0 = Instant::now();
     let err = job.store(&big).unwrap_err();
     let took = t0.elapsed();
-    staller.join().unwrap();
     let msg = err.to_string();
     eprintln!("stalled upload: {msg} (after {took:?})");
     assert!(err.is_connection_lost(), "{err:?}");
