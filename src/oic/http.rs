@@ -373,28 +373,22 @@ impl OicClient {
     }
 
     /// Reads a JSON answer of at most `max_json` bytes (a larger one is refused, unread).
-    async fn bounded_body(&self, call: &Call, mut resp: Response) -> Result<Vec<u8>, OicError> {
+    async fn bounded_body(&self, call: &Call, resp: Response) -> Result<Vec<u8>, OicError> {
         let max = ReadLimits::from_env(self.inner.timeout).max_json;
-        let too_big = || OicError::Protocol {
-            instance: self.inner.name.clone(),
-            method: call.label(),
-            path: call.path.clone(),
-            message: format!(
-                "the answer is larger than {} MiB (FERRY_MAX_JSON_MIB raises the limit)",
-                max / (1024 * 1024)
-            ),
-        };
-        if resp.content_length().is_some_and(|n| n > max) {
-            return Err(too_big());
-        }
-        let mut body = Vec::new();
-        while let Some(c) = resp.chunk().await.map_err(|e| self.transport(call, e))? {
-            if (body.len() + c.len()) as u64 > max {
-                return Err(too_big());
-            }
-            body.extend_from_slice(&c);
-        }
-        Ok(body)
+        crate::net::read_capped(resp, max)
+            .await
+            .map_err(|e| match e {
+                crate::net::CappedRead::Transport(e) => self.transport(call, e),
+                crate::net::CappedRead::TooBig(max) => OicError::Protocol {
+                    instance: self.inner.name.clone(),
+                    method: call.label(),
+                    path: call.path.clone(),
+                    message: format!(
+                        "the answer is larger than {} MiB (FERRY_MAX_JSON_MIB raises the limit)",
+                        max / (1024 * 1024)
+                    ),
+                },
+            })
     }
 
     /// Sends a call and parses the JSON answer (an empty body gives `null`).
