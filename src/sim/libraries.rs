@@ -22,7 +22,7 @@ fn not_found(id: &str) -> ApiError {
 
 /// Function names declared in JavaScript source (`function name(`).
 pub fn js_functions(src: &str) -> Vec<String> {
-    regex::Regex::new(r"function\s+([A-Za-z_$][A-Za-z0-9_$]*)\s*\(")
+    super::archive::cached_regex(r"function\s+([A-Za-z_$][A-Za-z0-9_$]*)\s*\(")
         .map(|re| re.captures_iter(src).map(|c| c[1].to_string()).collect())
         .unwrap_or_default()
 }
