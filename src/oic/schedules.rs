@@ -371,6 +371,29 @@ impl OicClient {
         }
     }
 
+    /// [`OicClient::put_schedule_at`] when a read just found a schedule (`exists`): the PUT
+    /// first (a 412, none defined after all, creates), one request where the POST would
+    /// have been answered 409; else as `put_schedule_at`. Returns true when it was created.
+    pub async fn put_schedule_known_at(
+        &self,
+        project: Option<&str>,
+        id: &IntegrationId,
+        def: &ScheduleDefinition,
+        exists: bool,
+    ) -> Result<bool, OicError> {
+        if !exists {
+            return self.put_schedule_at(project, id, def).await;
+        }
+        match self.update_schedule_at(project, id, def).await {
+            Ok(()) => Ok(false),
+            Err(e) if e.is_status(412) => {
+                self.create_schedule_at(project, id, def).await?;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// `DELETE …/schedule` (stop it first: OIC deletes only stopped schedules). Returns false
     /// when there was none (412).
     pub async fn delete_schedule_at(
@@ -463,6 +486,17 @@ impl OicClient {
         want: &ScheduleState,
     ) -> Result<Option<ScheduleState>, OicError> {
         let cur = self.schedule_state_at(project, id).await?;
+        self.set_schedule_state_from(project, id, cur, want).await
+    }
+
+    /// [`OicClient::set_schedule_state_at`] from a state `cur` just read (no read of its own).
+    pub async fn set_schedule_state_from(
+        &self,
+        project: Option<&str>,
+        id: &IntegrationId,
+        cur: Option<ScheduleState>,
+        want: &ScheduleState,
+    ) -> Result<Option<ScheduleState>, OicError> {
         match want {
             ScheduleState::Cancelled | ScheduleState::Stopping => {
                 self.stop_schedule_at(project, id).await
