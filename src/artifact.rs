@@ -8,7 +8,7 @@
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -177,6 +177,15 @@ pub struct Artifact {
     file: Arc<FileHold>,
 }
 
+/// The file of an artifact, not kept alive by this handle, with the size and sha256 it had
+/// ([`Artifact::file_handle`]).
+#[derive(Clone, Debug)]
+pub struct FileHandle {
+    file: Weak<FileHold>,
+    size: u64,
+    sha256: String,
+}
+
 /// The conventional file name of an artifact: `CODE_VERSION.iar`, `CODE.car`, ...
 pub fn file_name_of(key: &ArtifactKey) -> String {
     if key.version.is_empty() {
@@ -253,6 +262,30 @@ impl Artifact {
             listed: None,
             file: Arc::new(FileHold::None),
         }
+    }
+
+    /// A handle on this artifact's file that does not keep it alive (see [`Artifact::backed_by`]).
+    pub fn file_handle(&self) -> FileHandle {
+        FileHandle {
+            file: Arc::downgrade(&self.file),
+            size: self.size,
+            sha256: self.sha256.clone(),
+        }
+    }
+
+    /// This artifact backed by the file of `h` instead of its own, when that file is still held
+    /// by some artifact and had this artifact's size and sha256: the same bytes, by checksum
+    /// (an import checks the file's size and sha256 again before it sends it). `None` otherwise.
+    pub fn backed_by(mut self, h: &FileHandle) -> Option<Artifact> {
+        if h.size != self.size || h.sha256 != self.sha256 || self.sha256.is_empty() {
+            return None;
+        }
+        let file = h.file.upgrade()?;
+        if matches!(*file, FileHold::None) {
+            return None;
+        }
+        self.file = file;
+        Some(self)
     }
 
     /// True for a dry run's stand-in.

@@ -34,6 +34,9 @@ pub struct JobState {
     pub planned: Mutex<Vec<Artifact>>,
     /// Once finished (or opened finished): complete or partial, and what is missing.
     pub finished: Mutex<Option<(JobStatus, Vec<MissingEntry>)>>,
+    /// The local files this run stored, by artifact (not kept alive): reading the job back
+    /// verifies the stored copies and hands these files back rather than writing them again.
+    pub stored: Mutex<std::collections::HashMap<ArtifactKey, crate::artifact::FileHandle>>,
 }
 
 impl JobState {
@@ -54,6 +57,7 @@ impl JobState {
             reader: Mutex::new(None),
             planned: Mutex::new(vec![]),
             finished: Mutex::new(None),
+            stored: Mutex::new(Default::default()),
         }
     }
 
@@ -71,6 +75,7 @@ impl JobState {
             reader: Mutex::new(Some(Arc::new(reader))),
             planned: Mutex::new(vec![]),
             finished: Mutex::new(finished),
+            stored: Mutex::new(Default::default()),
         }
     }
 
@@ -324,6 +329,13 @@ pub async fn store(
                     .unwrap_or_else(|p| p.into_inner())
                     .push(a.clone());
                 out.push(a);
+            }
+            Ok(Outcome::Done(())) => {
+                job.stored
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(a.key.clone(), a.file_handle());
+                out.push(a)
             }
             Ok(_) => out.push(a),
             Err(e) if e.cancelled => return Err(OpsError::Cancelled),

@@ -202,7 +202,8 @@ pub async fn job_artifacts(
         select(&reader.manifest().entries, only)
             .map_err(|e| OpsError::Usage(format!("job {}: {e}", job.path)))?
     };
-    fetch_verified(ctx, &job.vault_name, reader, entries).await
+    let local = job.stored.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    fetch_verified(ctx, &job.vault_name, reader, entries, &local).await
 }
 
 /// What a planned job would give back, each a planned `verify` step.
@@ -239,6 +240,7 @@ pub async fn fetch_verified(
     vault_name: &str,
     reader: Arc<JobReader>,
     entries: Vec<ManifestEntry>,
+    local: &std::collections::HashMap<crate::artifact::ArtifactKey, crate::artifact::FileHandle>,
 ) -> Result<Vec<Artifact>, OpsError> {
     let fetched = fan_out(
         ctx.bar(entries.len(), "verify"),
@@ -257,9 +259,10 @@ pub async fn fetch_verified(
                 ctx.exec()
                     .run_read(eff, || {
                         let (reader, entry) = (reader.clone(), entry.clone());
+                        let held = local.get(&entry.key()).cloned();
                         async move {
                             let r = tokio::task::spawn_blocking(move || {
-                                reader.fetch(&entry).map(|mut a| {
+                                reader.fetch_or_share(&entry, held.as_ref()).map(|mut a| {
                                     a.source = entry.source.clone();
                                     a
                                 })

@@ -1359,6 +1359,38 @@ impl JobReader {
         Ok(a)
     }
 
+    /// [`JobReader::fetch`] without writing the plaintext again when this run still holds the
+    /// local file it stored for `entry` (`local`, of the manifest's size and sha256): the stored
+    /// file is read, decrypted and checked against the manifest all the same, and the artifact
+    /// given back is backed by that local file (the same bytes, by sha256). Otherwise a fetch.
+    /// One temporary file less per artifact: creating a file costs milliseconds on a busy ext4.
+    pub fn fetch_or_share(
+        &self,
+        entry: &ManifestEntry,
+        local: Option<&crate::artifact::FileHandle>,
+    ) -> Result<Artifact, VaultError> {
+        let Some(local) = local else {
+            return self.fetch(entry);
+        };
+        let mut a = Artifact::planned(
+            entry.key(),
+            format!("vault:{}", self.path),
+            entry.source_status.clone(),
+        );
+        a.size = entry.size;
+        a.sha256 = entry.sha256.clone();
+        a.exported_at = entry.exported_at.clone();
+        let Some(a) = a.backed_by(local) else {
+            return self.fetch(entry);
+        };
+        let (_, plain_checked) = self.check(entry, Sink::Discard)?;
+        if !plain_checked {
+            // Not decrypted (no identity): only a fetch proves the plaintext.
+            return self.fetch(entry);
+        }
+        Ok(a)
+    }
+
     /// Reads back every byte of every file and checks it against the manifest (like
     /// `restic check --read-data`). Encrypted files are decrypted when the vault has an
     /// identity; otherwise only their stored bytes are checked.
