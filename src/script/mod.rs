@@ -15,6 +15,7 @@ pub mod render;
 pub mod repl;
 pub mod resolver;
 pub mod runner;
+pub mod values;
 
 pub use crate::shell::Shell as Output;
 pub use engine::{EngineOptions, build_engine};
