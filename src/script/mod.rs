@@ -6,6 +6,7 @@
 //! bound on concurrency.
 
 pub mod api;
+pub mod display;
 pub mod docs;
 pub mod engine;
 pub mod errors;
