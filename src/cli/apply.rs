@@ -111,6 +111,7 @@ pub fn exec(a: ApplyArgs, quiet: bool) -> u8 {
         vars: plan.recipe.vars.clone(),
         libs: plan.recipe.libs.iter().map(PathBuf::from).collect(),
         json: a.json,
+        ..Default::default()
     };
     let rt = match super::runtime() {
         Ok(rt) => rt,

@@ -153,7 +153,7 @@ pub fn register(e: &mut Engine, host: Option<Arc<Host>>) {
                 let Some(p) = h.config.instances.get(name.as_str()) else {
                     return Err(fail(format!("sandbox::faults: no instance `{name}` in the sandbox")));
                 };
-                let body = script::api::util::to_json(&Dynamic::from_map(f))?;
+                let body = script::values::to_json(&Dynamic::from_map(f))?;
                 let url = format!("{}/__sim/faults", p.base_url.trim_end_matches('/'));
                 let r = h.block_on(async move {
                     reqwest::Client::new().post(&url).header("content-type", "application/json").body(body).send().await
