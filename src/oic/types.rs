@@ -120,6 +120,28 @@ pub(crate) fn ids_of(v: &Value, path: &[&str], field: &str) -> Vec<String> {
     }
 }
 
+/// The connection codes of an integration object: `dependencies.connections[].id` (a GET), else
+/// (a list item, which has no `dependencies`) the connections of its `endPoints`, each once.
+fn connections_of(v: &Value) -> Vec<String> {
+    if v.pointer("/dependencies/connections").is_some() {
+        return ids_of(v, &["dependencies", "connections"], "id");
+    }
+    let mut out: Vec<String> = vec![];
+    for e in v
+        .get("endPoints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(id) = e.pointer("/connection/id").and_then(Value::as_str)
+            && !out.iter().any(|c| c == id)
+        {
+            out.push(id.to_string());
+        }
+    }
+    out
+}
+
 /// An integration as listed or fetched. Missing fields default to empty/false.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Integration {
@@ -145,14 +167,16 @@ pub struct Integration {
     pub last_updated: String,
     /// `lastUpdatedBy`.
     pub last_updated_by: String,
-    /// Connection codes from `dependencies.connections[].id`.
+    /// Connection codes from `dependencies.connections[].id`; list items carry no
+    /// `dependencies`, so without it from `endPoints[].connection.id` (each code once).
     pub connections: Vec<String>,
-    /// Lookup names from `dependencies.lookups[]`.
+    /// Lookup names from `dependencies.lookups[]` (empty on list items: only a GET has them).
     pub lookups: Vec<String>,
     /// The OIC 3 project that holds it, when the item says so.
     pub project_code: Option<String>,
-    /// The whole JSON object as received.
-    pub raw: Value,
+    /// The whole JSON object as received, as compact text shared by the clones (a parsed
+    /// `Value` took some 17 KB per listed integration, and lists are held whole by recipes).
+    raw: std::sync::Arc<str>,
 }
 
 impl Integration {
@@ -187,14 +211,19 @@ impl Integration {
                 || s(&v, "pattern").eq_ignore_ascii_case("Scheduled"),
             last_updated: s(&v, "lastUpdated"),
             last_updated_by: s(&v, "lastUpdatedBy"),
-            connections: ids_of(&v, &["dependencies", "connections"], "id"),
+            connections: connections_of(&v),
             lookups: ids_of(&v, &["dependencies", "lookups"], "name"),
             project_code: opt_s(&v, "projectCode").filter(|s| !s.is_empty()),
             id,
             code,
             version,
-            raw: v,
+            raw: v.to_string().into(),
         }
+    }
+
+    /// The whole JSON object as received.
+    pub fn raw(&self) -> Value {
+        serde_json::from_str(&self.raw).unwrap_or(Value::Null)
     }
 
     /// The typed id (`None` if the item had neither `id` nor `code`/`version`).
@@ -328,6 +357,13 @@ mod tests {
         assert_eq!((i.code.as_str(), i.version.as_str()), ("A", "01.00.0000"));
         assert!(!i.locked);
         assert!(i.connections.is_empty());
+        // A list item: no `dependencies`, the connections of its endpoints (each once).
+        let i = Integration::from_json(json!({"id": "C|01.00.0000", "endPoints": [
+            {"name": "Trigger", "role": "SOURCE", "connection": {"id": "REST_IN"}},
+            {"name": "Call", "role": "TARGET", "connection": {"id": "ERP"}},
+            {"name": "Again", "role": "TARGET", "connection": {"id": "REST_IN"}},
+            {"name": "Odd", "connection": null}]}));
+        assert_eq!(i.connections, vec!["REST_IN", "ERP"]);
         let i = Integration::from_json(
             json!({"code": "B", "version": "02.00.0000", "type": "PREBUILT", "projectCode": "P"}),
         );

@@ -22,11 +22,10 @@ fn run(dir: &Path, name: &str, args: &[&str]) -> (Output, String) {
         .current_dir(dir)
         .arg("run")
         .arg(script(name))
-        .arg("--sandbox")
+        .args(["--sandbox", "--retry-base-ms", "1"])
         .args(args)
         .env_remove("FERRY_CONFIG")
         .env_remove("FERRY_PATH")
-        .env("FERRY_RETRY_BASE_MS", "1")
         .env("NO_COLOR", "1")
         .output()
         .expect("run ferry");
@@ -98,7 +97,7 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
     // The sample `dev` has 11 integrations, 8 of them exportable, plus one lookup and one library.
     let (out, text) = run(dir.path(), "nightly-backup.rhai", &[]);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Stored and verified 10 archive(s)"), "{text}");
+    assert!(text.contains("Stored 10 archive(s) and 1 schedule(s)"), "{text}");
     assert!(
         text.contains("Retention: kept 1 job(s), deleted 0"),
         "{text}"

@@ -397,3 +397,28 @@ fn dry_run_describes_effects_and_changes_nothing() {
         "only reads in a dry run"
     );
 }
+
+#[test]
+fn listed_integrations_carry_their_connections() {
+    // OIC's list items have no `dependencies` (only `endPoints`): the connections of an item of
+    // `integrations()` must still be those `integration(id)` gives.
+    let w = world(Seed::Sample, Seed::Empty, 3);
+    let (r, out) = w.run(
+        r#"
+let dev = oic::instance("dev");
+for i in dev.integrations() {
+    let one = dev.integration(i.id);
+    if i.connections != one.connections || i.to_map().connections != one.connections {
+        print(`differ ${i.id}: ${i.connections} vs ${one.connections}`);
+    }
+    if one.connections.len() > 0 { print(`uses ${i.id}`); }
+}
+"#,
+    );
+    assert_eq!(r.code, 0, "{:?} {out:?}", r.error);
+    assert!(
+        !out.iter().any(|l| l.starts_with("differ")),
+        "list items lack their connections: {out:?}"
+    );
+    assert!(out.iter().any(|l| l.starts_with("uses ")), "{out:?}");
+}

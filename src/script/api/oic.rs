@@ -572,7 +572,7 @@ fn register_integration(e: &mut Engine) {
     int_get!(
         "connections",
         "Array",
-        "The codes of the connections it uses.",
+        "The codes of the connections it uses (on the items of `inst.integrations()`, those of its endpoints).",
         |i: &mut Integration| -> Array {
             i.connections.iter().cloned().map(Dynamic::from).collect()
         }
@@ -580,7 +580,7 @@ fn register_integration(e: &mut Engine) {
     int_get!(
         "lookups",
         "Array",
-        "The names of the lookups it uses.",
+        "The names of the lookups it uses; empty on the items of `inst.integrations()` (OIC's list does not carry them): `inst.integration(id)` has them.",
         |i: &mut Integration| -> Array { i.lookups.iter().cloned().map(Dynamic::from).collect() }
     );
     register_views(
