@@ -2,6 +2,7 @@
 //! registered with its parameter names and a doc comment (with an example), which feed
 //! `ferry docs` and the REPL's `:help`.
 
+pub mod args;
 pub mod compare;
 pub mod connections;
 pub mod instance;
@@ -10,6 +11,7 @@ pub mod notify;
 pub mod oic;
 pub mod projects;
 pub mod rbac;
+pub mod types;
 pub mod util;
 pub mod vault;
 pub mod vault_diff;
