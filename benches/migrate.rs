@@ -204,6 +204,7 @@ fn profile_of(i: &sim::SimInstanceInfo) -> InstanceProfile {
             scope: i.scope.clone(),
         },
         timeout_secs: 600,
+        reads: Default::default(),
     }
 }
 
@@ -246,6 +247,7 @@ fn big_export(gib: u64) {
             scope: s("scope"),
         },
         timeout_secs: 600,
+        reads: Default::default(),
     };
     let client = OicClient::new(&profile).unwrap();
     let before = peak_rss_mib();

@@ -161,6 +161,7 @@ fn profile(url: &str, auth: Auth) -> InstanceProfile {
         integration_instance: None,
         auth,
         timeout_secs: 30,
+        reads: Default::default(),
     }
 }
 
@@ -250,11 +251,9 @@ async fn an_endless_json_answer_is_refused_at_the_cap() {
 }
 
 /// Finding 5: a download trickling a byte every 300 ms is stopped by the stall window
-/// (`FERRY_DOWNLOAD_STALL_SECS`), as a transport error the effect layer retries.
+/// (the instance's `download_stall_secs`), as a transport error the effect layer retries.
 #[tokio::test]
 async fn a_trickled_download_stalls_out() {
-    // Only this test downloads; the variable is read when a download starts.
-    unsafe { std::env::set_var("FERRY_DOWNLOAD_STALL_SECS", "2") };
     let srv = hostile(|r| {
         if r.path.starts_with("/oauth2/") {
             json(200, serde_json::json!({"access_token": "tok-trickle", "token_type": "Bearer", "expires_in": 3600}))
@@ -272,7 +271,9 @@ async fn a_trickled_download_stalls_out() {
         }
     })
     .await;
-    let c = OicClient::new(&profile(&srv.url, oauth(&srv.url, "s3cret-value"))).expect("client");
+    let mut p = profile(&srv.url, oauth(&srv.url, "s3cret-value"));
+    p.reads.download_stall_secs = Some(2);
+    let c = OicClient::new(&p).expect("client");
     let id = ferry::oic::IntegrationId::parse("A|01.00.0000").expect("id");
     let started = std::time::Instant::now();
     let e = tokio::time::timeout(Duration::from_secs(30), c.export_integration(&id))
@@ -383,10 +384,9 @@ fn echoed_credentials_never_leave_ferry() {
     for verbosity in [None, Some("-vvv")] {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
         c.current_dir(d)
-            .args(["run", "leak.rhai"])
+            .args(["run", "leak.rhai", "--retry-base-ms", "5"])
             .args(verbosity)
             .env_remove("FERRY_CONFIG")
-            .env("FERRY_RETRY_BASE_MS", "5")
             .env("NO_COLOR", "1");
         let out = c.output().expect("run ferry");
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -465,9 +465,8 @@ fn a_token_endpoint_echoing_the_client_secret_leaks_nothing() {
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
         .current_dir(d)
-        .args(["run", "t.rhai"])
+        .args(["run", "t.rhai", "--retry-base-ms", "5"])
         .env_remove("FERRY_CONFIG")
-        .env("FERRY_RETRY_BASE_MS", "5")
         .env("NO_COLOR", "1")
         .output()
         .expect("run ferry");
@@ -548,7 +547,7 @@ fn server_text_reaches_the_terminal_escaped() {
     std::fs::write(
         d.join("ferry.toml"),
         format!(
-            "[instances.evil]\nbase_url = \"{}\"\ngeneration = 2\nusername = \"svc\"\npassword = \"file:pw.txt\"\ntimeout_secs = 5\n",
+            "[run]\nretry_base_ms = 5\n\n[instances.evil]\nbase_url = \"{}\"\ngeneration = 2\nusername = \"svc\"\npassword = \"file:pw.txt\"\ntimeout_secs = 5\n",
             srv.url
         ),
     )
@@ -565,7 +564,6 @@ fn server_text_reaches_the_terminal_escaped() {
             .args(args)
             .env_remove("FERRY_CONFIG")
             .env_remove("FERRY_LEDGER")
-            .env("FERRY_RETRY_BASE_MS", "5")
             .env("NO_COLOR", "1")
             .output()
             .expect("run ferry");

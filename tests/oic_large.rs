@@ -40,6 +40,7 @@ async fn a_large_export_streams_to_disk_with_flat_memory() {
             scope: i.scope.clone(),
         },
         timeout_secs: 60,
+        reads: Default::default(),
     };
     let c = OicClient::new(&p).unwrap();
     const SIZE: u64 = 128 * 1024 * 1024;

@@ -42,7 +42,7 @@ pub fn exec(a: ErrorsArgs) -> u8 {
 fn errors(a: &ErrorsArgs) -> Result<String, CliError> {
     let since = match &a.since {
         None => None,
-        Some(s) => Some(crate::script::api::ledger::parse_since(s).ok_or_else(|| {
+        Some(s) => Some(crate::ledger::query::parse_since(s).ok_or_else(|| {
             CliError::Usage(format!(
                 "--since: expected a date (2026-11-01) or an RFC 3339 time, found `{s}`"
             ))

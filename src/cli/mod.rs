@@ -41,8 +41,9 @@ file from `ferry plan -o PLAN`): 0 applied, 1 refused (stale or edited plan) or 
 
 Environment: FERRY_CONFIG (the config file), FERRY_PATH (module folders, colon-separated),
 FERRY_LOG (log filter, as RUST_LOG), FERRY_USER (the user recorded in the ledger),
-FERRY_LEDGER (the ledger database), FERRY_RETRY_BASE_MS (first retry delay, default 1000),
-FERRY_RESUME_GRACE_MS (how long --resume waits for an import a killed run sent, default 20000).
+FERRY_LEDGER (the ledger database). Timings and limits are settings, not variables: [run]
+retry_base_ms and resume_grace_ms (or --retry-base-ms, --resume-grace-ms), and per instance
+max_json_mib, download_stall_secs and download_deadline_secs (see the README's Configuration).
 
 Configuration: --config FILE, else $FERRY_CONFIG, else ./ferry.toml. Secrets in it are references
 (env:VAR or file:PATH) and never printed. --sandbox needs no configuration at all.";
@@ -123,6 +124,14 @@ pub struct ScriptOpts {
     /// Print the run report as JSON on stdout (script output and the summary go to stderr).
     #[arg(long, global = true)]
     pub json: bool,
+    /// The first retry delay in milliseconds (default: `[run] retry_base_ms`, else 1000); each
+    /// retry doubles it.
+    #[arg(long, value_name = "MS", global = true)]
+    pub retry_base_ms: Option<u64>,
+    /// How long `--resume` waits for an import a killed run sent, in milliseconds (default:
+    /// `[run] resume_grace_ms`, else 20000).
+    #[arg(long, value_name = "MS", global = true)]
+    pub resume_grace_ms: Option<u64>,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -226,28 +235,25 @@ pub fn shell(quiet: bool, json: bool) -> crate::shell::Shell {
     crate::shell::Shell::for_command(v, json)
 }
 
-/// The run settings the environment may change (documented in `--help`): the first retry delay
-/// and the resume grace period, read here once and passed down in the options.
+/// The run options of `opts` and the config: the flags `--retry-base-ms` and `--resume-grace-ms`
+/// over `[run] retry_base_ms` and `resume_grace_ms` (absent: the defaults).
 pub fn run_options(
     opts: &ScriptOpts,
     config: &crate::config::Config,
 ) -> crate::script::runner::RunOptions {
-    let ms = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(std::time::Duration::from_millis)
-    };
-    let retry = ms("FERRY_RETRY_BASE_MS").map(|d| crate::effect::RetryPolicy {
-        base_delay: d,
-        ..Default::default()
-    });
+    let ms =
+        |flag: Option<u64>, key: Option<u64>| flag.or(key).map(std::time::Duration::from_millis);
+    let retry =
+        ms(opts.retry_base_ms, config.run.retry_base_ms).map(|d| crate::effect::RetryPolicy {
+            base_delay: d,
+            ..Default::default()
+        });
     crate::script::runner::RunOptions {
         sandbox: opts.sandbox,
         vars: opts.vars.clone(),
         engine: crate::script::EngineOptions::with_paths(&opts.libs, &config.lib_paths),
         retry,
-        resume_grace: ms("FERRY_RESUME_GRACE_MS"),
+        resume_grace: ms(opts.resume_grace_ms, config.run.resume_grace_ms),
         ..Default::default()
     }
 }

@@ -124,6 +124,7 @@ pub fn config_for(info: &sim::SimInfo, state_dir: &Path) -> anyhow::Result<Confi
                     scope: i.scope.clone(),
                 },
                 timeout_secs: 60,
+                reads: Default::default(),
             },
         );
     }

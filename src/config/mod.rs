@@ -31,6 +31,9 @@ pub enum ConfigError {
         "no config file: pass --config FILE, set FERRY_CONFIG, create ./ferry.toml, or use --sandbox"
     )]
     NotFound,
+    /// A setting a verb needs is not configured (the message says which and where).
+    #[error("{0}")]
+    Missing(String),
 }
 
 /// OIC generation: Gen2 (the host is the instance) or OIC 3 (design host + `integrationInstance`).
@@ -96,6 +99,42 @@ pub struct InstanceProfile {
     pub auth: Auth,
     /// Per-request timeout in seconds.
     pub timeout_secs: u64,
+    /// Limits on reading this instance's answers.
+    pub reads: ReadLimits,
+}
+
+/// The limits on reading an instance's answers (`max_json_mib`, `download_stall_secs`,
+/// `download_deadline_secs` in `[instances.NAME]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Largest JSON answer, in MiB (default 32).
+    pub max_json_mib: u64,
+    /// A download stalls when less than 1 KiB arrives in this many seconds (default: the request
+    /// timeout, at most 60).
+    pub download_stall_secs: Option<u64>,
+    /// No download takes longer than this many seconds (default 3600).
+    pub download_deadline_secs: u64,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_json_mib: 32,
+            download_stall_secs: None,
+            download_deadline_secs: 3600,
+        }
+    }
+}
+
+/// Timings of every run (`[run]`); `None` keeps the default. `--retry-base-ms` and
+/// `--resume-grace-ms` override them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunSettings {
+    /// The first retry delay in milliseconds (`retry_base_ms`, default 1000).
+    pub retry_base_ms: Option<u64>,
+    /// How long `--resume` waits for an import a killed run sent, in milliseconds
+    /// (`resume_grace_ms`, default 20000).
+    pub resume_grace_ms: Option<u64>,
 }
 
 /// One `[vaults.NAME]` table.
@@ -250,6 +289,8 @@ pub struct Config {
     pub lib_paths: Vec<PathBuf>,
     /// Where runs and reports are written (`[run] dir`, default `.ferry`).
     pub state_dir: PathBuf,
+    /// Retry and resume timings (`[run]`).
+    pub run: RunSettings,
     /// Where the run ledger lives (`[ledger]`; default: `<run dir>/ledger.db`).
     pub ledger: LedgerConfig,
     /// The dashboard of `ferry serve` (`[serve]`).
@@ -470,7 +511,7 @@ scope = "https://AUD.integration.eu-frankfurt-1.ocp.oraclecloud.com:443/ic/api/"
         let e = |s: &str| parse(s).unwrap_err().to_string();
         assert_eq!(
             e("[instances.dev]\nbase_url='https://h'\ncolour='red'\n"),
-            "ferry.toml: `instances.dev.colour`: unknown key (known: base_url, generation, integrationInstance, integration_instance, token_url, client_id, client_secret, scope, username, password, timeout_secs, jwt_user, jwt_private_key, jwt_key_id) (line 3)"
+            "ferry.toml: `instances.dev.colour`: unknown key (known: base_url, generation, integrationInstance, integration_instance, token_url, client_id, client_secret, scope, username, password, timeout_secs, max_json_mib, download_stall_secs, download_deadline_secs, jwt_user, jwt_private_key, jwt_key_id) (line 3)"
         );
         assert!(
             e("[colours]\nx=1\n").starts_with("ferry.toml: `colours`: unknown section (known: instances, vaults, mail, identity, script, run, ledger, serve)"),
@@ -577,5 +618,39 @@ prod = "OICINST_prod"
         );
         let e = c.identity("nope").unwrap_err().to_string();
         assert!(e.contains("configured: corp"), "{e}");
+    }
+
+    #[test]
+    fn run_timings_and_read_limits_are_settings() {
+        let inst =
+            "[instances.g]\nbase_url='https://h'\ngeneration=2\nusername='u'\npassword='pppp'\n";
+        let c = parse(inst).unwrap();
+        assert_eq!(c.run, RunSettings::default());
+        assert_eq!(c.instance("g").unwrap().reads, ReadLimits::default());
+        let c = parse(&format!(
+            "[run]\nretry_base_ms = 5\nresume_grace_ms = 3000\n{inst}max_json_mib = 64\ndownload_stall_secs = 2\ndownload_deadline_secs = 9\n"
+        ))
+        .unwrap();
+        assert_eq!(c.run.retry_base_ms, Some(5));
+        assert_eq!(c.run.resume_grace_ms, Some(3000));
+        let r = c.instance("g").unwrap().reads;
+        assert_eq!(
+            r,
+            ReadLimits {
+                max_json_mib: 64,
+                download_stall_secs: Some(2),
+                download_deadline_secs: 9,
+            }
+        );
+        let e = parse("[run]\nretry_base_ms = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`run.retry_base_ms`"), "{e}");
+        let e = parse(&format!("{inst}download_stall_secs = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`instances.g.download_stall_secs`"), "{e}");
+        let e = parse("[run]\nretry_base = 5\n").unwrap_err().to_string();
+        assert!(e.contains("retry_base"), "{e}");
     }
 }

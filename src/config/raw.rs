@@ -42,6 +42,9 @@ struct RawInstance {
     username: Option<String>,
     password: Option<String>,
     timeout_secs: Option<i64>,
+    max_json_mib: Option<i64>,
+    download_stall_secs: Option<i64>,
+    download_deadline_secs: Option<i64>,
     jwt_user: Option<String>,
     jwt_private_key: Option<String>,
     jwt_key_id: Option<String>,
@@ -102,6 +105,8 @@ struct RawScript {
 #[serde(deny_unknown_fields)]
 struct RawRun {
     dir: Option<String>,
+    retry_base_ms: Option<i64>,
+    resume_grace_ms: Option<i64>,
 }
 
 /// Reads config text into the raw tables; errors name the dotted key.
@@ -361,8 +366,18 @@ impl Check<'_> {
         if let Some(s) = raw.script {
             cfg.lib_paths = s.lib_paths.iter().map(|p| self.base.join(p)).collect();
         }
-        if let Some(dir) = raw.run.and_then(|r| r.dir) {
-            cfg.state_dir = self.base.join(dir);
+        if let Some(r) = raw.run {
+            if let Some(dir) = r.dir {
+                cfg.state_dir = self.base.join(dir);
+            }
+            let ms = |v: Option<i64>, key: &str| match v {
+                None => Ok(None),
+                v => self.positive(v, 0, key).map(Some),
+            };
+            cfg.run = super::RunSettings {
+                retry_base_ms: ms(r.retry_base_ms, "run.retry_base_ms")?,
+                resume_grace_ms: ms(r.resume_grace_ms, "run.resume_grace_ms")?,
+            };
         }
         if let Some(l) = raw.ledger {
             cfg.ledger = super::ledger::check_ledger(l, self.file, self.base, &mut self.secrets)?;
@@ -432,6 +447,23 @@ impl Check<'_> {
                 ));
             }
         };
+        let defaults = super::ReadLimits::default();
+        let reads = super::ReadLimits {
+            max_json_mib: self.positive(
+                t.max_json_mib,
+                defaults.max_json_mib,
+                &format!("{key}.max_json_mib"),
+            )?,
+            download_stall_secs: match t.download_stall_secs {
+                None => None,
+                v => Some(self.positive(v, 0, &format!("{key}.download_stall_secs"))?),
+            },
+            download_deadline_secs: self.positive(
+                t.download_deadline_secs,
+                defaults.download_deadline_secs,
+                &format!("{key}.download_deadline_secs"),
+            )?,
+        };
         Ok(InstanceProfile {
             name: name.to_string(),
             base_url,
@@ -439,6 +471,7 @@ impl Check<'_> {
             integration_instance: ii,
             auth,
             timeout_secs,
+            reads,
         })
     }
 

@@ -9,6 +9,7 @@
 pub mod db;
 pub mod html;
 pub mod pg;
+pub mod query;
 pub mod report;
 pub mod store;
 

@@ -19,13 +19,11 @@ pub(crate) const API: &str = "/ic/api/integration/v1";
 
 /// Largest error body read for the title.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-/// Default cap on a JSON answer (`FERRY_MAX_JSON_MIB` changes it): an OIC page of 100 items is
-/// well under 1 MiB.
-const DEFAULT_MAX_JSON_MIB: u64 = 32;
 /// A download that receives fewer than this many bytes in a stall window has stalled.
 const STALL_MIN_BYTES: u64 = 1024;
 
-/// The limits on reading answers; from the environment so an operator can widen them.
+/// The limits on reading answers, from the instance's profile (`max_json_mib`,
+/// `download_stall_secs`, `download_deadline_secs`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ReadLimits {
     /// Largest JSON answer, in bytes.
@@ -37,23 +35,16 @@ pub(crate) struct ReadLimits {
 }
 
 impl ReadLimits {
-    /// `FERRY_MAX_JSON_MIB` (32), `FERRY_DOWNLOAD_STALL_SECS` (the request timeout, at most 60),
-    /// `FERRY_DOWNLOAD_DEADLINE_SECS` (3600).
-    pub fn from_env(timeout: Duration) -> ReadLimits {
-        let num = |k: &str| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|n| *n > 0)
-        };
+    /// The profile's limits; the stall window defaults to the request timeout, at most 60 s.
+    pub fn new(cfg: &crate::config::ReadLimits, timeout: Duration) -> ReadLimits {
         ReadLimits {
-            max_json: num("FERRY_MAX_JSON_MIB")
-                .unwrap_or(DEFAULT_MAX_JSON_MIB)
-                .saturating_mul(1024 * 1024),
-            stall: num("FERRY_DOWNLOAD_STALL_SECS")
+            max_json: cfg.max_json_mib.max(1).saturating_mul(1024 * 1024),
+            stall: cfg
+                .download_stall_secs
+                .filter(|n| *n > 0)
                 .map(Duration::from_secs)
                 .unwrap_or_else(|| timeout.min(Duration::from_secs(60))),
-            deadline: Duration::from_secs(num("FERRY_DOWNLOAD_DEADLINE_SECS").unwrap_or(3600)),
+            deadline: Duration::from_secs(cfg.download_deadline_secs.max(1)),
         }
     }
 }
@@ -374,7 +365,7 @@ impl OicClient {
 
     /// Reads a JSON answer of at most `max_json` bytes (a larger one is refused, unread).
     async fn bounded_body(&self, call: &Call, resp: Response) -> Result<Vec<u8>, OicError> {
-        let max = ReadLimits::from_env(self.inner.timeout).max_json;
+        let max = self.inner.reads.max_json;
         crate::net::read_capped(resp, max)
             .await
             .map_err(|e| match e {
@@ -384,7 +375,7 @@ impl OicClient {
                     method: call.label(),
                     path: call.path.clone(),
                     message: format!(
-                        "the answer is larger than {} MiB (FERRY_MAX_JSON_MIB raises the limit)",
+                        "the answer is larger than {} MiB (the instance's max_json_mib raises the limit)",
                         max / (1024 * 1024)
                     ),
                 },
@@ -433,7 +424,7 @@ impl OicClient {
         let mut out = tokio::fs::File::from_std(file);
         let mut h = Sha256::new();
         let mut n = 0u64;
-        let lim = ReadLimits::from_env(self.inner.timeout);
+        let lim = self.inner.reads;
         let started = tokio::time::Instant::now();
         let deadline = started + lim.deadline;
         // (start of the current stall window, bytes received in it)
@@ -454,7 +445,7 @@ impl OicClient {
                 return Err(self.slow(
                     &call,
                     format!(
-                        "download not done after {} s (FERRY_DOWNLOAD_DEADLINE_SECS)",
+                        "download not done after {} s (download_deadline_secs)",
                         lim.deadline.as_secs()
                     ),
                 ));
@@ -464,7 +455,7 @@ impl OicClient {
                     return Err(self.slow(
                         &call,
                         format!(
-                            "download stalled: {} byte(s) in {} s (FERRY_DOWNLOAD_STALL_SECS)",
+                            "download stalled: {} byte(s) in {} s (download_stall_secs)",
                             window.1,
                             lim.stall.as_secs()
                         ),

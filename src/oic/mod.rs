@@ -91,6 +91,8 @@ pub(crate) struct Inner {
     auth: AuthKind,
     http: reqwest::Client,
     timeout: Duration,
+    /// Limits on reading answers.
+    reads: http::ReadLimits,
     /// Adaptive concurrency of the requests to this instance.
     limiter: Limiter,
 }
@@ -221,6 +223,7 @@ impl OicClient {
                 auth,
                 http,
                 timeout,
+                reads: http::ReadLimits::new(&profile.reads, timeout),
                 limiter: Limiter::new(),
             }),
         })
@@ -674,6 +677,7 @@ mod tests {
             integration_instance: ii.map(str::to_string),
             auth,
             timeout_secs: 5,
+            reads: Default::default(),
         }
     }
 

@@ -325,6 +325,59 @@ async fn checksum_differences(
 /// What `verify` expects: id -> status (None: existence only).
 pub type Expected = BTreeMap<String, Option<String>>;
 
+/// One thing given to `verify`, as scripts pass them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExpectItem {
+    /// An exported artifact: ACTIVATED where it was active on the source, else CONFIGURED
+    /// (existence only when its source status is unknown).
+    Exported {
+        key: crate::artifact::ArtifactKey,
+        source_status: Option<String>,
+    },
+    /// An integration as listed: its `CODE|VERSION` with its status.
+    Listed { id: String, status: String },
+    /// An import result map: its `id`, `kind` and `status` (`None`: existence only).
+    Result {
+        id: Option<String>,
+        kind: Option<String>,
+        status: Option<String>,
+    },
+    /// An id: existence only.
+    Id(String),
+}
+
+/// What `verify` expects of `items`. Schedules travel beside their integrations and are left
+/// out: `verify` checks the integrations.
+pub fn expected(items: Vec<ExpectItem>) -> Result<Expected, OpsError> {
+    use crate::artifact::ArtifactKind::Schedule;
+    let mut want = Expected::new();
+    for x in items {
+        let (id, status) = match x {
+            ExpectItem::Exported { key, .. } if key.kind == Schedule => continue,
+            ExpectItem::Result { kind: Some(k), .. } if k == Schedule.as_str() => continue,
+            ExpectItem::Exported { key, source_status } => {
+                let st = source_status.map(|s| match s.as_str() {
+                    "ACTIVATED" => s,
+                    _ => "CONFIGURED".to_string(),
+                });
+                (key.id(), st)
+            }
+            ExpectItem::Listed { id, status } => (id, Some(status)),
+            ExpectItem::Result {
+                id: Some(id),
+                status,
+                ..
+            } => (id, status),
+            ExpectItem::Result { id: None, .. } => {
+                return Err(OpsError::Usage("a result map without `id`".into()));
+            }
+            ExpectItem::Id(id) => (id, None),
+        };
+        want.insert(id, status);
+    }
+    Ok(want)
+}
+
 /// One integration whose status is not the expected one.
 #[derive(Clone, Debug, Serialize)]
 pub struct WrongStatus {
@@ -380,4 +433,65 @@ pub async fn verify(
         missing,
         wrong_status: wrong,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{ArtifactKey, ArtifactKind};
+
+    fn exported(kind: ArtifactKind, code: &str, status: Option<&str>) -> ExpectItem {
+        ExpectItem::Exported {
+            key: ArtifactKey::new(kind, code, "01.00.0000"),
+            source_status: status.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn expected_maps_each_kind_of_item_and_leaves_schedules_out() {
+        let result = |id: Option<&str>, kind: &str, status: Option<&str>| ExpectItem::Result {
+            id: id.map(str::to_string),
+            kind: Some(kind.to_string()),
+            status: status.map(str::to_string),
+        };
+        let want = expected(vec![
+            exported(ArtifactKind::Integration, "A", Some("ACTIVATED")),
+            exported(ArtifactKind::Integration, "B", Some("INPROGRESS")),
+            exported(ArtifactKind::Integration, "C", None),
+            exported(ArtifactKind::Schedule, "A", Some("ACTIVATED")),
+            ExpectItem::Listed {
+                id: "D|01.00.0000".into(),
+                status: "CONFIGURED".into(),
+            },
+            result(Some("E|01.00.0000"), "integration", Some("ACTIVATED")),
+            result(None, "schedule", None),
+            ExpectItem::Id("F|01.00.0000".into()),
+        ])
+        .unwrap();
+        let got: Vec<(&str, Option<&str>)> = want
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("A|01.00.0000", Some("ACTIVATED")),
+                ("B|01.00.0000", Some("CONFIGURED")),
+                ("C|01.00.0000", None),
+                ("D|01.00.0000", Some("CONFIGURED")),
+                ("E|01.00.0000", Some("ACTIVATED")),
+                ("F|01.00.0000", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_result_without_id_is_refused() {
+        let r = expected(vec![ExpectItem::Result {
+            id: None,
+            kind: None,
+            status: Some("ACTIVATED".into()),
+        }]);
+        assert!(matches!(r, Err(OpsError::Usage(m)) if m.contains("without `id`")));
+    }
 }

@@ -714,8 +714,25 @@ async fn source_grants(ctx: &dyn Ctx, a: &Access) -> Result<Vec<(Item, Principal
     Ok(out)
 }
 
-/// Moves everything `src` holds to `dst` (see the module docs).
+/// Moves everything `src` holds to `dst` (see the module docs), and adds what this path and OIC's
+/// instance archive carry to the run's report.html.
 pub async fn migrate_instance(
+    ctx: &dyn Ctx,
+    src: &OicClient,
+    dst: &OicClient,
+    o: &MigrateOptions,
+) -> Result<MigrationReport, OpsError> {
+    use super::instance_archive::coverage_html;
+    let r = migrate(ctx, src, dst, o).await?;
+    let rec = ctx.exec().record();
+    rec.add_report_section(&coverage_html("ferry (per artifact)", &r.coverage));
+    let archive = "OIC instance archive (for comparison)";
+    rec.add_report_section(&coverage_html(archive, &r.archive_coverage));
+    Ok(r)
+}
+
+/// The steps of [`migrate_instance`].
+async fn migrate(
     ctx: &dyn Ctx,
     src: &OicClient,
     dst: &OicClient,

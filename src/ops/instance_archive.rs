@@ -451,7 +451,8 @@ fn poll(o: &CloneOptions) -> Duration {
     Duration::from_secs_f64(o.poll_seconds.clamp(0.05, 600.0))
 }
 
-/// The whole clone: export `source`, import the archive into `target`.
+/// The whole clone: export `source`, import the archive into `target`; what it carries goes into
+/// the run's report.html.
 pub async fn clone_instance(
     ctx: &dyn Ctx,
     source: &OicClient,
@@ -468,12 +469,15 @@ pub async fn clone_instance(
         }
     };
     let import = import(ctx, target, &archive, o).await?;
+    let coverage = coverage(o.security, o.mode, o.start_schedules);
+    let html = coverage_html("OIC instance archive", &coverage);
+    ctx.exec().record().add_report_section(&html);
     Ok(CloneReport {
         source: source.name().to_string(),
         target: target.name().to_string(),
         export_job: export,
         import_job: import,
-        coverage: coverage(o.security, o.mode, o.start_schedules),
+        coverage,
     })
 }
 

@@ -181,6 +181,7 @@ mod tests {
         assert!(glob("HR_*").matches("HR_SYNC"));
         assert!(!glob("HR_*").matches("XHR_SYNC"));
         assert!(glob("A?C").matches("ABC"));
+        assert!(glob("*").matches("") && !glob("a*b").matches("acbx"));
         assert!(!glob("A.C").matches("ABC"));
         assert!(glob("a[b]*").matches("a[b]c"), "brackets are literal");
         // `*` is any run of characters, line breaks included (the regex `.*` was not).

@@ -6,6 +6,7 @@
 //! bound on concurrency.
 
 pub mod api;
+pub mod display;
 pub mod docs;
 pub mod engine;
 pub mod errors;
@@ -14,6 +15,7 @@ pub mod render;
 pub mod repl;
 pub mod resolver;
 pub mod runner;
+pub mod values;
 
 pub use crate::shell::Shell as Output;
 pub use engine::{EngineOptions, build_engine};

@@ -327,7 +327,7 @@ impl Session {
         if self.json {
             serde_json::to_string_pretty(&json_value(v)).unwrap_or_default()
         } else {
-            super::api::display_value(v)
+            super::display::display_value(v)
         }
     }
 
@@ -365,7 +365,7 @@ impl Session {
                 for (name, _const, value) in self.scope.iter_raw() {
                     lines.push(format!(
                         "{name} = {}",
-                        super::api::display_value(value)
+                        super::display::display_value(value)
                             .lines()
                             .next()
                             .unwrap_or("")

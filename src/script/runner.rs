@@ -112,7 +112,7 @@ pub fn run_recipe(
         Ok(mut ast) => {
             ast.set_source(name);
             // Every `--var` the recipe reads is checked before its first effect.
-            match crate::script::api::util::check_params(&ast, &host.vars) {
+            match crate::script::values::check_params(&ast, &host.vars) {
                 Err(e) => Err(e),
                 Ok(()) => {
                     let mut scope = Scope::new();

@@ -15,7 +15,6 @@ fn ferry_test(args: &[&str]) -> (Option<i32>, String) {
         .arg("test")
         .args(args)
         .env_remove("FERRY_PATH")
-        .env("FERRY_RETRY_BASE_MS", "1")
         .output()
         .expect("run ferry test");
     (

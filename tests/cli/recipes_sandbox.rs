@@ -22,11 +22,10 @@ fn run(dir: &Path, name: &str, args: &[&str]) -> (Output, String) {
         .current_dir(dir)
         .arg("run")
         .arg(script(name))
-        .arg("--sandbox")
+        .args(["--sandbox", "--retry-base-ms", "1"])
         .args(args)
         .env_remove("FERRY_CONFIG")
         .env_remove("FERRY_PATH")
-        .env("FERRY_RETRY_BASE_MS", "1")
         .env("NO_COLOR", "1")
         .output()
         .expect("run ferry");

@@ -16,7 +16,6 @@ fn every_stdlib_module_passes_its_tests() {
         .current_dir(root)
         .args(["test", "tests/scripts/stdlib"])
         .env_remove("FERRY_PATH")
-        .env("FERRY_RETRY_BASE_MS", "1")
         .output()
         .expect("run ferry test");
     let stdout = support::text(&out.stdout);

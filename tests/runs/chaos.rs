@@ -93,8 +93,6 @@ fn command(env: &Env, args: &[&str], extra: &[(&str, &str)]) -> Command {
         .env_remove("FERRY_CONFIG")
         .env_remove("FERRY_PATH")
         .env_remove("FERRY_LEDGER")
-        .env("FERRY_RETRY_BASE_MS", "5")
-        .env("FERRY_RESUME_GRACE_MS", "3000")
         .env("NO_COLOR", "1");
     for (k, v) in extra {
         c.env(k, v);
@@ -808,11 +806,14 @@ fn dropped_and_trickled_downloads() {
         let vault = env.path().join("vault");
         let want = wanted(&env);
         env.sim.set_faults(faults);
-        let stall = [
-            ("FERRY_DOWNLOAD_STALL_SECS", "1"),
-            ("FERRY_DOWNLOAD_DEADLINE_SECS", "4"),
-        ];
-        let child = command(&env, &["run", &recipe], &stall)
+        // A download stalls after 1 s without 1 KiB and gives up after 4 s (instance settings).
+        let cfg = env.path().join("ferry.toml");
+        let toml = std::fs::read_to_string(&cfg).unwrap().replace(
+            "timeout_secs = 30\n",
+            "timeout_secs = 30\ndownload_stall_secs = 1\ndownload_deadline_secs = 4\n",
+        );
+        std::fs::write(&cfg, toml).unwrap();
+        let child = command(&env, &["run", &recipe], &[])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -826,7 +827,7 @@ fn dropped_and_trickled_downloads() {
             "{what}: {list:?}"
         );
         env.sim.set_faults(Faults::default());
-        resume_and_check(&env, &recipe, &vault, &want, what, &stall);
+        resume_and_check(&env, &recipe, &vault, &want, what, &[]);
     }
     eprintln!("chaos: downloads: 2 runs in {:?}", t.elapsed());
 }

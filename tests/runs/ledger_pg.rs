@@ -367,8 +367,6 @@ fn a_run_killed_in_one_folder_resumes_from_another() {
             .args(args)
             .env_remove("FERRY_CONFIG")
             .env_remove("FERRY_LEDGER")
-            .env("FERRY_RETRY_BASE_MS", "5")
-            .env("FERRY_RESUME_GRACE_MS", "3000")
             .env("NO_COLOR", "1")
             .output()
             .unwrap()

@@ -273,6 +273,62 @@ fn ledger_records_every_stage_of_a_run_with_failures() {
             "the root cause comes first in the row of {id}"
         );
     }
+
+    // Recipes read the same ledger: `ledger::runs`, `run`, `failed`, `errors`.
+    let read = env.recipe("read.rhai", READ_LEDGER);
+    let out = env.ferry(&["run", &read, "--var", &format!("run={run}")]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let seen: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON line in {stdout}"));
+    assert_eq!(seen["listed"], true);
+    assert_eq!(seen["outcome"], "failed");
+    assert_eq!(seen["steps"].as_u64(), Some(steps.len() as u64));
+    assert_eq!(seen["first_step"]["seq"], steps[0].seq);
+    assert_eq!(seen["first_step"]["stage"], steps[0].stage.as_str());
+    let failed = seen["failed"].as_array().expect("failed");
+    // One row per artifact, stage and target whose last step failed.
+    let key = |s: &ferry::ledger::Step| (s.key().id(), s.stage.as_str(), s.target.clone());
+    let keys: std::collections::BTreeSet<_> = failed_steps
+        .iter()
+        .map(|f| key(f))
+        .filter(|k| steps.iter().rfind(|s| key(s) == *k).unwrap().status == StepStatus::Failed)
+        .collect();
+    let rows: std::collections::BTreeSet<_> = failed
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["stage"].as_str().unwrap(),
+                f["target"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        keys.iter()
+            .map(|(i, s, t)| (i.clone(), *s, t.clone()))
+            .collect()
+    );
+    let export = failed
+        .iter()
+        .find(|f| f["stage"] == "export")
+        .expect("the failed export");
+    assert_eq!(export["id"], FAILING_EXPORT);
+    assert_eq!(export["code"], "FIN_GL_JOURNAL");
+    assert_eq!(export["kind"], "integration");
+    assert_eq!(export["target"], "dev");
+    assert_eq!(export["status"], 404);
+    assert!(!export["error"].as_str().unwrap().is_empty());
+    assert_eq!(seen["export_errors"], 1);
+    assert_eq!(seen["limited"], 1);
+    assert_eq!(seen["missing"], serde_json::Value::Null);
+    let refused = seen["refused"].as_str().unwrap();
+    assert!(refused.contains("unknown option `bogus`"), "{refused}");
+    let refused = seen["bad_stage"].as_str().unwrap();
+    assert!(refused.contains("unknown stage `nope`"), "{refused}");
 }
 
 /// The text of the fact `key` in report.html's facts table (one row a line).
@@ -293,3 +349,25 @@ fn the_well_formedness_check_catches_errors() {
     assert!(check_well_formed("<!DOCTYPE html><p>a & b</p>").is_err());
     assert!(check_well_formed("<!DOCTYPE html><p a=\"b\">x<br></p>").is_ok());
 }
+
+/// Reads the ledger of run `run` from a recipe and prints what it saw as one JSON line.
+const READ_LEDGER: &str = r#"
+let id = param("run");
+let r = ledger::run(id);
+let refused = "";
+try { ledger::errors(#{ bogus: 1 }); } catch (e) { refused = e.message; }
+let bad_stage = "";
+try { ledger::errors(#{ stage: "nope" }); } catch (e) { bad_stage = e.message; }
+print(to_json(#{
+    listed: ledger::runs().map(|x| x.id).contains(id),
+    outcome: r.outcome,
+    steps: r.steps.len(),
+    first_step: r.steps[0],
+    failed: ledger::failed(id),
+    export_errors: ledger::errors(#{ run: id, stage: "export" }).len(),
+    limited: ledger::errors(#{ run: id, limit: 1, since: "2020-01-01" }).len(),
+    missing: ledger::run("no-such-run"),
+    refused: refused,
+    bad_stage: bad_stage,
+}));
+"#;

@@ -148,11 +148,8 @@ fn a_mail_server_that_is_down_does_not_fail_the_run() {
     .unwrap();
     let out = ferry(
         dir.path(),
-        &["run", "r.rhai"],
-        &[
-            ("FERRY_TEST_SMTP_PW", "pw-that-must-not-leak-123"),
-            ("FERRY_RETRY_BASE_MS", "5"),
-        ],
+        &["run", "r.rhai", "--retry-base-ms", "5"],
+        &[("FERRY_TEST_SMTP_PW", "pw-that-must-not-leak-123")],
     );
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);

@@ -47,6 +47,7 @@ pub fn profile(i: &SimInstanceInfo) -> InstanceProfile {
             scope: i.scope.clone(),
         },
         timeout_secs: 30,
+        reads: Default::default(),
     }
 }
 

@@ -199,16 +199,14 @@ fn command(dir: &Path, args: &[&str]) -> Command {
         .env_remove("FERRY_CONFIG")
         .env_remove("FERRY_PATH")
         .env_remove("FERRY_LEDGER")
-        .env("FERRY_RETRY_BASE_MS", "5")
-        .env("FERRY_RESUME_GRACE_MS", "3000")
         .env("NO_COLOR", "1");
     c
 }
 
-/// A `ferry.toml` for the emulator: one profile per instance (secrets in files), vault `backups`
-/// in `<dir>/vault`.
+/// A `ferry.toml` for the emulator: short retry and resume timings, one profile per instance
+/// (secrets in files), vault `backups` in `<dir>/vault`.
 pub fn write_config(dir: &Path, sim: &SimHandle) {
-    let mut t = String::new();
+    let mut t = String::from("[run]\nretry_base_ms = 5\nresume_grace_ms = 3000\n\n");
     std::fs::create_dir_all(dir.join("secrets")).expect("secrets dir");
     for i in &sim.info.instances {
         let sf = format!("secrets/{}.txt", i.name);

@@ -2,6 +2,28 @@
 //! registered with its parameter names and a doc comment (with an example), which feed
 //! `ferry docs` and the REPL's `:help`.
 
+/// Registers the read-only properties (and `fn` methods without arguments, like `to_string`) of a
+/// script type, each with its doc comment and an example (`print(v.prop);` or `print(v);`, or the
+/// one given after `=>`); the signature comes from the closure's real types:
+/// `props!(e, p: Project { code -> String: "The project code.", p.code.clone(); })`.
+macro_rules! props {
+    ($e:expr, $v:ident: $T:ty {}) => {};
+    ($e:expr, $v:ident: $T:ty { fn $n:ident -> $R:ty: $doc:literal $(=> $ex:literal)?, $body:expr; $($rest:tt)* }) => {
+        $crate::script::api::global(stringify!($n), &[concat!(stringify!($v), ": ", stringify!($T)), stringify!($R)],
+            props!(@doc $doc, concat!("print(", stringify!($v), ");") $(, $ex)?))
+            .register_into_engine($e, |$v: &mut $T| -> $R { $body });
+        props!($e, $v: $T { $($rest)* });
+    };
+    ($e:expr, $v:ident: $T:ty { $p:ident -> $R:ty: $doc:literal $(=> $ex:literal)?, $body:expr; $($rest:tt)* }) => {
+        $crate::script::api::getter(stringify!($p), &[concat!(stringify!($v), ": ", stringify!($T)), stringify!($R)],
+            props!(@doc $doc, concat!("print(", stringify!($v), ".", stringify!($p), ");") $(, $ex)?))
+            .register_into_engine($e, |$v: &mut $T| -> $R { $body });
+        props!($e, $v: $T { $($rest)* });
+    };
+    (@doc $doc:literal, $default:expr) => { concat!($doc, "\n\n# Example\n```rhai\n", $default, "\n```") };
+    (@doc $doc:literal, $default:expr, $ex:literal) => { concat!($doc, "\n\n# Example\n```rhai\n", $ex, "\n```") };
+}
+
 pub mod args;
 pub mod compare;
 pub mod connections;
@@ -70,7 +92,7 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     oic::register(e, host.clone());
     connections::register(e);
     projects::register(e);
-    compare::register(e, host.clone());
+    compare::register(e);
     ledger::register(e);
     vault::register(e, host.clone());
     rbac::register(e);
@@ -100,122 +122,33 @@ pub fn static_module(e: &mut Engine, name: &str, doc_text: &str, f: impl FnOnce(
     e.register_static_module(name, m.into());
 }
 
-/// A value as the REPL shows it: our objects as short blocks, arrays of them as aligned tables,
-/// everything else as Rhai prints it.
-pub fn display_value(v: &rhai::Dynamic) -> String {
-    use crate::artifact::Artifact;
-    use crate::oic::Integration;
-    if let Some(i) = v.read_lock::<Integration>() {
-        return oic::integration_text(&i);
-    }
-    if let Some(a) = v.read_lock::<Artifact>() {
-        return oic::artifact_text(&a);
-    }
-    if let Some(i) = v.read_lock::<oic::Instance>() {
-        return format!(
-            "Instance({}, OIC {}, {})",
-            i.name(),
-            i.client.generation().number(),
-            i.client.base_url()
-        );
-    }
-    if let Some(arr) = v.read_lock::<rhai::Array>()
-        && !arr.is_empty()
-    {
-        let table = if arr.iter().all(|x| x.is::<Integration>()) {
-            Some(integration_table(&arr))
-        } else if arr.iter().all(|x| x.is::<Artifact>()) {
-            Some(artifact_table(&arr))
-        } else if arr.iter().all(|x| x.is_map()) {
-            map_table(&arr)
-        } else {
-            None
-        };
-        if let Some(t) = table {
-            return t;
-        }
-    }
-    if v.is_string() {
-        return format!("{:?}", v.to_string());
-    }
-    v.to_string()
+/// An instance's list read (recorded, retried) as a script array; failures name the instance.
+pub fn listed<T, Fut>(
+    i: &oic::Instance,
+    what: &str,
+    f: impl FnMut() -> Fut,
+) -> Result<rhai::Array, Box<rhai::EvalAltResult>>
+where
+    T: rhai::Variant + Clone,
+    Fut: std::future::Future<Output = Result<Vec<T>, crate::oic::OicError>>,
+{
+    let ctx = crate::script::errors::Ctx::instance(&i.name());
+    let list = i.host.read(what, f)?.map_err(|e| oic::oic_err(e, ctx))?;
+    Ok(list.into_iter().map(rhai::Dynamic::from).collect())
 }
 
-fn integration_table(arr: &rhai::Array) -> String {
-    let mut rows = vec![vec![
-        "ID".to_string(),
-        "STATUS".into(),
-        "NAME".into(),
-        "UPDATED BY".into(),
-    ]];
-    for x in arr.iter() {
-        if let Some(i) = x.read_lock::<crate::oic::Integration>() {
-            rows.push(vec![
-                format!("{}|{}", i.code, i.version),
-                i.status.clone(),
-                i.name.clone(),
-                i.last_updated_by.clone(),
-            ]);
-        }
-    }
-    format!(
-        "{}({} integrations)",
-        crate::ledger::report::render_table(&rows),
-        arr.len()
-    )
-}
-
-fn artifact_table(arr: &rhai::Array) -> String {
-    let mut rows = vec![vec![
-        "KIND".to_string(),
-        "ID".into(),
-        "SIZE".into(),
-        "SHA256".into(),
-        "SOURCE".into(),
-    ]];
-    for x in arr.iter() {
-        if let Some(a) = x.read_lock::<crate::artifact::Artifact>() {
-            rows.push(vec![
-                a.key.kind.to_string(),
-                a.key.id(),
-                a.size.to_string(),
-                a.sha256.chars().take(16).collect(),
-                a.source.clone(),
-            ]);
-        }
-    }
-    format!(
-        "{}({} artifacts)",
-        crate::ledger::report::render_table(&rows),
-        arr.len()
-    )
-}
-
-/// Result maps: a table over the keys of the first map (at most 12 columns).
-fn map_table(arr: &rhai::Array) -> Option<String> {
-    let keys: Vec<String> = arr[0]
-        .read_lock::<rhai::Map>()
-        .map(|m| m.keys().map(|k| k.to_string()).collect())
-        .unwrap_or_default();
-    if keys.is_empty() || keys.len() > 12 {
-        return None;
-    }
-    let cell = |m: &rhai::Map, k: &str| match m.get(k) {
-        Some(v) if v.is_unit() => "-".to_string(),
-        Some(v) => v.to_string(),
-        None => String::new(),
-    };
-    let mut rows = vec![keys.iter().map(|k| k.to_uppercase()).collect::<Vec<_>>()];
-    for x in arr.iter() {
-        if let Some(m) = x.read_lock::<rhai::Map>() {
-            rows.push(keys.iter().map(|k| cell(&m, k)).collect());
-        }
-    }
-    Some(
-        crate::ledger::report::render_table(&rows)
-            .trim_end()
-            .to_string(),
-    )
+/// One `kind` read by `id` from an instance: the error of the read, or one with `status` 404
+/// when it does not exist (both with `ctx`, which names the instance).
+pub fn found<T>(
+    read: Result<Option<T>, crate::oic::OicError>,
+    kind: &str,
+    id: &str,
+    ctx: crate::script::errors::Ctx,
+) -> Result<T, Box<rhai::EvalAltResult>> {
+    let on = ctx.instance.clone().unwrap_or_default();
+    let missing = format!("{kind} {id} does not exist on {on}");
+    read.map_err(|e| oic::oic_err(e, ctx.clone()))?
+        .ok_or_else(|| crate::script::errors::script_error("http", Some(404), missing, ctx))
 }
 
 /// How optional fields reach scripts: `Some(v)` as the value, `None` as `()`.

@@ -1,219 +1,155 @@
 //! OIC 3 projects (with their deployments), lookups, libraries and packages: list them and pass
 //! them to `export_archives`; their archives go back with `import_archives`.
 
+use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
-use super::oic::{Instance, oic_err};
-use super::{getter, global};
+use super::oic::Instance;
+use super::{found, listed};
 use crate::oic::{Library, Lookup, Package, Project};
-use crate::script::errors::{self, Ctx};
+use crate::script::errors::Ctx;
+
+fn strings<T: ToString>(items: &[T]) -> Array {
+    items.iter().map(|x| Dynamic::from(x.to_string())).collect()
+}
 
 fn deployments(p: &Project) -> Array {
-    p.deployments
-        .iter()
-        .map(|d| {
-            let mut m = Map::new();
-            m.insert("code".into(), d.code.clone().into());
-            m.insert("name".into(), d.name.clone().into());
-            m.insert(
-                "integrations".into(),
-                d.integrations
-                    .iter()
-                    .map(|i| Dynamic::from(i.to_string()))
-                    .collect::<Array>()
-                    .into(),
-            );
-            Dynamic::from_map(m)
-        })
-        .collect()
+    let one = |d: &crate::oic::Deployment| {
+        let m = Map::from_iter([
+            ("code".into(), d.code.clone().into()),
+            ("name".into(), d.name.clone().into()),
+            ("integrations".into(), strings(&d.integrations).into()),
+        ]);
+        Dynamic::from_map(m)
+    };
+    p.deployments.iter().map(one).collect()
+}
+
+/// Reading an instance's projects, lookups, libraries and packages.
+#[export_module]
+mod projects_api {
+    use super::*;
+
+    /// The instance's projects (OIC 3 only).
+    ///
+    /// # Example
+    /// ```rhai
+    /// for p in dev.projects() { print(p); }
+    /// ```
+    #[rhai_fn(volatile, pure, return_raw)]
+    pub fn projects(i: &mut Instance) -> Result<Array, Box<EvalAltResult>> {
+        listed(i, "list_projects", || i.client.list_projects(None))
+    }
+
+    /// One project by code (OIC 3); an error with `status` 404 when it does not exist.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let p = dev.project("HR_CORE");
+    /// let car = dev.export_archives(p, #{ label: p.deployments[0].code });
+    /// ```
+    #[rhai_fn(volatile, pure, return_raw)]
+    pub fn project(i: &mut Instance, code: ImmutableString) -> Result<Project, Box<EvalAltResult>> {
+        let r = i.host.read("get_project", || i.client.get_project(&code))?;
+        found(
+            r,
+            "project",
+            &code,
+            Ctx::instance(&i.name()).artifact(code.as_str()),
+        )
+    }
+
+    /// The instance's lookups.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let all = dev.lookups();
+    /// ```
+    #[rhai_fn(volatile, pure, return_raw)]
+    pub fn lookups(i: &mut Instance) -> Result<Array, Box<EvalAltResult>> {
+        listed(i, "list_lookups", || i.client.list_lookups(None))
+    }
+
+    /// The instance's JavaScript libraries.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let libs = dev.libraries();
+    /// ```
+    #[rhai_fn(volatile, pure, return_raw)]
+    pub fn libraries(i: &mut Instance) -> Result<Array, Box<EvalAltResult>> {
+        listed(i, "list_libraries", || i.client.list_libraries(None))
+    }
+
+    /// The instance's packages; each can be exported with `export_archives` and imported with `import_archives`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let pkgs = dev.packages();
+    /// let archives = dev.export_archives(pkgs);
+    /// ```
+    #[rhai_fn(volatile, pure, return_raw)]
+    pub fn packages(i: &mut Instance) -> Result<Array, Box<EvalAltResult>> {
+        listed(i, "list_packages", || i.client.list_packages(None))
+    }
+
+    /// One package by name (`package` is a reserved word in Rhai); an error with `status` 404 when it does not exist.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let p = dev.get_package("fin.payables");
+    /// prod.import_archives(dev.export_archives(p), #{ activate: false });
+    /// ```
+    #[rhai_fn(volatile, pure, return_raw)]
+    pub fn get_package(
+        i: &mut Instance,
+        name: ImmutableString,
+    ) -> Result<Package, Box<EvalAltResult>> {
+        let r = i.host.read("get_package", || i.client.get_package(&name))?;
+        found(
+            r,
+            "package",
+            &name,
+            Ctx::instance(&i.name()).artifact(name.as_str()),
+        )
+    }
 }
 
 pub fn register(e: &mut Engine) {
     e.register_type_with_name::<Project>("Project");
     e.register_type_with_name::<Lookup>("Lookup");
     e.register_type_with_name::<Library>("Library");
-    register_packages(e);
-
-    getter(
-        "code",
-        &["p: Project", "string"],
-        "The project code (its id in paths).\n\n# Example\n```rhai\nprint(p.code);\n```",
-    )
-    .register_into_engine(e, |p: &mut Project| p.code.clone());
-    getter(
-        "name",
-        &["p: Project", "string"],
-        "The display name.\n\n# Example\n```rhai\nprint(p.name);\n```",
-    )
-    .register_into_engine(e, |p: &mut Project| p.name.clone());
-    getter(
-        "status",
-        &["p: Project", "string"],
-        "The project state (`DRAFT`, ...).\n\n# Example\n```rhai\nprint(p.status);\n```",
-    )
-    .register_into_engine(e, |p: &mut Project| p.status.clone());
-    getter(
-        "project_type",
-        &["p: Project", "string"],
-        "`DEVELOPED` or `ACCELERATOR`.\n\n# Example\n```rhai\nprint(p.project_type);\n```",
-    )
-    .register_into_engine(e, |p: &mut Project| p.project_type.clone());
-    getter("deployments", &["p: Project", "Array"], "The project's deployments (labels): `#{ code, name, integrations: [\"CODE|VERSION\", ...] }` each.\n\n# Example\n```rhai\nfor d in p.deployments { print(d.code); }\n```")
-        .register_into_engine(e, |p: &mut Project| deployments(p));
-    global(
-        "to_string",
-        &["p: Project", "string"],
-        "`CODE  STATUS  Name (n deployments)`.\n\n# Example\n```rhai\nprint(p);\n```",
-    )
-    .register_into_engine(e, |p: &mut Project| {
-        format!(
-            "{}  {}  {} ({} deployments)",
-            p.code,
-            p.status,
-            p.name,
-            p.deployments.len()
-        )
-    });
-
-    getter(
-        "name",
-        &["l: Lookup", "string"],
-        "The lookup name (its id).\n\n# Example\n```rhai\nprint(l.name);\n```",
-    )
-    .register_into_engine(e, |l: &mut Lookup| l.name.clone());
-    getter(
-        "columns",
-        &["l: Lookup", "Array"],
-        "The column (domain) names.\n\n# Example\n```rhai\nprint(l.columns);\n```",
-    )
-    .register_into_engine(e, |l: &mut Lookup| -> Array {
-        l.columns.iter().cloned().map(Dynamic::from).collect()
-    });
-    getter(
-        "rows",
-        &["l: Lookup", "int"],
-        "The number of rows.\n\n# Example\n```rhai\nprint(l.rows);\n```",
-    )
-    .register_into_engine(e, |l: &mut Lookup| l.row_count as i64);
-    getter(
-        "status",
-        &["l: Lookup", "string"],
-        "The lookup status.\n\n# Example\n```rhai\nprint(l.status);\n```",
-    )
-    .register_into_engine(e, |l: &mut Lookup| l.status.clone());
-    global(
-        "to_string",
-        &["l: Lookup", "string"],
-        "`NAME (n rows)`.\n\n# Example\n```rhai\nprint(l);\n```",
-    )
-    .register_into_engine(e, |l: &mut Lookup| {
-        format!("{} ({} rows)", l.name, l.row_count)
-    });
-
-    getter(
-        "id",
-        &["l: Library", "string"],
-        "`CODE|VERSION`.\n\n# Example\n```rhai\nprint(l.id);\n```",
-    )
-    .register_into_engine(e, |l: &mut Library| format!("{}|{}", l.code, l.version));
-    getter(
-        "code",
-        &["l: Library", "string"],
-        "The library code.\n\n# Example\n```rhai\nprint(l.code);\n```",
-    )
-    .register_into_engine(e, |l: &mut Library| l.code.clone());
-    getter(
-        "version",
-        &["l: Library", "string"],
-        "The library version.\n\n# Example\n```rhai\nprint(l.version);\n```",
-    )
-    .register_into_engine(e, |l: &mut Library| l.version.clone());
-    getter(
-        "name",
-        &["l: Library", "string"],
-        "The display name.\n\n# Example\n```rhai\nprint(l.name);\n```",
-    )
-    .register_into_engine(e, |l: &mut Library| l.display_name.clone());
-    global(
-        "to_string",
-        &["l: Library", "string"],
-        "`CODE|VERSION  Name`.\n\n# Example\n```rhai\nprint(l);\n```",
-    )
-    .register_into_engine(e, |l: &mut Library| {
-        format!("{}|{}  {}", l.code, l.version, l.display_name)
-    });
-
-    global("projects", &["inst: Instance", "Array"], "The instance's projects (OIC 3 only).\n\n# Example\n```rhai\nfor p in dev.projects() { print(p); }\n```")
-        .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
-            let list = i.host.read("list_projects", || i.client.list_projects(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
-            Ok(list.into_iter().map(Dynamic::from).collect())
-        });
-    global("project", &["inst: Instance", "code: string", "Project"], "One project by code (OIC 3); an error with `status` 404 when it does not exist.\n\n# Example\n```rhai\nlet p = dev.project(\"HR_CORE\");\nlet car = dev.export_archives(p, #{ label: p.deployments[0].code });\n```")
-        .register_into_engine(e, |i: &mut Instance, code: ImmutableString| -> Result<Project, Box<EvalAltResult>> {
-            let p = i.host.read("get_project", || i.client.get_project(&code))?.map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(code.to_string())))?;
-            p.ok_or_else(|| errors::script_error("http", Some(404), format!("project {code} does not exist on {}", i.name()), Ctx::instance(&i.name()).artifact(code.to_string())))
-        });
-    global(
-        "lookups",
-        &["inst: Instance", "Array"],
-        "The instance's lookups.\n\n# Example\n```rhai\nlet all = dev.lookups();\n```",
-    )
-    .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
-        let list = i
-            .host
-            .read("list_lookups", || i.client.list_lookups(None))?
-            .map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
-        Ok(list.into_iter().map(Dynamic::from).collect())
-    });
-    global("libraries", &["inst: Instance", "Array"], "The instance's JavaScript libraries.\n\n# Example\n```rhai\nlet libs = dev.libraries();\n```")
-        .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
-            let list = i.host.read("list_libraries", || i.client.list_libraries(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
-            Ok(list.into_iter().map(Dynamic::from).collect())
-        });
-}
-
-/// The `Package` type (a Gen2 grouping of integrations) and `inst.packages()`, `inst.package(name)`.
-fn register_packages(e: &mut Engine) {
     e.register_type_with_name::<Package>("Package");
-    getter(
-        "name",
-        &["p: Package", "string"],
-        "The package name (its id).\n\n# Example\n```rhai\nprint(p.name);\n```",
-    )
-    .register_into_engine(e, |p: &mut Package| p.name.clone());
-    getter(
-        "package_type",
-        &["p: Package", "string"],
-        "`DEVELOPED` or `PREBUILT`.\n\n# Example\n```rhai\nprint(p.package_type);\n```",
-    )
-    .register_into_engine(e, |p: &mut Package| p.package_type.clone());
-    getter(
-        "integrations",
-        &["p: Package", "Array"],
-        "The integrations it holds, as `\"CODE|VERSION\"`.\n\n# Example\n```rhai\nprint(p.integrations);\n```",
-    )
-    .register_into_engine(e, |p: &mut Package| -> Array {
-        p.integrations
-            .iter()
-            .map(|i| Dynamic::from(format!("{}|{}", i.code, i.version)))
-            .collect()
+    e.register_global_module(exported_module!(projects_api).into());
+    props!(e, p: Project {
+        code -> String: "The project code (its id in paths).", p.code.clone();
+        name -> String: "The display name.", p.name.clone();
+        status -> String: "The project state (`DRAFT`, ...).", p.status.clone();
+        project_type -> String: "`DEVELOPED` or `ACCELERATOR`.", p.project_type.clone();
+        deployments -> Array: "The project's deployments (labels): `#{ code, name, integrations: [\"CODE|VERSION\", ...] }` each."
+            => "for d in p.deployments { print(d.code); }", deployments(p);
+        fn to_string -> String: "`CODE  STATUS  Name (n deployments)`.",
+            format!("{}  {}  {} ({} deployments)", p.code, p.status, p.name, p.deployments.len());
     });
-    global(
-        "to_string",
-        &["p: Package", "string"],
-        "`NAME (n integrations)`.\n\n# Example\n```rhai\nprint(p);\n```",
-    )
-    .register_into_engine(e, |p: &mut Package| {
-        format!("{} ({} integrations)", p.name, p.integrations.len())
+    props!(e, l: Lookup {
+        name -> String: "The lookup name (its id).", l.name.clone();
+        columns -> Array: "The column (domain) names.", strings(&l.columns);
+        rows -> i64: "The number of rows.", l.row_count as i64;
+        status -> String: "The lookup status.", l.status.clone();
+        fn to_string -> String: "`NAME (n rows)`.", format!("{} ({} rows)", l.name, l.row_count);
     });
-    global("packages", &["inst: Instance", "Array"], "The instance's packages; each can be exported with `export_archives` and imported with `import_archives`.\n\n# Example\n```rhai\nlet pkgs = dev.packages();\nlet archives = dev.export_archives(pkgs);\n```")
-        .register_into_engine(e, |i: &mut Instance| -> Result<Array, Box<EvalAltResult>> {
-            let list = i.host.read("list_packages", || i.client.list_packages(None))?.map_err(|e| oic_err(e, Ctx::instance(&i.name())))?;
-            Ok(list.into_iter().map(Dynamic::from).collect())
-        });
-    global("get_package", &["inst: Instance", "name: string", "Package"], "One package by name (`package` is a reserved word in Rhai); an error with `status` 404 when it does not exist.\n\n# Example\n```rhai\nlet p = dev.get_package(\"fin.payables\");\nprod.import_archives(dev.export_archives(p), #{ activate: false });\n```")
-        .register_into_engine(e, |i: &mut Instance, name: ImmutableString| -> Result<Package, Box<EvalAltResult>> {
-            let p = i.host.read("get_package", || i.client.get_package(&name))?.map_err(|e| oic_err(e, Ctx::instance(&i.name()).artifact(name.to_string())))?;
-            p.ok_or_else(|| errors::script_error("http", Some(404), format!("package {name} does not exist on {}", i.name()), Ctx::instance(&i.name()).artifact(name.to_string())))
-        });
+    props!(e, l: Library {
+        id -> String: "`CODE|VERSION`.", format!("{}|{}", l.code, l.version);
+        code -> String: "The library code.", l.code.clone();
+        version -> String: "The library version.", l.version.clone();
+        name -> String: "The display name.", l.display_name.clone();
+        fn to_string -> String: "`CODE|VERSION  Name`.", format!("{}|{}  {}", l.code, l.version, l.display_name);
+    });
+    props!(e, p: Package {
+        name -> String: "The package name (its id).", p.name.clone();
+        package_type -> String: "`DEVELOPED` or `PREBUILT`.", p.package_type.clone();
+        integrations -> Array: "The integrations it holds, as `\"CODE|VERSION\"`.",
+            p.integrations.iter().map(|i| Dynamic::from(format!("{}|{}", i.code, i.version))).collect();
+        fn to_string -> String: "`NAME (n integrations)`.", format!("{} ({} integrations)", p.name, p.integrations.len());
+    });
 }

@@ -1,114 +1,12 @@
-//! Global helpers: recipe variables, time, matching, JSON, logging.
+//! Global helpers (recipe variables, time, matching, JSON, files, the run) and the `log` module.
 
 use rhai::plugin::*;
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::{host_of, register_plugin};
 use crate::script::errors;
-
-/// `*` matches any run of characters, `?` one character; the whole text must match.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    wildmatch::WildMatch::new(pattern).matches(text)
-}
-
-/// Converts a script value to JSON text.
-pub fn to_json(v: &Dynamic) -> Result<String, Box<EvalAltResult>> {
-    let j: serde_json::Value = rhai::serde::from_dynamic(v)
-        .map_err(|e| errors::usage(format!("cannot convert to JSON: {e}")))?;
-    Ok(serde_json::to_string(&j).unwrap_or_default())
-}
-
-/// A recipe variable's text read as the type of `default`: a string unless the default is an
-/// integer, a decimal, a boolean, an array or a map.
-pub fn typed_like(
-    name: &str,
-    text: &str,
-    default: &Dynamic,
-) -> Result<Dynamic, Box<EvalAltResult>> {
-    let bad = |what: &str| {
-        errors::usage(format!(
-            "recipe variable `{name}`: expected {what} (like its default), found `{text}`"
-        ))
-    };
-    if default.is_int() {
-        text.trim()
-            .parse::<i64>()
-            .map(Dynamic::from)
-            .map_err(|_| bad("an integer"))
-    } else if default.is_float() {
-        text.trim()
-            .parse::<f64>()
-            .map(Dynamic::from)
-            .map_err(|_| bad("a number"))
-    } else if default.is_bool() {
-        match text.trim() {
-            "true" => Ok(true.into()),
-            "false" => Ok(false.into()),
-            _ => Err(bad("true or false")),
-        }
-    } else if default.is_array() || default.is_map() {
-        let what = if default.is_array() {
-            "a JSON array"
-        } else {
-            "a JSON object"
-        };
-        let v: serde_json::Value = serde_json::from_str(text).map_err(|_| bad(what))?;
-        if v.is_array() != default.is_array() || v.is_object() != default.is_map() {
-            return Err(bad(what));
-        }
-        rhai::serde::to_dynamic(v)
-    } else {
-        Ok(text.to_string().into())
-    }
-}
-
-/// Checks every `--var` a recipe reads with `param(NAME, DEFAULT)` against the type of its
-/// default, before the recipe runs (so a bad value stops the run before its first effect, not
-/// where the recipe reaches the `param` call). Returns the first bad one, at its `param` call.
-pub fn check_params(ast: &rhai::AST, vars: &rhai::Map) -> Result<(), Box<EvalAltResult>> {
-    use rhai::{ASTNode, Expr};
-    let mut found: Option<Box<EvalAltResult>> = None;
-    ast.walk(&mut |path: &[ASTNode]| {
-        let Some(ASTNode::Expr(Expr::FnCall(call, pos))) = path.last() else {
-            return true;
-        };
-        if call.name != "param" || call.args.len() != 2 || !call.namespace.is_empty() {
-            return true;
-        }
-        let Expr::StringConstant(name, _) = &call.args[0] else {
-            return true;
-        };
-        let Some(text) = vars.get(name.as_str()) else {
-            return true;
-        };
-        // The default's type, from its expression (a map or array literal need not be
-        // constant).
-        let like: Dynamic = match &call.args[1] {
-            Expr::Map(..) => Dynamic::from_map(rhai::Map::new()),
-            Expr::Array(..) => Dynamic::from_array(rhai::Array::new()),
-            Expr::IntegerConstant(..) => Dynamic::from(0_i64),
-            Expr::FloatConstant(..) => Dynamic::from(0.0_f64),
-            Expr::BoolConstant(..) => Dynamic::from(false),
-            Expr::DynamicConstant(d, _) => (**d).clone(),
-            _ => return true,
-        };
-        if let Err(mut e) = typed_like(name, &text.to_string(), &like) {
-            let line = pos
-                .line()
-                .map(|l| format!(" (`param` at line {l})"))
-                .unwrap_or_default();
-            e = errors::usage(format!("{}{line}", crate::script::render::message_of(&e)));
-            e.set_position(*pos);
-            found = Some(e);
-            return false;
-        }
-        true
-    });
-    match found {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
+pub use crate::script::values::to_json;
+use crate::script::values::{from_json, typed_like};
 
 /// Global helpers: recipe variables, time, matching, JSON, files, the run.
 #[export_module]
@@ -199,7 +97,7 @@ mod util_api {
     /// ```
     #[rhai_fn(name = "glob_match", volatile)]
     pub fn glob(pattern: ImmutableString, text: ImmutableString) -> bool {
-        glob_match(&pattern, &text)
+        crate::ops::select::glob(&pattern).matches(&text)
     }
 
     /// True when the regular expression `pattern` matches somewhere in `text`.
@@ -237,9 +135,7 @@ mod util_api {
     /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn parse_json(text: ImmutableString) -> Result<Dynamic, Box<EvalAltResult>> {
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|err| errors::usage(format!("not valid JSON: {err}")))?;
-        rhai::serde::to_dynamic(v)
+        from_json(&text)
     }
 
     /// The text of a file (UTF-8), relative to the working folder: role maps, connection maps, templates.
@@ -330,19 +226,4 @@ mod log_api {
 pub fn register(e: &mut Engine) {
     e.register_global_module(exported_module!(util_api).into());
     register_plugin(e, "log", exported_module!(log_api));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("HR_*", "HR_SYNC"));
-        assert!(glob_match("*_LOAD", "FIN_INVOICE_LOAD"));
-        assert!(glob_match("A?C", "ABC"));
-        assert!(!glob_match("HR_*", "FIN_HR_X"));
-        assert!(glob_match("*", ""));
-        assert!(!glob_match("a*b", "acbx"));
-    }
 }
