@@ -241,15 +241,13 @@ pub fn run_options(
     opts: &ScriptOpts,
     config: &crate::config::Config,
 ) -> crate::script::runner::RunOptions {
-    let ms = |flag: Option<u64>, key: Option<u64>| {
-        flag.or(key).map(std::time::Duration::from_millis)
-    };
-    let retry = ms(opts.retry_base_ms, config.run.retry_base_ms).map(|d| {
-        crate::effect::RetryPolicy {
+    let ms =
+        |flag: Option<u64>, key: Option<u64>| flag.or(key).map(std::time::Duration::from_millis);
+    let retry =
+        ms(opts.retry_base_ms, config.run.retry_base_ms).map(|d| crate::effect::RetryPolicy {
             base_delay: d,
             ..Default::default()
-        }
-    });
+        });
     crate::script::runner::RunOptions {
         sandbox: opts.sandbox,
         vars: opts.vars.clone(),

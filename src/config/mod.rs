@@ -619,7 +619,8 @@ prod = "OICINST_prod"
 
     #[test]
     fn run_timings_and_read_limits_are_settings() {
-        let inst = "[instances.g]\nbase_url='https://h'\ngeneration=2\nusername='u'\npassword='pppp'\n";
+        let inst =
+            "[instances.g]\nbase_url='https://h'\ngeneration=2\nusername='u'\npassword='pppp'\n";
         let c = parse(inst).unwrap();
         assert_eq!(c.run, RunSettings::default());
         assert_eq!(c.instance("g").unwrap().reads, ReadLimits::default());
@@ -638,7 +639,9 @@ prod = "OICINST_prod"
                 download_deadline_secs: 9,
             }
         );
-        let e = parse("[run]\nretry_base_ms = -1\n").unwrap_err().to_string();
+        let e = parse("[run]\nretry_base_ms = -1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`run.retry_base_ms`"), "{e}");
         let e = parse(&format!("{inst}download_stall_secs = 0\n"))
             .unwrap_err()

@@ -127,7 +127,12 @@ fn connections_of(v: &Value) -> Vec<String> {
         return ids_of(v, &["dependencies", "connections"], "id");
     }
     let mut out: Vec<String> = vec![];
-    for e in v.get("endPoints").and_then(Value::as_array).into_iter().flatten() {
+    for e in v
+        .get("endPoints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(id) = e.pointer("/connection/id").and_then(Value::as_str)
             && !out.iter().any(|c| c == id)
         {

@@ -34,7 +34,6 @@ pub mod projects;
 pub mod rbac;
 pub mod util;
 pub mod vault;
-pub mod vault_diff;
 
 use std::sync::Arc;
 
@@ -92,7 +91,7 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     projects::register(e);
     compare::register(e);
     ledger::register(e);
-    vault::register(e, host.clone());
+    vault::register(e);
     rbac::register(e);
     notify::register(e);
 }
