@@ -144,11 +144,37 @@ fn apply(
     cancel: CancellationToken,
     shell: &Shell,
 ) -> u8 {
-    let name = &plan.recipe.name;
-    let text = &plan.recipe.text;
     let shared = Arc::new(config.clone());
+    let now = match replan(plan, sopts, rt, config, &shared, cancel.clone(), shell) {
+        Ok(n) => n,
+        Err(code) => return code,
+    };
+    let diffs = planfile::differences(plan, &now);
+    if !diffs.is_empty() {
+        shell.error(&format!(
+            "refused: {} changed since the plan was made ({} difference(s)); nothing was done. Make a new plan.",
+            a.plan.display(),
+            diffs.len()
+        ));
+        for d in &diffs {
+            shell.eprint(&format!("  {d}\n"));
+        }
+        return code::ERROR;
+    }
+    perform(a, plan, sopts, rt, config, shared, cancel, shell)
+}
 
-    // The same plan, made now.
+/// The same plan, made now: a dry run of the plan's recipe recording its effects, its script
+/// output buffered (shown only when it fails). Err: the exit code, the reason already reported.
+fn replan(
+    plan: &PlanFile,
+    sopts: &ScriptOpts,
+    rt: &tokio::runtime::Runtime,
+    config: &Config,
+    shared: &Arc<Config>,
+    cancel: CancellationToken,
+    shell: &Shell,
+) -> Result<PlanFile, u8> {
     let recorder = Arc::new(PlanGuard::recording());
     let check = RunOptions {
         dry_run: true,
@@ -156,30 +182,44 @@ fn apply(
         plan: Some(recorder.clone()),
         ..super::run_options(sopts, config)
     };
-    // The check's script output is not the apply's: it goes nowhere unless it fails.
     let quiet = Shell::buffer();
     quiet.add_secrets(&config.secrets);
     let result = runner::run_recipe(
-        name,
-        text,
+        &plan.recipe.name,
+        &plan.recipe.text,
         shared.clone(),
         rt.handle().clone(),
-        cancel.clone(),
+        cancel,
         quiet.clone(),
         &check,
     );
     if result.code == super::exit::INTERRUPTED {
-        return result.code;
+        return Err(result.code);
     }
-    let now = match (&result.report, &result.error) {
-        (Some(report), None) if result.code == 0 && report.failures.is_empty() => plan_file(
+    let now = replanned(&result).and_then(|report| {
+        plan_file(
             rt,
             config,
             &recorder,
             &report.run.id,
             plan.recipe.clone(),
             &plan.effects,
-        ),
+        )
+    });
+    now.map_err(|e| {
+        for l in quiet.lines() {
+            shell.eprint(&format!("{l}\n"));
+        }
+        shell.error(&e);
+        code::ERROR
+    })
+}
+
+/// The report of the dry run of [`replan`] when it succeeded, else why it gives no plan: its
+/// first failure or its error.
+fn replanned(result: &runner::RunResult) -> Result<&crate::ledger::report::Report, String> {
+    match (&result.report, &result.error) {
+        (Some(report), None) if result.code == 0 && report.failures.is_empty() => Ok(report),
         (Some(report), _) => Err(match report.failures.first() {
             Some(f) => format!(
                 "the plan cannot be made again: {} of {} on {}: {}",
@@ -194,31 +234,23 @@ fn apply(
             "the plan cannot be made again: {}",
             e.clone().unwrap_or_default().trim()
         )),
-    };
-    let now = match now {
-        Ok(n) => n,
-        Err(e) => {
-            for l in quiet.lines() {
-                shell.eprint(&format!("{l}\n"));
-            }
-            shell.error(&e);
-            return code::ERROR;
-        }
-    };
-    let diffs = planfile::differences(plan, &now);
-    if !diffs.is_empty() {
-        shell.error(&format!(
-            "refused: {} changed since the plan was made ({} difference(s)); nothing was done. Make a new plan.",
-            a.plan.display(),
-            diffs.len()
-        ));
-        for d in &diffs {
-            shell.eprint(&format!("  {d}\n"));
-        }
-        return code::ERROR;
     }
+}
 
-    // Exactly the plan.
+/// Runs the plan's recipe admitting exactly the plan's effects; reports the run and every
+/// planned effect it did not perform.
+#[allow(clippy::too_many_arguments)]
+fn perform(
+    a: &ApplyArgs,
+    plan: &PlanFile,
+    sopts: &ScriptOpts,
+    rt: &tokio::runtime::Runtime,
+    config: &Config,
+    shared: Arc<Config>,
+    cancel: CancellationToken,
+    shell: &Shell,
+) -> u8 {
+    let name = &plan.recipe.name;
     let guard = Arc::new(PlanGuard::applying(plan.effects.clone(), &plan.archives));
     let run = RunOptions {
         dry_run: false,
@@ -229,7 +261,7 @@ fn apply(
     };
     let result = runner::run_recipe(
         name,
-        text,
+        &plan.recipe.text,
         shared,
         rt.handle().clone(),
         cancel,
@@ -240,21 +272,7 @@ fn apply(
         shell.eprint(err);
     }
     let left = guard.effects();
-    if let Some(report) = &result.report {
-        if a.json {
-            shell.report(&report.to_json_pretty());
-        } else if !report.artifacts.is_empty() || result.error.is_none() {
-            shell.note(&format!("\n{}", report.summary_table()));
-            if let Some(dir) = super::run::report_dir(config, &report.run.id) {
-                shell.note(&format!(
-                    "Plan {} applied as run {}, recorded in {}",
-                    a.plan.display(),
-                    report.run.id,
-                    dir
-                ));
-            }
-        }
-    }
+    report_applied(a, &result, config, shell);
     let ci_failed = !super::ci::emit(&a.ci, "apply", name, &result, config);
     if result.code == super::exit::INTERRUPTED {
         return result.code;
@@ -273,4 +291,43 @@ fn apply(
         return code::ERROR;
     }
     code::OK
+}
+
+/// The applied run's report: JSON under `--json`, else the summary table and where it is kept.
+fn report_applied(a: &ApplyArgs, result: &runner::RunResult, config: &Config, shell: &Shell) {
+    let Some(report) = &result.report else { return };
+    if a.json {
+        shell.report(&report.to_json_pretty());
+    } else if !report.artifacts.is_empty() || result.error.is_none() {
+        shell.note(&format!("\n{}", report.summary_table()));
+        if let Some(dir) = super::run::report_dir(config, &report.run.id) {
+            shell.note(&format!(
+                "Plan {} applied as run {}, recorded in {}",
+                a.plan.display(),
+                report.run.id,
+                dir
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_that_did_not_start_says_why_the_plan_cannot_be_made() {
+        let r = runner::RunResult {
+            code: 2,
+            report: None,
+            error: Some("error: ferry.toml: `instances.dev`: gone\n".into()),
+        };
+        assert_eq!(
+            replanned(&r).map(|_| ()),
+            Err(
+                "the plan cannot be made again: error: ferry.toml: `instances.dev`: gone"
+                    .to_string()
+            )
+        );
+    }
 }

@@ -19,6 +19,7 @@ use super::ScriptOpts;
 use crate::config::Config;
 use crate::effect::PlanGuard;
 pub use crate::ops::plan::{PlanLine, plan_lines, plan_table};
+use crate::ops::planfile::PlanFile;
 use crate::ops::run::RunKind;
 use crate::script::runner::{self, RunOptions, RunResult};
 use crate::shell::Shell;
@@ -131,15 +132,11 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
     );
     let (result, config) = match made {
         Ok((result, config, file)) => {
-            if let (Some(out), Some(file)) = (&a.out, file) {
-                let written = file.and_then(|f| {
-                    f.write(out)
-                        .map_err(|e| format!("cannot write the plan {}: {e}", out.display()))
-                });
-                if let Err(e) = written {
-                    shell.error(&e);
-                    return code::ERROR;
-                }
+            if let (Some(out), Some(file)) = (&a.out, file)
+                && let Err(e) = write_plan(out, file)
+            {
+                shell.error(&e);
+                return code::ERROR;
             }
             (result, config)
         }
@@ -175,13 +172,7 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
     } else {
         shell.report(&plan_table(&lines));
         let n = lines.iter().filter(|l| l.change).count();
-        if failed {
-            shell.report("The plan is incomplete: some reads failed (see above).");
-        } else if changes {
-            shell.report(&format!("{n} change(s) would be made."));
-        } else {
-            shell.report("No changes: the targets are up to date.");
-        }
+        shell.report(&verdict(failed, n));
         if let (Some(out), false) = (&a.out, failed) {
             shell.note(&format!(
                 "Plan written to {}; `ferry apply {}` performs exactly these effects.",
@@ -190,11 +181,51 @@ pub fn exec(a: PlanArgs, quiet: bool) -> u8 {
             ));
         }
     }
+    exit_code(failed, changes)
+}
+
+/// Writes the plan file made after the dry run (or says why there is none).
+fn write_plan(out: &std::path::Path, file: Result<PlanFile, String>) -> Result<(), String> {
+    file.and_then(|f| {
+        f.write(out)
+            .map_err(|e| format!("cannot write the plan {}: {e}", out.display()))
+    })
+}
+
+/// The sentence under the plan table: incomplete, `n` changes, or none.
+fn verdict(failed: bool, changes: usize) -> String {
+    if failed {
+        "The plan is incomplete: some reads failed (see above).".to_string()
+    } else if changes > 0 {
+        format!("{changes} change(s) would be made.")
+    } else {
+        "No changes: the targets are up to date.".to_string()
+    }
+}
+
+/// terraform's `-detailed-exitcode`: an error wins over changes.
+fn exit_code(failed: bool, changes: bool) -> u8 {
     if failed {
         code::ERROR
     } else if changes {
         code::CHANGES
     } else {
         code::NO_CHANGES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_never_reads_as_changes() {
+        assert_eq!(exit_code(true, true), code::ERROR);
+        assert_eq!(exit_code(false, true), code::CHANGES);
+        assert_eq!(exit_code(false, false), code::NO_CHANGES);
+        assert_ne!(code::ERROR, code::CHANGES);
+        assert_eq!(verdict(false, 3), "3 change(s) would be made.");
+        assert_eq!(verdict(false, 0), "No changes: the targets are up to date.");
+        assert!(verdict(true, 3).starts_with("The plan is incomplete"));
     }
 }

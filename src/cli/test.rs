@@ -195,29 +195,10 @@ pub fn run_file(
 ) -> Vec<TestOutcome> {
     let shown = path.display().to_string();
     let shown = shown.strip_prefix("./").unwrap_or(&shown).to_string();
-    let one = |error: String| {
-        vec![TestOutcome {
-            name: shown.clone(),
-            error: Some(error),
-            output: vec![],
-            after: vec![],
-        }]
-    };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => return one(format!("error: cannot read {shown}: {e}\n")),
-    };
-    let specs = match fixtures(&text) {
-        Ok(s) => s.unwrap_or_else(sandbox::default_instances),
-        Err(e) => return one(format!("error: {shown}: {e}\n")),
-    };
-    let state = match tempfile::tempdir() {
-        Ok(d) => d,
-        Err(e) => return one(format!("error: cannot create a state folder: {e}\n")),
-    };
-    let sb = match rt.block_on(sandbox::start_with(state.path(), specs)) {
-        Ok(sb) => sb,
-        Err(e) => return one(format!("error: cannot start the sandbox: {e:#}\n")),
+    // `_state` is the sandbox's state folder, removed when the file is done.
+    let (text, _state, sb) = match file_sandbox(rt, path, &shown) {
+        Ok(x) => x,
+        Err(e) => return failed(&shown, e),
     };
     let config = Arc::new(sb.config.clone());
     let out = Output::buffer();
@@ -237,62 +218,116 @@ pub fn run_file(
         &opts,
     ) {
         Ok(h) => h,
-        Err(e) => return one(e),
+        Err(e) => return failed(&shown, e),
     };
     let mut engine = script::build_engine(host.clone(), &opts.engine);
     register(&mut engine, Some(host.clone()));
-
-    let mut outcomes = vec![];
-    match engine.compile(&text) {
-        Err(e) => {
-            outcomes.extend(one(render::render(
-                &EvalAltResult::from(e),
-                &shown,
-                &host.sources,
-            )));
-        }
-        Ok(mut ast) => {
-            ast.set_source(shown.as_str());
-            let tests: Vec<String> = ast
-                .iter_functions()
-                .filter(|f| f.name.starts_with("test_") && f.params.is_empty())
-                .map(|f| f.name.to_string())
-                .collect();
-            if tests.is_empty() {
-                if filter.is_none_or(|f| shown.contains(f)) {
-                    let r = engine.run_ast_with_scope(&mut Scope::new(), &ast);
-                    outcomes.push(TestOutcome {
-                        name: shown.clone(),
-                        error: r.err().map(|e| render::render(&e, &shown, &host.sources)),
-                        output: out.lines(),
-                        after: vec![],
-                    });
-                }
-            } else {
-                for t in tests {
-                    let name = format!("{shown}::{t}");
-                    if filter.is_some_and(|f| !name.contains(f)) {
-                        continue;
-                    }
-                    let before = out.lines().len();
-                    let r = engine.call_fn_with_options::<Dynamic>(
-                        CallFnOptions::new().eval_ast(true),
-                        &mut Scope::new(),
-                        &ast,
-                        &t,
-                        (),
-                    );
-                    outcomes.push(TestOutcome {
-                        name,
-                        error: r.err().map(|e| render::render(&e, &shown, &host.sources)),
-                        output: out.lines().split_off(before),
-                        after: vec![],
-                    });
-                }
-            }
-        }
+    let mut outcomes = run_tests(&engine, &text, &shown, &host, &out, filter);
+    end_of_file(&host, &out, &shown, &mut outcomes);
+    rt.block_on(sb.sim.shutdown());
+    // Secrets never print (printed lines are scrubbed by the output already).
+    for o in &mut outcomes {
+        o.error = o.error.as_deref().map(|e| config.scrub(e));
     }
-    // The file's end is its run's: open jobs finished, `notify::at_end` sent with the outcome.
+    outcomes
+}
+
+/// One failed outcome named after the file.
+fn failed(shown: &str, error: String) -> Vec<TestOutcome> {
+    vec![TestOutcome {
+        name: shown.to_string(),
+        error: Some(error),
+        output: vec![],
+        after: vec![],
+    }]
+}
+
+/// A test file's text, a fresh state folder and the sandbox its fixtures ask for (the default
+/// instances without fixture lines); Err: the rendered error.
+fn file_sandbox(
+    rt: &tokio::runtime::Runtime,
+    path: &Path,
+    shown: &str,
+) -> Result<(String, tempfile::TempDir, sandbox::Sandbox), String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("error: cannot read {shown}: {e}\n"))?;
+    let specs = fixtures(&text)
+        .map_err(|e| format!("error: {shown}: {e}\n"))?
+        .unwrap_or_else(sandbox::default_instances);
+    let state =
+        tempfile::tempdir().map_err(|e| format!("error: cannot create a state folder: {e}\n"))?;
+    let sb = rt
+        .block_on(sandbox::start_with(state.path(), specs))
+        .map_err(|e| format!("error: cannot start the sandbox: {e:#}\n"))?;
+    Ok((text, state, sb))
+}
+
+/// Compiles the file and runs its `test_*` functions (each after a fresh evaluation of the
+/// setup), or the whole file when it has none; only those `filter` selects.
+fn run_tests(
+    engine: &Engine,
+    text: &str,
+    shown: &str,
+    host: &Arc<Host>,
+    out: &Output,
+    filter: Option<&str>,
+) -> Vec<TestOutcome> {
+    let mut ast = match engine.compile(text) {
+        Ok(ast) => ast,
+        Err(e) => {
+            let e = render::render(&EvalAltResult::from(e), shown, &host.sources);
+            return failed(shown, e);
+        }
+    };
+    ast.set_source(shown);
+    let tests = test_functions(&ast);
+    let mut outcomes = vec![];
+    if tests.is_empty() {
+        if filter.is_none_or(|f| shown.contains(f)) {
+            let r = engine.run_ast_with_scope(&mut Scope::new(), &ast);
+            outcomes.push(TestOutcome {
+                name: shown.to_string(),
+                error: r.err().map(|e| render::render(&e, shown, &host.sources)),
+                output: out.lines(),
+                after: vec![],
+            });
+        }
+        return outcomes;
+    }
+    for t in tests {
+        let name = format!("{shown}::{t}");
+        if filter.is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        let before = out.lines().len();
+        let r = engine.call_fn_with_options::<Dynamic>(
+            CallFnOptions::new().eval_ast(true),
+            &mut Scope::new(),
+            &ast,
+            &t,
+            (),
+        );
+        outcomes.push(TestOutcome {
+            name,
+            error: r.err().map(|e| render::render(&e, shown, &host.sources)),
+            output: out.lines().split_off(before),
+            after: vec![],
+        });
+    }
+    outcomes
+}
+
+/// The tests of a file: its `test_*` functions without parameters, in the order Rhai lists them.
+fn test_functions(ast: &rhai::AST) -> Vec<String> {
+    ast.iter_functions()
+        .filter(|f| f.name.starts_with("test_") && f.params.is_empty())
+        .map(|f| f.name.to_string())
+        .collect()
+}
+
+/// The file's end is its run's: open jobs finished (their errors are outcomes), and what
+/// `notify::at_end` sent with the outcome carried by the last test.
+fn end_of_file(host: &Arc<Host>, out: &Output, shown: &str, outcomes: &mut Vec<TestOutcome>) {
     let outcome = if outcomes.iter().any(|o| o.error.is_some()) {
         RunOutcome::Failed
     } else {
@@ -314,12 +349,6 @@ pub fn run_file(
     {
         last.after = at_end;
     }
-    rt.block_on(sb.sim.shutdown());
-    // Secrets never print (printed lines are scrubbed by the output already).
-    for o in &mut outcomes {
-        o.error = o.error.as_deref().map(|e| config.scrub(e));
-    }
-    outcomes
 }
 
 pub fn exec(a: TestArgs) -> u8 {
@@ -370,5 +399,23 @@ pub fn exec(a: TestArgs) -> u8 {
         exit::USAGE
     } else {
         exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tests_are_the_parameterless_test_functions() {
+        let ast = Engine::new()
+            .compile("fn test_b() {}\nfn helper() {}\nfn test_a() {}\nfn test_with(x) {}\n")
+            .expect("compiles");
+        let mut found = test_functions(&ast);
+        found.sort();
+        assert_eq!(found, ["test_a", "test_b"]);
+        let none = Engine::new().compile("let x = 1;").expect("compiles");
+        assert!(test_functions(&none).is_empty());
+        assert_eq!(failed("a_test.rhai", "boom".into())[0].name, "a_test.rhai");
     }
 }

@@ -177,6 +177,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
             accept_partial,
             only,
         } => {
+            // A run of its own (with its own runtime and sandbox).
             drop(sandbox);
             rt.shutdown_timeout(std::time::Duration::from_secs(2));
             let o = RestoreOptions {
@@ -187,25 +188,7 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
                     ..Default::default()
                 },
             };
-            return ops_command(
-                &format!("<ferry vault restore {job} --to {to}>"),
-                &a.opts,
-                dry_run,
-                quiet,
-                |host| {
-                    let results = host.run.rt.block_on(crate::ops::vault_restore::restore(
-                        &**host, &vname, &job, &to, &o,
-                    ))?;
-                    for r in results.iter().filter(|r| r.error.is_some()) {
-                        host.run.shell.line(&format!(
-                            "  FAILED {}: {}",
-                            r.id,
-                            r.error.as_deref().unwrap_or_default()
-                        ));
-                    }
-                    Ok(())
-                },
-            );
+            return restore(&a.opts, quiet, &vname, &job, &to, dry_run, &o);
         }
         VaultCmd::Prune {
             daily,
@@ -215,51 +198,12 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
         } => {
             drop(sandbox);
             rt.shutdown_timeout(std::time::Duration::from_secs(2));
-            if daily + weekly + monthly == 0 {
-                let e = CliError::Usage(
-                    "a policy that keeps nothing would delete every job; give --daily, --weekly or --monthly".into(),
-                );
-                return e.report(&shell);
-            }
             let policy = PruneOptions {
                 daily,
                 weekly,
                 monthly,
             };
-            return ops_command("<ferry vault prune>", &a.opts, dry_run, quiet, |host| {
-                let profile = host.config.vault(&vname)?.clone();
-                let vault = Vault::open(&profile).map_err(|e| OpsError::Vault {
-                    at: vname.clone(),
-                    message: e.to_string(),
-                })?;
-                let r = host
-                    .run
-                    .rt
-                    .block_on(prune(&host.exec, &vname, &vault, &policy))?;
-                let out = &host.run.shell;
-                out.line(&format!(
-                    "kept {}, deleted {}, unfinished {}, partial {}, damaged {}",
-                    r.kept.len(),
-                    r.deleted.len(),
-                    r.skipped_unfinished.len(),
-                    r.skipped_partial.len(),
-                    r.skipped_damaged.len()
-                ));
-                if !r.kept_shared.is_empty() {
-                    out.line(&format!(
-                        "  kept {} file(s) of deleted jobs that newer jobs share",
-                        r.kept_shared.len()
-                    ));
-                }
-                for p in &r.skipped_damaged {
-                    out.line(&format!("  DAMAGED manifest, left alone: {p}"));
-                }
-                let verb = if r.dry_run { "would delete" } else { "deleted" };
-                for p in &r.deleted {
-                    out.line(&format!("  {verb} {p}"));
-                }
-                Ok(())
-            });
+            return prune_jobs(&a.opts, quiet, &shell, &vname, dry_run, &policy);
         }
         VaultCmd::Diff {
             from,
@@ -274,88 +218,204 @@ pub fn exec(a: VaultArgs, quiet: bool) -> u8 {
             html.as_deref(),
             brief,
         ),
-        VaultCmd::Jobs { from, to, name } => {
-            let profile = config.vaults[&vname].clone();
-            let filter = JobFilter { from, to, name };
-            match Vault::open(&profile).and_then(|v| v.list_jobs(filter)) {
-                Ok(jobs) => {
-                    if a.opts.json {
-                        shell.report(&serde_json::to_string_pretty(&jobs).unwrap_or_default());
-                    } else {
-                        let mut rows = vec![vec![
-                            "JOB".to_string(),
-                            "DATE".into(),
-                            "STATE".into(),
-                            "ARTIFACTS".into(),
-                            "SIZE".into(),
-                        ]];
-                        for j in &jobs {
-                            let state = match j.status {
-                                JobCondition::Unfinished if j.locked => {
-                                    "locked (running?)".to_string()
-                                }
-                                JobCondition::Partial => format!("PARTIAL ({} missing)", j.missing),
-                                JobCondition::Damaged => format!(
-                                    "DAMAGED: {}",
-                                    j.problem.as_deref().unwrap_or("bad manifest")
-                                ),
-                                s => s.as_str().to_string(),
-                            };
-                            rows.push(vec![
-                                j.path.clone(),
-                                j.date.to_string(),
-                                state,
-                                j.artifacts.to_string(),
-                                j.total_size.to_string(),
-                            ]);
-                        }
-                        shell.report(&format!(
-                            "{}{} job(s) in {}",
-                            render_table(&rows),
-                            jobs.len(),
-                            profile.url
-                        ));
-                    }
-                    exit::OK
-                }
-                Err(e) => {
-                    shell.error(&e.to_string());
-                    exit::FAILED
-                }
-            }
-        }
+        VaultCmd::Jobs { from, to, name } => list_jobs(
+            &config,
+            &vname,
+            JobFilter { from, to, name },
+            a.opts.json,
+            &shell,
+        ),
         VaultCmd::Verify {
             job,
             accept_partial,
-        } => {
-            let profile = config.vaults[&vname].clone();
-            match Vault::open(&profile)
-                .and_then(|v| v.open_job(&job))
-                .and_then(|j| Ok((j.verify()?, j.manifest().clone())))
-            {
-                Ok((rep, m)) => {
-                    print_verify(&shell, &rep, a.opts.json);
-                    let partial = m.status == JobStatus::Partial;
-                    if partial {
-                        shell.report(&partial_statement(&m));
-                    }
-                    if rep.ok() && (!partial || accept_partial) {
-                        exit::OK
-                    } else {
-                        exit::FAILED
-                    }
-                }
-                Err(e) => {
-                    shell.error(&e.to_string());
-                    exit::FAILED
-                }
-            }
-        }
+        } => verify_job(&config, &vname, &job, accept_partial, a.opts.json, &shell),
     };
     if let Some(sb) = sandbox {
         rt.block_on(sb.sim.shutdown());
     }
     code
+}
+
+/// `ferry vault restore`: a run that restores `job` of `vname` into `to`.
+fn restore(
+    opts: &ScriptOpts,
+    quiet: bool,
+    vname: &str,
+    job: &str,
+    to: &str,
+    dry_run: bool,
+    o: &RestoreOptions,
+) -> u8 {
+    let name = format!("<ferry vault restore {job} --to {to}>");
+    ops_command(&name, opts, dry_run, quiet, |host| {
+        let results = host.run.rt.block_on(crate::ops::vault_restore::restore(
+            &**host, vname, job, to, o,
+        ))?;
+        for r in results.iter().filter(|r| r.error.is_some()) {
+            host.run.shell.line(&format!(
+                "  FAILED {}: {}",
+                r.id,
+                r.error.as_deref().unwrap_or_default()
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// `ferry vault prune`: a run that deletes the jobs `policy` does not keep.
+fn prune_jobs(
+    opts: &ScriptOpts,
+    quiet: bool,
+    shell: &crate::shell::Shell,
+    vname: &str,
+    dry_run: bool,
+    policy: &PruneOptions,
+) -> u8 {
+    if policy.daily + policy.weekly + policy.monthly == 0 {
+        let e = CliError::Usage(
+            "a policy that keeps nothing would delete every job; give --daily, --weekly or --monthly".into(),
+        );
+        return e.report(shell);
+    }
+    ops_command("<ferry vault prune>", opts, dry_run, quiet, |host| {
+        let profile = host.config.vault(vname)?.clone();
+        let vault = Vault::open(&profile).map_err(|e| OpsError::Vault {
+            at: vname.to_string(),
+            message: e.to_string(),
+        })?;
+        let r = host
+            .run
+            .rt
+            .block_on(prune(&host.exec, vname, &vault, policy))?;
+        for l in prune_lines(&r) {
+            host.run.shell.line(&l);
+        }
+        Ok(())
+    })
+}
+
+/// What a prune did (or would do), line by line.
+fn prune_lines(r: &crate::ops::vault_prune::PruneResult) -> Vec<String> {
+    let mut out = vec![format!(
+        "kept {}, deleted {}, unfinished {}, partial {}, damaged {}",
+        r.kept.len(),
+        r.deleted.len(),
+        r.skipped_unfinished.len(),
+        r.skipped_partial.len(),
+        r.skipped_damaged.len()
+    )];
+    if !r.kept_shared.is_empty() {
+        out.push(format!(
+            "  kept {} file(s) of deleted jobs that newer jobs share",
+            r.kept_shared.len()
+        ));
+    }
+    for p in &r.skipped_damaged {
+        out.push(format!("  DAMAGED manifest, left alone: {p}"));
+    }
+    let verb = if r.dry_run { "would delete" } else { "deleted" };
+    for p in &r.deleted {
+        out.push(format!("  {verb} {p}"));
+    }
+    out
+}
+
+/// `ferry vault jobs`: the jobs of `vname` that `filter` selects, as a table or JSON.
+fn list_jobs(
+    config: &Config,
+    vname: &str,
+    filter: JobFilter,
+    json: bool,
+    shell: &crate::shell::Shell,
+) -> u8 {
+    let profile = config.vaults[vname].clone();
+    match Vault::open(&profile).and_then(|v| v.list_jobs(filter)) {
+        Ok(jobs) if json => {
+            shell.report(&serde_json::to_string_pretty(&jobs).unwrap_or_default());
+            exit::OK
+        }
+        Ok(jobs) => {
+            shell.report(&format!(
+                "{}{} job(s) in {}",
+                render_table(&jobs_table(&jobs)),
+                jobs.len(),
+                profile.url
+            ));
+            exit::OK
+        }
+        Err(e) => {
+            shell.error(&e.to_string());
+            exit::FAILED
+        }
+    }
+}
+
+/// The rows of the jobs table, its header first.
+fn jobs_table(jobs: &[crate::vault::JobSummary]) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "JOB".to_string(),
+        "DATE".into(),
+        "STATE".into(),
+        "ARTIFACTS".into(),
+        "SIZE".into(),
+    ]];
+    for j in jobs {
+        rows.push(vec![
+            j.path.clone(),
+            j.date.to_string(),
+            job_state(j),
+            j.artifacts.to_string(),
+            j.total_size.to_string(),
+        ]);
+    }
+    rows
+}
+
+/// The STATE column of a job.
+fn job_state(j: &crate::vault::JobSummary) -> String {
+    match j.status {
+        JobCondition::Unfinished if j.locked => "locked (running?)".to_string(),
+        JobCondition::Partial => format!("PARTIAL ({} missing)", j.missing),
+        JobCondition::Damaged => format!(
+            "DAMAGED: {}",
+            j.problem.as_deref().unwrap_or("bad manifest")
+        ),
+        s => s.as_str().to_string(),
+    }
+}
+
+/// `ferry vault verify`: reads `job` back; exit 1 on a mismatch, or when partial unless
+/// `accept_partial`.
+fn verify_job(
+    config: &Config,
+    vname: &str,
+    job: &str,
+    accept_partial: bool,
+    json: bool,
+    shell: &crate::shell::Shell,
+) -> u8 {
+    let profile = config.vaults[vname].clone();
+    match Vault::open(&profile)
+        .and_then(|v| v.open_job(job))
+        .and_then(|j| Ok((j.verify()?, j.manifest().clone())))
+    {
+        Ok((rep, m)) => {
+            print_verify(shell, &rep, json);
+            let partial = m.status == JobStatus::Partial;
+            if partial {
+                shell.report(&partial_statement(&m));
+            }
+            if rep.ok() && (!partial || accept_partial) {
+                exit::OK
+            } else {
+                exit::FAILED
+            }
+        }
+        Err(e) => {
+            shell.error(&e.to_string());
+            exit::FAILED
+        }
+    }
 }
 
 fn print_verify(shell: &crate::shell::Shell, rep: &VerifyReport, json: bool) {
@@ -394,4 +454,75 @@ fn partial_statement(m: &crate::vault::Manifest) -> String {
         s.push_str(&format!("\n  missing {}: {}", x.key(), x.reason));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(status: JobCondition) -> crate::vault::JobSummary {
+        crate::vault::JobSummary {
+            path: "OIC_Backups/2026/11/30/nightly".into(),
+            name: "nightly".into(),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap_or_default(),
+            complete: false,
+            status,
+            missing: 2,
+            problem: None,
+            locked: false,
+            artifacts: 3,
+            total_size: 4096,
+            recipe: None,
+            created_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn the_state_column_says_what_is_wrong() {
+        assert_eq!(
+            job_state(&summary(JobCondition::Partial)),
+            "PARTIAL (2 missing)"
+        );
+        assert_eq!(
+            job_state(&summary(JobCondition::Damaged)),
+            "DAMAGED: bad manifest"
+        );
+        let mut locked = summary(JobCondition::Unfinished);
+        locked.locked = true;
+        assert_eq!(job_state(&locked), "locked (running?)");
+        let rows = jobs_table(&[summary(JobCondition::Partial)]);
+        assert_eq!(rows[0][2], "STATE");
+        assert_eq!(
+            rows[1],
+            [
+                "OIC_Backups/2026/11/30/nightly",
+                "2026-11-30",
+                "PARTIAL (2 missing)",
+                "3",
+                "4096"
+            ]
+        );
+    }
+
+    #[test]
+    fn prune_lines_name_each_job() {
+        let r = crate::ops::vault_prune::PruneResult {
+            dry_run: true,
+            kept: vec!["a".into()],
+            deleted: vec!["b".into()],
+            skipped_damaged: vec!["c".into()],
+            kept_shared: vec!["f".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            prune_lines(&r),
+            [
+                "kept 1, deleted 1, unfinished 0, partial 0, damaged 1",
+                "  kept 1 file(s) of deleted jobs that newer jobs share",
+                "  DAMAGED manifest, left alone: c",
+                "  would delete b",
+            ]
+        );
+    }
 }

@@ -31,6 +31,9 @@ pub enum ConfigError {
         "no config file: pass --config FILE, set FERRY_CONFIG, create ./ferry.toml, or use --sandbox"
     )]
     NotFound,
+    /// A setting a verb needs is not configured (the message says which and where).
+    #[error("{0}")]
+    Missing(String),
 }
 
 /// OIC generation: Gen2 (the host is the instance) or OIC 3 (design host + `integrationInstance`).

@@ -128,7 +128,8 @@ pub struct Message {
 }
 
 /// How the delivery of one message ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Accepted by the server (or written to the outbox).
     Sent,
@@ -148,8 +149,8 @@ impl DeliveryStatus {
     }
 }
 
-/// The result of sending one message or webhook.
-#[derive(Clone, Debug)]
+/// The result of sending one message or webhook (as scripts see it, serialised).
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Delivery {
     pub to: Vec<String>,
     pub subject: String,

@@ -284,7 +284,8 @@ impl OicClient {
     /// Sends a call within the instance's adaptive concurrency limit; a 401 with OAuth renews
     /// the token once and repeats the call once; a write answered 409 while other writes were in
     /// flight (OIC refuses parallel imports) is sent again, at most 3 times, after the write
-    /// window was cut. Returns the response for a 2xx status, an [`OicError::Http`] otherwise.
+    /// window was cut; a 429/503 refusing a request sent above the window the limiter now keeps
+    /// (its probe or slow start's overshoot) is sent again, at most twice, within it. Returns the response for a 2xx status, an [`OicError::Http`] otherwise.
     pub(crate) async fn execute(&self, call: &Call) -> Result<Response, OicError> {
         let lane = match (&call.method, &call.body) {
             (_, Body::Patch(_)) => Lane::Writes,
@@ -292,7 +293,7 @@ impl OicClient {
             _ => Lane::Writes,
         };
         let limiter = &self.inner.limiter;
-        let mut conflicts = 0;
+        let (mut conflicts, mut refusals) = (0, 0);
         loop {
             let permit = limiter.acquire(lane).await;
             let r = self.execute_once(call).await;
@@ -304,13 +305,18 @@ impl OicClient {
                     }
                     _ => (Signal::Ok, None),
                 },
-                Err(OicError::Timeout { .. }) => (Signal::Overload, None),
+                Err(OicError::Timeout { .. }) => (Signal::Timeout, None),
                 Err(_) => (Signal::Ignore, None),
             };
-            permit.finish(signal, ra);
+            let overshoot = permit.finish(signal, ra);
             if signal == Signal::Conflict && conflicts < 3 {
                 conflicts += 1;
                 tracing::debug!(instance = %self.inner.name, path = %call.path, "409 on a parallel write: sent again");
+                continue;
+            }
+            if overshoot && refusals < 2 {
+                refusals += 1;
+                tracing::debug!(instance = %self.inner.name, path = %call.path, "refused above the adaptive window: sent again within it");
                 continue;
             }
             let resp = r?;

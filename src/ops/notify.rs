@@ -2,13 +2,184 @@
 //! notification never fails the run: a mail that cannot be sent is a failed `notify` step in the
 //! record and a warning line.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::config::{Config, ConfigError};
 use crate::ledger::{Report, RunInfo, StepError, StepStatus};
 use crate::notify::{
     Delivery, DeliveryStatus, Mailer, Message, Owners, Scope, Webhook, When, compose, deliver,
     post_webhook, subject, webhook_payload,
 };
+use crate::oic::OicClient;
 
+use super::OpsError;
 use super::run::Run;
+
+/// The options of `notify::report` / `notify::at_end` (unknown keys refused; `source`, an
+/// instance, is the caller's: see [`source_owners`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyOptions {
+    /// E-mails; default `[mail] admins`.
+    pub to: Option<Recipients>,
+    pub owners: Option<OwnersOption>,
+    /// `always` (default) or `failure`.
+    pub when: Option<String>,
+    pub mail: Option<bool>,
+    /// Default: true when a webhook is configured.
+    pub webhook: Option<bool>,
+}
+
+/// An e-mail address or a list of them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged, expecting = "`to`: an e-mail address or a list of them")]
+pub enum Recipients {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `owners: true` (each integration's lastUpdatedBy) or a map of integration code to e-mail.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "`owners`: true (lastUpdatedBy) or a map of integration code to e-mail"
+)]
+pub enum OwnersOption {
+    LastUpdatedBy(bool),
+    Explicit(BTreeMap<String, String>),
+}
+
+/// An item given to `notify::report(items, ...)` that tells an owner: an integration (`code`,
+/// `last_updated_by`) or a result map with `code` and `owner` (other keys ignored).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct OwnedItem {
+    pub code: String,
+    pub owner: Option<String>,
+    pub last_updated_by: Option<String>,
+}
+
+/// Integration code -> owner, from the items (`owner` before `last_updated_by`; empty ones
+/// skipped).
+pub fn owners_of(items: &[OwnedItem]) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .filter_map(|i| {
+            let who = i.owner.as_ref().or(i.last_updated_by.as_ref())?;
+            (!who.is_empty()).then(|| (i.code.clone(), who.clone()))
+        })
+        .collect()
+}
+
+/// Adds the lastUpdatedBy of every integration of `oic` that `owners` does not know yet.
+pub async fn source_owners(
+    oic: &OicClient,
+    owners: &mut BTreeMap<String, String>,
+) -> Result<(), OpsError> {
+    let list = oic
+        .list_integrations(None)
+        .await
+        .map_err(|e| OpsError::oic(oic.name(), e))?;
+    for i in list.into_iter().filter(|i| !i.last_updated_by.is_empty()) {
+        owners.entry(i.code.clone()).or_insert(i.last_updated_by);
+    }
+    Ok(())
+}
+
+fn no_webhook() -> OpsError {
+    OpsError::Config(Box::new(ConfigError::Missing(
+        "no webhook configured: set `webhook = \"URL\"` (or a secret reference) in [mail]".into(),
+    )))
+}
+
+impl NotifyOptions {
+    /// Only the webhook, with the run's summary (`notify::webhook()`).
+    pub fn webhook_only() -> NotifyOptions {
+        NotifyOptions {
+            mail: Some(false),
+            webhook: Some(true),
+            ..Default::default()
+        }
+    }
+
+    /// The request these options make under `config`; `last_updated_by` (code -> e-mail) serves
+    /// `owners: true`. Refuses a webhook that is not configured, and a request that notifies
+    /// nobody.
+    pub fn request(
+        self,
+        config: &Config,
+        last_updated_by: BTreeMap<String, String>,
+    ) -> Result<NotifyRequest, OpsError> {
+        let mail_cfg = config.mail.as_ref();
+        let to = match self.to {
+            None => mail_cfg.map(|m| m.admins.clone()).unwrap_or_default(),
+            Some(Recipients::One(x)) => vec![x],
+            Some(Recipients::Many(v)) => v,
+        };
+        let when = match self.when {
+            None => When::Always,
+            Some(v) => When::parse(&v).ok_or_else(|| {
+                OpsError::Usage(format!(
+                    "`when` must be \"always\" or \"failure\", not `{v}`"
+                ))
+            })?,
+        };
+        let has_hook = mail_cfg.is_some_and(|m| m.webhook.is_some());
+        let mail = self.mail.unwrap_or(true);
+        let webhook = self.webhook.unwrap_or(has_hook);
+        if webhook && !has_hook {
+            return Err(no_webhook());
+        }
+        let owners = match self.owners {
+            None | Some(OwnersOption::LastUpdatedBy(false)) => None,
+            Some(OwnersOption::LastUpdatedBy(true)) => Some(BTreeMap::new()),
+            Some(OwnersOption::Explicit(m)) => Some(m),
+        }
+        .map(|explicit| Owners {
+            explicit,
+            last_updated_by,
+        });
+        if mail && to.is_empty() && owners.is_none() && !webhook {
+            return Err(OpsError::Usage(
+                "nobody to notify: give `to: [...]`, `owners: true`, or set `admins` in [mail]"
+                    .into(),
+            ));
+        }
+        Ok(NotifyRequest {
+            to,
+            owners,
+            when,
+            mail,
+            webhook,
+        })
+    }
+}
+
+/// Posts `#{ text }` as JSON to the webhook of `[mail] webhook` (a chat message).
+pub async fn post_text(run: &Run, text: &str) -> Result<Delivery, OpsError> {
+    let Some(p) = run.config.mail.as_ref().and_then(|m| m.webhook.as_ref()) else {
+        return Err(OpsError::Config(Box::new(ConfigError::Missing(
+            "no webhook configured: set `webhook = \"URL\"` in [mail]".into(),
+        ))));
+    };
+    let hook = Webhook::from_profile(p)
+        .map_err(|e| OpsError::Config(Box::new(ConfigError::Missing(e.to_string()))))?;
+    let payload = serde_json::json!({ "text": text });
+    Ok(post_webhook(&run.exec, &hook, text, &payload).await)
+}
+
+/// The folder mail is written to instead of being sent (`--sandbox` or `[mail] outbox`), as an
+/// absolute path; `None` when mail goes to an SMTP server.
+pub fn outbox(config: &Config, sandbox: bool) -> Option<PathBuf> {
+    let dir = match config.mail.as_ref().and_then(|m| m.outbox.clone()) {
+        Some(d) => d,
+        None if sandbox => config.state_dir.join("sandbox").join("outbox"),
+        None => return None,
+    };
+    Some(std::path::absolute(&dir).unwrap_or(dir))
+}
 
 /// What a recipe asked for: recipients, owners, when, channels.
 #[derive(Clone, Debug)]
@@ -121,4 +292,86 @@ pub async fn send(run: &Run, info: RunInfo, req: &NotifyRequest) -> Vec<Delivery
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, "ferry.toml", std::path::Path::new(".")).expect("config")
+    }
+
+    fn opts(v: serde_json::Value) -> NotifyOptions {
+        serde_json::from_value(v).expect("options")
+    }
+
+    #[test]
+    fn requests_default_to_the_admins_and_refuse_nobody() {
+        let c = config("[mail]\nadmins = ['ops@example.com']\n");
+        let r = NotifyOptions::default()
+            .request(&c, BTreeMap::new())
+            .unwrap();
+        assert_eq!(r.to, ["ops@example.com"]);
+        assert!(r.mail && !r.webhook && r.owners.is_none() && r.when == When::Always);
+
+        let r = opts(serde_json::json!({ "to": "a@x.io", "when": "failure", "owners": true }))
+            .request(&c, BTreeMap::from([("HR".into(), "h@x.io".into())]))
+            .unwrap();
+        assert_eq!(r.to, ["a@x.io"]);
+        assert_eq!(r.when, When::Failure);
+        let o = r.owners.expect("owners");
+        assert!(o.explicit.is_empty());
+        assert_eq!(o.last_updated_by["HR"], "h@x.io");
+
+        let none = config("");
+        let e = NotifyOptions::default()
+            .request(&none, BTreeMap::new())
+            .unwrap_err();
+        assert!(e.to_string().starts_with("nobody to notify"), "{e}");
+        let e = opts(serde_json::json!({ "webhook": true }))
+            .request(&c, BTreeMap::new())
+            .unwrap_err();
+        assert!(matches!(e, OpsError::Config(_)), "{e}");
+        let e = opts(serde_json::json!({ "when": "sometimes" }))
+            .request(&c, BTreeMap::new())
+            .unwrap_err();
+        assert!(e.to_string().contains("not `sometimes`"), "{e}");
+        assert!(serde_json::from_value::<NotifyOptions>(serde_json::json!({ "cc": 1 })).is_err());
+    }
+
+    #[test]
+    fn owners_come_from_owner_then_last_updated_by() {
+        let items = [
+            OwnedItem {
+                code: "A".into(),
+                owner: Some("o@x.io".into()),
+                last_updated_by: Some("l@x.io".into()),
+            },
+            OwnedItem {
+                code: "B".into(),
+                owner: None,
+                last_updated_by: Some("l@x.io".into()),
+            },
+            OwnedItem {
+                code: "C".into(),
+                owner: None,
+                last_updated_by: Some(String::new()),
+            },
+        ];
+        let m = owners_of(&items);
+        assert_eq!(m.len(), 2);
+        assert_eq!((m["A"].as_str(), m["B"].as_str()), ("o@x.io", "l@x.io"));
+    }
+
+    #[test]
+    fn the_sandbox_has_an_outbox() {
+        let c = config("");
+        assert!(outbox(&c, false).is_none());
+        let dir = outbox(&c, true).expect("outbox");
+        assert!(
+            dir.is_absolute() && dir.ends_with("sandbox/outbox"),
+            "{dir:?}"
+        );
+    }
 }

@@ -125,10 +125,7 @@ fn chain(db: &Ledger, run: &str) -> Result<Vec<crate::ledger::RunRow>, OpsError>
 /// left (or what was there before it), the later change was undone and rolling back is safe.
 /// `left`: the content digests the run's imports brought (for entries recorded without them,
 /// the sha256 of its last import done, which only identical bytes match).
-async fn conflicts(
-    ctx: &dyn Ctx,
-    db_entries: &[(RollbackEntry, Vec<String>, Vec<String>)],
-) -> Result<Vec<Conflict>, OpsError> {
+async fn conflicts(ctx: &dyn Ctx, db_entries: &[Check]) -> Result<Vec<Conflict>, OpsError> {
     let mut out = vec![];
     for (e, later, left) in db_entries {
         let Some(latest) = later.first() else {
@@ -177,6 +174,13 @@ async fn conflicts(
     Ok(out)
 }
 
+/// An entry of the run, the later runs that changed the same artifact (newest first), and the
+/// content digests the run's imports left on the target (see [`conflicts`]).
+type Check = (RollbackEntry, Vec<String>, Vec<String>);
+
+/// An artifact and its target.
+type Place = (crate::artifact::ArtifactKey, String);
+
 /// Puts the targets of run `run` back as they were before it. One result per artifact. Refuses
 /// (before any change) when a later run changed one of the same artifacts since, naming it,
 /// unless `opts.force`.
@@ -185,119 +189,143 @@ pub async fn rollback(
     run: &str,
     opts: &RollbackOptions,
 ) -> Result<Vec<RollbackResult>, OpsError> {
-    let (list, checks) = {
-        let db = Ledger::open_in(&ctx.config().state_dir).map_err(ledger_err)?;
-        let runs = chain(&db, run)?;
-        let ids: Vec<String> = runs.iter().map(|r| r.info.id.clone()).collect();
-        let first = runs.first().map(|r| r.info.started).unwrap_or_default();
-        let list = entries(&db, run)?;
-        // What each artifact holds after the run: the sha256 of its last import done.
-        let mut imported: std::collections::HashMap<
-            (crate::artifact::ArtifactKey, String),
-            String,
-        > = Default::default();
-        for id in &ids {
-            for s in db.steps(id).map_err(ledger_err)? {
-                if s.stage == Stage::Import
-                    && s.status == StepStatus::Ok
-                    && let Some(sha) = &s.sha256
-                {
-                    imported.insert((s.key(), s.target.clone()), sha.clone());
-                }
-            }
-        }
-        // What the run's imports brought, by content digest (every record of the chain: a
-        // resumed run may have imported again).
-        let mut imported_content: std::collections::HashMap<
-            (crate::artifact::ArtifactKey, String),
-            Vec<String>,
-        > = Default::default();
-        for id in &ids {
-            for e in db.rollback_entries(id).map_err(ledger_err)? {
-                if let Some(c) = e.imported_content_sha256.clone() {
-                    imported_content
-                        .entry((e.key(), e.target.clone()))
-                        .or_default()
-                        .push(c);
-                }
-            }
-        }
-        let mut checks = vec![];
-        for e in &list {
-            let later: Vec<String> = db
-                .later_changes(&e.key(), &e.target, &first)
-                .map_err(ledger_err)?
-                .into_iter()
-                .map(|(id, _)| id)
-                .filter(|id| !ids.contains(id))
-                .collect();
-            let k = (e.key(), e.target.clone());
-            let left: Vec<String> = imported_content
-                .get(&k)
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .chain(imported.get(&k).cloned())
-                .collect();
-            checks.push((e.clone(), later, left));
-        }
-        (list, checks)
-    };
+    let (list, checks) = read_run(ctx, run)?;
     if !opts.force {
         let found = conflicts(ctx, &checks).await?;
         if !found.is_empty() {
-            let lines: Vec<String> = found
-                .iter()
-                .map(|c| {
-                    format!(
-                        "  {} on {}: changed by the later run {}",
-                        c.id, c.target, c.later_run
-                    )
-                })
-                .collect();
-            let mut runs: Vec<&str> = found.iter().map(|c| c.later_run.as_str()).collect();
-            runs.sort();
-            runs.dedup();
-            return Err(OpsError::Usage(format!(
-                "rollback of run {run} refused: it would undo what a later run changed since:\n{}\nRoll back {} first, or use --force to undo them anyway.",
-                lines.join("\n"),
-                runs.join(", ")
-            )));
+            return Err(OpsError::Usage(refusal(run, &found)));
         }
     }
     let mut out = vec![];
-    // Schedules last: an integration's restore (a replace) stops its schedule.
+    for e in undo_order(&list) {
+        out.push(undo_one(ctx, e, run).await?);
+    }
+    Ok(out)
+}
+
+/// The rollback entries of the run's chain, each with its [`Check`].
+fn read_run(ctx: &dyn Ctx, run: &str) -> Result<(Vec<RollbackEntry>, Vec<Check>), OpsError> {
+    let db = Ledger::open_in(&ctx.config().state_dir).map_err(ledger_err)?;
+    let runs = chain(&db, run)?;
+    let ids: Vec<String> = runs.iter().map(|r| r.info.id.clone()).collect();
+    let first = runs.first().map(|r| r.info.started).unwrap_or_default();
+    let list = entries(&db, run)?;
+    let imported = imported_sha(&db, &ids)?;
+    let imported_content = imported_content(&db, &ids)?;
+    let mut checks = vec![];
+    for e in &list {
+        let later: Vec<String> = db
+            .later_changes(&e.key(), &e.target, &first)
+            .map_err(ledger_err)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| !ids.contains(id))
+            .collect();
+        let k = (e.key(), e.target.clone());
+        let left: Vec<String> = imported_content
+            .get(&k)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(imported.get(&k).cloned())
+            .collect();
+        checks.push((e.clone(), later, left));
+    }
+    Ok((list, checks))
+}
+
+/// What each artifact holds after the runs `ids`: the sha256 of its last import done.
+fn imported_sha(
+    db: &Ledger,
+    ids: &[String],
+) -> Result<std::collections::HashMap<Place, String>, OpsError> {
+    let mut imported = std::collections::HashMap::new();
+    for id in ids {
+        for s in db.steps(id).map_err(ledger_err)? {
+            if s.stage == Stage::Import
+                && s.status == StepStatus::Ok
+                && let Some(sha) = &s.sha256
+            {
+                imported.insert((s.key(), s.target.clone()), sha.clone());
+            }
+        }
+    }
+    Ok(imported)
+}
+
+/// What the imports of the runs `ids` brought, by content digest (every record of the chain: a
+/// resumed run may have imported again).
+fn imported_content(
+    db: &Ledger,
+    ids: &[String],
+) -> Result<std::collections::HashMap<Place, Vec<String>>, OpsError> {
+    let mut out: std::collections::HashMap<Place, Vec<String>> = Default::default();
+    for id in ids {
+        for e in db.rollback_entries(id).map_err(ledger_err)? {
+            if let Some(c) = e.imported_content_sha256.clone() {
+                out.entry((e.key(), e.target.clone())).or_default().push(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Why the rollback of `run` is refused: each conflict, and the later runs to roll back first.
+fn refusal(run: &str, found: &[Conflict]) -> String {
+    let lines: Vec<String> = found
+        .iter()
+        .map(|c| {
+            format!(
+                "  {} on {}: changed by the later run {}",
+                c.id, c.target, c.later_run
+            )
+        })
+        .collect();
+    let mut runs: Vec<&str> = found.iter().map(|c| c.later_run.as_str()).collect();
+    runs.sort();
+    runs.dedup();
+    format!(
+        "rollback of run {run} refused: it would undo what a later run changed since:\n{}\nRoll back {} first, or use --force to undo them anyway.",
+        lines.join("\n"),
+        runs.join(", ")
+    )
+}
+
+/// The order of the undo: the reverse of the run's, schedules last (an integration's restore, a
+/// replace, stops its schedule).
+fn undo_order(list: &[RollbackEntry]) -> Vec<&RollbackEntry> {
     let (schedules, others): (Vec<&RollbackEntry>, Vec<&RollbackEntry>) = list
         .iter()
         .rev()
         .partition(|e| e.kind == ArtifactKind::Schedule);
-    for e in others.into_iter().chain(schedules) {
-        if e.kind == ArtifactKind::Schedule {
-            let client = ctx.client(&e.target)?;
-            let (action, error) = super::schedules::rollback_one(ctx, &client, e).await;
-            out.push(RollbackResult::of(e, &action, error));
-            continue;
-        }
-        let Some(kops) = ops_for(e.kind) else {
-            let why = format!("{} cannot be rolled back", e.kind);
-            out.push(RollbackResult::of(e, "unsupported", Some(why)));
-            continue;
-        };
+    others.into_iter().chain(schedules).collect()
+}
+
+/// Undoes the run's change of one artifact: a schedule re-applied, an addition deleted, an
+/// activation state re-applied, or a replaced archive restored.
+async fn undo_one(ctx: &dyn Ctx, e: &RollbackEntry, run: &str) -> Result<RollbackResult, OpsError> {
+    if e.kind == ArtifactKind::Schedule {
         let client = ctx.client(&e.target)?;
-        let r = if !e.existed {
-            remove(ctx, kops, &client, e, run).await
-        } else if e.location.is_none() {
-            // Only its activation state changed: re-apply it.
-            reapply_state(ctx, &client, RollbackResult::of(e, "-", None), e, false).await
-        } else {
-            restore(ctx, kops, &client, e).await
-        };
-        if ctx.exec().cancel_token().is_cancelled() {
-            return Err(OpsError::Cancelled);
-        }
-        out.push(r);
+        let (action, error) = super::schedules::rollback_one(ctx, &client, e).await;
+        return Ok(RollbackResult::of(e, &action, error));
     }
-    Ok(out)
+    let Some(kops) = ops_for(e.kind) else {
+        let why = format!("{} cannot be rolled back", e.kind);
+        return Ok(RollbackResult::of(e, "unsupported", Some(why)));
+    };
+    let client = ctx.client(&e.target)?;
+    let r = if !e.existed {
+        remove(ctx, kops, &client, e, run).await
+    } else if e.location.is_none() {
+        // Only its activation state changed: re-apply it.
+        reapply_state(ctx, &client, RollbackResult::of(e, "-", None), e, false).await
+    } else {
+        restore(ctx, kops, &client, e).await
+    };
+    if ctx.exec().cancel_token().is_cancelled() {
+        return Err(OpsError::Cancelled);
+    }
+    Ok(r)
 }
 
 /// Deletes what the run added.
@@ -506,4 +534,66 @@ pub fn fetch_saved(config: &Config, e: &RollbackEntry) -> Result<Artifact, Failu
             Failure::Task(format!("{} is not in the rollback job {job}", e.key().id()))
         })?;
     Ok(reader.fetch(&entry)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: ArtifactKind, code: &str) -> RollbackEntry {
+        RollbackEntry {
+            kind,
+            code: code.into(),
+            version: "01.00.0000".into(),
+            target: "prod".into(),
+            existed: true,
+            previous_status: None,
+            sha256: None,
+            content_sha256: None,
+            imported_content_sha256: None,
+            location: None,
+        }
+    }
+
+    #[test]
+    fn undo_runs_backwards_with_schedules_last() {
+        let list = [
+            entry(ArtifactKind::Integration, "A"),
+            entry(ArtifactKind::Schedule, "A"),
+            entry(ArtifactKind::Lookup, "L"),
+            entry(ArtifactKind::Integration, "B"),
+        ];
+        let order: Vec<(ArtifactKind, &str)> = undo_order(&list)
+            .iter()
+            .map(|e| (e.kind, e.code.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (ArtifactKind::Integration, "B"),
+                (ArtifactKind::Lookup, "L"),
+                (ArtifactKind::Integration, "A"),
+                (ArtifactKind::Schedule, "A"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_each_conflict_and_each_later_run_once() {
+        let c = |id: &str, later: &str| Conflict {
+            id: id.into(),
+            target: "prod".into(),
+            later_run: later.into(),
+        };
+        let msg = refusal("r1", &[c("A|01", "r3"), c("B|01", "r2"), c("C|01", "r3")]);
+        assert!(msg.starts_with("rollback of run r1 refused"), "{msg}");
+        assert!(
+            msg.contains("  B|01 on prod: changed by the later run r2\n"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("Roll back r2, r3 first, or use --force to undo them anyway."),
+            "{msg}"
+        );
+    }
 }

@@ -1,236 +1,93 @@
-//! The `notify` module: the run's report by e-mail (and webhook), now or at the end of the run.
-//!
-//! A notification never fails the run: a mail that cannot be sent is a failed `notify` step in
-//! the record and a warning line, and the recipe goes on.
-
-use crate::script::api::OrUnit;
-use std::collections::BTreeMap;
+//! The `notify` module: the run's report by e-mail (and webhook), now or at the end of the run
+//! (see [`crate::ops::notify`]). A notification never fails the run.
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use rhai::plugin::*;
 
+use super::oic::{Instance, ops_err, options, results};
 use super::{host_of, register_plugin};
-use crate::notify::{Delivery, Owners, Webhook, When, post_webhook};
 use crate::oic::Integration;
-use crate::ops::{self, notify::NotifyRequest};
+use crate::ops::notify::{self as ops_notify, NotifyOptions, NotifyRequest, OwnedItem};
 use crate::script::errors;
 use crate::script::host::Host;
-use serde::Deserialize;
 
-fn usage(m: impl Into<String>) -> Box<EvalAltResult> {
-    errors::usage(m)
-}
-
-/// Owners from the items given to `notify::report(items, ...)`: Integration objects (their
-/// `lastUpdatedBy`) and maps with `code` and `owner` or `last_updated_by`.
-fn owners_from_items(items: &Dynamic) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut add = |v: &Dynamic| {
-        if let Some(i) = v.read_lock::<Integration>() {
-            if !i.last_updated_by.is_empty() {
-                out.insert(i.code.clone(), i.last_updated_by.clone());
-            }
-        } else if let Some(m) = v.read_lock::<Map>() {
-            let code = m.get("code").map(|c| c.to_string());
-            let who = m
-                .get("owner")
-                .or_else(|| m.get("last_updated_by"))
-                .filter(|w| w.is_string())
-                .map(|w| w.to_string());
-            if let (Some(c), Some(w)) = (code, who) {
-                out.insert(c, w);
-            }
-        }
+/// Who owns what among `items`: Integration objects (their lastUpdatedBy) and maps with `code`
+/// and `owner` or `last_updated_by`; anything else is passed over.
+fn owned(items: &Dynamic) -> Vec<OwnedItem> {
+    let one = |v: &Dynamic| match v.read_lock::<Integration>() {
+        Some(i) => Some(OwnedItem {
+            code: i.code.clone(),
+            last_updated_by: Some(i.last_updated_by.clone()),
+            owner: None,
+        }),
+        None => v
+            .is_map()
+            .then(|| rhai::serde::from_dynamic(v).ok())
+            .flatten(),
     };
-    if let Some(a) = items.read_lock::<Array>() {
-        a.iter().for_each(&mut add);
-    } else {
-        add(items);
+    match items.read_lock::<Array>() {
+        Some(a) => a.iter().filter_map(one).collect(),
+        None => one(items).into_iter().collect(),
     }
-    out
 }
 
-/// The options of `notify::report` / `notify::at_end` (unknown keys refused). `source`, an
-/// Instance, is taken out of the map before: serde cannot read a script object.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct NotifyOptions {
-    /// E-mails; default `[mail] admins`.
-    to: Option<Recipients>,
-    owners: Option<OwnersOption>,
-    /// `always` (default) or `failure`.
-    when: Option<String>,
-    mail: Option<bool>,
-    /// Default: true when a webhook is configured.
-    webhook: Option<bool>,
-}
-
-/// An e-mail address or a list of them.
-#[derive(Deserialize)]
-#[serde(untagged, expecting = "`to`: an e-mail address or a list of them")]
-enum Recipients {
-    One(String),
-    Many(Vec<String>),
-}
-
-/// `owners: true` (each integration's lastUpdatedBy) or a map of integration code to e-mail.
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "`owners`: true (lastUpdatedBy) or a map of integration code to e-mail"
-)]
-enum OwnersOption {
-    LastUpdatedBy(bool),
-    Explicit(BTreeMap<String, String>),
-}
-
-/// Adds the lastUpdatedBy of every integration of `source` (an instance) that `owners` does not
-/// know yet.
-fn source_owners(
-    host: &Host,
-    source: &Dynamic,
-    owners: &mut BTreeMap<String, String>,
-) -> Result<(), Box<EvalAltResult>> {
-    let Some(inst) = source.read_lock::<super::oic::Instance>() else {
-        return Err(usage(
-            "`source` must be an instance (oic::instance(\"dev\"))",
-        ));
-    };
-    let client = inst.client.clone();
-    let list = host
-        .block_on(async move { client.list_integrations(None).await })?
-        .map_err(|e| super::oic::oic_err(e, errors::Ctx::instance(&inst.name())))?;
-    for i in list.into_iter().filter(|i| !i.last_updated_by.is_empty()) {
-        owners.entry(i.code.clone()).or_insert(i.last_updated_by);
-    }
-    Ok(())
-}
-
-/// Parses the options map of `notify::report` / `notify::at_end`.
+/// The request of `notify::report` / `notify::at_end`: the options (`source`, an instance, taken
+/// out before serde reads the rest) and the owners the items and the source tell.
 fn request(
-    host: &Host,
+    h: &Host,
     items: Option<&Dynamic>,
     o: &Map,
 ) -> Result<NotifyRequest, Box<EvalAltResult>> {
     let mut o = o.clone();
     let source = o.remove("source");
-    let opts: NotifyOptions = super::oic::options("notify", &o).map_err(|e| {
-        // Rhai calls a serde message a syntax error; `source` was taken out before serde saw it.
+    let opts: NotifyOptions = options("notify", &o).map_err(|e| {
         let m = crate::script::render::message_of(&e);
-        usage(
-            m.replace("Syntax error: ", "")
-                .replace("`webhook`", "`webhook`, `source`"),
-        )
+        errors::usage(m.replace("`webhook`", "`webhook`, `source`"))
     })?;
-    let mail_cfg = host.config.mail.as_ref();
-    let to = match opts.to {
-        None => mail_cfg.map(|m| m.admins.clone()).unwrap_or_default(),
-        Some(Recipients::One(x)) => vec![x],
-        Some(Recipients::Many(v)) => v,
-    };
-    let when = match opts.when {
-        None => When::Always,
-        Some(v) => When::parse(&v).ok_or_else(|| {
-            usage(format!(
-                "`when` must be \"always\" or \"failure\", not `{v}`"
-            ))
-        })?,
-    };
-    let has_hook = mail_cfg.is_some_and(|m| m.webhook.is_some());
-    let mail = opts.mail.unwrap_or(true);
-    let webhook = opts.webhook.unwrap_or(has_hook);
-    if webhook && !has_hook {
-        return Err(errors::script_error(
-            "config",
-            None,
-            "no webhook configured: set `webhook = \"URL\"` (or a secret reference) in [mail]",
-            Default::default(),
-        ));
+    let mut owners = ops_notify::owners_of(&items.map(owned).unwrap_or_default());
+    if let Some(src) = source {
+        let Some(inst) = src.read_lock::<Instance>() else {
+            return Err(errors::usage(
+                "`source` must be an instance (oic::instance(\"dev\"))",
+            ));
+        };
+        let c = inst.client.clone();
+        h.block_on(ops_notify::source_owners(&c, &mut owners))?
+            .map_err(ops_err)?;
     }
-    let mut last_updated_by = items.map(owners_from_items).unwrap_or_default();
-    if let Some(src) = &source {
-        source_owners(host, src, &mut last_updated_by)?;
-    }
-    let owners = match opts.owners {
-        None | Some(OwnersOption::LastUpdatedBy(false)) => None,
-        Some(OwnersOption::LastUpdatedBy(true)) => Some(BTreeMap::new()),
-        Some(OwnersOption::Explicit(m)) => Some(m),
-    }
-    .map(|explicit| Owners {
-        explicit,
-        last_updated_by,
-    });
-    if mail && to.is_empty() && owners.is_none() && !webhook {
-        return Err(usage(
-            "nobody to notify: give `to: [...]`, `owners: true`, or set `admins` in [mail]",
-        ));
-    }
-    Ok(NotifyRequest {
-        to,
-        owners,
-        when,
-        mail,
-        webhook,
-    })
+    opts.request(&h.config, owners).map_err(ops_err)
 }
 
-fn delivery_map(d: &Delivery) -> Dynamic {
-    let mut m = Map::new();
-    m.insert(
-        "to".into(),
-        Dynamic::from(d.to.iter().cloned().map(Dynamic::from).collect::<Array>()),
-    );
-    m.insert("subject".into(), d.subject.clone().into());
-    m.insert("status".into(), d.status.as_str().into());
-    m.insert(
-        "path".into(),
-        d.path
-            .as_ref()
-            .map(|p| Dynamic::from(p.display().to_string()))
-            .unwrap_or(Dynamic::UNIT),
-    );
-    m.insert("error".into(), d.error.clone().or_unit());
-    Dynamic::from(m)
+fn report_now(h: &Host, req: NotifyRequest) -> Result<Array, Box<EvalAltResult>> {
+    let info = h.exec.record().info();
+    results(h.block_on(ops_notify::send(&h.run, info, &req))?)
 }
 
-fn report_now(host: &Host, items: Option<&Dynamic>, o: &Map) -> Result<Array, Box<EvalAltResult>> {
-    let req = request(host, items, o)?;
-    let info = host.exec.record().info();
-    let deliveries = host.block_on(ops::notify::send(&host.run, info, &req))?;
-    Ok(deliveries.iter().map(delivery_map).collect())
+fn report(
+    ctx: &NativeCallContext,
+    items: Option<&Dynamic>,
+    o: &Map,
+) -> Result<Array, Box<EvalAltResult>> {
+    let h = host_of(ctx)?;
+    report_now(&h, request(&h, items, o)?)
 }
 
-fn report_at_end(host: &Host, items: Option<&Dynamic>, o: &Map) -> Result<(), Box<EvalAltResult>> {
-    let req = request(host, items, o)?;
-    host.run.notify_at_end(req);
+fn at_end(
+    ctx: &NativeCallContext,
+    items: Option<&Dynamic>,
+    o: &Map,
+) -> Result<(), Box<EvalAltResult>> {
+    let h = host_of(ctx)?;
+    h.run.notify_at_end(request(&h, items, o)?);
     Ok(())
 }
 
-fn webhook_text(h: &Host, text: &str) -> Result<Dynamic, Box<EvalAltResult>> {
-    let config = |m: String| errors::script_error("config", None, m, Default::default());
-    let Some(p) = h.config.mail.as_ref().and_then(|m| m.webhook.clone()) else {
-        return Err(config(
-            "no webhook configured: set `webhook = \"URL\"` in [mail]".into(),
-        ));
-    };
-    let hook = Webhook::from_profile(&p).map_err(|e| config(e.to_string()))?;
-    let exec = h.exec.clone();
-    let payload = serde_json::json!({ "text": text });
-    let t = text.to_string();
-    let d = h.block_on(async move { post_webhook(&exec, &hook, &t, &payload).await })?;
-    Ok(delivery_map(&d))
-}
-
-fn outbox(h: &Host) -> Dynamic {
-    let profile = h.config.mail.clone().unwrap_or_default();
-    let dir = match profile.outbox {
-        Some(d) => Some(d),
-        None if h.sandbox => Some(h.config.state_dir.join("sandbox").join("outbox")),
-        None => None,
-    };
-    dir.map(|d| Dynamic::from(std::path::absolute(&d).unwrap_or(d).display().to_string()))
-        .unwrap_or(Dynamic::UNIT)
+fn first_map(a: Array) -> Map {
+    a.into_iter()
+        .next()
+        .and_then(|d| d.try_cast::<Map>())
+        .unwrap_or_default()
 }
 
 /// Notifications: the run's report by e-mail (SMTP, or .eml files in the outbox with --sandbox) and webhook.
@@ -249,7 +106,7 @@ mod notify_api {
     /// ```
     #[rhai_fn(name = "report", volatile, return_raw)]
     pub fn report(ctx: NativeCallContext, options: Map) -> Result<Array, Box<EvalAltResult>> {
-        report_now(&*host_of(&ctx)?, None, &options)
+        super::report(&ctx, None, &options)
     }
 
     /// Like `notify::report(options)`; `items` (the integrations moved, or result maps with `code` and `owner`) tell who owns what for `owners: true`.
@@ -265,7 +122,7 @@ mod notify_api {
         items: Dynamic,
         options: Map,
     ) -> Result<Array, Box<EvalAltResult>> {
-        report_now(&*host_of(&ctx)?, Some(&items), &options)
+        super::report(&ctx, Some(&items), &options)
     }
 
     /// Sends the report when the run ends, with its final outcome, even when the recipe stops on an error. Same options as `notify::report`; `when: "failure"` sends only when something failed.
@@ -276,7 +133,7 @@ mod notify_api {
     /// ```
     #[rhai_fn(name = "at_end", volatile, return_raw)]
     pub fn at_end(ctx: NativeCallContext, options: Map) -> Result<(), Box<EvalAltResult>> {
-        report_at_end(&*host_of(&ctx)?, None, &options)
+        super::at_end(&ctx, None, &options)
     }
 
     /// Like `notify::at_end(options)`, with the integrations whose lastUpdatedBy makes them owners.
@@ -292,7 +149,7 @@ mod notify_api {
         items: Dynamic,
         options: Map,
     ) -> Result<(), Box<EvalAltResult>> {
-        report_at_end(&*host_of(&ctx)?, Some(&items), &options)
+        super::at_end(&ctx, Some(&items), &options)
     }
 
     /// Posts the run's summary (outcome, counts, failures with their root cause) as JSON to the webhook of `[mail] webhook`. Returns the delivery map.
@@ -303,11 +160,9 @@ mod notify_api {
     /// ```
     #[rhai_fn(name = "webhook", volatile, return_raw)]
     pub fn webhook(ctx: NativeCallContext) -> Result<Map, Box<EvalAltResult>> {
-        let mut o = Map::new();
-        o.insert("mail".into(), false.into());
-        o.insert("webhook".into(), true.into());
-        let first = report_now(&*host_of(&ctx)?, None, &o)?.into_iter().next();
-        Ok(first.and_then(|d| d.try_cast::<Map>()).unwrap_or_default())
+        let h = host_of(&ctx)?;
+        let req = NotifyOptions::webhook_only().request(&h.config, Default::default());
+        Ok(first_map(report_now(&h, req.map_err(ops_err)?)?))
     }
 
     /// Posts `#{ text }` as JSON to the webhook of `[mail] webhook` (a chat message). Returns the delivery map.
@@ -321,8 +176,11 @@ mod notify_api {
         ctx: NativeCallContext,
         text: ImmutableString,
     ) -> Result<Map, Box<EvalAltResult>> {
-        let d = webhook_text(&*host_of(&ctx)?, &text)?;
-        Ok(d.try_cast::<Map>().unwrap_or_default())
+        let h = host_of(&ctx)?;
+        let d = h
+            .block_on(ops_notify::post_text(&h.run, &text))?
+            .map_err(ops_err)?;
+        Ok(first_map(results(vec![d])?))
     }
 
     /// The folder mail is written to instead of being sent (`--sandbox` or `[mail] outbox`), or `()` when mail goes to an SMTP server.
@@ -333,7 +191,9 @@ mod notify_api {
     /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn outbox(ctx: NativeCallContext) -> Result<Dynamic, Box<EvalAltResult>> {
-        Ok(super::outbox(&*host_of(&ctx)?))
+        let h = host_of(&ctx)?;
+        let dir = ops_notify::outbox(&h.config, h.sandbox);
+        Ok(dir.map_or(Dynamic::UNIT, |d| d.display().to_string().into()))
     }
 }
 
