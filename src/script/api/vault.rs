@@ -250,7 +250,8 @@ mod vault_methods {
     /// what did not change: an integration the instance lists with the same `lastUpdated` and status as the newest complete job of the vault
     /// recorded (from the same instance, with the same encryption, its file still there) is carried over from that job (a hard link on
     /// file vaults, a reference in the manifest on SFTP and S3) without an export; everything else, and everything in doubt, is exported
-    /// and stored (unchanged content is still stored once). Schedules are read again. Returns `#{ carried, exported, stored }`.
+    /// and stored (unchanged content is still stored once). Schedules are read again. Returns `#{ carried, exported, stored, archives, schedules }` (`archives`: carried or stored, schedules
+    /// excluded; `exported` counts the schedules of exported integrations too). In a dry run, what would be carried is counted as carried.
     ///
     /// # Example
     /// ```rhai
