@@ -88,8 +88,8 @@ fn apply(
 mod rbac_api {
     use super::*;
 
-    /// Grants roles on an instance (or an identity domain). `roles` is a map (`"jane@example.com": "ServiceDeveloper"`, `"group:OIC-Developers": ["ServiceViewer", "ServiceMonitor"]`), an array of maps (`user` or `group`, `role` or `roles`, optional `project` for project access), or the path of a .csv file (`user or group, role, project`).
-    /// Role names may be spaced (`"Service Developer"`). A role already held is `unchanged`. Returns one map per user/group and role: `principal`, `type`, `role`, `project`, `status` (`granted`, `unchanged`, `planned`, `failed`), `reason`.
+    /// Grants roles on an instance (or an identity domain). `roles`: a map (`"jane@example.com": "ServiceDeveloper"`, `"group:OIC-Developers": [roles]`), an array of maps (`user`/`group`, `role`/`roles`, `project`), or a .csv path.
+    /// Role names may be spaced. Returns per user/group and role: `principal`, `type`, `role`, `project`, `status` (`granted`, `unchanged`, `planned`, `failed`), `reason`.
     ///
     /// # Example
     /// ```rhai
@@ -121,7 +121,7 @@ mod rbac_api {
         apply(&ctx, &target, &roles, false)
     }
 
-    /// Reads a role map from a .csv file (`user or group, role[, project]` per line, several roles separated by `;`), checking every role name. Returns it as an array of maps, ready for `rbac::grant` (and for `filter`).
+    /// Reads a role map from a .csv file (`user or group, role[, project]`; roles separated by `;`), checking every role name: an array of maps for `rbac::grant`.
     ///
     /// # Example
     /// ```rhai
@@ -134,7 +134,7 @@ mod rbac_api {
         results(map.rows())
     }
 
-    /// The identity domain `[identity.NAME]` with the OIC application `app` (its display name, e.g. `OICINST_prod`, or its id), for granting roles without an instance.
+    /// The identity domain `[identity.NAME]` with the OIC application `app` (display name or id), for grants without an instance.
     ///
     /// # Example
     /// ```rhai
@@ -154,8 +154,8 @@ mod rbac_api {
         })
     }
 
-    /// Copies the access list of `project` from `source` to `target` (OIC 3): principals are mapped by e-mail (users) and name (groups) into the target's identity domain. Principals missing there are reported (`failed`, with the reason) and recorded, not dropped silently.
-    /// Returns one map per principal and role: `role`, `type`, `principal`, `status` (`granted`, `unchanged`, `planned`, `failed`), `reason`, `source_id`, `target_id`.
+    /// Copies the access list of `project` from `source` to `target` (OIC 3), mapping users by e-mail and groups by name into the target's identity domain; those missing there are `failed` (and recorded).
+    /// Returns per principal and role: `role`, `type`, `principal`, `status`, `reason`, `source_id`, `target_id`.
     ///
     /// # Example
     /// ```rhai
@@ -223,7 +223,7 @@ mod rbac_api {
             .ok_or_else(|| errors::usage("ACL is not a map"))
     }
 
-    /// Replaces the access list of an OIC 3 project (a map like the one `rbac::project_acl` returns; the ids are identity-domain ids). Recorded as a `grant` step; planned in a dry run.
+    /// Replaces the access list of an OIC 3 project (a map like `rbac::project_acl` returns). A `grant` step; planned in a dry run.
     ///
     /// # Example
     /// ```rhai
