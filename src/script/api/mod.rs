@@ -36,7 +36,6 @@ pub mod rbac;
 pub mod types;
 pub mod util;
 pub mod vault;
-pub mod vault_diff;
 
 use std::sync::Arc;
 
@@ -94,7 +93,7 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     projects::register(e);
     compare::register(e);
     ledger::register(e);
-    vault::register(e, host.clone());
+    vault::register(e);
     rbac::register(e);
     notify::register(e);
 }
