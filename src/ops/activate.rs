@@ -171,6 +171,18 @@ pub async fn set_active(
     Ok(out)
 }
 
+/// Deletes the integration `id` as one `delete` effect (OIC refuses an active or locked one).
+pub async fn delete(ctx: &dyn Ctx, client: &OicClient, id: &IntegrationId) -> Result<(), OpsError> {
+    let key = ArtifactKey::new(ArtifactKind::Integration, &id.code, &id.version);
+    let eff = Effect::new(Stage::Delete, key, client.name(), "delete");
+    ctx.exec()
+        .run(eff, || async {
+            client.delete_integration(id).await.map_err(Failure::from)
+        })
+        .await?;
+    Ok(())
+}
+
 /// Activates an integration as one `activate` effect. When this run did not just import it
 /// (`fresh` false), its status is read first and an active one is skipped "already active";
 /// an inactive one's status is recorded for rollback.

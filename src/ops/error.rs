@@ -23,6 +23,21 @@ pub enum OpsError {
         #[source]
         source: Box<OicError>,
     },
+    /// A read of one item (`item`, `CODE|VERSION`) of instance `at` failed (after its retries).
+    #[error("{at}: {item}: {source}")]
+    OicItem {
+        at: String,
+        item: String,
+        #[source]
+        source: Box<OicError>,
+    },
+    /// The item the verb was given does not exist on instance `at` (an HTTP 404 to scripts).
+    #[error("{kind} {item} does not exist on {at}")]
+    NotFound {
+        at: String,
+        kind: crate::artifact::ArtifactKind,
+        item: String,
+    },
     /// The configuration does not hold what the verb needs.
     #[error(transparent)]
     Config(Box<crate::config::ConfigError>),
@@ -43,6 +58,15 @@ impl OpsError {
     pub fn oic(at: &str, source: OicError) -> OpsError {
         OpsError::Oic {
             at: at.to_string(),
+            source: Box::new(source),
+        }
+    }
+
+    /// An OIC read error about `item` on instance `at`.
+    pub fn oic_item(at: &str, item: String, source: OicError) -> OpsError {
+        OpsError::OicItem {
+            at: at.to_string(),
+            item,
             source: Box::new(source),
         }
     }

@@ -6,11 +6,14 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
+use crate::config::Config;
 use crate::effect::{Effect, Executor, Failure, Outcome};
 use crate::ledger::{Stage, StepError, StepStatus};
 use crate::oic::{Acl, AclPrincipal, AclRole, OicClient};
 use crate::rbac::acl::{self, AclCopyRow, AclMember, AclRoleList, ProjectAcl, project_key};
-use crate::rbac::{GrantResult, GrantStatus, IdentityClient, RoleEntry, RoleMap};
+use crate::rbac::{GrantResult, GrantStatus, IdentityClient, RbacError, RoleEntry, RoleMap};
 
 /// Where roles are granted: an identity domain and the OIC application of one instance, plus
 /// the instance's client for project ACLs (OIC 3).
@@ -286,4 +289,230 @@ pub fn acl_json(a: &Acl) -> serde_json::Value {
         }
     }
     v
+}
+
+/// The identity domain and OIC application that serve instance `inst`
+/// (`[identity.NAME.apps]`).
+pub fn identity_for_instance(
+    config: &Config,
+    inst: &str,
+) -> Result<(IdentityClient, String), RbacError> {
+    let Some(p) = config.identity_for_instance(inst) else {
+        let known: Vec<String> = config.identities.keys().cloned().collect();
+        let known = if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        };
+        return Err(RbacError::Config {
+            instance: Some(inst.to_string()),
+            message: format!(
+                "no identity domain serves instance `{inst}`: add `{inst} = \"<OIC application name or id>\"` under [identity.NAME.apps] (configured domains: {known})"
+            ),
+        });
+    };
+    let app = p.apps.get(inst).cloned().unwrap_or_default();
+    Ok((IdentityClient::new(p)?, app))
+}
+
+/// The identity domain `[identity.NAME]` (for grants without an instance: no project roles).
+pub fn identity_domain(
+    config: &Config,
+    name: &str,
+    map: Option<&RoleMap>,
+) -> Result<IdentityClient, RbacError> {
+    let p = config.identity(name).map_err(|e| RbacError::Config {
+        instance: None,
+        message: e.to_string(),
+    })?;
+    if map.is_some_and(|m| m.entries.iter().any(|e| e.project.is_some())) {
+        return Err(RbacError::Usage(
+            "project roles need the instance: rbac::grant(oic::instance(\"prod\"), roles)".into(),
+        ));
+    }
+    IdentityClient::new(p)
+}
+
+/// One result of `grant`/`revoke` as scripts see it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct GrantRow {
+    pub principal: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub role: String,
+    pub project: Option<String>,
+    pub status: &'static str,
+    pub reason: Option<String>,
+}
+
+impl From<&GrantResult> for GrantRow {
+    fn from(r: &GrantResult) -> GrantRow {
+        GrantRow {
+            principal: r.principal.name.clone(),
+            kind: r.principal.kind.as_str(),
+            role: r.role.clone(),
+            project: r.project.clone(),
+            status: r.status.as_str(),
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+/// One principal of `copy_acl` as scripts see it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CopyRow {
+    pub role: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub principal: String,
+    pub status: &'static str,
+    pub reason: Option<String>,
+    pub source_id: String,
+    pub target_id: Option<String>,
+}
+
+impl From<&AclCopyRow> for CopyRow {
+    fn from(r: &AclCopyRow) -> CopyRow {
+        CopyRow {
+            role: r.role.clone(),
+            kind: r.kind.as_str(),
+            principal: r.name.clone(),
+            status: r.status.as_str(),
+            reason: r.reason.clone(),
+            source_id: r.source_id.clone(),
+            target_id: r.target_id.clone(),
+        }
+    }
+}
+
+/// What `verb` (`rbac::grant`...) did on `on`: a count per status, then one line per failure.
+pub fn grant_summary(verb: &str, on: &str, rows: &[GrantResult]) -> Vec<String> {
+    let count = |s: GrantStatus| rows.iter().filter(|r| r.status == s).count();
+    let mut out = vec![format!(
+        "{verb} on {on}: {} granted, {} revoked, {} unchanged, {} planned, {} failed",
+        count(GrantStatus::Granted),
+        count(GrantStatus::Revoked),
+        count(GrantStatus::Unchanged),
+        count(GrantStatus::Planned),
+        count(GrantStatus::Failed),
+    )];
+    for r in rows.iter().filter(|r| r.status == GrantStatus::Failed) {
+        let on_project = r
+            .project
+            .as_ref()
+            .map(|p| format!(" on project {p}"))
+            .unwrap_or_default();
+        let why = r.reason.as_deref().unwrap_or("failed");
+        out.push(format!(
+            "  FAILED {} {}{on_project}: {why}",
+            r.principal, r.role
+        ));
+    }
+    out
+}
+
+/// What `copy_acl` of `project` from `src` to `dst` did: the count, then each principal not
+/// copied.
+pub fn copy_summary(project: &str, src: &str, dst: &str, rows: &[AclCopyRow]) -> Vec<String> {
+    let missing: Vec<&AclCopyRow> = rows.iter().filter(|r| r.target_id.is_none()).collect();
+    let mut out = vec![format!(
+        "rbac::copy_acl {project}: {} principal(s) copied from {src} to {dst}, {} not found in the target domain",
+        rows.len() - missing.len(),
+        missing.len()
+    )];
+    for r in missing {
+        out.push(format!(
+            "  NOT COPIED {}:{} ({}): {}",
+            r.kind.as_str(),
+            r.name,
+            r.role,
+            r.reason.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rbac::{Principal, PrincipalKind};
+
+    fn result(who: &str, role: &str, project: Option<&str>, status: GrantStatus) -> GrantResult {
+        GrantResult {
+            principal: Principal::parse(who),
+            role: role.into(),
+            project: project.map(str::to_string),
+            status,
+            reason: (status == GrantStatus::Failed).then(|| "no such user".to_string()),
+        }
+    }
+
+    #[test]
+    fn summaries_count_and_name_the_failures() {
+        let rows = [
+            result("a@x.io", "ServiceViewer", None, GrantStatus::Granted),
+            result("b@x.io", "ServiceViewer", None, GrantStatus::Unchanged),
+            result("c@x.io", "editors", Some("HR"), GrantStatus::Failed),
+        ];
+        assert_eq!(
+            grant_summary("rbac::grant", "prod", &rows),
+            [
+                "rbac::grant on prod: 1 granted, 0 revoked, 1 unchanged, 0 planned, 1 failed",
+                "  FAILED user:c@x.io editors on project HR: no such user",
+            ]
+        );
+        let row = GrantRow::from(&rows[2]);
+        assert_eq!(
+            (row.principal.as_str(), row.kind, row.status),
+            ("c@x.io", "user", "failed")
+        );
+        let copy = [
+            AclCopyRow {
+                role: "editors".into(),
+                kind: PrincipalKind::Group,
+                name: "Ops".into(),
+                source_id: "s1".into(),
+                target_id: Some("t1".into()),
+                status: GrantStatus::Granted,
+                reason: None,
+            },
+            AclCopyRow {
+                role: "viewers".into(),
+                kind: PrincipalKind::User,
+                name: "gone@x.io".into(),
+                source_id: "s2".into(),
+                target_id: None,
+                status: GrantStatus::Failed,
+                reason: Some("not found".into()),
+            },
+        ];
+        assert_eq!(
+            copy_summary("HR", "dev", "prod", &copy),
+            [
+                "rbac::copy_acl HR: 1 principal(s) copied from dev to prod, 1 not found in the target domain",
+                "  NOT COPIED user:gone@x.io (viewers): not found",
+            ]
+        );
+        let v = serde_json::to_value(CopyRow::from(&copy[1])).unwrap();
+        assert_eq!(v["type"], "user");
+        assert_eq!(v["target_id"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn no_identity_domain_names_the_instance() {
+        let c = Config::parse("", "ferry.toml", std::path::Path::new(".")).unwrap();
+        let Err(e) = identity_for_instance(&c, "prod") else {
+            panic!("no domain is configured");
+        };
+        assert_eq!(e.kind(), "config");
+        assert!(
+            e.to_string().contains("instance `prod`")
+                && e.to_string().ends_with("(configured domains: none)"),
+            "{e}"
+        );
+        assert!(matches!(
+            identity_domain(&c, "corp", None),
+            Err(RbacError::Config { instance: None, .. })
+        ));
+    }
 }

@@ -133,6 +133,15 @@ impl JobState {
         Ok(())
     }
 
+    /// The selected artifacts a finished job does not hold, as `CODE|VERSION` (empty while
+    /// open).
+    pub fn missing_ids(&self) -> Vec<String> {
+        match &*self.finished.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((_, m)) => m.iter().map(|m| m.key().id()).collect(),
+            None => vec![],
+        }
+    }
+
     /// `open` (still being written), `complete` or `partial`.
     pub fn status(&self) -> &'static str {
         match &*self.finished.lock().unwrap_or_else(|p| p.into_inner()) {

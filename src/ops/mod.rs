@@ -39,6 +39,7 @@ pub mod select;
 pub mod vault_diff;
 pub mod vault_prune;
 pub mod vault_restore;
+pub mod view;
 
 pub use ctx::{Bounds, Ctx, RollbackSink};
 pub use error::OpsError;

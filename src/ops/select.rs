@@ -1,5 +1,6 @@
 //! `select`: the integrations of a list that match a filter (status, code and name globs or a
-//! name regex, project, update time, lock, latest version per code).
+//! name regex, project, update time, lock, latest version per code); the reads of an instance's
+//! integrations (the list, one, its status).
 
 use std::collections::BTreeMap;
 
@@ -7,8 +8,9 @@ use regex::Regex;
 use serde::Deserialize;
 use wildmatch::WildMatch;
 
-use super::OpsError;
-use crate::oic::Integration;
+use super::{Ctx, OpsError};
+use crate::artifact::ArtifactKind;
+use crate::oic::{Integration, IntegrationId, OicClient};
 
 /// One value or a list of them.
 #[derive(Clone, Debug, Deserialize)]
@@ -110,6 +112,64 @@ pub fn select(list: Vec<Integration>, f: &Filter) -> Result<Vec<Integration>, Op
         }
     }
     Ok(best.into_values().collect())
+}
+
+/// Every integration of the instance of `client` (all pages of the list); with a filter, those
+/// that match it.
+pub async fn integrations(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    filter: Option<&Filter>,
+) -> Result<Vec<Integration>, OpsError> {
+    let list = ctx
+        .exec()
+        .read("list_integrations", || client.list_integrations(None))
+        .await
+        .map_err(|e| OpsError::oic(client.name(), e))?;
+    match filter {
+        Some(f) => select(list, f),
+        None => Ok(list),
+    }
+}
+
+/// The integration `id` of the instance of `client`, `None` when it does not exist.
+async fn find(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    id: &IntegrationId,
+) -> Result<Option<Integration>, OpsError> {
+    ctx.exec()
+        .read("get_integration", || client.get_integration(id))
+        .await
+        .map_err(|e| OpsError::oic_item(client.name(), id.to_string(), e))
+}
+
+/// The integration `id`; [`OpsError::NotFound`] when it does not exist.
+pub async fn integration(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    id: &IntegrationId,
+) -> Result<Integration, OpsError> {
+    find(ctx, client, id)
+        .await?
+        .ok_or_else(|| OpsError::NotFound {
+            at: client.name().to_string(),
+            kind: ArtifactKind::Integration,
+            item: id.to_string(),
+        })
+}
+
+/// The status of the integration `id` (`ACTIVATED`, `CONFIGURED`, ...), `MISSING` when it does
+/// not exist.
+pub async fn status(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    id: &IntegrationId,
+) -> Result<String, OpsError> {
+    Ok(find(ctx, client, id)
+        .await?
+        .map(|i| i.status)
+        .unwrap_or_else(|| "MISSING".into()))
 }
 
 #[cfg(test)]

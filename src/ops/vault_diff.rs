@@ -228,6 +228,25 @@ fn key(a: &ArtifactRef) -> Key {
     (a.kind, a.code.clone(), a.version.clone())
 }
 
+/// Compares job `a` (older) with job `b` (newer) of a run, each read back (finished first when
+/// still open), and adds the diff to the run's report.html.
+pub async fn diff_jobs(
+    ctx: &dyn super::Ctx,
+    a: &std::sync::Arc<super::job::JobState>,
+    b: &std::sync::Arc<super::job::JobState>,
+    opts: &DiffOptions,
+) -> Result<VaultDiff, super::OpsError> {
+    use super::vault_restore::{reader, vault_err};
+    let (ra, rb) = (reader(ctx, a).await?, reader(ctx, b).await?);
+    let (o, at) = (opts.clone(), a.vault_name.as_str());
+    let d = tokio::task::spawn_blocking(move || diff(&*ra, &*rb, &o))
+        .await
+        .map_err(|e| vault_err(at, e))?
+        .map_err(|e| vault_err(at, e))?;
+    ctx.exec().record().add_report_section(&d.html_section());
+    Ok(d)
+}
+
 /// Compares two sides. Blocking (fetches archives); call from `spawn_blocking` in async code.
 pub fn diff(
     from: &dyn DiffSide,

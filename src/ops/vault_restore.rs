@@ -15,7 +15,7 @@ use crate::artifact::Artifact;
 use crate::effect::{Effect, Failure};
 use crate::ledger::{Stage, StepStatus};
 use crate::oic::OicClient;
-use crate::vault::{JobReader, ManifestEntry, Vault};
+use crate::vault::{EntryCheck, JobFilter, JobReader, JobSummary, ManifestEntry, Vault};
 
 /// The entries `only` selects: each item is `CODE|VERSION` (that version), or `CODE` (every
 /// entry with that code: an integration's versions in the job, a lookup, a project...). Codes
@@ -112,7 +112,7 @@ impl<'de> Deserialize<'de> for RestoreOptions {
     }
 }
 
-fn vault_err(at: &str, e: impl std::fmt::Display) -> OpsError {
+pub(super) fn vault_err(at: &str, e: impl std::fmt::Display) -> OpsError {
     OpsError::Vault {
         at: at.to_string(),
         message: e.to_string(),
@@ -140,6 +140,54 @@ pub async fn open_job_in(
         .map_err(|e| vault_err(vault_name, e))?
         .map_err(|e| vault_err(vault_name, e))?;
     Ok(JobState::opened(vault_name, vault.clone(), reader))
+}
+
+/// The jobs of `vault` (named `vault_name`), oldest first.
+pub async fn list_jobs(vault_name: &str, vault: &Vault) -> Result<Vec<JobSummary>, OpsError> {
+    let v = vault.clone();
+    tokio::task::spawn_blocking(move || v.list_jobs(JobFilter::default()))
+        .await
+        .map_err(|e| vault_err(vault_name, e))?
+        .map_err(|e| vault_err(vault_name, e))
+}
+
+/// A job read back: finished first when it is still being written.
+pub async fn reader(ctx: &dyn Ctx, job: &Arc<JobState>) -> Result<Arc<JobReader>, OpsError> {
+    let (j, record, shell) = (
+        job.clone(),
+        ctx.exec().record().clone(),
+        ctx.shell().clone(),
+    );
+    tokio::task::spawn_blocking(move || j.reader(&record, &shell))
+        .await
+        .map_err(|e| vault_err(&job.vault_name, e))?
+}
+
+/// What `job.verify()` found: every byte of every file of the job read and checked against the
+/// manifest.
+#[derive(Debug, serde::Serialize)]
+pub struct JobCheck {
+    pub ok: bool,
+    pub bytes_read: u64,
+    /// The entries that are not as the manifest says.
+    pub failures: Vec<EntryCheck>,
+}
+
+/// Reads every byte of every file of `job` (finished first when still open) and checks it
+/// against the manifest.
+pub async fn verify_job(ctx: &dyn Ctx, job: &Arc<JobState>) -> Result<JobCheck, OpsError> {
+    let r = reader(ctx, job).await?;
+    let at = job.vault_name.as_str();
+    let rep = tokio::task::spawn_blocking(move || r.verify())
+        .await
+        .map_err(|e| vault_err(at, e))?
+        .map_err(|e| vault_err(at, e))?;
+    let failures = rep.failures().into_iter().cloned().collect();
+    Ok(JobCheck {
+        ok: rep.ok(),
+        bytes_read: rep.bytes_read,
+        failures,
+    })
 }
 
 /// Restores job `job_path` of vault `vault_name` into instance `target` (`ferry vault restore`):
@@ -192,10 +240,7 @@ pub async fn job_artifacts(
     if exec.dry_run() && no_reader {
         return Ok(planned_artifacts(ctx, job, only));
     }
-    let (j, record, shell) = (job.clone(), exec.record().clone(), ctx.shell().clone());
-    let reader = tokio::task::spawn_blocking(move || j.reader(&record, &shell))
-        .await
-        .map_err(|e| vault_err(&job.vault_name, e))??;
+    let reader = reader(ctx, job).await?;
     let entries = if only.is_empty() {
         reader.manifest().entries.clone()
     } else {

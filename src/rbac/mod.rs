@@ -90,6 +90,12 @@ pub enum RbacError {
     /// Something else the request cannot do (a project role on OIC Gen2, no identity domain...).
     #[error("{0}")]
     Usage(String),
+    /// The config lacks what the request needs (an identity domain, or one for `instance`).
+    #[error("{message}")]
+    Config {
+        instance: Option<String>,
+        message: String,
+    },
 }
 
 impl crate::effect::Classify for RbacError {
@@ -139,6 +145,7 @@ impl RbacError {
             RbacError::Auth { .. } => "auth",
             RbacError::NotFound { .. } => "not_found",
             RbacError::RoleMap { .. } | RbacError::Usage(_) => "usage",
+            RbacError::Config { .. } => "config",
         }
     }
 }

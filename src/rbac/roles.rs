@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
 use super::{PrincipalKind, RbacError};
 
 /// The OIC application roles (identity-domain app roles of the OIC application).
@@ -219,6 +222,120 @@ impl RoleMap {
     }
 }
 
+/// A role, or a list of roles.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "expected a role or a list of roles (strings)")]
+pub enum Roles {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Roles {
+    fn list(self) -> Vec<String> {
+        match self {
+            Roles::One(r) => vec![r],
+            Roles::Many(v) => v,
+        }
+    }
+}
+
+/// One line of a role map as recipes write it: `user` or `group` (or `principal`, parsed like a
+/// CSV field), `role` or `roles`, and `project` for project access. `rbac::load_roles` returns
+/// these; unknown keys are refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRow {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Roles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Roles>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+impl RoleMap {
+    /// A role map from a recipe's value: the path of a `.csv` file, a map
+    /// (`"e-mail or group" => role or [roles]`), or an array of [`RoleRow`] maps. A value of
+    /// the wrong shape is [`RbacError::Usage`]; an unknown role [`RbacError::RoleMap`].
+    pub fn from_value(v: &Value) -> Result<RoleMap, RbacError> {
+        let usage = |at: &str, m: &dyn std::fmt::Display| RbacError::Usage(format!("{at}: {m}"));
+        let mut m = RoleMap::default();
+        match v {
+            Value::String(path) => return RoleMap::load(Path::new(path)),
+            Value::Object(map) => {
+                for (who, r) in map {
+                    let at = format!("roles[\"{who}\"]");
+                    let roles = Roles::deserialize(r).map_err(|e| usage(&at, &e))?;
+                    for role in roles.list() {
+                        m.push(Principal::parse(who), &role, None, &at)?;
+                    }
+                }
+            }
+            Value::Array(rows) => {
+                for (i, row) in rows.iter().enumerate() {
+                    let at = format!("roles[{i}]");
+                    if !row.is_object() {
+                        let like = "expected a map like #{ user: \"jane@example.com\", role: \"ServiceDeveloper\" }";
+                        return Err(usage(&at, &like));
+                    }
+                    let r = RoleRow::deserialize(row).map_err(|e| {
+                        usage(&at, &e.to_string().replace("unknown field", "unknown key"))
+                    })?;
+                    let p = match (r.user, r.group, r.principal) {
+                        (Some(u), None, None) => Principal {
+                            kind: PrincipalKind::User,
+                            name: u,
+                        },
+                        (None, Some(g), None) => Principal {
+                            kind: PrincipalKind::Group,
+                            name: g,
+                        },
+                        (None, None, Some(p)) => Principal::parse(&p),
+                        _ => return Err(usage(&at, &"give one of `user`, `group`")),
+                    };
+                    let roles = match (r.role, r.roles) {
+                        (Some(x), None) | (None, Some(x)) => x.list(),
+                        _ => return Err(usage(&at, &"give `role` or `roles`")),
+                    };
+                    for role in roles {
+                        m.push(p.clone(), &role, r.project.as_deref(), &at)?;
+                    }
+                }
+            }
+            _ => {
+                let what =
+                    "expected a file path, a map of user/group to roles, or an array of maps";
+                return Err(usage("roles", &what));
+            }
+        }
+        Ok(m)
+    }
+
+    /// The entries as [`RoleRow`]s (`user` or `group`, `role`, `project`).
+    pub fn rows(&self) -> Vec<RoleRow> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let name = Some(e.principal.name.clone());
+                let user = e.principal.kind == PrincipalKind::User;
+                RoleRow {
+                    user: if user { name.clone() } else { None },
+                    group: if user { None } else { name },
+                    role: Some(Roles::One(e.role.clone())),
+                    project: e.project.clone(),
+                    ..Default::default()
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +393,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("r.csv:1"), "{e}");
+    }
+
+    #[test]
+    fn role_maps_from_values() {
+        use serde_json::json;
+        let m = RoleMap::from_value(&json!({
+            "jane@example.com": "Service Developer",
+            "group:OIC-Developers": ["ServiceViewer", "ServiceMonitor"],
+        }))
+        .unwrap();
+        assert_eq!(m.entries.len(), 3);
+        let m = RoleMap::from_value(&json!([
+            { "user": "a@x.io", "roles": ["ServiceViewer"] },
+            { "group": "Ops", "role": "editors", "project": "HR" },
+            { "principal": "b@x.io", "role": "ServiceMonitor" },
+        ]))
+        .unwrap();
+        assert_eq!(m.entries[1].project.as_deref(), Some("HR"));
+        assert_eq!(m.entries[2].principal.kind, PrincipalKind::User);
+        let rows = m.rows();
+        assert_eq!(rows[1].group.as_deref(), Some("Ops"));
+        assert_eq!(
+            RoleMap::from_value(&serde_json::to_value(&rows).unwrap()).unwrap(),
+            m
+        );
+
+        let err = |v: Value| RoleMap::from_value(&v).unwrap_err().to_string();
+        assert!(
+            err(json!([{ "user": "a@x.io", "role": "ServiceViewer", "team": 1 }]))
+                .starts_with("roles[0]: unknown key `team`")
+        );
+        assert_eq!(
+            err(json!([{ "role": "ServiceViewer" }])),
+            "roles[0]: give one of `user`, `group`"
+        );
+        assert_eq!(
+            err(json!([{ "user": "a@x.io" }])),
+            "roles[0]: give `role` or `roles`"
+        );
+        assert!(err(json!([1])).starts_with("roles[0]: expected a map like"));
+        assert!(err(json!({ "a@x.io": 3 })).contains("expected a role or a list of roles"));
+        assert!(err(json!(5)).starts_with("roles: expected a file path"));
+        assert!(matches!(
+            RoleMap::from_value(&json!({ "a@x.io": "Nope" })),
+            Err(RbacError::RoleMap { .. })
+        ));
     }
 }

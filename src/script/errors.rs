@@ -111,3 +111,44 @@ pub fn is_config_error(err: &EvalAltResult) -> bool {
     }
     false
 }
+
+/// An OIC client error as a script error (its kind and HTTP status as the effect layer
+/// classifies them).
+pub fn oic_err(e: crate::oic::OicError, ctx: Ctx) -> Box<EvalAltResult> {
+    let f = crate::effect::Failure::from(e);
+    script_error(
+        crate::effect::Classify::kind(&f),
+        crate::effect::Classify::status(&f),
+        f.to_string(),
+        ctx,
+    )
+}
+
+/// An error of the `ops` layer as a script error.
+pub fn ops_err(e: crate::ops::OpsError) -> Box<EvalAltResult> {
+    use crate::ops::OpsError;
+    match e {
+        OpsError::Usage(m) => usage(m),
+        OpsError::Cancelled => cancelled(),
+        OpsError::Effect(e) => from_effect(*e),
+        OpsError::Oic { at, source } => oic_err(*source, Ctx::instance(&at)),
+        OpsError::OicItem { at, item, source } => {
+            oic_err(*source, Ctx::instance(&at).artifact(item))
+        }
+        OpsError::NotFound { at, kind, item } => script_error(
+            "http",
+            Some(404),
+            format!("{kind} {item} does not exist on {at}"),
+            Ctx::instance(&at).artifact(item),
+        ),
+        OpsError::Config(c) => from_config(*c),
+        OpsError::Ledger(m) => script_error("ledger", None, m, Ctx::default()),
+        OpsError::Connection { at, message } => script_error(
+            "connection",
+            None,
+            message,
+            Ctx::instance(&at).stage("connection"),
+        ),
+        OpsError::Vault { at, message } => script_error("vault", None, message, Ctx::instance(&at)),
+    }
+}

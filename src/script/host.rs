@@ -158,3 +158,45 @@ impl Host {
         self.out.bar(len, label)
     }
 }
+
+/// What the `ops` layer needs of a run: the executor, the config, clients, bars, bounds.
+impl crate::ops::Ctx for Host {
+    fn exec(&self) -> &Executor {
+        &self.exec
+    }
+    fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+    fn client(&self, name: &str) -> Result<crate::oic::OicClient, crate::ops::OpsError> {
+        if let Some(c) = self.clients.lock().expect("clients lock").get(name) {
+            return Ok(c.clone());
+        }
+        let client = crate::oic::OicClient::new(self.config.instance(name)?)
+            .map_err(|e| crate::ops::OpsError::oic(name, e))?;
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .insert(name.to_string(), client.clone());
+        Ok(client)
+    }
+    fn bar(&self, len: usize, label: &str) -> ProgressBar {
+        Host::bar(self, len, label)
+    }
+    fn shell(&self) -> &Shell {
+        &self.out
+    }
+    fn rollback_sink(&self) -> Arc<dyn crate::ops::RollbackSink> {
+        super::api::ledger::sink_for(self)
+    }
+    fn resume_grace(&self) -> std::time::Duration {
+        self.run.opts.resume_grace
+    }
+    fn bounds(&self) -> crate::ops::Bounds {
+        crate::ops::Bounds {
+            exports: self.concurrency.exports,
+            imports: self.concurrency.imports,
+            activations: self.concurrency.activations,
+            stores: self.concurrency.stores,
+        }
+    }
+}

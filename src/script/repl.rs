@@ -553,14 +553,14 @@ impl Session {
 
 /// A copy of a value whose handles (instances, vaults, jobs) act through `host`.
 fn rebind(v: &Dynamic, host: &Arc<Host>) -> Dynamic {
-    use super::api::{oic::Instance, vault::Job, vault::VaultH};
+    use super::api::{oic::Instance, vault::Job, vault::Vault};
     if let Some(i) = v.read_lock::<Instance>() {
         return Dynamic::from(Instance {
             host: host.clone(),
             client: i.client.clone(),
         });
     }
-    if let Some(x) = v.read_lock::<VaultH>() {
+    if let Some(x) = v.read_lock::<Vault>() {
         let mut x = x.clone();
         x.host = host.clone();
         return Dynamic::from(x);

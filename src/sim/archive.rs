@@ -548,7 +548,38 @@ pub fn parse_dvm(xml: &str, fallback_name: &str) -> Lookup {
 
 /// The entries of an integration inside an archive, under `prefix` (e.g. `icspackage/project/X_01.00.0000/`).
 pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mut Entries) {
-    let body = format!(
+    let props = export_stamp() + project_properties(i).as_str();
+    out.insert(
+        format!("{prefix}ics_project_attributes.properties"),
+        props.into_bytes().into(),
+    );
+    let (apps, call_files) = applications(i, prefix);
+    out.insert(
+        format!("{prefix}PROJECT-INF/project.xml"),
+        project_xml(i, &apps).into_bytes().into(),
+    );
+    project_inf(i, prefix, out);
+    processor_resources(i, prefix, padding, out);
+    for (n, c) in i.connections.iter().enumerate() {
+        out.insert(
+            format!(
+                "{prefix}resources/application_{}/resourcegroup_1/{}.properties",
+                n + 1,
+                c.code
+            ),
+            format!("connection={}\nrole={}\n", c.code, c.role)
+                .into_bytes()
+                .into(),
+        );
+    }
+    for (name, jca) in call_files {
+        out.insert(name, jca.into_bytes().into());
+    }
+}
+
+/// `ics_project_attributes.properties` (without the export stamp).
+fn project_properties(i: &Integration) -> String {
+    format!(
         "project_code={}\nproject_name={}\nproject_version={}\nproject_type={}\nproject_persisted_state={}\nproject_transient_state={}\nmodelType={}\nsmartTags=style:{}\nversion={}\nlastUpdatedICSVersion=25.06.0.0\noriginalICSVersion=24.10.0.0\n",
         i.code,
         i.name,
@@ -563,32 +594,40 @@ pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mu
         i.pattern,
         i.style.to_lowercase(),
         i.version
-    );
-    let props = export_stamp() + body.as_str();
-    out.insert(
-        format!("{prefix}ics_project_attributes.properties"),
-        props.into_bytes().into(),
-    );
+    )
+}
+
+/// One `<ns2:application>` of `project.xml` (role, code and name escaped).
+fn application_xml(n: usize, role: &str, adapter: &str, code: &str, name: &str) -> String {
+    format!(
+        "    <ns2:application name=\"application_{n}\">\n      <ns2:role>{}</ns2:role>\n      <ns2:adapter><ns2:type>{adapter}</ns2:type><ns2:code>{}</ns2:code><ns2:name>{}</ns2:name></ns2:adapter>\n    </ns2:application>\n",
+        xml_escape(role),
+        xml_escape(code),
+        xml_escape(name)
+    )
+}
+
+/// The applications of `project.xml`: one per connection, then one per invocation of another
+/// integration (the local integration adapter, or the REST connection the call goes through
+/// when it is not one of the connections already); and each call's `.jca` under its resources
+/// (path, text).
+fn applications(i: &Integration, prefix: &str) -> (String, Vec<(String, String)>) {
     let mut apps = String::new();
     for (n, c) in i.connections.iter().enumerate() {
-        apps.push_str(&format!(
-            "    <ns2:application name=\"application_{}\">\n      <ns2:role>{}</ns2:role>\n      <ns2:adapter><ns2:type>rest</ns2:type><ns2:code>{}</ns2:code><ns2:name>{}</ns2:name></ns2:adapter>\n    </ns2:application>\n",
-            n + 1,
-            xml_escape(&c.role),
-            xml_escape(&c.code),
-            xml_escape(&c.code)
-        ));
+        apps.push_str(&application_xml(n + 1, &c.role, "rest", &c.code, &c.code));
     }
-    // Invocations of other integrations: an application (the local integration adapter, or the REST
-    // connection the call goes through) and the call's `.jca` under its resources.
     let mut call_files: Vec<(String, String)> = Vec::new();
     let mut next_app = i.connections.len();
     for (j, call) in i.calls.iter().enumerate() {
         let (app, jca) = match &call.via {
             InvokeVia::Local => {
                 next_app += 1;
-                apps.push_str(&format!(
-                    "    <ns2:application name=\"application_{next_app}\">\n      <ns2:role>TARGET</ns2:role>\n      <ns2:adapter><ns2:type>{LOCAL_ADAPTER}</ns2:type><ns2:code>{LOCAL_CONNECTION}</ns2:code><ns2:name>Local Integration</ns2:name></ns2:adapter>\n    </ns2:application>\n"
+                apps.push_str(&application_xml(
+                    next_app,
+                    "TARGET",
+                    LOCAL_ADAPTER,
+                    LOCAL_CONNECTION,
+                    "Local Integration",
                 ));
                 (next_app, local_invoke_jca(call))
             }
@@ -597,9 +636,8 @@ pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mu
                     Some(k) => k + 1,
                     None => {
                         next_app += 1;
-                        apps.push_str(&format!(
-                            "    <ns2:application name=\"application_{next_app}\">\n      <ns2:role>TARGET</ns2:role>\n      <ns2:adapter><ns2:type>rest</ns2:type><ns2:code>{c}</ns2:code><ns2:name>{c}</ns2:name></ns2:adapter>\n    </ns2:application>\n",
-                            c = xml_escape(connection)
+                        apps.push_str(&application_xml(
+                            next_app, "TARGET", "rest", connection, connection,
                         ));
                         next_app
                     }
@@ -616,7 +654,12 @@ pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mu
             jca,
         ));
     }
-    let project_xml = format!(
+    (apps, call_files)
+}
+
+/// `PROJECT-INF/project.xml` with the applications `apps`.
+fn project_xml(i: &Integration, apps: &str) -> String {
+    format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ns3:icsproject xmlns=\"http://www.oracle.com/2014/03/ics/project/definition\" xmlns:ns2=\"http://www.oracle.com/2014/03/ics/flow/definition\" xmlns:ns3=\"http://www.oracle.com/2014/03/ics/project\">\n  <projectCode>{}</projectCode>\n  <projectVersion>{}</projectVersion>\n  <projectName>{}</projectName>\n  <description>{}</description>\n  <pattern>{}</pattern>\n  <style>{}</style>\n  <ns2:icsflow>\n{}    <ns2:processor name=\"processor_1\"><ns2:type>transformer</ns2:type></ns2:processor>\n    <ns2:orchestration/>\n  </ns2:icsflow>\n</ns3:icsproject>\n",
         xml_escape(&i.code),
         xml_escape(&i.version),
@@ -625,11 +668,11 @@ pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mu
         xml_escape(&i.pattern),
         xml_escape(&i.style),
         apps
-    );
-    out.insert(
-        format!("{prefix}PROJECT-INF/project.xml"),
-        project_xml.into_bytes().into(),
-    );
+    )
+}
+
+/// The JSON files of `PROJECT-INF/` beside `project.xml`.
+fn project_inf(i: &Integration, prefix: &str, out: &mut Entries) {
     out.insert(
         format!("{prefix}PROJECT-INF/layout.json"),
         format!("{{\"code\":\"{}\",\"nodes\":[]}}", i.code)
@@ -662,6 +705,11 @@ pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mu
         format!("{prefix}PROJECT-INF/project_messages.json"),
         b"{\"messages\":[]}".to_vec().into(),
     );
+}
+
+/// The transformer's resources: a generated stylesheet (`512 + padding` bytes) and its
+/// expression properties.
+fn processor_resources(i: &Integration, prefix: &str, padding: u64, out: &mut Entries) {
     let res_seed = format!("{}|{}", i.code, i.version);
     let hash = hex::encode(&Sha256::digest(res_seed.as_bytes())[..8]);
     out.insert(
@@ -675,21 +723,6 @@ pub fn integration_entries(i: &Integration, prefix: &str, padding: u64, out: &mu
         format!("{prefix}resources/processor_1/resourcegroup_1/expr.properties"),
         b"expr=true\n".to_vec().into(),
     );
-    for (n, c) in i.connections.iter().enumerate() {
-        out.insert(
-            format!(
-                "{prefix}resources/application_{}/resourcegroup_1/{}.properties",
-                n + 1,
-                c.code
-            ),
-            format!("connection={}\nrole={}\n", c.code, c.role)
-                .into_bytes()
-                .into(),
-        );
-    }
-    for (name, jca) in call_files {
-        out.insert(name, jca.into_bytes().into());
-    }
 }
 
 /// Adapter type of the local integration adapter in `project.xml` (a system adapter: no connection
@@ -929,42 +962,15 @@ pub fn scan_zip<R: Read + std::io::Seek>(
 /// Validates and parses an `.iar` from any seekable reader (e.g. a spooled upload file), streaming large entries.
 pub fn parse_iar_reader<R: Read + std::io::Seek>(r: R) -> Result<ParsedIar, ArchiveError> {
     let (names, entries, hash) = scan_zip(r, iar_metadata)?;
-    let mut dirs: Vec<String> = names
-        .iter()
-        .filter_map(|n| n.strip_prefix("icspackage/project/"))
-        .filter_map(|rest| rest.split_once('/').map(|(d, _)| d.to_string()))
-        .collect();
-    dirs.dedup();
-    let dir = match dirs.as_slice() {
-        [d] => d.clone(),
-        [] => {
-            return Err(ArchiveError::Layout(
-                "no icspackage/project/<CODE>_<VERSION>/ directory".into(),
-            ));
-        }
-        _ => {
-            return Err(ArchiveError::Layout(
-                "more than one icspackage/project/ directory".into(),
-            ));
-        }
-    };
+    let dir = project_dir(&names)?;
     let prefix = format!("icspackage/project/{dir}/");
     let props_bytes = entries
         .get(&format!("{prefix}ics_project_attributes.properties"))
         .ok_or_else(|| ArchiveError::Layout("missing ics_project_attributes.properties".into()))?;
     let props = parse_properties(&String::from_utf8_lossy(props_bytes));
-    let code = props
-        .get("project_code")
-        .cloned()
-        .ok_or_else(|| ArchiveError::Layout("missing project_code".into()))?;
-    let version = props
-        .get("project_version")
-        .cloned()
-        .ok_or_else(|| ArchiveError::Layout("missing project_version".into()))?;
-    let stored_mod = props
-        .get("mod")
-        .cloned()
-        .ok_or_else(|| ArchiveError::Layout("missing mod".into()))?;
+    let code = required(&props, "project_code")?;
+    let version = required(&props, "project_version")?;
+    let stored_mod = required(&props, "mod")?;
     if hash != stored_mod {
         return Err(ArchiveError::Integrity);
     }
@@ -980,52 +986,19 @@ pub fn parse_iar_reader<R: Read + std::io::Seek>(r: R) -> Result<ParsedIar, Arch
     {
         return Err(ArchiveError::Integrity);
     }
-    let re_app =
-        regex::Regex::new(r"(?s)<(?:\w+:)?application\b[^>]*>(.*?)</(?:\w+:)?application>")
-            .map_err(|e| ArchiveError::Layout(e.to_string()))?;
-    // The local integration adapter is a system adapter, not a connection of the flow.
-    let connection_roles = re_app
-        .captures_iter(&project_xml)
-        .filter(|c| xml_text(&c[1], "type").as_deref() != Some(LOCAL_ADAPTER))
-        .filter_map(|c| {
-            let body = &c[1];
-            let role = xml_text(body, "role").unwrap_or_else(|| "SOURCE".into());
-            xml_text(body, "code").map(|code| (code, role))
-        })
-        .collect();
+    let connection_roles = connection_roles(&project_xml)?;
     let calls = entries
         .iter()
         .filter(|(n, _)| n.starts_with(&prefix) && n.ends_with(".jca"))
         .filter_map(|(_, b)| parse_invoke_jca(&String::from_utf8_lossy(b)))
         .collect();
-    let mut connections = Vec::new();
-    let mut lookups = Vec::new();
-    let mut schedule = None;
-    for (name, content) in &entries {
-        let text = String::from_utf8_lossy(content);
-        if let Some(file) = name.strip_prefix("icspackage/appinstances/") {
-            let fallback = file.trim_end_matches(".xml");
-            connections.push(parse_connection_xml(&text, fallback));
-        } else if let Some(file) = name.strip_prefix("icspackage/dvms/") {
-            lookups.push(parse_dvm(&text, file.trim_end_matches(".dvm")));
-        } else if name.starts_with("icspackage/schedule/") {
-            schedule = Some(parse_schedule_xml(&text));
-        }
-    }
+    let (connections, lookups, schedule) = package_parts(&entries);
+    let prop = |k: &str, default: &str| props.get(k).cloned().unwrap_or_else(|| default.into());
     Ok(ParsedIar {
-        name: props
-            .get("project_name")
-            .cloned()
-            .unwrap_or_else(|| code.clone()),
+        name: prop("project_name", &code),
         description: xml_text(&project_xml, "description").unwrap_or_default(),
-        project_type: props
-            .get("project_type")
-            .cloned()
-            .unwrap_or_else(|| "DEVELOPED".into()),
-        pattern: props
-            .get("modelType")
-            .cloned()
-            .unwrap_or_else(|| "Orchestration".into()),
+        project_type: prop("project_type", "DEVELOPED"),
+        pattern: prop("modelType", "Orchestration"),
         style: xml_text(&project_xml, "style").unwrap_or_else(|| "FREEFORM".into()),
         code,
         version,
@@ -1036,4 +1009,123 @@ pub fn parse_iar_reader<R: Read + std::io::Seek>(r: R) -> Result<ParsedIar, Arch
         draft: props.get("project_persisted_state").map(String::as_str) == Some("INPROGRESS"),
         calls,
     })
+}
+
+/// The one `icspackage/project/<CODE>_<VERSION>/` directory of an archive's file `names`.
+fn project_dir(names: &[String]) -> Result<String, ArchiveError> {
+    let mut dirs: Vec<String> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix("icspackage/project/"))
+        .filter_map(|rest| rest.split_once('/').map(|(d, _)| d.to_string()))
+        .collect();
+    dirs.dedup();
+    match dirs.as_slice() {
+        [d] => Ok(d.clone()),
+        [] => Err(ArchiveError::Layout(
+            "no icspackage/project/<CODE>_<VERSION>/ directory".into(),
+        )),
+        _ => Err(ArchiveError::Layout(
+            "more than one icspackage/project/ directory".into(),
+        )),
+    }
+}
+
+/// A key `ics_project_attributes.properties` must have.
+fn required(props: &BTreeMap<String, String>, key: &str) -> Result<String, ArchiveError> {
+    props
+        .get(key)
+        .cloned()
+        .ok_or_else(|| ArchiveError::Layout(format!("missing {key}")))
+}
+
+/// The connections the flow of `project.xml` uses, (code, role); the local integration adapter
+/// is a system adapter, not a connection of the flow.
+fn connection_roles(project_xml: &str) -> Result<Vec<(String, String)>, ArchiveError> {
+    let re_app =
+        regex::Regex::new(r"(?s)<(?:\w+:)?application\b[^>]*>(.*?)</(?:\w+:)?application>")
+            .map_err(|e| ArchiveError::Layout(e.to_string()))?;
+    Ok(re_app
+        .captures_iter(project_xml)
+        .filter(|c| xml_text(&c[1], "type").as_deref() != Some(LOCAL_ADAPTER))
+        .filter_map(|c| {
+            let body = &c[1];
+            let role = xml_text(body, "role").unwrap_or_else(|| "SOURCE".into());
+            xml_text(body, "code").map(|code| (code, role))
+        })
+        .collect())
+}
+
+/// What the package holds beside the flow: connections (`appinstances/`), lookups (`dvms/`)
+/// and the schedule.
+fn package_parts(
+    entries: &BTreeMap<String, Vec<u8>>,
+) -> (Vec<ArchivedConnection>, Vec<Lookup>, Option<Schedule>) {
+    let mut connections = Vec::new();
+    let mut lookups = Vec::new();
+    let mut schedule = None;
+    for (name, content) in entries {
+        let text = String::from_utf8_lossy(content);
+        if let Some(file) = name.strip_prefix("icspackage/appinstances/") {
+            let fallback = file.trim_end_matches(".xml");
+            connections.push(parse_connection_xml(&text, fallback));
+        } else if let Some(file) = name.strip_prefix("icspackage/dvms/") {
+            lookups.push(parse_dvm(&text, file.trim_end_matches(".dvm")));
+        } else if name.starts_with("icspackage/schedule/") {
+            schedule = Some(parse_schedule_xml(&text));
+        }
+    }
+    (connections, lookups, schedule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_project_directory_or_a_layout_error() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            project_dir(&names(&[
+                "icspackage/project/A_01.00.0000/PROJECT-INF/project.xml",
+                "icspackage/project/A_01.00.0000/x.properties",
+                "icspackage/appinstances/C.xml",
+            ]))
+            .ok()
+            .as_deref(),
+            Some("A_01.00.0000")
+        );
+        assert!(project_dir(&names(&["META-INF/MANIFEST.MF"])).is_err());
+        assert!(
+            project_dir(&names(&[
+                "icspackage/project/A_01/p.xml",
+                "icspackage/project/B_01/p.xml",
+            ]))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_applications_written_are_the_connections_read() {
+        let mut d = super::super::state::InstanceData::default();
+        super::super::seed::sample(&mut d);
+        for i in d.integrations.values() {
+            let (apps, calls) = applications(i, "p/");
+            assert_eq!(calls.len(), i.calls.len(), "{}", i.code);
+            let mut want: Vec<(String, String)> = i
+                .connections
+                .iter()
+                .map(|c| (c.code.clone(), c.role.clone()))
+                .collect();
+            // A REST call through a connection the flow does not list adds it as a target.
+            for c in &i.calls {
+                if let InvokeVia::Rest { connection } = &c.via
+                    && !i.connections.iter().any(|x| &x.code == connection)
+                {
+                    want.push((connection.clone(), "TARGET".into()));
+                }
+            }
+            let got = connection_roles(&project_xml(i, &apps)).expect("parses");
+            assert_eq!(got, want, "{}", i.code);
+        }
+    }
 }

@@ -253,92 +253,10 @@ pub fn parse_car(bytes: &[u8]) -> Result<ParsedCar, ArchiveError> {
     if archive::integrity_hash(&entries) != stored {
         return Err(ArchiveError::Integrity);
     }
-    let mut connections = Vec::new();
-    let mut conn_xml: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut lookups = Vec::new();
-    let mut dvms: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut deployments = Vec::new();
-    let mut int_dirs: BTreeMap<String, Entries> = BTreeMap::new();
-    for (name, content) in &entries {
-        let text = String::from_utf8_lossy(content.bytes()).to_string();
-        if let Some(f) = name.strip_prefix("project/connections/") {
-            let c = archive::parse_connection_xml(&text, f.trim_end_matches(".xml"));
-            conn_xml.insert(c.code.clone(), content.bytes().to_vec());
-            connections.push(c);
-        } else if let Some(f) = name.strip_prefix("project/lookups/") {
-            let l = archive::parse_dvm(&text, f.trim_end_matches(".dvm"));
-            dvms.insert(l.name.clone(), content.bytes().to_vec());
-            lookups.push(l);
-        } else if name.starts_with("project/labels/") {
-            let v: Value = serde_json::from_str(&text)
-                .map_err(|e| ArchiveError::Layout(format!("{name}: {e}")))?;
-            let code = v["code"].as_str().unwrap_or_default().to_string();
-            deployments.push(Deployment {
-                name: v["name"].as_str().unwrap_or(&code).to_string(),
-                description: v["description"].as_str().unwrap_or_default().to_string(),
-                integrations: v["integrations"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(|i| {
-                                (
-                                    i["code"].as_str().unwrap_or_default().to_string(),
-                                    i["version"].as_str().unwrap_or_default().to_string(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                code,
-                last_updated: Utc::now(),
-            });
-        } else if let Some(rest) = name.strip_prefix("project/integrations/")
-            && let Some((dir, file)) = rest.split_once('/')
-        {
-            int_dirs
-                .entry(dir.to_string())
-                .or_default()
-                .insert(file.to_string(), content.clone());
-        }
-    }
+    let parts = car_parts(&entries)?;
     let mut integrations = Vec::new();
-    for (dir, files) in int_dirs {
-        let info: Value = files
-            .get("info.json")
-            .and_then(|c| serde_json::from_slice(c.bytes()).ok())
-            .unwrap_or(Value::Null);
-        let mut iar: Entries = BTreeMap::new();
-        for (file, content) in files {
-            if file == "info.json" {
-                continue;
-            }
-            if let Some(rest) = file.strip_prefix("schedule/") {
-                iar.insert(format!("icspackage/schedule/{rest}"), content);
-            } else {
-                iar.insert(format!("icspackage/project/{dir}/{file}"), content);
-            }
-        }
-        for c in info["connections"].as_array().into_iter().flatten() {
-            if let Some(code) = c["code"].as_str()
-                && let Some(x) = conn_xml.get(code)
-            {
-                iar.insert(
-                    format!("icspackage/appinstances/{code}.xml"),
-                    Content::Bytes(x.clone()),
-                );
-            }
-        }
-        for l in info["lookups"].as_array().into_iter().flatten() {
-            if let Some(name) = l.as_str()
-                && let Some(x) = dvms.get(name)
-            {
-                iar.insert(
-                    format!("icspackage/dvms/{name}.dvm"),
-                    Content::Bytes(x.clone()),
-                );
-            }
-        }
-        let bytes = archive::seal_and_zip(iar)?;
+    for (dir, files) in &parts.int_dirs {
+        let bytes = archive::seal_and_zip(integration_iar(dir, files, &parts))?;
         let parsed = archive::parse_iar(&bytes)?;
         integrations.push((parsed, bytes));
     }
@@ -350,9 +268,164 @@ pub fn parse_car(bytes: &[u8]) -> Result<ParsedCar, ArchiveError> {
             .cloned()
             .unwrap_or_else(|| "DEVELOPED".into()),
         code,
-        connections,
-        lookups,
-        deployments,
+        connections: parts.connections,
+        lookups: parts.lookups,
+        deployments: parts.deployments,
         integrations,
     })
+}
+
+/// The parts of a project archive: its connections and lookups (parsed, and their files by
+/// code and name), its deployments, and the files of each integration folder.
+#[derive(Default)]
+struct CarParts {
+    connections: Vec<ArchivedConnection>,
+    conn_xml: BTreeMap<String, Vec<u8>>,
+    lookups: Vec<Lookup>,
+    dvms: BTreeMap<String, Vec<u8>>,
+    deployments: Vec<Deployment>,
+    int_dirs: BTreeMap<String, Entries>,
+}
+
+/// Sorts the entries of a project archive into its [`CarParts`].
+fn car_parts(entries: &Entries) -> Result<CarParts, ArchiveError> {
+    let mut p = CarParts::default();
+    for (name, content) in entries {
+        let text = String::from_utf8_lossy(content.bytes()).to_string();
+        if let Some(f) = name.strip_prefix("project/connections/") {
+            let c = archive::parse_connection_xml(&text, f.trim_end_matches(".xml"));
+            p.conn_xml.insert(c.code.clone(), content.bytes().to_vec());
+            p.connections.push(c);
+        } else if let Some(f) = name.strip_prefix("project/lookups/") {
+            let l = archive::parse_dvm(&text, f.trim_end_matches(".dvm"));
+            p.dvms.insert(l.name.clone(), content.bytes().to_vec());
+            p.lookups.push(l);
+        } else if name.starts_with("project/labels/") {
+            p.deployments.push(parse_deployment(name, &text)?);
+        } else if let Some(rest) = name.strip_prefix("project/integrations/")
+            && let Some((dir, file)) = rest.split_once('/')
+        {
+            p.int_dirs
+                .entry(dir.to_string())
+                .or_default()
+                .insert(file.to_string(), content.clone());
+        }
+    }
+    Ok(p)
+}
+
+/// A deployment (`project/labels/NAME.json`).
+fn parse_deployment(name: &str, text: &str) -> Result<Deployment, ArchiveError> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| ArchiveError::Layout(format!("{name}: {e}")))?;
+    let code = v["code"].as_str().unwrap_or_default().to_string();
+    Ok(Deployment {
+        name: v["name"].as_str().unwrap_or(&code).to_string(),
+        description: v["description"].as_str().unwrap_or_default().to_string(),
+        integrations: v["integrations"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| {
+                        (
+                            i["code"].as_str().unwrap_or_default().to_string(),
+                            i["version"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        code,
+        last_updated: Utc::now(),
+    })
+}
+
+/// The `.iar` entries of the integration folder `dir` (`files`): its flow, its schedule, and the
+/// connections and lookups its `info.json` names, from the project's `parts`.
+fn integration_iar(dir: &str, files: &Entries, parts: &CarParts) -> Entries {
+    let info: Value = files
+        .get("info.json")
+        .and_then(|c| serde_json::from_slice(c.bytes()).ok())
+        .unwrap_or(Value::Null);
+    let mut iar: Entries = BTreeMap::new();
+    for (file, content) in files {
+        if file == "info.json" {
+            continue;
+        }
+        if let Some(rest) = file.strip_prefix("schedule/") {
+            iar.insert(format!("icspackage/schedule/{rest}"), content.clone());
+        } else {
+            iar.insert(format!("icspackage/project/{dir}/{file}"), content.clone());
+        }
+    }
+    for c in info["connections"].as_array().into_iter().flatten() {
+        if let Some(code) = c["code"].as_str()
+            && let Some(x) = parts.conn_xml.get(code)
+        {
+            iar.insert(
+                format!("icspackage/appinstances/{code}.xml"),
+                Content::Bytes(x.clone()),
+            );
+        }
+    }
+    for l in info["lookups"].as_array().into_iter().flatten() {
+        if let Some(name) = l.as_str()
+            && let Some(x) = parts.dvms.get(name)
+        {
+            iar.insert(
+                format!("icspackage/dvms/{name}.dvm"),
+                Content::Bytes(x.clone()),
+            );
+        }
+    }
+    iar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deployment_label_reads_with_defaults() {
+        let d = parse_deployment(
+            "project/labels/R1.json",
+            r#"{"code":"R1","integrations":[{"code":"A","version":"01.00.0000"}]}"#,
+        )
+        .expect("parses");
+        assert_eq!((d.code.as_str(), d.name.as_str()), ("R1", "R1"));
+        assert_eq!(
+            d.integrations,
+            [("A".to_string(), "01.00.0000".to_string())]
+        );
+        assert!(parse_deployment("project/labels/x.json", "not json").is_err());
+    }
+
+    #[test]
+    fn an_integration_folder_becomes_an_iar_with_what_its_info_names() {
+        let mut parts = CarParts::default();
+        parts.conn_xml.insert("C1".into(), b"<c1/>".to_vec());
+        parts.conn_xml.insert("C2".into(), b"<c2/>".to_vec());
+        parts.dvms.insert("L1".into(), b"<dvm/>".to_vec());
+        let mut files: Entries = BTreeMap::new();
+        files.insert(
+            "info.json".into(),
+            Content::Bytes(br#"{"connections":[{"code":"C1"}],"lookups":["L1","L9"]}"#.to_vec()),
+        );
+        files.insert(
+            "PROJECT-INF/project.xml".into(),
+            Content::Bytes(b"<p/>".to_vec()),
+        );
+        files.insert("schedule/s.xml".into(), Content::Bytes(b"<s/>".to_vec()));
+        let iar = integration_iar("A_01.00.0000", &files, &parts);
+        let names: Vec<&str> = iar.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "icspackage/appinstances/C1.xml",
+                "icspackage/dvms/L1.dvm",
+                "icspackage/project/A_01.00.0000/PROJECT-INF/project.xml",
+                "icspackage/schedule/s.xml",
+            ]
+        );
+    }
 }

@@ -294,70 +294,26 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
     let state = &ctx.shared.faults;
     let instance = instance_of(&ctx, req.uri().query());
     let faults = state.get();
-    let applies = faults
-        .path_regex
-        .as_deref()
-        .is_none_or(|re| regex::Regex::new(re).is_ok_and(|re| re.is_match(&path)))
-        && faults.instances.as_ref().is_none_or(|list| {
-            instance
-                .as_ref()
-                .is_some_and(|i| list.iter().any(|x| x == i))
-        });
-    let mut forced: Option<StatusCode> = None;
-    let mut delay = Duration::ZERO;
-    if applies {
-        {
-            let mut rng = lock(&state.rng);
-            let jitter = if faults.jitter_ms > 0 {
-                rng.random_range(0..=faults.jitter_ms)
-            } else {
-                0
-            };
-            delay = Duration::from_millis(faults.latency_ms + jitter);
-            let roll: f64 = rng.random();
-            if roll < faults.rate_429 {
-                forced = Some(StatusCode::TOO_MANY_REQUESTS);
-            } else if roll < faults.rate_429 + faults.rate_500 {
-                forced = Some(StatusCode::INTERNAL_SERVER_ERROR);
-            } else if roll < faults.rate_429 + faults.rate_500 + faults.rate_503 {
-                forced = Some(StatusCode::SERVICE_UNAVAILABLE);
-            }
-        }
-        if let Some(code) = lock(&state.script).pop_front()
-            && code != 0
-        {
-            forced = StatusCode::from_u16(code).ok();
-        }
-    }
+    let applies = applies_to(&faults, &path, instance.as_deref());
+    let (delay, mut forced) = if applies {
+        state.draw(&faults)
+    } else {
+        (Duration::ZERO, None)
+    };
     let key = instance.clone().unwrap_or_default();
-    let over_cap = {
-        let mut m = lock(&state.inflight);
-        let n = m.entry(key.clone()).or_insert(0);
-        *n += 1;
-        applies && faults.max_concurrent.is_some_and(|cap| *n > cap)
-    };
-    let _guard = Inflight {
-        state,
-        key: key.clone(),
-    };
+    let (in_flight, _guard) = state.enter(key.clone());
+    let over_cap = applies && faults.max_concurrent.is_some_and(|cap| in_flight > cap);
     let mutating = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS")
         && ctx.kind != ListenerKind::Identity;
-    let write_key = format!("write:{key}");
-    let write_conflict = if mutating {
-        let mut m = lock(&state.inflight);
-        let n = m.entry(write_key.clone()).or_insert(0);
-        *n += 1;
-        applies && faults.conflict_on_parallel_writes && *n > 1
+    let _write_guard = if mutating {
+        let (writes, guard) = state.enter(format!("write:{key}"));
+        if applies && faults.conflict_on_parallel_writes && writes > 1 {
+            forced = Some(StatusCode::CONFLICT);
+        }
+        Some(guard)
     } else {
-        false
+        None
     };
-    let _write_guard = mutating.then(|| Inflight {
-        state,
-        key: write_key,
-    });
-    if write_conflict {
-        forced = Some(StatusCode::CONFLICT);
-    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -382,6 +338,70 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
         injected: was_injected,
     });
     resp
+}
+
+/// The faults apply to a request on `path` for `instance` (`path_regex` and `instances`
+/// select; none selects every request).
+fn applies_to(faults: &Faults, path: &str, instance: Option<&str>) -> bool {
+    faults
+        .path_regex
+        .as_deref()
+        .is_none_or(|re| regex::Regex::new(re).is_ok_and(|re| re.is_match(path)))
+        && faults
+            .instances
+            .as_ref()
+            .is_none_or(|list| instance.is_some_and(|i| list.iter().any(|x| x == i)))
+}
+
+/// The injected status a roll in `0..1` draws: 429, 500 or 503 by their rates, in that order.
+fn status_for(roll: f64, faults: &Faults) -> Option<StatusCode> {
+    if roll < faults.rate_429 {
+        Some(StatusCode::TOO_MANY_REQUESTS)
+    } else if roll < faults.rate_429 + faults.rate_500 {
+        Some(StatusCode::INTERNAL_SERVER_ERROR)
+    } else if roll < faults.rate_429 + faults.rate_500 + faults.rate_503 {
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    } else {
+        None
+    }
+}
+
+impl FaultState {
+    /// The delay (latency plus jitter) and the injected status of one request the faults apply
+    /// to: drawn by rate, then the next scripted status (0: none) replaces it.
+    fn draw(&self, faults: &Faults) -> (Duration, Option<StatusCode>) {
+        let (delay, mut forced) = {
+            let mut rng = lock(&self.rng);
+            let jitter = if faults.jitter_ms > 0 {
+                rng.random_range(0..=faults.jitter_ms)
+            } else {
+                0
+            };
+            let roll: f64 = rng.random();
+            (
+                Duration::from_millis(faults.latency_ms + jitter),
+                status_for(roll, faults),
+            )
+        };
+        if let Some(code) = lock(&self.script).pop_front()
+            && code != 0
+        {
+            forced = StatusCode::from_u16(code).ok();
+        }
+        (delay, forced)
+    }
+
+    /// Counts a request in flight under `key`: how many are now (this one included), and the
+    /// guard that counts it out.
+    fn enter(&self, key: String) -> (usize, Inflight<'_>) {
+        let n = {
+            let mut m = lock(&self.inflight);
+            let n = m.entry(key.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        (n, Inflight { state: self, key })
+    }
 }
 
 /// `POST /__sim/faults` (JSON [`Faults`]; replaces all knobs) → 200 with the faults now in effect.
@@ -457,5 +477,46 @@ pub async fn set_archive_size(State(ctx): State<Ctx>, body: Bytes) -> Response {
             a.id, a.instance
         ))
         .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_select_requests_and_rates_draw_statuses() {
+        let f = Faults {
+            path_regex: Some("/archive$".into()),
+            instances: Some(vec!["dev".into()]),
+            rate_429: 0.1,
+            rate_500: 0.2,
+            rate_503: 0.3,
+            ..Faults::default()
+        };
+        assert!(applies_to(
+            &f,
+            "/ic/api/integration/v1/integrations/A/archive",
+            Some("dev")
+        ));
+        assert!(!applies_to(
+            &f,
+            "/ic/api/integration/v1/integrations/A/archive",
+            Some("prod")
+        ));
+        assert!(!applies_to(
+            &f,
+            "/ic/api/integration/v1/integrations",
+            Some("dev")
+        ));
+        assert!(!applies_to(&f, "/x/archive", None));
+        assert!(applies_to(&Faults::default(), "/anything", None));
+        assert_eq!(status_for(0.05, &f), Some(StatusCode::TOO_MANY_REQUESTS));
+        assert_eq!(
+            status_for(0.25, &f),
+            Some(StatusCode::INTERNAL_SERVER_ERROR)
+        );
+        assert_eq!(status_for(0.5, &f), Some(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(status_for(0.7, &f), None);
     }
 }

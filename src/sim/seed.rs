@@ -192,7 +192,6 @@ fn add(data: &mut InstanceData, i: Integration) {
         .insert((i.code.clone(), i.version.clone()), i);
 }
 
-/// The `Sample` dev instance.
 /// The certificates of the sample instance: three uploaded (an X509 trust certificate, an X509
 /// identity certificate with its private key, a PGP public key) and one shipped with OIC.
 fn sample_certificates(data: &mut InstanceData, t: DateTime<Utc>) {
@@ -249,6 +248,109 @@ fn sample_certificates(data: &mut InstanceData, t: DateTime<Utc>) {
     }
 }
 
+/// One integration of the sample dev instance.
+struct SampleIntegration {
+    code: &'static str,
+    version: &'static str,
+    name: &'static str,
+    status: IntStatus,
+    connections: &'static [&'static str],
+    who: &'static str,
+    /// Last updated this many hours after the base time.
+    hour: i64,
+    scheduled: bool,
+    lookups: &'static [&'static str],
+    /// Locked by `who`.
+    locked: bool,
+    /// Shipped by Oracle (`PREBUILT`), not developed.
+    prebuilt: bool,
+    package: &'static str,
+}
+
+const JANE: &str = "jane.doe@example.com";
+const MAX: &str = "max.mustermann@example.com";
+const ANA: &str = "ana.silva@example.com";
+
+/// A sample integration with the common values (developed, unlocked, no lookups or package).
+const fn sample_int(
+    code: &'static str,
+    version: &'static str,
+    name: &'static str,
+    status: IntStatus,
+    connections: &'static [&'static str],
+    who: &'static str,
+    hour: i64,
+) -> SampleIntegration {
+    SampleIntegration {
+        code,
+        version,
+        name,
+        status,
+        connections,
+        who,
+        hour,
+        scheduled: false,
+        lookups: &[],
+        locked: false,
+        prebuilt: false,
+        package: "",
+    }
+}
+
+/// The integrations of the sample dev instance: two versions of HR_NEW_HIRE, a scheduled one, a
+/// draft, a locked one, a prebuilt one, two in the package `fin.payables`.
+#[rustfmt::skip]
+const SAMPLE_INTEGRATIONS: &[SampleIntegration] = &[
+    SampleIntegration {
+        lookups: &["COUNTRY_CODES"],
+        ..sample_int("HR_EMPLOYEE_SYNC", "01.00.0000", "HR Employee Sync", IntStatus::Activated, &["HR_REST", "ORACLE_HCM"], JANE, 1)
+    },
+    sample_int("HR_NEW_HIRE", "01.00.0000", "HR New Hire", IntStatus::Configured, &["HR_REST", "ORACLE_HCM"], JANE, 2),
+    sample_int("HR_NEW_HIRE", "01.01.0000", "HR New Hire", IntStatus::Activated, &["HR_REST", "ORACLE_HCM"], JANE, 3),
+    SampleIntegration {
+        scheduled: true,
+        ..sample_int("HR_PAYROLL_EXPORT", "01.00.0000", "HR Payroll Export", IntStatus::Activated, &["ORACLE_HCM", "SFTP_OUT"], MAX, 4)
+    },
+    sample_int("HR_ABSENCE_FEED", "01.00.0000", "HR Absence Feed", IntStatus::InProgress, &["ORACLE_HCM"], ANA, 5),
+    SampleIntegration {
+        package: "fin.payables",
+        ..sample_int("FIN_INVOICE_IMPORT", "01.00.0000", "FIN Invoice Import", IntStatus::Activated, &["FIN_ERP", "FIN_ATP"], MAX, 6)
+    },
+    sample_int("FIN_GL_JOURNAL", "02.00.0000", "FIN GL Journal", IntStatus::Configured, &["FIN_ERP"], MAX, 7),
+    SampleIntegration {
+        locked: true,
+        ..sample_int("FIN_SUPPLIER_SYNC", "01.00.0000", "FIN Supplier Sync", IntStatus::Configured, &["FIN_ERP", "FIN_ATP"], ANA, 8)
+    },
+    SampleIntegration {
+        package: "fin.payables",
+        ..sample_int("FIN_PAYMENT_STATUS", "01.00.0000", "FIN Payment Status", IntStatus::Activated, &["FIN_ERP", "FIN_ATP"], ANA, 9)
+    },
+    SampleIntegration {
+        prebuilt: true,
+        ..sample_int("ORCL_ERP_ACCEL_SYNC", "01.00.0000", "Oracle ERP Accelerator Sync", IntStatus::Configured, &["FIN_ERP"], "oracle@example.com", 10)
+    },
+    sample_int("SCM_ORDER_NOTIFY", "01.00.0000", "SCM Order Notify", IntStatus::Configured, &["SCM_REST"], JANE, 11),
+];
+
+/// Who calls whom in the sample, (caller at 01.00.0000, code, version, REST connection or
+/// `""` for the local integration adapter): HR_EMPLOYEE_SYNC and FIN_INVOICE_IMPORT invoke a
+/// co-located integration locally; SCM_ORDER_NOTIFY calls FIN_INVOICE_IMPORT's REST endpoint
+/// through SCM_REST.
+const SAMPLE_CALLS: &[(&str, &str, &str, &str)] = &[
+    ("HR_EMPLOYEE_SYNC", "HR_NEW_HIRE", "01.01.0000", ""),
+    ("FIN_INVOICE_IMPORT", "FIN_PAYMENT_STATUS", "01.00.0000", ""),
+    (
+        "SCM_ORDER_NOTIFY",
+        "FIN_INVOICE_IMPORT",
+        "01.00.0000",
+        "SCM_REST",
+    ),
+];
+
+/// The JavaScript library of the sample.
+const SAMPLE_JS: &str = "function toIsoDate(d) {\n  return new Date(d).toISOString().substring(0, 10);\n}\n\nfunction addDays(d, n) {\n  var x = new Date(d);\n  x.setDate(x.getDate() + n);\n  return x.toISOString();\n}\n";
+
+/// The `Sample` dev instance.
 pub fn sample(data: &mut InstanceData) {
     let t = base_time();
     sample_certificates(data, t);
@@ -272,191 +374,24 @@ pub fn sample(data: &mut InstanceData) {
             last_updated: t,
         },
     );
-    let jane = "jane.doe@example.com";
-    let max = "max.mustermann@example.com";
-    let ana = "ana.silva@example.com";
-    let h = |n: i64| t + ChronoDuration::hours(n);
-    let mut sync = integration(
-        "HR_EMPLOYEE_SYNC",
-        "01.00.0000",
-        "HR Employee Sync",
-        IntStatus::Activated,
-        &["HR_REST", "ORACLE_HCM"],
-        jane,
-        h(1),
-        false,
-    );
-    sync.lookups = vec!["COUNTRY_CODES".into()];
-    add(data, sync);
-    add(
-        data,
-        integration(
-            "HR_NEW_HIRE",
-            "01.00.0000",
-            "HR New Hire",
-            IntStatus::Configured,
-            &["HR_REST", "ORACLE_HCM"],
-            jane,
-            h(2),
-            false,
-        ),
-    );
-    add(
-        data,
-        integration(
-            "HR_NEW_HIRE",
-            "01.01.0000",
-            "HR New Hire",
-            IntStatus::Activated,
-            &["HR_REST", "ORACLE_HCM"],
-            jane,
-            h(3),
-            false,
-        ),
-    );
-    add(
-        data,
-        integration(
-            "HR_PAYROLL_EXPORT",
-            "01.00.0000",
-            "HR Payroll Export",
-            IntStatus::Activated,
-            &["ORACLE_HCM", "SFTP_OUT"],
-            max,
-            h(4),
-            true,
-        ),
-    );
-    add(
-        data,
-        integration(
-            "HR_ABSENCE_FEED",
-            "01.00.0000",
-            "HR Absence Feed",
-            IntStatus::InProgress,
-            &["ORACLE_HCM"],
-            ana,
-            h(5),
-            false,
-        ),
-    );
-    add(
-        data,
-        integration(
-            "FIN_INVOICE_IMPORT",
-            "01.00.0000",
-            "FIN Invoice Import",
-            IntStatus::Activated,
-            &["FIN_ERP", "FIN_ATP"],
-            max,
-            h(6),
-            false,
-        ),
-    );
-    add(
-        data,
-        integration(
-            "FIN_GL_JOURNAL",
-            "02.00.0000",
-            "FIN GL Journal",
-            IntStatus::Configured,
-            &["FIN_ERP"],
-            max,
-            h(7),
-            false,
-        ),
-    );
-    let mut locked = integration(
-        "FIN_SUPPLIER_SYNC",
-        "01.00.0000",
-        "FIN Supplier Sync",
-        IntStatus::Configured,
-        &["FIN_ERP", "FIN_ATP"],
-        ana,
-        h(8),
-        false,
-    );
-    locked.locked_by = Some(ana.into());
-    add(data, locked);
-    add(
-        data,
-        integration(
-            "FIN_PAYMENT_STATUS",
-            "01.00.0000",
-            "FIN Payment Status",
-            IntStatus::Activated,
-            &["FIN_ERP", "FIN_ATP"],
-            ana,
-            h(9),
-            false,
-        ),
-    );
-    let mut prebuilt = integration(
-        "ORCL_ERP_ACCEL_SYNC",
-        "01.00.0000",
-        "Oracle ERP Accelerator Sync",
-        IntStatus::Configured,
-        &["FIN_ERP"],
-        "oracle@example.com",
-        h(10),
-        false,
-    );
-    prebuilt.project_type = "PREBUILT".into();
-    add(data, prebuilt);
-    add(
-        data,
-        integration(
-            "SCM_ORDER_NOTIFY",
-            "01.00.0000",
-            "SCM Order Notify",
-            IntStatus::Configured,
-            &["SCM_REST"],
-            jane,
-            h(11),
-            false,
-        ),
-    );
-    // Who calls whom: HR_EMPLOYEE_SYNC and FIN_INVOICE_IMPORT invoke a co-located integration through the
-    // local integration adapter; SCM_ORDER_NOTIFY calls FIN_INVOICE_IMPORT's REST endpoint through SCM_REST.
-    for (caller, code, version, via) in [
-        (
-            "HR_EMPLOYEE_SYNC",
-            "HR_NEW_HIRE",
-            "01.01.0000",
-            InvokeVia::Local,
-        ),
-        (
-            "FIN_INVOICE_IMPORT",
-            "FIN_PAYMENT_STATUS",
-            "01.00.0000",
-            InvokeVia::Local,
-        ),
-        (
-            "SCM_ORDER_NOTIFY",
-            "FIN_INVOICE_IMPORT",
-            "01.00.0000",
-            InvokeVia::Rest {
-                connection: "SCM_REST".into(),
-            },
-        ),
-    ] {
+    for s in SAMPLE_INTEGRATIONS {
+        add(data, sample_integration(s, t));
+    }
+    for (caller, code, version, via) in SAMPLE_CALLS {
         if let Some(i) = data
             .integrations
             .get_mut(&(caller.to_string(), "01.00.0000".to_string()))
         {
             i.calls.push(Invoke {
-                code: code.into(),
-                version: version.into(),
-                via,
+                code: (*code).into(),
+                version: (*version).into(),
+                via: match *via {
+                    "" => InvokeVia::Local,
+                    c => InvokeVia::Rest {
+                        connection: c.into(),
+                    },
+                },
             });
-        }
-    }
-    for code in ["FIN_INVOICE_IMPORT", "FIN_PAYMENT_STATUS"] {
-        if let Some(i) = data
-            .integrations
-            .get_mut(&(code.to_string(), "01.00.0000".to_string()))
-        {
-            i.package_name = "fin.payables".into();
         }
     }
     data.packages.insert(
@@ -466,7 +401,6 @@ pub fn sample(data: &mut InstanceData) {
             package_type: "DEVELOPED".into(),
         },
     );
-    let js = "function toIsoDate(d) {\n  return new Date(d).toISOString().substring(0, 10);\n}\n\nfunction addDays(d, n) {\n  var x = new Date(d);\n  x.setDate(x.getDate() + n);\n  return x.toISOString();\n}\n";
     data.libraries.insert(
         ("DATE_UTILS".into(), "01.00.0000".into()),
         super::state::Library {
@@ -475,11 +409,34 @@ pub fn sample(data: &mut InstanceData) {
             name: "Date Utils".into(),
             description: "Date helpers".into(),
             library_type: "API".into(),
-            archive: bytes::Bytes::from(super::libraries::make_jar("DATE_UTILS", js)),
-            functions: super::libraries::js_functions(js),
+            archive: bytes::Bytes::from(super::libraries::make_jar("DATE_UTILS", SAMPLE_JS)),
+            functions: super::libraries::js_functions(SAMPLE_JS),
             last_updated: t,
         },
     );
+}
+
+/// One row of [`SAMPLE_INTEGRATIONS`] as an integration.
+fn sample_integration(s: &SampleIntegration, t: DateTime<Utc>) -> Integration {
+    let mut i = integration(
+        s.code,
+        s.version,
+        s.name,
+        s.status,
+        s.connections,
+        s.who,
+        t + ChronoDuration::hours(s.hour),
+        s.scheduled,
+    );
+    i.lookups = s.lookups.iter().map(|l| (*l).into()).collect();
+    if s.locked {
+        i.locked_by = Some(s.who.into());
+    }
+    if s.prebuilt {
+        i.project_type = "PREBUILT".into();
+    }
+    i.package_name = s.package.into();
+    i
 }
 
 /// The `TargetConnections` prod instance: the sample connection codes, configured, no integrations.
@@ -756,4 +713,51 @@ pub fn sample_project(data: &mut InstanceData) {
             .insert((i.code.clone(), i.version.clone()), i);
     }
     data.projects.insert(p.code.clone(), p);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_table_gives_the_sample_instance() {
+        let mut d = InstanceData::default();
+        sample(&mut d);
+        assert_eq!(d.integrations.len(), 11);
+        let get = |c: &str, v: &str| &d.integrations[&(c.to_string(), v.to_string())];
+        assert_eq!(
+            get("FIN_SUPPLIER_SYNC", "01.00.0000").locked_by.as_deref(),
+            Some(ANA)
+        );
+        assert_eq!(
+            get("ORCL_ERP_ACCEL_SYNC", "01.00.0000").project_type,
+            "PREBUILT"
+        );
+        assert!(get("HR_PAYROLL_EXPORT", "01.00.0000").schedule.is_some());
+        assert!(get("HR_ABSENCE_FEED", "01.00.0000").draft);
+        assert_eq!(
+            get("HR_EMPLOYEE_SYNC", "01.00.0000").lookups,
+            ["COUNTRY_CODES"]
+        );
+        let in_package: Vec<&str> = d
+            .integrations
+            .values()
+            .filter(|i| i.package_name == "fin.payables")
+            .map(|i| i.code.as_str())
+            .collect();
+        assert_eq!(in_package, ["FIN_INVOICE_IMPORT", "FIN_PAYMENT_STATUS"]);
+        let scm = get("SCM_ORDER_NOTIFY", "01.00.0000");
+        assert_eq!(scm.calls.len(), 1);
+        assert!(
+            matches!(&scm.calls[0].via, InvokeVia::Rest { connection } if connection == "SCM_REST")
+        );
+        assert!(matches!(
+            get("HR_EMPLOYEE_SYNC", "01.00.0000").calls[0].via,
+            InvokeVia::Local
+        ));
+        assert_eq!(
+            get("HR_NEW_HIRE", "01.01.0000").last_updated,
+            base_time() + ChronoDuration::hours(3)
+        );
+    }
 }

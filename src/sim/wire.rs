@@ -114,44 +114,17 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
     }
     // OIC 3: links carry `?integrationInstance=`, so they work when followed.
     let instance = if matches!(ctx.kind, ListenerKind::Design) && path.starts_with(super::API) {
-        req.uri().query().and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "integrationInstance")
-                .map(|(_, v)| v.into_owned())
-        })
+        req.uri().query().and_then(integration_instance)
     } else {
         None
     };
-    let gzip = req
-        .headers()
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let gzip = accepts_gzip(req.headers());
     let mut resp = next.run(req).await;
     let status = resp.status();
     let plain = resp.extensions().get::<PlainJson>().is_some();
-    let h = resp.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &str| {
-        if !h.contains_key(k)
-            && let Ok(v) = HeaderValue::from_str(v)
-        {
-            h.insert(k, v);
-        }
-    };
-    set(h, "opc-request-id", &request_id());
-    if matches!(ctx.kind, ListenerKind::Design) {
-        set(h, "oic-virtualservice", "true");
-    }
-    set(h, "expires", "Wed, 31 Dec 1969 23:59:59 GMT");
-    set(
-        h,
-        "strict-transport-security",
-        "max-age=15768000; includeSubDomains",
-    );
-    set(h, "cache-control", "no-cache, no-store, must-revalidate");
-    set(h, "pragma", "no-cache");
-    set(h, "x-content-type-options", "nosniff");
-    let ct = h
+    set_oic_headers(resp.headers_mut(), matches!(ctx.kind, ListenerKind::Design));
+    let ct = resp
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
@@ -180,33 +153,120 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
     let rewrite = instance.is_some() && json && status.is_success();
     if (rewrite || gzip) && json && status.is_success() && !h.contains_key(header::CONTENT_ENCODING)
     {
-        let (mut parts, body) = resp.into_parts();
-        let mut bytes = match axum::body::to_bytes(body, GZIP_MAX).await {
-            Ok(b) => b,
-            Err(_) => return Response::from_parts(parts, Body::empty()),
-        };
-        if let Some(ii) = instance.as_deref()
-            && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-        {
-            add_instance(&mut v, &ctx.base_url, ii);
-            bytes = axum::body::Bytes::from(v.to_string());
-        }
-        if !gzip {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            return Response::from_parts(parts, Body::from(bytes));
-        }
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let zipped = enc.write_all(&bytes).and_then(|_| enc.finish());
-        return match zipped {
-            Ok(z) => {
-                parts
-                    .headers
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                parts.headers.remove(header::CONTENT_LENGTH);
-                Response::from_parts(parts, Body::from(z))
-            }
-            Err(_) => Response::from_parts(parts, Body::from(bytes)),
-        };
+        return rewrite_json(resp, instance.as_deref(), &ctx.base_url, gzip).await;
     }
     resp
+}
+
+/// The `integrationInstance` of a query string.
+fn integration_instance(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "integrationInstance")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The client accepts a gzip-encoded answer.
+fn accepts_gzip(h: &axum::http::HeaderMap) -> bool {
+    h.get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
+}
+
+/// The headers OIC sends with every answer (those the handler did not set itself); the design
+/// host adds `oic-virtualservice`.
+fn set_oic_headers(h: &mut axum::http::HeaderMap, design: bool) {
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &str| {
+        if !h.contains_key(k)
+            && let Ok(v) = HeaderValue::from_str(v)
+        {
+            h.insert(k, v);
+        }
+    };
+    set(h, "opc-request-id", &request_id());
+    if design {
+        set(h, "oic-virtualservice", "true");
+    }
+    set(h, "expires", "Wed, 31 Dec 1969 23:59:59 GMT");
+    set(
+        h,
+        "strict-transport-security",
+        "max-age=15768000; includeSubDomains",
+    );
+    set(h, "cache-control", "no-cache, no-store, must-revalidate");
+    set(h, "pragma", "no-cache");
+    set(h, "x-content-type-options", "nosniff");
+}
+
+/// A JSON answer read whole: its links given `?integrationInstance=` (OIC 3), then gzipped when
+/// the client accepts it.
+async fn rewrite_json(
+    resp: Response,
+    instance: Option<&str>,
+    base_url: &str,
+    gzip: bool,
+) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let mut bytes = match axum::body::to_bytes(body, GZIP_MAX).await {
+        Ok(b) => b,
+        Err(_) => return Response::from_parts(parts, Body::empty()),
+    };
+    if let Some(ii) = instance
+        && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+    {
+        add_instance(&mut v, base_url, ii);
+        bytes = axum::body::Bytes::from(v.to_string());
+    }
+    if !gzip {
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let zipped = enc.write_all(&bytes).and_then(|_| enc.finish());
+    match zipped {
+        Ok(z) => {
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(z))
+        }
+        Err(_) => Response::from_parts(parts, Body::from(bytes)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_details_and_default_headers() {
+        assert_eq!(
+            integration_instance("limit=5&integrationInstance=dev-x%2D1").as_deref(),
+            Some("dev-x-1")
+        );
+        assert_eq!(integration_instance("limit=5"), None);
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br, gzip;q=0.5"),
+        );
+        assert!(accepts_gzip(&h));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        assert!(!accepts_gzip(&h));
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("cache-control", HeaderValue::from_static("max-age=5"));
+        set_oic_headers(&mut h, false);
+        assert_eq!(
+            h["cache-control"], "max-age=5",
+            "the handler's own header stays"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert!(h.contains_key("opc-request-id"));
+        assert!(!h.contains_key("oic-virtualservice"));
+        set_oic_headers(&mut h, true);
+        assert_eq!(h["oic-virtualservice"], "true");
+    }
 }

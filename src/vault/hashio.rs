@@ -90,6 +90,8 @@ impl<R: Read> Read for RefReader<'_, R> {
 pub(crate) struct PipeWriter {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     buf: Vec<u8>,
+    /// Chunks the thread wrote, to be filled again.
+    back: std::sync::mpsc::Receiver<Vec<u8>>,
     handle: Option<std::thread::JoinHandle<io::Result<StoredSink>>>,
 }
 
@@ -101,18 +103,22 @@ type StoredSink = Box<dyn super::StoreWriter>;
 impl PipeWriter {
     pub(crate) fn new(inner: Box<dyn super::StoreWriter>) -> io::Result<PipeWriter> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+        // Written chunks come back to be filled again (no allocation, no page faults per MiB).
+        let (back_tx, back) = std::sync::mpsc::sync_channel::<Vec<u8>>(5);
         let mut inner = inner;
         let handle = std::thread::Builder::new()
             .name("vault-upload".into())
             .spawn(move || {
                 for chunk in rx {
                     inner.write_all(&chunk)?;
+                    let _ = back_tx.try_send(chunk);
                 }
                 Ok(inner)
             })?;
         Ok(PipeWriter {
             tx: Some(tx),
             buf: Vec::with_capacity(PIPE_CHUNK),
+            back,
             handle: Some(handle),
         })
     }
@@ -129,7 +135,14 @@ impl PipeWriter {
     }
 
     fn send(&mut self) -> io::Result<()> {
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
+        let next = match self.back.try_recv() {
+            Ok(mut b) => {
+                b.clear();
+                b
+            }
+            Err(_) => Vec::with_capacity(PIPE_CHUNK),
+        };
+        let chunk = std::mem::replace(&mut self.buf, next);
         let sent = match &self.tx {
             Some(tx) => tx.send(chunk).is_ok(),
             None => false,
@@ -190,6 +203,8 @@ impl Drop for PipeWriter {
 /// plaintext), so that reading and hashing overlap with encryption. Memory is bounded.
 pub(crate) struct PrefetchReader {
     rx: Option<std::sync::mpsc::Receiver<Vec<u8>>>,
+    /// Chunks consumed, given back to be filled again.
+    back: std::sync::mpsc::SyncSender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
     handle: Option<std::thread::JoinHandle<io::Result<(u64, String)>>>,
@@ -199,13 +214,16 @@ pub(crate) struct PrefetchReader {
 impl PrefetchReader {
     pub(crate) fn spawn(mut file: std::fs::File) -> io::Result<PrefetchReader> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (back_tx, back) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         let handle = std::thread::Builder::new()
             .name("vault-read".into())
             .spawn(move || {
                 let mut h = Sha256::new();
                 let mut n = 0u64;
                 loop {
-                    let mut buf = vec![0u8; PIPE_CHUNK];
+                    // A chunk the consumer gave back, else a new one.
+                    let mut buf = back.try_recv().unwrap_or_default();
+                    buf.resize(PIPE_CHUNK, 0);
                     let mut filled = 0;
                     while filled < buf.len() {
                         match file.read(&mut buf[filled..]) {
@@ -230,6 +248,7 @@ impl PrefetchReader {
             })?;
         Ok(PrefetchReader {
             rx: Some(rx),
+            back: back_tx,
             cur: Vec::new(),
             pos: 0,
             handle: Some(handle),
@@ -271,6 +290,11 @@ impl PrefetchReader {
         }
     }
 
+    /// Gives a chunk from [`PrefetchReader::next_chunk`] back to be filled again.
+    pub(crate) fn recycle(&self, chunk: Vec<u8>) {
+        let _ = self.back.try_send(chunk);
+    }
+
     /// Reads whatever is left, then returns the byte count and sha256 of the whole file.
     pub(crate) fn finish(mut self) -> io::Result<(u64, String)> {
         let mut sink = [0u8; 8192];
@@ -288,7 +312,10 @@ impl Read for PrefetchReader {
             };
             match next {
                 Some(chunk) => {
-                    self.cur = chunk;
+                    let used = std::mem::replace(&mut self.cur, chunk);
+                    if used.capacity() > 0 {
+                        self.recycle(used);
+                    }
                     self.pos = 0;
                 }
                 None => {

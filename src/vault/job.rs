@@ -353,13 +353,26 @@ impl Manifest {
     }
 }
 
-/// The journal of entries carried over unchanged, one file per batch: only the earlier files
-/// they refer to (what prune must keep while the job is unfinished). A resumed job does not
-/// reload them: it carries them again (a stat each).
+/// The journal of the earlier jobs whose files this job refers to (entries carried over or
+/// shared by content on SFTP and S3), one small file per new folder: what prune must keep while
+/// the job is unfinished. A resumed job does not reload those entries: it carries or shares them
+/// again (a stat each). Journals of older versions listed every file (`references`).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CarriedJournal {
-    references: Vec<String>,
+struct ReferencesJournal {
+    jobs: Vec<String>,
+}
+
+/// Where an artifact's file goes in a job.
+struct Target {
+    /// Inside the job: `Integrations/CODE_VERSION.iar.age`.
+    rel: String,
+    /// The folder in the vault.
+    dir: String,
+    /// The file name (`CODE_VERSION.iar.age`).
+    final_name: String,
+    /// The vault path.
+    final_path: String,
 }
 
 /// An integration as the source lists it, for [`JobWriter::carry`].
@@ -447,6 +460,8 @@ pub struct JobWriter {
     index: std::sync::OnceLock<super::shared::SharedIndex>,
     /// The instance each source name stands for (from the artifacts stored).
     sources: Mutex<BTreeMap<String, String>>,
+    /// The earlier jobs whose files this job's journal protects from prune.
+    referenced: Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for JobWriter {
@@ -537,6 +552,7 @@ impl JobWriter {
             failed: Mutex::new(BTreeMap::new()),
             index: std::sync::OnceLock::new(),
             sources: Mutex::new(BTreeMap::new()),
+            referenced: Mutex::new(BTreeSet::new()),
         };
         if w.meta.resume {
             w.recover()?;
@@ -578,7 +594,7 @@ impl JobWriter {
                 st.remove(&p)?;
                 continue;
             }
-            // Carried entries' journals (`carried-*.json`) are not entries: carried again.
+            // Reference journals (`refs-*.json`, `carried-*.json`) are not entries.
             let Ok(entry) = serde_json::from_slice::<ManifestEntry>(&st.read_small(&p)?) else {
                 continue;
             };
@@ -637,66 +653,131 @@ impl JobWriter {
     }
 
     fn store_file(&self, a: &Artifact) -> Result<ManifestEntry, VaultError> {
-        let file_name = a.file_name();
-        check_name("artifact file name", &file_name)?;
-        let enc = &self.inner.encryption;
-        let folder = a.key.kind.folder();
-        let final_name = if enc.is_encrypted() {
-            format!("{file_name}.age")
-        } else {
-            file_name
-        };
-        let rel = format!("{folder}/{final_name}");
-        let dir = format!("{}/{folder}", self.path);
-        let final_path = format!("{}/{rel}", self.path);
-        let st = &self.inner.store;
-        st.create_dir_all(&dir)?;
+        let t = self.target(&a.key, self.inner.encryption.is_encrypted())?;
+        self.inner.store.create_dir_all(&t.dir)?;
         let content_sha256 = super::content_hash(a.path(), &a.sha256).ok();
         if let Some(c) = &content_sha256
-            && let Some(entry) = self.share(a, c, &rel, &dir, &final_name)?
+            && let Some(entry) = self.share(a, c, &t)?
         {
-            return self.record(entry);
+            return self.add_shared(entry);
         }
         if a.size <= WHOLE_MAX {
-            let r = self.store_whole(a, &dir, &final_name, &rel, content_sha256.clone());
-            return match r {
+            return match self.store_whole(a, &t, content_sha256.clone()) {
                 Err(first) if first.is_connection_lost() => {
                     tracing::warn!(job = %self.path, artifact = %a.key, "{first}; retrying the upload once");
-                    self.store_whole(a, &dir, &final_name, &rel, content_sha256)
+                    self.store_whole(a, &t, content_sha256)
                         .map_err(|second| first.with_retry_failure(&second))
                 }
                 r => r,
             };
         }
-        let mut tmp = temp_name(&dir, &final_name);
-        let (size, sha, stored_size, stored_sha) = match self.upload(a, &tmp, &rel) {
-            Ok(v) => v,
-            Err(first) if first.is_connection_lost() => {
-                // The connection dropped mid-transfer: the store reconnects; send it once more.
-                let _ = st.remove(&tmp);
-                tracing::warn!(job = %self.path, artifact = %a.key, "{first}; retrying the upload once");
-                tmp = temp_name(&dir, &final_name);
-                match self.upload(a, &tmp, &rel) {
-                    Ok(v) => v,
-                    Err(second) => {
-                        let _ = st.remove(&tmp);
-                        return Err(first.with_retry_failure(&second));
-                    }
-                }
-            }
+        let (tmp, size, sha, stored_size, stored_sha) = self.upload_retrying(a, &t)?;
+        if let Err(e) = self.check_upload(a, &t, &tmp, (size, &sha), stored_size) {
+            let _ = self.inner.store.remove(&tmp);
+            return Err(e);
+        }
+        if let Err(e) = self.inner.store.rename(&tmp, &t.final_path) {
+            let _ = self.inner.store.remove(&tmp);
+            return Err(e);
+        }
+        let entry = self.new_entry(a, &t, (size, sha), (stored_size, stored_sha), content_sha256);
+        self.record(entry)
+    }
+
+    /// Where an artifact's file goes in this job.
+    fn target(&self, key: &ArtifactKey, encrypted: bool) -> Result<Target, VaultError> {
+        let file_name = crate::artifact::file_name_of(key);
+        check_name("artifact file name", &file_name)?;
+        let final_name = if encrypted {
+            format!("{file_name}.age")
+        } else {
+            file_name
+        };
+        let folder = key.kind.folder();
+        Ok(Target {
+            rel: format!("{folder}/{final_name}"),
+            dir: format!("{}/{folder}", self.path),
+            final_path: format!("{}/{folder}/{final_name}", self.path),
+            final_name,
+        })
+    }
+
+    /// The manifest entry of an artifact written by this job (not shared).
+    fn new_entry(
+        &self,
+        a: &Artifact,
+        t: &Target,
+        (size, sha256): (u64, String),
+        (stored_size, stored_sha256): (u64, String),
+        content_sha256: Option<String>,
+    ) -> ManifestEntry {
+        ManifestEntry {
+            kind: a.key.kind,
+            code: a.key.code.clone(),
+            version: a.key.version.clone(),
+            source: a.source.clone(),
+            source_status: a.source_status.clone(),
+            size,
+            sha256,
+            content_sha256,
+            stored_size,
+            stored_sha256,
+            encrypted: self.inner.encryption.is_encrypted(),
+            exported_at: a.exported_at.clone(),
+            path: t.rel.clone(),
+            source_updated: self.listed(a),
+            shared: None,
+        }
+    }
+
+    /// Streams the artifact to a temporary name (sent once more when the connection dropped
+    /// mid-transfer: the store reconnects); returns (temporary name, plain size, plain sha,
+    /// stored size, stored sha). Nothing is left behind on failure.
+    fn upload_retrying(
+        &self,
+        a: &Artifact,
+        t: &Target,
+    ) -> Result<(String, u64, String, u64, String), VaultError> {
+        let st = &self.inner.store;
+        let tmp = temp_name(&t.dir, &t.final_name);
+        let first = match self.upload(a, &tmp, &t.rel) {
+            Ok((n, s, sn, ss)) => return Ok((tmp, n, s, sn, ss)),
             Err(e) => {
                 let _ = st.remove(&tmp);
-                return Err(e);
+                e
             }
         };
+        if !first.is_connection_lost() {
+            return Err(first);
+        }
+        tracing::warn!(job = %self.path, artifact = %a.key, "{first}; retrying the upload once");
+        let tmp = temp_name(&t.dir, &t.final_name);
+        match self.upload(a, &tmp, &t.rel) {
+            Ok((n, s, sn, ss)) => Ok((tmp, n, s, sn, ss)),
+            Err(second) => {
+                let _ = st.remove(&tmp);
+                Err(first.with_retry_failure(&second))
+            }
+        }
+    }
+
+    /// Checks an upload: the local file read as the artifact says (size and sha256), and the
+    /// store holding every byte written.
+    fn check_upload(
+        &self,
+        a: &Artifact,
+        t: &Target,
+        tmp: &str,
+        (size, sha): (u64, &str),
+        stored_size: u64,
+    ) -> Result<(), VaultError> {
         let integrity = |problem: String| VaultError::Integrity {
             job: self.path.clone(),
             artifact: a.key.to_string(),
-            path: rel.clone(),
+            path: t.rel.clone(),
             problem,
         };
         if size != a.size || sha != a.sha256 {
-            let _ = st.remove(&tmp);
             return Err(integrity(format!(
                 "the local file {} changed: expected {} bytes with sha256 {}, read {} bytes with sha256 {}",
                 a.path().display(),
@@ -706,44 +787,15 @@ impl JobWriter {
                 sha
             )));
         }
-        match st.stat(&tmp) {
-            Ok(Some(n)) if n == stored_size => {}
-            Ok(other) => {
-                let _ = st.remove(&tmp);
-                return Err(integrity(format!(
-                    "upload incomplete: wrote {stored_size} bytes, the store holds {}",
-                    other
-                        .map(|n| n.to_string())
-                        .unwrap_or_else(|| "no file".into())
-                )));
-            }
-            Err(e) => {
-                let _ = st.remove(&tmp);
-                return Err(e);
-            }
+        match self.inner.store.stat(tmp)? {
+            Some(n) if n == stored_size => Ok(()),
+            other => Err(integrity(format!(
+                "upload incomplete: wrote {stored_size} bytes, the store holds {}",
+                other
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "no file".into())
+            ))),
         }
-        if let Err(e) = st.rename(&tmp, &final_path) {
-            let _ = st.remove(&tmp);
-            return Err(e);
-        }
-        let entry = ManifestEntry {
-            kind: a.key.kind,
-            code: a.key.code.clone(),
-            version: a.key.version.clone(),
-            source: a.source.clone(),
-            source_status: a.source_status.clone(),
-            size,
-            sha256: sha,
-            content_sha256,
-            stored_size,
-            stored_sha256: stored_sha,
-            encrypted: enc.is_encrypted(),
-            exported_at: a.exported_at.clone(),
-            path: rel.clone(),
-            source_updated: self.listed(a),
-            shared: None,
-        };
-        self.record(entry)
     }
 
     /// The small path of [`JobWriter::store`]: the archive is read, checked against the
@@ -753,9 +805,7 @@ impl JobWriter {
     fn store_whole(
         &self,
         a: &Artifact,
-        dir: &str,
-        final_name: &str,
-        rel: &str,
+        t: &Target,
         content_sha256: Option<String>,
     ) -> Result<ManifestEntry, VaultError> {
         use sha2::{Digest, Sha256};
@@ -773,7 +823,7 @@ impl JobWriter {
             return Err(VaultError::Integrity {
                 job: self.path.clone(),
                 artifact: a.key.to_string(),
-                path: rel.to_string(),
+                path: t.rel.clone(),
                 problem: format!(
                     "the local file {} changed: expected {} bytes with sha256 {}, read {} bytes with sha256 {}",
                     a.path().display(),
@@ -785,8 +835,7 @@ impl JobWriter {
             });
         }
         let st = &self.inner.store;
-        let final_path = format!("{}/{rel}", self.path);
-        let write_err = |e: io::Error| VaultError::store("write", st.describe(), &final_path, &e);
+        let write_err = |e: io::Error| VaultError::store("write", st.describe(), &t.final_path, &e);
         let stored = if enc.is_encrypted() {
             let mut w = enc
                 .wrap(Vec::with_capacity(plain.len() + 1024))
@@ -796,36 +845,27 @@ impl JobWriter {
         } else {
             plain
         };
-        let entry = ManifestEntry {
-            kind: a.key.kind,
-            code: a.key.code.clone(),
-            version: a.key.version.clone(),
-            source: a.source.clone(),
-            source_status: a.source_status.clone(),
-            size,
-            sha256: sha,
+        let stored_sha = hex::encode(Sha256::digest(&stored));
+        let entry = self.new_entry(
+            a,
+            t,
+            (size, sha),
+            (stored.len() as u64, stored_sha),
             content_sha256,
-            stored_size: stored.len() as u64,
-            stored_sha256: hex::encode(Sha256::digest(&stored)),
-            encrypted: enc.is_encrypted(),
-            exported_at: a.exported_at.clone(),
-            source_updated: self.listed(a),
-            path: rel.to_string(),
-            shared: None,
-        };
+        );
         let journal = serde_json::to_vec(&entry).map_err(|e| VaultError::Local {
-            path: rel.to_string(),
+            path: t.rel.clone(),
             reason: e.to_string(),
         })?;
         let jdir = format!("{}/{JOURNAL}", self.path);
         st.create_dir_all(&jdir)?;
-        let jname = rel.replace('/', "__");
+        let jname = t.rel.replace('/', "__");
         let (jpath, jtmp) = (format!("{jdir}/{jname}"), temp_name(&jdir, &jname));
-        let tmp = temp_name(dir, final_name);
+        let tmp = temp_name(&t.dir, &t.final_name);
         st.put_whole(&[
             WholeFile {
                 tmp: &tmp,
-                path: &final_path,
+                path: &t.final_path,
                 data: &stored,
                 durable: true,
             },
@@ -842,8 +882,27 @@ impl JobWriter {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(rel.to_string(), entry.clone());
+            .insert(t.rel.clone(), entry.clone());
         Ok(entry)
+    }
+
+    /// Makes the job's file `t` share `earlier` (an earlier job's file): a hard link where the
+    /// store can, else a reference (a file an earlier run of this job left under the final name
+    /// is removed: it would be stale).
+    fn link_or_refer(&self, earlier: &str, t: &Target) -> Result<ShareVia, VaultError> {
+        let st = &self.inner.store;
+        let tmp = temp_name(&t.dir, &t.final_name);
+        if st.hard_link(earlier, &tmp)? {
+            if let Err(e) = st.rename(&tmp, &t.final_path) {
+                let _ = st.remove(&tmp);
+                return Err(e);
+            }
+            return Ok(ShareVia::Hardlink);
+        }
+        if self.meta.resume && st.stat(&t.final_path)?.is_some() {
+            st.remove(&t.final_path)?;
+        }
+        Ok(ShareVia::Reference)
     }
 
     /// Stores nothing new when an earlier job holds the same content, with the same encryption:
@@ -853,9 +912,7 @@ impl JobWriter {
         &self,
         a: &Artifact,
         content: &str,
-        rel: &str,
-        dir: &str,
-        final_name: &str,
+        t: &Target,
     ) -> Result<Option<ManifestEntry>, VaultError> {
         let index = self.index();
         let Some(earlier) = index.find(&self.inner, a.key.kind, content) else {
@@ -871,25 +928,10 @@ impl JobWriter {
         if local.len() != a.size {
             return Ok(None);
         }
-        let st = &self.inner.store;
-        if st.stat(&earlier.file)? != Some(earlier.entry.stored_size) {
+        if self.inner.store.stat(&earlier.file)? != Some(earlier.entry.stored_size) {
             return Ok(None);
         }
-        let final_path = format!("{}/{rel}", self.path);
-        let tmp = temp_name(dir, final_name);
-        let via = if st.hard_link(&earlier.file, &tmp)? {
-            if let Err(e) = st.rename(&tmp, &final_path) {
-                let _ = st.remove(&tmp);
-                return Err(e);
-            }
-            ShareVia::Hardlink
-        } else {
-            // A file an earlier run of this job left under the final name would be stale.
-            if self.meta.resume && st.stat(&final_path)?.is_some() {
-                st.remove(&final_path)?;
-            }
-            ShareVia::Reference
-        };
+        let via = self.link_or_refer(&earlier.file, t)?;
         let e = &earlier.entry;
         Ok(Some(ManifestEntry {
             kind: a.key.kind,
@@ -904,7 +946,7 @@ impl JobWriter {
             stored_sha256: e.stored_sha256.clone(),
             encrypted: e.encrypted,
             exported_at: a.exported_at.clone(),
-            path: rel.to_string(),
+            path: t.rel.clone(),
             source_updated: self.listed(a),
             shared: Some(SharedBytes {
                 via,
@@ -942,54 +984,13 @@ impl JobWriter {
         item: &Listing<'_>,
         deep: bool,
     ) -> Result<Option<ManifestEntry>, VaultError> {
-        if item.updated.is_empty() {
-            return Ok(None);
-        }
-        let index = self.index();
-        let Some(earlier) = index.find_listed(&self.inner, item.key, item.source) else {
+        let Some(earlier) = self.index().unchanged(&self.inner, item, deep)? else {
             return Ok(None);
         };
         let e = &earlier.entry;
-        if earlier.instance.as_deref() != Some(item.instance)
-            || e.source_updated.as_deref() != Some(item.updated)
-            || e.source_status.as_deref() != item.status
-            || e.content_sha256.is_none()
-        {
-            return Ok(None);
-        }
-        let st = &self.inner.store;
-        if st.stat(&earlier.file)? != Some(e.stored_size) {
-            return Ok(None);
-        }
-        if deep && !self.reads_back(&earlier.file, e.stored_size, &e.stored_sha256)? {
-            tracing::warn!(job = %self.path, file = %earlier.file, "an earlier file differs from its manifest: exporting again");
-            return Ok(None);
-        }
-        let folder = item.key.kind.folder();
-        let file_name = crate::artifact::file_name_of(item.key);
-        check_name("artifact file name", &file_name)?;
-        let final_name = if e.encrypted {
-            format!("{file_name}.age")
-        } else {
-            file_name
-        };
-        let rel = format!("{folder}/{final_name}");
-        let dir = format!("{}/{folder}", self.path);
-        let final_path = format!("{}/{rel}", self.path);
-        let tmp = temp_name(&dir, &final_name);
-        st.create_dir_all(&dir)?;
-        let via = if st.hard_link(&earlier.file, &tmp)? {
-            if let Err(e) = st.rename(&tmp, &final_path) {
-                let _ = st.remove(&tmp);
-                return Err(e);
-            }
-            ShareVia::Hardlink
-        } else {
-            if self.meta.resume && st.stat(&final_path)?.is_some() {
-                st.remove(&final_path)?;
-            }
-            ShareVia::Reference
-        };
+        let t = self.target(item.key, e.encrypted)?;
+        self.inner.store.create_dir_all(&t.dir)?;
+        let via = self.link_or_refer(&earlier.file, &t)?;
         self.note_source(item.source, item.instance);
         Ok(Some(ManifestEntry {
             kind: item.key.kind,
@@ -1004,7 +1005,7 @@ impl JobWriter {
             stored_sha256: e.stored_sha256.clone(),
             encrypted: e.encrypted,
             exported_at: e.exported_at.clone(),
-            path: rel,
+            path: t.rel,
             source_updated: Some(item.updated.to_string()),
             shared: Some(SharedBytes {
                 via,
@@ -1014,60 +1015,66 @@ impl JobWriter {
         }))
     }
 
-    /// Reads a stored file back: true when its size and sha256 are as recorded.
-    fn reads_back(&self, file: &str, size: u64, sha: &str) -> Result<bool, VaultError> {
-        let st = &self.inner.store;
-        let mut r = HashingReader::new(st.open(file)?);
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            match r.read(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(VaultError::store("read", st.describe(), file, &e)),
-            }
+    /// Adds carried entries to the job. The job folders of the earlier files they refer to
+    /// (SFTP, S3) are journaled first, once per folder and job, so that a prune keeps them while
+    /// the job is unfinished; hard links need no journal (an unchanged night writes little).
+    pub fn record_carried(&self, batch: Vec<ManifestEntry>) -> Result<(), VaultError> {
+        self.journal_references(&batch)?;
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        for e in batch {
+            entries.insert(e.path.clone(), e);
         }
-        let (n, got) = r
-            .finish()
-            .map_err(|e| VaultError::store("read", st.describe(), file, &e))?;
-        Ok(n == size && got == sha)
+        Ok(())
     }
 
-    /// Adds carried entries to the job. The earlier files they refer to (SFTP, S3) are
-    /// journaled first, together in one small file, so that a prune keeps them while the job is
-    /// unfinished; hard links need no journal (an unchanged night writes little).
-    pub fn record_carried(&self, batch: Vec<ManifestEntry>) -> Result<(), VaultError> {
-        let references: Vec<String> = batch
+    /// Adds an entry sharing an earlier job's bytes (found by content) to the job: its
+    /// reference, if any, is journaled as [`JobWriter::record_carried`] does; the entry itself
+    /// is not (a resumed job shares it again: a stat and a link or a reference).
+    fn add_shared(&self, entry: ManifestEntry) -> Result<ManifestEntry, VaultError> {
+        self.journal_references(std::slice::from_ref(&entry))?;
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(entry.path.clone(), entry.clone());
+        Ok(entry)
+    }
+
+    /// Journals the job folders holding the earlier files `entries` refer to that this job has
+    /// not journaled yet (one small file, usually one folder for a whole night): while the job
+    /// is unfinished, prune keeps every file of those folders. The lock is held while writing,
+    /// so no entry is added before the folder it refers to is journaled.
+    fn journal_references(&self, entries: &[ManifestEntry]) -> Result<(), VaultError> {
+        let mut done = self.referenced.lock().unwrap_or_else(|p| p.into_inner());
+        let jobs: BTreeSet<String> = entries
             .iter()
             .filter_map(|e| match &e.shared {
                 Some(SharedBytes {
                     via: ShareVia::Reference,
                     file,
                     ..
-                }) => Some(file.clone()),
+                }) => Some(super::shared::job_of(file).to_string()),
                 _ => None,
             })
+            .filter(|j| !done.contains(j))
             .collect();
-        if !references.is_empty() {
-            let st = &self.inner.store;
-            let journal = serde_json::to_vec(&CarriedJournal { references }).map_err(|e| {
-                VaultError::Local {
-                    path: JOURNAL.into(),
-                    reason: e.to_string(),
-                }
-            })?;
-            let jdir = format!("{}/{JOURNAL}", self.path);
-            st.create_dir_all(&jdir)?;
-            write_atomic(
-                &self.inner,
-                &format!("{jdir}/carried-{:016x}.json", rand::random::<u64>()),
-                &journal,
-            )?;
+        if jobs.is_empty() {
+            return Ok(());
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        for e in batch {
-            entries.insert(e.path.clone(), e);
-        }
+        let journal = serde_json::to_vec(&ReferencesJournal {
+            jobs: jobs.iter().cloned().collect(),
+        })
+        .map_err(|e| VaultError::Local {
+            path: JOURNAL.into(),
+            reason: e.to_string(),
+        })?;
+        let jdir = format!("{}/{JOURNAL}", self.path);
+        self.inner.store.create_dir_all(&jdir)?;
+        write_atomic(
+            &self.inner,
+            &format!("{jdir}/refs-{:016x}.json", rand::random::<u64>()),
+            &journal,
+        )?;
+        done.extend(jobs);
         Ok(())
     }
 
@@ -1218,6 +1225,7 @@ fn copy_chunks(
     while let Some(chunk) = src.next_chunk().map_err(&read_err)? {
         dst.write_all(&chunk).map_err(&write_err)?;
         n += chunk.len() as u64;
+        src.recycle(chunk);
     }
     Ok(n)
 }

@@ -79,6 +79,7 @@ pub use job::{
     ShareVia, SharedBytes, VerifyReport,
 };
 pub use s3::{S3Config, S3Store};
+pub use shared::CarryProbe;
 pub use sftp::{SFTP_SESSIONS, SftpConfig, SftpStore, fingerprint};
 pub use store::{DirEntry, FileStore, Store, StoreWriter, WholeFile};
 
@@ -404,6 +405,34 @@ impl Vault {
     ) -> Result<JobWriter, VaultError> {
         let path = Vault::job_path(name, date)?;
         JobWriter::create(self.inner.clone(), path, name.to_string(), date, meta)
+    }
+
+    /// What a nightly backup into the job at `job_path` (`OIC_Backups/YYYY/MM/DD/name`) would
+    /// carry over from earlier complete jobs (read now; nothing is written): for a dry run of
+    /// `job.backup`.
+    pub fn carry_probe(&self, job_path: &str) -> Result<CarryProbe, VaultError> {
+        let parts: Vec<&str> = job_path.split('/').collect();
+        let date = match parts.as_slice() {
+            [root, y, m, d, _] if *root == ROOT_FOLDER => {
+                let n = |s: &str| s.parse::<u32>().ok();
+                n(y).zip(n(m)).zip(n(d)).and_then(|((y, m), d)| {
+                    NaiveDate::from_ymd_opt(y as i32, m, d)
+                })
+            }
+            _ => None,
+        };
+        let Some(date) = date else {
+            return Err(VaultError::BadName {
+                what: "job path",
+                name: job_path.to_string(),
+                problem: "not OIC_Backups/YYYY/MM/DD/<name>",
+            });
+        };
+        let path = job_path.to_string();
+        Ok(CarryProbe {
+            inner: self.inner.clone(),
+            index: shared::SharedIndex::build(&self.inner, date, &path),
+        })
     }
 
     /// Opens a complete job for reading (`job_path` as returned by [`JobWriter::path`] or

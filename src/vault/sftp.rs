@@ -643,6 +643,8 @@ struct SftpWriter {
     /// `pending[start..]`: bytes not yet acknowledged by the server (sent or not).
     pending: Vec<u8>,
     start: usize,
+    /// `pending[..sent]` was handed to libssh2 (turned into WRITE requests).
+    sent: usize,
     conn: Arc<Conn>,
 }
 
@@ -660,18 +662,27 @@ impl SftpWriter {
         while self.pending.len() - self.start > keep {
             match f.write(&self.pending[self.start..]) {
                 Ok(0) => return Err(self.lost(io::ErrorKind::WriteZero.into())),
-                Ok(n) => self.start += n,
+                Ok(n) => {
+                    self.start += n;
+                    self.sent = self.pending.len();
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.lost(e)),
             }
         }
-        // Acknowledged bytes are dropped when none is left, or (moving what is left to the
-        // front, at most IN_FLIGHT bytes) once twice that much was acknowledged.
-        if self.start == self.pending.len() {
-            self.pending.clear();
-            self.start = 0;
-        } else if self.start >= 2 * IN_FLIGHT {
-            self.pending.drain(..self.start);
+        // Acknowledged bytes are dropped. Of the bytes left, those already turned into WRITE
+        // requests are skipped by libssh2 at the start of the next buffer without being read (it
+        // counts what it sent and has not had acknowledged): only their number has to stay, not
+        // their content. So only the bytes not sent yet move (none after a write call).
+        if self.start > 0 {
+            let from = self.sent.max(self.start);
+            let in_flight = from - self.start;
+            let unsent = self.pending.len() - from;
+            if unsent > 0 {
+                self.pending.copy_within(from.., in_flight);
+            }
+            self.pending.truncate(in_flight + unsent);
+            self.sent = in_flight;
             self.start = 0;
         }
         Ok(())
@@ -816,8 +827,9 @@ impl Store for SftpStore {
         };
         Ok(Box::new(SftpWriter {
             file: Some(file),
-            pending: Vec::with_capacity(3 * IN_FLIGHT + 1024 * 1024),
+            pending: Vec::with_capacity(IN_FLIGHT + 2 * 1024 * 1024),
             start: 0,
+            sent: 0,
             conn,
         }))
     }

@@ -34,7 +34,9 @@ use std::sync::Mutex;
 
 use chrono::{Datelike, NaiveDate};
 
-use super::job::{JOURNAL, JobStatus, ManifestEntry, PRUNED, read_manifest};
+use std::io::Read;
+
+use super::job::{JOURNAL, JobStatus, Listing, ManifestEntry, PRUNED, read_manifest};
 use super::{Decryption, Encryption, Inner, ROOT_FOLDER, VaultError};
 use crate::artifact::{ArtifactKey, ArtifactKind};
 
@@ -136,6 +138,39 @@ impl SharedIndex {
         self.usable(inner, e).then_some(e)
     }
 
+    /// The earlier entry of an integration the source lists exactly as the newest complete
+    /// earlier job recorded it: same instance, same `lastUpdated`, same status, a content hash,
+    /// and its file still there with its size (with `deep`, every byte read back and checked
+    /// against the stored sha256). `None` when in any doubt. What [`super::JobWriter::carry`]
+    /// carries over, and what a dry run shows as carried.
+    pub(crate) fn unchanged(
+        &self,
+        inner: &Inner,
+        item: &Listing<'_>,
+        deep: bool,
+    ) -> Result<Option<&Earlier>, VaultError> {
+        if item.updated.is_empty() {
+            return Ok(None);
+        }
+        let Some(earlier) = self.find_listed(inner, item.key, item.source) else {
+            return Ok(None);
+        };
+        let e = &earlier.entry;
+        if earlier.instance.as_deref() != Some(item.instance)
+            || e.source_updated.as_deref() != Some(item.updated)
+            || e.source_status.as_deref() != item.status
+            || e.content_sha256.is_none()
+            || inner.store.stat(&earlier.file)? != Some(e.stored_size)
+        {
+            return Ok(None);
+        }
+        if deep && !reads_back(inner, &earlier.file, e.stored_size, &e.stored_sha256)? {
+            tracing::warn!(file = %earlier.file, "an earlier file differs from its manifest: exporting again");
+            return Ok(None);
+        }
+        Ok(Some(earlier))
+    }
+
     /// Passphrase vaults: whether our passphrase opens the earlier job's files (checked once per
     /// job). Key vaults: always (the recipients were compared when the index was built).
     fn usable(&self, inner: &Inner, e: &Earlier) -> bool {
@@ -155,6 +190,51 @@ impl SharedIndex {
             return ok;
         }
         true
+    }
+}
+
+/// Reads a stored file back: true when its size and sha256 are as recorded.
+fn reads_back(inner: &Inner, file: &str, size: u64, sha: &str) -> Result<bool, VaultError> {
+    let st = &inner.store;
+    let mut r = super::hashio::HashingReader::new(st.open(file)?);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(VaultError::store("read", st.describe(), file, &e)),
+        }
+    }
+    let (n, got) = r
+        .finish()
+        .map_err(|e| VaultError::store("read", st.describe(), file, &e))?;
+    Ok(n == size && got == sha)
+}
+
+/// What a dry run of a nightly backup would carry over: the earlier jobs of a vault, read once
+/// ([`super::Vault::carry_probe`]).
+pub struct CarryProbe {
+    pub(crate) inner: std::sync::Arc<Inner>,
+    pub(crate) index: SharedIndex,
+}
+
+impl CarryProbe {
+    /// The earlier file an integration listed this way would be carried over from (as
+    /// [`super::JobWriter::carry`] decides, without writing anything), or `None`.
+    pub fn would_carry(&self, item: &Listing<'_>) -> Result<Option<String>, VaultError> {
+        Ok(self
+            .index
+            .unchanged(&self.inner, item, false)?
+            .map(|e| e.file.clone()))
+    }
+}
+
+/// The job folder (`OIC_Backups/YYYY/MM/DD/<job>`) a vault path of a job's file lies in.
+pub(crate) fn job_of(file: &str) -> &str {
+    match file.match_indices('/').nth(4) {
+        Some((i, _)) => &file[..i],
+        None => file,
     }
 }
 
@@ -223,8 +303,9 @@ fn recent_manifests(
 }
 
 /// The referenced files (vault paths) in a manifest or journal entry, read loosely so that a
-/// damaged manifest still protects what it refers to.
-fn references_in(json: &[u8], out: &mut BTreeSet<String>) {
+/// damaged manifest still protects what it refers to; a journal naming whole job folders adds
+/// them to `folders`.
+fn references_in(json: &[u8], out: &mut BTreeSet<String>, folders: &mut BTreeSet<String>) {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(json) else {
         return;
     };
@@ -235,7 +316,11 @@ fn references_in(json: &[u8], out: &mut BTreeSet<String>) {
             out.insert(f.to_string());
         }
     };
-    // A journal of carried entries lists only the files they refer to.
+    // A journal of references names the job folders referred to (older versions: the files).
+    if let Some(jobs) = v["jobs"].as_array() {
+        folders.extend(jobs.iter().filter_map(|f| f.as_str()).map(str::to_string));
+        return;
+    }
     if let Some(files) = v["references"].as_array() {
         out.extend(files.iter().filter_map(|f| f.as_str()).map(str::to_string));
         return;
@@ -247,12 +332,13 @@ fn references_in(json: &[u8], out: &mut BTreeSet<String>) {
 }
 
 /// The files (vault paths) the job at `path` refers to: from its manifest, and from the journal
-/// of a job still being written.
+/// of a job still being written (every file of a job folder it names).
 pub(crate) fn references_of(inner: &Inner, path: &str) -> Result<BTreeSet<String>, VaultError> {
     let st = &inner.store;
     let mut out = BTreeSet::new();
+    let mut folders = BTreeSet::new();
     match st.read_small(&format!("{path}/{}", super::MANIFEST)) {
-        Ok(b) => references_in(&b, &mut out),
+        Ok(b) => references_in(&b, &mut out, &mut folders),
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e),
     }
@@ -264,10 +350,13 @@ pub(crate) fn references_of(inner: &Inner, path: &str) -> Result<BTreeSet<String
     };
     for f in files.iter().filter(|f| !f.is_dir) {
         match st.read_small(&format!("{jdir}/{}", f.name)) {
-            Ok(b) => references_in(&b, &mut out),
+            Ok(b) => references_in(&b, &mut out, &mut folders),
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
         }
+    }
+    for f in folders {
+        out.extend(tree(inner, &f)?.0);
     }
     Ok(out)
 }
@@ -354,18 +443,35 @@ mod tests {
     #[test]
     fn references_are_read_from_manifests_journals_and_damaged_json() {
         let mut out = BTreeSet::new();
+        let mut folders = BTreeSet::new();
         references_in(
             br#"{"entries":[{"shared":{"via":"reference","file":"OIC_Backups/2026/11/29/n/Integrations/A.iar"}},{"shared":{"via":"hardlink","file":"x"}},{}],"format":"broken"}"#,
             &mut out,
+            &mut folders,
         );
         references_in(
             br#"{"path":"Integrations/B.iar","shared":{"via":"reference","file":"OIC_Backups/2026/11/28/n/Integrations/B.iar"}}"#,
             &mut out,
+            &mut folders,
         );
-        references_in(b"not json", &mut out);
+        references_in(b"not json", &mut out, &mut folders);
+        references_in(
+            br#"{"jobs":["OIC_Backups/2026/11/26/n"]}"#,
+            &mut out,
+            &mut folders,
+        );
+        assert_eq!(
+            folders.iter().cloned().collect::<Vec<_>>(),
+            vec!["OIC_Backups/2026/11/26/n".to_string()]
+        );
+        assert_eq!(
+            job_of("OIC_Backups/2026/11/26/n/Integrations/A.iar"),
+            "OIC_Backups/2026/11/26/n"
+        );
         references_in(
             br#"{"references":["OIC_Backups/2026/11/27/n/Integrations/C.iar"]}"#,
             &mut out,
+            &mut folders,
         );
         assert_eq!(
             out.into_iter().collect::<Vec<_>>(),

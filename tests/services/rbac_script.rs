@@ -26,6 +26,10 @@ for r in rbac::grant(prod, team) { print(`team ${r.principal} ${r.role} ${r.stat
 for r in rbac::grant(prod, "team.csv") { print(`again ${r.principal} ${r.role} ${r.status}`); }
 try { rbac::grant(prod, #{ "jane.doe@example.com": "Boss" }); } catch (e) { print(`bad role: ${e.kind}: ${e.message}`); }
 try { rbac::project_acl(prod, "NO_SUCH_PROJECT"); } catch (e) { print(`acl: ${e.status}`); }
+try { rbac::grant(prod, [#{ user: "a@example.com", role: "ServiceViewer", team: "x" }]); } catch (e) { print(`bad key: ${e.kind}: ${e.message}`); }
+try { rbac::grant(prod, [#{ role: "ServiceViewer" }]); } catch (e) { print(`no one: ${e.kind}: ${e.message}`); }
+try { rbac::identity("nope", "OICINST_prod"); } catch (e) { print(`no domain: ${e.kind}`); }
+try { rbac::grant(42, #{}); } catch (e) { print(`bad target: ${e.kind}`); }
 "#,
     )
     .unwrap();
@@ -45,6 +49,10 @@ try { rbac::project_acl(prod, "NO_SUCH_PROJECT"); } catch (e) { print(`acl: ${e.
         "again OIC-Developers ServiceDeveloper unchanged",
         "  FAILED user:ghost@example.com ServiceViewer: user `ghost@example.com` not found in identity domain sandbox",
         "acl: 404",
+        "bad key: usage: roles[0]: unknown key `team`",
+        "no one: usage: roles[0]: give one of `user`, `group`",
+        "no domain: config",
+        "bad target: usage",
     ] {
         assert!(stdout.contains(line), "missing `{line}` in\n{stdout}");
     }

@@ -204,23 +204,24 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
                     .sum()
             };
             // Plus what was written and removed when the job finished: the lock, one journal
-            // file per stored entry (the entry's compact JSON), and for the entries carried over
-            // unchanged one journal file per 256 listing the files they refer to (hard links
-            // need none).
+            // file per entry written (the entry's compact JSON), and for the entries sharing an
+            // earlier job's bytes by reference (SFTP, S3) one small journal file per earlier job
+            // folder referred to, `{"jobs":["OIC_Backups/..."]}` (hard links need none; shared
+            // entries are not journaled one by one: a resumed job shares them again).
             let mut journal = 0u64;
-            let mut carried = 0u64;
+            let mut folders = HashSet::new();
             for e in &m.entries {
                 match &e.shared {
-                    Some(s) if s.matched == Matched::Listing => {
-                        carried += 1;
+                    Some(s) => {
                         if s.via == ShareVia::Reference {
-                            journal += s.file.len() as u64 + 3;
+                            let job_folder: Vec<&str> = s.file.splitn(6, '/').take(5).collect();
+                            folders.insert(job_folder.join("/"));
                         }
                     }
-                    _ => journal += serde_json::to_vec(e).unwrap().len() as u64,
+                    None => journal += serde_json::to_vec(e).unwrap().len() as u64,
                 }
             }
-            let journal = journal + carried.div_ceil(256) * 32;
+            let journal = journal + folders.iter().map(|f| f.len() as u64 + 12).sum::<u64>();
             let bytes = bytes + journal + 256;
             let shared = archives.iter().filter(|e| e.shared.is_some()).count();
             eprintln!(

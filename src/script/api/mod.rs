@@ -24,6 +24,7 @@ macro_rules! props {
     (@doc $doc:literal, $default:expr, $ex:literal) => { concat!($doc, "\n\n# Example\n```rhai\n", $ex, "\n```") };
 }
 
+pub mod args;
 pub mod compare;
 pub mod connections;
 pub mod instance;
@@ -32,9 +33,9 @@ pub mod notify;
 pub mod oic;
 pub mod projects;
 pub mod rbac;
+pub mod types;
 pub mod util;
 pub mod vault;
-pub mod vault_diff;
 
 use std::sync::Arc;
 
@@ -92,7 +93,7 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
     projects::register(e);
     compare::register(e);
     ledger::register(e);
-    vault::register(e, host.clone());
+    vault::register(e);
     rbac::register(e);
     notify::register(e);
 }

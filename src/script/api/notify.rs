@@ -96,8 +96,8 @@ fn first_map(a: Array) -> Map {
 mod notify_api {
     use super::*;
 
-    /// Sends the report of the run so far: to the administrators (`to`, default `[mail] admins`) the whole run, and with `owners` to each owner only their artifacts.
-    /// Options: `to` (e-mails), `owners` (`true` for each integration's lastUpdatedBy, or a map code -> e-mail), `source` (an instance to read lastUpdatedBy from), `when` (`"always"` or `"failure"`), `mail` (default true), `webhook` (default: true when one is configured).
+    /// Sends the report of the run so far: the whole run to `to` (default `[mail] admins`), and with `owners` to each owner their artifacts.
+    /// Options: `to`, `owners` (`true`: lastUpdatedBy; or a map code -> e-mail), `source` (an instance to read lastUpdatedBy from), `when` (`"always"`, `"failure"`), `mail` (default true), `webhook` (default: true when configured).
     /// Returns one map per message: `to`, `subject`, `status` (`sent`, `planned`, `failed`), `path` (outbox file), `error`.
     ///
     /// # Example
@@ -125,7 +125,7 @@ mod notify_api {
         super::report(&ctx, Some(&items), &options)
     }
 
-    /// Sends the report when the run ends, with its final outcome, even when the recipe stops on an error. Same options as `notify::report`; `when: "failure"` sends only when something failed.
+    /// Sends the report when the run ends (even on an error), with its outcome. Options as `notify::report`.
     ///
     /// # Example
     /// ```rhai

@@ -35,9 +35,8 @@ mod util_api {
             })
     }
 
-    /// The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set. The value is a string
-    /// (`--var prefix=01` gives `"01"`) unless `default` has another type: then it is read as that type (an integer,
-    /// a decimal, `true`/`false`, or JSON for an array or a map), and a value that does not fit is an error.
+    /// The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set. It is read as the type
+    /// of `default` (a string, an integer, a decimal, `true`/`false`, or JSON for an array or a map); a value that does not fit is an error.
     ///
     /// # Example
     /// ```rhai
