@@ -295,22 +295,21 @@ pub fn write_entries<W: Write + std::io::Seek>(
     Ok(())
 }
 
-/// Whether exports carry their export time (real OIC: yes, and so the emulator by default; see
-/// [`set_stamped_exports`]).
-static STAMPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-/// On (the default): every export carries its export time (zip entry times and a comment line in
-/// the properties files), so two exports of the same integration are never byte-identical, as
-/// with real OIC; ferry compares archives by content digest (`vault::content_hash`). Off (for a
-/// test that needs reproducible bytes): generated exports are byte for byte the same, imported
-/// ones exactly as uploaded. Process-wide.
-pub fn set_stamped_exports(on: bool) {
-    STAMPED.store(on, std::sync::atomic::Ordering::Relaxed);
+tokio::task_local! {
+    /// Whether the exports of the emulator serving this request carry their export time: set per
+    /// request from the emulator's switch ([`crate::sim::SimHandle::set_stamped_exports`]); see
+    /// [`stamped_exports`].
+    pub static STAMPED: bool;
 }
 
-/// See [`set_stamped_exports`].
+/// On (the default, and outside a request): every export carries its export time (zip entry
+/// times and a comment line in the properties files), so two exports of the same integration are
+/// never byte-identical, as with real OIC; ferry compares archives by content digest
+/// (`vault::content_hash`). Off (an emulator whose test needs reproducible bytes): generated
+/// exports are byte for byte the same, imported ones exactly as uploaded. Per emulator: the
+/// switch of the emulator serving the request ([`STAMPED`]).
 pub fn stamped_exports() -> bool {
-    STAMPED.load(std::sync::atomic::Ordering::Relaxed)
+    STAMPED.try_with(|on| *on).unwrap_or(true)
 }
 
 /// The export time as a zip entry time (entries carry the time of the export, as real exports do).

@@ -46,6 +46,16 @@ fn json_text(status: StatusCode, text: String) -> Response {
     r
 }
 
+/// A JSON response from its bytes (`Content-Type: application/json`).
+pub fn json_bytes(status: StatusCode, text: Bytes) -> Response {
+    let mut r = (status, text).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 /// An empty 200 response.
 pub fn empty_ok() -> Response {
     StatusCode::OK.into_response()
@@ -467,7 +477,17 @@ pub async fn list(api: Api) -> ApiResult<Response> {
     let (offset, limit) = api.params.paging()?;
     let conds = parse_q(api.params.get("q"), Q_KEYS)?;
     let expand = api.params.get("expand").unwrap_or("").to_string();
-    let mut g = api.inst.lock();
+    let order = api.params.get("orderBy").unwrap_or("");
+    // A page already rendered in this generation of the instance is sent again as it was.
+    let prefix = api.prefix();
+    let key = format!(
+        "integrations\n{prefix}\n{offset}\n{limit}\n{}\n{expand}\n{order}",
+        api.params.get("q").unwrap_or("")
+    );
+    if let Some(page) = api.inst.cached_page(&key) {
+        return Ok(json_bytes(StatusCode::OK, page));
+    }
+    let (mut g, generation) = api.inst.read();
     let data = space(&mut g, api.project())?;
     let mut items: Vec<&Integration> = data
         .integrations
@@ -485,7 +505,7 @@ pub async fn list(api: Api) -> ApiResult<Response> {
             })
         })
         .collect();
-    match api.params.get("orderBy").unwrap_or("") {
+    match order {
         "" => {}
         "name" => items.sort_by(|a, b| {
             a.name
@@ -501,7 +521,6 @@ pub async fn list(api: Api) -> ApiResult<Response> {
         }
     }
     // only the page is rendered, typed, straight to text (the envelope of `query::envelope`)
-    let prefix = api.prefix();
     let total = items.len();
     let page: Vec<IntegrationView> = items
         .into_iter()
@@ -516,9 +535,12 @@ pub async fn list(api: Api) -> ApiResult<Response> {
         links: links(&format!("{prefix}/integrations")),
         total_results: total,
     };
-    let text = serde_json::to_string(&body)
+    let text = serde_json::to_vec(&body)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(json_text(StatusCode::OK, text))
+    drop(g);
+    let page = Bytes::from(text);
+    api.inst.cache_page(generation, key, page.clone());
+    Ok(json_bytes(StatusCode::OK, page))
 }
 
 /// `GET /integrations/{id}`.

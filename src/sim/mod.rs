@@ -54,6 +54,9 @@
 //! * **Order**: default by code then version (integrations), by code (others). `orderBy=name`
 //!   (case-insensitive), `orderBy=time` (last updated, newest first), `orderBy=type` (connections: adapter);
 //!   other values → 400.
+//! * **Rendering**: an integration list page is rendered once per state of its instance and kept
+//!   ([`state::PageCache`], bounded); the same request is answered with the same bytes until anything
+//!   locks the instance for a change ([`state::Instance::lock`] moves its generation on).
 //! * **`expand=connection`** adds `adapterType`/`securityPolicy` to the connections inside integrations;
 //!   **`expand=adapter`** adds adapter details to connections.
 //!
@@ -384,6 +387,15 @@ impl SimHandle {
             .store(ttl.as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Makes every access token issued so far expired (a test of expiry without waiting for it;
+    /// token lifetimes run on the wall clock).
+    pub fn expire_tokens(&self) {
+        let now = std::time::Instant::now();
+        for t in self.shared.tokens().values_mut() {
+            t.expires = t.expires.min(now);
+        }
+    }
+
     /// Changes the delay of async activations.
     pub fn set_async_activation_delay(&self, d: Duration) {
         self.shared
@@ -396,6 +408,13 @@ impl SimHandle {
     /// instance archive jobs due by then end at once. Tests advance time with this instead of sleeping.
     pub fn advance_clock(&self, d: Duration) {
         self.shared.clock.advance(d);
+    }
+
+    /// Whether this emulator's exports carry their export time (on by default, as real OIC: two
+    /// exports are never byte-identical); off, generated exports are byte for byte the same and
+    /// imported ones exactly as uploaded (see [`archive::stamped_exports`]).
+    pub fn set_stamped_exports(&self, on: bool) {
+        self.shared.stamped_exports.store(on, Ordering::Relaxed);
     }
 
     /// The emulator's current time (wall time plus what [`SimHandle::advance_clock`] added).
@@ -906,6 +925,10 @@ fn finish(router: Router<Ctx>, ctx: Ctx) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             ctx.clone(),
+            stamp_layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
             faults::layer,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -914,6 +937,16 @@ fn finish(router: Router<Ctx>, ctx: Ctx) -> Router {
         ))
         .layer(DefaultBodyLimit::disable())
         .with_state(ctx)
+}
+
+/// Runs the request with this emulator's export stamping ([`archive::STAMPED`]).
+async fn stamp_layer(
+    axum::extract::State(ctx): axum::extract::State<Ctx>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let on = ctx.shared.stamped_exports.load(Ordering::Relaxed);
+    archive::STAMPED.scope(on, next.run(req)).await
 }
 
 /// Routes of an OIC listener (Gen2 host or OIC 3 design host).
@@ -1002,10 +1035,10 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
             let saved = snapshot
                 .as_mut()
                 .and_then(|s| s.instances.remove(&spec.name));
-            Arc::new(Instance {
-                ident: make_ident(spec, cfg.seed),
-                data: Mutex::new(saved.unwrap_or_else(|| seed_data(spec, cfg.seed))),
-            })
+            Arc::new(Instance::new(
+                make_ident(spec, cfg.seed),
+                saved.unwrap_or_else(|| seed_data(spec, cfg.seed)),
+            ))
         })
         .collect();
     let (admin_client_id, admin_client_secret) = {
@@ -1035,6 +1068,7 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         jobs: jobs::JobStore::default(),
         jwt_keys: Default::default(),
         clock: Default::default(),
+        stamped_exports: std::sync::atomic::AtomicBool::new(true),
     });
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {

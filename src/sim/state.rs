@@ -510,12 +510,87 @@ pub struct Instance {
     pub ident: InstanceIdent,
     /// Content.
     pub data: Mutex<InstanceData>,
+    /// Generation of the content: bumped by every [`Instance::lock`] (each may change it), inside
+    /// the lock; [`Instance::read`] leaves it. A rendered answer of generation `g` stays true while
+    /// the generation is `g`.
+    pub generation: AtomicU64,
+    /// Rendered list pages of one generation ([`PageCache`]).
+    pub pages: Mutex<PageCache>,
 }
 
 impl Instance {
-    /// Locks the content (a poisoned lock is recovered: the data is still usable).
+    /// A new instance.
+    pub fn new(ident: InstanceIdent, data: InstanceData) -> Self {
+        Instance {
+            ident,
+            data: Mutex::new(data),
+            generation: AtomicU64::new(0),
+            pages: Mutex::new(PageCache::default()),
+        }
+    }
+
+    /// Locks the content for a possible change (a poisoned lock is recovered: the data is still
+    /// usable); the generation moves on, so rendered pages are not served again.
     pub fn lock(&self) -> MutexGuard<'_, InstanceData> {
-        self.data.lock().unwrap_or_else(|e| e.into_inner())
+        let g = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        g
+    }
+
+    /// Locks the content to read it (the caller must not change it), with its generation.
+    pub fn read(&self) -> (MutexGuard<'_, InstanceData>, u64) {
+        let g = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        let n = self.generation.load(Ordering::SeqCst);
+        (g, n)
+    }
+
+    /// The current generation (read without the content lock: a page cached for it was rendered
+    /// after every change up to it had finished).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The page rendered for `key` in the current generation, if any.
+    pub fn cached_page(&self, key: &str) -> Option<Bytes> {
+        let now = self.generation();
+        let c = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        (c.generation == now).then(|| c.pages.get(key).cloned())?
+    }
+
+    /// Keeps `page`, rendered for `key` in generation `generation` (see [`Instance::read`]).
+    pub fn cache_page(&self, generation: u64, key: String, page: Bytes) {
+        let mut c = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        c.put(generation, key, page);
+    }
+}
+
+/// Rendered list pages of one generation of an instance, by request (path prefix and query), so
+/// a client polling or re-reading a list is answered without rendering it again. Bounded: at most
+/// [`PageCache::MAX_BYTES`] of pages, emptied when full or when the generation moves on.
+#[derive(Debug, Default)]
+pub struct PageCache {
+    generation: u64,
+    bytes: usize,
+    pages: HashMap<String, Bytes>,
+}
+
+impl PageCache {
+    /// Most bytes of pages kept per instance.
+    pub const MAX_BYTES: usize = 32 * 1024 * 1024;
+
+    fn put(&mut self, generation: u64, key: String, page: Bytes) {
+        if generation < self.generation || page.len() > Self::MAX_BYTES {
+            return;
+        }
+        if generation > self.generation || self.bytes + page.len() > Self::MAX_BYTES {
+            self.pages.clear();
+            self.bytes = 0;
+            self.generation = generation;
+        }
+        self.bytes += page.len();
+        if let Some(old) = self.pages.insert(key, page) {
+            self.bytes -= old.len();
+        }
     }
 }
 
@@ -567,6 +642,8 @@ pub struct Shared {
     pub jwt_keys: super::jwt::JwtKeys,
     /// The clock of everything timed (schedule runs, asynchronous (de)activations, archive jobs).
     pub clock: super::clock::SimClock,
+    /// Whether exports carry their export time ([`super::archive::stamped_exports`]; default on).
+    pub stamped_exports: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {

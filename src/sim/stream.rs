@@ -50,7 +50,8 @@ impl Write for ChanWriter {
 /// Streams sealed entries as a zip body.
 pub fn stream_entries(entries: archive::Entries) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
+    let stamped = archive::stamped_exports();
+    tokio::task::spawn_blocking(move || archive::STAMPED.sync_scope(stamped, || {
         let mut w = ChanWriter {
             tx: tx.clone(),
             buf: Vec::with_capacity(64 * 1024),
@@ -62,7 +63,7 @@ pub fn stream_entries(entries: archive::Entries) -> Body {
         if let Err(e) = res {
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
-    });
+    }));
     Body::from_stream(tokio_stream_from(rx))
 }
 

@@ -1,8 +1,9 @@
 //! The OIC emulator (`ferry sim`) over real HTTP, and ferry's OIC client and script bindings
 //! against it: artifacts, faults, projects, schedules, the wire format, identity (SCIM, JWT).
-//! Nothing outside the test process is needed. Apart, in their own binaries: `conformance`
-//! (stamped exports, a process-wide switch), `oic_large` and `sim_scale` (they measure the
-//! process's memory).
+//! REST conformance against docs/oic-api.md (`sim_conformance`, `sim_recorded`) and the public
+//! scripts (`sim_scripts`: curl + jq, Python requests). Nothing outside the test process is
+//! needed. Apart, in their own binaries: `oic_large` and `sim_scale` (they measure the process's
+//! memory).
 //!
 //! One test binary with a module per area (as cargo's own `tests/testsuite`): run one area with
 //! `cargo test --test emulator MODULE::`.
@@ -20,6 +21,7 @@ mod oic_script;
 mod oic_wire;
 mod rbac_identity;
 mod sim_artifacts;
+mod sim_conformance;
 mod sim_connections;
 mod sim_faults;
 mod sim_generated;
@@ -29,3 +31,4 @@ mod sim_persist;
 mod sim_projects;
 mod sim_recorded;
 mod sim_scim;
+mod sim_scripts;

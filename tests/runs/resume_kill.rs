@@ -88,13 +88,14 @@ fn a_killed_migration_resumes_to_the_same_state_without_double_imports() {
         let deadline = Instant::now() + Duration::from_secs(60);
         eprintln!("kill point: {} #{}", p.label, p.n);
         let killed = loop {
-            let seen = env
-                .sim
-                .request_log()
-                .iter()
-                .filter(|e| matches(e, p.instance, &method, &path))
-                .count();
-            if seen >= p.n {
+            // woken by each logged request; the bound only lets the loop see ferry's exit
+            let reached_point = env.sim.wait_for_requests(Duration::from_millis(50), |log| {
+                log.iter()
+                    .filter(|e| matches(e, p.instance, &method, &path))
+                    .count()
+                    >= p.n
+            });
+            if reached_point {
                 child.kill().expect("SIGKILL ferry");
                 child.wait().expect("reap ferry");
                 break true;
@@ -103,7 +104,6 @@ fn a_killed_migration_resumes_to_the_same_state_without_double_imports() {
                 break false;
             }
             assert!(Instant::now() < deadline, "{} #{}: timed out", p.label, p.n);
-            std::thread::sleep(Duration::from_millis(1));
         };
         assert!(
             killed,

@@ -63,7 +63,6 @@ struct Night {
 #[test]
 #[ignore = "benchmark: run by hand with --ignored --nocapture"]
 fn second_night_of_unchanged_integrations() {
-    ferry::sim::archive::set_stamped_exports(true);
     let n = env_or("NIGHTLY_N", 1000) as usize;
     let kb = env_or("NIGHTLY_KB", 200);
     let latency = env_or("NIGHTLY_LATENCY_MS", 50);
@@ -290,7 +289,6 @@ fn run(
 /// exported; `incremental: false` exports everything; every job verifies on its own.
 #[test]
 fn backup_exports_only_what_the_listing_says_changed() {
-    ferry::sim::archive::set_stamped_exports(true);
     let rt = ferry::cli::runtime().unwrap();
     let sim = rt
         .block_on(sim::start(SimConfig {

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry::artifact::ArtifactKind;
@@ -313,8 +313,10 @@ struct ProxyState {
     down: AtomicBool,
     /// Accept connections but never forward a byte.
     blackhole: AtomicBool,
-    /// Stop forwarding on open connections (keep them open): a server that hangs.
-    stall: AtomicBool,
+    /// Stop forwarding on open connections (keep them open): a server that hangs. The pumps
+    /// wait on `unstalled` while it is set.
+    stall: Mutex<bool>,
+    unstalled: Condvar,
     /// Cut every connection once this many client->server bytes have passed (u64::MAX: never).
     cut_at: AtomicU64,
     /// Stall (as `stall`) once this many client->server bytes have passed (u64::MAX: never).
@@ -386,6 +388,12 @@ impl Proxy {
         self.st.cut_at.store(now + n, Ordering::SeqCst);
     }
 
+    /// Forwards again on the stalled connections.
+    fn unstall(&self) {
+        *self.st.stall.lock().unwrap() = false;
+        self.st.unstalled.notify_all();
+    }
+
     /// Stalls every connection after `n` more client->server bytes (the pump sets `stall` when
     /// they have passed, so the test needs no thread watching the count).
     fn stall_after(&self, n: u64) {
@@ -411,14 +419,17 @@ fn pump(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        while st_any.stall.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        drop(
+            st_any
+                .unstalled
+                .wait_while(st_any.stall.lock().unwrap(), |stalled| *stalled)
+                .unwrap(),
+        );
         if let Some(st) = &upstream {
             let total = st.up_bytes.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
             if total >= st.stall_at.load(Ordering::SeqCst) {
                 st.stall_at.store(u64::MAX, Ordering::SeqCst);
-                st.stall.store(true, Ordering::SeqCst);
+                *st.stall.lock().unwrap() = true;
             }
             if total >= st.cut_at.load(Ordering::SeqCst) {
                 st.cut_at.store(u64::MAX, Ordering::SeqCst);
@@ -657,7 +668,7 @@ fn io_timeout_when_the_server_hangs_mid_upload() {
         took < Duration::from_secs(30),
         "bounded by the timeout: {took:?}"
     );
-    proxy.st.stall.store(false, Ordering::SeqCst);
+    proxy.unstall();
     let direct = SftpStore::connect(config(&e, &root)).unwrap();
     let files = list_names(&direct, &format!("{}/Integrations", job.path()));
     assert!(

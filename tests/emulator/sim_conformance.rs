@@ -161,10 +161,30 @@ async fn get_with_encoded_and_raw_ids() {
     );
 }
 
+/// The stamping switch belongs to one emulator: with it off, two exports (generated, and of an
+/// imported archive) are byte-identical, while another emulator of the same process, left on,
+/// stamps its exports.
+#[tokio::test]
+async fn stamped_exports_is_a_switch_of_one_emulator() {
+    let (plain, stamped) = (start().await, start().await);
+    plain.set_stamped_exports(false);
+    let id = "HR_EMPLOYEE_SYNC|01.00.0000";
+    let (p, s) = (Oic::new(&plain, "dev").await, Oic::new(&stamped, "dev").await);
+    let first = p.export(id).await;
+    assert_eq!(first, p.export(id).await, "unstamped: reproducible bytes");
+    assert_ne!(s.export(id).await, s.export(id).await, "stamped: never twice the same");
+    // an imported archive is exported exactly as uploaded
+    let uploaded = s.export(id).await;
+    let prod = Oic::new(&plain, "prod").await;
+    let r = prod.import(Method::POST, uploaded.clone()).await;
+    assert!(r.status().is_success(), "import: {}", r.status());
+    assert_eq!(prod.export(id).await, uploaded);
+}
+
 #[tokio::test]
 async fn export_layout_and_423() {
-    sim::archive::set_stamped_exports(true);
     let h = start().await;
+    h.set_stamped_exports(true);
     let dev = Oic::new(&h, "dev").await;
     let bytes = dev.export("HR_EMPLOYEE_SYNC|01.00.0000").await;
     let e = zip_entries(&bytes);
@@ -230,8 +250,8 @@ async fn export_layout_and_423() {
 
 #[tokio::test]
 async fn import_post_put_and_errors() {
-    sim::archive::set_stamped_exports(true);
     let h = start().await;
+    h.set_stamped_exports(true);
     let dev = Oic::new(&h, "dev").await;
     let prod = Oic::new(&h, "prod").await;
     let iar = dev.export("FIN_INVOICE_IMPORT|01.00.0000").await;
@@ -477,7 +497,7 @@ async fn minor_version_rule_and_async_activation() {
         "ACTIVATED"
     );
     // Different major: FIN_GL_JOURNAL 02.00 activation leaves others alone.
-    h.set_async_activation_delay(Duration::from_millis(200));
+    h.set_async_activation_delay(Duration::from_secs(3600));
     let r = dev
         .patch(
             "/integrations/FIN_GL_JOURNAL%7C02.00.0000?enableAsyncActivationMode=true",
@@ -492,9 +512,11 @@ async fn minor_version_rule_and_async_activation() {
             .await["activationStatus"],
         "ACTIVATION_INPROGRESS"
     );
+    // The emulator's clock passes the delay: the activation ends as soon as its task runs (the
+    // loop only yields to it, bounded; no time passes).
+    h.advance_clock(Duration::from_secs(3600));
     let mut status = String::new();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..1000 {
         status = dev
             .json("/integrations/FIN_GL_JOURNAL%7C02.00.0000/activationStatus")
             .await["activationStatus"]
@@ -504,6 +526,7 @@ async fn minor_version_rule_and_async_activation() {
         if status == "ACTIVATED" {
             break;
         }
+        tokio::task::yield_now().await;
     }
     assert_eq!(status, "ACTIVATED");
     assert_eq!(
@@ -603,8 +626,7 @@ async fn gen3_auth_rules_and_instance_selector() {
         .await
         .expect("send");
     assert_error(r, 401, "Unauthorized", "sec10.4.2").await;
-    // Expired token → 401 with WWW-Authenticate: Bearer.
-    h.set_token_ttl(Duration::from_millis(300));
+    // Expired token → 401 with WWW-Authenticate: Bearer (expired by the emulator, not by waiting).
     let short = fetch_token(&http, &info).await;
     let r = http
         .get(format!("{base}?integrationInstance={ii}"))
@@ -613,7 +635,7 @@ async fn gen3_auth_rules_and_instance_selector() {
         .await
         .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    h.expire_tokens();
     let r = http
         .get(format!("{base}?integrationInstance={ii}"))
         .bearer_auth(&short)

@@ -57,8 +57,8 @@ fn env(h: &SimHandle, work: &Path) -> Vec<(String, String)> {
 }
 
 async fn run(cmd: &str, script: &str) {
-    ferry::sim::archive::set_stamped_exports(true);
     let h = start().await;
+    h.set_stamped_exports(true);
     let work = tempfile::tempdir().expect("tempdir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sim")
