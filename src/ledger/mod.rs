@@ -325,6 +325,11 @@ impl RunRecord {
         self.steps.lock().expect("steps lock").clone()
     }
 
+    /// Calls `f` with the steps so far, borrowed (no copy of a record of thousands of steps).
+    pub fn with_steps<T>(&self, f: impl FnOnce(&[Step]) -> T) -> T {
+        f(&self.steps.lock().expect("steps lock"))
+    }
+
     /// Records how many artifacts the run plans to move (the dashboard shows its progress).
     pub fn set_expected(&self, expected: u64) {
         let id = self.info().id;
@@ -356,7 +361,7 @@ impl RunRecord {
     /// The run's report as it stands, with `info` (which carries the outcome at the end): the
     /// steps, the run's kind and profiles, the backup jobs.
     pub fn report_with(&self, info: RunInfo) -> Report {
-        let mut report = Report::build(info, &self.steps());
+        let mut report = self.with_steps(|steps| Report::build(info, steps));
         report.extra = self.extra();
         report.backup_jobs = self.jobs();
         report

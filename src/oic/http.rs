@@ -494,12 +494,7 @@ impl OicClient {
         from: fn(Value) -> T,
     ) -> Result<Vec<T>, OicError> {
         let extra: Vec<(&str, String)> = q.map(|q| vec![("q", q.to_string())]).unwrap_or_default();
-        Ok(self
-            .list_all(path, &extra)
-            .await?
-            .into_iter()
-            .map(from)
-            .collect())
+        self.list_all(path, &extra, from).await
     }
 
     /// One resource read with `from`; `None` on 404.
@@ -523,11 +518,12 @@ impl OicClient {
     /// each one continues where the previous one ended; a short page or a `hasMore` beyond them
     /// goes on one page at a time. A list of 1,000 items then costs one round trip and a
     /// tenth, not ten.
-    pub(crate) async fn list_all(
+    pub(crate) async fn list_all<T>(
         &self,
         path: &str,
         extra: &[(&str, String)],
-    ) -> Result<Vec<Value>, OicError> {
+        from: fn(Value) -> T,
+    ) -> Result<Vec<T>, OicError> {
         use futures::StreamExt;
         const LIMIT: usize = 100;
         const MAX_PAGES: usize = 10_000;
@@ -552,7 +548,8 @@ impl OicClient {
             let (label, v) = fetch(offset).await?;
             fetched += 1;
             let total = v.get("totalResults").and_then(Value::as_u64);
-            let (got, more) = self.take_page(path, label, v, offset, &mut out, &mut prev_first)?;
+            let (got, more) =
+                self.take_page(path, label, v, offset, &mut out, &mut prev_first, from)?;
             if !more {
                 return Ok(out);
             }
@@ -578,7 +575,7 @@ impl OicClient {
                 fetched += 1;
                 let (label, v) = page?;
                 let (got, more) =
-                    self.take_page(path, label, v, offset, &mut out, &mut prev_first)?;
+                    self.take_page(path, label, v, offset, &mut out, &mut prev_first, from)?;
                 if !more {
                     return Ok(out);
                 }
@@ -594,14 +591,16 @@ impl OicClient {
     }
 
     /// Takes the items of the page at `offset` into `out`; returns how many and `hasMore`.
-    fn take_page(
+    #[allow(clippy::too_many_arguments)]
+    fn take_page<T>(
         &self,
         path: &str,
         label: String,
         mut v: Value,
         offset: usize,
-        out: &mut Vec<Value>,
+        out: &mut Vec<T>,
         prev_first: &mut Option<Value>,
+        from: fn(Value) -> T,
     ) -> Result<(usize, bool), OicError> {
         let protocol = |message: String| OicError::Protocol {
             instance: self.inner.name.clone(),
@@ -622,7 +621,8 @@ impl OicClient {
             )));
         }
         *prev_first = items.first().cloned();
-        out.extend(items);
+        // typed as the page arrives: a parsed item is some 20 KB, a typed one a few hundred bytes
+        out.extend(items.into_iter().map(from));
         let more = matches!(v.get("hasMore"), Some(Value::Bool(true)));
         if more && got == 0 {
             return Err(protocol(format!(

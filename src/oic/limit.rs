@@ -480,8 +480,14 @@ mod tests {
         for cap in [4usize, 16] {
             let (took, refused, w) = simulate(cap, 1000, 50);
             let floor = 50 * 1000 / cap as u64;
-            println!("cap {cap}: {took} ms floor {floor} refused {refused} window {}", w.allowed(MAX_LIMIT));
-            assert!(took * 10 < floor * 11, "cap {cap}: {took} ms for a floor of {floor} ms");
+            println!(
+                "cap {cap}: {took} ms floor {floor} refused {refused} window {}",
+                w.allowed(MAX_LIMIT)
+            );
+            assert!(
+                took * 10 < floor * 11,
+                "cap {cap}: {took} ms for a floor of {floor} ms"
+            );
             // at cap 16, slow start overshoots once: the requests of that round trip are refused
             // (the emulator holds a refused request's place for the round trip)
             let most = if cap == 4 { 2 } else { 4 };

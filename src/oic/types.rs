@@ -174,9 +174,6 @@ pub struct Integration {
     pub lookups: Vec<String>,
     /// The OIC 3 project that holds it, when the item says so.
     pub project_code: Option<String>,
-    /// The whole JSON object as received, as compact text shared by the clones (a parsed
-    /// `Value` took some 17 KB per listed integration, and lists are held whole by recipes).
-    raw: std::sync::Arc<str>,
 }
 
 impl Integration {
@@ -217,13 +214,7 @@ impl Integration {
             id,
             code,
             version,
-            raw: v.to_string().into(),
         }
-    }
-
-    /// The whole JSON object as received.
-    pub fn raw(&self) -> Value {
-        serde_json::from_str(&self.raw).unwrap_or(Value::Null)
     }
 
     /// The typed id (`None` if the item had neither `id` nor `code`/`version`).

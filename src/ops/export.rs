@@ -107,13 +107,16 @@ pub async fn export(
         .record()
         .expect(Stage::Export, items.len() as u64);
     let label = o.label.as_deref();
-    let scheduled: Vec<Integration> = items
+    // An exported integration's schedule is read right after its archive, in the same slot of
+    // the fan-out (no barrier between the exports and the schedules); the run's expected total
+    // counts the schedules now.
+    let scheduled = items
         .iter()
-        .filter_map(|it| match it {
-            Exportable::Integration(i) if i.schedule_defined => Some(i.clone()),
-            _ => None,
-        })
-        .collect();
+        .filter(|it| matches!(it, Exportable::Integration(i) if i.schedule_defined))
+        .count();
+    if scheduled > 0 {
+        ctx.exec().record().expect(Stage::Export, scheduled as u64);
+    }
     let results = fan_out_adaptive(
         ctx.bar(items.len(), "export"),
         conc,
@@ -131,7 +134,15 @@ pub async fn export(
                 .exec()
                 .run_read_planned(eff, || it.export(client, label))
                 .await;
-            r.map(|mut a| {
+            let schedule = match (&r, &it) {
+                (Ok(_), Exportable::Integration(i)) if i.schedule_defined => {
+                    super::schedules::export_effect(ctx, client, i)
+                        .await
+                        .transpose()
+                }
+                _ => None,
+            };
+            let r = r.map(|mut a| {
                 if a.source_status.is_none() {
                     a.source_status = it.status();
                 }
@@ -145,39 +156,25 @@ pub async fn export(
                     });
                 }
                 a
-            })
+            });
+            (r, schedule)
         },
     )
     .await;
     let mut out = vec![];
-    for r in results {
-        match r {
-            Ok(a) => out.push(a),
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
-            Err(_) => {}
+    let mut schedules = vec![];
+    for (r, schedule) in results {
+        for r in std::iter::once(r).chain(schedule) {
+            match r {
+                Ok(a) if a.key.kind == ArtifactKind::Schedule => schedules.push(a),
+                Ok(a) => out.push(a),
+                Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+                Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+                Err(_) => {}
+            }
         }
     }
-    // a set, not a scan of `out` per scheduled integration (that cloned the integration for
-    // every artifact: seconds of CPU at 1,000 artifacts)
-    let keys: std::collections::HashSet<&ArtifactKey> = out.iter().map(|a| &a.key).collect();
-    let exported: Vec<Integration> = scheduled
-        .into_iter()
-        .filter(|i| {
-            keys.contains(&ArtifactKey::new(
-                ArtifactKind::Integration,
-                &i.code,
-                &i.version,
-            ))
-        })
-        .collect();
-    for r in super::schedules::export(ctx, client, exported, conc).await {
-        match r {
-            Ok(a) => out.push(a),
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
-            Err(_) => {}
-        }
-    }
+    // the schedules after the archives, as before
+    out.append(&mut schedules);
     Ok(out)
 }

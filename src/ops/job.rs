@@ -168,19 +168,20 @@ pub fn partial_line(path: &str, missing: &[MissingEntry]) -> String {
 
 /// The artifacts whose export failed in this run and did not succeed later.
 fn failed_exports(record: &RunRecord) -> Vec<(ArtifactKey, String)> {
-    let mut last = BTreeMap::new();
-    for st in record.steps() {
-        if st.stage == Stage::Export {
+    // the last export step of each artifact, borrowed (a copy of every step was held here)
+    record.with_steps(|steps| {
+        let mut last: BTreeMap<ArtifactKey, &crate::ledger::Step> = BTreeMap::new();
+        for st in steps.iter().filter(|st| st.stage == Stage::Export) {
             last.insert(st.key(), st);
         }
-    }
-    last.into_iter()
-        .filter(|(_, st)| st.status == StepStatus::Failed)
-        .map(|(k, st)| {
-            let why = st.error.map(|e| e.message).unwrap_or_default();
-            (k, format!("export failed: {why}"))
-        })
-        .collect()
+        last.into_iter()
+            .filter(|(_, st)| st.status == StepStatus::Failed)
+            .map(|(k, st)| {
+                let why = st.error.as_ref().map(|e| e.message.as_str()).unwrap_or("");
+                (k, format!("export failed: {why}"))
+            })
+            .collect()
+    })
 }
 
 fn vault_err(at: &str, e: impl std::fmt::Display) -> OpsError {

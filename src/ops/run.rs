@@ -395,11 +395,11 @@ impl Run {
             };
         }
         let errors = self.finish_jobs(outcome == RunOutcome::Interrupted);
-        let failed_steps = self
-            .record()
-            .steps()
-            .iter()
-            .any(|s| s.status == StepStatus::Failed && s.stage != Stage::Notify);
+        let failed_steps = self.record().with_steps(|steps| {
+            steps
+                .iter()
+                .any(|s| s.status == StepStatus::Failed && s.stage != Stage::Notify)
+        });
         let outcome = match outcome {
             RunOutcome::Ok | RunOutcome::Planned if failed_steps || !errors.is_empty() => {
                 RunOutcome::Failed

@@ -166,34 +166,36 @@ pub async fn export(
         ctx.bar(with.len(), "schedules"),
         concurrency,
         with,
-        |i| async move {
-            let id = IntegrationId::new(&i.code, &i.version);
-            let eff = Effect::new(
-                Stage::Export,
-                ArtifactKey::new(ArtifactKind::Schedule, &i.code, &i.version),
-                client.name(),
-                "export schedule",
-            );
-            ctx.exec()
-                .run_read_planned(eff, || async {
-                    match client.get_schedule(&id).await.map_err(Failure::from)? {
-                        Some(s) => SavedSchedule::of(&id, &s)
-                            .to_artifact(client.name())
-                            .map(Some),
-                        None => Ok(None),
-                    }
-                })
-                .await
-        },
+        |i| async move { export_effect(ctx, client, &i).await },
     )
     .await;
-    res.into_iter()
-        .filter_map(|r| match r {
-            Ok(Some(a)) => Some(Ok(a)),
-            Ok(None) => None,
-            Err(e) => Some(Err(e)),
+    res.into_iter().filter_map(Result::transpose).collect()
+}
+
+/// The export effect of one integration's schedule (its caller has counted it in the run's
+/// expected total): `Ok(None)` when it has none.
+pub(super) async fn export_effect(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    i: &Integration,
+) -> Result<Option<Artifact>, EffectError> {
+    let id = IntegrationId::new(&i.code, &i.version);
+    let eff = Effect::new(
+        Stage::Export,
+        ArtifactKey::new(ArtifactKind::Schedule, &i.code, &i.version),
+        client.name(),
+        "export schedule",
+    );
+    ctx.exec()
+        .run_read_planned(eff, || async {
+            match client.get_schedule(&id).await.map_err(Failure::from)? {
+                Some(s) => SavedSchedule::of(&id, &s)
+                    .to_artifact(client.name())
+                    .map(Some),
+                None => Ok(None),
+            }
         })
-        .collect()
+        .await
 }
 
 /// The schedule of one integration as a `schedule` artifact (the file a backup job holds);

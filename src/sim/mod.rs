@@ -224,6 +224,7 @@ pub use faults::{Faults, LogEntry};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -995,81 +996,14 @@ fn serve(l: tokio::net::TcpListener, router: Router) -> JoinHandle<()> {
 
 /// Starts the emulator: binds every listener and serves until [`SimHandle::shutdown`] or drop.
 pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
-    for spec in &cfg.instances {
-        anyhow::ensure!(
-            spec.generation == 2 || spec.generation == 3,
-            "instance '{}': generation must be 2 or 3",
-            spec.name
-        );
-    }
-    let mut names: Vec<&str> = cfg.instances.iter().map(|s| s.name.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    anyhow::ensure!(
-        names.len() == cfg.instances.len(),
-        "instance names must be unique"
-    );
-
-    let (spool, spool_guard) = match &cfg.state_dir {
-        Some(d) => {
-            let s = d.join("spool");
-            std::fs::create_dir_all(&s).with_context(|| format!("creating {}", s.display()))?;
-            (s, None)
-        }
-        None => {
-            let t = tempfile::Builder::new()
-                .prefix("ferry-sim-")
-                .tempdir()
-                .context("creating the emulator spool directory")?;
-            (t.path().to_path_buf(), Some(t))
-        }
-    };
+    check_instances(&cfg)?;
+    let (spool, spool_guard) = spool_dir(&cfg)?;
     let mut snapshot = match &cfg.state_dir {
         Some(d) => persist::load(d)?,
         None => None,
     };
-    let instances: Vec<Arc<Instance>> = cfg
-        .instances
-        .iter()
-        .map(|spec| {
-            let saved = snapshot
-                .as_mut()
-                .and_then(|s| s.instances.remove(&spec.name));
-            Arc::new(Instance::new(
-                make_ident(spec, cfg.seed),
-                saved.unwrap_or_else(|| seed_data(spec, cfg.seed)),
-            ))
-        })
-        .collect();
-    let (admin_client_id, admin_client_secret) = {
-        let mut rng = StdRng::seed_from_u64(name_seed(cfg.seed, "__identity_admin__"));
-        let mut hex = |n: usize| -> String {
-            (0..n)
-                .map(|_| std::char::from_digit(rng.random_range(0..16u32), 16).unwrap_or('0'))
-                .collect()
-        };
-        (hex(32), format!("idcscs-{}-{}", hex(8), hex(24)))
-    };
-    let shared = Arc::new(Shared {
-        instances,
-        tokens: Mutex::new(HashMap::new()),
-        token_ttl_ms: AtomicU64::new(cfg.token_ttl.as_millis() as u64),
-        async_activation_ms: AtomicU64::new(DEFAULT_ASYNC_ACTIVATION.as_millis() as u64),
-        schedule_tick_ms: AtomicU64::new(0),
-        token_counter: AtomicU64::new(1),
-        seed: cfg.seed,
-        faults: faults::FaultState::new(cfg.seed),
-        identity: Mutex::new(scim::IdentityStore::new(cfg.seed)),
-        admin_client_id,
-        admin_client_secret,
-        state_dir: cfg.state_dir.clone(),
-        spool,
-        spool_guard,
-        jobs: jobs::JobStore::default(),
-        jwt_keys: Default::default(),
-        clock: Default::default(),
-        stamped_exports: std::sync::atomic::AtomicBool::new(true),
-    });
+    let instances = load_instances(&cfg, snapshot.as_mut());
+    let shared = new_shared(&cfg, instances, spool, spool_guard);
     let n = cfg.instances.len() as u16;
     let port_at = |off: u16| {
         if cfg.port == 0 {
@@ -1151,4 +1085,103 @@ pub async fn start(cfg: SimConfig) -> anyhow::Result<SimHandle> {
         shared,
         tasks: Mutex::new(tasks),
     })
+}
+
+/// The state every listener shares.
+fn new_shared(
+    cfg: &SimConfig,
+    instances: Vec<Arc<Instance>>,
+    spool: PathBuf,
+    spool_guard: Option<tempfile::TempDir>,
+) -> Arc<Shared> {
+    let (admin_client_id, admin_client_secret) = admin_credentials(cfg.seed);
+    Arc::new(Shared {
+        instances,
+        tokens: Mutex::new(HashMap::new()),
+        token_ttl_ms: AtomicU64::new(cfg.token_ttl.as_millis() as u64),
+        async_activation_ms: AtomicU64::new(DEFAULT_ASYNC_ACTIVATION.as_millis() as u64),
+        schedule_tick_ms: AtomicU64::new(0),
+        token_counter: AtomicU64::new(1),
+        seed: cfg.seed,
+        faults: faults::FaultState::new(cfg.seed),
+        identity: Mutex::new(scim::IdentityStore::new(cfg.seed)),
+        admin_client_id,
+        admin_client_secret,
+        state_dir: cfg.state_dir.clone(),
+        spool,
+        spool_guard,
+        jobs: jobs::JobStore::default(),
+        jwt_keys: Default::default(),
+        clock: Default::default(),
+        stamped_exports: std::sync::atomic::AtomicBool::new(true),
+    })
+}
+
+/// Generations are 2 or 3 and names are unique: the listeners and snapshots key on them.
+fn check_instances(cfg: &SimConfig) -> anyhow::Result<()> {
+    for spec in &cfg.instances {
+        anyhow::ensure!(
+            spec.generation == 2 || spec.generation == 3,
+            "instance '{}': generation must be 2 or 3",
+            spec.name
+        );
+    }
+    let mut names: Vec<&str> = cfg.instances.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    anyhow::ensure!(
+        names.len() == cfg.instances.len(),
+        "instance names must be unique"
+    );
+
+    Ok(())
+}
+
+/// The directory export bodies are spooled to: under the state directory when there is one (it
+/// survives a restart with the state), else a temporary directory removed with the emulator.
+fn spool_dir(cfg: &SimConfig) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    Ok(match &cfg.state_dir {
+        Some(d) => {
+            let s = d.join("spool");
+            std::fs::create_dir_all(&s).with_context(|| format!("creating {}", s.display()))?;
+            (s, None)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("ferry-sim-")
+                .tempdir()
+                .context("creating the emulator spool directory")?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    })
+}
+
+/// Every configured instance, from the saved snapshot when it has one, else freshly seeded.
+fn load_instances(
+    cfg: &SimConfig,
+    mut snapshot: Option<&mut persist::Snapshot>,
+) -> Vec<Arc<Instance>> {
+    cfg.instances
+        .iter()
+        .map(|spec| {
+            let saved = snapshot
+                .as_mut()
+                .and_then(|s| s.instances.remove(&spec.name));
+            Arc::new(Instance::new(
+                make_ident(spec, cfg.seed),
+                saved.unwrap_or_else(|| seed_data(spec, cfg.seed)),
+            ))
+        })
+        .collect()
+}
+
+/// The identity domain's admin client, derived from the seed so a restarted emulator keeps it.
+fn admin_credentials(seed: u64) -> (String, String) {
+    let mut rng = StdRng::seed_from_u64(name_seed(seed, "__identity_admin__"));
+    let mut hex = |n: usize| -> String {
+        (0..n)
+            .map(|_| std::char::from_digit(rng.random_range(0..16u32), 16).unwrap_or('0'))
+            .collect()
+    };
+    (hex(32), format!("idcscs-{}-{}", hex(8), hex(24)))
 }

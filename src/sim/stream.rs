@@ -51,19 +51,21 @@ impl Write for ChanWriter {
 pub fn stream_entries(entries: archive::Entries) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let stamped = archive::stamped_exports();
-    tokio::task::spawn_blocking(move || archive::STAMPED.sync_scope(stamped, || {
-        let mut w = ChanWriter {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(64 * 1024),
-        };
-        let res = archive::seal_and_stream(entries, &mut w).and_then(|_| {
-            w.flush()
-                .map_err(|e| archive::ArchiveError::NotZip(e.to_string()))
-        });
-        if let Err(e) = res {
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-    }));
+    tokio::task::spawn_blocking(move || {
+        archive::STAMPED.sync_scope(stamped, || {
+            let mut w = ChanWriter {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(64 * 1024),
+            };
+            let res = archive::seal_and_stream(entries, &mut w).and_then(|_| {
+                w.flush()
+                    .map_err(|e| archive::ArchiveError::NotZip(e.to_string()))
+            });
+            if let Err(e) = res {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        })
+    });
     Body::from_stream(tokio_stream_from(rx))
 }
 

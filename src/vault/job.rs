@@ -680,7 +680,13 @@ impl JobWriter {
             let _ = self.inner.store.remove(&tmp);
             return Err(e);
         }
-        let entry = self.new_entry(a, &t, (size, sha), (stored_size, stored_sha), content_sha256);
+        let entry = self.new_entry(
+            a,
+            &t,
+            (size, sha),
+            (stored_size, stored_sha),
+            content_sha256,
+        );
         self.record(entry)
     }
 

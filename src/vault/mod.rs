@@ -79,8 +79,8 @@ pub use job::{
     ShareVia, SharedBytes, VerifyReport,
 };
 pub use s3::{S3Config, S3Store};
-pub use shared::CarryProbe;
 pub use sftp::{SFTP_SESSIONS, SftpConfig, SftpStore, fingerprint};
+pub use shared::CarryProbe;
 pub use store::{DirEntry, FileStore, Store, StoreWriter, WholeFile};
 
 /// The top folder of every vault.
@@ -415,9 +415,9 @@ impl Vault {
         let date = match parts.as_slice() {
             [root, y, m, d, _] if *root == ROOT_FOLDER => {
                 let n = |s: &str| s.parse::<u32>().ok();
-                n(y).zip(n(m)).zip(n(d)).and_then(|((y, m), d)| {
-                    NaiveDate::from_ymd_opt(y as i32, m, d)
-                })
+                n(y).zip(n(m))
+                    .zip(n(d))
+                    .and_then(|((y, m), d)| NaiveDate::from_ymd_opt(y as i32, m, d))
             }
             _ => None,
         };

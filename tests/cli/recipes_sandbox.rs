@@ -97,7 +97,10 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
     // The sample `dev` has 11 integrations, 8 of them exportable, plus one lookup and one library.
     let (out, text) = run(dir.path(), "nightly-backup.rhai", &[]);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Stored 10 archive(s) and 1 schedule(s)"), "{text}");
+    assert!(
+        text.contains("Stored 10 archive(s) and 1 schedule(s)"),
+        "{text}"
+    );
     assert!(
         text.contains("Retention: kept 1 job(s), deleted 0"),
         "{text}"

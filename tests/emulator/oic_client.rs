@@ -103,7 +103,6 @@ async fn get_returns_the_resource_or_none() {
             i.connections
         );
         assert_eq!(i.lookups, vec!["COUNTRY_CODES".to_string()]);
-        assert!(i.raw().is_object());
         assert!(
             c.get_integration(&id("NOPE|01.00.0000"))
                 .await

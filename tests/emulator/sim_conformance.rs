@@ -169,10 +169,17 @@ async fn stamped_exports_is_a_switch_of_one_emulator() {
     let (plain, stamped) = (start().await, start().await);
     plain.set_stamped_exports(false);
     let id = "HR_EMPLOYEE_SYNC|01.00.0000";
-    let (p, s) = (Oic::new(&plain, "dev").await, Oic::new(&stamped, "dev").await);
+    let (p, s) = (
+        Oic::new(&plain, "dev").await,
+        Oic::new(&stamped, "dev").await,
+    );
     let first = p.export(id).await;
     assert_eq!(first, p.export(id).await, "unstamped: reproducible bytes");
-    assert_ne!(s.export(id).await, s.export(id).await, "stamped: never twice the same");
+    assert_ne!(
+        s.export(id).await,
+        s.export(id).await,
+        "stamped: never twice the same"
+    );
     // an imported archive is exported exactly as uploaded
     let uploaded = s.export(id).await;
     let prod = Oic::new(&plain, "prod").await;
