@@ -428,7 +428,8 @@ mod tests {
         use std::collections::BinaryHeap;
         let mut w = Window::new(START_READS);
         // (answer time, serial, level, probe, refused)
-        let mut out: BinaryHeap<Reverse<(u64, u64, usize, bool, bool)>> = BinaryHeap::new();
+        type Answer = (u64, u64, usize, bool, bool);
+        let mut out: BinaryHeap<Reverse<Answer>> = BinaryHeap::new();
         let (mut now, mut serial, mut pending, mut held, mut refused) = (0u64, 0u64, n, 0usize, 0);
         let mut backoff: Vec<u64> = vec![];
         loop {
