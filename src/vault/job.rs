@@ -1034,15 +1034,13 @@ impl JobWriter {
     }
 
     /// Adds an entry sharing an earlier job's bytes (found by content) to the job: its
-    /// reference, if any, is journaled as [`JobWriter::record_carried`] does; the entry itself
-    /// is not (a resumed job shares it again: a stat and a link or a reference).
+    /// reference, if any, is journaled as [`JobWriter::record_carried`] does, and the entry is
+    /// journaled like any stored one. Why not rely on sharing it again on resume (as carried
+    /// entries are): a job a resumed run does not store into again (a rollback job whose save
+    /// was done before the stop) must still finish with every entry it was given.
     fn add_shared(&self, entry: ManifestEntry) -> Result<ManifestEntry, VaultError> {
         self.journal_references(std::slice::from_ref(&entry))?;
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.path.clone(), entry.clone());
-        Ok(entry)
+        self.record(entry)
     }
 
     /// Journals the job folders holding the earlier files `entries` refer to that this job has
