@@ -203,21 +203,25 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
                     .sum()
             };
             // Plus what was written and removed when the job finished: the lock, one journal
-            // file per entry written (the entry's compact JSON), and for the entries sharing an
-            // earlier job's bytes by reference (SFTP, S3) one small journal file per earlier job
-            // folder referred to, `{"jobs":["OIC_Backups/..."]}` (hard links need none; shared
-            // entries are not journaled one by one: a resumed job shares them again).
+            // file per entry written or shared by content (the entry's compact JSON), and for
+            // the entries sharing an earlier job's bytes by reference (SFTP, S3) one small
+            // journal file per earlier job folder referred to, `{"jobs":["OIC_Backups/..."]}`
+            // (hard links need none). Entries carried over by listing are not journaled one by
+            // one: a resumed backup carries them again.
             let mut journal = 0u64;
             let mut folders = HashSet::new();
             for e in &m.entries {
-                match &e.shared {
-                    Some(s) => {
-                        if s.via == ShareVia::Reference {
-                            let job_folder: Vec<&str> = s.file.splitn(6, '/').take(5).collect();
-                            folders.insert(job_folder.join("/"));
-                        }
-                    }
-                    None => journal += serde_json::to_vec(e).unwrap().len() as u64,
+                if let Some(s) = &e.shared
+                    && s.via == ShareVia::Reference
+                {
+                    let job_folder: Vec<&str> = s.file.splitn(6, '/').take(5).collect();
+                    folders.insert(job_folder.join("/"));
+                }
+                if e.shared
+                    .as_ref()
+                    .is_none_or(|s| s.matched != Matched::Listing)
+                {
+                    journal += serde_json::to_vec(e).unwrap().len() as u64;
                 }
             }
             let journal = journal + folders.iter().map(|f| f.len() as u64 + 12).sum::<u64>();
