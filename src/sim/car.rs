@@ -319,7 +319,12 @@ fn parse_deployment(name: &str, text: &str) -> Result<Deployment, ArchiveError> 
     let v: Value =
         serde_json::from_str(text).map_err(|e| ArchiveError::Layout(format!("{name}: {e}")))?;
     let code = v["code"].as_str().unwrap_or_default().to_string();
-    Ok(Deployment {
+    Ok(deployment_from(&v, code))
+}
+
+/// A deployment from its JSON (a `.car`'s label file or an API body) once its code is known.
+pub fn deployment_from(v: &Value, code: String) -> Deployment {
+    Deployment {
         name: v["name"].as_str().unwrap_or(&code).to_string(),
         description: v["description"].as_str().unwrap_or_default().to_string(),
         integrations: v["integrations"]
@@ -337,7 +342,7 @@ fn parse_deployment(name: &str, text: &str) -> Result<Deployment, ArchiveError> 
             .unwrap_or_default(),
         code,
         last_updated: Utc::now(),
-    })
+    }
 }
 
 /// The `.iar` entries of the integration folder `dir` (`files`): its flow, its schedule, and the

@@ -490,26 +490,7 @@ fn parse_deployment(v: &Value, code_default: Option<&str>) -> ApiResult<Deployme
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::bad_request("code is required."))?
         .to_string();
-    let integrations = v["integrations"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|i| {
-                    (
-                        i["code"].as_str().unwrap_or_default().to_string(),
-                        i["version"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Deployment {
-        name: v["name"].as_str().unwrap_or(&code).to_string(),
-        description: v["description"].as_str().unwrap_or_default().to_string(),
-        integrations,
-        code,
-        last_updated: Utc::now(),
-    })
+    Ok(super::car::deployment_from(v, code))
 }
 
 fn check_members(p: &Project, d: &Deployment) -> ApiResult<()> {
