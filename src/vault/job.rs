@@ -783,16 +783,7 @@ impl JobWriter {
             path: t.rel.clone(),
             problem,
         };
-        if size != a.size || sha != a.sha256 {
-            return Err(integrity(format!(
-                "the local file {} changed: expected {} bytes with sha256 {}, read {} bytes with sha256 {}",
-                a.path().display(),
-                a.size,
-                a.sha256,
-                size,
-                sha
-            )));
-        }
+        self.check_local(a, t, size, sha)?;
         match self.inner.store.stat(tmp)? {
             Some(n) if n == stored_size => Ok(()),
             other => Err(integrity(format!(
@@ -802,6 +793,33 @@ impl JobWriter {
                     .unwrap_or_else(|| "no file".into())
             ))),
         }
+    }
+
+    /// The local file read as the artifact says (its size and sha256 from the export): a file
+    /// changed since then is refused, never stored.
+    fn check_local(
+        &self,
+        a: &Artifact,
+        t: &Target,
+        size: u64,
+        sha: &str,
+    ) -> Result<(), VaultError> {
+        if size == a.size && sha == a.sha256 {
+            return Ok(());
+        }
+        Err(VaultError::Integrity {
+            job: self.path.clone(),
+            artifact: a.key.to_string(),
+            path: t.rel.clone(),
+            problem: format!(
+                "the local file {} changed: expected {} bytes with sha256 {}, read {} bytes with sha256 {}",
+                a.path().display(),
+                a.size,
+                a.sha256,
+                size,
+                sha
+            ),
+        })
     }
 
     /// The small path of [`JobWriter::store`]: the archive is read, checked against the
@@ -825,21 +843,7 @@ impl JobWriter {
             .and_then(|f| f.take(WHOLE_MAX + 1).read_to_end(&mut plain))
             .map_err(local)?;
         let (size, sha) = (plain.len() as u64, hex::encode(Sha256::digest(&plain)));
-        if size != a.size || sha != a.sha256 {
-            return Err(VaultError::Integrity {
-                job: self.path.clone(),
-                artifact: a.key.to_string(),
-                path: t.rel.clone(),
-                problem: format!(
-                    "the local file {} changed: expected {} bytes with sha256 {}, read {} bytes with sha256 {}",
-                    a.path().display(),
-                    a.size,
-                    a.sha256,
-                    size,
-                    sha
-                ),
-            });
-        }
+        self.check_local(a, t, size, &sha)?;
         let st = &self.inner.store;
         let write_err = |e: io::Error| VaultError::store("write", st.describe(), &t.final_path, &e);
         let stored = if enc.is_encrypted() {
