@@ -266,8 +266,25 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| e.to_string())?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(|e| e.to_string())?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .map_err(|e| e.to_string())?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Why a file lock: switching a database to WAL takes an exclusive lock, and SQLite
+            // answers SQLITE_BUSY at once (its busy timeout does not apply) when another process
+            // opens the new file at the same moment: two runs started together on a fresh state
+            // folder lost one of them to "database is locked". The lock file lives beside the
+            // database and is held only for the switch.
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path.with_extension("db-open-lock"))
+                .map_err(|e| e.to_string())?;
+            lock.lock().map_err(|e| e.to_string())?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| e.to_string())?;
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| e.to_string())?;
         let mut s = SqliteStore {
@@ -402,7 +419,14 @@ fn from_sql(v: rusqlite::types::ValueRef<'_>) -> Val {
 
 impl LedgerStore for SqliteStore {
     fn batch(&mut self, stmts: &[Stmt]) -> Result<Vec<u64>, String> {
-        let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+        // Why IMMEDIATE: a deferred transaction takes the write lock only at its first write, and
+        // in WAL mode a lock upgrade that finds another process's commit since its read snapshot
+        // fails at once with SQLITE_BUSY (the busy timeout does not apply). Two runs sharing a
+        // ledger then lose a step record ("database is locked"); taking the lock up front waits.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| e.to_string())?;
         let mut counts = Vec::with_capacity(stmts.len());
         for (sql, params) in stmts {
             let values: Vec<_> = params.iter().map(to_sql).collect();
