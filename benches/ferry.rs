@@ -377,12 +377,12 @@ fn migrate_recipe(c: u64) -> String {
 let dev = oic::instance("dev");
 let prod = oic::instance("prod");
 let list = dev.integrations().filter(|i| i.status != "INPROGRESS");
-let arts = dev.export_archives(list, #{{ concurrency: {c} }});
 // the target's connections configured as a deployment would (else activations are refused, 412)
 let conns = #{{}};
 for c in dev.connections() {{ conns[c.id] = #{{ properties: #{{ connectionUrl: `https://${{c.id}}.example.com` }}, security: #{{ username: "svc", password: "secret" }} }}; }}
 let job = vault::open("backups").new_job("bench");
-job.store(arts);
+// exported and stored as scripts/migrate.rhai does: each archive stored as soon as exported
+job.backup(dev, list, #{{ incremental: false, keep_local: true, concurrency: {c} }});
 let verified = job.artifacts();
 job.finish();
 let res = prod.import_archives(verified, #{{ overwrite: true, activate: "keep", async_activation: false, concurrency: {c}, activation_concurrency: {c}, connections: conns }});

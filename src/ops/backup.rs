@@ -55,6 +55,12 @@ pub struct BackupOptions {
     /// carrying it, instead of checking its size (default false).
     #[serde(default)]
     pub verify_unchanged: bool,
+    /// Keep each exported archive's local file until `job.artifacts()` of this run hands it
+    /// back (a migration imports them next: the stored copies are then read back and checked
+    /// against the manifest, and the local files given back, not written again). Default false:
+    /// a file is deleted once stored.
+    #[serde(default)]
+    pub keep_local: bool,
 }
 
 impl Default for BackupOptions {
@@ -65,6 +71,7 @@ impl Default for BackupOptions {
             label: None,
             incremental: true,
             verify_unchanged: false,
+            keep_local: false,
         }
     }
 }
@@ -404,6 +411,8 @@ pub struct BackupReport {
 
 /// `job.backup(instance, items, options)`: carries what `client` lists unchanged since the
 /// newest complete job ([`carry_unchanged`]), exports the rest and stores it with the schedules.
+/// Each archive is stored as soon as it is exported ([`super::job::store_stream`]): the vault's
+/// work overlaps the exports' round trips.
 pub async fn backup(
     ctx: &dyn Ctx,
     job: &Arc<JobState>,
@@ -412,10 +421,24 @@ pub async fn backup(
     o: &BackupOptions,
 ) -> Result<BackupReport, OpsError> {
     let c = carry_unchanged(ctx, client, job, items, o).await?;
-    let mut arts = super::export::export(ctx, client, c.to_export, &o.export()).await?;
-    let exported = arts.len();
-    arts.extend(c.schedules);
-    let stored = super::job::store(ctx, job, arts).await?;
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let expected = c.to_export.len() + c.schedules.len();
+    for a in c.schedules {
+        let _ = tx.unbounded_send(a);
+    }
+    let eo = o.export();
+    let (arts, stored) = tokio::join!(
+        super::export::export_to(ctx, client, c.to_export, &eo, Some(tx)),
+        super::job::store_stream(ctx, job, rx, expected),
+    );
+    let exported = arts?.len();
+    let stored = stored?;
+    if o.keep_local {
+        job.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(stored.iter().filter(|a| !a.is_planned()).cloned());
+    }
     let schedules = stored
         .iter()
         .filter(|a| a.key.kind == crate::artifact::ArtifactKind::Schedule)

@@ -101,6 +101,19 @@ pub async fn export(
     items: Vec<Exportable>,
     o: &ExportOptions,
 ) -> Result<Vec<Artifact>, OpsError> {
+    export_to(ctx, client, items, o, None).await
+}
+
+/// [`export`] that also sends each artifact to `tx` as soon as it is exported (its schedule
+/// right after it), for a store that overlaps the exports ([`super::job::store_stream`]); `tx`
+/// is dropped when the exports end.
+pub async fn export_to(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    items: Vec<Exportable>,
+    o: &ExportOptions,
+    tx: Option<futures::channel::mpsc::UnboundedSender<Artifact>>,
+) -> Result<Vec<Artifact>, OpsError> {
     let conc = o.concurrency.unwrap_or(ctx.bounds().exports);
     // The selection is known: the run's progress counts against it.
     ctx.exec()
@@ -123,44 +136,54 @@ pub async fn export(
         client,
         Lane::Reads,
         items,
-        |it| async move {
-            let key = it.key();
-            let action = match (&it, label) {
-                (Exportable::Project(_), Some(l)) => format!("export (deployment {l})"),
-                _ => "export".to_string(),
-            };
-            let eff = Effect::new(Stage::Export, key, client.name(), action);
-            let r = ctx
-                .exec()
-                .run_read_planned(eff, || it.export(client, label))
-                .await;
-            let schedule = match (&r, &it) {
-                (Ok(_), Exportable::Integration(i)) if i.schedule_defined => {
-                    super::schedules::export_effect(ctx, client, i)
-                        .await
-                        .transpose()
+        |it| {
+            let tx = tx.clone();
+            async move {
+                let key = it.key();
+                let action = match (&it, label) {
+                    (Exportable::Project(_), Some(l)) => format!("export (deployment {l})"),
+                    _ => "export".to_string(),
+                };
+                let eff = Effect::new(Stage::Export, key, client.name(), action);
+                let r = ctx
+                    .exec()
+                    .run_read_planned(eff, || it.export(client, label))
+                    .await;
+                let schedule = match (&r, &it) {
+                    (Ok(_), Exportable::Integration(i)) if i.schedule_defined => {
+                        super::schedules::export_effect(ctx, client, i)
+                            .await
+                            .transpose()
+                    }
+                    _ => None,
+                };
+                let r = r.map(|mut a| {
+                    if a.source_status.is_none() {
+                        a.source_status = it.status();
+                    }
+                    // What the list said before the export: a later backup compares it.
+                    if let Exportable::Integration(i) = &it
+                        && !i.last_updated.is_empty()
+                    {
+                        a.listed = Some(Listed {
+                            updated: i.last_updated.clone(),
+                            instance: client.identity(),
+                        });
+                    }
+                    a
+                });
+                if let Some(tx) = &tx {
+                    for a in r.iter().chain(schedule.iter().flatten()) {
+                        // The receiver gone (its store stopped): the export still goes on.
+                        let _ = tx.unbounded_send(a.clone());
+                    }
                 }
-                _ => None,
-            };
-            let r = r.map(|mut a| {
-                if a.source_status.is_none() {
-                    a.source_status = it.status();
-                }
-                // What the list said before the export: a later backup compares it.
-                if let Exportable::Integration(i) = &it
-                    && !i.last_updated.is_empty()
-                {
-                    a.listed = Some(Listed {
-                        updated: i.last_updated.clone(),
-                        instance: client.identity(),
-                    });
-                }
-                a
-            });
-            (r, schedule)
+                (r, schedule)
+            }
         },
     )
     .await;
+    drop(tx);
     let mut out = vec![];
     let mut schedules = vec![];
     for (r, schedule) in results {

@@ -37,6 +37,9 @@ pub struct JobState {
     /// The local files this run stored, by artifact (not kept alive): reading the job back
     /// verifies the stored copies and hands these files back rather than writing them again.
     pub stored: Mutex<std::collections::HashMap<ArtifactKey, crate::artifact::FileHandle>>,
+    /// Local files kept alive for `job.artifacts()` (`job.backup` with `keep_local`), released
+    /// once handed back.
+    pub kept: Mutex<Vec<Artifact>>,
 }
 
 impl JobState {
@@ -58,6 +61,7 @@ impl JobState {
             planned: Mutex::new(vec![]),
             finished: Mutex::new(None),
             stored: Mutex::new(Default::default()),
+            kept: Mutex::new(vec![]),
         }
     }
 
@@ -76,6 +80,7 @@ impl JobState {
             planned: Mutex::new(vec![]),
             finished: Mutex::new(finished),
             stored: Mutex::new(Default::default()),
+            kept: Mutex::new(vec![]),
         }
     }
 
@@ -293,6 +298,31 @@ fn already_stored(exec: &Executor, entries: &[ManifestEntry], a: &Artifact) -> O
         })
 }
 
+/// What a job already holds (a resumed job), the writer, and whether the job takes stores.
+struct StoreSetup {
+    writer: Option<Arc<JobWriter>>,
+    held: Vec<ManifestEntry>,
+}
+
+fn store_setup(job: &JobState) -> StoreSetup {
+    let writer = job.writer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let reader = job.reader.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // What the job already holds (a resumed job): not stored again.
+    let held = match (&writer, &reader) {
+        (Some(w), _) => w.entries(),
+        (None, Some(r)) => r.manifest().entries.clone(),
+        _ => vec![],
+    };
+    StoreSetup { writer, held }
+}
+
+fn finished_err(job: &JobState) -> OpsError {
+    vault_err(
+        &job.vault_name,
+        format!("job {} is finished; open a new job to store more", job.path),
+    )
+}
+
 /// Stores artifacts in the job, in parallel (one `store` step each; what the job already holds
 /// is skipped); returns those stored, skipped or planned. A failure is recorded and the rest go
 /// on.
@@ -302,23 +332,13 @@ pub async fn store(
     items: Vec<Artifact>,
 ) -> Result<Vec<Artifact>, OpsError> {
     let exec = ctx.exec();
-    let writer = job.writer.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let reader = job.reader.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    // What the job already holds (a resumed job): not stored again.
-    let held = match (&writer, &reader) {
-        (Some(w), _) => w.entries(),
-        (None, Some(r)) => r.manifest().entries.clone(),
-        _ => vec![],
-    };
+    let StoreSetup { writer, held } = store_setup(job);
     let all_held = !items.is_empty()
         && items
             .iter()
             .all(|a| already_stored(exec, &held, a).is_some());
     if writer.is_none() && !exec.dry_run() && !all_held {
-        return Err(vault_err(
-            &job.vault_name,
-            format!("job {} is finished; open a new job to store more", job.path),
-        ));
+        return Err(finished_err(job));
     }
     let bar = ctx.bar(items.len(), "store");
     let results = fan_out(bar, ctx.bounds().stores, items, |a| {
@@ -332,27 +352,91 @@ pub async fn store(
     .await;
     let mut out = vec![];
     for (a, r) in results {
-        match r {
-            Ok(Outcome::Planned) => {
-                job.planned
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(a.clone());
-                out.push(a);
-            }
-            Ok(Outcome::Done(())) => {
-                job.stored
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(a.key.clone(), a.file_handle());
-                out.push(a)
-            }
-            Ok(_) => out.push(a),
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(_) => {}
+        if let Some(a) = stored(job, a, r)? {
+            out.push(a);
         }
     }
     Ok(out)
+}
+
+/// [`store`] of artifacts as they arrive (an export still going on sends them): each is stored
+/// as soon as a place is free ([`super::ctx::Bounds::stores`] at a time), so that the vault's
+/// work overlaps the exports' round trips instead of following them. Returns those stored,
+/// skipped or planned, in the order they were stored. A job that takes no stores (finished) is
+/// refused at the first artifact it does not hold; what arrives after is dropped.
+pub async fn store_stream(
+    ctx: &dyn Ctx,
+    job: &Arc<JobState>,
+    items: futures::channel::mpsc::UnboundedReceiver<Artifact>,
+    expected: usize,
+) -> Result<Vec<Artifact>, OpsError> {
+    use futures::StreamExt;
+    let exec = ctx.exec();
+    let StoreSetup { writer, held } = store_setup(job);
+    let closed = writer.is_none() && !exec.dry_run();
+    let bar = ctx.bar(expected, "store");
+    let held = &held;
+    let results: Vec<(
+        Artifact,
+        Result<Outcome<()>, crate::effect::EffectError>,
+        bool,
+    )> = items
+        .map(|a| {
+            let writer = writer.clone();
+            let bar = bar.clone();
+            async move {
+                let refused = closed && already_stored(exec, held, &a).is_none();
+                let r = if refused {
+                    Ok(Outcome::Planned)
+                } else {
+                    store_one(exec, job, writer, held, &a).await
+                };
+                bar.inc(1);
+                (a, r, refused)
+            }
+        })
+        .buffer_unordered(ctx.bounds().stores.max(1))
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    if results.iter().any(|(_, _, refused)| *refused) {
+        return Err(finished_err(job));
+    }
+    let mut out = vec![];
+    for (a, r, _) in results {
+        if let Some(a) = stored(job, a, r)? {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// Notes what one store did in the job state; the artifact when it was stored, skipped or
+/// planned (a failure is recorded in the run already).
+fn stored(
+    job: &JobState,
+    a: Artifact,
+    r: Result<Outcome<()>, crate::effect::EffectError>,
+) -> Result<Option<Artifact>, OpsError> {
+    match r {
+        Ok(Outcome::Planned) => {
+            job.planned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(a.clone());
+            Ok(Some(a))
+        }
+        Ok(Outcome::Done(())) => {
+            job.stored
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(a.key.clone(), a.file_handle());
+            Ok(Some(a))
+        }
+        Ok(_) => Ok(Some(a)),
+        Err(e) if e.cancelled => Err(OpsError::Cancelled),
+        Err(_) => Ok(None),
+    }
 }
 
 /// One `store` step: planned, skipped (the job holds it) or written.

@@ -248,7 +248,11 @@ pub async fn job_artifacts(
             .map_err(|e| OpsError::Usage(format!("job {}: {e}", job.path)))?
     };
     let local = job.stored.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    fetch_verified(ctx, &job.vault_name, reader, entries, &local).await
+    // Kept alive until the artifacts given back hold them.
+    let kept = std::mem::take(&mut *job.kept.lock().unwrap_or_else(|p| p.into_inner()));
+    let r = fetch_verified(ctx, &job.vault_name, reader, entries, &local).await;
+    drop(kept);
+    r
 }
 
 /// What a planned job would give back, each a planned `verify` step.

@@ -228,6 +228,42 @@ impl Store for FileStore {
         Ok(())
     }
 
+    /// Each file written under its temporary name (fsynced only when `durable`), then renamed;
+    /// the folders of the durable files are synced once, after the batch, so that their renames
+    /// last. A file that need not survive a crash (a journal entry) costs no fsync at all: on a
+    /// busy ext4 each fsync of a small file costs milliseconds.
+    fn put_whole(&self, files: &[WholeFile<'_>]) -> Result<(), VaultError> {
+        let mut dirs: Vec<PathBuf> = vec![];
+        for f in files {
+            let tmp = self.full(f.tmp);
+            let r = fs::File::create(&tmp)
+                .and_then(|mut h| {
+                    h.write_all(f.data)?;
+                    if f.durable { h.sync_all() } else { Ok(()) }
+                })
+                .map_err(|e| self.err("write", f.tmp, &e))
+                .and_then(|_| {
+                    fs::rename(&tmp, self.full(f.path))
+                        .map_err(|e| self.err("rename", &format!("{} -> {}", f.tmp, f.path), &e))
+                });
+            if r.is_err() {
+                let _ = fs::remove_file(&tmp);
+                return r;
+            }
+            if let Some(d) = self.full(f.path).parent().filter(|_| f.durable)
+                && !dirs.iter().any(|x| x == d)
+            {
+                dirs.push(d.to_path_buf());
+            }
+        }
+        for d in dirs {
+            if let Ok(d) = fs::File::open(d) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, VaultError> {
         let f = fs::File::open(self.full(path)).map_err(|e| self.err("open", path, &e))?;
         Ok(Box::new(io::BufReader::with_capacity(256 * 1024, f)))

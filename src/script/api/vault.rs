@@ -271,7 +271,8 @@ mod vault_methods {
 
     /// `backup` with options: `concurrency`, `stop_on_error`, `label` (as `export_archives`), `incremental` (default true;
     /// `false` exports everything), `verify_unchanged` (default false; `true` reads each earlier file back and checks its sha256
-    /// before carrying it, instead of checking its size).
+    /// before carrying it, instead of checking its size), `keep_local` (default false; `true` keeps each exported archive's
+    /// local file until `job.artifacts()` hands it back, for a migration that imports them next).
     ///
     /// # Example
     /// ```rhai
