@@ -2,10 +2,9 @@
 //! `to_debug`, `to_map`, `to_json`, from [`crate::ops::view`]) and `Artifact.verify`.
 
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, Engine, Map};
+use rhai::{Array, Dynamic, Engine, FnNamespace, FuncRegistration, Map};
 
 use super::args::{RhaiResultOf, map_of};
-use super::global;
 use crate::artifact::Artifact;
 use crate::oic::Integration;
 use crate::ops::view::{ArtifactView, IntegrationView, artifact_text, integration_text};
@@ -25,18 +24,23 @@ fn views<T: rhai::Variant + Clone>(
     map: fn(&T) -> RhaiResultOf<Map>,
 ) {
     let (what, this) = (t.to_lowercase(), format!("{v}: {t}"));
-    let doc = |what: String, ex: String| format!("{what}\n\n# Example\n```rhai\n{ex}\n```");
-    let m = doc(
-        format!("The {what}'s fields as a map."),
-        format!("let m = {v}.to_map();"),
-    );
-    global("to_map", &[&this, "Map"], &m).register_into_engine(e, move |x: &mut T| map(x));
-    let j = doc(
-        format!("The {what}'s fields as JSON."),
+    let reg = |name: &str, ret: &str, text: &str, ex: String| {
+        let text = format!("The {what}'s fields as {text}.\n\n# Example\n```rhai\n{ex}\n```");
+        FuncRegistration::new(name)
+            .with_namespace(FnNamespace::Global)
+            .with_volatility(true)
+            .with_params_info([this.as_str(), ret])
+            .with_comments([super::doc(&text)])
+    };
+    let m = reg("to_map", "Map", "a map", format!("let m = {v}.to_map();"));
+    m.register_into_engine(e, move |x: &mut T| map(x));
+    let j = reg(
+        "to_json",
+        "String",
+        "JSON",
         format!("print({v}.to_json());"),
     );
-    let json = move |x: &mut T| super::util::to_json(&map(x)?.into());
-    global("to_json", &[&this, "String"], &j).register_into_engine(e, json);
+    j.register_into_engine(e, move |x: &mut T| super::util::to_json(&map(x)?.into()));
 }
 
 #[export_module]
