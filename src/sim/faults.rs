@@ -55,7 +55,8 @@ pub struct Faults {
     /// Integration ids (`CODE|VERSION`) whose activation fails (`FAILEDACTIVATION` + activation errors).
     pub fail_activation: Vec<String>,
     /// A mutating request (POST/PUT/PATCH/DELETE) that overlaps another one on the same instance gets 409,
-    /// as OIC does for parallel imports/activations.
+    /// as OIC is reported to do for parallel imports/activations (off by default: schedule writes and any
+    /// other write are served in parallel unless this is set; see the module docs).
     pub conflict_on_parallel_writes: bool,
     /// Connection codes whose test (`POST …/connections/{id}/test`) fails: 200 with `status: FAILED` and an
     /// OIC-like message in `details`.
