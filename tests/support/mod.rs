@@ -77,7 +77,10 @@ pub async fn token(i: &SimInstanceInfo) -> String {
         .to_string()
 }
 
-fn with_instance(i: &SimInstanceInfo, url: String) -> String {
+/// The URL of `path` under `/ic/api/integration/v1` of an emulated instance, with
+/// `integrationInstance` where the instance has one.
+pub fn api_url(i: &SimInstanceInfo, path: &str) -> String {
+    let url = format!("{}/ic/api/integration/v1{path}", i.base_url);
     match &i.integration_instance {
         Some(ii) => format!(
             "{url}{}integrationInstance={ii}",
@@ -87,25 +90,24 @@ fn with_instance(i: &SimInstanceInfo, url: String) -> String {
     }
 }
 
+/// `GET path` (see [`api_url`]) with the bearer token `tok`.
+pub async fn api_get(i: &SimInstanceInfo, tok: &str, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(api_url(i, path))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .expect("GET")
+}
+
 /// `GET /ic/api/integration/v1/integrations` (all pages) as JSON items.
 pub async fn list_integrations(i: &SimInstanceInfo) -> Vec<Value> {
     let tok = token(i).await;
     let mut items = vec![];
     let mut offset = 0;
     loop {
-        let url = with_instance(
-            i,
-            format!(
-                "{}/ic/api/integration/v1/integrations?limit=50&offset={offset}",
-                i.base_url
-            ),
-        );
-        let v: Value = reqwest::Client::new()
-            .get(url)
-            .bearer_auth(&tok)
-            .send()
+        let v: Value = api_get(i, &tok, &format!("/integrations?limit=50&offset={offset}"))
             .await
-            .expect("list")
             .json()
             .await
             .expect("list json");
@@ -119,23 +121,15 @@ pub async fn list_integrations(i: &SimInstanceInfo) -> Vec<Value> {
     items
 }
 
+/// `/integrations/{CODE%7CVERSION}/archive`.
+pub fn archive_path(id: &str) -> String {
+    format!("/integrations/{}/archive", id.replace('|', "%7C"))
+}
+
 /// The bytes of `GET /integrations/{CODE%7CVERSION}/archive`.
 pub async fn export_bytes(i: &SimInstanceInfo, id: &str) -> Vec<u8> {
     let tok = token(i).await;
-    let url = with_instance(
-        i,
-        format!(
-            "{}/ic/api/integration/v1/integrations/{}/archive",
-            i.base_url,
-            id.replace('|', "%7C")
-        ),
-    );
-    let r = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(&tok)
-        .send()
-        .await
-        .expect("export");
+    let r = api_get(i, &tok, &archive_path(id)).await;
     assert_eq!(r.status(), 200, "export {id}");
     r.bytes().await.expect("bytes").to_vec()
 }
@@ -183,6 +177,21 @@ pub fn sandbox_jobs(dir: &Path) -> Vec<Value> {
         .as_array()
         .expect("a list of jobs")
         .clone()
+}
+
+/// `ferry vault restore JOB --to prod --sandbox --json ARGS` in `dir`.
+pub fn sandbox_restore(dir: &Path, job: &str, args: &[&str]) -> Output {
+    let mut all = vec![
+        "vault",
+        "restore",
+        job,
+        "--to",
+        "prod",
+        "--sandbox",
+        "--json",
+    ];
+    all.extend_from_slice(args);
+    ferry(dir, &all, &[])
 }
 
 /// The sandbox file vault's folder in `dir`.
