@@ -29,6 +29,29 @@ pub fn ferry(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run ferry")
 }
 
+/// Writes `source` to `dir/r.rhai` and runs `ferry run r.rhai ARGS` in `dir` with `env`.
+pub fn run_rhai(dir: &Path, source: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    std::fs::write(dir.join("r.rhai"), source).expect("write r.rhai");
+    let mut all = vec!["run", "r.rhai"];
+    all.extend_from_slice(args);
+    ferry(dir, &all, env)
+}
+
+/// Every run of the ledger in `dir/.ferry` as `ferry runs show ID --json` prints it, one JSON
+/// text after the other (to count the steps of a stage).
+pub fn journal_of(dir: &Path) -> String {
+    let runs = dir.join(".ferry").join("runs");
+    let mut out = String::new();
+    for e in std::fs::read_dir(runs).expect("runs folder").flatten() {
+        let id = e.file_name().to_string_lossy().to_string();
+        let o = ferry(dir, &["runs", "show", &id, "--json"], &[]);
+        if let Ok(v) = serde_json::from_slice::<Value>(&o.stdout) {
+            out.push_str(&serde_json::to_string(&v).unwrap_or_default());
+        }
+    }
+    out
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
