@@ -37,6 +37,28 @@ fn run(dir: &Path, name: &str, args: &[&str]) -> (Output, String) {
     (out, text)
 }
 
+/// The newest job of the sandbox vault in `dir` (`ferry vault jobs --json`).
+fn newest_job(dir: &Path) -> serde_json::Value {
+    let jobs = support::sandbox_jobs(dir);
+    jobs.last().expect("a job").clone()
+}
+
+/// Job names (`{time}`) and finish times count whole seconds: returns once the UTC clock has
+/// left the second in which `job` finished, so that the next job has another name and is the
+/// newer one. The wait is the time left to that instant (under a second), not a fixed delay.
+fn past_the_second_of(job: &serde_json::Value) {
+    let finished = job["finished_at"].as_str().expect("finished_at");
+    let at = chrono::DateTime::parse_from_rfc3339(finished).expect("RFC 3339");
+    let next = at.with_timezone(&chrono::Utc) + chrono::Duration::seconds(1);
+    let left = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+    assert!(
+        left <= std::time::Duration::from_secs(1),
+        "{finished} is in the future"
+    );
+    std::thread::sleep(left);
+    assert!(chrono::Utc::now() >= next);
+}
+
 const RECIPES: &[&str] = &[
     "migrate.rhai",
     "nightly-backup.rhai",
@@ -130,7 +152,8 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
     );
 
     // A second backup on the same day: the daily rule keeps only the newest job of the day.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let first = newest_job(dir.path());
+    past_the_second_of(&first);
     let (out, text) = run(
         dir.path(),
         "nightly-backup.rhai",
@@ -152,6 +175,19 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
     );
     assert!(
         text.contains("Retention: kept 1 job(s), deleted 1"),
+        "{text}"
+    );
+    let kept = support::sandbox_jobs(dir.path());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_ne!(
+        kept[0]["path"], first["path"],
+        "the newer job is kept: {kept:?}"
+    );
+    assert!(
+        text.contains(&format!(
+            "deleted {}",
+            first["path"].as_str().expect("path")
+        )),
         "{text}"
     );
 

@@ -327,6 +327,9 @@ struct ProxyState {
     up_bytes: AtomicU64,
     accepted: AtomicU64,
     streams: Mutex<Vec<TcpStream>>,
+    /// Pump threads still forwarding; `pumps_ended` is signalled when one ends.
+    pumps: Mutex<usize>,
+    pumps_ended: Condvar,
 }
 
 struct Proxy {
@@ -366,6 +369,7 @@ impl Proxy {
                 }
                 let (st, st_a, st_b) = (s2.clone(), s2.clone(), s2.clone());
                 let (c1, s1) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                *s2.pumps.lock().unwrap() += 2;
                 std::thread::spawn(move || pump(c1, s1, Some(st), st_a));
                 std::thread::spawn(move || pump(server, client, None, st_b));
             }
@@ -373,11 +377,22 @@ impl Proxy {
         Proxy { port, st }
     }
 
-    /// Cuts every open connection now.
+    /// Cuts every open connection now, and returns once every pump has seen the cut and closed
+    /// its side (so the client's next read or write meets a closed connection).
     fn cut_all(&self) {
         for s in self.st.streams.lock().unwrap().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
+        let (left, timeout) = self
+            .st
+            .pumps_ended
+            .wait_timeout_while(
+                self.st.pumps.lock().unwrap(),
+                Duration::from_secs(10),
+                |n| *n > 0,
+            )
+            .unwrap();
+        assert!(!timeout.timed_out(), "{} pump(s) still forwarding", *left);
     }
 
     /// Cuts all connections after `n` more client->server bytes; with `go_down`, refuses new
@@ -447,6 +462,8 @@ fn pump(
         }
     }
     let _ = to.shutdown(Shutdown::Write);
+    *st_any.pumps.lock().unwrap() -= 1;
+    st_any.pumps_ended.notify_all();
 }
 
 /// A known_hosts file for the proxy's port holding the real server's key.
@@ -588,7 +605,6 @@ fn reconnects_once_after_idle_drop() {
     assert_eq!(s.connections(), 1);
 
     proxy.cut_all();
-    std::thread::sleep(Duration::from_millis(100));
     job.store(&artifact(ArtifactKind::Lookup, "L2", "", b"two"))
         .unwrap();
     assert_eq!(s.connections(), 2, "one reconnect");
@@ -599,7 +615,6 @@ fn reconnects_once_after_idle_drop() {
     c.keepalive = Duration::from_millis(1);
     let s2 = SftpStore::connect(c).unwrap();
     proxy.cut_all();
-    std::thread::sleep(Duration::from_millis(50));
     assert_eq!(s2.list("").unwrap().len(), 1);
     assert_eq!(s2.connections(), 2);
 }

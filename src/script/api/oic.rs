@@ -34,7 +34,10 @@ impl Instance {
 
     /// Runs a verb of `ops` on the host and this instance's client to its end (or the run's
     /// cancellation); its error as a script error.
-    fn run<'a, T, F>(&'a self, verb: impl FnOnce(&'a Host, &'a OicClient) -> F) -> RhaiResultOf<T>
+    pub(super) fn run<'a, T, F>(
+        &'a self,
+        verb: impl FnOnce(&'a Host, &'a OicClient) -> F,
+    ) -> RhaiResultOf<T>
     where
         F: Future<Output = Result<T, OpsError>>,
     {
@@ -352,7 +355,7 @@ mod instance_api {
 
 /// Registers the `oic` module (with the whole-instance verbs of [`super::instance`]), the
 /// `Instance` type and its methods, and the `Integration` and `Artifact` types.
-pub fn register(e: &mut Engine, _host: Arc<Host>) {
+pub fn register(e: &mut Engine) {
     e.register_type_with_name::<Instance>("Instance");
     let mut m = exported_module!(oic_api);
     super::instance::register_in_oic(&mut m);
