@@ -20,7 +20,7 @@ use ferry::vault::{
     Decryption, Encryption, JobFilter, JobMeta, SftpStore, Store, Vault, VaultError,
 };
 use support::vaults::{SftpEnv, sftp_config as config, unique};
-use vault_suite::{Fx, artifact, bytes};
+use vault_suite::{Fx, artifact, bytes, integration};
 
 type Env = SftpEnv;
 
@@ -276,12 +276,7 @@ fn open_from_profile() {
             JobMeta::default(),
         )
         .unwrap();
-    let a = artifact(
-        ArtifactKind::Integration,
-        "P",
-        "01.00.0000",
-        &bytes(70_000, 7),
-    );
+    let a = integration("P", &bytes(70_000, 7));
     job.store(&a).unwrap();
     let m = job.finish().unwrap();
     let r = v.open_job(&m.path).unwrap();
@@ -500,18 +495,8 @@ fn connection_dropped_mid_upload_then_rerun_completes() {
     let v = Vault::with_store(via_proxy.clone(), enc, dec);
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
     let job = v.create_job("cut", day, JobMeta::default()).unwrap();
-    let a = artifact(
-        ArtifactKind::Integration,
-        "A",
-        "01.00.0000",
-        &bytes(50_000, 1),
-    );
-    let b = artifact(
-        ArtifactKind::Integration,
-        "B",
-        "01.00.0000",
-        &bytes(8 * 1024 * 1024, 2),
-    );
+    let a = integration("A", &bytes(50_000, 1));
+    let b = integration("B", &bytes(8 * 1024 * 1024, 2));
     job.store(&a).unwrap();
 
     proxy.cut_after(2 * 1024 * 1024, true);
@@ -662,12 +647,7 @@ fn io_timeout_when_the_server_hangs_mid_upload() {
             JobMeta::default(),
         )
         .unwrap();
-    let big = artifact(
-        ArtifactKind::Integration,
-        "H",
-        "01.00.0000",
-        &bytes(16 * 1024 * 1024, 5),
-    );
+    let big = integration("H", &bytes(16 * 1024 * 1024, 5));
     // Stalls once the upload is under way (1 MiB of it went through), not after a fixed delay:
     // on a loaded machine the steps before the upload can take longer than any delay, and a
     // stall there is a different failure (a lost connection that cannot be re-opened).
@@ -713,12 +693,7 @@ fn upload_retried_once_after_a_drop() {
             JobMeta::default(),
         )
         .unwrap();
-    let big = artifact(
-        ArtifactKind::Integration,
-        "R",
-        "01.00.0000",
-        &bytes(6 * 1024 * 1024, 8),
-    );
+    let big = integration("R", &bytes(6 * 1024 * 1024, 8));
     proxy.cut_after(1024 * 1024, false);
     let entry = job.store(&big).expect("retried after the drop");
     assert_eq!(s.connections(), 2);
