@@ -6,12 +6,12 @@ use std::sync::Arc;
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
 
-use super::args::{RhaiResultOf, map_of};
-use super::oic::{Instance, ops_err, options, results};
+use super::args::{RhaiResultOf, map_of, options, results};
+use super::oic::Instance;
 use super::{host_of, register_plugin};
 use crate::oic::Integration;
 use crate::ops::notify::{self as ops_notify, NotifyOptions, NotifyRequest, OwnedItem};
-use crate::script::errors;
+use crate::script::errors::{self, ops_err};
 use crate::script::host::Host;
 
 /// Who owns what among `items`: Integration objects (their lastUpdatedBy) and maps with `code`

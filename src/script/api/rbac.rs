@@ -4,8 +4,8 @@
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
-use super::args::{RhaiResultOf, map_of};
-use super::oic::{Instance, results};
+use super::args::{RhaiResultOf, map_of, results};
+use super::oic::Instance;
 use super::{host_of, register_plugin};
 use crate::effect::{Classify, Failure};
 use crate::ops::grant::{self as ops_grant, AccessError, On, Report};
