@@ -41,11 +41,14 @@ pub mod types;
 pub mod util;
 pub mod vault;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use rhai::{Engine, Module};
 
+use self::args::RhaiResultOf;
 use super::host::Host;
+use crate::ops::OpsError;
 
 /// Turns a doc text into Rhai's doc-comment form (`/// ` on every line).
 pub fn doc(text: &str) -> String {
@@ -72,10 +75,16 @@ pub fn register_all(e: &mut Engine, host: Arc<Host>) {
 
 /// The host of the engine a plugin-module function is called from: [`register_all`] sets it as
 /// the engine's default tag (plugin functions cannot capture it as closures do).
-pub fn host_of(ctx: &rhai::NativeCallContext) -> Result<Arc<Host>, Box<rhai::EvalAltResult>> {
+pub fn host_of(ctx: &rhai::NativeCallContext) -> RhaiResultOf<Arc<Host>> {
     ctx.tag()
         .and_then(|t| t.read_lock::<Arc<Host>>().map(|h| h.clone()))
         .ok_or_else(|| crate::script::errors::usage("this engine has no ferry host"))
+}
+
+/// Runs a verb of `ops` on `host` to its end (or the run's cancellation); its error as a script
+/// error.
+pub fn call<T>(host: &Host, verb: impl Future<Output = Result<T, OpsError>>) -> RhaiResultOf<T> {
+    host.block_on(verb)?.map_err(crate::script::errors::ops_err)
 }
 
 /// Registers a plugin module (`#[export_module]`: the doc comments of the `mod` item and of its
