@@ -124,11 +124,29 @@ pub struct Report {
 impl Report {
     /// Builds the report from the run's steps.
     pub fn build(run: RunInfo, steps: &[Step]) -> Report {
+        Report::build_from(run, &mut steps.iter().cloned())
+    }
+
+    /// Builds the report from the run's steps, taken one at a time (none is kept but what the
+    /// report holds).
+    pub fn build_from(run: RunInfo, steps: &mut dyn Iterator<Item = Step>) -> Report {
+        let mut from: Vec<String> = vec![];
+        let mut to: Vec<String> = vec![];
         let mut by_key: BTreeMap<(ArtifactKind, String, String), ArtifactReport> = BTreeMap::new();
         let mut order: Vec<(ArtifactKind, String, String)> = vec![];
         let mut s = Summary::default();
         let mut failures = vec![];
         for st in steps {
+            let list = match st.stage {
+                Stage::Export => Some(&mut from),
+                Stage::Import | Stage::Activate | Stage::Deactivate => Some(&mut to),
+                _ => None,
+            };
+            if let Some(list) = list
+                && !list.contains(&st.target)
+            {
+                list.push(st.target.clone());
+            }
             let k = (st.kind, st.code.clone(), st.version.clone());
             let entry = by_key.entry(k.clone()).or_insert_with(|| {
                 order.push(k.clone());
@@ -185,11 +203,13 @@ impl Report {
             .collect();
         s.failed = artifacts.iter().filter(|a| a.outcome() == "failed").count() as u64;
         s.artifacts = artifacts.len() as u64;
+        from.sort();
+        to.sort();
         Report {
             run,
             extra: RunExtra::default(),
-            from: targets(steps, &[Stage::Export]),
-            to: targets(steps, &[Stage::Import, Stage::Activate, Stage::Deactivate]),
+            from,
+            to,
             backup_jobs: vec![],
             summary: s,
             artifacts,
