@@ -566,21 +566,41 @@ impl RunRecord {
         }
     }
 
-    /// report.html with the sections added during the run, in order, before its end.
-    fn html_with_sections(dir: &Path, html: String) -> String {
+    /// The sections added during the run (see [`RunRecord::add_report_section`]), in order.
+    fn sections(dir: &Path) -> String {
         let Ok(rd) = std::fs::read_dir(dir.join("sections")) else {
-            return html;
+            return String::new();
         };
         let mut files: Vec<std::path::PathBuf> =
             rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
-        let extra: String = files
+        files
             .iter()
             .filter_map(|p| std::fs::read_to_string(p).ok())
-            .collect();
-        match html.rfind("</body>") {
-            Some(i) => format!("{}{extra}{}", &html[..i], &html[i..]),
-            None => format!("{html}{extra}"),
+            .collect()
+    }
+
+    /// Writes `name` in the run's folder (through a temporary name) from the parts `write`
+    /// hands over, each scrubbed of secrets, none held after it is written.
+    fn write_part_file(
+        &self,
+        dir: &Path,
+        name: &str,
+        write: impl FnOnce(&mut dyn FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()>,
+    ) {
+        use std::io::Write;
+        let tmp = dir.join(format!("{name}.tmp"));
+        let res = std::fs::File::create(&tmp).and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            write(&mut |part: &str| {
+                w.write_all(crate::config::scrub(part, &self.secrets).as_bytes())
+            })?;
+            w.into_inner().map_err(|e| e.into_error())?;
+            std::fs::rename(&tmp, dir.join(name))
+        });
+        if res.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::error!("cannot write {name} in {}", dir.display());
         }
     }
 
@@ -596,18 +616,31 @@ impl RunRecord {
         self.with_db(|db| db.finish_run(&info));
         let report = self.report_with(info);
         if let Some(dir) = &self.dir {
-            let json = crate::config::scrub(&report.to_json_pretty(), &self.secrets);
-            let html = Self::html_with_sections(dir, report.to_html());
-            let html = crate::config::scrub(&html, &self.secrets);
-            for (name, text) in [("report.json", json), ("report.html", html)] {
-                let tmp = dir.join(format!("{name}.tmp"));
-                if std::fs::write(&tmp, text)
-                    .and_then(|_| std::fs::rename(&tmp, dir.join(name)))
-                    .is_err()
-                {
-                    tracing::error!("cannot write {name} in {}", dir.display());
+            // Both written in parts (a run of 10,000 artifacts has reports of megabytes).
+            self.write_part_file(dir, "report.json", |sink| report.write_json_pretty(sink));
+            let sections = Self::sections(dir);
+            self.write_part_file(dir, "report.html", |sink| {
+                // the sections go before the page's end
+                let mut held: Option<String> = None;
+                report.write_html(&mut |part: &str| {
+                    if let Some(prev) = held.replace(part.to_string()) {
+                        sink(&prev)?;
+                    }
+                    Ok(())
+                })?;
+                let last = held.unwrap_or_default();
+                match last.rfind("</body>") {
+                    Some(i) => {
+                        sink(&last[..i])?;
+                        sink(&sections)?;
+                        sink(&last[i..])
+                    }
+                    None => {
+                        sink(&last)?;
+                        sink(&sections)
+                    }
                 }
-            }
+            });
         }
         report
     }
@@ -681,7 +714,7 @@ mod tests {
             ended: Utc::now(),
         };
         let hex = "0123456789abcdef".repeat(4);
-        let pushed = vec![
+        let pushed = [
             step(Stage::Export, "A", StepStatus::Failed, None),
             step(Stage::Export, "B", StepStatus::Ok, Some(&hex)),
             step(Stage::Store, "B", StepStatus::Skipped, Some("ABC not hex")),
