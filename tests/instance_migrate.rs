@@ -37,18 +37,7 @@ impl Env {
         let i = self.instance(inst);
         self.rt.block_on(async {
             let tok = support::token(&i).await;
-            let sep = if path.contains('?') { '&' } else { '?' };
-            let url = format!(
-                "{}/ic/api/integration/v1{path}{sep}integrationInstance={}",
-                i.base_url,
-                i.integration_instance.clone().unwrap_or_default()
-            );
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(tok)
-                .send()
-                .await
-                .expect("get");
+            let r = support::api_get(&i, &tok, path).await;
             assert!(r.status().is_success(), "GET {path}: {}", r.status());
             r.json().await.expect("json")
         })
@@ -58,13 +47,8 @@ impl Env {
         let i = self.instance(inst);
         self.rt.block_on(async {
             let tok = support::token(&i).await;
-            let url = format!(
-                "{}/ic/api/integration/v1{path}?integrationInstance={}",
-                i.base_url,
-                i.integration_instance.clone().unwrap_or_default()
-            );
             let r = reqwest::Client::new()
-                .put(url)
+                .put(support::api_url(&i, path))
                 .bearer_auth(tok)
                 .json(body)
                 .send()

@@ -1,10 +1,13 @@
 //! Large archives stream through the client with flat memory (own test binary, so the process
 //! high-water mark is not polluted by other tests).
 
+mod support;
+
 use ferry::artifact::hash_file;
-use ferry::config::{Auth, Generation, InstanceProfile, Secret};
+use ferry::config::InstanceProfile;
 use ferry::oic::{IntegrationId, OicClient, archive};
-use ferry::sim::{self, Seed, SimConfig, SimInstanceSpec};
+use ferry::sim::Seed;
+use support::emulator;
 
 /// Peak resident set size of this process, in KiB (`VmHWM`).
 fn peak_rss_kib() -> u64 {
@@ -17,30 +20,11 @@ fn peak_rss_kib() -> u64 {
 
 #[tokio::test]
 async fn a_large_export_streams_to_disk_with_flat_memory() {
-    let h = sim::start(SimConfig {
-        instances: vec![SimInstanceSpec {
-            name: "dev3".into(),
-            generation: 3,
-            seed: Seed::Sample,
-        }],
-        ..SimConfig::default()
-    })
-    .await
-    .expect("emulator starts");
+    let h = emulator::start(vec![emulator::spec("dev3", 3, Seed::Sample)]).await;
     let i = h.instance("dev3").unwrap();
     let p = InstanceProfile {
-        name: i.name.clone(),
-        base_url: i.base_url.clone(),
-        generation: Generation::Gen3,
-        integration_instance: i.integration_instance.clone(),
-        auth: Auth::ClientCredentials {
-            token_url: i.token_url.clone(),
-            client_id: i.client_id.clone(),
-            client_secret: Secret::new(i.client_secret.clone()),
-            scope: i.scope.clone(),
-        },
         timeout_secs: 60,
-        reads: Default::default(),
+        ..emulator::profile(i)
     };
     let c = OicClient::new(&p).unwrap();
     const SIZE: u64 = 128 * 1024 * 1024;

@@ -37,7 +37,7 @@ pub fn offline_engine() -> Option<(tokio::runtime::Runtime, rhai::Engine)> {
     );
     let host = Arc::new(script::Host::new(run));
     let mut engine = script::build_engine(host, &EngineOptions::default());
-    super::test::register(&mut engine, None);
+    super::test::register(&mut engine);
     Some((rt, engine))
 }
 

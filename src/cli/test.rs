@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
-use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Scope};
+use rhai::plugin::*;
+use rhai::{Array, CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Scope};
 use tokio_util::sync::CancellationToken;
 
 use super::{exit, sandbox};
 use crate::ops::run::{RunKind, RunOutcome};
-use crate::script::api::{global, in_module, static_module};
+use crate::script::api::args::RhaiResultOf;
 use crate::script::runner::{self, RunOptions};
 use crate::script::{self, EngineOptions, Host, Output, render};
 use crate::sim::{Seed, SimInstanceSpec};
@@ -125,54 +126,131 @@ fn fail(msg: String) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(msg.into(), rhai::Position::NONE).into()
 }
 
-/// Registers `assert`, `assert_eq` and the `sandbox` module (fixtures). `host` is `None` for
-/// the reference (`ferry docs`), where nothing runs.
-pub fn register(e: &mut Engine, host: Option<Arc<Host>>) {
-    global("assert", &["condition: bool"], "Fails the test when `condition` is false (`ferry test`).\n\n# Example\n```rhai\nassert(dev.integrations().len() > 0);\n```")
-        .register_into_engine(e, |c: bool| -> Result<(), Box<EvalAltResult>> {
-            if c { Ok(()) } else { Err(fail("assertion failed".into())) }
-        });
-    global("assert", &["condition: bool", "message: string"], "Fails the test with `message` when `condition` is false (`ferry test`).\n\n# Example\n```rhai\nassert(results.all(|r| r.error == ()), \"every import worked\");\n```")
-        .register_into_engine(e, |c: bool, m: ImmutableString| -> Result<(), Box<EvalAltResult>> {
-            if c { Ok(()) } else { Err(fail(format!("assertion failed: {m}"))) }
-        });
-    global("assert_eq", &["actual: Dynamic", "expected: Dynamic"], "Fails the test when the two values differ (compared by type and value), showing both (`ferry test`).\n\n# Example\n```rhai\nassert_eq(select::by_prefix(list, \"HR_\").len(), 5);\n```")
-        .register_into_engine(e, |a: Dynamic, b: Dynamic| assert_eq(&a, &b, None));
-    global("assert_eq", &["actual: Dynamic", "expected: Dynamic", "message: string"], "Like `assert_eq(actual, expected)`, with a message saying what was compared.\n\n# Example\n```rhai\nassert_eq(job.artifacts().len(), 3, \"archives in the backup\");\n```")
-        .register_into_engine(e, |a: Dynamic, b: Dynamic, m: ImmutableString| assert_eq(&a, &b, Some(m.as_str())));
-    let h = host.clone();
-    static_module(
-        e,
-        "sandbox",
-        "Fixtures for `ferry test` (each test file runs against its own emulator). Choose the instances with leading\n`// fixture: instance NAME gen=2|3 seed=sample|empty|target|generated:N` lines; inject faults with `sandbox::faults`.",
-        move |m| {
-            let h1 = h.clone();
-            in_module("faults", &["instance: string", "faults: Map"], "Sets the emulator's faults for one instance (`latency_ms`, `jitter_ms`, `rate_429`, `retry_after_secs`, `rate_500`,\n`rate_503`, `max_concurrent`, ...; missing fields mean no fault). `#{}` clears them. Only in `ferry test`.\n\n# Example\n```rhai\nsandbox::faults(\"dev\", #{ rate_503: 0.3 });   // 30% of requests answer 503 (retried)\n```")
-            .set_into_module(m, move |name: ImmutableString, f: Map| -> Result<(), Box<EvalAltResult>> {
-                let Some(h) = &h1 else { return Err(fail("sandbox::faults works only in `ferry test`".into())) };
-                let Some(p) = h.config.instances.get(name.as_str()) else {
-                    return Err(fail(format!("sandbox::faults: no instance `{name}` in the sandbox")));
-                };
-                let body = script::values::to_json(&Dynamic::from_map(f))?;
-                let url = format!("{}/__sim/faults", p.base_url.trim_end_matches('/'));
-                let r = h.block_on(async move {
-                    reqwest::Client::new().post(&url).header("content-type", "application/json").body(body).send().await
-                })?;
-                match r {
-                    Ok(resp) if resp.status().is_success() => Ok(()),
-                    Ok(resp) => Err(fail(format!("sandbox::faults: the emulator answered {}", resp.status()))),
-                    Err(e) => Err(fail(format!("sandbox::faults: {e}"))),
-                }
-            });
-            let h2 = h.clone();
-            in_module("instances", &["Array"], "The names of the sandbox's instances.\n\n# Example\n```rhai\nassert(sandbox::instances().contains(\"dev\"));\n```")
-            .set_into_module(m, move || -> rhai::Array {
-                let mut v: Vec<String> = h2.as_ref().map(|h| h.config.instances.keys().cloned().collect()).unwrap_or_default();
-                v.sort();
-                v.into_iter().map(Dynamic::from).collect()
-            });
-        },
-    );
+/// Registers `assert`, `assert_eq` and the `sandbox` module (fixtures), for `ferry test` and
+/// the reference (`ferry docs`).
+pub fn register(e: &mut Engine) {
+    e.register_global_module(exported_module!(assert_api).into());
+    e.register_static_module("sandbox", exported_module!(sandbox_api).into());
+}
+
+#[export_module]
+mod assert_api {
+    use super::*;
+
+    /// Fails the test when `condition` is false (`ferry test`).
+    ///
+    /// # Example
+    /// ```rhai
+    /// assert(dev.integrations().len() > 0);
+    /// ```
+    #[rhai_fn(name = "assert", volatile, return_raw)]
+    pub fn assert(condition: bool) -> RhaiResultOf<()> {
+        condition
+            .then_some(())
+            .ok_or_else(|| fail("assertion failed".into()))
+    }
+
+    /// Fails the test with `message` when `condition` is false (`ferry test`).
+    ///
+    /// # Example
+    /// ```rhai
+    /// assert(results.all(|r| r.error == ()), "every import worked");
+    /// ```
+    #[rhai_fn(name = "assert", volatile, return_raw)]
+    pub fn assert_with(condition: bool, message: ImmutableString) -> RhaiResultOf<()> {
+        let m = || fail(format!("assertion failed: {message}"));
+        condition.then_some(()).ok_or_else(m)
+    }
+
+    /// Fails the test when the two values differ (compared by type and value), showing both (`ferry test`).
+    ///
+    /// # Example
+    /// ```rhai
+    /// assert_eq(select::by_prefix(list, "HR_").len(), 5);
+    /// ```
+    #[rhai_fn(name = "assert_eq", volatile, return_raw)]
+    pub fn assert_eq(actual: Dynamic, expected: Dynamic) -> RhaiResultOf<()> {
+        super::assert_eq(&actual, &expected, None)
+    }
+
+    /// Like `assert_eq(actual, expected)`, with a message saying what was compared.
+    ///
+    /// # Example
+    /// ```rhai
+    /// assert_eq(job.artifacts().len(), 3, "archives in the backup");
+    /// ```
+    #[rhai_fn(name = "assert_eq", volatile, return_raw)]
+    pub fn assert_eq_with(
+        actual: Dynamic,
+        expected: Dynamic,
+        message: ImmutableString,
+    ) -> RhaiResultOf<()> {
+        super::assert_eq(&actual, &expected, Some(message.as_str()))
+    }
+}
+
+/// The host of a `ferry test` run (the sandbox's functions work nowhere else).
+fn test_host(ctx: &NativeCallContext, what: &str) -> RhaiResultOf<Arc<Host>> {
+    let h = crate::script::api::host_of(ctx)?;
+    let in_test = h.run.opts.kind == RunKind::Test;
+    in_test
+        .then_some(h)
+        .ok_or_else(|| fail(format!("{what} works only in `ferry test`")))
+}
+
+/// Fixtures for `ferry test` (each test file runs against its own emulator). Choose the instances with leading
+/// `// fixture: instance NAME gen=2|3 seed=sample|empty|target|generated:N` lines; inject faults with `sandbox::faults`.
+#[export_module]
+mod sandbox_api {
+    use super::*;
+
+    /// Sets the emulator's faults for one instance (`latency_ms`, `jitter_ms`, `rate_429`, `retry_after_secs`, `rate_500`,
+    /// `rate_503`, `max_concurrent`, ...; missing fields mean no fault). `#{}` clears them. Only in `ferry test`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// sandbox::faults("dev", #{ rate_503: 0.3 });   // 30% of requests answer 503 (retried)
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn faults(
+        ctx: NativeCallContext,
+        instance: ImmutableString,
+        faults: Map,
+    ) -> RhaiResultOf<()> {
+        let h = test_host(&ctx, "sandbox::faults")?;
+        let Some(p) = h.config.instances.get(instance.as_str()) else {
+            return Err(fail(format!(
+                "sandbox::faults: no instance `{instance}` in the sandbox"
+            )));
+        };
+        let body = script::values::to_json(&Dynamic::from_map(faults))?;
+        let url = format!("{}/__sim/faults", p.base_url.trim_end_matches('/'));
+        let post = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json");
+        match h.block_on(post.body(body).send())? {
+            Ok(resp) if resp.status().is_success() => Ok(()),
+            Ok(resp) => Err(fail(format!(
+                "sandbox::faults: the emulator answered {}",
+                resp.status()
+            ))),
+            Err(e) => Err(fail(format!("sandbox::faults: {e}"))),
+        }
+    }
+
+    /// The names of the sandbox's instances.
+    ///
+    /// # Example
+    /// ```rhai
+    /// assert(sandbox::instances().contains("dev"));
+    /// ```
+    #[rhai_fn(volatile, return_raw)]
+    pub fn instances(ctx: NativeCallContext) -> RhaiResultOf<Array> {
+        let h = test_host(&ctx, "sandbox::instances")?;
+        let mut v: Vec<String> = h.config.instances.keys().cloned().collect();
+        v.sort();
+        Ok(v.into_iter().map(Dynamic::from).collect())
+    }
 }
 
 fn assert_eq(a: &Dynamic, b: &Dynamic, msg: Option<&str>) -> Result<(), Box<EvalAltResult>> {
@@ -221,7 +299,7 @@ pub fn run_file(
         Err(e) => return failed(&shown, e),
     };
     let mut engine = script::build_engine(host.clone(), &opts.engine);
-    register(&mut engine, Some(host.clone()));
+    register(&mut engine);
     let mut outcomes = run_tests(&engine, &text, &shown, &host, &out, filter);
     end_of_file(&host, &out, &shown, &mut outcomes);
     rt.block_on(sb.sim.shutdown());

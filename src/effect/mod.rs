@@ -714,6 +714,42 @@ mod tests {
         assert_eq!(x.record().steps()[0].status, StepStatus::Failed);
     }
 
+    /// OIC's classification, shared by every verb: a 409 the client knows to be a refusal of
+    /// writes sent in parallel is backed off and sent again; any other 409 stays a failure.
+    #[tokio::test]
+    async fn retries_a_busy_409_but_not_an_already_exists_one() {
+        use crate::oic::OicError;
+        let conflict = || OicError::Http {
+            instance: "prod".into(),
+            method: "PUT".into(),
+            path: "/ic/api/integration/v1/integrations/A%7C01.00.0000/schedule".into(),
+            status: 409,
+            title: "t".into(),
+            retry_after: None,
+        };
+        let x = exec(false);
+        let n = AtomicU32::new(0);
+        let r = x
+            .run(eff(), || async {
+                if n.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(conflict().into_busy())
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap();
+        assert!(matches!(r, Outcome::Done(())));
+        assert_eq!(x.record().steps()[0].attempts, 3);
+        let x = exec(false);
+        let err = x
+            .run(eff(), || async { Err::<(), _>(conflict()) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.attempts, 1);
+        assert_eq!(err.error.status, Some(409));
+    }
+
     #[tokio::test]
     async fn gives_up_after_max_attempts() {
         let x = exec(false);

@@ -29,6 +29,19 @@ pub fn run_detail(db: &Ledger, id: &str) -> Result<Option<serde_json::Value>, Le
     Ok(Some(v))
 }
 
+/// The latest real run (not a plan, not a dry run) of `recipe` other than `this`, with its
+/// steps (`ledger::last_run`), or `None`.
+pub fn last_run_detail(
+    db: &Ledger,
+    recipe: &str,
+    this: &str,
+) -> Result<Option<serde_json::Value>, LedgerError> {
+    match db.last_run(Some(recipe), Some(this))? {
+        Some(r) => run_detail(db, &r.info.id),
+        None => Ok(None),
+    }
+}
+
 /// An artifact whose last step of a stage (on a target) failed in a run.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct FailedStep {
@@ -179,5 +192,43 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.filter().unwrap_err().contains("found soon"));
+    }
+
+    #[test]
+    fn the_last_run_is_an_earlier_one_of_the_same_recipe_with_its_steps() {
+        let d = tempfile::tempdir().unwrap();
+        let loc = crate::ledger::LedgerLocation::in_state_dir(d.path());
+        let extra = || crate::ledger::RunExtra {
+            kind: "run".into(),
+            ..Default::default()
+        };
+        for (id, recipe) in [("r1", "m.rhai"), ("r2", "other.rhai"), ("r3", "m.rhai")] {
+            let info = crate::ledger::RunInfo {
+                id: id.into(),
+                recipe: recipe.into(),
+                recipe_sha256: String::new(),
+                run_by: "t".into(),
+                started: Utc::now(),
+                ended: None,
+                dry_run: false,
+                sandbox: false,
+                ferry_version: "0".into(),
+                outcome: None,
+                message: None,
+            };
+            crate::ledger::RunRecord::create_with(d.path(), &loc, info, extra(), vec![]).unwrap();
+        }
+        let db = Ledger::open_at(&loc).unwrap();
+        let last = last_run_detail(&db, "m.rhai", "r3").unwrap().expect("r1");
+        assert_eq!(
+            (last["id"].as_str(), last["steps"].as_array().map(Vec::len)),
+            (Some("r1"), Some(0))
+        );
+        assert!(
+            last_run_detail(&db, "m.rhai", "r1")
+                .unwrap()
+                .is_some_and(|r| r["id"] == "r3")
+        );
+        assert!(last_run_detail(&db, "none.rhai", "r3").unwrap().is_none());
     }
 }

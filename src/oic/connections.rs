@@ -221,11 +221,14 @@ impl OicClient {
         id: &str,
     ) -> Result<ConnectionTest, OicError> {
         let v = self
-            .json(Call::post(format!(
-                "{}/{}/validate",
-                connections_base(project),
-                encode_segment(id)
-            )))
+            .json(
+                Call::post(format!(
+                    "{}/{}/validate",
+                    connections_base(project),
+                    encode_segment(id)
+                ))
+                .own_409(),
+            )
             .await?;
         Ok(ConnectionTest {
             id: opt_s(&v, "id").unwrap_or_else(|| id.to_string()),
@@ -271,11 +274,14 @@ impl OicClient {
         id: &str,
     ) -> Result<ConnectionTest, OicError> {
         let v = self
-            .json(Call::post(format!(
-                "{}/{}/test",
-                connections_base(project),
-                encode_segment(id)
-            )))
+            .json(
+                Call::post(format!(
+                    "{}/{}/test",
+                    connections_base(project),
+                    encode_segment(id)
+                ))
+                .own_409(),
+            )
             .await?;
         Ok(ConnectionTest {
             id: opt_s(&v, "id").unwrap_or_else(|| id.to_string()),

@@ -25,6 +25,22 @@ pub enum OicError {
         /// The `Retry-After` header, when the server sent one.
         retry_after: Option<Duration>,
     },
+    /// A write answered 409 while other writes of ferry's were in flight on the instance, on a
+    /// call for which OIC documents no 409 of its own (not a create's "already exists", not a
+    /// connection test's "not fully configured"): the instance refusing parallel writes, as
+    /// OIC does for imports and activations. Retryable: the effect executor backs off and sends
+    /// it again (the adaptive limiter has cut the write window meanwhile).
+    #[error("{instance}: {method} {path}: HTTP 409 while other writes were in flight: {title}")]
+    Busy {
+        /// The instance profile name.
+        instance: String,
+        /// `POST`, `PUT`, `PATCH`, `DELETE`.
+        method: String,
+        /// The request path, without the query string.
+        path: String,
+        /// The `title` of the OIC error body, or the start of the body text.
+        title: String,
+    },
     /// The connection failed, was reset, or the body could not be read.
     #[error("{instance}: {method} {path}: transport error: {message}")]
     Transport {
@@ -121,20 +137,22 @@ impl crate::effect::Classify for OicError {
 crate::into_failure!(OicError);
 
 impl OicError {
-    /// The HTTP status, for [`OicError::Http`].
+    /// The HTTP status, for [`OicError::Http`] (and 409 for [`OicError::Busy`]).
     pub fn status(&self) -> Option<u16> {
         match self {
             OicError::Http { status, .. } => Some(*status),
+            OicError::Busy { .. } => Some(409),
             _ => None,
         }
     }
 
-    /// True for failures that may succeed when repeated: 429, 500, 502, 503, 504, transport
-    /// failures and timeouts.
+    /// True for failures that may succeed when repeated: 429, 500, 502, 503, 504, a 409 to a
+    /// write refused while others were in flight ([`OicError::Busy`]), transport failures and
+    /// timeouts. Any other 409 (already exists, not fully configured, a job running) is not.
     pub fn is_retryable(&self) -> bool {
         match self {
             OicError::Http { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
-            OicError::Transport { .. } | OicError::Timeout { .. } => true,
+            OicError::Busy { .. } | OicError::Transport { .. } | OicError::Timeout { .. } => true,
             _ => false,
         }
     }
@@ -147,11 +165,12 @@ impl OicError {
         }
     }
 
-    /// A short stable name of the variant: `http`, `transport`, `timeout`, `auth`, `archive`,
-    /// `activation`, `protocol`, `io`, `config`.
+    /// A short stable name of the variant: `http`, `busy`, `transport`, `timeout`, `auth`,
+    /// `archive`, `activation`, `protocol`, `io`, `config`.
     pub fn kind(&self) -> &'static str {
         match self {
             OicError::Http { .. } => "http",
+            OicError::Busy { .. } => "busy",
             OicError::Transport { .. } => "transport",
             OicError::Timeout { .. } => "timeout",
             OicError::Auth { .. } => "auth",
@@ -163,9 +182,31 @@ impl OicError {
         }
     }
 
-    /// True for an [`OicError::Http`] with this status.
+    /// True for an [`OicError::Http`] with this status (or [`OicError::Busy`] for 409).
     pub fn is_status(&self, code: u16) -> bool {
         self.status() == Some(code)
+    }
+
+    /// A 409 known, from what the caller has read since, to have been the instance refusing a
+    /// write sent in parallel (a create answered 409 while the target turns out not to hold
+    /// it): [`OicError::Busy`], retryable. Any other error is returned as it is.
+    pub fn into_busy(self) -> OicError {
+        match self {
+            OicError::Http {
+                instance,
+                method,
+                path,
+                status: 409,
+                title,
+                ..
+            } => OicError::Busy {
+                instance,
+                method,
+                path,
+                title,
+            },
+            e => e,
+        }
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> OicError {
@@ -206,6 +247,13 @@ mod tests {
         assert_eq!(http(412).status(), Some(412));
         assert_eq!(http(429).retry_after(), Some(Duration::from_secs(3)));
         assert_eq!(http(409).kind(), "http");
+        // a 409 is retryable only once known to be a refusal of parallel writes
+        let busy = http(409).into_busy();
+        assert!(busy.is_retryable());
+        assert_eq!(busy.kind(), "busy");
+        assert!(busy.is_status(409));
+        assert!(!http(412).into_busy().is_retryable());
+        assert_eq!(http(412).into_busy().kind(), "http");
         let t = OicError::Transport {
             instance: "a".into(),
             method: "GET".into(),

@@ -64,6 +64,25 @@ pub(crate) enum Body {
     },
 }
 
+/// What a 409 answered to a write means, by call: OIC answers 409 for several reasons, and
+/// only the call says which ones are possible (`oic-api.md` §1.5, Oracle's per-operation pages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum On409 {
+    /// No 409 of its own is documented for the call (a replace, an activation, a schedule's
+    /// `PUT`, start or stop): a 409 while other writes of the instance were in flight is the
+    /// instance refusing parallel writes. Sent again within the cut window, then returned as
+    /// [`OicError::Busy`] (retryable with back-off by the effect executor).
+    Busy,
+    /// A create, whose documented 409 is "already exists" (`POST …/archive`, `POST …/schedule`).
+    /// While other writes were in flight it may also be a refusal of parallel writes: sent again
+    /// as [`On409::Busy`], but the last 409 is returned as [`OicError::Http`] (not retryable) and
+    /// the caller reads the target to tell which (absent: [`OicError::into_busy`]).
+    Exists,
+    /// A 409 with a meaning of its own (a connection not fully configured, an instance archive
+    /// job already running): never taken for a refusal of parallel writes; returned at once.
+    Own,
+}
+
 /// One API call.
 pub(crate) struct Call {
     pub method: Method,
@@ -73,6 +92,8 @@ pub(crate) struct Call {
     pub body: Body,
     /// Archive download: no whole-request timeout, only the header and idle timeouts.
     pub download: bool,
+    /// What a 409 to it means.
+    pub on_409: On409,
 }
 
 impl Call {
@@ -83,6 +104,7 @@ impl Call {
             query: vec![],
             body: Body::Empty,
             download: false,
+            on_409: On409::Busy,
         }
     }
     pub fn get(path: impl Into<String>) -> Call {
@@ -101,6 +123,16 @@ impl Call {
     }
     pub fn download(mut self) -> Call {
         self.download = true;
+        self
+    }
+    /// A create: its 409 means "already exists" ([`On409::Exists`]).
+    pub fn create(mut self) -> Call {
+        self.on_409 = On409::Exists;
+        self
+    }
+    /// A call whose 409 has a meaning of its own ([`On409::Own`]).
+    pub fn own_409(mut self) -> Call {
+        self.on_409 = On409::Own;
         self
     }
     /// The method name used in errors and logs (`PATCH` for an override).
@@ -283,9 +315,12 @@ impl OicClient {
 
     /// Sends a call within the instance's adaptive concurrency limit; a 401 with OAuth renews
     /// the token once and repeats the call once; a write answered 409 while other writes were in
-    /// flight (OIC refuses parallel imports) is sent again, at most 3 times, after the write
-    /// window was cut; a 429/503 refusing a request sent above the window the limiter now keeps
-    /// (its probe or slow start's overshoot) is sent again, at most twice, within it. Returns the response for a 2xx status, an [`OicError::Http`] otherwise.
+    /// flight (OIC refuses parallel imports), unless the call's 409 has a meaning of its own
+    /// ([`On409::Own`]), is sent again, at most 3 times, after the write window was cut, and a
+    /// last such 409 is [`OicError::Busy`] (retryable) unless the call is a create
+    /// ([`On409::Exists`]: the caller tells); a 429/503 refusing a request sent above the window
+    /// the limiter now keeps (its probe or slow start's overshoot) is sent again, at most twice,
+    /// within it. Returns the response for a 2xx status, an [`OicError`] otherwise.
     pub(crate) async fn execute(&self, call: &Call) -> Result<Response, OicError> {
         let lane = match (&call.method, &call.body) {
             (_, Body::Patch(_)) => Lane::Writes,
@@ -300,7 +335,10 @@ impl OicClient {
             let (signal, ra) = match &r {
                 Ok(resp) => match resp.status().as_u16() {
                     429 | 503 => (Signal::Overload, retry_after(resp.headers())),
-                    409 if lane == Lane::Writes && limiter.writes_in_flight() > 1 => {
+                    409 if lane == Lane::Writes
+                        && call.on_409 != On409::Own
+                        && permit.overlapped() =>
+                    {
                         (Signal::Conflict, None)
                     }
                     _ => (Signal::Ok, None),
@@ -320,11 +358,17 @@ impl OicClient {
                 continue;
             }
             let resp = r?;
-            return if resp.status().is_success() {
-                Ok(resp)
-            } else {
-                Err(self.http_error(call, resp).await)
-            };
+            if resp.status().is_success() {
+                return Ok(resp);
+            }
+            let e = self.http_error(call, resp).await;
+            return Err(
+                if signal == Signal::Conflict && call.on_409 == On409::Busy {
+                    e.into_busy()
+                } else {
+                    e
+                },
+            );
         }
     }
 

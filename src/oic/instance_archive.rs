@@ -219,7 +219,8 @@ impl OicClient {
     }
 
     async fn start_job(&self, kind: ArchiveJobKind, body: Value) -> Result<String, OicError> {
-        let call = Call::post(kind.path()).body(Body::Json(body));
+        // 409: another job is running (its own meaning; the ops layer matches it with the jobs)
+        let call = Call::post(kind.path()).own_409().body(Body::Json(body));
         let path = call.path.clone();
         let v = self.json(call).await?;
         v.get("jobId")

@@ -11,7 +11,7 @@
 //!
 //! * starts low and, until the first sign of congestion, grows by one per success while its
 //!   window is in use (doubling every round trip, as TCP slow start);
-//! * on 429, 503 or, on the write lane, a 409 answered while another write was in flight, goes
+//! * on 429, 503 or, on the write lane, a 409 to a write that overlapped another one, goes
 //!   back to just below the level of the refused request (not a blind halving: the overshoot of
 //!   slow start costs one round trip, not several to regrow); a timeout cuts the window by
 //!   [`BETA`], once per round trip;
@@ -89,6 +89,8 @@ enum Probe {
 struct Window {
     limit: f64,
     in_flight: usize,
+    /// Requests of the lane sent so far (tells a request whether others started while it ran).
+    sent: u64,
     /// Until the first congestion: slow start.
     slow_start: bool,
     probe: Probe,
@@ -112,6 +114,7 @@ impl Window {
         Window {
             limit: start,
             in_flight: 0,
+            sent: 0,
             slow_start: true,
             probe: Probe::Waiting,
             probe_wait: PROBE_WAIT,
@@ -308,12 +311,14 @@ impl Limiter {
                         st.paused_until = None;
                         let w = st.lane(lane);
                         if let Some((level, probe)) = w.take() {
+                            w.sent += 1;
                             return Permit {
                                 limiter: self.clone(),
                                 lane,
                                 epoch: w.epoch,
                                 level,
                                 probe,
+                                sent: w.sent,
                                 start: now,
                                 done: false,
                             };
@@ -339,12 +344,6 @@ impl Limiter {
             overloads: st.reads.overloads + st.writes.overloads,
             cuts: st.reads.cuts + st.writes.cuts,
         }
-    }
-
-    /// Writes in flight in the write lane right now (a 409 while others are in flight is a
-    /// parallel-write conflict).
-    pub fn writes_in_flight(&self) -> usize {
-        lock(&self.state).writes.in_flight
     }
 
     fn release(&self, p: &Permit, signal: Signal, retry_after: Option<Duration>) -> bool {
@@ -389,11 +388,25 @@ pub struct Permit {
     level: usize,
     /// Sent one above the window.
     probe: bool,
+    /// Its serial among the lane's requests.
+    sent: u64,
     start: Instant,
     done: bool,
 }
 
 impl Permit {
+    /// True when another request of the lane was in flight at some time during this one: when
+    /// it was sent, now, or sent meanwhile (a 409 to a write that overlapped none cannot be the
+    /// instance refusing parallel writes).
+    pub fn overlapped(&self) -> bool {
+        let st = lock(&self.limiter.state);
+        let w = match self.lane {
+            Lane::Reads => &st.reads,
+            Lane::Writes => &st.writes,
+        };
+        self.level > 1 || w.in_flight > 1 || w.sent > self.sent
+    }
+
     /// Gives the place back with what the answer said. True when the answer was a refusal
     /// ([`Signal::Overload`]) of a request sent above the window the limiter now keeps (a probe,
     /// or slow start's overshoot): ferry's own doing, corrected, so the request can be sent

@@ -405,9 +405,13 @@ impl OicClient {
     }
 
     async fn create_integration_unchecked(&self, a: &Artifact) -> Result<(), OicError> {
-        self.empty(Call::post(format!("{API}/integrations/archive")).body(Self::iar_body(a)))
-            .await
-            .map(|_| ())
+        self.empty(
+            Call::post(format!("{API}/integrations/archive"))
+                .create()
+                .body(Self::iar_body(a)),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `PUT /integrations/archive` only: 404 when it does not exist, 412 when it is active,

@@ -252,11 +252,13 @@ impl OicClient {
         }
         let code = a.key.code.as_str();
         let post = || {
-            Call::post(format!("{API}/projects/archive")).body(Body::File {
-                path: a.path().to_path_buf(),
-                file_name: a.file_name(),
-                fields: vec![],
-            })
+            Call::post(format!("{API}/projects/archive"))
+                .create()
+                .body(Body::File {
+                    path: a.path().to_path_buf(),
+                    file_name: a.file_name(),
+                    fields: vec![],
+                })
         };
         match self.get_project(code).await? {
             None => {

@@ -290,8 +290,12 @@ impl OicClient {
         };
         match self.get_lookup(&a.key.code).await? {
             None => {
-                self.empty(Call::post(format!("{API}/lookups/archive")).body(body()))
-                    .await?;
+                self.empty(
+                    Call::post(format!("{API}/lookups/archive"))
+                        .create()
+                        .body(body()),
+                )
+                .await?;
                 Ok(ImportOutcome {
                     action: ImportAction::Created,
                     previous_status: None,
@@ -384,8 +388,12 @@ impl OicClient {
                     file_name: a.file_name(),
                     fields,
                 };
-                self.empty(Call::post(format!("{API}/libraries/archive")).body(body))
-                    .await?;
+                self.empty(
+                    Call::post(format!("{API}/libraries/archive"))
+                        .create()
+                        .body(body),
+                )
+                .await?;
                 Ok(ImportOutcome {
                     action: ImportAction::Created,
                     previous_status: None,
@@ -482,8 +490,12 @@ impl OicClient {
         };
         match self.get_package(&a.key.code).await? {
             None => {
-                self.empty(Call::post(format!("{API}/packages/archive")).body(body()))
-                    .await?;
+                self.empty(
+                    Call::post(format!("{API}/packages/archive"))
+                        .create()
+                        .body(body()),
+                )
+                .await?;
                 Ok(ImportOutcome {
                     action: ImportAction::Created,
                     previous_status: None,
@@ -621,7 +633,8 @@ impl OicClient {
                 "a REST trigger path starts with `/`: `{path}`"
             )));
         }
-        let mut call = Call::new(m, path.to_string());
+        // the integration's own answer: a 409 there is never the instance refusing parallel writes
+        let mut call = Call::new(m, path.to_string()).own_409();
         if let Some(b) = body {
             call = call.body(Body::Json(b));
         }

@@ -326,9 +326,13 @@ impl OicClient {
         def: &ScheduleDefinition,
     ) -> Result<(), OicError> {
         self.check_definition(id, def)?;
-        self.empty(Call::post(Self::schedule_path(project, id)).body(Body::Json(def.to_request())))
-            .await
-            .map(|_| ())
+        self.empty(
+            Call::post(Self::schedule_path(project, id))
+                .create()
+                .body(Body::Json(def.to_request())),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `PUT …/schedule`: replaces the definition of an existing schedule (its state is kept).
@@ -349,8 +353,9 @@ impl OicClient {
     }
 
     /// Creates the schedule, or replaces its definition when one exists (409 on create → PUT;
-    /// a PUT answered 412, none defined after all, creates once more). Returns true when it
-    /// was created.
+    /// a PUT answered 412, none defined after all, creates once more: a 409 to that create
+    /// cannot mean "exists", so it was the instance refusing parallel writes, [`OicError::Busy`]).
+    /// Returns true when it was created.
     pub async fn put_schedule_at(
         &self,
         project: Option<&str>,
@@ -362,7 +367,9 @@ impl OicClient {
             Err(e) if e.is_status(409) => match self.update_schedule_at(project, id, def).await {
                 Ok(()) => Ok(false),
                 Err(u) if u.is_status(412) => {
-                    self.create_schedule_at(project, id, def).await?;
+                    self.create_schedule_at(project, id, def)
+                        .await
+                        .map_err(OicError::into_busy)?;
                     Ok(true)
                 }
                 Err(u) => Err(u),
@@ -387,7 +394,9 @@ impl OicClient {
         match self.update_schedule_at(project, id, def).await {
             Ok(()) => Ok(false),
             Err(e) if e.is_status(412) => {
-                self.create_schedule_at(project, id, def).await?;
+                self.create_schedule_at(project, id, def)
+                    .await
+                    .map_err(OicError::into_busy)?;
                 Ok(true)
             }
             Err(e) => Err(e),

@@ -338,6 +338,25 @@ pub async fn update_and_test(
 
 impl crate::effect::EffectOutput for crate::oic::ConnectionTest {}
 
+/// The options of `configure_connections` (the settings are its one argument, read as the
+/// `connections` option of the other verbs).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigureOptions {
+    pub connections: Connections,
+}
+
+/// `configure_connections`: the settings meant for the instance of `client` (from the file: its
+/// table), each updated and tested.
+pub async fn configure_connections(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    o: &ConfigureOptions,
+) -> Result<Vec<ConnectionResult>, OpsError> {
+    let specs = o.connections.for_instance(client.name())?;
+    Ok(configure(ctx, client, specs, true).await)
+}
+
 /// Updates then (with `test`) tests each connection of `specs` on the instance of `client`, in
 /// parallel; one result per connection, with its status after the update.
 pub async fn configure(

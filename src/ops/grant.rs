@@ -120,6 +120,93 @@ pub async fn set_project_acl(
     .map(|_| ())
 }
 
+/// Where `rbac::grant`/`rbac::revoke` apply.
+pub enum On<'a> {
+    /// An instance: the identity domain and OIC application that serve it
+    /// (`[identity.NAME.apps]`); project roles go through its project ACLs.
+    Instance(&'a OicClient),
+    /// The identity domain `[identity.NAME]` and an OIC application (no project roles).
+    Domain { name: &'a str, app: &'a str },
+}
+
+/// What a verb did: its rows (as scripts see them) and the lines that tell it.
+#[derive(Debug)]
+pub struct Report<R> {
+    pub rows: Vec<R>,
+    pub summary: Vec<String>,
+}
+
+/// Why an access verb failed as a whole: the config or role map (`Setup`), or a read or write
+/// of the instance after its retries (`Failed`).
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error(transparent)]
+    Setup(#[from] RbacError),
+    #[error(transparent)]
+    Failed(#[from] Failure),
+}
+
+/// The identity domain and OIC application roles in `map` are granted on, `on` an instance or
+/// a domain (checked before anything is read or changed).
+pub fn identity_for(
+    config: &Config,
+    on: &On<'_>,
+    map: &RoleMap,
+) -> Result<(IdentityClient, String), RbacError> {
+    match on {
+        On::Instance(c) => identity_for_instance(config, c.name()),
+        On::Domain { name, app } => {
+            Ok((identity_domain(config, name, Some(map))?, app.to_string()))
+        }
+    }
+}
+
+/// `rbac::grant` (`add`) or `rbac::revoke` of `map` on `on`: one row per principal and role,
+/// and a summary (a count per status, then each failure).
+pub async fn apply_roles(
+    exec: &Executor,
+    config: &Config,
+    on: On<'_>,
+    map: &RoleMap,
+    add: bool,
+) -> Result<Report<GrantRow>, RbacError> {
+    let (identity, app) = identity_for(config, &on, map)?;
+    let oic = match on {
+        On::Instance(c) => Some(c),
+        On::Domain { .. } => None,
+    };
+    let t = AccessTarget {
+        identity: &identity,
+        app,
+        oic,
+    };
+    let rows = apply(exec, &t, map, add).await;
+    let verb = if add { "rbac::grant" } else { "rbac::revoke" };
+    Ok(Report {
+        summary: grant_summary(verb, &t.label(), &rows),
+        rows: rows.iter().map(GrantRow::from).collect(),
+    })
+}
+
+/// `rbac::copy_acl`: the identity domains of `src` (if any) and `dst` from the config, then
+/// [`copy_acl`]; one row per principal and role, and a summary naming those not copied.
+pub async fn copy_acl_between(
+    exec: &Executor,
+    config: &Config,
+    src: &OicClient,
+    dst: &OicClient,
+    project: &str,
+) -> Result<Report<CopyRow>, AccessError> {
+    let src_idp = config.identity_for_instance(src.name());
+    let src_idp = src_idp.map(IdentityClient::new).transpose()?;
+    let (dst_idp, _) = identity_for_instance(config, dst.name())?;
+    let rows = copy_acl(exec, src, src_idp.as_ref(), dst, &dst_idp, project).await?;
+    Ok(Report {
+        summary: copy_summary(project, src.name(), dst.name(), &rows),
+        rows: rows.iter().map(CopyRow::from).collect(),
+    })
+}
+
 /// Grants every entry of `map` on `target`: OIC roles through SCIM grants, project roles through
 /// the projects' ACLs. Never fails as a whole: each entry has its result (and its step).
 pub async fn grant(exec: &Executor, target: &AccessTarget<'_>, map: &RoleMap) -> Vec<GrantResult> {
@@ -496,6 +583,33 @@ mod tests {
         let v = serde_json::to_value(CopyRow::from(&copy[1])).unwrap();
         assert_eq!(v["type"], "user");
         assert_eq!(v["target_id"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_domain_target_takes_its_app_and_refuses_project_roles() {
+        let toml = "[identity.corp]\nurl = 'https://idcs-1.example.com'\nclient_id = 'c'\nclient_secret = 's'\n";
+        let c = Config::parse(toml, "ferry.toml", std::path::Path::new(".")).unwrap();
+        let on = On::Domain {
+            name: "corp",
+            app: "OICINST_prod",
+        };
+        let roles = serde_json::json!({ "jane@x.io": "ServiceViewer" });
+        let (idp, app) = identity_for(&c, &on, &RoleMap::from_value(&roles).unwrap()).unwrap();
+        assert_eq!((idp.name(), app.as_str()), ("corp", "OICINST_prod"));
+        let project =
+            serde_json::json!([{ "user": "jane@x.io", "role": "editors", "project": "HR" }]);
+        let Err(e) = identity_for(&c, &on, &RoleMap::from_value(&project).unwrap()) else {
+            panic!("project roles need an instance");
+        };
+        assert!(matches!(e, RbacError::Usage(_)), "{e}");
+        let other = On::Domain {
+            name: "nope",
+            app: "x",
+        };
+        let e = identity_for(&c, &other, &RoleMap::default())
+            .err()
+            .map(|e| e.kind());
+        assert_eq!(e, Some("config"));
     }
 
     #[test]

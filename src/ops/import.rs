@@ -697,7 +697,10 @@ async fn decide(
 }
 
 /// Sends the archive: a create, or the replace itself. A create answered 409 (a request of a
-/// stopped run landing late) is fine when the target now holds this very archive.
+/// stopped run landing late) is fine when the target now holds this very archive; when the
+/// target does not hold it, the 409 was the instance refusing writes sent in parallel
+/// ([`crate::oic::OicError::Busy`]: the executor backs off and sends it again); when it holds
+/// another archive, it is a failure ("already exists").
 /// On the first attempt, that create is another run's, not this run's change: its rollback
 /// record is withdrawn, so rolling this run back leaves it alone (a resumed run keeps the record
 /// of the attempt that sent it; a retry's 409 is this run's own earlier attempt).
@@ -730,6 +733,7 @@ async fn send(
                     }
                     Ok(())
                 }
+                _ if d.state.is_none() => Err(Failure::from(e.into_busy())),
                 _ => Err(Failure::from(e)),
             }
         }

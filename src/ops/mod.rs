@@ -32,6 +32,7 @@ pub mod kinds;
 pub mod notify;
 pub mod plan;
 pub mod planfile;
+pub mod reads;
 pub mod rollback;
 pub mod run;
 pub mod schedules;

@@ -13,7 +13,7 @@ use crate::notify::{
     Delivery, DeliveryStatus, Mailer, Message, Owners, Scope, Webhook, When, compose, deliver,
     post_webhook, subject, webhook_payload,
 };
-use crate::oic::OicClient;
+use crate::oic::{Integration, OicClient};
 
 use super::OpsError;
 use super::run::Run;
@@ -59,6 +59,31 @@ pub struct OwnedItem {
     pub code: String,
     pub owner: Option<String>,
     pub last_updated_by: Option<String>,
+}
+
+impl From<&Integration> for OwnedItem {
+    fn from(i: &Integration) -> OwnedItem {
+        OwnedItem {
+            code: i.code.clone(),
+            owner: None,
+            last_updated_by: Some(i.last_updated_by.clone()),
+        }
+    }
+}
+
+/// The request of `notify::report` / `notify::at_end`: `opts` under `config`, the owners
+/// `items` tell, and for codes they do not name the lastUpdatedBy of `source`'s integrations.
+pub async fn request(
+    config: &Config,
+    opts: NotifyOptions,
+    items: &[OwnedItem],
+    source: Option<&OicClient>,
+) -> Result<NotifyRequest, OpsError> {
+    let mut owners = owners_of(items);
+    if let Some(oic) = source {
+        source_owners(oic, &mut owners).await?;
+    }
+    opts.request(config, owners)
 }
 
 /// Integration code -> owner, from the items (`owner` before `last_updated_by`; empty ones
@@ -155,6 +180,15 @@ impl NotifyOptions {
             webhook,
         })
     }
+}
+
+/// Posts the run's summary to the webhook (`notify::webhook()`): its delivery, if any.
+pub async fn post_summary(run: &Run) -> Result<Option<Delivery>, OpsError> {
+    let req = NotifyOptions::webhook_only().request(&run.config, BTreeMap::new())?;
+    Ok(send(run, run.exec.record().info(), &req)
+        .await
+        .into_iter()
+        .next())
 }
 
 /// Posts `#{ text }` as JSON to the webhook of `[mail] webhook` (a chat message).
@@ -362,6 +396,41 @@ mod tests {
         let m = owners_of(&items);
         assert_eq!(m.len(), 2);
         assert_eq!((m["A"].as_str(), m["B"].as_str()), ("o@x.io", "l@x.io"));
+    }
+
+    #[tokio::test]
+    async fn a_request_takes_its_owners_from_the_items() {
+        let c = config("[mail]\nadmins = ['ops@example.com']\n");
+        let i = Integration::from_json(
+            serde_json::json!({ "id": "HR|01.00.0000", "lastUpdatedBy": "h@x.io" }),
+        );
+        let items = [
+            OwnedItem::from(&i),
+            OwnedItem {
+                code: "FIN".into(),
+                owner: Some("f@x.io".into()),
+                last_updated_by: None,
+            },
+        ];
+        let r = request(
+            &c,
+            opts(serde_json::json!({ "owners": true })),
+            &items,
+            None,
+        )
+        .await;
+        let o = r.unwrap().owners.expect("owners");
+        assert_eq!(
+            (
+                o.last_updated_by["HR"].as_str(),
+                o.last_updated_by["FIN"].as_str()
+            ),
+            ("h@x.io", "f@x.io")
+        );
+        let e = request(&config(""), NotifyOptions::default(), &items, None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().starts_with("nobody to notify"), "{e}");
     }
 
     #[test]

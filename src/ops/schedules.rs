@@ -281,12 +281,13 @@ pub async fn apply(
     let (mode, overwrite, stop_on_error, activate) =
         (o.schedules, o.overwrite, o.stop_on_error, o.activate);
     let results = Arc::new(results.to_vec());
-    // Each schedule belongs to its own integration: with an `activation_concurrency` given they
-    // go in parallel, that many at a time, on the write lane of the instance's limiter (one at a
-    // time, 224 schedules of a 1,000-integration migration took 66 s of round trips). Without
-    // it, one at a time: OIC may refuse parallel writes (409), and a schedule's writes are
-    // not retried as an import's are.
-    let conc = o.activation_concurrency.unwrap_or(1);
+    // Each schedule belongs to its own integration: they go in parallel on the write lane of the
+    // instance's limiter, bounded as the activations are (one at a time, 224 schedules of a
+    // 1,000-integration migration took 66 s of round trips). A 409 answered to a schedule write
+    // sent while others were in flight cuts the write window and is sent again, as an import's
+    // is (`OicError::Busy`, retried by the executor with back-off); a create's 409 ("already
+    // exists") goes to a PUT, as one at a time.
+    let conc = o.activation_concurrency.unwrap_or(ctx.bounds().activations);
     let bar = ctx.bar(schedules.len(), "schedules");
     let done = fan_out_adaptive(bar, conc, client, Lane::Writes, schedules, |a| {
         let results = results.clone();

@@ -7,18 +7,13 @@ pub fn display_value(v: &rhai::Dynamic) -> String {
     use crate::artifact::Artifact;
     use crate::oic::Integration;
     if let Some(i) = v.read_lock::<Integration>() {
-        return super::api::oic::integration_text(&i);
+        return crate::ops::view::integration_text(&i);
     }
     if let Some(a) = v.read_lock::<Artifact>() {
-        return super::api::oic::artifact_text(&a);
+        return crate::ops::view::artifact_text(&a);
     }
     if let Some(i) = v.read_lock::<super::api::oic::Instance>() {
-        return format!(
-            "Instance({}, OIC {}, {})",
-            i.name(),
-            i.client.generation().number(),
-            i.client.base_url()
-        );
+        return crate::ops::reads::instance_text(&i.client);
     }
     if let Some(arr) = v.read_lock::<rhai::Array>()
         && !arr.is_empty()

@@ -4,7 +4,7 @@
 //!
 //! | field      | meaning                                                         |
 //! |------------|-----------------------------------------------------------------|
-//! | `kind`     | `http`, `transport`, `timeout`, `auth`, `archive`, `integrity`, `vault`, `config`, `usage` |
+//! | `kind`     | `http`, `busy` (a 409 to a parallel write), `transport`, `timeout`, `auth`, `archive`, `integrity`, `vault`, `config`, `usage` |
 //! | `status`   | the HTTP status (`404`, `409`, `412`, ...) or `()`              |
 //! | `message`  | what went wrong, root cause first                               |
 //! | `artifact` | `CODE|VERSION` (or `()`)                                        |

@@ -186,7 +186,7 @@ impl crate::ops::Ctx for Host {
         &self.out
     }
     fn rollback_sink(&self) -> Arc<dyn crate::ops::RollbackSink> {
-        super::api::ledger::sink_for(self)
+        self.run.clone()
     }
     fn resume_grace(&self) -> std::time::Duration {
         self.run.opts.resume_grace

@@ -12,6 +12,24 @@ pub fn to_json(v: &Dynamic) -> Result<String, Box<EvalAltResult>> {
     Ok(serde_json::to_string(&j).unwrap_or_default())
 }
 
+/// Recipe variable `name` (`--var NAME=VALUE`) in `vars`: its text, or with a `default`, read as
+/// the type of `default` (`default` itself when it is not set). Not set and no default: an error
+/// that says how to set it.
+pub fn param(
+    vars: &rhai::Map,
+    name: &str,
+    default: Option<Dynamic>,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    match (vars.get(name), default) {
+        (Some(v), None) => Ok(v.to_string().into()),
+        (Some(v), Some(d)) => typed_like(name, &v.to_string(), &d),
+        (None, Some(d)) => Ok(d),
+        (None, None) => Err(errors::usage(format!(
+            "recipe variable `{name}` is not set (pass --var {name}=VALUE)"
+        ))),
+    }
+}
+
 /// A recipe variable's text read as the type of `default`: a string unless the default is an
 /// integer, a decimal, a boolean, an array or a map.
 pub fn typed_like(
@@ -154,6 +172,31 @@ mod tests {
             typed_like("f", "1.5", &Dynamic::from(0.5_f64))
                 .unwrap()
                 .is_float()
+        );
+    }
+
+    #[test]
+    fn params_are_text_or_their_default_or_an_error() {
+        let vars = rhai::Map::from([("prefix".into(), Dynamic::from("01"))]);
+        let text = |d: Option<Dynamic>| param(&vars, "prefix", d).map(|v| v.to_string());
+        assert_eq!(text(None).unwrap(), "01");
+        assert_eq!(text(Some(Dynamic::from("x"))).unwrap(), "01");
+        assert_eq!(
+            param(&vars, "prefix", Some(Dynamic::from(0_i64)))
+                .unwrap()
+                .as_int(),
+            Ok(1)
+        );
+        assert_eq!(
+            param(&vars, "n", Some(Dynamic::from(7_i64)))
+                .unwrap()
+                .as_int(),
+            Ok(7)
+        );
+        let e = msg(param(&vars, "n", None).unwrap_err());
+        assert!(
+            e.contains("recipe variable `n` is not set (pass --var n=VALUE)"),
+            "{e}"
         );
     }
 

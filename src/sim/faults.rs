@@ -55,7 +55,8 @@ pub struct Faults {
     /// Integration ids (`CODE|VERSION`) whose activation fails (`FAILEDACTIVATION` + activation errors).
     pub fail_activation: Vec<String>,
     /// A mutating request (POST/PUT/PATCH/DELETE) that overlaps another one on the same instance gets 409,
-    /// as OIC does for parallel imports/activations.
+    /// as OIC is reported to do for parallel imports/activations (off by default: schedule writes and any
+    /// other write are served in parallel unless this is set; see the module docs).
     pub conflict_on_parallel_writes: bool,
     /// Connection codes whose test (`POST …/connections/{id}/test`) fails: 200 with `status: FAILED` and an
     /// OIC-like message in `details`.
@@ -122,10 +123,56 @@ pub struct LogEntry {
 /// The request log keeps the most recent entries only.
 pub const MAX_LOG: usize = 200_000;
 
+/// The faults in effect, with their `path_regex` compiled once when they are set (not per
+/// request).
+#[derive(Debug)]
+struct Active {
+    faults: Faults,
+    paths: Paths,
+}
+
+/// Which paths the faults apply to.
+#[derive(Debug)]
+enum Paths {
+    /// No `path_regex`: every path.
+    All,
+    /// Paths this regex matches.
+    Matching(regex::Regex),
+    /// A `path_regex` that does not compile (set through [`crate::sim::SimHandle::set_faults`];
+    /// `POST /__sim/faults` refuses it): no path.
+    Nothing,
+}
+
+impl Active {
+    fn new(faults: Faults) -> Active {
+        let paths = match faults.path_regex.as_deref() {
+            None => Paths::All,
+            Some(re) => regex::Regex::new(re).map_or(Paths::Nothing, Paths::Matching),
+        };
+        Active { faults, paths }
+    }
+
+    /// The faults apply to a request on `path` for `instance` (`path_regex` and `instances`
+    /// select; none selects every request).
+    fn applies_to(&self, path: &str, instance: Option<&str>) -> bool {
+        let path_ok = match &self.paths {
+            Paths::All => true,
+            Paths::Matching(re) => re.is_match(path),
+            Paths::Nothing => false,
+        };
+        path_ok
+            && self
+                .faults
+                .instances
+                .as_ref()
+                .is_none_or(|list| instance.is_some_and(|i| list.iter().any(|x| x == i)))
+    }
+}
+
 /// Fault and log state of the emulator.
 #[derive(Debug)]
 pub struct FaultState {
-    faults: Mutex<Faults>,
+    faults: Mutex<Arc<Active>>,
     script: Mutex<VecDeque<u16>>,
     rng: Mutex<StdRng>,
     seed: u64,
@@ -158,7 +205,7 @@ impl FaultState {
     /// New state with no faults.
     pub fn new(seed: u64) -> Self {
         FaultState {
-            faults: Mutex::new(Faults::default()),
+            faults: Mutex::new(Arc::new(Active::new(Faults::default()))),
             script: Mutex::new(VecDeque::new()),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             seed,
@@ -171,13 +218,18 @@ impl FaultState {
     }
     /// Current faults.
     pub fn get(&self) -> Faults {
+        lock(&self.faults).faults.clone()
+    }
+    /// The faults in effect, shared (what the middleware reads per request).
+    fn active(&self) -> Arc<Active> {
         lock(&self.faults).clone()
     }
-    /// Replaces the faults and resets the RNG and the script.
+    /// Replaces the faults (compiling `path_regex` once) and resets the RNG and the script.
     pub fn set(&self, f: Faults) {
-        *lock(&self.script) = f.script.iter().copied().collect();
+        let active = Arc::new(Active::new(f));
+        *lock(&self.script) = active.faults.script.iter().copied().collect();
         *lock(&self.rng) = StdRng::seed_from_u64(self.seed);
-        *lock(&self.faults) = f;
+        *lock(&self.faults) = active;
     }
     /// The request log.
     pub fn log(&self) -> Vec<LogEntry> {
@@ -293,10 +345,11 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
     }
     let state = &ctx.shared.faults;
     let instance = instance_of(&ctx, req.uri().query());
-    let faults = state.get();
-    let applies = applies_to(&faults, &path, instance.as_deref());
+    let active = state.active();
+    let faults = &active.faults;
+    let applies = active.applies_to(&path, instance.as_deref());
     let (delay, mut forced) = if applies {
-        state.draw(&faults)
+        state.draw(faults)
     } else {
         (Duration::ZERO, None)
     };
@@ -338,19 +391,6 @@ pub async fn layer(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
         injected: was_injected,
     });
     resp
-}
-
-/// The faults apply to a request on `path` for `instance` (`path_regex` and `instances`
-/// select; none selects every request).
-fn applies_to(faults: &Faults, path: &str, instance: Option<&str>) -> bool {
-    faults
-        .path_regex
-        .as_deref()
-        .is_none_or(|re| regex::Regex::new(re).is_ok_and(|re| re.is_match(path)))
-        && faults
-            .instances
-            .as_ref()
-            .is_none_or(|list| instance.is_some_and(|i| list.iter().any(|x| x == i)))
 }
 
 /// The injected status a roll in `0..1` draws: 429, 500 or 503 by their rates, in that order.
@@ -494,23 +534,21 @@ mod tests {
             rate_503: 0.3,
             ..Faults::default()
         };
-        assert!(applies_to(
-            &f,
-            "/ic/api/integration/v1/integrations/A/archive",
-            Some("dev")
-        ));
-        assert!(!applies_to(
-            &f,
+        let a = Active::new(f.clone());
+        assert!(a.applies_to("/ic/api/integration/v1/integrations/A/archive", Some("dev")));
+        assert!(!a.applies_to(
             "/ic/api/integration/v1/integrations/A/archive",
             Some("prod")
         ));
-        assert!(!applies_to(
-            &f,
-            "/ic/api/integration/v1/integrations",
-            Some("dev")
-        ));
-        assert!(!applies_to(&f, "/x/archive", None));
-        assert!(applies_to(&Faults::default(), "/anything", None));
+        assert!(!a.applies_to("/ic/api/integration/v1/integrations", Some("dev")));
+        assert!(!a.applies_to("/x/archive", None));
+        assert!(Active::new(Faults::default()).applies_to("/anything", None));
+        // a regex that does not compile selects nothing (as when it was compiled per request)
+        let bad = Active::new(Faults {
+            path_regex: Some("(".into()),
+            ..Faults::default()
+        });
+        assert!(!bad.applies_to("/anything", None));
         assert_eq!(status_for(0.05, &f), Some(StatusCode::TOO_MANY_REQUESTS));
         assert_eq!(
             status_for(0.25, &f),

@@ -179,8 +179,13 @@
 //!   requests, a per-instance cap of concurrent requests (excess → 429), `Retry-After` on injected 429s when
 //!   `retry_after_secs` is set, downloads cut after N bytes (the connection is aborted), `path_regex`/`instances`
 //!   scoping, token TTL, `fail_activation` ids, and `conflict_on_parallel_writes` (a POST/PUT/PATCH/DELETE that
-//!   overlaps another one on the same instance → 409, as OIC does for parallel imports/activations). Injected
-//!   errors use the §1.6 body.
+//!   overlaps another one on the same instance → 409, as OIC is reported to do for parallel imports/activations).
+//!   Injected errors use the §1.6 body.
+//! * **Parallel writes** are served as they come unless `conflict_on_parallel_writes` is set, schedule writes
+//!   included: no public source says OIC refuses parallel schedule writes (Oracle's pages document a create's
+//!   409 as "already exists" only; the parallel-import/activation 409 is itself inferred, `oic-api.md` §9), so
+//!   the emulator does not invent it. The knob, when set, refuses any overlapping write, schedule writes too
+//!   (scope it with `path_regex`, e.g. `/schedule`), for testing a client's back-off.
 //! * **Service-instance jobs** (§7, [`jobs`]): POST → 202 with `{jobId, jobName, overallStatus:"IN_PROGRESS",
 //!   archiveFile, storageUrl, startTime, endTime}`; the job ends `COMPLETED` (or `FAILED` with `message`) after
 //!   [`jobs::JOB_DURATION`]; a second job on the same instance while one runs → 409; `storageInfo` with url, user

@@ -86,10 +86,15 @@ impl<R: Read> Read for RefReader<'_, R> {
 
 /// A writer that hands 1 MiB chunks to a thread which writes them to the store, so that
 /// encryption and hashing overlap with network or disk I/O (the store's writer, libssh2's
-/// copies and SSH encryption, is a stage of its own). Memory is bounded (a few chunks).
+/// copies and SSH encryption, is a stage of its own). Memory is bounded (a few chunks). Each
+/// chunk has the room before its data that the store's writer asks for
+/// ([`super::StoreWriter::headroom`]: the SFTP writer then copies nothing), allocated zeroed and
+/// never written, so it takes no memory.
 pub(crate) struct PipeWriter {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    /// `buf[..head]`: the room; `buf[head..]`: the data.
     buf: Vec<u8>,
+    head: usize,
     /// Chunks the thread wrote, to be filled again.
     back: std::sync::mpsc::Receiver<Vec<u8>>,
     handle: Option<std::thread::JoinHandle<io::Result<StoredSink>>>,
@@ -100,24 +105,33 @@ const PIPE_CHUNK: usize = 1024 * 1024;
 /// The store's writer.
 type StoredSink = Box<dyn super::StoreWriter>;
 
+/// An empty chunk with `head` bytes of room (zeroed by the allocator, untouched).
+fn chunk_with_room(head: usize) -> Vec<u8> {
+    let mut b = vec![0u8; head + PIPE_CHUNK];
+    b.truncate(head);
+    b
+}
+
 impl PipeWriter {
     pub(crate) fn new(inner: Box<dyn super::StoreWriter>) -> io::Result<PipeWriter> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
         // Written chunks come back to be filled again (no allocation, no page faults per MiB).
         let (back_tx, back) = std::sync::mpsc::sync_channel::<Vec<u8>>(5);
         let mut inner = inner;
+        let head = inner.headroom();
         let handle = std::thread::Builder::new()
             .name("vault-upload".into())
             .spawn(move || {
                 for chunk in rx {
-                    inner.write_all(&chunk)?;
+                    inner.write_chunk(&chunk, head)?;
                     let _ = back_tx.try_send(chunk);
                 }
                 Ok(inner)
             })?;
         Ok(PipeWriter {
             tx: Some(tx),
-            buf: Vec::with_capacity(PIPE_CHUNK),
+            buf: chunk_with_room(head),
+            head,
             back,
             handle: Some(handle),
         })
@@ -137,10 +151,10 @@ impl PipeWriter {
     fn send(&mut self) -> io::Result<()> {
         let next = match self.back.try_recv() {
             Ok(mut b) => {
-                b.clear();
+                b.truncate(self.head);
                 b
             }
-            Err(_) => Vec::with_capacity(PIPE_CHUNK),
+            Err(_) => chunk_with_room(self.head),
         };
         let chunk = std::mem::replace(&mut self.buf, next);
         let sent = match &self.tx {
@@ -156,7 +170,7 @@ impl PipeWriter {
 
     /// Sends what is buffered, waits for the thread, finishes the store's writer.
     pub(crate) fn finish(mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
+        if self.buf.len() > self.head {
             self.send()?;
         }
         self.tx = None;
@@ -171,15 +185,9 @@ impl PipeWriter {
 
 impl Write for PipeWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.is_empty() && data.len() >= PIPE_CHUNK {
-            // a whole chunk: one copy, straight into the channel
-            self.buf.extend_from_slice(data);
-            self.send()?;
-            return Ok(data.len());
-        }
-        let n = data.len().min(PIPE_CHUNK - self.buf.len());
+        let n = data.len().min(self.head + PIPE_CHUNK - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() >= PIPE_CHUNK {
+        if self.buf.len() >= self.head + PIPE_CHUNK {
             self.send()?;
         }
         Ok(n)

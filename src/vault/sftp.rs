@@ -632,60 +632,82 @@ fn lost(conn: &Conn, e: io::Error) -> io::Error {
 }
 
 /// Bytes of a file in flight (sent, not yet acknowledged) while writing: libssh2 turns every
-/// byte of the buffer given to one `write` call beyond those already sent into WRITE requests
-/// (of about 30 kB) sent at once, and returns when the first are acknowledged; handing it the
-/// unacknowledged bytes again plus new ones keeps this many requests outstanding all along,
-/// instead of draining the pipeline at the end of every buffer.
+/// byte of the buffer given to one `write` call beyond those it already holds into WRITE requests
+/// (of about 30 kB, copied into its own packets) sent at once, and returns when the first are
+/// acknowledged; handing it as many bytes again plus new ones keeps this many requests outstanding
+/// all along, instead of draining the pipeline at the end of every buffer.
 const IN_FLIGHT: usize = 4 * 1024 * 1024;
+
+/// Bytes written through `Write` gathered before they are handed to libssh2.
+const BATCH: usize = 1024 * 1024;
+
+/// Hands libssh2 `chunk[head..]`, preceded by the `*in_flight` bytes it holds already
+/// (`chunk[head - *in_flight..head]`, skipped by libssh2 without being read: it counts what it
+/// has turned into requests and not had acknowledged), until at most `keep` bytes are
+/// unacknowledged (libssh2 returns when the first of them are). `*in_flight <= head`.
+fn hand(
+    f: &mut ssh2::File,
+    in_flight: &mut usize,
+    chunk: &[u8],
+    head: usize,
+    keep: usize,
+) -> io::Result<()> {
+    let mut from = head - *in_flight;
+    // new bytes are handed over at least once, however few
+    let mut handed = chunk.len() == head;
+    while !handed || chunk.len() - from > keep {
+        match f.write(&chunk[from..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                handed = true;
+                from += n;
+                // everything handed over is libssh2's now (sent or queued)
+                *in_flight = chunk.len() - from;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
 
 struct SftpWriter {
     file: Option<ssh2::File>,
-    /// `pending[start..]`: bytes not yet acknowledged by the server (sent or not).
-    pending: Vec<u8>,
-    start: usize,
-    /// `pending[..sent]` was handed to libssh2 (turned into WRITE requests).
-    sent: usize,
+    /// Bytes handed to libssh2 and not yet acknowledged by the server.
+    in_flight: usize,
+    /// `buf[..IN_FLIGHT]`: room standing for the bytes in flight (never written, never read);
+    /// `buf[IN_FLIGHT..]`: bytes written through `Write` and not handed over yet.
+    buf: Vec<u8>,
     conn: Arc<Conn>,
 }
 
 impl SftpWriter {
+    fn new(file: ssh2::File, conn: Arc<Conn>) -> SftpWriter {
+        // Zeroed memory from the allocator: the room's pages are never touched, so they take
+        // no memory.
+        let mut buf = vec![0u8; IN_FLIGHT + BATCH];
+        buf.truncate(IN_FLIGHT);
+        SftpWriter {
+            file: Some(file),
+            in_flight: 0,
+            buf,
+            conn,
+        }
+    }
+
     fn lost(&self, e: io::Error) -> io::Error {
         lost(&self.conn, e)
     }
 
-    /// Hands the unacknowledged bytes to libssh2 until fewer than `keep` are left.
+    /// Hands the buffered bytes to libssh2 until at most `keep` bytes are unacknowledged.
     fn push(&mut self, keep: usize) -> io::Result<()> {
         let f = self
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("file already closed"))?;
-        while self.pending.len() - self.start > keep {
-            match f.write(&self.pending[self.start..]) {
-                Ok(0) => return Err(self.lost(io::ErrorKind::WriteZero.into())),
-                Ok(n) => {
-                    self.start += n;
-                    self.sent = self.pending.len();
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.lost(e)),
-            }
-        }
-        // Acknowledged bytes are dropped. Of the bytes left, those already turned into WRITE
-        // requests are skipped by libssh2 at the start of the next buffer without being read (it
-        // counts what it sent and has not had acknowledged): only their number has to stay, not
-        // their content. So only the bytes not sent yet move (none after a write call).
-        if self.start > 0 {
-            let from = self.sent.max(self.start);
-            let in_flight = from - self.start;
-            let unsent = self.pending.len() - from;
-            if unsent > 0 {
-                self.pending.copy_within(from.., in_flight);
-            }
-            self.pending.truncate(in_flight + unsent);
-            self.sent = in_flight;
-            self.start = 0;
-        }
-        Ok(())
+        let r = hand(f, &mut self.in_flight, &self.buf, IN_FLIGHT, keep);
+        self.buf.truncate(IN_FLIGHT);
+        r.map_err(|e| self.lost(e))
     }
 }
 
@@ -694,8 +716,10 @@ impl Write for SftpWriter {
         if self.file.is_none() {
             return Err(io::Error::other("file already closed"));
         }
-        self.pending.extend_from_slice(buf);
-        self.push(IN_FLIGHT)?;
+        self.buf.extend_from_slice(buf);
+        if self.buf.len() - IN_FLIGHT >= BATCH {
+            self.push(IN_FLIGHT)?;
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -704,6 +728,25 @@ impl Write for SftpWriter {
 }
 
 impl StoreWriter for SftpWriter {
+    fn headroom(&self) -> usize {
+        IN_FLIGHT
+    }
+
+    /// No copy: libssh2 is handed the chunk itself, its room standing for the bytes in flight.
+    fn write_chunk(&mut self, chunk: &[u8], head: usize) -> io::Result<()> {
+        if self.buf.len() > IN_FLIGHT {
+            self.push(IN_FLIGHT)?;
+        }
+        if self.in_flight > head {
+            self.push(head)?;
+        }
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("file already closed"))?;
+        hand(f, &mut self.in_flight, chunk, head, IN_FLIGHT).map_err(|e| self.lost(e))
+    }
+
     fn finish(mut self: Box<Self>) -> io::Result<()> {
         self.push(0)?;
         let mut f = self
@@ -825,13 +868,7 @@ impl Store for SftpStore {
             }
             Err(e) => return Err(self.err("create", path, e)),
         };
-        Ok(Box::new(SftpWriter {
-            file: Some(file),
-            pending: Vec::with_capacity(IN_FLIGHT + 2 * 1024 * 1024),
-            start: 0,
-            sent: 0,
-            conn,
-        }))
+        Ok(Box::new(SftpWriter::new(file, conn)))
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), VaultError> {

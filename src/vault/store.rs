@@ -38,6 +38,16 @@ pub struct DirEntry {
 pub trait StoreWriter: Write + Send {
     /// Flushes, makes the data durable where the back end can, and closes the file.
     fn finish(self: Box<Self>) -> io::Result<()>;
+    /// Room a chunk given to [`StoreWriter::write_chunk`] should have before its data (0: none).
+    fn headroom(&self) -> usize {
+        0
+    }
+    /// Writes `chunk[head..]`. `chunk[..head]` is room the writer may hand on without its
+    /// contents being used (the SFTP writer's libssh2 skips the bytes it has in flight there, so
+    /// no byte is copied); with less room than [`StoreWriter::headroom`] it copies instead.
+    fn write_chunk(&mut self, chunk: &[u8], head: usize) -> io::Result<()> {
+        self.write_all(&chunk[head..])
+    }
 }
 
 /// A blocking storage back end. Every method takes a path relative to the store's root

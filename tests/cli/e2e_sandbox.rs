@@ -11,37 +11,8 @@ use ferry::cli::sandbox;
 use ferry::script::Output;
 use ferry::script::runner::{RunOptions, run_recipe};
 use serde_json::Value;
+use support::ledger::{self, expected_selection};
 use support::*;
-
-const RECIPE: &str = include_str!("../../scripts/migrate.rhai");
-
-/// What the recipe selects, computed independently from `dev`'s list: the latest version of each
-/// code, without drafts, locked and prebuilt integrations.
-fn expected_selection(dev: &[Value]) -> BTreeMap<String, String> {
-    let mut latest: BTreeMap<String, &Value> = BTreeMap::new();
-    for i in dev {
-        let code = i["code"].as_str().unwrap().to_string();
-        let newer = latest
-            .get(&code)
-            .map(|b| b["version"].as_str().unwrap() < i["version"].as_str().unwrap())
-            .unwrap_or(true);
-        if newer {
-            latest.insert(code, i);
-        }
-    }
-    latest
-        .values()
-        .filter(|i| {
-            i["status"] != "INPROGRESS" && i["lockedFlag"] != true && i["projectType"] != "PREBUILT"
-        })
-        .map(|i| {
-            (
-                i["id"].as_str().unwrap().to_string(),
-                i["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn sandbox_migration_lands_exactly_the_selection() {
@@ -103,7 +74,7 @@ fn sandbox_migration_lands_exactly_the_selection() {
     let out = Output::buffer();
     let res = run_recipe(
         "scripts/migrate.rhai",
-        RECIPE,
+        ledger::MIGRATE,
         Arc::new(sb.config.clone()),
         rt.handle().clone(),
         Default::default(),

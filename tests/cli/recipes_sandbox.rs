@@ -18,10 +18,15 @@ fn script(name: &str) -> PathBuf {
 
 /// `ferry run scripts/NAME --sandbox ARGS` in `dir`.
 fn run(dir: &Path, name: &str, args: &[&str]) -> (Output, String) {
+    run_file(dir, &script(name), args)
+}
+
+/// `ferry run RECIPE --sandbox ARGS` in `dir`: the exit status and stdout followed by stderr.
+fn run_file(dir: &Path, recipe: &Path, args: &[&str]) -> (Output, String) {
     let out = std::process::Command::new(ferry_bin())
         .current_dir(dir)
         .arg("run")
-        .arg(script(name))
+        .arg(recipe)
         .args(["--sandbox", "--retry-base-ms", "1"])
         .args(args)
         .env_remove("FERRY_CONFIG")
@@ -35,6 +40,35 @@ fn run(dir: &Path, name: &str, args: &[&str]) -> (Output, String) {
         support::text(&out.stderr)
     );
     (out, text)
+}
+
+/// The newest job of the sandbox vault in `dir` (`ferry vault jobs --json`).
+fn newest_job(dir: &Path) -> serde_json::Value {
+    let jobs = support::sandbox_jobs(dir);
+    jobs.last().expect("a job").clone()
+}
+
+/// Job names (`{time}`) and finish times count whole seconds: returns once the UTC clock has
+/// left the second in which `job` finished, so that the next job has another name and is the
+/// newer one. The wait is the time left to that instant (under a second), not a fixed delay.
+fn past_the_second_of(job: &serde_json::Value) {
+    let finished = job["finished_at"].as_str().expect("finished_at");
+    let at = chrono::DateTime::parse_from_rfc3339(finished).expect("RFC 3339");
+    let next = at.with_timezone(&chrono::Utc) + chrono::Duration::seconds(1);
+    let left = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+    assert!(
+        left <= std::time::Duration::from_secs(1),
+        "{finished} is in the future"
+    );
+    std::thread::sleep(left);
+    assert!(chrono::Utc::now() >= next);
+}
+
+/// Asserts that `text` contains every one of `needles` (naming the first missing one).
+fn contains_all(text: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(text.contains(n), "no {n:?} in:\n{text}");
+    }
 }
 
 const RECIPES: &[&str] = &[
@@ -76,10 +110,12 @@ fn cutover_runs_in_the_sandbox() {
     let dir = support::tempdir();
     let (out, text) = run(dir.path(), "cutover.rhai", &["--var", "window=0"]);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("cutover into prod: completed"), "{text}");
-    assert!(
-        text.contains("activation order (callees first): [\"FIN_PAYMENT_STATUS|01.00.0000\""),
-        "{text}"
+    contains_all(
+        &text,
+        &[
+            "cutover into prod: completed",
+            "activation order (callees first): [\"FIN_PAYMENT_STATUS|01.00.0000\"",
+        ],
     );
 }
 
@@ -97,13 +133,12 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
     // The sample `dev` has 11 integrations, 8 of them exportable, plus one lookup and one library.
     let (out, text) = run(dir.path(), "nightly-backup.rhai", &[]);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(
-        text.contains("Stored 10 archive(s) and 1 schedule(s)"),
-        "{text}"
-    );
-    assert!(
-        text.contains("Retention: kept 1 job(s), deleted 0"),
-        "{text}"
+    contains_all(
+        &text,
+        &[
+            "Stored 10 archive(s) and 1 schedule(s)",
+            "Retention: kept 1 job(s), deleted 0",
+        ],
     );
     // Nothing failed: no mail.
     let outbox = dir.path().join(".ferry/sandbox/outbox");
@@ -130,7 +165,8 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
     );
 
     // A second backup on the same day: the daily rule keeps only the newest job of the day.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let first = newest_job(dir.path());
+    past_the_second_of(&first);
     let (out, text) = run(
         dir.path(),
         "nightly-backup.rhai",
@@ -146,21 +182,28 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     // Each sandbox run starts its emulator on another port: another instance as far as the
     // backup can tell, so nothing is carried over from the first job; all is exported again.
-    assert!(
-        text.contains("0 integration(s) unchanged since the last complete backup (not exported)"),
-        "{text}"
+    contains_all(
+        &text,
+        &[
+            "0 integration(s) unchanged since the last complete backup (not exported)",
+            "Retention: kept 1 job(s), deleted 1",
+        ],
     );
-    assert!(
-        text.contains("Retention: kept 1 job(s), deleted 1"),
-        "{text}"
+    let kept = support::sandbox_jobs(dir.path());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_ne!(
+        kept[0]["path"], first["path"],
+        "the newer job is kept: {kept:?}"
     );
+    let deleted = format!("deleted {}", first["path"].as_str().expect("path"));
+    contains_all(&text, &[&deleted]);
 
     // Restore the newest job into the (empty) prod instance: everything lands and is checked.
     let (out, text) = run(dir.path(), "restore.rhai", &["--var", "target=prod"]);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(
-        text.contains("10 item(s): 10 created, 0 replaced, 0 skipped, 0 failed"),
-        "{text}"
+    contains_all(
+        &text,
+        &["10 item(s): 10 created, 0 replaced, 0 skipped, 0 failed"],
     );
 
     // A failing backup mails the report to the admins (the sandbox outbox).
@@ -190,10 +233,7 @@ fn restore_without_a_backup_says_so() {
     let dir = support::tempdir();
     let (out, text) = run(dir.path(), "restore.rhai", &[]);
     assert_ne!(out.status.code(), Some(0), "{text}");
-    assert!(
-        text.contains("no complete backup job in vault backups"),
-        "{text}"
-    );
+    contains_all(&text, &["no complete backup job in vault backups"]);
     assert!(
         text.contains("restore.rhai:"),
         "the error names the recipe: {text}"
@@ -216,18 +256,14 @@ fn promote_project_moves_the_project_at_its_label() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("ACL: 1 of 1 entries copied"), "{text}");
     // Only the prod rows of the CSV are granted.
-    assert!(text.contains("Roles: 2 granted, 0 unchanged"), "{text}");
-    assert!(
-        text.contains("Promoting HR_ONBOARDING at HR-ONB-REL1 (2 integration(s)) from uat to prod"),
-        "{text}"
-    );
-    assert!(
-        text.contains("HR_ONBOARDING|HR-ONB-REL1  created"),
-        "{text}"
-    );
-    assert!(
-        text.contains("HR_ONBOARDING on prod: 1 deployment(s)"),
-        "{text}"
+    contains_all(
+        &text,
+        &[
+            "Roles: 2 granted, 0 unchanged",
+            "Promoting HR_ONBOARDING at HR-ONB-REL1 (2 integration(s)) from uat to prod",
+            "HR_ONBOARDING|HR-ONB-REL1  created",
+            "HR_ONBOARDING on prod: 1 deployment(s)",
+        ],
     );
 
     let (out, text) = run(dir.path(), "promote-project.rhai", &["--var", "label=NOPE"]);
@@ -237,10 +273,7 @@ fn promote_project_moves_the_project_at_its_label() {
     // A Gen2 source is refused before anything is exported.
     let (out, text) = run(dir.path(), "promote-project.rhai", &["--var", "source=dev"]);
     assert_ne!(out.status.code(), Some(0), "{text}");
-    assert!(
-        text.contains("projects exist only on OIC 3: dev is OIC 2"),
-        "{text}"
-    );
+    contains_all(&text, &["projects exist only on OIC 3: dev is OIC 2"]);
 }
 
 #[test]
@@ -249,8 +282,7 @@ fn audit_reports_differences_and_can_fail_on_them() {
     // prod has no integrations: all 11 of dev are missing there.
     let (out, text) = run(dir.path(), "audit.rhai", &[]);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Missing on prod (11):"), "{text}");
-    assert!(text.contains("11 difference(s)"), "{text}");
+    contains_all(&text, &["Missing on prod (11):", "11 difference(s)"]);
     let (out, text) = run(dir.path(), "audit.rhai", &["--var", "fail_on_diff=true"]);
     assert_ne!(out.status.code(), Some(0), "{text}");
     assert!(
@@ -297,36 +329,18 @@ try { prod.import_archives(archives, #{ overwite: true }); } catch (e) { print(`
 "#,
     )
     .expect("write recipe");
-    let out = std::process::Command::new(ferry_bin())
-        .current_dir(dir.path())
-        .arg("run")
-        .arg(&recipe)
-        .arg("--sandbox")
-        .env_remove("FERRY_CONFIG")
-        .env_remove("FERRY_PATH")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run ferry");
-    let text = format!(
-        "{}{}",
-        support::text(&out.stdout),
-        support::text(&out.stderr)
-    );
+    let (out, text) = run_file(dir.path(), &recipe, &[]);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(
-        text.contains("package fin.payables: 2 integration(s)"),
-        "{text}"
-    );
-    assert!(text.contains("exported 1: package fin.payables"), "{text}");
-    assert!(
-        text.contains("imported package fin.payables: created"),
-        "{text}"
-    );
-    assert!(text.contains("on prod: [\"fin.payables\"]"), "{text}");
-    assert!(text.contains("again: skipped"), "{text}");
-    assert!(
-        text.contains("refused: import_archives: unknown option `overwite`"),
-        "{text}"
+    contains_all(
+        &text,
+        &[
+            "package fin.payables: 2 integration(s)",
+            "exported 1: package fin.payables",
+            "imported package fin.payables: created",
+            "on prod: [\"fin.payables\"]",
+            "again: skipped",
+            "refused: import_archives: unknown option `overwite`",
+        ],
     );
 }
 
@@ -339,11 +353,13 @@ fn instance_migrate_moves_a_gen2_instance_to_oic3_in_the_sandbox() {
         &["--var", "exclude=[\"SCM_*\"]"],
     );
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Moved from dev to prod:"), "{text}");
-    assert!(
-        text.contains("integration:SCM_ORDER_NOTIFY|01.00.0000: exclude rule 1"),
-        "{text}"
+    contains_all(
+        &text,
+        &[
+            "Moved from dev to prod:",
+            "integration:SCM_ORDER_NOTIFY|01.00.0000: exclude rule 1",
+            "DROPS   role grants",
+            "Diff after the run:",
+        ],
     );
-    assert!(text.contains("DROPS   role grants"), "{text}");
-    assert!(text.contains("Diff after the run:"), "{text}");
 }

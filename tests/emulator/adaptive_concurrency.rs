@@ -1,11 +1,12 @@
 //! Adaptive concurrency against the emulator over HTTP: with no `concurrency` given, ferry's
 //! per-instance limiter grows past the old fixed bound when nothing pushes back, backs off when
 //! the instance answers 429 beyond its (unknown) concurrency cap, keeps a given `concurrency` as a
-//! hard cap, re-sends writes answered 409 for running in parallel, and holds back after a
+//! hard cap, re-sends writes answered 409 for running in parallel (imports and, with no
+//! `activation_concurrency` given, schedule writes), and holds back after a
 //! `Retry-After`. Everything is read from the emulator's request log once the run has ended (no
 //! sleeps in the test; the emulator's latency only makes requests overlap).
 
-use crate::support::emulator::{World, retry, spec};
+use crate::support::emulator::{World, client_for, retry, spec};
 
 use ferry::sim::{Faults, LogEntry, Seed, SimConfig};
 
@@ -150,6 +151,7 @@ let arts = dev.export_archives(wanted, #{});
 let res = prod.import_archives(arts, #{ activate: false });
 let failed = res.filter(|r| r.action == "failed");
 print(`imported ${res.len() - failed.len()} failed ${failed.len()}`);
+for f in failed { print(`${f}`); }
 "#;
     let (r, lines) = w.run(recipe);
     assert_eq!(r.code, 0, "{lines:?} {:?}", r.error);
@@ -161,6 +163,94 @@ print(`imported ${res.len() - failed.len()} failed ${failed.len()}`);
         .count();
     // the write window starts at 2, so the first parallel imports meet 409s and are sent again
     assert!(conflicts >= 1, "no parallel write was tried");
+}
+
+/// The schedules of an instance, read over REST: `CODE|VERSION` → (recurrence, state).
+fn schedules_of(w: &World, name: &str) -> Vec<(String, ferry::oic::Schedule)> {
+    let c = client_for(&w.instance(name));
+    w.rt.block_on(async {
+        let mut out = vec![];
+        for i in c.list_integrations(None).await.expect("list") {
+            let id = i.integration_id().expect("id");
+            if let Some(s) = c.get_schedule(&id).await.expect("schedule") {
+                out.push((id.to_string(), s));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    })
+}
+
+#[test]
+fn parallel_schedule_writes_refused_with_409_are_retried_and_all_land() {
+    let w = world(60);
+    // only prod's schedule writes refuse to overlap: every 409 below is a schedule write's
+    w.sim().set_faults(Faults {
+        latency_ms: 20,
+        conflict_on_parallel_writes: true,
+        instances: Some(vec!["prod".into()]),
+        path_regex: Some("/schedule".into()),
+        ..Default::default()
+    });
+    // no `activation_concurrency`: the schedules fan out under the adaptive write window
+    let recipe = r#"
+let dev = oic::instance("dev");
+let prod = oic::instance("prod");
+let wanted = dev.integrations(#{ latest: true }).filter(|i| i.status != "INPROGRESS" && !i.locked && i.project_type != "PREBUILT");
+let arts = dev.export_archives(wanted, #{});
+let res = prod.import_archives(arts, #{});
+let scheds = res.filter(|r| r.kind == "schedule");
+let failed = res.filter(|r| r.action == "failed");
+print(`schedules ${scheds.len()} failed ${failed.len()}`);
+for f in failed { print(`${f}`); }
+"#;
+    let (r, lines) = w.run(recipe);
+    assert_eq!(r.code, 0, "{lines:?} {:?}", r.error);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("schedules ") && l.ends_with(" failed 0")),
+        "{lines:?}"
+    );
+    let writes: Vec<LogEntry> = w
+        .sim()
+        .request_log()
+        .into_iter()
+        .filter(|e| {
+            e.instance.as_deref() == Some("prod")
+                && e.method != "GET"
+                && e.path.contains("/schedule")
+        })
+        .collect();
+    let conflicts = writes.iter().filter(|e| e.status == 409).count();
+    assert!(
+        conflicts >= 1,
+        "no schedule write met a parallel one: {} writes",
+        writes.len()
+    );
+    // sent in parallel (a request answered 409 overlapped another one by construction)
+    assert!(max_overlap(&writes) >= 2, "schedule writes one at a time");
+    // every schedule landed as it is on dev: the recurrence and the state
+    let (dev, prod) = (schedules_of(&w, "dev"), schedules_of(&w, "prod"));
+    let wanted: Vec<&(String, ferry::oic::Schedule)> = dev
+        .iter()
+        .filter(|(id, _)| prod.iter().any(|(p, _)| p == id))
+        .collect();
+    assert!(wanted.len() >= 4, "{} schedules on both", wanted.len());
+    let migrated = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("schedules "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("count");
+    assert_eq!(prod.len(), migrated, "{prod:?}");
+    for (id, d) in &dev {
+        let Some((_, p)) = prod.iter().find(|(i, _)| i == id) else {
+            continue;
+        };
+        assert!(p.definition.same_recurrence(&d.definition), "{id}");
+        assert_eq!(p.state, d.state, "{id}");
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceSpec};
+use ferry::sim::{Seed, SimConfig};
 use support::*;
 
 const USER: &str = "ferry.ci@example.com";
@@ -41,54 +41,48 @@ fn keypair(dir: &Path, name: &str) -> (PathBuf, Vec<u8>) {
     (key, out.stdout)
 }
 
+/// The emulator (one gen-3 instance `dev`, started by `support::emulator`) whose identity domain
+/// holds the public key of `key`; `wrong_key` is another pair's private key.
 struct World {
-    rt: tokio::runtime::Runtime,
-    sim: Option<SimHandle>,
-    dir: tempfile::TempDir,
+    env: support::emulator::World,
     key: PathBuf,
     wrong_key: PathBuf,
 }
 
 fn world() -> World {
-    let dir = tempdir();
-    let (key, public) = keypair(dir.path(), "ferry-ci");
-    let (wrong_key, _) = keypair(dir.path(), "someone-else");
-    let rt = ferry::cli::runtime().unwrap();
-    let sim = rt
-        .block_on(sim::start(SimConfig {
-            instances: vec![SimInstanceSpec {
-                name: "dev".into(),
-                generation: 3,
-                seed: Seed::Sample,
-            }],
+    let env = support::emulator::World::start(
+        SimConfig {
+            instances: vec![support::emulator::spec("dev", 3, Seed::Sample)],
             ..Default::default()
-        }))
-        .unwrap();
+        },
+        Default::default(),
+    );
+    let (key, public) = keypair(env.dir.path(), "ferry-ci");
+    let (wrong_key, _) = keypair(env.dir.path(), "someone-else");
+    let sim = env.sim();
     sim.register_jwt_key("dev", ALIAS, &public).unwrap();
     sim.add_user(USER, "Ferry CI");
     std::fs::write(
-        dir.path().join("list.rhai"),
+        env.dir.path().join("list.rhai"),
         "let all = oic::instance(\"dev\").integrations();\nprint(`listed ${all.len()} integrations`);\n",
     )
     .unwrap();
     World {
-        rt,
-        sim: Some(sim),
-        dir,
+        env,
         key,
         wrong_key,
     }
 }
 
 impl World {
-    fn sim(&self) -> &SimHandle {
-        self.sim.as_ref().unwrap()
-    }
-
     /// Writes ferry.toml for the JWT grant and runs list.rhai; returns (exit code, stdout+stderr).
     fn run(&self, key: &Path, alias: &str, user: &str, with_secret: bool) -> (i32, String) {
-        let i = self.sim().instance("dev").unwrap();
-        std::fs::write(self.dir.path().join("client-secret.txt"), &i.client_secret).unwrap();
+        let i = self.env.sim().instance("dev").unwrap();
+        std::fs::write(
+            self.env.dir.path().join("client-secret.txt"),
+            &i.client_secret,
+        )
+        .unwrap();
         let secret_line = if with_secret {
             "client_secret = \"file:client-secret.txt\"\n"
         } else {
@@ -103,8 +97,8 @@ impl World {
             i.scope,
             key.display(),
         );
-        std::fs::write(self.dir.path().join("ferry.toml"), cfg).unwrap();
-        let out = ferry(self.dir.path(), &["run", "list.rhai"], &[]);
+        std::fs::write(self.env.dir.path().join("ferry.toml"), cfg).unwrap();
+        let out = ferry(self.env.dir.path(), &["run", "list.rhai"], &[]);
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         self.assert_no_secret(&all);
         (out.status.code().unwrap_or(-1), all)
@@ -114,7 +108,7 @@ impl World {
     /// in `output` or in any file ferry wrote.
     fn assert_no_secret(&self, output: &str) {
         let mut texts = vec![("output".to_string(), output.to_string())];
-        for f in files_under(&self.dir.path().join(".ferry")) {
+        for f in files_under(&self.env.dir.path().join(".ferry")) {
             if let Ok(t) = std::fs::read_to_string(&f) {
                 texts.push((f.display().to_string(), t));
             }
@@ -132,20 +126,14 @@ impl World {
     }
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        if let Some(s) = self.sim.take() {
-            self.rt.block_on(s.shutdown());
-        }
-    }
-}
-
 #[test]
 fn a_jwt_authenticated_run_works_with_the_secret_or_a_client_assertion() {
     let w = world();
-    let n =
-        w.rt.block_on(list_integrations(w.sim().instance("dev").unwrap()))
-            .len();
+    let n = w
+        .env
+        .rt
+        .block_on(list_integrations(w.env.sim().instance("dev").unwrap()))
+        .len();
     for with_secret in [true, false] {
         let (code, out) = w.run(&w.key, ALIAS, USER, with_secret);
         assert_eq!(code, 0, "with_secret={with_secret}: {out}");
@@ -185,7 +173,7 @@ fn a_wrong_key_an_unknown_alias_or_user_is_refused_clearly() {
 #[test]
 fn a_bad_private_key_is_a_config_error_naming_the_key_not_showing_it() {
     let w = world();
-    let bogus = w.dir.path().join("bogus.pem");
+    let bogus = w.env.dir.path().join("bogus.pem");
     std::fs::write(
         &bogus,
         "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
@@ -202,8 +190,8 @@ fn a_bad_private_key_is_a_config_error_naming_the_key_not_showing_it() {
 
 /// Posts a user assertion straight to the token endpoint; returns (status, body).
 fn post_assertion(w: &World, assertion: &str) -> (u16, String) {
-    let i = w.sim().instance("dev").unwrap().clone();
-    w.rt.block_on(async move {
+    let i = w.env.sim().instance("dev").unwrap().clone();
+    w.env.rt.block_on(async move {
         let r = reqwest::Client::new()
             .post(&i.token_url)
             .basic_auth(&i.client_id, Some(&i.client_secret))
@@ -221,7 +209,7 @@ fn post_assertion(w: &World, assertion: &str) -> (u16, String) {
 
 fn assertion(w: &World, key: &Path, exp_offset: i64, aud: &str) -> String {
     let now = chrono::Utc::now().timestamp();
-    let i = w.sim().instance("dev").unwrap();
+    let i = w.env.sim().instance("dev").unwrap();
     let claims = serde_json::json!({
         "sub": USER, "iss": i.client_id, "aud": [aud],
         "iat": now - 600, "exp": now + exp_offset,

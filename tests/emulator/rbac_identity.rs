@@ -14,24 +14,22 @@ use ferry::ledger::{RunInfo, RunRecord, Stage, StepStatus};
 use ferry::oic::{Acl, AclPrincipal, OicClient};
 use ferry::ops::grant::{self as ops_grant, AccessTarget};
 use ferry::rbac::{self, GrantStatus, IdentityClient, Principal, PrincipalKind, RoleMap};
-use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceSpec};
+use ferry::sim::{Seed, SimConfig, SimHandle};
+
+use crate::support::emulator;
 use tokio_util::sync::CancellationToken;
 
+/// The emulator with gen-3 sample instances `names` and the identity domain seeded with `seed`.
 async fn start(seed: u64, names: &[&str]) -> SimHandle {
-    sim::start(SimConfig {
+    emulator::start_with(SimConfig {
         instances: names
             .iter()
-            .map(|n| SimInstanceSpec {
-                name: n.to_string(),
-                generation: 3,
-                seed: Seed::Sample,
-            })
+            .map(|n| emulator::spec(n, 3, Seed::Sample))
             .collect(),
         seed,
         ..SimConfig::default()
     })
     .await
-    .expect("emulator starts")
 }
 
 fn identity(h: &SimHandle, name: &str) -> IdentityClient {

@@ -6,13 +6,6 @@ use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-fn file_form(bytes: Vec<u8>, name: &str) -> reqwest::multipart::Form {
-    reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
-    )
-}
-
 #[tokio::test]
 async fn lookups_csv_roundtrip() {
     let h = start().await;
@@ -27,26 +20,25 @@ async fn lookups_csv_roundtrip() {
     let csv = r.bytes().await.expect("bytes").to_vec();
     assert!(String::from_utf8_lossy(&csv).starts_with("DVM,COUNTRY_CODES,"));
     let r = prod
-        .req(Method::POST, "/lookups/archive")
-        .multipart(file_form(csv.clone(), "c.csv"))
-        .send()
-        .await
-        .expect("send");
+        .upload(
+            Method::POST,
+            "/lookups/archive",
+            file_form(csv.clone(), "c.csv"),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(prod.json("/lookups/COUNTRY_CODES").await["rows"], l["rows"]);
     let r = prod
-        .req(Method::POST, "/lookups/archive")
-        .multipart(file_form(csv.clone(), "c.csv"))
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 409, "Conflict", "sec10.4.10").await;
+        .upload(
+            Method::POST,
+            "/lookups/archive",
+            file_form(csv.clone(), "c.csv"),
+        )
+        .await;
+    assert_error(r, CONFLICT).await;
     let r = prod
-        .req(Method::PUT, "/lookups/archive")
-        .multipart(file_form(csv, "c.csv"))
-        .send()
-        .await
-        .expect("send");
+        .upload(Method::PUT, "/lookups/archive", file_form(csv, "c.csv"))
+        .await;
     // Recorded: 204 with the lookup's Location and an empty body.
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let loc = r.headers()["location"]
@@ -56,53 +48,31 @@ async fn lookups_csv_roundtrip() {
     assert!(loc.contains("/lookups/"), "{loc}");
     assert!(r.bytes().await.expect("body").is_empty());
     let r = prod
-        .req(Method::POST, "/lookups/archive")
-        .multipart(file_form(b"garbage".to_vec(), "c.csv"))
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 400, "Bad Request", "sec10.4.1").await;
+        .upload(
+            Method::POST,
+            "/lookups/archive",
+            file_form(b"garbage".to_vec(), "c.csv"),
+        )
+        .await;
+    assert_error(r, BAD_REQUEST).await;
     // JSON create, delete, in-use delete.
     let body = json!({"name":"STATUS_MAP","columns":["SRC","TGT"],"rows":[{"rowData":["a","b"]}]});
-    let r = prod
-        .req(Method::POST, "/lookups")
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
+    let r = prod.call_json(Method::POST, "/lookups", &body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = prod
-        .req(Method::POST, "/lookups")
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 409, "Conflict", "sec10.4.10").await;
+    let r = prod.call_json(Method::POST, "/lookups", &body).await;
+    assert_error(r, CONFLICT).await;
     assert_eq!(
-        prod.req(Method::DELETE, "/lookups/STATUS_MAP")
-            .send()
+        prod.call(Method::DELETE, "/lookups/STATUS_MAP")
             .await
-            .expect("send")
             .status(),
         StatusCode::OK
     );
     assert_error(
-        dev.req(Method::DELETE, "/lookups/COUNTRY_CODES")
-            .send()
-            .await
-            .expect("send"),
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        dev.call(Method::DELETE, "/lookups/COUNTRY_CODES").await,
+        PRECONDITION_FAILED,
     )
     .await;
-    assert_error(
-        dev.get("/lookups/NOPE").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    dev.get_error("/lookups/NOPE", NOT_FOUND).await;
 }
 
 #[tokio::test]
@@ -122,31 +92,16 @@ async fn libraries_import_export_metadata() {
         .text("version", "01.00.0000")
         .text("type", "API")
         .text("description", "Date helpers");
-    let r = prod
-        .req(Method::POST, "/libraries/archive")
-        .multipart(form)
-        .send()
-        .await
-        .expect("send");
+    let r = prod.upload(Method::POST, "/libraries/archive", form).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let form = file_form(jar.clone(), "DATE_UTILS.jar")
         .text("code", "DATE_UTILS")
         .text("version", "01.00.0000");
-    let r = prod
-        .req(Method::POST, "/libraries/archive")
-        .multipart(form)
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 409, "Conflict", "sec10.4.10").await;
+    let r = prod.upload(Method::POST, "/libraries/archive", form).await;
+    assert_error(r, CONFLICT).await;
     let form = file_form(jar.clone(), "x.jar").text("version", "01.00.0000");
-    let r = prod
-        .req(Method::POST, "/libraries/archive")
-        .multipart(form)
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 400, "Bad Request", "sec10.4.1").await;
+    let r = prod.upload(Method::POST, "/libraries/archive", form).await;
+    assert_error(r, BAD_REQUEST).await;
     let m = prod
         .json("/libraries/DATE_UTILS%7C01.00.0000/metadata")
         .await;
@@ -158,11 +113,12 @@ async fn libraries_import_export_metadata() {
         .collect();
     assert_eq!(names, vec!["toIsoDate", "addDays"]);
     let r = prod
-        .req(Method::POST, "/libraries/DATE_UTILS%7C01.00.0000/archive")
-        .multipart(file_form(b"function only() {}".to_vec(), "x.js"))
-        .send()
-        .await
-        .expect("send");
+        .upload(
+            Method::POST,
+            "/libraries/DATE_UTILS%7C01.00.0000/archive",
+            file_form(b"function only() {}".to_vec(), "x.js"),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         prod.json("/libraries/DATE_UTILS%7C01.00.0000/metadata")
@@ -170,20 +126,13 @@ async fn libraries_import_export_metadata() {
         "only"
     );
     assert_eq!(
-        prod.req(Method::DELETE, "/libraries/DATE_UTILS%7C01.00.0000")
-            .send()
+        prod.call(Method::DELETE, "/libraries/DATE_UTILS%7C01.00.0000")
             .await
-            .expect("send")
             .status(),
         StatusCode::OK
     );
-    assert_error(
-        prod.get("/libraries/DATE_UTILS%7C01.00.0000").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    prod.get_error("/libraries/DATE_UTILS%7C01.00.0000", NOT_FOUND)
+        .await;
 }
 
 #[tokio::test]
@@ -200,11 +149,12 @@ async fn packages_par_roundtrip() {
     assert!(e.contains_key("package.json"));
     assert!(e.contains_key("FIN_INVOICE_IMPORT_01.00.0000.iar"));
     let r = tgt
-        .req(Method::POST, "/packages/archive")
-        .multipart(file_form(par.clone(), "p.par"))
-        .send()
-        .await
-        .expect("send");
+        .upload(
+            Method::POST,
+            "/packages/archive",
+            file_form(par.clone(), "p.par"),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let got = tgt.json("/packages/fin.payables").await;
     assert_eq!(got["countOfIntegrations"], 2);
@@ -214,60 +164,40 @@ async fn packages_par_roundtrip() {
         "fin.payables"
     );
     let r = tgt
-        .req(Method::POST, "/packages/archive")
-        .multipart(file_form(par.clone(), "p.par"))
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 409, "Conflict", "sec10.4.10").await;
+        .upload(
+            Method::POST,
+            "/packages/archive",
+            file_form(par.clone(), "p.par"),
+        )
+        .await;
+    assert_error(r, CONFLICT).await;
     let r = tgt
-        .req(Method::PUT, "/packages/archive")
-        .multipart(file_form(par.clone(), "p.par"))
-        .send()
-        .await
-        .expect("send");
+        .upload(
+            Method::PUT,
+            "/packages/archive",
+            file_form(par.clone(), "p.par"),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     // Replace/delete refused while a dev integration of the package is active.
     let r = dev
-        .req(Method::PUT, "/packages/archive")
-        .multipart(file_form(par, "p.par"))
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
+        .upload(Method::PUT, "/packages/archive", file_form(par, "p.par"))
+        .await;
+    assert_error(r, PRECONDITION_FAILED).await;
     assert_error(
-        dev.req(Method::DELETE, "/packages/fin.payables")
-            .send()
-            .await
-            .expect("send"),
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        dev.call(Method::DELETE, "/packages/fin.payables").await,
+        PRECONDITION_FAILED,
     )
     .await;
     assert_eq!(
-        tgt.req(Method::DELETE, "/packages/fin.payables")
-            .send()
+        tgt.call(Method::DELETE, "/packages/fin.payables")
             .await
-            .expect("send")
             .status(),
         StatusCode::OK
     );
-    assert_error(
-        tgt.get("/integrations/FIN_PAYMENT_STATUS%7C01.00.0000")
-            .await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
-    assert_error(
-        tgt.get("/packages/fin.payables").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    tgt.get_error("/integrations/FIN_PAYMENT_STATUS%7C01.00.0000", NOT_FOUND)
+        .await;
+    tgt.get_error("/packages/fin.payables", NOT_FOUND).await;
 }
 
 #[tokio::test]
@@ -332,19 +262,11 @@ async fn monitoring_stats() {
         ))
         .await;
     assert_eq!(one["id"], items[0]["id"]);
-    assert_error(
-        dev.get("/monitoring/integrations/NOPE%7C01.00.0000").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
-    assert_error(
-        dev.get("/monitoring/integrations?q=%7Btimewindow%3A%2799d%27%7D")
-            .await,
-        400,
-        "Bad Request",
-        "sec10.4.1",
+    dev.get_error("/monitoring/integrations/NOPE%7C01.00.0000", NOT_FOUND)
+        .await;
+    dev.get_error(
+        "/monitoring/integrations?q=%7Btimewindow%3A%2799d%27%7D",
+        BAD_REQUEST,
     )
     .await;
     let errs = dev.json("/monitoring/errors").await;

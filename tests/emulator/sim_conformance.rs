@@ -49,13 +49,7 @@ async fn list_paging_and_envelope() {
     // Cap 1000.
     assert_eq!(dev.json("/integrations?limit=5000").await["limit"], 1000);
     // Bad limit → 400.
-    assert_error(
-        dev.get("/integrations?limit=abc").await,
-        400,
-        "Bad Request",
-        "sec10.4.1",
-    )
-    .await;
+    dev.get_error("/integrations?limit=abc", BAD_REQUEST).await;
     // Item fields are camelCase.
     let item = &all["items"][0];
     for k in [
@@ -85,9 +79,6 @@ async fn list_paging_and_envelope() {
 async fn q_filters() {
     let h = start().await;
     let dev = Oic::new(&h, "dev").await;
-    let enc = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
     let v = dev
         .json(&format!("/integrations?q={}", enc("{name:'HR New Hire'}")))
         .await;
@@ -118,14 +109,8 @@ async fn q_filters() {
                 && i["code"].as_str().is_some_and(|c| c.starts_with("FIN")))
     );
     assert_eq!(v["totalResults"], 2);
-    assert_error(
-        dev.get(&format!("/integrations?q={}", enc("{name:'x")))
-            .await,
-        400,
-        "Bad Request",
-        "sec10.4.1",
-    )
-    .await;
+    dev.get_error(&format!("/integrations?q={}", enc("{name:'x")), BAD_REQUEST)
+        .await;
 }
 
 #[tokio::test]
@@ -145,13 +130,9 @@ async fn get_with_encoded_and_raw_ids() {
     assert_eq!(raw["status"], "CONFIGURED");
     let lower = dev.json("/integrations/HR_NEW_HIRE%7c01.00.0000").await;
     assert_eq!(lower["id"], "HR_NEW_HIRE|01.00.0000");
-    let title = assert_error(
-        dev.get("/integrations/NOPE%7C01.00.0000").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    let title = dev
+        .get_error("/integrations/NOPE%7C01.00.0000", NOT_FOUND)
+        .await;
     assert!(title.contains("NOPE"));
     // Gen 3 as well.
     let t3 = Oic::new(&h, "test3").await;
@@ -230,27 +211,16 @@ async fn export_layout_and_423() {
     let s = zip_entries(&dev.export("HR_PAYROLL_EXPORT|01.00.0000").await);
     assert!(s.keys().any(|k| k.starts_with("icspackage/schedule/")));
     // 404, 423 locked, 423 prebuilt.
-    assert_error(
-        dev.get("/integrations/NOPE%7C01.00.0000/archive").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
+    dev.get_error("/integrations/NOPE%7C01.00.0000/archive", NOT_FOUND)
+        .await;
+    dev.get_error(
+        "/integrations/FIN_SUPPLIER_SYNC%7C01.00.0000/archive",
+        LOCKED,
     )
     .await;
-    assert_error(
-        dev.get("/integrations/FIN_SUPPLIER_SYNC%7C01.00.0000/archive")
-            .await,
-        423,
-        "Locked",
-        "sec10.4",
-    )
-    .await;
-    assert_error(
-        dev.get("/integrations/ORCL_ERP_ACCEL_SYNC%7C01.00.0000/archive")
-            .await,
-        423,
-        "Locked",
-        "sec10.4",
+    dev.get_error(
+        "/integrations/ORCL_ERP_ACCEL_SYNC%7C01.00.0000/archive",
+        LOCKED,
     )
     .await;
 }
@@ -262,22 +232,10 @@ async fn import_post_put_and_errors() {
     let dev = Oic::new(&h, "dev").await;
     let prod = Oic::new(&h, "prod").await;
     let iar = dev.export("FIN_INVOICE_IMPORT|01.00.0000").await;
-    assert_error(
-        prod.get("/integrations/FIN_INVOICE_IMPORT%7C01.00.0000")
-            .await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    prod.get_error("/integrations/FIN_INVOICE_IMPORT%7C01.00.0000", NOT_FOUND)
+        .await;
     // PUT of a missing one → 404.
-    assert_error(
-        prod.import(Method::PUT, iar.clone()).await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    assert_error(prod.import(Method::PUT, iar.clone()).await, NOT_FOUND).await;
     let r = prod.import(Method::POST, iar.clone()).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let got = prod
@@ -285,13 +243,7 @@ async fn import_post_put_and_errors() {
         .await;
     assert_eq!(got["status"], "CONFIGURED", "connections exist on prod");
     // Again → 409 with the exact body shape.
-    assert_error(
-        prod.import(Method::POST, iar.clone()).await,
-        409,
-        "Conflict",
-        "sec10.4.10",
-    )
-    .await;
+    assert_error(prod.import(Method::POST, iar.clone()).await, CONFLICT).await;
     // Replace → 200.
     let r = prod.import(Method::PUT, iar.clone()).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -307,30 +259,19 @@ async fn import_post_put_and_errors() {
         .expect("utf8")
         .replace("project_name=FIN Invoice Import", "project_name=Edited");
     e.insert(key, props.into_bytes());
-    let title = assert_error(
-        prod.import(Method::PUT, rezip(&e)).await,
-        400,
-        "Bad Request",
-        "sec10.4.1",
-    )
-    .await;
+    let title = assert_error(prod.import(Method::PUT, rezip(&e)).await, BAD_REQUEST).await;
     assert!(title.contains("ICS-20099"), "{title}");
     // Not a zip, missing file.
     assert_error(
         prod.import(Method::POST, b"not a zip".to_vec()).await,
-        400,
-        "Bad Request",
-        "sec10.4.1",
+        BAD_REQUEST,
     )
     .await;
     let form = reqwest::multipart::Form::new().text("type", "application/octet-stream");
     let r = prod
-        .req(Method::POST, "/integrations/archive")
-        .multipart(form)
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 400, "Bad Request", "sec10.4.1").await;
+        .upload(Method::POST, "/integrations/archive", form)
+        .await;
+    assert_error(r, BAD_REQUEST).await;
     // PUT while ACTIVATED → 412.
     let r = prod
         .patch(
@@ -341,9 +282,7 @@ async fn import_post_put_and_errors() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_error(
         prod.import(Method::PUT, iar.clone()).await,
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
 }
@@ -377,9 +316,7 @@ async fn import_creates_draft_connections() {
                 r#"{"status":"ACTIVATED"}"#,
             )
             .await,
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
     assert_eq!(
@@ -406,9 +343,7 @@ async fn activate_deactivate_rules() {
     assert_eq!(dev.json(id).await["tracingEnabledFlag"], true);
     let title = assert_error(
         dev.patch(id, r#"{"status":"ACTIVATED"}"#).await,
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
     assert_eq!(
@@ -417,9 +352,7 @@ async fn activate_deactivate_rules() {
     );
     let title = assert_error(
         dev.patch(id, r#"{"tracingEnabledFlag":false}"#).await,
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
     assert!(title.starts_with("Failed to save integration configuration"));
@@ -429,9 +362,7 @@ async fn activate_deactivate_rules() {
     );
     assert_error(
         dev.patch(id, r#"{"status":"CONFIGURED"}"#).await,
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
     // Draft cannot be activated.
@@ -441,9 +372,7 @@ async fn activate_deactivate_rules() {
             r#"{"status":"ACTIVATED"}"#,
         )
         .await,
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
     // 404, 400, missing override → 405.
@@ -453,32 +382,18 @@ async fn activate_deactivate_rules() {
             r#"{"status":"ACTIVATED"}"#,
         )
         .await,
-        404,
-        "Not Found",
-        "sec10.4.5",
+        NOT_FOUND,
     )
     .await;
-    assert_error(
-        dev.patch(id, r#"{"status":"BOGUS"}"#).await,
-        400,
-        "Bad Request",
-        "sec10.4.1",
-    )
-    .await;
+    assert_error(dev.patch(id, r#"{"status":"BOGUS"}"#).await, BAD_REQUEST).await;
     let r = dev
-        .req(Method::POST, id)
-        .json(&serde_json::json!({"status":"ACTIVATED"}))
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 405, "Method Not Allowed", "sec10.4.6").await;
+        .call_json(Method::POST, id, &serde_json::json!({"status":"ACTIVATED"}))
+        .await;
+    assert_error(r, METHOD_NOT_ALLOWED).await;
     // Activation status 404.
-    assert_error(
-        dev.get("/integrations/NOPE%7C01.00.0000/activationStatus")
-            .await,
-        404,
-        "Not Found",
-        "sec10.4.5",
+    dev.get_error(
+        "/integrations/NOPE%7C01.00.0000/activationStatus",
+        NOT_FOUND,
     )
     .await;
 }
@@ -551,14 +466,14 @@ async fn gen2_auth_rules() {
     let url = format!("{}{API}/integrations", info.base_url);
     let r = http.get(&url).send().await.expect("send");
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
-    assert_error(r, 401, "Unauthorized", "sec10.4.2").await;
+    assert_error(r, UNAUTHORIZED).await;
     let r = http
         .get(&url)
         .basic_auth(info.username.as_deref().unwrap_or(""), Some("wrong"))
         .send()
         .await
         .expect("send");
-    assert_error(r, 401, "Unauthorized", "sec10.4.2").await;
+    assert_error(r, UNAUTHORIZED).await;
     // Bearer works on gen 2 too.
     let token = fetch_token(&http, &info).await;
     let r = http
@@ -572,14 +487,14 @@ async fn gen2_auth_rules() {
     let other = h.instance("empty2").expect("empty2").clone();
     let t2 = fetch_token(&http, &other).await;
     let r = http.get(&url).bearer_auth(&t2).send().await.expect("send");
-    assert_error(r, 401, "Unauthorized", "sec10.4.2").await;
+    assert_error(r, UNAUTHORIZED).await;
     let r = http
         .get(&url)
         .bearer_auth("garbage")
         .send()
         .await
         .expect("send");
-    assert_error(r, 401, "Unauthorized", "sec10.4.2").await;
+    assert_error(r, UNAUTHORIZED).await;
 }
 
 #[tokio::test]
@@ -608,14 +523,14 @@ async fn gen3_auth_rules_and_instance_selector() {
         .send()
         .await
         .expect("send");
-    assert_error(r, 400, "Bad Request", "sec10.4.1").await;
+    assert_error(r, BAD_REQUEST).await;
     let r = http
         .get(format!("{base}?integrationInstance=nope"))
         .bearer_auth(&token)
         .send()
         .await
         .expect("send");
-    assert_error(r, 404, "Not Found", "sec10.4.5").await;
+    assert_error(r, NOT_FOUND).await;
     // Basic is refused on OIC 3.
     let r = http
         .get(format!("{base}?integrationInstance={ii}"))
@@ -623,7 +538,7 @@ async fn gen3_auth_rules_and_instance_selector() {
         .send()
         .await
         .expect("send");
-    assert_error(r, 401, "Unauthorized", "sec10.4.2").await;
+    assert_error(r, UNAUTHORIZED).await;
     // Token for another gen-3 instance on the same design host → 401.
     let t3 = fetch_token(&http, h.instance("test3").expect("test3")).await;
     let r = http
@@ -632,7 +547,7 @@ async fn gen3_auth_rules_and_instance_selector() {
         .send()
         .await
         .expect("send");
-    assert_error(r, 401, "Unauthorized", "sec10.4.2").await;
+    assert_error(r, UNAUTHORIZED).await;
     // Expired token → 401 with WWW-Authenticate: Bearer (expired by the emulator, not by waiting).
     let short = fetch_token(&http, &info).await;
     let r = http
@@ -650,7 +565,7 @@ async fn gen3_auth_rules_and_instance_selector() {
         .await
         .expect("send");
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
-    assert_error(r, 401, "Unauthorized", "sec10.4.2").await;
+    assert_error(r, UNAUTHORIZED).await;
 }
 
 #[tokio::test]
@@ -747,5 +662,5 @@ async fn info_line_and_fixed_ports() {
 async fn unknown_path_is_404_in_oic_shape() {
     let h = start().await;
     let dev = Oic::new(&h, "dev").await;
-    assert_error(dev.get("/nonsense").await, 404, "Not Found", "sec10.4.5").await;
+    dev.get_error("/nonsense", NOT_FOUND).await;
 }

@@ -38,13 +38,7 @@ async fn list_get_never_returns_secrets() {
     );
     let t = dev.json("/connections?orderBy=type&limit=2").await;
     assert_eq!(t["hasMore"], true);
-    assert_error(
-        dev.get("/connections/NOPE").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    dev.get_error("/connections/NOPE", NOT_FOUND).await;
 }
 
 #[tokio::test]
@@ -67,13 +61,8 @@ async fn import_draft_update_test_activate() {
     assert_eq!(erp["securityProperties"], json!([]));
     // Test of a draft without credentials → 409.
     assert_error(
-        tgt.req(Method::POST, "/connections/FIN_ERP/test")
-            .send()
-            .await
-            .expect("send"),
-        409,
-        "Conflict",
-        "sec10.4.10",
+        tgt.call(Method::POST, "/connections/FIN_ERP/test").await,
+        CONFLICT,
     )
     .await;
     // Activation is refused while connections are drafts.
@@ -83,9 +72,7 @@ async fn import_draft_update_test_activate() {
             r#"{"status":"ACTIVATED"}"#,
         )
         .await,
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
     // Update with the four honoured members (plus an ignored one).
@@ -111,10 +98,8 @@ async fn import_draft_update_test_activate() {
         assert_ne!(v["name"], "ignored rename");
         assert_eq!(v["status"], "INPROGRESS", "update alone does not configure");
         let r = tgt
-            .req(Method::POST, &format!("/connections/{code}/test"))
-            .send()
-            .await
-            .expect("send");
+            .call(Method::POST, &format!("/connections/{code}/test"))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         let t: Value = r.json().await.expect("json");
         assert_eq!(
@@ -171,10 +156,8 @@ async fn import_leaves_existing_connections_untouched_and_test_can_fail() {
         StatusCode::OK
     );
     let t: Value = prod
-        .req(Method::POST, "/connections/FIN_ERP/test")
-        .send()
+        .call(Method::POST, "/connections/FIN_ERP/test")
         .await
-        .expect("send")
         .json()
         .await
         .expect("json");
@@ -186,42 +169,24 @@ async fn import_leaves_existing_connections_untouched_and_test_can_fail() {
     );
     // Missing override → 405; unknown → 404; bad JSON → 400.
     let r = prod
-        .req(Method::POST, "/connections/FIN_ERP")
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 405, "Method Not Allowed", "sec10.4.6").await;
-    assert_error(
-        prod.patch("/connections/NOPE", "{}").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+        .call_json(Method::POST, "/connections/FIN_ERP", &json!({}))
+        .await;
+    assert_error(r, METHOD_NOT_ALLOWED).await;
+    assert_error(prod.patch("/connections/NOPE", "{}").await, NOT_FOUND).await;
     assert_error(
         prod.patch("/connections/FIN_ERP", "{not json").await,
-        400,
-        "Bad Request",
-        "sec10.4.1",
+        BAD_REQUEST,
     )
     .await;
     // Delete in use → 412.
     assert_error(
-        prod.req(Method::DELETE, "/connections/FIN_ERP")
-            .send()
-            .await
-            .expect("send"),
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        prod.call(Method::DELETE, "/connections/FIN_ERP").await,
+        PRECONDITION_FAILED,
     )
     .await;
     assert_eq!(
-        prod.req(Method::DELETE, "/connections/SCM_REST")
-            .send()
+        prod.call(Method::DELETE, "/connections/SCM_REST")
             .await
-            .expect("send")
             .status(),
         StatusCode::OK
     );

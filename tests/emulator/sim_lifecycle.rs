@@ -6,10 +6,6 @@ use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
 #[tokio::test]
 async fn delete_rules() {
     let h = start().await;
@@ -19,25 +15,19 @@ async fn delete_rules() {
         del("/integrations/HR_EMPLOYEE_SYNC%7C01.00.0000")
             .await
             .expect("send"),
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
     assert_error(
         del("/integrations/FIN_SUPPLIER_SYNC%7C01.00.0000")
             .await
             .expect("send"),
-        423,
-        "Locked",
-        "sec10.4",
+        LOCKED,
     )
     .await;
     assert_error(
         del("/integrations/NOPE%7C01.00.0000").await.expect("send"),
-        404,
-        "Not Found",
-        "sec10.4.5",
+        NOT_FOUND,
     )
     .await;
     assert_eq!(
@@ -47,13 +37,8 @@ async fn delete_rules() {
             .status(),
         StatusCode::OK
     );
-    assert_error(
-        dev.get("/integrations/HR_NEW_HIRE%7C01.00.0000").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    dev.get_error("/integrations/HR_NEW_HIRE%7C01.00.0000", NOT_FOUND)
+        .await;
 }
 
 #[tokio::test]
@@ -70,34 +55,24 @@ async fn schedule_start_stop_get() {
     );
     let post = |x: &str| dev.req(Method::POST, &format!("{p}/schedule/{x}")).send();
     assert_eq!(post("stop").await.expect("send").status(), StatusCode::OK);
-    assert_error(
-        post("stop").await.expect("send"),
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
-    )
-    .await;
+    assert_error(post("stop").await.expect("send"), PRECONDITION_FAILED).await;
     assert_eq!(post("start").await.expect("send").status(), StatusCode::OK);
     assert_eq!(dev.json(&format!("{p}/schedule")).await["state"], "ACTIVE");
     // Not scheduled → 412; unknown → 404.
     let r = dev
-        .req(
+        .call(
             Method::POST,
             "/integrations/HR_EMPLOYEE_SYNC%7C01.00.0000/schedule/stop",
         )
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
+        .await;
+    assert_error(r, PRECONDITION_FAILED).await;
     let r = dev
-        .req(
+        .call(
             Method::POST,
             "/integrations/NOPE%7C01.00.0000/schedule/stop",
         )
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 404, "Not Found", "sec10.4.5").await;
+        .await;
+    assert_error(r, NOT_FOUND).await;
     // Deactivation stops the schedule; start needs an active integration.
     assert_eq!(
         dev.patch(p, r#"{"status":"CONFIGURED"}"#).await.status(),
@@ -107,13 +82,7 @@ async fn schedule_start_stop_get() {
         dev.json(&format!("{p}/schedule")).await["state"],
         "CANCELLED"
     );
-    assert_error(
-        post("start").await.expect("send"),
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
-    )
-    .await;
+    assert_error(post("start").await.expect("send"), PRECONDITION_FAILED).await;
     // The integration resource flags it.
     let i = dev.json(p).await;
     assert_eq!(i["scheduleDefinedFlag"], true);
@@ -127,24 +96,22 @@ async fn activation_errors_and_reactivate() {
         .json("/integrations/HR_EMPLOYEE_SYNC%7C01.00.0000/activationErrors")
         .await;
     assert_eq!(v["items"], json!([]));
-    assert_error(
-        dev.get("/integrations/NOPE%7C01.00.0000/activationErrors")
-            .await,
-        404,
-        "Not Found",
-        "sec10.4.5",
+    dev.get_error(
+        "/integrations/NOPE%7C01.00.0000/activationErrors",
+        NOT_FOUND,
     )
     .await;
     let r = dev
-        .req(Method::POST, "/integrations/reactivate")
-        .json(&json!([
-            "HR_EMPLOYEE_SYNC|01.00.0000",
-            "HR_ABSENCE_FEED|01.00.0000",
-            "NOPE|01.00.0000"
-        ]))
-        .send()
-        .await
-        .expect("send");
+        .call_json(
+            Method::POST,
+            "/integrations/reactivate",
+            &json!([
+                "HR_EMPLOYEE_SYNC|01.00.0000",
+                "HR_ABSENCE_FEED|01.00.0000",
+                "NOPE|01.00.0000"
+            ]),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["items"][0]["status"], "ACTIVATED");
@@ -156,12 +123,9 @@ async fn activation_errors_and_reactivate() {
         "ACTIVATED"
     );
     let r = dev
-        .req(Method::POST, "/integrations/reactivate")
-        .json(&json!({"x":1}))
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 400, "Bad Request", "sec10.4.1").await;
+        .call_json(Method::POST, "/integrations/reactivate", &json!({"x":1}))
+        .await;
+    assert_error(r, BAD_REQUEST).await;
 }
 
 #[tokio::test]
@@ -188,13 +152,8 @@ async fn order_expand_type_and_flags() {
     let mut desc = times.clone();
     desc.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, desc);
-    assert_error(
-        dev.get("/integrations?orderBy=size").await,
-        400,
-        "Bad Request",
-        "sec10.4.1",
-    )
-    .await;
+    dev.get_error("/integrations?orderBy=size", BAD_REQUEST)
+        .await;
     let pre = dev
         .json(&format!("/integrations?q={}", enc("{type:'PREBUILT'}")))
         .await;

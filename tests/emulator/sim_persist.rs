@@ -39,10 +39,8 @@ async fn state_survives_restart() {
             StatusCode::OK
         );
         let del = dev
-            .req(Method::DELETE, "/integrations/HR_NEW_HIRE%7C01.00.0000")
-            .send()
-            .await
-            .expect("send");
+            .call(Method::DELETE, "/integrations/HR_NEW_HIRE%7C01.00.0000")
+            .await;
         assert_eq!(del.status(), StatusCode::OK);
         h.add_user("new.person@example.com", "New Person");
         // A large import is spooled to disk; it must survive the restart too.
@@ -77,13 +75,8 @@ async fn state_survives_restart() {
         content(&prod.export("FIN_INVOICE_IMPORT|01.00.0000").await),
         content(&iar)
     );
-    assert_error(
-        dev.get("/integrations/HR_NEW_HIRE%7C01.00.0000").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    dev.get_error("/integrations/HR_NEW_HIRE%7C01.00.0000", NOT_FOUND)
+        .await;
     assert!(h.user_id("new.person@example.com").is_some());
     assert!(
         prod.export("SCM_ORDER_NOTIFY|01.00.0000").await == big,

@@ -12,25 +12,13 @@ async fn export_car(o: &Oic, code: &str, label: Option<&str>) -> reqwest::Respon
     if let Some(l) = label {
         body["label"] = json!(l);
     }
-    o.req(Method::POST, &format!("/projects/{code}/archive"))
-        .json(&body)
-        .send()
+    o.call_json(Method::POST, &format!("/projects/{code}/archive"), &body)
         .await
-        .expect("send")
 }
 
 async fn import_car(o: &Oic, bytes: Vec<u8>) -> reqwest::Response {
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes).file_name("p.car"),
-        )
-        .text("type", "application/octet-stream");
-    o.req(Method::POST, "/projects/archive")
-        .multipart(form)
-        .send()
-        .await
-        .expect("send")
+    let form = file_form(bytes, "p.car").text("type", "application/octet-stream");
+    o.upload(Method::POST, "/projects/archive", form).await
 }
 
 #[tokio::test]
@@ -52,13 +40,7 @@ async fn list_get_and_project_json_shape() {
             .as_str()
             .is_some_and(|d| d.ends_with("+0000"))
     );
-    assert_error(
-        t3.get("/projects/NOPE").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    t3.get_error("/projects/NOPE", NOT_FOUND).await;
     let ints = t3.json("/projects/HR_ONBOARDING/integrations").await;
     assert_eq!(ints["totalResults"], 3);
     assert_eq!(ints["items"][0]["projectCode"], "HR_ONBOARDING");
@@ -71,7 +53,7 @@ async fn list_get_and_project_json_shape() {
     assert_eq!(g["totalResults"], 0);
     // Gen 2 has no projects.
     let dev = Oic::new(&h, "dev").await;
-    assert_error(dev.get("/projects").await, 404, "Not Found", "sec10.4.5").await;
+    dev.get_error("/projects", NOT_FOUND).await;
 }
 
 #[tokio::test]
@@ -114,25 +96,18 @@ async fn car_export_import_roundtrip_with_label() {
     // Unknown label / project, code mismatch.
     assert_error(
         export_car(&t3, "HR_ONBOARDING", Some("NOPE")).await,
-        404,
-        "Not Found",
-        "sec10.4.5",
+        NOT_FOUND,
     )
     .await;
-    assert_error(
-        export_car(&t3, "NOPE", None).await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    assert_error(export_car(&t3, "NOPE", None).await, NOT_FOUND).await;
     let r = t3
-        .req(Method::POST, "/projects/HR_ONBOARDING/archive")
-        .json(&json!({"code":"OTHER"}))
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 400, "Bad Request", "sec10.4.1").await;
+        .call_json(
+            Method::POST,
+            "/projects/HR_ONBOARDING/archive",
+            &json!({"code":"OTHER"}),
+        )
+        .await;
+    assert_error(r, BAD_REQUEST).await;
     // Import into prod: 200 + project JSON, connections are drafts, integrations INPROGRESS.
     let r = import_car(&prod, car.clone()).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -156,13 +131,7 @@ async fn car_export_import_roundtrip_with_label() {
         "INPROGRESS"
     );
     // Again → 409.
-    assert_error(
-        import_car(&prod, car.clone()).await,
-        409,
-        "Conflict",
-        "sec10.4.10",
-    )
-    .await;
+    assert_error(import_car(&prod, car.clone()).await, CONFLICT).await;
     // Configure + test connections, then activate the deployment's integrations in the project.
     for code in ["HR_REST", "ORACLE_HCM"] {
         let body = json!({"connectionProperties":[{"propertyName":"connectionUrl","propertyValue":"https://hr.prod.example.com"}],
@@ -177,13 +146,11 @@ async fn car_export_import_roundtrip_with_label() {
             StatusCode::OK
         );
         let t: Value = prod
-            .req(
+            .call(
                 Method::POST,
                 &format!("/projects/HR_ONBOARDING/connections/{code}/test"),
             )
-            .send()
             .await
-            .expect("send")
             .json()
             .await
             .expect("json");
@@ -198,13 +165,8 @@ async fn car_export_import_roundtrip_with_label() {
     assert_eq!(r.status(), StatusCode::OK);
     // Delete while active → 412; deactivate, then delete → 200.
     assert_error(
-        prod.req(Method::DELETE, "/projects/HR_ONBOARDING")
-            .send()
-            .await
-            .expect("send"),
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        prod.call(Method::DELETE, "/projects/HR_ONBOARDING").await,
+        PRECONDITION_FAILED,
     )
     .await;
     assert_eq!(
@@ -217,41 +179,21 @@ async fn car_export_import_roundtrip_with_label() {
         StatusCode::OK
     );
     assert_eq!(
-        prod.req(Method::DELETE, "/projects/HR_ONBOARDING")
-            .send()
+        prod.call(Method::DELETE, "/projects/HR_ONBOARDING")
             .await
-            .expect("send")
             .status(),
         StatusCode::OK
     );
-    assert_error(
-        prod.get("/projects/HR_ONBOARDING").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    prod.get_error("/projects/HR_ONBOARDING", NOT_FOUND).await;
     // Tampered .car → 400 ICS-20099; not a zip → 400.
     let mut e = zip_entries(&car);
     e.insert(
         "project/project.yaml".into(),
         yaml.replace("HR Onboarding", "Edited").into_bytes(),
     );
-    let title = assert_error(
-        import_car(&prod, rezip(&e)).await,
-        400,
-        "Bad Request",
-        "sec10.4.1",
-    )
-    .await;
+    let title = assert_error(import_car(&prod, rezip(&e)).await, BAD_REQUEST).await;
     assert!(title.contains("ICS-20099"));
-    assert_error(
-        import_car(&prod, b"nope".to_vec()).await,
-        400,
-        "Bad Request",
-        "sec10.4.1",
-    )
-    .await;
+    assert_error(import_car(&prod, b"nope".to_vec()).await, BAD_REQUEST).await;
 }
 
 #[tokio::test]
@@ -260,67 +202,56 @@ async fn create_deployments_and_iar_into_project() {
     let prod = Oic::new(&h, "prod").await;
     let dev = Oic::new(&h, "dev").await;
     let r = prod
-        .req(Method::POST, "/projects")
-        .json(&json!({"name":"Finance Flows","code":"FIN_FLOWS"}))
-        .send()
-        .await
-        .expect("send");
+        .call_json(
+            Method::POST,
+            "/projects",
+            &json!({"name":"Finance Flows","code":"FIN_FLOWS"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = prod
-        .req(Method::POST, "/projects")
-        .json(&json!({"name":"Finance Flows","code":"FIN_FLOWS"}))
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 409, "Conflict", "sec10.4.10").await;
+        .call_json(
+            Method::POST,
+            "/projects",
+            &json!({"name":"Finance Flows","code":"FIN_FLOWS"}),
+        )
+        .await;
+    assert_error(r, CONFLICT).await;
     // Import an IAR into the project.
     let iar = dev.export("FIN_INVOICE_IMPORT|01.00.0000").await;
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(iar.clone()).file_name("x.iar"),
-    );
+    let form = file_form(iar.clone(), "x.iar");
     let r = prod
-        .req(Method::POST, "/projects/FIN_FLOWS/integrations/archive")
-        .multipart(form)
-        .send()
-        .await
-        .expect("send");
+        .upload(
+            Method::POST,
+            "/projects/FIN_FLOWS/integrations/archive",
+            form,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(iar).file_name("x.iar"),
-    );
+    let form = file_form(iar, "x.iar");
     let r = prod
-        .req(Method::POST, "/projects/FIN_FLOWS/integrations/archive")
-        .multipart(form)
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 409, "Conflict", "sec10.4.10").await;
+        .upload(
+            Method::POST,
+            "/projects/FIN_FLOWS/integrations/archive",
+            form,
+        )
+        .await;
+    assert_error(r, CONFLICT).await;
     // Deployments.
     let d = json!({"name":"REL1","code":"REL1","description":"r1","integrations":[{"code":"FIN_INVOICE_IMPORT","version":"01.00.0000"}]});
     let r = prod
-        .req(Method::POST, "/projects/FIN_FLOWS/deployments")
-        .json(&d)
-        .send()
-        .await
-        .expect("send");
+        .call_json(Method::POST, "/projects/FIN_FLOWS/deployments", &d)
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = prod
-        .req(Method::POST, "/projects/FIN_FLOWS/deployments")
-        .json(&d)
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 409, "Conflict", "sec10.4.10").await;
+        .call_json(Method::POST, "/projects/FIN_FLOWS/deployments", &d)
+        .await;
+    assert_error(r, CONFLICT).await;
     let bad = json!({"code":"REL2","integrations":[{"code":"NOPE","version":"01.00.0000"}]});
     let r = prod
-        .req(Method::POST, "/projects/FIN_FLOWS/deployments")
-        .json(&bad)
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 400, "Bad Request", "sec10.4.1").await;
+        .call_json(Method::POST, "/projects/FIN_FLOWS/deployments", &bad)
+        .await;
+    assert_error(r, BAD_REQUEST).await;
     assert_eq!(
         prod.json("/projects/FIN_FLOWS/deployments").await["items"]
             .as_array()
@@ -344,20 +275,13 @@ async fn create_deployments_and_iar_into_project() {
         "changed"
     );
     assert_eq!(
-        prod.req(Method::DELETE, "/projects/FIN_FLOWS/deployments/REL1")
-            .send()
+        prod.call(Method::DELETE, "/projects/FIN_FLOWS/deployments/REL1")
             .await
-            .expect("send")
             .status(),
         StatusCode::NO_CONTENT
     );
-    assert_error(
-        prod.get("/projects/FIN_FLOWS/deployments/REL1").await,
-        404,
-        "Not Found",
-        "sec10.4.5",
-    )
-    .await;
+    prod.get_error("/projects/FIN_FLOWS/deployments/REL1", NOT_FOUND)
+        .await;
 }
 
 #[tokio::test]
@@ -372,11 +296,8 @@ async fn acl_get_put_with_id_not_found() {
         "monitors": {"allowAll": true, "allowed": []}
     });
     let r = t3
-        .req(Method::PUT, "/projects/HR_ONBOARDING/acl")
-        .json(&acl)
-        .send()
-        .await
-        .expect("send");
+        .call_json(Method::PUT, "/projects/HR_ONBOARDING/acl", &acl)
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let got = t3.json("/projects/HR_ONBOARDING/acl").await;
     assert_eq!(got["administrators"]["allowed"][0]["idNotFound"], false);
@@ -384,17 +305,13 @@ async fn acl_get_put_with_id_not_found() {
     assert_eq!(got["viewers"]["allowAll"], true);
     assert!(got["createdBy"].is_string() && got["updatedDate"].is_string());
     let r = t3
-        .req(Method::PUT, "/projects/HR_ONBOARDING/acl")
-        .json(&json!({"editors": {"allowAll": "yes"}}))
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 400, "Bad Request", "sec10.4.1").await;
-    let r = t3
-        .req(Method::PUT, "/projects/NOPE/acl")
-        .json(&acl)
-        .send()
-        .await
-        .expect("send");
-    assert_error(r, 404, "Not Found", "sec10.4.5").await;
+        .call_json(
+            Method::PUT,
+            "/projects/HR_ONBOARDING/acl",
+            &json!({"editors": {"allowAll": "yes"}}),
+        )
+        .await;
+    assert_error(r, BAD_REQUEST).await;
+    let r = t3.call_json(Method::PUT, "/projects/NOPE/acl", &acl).await;
+    assert_error(r, NOT_FOUND).await;
 }

@@ -82,7 +82,7 @@ async fn a_trailing_slash_is_accepted_on_every_route() {
             .await;
         assert_eq!(r.status(), StatusCode::OK, "{name} export with /");
         // Unknown paths stay 404 with or without the slash.
-        assert_error(o.get("/nothing/").await, 404, "Not Found", "sec10.4.5").await;
+        o.get_error("/nothing/", NOT_FOUND).await;
     }
     let t3 = Oic::new(&h, "test3").await;
     assert_eq!(t3.get("/projects/").await.status(), StatusCode::OK);
@@ -278,10 +278,8 @@ async fn connections_mask_passwords_and_keep_credentials_written_back() {
     let back: Value = r.json().await.expect("json");
     assert_eq!(back["securityPolicyInfo"], json!([]));
     let test: Value = t3
-        .req(Method::POST, "/connections/HR_REST/test")
-        .send()
+        .call(Method::POST, "/connections/HR_REST/test")
         .await
-        .expect("test")
         .json()
         .await
         .expect("json");
@@ -295,10 +293,8 @@ async fn connections_mask_passwords_and_keep_credentials_written_back() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let test: Value = t3
-        .req(Method::POST, "/connections/HR_REST/test")
-        .send()
+        .call(Method::POST, "/connections/HR_REST/test")
         .await
-        .expect("test")
         .json()
         .await
         .expect("json");
@@ -353,13 +349,13 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     )
     .await
     .expect("send");
-    let title = assert_error(r, 409, "Conflict", "sec10.4.10").await;
+    let title = assert_error(r, CONFLICT).await;
     assert_eq!(title, "Schedule already exists.");
     // Start while started → 412 naming the states.
     let r = post(format!("{p}/start?async=true"), Some(json!({})))
         .await
         .expect("send");
-    let title = assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
+    let title = assert_error(r, PRECONDITION_FAILED).await;
     assert_eq!(
         title,
         "Schedule is in ACTIVE state. It can be started only when in CANCELLED state."
@@ -409,7 +405,7 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     let r = post(format!("{p}/stop?async=true"), Some(json!({})))
         .await
         .expect("send");
-    let title = assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
+    let title = assert_error(r, PRECONDITION_FAILED).await;
     assert_eq!(
         title,
         "Schedule is in CANCELLED state. It can be stopped only when in ACTIVE or HOLD state."
@@ -449,12 +445,12 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     assert_eq!(after.len(), stopped + 1);
     assert_eq!(after[0]["id"], id.as_str(), "newest first");
     // Delete: 200 with an empty body; again → 412 as recorded.
-    let r = t3.req(Method::DELETE, p).send().await.expect("send");
+    let r = t3.call(Method::DELETE, p).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/octet-stream");
     assert!(r.bytes().await.expect("body").is_empty());
-    let r = t3.req(Method::DELETE, p).send().await.expect("send");
-    let title = assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
+    let r = t3.call(Method::DELETE, p).await;
+    let title = assert_error(r, PRECONDITION_FAILED).await;
     assert_eq!(title, "Schedule is not defined for this integration.");
     assert_eq!(
         t3.json("/integrations/HR_PAYROLL_EXPORT%7C01.00.0000")
@@ -488,11 +484,7 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     // New schedules are stopped; replace it with an iCal definition.
     assert_eq!(t3.json(p).await["state"], "CANCELLED");
     let r = t3
-        .req(Method::PUT, p)
-        .json(&json!({"icalExpression":"FREQ=MONTHLY;BYDAY=MO,TUE;BYHOUR=12,14;BYMINUTE=20;","name":"Schedule2X","scheduleTZ":"UTC"}))
-        .send()
-        .await
-        .expect("send");
+        .call_json(Method::PUT, p, &json!({"icalExpression":"FREQ=MONTHLY;BYDAY=MO,TUE;BYHOUR=12,14;BYMINUTE=20;","name":"Schedule2X","scheduleTZ":"UTC"})).await;
     assert_eq!(r.status(), StatusCode::OK);
     let g = t3.json(p).await;
     assert_eq!(
@@ -538,9 +530,9 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     let r = t3
         .get("/integrations/HR_EMPLOYEE_SYNC%7C01.00.0000/schedule")
         .await;
-    assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
+    assert_error(r, PRECONDITION_FAILED).await;
     let r = t3.get("/integrations/NOPE%7C01.00.0000/schedule").await;
-    assert_error(r, 404, "Not Found", "sec10.4.5").await;
+    assert_error(r, NOT_FOUND).await;
     // Deactivation stops it; start then needs an active integration.
     let r = t3
         .patch(
@@ -551,7 +543,7 @@ async fn schedules_answer_as_recorded_and_run_only_while_started() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(t3.json(p).await["state"], "CANCELLED");
     let r = post(format!("{p}/start"), None).await.expect("send");
-    assert_error(r, 412, "Precondition Failed", "sec10.4.13").await;
+    assert_error(r, PRECONDITION_FAILED).await;
 }
 
 #[tokio::test]
@@ -619,24 +611,18 @@ async fn async_deactivation_passes_through_deactivation_inprogress() {
     // A replace, a second deactivation or an activation meanwhile → 412.
     let title = assert_error(
         t3.import(Method::PUT, iar.clone()).await,
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
     assert!(title.contains("HR_EMPLOYEE_SYNC"), "{title}");
     assert_error(
         t3.patch(id, r#"{"status":"CONFIGURED"}"#).await,
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
     assert_error(
         t3.patch(id, r#"{"status":"ACTIVATED"}"#).await,
-        412,
-        "Precondition Failed",
-        "sec10.4.13",
+        PRECONDITION_FAILED,
     )
     .await;
     // Still in progress until the delay has passed on the emulator's clock, then CONFIGURED.
@@ -660,41 +646,16 @@ async fn async_deactivation_passes_through_deactivation_inprogress() {
     );
 }
 
-const COMMON: &str = "/ic/api/common/v1";
-
 fn storage() -> Value {
     json!({"storageUrl": "https://objectstorage.eu-frankfurt-1.oraclecloud.com/p/PAR/n/ns/b/bucket/o/",
            "storageUser": "oci-user", "storagePassword": "auth-token"})
-}
-
-async fn common(o: &Oic, m: Method, path: &str, body: Option<&Value>) -> reqwest::Response {
-    let mut url = format!("{}{COMMON}{path}", o.info.base_url);
-    if let Some(ii) = &o.info.integration_instance {
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(&format!("integrationInstance={ii}"));
-    }
-    let rb = o.http.request(m, url);
-    let rb = match &o.token {
-        Some(t) => rb.bearer_auth(t),
-        None => rb.basic_auth(
-            o.info.username.as_deref().unwrap_or(""),
-            o.info.password.as_deref(),
-        ),
-    };
-    let rb = match body {
-        Some(b) => rb.json(b),
-        None => rb,
-    };
-    rb.send().await.expect("send")
 }
 
 #[tokio::test]
 async fn instance_archive_jobs_answer_as_recorded() {
     let h = start().await;
     let t3 = Oic::new(&h, "test3").await;
-    let r = common(
-        &t3,
-        Method::POST,
+    let r = t3.common(Method::POST,
         "/exportServiceInstanceArchive",
         Some(&json!({"jobName":"export_x_metadata_1","exportSecurityArtifacts":true,"description":"Export x","storageInfo":storage()})),
     )
@@ -716,13 +677,13 @@ async fn instance_archive_jobs_answer_as_recorded() {
     h.advance_clock(ferry::sim::jobs::JOB_DURATION);
     let mut st = Value::Null;
     for _ in 0..1000 {
-        let r = common(
-            &t3,
-            Method::GET,
-            &format!("/exportServiceInstanceArchive/{jobid}"),
-            None,
-        )
-        .await;
+        let r = t3
+            .common(
+                Method::GET,
+                &format!("/exportServiceInstanceArchive/{jobid}"),
+                None,
+            )
+            .await;
         assert_eq!(r.headers()["content-type"], "application/json");
         let raw = r.text().await.expect("text");
         assert!(
@@ -749,9 +710,7 @@ async fn instance_archive_jobs_answer_as_recorded() {
     assert_eq!(st["importScheduleParams"], false);
     // Import: 202 with jobId and status only.
     let prod = Oic::new(&h, "prod").await;
-    let r = common(
-        &prod,
-        Method::POST,
+    let r = prod.common(Method::POST,
         "/importServiceInstanceArchive",
         Some(&json!({"archiveFile":"export_x_metadata_1","importActivateMode":"importOnly","importSecurityArtifacts":false,"jobName":"Import of x","storageInfo":storage()})),
     )
@@ -763,16 +722,16 @@ async fn instance_archive_jobs_answer_as_recorded() {
     h.advance_clock(ferry::sim::jobs::JOB_DURATION);
     let mut st = Value::Null;
     for _ in 0..1000 {
-        st = common(
-            &prod,
-            Method::GET,
-            &format!("/importServiceInstanceArchive/{ijob}"),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+        st = prod
+            .common(
+                Method::GET,
+                &format!("/importServiceInstanceArchive/{ijob}"),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .expect("json");
         if st["overallStatus"] != "IN_PROGRESS" {
             break;
         }
@@ -782,13 +741,9 @@ async fn instance_archive_jobs_answer_as_recorded() {
     assert_eq!(st["jobType"], "IMPORT");
     assert!(st.get("archiveName").is_none(), "no archiveName on imports");
     // The jobs list: its own envelope and time format.
-    let r = common(
-        &t3,
-        Method::GET,
-        "/serviceInstance/jobs?offset=0&limit=20",
-        None,
-    )
-    .await;
+    let r = t3
+        .common(Method::GET, "/serviceInstance/jobs?offset=0&limit=20", None)
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let raw = r.text().await.expect("text");
     assert!(
@@ -825,11 +780,12 @@ async fn projects_and_deployments_answer_as_recorded() {
         set(&["code", "name", "status", "type", "version"])
     );
     let r = t3
-        .req(Method::POST, "/projects/HR_ONBOARDING/deployments")
-        .json(&json!({"name":"Patch-100000002","code":"100000002","description":"Patch 100000002"}))
-        .send()
-        .await
-        .expect("send");
+        .call_json(
+            Method::POST,
+            "/projects/HR_ONBOARDING/deployments",
+            &json!({"name":"Patch-100000002","code":"100000002","description":"Patch 100000002"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let c: Value = r.json().await.expect("json");
     assert_eq!(
@@ -845,13 +801,11 @@ async fn projects_and_deployments_answer_as_recorded() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/json");
     let r = t3
-        .req(
+        .call(
             Method::DELETE,
             "/projects/HR_ONBOARDING/deployments/100000002",
         )
-        .send()
-        .await
-        .expect("send");
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(r.headers()["content-type"], "application/octet-stream");
     assert!(r.bytes().await.expect("body").is_empty());

@@ -508,20 +508,8 @@ fn schedules(env: &Env, name: &str) -> BTreeMap<String, Value> {
         let mut out = BTreeMap::new();
         for it in list_integrations(&i).await {
             let id = it["id"].as_str().expect("id").to_string();
-            let mut url = format!(
-                "{}/ic/api/integration/v1/integrations/{}/schedule",
-                i.base_url,
-                id.replace('|', "%7C")
-            );
-            if let Some(ii) = &i.integration_instance {
-                url.push_str(&format!("?integrationInstance={ii}"));
-            }
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(&tok)
-                .send()
-                .await
-                .expect("read a schedule");
+            let path = format!("/integrations/{}/schedule", id.replace('|', "%7C"));
+            let r = api_get(&i, &tok, &path).await;
             match r.status().as_u16() {
                 // Not a scheduled integration, or none defined.
                 412 => continue,

@@ -16,7 +16,7 @@ use ferry::config::{Secret, SslMode};
 use ferry::ledger::store::latest_version;
 use ferry::ledger::{
     ErrorFilter, Intent, JobRow, Ledger, LedgerLocation, RollbackEntry, RunExtra, RunInfo, Stage,
-    Step, StepError, StepStatus,
+    Step,
 };
 use ferry::sim::Seed;
 use ledger_support::support::pg::{Pg, pg};
@@ -42,30 +42,14 @@ fn info(id: &str, started: i64) -> RunInfo {
     }
 }
 
+/// The dashboard tests' step, with the stage as its action, a sha256 and times from [`at`].
 fn step(seq: u64, stage: Stage, code: &str, target: &str, fail: Option<&str>) -> Step {
     Step {
-        seq,
-        stage,
-        kind: ferry::artifact::ArtifactKind::Integration,
-        code: code.into(),
-        version: "01.00.0000".into(),
-        target: target.into(),
         action: stage.as_str().into(),
-        reason: None,
-        status: if fail.is_some() {
-            StepStatus::Failed
-        } else {
-            StepStatus::Ok
-        },
-        attempts: 1,
-        error: fail.map(|m| StepError {
-            kind: "http".into(),
-            status: Some(409),
-            message: m.into(),
-        }),
         sha256: Some("ab".into()),
         started: at(seq as i64),
         ended: at(seq as i64 + 1),
+        ..crate::support::dashboard::step(seq, stage, code, target, fail)
     }
 }
 

@@ -138,17 +138,7 @@ fn project_json(env: &Env, inst: &str, code: &str) -> serde_json::Value {
     let i = env.instance(inst);
     env.rt.block_on(async {
         let tok = token(&i).await;
-        let url = format!(
-            "{}/ic/api/integration/v1/projects/{code}?integrationInstance={}",
-            i.base_url,
-            i.integration_instance.clone().unwrap_or_default()
-        );
-        let r = reqwest::Client::new()
-            .get(url)
-            .bearer_auth(tok)
-            .send()
-            .await
-            .expect("get project");
+        let r = api_get(&i, &tok, &format!("/projects/{code}")).await;
         if r.status().as_u16() == 404 {
             return serde_json::Value::Null;
         }

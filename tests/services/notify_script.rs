@@ -17,26 +17,11 @@ fn eml_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Every recorded step of every run in `dir`, as compact JSON (from the ledger, through
-/// `ferry runs show RUN --json`).
-fn journal_of(dir: &Path) -> String {
-    let runs = dir.join(".ferry").join("runs");
-    let mut out = String::new();
-    for e in std::fs::read_dir(runs).unwrap().flatten() {
-        let id = e.file_name().to_string_lossy().to_string();
-        let o = ferry(dir, &["runs", "show", &id, "--json"], &[]);
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout) {
-            out.push_str(&serde_json::to_string(&v).unwrap_or_default());
-        }
-    }
-    out
-}
-
 #[test]
 fn sandbox_mail_goes_to_the_outbox_with_the_final_outcome() {
     let dir = tempdir();
-    std::fs::write(
-        dir.path().join("r.rhai"),
+    let out = run_rhai(
+        dir.path(),
         r#"
 let dev = oic::instance("dev");
 let prod = oic::instance("prod");
@@ -47,9 +32,9 @@ let sent = notify::report(#{ to: ["lead@example.com"], when: "failure" });
 print(`now: ${sent.len()} ${sent[0].status}`);
 print(`outbox: ${notify::outbox()}`);
 "#,
-    )
-    .unwrap();
-    let out = ferry(dir.path(), &["run", "r.rhai", "--sandbox"], &[]);
+        &["--sandbox"],
+        &[],
+    );
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     assert_eq!(
@@ -107,14 +92,10 @@ print(`outbox: ${notify::outbox()}`);
 #[test]
 fn when_failure_sends_nothing_for_a_clean_run_and_dry_run_plans() {
     let dir = tempdir();
-    std::fs::write(
-        dir.path().join("r.rhai"),
-        "notify::at_end(#{ when: \"failure\" });\nlet r = notify::report(#{ to: [\"a@example.com\"] });\nprint(`status ${r[0].status}`);\n",
-    )
-    .unwrap();
-    let out = ferry(
+    let out = run_rhai(
         dir.path(),
-        &["run", "r.rhai", "--sandbox", "--dry-run"],
+        "notify::at_end(#{ when: \"failure\" });\nlet r = notify::report(#{ to: [\"a@example.com\"] });\nprint(`status ${r[0].status}`);\n",
+        &["--sandbox", "--dry-run"],
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -141,14 +122,10 @@ fn a_mail_server_that_is_down_does_not_fail_the_run() {
         ),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("r.rhai"),
-        "notify::at_end(#{});\nlet r = notify::report(#{});\nprint(`status ${r[0].status}`);\n",
-    )
-    .unwrap();
-    let out = ferry(
+    let out = run_rhai(
         dir.path(),
-        &["run", "r.rhai", "--retry-base-ms", "5"],
+        "notify::at_end(#{});\nlet r = notify::report(#{});\nprint(`status ${r[0].status}`);\n",
+        &["--retry-base-ms", "5"],
         &[("FERRY_TEST_SMTP_PW", "pw-that-must-not-leak-123")],
     );
     let stdout = text(&out.stdout);

@@ -167,6 +167,25 @@ fn sample_report(run_id: &str) -> Report {
 /// The Maildir files whose text contains `marker`. Read once, no waiting: the sink (aiosmtpd's
 /// `Mailbox`) writes a message into `new/` before it answers 250 to DATA, so a message that
 /// `deliver` reports sent is already on disk.
+/// The sample report of run `run_id`, mailed to ops@example.com through `p` by an executor that
+/// knows `secrets`: the executor (its record) and the delivery results.
+async fn mail_sample(
+    p: &SmtpProfile,
+    run_id: &str,
+    secrets: Vec<Secret>,
+) -> (Executor, Vec<ferry::notify::Delivery>, tempfile::TempDir) {
+    let msgs = compose(
+        &sample_report(run_id),
+        &["ops@example.com".into()],
+        None,
+        When::Always,
+    );
+    let (x, d) = exec(secrets);
+    let mailer = Mailer::smtp(p, "ferry@example.com").unwrap();
+    let res = deliver(&x, &mailer, &msgs).await;
+    (x, res, d)
+}
+
 fn received(maildir: &Path, marker: &str) -> Vec<PathBuf> {
     std::fs::read_dir(maildir.join("new"))
         .expect("the sink's Maildir")
@@ -386,15 +405,7 @@ async fn a_wrong_password_is_recorded_not_retried_and_leaks_nothing() {
     let e = need_env!();
     let wrong = "wrong-pass-7f3a9";
     let run_id = unique("R");
-    let msgs = compose(
-        &sample_report(&run_id),
-        &["ops@example.com".into()],
-        None,
-        When::Always,
-    );
-    let (x, _d) = exec(vec![Secret::new(wrong)]);
-    let mailer = Mailer::smtp(&smtp(&e, wrong), "ferry@example.com").unwrap();
-    let res = deliver(&x, &mailer, &msgs).await;
+    let (x, res, _d) = mail_sample(&smtp(&e, wrong), &run_id, vec![Secret::new(wrong)]).await;
     assert_eq!(res.len(), 1);
     assert_eq!(res[0].status, DeliveryStatus::Failed);
     let err = res[0].error.clone().unwrap();
@@ -421,15 +432,7 @@ async fn a_server_that_is_down_is_retried_then_recorded() {
     };
     let mut p = smtp(&e, &e.pass);
     p.port = port;
-    let msgs = compose(
-        &sample_report(&unique("R")),
-        &["ops@example.com".into()],
-        None,
-        When::Always,
-    );
-    let (x, _d) = exec(vec![]);
-    let mailer = Mailer::smtp(&p, "ferry@example.com").unwrap();
-    let res = deliver(&x, &mailer, &msgs).await;
+    let (x, res, _d) = mail_sample(&p, &unique("R"), vec![]).await;
     assert_eq!(res[0].status, DeliveryStatus::Failed);
     let steps = x.record().steps();
     assert_eq!(steps[0].status, StepStatus::Failed);
@@ -444,15 +447,7 @@ async fn plain_smtp_is_refused_by_a_server_that_requires_starttls() {
     p.tls = SmtpTls::None;
     p.username = None;
     p.password = None;
-    let msgs = compose(
-        &sample_report(&unique("R")),
-        &["ops@example.com".into()],
-        None,
-        When::Always,
-    );
-    let (x, _d) = exec(vec![]);
-    let mailer = Mailer::smtp(&p, "ferry@example.com").unwrap();
-    let res = deliver(&x, &mailer, &msgs).await;
+    let (_x, res, _d) = mail_sample(&p, &unique("R"), vec![]).await;
     assert_eq!(res[0].status, DeliveryStatus::Failed);
     assert!(
         res[0].error.as_deref().unwrap().contains("530"),
@@ -466,15 +461,7 @@ async fn an_untrusted_certificate_is_refused() {
     let e = need_env!();
     let mut p = smtp(&e, &e.pass);
     p.ca_file = None;
-    let msgs = compose(
-        &sample_report(&unique("R")),
-        &["ops@example.com".into()],
-        None,
-        When::Always,
-    );
-    let (x, _d) = exec(vec![]);
-    let mailer = Mailer::smtp(&p, "ferry@example.com").unwrap();
-    let res = deliver(&x, &mailer, &msgs).await;
+    let (x, res, _d) = mail_sample(&p, &unique("R"), vec![]).await;
     assert_eq!(res[0].status, DeliveryStatus::Failed);
     assert_eq!(
         x.record().steps()[0].attempts,

@@ -14,8 +14,8 @@ fn grants_from_a_map_and_a_file_are_recorded_and_idempotent() {
         "user or group,role,project\nana.silva@example.com,Service Monitor,\nOIC-Developers,ServiceDeveloper,\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("r.rhai"),
+    let out = run_rhai(
+        dir.path(),
         r#"
 let prod = oic::instance("prod");
 let first = rbac::grant(prod, #{ "jane.doe@example.com": ["Service Developer", "ServiceViewer"], "ghost@example.com": "ServiceViewer" });
@@ -31,9 +31,9 @@ try { rbac::grant(prod, [#{ role: "ServiceViewer" }]); } catch (e) { print(`no o
 try { rbac::identity("nope", "OICINST_prod"); } catch (e) { print(`no domain: ${e.kind}`); }
 try { rbac::grant(42, #{}); } catch (e) { print(`bad target: ${e.kind}`); }
 "#,
-    )
-    .unwrap();
-    let out = ferry(dir.path(), &["run", "r.rhai", "--sandbox"], &[]);
+        &["--sandbox"],
+        &[],
+    );
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     // The unknown user is a failed grant: the run reports it (exit 1) and goes on.
@@ -80,11 +80,7 @@ try { rbac::grant(42, #{}); } catch (e) { print(`bad target: ${e.kind}`); }
         "user:ghost@example.com|ServiceViewer"
     );
     // Every step, from the ledger (the report is written before end-of-run notifications).
-    let id = run.file_name().unwrap().to_string_lossy().to_string();
-    let shown = ferry(dir.path(), &["runs", "show", &id, "--json"], &[]);
-    let journal =
-        serde_json::to_string(&serde_json::from_slice::<serde_json::Value>(&shown.stdout).unwrap())
-            .unwrap();
+    let journal = journal_of(dir.path());
     assert_eq!(
         journal.matches("\"stage\":\"grant\",\"status\"").count(),
         7,
@@ -95,18 +91,14 @@ try { rbac::grant(42, #{}); } catch (e) { print(`bad target: ${e.kind}`); }
 #[test]
 fn dry_run_plans_grants_and_changes_nothing() {
     let dir = tempdir();
-    std::fs::write(
-        dir.path().join("r.rhai"),
+    let out = run_rhai(
+        dir.path(),
         r#"
 let prod = oic::instance("prod");
 for r in rbac::grant(prod, [#{ user: "jane.doe@example.com", role: "ServiceDeployer" }]) { print(`plan ${r.status}`); }
 for r in rbac::grant(prod, [#{ user: "jane.doe@example.com", role: "ServiceDeployer" }]) { print(`plan-again ${r.status}`); }
 "#,
-    )
-    .unwrap();
-    let out = ferry(
-        dir.path(),
-        &["run", "r.rhai", "--sandbox", "--dry-run"],
+        &["--sandbox", "--dry-run"],
         &[],
     );
     let stdout = text(&out.stdout);

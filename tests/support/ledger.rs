@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 #[allow(unused_imports)]
-pub use support::{content_digest, list_integrations, sha256_hex, text, token};
+pub use support::{
+    api_get, api_url, archive_path, content_digest, list_integrations, sha256_hex, text, token,
+};
 
 use ferry::sim::{Seed, SimHandle, SimInstanceInfo};
 use serde_json::Value;
@@ -172,16 +174,8 @@ impl Env {
 /// locked or prebuilt integration).
 pub async fn try_export(i: &SimInstanceInfo, id: &str) -> Option<Vec<u8>> {
     let tok = token(i).await;
-    let mut url = format!(
-        "{}/ic/api/integration/v1/integrations/{}/archive",
-        i.base_url,
-        id.replace('|', "%7C")
-    );
-    if let Some(ii) = &i.integration_instance {
-        url.push_str(&format!("?integrationInstance={ii}"));
-    }
     let r = reqwest::Client::new()
-        .get(url)
+        .get(api_url(i, &archive_path(id)))
         .bearer_auth(&tok)
         .send()
         .await

@@ -29,6 +29,29 @@ pub fn ferry(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run ferry")
 }
 
+/// Writes `source` to `dir/r.rhai` and runs `ferry run r.rhai ARGS` in `dir` with `env`.
+pub fn run_rhai(dir: &Path, source: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    std::fs::write(dir.join("r.rhai"), source).expect("write r.rhai");
+    let mut all = vec!["run", "r.rhai"];
+    all.extend_from_slice(args);
+    ferry(dir, &all, env)
+}
+
+/// Every run of the ledger in `dir/.ferry` as `ferry runs show ID --json` prints it, one JSON
+/// text after the other (to count the steps of a stage).
+pub fn journal_of(dir: &Path) -> String {
+    let runs = dir.join(".ferry").join("runs");
+    let mut out = String::new();
+    for e in std::fs::read_dir(runs).expect("runs folder").flatten() {
+        let id = e.file_name().to_string_lossy().to_string();
+        let o = ferry(dir, &["runs", "show", &id, "--json"], &[]);
+        if let Ok(v) = serde_json::from_slice::<Value>(&o.stdout) {
+            out.push_str(&serde_json::to_string(&v).unwrap_or_default());
+        }
+    }
+    out
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
@@ -77,7 +100,10 @@ pub async fn token(i: &SimInstanceInfo) -> String {
         .to_string()
 }
 
-fn with_instance(i: &SimInstanceInfo, url: String) -> String {
+/// The URL of `path` under `/ic/api/integration/v1` of an emulated instance, with
+/// `integrationInstance` where the instance has one.
+pub fn api_url(i: &SimInstanceInfo, path: &str) -> String {
+    let url = format!("{}/ic/api/integration/v1{path}", i.base_url);
     match &i.integration_instance {
         Some(ii) => format!(
             "{url}{}integrationInstance={ii}",
@@ -87,25 +113,24 @@ fn with_instance(i: &SimInstanceInfo, url: String) -> String {
     }
 }
 
+/// `GET path` (see [`api_url`]) with the bearer token `tok`.
+pub async fn api_get(i: &SimInstanceInfo, tok: &str, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(api_url(i, path))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .expect("GET")
+}
+
 /// `GET /ic/api/integration/v1/integrations` (all pages) as JSON items.
 pub async fn list_integrations(i: &SimInstanceInfo) -> Vec<Value> {
     let tok = token(i).await;
     let mut items = vec![];
     let mut offset = 0;
     loop {
-        let url = with_instance(
-            i,
-            format!(
-                "{}/ic/api/integration/v1/integrations?limit=50&offset={offset}",
-                i.base_url
-            ),
-        );
-        let v: Value = reqwest::Client::new()
-            .get(url)
-            .bearer_auth(&tok)
-            .send()
+        let v: Value = api_get(i, &tok, &format!("/integrations?limit=50&offset={offset}"))
             .await
-            .expect("list")
             .json()
             .await
             .expect("list json");
@@ -119,23 +144,15 @@ pub async fn list_integrations(i: &SimInstanceInfo) -> Vec<Value> {
     items
 }
 
+/// `/integrations/{CODE%7CVERSION}/archive`.
+pub fn archive_path(id: &str) -> String {
+    format!("/integrations/{}/archive", id.replace('|', "%7C"))
+}
+
 /// The bytes of `GET /integrations/{CODE%7CVERSION}/archive`.
 pub async fn export_bytes(i: &SimInstanceInfo, id: &str) -> Vec<u8> {
     let tok = token(i).await;
-    let url = with_instance(
-        i,
-        format!(
-            "{}/ic/api/integration/v1/integrations/{}/archive",
-            i.base_url,
-            id.replace('|', "%7C")
-        ),
-    );
-    let r = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(&tok)
-        .send()
-        .await
-        .expect("export");
+    let r = api_get(i, &tok, &archive_path(id)).await;
     assert_eq!(r.status(), 200, "export {id}");
     r.bytes().await.expect("bytes").to_vec()
 }
@@ -183,6 +200,21 @@ pub fn sandbox_jobs(dir: &Path) -> Vec<Value> {
         .as_array()
         .expect("a list of jobs")
         .clone()
+}
+
+/// `ferry vault restore JOB --to prod --sandbox --json ARGS` in `dir`.
+pub fn sandbox_restore(dir: &Path, job: &str, args: &[&str]) -> Output {
+    let mut all = vec![
+        "vault",
+        "restore",
+        job,
+        "--to",
+        "prod",
+        "--sandbox",
+        "--json",
+    ];
+    all.extend_from_slice(args);
+    ferry(dir, &all, &[])
 }
 
 /// The sandbox file vault's folder in `dir`.

@@ -4,10 +4,13 @@
 use std::io::{Cursor, Read, Write};
 
 use ferry::sim::{self, Seed, SimConfig, SimHandle, SimInstanceInfo, SimInstanceSpec};
+use reqwest::multipart::{Form, Part};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
 pub const API: &str = "/ic/api/integration/v1";
+/// The common (service instance) API: instance archive jobs.
+pub const COMMON: &str = "/ic/api/common/v1";
 
 pub fn spec(name: &str, generation: u8, seed: Seed) -> SimInstanceSpec {
     SimInstanceSpec {
@@ -72,7 +75,12 @@ impl Oic {
     }
     /// Full URL of `path` (under the API prefix), with `integrationInstance` on gen 3.
     pub fn url(&self, path: &str) -> String {
-        let mut u = format!("{}{API}{path}", self.info.base_url);
+        self.url_at(API, path)
+    }
+    /// Full URL of `path` under `prefix` ([`API`] or [`COMMON`]), with `integrationInstance` on
+    /// gen 3.
+    pub fn url_at(&self, prefix: &str, path: &str) -> String {
+        let mut u = format!("{}{prefix}{path}", self.info.base_url);
         if let Some(ii) = &self.info.integration_instance {
             u.push(if u.contains('?') { '&' } else { '?' });
             u.push_str("integrationInstance=");
@@ -81,7 +89,11 @@ impl Oic {
         u
     }
     pub fn req(&self, m: Method, path: &str) -> RequestBuilder {
-        let rb = self.http.request(m, self.url(path));
+        self.req_at(API, m, path)
+    }
+    /// A request to `path` under `prefix`, authenticated as the instance wants.
+    pub fn req_at(&self, prefix: &str, m: Method, path: &str) -> RequestBuilder {
+        let rb = self.http.request(m, self.url_at(prefix, path));
         match &self.token {
             Some(t) => rb.bearer_auth(t),
             None => rb.basic_auth(
@@ -92,6 +104,37 @@ impl Oic {
     }
     pub async fn get(&self, path: &str) -> Response {
         self.req(Method::GET, path).send().await.expect("GET")
+    }
+    /// `m path` of the common (service instance) API, with a JSON body if given.
+    pub async fn common(&self, m: Method, path: &str, body: Option<&Value>) -> Response {
+        let rb = self.req_at(COMMON, m, path);
+        match body {
+            Some(b) => rb.json(b),
+            None => rb,
+        }
+        .send()
+        .await
+        .expect("send")
+    }
+    /// `m path` without a body.
+    pub async fn call(&self, m: Method, path: &str) -> Response {
+        self.req(m, path).send().await.expect("send")
+    }
+    /// `m path` with a JSON body.
+    pub async fn call_json(&self, m: Method, path: &str, body: &Value) -> Response {
+        self.req(m, path).json(body).send().await.expect("send")
+    }
+    /// `m path` with a multipart form (an archive upload, see [`file_form`]).
+    pub async fn upload(&self, m: Method, path: &str, form: Form) -> Response {
+        self.req(m, path)
+            .multipart(form)
+            .send()
+            .await
+            .expect("send")
+    }
+    /// Asserts that `GET path` answers `status` in OIC's error shape; returns the title.
+    pub async fn get_error(&self, path: &str, status: Status) -> String {
+        assert_error(self.get(path).await, status).await
     }
     pub async fn json(&self, path: &str) -> Value {
         let r = self.get(path).await;
@@ -108,17 +151,8 @@ impl Oic {
             .expect("PATCH override")
     }
     pub async fn import(&self, m: Method, bytes: Vec<u8>) -> Response {
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(bytes).file_name("x.iar"),
-            )
-            .text("type", "application/octet-stream");
-        self.req(m, "/integrations/archive")
-            .multipart(form)
-            .send()
-            .await
-            .expect("import")
+        let form = file_form(bytes, "x.iar").text("type", "application/octet-stream");
+        self.upload(m, "/integrations/archive", form).await
     }
     pub async fn export(&self, id: &str) -> Vec<u8> {
         let r = self
@@ -130,8 +164,29 @@ impl Oic {
     }
 }
 
-/// Asserts the §1.6 error shape and returns the title.
-pub async fn assert_error(r: Response, code: u16, reason: &str, anchor: &str) -> String {
+/// A multipart form with `bytes` as the part `file` named `name`.
+pub fn file_form(bytes: Vec<u8>, name: &str) -> Form {
+    Form::new().part("file", Part::bytes(bytes).file_name(name.to_string()))
+}
+
+/// An error status as OIC answers it (§1.6): code, reason phrase, anchor of its RFC 2616 section.
+#[derive(Clone, Copy, Debug)]
+pub struct Status(pub u16, pub &'static str, pub &'static str);
+
+pub const BAD_REQUEST: Status = Status(400, "Bad Request", "sec10.4.1");
+pub const UNAUTHORIZED: Status = Status(401, "Unauthorized", "sec10.4.2");
+pub const NOT_FOUND: Status = Status(404, "Not Found", "sec10.4.5");
+pub const METHOD_NOT_ALLOWED: Status = Status(405, "Method Not Allowed", "sec10.4.6");
+pub const CONFLICT: Status = Status(409, "Conflict", "sec10.4.10");
+pub const PRECONDITION_FAILED: Status = Status(412, "Precondition Failed", "sec10.4.13");
+pub const LOCKED: Status = Status(423, "Locked", "sec10.4");
+pub const TOO_MANY_REQUESTS: Status = Status(429, "Too Many Requests", "sec10.4");
+pub const INTERNAL_SERVER_ERROR: Status = Status(500, "Internal Server Error", "sec10.5.1");
+pub const SERVICE_UNAVAILABLE: Status = Status(503, "Service Unavailable", "sec10.5.4");
+
+/// Asserts the §1.6 error shape with `status` and returns the title.
+pub async fn assert_error(r: Response, status: Status) -> String {
+    let Status(code, reason, anchor) = status;
     assert_eq!(r.status().as_u16(), code);
     assert_eq!(r.headers()["content-type"], "application/json");
     let text = r.text().await.expect("body");
@@ -186,4 +241,70 @@ pub fn rezip(entries: &std::collections::BTreeMap<String, Vec<u8>>) -> Vec<u8> {
         w.write_all(c).expect("write");
     }
     w.finish().expect("finish").into_inner()
+}
+
+/// A caller of the emulator's identity domain (SCIM under `/admin/v1`) with the admin
+/// application's token.
+pub struct Scim {
+    pub http: Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Scim {
+    pub async fn new(h: &SimHandle) -> Scim {
+        let http = Client::new();
+        let r = http
+            .post(format!("{}/oauth2/v1/token", h.info.identity_url))
+            .basic_auth(&h.info.admin_client_id, Some(&h.info.admin_client_secret))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "urn:opc:idm:__myscopes__"),
+            ])
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::OK);
+        let token = r.json::<Value>().await.expect("json")["access_token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        Scim {
+            http,
+            base: format!("{}/admin/v1", h.info.identity_url),
+            token,
+        }
+    }
+    /// `m path` with the admin token and a JSON body if given.
+    pub async fn call(&self, m: Method, path: &str, body: Option<&Value>) -> Response {
+        let rb = self
+            .http
+            .request(m, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        match body {
+            Some(b) => rb.json(b),
+            None => rb,
+        }
+        .send()
+        .await
+        .expect("send")
+    }
+    /// The JSON answer of `GET path`.
+    pub async fn json(&self, path: &str) -> Value {
+        self.call(Method::GET, path, None)
+            .await
+            .json()
+            .await
+            .expect("json")
+    }
+    /// The JSON answer of `GET /resource?filter=` (`filter` percent-encoded here).
+    pub async fn filter(&self, resource: &str, filter: &str) -> Value {
+        self.json(&format!("/{resource}?filter={}", enc(filter)))
+            .await
+    }
+}
+
+/// `s` percent-encoded for a query parameter or a path segment.
+pub fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

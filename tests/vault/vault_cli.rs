@@ -24,19 +24,7 @@ fn list_verify_restore_and_prune_jobs() {
     assert!(text(&out.stdout).contains("all ok"));
 
     // Restore into a fresh sandbox prod: every archive imported, activation states re-applied.
-    let out = ferry(
-        d.path(),
-        &[
-            "vault",
-            "restore",
-            &job,
-            "--to",
-            "prod",
-            "--sandbox",
-            "--json",
-        ],
-        &[],
-    );
+    let out = sandbox_restore(d.path(), &job, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
     let n = list[1]["artifacts"].as_u64().unwrap();
@@ -64,19 +52,7 @@ fn list_verify_restore_and_prune_jobs() {
         "{}",
         text(&out.stdout)
     );
-    let out = ferry(
-        d.path(),
-        &[
-            "vault",
-            "restore",
-            &job,
-            "--to",
-            "prod",
-            "--sandbox",
-            "--json",
-        ],
-        &[],
-    );
+    let out = sandbox_restore(d.path(), &job, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rep["summary"]["imported"], n - 1, "the others are restored");

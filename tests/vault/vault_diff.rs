@@ -9,7 +9,6 @@ use crate::vault_suite;
 use std::io::Write;
 use std::path::Path;
 
-use ferry::artifact::ArtifactKind;
 use ferry::ops::vault_diff::{self, Change, DiffOptions, EntryKind};
 use ferry::vault::{FileStore, Vault};
 use serde_json::Value;
@@ -71,9 +70,7 @@ fn two_jobs(root: &Path) -> (String, String) {
         ferry::vault::Encryption::None,
         ferry::vault::Decryption::None,
     );
-    let a = |code: &str, bytes: Vec<u8>| {
-        vault_suite::artifact(ArtifactKind::Integration, code, "01.00.0000", &bytes)
-    };
+    let a = |code: &str, bytes: Vec<u8>| vault_suite::integration(code, &bytes);
     let j1 = v
         .create_job("nightly", day("2026-11-25"), Default::default())
         .unwrap();

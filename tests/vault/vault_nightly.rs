@@ -23,8 +23,9 @@ use ferry::cli::sandbox::config_for;
 use ferry::effect::RetryPolicy;
 use ferry::script::Output;
 use ferry::script::runner::{RunOptions, run_recipe};
-use ferry::sim::{self, Faults, Seed, SimConfig, SimInstanceSpec};
+use ferry::sim::{Faults, Seed};
 use ferry::vault::{Matched, ShareVia, Store, Vault};
+use support::emulator;
 
 fn env_or(k: &str, d: u64) -> u64 {
     std::env::var(k)
@@ -68,16 +69,11 @@ fn second_night_of_unchanged_integrations() {
     let latency = env_or("NIGHTLY_LATENCY_MS", 50);
     let kinds = std::env::var("NIGHTLY_VAULTS").unwrap_or_else(|_| "file,sftp,s3".into());
     let rt = ferry::cli::runtime().unwrap();
-    let sim = rt
-        .block_on(sim::start(SimConfig {
-            instances: vec![SimInstanceSpec {
-                name: "dev".into(),
-                generation: 3,
-                seed: Seed::Generated(n),
-            }],
-            ..Default::default()
-        }))
-        .unwrap();
+    let sim = rt.block_on(emulator::start(vec![emulator::spec(
+        "dev",
+        3,
+        Seed::Generated(n),
+    )]));
     let dir = support::tempdir();
     if std::env::var_os("NIGHTLY_KEEP").is_some() {
         eprintln!("vaults kept in {}", dir.path().display());
@@ -294,16 +290,11 @@ fn run(
 #[test]
 fn backup_exports_only_what_the_listing_says_changed() {
     let rt = ferry::cli::runtime().unwrap();
-    let sim = rt
-        .block_on(sim::start(SimConfig {
-            instances: vec![SimInstanceSpec {
-                name: "dev".into(),
-                generation: 3,
-                seed: Seed::Generated(16),
-            }],
-            ..Default::default()
-        }))
-        .unwrap();
+    let sim = rt.block_on(emulator::start(vec![emulator::spec(
+        "dev",
+        3,
+        Seed::Generated(16),
+    )]));
     let dir = support::tempdir();
     let mut cfg = config_for(&sim.info, &dir.path().join(".ferry")).unwrap();
     let toml = format!(

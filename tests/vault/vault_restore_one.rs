@@ -26,21 +26,7 @@ fn restore_one_artifact_from_a_job() {
         e["version"].as_str().unwrap()
     );
 
-    let out = ferry(
-        d.path(),
-        &[
-            "vault",
-            "restore",
-            &job,
-            "--only",
-            &id,
-            "--to",
-            "prod",
-            "--sandbox",
-            "--json",
-        ],
-        &[],
-    );
+    let out = sandbox_restore(d.path(), &job, &["--only", &id]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rep["summary"]["verified"], 1, "{rep:#}");

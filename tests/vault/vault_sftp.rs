@@ -20,7 +20,7 @@ use ferry::vault::{
     Decryption, Encryption, JobFilter, JobMeta, SftpStore, Store, Vault, VaultError,
 };
 use support::vaults::{SftpEnv, sftp_config as config, unique};
-use vault_suite::{Fx, artifact, bytes};
+use vault_suite::{Fx, artifact, bytes, integration};
 
 type Env = SftpEnv;
 
@@ -276,12 +276,7 @@ fn open_from_profile() {
             JobMeta::default(),
         )
         .unwrap();
-    let a = artifact(
-        ArtifactKind::Integration,
-        "P",
-        "01.00.0000",
-        &bytes(70_000, 7),
-    );
+    let a = integration("P", &bytes(70_000, 7));
     job.store(&a).unwrap();
     let m = job.finish().unwrap();
     let r = v.open_job(&m.path).unwrap();
@@ -327,6 +322,9 @@ struct ProxyState {
     up_bytes: AtomicU64,
     accepted: AtomicU64,
     streams: Mutex<Vec<TcpStream>>,
+    /// Pump threads still forwarding; `pumps_ended` is signalled when one ends.
+    pumps: Mutex<usize>,
+    pumps_ended: Condvar,
 }
 
 struct Proxy {
@@ -366,6 +364,7 @@ impl Proxy {
                 }
                 let (st, st_a, st_b) = (s2.clone(), s2.clone(), s2.clone());
                 let (c1, s1) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                *s2.pumps.lock().unwrap() += 2;
                 std::thread::spawn(move || pump(c1, s1, Some(st), st_a));
                 std::thread::spawn(move || pump(server, client, None, st_b));
             }
@@ -373,11 +372,22 @@ impl Proxy {
         Proxy { port, st }
     }
 
-    /// Cuts every open connection now.
+    /// Cuts every open connection now, and returns once every pump has seen the cut and closed
+    /// its side (so the client's next read or write meets a closed connection).
     fn cut_all(&self) {
         for s in self.st.streams.lock().unwrap().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
+        let (left, timeout) = self
+            .st
+            .pumps_ended
+            .wait_timeout_while(
+                self.st.pumps.lock().unwrap(),
+                Duration::from_secs(10),
+                |n| *n > 0,
+            )
+            .unwrap();
+        assert!(!timeout.timed_out(), "{} pump(s) still forwarding", *left);
     }
 
     /// Cuts all connections after `n` more client->server bytes; with `go_down`, refuses new
@@ -447,6 +457,8 @@ fn pump(
         }
     }
     let _ = to.shutdown(Shutdown::Write);
+    *st_any.pumps.lock().unwrap() -= 1;
+    st_any.pumps_ended.notify_all();
 }
 
 /// A known_hosts file for the proxy's port holding the real server's key.
@@ -483,18 +495,8 @@ fn connection_dropped_mid_upload_then_rerun_completes() {
     let v = Vault::with_store(via_proxy.clone(), enc, dec);
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
     let job = v.create_job("cut", day, JobMeta::default()).unwrap();
-    let a = artifact(
-        ArtifactKind::Integration,
-        "A",
-        "01.00.0000",
-        &bytes(50_000, 1),
-    );
-    let b = artifact(
-        ArtifactKind::Integration,
-        "B",
-        "01.00.0000",
-        &bytes(8 * 1024 * 1024, 2),
-    );
+    let a = integration("A", &bytes(50_000, 1));
+    let b = integration("B", &bytes(8 * 1024 * 1024, 2));
     job.store(&a).unwrap();
 
     proxy.cut_after(2 * 1024 * 1024, true);
@@ -588,7 +590,6 @@ fn reconnects_once_after_idle_drop() {
     assert_eq!(s.connections(), 1);
 
     proxy.cut_all();
-    std::thread::sleep(Duration::from_millis(100));
     job.store(&artifact(ArtifactKind::Lookup, "L2", "", b"two"))
         .unwrap();
     assert_eq!(s.connections(), 2, "one reconnect");
@@ -599,7 +600,6 @@ fn reconnects_once_after_idle_drop() {
     c.keepalive = Duration::from_millis(1);
     let s2 = SftpStore::connect(c).unwrap();
     proxy.cut_all();
-    std::thread::sleep(Duration::from_millis(50));
     assert_eq!(s2.list("").unwrap().len(), 1);
     assert_eq!(s2.connections(), 2);
 }
@@ -647,12 +647,7 @@ fn io_timeout_when_the_server_hangs_mid_upload() {
             JobMeta::default(),
         )
         .unwrap();
-    let big = artifact(
-        ArtifactKind::Integration,
-        "H",
-        "01.00.0000",
-        &bytes(16 * 1024 * 1024, 5),
-    );
+    let big = integration("H", &bytes(16 * 1024 * 1024, 5));
     // Stalls once the upload is under way (1 MiB of it went through), not after a fixed delay:
     // on a loaded machine the steps before the upload can take longer than any delay, and a
     // stall there is a different failure (a lost connection that cannot be re-opened).
@@ -698,12 +693,7 @@ fn upload_retried_once_after_a_drop() {
             JobMeta::default(),
         )
         .unwrap();
-    let big = artifact(
-        ArtifactKind::Integration,
-        "R",
-        "01.00.0000",
-        &bytes(6 * 1024 * 1024, 8),
-    );
+    let big = integration("R", &bytes(6 * 1024 * 1024, 8));
     proxy.cut_after(1024 * 1024, false);
     let entry = job.store(&big).expect("retried after the drop");
     assert_eq!(s.connections(), 2);

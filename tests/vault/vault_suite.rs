@@ -110,6 +110,11 @@ pub fn vault(store: Arc<dyn Store>, c: Crypt) -> Vault {
 }
 
 /// An artifact backed by a temp file holding `data`.
+/// An integration `code` at version 01.00.0000 holding `data`.
+pub fn integration(code: &str, data: &[u8]) -> Artifact {
+    artifact(ArtifactKind::Integration, code, "01.00.0000", data)
+}
+
 pub fn artifact(kind: ArtifactKind, code: &str, version: &str, data: &[u8]) -> Artifact {
     let mut t = tempfile::NamedTempFile::new().unwrap();
     t.write_all(data).unwrap();
@@ -163,7 +168,7 @@ pub fn round_trip(f: Factory, c: Crypt) {
     let v = vault(fx.store.clone(), c);
     let big = bytes(3 * 1024 * 1024 + 17, 1);
     let arts = vec![
-        artifact(ArtifactKind::Integration, "HELLO_WORLD", "01.00.0000", &big),
+        integration("HELLO_WORLD", &big),
         artifact(ArtifactKind::Project, "PROJ", "", b"project archive"),
         artifact(ArtifactKind::Lookup, "COUNTRIES", "", b"a,b\n1,2\n"),
         artifact(ArtifactKind::Library, "LIB", "", b""),
@@ -320,30 +325,10 @@ pub fn verify_catches_damage(f: Factory, c: Crypt) {
     let fx = f();
     let v = vault(fx.store.clone(), c);
     let job = v.create_job("damage", day("2026-11-20"), meta()).unwrap();
-    let a1 = artifact(
-        ArtifactKind::Integration,
-        "A",
-        "01.00.0000",
-        &bytes(200_000, 2),
-    );
-    let a2 = artifact(
-        ArtifactKind::Integration,
-        "B",
-        "01.00.0000",
-        &bytes(100_000, 3),
-    );
-    let a3 = artifact(
-        ArtifactKind::Integration,
-        "C",
-        "01.00.0000",
-        &bytes(1000, 4),
-    );
-    let a4 = artifact(
-        ArtifactKind::Integration,
-        "D",
-        "01.00.0000",
-        &bytes(1000, 5),
-    );
+    let a1 = integration("A", &bytes(200_000, 2));
+    let a2 = integration("B", &bytes(100_000, 3));
+    let a3 = integration("C", &bytes(1000, 4));
+    let a4 = integration("D", &bytes(1000, 5));
     for a in [&a1, &a2, &a3, &a4] {
         job.store(a).unwrap();
     }
@@ -397,9 +382,118 @@ pub fn verify_catches_damage(f: Factory, c: Crypt) {
 
 /// A store wrapper that records every operation and checks, while a file is being written,
 /// that nothing exists under a final name yet.
-pub struct Recording {
+/// A forwarding store that logs creates, renames and removes (a [`Tap`] with a [`Log`]).
+pub type Recording = Tap<Log>;
+
+/// The log of a [`Recording`] store.
+#[derive(Default)]
+pub struct Log(pub Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    fn push(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+impl Observer for Log {
+    fn create(
+        &self,
+        store: &Arc<dyn Store>,
+        path: &str,
+        w: Box<dyn StoreWriter>,
+    ) -> Box<dyn StoreWriter> {
+        self.push(format!("create {path}"));
+        Box::new(RecWriter {
+            inner: w,
+            store: store.clone(),
+            path: path.into(),
+            log: self.0.clone(),
+            checked: false,
+        })
+    }
+    fn rename(&self, from: &str, to: &str) {
+        self.push(format!("rename {from} -> {to}"));
+    }
+    fn remove(&self, path: &str) {
+        self.push(format!("remove {path}"));
+    }
+    fn create_exclusive(&self, path: &str, _contents: &[u8]) {
+        self.push(format!("create-exclusive {path}"));
+    }
+    fn links(&self) -> bool {
+        false
+    }
+}
+
+/// What a [`Tap`] store is told before it forwards a call; by default nothing.
+pub trait Observer: Send + Sync {
+    /// A file is created; returns the writer to hand out (by default `w`).
+    fn create(
+        &self,
+        store: &Arc<dyn Store>,
+        path: &str,
+        w: Box<dyn StoreWriter>,
+    ) -> Box<dyn StoreWriter> {
+        let _ = (store, path);
+        w
+    }
+    fn rename(&self, _from: &str, _to: &str) {}
+    fn remove(&self, _path: &str) {}
+    fn create_exclusive(&self, _path: &str, _contents: &[u8]) {}
+    /// Whether hard links are passed through (else the store has none).
+    fn links(&self) -> bool {
+        true
+    }
+}
+
+/// A store that forwards every call to `inner`, telling `seen` first.
+pub struct Tap<O> {
     pub inner: Arc<dyn Store>,
-    pub log: Arc<Mutex<Vec<String>>>,
+    pub seen: O,
+}
+
+impl<O: Observer> Store for Tap<O> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn create_dir_all(&self, path: &str) -> Result<(), VaultError> {
+        self.inner.create_dir_all(path)
+    }
+    fn create(&self, path: &str) -> Result<Box<dyn StoreWriter>, VaultError> {
+        let w = self.inner.create(path)?;
+        Ok(self.seen.create(&self.inner, path, w))
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), VaultError> {
+        self.seen.rename(from, to);
+        self.inner.rename(from, to)
+    }
+    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, VaultError> {
+        self.inner.open(path)
+    }
+    fn list(&self, path: &str) -> Result<Vec<DirEntry>, VaultError> {
+        self.inner.list(path)
+    }
+    fn stat(&self, path: &str) -> Result<Option<u64>, VaultError> {
+        self.inner.stat(path)
+    }
+    fn remove(&self, path: &str) -> Result<(), VaultError> {
+        self.seen.remove(path);
+        self.inner.remove(path)
+    }
+    fn remove_dir(&self, path: &str) -> Result<(), VaultError> {
+        self.inner.remove_dir(path)
+    }
+    fn create_exclusive(&self, path: &str, contents: &[u8]) -> Result<bool, VaultError> {
+        self.seen.create_exclusive(path, contents);
+        self.inner.create_exclusive(path, contents)
+    }
+    fn hard_link(&self, from: &str, to: &str) -> Result<bool, VaultError> {
+        if self.seen.links() {
+            self.inner.hard_link(from, to)
+        } else {
+            Ok(false)
+        }
+    }
 }
 
 struct RecWriter {
@@ -446,56 +540,6 @@ impl StoreWriter for RecWriter {
     }
 }
 
-impl Store for Recording {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn create_dir_all(&self, path: &str) -> Result<(), VaultError> {
-        self.inner.create_dir_all(path)
-    }
-    fn create(&self, path: &str) -> Result<Box<dyn StoreWriter>, VaultError> {
-        self.log.lock().unwrap().push(format!("create {path}"));
-        let w = self.inner.create(path)?;
-        Ok(Box::new(RecWriter {
-            inner: w,
-            store: self.inner.clone(),
-            path: path.into(),
-            log: self.log.clone(),
-            checked: false,
-        }))
-    }
-    fn rename(&self, from: &str, to: &str) -> Result<(), VaultError> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("rename {from} -> {to}"));
-        self.inner.rename(from, to)
-    }
-    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, VaultError> {
-        self.inner.open(path)
-    }
-    fn list(&self, path: &str) -> Result<Vec<DirEntry>, VaultError> {
-        self.inner.list(path)
-    }
-    fn stat(&self, path: &str) -> Result<Option<u64>, VaultError> {
-        self.inner.stat(path)
-    }
-    fn remove(&self, path: &str) -> Result<(), VaultError> {
-        self.log.lock().unwrap().push(format!("remove {path}"));
-        self.inner.remove(path)
-    }
-    fn remove_dir(&self, path: &str) -> Result<(), VaultError> {
-        self.inner.remove_dir(path)
-    }
-    fn create_exclusive(&self, path: &str, contents: &[u8]) -> Result<bool, VaultError> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("create-exclusive {path}"));
-        self.inner.create_exclusive(path, contents)
-    }
-}
-
 /// Every file is created under a temporary name and renamed; the manifest is renamed last,
 /// and the lock removed after it.
 pub fn temp_then_rename(f: Factory, c: Crypt) {
@@ -503,17 +547,11 @@ pub fn temp_then_rename(f: Factory, c: Crypt) {
     let log = Arc::new(Mutex::new(vec![]));
     let rec: Arc<dyn Store> = Arc::new(Recording {
         inner: fx.store.clone(),
-        log: log.clone(),
+        seen: Log(log.clone()),
     });
     let v = vault(rec, c);
     let job = v.create_job("atomic", day("2026-11-26"), meta()).unwrap();
-    job.store(&artifact(
-        ArtifactKind::Integration,
-        "X",
-        "01.00.0000",
-        &bytes(600_000, 9),
-    ))
-    .unwrap();
+    job.store(&integration("X", &bytes(600_000, 9))).unwrap();
     job.store(&artifact(ArtifactKind::Project, "P", "", b"car"))
         .unwrap();
     job.finish().unwrap();
@@ -591,7 +629,7 @@ pub fn locking_and_resume(f: Factory, c: Crypt) {
     // A different job is fine meanwhile.
     v.create_job("other", d, meta()).unwrap().finish().unwrap();
 
-    let a = artifact(ArtifactKind::Integration, "A", "01.00.0000", b"first");
+    let a = integration("A", b"first");
     first.store(&a).unwrap();
     drop(first); // the run dies without finishing
 
@@ -621,7 +659,7 @@ pub fn locking_and_resume(f: Factory, c: Crypt) {
         1,
         "the entry stored before the crash is kept"
     );
-    let b = artifact(ArtifactKind::Integration, "B", "01.00.0000", b"second");
+    let b = integration("B", b"second");
     resumed.store(&b).unwrap();
     let m = resumed.finish().unwrap();
     assert_eq!(m.entries.len(), 2);
@@ -658,7 +696,7 @@ pub fn refuses_changed_local_file(f: Factory, c: Crypt) {
     let fx = f();
     let v = vault(fx.store.clone(), c);
     let job = v.create_job("changed", day("2026-11-26"), meta()).unwrap();
-    let a = artifact(ArtifactKind::Integration, "A", "01.00.0000", b"original");
+    let a = integration("A", b"original");
     std::fs::write(a.path(), b"tampered").unwrap();
     let e = job.store(&a).unwrap_err();
     assert!(matches!(e, VaultError::Integrity { .. }), "{e}");
@@ -805,13 +843,7 @@ pub fn wrong_identity(f: Factory, c: Crypt) {
     let fx = f();
     let v = vault(fx.store.clone(), c);
     let job = v.create_job("secret", day("2026-11-26"), meta()).unwrap();
-    job.store(&artifact(
-        ArtifactKind::Integration,
-        "S",
-        "01.00.0000",
-        b"top secret archive",
-    ))
-    .unwrap();
+    job.store(&integration("S", b"top secret archive")).unwrap();
     let m = job.finish().unwrap();
     let stored = fx
         .store
@@ -994,9 +1026,28 @@ pub fn damaged_manifest(f: Factory) {
 
 /// Counts the bytes written to a store (files created and exclusive creates); hard links are
 /// passed through, so a file store keeps linking.
-pub struct Counting {
-    pub inner: Arc<dyn Store>,
-    pub written: Arc<std::sync::atomic::AtomicU64>,
+pub type Counting = Tap<Count>;
+
+/// The bytes written through a [`Counting`] store.
+#[derive(Default)]
+pub struct Count(Arc<std::sync::atomic::AtomicU64>);
+
+impl Observer for Count {
+    fn create(
+        &self,
+        _store: &Arc<dyn Store>,
+        _path: &str,
+        w: Box<dyn StoreWriter>,
+    ) -> Box<dyn StoreWriter> {
+        Box::new(CountWriter {
+            inner: w,
+            written: self.0.clone(),
+        })
+    }
+    fn create_exclusive(&self, _path: &str, contents: &[u8]) {
+        self.0
+            .fetch_add(contents.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 struct CountWriter {
@@ -1024,55 +1075,14 @@ impl StoreWriter for CountWriter {
 
 impl Counting {
     pub fn new(inner: Arc<dyn Store>) -> Counting {
-        Counting {
+        Tap {
             inner,
-            written: Arc::default(),
+            seen: Count::default(),
         }
     }
     /// Bytes written since the last call.
     pub fn take(&self) -> u64 {
-        self.written.swap(0, std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl Store for Counting {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn create_dir_all(&self, path: &str) -> Result<(), VaultError> {
-        self.inner.create_dir_all(path)
-    }
-    fn create(&self, path: &str) -> Result<Box<dyn StoreWriter>, VaultError> {
-        Ok(Box::new(CountWriter {
-            inner: self.inner.create(path)?,
-            written: self.written.clone(),
-        }))
-    }
-    fn rename(&self, from: &str, to: &str) -> Result<(), VaultError> {
-        self.inner.rename(from, to)
-    }
-    fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, VaultError> {
-        self.inner.open(path)
-    }
-    fn list(&self, path: &str) -> Result<Vec<DirEntry>, VaultError> {
-        self.inner.list(path)
-    }
-    fn stat(&self, path: &str) -> Result<Option<u64>, VaultError> {
-        self.inner.stat(path)
-    }
-    fn remove(&self, path: &str) -> Result<(), VaultError> {
-        self.inner.remove(path)
-    }
-    fn remove_dir(&self, path: &str) -> Result<(), VaultError> {
-        self.inner.remove_dir(path)
-    }
-    fn create_exclusive(&self, path: &str, contents: &[u8]) -> Result<bool, VaultError> {
-        self.written
-            .fetch_add(contents.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        self.inner.create_exclusive(path, contents)
-    }
-    fn hard_link(&self, from: &str, to: &str) -> Result<bool, VaultError> {
-        self.inner.hard_link(from, to)
+        self.seen.0.swap(0, std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -1108,22 +1118,8 @@ pub fn shared_content(f: Factory, c: Crypt, via: ferry::vault::ShareVia) {
     let store: Arc<dyn Store> = counting.clone();
     let v = vault(store.clone(), c);
     let big = bytes(2 * 1024 * 1024, 7);
-    let a = |stamp| {
-        artifact(
-            ArtifactKind::Integration,
-            "ORDERS",
-            "01.00.0000",
-            &export_zip("ORDERS", &big, stamp),
-        )
-    };
-    let b = |body: &[u8], stamp| {
-        artifact(
-            ArtifactKind::Integration,
-            "BILLING",
-            "01.00.0000",
-            &export_zip("BILLING", body, stamp),
-        )
-    };
+    let a = |stamp| integration("ORDERS", &export_zip("ORDERS", &big, stamp));
+    let b = |body: &[u8], stamp| integration("BILLING", &export_zip("BILLING", body, stamp));
     let lookup = || artifact(ArtifactKind::Lookup, "COUNTRIES", "", b"a,b\n1,2\n");
     let night = |name: &str, d: &str, arts: &[ferry::artifact::Artifact]| {
         let j = v.create_job(name, day(d), meta()).unwrap();
@@ -1311,10 +1307,8 @@ pub fn shared_content(f: Factory, c: Crypt, via: ferry::vault::ShareVia) {
     let m4 = night(
         "n4",
         "2026-11-28",
-        &[artifact(
-            ArtifactKind::Integration,
+        &[integration(
             "ORDERS",
-            "01.00.0000",
             &export_zip("ORDERS", b"rewritten", 4),
         )],
     );
@@ -1355,12 +1349,7 @@ pub fn carried_by_listing(f: Factory, c: Crypt, via: ferry::vault::ShareVia) {
     let v = vault(store.clone(), c);
     let oic = "https://oic.example.com?integrationInstance=dev";
     let listed = |code: &str, body: &[u8], updated: &str| {
-        let mut a = artifact(
-            ArtifactKind::Integration,
-            code,
-            "01.00.0000",
-            &export_zip(code, body, 1),
-        );
+        let mut a = integration(code, &export_zip(code, body, 1));
         a.listed = Some(Listed {
             updated: updated.into(),
             instance: oic.into(),

@@ -5,7 +5,7 @@ use rhai::{Array, Dynamic, EvalAltResult, Map};
 use serde::de::DeserializeOwned;
 
 use crate::artifact::Artifact;
-use crate::oic::{Integration, IntegrationId, Library, Lookup, Package, Project};
+use crate::oic::{Integration, IntegrationId};
 use crate::ops::export::Exportable;
 use crate::script::errors;
 
@@ -84,34 +84,18 @@ pub fn as_exportables(items: &Dynamic) -> RhaiResultOf<Vec<Exportable>> {
         "an integration (or project, lookup, library, package) or an array of them",
     );
     one_or_many(items, what, |x| {
-        let e = x
-            .read_lock::<Integration>()
-            .map(|i| Exportable::Integration(i.clone()));
-        e.or_else(|| {
-            x.read_lock::<Project>()
-                .map(|p| Exportable::Project(p.clone()))
-        })
-        .or_else(|| {
-            x.read_lock::<Lookup>()
-                .map(|l| Exportable::Lookup(l.clone()))
-        })
-        .or_else(|| {
-            x.read_lock::<Library>()
-                .map(|l| Exportable::Library(l.clone()))
-        })
-        .or_else(|| {
-            x.read_lock::<Package>()
-                .map(|p| Exportable::Package(p.clone()))
-        })
+        let e = x.clone().try_cast().map(Exportable::Integration);
+        e.or_else(|| x.clone().try_cast().map(Exportable::Project))
+            .or_else(|| x.clone().try_cast().map(Exportable::Lookup))
+            .or_else(|| x.clone().try_cast().map(Exportable::Library))
+            .or_else(|| x.clone().try_cast().map(Exportable::Package))
     })
 }
 
 /// Artifacts (one, or an array of them).
 pub fn as_artifacts(items: &Dynamic) -> RhaiResultOf<Vec<Artifact>> {
     let what = ("artifacts", "an artifact or an array of artifacts");
-    one_or_many(items, what, |x| {
-        x.read_lock::<Artifact>().map(|a| a.clone())
-    })
+    one_or_many(items, what, |x| x.clone().try_cast::<Artifact>())
 }
 
 /// Integration ids: an Integration, an Artifact, a map with `id` or `"CODE|VERSION"`, or an

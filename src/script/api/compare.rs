@@ -2,23 +2,17 @@
 //! [`crate::ops::compare`]).
 
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
+use rhai::{Array, Dynamic, Engine, Map};
 
-use super::oic::{Instance, ops_err, options};
+use super::args::{RhaiResultOf, map_of, options};
+use super::oic::{Instance, ops_err};
 use crate::artifact::Artifact;
 use crate::oic::Integration;
-use crate::ops::compare::{self, DiffOptions, ExpectItem, Expected};
+use crate::ops::compare::{self, ExpectItem, Expected};
 use crate::script::errors;
 
-fn diff(src: &Instance, dst: &Instance, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
-    let o: DiffOptions = options("diff", opts)?;
-    let host = &*src.host;
-    let d = host.block_on(compare::diff(host, &src.client, &dst.client, &o))?;
-    Ok(rhai::serde::to_dynamic(d.map_err(ops_err)?)?.cast::<Map>())
-}
-
 /// One thing `verify` is given: an artifact, an integration, a result map or an id.
-fn expect_item(x: &Dynamic) -> Result<ExpectItem, Box<EvalAltResult>> {
+fn expect_item(x: &Dynamic) -> RhaiResultOf<ExpectItem> {
     if let Some(a) = x.read_lock::<Artifact>() {
         let (key, source_status) = (a.key.clone(), a.source_status.clone());
         Ok(ExpectItem::Exported { key, source_status })
@@ -27,11 +21,8 @@ fn expect_item(x: &Dynamic) -> Result<ExpectItem, Box<EvalAltResult>> {
         Ok(ExpectItem::Listed { id, status })
     } else if let Some(m) = x.read_lock::<Map>() {
         let text = |k: &str| m.get(k).map(|v| v.to_string());
-        let status = m
-            .get("status")
-            .filter(|v| !v.is_unit())
-            .map(|v| v.to_string());
-        let (id, kind) = (text("id"), text("kind"));
+        let status = m.get("status").filter(|v| !v.is_unit());
+        let (id, kind, status) = (text("id"), text("kind"), status.map(|v| v.to_string()));
         Ok(ExpectItem::Result { id, kind, status })
     } else if x.is_string() {
         Ok(ExpectItem::Id(x.to_string()))
@@ -43,7 +34,7 @@ fn expect_item(x: &Dynamic) -> Result<ExpectItem, Box<EvalAltResult>> {
 }
 
 /// The expectations of `verify`: a map of ids to statuses, or items (one or an array).
-fn expected(x: &Dynamic) -> Result<Expected, Box<EvalAltResult>> {
+fn expected(x: &Dynamic) -> RhaiResultOf<Expected> {
     if let Some(m) = x.read_lock::<Map>() {
         let status = |v: &Dynamic| (!v.is_unit()).then(|| v.to_string());
         return Ok(m.iter().map(|(k, v)| (k.to_string(), status(v))).collect());
@@ -70,8 +61,8 @@ mod compare_api {
     /// print(d.missing);
     /// ```
     #[rhai_fn(name = "diff", volatile, pure, return_raw)]
-    pub fn diff_all(source: &mut Instance, target: Instance) -> Result<Map, Box<EvalAltResult>> {
-        diff(source, &target, &Map::new())
+    pub fn diff_all(source: &mut Instance, target: Instance) -> RhaiResultOf<Map> {
+        diff_with(source, target, Map::new())
     }
 
     /// Compares two instances' integrations: `#{ missing: [ids on source only], extra: [ids on target only],
@@ -84,12 +75,9 @@ mod compare_api {
     /// print(d.missing);
     /// ```
     #[rhai_fn(name = "diff", volatile, pure, return_raw)]
-    pub fn diff_with(
-        source: &mut Instance,
-        target: Instance,
-        options: Map,
-    ) -> Result<Map, Box<EvalAltResult>> {
-        diff(source, &target, &options)
+    pub fn diff_with(source: &mut Instance, target: Instance, options: Map) -> RhaiResultOf<Map> {
+        let o = super::options("diff", &options)?;
+        map_of(&source.run(|h, c| compare::diff(h, c, &target.client, &o))?)
     }
 
     /// Checks that a migration landed: `expected` is an array of artifacts (expects ACTIVATED where they were active on the source, else CONFIGURED),
@@ -102,11 +90,9 @@ mod compare_api {
     /// if !v.ok { throw `migration incomplete: ${v}`; }
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn verify(inst: &mut Instance, expected: Dynamic) -> Result<Map, Box<EvalAltResult>> {
+    pub fn verify(inst: &mut Instance, expected: Dynamic) -> RhaiResultOf<Map> {
         let want = super::expected(&expected)?;
-        let host = &*inst.host;
-        let v = host.block_on(compare::verify(host, &inst.client, &want))?;
-        Ok(rhai::serde::to_dynamic(v.map_err(ops_err)?)?.cast::<Map>())
+        map_of(&inst.run(|h, c| compare::verify(h, c, &want))?)
     }
 }
 

@@ -2,40 +2,31 @@
 //! secrets as `env:`/`file:` references), test them, and find those that block activation.
 
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
 
-use super::oic::{Instance, ops_err, options, results};
-use super::{OrUnit, found, listed};
+use super::OrUnit;
+use super::args::{RhaiResultOf, map_of, objects, options, results};
+use super::oic::Instance;
 use crate::artifact::Artifact;
 use crate::oic::{Connection, Integration};
-use crate::ops::connections;
-use crate::script::errors::{self, Ctx};
-
-/// The settings of `configure_connections`, read as the `connections` option of the other verbs.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigureOptions {
-    connections: connections::Connections,
-}
+use crate::ops::{connections, reads};
+use crate::script::errors;
 
 /// Integrations and artifacts (one or an array of them), apart.
-fn integrations_and_artifacts(
-    items: &Dynamic,
-) -> Result<(Vec<Integration>, Vec<Artifact>), Box<EvalAltResult>> {
-    let list = match items.read_lock::<Array>() {
-        Some(a) => a.clone(),
-        None => vec![items.clone()],
-    };
+fn integrations_and_artifacts(items: &Dynamic) -> RhaiResultOf<(Vec<Integration>, Vec<Artifact>)> {
+    let list = items.read_lock::<Array>().map(|a| a.clone());
     let (mut ints, mut arts) = (vec![], vec![]);
-    for x in list {
-        if let Some(i) = x.read_lock::<Integration>() {
-            ints.push(i.clone());
-        } else if let Some(a) = x.read_lock::<Artifact>() {
-            arts.push(a.clone());
-        } else {
-            let t = x.type_name();
-            let m = format!("expected integrations or artifacts, found a {t}");
-            return Err(errors::usage(m));
+    for x in list.unwrap_or_else(|| vec![items.clone()]) {
+        match (x.read_lock::<Integration>(), x.read_lock::<Artifact>()) {
+            (Some(i), _) => ints.push(i.clone()),
+            (_, Some(a)) => arts.push(a.clone()),
+            _ => {
+                let m = format!(
+                    "expected integrations or artifacts, found a {}",
+                    x.type_name()
+                );
+                return Err(errors::usage(m));
+            }
         }
     }
     Ok((ints, arts))
@@ -53,10 +44,8 @@ mod connections_api {
     /// for c in prod.connections() { print(c); }
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn connections(i: &mut Instance) -> Result<Array, Box<EvalAltResult>> {
-        listed(i, "list_connections", || {
-            i.client.list_connections(None, None)
-        })
+    pub fn connections(i: &mut Instance) -> RhaiResultOf<Array> {
+        Ok(objects(i.run(|h, c| reads::connections(h, c))?))
     }
 
     /// One connection by code; an error with `status` 404 when it does not exist.
@@ -66,14 +55,8 @@ mod connections_api {
     /// let c = prod.connection("ERP_REST");
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn connection(
-        i: &mut Instance,
-        code: ImmutableString,
-    ) -> Result<Connection, Box<EvalAltResult>> {
-        let r = i
-            .host
-            .read("get_connection", || i.client.get_connection(None, &code))?;
-        found(r, "connection", &code, Ctx::instance(&i.name()))
+    pub fn connection(i: &mut Instance, code: ImmutableString) -> RhaiResultOf<Connection> {
+        i.run(|h, c| reads::connection(h, c, &code))
     }
 
     /// Updates connections and tests them. `settings` is a map `#{ CODE: #{ properties: #{..}, security_policy: "..", security: #{..}, agent_group: ".." } }`
@@ -86,15 +69,10 @@ mod connections_api {
     ///                                          security: #{ username: "svc", password: "env:ERP_PASSWORD" } } });
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn configure_connections(
-        i: &mut Instance,
-        settings: Dynamic,
-    ) -> Result<Array, Box<EvalAltResult>> {
+    pub fn configure_connections(i: &mut Instance, settings: Dynamic) -> RhaiResultOf<Array> {
         let m = Map::from_iter([("connections".into(), settings)]);
-        let o: ConfigureOptions = options("configure_connections", &m)?;
-        let specs = o.connections.for_instance(&i.name()).map_err(ops_err)?;
-        let host = &*i.host;
-        results(host.block_on(connections::configure(host, &i.client, specs, true))?)
+        let o = options("configure_connections", &m)?;
+        results(i.run(|h, c| connections::configure_connections(h, c, &o))?)
     }
 
     /// Tests a connection: `#{ connection, status: "SUCCESS"|"FAILED", details }`.
@@ -104,13 +82,8 @@ mod connections_api {
     /// let t = prod.test_connection("ERP_REST");
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn test_connection(
-        i: &mut Instance,
-        code: ImmutableString,
-    ) -> Result<Map, Box<EvalAltResult>> {
-        let host = &*i.host;
-        let r = host.block_on(connections::test(host, &i.client, &code))?;
-        Ok(rhai::serde::to_dynamic(r.map_err(ops_err)?)?.cast::<Map>())
+    pub fn test_connection(i: &mut Instance, code: ImmutableString) -> RhaiResultOf<Map> {
+        map_of(&i.run(|h, c| connections::test(h, c, &code))?)
     }
 
     /// The connections that the given integrations or artifacts use and that are not `CONFIGURED` on this instance (they block activation):
@@ -121,14 +94,9 @@ mod connections_api {
     /// for b in prod.blocking_connections(artifacts) { print(`${b.connection} (${b.status}) blocks ${b.used_by}`); }
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn blocking_connections(
-        i: &mut Instance,
-        items: Dynamic,
-    ) -> Result<Array, Box<EvalAltResult>> {
+    pub fn blocking_connections(i: &mut Instance, items: Dynamic) -> RhaiResultOf<Array> {
         let (ints, arts) = integrations_and_artifacts(&items)?;
-        let host = &*i.host;
-        let r = host.block_on(connections::blocking(host, &i.client, &ints, &arts))?;
-        results(r.map_err(ops_err)?)
+        results(i.run(|h, c| connections::blocking(h, c, &ints, &arts))?)
     }
 }
 

@@ -3,11 +3,11 @@
 //! and [`crate::ops::instance`].
 
 use rhai::plugin::*;
-use rhai::{EvalAltResult, Map, Module};
+use rhai::{Map, Module};
 
-use super::oic::{Instance, ops_err, options};
-use crate::ops::instance::{self, MigrateOptions};
-use crate::ops::instance_archive::{self, CloneOptions};
+use super::args::{RhaiResultOf, map_of, options};
+use super::oic::Instance;
+use crate::ops::{instance, instance_archive};
 
 // The functions added to the `oic` module (no module doc: it would be appended to `oic`'s).
 #[export_module]
@@ -27,15 +27,9 @@ mod instance_api {
     /// for c in r.coverage { if !c.carried { print(`not carried: ${c.item} (${c.note})`); } }
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn instance_archive(
-        source: Instance,
-        target: Instance,
-        options: Map,
-    ) -> Result<Map, Box<EvalAltResult>> {
-        let o: CloneOptions = super::options("instance_archive", &options)?;
-        let (host, (s, t)) = (&*source.host, (&source.client, &target.client));
-        let r = host.block_on(instance_archive::clone_instance(host, s, t, &o))?;
-        Ok(rhai::serde::to_dynamic(r.map_err(ops_err)?)?.cast::<Map>())
+    pub fn instance_archive(source: Instance, target: Instance, options: Map) -> RhaiResultOf<Map> {
+        let o = super::options("instance_archive", &options)?;
+        map_of(&source.run(|h, s| instance_archive::clone_instance(h, s, &target.client, &o))?)
     }
 
     /// Moves everything `source` holds to `target` by ferry's per-artifact path, in dependency order: libraries, lookups, projects, packages and integrations (each exported, checked against the target and imported; unchanged archives skipped), then the connections they use (the source's properties and security policy, per-environment `connections` settings and credentials over them, each tested), then activations, project ACLs and role grants (in the identity domain, principals mapped by e-mail or group name).
@@ -53,15 +47,9 @@ mod instance_api {
     /// print(`${r.failed} failure(s); left out: ${r.excluded.len()}`);
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn migrate_instance(
-        source: Instance,
-        target: Instance,
-        options: Map,
-    ) -> Result<Map, Box<EvalAltResult>> {
-        let o: MigrateOptions = super::options("migrate_instance", &options)?;
-        let (host, (s, t)) = (&*source.host, (&source.client, &target.client));
-        let r = host.block_on(instance::migrate_instance(host, s, t, &o))?;
-        Ok(rhai::serde::to_dynamic(r.map_err(ops_err)?)?.cast::<Map>())
+    pub fn migrate_instance(source: Instance, target: Instance, options: Map) -> RhaiResultOf<Map> {
+        let o = super::options("migrate_instance", &options)?;
+        map_of(&source.run(|h, s| instance::migrate_instance(h, s, &target.client, &o))?)
     }
 }
 

@@ -1,52 +1,28 @@
 //! The `ledger` module: the run ledger read from recipes, and `ledger::rollback` (a binding of
-//! [`crate::ops::rollback`]); plus [`sink_for`], where a run saves what a replace loses.
-
-use std::sync::Arc;
+//! [`crate::ops::rollback`]).
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use rhai::plugin::*;
 
-use super::oic::{options, results};
+use super::args::{self, RhaiResultOf, results};
 use super::{host_of, register_plugin};
 use crate::ledger::query::{self, ErrorQuery};
-use crate::ledger::{Ledger, LedgerLocation};
+use crate::ledger::{Ledger, LedgerError, LedgerLocation};
 use crate::script::errors::{self, Ctx};
-use crate::script::host::Host;
-
-/// Where the host's run saves what a replace loses (see
-/// [`crate::ops::run::Run::keep_for_rollback`]).
-pub fn sink_for(host: &Host) -> Arc<dyn crate::ops::RollbackSink> {
-    host.run.clone()
-}
 
 fn ledger_err(e: impl std::fmt::Display) -> Box<EvalAltResult> {
     errors::script_error("ledger", None, e.to_string(), Ctx::default())
 }
 
-fn open(ctx: &NativeCallContext) -> Result<Ledger, Box<EvalAltResult>> {
+fn open(ctx: &NativeCallContext) -> RhaiResultOf<Ledger> {
     Ledger::open_at(&LedgerLocation::for_config(&host_of(ctx)?.config)).map_err(ledger_err)
 }
 
-fn run_detail(db: &Ledger, id: &str) -> Result<Dynamic, Box<EvalAltResult>> {
-    match query::run_detail(db, id).map_err(ledger_err)? {
-        Some(v) => rhai::serde::to_dynamic(v),
-        None => Ok(Dynamic::UNIT),
-    }
-}
-
-fn rollback(
-    ctx: &NativeCallContext,
-    run: &str,
-    o: Option<&Map>,
-) -> Result<Array, Box<EvalAltResult>> {
-    let h = host_of(ctx)?;
-    let opts = o
-        .map(|o| options("rollback", o))
-        .transpose()?
-        .unwrap_or_default();
-    let r = h.block_on(crate::ops::rollback::rollback(&*h, run, &opts))?;
-    results(r.map_err(super::oic::ops_err)?)
+/// A run with its steps (from [`query`]) as a map, or `()`.
+fn detail(run: Result<Option<serde_json::Value>, LedgerError>) -> RhaiResultOf<Dynamic> {
+    run.map_err(ledger_err)?
+        .map_or(Ok(Dynamic::UNIT), rhai::serde::to_dynamic)
 }
 
 /// The run ledger: every run and step, the central error log; and rollback of a run.
@@ -61,7 +37,7 @@ mod ledger_api {
     /// for r in ledger::runs() { print(`${r.id} ${r.outcome}`); }
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn runs(ctx: NativeCallContext) -> Result<Array, Box<EvalAltResult>> {
+    pub fn runs(ctx: NativeCallContext) -> RhaiResultOf<Array> {
         results(open(&ctx)?.runs(50).map_err(ledger_err)?)
     }
 
@@ -72,8 +48,8 @@ mod ledger_api {
     /// let r = ledger::run("20261126-142501-a3f0");
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn run(ctx: NativeCallContext, id: ImmutableString) -> Result<Dynamic, Box<EvalAltResult>> {
-        run_detail(&open(&ctx)?, &id)
+    pub fn run(ctx: NativeCallContext, id: ImmutableString) -> RhaiResultOf<Dynamic> {
+        detail(query::run_detail(&open(&ctx)?, &id))
     }
 
     /// The latest earlier real run (not a dry run) of this recipe, with its steps, or `()`.
@@ -84,15 +60,9 @@ mod ledger_api {
     /// if last != () { print(last.outcome); }
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn last_run(ctx: NativeCallContext) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn last_run(ctx: NativeCallContext) -> RhaiResultOf<Dynamic> {
         let (db, info) = (open(&ctx)?, host_of(&ctx)?.exec.record().info());
-        match db
-            .last_run(Some(&info.recipe), Some(&info.id))
-            .map_err(ledger_err)?
-        {
-            Some(r) => run_detail(&db, &r.info.id),
-            None => Ok(Dynamic::UNIT),
-        }
+        detail(query::last_run_detail(&db, &info.recipe, &info.id))
     }
 
     /// What failed in a run and did not succeed later in it: one map per artifact and stage (`id`, `kind`, `code`, `version`, `stage`, `target`, `error`, `status`).
@@ -105,10 +75,7 @@ mod ledger_api {
     /// let again = dev.integrations().filter(|i| codes.contains(i.code));
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn failed(
-        ctx: NativeCallContext,
-        run: ImmutableString,
-    ) -> Result<Array, Box<EvalAltResult>> {
+    pub fn failed(ctx: NativeCallContext, run: ImmutableString) -> RhaiResultOf<Array> {
         results(query::still_failed(
             &open(&ctx)?.steps(&run).map_err(ledger_err)?,
         ))
@@ -121,8 +88,8 @@ mod ledger_api {
     /// for e in ledger::errors(#{ stage: "import", since: "2026-11-01" }) { print(e.error.message); }
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn errors(ctx: NativeCallContext, filter: Map) -> Result<Array, Box<EvalAltResult>> {
-        let q: ErrorQuery = options("errors", &filter)?;
+    pub fn errors(ctx: NativeCallContext, filter: Map) -> RhaiResultOf<Array> {
+        let q: ErrorQuery = args::options("errors", &filter)?;
         let f = q.filter().map_err(errors::usage)?;
         results(open(&ctx)?.errors(&f).map_err(ledger_err)?)
     }
@@ -135,11 +102,8 @@ mod ledger_api {
     /// let results = ledger::rollback("20261126-142501-a3f0");
     /// ```
     #[rhai_fn(name = "rollback", volatile, return_raw)]
-    pub fn rollback(
-        ctx: NativeCallContext,
-        run: ImmutableString,
-    ) -> Result<Array, Box<EvalAltResult>> {
-        super::rollback(&ctx, &run, None)
+    pub fn rollback(ctx: NativeCallContext, run: ImmutableString) -> RhaiResultOf<Array> {
+        rollback_with(ctx, run, Map::new())
     }
 
     /// `ledger::rollback(run)` with options: `force` (default false) undoes the run's changes even where a later run
@@ -154,8 +118,11 @@ mod ledger_api {
         ctx: NativeCallContext,
         run: ImmutableString,
         options: Map,
-    ) -> Result<Array, Box<EvalAltResult>> {
-        super::rollback(&ctx, &run, Some(&options))
+    ) -> RhaiResultOf<Array> {
+        let h = host_of(&ctx)?;
+        let opts = args::options("rollback", &options)?;
+        let r = h.block_on(crate::ops::rollback::rollback(&*h, &run, &opts))?;
+        results(r.map_err(errors::ops_err)?)
     }
 }
 

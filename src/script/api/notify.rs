@@ -1,30 +1,26 @@
 //! The `notify` module: the run's report by e-mail (and webhook), now or at the end of the run
 //! (see [`crate::ops::notify`]). A notification never fails the run.
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+use std::sync::Arc;
 
 use rhai::plugin::*;
+use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
 
-use super::oic::{Instance, ops_err, options, results};
+use super::args::{RhaiResultOf, map_of, options, results};
+use super::oic::Instance;
 use super::{host_of, register_plugin};
 use crate::oic::Integration;
 use crate::ops::notify::{self as ops_notify, NotifyOptions, NotifyRequest, OwnedItem};
-use crate::script::errors;
+use crate::script::errors::{self, ops_err};
 use crate::script::host::Host;
 
 /// Who owns what among `items`: Integration objects (their lastUpdatedBy) and maps with `code`
 /// and `owner` or `last_updated_by`; anything else is passed over.
 fn owned(items: &Dynamic) -> Vec<OwnedItem> {
     let one = |v: &Dynamic| match v.read_lock::<Integration>() {
-        Some(i) => Some(OwnedItem {
-            code: i.code.clone(),
-            last_updated_by: Some(i.last_updated_by.clone()),
-            owner: None,
-        }),
-        None => v
-            .is_map()
-            .then(|| rhai::serde::from_dynamic(v).ok())
-            .flatten(),
+        Some(i) => Some(OwnedItem::from(&*i)),
+        None if v.is_map() => rhai::serde::from_dynamic(v).ok(),
+        None => None,
     };
     match items.read_lock::<Array>() {
         Some(a) => a.iter().filter_map(one).collect(),
@@ -33,61 +29,30 @@ fn owned(items: &Dynamic) -> Vec<OwnedItem> {
 }
 
 /// The request of `notify::report` / `notify::at_end`: the options (`source`, an instance, taken
-/// out before serde reads the rest) and the owners the items and the source tell.
+/// out before serde reads the rest), and the owners `items` tell.
 fn request(
-    h: &Host,
+    ctx: &NativeCallContext,
     items: Option<&Dynamic>,
     o: &Map,
-) -> Result<NotifyRequest, Box<EvalAltResult>> {
-    let mut o = o.clone();
+) -> RhaiResultOf<(Arc<Host>, NotifyRequest)> {
+    let (h, mut o) = (host_of(ctx)?, o.clone());
     let source = o.remove("source");
     let opts: NotifyOptions = options("notify", &o).map_err(|e| {
         let m = crate::script::render::message_of(&e);
         errors::usage(m.replace("`webhook`", "`webhook`, `source`"))
     })?;
-    let mut owners = ops_notify::owners_of(&items.map(owned).unwrap_or_default());
-    if let Some(src) = source {
-        let Some(inst) = src.read_lock::<Instance>() else {
-            return Err(errors::usage(
-                "`source` must be an instance (oic::instance(\"dev\"))",
-            ));
-        };
-        let c = inst.client.clone();
-        h.block_on(ops_notify::source_owners(&c, &mut owners))?
-            .map_err(ops_err)?;
-    }
-    opts.request(&h.config, owners).map_err(ops_err)
+    let not_an_instance = || errors::usage("`source` must be an instance (oic::instance(\"dev\"))");
+    let source = source.map(|s| s.try_cast::<Instance>().ok_or_else(not_an_instance));
+    let source = source.transpose()?;
+    let items = items.map(owned).unwrap_or_default();
+    let req = ops_notify::request(&h.config, opts, &items, source.as_ref().map(|i| &i.client));
+    let req = h.block_on(req)?.map_err(ops_err)?;
+    Ok((h, req))
 }
 
-fn report_now(h: &Host, req: NotifyRequest) -> Result<Array, Box<EvalAltResult>> {
+fn report_now(h: &Host, req: NotifyRequest) -> RhaiResultOf<Array> {
     let info = h.exec.record().info();
     results(h.block_on(ops_notify::send(&h.run, info, &req))?)
-}
-
-fn report(
-    ctx: &NativeCallContext,
-    items: Option<&Dynamic>,
-    o: &Map,
-) -> Result<Array, Box<EvalAltResult>> {
-    let h = host_of(ctx)?;
-    report_now(&h, request(&h, items, o)?)
-}
-
-fn at_end(
-    ctx: &NativeCallContext,
-    items: Option<&Dynamic>,
-    o: &Map,
-) -> Result<(), Box<EvalAltResult>> {
-    let h = host_of(ctx)?;
-    h.run.notify_at_end(request(&h, items, o)?);
-    Ok(())
-}
-
-fn first_map(a: Array) -> Map {
-    a.into_iter()
-        .next()
-        .and_then(|d| d.try_cast::<Map>())
-        .unwrap_or_default()
 }
 
 /// Notifications: the run's report by e-mail (SMTP, or .eml files in the outbox with --sandbox) and webhook.
@@ -105,8 +70,9 @@ mod notify_api {
     /// notify::report(#{ to: ["ops@example.com"], when: "failure" });
     /// ```
     #[rhai_fn(name = "report", volatile, return_raw)]
-    pub fn report(ctx: NativeCallContext, options: Map) -> Result<Array, Box<EvalAltResult>> {
-        super::report(&ctx, None, &options)
+    pub fn report(ctx: NativeCallContext, options: Map) -> RhaiResultOf<Array> {
+        let (h, req) = request(&ctx, None, &options)?;
+        report_now(&h, req)
     }
 
     /// Like `notify::report(options)`; `items` (the integrations moved, or result maps with `code` and `owner`) tell who owns what for `owners: true`.
@@ -121,8 +87,9 @@ mod notify_api {
         ctx: NativeCallContext,
         items: Dynamic,
         options: Map,
-    ) -> Result<Array, Box<EvalAltResult>> {
-        super::report(&ctx, Some(&items), &options)
+    ) -> RhaiResultOf<Array> {
+        let (h, req) = request(&ctx, Some(&items), &options)?;
+        report_now(&h, req)
     }
 
     /// Sends the report when the run ends (even on an error), with its outcome. Options as `notify::report`.
@@ -132,8 +99,10 @@ mod notify_api {
     /// notify::at_end(#{ when: "failure" });
     /// ```
     #[rhai_fn(name = "at_end", volatile, return_raw)]
-    pub fn at_end(ctx: NativeCallContext, options: Map) -> Result<(), Box<EvalAltResult>> {
-        super::at_end(&ctx, None, &options)
+    pub fn at_end(ctx: NativeCallContext, options: Map) -> RhaiResultOf<()> {
+        let (h, req) = request(&ctx, None, &options)?;
+        h.run.notify_at_end(req);
+        Ok(())
     }
 
     /// Like `notify::at_end(options)`, with the integrations whose lastUpdatedBy makes them owners.
@@ -144,12 +113,10 @@ mod notify_api {
     /// notify::at_end(wanted, #{ owners: true });
     /// ```
     #[rhai_fn(name = "at_end", volatile, return_raw)]
-    pub fn at_end_items(
-        ctx: NativeCallContext,
-        items: Dynamic,
-        options: Map,
-    ) -> Result<(), Box<EvalAltResult>> {
-        super::at_end(&ctx, Some(&items), &options)
+    pub fn at_end_items(ctx: NativeCallContext, items: Dynamic, options: Map) -> RhaiResultOf<()> {
+        let (h, req) = request(&ctx, Some(&items), &options)?;
+        h.run.notify_at_end(req);
+        Ok(())
     }
 
     /// Posts the run's summary (outcome, counts, failures with their root cause) as JSON to the webhook of `[mail] webhook`. Returns the delivery map.
@@ -159,10 +126,12 @@ mod notify_api {
     /// notify::webhook();
     /// ```
     #[rhai_fn(name = "webhook", volatile, return_raw)]
-    pub fn webhook(ctx: NativeCallContext) -> Result<Map, Box<EvalAltResult>> {
+    pub fn webhook(ctx: NativeCallContext) -> RhaiResultOf<Map> {
         let h = host_of(&ctx)?;
-        let req = NotifyOptions::webhook_only().request(&h.config, Default::default());
-        Ok(first_map(report_now(&h, req.map_err(ops_err)?)?))
+        let d = h
+            .block_on(ops_notify::post_summary(&h.run))?
+            .map_err(ops_err)?;
+        d.map_or_else(|| Ok(Map::new()), |d| map_of(&d))
     }
 
     /// Posts `#{ text }` as JSON to the webhook of `[mail] webhook` (a chat message). Returns the delivery map.
@@ -172,15 +141,10 @@ mod notify_api {
     /// notify::webhook("Migration to prod started");
     /// ```
     #[rhai_fn(name = "webhook", volatile, return_raw)]
-    pub fn webhook_message(
-        ctx: NativeCallContext,
-        text: ImmutableString,
-    ) -> Result<Map, Box<EvalAltResult>> {
+    pub fn webhook_message(ctx: NativeCallContext, text: ImmutableString) -> RhaiResultOf<Map> {
         let h = host_of(&ctx)?;
-        let d = h
-            .block_on(ops_notify::post_text(&h.run, &text))?
-            .map_err(ops_err)?;
-        Ok(first_map(results(vec![d])?))
+        let d = h.block_on(ops_notify::post_text(&h.run, &text))?;
+        map_of(&d.map_err(ops_err)?)
     }
 
     /// The folder mail is written to instead of being sent (`--sandbox` or `[mail] outbox`), or `()` when mail goes to an SMTP server.
@@ -190,7 +154,7 @@ mod notify_api {
     /// print(notify::outbox());
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn outbox(ctx: NativeCallContext) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn outbox(ctx: NativeCallContext) -> RhaiResultOf<Dynamic> {
         let h = host_of(&ctx)?;
         let dir = ops_notify::outbox(&h.config, h.sandbox);
         Ok(dir.map_or(Dynamic::UNIT, |d| d.display().to_string().into()))

@@ -9,16 +9,15 @@ use std::sync::Arc;
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
 
-use super::host_of;
-use crate::oic::{Integration, IntegrationId, OicClient};
-use crate::ops::{self, OpsError, activate, cutover, export, import, select};
-use crate::script::errors;
-use crate::script::host::Host;
-
 use super::args::{RhaiResultOf, id_from, ids_from};
-pub use super::args::{as_artifacts, as_exportables, map_of, objects, options, results};
-pub use crate::ops::view::{artifact_text, integration_text};
-pub use crate::script::errors::{oic_err, ops_err};
+use super::args::{as_artifacts, as_exportables, map_of, objects};
+pub use super::args::{options, results};
+use super::{call, host_of};
+use crate::oic::{Integration, IntegrationId, OicClient};
+use crate::ops::{self, OpsError, activate, cutover, export, import, reads, select};
+use crate::script::errors;
+pub use crate::script::errors::ops_err;
+use crate::script::host::Host;
 
 /// An OIC instance from the config (script type `Instance`).
 #[derive(Clone)]
@@ -32,23 +31,16 @@ impl Instance {
         self.client.name().to_string()
     }
 
-    /// Runs a verb of `ops` on the host and this instance's client to its end (or the run's
-    /// cancellation); its error as a script error.
-    fn run<'a, T, F>(&'a self, verb: impl FnOnce(&'a Host, &'a OicClient) -> F) -> RhaiResultOf<T>
+    /// Runs a verb of `ops` on the host and this instance's client (see [`call`]).
+    pub(super) fn run<'a, T, F>(
+        &'a self,
+        verb: impl FnOnce(&'a Host, &'a OicClient) -> F,
+    ) -> RhaiResultOf<T>
     where
         F: Future<Output = Result<T, OpsError>>,
     {
-        self.host
-            .block_on(verb(&self.host, &self.client))?
-            .map_err(ops_err)
+        call(&self.host, verb(&self.host, &self.client))
     }
-}
-
-/// Opens (or reuses) the client of a configured instance.
-pub fn instance(host: &Arc<Host>, name: &str) -> RhaiResultOf<Instance> {
-    let client = ops::Ctx::client(&**host, name).map_err(ops_err)?;
-    let host = host.clone();
-    Ok(Instance { host, client })
 }
 
 /// `activate` (true) or `deactivate` (false) with options.
@@ -72,7 +64,9 @@ mod oic_api {
     /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn instance(ctx: NativeCallContext, name: ImmutableString) -> RhaiResultOf<Instance> {
-        super::instance(&host_of(&ctx)?, &name)
+        let host = host_of(&ctx)?;
+        let client = ops::Ctx::client(&*host, &name).map_err(ops_err)?;
+        Ok(Instance { host, client })
     }
 
     /// The names of the configured instance profiles.
@@ -83,65 +77,13 @@ mod oic_api {
     /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn instances(ctx: NativeCallContext) -> RhaiResultOf<Array> {
-        let host = host_of(&ctx)?;
-        Ok(host
-            .config
-            .instances
-            .keys()
-            .cloned()
-            .map(Dynamic::from)
-            .collect())
+        Ok(objects(reads::instance_names(&host_of(&ctx)?.config)))
     }
 }
 
 #[export_module]
 mod instance_api {
     use super::*;
-
-    /// The profile name of the instance.
-    ///
-    /// # Example
-    /// ```rhai
-    /// print(dev.name);
-    /// ```
-    #[rhai_fn(get = "name", pure)]
-    pub fn name(inst: &mut Instance) -> String {
-        inst.name()
-    }
-
-    /// 2 for OIC Gen2, 3 for OIC 3.
-    ///
-    /// # Example
-    /// ```rhai
-    /// if dev.generation == 3 { print("OIC 3"); }
-    /// ```
-    #[rhai_fn(get = "generation", pure)]
-    pub fn generation(inst: &mut Instance) -> i64 {
-        inst.client.generation().number()
-    }
-
-    /// The instance's Developer API base URL.
-    ///
-    /// # Example
-    /// ```rhai
-    /// print(dev.url);
-    /// ```
-    #[rhai_fn(get = "url", pure)]
-    pub fn url(inst: &mut Instance) -> String {
-        inst.client.base_url().to_string()
-    }
-
-    /// `Instance(name, url)`.
-    ///
-    /// # Example
-    /// ```rhai
-    /// print(dev);
-    /// ```
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn to_string(inst: &mut Instance) -> String {
-        let (name, n) = (inst.name(), inst.client.generation().number());
-        format!("Instance({name}, OIC {n}, {})", inst.client.base_url())
-    }
 
     /// Every integration of the instance (all pages of the list).
     ///
@@ -352,11 +294,18 @@ mod instance_api {
 
 /// Registers the `oic` module (with the whole-instance verbs of [`super::instance`]), the
 /// `Instance` type and its methods, and the `Integration` and `Artifact` types.
-pub fn register(e: &mut Engine, _host: Arc<Host>) {
+pub fn register(e: &mut Engine) {
     e.register_type_with_name::<Instance>("Instance");
     let mut m = exported_module!(oic_api);
     super::instance::register_in_oic(&mut m);
     super::register_plugin(e, "oic", m);
     e.register_global_module(exported_module!(instance_api).into());
+    props!(e, dev: Instance {
+        name -> String: "The profile name of the instance.", dev.name();
+        generation -> i64: "2 for OIC Gen2, 3 for OIC 3." => "if dev.generation == 3 { print(\"OIC 3\"); }",
+            dev.client.generation().number();
+        url -> String: "The instance's Developer API base URL.", dev.client.base_url().to_string();
+        fn to_string -> String: "`Instance(name, OIC n, url)`.", reads::instance_text(&dev.client);
+    });
     super::types::register(e);
 }

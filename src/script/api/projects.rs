@@ -2,28 +2,12 @@
 //! them to `export_archives`; their archives go back with `import_archives`.
 
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+use rhai::{Array, Engine, ImmutableString};
 
+use super::args::{RhaiResultOf, objects, results};
 use super::oic::Instance;
-use super::{found, listed};
 use crate::oic::{Library, Lookup, Package, Project};
-use crate::script::errors::Ctx;
-
-fn strings<T: ToString>(items: &[T]) -> Array {
-    items.iter().map(|x| Dynamic::from(x.to_string())).collect()
-}
-
-fn deployments(p: &Project) -> Array {
-    let one = |d: &crate::oic::Deployment| {
-        let m = Map::from_iter([
-            ("code".into(), d.code.clone().into()),
-            ("name".into(), d.name.clone().into()),
-            ("integrations".into(), strings(&d.integrations).into()),
-        ]);
-        Dynamic::from_map(m)
-    };
-    p.deployments.iter().map(one).collect()
-}
+use crate::ops::reads;
 
 /// Reading an instance's projects, lookups, libraries and packages.
 #[export_module]
@@ -37,8 +21,8 @@ mod projects_api {
     /// for p in dev.projects() { print(p); }
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn projects(i: &mut Instance) -> Result<Array, Box<EvalAltResult>> {
-        listed(i, "list_projects", || i.client.list_projects(None))
+    pub fn projects(i: &mut Instance) -> RhaiResultOf<Array> {
+        Ok(objects(i.run(|h, c| reads::projects(h, c))?))
     }
 
     /// One project by code (OIC 3); an error with `status` 404 when it does not exist.
@@ -49,14 +33,8 @@ mod projects_api {
     /// let car = dev.export_archives(p, #{ label: p.deployments[0].code });
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn project(i: &mut Instance, code: ImmutableString) -> Result<Project, Box<EvalAltResult>> {
-        let r = i.host.read("get_project", || i.client.get_project(&code))?;
-        found(
-            r,
-            "project",
-            &code,
-            Ctx::instance(&i.name()).artifact(code.as_str()),
-        )
+    pub fn project(i: &mut Instance, code: ImmutableString) -> RhaiResultOf<Project> {
+        i.run(|h, c| reads::project(h, c, &code))
     }
 
     /// The instance's lookups.
@@ -66,8 +44,8 @@ mod projects_api {
     /// let all = dev.lookups();
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn lookups(i: &mut Instance) -> Result<Array, Box<EvalAltResult>> {
-        listed(i, "list_lookups", || i.client.list_lookups(None))
+    pub fn lookups(i: &mut Instance) -> RhaiResultOf<Array> {
+        Ok(objects(i.run(|h, c| reads::lookups(h, c))?))
     }
 
     /// The instance's JavaScript libraries.
@@ -77,8 +55,8 @@ mod projects_api {
     /// let libs = dev.libraries();
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn libraries(i: &mut Instance) -> Result<Array, Box<EvalAltResult>> {
-        listed(i, "list_libraries", || i.client.list_libraries(None))
+    pub fn libraries(i: &mut Instance) -> RhaiResultOf<Array> {
+        Ok(objects(i.run(|h, c| reads::libraries(h, c))?))
     }
 
     /// The instance's packages; each can be exported with `export_archives` and imported with `import_archives`.
@@ -89,8 +67,8 @@ mod projects_api {
     /// let archives = dev.export_archives(pkgs);
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn packages(i: &mut Instance) -> Result<Array, Box<EvalAltResult>> {
-        listed(i, "list_packages", || i.client.list_packages(None))
+    pub fn packages(i: &mut Instance) -> RhaiResultOf<Array> {
+        Ok(objects(i.run(|h, c| reads::packages(h, c))?))
     }
 
     /// One package by name (`package` is a reserved word in Rhai); an error with `status` 404 when it does not exist.
@@ -101,17 +79,8 @@ mod projects_api {
     /// prod.import_archives(dev.export_archives(p), #{ activate: false });
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn get_package(
-        i: &mut Instance,
-        name: ImmutableString,
-    ) -> Result<Package, Box<EvalAltResult>> {
-        let r = i.host.read("get_package", || i.client.get_package(&name))?;
-        found(
-            r,
-            "package",
-            &name,
-            Ctx::instance(&i.name()).artifact(name.as_str()),
-        )
+    pub fn get_package(i: &mut Instance, name: ImmutableString) -> RhaiResultOf<Package> {
+        i.run(|h, c| reads::package(h, c, &name))
     }
 }
 
@@ -127,13 +96,13 @@ pub fn register(e: &mut Engine) {
         status -> String: "The project state (`DRAFT`, ...).", p.status.clone();
         project_type -> String: "`DEVELOPED` or `ACCELERATOR`.", p.project_type.clone();
         deployments -> Array: "The project's deployments (labels): `#{ code, name, integrations: [\"CODE|VERSION\", ...] }` each."
-            => "for d in p.deployments { print(d.code); }", deployments(p);
+            => "for d in p.deployments { print(d.code); }", results(reads::deployments(p)).unwrap_or_default();
         fn to_string -> String: "`CODE  STATUS  Name (n deployments)`.",
             format!("{}  {}  {} ({} deployments)", p.code, p.status, p.name, p.deployments.len());
     });
     props!(e, l: Lookup {
         name -> String: "The lookup name (its id).", l.name.clone();
-        columns -> Array: "The column (domain) names.", strings(&l.columns);
+        columns -> Array: "The column (domain) names.", objects(l.columns.clone());
         rows -> i64: "The number of rows.", l.row_count as i64;
         status -> String: "The lookup status.", l.status.clone();
         fn to_string -> String: "`NAME (n rows)`.", format!("{} ({} rows)", l.name, l.row_count);
@@ -148,8 +117,7 @@ pub fn register(e: &mut Engine) {
     props!(e, p: Package {
         name -> String: "The package name (its id).", p.name.clone();
         package_type -> String: "`DEVELOPED` or `PREBUILT`.", p.package_type.clone();
-        integrations -> Array: "The integrations it holds, as `\"CODE|VERSION\"`.",
-            p.integrations.iter().map(|i| Dynamic::from(format!("{}|{}", i.code, i.version))).collect();
+        integrations -> Array: "The integrations it holds, as `\"CODE|VERSION\"`.", objects(reads::package_integrations(p));
         fn to_string -> String: "`NAME (n integrations)`.", format!("{} ({} integrations)", p.name, p.integrations.len());
     });
 }

@@ -1,14 +1,14 @@
 //! The `rbac` module: OIC roles for users and groups (identity-domain grants), and OIC 3 project
 //! access (project ACLs); see [`crate::ops::grant`].
 
+use rhai::plugin::*;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
-use rhai::plugin::*;
-
-use super::oic::{Instance, results};
+use super::args::{RhaiResultOf, map_of, results};
+use super::oic::Instance;
 use super::{host_of, register_plugin};
 use crate::effect::{Classify, Failure};
-use crate::ops::grant::{self as ops_grant, AccessTarget, CopyRow, GrantRow};
+use crate::ops::grant::{self as ops_grant, AccessError, On, Report};
 use crate::rbac::{RbacError, RoleMap};
 use crate::script::errors::{self, Ctx};
 
@@ -21,65 +21,58 @@ pub struct IdentityDomain {
     pub app: String,
 }
 
-/// An access error: usage and config errors as such, the rest at the `grant` stage.
-fn rbac_err(e: RbacError) -> Box<EvalAltResult> {
-    match e {
-        RbacError::Usage(m) => errors::usage(m),
-        RbacError::Config { instance, message } => {
+/// An access error: usage and config errors as such, the rest (with `ctx`) at the `grant` stage.
+fn access_err(e: impl Into<AccessError>, ctx: Ctx) -> Box<EvalAltResult> {
+    let f = match e.into() {
+        AccessError::Setup(RbacError::Usage(m)) => return errors::usage(m),
+        AccessError::Setup(RbacError::Config { instance, message }) => {
             let ctx = instance.map(|i| Ctx::instance(&i)).unwrap_or_default();
-            errors::script_error("config", None, message, ctx)
+            return errors::script_error("config", None, message, ctx);
         }
-        e => failure(Failure::from(e), Ctx::default().stage("grant")),
-    }
-}
-
-fn failure(f: Failure, ctx: Ctx) -> Box<EvalAltResult> {
+        AccessError::Setup(e) => Failure::from(e),
+        AccessError::Failed(f) => f,
+    };
     errors::script_error(Classify::kind(&f), Classify::status(&f), f.to_string(), ctx)
 }
 
-/// The script's roles argument (a .csv path, a map, or an array of maps) as a role map.
-fn role_map(v: &Dynamic) -> Result<RoleMap, Box<EvalAltResult>> {
-    let v = rhai::serde::from_dynamic(v).unwrap_or_default();
-    RoleMap::from_value(&v).map_err(rbac_err)
+fn rbac_err(e: RbacError) -> Box<EvalAltResult> {
+    access_err(e, Ctx::default().stage("grant"))
 }
 
-/// Grants or revokes on an Instance or an IdentityDomain.
+/// The report's summary printed, its rows as the result.
+fn reported<R: serde::Serialize>(ctx: &NativeCallContext, r: Report<R>) -> RhaiResultOf<Array> {
+    let h = host_of(ctx)?;
+    r.summary.iter().for_each(|l| h.out.line(l));
+    results(r.rows)
+}
+
+const NOT_A_TARGET: &str = "the target must be an instance (oic::instance(\"prod\")) or an identity domain (rbac::identity(\"corp\", \"OICINST_prod\"))";
+
+/// Grants or revokes the roles `roles` (a .csv path, a map, or an array of maps) on an
+/// Instance or an IdentityDomain.
 fn apply(
     ctx: &NativeCallContext,
     target: &Dynamic,
     roles: &Dynamic,
     add: bool,
-) -> Result<Array, Box<EvalAltResult>> {
+) -> RhaiResultOf<Array> {
     let h = host_of(ctx)?;
-    let map = role_map(roles)?;
-    let (idp, app, oic, label) = if let Some(inst) = target.read_lock::<Instance>() {
-        let (idp, app) =
-            ops_grant::identity_for_instance(&h.config, &inst.name()).map_err(rbac_err)?;
-        (idp, app, Some(inst.client.clone()), inst.name())
-    } else if let Some(d) = target.read_lock::<IdentityDomain>() {
-        let idp = ops_grant::identity_domain(&h.config, &d.name, Some(&map)).map_err(rbac_err)?;
-        (idp, d.app.clone(), None, format!("{} ({})", d.name, d.app))
-    } else {
-        return Err(errors::usage(
-            "the target must be an instance (oic::instance(\"prod\")) or an identity domain (rbac::identity(\"corp\", \"OICINST_prod\"))",
-        ));
+    let map = RoleMap::from_value(&rhai::serde::from_dynamic(roles).unwrap_or_default());
+    let map = map.map_err(rbac_err)?;
+    let (inst, domain) = (
+        target.clone().try_cast::<Instance>(),
+        target.clone().try_cast::<IdentityDomain>(),
+    );
+    let on = match (&inst, &domain) {
+        (Some(i), _) => On::Instance(&i.client),
+        (_, Some(d)) => On::Domain {
+            name: &d.name,
+            app: &d.app,
+        },
+        _ => return Err(errors::usage(NOT_A_TARGET)),
     };
-    let t = AccessTarget {
-        identity: &idp,
-        app,
-        oic: oic.as_ref(),
-    };
-    let rows = h.block_on(async {
-        match add {
-            true => ops_grant::grant(&h.exec, &t, &map).await,
-            false => ops_grant::revoke(&h.exec, &t, &map).await,
-        }
-    })?;
-    let verb = if add { "rbac::grant" } else { "rbac::revoke" };
-    for line in ops_grant::grant_summary(verb, &label, &rows) {
-        h.out.line(&line);
-    }
-    results(rows.iter().map(GrantRow::from).collect())
+    let r = h.block_on(ops_grant::apply_roles(&h.exec, &h.config, on, &map, add))?;
+    reported(ctx, r.map_err(rbac_err)?)
 }
 
 /// Access: OIC roles (ServiceDeveloper, ServiceViewer, ...) for users and groups through the identity domain, and OIC 3 project access (project ACLs).
@@ -98,11 +91,7 @@ mod rbac_api {
     /// for x in r { if x.status == "failed" { print(`${x.principal}: ${x.reason}`); } }
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn grant(
-        ctx: NativeCallContext,
-        target: Dynamic,
-        roles: Dynamic,
-    ) -> Result<Array, Box<EvalAltResult>> {
+    pub fn grant(ctx: NativeCallContext, target: Dynamic, roles: Dynamic) -> RhaiResultOf<Array> {
         apply(&ctx, &target, &roles, true)
     }
 
@@ -113,11 +102,7 @@ mod rbac_api {
     /// rbac::revoke(oic::instance("prod"), #{ "leaver@example.com": ["ServiceDeveloper", "ServiceViewer"] });
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn revoke(
-        ctx: NativeCallContext,
-        target: Dynamic,
-        roles: Dynamic,
-    ) -> Result<Array, Box<EvalAltResult>> {
+    pub fn revoke(ctx: NativeCallContext, target: Dynamic, roles: Dynamic) -> RhaiResultOf<Array> {
         apply(&ctx, &target, &roles, false)
     }
 
@@ -129,7 +114,7 @@ mod rbac_api {
     /// rbac::grant(oic::instance("prod"), team);
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn load_roles(path: ImmutableString) -> Result<Array, Box<EvalAltResult>> {
+    pub fn load_roles(path: ImmutableString) -> RhaiResultOf<Array> {
         let map = RoleMap::load(std::path::Path::new(path.as_str())).map_err(rbac_err)?;
         results(map.rows())
     }
@@ -146,7 +131,7 @@ mod rbac_api {
         ctx: NativeCallContext,
         name: ImmutableString,
         app: ImmutableString,
-    ) -> Result<IdentityDomain, Box<EvalAltResult>> {
+    ) -> RhaiResultOf<IdentityDomain> {
         ops_grant::identity_domain(&host_of(&ctx)?.config, &name, None).map_err(rbac_err)?;
         Ok(IdentityDomain {
             name: name.to_string(),
@@ -168,37 +153,16 @@ mod rbac_api {
         source: Instance,
         target: Instance,
         project: ImmutableString,
-    ) -> Result<Array, Box<EvalAltResult>> {
+    ) -> RhaiResultOf<Array> {
         let h = host_of(&ctx)?;
-        let src_idp = h.config.identity_for_instance(&source.name());
-        let src_idp = src_idp
-            .map(crate::rbac::IdentityClient::new)
-            .transpose()
-            .map_err(rbac_err)?;
-        let (dst_idp, _) =
-            ops_grant::identity_for_instance(&h.config, &target.name()).map_err(rbac_err)?;
-        let (sc, dc) = (&source.client, &target.client);
-        let rows = h
-            .block_on(ops_grant::copy_acl(
-                &h.exec,
-                sc,
-                src_idp.as_ref(),
-                dc,
-                &dst_idp,
-                &project,
-            ))?
-            .map_err(|f| {
-                failure(
-                    f,
-                    Ctx::instance(&target.name())
-                        .artifact(project.as_str())
-                        .stage("grant"),
-                )
-            })?;
-        for line in ops_grant::copy_summary(&project, &source.name(), &target.name(), &rows) {
-            h.out.line(&line);
-        }
-        results(rows.iter().map(CopyRow::from).collect())
+        let (src, dst) = (&source.client, &target.client);
+        let r = h.block_on(ops_grant::copy_acl_between(
+            &h.exec, &h.config, src, dst, &project,
+        ))?;
+        let on = Ctx::instance(&target.name())
+            .artifact(project.as_str())
+            .stage("grant");
+        reported(&ctx, r.map_err(|e| access_err(e, on))?)
     }
 
     /// The access list of an OIC 3 project: `administrators`, `editors`, `viewers`, `monitors`, each `#{ allowAll, allowed: [#{ id, displayName, type, idNotFound }] }`.
@@ -213,14 +177,11 @@ mod rbac_api {
         ctx: NativeCallContext,
         inst: Instance,
         project: ImmutableString,
-    ) -> Result<Map, Box<EvalAltResult>> {
+    ) -> RhaiResultOf<Map> {
         let h = host_of(&ctx)?;
-        let acl = h
-            .block_on(ops_grant::project_acl(&h.exec, &inst.client, &project))?
-            .map_err(|f| failure(f, Ctx::instance(&inst.name()).artifact(project.as_str())))?;
-        rhai::serde::to_dynamic(ops_grant::acl_json(&acl))?
-            .try_cast::<Map>()
-            .ok_or_else(|| errors::usage("ACL is not a map"))
+        let acl = h.block_on(ops_grant::project_acl(&h.exec, &inst.client, &project))?;
+        let on = Ctx::instance(&inst.name()).artifact(project.as_str());
+        map_of(&ops_grant::acl_json(&acl.map_err(|f| access_err(f, on))?))
     }
 
     /// Replaces the access list of an OIC 3 project (a map like `rbac::project_acl` returns). A `grant` step; planned in a dry run.
@@ -238,17 +199,12 @@ mod rbac_api {
         inst: Instance,
         project: ImmutableString,
         acl: Map,
-    ) -> Result<(), Box<EvalAltResult>> {
+    ) -> RhaiResultOf<()> {
         let acl: crate::oic::Acl = rhai::serde::from_dynamic(&Dynamic::from(acl))
             .map_err(|e| errors::usage(format!("not an ACL: {e}")))?;
         let h = host_of(&ctx)?;
-        h.block_on(ops_grant::set_project_acl(
-            &h.exec,
-            &inst.client,
-            &project,
-            &acl,
-        ))?
-        .map_err(errors::from_effect)
+        let set = ops_grant::set_project_acl(&h.exec, &inst.client, &project, &acl);
+        h.block_on(set)?.map_err(errors::from_effect)
     }
 }
 

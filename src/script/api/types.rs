@@ -2,7 +2,7 @@
 //! `to_debug`, `to_map`, `to_json`, from [`crate::ops::view`]) and `Artifact.verify`.
 
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, Engine, Map};
+use rhai::{Array, Dynamic, Engine, FnNamespace, FuncRegistration, Map};
 
 use super::args::{RhaiResultOf, map_of};
 use crate::artifact::Artifact;
@@ -11,111 +11,41 @@ use crate::ops::view::{ArtifactView, IntegrationView, artifact_text, integration
 use crate::script::api::OrUnit;
 use crate::script::errors::{self, Ctx};
 
-/// A view as JSON (through the map: keys sorted, as scripts see them).
-fn json_of(view: &impl serde::Serialize) -> RhaiResultOf<String> {
-    super::util::to_json(&Dynamic::from_map(map_of(view)?))
-}
-
 fn strings(v: &[String]) -> Array {
     v.iter().cloned().map(Dynamic::from).collect()
 }
 
-#[export_module]
-mod integration_api {
-    use super::*;
-
-    /// `CODE|VERSION  STATUS  Name`.
-    ///
-    /// # Example
-    /// ```rhai
-    /// print(i);
-    /// ```
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn to_string(i: &mut Integration) -> String {
-        integration_text(i)
-    }
-
-    /// Same as `to_string`.
-    ///
-    /// # Example
-    /// ```rhai
-    /// debug(i);
-    /// ```
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn to_debug(i: &mut Integration) -> String {
-        integration_text(i)
-    }
-
-    /// The integration's fields as a map.
-    ///
-    /// # Example
-    /// ```rhai
-    /// let m = i.to_map();
-    /// ```
-    #[rhai_fn(name = "to_map", pure, return_raw)]
-    pub fn to_map(i: &mut Integration) -> RhaiResultOf<Map> {
-        map_of(&IntegrationView::of(i))
-    }
-
-    /// The integration's fields as JSON.
-    ///
-    /// # Example
-    /// ```rhai
-    /// print(i.to_json());
-    /// ```
-    #[rhai_fn(name = "to_json", pure, return_raw)]
-    pub fn to_json(i: &mut Integration) -> RhaiResultOf<String> {
-        json_of(&IntegrationView::of(i))
-    }
+/// Registers `to_map` and `to_json` of script type `T` (`v: T` in the examples): `map`, its
+/// fields as a map, and the same as JSON (keys sorted, as scripts see them).
+fn views<T: rhai::Variant + Clone>(
+    e: &mut Engine,
+    v: &str,
+    t: &str,
+    map: fn(&T) -> RhaiResultOf<Map>,
+) {
+    let (what, this) = (t.to_lowercase(), format!("{v}: {t}"));
+    let reg = |name: &str, ret: &str, text: &str, ex: String| {
+        let text = format!("The {what}'s fields as {text}.\n\n# Example\n```rhai\n{ex}\n```");
+        FuncRegistration::new(name)
+            .with_namespace(FnNamespace::Global)
+            .with_volatility(true)
+            .with_params_info([this.as_str(), ret])
+            .with_comments([super::doc(&text)])
+    };
+    let m = reg("to_map", "Map", "a map", format!("let m = {v}.to_map();"));
+    m.register_into_engine(e, move |x: &mut T| map(x));
+    let j = reg(
+        "to_json",
+        "String",
+        "JSON",
+        format!("print({v}.to_json());"),
+    );
+    j.register_into_engine(e, move |x: &mut T| super::util::to_json(&map(x)?.into()));
 }
 
 #[export_module]
 mod artifact_api {
     use super::*;
-
-    /// `kind CODE|VERSION (size bytes, sha256 prefix)`.
-    ///
-    /// # Example
-    /// ```rhai
-    /// print(a);
-    /// ```
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn to_string(a: &mut Artifact) -> String {
-        artifact_text(a)
-    }
-
-    /// Same as `to_string`.
-    ///
-    /// # Example
-    /// ```rhai
-    /// debug(a);
-    /// ```
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn to_debug(a: &mut Artifact) -> String {
-        artifact_text(a)
-    }
-
-    /// The artifact's fields as a map.
-    ///
-    /// # Example
-    /// ```rhai
-    /// let m = a.to_map();
-    /// ```
-    #[rhai_fn(name = "to_map", pure, return_raw)]
-    pub fn to_map(a: &mut Artifact) -> RhaiResultOf<Map> {
-        map_of(&ArtifactView::of(a))
-    }
-
-    /// The artifact's fields as JSON.
-    ///
-    /// # Example
-    /// ```rhai
-    /// print(a.to_json());
-    /// ```
-    #[rhai_fn(name = "to_json", pure, return_raw)]
-    pub fn to_json(a: &mut Artifact) -> RhaiResultOf<String> {
-        json_of(&ArtifactView::of(a))
-    }
 
     /// Re-reads the file and checks its size and sha256; raises an `integrity` error on a mismatch.
     ///
@@ -153,6 +83,8 @@ pub fn register(e: &mut Engine) {
         last_updated_by -> String: "Who changed it last (an e-mail or user name): the owner notified about failures.", i.last_updated_by.clone();
         connections -> Array: "The codes of the connections it uses (on the items of `inst.integrations()`, those of its endpoints).", strings(&i.connections);
         lookups -> Array: "The names of the lookups it uses; empty on the items of `inst.integrations()` (OIC's list does not carry them): `inst.integration(id)` has them.", strings(&i.lookups);
+        fn to_string -> String: "`CODE|VERSION  STATUS  Name`.", integration_text(i);
+        fn to_debug -> String: "Same as `to_string`." => "debug(i);", integration_text(i);
     });
     props!(e, a: Artifact {
         kind -> String: "`integration`, `project`, `lookup`, `library` or `package`.", a.key.kind.as_str().to_string();
@@ -164,7 +96,10 @@ pub fn register(e: &mut Engine) {
         source -> String: "Where it came from: the instance it was exported from.", a.source.clone();
         source_status -> Dynamic: "Its status on the source (`ACTIVATED`, ...), or `()`.", a.source_status.clone().or_unit();
         file_name -> String: "The conventional file name (`CODE_VERSION.iar`).", a.file_name();
+        fn to_string -> String: "`kind CODE|VERSION (size bytes, sha256 prefix)`.", artifact_text(a);
+        fn to_debug -> String: "Same as `to_string`." => "debug(a);", artifact_text(a);
     });
-    e.register_global_module(exported_module!(integration_api).into());
+    views(e, "i", "Integration", |i| map_of(&IntegrationView::of(i)));
+    views(e, "a", "Artifact", |a| map_of(&ArtifactView::of(a)));
     e.register_global_module(exported_module!(artifact_api).into());
 }

@@ -1,12 +1,13 @@
 //! Global helpers (recipe variables, time, matching, JSON, files, the run) and the `log` module.
 
 use rhai::plugin::*;
-use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+use rhai::{Dynamic, Engine, ImmutableString, Map};
 
+use super::args::RhaiResultOf;
 use super::{host_of, register_plugin};
 use crate::script::errors;
 pub use crate::script::values::to_json;
-use crate::script::values::{from_json, typed_like};
+use crate::script::values::{self, from_json};
 
 /// Global helpers: recipe variables, time, matching, JSON, files, the run.
 #[export_module]
@@ -20,19 +21,8 @@ mod util_api {
     /// let src = param("source");
     /// ```
     #[rhai_fn(name = "param", volatile, return_raw)]
-    pub fn param(
-        ctx: NativeCallContext,
-        name: ImmutableString,
-    ) -> Result<String, Box<EvalAltResult>> {
-        host_of(&ctx)?
-            .vars
-            .get(name.as_str())
-            .map(|v| v.to_string())
-            .ok_or_else(|| {
-                errors::usage(format!(
-                    "recipe variable `{name}` is not set (pass --var {name}=VALUE)"
-                ))
-            })
+    pub fn param(ctx: NativeCallContext, name: ImmutableString) -> RhaiResultOf<String> {
+        values::param(&host_of(&ctx)?.vars, &name, None).map(|v| v.to_string())
     }
 
     /// The value of a recipe variable given with `--var NAME=VALUE`, or `default` when it is not set. It is read as the type
@@ -48,11 +38,8 @@ mod util_api {
         ctx: NativeCallContext,
         name: ImmutableString,
         default: Dynamic,
-    ) -> Result<Dynamic, Box<EvalAltResult>> {
-        match host_of(&ctx)?.vars.get(name.as_str()) {
-            None => Ok(default),
-            Some(v) => typed_like(&name, &v.to_string(), &default),
-        }
+    ) -> RhaiResultOf<Dynamic> {
+        values::param(&host_of(&ctx)?.vars, &name, Some(default))
     }
 
     /// Every recipe variable given with `--var`, as a map.
@@ -62,7 +49,7 @@ mod util_api {
     /// print(params());
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn params(ctx: NativeCallContext) -> Result<Map, Box<EvalAltResult>> {
+    pub fn params(ctx: NativeCallContext) -> RhaiResultOf<Map> {
         Ok(host_of(&ctx)?.vars.clone())
     }
 
@@ -106,10 +93,7 @@ mod util_api {
     /// regex_match("^(HR|FIN)_", "FIN_GL")   // true
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn regex_match(
-        pattern: ImmutableString,
-        text: ImmutableString,
-    ) -> Result<bool, Box<EvalAltResult>> {
+    pub fn regex_match(pattern: ImmutableString, text: ImmutableString) -> RhaiResultOf<bool> {
         let re = regex::Regex::new(&pattern)
             .map_err(|err| errors::usage(format!("bad regular expression `{pattern}`: {err}")))?;
         Ok(re.is_match(&text))
@@ -122,7 +106,7 @@ mod util_api {
     /// print(to_json(#{ a: 1 }));   // {"a":1}
     /// ```
     #[rhai_fn(name = "to_json", volatile, return_raw)]
-    pub fn json_text(value: Dynamic) -> Result<String, Box<EvalAltResult>> {
+    pub fn json_text(value: Dynamic) -> RhaiResultOf<String> {
         to_json(&value)
     }
 
@@ -133,7 +117,7 @@ mod util_api {
     /// let m = parse_json(`{"a": 1}`);
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn parse_json(text: ImmutableString) -> Result<Dynamic, Box<EvalAltResult>> {
+    pub fn parse_json(text: ImmutableString) -> RhaiResultOf<Dynamic> {
         from_json(&text)
     }
 
@@ -144,7 +128,7 @@ mod util_api {
     /// let csv = read_text("config/roles.csv");
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn read_text(path: ImmutableString) -> Result<String, Box<EvalAltResult>> {
+    pub fn read_text(path: ImmutableString) -> RhaiResultOf<String> {
         std::fs::read_to_string(path.as_str())
             .map_err(|err| errors::usage(format!("cannot read {path}: {err}")))
     }
@@ -156,7 +140,7 @@ mod util_api {
     /// print(run_id());
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn run_id(ctx: NativeCallContext) -> Result<String, Box<EvalAltResult>> {
+    pub fn run_id(ctx: NativeCallContext) -> RhaiResultOf<String> {
         Ok(host_of(&ctx)?.exec.record().info().id)
     }
 
@@ -167,7 +151,7 @@ mod util_api {
     /// if dry_run() { print("nothing will change"); }
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn dry_run(ctx: NativeCallContext) -> Result<bool, Box<EvalAltResult>> {
+    pub fn dry_run(ctx: NativeCallContext) -> RhaiResultOf<bool> {
         Ok(host_of(&ctx)?.exec.dry_run())
     }
 }

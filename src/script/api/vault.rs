@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
 
-use super::oic::{Instance, as_artifacts, as_exportables, ops_err, options, results};
-use super::{host_of, register_plugin};
+use super::args::{RhaiResultOf, as_artifacts, as_exportables, map_of, objects, options, results};
+use super::oic::Instance;
+use super::{call, host_of, register_plugin};
 use crate::ops::job::{self, JobState};
 use crate::ops::{backup, vault_diff, vault_prune, vault_restore};
 use crate::script::errors::{self, Ctx};
@@ -29,43 +30,11 @@ pub struct Job {
     pub state: Arc<JobState>,
 }
 
-/// A result of the `ops` layer as a script map.
-fn map<T: serde::Serialize>(r: Result<T, crate::ops::OpsError>) -> Result<Map, Box<EvalAltResult>> {
-    Ok(rhai::serde::to_dynamic(r.map_err(ops_err)?)?.cast::<Map>())
-}
-
-fn new_job(v: &Vault, name: &str, resume: bool) -> Result<Job, Box<EvalAltResult>> {
-    let h = &v.host;
-    let state = h.block_on(job::new_job(&**h, &h.run, &v.name, &v.vault, name, resume))?;
-    let state = state.map_err(ops_err)?;
-    Ok(Job {
-        host: h.clone(),
-        state,
-    })
-}
-
-fn diff(a: &Job, b: &Job, opts: &Map) -> Result<Map, Box<EvalAltResult>> {
-    let o: vault_diff::DiffOptions = options("diff", opts)?;
-    let h = &*a.host;
-    map(h.block_on(vault_diff::diff_jobs(h, &a.state, &b.state, &o))?)
-}
-
-fn restore(j: &Job, target: &Instance, opts: &Map) -> Result<Array, Box<EvalAltResult>> {
-    let o: vault_restore::RestoreOptions = options("restore", opts)?;
-    let h = &*j.host;
-    let r = h.block_on(vault_restore::restore_job(h, &j.state, &target.client, &o))?;
-    results(r.map_err(ops_err)?)
-}
-
-fn backup(
-    j: &Job,
-    inst: &Instance,
-    items: &Dynamic,
-    opts: &Map,
-) -> Result<Map, Box<EvalAltResult>> {
-    let o: backup::BackupOptions = options("backup", opts)?;
-    let (h, items) = (&*j.host, as_exportables(items)?);
-    map(h.block_on(backup::backup(h, &j.state, &inst.client, items, &o))?)
+fn new_job(v: &Vault, name: &str, resume: bool) -> RhaiResultOf<Job> {
+    let host = v.host.clone();
+    let state = job::new_job(&*host, &host.run, &v.name, &v.vault, name, resume);
+    let state = call(&host, state)?;
+    Ok(Job { host, state })
 }
 
 /// Backup vaults: dated jobs of archives with a checksummed manifest, optionally encrypted.
@@ -80,18 +49,11 @@ mod vault_api {
     /// let v = vault::open("backups");
     /// ```
     #[rhai_fn(volatile, return_raw)]
-    pub fn open(
-        ctx: NativeCallContext,
-        name: ImmutableString,
-    ) -> Result<Vault, Box<EvalAltResult>> {
+    pub fn open(ctx: NativeCallContext, name: ImmutableString) -> RhaiResultOf<Vault> {
         let host = host_of(&ctx)?;
-        let vault = host.block_on(vault_restore::open_vault(&*host, &name))?;
-        let vault = vault.map_err(ops_err)?;
-        Ok(Vault {
-            host,
-            name: name.to_string(),
-            vault,
-        })
+        let vault = call(&host, vault_restore::open_vault(&*host, &name))?;
+        let name = name.to_string();
+        Ok(Vault { host, name, vault })
     }
 
     /// What changed between two backup jobs: `#{ from, to, added, removed, changed, unchanged }`. Each changed artifact says
@@ -105,8 +67,8 @@ mod vault_api {
     /// for c in d.changed { print(c.code); }
     /// ```
     #[rhai_fn(name = "diff", volatile, return_raw)]
-    pub fn diff_all(from: Job, to: Job) -> Result<Map, Box<EvalAltResult>> {
-        diff(&from, &to, &Map::new())
+    pub fn diff_all(from: Job, to: Job) -> RhaiResultOf<Map> {
+        diff_with(from, to, Map::new())
     }
 
     /// `vault::diff` with options: `#{ details: false }` only lists the artifacts that changed, without opening archives.
@@ -116,8 +78,12 @@ mod vault_api {
     /// let d = vault::diff(a, b, #{ details: false });
     /// ```
     #[rhai_fn(name = "diff", volatile, return_raw)]
-    pub fn diff_with(from: Job, to: Job, options: Map) -> Result<Map, Box<EvalAltResult>> {
-        diff(&from, &to, &options)
+    pub fn diff_with(from: Job, to: Job, options: Map) -> RhaiResultOf<Map> {
+        let (o, h) = (super::options("diff", &options)?, &*from.host);
+        map_of(&call(
+            h,
+            vault_diff::diff_jobs(h, &from.state, &to.state, &o),
+        )?)
     }
 }
 
@@ -134,7 +100,7 @@ mod vault_methods {
     /// let job = vault::open("backups").new_job("dev-to-prod");
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn new_job(v: &mut Vault, name: ImmutableString) -> Result<Job, Box<EvalAltResult>> {
+    pub fn new_job(v: &mut Vault, name: ImmutableString) -> RhaiResultOf<Job> {
         super::new_job(v, &name, false)
     }
 
@@ -145,7 +111,7 @@ mod vault_methods {
     /// let job = v.resume_job("dev-to-prod");
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn resume_job(v: &mut Vault, name: ImmutableString) -> Result<Job, Box<EvalAltResult>> {
+    pub fn resume_job(v: &mut Vault, name: ImmutableString) -> RhaiResultOf<Job> {
         super::new_job(v, &name, true)
     }
 
@@ -156,15 +122,13 @@ mod vault_methods {
     /// let job = v.job("OIC_Backups/2026/11/26/dev-to-prod");
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn job(v: &mut Vault, path: ImmutableString) -> Result<Job, Box<EvalAltResult>> {
-        let r = v
-            .host
-            .block_on(vault_restore::open_job_in(&v.name, &v.vault, &path))?;
-        let state = Arc::new(r.map_err(ops_err)?);
-        Ok(Job {
-            host: v.host.clone(),
-            state,
-        })
+    pub fn job(v: &mut Vault, path: ImmutableString) -> RhaiResultOf<Job> {
+        let state = call(
+            &v.host,
+            vault_restore::open_job_in(&v.name, &v.vault, &path),
+        )?;
+        let (host, state) = (v.host.clone(), Arc::new(state));
+        Ok(Job { host, state })
     }
 
     /// The jobs in the vault, oldest first, as maps: `path`, `name`, `date`, `complete`, `locked`, `artifacts`, `total_size`.
@@ -174,12 +138,8 @@ mod vault_methods {
     /// for j in v.jobs() { print(j.path); }
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn jobs(v: &mut Vault) -> Result<Array, Box<EvalAltResult>> {
-        results(
-            v.host
-                .block_on(vault_restore::list_jobs(&v.name, &v.vault))?
-                .map_err(ops_err)?,
-        )
+    pub fn jobs(v: &mut Vault) -> RhaiResultOf<Array> {
+        results(call(&v.host, vault_restore::list_jobs(&v.name, &v.vault))?)
     }
 
     /// Deletes the complete jobs a retention policy does not keep: `#{ daily: N, weekly: N, monthly: N }` keeps the newest job of each of the
@@ -192,11 +152,12 @@ mod vault_methods {
     /// vault::open("backups").prune(#{ daily: 7, weekly: 4, monthly: 12 });
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn prune(v: &mut Vault, policy: Map) -> Result<Map, Box<EvalAltResult>> {
-        let o: vault_prune::PruneOptions = options("prune", &policy)?;
-        map(v
-            .host
-            .block_on(vault_prune::prune(&v.host.exec, &v.name, &v.vault, &o))?)
+    pub fn prune(v: &mut Vault, policy: Map) -> RhaiResultOf<Map> {
+        let o = options("prune", &policy)?;
+        map_of(&call(
+            &v.host,
+            vault_prune::prune(&v.host.exec, &v.name, &v.vault, &o),
+        )?)
     }
 
     /// Restores a backup job into an instance: fetches every archive (verified against the manifest; a tampered file or a wrong key is refused
@@ -210,8 +171,8 @@ mod vault_methods {
     /// job.restore(oic::instance("prod"), #{ overwrite: true });
     /// ```
     #[rhai_fn(name = "restore", volatile, pure, return_raw)]
-    pub fn restore_all(job: &mut Job, target: Instance) -> Result<Array, Box<EvalAltResult>> {
-        restore(job, &target, &Map::new())
+    pub fn restore_all(job: &mut Job, target: Instance) -> RhaiResultOf<Array> {
+        restore_with(job, target, Map::new())
     }
 
     /// Restores a backup job with import options (the options and defaults of `import_archives`: `overwrite: false, activate: "keep"`).
@@ -224,12 +185,12 @@ mod vault_methods {
     /// job.restore(prod, #{ overwrite: true, only: ["ORDERS|01.00.0002"] });
     /// ```
     #[rhai_fn(name = "restore", volatile, pure, return_raw)]
-    pub fn restore_with(
-        job: &mut Job,
-        target: Instance,
-        options: Map,
-    ) -> Result<Array, Box<EvalAltResult>> {
-        restore(job, &target, &options)
+    pub fn restore_with(job: &mut Job, target: Instance, options: Map) -> RhaiResultOf<Array> {
+        let (o, h) = (super::options("restore", &options)?, &*job.host);
+        results(call(
+            h,
+            vault_restore::restore_job(h, &job.state, &target.client, &o),
+        )?)
     }
 
     /// Stores artifacts in the job (hashed, encrypted when the vault has recipients, written under a temporary name and renamed).
@@ -240,10 +201,9 @@ mod vault_methods {
     /// job.store(dev.export_archives(list));
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn store(job: &mut Job, artifacts: Dynamic) -> Result<Array, Box<EvalAltResult>> {
-        let h = &*job.host;
-        let r = h.block_on(job::store(h, &job.state, as_artifacts(&artifacts)?))?;
-        Ok(r.map_err(ops_err)?.into_iter().map(Dynamic::from).collect())
+    pub fn store(job: &mut Job, artifacts: Dynamic) -> RhaiResultOf<Array> {
+        let (h, items) = (&*job.host, as_artifacts(&artifacts)?);
+        Ok(objects(call(h, job::store(h, &job.state, items))?))
     }
 
     /// A nightly backup of `items` (integrations, projects, lookups, libraries, packages) from `inst` into the job, that does not export
@@ -261,12 +221,8 @@ mod vault_methods {
     /// print(`${r.carried} unchanged, ${r.exported} exported`);
     /// ```
     #[rhai_fn(name = "backup", volatile, pure, return_raw)]
-    pub fn backup_all(
-        job: &mut Job,
-        inst: Instance,
-        items: Dynamic,
-    ) -> Result<Map, Box<EvalAltResult>> {
-        backup(job, &inst, &items, &Map::new())
+    pub fn backup_all(job: &mut Job, inst: Instance, items: Dynamic) -> RhaiResultOf<Map> {
+        backup_with(job, inst, items, Map::new())
     }
 
     /// `backup` with options: `concurrency`, `stop_on_error`, `label` (as `export_archives`), `incremental` (default true;
@@ -283,8 +239,13 @@ mod vault_methods {
         inst: Instance,
         items: Dynamic,
         options: Map,
-    ) -> Result<Map, Box<EvalAltResult>> {
-        backup(job, &inst, &items, &options)
+    ) -> RhaiResultOf<Map> {
+        let (o, h) = (super::options("backup", &options)?, &*job.host);
+        let items = as_exportables(&items)?;
+        map_of(&call(
+            h,
+            backup::backup(h, &job.state, &inst.client, items, &o),
+        )?)
     }
 
     /// Writes the job's manifest.json (the mark of a complete job) and releases its lock. Runs at the end of a run if the recipe does not call it.
@@ -294,7 +255,7 @@ mod vault_methods {
     /// job.finish();
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn finish(job: &mut Job) -> Result<(), Box<EvalAltResult>> {
+    pub fn finish(job: &mut Job) -> RhaiResultOf<()> {
         let (run, ctx) = (&job.host.run, Ctx::instance(&job.state.vault_name));
         let r = job.state.finish(run.record(), &run.shell);
         r.map_err(|m| errors::script_error("vault", None, m, ctx))
@@ -308,10 +269,12 @@ mod vault_methods {
     /// let verified = job.artifacts();
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn artifacts(job: &mut Job) -> Result<Array, Box<EvalAltResult>> {
+    pub fn artifacts(job: &mut Job) -> RhaiResultOf<Array> {
         let h = &*job.host;
-        let r = h.block_on(vault_restore::job_artifacts(h, &job.state, &[]))?;
-        Ok(r.map_err(ops_err)?.into_iter().map(Dynamic::from).collect())
+        Ok(objects(call(
+            h,
+            vault_restore::job_artifacts(h, &job.state, &[]),
+        )?))
     }
 
     /// Reads every byte of every file of the job and checks it against the manifest.
@@ -323,10 +286,11 @@ mod vault_methods {
     /// if !r.ok { print(r.failures); }
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
-    pub fn verify(job: &mut Job) -> Result<Map, Box<EvalAltResult>> {
-        map(job
-            .host
-            .block_on(vault_restore::verify_job(&*job.host, &job.state))?)
+    pub fn verify(job: &mut Job) -> RhaiResultOf<Map> {
+        map_of(&call(
+            &job.host,
+            vault_restore::verify_job(&*job.host, &job.state),
+        )?)
     }
 }
 
@@ -345,7 +309,7 @@ pub fn register(e: &mut Engine) {
         status -> String: "`open` while the job is written, then `complete` (every selected artifact stored and checked) or `partial`\n(some missing: see `missing`)."
             => "if job.status != \"complete\" { print(`backup ${job.status}: ${job.missing}`); }", job.state.status().to_string();
         missing -> Array: "The selected artifacts a finished job does not hold, as `\"CODE|VERSION\"` strings (empty when complete or open)."
-            => "for m in job.missing { print(`missing ${m}`); }", job.state.missing_ids().into_iter().map(Dynamic::from).collect();
+            => "for m in job.missing { print(`missing ${m}`); }", objects(job.state.missing_ids());
         name -> String: "The job's name.", job.state.name.clone();
         fn to_string -> String: "`Job(vault:path)`.", format!("Job({}:{})", job.state.vault_name, job.state.path);
     });
