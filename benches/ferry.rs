@@ -928,7 +928,7 @@ fn run_role(role: &str) {
     let store = Arc::new(SftpStore::connect(cfg).expect("connect"));
     let id = age::x25519::Identity::generate();
     let vault = Vault::with_store(
-        store,
+        store.clone(),
         Encryption::recipients(&[id.to_public().to_string()]).unwrap(),
         Decryption::None,
     );
@@ -954,6 +954,11 @@ fn run_role(role: &str) {
         arts.len(),
         t.elapsed().as_secs_f64()
     );
+    // the stored job is not kept (1 GiB a run on the test sshd, whose disk the tests share)
+    use ferry::vault::Store;
+    if let Err(e) = store.remove_tree("OIC_Backups") {
+        eprintln!("  cannot remove the stored job: {e}");
+    }
 }
 
 fn main() {

@@ -77,11 +77,7 @@ pub fn add_instance(v: &mut serde_json::Value, base_url: &str, ii: &str) {
                 if (k == "href" || k == "endPointURI")
                     && let serde_json::Value::String(s) = x
                 {
-                    if s.starts_with(base_url)
-                        && s.contains("/ic/api/")
-                        && !s.contains("/flows/")
-                        && !s.contains("integrationInstance=")
-                    {
+                    if wants_instance(s, base_url) {
                         s.push(if s.contains('?') { '&' } else { '?' });
                         s.push_str("integrationInstance=");
                         s.push_str(ii);
@@ -98,6 +94,58 @@ pub fn add_instance(v: &mut serde_json::Value, base_url: &str, ii: &str) {
         }
         _ => {}
     }
+}
+
+/// Whether an OIC 3 link (the value of an `href` or `endPointURI`) is given `?integrationInstance=`: a
+/// developer-API URL of this host without one (runtime flow URLs excepted).
+fn wants_instance(s: &str, base_url: &str) -> bool {
+    s.starts_with(base_url)
+        && s.contains("/ic/api/")
+        && !s.contains("/flows/")
+        && !s.contains("integrationInstance=")
+}
+
+/// [`add_instance`] on the compact JSON text the handlers write, without parsing it: each
+/// `"href":"…"` or `"endPointURI":"…"` member (its key opening an object member, after `{` or
+/// `,`) has its value extended in place. Parsing the page into a `Value` and printing it again
+/// cost 60 times the rest of a `GET integrations?limit=100` answer. `None` when the text is not
+/// one this handles exactly (an escape in a link, a key written another way, or the key text
+/// elsewhere): the caller then rewrites through a `Value`.
+fn add_instance_text(json: &[u8], base_url: &str, ii: &str) -> Option<Vec<u8>> {
+    const KEYS: [&str; 2] = ["\"href\"", "\"endPointURI\""];
+    if ii.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        return None;
+    }
+    let text = std::str::from_utf8(json).ok()?;
+    // every occurrence of a key's text must be a member rewritten below
+    let mut at: Vec<(usize, usize)> = KEYS
+        .iter()
+        .flat_map(|k| text.match_indices(k).map(|(p, _)| (p, k.len())))
+        .collect();
+    at.sort_unstable();
+    let mut out = String::with_capacity(text.len() + at.len() * (21 + ii.len()));
+    let mut copied = 0;
+    for (p, key_len) in at {
+        if p < copied || p == 0 || !matches!(text.as_bytes()[p - 1], b'{' | b',') {
+            return None;
+        }
+        let v0 = p + key_len + 2;
+        let rest = text[p + key_len..].strip_prefix(":\"")?;
+        let len = rest.find('"')?;
+        let value = &rest[..len];
+        if value.contains('\\') {
+            return None;
+        }
+        if wants_instance(value, base_url) {
+            out.push_str(&text[copied..v0 + len]);
+            out.push(if value.contains('?') { '&' } else { '?' });
+            out.push_str("integrationInstance=");
+            out.push_str(ii);
+            copied = v0 + len;
+        }
+    }
+    out.push_str(&text[copied..]);
+    Some(out.into_bytes())
 }
 
 /// Largest JSON answer that is gzip-compressed (bigger ones go out as they are).
@@ -197,8 +245,8 @@ fn set_oic_headers(h: &mut axum::http::HeaderMap, design: bool) {
     set(h, "x-content-type-options", "nosniff");
 }
 
-/// A JSON answer read whole: its links given `?integrationInstance=` (OIC 3), then gzipped when
-/// the client accepts it.
+/// A JSON answer read whole: its links given `?integrationInstance=` (OIC 3; on the text, else
+/// through a `Value`), then gzipped when the client accepts it.
 async fn rewrite_json(
     resp: Response,
     instance: Option<&str>,
@@ -210,11 +258,13 @@ async fn rewrite_json(
         Ok(b) => b,
         Err(_) => return Response::from_parts(parts, Body::empty()),
     };
-    if let Some(ii) = instance
-        && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-    {
-        add_instance(&mut v, base_url, ii);
-        bytes = axum::body::Bytes::from(v.to_string());
+    if let Some(ii) = instance {
+        if let Some(b) = add_instance_text(&bytes, base_url, ii) {
+            bytes = axum::body::Bytes::from(b);
+        } else if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            add_instance(&mut v, base_url, ii);
+            bytes = axum::body::Bytes::from(v.to_string());
+        }
     }
     if !gzip {
         parts.headers.remove(header::CONTENT_LENGTH);
@@ -237,6 +287,46 @@ async fn rewrite_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The text rewrite gives what the `Value` rewrite gives, or declines.
+    #[test]
+    fn links_get_the_instance_on_the_text_as_through_a_value() {
+        let base = "http://127.0.0.1:9";
+        let via_value = |doc: &str| {
+            let mut v: serde_json::Value = serde_json::from_str(doc).unwrap();
+            add_instance(&mut v, base, "dev-sim-lo");
+            v
+        };
+        let docs = [
+            r#"{"items":[{"code":"A","links":[{"href":"http://127.0.0.1:9/ic/api/integration/v1/integrations/A%7C01.00.0000","rel":"self"},{"href":"http://127.0.0.1:9/ic/api/integration/v1/integrations/A%7C01.00.0000","rel":"canonical"}],"endPointURI":"http://127.0.0.1:9/ic/api/integration/v1/integrations/A%7C01.00.0000/schedule/jobs"},{"endPointURI":"http://127.0.0.1:9/ic/api/integration/v1/flows/rest/A/1.0/metadata","dependencies":{"connections":[{"links":[{"href":"http://127.0.0.1:9/ic/api/integration/v1/connections/C?expand=x","rel":"self"}]}]}}],"links":[{"href":"http://127.0.0.1:9/ic/api/integration/v1/integrations","rel":"self"}],"totalResults":2}"#,
+            r#"{"href":"http://127.0.0.1:9/ic/api/x?integrationInstance=other","other":"http://127.0.0.1:9/ic/api/y","l":[{"href":"http://elsewhere/ic/api/z"}]}"#,
+            r#"[]"#,
+            r#"{"title":"no links"}"#,
+        ];
+        for doc in docs {
+            let text = add_instance_text(doc.as_bytes(), base, "dev-sim-lo").expect(doc);
+            let got: serde_json::Value = serde_json::from_slice(&text).unwrap();
+            assert_eq!(got, via_value(doc), "{doc}");
+        }
+        // the first document: five links given the instance, the flow URL left alone
+        let text = add_instance_text(docs[0].as_bytes(), base, "dev-sim-lo").unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert_eq!(text.matches("integrationInstance=dev-sim-lo").count(), 5);
+        assert!(text.contains("C?expand=x&integrationInstance=dev-sim-lo"));
+        // what it does not handle exactly goes through a `Value`
+        for doc in [
+            r#"{"href": "http://127.0.0.1:9/ic/api/x"}"#,
+            r#"{"href":"http://127.0.0.1:9/ic/api/x\u0041"}"#,
+            r#"{"rel":"href","href":"http://127.0.0.1:9/ic/api/x"}"#,
+        ] {
+            assert_eq!(
+                add_instance_text(doc.as_bytes(), base, "dev-sim-lo"),
+                None,
+                "{doc}"
+            );
+        }
+        assert_eq!(add_instance_text(b"{}", base, "a\"b"), None);
+    }
 
     #[test]
     fn request_details_and_default_headers() {

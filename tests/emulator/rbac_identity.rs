@@ -4,20 +4,16 @@
 //! mapped and unmapped.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::Utc;
 use ferry::config::{IdentityProfile, Secret};
-use ferry::effect::{Executor, RetryPolicy};
-use ferry::ledger::{RunInfo, RunRecord, Stage, StepStatus};
+use ferry::effect::Executor;
+use ferry::ledger::{RunInfo, Stage, StepStatus};
 use ferry::oic::{Acl, AclPrincipal, OicClient};
 use ferry::ops::grant::{self as ops_grant, AccessTarget};
 use ferry::rbac::{self, GrantStatus, IdentityClient, Principal, PrincipalKind, RoleMap};
 use ferry::sim::{Seed, SimConfig, SimHandle};
 
 use crate::support::emulator;
-use tokio_util::sync::CancellationToken;
 
 /// The emulator with gen-3 sample instances `names` and the identity domain seeded with `seed`.
 async fn start(seed: u64, names: &[&str]) -> SimHandle {
@@ -53,30 +49,11 @@ fn oic(h: &SimHandle, name: &str) -> OicClient {
 }
 
 fn exec(dry: bool) -> Executor {
-    let info = RunInfo {
-        id: "rbac".into(),
-        recipe: "t".into(),
-        recipe_sha256: String::new(),
-        run_by: "t".into(),
-        started: Utc::now(),
-        ended: None,
+    crate::support::memory_executor(RunInfo {
         dry_run: dry,
         sandbox: true,
-        ferry_version: "0".into(),
-        outcome: None,
-        message: None,
-    };
-    Executor::new(
-        Arc::new(RunRecord::in_memory(info)),
-        dry,
-        RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
-            budget: Duration::from_secs(10),
-        },
-        CancellationToken::new(),
-    )
+        ..crate::support::run_info("rbac")
+    })
 }
 
 fn statuses(r: &[rbac::GrantResult]) -> Vec<String> {

@@ -143,19 +143,7 @@ async fn admin_endpoint_latency_and_log_over_http() {
         .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
     let info = h.instance("prod").expect("prod").clone();
-    let tok: Value = http
-        .post(&info.token_url)
-        .basic_auth(&info.client_id, Some(&info.client_secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", info.scope.as_str()),
-        ])
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let tok = token_json(&http, &info).await;
     assert_eq!(tok["expires_in"], 5);
 }
 

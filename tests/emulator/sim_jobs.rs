@@ -13,7 +13,8 @@ fn storage() -> Value {
 
 /// The job's status once it ended: the emulator's clock is moved past the job's duration, so it ends
 /// as soon as its task runs (the loop only yields to it, bounded; no time passes).
-async fn wait(h: &ferry::sim::SimHandle, o: &Oic, kind: &str, id: &str) -> Value {
+async fn wait(h: &ferry::sim::SimHandle, o: &Oic, kind: &str, job: &Value) -> Value {
+    let id = job["jobId"].as_str().expect("jobId");
     h.advance_clock(ferry::sim::jobs::JOB_DURATION);
     for _ in 0..1000 {
         let v: Value = o
@@ -49,13 +50,7 @@ async fn export_then_import_activate() {
         )
         .await;
     assert_error(r, CONFLICT).await;
-    let done = wait(
-        &h,
-        &dev,
-        "exportServiceInstanceArchive",
-        job["jobId"].as_str().expect("id"),
-    )
-    .await;
+    let done = wait(&h, &dev, "exportServiceInstanceArchive", &job).await;
     assert_eq!(done["overallStatus"], "COMPLETED");
     let file = done["archiveName"].as_str().expect("file").to_string();
     // Import into another instance (gen 3) with ImportActivate.
@@ -71,13 +66,7 @@ async fn export_then_import_activate() {
         .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let job: Value = r.json().await.expect("json");
-    let done = wait(
-        &h,
-        &tgt,
-        "importServiceInstanceArchive",
-        job["jobId"].as_str().expect("id"),
-    )
-    .await;
+    let done = wait(&h, &tgt, "importServiceInstanceArchive", &job).await;
     assert_eq!(done["overallStatus"], "COMPLETED");
     assert_eq!(
         tgt.json("/integrations/FIN_PAYMENT_STATUS%7C01.00.0000")
@@ -97,13 +86,7 @@ async fn export_then_import_activate() {
         )
         .await;
     let job: Value = r.json().await.expect("json");
-    let done = wait(
-        &h,
-        &tgt,
-        "importServiceInstanceArchive",
-        job["jobId"].as_str().expect("id"),
-    )
-    .await;
+    let done = wait(&h, &tgt, "importServiceInstanceArchive", &job).await;
     assert_eq!(done["overallStatus"], "FAILED");
     assert_error(
         tgt.common(

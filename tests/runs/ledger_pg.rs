@@ -28,17 +28,11 @@ fn at(s: i64) -> chrono::DateTime<Utc> {
 
 fn info(id: &str, started: i64) -> RunInfo {
     RunInfo {
-        id: id.into(),
-        recipe: "migrate.rhai".into(),
         recipe_sha256: "sha".into(),
         run_by: "pipeline".into(),
         started: at(started),
-        ended: None,
-        dry_run: false,
-        sandbox: false,
         ferry_version: "0.1.0".into(),
-        outcome: None,
-        message: None,
+        ..crate::support::run_info(id)
     }
 }
 

@@ -5,24 +5,17 @@
 
 use std::path::Path;
 
-use chrono::Utc;
 use ferry::ledger::store::{MIGRATIONS, latest_version};
 use ferry::ledger::{Ledger, RunExtra, RunInfo};
 use rusqlite::Connection;
 
 fn info(id: &str) -> RunInfo {
     RunInfo {
-        id: id.into(),
         recipe: "r.rhai".into(),
         recipe_sha256: "abc".into(),
         run_by: "tester".into(),
-        started: Utc::now(),
-        ended: None,
-        dry_run: false,
         sandbox: true,
-        ferry_version: "0".into(),
-        outcome: None,
-        message: None,
+        ..crate::support::run_info(id)
     }
 }
 

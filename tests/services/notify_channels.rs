@@ -10,42 +10,22 @@ use axum::routing::post;
 use chrono::Utc;
 use ferry::artifact::ArtifactKind;
 use ferry::config::Secret;
-use ferry::effect::{Executor, RetryPolicy};
-use ferry::ledger::{Report, RunInfo, RunRecord, Stage, Step, StepError, StepStatus};
+use ferry::effect::Executor;
+use ferry::ledger::{Report, RunInfo, Stage, Step, StepError, StepStatus};
 use ferry::notify::{
     DeliveryStatus, Mailer, Webhook, When, compose, deliver, post_webhook, webhook_payload,
 };
-use tokio_util::sync::CancellationToken;
 
 fn info(dry: bool) -> RunInfo {
     RunInfo {
-        id: "R-chan".into(),
-        recipe: "migrate.rhai".into(),
-        recipe_sha256: String::new(),
-        run_by: "ops".into(),
-        started: Utc::now(),
-        ended: None,
         dry_run: dry,
         sandbox: true,
-        ferry_version: "0".into(),
-        outcome: None,
-        message: None,
+        ..crate::support::run_info("R-chan")
     }
 }
 
 fn exec(dry: bool) -> Executor {
-    let policy = RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        budget: Duration::from_secs(10),
-    };
-    Executor::new(
-        Arc::new(RunRecord::in_memory(info(dry))),
-        dry,
-        policy,
-        CancellationToken::new(),
-    )
+    crate::support::memory_executor(info(dry))
 }
 
 fn report() -> Report {

@@ -94,15 +94,26 @@ fn when_failure_sends_nothing_for_a_clean_run_and_dry_run_plans() {
     let dir = tempdir();
     let out = run_rhai(
         dir.path(),
-        "notify::at_end(#{ when: \"failure\" });\nlet r = notify::report(#{ to: [\"a@example.com\"] });\nprint(`status ${r[0].status}`);\n",
+        r#"notify::at_end(#{ when: "failure" });
+let r = notify::report(#{ to: ["a@example.com"] });
+print(`status ${r[0].status}`);
+try { notify::report(#{ to: "a@example.com", cc: "b@example.com" }); } catch (e) { print(`refused: ${e.message}`); }
+try { notify::at_end([], #{ source: "dev" }); } catch (e) { print(`refused: ${e.message}`); }
+"#,
         &["--sandbox", "--dry-run"],
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("status planned"), "{stdout}");
+    // Unknown options are refused with the verb and the key, `source` among the known ones.
     assert!(
-        text(&out.stdout).contains("status planned"),
-        "{}",
-        text(&out.stdout)
+        stdout.contains("refused: notify: unknown option `cc`, expected one of `to`, `owners`, `when`, `mail`, `webhook`, `source`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("refused: `source` must be an instance"),
+        "{stdout}"
     );
     assert!(eml_files(&dir.path().join(".ferry/sandbox/outbox")).is_empty());
 }

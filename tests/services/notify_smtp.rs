@@ -100,17 +100,9 @@ fn unique(prefix: &str) -> String {
 
 fn info(id: &str) -> RunInfo {
     RunInfo {
-        id: id.into(),
-        recipe: "migrate.rhai".into(),
-        recipe_sha256: String::new(),
-        run_by: "ops".into(),
-        started: Utc::now(),
         ended: Some(Utc::now()),
-        dry_run: false,
-        sandbox: false,
-        ferry_version: "0".into(),
         outcome: Some("failed".into()),
-        message: None,
+        ..crate::support::run_info(id)
     }
 }
 

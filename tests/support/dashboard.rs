@@ -7,17 +7,9 @@ use ferry::ledger::{JobRow, Ledger, RunExtra, RunInfo, Stage, Step, StepError, S
 /// A run started now by `alice`, still running.
 pub fn info(id: &str) -> RunInfo {
     RunInfo {
-        id: id.into(),
-        recipe: "migrate.rhai".into(),
         recipe_sha256: "s".into(),
         run_by: "alice".into(),
-        started: Utc::now(),
-        ended: None,
-        dry_run: false,
-        sandbox: false,
-        ferry_version: "0".into(),
-        outcome: None,
-        message: None,
+        ..super::run_info(id)
     }
 }
 

@@ -52,6 +52,41 @@ pub fn journal_of(dir: &Path) -> String {
     out
 }
 
+/// A run `id` of migrate.rhai by `ops`, started now and still running, neither a dry run nor in
+/// the sandbox: the base of a test's run record (change fields with `..run_info(id)`).
+pub fn run_info(id: &str) -> ferry::ledger::RunInfo {
+    ferry::ledger::RunInfo {
+        id: id.into(),
+        recipe: "migrate.rhai".into(),
+        recipe_sha256: String::new(),
+        run_by: "ops".into(),
+        started: chrono::Utc::now(),
+        ended: None,
+        dry_run: false,
+        sandbox: false,
+        ferry_version: "0".into(),
+        outcome: None,
+        message: None,
+    }
+}
+
+/// An executor over an in-memory record of `info` (a dry run as `info` says), retrying 3 times
+/// after 10 to 50 ms.
+pub fn memory_executor(info: ferry::ledger::RunInfo) -> ferry::effect::Executor {
+    let dry = info.dry_run;
+    ferry::effect::Executor::new(
+        std::sync::Arc::new(ferry::ledger::RunRecord::in_memory(info)),
+        dry,
+        ferry::effect::RetryPolicy {
+            max_attempts: 3,
+            base_delay: std::time::Duration::from_millis(10),
+            max_delay: std::time::Duration::from_millis(50),
+            budget: std::time::Duration::from_secs(10),
+        },
+        tokio_util::sync::CancellationToken::new(),
+    )
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
@@ -82,22 +117,7 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// A bearer token from the emulator's token endpoint (client credentials, Basic client auth).
 pub async fn token(i: &SimInstanceInfo) -> String {
-    let r = reqwest::Client::new()
-        .post(&i.token_url)
-        .basic_auth(&i.client_id, Some(&i.client_secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", i.scope.as_str()),
-        ])
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(r.status(), 200, "token endpoint");
-    let v: Value = r.json().await.expect("token json");
-    v["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
+    sim::fetch_token(&reqwest::Client::new(), i).await
 }
 
 /// The URL of `path` under `/ic/api/integration/v1` of an emulated instance, with

@@ -42,19 +42,36 @@ pub struct Oic {
     pub token: Option<String>,
 }
 
-pub async fn fetch_token(http: &Client, info: &SimInstanceInfo) -> String {
-    let resp = http
-        .post(&info.token_url)
-        .basic_auth(&info.client_id, Some(&info.client_secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", info.scope.as_str()),
-        ])
+/// A client-credentials token request to `url` (Basic client auth) and its answer.
+pub async fn client_credentials(
+    http: &Client,
+    url: &str,
+    client: (&str, &str),
+    scope: &str,
+) -> Response {
+    http.post(url)
+        .basic_auth(client.0, Some(client.1))
+        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
         .send()
         .await
-        .expect("token request");
+        .expect("token request")
+}
+
+/// The answer of the instance's token endpoint to its client (as JSON).
+pub async fn token_json(http: &Client, info: &SimInstanceInfo) -> Value {
+    let resp = client_credentials(
+        http,
+        &info.token_url,
+        (&info.client_id, &info.client_secret),
+        &info.scope,
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let v: Value = resp.json().await.expect("token json");
+    resp.json().await.expect("token json")
+}
+
+pub async fn fetch_token(http: &Client, info: &SimInstanceInfo) -> String {
+    let v = token_json(http, info).await;
     assert_eq!(v["token_type"], "Bearer");
     v["access_token"]
         .as_str()
@@ -254,16 +271,13 @@ pub struct Scim {
 impl Scim {
     pub async fn new(h: &SimHandle) -> Scim {
         let http = Client::new();
-        let r = http
-            .post(format!("{}/oauth2/v1/token", h.info.identity_url))
-            .basic_auth(&h.info.admin_client_id, Some(&h.info.admin_client_secret))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", "urn:opc:idm:__myscopes__"),
-            ])
-            .send()
-            .await
-            .expect("send");
+        let r = client_credentials(
+            &http,
+            &format!("{}/oauth2/v1/token", h.info.identity_url),
+            (&h.info.admin_client_id, &h.info.admin_client_secret),
+            "urn:opc:idm:__myscopes__",
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::OK);
         let token = r.json::<Value>().await.expect("json")["access_token"]
             .as_str()

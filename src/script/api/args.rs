@@ -22,19 +22,15 @@ pub fn options<T: DeserializeOwned>(verb: &str, m: &Map) -> RhaiResultOf<T> {
             other => other.to_string(),
         };
         // serde's own words start at "unknown field", "invalid type"...: drop Rhai's prefix.
-        let msg = [
+        let words = [
             "unknown field",
             "invalid type",
             "invalid value",
             "missing field",
-        ]
-        .iter()
-        .find_map(|w| msg.find(w).map(|i| msg[i..].to_string()))
-        .unwrap_or(msg);
-        errors::usage(format!(
-            "{verb}: {}",
-            msg.replace("unknown field", "unknown option")
-        ))
+        ];
+        let msg = &msg[words.iter().find_map(|w| msg.find(w)).unwrap_or(0)..];
+        let msg = msg.replace("unknown field", "unknown option");
+        errors::usage(format!("{verb}: {msg}"))
     })
 }
 
@@ -113,10 +109,8 @@ pub fn id_from(v: &Dynamic) -> RhaiResultOf<IntegrationId> {
         return Ok(IntegrationId::new(i.code.clone(), i.version.clone()));
     }
     if let Some(a) = v.read_lock::<Artifact>() {
-        return Ok(IntegrationId::new(
-            a.key.code.clone(),
-            a.key.version.clone(),
-        ));
+        let k = &a.key;
+        return Ok(IntegrationId::new(k.code.clone(), k.version.clone()));
     }
     let text = match v.read_lock::<Map>() {
         Some(m) if m.contains_key("id") => m["id"].to_string(),

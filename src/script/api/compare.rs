@@ -53,11 +53,10 @@ mod compare_api {
 
     /// Compares two instances' integrations: `#{ missing: [ids on source only], extra: [ids on target only],
     /// different: [#{ id, field: "version"|"status"|"checksum", source, target }], same: n }`.
-    /// Options: `filter` (a filter map as for `integrations`), `checksums` (true: export both sides and compare the archives' content digests: entry names and contents, export time stamps left out), `all` (true: everything the instances hold: projects and their ACLs, connections with their status, security policy and non-secret properties, lookups, libraries, packages; ids then carry a kind prefix, `integration:CODE|VERSION`, `connection:CODE`, `acl:PROJECT`...).
     ///
     /// # Example
     /// ```rhai
-    /// let d = oic::instance("dev").diff(oic::instance("prod"), #{ filter: #{ code: "HR_*" } });
+    /// let d = oic::instance("dev").diff(oic::instance("prod"));
     /// print(d.missing);
     /// ```
     #[rhai_fn(name = "diff", volatile, pure, return_raw)]
@@ -65,9 +64,7 @@ mod compare_api {
         diff_with(source, target, Map::new())
     }
 
-    /// Compares two instances' integrations: `#{ missing: [ids on source only], extra: [ids on target only],
-    /// different: [#{ id, field: "version"|"status"|"checksum", source, target }], same: n }`.
-    /// Options: `filter` (a filter map as for `integrations`), `checksums` (true: export both sides and compare the archives' content digests: entry names and contents, export time stamps left out), `all` (true: everything the instances hold: projects and their ACLs, connections with their status, security policy and non-secret properties, lookups, libraries, packages; ids then carry a kind prefix, `integration:CODE|VERSION`, `connection:CODE`, `acl:PROJECT`...).
+    /// `diff` with options: `filter` (a filter map as for `integrations`), `checksums` (true: export both sides and compare the archives' content digests: entry names and contents, export time stamps left out), `all` (true: everything the instances hold: projects and their ACLs, connections with their status, security policy and non-secret properties, lookups, libraries, packages; ids then carry a kind prefix, `integration:CODE|VERSION`, `connection:CODE`, `acl:PROJECT`...).
     ///
     /// # Example
     /// ```rhai

@@ -76,9 +76,8 @@ mod ledger_api {
     /// ```
     #[rhai_fn(volatile, return_raw)]
     pub fn failed(ctx: NativeCallContext, run: ImmutableString) -> RhaiResultOf<Array> {
-        results(query::still_failed(
-            &open(&ctx)?.steps(&run).map_err(ledger_err)?,
-        ))
+        let steps = open(&ctx)?.steps(&run).map_err(ledger_err)?;
+        results(query::still_failed(&steps))
     }
 
     /// Failed steps of every run, newest first. Filter keys: `run`, `since` (`"2026-11-01"` or RFC 3339), `stage` (`"import"`...), `limit`.

@@ -29,10 +29,10 @@ fn owned(items: &Dynamic) -> Vec<OwnedItem> {
 }
 
 /// The request of `notify::report` / `notify::at_end`: the options (`source`, an instance, taken
-/// out before serde reads the rest), and the owners `items` tell.
+/// out before serde reads the rest), and the owners `items` tell (none in `()`).
 fn request(
     ctx: &NativeCallContext,
-    items: Option<&Dynamic>,
+    items: &Dynamic,
     o: &Map,
 ) -> RhaiResultOf<(Arc<Host>, NotifyRequest)> {
     let (h, mut o) = (host_of(ctx)?, o.clone());
@@ -44,7 +44,7 @@ fn request(
     let not_an_instance = || errors::usage("`source` must be an instance (oic::instance(\"dev\"))");
     let source = source.map(|s| s.try_cast::<Instance>().ok_or_else(not_an_instance));
     let source = source.transpose()?;
-    let items = items.map(owned).unwrap_or_default();
+    let items = owned(items);
     let req = ops_notify::request(&h.config, opts, &items, source.as_ref().map(|i| &i.client));
     let req = h.block_on(req)?.map_err(ops_err)?;
     Ok((h, req))
@@ -71,8 +71,7 @@ mod notify_api {
     /// ```
     #[rhai_fn(name = "report", volatile, return_raw)]
     pub fn report(ctx: NativeCallContext, options: Map) -> RhaiResultOf<Array> {
-        let (h, req) = request(&ctx, None, &options)?;
-        report_now(&h, req)
+        report_items(ctx, Dynamic::UNIT, options)
     }
 
     /// Like `notify::report(options)`; `items` (the integrations moved, or result maps with `code` and `owner`) tell who owns what for `owners: true`.
@@ -88,7 +87,7 @@ mod notify_api {
         items: Dynamic,
         options: Map,
     ) -> RhaiResultOf<Array> {
-        let (h, req) = request(&ctx, Some(&items), &options)?;
+        let (h, req) = request(&ctx, &items, &options)?;
         report_now(&h, req)
     }
 
@@ -100,9 +99,7 @@ mod notify_api {
     /// ```
     #[rhai_fn(name = "at_end", volatile, return_raw)]
     pub fn at_end(ctx: NativeCallContext, options: Map) -> RhaiResultOf<()> {
-        let (h, req) = request(&ctx, None, &options)?;
-        h.run.notify_at_end(req);
-        Ok(())
+        at_end_items(ctx, Dynamic::UNIT, options)
     }
 
     /// Like `notify::at_end(options)`, with the integrations whose lastUpdatedBy makes them owners.
@@ -114,7 +111,7 @@ mod notify_api {
     /// ```
     #[rhai_fn(name = "at_end", volatile, return_raw)]
     pub fn at_end_items(ctx: NativeCallContext, items: Dynamic, options: Map) -> RhaiResultOf<()> {
-        let (h, req) = request(&ctx, Some(&items), &options)?;
+        let (h, req) = request(&ctx, &items, &options)?;
         h.run.notify_at_end(req);
         Ok(())
     }

@@ -107,9 +107,8 @@ mod instance_api {
     #[rhai_fn(name = "integrations", pure, volatile, return_raw)]
     pub fn integrations_matching(inst: &mut Instance, filter: Map) -> RhaiResultOf<Array> {
         let f = options("filter", &filter)?;
-        Ok(objects(
-            inst.run(|h, c| select::integrations(h, c, Some(&f)))?,
-        ))
+        let listed = inst.run(|h, c| select::integrations(h, c, Some(&f)))?;
+        Ok(objects(listed))
     }
 
     /// One integration by `"CODE|VERSION"`; an error with `status` 404 when it does not exist.

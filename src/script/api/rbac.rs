@@ -59,10 +59,8 @@ fn apply(
     let h = host_of(ctx)?;
     let map = RoleMap::from_value(&rhai::serde::from_dynamic(roles).unwrap_or_default());
     let map = map.map_err(rbac_err)?;
-    let (inst, domain) = (
-        target.clone().try_cast::<Instance>(),
-        target.clone().try_cast::<IdentityDomain>(),
-    );
+    let inst = target.clone().try_cast::<Instance>();
+    let domain = target.clone().try_cast::<IdentityDomain>();
     let on = match (&inst, &domain) {
         (Some(i), _) => On::Instance(&i.client),
         (_, Some(d)) => On::Domain {
@@ -156,13 +154,12 @@ mod rbac_api {
     ) -> RhaiResultOf<Array> {
         let h = host_of(&ctx)?;
         let (src, dst) = (&source.client, &target.client);
-        let r = h.block_on(ops_grant::copy_acl_between(
-            &h.exec, &h.config, src, dst, &project,
-        ))?;
-        let on = Ctx::instance(&target.name())
-            .artifact(project.as_str())
-            .stage("grant");
-        reported(&ctx, r.map_err(|e| access_err(e, on))?)
+        let copy = ops_grant::copy_acl_between(&h.exec, &h.config, src, dst, &project);
+        let on = Ctx::instance(&target.name()).artifact(project.as_str());
+        let r = h
+            .block_on(copy)?
+            .map_err(|e| access_err(e, on.stage("grant")))?;
+        reported(&ctx, r)
     }
 
     /// The access list of an OIC 3 project: `administrators`, `editors`, `viewers`, `monitors`, each `#{ allowAll, allowed: [#{ id, displayName, type, idNotFound }] }`.

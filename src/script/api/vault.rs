@@ -80,10 +80,8 @@ mod vault_api {
     #[rhai_fn(name = "diff", volatile, return_raw)]
     pub fn diff_with(from: Job, to: Job, options: Map) -> RhaiResultOf<Map> {
         let (o, h) = (super::options("diff", &options)?, &*from.host);
-        map_of(&call(
-            h,
-            vault_diff::diff_jobs(h, &from.state, &to.state, &o),
-        )?)
+        let d = vault_diff::diff_jobs(h, &from.state, &to.state, &o);
+        map_of(&call(h, d)?)
     }
 }
 
@@ -123,11 +121,11 @@ mod vault_methods {
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
     pub fn job(v: &mut Vault, path: ImmutableString) -> RhaiResultOf<Job> {
-        let state = call(
-            &v.host,
+        let (host, open) = (
+            v.host.clone(),
             vault_restore::open_job_in(&v.name, &v.vault, &path),
-        )?;
-        let (host, state) = (v.host.clone(), Arc::new(state));
+        );
+        let state = Arc::new(call(&host, open)?);
         Ok(Job { host, state })
     }
 
@@ -154,10 +152,8 @@ mod vault_methods {
     #[rhai_fn(volatile, pure, return_raw)]
     pub fn prune(v: &mut Vault, policy: Map) -> RhaiResultOf<Map> {
         let o = options("prune", &policy)?;
-        map_of(&call(
-            &v.host,
-            vault_prune::prune(&v.host.exec, &v.name, &v.vault, &o),
-        )?)
+        let pruned = vault_prune::prune(&v.host.exec, &v.name, &v.vault, &o);
+        map_of(&call(&v.host, pruned)?)
     }
 
     /// Restores a backup job into an instance: fetches every archive (verified against the manifest; a tampered file or a wrong key is refused
@@ -187,10 +183,8 @@ mod vault_methods {
     #[rhai_fn(name = "restore", volatile, pure, return_raw)]
     pub fn restore_with(job: &mut Job, target: Instance, options: Map) -> RhaiResultOf<Array> {
         let (o, h) = (super::options("restore", &options)?, &*job.host);
-        results(call(
-            h,
-            vault_restore::restore_job(h, &job.state, &target.client, &o),
-        )?)
+        let restored = vault_restore::restore_job(h, &job.state, &target.client, &o);
+        results(call(h, restored)?)
     }
 
     /// Stores artifacts in the job (hashed, encrypted when the vault has recipients, written under a temporary name and renamed).
@@ -242,10 +236,8 @@ mod vault_methods {
     ) -> RhaiResultOf<Map> {
         let (o, h) = (super::options("backup", &options)?, &*job.host);
         let items = as_exportables(&items)?;
-        map_of(&call(
-            h,
-            backup::backup(h, &job.state, &inst.client, items, &o),
-        )?)
+        let backed_up = backup::backup(h, &job.state, &inst.client, items, &o);
+        map_of(&call(h, backed_up)?)
     }
 
     /// Writes the job's manifest.json (the mark of a complete job) and releases its lock. Runs at the end of a run if the recipe does not call it.
@@ -270,10 +262,10 @@ mod vault_methods {
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
     pub fn artifacts(job: &mut Job) -> RhaiResultOf<Array> {
-        let h = &*job.host;
+        let (h, state) = (&*job.host, &job.state);
         Ok(objects(call(
             h,
-            vault_restore::job_artifacts(h, &job.state, &[]),
+            vault_restore::job_artifacts(h, state, &[]),
         )?))
     }
 
@@ -287,10 +279,8 @@ mod vault_methods {
     /// ```
     #[rhai_fn(volatile, pure, return_raw)]
     pub fn verify(job: &mut Job) -> RhaiResultOf<Map> {
-        map_of(&call(
-            &job.host,
-            vault_restore::verify_job(&*job.host, &job.state),
-        )?)
+        let h = &*job.host;
+        map_of(&call(h, vault_restore::verify_job(h, &job.state))?)
     }
 }
 
