@@ -5,11 +5,16 @@
 //! escapes every value it inserts.
 
 use std::collections::BTreeMap;
+use std::io;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::report::Report;
+use super::report::{ArtifactReport, Report};
 use super::{Stage, StepStatus};
+
+/// Where the artifacts' rows go in the page (a comment no text of a report can make: text is
+/// escaped).
+const ROWS: &str = "<!--ferry:artifact-rows-->";
 
 /// Escapes text for HTML element content and attribute values, as maud does for the pages (for
 /// fragments written by hand, e.g. report sections).
@@ -161,6 +166,7 @@ impl Report {
         }
     }
 
+    /// The artifacts table without its rows: [`ROWS`] stands where they go.
     fn artifacts_html(&self, stages: &[Stage]) -> Markup {
         html! {
             h2 style=(H2) { "Artifacts (" (self.artifacts.len()) ")" } (NL)
@@ -168,46 +174,87 @@ impl Report {
                 (NL)
                 tr { th style=(TH) { "Artifact" } th style=(TH) { "Kind" } th style=(TH) { "Outcome" }
                      @for s in stages { th style=(TH) { (s.as_str()) } } } (NL)
-                @for a in &self.artifacts {
-                    tr {
-                        td style=(TD) {
-                            b { @if a.version.is_empty() { (a.code) } @else { (a.code) "|" (a.version) } }
-                            @if let Some(sha) = &a.sha256 {
-                                br; span style="font-family:monospace;font-size:11px;color:#5f6368" {
-                                    "sha256 " (sha.chars().take(16).collect::<String>())
-                                }
-                            }
-                        }
-                        td style=(TD) { (a.kind.as_str()) }
-                        td style=(TD) { (a.outcome()) }
-                        @for st in stages {
-                            @let cells: Vec<_> = a.stages.iter().filter(|s| s.stage == *st).collect();
-                            @if cells.is_empty() {
-                                td style=(format!("{TD};color:#9aa0a6")) { "-" }
-                            } @else {
-                                td style=(TD) {
-                                    @for (i, s) in cells.iter().enumerate() {
-                                        @if i > 0 { br; }
-                                        @let title = match (&s.reason, &s.error) {
-                                            (_, Some(e)) => e.message.as_str(),
-                                            (Some(r), None) => r.as_str(),
-                                            _ => s.action.as_str(),
-                                        };
-                                        span title=(title) style=(format!("{};padding:1px 4px;border-radius:3px", status_style(s.status))) { (s.status.as_str()) }
-                                        " " span style="color:#5f6368;font-size:12px" { (fmt_ms(s.duration_ms)) }
-                                    }
-                                }
-                            }
-                        }
-                    } (NL)
-                }
+                (PreEscaped(ROWS))
             }
             (NL)
         }
     }
 
+    /// One row of the artifacts table.
+    fn artifact_row(a: &ArtifactReport, stages: &[Stage]) -> Markup {
+        html! {
+            tr {
+                td style=(TD) {
+                    b { @if a.version.is_empty() { (a.code) } @else { (a.code) "|" (a.version) } }
+                    @if let Some(sha) = &a.sha256 {
+                        br; span style="font-family:monospace;font-size:11px;color:#5f6368" {
+                            "sha256 " (sha.chars().take(16).collect::<String>())
+                        }
+                    }
+                }
+                td style=(TD) { (a.kind.as_str()) }
+                td style=(TD) { (a.outcome()) }
+                @for st in stages {
+                    @let cells: Vec<_> = a.stages.iter().filter(|s| s.stage == *st).collect();
+                    @if cells.is_empty() {
+                        td style=(format!("{TD};color:#9aa0a6")) { "-" }
+                    } @else {
+                        td style=(TD) {
+                            @for (i, s) in cells.iter().enumerate() {
+                                @if i > 0 { br; }
+                                @let title = match (&s.reason, &s.error) {
+                                    (_, Some(e)) => e.message.as_str(),
+                                    (Some(r), None) => r.as_str(),
+                                    _ => s.action.as_str(),
+                                };
+                                span title=(title) style=(format!("{};padding:1px 4px;border-radius:3px", status_style(s.status))) { (s.status.as_str()) }
+                                " " span style="color:#5f6368;font-size:12px" { (fmt_ms(s.duration_ms)) }
+                            }
+                        }
+                    }
+                }
+            } (NL)
+        }
+    }
+
     /// The report as one self-contained HTML page.
     pub fn to_html(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_html(&mut |part: &str| {
+            out.push_str(part);
+            Ok(())
+        });
+        out
+    }
+
+    /// The page of [`Report::to_html`], handed to `sink` in parts as it is made (the page of a
+    /// run of 10,000 artifacts is megabytes: it is never held whole): the page up to the
+    /// artifacts' rows, each row, then the rest. Stops at the first error of `sink`.
+    pub fn write_html(&self, sink: &mut dyn FnMut(&str) -> io::Result<()>) -> io::Result<()> {
+        let page = self.page_html();
+        let (head, tail) = page.split_once(ROWS).unwrap_or((page.as_str(), ""));
+        sink(head)?;
+        let stages = self.stages();
+        for a in &self.artifacts {
+            sink(&Self::artifact_row(a, &stages).into_string())?;
+        }
+        sink(tail)
+    }
+
+    /// The stages any artifact went through, in order.
+    fn stages(&self) -> Vec<Stage> {
+        let mut v: Vec<Stage> = self
+            .artifacts
+            .iter()
+            .flat_map(|a| a.stages.iter().map(|s| s.stage))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The page with [`ROWS`] where the artifacts' rows go.
+    fn page_html(&self) -> String {
         let r = &self.run;
         let outcome = r.outcome.clone().unwrap_or_else(|| "unfinished".into());
         let kind = if self.extra.kind.is_empty() {

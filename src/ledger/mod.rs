@@ -13,8 +13,9 @@ pub mod query;
 pub mod report;
 pub mod store;
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -173,12 +174,118 @@ pub enum LedgerError {
     },
 }
 
-/// The record of one run: steps in memory, each written to the ledger database in its own
-/// transaction as it happens.
+/// A step as the record keeps it for the report: the texts many steps repeat (code, version,
+/// target) shared, the checksum as its 32 bytes, the rest boxed (a run of 10,000 artifacts holds
+/// tens of thousands of steps: about a third of the memory of a [`Step`]).
+struct KeptStep {
+    stage: Stage,
+    kind: ArtifactKind,
+    status: StepStatus,
+    attempts: u32,
+    code: Arc<str>,
+    version: Arc<str>,
+    target: Arc<str>,
+    action: Box<str>,
+    reason: Option<Box<str>>,
+    error: Option<Box<StepError>>,
+    /// The sha256 as bytes when it is 64 lower-case hex digits, else as text.
+    sha256: Option<Sha>,
+    started: DateTime<Utc>,
+    ended: DateTime<Utc>,
+}
+
+enum Sha {
+    Bytes([u8; 32]),
+    Text(Box<str>),
+}
+
+impl Sha {
+    fn of(s: &str) -> Sha {
+        let mut b = [0u8; 32];
+        let hex = s.len() == 64
+            && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+            && b.iter_mut().enumerate().all(|(i, x)| {
+                u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+                    .map(|v| *x = v)
+                    .is_ok()
+            });
+        if hex {
+            Sha::Bytes(b)
+        } else {
+            Sha::Text(s.into())
+        }
+    }
+    fn text(&self) -> String {
+        match self {
+            Sha::Bytes(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+            Sha::Text(t) => t.to_string(),
+        }
+    }
+}
+
+/// The steps of a run in memory, with one copy of each repeated text.
+#[derive(Default)]
+struct Steps {
+    rows: Vec<KeptStep>,
+    texts: HashSet<Arc<str>>,
+}
+
+impl Steps {
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.texts.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = s.into();
+        self.texts.insert(a.clone());
+        a
+    }
+
+    fn keep(&mut self, s: &Step) {
+        let row = KeptStep {
+            stage: s.stage,
+            kind: s.kind,
+            status: s.status,
+            attempts: s.attempts,
+            code: self.intern(&s.code),
+            version: self.intern(&s.version),
+            target: self.intern(&s.target),
+            action: s.action.as_str().into(),
+            reason: s.reason.as_deref().map(Into::into),
+            error: s.error.clone().map(Box::new),
+            sha256: s.sha256.as_deref().map(Sha::of),
+            started: s.started,
+            ended: s.ended,
+        };
+        self.rows.push(row);
+    }
+
+    fn step(&self, i: usize) -> Step {
+        let k = &self.rows[i];
+        Step {
+            seq: i as u64 + 1,
+            stage: k.stage,
+            kind: k.kind,
+            code: k.code.to_string(),
+            version: k.version.to_string(),
+            target: k.target.to_string(),
+            action: k.action.to_string(),
+            reason: k.reason.as_deref().map(str::to_string),
+            status: k.status,
+            attempts: k.attempts,
+            error: k.error.as_deref().cloned(),
+            sha256: k.sha256.as_ref().map(Sha::text),
+            started: k.started,
+            ended: k.ended,
+        }
+    }
+}
+
+/// The record of one run: steps in memory (compact, for the report), each written to the
+/// ledger database in its own transaction as it happens.
 pub struct RunRecord {
     info: Mutex<RunInfo>,
     extra: Mutex<RunExtra>,
-    steps: Mutex<Vec<Step>>,
+    steps: Mutex<Steps>,
     dir: Option<PathBuf>,
     db: Option<Mutex<Ledger>>,
     jobs: Mutex<Vec<JobRow>>,
@@ -193,7 +300,7 @@ impl RunRecord {
         RunRecord {
             info: Mutex::new(info),
             extra: Mutex::new(RunExtra::default()),
-            steps: Mutex::new(vec![]),
+            steps: Mutex::new(Steps::default()),
             dir: None,
             db: None,
             jobs: Mutex::new(vec![]),
@@ -250,7 +357,7 @@ impl RunRecord {
         Ok(RunRecord {
             info: Mutex::new(info),
             extra: Mutex::new(extra),
-            steps: Mutex::new(vec![]),
+            steps: Mutex::new(Steps::default()),
             dir: Some(dir),
             db: Some(Mutex::new(db)),
             jobs: Mutex::new(vec![]),
@@ -313,21 +420,57 @@ impl RunRecord {
             *r = crate::config::scrub(r, &self.secrets);
         }
         let mut steps = self.steps.lock().expect("steps lock");
-        step.seq = steps.len() as u64 + 1;
-        steps.push(step.clone());
+        step.seq = steps.rows.len() as u64 + 1;
+        steps.keep(&step);
         let id = self.info().id;
         // Written while the steps lock is held, so the database order is the record's order.
         self.with_db(|db| db.insert_step(&id, &step));
         step
     }
 
+    /// Every step so far, as a copy (tests; see [`RunRecord::with_steps`]).
     pub fn steps(&self) -> Vec<Step> {
-        self.steps.lock().expect("steps lock").clone()
+        self.with_steps(|it| it.collect())
     }
 
-    /// Calls `f` with the steps so far, borrowed (no copy of a record of thousands of steps).
-    pub fn with_steps<T>(&self, f: impl FnOnce(&[Step]) -> T) -> T {
-        f(&self.steps.lock().expect("steps lock"))
+    /// Calls `f` with the steps so far, each made as it is read (no copy of a record of
+    /// thousands of steps is held).
+    pub fn with_steps<T>(&self, f: impl FnOnce(&mut dyn Iterator<Item = Step>) -> T) -> T {
+        let steps = self.steps.lock().expect("steps lock");
+        let mut it = (0..steps.rows.len()).map(|i| steps.step(i));
+        f(&mut it)
+    }
+
+    /// True when a step of `stage`s other than `except` failed.
+    pub fn any_failed_except(&self, except: Stage) -> bool {
+        let steps = self.steps.lock().expect("steps lock");
+        steps
+            .rows
+            .iter()
+            .any(|s| s.status == StepStatus::Failed && s.stage != except)
+    }
+
+    /// The artifacts whose last step of `stage` failed, with that step's error message.
+    pub fn last_failed(&self, stage: Stage) -> Vec<(ArtifactKey, String)> {
+        let steps = self.steps.lock().expect("steps lock");
+        // The last step of each artifact, by index (the shared texts are the key: no copy).
+        let mut last: BTreeMap<(ArtifactKind, &str, &str), usize> = BTreeMap::new();
+        for (i, st) in steps.rows.iter().enumerate() {
+            if st.stage == stage {
+                last.insert((st.kind, &st.code, &st.version), i);
+            }
+        }
+        last.into_iter()
+            .filter(|(_, i)| steps.rows[*i].status == StepStatus::Failed)
+            .map(|((kind, code, version), i)| {
+                let why = steps.rows[i]
+                    .error
+                    .as_ref()
+                    .map(|e| e.message.as_str())
+                    .unwrap_or("");
+                (ArtifactKey::new(kind, code, version), why.to_string())
+            })
+            .collect()
     }
 
     /// Records how many artifacts the run plans to move (the dashboard shows its progress).
@@ -361,7 +504,7 @@ impl RunRecord {
     /// The run's report as it stands, with `info` (which carries the outcome at the end): the
     /// steps, the run's kind and profiles, the backup jobs.
     pub fn report_with(&self, info: RunInfo) -> Report {
-        let mut report = self.with_steps(|steps| Report::build(info, steps));
+        let mut report = self.with_steps(|steps| Report::build_from(info, steps));
         report.extra = self.extra();
         report.backup_jobs = self.jobs();
         report
@@ -423,21 +566,41 @@ impl RunRecord {
         }
     }
 
-    /// report.html with the sections added during the run, in order, before its end.
-    fn html_with_sections(dir: &Path, html: String) -> String {
+    /// The sections added during the run (see [`RunRecord::add_report_section`]), in order.
+    fn sections(dir: &Path) -> String {
         let Ok(rd) = std::fs::read_dir(dir.join("sections")) else {
-            return html;
+            return String::new();
         };
         let mut files: Vec<std::path::PathBuf> =
             rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
-        let extra: String = files
+        files
             .iter()
             .filter_map(|p| std::fs::read_to_string(p).ok())
-            .collect();
-        match html.rfind("</body>") {
-            Some(i) => format!("{}{extra}{}", &html[..i], &html[i..]),
-            None => format!("{html}{extra}"),
+            .collect()
+    }
+
+    /// Writes `name` in the run's folder (through a temporary name) from the parts `write`
+    /// hands over, each scrubbed of secrets, none held after it is written.
+    fn write_part_file(
+        &self,
+        dir: &Path,
+        name: &str,
+        write: impl FnOnce(&mut dyn FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()>,
+    ) {
+        use std::io::Write;
+        let tmp = dir.join(format!("{name}.tmp"));
+        let res = std::fs::File::create(&tmp).and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            write(&mut |part: &str| {
+                w.write_all(crate::config::scrub(part, &self.secrets).as_bytes())
+            })?;
+            w.into_inner().map_err(|e| e.into_error())?;
+            std::fs::rename(&tmp, dir.join(name))
+        });
+        if res.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::error!("cannot write {name} in {}", dir.display());
         }
     }
 
@@ -453,18 +616,31 @@ impl RunRecord {
         self.with_db(|db| db.finish_run(&info));
         let report = self.report_with(info);
         if let Some(dir) = &self.dir {
-            let json = crate::config::scrub(&report.to_json_pretty(), &self.secrets);
-            let html = Self::html_with_sections(dir, report.to_html());
-            let html = crate::config::scrub(&html, &self.secrets);
-            for (name, text) in [("report.json", json), ("report.html", html)] {
-                let tmp = dir.join(format!("{name}.tmp"));
-                if std::fs::write(&tmp, text)
-                    .and_then(|_| std::fs::rename(&tmp, dir.join(name)))
-                    .is_err()
-                {
-                    tracing::error!("cannot write {name} in {}", dir.display());
+            // Both written in parts (a run of 10,000 artifacts has reports of megabytes).
+            self.write_part_file(dir, "report.json", |sink| report.write_json_pretty(sink));
+            let sections = Self::sections(dir);
+            self.write_part_file(dir, "report.html", |sink| {
+                // the sections go before the page's end
+                let mut held: Option<String> = None;
+                report.write_html(&mut |part: &str| {
+                    if let Some(prev) = held.replace(part.to_string()) {
+                        sink(&prev)?;
+                    }
+                    Ok(())
+                })?;
+                let last = held.unwrap_or_default();
+                match last.rfind("</body>") {
+                    Some(i) => {
+                        sink(&last[..i])?;
+                        sink(&sections)?;
+                        sink(&last[i..])
+                    }
+                    None => {
+                        sink(&last)?;
+                        sink(&sections)
+                    }
                 }
-            }
+            });
         }
         report
     }
@@ -501,6 +677,82 @@ fn uid_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_kept_compact_read_back_as_they_were_pushed() {
+        let rec = RunRecord::in_memory(RunInfo {
+            id: "r".into(),
+            recipe: "m.rhai".into(),
+            recipe_sha256: String::new(),
+            run_by: "me".into(),
+            started: Utc::now(),
+            ended: None,
+            dry_run: false,
+            sandbox: false,
+            ferry_version: "0".into(),
+            outcome: None,
+            message: None,
+        });
+        let step = |stage, code: &str, status, sha: Option<&str>| Step {
+            seq: 0,
+            stage,
+            kind: ArtifactKind::Integration,
+            code: code.into(),
+            version: "01.00.0000".into(),
+            target: "dev".into(),
+            action: format!("{stage} {code}"),
+            reason: (status == StepStatus::Skipped).then(|| "unchanged".to_string()),
+            status,
+            attempts: 2,
+            error: (status == StepStatus::Failed).then(|| StepError {
+                kind: "http".into(),
+                status: Some(500),
+                message: "boom".into(),
+            }),
+            sha256: sha.map(str::to_string),
+            started: Utc::now(),
+            ended: Utc::now(),
+        };
+        let hex = "0123456789abcdef".repeat(4);
+        let pushed = [
+            step(Stage::Export, "A", StepStatus::Failed, None),
+            step(Stage::Export, "B", StepStatus::Ok, Some(&hex)),
+            step(Stage::Store, "B", StepStatus::Skipped, Some("ABC not hex")),
+            step(
+                Stage::Export,
+                "A",
+                StepStatus::Ok,
+                Some(&hex.to_uppercase()),
+            ),
+            step(Stage::Export, "C", StepStatus::Failed, None),
+        ];
+        let back: Vec<Step> = pushed.iter().map(|s| rec.push(s.clone())).collect();
+        assert_eq!(rec.steps(), back);
+        for (i, (a, b)) in pushed.iter().zip(&back).enumerate() {
+            assert_eq!(b.seq, i as u64 + 1);
+            assert_eq!(
+                Step {
+                    seq: b.seq,
+                    ..a.clone()
+                },
+                *b
+            );
+        }
+        // the last export of A succeeded; C's failed
+        let failed = rec.last_failed(Stage::Export);
+        assert_eq!(
+            failed,
+            vec![(
+                ArtifactKey::new(ArtifactKind::Integration, "C", "01.00.0000"),
+                "boom".to_string()
+            )]
+        );
+        assert!(rec.any_failed_except(Stage::Notify));
+        assert!(!rec.any_failed_except(Stage::Export));
+        let r = rec.report_with(rec.info());
+        assert_eq!(r.summary.exported, 2);
+        assert_eq!(r.from, vec!["dev".to_string()]);
+    }
 
     #[test]
     fn the_first_stage_to_count_its_selection_sets_the_expected_total() {

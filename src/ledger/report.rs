@@ -124,11 +124,29 @@ pub struct Report {
 impl Report {
     /// Builds the report from the run's steps.
     pub fn build(run: RunInfo, steps: &[Step]) -> Report {
+        Report::build_from(run, &mut steps.iter().cloned())
+    }
+
+    /// Builds the report from the run's steps, taken one at a time (none is kept but what the
+    /// report holds).
+    pub fn build_from(run: RunInfo, steps: &mut dyn Iterator<Item = Step>) -> Report {
+        let mut from: Vec<String> = vec![];
+        let mut to: Vec<String> = vec![];
         let mut by_key: BTreeMap<(ArtifactKind, String, String), ArtifactReport> = BTreeMap::new();
         let mut order: Vec<(ArtifactKind, String, String)> = vec![];
         let mut s = Summary::default();
         let mut failures = vec![];
         for st in steps {
+            let list = match st.stage {
+                Stage::Export => Some(&mut from),
+                Stage::Import | Stage::Activate | Stage::Deactivate => Some(&mut to),
+                _ => None,
+            };
+            if let Some(list) = list
+                && !list.contains(&st.target)
+            {
+                list.push(st.target.clone());
+            }
             let k = (st.kind, st.code.clone(), st.version.clone());
             let entry = by_key.entry(k.clone()).or_insert_with(|| {
                 order.push(k.clone());
@@ -185,11 +203,13 @@ impl Report {
             .collect();
         s.failed = artifacts.iter().filter(|a| a.outcome() == "failed").count() as u64;
         s.artifacts = artifacts.len() as u64;
+        from.sort();
+        to.sort();
         Report {
             run,
             extra: RunExtra::default(),
-            from: targets(steps, &[Stage::Export]),
-            to: targets(steps, &[Stage::Import, Stage::Activate, Stage::Deactivate]),
+            from,
+            to,
             backup_jobs: vec![],
             summary: s,
             artifacts,
@@ -198,7 +218,54 @@ impl Report {
     }
 
     pub fn to_json_pretty(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        let mut out = String::new();
+        match self.write_json_pretty(&mut |part: &str| {
+            out.push_str(part);
+            Ok(())
+        }) {
+            Ok(()) => out,
+            Err(e) => format!("{{\"error\":\"{e}\"}}"),
+        }
+    }
+
+    /// The text of [`Report::to_json_pretty`], handed to `sink` in parts as it is made (the
+    /// report of a run of 10,000 artifacts is megabytes: it is never held whole): the document
+    /// up to the artifacts, each artifact, then the rest.
+    pub fn write_json_pretty(
+        &self,
+        sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let head = Report {
+            run: self.run.clone(),
+            extra: self.extra.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            backup_jobs: self.backup_jobs.clone(),
+            summary: self.summary.clone(),
+            artifacts: vec![],
+            failures: self.failures.clone(),
+        };
+        let text = serde_json::to_string_pretty(&head)?;
+        // The one `"artifacts": []` of the document (a string's quotes are escaped in JSON).
+        const SLOT: &str = "\n  \"artifacts\": []";
+        let (before, after) = text.split_once(SLOT).unwrap_or((text.as_str(), ""));
+        sink(before)?;
+        if text.len() == before.len() {
+            return Ok(());
+        }
+        sink("\n  \"artifacts\": [")?;
+        for (i, a) in self.artifacts.iter().enumerate() {
+            sink(if i == 0 { "\n    " } else { ",\n    " })?;
+            // each artifact as the whole document would indent it: two levels deeper
+            let one = serde_json::to_string_pretty(a)?;
+            sink(&one.replace('\n', "\n    "))?;
+        }
+        sink(if self.artifacts.is_empty() {
+            "]"
+        } else {
+            "\n  ]"
+        })?;
+        sink(after)
     }
 
     /// The table printed at the end of a run: one row per artifact, one column per stage.
@@ -364,6 +431,47 @@ mod tests {
         );
         assert_eq!(root_cause("disk full"), "disk full");
         assert_eq!(root_cause("prod: HTTP 500: "), "prod: HTTP 500:");
+    }
+
+    #[test]
+    fn json_written_in_parts_is_the_whole_document() {
+        let info = RunInfo {
+            id: "r".into(),
+            recipe: "x \"artifacts\": [] .rhai".into(),
+            recipe_sha256: String::new(),
+            run_by: "me".into(),
+            started: Utc::now(),
+            ended: None,
+            dry_run: false,
+            sandbox: true,
+            ferry_version: "0".into(),
+            outcome: None,
+            message: Some("two\nlines".into()),
+        };
+        let steps = vec![
+            step(Stage::Export, "A", StepStatus::Ok),
+            step(Stage::Export, "B", StepStatus::Ok),
+            step(Stage::Import, "B", StepStatus::Failed),
+        ];
+        for r in [
+            Report::build(info.clone(), &steps),
+            Report::build(info.clone(), &[]),
+        ] {
+            assert_eq!(
+                r.to_json_pretty(),
+                serde_json::to_string_pretty(&r).unwrap()
+            );
+            let html = r.to_html();
+            assert!(!html.contains("ferry:artifact-rows"), "{html}");
+            let table = &html[html.find("id=\"artifacts\"").unwrap()..];
+            let table = &table[..table.find("</table>").unwrap()];
+            for a in &r.artifacts {
+                let cell = format!("<b>{}|{}</b>", a.code, a.version);
+                assert_eq!(table.matches(&cell).count(), 1, "{html}");
+            }
+            assert_eq!(table.matches("<tr>").count(), r.artifacts.len() + 1);
+            assert!(html.ends_with("</body>\n</html>\n"), "{html}");
+        }
     }
 
     #[test]

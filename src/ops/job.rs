@@ -4,7 +4,6 @@
 //! `--resume`. Artifacts whose export failed in the run are recorded as missing: the job is then
 //! `partial`, and says so.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
@@ -173,20 +172,12 @@ pub fn partial_line(path: &str, missing: &[MissingEntry]) -> String {
 
 /// The artifacts whose export failed in this run and did not succeed later.
 fn failed_exports(record: &RunRecord) -> Vec<(ArtifactKey, String)> {
-    // the last export step of each artifact, borrowed (a copy of every step was held here)
-    record.with_steps(|steps| {
-        let mut last: BTreeMap<ArtifactKey, &crate::ledger::Step> = BTreeMap::new();
-        for st in steps.iter().filter(|st| st.stage == Stage::Export) {
-            last.insert(st.key(), st);
-        }
-        last.into_iter()
-            .filter(|(_, st)| st.status == StepStatus::Failed)
-            .map(|(k, st)| {
-                let why = st.error.as_ref().map(|e| e.message.as_str()).unwrap_or("");
-                (k, format!("export failed: {why}"))
-            })
-            .collect()
-    })
+    // the last export step of each artifact (the record keeps its steps compact; none copied)
+    record
+        .last_failed(Stage::Export)
+        .into_iter()
+        .map(|(k, why)| (k, format!("export failed: {why}")))
+        .collect()
 }
 
 fn vault_err(at: &str, e: impl std::fmt::Display) -> OpsError {

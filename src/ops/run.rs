@@ -22,7 +22,7 @@ use super::notify::{self, NotifyRequest};
 use crate::artifact::Artifact;
 use crate::config::Config;
 use crate::effect::{Executor, Resume, RetryPolicy};
-use crate::ledger::{LedgerLocation, Report, RunExtra, RunInfo, RunRecord, Stage, StepStatus};
+use crate::ledger::{LedgerLocation, Report, RunExtra, RunInfo, RunRecord, Stage};
 use crate::shell::Shell;
 use crate::vault::JobWriter;
 
@@ -395,11 +395,7 @@ impl Run {
             };
         }
         let errors = self.finish_jobs(outcome == RunOutcome::Interrupted);
-        let failed_steps = self.record().with_steps(|steps| {
-            steps
-                .iter()
-                .any(|s| s.status == StepStatus::Failed && s.stage != Stage::Notify)
-        });
+        let failed_steps = self.record().any_failed_except(Stage::Notify);
         let outcome = match outcome {
             RunOutcome::Ok | RunOutcome::Planned if failed_steps || !errors.is_empty() => {
                 RunOutcome::Failed

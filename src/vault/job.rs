@@ -257,24 +257,57 @@ impl Manifest {
     /// The `manifest.json` bytes: indented, with one entry per line (compact: a nightly job of
     /// thousands of unchanged entries writes little besides its manifest).
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = vec![];
+        self.write_json(&mut out)?;
+        Ok(out)
+    }
+
+    /// Writes the `manifest.json` bytes of [`Manifest::to_json`] to `w` as they are made (a
+    /// manifest of 10,000 entries is megabytes: no copy of it is held).
+    pub fn write_json(&self, mut w: impl io::Write) -> Result<(), serde_json::Error> {
         let head = Manifest {
+            format: self.format,
+            job: self.job.clone(),
+            date: self.date,
+            path: self.path.clone(),
+            ferry_version: self.ferry_version.clone(),
+            recipe: self.recipe.clone(),
+            run_by: self.run_by.clone(),
+            sources: self.sources.clone(),
+            target: self.target.clone(),
+            source_instances: self.source_instances.clone(),
+            encryption: self.encryption.clone(),
+            created_at: self.created_at.clone(),
+            finished_at: self.finished_at.clone(),
             entries: vec![],
-            ..self.clone()
+            status: self.status,
+            missing: self.missing.clone(),
         };
-        let pretty = String::from_utf8(serde_json::to_vec_pretty(&head)?).unwrap_or_default();
-        let mut list = String::from("[");
-        for (i, e) in self.entries.iter().enumerate() {
-            list.push_str(if i == 0 { "\n    " } else { ",\n    " });
-            list.push_str(&serde_json::to_string(e)?);
+        let pretty = serde_json::to_vec_pretty(&head)?;
+        const SLOT: &[u8] = b"\"entries\": []";
+        let at = pretty
+            .windows(SLOT.len())
+            .position(|x| x == SLOT)
+            .unwrap_or(pretty.len());
+        w.write_all(&pretty[..at]).map_err(serde_json::Error::io)?;
+        if at == pretty.len() {
+            return Ok(());
         }
-        list.push_str(if self.entries.is_empty() {
-            "]"
+        w.write_all(b"\"entries\": [")
+            .map_err(serde_json::Error::io)?;
+        for (i, e) in self.entries.iter().enumerate() {
+            w.write_all(if i == 0 { b"\n    " } else { b",\n    " })
+                .map_err(serde_json::Error::io)?;
+            serde_json::to_writer(&mut w, e)?;
+        }
+        w.write_all(if self.entries.is_empty() {
+            b"]"
         } else {
-            "\n  ]"
-        });
-        Ok(pretty
-            .replacen("\"entries\": []", &format!("\"entries\": {list}"), 1)
-            .into_bytes())
+            b"\n  ]"
+        })
+        .map_err(serde_json::Error::io)?;
+        w.write_all(&pretty[at + SLOT.len()..])
+            .map_err(serde_json::Error::io)
     }
 
     /// Parses and validates a `manifest.json`.
@@ -427,6 +460,32 @@ fn write_atomic(inner: &Inner, path: &str, data: &[u8]) -> Result<(), VaultError
         .and_then(|_| inner.store.rename(&tmp, path));
     if res.is_err() {
         let _ = inner.store.remove(&tmp);
+    }
+    res
+}
+
+/// Writes a file made by `write` (through a buffer, as it is made: nothing is held whole) to
+/// `path` under a temporary name, then renames it.
+fn write_atomic_with(
+    inner: &Inner,
+    path: &str,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), VaultError> {
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+    let tmp = temp_name(dir, file);
+    let st = &inner.store;
+    let res = st.create(&tmp).and_then(|w| {
+        let werr = |e: &io::Error| VaultError::store("write", st.describe(), &tmp, e);
+        let mut buf = io::BufWriter::with_capacity(64 * 1024, w);
+        write(&mut buf).map_err(|e| werr(&e))?;
+        buf.into_inner()
+            .map_err(|e| werr(e.error()))?
+            .finish()
+            .map_err(|e| werr(&e))?;
+        st.rename(&tmp, path)
+    });
+    if res.is_err() {
+        let _ = st.remove(&tmp);
     }
     res
 }
@@ -1154,13 +1213,11 @@ impl JobWriter {
     /// and releases the lock. The job is `complete` when no selected artifact is missing,
     /// otherwise `partial`, its manifest listing what is missing and why.
     pub fn finish(self) -> Result<Manifest, VaultError> {
-        let entries: Vec<ManifestEntry> = self
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        // moved out, not copied: the writer ends here
+        let entries: Vec<ManifestEntry> =
+            std::mem::take(&mut *self.entries.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_values()
+                .collect();
         let stored: BTreeSet<ArtifactKey> = entries.iter().map(ManifestEntry::key).collect();
         let missing: Vec<MissingEntry> = self
             .failed
@@ -1205,11 +1262,9 @@ impl JobWriter {
             },
             missing,
         };
-        let json = m.to_json().map_err(|e| VaultError::Local {
-            path: MANIFEST.into(),
-            reason: e.to_string(),
+        write_atomic_with(&self.inner, &format!("{}/{MANIFEST}", self.path), |w| {
+            m.write_json(w).map_err(io::Error::from)
         })?;
-        write_atomic(&self.inner, &format!("{}/{MANIFEST}", self.path), &json)?;
         let st = &self.inner.store;
         let jdir = format!("{}/{JOURNAL}", self.path);
         if st.stat(&jdir)?.is_some()

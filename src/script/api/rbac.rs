@@ -57,7 +57,10 @@ fn apply(
     add: bool,
 ) -> RhaiResultOf<Array> {
     let h = host_of(ctx)?;
-    let map = RoleMap::from_value(&rhai::serde::from_dynamic(roles).unwrap_or_default());
+    // A roles value that is not plain data (a function pointer, an Instance...) is refused, not read as no roles.
+    let value =
+        rhai::serde::from_dynamic(roles).map_err(|e| errors::usage(format!("roles: {e}")))?;
+    let map = RoleMap::from_value(&value);
     let map = map.map_err(rbac_err)?;
     let inst = target.clone().try_cast::<Instance>();
     let domain = target.clone().try_cast::<IdentityDomain>();
