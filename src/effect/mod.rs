@@ -642,17 +642,8 @@ mod tests {
 
     fn exec(dry: bool) -> Executor {
         let info = RunInfo {
-            id: "t".into(),
-            recipe: "t".into(),
-            recipe_sha256: String::new(),
-            run_by: "t".into(),
-            started: Utc::now(),
-            ended: None,
             dry_run: dry,
-            sandbox: false,
-            ferry_version: "0".into(),
-            outcome: None,
-            message: None,
+            ..RunInfo::started_now("t", "t", "t")
         };
         let policy = RetryPolicy {
             max_attempts: 4,

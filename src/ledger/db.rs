@@ -912,17 +912,9 @@ mod tests {
         let mut db = Ledger::open(&dir.join("ledger.db")).unwrap();
         let now = Utc::now();
         let info = RunInfo {
-            id: "r1".into(),
-            recipe: "m.rhai".into(),
             recipe_sha256: "x".into(),
-            run_by: "me".into(),
             started: now,
-            ended: None,
-            dry_run: false,
-            sandbox: false,
-            ferry_version: "0".into(),
-            outcome: None,
-            message: None,
+            ..RunInfo::started_now("r1", "m.rhai", "me")
         };
         db.insert_run(&info, &RunExtra::default(), None).unwrap();
         let step = Step {

@@ -153,6 +153,26 @@ pub struct RunInfo {
     pub message: Option<String>,
 }
 
+impl RunInfo {
+    /// A run `id` of `recipe` by `run_by`, started now and still running, neither a dry run nor
+    /// in the sandbox, of this ferry version (change other facts with `..RunInfo::started_now`).
+    pub fn started_now(id: &str, recipe: &str, run_by: &str) -> RunInfo {
+        RunInfo {
+            id: id.to_string(),
+            recipe: recipe.to_string(),
+            recipe_sha256: String::new(),
+            run_by: run_by.to_string(),
+            started: Utc::now(),
+            ended: None,
+            dry_run: false,
+            sandbox: false,
+            ferry_version: env!("CARGO_PKG_VERSION").to_string(),
+            outcome: None,
+            message: None,
+        }
+    }
+}
+
 /// Errors of the ledger itself.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -680,19 +700,7 @@ mod tests {
 
     #[test]
     fn steps_kept_compact_read_back_as_they_were_pushed() {
-        let rec = RunRecord::in_memory(RunInfo {
-            id: "r".into(),
-            recipe: "m.rhai".into(),
-            recipe_sha256: String::new(),
-            run_by: "me".into(),
-            started: Utc::now(),
-            ended: None,
-            dry_run: false,
-            sandbox: false,
-            ferry_version: "0".into(),
-            outcome: None,
-            message: None,
-        });
+        let rec = RunRecord::in_memory(RunInfo::started_now("r", "m.rhai", "me"));
         let step = |stage, code: &str, status, sha: Option<&str>| Step {
             seq: 0,
             stage,
@@ -757,19 +765,7 @@ mod tests {
     #[test]
     fn the_first_stage_to_count_its_selection_sets_the_expected_total() {
         let d = tempfile::tempdir().unwrap();
-        let info = RunInfo {
-            id: "r1".into(),
-            recipe: "m.rhai".into(),
-            recipe_sha256: String::new(),
-            run_by: current_user(),
-            started: Utc::now(),
-            ended: None,
-            dry_run: false,
-            sandbox: false,
-            ferry_version: "0".into(),
-            outcome: None,
-            message: None,
-        };
+        let info = RunInfo::started_now("r1", "m.rhai", &current_user());
         let loc = LedgerLocation::in_state_dir(d.path());
         let rec =
             RunRecord::create_with(d.path(), &loc, info, RunExtra::default(), vec![]).unwrap();

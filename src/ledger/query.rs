@@ -203,19 +203,7 @@ mod tests {
             ..Default::default()
         };
         for (id, recipe) in [("r1", "m.rhai"), ("r2", "other.rhai"), ("r3", "m.rhai")] {
-            let info = crate::ledger::RunInfo {
-                id: id.into(),
-                recipe: recipe.into(),
-                recipe_sha256: String::new(),
-                run_by: "t".into(),
-                started: Utc::now(),
-                ended: None,
-                dry_run: false,
-                sandbox: false,
-                ferry_version: "0".into(),
-                outcome: None,
-                message: None,
-            };
+            let info = crate::ledger::RunInfo::started_now(id, recipe, "t");
             crate::ledger::RunRecord::create_with(d.path(), &loc, info, extra(), vec![]).unwrap();
         }
         let db = Ledger::open_at(&loc).unwrap();

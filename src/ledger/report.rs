@@ -436,17 +436,9 @@ mod tests {
     #[test]
     fn json_written_in_parts_is_the_whole_document() {
         let info = RunInfo {
-            id: "r".into(),
-            recipe: "x \"artifacts\": [] .rhai".into(),
-            recipe_sha256: String::new(),
-            run_by: "me".into(),
-            started: Utc::now(),
-            ended: None,
-            dry_run: false,
             sandbox: true,
-            ferry_version: "0".into(),
-            outcome: None,
             message: Some("two\nlines".into()),
+            ..RunInfo::started_now("r", "x \"artifacts\": [] .rhai", "me")
         };
         let steps = vec![
             step(Stage::Export, "A", StepStatus::Ok),
@@ -477,17 +469,8 @@ mod tests {
     #[test]
     fn counts_and_failures() {
         let info = RunInfo {
-            id: "r".into(),
-            recipe: "x.rhai".into(),
-            recipe_sha256: String::new(),
-            run_by: "me".into(),
-            started: Utc::now(),
-            ended: None,
-            dry_run: false,
             sandbox: true,
-            ferry_version: "0".into(),
-            outcome: None,
-            message: None,
+            ..RunInfo::started_now("r", "x.rhai", "me")
         };
         let steps = vec![
             step(Stage::Export, "A", StepStatus::Ok),

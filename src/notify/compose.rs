@@ -426,19 +426,7 @@ mod tests {
     }
 
     fn report() -> Report {
-        let info = RunInfo {
-            id: "R1".into(),
-            recipe: "migrate.rhai".into(),
-            recipe_sha256: String::new(),
-            run_by: "ops".into(),
-            started: Utc::now(),
-            ended: None,
-            dry_run: false,
-            sandbox: false,
-            ferry_version: "0".into(),
-            outcome: None,
-            message: None,
-        };
+        let info = RunInfo::started_now("R1", "migrate.rhai", "ops");
         Report::build(
             info,
             &[

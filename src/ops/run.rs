@@ -156,22 +156,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The facts of a run that starts now.
 pub fn run_info(config: &Config, recipe: &str, text: &str, opts: &RunOptions) -> RunInfo {
+    let id = if opts.in_memory {
+        opts.kind.as_str().to_string()
+    } else {
+        RunRecord::new_id()
+    };
     RunInfo {
-        id: if opts.in_memory {
-            opts.kind.as_str().to_string()
-        } else {
-            RunRecord::new_id()
-        },
-        recipe: recipe.to_string(),
         recipe_sha256: hex::encode(Sha256::digest(text.as_bytes())),
-        run_by: crate::ledger::run_by(config),
-        started: chrono::Utc::now(),
-        ended: None,
         dry_run: opts.dry_run,
         sandbox: opts.sandbox,
-        ferry_version: env!("CARGO_PKG_VERSION").to_string(),
-        outcome: None,
-        message: None,
+        ..RunInfo::started_now(&id, recipe, &crate::ledger::run_by(config))
     }
 }
 

@@ -55,19 +55,7 @@ pub fn journal_of(dir: &Path) -> String {
 /// A run `id` of migrate.rhai by `ops`, started now and still running, neither a dry run nor in
 /// the sandbox: the base of a test's run record (change fields with `..run_info(id)`).
 pub fn run_info(id: &str) -> ferry::ledger::RunInfo {
-    ferry::ledger::RunInfo {
-        id: id.into(),
-        recipe: "migrate.rhai".into(),
-        recipe_sha256: String::new(),
-        run_by: "ops".into(),
-        started: chrono::Utc::now(),
-        ended: None,
-        dry_run: false,
-        sandbox: false,
-        ferry_version: "0".into(),
-        outcome: None,
-        message: None,
-    }
+    ferry::ledger::RunInfo::started_now(id, "migrate.rhai", "ops")
 }
 
 /// An executor over an in-memory record of `info` (a dry run as `info` says), retrying 3 times
