@@ -366,18 +366,12 @@ impl OicClient {
         match self.get_integration(&id).await? {
             None => {
                 self.create_integration_unchecked(a).await?;
-                Ok(ImportOutcome {
-                    action: ImportAction::Created,
-                    previous_status: None,
-                })
+                Ok(ImportOutcome::created())
             }
             Some(cur) => {
                 let prev = Some(cur.status.clone()).filter(|s| !s.is_empty());
                 if mode == ImportMode::SkipExisting {
-                    return Ok(ImportOutcome {
-                        action: ImportAction::Skipped,
-                        previous_status: prev,
-                    });
+                    return Ok(ImportOutcome::existing(ImportAction::Skipped, prev));
                 }
                 if cur.schedule_defined {
                     self.stop_schedule(&id).await?;
@@ -390,10 +384,7 @@ impl OicClient {
                         .body(Self::iar_body(a)),
                 )
                 .await?;
-                Ok(ImportOutcome {
-                    action: ImportAction::Replaced,
-                    previous_status: prev,
-                })
+                Ok(ImportOutcome::existing(ImportAction::Replaced, prev))
             }
         }
     }

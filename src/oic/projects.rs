@@ -263,18 +263,12 @@ impl OicClient {
         match self.get_project(code).await? {
             None => {
                 self.empty(post()).await?;
-                Ok(ImportOutcome {
-                    action: ImportAction::Created,
-                    previous_status: None,
-                })
+                Ok(ImportOutcome::created())
             }
             Some(cur) => {
                 let prev = Some(cur.status).filter(|s| !s.is_empty());
                 if mode == ImportMode::SkipExisting {
-                    return Ok(ImportOutcome {
-                        action: ImportAction::Skipped,
-                        previous_status: prev,
-                    });
+                    return Ok(ImportOutcome::existing(ImportAction::Skipped, prev));
                 }
                 let acl = match self.get_project_acl(code).await {
                     Ok(acl) => Some(acl),
@@ -294,10 +288,7 @@ impl OicClient {
                 if let Some(acl) = acl {
                     self.put_project_acl(code, &acl).await?;
                 }
-                Ok(ImportOutcome {
-                    action: ImportAction::Replaced,
-                    previous_status: prev,
-                })
+                Ok(ImportOutcome::existing(ImportAction::Replaced, prev))
             }
         }
     }

@@ -252,22 +252,27 @@ impl OicClient {
 
     /// Exports a lookup (`GET /lookups/{name}/archive`, CSV) to a temporary file.
     pub async fn export_lookup(&self, name: &str) -> Result<Artifact, OicError> {
-        let (temp, size, sha) = self
-            .download(Call::get(format!("{}/archive", lookup_path(name))).download())
-            .await?;
+        let key = ArtifactKey::new(ArtifactKind::Lookup, name, "");
+        self.export_resource(format!("{}/archive", lookup_path(name)), key, "lookup")
+            .await
+    }
+
+    /// Downloads `path` to a temporary file as the artifact `key` (a `what`), refusing an empty
+    /// export.
+    async fn export_resource(
+        &self,
+        path: String,
+        key: ArtifactKey,
+        what: &str,
+    ) -> Result<Artifact, OicError> {
+        let (temp, size, sha) = self.download(Call::get(path).download()).await?;
         if size == 0 {
             return Err(OicError::Archive {
-                artifact: format!("lookup {name} exported from {}", self.name()),
+                artifact: format!("{what} {} exported from {}", key.id(), self.name()),
                 message: "the export is empty".into(),
             });
         }
-        Ok(Artifact::from_temp(
-            ArtifactKey::new(ArtifactKind::Lookup, name, ""),
-            temp,
-            size,
-            sha,
-            self.name(),
-        ))
+        Ok(Artifact::from_temp(key, temp, size, sha, self.name()))
     }
 
     /// Imports a lookup CSV: `GET /lookups/{name}`; 404 → `POST /lookups/archive`; exists →
@@ -296,27 +301,18 @@ impl OicClient {
                         .body(body()),
                 )
                 .await?;
-                Ok(ImportOutcome {
-                    action: ImportAction::Created,
-                    previous_status: None,
-                })
+                Ok(ImportOutcome::created())
             }
             Some(cur) => {
                 let prev = Some(cur.status).filter(|s| !s.is_empty());
                 if mode == ImportMode::SkipExisting {
-                    return Ok(ImportOutcome {
-                        action: ImportAction::Skipped,
-                        previous_status: prev,
-                    });
+                    return Ok(ImportOutcome::existing(ImportAction::Skipped, prev));
                 }
                 self.empty(
                     Call::new(reqwest::Method::PUT, format!("{API}/lookups/archive")).body(body()),
                 )
                 .await?;
-                Ok(ImportOutcome {
-                    action: ImportAction::Replaced,
-                    previous_status: prev,
-                })
+                Ok(ImportOutcome::existing(ImportAction::Replaced, prev))
             }
         }
     }
@@ -337,22 +333,9 @@ impl OicClient {
 
     /// Exports a library (`GET /libraries/{id}/archive`, `.jar`) to a temporary file.
     pub async fn export_library(&self, id: &IntegrationId) -> Result<Artifact, OicError> {
-        let (temp, size, sha) = self
-            .download(Call::get(format!("{}/archive", library_path(id))).download())
-            .await?;
-        if size == 0 {
-            return Err(OicError::Archive {
-                artifact: format!("library {id} exported from {}", self.name()),
-                message: "the export is empty".into(),
-            });
-        }
-        Ok(Artifact::from_temp(
-            ArtifactKey::new(ArtifactKind::Library, &id.code, &id.version),
-            temp,
-            size,
-            sha,
-            self.name(),
-        ))
+        let key = ArtifactKey::new(ArtifactKind::Library, &id.code, &id.version);
+        self.export_resource(format!("{}/archive", library_path(id)), key, "library")
+            .await
     }
 
     /// Imports a library: `GET /libraries/{id}`; 404 → `POST /libraries/archive` (multipart
@@ -394,18 +377,12 @@ impl OicClient {
                         .body(body),
                 )
                 .await?;
-                Ok(ImportOutcome {
-                    action: ImportAction::Created,
-                    previous_status: None,
-                })
+                Ok(ImportOutcome::created())
             }
             Some(cur) => {
                 let prev = Some(cur.status).filter(|s| !s.is_empty());
                 if mode == ImportMode::SkipExisting {
-                    return Ok(ImportOutcome {
-                        action: ImportAction::Skipped,
-                        previous_status: prev,
-                    });
+                    return Ok(ImportOutcome::existing(ImportAction::Skipped, prev));
                 }
                 let body = Body::File {
                     path: a.path().to_path_buf(),
@@ -414,10 +391,7 @@ impl OicClient {
                 };
                 self.empty(Call::post(format!("{}/archive", library_path(&id))).body(body))
                     .await?;
-                Ok(ImportOutcome {
-                    action: ImportAction::Replaced,
-                    previous_status: prev,
-                })
+                Ok(ImportOutcome::existing(ImportAction::Replaced, prev))
             }
         }
     }
@@ -496,17 +470,11 @@ impl OicClient {
                         .body(body()),
                 )
                 .await?;
-                Ok(ImportOutcome {
-                    action: ImportAction::Created,
-                    previous_status: None,
-                })
+                Ok(ImportOutcome::created())
             }
             Some(cur) => {
                 if mode == ImportMode::SkipExisting {
-                    return Ok(ImportOutcome {
-                        action: ImportAction::Skipped,
-                        previous_status: None,
-                    });
+                    return Ok(ImportOutcome::existing(ImportAction::Skipped, None));
                 }
                 for i in &cur.integrations {
                     if let Some(iid) = i.integration_id() {
@@ -524,10 +492,7 @@ impl OicClient {
                     Call::new(reqwest::Method::PUT, format!("{API}/packages/archive")).body(body()),
                 )
                 .await?;
-                Ok(ImportOutcome {
-                    action: ImportAction::Replaced,
-                    previous_status: None,
-                })
+                Ok(ImportOutcome::existing(ImportAction::Replaced, None))
             }
         }
     }

@@ -267,6 +267,23 @@ pub struct ImportOutcome {
     pub previous_status: Option<String>,
 }
 
+impl ImportOutcome {
+    /// The artifact did not exist and was created.
+    pub fn created() -> ImportOutcome {
+        ImportOutcome {
+            action: ImportAction::Created,
+            previous_status: None,
+        }
+    }
+    /// The artifact existed (with `previous_status`) and `action` was done to it.
+    pub fn existing(action: ImportAction, previous_status: Option<String>) -> ImportOutcome {
+        ImportOutcome {
+            action,
+            previous_status,
+        }
+    }
+}
+
 /// How to activate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActivateOptions {
