@@ -979,7 +979,9 @@ fn sftp_server_killed_mid_store() {
     .unwrap();
 
     // Kill the server when the third archive arrives from dev (the first ones are being
-    // stored).
+    // stored). The exports after it are held in the emulator until the server is dead: the
+    // store overlaps the exports, and without the hold a fast machine stored everything in the
+    // moment between the third export and the kill (the run then rightly succeeded).
     let child = command(&env, &["run", &recipe], &[])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -988,18 +990,33 @@ fn sftp_server_killed_mid_store() {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let tx = std::sync::Mutex::new(Some(tx));
     let seen = AtomicUsize::new(0);
+    let killed = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let hold = killed.clone();
     env.sim.on_request(move |e: &LogEntry| {
-        if e.instance.as_deref() == Some("dev")
-            && e.path.ends_with("/archive")
-            && seen.fetch_add(1, Ordering::SeqCst) + 1 == 3
+        if e.instance.as_deref() != Some("dev") || !e.path.ends_with("/archive") {
+            return;
+        }
+        let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == 3
             && let Some(tx) = tx.lock().unwrap().take()
         {
             let _ = tx.send(());
+        } else if n > 3 {
+            let (m, cv) = &*hold;
+            let g = m.lock().unwrap();
+            let _g = cv
+                .wait_timeout_while(g, Duration::from_secs(30), |dead| !*dead)
+                .unwrap();
         }
     });
     rx.recv_timeout(Duration::from_secs(60))
         .expect("the third export");
     sshd.kill();
+    {
+        let (m, cv) = &*killed;
+        *m.lock().unwrap() = true;
+        cv.notify_all();
+    }
     let st = wait(child, Duration::from_secs(120), "sftp");
     env.sim.clear_request_hooks();
     assert_ne!(
