@@ -241,8 +241,9 @@ impl Report {
         sink(tail)
     }
 
-    /// The stages any artifact went through, in order.
-    fn stages(&self) -> Vec<Stage> {
+    /// The stages any artifact went through, in order (the columns of the HTML and terminal
+    /// tables).
+    pub(super) fn stages(&self) -> Vec<Stage> {
         let mut v: Vec<Stage> = self
             .artifacts
             .iter()

@@ -270,16 +270,7 @@ impl Report {
 
     /// The table printed at the end of a run: one row per artifact, one column per stage.
     pub fn summary_table(&self) -> String {
-        let stages: Vec<Stage> = {
-            let mut v: Vec<Stage> = self
-                .artifacts
-                .iter()
-                .flat_map(|a| a.stages.iter().map(|s| s.stage))
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        };
+        let stages = self.stages();
         let mut header = vec!["ARTIFACT".to_string(), "KIND".to_string()];
         header.extend(stages.iter().map(|s| s.as_str().to_uppercase()));
         let mut rows = vec![header];
