@@ -124,14 +124,7 @@ impl Oic {
     }
     /// `m path` of the common (service instance) API, with a JSON body if given.
     pub async fn common(&self, m: Method, path: &str, body: Option<&Value>) -> Response {
-        let rb = self.req_at(COMMON, m, path);
-        match body {
-            Some(b) => rb.json(b),
-            None => rb,
-        }
-        .send()
-        .await
-        .expect("send")
+        send_with(self.req_at(COMMON, m, path), body).await
     }
     /// `m path` without a body.
     pub async fn call(&self, m: Method, path: &str) -> Response {
@@ -295,13 +288,7 @@ impl Scim {
             .http
             .request(m, format!("{}{path}", self.base))
             .bearer_auth(&self.token);
-        match body {
-            Some(b) => rb.json(b),
-            None => rb,
-        }
-        .send()
-        .await
-        .expect("send")
+        send_with(rb, body).await
     }
     /// The JSON answer of `GET path`.
     pub async fn json(&self, path: &str) -> Value {
@@ -321,4 +308,15 @@ impl Scim {
 /// `s` percent-encoded for a query parameter or a path segment.
 pub fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Sends `rb` with `body` as JSON when given (the emulator's answer, whatever its status).
+async fn send_with(rb: reqwest::RequestBuilder, body: Option<&Value>) -> Response {
+    match body {
+        Some(b) => rb.json(b),
+        None => rb,
+    }
+    .send()
+    .await
+    .expect("send")
 }
