@@ -475,7 +475,11 @@ impl<'a> SharedTable<'a> {
 
 /// Turns the compact form of shared entries (`shared.job`, `shared.path`; format 4) into the
 /// vault path `shared.file`, with `jobs` the `shared_jobs` they were written with.
-fn resolve_shared(jobs: &[String], format: u32, entries: &mut [ManifestEntry]) -> Result<(), String> {
+fn resolve_shared(
+    jobs: &[String],
+    format: u32,
+    entries: &mut [ManifestEntry],
+) -> Result<(), String> {
     if format < 4 && !jobs.is_empty() {
         return Err(format!("`shared_jobs` cannot be in format {format}"));
     }
@@ -1176,7 +1180,11 @@ impl JobWriter {
             exported_at: a.exported_at.clone(),
             path: t.rel.clone(),
             source_updated: self.listed(a),
-            shared: Some(SharedBytes::new(via, earlier.file.clone(), Matched::Content)),
+            shared: Some(SharedBytes::new(
+                via,
+                earlier.file.clone(),
+                Matched::Content,
+            )),
         }))
     }
 
@@ -1231,7 +1239,11 @@ impl JobWriter {
             exported_at: e.exported_at.clone(),
             path: t.rel,
             source_updated: Some(item.updated.to_string()),
-            shared: Some(SharedBytes::new(via, earlier.file.clone(), Matched::Listing)),
+            shared: Some(SharedBytes::new(
+                via,
+                earlier.file.clone(),
+                Matched::Listing,
+            )),
         }))
     }
 
@@ -1313,8 +1325,9 @@ impl JobWriter {
         {
             let _writing = self.journal_write.lock().unwrap_or_else(|p| p.into_inner());
             if done.get().is_none() {
-                let batch =
-                    std::mem::take(&mut *self.journal_wait.lock().unwrap_or_else(|p| p.into_inner()));
+                let batch = std::mem::take(
+                    &mut *self.journal_wait.lock().unwrap_or_else(|p| p.into_inner()),
+                );
                 let r = self.write_journal(batch.iter().map(|b| &b.0));
                 for (_, d) in &batch {
                     let _ = d.set(r.is_ok());
@@ -2221,24 +2234,40 @@ mod tests {
         let json = String::from_utf8(four.to_json().unwrap()).unwrap();
         assert_eq!(Manifest::parse(json.as_bytes()).unwrap(), four, "{json}");
         assert!(
-            json.contains(r#""shared_jobs": [
+            json.contains(
+                r#""shared_jobs": [
     "OIC_Backups/2026/11/25/n",
     "OIC_Backups/2026/11/24/m"
-  ]"#),
+  ]"#
+            ),
             "{json}"
         );
-        assert_eq!(json.matches("OIC_Backups/2026/11/25/n").count(), 1, "{json}");
-        assert!(json.contains(r#""shared":{"via":"reference","matched":"listing","job":0}}"#), "{json}");
+        assert_eq!(
+            json.matches("OIC_Backups/2026/11/25/n").count(),
+            1,
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""shared":{"via":"reference","matched":"listing","job":0}}"#),
+            "{json}"
+        );
         assert!(
             json.contains(r#""shared":{"via":"reference","matched":"listing","job":0,"path":"Integrations/A_01.00.0000.iar"}}"#),
             "{json}"
         );
-        assert!(json.contains(r#""shared":{"via":"hardlink","job":1}}"#), "{json}");
+        assert!(
+            json.contains(r#""shared":{"via":"hardlink","job":1}}"#),
+            "{json}"
+        );
         // Refused: a number out of the table, the compact form in older formats, both forms.
         for (from, to, why) in [
             (r#""job":1}"#, r#""job":7}"#, "shared job 7 is not in"),
             (r#""format": 4"#, r#""format": 3"#, "cannot be in format 3"),
-            (r#""job":1}"#, r#""job":1,"file":"OIC_Backups/2026/11/24/m/x/y"}"#, "both"),
+            (
+                r#""job":1}"#,
+                r#""job":1,"file":"OIC_Backups/2026/11/24/m/x/y"}"#,
+                "both",
+            ),
         ] {
             let bad = json.replacen(from, to, 1);
             let e = Manifest::parse(bad.as_bytes()).unwrap_err();
