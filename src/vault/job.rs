@@ -2294,6 +2294,74 @@ mod tests {
         assert_eq!(Manifest::parse(&json).unwrap(), empty);
     }
 
+    /// Entries journaled together (one batch file, shared files in the compact form) come back
+    /// on resume, and prune sees the files they refer to while the job is unfinished.
+    #[test]
+    fn journal_batches_resume_and_protect_what_they_refer_to() {
+        use super::super::{Decryption, Encryption, FileStore, Store, Vault};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path()).unwrap());
+        let v = Vault::with_store(store.clone(), Encryption::None, Decryption::None);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let earlier = "OIC_Backups/2026/11/29/n1";
+        let m = Manifest::parse(manifest_json(3, "", "").as_bytes()).unwrap();
+        let mut entries = vec![];
+        for (i, code) in ["A", "B", "C"].into_iter().enumerate() {
+            let mut e = m.entries[0].clone();
+            e.code = code.into();
+            e.path = format!("Schedules/{code}_01.00.0000.json");
+            e.stored_size = 10 + i as u64;
+            // C's bytes live under another name in the earlier job.
+            let at = if code == "C" {
+                "Schedules/X.json"
+            } else {
+                e.path.as_str()
+            };
+            let file = format!("{earlier}/{at}");
+            store
+                .create_dir_all(&format!("{earlier}/Schedules"))
+                .unwrap();
+            store.write_small(&file, &vec![b'x'; 10 + i]).unwrap();
+            e.shared = Some(SharedBytes::new(
+                ShareVia::Reference,
+                file,
+                Matched::Content,
+            ));
+            entries.push(e);
+        }
+        let w = v.create_job("n2", day, JobMeta::default()).unwrap();
+        w.write_journal(entries.iter()).unwrap();
+        let jdir = format!("{}/{JOURNAL}", w.path());
+        let files = store.list(&jdir).unwrap();
+        assert_eq!(files.len(), 1, "one batch: {files:?}");
+        let batch = String::from_utf8(
+            store
+                .read_small(&format!("{jdir}/{}", files[0].name))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(batch.matches(earlier).count(), 1, "{batch}");
+        let path = w.path().to_string();
+        let refs = super::super::shared::references_of(&v.inner, &path).unwrap();
+        assert_eq!(
+            refs.into_iter().collect::<Vec<_>>(),
+            entries
+                .iter()
+                .map(|e| e.shared.as_ref().unwrap().file.clone())
+                .collect::<Vec<_>>()
+        );
+        drop(w);
+        let resume = JobMeta {
+            resume: true,
+            ..Default::default()
+        };
+        let w = v.create_job("n2", day, resume).unwrap();
+        assert_eq!(w.entries(), entries);
+        let m = w.finish().unwrap();
+        assert_eq!(m.entries, entries);
+        assert_eq!(v.open_job(&path).unwrap().manifest().entries, entries);
+    }
+
     #[test]
     fn format_1_manifests_still_read() {
         let m = Manifest::parse(manifest_json(1, "", "").as_bytes()).unwrap();
