@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::OpsError;
 use super::activate::{self, ActivateWhen};
 use super::connections::{ConnectionSpec, Connections};
-use super::ctx::{Ctx, fan_out_adaptive};
+use super::ctx::{Ctx, fan_out_adaptive, fan_out_adaptive_stream};
 use super::kinds::{KindOps, TargetState, import_rank, ops_for};
 use super::schedules::SchedulesMode;
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
@@ -295,9 +295,9 @@ async fn pipelined(
             let (total, imports, activations) = (&total, &imports, &activations);
             let (act, configure, listed) = (&act, &configure, &listed);
             async move {
-                let r = {
+                let (i, a, r) = {
                     let _p = (imports.acquire().await, total.acquire().await);
-                    import_one(ctx, client, &a, mode, listed_absent(listed, &a)).await
+                    import_listed(ctx, client, listed, i, a, mode).await
                 };
                 let Some(fresh) = activation_of(&a, &r, o) else {
                     return (i, a, r, None);
@@ -395,9 +395,6 @@ pub async fn import(
     Ok(imported)
 }
 
-/// An import's place in the caller's list, its archive and what became of it.
-type Done = (usize, Artifact, Result<Outcome<ImportOutcome>, EffectError>);
-
 /// Imports `ordered` (sorted by [`import_rank`]) a rank after the other, in parallel within a
 /// rank; with `stop_on_error`, no rank after one with a failure.
 async fn import_ranked(
@@ -408,8 +405,8 @@ async fn import_ranked(
     conc: usize,
     listed: &Option<HashSet<String>>,
     stop_on_error: bool,
-) -> Vec<Done> {
-    let mut done: Vec<Done> = vec![];
+) -> Vec<Imports> {
+    let mut done: Vec<Imports> = vec![];
     let mut rest = ordered;
     while let Some((_, first)) = rest.first() {
         let rank = import_rank(first.key.kind);
@@ -425,11 +422,7 @@ async fn import_ranked(
             client,
             Lane::Writes,
             batch.to_vec(),
-            |(i, a)| async move {
-                let absent = listed_absent(listed, &a);
-                let r = import_one(ctx, client, &a, mode, absent).await;
-                (i, a, r)
-            },
+            |(i, a)| import_listed(ctx, client, listed, i, a, mode),
         )
         .await;
         let failed = res.iter().any(|(_, _, r)| r.is_err());
@@ -439,11 +432,6 @@ async fn import_ranked(
         }
     }
     done
-}
-
-/// The target's list was read and does not hold `a`.
-fn listed_absent(listed: &Option<HashSet<String>>, a: &Artifact) -> bool {
-    listed.as_ref().is_some_and(|l| !l.contains(&a.key.id()))
 }
 
 /// Whether an import's outcome is followed by an activation: `Some(fresh)` (`fresh`: this run
@@ -463,6 +451,110 @@ fn activation_of(
         Ok(Outcome::Skipped(why)) => why.import_continues().then_some(false),
         Err(_) => None,
     }
+}
+
+/// Phase 1 of a migration whose exports overlap its imports: each archive of `arriving` is
+/// imported as soon as it is in (and a place is free), none waiting for the others. They must
+/// all be of one import rank (the caller imports what comes before them first, with
+/// [`import`]); `len`: how many are expected (the progress bar). The schedules among them are
+/// kept for after the activations, as [`import`] keeps them.
+pub async fn import_arriving(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    arriving: impl futures::Stream<Item = Artifact>,
+    len: usize,
+    o: &ImportOptions,
+) -> Result<Imported, OpsError> {
+    use futures::StreamExt;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mode = if o.overwrite {
+        ImportMode::Overwrite
+    } else {
+        ImportMode::SkipExisting
+    };
+    let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    // Listed once, before the first import (one page per 100, while the first exports run).
+    let listed = ctx
+        .exec()
+        .read("list_integrations", || client.list_integrations(None))
+        .await
+        .ok()
+        .map(|l| {
+            l.into_iter()
+                .map(|i| format!("{}|{}", i.code, i.version))
+                .collect::<HashSet<String>>()
+        });
+    let schedules = Mutex::new(vec![]);
+    // With `stop_on_error`, nothing starts after a failure (as [`import`] stops after the batch).
+    let failed = AtomicBool::new(false);
+    let items = arriving
+        .filter_map(|a| {
+            let keep = if a.key.kind == ArtifactKind::Schedule {
+                schedules.lock().unwrap_or_else(|p| p.into_inner()).push(a);
+                None
+            } else {
+                Some(a)
+            };
+            futures::future::ready(keep)
+        })
+        .take_while(|_| {
+            futures::future::ready(!(o.stop_on_error && failed.load(Ordering::Relaxed)))
+        })
+        .enumerate();
+    let done = fan_out_adaptive_stream(
+        ctx.bar(len, "import"),
+        conc,
+        client,
+        Lane::Writes,
+        items,
+        |(i, a)| {
+            let (listed, failed) = (&listed, &failed);
+            async move {
+                let r = import_listed(ctx, client, listed, i, a, mode).await;
+                if r.2.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                r
+            }
+        },
+    )
+    .await;
+    let mut imported = gather(done, o)?;
+    imported.schedules = schedules.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(imported)
+}
+
+impl Imported {
+    /// `later` after these: its results follow, its activations and schedules too.
+    pub fn extend(&mut self, later: Imported) {
+        let base = self.results.len();
+        self.results.extend(later.results);
+        self.activations.extend(
+            later
+                .activations
+                .into_iter()
+                .map(|(i, a, fresh)| (base + i, a, fresh)),
+        );
+        self.schedules.extend(later.schedules);
+    }
+}
+
+type Imports = (usize, Artifact, Result<Outcome<ImportOutcome>, EffectError>);
+
+/// One import of phase 1: absent from the target's list (when it was read) is imported without
+/// a check of its own.
+async fn import_listed(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    listed: &Option<HashSet<String>>,
+    i: usize,
+    a: Artifact,
+    mode: ImportMode,
+) -> Imports {
+    let absent = listed.as_ref().is_some_and(|l| !l.contains(&a.key.id()));
+    let r = import_one(ctx, client, &a, mode, absent).await;
+    (i, a, r)
 }
 
 /// The target's integrations, listed once (a page per 100) so that a new import needs no GET of
@@ -491,10 +583,7 @@ async fn listed_integrations(
 }
 
 /// The results of phase 1 and the activations that follow.
-fn gather(
-    done: Vec<Done>,
-    o: &ImportOptions,
-) -> Result<Imported, OpsError> {
+fn gather(done: Vec<Imports>, o: &ImportOptions) -> Result<Imported, OpsError> {
     let mut results = vec![];
     let mut activations = vec![];
     for (_, a, r) in done {
@@ -555,7 +644,12 @@ pub async fn activate_imported(
         activations,
         |(idx, a, fresh)| {
             let act = &act;
-            async move { (idx, activate_after_import(ctx, client, act, &a, fresh).await) }
+            async move {
+                (
+                    idx,
+                    activate_after_import(ctx, client, act, &a, fresh).await,
+                )
+            }
         },
     )
     .await;
