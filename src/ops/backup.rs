@@ -56,9 +56,10 @@ pub struct BackupOptions {
     #[serde(default)]
     pub verify_unchanged: bool,
     /// Keep each exported archive's local file until `job.artifacts()` of this run hands it
-    /// back (a migration imports them next: the stored copies are then read back and checked
-    /// against the manifest, and the local files given back, not written again). Default false:
-    /// a file is deleted once stored.
+    /// back (a migration imports them next: each stored copy is read back and checked right
+    /// after its store, overlapping the exports, and the local files given back once the
+    /// manifest holds the entries checked, not written again). Default false: a file is deleted
+    /// once stored.
     #[serde(default)]
     pub keep_local: bool,
 }
@@ -429,7 +430,7 @@ pub async fn backup(
     let eo = o.export();
     let (arts, stored) = tokio::join!(
         super::export::export_to(ctx, client, c.to_export, &eo, Some(tx)),
-        super::job::store_stream(ctx, job, rx, expected),
+        super::job::store_stream(ctx, job, rx, expected, o.keep_local),
     );
     let exported = arts?.len();
     let stored = stored?;

@@ -39,6 +39,11 @@ pub struct JobState {
     /// Local files kept alive for `job.artifacts()` (`job.backup` with `keep_local`), released
     /// once handed back.
     pub kept: Mutex<Vec<Artifact>>,
+    /// The entries this run read back and checked right after storing them (`job.backup` with
+    /// `keep_local`: a `verify` step each, overlapping the exports); `job.artifacts()` hands
+    /// their local files back when the finished manifest holds the same entries, without
+    /// reading them again.
+    pub verified: Mutex<std::collections::HashMap<ArtifactKey, ManifestEntry>>,
 }
 
 impl JobState {
@@ -61,6 +66,7 @@ impl JobState {
             finished: Mutex::new(None),
             stored: Mutex::new(Default::default()),
             kept: Mutex::new(vec![]),
+            verified: Mutex::new(Default::default()),
         }
     }
 
@@ -80,6 +86,7 @@ impl JobState {
             finished: Mutex::new(finished),
             stored: Mutex::new(Default::default()),
             kept: Mutex::new(vec![]),
+            verified: Mutex::new(Default::default()),
         }
     }
 
@@ -336,7 +343,7 @@ pub async fn store(
         let held = &held;
         let writer = writer.clone();
         async move {
-            let r = store_one(exec, job, writer, held, &a).await;
+            let r = store_one(exec, job, writer, held, &a, &Mutex::new(None)).await;
             (a, r)
         }
     })
@@ -352,14 +359,17 @@ pub async fn store(
 
 /// [`store`] of artifacts as they arrive (an export still going on sends them): each is stored
 /// as soon as a place is free ([`super::ctx::Bounds::stores`] at a time), so that the vault's
-/// work overlaps the exports' round trips instead of following them. Returns those stored,
-/// skipped or planned, in the order they were stored. A job that takes no stores (finished) is
-/// refused at the first artifact it does not hold; what arrives after is dropped.
+/// work overlaps the exports' round trips instead of following them. With `verify`, each file
+/// stored is then read back and checked against its entry (a `verify` step, see
+/// [`JobState::verified`]). Returns those stored, skipped or planned, in the order they were
+/// stored. A job that takes no stores (finished) is refused at the first artifact it does not
+/// hold; what arrives after is dropped.
 pub async fn store_stream(
     ctx: &dyn Ctx,
     job: &Arc<JobState>,
     items: futures::channel::mpsc::UnboundedReceiver<Artifact>,
     expected: usize,
+    verify: bool,
 ) -> Result<Vec<Artifact>, OpsError> {
     use futures::StreamExt;
     let exec = ctx.exec();
@@ -377,11 +387,17 @@ pub async fn store_stream(
             let bar = bar.clone();
             async move {
                 let refused = closed && already_stored(exec, held, &a).is_none();
+                let entry = Mutex::new(None);
                 let r = if refused {
                     Ok(Outcome::Planned)
                 } else {
-                    store_one(exec, job, writer, held, &a).await
+                    store_one(exec, job, writer.clone(), held, &a, &entry).await
                 };
+                let entry = entry.into_inner().unwrap_or_else(|p| p.into_inner());
+                if let (true, Ok(Outcome::Done(())), Some(w), Some(e)) = (verify, &r, writer, entry)
+                {
+                    verify_stored(exec, job, w, e).await;
+                }
                 bar.inc(1);
                 (a, r, refused)
             }
@@ -430,13 +446,46 @@ fn stored(
     }
 }
 
-/// One `store` step: planned, skipped (the job holds it) or written.
+/// One `verify` step right after a store: the file read back and checked against the entry
+/// the store made; noted in [`JobState::verified`] when it holds. A failure is recorded, and
+/// `job.artifacts()` reads the file again (and refuses it if it still does not match).
+async fn verify_stored(exec: &Executor, job: &JobState, w: Arc<JobWriter>, e: ManifestEntry) {
+    let eff = Effect::new(
+        Stage::Verify,
+        e.key(),
+        job.vault_name.clone(),
+        format!("fetch and verify {}", e.path),
+    )
+    .with_sha256(Some(e.sha256.clone()));
+    let r = exec
+        .run_read(eff, || {
+            let (w, e) = (w.clone(), e.clone());
+            async move {
+                match tokio::task::spawn_blocking(move || w.check_stored(&e)).await {
+                    Ok(Ok(plain)) => Ok(plain),
+                    Ok(Err(err)) => Err(Failure::from(err)),
+                    Err(err) => Err(Failure::Task(err.to_string())),
+                }
+            }
+        })
+        .await;
+    // Encrypted without an identity: only a fetch proves the plaintext (job.artifacts does).
+    if let Ok(true) = r {
+        job.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(e.key(), e);
+    }
+}
+
+/// One `store` step: planned, skipped (the job holds it) or written (its entry put in `entry`).
 async fn store_one(
     exec: &Executor,
     job: &JobState,
     writer: Option<Arc<JobWriter>>,
     held: &[ManifestEntry],
     a: &Artifact,
+    entry: &Mutex<Option<ManifestEntry>>,
 ) -> Result<Outcome<()>, crate::effect::EffectError> {
     let dest = format!("{}/{}/{}", job.path, a.key.kind.folder(), a.file_name());
     let eff = Effect::new(
@@ -461,7 +510,10 @@ async fn store_one(
                 return Err(Failure::Task("job is not open for writing".into()));
             };
             match tokio::task::spawn_blocking(move || w.store(&a)).await {
-                Ok(Ok(_entry)) => Ok(()),
+                Ok(Ok(e)) => {
+                    *entry.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    Ok(())
+                }
                 Ok(Err(e)) => Err(Failure::from(e)),
                 Err(e) => Err(Failure::Task(e.to_string())),
             }

@@ -2,6 +2,7 @@
 //! like `ORDERS|01.00.0002` or `COUNTRIES` names (`ferry vault restore JOB --only ...`,
 //! `job.restore(target, #{ only: [...] })`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::de::Error as _;
@@ -11,7 +12,7 @@ use super::ctx::fan_out;
 use super::import::{ImportOptions, ImportResult, import_archives};
 use super::job::JobState;
 use super::{Ctx, OpsError};
-use crate::artifact::Artifact;
+use crate::artifact::{Artifact, ArtifactKey, FileHandle};
 use crate::effect::{Effect, Failure};
 use crate::ledger::{Stage, StepStatus};
 use crate::oic::OicClient;
@@ -250,9 +251,51 @@ pub async fn job_artifacts(
     let local = job.stored.lock().unwrap_or_else(|p| p.into_inner()).clone();
     // Kept alive until the artifacts given back hold them.
     let kept = std::mem::take(&mut *job.kept.lock().unwrap_or_else(|p| p.into_inner()));
-    let r = fetch_verified(ctx, &job.vault_name, reader, entries, &local).await;
+    // Read back and checked right after their store in this run (`job.backup` with
+    // `keep_local`), and the manifest holds them as checked: their local files are handed back
+    // without reading them again. The others are fetched and verified now.
+    let verified = std::mem::take(&mut *job.verified.lock().unwrap_or_else(|p| p.into_inner()));
+    let order: Vec<ArtifactKey> = entries.iter().map(ManifestEntry::key).collect();
+    let mut ready: HashMap<ArtifactKey, Artifact> = HashMap::new();
+    let mut rest = vec![];
+    for e in entries {
+        let key = e.key();
+        let checked = verified.get(&key) == Some(&e);
+        match (checked, local.get(&key)) {
+            (true, Some(h)) => match checked_local(reader.path(), &e, h) {
+                Some(a) => {
+                    ready.insert(key, a);
+                }
+                None => rest.push(e),
+            },
+            _ => rest.push(e),
+        }
+    }
+    let r = if ready.is_empty() {
+        fetch_verified(ctx, &job.vault_name, reader, rest, &local).await
+    } else {
+        let fetched = fetch_verified(ctx, &job.vault_name, reader, rest, &local).await?;
+        ready.extend(fetched.into_iter().map(|a| (a.key.clone(), a)));
+        Ok(order.iter().filter_map(|k| ready.remove(k)).collect())
+    };
     drop(kept);
     r
+}
+
+/// The artifact of `entry` backed by this run's local file `h` (the stored copy was checked
+/// already); `None` when the file is not that entry's.
+fn checked_local(job_path: &str, entry: &ManifestEntry, h: &FileHandle) -> Option<Artifact> {
+    let mut a = Artifact::planned(
+        entry.key(),
+        format!("vault:{job_path}"),
+        entry.source_status.clone(),
+    );
+    a.size = entry.size;
+    a.sha256 = entry.sha256.clone();
+    a.exported_at = entry.exported_at.clone();
+    let mut a = a.backed_by(h)?;
+    a.source = entry.source.clone();
+    Some(a)
 }
 
 /// What a planned job would give back, each a planned `verify` step.

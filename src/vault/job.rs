@@ -864,6 +864,14 @@ impl JobWriter {
         r
     }
 
+    /// Reads a file this job stored back and checks it against its entry (stored size and
+    /// sha256, and, decrypted, the archive's size and sha256), as [`JobReader`] checks a
+    /// finished job's files; false when the plaintext could not be checked (encrypted, no
+    /// identity).
+    pub fn check_stored(&self, e: &ManifestEntry) -> Result<bool, VaultError> {
+        check_entry(&self.inner, &self.path, e, Sink::Discard).map(|(_, plain)| plain)
+    }
+
     /// Records a selected artifact that never reached the job (its export failed): the job
     /// finishes `partial` unless it is stored later.
     pub fn note_missing(&self, key: ArtifactKey, reason: String) {
@@ -1736,78 +1744,88 @@ impl JobReader {
     }
 
     /// Streams one entry; returns (stored bytes read, plaintext checked).
-    fn check(&self, e: &ManifestEntry, mut sink: Sink<'_>) -> Result<(u64, bool), VaultError> {
-        let full = e.stored_at(&self.path);
-        let st = &self.inner.store;
-        let integrity = |problem: String| VaultError::Integrity {
-            job: self.path.clone(),
+    fn check(&self, e: &ManifestEntry, sink: Sink<'_>) -> Result<(u64, bool), VaultError> {
+        check_entry(&self.inner, &self.path, e, sink)
+    }
+}
+
+/// Streams one entry of the job at `job_path`; returns (stored bytes read, plaintext checked).
+fn check_entry(
+    inner: &Inner,
+    job_path: &str,
+    e: &ManifestEntry,
+    mut sink: Sink<'_>,
+) -> Result<(u64, bool), VaultError> {
+    let full = e.stored_at(&job_path);
+    let st = &inner.store;
+    let integrity = |problem: String| VaultError::Integrity {
+        job: job_path.to_string(),
+        artifact: e.key().to_string(),
+        path: e.path.clone(),
+        problem,
+    };
+    let read_err = |err: io::Error| VaultError::store("read", st.describe(), &full, &err);
+    let raw = st.open(&full)?;
+    let mut stored = HashingReader::new(raw);
+    let dec = &inner.decryption;
+    let mut plain_checked = true;
+    let plain = if !e.encrypted {
+        let mut plain = HashingReader::new(RefReader(&mut stored));
+        pump(&mut plain, &mut sink).map_err(|err| match err {
+            PumpError::Read(err) => read_err(err),
+            PumpError::Write(err) => VaultError::Local {
+                path: "temporary file".into(),
+                reason: err.to_string(),
+            },
+        })?;
+        Some(plain.finish().map_err(read_err)?)
+    } else if dec.is_none() && matches!(sink, Sink::Discard) {
+        plain_checked = false;
+        None
+    } else {
+        let decrypt_err = |reason: String| VaultError::Decrypt {
+            job: job_path.to_string(),
             artifact: e.key().to_string(),
             path: e.path.clone(),
-            problem,
+            reason,
         };
-        let read_err = |err: io::Error| VaultError::store("read", st.describe(), &full, &err);
-        let raw = st.open(&full)?;
-        let mut stored = HashingReader::new(raw);
-        let dec = &self.inner.decryption;
-        let mut plain_checked = true;
-        let plain = if !e.encrypted {
-            let mut plain = HashingReader::new(RefReader(&mut stored));
-            pump(&mut plain, &mut sink).map_err(|err| match err {
-                PumpError::Read(err) => read_err(err),
-                PumpError::Write(err) => VaultError::Local {
-                    path: "temporary file".into(),
-                    reason: err.to_string(),
-                },
-            })?;
-            Some(plain.finish().map_err(read_err)?)
-        } else if dec.is_none() && matches!(sink, Sink::Discard) {
-            plain_checked = false;
-            None
-        } else {
-            let decrypt_err = |reason: String| VaultError::Decrypt {
-                job: self.path.clone(),
-                artifact: e.key().to_string(),
-                path: e.path.clone(),
-                reason,
-            };
-            let r = dec.decrypt(RefReader(&mut stored)).map_err(decrypt_err)?;
-            let mut plain = HashingReader::new(r);
-            pump(&mut plain, &mut sink).map_err(|err| match err {
-                PumpError::Read(err)
-                    if err.kind() == io::ErrorKind::InvalidData
-                        || err.kind() == io::ErrorKind::UnexpectedEof =>
-                {
-                    decrypt_err(describe_stream_error(&err))
-                }
-                PumpError::Read(err) => read_err(err),
-                PumpError::Write(err) => VaultError::Local {
-                    path: "temporary file".into(),
-                    reason: err.to_string(),
-                },
-            })?;
-            Some(
-                plain
-                    .finish()
-                    .map_err(|err| decrypt_err(describe_stream_error(&err)))?,
-            )
-        };
-        let (stored_size, stored_sha) = stored.finish().map_err(read_err)?;
-        if stored_size != e.stored_size || stored_sha != e.stored_sha256 {
-            return Err(integrity(format!(
-                "the stored file differs from the manifest: expected {} bytes with sha256 {}, found {} bytes with sha256 {}",
-                e.stored_size, e.stored_sha256, stored_size, stored_sha
-            )));
-        }
-        if let Some((size, sha)) = plain
-            && (size != e.size || sha != e.sha256)
-        {
-            return Err(integrity(format!(
-                "the restored archive differs from the manifest: expected {} bytes with sha256 {}, found {} bytes with sha256 {}",
-                e.size, e.sha256, size, sha
-            )));
-        }
-        Ok((stored_size, plain_checked))
+        let r = dec.decrypt(RefReader(&mut stored)).map_err(decrypt_err)?;
+        let mut plain = HashingReader::new(r);
+        pump(&mut plain, &mut sink).map_err(|err| match err {
+            PumpError::Read(err)
+                if err.kind() == io::ErrorKind::InvalidData
+                    || err.kind() == io::ErrorKind::UnexpectedEof =>
+            {
+                decrypt_err(describe_stream_error(&err))
+            }
+            PumpError::Read(err) => read_err(err),
+            PumpError::Write(err) => VaultError::Local {
+                path: "temporary file".into(),
+                reason: err.to_string(),
+            },
+        })?;
+        Some(
+            plain
+                .finish()
+                .map_err(|err| decrypt_err(describe_stream_error(&err)))?,
+        )
+    };
+    let (stored_size, stored_sha) = stored.finish().map_err(read_err)?;
+    if stored_size != e.stored_size || stored_sha != e.stored_sha256 {
+        return Err(integrity(format!(
+            "the stored file differs from the manifest: expected {} bytes with sha256 {}, found {} bytes with sha256 {}",
+            e.stored_size, e.stored_sha256, stored_size, stored_sha
+        )));
     }
+    if let Some((size, sha)) = plain
+        && (size != e.size || sha != e.sha256)
+    {
+        return Err(integrity(format!(
+            "the restored archive differs from the manifest: expected {} bytes with sha256 {}, found {} bytes with sha256 {}",
+            e.size, e.sha256, size, sha
+        )));
+    }
+    Ok((stored_size, plain_checked))
 }
 
 enum PumpError {

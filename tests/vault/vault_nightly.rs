@@ -376,3 +376,62 @@ print(a.id);
     assert!(exported >= n3);
     rt.block_on(sim.shutdown());
 }
+
+/// `job.backup` with `keep_local` (a migration imports next): each stored file is read back and
+/// checked right after its store, while the exports go on (a `verify` step each, not after the
+/// last store), and `job.artifacts()` hands back every archive, from the local files.
+#[test]
+fn keep_local_verifies_each_store_as_it_goes() {
+    let rt = ferry::cli::runtime().unwrap();
+    let sim = rt.block_on(emulator::start(vec![emulator::spec(
+        "dev",
+        3,
+        Seed::Generated(24),
+    )]));
+    sim.set_faults(Faults {
+        latency_ms: 20,
+        ..Default::default()
+    });
+    let dir = support::tempdir();
+    let mut cfg = config_for(&sim.info, &dir.path().join(".ferry")).unwrap();
+    let toml = format!(
+        "[vaults.nightly]\nurl = \"file://{}\"\n",
+        dir.path().join("vault").display()
+    );
+    let parsed = ferry::config::Config::parse(&toml, "ferry.toml", dir.path()).unwrap();
+    cfg.vaults
+        .insert("nightly".into(), parsed.vault("nightly").unwrap().clone());
+    let cfg = Arc::new(cfg);
+    let lines = run(
+        &rt,
+        &cfg,
+        r#"
+let dev = oic::instance("dev");
+let list = dev.integrations().filter(|i| i.status != "INPROGRESS" && !i.locked && i.project_type != "PREBUILT");
+let job = vault::open("nightly").new_job("k1");
+let r = job.backup(dev, list, #{ incremental: false, keep_local: true, concurrency: 2 });
+let arts = job.artifacts();
+print(`${r.stored} ${arts.len()} ${arts.filter(|a| a.kind == "integration").len()} ${list.len()} ${job.status}`);
+"#,
+    );
+    let w: Vec<&str> = lines.last().unwrap().split_whitespace().collect();
+    assert_eq!(w[0], w[1], "every stored artifact handed back: {lines:?}");
+    assert_eq!(w[2], w[3], "every integration: {lines:?}");
+    assert_eq!(w[4], "complete");
+    let db = rusqlite::Connection::open(dir.path().join(".ferry/ledger.db")).unwrap();
+    let q = |sql: &str| -> (i64, String) {
+        db.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+    };
+    let (stores, last_store) = q("select count(*), max(ended) from steps where stage = 'store'");
+    let (verifies, first_verify) =
+        q("select count(*), min(started) from steps where stage = 'verify'");
+    let (ok, _) = q("select count(*), '' from steps where stage = 'verify' and status = 'ok'");
+    assert_eq!(verifies, stores, "one verify step per store");
+    assert_eq!(ok, verifies);
+    assert!(
+        first_verify < last_store,
+        "the first verify ({first_verify}) waited for the last store ({last_store})"
+    );
+    rt.block_on(sim.shutdown());
+}

@@ -181,7 +181,11 @@ mod instance_api {
     }
 
     /// Imports artifacts into the instance, each checked against its sha256 first (a corrupt archive is refused before it is sent),
-    /// in dependency order: libraries, lookups, projects, packages, then integrations; then configures `connections` if given; then activates.
+    /// in dependency order: libraries, lookups, projects, packages, then integrations; configures `connections` if given; activates.
+    /// Each integration is activated as soon as its own import is done and the connections its archive uses are configured (each
+    /// connection once, as soon as the first import that brings it is done); never more requests together than the larger of the
+    /// two concurrencies. With `stop_on_error` (and in a dry run) these are phases: every import, then every connection (a failing
+    /// one stops there), then the activations. The schedules follow the activations.
     /// Existing items are replaced with `overwrite: true` (integrations have their schedules stopped and are deactivated first, each a step of its own; what a replace loses is saved for `ferry rollback`), else skipped; an item whose archive the target already holds (same sha256) is skipped.
     /// Options: `overwrite` (false), `activate` (`"keep"`: what was active on the source; true; false), `concurrency` (a hard cap; default adaptive),
     /// `activation_concurrency` (a hard cap; default adaptive), `async_activation` (true), `activation_timeout` (seconds, 300), `tracing`, `payload_tracing`,

@@ -222,7 +222,8 @@ mod vault_methods {
     /// `backup` with options: `concurrency`, `stop_on_error`, `label` (as `export_archives`), `incremental` (default true;
     /// `false` exports everything), `verify_unchanged` (default false; `true` reads each earlier file back and checks its sha256
     /// before carrying it, instead of checking its size), `keep_local` (default false; `true` keeps each exported archive's
-    /// local file until `job.artifacts()` hands it back, for a migration that imports them next).
+    /// local file until `job.artifacts()` hands it back, for a migration that imports them next; each stored file is then
+    /// read back and checked right after its store, while the exports go on, a `verify` step each).
     ///
     /// # Example
     /// ```rhai
@@ -255,7 +256,9 @@ mod vault_methods {
     }
 
     /// Fetches every artifact of the job back (decrypted) and verifies each against the manifest's size and sha256.
-    /// Finishes the job first if it is still open.
+    /// Finishes the job first if it is still open. A file this run's `job.backup(..., #{ keep_local: true })` read back and
+    /// checked right after storing it is handed back from its local copy, without reading it again, when the manifest holds
+    /// the entry that was checked.
     ///
     /// # Example
     /// ```rhai
