@@ -1756,7 +1756,7 @@ fn check_entry(
     e: &ManifestEntry,
     mut sink: Sink<'_>,
 ) -> Result<(u64, bool), VaultError> {
-    let full = e.stored_at(&job_path);
+    let full = e.stored_at(job_path);
     let st = &inner.store;
     let integrity = |problem: String| VaultError::Integrity {
         job: job_path.to_string(),
