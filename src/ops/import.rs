@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::OpsError;
 use super::activate::{self, ActivateWhen};
 use super::connections::Connections;
-use super::ctx::{Ctx, fan_out_adaptive};
+use super::ctx::{Ctx, fan_out_adaptive, fan_out_adaptive_stream};
 use super::kinds::{KindOps, TargetState, import_rank, ops_for};
 use super::schedules::SchedulesMode;
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
@@ -244,14 +244,7 @@ pub async fn import(
             client,
             Lane::Writes,
             batch.to_vec(),
-            |(i, a)| {
-                let listed = listed.clone();
-                async move {
-                    let absent = (*listed).as_ref().is_some_and(|l| !l.contains(&a.key.id()));
-                    let r = import_one(ctx, client, &a, mode, absent).await;
-                    (i, a, r)
-                }
-            },
+            |(i, a)| import_listed(ctx, client, &listed, i, a, mode),
         )
         .await;
         let failed = res.iter().any(|(_, _, r)| r.is_err());
@@ -264,6 +257,108 @@ pub async fn import(
     let mut imported = gather(done, o)?;
     imported.schedules = schedules;
     Ok(imported)
+}
+
+/// Phase 1 of a migration whose exports overlap its imports: each archive of `arriving` is
+/// imported as soon as it is in (and a place is free), none waiting for the others. They must
+/// all be of one import rank (the caller imports what comes before them first, with
+/// [`import`]); `len`: how many are expected (the progress bar). The schedules among them are
+/// kept for after the activations, as [`import`] keeps them.
+pub async fn import_arriving(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    arriving: impl futures::Stream<Item = Artifact>,
+    len: usize,
+    o: &ImportOptions,
+) -> Result<Imported, OpsError> {
+    use futures::StreamExt;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mode = if o.overwrite {
+        ImportMode::Overwrite
+    } else {
+        ImportMode::SkipExisting
+    };
+    let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    // Listed once, before the first import (one page per 100, while the first exports run).
+    let listed = ctx
+        .exec()
+        .read("list_integrations", || client.list_integrations(None))
+        .await
+        .ok()
+        .map(|l| {
+            l.into_iter()
+                .map(|i| format!("{}|{}", i.code, i.version))
+                .collect::<HashSet<String>>()
+        });
+    let schedules = Mutex::new(vec![]);
+    // With `stop_on_error`, nothing starts after a failure (as [`import`] stops after the batch).
+    let failed = AtomicBool::new(false);
+    let items = arriving
+        .filter_map(|a| {
+            let keep = if a.key.kind == ArtifactKind::Schedule {
+                schedules.lock().unwrap_or_else(|p| p.into_inner()).push(a);
+                None
+            } else {
+                Some(a)
+            };
+            futures::future::ready(keep)
+        })
+        .take_while(|_| futures::future::ready(!(o.stop_on_error && failed.load(Ordering::Relaxed))))
+        .enumerate();
+    let done = fan_out_adaptive_stream(
+        ctx.bar(len, "import"),
+        conc,
+        client,
+        Lane::Writes,
+        items,
+        |(i, a)| {
+            let (listed, failed) = (&listed, &failed);
+            async move {
+                let r = import_listed(ctx, client, listed, i, a, mode).await;
+                if r.2.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                r
+            }
+        },
+    )
+    .await;
+    let mut imported = gather(done, o)?;
+    imported.schedules = schedules.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(imported)
+}
+
+impl Imported {
+    /// `later` after these: its results follow, its activations and schedules too.
+    pub fn extend(&mut self, later: Imported) {
+        let base = self.results.len();
+        self.results.extend(later.results);
+        self.activations.extend(
+            later
+                .activations
+                .into_iter()
+                .map(|(i, a, fresh)| (base + i, a, fresh)),
+        );
+        self.schedules.extend(later.schedules);
+    }
+}
+
+type Imports = (usize, Artifact, Result<Outcome<ImportOutcome>, EffectError>);
+
+/// One import of phase 1: absent from the target's list (when it was read) is imported without
+/// a check of its own.
+async fn import_listed(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    listed: &Option<HashSet<String>>,
+    i: usize,
+    a: Artifact,
+    mode: ImportMode,
+) -> Imports {
+    let absent = listed.as_ref().is_some_and(|l| !l.contains(&a.key.id()));
+    let r = import_one(ctx, client, &a, mode, absent).await;
+    (i, a, r)
 }
 
 /// The target's integrations, listed once (a page per 100) so that a new import needs no GET of
