@@ -171,6 +171,8 @@ pub struct Imported {
     activations: Vec<(usize, Artifact, bool)>,
     /// The schedules, put on the target after the activations.
     schedules: Vec<Artifact>,
+    /// The schedules already put (each right after its integration's activation).
+    applied: Vec<ImportResult>,
 }
 
 /// Imports ([`import`]), configures and tests the `connections` the options name (before any
@@ -259,19 +261,36 @@ pub async fn import(
     Ok(imported)
 }
 
+/// What a pipelined import waits for before it activates an integration (see
+/// [`import_arriving`]).
+pub trait BeforeActivation {
+    /// Resolves when what the activation of `a` needs on the target is in place (its
+    /// connections configured and tested); `None`: not known, its activation waits for the end
+    /// of the imports ([`activate_imported`]).
+    fn ready<'a>(&'a self, a: &'a Artifact) -> Option<futures::future::LocalBoxFuture<'a, ()>>;
+}
+
+/// One import of [`import_arriving`]: its result, its activation when it is left for later
+/// (`Some(fresh)`), and its schedule's results when it was put at once.
+type Arrived = (ImportResult, Artifact, Option<bool>, Vec<ImportResult>);
+
 /// Phase 1 of a migration whose exports overlap its imports: each archive of `arriving` is
 /// imported as soon as it is in (and a place is free), none waiting for the others. They must
 /// all be of one import rank (the caller imports what comes before them first, with
-/// [`import`]); `len`: how many are expected (the progress bar). The schedules among them are
-/// kept for after the activations, as [`import`] keeps them.
+/// [`import`]); `len`: how many are expected (the progress bar). With `then`, each integration
+/// goes on in the same place: activated (when the options want it) as soon as `then` says what
+/// it needs is ready, then its schedule put; otherwise, and for those `then` knows nothing of,
+/// the activations and schedules are left to [`activate_imported`].
 pub async fn import_arriving(
     ctx: &dyn Ctx,
     client: &OicClient,
     arriving: impl futures::Stream<Item = Artifact>,
     len: usize,
     o: &ImportOptions,
+    then: Option<&dyn BeforeActivation>,
 ) -> Result<Imported, OpsError> {
     use futures::StreamExt;
+    use std::collections::BTreeMap;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
     let mode = if o.overwrite {
@@ -280,6 +299,7 @@ pub async fn import_arriving(
         ImportMode::SkipExisting
     };
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    let act = o.activation();
     // Listed once, before the first import (one page per 100, while the first exports run).
     let listed = ctx
         .exec()
@@ -291,41 +311,95 @@ pub async fn import_arriving(
                 .map(|i| format!("{}|{}", i.code, i.version))
                 .collect::<HashSet<String>>()
         });
-    let schedules = Mutex::new(vec![]);
+    // The schedules, by their integration: taken from `arriving` as soon as they are in (not
+    // when a place frees up), so that an integration finds its own (exported right after it).
+    let schedules: Mutex<BTreeMap<(String, String), Artifact>> = Mutex::new(BTreeMap::new());
+    let (fwd, archives) = futures::channel::mpsc::unbounded();
+    let pump = async {
+        let fwd = fwd;
+        let mut arriving = std::pin::pin!(arriving);
+        while let Some(a) = arriving.next().await {
+            if a.key.kind == ArtifactKind::Schedule {
+                let k = (a.key.code.clone(), a.key.version.clone());
+                schedules
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(k, a);
+            } else {
+                let _ = fwd.unbounded_send(a);
+            }
+        }
+    };
     // With `stop_on_error`, nothing starts after a failure (as [`import`] stops after the batch).
     let failed = AtomicBool::new(false);
-    let items = arriving
-        .filter_map(|a| {
-            let keep = if a.key.kind == ArtifactKind::Schedule {
-                schedules.lock().unwrap_or_else(|p| p.into_inner()).push(a);
-                None
-            } else {
-                Some(a)
-            };
-            futures::future::ready(keep)
+    let items = archives
+        .take_while(|_| {
+            futures::future::ready(!(o.stop_on_error && failed.load(Ordering::Relaxed)))
         })
-        .take_while(|_| futures::future::ready(!(o.stop_on_error && failed.load(Ordering::Relaxed))))
         .enumerate();
-    let done = fan_out_adaptive_stream(
+    let work = fan_out_adaptive_stream(
         ctx.bar(len, "import"),
         conc,
         client,
         Lane::Writes,
         items,
         |(i, a)| {
-            let (listed, failed) = (&listed, &failed);
+            let (listed, failed, act, schedules) = (&listed, &failed, &act, &schedules);
             async move {
-                let r = import_listed(ctx, client, listed, i, a, mode).await;
-                if r.2.is_err() {
+                let (_, a, r) = import_listed(ctx, client, listed, i, a, mode).await;
+                if r.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 }
-                r
+                let (mut m, fresh) = import_result(&a, r, o)?;
+                let Some(then) = then else {
+                    return Ok((m, a, fresh, vec![]));
+                };
+                if let Some(fresh) = fresh {
+                    let Some(ready) = then.ready(&a) else {
+                        return Ok((m, a, Some(fresh), vec![]));
+                    };
+                    ready.await;
+                    let r = activate_artifact(ctx, client, act, &a, fresh).await;
+                    note_activation(&mut m, r, o)?;
+                }
+                let k = (a.key.code.clone(), a.key.version.clone());
+                let mine = schedules
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&k);
+                let applied = match mine {
+                    Some(s) => {
+                        super::schedules::apply(ctx, client, vec![s], o, std::slice::from_ref(&m))
+                            .await?
+                    }
+                    None => vec![],
+                };
+                Ok::<Arrived, OpsError>((m, a, None, applied))
             }
         },
-    )
-    .await;
-    let mut imported = gather(done, o)?;
-    imported.schedules = schedules.into_inner().unwrap_or_else(|p| p.into_inner());
+    );
+    let ((), done) = futures::join!(pump, work);
+    let mut imported = Imported {
+        results: vec![],
+        activations: vec![],
+        schedules: vec![],
+        applied: vec![],
+    };
+    for r in done {
+        let (m, a, later, applied) = r?;
+        if let Some(fresh) = later {
+            imported
+                .activations
+                .push((imported.results.len(), a, fresh));
+        }
+        imported.results.push(m);
+        imported.applied.extend(applied);
+    }
+    imported.schedules = schedules
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_values()
+        .collect();
     Ok(imported)
 }
 
@@ -341,6 +415,7 @@ impl Imported {
                 .map(|(i, a, fresh)| (base + i, a, fresh)),
         );
         self.schedules.extend(later.schedules);
+        self.applied.extend(later.applied);
     }
 }
 
@@ -387,44 +462,13 @@ async fn listed_integrations(
 }
 
 /// The results of phase 1 and the activations that follow.
-fn gather(
-    done: Vec<(usize, Artifact, Result<Outcome<ImportOutcome>, EffectError>)>,
-    o: &ImportOptions,
-) -> Result<Imported, OpsError> {
+fn gather(done: Vec<Imports>, o: &ImportOptions) -> Result<Imported, OpsError> {
     let mut results = vec![];
     let mut activations = vec![];
     for (_, a, r) in done {
-        let mut m = ImportResult::of(&a);
-        let idx = results.len();
-        match r {
-            Ok(Outcome::Done(out)) => {
-                m.action = Some(match out.action {
-                    ImportAction::Created => ItemAction::Created,
-                    ImportAction::Replaced => ItemAction::Replaced,
-                    ImportAction::Skipped => ItemAction::Skipped,
-                });
-                m.previous_status = out.previous_status;
-                if o.activate.wants(&a) && out.action != ImportAction::Skipped {
-                    activations.push((idx, a.clone(), true));
-                }
-            }
-            Ok(Outcome::Planned) => {
-                m.action = Some(ItemAction::Planned);
-                if o.activate.wants(&a) {
-                    activations.push((idx, a.clone(), true));
-                }
-            }
-            Ok(Outcome::Skipped(why)) => {
-                m.action = Some(ItemAction::Skipped);
-                // Already there as wanted: its activation still follows.
-                if o.activate.wants(&a) && why.import_continues() {
-                    activations.push((idx, a.clone(), false));
-                }
-                m.reason = Some(why.to_string());
-            }
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
-            Err(e) => m.fail(Stage::Import, &e),
+        let (m, fresh) = import_result(&a, r, o)?;
+        if let Some(fresh) = fresh {
+            activations.push((results.len(), a, fresh));
         }
         results.push(m);
     }
@@ -432,7 +476,95 @@ fn gather(
         results,
         activations,
         schedules: vec![],
+        applied: vec![],
     })
+}
+
+/// The result of one import, and whether its activation follows (`Some(fresh)`: `fresh` when
+/// this run imported it, see [`activate::activate_one`]).
+fn import_result(
+    a: &Artifact,
+    r: Result<Outcome<ImportOutcome>, EffectError>,
+    o: &ImportOptions,
+) -> Result<(ImportResult, Option<bool>), OpsError> {
+    let mut m = ImportResult::of(a);
+    let mut fresh = None;
+    match r {
+        Ok(Outcome::Done(out)) => {
+            m.action = Some(match out.action {
+                ImportAction::Created => ItemAction::Created,
+                ImportAction::Replaced => ItemAction::Replaced,
+                ImportAction::Skipped => ItemAction::Skipped,
+            });
+            m.previous_status = out.previous_status;
+            if o.activate.wants(a) && out.action != ImportAction::Skipped {
+                fresh = Some(true);
+            }
+        }
+        Ok(Outcome::Planned) => {
+            m.action = Some(ItemAction::Planned);
+            if o.activate.wants(a) {
+                fresh = Some(true);
+            }
+        }
+        Ok(Outcome::Skipped(why)) => {
+            m.action = Some(ItemAction::Skipped);
+            // Already there as wanted: its activation still follows.
+            if o.activate.wants(a) && why.import_continues() {
+                fresh = Some(false);
+            }
+            m.reason = Some(why.to_string());
+        }
+        Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+        Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+        Err(e) => m.fail(Stage::Import, &e),
+    }
+    Ok((m, fresh))
+}
+
+/// Activates one imported integration as its `activate` effect (see [`activate::activate_one`]).
+async fn activate_artifact(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    act: &ActivateOptions,
+    a: &Artifact,
+    fresh: bool,
+) -> Result<Outcome<String>, EffectError> {
+    let reason = a
+        .source_status
+        .as_deref()
+        .map(|s| format!("was {s} on {}", a.source));
+    let eff = Effect::new(
+        Stage::Activate,
+        a.key.clone(),
+        client.name(),
+        Action::Activate.to_string(),
+    )
+    .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+    let eff = match reason {
+        Some(r) => eff.with_reason(r),
+        None => eff,
+    };
+    activate::activate_one(ctx.exec(), client, act, eff, fresh).await
+}
+
+/// An activation's outcome in its import's result.
+fn note_activation(
+    m: &mut ImportResult,
+    r: Result<Outcome<String>, EffectError>,
+    o: &ImportOptions,
+) -> Result<(), OpsError> {
+    match r {
+        Ok(Outcome::Done(status)) => {
+            m.status = Some(status);
+            m.activated = true;
+        }
+        Ok(_) => {}
+        Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+        Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+        Err(e) => m.fail(Stage::Activate, &e),
+    }
+    Ok(())
 }
 
 /// Phase 2: the activations, bounded (OIC advises against many parallel activations).
@@ -446,10 +578,10 @@ pub async fn activate_imported(
         mut results,
         activations,
         schedules,
+        applied,
     } = imported;
     let conc = o.activation_concurrency.unwrap_or(ctx.bounds().activations);
     let act = o.activation();
-    let target = client.name().to_string();
     let done = fan_out_adaptive(
         ctx.bar(activations.len(), "activate"),
         conc,
@@ -457,49 +589,19 @@ pub async fn activate_imported(
         Lane::Writes,
         activations,
         |(idx, a, fresh)| {
-            let act = act.clone();
-            let target = target.clone();
-            async move {
-                let reason = a
-                    .source_status
-                    .as_deref()
-                    .map(|s| format!("was {s} on {}", a.source));
-                let eff = Effect::new(
-                    Stage::Activate,
-                    a.key.clone(),
-                    target,
-                    Action::Activate.to_string(),
-                )
-                .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
-                let eff = match reason {
-                    Some(r) => eff.with_reason(r),
-                    None => eff,
-                };
-                (
-                    idx,
-                    activate::activate_one(ctx.exec(), client, &act, eff, fresh).await,
-                )
-            }
+            let act = &act;
+            async move { (idx, activate_artifact(ctx, client, act, &a, fresh).await) }
         },
     )
     .await;
     for (idx, r) in done {
-        let m = &mut results[idx];
-        match r {
-            Ok(Outcome::Done(status)) => {
-                m.status = Some(status);
-                m.activated = true;
-            }
-            Ok(_) => {}
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
-            Err(e) => m.fail(Stage::Activate, &e),
-        }
+        note_activation(&mut results[idx], r, o)?;
     }
     if !schedules.is_empty() {
         let s = super::schedules::apply(ctx, client, schedules, o, &results).await?;
         results.extend(s);
     }
+    results.extend(applied);
     Ok(results)
 }
 
