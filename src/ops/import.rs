@@ -7,15 +7,14 @@
 //! needs it) are effects of their own before the replace, so a plan, a resume and the ledger see
 //! each of them.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::OpsError;
 use super::activate::{self, ActivateWhen};
-use super::connections::Connections;
+use super::connections::{ConnectionSpec, Connections};
 use super::ctx::{Ctx, fan_out_adaptive, fan_out_adaptive_stream};
 use super::kinds::{KindOps, TargetState, import_rank, ops_for};
 use super::schedules::SchedulesMode;
@@ -175,9 +174,12 @@ pub struct Imported {
     applied: Vec<ImportResult>,
 }
 
-/// Imports ([`import`]), configures and tests the `connections` the options name (before any
-/// activation; with `stop_on_error` a failing one stops here), then activates
-/// ([`activate_imported`]).
+/// Imports ([`import`]), configures and tests the `connections` the options name, activates
+/// ([`activate_imported`]), then puts the schedules on the target. The imports, connections
+/// and activations overlap ([`pipelined`]): an integration is activated as soon as its own
+/// import is done and the connections its archive uses are configured. With `stop_on_error`,
+/// and in a dry run (a plan reads in that order), they are phases: every import, then every
+/// connection (with `stop_on_error` a failing one stops here), then the activations.
 pub async fn import_archives(
     ctx: &dyn Ctx,
     client: &OicClient,
@@ -188,6 +190,9 @@ pub async fn import_archives(
         Some(c) => Some(c.for_instance(client.name())?),
         None => None,
     };
+    if !o.stop_on_error && !ctx.exec().dry_run() {
+        return pipelined(ctx, client, artifacts, o, specs.unwrap_or_default()).await;
+    }
     let imported = import(ctx, client, artifacts, o).await?;
     if let Some(specs) = specs {
         let conns = super::connections::configure(ctx, client, specs, true).await;
@@ -205,6 +210,158 @@ pub async fn import_archives(
         }
     }
     activate_imported(ctx, client, imported, o).await
+}
+
+/// [`import_archives`] with its stages overlapping. What the integrations depend on (libraries,
+/// lookups, projects, packages) is imported first, a kind after the other. Then each integration
+/// goes on as soon as it can: its import; the connections its archive uses (among those the
+/// options name), each configured and tested once, as soon as the first import that brings it
+/// is done (OIC creates a missing connection with the import); its activation. Connections no
+/// import brings are configured after the imports; the schedules follow the activations. At
+/// most `concurrency` imports and `activation_concurrency` activations are in flight, and never
+/// more requests together than the larger of the two: the instance sees no more than it would
+/// from the stages one after the other.
+async fn pipelined(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    artifacts: Vec<Artifact>,
+    o: &ImportOptions,
+    specs: BTreeMap<String, ConnectionSpec>,
+) -> Result<Vec<ImportResult>, OpsError> {
+    use futures::FutureExt;
+    use tokio::sync::Semaphore;
+    let mode = if o.overwrite {
+        ImportMode::Overwrite
+    } else {
+        ImportMode::SkipExisting
+    };
+    let conc = o.concurrency.unwrap_or(ctx.bounds().imports).max(1);
+    let aconc = o
+        .activation_concurrency
+        .unwrap_or(ctx.bounds().activations)
+        .max(1);
+    let width = conc.max(aconc);
+    if let Some(c) = o.concurrency.max(o.activation_concurrency) {
+        client.limiter().start_at(Lane::Writes, c);
+    }
+    ctx.exec()
+        .record()
+        .expect(Stage::Import, artifacts.len() as u64);
+    let (schedules, artifacts): (Vec<Artifact>, Vec<Artifact>) = artifacts
+        .into_iter()
+        .partition(|a| a.key.kind == ArtifactKind::Schedule);
+    let listed = listed_integrations(ctx, client, &artifacts).await;
+    let mut ordered: Vec<(usize, Artifact)> = artifacts.into_iter().enumerate().collect();
+    ordered.sort_by_key(|(i, a)| (import_rank(a.key.kind), *i));
+    let first = ordered
+        .iter()
+        .position(|(_, a)| import_rank(a.key.kind) >= import_rank(ArtifactKind::Integration))
+        .unwrap_or(ordered.len());
+    let later = ordered.split_off(first);
+    let mut done = import_ranked(ctx, client, &ordered, mode, conc, &listed, false).await;
+
+    let (total, imports, activations) = (
+        Semaphore::new(width),
+        Semaphore::new(conc),
+        Semaphore::new(aconc),
+    );
+    let act = o.activation();
+    // Each connection configured once, by the first integration that needs it; the others wait
+    // for the same result.
+    type Configured<'a> = futures::future::Shared<
+        futures::future::LocalBoxFuture<'a, super::connections::ConnectionResult>,
+    >;
+    let configured: std::sync::Mutex<HashMap<String, Configured<'_>>> = Default::default();
+    let configure = |code: &str| -> Option<Configured<'_>> {
+        let spec = specs.get(code)?;
+        let mut m = configured.lock().unwrap_or_else(|p| p.into_inner());
+        let f = m.entry(code.to_string()).or_insert_with(|| {
+            let (code, total) = (code.to_string(), &total);
+            async move {
+                let _p = total.acquire().await;
+                super::connections::configure_one(ctx, client, code, spec, true).await
+            }
+            .boxed_local()
+            .shared()
+        });
+        Some(f.clone())
+    };
+    let res = fan_out_adaptive(
+        ctx.bar(later.len(), "import"),
+        // items waiting for a connection hold no place: others go on meanwhile
+        width.saturating_mul(4),
+        client,
+        Lane::Writes,
+        later,
+        |(i, a)| {
+            let (total, imports, activations) = (&total, &imports, &activations);
+            let (act, configure, listed) = (&act, &configure, &listed);
+            async move {
+                let (i, a, r) = {
+                    let _p = (imports.acquire().await, total.acquire().await);
+                    import_listed(ctx, client, listed, i, a, mode).await
+                };
+                let Some(fresh) = activation_of(&a, &r, o) else {
+                    return (i, a, r, None);
+                };
+                for code in connections_of(&a).await {
+                    if let Some(f) = configure(&code) {
+                        f.await;
+                    }
+                }
+                let _p = (activations.acquire().await, total.acquire().await);
+                let ar = activate_after_import(ctx, client, act, &a, fresh).await;
+                (i, a, r, Some(ar))
+            }
+        },
+    )
+    .await;
+    // The connections no import brought, as before the activations would have been.
+    let rest: BTreeMap<String, ConnectionSpec> = {
+        let m = configured.lock().unwrap_or_else(|p| p.into_inner());
+        specs
+            .iter()
+            .filter(|(c, _)| !m.contains_key(*c))
+            .map(|(c, s)| (c.clone(), s.clone()))
+            .collect()
+    };
+    if !rest.is_empty() {
+        super::connections::configure(ctx, client, rest, true).await;
+    }
+
+    let mut activated_as: HashMap<usize, Result<Outcome<String>, EffectError>> = HashMap::new();
+    for (i, a, r, ar) in res {
+        if let Some(ar) = ar {
+            activated_as.insert(i, ar);
+        }
+        done.push((i, a, r));
+    }
+    done.sort_by_key(|(i, _, _)| *i);
+    let order: Vec<usize> = done.iter().map(|(i, _, _)| *i).collect();
+    let Imported {
+        mut results,
+        activations,
+        ..
+    } = gather(done, o)?;
+    for (idx, _, _) in activations {
+        if let Some(ar) = activated_as.remove(&order[idx]) {
+            activated(&mut results[idx], ar, o)?;
+        }
+    }
+    finish_with_schedules(ctx, client, results, schedules, o).await
+}
+
+/// The connections an integration archive uses (none for another kind, a planned archive, or
+/// one that cannot be read: its import said so already).
+async fn connections_of(a: &Artifact) -> Vec<String> {
+    if a.key.kind != ArtifactKind::Integration || a.is_planned() {
+        return vec![];
+    }
+    let path = a.path().to_path_buf();
+    match tokio::task::spawn_blocking(move || crate::oic::archive::inspect(&path)).await {
+        Ok(Ok(info)) => info.connections.into_iter().collect(),
+        _ => vec![],
+    }
 }
 
 /// Phase 1: the imports by kind, in dependency order.
@@ -227,11 +384,32 @@ pub async fn import(
     let (schedules, artifacts): (Vec<Artifact>, Vec<Artifact>) = artifacts
         .into_iter()
         .partition(|a| a.key.kind == ArtifactKind::Schedule);
-    let listed = Arc::new(listed_integrations(ctx, client, &artifacts).await);
+    if let Some(c) = o.concurrency {
+        client.limiter().start_at(Lane::Writes, c);
+    }
+    let listed = listed_integrations(ctx, client, &artifacts).await;
     let mut ordered: Vec<(usize, Artifact)> = artifacts.into_iter().enumerate().collect();
     ordered.sort_by_key(|(i, a)| (import_rank(a.key.kind), *i));
-    let mut done: Vec<(usize, Artifact, Result<Outcome<ImportOutcome>, EffectError>)> = vec![];
-    let mut rest = ordered.as_slice();
+    let mut done = import_ranked(ctx, client, &ordered, mode, conc, &listed, o.stop_on_error).await;
+    done.sort_by_key(|(i, _, _)| *i);
+    let mut imported = gather(done, o)?;
+    imported.schedules = schedules;
+    Ok(imported)
+}
+
+/// Imports `ordered` (sorted by [`import_rank`]) a rank after the other, in parallel within a
+/// rank; with `stop_on_error`, no rank after one with a failure.
+async fn import_ranked(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    ordered: &[(usize, Artifact)],
+    mode: ImportMode,
+    conc: usize,
+    listed: &Option<HashSet<String>>,
+    stop_on_error: bool,
+) -> Vec<Imports> {
+    let mut done: Vec<Imports> = vec![];
+    let mut rest = ordered;
     while let Some((_, first)) = rest.first() {
         let rank = import_rank(first.key.kind);
         let n = rest
@@ -246,19 +424,35 @@ pub async fn import(
             client,
             Lane::Writes,
             batch.to_vec(),
-            |(i, a)| import_listed(ctx, client, &listed, i, a, mode),
+            |(i, a)| import_listed(ctx, client, listed, i, a, mode),
         )
         .await;
         let failed = res.iter().any(|(_, _, r)| r.is_err());
         done.extend(res);
-        if o.stop_on_error && failed {
+        if stop_on_error && failed {
             break;
         }
     }
-    done.sort_by_key(|(i, _, _)| *i);
-    let mut imported = gather(done, o)?;
-    imported.schedules = schedules;
-    Ok(imported)
+    done
+}
+
+/// Whether an import's outcome is followed by an activation: `Some(fresh)` (`fresh`: this run
+/// imported it, or plans to), `None` when it is not activated.
+fn activation_of(
+    a: &Artifact,
+    r: &Result<Outcome<ImportOutcome>, EffectError>,
+    o: &ImportOptions,
+) -> Option<bool> {
+    if !o.activate.wants(a) {
+        return None;
+    }
+    match r {
+        Ok(Outcome::Done(out)) => (out.action != ImportAction::Skipped).then_some(true),
+        Ok(Outcome::Planned) => Some(true),
+        // Already there as wanted: its activation still follows.
+        Ok(Outcome::Skipped(why)) => why.import_continues().then_some(false),
+        Err(_) => None,
+    }
 }
 
 /// What a pipelined import waits for before it activates an integration (see
@@ -350,7 +544,8 @@ pub async fn import_arriving(
                 if r.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 }
-                let (mut m, fresh) = import_result(&a, r, o)?;
+                let fresh = activation_of(&a, &r, o);
+                let mut m = import_result(&a, r, o)?;
                 let Some(then) = then else {
                     return Ok((m, a, fresh, vec![]));
                 };
@@ -359,8 +554,8 @@ pub async fn import_arriving(
                         return Ok((m, a, Some(fresh), vec![]));
                     };
                     ready.await;
-                    let r = activate_artifact(ctx, client, act, &a, fresh).await;
-                    note_activation(&mut m, r, o)?;
+                    let r = activate_after_import(ctx, client, act, &a, fresh).await;
+                    activated(&mut m, r, o)?;
                 }
                 let k = (a.key.code.clone(), a.key.version.clone());
                 let mine = schedules
@@ -466,11 +661,10 @@ fn gather(done: Vec<Imports>, o: &ImportOptions) -> Result<Imported, OpsError> {
     let mut results = vec![];
     let mut activations = vec![];
     for (_, a, r) in done {
-        let (m, fresh) = import_result(&a, r, o)?;
-        if let Some(fresh) = fresh {
-            activations.push((results.len(), a, fresh));
+        if let Some(fresh) = activation_of(&a, &r, o) {
+            activations.push((results.len(), a.clone(), fresh));
         }
-        results.push(m);
+        results.push(import_result(&a, r, o)?);
     }
     Ok(Imported {
         results,
@@ -480,15 +674,13 @@ fn gather(done: Vec<Imports>, o: &ImportOptions) -> Result<Imported, OpsError> {
     })
 }
 
-/// The result of one import, and whether its activation follows (`Some(fresh)`: `fresh` when
-/// this run imported it, see [`activate::activate_one`]).
+/// The result of one import.
 fn import_result(
     a: &Artifact,
     r: Result<Outcome<ImportOutcome>, EffectError>,
     o: &ImportOptions,
-) -> Result<(ImportResult, Option<bool>), OpsError> {
+) -> Result<ImportResult, OpsError> {
     let mut m = ImportResult::of(a);
-    let mut fresh = None;
     match r {
         Ok(Outcome::Done(out)) => {
             m.action = Some(match out.action {
@@ -497,33 +689,80 @@ fn import_result(
                 ImportAction::Skipped => ItemAction::Skipped,
             });
             m.previous_status = out.previous_status;
-            if o.activate.wants(a) && out.action != ImportAction::Skipped {
-                fresh = Some(true);
-            }
         }
-        Ok(Outcome::Planned) => {
-            m.action = Some(ItemAction::Planned);
-            if o.activate.wants(a) {
-                fresh = Some(true);
-            }
-        }
+        Ok(Outcome::Planned) => m.action = Some(ItemAction::Planned),
         Ok(Outcome::Skipped(why)) => {
             m.action = Some(ItemAction::Skipped);
-            // Already there as wanted: its activation still follows.
-            if o.activate.wants(a) && why.import_continues() {
-                fresh = Some(false);
-            }
             m.reason = Some(why.to_string());
         }
         Err(e) if e.cancelled => return Err(OpsError::Cancelled),
         Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
         Err(e) => m.fail(Stage::Import, &e),
     }
-    Ok((m, fresh))
+    Ok(m)
 }
 
-/// Activates one imported integration as its `activate` effect (see [`activate::activate_one`]).
-async fn activate_artifact(
+/// Phase 2: the activations, bounded (OIC advises against many parallel activations).
+pub async fn activate_imported(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    imported: Imported,
+    o: &ImportOptions,
+) -> Result<Vec<ImportResult>, OpsError> {
+    let Imported {
+        mut results,
+        activations,
+        schedules,
+        applied,
+    } = imported;
+    let conc = o.activation_concurrency.unwrap_or(ctx.bounds().activations);
+    if let Some(c) = o.activation_concurrency {
+        client.limiter().start_at(Lane::Writes, c);
+    }
+    let act = o.activation();
+    let done = fan_out_adaptive(
+        ctx.bar(activations.len(), "activate"),
+        conc,
+        client,
+        Lane::Writes,
+        activations,
+        |(idx, a, fresh)| {
+            let act = &act;
+            async move {
+                (
+                    idx,
+                    activate_after_import(ctx, client, act, &a, fresh).await,
+                )
+            }
+        },
+    )
+    .await;
+    for (idx, r) in done {
+        activated(&mut results[idx], r, o)?;
+    }
+    let mut results = finish_with_schedules(ctx, client, results, schedules, o).await?;
+    results.extend(applied);
+    Ok(results)
+}
+
+/// The schedules put on the target once the imports and activations are done.
+async fn finish_with_schedules(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    mut results: Vec<ImportResult>,
+    schedules: Vec<Artifact>,
+    o: &ImportOptions,
+) -> Result<Vec<ImportResult>, OpsError> {
+    if !schedules.is_empty() {
+        let s = super::schedules::apply(ctx, client, schedules, o, &results).await?;
+        results.extend(s);
+    }
+    Ok(results)
+}
+
+/// The activation that follows the import of `a` (one `activate` effect; `fresh`: this run
+/// imported it).
+async fn activate_after_import(
     ctx: &dyn Ctx,
     client: &OicClient,
     act: &ActivateOptions,
@@ -548,8 +787,8 @@ async fn activate_artifact(
     activate::activate_one(ctx.exec(), client, act, eff, fresh).await
 }
 
-/// An activation's outcome in its import's result.
-fn note_activation(
+/// Notes an activation's outcome in its import's result.
+fn activated(
     m: &mut ImportResult,
     r: Result<Outcome<String>, EffectError>,
     o: &ImportOptions,
@@ -565,44 +804,6 @@ fn note_activation(
         Err(e) => m.fail(Stage::Activate, &e),
     }
     Ok(())
-}
-
-/// Phase 2: the activations, bounded (OIC advises against many parallel activations).
-pub async fn activate_imported(
-    ctx: &dyn Ctx,
-    client: &OicClient,
-    imported: Imported,
-    o: &ImportOptions,
-) -> Result<Vec<ImportResult>, OpsError> {
-    let Imported {
-        mut results,
-        activations,
-        schedules,
-        applied,
-    } = imported;
-    let conc = o.activation_concurrency.unwrap_or(ctx.bounds().activations);
-    let act = o.activation();
-    let done = fan_out_adaptive(
-        ctx.bar(activations.len(), "activate"),
-        conc,
-        client,
-        Lane::Writes,
-        activations,
-        |(idx, a, fresh)| {
-            let act = &act;
-            async move { (idx, activate_artifact(ctx, client, act, &a, fresh).await) }
-        },
-    )
-    .await;
-    for (idx, r) in done {
-        note_activation(&mut results[idx], r, o)?;
-    }
-    if !schedules.is_empty() {
-        let s = super::schedules::apply(ctx, client, schedules, o, &results).await?;
-        results.extend(s);
-    }
-    results.extend(applied);
-    Ok(results)
 }
 
 /// What a check of the target found.
