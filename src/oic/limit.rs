@@ -508,6 +508,23 @@ impl Limiter {
         }
     }
 
+    /// A `concurrency` given to a verb: `lane` starts at `n` instead of growing to it (a given
+    /// concurrency is a hard cap and a start). Only while the lane is in slow start and
+    /// narrower: a lane that has met congestion keeps what it learnt; a 429 above the
+    /// instance's limit cuts as usual.
+    pub fn start_at(&self, lane: Lane, n: usize) {
+        {
+            let mut st = lock(&self.state);
+            let w = st.lane(lane);
+            let n = n.min(MAX_LIMIT) as f64;
+            if w.slow_start && w.limit < n {
+                w.limit = n;
+                w.peak = w.peak.max(n);
+            }
+        }
+        self.notify.notify_waiters();
+    }
+
     /// The current windows and counters.
     pub fn stats(&self) -> LimitStats {
         let st = lock(&self.state);
@@ -983,6 +1000,20 @@ mod tests {
             w.success(Duration::from_millis(300), &req(64, 1));
         }
         assert!(w.limit >= 40.0, "{}", w.limit);
+    }
+
+    #[test]
+    fn a_given_concurrency_is_the_start_of_a_lane_in_slow_start() {
+        let l = Limiter::new();
+        l.start_at(Lane::Writes, 16);
+        assert_eq!(l.stats().writes, 16);
+        assert_eq!(l.stats().reads, START_READS as usize);
+        // a lane that met congestion keeps what it learnt
+        lock(&l.state).reads.overload(3, false);
+        l.start_at(Lane::Reads, 16);
+        assert_eq!(l.stats().reads, 2);
+        l.start_at(Lane::Writes, 500);
+        assert_eq!(l.stats().writes, MAX_LIMIT);
     }
 
     #[test]

@@ -332,11 +332,11 @@ fn planned_entry(key: &ArtifactKey, source: &str, i: &Integration, file: String)
         exported_at: String::new(),
         path: crate::artifact::file_name_of(key),
         source_updated: Some(i.last_updated.clone()),
-        shared: Some(SharedBytes {
-            via: ShareVia::Reference,
+        shared: Some(SharedBytes::new(
+            ShareVia::Reference,
             file,
-            matched: Matched::Listing,
-        }),
+            Matched::Listing,
+        )),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `migrate_instance`: everything an instance holds, moved by ferry's per-artifact path, in
 //! dependency order: libraries, lookups, projects, packages and integrations (exported and
-//! imported, each checked against the target), then the connections they use (properties copied
+//! imported, each checked against the target; each integration is imported as soon as its
+//! export is in, so the source's requests overlap the target's), then the connections they use (properties copied
 //! from the source, credentials and overrides per environment, each tested), then the
 //! activations, then project ACLs and role grants in the identity domain.
 //!
@@ -20,9 +21,9 @@ use super::activate::ActivateWhen;
 pub use super::connections::ConnectionResult;
 use super::connections::{ConnectionSpec, update_and_test, update_from_source};
 use super::ctx::{Ctx, fan_out};
-use super::export::{ExportOptions, Exportable, export};
+use super::export::{ExportOptions, Exportable, export, export_to};
 use super::grant::AccessTarget;
-use super::import::{ImportOptions, ImportResult, activate_imported, import};
+use super::import::{ImportOptions, ImportResult, activate_imported, import, import_arriving};
 use super::instance_archive::Coverage;
 use super::select::{OneOrMany, glob};
 use crate::oic::{Connection, OicClient};
@@ -759,21 +760,21 @@ async fn migrate(
         }
     }
 
-    // 1. Export what is selected (a read: also in a dry run).
-    let wanted: Vec<Exportable> = inv
+    // 1-2. Export what is selected (a read: also in a dry run) and import it in dependency
+    // order: libraries, lookups, projects and packages first (exported, then imported rank by
+    // rank); the integrations' exports start with them, and each integration is imported as soon
+    // as its archive is in and those are done (the source's requests overlap the target's).
+    let (ints, pre): (Vec<Exportable>, Vec<Exportable>) = inv
         .exportables
         .iter()
         .filter(|(it, _)| sel.chosen.contains(&it.id()))
         .map(|(_, e)| e.clone())
-        .collect();
+        .partition(|e| matches!(e, Exportable::Integration(_)));
     let eo = ExportOptions {
         concurrency: o.concurrency,
         stop_on_error: o.stop_on_error,
         label: None,
     };
-    let artifacts = export(ctx, src, wanted, &eo).await?;
-
-    // 2. Import in dependency order (libraries, lookups, projects, packages, integrations).
     let io = ImportOptions {
         overwrite: o.overwrite,
         activate: o.activate,
@@ -787,7 +788,28 @@ async fn migrate(
         schedules: Default::default(),
         connections: None,
     };
-    let imported = import(ctx, dst, artifacts, &io).await?;
+    let imported = if o.stop_on_error {
+        // The first failure stops the run before anything after it: every export before the
+        // first import.
+        let mut wanted = pre;
+        wanted.extend(ints);
+        let artifacts = export(ctx, src, wanted, &eo).await?;
+        import(ctx, dst, artifacts, &io).await?
+    } else {
+        let n_ints = ints.len();
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let exports = export_to(ctx, src, ints, &eo, Some(tx));
+        let imports = async {
+            let first = export(ctx, src, pre, &eo).await?;
+            let mut imported = import(ctx, dst, first, &io).await?;
+            imported.extend(import_arriving(ctx, dst, rx, n_ints, &io).await?);
+            Ok::<_, OpsError>(imported)
+        };
+        // Both run to their end (no request is dropped half way), then an error is raised.
+        let (exported, imported) = futures::join!(exports, imports);
+        exported?;
+        imported?
+    };
 
     // 3. Connections, configured and tested before any activation.
     let connections = migrate_connections(ctx, dst, &inv, &sel, o).await?;

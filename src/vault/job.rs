@@ -23,9 +23,11 @@ const WHOLE_MAX: u64 = 1024 * 1024;
 pub(crate) const JOURNAL: &str = ".journal";
 /// The manifest format version written: 2 adds `shared` to entries (bytes shared with an earlier
 /// job); 3 adds what the source listed (`source_updated`, `source_instances`) and entries carried
-/// over unchanged without an export (`shared.matched = "listing"`). Formats 1 and 2 read as
-/// before.
-const FORMAT: u32 = 3;
+/// over unchanged without an export (`shared.matched = "listing"`); 4 writes shared entries
+/// compactly: the earlier job folders once (`shared_jobs`), each entry naming its folder by
+/// number (`shared.job`) and, only when it differs from the entry's own `path`, the file's path
+/// in that folder (`shared.path`). Formats 1 to 3 read as before.
+const FORMAT: u32 = 4;
 /// A job folder whose job was pruned but that still holds files newer jobs share (see
 /// [`super::shared`]): not a job any more; the next prune removes it once nothing uses them.
 pub(crate) const PRUNED: &str = ".pruned";
@@ -85,10 +87,33 @@ pub struct SharedBytes {
     /// Hard link or reference.
     pub via: ShareVia,
     /// The vault path of the earlier file (`OIC_Backups/2026/11/29/nightly/Integrations/X_01.iar.age`).
+    /// Always set in memory; a format-4 manifest says it with `job` and `path` instead.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub file: String,
     /// How it was found unchanged (`content` when absent).
     #[serde(default, skip_serializing_if = "Matched::is_content")]
     pub matched: Matched,
+    /// On disk only (format 4): the earlier job folder, as its number in the manifest's
+    /// `shared_jobs`. `None` in memory ([`Manifest::parse`] resolves it into `file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) job: Option<usize>,
+    /// On disk only (format 4): the file's path inside that folder, when it is not the entry's
+    /// own `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) path: Option<String>,
+}
+
+impl SharedBytes {
+    /// Bytes shared `via` a hard link or a reference with the earlier file `file` (a vault path).
+    pub fn new(via: ShareVia, file: String, matched: Matched) -> SharedBytes {
+        SharedBytes {
+            via,
+            file,
+            matched,
+            job: None,
+            path: None,
+        }
+    }
 }
 
 /// One stored artifact, as recorded in `manifest.json`.
@@ -210,7 +235,7 @@ impl MissingEntry {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Format version (2; 1 for manifests written before shared content).
+    /// Format version (4 written; 1 to 3 read).
     pub format: u32,
     /// Job name.
     pub job: String,
@@ -235,6 +260,10 @@ pub struct Manifest {
     pub source_instances: BTreeMap<String, String>,
     /// How the files are encrypted.
     pub encryption: ManifestEncryption,
+    /// On disk only (format 4): the earlier job folders whose files entries share, numbered by
+    /// `shared.job`. Empty in memory ([`Manifest::parse`] resolves them into `shared.file`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    shared_jobs: Vec<String>,
     /// RFC 3339 time the job was created.
     pub created_at: String,
     /// RFC 3339 time the manifest was written.
@@ -265,6 +294,12 @@ impl Manifest {
     /// Writes the `manifest.json` bytes of [`Manifest::to_json`] to `w` as they are made (a
     /// manifest of 10,000 entries is megabytes: no copy of it is held).
     pub fn write_json(&self, mut w: impl io::Write) -> Result<(), serde_json::Error> {
+        // Format 4: each earlier job folder once, entries naming it by number.
+        let table = if self.format >= 4 {
+            SharedTable::of(&self.entries)
+        } else {
+            SharedTable::default()
+        };
         let head = Manifest {
             format: self.format,
             job: self.job.clone(),
@@ -277,6 +312,7 @@ impl Manifest {
             target: self.target.clone(),
             source_instances: self.source_instances.clone(),
             encryption: self.encryption.clone(),
+            shared_jobs: table.jobs.clone(),
             created_at: self.created_at.clone(),
             finished_at: self.finished_at.clone(),
             entries: vec![],
@@ -298,7 +334,7 @@ impl Manifest {
         for (i, e) in self.entries.iter().enumerate() {
             w.write_all(if i == 0 { b"\n    " } else { b",\n    " })
                 .map_err(serde_json::Error::io)?;
-            serde_json::to_writer(&mut w, e)?;
+            serde_json::to_writer(&mut w, &table.compact(e))?;
         }
         w.write_all(if self.entries.is_empty() {
             b"]"
@@ -312,9 +348,16 @@ impl Manifest {
 
     /// Parses and validates a `manifest.json`.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let mut m: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        m.resolve_shared()?;
         m.validate()?;
         Ok(m)
+    }
+
+    /// Format 4: turns each shared entry's `job` (and `path`) into the vault path `file`.
+    fn resolve_shared(&mut self) -> Result<(), String> {
+        let jobs = std::mem::take(&mut self.shared_jobs);
+        resolve_shared(&jobs, self.format, &mut self.entries)
     }
 
     /// Checks what a reader relies on: paths inside the job, checksums of 64 hex digits, names
@@ -384,6 +427,94 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// The earlier job folders that entries share files with, numbered for the compact form of
+/// format 4 (`shared_jobs`, `shared.job`, `shared.path`).
+#[derive(Default)]
+struct SharedTable<'a> {
+    number: BTreeMap<&'a str, usize>,
+    jobs: Vec<String>,
+}
+
+impl<'a> SharedTable<'a> {
+    /// The folders of the shared entries of `entries`, numbered in order of appearance.
+    fn of(entries: impl IntoIterator<Item = &'a ManifestEntry>) -> SharedTable<'a> {
+        let mut t = SharedTable::default();
+        for e in entries {
+            if let Some(sh) = &e.shared
+                && let Some((job, _)) = split_job_file(&sh.file)
+                && !t.number.contains_key(job)
+            {
+                t.number.insert(job, t.jobs.len());
+                t.jobs.push(job.to_string());
+            }
+        }
+        t
+    }
+
+    /// The entry as written: a shared file in a numbered folder as `shared.job` (and
+    /// `shared.path` when it is not the entry's own path); anything else as it is.
+    fn compact<'e>(&self, e: &'e ManifestEntry) -> std::borrow::Cow<'e, ManifestEntry> {
+        let found = e.shared.as_ref().and_then(|sh| {
+            let (job, file) = split_job_file(&sh.file)?;
+            Some((*self.number.get(job)?, file))
+        });
+        let Some((n, file)) = found else {
+            return std::borrow::Cow::Borrowed(e);
+        };
+        let mut c = e.clone();
+        if let Some(sh) = &mut c.shared {
+            sh.job = Some(n);
+            sh.path = (file != e.path).then(|| file.to_string());
+            sh.file = String::new();
+        }
+        std::borrow::Cow::Owned(c)
+    }
+}
+
+/// Turns the compact form of shared entries (`shared.job`, `shared.path`; format 4) into the
+/// vault path `shared.file`, with `jobs` the `shared_jobs` they were written with.
+fn resolve_shared(
+    jobs: &[String],
+    format: u32,
+    entries: &mut [ManifestEntry],
+) -> Result<(), String> {
+    if format < 4 && !jobs.is_empty() {
+        return Err(format!("`shared_jobs` cannot be in format {format}"));
+    }
+    for e in entries {
+        let Some(sh) = &mut e.shared else {
+            continue;
+        };
+        let what = |problem: &str| format!("entry `{}`: {problem}", e.path.escape_debug());
+        match (sh.job.take(), sh.path.take()) {
+            (None, None) if !sh.file.is_empty() => {}
+            (None, _) => return Err(what("shared bytes without their file")),
+            (Some(_), _) if format < 4 => {
+                return Err(what(&format!("`shared.job` cannot be in format {format}")));
+            }
+            (Some(_), _) if !sh.file.is_empty() => {
+                return Err(what("`shared` names both `file` and `job`"));
+            }
+            (Some(i), path) => {
+                let Some(job) = jobs.get(i) else {
+                    return Err(what(&format!("shared job {i} is not in `shared_jobs`")));
+                };
+                sh.file = format!("{job}/{}", path.as_deref().unwrap_or(&e.path));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A job file's vault path split into its job folder (`OIC_Backups/YYYY/MM/DD/<job>`) and its
+/// path inside it; `None` when it is not below a job folder.
+fn split_job_file(file: &str) -> Option<(&str, &str)> {
+    let (i, _) = file.match_indices('/').nth(4)?;
+    let (job, rest) = (&file[..i], &file[i + 1..]);
+    (job.starts_with(ROOT_FOLDER) && job[ROOT_FOLDER.len()..].starts_with('/') && !rest.is_empty())
+        .then_some((job, rest))
 }
 
 /// The journal of the earlier jobs whose files this job refers to (entries carried over or
@@ -521,6 +652,23 @@ pub struct JobWriter {
     sources: Mutex<BTreeMap<String, String>>,
     /// The earlier jobs whose files this job's journal protects from prune.
     referenced: Mutex<BTreeSet<String>>,
+    /// Entries waiting to be journaled, each with whether its batch was written.
+    journal_wait: Mutex<Vec<JournalWait>>,
+    /// Held while a batch of journal entries is written.
+    journal_write: Mutex<()>,
+}
+
+/// An entry waiting for the journal, and whether the batch that took it was written.
+type JournalWait = (ManifestEntry, Arc<std::sync::OnceLock<bool>>);
+
+/// Entries journaled together ([`JobWriter::record`]), shared files in the compact form of
+/// format-4 manifests.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalBatch {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    shared_jobs: Vec<String>,
+    entries: Vec<ManifestEntry>,
 }
 
 impl std::fmt::Debug for JobWriter {
@@ -612,6 +760,8 @@ impl JobWriter {
             index: std::sync::OnceLock::new(),
             sources: Mutex::new(BTreeMap::new()),
             referenced: Mutex::new(BTreeSet::new()),
+            journal_wait: Mutex::new(vec![]),
+            journal_write: Mutex::new(()),
         };
         if w.meta.resume {
             w.recover()?;
@@ -654,12 +804,25 @@ impl JobWriter {
                 continue;
             }
             // Reference journals (`refs-*.json`, `carried-*.json`) are not entries.
-            let Ok(entry) = serde_json::from_slice::<ManifestEntry>(&st.read_small(&p)?) else {
-                continue;
+            let bytes = st.read_small(&p)?;
+            let found = match serde_json::from_slice::<ManifestEntry>(&bytes) {
+                Ok(entry) => vec![entry],
+                Err(_) => match serde_json::from_slice::<JournalBatch>(&bytes) {
+                    Ok(mut b) => match resolve_shared(&b.shared_jobs, FORMAT, &mut b.entries) {
+                        Ok(()) => b.entries,
+                        Err(why) => {
+                            tracing::warn!(job = %self.path, file = %p, "journal batch ignored: {why}");
+                            continue;
+                        }
+                    },
+                    Err(_) => continue,
+                },
             };
-            // Keep it only when its file is there with the recorded size.
-            if st.stat(&entry.stored_at(&self.path))? == Some(entry.stored_size) {
-                entries.insert(entry.path.clone(), entry);
+            for entry in found {
+                // Keep it only when its file is there with the recorded size.
+                if st.stat(&entry.stored_at(&self.path))? == Some(entry.stored_size) {
+                    entries.insert(entry.path.clone(), entry);
+                }
             }
         }
         Ok(())
@@ -1017,11 +1180,11 @@ impl JobWriter {
             exported_at: a.exported_at.clone(),
             path: t.rel.clone(),
             source_updated: self.listed(a),
-            shared: Some(SharedBytes {
+            shared: Some(SharedBytes::new(
                 via,
-                file: earlier.file.clone(),
-                matched: Matched::Content,
-            }),
+                earlier.file.clone(),
+                Matched::Content,
+            )),
         }))
     }
 
@@ -1076,11 +1239,11 @@ impl JobWriter {
             exported_at: e.exported_at.clone(),
             path: t.rel,
             source_updated: Some(item.updated.to_string()),
-            shared: Some(SharedBytes {
+            shared: Some(SharedBytes::new(
                 via,
-                file: earlier.file.clone(),
-                matched: Matched::Listing,
-            }),
+                earlier.file.clone(),
+                Matched::Listing,
+            )),
         }))
     }
 
@@ -1150,27 +1313,77 @@ impl JobWriter {
             .get_or_init(|| super::shared::SharedIndex::build(&self.inner, self.date, &self.path))
     }
 
-    /// Journals a stored entry and adds it to the job.
+    /// Journals a stored entry and adds it to the job. Entries recorded at the same time (the
+    /// stores running in parallel) are journaled together, in one file: whichever store gets to
+    /// the journal first writes every entry waiting (group commit).
     fn record(&self, entry: ManifestEntry) -> Result<ManifestEntry, VaultError> {
-        let rel = entry.path.clone();
-        let st = &self.inner.store;
-        // Compact: an unchanged night writes little else.
-        let journal = serde_json::to_vec(&entry).map_err(|e| VaultError::Local {
-            path: rel.clone(),
-            reason: e.to_string(),
-        })?;
-        let jdir = format!("{}/{JOURNAL}", self.path);
-        st.create_dir_all(&jdir)?;
-        write_atomic(
-            &self.inner,
-            &format!("{jdir}/{}", rel.replace('/', "__")),
-            &journal,
-        )?;
+        let done = Arc::new(std::sync::OnceLock::new());
+        self.journal_wait
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((entry.clone(), done.clone()));
+        {
+            let _writing = self.journal_write.lock().unwrap_or_else(|p| p.into_inner());
+            if done.get().is_none() {
+                let batch = std::mem::take(
+                    &mut *self.journal_wait.lock().unwrap_or_else(|p| p.into_inner()),
+                );
+                let r = self.write_journal(batch.iter().map(|b| &b.0));
+                for (_, d) in &batch {
+                    let _ = d.set(r.is_ok());
+                }
+                r?;
+            }
+        }
+        // Another store's batch with this entry failed: journal it alone (its own error).
+        if done.get() != Some(&true) {
+            self.write_journal(std::iter::once(&entry))?;
+        }
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(rel, entry.clone());
+            .insert(entry.path.clone(), entry.clone());
         Ok(entry)
+    }
+
+    /// Writes journal entries: one entry as its compact JSON in a file named after its path,
+    /// several as one [`JournalBatch`] (named by time, so that a later batch reads later).
+    fn write_journal<'e>(
+        &self,
+        entries: impl Iterator<Item = &'e ManifestEntry> + Clone,
+    ) -> Result<(), VaultError> {
+        let st = &self.inner.store;
+        let jdir = format!("{}/{JOURNAL}", self.path);
+        let err = |e: serde_json::Error| VaultError::Local {
+            path: JOURNAL.into(),
+            reason: e.to_string(),
+        };
+        let mut all = entries.clone();
+        let (Some(first), None) = (all.next(), all.next()) else {
+            let table = SharedTable::of(entries.clone());
+            let batch = JournalBatch {
+                shared_jobs: table.jobs.clone(),
+                entries: entries.map(|e| table.compact(e).into_owned()).collect(),
+            };
+            if batch.entries.is_empty() {
+                return Ok(());
+            }
+            let json = serde_json::to_vec(&batch).map_err(err)?;
+            st.create_dir_all(&jdir)?;
+            let name = format!(
+                "batch-{:020}-{:08x}.json",
+                chrono::Utc::now().timestamp_micros(),
+                rand::random::<u32>()
+            );
+            return write_atomic(&self.inner, &format!("{jdir}/{name}"), &json);
+        };
+        let json = serde_json::to_vec(first).map_err(err)?;
+        st.create_dir_all(&jdir)?;
+        write_atomic(
+            &self.inner,
+            &format!("{jdir}/{}", first.path.replace('/', "__")),
+            &json,
+        )
     }
 
     /// Streams the artifact to `tmp`; returns (plain size, plain sha, stored size, stored sha).
@@ -1252,6 +1465,7 @@ impl JobWriter {
                 method: enc.method(),
                 recipients: enc.public_keys(),
             },
+            shared_jobs: vec![],
             created_at: self.created_at.clone(),
             finished_at: now(),
             entries,
@@ -2006,6 +2220,59 @@ mod tests {
         assert_eq!(Manifest::parse(json.as_bytes()).unwrap(), two);
         let lines: Vec<&str> = json.lines().collect();
         assert!(lines.contains(&"  \"format\": 3,"), "{json}");
+        // Format 4 names each earlier job folder once; entries refer to it by number, with the
+        // file's path only when it is not their own.
+        let mut four = two.clone();
+        four.format = FORMAT;
+        four.entries[1].path = "Integrations/B_01.00.0000.iar".into();
+        four.entries.push(m.entries[0].clone());
+        four.entries[2].shared = Some(SharedBytes::new(
+            ShareVia::Hardlink,
+            "OIC_Backups/2026/11/24/m/Integrations/A_01.00.0000.iar".into(),
+            Matched::Content,
+        ));
+        let json = String::from_utf8(four.to_json().unwrap()).unwrap();
+        assert_eq!(Manifest::parse(json.as_bytes()).unwrap(), four, "{json}");
+        assert!(
+            json.contains(
+                r#""shared_jobs": [
+    "OIC_Backups/2026/11/25/n",
+    "OIC_Backups/2026/11/24/m"
+  ]"#
+            ),
+            "{json}"
+        );
+        assert_eq!(
+            json.matches("OIC_Backups/2026/11/25/n").count(),
+            1,
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""shared":{"via":"reference","matched":"listing","job":0}}"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""shared":{"via":"reference","matched":"listing","job":0,"path":"Integrations/A_01.00.0000.iar"}}"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""shared":{"via":"hardlink","job":1}}"#),
+            "{json}"
+        );
+        // Refused: a number out of the table, the compact form in older formats, both forms.
+        for (from, to, why) in [
+            (r#""job":1}"#, r#""job":7}"#, "shared job 7 is not in"),
+            (r#""format": 4"#, r#""format": 3"#, "cannot be in format 3"),
+            (
+                r#""job":1}"#,
+                r#""job":1,"file":"OIC_Backups/2026/11/24/m/x/y"}"#,
+                "both",
+            ),
+        ] {
+            let bad = json.replacen(from, to, 1);
+            let e = Manifest::parse(bad.as_bytes()).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
         assert_eq!(
             lines
                 .iter()
@@ -2025,6 +2292,74 @@ mod tests {
         };
         let json = empty.to_json().unwrap();
         assert_eq!(Manifest::parse(&json).unwrap(), empty);
+    }
+
+    /// Entries journaled together (one batch file, shared files in the compact form) come back
+    /// on resume, and prune sees the files they refer to while the job is unfinished.
+    #[test]
+    fn journal_batches_resume_and_protect_what_they_refer_to() {
+        use super::super::{Decryption, Encryption, FileStore, Store, Vault};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path()).unwrap());
+        let v = Vault::with_store(store.clone(), Encryption::None, Decryption::None);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let earlier = "OIC_Backups/2026/11/29/n1";
+        let m = Manifest::parse(manifest_json(3, "", "").as_bytes()).unwrap();
+        let mut entries = vec![];
+        for (i, code) in ["A", "B", "C"].into_iter().enumerate() {
+            let mut e = m.entries[0].clone();
+            e.code = code.into();
+            e.path = format!("Schedules/{code}_01.00.0000.json");
+            e.stored_size = 10 + i as u64;
+            // C's bytes live under another name in the earlier job.
+            let at = if code == "C" {
+                "Schedules/X.json"
+            } else {
+                e.path.as_str()
+            };
+            let file = format!("{earlier}/{at}");
+            store
+                .create_dir_all(&format!("{earlier}/Schedules"))
+                .unwrap();
+            store.write_small(&file, &vec![b'x'; 10 + i]).unwrap();
+            e.shared = Some(SharedBytes::new(
+                ShareVia::Reference,
+                file,
+                Matched::Content,
+            ));
+            entries.push(e);
+        }
+        let w = v.create_job("n2", day, JobMeta::default()).unwrap();
+        w.write_journal(entries.iter()).unwrap();
+        let jdir = format!("{}/{JOURNAL}", w.path());
+        let files = store.list(&jdir).unwrap();
+        assert_eq!(files.len(), 1, "one batch: {files:?}");
+        let batch = String::from_utf8(
+            store
+                .read_small(&format!("{jdir}/{}", files[0].name))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(batch.matches(earlier).count(), 1, "{batch}");
+        let path = w.path().to_string();
+        let refs = super::super::shared::references_of(&v.inner, &path).unwrap();
+        assert_eq!(
+            refs.into_iter().collect::<Vec<_>>(),
+            entries
+                .iter()
+                .map(|e| e.shared.as_ref().unwrap().file.clone())
+                .collect::<Vec<_>>()
+        );
+        drop(w);
+        let resume = JobMeta {
+            resume: true,
+            ..Default::default()
+        };
+        let w = v.create_job("n2", day, resume).unwrap();
+        assert_eq!(w.entries(), entries);
+        let m = w.finish().unwrap();
+        assert_eq!(m.entries, entries);
+        assert_eq!(v.open_job(&path).unwrap().manifest().entries, entries);
     }
 
     #[test]
@@ -2071,7 +2406,7 @@ mod tests {
                 manifest_json(2, r#","shared":{"via":"reference","file":"x","why":1}"#, ""),
                 "unknown field `why`",
             ),
-            (manifest_json(4, "", ""), "format 4 is not known"),
+            (manifest_json(5, "", ""), "format 5 is not known"),
         ] {
             let e = Manifest::parse(json.as_bytes()).unwrap_err();
             assert!(e.contains(why), "{e}");

@@ -54,6 +54,7 @@
 //! ```
 
 mod content;
+mod counting;
 mod crypto;
 mod hashio;
 mod job;
@@ -72,6 +73,7 @@ use chrono::{Datelike, NaiveDate};
 use crate::config::{SecretRef, VaultProfile};
 
 pub use content::content_hash;
+pub use counting::bytes_written;
 pub use crypto::{Decryption, Encryption};
 pub use job::{
     EntryCheck, EntryStatus, JobCondition, JobFilter, JobMeta, JobReader, JobStatus, JobSummary,
@@ -309,6 +311,7 @@ impl Vault {
                 ));
             }
         };
+        let store = Arc::new(counting::CountingStore(store));
         Ok(Vault::with_store(store, encryption, decryption))
     }
 

@@ -309,11 +309,19 @@ fn references_in(json: &[u8], out: &mut BTreeSet<String>, folders: &mut BTreeSet
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(json) else {
         return;
     };
+    let jobs = &v["shared_jobs"];
     let mut one = |e: &serde_json::Value| {
-        if e["shared"]["via"] == "reference"
-            && let Some(f) = e["shared"]["file"].as_str()
-        {
+        let sh = &e["shared"];
+        if sh["via"] != "reference" {
+            return;
+        }
+        if let Some(f) = sh["file"].as_str() {
             out.insert(f.to_string());
+        } else if let Some(job) = sh["job"].as_u64().and_then(|i| jobs[i as usize].as_str())
+            && let Some(p) = sh["path"].as_str().or(e["path"].as_str())
+        {
+            // Format 4: the job folder by number, the path when not the entry's own.
+            out.insert(format!("{job}/{p}"));
         }
     };
     // A journal of references names the job folders referred to (older versions: the files).
@@ -456,6 +464,11 @@ mod tests {
         );
         references_in(b"not json", &mut out, &mut folders);
         references_in(
+            br#"{"shared_jobs":["OIC_Backups/2026/11/24/n"],"entries":[{"path":"Integrations/D.iar","shared":{"via":"reference","job":0}},{"path":"Schedules/E.json","shared":{"via":"reference","job":0,"path":"Schedules/F.json"}},{"path":"Integrations/G.iar","shared":{"via":"hardlink","job":0}}],"format":"broken"}"#,
+            &mut out,
+            &mut folders,
+        );
+        references_in(
             br#"{"jobs":["OIC_Backups/2026/11/26/n"]}"#,
             &mut out,
             &mut folders,
@@ -476,6 +489,8 @@ mod tests {
         assert_eq!(
             out.into_iter().collect::<Vec<_>>(),
             vec![
+                "OIC_Backups/2026/11/24/n/Integrations/D.iar".to_string(),
+                "OIC_Backups/2026/11/24/n/Schedules/F.json".to_string(),
                 "OIC_Backups/2026/11/27/n/Integrations/C.iar".to_string(),
                 "OIC_Backups/2026/11/28/n/Integrations/B.iar".to_string(),
                 "OIC_Backups/2026/11/29/n/Integrations/A.iar".to_string()

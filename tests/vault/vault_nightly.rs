@@ -5,8 +5,11 @@
 //! A benchmark run by hand (minutes of work, not part of `cargo test`):
 //!
 //! ```text
-//! . /srv/ocitest/env && cargo test --release --test vault_nightly -- --ignored --nocapture
+//! . /srv/ocitest/env && cargo test --release --locked --test vault vault_nightly::second -- --ignored --nocapture
 //! ```
+//!
+//! A night's bytes are every byte ferry handed to the vault's store during the run
+//! ([`ferry::vault::bytes_written`]: archives, temporaries, journal, lock, manifest).
 //!
 //! Environment: `NIGHTLY_N` integrations (1000), `NIGHTLY_KB` archive size in KiB (200),
 //! `NIGHTLY_LATENCY_MS` emulator latency (50), `NIGHTLY_VAULTS` (`file,sftp,s3`),
@@ -24,7 +27,7 @@ use ferry::effect::RetryPolicy;
 use ferry::script::Output;
 use ferry::script::runner::{RunOptions, run_recipe};
 use ferry::sim::{Faults, Seed};
-use ferry::vault::{Matched, ShareVia, Store, Vault};
+use ferry::vault::{Matched, Store, Vault};
 use support::emulator;
 
 fn env_or(k: &str, d: u64) -> u64 {
@@ -154,6 +157,7 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
                 }),
                 ..Default::default()
             };
+            let written_before = ferry::vault::bytes_written();
             let t = Instant::now();
             let r = run_recipe(
                 "nightly.rhai",
@@ -180,9 +184,14 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
                 .filter(|e| e.kind == ferry::artifact::ArtifactKind::Integration)
                 .collect();
             assert_eq!(archives.len(), count);
-            // Bytes this night wrote: its files (a reference has none; on file://, files whose
-            // inode an earlier night already had are hard links, not new bytes)...
-            let bytes = if kind == "file" {
+            // Bytes this night wrote: every byte ferry handed to the vault's store during the
+            // run (archives, temporary files renamed after, journal entries and batches removed
+            // when the job finished, the lock, the manifest), counted by the store itself.
+            let written = ferry::vault::bytes_written() - written_before;
+            // Cross-check: at least the files the job folder holds now (a reference has none;
+            // on file://, files whose inode an earlier night already had are hard links, not
+            // new bytes).
+            let held = if kind == "file" {
                 let root = profile.url.trim_start_matches("file://");
                 let mut sum = 0;
                 for (p, size) in files(vault.store().as_ref(), &job) {
@@ -198,33 +207,20 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
                     .map(|f| f.1)
                     .sum()
             };
-            // Plus what was written and removed when the job finished: the lock, one journal
-            // file per entry written or shared by content (the entry's compact JSON), and for
-            // the entries sharing an earlier job's bytes by reference (SFTP, S3) one small
-            // journal file per earlier job folder referred to, `{"jobs":["OIC_Backups/..."]}`
-            // (hard links need none). Entries carried over by listing are not journaled one by
-            // one: a resumed backup carries them again.
-            let mut journal = 0u64;
-            let mut folders = HashSet::new();
-            for e in &m.entries {
-                if let Some(s) = &e.shared
-                    && s.via == ShareVia::Reference
-                {
-                    let job_folder: Vec<&str> = s.file.splitn(6, '/').take(5).collect();
-                    folders.insert(job_folder.join("/"));
-                }
-                if e.shared
-                    .as_ref()
-                    .is_none_or(|s| s.matched != Matched::Listing)
-                {
-                    journal += serde_json::to_vec(e).unwrap().len() as u64;
-                }
-            }
-            let journal = journal + folders.iter().map(|f| f.len() as u64 + 12).sum::<u64>();
-            let bytes = bytes + journal + 256;
+            assert!(
+                written >= held,
+                "{written} bytes counted, but the job holds {held} new bytes"
+            );
+            let manifest = vault
+                .store()
+                .stat(&format!("{job}/{}", ferry::vault::MANIFEST))
+                .unwrap()
+                .unwrap_or(0);
+            let bytes = written;
             let shared = archives.iter().filter(|e| e.shared.is_some()).count();
             eprintln!(
-                "  {kind:<4} night {night}: {count} archives in {:>6.2} s, {:>11} bytes written, {shared} shared, {carried_by_listing} not exported",
+                "  {kind:<4} night {night}: {count} archives ({} entries) in {:>6.2} s, {:>11} bytes written (manifest {manifest}), {shared} shared, {carried_by_listing} not exported",
+                m.entries.len(),
                 wall.as_secs_f64(),
                 bytes
             );
