@@ -209,7 +209,8 @@ impl Window {
         if self.sends.len() >= 4 * MAX_LIMIT {
             self.sends.pop_front();
         }
-        self.sends.push_back((self.sent, self.clock, self.in_flight));
+        self.sends
+            .push_back((self.sent, self.clock, self.in_flight));
         if probe {
             self.probe = Probe::Out;
             self.last_probe = Some(LastProbe {
@@ -777,7 +778,10 @@ mod tests {
                     "cap {cap}, skew {skew}: {} refused",
                     r.refused
                 );
-                assert!(r.refused >= 1, "cap {cap}: the limiter never reached the cap");
+                assert!(
+                    r.refused >= 1,
+                    "cap {cap}: the limiter never reached the cap"
+                );
                 assert!(
                     (cap..=cap + 2).contains(&window),
                     "cap {cap}, skew {skew}: window {window}"
@@ -819,7 +823,11 @@ mod tests {
         w.overload(&req(9, t.serial));
         assert_eq!(w.allowed(MAX_LIMIT), 8);
         assert_eq!(w.cuts, 2);
-        assert_eq!(w.backoff, PROBE_WAIT * 2.0, "a cut after the first backs off");
+        assert_eq!(
+            w.backoff,
+            PROBE_WAIT * 2.0,
+            "a cut after the first backs off"
+        );
         // no growth below a known limit except by probes
         round_trips(&mut w, PROBE_WAIT as usize * 2 - 1);
         assert_eq!(w.allowed(MAX_LIMIT), 8);
@@ -931,10 +939,18 @@ mod tests {
         // the regular request is refused, the probe held
         w.in_flight -= 2;
         assert!(w.overload(&full[3]), "sent again at once");
-        assert_eq!(w.allowed(MAX_LIMIT), 4, "nothing cut below the window before the probe");
+        assert_eq!(
+            w.allowed(MAX_LIMIT),
+            4,
+            "nothing cut below the window before the probe"
+        );
         w.success(RTT, &p);
         assert_eq!(w.allowed(MAX_LIMIT), 4, "a spoiled probe raises nothing");
-        assert_eq!(w.probe_wait, PROBE_WAIT * 2.0, "and backs off as a refused one");
+        assert_eq!(
+            w.probe_wait,
+            PROBE_WAIT * 2.0,
+            "and backs off as a refused one"
+        );
         for t in &full[..3] {
             w.in_flight -= 1;
             w.success(RTT, t);
@@ -957,7 +973,11 @@ mod tests {
         w.in_flight -= 2;
         assert!(w.overload(&full[3]), "sent again at once");
         assert!(w.overload(&q));
-        assert_eq!(w.allowed(MAX_LIMIT), 4, "the raise undone, once, nothing below");
+        assert_eq!(
+            w.allowed(MAX_LIMIT),
+            4,
+            "the raise undone, once, nothing below"
+        );
         assert_eq!(w.cuts, cuts + 1);
         assert_eq!(w.probe_wait, PROBE_WAIT * 4.0);
         // requests sent after the probe's answer that are refused are a new event
