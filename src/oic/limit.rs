@@ -1029,7 +1029,7 @@ mod tests {
         assert_eq!(l.stats().writes, 16);
         assert_eq!(l.stats().reads, START_READS as usize);
         // a lane that met congestion keeps what it learnt
-        lock(&l.state).reads.overload(3, false);
+        lock(&l.state).reads.overload(&req(3, 1));
         l.start_at(Lane::Reads, 16);
         assert_eq!(l.stats().reads, 2);
         l.start_at(Lane::Writes, 500);
