@@ -170,6 +170,8 @@ pub struct Imported {
     activations: Vec<(usize, Artifact, bool)>,
     /// The schedules, put on the target after the activations.
     schedules: Vec<Artifact>,
+    /// The schedules already put (each right after its integration's activation).
+    applied: Vec<ImportResult>,
 }
 
 /// Imports ([`import`]), configures and tests the `connections` the options name, activates
@@ -453,19 +455,36 @@ fn activation_of(
     }
 }
 
+/// What a pipelined import waits for before it activates an integration (see
+/// [`import_arriving`]).
+pub trait BeforeActivation {
+    /// Resolves when what the activation of `a` needs on the target is in place (its
+    /// connections configured and tested); `None`: not known, its activation waits for the end
+    /// of the imports ([`activate_imported`]).
+    fn ready<'a>(&'a self, a: &'a Artifact) -> Option<futures::future::LocalBoxFuture<'a, ()>>;
+}
+
+/// One import of [`import_arriving`]: its result, its activation when it is left for later
+/// (`Some(fresh)`), and its schedule's results when it was put at once.
+type Arrived = (ImportResult, Artifact, Option<bool>, Vec<ImportResult>);
+
 /// Phase 1 of a migration whose exports overlap its imports: each archive of `arriving` is
 /// imported as soon as it is in (and a place is free), none waiting for the others. They must
 /// all be of one import rank (the caller imports what comes before them first, with
-/// [`import`]); `len`: how many are expected (the progress bar). The schedules among them are
-/// kept for after the activations, as [`import`] keeps them.
+/// [`import`]); `len`: how many are expected (the progress bar). With `then`, each integration
+/// goes on in the same place: activated (when the options want it) as soon as `then` says what
+/// it needs is ready, then its schedule put; otherwise, and for those `then` knows nothing of,
+/// the activations and schedules are left to [`activate_imported`].
 pub async fn import_arriving(
     ctx: &dyn Ctx,
     client: &OicClient,
     arriving: impl futures::Stream<Item = Artifact>,
     len: usize,
     o: &ImportOptions,
+    then: Option<&dyn BeforeActivation>,
 ) -> Result<Imported, OpsError> {
     use futures::StreamExt;
+    use std::collections::BTreeMap;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
     let mode = if o.overwrite {
@@ -474,6 +493,7 @@ pub async fn import_arriving(
         ImportMode::SkipExisting
     };
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    let act = o.activation();
     // Listed once, before the first import (one page per 100, while the first exports run).
     let listed = ctx
         .exec()
@@ -485,43 +505,96 @@ pub async fn import_arriving(
                 .map(|i| format!("{}|{}", i.code, i.version))
                 .collect::<HashSet<String>>()
         });
-    let schedules = Mutex::new(vec![]);
+    // The schedules, by their integration: taken from `arriving` as soon as they are in (not
+    // when a place frees up), so that an integration finds its own (exported right after it).
+    let schedules: Mutex<BTreeMap<(String, String), Artifact>> = Mutex::new(BTreeMap::new());
+    let (fwd, archives) = futures::channel::mpsc::unbounded();
+    let pump = async {
+        let fwd = fwd;
+        let mut arriving = std::pin::pin!(arriving);
+        while let Some(a) = arriving.next().await {
+            if a.key.kind == ArtifactKind::Schedule {
+                let k = (a.key.code.clone(), a.key.version.clone());
+                schedules
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(k, a);
+            } else {
+                let _ = fwd.unbounded_send(a);
+            }
+        }
+    };
     // With `stop_on_error`, nothing starts after a failure (as [`import`] stops after the batch).
     let failed = AtomicBool::new(false);
-    let items = arriving
-        .filter_map(|a| {
-            let keep = if a.key.kind == ArtifactKind::Schedule {
-                schedules.lock().unwrap_or_else(|p| p.into_inner()).push(a);
-                None
-            } else {
-                Some(a)
-            };
-            futures::future::ready(keep)
-        })
+    let items = archives
         .take_while(|_| {
             futures::future::ready(!(o.stop_on_error && failed.load(Ordering::Relaxed)))
         })
         .enumerate();
-    let done = fan_out_adaptive_stream(
+    let work = fan_out_adaptive_stream(
         ctx.bar(len, "import"),
         conc,
         client,
         Lane::Writes,
         items,
         |(i, a)| {
-            let (listed, failed) = (&listed, &failed);
+            let (listed, failed, act, schedules) = (&listed, &failed, &act, &schedules);
             async move {
-                let r = import_listed(ctx, client, listed, i, a, mode).await;
-                if r.2.is_err() {
+                let (_, a, r) = import_listed(ctx, client, listed, i, a, mode).await;
+                if r.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 }
-                r
+                let fresh = activation_of(&a, &r, o);
+                let mut m = import_result(&a, r, o)?;
+                let Some(then) = then else {
+                    return Ok((m, a, fresh, vec![]));
+                };
+                if let Some(fresh) = fresh {
+                    let Some(ready) = then.ready(&a) else {
+                        return Ok((m, a, Some(fresh), vec![]));
+                    };
+                    ready.await;
+                    let r = activate_after_import(ctx, client, act, &a, fresh).await;
+                    activated(&mut m, r, o)?;
+                }
+                let k = (a.key.code.clone(), a.key.version.clone());
+                let mine = schedules
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&k);
+                let applied = match mine {
+                    Some(s) => {
+                        super::schedules::apply(ctx, client, vec![s], o, std::slice::from_ref(&m))
+                            .await?
+                    }
+                    None => vec![],
+                };
+                Ok::<Arrived, OpsError>((m, a, None, applied))
             }
         },
-    )
-    .await;
-    let mut imported = gather(done, o)?;
-    imported.schedules = schedules.into_inner().unwrap_or_else(|p| p.into_inner());
+    );
+    let ((), done) = futures::join!(pump, work);
+    let mut imported = Imported {
+        results: vec![],
+        activations: vec![],
+        schedules: vec![],
+        applied: vec![],
+    };
+    for r in done {
+        let (m, a, later, applied) = r?;
+        if let Some(fresh) = later {
+            imported
+                .activations
+                .push((imported.results.len(), a, fresh));
+        }
+        imported.results.push(m);
+        imported.applied.extend(applied);
+    }
+    imported.schedules = schedules
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_values()
+        .collect();
     Ok(imported)
 }
 
@@ -537,6 +610,7 @@ impl Imported {
                 .map(|(i, a, fresh)| (base + i, a, fresh)),
         );
         self.schedules.extend(later.schedules);
+        self.applied.extend(later.applied);
     }
 }
 
@@ -587,36 +661,45 @@ fn gather(done: Vec<Imports>, o: &ImportOptions) -> Result<Imported, OpsError> {
     let mut results = vec![];
     let mut activations = vec![];
     for (_, a, r) in done {
-        let mut m = ImportResult::of(&a);
-        let idx = results.len();
         if let Some(fresh) = activation_of(&a, &r, o) {
-            activations.push((idx, a.clone(), fresh));
+            activations.push((results.len(), a.clone(), fresh));
         }
-        match r {
-            Ok(Outcome::Done(out)) => {
-                m.action = Some(match out.action {
-                    ImportAction::Created => ItemAction::Created,
-                    ImportAction::Replaced => ItemAction::Replaced,
-                    ImportAction::Skipped => ItemAction::Skipped,
-                });
-                m.previous_status = out.previous_status;
-            }
-            Ok(Outcome::Planned) => m.action = Some(ItemAction::Planned),
-            Ok(Outcome::Skipped(why)) => {
-                m.action = Some(ItemAction::Skipped);
-                m.reason = Some(why.to_string());
-            }
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
-            Err(e) => m.fail(Stage::Import, &e),
-        }
-        results.push(m);
+        results.push(import_result(&a, r, o)?);
     }
     Ok(Imported {
         results,
         activations,
         schedules: vec![],
+        applied: vec![],
     })
+}
+
+/// The result of one import.
+fn import_result(
+    a: &Artifact,
+    r: Result<Outcome<ImportOutcome>, EffectError>,
+    o: &ImportOptions,
+) -> Result<ImportResult, OpsError> {
+    let mut m = ImportResult::of(a);
+    match r {
+        Ok(Outcome::Done(out)) => {
+            m.action = Some(match out.action {
+                ImportAction::Created => ItemAction::Created,
+                ImportAction::Replaced => ItemAction::Replaced,
+                ImportAction::Skipped => ItemAction::Skipped,
+            });
+            m.previous_status = out.previous_status;
+        }
+        Ok(Outcome::Planned) => m.action = Some(ItemAction::Planned),
+        Ok(Outcome::Skipped(why)) => {
+            m.action = Some(ItemAction::Skipped);
+            m.reason = Some(why.to_string());
+        }
+        Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+        Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+        Err(e) => m.fail(Stage::Import, &e),
+    }
+    Ok(m)
 }
 
 /// Phase 2: the activations, bounded (OIC advises against many parallel activations).
@@ -630,6 +713,7 @@ pub async fn activate_imported(
         mut results,
         activations,
         schedules,
+        applied,
     } = imported;
     let conc = o.activation_concurrency.unwrap_or(ctx.bounds().activations);
     if let Some(c) = o.activation_concurrency {
@@ -656,7 +740,9 @@ pub async fn activate_imported(
     for (idx, r) in done {
         activated(&mut results[idx], r, o)?;
     }
-    finish_with_schedules(ctx, client, results, schedules, o).await
+    let mut results = finish_with_schedules(ctx, client, results, schedules, o).await?;
+    results.extend(applied);
+    Ok(results)
 }
 
 /// The schedules put on the target once the imports and activations are done.
