@@ -841,6 +841,20 @@ impl Ledger {
         )
     }
 
+    /// At most `limit` steps of a run after the step `after`, in order (a run's steps read a
+    /// page at a time).
+    pub fn steps_page(&self, run: &str, after: u64, limit: u64) -> Result<Vec<Step>, LedgerError> {
+        self.rows(
+            "steps",
+            &format!(
+                "SELECT {} FROM steps WHERE run = ?1 AND seq > ?2 ORDER BY seq LIMIT {limit}",
+                step_cols("")
+            ),
+            &[run.into(), (after as i64).into()],
+            |r| step_from_row(r, 0),
+        )
+    }
+
     /// Failed steps, newest first.
     pub fn errors(&self, f: &ErrorFilter) -> Result<Vec<ErrorRow>, LedgerError> {
         let sql = format!(

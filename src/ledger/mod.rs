@@ -195,9 +195,11 @@ pub enum LedgerError {
 }
 
 /// A step as the record keeps it for the report: the texts many steps repeat (code, version,
-/// target) shared, the checksum as its 32 bytes, the rest boxed (a run of 10,000 artifacts holds
-/// tens of thousands of steps: about a third of the memory of a [`Step`]).
+/// target) shared, the checksum as its 32 bytes, the rest boxed (about a third of the memory of
+/// a [`Step`]). Only a record without a ledger database, and the steps the database could not
+/// take, are kept: the others are read back from the database.
 struct KeptStep {
+    seq: u64,
     stage: Stage,
     kind: ArtifactKind,
     status: StepStatus,
@@ -243,11 +245,13 @@ impl Sha {
     }
 }
 
-/// The steps of a run in memory, with one copy of each repeated text.
+/// The steps of a run kept in memory, with one copy of each repeated text, and how many steps
+/// the run has.
 #[derive(Default)]
 struct Steps {
     rows: Vec<KeptStep>,
     texts: HashSet<Arc<str>>,
+    count: u64,
 }
 
 impl Steps {
@@ -262,6 +266,7 @@ impl Steps {
 
     fn keep(&mut self, s: &Step) {
         let row = KeptStep {
+            seq: s.seq,
             stage: s.stage,
             kind: s.kind,
             status: s.status,
@@ -282,7 +287,7 @@ impl Steps {
     fn step(&self, i: usize) -> Step {
         let k = &self.rows[i];
         Step {
-            seq: i as u64 + 1,
+            seq: k.seq,
             stage: k.stage,
             kind: k.kind,
             code: k.code.to_string(),
@@ -300,8 +305,56 @@ impl Steps {
     }
 }
 
-/// The record of one run: steps in memory (compact, for the report), each written to the
-/// ledger database in its own transaction as it happens.
+/// The steps of a run read back from the ledger database a page at a time (a run of 10,000
+/// artifacts has tens of thousands of steps: they are not held in memory).
+const STEPS_PAGE: u64 = 512;
+
+/// The steps of a run in order: those of the ledger database, page by page, merged with those
+/// kept in memory (steps the database could not take), by sequence number.
+struct StepsIter<'a> {
+    record: &'a RunRecord,
+    kept: &'a Steps,
+    /// The next kept row.
+    next_kept: usize,
+    /// The last sequence number read from the database, and the page being read.
+    after: u64,
+    page: std::iter::Peekable<std::vec::IntoIter<Step>>,
+    db_done: bool,
+}
+
+impl Iterator for StepsIter<'_> {
+    type Item = Step;
+
+    fn next(&mut self) -> Option<Step> {
+        if self.page.peek().is_none() && !self.db_done {
+            let id = self.record.info().id;
+            let after = self.after;
+            let page = self
+                .record
+                .with_db(|db| db.steps_page(&id, after, STEPS_PAGE))
+                .unwrap_or_default();
+            self.db_done = (page.len() as u64) < STEPS_PAGE;
+            self.page = page.into_iter().peekable();
+        }
+        let kept_seq = self.kept.rows.get(self.next_kept).map(|k| k.seq);
+        match (self.page.peek().map(|s| s.seq), kept_seq) {
+            (Some(d), Some(k)) if k < d => {}
+            (Some(_), _) => {
+                let s = self.page.next()?;
+                self.after = s.seq;
+                return Some(s);
+            }
+            (None, None) => return None,
+            (None, Some(_)) => {}
+        }
+        self.next_kept += 1;
+        Some(self.kept.step(self.next_kept - 1))
+    }
+}
+
+/// The record of one run: each step written to the ledger database in its own transaction as
+/// it happens, and read back from it for the report (kept in memory, compact, when the record
+/// has no database or the database could not take it).
 pub struct RunRecord {
     info: Mutex<RunInfo>,
     extra: Mutex<RunExtra>,
@@ -440,11 +493,13 @@ impl RunRecord {
             *r = crate::config::scrub(r, &self.secrets);
         }
         let mut steps = self.steps.lock().expect("steps lock");
-        step.seq = steps.rows.len() as u64 + 1;
-        steps.keep(&step);
+        steps.count += 1;
+        step.seq = steps.count;
         let id = self.info().id;
         // Written while the steps lock is held, so the database order is the record's order.
-        self.with_db(|db| db.insert_step(&id, &step));
+        if self.with_db(|db| db.insert_step(&id, &step)).is_none() {
+            steps.keep(&step);
+        }
         step
     }
 
@@ -453,43 +508,47 @@ impl RunRecord {
         self.with_steps(|it| it.collect())
     }
 
-    /// Calls `f` with the steps so far, each made as it is read (no copy of a record of
-    /// thousands of steps is held).
+    /// Calls `f` with the steps so far, in order, each made as it is read (from the ledger
+    /// database a page at a time: no copy of a record of thousands of steps is held).
     pub fn with_steps<T>(&self, f: impl FnOnce(&mut dyn Iterator<Item = Step>) -> T) -> T {
         let steps = self.steps.lock().expect("steps lock");
-        let mut it = (0..steps.rows.len()).map(|i| steps.step(i));
+        let mut it = StepsIter {
+            record: self,
+            kept: &steps,
+            next_kept: 0,
+            after: 0,
+            page: Vec::new().into_iter().peekable(),
+            db_done: self.db.is_none(),
+        };
         f(&mut it)
     }
 
     /// True when a step of `stage`s other than `except` failed.
     pub fn any_failed_except(&self, except: Stage) -> bool {
-        let steps = self.steps.lock().expect("steps lock");
-        steps
-            .rows
-            .iter()
-            .any(|s| s.status == StepStatus::Failed && s.stage != except)
+        self.with_steps(|mut it| {
+            Iterator::any(&mut it, |s| {
+                s.status == StepStatus::Failed && s.stage != except
+            })
+        })
     }
 
     /// The artifacts whose last step of `stage` failed, with that step's error message.
     pub fn last_failed(&self, stage: Stage) -> Vec<(ArtifactKey, String)> {
-        let steps = self.steps.lock().expect("steps lock");
-        // The last step of each artifact, by index (the shared texts are the key: no copy).
-        let mut last: BTreeMap<(ArtifactKind, &str, &str), usize> = BTreeMap::new();
-        for (i, st) in steps.rows.iter().enumerate() {
-            if st.stage == stage {
-                last.insert((st.kind, &st.code, &st.version), i);
+        // The last step of each artifact: only the failed ones keep their message.
+        let mut last: BTreeMap<ArtifactKey, Option<String>> = BTreeMap::new();
+        self.with_steps(|it| {
+            for st in Iterator::filter(it, |s| s.stage == stage) {
+                let why = (st.status == StepStatus::Failed).then(|| {
+                    st.error
+                        .as_ref()
+                        .map(|e| e.message.clone())
+                        .unwrap_or_default()
+                });
+                last.insert(st.key(), why);
             }
-        }
+        });
         last.into_iter()
-            .filter(|(_, i)| steps.rows[*i].status == StepStatus::Failed)
-            .map(|((kind, code, version), i)| {
-                let why = steps.rows[i]
-                    .error
-                    .as_ref()
-                    .map(|e| e.message.as_str())
-                    .unwrap_or("");
-                (ArtifactKey::new(kind, code, version), why.to_string())
-            })
+            .filter_map(|(k, why)| Some((k, why?)))
             .collect()
     }
 
@@ -701,6 +760,33 @@ mod tests {
     #[test]
     fn steps_kept_compact_read_back_as_they_were_pushed() {
         let rec = RunRecord::in_memory(RunInfo::started_now("r", "m.rhai", "me"));
+        steps_read_back_as_they_were_pushed(&rec);
+    }
+
+    #[test]
+    fn steps_read_back_from_the_ledger_as_they_were_pushed() {
+        let d = tempfile::tempdir().unwrap();
+        let info = RunInfo::started_now("r", "m.rhai", "me");
+        let loc = LedgerLocation::in_state_dir(d.path());
+        let rec =
+            RunRecord::create_with(d.path(), &loc, info, RunExtra::default(), vec![]).unwrap();
+        steps_read_back_as_they_were_pushed(&rec);
+        assert!(rec.steps.lock().unwrap().rows.is_empty(), "none kept in memory");
+        // more than a page, in order
+        for i in 0..(2 * STEPS_PAGE + 3) {
+            let mut s = rec.steps()[0].clone();
+            s.code = format!("P{i}");
+            rec.push(s);
+        }
+        let all = rec.steps();
+        assert_eq!(all.len() as u64, 2 * STEPS_PAGE + 8);
+        assert!(all.iter().enumerate().all(|(i, s)| s.seq == i as u64 + 1));
+        assert_eq!(all.last().unwrap().code, format!("P{}", 2 * STEPS_PAGE + 2));
+    }
+
+    fn steps_read_back_as_they_were_pushed(rec: &RunRecord) {
+        // the ledger keeps times to the millisecond
+        let now = || DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
         let step = |stage, code: &str, status, sha: Option<&str>| Step {
             seq: 0,
             stage,
@@ -718,8 +804,8 @@ mod tests {
                 message: "boom".into(),
             }),
             sha256: sha.map(str::to_string),
-            started: Utc::now(),
-            ended: Utc::now(),
+            started: now(),
+            ended: now(),
         };
         let hex = "0123456789abcdef".repeat(4);
         let pushed = [

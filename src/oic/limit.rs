@@ -10,25 +10,39 @@
 //! and Netflix concurrency-limits do):
 //!
 //! * starts low and, until the first sign of congestion, grows by one per success while its
-//!   window is in use (doubling every round trip, as TCP slow start);
+//!   window is in use (doubling every round trip, as TCP slow start); the first refusal ends
+//!   slow start for good;
 //! * on 429, 503 or, on the write lane, a 409 to a write that overlapped another one, goes
 //!   back to just below the level of the refused request (not a blind halving: the overshoot of
-//!   slow start costs one round trip, not several to regrow); a timeout cuts the window by
-//!   [`BETA`], once per round trip;
+//!   slow start costs one round trip, not several to regrow), at most halving the window. After
+//!   slow start, the level counted is the highest of the requests sent within a few
+//!   milliseconds of it (they reach the instance in any order, and it refuses the last to
+//!   arrive); a timeout cuts the window by
+//!   [`BETA`]. Either cut is made once per *congestion event*: the refusals and timeouts of
+//!   requests sent before the last cut were answered to the window that cut corrected (a burst
+//!   of them says nothing new, and their levels count answers still on their way back);
 //! * once it has met the limit, grows only by *probes*: one request sent one above the window
 //!   (never more, so a probe that fails costs one refused request). A probe that holds raises
 //!   the window by one and the next probe follows a round trip later (one more per round trip
-//!   while the limit is higher); each probe that fails doubles the wait before the next one (up
-//!   to [`MAX_PROBE_WAIT`] round trips), so against a fixed limit the share of refusals is small;
+//!   while the limit is higher). Each probe that fails, and each cut after the first, doubles
+//!   the wait before the next one (from [`PROBE_WAIT`] up to [`MAX_PROBE_WAIT`] round trips;
+//!   two probes that hold in a row halve it), so against a fixed limit the share of refusals is
+//!   small;
+//! * a refusal of a request sent with the last probe (the one that took the last place just
+//!   before it, or one sent after it while it was in flight) is the probe's doing (the instance
+//!   counts the probe, and it refuses whichever request of the two arrives last): the probe
+//!   fails (a window it raised goes back down by one), and nothing is cut below where the
+//!   window stood before the probe;
 //! * does not grow while the short-term average latency is more than twice the long-term one
 //!   (the server is queueing);
 //! * a `Retry-After` on a 429 or 503 holds back every new request of the instance until then;
-//! * a request refused above the window the lane now keeps (a probe, slow start's overshoot) was
-//!   refused for ferry's own probing: the client sends it again at once within the window (the
-//!   executor's backoff is for refusals within it).
+//! * a request refused for ferry's own probing (a probe, a request that overlapped one, slow
+//!   start's overshoot: sent above the window the lane now keeps) is sent again at once within
+//!   the window (the executor's backoff is for refusals within it).
 //!
 //! A `concurrency` given in a recipe bounds the verb's fan-out and so stays a hard cap.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -46,9 +60,13 @@ const SLOW_START_GROWTH: f64 = 1.0;
 /// Multiplicative decrease on a timeout.
 pub const BETA: f64 = 0.7;
 /// Round trips below the limit before the first probe above it (doubled by every failed probe).
-const PROBE_WAIT: f64 = 16.0;
+pub const PROBE_WAIT: f64 = 16.0;
 /// The longest wait between probes, in round trips.
 pub const MAX_PROBE_WAIT: f64 = 512.0;
+/// Requests sent this close together reach the instance in any order: a refusal of one of them
+/// may be due to any other (an eighth of the short-term latency, within these bounds).
+const TOGETHER_MIN: Duration = Duration::from_millis(1);
+const TOGETHER_MAX: Duration = Duration::from_millis(10);
 /// The longest `Retry-After` the limiter honours (the executor's own cap).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
@@ -85,21 +103,60 @@ enum Probe {
     Out,
 }
 
+/// The last probe sent: which requests overlapped it and what it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LastProbe {
+    /// Its serial.
+    serial: u64,
+    /// When it was sent.
+    at: Duration,
+    /// Requests of the lane sent when its answer came (`None`: still in flight); a request
+    /// with a serial up to this one was in flight together with the probe.
+    answered: Option<u64>,
+    /// A refusal of a request that overlapped it came while it was in flight: it failed.
+    spoiled: bool,
+    /// It held and raised the window by one (undone by a refusal that overlapped it).
+    raised: bool,
+}
+
+/// A place taken in a lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Taken {
+    /// Requests of the lane in flight, this one included.
+    level: usize,
+    /// Sent one above the window.
+    probe: bool,
+    /// Its serial among the lane's requests (from 1).
+    serial: u64,
+    /// When it was sent (on the lane's clock).
+    at: Duration,
+}
+
 #[derive(Debug)]
 struct Window {
     limit: f64,
     in_flight: usize,
-    /// Requests of the lane sent so far (tells a request whether others started while it ran).
+    /// Requests of the lane sent so far (the serial of the last one).
     sent: u64,
+    /// The lane's clock (time since the limiter started), set before each `take`.
+    clock: Duration,
+    /// The last requests sent, oldest first: serial, time, level.
+    sends: VecDeque<(u64, Duration, usize)>,
     /// Until the first congestion: slow start.
     slow_start: bool,
     probe: Probe,
+    last_probe: Option<LastProbe>,
     /// Round trips to wait before the next probe.
     probe_wait: f64,
     /// Round trips counted towards it.
     waited: f64,
-    /// Serial of the last timeout cut; requests sent before it do not cut again.
-    epoch: u64,
+    /// The wait after a failure (doubled by each failure, halved by two probes that hold).
+    backoff: f64,
+    /// The last probe held (two in a row halve the backoff).
+    held: bool,
+    /// Requests sent when the window was last cut: a refusal or timeout of one of them belongs
+    /// to the congestion event that cut already answered.
+    cut_at: u64,
     /// Short-term (fast) and long-term (slow) averages of the latency.
     srtt: Option<Duration>,
     lrtt: Option<Duration>,
@@ -115,11 +172,16 @@ impl Window {
             limit: start,
             in_flight: 0,
             sent: 0,
+            clock: Duration::ZERO,
+            sends: VecDeque::new(),
             slow_start: true,
             probe: Probe::Waiting,
+            last_probe: None,
             probe_wait: PROBE_WAIT,
             waited: 0.0,
-            epoch: 0,
+            backoff: PROBE_WAIT,
+            held: false,
+            cut_at: 0,
             srtt: None,
             lrtt: None,
             overloads: 0,
@@ -132,19 +194,62 @@ impl Window {
         (self.limit.floor() as usize).clamp(1, cap.max(1))
     }
 
-    /// Takes a place if there is one: `Some((level, probe))`.
-    fn take(&mut self) -> Option<(usize, bool)> {
+    /// Takes a place if there is one.
+    fn take(&mut self) -> Option<Taken> {
         let allowed = self.allowed(MAX_LIMIT);
-        if self.in_flight < allowed {
-            self.in_flight += 1;
-            return Some((self.in_flight, false));
+        let probe = if self.in_flight < allowed {
+            false
+        } else if self.probe == Probe::Due && self.in_flight == allowed && allowed < MAX_LIMIT {
+            true
+        } else {
+            return None;
+        };
+        self.in_flight += 1;
+        self.sent += 1;
+        if self.sends.len() >= 4 * MAX_LIMIT {
+            self.sends.pop_front();
         }
-        if self.probe == Probe::Due && self.in_flight == allowed && allowed < MAX_LIMIT {
+        self.sends
+            .push_back((self.sent, self.clock, self.in_flight));
+        if probe {
             self.probe = Probe::Out;
-            self.in_flight += 1;
-            return Some((self.in_flight, true));
+            self.last_probe = Some(LastProbe {
+                serial: self.sent,
+                at: self.clock,
+                answered: None,
+                spoiled: false,
+                raised: false,
+            });
         }
-        None
+        Some(Taken {
+            level: self.in_flight,
+            probe,
+            serial: self.sent,
+            at: self.clock,
+        })
+    }
+
+    /// How close together requests are sent for the instance to see them in any order.
+    fn together(&self) -> Duration {
+        self.srtt
+            .map_or(TOGETHER_MAX / 2, |s| s / 8)
+            .clamp(TOGETHER_MIN, TOGETHER_MAX)
+    }
+
+    /// The most requests the instance may have held when `t` reached it: its level, or that of
+    /// a request sent just after it (which may have arrived first).
+    fn level_seen(&self, t: &Taken) -> usize {
+        let until = t.at + self.together();
+        let first = self.sends.front().map_or(u64::MAX, |s| s.0);
+        let Some(i) = t.serial.checked_sub(first) else {
+            return t.level;
+        };
+        self.sends
+            .iter()
+            .skip(i as usize + 1)
+            .take_while(|s| s.1 <= until)
+            .map(|s| s.2)
+            .fold(t.level, usize::max)
     }
 
     /// The latency rises: the short-term average is twice the long-term one (the gradient of
@@ -156,8 +261,42 @@ impl Window {
         }
     }
 
-    /// A success of a request sent at `level`.
-    fn success(&mut self, rtt: Duration, level: usize, probe: bool) {
+    /// A failure (a failed probe, a cut after the first): the next probe waits twice as long.
+    fn back_off(&mut self) {
+        self.backoff = (self.backoff * 2.0).min(MAX_PROBE_WAIT);
+        self.held = false;
+        self.probe_wait = self.backoff;
+        self.waited = 0.0;
+        if self.probe != Probe::Out {
+            self.probe = Probe::Waiting;
+        }
+    }
+
+    /// The answer of the probe `t`, `held` or not.
+    fn probe_answered(&mut self, t: &Taken, held: bool) {
+        let sent = self.sent;
+        let Some(p) = self.last_probe.as_mut().filter(|p| p.serial == t.serial) else {
+            return;
+        };
+        p.answered = Some(sent);
+        self.probe = Probe::Waiting;
+        if held && !p.spoiled {
+            // one above the window held: the window takes that level, the next probe follows
+            // a round trip later
+            p.raised = true;
+            self.limit = self.limit.max(t.level as f64).min(MAX_LIMIT as f64);
+            if std::mem::replace(&mut self.held, true) {
+                self.backoff = (self.backoff / 2.0).max(PROBE_WAIT);
+            }
+            self.probe_wait = 1.0;
+            self.waited = 0.0;
+        } else {
+            self.back_off();
+        }
+    }
+
+    /// A success of the request `t`.
+    fn success(&mut self, rtt: Duration, t: &Taken) {
         let ewma = |avg: Option<Duration>, a: f64| match avg {
             Some(v) => v.mul_f64(1.0 - a) + rtt.mul_f64(a),
             None => rtt,
@@ -165,18 +304,13 @@ impl Window {
         self.srtt = Some(ewma(self.srtt, 0.2));
         self.lrtt = Some(ewma(self.lrtt, 0.02));
         let max = MAX_LIMIT as f64;
-        if probe {
-            // one above the window held: the window takes that level, the next probe follows a
-            // round trip later
-            self.probe = Probe::Waiting;
-            self.limit = self.limit.max(level as f64).min(max);
-            self.probe_wait = 1.0;
-            self.waited = 0.0;
+        if t.probe {
+            self.probe_answered(t, true);
         } else if self.queueing() {
             return;
         } else if self.slow_start {
             // grow only while the window is in use (a lane with few requests proves nothing)
-            if level as f64 * 2.0 >= self.limit {
+            if t.level as f64 * 2.0 >= self.limit {
                 self.limit = (self.limit + SLOW_START_GROWTH).min(max);
             }
         } else if self.probe == Probe::Waiting && self.limit < max {
@@ -189,49 +323,89 @@ impl Window {
         self.peak = self.peak.max(self.limit);
     }
 
-    /// A refusal (429, 503, parallel 409) of a request sent at `level`.
-    fn overload(&mut self, level: usize, probe: bool) {
+    /// A refusal (429, 503, parallel 409) of the request `t`. True when it was ferry's own
+    /// probing (the request, or one it overlapped, was sent above the window): corrected by
+    /// the window now, nothing to back off for.
+    fn overload(&mut self, t: &Taken) -> bool {
         self.overloads += 1;
         let first = std::mem::replace(&mut self.slow_start, false);
-        if probe {
-            // the level above the window does not hold: wait twice as long before the next try
-            self.probe = Probe::Waiting;
-            self.probe_wait = (self.probe_wait * 2.0).min(MAX_PROBE_WAIT);
-            self.waited = 0.0;
-            return;
+        if t.probe {
+            // the level above the window does not hold
+            self.probe_answered(t, false);
+            return true;
         }
-        // the limit is below `level`: go just below it (requests sent at higher levels before
-        // this answer came say nothing new)
-        let below = level.saturating_sub(1).max(1) as f64;
+        let together = self.together();
+        if let Some(p) = self.last_probe.as_mut()
+            && (t.serial > p.serial || t.at + together >= p.at)
+            && p.answered.is_none_or(|a| t.serial <= a)
+        {
+            // sent with the last probe (the request that took the last place before it, or one
+            // after it) while it was in flight: the probe's doing, not the window's
+            match p.answered {
+                None => p.spoiled = true,
+                Some(_) if std::mem::take(&mut p.raised) => {
+                    self.limit = (self.limit - 1.0).max(1.0);
+                    self.cuts += 1;
+                    self.cut_at = self.sent;
+                    self.back_off();
+                }
+                Some(_) => {}
+            }
+            return true;
+        }
+        if t.serial <= self.cut_at {
+            // the event the last cut answered (a refused request holds its place at the
+            // instance for its round trip: the refusals of one excess request follow each other)
+            return false;
+        }
+        // the limit is below the level the instance saw: go just below it, once for this event,
+        // and at most halve the window (in slow start, the requests sent just after this one
+        // are the burst of the overshoot: its own level)
+        let seen = if first { t.level } else { self.level_seen(t) };
+        let below = (seen.saturating_sub(1) as f64)
+            .max((self.limit / 2.0).floor())
+            .max(1.0);
+        self.cut_at = self.sent;
         if below < self.limit.floor() {
             self.limit = below;
             self.cuts += 1;
-            if self.probe != Probe::Out {
-                self.probe = Probe::Waiting;
-            }
-            self.probe_wait = if first {
-                PROBE_WAIT
+            if first {
+                self.probe_wait = self.backoff;
+                self.waited = 0.0;
+                if self.probe != Probe::Out {
+                    self.probe = Probe::Waiting;
+                }
             } else {
-                (self.probe_wait * 2.0).clamp(PROBE_WAIT, MAX_PROBE_WAIT)
-            };
-            self.waited = 0.0;
+                self.back_off();
+            }
         }
+        false
     }
 
-    /// A timeout of a request sent in `epoch`: a multiplicative cut, once per round trip.
-    fn timeout(&mut self, epoch: u64, probe: bool) {
+    /// A timeout of the request `t`: a multiplicative cut, once per congestion event.
+    fn timeout(&mut self, t: &Taken) {
         self.overloads += 1;
         self.slow_start = false;
-        if probe {
-            self.probe = Probe::Waiting;
+        if t.probe {
+            self.probe_answered(t, false);
         }
-        if epoch != self.epoch {
+        if t.serial <= self.cut_at {
             return;
         }
         self.limit = (self.limit * BETA).max(1.0);
         self.waited = 0.0;
-        self.epoch += 1;
+        self.cut_at = self.sent;
         self.cuts += 1;
+    }
+
+    /// An answer that says nothing of the request `t`.
+    fn ignore(&mut self, t: &Taken) {
+        if t.probe && self.probe == Probe::Out {
+            if let Some(p) = self.last_probe.as_mut() {
+                p.answered = Some(self.sent);
+            }
+            self.probe = Probe::Due;
+        }
     }
 }
 
@@ -241,6 +415,8 @@ struct State {
     writes: Window,
     /// No new request before this instant (`Retry-After`).
     paused_until: Option<Instant>,
+    /// When the limiter started (the lanes' clocks count from it).
+    origin: Instant,
 }
 
 impl State {
@@ -291,6 +467,7 @@ impl Limiter {
                 reads: Window::new(START_READS),
                 writes: Window::new(START_WRITES),
                 paused_until: None,
+                origin: Instant::now(),
             })),
             notify: Arc::new(Notify::new()),
         }
@@ -309,16 +486,14 @@ impl Limiter {
                     Some(t) if t > now => Some(t),
                     _ => {
                         st.paused_until = None;
+                        let clock = now.saturating_duration_since(st.origin);
                         let w = st.lane(lane);
-                        if let Some((level, probe)) = w.take() {
-                            w.sent += 1;
+                        w.clock = clock;
+                        if let Some(taken) = w.take() {
                             return Permit {
                                 limiter: self.clone(),
                                 lane,
-                                epoch: w.epoch,
-                                level,
-                                probe,
-                                sent: w.sent,
+                                taken,
                                 start: now,
                                 done: false,
                             };
@@ -332,6 +507,23 @@ impl Limiter {
                 None => notified.await,
             }
         }
+    }
+
+    /// A `concurrency` given to a verb: `lane` starts at `n` instead of growing to it (a given
+    /// concurrency is a hard cap and a start). Only while the lane is in slow start and
+    /// narrower: a lane that has met congestion keeps what it learnt; a 429 above the
+    /// instance's limit cuts as usual.
+    pub fn start_at(&self, lane: Lane, n: usize) {
+        {
+            let mut st = lock(&self.state);
+            let w = st.lane(lane);
+            let n = n.min(MAX_LIMIT) as f64;
+            if w.slow_start && w.limit < n {
+                w.limit = n;
+                w.peak = w.peak.max(n);
+            }
+        }
+        self.notify.notify_waiters();
     }
 
     /// The current windows and counters.
@@ -360,18 +552,24 @@ impl Limiter {
             let w = st.lane(p.lane);
             w.in_flight = w.in_flight.saturating_sub(1);
             let rtt = now.saturating_duration_since(p.start);
-            tracing::trace!(lane = ?p.lane, ?signal, ?rtt, level = p.level, probe = p.probe, limit = w.limit, "adaptive concurrency");
-            match signal {
-                Signal::Ok => w.success(rtt, p.level, p.probe),
-                Signal::Overload | Signal::Conflict => w.overload(p.level, p.probe),
-                Signal::Timeout => w.timeout(p.epoch, p.probe),
-                Signal::Ignore => {
-                    if p.probe {
-                        w.probe = Probe::Due;
-                    }
+            let t = &p.taken;
+            tracing::trace!(lane = ?p.lane, ?signal, ?rtt, level = t.level, probe = t.probe, serial = t.serial, limit = w.limit, "adaptive concurrency");
+            let own = match signal {
+                Signal::Ok => {
+                    w.success(rtt, t);
+                    false
                 }
-            }
-            resend = signal == Signal::Overload && p.level > w.allowed(MAX_LIMIT);
+                Signal::Overload | Signal::Conflict => w.overload(t),
+                Signal::Timeout => {
+                    w.timeout(t);
+                    false
+                }
+                Signal::Ignore => {
+                    w.ignore(t);
+                    false
+                }
+            };
+            resend = signal == Signal::Overload && (own || t.level > w.allowed(MAX_LIMIT));
         }
         self.notify.notify_waiters();
         resend
@@ -383,13 +581,8 @@ impl Limiter {
 pub struct Permit {
     limiter: Limiter,
     lane: Lane,
-    epoch: u64,
-    /// Requests of the lane in flight when this one was sent, itself included.
-    level: usize,
-    /// Sent one above the window.
-    probe: bool,
-    /// Its serial among the lane's requests.
-    sent: u64,
+    /// Its level, serial and whether it is a probe.
+    taken: Taken,
     start: Instant,
     done: bool,
 }
@@ -404,13 +597,14 @@ impl Permit {
             Lane::Reads => &st.reads,
             Lane::Writes => &st.writes,
         };
-        self.level > 1 || w.in_flight > 1 || w.sent > self.sent
+        self.taken.level > 1 || w.in_flight > 1 || w.sent > self.taken.serial
     }
 
     /// Gives the place back with what the answer said. True when the answer was a refusal
-    /// ([`Signal::Overload`]) of a request sent above the window the limiter now keeps (a probe,
-    /// or slow start's overshoot): ferry's own doing, corrected, so the request can be sent
-    /// again at once within the window instead of after a backoff.
+    /// ([`Signal::Overload`]) of a request sent for ferry's own probing (a probe, a request in
+    /// flight together with one, slow start's overshoot above the window the limiter now
+    /// keeps): corrected, so the request can be sent again at once within the window instead of
+    /// after a backoff.
     pub fn finish(mut self, signal: Signal, retry_after: Option<Duration>) -> bool {
         self.done = true;
         self.limiter.release(&self, signal, retry_after)
@@ -429,189 +623,424 @@ impl Drop for Permit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
 
-    /// A run of `n` requests against an instance as the emulator models one (every request
-    /// takes `rtt_ms`; one that arrives while `cap` others are held is answered 429 after the
-    /// same time, holding its place meanwhile), on a simulated clock: a refused request is sent
-    /// again at once when it was sent above the window (as `OicClient::execute` does), else
-    /// 750 ms later (the executor's first backoff). Returns the time taken (ms), the
-    /// refusals and the window.
-    fn simulate(cap: usize, n: usize, rtt_ms: u64) -> (u64, usize, Window) {
-        use std::cmp::Reverse;
-        use std::collections::BinaryHeap;
+    /// What happens next in [`simulate`].
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum Ev {
+        /// The request (index into the run's requests) reaches the instance.
+        Arrive(usize),
+        /// The instance lets go of it.
+        Done(usize),
+        /// Its answer reaches the limiter.
+        Answer(usize),
+        /// A refused request's backoff is over.
+        Retry,
+    }
+
+    /// What [`simulate`] measured.
+    struct Run {
+        /// Time taken (µs).
+        took: u64,
+        /// Requests refused.
+        refused: usize,
+        window: Window,
+    }
+
+    /// A run of `n` requests against an instance as the emulator models one: a request the
+    /// instance holds `rtt_ms`; one that arrives while `cap` others are held is answered 429
+    /// after the same time, holding its place meanwhile. On a simulated clock (µs), with up to
+    /// `skew_us` (pseudo-random, per request) between the client and the instance each way, so
+    /// that the instance lets go of requests before the client sees the answers and requests
+    /// sent together arrive in any order (a loaded machine). A refused request is sent again at
+    /// once when the limiter says so (as `OicClient::execute` does), else 750 ms later (the
+    /// executor's first backoff).
+    fn simulate(cap: usize, n: usize, rtt_ms: u64, skew_us: u64) -> Run {
+        let rtt = rtt_ms * 1000;
         let mut w = Window::new(START_READS);
-        // (answer time, serial, level, probe, refused)
-        type Answer = (u64, u64, usize, bool, bool);
-        let mut out: BinaryHeap<Reverse<Answer>> = BinaryHeap::new();
-        let (mut now, mut serial, mut pending, mut held, mut refused) = (0u64, 0u64, n, 0usize, 0);
-        let mut backoff: Vec<u64> = vec![];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut skew = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            if skew_us == 0 { 0 } else { 50 + seed % skew_us }
+        };
+        // (taken, sent at, refused)
+        let mut reqs: Vec<(Taken, u64, bool)> = vec![];
+        let mut events: BinaryHeap<Reverse<(u64, u64, Ev)>> = BinaryHeap::new();
+        let (mut now, mut order, mut pending, mut held, mut refused) = (0u64, 0u64, n, 0usize, 0);
         loop {
-            backoff.retain(|t| {
-                let due = *t <= now;
-                pending += due as usize;
-                !due
-            });
+            w.clock = Duration::from_micros(now);
             while pending > 0 {
-                let Some((level, probe)) = w.take() else {
-                    break;
-                };
+                let Some(t) = w.take() else { break };
                 pending -= 1;
-                held += 1;
-                serial += 1;
-                out.push(Reverse((now + rtt_ms, serial, level, probe, held > cap)));
+                reqs.push((t, now, false));
+                order += 1;
+                events.push(Reverse((now + skew(), order, Ev::Arrive(reqs.len() - 1))));
             }
-            let next_retry = backoff.iter().min().copied();
-            let answer = out.peek().map(|Reverse(a)| a.0);
-            if let Some(r) = next_retry
-                && answer.is_none_or(|a| r < a)
-            {
-                now = r;
-                continue;
-            }
-            let Some(Reverse((t, _, level, probe, over))) = out.pop() else {
-                return (now, refused, w);
+            let Some(Reverse((t, _, ev))) = events.pop() else {
+                return Run {
+                    took: now,
+                    refused,
+                    window: w,
+                };
             };
             now = t;
-            held -= 1;
-            w.in_flight -= 1;
-            if over {
-                refused += 1;
-                w.overload(level, probe);
-                if level > w.allowed(MAX_LIMIT) {
-                    pending += 1;
-                } else {
-                    backoff.push(now + 750);
+            order += 1;
+            match ev {
+                Ev::Arrive(i) => {
+                    held += 1;
+                    reqs[i].2 = held > cap;
+                    events.push(Reverse((now + rtt, order, Ev::Done(i))));
                 }
-            } else {
-                w.success(Duration::from_millis(rtt_ms), level, probe);
+                Ev::Done(i) => {
+                    held -= 1;
+                    events.push(Reverse((now + skew(), order, Ev::Answer(i))));
+                }
+                Ev::Answer(i) => {
+                    let (taken, at, over) = reqs[i];
+                    w.in_flight -= 1;
+                    if over {
+                        refused += 1;
+                        let own = w.overload(&taken);
+                        if own || taken.level > w.allowed(MAX_LIMIT) {
+                            pending += 1;
+                        } else {
+                            events.push(Reverse((now + 750_000, order, Ev::Retry)));
+                        }
+                    } else {
+                        w.success(Duration::from_micros(now - at), &taken);
+                    }
+                }
+                Ev::Retry => pending += 1,
+            }
+        }
+    }
+
+    /// A request of the window taken by hand: `level`, `serial`.
+    fn req(level: usize, serial: u64) -> Taken {
+        Taken {
+            level,
+            probe: false,
+            serial,
+            at: Duration::ZERO,
+        }
+    }
+
+    const RTT: Duration = Duration::from_millis(50);
+
+    /// Fills the window (`w.in_flight` = its size) and answers every request with a success.
+    fn round_trips(w: &mut Window, n: usize) {
+        for _ in 0..n {
+            let mut out = vec![];
+            while w.in_flight < w.allowed(MAX_LIMIT) {
+                out.push(w.take().expect("a place"));
+            }
+            assert!(out.iter().all(|t| !t.probe));
+            let level = w.in_flight;
+            for t in out {
+                w.in_flight -= 1;
+                w.success(RTT, &Taken { level, ..t });
             }
         }
     }
 
     #[test]
     fn finds_an_unknown_cap_near_the_floor_with_few_refusals() {
-        // the benchmark's rows: 1,000 exports, 50 ms, caps 16 and 4 unknown to the limiter
-        for cap in [4usize, 16] {
-            let (took, refused, w) = simulate(cap, 1000, 50);
-            let floor = 50 * 1000 / cap as u64;
-            println!(
-                "cap {cap}: {took} ms floor {floor} refused {refused} window {}",
-                w.allowed(MAX_LIMIT)
-            );
-            assert!(
-                took * 10 < floor * 11,
-                "cap {cap}: {took} ms for a floor of {floor} ms"
-            );
-            // at cap 16, slow start overshoots once: the requests of that round trip are refused
-            // (the emulator holds a refused request's place for the round trip)
-            let most = if cap == 4 { 2 } else { 4 };
-            assert!(refused * 100 < 1000 * most, "cap {cap}: {refused} refused");
-            assert!(refused >= 1, "cap {cap}: the limiter never reached the cap");
-            assert_eq!(w.allowed(MAX_LIMIT), cap, "cap {cap}");
+        // the benchmark's rows: 1,000 exports, 50 ms, caps 16 and 4 unknown to the limiter; the
+        // answers exact, then up to 3 ms late or early (a loaded machine)
+        for skew in [0, 3000] {
+            for cap in [4usize, 16] {
+                let r = simulate(cap, 1000, 50, skew);
+                let floor = 50_000 * 1000 / cap as u64;
+                let window = r.window.allowed(MAX_LIMIT);
+                println!(
+                    "cap {cap} skew {skew} µs: {} ms floor {} refused {} window {window} cuts {}",
+                    r.took / 1000,
+                    floor / 1000,
+                    r.refused,
+                    r.window.cuts
+                );
+                // the floor with the skew: a round trip takes it twice (about 50 µs + skew / 2)
+                let skewed = floor * (50_000 + 100 + skew) / 50_000;
+                assert!(
+                    r.took * 100 < skewed * 108,
+                    "cap {cap}, skew {skew}: {} ms for a floor of {} ms",
+                    r.took / 1000,
+                    skewed / 1000
+                );
+                // slow start overshoots once: the requests of that round trip are refused (the
+                // emulator holds a refused request's place for the round trip); then a few probes
+                let most = if cap == 4 { 12 } else { 50 };
+                assert!(
+                    r.refused <= most,
+                    "cap {cap}, skew {skew}: {} refused",
+                    r.refused
+                );
+                assert!(
+                    r.refused >= 1,
+                    "cap {cap}: the limiter never reached the cap"
+                );
+                assert!(
+                    (cap..=cap + 2).contains(&window),
+                    "cap {cap}, skew {skew}: window {window}"
+                );
+            }
         }
     }
 
     #[test]
     fn grows_without_refusals_to_the_highest_window() {
-        let (took, refused, w) = simulate(usize::MAX, 2000, 50);
-        println!("nocap: {took} ms");
-        assert_eq!(refused, 0);
-        assert_eq!(w.allowed(MAX_LIMIT), MAX_LIMIT);
+        let r = simulate(usize::MAX, 2000, 50, 0);
+        println!("nocap: {} ms", r.took / 1000);
+        assert_eq!(r.refused, 0);
+        assert_eq!(r.window.allowed(MAX_LIMIT), MAX_LIMIT);
         // slow start: a few round trips to 64, then 64 at a time
-        assert!(took < 50 * (2000 / 64 + 6), "{took} ms");
+        assert!(r.took < 50_000 * (2000 / 64 + 6), "{} ms", r.took / 1000);
     }
 
     #[test]
-    fn a_refusal_goes_below_its_level_not_lower() {
+    fn a_refusal_goes_below_its_level_once_per_congestion_event() {
         let mut w = Window::new(START_READS);
-        for _ in 0..60 {
-            w.success(Duration::from_millis(50), w.allowed(MAX_LIMIT), false);
-        }
-        assert_eq!(w.allowed(MAX_LIMIT), MAX_LIMIT);
+        round_trips(&mut w, 3);
+        assert_eq!(w.allowed(MAX_LIMIT), 32);
         // slow start overshot a limit of 16: the first refused request was the 17th in flight
-        w.overload(17, false);
+        let sent = w.sent;
+        assert!(!w.overload(&req(17, sent - 20)));
+        assert!(!w.slow_start, "the first refusal ends slow start");
         assert_eq!(w.allowed(MAX_LIMIT), 16);
-        // those sent higher before the answer came change nothing
-        for level in 18..40 {
-            w.overload(level, false);
+        // those sent before the cut change nothing, whatever their level (the levels of a
+        // burst count answers still on their way back)
+        for level in (10..40).rev() {
+            w.overload(&req(level, sent - 10));
         }
         assert_eq!(w.allowed(MAX_LIMIT), 16);
         assert_eq!(w.cuts, 1);
         // another client took half of the limit: refusals come from lower levels
-        w.overload(9, false);
+        let t = w.take().unwrap();
+        w.in_flight -= 1;
+        w.overload(&req(9, t.serial));
         assert_eq!(w.allowed(MAX_LIMIT), 8);
+        assert_eq!(w.cuts, 2);
+        assert_eq!(
+            w.backoff,
+            PROBE_WAIT * 2.0,
+            "a cut after the first backs off"
+        );
         // no growth below a known limit except by probes
-        for _ in 0..8 * 16 {
-            w.success(Duration::from_millis(50), 8, false);
-        }
+        round_trips(&mut w, PROBE_WAIT as usize * 2 - 1);
         assert_eq!(w.allowed(MAX_LIMIT), 8);
+        assert_eq!(w.probe, Probe::Waiting);
+        round_trips(&mut w, 1);
+        assert_eq!(w.probe, Probe::Due);
+    }
+
+    #[test]
+    fn a_refusal_counts_the_requests_sent_just_after_it() {
+        let mut w = Window::new(START_READS);
+        let t = w.take().unwrap();
+        w.in_flight -= 1;
+        w.overload(&Taken { level: 5, ..t });
+        round_trips(&mut w, 2);
+        assert_eq!(w.allowed(MAX_LIMIT), 4);
+        // the lane ran dry; then one request, and three more within a millisecond: they reach
+        // the instance in any order, and the first one sent arrived last
+        w.clock = Duration::from_secs(10);
+        let first = w.take().unwrap();
+        assert_eq!(first.level, 1);
+        w.clock += Duration::from_micros(300);
+        let rest: Vec<Taken> = (0..3).map(|_| w.take().unwrap()).collect();
+        w.in_flight -= 1;
+        assert!(!w.overload(&first));
+        assert_eq!(w.allowed(MAX_LIMIT), 3, "the instance saw 4 of ferry's");
+        // requests sent later say nothing of what the instance held
+        w.in_flight -= 3;
+        w.clock += Duration::from_secs(1);
+        round_trips(&mut w, 1);
+        for t in rest {
+            w.success(RTT, &t);
+        }
+        let a = w.take().unwrap();
+        w.clock += Duration::from_millis(20);
+        let _b = w.take().unwrap();
+        w.in_flight -= 1;
+        w.overload(&a);
+        assert_eq!(w.allowed(MAX_LIMIT), 1, "{:?}", w.limit);
     }
 
     #[test]
     fn probes_go_one_above_and_back_off_when_refused() {
         let mut w = Window::new(START_READS);
-        w.overload(5, false);
+        let t = w.take().unwrap();
+        w.in_flight -= 1;
+        w.overload(&Taken { level: 5, ..t });
         assert_eq!(w.allowed(MAX_LIMIT), 4);
-        w.in_flight = 4;
+        round_trips(&mut w, PROBE_WAIT as usize - 1);
+        let full: Vec<Taken> = (0..4).map(|_| w.take().unwrap()).collect();
         assert_eq!(w.take(), None, "window full, no probe due");
-        // PROBE_WAIT round trips of 4 successes each
-        for _ in 0..(PROBE_WAIT as usize * 4) {
-            w.success(Duration::from_millis(50), 4, false);
+        for t in full {
+            w.in_flight -= 1;
+            w.success(RTT, &t);
         }
         assert_eq!(w.probe, Probe::Due);
-        assert_eq!(w.take(), Some((5, true)));
+        let full: Vec<Taken> = (0..4).map(|_| w.take().unwrap()).collect();
+        let p = w.take().unwrap();
+        assert_eq!((p.level, p.probe), (5, true));
         assert_eq!(w.take(), None, "one probe at a time");
         w.in_flight -= 1;
-        w.overload(5, true);
+        assert!(w.overload(&p), "a refused probe is sent again at once");
         assert_eq!(w.allowed(MAX_LIMIT), 4, "a refused probe cuts nothing");
         assert_eq!(w.probe_wait, PROBE_WAIT * 2.0);
+        for t in full {
+            w.in_flight -= 1;
+            w.success(RTT, &t);
+        }
         // the next probe holds: the window takes its level, the next follows a round trip later
-        for _ in 0..(PROBE_WAIT as usize * 2 * 4) {
-            w.success(Duration::from_millis(50), 4, false);
+        round_trips(&mut w, PROBE_WAIT as usize * 2);
+        let full: Vec<Taken> = (0..4).map(|_| w.take().unwrap()).collect();
+        let p = w.take().unwrap();
+        assert!(p.probe);
+        for t in full {
+            w.in_flight -= 1;
+            w.success(RTT, &t);
         }
-        assert_eq!(w.take(), Some((5, true)));
         w.in_flight -= 1;
-        w.success(Duration::from_millis(50), 5, true);
+        w.success(RTT, &p);
         assert_eq!(w.allowed(MAX_LIMIT), 5);
-        for _ in 0..5 {
-            w.success(Duration::from_millis(50), 5, false);
-        }
+        round_trips(&mut w, 1);
         assert_eq!(w.probe, Probe::Due);
+        // a second probe that holds halves the wait after the next failure
+        let full: Vec<Taken> = (0..5).map(|_| w.take().unwrap()).collect();
+        let p = w.take().unwrap();
+        assert_eq!((p.level, p.probe), (6, true));
+        w.in_flight -= 6;
+        w.success(RTT, &p);
+        for t in full {
+            w.success(RTT, &t);
+        }
+        assert_eq!(w.allowed(MAX_LIMIT), 6);
+        assert_eq!(w.backoff, PROBE_WAIT);
     }
 
     #[test]
-    fn a_timeout_cuts_multiplicatively_once_per_round_trip() {
+    fn a_refusal_in_flight_with_a_probe_is_the_probes_failure() {
+        // the window is full at 4 when an answer comes: the place it frees and the probe go
+        // out together, and the instance refuses whichever arrives last
+        let mut w = Window::new(START_READS);
+        let t = w.take().unwrap();
+        w.in_flight -= 1;
+        w.overload(&Taken { level: 5, ..t });
+        round_trips(&mut w, PROBE_WAIT as usize);
+        assert_eq!(w.probe, Probe::Due);
+        let full: Vec<Taken> = (0..4).map(|_| w.take().unwrap()).collect();
+        let p = w.take().unwrap();
+        assert!(p.probe);
+        // the regular request is refused, the probe held
+        w.in_flight -= 2;
+        assert!(w.overload(&full[3]), "sent again at once");
+        assert_eq!(
+            w.allowed(MAX_LIMIT),
+            4,
+            "nothing cut below the window before the probe"
+        );
+        w.success(RTT, &p);
+        assert_eq!(w.allowed(MAX_LIMIT), 4, "a spoiled probe raises nothing");
+        assert_eq!(
+            w.probe_wait,
+            PROBE_WAIT * 2.0,
+            "and backs off as a refused one"
+        );
+        for t in &full[..3] {
+            w.in_flight -= 1;
+            w.success(RTT, t);
+        }
+        // the other order: the probe held first (the instance let go of a request the client
+        // had not seen answered yet), then a request in flight with it is refused
+        round_trips(&mut w, PROBE_WAIT as usize * 2);
+        let full: Vec<Taken> = (0..4).map(|_| w.take().unwrap()).collect();
+        let p = w.take().unwrap();
+        assert!(p.probe);
+        w.in_flight -= 2;
+        w.success(RTT, &full[0]);
+        w.success(RTT, &full[1]);
+        let q = w.take().unwrap();
+        assert!(!q.probe);
+        w.in_flight -= 1;
+        w.success(RTT, &p);
+        assert_eq!(w.allowed(MAX_LIMIT), 5);
+        let cuts = w.cuts;
+        w.in_flight -= 2;
+        assert!(w.overload(&full[3]), "sent again at once");
+        assert!(w.overload(&q));
+        assert_eq!(
+            w.allowed(MAX_LIMIT),
+            4,
+            "the raise undone, once, nothing below"
+        );
+        assert_eq!(w.cuts, cuts + 1);
+        assert_eq!(w.probe_wait, PROBE_WAIT * 4.0);
+        // requests sent after the probe's answer that are refused are a new event
+        round_trips(&mut w, 1);
+        let t = w.take().unwrap();
+        w.in_flight -= 1;
+        assert!(!w.overload(&Taken { level: 4, ..t }));
+        assert_eq!(w.allowed(MAX_LIMIT), 3);
+    }
+
+    #[test]
+    fn a_timeout_cuts_multiplicatively_once_per_congestion_event() {
         let mut w = Window::new(40.0);
-        let e = w.epoch;
-        w.timeout(e, false);
+        let a = w.take().unwrap();
+        let b = w.take().unwrap();
+        w.in_flight -= 2;
+        w.timeout(&a);
         assert_eq!(w.allowed(MAX_LIMIT), 28);
-        w.timeout(e, false);
+        w.timeout(&b);
         assert_eq!(w.allowed(MAX_LIMIT), 28);
+        let c = w.take().unwrap();
+        w.in_flight -= 1;
+        w.timeout(&c);
+        assert_eq!(w.allowed(MAX_LIMIT), 19);
     }
 
     #[test]
     fn rising_latency_stops_growth_steady_latency_does_not() {
         let mut w = Window::new(START_READS);
         for _ in 0..20 {
-            w.success(Duration::from_millis(10), 64, false);
+            w.success(Duration::from_millis(10), &req(64, 1));
         }
         let l = w.limit;
         for _ in 0..20 {
-            w.success(Duration::from_millis(100), 64, false);
+            w.success(Duration::from_millis(100), &req(64, 1));
         }
         assert!(w.limit < l + 5.0, "{} after {l}", w.limit);
         let mut w = Window::new(START_READS);
         for _ in 0..40 {
-            w.success(Duration::from_millis(300), 64, false);
+            w.success(Duration::from_millis(300), &req(64, 1));
         }
         assert!(w.limit >= 40.0, "{}", w.limit);
+    }
+
+    #[test]
+    fn a_given_concurrency_is_the_start_of_a_lane_in_slow_start() {
+        let l = Limiter::new();
+        l.start_at(Lane::Writes, 16);
+        assert_eq!(l.stats().writes, 16);
+        assert_eq!(l.stats().reads, START_READS as usize);
+        // a lane that met congestion keeps what it learnt
+        lock(&l.state).reads.overload(&req(3, 1));
+        l.start_at(Lane::Reads, 16);
+        assert_eq!(l.stats().reads, 2);
+        l.start_at(Lane::Writes, 500);
+        assert_eq!(l.stats().writes, MAX_LIMIT);
     }
 
     #[test]
     fn slow_start_grows_only_a_window_in_use() {
         let mut w = Window::new(8.0);
         for _ in 0..20 {
-            w.success(Duration::from_millis(50), 1, false);
+            w.success(RTT, &req(1, 1));
         }
         assert_eq!(w.allowed(MAX_LIMIT), 8);
     }

@@ -371,26 +371,36 @@ pub async fn configure(
         bar,
         ctx.bounds().imports,
         items,
-        |(code, spec)| async move {
-            let current = match client.get_connection(None, &code).await {
-                Ok(c) => c,
-                Err(e) => {
-                    return ConnectionResult {
-                        connection: code,
-                        error: Some(e.to_string()),
-                        ..Default::default()
-                    };
-                }
-            };
-            let update = build_update(current.as_ref(), &spec).map(Some);
-            let mut r = update_and_test(ctx, client, None, &code, update, test).await;
-            if let Ok(Some(c)) = client.get_connection(None, &code).await {
-                r.status = Some(c.status);
-            }
-            r
-        },
+        |(code, spec)| async move { configure_one(ctx, client, code, &spec, test).await },
     )
     .await
+}
+
+/// Updates then (with `test`) tests connection `code` (one of [`configure`]); its result, with
+/// its status after the update.
+pub async fn configure_one(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    code: String,
+    spec: &ConnectionSpec,
+    test: bool,
+) -> ConnectionResult {
+    let current = match client.get_connection(None, &code).await {
+        Ok(c) => c,
+        Err(e) => {
+            return ConnectionResult {
+                connection: code,
+                error: Some(e.to_string()),
+                ..Default::default()
+            };
+        }
+    };
+    let update = build_update(current.as_ref(), spec).map(Some);
+    let mut r = update_and_test(ctx, client, None, &code, update, test).await;
+    if let Ok(Some(c)) = client.get_connection(None, &code).await {
+        r.status = Some(c.status);
+    }
+    r
 }
 
 /// A connection that blocks activation.

@@ -87,7 +87,7 @@ where
     F: Fn(I) -> Fut,
     Fut: Future<Output = R>,
 {
-    fan_out_shown(bar, concurrency, None, items, f).await
+    fan_out_shown(bar, concurrency, None, futures::stream::iter(items), f).await
 }
 
 /// [`fan_out`] whose progress bar shows the current window of `client`'s adaptive limiter in
@@ -104,6 +104,25 @@ where
     F: Fn(I) -> Fut,
     Fut: Future<Output = R>,
 {
+    let items = futures::stream::iter(items);
+    fan_out_shown(bar, concurrency, Some((client.limiter(), lane)), items, f).await
+}
+
+/// [`fan_out_adaptive`] over items that arrive while it works (a migration's imports fed by its
+/// exports): each starts as soon as it is in and a place is free; the results come back in the
+/// order the items arrived, when the stream has ended and the last one is done.
+pub async fn fan_out_adaptive_stream<I, R, Fut, F>(
+    bar: ProgressBar,
+    concurrency: usize,
+    client: &OicClient,
+    lane: Lane,
+    items: impl futures::Stream<Item = I>,
+    f: F,
+) -> Vec<R>
+where
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = R>,
+{
     fan_out_shown(bar, concurrency, Some((client.limiter(), lane)), items, f).await
 }
 
@@ -111,7 +130,7 @@ async fn fan_out_shown<I, R, Fut, F>(
     bar: ProgressBar,
     concurrency: usize,
     limit: Option<(&Limiter, Lane)>,
-    items: Vec<I>,
+    items: impl futures::Stream<Item = I>,
     f: F,
 ) -> Vec<R>
 where
@@ -131,7 +150,8 @@ where
     show(&bar);
     // Futures are made as places free up, not all at once: memory stays that of `concurrency`
     // requests in flight whatever the number of items (an export's future is kilobytes).
-    let mut out: Vec<(usize, R)> = futures::stream::iter(items.into_iter().enumerate())
+    let mut out: Vec<(usize, R)> = items
+        .enumerate()
         .map(|(i, item)| {
             let bar = bar.clone();
             let fut = f(item);

@@ -115,6 +115,10 @@ pub async fn export_to(
     tx: Option<futures::channel::mpsc::UnboundedSender<Artifact>>,
 ) -> Result<Vec<Artifact>, OpsError> {
     let conc = o.concurrency.unwrap_or(ctx.bounds().exports);
+    // A given concurrency is a start as well as a cap: no slow start up to it.
+    if let Some(c) = o.concurrency {
+        client.limiter().start_at(Lane::Reads, c);
+    }
     // The selection is known: the run's progress counts against it.
     ctx.exec()
         .record()

@@ -7,16 +7,15 @@
 //! needs it) are effects of their own before the replace, so a plan, a resume and the ledger see
 //! each of them.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::OpsError;
 use super::activate::{self, ActivateWhen};
-use super::connections::Connections;
-use super::ctx::{Ctx, fan_out_adaptive};
+use super::connections::{ConnectionSpec, Connections};
+use super::ctx::{Ctx, fan_out_adaptive, fan_out_adaptive_stream};
 use super::kinds::{KindOps, TargetState, import_rank, ops_for};
 use super::schedules::SchedulesMode;
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
@@ -171,11 +170,16 @@ pub struct Imported {
     activations: Vec<(usize, Artifact, bool)>,
     /// The schedules, put on the target after the activations.
     schedules: Vec<Artifact>,
+    /// The schedules already put (each right after its integration's activation).
+    applied: Vec<ImportResult>,
 }
 
-/// Imports ([`import`]), configures and tests the `connections` the options name (before any
-/// activation; with `stop_on_error` a failing one stops here), then activates
-/// ([`activate_imported`]).
+/// Imports ([`import`]), configures and tests the `connections` the options name, activates
+/// ([`activate_imported`]), then puts the schedules on the target. The imports, connections
+/// and activations overlap ([`pipelined`]): an integration is activated as soon as its own
+/// import is done and the connections its archive uses are configured. With `stop_on_error`,
+/// and in a dry run (a plan reads in that order), they are phases: every import, then every
+/// connection (with `stop_on_error` a failing one stops here), then the activations.
 pub async fn import_archives(
     ctx: &dyn Ctx,
     client: &OicClient,
@@ -186,6 +190,9 @@ pub async fn import_archives(
         Some(c) => Some(c.for_instance(client.name())?),
         None => None,
     };
+    if !o.stop_on_error && !ctx.exec().dry_run() {
+        return pipelined(ctx, client, artifacts, o, specs.unwrap_or_default()).await;
+    }
     let imported = import(ctx, client, artifacts, o).await?;
     if let Some(specs) = specs {
         let conns = super::connections::configure(ctx, client, specs, true).await;
@@ -203,6 +210,158 @@ pub async fn import_archives(
         }
     }
     activate_imported(ctx, client, imported, o).await
+}
+
+/// [`import_archives`] with its stages overlapping. What the integrations depend on (libraries,
+/// lookups, projects, packages) is imported first, a kind after the other. Then each integration
+/// goes on as soon as it can: its import; the connections its archive uses (among those the
+/// options name), each configured and tested once, as soon as the first import that brings it
+/// is done (OIC creates a missing connection with the import); its activation. Connections no
+/// import brings are configured after the imports; the schedules follow the activations. At
+/// most `concurrency` imports and `activation_concurrency` activations are in flight, and never
+/// more requests together than the larger of the two: the instance sees no more than it would
+/// from the stages one after the other.
+async fn pipelined(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    artifacts: Vec<Artifact>,
+    o: &ImportOptions,
+    specs: BTreeMap<String, ConnectionSpec>,
+) -> Result<Vec<ImportResult>, OpsError> {
+    use futures::FutureExt;
+    use tokio::sync::Semaphore;
+    let mode = if o.overwrite {
+        ImportMode::Overwrite
+    } else {
+        ImportMode::SkipExisting
+    };
+    let conc = o.concurrency.unwrap_or(ctx.bounds().imports).max(1);
+    let aconc = o
+        .activation_concurrency
+        .unwrap_or(ctx.bounds().activations)
+        .max(1);
+    let width = conc.max(aconc);
+    if let Some(c) = o.concurrency.max(o.activation_concurrency) {
+        client.limiter().start_at(Lane::Writes, c);
+    }
+    ctx.exec()
+        .record()
+        .expect(Stage::Import, artifacts.len() as u64);
+    let (schedules, artifacts): (Vec<Artifact>, Vec<Artifact>) = artifacts
+        .into_iter()
+        .partition(|a| a.key.kind == ArtifactKind::Schedule);
+    let listed = listed_integrations(ctx, client, &artifacts).await;
+    let mut ordered: Vec<(usize, Artifact)> = artifacts.into_iter().enumerate().collect();
+    ordered.sort_by_key(|(i, a)| (import_rank(a.key.kind), *i));
+    let first = ordered
+        .iter()
+        .position(|(_, a)| import_rank(a.key.kind) >= import_rank(ArtifactKind::Integration))
+        .unwrap_or(ordered.len());
+    let later = ordered.split_off(first);
+    let mut done = import_ranked(ctx, client, &ordered, mode, conc, &listed, false).await;
+
+    let (total, imports, activations) = (
+        Semaphore::new(width),
+        Semaphore::new(conc),
+        Semaphore::new(aconc),
+    );
+    let act = o.activation();
+    // Each connection configured once, by the first integration that needs it; the others wait
+    // for the same result.
+    type Configured<'a> = futures::future::Shared<
+        futures::future::LocalBoxFuture<'a, super::connections::ConnectionResult>,
+    >;
+    let configured: std::sync::Mutex<HashMap<String, Configured<'_>>> = Default::default();
+    let configure = |code: &str| -> Option<Configured<'_>> {
+        let spec = specs.get(code)?;
+        let mut m = configured.lock().unwrap_or_else(|p| p.into_inner());
+        let f = m.entry(code.to_string()).or_insert_with(|| {
+            let (code, total) = (code.to_string(), &total);
+            async move {
+                let _p = total.acquire().await;
+                super::connections::configure_one(ctx, client, code, spec, true).await
+            }
+            .boxed_local()
+            .shared()
+        });
+        Some(f.clone())
+    };
+    let res = fan_out_adaptive(
+        ctx.bar(later.len(), "import"),
+        // items waiting for a connection hold no place: others go on meanwhile
+        width.saturating_mul(4),
+        client,
+        Lane::Writes,
+        later,
+        |(i, a)| {
+            let (total, imports, activations) = (&total, &imports, &activations);
+            let (act, configure, listed) = (&act, &configure, &listed);
+            async move {
+                let (i, a, r) = {
+                    let _p = (imports.acquire().await, total.acquire().await);
+                    import_listed(ctx, client, listed, i, a, mode).await
+                };
+                let Some(fresh) = activation_of(&a, &r, o) else {
+                    return (i, a, r, None);
+                };
+                for code in connections_of(&a).await {
+                    if let Some(f) = configure(&code) {
+                        f.await;
+                    }
+                }
+                let _p = (activations.acquire().await, total.acquire().await);
+                let ar = activate_after_import(ctx, client, act, &a, fresh).await;
+                (i, a, r, Some(ar))
+            }
+        },
+    )
+    .await;
+    // The connections no import brought, as before the activations would have been.
+    let rest: BTreeMap<String, ConnectionSpec> = {
+        let m = configured.lock().unwrap_or_else(|p| p.into_inner());
+        specs
+            .iter()
+            .filter(|(c, _)| !m.contains_key(*c))
+            .map(|(c, s)| (c.clone(), s.clone()))
+            .collect()
+    };
+    if !rest.is_empty() {
+        super::connections::configure(ctx, client, rest, true).await;
+    }
+
+    let mut activated_as: HashMap<usize, Result<Outcome<String>, EffectError>> = HashMap::new();
+    for (i, a, r, ar) in res {
+        if let Some(ar) = ar {
+            activated_as.insert(i, ar);
+        }
+        done.push((i, a, r));
+    }
+    done.sort_by_key(|(i, _, _)| *i);
+    let order: Vec<usize> = done.iter().map(|(i, _, _)| *i).collect();
+    let Imported {
+        mut results,
+        activations,
+        ..
+    } = gather(done, o)?;
+    for (idx, _, _) in activations {
+        if let Some(ar) = activated_as.remove(&order[idx]) {
+            activated(&mut results[idx], ar, o)?;
+        }
+    }
+    finish_with_schedules(ctx, client, results, schedules, o).await
+}
+
+/// The connections an integration archive uses (none for another kind, a planned archive, or
+/// one that cannot be read: its import said so already).
+async fn connections_of(a: &Artifact) -> Vec<String> {
+    if a.key.kind != ArtifactKind::Integration || a.is_planned() {
+        return vec![];
+    }
+    let path = a.path().to_path_buf();
+    match tokio::task::spawn_blocking(move || crate::oic::archive::inspect(&path)).await {
+        Ok(Ok(info)) => info.connections.into_iter().collect(),
+        _ => vec![],
+    }
 }
 
 /// Phase 1: the imports by kind, in dependency order.
@@ -225,11 +384,32 @@ pub async fn import(
     let (schedules, artifacts): (Vec<Artifact>, Vec<Artifact>) = artifacts
         .into_iter()
         .partition(|a| a.key.kind == ArtifactKind::Schedule);
-    let listed = Arc::new(listed_integrations(ctx, client, &artifacts).await);
+    if let Some(c) = o.concurrency {
+        client.limiter().start_at(Lane::Writes, c);
+    }
+    let listed = listed_integrations(ctx, client, &artifacts).await;
     let mut ordered: Vec<(usize, Artifact)> = artifacts.into_iter().enumerate().collect();
     ordered.sort_by_key(|(i, a)| (import_rank(a.key.kind), *i));
-    let mut done: Vec<(usize, Artifact, Result<Outcome<ImportOutcome>, EffectError>)> = vec![];
-    let mut rest = ordered.as_slice();
+    let mut done = import_ranked(ctx, client, &ordered, mode, conc, &listed, o.stop_on_error).await;
+    done.sort_by_key(|(i, _, _)| *i);
+    let mut imported = gather(done, o)?;
+    imported.schedules = schedules;
+    Ok(imported)
+}
+
+/// Imports `ordered` (sorted by [`import_rank`]) a rank after the other, in parallel within a
+/// rank; with `stop_on_error`, no rank after one with a failure.
+async fn import_ranked(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    ordered: &[(usize, Artifact)],
+    mode: ImportMode,
+    conc: usize,
+    listed: &Option<HashSet<String>>,
+    stop_on_error: bool,
+) -> Vec<Imports> {
+    let mut done: Vec<Imports> = vec![];
+    let mut rest = ordered;
     while let Some((_, first)) = rest.first() {
         let rank = import_rank(first.key.kind);
         let n = rest
@@ -244,26 +424,211 @@ pub async fn import(
             client,
             Lane::Writes,
             batch.to_vec(),
-            |(i, a)| {
-                let listed = listed.clone();
-                async move {
-                    let absent = (*listed).as_ref().is_some_and(|l| !l.contains(&a.key.id()));
-                    let r = import_one(ctx, client, &a, mode, absent).await;
-                    (i, a, r)
-                }
-            },
+            |(i, a)| import_listed(ctx, client, listed, i, a, mode),
         )
         .await;
         let failed = res.iter().any(|(_, _, r)| r.is_err());
         done.extend(res);
-        if o.stop_on_error && failed {
+        if stop_on_error && failed {
             break;
         }
     }
-    done.sort_by_key(|(i, _, _)| *i);
-    let mut imported = gather(done, o)?;
-    imported.schedules = schedules;
+    done
+}
+
+/// Whether an import's outcome is followed by an activation: `Some(fresh)` (`fresh`: this run
+/// imported it, or plans to), `None` when it is not activated.
+fn activation_of(
+    a: &Artifact,
+    r: &Result<Outcome<ImportOutcome>, EffectError>,
+    o: &ImportOptions,
+) -> Option<bool> {
+    if !o.activate.wants(a) {
+        return None;
+    }
+    match r {
+        Ok(Outcome::Done(out)) => (out.action != ImportAction::Skipped).then_some(true),
+        Ok(Outcome::Planned) => Some(true),
+        // Already there as wanted: its activation still follows.
+        Ok(Outcome::Skipped(why)) => why.import_continues().then_some(false),
+        Err(_) => None,
+    }
+}
+
+/// What a pipelined import waits for before it activates an integration (see
+/// [`import_arriving`]).
+pub trait BeforeActivation {
+    /// Resolves when what the activation of `a` needs on the target is in place (its
+    /// connections configured and tested); `None`: not known, its activation waits for the end
+    /// of the imports ([`activate_imported`]).
+    fn ready<'a>(&'a self, a: &'a Artifact) -> Option<futures::future::LocalBoxFuture<'a, ()>>;
+}
+
+/// One import of [`import_arriving`]: its result, its activation when it is left for later
+/// (`Some(fresh)`), and its schedule's results when it was put at once.
+type Arrived = (ImportResult, Artifact, Option<bool>, Vec<ImportResult>);
+
+/// Phase 1 of a migration whose exports overlap its imports: each archive of `arriving` is
+/// imported as soon as it is in (and a place is free), none waiting for the others. They must
+/// all be of one import rank (the caller imports what comes before them first, with
+/// [`import`]); `len`: how many are expected (the progress bar). With `then`, each integration
+/// goes on in the same place: activated (when the options want it) as soon as `then` says what
+/// it needs is ready, then its schedule put; otherwise, and for those `then` knows nothing of,
+/// the activations and schedules are left to [`activate_imported`].
+pub async fn import_arriving(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    arriving: impl futures::Stream<Item = Artifact>,
+    len: usize,
+    o: &ImportOptions,
+    then: Option<&dyn BeforeActivation>,
+) -> Result<Imported, OpsError> {
+    use futures::StreamExt;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mode = if o.overwrite {
+        ImportMode::Overwrite
+    } else {
+        ImportMode::SkipExisting
+    };
+    let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    let act = o.activation();
+    // Listed once, before the first import (one page per 100, while the first exports run).
+    let listed = ctx
+        .exec()
+        .read("list_integrations", || client.list_integrations(None))
+        .await
+        .ok()
+        .map(|l| {
+            l.into_iter()
+                .map(|i| format!("{}|{}", i.code, i.version))
+                .collect::<HashSet<String>>()
+        });
+    // The schedules, by their integration: taken from `arriving` as soon as they are in (not
+    // when a place frees up), so that an integration finds its own (exported right after it).
+    let schedules: Mutex<BTreeMap<(String, String), Artifact>> = Mutex::new(BTreeMap::new());
+    let (fwd, archives) = futures::channel::mpsc::unbounded();
+    let pump = async {
+        let fwd = fwd;
+        let mut arriving = std::pin::pin!(arriving);
+        while let Some(a) = arriving.next().await {
+            if a.key.kind == ArtifactKind::Schedule {
+                let k = (a.key.code.clone(), a.key.version.clone());
+                schedules
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(k, a);
+            } else {
+                let _ = fwd.unbounded_send(a);
+            }
+        }
+    };
+    // With `stop_on_error`, nothing starts after a failure (as [`import`] stops after the batch).
+    let failed = AtomicBool::new(false);
+    let items = archives
+        .take_while(|_| {
+            futures::future::ready(!(o.stop_on_error && failed.load(Ordering::Relaxed)))
+        })
+        .enumerate();
+    let work = fan_out_adaptive_stream(
+        ctx.bar(len, "import"),
+        conc,
+        client,
+        Lane::Writes,
+        items,
+        |(i, a)| {
+            let (listed, failed, act, schedules) = (&listed, &failed, &act, &schedules);
+            async move {
+                let (_, a, r) = import_listed(ctx, client, listed, i, a, mode).await;
+                if r.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                let fresh = activation_of(&a, &r, o);
+                let mut m = import_result(&a, r, o)?;
+                let Some(then) = then else {
+                    return Ok((m, a, fresh, vec![]));
+                };
+                if let Some(fresh) = fresh {
+                    let Some(ready) = then.ready(&a) else {
+                        return Ok((m, a, Some(fresh), vec![]));
+                    };
+                    ready.await;
+                    let r = activate_after_import(ctx, client, act, &a, fresh).await;
+                    activated(&mut m, r, o)?;
+                }
+                let k = (a.key.code.clone(), a.key.version.clone());
+                let mine = schedules
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&k);
+                let applied = match mine {
+                    Some(s) => {
+                        super::schedules::apply(ctx, client, vec![s], o, std::slice::from_ref(&m))
+                            .await?
+                    }
+                    None => vec![],
+                };
+                Ok::<Arrived, OpsError>((m, a, None, applied))
+            }
+        },
+    );
+    let ((), done) = futures::join!(pump, work);
+    let mut imported = Imported {
+        results: vec![],
+        activations: vec![],
+        schedules: vec![],
+        applied: vec![],
+    };
+    for r in done {
+        let (m, a, later, applied) = r?;
+        if let Some(fresh) = later {
+            imported
+                .activations
+                .push((imported.results.len(), a, fresh));
+        }
+        imported.results.push(m);
+        imported.applied.extend(applied);
+    }
+    imported.schedules = schedules
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_values()
+        .collect();
     Ok(imported)
+}
+
+impl Imported {
+    /// `later` after these: its results follow, its activations and schedules too.
+    pub fn extend(&mut self, later: Imported) {
+        let base = self.results.len();
+        self.results.extend(later.results);
+        self.activations.extend(
+            later
+                .activations
+                .into_iter()
+                .map(|(i, a, fresh)| (base + i, a, fresh)),
+        );
+        self.schedules.extend(later.schedules);
+        self.applied.extend(later.applied);
+    }
+}
+
+type Imports = (usize, Artifact, Result<Outcome<ImportOutcome>, EffectError>);
+
+/// One import of phase 1: absent from the target's list (when it was read) is imported without
+/// a check of its own.
+async fn import_listed(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    listed: &Option<HashSet<String>>,
+    i: usize,
+    a: Artifact,
+    mode: ImportMode,
+) -> Imports {
+    let absent = listed.as_ref().is_some_and(|l| !l.contains(&a.key.id()));
+    let r = import_one(ctx, client, &a, mode, absent).await;
+    (i, a, r)
 }
 
 /// The target's integrations, listed once (a page per 100) so that a new import needs no GET of
@@ -292,52 +657,49 @@ async fn listed_integrations(
 }
 
 /// The results of phase 1 and the activations that follow.
-fn gather(
-    done: Vec<(usize, Artifact, Result<Outcome<ImportOutcome>, EffectError>)>,
-    o: &ImportOptions,
-) -> Result<Imported, OpsError> {
+fn gather(done: Vec<Imports>, o: &ImportOptions) -> Result<Imported, OpsError> {
     let mut results = vec![];
     let mut activations = vec![];
     for (_, a, r) in done {
-        let mut m = ImportResult::of(&a);
-        let idx = results.len();
-        match r {
-            Ok(Outcome::Done(out)) => {
-                m.action = Some(match out.action {
-                    ImportAction::Created => ItemAction::Created,
-                    ImportAction::Replaced => ItemAction::Replaced,
-                    ImportAction::Skipped => ItemAction::Skipped,
-                });
-                m.previous_status = out.previous_status;
-                if o.activate.wants(&a) && out.action != ImportAction::Skipped {
-                    activations.push((idx, a.clone(), true));
-                }
-            }
-            Ok(Outcome::Planned) => {
-                m.action = Some(ItemAction::Planned);
-                if o.activate.wants(&a) {
-                    activations.push((idx, a.clone(), true));
-                }
-            }
-            Ok(Outcome::Skipped(why)) => {
-                m.action = Some(ItemAction::Skipped);
-                // Already there as wanted: its activation still follows.
-                if o.activate.wants(&a) && why.import_continues() {
-                    activations.push((idx, a.clone(), false));
-                }
-                m.reason = Some(why.to_string());
-            }
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
-            Err(e) => m.fail(Stage::Import, &e),
+        if let Some(fresh) = activation_of(&a, &r, o) {
+            activations.push((results.len(), a.clone(), fresh));
         }
-        results.push(m);
+        results.push(import_result(&a, r, o)?);
     }
     Ok(Imported {
         results,
         activations,
         schedules: vec![],
+        applied: vec![],
     })
+}
+
+/// The result of one import.
+fn import_result(
+    a: &Artifact,
+    r: Result<Outcome<ImportOutcome>, EffectError>,
+    o: &ImportOptions,
+) -> Result<ImportResult, OpsError> {
+    let mut m = ImportResult::of(a);
+    match r {
+        Ok(Outcome::Done(out)) => {
+            m.action = Some(match out.action {
+                ImportAction::Created => ItemAction::Created,
+                ImportAction::Replaced => ItemAction::Replaced,
+                ImportAction::Skipped => ItemAction::Skipped,
+            });
+            m.previous_status = out.previous_status;
+        }
+        Ok(Outcome::Planned) => m.action = Some(ItemAction::Planned),
+        Ok(Outcome::Skipped(why)) => {
+            m.action = Some(ItemAction::Skipped);
+            m.reason = Some(why.to_string());
+        }
+        Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+        Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+        Err(e) => m.fail(Stage::Import, &e),
+    }
+    Ok(m)
 }
 
 /// Phase 2: the activations, bounded (OIC advises against many parallel activations).
@@ -351,10 +713,13 @@ pub async fn activate_imported(
         mut results,
         activations,
         schedules,
+        applied,
     } = imported;
     let conc = o.activation_concurrency.unwrap_or(ctx.bounds().activations);
+    if let Some(c) = o.activation_concurrency {
+        client.limiter().start_at(Lane::Writes, c);
+    }
     let act = o.activation();
-    let target = client.name().to_string();
     let done = fan_out_adaptive(
         ctx.bar(activations.len(), "activate"),
         conc,
@@ -362,50 +727,83 @@ pub async fn activate_imported(
         Lane::Writes,
         activations,
         |(idx, a, fresh)| {
-            let act = act.clone();
-            let target = target.clone();
+            let act = &act;
             async move {
-                let reason = a
-                    .source_status
-                    .as_deref()
-                    .map(|s| format!("was {s} on {}", a.source));
-                let eff = Effect::new(
-                    Stage::Activate,
-                    a.key.clone(),
-                    target,
-                    Action::Activate.to_string(),
-                )
-                .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
-                let eff = match reason {
-                    Some(r) => eff.with_reason(r),
-                    None => eff,
-                };
                 (
                     idx,
-                    activate::activate_one(ctx.exec(), client, &act, eff, fresh).await,
+                    activate_after_import(ctx, client, act, &a, fresh).await,
                 )
             }
         },
     )
     .await;
     for (idx, r) in done {
-        let m = &mut results[idx];
-        match r {
-            Ok(Outcome::Done(status)) => {
-                m.status = Some(status);
-                m.activated = true;
-            }
-            Ok(_) => {}
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
-            Err(e) => m.fail(Stage::Activate, &e),
-        }
+        activated(&mut results[idx], r, o)?;
     }
+    let mut results = finish_with_schedules(ctx, client, results, schedules, o).await?;
+    results.extend(applied);
+    Ok(results)
+}
+
+/// The schedules put on the target once the imports and activations are done.
+async fn finish_with_schedules(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    mut results: Vec<ImportResult>,
+    schedules: Vec<Artifact>,
+    o: &ImportOptions,
+) -> Result<Vec<ImportResult>, OpsError> {
     if !schedules.is_empty() {
         let s = super::schedules::apply(ctx, client, schedules, o, &results).await?;
         results.extend(s);
     }
     Ok(results)
+}
+
+/// The activation that follows the import of `a` (one `activate` effect; `fresh`: this run
+/// imported it).
+async fn activate_after_import(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    act: &ActivateOptions,
+    a: &Artifact,
+    fresh: bool,
+) -> Result<Outcome<String>, EffectError> {
+    let reason = a
+        .source_status
+        .as_deref()
+        .map(|s| format!("was {s} on {}", a.source));
+    let eff = Effect::new(
+        Stage::Activate,
+        a.key.clone(),
+        client.name(),
+        Action::Activate.to_string(),
+    )
+    .with_sha256(Some(a.sha256.clone()).filter(|s| !s.is_empty()));
+    let eff = match reason {
+        Some(r) => eff.with_reason(r),
+        None => eff,
+    };
+    activate::activate_one(ctx.exec(), client, act, eff, fresh).await
+}
+
+/// Notes an activation's outcome in its import's result.
+fn activated(
+    m: &mut ImportResult,
+    r: Result<Outcome<String>, EffectError>,
+    o: &ImportOptions,
+) -> Result<(), OpsError> {
+    match r {
+        Ok(Outcome::Done(status)) => {
+            m.status = Some(status);
+            m.activated = true;
+        }
+        Ok(_) => {}
+        Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+        Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+        Err(e) => m.fail(Stage::Activate, &e),
+    }
+    Ok(())
 }
 
 /// What a check of the target found.

@@ -1,8 +1,14 @@
 //! `migrate_instance`: everything an instance holds, moved by ferry's per-artifact path, in
-//! dependency order: libraries, lookups, projects, packages and integrations (exported and
-//! imported, each checked against the target), then the connections they use (properties copied
-//! from the source, credentials and overrides per environment, each tested), then the
-//! activations, then project ACLs and role grants in the identity domain.
+//! dependency order: libraries, lookups, projects and packages (exported, then imported rank by
+//! rank, each checked against the target), then the integrations, each carried through on its
+//! own as soon as its export is in (the source's requests overlap the target's, no phase waits
+//! for the whole of another): imported; the connections it uses configured (properties copied
+//! from the source, credentials and overrides per environment) and tested, once, by the first
+//! integration that needs them; activated (what was active on the source); its schedule put
+//! (definition and state). Then the connections no activation needed, the activations whose
+//! connections are not known, the integrations of packages, project ACLs and role grants in the
+//! identity domain. With `stop_on_error` every export comes before the first import and every
+//! connection before the first activation (the first failure stops the run before what follows).
 //!
 //! What moves is chosen by include/exclude rules (kind, code glob, status, project, updated
 //! since); everything left out is listed with its reason, so a diff of source and target after
@@ -20,13 +26,18 @@ use super::activate::ActivateWhen;
 pub use super::connections::ConnectionResult;
 use super::connections::{ConnectionSpec, update_and_test, update_from_source};
 use super::ctx::{Ctx, fan_out};
-use super::export::{ExportOptions, Exportable, export};
+use super::export::{ExportOptions, Exportable, export, export_to};
 use super::grant::AccessTarget;
-use super::import::{ImportOptions, ImportResult, activate_imported, import};
+use super::import::{
+    BeforeActivation, ImportOptions, ImportResult, activate_imported, import, import_arriving,
+};
 use super::instance_archive::Coverage;
 use super::select::{OneOrMany, glob};
+use crate::artifact::Artifact;
 use crate::oic::{Connection, OicClient};
 use crate::rbac::{IdentityClient, Principal, RoleMap};
+use futures::FutureExt;
+use futures::future::{LocalBoxFuture, Shared};
 
 /// The kinds of things an instance holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -759,21 +770,21 @@ async fn migrate(
         }
     }
 
-    // 1. Export what is selected (a read: also in a dry run).
-    let wanted: Vec<Exportable> = inv
+    // 1-2. Export what is selected (a read: also in a dry run) and import it in dependency
+    // order: libraries, lookups, projects and packages first (exported, then imported rank by
+    // rank); the integrations' exports start with them, and each integration is imported as soon
+    // as its archive is in and those are done (the source's requests overlap the target's).
+    let (ints, pre): (Vec<Exportable>, Vec<Exportable>) = inv
         .exportables
         .iter()
         .filter(|(it, _)| sel.chosen.contains(&it.id()))
         .map(|(_, e)| e.clone())
-        .collect();
+        .partition(|e| matches!(e, Exportable::Integration(_)));
     let eo = ExportOptions {
         concurrency: o.concurrency,
         stop_on_error: o.stop_on_error,
         label: None,
     };
-    let artifacts = export(ctx, src, wanted, &eo).await?;
-
-    // 2. Import in dependency order (libraries, lookups, projects, packages, integrations).
     let io = ImportOptions {
         overwrite: o.overwrite,
         activate: o.activate,
@@ -787,10 +798,34 @@ async fn migrate(
         schedules: Default::default(),
         connections: None,
     };
-    let imported = import(ctx, dst, artifacts, &io).await?;
+    let setup = ConnSetup::new(ctx, dst, &inv, &sel, o);
+    let imported = if o.stop_on_error {
+        // The first failure stops the run before anything after it: every export before the
+        // first import.
+        let mut wanted = pre;
+        wanted.extend(ints);
+        let artifacts = export(ctx, src, wanted, &eo).await?;
+        import(ctx, dst, artifacts, &io).await?
+    } else {
+        let n_ints = ints.len();
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let exports = export_to(ctx, src, ints, &eo, Some(tx));
+        let imports = async {
+            let first = export(ctx, src, pre, &eo).await?;
+            let mut imported = import(ctx, dst, first, &io).await?;
+            let then: &dyn BeforeActivation = &setup;
+            imported.extend(import_arriving(ctx, dst, rx, n_ints, &io, Some(then)).await?);
+            Ok::<_, OpsError>(imported)
+        };
+        // Both run to their end (no request is dropped half way), then an error is raised.
+        let (exported, imported) = futures::join!(exports, imports);
+        exported?;
+        imported?
+    };
 
-    // 3. Connections, configured and tested before any activation.
-    let connections = migrate_connections(ctx, dst, &inv, &sel, o).await?;
+    // 3. Connections, configured and tested before any activation that needs them (those the
+    // pipeline did not need yet now).
+    let connections = migrate_connections(ctx, dst, &setup, o).await?;
 
     // 4. Activations: the imported integrations, then those that came in packages.
     let imports = activate_imported(ctx, dst, imported, &io).await?;
@@ -856,31 +891,99 @@ async fn certificate_report(
     Ok(certificate_lines(&chosen, &on_target, dst.name()))
 }
 
-/// Step 3 of [`migrate_instance`]: the selected connections (a project's only with its project),
-/// configured and tested on the target; with `stop_on_error` the first failure stops.
+/// The selected connections (a project's only with its project): each configured and tested on
+/// the target once, by the first that needs it: an integration that uses it, just imported (the
+/// connection reached the target with it), before its activation; the rest at step 3.
+struct ConnSetup<'a> {
+    /// Every selected connection, in order, with its configuration (global connections: shared
+    /// by the integrations that use them).
+    all: Vec<Shared<LocalBoxFuture<'a, ConnectionResult>>>,
+    /// The global connections by code (indices in `all`).
+    by_code: BTreeMap<String, usize>,
+    /// The connections each selected integration uses (`CODE|VERSION`), from the source's list.
+    uses: BTreeMap<String, Vec<String>>,
+}
+
+impl<'a> ConnSetup<'a> {
+    fn new(
+        ctx: &'a dyn Ctx,
+        dst: &'a OicClient,
+        inv: &Inventory,
+        sel: &Selection,
+        o: &'a MigrateOptions,
+    ) -> ConnSetup<'a> {
+        let mut all = vec![];
+        let mut by_code = BTreeMap::new();
+        let conns = inv
+            .connections
+            .iter()
+            .filter(|(it, _, _)| sel.chosen.contains(&it.id()))
+            .filter(|(_, p, _)| {
+                p.as_ref()
+                    .is_none_or(|p| sel.chosen.contains(&format!("project:{p}")))
+            });
+        for (_, p, c) in conns {
+            if p.is_none() {
+                by_code.insert(c.id.clone(), all.len());
+            }
+            let (p, c) = (p.clone(), c.clone());
+            all.push(configure_one(ctx, dst, p, c, o).boxed_local().shared());
+        }
+        let uses = inv
+            .exportables
+            .iter()
+            .filter_map(|(it, e)| match e {
+                Exportable::Integration(i) if sel.chosen.contains(&it.id()) => {
+                    Some((format!("{}|{}", i.code, i.version), i.connections.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        ConnSetup { all, by_code, uses }
+    }
+}
+
+impl BeforeActivation for ConnSetup<'_> {
+    /// The selected connections `a` uses, configured; `None` when its connections are not known.
+    fn ready<'b>(&'b self, a: &'b Artifact) -> Option<LocalBoxFuture<'b, ()>> {
+        let codes = self
+            .uses
+            .get(&format!("{}|{}", a.key.code, a.key.version))?;
+        if codes.is_empty() {
+            return None;
+        }
+        let setups: Vec<_> = codes
+            .iter()
+            .filter_map(|c| self.by_code.get(c).map(|&i| self.all[i].clone()))
+            .collect();
+        // One after the other: the place of the fan-out holds one request at a time (the
+        // target's limit counts them all).
+        Some(
+            async move {
+                for s in setups {
+                    s.await;
+                }
+            }
+            .boxed_local(),
+        )
+    }
+}
+
+/// Step 3 of [`migrate_instance`]: the selected connections configured and tested on the target
+/// (those an integration's activation needed already are); with `stop_on_error` the first
+/// failure stops.
 async fn migrate_connections(
     ctx: &dyn Ctx,
     dst: &OicClient,
-    inv: &Inventory,
-    sel: &Selection,
+    setup: &ConnSetup<'_>,
     o: &MigrateOptions,
 ) -> Result<Vec<ConnectionResult>, OpsError> {
-    let conns: Vec<(Option<String>, Connection)> = inv
-        .connections
-        .iter()
-        .filter(|(it, _, _)| sel.chosen.contains(&it.id()))
-        .filter(|(_, p, _)| {
-            p.as_ref()
-                .is_none_or(|p| sel.chosen.contains(&format!("project:{p}")))
-        })
-        .map(|(_, p, c)| (p.clone(), c.clone()))
-        .collect();
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
     let connections = fan_out(
-        ctx.bar(conns.len(), "connections"),
+        ctx.bar(setup.all.len(), "connections"),
         conc,
-        conns,
-        |(p, c)| configure_one(ctx, dst, p, c, o),
+        setup.all.clone(),
+        |c| c,
     )
     .await;
     if o.stop_on_error

@@ -310,3 +310,62 @@ fn list_pages_after_the_first_are_asked_for_in_parallel() {
     let peak = max_overlap(&pages);
     assert!(peak >= 4, "at most {peak} pages in flight");
 }
+
+#[test]
+fn activations_follow_each_import_and_its_connections_not_the_last_import() {
+    // prod has no connections: each import creates its connections as drafts, and an activation
+    // before they are configured is refused (412). Imports, connections and activations overlap.
+    let w = world(80);
+    w.sim().set_faults(Faults {
+        latency_ms: 20,
+        ..Default::default()
+    });
+    let recipe = r#"
+let dev = oic::instance("dev");
+let prod = oic::instance("prod");
+let wanted = dev.integrations(#{ latest: true }).filter(|i| i.status != "INPROGRESS" && !i.locked && i.project_type != "PREBUILT");
+let conns = #{};
+for c in dev.connections() { conns[c.id] = #{ properties: #{ connectionUrl: `https://${c.id}.example.com` }, security: #{ username: "svc", password: "secret" } }; }
+let arts = dev.export_archives(wanted, #{ concurrency: 4 });
+let res = prod.import_archives(arts, #{ overwrite: true, activate: "keep", concurrency: 4, activation_concurrency: 4, connections: conns });
+let errs = res.filter(|r| r.error != ());
+print(`errors ${errs.len()} activated ${res.filter(|r| r.activated).len()}`);
+for e in errs { print(`${e}`); }
+"#;
+    let (r, lines) = w.run(recipe);
+    assert_eq!(r.code, 0, "{lines:?} {:?}", r.error);
+    let l = lines.iter().find(|l| l.starts_with("errors ")).unwrap();
+    let w2: Vec<&str> = l.split_whitespace().collect();
+    assert_eq!(w2[1], "0", "{lines:?}");
+    assert!(w2[3].parse::<usize>().unwrap() >= 5, "{l}");
+    let log: Vec<LogEntry> = w
+        .sim()
+        .request_log()
+        .into_iter()
+        .filter(|e| e.instance.as_deref() == Some("prod"))
+        .collect();
+    assert!(log.iter().all(|e| e.status < 400), "a refusal on prod");
+    let imports: Vec<&LogEntry> = log
+        .iter()
+        .filter(|e| e.method == "POST" && e.path.ends_with("/integrations/archive"))
+        .collect();
+    let activations: Vec<&LogEntry> = log
+        .iter()
+        .filter(|e| {
+            e.method == "POST"
+                && e.path.contains("/integrations/")
+                && e.path.contains("%7C")
+                && !e.path.contains("/schedule")
+        })
+        .collect();
+    let last_import = imports.iter().map(|e| e.at_ms).max().unwrap();
+    let first_activation = activations.iter().map(|e| e.at_ms).min().unwrap();
+    assert!(
+        first_activation < last_import,
+        "the first activation ({first_activation} ms) waited for the last import ({last_import} ms)"
+    );
+    // imports, connections and activations together never exceed the larger concurrency
+    let writes: Vec<LogEntry> = log.iter().filter(|e| e.method != "GET").cloned().collect();
+    let peak = max_overlap(&writes);
+    assert!(peak <= 4, "{peak} writes in flight on prod");
+}
