@@ -1352,7 +1352,6 @@ impl JobWriter {
         &self,
         entries: impl Iterator<Item = &'e ManifestEntry> + Clone,
     ) -> Result<(), VaultError> {
-        let st = &self.inner.store;
         let jdir = format!("{}/{JOURNAL}", self.path);
         let err = |e: serde_json::Error| VaultError::Local {
             path: JOURNAL.into(),
