@@ -134,11 +134,12 @@ impl JobState {
         for (key, reason) in failed_exports(record) {
             w.note_missing(key, reason);
         }
-        let m = w.finish().map_err(|e| e.to_string())?;
-        if m.status == JobStatus::Partial {
-            shell.line(&partial_line(&self.path, &m.missing));
+        // the manifest is written as its entries are read: none are held
+        let (status, missing) = w.finish_status().map_err(|e| e.to_string())?;
+        if status == JobStatus::Partial {
+            shell.line(&partial_line(&self.path, &missing));
         }
-        *self.finished.lock().unwrap_or_else(|p| p.into_inner()) = Some((m.status, m.missing));
+        *self.finished.lock().unwrap_or_else(|p| p.into_inner()) = Some((status, missing));
         Ok(())
     }
 

@@ -369,7 +369,8 @@ impl Run {
         let taken = lock(&self.rollback).take();
         if let Some((_, w)) = taken {
             let w = Arc::try_unwrap(w).map_err(|_| "rollback job: still in use".to_string())?;
-            w.finish().map_err(|e| format!("rollback job: {e}"))?;
+            w.finish_status()
+                .map_err(|e| format!("rollback job: {e}"))?;
             *lock(&self.rollback_sealed) = true;
         }
         Ok(())
@@ -432,7 +433,7 @@ impl Run {
         if let Some((_, w)) = lock(&self.rollback).take() {
             match Arc::try_unwrap(w) {
                 Ok(w) => {
-                    if let Err(e) = w.finish() {
+                    if let Err(e) = w.finish_status() {
                         errors.push(format!("rollback job: {e}"));
                     }
                 }
@@ -467,7 +468,7 @@ impl Run {
                 .vault
                 .create_job(&j.name, j.date, meta)
                 .map_err(|e| e.to_string())
-                .and_then(|w| w.finish().map(|_| ()).map_err(|e| e.to_string()));
+                .and_then(|w| w.finish_status().map(|_| ()).map_err(|e| e.to_string()));
             if let Err(e) = r {
                 // The run itself went through: say it, without failing it.
                 self.shell.warn(&format!(

@@ -293,13 +293,29 @@ impl Manifest {
 
     /// Writes the `manifest.json` bytes of [`Manifest::to_json`] to `w` as they are made (a
     /// manifest of 10,000 entries is megabytes: no copy of it is held).
-    pub fn write_json(&self, mut w: impl io::Write) -> Result<(), serde_json::Error> {
+    pub fn write_json(&self, w: impl io::Write) -> Result<(), serde_json::Error> {
+        self.write_json_with(w, &mut || {
+            Box::new(self.entries.iter().map(|e| Ok(std::borrow::Cow::Borrowed(e))))
+        })
+    }
+
+    /// [`Manifest::write_json`] with the entries (sorted by path) handed over by `entries`
+    /// (called twice: the shared folders first, then the entries), not `self.entries`: a job
+    /// writer's entries are read from its spool as they are written.
+    pub(crate) fn write_json_with<'e>(
+        &self,
+        mut w: impl io::Write,
+        entries: &mut dyn FnMut() -> Box<
+            dyn Iterator<Item = io::Result<std::borrow::Cow<'e, ManifestEntry>>> + 'e,
+        >,
+    ) -> Result<(), serde_json::Error> {
         // Format 4: each earlier job folder once, entries naming it by number.
-        let table = if self.format >= 4 {
-            SharedTable::of(&self.entries)
-        } else {
-            SharedTable::default()
-        };
+        let mut table = SharedTable::default();
+        if self.format >= 4 {
+            for e in entries() {
+                table.add(&*e.map_err(serde_json::Error::io)?);
+            }
+        }
         let head = Manifest {
             format: self.format,
             job: self.job.clone(),
@@ -331,12 +347,15 @@ impl Manifest {
         }
         w.write_all(b"\"entries\": [")
             .map_err(serde_json::Error::io)?;
-        for (i, e) in self.entries.iter().enumerate() {
-            w.write_all(if i == 0 { b"\n    " } else { b",\n    " })
+        let mut n = 0;
+        for e in entries() {
+            let e = e.map_err(serde_json::Error::io)?;
+            w.write_all(if n == 0 { b"\n    " } else { b",\n    " })
                 .map_err(serde_json::Error::io)?;
-            serde_json::to_writer(&mut w, &table.compact(e))?;
+            serde_json::to_writer(&mut w, &table.compact(&e))?;
+            n += 1;
         }
-        w.write_all(if self.entries.is_empty() {
+        w.write_all(if n == 0 {
             b"]"
         } else {
             b"\n  ]"
@@ -432,25 +451,30 @@ impl Manifest {
 /// The earlier job folders that entries share files with, numbered for the compact form of
 /// format 4 (`shared_jobs`, `shared.job`, `shared.path`).
 #[derive(Default)]
-struct SharedTable<'a> {
-    number: BTreeMap<&'a str, usize>,
+struct SharedTable {
+    number: BTreeMap<String, usize>,
     jobs: Vec<String>,
 }
 
-impl<'a> SharedTable<'a> {
+impl SharedTable {
     /// The folders of the shared entries of `entries`, numbered in order of appearance.
-    fn of(entries: impl IntoIterator<Item = &'a ManifestEntry>) -> SharedTable<'a> {
+    fn of<'a>(entries: impl IntoIterator<Item = &'a ManifestEntry>) -> SharedTable {
         let mut t = SharedTable::default();
         for e in entries {
-            if let Some(sh) = &e.shared
-                && let Some((job, _)) = split_job_file(&sh.file)
-                && !t.number.contains_key(job)
-            {
-                t.number.insert(job, t.jobs.len());
-                t.jobs.push(job.to_string());
-            }
+            t.add(e);
         }
         t
+    }
+
+    /// Numbers the folder of `e`'s shared file, when it is new.
+    fn add(&mut self, e: &ManifestEntry) {
+        if let Some(sh) = &e.shared
+            && let Some((job, _)) = split_job_file(&sh.file)
+            && !self.number.contains_key(job)
+        {
+            self.number.insert(job.to_string(), self.jobs.len());
+            self.jobs.push(job.to_string());
+        }
     }
 
     /// The entry as written: a shared file in a numbered folder as `shared.job` (and
@@ -643,7 +667,8 @@ pub struct JobWriter {
     date: NaiveDate,
     meta: JobMeta,
     created_at: String,
-    entries: Mutex<BTreeMap<String, ManifestEntry>>,
+    /// The entries stored so far, in a local spool file (not in memory).
+    entries: Mutex<super::spool::EntrySpool>,
     /// Selected artifacts not stored (yet), with the reason: a failed store or export.
     failed: Mutex<BTreeMap<ArtifactKey, String>>,
     /// What earlier jobs hold, by content (read at the first store).
@@ -755,7 +780,7 @@ impl JobWriter {
             date,
             meta,
             created_at: now(),
-            entries: Mutex::new(BTreeMap::new()),
+            entries: Mutex::new(Default::default()),
             failed: Mutex::new(BTreeMap::new()),
             index: std::sync::OnceLock::new(),
             sources: Mutex::new(BTreeMap::new()),
@@ -789,7 +814,7 @@ impl JobWriter {
         if let Some(Ok(m)) = read_manifest(&self.inner, &self.path)? {
             for entry in m.entries {
                 if st.stat(&entry.stored_at(&self.path))? == Some(entry.stored_size) {
-                    entries.insert(entry.path.clone(), entry);
+                    entries.insert(&entry).map_err(spool_err)?;
                 }
             }
         }
@@ -821,7 +846,7 @@ impl JobWriter {
             for entry in found {
                 // Keep it only when its file is there with the recorded size.
                 if st.stat(&entry.stored_at(&self.path))? == Some(entry.stored_size) {
-                    entries.insert(entry.path.clone(), entry);
+                    entries.insert(&entry).map_err(spool_err)?;
                 }
             }
         }
@@ -840,11 +865,13 @@ impl JobWriter {
 
     /// The entries stored so far.
     pub fn entries(&self) -> Vec<ManifestEntry> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
+        let spool = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        spool
+            .iter()
+            .filter_map(|e| {
+                e.map_err(|e| tracing::warn!(job = %self.path, "entry spool: {e}"))
+                    .ok()
+            })
             .collect()
     }
 
@@ -1114,7 +1141,8 @@ impl JobWriter {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(t.rel.clone(), entry.clone());
+            .insert(&entry)
+            .map_err(spool_err)?;
         Ok(entry)
     }
 
@@ -1253,8 +1281,8 @@ impl JobWriter {
     pub fn record_carried(&self, batch: Vec<ManifestEntry>) -> Result<(), VaultError> {
         self.journal_references(&batch)?;
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        for e in batch {
-            entries.insert(e.path.clone(), e);
+        for e in &batch {
+            entries.insert(e).map_err(spool_err)?;
         }
         Ok(())
     }
@@ -1342,7 +1370,8 @@ impl JobWriter {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.path.clone(), entry.clone());
+            .insert(&entry)
+            .map_err(spool_err)?;
         Ok(entry)
     }
 
@@ -1425,19 +1454,42 @@ impl JobWriter {
     /// Writes `manifest.json` (under a temporary name, then renamed: the job is now finished)
     /// and releases the lock. The job is `complete` when no selected artifact is missing,
     /// otherwise `partial`, its manifest listing what is missing and why.
+    /// Returns the manifest, its entries read back (see [`JobWriter::finish_status`] for a job
+    /// of thousands).
     pub fn finish(self) -> Result<Manifest, VaultError> {
-        // moved out, not copied: the writer ends here
-        let entries: Vec<ManifestEntry> =
-            std::mem::take(&mut *self.entries.lock().unwrap_or_else(|p| p.into_inner()))
-                .into_values()
-                .collect();
-        let stored: BTreeSet<ArtifactKey> = entries.iter().map(ManifestEntry::key).collect();
+        let (mut m, spool) = self.write_manifest()?;
+        m.entries = spool
+            .iter()
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(spool_err)?;
+        Ok(m)
+    }
+
+    /// [`JobWriter::finish`] that returns what the job is (`complete` or `partial`) and what it
+    /// misses, without reading its entries back.
+    pub fn finish_status(self) -> Result<(JobStatus, Vec<MissingEntry>), VaultError> {
+        let (m, _) = self.write_manifest()?;
+        Ok((m.status, m.missing))
+    }
+
+    /// Writes the manifest and releases the lock; returns the manifest without its entries, and
+    /// the entries.
+    fn write_manifest(self) -> Result<(Manifest, super::spool::EntrySpool), VaultError> {
+        // moved out: the writer ends here
+        let spool = std::mem::take(&mut *self.entries.lock().unwrap_or_else(|p| p.into_inner()));
+        // An entry's path is its key's file name in its kind's folder (`.age` when encrypted).
+        let stored = |k: &ArtifactKey| {
+            [false, true].into_iter().any(|enc| {
+                self.target(k, enc)
+                    .is_ok_and(|t| spool.contains(&t.rel))
+            })
+        };
         let missing: Vec<MissingEntry> = self
             .failed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|(k, _)| !stored.contains(*k))
+            .filter(|(k, _)| !stored(k))
             .map(|(k, reason)| MissingEntry {
                 kind: k.kind,
                 code: k.code.clone(),
@@ -1468,7 +1520,7 @@ impl JobWriter {
             shared_jobs: vec![],
             created_at: self.created_at.clone(),
             finished_at: now(),
-            entries,
+            entries: vec![],
             status: if missing.is_empty() {
                 JobStatus::Complete
             } else {
@@ -1477,7 +1529,10 @@ impl JobWriter {
             missing,
         };
         write_atomic_with(&self.inner, &format!("{}/{MANIFEST}", self.path), |w| {
-            m.write_json(w).map_err(io::Error::from)
+            m.write_json_with(w, &mut || {
+                Box::new(spool.iter().map(|e| e.map(std::borrow::Cow::Owned)))
+            })
+            .map_err(io::Error::from)
         })?;
         let st = &self.inner.store;
         let jdir = format!("{}/{JOURNAL}", self.path);
@@ -1487,7 +1542,15 @@ impl JobWriter {
             tracing::warn!(job = %self.path, "cannot remove the job journal: {e}");
         }
         st.remove(&format!("{}/{LOCK}", self.path))?;
-        Ok(m)
+        Ok((m, spool))
+    }
+}
+
+/// A failure of the local spool of a job's entries.
+fn spool_err(e: io::Error) -> VaultError {
+    VaultError::Local {
+        path: "the job's entry spool (temporary folder)".into(),
+        reason: e.to_string(),
     }
 }
 

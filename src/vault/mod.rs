@@ -61,6 +61,7 @@ mod job;
 mod s3;
 mod sftp;
 mod sftp_pipe;
+mod spool;
 pub mod shared;
 mod store;
 
