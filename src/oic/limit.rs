@@ -19,8 +19,10 @@
 //!   milliseconds of it (they reach the instance in any order, and it refuses the last to
 //!   arrive); a timeout cuts the window by
 //!   [`BETA`]. Either cut is made once per *congestion event*: the refusals and timeouts of
-//!   requests sent before the last cut were answered to the window that cut corrected (a burst
-//!   of them says nothing new, and their levels count answers still on their way back);
+//!   requests sent before the last cut were answered to the window that cut corrected; those
+//!   sent within that window (not before it) only lower the window further to just below
+//!   their level when it is lower (the first refusal to come back is not the lowest), never
+//!   below half the window before the cut;
 //! * once it has met the limit, grows only by *probes*: one request sent one above the window
 //!   (never more, so a probe that fails costs one refused request). A probe that holds raises
 //!   the window by one and the next probe follows a round trip later (one more per round trip
@@ -157,6 +159,14 @@ struct Window {
     /// Requests sent when the window was last cut: a refusal or timeout of one of them belongs
     /// to the congestion event that cut already answered.
     cut_at: u64,
+    /// Requests sent when the window was cut before that: the refusals of requests sent between
+    /// the two cuts (the window the last cut corrected) may still lower the window, to just
+    /// below their level, down to `cut_floor`.
+    cut_before: u64,
+    /// Half the window before the last cut (a cut at most halves the window).
+    cut_floor: f64,
+    /// The last cut ended slow start (its refusals count their own level, see `level_seen`).
+    cut_slow_start: bool,
     /// Short-term (fast) and long-term (slow) averages of the latency.
     srtt: Option<Duration>,
     lrtt: Option<Duration>,
@@ -182,6 +192,9 @@ impl Window {
             backoff: PROBE_WAIT,
             held: false,
             cut_at: 0,
+            cut_before: 0,
+            cut_floor: 1.0,
+            cut_slow_start: false,
             srtt: None,
             lrtt: None,
             overloads: 0,
@@ -346,7 +359,7 @@ impl Window {
                 Some(_) if std::mem::take(&mut p.raised) => {
                     self.limit = (self.limit - 1.0).max(1.0);
                     self.cuts += 1;
-                    self.cut_at = self.sent;
+                    self.new_event(self.limit, false);
                     self.back_off();
                 }
                 Some(_) => {}
@@ -354,18 +367,29 @@ impl Window {
             return true;
         }
         if t.serial <= self.cut_at {
-            // the event the last cut answered (a refused request holds its place at the
-            // instance for its round trip: the refusals of one excess request follow each other)
+            // the event the last cut answered: a refusal of a request sent within the window it
+            // corrected goes just below its level if that is lower (the first refusal to come
+            // back is not the lowest), a cut at most halving; one sent before changes nothing
+            if t.serial > self.cut_before {
+                let seen = if self.cut_slow_start {
+                    t.level
+                } else {
+                    self.level_seen(t)
+                };
+                let below = (seen.saturating_sub(1) as f64).max(self.cut_floor);
+                if below < self.limit.floor() {
+                    self.limit = below;
+                }
+            }
             return false;
         }
         // the limit is below the level the instance saw: go just below it, once for this event,
         // and at most halve the window (in slow start, the requests sent just after this one
         // are the burst of the overshoot: its own level)
         let seen = if first { t.level } else { self.level_seen(t) };
-        let below = (seen.saturating_sub(1) as f64)
-            .max((self.limit / 2.0).floor())
-            .max(1.0);
-        self.cut_at = self.sent;
+        let floor = (self.limit / 2.0).floor().max(1.0);
+        let below = (seen.saturating_sub(1) as f64).max(floor);
+        self.new_event(floor, first);
         if below < self.limit.floor() {
             self.limit = below;
             self.cuts += 1;
@@ -394,8 +418,17 @@ impl Window {
         }
         self.limit = (self.limit * BETA).max(1.0);
         self.waited = 0.0;
-        self.cut_at = self.sent;
         self.cuts += 1;
+        self.new_event(self.limit, false);
+    }
+
+    /// A cut: the congestion event of the requests sent so far, the window not to go below
+    /// `floor` for it.
+    fn new_event(&mut self, floor: f64, slow_start: bool) {
+        self.cut_before = if slow_start { 0 } else { self.cut_at };
+        self.cut_at = self.sent;
+        self.cut_floor = floor;
+        self.cut_slow_start = slow_start;
     }
 
     /// An answer that says nothing of the request `t`.
@@ -810,8 +843,8 @@ mod tests {
         assert!(!w.overload(&req(17, sent - 20)));
         assert!(!w.slow_start, "the first refusal ends slow start");
         assert_eq!(w.allowed(MAX_LIMIT), 16);
-        // those sent before the cut change nothing, whatever their level (the levels of a
-        // burst count answers still on their way back)
+        // the others of slow start's burst lower it no further than half the window before
+        // the cut (their levels count answers still on their way back, or come out of order)
         for level in (10..40).rev() {
             w.overload(&req(level, sent - 10));
         }

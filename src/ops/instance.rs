@@ -435,13 +435,31 @@ async fn inventory(
         packaged: vec![],
         certificates: vec![],
     };
-    let projects = if src.generation().number() >= 3 {
-        read(ctx, at, "list_projects", || src.list_projects(None)).await?
-    } else {
-        vec![]
+    // The lists are independent: read together (one round trip, not eight one after another).
+    let projects = async {
+        if src.generation().number() >= 3 {
+            read(ctx, at, "list_projects", || src.list_projects(None)).await
+        } else {
+            Ok(vec![])
+        }
     };
-    let packages = read(ctx, at, "list_packages", || src.list_packages(None)).await?;
-    let mut ints = read(ctx, at, "list_integrations", || src.list_integrations(None)).await?;
+    let (projects, packages, mut ints, lookups, libraries, connections, certs) = futures::try_join!(
+        projects,
+        read(ctx, at, "list_packages", || src.list_packages(None)),
+        read(ctx, at, "list_integrations", || src.list_integrations(None)),
+        read(ctx, at, "list_lookups", || src.list_lookups(None)),
+        read(ctx, at, "list_libraries", || src.list_libraries(None)),
+        read(ctx, at, "list_connections", || src
+            .list_connections(None, None)),
+        certificates(ctx, src),
+    )?;
+    // Each project's connections, read together.
+    let project_conns = futures::future::try_join_all(projects.iter().map(|p| {
+        read(ctx, at, "list_connections", || {
+            src.list_connections(Some(&p.code), None)
+        })
+    }))
+    .await?;
     let status: BTreeMap<String, String> = ints
         .iter()
         .map(|i| (format!("{}|{}", i.code, i.version), i.status.clone()))
@@ -479,26 +497,22 @@ async fn inventory(
         inv.items.push(it.clone());
         inv.exportables.push((it, Exportable::Package(p)));
     }
-    for p in projects {
-        inv.add_project(ctx, src, p).await?;
+    for (p, conns) in projects.into_iter().zip(project_conns) {
+        inv.add_project(p, conns);
     }
-    for l in read(ctx, at, "list_lookups", || src.list_lookups(None)).await? {
+    for l in lookups {
         let mut it = Item::new(ItemKind::Lookup, &l.name, "");
         it.status = Some(l.status.clone()).filter(|s| !s.is_empty());
         inv.items.push(it.clone());
         inv.exportables.push((it, Exportable::Lookup(l)));
     }
-    for l in read(ctx, at, "list_libraries", || src.list_libraries(None)).await? {
+    for l in libraries {
         let mut it = Item::new(ItemKind::Library, &l.code, &l.version);
         it.status = Some(l.status.clone()).filter(|s| !s.is_empty());
         inv.items.push(it.clone());
         inv.exportables.push((it, Exportable::Library(l)));
     }
-    for c in read(ctx, at, "list_connections", || {
-        src.list_connections(None, None)
-    })
-    .await?
-    {
+    for c in connections {
         let mut it = Item::new(ItemKind::Connection, &c.id, "");
         it.status = Some(c.status.clone());
         inv.connections.push((it, None, c));
@@ -506,7 +520,7 @@ async fn inventory(
     for (it, _, _) in &inv.connections {
         inv.items.push(it.clone());
     }
-    for c in certificates(ctx, src).await? {
+    for c in certs {
         if !c.is_user() {
             continue;
         }
@@ -545,20 +559,11 @@ impl Inventory {
     }
 
     /// A project of the source, its connections and its ACL.
-    async fn add_project(
-        &mut self,
-        ctx: &dyn Ctx,
-        src: &OicClient,
-        p: crate::oic::Project,
-    ) -> Result<(), OpsError> {
+    fn add_project(&mut self, p: crate::oic::Project, conns: Vec<Connection>) {
         let mut it = Item::new(ItemKind::Project, &p.code, "");
         it.status = Some(p.status.clone()).filter(|s| !s.is_empty());
         it.project = Some(p.code.clone());
         self.items.push(it.clone());
-        let conns = read(ctx, src.name(), "list_connections", || {
-            src.list_connections(Some(&p.code), None)
-        })
-        .await?;
         for c in conns {
             let mut ci = Item::new(ItemKind::Connection, &c.id, "");
             ci.status = Some(c.status.clone());
@@ -569,7 +574,6 @@ impl Inventory {
         acl.project = Some(p.code.clone());
         self.items.push(acl);
         self.exportables.push((it, Exportable::Project(p)));
-        Ok(())
     }
 }
 

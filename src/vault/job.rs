@@ -1389,7 +1389,6 @@ impl JobWriter {
         &self,
         entries: impl Iterator<Item = &'e ManifestEntry> + Clone,
     ) -> Result<(), VaultError> {
-        let st = &self.inner.store;
         let jdir = format!("{}/{JOURNAL}", self.path);
         let err = |e: serde_json::Error| VaultError::Local {
             path: JOURNAL.into(),
@@ -1406,21 +1405,30 @@ impl JobWriter {
                 return Ok(());
             }
             let json = serde_json::to_vec(&batch).map_err(err)?;
-            st.create_dir_all(&jdir)?;
             let name = format!(
                 "batch-{:020}-{:08x}.json",
                 chrono::Utc::now().timestamp_micros(),
                 rand::random::<u32>()
             );
-            return write_atomic(&self.inner, &format!("{jdir}/{name}"), &json);
+            return self.put_journal(&jdir, &name, &json);
         };
         let json = serde_json::to_vec(first).map_err(err)?;
-        st.create_dir_all(&jdir)?;
-        write_atomic(
-            &self.inner,
-            &format!("{jdir}/{}", first.path.replace('/', "__")),
-            &json,
-        )
+        self.put_journal(&jdir, &first.path.replace('/', "__"), &json)
+    }
+
+    /// Writes one journal file whole, under a temporary name then renamed, not synced (as the
+    /// journal entries of [`JobWriter::store_whole`]: a server's fsync costs about a round trip,
+    /// and only a crash of the machine, not of the process, can lose it).
+    fn put_journal(&self, jdir: &str, name: &str, data: &[u8]) -> Result<(), VaultError> {
+        let st = &self.inner.store;
+        st.create_dir_all(jdir)?;
+        let (path, tmp) = (format!("{jdir}/{name}"), temp_name(jdir, name));
+        st.put_whole(&[WholeFile {
+            tmp: &tmp,
+            path: &path,
+            data,
+            durable: false,
+        }])
     }
 
     /// Streams the artifact to `tmp`; returns (plain size, plain sha, stored size, stored sha).
