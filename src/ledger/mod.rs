@@ -771,7 +771,10 @@ mod tests {
         let rec =
             RunRecord::create_with(d.path(), &loc, info, RunExtra::default(), vec![]).unwrap();
         steps_read_back_as_they_were_pushed(&rec);
-        assert!(rec.steps.lock().unwrap().rows.is_empty(), "none kept in memory");
+        assert!(
+            rec.steps.lock().unwrap().rows.is_empty(),
+            "none kept in memory"
+        );
         // more than a page, in order
         for i in 0..(2 * STEPS_PAGE + 3) {
             let mut s = rec.steps()[0].clone();

@@ -295,7 +295,11 @@ impl Manifest {
     /// manifest of 10,000 entries is megabytes: no copy of it is held).
     pub fn write_json(&self, w: impl io::Write) -> Result<(), serde_json::Error> {
         self.write_json_with(w, &mut || {
-            Box::new(self.entries.iter().map(|e| Ok(std::borrow::Cow::Borrowed(e))))
+            Box::new(
+                self.entries
+                    .iter()
+                    .map(|e| Ok(std::borrow::Cow::Borrowed(e))),
+            )
         })
     }
 
@@ -355,12 +359,8 @@ impl Manifest {
             serde_json::to_writer(&mut w, &table.compact(&e))?;
             n += 1;
         }
-        w.write_all(if n == 0 {
-            b"]"
-        } else {
-            b"\n  ]"
-        })
-        .map_err(serde_json::Error::io)?;
+        w.write_all(if n == 0 { b"]" } else { b"\n  ]" })
+            .map_err(serde_json::Error::io)?;
         w.write_all(&pretty[at + SLOT.len()..])
             .map_err(serde_json::Error::io)
     }
@@ -1495,10 +1495,9 @@ impl JobWriter {
         let spool = std::mem::take(&mut *self.entries.lock().unwrap_or_else(|p| p.into_inner()));
         // An entry's path is its key's file name in its kind's folder (`.age` when encrypted).
         let stored = |k: &ArtifactKey| {
-            [false, true].into_iter().any(|enc| {
-                self.target(k, enc)
-                    .is_ok_and(|t| spool.contains(&t.rel))
-            })
+            [false, true]
+                .into_iter()
+                .any(|enc| self.target(k, enc).is_ok_and(|t| spool.contains(&t.rel)))
         };
         let missing: Vec<MissingEntry> = self
             .failed

@@ -61,8 +61,8 @@ mod job;
 mod s3;
 mod sftp;
 mod sftp_pipe;
-mod spool;
 pub mod shared;
+mod spool;
 mod store;
 
 use std::io;

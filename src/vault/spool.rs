@@ -47,7 +47,10 @@ impl EntrySpool {
     pub(crate) fn iter(&self) -> impl Iterator<Item = io::Result<ManifestEntry>> + '_ {
         let mut buf = vec![];
         self.index.values().map(move |&(at, len)| {
-            let mut f = self.file.as_ref().ok_or_else(|| io::Error::other("no spool file"))?;
+            let mut f = self
+                .file
+                .as_ref()
+                .ok_or_else(|| io::Error::other("no spool file"))?;
             f.seek(SeekFrom::Start(at))?;
             buf.resize(len as usize, 0);
             f.read_exact(&mut buf)?;
@@ -85,11 +88,18 @@ mod tests {
     fn entries_read_back_in_path_order_the_last_one_winning() {
         let mut s = EntrySpool::default();
         assert_eq!(s.iter().count(), 0);
-        for (p, n) in [("Integrations/B", 1), ("Integrations/A", 2), ("Integrations/B", 3)] {
+        for (p, n) in [
+            ("Integrations/B", 1),
+            ("Integrations/A", 2),
+            ("Integrations/B", 3),
+        ] {
             s.insert(&entry(p, n)).unwrap();
         }
         assert!(s.contains("Integrations/A") && !s.contains("Integrations/C"));
         let back: Vec<ManifestEntry> = s.iter().collect::<io::Result<_>>().unwrap();
-        assert_eq!(back, vec![entry("Integrations/A", 2), entry("Integrations/B", 3)]);
+        assert_eq!(
+            back,
+            vec![entry("Integrations/A", 2), entry("Integrations/B", 3)]
+        );
     }
 }
