@@ -415,11 +415,22 @@ print(to_json(#{ failed: r.failed, imports: r.imports.len(), selected: r.selecte
         }
     }
     let floor = Duration::from_millis(50) * requests as u32 / 16;
+    // Each instance has its own cap of 16, so reads of the source and writes to the target can
+    // overlap: the stricter floor is the busier instance's requests alone.
+    let on = |inst: &str| {
+        log.iter()
+            .filter(|e| e.instance.as_deref() == Some(inst) && !e.injected)
+            .count()
+    };
+    let busiest = on("dev").max(on("prod"));
+    let strict = Duration::from_millis(50) * busiest as u32 / 16;
     eprintln!(
-        "figure: {n} integrations: {requests} requests, floor {:.2}s (x 50 ms / 16), took {:.2}s = {:.2}x the floor; {throttled} answered 429; {r}",
+        "figure: {n} integrations: {requests} requests, floor {:.2}s (x 50 ms / 16), took {:.2}s = {:.2}x the floor; busier instance {busiest} requests, floor {:.2}s, {:.2}x; {throttled} answered 429; {r}",
         floor.as_secs_f64(),
         wall.as_secs_f64(),
-        wall.as_secs_f64() / floor.as_secs_f64()
+        wall.as_secs_f64() / floor.as_secs_f64(),
+        strict.as_secs_f64(),
+        wall.as_secs_f64() / strict.as_secs_f64()
     );
     assert_eq!(r["failed"], 0, "{r}");
     assert!(
