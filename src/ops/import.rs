@@ -70,6 +70,15 @@ impl Default for ImportOptions {
 }
 
 impl ImportOptions {
+    /// Replace what the target holds, or leave it alone.
+    fn mode(&self) -> ImportMode {
+        if self.overwrite {
+            ImportMode::Overwrite
+        } else {
+            ImportMode::SkipExisting
+        }
+    }
+
     fn activation(&self) -> ActivateOptions {
         ActivateOptions {
             async_mode: self.async_activation,
@@ -230,11 +239,7 @@ async fn pipelined(
 ) -> Result<Vec<ImportResult>, OpsError> {
     use futures::FutureExt;
     use tokio::sync::Semaphore;
-    let mode = if o.overwrite {
-        ImportMode::Overwrite
-    } else {
-        ImportMode::SkipExisting
-    };
+    let mode = o.mode();
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports).max(1);
     let aconc = o
         .activation_concurrency
@@ -371,11 +376,7 @@ pub async fn import(
     artifacts: Vec<Artifact>,
     o: &ImportOptions,
 ) -> Result<Imported, OpsError> {
-    let mode = if o.overwrite {
-        ImportMode::Overwrite
-    } else {
-        ImportMode::SkipExisting
-    };
+    let mode = o.mode();
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
     // A restore's selection (a migration's was counted by its exports).
     ctx.exec()
@@ -487,11 +488,7 @@ pub async fn import_arriving(
     use std::collections::BTreeMap;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let mode = if o.overwrite {
-        ImportMode::Overwrite
-    } else {
-        ImportMode::SkipExisting
-    };
+    let mode = o.mode();
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
     let act = o.activation();
     // Listed once, before the first import (one page per 100, while the first exports run).

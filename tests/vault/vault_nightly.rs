@@ -261,6 +261,22 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
 }
 
 /// Runs a recipe against `cfg`; its printed lines.
+/// The sandbox config for `sim` with a file vault `nightly` under `dir/vault`.
+fn nightly_config(
+    sim: &ferry::sim::SimHandle,
+    dir: &std::path::Path,
+) -> Arc<ferry::config::Config> {
+    let mut cfg = config_for(&sim.info, &dir.join(".ferry")).unwrap();
+    let toml = format!(
+        "[vaults.nightly]\nurl = \"file://{}\"\n",
+        dir.join("vault").display()
+    );
+    let parsed = ferry::config::Config::parse(&toml, "ferry.toml", dir).unwrap();
+    cfg.vaults
+        .insert("nightly".into(), parsed.vault("nightly").unwrap().clone());
+    Arc::new(cfg)
+}
+
 fn run(
     rt: &tokio::runtime::Runtime,
     cfg: &Arc<ferry::config::Config>,
@@ -292,15 +308,7 @@ fn backup_exports_only_what_the_listing_says_changed() {
         Seed::Generated(16),
     )]));
     let dir = support::tempdir();
-    let mut cfg = config_for(&sim.info, &dir.path().join(".ferry")).unwrap();
-    let toml = format!(
-        "[vaults.nightly]\nurl = \"file://{}\"\n",
-        dir.path().join("vault").display()
-    );
-    let parsed = ferry::config::Config::parse(&toml, "ferry.toml", dir.path()).unwrap();
-    cfg.vaults
-        .insert("nightly".into(), parsed.vault("nightly").unwrap().clone());
-    let cfg = Arc::new(cfg);
+    let cfg = nightly_config(&sim, dir.path());
     let night = |name: &str, opts: &str| {
         let lines = run(
             &rt,
@@ -393,15 +401,7 @@ fn keep_local_verifies_each_store_as_it_goes() {
         ..Default::default()
     });
     let dir = support::tempdir();
-    let mut cfg = config_for(&sim.info, &dir.path().join(".ferry")).unwrap();
-    let toml = format!(
-        "[vaults.nightly]\nurl = \"file://{}\"\n",
-        dir.path().join("vault").display()
-    );
-    let parsed = ferry::config::Config::parse(&toml, "ferry.toml", dir.path()).unwrap();
-    cfg.vaults
-        .insert("nightly".into(), parsed.vault("nightly").unwrap().clone());
-    let cfg = Arc::new(cfg);
+    let cfg = nightly_config(&sim, dir.path());
     let lines = run(
         &rt,
         &cfg,
