@@ -249,12 +249,7 @@ async fn pipelined(
     if let Some(c) = o.concurrency.max(o.activation_concurrency) {
         client.limiter().start_at(Lane::Writes, c);
     }
-    ctx.exec()
-        .record()
-        .expect(Stage::Import, artifacts.len() as u64);
-    let (schedules, artifacts): (Vec<Artifact>, Vec<Artifact>) = artifacts
-        .into_iter()
-        .partition(|a| a.key.kind == ArtifactKind::Schedule);
+    let (schedules, artifacts) = selection(ctx, artifacts);
     let listed = listed_integrations(ctx, client, &artifacts).await;
     let mut ordered: Vec<(usize, Artifact)> = artifacts.into_iter().enumerate().collect();
     ordered.sort_by_key(|(i, a)| (import_rank(a.key.kind), *i));
@@ -356,6 +351,17 @@ async fn pipelined(
     finish_with_schedules(ctx, client, results, schedules, o).await
 }
 
+/// Counts the selection for the run's record (a restore's: a migration's was counted by its
+/// exports) and takes its schedules apart (they follow the activations): (schedules, the rest).
+fn selection(ctx: &dyn Ctx, artifacts: Vec<Artifact>) -> (Vec<Artifact>, Vec<Artifact>) {
+    ctx.exec()
+        .record()
+        .expect(Stage::Import, artifacts.len() as u64);
+    artifacts
+        .into_iter()
+        .partition(|a| a.key.kind == ArtifactKind::Schedule)
+}
+
 /// The connections an integration archive uses (none for another kind, a planned archive, or
 /// one that cannot be read: its import said so already).
 async fn connections_of(a: &Artifact) -> Vec<String> {
@@ -378,13 +384,7 @@ pub async fn import(
 ) -> Result<Imported, OpsError> {
     let mode = o.mode();
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
-    // A restore's selection (a migration's was counted by its exports).
-    ctx.exec()
-        .record()
-        .expect(Stage::Import, artifacts.len() as u64);
-    let (schedules, artifacts): (Vec<Artifact>, Vec<Artifact>) = artifacts
-        .into_iter()
-        .partition(|a| a.key.kind == ArtifactKind::Schedule);
+    let (schedules, artifacts) = selection(ctx, artifacts);
     if let Some(c) = o.concurrency {
         client.limiter().start_at(Lane::Writes, c);
     }
@@ -492,16 +492,7 @@ pub async fn import_arriving(
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
     let act = o.activation();
     // Listed once, before the first import (one page per 100, while the first exports run).
-    let listed = ctx
-        .exec()
-        .read("list_integrations", || client.list_integrations(None))
-        .await
-        .ok()
-        .map(|l| {
-            l.into_iter()
-                .map(|i| format!("{}|{}", i.code, i.version))
-                .collect::<HashSet<String>>()
-        });
+    let listed = target_integrations(ctx, client).await;
     // The schedules, by their integration: taken from `arriving` as soon as they are in (not
     // when a place frees up), so that an integration finds its own (exported right after it).
     let schedules: Mutex<BTreeMap<(String, String), Artifact>> = Mutex::new(BTreeMap::new());
@@ -641,6 +632,12 @@ async fn listed_integrations(
     {
         return None;
     }
+    target_integrations(ctx, client).await
+}
+
+/// The target's integrations as `CODE|VERSION`; `None` when the list cannot be read (each
+/// import then finds out for itself).
+async fn target_integrations(ctx: &dyn Ctx, client: &OicClient) -> Option<HashSet<String>> {
     let l = ctx
         .exec()
         .read("list_integrations", || client.list_integrations(None))
