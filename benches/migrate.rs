@@ -62,7 +62,7 @@ fn migrate(n: usize, concurrency: usize) -> (Duration, usize, usize) {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|i| i.id)
+                .map(|i| i.id.clone())
                 .collect()
         });
         for id in ids {

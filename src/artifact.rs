@@ -157,9 +157,19 @@ impl FileHold {
     }
 }
 
-/// A local archive with its identity and checksum.
-#[derive(Clone, Debug)]
+/// A local archive with its identity and checksum: a shared handle on its [`ArtifactFields`]
+/// (read through `Deref`; a write through `DerefMut` copies them first when another clone
+/// shares them). A clone costs a reference count, not a copy of its strings: scripts pass,
+/// filter and return arrays of artifacts by value, and an export of 10,000 integrations holds
+/// 10,000 of them.
+#[derive(Clone)]
 pub struct Artifact {
+    fields: Arc<ArtifactFields>,
+}
+
+/// The facts of an [`Artifact`].
+#[derive(Clone, Debug)]
+pub struct ArtifactFields {
     pub key: ArtifactKey,
     /// Size in bytes of the plaintext archive.
     pub size: u64,
@@ -177,13 +187,40 @@ pub struct Artifact {
     file: Arc<FileHold>,
 }
 
-/// The file of an artifact, not kept alive by this handle, with the size and sha256 it had
-/// ([`Artifact::file_handle`]).
+impl std::ops::Deref for Artifact {
+    type Target = ArtifactFields;
+    fn deref(&self) -> &ArtifactFields {
+        &self.fields
+    }
+}
+
+impl std::ops::DerefMut for Artifact {
+    /// The fields of this artifact alone (copied first when another clone shares them).
+    fn deref_mut(&mut self) -> &mut ArtifactFields {
+        Arc::make_mut(&mut self.fields)
+    }
+}
+
+impl fmt::Debug for Artifact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fields.fmt(f)
+    }
+}
+
+impl From<ArtifactFields> for Artifact {
+    fn from(fields: ArtifactFields) -> Artifact {
+        Artifact {
+            fields: Arc::new(fields),
+        }
+    }
+}
+
+/// The file of an artifact, not kept alive by this handle ([`Artifact::file_handle`]): a weak
+/// reference to the artifact's fields (its file, size and sha256), 8 bytes, as long as a clone
+/// of the artifact holds them.
 #[derive(Clone, Debug)]
 pub struct FileHandle {
-    file: Weak<FileHold>,
-    size: u64,
-    sha256: String,
+    fields: Weak<ArtifactFields>,
 }
 
 /// The conventional file name of an artifact: `CODE_VERSION.iar`, `CODE.car`, ...
@@ -214,7 +251,7 @@ impl Artifact {
         sha256: String,
         source: impl Into<String>,
     ) -> Self {
-        Artifact {
+        ArtifactFields {
             key,
             size,
             sha256,
@@ -224,6 +261,7 @@ impl Artifact {
             listed: None,
             file: Arc::new(FileHold::Temp(temp)),
         }
+        .into()
     }
 
     /// An artifact backed by a file that is kept (a user's file, or a file in a file vault).
@@ -234,7 +272,7 @@ impl Artifact {
         sha256: String,
         source: impl Into<String>,
     ) -> Self {
-        Artifact {
+        ArtifactFields {
             key,
             size,
             sha256,
@@ -244,6 +282,7 @@ impl Artifact {
             listed: None,
             file: Arc::new(FileHold::Kept(path)),
         }
+        .into()
     }
 
     /// A stand-in for the archive an effect would have produced in a dry run: no file, no checksum.
@@ -252,7 +291,7 @@ impl Artifact {
         source: impl Into<String>,
         source_status: Option<String>,
     ) -> Self {
-        Artifact {
+        ArtifactFields {
             key,
             size: 0,
             sha256: String::new(),
@@ -262,29 +301,28 @@ impl Artifact {
             listed: None,
             file: Arc::new(FileHold::None),
         }
+        .into()
     }
 
     /// A handle on this artifact's file that does not keep it alive (see [`Artifact::backed_by`]).
     pub fn file_handle(&self) -> FileHandle {
         FileHandle {
-            file: Arc::downgrade(&self.file),
-            size: self.size,
-            sha256: self.sha256.clone(),
+            fields: Arc::downgrade(&self.fields),
         }
     }
 
-    /// This artifact backed by the file of `h` instead of its own, when that file is still held
-    /// by some artifact and had this artifact's size and sha256: the same bytes, by checksum
+    /// This artifact backed by the file of `h` instead of its own, when the artifact of `h` (a
+    /// clone of it) still holds its file, of this artifact's size and sha256: the same bytes, by checksum
     /// (an import checks the file's size and sha256 again before it sends it). `None` otherwise.
     pub fn backed_by(mut self, h: &FileHandle) -> Option<Artifact> {
-        if h.size != self.size || h.sha256 != self.sha256 || self.sha256.is_empty() {
+        let held = h.fields.upgrade()?;
+        if held.size != self.size || held.sha256 != self.sha256 || self.sha256.is_empty() {
             return None;
         }
-        let file = h.file.upgrade()?;
-        if matches!(*file, FileHold::None) {
+        if matches!(*held.file, FileHold::None) {
             return None;
         }
-        self.file = file;
+        self.file = held.file.clone();
         Some(self)
     }
 

@@ -192,6 +192,14 @@ impl Shell {
         }
     }
 
+    /// [`Shell::note`] of a text made only when notes are shown (a run's summary table is a
+    /// line per artifact: not made at all under `-q`).
+    pub fn note_with(&self, text: impl FnOnce() -> String) {
+        if !(self.json || self.verbosity == Verbosity::Quiet) {
+            self.note(&text());
+        }
+    }
+
     /// The command's result document (a table, or the JSON report under `--json`) on stdout.
     pub fn report(&self, text: &str) {
         if !self.push(text) {

@@ -299,7 +299,7 @@ fn report_applied(a: &ApplyArgs, result: &runner::RunResult, config: &Config, sh
     if a.json {
         shell.report(&report.to_json_pretty());
     } else if !report.artifacts.is_empty() || result.error.is_none() {
-        shell.note(&format!("\n{}", report.summary_table()));
+        shell.note_with(|| format!("\n{}", report.summary_table()));
         if let Some(dir) = super::run::report_dir(config, &report.run.id) {
             shell.note(&format!(
                 "Plan {} applied as run {}, recorded in {}",

@@ -184,7 +184,7 @@ pub fn execute_ci(
         if sopts.json {
             shell.report(&report.to_json_pretty());
         } else if !report.artifacts.is_empty() || result.error.is_none() {
-            shell.note(&format!("\n{}", report.summary_table()));
+            shell.note_with(|| format!("\n{}", report.summary_table()));
             if let Some(dir) = report_dir(&config, &report.run.id) {
                 shell.note(&format!("Run {} recorded in {}", report.run.id, dir));
             }

@@ -579,9 +579,13 @@ impl OicClient {
             for (k, v) in extra {
                 call = call.query(k, v.clone());
             }
+            // typed as soon as it arrives: a page asked for ahead waits for its turn as a few
+            // hundred bytes an item, not as parsed JSON (some 20 KB an item)
             async move {
                 let label = call.label();
-                self.json(call).await.map(|v| (label, v))
+                let v = self.json(call).await?;
+                let page = self.typed_page(path, &label, v, from)?;
+                Ok::<_, OicError>((label, page))
             }
         };
         let mut out = Vec::new();
@@ -589,11 +593,11 @@ impl OicClient {
         let mut prev_first: Option<Value> = None;
         let mut fetched = 0usize;
         while fetched < MAX_PAGES {
-            let (label, v) = fetch(offset).await?;
+            let (label, page) = fetch(offset).await?;
             fetched += 1;
-            let total = v.get("totalResults").and_then(Value::as_u64);
+            let total = page.total;
             let (got, more) =
-                self.take_page(path, label, v, offset, &mut out, &mut prev_first, from)?;
+                self.take_page(path, label, page, offset, &mut out, &mut prev_first)?;
             if !more {
                 return Ok(out);
             }
@@ -617,9 +621,9 @@ impl OicClient {
                     break;
                 }
                 fetched += 1;
-                let (label, v) = page?;
+                let (label, page) = page?;
                 let (got, more) =
-                    self.take_page(path, label, v, offset, &mut out, &mut prev_first, from)?;
+                    self.take_page(path, label, page, offset, &mut out, &mut prev_first)?;
                 if !more {
                     return Ok(out);
                 }
@@ -634,40 +638,58 @@ impl OicClient {
         })
     }
 
+    fn page_error(&self, path: &str, label: &str, message: String) -> OicError {
+        OicError::Protocol {
+            instance: self.inner.name.clone(),
+            method: label.to_string(),
+            path: path.to_string(),
+            message,
+        }
+    }
+
+    /// A page of a list, its items typed: a parsed item is some 20 KB, a typed one a few
+    /// hundred bytes.
+    fn typed_page<T>(
+        &self,
+        path: &str,
+        label: &str,
+        mut v: Value,
+        from: fn(Value) -> T,
+    ) -> Result<Page<T>, OicError> {
+        let items = match v.get_mut("items").map(Value::take) {
+            Some(Value::Array(a)) => a,
+            None | Some(Value::Null) => vec![],
+            Some(_) => return Err(self.page_error(path, label, "`items` is not a list".into())),
+        };
+        Ok(Page {
+            first: items.first().cloned(),
+            items: items.into_iter().map(from).collect(),
+            more: matches!(v.get("hasMore"), Some(Value::Bool(true))),
+            total: v.get("totalResults").and_then(Value::as_u64),
+        })
+    }
+
     /// Takes the items of the page at `offset` into `out`; returns how many and `hasMore`.
-    #[allow(clippy::too_many_arguments)]
     fn take_page<T>(
         &self,
         path: &str,
         label: String,
-        mut v: Value,
+        page: Page<T>,
         offset: usize,
         out: &mut Vec<T>,
         prev_first: &mut Option<Value>,
-        from: fn(Value) -> T,
     ) -> Result<(usize, bool), OicError> {
-        let protocol = |message: String| OicError::Protocol {
-            instance: self.inner.name.clone(),
-            method: label.clone(),
-            path: path.to_string(),
-            message,
-        };
-        let items = match v.get_mut("items").map(Value::take) {
-            Some(Value::Array(a)) => a,
-            None | Some(Value::Null) => vec![],
-            Some(_) => return Err(protocol("`items` is not a list".into())),
-        };
-        let got = items.len();
+        let protocol = |message: String| self.page_error(path, &label, message);
+        let got = page.items.len();
         // a server that ignores `offset` would send the same page forever
-        if offset > 0 && got > 0 && prev_first.as_ref() == items.first() {
+        if offset > 0 && got > 0 && *prev_first == page.first {
             return Err(protocol(format!(
                 "the page at offset {offset} repeats the previous page (offset ignored?)"
             )));
         }
-        *prev_first = items.first().cloned();
-        // typed as the page arrives: a parsed item is some 20 KB, a typed one a few hundred bytes
-        out.extend(items.into_iter().map(from));
-        let more = matches!(v.get("hasMore"), Some(Value::Bool(true)));
+        *prev_first = page.first;
+        out.extend(page.items);
+        let more = page.more;
         if more && got == 0 {
             return Err(protocol(format!(
                 "hasMore is true but the page at offset {offset} is empty"
@@ -675,6 +697,17 @@ impl OicClient {
         }
         Ok((got, more))
     }
+}
+
+/// A page of a list ([`OicClient::list_all`]), typed as it arrived.
+struct Page<T> {
+    items: Vec<T>,
+    /// The first item as sent (a page repeating the previous one is refused).
+    first: Option<Value>,
+    /// `hasMore`.
+    more: bool,
+    /// `totalResults`.
+    total: Option<u64>,
 }
 
 #[cfg(test)]

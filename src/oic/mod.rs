@@ -309,7 +309,7 @@ impl OicClient {
     /// `source_status`; the archive is checked to be an `.iar` of the same code and version.
     pub async fn export_integration(&self, id: &IntegrationId) -> Result<Artifact, OicError> {
         let v = self.json(Call::get(Self::integration_path(id))).await?;
-        let status = Some(Integration::from_json(v).status).filter(|s| !s.is_empty());
+        let status = Some(Integration::from_json(v).status.clone()).filter(|s| !s.is_empty());
         self.export_integration_with_status(id, status.as_deref())
             .await
     }

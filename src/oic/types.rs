@@ -142,9 +142,45 @@ fn connections_of(v: &Value) -> Vec<String> {
     out
 }
 
-/// An integration as listed or fetched. Missing fields default to empty/false.
-#[derive(Clone, Debug, PartialEq)]
+/// An integration as listed or fetched: a shared handle on its [`IntegrationFields`] (read
+/// through `Deref`; a write through `DerefMut` copies them first when another clone shares
+/// them). A clone costs a reference count: scripts filter and pass lists of thousands by value.
+#[derive(Clone, PartialEq)]
 pub struct Integration {
+    fields: std::sync::Arc<IntegrationFields>,
+}
+
+impl std::ops::Deref for Integration {
+    type Target = IntegrationFields;
+    fn deref(&self) -> &IntegrationFields {
+        &self.fields
+    }
+}
+
+impl std::ops::DerefMut for Integration {
+    /// The fields of this integration alone (copied first when another clone shares them).
+    fn deref_mut(&mut self) -> &mut IntegrationFields {
+        std::sync::Arc::make_mut(&mut self.fields)
+    }
+}
+
+impl fmt::Debug for Integration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fields.fmt(f)
+    }
+}
+
+impl From<IntegrationFields> for Integration {
+    fn from(fields: IntegrationFields) -> Integration {
+        Integration {
+            fields: std::sync::Arc::new(fields),
+        }
+    }
+}
+
+/// The facts of an [`Integration`]. Missing fields default to empty/false.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntegrationFields {
     /// `CODE|VERSION`.
     pub id: String,
     /// The integration code.
@@ -198,7 +234,7 @@ impl Integration {
         let project_type = opt_s(&v, "projectType")
             .or_else(|| opt_s(&v, "type"))
             .unwrap_or_default();
-        Integration {
+        IntegrationFields {
             name: s(&v, "name"),
             status: s(&v, "status"),
             locked: b(&v, "lockedFlag"),
@@ -215,6 +251,7 @@ impl Integration {
             code,
             version,
         }
+        .into()
     }
 
     /// The typed id (`None` if the item had neither `id` nor `code`/`version`).

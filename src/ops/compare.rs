@@ -407,7 +407,7 @@ pub async fn verify(
     .await?;
     let have: BTreeMap<String, String> = list
         .into_iter()
-        .map(|i| (format!("{}|{}", i.code, i.version), i.status))
+        .map(|i| (format!("{}|{}", i.code, i.version), i.status.clone()))
         .collect();
     let mut missing = vec![];
     let mut wrong = vec![];

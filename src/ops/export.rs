@@ -17,10 +17,11 @@ use crate::oic::{
 #[derive(Clone, Debug)]
 pub enum Exportable {
     Integration(Integration),
-    Project(Project),
-    Lookup(Lookup),
-    Library(Library),
-    Package(Package),
+    // boxed: a selection of 10,000 items is a vector of 16-byte values, not of the largest kind
+    Project(Box<Project>),
+    Lookup(Box<Lookup>),
+    Library(Box<Library>),
+    Package(Box<Package>),
 }
 
 impl Exportable {
@@ -182,7 +183,8 @@ pub async fn export_to(
                         let _ = tx.unbounded_send(a.clone());
                     }
                 }
-                (r, schedule)
+                // errors boxed: the results of 10,000 exports are 10,000 small pairs
+                (r.map_err(Box::new), schedule.map(|s| s.map_err(Box::new)))
             }
         },
     )
@@ -196,7 +198,7 @@ pub async fn export_to(
                 Ok(a) if a.key.kind == ArtifactKind::Schedule => schedules.push(a),
                 Ok(a) => out.push(a),
                 Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-                Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
+                Err(e) if o.stop_on_error => return Err(OpsError::effect(*e)),
                 Err(_) => {}
             }
         }

@@ -495,7 +495,7 @@ async fn inventory(
     for p in packages {
         let it = Item::new(ItemKind::Package, &p.name, "");
         inv.items.push(it.clone());
-        inv.exportables.push((it, Exportable::Package(p)));
+        inv.exportables.push((it, Exportable::Package(Box::new(p))));
     }
     for (p, conns) in projects.into_iter().zip(project_conns) {
         inv.add_project(p, conns);
@@ -504,13 +504,13 @@ async fn inventory(
         let mut it = Item::new(ItemKind::Lookup, &l.name, "");
         it.status = Some(l.status.clone()).filter(|s| !s.is_empty());
         inv.items.push(it.clone());
-        inv.exportables.push((it, Exportable::Lookup(l)));
+        inv.exportables.push((it, Exportable::Lookup(Box::new(l))));
     }
     for l in libraries {
         let mut it = Item::new(ItemKind::Library, &l.code, &l.version);
         it.status = Some(l.status.clone()).filter(|s| !s.is_empty());
         inv.items.push(it.clone());
-        inv.exportables.push((it, Exportable::Library(l)));
+        inv.exportables.push((it, Exportable::Library(Box::new(l))));
     }
     for c in connections {
         let mut it = Item::new(ItemKind::Connection, &c.id, "");
@@ -573,7 +573,7 @@ impl Inventory {
         let mut acl = Item::new(ItemKind::Acl, &p.code, "");
         acl.project = Some(p.code.clone());
         self.items.push(acl);
-        self.exportables.push((it, Exportable::Project(p)));
+        self.exportables.push((it, Exportable::Project(Box::new(p))));
     }
 }
 

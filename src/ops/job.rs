@@ -345,7 +345,8 @@ pub async fn store(
         let writer = writer.clone();
         async move {
             let r = store_one(exec, job, writer, held, &a, &Mutex::new(None)).await;
-            (a, r)
+            // only whether a failure was a cancellation is kept (it is recorded in the run)
+            (a, r.map_err(|e| e.cancelled))
         }
     })
     .await;
@@ -412,7 +413,7 @@ pub async fn store_stream(
     }
     let mut out = vec![];
     for (a, r, _) in results {
-        if let Some(a) = stored(job, a, r)? {
+        if let Some(a) = stored(job, a, r.map_err(|e| e.cancelled))? {
             out.push(a);
         }
     }
@@ -420,11 +421,11 @@ pub async fn store_stream(
 }
 
 /// Notes what one store did in the job state; the artifact when it was stored, skipped or
-/// planned (a failure is recorded in the run already).
+/// planned (a failure is recorded in the run already; `Err(true)`: the run was cancelled).
 fn stored(
     job: &JobState,
     a: Artifact,
-    r: Result<Outcome<()>, crate::effect::EffectError>,
+    r: Result<Outcome<()>, bool>,
 ) -> Result<Option<Artifact>, OpsError> {
     match r {
         Ok(Outcome::Planned) => {
@@ -442,7 +443,7 @@ fn stored(
             Ok(Some(a))
         }
         Ok(_) => Ok(Some(a)),
-        Err(e) if e.cancelled => Err(OpsError::Cancelled),
+        Err(true) => Err(OpsError::Cancelled),
         Err(_) => Ok(None),
     }
 }

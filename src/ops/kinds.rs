@@ -115,7 +115,7 @@ impl KindOps for Integrations {
     fn state<'a>(&'a self, c: &'a OicClient, key: &'a ArtifactKey) -> Fut<'a, Option<TargetState>> {
         Box::pin(async move {
             Ok(c.get_integration(&iid(key)).await?.map(|i| TargetState {
-                status: i.status,
+                status: i.status.clone(),
                 scheduled: i.schedule_defined,
             }))
         })

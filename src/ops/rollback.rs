@@ -145,7 +145,7 @@ async fn conflicts(ctx: &dyn Ctx, db_entries: &[Check]) -> Result<Vec<Conflict>,
                         // Unreadable as a zip: only identical bytes match (a conflict is
                         // reported rather than a later change undone).
                         let digest = content_digest(&cur).await.ok();
-                        Some((cur.sha256, digest))
+                        Some((cur.sha256.clone(), digest))
                     }
                     Err(x) => return Err(OpsError::oic(&e.target, x)),
                 };

@@ -168,7 +168,7 @@ pub async fn status(
 ) -> Result<String, OpsError> {
     Ok(find(ctx, client, id)
         .await?
-        .map(|i| i.status)
+        .map(|i| i.status.clone())
         .unwrap_or_else(|| "MISSING".into()))
 }
 

@@ -783,7 +783,7 @@ pub async fn export_instance(
         .list_integrations(None)
         .await?
         .into_iter()
-        .map(|i| (ArtifactKind::Integration, i.code, i.version))
+        .map(|i| (ArtifactKind::Integration, i.code.clone(), i.version.clone()))
         .collect();
     keys.extend(
         job.iter()
