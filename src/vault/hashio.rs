@@ -1,35 +1,112 @@
 //! Streaming helpers: readers and writers that count and sha256 the bytes passing through.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
-/// A writer that hashes and counts every byte written through it.
-pub(crate) struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
+use super::sha256pair::PairHash;
+
+/// The sha256 of an archive's plaintext and of its stored bytes, computed together on the
+/// thread that encrypts ([`PairHash`]: two hashes interleaved cost little more than one). The
+/// plaintext chunks, once the encryptor has consumed them, are queued ([`DualHash::plain`]) and
+/// hashed beside the stored bytes as those are written ([`StoredHashWriter`]); what is left
+/// over is hashed alone at the end. Unencrypted, the stored bytes are the plaintext: hashed once.
+pub(crate) struct DualHash {
+    hash: PairHash,
+    /// Plaintext chunks not hashed yet (the first from `off`).
+    queued: VecDeque<Vec<u8>>,
+    off: usize,
+    /// Chunks hashed, to be read into again.
+    done: Vec<Vec<u8>>,
+    plain: u64,
+    stored: u64,
+    /// The stored bytes are the plaintext (no encryption).
+    same: bool,
 }
 
-impl<W: Write> HashingWriter<W> {
-    pub(crate) fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
+impl DualHash {
+    pub(crate) fn new(same: bool) -> DualHash {
+        DualHash {
+            hash: PairHash::new(),
+            queued: VecDeque::new(),
+            off: 0,
+            done: Vec::new(),
+            plain: 0,
+            stored: 0,
+            same,
         }
     }
-    /// Returns the inner writer, the byte count and the hex digest.
-    pub(crate) fn into_parts(self) -> (W, u64, String) {
-        (self.inner, self.count, hex::encode(self.hasher.finalize()))
+
+    /// A chunk of plaintext, every byte of it already written to the encryptor (unencrypted:
+    /// to the [`StoredHashWriter`], which hashed it).
+    pub(crate) fn plain(&mut self, chunk: Vec<u8>) {
+        self.plain += chunk.len() as u64;
+        if self.same {
+            self.done.push(chunk);
+        } else {
+            self.queued.push_back(chunk);
+        }
+    }
+
+    /// Stored bytes, paired with queued plaintext while there is some.
+    fn stored(&mut self, mut c: &[u8]) {
+        self.stored += c.len() as u64;
+        while !c.is_empty() {
+            let Some(front) = self.queued.front() else {
+                self.hash.update(&[], c);
+                return;
+            };
+            let k = (front.len() - self.off).min(c.len());
+            self.hash.update(&front[self.off..self.off + k], &c[..k]);
+            self.off += k;
+            c = &c[k..];
+            if self.off == front.len() {
+                self.done.extend(self.queued.pop_front());
+                self.off = 0;
+            }
+        }
+    }
+
+    /// The plaintext chunks hashed since the last call (to be read into again).
+    pub(crate) fn recycled(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.done)
+    }
+
+    /// (plaintext size, plaintext sha256, stored size, stored sha256), hex digests.
+    pub(crate) fn finish(mut self) -> (u64, String, u64, String) {
+        while let Some(chunk) = self.queued.pop_front() {
+            self.hash.update(&chunk[self.off..], &[]);
+            self.off = 0;
+        }
+        let (p, s) = self.hash.finalize();
+        let s = hex::encode(s);
+        let p = if self.same { s.clone() } else { hex::encode(p) };
+        (self.plain, p, self.stored, s)
     }
 }
 
-impl<W: Write> Write for HashingWriter<W> {
+/// A writer that hashes every byte written through it as the stored bytes of a [`DualHash`].
+pub(crate) struct StoredHashWriter<W> {
+    inner: W,
+    hash: Rc<RefCell<DualHash>>,
+}
+
+impl<W: Write> StoredHashWriter<W> {
+    pub(crate) fn new(inner: W, hash: Rc<RefCell<DualHash>>) -> Self {
+        StoredHashWriter { inner, hash }
+    }
+    pub(crate) fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for StoredHashWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
+        self.hash.borrow_mut().stored(&buf[..n]);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -207,16 +284,16 @@ impl Drop for PipeWriter {
     }
 }
 
-/// A reader that reads a local file ahead on a thread, hashing it there (sha256 of the
-/// plaintext), so that reading and hashing overlap with encryption. Memory is bounded.
+/// A reader that reads a local file ahead on a thread, so that reading overlaps with encryption
+/// (the plaintext is hashed by a [`DualHash`], beside the stored bytes). Memory is bounded.
 pub(crate) struct PrefetchReader {
     rx: Option<std::sync::mpsc::Receiver<Vec<u8>>>,
     /// Chunks consumed, given back to be filled again.
     back: std::sync::mpsc::SyncSender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
-    handle: Option<std::thread::JoinHandle<io::Result<(u64, String)>>>,
-    result: Option<(u64, String)>,
+    handle: Option<std::thread::JoinHandle<io::Result<u64>>>,
+    result: Option<u64>,
 }
 
 impl PrefetchReader {
@@ -226,7 +303,6 @@ impl PrefetchReader {
         let handle = std::thread::Builder::new()
             .name("vault-read".into())
             .spawn(move || {
-                let mut h = Sha256::new();
                 let mut n = 0u64;
                 loop {
                     // A chunk the consumer gave back, else a new one.
@@ -245,14 +321,13 @@ impl PrefetchReader {
                         break;
                     }
                     buf.truncate(filled);
-                    h.update(&buf);
                     n += filled as u64;
                     if tx.send(buf).is_err() {
                         // The consumer gave up.
                         return Err(io::Error::other("reader abandoned"));
                     }
                 }
-                Ok((n, hex::encode(h.finalize())))
+                Ok(n)
             })?;
         Ok(PrefetchReader {
             rx: Some(rx),
@@ -264,9 +339,9 @@ impl PrefetchReader {
         })
     }
 
-    fn join(&mut self) -> io::Result<(u64, String)> {
-        if let Some(r) = &self.result {
-            return Ok(r.clone());
+    fn join(&mut self) -> io::Result<u64> {
+        if let Some(r) = self.result {
+            return Ok(r);
         }
         self.rx = None;
         let r = match self.handle.take().map(|h| h.join()) {
@@ -274,7 +349,7 @@ impl PrefetchReader {
             Some(Err(_)) => return Err(io::Error::other("the read thread panicked")),
             None => return Err(io::Error::other("the read already failed")),
         };
-        self.result = Some(r.clone());
+        self.result = Some(r);
         Ok(r)
     }
 
@@ -303,8 +378,8 @@ impl PrefetchReader {
         let _ = self.back.try_send(chunk);
     }
 
-    /// Reads whatever is left, then returns the byte count and sha256 of the whole file.
-    pub(crate) fn finish(mut self) -> io::Result<(u64, String)> {
+    /// Reads whatever is left, then returns the byte count of the whole file.
+    pub(crate) fn finish(mut self) -> io::Result<u64> {
         let mut sink = [0u8; 8192];
         while self.read(&mut sink)? > 0 {}
         self.join()
@@ -346,5 +421,60 @@ impl Drop for PrefetchReader {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    /// Plaintext queued in chunks after stored bytes written in other pieces (as the upload
+    /// does: an encryptor between them), both digests as sha2 computes them.
+    #[test]
+    fn dual_hash_pairs_plaintext_with_stored_bytes() {
+        let plain = data(3 * 1024 * 1024 + 77);
+        let stored = data(3 * 1024 * 1024 + 1000).into_iter().rev().collect::<Vec<_>>();
+        let sha = |d: &[u8]| hex::encode(Sha256::digest(d));
+        let h = Rc::new(RefCell::new(DualHash::new(false)));
+        let mut w = StoredHashWriter::new(Vec::new(), h.clone());
+        let mut s = stored.as_slice();
+        let mut recycled = 0;
+        for chunk in plain.chunks(1 << 20) {
+            let k = s.len().min(chunk.len().saturating_sub(100));
+            for piece in s[..k].chunks(65_552) {
+                w.write_all(piece).unwrap();
+            }
+            s = &s[k..];
+            h.borrow_mut().plain(chunk.to_vec());
+            recycled += h.borrow_mut().recycled().len();
+        }
+        w.write_all(s).unwrap();
+        assert_eq!(w.into_inner(), stored);
+        assert!(recycled >= 1);
+        let got = h.replace(DualHash::new(true)).finish();
+        assert_eq!(
+            got,
+            (plain.len() as u64, sha(&plain), stored.len() as u64, sha(&stored))
+        );
+    }
+
+    /// Unencrypted: the stored bytes are the plaintext, hashed once.
+    #[test]
+    fn dual_hash_same_bytes() {
+        let plain = data(2 * 1024 * 1024 + 5);
+        let h = Rc::new(RefCell::new(DualHash::new(true)));
+        let mut w = StoredHashWriter::new(Vec::new(), h.clone());
+        for chunk in plain.chunks(1 << 20) {
+            w.write_all(chunk).unwrap();
+            h.borrow_mut().plain(chunk.to_vec());
+            assert_eq!(h.borrow_mut().recycled().len(), 1);
+        }
+        let sha = hex::encode(Sha256::digest(&plain));
+        let n = plain.len() as u64;
+        assert_eq!(h.replace(DualHash::new(true)).finish(), (n, sha.clone(), n, sha));
     }
 }
