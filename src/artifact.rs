@@ -421,4 +421,34 @@ mod tests {
         std::fs::write(a.path(), b"hello archivE").unwrap();
         assert!(matches!(a.verify(), Err(IntegrityError::Mismatch { .. })));
     }
+
+    #[test]
+    fn clones_share_their_fields_until_one_is_changed() {
+        let mut t = tempfile::NamedTempFile::new().unwrap();
+        t.write_all(b"shared").unwrap();
+        let (size, sha) = hash_file(t.path()).unwrap();
+        let key = ArtifactKey::new(ArtifactKind::Integration, "A", "01.00.0000");
+        let a = Artifact::from_temp(key.clone(), t.into_temp_path(), size, sha.clone(), "dev");
+        let mut b = a.clone();
+        assert!(Arc::ptr_eq(&a.fields, &b.fields));
+        // a change is the changed clone's alone (values, as scripts see them)
+        b.source_status = Some("ACTIVATED".into());
+        assert!(!Arc::ptr_eq(&a.fields, &b.fields));
+        assert_eq!(a.source_status, None);
+        assert_eq!(b.path(), a.path());
+        // a handle does not keep the file: the same bytes while a clone holds them
+        let h = a.file_handle();
+        let path = a.path().to_path_buf();
+        let stand_in = || {
+            let mut p = Artifact::planned(key.clone(), "vault:j", None);
+            p.size = size;
+            p.sha256 = sha.clone();
+            p
+        };
+        assert_eq!(stand_in().backed_by(&h).unwrap().path(), path);
+        drop(b);
+        drop(a);
+        assert!(stand_in().backed_by(&h).is_none());
+        assert!(!path.exists());
+    }
 }

@@ -573,7 +573,8 @@ impl Inventory {
         let mut acl = Item::new(ItemKind::Acl, &p.code, "");
         acl.project = Some(p.code.clone());
         self.items.push(acl);
-        self.exportables.push((it, Exportable::Project(Box::new(p))));
+        self.exportables
+            .push((it, Exportable::Project(Box::new(p))));
     }
 }
 

@@ -108,7 +108,9 @@ pub async fn source_owners(
         .await
         .map_err(|e| OpsError::oic(oic.name(), e))?;
     for i in list.into_iter().filter(|i| !i.last_updated_by.is_empty()) {
-        owners.entry(i.code.clone()).or_insert(i.last_updated_by.clone());
+        owners
+            .entry(i.code.clone())
+            .or_insert(i.last_updated_by.clone());
     }
     Ok(())
 }
