@@ -9,11 +9,12 @@ use sha2::{Digest, Sha256};
 
 use super::sha256pair::PairHash;
 
-/// The sha256 of an archive's plaintext and of its stored bytes, computed together on the
-/// thread that encrypts ([`PairHash`]: two hashes interleaved cost little more than one). The
-/// plaintext chunks, once the encryptor has consumed them, are queued ([`DualHash::plain`]) and
-/// hashed beside the stored bytes as those are written ([`StoredHashWriter`]); what is left
-/// over is hashed alone at the end. Unencrypted, the stored bytes are the plaintext: hashed once.
+/// The sha256 of an archive's plaintext and of its stored bytes, computed together
+/// ([`PairHash`]: two hashes interleaved cost little more than one) by the hashing stage of a
+/// [`PipeWriter`]. The plaintext chunks, once the encryptor has consumed them, are queued
+/// ([`DualHash::plain`]) and hashed beside the stored bytes as those come
+/// ([`DualHash::stored`]); what is left over is hashed alone at the end. Unencrypted, the
+/// stored bytes are the plaintext: hashed once.
 pub(crate) struct DualHash {
     hash: PairHash,
     /// Plaintext chunks not hashed yet (the first from `off`).
@@ -41,7 +42,7 @@ impl DualHash {
     }
 
     /// A chunk of plaintext, every byte of it already written to the encryptor (unencrypted:
-    /// to the [`StoredHashWriter`], which hashed it).
+    /// to the store, the stored bytes hashed instead).
     pub(crate) fn plain(&mut self, chunk: Vec<u8>) {
         self.plain += chunk.len() as u64;
         if self.same {
@@ -52,7 +53,7 @@ impl DualHash {
     }
 
     /// Stored bytes, paired with queued plaintext while there is some.
-    fn stored(&mut self, mut c: &[u8]) {
+    pub(crate) fn stored(&mut self, mut c: &[u8]) {
         self.stored += c.len() as u64;
         while !c.is_empty() {
             let Some(front) = self.queued.front() else {
@@ -85,32 +86,6 @@ impl DualHash {
         let s = hex::encode(s);
         let p = if self.same { s.clone() } else { hex::encode(p) };
         (self.plain, p, self.stored, s)
-    }
-}
-
-/// A writer that hashes every byte written through it as the stored bytes of a [`DualHash`].
-pub(crate) struct StoredHashWriter<W> {
-    inner: W,
-    hash: Rc<RefCell<DualHash>>,
-}
-
-impl<W: Write> StoredHashWriter<W> {
-    pub(crate) fn new(inner: W, hash: Rc<RefCell<DualHash>>) -> Self {
-        StoredHashWriter { inner, hash }
-    }
-    pub(crate) fn into_inner(self) -> W {
-        self.inner
-    }
-}
-
-impl<W: Write> Write for StoredHashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.borrow_mut().stored(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 
@@ -161,20 +136,37 @@ impl<R: Read> Read for RefReader<'_, R> {
     }
 }
 
-/// A writer that hands 1 MiB chunks to a thread which writes them to the store, so that
-/// encryption and hashing overlap with network or disk I/O (the store's writer, libssh2's
-/// copies and SSH encryption, is a stage of its own). Memory is bounded (a few chunks). Each
-/// chunk has the room before its data that the store's writer asks for
-/// ([`super::StoreWriter::headroom`]: the SFTP writer then copies nothing), allocated zeroed and
-/// never written, so it takes no memory.
+/// A writer that hands 1 MiB chunks to two threads: one hashes them (with the plaintext they
+/// came from, [`DualHash`]), then the other writes them to the store. So encryption, hashing
+/// and network or disk I/O overlap (the store's writer, libssh2's copies and SSH encryption, is
+/// a stage of its own), and each thread's share stays small on a machine where the CPUs are
+/// shared. Memory is bounded (a few chunks). Each chunk has the room before its data that the
+/// store's writer asks for ([`super::StoreWriter::headroom`]: the SFTP writer then copies
+/// nothing), allocated zeroed and never written, so it takes no memory.
 pub(crate) struct PipeWriter {
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    tx: Option<std::sync::mpsc::SyncSender<Piece>>,
     /// `buf[..head]`: the room; `buf[head..]`: the data.
     buf: Vec<u8>,
     head: usize,
-    /// Chunks the thread wrote, to be filled again.
+    /// Plaintext chunks consumed by the encryptor, sent with the next chunk.
+    plain: PlainChunks,
+    /// Chunks the store's writer wrote, to be filled again.
     back: std::sync::mpsc::Receiver<Vec<u8>>,
-    handle: Option<std::thread::JoinHandle<io::Result<StoredSink>>>,
+    handle: Option<std::thread::JoinHandle<io::Result<(StoredSink, Digests)>>>,
+}
+
+/// Plaintext chunks the encryptor has consumed entirely, for [`PipeWriter`]'s hashing stage
+/// (shared with the encrypting loop, on the same thread).
+pub(crate) type PlainChunks = Rc<RefCell<Vec<Vec<u8>>>>;
+
+/// (plaintext size, plaintext sha256, stored size, stored sha256), hex digests.
+pub(crate) type Digests = (u64, String, u64, String);
+
+/// What the hashing stage gets: a chunk of stored bytes (after the room) and the plaintext
+/// chunks consumed since the one before.
+struct Piece {
+    stored: Vec<u8>,
+    plain: Vec<Vec<u8>>,
 }
 
 const PIPE_CHUNK: usize = 1024 * 1024;
@@ -190,37 +182,81 @@ fn chunk_with_room(head: usize) -> Vec<u8> {
 }
 
 impl PipeWriter {
-    pub(crate) fn new(inner: Box<dyn super::StoreWriter>) -> io::Result<PipeWriter> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+    /// `same`: the bytes written are the plaintext (no encryption). Hashed plaintext chunks are
+    /// given back through `recycle` (to be read into again).
+    pub(crate) fn new(
+        inner: Box<dyn super::StoreWriter>,
+        recycle: std::sync::mpsc::SyncSender<Vec<u8>>,
+        same: bool,
+    ) -> io::Result<PipeWriter> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(2);
+        let (up_tx, up_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         // Written chunks come back to be filled again (no allocation, no page faults per MiB).
-        let (back_tx, back) = std::sync::mpsc::sync_channel::<Vec<u8>>(5);
+        let (back_tx, back) = std::sync::mpsc::sync_channel::<Vec<u8>>(7);
         let mut inner = inner;
         let head = inner.headroom();
-        let handle = std::thread::Builder::new()
+        let upload = std::thread::Builder::new()
             .name("vault-upload".into())
             .spawn(move || {
-                for chunk in rx {
+                for chunk in up_rx {
                     inner.write_chunk(&chunk, head)?;
                     let _ = back_tx.try_send(chunk);
                 }
                 Ok(inner)
             })?;
+        let handle = std::thread::Builder::new()
+            .name("vault-hash".into())
+            .spawn(move || {
+                let upload_result = |h: std::thread::JoinHandle<io::Result<StoredSink>>| match h
+                    .join()
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(io::Error::other("the upload thread panicked")),
+                };
+                let mut dual = DualHash::new(same);
+                for piece in rx {
+                    for p in piece.plain {
+                        dual.plain(p);
+                    }
+                    dual.stored(&piece.stored[head..]);
+                    for c in dual.recycled() {
+                        let _ = recycle.try_send(c);
+                    }
+                    if piece.stored.len() > head && up_tx.send(piece.stored).is_err() {
+                        // the upload thread stopped: its error
+                        drop(up_tx);
+                        return Err(match upload_result(upload) {
+                            Err(e) => e,
+                            Ok(_) => io::Error::other("the upload thread stopped early"),
+                        });
+                    }
+                }
+                drop(up_tx);
+                let inner = upload_result(upload)?;
+                Ok((inner, dual.finish()))
+            })?;
         Ok(PipeWriter {
             tx: Some(tx),
             buf: chunk_with_room(head),
             head,
+            plain: Rc::default(),
             back,
             handle: Some(handle),
         })
     }
 
-    /// The writer thread's error (after it stopped early).
+    /// Where the encrypting loop puts the plaintext chunks it has written entirely.
+    pub(crate) fn plain_chunks(&self) -> PlainChunks {
+        self.plain.clone()
+    }
+
+    /// The threads' error (after they stopped early).
     fn thread_error(&mut self) -> io::Error {
         self.tx = None;
         match self.handle.take().map(|h| h.join()) {
             Some(Ok(Err(e))) => e,
             Some(Ok(Ok(_))) => io::Error::other("the upload thread stopped early"),
-            Some(Err(_)) => io::Error::other("the upload thread panicked"),
+            Some(Err(_)) => io::Error::other("the hashing thread panicked"),
             None => io::Error::other("the upload already failed"),
         }
     }
@@ -233,9 +269,12 @@ impl PipeWriter {
             }
             Err(_) => chunk_with_room(self.head),
         };
-        let chunk = std::mem::replace(&mut self.buf, next);
+        let piece = Piece {
+            stored: std::mem::replace(&mut self.buf, next),
+            plain: std::mem::take(&mut *self.plain.borrow_mut()),
+        };
         let sent = match &self.tx {
-            Some(tx) => tx.send(chunk).is_ok(),
+            Some(tx) => tx.send(piece).is_ok(),
             None => false,
         };
         if sent {
@@ -245,18 +284,20 @@ impl PipeWriter {
         }
     }
 
-    /// Sends what is buffered, waits for the thread, finishes the store's writer.
-    pub(crate) fn finish(mut self) -> io::Result<()> {
-        if self.buf.len() > self.head {
+    /// Sends what is buffered, waits for the threads, finishes the store's writer; returns the
+    /// digests.
+    pub(crate) fn finish(mut self) -> io::Result<Digests> {
+        if self.buf.len() > self.head || !self.plain.borrow().is_empty() {
             self.send()?;
         }
         self.tx = None;
-        let w = match self.handle.take().map(|h| h.join()) {
+        let (w, digests) = match self.handle.take().map(|h| h.join()) {
             Some(Ok(r)) => r?,
-            Some(Err(_)) => return Err(io::Error::other("the upload thread panicked")),
+            Some(Err(_)) => return Err(io::Error::other("the hashing thread panicked")),
             None => return Err(io::Error::other("the upload already failed")),
         };
-        w.finish()
+        w.finish()?;
+        Ok(digests)
     }
 }
 
@@ -276,7 +317,7 @@ impl Write for PipeWriter {
 
 impl Drop for PipeWriter {
     fn drop(&mut self) {
-        // Abandoned: stop the thread (it drains and exits when the channel closes).
+        // Abandoned: stop the threads (they drain and exit when the channel closes).
         self.tx = None;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
@@ -373,6 +414,12 @@ impl PrefetchReader {
         }
     }
 
+    /// Where chunks from [`PrefetchReader::next_chunk`] go back to be filled again (from
+    /// another thread).
+    pub(crate) fn recycler(&self) -> std::sync::mpsc::SyncSender<Vec<u8>> {
+        self.back.clone()
+    }
+
     /// Gives a chunk from [`PrefetchReader::next_chunk`] back to be filled again.
     pub(crate) fn recycle(&self, chunk: Vec<u8>) {
         let _ = self.back.try_send(chunk);
@@ -432,32 +479,32 @@ mod tests {
         (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
     }
 
-    /// Plaintext queued in chunks after stored bytes written in other pieces (as the upload
+    fn sha(d: &[u8]) -> String {
+        hex::encode(Sha256::digest(d))
+    }
+
+    /// Plaintext queued in chunks after stored bytes come in other pieces (as the upload
     /// does: an encryptor between them), both digests as sha2 computes them.
     #[test]
     fn dual_hash_pairs_plaintext_with_stored_bytes() {
         let plain = data(3 * 1024 * 1024 + 77);
         let stored = data(3 * 1024 * 1024 + 1000).into_iter().rev().collect::<Vec<_>>();
-        let sha = |d: &[u8]| hex::encode(Sha256::digest(d));
-        let h = Rc::new(RefCell::new(DualHash::new(false)));
-        let mut w = StoredHashWriter::new(Vec::new(), h.clone());
+        let mut h = DualHash::new(false);
         let mut s = stored.as_slice();
         let mut recycled = 0;
         for chunk in plain.chunks(1 << 20) {
             let k = s.len().min(chunk.len().saturating_sub(100));
             for piece in s[..k].chunks(65_552) {
-                w.write_all(piece).unwrap();
+                h.stored(piece);
             }
             s = &s[k..];
-            h.borrow_mut().plain(chunk.to_vec());
-            recycled += h.borrow_mut().recycled().len();
+            h.plain(chunk.to_vec());
+            recycled += h.recycled().len();
         }
-        w.write_all(s).unwrap();
-        assert_eq!(w.into_inner(), stored);
+        h.stored(s);
         assert!(recycled >= 1);
-        let got = h.replace(DualHash::new(true)).finish();
         assert_eq!(
-            got,
+            h.finish(),
             (plain.len() as u64, sha(&plain), stored.len() as u64, sha(&stored))
         );
     }
@@ -466,15 +513,13 @@ mod tests {
     #[test]
     fn dual_hash_same_bytes() {
         let plain = data(2 * 1024 * 1024 + 5);
-        let h = Rc::new(RefCell::new(DualHash::new(true)));
-        let mut w = StoredHashWriter::new(Vec::new(), h.clone());
+        let mut h = DualHash::new(true);
         for chunk in plain.chunks(1 << 20) {
-            w.write_all(chunk).unwrap();
-            h.borrow_mut().plain(chunk.to_vec());
-            assert_eq!(h.borrow_mut().recycled().len(), 1);
+            h.stored(chunk);
+            h.plain(chunk.to_vec());
+            assert_eq!(h.recycled().len(), 1);
         }
-        let sha = hex::encode(Sha256::digest(&plain));
         let n = plain.len() as u64;
-        assert_eq!(h.replace(DualHash::new(true)).finish(), (n, sha.clone(), n, sha));
+        assert_eq!(h.finish(), (n, sha(&plain), n, sha(&plain)));
     }
 }

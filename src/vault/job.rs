@@ -9,9 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::describe_stream_error;
-use super::hashio::{
-    DualHash, HashingReader, PipeWriter, PrefetchReader, RefReader, StoredHashWriter,
-};
+use super::hashio::{HashingReader, PipeWriter, PlainChunks, PrefetchReader, RefReader};
 use super::store::WholeFile;
 use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
@@ -1448,29 +1446,25 @@ impl JobWriter {
         let write_err = |e: io::Error| {
             VaultError::store("write", st.describe(), &format!("{}/{rel}", self.path), &e)
         };
-        // Three stages on three threads: read | age encryption + sha256 of the plaintext and
-        // of the stored bytes, the two hashes interleaved (DualHash) | store writes (for SFTP:
+        // Four stages on four threads: read | age encryption | sha256 of the plaintext and of
+        // the stored bytes, the two hashes interleaved (DualHash) | store writes (for SFTP:
         // libssh2's copies and SSH encryption). Chunks of 1 MiB are handed over, not copied.
         let mut src =
             PrefetchReader::spawn(std::fs::File::open(a.path()).map_err(local)?).map_err(local)?;
         let encrypted = self.inner.encryption.is_encrypted();
-        let hash = std::rc::Rc::new(std::cell::RefCell::new(DualHash::new(!encrypted)));
-        let out = StoredHashWriter::new(
-            PipeWriter::new(st.create(tmp)?).map_err(local)?,
-            hash.clone(),
-        );
+        let out = PipeWriter::new(st.create(tmp)?, src.recycler(), !encrypted).map_err(local)?;
+        let plain = out.plain_chunks();
         let out = if encrypted {
             let mut w = self.inner.encryption.wrap(out).map_err(write_err)?;
-            copy_chunks(&mut src, &mut w, &hash, local, write_err)?;
+            copy_chunks(&mut src, &mut w, &plain, local, write_err)?;
             w.finish().map_err(write_err)?
         } else {
             let mut w = out;
-            copy_chunks(&mut src, &mut w, &hash, local, write_err)?;
+            copy_chunks(&mut src, &mut w, &plain, local, write_err)?;
             w
         };
-        out.into_inner().finish().map_err(write_err)?;
+        let (size, sha, stored_size, stored_sha) = out.finish().map_err(write_err)?;
         let read = src.finish().map_err(local)?;
-        let (size, sha, stored_size, stored_sha) = hash.replace(DualHash::new(true)).finish();
         if read != size {
             // bytes read and never hashed (cannot happen: every chunk read goes through
             // copy_chunks): refused rather than recorded with a wrong checksum
@@ -1584,21 +1578,17 @@ fn spool_err(e: io::Error) -> VaultError {
 }
 
 /// Every chunk the reader read ahead, written to `dst` (no intermediate buffer), then handed
-/// to `hash` as plaintext.
+/// over to be hashed as plaintext.
 fn copy_chunks(
     src: &mut PrefetchReader,
     dst: &mut dyn Write,
-    hash: &std::cell::RefCell<DualHash>,
+    plain: &PlainChunks,
     read_err: impl Fn(io::Error) -> VaultError,
     write_err: impl Fn(io::Error) -> VaultError,
 ) -> Result<(), VaultError> {
     while let Some(chunk) = src.next_chunk().map_err(&read_err)? {
         dst.write_all(&chunk).map_err(&write_err)?;
-        let mut h = hash.borrow_mut();
-        h.plain(chunk);
-        for c in h.recycled() {
-            src.recycle(c);
-        }
+        plain.borrow_mut().push(chunk);
     }
     Ok(())
 }
