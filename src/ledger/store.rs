@@ -430,8 +430,10 @@ impl LedgerStore for SqliteStore {
         let mut counts = Vec::with_capacity(stmts.len());
         for (sql, params) in stmts {
             let values: Vec<_> = params.iter().map(to_sql).collect();
+            // Cached: a run writes the same few statements thousands of times (a step each).
             let n = tx
-                .execute(sql, rusqlite::params_from_iter(values))
+                .prepare_cached(sql)
+                .and_then(|mut st| st.execute(rusqlite::params_from_iter(values)))
                 .map_err(|e| e.to_string())?;
             counts.push(n as u64);
         }
