@@ -557,7 +557,7 @@ impl Executor {
                 let mut step = eff.step(StepStatus::Ok, attempts, None);
                 step.sha256 = sha;
                 step.started = started;
-                self.record.push(step);
+                self.push_off_thread(step).await;
                 Ok(v)
             }
             Err(Stop::Failed(e, attempts)) => {
@@ -571,6 +571,27 @@ impl Executor {
             Err(Stop::Cancelled(attempts, _)) => {
                 Err(self.fail(&eff, started, attempts, cancelled_error(), true))
             }
+        }
+    }
+
+    /// Records a done step from the blocking pool, and waits for it (the step is in the ledger
+    /// when the effect returns, as with [`RunRecord::push`]): its SQLite transaction then does
+    /// not hold up the thread that drives the other requests in flight, which a fan-out of
+    /// thousands of effects would otherwise wait on once per effect.
+    async fn push_off_thread(&self, step: Step) {
+        let slot = Arc::new(Mutex::new(Some(step)));
+        let (rec, s2) = (self.record.clone(), slot.clone());
+        let pushed = tokio::task::spawn_blocking(move || {
+            let step = s2.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(step) = step {
+                rec.push(step);
+            }
+        })
+        .await;
+        // The pool refused it (the runtime shutting down): written here instead.
+        let left = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let (Err(_), Some(step)) = (pushed, left) {
+            self.record.push(step);
         }
     }
 

@@ -453,6 +453,11 @@ impl RunRecord {
         self.info.lock().expect("run info lock").clone()
     }
 
+    /// The run's id (without a copy of the whole [`RunInfo`]: once per step written).
+    fn id(&self) -> String {
+        self.info.lock().expect("run info lock").id.clone()
+    }
+
     /// The run's kind, profiles and the run it resumes.
     pub fn extra(&self) -> RunExtra {
         self.extra.lock().expect("run extra lock").clone()
@@ -461,7 +466,7 @@ impl RunRecord {
     /// Sets the run's kind, profiles and the run it resumes.
     pub fn set_extra(&self, extra: RunExtra) {
         *self.extra.lock().expect("run extra lock") = extra.clone();
-        let id = self.info().id;
+        let id = self.id();
         self.with_db(|db| db.update_extra(&id, &extra));
     }
 
@@ -495,7 +500,7 @@ impl RunRecord {
         let mut steps = self.steps.lock().expect("steps lock");
         steps.count += 1;
         step.seq = steps.count;
-        let id = self.info().id;
+        let id = self.id();
         // Written while the steps lock is held, so the database order is the record's order.
         if self.with_db(|db| db.insert_step(&id, &step)).is_none() {
             steps.keep(&step);
@@ -554,7 +559,7 @@ impl RunRecord {
 
     /// Records how many artifacts the run plans to move (the dashboard shows its progress).
     pub fn set_expected(&self, expected: u64) {
-        let id = self.info().id;
+        let id = self.id();
         self.with_db(|db| db.set_expected(&id, expected));
     }
 
@@ -610,14 +615,14 @@ impl RunRecord {
 
     /// Records that an effect is about to be sent.
     pub fn note_intent(&self, i: &Intent) {
-        let id = self.info().id;
+        let id = self.id();
         self.with_db(|db| db.insert_intent(&id, i));
     }
 
     /// Records what a target held before this run changed it (the first record of an artifact
     /// wins).
     pub fn note_rollback(&self, e: &RollbackEntry) {
-        let id = self.info().id;
+        let id = self.id();
         self.with_db(|db| db.insert_rollback(&id, e));
     }
 
@@ -625,7 +630,7 @@ impl RunRecord {
     /// made by someone else (another run's import landed first), so rolling this run back must
     /// not undo it.
     pub fn forget_rollback(&self, key: &ArtifactKey, target: &str) {
-        let id = self.info().id;
+        let id = self.id();
         self.with_db(|db| db.delete_rollback(&id, key, target));
     }
 

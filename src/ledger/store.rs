@@ -430,7 +430,8 @@ impl LedgerStore for SqliteStore {
         let mut counts = Vec::with_capacity(stmts.len());
         for (sql, params) in stmts {
             let values: Vec<_> = params.iter().map(to_sql).collect();
-            // Cached: a run writes the same few statements thousands of times (a step each).
+            // cached: a run writes the same few statements thousands of times (one step each),
+            // and compiling one costs more than running it
             let n = tx
                 .prepare_cached(sql)
                 .and_then(|mut st| st.execute(rusqlite::params_from_iter(values)))

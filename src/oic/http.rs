@@ -465,11 +465,18 @@ impl OicClient {
         call: Call,
     ) -> Result<(tempfile::TempPath, u64, String), OicError> {
         let mut resp = self.execute(&call).await?;
-        let tmp = tempfile::Builder::new()
-            .prefix("ferry-")
-            .suffix(".part")
-            .tempfile()
-            .map_err(|e| OicError::io("cannot create a temporary file", e))?;
+        // Created off the async thread: a file system under load takes a millisecond or more to
+        // create a file, and that thread also sends and answers the other requests in flight.
+        let tmp = tokio::task::spawn_blocking(|| {
+            tempfile::Builder::new()
+                .prefix("ferry-")
+                .suffix(".part")
+                .tempfile()
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| OicError::io("cannot create a temporary file", e))?;
         let (file, path) = tmp.into_parts();
         let mut out = tokio::fs::File::from_std(file);
         let mut h = Sha256::new();

@@ -237,7 +237,6 @@ async fn pipelined(
     o: &ImportOptions,
     specs: BTreeMap<String, ConnectionSpec>,
 ) -> Result<Vec<ImportResult>, OpsError> {
-    use futures::FutureExt;
     use tokio::sync::Semaphore;
     let mode = o.mode();
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports).max(1);
@@ -266,26 +265,8 @@ async fn pipelined(
         Semaphore::new(aconc),
     );
     let act = o.activation();
-    // Each connection configured once, by the first integration that needs it; the others wait
-    // for the same result.
-    type Configured<'a> = futures::future::Shared<
-        futures::future::LocalBoxFuture<'a, super::connections::ConnectionResult>,
-    >;
-    let configured: std::sync::Mutex<HashMap<String, Configured<'_>>> = Default::default();
-    let configure = |code: &str| -> Option<Configured<'_>> {
-        let spec = specs.get(code)?;
-        let mut m = configured.lock().unwrap_or_else(|p| p.into_inner());
-        let f = m.entry(code.to_string()).or_insert_with(|| {
-            let (code, total) = (code.to_string(), &total);
-            async move {
-                let _p = total.acquire().await;
-                super::connections::configure_one(ctx, client, code, spec, true).await
-            }
-            .boxed_local()
-            .shared()
-        });
-        Some(f.clone())
-    };
+    let setup = SpecSetup::new(ctx, client, &specs, &total);
+    let then: &dyn BeforeActivation = &setup;
     let res = fan_out_adaptive(
         ctx.bar(later.len(), "import"),
         // items waiting for a connection hold no place: others go on meanwhile
@@ -295,7 +276,7 @@ async fn pipelined(
         later,
         |(i, a)| {
             let (total, imports, activations) = (&total, &imports, &activations);
-            let (act, configure, listed) = (&act, &configure, &listed);
+            let (act, listed) = (&act, &listed);
             async move {
                 let (i, a, r) = {
                     let _p = (imports.acquire().await, total.acquire().await);
@@ -304,10 +285,8 @@ async fn pipelined(
                 let Some(fresh) = activation_of(&a, &r, o) else {
                     return (i, a, r, None);
                 };
-                for code in connections_of(&a).await {
-                    if let Some(f) = configure(&code) {
-                        f.await;
-                    }
+                if let Some(ready) = then.ready(&a) {
+                    ready.await;
                 }
                 let _p = (activations.acquire().await, total.acquire().await);
                 let ar = activate_after_import(ctx, client, act, &a, fresh).await;
@@ -317,14 +296,8 @@ async fn pipelined(
     )
     .await;
     // The connections no import brought, as before the activations would have been.
-    let rest: BTreeMap<String, ConnectionSpec> = {
-        let m = configured.lock().unwrap_or_else(|p| p.into_inner());
-        specs
-            .iter()
-            .filter(|(c, _)| !m.contains_key(*c))
-            .map(|(c, s)| (c.clone(), s.clone()))
-            .collect()
-    };
+    let rest = setup.untouched(&specs);
+    drop(setup);
     if !rest.is_empty() {
         super::connections::configure(ctx, client, rest, true).await;
     }
@@ -349,6 +322,74 @@ async fn pipelined(
         }
     }
     finish_with_schedules(ctx, client, results, schedules, o).await
+}
+
+/// The connections of an import's options (`connections`): each configured and tested once, by
+/// the first integration whose archive uses it, before that integration's activation (the
+/// others wait for the same result). The [`BeforeActivation`] of [`pipelined`], as
+/// `ops::instance`'s `ConnSetup` is of a whole-instance migration's [`import_arriving`].
+struct SpecSetup<'a> {
+    /// Each connection's configuration, made up front and run by the first that awaits it
+    /// (holding a place of `total` while it runs).
+    by_code: BTreeMap<String, ConfigureOnce<'a>>,
+}
+
+type ConfigureOnce<'a> = futures::future::Shared<
+    futures::future::LocalBoxFuture<'a, super::connections::ConnectionResult>,
+>;
+
+impl<'a> SpecSetup<'a> {
+    fn new(
+        ctx: &'a dyn Ctx,
+        client: &'a OicClient,
+        specs: &'a BTreeMap<String, ConnectionSpec>,
+        total: &'a tokio::sync::Semaphore,
+    ) -> SpecSetup<'a> {
+        use futures::FutureExt;
+        let by_code = specs
+            .iter()
+            .map(|(code, spec)| {
+                let f = async move {
+                    let _p = total.acquire().await;
+                    super::connections::configure_one(ctx, client, code.clone(), spec, true).await
+                }
+                .boxed_local()
+                .shared();
+                (code.clone(), f)
+            })
+            .collect();
+        SpecSetup { by_code }
+    }
+
+    /// The connections no activation waited for (not configured yet), with their configuration.
+    fn untouched(
+        &self,
+        specs: &BTreeMap<String, ConnectionSpec>,
+    ) -> BTreeMap<String, ConnectionSpec> {
+        specs
+            .iter()
+            .filter(|(c, _)| self.by_code.get(*c).is_none_or(|f| f.peek().is_none()))
+            .map(|(c, s)| (c.clone(), s.clone()))
+            .collect()
+    }
+}
+
+impl BeforeActivation for SpecSetup<'_> {
+    /// The connections `a`'s archive uses that the options configure, configured one after the
+    /// other (the place of the fan-out holds one request at a time).
+    fn ready<'b>(&'b self, a: &'b Artifact) -> Option<futures::future::LocalBoxFuture<'b, ()>> {
+        use futures::FutureExt;
+        Some(
+            async move {
+                for code in connections_of(a).await {
+                    if let Some(f) = self.by_code.get(&code) {
+                        f.clone().await;
+                    }
+                }
+            }
+            .boxed_local(),
+        )
+    }
 }
 
 /// Counts the selection for the run's record (a restore's: a migration's was counted by its
@@ -490,6 +531,11 @@ pub async fn import_arriving(
     use std::sync::atomic::{AtomicBool, Ordering};
     let mode = o.mode();
     let conc = o.concurrency.unwrap_or(ctx.bounds().imports);
+    // A given concurrency is a start as well as a cap, as in [`import`] (which a whole-instance
+    // migration calls just before, for the earlier ranks: it had set the window already).
+    if let Some(c) = o.concurrency {
+        client.limiter().start_at(Lane::Writes, c);
+    }
     let act = o.activation();
     // Listed once, before the first import (one page per 100, while the first exports run).
     let listed = target_integrations(ctx, client).await;

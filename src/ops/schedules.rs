@@ -101,6 +101,15 @@ impl SavedSchedule {
         Ok(a)
     }
 
+    /// [`SavedSchedule::to_artifact`] on the blocking pool: creating a file can take a
+    /// millisecond or more, and the async thread also sends and answers the requests in flight.
+    pub async fn into_artifact(self, source: &str) -> Result<Artifact, Failure> {
+        let source = source.to_string();
+        tokio::task::spawn_blocking(move || self.to_artifact(&source))
+            .await
+            .map_err(|e| Failure::Task(e.to_string()))?
+    }
+
     /// Reads a saved schedule (bounded: a schedule file is a few hundred bytes).
     pub fn read(a: &Artifact) -> Result<SavedSchedule, String> {
         if a.size > 1024 * 1024 {
@@ -190,7 +199,8 @@ pub(super) async fn export_effect(
         .run_read_planned(eff, || async {
             match client.get_schedule(&id).await.map_err(Failure::from)? {
                 Some(s) => SavedSchedule::of(&id, &s)
-                    .to_artifact(client.name())
+                    .into_artifact(client.name())
+                    .await
                     .map(Some),
                 None => Ok(None),
             }
@@ -207,7 +217,8 @@ pub async fn export_one(
     match client.get_schedule(id).await? {
         None => Ok(None),
         Some(s) => SavedSchedule::of(id, &s)
-            .to_artifact(client.name())
+            .into_artifact(client.name())
+            .await
             .map(Some)
             .map_err(|e| OicError::Config(format!("schedule of {id}: {e}"))),
     }
@@ -241,7 +252,8 @@ pub async fn save_previous(
     };
     if let Some(s) = cur {
         let a = SavedSchedule::of(&id, s)
-            .to_artifact(client.name())
+            .into_artifact(client.name())
+            .await
             .map_err(|e| e.to_string())?;
         let sink = ctx.rollback_sink();
         entry.sha256 = Some(a.sha256.clone());

@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::describe_stream_error;
-use super::hashio::{HashingReader, HashingWriter, PipeWriter, PrefetchReader, RefReader};
+use super::hashio::{HashingReader, PipeWriter, PlainChunks, PrefetchReader, RefReader};
 use super::store::WholeFile;
 use super::{Inner, LOCK, MANIFEST, ROOT_FOLDER, VaultError, check_name};
 use crate::artifact::{Artifact, ArtifactKey, ArtifactKind};
@@ -1465,24 +1465,32 @@ impl JobWriter {
         let write_err = |e: io::Error| {
             VaultError::store("write", st.describe(), &format!("{}/{rel}", self.path), &e)
         };
-        // Three stages on three threads: read + sha256 (plaintext) | age encryption + sha256
-        // (stored bytes) | store writes (for SFTP: libssh2's copies and SSH encryption). Chunks
-        // of 1 MiB are handed over, not copied.
+        // Four stages on four threads: read | age encryption | sha256 of the plaintext and of
+        // the stored bytes, the two hashes interleaved (DualHash) | store writes (for SFTP:
+        // libssh2's copies and SSH encryption). Chunks of 1 MiB are handed over, not copied.
         let mut src =
             PrefetchReader::spawn(std::fs::File::open(a.path()).map_err(local)?).map_err(local)?;
-        let out = HashingWriter::new(PipeWriter::new(st.create(tmp)?).map_err(local)?);
-        let out = if self.inner.encryption.is_encrypted() {
+        let encrypted = self.inner.encryption.is_encrypted();
+        let out = PipeWriter::new(st.create(tmp)?, src.recycler(), !encrypted).map_err(local)?;
+        let plain = out.plain_chunks();
+        let out = if encrypted {
             let mut w = self.inner.encryption.wrap(out).map_err(write_err)?;
-            copy_chunks(&mut src, &mut w, local, write_err)?;
+            copy_chunks(&mut src, &mut w, &plain, local, write_err)?;
             w.finish().map_err(write_err)?
         } else {
             let mut w = out;
-            copy_chunks(&mut src, &mut w, local, write_err)?;
+            copy_chunks(&mut src, &mut w, &plain, local, write_err)?;
             w
         };
-        let (pipe, stored_size, stored_sha) = out.into_parts();
-        pipe.finish().map_err(write_err)?;
-        let (size, sha) = src.finish().map_err(local)?;
+        let (size, sha, stored_size, stored_sha) = out.finish().map_err(write_err)?;
+        let read = src.finish().map_err(local)?;
+        if read != size {
+            // bytes read and never hashed (cannot happen: every chunk read goes through
+            // copy_chunks): refused rather than recorded with a wrong checksum
+            return Err(local(io::Error::other(format!(
+                "read {read} bytes, hashed {size}"
+            ))));
+        }
         Ok((size, sha, stored_size, stored_sha))
     }
 
@@ -1593,20 +1601,20 @@ fn spool_err(e: io::Error) -> VaultError {
     }
 }
 
-/// Every chunk the reader read ahead, written to `dst` (no intermediate buffer).
+/// Every chunk the reader read ahead, written to `dst` (no intermediate buffer), then handed
+/// over to be hashed as plaintext.
 fn copy_chunks(
     src: &mut PrefetchReader,
     dst: &mut dyn Write,
+    plain: &PlainChunks,
     read_err: impl Fn(io::Error) -> VaultError,
     write_err: impl Fn(io::Error) -> VaultError,
-) -> Result<u64, VaultError> {
-    let mut n = 0u64;
+) -> Result<(), VaultError> {
     while let Some(chunk) = src.next_chunk().map_err(&read_err)? {
         dst.write_all(&chunk).map_err(&write_err)?;
-        n += chunk.len() as u64;
-        src.recycle(chunk);
+        plain.borrow_mut().push(chunk);
     }
-    Ok(n)
+    Ok(())
 }
 
 /// The outcome of checking one entry.

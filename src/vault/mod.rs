@@ -57,6 +57,7 @@ mod content;
 mod counting;
 mod crypto;
 mod hashio;
+mod sha256pair;
 mod job;
 mod s3;
 mod sftp;
