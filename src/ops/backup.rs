@@ -6,18 +6,22 @@
 //! Everything else, and everything when in any doubt (no earlier complete job, another instance,
 //! another `lastUpdated` or status, the earlier file missing or of another size, a vault error),
 //! is exported and stored as usual, where unchanged content is still found by its content hash.
-//! Schedules are always read again (their state changes without the integration's `lastUpdated`).
+//! Schedules are always read again (their state changes without the integration's `lastUpdated`):
+//! each carried integration's as soon as it is carried, while the others are decided, and each
+//! stored as soon as it is read (an unchanged night is these reads, one round trip each).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use serde::Deserialize;
 
 use super::OpsError;
 use super::ctx::{Ctx, fan_out};
 use super::export::{ExportOptions, Exportable};
 use crate::artifact::{Artifact, ArtifactKey};
-use crate::effect::{Effect, SkipReason};
+use crate::effect::{Effect, Executor, SkipReason};
 use crate::ledger::{Stage, StepStatus};
 use crate::oic::{Integration, OicClient};
 use crate::vault::{JobWriter, Listing, ManifestEntry, Matched, ShareVia, SharedBytes};
@@ -26,8 +30,6 @@ use super::job::JobState;
 
 /// Vault lookups (a stat each) at a time.
 const CARRY_CONCURRENCY: usize = 16;
-/// Carried entries journaled together.
-const BATCH: usize = 256;
 
 fn yes() -> bool {
     true
@@ -92,8 +94,8 @@ impl BackupOptions {
 pub struct Carried {
     /// The items to export (changed, or in doubt).
     pub to_export: Vec<Exportable>,
-    /// The schedules of the carried integrations that have one (read again, to be stored).
-    pub schedules: Vec<Artifact>,
+    /// Schedules of carried integrations read again and sent to the store.
+    pub schedules: usize,
     /// Integrations carried over without an export.
     pub carried: usize,
 }
@@ -107,66 +109,121 @@ fn listed_status(i: &Integration) -> Option<&str> {
 type Found = (Integration, ManifestEntry, bool);
 
 /// Carries the integrations of `items` that are unchanged since an earlier complete job into
-/// `job` (see the module docs); returns what is left to export. In a dry run nothing is
-/// written: what would be carried is shown as carried. With `incremental: false` nothing is
-/// carried.
+/// `job` (see the module docs); returns what is left to export. The schedules of the carried
+/// integrations are read again as soon as each is carried, while the rest is decided, and each
+/// is sent to `tx` (the store) as soon as it is read. In a dry run nothing is written: what
+/// would be carried is shown as carried. With `incremental: false` nothing is carried.
 pub async fn carry_unchanged(
     ctx: &dyn Ctx,
     client: &OicClient,
     job: &JobState,
     items: Vec<Exportable>,
     o: &BackupOptions,
+    tx: &UnboundedSender<Artifact>,
 ) -> Result<Carried, OpsError> {
     let writer = job.writer.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let dry_run = ctx.exec().dry_run();
     if !o.incremental || (writer.is_none() && !dry_run) {
         return Ok(Carried {
             to_export: items,
-            schedules: vec![],
+            schedules: 0,
             carried: 0,
         });
     }
     let (candidates, mut to_export): (Vec<Exportable>, Vec<Exportable>) = items
         .into_iter()
         .partition(|it| matches!(it, Exportable::Integration(i) if !i.last_updated.is_empty()));
-    let (found, unsure) = match writer {
-        Some(w) => {
-            let (found, mut unsure) = decide(ctx, client, &w, candidates, o.verify_unchanged).await;
-            let (kept, unjournaled) = journal(&job.vault_name, &w, found).await?;
-            unsure.extend(unjournaled);
-            (kept, unsure)
-        }
-        None => plan(client, job, candidates).await,
+    let scheduled = candidates
+        .iter()
+        .filter(|it| matches!(it, Exportable::Integration(i) if i.schedule_defined))
+        .count();
+    // The carried integrations that have a schedule, as they are carried.
+    let (stx, srx) = futures::channel::mpsc::unbounded::<Integration>();
+    let decided = async move {
+        let (carried, with_schedule, unsure) = match writer {
+            Some(w) => decide(ctx, client, job, &w, candidates, o.verify_unchanged, stx).await,
+            None => {
+                let (found, unsure) = plan(client, job, candidates).await;
+                let mut with_schedule = 0;
+                for f in &found {
+                    report_carried(ctx.exec(), client.name(), &job.vault_name, f);
+                    if f.0.schedule_defined {
+                        with_schedule += 1;
+                        let _ = stx.unbounded_send(f.0.clone());
+                    }
+                }
+                (found.len(), with_schedule, unsure)
+            }
+        };
+        // Each carried integration is an export skipped, and its schedule one read: the run's
+        // expected total grows by them.
+        ctx.exec()
+            .record()
+            .expect(Stage::Export, (carried + with_schedule) as u64);
+        (carried, unsure)
     };
-    to_export.extend(unsure);
-    let scheduled = report_carried(ctx, client, &job.vault_name, &found);
     let conc = o.concurrency.unwrap_or(ctx.bounds().exports);
-    let mut schedules = vec![];
-    for r in super::schedules::export(ctx, client, scheduled, conc).await {
-        match r {
-            Ok(a) => schedules.push(a),
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) if o.stop_on_error => return Err(OpsError::effect(e)),
-            Err(_) => {}
-        }
-    }
+    let schedules = read_schedules(ctx, client, srx, scheduled, conc, o.stop_on_error, tx);
+    let ((carried, unsure), schedules) = tokio::join!(decided, schedules);
+    let schedules = schedules?;
+    to_export.extend(unsure);
     Ok(Carried {
         to_export,
         schedules,
-        carried: found.len(),
+        carried,
     })
 }
 
-/// Looks each candidate up in the earlier jobs (a stat each, [`CARRY_CONCURRENCY`] at a time)
-/// and carries it into the job when unchanged: (found, to export). An item a resumed job
-/// already carried with this listing is found as held.
+/// Reads the schedules of the integrations `carried` sends (each as soon as it comes, at most
+/// `conc` at a time) and sends each to `tx`; returns how many were sent. A failure is recorded
+/// and the others go on, unless `stop_on_error` (or the run is cancelled).
+async fn read_schedules(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    carried: UnboundedReceiver<Integration>,
+    expected: usize,
+    conc: usize,
+    stop_on_error: bool,
+    tx: &UnboundedSender<Artifact>,
+) -> Result<usize, OpsError> {
+    let bar = ctx.bar(expected, "schedules");
+    let mut read = carried
+        .map(|i| async move { super::schedules::export_effect(ctx, client, &i).await })
+        .buffer_unordered(conc.max(1));
+    let mut sent = 0;
+    while let Some(r) = read.next().await {
+        bar.inc(1);
+        match r {
+            Ok(Some(a)) => {
+                sent += 1;
+                let _ = tx.unbounded_send(a);
+            }
+            Ok(None) => {}
+            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+            Err(e) if stop_on_error => return Err(OpsError::effect(e)),
+            Err(_) => {}
+        }
+    }
+    bar.finish_and_clear();
+    Ok(sent)
+}
+
+/// Looks each candidate up in the earlier jobs (a stat each, [`CARRY_CONCURRENCY`] at a time),
+/// carries it into the job when unchanged and adds it to the job (its reference journaled
+/// first, see [`JobWriter::record_carried`]); each carried one is recorded in the run and, when
+/// it has a schedule, sent to `scheduled` at once. Returns (carried, carried with a schedule,
+/// to export). An item a
+/// resumed job already carried with this listing is found as held; one that cannot be added to
+/// the job is exported.
 async fn decide(
     ctx: &dyn Ctx,
     client: &OicClient,
+    job: &JobState,
     writer: &Arc<JobWriter>,
     candidates: Vec<Exportable>,
     deep: bool,
-) -> (Vec<Found>, Vec<Exportable>) {
+    scheduled: UnboundedSender<Integration>,
+) -> (usize, usize, Vec<Exportable>) {
     let instance = client.identity();
     let source = client.name().to_string();
     let held: HashMap<ArtifactKey, ManifestEntry> =
@@ -180,42 +237,80 @@ async fn decide(
             let instance = instance.clone();
             let source = source.clone();
             let held = held.get(&it.key()).cloned();
+            let scheduled = scheduled.clone();
+            let exec = ctx.exec().clone();
+            let vault_name = job.vault_name.clone();
             async move {
-                let Exportable::Integration(i) = &it else {
-                    return (it, Ok(None));
+                let Exportable::Integration(i) = it else {
+                    return Err(it);
                 };
-                // Resumed: already carried into this job with this listing.
-                if let Some(e) = held.filter(|e| carried_as_listed(e, i)) {
-                    return (it, Ok(Some((e, true))));
-                }
-                let i2 = i.clone();
+                // The vault's work and the run's record of it (a database write or two) off
+                // the runtime's threads, which carry the schedule reads meanwhile.
+                let unsure = Exportable::Integration(i.clone());
                 let r = tokio::task::spawn_blocking(move || {
-                    let key = Exportable::Integration(i2.clone()).key();
-                    writer.carry(&listing(&key, &source, &instance, &i2), deep)
+                    // Resumed: already carried into this job with this listing.
+                    let (e, held) = match held.filter(|e| carried_as_listed(e, &i)) {
+                        Some(e) => (e, true),
+                        None => {
+                            let key = ArtifactKey::new(
+                                crate::artifact::ArtifactKind::Integration,
+                                &i.code,
+                                &i.version,
+                            );
+                            let l = listing(&key, &source, &instance, &i);
+                            let e = match writer.carry(&l, deep) {
+                                Ok(Some(e)) => e,
+                                Ok(None) => return (i, Ok(false)),
+                                Err(e) => return (i, Err(e.to_string())),
+                            };
+                            if let Err(err) = writer.record_carried(vec![e.clone()]) {
+                                return (i, Err(err.to_string()));
+                            }
+                            (e, false)
+                        }
+                    };
+                    let found = (i, e, held);
+                    report_carried(&exec, &source, &vault_name, &found);
+                    (found.0, Ok(true))
                 })
                 .await;
-                let r = match r {
-                    Ok(Ok(v)) => Ok(v.map(|e| (e, false))),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(e) => Err(e.to_string()),
+                let (i, r) = match r {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(artifact = %unsure.key(), "cannot tell whether it is unchanged, so it is exported: {e}");
+                        return Err(unsure);
+                    }
                 };
-                (it, r)
+                match r {
+                    Ok(true) => {
+                        let with_schedule = i.schedule_defined;
+                        if with_schedule {
+                            let _ = scheduled.unbounded_send(i);
+                        }
+                        Ok(with_schedule)
+                    }
+                    Ok(false) => Err(unsure),
+                    Err(why) => {
+                        tracing::warn!(artifact = %unsure.key(), "cannot tell whether it is unchanged (or cannot journal it), so it is exported: {why}");
+                        Err(unsure)
+                    }
+                }
             }
         },
     )
     .await;
-    let (mut found, mut to_export) = (vec![], vec![]);
-    for (it, r) in decided {
-        match (it, r) {
-            (Exportable::Integration(i), Ok(Some((e, held)))) => found.push((i, e, held)),
-            (it, Ok(_)) => to_export.push(it),
-            (it, Err(why)) => {
-                tracing::warn!(artifact = %it.key(), "cannot tell whether it is unchanged, so it is exported: {why}");
-                to_export.push(it);
+    let (mut carried, mut with_schedule) = (0, 0);
+    let mut to_export = vec![];
+    for r in decided {
+        match r {
+            Ok(s) => {
+                carried += 1;
+                with_schedule += usize::from(s);
             }
+            Err(it) => to_export.push(it),
         }
     }
-    (found, to_export)
+    (carried, with_schedule, to_export)
 }
 
 /// Whether a job's entry is `i` carried over with the listing `i` has now.
@@ -240,40 +335,6 @@ fn listing<'a>(
         status: listed_status(i),
         updated: &i.last_updated,
     }
-}
-
-/// Journals the newly carried entries in batches: (kept, to export). A batch that cannot be
-/// journaled is exported instead.
-async fn journal(
-    vault_name: &str,
-    writer: &Arc<JobWriter>,
-    found: Vec<Found>,
-) -> Result<(Vec<Found>, Vec<Exportable>), OpsError> {
-    let (mut kept, mut fresh): (Vec<Found>, Vec<Found>) = found.into_iter().partition(|c| c.2);
-    let mut to_export = vec![];
-    while !fresh.is_empty() {
-        let rest = fresh.split_off(fresh.len().min(BATCH));
-        let batch = std::mem::replace(&mut fresh, rest);
-        let entries: Vec<ManifestEntry> = batch.iter().map(|c| c.1.clone()).collect();
-        let w = writer.clone();
-        match tokio::task::spawn_blocking(move || w.record_carried(entries)).await {
-            Ok(Ok(())) => kept.extend(batch),
-            Ok(Err(e)) => {
-                tracing::warn!(
-                    "cannot journal {} unchanged integrations, so they are exported: {e}",
-                    batch.len()
-                );
-                to_export.extend(batch.into_iter().map(|c| Exportable::Integration(c.0)));
-            }
-            Err(e) => {
-                return Err(OpsError::Vault {
-                    at: vault_name.to_string(),
-                    message: e.to_string(),
-                });
-            }
-        }
-    }
-    Ok((kept, to_export))
 }
 
 /// A dry run: what the job would carry over (found by the same rules, nothing written), and
@@ -341,58 +402,45 @@ fn planned_entry(key: &ArtifactKey, source: &str, i: &Integration, file: String)
     }
 }
 
-/// Records the carried integrations in the run (export skipped as unchanged, store noted, or
-/// planned in a dry run); returns those with a schedule (read again).
-fn report_carried(
-    ctx: &dyn Ctx,
-    client: &OicClient,
-    vault_name: &str,
-    found: &[Found],
-) -> Vec<Integration> {
-    let exec = ctx.exec();
-    exec.record().expect(Stage::Export, found.len() as u64);
-    let mut scheduled = vec![];
-    for (i, e, held) in found {
-        let key = e.key();
-        let from = e
-            .shared
-            .as_ref()
-            .map(|s| s.file.clone())
-            .unwrap_or_default();
-        let why = if *held {
-            SkipReason::InJob {
-                run: exec.resume().map(|r| r.run.clone()),
-            }
+/// Records a carried integration in the run: export skipped as unchanged (or held by the
+/// resumed job), store noted (or planned in a dry run).
+fn report_carried(exec: &Executor, source: &str, vault_name: &str, found: &Found) {
+    let (i, e, held) = found;
+    let key = e.key();
+    let from = e
+        .shared
+        .as_ref()
+        .map(|s| s.file.clone())
+        .unwrap_or_default();
+    let why = if *held {
+        SkipReason::InJob {
+            run: exec.resume().map(|r| r.run.clone()),
+        }
+    } else {
+        SkipReason::UnchangedSince {
+            file: from.clone(),
+            updated: i.last_updated.clone(),
+        }
+    };
+    exec.skip(
+        Effect::new(Stage::Export, key.clone(), source, "export"),
+        why,
+    );
+    if !*held {
+        let store = Effect::new(
+            Stage::Store,
+            key,
+            vault_name.to_string(),
+            format!("carry {} over unchanged from {from}", e.path),
+        )
+        .with_sha256(Some(e.sha256.clone()).filter(|s| !s.is_empty()));
+        let status = if exec.dry_run() {
+            StepStatus::Planned
         } else {
-            SkipReason::UnchangedSince {
-                file: from.clone(),
-                updated: i.last_updated.clone(),
-            }
+            StepStatus::Ok
         };
-        exec.skip(
-            Effect::new(Stage::Export, key.clone(), client.name(), "export"),
-            why,
-        );
-        if !*held {
-            let store = Effect::new(
-                Stage::Store,
-                key,
-                vault_name.to_string(),
-                format!("carry {} over unchanged from {from}", e.path),
-            )
-            .with_sha256(Some(e.sha256.clone()).filter(|s| !s.is_empty()));
-            let status = if exec.dry_run() {
-                StepStatus::Planned
-            } else {
-                StepStatus::Ok
-            };
-            exec.note(&store, status, None);
-        }
-        if i.schedule_defined {
-            scheduled.push(i.clone());
-        }
+        exec.note(&store, status, None);
     }
-    scheduled
 }
 
 /// What `job.backup` did.
@@ -412,8 +460,8 @@ pub struct BackupReport {
 
 /// `job.backup(instance, items, options)`: carries what `client` lists unchanged since the
 /// newest complete job ([`carry_unchanged`]), exports the rest and stores it with the schedules.
-/// Each archive is stored as soon as it is exported ([`super::job::store_stream`]): the vault's
-/// work overlaps the exports' round trips.
+/// Each archive and schedule is stored as soon as it is exported or read
+/// ([`super::job::store_stream`]): the vault's work overlaps the round trips to the instance.
 pub async fn backup(
     ctx: &dyn Ctx,
     job: &Arc<JobState>,
@@ -421,17 +469,25 @@ pub async fn backup(
     items: Vec<Exportable>,
     o: &BackupOptions,
 ) -> Result<BackupReport, OpsError> {
-    let c = carry_unchanged(ctx, client, job, items, o).await?;
     let (tx, rx) = futures::channel::mpsc::unbounded();
-    let expected = c.to_export.len() + c.schedules.len();
-    for a in c.schedules {
-        let _ = tx.unbounded_send(a);
-    }
+    // What is stored is at most every item and a schedule each (the store's progress bar).
+    let expected = items.len()
+        + items
+            .iter()
+            .filter(|it| matches!(it, Exportable::Integration(i) if i.schedule_defined))
+            .count();
     let eo = o.export();
-    let (arts, stored) = tokio::join!(
-        super::export::export_to(ctx, client, c.to_export, &eo, Some(tx)),
+    // The schedules of carried integrations and the exports are stored as they come.
+    let produce = async move {
+        let c = carry_unchanged(ctx, client, job, items, o, &tx).await?;
+        let arts = super::export::export_to(ctx, client, c.to_export, &eo, Some(tx)).await;
+        Ok::<_, OpsError>((c.carried, arts))
+    };
+    let (produced, stored) = tokio::join!(
+        produce,
         super::job::store_stream(ctx, job, rx, expected, o.keep_local),
     );
+    let (carried, arts) = produced?;
     let exported = arts?.len();
     let stored = stored?;
     if o.keep_local {
@@ -445,10 +501,10 @@ pub async fn backup(
         .filter(|a| a.key.kind == crate::artifact::ArtifactKind::Schedule)
         .count();
     Ok(BackupReport {
-        carried: c.carried,
+        carried,
         exported,
         stored: stored.len(),
-        archives: c.carried + stored.len() - schedules,
+        archives: carried + stored.len() - schedules,
         schedules,
     })
 }

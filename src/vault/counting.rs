@@ -90,6 +90,9 @@ impl Store for CountingStore {
     fn hard_link(&self, from: &str, to: &str) -> Result<bool, VaultError> {
         self.0.hard_link(from, to)
     }
+    fn sync_dir(&self, path: &str) -> Result<(), VaultError> {
+        self.0.sync_dir(path)
+    }
     fn read_small(&self, path: &str) -> Result<Vec<u8>, VaultError> {
         self.0.read_small(path)
     }

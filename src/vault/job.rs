@@ -681,6 +681,8 @@ pub struct JobWriter {
     journal_wait: Mutex<Vec<JournalWait>>,
     /// Held while a batch of journal entries is written.
     journal_write: Mutex<()>,
+    /// Folders holding hard links not synced yet (synced before the manifest is written).
+    unsynced: Mutex<BTreeSet<String>>,
 }
 
 /// An entry waiting for the journal, and whether the batch that took it was written.
@@ -787,6 +789,7 @@ impl JobWriter {
             referenced: Mutex::new(BTreeSet::new()),
             journal_wait: Mutex::new(vec![]),
             journal_write: Mutex::new(()),
+            unsynced: Mutex::new(BTreeSet::new()),
         };
         if w.meta.resume {
             w.recover()?;
@@ -1159,6 +1162,22 @@ impl JobWriter {
     /// is removed: it would be stale).
     fn link_or_refer(&self, earlier: &str, t: &Target) -> Result<ShareVia, VaultError> {
         let st = &self.inner.store;
+        // Straight to the final name (a hard link appears whole), its folder synced once before
+        // the manifest is written; when that name is taken (a resumed job), through a temporary
+        // name renamed over it.
+        if let Ok(linked) = st.hard_link(earlier, &t.final_path) {
+            if linked {
+                self.unsynced
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(t.dir.clone());
+                return Ok(ShareVia::Hardlink);
+            }
+            if self.meta.resume && st.stat(&t.final_path)?.is_some() {
+                st.remove(&t.final_path)?;
+            }
+            return Ok(ShareVia::Reference);
+        }
         let tmp = temp_name(&t.dir, &t.final_name);
         if st.hard_link(earlier, &tmp)? {
             if let Err(e) = st.rename(&tmp, &t.final_path) {
@@ -1520,6 +1539,11 @@ impl JobWriter {
                 reason: reason.clone(),
             })
             .collect();
+        // Every name in the job durable before the manifest says the job is complete.
+        let unsynced = std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(|p| p.into_inner()));
+        for dir in &unsynced {
+            self.inner.store.sync_dir(dir)?;
+        }
         let enc = &self.inner.encryption;
         let m = Manifest {
             format: FORMAT,

@@ -76,12 +76,22 @@ pub trait Store: Send + Sync {
     /// (and changes nothing) when the file exists.
     fn create_exclusive(&self, path: &str, contents: &[u8]) -> Result<bool, VaultError>;
 
-    /// Makes `to` another name of the existing file `from` (a hard link: no bytes are copied).
-    /// Returns `false`, changing nothing, when the back end cannot (the caller then records a
-    /// reference to `from` instead). Back ends without hard links keep this default.
+    /// Makes `to` another name of the existing file `from` (a hard link: no bytes are copied);
+    /// fails when `to` exists. The new name is durable once its folder is synced
+    /// ([`Store::sync_dir`]). Returns `false`, changing nothing, when the back end cannot (the
+    /// caller then records a reference to `from` instead). Back ends without hard links keep
+    /// this default.
     fn hard_link(&self, from: &str, to: &str) -> Result<bool, VaultError> {
         let _ = (from, to);
         Ok(false)
+    }
+
+    /// Makes the names created in the folder `path` durable (the file back end syncs the
+    /// folder; the others have nothing to do). Called once per folder before a job's manifest is
+    /// written, for names made without a sync of their own ([`Store::hard_link`]).
+    fn sync_dir(&self, path: &str) -> Result<(), VaultError> {
+        let _ = path;
+        Ok(())
     }
 
     /// Reads a small file entirely.
@@ -233,6 +243,14 @@ impl Store for FileStore {
         if let Some(dir) = self.full(to).parent()
             && let Ok(d) = fs::File::open(dir)
         {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    fn sync_dir(&self, path: &str) -> Result<(), VaultError> {
+        // As after a rename: best effort (a folder that cannot be opened for a sync is left).
+        if let Ok(d) = fs::File::open(self.full(path)) {
             let _ = d.sync_all();
         }
         Ok(())

@@ -158,6 +158,8 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
                 ..Default::default()
             };
             let written_before = ferry::vault::bytes_written();
+            sim.clear_request_log();
+            let cpu = cpu_time();
             let t = Instant::now();
             let r = run_recipe(
                 "nightly.rhai",
@@ -169,6 +171,7 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
                 &opts,
             );
             let wall = t.elapsed();
+            let cpu = cpu_time() - cpu;
             assert_eq!(r.code, 0, "{:?}\n{:?}", r.error, out.lines());
             let line = out.lines().pop().unwrap_or_default();
             let mut words = line.split_whitespace();
@@ -224,6 +227,11 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
                 wall.as_secs_f64(),
                 bytes
             );
+            eprintln!(
+                "  {kind:<4} night {night} at OIC: {}; CPU of this process (ferry and the emulator) {:.2} s",
+                oic_timeline(&sim.request_log()),
+                cpu.as_secs_f64()
+            );
             nights.push(Night {
                 wall,
                 bytes,
@@ -258,6 +266,48 @@ print(`${{list.len()}} ${{job.status}} ${{job.path}} ${{r.carried}}`);
     }
     // The targets are checked after every vault kind has been measured.
     assert!(missed.is_empty(), "targets missed: {missed:?}");
+}
+
+/// CPU time of this process so far (user and system, every thread).
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// What a night asked of the emulator, from its request log (evidence that does not depend on
+/// the machine's load as wall-clock time does): requests, refusals (429), when the listing ended
+/// and when the schedules were read (ms from the night's first request), and how many schedule
+/// reads were in flight on average while they were read (the emulator takes 16 at a time).
+fn oic_timeline(log: &[ferry::sim::LogEntry]) -> String {
+    let Some(t0) = log.iter().map(|e| e.at_ms).min() else {
+        return "no request".into();
+    };
+    let end = |e: &ferry::sim::LogEntry| e.at_ms + e.duration_ms - t0;
+    let refused = log.iter().filter(|e| e.status == 429).count();
+    let listed = log
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.ends_with("/integrations"))
+        .map(end)
+        .max()
+        .unwrap_or(0);
+    let sched: Vec<_> = log
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.ends_with("/schedule"))
+        .collect();
+    let first = sched.iter().map(|e| e.at_ms - t0).min().unwrap_or(0);
+    let last = sched.iter().map(|e| end(e)).max().unwrap_or(0);
+    let busy: u64 = sched.iter().map(|e| e.duration_ms).sum();
+    format!(
+        "{} requests ({refused} refused), listed by +{listed} ms; {} schedules read from +{first} to +{last} ms ({:.1} in flight on average)",
+        log.len(),
+        sched.len(),
+        busy as f64 / (last - first).max(1) as f64
+    )
 }
 
 /// Runs a recipe against `cfg`; its printed lines.

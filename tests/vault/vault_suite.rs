@@ -494,6 +494,9 @@ impl<O: Observer> Store for Tap<O> {
             Ok(false)
         }
     }
+    fn sync_dir(&self, path: &str) -> Result<(), VaultError> {
+        self.inner.sync_dir(path)
+    }
 }
 
 struct RecWriter {
