@@ -207,12 +207,11 @@ impl PipeWriter {
         let handle = std::thread::Builder::new()
             .name("vault-hash".into())
             .spawn(move || {
-                let upload_result = |h: std::thread::JoinHandle<io::Result<StoredSink>>| match h
-                    .join()
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(io::Error::other("the upload thread panicked")),
-                };
+                let upload_result =
+                    |h: std::thread::JoinHandle<io::Result<StoredSink>>| match h.join() {
+                        Ok(r) => r,
+                        Err(_) => Err(io::Error::other("the upload thread panicked")),
+                    };
                 let mut dual = DualHash::new(same);
                 for piece in rx {
                     for p in piece.plain {
@@ -488,7 +487,10 @@ mod tests {
     #[test]
     fn dual_hash_pairs_plaintext_with_stored_bytes() {
         let plain = data(3 * 1024 * 1024 + 77);
-        let stored = data(3 * 1024 * 1024 + 1000).into_iter().rev().collect::<Vec<_>>();
+        let stored = data(3 * 1024 * 1024 + 1000)
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>();
         let mut h = DualHash::new(false);
         let mut s = stored.as_slice();
         let mut recycled = 0;
@@ -505,7 +507,12 @@ mod tests {
         assert!(recycled >= 1);
         assert_eq!(
             h.finish(),
-            (plain.len() as u64, sha(&plain), stored.len() as u64, sha(&stored))
+            (
+                plain.len() as u64,
+                sha(&plain),
+                stored.len() as u64,
+                sha(&stored)
+            )
         );
     }
 

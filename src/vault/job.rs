@@ -1540,7 +1540,8 @@ impl JobWriter {
             })
             .collect();
         // Every name in the job durable before the manifest says the job is complete.
-        let unsynced = std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(|p| p.into_inner()));
+        let unsynced =
+            std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(|p| p.into_inner()));
         for dir in &unsynced {
             self.inner.store.sync_dir(dir)?;
         }

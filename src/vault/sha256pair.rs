@@ -351,7 +351,13 @@ mod tests {
             j += nb;
             k += 1;
         }
-        assert_eq!(p.finalize(), (sha(a), sha(b)), "{} {} bytes", a.len(), b.len());
+        assert_eq!(
+            p.finalize(),
+            (sha(a), sha(b)),
+            "{} {} bytes",
+            a.len(),
+            b.len()
+        );
     }
 
     #[test]
@@ -381,7 +387,9 @@ mod tests {
 
     #[test]
     fn lengths_around_the_padding() {
-        for n in [0, 1, 54, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 1000] {
+        for n in [
+            0, 1, 54, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 1000,
+        ] {
             for m in [0, 55, 56, 64, 200] {
                 let (a, b) = (data(n, n as u64), data(m, 7 + m as u64));
                 check(PairHash::new(), &a, &b, &[n.max(1)], &[m.max(1)]);
