@@ -85,26 +85,10 @@ pub fn as_exportables(items: &Dynamic) -> RhaiResultOf<Vec<Exportable>> {
     );
     one_or_many(items, what, |x| {
         let e = x.clone().try_cast().map(Exportable::Integration);
-        e.or_else(|| {
-            x.clone()
-                .try_cast()
-                .map(|x| Exportable::Project(Box::new(x)))
-        })
-        .or_else(|| {
-            x.clone()
-                .try_cast()
-                .map(|x| Exportable::Lookup(Box::new(x)))
-        })
-        .or_else(|| {
-            x.clone()
-                .try_cast()
-                .map(|x| Exportable::Library(Box::new(x)))
-        })
-        .or_else(|| {
-            x.clone()
-                .try_cast()
-                .map(|x| Exportable::Package(Box::new(x)))
-        })
+        e.or_else(|| x.clone().try_cast().map(Box::new).map(Exportable::Project))
+            .or_else(|| x.clone().try_cast().map(Box::new).map(Exportable::Lookup))
+            .or_else(|| x.clone().try_cast().map(Box::new).map(Exportable::Library))
+            .or_else(|| x.clone().try_cast().map(Box::new).map(Exportable::Package))
     })
 }
 
