@@ -182,9 +182,14 @@ impl Shell {
         }
     }
 
+    /// Whether notes are shown (not under `--json` or `-q`).
+    fn shows_notes(&self) -> bool {
+        !(self.json || self.verbosity == Verbosity::Quiet)
+    }
+
     /// A note for people (`Run X recorded in ...`): stdout, not under `--json` or `-q`.
     pub fn note(&self, text: &str) {
-        if self.json || self.verbosity == Verbosity::Quiet {
+        if !self.shows_notes() {
             return;
         }
         if !self.push(text) {
@@ -195,7 +200,7 @@ impl Shell {
     /// [`Shell::note`] of a text made only when notes are shown (a run's summary table is a
     /// line per artifact: not made at all under `-q`).
     pub fn note_with(&self, text: impl FnOnce() -> String) {
-        if !(self.json || self.verbosity == Verbosity::Quiet) {
+        if self.shows_notes() {
             self.note(&text());
         }
     }
