@@ -1165,26 +1165,25 @@ impl JobWriter {
         // Straight to the final name (a hard link appears whole), its folder synced once before
         // the manifest is written; when that name is taken (a resumed job), through a temporary
         // name renamed over it.
-        if let Ok(linked) = st.hard_link(earlier, &t.final_path) {
-            if linked {
+        match st.hard_link(earlier, &t.final_path) {
+            Ok(true) => {
                 self.unsynced
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(t.dir.clone());
                 return Ok(ShareVia::Hardlink);
             }
-            if self.meta.resume && st.stat(&t.final_path)?.is_some() {
-                st.remove(&t.final_path)?;
+            Ok(false) => {}
+            Err(_) => {
+                let tmp = temp_name(&t.dir, &t.final_name);
+                if st.hard_link(earlier, &tmp)? {
+                    if let Err(e) = st.rename(&tmp, &t.final_path) {
+                        let _ = st.remove(&tmp);
+                        return Err(e);
+                    }
+                    return Ok(ShareVia::Hardlink);
+                }
             }
-            return Ok(ShareVia::Reference);
-        }
-        let tmp = temp_name(&t.dir, &t.final_name);
-        if st.hard_link(earlier, &tmp)? {
-            if let Err(e) = st.rename(&tmp, &t.final_path) {
-                let _ = st.remove(&tmp);
-                return Err(e);
-            }
-            return Ok(ShareVia::Hardlink);
         }
         if self.meta.resume && st.stat(&t.final_path)?.is_some() {
             st.remove(&t.final_path)?;
