@@ -882,32 +882,29 @@ impl Sshd {
             return;
         };
         let root = child.id() as i32;
-        let mut parents: Vec<(i32, i32)> = vec![];
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-                continue;
-            };
-            // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|s| s.parse::<i32>().ok());
-            if let Some(ppid) = ppid {
-                parents.push((pid, ppid));
-            }
-        }
+        // Stopped first, then every process it forked, until no new one appears: a stopped
+        // process forks no more, and its children keep it as parent (a connection being opened
+        // at the moment of the kill would otherwise escape, forked after the scan or reparented
+        // to init once its parent died, and the run would store through it).
         let mut tree = vec![root];
-        let mut i = 0;
-        while i < tree.len() {
-            let p = tree[i];
-            tree.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-            i += 1;
+        // SAFETY: kill(2) on sshd (started by this test) and the processes it forked.
+        unsafe { libc::kill(root, libc::SIGSTOP) };
+        loop {
+            let new: Vec<i32> = children_of(&tree)
+                .into_iter()
+                .filter(|c| !tree.contains(c))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for &pid in &new {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+            }
+            tree.extend(new);
         }
         for pid in tree {
-            // SAFETY: kill(2) on sshd (started by this test) and the processes it forked.
+            // SAFETY: as above.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         let _ = child.wait();
@@ -918,6 +915,28 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The processes whose parent is one of `parents` (from /proc).
+fn children_of(parents: &[i32]) -> Vec<i32> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|s| s.parse::<i32>().ok());
+        if ppid.is_some_and(|p| parents.contains(&p)) {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 /// A free port on loopback.
