@@ -248,6 +248,8 @@ pub async fn new_job(
     let writer = if exec.dry_run() {
         None
     } else {
+        // The job's stores run in parallel: a store with connections opens them meanwhile.
+        vault.store().warm();
         let meta = job_meta(exec.record(), resume);
         let (v, n) = (vault.clone(), name.clone());
         let w = tokio::task::spawn_blocking(move || v.create_job(&n, date, meta))
