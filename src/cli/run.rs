@@ -155,6 +155,7 @@ pub fn execute_ci(
     quiet: bool,
     ci: &super::ci::CiOpts,
 ) -> u8 {
+    crate::net::prepare_tls();
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {

@@ -23,6 +23,17 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     }
 }
 
+/// Builds the shared TLS configuration on a thread of its own, so that reading the system's
+/// certificates overlaps a run's start (configuration, ledger, compiling the recipe) instead of
+/// delaying its first request; a client built before it is done waits for it.
+pub fn prepare_tls() {
+    let _ = std::thread::Builder::new()
+        .name("ferry-tls".into())
+        .spawn(|| {
+            let _ = shared_tls();
+        });
+}
+
 fn shared_tls() -> Option<&'static rustls::ClientConfig> {
     static TLS: std::sync::OnceLock<Option<rustls::ClientConfig>> = std::sync::OnceLock::new();
     TLS.get_or_init(|| {
