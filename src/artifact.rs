@@ -221,17 +221,7 @@ impl Artifact {
         sha256: String,
         source: impl Into<String>,
     ) -> Self {
-        ArtifactFields {
-            key,
-            size,
-            sha256,
-            source: source.into(),
-            source_status: None,
-            exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            listed: None,
-            file: Arc::new(FileHold::Temp(temp)),
-        }
-        .into()
+        Artifact::exported(key, FileHold::Temp(temp), size, sha256, source.into(), None)
     }
 
     /// An artifact backed by a file that is kept (a user's file, or a file in a file vault).
@@ -242,17 +232,7 @@ impl Artifact {
         sha256: String,
         source: impl Into<String>,
     ) -> Self {
-        ArtifactFields {
-            key,
-            size,
-            sha256,
-            source: source.into(),
-            source_status: None,
-            exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            listed: None,
-            file: Arc::new(FileHold::Kept(path)),
-        }
-        .into()
+        Artifact::exported(key, FileHold::Kept(path), size, sha256, source.into(), None)
     }
 
     /// A stand-in for the archive an effect would have produced in a dry run: no file, no checksum.
@@ -261,15 +241,34 @@ impl Artifact {
         source: impl Into<String>,
         source_status: Option<String>,
     ) -> Self {
+        Artifact::exported(
+            key,
+            FileHold::None,
+            0,
+            String::new(),
+            source.into(),
+            source_status,
+        )
+    }
+
+    /// An artifact of `file`, exported now.
+    fn exported(
+        key: ArtifactKey,
+        file: FileHold,
+        size: u64,
+        sha256: String,
+        source: String,
+        source_status: Option<String>,
+    ) -> Self {
         ArtifactFields {
             key,
-            size: 0,
-            sha256: String::new(),
-            source: source.into(),
+            size,
+            sha256,
+            source,
             source_status,
             exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             listed: None,
-            file: Arc::new(FileHold::None),
+            file: Arc::new(file),
         }
         .into()
     }

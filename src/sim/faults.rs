@@ -1,9 +1,10 @@
-//! Fault injection and the request log (on every listener: `POST/GET /__sim/faults`, `GET /__sim/log`).
+//! Fault injection and the request log (on every listener: `POST/GET /__sim/faults`, `GET /__sim/log`,
+//! `GET /__sim/in_flight`).
 //!
 //! Faults are drawn from a seeded RNG (reset to the emulator seed whenever faults are set), so the same faults
 //! and the same request sequence give the same outcomes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -258,6 +259,16 @@ impl FaultState {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+    }
+    /// The requests being answered now (received, no response yet), by instance (`""`: none
+    /// named), the mutating ones counted again under `write:INSTANCE`. The log only has a
+    /// request once it is answered: this is how a test sees that a slow call is underway.
+    pub fn in_flight(&self) -> BTreeMap<String, usize> {
+        lock(&self.inflight)
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
     }
     /// Adds a hook called with every request as it is logged, before its response is sent.
     pub fn on_request(&self, hook: RequestHook) {
@@ -514,6 +525,12 @@ pub async fn get_log(State(ctx): State<Ctx>) -> Response {
         header::HeaderValue::from_static("application/x-ndjson"),
     );
     r
+}
+
+/// `GET /__sim/in_flight`: the requests being answered now, by instance (a JSON object, see
+/// [`FaultState::in_flight`]).
+pub async fn get_in_flight(State(ctx): State<Ctx>) -> Response {
+    super::integrations::json_ok(&serde_json::json!(ctx.shared.faults.in_flight()))
 }
 
 /// `DELETE /__sim/log`: empties the log (204).
