@@ -17,7 +17,9 @@
 //! 10000), `BENCH_MIB` (big archive, default 1024), `BENCH_FILES` (small archives, default 1000),
 //! `BENCH_ONLY` (comma-separated row keys: export16, export4, migrate, rss, rss_big, sim,
 //! sftp_big, sftp_small), `BENCH_FERRY` (another ferry binary), `BENCH_LOG` (a directory: the
-//! emulator's request log of each latency row, for a timeline of requests in flight).
+//! emulator's request log of each latency row, for a timeline of requests in flight; the first
+//! entry, `GET <token_url>?bench_spawn`, marks ferry's spawn, and `last_run.json` holds the last
+//! run's wall and CPU seconds, so spawn + wall is ferry's exit on the log's clock).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -288,8 +290,23 @@ impl Sim {
             );
         }
         self.clear_log();
+        // a marker on the emulator's clock just before the spawn (an identity request, which
+        // no row counts): the request log's timeline then starts where ferry's process does
+        let _ = self.rt.block_on(
+            self.http
+                .get(format!(
+                    "{}?bench_spawn",
+                    self.inst("dev")["token_url"].as_str().unwrap()
+                ))
+                .send(),
+        );
         let c0 = self.cpu();
         let m = measure(&mut cmd);
+        if let Ok(dir) = std::env::var("BENCH_LOG") {
+            let _ = std::fs::create_dir_all(&dir);
+            let meta = json!({"wall_s": m.wall, "cpu_s": m.cpu, "rss_mib": m.rss_mib});
+            let _ = std::fs::write(Path::new(&dir).join("last_run.json"), meta.to_string());
+        }
         (m, self.cpu() - c0)
     }
 }

@@ -13,6 +13,8 @@ use std::sync::{Arc, Weak};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::shared::Shared;
+
 /// What an archive contains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -157,15 +159,11 @@ impl FileHold {
     }
 }
 
-/// A local archive with its identity and checksum: a shared handle on its [`ArtifactFields`]
-/// (read through `Deref`; a write through `DerefMut` copies them first when another clone
-/// shares them). A clone costs a reference count, not a copy of its strings: scripts pass,
-/// filter and return arrays of artifacts by value, and an export of 10,000 integrations holds
-/// 10,000 of them.
-#[derive(Clone)]
-pub struct Artifact {
-    fields: Arc<ArtifactFields>,
-}
+/// A local archive with its identity and checksum: a [`Shared`] handle on its [`ArtifactFields`]
+/// (a write copies them first when another clone shares them). A clone costs a reference count,
+/// not a copy of its strings: scripts pass, filter and return arrays of artifacts by value, and an
+/// export of 10,000 integrations holds 10,000 of them.
+pub type Artifact = Shared<ArtifactFields>;
 
 /// The facts of an [`Artifact`].
 #[derive(Clone, Debug)]
@@ -185,34 +183,6 @@ pub struct ArtifactFields {
     /// backup compares it to decide that the integration is unchanged without exporting it.
     pub listed: Option<Listed>,
     file: Arc<FileHold>,
-}
-
-impl std::ops::Deref for Artifact {
-    type Target = ArtifactFields;
-    fn deref(&self) -> &ArtifactFields {
-        &self.fields
-    }
-}
-
-impl std::ops::DerefMut for Artifact {
-    /// The fields of this artifact alone (copied first when another clone shares them).
-    fn deref_mut(&mut self) -> &mut ArtifactFields {
-        Arc::make_mut(&mut self.fields)
-    }
-}
-
-impl fmt::Debug for Artifact {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.fields.fmt(f)
-    }
-}
-
-impl From<ArtifactFields> for Artifact {
-    fn from(fields: ArtifactFields) -> Artifact {
-        Artifact {
-            fields: Arc::new(fields),
-        }
-    }
 }
 
 /// The file of an artifact, not kept alive by this handle ([`Artifact::file_handle`]): a weak
@@ -251,17 +221,7 @@ impl Artifact {
         sha256: String,
         source: impl Into<String>,
     ) -> Self {
-        ArtifactFields {
-            key,
-            size,
-            sha256,
-            source: source.into(),
-            source_status: None,
-            exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            listed: None,
-            file: Arc::new(FileHold::Temp(temp)),
-        }
-        .into()
+        Artifact::exported(key, FileHold::Temp(temp), size, sha256, source.into(), None)
     }
 
     /// An artifact backed by a file that is kept (a user's file, or a file in a file vault).
@@ -272,17 +232,7 @@ impl Artifact {
         sha256: String,
         source: impl Into<String>,
     ) -> Self {
-        ArtifactFields {
-            key,
-            size,
-            sha256,
-            source: source.into(),
-            source_status: None,
-            exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            listed: None,
-            file: Arc::new(FileHold::Kept(path)),
-        }
-        .into()
+        Artifact::exported(key, FileHold::Kept(path), size, sha256, source.into(), None)
     }
 
     /// A stand-in for the archive an effect would have produced in a dry run: no file, no checksum.
@@ -291,15 +241,34 @@ impl Artifact {
         source: impl Into<String>,
         source_status: Option<String>,
     ) -> Self {
+        Artifact::exported(
+            key,
+            FileHold::None,
+            0,
+            String::new(),
+            source.into(),
+            source_status,
+        )
+    }
+
+    /// An artifact of `file`, exported now.
+    fn exported(
+        key: ArtifactKey,
+        file: FileHold,
+        size: u64,
+        sha256: String,
+        source: String,
+        source_status: Option<String>,
+    ) -> Self {
         ArtifactFields {
             key,
-            size: 0,
-            sha256: String::new(),
-            source: source.into(),
+            size,
+            sha256,
+            source,
             source_status,
             exported_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             listed: None,
-            file: Arc::new(FileHold::None),
+            file: Arc::new(file),
         }
         .into()
     }
@@ -307,7 +276,7 @@ impl Artifact {
     /// A handle on this artifact's file that does not keep it alive (see [`Artifact::backed_by`]).
     pub fn file_handle(&self) -> FileHandle {
         FileHandle {
-            fields: Arc::downgrade(&self.fields),
+            fields: self.downgrade(),
         }
     }
 
@@ -430,10 +399,10 @@ mod tests {
         let key = ArtifactKey::new(ArtifactKind::Integration, "A", "01.00.0000");
         let a = Artifact::from_temp(key.clone(), t.into_temp_path(), size, sha.clone(), "dev");
         let mut b = a.clone();
-        assert!(Arc::ptr_eq(&a.fields, &b.fields));
+        assert!(Shared::ptr_eq(&a, &b));
         // a change is the changed clone's alone (values, as scripts see them)
         b.source_status = Some("ACTIVATED".into());
-        assert!(!Arc::ptr_eq(&a.fields, &b.fields));
+        assert!(!Shared::ptr_eq(&a, &b));
         assert_eq!(a.source_status, None);
         assert_eq!(b.path(), a.path());
         // a handle does not keep the file: the same bytes while a clone holds them

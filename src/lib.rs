@@ -21,6 +21,7 @@
 //! * [`net`]: HTTP helpers and the one OAuth 2.0 token source (OIC and identity-domain clients).
 //! * [`config`]: the configuration file and secret references.
 //! * [`artifact`]: local archives with their identity and checksum.
+//! * [`shared`]: the copy-on-write handle of artifacts and integrations.
 
 // The Rhai host (`script::Host`, the `Engine`) lives on the script thread: Rhai is built without
 // its `sync` feature, so script values are not `Send`. `Arc` is used for shared ownership between
@@ -40,6 +41,7 @@ pub mod ops;
 pub mod rbac;
 pub mod script;
 pub mod serve;
+pub mod shared;
 pub mod shell;
 pub mod sim;
 pub mod vault;

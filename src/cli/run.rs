@@ -50,7 +50,7 @@ pub fn install_ctrl_c(
             c2.cancel();
             if term.recv().await.is_some() {
                 if let Some(t) = &t2 {
-                    let _ = std::fs::remove_dir_all(t);
+                    remove_temp(t);
                 }
                 std::process::exit(i32::from(exit::TERMINATED));
             }
@@ -62,12 +62,21 @@ pub fn install_ctrl_c(
             cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
                 if let Some(t) = &temp {
-                    let _ = std::fs::remove_dir_all(t);
+                    remove_temp(t);
                 }
                 std::process::exit(i32::from(exit::INTERRUPTED));
             }
         }
     });
+}
+
+/// Removes the run's temporary folder and the one its ended script left being removed (see
+/// `ops::Run::release_temp`).
+fn remove_temp(t: &std::path::Path) {
+    let _ = std::fs::remove_dir_all(t);
+    if let Some(n) = t.file_name().and_then(|n| n.to_str()) {
+        let _ = std::fs::remove_dir_all(t.with_file_name(format!("{n}-ended")));
+    }
 }
 
 /// The folder a run of this process streams archives to (created and removed by the run).
@@ -146,6 +155,7 @@ pub fn execute_ci(
     quiet: bool,
     ci: &super::ci::CiOpts,
 ) -> u8 {
+    crate::net::prepare_tls();
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {

@@ -8,6 +8,63 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
+/// A reqwest client builder with the TLS configuration every client of the process shares.
+///
+/// reqwest builds its rustls configuration anew for each client: the system's certificate
+/// store (`SSL_CERT_FILE`, `SSL_CERT_DIR`: a few hundred certificates) read and parsed every
+/// time, about 25 ms for each of the four clients a two-instance run makes before its first
+/// request. This is the configuration reqwest builds (its webpki roots and the system's,
+/// every TLS version, SNI, ALPN `h2` then `http/1.1`), built once.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    match shared_tls() {
+        Some(tls) => reqwest::Client::builder().use_preconfigured_tls(tls.clone()),
+        // no usable system certificate: reqwest's own build reports it
+        None => reqwest::Client::builder(),
+    }
+}
+
+/// Builds the shared TLS configuration on a thread of its own, so that reading the system's
+/// certificates overlaps a run's start (configuration, ledger, compiling the recipe) instead of
+/// delaying its first request; a client built before it is done waits for it.
+pub fn prepare_tls() {
+    let _ = std::thread::Builder::new()
+        .name("ferry-tls".into())
+        .spawn(|| {
+            let _ = shared_tls();
+        });
+}
+
+fn shared_tls() -> Option<&'static rustls::ClientConfig> {
+    static TLS: std::sync::OnceLock<Option<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let native = rustls_native_certs::load_native_certs();
+        let (mut valid, mut invalid) = (0, 0);
+        for cert in native.certs {
+            // as reqwest: a store often holds a certificate rustls cannot parse; skip it
+            match roots.add(cert) {
+                Ok(()) => valid += 1,
+                Err(_) => invalid += 1,
+            }
+        }
+        if valid == 0 && invalid > 0 {
+            return None;
+        }
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| std::sync::Arc::new(rustls::crypto::ring::default_provider()));
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .ok()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Some(tls)
+    })
+    .as_ref()
+}
+
 /// Describes a reqwest error without its URL: kind plus the chain of causes.
 pub fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {

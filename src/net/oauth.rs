@@ -182,7 +182,7 @@ impl ClientCredentials {
             .set_client_secret(ClientSecret::new(secret.expose().to_string()))
             .set_token_uri(tu);
         // The oauth2 crate's advice: no redirects on the token endpoint.
-        let http = reqwest::Client::builder()
+        let http = crate::net::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))

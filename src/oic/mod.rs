@@ -208,7 +208,7 @@ impl OicClient {
                 }
             }
         };
-        let http = reqwest::Client::builder()
+        let http = crate::net::client_builder()
             .connect_timeout(timeout)
             .read_timeout(timeout)
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))

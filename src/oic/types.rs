@@ -8,6 +8,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use super::OicError;
+use crate::shared::Shared;
 
 /// Characters escaped in one path segment: everything except RFC 3986 unreserved characters.
 pub(crate) const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -142,41 +143,10 @@ fn connections_of(v: &Value) -> Vec<String> {
     out
 }
 
-/// An integration as listed or fetched: a shared handle on its [`IntegrationFields`] (read
-/// through `Deref`; a write through `DerefMut` copies them first when another clone shares
-/// them). A clone costs a reference count: scripts filter and pass lists of thousands by value.
-#[derive(Clone, PartialEq)]
-pub struct Integration {
-    fields: std::sync::Arc<IntegrationFields>,
-}
-
-impl std::ops::Deref for Integration {
-    type Target = IntegrationFields;
-    fn deref(&self) -> &IntegrationFields {
-        &self.fields
-    }
-}
-
-impl std::ops::DerefMut for Integration {
-    /// The fields of this integration alone (copied first when another clone shares them).
-    fn deref_mut(&mut self) -> &mut IntegrationFields {
-        std::sync::Arc::make_mut(&mut self.fields)
-    }
-}
-
-impl fmt::Debug for Integration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.fields.fmt(f)
-    }
-}
-
-impl From<IntegrationFields> for Integration {
-    fn from(fields: IntegrationFields) -> Integration {
-        Integration {
-            fields: std::sync::Arc::new(fields),
-        }
-    }
-}
+/// An integration as listed or fetched: a [`Shared`] handle on its [`IntegrationFields`] (a
+/// write copies them first when another clone shares them). A clone costs a reference count:
+/// scripts filter and pass lists of thousands by value.
+pub type Integration = Shared<IntegrationFields>;
 
 /// The facts of an [`Integration`]. Missing fields default to empty/false.
 #[derive(Clone, Debug, PartialEq)]

@@ -231,7 +231,8 @@ fn job_for(
     }
 }
 
-/// Starts (or, with `resume`, continues) today's job `name` in `vault` and adds it to the run.
+/// Starts (or, with `resume`, continues) today's job `name` in `vault` and adds it to the run. A
+/// new job is the run's own: when today has a job `name` already, it is `name-2`, `name-3`, ...
 /// A resumed run reopens the jobs of the run it resumes, in the same order; one it finished is
 /// read back, and stores skip what it holds. In a dry run nothing is written.
 pub async fn new_job(
@@ -243,16 +244,24 @@ pub async fn new_job(
     resume: bool,
 ) -> Result<Arc<JobState>, OpsError> {
     let exec = ctx.exec();
-    let (name, date, resume) = job_for(exec, run, vault_name, name, resume);
-    let path = Vault::job_path(&name, date).map_err(|e| vault_err(vault_name, e))?;
+    let (mut name, date, resume) = job_for(exec, run, vault_name, name, resume);
+    let mut path = Vault::job_path(&name, date).map_err(|e| vault_err(vault_name, e))?;
     let writer = if exec.dry_run() {
         None
     } else {
         let meta = job_meta(exec.record(), resume);
         let (v, n) = (vault.clone(), name.clone());
-        let w = tokio::task::spawn_blocking(move || v.create_job(&n, date, meta))
-            .await
-            .map_err(|e| vault_err(vault_name, e))?;
+        // A new job is this run's own (another name when the job exists); a resumed one is
+        // continued by its name.
+        let w = tokio::task::spawn_blocking(move || {
+            if resume {
+                v.create_job(&n, date, meta)
+            } else {
+                v.create_new_job(&n, date, meta)
+            }
+        })
+        .await
+        .map_err(|e| vault_err(vault_name, e))?;
         let w = match w {
             // The resumed run finished this job: read it back.
             Err(VaultError::Complete { .. }) if resume => {
@@ -264,6 +273,13 @@ pub async fn new_job(
             }
             w => w.map_err(|e| vault_err(vault_name, e))?,
         };
+        if w.name() != name {
+            ctx.shell().warn(&format!(
+                "job {path} exists already: this run writes job {} instead",
+                w.path()
+            ));
+            (name, path) = (w.name().to_string(), w.path().to_string());
+        }
         exec.record().note_job(vault_name, &name, w.path(), date);
         Some(Arc::new(w))
     };

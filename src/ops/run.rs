@@ -147,6 +147,8 @@ pub struct Run {
     rollback_sealed: Mutex<bool>,
     at_end: Mutex<Vec<NotifyRequest>>,
     temp: Option<PathBuf>,
+    /// Removes the archives of a script that ended ([`Run::release_temp`]); joined by `finish`.
+    temp_removal: Mutex<Option<std::thread::JoinHandle<()>>>,
     finished: AtomicBool,
 }
 
@@ -250,6 +252,7 @@ impl Run {
             rollback_sealed: Mutex::default(),
             at_end: Mutex::default(),
             temp,
+            temp_removal: Mutex::default(),
             finished: AtomicBool::new(false),
         })
     }
@@ -291,6 +294,34 @@ impl Run {
     /// The temporary folder (Ctrl-C removes it before quitting at once).
     pub fn temp_dir(&self) -> Option<&PathBuf> {
         self.temp.as_ref()
+    }
+
+    /// The script ended: the temporary archives its values still hold are removed together
+    /// with their folder on a thread of its own while the run finishes (the folder is renamed
+    /// `<pid>-ended` and made again empty, so dropping the values afterwards costs one failed
+    /// unlink each instead of a removal each on the script's thread: about 1,000 at the end of a
+    /// migration). [`Run::finish`] waits for the removal.
+    pub fn release_temp(&self) {
+        let Some(t) = &self.temp else { return };
+        let Some(name) = t.file_name().and_then(|n| n.to_str()) else {
+            return;
+        };
+        let ended = t.with_file_name(format!("{name}-ended"));
+        if std::fs::rename(t, &ended).is_err() {
+            return;
+        }
+        let _ = std::fs::create_dir(t);
+        let gone = ended.clone();
+        match std::thread::Builder::new()
+            .name("ferry-temp".into())
+            .spawn(move || {
+                let _ = std::fs::remove_dir_all(&gone);
+            }) {
+            Ok(h) => *lock(&self.temp_removal) = Some(h),
+            Err(_) => {
+                let _ = std::fs::remove_dir_all(&ended);
+            }
+        }
     }
 
     /// Adds a vault job the run opened (finished at the end if the recipe does not).
@@ -399,6 +430,9 @@ impl Run {
         };
         self.send_at_end(outcome, message.as_deref());
         let report = self.record().finish(outcome.as_str(), message);
+        if let Some(h) = lock(&self.temp_removal).take() {
+            let _ = h.join();
+        }
         if let Some(t) = &self.temp {
             let _ = std::fs::remove_dir_all(t);
         }
@@ -540,10 +574,11 @@ fn temp_dir(state_dir: &std::path::Path) -> Option<PathBuf> {
     let base = state_dir.join("tmp");
     if let Ok(rd) = std::fs::read_dir(&base) {
         for e in rd.flatten() {
+            // `<pid>`, or `<pid>-ended` (see `Run::release_temp`)
             let stale = e
                 .file_name()
                 .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
+                .and_then(|n| n.strip_suffix("-ended").unwrap_or(n).parse::<u32>().ok())
                 .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
             if stale {
                 let _ = std::fs::remove_dir_all(e.path());

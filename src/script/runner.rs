@@ -116,7 +116,10 @@ pub fn run_recipe(
                 Err(e) => Err(e),
                 Ok(()) => {
                     let mut scope = Scope::new();
-                    engine.run_ast_with_scope(&mut scope, &ast)
+                    let r = engine.run_ast_with_scope(&mut scope, &ast);
+                    // the archives the scope's values hold go with their folder, off this thread
+                    host.run.release_temp();
+                    r
                 }
             }
         }

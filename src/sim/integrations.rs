@@ -1006,9 +1006,15 @@ pub fn import_new_into(
 /// `POST /integrations/archive` (new; 204, 409 when it exists).
 pub async fn import_new(
     api: Api,
+    gate: Option<axum::Extension<super::faults::LatencyGate>>,
     mp: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    let (p, src) = upload_iar(mp, &api.ctx.shared).await?;
+    // parsed while the simulated latency runs; the instance changes after it (see `LatencyGate`)
+    let upload = upload_iar(mp, &api.ctx.shared).await;
+    if let Some(axum::Extension(g)) = gate {
+        g.wait().await;
+    }
+    let (p, src) = upload?;
     let mut g = api.inst.lock();
     let project = api.project().map(str::to_string);
     let data = space(&mut g, project.as_deref())?;
@@ -1030,9 +1036,15 @@ pub async fn import_new(
 /// `PUT /integrations/archive` (replace; 200, 404 missing, 412 active, 423 locked).
 pub async fn import_replace(
     api: Api,
+    gate: Option<axum::Extension<super::faults::LatencyGate>>,
     mp: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    let (p, src) = upload_iar(mp, &api.ctx.shared).await?;
+    // parsed while the simulated latency runs; the instance changes after it (see `LatencyGate`)
+    let upload = upload_iar(mp, &api.ctx.shared).await;
+    if let Some(axum::Extension(g)) = gate {
+        g.wait().await;
+    }
+    let (p, src) = upload?;
     let mut g = api.inst.lock();
     let project = api.project().map(str::to_string);
     let data = space(&mut g, project.as_deref())?;

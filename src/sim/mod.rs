@@ -917,6 +917,7 @@ fn admin_routes() -> Router<Ctx> {
             get(faults::get_faults).post(faults::set_faults),
         )
         .route("/__sim/log", get(faults::get_log).delete(faults::clear_log))
+        .route("/__sim/in_flight", get(faults::get_in_flight))
         .route("/__sim/archive_size", post(faults::set_archive_size))
 }
 

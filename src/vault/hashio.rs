@@ -155,6 +155,21 @@ pub(crate) struct PipeWriter {
     handle: Option<std::thread::JoinHandle<io::Result<(StoredSink, Digests)>>>,
 }
 
+/// What the thread of a pipeline stage (`upload`, `hashing`, `read`) ended with: its result, or
+/// that it panicked.
+fn join_stage<T>(h: std::thread::JoinHandle<io::Result<T>>, stage: &str) -> io::Result<T> {
+    h.join()
+        .unwrap_or_else(|_| Err(io::Error::other(format!("the {stage} thread panicked"))))
+}
+
+/// The error of a stage that stopped before its input ended (one that ended well stopped early).
+fn early_error<T>(r: io::Result<T>) -> io::Error {
+    match r {
+        Err(e) => e,
+        Ok(_) => io::Error::other("the upload thread stopped early"),
+    }
+}
+
 /// Plaintext chunks the encryptor has consumed entirely, for [`PipeWriter`]'s hashing stage
 /// (shared with the encrypting loop, on the same thread).
 pub(crate) type PlainChunks = Rc<RefCell<Vec<Vec<u8>>>>;
@@ -207,11 +222,6 @@ impl PipeWriter {
         let handle = std::thread::Builder::new()
             .name("vault-hash".into())
             .spawn(move || {
-                let upload_result =
-                    |h: std::thread::JoinHandle<io::Result<StoredSink>>| match h.join() {
-                        Ok(r) => r,
-                        Err(_) => Err(io::Error::other("the upload thread panicked")),
-                    };
                 let mut dual = DualHash::new(same);
                 for piece in rx {
                     for p in piece.plain {
@@ -224,14 +234,11 @@ impl PipeWriter {
                     if piece.stored.len() > head && up_tx.send(piece.stored).is_err() {
                         // the upload thread stopped: its error
                         drop(up_tx);
-                        return Err(match upload_result(upload) {
-                            Err(e) => e,
-                            Ok(_) => io::Error::other("the upload thread stopped early"),
-                        });
+                        return Err(early_error(join_stage(upload, "upload")));
                     }
                 }
                 drop(up_tx);
-                let inner = upload_result(upload)?;
+                let inner = join_stage(upload, "upload")?;
                 Ok((inner, dual.finish()))
             })?;
         Ok(PipeWriter {
@@ -249,15 +256,19 @@ impl PipeWriter {
         self.plain.clone()
     }
 
+    /// Closes the pipe and waits for the threads: the store's writer and the digests, or the
+    /// threads' error.
+    fn join(&mut self) -> io::Result<(StoredSink, Digests)> {
+        self.tx = None;
+        match self.handle.take() {
+            Some(h) => join_stage(h, "hashing"),
+            None => Err(io::Error::other("the upload already failed")),
+        }
+    }
+
     /// The threads' error (after they stopped early).
     fn thread_error(&mut self) -> io::Error {
-        self.tx = None;
-        match self.handle.take().map(|h| h.join()) {
-            Some(Ok(Err(e))) => e,
-            Some(Ok(Ok(_))) => io::Error::other("the upload thread stopped early"),
-            Some(Err(_)) => io::Error::other("the hashing thread panicked"),
-            None => io::Error::other("the upload already failed"),
-        }
+        early_error(self.join())
     }
 
     fn send(&mut self) -> io::Result<()> {
@@ -289,12 +300,7 @@ impl PipeWriter {
         if self.buf.len() > self.head || !self.plain.borrow().is_empty() {
             self.send()?;
         }
-        self.tx = None;
-        let (w, digests) = match self.handle.take().map(|h| h.join()) {
-            Some(Ok(r)) => r?,
-            Some(Err(_)) => return Err(io::Error::other("the hashing thread panicked")),
-            None => return Err(io::Error::other("the upload already failed")),
-        };
+        let (w, digests) = self.join()?;
         w.finish()?;
         Ok(digests)
     }
@@ -384,9 +390,8 @@ impl PrefetchReader {
             return Ok(r);
         }
         self.rx = None;
-        let r = match self.handle.take().map(|h| h.join()) {
-            Some(Ok(r)) => r?,
-            Some(Err(_)) => return Err(io::Error::other("the read thread panicked")),
+        let r = match self.handle.take() {
+            Some(h) => join_stage(h, "read")?,
             None => return Err(io::Error::other("the read already failed")),
         };
         self.result = Some(r);

@@ -284,6 +284,9 @@ impl std::fmt::Debug for Vault {
     }
 }
 
+/// How many jobs of one name and day [`Vault::create_new_job`] tries (`name`, `name-2`, ...).
+const MAX_SAME_NAME_JOBS: u32 = 100;
+
 impl Vault {
     /// Opens the vault a profile describes: parses the URL and settings, reads keys and secrets,
     /// and connects (for `sftp://`).
@@ -410,6 +413,38 @@ impl Vault {
     ) -> Result<JobWriter, VaultError> {
         let path = Vault::job_path(name, date)?;
         JobWriter::create(self.inner.clone(), path, name.to_string(), date, meta)
+    }
+
+    /// Starts a job of its own for this run: `name`, or, when that day already has a job `name`
+    /// (complete, partial, left unfinished or held by another run), the first free one of
+    /// `name-2`, `name-3`, ... So two runs given the same name (a `{time}` template within one
+    /// second) never share nor overwrite a job folder: the lock, taken exclusively, decides
+    /// which run a name goes to. `meta.resume` must be false (resuming continues a job by its
+    /// name: [`Vault::create_job`]).
+    pub fn create_new_job(
+        &self,
+        name: &str,
+        date: NaiveDate,
+        meta: JobMeta,
+    ) -> Result<JobWriter, VaultError> {
+        debug_assert!(!meta.resume);
+        let mut n = 1;
+        loop {
+            let candidate = match n {
+                1 => name.to_string(),
+                n => format!("{name}-{n}"),
+            };
+            match self.create_job(&candidate, date, meta.clone()) {
+                Err(
+                    VaultError::Complete { .. }
+                    | VaultError::Partial { .. }
+                    | VaultError::Unfinished { .. }
+                    | VaultError::Locked { .. }
+                    | VaultError::BadManifest { .. },
+                ) if n < MAX_SAME_NAME_JOBS => n += 1,
+                r => return r,
+            }
+        }
     }
 
     /// What a nightly backup into the job at `job_path` (`OIC_Backups/YYYY/MM/DD/name`) would

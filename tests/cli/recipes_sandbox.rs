@@ -48,22 +48,6 @@ fn newest_job(dir: &Path) -> serde_json::Value {
     jobs.last().expect("a job").clone()
 }
 
-/// Job names (`{time}`) and finish times count whole seconds: returns once the UTC clock has
-/// left the second in which `job` finished, so that the next job has another name and is the
-/// newer one. The wait is the time left to that instant (under a second), not a fixed delay.
-fn past_the_second_of(job: &serde_json::Value) {
-    let finished = job["finished_at"].as_str().expect("finished_at");
-    let at = chrono::DateTime::parse_from_rfc3339(finished).expect("RFC 3339");
-    let next = at.with_timezone(&chrono::Utc) + chrono::Duration::seconds(1);
-    let left = (next - chrono::Utc::now()).to_std().unwrap_or_default();
-    assert!(
-        left <= std::time::Duration::from_secs(1),
-        "{finished} is in the future"
-    );
-    std::thread::sleep(left);
-    assert!(chrono::Utc::now() >= next);
-}
-
 /// Asserts that `text` contains every one of `needles` (naming the first missing one).
 fn contains_all(text: &str, needles: &[&str]) {
     for n in needles {
@@ -165,8 +149,10 @@ fn nightly_backup_stores_verifies_and_prunes_then_restore_brings_it_back() {
     );
 
     // A second backup on the same day: the daily rule keeps only the newest job of the day.
+    // Started within the second of the first, its `{time}` name is taken: it writes `NAME-2`
+    // (see `a_new_job_never_shares_a_folder`), which sorts after `NAME` among jobs that
+    // finished in the same second.
     let first = newest_job(dir.path());
-    past_the_second_of(&first);
     let (out, text) = run(
         dir.path(),
         "nightly-backup.rhai",
@@ -361,5 +347,43 @@ fn instance_migrate_moves_a_gen2_instance_to_oic3_in_the_sandbox() {
             "DROPS   role grants",
             "Diff after the run:",
         ],
+    );
+}
+
+#[test]
+fn a_new_job_never_shares_a_folder() {
+    // Two jobs of one name in one run stand for two runs whose `{time}` names fall in one second.
+    let dir = support::tempdir();
+    let recipe = dir.path().join("twice.rhai");
+    std::fs::write(
+        &recipe,
+        r#"
+let v = vault::open("backups");
+let a = v.new_job("same");
+let b = v.new_job("same");
+print(`paths: ${a.path} ${b.path}`);
+b.finish();
+a.finish();
+"#,
+    )
+    .expect("write recipe");
+    let (out, text) = run_file(dir.path(), &recipe, &[]);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let day = chrono::Utc::now().format("OIC_Backups/%Y/%m/%d");
+    contains_all(
+        &text,
+        &[
+            &format!("paths: {day}/same {day}/same-2"),
+            &format!("warning: job {day}/same exists already: this run writes job {day}/same-2"),
+        ],
+    );
+    let jobs = support::sandbox_jobs(dir.path());
+    let paths: Vec<&str> = jobs.iter().filter_map(|j| j["path"].as_str()).collect();
+    assert_eq!(paths.len(), 2, "{jobs:?}");
+    assert!(
+        paths
+            .iter()
+            .all(|p| p.ends_with("/same") || p.ends_with("/same-2")),
+        "{paths:?}"
     );
 }

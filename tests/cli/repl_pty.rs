@@ -56,62 +56,63 @@ fn scope_multiline_tables_help_and_history() {
         json!([
             ["expect", "ferry> "],
             ["mark"],
-            ["send", "let x = 40 + 2;\r"],
-            ["send", "x\r"],
+            ["line", "let x = 40 + 2;"],
+            ["line", "x"],
             ["expect", "\n42\n"],
             // Multi-line: an open block waits for more (no error, no result until it is closed:
             // anything the open block printed would stand before the result).
             ["mark"],
             ["send", "fn double(n) {\r"],
             ["send", "  n * 2\r"],
-            ["send", "}\r"],
-            ["send", "double(x)\r"],
+            ["line", "}"],
+            ["line", "double(x)"],
             ["expect", "\n84\n"],
             ["reject", "error"],
             // An unfinished expression waits too.
             ["mark"],
             ["send", "let y = [1,\r"],
-            ["send", "2];\r"],
-            ["send", "y.len() + 1\r"],
+            ["line", "2];"],
+            ["line", "y.len() + 1"],
             ["expect", "\n3\n"],
             // Imports persist across lines.
             ["mark"],
-            ["send", "import \"naming\" as naming;\r"],
+            ["line", "import \"naming\" as naming;"],
             [
-                "send",
-                "naming::file(\"{code}_{version}.{ext}\", \"A\", \"01\", \"iar\")\r"
+                "line",
+                "naming::file(\"{code}_{version}.{ext}\", \"A\", \"01\", \"iar\")"
             ],
             ["expect", "A_01.iar"],
             // A list of integrations prints as a table.
             ["mark"],
-            ["send", "let dev = oic::instance(\"dev\");\r"],
-            ["send", "dev.integrations()\r"],
+            ["line", "let dev = oic::instance(\"dev\");"],
+            ["line", "dev.integrations()", 30],
             ["expect", "ID +STATUS +NAME.*\\(\\d+ integrations\\)", 30],
             // JSON output.
             ["mark"],
-            ["send", ":json on\r"],
-            ["send", "#{ a: 1 }\r"],
+            ["line", ":json on"],
+            ["line", "#{ a: 1 }"],
             ["expect", "\"a\": 1"],
-            ["send", ":json off\r"],
+            ["line", ":json off"],
             // Help on a function: signature, doc and example.
             ["mark"],
-            ["send", ":help oic::instance\r"],
+            ["line", ":help oic::instance"],
             [
                 "expect",
                 "oic::instance\\(name: string\\) -> Instance.*# Example"
             ],
             ["mark"],
-            ["send", ":vars\r"],
+            ["line", ":vars"],
             ["expect", "x = 42"],
             // Errors print like batch mode (source, line, caret).
             ["mark"],
-            ["send", "let z = nope + 1;\r"],
+            ["line", "let z = nope + 1;"],
             ["expect", "<repl:\\d+>:1:9.*\\^"],
             // :plan describes instead of doing.
             ["mark"],
             [
-                "send",
-                ":plan dev.activate(dev.integrations().filter(|i| i.status == \"CONFIGURED\"))\r"
+                "line",
+                ":plan dev.activate(dev.integrations().filter(|i| i.status == \"CONFIGURED\"))",
+                30
             ],
             [
                 "expect",
@@ -142,25 +143,25 @@ fn tab_completion_from_metadata_profiles_and_codes() {
             ["expect", "oic::instance"],
             ["send", "(\"de\t"],
             ["expect", "oic::instance\\(\"dev"],
-            ["send", "\")\r"],
+            ["line", "\")"],
             ["expect", "Instance\\(dev, OIC 2"],
             // Methods of the value before the dot.
             ["mark"],
-            ["send", "let dev = oic::instance(\"dev\");\r"],
+            ["line", "let dev = oic::instance(\"dev\");"],
             ["send", "let all = dev.integrat\t"],
             ["expect", "dev\\.integration"],
-            ["send", "s();\r"],
+            ["line", "s();"],
             // Integration codes, once a list was fetched.
             ["mark"],
             ["send", "all.filter(|i| i.code == \"HR_EMP\t"],
             ["expect", "HR_EMPLOYEE_SYNC"],
-            ["send", "\").len()\r"],
+            ["line", "\").len()"],
             ["expect", "\n[1-9]\\d*\n"],
             // Commands.
             ["mark"],
             ["send", ":he\t"],
             ["expect", ":help"],
-            ["send", "\r"],
+            ["line", ""],
             ["expect", "Commands:"],
             ["send", ":quit\r"],
             ["exit", 0, 20]
@@ -176,10 +177,10 @@ fn ctrl_c_cancels_a_slow_call_and_the_session_goes_on() {
         &["--sandbox"],
         json!([
             ["expect", "ferry> "],
-            ["send", "let dev = oic::instance(\"dev\");\r"],
-            ["send", "let n = 7;\r"],
+            ["line", "let dev = oic::instance(\"dev\");"],
+            ["line", "let n = 7;"],
             ["mark"],
-            ["send", "dev\r"],
+            ["line", "dev"],
             [
                 "expect",
                 "Instance\\(dev, OIC 2, (http://127\\.0\\.0\\.1:\\d+)"
@@ -188,29 +189,30 @@ fn ctrl_c_cancels_a_slow_call_and_the_session_goes_on() {
             ["post", "{1}/__sim/faults", "{\"latency_ms\": 20000}"],
             ["mark"],
             ["send", "dev.integrations().len()\r"],
-            ["sleep", 1.0],
+            // Ctrl-C once the call is underway: the emulator holds its request.
+            ["await", "{1}/__sim/in_flight", ":\\s*[1-9]", 20],
             ["send", "\u{3}"],
-            ["expect", "error: Script terminated", 5],
-            ["expect", "ferry> ", 5],
+            ["expect", "error: Script terminated.*\nferry> ", 5],
             // The session is intact, and the next entry is not cancelled.
             ["post", "{1}/__sim/faults", "{}"],
             ["mark"],
-            ["send", "n * 6\r"],
+            ["line", "n * 6"],
             ["expect", "\n42\n", 10],
             ["mark"],
-            ["send", "dev.integrations().len() > 0\r"],
+            ["line", "dev.integrations().len() > 0", 30],
             ["expect", "\ntrue\n", 30],
             // A runaway loop stops too.
             ["mark"],
             ["send", "let k = 0; print(\"looping\"); loop { k += 1; }\r"],
             ["expect", "\nlooping\n", 10],
             ["send", "\u{3}"],
-            ["expect", "error: Script terminated", 5],
-            ["expect", "ferry> ", 5],
+            ["expect", "error: Script terminated.*\nferry> ", 5],
             // Ctrl-C at the prompt only clears the line.
-            ["send", "garbage\u{3}"],
             ["mark"],
-            ["send", "n\r"],
+            ["send", "garbage\u{3}"],
+            ["expect", "garbage\nferry> "],
+            ["mark"],
+            ["line", "n"],
             ["expect", "\n7\n"],
             ["send", "\u{4}"],
             ["exit", 0, 20]
@@ -236,15 +238,15 @@ fn secrets_never_print() {
         json!([
             ["expect", "ferry> "],
             ["mark"],
-            ["send", "param(\"leak\")\r"],
+            ["line", "param(\"leak\")"],
             ["expect", "\\*\\*\\*"],
             ["mark"],
-            ["send", "print(`value: ${param(\"leak\")}`)\r"],
+            ["line", "print(`value: ${param(\"leak\")}`)"],
             ["expect", "value: \\*\\*\\*"],
             ["mark"],
-            ["send", "throw param(\"leak\")\r"],
+            ["line", "throw param(\"leak\")"],
             ["expect", "error"],
-            ["send", ":vars\r"],
+            ["line", ":vars"],
             ["send", "\u{4}"],
             ["exit", 0, 20]
         ]),
@@ -262,8 +264,7 @@ fn notify_at_end_sends_when_the_session_ends() {
         json!([
             ["expect", "ferry> "],
             ["mark"],
-            ["send", "notify::at_end(#{ to: [\"ops@example.com\"] });\r"],
-            ["expect", "ferry> "],
+            ["line", "notify::at_end(#{ to: [\"ops@example.com\"] });"],
             ["send", "\u{4}"],
             ["expect", "mail to ops@example.com written to", 20],
             ["exit", 0, 20]

@@ -235,3 +235,48 @@ async fn parallel_writes_conflict() {
         StatusCode::OK
     );
 }
+
+/// A request held by latency shows in `GET /__sim/in_flight` while it is answered (the log has
+/// it only afterwards): what a test waits on before it interrupts a slow call.
+#[tokio::test]
+async fn in_flight_shows_a_request_while_it_is_answered() {
+    let h = start().await;
+    let dev = Oic::new(&h, "dev").await;
+    let in_flight = || async {
+        dev.http
+            .get(format!("{}/__sim/in_flight", dev.info.base_url))
+            .send()
+            .await
+            .expect("send")
+            .json::<Value>()
+            .await
+            .expect("json")
+    };
+    assert_eq!(in_flight().await, json!({}));
+    h.set_faults(Faults {
+        latency_ms: 1500,
+        ..Faults::default()
+    });
+    let seen = async {
+        loop {
+            let now = in_flight().await;
+            if now != json!({}) {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let (r, seen) = tokio::join!(dev.get("/integrations"), async {
+        tokio::time::timeout(Duration::from_secs(10), seen).await
+    });
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        seen.expect("the request shows in flight"),
+        json!({"dev": 1})
+    );
+    assert_eq!(
+        in_flight().await,
+        json!({}),
+        "answered: no longer in flight"
+    );
+}

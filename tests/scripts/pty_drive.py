@@ -6,12 +6,18 @@ Usage: pty_drive.py SCENARIO.json -- PROGRAM ARGS...
 The scenario is a JSON list of steps, run in order:
   ["send", "text"]              type text (use "\r" for Enter, "\t" for Tab, "\u0003" for Ctrl-C,
                                 "\u0004" for Ctrl-D)
+  ["line", "text", secs]        type text and Enter, then wait for the next prompt (the screen ends
+                                with `ferry> ` at the start of a line): the entry ran and keys are
+                                read again (keys typed while an entry runs can be lost when the
+                                terminal mode changes)
   ["expect", "regex", secs]     wait until the screen text written since the last `mark` matches
                                 (ANSI escapes removed); the match's groups become {1}, {2}, ...
   ["reject", "regex"]           fail if the text since the last `mark` matches
   ["mark"]                      later expects only look at what is written from now on
   ["sleep", secs]
   ["post", "url", "json body"]  an HTTP POST (placeholders {1}.. are replaced), e.g. emulator faults
+  ["await", "url", "regex", secs]  GET url (placeholders replaced) until its body matches, e.g.
+                                until the emulator has a request in flight (/__sim/in_flight)
   ["exit", code, secs]          wait for the program to end with this exit code
 
 Prints the whole transcript at the end; exits 1 (with the reason) when a step fails.
@@ -27,6 +33,8 @@ import sys
 import time
 import urllib.request
 
+# The REPL's prompt at the start of a line: an entry was accepted and the next one is read.
+PROMPT = "\nferry> "
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\x1b[=>]|\r")
 
 
@@ -89,6 +97,16 @@ def main():
         if op == "send":
             os.write(fd, step[1].encode())
             time.sleep(0.05)
+        elif op == "line":
+            start = len(out)
+            os.write(fd, (step[1] + "\r").encode())
+            deadline = time.time() + (step[2] if len(step) > 2 else 20)
+            # A fresh prompt ends the screen (a redraw of a multi-line entry has text after it).
+            while not ANSI.sub("", out[start:].decode("utf-8", "replace")).endswith(PROMPT):
+                if time.time() >= deadline:
+                    fail("no prompt after the line %r" % step[1])
+                if not pump(0.1) and status is not None:
+                    fail("the program ended after the line %r" % step[1])
         elif op == "mark":
             while pump(0.05):
                 pass
@@ -123,6 +141,18 @@ def main():
             with urllib.request.urlopen(req, timeout=10) as resp:
                 if resp.status >= 300:
                     fail("POST %s: %s" % (step[1], resp.status))
+        elif op == "await":
+            rx = re.compile(step[2], re.S)
+            deadline = time.time() + (step[3] if len(step) > 3 else 20)
+            body = ""
+            while time.time() < deadline:
+                with urllib.request.urlopen(fill(step[1]), timeout=10) as resp:
+                    body = resp.read().decode("utf-8", "replace")
+                if rx.search(body):
+                    break
+                pump(0.05)
+            else:
+                fail("GET %s never matched /%s/ (last: %s)" % (fill(step[1]), step[2], body))
         elif op == "exit":
             deadline = time.time() + (step[2] if len(step) > 2 else 20)
             while status is None and time.time() < deadline:

@@ -25,6 +25,11 @@ fn locking_and_resume_plain() {
 }
 
 #[test]
+fn new_jobs_started_at_once() {
+    vault_suite::new_jobs_started_at_once(&file_store, Crypt::Plain);
+}
+
+#[test]
 fn refuses_changed_local_file_x25519() {
     vault_suite::refuses_changed_local_file(&file_store, Crypt::X25519);
 }

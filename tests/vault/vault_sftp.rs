@@ -51,6 +51,12 @@ vault_suite::instantiate!(
     ferry::vault::ShareVia::Reference
 );
 
+#[test]
+fn new_jobs_started_at_once() {
+    let e = need_env!();
+    vault_suite::new_jobs_started_at_once(&|| sftp_store(&e), vault_suite::Crypt::X25519);
+}
+
 /// The server's key line from the test known_hosts: (key type, base64 blob).
 fn server_key(e: &Env) -> (String, String) {
     let text = std::fs::read_to_string(&e.known_hosts).unwrap();

@@ -37,6 +37,7 @@ macro_rules! instantiate {
         $crate::vault_suite::instantiate!(@case $make, temp_then_rename_plain, temp_then_rename, Plain);
         $crate::vault_suite::instantiate!(@case $make, temp_then_rename_x25519, temp_then_rename, X25519);
         $crate::vault_suite::instantiate!(@case $make, locking_and_resume, locking_and_resume, X25519);
+        $crate::vault_suite::instantiate!(@case $make, new_jobs_never_share_a_folder, new_jobs_never_share_a_folder, Plain);
         $crate::vault_suite::instantiate!(@case $make, refuses_changed_local_file, refuses_changed_local_file, Plain);
         $crate::vault_suite::instantiate!(@case $make, list_filters, list_filters);
         $crate::vault_suite::instantiate!(@case $make, prune_policy, prune_policy);
@@ -610,6 +611,88 @@ pub fn temp_then_rename(f: Factory, c: Crypt) {
         log[0].starts_with("create-exclusive ") && log[0].ends_with("/atomic/.lock"),
         "{log:#?}"
     );
+}
+
+/// A new job is its run's own: two runs given one name (a `{time}` template within one second)
+/// get `name` and `name-2`, ..., whether the job of that name is being written, complete or left
+/// unfinished; resume still continues a job by its name.
+pub fn new_jobs_never_share_a_folder(f: Factory, c: Crypt) {
+    let fx = f();
+    let v = vault(fx.store.clone(), c);
+    let d = day("2026-11-25");
+    let first = v.create_new_job("nightly", d, meta()).unwrap();
+    assert_eq!(first.path(), "OIC_Backups/2026/11/25/nightly");
+    // The first run still writes its job.
+    let second = v.create_new_job("nightly", d, meta()).unwrap();
+    assert_eq!(
+        (second.name(), second.path()),
+        ("nightly-2", "OIC_Backups/2026/11/25/nightly-2")
+    );
+    first.store(&integration("A", b"first run")).unwrap();
+    first.finish().unwrap();
+    second.store(&integration("A", b"second run")).unwrap();
+    drop(second); // this run dies without finishing: its job stays unfinished
+    // Complete and unfinished jobs of the name: the next free one.
+    let third = v.create_new_job("nightly", d, meta()).unwrap();
+    assert_eq!(third.name(), "nightly-3");
+    third.finish().unwrap();
+    // Resume continues the unfinished job by its name, with what it held.
+    let resumed = v
+        .create_job(
+            "nightly-2",
+            d,
+            JobMeta {
+                resume: true,
+                ..meta()
+            },
+        )
+        .unwrap();
+    assert_eq!(resumed.entries().len(), 1);
+    resumed.finish().unwrap();
+    // Each job holds its own run's archive, untouched by the others.
+    let a = |job: &str| {
+        let r = v
+            .open_job(&format!("OIC_Backups/2026/11/25/{job}"))
+            .unwrap();
+        assert!(r.verify().unwrap().ok(), "{job}");
+        r.manifest().entries.len()
+    };
+    assert_eq!((a("nightly"), a("nightly-2"), a("nightly-3")), (1, 1, 0));
+}
+
+/// Runs given one job name that start at once: each gets a job of its own (the lock, created
+/// exclusively, decides). Not in [`instantiate!`]: it needs a store whose `create_exclusive` is
+/// atomic (file, SFTP); Garage ignores S3's conditional PUT (`If-None-Match: *`).
+pub fn new_jobs_started_at_once(f: Factory, c: Crypt) {
+    let fx = f();
+    let v = vault(fx.store.clone(), c);
+    let d = day("2026-11-25");
+    let runs = 4;
+    let start = std::sync::Barrier::new(runs);
+    let names: Vec<String> = std::thread::scope(|s| {
+        let started: Vec<_> = (0..runs)
+            .map(|i| {
+                let (v, start) = (&v, &start);
+                s.spawn(move || {
+                    start.wait();
+                    let job = v.create_new_job("race", d, meta()).unwrap();
+                    job.store(&integration(&format!("R{i}"), b"race")).unwrap();
+                    let m = job.finish().unwrap();
+                    assert_eq!(m.entries.len(), 1, "{}", m.path);
+                    job_name(&m.path)
+                })
+            })
+            .collect();
+        started.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["race", "race-2", "race-3", "race-4"], "{names:?}");
+}
+
+/// The last segment of a job path.
+fn job_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or_default().to_string()
 }
 
 /// Two runs cannot write one job; a complete job is refused; resume continues an unfinished one.

@@ -90,8 +90,9 @@ mod vault_api {
 mod vault_methods {
     use super::*;
 
-    /// Starts a backup job `OIC_Backups/YYYY/MM/DD/<name>/` (today, UTC) and takes its lock.
-    /// Fails when another run holds the job or the job is already complete.
+    /// Starts a backup job `OIC_Backups/YYYY/MM/DD/<name>/` (today, UTC) and takes its lock. The
+    /// job is this run's own: when today already has a job `name` (complete, or another run's),
+    /// it is `name-2`, `name-3`, ... (a warning says so; `job.path` tells which).
     ///
     /// # Example
     /// ```rhai
