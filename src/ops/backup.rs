@@ -7,8 +7,11 @@
 //! another `lastUpdated` or status, the earlier file missing or of another size, a vault error),
 //! is exported and stored as usual, where unchanged content is still found by its content hash.
 //! Schedules are always read again (their state changes without the integration's `lastUpdated`):
-//! each carried integration's as soon as it is carried, while the others are decided, and each
-//! stored as soon as it is read (an unchanged night is these reads, one round trip each).
+//! every candidate's from the start, while the decisions are made (an unchanged night is these
+//! reads, one round trip each), each carried one's stored as soon as it is both read and
+//! carried. Once every decision is made, no other is read ahead; an integration left to export
+//! takes the answer read ahead for it (its schedule is not read twice), or drops it when its
+//! export fails (nothing of it is stored or recorded, as when it is read after the export).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use serde::Deserialize;
 use super::OpsError;
 use super::ctx::{Ctx, fan_out};
 use super::export::{ExportOptions, Exportable};
+use super::schedules::ReadAhead;
 use crate::artifact::{Artifact, ArtifactKey};
 use crate::effect::{Effect, Executor, SkipReason};
 use crate::ledger::{Stage, StepStatus};
@@ -98,6 +102,8 @@ pub struct Carried {
     pub schedules: usize,
     /// Integrations carried over without an export.
     pub carried: usize,
+    /// Schedules read ahead for integrations left to export (their export takes them).
+    ahead: HashMap<CodeVersion, ReadAhead>,
 }
 
 fn listed_status(i: &Integration) -> Option<&str> {
@@ -109,9 +115,9 @@ fn listed_status(i: &Integration) -> Option<&str> {
 type Found = (Integration, ManifestEntry, bool);
 
 /// Carries the integrations of `items` that are unchanged since an earlier complete job into
-/// `job` (see the module docs); returns what is left to export. The schedules of the carried
-/// integrations are read again as soon as each is carried, while the rest is decided, and each
-/// is sent to `tx` (the store) as soon as it is read. In a dry run nothing is written: what
+/// `job` (see the module docs); returns what is left to export. The schedules are read from the
+/// start, while the rest is decided, and each carried one's is sent to `tx` (the store) as soon
+/// as it is both read and carried. In a dry run nothing is written: what
 /// would be carried is shown as carried. With `incremental: false` nothing is carried.
 pub async fn carry_unchanged(
     ctx: &dyn Ctx,
@@ -128,15 +134,21 @@ pub async fn carry_unchanged(
             to_export: items,
             schedules: 0,
             carried: 0,
+            ahead: HashMap::new(),
         });
     }
     let (candidates, mut to_export): (Vec<Exportable>, Vec<Exportable>) = items
         .into_iter()
         .partition(|it| matches!(it, Exportable::Integration(i) if !i.last_updated.is_empty()));
-    let scheduled = candidates
+    // Every candidate's schedule is read as the decisions go (most are carried on a night of
+    // few changes), not after each decision.
+    let ahead: Vec<Integration> = candidates
         .iter()
-        .filter(|it| matches!(it, Exportable::Integration(i) if i.schedule_defined))
-        .count();
+        .filter_map(|it| match it {
+            Exportable::Integration(i) if i.schedule_defined => Some(i.clone()),
+            _ => None,
+        })
+        .collect();
     // The carried integrations that have a schedule, as they are carried.
     let (stx, srx) = futures::channel::mpsc::unbounded::<Integration>();
     let decided = async move {
@@ -163,49 +175,123 @@ pub async fn carry_unchanged(
         (carried, unsure)
     };
     let conc = o.concurrency.unwrap_or(ctx.bounds().exports);
-    let schedules = read_schedules(ctx, client, srx, scheduled, conc, o.stop_on_error, tx);
+    let schedules = read_schedules(ctx, client, ahead, srx, conc, o.stop_on_error, tx);
     let ((carried, unsure), schedules) = tokio::join!(decided, schedules);
-    let schedules = schedules?;
+    let (schedules, ahead) = schedules?;
     to_export.extend(unsure);
     Ok(Carried {
         to_export,
         schedules,
         carried,
+        ahead,
     })
 }
 
-/// Reads the schedules of the integrations `carried` sends (each as soon as it comes, at most
-/// `conc` at a time) and sends each to `tx`; returns how many were sent. A failure is recorded
-/// and the others go on, unless `stop_on_error` (or the run is cancelled).
+/// An integration's code and version.
+type CodeVersion = (String, String);
+
+fn code_version(i: &Integration) -> CodeVersion {
+    (i.code.clone(), i.version.clone())
+}
+
+/// Reads the schedules of `ahead` (the candidates with a schedule, in their order) at most
+/// `conc` at a time, without waiting for the decisions, while `carried` sends the integrations
+/// carried over: each carried one's schedule is recorded (its export effect, taking the answer
+/// read ahead) and sent to `tx` as soon as both are there. New reads ahead stop once every
+/// decision is made (`carried` closed): then only the carried integrations not read yet are.
+/// Returns how many were sent, and the answers read ahead for integrations not carried (their
+/// export takes them, [`super::export::export_with`]). A failure is recorded and the others go
+/// on, unless `stop_on_error` (or the run is cancelled).
 async fn read_schedules(
     ctx: &dyn Ctx,
     client: &OicClient,
+    ahead: Vec<Integration>,
     carried: UnboundedReceiver<Integration>,
-    expected: usize,
     conc: usize,
     stop_on_error: bool,
     tx: &UnboundedSender<Artifact>,
-) -> Result<usize, OpsError> {
-    let bar = ctx.bar(expected, "schedules");
-    let mut read = carried
-        .map(|i| async move { super::schedules::export_effect(ctx, client, &i).await })
-        .buffer_unordered(conc.max(1));
+) -> Result<(usize, HashMap<CodeVersion, ReadAhead>), OpsError> {
+    use futures::stream::FuturesUnordered;
+    let bar = ctx.bar(ahead.len(), "schedules");
+    let conc = conc.max(1);
+    let mut queue: std::collections::VecDeque<Integration> = ahead.into();
+    let mut queued: std::collections::HashSet<CodeVersion> =
+        queue.iter().map(code_version).collect();
+    let mut reads = FuturesUnordered::new();
+    let mut reading: std::collections::HashSet<CodeVersion> = Default::default();
+    let mut effects = FuturesUnordered::new();
+    // Answers read and not yet claimed; carried integrations whose answer is not there yet.
+    let mut answers: HashMap<CodeVersion, ReadAhead> = HashMap::new();
+    let mut waiting: HashMap<CodeVersion, Integration> = HashMap::new();
+    let mut carried = carried.fuse();
+    let mut decided = false;
     let mut sent = 0;
-    while let Some(r) = read.next().await {
-        bar.inc(1);
-        match r {
-            Ok(Some(a)) => {
-                sent += 1;
-                let _ = tx.unbounded_send(a);
-            }
-            Ok(None) => {}
-            Err(e) if e.cancelled => return Err(OpsError::Cancelled),
-            Err(e) if stop_on_error => return Err(OpsError::effect(e)),
-            Err(_) => {}
+    let cancel = ctx.exec().cancel_token().clone();
+    let effect = |i: Integration, ahead: Option<ReadAhead>| async move {
+        super::schedules::export_effect(ctx, client, &i, ahead).await
+    };
+    loop {
+        while reads.len() < conc {
+            let Some(i) = queue.pop_front() else { break };
+            let k = code_version(&i);
+            queued.remove(&k);
+            reading.insert(k.clone());
+            reads.push(async move {
+                let id = crate::oic::IntegrationId::new(&i.code, &i.version);
+                (k, client.get_schedule(&id).await)
+            });
+        }
+        if decided && reads.is_empty() && effects.is_empty() {
+            break;
+        }
+        tokio::select! {
+            // Cancelled: what is in flight is dropped (a resumed run reads it again).
+            _ = cancel.cancelled() => return Err(OpsError::Cancelled),
+            c = carried.next(), if !decided => match c {
+                Some(i) => {
+                    let k = code_version(&i);
+                    if let Some(r) = answers.remove(&k) {
+                        effects.push(effect(i, Some(r)));
+                    } else if queued.contains(&k) || reading.contains(&k) {
+                        waiting.insert(k, i);
+                    } else {
+                        // not among those read ahead: read by its effect
+                        effects.push(effect(i, None));
+                    }
+                }
+                None => {
+                    decided = true;
+                    // Only the carried ones are still read; the others' exports read theirs.
+                    queue.retain(|i| waiting.contains_key(&code_version(i)));
+                    queued = queue.iter().map(code_version).collect();
+                }
+            },
+            Some((k, r)) = reads.next(), if !reads.is_empty() => {
+                reading.remove(&k);
+                match waiting.remove(&k) {
+                    Some(i) => effects.push(effect(i, Some(r))),
+                    None => {
+                        answers.insert(k, r);
+                    }
+                }
+            },
+            Some(r) = effects.next(), if !effects.is_empty() => {
+                bar.inc(1);
+                match r {
+                    Ok(Some(a)) => {
+                        sent += 1;
+                        let _ = tx.unbounded_send(a);
+                    }
+                    Ok(None) => {}
+                    Err(e) if e.cancelled => return Err(OpsError::Cancelled),
+                    Err(e) if stop_on_error => return Err(OpsError::effect(e)),
+                    Err(_) => {}
+                }
+            },
         }
     }
     bar.finish_and_clear();
-    Ok(sent)
+    Ok((sent, answers))
 }
 
 /// Looks each candidate up in the earlier jobs (a stat each, [`CARRY_CONCURRENCY`] at a time),
@@ -480,7 +566,8 @@ pub async fn backup(
     // The schedules of carried integrations and the exports are stored as they come.
     let produce = async move {
         let c = carry_unchanged(ctx, client, job, items, o, &tx).await?;
-        let arts = super::export::export_to(ctx, client, c.to_export, &eo, Some(tx)).await;
+        let arts =
+            super::export::export_with(ctx, client, c.to_export, &eo, Some(tx), c.ahead).await;
         Ok::<_, OpsError>((c.carried, arts))
     };
     let (produced, stored) = tokio::join!(

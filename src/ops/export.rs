@@ -115,6 +115,23 @@ pub async fn export_to(
     o: &ExportOptions,
     tx: Option<futures::channel::mpsc::UnboundedSender<Artifact>>,
 ) -> Result<Vec<Artifact>, OpsError> {
+    export_with(ctx, client, items, o, tx, Default::default()).await
+}
+
+/// [`export_to`] where some schedules were read already (`ahead`, by integration code and
+/// version): an exported integration's schedule effect takes that answer instead of reading it
+/// again. The answer for an integration whose export fails is dropped, as a schedule read after
+/// it would not have been made: nothing of it is stored or recorded.
+pub(super) async fn export_with(
+    ctx: &dyn Ctx,
+    client: &OicClient,
+    items: Vec<Exportable>,
+    o: &ExportOptions,
+    tx: Option<futures::channel::mpsc::UnboundedSender<Artifact>>,
+    ahead: std::collections::HashMap<(String, String), super::schedules::ReadAhead>,
+) -> Result<Vec<Artifact>, OpsError> {
+    let ahead = std::sync::Mutex::new(ahead);
+    let ahead = &ahead;
     let conc = o.concurrency.unwrap_or(ctx.bounds().exports);
     // A given concurrency is a start as well as a cap: no slow start up to it.
     if let Some(c) = o.concurrency {
@@ -154,9 +171,16 @@ pub async fn export_to(
                     .exec()
                     .run_read_planned(eff, || it.export(client, label))
                     .await;
+                let read = match &it {
+                    Exportable::Integration(i) if i.schedule_defined => ahead
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&(i.code.clone(), i.version.clone())),
+                    _ => None,
+                };
                 let schedule = match (&r, &it) {
                     (Ok(_), Exportable::Integration(i)) if i.schedule_defined => {
-                        super::schedules::export_effect(ctx, client, i)
+                        super::schedules::export_effect(ctx, client, i, read)
                             .await
                             .transpose()
                     }

@@ -249,6 +249,8 @@ pub async fn new_job(
     let writer = if exec.dry_run() {
         None
     } else {
+        // The job's stores run in parallel: a store with connections opens them meanwhile.
+        vault.store().warm();
         let meta = job_meta(exec.record(), resume);
         let (v, n) = (vault.clone(), name.clone());
         // A new job is this run's own (another name when the job exists); a resumed one is

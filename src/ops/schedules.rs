@@ -175,18 +175,24 @@ pub async fn export(
         ctx.bar(with.len(), "schedules"),
         concurrency,
         with,
-        |i| async move { export_effect(ctx, client, &i).await },
+        |i| async move { export_effect(ctx, client, &i, None).await },
     )
     .await;
     res.into_iter().filter_map(Result::transpose).collect()
 }
 
+/// The answer of a schedule read made ahead of the effect that records it (`job.backup` reads
+/// the schedules while it decides what to carry over): the effect's first attempt.
+pub(super) type ReadAhead = Result<Option<Schedule>, OicError>;
+
 /// The export effect of one integration's schedule (its caller has counted it in the run's
-/// expected total): `Ok(None)` when it has none.
+/// expected total): `Ok(None)` when it has none. `ahead`: the answer of a read already made,
+/// taken as the first attempt (a transient failure is read again, as any attempt's).
 pub(super) async fn export_effect(
     ctx: &dyn Ctx,
     client: &OicClient,
     i: &Integration,
+    ahead: Option<ReadAhead>,
 ) -> Result<Option<Artifact>, EffectError> {
     let id = IntegrationId::new(&i.code, &i.version);
     let eff = Effect::new(
@@ -195,14 +201,23 @@ pub(super) async fn export_effect(
         client.name(),
         "export schedule",
     );
+    let mut ahead = ahead;
+    let id = &id;
     ctx.exec()
-        .run_read_planned(eff, || async {
-            match client.get_schedule(&id).await.map_err(Failure::from)? {
-                Some(s) => SavedSchedule::of(&id, &s)
-                    .into_artifact(client.name())
-                    .await
-                    .map(Some),
-                None => Ok(None),
+        .run_read_planned(eff, || {
+            let ahead = ahead.take();
+            async move {
+                let read = match ahead {
+                    Some(r) => r,
+                    None => client.get_schedule(id).await,
+                };
+                match read.map_err(Failure::from)? {
+                    Some(s) => SavedSchedule::of(id, &s)
+                        .into_artifact(client.name())
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
             }
         })
         .await

@@ -16,7 +16,7 @@ use super::state::Shared;
 /// Generated archives with more padding than this are streamed instead of built in memory.
 pub const STREAM_THRESHOLD: u64 = 4 * 1024 * 1024;
 
-/// A `Write` that sends 64 KiB chunks into a channel (blocking; for `spawn_blocking`).
+/// A `Write` that sends 64 KiB chunks into a channel (blocking; on a thread of its own).
 struct ChanWriter {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
@@ -51,7 +51,11 @@ impl Write for ChanWriter {
 pub fn stream_entries(entries: archive::Entries) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let stamped = archive::stamped_exports();
-    tokio::task::spawn_blocking(move || {
+    // A thread of its own, not the runtime's blocking pool: the writer waits for the client to
+    // read, and a client in this process (`--sandbox`) needs that pool to write what it reads;
+    // with the pool's threads capped (`crate::cli::runtime`), streams waiting in the pool could
+    // hold every thread the reads need.
+    let produce = move || {
         archive::STAMPED.sync_scope(stamped, || {
             let mut w = ChanWriter {
                 tx: tx.clone(),
@@ -65,7 +69,16 @@ pub fn stream_entries(entries: archive::Entries) -> Body {
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
             }
         })
-    });
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("sim-stream".into())
+        .spawn(produce)
+    {
+        // No thread: the body ends with this error (the sender went with the closure).
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(Err(std::io::Error::other(format!("no stream thread: {e}"))));
+        return Body::from_stream(tokio_stream_from(rx));
+    }
     Body::from_stream(tokio_stream_from(rx))
 }
 

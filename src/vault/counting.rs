@@ -93,6 +93,9 @@ impl Store for CountingStore {
     fn sync_dir(&self, path: &str) -> Result<(), VaultError> {
         self.0.sync_dir(path)
     }
+    fn warm(&self) {
+        self.0.warm()
+    }
     fn read_small(&self, path: &str) -> Result<Vec<u8>, VaultError> {
         self.0.read_small(path)
     }

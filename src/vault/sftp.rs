@@ -10,7 +10,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -137,17 +137,44 @@ pub const SFTP_SESSIONS: usize = 4;
 
 /// A vault on an SFTP server.
 pub struct SftpStore {
+    pool: Arc<Pool>,
+    dirs: Mutex<HashSet<String>>,
+}
+
+/// The store's connections: opened on demand when all are busy, or ahead of parallel work
+/// ([`Store::warm`]), by threads of their own.
+struct Pool {
     cfg: SftpConfig,
     url: String,
-    /// Live connections, at most [`SFTP_SESSIONS`]; opened on demand when all are busy.
-    conn: Mutex<Vec<Arc<Conn>>>,
-    dirs: Mutex<HashSet<String>>,
+    state: Mutex<PoolState>,
+    /// Signalled when a connection being opened is ready (or failed).
+    opened: Condvar,
     connects: AtomicU64,
+}
+
+#[derive(Default)]
+struct PoolState {
+    /// Live connections, at most [`SFTP_SESSIONS`] with those being opened.
+    live: Vec<Arc<Conn>>,
+    /// Connections being opened.
+    opening: usize,
+}
+
+/// Takes back a slot reserved for a connection being opened, and wakes whoever waits for one.
+struct Opening<'a>(&'a Pool);
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.opening -= 1;
+        drop(st);
+        self.0.opened.notify_all();
+    }
 }
 
 impl std::fmt::Debug for SftpStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SftpStore({})", self.url)
+        write!(f, "SftpStore({})", self.pool.url)
     }
 }
 
@@ -198,25 +225,28 @@ impl SftpStore {
     pub fn connect(cfg: SftpConfig) -> Result<SftpStore, VaultError> {
         let url = cfg.url();
         let s = SftpStore {
-            cfg,
-            url,
-            conn: Mutex::new(Vec::new()),
+            pool: Arc::new(Pool {
+                cfg,
+                url,
+                state: Mutex::new(PoolState::default()),
+                opened: Condvar::new(),
+                connects: AtomicU64::new(0),
+            }),
             dirs: Mutex::new(HashSet::new()),
-            connects: AtomicU64::new(0),
         };
-        s.conn()?;
+        s.pool.conn()?;
         s.create_dir_all("")?;
         Ok(s)
     }
 
     /// The connection settings.
     pub fn config(&self) -> &SftpConfig {
-        &self.cfg
+        &self.pool.cfg
     }
 
     /// The negotiated cipher and MAC (client to server), for diagnostics.
     pub fn negotiated(&self) -> Result<String, VaultError> {
-        let c = self.conn()?;
+        let c = self.pool.conn()?;
         let m = |t| c.sess.methods(t).unwrap_or("?").to_string();
         Ok(format!(
             "cipher {}, mac {}",
@@ -227,9 +257,12 @@ impl SftpStore {
 
     /// How many connections were opened so far (1 + reconnects + parallel sessions).
     pub fn connections(&self) -> u64 {
-        self.connects.load(Ordering::Relaxed)
+        self.pool.connects.load(Ordering::Relaxed)
     }
 
+}
+
+impl Pool {
     fn connect_err(&self, reason: String) -> VaultError {
         VaultError::Connect {
             vault: self.url.clone(),
@@ -461,17 +494,22 @@ impl SftpStore {
         Err(auth_err(tried.join("; ")))
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A connection for one operation: an idle live one (after an idle spell, checked with a
-    /// keepalive round trip), else a new one while fewer than [`SFTP_SESSIONS`] are open, else
-    /// the least busy (libssh2 serialises the operations of one session).
+    /// keepalive round trip), else a new one while fewer than [`SFTP_SESSIONS`] are open or being
+    /// opened, else the least busy (libssh2 serialises the operations of one session); with
+    /// none live yet, waits for one being opened (and opens one itself if that fails).
     fn conn(&self) -> Result<Arc<Conn>, VaultError> {
+        let mut st = self.lock();
         loop {
-            let mut pool = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-            pool.retain(|c| !c.dead.load(Ordering::Relaxed));
+            st.live.retain(|c| !c.dead.load(Ordering::Relaxed));
             // only the pool holds an idle connection
-            let idle = pool.iter().position(|c| Arc::strong_count(c) == 1);
+            let idle = st.live.iter().position(|c| Arc::strong_count(c) == 1);
             if let Some(i) = idle {
-                let c = pool[i].clone();
+                let c = st.live[i].clone();
                 // After an idle spell, a cheap round trip both keeps the connection alive and
                 // finds out whether it still is.
                 if c.idle() < self.cfg.keepalive
@@ -482,32 +520,66 @@ impl SftpStore {
                 }
                 tracing::warn!(vault = %self.url, "the connection was dropped while idle; reconnecting");
                 c.dead.store(true, Ordering::Relaxed);
-                pool.remove(i);
+                st.live.remove(i);
                 continue;
             }
-            if pool.len() < SFTP_SESSIONS {
-                drop(pool);
+            if st.live.len() + st.opening < SFTP_SESSIONS {
+                st.opening += 1;
+                drop(st);
+                let slot = Opening(self);
                 let c = Arc::new(self.open_connection()?);
-                let mut pool = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-                pool.push(c.clone());
+                self.lock().live.push(c.clone());
+                drop(slot);
                 return Ok(c);
             }
-            let c = pool
-                .iter()
-                .min_by_key(|c| Arc::strong_count(c))
-                .cloned()
-                .expect("a full pool");
-            c.touch();
-            return Ok(c);
+            if let Some(c) = st.live.iter().min_by_key(|c| Arc::strong_count(c)).cloned() {
+                c.touch();
+                return Ok(c);
+            }
+            // Every slot is a connection being opened: the first one ready is ours.
+            st = self
+                .opened
+                .wait_timeout(st, self.cfg.timeout)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Opens connections until [`SFTP_SESSIONS`] are open or being opened, each on a thread of
+    /// its own, without waiting: parallel work then finds them ready. A failure is left to the
+    /// operation that next needs a connection.
+    fn warm(self: &Arc<Self>) {
+        let mut st = self.lock();
+        st.live.retain(|c| !c.dead.load(Ordering::Relaxed));
+        while st.live.len() + st.opening < SFTP_SESSIONS {
+            st.opening += 1;
+            let pool = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("ferry-sftp-connect".into())
+                .spawn(move || {
+                    let slot = Opening(&pool);
+                    match pool.open_connection() {
+                        Ok(c) => pool.lock().live.push(Arc::new(c)),
+                        Err(e) => {
+                            tracing::debug!(vault = %pool.url, "opening a connection ahead failed: {e}")
+                        }
+                    }
+                    drop(slot);
+                });
+            if spawned.is_err() {
+                st.opening -= 1;
+                break;
+            }
         }
     }
 
     fn mark_dead(&self, c: &Conn) {
         c.dead.store(true, Ordering::Relaxed);
-        let mut pool = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        pool.retain(|s| s.id != c.id);
+        self.lock().live.retain(|s| s.id != c.id);
     }
+}
 
+impl SftpStore {
     /// Runs `f` on the connection; after a connection error, reconnects once and runs it again.
     fn run<T>(
         &self,
@@ -515,16 +587,16 @@ impl SftpStore {
         path: &str,
         f: impl Fn(&Conn) -> Result<T, ssh2::Error>,
     ) -> Result<T, VaultError> {
-        let c = self.conn()?;
+        let c = self.pool.conn()?;
         match f(&c) {
             Ok(v) => Ok(v),
             Err(e) if is_session_error(&e) => {
-                self.mark_dead(&c);
-                tracing::warn!(vault = %self.url, "connection lost during {op} {path} ({}); reconnecting once", e.message());
-                let c = self.conn()?;
+                self.pool.mark_dead(&c);
+                tracing::warn!(vault = %self.pool.url, "connection lost during {op} {path} ({}); reconnecting once", e.message());
+                let c = self.pool.conn()?;
                 f(&c).map_err(|e| {
                     if is_session_error(&e) {
-                        self.mark_dead(&c);
+                        self.pool.mark_dead(&c);
                     }
                     self.err(op, path, e)
                 })
@@ -571,7 +643,7 @@ impl SftpStore {
         };
         VaultError::Store {
             op,
-            vault: self.url.clone(),
+            vault: self.pool.url.clone(),
             path: path.to_string(),
             reason,
             kind,
@@ -579,15 +651,15 @@ impl SftpStore {
     }
 
     fn full(&self, path: &str) -> PathBuf {
-        let root = self.cfg.root.trim_end_matches('/');
+        let root = self.pool.cfg.root.trim_end_matches('/');
         let path = path.trim_matches('/');
         match (root.is_empty(), path.is_empty()) {
-            (true, true) => PathBuf::from(if self.cfg.root.starts_with('/') {
+            (true, true) => PathBuf::from(if self.pool.cfg.root.starts_with('/') {
                 "/"
             } else {
                 "."
             }),
-            (true, false) => PathBuf::from(if self.cfg.root.starts_with('/') {
+            (true, false) => PathBuf::from(if self.pool.cfg.root.starts_with('/') {
                 format!("/{path}")
             } else {
                 path.to_string()
@@ -783,7 +855,11 @@ const WRITE: i32 = 0o644;
 
 impl Store for SftpStore {
     fn describe(&self) -> String {
-        self.url.clone()
+        self.pool.url.clone()
+    }
+
+    fn warm(&self) {
+        self.pool.warm()
     }
 
     fn create_dir_all(&self, path: &str) -> Result<(), VaultError> {
@@ -823,7 +899,7 @@ impl Store for SftpStore {
                 Some(false) => {
                     return Err(VaultError::Store {
                         op: "create folder",
-                        vault: self.url.clone(),
+                        vault: self.pool.url.clone(),
                         path: prefix.clone(),
                         reason: "a file is in the way".into(),
                         kind: io::ErrorKind::AlreadyExists,
@@ -850,7 +926,7 @@ impl Store for SftpStore {
 
     fn create(&self, path: &str) -> Result<Box<dyn StoreWriter>, VaultError> {
         let p = self.full(path);
-        let conn = self.conn()?;
+        let conn = self.pool.conn()?;
         let open = |c: &Conn| {
             c.sftp.open_mode(
                 &p,
@@ -862,8 +938,8 @@ impl Store for SftpStore {
         let (file, conn) = match open(&conn) {
             Ok(f) => (f, conn),
             Err(e) if is_session_error(&e) => {
-                self.mark_dead(&conn);
-                let c = self.conn()?;
+                self.pool.mark_dead(&conn);
+                let c = self.pool.conn()?;
                 (open(&c).map_err(|e| self.err("create", path, e))?, c)
             }
             Err(e) => return Err(self.err("create", path, e)),
@@ -890,12 +966,12 @@ impl Store for SftpStore {
 
     fn open(&self, path: &str) -> Result<Box<dyn Read + Send>, VaultError> {
         let p = self.full(path);
-        let conn = self.conn()?;
+        let conn = self.pool.conn()?;
         let (file, conn) = match conn.sftp.open(&p) {
             Ok(f) => (f, conn),
             Err(e) if is_session_error(&e) => {
-                self.mark_dead(&conn);
-                let c = self.conn()?;
+                self.pool.mark_dead(&conn);
+                let c = self.pool.conn()?;
                 (c.sftp.open(&p).map_err(|e| self.err("open", path, e))?, c)
             }
             Err(e) => return Err(self.err("open", path, e)),
@@ -971,7 +1047,7 @@ impl Store for SftpStore {
                 .iter()
                 .map(|f| self.full(f).to_string_lossy().into_owned())
                 .collect();
-            let c = self.conn()?;
+            let c = self.pool.conn()?;
             let r = {
                 let mut pipe = c.pipe.lock().unwrap_or_else(|p| p.into_inner());
                 let r = match pipe.as_mut() {
@@ -1021,7 +1097,7 @@ impl Store for SftpStore {
         let first = files.first().map(|f| f.path).unwrap_or("");
         let mut retried = false;
         loop {
-            let c = self.conn()?;
+            let c = self.pool.conn()?;
             match self.put_pipelined(&c, &batch) {
                 Ok(Some(())) => return Ok(()),
                 Ok(None) => return super::store::put_each(self, files),
@@ -1044,7 +1120,7 @@ impl Store for SftpStore {
                     };
                     return Err(VaultError::Store {
                         op: "write",
-                        vault: self.url.clone(),
+                        vault: self.pool.url.clone(),
                         path: files[index].path.to_string(),
                         reason: format!(
                             "the server refused the {op} (SFTP status {code}: {message})"
@@ -1056,14 +1132,14 @@ impl Store for SftpStore {
                     let e = lost(&c, e);
                     let gone = e.kind() == io::ErrorKind::ConnectionAborted;
                     if gone {
-                        self.mark_dead(&c);
+                        self.pool.mark_dead(&c);
                         if !retried {
                             retried = true;
-                            tracing::warn!(vault = %self.url, "connection lost while writing {first} ({e}); reconnecting once");
+                            tracing::warn!(vault = %self.pool.url, "connection lost while writing {first} ({e}); reconnecting once");
                             continue;
                         }
                     }
-                    return Err(VaultError::store("write", self.url.clone(), first, &e));
+                    return Err(VaultError::store("write", self.pool.url.clone(), first, &e));
                 }
             }
         }
@@ -1089,7 +1165,7 @@ impl Store for SftpStore {
                 return Err(e);
             }
         };
-        let werr = |e: io::Error| VaultError::store("write", self.url.clone(), path, &e);
+        let werr = |e: io::Error| VaultError::store("write", self.pool.url.clone(), path, &e);
         f.write_all(contents).map_err(werr)?;
         let _ = f.fsync();
         f.close().map_err(|e| self.err("write", path, e))?;

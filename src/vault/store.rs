@@ -94,6 +94,11 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
+    /// Gets ready for parallel work without waiting for it: a store with connections opens the
+    /// ones it will want (SFTP: up to [`super::SFTP_SESSIONS`]) in the background. Default:
+    /// nothing.
+    fn warm(&self) {}
+
     /// Reads a small file entirely.
     fn read_small(&self, path: &str) -> Result<Vec<u8>, VaultError> {
         let mut r = self.open(path)?;

@@ -391,20 +391,36 @@ print(`${{list.len()}} ${{r.carried}} ${{r.exported}} ${{job.status}} ${{v.ok}}`
     assert!(exported >= n, "{exported} < {n}");
     let (_, carried, _) = night("n2", "#{}");
     assert_eq!(carried, n, "an unchanged night exports no integration");
-    // Deactivate one active integration: its lastUpdated and status change.
+    // Deactivate one active integration, a scheduled one: its lastUpdated and status change.
     let changed = run(
         &rt,
         &cfg,
         r#"
 let dev = oic::instance("dev");
-let a = dev.integrations().filter(|i| i.status == "ACTIVATED" && !i.locked)[0];
+let a = dev.integrations().filter(|i| i.status == "ACTIVATED" && !i.locked && i.scheduled)[0];
 dev.deactivate(a.id);
 print(a.id);
 "#,
     );
     let changed = changed.last().unwrap().clone();
+    sim.clear_request_log();
     let (n3, carried, _) = night("n3", "#{}");
     assert_eq!(carried, n3 - 1, "only {changed} is exported again");
+    // Every schedule is read once, ahead of the decisions: the exported integration's export
+    // takes the answer read ahead instead of reading it again.
+    let reads: Vec<String> = sim
+        .request_log()
+        .into_iter()
+        .filter(|e| e.method == "GET" && e.path.ends_with("/schedule"))
+        .map(|e| e.path)
+        .collect();
+    let distinct: HashSet<&String> = reads.iter().collect();
+    assert_eq!(distinct.len(), reads.len(), "a schedule read twice: {reads:?}");
+    let (code, version) = changed.split_once('|').unwrap();
+    assert!(
+        reads.iter().any(|p| p.contains(code)),
+        "{changed}'s schedule read: {reads:?}"
+    );
     let m = Vault::open(cfg.vault("nightly").unwrap())
         .unwrap()
         .list_jobs(Default::default())
@@ -412,7 +428,18 @@ print(a.id);
     let last = m.iter().find(|j| j.name == "n3").unwrap().path.clone();
     let vault = Vault::open(cfg.vault("nightly").unwrap()).unwrap();
     let m3 = vault.open_job(&last).unwrap().manifest().clone();
-    let (code, version) = changed.split_once('|').unwrap();
+    let schedules = m3
+        .entries
+        .iter()
+        .filter(|e| e.kind == ferry::artifact::ArtifactKind::Schedule)
+        .count();
+    assert_eq!(schedules, reads.len(), "each schedule read is stored");
+    assert!(
+        m3.entries.iter().any(|e| e.kind == ferry::artifact::ArtifactKind::Schedule
+            && e.code == code
+            && e.version == version),
+        "{changed}'s schedule is in the job"
+    );
     let e = m3
         .entries
         .iter()

@@ -860,3 +860,33 @@ fn put_whole_refused_midway() {
     s.remove_tree("t").unwrap();
     assert_eq!(s.stat("t").unwrap(), None);
 }
+
+/// Many threads wanting a connection at once never open more than [`SFTP_SESSIONS`], with the
+/// ones `warm` is opening ahead (each opening is counted before it is made).
+#[test]
+fn sessions_stay_bounded_when_many_threads_start_at_once() {
+    let e = need_env!();
+    let s = SftpStore::connect(config(&e, &e.dir)).unwrap();
+    assert_eq!(s.connections(), 1);
+    s.warm();
+    let start = std::sync::Barrier::new(16);
+    std::thread::scope(|sc| {
+        for _ in 0..16 {
+            sc.spawn(|| {
+                start.wait();
+                for _ in 0..20 {
+                    s.stat("").unwrap();
+                }
+            });
+        }
+    });
+    let n = s.connections() as usize;
+    assert!(n <= ferry::vault::SFTP_SESSIONS, "{n} connections");
+    // Warming again (some may still be opening) and more work: still within the bound.
+    s.warm();
+    for _ in 0..20 {
+        s.stat("").unwrap();
+    }
+    let n = s.connections() as usize;
+    assert!(n <= ferry::vault::SFTP_SESSIONS, "{n} connections");
+}
