@@ -259,7 +259,6 @@ impl SftpStore {
     pub fn connections(&self) -> u64 {
         self.pool.connects.load(Ordering::Relaxed)
     }
-
 }
 
 impl Pool {

@@ -415,7 +415,11 @@ print(a.id);
         .map(|e| e.path)
         .collect();
     let distinct: HashSet<&String> = reads.iter().collect();
-    assert_eq!(distinct.len(), reads.len(), "a schedule read twice: {reads:?}");
+    assert_eq!(
+        distinct.len(),
+        reads.len(),
+        "a schedule read twice: {reads:?}"
+    );
     let (code, version) = changed.split_once('|').unwrap();
     assert!(
         reads.iter().any(|p| p.contains(code)),
@@ -435,9 +439,11 @@ print(a.id);
         .count();
     assert_eq!(schedules, reads.len(), "each schedule read is stored");
     assert!(
-        m3.entries.iter().any(|e| e.kind == ferry::artifact::ArtifactKind::Schedule
-            && e.code == code
-            && e.version == version),
+        m3.entries
+            .iter()
+            .any(|e| e.kind == ferry::artifact::ArtifactKind::Schedule
+                && e.code == code
+                && e.version == version),
         "{changed}'s schedule is in the job"
     );
     let e = m3
