@@ -182,6 +182,9 @@ pub struct FaultState {
     logged: Condvar,
     hooks: Hooks,
     inflight: Mutex<HashMap<String, usize>>,
+    /// Woken whenever a request is counted in or out of `inflight` (see
+    /// [`FaultState::wait_in_flight`]).
+    inflight_changed: tokio::sync::Notify,
     started: Instant,
 }
 
@@ -214,6 +217,7 @@ impl FaultState {
             logged: Condvar::new(),
             hooks: Hooks::default(),
             inflight: Mutex::new(HashMap::new()),
+            inflight_changed: tokio::sync::Notify::new(),
             started: Instant::now(),
         }
     }
@@ -270,6 +274,30 @@ impl FaultState {
             .map(|(k, n)| (k.clone(), *n))
             .collect()
     }
+    /// [`FaultState::in_flight`] once some key has at least `at_least` requests in flight
+    /// (checked at once and whenever one is counted in or out), or as it is when `timeout`
+    /// passes. For tests that wait on the event, not poll.
+    pub async fn wait_in_flight(
+        &self,
+        at_least: usize,
+        timeout: Duration,
+    ) -> BTreeMap<String, usize> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // registered before the check, so a change right after it still wakes us
+            let changed = self.inflight_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let now = self.in_flight();
+            if now.values().any(|n| *n >= at_least) {
+                return now;
+            }
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep_until(deadline) => return self.in_flight(),
+            }
+        }
+    }
     /// Adds a hook called with every request as it is logged, before its response is sent.
     pub fn on_request(&self, hook: RequestHook) {
         lock(&self.hooks.0).push(hook);
@@ -306,6 +334,8 @@ impl Drop for Inflight<'_> {
         if let Some(n) = m.get_mut(&self.key) {
             *n = n.saturating_sub(1);
         }
+        drop(m);
+        self.state.inflight_changed.notify_waiters();
     }
 }
 
@@ -481,6 +511,7 @@ impl FaultState {
             *n += 1;
             *n
         };
+        self.inflight_changed.notify_waiters();
         (n, Inflight { state: self, key })
     }
 }
@@ -527,10 +558,42 @@ pub async fn get_log(State(ctx): State<Ctx>) -> Response {
     r
 }
 
+/// The longest `GET /__sim/in_flight?at_least=N&wait_ms=T` waits.
+const MAX_IN_FLIGHT_WAIT: Duration = Duration::from_secs(60);
+
 /// `GET /__sim/in_flight`: the requests being answered now, by instance (a JSON object, see
-/// [`FaultState::in_flight`]).
-pub async fn get_in_flight(State(ctx): State<Ctx>) -> Response {
-    super::integrations::json_ok(&serde_json::json!(ctx.shared.faults.in_flight()))
+/// [`FaultState::in_flight`]). With `at_least=N` it answers once some instance has N requests
+/// in flight, or after `wait_ms` (default 10,000, at most 60,000) with what is in flight then.
+pub async fn get_in_flight(
+    State(ctx): State<Ctx>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    let mut at_least = None;
+    let mut wait = Duration::from_secs(10);
+    for (k, v) in url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
+        let n = match v.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => {
+                return ApiError::bad_request(format!("{k}: expected a number, got `{v}`."))
+                    .into_response();
+            }
+        };
+        match &*k {
+            "at_least" => at_least = Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            "wait_ms" => wait = Duration::from_millis(n).min(MAX_IN_FLIGHT_WAIT),
+            _ => {
+                return ApiError::bad_request(format!(
+                    "Unknown parameter `{k}` (at_least, wait_ms)."
+                ))
+                .into_response();
+            }
+        }
+    }
+    let now = match at_least {
+        Some(n) => ctx.shared.faults.wait_in_flight(n, wait).await,
+        None => ctx.shared.faults.in_flight(),
+    };
+    super::integrations::json_ok(&serde_json::json!(now))
 }
 
 /// `DELETE /__sim/log`: empties the log (204).

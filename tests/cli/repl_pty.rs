@@ -190,7 +190,12 @@ fn ctrl_c_cancels_a_slow_call_and_the_session_goes_on() {
             ["mark"],
             ["send", "dev.integrations().len()\r"],
             // Ctrl-C once the call is underway: the emulator holds its request.
-            ["await", "{1}/__sim/in_flight", ":\\s*[1-9]", 20],
+            [
+                "await",
+                "{1}/__sim/in_flight?at_least=1&wait_ms=10000",
+                ":\\s*[1-9]",
+                20
+            ],
             ["send", "\u{3}"],
             ["expect", "error: Script terminated.*\nferry> ", 5],
             // The session is intact, and the next entry is not cancelled.

@@ -257,22 +257,27 @@ async fn in_flight_shows_a_request_while_it_is_answered() {
         latency_ms: 1500,
         ..Faults::default()
     });
+    // answers as the request is counted in (the wait is the event, not a poll)
     let seen = async {
-        loop {
-            let now = in_flight().await;
-            if now != json!({}) {
-                return now;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        dev.http
+            .get(format!(
+                "{}/__sim/in_flight?at_least=1&wait_ms=10000",
+                dev.info.base_url
+            ))
+            .send()
+            .await
+            .expect("send")
+            .json::<Value>()
+            .await
+            .expect("json")
     };
-    let (r, seen) = tokio::join!(dev.get("/integrations"), async {
-        tokio::time::timeout(Duration::from_secs(10), seen).await
-    });
+    let started = std::time::Instant::now();
+    let (r, seen) = tokio::join!(dev.get("/integrations"), seen);
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        seen.expect("the request shows in flight"),
-        json!({"dev": 1})
+    assert_eq!(seen, json!({"dev": 1}), "the request shows in flight");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the wait ended with the event, not its bound"
     );
     assert_eq!(
         in_flight().await,

@@ -17,7 +17,8 @@ The scenario is a JSON list of steps, run in order:
   ["sleep", secs]
   ["post", "url", "json body"]  an HTTP POST (placeholders {1}.. are replaced), e.g. emulator faults
   ["await", "url", "regex", secs]  GET url (placeholders replaced) until its body matches, e.g.
-                                until the emulator has a request in flight (/__sim/in_flight)
+                                until the emulator has a request in flight
+                                (/__sim/in_flight?at_least=1 answers when one is)
   ["exit", code, secs]          wait for the program to end with this exit code
 
 Prints the whole transcript at the end; exits 1 (with the reason) when a step fails.
