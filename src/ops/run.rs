@@ -362,17 +362,12 @@ impl Run {
             let meta = super::job::job_meta(self.record(), true);
             // A stopped run of this resume chain finished `<job>-rollback` with what it had
             // saved (each archive's rollback record names its job): continue in a sibling.
-            let mut n = 1;
-            let w = loop {
-                let name = match n {
-                    1 => format!("{}-rollback", job.name),
-                    n => format!("{}-rollback-{n}", job.name),
-                };
-                match job.vault.create_job(&name, date, meta.clone()) {
-                    Err(crate::vault::VaultError::Complete { .. }) if n < 100 => n += 1,
-                    r => break r.map_err(|e| e.to_string())?,
-                }
-            };
+            let w = job
+                .vault
+                .create_first_job(&format!("{}-rollback", job.name), date, meta, |e| {
+                    matches!(e, crate::vault::VaultError::Complete { .. })
+                })
+                .map_err(|e| e.to_string())?;
             *sink = Some((job.vault_name.clone(), Arc::new(w)));
         }
         match &*sink {

@@ -284,7 +284,7 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-/// How many jobs of one name and day [`Vault::create_new_job`] tries (`name`, `name-2`, ...).
+/// How many jobs of one name and day [`Vault::create_first_job`] tries (`name`, `name-2`, ...).
 const MAX_SAME_NAME_JOBS: u32 = 100;
 
 impl Vault {
@@ -428,6 +428,29 @@ impl Vault {
         meta: JobMeta,
     ) -> Result<JobWriter, VaultError> {
         debug_assert!(!meta.resume);
+        self.create_first_job(name, date, meta, |e| {
+            matches!(
+                e,
+                VaultError::Complete { .. }
+                    | VaultError::Partial { .. }
+                    | VaultError::Unfinished { .. }
+                    | VaultError::Locked { .. }
+                    | VaultError::BadManifest { .. }
+            )
+        })
+    }
+
+    /// Starts the first job of `name`, `name-2`, `name-3`, ... (at most [`MAX_SAME_NAME_JOBS`])
+    /// that [`Vault::create_job`] does not refuse with an error `taken` says means "that name is
+    /// another job's": a new job skips every existing one ([`Vault::create_new_job`]); a resumed
+    /// run's rollback job skips only finished ones and continues its own.
+    pub fn create_first_job(
+        &self,
+        name: &str,
+        date: NaiveDate,
+        meta: JobMeta,
+        taken: impl Fn(&VaultError) -> bool,
+    ) -> Result<JobWriter, VaultError> {
         let mut n = 1;
         loop {
             let candidate = match n {
@@ -435,13 +458,7 @@ impl Vault {
                 n => format!("{name}-{n}"),
             };
             match self.create_job(&candidate, date, meta.clone()) {
-                Err(
-                    VaultError::Complete { .. }
-                    | VaultError::Partial { .. }
-                    | VaultError::Unfinished { .. }
-                    | VaultError::Locked { .. }
-                    | VaultError::BadManifest { .. },
-                ) if n < MAX_SAME_NAME_JOBS => n += 1,
+                Err(e) if taken(&e) && n < MAX_SAME_NAME_JOBS => n += 1,
                 r => return r,
             }
         }
