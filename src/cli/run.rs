@@ -74,8 +74,8 @@ pub fn install_ctrl_c(
 /// `ops::Run::release_temp`).
 fn remove_temp(t: &std::path::Path) {
     let _ = std::fs::remove_dir_all(t);
-    if let Some(n) = t.file_name().and_then(|n| n.to_str()) {
-        let _ = std::fs::remove_dir_all(t.with_file_name(format!("{n}-ended")));
+    if let Some(ended) = crate::ops::run::ended_temp(t) {
+        let _ = std::fs::remove_dir_all(ended);
     }
 }
 

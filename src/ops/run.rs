@@ -303,10 +303,7 @@ impl Run {
     /// migration). [`Run::finish`] waits for the removal.
     pub fn release_temp(&self) {
         let Some(t) = &self.temp else { return };
-        let Some(name) = t.file_name().and_then(|n| n.to_str()) else {
-            return;
-        };
-        let ended = t.with_file_name(format!("{name}-ended"));
+        let Some(ended) = ended_temp(t) else { return };
         if std::fs::rename(t, &ended).is_err() {
             return;
         }
@@ -565,6 +562,13 @@ fn date_of_job_path(path: &str) -> Option<chrono::NaiveDate> {
 /// Archives are streamed to temporary files in `<state dir>/tmp/<pid>/`, removed when the run
 /// ends (also on error and Ctrl-C). Folders left by runs that were killed are removed here. The
 /// folder is the process's temporary folder from then on (`tempfile` allows that once).
+/// Where [`Run::release_temp`] moves the temporary folder `t` of a script that ended
+/// (`<pid>-ended` beside it), to be removed on a thread of its own.
+pub fn ended_temp(t: &std::path::Path) -> Option<PathBuf> {
+    let name = t.file_name()?.to_str()?;
+    Some(t.with_file_name(format!("{name}-ended")))
+}
+
 fn temp_dir(state_dir: &std::path::Path) -> Option<PathBuf> {
     let base = state_dir.join("tmp");
     if let Ok(rd) = std::fs::read_dir(&base) {
