@@ -1003,18 +1003,27 @@ pub fn import_new_into(
     Ok(())
 }
 
+/// [`upload_iar`] read and parsed while the request's simulated latency runs, returned once the
+/// latency has passed, so that the caller changes the instance after it (see `LatencyGate`).
+async fn upload_within_latency(
+    mp: Result<Multipart, MultipartRejection>,
+    shared: &super::state::Shared,
+    gate: Option<axum::Extension<super::faults::LatencyGate>>,
+) -> ApiResult<(ParsedIar, ArchiveSource)> {
+    let upload = upload_iar(mp, shared).await;
+    if let Some(axum::Extension(g)) = gate {
+        g.wait().await;
+    }
+    upload
+}
+
 /// `POST /integrations/archive` (new; 204, 409 when it exists).
 pub async fn import_new(
     api: Api,
     gate: Option<axum::Extension<super::faults::LatencyGate>>,
     mp: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    // parsed while the simulated latency runs; the instance changes after it (see `LatencyGate`)
-    let upload = upload_iar(mp, &api.ctx.shared).await;
-    if let Some(axum::Extension(g)) = gate {
-        g.wait().await;
-    }
-    let (p, src) = upload?;
+    let (p, src) = upload_within_latency(mp, &api.ctx.shared, gate).await?;
     let mut g = api.inst.lock();
     let project = api.project().map(str::to_string);
     let data = space(&mut g, project.as_deref())?;
@@ -1039,12 +1048,7 @@ pub async fn import_replace(
     gate: Option<axum::Extension<super::faults::LatencyGate>>,
     mp: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    // parsed while the simulated latency runs; the instance changes after it (see `LatencyGate`)
-    let upload = upload_iar(mp, &api.ctx.shared).await;
-    if let Some(axum::Extension(g)) = gate {
-        g.wait().await;
-    }
-    let (p, src) = upload?;
+    let (p, src) = upload_within_latency(mp, &api.ctx.shared, gate).await?;
     let mut g = api.inst.lock();
     let project = api.project().map(str::to_string);
     let data = space(&mut g, project.as_deref())?;
