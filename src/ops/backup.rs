@@ -23,11 +23,11 @@ use serde::Deserialize;
 use super::OpsError;
 use super::ctx::{Ctx, fan_out};
 use super::export::{ExportOptions, Exportable};
-use super::schedules::ReadAhead;
+use super::schedules::{ReadAhead, ReadsAhead};
 use crate::artifact::{Artifact, ArtifactKey};
 use crate::effect::{Effect, Executor, SkipReason};
 use crate::ledger::{Stage, StepStatus};
-use crate::oic::{Integration, OicClient};
+use crate::oic::{Integration, IntegrationId, OicClient};
 use crate::vault::{JobWriter, Listing, ManifestEntry, Matched, ShareVia, SharedBytes};
 
 use super::job::JobState;
@@ -103,7 +103,7 @@ pub struct Carried {
     /// Integrations carried over without an export.
     pub carried: usize,
     /// Schedules read ahead for integrations left to export (their export takes them).
-    ahead: HashMap<CodeVersion, ReadAhead>,
+    ahead: ReadsAhead,
 }
 
 fn listed_status(i: &Integration) -> Option<&str> {
@@ -187,11 +187,8 @@ pub async fn carry_unchanged(
     })
 }
 
-/// An integration's code and version.
-type CodeVersion = (String, String);
-
-fn code_version(i: &Integration) -> CodeVersion {
-    (i.code.clone(), i.version.clone())
+fn id_of(i: &Integration) -> IntegrationId {
+    IntegrationId::new(&i.code, &i.version)
 }
 
 /// Reads the schedules of `ahead` (the candidates with a schedule, in their order) at most
@@ -210,19 +207,18 @@ async fn read_schedules(
     conc: usize,
     stop_on_error: bool,
     tx: &UnboundedSender<Artifact>,
-) -> Result<(usize, HashMap<CodeVersion, ReadAhead>), OpsError> {
+) -> Result<(usize, ReadsAhead), OpsError> {
     use futures::stream::FuturesUnordered;
     let bar = ctx.bar(ahead.len(), "schedules");
     let conc = conc.max(1);
     let mut queue: std::collections::VecDeque<Integration> = ahead.into();
-    let mut queued: std::collections::HashSet<CodeVersion> =
-        queue.iter().map(code_version).collect();
+    let mut queued: std::collections::HashSet<IntegrationId> = queue.iter().map(id_of).collect();
     let mut reads = FuturesUnordered::new();
-    let mut reading: std::collections::HashSet<CodeVersion> = Default::default();
+    let mut reading: std::collections::HashSet<IntegrationId> = Default::default();
     let mut effects = FuturesUnordered::new();
     // Answers read and not yet claimed; carried integrations whose answer is not there yet.
-    let mut answers: HashMap<CodeVersion, ReadAhead> = HashMap::new();
-    let mut waiting: HashMap<CodeVersion, Integration> = HashMap::new();
+    let mut answers = ReadsAhead::new();
+    let mut waiting: HashMap<IntegrationId, Integration> = HashMap::new();
     let mut carried = carried.fuse();
     let mut decided = false;
     let mut sent = 0;
@@ -233,12 +229,12 @@ async fn read_schedules(
     loop {
         while reads.len() < conc {
             let Some(i) = queue.pop_front() else { break };
-            let k = code_version(&i);
+            let k = id_of(&i);
             queued.remove(&k);
             reading.insert(k.clone());
             reads.push(async move {
-                let id = crate::oic::IntegrationId::new(&i.code, &i.version);
-                (k, client.get_schedule(&id).await)
+                let r = client.get_schedule(&k).await;
+                (k, r)
             });
         }
         if decided && reads.is_empty() && effects.is_empty() {
@@ -249,7 +245,7 @@ async fn read_schedules(
             _ = cancel.cancelled() => return Err(OpsError::Cancelled),
             c = carried.next(), if !decided => match c {
                 Some(i) => {
-                    let k = code_version(&i);
+                    let k = id_of(&i);
                     if let Some(r) = answers.remove(&k) {
                         effects.push(effect(i, Some(r)));
                     } else if queued.contains(&k) || reading.contains(&k) {
@@ -262,8 +258,8 @@ async fn read_schedules(
                 None => {
                     decided = true;
                     // Only the carried ones are still read; the others' exports read theirs.
-                    queue.retain(|i| waiting.contains_key(&code_version(i)));
-                    queued = queue.iter().map(code_version).collect();
+                    queue.retain(|i| waiting.contains_key(&id_of(i)));
+                    queued = queue.iter().map(id_of).collect();
                 }
             },
             Some((k, r)) = reads.next(), if !reads.is_empty() => {

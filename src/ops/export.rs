@@ -128,7 +128,7 @@ pub(super) async fn export_with(
     items: Vec<Exportable>,
     o: &ExportOptions,
     tx: Option<futures::channel::mpsc::UnboundedSender<Artifact>>,
-    ahead: std::collections::HashMap<(String, String), super::schedules::ReadAhead>,
+    ahead: super::schedules::ReadsAhead,
 ) -> Result<Vec<Artifact>, OpsError> {
     let ahead = std::sync::Mutex::new(ahead);
     let ahead = &ahead;
@@ -175,7 +175,7 @@ pub(super) async fn export_with(
                     Exportable::Integration(i) if i.schedule_defined => ahead
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .remove(&(i.code.clone(), i.version.clone())),
+                        .remove(&IntegrationId::new(&i.code, &i.version)),
                     _ => None,
                 };
                 let schedule = match (&r, &it) {

@@ -185,6 +185,9 @@ pub async fn export(
 /// the schedules while it decides what to carry over): the effect's first attempt.
 pub(super) type ReadAhead = Result<Option<Schedule>, OicError>;
 
+/// Answers read ahead, by integration (an export takes its own, [`super::export::export_with`]).
+pub(super) type ReadsAhead = std::collections::HashMap<IntegrationId, ReadAhead>;
+
 /// The export effect of one integration's schedule (its caller has counted it in the run's
 /// expected total): `Ok(None)` when it has none. `ahead`: the answer of a read already made,
 /// taken as the first attempt (a transient failure is read again, as any attempt's).
